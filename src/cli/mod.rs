@@ -1,0 +1,53 @@
+//! Command-line interface: one subcommand per module here.
+//!
+//! Exit codes, for every subcommand: 0 success; 1 a runtime failure (a port
+//! in use, a peer unreachable); 2 bad usage or a bad configuration file.
+
+mod check_config;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
+
+/// Exit code for bad usage or configuration.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code for a failure while running.
+pub const EXIT_RUNTIME: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "outdial",
+    version,
+    about = "An open-source SIP predictive dialer"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Log format; overrides `log.format` in the configuration.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the dialer engine.
+    Run,
+    /// Validate the configuration and print a one-screen summary.
+    CheckConfig,
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run => run::run(&cli),
+        Command::CheckConfig => check_config::check_config(&cli),
+    }
+}

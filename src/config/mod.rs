@@ -1,0 +1,582 @@
+//! The one TOML configuration file: its types, loading, and validation.
+//!
+//! Loading is strict: unknown keys are errors, and [`Config::load`] returns
+//! every problem it finds (syntax, types, then semantic checks), each with the
+//! file, line, column and key. Secrets may come from the environment so they
+//! stay out of the file (see [`Secrets`]).
+
+mod diagnostics;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+pub use diagnostics::{ConfigError, Problem, SpanIndex};
+
+/// Path used by every subcommand when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/outdial.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub trunk: TrunkConfig,
+    pub api: ApiConfig,
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default, rename = "campaign")]
+    pub campaigns: Vec<CampaignConfig>,
+    #[serde(default, rename = "agent")]
+    pub agents: Vec<AgentConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// Local address the SIP UDP socket and TCP listener bind to.
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// Address written into Via/Contact when it differs from `listen` (NAT).
+    #[serde(default, deserialize_with = "optional_socket_addr")]
+    pub public_addr: Option<SocketAddr>,
+    #[serde(default = "default_transports")]
+    pub transports: Vec<Transport>,
+    /// RFC 3261 timers: T1 (RTT estimate), T2 (max non-INVITE retransmit
+    /// interval), T4 (max time a message stays in the network).
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+    #[serde(default = "default_t2")]
+    pub t2_ms: u64,
+    #[serde(default = "default_t4")]
+    pub t4_ms: u64,
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtpConfig {
+    /// Local IP the RTP sockets bind to.
+    pub bind: IpAddr,
+    /// IP announced in SDP when it differs from `bind` (NAT).
+    #[serde(default)]
+    pub public_ip: Option<IpAddr>,
+    pub port_min: u16,
+    pub port_max: u16,
+}
+
+impl RtpConfig {
+    /// Media legs the port range can hold: RTP takes an even port, RTCP the
+    /// odd one above it.
+    pub fn leg_capacity(&self) -> usize {
+        if self.port_max <= self.port_min {
+            return 0;
+        }
+        (usize::from(self.port_max) - usize::from(self.port_min)).div_ceil(2)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Where customer calls go, e.g. `sip:carrier.example.net:5060`.
+    pub uri: String,
+    #[serde(default = "default_trunk_transport")]
+    pub transport: Transport,
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Prefer the `OUTDIAL_TRUNK_PASSWORD` environment variable.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Default caller ID (E.164) sent in From and P-Asserted-Identity.
+    pub caller_id: String,
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    pub max_concurrent_calls: u32,
+    pub max_calls_per_second: f64,
+    /// OPTIONS keepalive interval; 0 disables it.
+    #[serde(default = "default_options_interval")]
+    pub options_interval_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Supervisor,
+    Agent,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// The bearer token itself; prefer `token_env`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Name of an environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    pub role: Role,
+    /// For `role = "agent"`: the agent id this token may act as.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// The token in force: `token`, or the value of `token_env`.
+    #[serde(skip)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://outdial.db` (embedded) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `outdial=debug,info`; `RUST_LOG` wins.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialMode {
+    Preview,
+    PushPreview,
+    Progressive,
+    Predictive,
+}
+
+impl std::fmt::Display for DialMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DialMode::Preview => "preview",
+            DialMode::PushPreview => "push_preview",
+            DialMode::Progressive => "progressive",
+            DialMode::Predictive => "predictive",
+        })
+    }
+}
+
+/// What to do when call-progress analysis hears an answering machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineAction {
+    Hangup,
+    /// Wait for the beep, play `voicemail_prompt`, hang up.
+    LeaveMessage,
+    /// Connect an agent, who may leave a voicemail by hand.
+    ConnectAgent,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    pub name: String,
+    pub mode: DialMode,
+    /// Pacing set-point for abandoned ÷ live-answered calls (default 3 %).
+    #[serde(default = "default_abandon_target")]
+    pub abandon_target: f64,
+    /// Progressive: lines dialed per ready agent.
+    #[serde(default = "default_lines_per_agent")]
+    pub lines_per_agent: f64,
+    /// Overrides the trunk's caller ID.
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Ring at least 15 s (FTC TSR / Ofcom) before giving up.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_s: u64,
+    /// Calling window in the contact's local time, `HH:MM-HH:MM`.
+    #[serde(default = "default_call_hours")]
+    pub call_hours: String,
+    #[serde(default = "default_call_days")]
+    pub call_days: Vec<String>,
+    /// Region for numbers imported without a country code (ISO 3166 alpha-2).
+    #[serde(default = "default_region")]
+    pub default_region: String,
+    #[serde(default = "default_machine_action")]
+    pub machine_action: MachineAction,
+    /// WAV played to a live person no agent could take within 2 s.
+    #[serde(default)]
+    pub abandon_prompt: Option<PathBuf>,
+    /// WAV left on answering machines when `machine_action = "leave_message"`.
+    #[serde(default)]
+    pub voicemail_prompt: Option<PathBuf>,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// Delay before a record is dialed again, per outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default = "default_retry_busy")]
+    pub busy_s: u64,
+    #[serde(default = "default_retry_no_answer")]
+    pub no_answer_s: u64,
+    #[serde(default = "default_retry_machine")]
+    pub machine_s: u64,
+    #[serde(default = "default_retry_congestion")]
+    pub congestion_s: u64,
+    #[serde(default = "default_retry_congestion")]
+    pub network_failure_s: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            busy_s: default_retry_busy(),
+            no_answer_s: default_retry_no_answer(),
+            machine_s: default_retry_machine(),
+            congestion_s: default_retry_congestion(),
+            network_failure_s: default_retry_congestion(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub id: String,
+    pub name: String,
+    /// Where the agent's phone is reached when it has no registration.
+    #[serde(default)]
+    pub sip_uri: Option<String>,
+    /// Registration password; prefer `OUTDIAL_AGENT_<ID>_PASSWORD`.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub campaigns: Vec<String>,
+}
+
+/// Secrets read from the environment at load time, overriding the file.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets;
+
+impl Secrets {
+    pub const TRUNK_PASSWORD: &'static str = "OUTDIAL_TRUNK_PASSWORD";
+
+    /// `OUTDIAL_AGENT_<ID>_PASSWORD`, the id upper-cased with non-alphanumerics as `_`.
+    pub fn agent_password_var(agent_id: &str) -> String {
+        let id: String = agent_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("OUTDIAL_AGENT_{id}_PASSWORD")
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file, then applies
+    /// secrets from the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::single(
+                path,
+                Problem {
+                    key: String::new(),
+                    position: None,
+                    message: format!("cannot read the configuration file: {error}"),
+                },
+            )
+        })?;
+        Config::parse_with_env(&text, path, |name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates configuration text with no secrets from the
+    /// environment; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with_env(text, path, |_| None)
+    }
+
+    /// Parses, applies secrets from `lookup` (the environment, or a map in
+    /// tests), then validates.
+    pub fn parse_with_env(
+        text: &str,
+        path: &Path,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let index = match SpanIndex::build(text) {
+            Some(index) => index,
+            None => {
+                // Broken TOML: report the syntax error with its position.
+                let error = toml::from_str::<toml::Table>(text).err();
+                let problem = match error {
+                    Some(error) => diagnostics::problem_from_syntax(&error, text),
+                    None => Problem {
+                        key: String::new(),
+                        position: None,
+                        message: "the file is not valid TOML".into(),
+                    },
+                };
+                return Err(ConfigError::single(path, problem));
+            }
+        };
+        let mut config: Config = toml::from_str(text).map_err(|error| {
+            ConfigError::single(path, diagnostics::problem_from_toml(&error, &index))
+        })?;
+        config.apply_environment(lookup);
+        let problems = validate::validate(&config, &index);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                file: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Overrides secrets with environment variables.
+    fn apply_environment(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        if let Some(password) = lookup(Secrets::TRUNK_PASSWORD) {
+            self.trunk.password = Some(password);
+        }
+        for agent in &mut self.agents {
+            if let Some(password) = lookup(&Secrets::agent_password_var(&agent.id)) {
+                agent.password = Some(password);
+            }
+        }
+        for token in &mut self.api.tokens {
+            token.secret = match &token.token_env {
+                Some(var) => lookup(var),
+                None => token.token.clone(),
+            };
+        }
+    }
+
+    /// A one-screen summary for `outdial check-config`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let transports: Vec<String> = self.sip.transports.iter().map(|t| t.to_string()).collect();
+        out.push_str(&format!(
+            "sip      listen {} ({})\n",
+            self.sip.listen,
+            transports.join(", ")
+        ));
+        out.push_str(&format!(
+            "rtp      {} ports {}-{} ({} media legs)\n",
+            self.rtp.bind,
+            self.rtp.port_min,
+            self.rtp.port_max,
+            self.rtp.leg_capacity()
+        ));
+        out.push_str(&format!(
+            "trunk    {} via {}, caller id {}, max {} calls, {} calls/s, auth {}\n",
+            self.trunk.uri,
+            self.trunk.transport,
+            self.trunk.caller_id,
+            self.trunk.max_concurrent_calls,
+            self.trunk.max_calls_per_second,
+            if self.trunk.username.is_some() {
+                "digest"
+            } else {
+                "none"
+            }
+        ));
+        out.push_str(&format!(
+            "api      http://{} ({} token{})\n",
+            self.api.listen,
+            self.api.tokens.len(),
+            if self.api.tokens.len() == 1 { "" } else { "s" }
+        ));
+        out.push_str(&format!("store    {}\n", redact_url(&self.store.url)));
+        out.push_str(&format!("campaigns {}\n", self.campaigns.len()));
+        for campaign in &self.campaigns {
+            let agents = self
+                .agents
+                .iter()
+                .filter(|a| a.campaigns.iter().any(|c| c == &campaign.name))
+                .count();
+            out.push_str(&format!(
+                "  {:<16} {:<12} abandon target {:.1} %, hours {} {}, {} agent{}\n",
+                campaign.name,
+                campaign.mode.to_string(),
+                campaign.abandon_target * 100.0,
+                campaign.call_hours,
+                campaign.call_days.join(","),
+                agents,
+                if agents == 1 { "" } else { "s" }
+            ));
+        }
+        out.push_str(&format!("agents   {}\n", self.agents.len()));
+        for agent in &self.agents {
+            out.push_str(&format!(
+                "  {:<8} {:<20} {}\n",
+                agent.id,
+                agent.name,
+                agent.sip_uri.as_deref().unwrap_or("(registers)")
+            ));
+        }
+        out
+    }
+}
+
+/// Hides the password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        let port_problem = text
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u64>().ok())
+            .filter(|port| *port > 65535);
+        match port_problem {
+            Some(port) => format!("port {port} in `{text}` is out of range (0–65535)"),
+            None => format!("`{text}` is not an address; expected IP:PORT like 127.0.0.1:5060"),
+        }
+    })
+}
+
+fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_socket_addr(&text).map_err(serde::de::Error::custom)
+}
+
+fn optional_socket_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_socket_addr(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn default_transports() -> Vec<Transport> {
+    vec![Transport::Udp, Transport::Tcp]
+}
+fn default_t1() -> u64 {
+    500
+}
+fn default_t2() -> u64 {
+    4000
+}
+fn default_t4() -> u64 {
+    5000
+}
+fn default_user_agent() -> String {
+    format!("outdial/{}", env!("CARGO_PKG_VERSION"))
+}
+fn default_trunk_transport() -> Transport {
+    Transport::Udp
+}
+fn default_options_interval() -> u64 {
+    30
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_abandon_target() -> f64 {
+    0.03
+}
+fn default_lines_per_agent() -> f64 {
+    1.0
+}
+fn default_ring_timeout() -> u64 {
+    25
+}
+fn default_call_hours() -> String {
+    "08:00-21:00".into()
+}
+fn default_call_days() -> Vec<String> {
+    ["mon", "tue", "wed", "thu", "fri", "sat"]
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+fn default_region() -> String {
+    "US".into()
+}
+fn default_machine_action() -> MachineAction {
+    MachineAction::Hangup
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_retry_busy() -> u64 {
+    300
+}
+fn default_retry_no_answer() -> u64 {
+    1800
+}
+fn default_retry_machine() -> u64 {
+    7200
+}
+fn default_retry_congestion() -> u64 {
+    300
+}
+
+#[cfg(test)]
+mod tests;

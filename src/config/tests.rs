@@ -1,0 +1,172 @@
+use std::path::Path;
+
+use super::*;
+
+const DEFAULT: &str = include_str!("../../config/outdial.toml");
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("outdial.toml"))
+}
+
+fn only_problem(text: &str) -> Problem {
+    let error = parse(text).expect_err("config should be rejected");
+    assert_eq!(error.problems.len(), 1, "{error}");
+    error.problems[0].clone()
+}
+
+#[test]
+fn shipped_default_is_valid() {
+    let config = parse(DEFAULT).expect("the shipped config must load");
+    assert_eq!(config.sip.listen.port(), 5060);
+    assert_eq!(config.api.listen.port(), 8080);
+    assert_eq!(config.store.url, "sqlite://outdial.db");
+    assert_eq!(config.campaigns.len(), 1);
+    assert_eq!(config.agents.len(), 2);
+    assert_eq!(config.campaigns[0].abandon_target, 0.03);
+}
+
+#[test]
+fn unknown_key_names_line_key_and_suggestion() {
+    let text = DEFAULT.replace("max_concurrent_calls = 60", "max_concurent_calls = 60");
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "trunk.max_concurent_calls");
+    let line = DEFAULT
+        .lines()
+        .position(|l| l.starts_with("max_concurrent_calls"))
+        .expect("line")
+        + 1;
+    assert_eq!(problem.position, Some((line, 1)));
+    assert!(
+        problem
+            .message
+            .contains("did you mean `max_concurrent_calls`"),
+        "{problem:?}"
+    );
+}
+
+#[test]
+fn bad_port_is_reported_at_its_value() {
+    let text = DEFAULT.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:99999\"",
+    );
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "api.listen");
+    assert!(problem.message.contains("99999"), "{problem:?}");
+}
+
+#[test]
+fn broken_toml_names_the_line() {
+    let text = DEFAULT.replace("[store]", "[store");
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "[store");
+    let line = DEFAULT.lines().position(|l| l == "[store]").expect("line") + 1;
+    assert_eq!(problem.position.map(|p| p.0), Some(line));
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let text = DEFAULT
+        .replace("abandon_target = 0.03", "abandon_target = 0.5")
+        .replace("ring_timeout_s = 25", "ring_timeout_s = 10")
+        .replace("id = \"1002\"", "id = \"1001\"")
+        .replace("mode = \"predictive\"", "mode = \"progressive\"")
+        .replace("lines_per_agent = 1.0", "lines_per_agent = 0.5")
+        .replace("url = \"sqlite://outdial.db\"", "url = \"mysql://x\"");
+    let error = parse(&text).expect_err("must fail");
+    let keys: Vec<&str> = error.problems.iter().map(|p| p.key.as_str()).collect();
+    for expected in [
+        "campaign[0].abandon_target",
+        "campaign[0].ring_timeout_s",
+        "campaign[0].lines_per_agent",
+        "agent[1].id",
+        "store.url",
+        "api.token[2].agent",
+    ] {
+        assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+    }
+    assert!(error.problems.iter().all(|p| p.position.is_some()));
+}
+
+#[test]
+fn rtp_range_must_hold_the_call_limit() {
+    let text = DEFAULT.replace("port_max = 21999", "port_max = 20100");
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "rtp.port_max");
+    assert!(problem.message.contains("62"), "{problem:?}");
+}
+
+#[test]
+fn unknown_campaign_mode_is_rejected() {
+    let text = DEFAULT.replace("mode = \"predictive\"", "mode = \"turbo\"");
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "campaign[0].mode");
+    assert!(problem.message.contains("predictive"), "{problem:?}");
+}
+
+#[test]
+fn secrets_come_from_the_environment() {
+    let text = DEFAULT.replace("# username = \"outdial\"", "username = \"outdial\"");
+    let config = Config::parse_with_env(&text, Path::new("x.toml"), |name| {
+        (name == Secrets::TRUNK_PASSWORD).then(|| "s3cret".to_string())
+    })
+    .expect("valid");
+    assert_eq!(config.trunk.password.as_deref(), Some("s3cret"));
+    assert_eq!(
+        Secrets::agent_password_var("ag-7"),
+        "OUTDIAL_AGENT_AG_7_PASSWORD"
+    );
+}
+
+#[test]
+fn token_env_must_be_set() {
+    let text = DEFAULT.replace(
+        "token = \"demo-supervisor-token\"",
+        "token_env = \"OUTDIAL_SUPERVISOR_TOKEN\"",
+    );
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "api.token[0].token_env");
+    let config = Config::parse_with_env(&text, Path::new("x.toml"), |name| {
+        (name == "OUTDIAL_SUPERVISOR_TOKEN").then(|| "from-the-env".to_string())
+    })
+    .expect("valid with the variable set");
+    assert_eq!(config.api.tokens[0].secret.as_deref(), Some("from-the-env"));
+}
+
+#[test]
+fn call_hours_parse() {
+    assert_eq!(validate::parse_call_hours("08:00-21:00"), Some((480, 1260)));
+    assert_eq!(validate::parse_call_hours("00:00-24:00"), Some((0, 1440)));
+    assert_eq!(validate::parse_call_hours("21:00-08:00"), None);
+    assert_eq!(validate::parse_call_hours("8-21"), None);
+    assert_eq!(validate::parse_call_hours("08:60-21:00"), None);
+}
+
+#[test]
+fn redacts_database_passwords() {
+    assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    assert_eq!(redact_url("sqlite://outdial.db"), "sqlite://outdial.db");
+}
+
+proptest::proptest! {
+    /// Any text, valid TOML or not, yields a config or a located error — never a panic.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        let _ = parse(&text);
+    }
+
+    /// Damaging one line of the shipped config never panics, and every
+    /// error names a position.
+    #[test]
+    fn damaged_default_reports_positions(line in 0usize..100, junk in "[\\[\\]=\"a-z0-9 .]{0,12}") {
+        let mut lines: Vec<String> = DEFAULT.lines().map(String::from).collect();
+        if line < lines.len() {
+            lines[line] = junk;
+        }
+        if let Err(error) = parse(&lines.join("\n")) {
+            for problem in &error.problems {
+                proptest::prop_assert!(problem.position.is_some(), "{error}");
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Sockets of the tokio shell. Nothing here parses a protocol: bytes go to
+//! and come from the sans-IO cores.
+
+mod sip_sockets;
+
+pub use sip_sockets::SipSockets;

@@ -1,0 +1,100 @@
+//! `outdial run`: health, clean shutdown on signals, and a taken port.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Running, ephemeral_config, http_get, outdial, write_config};
+
+#[test]
+fn serves_health_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let http = running.wait_until_listening();
+
+    let (status, body) = http_get(http, "/health");
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert!(health["uptime_s"].is_u64());
+
+    running.signal("TERM");
+    let asked = Instant::now();
+    running.wait_for_message("outdial stopped", Duration::from_secs(5));
+    let status = loop {
+        if let Some(status) = running.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    // The last line the process logs says it stopped.
+    while let Ok(line) = running.lines.recv_timeout(Duration::from_millis(200)) {
+        running.seen.push(line);
+    }
+    let last = running.seen.last().expect("log lines");
+    assert!(last.contains("outdial stopped"), "{last}");
+}
+
+#[test]
+fn sigint_also_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    running.wait_until_listening();
+    running.signal("INT");
+    running.wait_for_message("outdial stopped", Duration::from_secs(5));
+    let status = running.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sip_port_in_use_is_a_clear_error() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = ephemeral_config(dir.path()).replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{addr}\""),
+        1,
+    );
+    let config = write_config(dir.path(), &text);
+    let output = outdial()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    assert!(stderr.contains("SIP UDP"), "{stderr}");
+    drop(taken);
+}
+
+#[test]
+fn http_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = ephemeral_config(dir.path()).replace(
+        "listen = \"127.0.0.1:0\"        # HTTP",
+        &format!("listen = \"{addr}\"        # HTTP"),
+    );
+    assert!(text.contains(&addr.to_string()), "config edit failed");
+    let config = write_config(dir.path(), &text);
+    let output = outdial()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    assert!(stderr.contains("HTTP"), "{stderr}");
+}

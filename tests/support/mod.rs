@@ -1,0 +1,141 @@
+//! Helpers shared by the integration tests: run the real `outdial` binary
+//! with a configuration written to a temporary directory.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/outdial.toml");
+
+pub fn outdial() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_outdial"));
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// The shipped config moved to ephemeral loopback ports and a temp store.
+pub fn ephemeral_config(dir: &Path) -> String {
+    DEFAULT_CONFIG
+        .replace("listen = \"127.0.0.1:5060\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "url = \"sqlite://outdial.db\"",
+            &format!("url = \"sqlite://{}/outdial.db\"", dir.display()),
+        )
+}
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("outdial.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A running `outdial run` whose log lines are collected from stderr.
+pub struct Running {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    pub fn start(config: &Path) -> Running {
+        let mut child = outdial()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn outdial");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a JSON log line whose message is `message`; returns it parsed.
+    pub fn wait_for_message(&mut self, message: &str, within: Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+                        && value["message"] == message
+                    {
+                        return value;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line {message:?} within {within:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The HTTP address from the "outdial listening" line.
+    pub fn wait_until_listening(&mut self) -> SocketAddr {
+        let line = self.wait_for_message("outdial listening", Duration::from_secs(20));
+        line["http"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("http address in the listening line")
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a plain TCP stream; returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
