@@ -9,5 +9,6 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod media;
 pub mod net;
 pub mod server;
