@@ -5,9 +5,11 @@
 //! sockets and timers. See `ARCHITECTURE.md` for the module map and the path
 //! of one call.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod logging;
 pub mod media;
 pub mod net;

@@ -1,0 +1,567 @@
+//! One call attempt, from the INVITE to the outcome: a sans-IO state machine.
+//!
+//! **The 2-second abandon clock lives here.** When call-progress analysis
+//! hears a live person, the attempt asks for an agent and arms
+//! [`ABANDON_WINDOW`] from the *end of the greeting* (FTC TSR / FCC TCPA:
+//! "within two seconds after the completed greeting"), not from the verdict,
+//! so time the analyser spent deciding is already spent. If no agent is
+//! bridged by then the caller hears the abandon prompt and the attempt is
+//! recorded as abandoned.
+//!
+//! Inputs are what the SIP, media and CPA layers observed, each with `now`;
+//! outputs are [`Action`]s for the engine to carry out and, exactly once, an
+//! [`Action::Finished`] with the [`Outcome`] for the store.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::config::MachineAction;
+
+/// No agent within this long after the greeting ends = abandoned call.
+pub const ABANDON_WINDOW: Duration = Duration::from_secs(2);
+
+/// How a call failed before it was answered (from the SIP final response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Busy,
+    NoAnswer,
+    InvalidNumber,
+    Rejected,
+    Congestion,
+    NetworkFailure,
+}
+
+/// What call-progress analysis concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A live person; `greeting_ended` is when their first utterance ended.
+    Human {
+        greeting_ended: Instant,
+    },
+    Machine,
+    /// The tone that ends a voicemail greeting.
+    Beep,
+    Fax,
+    /// Special information tones; `permanent` for IC/VC (number gone).
+    Sit {
+        permanent: bool,
+    },
+    Busy,
+    Reorder,
+    /// Nothing heard.
+    Silence,
+    /// The analyser could not decide in time.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// "Sorry we missed you — this is … call us back on …" (regulated).
+    Abandon,
+    Voicemail,
+}
+
+/// How an attempt ended, for the store and the pacer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// A live person talked to an agent.
+    Connected,
+    /// A live person found no agent within the abandon window.
+    Abandoned,
+    Machine,
+    VoicemailLeft,
+    Fax,
+    Sit {
+        permanent: bool,
+    },
+    Busy,
+    NoAnswer,
+    InvalidNumber,
+    Rejected,
+    Congestion,
+    NetworkFailure,
+    DeadAir,
+    /// The callee hung up before being connected (not an abandon: the
+    /// window had not run out).
+    HungUpBeforeConnect,
+    /// RTP stopped flowing on an answered call.
+    MediaTimeout,
+}
+
+impl AttemptResult {
+    /// Live answers are the denominator of the abandonment rate.
+    pub fn is_live_answer(self) -> bool {
+        matches!(self, AttemptResult::Connected | AttemptResult::Abandoned)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub result: AttemptResult,
+    pub sip_code: Option<u16>,
+    pub agent: Option<String>,
+    /// INVITE → first provisional (post-dial delay).
+    pub pdd: Option<Duration>,
+    /// INVITE → answer.
+    pub answered_after: Option<Duration>,
+    /// Answer → CPA verdict.
+    pub verdict_after_answer: Option<Duration>,
+    /// Human verdict → customer bridged to the agent.
+    pub connect_latency: Option<Duration>,
+    /// End of greeting → bridged: what the 2-second rule measures.
+    pub greeting_to_agent: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Give up ringing (CANCEL).
+    Cancel,
+    /// End the answered call (BYE).
+    Hangup,
+    /// Put this attempt in the queue for the next free agent.
+    RequestAgent,
+    /// Take it out of that queue.
+    WithdrawAgentRequest,
+    /// The agent hears the zip tone (only the agent).
+    PlayZipTone {
+        agent: String,
+    },
+    /// Splice the customer into the agent's reservation leg.
+    Bridge {
+        agent: String,
+    },
+    /// A reserved agent is no longer needed (customer gone).
+    ReleaseAgent {
+        agent: String,
+    },
+    Play(Prompt),
+    Finished(Outcome),
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptSettings {
+    pub ring_timeout: Duration,
+    /// Longest the analyser may take after the answer before we act as if
+    /// it said [`Verdict::Unknown`].
+    pub max_analysis: Duration,
+    pub machine_action: MachineAction,
+    /// With `LeaveMessage`: how long to wait for a beep before speaking
+    /// anyway (many greetings end with no beep).
+    pub max_beep_wait: Duration,
+    /// With `ConnectAgent`: how long a machine may wait for an agent.
+    pub machine_agent_wait: Duration,
+    pub has_abandon_prompt: bool,
+    /// Silence and not-sure go to an agent (a person may be there; hanging
+    /// up on them is an abandon in the UK) rather than being dropped.
+    pub unsure_to_agent: bool,
+}
+
+impl Default for AttemptSettings {
+    fn default() -> Self {
+        Self {
+            ring_timeout: Duration::from_secs(25),
+            max_analysis: Duration::from_secs(5),
+            machine_action: MachineAction::Hangup,
+            max_beep_wait: Duration::from_secs(20),
+            machine_agent_wait: Duration::from_secs(10),
+            has_abandon_prompt: true,
+            unsure_to_agent: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Dialing,
+    Ringing,
+    /// Answered; the analyser is listening.
+    Analysing,
+    /// Waiting for a free agent until `deadline`; `live` when a person is
+    /// there (the abandon clock), false for a machine sent to an agent.
+    AwaitingAgent {
+        deadline: Instant,
+        live: bool,
+    },
+    /// The agent hears the zip tone. For a live person the abandon
+    /// `deadline` still runs: if the tone has not ended by then the bridge
+    /// happens anyway and the rest of the tone is cut.
+    Connecting {
+        agent: String,
+        deadline: Option<Instant>,
+    },
+    Bridged {
+        agent: String,
+    },
+    WaitingForBeep {
+        deadline: Instant,
+    },
+    Playing(Prompt),
+    Done,
+}
+
+#[derive(Debug)]
+pub struct Attempt {
+    pub id: u64,
+    settings: AttemptSettings,
+    phase: Phase,
+    invited_at: Instant,
+    answered_at: Option<Instant>,
+    human_at: Option<Instant>,
+    greeting_ended: Option<Instant>,
+    outcome: Outcome,
+    /// Result to report when the prompt being played ends.
+    result_after_prompt: AttemptResult,
+    actions: VecDeque<Action>,
+}
+
+impl Attempt {
+    /// The INVITE leaves now.
+    pub fn new(id: u64, settings: AttemptSettings, now: Instant) -> Self {
+        Self {
+            id,
+            settings,
+            phase: Phase::Dialing,
+            invited_at: now,
+            answered_at: None,
+            human_at: None,
+            greeting_ended: None,
+            outcome: Outcome {
+                result: AttemptResult::NetworkFailure,
+                sip_code: None,
+                agent: None,
+                pdd: None,
+                answered_after: None,
+                verdict_after_answer: None,
+                connect_latency: None,
+                greeting_to_agent: None,
+            },
+            result_after_prompt: AttemptResult::Machine,
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// A live person is waiting for an agent, and since when the greeting ended.
+    pub fn waiting_live_since(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitingAgent { live: true, .. } => self.greeting_ended,
+            _ => None,
+        }
+    }
+
+    fn finish(&mut self, result: AttemptResult) {
+        self.outcome.result = result;
+        self.phase = Phase::Done;
+        self.actions
+            .push_back(Action::Finished(self.outcome.clone()));
+    }
+
+    fn hang_up(&mut self, result: AttemptResult) {
+        self.actions.push_back(Action::Hangup);
+        self.finish(result);
+    }
+
+    /// 18x received.
+    pub fn on_provisional(&mut self, now: Instant) {
+        if self.phase == Phase::Dialing {
+            self.outcome.pdd = Some(now.saturating_duration_since(self.invited_at));
+            self.phase = Phase::Ringing;
+        }
+    }
+
+    /// A final non-2xx response, or a transport failure.
+    pub fn on_failed(&mut self, failure: Failure, sip_code: Option<u16>, _now: Instant) {
+        if !matches!(self.phase, Phase::Dialing | Phase::Ringing) {
+            return;
+        }
+        self.outcome.sip_code = sip_code;
+        self.finish(match failure {
+            Failure::Busy => AttemptResult::Busy,
+            Failure::NoAnswer => AttemptResult::NoAnswer,
+            Failure::InvalidNumber => AttemptResult::InvalidNumber,
+            Failure::Rejected => AttemptResult::Rejected,
+            Failure::Congestion => AttemptResult::Congestion,
+            Failure::NetworkFailure => AttemptResult::NetworkFailure,
+        });
+    }
+
+    /// 200 OK to the INVITE.
+    pub fn on_answered(&mut self, now: Instant) {
+        if !matches!(self.phase, Phase::Dialing | Phase::Ringing) {
+            return;
+        }
+        self.outcome.sip_code = Some(200);
+        self.answered_at = Some(now);
+        self.outcome.answered_after = Some(now.saturating_duration_since(self.invited_at));
+        self.phase = Phase::Analysing;
+    }
+
+    /// A verdict from the analyser (early media before the answer, or audio after it).
+    pub fn on_verdict(&mut self, verdict: Verdict, now: Instant) {
+        match self.phase {
+            Phase::Dialing | Phase::Ringing => self.on_early_verdict(verdict),
+            Phase::Analysing => {
+                if let Some(answered) = self.answered_at {
+                    self.outcome.verdict_after_answer =
+                        Some(now.saturating_duration_since(answered));
+                }
+                self.on_answered_verdict(verdict, now);
+            }
+            Phase::WaitingForBeep { .. } if verdict == Verdict::Beep => {
+                self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_early_verdict(&mut self, verdict: Verdict) {
+        // Tones on early media end the attempt without waiting for the
+        // carrier's final response; everything else waits for the answer.
+        let result = match verdict {
+            Verdict::Sit { permanent } => AttemptResult::Sit { permanent },
+            Verdict::Busy => AttemptResult::Busy,
+            Verdict::Reorder => AttemptResult::Congestion,
+            _ => return,
+        };
+        self.actions.push_back(Action::Cancel);
+        self.finish(result);
+    }
+
+    fn on_answered_verdict(&mut self, verdict: Verdict, now: Instant) {
+        match verdict {
+            Verdict::Human { greeting_ended } => {
+                self.await_live_agent(greeting_ended.min(now), now)
+            }
+            Verdict::Silence | Verdict::Unknown if self.settings.unsure_to_agent => {
+                self.await_live_agent(now, now)
+            }
+            Verdict::Silence => self.hang_up(AttemptResult::DeadAir),
+            Verdict::Unknown => self.hang_up(AttemptResult::DeadAir),
+            Verdict::Machine | Verdict::Beep => self.on_machine(verdict == Verdict::Beep, now),
+            Verdict::Fax => self.hang_up(AttemptResult::Fax),
+            Verdict::Sit { permanent } => self.hang_up(AttemptResult::Sit { permanent }),
+            Verdict::Busy => self.hang_up(AttemptResult::Busy),
+            Verdict::Reorder => self.hang_up(AttemptResult::Congestion),
+        }
+    }
+
+    fn await_live_agent(&mut self, greeting_ended: Instant, now: Instant) {
+        self.human_at = Some(now);
+        self.greeting_ended = Some(greeting_ended);
+        let deadline = greeting_ended + ABANDON_WINDOW;
+        if now >= deadline {
+            self.abandon();
+            return;
+        }
+        self.phase = Phase::AwaitingAgent {
+            deadline,
+            live: true,
+        };
+        self.actions.push_back(Action::RequestAgent);
+    }
+
+    fn on_machine(&mut self, beep_heard: bool, now: Instant) {
+        match self.settings.machine_action {
+            MachineAction::Hangup => self.hang_up(AttemptResult::Machine),
+            MachineAction::LeaveMessage if beep_heard => {
+                self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft)
+            }
+            MachineAction::LeaveMessage => {
+                self.phase = Phase::WaitingForBeep {
+                    deadline: now + self.settings.max_beep_wait,
+                };
+            }
+            MachineAction::ConnectAgent => {
+                self.phase = Phase::AwaitingAgent {
+                    deadline: now + self.settings.machine_agent_wait,
+                    live: false,
+                };
+                self.actions.push_back(Action::RequestAgent);
+            }
+        }
+    }
+
+    fn play(&mut self, prompt: Prompt, result: AttemptResult) {
+        self.result_after_prompt = result;
+        self.phase = Phase::Playing(prompt);
+        self.actions.push_back(Action::Play(prompt));
+    }
+
+    fn abandon(&mut self) {
+        self.outcome.agent = None;
+        if self.settings.has_abandon_prompt {
+            self.play(Prompt::Abandon, AttemptResult::Abandoned);
+        } else {
+            self.hang_up(AttemptResult::Abandoned);
+        }
+    }
+
+    /// The dispatcher reserved `agent` for this attempt.
+    pub fn on_agent_assigned(&mut self, agent: &str, _now: Instant) -> bool {
+        let Phase::AwaitingAgent { deadline, live } = self.phase else {
+            return false;
+        };
+        self.outcome.agent = Some(agent.to_string());
+        self.phase = Phase::Connecting {
+            agent: agent.to_string(),
+            deadline: live.then_some(deadline),
+        };
+        self.actions.push_back(Action::PlayZipTone {
+            agent: agent.to_string(),
+        });
+        true
+    }
+
+    /// The zip tone ended on the agent's leg: bridge now.
+    pub fn on_zip_tone_done(&mut self, now: Instant) {
+        let Phase::Connecting { agent, .. } = &self.phase else {
+            return;
+        };
+        let agent = agent.clone();
+        if let Some(human_at) = self.human_at {
+            self.outcome.connect_latency = Some(now.saturating_duration_since(human_at));
+        }
+        if let Some(ended) = self.greeting_ended {
+            self.outcome.greeting_to_agent = Some(now.saturating_duration_since(ended));
+        }
+        self.actions.push_back(Action::Bridge {
+            agent: agent.clone(),
+        });
+        self.phase = Phase::Bridged { agent };
+    }
+
+    pub fn on_prompt_done(&mut self, _now: Instant) {
+        if let Phase::Playing(_) = self.phase {
+            let result = self.result_after_prompt;
+            self.hang_up(result);
+        }
+    }
+
+    /// The callee hung up (BYE received).
+    pub fn on_remote_hangup(&mut self, _now: Instant) {
+        match self.phase.clone() {
+            // A BYE cannot end a call that was never answered; the final
+            // response will.
+            Phase::Dialing | Phase::Ringing | Phase::Done => {}
+            Phase::Analysing => self.finish(AttemptResult::HungUpBeforeConnect),
+            Phase::AwaitingAgent { live, .. } => {
+                self.actions.push_back(Action::WithdrawAgentRequest);
+                self.finish(if live {
+                    AttemptResult::HungUpBeforeConnect
+                } else {
+                    AttemptResult::Machine
+                });
+            }
+            Phase::Connecting { agent, .. } => {
+                self.actions.push_back(Action::ReleaseAgent { agent });
+                self.finish(AttemptResult::HungUpBeforeConnect);
+            }
+            Phase::Bridged { .. } => self.finish(self.bridged_result()),
+            Phase::WaitingForBeep { .. } => self.finish(AttemptResult::Machine),
+            Phase::Playing(_) => {
+                let result = self.result_after_prompt;
+                self.finish(result);
+            }
+        }
+    }
+
+    fn bridged_result(&self) -> AttemptResult {
+        // A machine an agent took by choice is still a machine.
+        if self.human_at.is_some() {
+            AttemptResult::Connected
+        } else {
+            AttemptResult::Machine
+        }
+    }
+
+    /// The agent ended the bridged call.
+    pub fn on_agent_hangup(&mut self, _now: Instant) {
+        if let Phase::Bridged { .. } = self.phase {
+            let result = self.bridged_result();
+            self.hang_up(result);
+        }
+    }
+
+    /// RTP stopped arriving on the answered customer leg.
+    pub fn on_media_timeout(&mut self, _now: Instant) {
+        match self.phase.clone() {
+            // Before the answer there is no media to time out.
+            Phase::Dialing | Phase::Ringing | Phase::Done => {}
+            Phase::Bridged { .. } => {
+                let result = self.bridged_result();
+                self.hang_up(result);
+            }
+            Phase::AwaitingAgent { .. } => {
+                self.actions.push_back(Action::WithdrawAgentRequest);
+                self.hang_up(AttemptResult::MediaTimeout);
+            }
+            Phase::Connecting { agent, .. } => {
+                self.actions.push_back(Action::ReleaseAgent { agent });
+                self.hang_up(AttemptResult::MediaTimeout);
+            }
+            _ => self.hang_up(AttemptResult::MediaTimeout),
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Dialing | Phase::Ringing => Some(self.invited_at + self.settings.ring_timeout),
+            Phase::Analysing => self
+                .answered_at
+                .map(|answered| answered + self.settings.max_analysis),
+            Phase::AwaitingAgent { deadline, .. } | Phase::WaitingForBeep { deadline } => {
+                Some(*deadline)
+            }
+            Phase::Connecting { deadline, .. } => *deadline,
+            _ => None,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        match self.phase {
+            Phase::Dialing | Phase::Ringing => {
+                self.actions.push_back(Action::Cancel);
+                self.finish(AttemptResult::NoAnswer);
+            }
+            Phase::Analysing => {
+                if let Some(answered) = self.answered_at {
+                    self.outcome.verdict_after_answer =
+                        Some(now.saturating_duration_since(answered));
+                }
+                self.on_answered_verdict(Verdict::Unknown, now);
+            }
+            Phase::AwaitingAgent { live: true, .. } => {
+                self.actions.push_back(Action::WithdrawAgentRequest);
+                self.abandon();
+            }
+            Phase::AwaitingAgent { live: false, .. } => {
+                self.actions.push_back(Action::WithdrawAgentRequest);
+                self.hang_up(AttemptResult::Machine);
+            }
+            Phase::WaitingForBeep { .. } => {
+                // No beep came: speak anyway so the message is recorded.
+                self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft);
+            }
+            // The window closes during the zip tone: bridge now.
+            Phase::Connecting { .. } => self.on_zip_tone_done(now),
+            _ => {}
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+}

@@ -1,0 +1,426 @@
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::attempt::*;
+use crate::config::MachineAction;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn drain(attempt: &mut Attempt) -> Vec<Action> {
+    std::iter::from_fn(|| attempt.poll_action()).collect()
+}
+
+fn finished(actions: &[Action]) -> Option<Outcome> {
+    actions.iter().find_map(|a| match a {
+        Action::Finished(outcome) => Some(outcome.clone()),
+        _ => None,
+    })
+}
+
+fn answered(settings: AttemptSettings, t0: Instant) -> Attempt {
+    let mut attempt = Attempt::new(1, settings, t0);
+    attempt.on_provisional(t0 + ms(300));
+    attempt.on_answered(t0 + ms(5000));
+    assert!(drain(&mut attempt).is_empty());
+    attempt
+}
+
+#[test]
+fn human_connected_within_the_window() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    // "Hello?" ends at 5.6 s, the analyser decides at 5.95 s.
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5600),
+        },
+        t0 + ms(5950),
+    );
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    assert_eq!(
+        attempt.poll_timeout(),
+        Some(t0 + ms(7600)),
+        "2 s after the greeting"
+    );
+    assert!(attempt.on_agent_assigned("1001", t0 + ms(5951)));
+    assert_eq!(
+        drain(&mut attempt),
+        vec![Action::PlayZipTone {
+            agent: "1001".into()
+        }]
+    );
+    attempt.on_zip_tone_done(t0 + ms(6100));
+    assert_eq!(
+        drain(&mut attempt),
+        vec![Action::Bridge {
+            agent: "1001".into()
+        }]
+    );
+    assert_eq!(attempt.poll_timeout(), None);
+    attempt.on_remote_hangup(t0 + ms(90_000));
+    let outcome = finished(&drain(&mut attempt)).expect("finished");
+    assert_eq!(outcome.result, AttemptResult::Connected);
+    assert_eq!(outcome.agent.as_deref(), Some("1001"));
+    assert_eq!(outcome.pdd, Some(ms(300)));
+    assert_eq!(outcome.answered_after, Some(ms(5000)));
+    assert_eq!(outcome.verdict_after_answer, Some(ms(950)));
+    assert_eq!(outcome.connect_latency, Some(ms(150)));
+    assert_eq!(outcome.greeting_to_agent, Some(ms(500)));
+}
+
+#[test]
+fn abandon_clock_runs_from_the_end_of_the_greeting() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5600),
+        },
+        t0 + ms(6000),
+    );
+    drain(&mut attempt);
+    attempt.handle_timeout(t0 + ms(7599));
+    assert!(drain(&mut attempt).is_empty(), "still inside the window");
+    attempt.handle_timeout(t0 + ms(7600));
+    assert_eq!(
+        drain(&mut attempt),
+        vec![Action::WithdrawAgentRequest, Action::Play(Prompt::Abandon)]
+    );
+    // An agent freed a moment too late is not given the call.
+    assert!(!attempt.on_agent_assigned("1001", t0 + ms(7700)));
+    attempt.on_prompt_done(t0 + ms(12_600));
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::Hangup);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::Abandoned)
+    );
+}
+
+#[test]
+fn a_zip_tone_running_past_the_window_is_cut_by_the_bridge() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5600),
+        },
+        t0 + ms(5900),
+    );
+    attempt.on_agent_assigned("1001", t0 + ms(7500));
+    drain(&mut attempt);
+    assert_eq!(attempt.poll_timeout(), Some(t0 + ms(7600)));
+    attempt.handle_timeout(t0 + ms(7600));
+    assert_eq!(
+        drain(&mut attempt),
+        vec![Action::Bridge {
+            agent: "1001".into()
+        }]
+    );
+    attempt.on_zip_tone_done(t0 + ms(7700));
+    attempt.on_agent_hangup(t0 + ms(60_000));
+    let outcome = finished(&drain(&mut attempt)).expect("finished");
+    assert_eq!(outcome.result, AttemptResult::Connected);
+    assert_eq!(outcome.greeting_to_agent, Some(ABANDON_WINDOW));
+}
+
+#[test]
+fn a_late_verdict_abandons_at_once() {
+    let t0 = Instant::now();
+    let settings = AttemptSettings {
+        has_abandon_prompt: false,
+        ..AttemptSettings::default()
+    };
+    let mut attempt = answered(settings, t0);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5100),
+        },
+        t0 + ms(7200),
+    );
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::Hangup);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::Abandoned)
+    );
+}
+
+#[test]
+fn customer_hanging_up_inside_the_window_is_not_an_abandon() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5500),
+        },
+        t0 + ms(5800),
+    );
+    drain(&mut attempt);
+    attempt.on_remote_hangup(t0 + ms(6500));
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::WithdrawAgentRequest);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::HungUpBeforeConnect)
+    );
+}
+
+#[test]
+fn machine_actions() {
+    let t0 = Instant::now();
+    // Hang up.
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.on_verdict(Verdict::Machine, t0 + ms(7000));
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::Hangup);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::Machine)
+    );
+
+    // Leave a message after the beep.
+    let settings = AttemptSettings {
+        machine_action: MachineAction::LeaveMessage,
+        ..AttemptSettings::default()
+    };
+    let mut attempt = answered(settings.clone(), t0);
+    attempt.on_verdict(Verdict::Machine, t0 + ms(7000));
+    assert!(drain(&mut attempt).is_empty());
+    attempt.on_verdict(Verdict::Beep, t0 + ms(11_000));
+    assert_eq!(drain(&mut attempt), vec![Action::Play(Prompt::Voicemail)]);
+    attempt.on_prompt_done(t0 + ms(30_000));
+    let actions = drain(&mut attempt);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::VoicemailLeft)
+    );
+
+    // No beep ever: speak when the wait runs out.
+    let mut attempt = answered(settings, t0);
+    attempt.on_verdict(Verdict::Machine, t0 + ms(7000));
+    attempt.handle_timeout(t0 + ms(27_000));
+    assert_eq!(drain(&mut attempt), vec![Action::Play(Prompt::Voicemail)]);
+
+    // Connect an agent; a machine is never an abandon.
+    let settings = AttemptSettings {
+        machine_action: MachineAction::ConnectAgent,
+        ..AttemptSettings::default()
+    };
+    let mut attempt = answered(settings, t0);
+    attempt.on_verdict(Verdict::Machine, t0 + ms(7000));
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    assert_eq!(attempt.waiting_live_since(), None);
+    attempt.handle_timeout(t0 + ms(17_000));
+    let actions = drain(&mut attempt);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::Machine)
+    );
+}
+
+#[test]
+fn ring_timeout_cancels_as_no_answer() {
+    let t0 = Instant::now();
+    let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
+    attempt.on_provisional(t0 + ms(200));
+    assert_eq!(attempt.poll_timeout(), Some(t0 + ms(25_000)));
+    attempt.handle_timeout(t0 + ms(25_000));
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::Cancel);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::NoAnswer)
+    );
+}
+
+#[test]
+fn sit_on_early_media_cancels_without_waiting_for_the_carrier() {
+    let t0 = Instant::now();
+    let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
+    attempt.on_provisional(t0 + ms(200));
+    attempt.on_verdict(Verdict::Sit { permanent: true }, t0 + ms(1400));
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::Cancel);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::Sit { permanent: true })
+    );
+    // Ringback on early media changes nothing.
+    let mut attempt = Attempt::new(2, AttemptSettings::default(), t0);
+    attempt.on_provisional(t0);
+    attempt.on_verdict(Verdict::Machine, t0 + ms(100));
+    assert!(drain(&mut attempt).is_empty());
+}
+
+#[test]
+fn unsure_goes_to_an_agent_by_default_or_hangs_up() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.handle_timeout(t0 + ms(10_000));
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    assert!(attempt.waiting_live_since().is_some());
+
+    let settings = AttemptSettings {
+        unsure_to_agent: false,
+        ..AttemptSettings::default()
+    };
+    let mut attempt = answered(settings, t0);
+    attempt.on_verdict(Verdict::Silence, t0 + ms(8000));
+    let actions = drain(&mut attempt);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::DeadAir)
+    );
+}
+
+#[test]
+fn carrier_failures_map_to_results() {
+    let t0 = Instant::now();
+    for (failure, code, result) in [
+        (Failure::Busy, 486, AttemptResult::Busy),
+        (Failure::InvalidNumber, 404, AttemptResult::InvalidNumber),
+        (Failure::Congestion, 503, AttemptResult::Congestion),
+    ] {
+        let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
+        attempt.on_failed(failure, Some(code), t0 + ms(800));
+        let outcome = finished(&drain(&mut attempt)).expect("finished");
+        assert_eq!(outcome.result, result);
+        assert_eq!(outcome.sip_code, Some(code));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Input {
+    Provisional,
+    Answered,
+    Failed,
+    Verdict(u8),
+    AgentAssigned,
+    ZipDone,
+    PromptDone,
+    RemoteHangup,
+    AgentHangup,
+    MediaTimeout,
+    Tick,
+}
+
+fn input() -> impl Strategy<Value = (Input, u64)> {
+    let kind = prop_oneof![
+        Just(Input::Provisional),
+        Just(Input::Answered),
+        Just(Input::Failed),
+        (0u8..10).prop_map(Input::Verdict),
+        Just(Input::AgentAssigned),
+        Just(Input::ZipDone),
+        Just(Input::PromptDone),
+        Just(Input::RemoteHangup),
+        Just(Input::AgentHangup),
+        Just(Input::MediaTimeout),
+        Just(Input::Tick),
+    ];
+    (kind, 0u64..4000)
+}
+
+fn verdict(code: u8, now: Instant, back: u64) -> Verdict {
+    match code {
+        0 => Verdict::Human {
+            greeting_ended: now.checked_sub(ms(back % 3000)).unwrap_or(now),
+        },
+        1 => Verdict::Machine,
+        2 => Verdict::Beep,
+        3 => Verdict::Fax,
+        4 => Verdict::Sit { permanent: false },
+        5 => Verdict::Busy,
+        6 => Verdict::Reorder,
+        7 => Verdict::Silence,
+        8 => Verdict::Unknown,
+        _ => Verdict::Sit { permanent: true },
+    }
+}
+
+proptest! {
+    /// Whatever the layers report, in whatever order: exactly one outcome,
+    /// nothing after it, and "abandoned" only for a live person whose window
+    /// really ran out with no agent bridged.
+    #[test]
+    fn every_attempt_ends_once_and_abandons_only_by_the_clock(
+        inputs in proptest::collection::vec(input(), 1..40),
+        machine_action in 0u8..3,
+    ) {
+        let t0 = Instant::now();
+        let settings = AttemptSettings {
+            machine_action: match machine_action {
+                0 => MachineAction::Hangup,
+                1 => MachineAction::LeaveMessage,
+                _ => MachineAction::ConnectAgent,
+            },
+            ..AttemptSettings::default()
+        };
+        let mut attempt = Attempt::new(7, settings, t0);
+        let mut now = t0;
+        let mut finishes = 0;
+        let mut bridged = false;
+        let mut live_deadline: Option<Instant> = None;
+        for (input, step) in inputs {
+            now += ms(step);
+            // As the real driver does: every timer due by `now` fires first,
+            // at its own deadline.
+            for _ in 0..8 {
+                match attempt.poll_timeout() {
+                    Some(deadline) if deadline <= now => attempt.handle_timeout(deadline),
+                    _ => break,
+                }
+            }
+            match input {
+                Input::Provisional => attempt.on_provisional(now),
+                Input::Answered => attempt.on_answered(now),
+                Input::Failed => attempt.on_failed(Failure::Busy, Some(486), now),
+                Input::Verdict(code) => attempt.on_verdict(verdict(code, now, step), now),
+                Input::AgentAssigned => { attempt.on_agent_assigned("a", now); }
+                Input::ZipDone => attempt.on_zip_tone_done(now),
+                Input::PromptDone => attempt.on_prompt_done(now),
+                Input::RemoteHangup => attempt.on_remote_hangup(now),
+                Input::AgentHangup => attempt.on_agent_hangup(now),
+                Input::MediaTimeout => attempt.on_media_timeout(now),
+                Input::Tick => {
+                    if let Some(deadline) = attempt.poll_timeout() {
+                        now = now.max(deadline);
+                        attempt.handle_timeout(deadline);
+                    }
+                }
+            }
+            if let Phase::AwaitingAgent { deadline, live: true } = attempt.phase() {
+                live_deadline = Some(*deadline);
+            }
+            let before_done = finishes;
+            for action in drain(&mut attempt) {
+                prop_assert_eq!(before_done, 0, "action after the outcome: {:?}", action);
+                match action {
+                    Action::Bridge { .. } => bridged = true,
+                    Action::Finished(outcome) => {
+                        finishes += 1;
+                        if outcome.result == AttemptResult::Abandoned {
+                            prop_assert!(!bridged);
+                            // A verdict that arrived already past the window
+                            // abandons without ever waiting.
+                            if let Some(deadline) = live_deadline {
+                                prop_assert!(now >= deadline);
+                            }
+                        }
+                        // A live person is never bridged after the window.
+                        if let Some(g2a) = outcome.greeting_to_agent {
+                            prop_assert!(g2a <= ABANDON_WINDOW, "{:?}", g2a);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(finishes > 0, attempt.is_done());
+        }
+        prop_assert!(finishes <= 1);
+    }
+}
