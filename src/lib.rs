@@ -9,6 +9,7 @@ pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod driver;
 pub mod engine;
 pub mod logging;
 pub mod media;

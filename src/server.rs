@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::api;
 use crate::config::Config;
+use crate::engine::dialer::Dialer;
 use crate::net::SipSockets;
+use crate::{api, driver};
 
 /// Longest a clean shutdown may take before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
@@ -32,7 +33,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let sip_task = tokio::spawn(sip.serve(shutdown_rx.clone()));
-    let api_state = api::ApiState::new(started);
+    let dialer = Dialer::new(&config, Instant::now());
+    let (engine, engine_task) = driver::spawn(dialer, shutdown_rx.clone());
+    let api_state = api::ApiState::new(
+        started,
+        api::Tokens::from_config(&config.api),
+        engine,
+        shutdown_rx.clone(),
+    );
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
         axum::serve(http, api::router(api_state))
@@ -48,6 +56,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         let _ = sip_task.await;
         let _ = http_task.await;
+        let _ = engine_task.await;
     })
     .await;
     if drained.is_err() {

@@ -1,13 +1,25 @@
 //! The HTTP API. This module owns routing and shared state; each resource
-//! lives in its own submodule.
+//! lives in its own submodule. Every `/api` route needs a bearer token
+//! (`auth`); `/health` does not.
 
+mod agents;
+mod auth;
+mod campaigns;
+mod error;
+mod events;
 mod health;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+
+pub use auth::{Principal, Tokens};
+pub use error::ApiError;
+
+use crate::driver::EngineHandle;
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -17,18 +29,58 @@ pub struct ApiState {
 
 struct Inner {
     started: Instant,
+    tokens: Tokens,
+    engine: EngineHandle,
+    /// Turns true when the process shuts down; long-lived responses (event
+    /// streams) end then, so a clean shutdown does not wait for clients.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ApiState {
-    pub fn new(started: Instant) -> Self {
+    pub fn new(
+        started: Instant,
+        tokens: Tokens,
+        engine: EngineHandle,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         Self {
-            inner: Arc::new(Inner { started }),
+            inner: Arc::new(Inner {
+                started,
+                tokens,
+                engine,
+                shutdown,
+            }),
         }
+    }
+
+    fn shutdown(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.clone()
+    }
+
+    fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
+    }
+
+    fn engine(&self) -> &EngineHandle {
+        &self.inner.engine
     }
 }
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/api/agents", get(agents::list))
+        .route("/api/agents/{id}", get(agents::show))
+        .route("/api/agents/{id}/login", post(agents::login))
+        .route("/api/agents/{id}/ready", post(agents::ready))
+        .route("/api/agents/{id}/not-ready", post(agents::not_ready))
+        .route("/api/agents/{id}/logout", post(agents::logout))
+        .route("/api/agents/{id}/disposition", post(agents::disposition))
+        .route("/api/agents/{id}/events", get(events::agent))
+        .route("/api/campaigns", get(campaigns::list))
+        .route("/api/campaigns/{name}/start", post(campaigns::start))
+        .route("/api/campaigns/{name}/pause", post(campaigns::pause))
+        .route("/api/campaigns/{name}/stop", post(campaigns::stop))
+        .route("/api/events", get(events::all))
         .with_state(state)
 }

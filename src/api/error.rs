@@ -1,0 +1,60 @@
+//! API errors as JSON bodies with the right status codes.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::driver::EngineGone;
+use crate::engine::dialer::CommandError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is valid but not in the current state (e.g. ready while on a call).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::UnknownAgent(_) | CommandError::UnknownCampaign(_) => {
+                ApiError::NotFound(error.to_string())
+            }
+            CommandError::Invalid(_) => ApiError::BadRequest(error.to_string()),
+            CommandError::Agent(_) | CommandError::Campaign(_) => {
+                ApiError::Conflict(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<EngineGone> for ApiError {
+    fn from(error: EngineGone) -> Self {
+        ApiError::Unavailable(error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}

@@ -1,0 +1,438 @@
+//! The dialer's state for one process, sans-IO: every agent session and
+//! every campaign's run state, driven by commands (from the API) and timers.
+//!
+//! One [`Dialer`] value is owned by one shell task (`server::engine_task`),
+//! which feeds it commands and deadlines and forwards its events to the API's
+//! event streams. Call attempts plug in here as the SIP and media layers
+//! land; the agent and campaign rules are complete on their own.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::campaign_run::{self, RunCommand, RunState};
+use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
+use crate::config::{Config, DialMode};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    AgentLogin {
+        agent: String,
+    },
+    AgentReady {
+        agent: String,
+    },
+    AgentNotReady {
+        agent: String,
+        reason: String,
+    },
+    AgentLogout {
+        agent: String,
+    },
+    Disposition {
+        agent: String,
+        code: String,
+        notes: String,
+    },
+    Campaign {
+        name: String,
+        command: RunCommand,
+    },
+}
+
+impl Command {
+    /// The agent a command acts for, if any (for authorisation).
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Command::AgentLogin { agent }
+            | Command::AgentReady { agent }
+            | Command::AgentNotReady { agent, .. }
+            | Command::AgentLogout { agent }
+            | Command::Disposition { agent, .. } => Some(agent),
+            Command::Campaign { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CommandError {
+    #[error("no agent `{0}`")]
+    UnknownAgent(String),
+    #[error("no campaign `{0}`")]
+    UnknownCampaign(String),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Campaign(#[from] campaign_run::RunError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Something that happened, for the event streams and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    AgentState {
+        agent: String,
+        state: String,
+        reason: Option<String>,
+    },
+    LogoutPending {
+        agent: String,
+        remaining_ms: u64,
+    },
+    CampaignState {
+        campaign: String,
+        state: &'static str,
+        /// The agents assigned to the campaign, who are notified.
+        agents: Vec<String>,
+    },
+    Disposition {
+        agent: String,
+        code: String,
+        notes: String,
+    },
+}
+
+impl Event {
+    /// Whether an agent's own event stream carries this event.
+    pub fn concerns(&self, agent_id: &str) -> bool {
+        match self {
+            Event::AgentState { agent, .. }
+            | Event::LogoutPending { agent, .. }
+            | Event::Disposition { agent, .. } => agent == agent_id,
+            Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub seconds_in_state: u64,
+    pub phone_connected: bool,
+    pub logout_pending_ms: Option<u64>,
+    pub campaigns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignView {
+    pub name: String,
+    pub mode: String,
+    pub state: &'static str,
+    pub abandon_target: f64,
+    pub agents_by_state: BTreeMap<&'static str, usize>,
+}
+
+struct AgentEntry {
+    name: String,
+    campaigns: Vec<String>,
+    session: AgentSession,
+}
+
+struct CampaignEntry {
+    mode: DialMode,
+    abandon_target: f64,
+    state: RunState,
+}
+
+pub struct Dialer {
+    agents: BTreeMap<String, AgentEntry>,
+    campaigns: BTreeMap<String, CampaignEntry>,
+    events: VecDeque<Event>,
+}
+
+impl Dialer {
+    pub fn new(config: &Config, now: Instant) -> Self {
+        let agents = config
+            .agents
+            .iter()
+            .map(|agent| {
+                let entry = AgentEntry {
+                    name: agent.name.clone(),
+                    campaigns: agent.campaigns.clone(),
+                    session: AgentSession::new(agent.id.clone(), AgentPolicy::default(), now),
+                };
+                (agent.id.clone(), entry)
+            })
+            .collect();
+        let campaigns = config
+            .campaigns
+            .iter()
+            .map(|campaign| {
+                let entry = CampaignEntry {
+                    mode: campaign.mode,
+                    abandon_target: campaign.abandon_target,
+                    state: RunState::Loaded,
+                };
+                (campaign.name.clone(), entry)
+            })
+            .collect();
+        Self {
+            agents,
+            campaigns,
+            events: VecDeque::new(),
+        }
+    }
+
+    fn agent_mut(&mut self, id: &str) -> Result<&mut AgentEntry, CommandError> {
+        self.agents
+            .get_mut(id)
+            .ok_or_else(|| CommandError::UnknownAgent(id.to_string()))
+    }
+
+    pub fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
+        match command {
+            Command::AgentLogin { agent } => self.agent_mut(&agent)?.session.login(now)?,
+            Command::AgentReady { agent } => self.agent_mut(&agent)?.session.ready(now)?,
+            Command::AgentNotReady { agent, reason } => {
+                self.agent_mut(&agent)?.session.not_ready(&reason, now)?
+            }
+            Command::AgentLogout { agent } => self.agent_mut(&agent)?.session.logout(now)?,
+            Command::Disposition { agent, code, notes } => {
+                if code.trim().is_empty() {
+                    return Err(CommandError::Invalid("a disposition needs a code".into()));
+                }
+                self.agent_mut(&agent)?.session.wrap_up_done(now)?;
+                self.events
+                    .push_back(Event::Disposition { agent, code, notes });
+            }
+            Command::Campaign { name, command } => {
+                let campaign = self
+                    .campaigns
+                    .get_mut(&name)
+                    .ok_or_else(|| CommandError::UnknownCampaign(name.clone()))?;
+                campaign.state = campaign_run::transition(campaign.state, command)?;
+                let state = campaign.state.name();
+                let agents = self
+                    .agents
+                    .iter()
+                    .filter(|(_, a)| a.campaigns.contains(&name))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                self.events.push_back(Event::CampaignState {
+                    campaign: name,
+                    state,
+                    agents,
+                });
+            }
+        }
+        self.collect_agent_events();
+        Ok(())
+    }
+
+    /// The agent's reservation (nailed-up) call came up or dropped.
+    pub fn reservation_leg(
+        &mut self,
+        agent: &str,
+        up: bool,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let entry = self.agent_mut(agent)?;
+        if up {
+            entry.session.leg_up(now);
+        } else {
+            entry.session.leg_down(now);
+        }
+        self.collect_agent_events();
+        Ok(())
+    }
+
+    fn collect_agent_events(&mut self) {
+        for (id, entry) in &mut self.agents {
+            while let Some(event) = entry.session.poll_event() {
+                match event {
+                    AgentEvent::StateChanged { to, .. } => {
+                        let reason = match &to {
+                            AgentState::NotReady { reason } => Some(reason.clone()),
+                            _ => None,
+                        };
+                        self.events.push_back(Event::AgentState {
+                            agent: id.clone(),
+                            state: to.name().to_string(),
+                            reason,
+                        });
+                    }
+                    AgentEvent::LogoutPending { remaining } => {
+                        self.events.push_back(Event::LogoutPending {
+                            agent: id.clone(),
+                            remaining_ms: remaining.as_millis() as u64,
+                        });
+                    }
+                    // Calls are not placed yet, so no reservation is ever
+                    // held; the attempt wiring will act on this.
+                    AgentEvent::ReleaseReservation { .. } => {}
+                }
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.agents
+            .values()
+            .filter_map(|a| a.session.poll_timeout())
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for entry in self.agents.values_mut() {
+            if entry.session.poll_timeout().is_some_and(|t| t <= now) {
+                entry.session.handle_timeout(now);
+            }
+        }
+        self.collect_agent_events();
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn agent_view(&self, id: &str, now: Instant) -> Option<AgentView> {
+        let entry = self.agents.get(id)?;
+        let session = &entry.session;
+        Some(AgentView {
+            id: id.to_string(),
+            name: entry.name.clone(),
+            state: session.state().name(),
+            reason: match session.state() {
+                AgentState::NotReady { reason } => Some(reason.clone()),
+                _ => None,
+            },
+            seconds_in_state: session.time_in_state(now).as_secs(),
+            phone_connected: session.has_leg(),
+            logout_pending_ms: session
+                .logout_remaining(now)
+                .map(|d: Duration| d.as_millis() as u64),
+            campaigns: entry.campaigns.clone(),
+        })
+    }
+
+    pub fn agent_views(&self, now: Instant) -> Vec<AgentView> {
+        self.agents
+            .keys()
+            .filter_map(|id| self.agent_view(id, now))
+            .collect()
+    }
+
+    pub fn campaign_views(&self) -> Vec<CampaignView> {
+        self.campaigns
+            .iter()
+            .map(|(name, campaign)| {
+                let mut agents_by_state = BTreeMap::new();
+                for agent in self.agents.values().filter(|a| a.campaigns.contains(name)) {
+                    *agents_by_state
+                        .entry(agent.session.state().name())
+                        .or_insert(0) += 1;
+                }
+                CampaignView {
+                    name: name.clone(),
+                    mode: campaign.mode.to_string(),
+                    state: campaign.state.name(),
+                    abandon_target: campaign.abandon_target,
+                    agents_by_state,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn dialer(now: Instant) -> Dialer {
+        let config = Config::parse(
+            include_str!("../../config/outdial.toml"),
+            Path::new("outdial.toml"),
+        )
+        .unwrap();
+        Dialer::new(&config, now)
+    }
+
+    fn events(dialer: &mut Dialer) -> Vec<Event> {
+        std::iter::from_fn(|| dialer.poll_event()).collect()
+    }
+
+    #[test]
+    fn agent_lifecycle_through_commands() {
+        let t0 = Instant::now();
+        let mut dialer = dialer(t0);
+        let login = Command::AgentLogin {
+            agent: "1001".into(),
+        };
+        dialer.handle_command(login.clone(), t0).unwrap();
+        assert!(dialer.handle_command(login, t0).is_err());
+        // No phone yet: cannot be ready.
+        let ready = Command::AgentReady {
+            agent: "1001".into(),
+        };
+        assert!(matches!(
+            dialer.handle_command(ready.clone(), t0),
+            Err(CommandError::Agent(AgentError::NoReservationLeg))
+        ));
+        dialer.reservation_leg("1001", true, t0).unwrap();
+        dialer.handle_command(ready, t0).unwrap();
+        let view = dialer.agent_view("1001", t0).unwrap();
+        assert_eq!(view.state, "ready");
+        assert!(view.phone_connected);
+        let seen = events(&mut dialer);
+        assert_eq!(
+            seen.last(),
+            Some(&Event::AgentState {
+                agent: "1001".into(),
+                state: "ready".into(),
+                reason: None
+            })
+        );
+        assert!(
+            seen.iter()
+                .all(|e| e.concerns("1001") && !e.concerns("1002"))
+        );
+        assert!(matches!(
+            dialer.handle_command(
+                Command::AgentReady {
+                    agent: "9999".into()
+                },
+                t0
+            ),
+            Err(CommandError::UnknownAgent(_))
+        ));
+    }
+
+    #[test]
+    fn campaign_commands_notify_assigned_agents() {
+        let t0 = Instant::now();
+        let mut dialer = dialer(t0);
+        dialer
+            .handle_command(
+                Command::Campaign {
+                    name: "demo".into(),
+                    command: RunCommand::Start,
+                },
+                t0,
+            )
+            .unwrap();
+        let seen = events(&mut dialer);
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].concerns("1001") && seen[0].concerns("1002"));
+        assert_eq!(dialer.campaign_views()[0].state, "running");
+        assert!(
+            dialer
+                .handle_command(
+                    Command::Campaign {
+                        name: "nope".into(),
+                        command: RunCommand::Start
+                    },
+                    t0
+                )
+                .is_err()
+        );
+    }
+}

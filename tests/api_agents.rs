@@ -1,0 +1,259 @@
+//! The agent and supervisor API through the real binary: authentication,
+//! agent state changes, campaign control, and the event streams.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{EventStream, Running, ephemeral_config, http, write_config};
+
+const SUPERVISOR: &str = "demo-supervisor-token";
+const AGENT_1001: &str = "demo-agent-1001-token";
+const AGENT_1002: &str = "demo-agent-1002-token";
+
+fn start() -> (Running, std::net::SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    (running, addr, dir)
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+#[test]
+fn tokens_are_required_and_scoped() {
+    let (_running, addr, _dir) = start();
+    let (status, body) = http(addr, "POST", "/api/agents/1001/login", None, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("Bearer"));
+    let (status, _) = http(addr, "POST", "/api/agents/1001/login", Some("nope"), None);
+    assert_eq!(status, 401);
+    // An agent acts only as itself.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/login",
+        Some(AGENT_1002),
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = http(addr, "GET", "/api/agents", Some(AGENT_1001), None);
+    assert_eq!(status, 403, "the agent list is the supervisor's");
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/start",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 403);
+    // The supervisor may act for anyone.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1002/login",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn agent_states_through_the_api() {
+    let (_running, addr, _dir) = start();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/login",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let view = json(&body);
+    assert_eq!(view["state"], "not_ready");
+    assert_eq!(view["reason"], "logged in");
+    assert_eq!(view["phone_connected"], false);
+
+    // Logging in twice is a state conflict, not a crash.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/login",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+
+    // Ready needs the agent's phone on its reservation call.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/ready",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("phone"));
+
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/not-ready",
+        Some(AGENT_1001),
+        Some(r#"{"reason":"coaching"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["reason"], "coaching");
+
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/not-ready",
+        Some(AGENT_1001),
+        Some(r#"{"reason":"x","extra":1}"#),
+    );
+    assert!(status == 400 || status == 422, "{status} {body}");
+
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/disposition",
+        Some(AGENT_1001),
+        Some(r#"{"code":"Sale"}"#),
+    );
+    assert_eq!(status, 409, "no call to dispose: {body}");
+
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/logout",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["state"], "logged_out");
+
+    let (status, _) = http(addr, "GET", "/api/agents/9999", Some(SUPERVISOR), None);
+    assert_eq!(status, 404);
+    let (status, body) = http(addr, "GET", "/api/agents", Some(SUPERVISOR), None);
+    assert_eq!(status, 200);
+    assert_eq!(json(&body).as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn supervisors_run_campaigns() {
+    let (_running, addr, _dir) = start();
+    let (status, body) = http(addr, "GET", "/api/campaigns", Some(AGENT_1001), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)[0]["state"], "loaded");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/pause",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 409, "cannot pause a campaign never started: {body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["state"], "running");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/pause",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(json(&body)["state"], "paused", "{status}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/stop",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(json(&body)["state"], "stopped", "{status}");
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns/nope/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn event_streams_carry_only_what_concerns_the_agent_and_end_on_shutdown() {
+    let (mut running, addr, _dir) = start();
+    let agent_stream = EventStream::open(addr, "/api/agents/1001/events", AGENT_1001);
+    let supervisor_stream = EventStream::open(addr, "/api/events", SUPERVISOR);
+    // Give both subscriptions a moment to be registered.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/agents/1002/login",
+        Some(AGENT_1002),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/login",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200);
+
+    let first = agent_stream.next(Duration::from_secs(5)).expect("an event");
+    assert_eq!(first["type"], "agent_state");
+    assert_eq!(
+        first["agent"], "1001",
+        "1002's login is not 1001's business"
+    );
+    let second = agent_stream.next(Duration::from_secs(5)).expect("an event");
+    assert_eq!(second["type"], "campaign_state");
+    assert_eq!(second["state"], "running");
+
+    let mut supervisor_saw = Vec::new();
+    while let Some(event) = supervisor_stream.next(Duration::from_millis(500)) {
+        supervisor_saw.push(event);
+    }
+    assert_eq!(supervisor_saw.len(), 3, "{supervisor_saw:?}");
+
+    // Open streams do not hold up a clean shutdown: the process never has
+    // to wait out its grace period for them.
+    running.signal("TERM");
+    running.wait_for_message("outdial stopped", Duration::from_secs(10));
+    let status = running.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        !running
+            .seen
+            .iter()
+            .any(|line| line.contains("grace period")),
+        "shutdown waited for open event streams:\n{}",
+        running.seen.join("\n")
+    );
+}
