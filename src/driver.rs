@@ -7,6 +7,7 @@ use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::engine::dialer::{AgentView, CampaignView, Command, CommandError, Dialer, Event};
+use crate::metrics as m;
 
 /// Requests the API can make of the engine task.
 pub enum Request {
@@ -77,6 +78,8 @@ pub fn spawn(
         requests,
         events: events.clone(),
     };
+    // Before the task starts, so the very first scrape sees every gauge.
+    publish_gauges(&dialer);
     let task = tokio::spawn(async move {
         loop {
             let deadline = dialer.poll_timeout();
@@ -94,6 +97,8 @@ pub fn spawn(
                     Some(Request::Command { command, reply }) => {
                         tracing::info!(?command, "engine command");
                         let result = dialer.handle_command(command, Instant::now());
+                        let label = if result.is_ok() { "applied" } else { "rejected" };
+                        metrics::counter!(m::ENGINE_COMMANDS, "result" => label).increment(1);
                         let _ = reply.send(result);
                     }
                     Some(Request::Agents { reply }) => {
@@ -104,12 +109,36 @@ pub fn spawn(
                     }
                 },
             }
+            let mut changed = false;
             while let Some(event) = dialer.poll_event() {
                 tracing::debug!(?event, "engine event");
+                metrics::counter!(m::ENGINE_EVENTS, "type" => event.kind()).increment(1);
+                changed = true;
                 // No subscriber is fine: nobody is watching.
                 let _ = events.send(event);
+            }
+            if changed {
+                publish_gauges(&dialer);
             }
         }
     });
     (handle, task)
+}
+
+/// Agents per state and campaigns running, as gauges.
+fn publish_gauges(dialer: &Dialer) {
+    let now = Instant::now();
+    let agents = dialer.agent_views(now);
+    for state in m::AGENT_STATES {
+        let count = agents.iter().filter(|a| a.state == state).count();
+        metrics::gauge!(m::AGENTS, "state" => state).set(count as f64);
+    }
+    for campaign in dialer.campaign_views() {
+        let running = if campaign.state == "running" {
+            1.0
+        } else {
+            0.0
+        };
+        metrics::gauge!(m::CAMPAIGN_RUNNING, "campaign" => campaign.name).set(running);
+    }
 }

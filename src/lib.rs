@@ -13,5 +13,6 @@ pub mod driver;
 pub mod engine;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod net;
 pub mod server;

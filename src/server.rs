@@ -18,6 +18,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 /// Runs the engine until a termination signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
+    let metrics = crate::metrics::install()?;
     let sip = SipSockets::bind(&config.sip).await?;
     let http = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -40,6 +41,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         api::Tokens::from_config(&config.api),
         engine,
         shutdown_rx.clone(),
+        Some(metrics),
     );
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {

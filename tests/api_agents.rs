@@ -257,3 +257,52 @@ fn event_streams_carry_only_what_concerns_the_agent_and_end_on_shutdown() {
         running.seen.join("\n")
     );
 }
+
+#[test]
+fn metrics_follow_agent_and_campaign_states() {
+    let (_running, addr, _dir) = start();
+    let (status, body) = http(addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("outdial_agents{state=\"logged_out\"} 2"),
+        "{body}"
+    );
+    http(
+        addr,
+        "POST",
+        "/api/agents/1001/login",
+        Some(AGENT_1001),
+        None,
+    );
+    http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    http(
+        addr,
+        "POST",
+        "/api/agents/1002/ready",
+        Some(AGENT_1002),
+        None,
+    );
+    let (_, body) = http(addr, "GET", "/metrics", None, None);
+    assert!(
+        body.contains("outdial_agents{state=\"logged_out\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("outdial_agents{state=\"not_ready\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("outdial_campaign_running{campaign=\"demo\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("outdial_engine_commands_total{result=\"rejected\"} 1"),
+        "{body}"
+    );
+}

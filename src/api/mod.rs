@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 pub use auth::{Principal, Tokens};
@@ -34,6 +37,8 @@ struct Inner {
     /// Turns true when the process shuts down; long-lived responses (event
     /// streams) end then, so a clean shutdown does not wait for clients.
     shutdown: watch::Receiver<bool>,
+    /// Renders `GET /metrics`; None when no recorder is installed.
+    metrics: Option<PrometheusHandle>,
 }
 
 impl ApiState {
@@ -42,6 +47,7 @@ impl ApiState {
         tokens: Tokens,
         engine: EngineHandle,
         shutdown: watch::Receiver<bool>,
+        metrics: Option<PrometheusHandle>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -49,6 +55,7 @@ impl ApiState {
                 tokens,
                 engine,
                 shutdown,
+                metrics,
             }),
         }
     }
@@ -69,6 +76,7 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(prometheus))
         .route("/api/agents", get(agents::list))
         .route("/api/agents/{id}", get(agents::show))
         .route("/api/agents/{id}/login", post(agents::login))
@@ -83,4 +91,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}/stop", post(campaigns::stop))
         .route("/api/events", get(events::all))
         .with_state(state)
+}
+
+/// `GET /metrics` in the Prometheus text format. Unauthenticated, like most
+/// scrape targets: it carries counts, never contact data; keep the API on a
+/// private address.
+async fn prometheus(State(state): State<ApiState>) -> Result<String, StatusCode> {
+    state
+        .inner
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .ok_or(StatusCode::NOT_FOUND)
 }

@@ -97,6 +97,16 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's type name, as in its JSON `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AgentState { .. } => "agent_state",
+            Event::LogoutPending { .. } => "logout_pending",
+            Event::CampaignState { .. } => "campaign_state",
+            Event::Disposition { .. } => "disposition",
+        }
+    }
+
     /// Whether an agent's own event stream carries this event.
     pub fn concerns(&self, agent_id: &str) -> bool {
         match self {
