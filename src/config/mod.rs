@@ -302,6 +302,38 @@ pub struct AgentConfig {
     pub password: Option<String>,
     #[serde(default)]
     pub campaigns: Vec<String>,
+    /// LOAD TESTS ONLY: a simulated agent whose desktop actions the dialer
+    /// takes itself (see [`SimulatedAgent`]).
+    #[serde(default)]
+    pub simulated: Option<SimulatedAgent>,
+}
+
+impl AgentConfig {
+    /// Whether customers reach this agent through a phone (a reservation
+    /// call); a simulated agent without `sip_uri` or `password` has none,
+    /// and bridged customers hear silence.
+    pub fn has_phone(&self) -> bool {
+        self.sip_uri.is_some() || self.password.is_some()
+    }
+}
+
+/// For load tests: the dialer logs the agent in at start, makes it Ready as
+/// soon as it can be, and ends each wrap-up after `wrap_up_s` with
+/// `disposition`. Never use on a real agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedAgent {
+    #[serde(default = "default_simulated_wrap_up")]
+    pub wrap_up_s: u64,
+    #[serde(default = "default_simulated_disposition")]
+    pub disposition: String,
+}
+
+fn default_simulated_wrap_up() -> u64 {
+    5
+}
+fn default_simulated_disposition() -> String {
+    "Sale".into()
 }
 
 /// Secrets read from the environment at load time, overriding the file.

@@ -347,7 +347,15 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
                 format!("`{uri}` is not a SIP URI; expected e.g. sip:1001@192.0.2.10:5060"),
             );
         }
-        if agent.sip_uri.is_none() && agent.password.is_none() {
+        if let Some(simulated) = &agent.simulated
+            && simulated.disposition.trim().is_empty()
+        {
+            check.report(
+                format!("{key}.simulated.disposition"),
+                "a simulated agent needs a disposition code",
+            );
+        }
+        if !agent.has_phone() && agent.simulated.is_none() {
             check.report(
                 key.clone(),
                 format!(

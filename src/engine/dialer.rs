@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use super::campaign_run::{self, RunCommand, RunState};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
-use crate::config::{Config, DialMode};
+use crate::config::{Config, DialMode, SimulatedAgent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -143,6 +143,8 @@ struct AgentEntry {
     name: String,
     campaigns: Vec<String>,
     session: AgentSession,
+    /// Load-test automation (config `[agent.simulated]`).
+    simulated: Option<SimulatedAgent>,
 }
 
 struct CampaignEntry {
@@ -163,10 +165,27 @@ impl Dialer {
             .agents
             .iter()
             .map(|agent| {
+                let policy = AgentPolicy {
+                    requires_reservation_leg: agent.has_phone(),
+                    wrap_up_limit: agent
+                        .simulated
+                        .as_ref()
+                        .map(|s| Duration::from_secs(s.wrap_up_s)),
+                    ..AgentPolicy::default()
+                };
+                let mut session = AgentSession::new(agent.id.clone(), policy, now);
+                if agent.simulated.is_some() {
+                    // Cannot fail: a new session is logged out.
+                    let _ = session.login(now);
+                    if !agent.has_phone() {
+                        let _ = session.ready(now);
+                    }
+                }
                 let entry = AgentEntry {
                     name: agent.name.clone(),
                     campaigns: agent.campaigns.clone(),
-                    session: AgentSession::new(agent.id.clone(), AgentPolicy::default(), now),
+                    session,
+                    simulated: agent.simulated.clone(),
                 };
                 (agent.id.clone(), entry)
             })
@@ -246,6 +265,11 @@ impl Dialer {
         let entry = self.agent_mut(agent)?;
         if up {
             entry.session.leg_up(now);
+            if entry.simulated.is_some()
+                && matches!(entry.session.state(), AgentState::NotReady { .. })
+            {
+                entry.session.ready(now)?;
+            }
         } else {
             entry.session.leg_down(now);
         }
@@ -290,9 +314,20 @@ impl Dialer {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        for entry in self.agents.values_mut() {
-            if entry.session.poll_timeout().is_some_and(|t| t <= now) {
-                entry.session.handle_timeout(now);
+        for (id, entry) in &mut self.agents {
+            if !entry.session.poll_timeout().is_some_and(|t| t <= now) {
+                continue;
+            }
+            let in_wrap_up = matches!(entry.session.state(), AgentState::WrapUp { .. });
+            entry.session.handle_timeout(now);
+            let wrapped_up =
+                in_wrap_up && !matches!(entry.session.state(), AgentState::WrapUp { .. });
+            if let (true, Some(simulated)) = (wrapped_up, &entry.simulated) {
+                self.events.push_back(Event::Disposition {
+                    agent: id.clone(),
+                    code: simulated.disposition.clone(),
+                    notes: "automatic wrap-up (simulated agent)".into(),
+                });
             }
         }
         self.collect_agent_events();
@@ -414,6 +449,38 @@ mod tests {
             ),
             Err(CommandError::UnknownAgent(_))
         ));
+    }
+
+    #[test]
+    fn simulated_agents_drive_themselves() {
+        let text = include_str!("../../config/outdial.toml").replace(
+            "sip_uri = \"sip:1002@127.0.0.1:5082\"",
+            "simulated = { wrap_up_s = 3, disposition = \"Sale\" }",
+        );
+        let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+        let t0 = Instant::now();
+        let mut dialer = Dialer::new(&config, t0);
+        // No phone: ready at once.
+        assert_eq!(dialer.agent_view("1002", t0).unwrap().state, "ready");
+        assert_eq!(dialer.agent_view("1001", t0).unwrap().state, "logged_out");
+        // Through a call: wrap-up ends by itself with the default disposition.
+        let entry = dialer.agents.get_mut("1002").unwrap();
+        entry.session.reserve(1, t0).unwrap();
+        entry.session.bridged(t0).unwrap();
+        entry
+            .session
+            .call_ended(t0 + Duration::from_secs(30))
+            .unwrap();
+        events(&mut dialer);
+        assert_eq!(dialer.poll_timeout(), Some(t0 + Duration::from_secs(33)));
+        dialer.handle_timeout(t0 + Duration::from_secs(33));
+        let seen = events(&mut dialer);
+        assert!(seen.contains(&Event::Disposition {
+            agent: "1002".into(),
+            code: "Sale".into(),
+            notes: "automatic wrap-up (simulated agent)".into()
+        }));
+        assert_eq!(dialer.agent_view("1002", t0).unwrap().state, "ready");
     }
 
     #[test]
