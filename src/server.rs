@@ -18,6 +18,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 /// Runs the engine until a termination signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Watch signals before anything is announced: a SIGTERM that arrives
+    // right after "listening" must still stop the process cleanly.
+    let signal = wait_for_signal()?;
     let metrics = crate::metrics::install()?;
     let sip = SipSockets::bind(&config.sip).await?;
     let http = tokio::net::TcpListener::bind(config.api.listen)
@@ -52,7 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
     });
 
-    let signal = wait_for_signal().await?;
+    let signal = signal.await;
     tracing::info!(signal, "shutting down");
     let _ = shutdown_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -75,13 +78,16 @@ fn display_opt(addr: Option<std::net::SocketAddr>) -> String {
     addr.map_or_else(|| "off".to_string(), |a| a.to_string())
 }
 
-/// Resolves with the name of the first SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
+/// Installs the SIGINT and SIGTERM handlers now; the future resolves with
+/// the name of the first signal received.
+fn wait_for_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
     })
 }

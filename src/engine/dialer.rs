@@ -315,7 +315,7 @@ impl Dialer {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         for (id, entry) in &mut self.agents {
-            if !entry.session.poll_timeout().is_some_and(|t| t <= now) {
+            if entry.session.poll_timeout().is_none_or(|t| t > now) {
                 continue;
             }
             let in_wrap_up = matches!(entry.session.state(), AgentState::WrapUp { .. });
