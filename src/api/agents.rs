@@ -42,6 +42,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     require_agent(&state.tokens().authenticate(&headers)?, &id)?;
+    view_of(&state, &id).await
+}
+
+async fn view_of(state: &ApiState, id: &str) -> Result<Json<AgentView>, ApiError> {
     state
         .engine()
         .agents()
@@ -60,14 +64,7 @@ async fn act(
 ) -> Result<Json<AgentView>, ApiError> {
     require_agent(&state.tokens().authenticate(headers)?, id)?;
     state.engine().command(command).await??;
-    state
-        .engine()
-        .agents()
-        .await?
-        .into_iter()
-        .find(|agent| agent.id == id)
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))
+    view_of(state, id).await
 }
 
 pub async fn login(
