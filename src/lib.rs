@@ -11,3 +11,5 @@ pub mod config;
 pub mod logging;
 pub mod net;
 pub mod server;
+pub mod campaign;
+pub mod store;
