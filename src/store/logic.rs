@@ -209,8 +209,9 @@ impl SqlStore {
         };
         conn.exec(
             "UPDATE records SET state = $2, next_at = $3, rank = $4, lease_owner = NULL, \
-             lease_until = NULL, leased_phone = NULL, closed_reason = $5, callback_id = $6, \
-             callback_agent = CASE WHEN $6 IS NULL THEN NULL ELSE callback_agent END \
+             lease_until = NULL, leased_phone = NULL, closed_reason = $5, callback_id = CAST($6 AS BIGINT), \
+             callback_agent = CASE WHEN CAST($6 AS BIGINT) IS NULL THEN NULL \
+             ELSE callback_agent END \
              WHERE id = $1",
             &[
                 record.into(),
