@@ -467,14 +467,17 @@ impl Store for SqlStore {
                     );
                 }
             }
-            let mut leases = Vec::new();
-            for row in &rows {
-                if leases.len() >= request.max {
+            // Decide every candidate; dials are claimed and leased in two
+            // statements below.
+            let mut dials: Vec<(usize, String, Option<PendingCallback>, u32)> = Vec::new();
+            for (index, row) in rows.iter().enumerate() {
+                if dials.len() >= request.max {
                     break;
                 }
                 let id = row[0].int();
-                let state = RecordState::parse(&row[1].text())
-                    .ok_or_else(|| StoreError::Corrupt(format!("record state `{}`", row[1].text())))?;
+                let state = RecordState::parse(&row[1].text()).ok_or_else(|| {
+                    StoreError::Corrupt(format!("record state `{}`", row[1].text()))
+                })?;
                 let mut record_phones = phones.remove(&id).unwrap_or_default();
                 for phone in &mut record_phones {
                     phone.dnc = dnc.contains(&phone.e164);
@@ -492,50 +495,8 @@ impl Store for SqlStore {
                 };
                 match decide(&rules, &candidate, request.agent, now) {
                     Decision::Dial { phone } => {
-                        // The unique key on the number is the cross-node
-                        // guard against dialing one number twice at once.
-                        let claimed = conn.exec(
-                            "INSERT INTO active_numbers (e164, record_id, lease_until) \
-                             VALUES ($1, $2, $3) ON CONFLICT (e164) DO UPDATE SET \
-                             record_id = excluded.record_id, lease_until = excluded.lease_until \
-                             WHERE active_numbers.lease_until <= $4",
-                            &[phone.clone().into(), id.into(), ms(until).into(), now_ms.into()],
-                        )?;
-                        if claimed == 0 {
-                            continue;
-                        }
                         in_use.insert(phone.clone());
-                        conn.exec(
-                            "UPDATE records SET state = 'leased', lease_owner = $2, \
-                             lease_until = $3, leased_phone = $4 WHERE id = $1",
-                            &[
-                                id.into(),
-                                request.node.into(),
-                                ms(until).into(),
-                                phone.clone().into(),
-                            ],
-                        )?;
-                        if let Some(cb) = &callback {
-                            conn.exec(
-                                "UPDATE callbacks SET state = 'delivering' WHERE id = $1",
-                                &[cb.id.into()],
-                            )?;
-                        }
-                        leases.push(Lease {
-                            record_id: id,
-                            campaign: request.campaign,
-                            external_id: row[5].text(),
-                            name: row[6].text(),
-                            custom_json: row[7].text(),
-                            time_zones: candidate.time_zones.clone(),
-                            priority: row[8].int(),
-                            phone,
-                            attempts: candidate.attempts,
-                            callback: callback.as_ref().map(|c| c.id),
-                            callback_agent: callback.and_then(|c| c.agent),
-                            node: request.node.to_string(),
-                            lease_until: until,
-                        });
+                        dials.push((index, phone, callback, candidate.attempts));
                     }
                     Decision::Defer { until } => {
                         conn.exec(
@@ -557,6 +518,85 @@ impl Store for SqlStore {
                     }
                     Decision::Skip(_) => {}
                 }
+            }
+            if dials.is_empty() {
+                return Ok(Vec::new());
+            }
+            // The unique key on the number is the cross-node guard against
+            // dialing one number twice at once: a number another node holds
+            // (unexpired) is not returned, and its record is not leased.
+            let mut values = Vec::with_capacity(dials.len());
+            let mut params: Vec<Val> = vec![ms(until).into(), now_ms.into()];
+            for (index, phone, _, _) in &dials {
+                values.push(format!(
+                    "(${}, CAST(${} AS BIGINT), CAST($1 AS BIGINT))",
+                    params.len() + 1,
+                    params.len() + 2
+                ));
+                params.push(phone.as_str().into());
+                params.push(rows[*index][0].clone());
+            }
+            let claimed: HashSet<String> = conn
+                .query(
+                    &format!(
+                        "INSERT INTO active_numbers (e164, record_id, lease_until) VALUES {} \
+                         ON CONFLICT (e164) DO UPDATE SET record_id = excluded.record_id, \
+                         lease_until = excluded.lease_until \
+                         WHERE active_numbers.lease_until <= $2 RETURNING e164",
+                        values.join(",")
+                    ),
+                    &params,
+                )?
+                .iter()
+                .map(|r| r[0].text())
+                .collect();
+            dials.retain(|(_, phone, _, _)| claimed.contains(phone));
+            if dials.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut values = Vec::with_capacity(dials.len());
+            let mut params: Vec<Val> = vec![request.node.into(), ms(until).into()];
+            for (index, phone, _, _) in &dials {
+                values.push(format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                    params.len() + 1,
+                    params.len() + 2
+                ));
+                params.push(rows[*index][0].clone());
+                params.push(phone.as_str().into());
+            }
+            conn.exec(
+                &format!(
+                    "UPDATE records SET state = 'leased', lease_owner = $1, lease_until = $2, \
+                     leased_phone = v.column2 FROM (VALUES {}) AS v WHERE records.id = v.column1",
+                    values.join(",")
+                ),
+                &params,
+            )?;
+            let mut leases = Vec::with_capacity(dials.len());
+            for (index, phone, callback, attempts) in dials {
+                let row = &rows[index];
+                if let Some(cb) = &callback {
+                    conn.exec(
+                        "UPDATE callbacks SET state = 'delivering' WHERE id = $1",
+                        &[cb.id.into()],
+                    )?;
+                }
+                leases.push(Lease {
+                    record_id: row[0].int(),
+                    campaign: request.campaign,
+                    external_id: row[5].text(),
+                    name: row[6].text(),
+                    custom_json: row[7].text(),
+                    time_zones: row[3].text(),
+                    priority: row[8].int(),
+                    phone,
+                    attempts,
+                    callback: callback.as_ref().map(|c| c.id),
+                    callback_agent: callback.and_then(|c| c.agent),
+                    node: request.node.to_string(),
+                    lease_until: until,
+                });
             }
             Ok(leases)
         })
