@@ -45,7 +45,11 @@ fn gen_list(rows: u64, path: &str) -> std::io::Result<()> {
 fn hopper(url: &str, records: usize, batch: usize) -> Result<(), Box<dyn std::error::Error>> {
     let store = store::open(url)?;
     let mut rules = CampaignRules::with_defaults(&format!("load-{}", std::process::id()));
-    rules.window = CallingWindow { start_min: 0, end_min: 24 * 60, days: [true; 7] };
+    rules.window = CallingWindow {
+        start_min: 0,
+        end_min: 24 * 60,
+        days: [true; 7],
+    };
     let campaign = store.sync_campaign(&rules)?;
     let now = Timestamp::now();
     let run = store.begin_import(campaign, now)?;
@@ -57,7 +61,10 @@ fn hopper(url: &str, records: usize, batch: usize) -> Result<(), Box<dyn std::er
             time_zones: "America/New_York".into(),
             priority: (i % 3) as i32,
             custom_json: "{}".into(),
-            phones: vec![(PhoneKind::Home, format!("+1{}{:07}", 202 + (i / 10_000_000), i % 10_000_000))],
+            phones: vec![(
+                PhoneKind::Home,
+                format!("+1{}{:07}", 202 + (i / 10_000_000), i % 10_000_000),
+            )],
         })
         .collect();
     for chunk in rows.chunks(1000) {

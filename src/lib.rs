@@ -6,10 +6,10 @@
 //! of one call.
 
 pub mod api;
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod net;
 pub mod server;
-pub mod campaign;
 pub mod store;

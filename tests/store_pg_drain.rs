@@ -21,7 +21,11 @@ const RECORDS: usize = 10_000;
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "timed out waiting for {}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -91,7 +95,10 @@ fn two_processes_never_lease_the_same_record() {
         assert!(child.wait().unwrap().success(), "worker {node} failed");
         let ids = std::fs::read_to_string(dir.path().join(format!("{node}.ids"))).unwrap();
         let ids: Vec<&str> = ids.lines().collect();
-        assert!(!ids.is_empty(), "{node} leased nothing: the two did not run together");
+        assert!(
+            !ids.is_empty(),
+            "{node} leased nothing: the two did not run together"
+        );
         total += ids.len();
         for id in ids {
             assert!(all.insert(id.to_string()), "record {id} was leased twice");
@@ -100,5 +107,8 @@ fn two_processes_never_lease_the_same_record() {
     assert_eq!(total, RECORDS);
     assert_eq!(all.len(), RECORDS);
     let campaign = store.campaign_id("drain").unwrap().unwrap();
-    assert_eq!(store.counts(campaign).unwrap(), vec![("leased".to_string(), RECORDS as u64)]);
+    assert_eq!(
+        store.counts(campaign).unwrap(),
+        vec![("leased".to_string(), RECORDS as u64)]
+    );
 }

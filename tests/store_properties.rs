@@ -33,21 +33,30 @@ fn window() -> impl Strategy<Value = CallingWindow> {
         if !days.contains(&true) {
             days[2] = true;
         }
-        CallingWindow { start_min: start, end_min: start + len, days }
+        CallingWindow {
+            start_min: start,
+            end_min: start + len,
+            days,
+        }
     })
 }
 
 fn phone() -> impl Strategy<Value = CandidatePhone> {
-    (0u32..6, any::<bool>(), any::<bool>(), any::<bool>(), 0u32..4).prop_map(
-        |(n, dead, dnc, in_use, attempts)| CandidatePhone {
+    (
+        0u32..6,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        0u32..4,
+    )
+        .prop_map(|(n, dead, dnc, in_use, attempts)| CandidatePhone {
             e164: format!("+1202555010{n}"),
             position: n,
             attempts,
             dead: dead && n % 3 == 0,
             dnc: dnc && n % 2 == 0,
             in_use: in_use && n % 4 == 1,
-        },
-    )
+        })
 }
 
 fn candidate() -> impl Strategy<Value = Candidate> {
@@ -57,25 +66,29 @@ fn candidate() -> impl Strategy<Value = Candidate> {
         0u32..7,
         prop::sample::select(ZONES.to_vec()),
         prop::collection::vec(phone(), 0..4),
-        prop::option::of((prop::option::of(prop::sample::select(AGENTS.to_vec())), any::<bool>())),
+        prop::option::of((
+            prop::option::of(prop::sample::select(AGENTS.to_vec())),
+            any::<bool>(),
+        )),
     )
         .prop_map(|(state, leased, attempts, zones, mut phones, callback)| {
             // A record's chain holds each number once (import and callbacks ensure it).
             let mut seen = HashSet::new();
             phones.retain(|p| seen.insert(p.e164.clone()));
             Candidate {
-            record_id: 1,
-            state,
-            leased,
-            attempts,
-            time_zones: zones.to_string(),
-            callback: callback.map(|(agent, own_phone)| PendingCallback {
-                id: 9,
-                agent: agent.map(str::to_string),
-                phone: (own_phone && !phones.is_empty()).then(|| phones[0].e164.clone()),
-            }),
-            phones,
-        }})
+                record_id: 1,
+                state,
+                leased,
+                attempts,
+                time_zones: zones.to_string(),
+                callback: callback.map(|(agent, own_phone)| PendingCallback {
+                    id: 9,
+                    agent: agent.map(str::to_string),
+                    phone: (own_phone && !phones.is_empty()).then(|| phones[0].e164.clone()),
+                }),
+                phones,
+            }
+        })
 }
 
 fn instant() -> impl Strategy<Value = Timestamp> {
@@ -124,13 +137,27 @@ proptest! {
 /// One step of a random session against a real store.
 #[derive(Debug, Clone)]
 enum Op {
-    Lease { agent: Option<&'static str>, max: usize },
+    Lease {
+        agent: Option<&'static str>,
+        max: usize,
+    },
     /// Complete the n-th held lease with an outcome.
-    Dial { nth: usize, outcome: Outcome },
+    Dial {
+        nth: usize,
+        outcome: Outcome,
+    },
     /// Schedule a callback for the n-th held lease's record.
-    Callback { nth: usize, in_mins: i64, personal: Option<&'static str> },
-    Dnc { number: u8 },
-    Advance { mins: i64 },
+    Callback {
+        nth: usize,
+        in_mins: i64,
+        personal: Option<&'static str>,
+    },
+    Dnc {
+        number: u8,
+    },
+    Advance {
+        mins: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -148,14 +175,21 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn population() -> impl Strategy<Value = Vec<(usize, Vec<u8>)>> {
     // Numbers come from a pool of 10 so that records share numbers.
-    prop::collection::vec((0..ZONES.len(), prop::collection::vec(0u8..10, 1..3)), 1..10)
+    prop::collection::vec(
+        (0..ZONES.len(), prop::collection::vec(0u8..10, 1..3)),
+        1..10,
+    )
 }
 
 fn number(n: u8) -> String {
     format!("+1202555020{n}")
 }
 
-fn run_session(store: &dyn Store, people: &[(usize, Vec<u8>)], ops: &[Op]) -> Result<(), TestCaseError> {
+fn run_session(
+    store: &dyn Store,
+    people: &[(usize, Vec<u8>)],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let mut rules = CampaignRules::with_defaults("p");
     rules.max_attempts = 3;
     rules.max_attempts_per_number = 2;
@@ -174,8 +208,10 @@ fn run_session(store: &dyn Store, people: &[(usize, Vec<u8>)], ops: &[Op]) -> Re
         })
         .collect();
     let campaign = campaign_with(store, &rules, &rows);
-    let zones: HashMap<String, String> =
-        rows.iter().map(|r| (r.external_id.clone(), r.time_zones.clone())).collect();
+    let zones: HashMap<String, String> = rows
+        .iter()
+        .map(|r| (r.external_id.clone(), r.time_zones.clone()))
+        .collect();
     let mut now: Timestamp = "2026-03-07T10:00:00Z".parse().unwrap();
     let mut held: Vec<Lease> = Vec::new();
     let mut dnc: HashSet<String> = HashSet::new();
@@ -198,13 +234,26 @@ fn run_session(store: &dyn Store, people: &[(usize, Vec<u8>)], ops: &[Op]) -> Re
                     .unwrap();
                 for lease in leases {
                     let z = parse_zones(&zones[&lease.external_id]).unwrap();
-                    prop_assert!(rules.window.is_open(&z, now), "outside the window: {lease:?} at {now}");
+                    prop_assert!(
+                        rules.window.is_open(&z, now),
+                        "outside the window: {lease:?} at {now}"
+                    );
                     prop_assert!(!dnc.contains(&lease.phone), "DNC number leased: {lease:?}");
-                    prop_assert!(!held.iter().any(|h| h.record_id == lease.record_id), "leased twice");
-                    prop_assert!(!held.iter().any(|h| h.phone == lease.phone), "number dialed twice at once");
+                    prop_assert!(
+                        !held.iter().any(|h| h.record_id == lease.record_id),
+                        "leased twice"
+                    );
+                    prop_assert!(
+                        !held.iter().any(|h| h.phone == lease.phone),
+                        "number dialed twice at once"
+                    );
                     match personal.get(&lease.record_id) {
                         Some(Some(owner)) if lease.callback.is_some() => {
-                            prop_assert_eq!(Some(owner.as_str()), *agent, "personal callback to another agent")
+                            prop_assert_eq!(
+                                Some(owner.as_str()),
+                                *agent,
+                                "personal callback to another agent"
+                            )
                         }
                         _ => {}
                     }
@@ -222,10 +271,16 @@ fn run_session(store: &dyn Store, people: &[(usize, Vec<u8>)], ops: &[Op]) -> Re
                 let lease = held.remove(nth % held.len());
                 let attempt = store.begin_attempt(&lease, now).unwrap();
                 *attempts.entry(lease.record_id).or_default() += 1;
-                store.complete_attempt(attempt, &AttemptResult::new(*outcome), now).unwrap();
+                store
+                    .complete_attempt(attempt, &AttemptResult::new(*outcome), now)
+                    .unwrap();
                 personal.remove(&lease.record_id);
             }
-            Op::Callback { nth, in_mins, personal: agent } => {
+            Op::Callback {
+                nth,
+                in_mins,
+                personal: agent,
+            } => {
                 if held.is_empty() {
                     continue;
                 }

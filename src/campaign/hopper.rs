@@ -64,9 +64,13 @@ pub enum SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Lease the record and dial this number.
-    Dial { phone: String },
+    Dial {
+        phone: String,
+    },
     /// The calling window is closed; the record is due again at `until`.
-    Defer { until: Timestamp },
+    Defer {
+        until: Timestamp,
+    },
     /// The record can never be dialed again: close it in this state.
     Close {
         state: RecordState,

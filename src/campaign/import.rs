@@ -137,14 +137,15 @@ impl Layout {
             .parse()
             .map_err(|_| LayoutError::Region(default_region.to_string()))?;
         let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
-        let mapped = |key: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, LayoutError> {
-            match key {
-                Some(column) => find(column)
-                    .map(Some)
-                    .ok_or_else(|| LayoutError::MissingColumn(column.clone())),
-                None => Ok(defaults.iter().find_map(|d| find(d))),
-            }
-        };
+        let mapped =
+            |key: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, LayoutError> {
+                match key {
+                    Some(column) => find(column)
+                        .map(Some)
+                        .ok_or_else(|| LayoutError::MissingColumn(column.clone())),
+                    None => Ok(defaults.iter().find_map(|d| find(d))),
+                }
+            };
         let external_id =
             mapped(&mapping.external_id, &["id", "external_id"])?.ok_or(LayoutError::NoIdColumn)?;
         let name = mapped(&mapping.name, &["name"])?;
@@ -227,7 +228,9 @@ impl Layout {
             let number = phonenumber::parse(Some(self.region), text)
                 .ok()
                 .filter(phonenumber::is_valid)
-                .ok_or_else(|| format!("column `{column}`: `{text}` is not a valid phone number"))?;
+                .ok_or_else(|| {
+                    format!("column `{column}`: `{text}` is not a valid phone number")
+                })?;
             if first_region.is_none() {
                 first_region = number.country().id();
             }
@@ -386,8 +389,8 @@ impl<R: BufRead> ImportReader<R> {
         if read_line(&mut input, &mut buffer).map_err(io)?.is_none() {
             return Err(LayoutError::Empty);
         }
-        let text = std::str::from_utf8(&buffer)
-            .map_err(|_| LayoutError::Header("not UTF-8".into()))?;
+        let text =
+            std::str::from_utf8(&buffer).map_err(|_| LayoutError::Header("not UTF-8".into()))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut header = Vec::new();
         split_fields(text, &mut header).map_err(LayoutError::Header)?;
@@ -473,12 +476,18 @@ mod tests {
             }
         }
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].phones, vec![(PhoneKind::Other, "+12025550101".to_string())]);
+        assert_eq!(
+            rows[0].phones,
+            vec![(PhoneKind::Other, "+12025550101".to_string())]
+        );
         assert_eq!(rows[0].time_zones, "America/New_York");
         assert_eq!(rows[0].custom_json, r#"{"note":"vip"}"#);
         assert_eq!(rows[1].name, "Gus, Jr.");
         assert_eq!(rows[1].phones.len(), 2);
-        assert_eq!(rows[1].phones[1], (PhoneKind::Mobile, "+12025550108".to_string()));
+        assert_eq!(
+            rows[1].phones[1],
+            (PhoneKind::Mobile, "+12025550108".to_string())
+        );
         assert!(rows[1].time_zones.contains("America/Chicago"));
         assert_eq!(rows[1].custom_json, r#"{"note":"said \"hi\""}"#);
         let lines: Vec<u64> = rejected.iter().map(|r| r.line).collect();
@@ -496,12 +505,14 @@ mod tests {
             "external_id = \"ref\"\nname = \"who\"\n[[phone]]\ncolumn = \"tel\"\nkind = \"mobile\"\n",
         )
         .unwrap();
-        let parsed =
-            parse_all(b"ref,who,tel\r\nA1,Zed,020 7946 0958\r\n", &mapping, "GB").unwrap();
+        let parsed = parse_all(b"ref,who,tel\r\nA1,Zed,020 7946 0958\r\n", &mapping, "GB").unwrap();
         match &parsed[0] {
             Parsed::Row(row) => {
                 assert_eq!(row.external_id, "A1");
-                assert_eq!(row.phones, vec![(PhoneKind::Mobile, "+442079460958".into())]);
+                assert_eq!(
+                    row.phones,
+                    vec![(PhoneKind::Mobile, "+442079460958".into())]
+                );
                 assert_eq!(row.time_zones, "Europe/London");
             }
             other => panic!("{other:?}"),

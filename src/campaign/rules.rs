@@ -67,12 +67,13 @@ impl CampaignRules {
     }
 
     pub fn from_config(config: &CampaignConfig) -> Result<CampaignRules, RulesError> {
-        let window = CallingWindow::parse(&config.call_hours, &config.call_days).map_err(
-            |source| RulesError::Window {
-                campaign: config.name.clone(),
-                source,
-            },
-        )?;
+        let window =
+            CallingWindow::parse(&config.call_hours, &config.call_days).map_err(|source| {
+                RulesError::Window {
+                    campaign: config.name.clone(),
+                    source,
+                }
+            })?;
         Ok(CampaignRules {
             name: config.name.clone(),
             window,
@@ -198,9 +199,23 @@ mod tests {
     #[test]
     fn dispositions_decide_for_live_answers() {
         let rules = CampaignRules::with_defaults("c");
-        let dnc = after_attempt(&rules, Outcome::Human, Some(DispositionEffect::DoNotCall), 1, 1, now());
+        let dnc = after_attempt(
+            &rules,
+            Outcome::Human,
+            Some(DispositionEffect::DoNotCall),
+            1,
+            1,
+            now(),
+        );
         assert_eq!((dnc.state, dnc.add_dnc), (RecordState::Removed, true));
-        let sale = after_attempt(&rules, Outcome::Human, Some(DispositionEffect::Final), 1, 1, now());
+        let sale = after_attempt(
+            &rules,
+            Outcome::Human,
+            Some(DispositionEffect::Final),
+            1,
+            1,
+            now(),
+        );
         assert_eq!(sale.state, RecordState::Done);
         let plain = after_attempt(&rules, Outcome::Human, None, 1, 1, now());
         assert_eq!(plain.state, RecordState::Done);

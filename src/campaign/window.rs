@@ -54,7 +54,10 @@ impl CallingWindow {
             let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
             (m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
         };
-        let (start_min, end_min) = (minutes(start).ok_or_else(bad)?, minutes(end).ok_or_else(bad)?);
+        let (start_min, end_min) = (
+            minutes(start).ok_or_else(bad)?,
+            minutes(end).ok_or_else(bad)?,
+        );
         if start_min >= end_min {
             return Err(bad());
         }
@@ -196,15 +199,16 @@ mod tests {
         let zones = parse_zones("America/New_York America/Los_Angeles").unwrap();
         // 12:00 UTC in July = 08:00 New York, 05:00 Los Angeles: closed.
         assert!(!window.is_open(&zones, ts("2026-07-15T12:00:00Z")));
-        let next = window.next_open(&zones, ts("2026-07-15T12:00:00Z")).unwrap();
+        let next = window
+            .next_open(&zones, ts("2026-07-15T12:00:00Z"))
+            .unwrap();
         assert_eq!(next, ts("2026-07-15T15:00:00Z"));
         assert!(window.is_open(&zones, next));
     }
 
     #[test]
     fn parses_configuration_strings() {
-        let window =
-            CallingWindow::parse("09:30-17:00", &["mon".into(), "fri".into()]).unwrap();
+        let window = CallingWindow::parse("09:30-17:00", &["mon".into(), "fri".into()]).unwrap();
         assert_eq!(window.start_min, 570);
         assert_eq!(window.days, [true, false, false, false, true, false, false]);
         assert!(CallingWindow::parse("17:00-09:00", &["mon".into()]).is_err());

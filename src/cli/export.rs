@@ -49,9 +49,23 @@ fn run(cli: &Cli, args: &ExportArgs) -> Result<u64, Failure> {
     let rows = if args.attempts {
         writer
             .write_record([
-                "attempt_id", "external_id", "phone", "node", "started_at", "answered_at",
-                "ended_at", "outcome", "sip_code", "cpa_verdict", "cpa_ms", "agent",
-                "disposition", "notes", "abandoned", "ring_ms", "talk_ms",
+                "attempt_id",
+                "external_id",
+                "phone",
+                "node",
+                "started_at",
+                "answered_at",
+                "ended_at",
+                "outcome",
+                "sip_code",
+                "cpa_verdict",
+                "cpa_ms",
+                "agent",
+                "disposition",
+                "notes",
+                "abandoned",
+                "ring_ms",
+                "talk_ms",
             ])
             .map_err(|e| Failure::runtime(e.to_string()))?;
         store.export_attempts(campaign, &mut |a| {
@@ -80,9 +94,20 @@ fn run(cli: &Cli, args: &ExportArgs) -> Result<u64, Failure> {
     } else {
         writer
             .write_record([
-                "external_id", "name", "state", "attempts", "phones", "time_zones", "priority",
-                "next_at", "last_outcome", "last_sip_code", "last_disposition", "last_agent",
-                "last_attempt_at", "custom_fields",
+                "external_id",
+                "name",
+                "state",
+                "attempts",
+                "phones",
+                "time_zones",
+                "priority",
+                "next_at",
+                "last_outcome",
+                "last_sip_code",
+                "last_disposition",
+                "last_agent",
+                "last_attempt_at",
+                "custom_fields",
             ])
             .map_err(|e| Failure::runtime(e.to_string()))?;
         store.export_records(campaign, &mut |r| {

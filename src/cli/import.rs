@@ -80,7 +80,11 @@ pub(super) fn open_campaign(
             Failure::config(format!(
                 "campaign `{name}` is not in {}; known campaigns: {}",
                 config_path.display(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })?;
     let rules = CampaignRules::from_config(campaign).map_err(|e| Failure::config(e.to_string()))?;
@@ -178,9 +182,9 @@ fn run(cli: &Cli, args: &ImportArgs) -> Result<Summary, Failure> {
         Ok(())
     };
     loop {
-        let next = reader.next_line().map_err(|e| {
-            Failure::runtime(format!("cannot read {}: {e}", args.file.display()))
-        })?;
+        let next = reader
+            .next_line()
+            .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", args.file.display())))?;
         match next {
             Some(Parsed::Row(row)) => {
                 batch.push(row);

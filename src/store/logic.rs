@@ -53,7 +53,11 @@ impl SqlStore {
         in_tx(conn.as_mut(), body)
     }
 
-    fn rules(&self, conn: &mut dyn Conn, campaign: CampaignId) -> Result<CampaignRules, StoreError> {
+    fn rules(
+        &self,
+        conn: &mut dyn Conn,
+        campaign: CampaignId,
+    ) -> Result<CampaignRules, StoreError> {
         if let Some(rules) = self
             .rules
             .lock()
@@ -71,8 +75,8 @@ impl SqlStore {
             .and_then(|r| r.first())
             .map(Val::text)
             .ok_or_else(|| StoreError::UnknownCampaign(format!("#{campaign}")))?;
-        let rules: CampaignRules = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Rules(campaign, e.to_string()))?;
+        let rules: CampaignRules =
+            serde_json::from_str(&json).map_err(|e| StoreError::Rules(campaign, e.to_string()))?;
         self.rules
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -94,7 +98,8 @@ impl SqlStore {
             &[attempt.into()],
         )?;
         let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
-        let (record, campaign, phone, node) = (row[0].int(), row[1].int(), row[2].text(), row[3].text());
+        let (record, campaign, phone, node) =
+            (row[0].int(), row[1].int(), row[2].text(), row[3].text());
         if row[4].opt_int().is_some() {
             return Err(StoreError::AttemptAlreadyComplete(attempt));
         }
@@ -135,13 +140,21 @@ impl SqlStore {
             &[record.into()],
         )?;
         let row = rows.first().ok_or(StoreError::UnknownRecord(record))?;
-        let (state, owner, attempts, callback) =
-            (row[0].text(), row[1].opt_text(), row[2].int(), row[3].opt_int());
+        let (state, owner, attempts, callback) = (
+            row[0].text(),
+            row[1].opt_text(),
+            row[2].int(),
+            row[3].opt_int(),
+        );
         let usable = conn.query(
             "SELECT COUNT(*) FROM phones WHERE record_id = $1 AND dead = 0 AND attempts < $2",
             &[record.into(), rules.max_attempts_per_number.into()],
         )?;
-        let usable = usable.first().and_then(|r| r.first()).map(Val::int).unwrap_or(0);
+        let usable = usable
+            .first()
+            .and_then(|r| r.first())
+            .map(Val::int)
+            .unwrap_or(0);
         let step = after_attempt(
             &rules,
             result.outcome,
@@ -222,7 +235,10 @@ impl SqlStore {
                 callback_keep.into(),
             ],
         )?;
-        conn.exec("DELETE FROM active_numbers WHERE record_id = $1", &[record.into()])?;
+        conn.exec(
+            "DELETE FROM active_numbers WHERE record_id = $1",
+            &[record.into()],
+        )?;
         Ok(next_state)
     }
 
@@ -265,7 +281,10 @@ fn restore(conn: &mut dyn Conn, record: RecordId) -> Result<(), StoreError> {
          (SELECT callback_id FROM records WHERE id = $1)",
         &[record.into()],
     )?;
-    conn.exec("DELETE FROM active_numbers WHERE record_id = $1", &[record.into()])?;
+    conn.exec(
+        "DELETE FROM active_numbers WHERE record_id = $1",
+        &[record.into()],
+    )?;
     Ok(())
 }
 
@@ -324,8 +343,7 @@ fn record_view(row: &[Val]) -> RecordView {
 
 impl Store for SqlStore {
     fn sync_campaign(&self, rules: &CampaignRules) -> Result<CampaignId, StoreError> {
-        let json = serde_json::to_string(rules)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id = self.tx(|conn| {
             let rows = conn.query(
                 "INSERT INTO campaigns (name, rules_json) VALUES ($1, $2) \
@@ -607,7 +625,11 @@ impl Store for SqlStore {
             let updated = conn.exec(
                 "UPDATE records SET lease_until = $3 WHERE id = $1 AND state = 'leased' \
                  AND lease_owner = $2",
-                &[lease.record_id.into(), lease.node.as_str().into(), ms(until).into()],
+                &[
+                    lease.record_id.into(),
+                    lease.node.as_str().into(),
+                    ms(until).into(),
+                ],
             )?;
             if updated == 0 {
                 return Err(StoreError::LeaseLost {
@@ -651,7 +673,11 @@ impl Store for SqlStore {
             let updated = conn.exec(
                 "UPDATE records SET attempts = attempts + 1, last_attempt_at = $3 \
                  WHERE id = $1 AND state = 'leased' AND lease_owner = $2 AND lease_until > $3",
-                &[lease.record_id.into(), lease.node.as_str().into(), ms(now).into()],
+                &[
+                    lease.record_id.into(),
+                    lease.node.as_str().into(),
+                    ms(now).into(),
+                ],
             )?;
             if updated == 0 {
                 return Err(StoreError::LeaseLost {
@@ -743,7 +769,10 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> Result<CallbackId, StoreError> {
         if request.at <= now {
-            return Err(StoreError::CallbackInPast { at: request.at, now });
+            return Err(StoreError::CallbackInPast {
+                at: request.at,
+                now,
+            });
         }
         if let Some(phone) = &request.phone
             && !valid_e164(phone)
@@ -781,12 +810,17 @@ impl Store for SqlStore {
                     ms(now).into(),
                 ],
             )?;
-            let id = first_int(&rows).ok_or_else(|| StoreError::Corrupt("no callback id".into()))?;
+            let id =
+                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no callback id".into()))?;
             if state == "leased" {
                 // The call is still up: completion turns the record into a callback.
                 conn.exec(
                     "UPDATE records SET callback_id = $2, callback_agent = $3 WHERE id = $1",
-                    &[request.record.into(), id.into(), request.agent.clone().into()],
+                    &[
+                        request.record.into(),
+                        id.into(),
+                        request.agent.clone().into(),
+                    ],
                 )?;
             } else {
                 conn.exec(
@@ -811,7 +845,10 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         if request.at <= now {
-            return Err(StoreError::CallbackInPast { at: request.at, now });
+            return Err(StoreError::CallbackInPast {
+                at: request.at,
+                now,
+            });
         }
         if let Some(phone) = &request.phone
             && !valid_e164(phone)
@@ -858,7 +895,10 @@ impl Store for SqlStore {
                 &[id.into()],
             )?;
             let record = first_int(&rows).ok_or(StoreError::UnknownCallback(id))?;
-            conn.exec("UPDATE callbacks SET state = 'cancelled' WHERE id = $1", &[id.into()])?;
+            conn.exec(
+                "UPDATE callbacks SET state = 'cancelled' WHERE id = $1",
+                &[id.into()],
+            )?;
             conn.exec(
                 "UPDATE records SET \
                  state = CASE WHEN state = 'callback' THEN \
@@ -922,8 +962,9 @@ impl Store for SqlStore {
                 let disposition = Disposition {
                     code: row[0].text(),
                     label: row[1].text(),
-                    effect: DispositionEffect::parse(&row[2].text())
-                        .ok_or_else(|| StoreError::Corrupt(format!("effect `{}`", row[2].text())))?,
+                    effect: DispositionEffect::parse(&row[2].text()).ok_or_else(|| {
+                        StoreError::Corrupt(format!("effect `{}`", row[2].text()))
+                    })?,
                 };
                 // The campaign's own code overrides the system one.
                 by_code.retain(|d| d.code != disposition.code);

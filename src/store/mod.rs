@@ -36,7 +36,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] ::postgres::Error),
-    #[error("campaign `{0}` is not in the store; it is created from the configuration's [[campaign]] on first use")]
+    #[error(
+        "campaign `{0}` is not in the store; it is created from the configuration's [[campaign]] on first use"
+    )]
     UnknownCampaign(String),
     #[error("campaign {0}'s stored rules cannot be read: {1}")]
     Rules(CampaignId, String),
@@ -46,7 +48,9 @@ pub enum StoreError {
     UnknownAttempt(AttemptId),
     #[error("attempt {0} is already complete")]
     AttemptAlreadyComplete(AttemptId),
-    #[error("record {record}'s lease is no longer held by node `{node}` (it expired); do not dial it")]
+    #[error(
+        "record {record}'s lease is no longer held by node `{node}` (it expired); do not dial it"
+    )]
     LeaseLost { record: RecordId, node: String },
     #[error("callback {0} does not exist or is no longer pending")]
     UnknownCallback(CallbackId),

@@ -49,7 +49,8 @@ fn row_values(row: &postgres::Row, out: &mut Vec<Val>) -> Result<(), StoreError>
         let value = if *ty == Type::INT8 {
             row.try_get::<_, Option<i64>>(i)?.map(Val::Int)
         } else if *ty == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i)?.map(|v| Val::Int(i64::from(v)))
+            row.try_get::<_, Option<i32>>(i)?
+                .map(|v| Val::Int(i64::from(v)))
         } else if *ty == Type::BOOL {
             row.try_get::<_, Option<bool>>(i)?.map(Val::from)
         } else if *ty == Type::NUMERIC {

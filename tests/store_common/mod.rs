@@ -63,7 +63,10 @@ impl Drop for PgDatabase {
         if let Ok(mut admin) =
             postgres::Client::connect(&format!("{}/postgres", pg_server()), postgres::NoTls)
         {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
