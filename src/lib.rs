@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod driver;
@@ -16,3 +17,4 @@ pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod server;
+pub mod store;

@@ -1,9 +1,12 @@
 //! Command-line interface: one subcommand per module here.
 //!
 //! Exit codes, for every subcommand: 0 success; 1 a runtime failure (a port
-//! in use, a peer unreachable); 2 bad usage or a bad configuration file.
+//! in use, a peer unreachable); 2 bad usage or a bad configuration file;
+//! `import` adds 3: some rows were rejected (the others were imported).
 
 mod check_config;
+mod export;
+mod import;
 mod run;
 
 use std::path::PathBuf;
@@ -41,13 +44,19 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a one-screen summary.
     CheckConfig,
+    /// Import a CSV contact list into a campaign (exit 3: some rows rejected).
+    Import(import::ImportArgs),
+    /// Export a campaign's records, or its attempts (CDR), as CSV.
+    Export(export::ExportArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match &cli.command {
         Command::Run => run::run(&cli),
         Command::CheckConfig => check_config::check_config(&cli),
+        Command::Import(args) => import::import(&cli, args),
+        Command::Export(args) => export::export(&cli, args),
     }
 }

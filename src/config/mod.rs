@@ -257,6 +257,10 @@ pub struct CampaignConfig {
     pub voicemail_prompt: Option<PathBuf>,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Dials per phone number of a record (chained numbers) before that
+    /// number is skipped.
+    #[serde(default = "default_max_attempts_per_number")]
+    pub max_attempts_per_number: u32,
     #[serde(default)]
     pub retry: RetryConfig,
 }
@@ -596,6 +600,9 @@ fn default_machine_action() -> MachineAction {
 }
 fn default_max_attempts() -> u32 {
     5
+}
+fn default_max_attempts_per_number() -> u32 {
+    3
 }
 fn default_retry_busy() -> u64 {
     300

@@ -315,6 +315,12 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
         if campaign.max_attempts == 0 {
             check.report(format!("{key}.max_attempts"), "must be at least 1");
         }
+        if campaign.max_attempts_per_number == 0 {
+            check.report(
+                format!("{key}.max_attempts_per_number"),
+                "must be at least 1",
+            );
+        }
         if campaign.machine_action == super::MachineAction::LeaveMessage
             && campaign.voicemail_prompt.is_none()
         {

@@ -1,0 +1,265 @@
+//! The hopper's decision for one candidate record: dial it now (and which
+//! number), defer it until its calling window opens, close it (no usable
+//! number left, out of attempts, do not call), or skip it for now.
+//!
+//! The store selects due candidates in priority order and applies each
+//! decision inside the same transaction that leases the record.
+
+use jiff::Timestamp;
+
+use super::model::RecordState;
+use super::rules::CampaignRules;
+use super::window::parse_zones;
+
+/// One phone number of a candidate record, with what the store knows now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidatePhone {
+    pub e164: String,
+    /// Position in the contact's chain (0 first).
+    pub position: u32,
+    /// Dials of this number for this record so far.
+    pub attempts: u32,
+    /// A SIT, invalid-number or fax result: never dial again.
+    pub dead: bool,
+    /// On the global or the campaign's DNC list right now.
+    pub dnc: bool,
+    /// Being dialed for another record right now.
+    pub in_use: bool,
+}
+
+/// The due callback of a candidate in state `Callback`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCallback {
+    pub id: i64,
+    /// A personal callback: only this agent may take it.
+    pub agent: Option<String>,
+    /// Dial this number instead of the chain's choice.
+    pub phone: Option<String>,
+}
+
+/// A record the store found due, with its numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub record_id: i64,
+    pub state: RecordState,
+    /// Leased by a node and not yet expired.
+    pub leased: bool,
+    /// Dials of this record so far.
+    pub attempts: u32,
+    /// The contact's time zones (IANA names separated by spaces).
+    pub time_zones: String,
+    pub phones: Vec<CandidatePhone>,
+    pub callback: Option<PendingCallback>,
+}
+
+/// Why a candidate was passed over without changing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    NotDialable,
+    AlreadyLeased,
+    PersonalCallbackForAnotherAgent,
+    NumberInUse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Lease the record and dial this number.
+    Dial {
+        phone: String,
+    },
+    /// The calling window is closed; the record is due again at `until`.
+    Defer {
+        until: Timestamp,
+    },
+    /// The record can never be dialed again: close it in this state.
+    Close {
+        state: RecordState,
+        reason: &'static str,
+    },
+    Skip(SkipReason),
+}
+
+/// How far a record with no opening window in the next weeks is pushed.
+const NO_WINDOW_RETRY: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Decides what the hopper does with `candidate` at `now`, for a request
+/// made on behalf of `agent` (None: any agent; personal callbacks are then
+/// never handed out).
+pub fn decide(
+    rules: &CampaignRules,
+    candidate: &Candidate,
+    agent: Option<&str>,
+    now: Timestamp,
+) -> Decision {
+    if !candidate.state.is_dialable() {
+        return Decision::Skip(SkipReason::NotDialable);
+    }
+    if candidate.leased {
+        return Decision::Skip(SkipReason::AlreadyLeased);
+    }
+    let callback = candidate
+        .callback
+        .as_ref()
+        .filter(|_| candidate.state == RecordState::Callback);
+    if let Some(PendingCallback {
+        agent: Some(owner), ..
+    }) = callback
+        && agent != Some(owner.as_str())
+    {
+        return Decision::Skip(SkipReason::PersonalCallbackForAnotherAgent);
+    }
+    // A callback was promised to the customer: it is not held to the attempt
+    // limits, only to the window and DNC.
+    if callback.is_none() && candidate.attempts >= rules.max_attempts {
+        return Decision::Close {
+            state: RecordState::Exhausted,
+            reason: "attempt limit reached",
+        };
+    }
+    let wanted = callback.and_then(|cb| cb.phone.as_deref());
+    let usable = |phone: &&CandidatePhone| {
+        !phone.dead
+            && !phone.dnc
+            && (callback.is_some() || phone.attempts < rules.max_attempts_per_number)
+            && wanted.is_none_or(|w| w == phone.e164)
+    };
+    let usable: Vec<&CandidatePhone> = candidate.phones.iter().filter(usable).collect();
+    if usable.is_empty() {
+        let all_dnc = candidate.phones.iter().any(|p| p.dnc)
+            && candidate.phones.iter().all(|p| p.dnc || p.dead);
+        return if all_dnc {
+            Decision::Close {
+                state: RecordState::Removed,
+                reason: "every number is on a do-not-call list",
+            }
+        } else {
+            Decision::Close {
+                state: RecordState::Exhausted,
+                reason: "no usable number left",
+            }
+        };
+    }
+    let Ok(zones) = parse_zones(&candidate.time_zones) else {
+        // Import validates zones; an unknown one is never dialed.
+        return Decision::Close {
+            state: RecordState::Removed,
+            reason: "unknown time zone",
+        };
+    };
+    if !rules.window.is_open(&zones, now) {
+        let until = rules
+            .window
+            .next_open(&zones, now)
+            .unwrap_or_else(|| now.checked_add(NO_WINDOW_RETRY).unwrap_or(now));
+        return Decision::Defer { until };
+    }
+    // Chained numbers: the least-dialed free number, in chain order.
+    match usable
+        .iter()
+        .filter(|p| !p.in_use)
+        .min_by_key(|p| (p.attempts, p.position))
+    {
+        Some(phone) => Decision::Dial {
+            phone: phone.e164.clone(),
+        },
+        None => Decision::Skip(SkipReason::NumberInUse),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone(e164: &str, position: u32) -> CandidatePhone {
+        CandidatePhone {
+            e164: e164.into(),
+            position,
+            attempts: 0,
+            dead: false,
+            dnc: false,
+            in_use: false,
+        }
+    }
+
+    fn candidate() -> Candidate {
+        Candidate {
+            record_id: 1,
+            state: RecordState::New,
+            leased: false,
+            attempts: 0,
+            time_zones: "America/New_York".into(),
+            phones: vec![phone("+12025550101", 0), phone("+12025550102", 1)],
+            callback: None,
+        }
+    }
+
+    fn noon_ny() -> Timestamp {
+        "2026-07-15T16:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn dials_the_least_dialed_number_first() {
+        let rules = CampaignRules::with_defaults("c");
+        let mut c = candidate();
+        c.phones[0].attempts = 1;
+        assert_eq!(
+            decide(&rules, &c, None, noon_ny()),
+            Decision::Dial {
+                phone: "+12025550102".into()
+            }
+        );
+    }
+
+    #[test]
+    fn defers_outside_the_window_to_its_opening() {
+        let rules = CampaignRules::with_defaults("c");
+        let night: Timestamp = "2026-07-15T03:00:00Z".parse().unwrap();
+        assert_eq!(
+            decide(&rules, &candidate(), None, night),
+            Decision::Defer {
+                until: "2026-07-15T12:00:00Z".parse().unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn dnc_and_dead_numbers_close_the_record() {
+        let rules = CampaignRules::with_defaults("c");
+        let mut c = candidate();
+        c.phones[0].dnc = true;
+        c.phones[1].dead = true;
+        assert!(matches!(
+            decide(&rules, &c, None, noon_ny()),
+            Decision::Close {
+                state: RecordState::Removed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn personal_callbacks_go_only_to_their_agent() {
+        let rules = CampaignRules::with_defaults("c");
+        let mut c = candidate();
+        c.state = RecordState::Callback;
+        c.callback = Some(PendingCallback {
+            id: 7,
+            agent: Some("1001".into()),
+            phone: Some("+12025550102".into()),
+        });
+        assert_eq!(
+            decide(&rules, &c, None, noon_ny()),
+            Decision::Skip(SkipReason::PersonalCallbackForAnotherAgent)
+        );
+        assert_eq!(
+            decide(&rules, &c, Some("1002"), noon_ny()),
+            Decision::Skip(SkipReason::PersonalCallbackForAnotherAgent)
+        );
+        assert_eq!(
+            decide(&rules, &c, Some("1001"), noon_ny()),
+            Decision::Dial {
+                phone: "+12025550102".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,1258 @@
+//! The store's logic, written once over [`Conn`]: import, the hopper's
+//! transaction, attempts, recovery, callbacks, DNC, dispositions, export.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+
+use super::migrations::Flavor;
+use super::sql::{Conn, Val, in_tx, placeholders};
+use super::{
+    AttemptId, AttemptResult, AttemptView, CallbackId, CallbackRequest, CampaignId, ImportOutcome,
+    Lease, LeaseRequest, RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
+};
+use crate::campaign::hopper::{Candidate, CandidatePhone, Decision, PendingCallback, decide};
+use crate::campaign::import::ImportRow;
+use crate::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
+use crate::campaign::rules::{CampaignRules, after_attempt};
+
+/// Rows per multi-row statement in an import batch.
+const IMPORT_CHUNK: usize = 500;
+
+/// The state a record returns to when a lease ends without an attempt.
+const RESTORE_STATE: &str = "CASE WHEN callback_id IS NOT NULL THEN 'callback' \
+     WHEN attempts = 0 THEN 'new' ELSE 'retry' END";
+
+/// The store over one connection (SQLite or PostgreSQL).
+pub struct SqlStore {
+    conn: Mutex<Box<dyn Conn>>,
+    flavor: Flavor,
+    rules: Mutex<HashMap<CampaignId, CampaignRules>>,
+}
+
+impl SqlStore {
+    pub(super) fn new(conn: Box<dyn Conn>, flavor: Flavor) -> SqlStore {
+        SqlStore {
+            conn: Mutex::new(conn),
+            flavor,
+            rules: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.flavor == Flavor::Postgres
+    }
+
+    /// Runs `body` in one transaction on the connection.
+    fn tx<T>(
+        &self,
+        body: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        in_tx(conn.as_mut(), body)
+    }
+
+    fn rules(
+        &self,
+        conn: &mut dyn Conn,
+        campaign: CampaignId,
+    ) -> Result<CampaignRules, StoreError> {
+        if let Some(rules) = self
+            .rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&campaign)
+        {
+            return Ok(rules.clone());
+        }
+        let rows = conn.query(
+            "SELECT rules_json FROM campaigns WHERE id = $1",
+            &[campaign.into()],
+        )?;
+        let json = rows
+            .first()
+            .and_then(|r| r.first())
+            .map(Val::text)
+            .ok_or_else(|| StoreError::UnknownCampaign(format!("#{campaign}")))?;
+        let rules: CampaignRules =
+            serde_json::from_str(&json).map_err(|e| StoreError::Rules(campaign, e.to_string()))?;
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(campaign, rules.clone());
+        Ok(rules)
+    }
+
+    /// Closes an attempt and moves its record on; shared by the engine's
+    /// completion and by crash recovery.
+    fn complete_in_tx(
+        &self,
+        conn: &mut dyn Conn,
+        attempt: AttemptId,
+        result: &AttemptResult,
+        now: Timestamp,
+    ) -> Result<RecordState, StoreError> {
+        let rows = conn.query(
+            "SELECT record_id, campaign_id, phone, node, ended_at FROM attempts WHERE id = $1",
+            &[attempt.into()],
+        )?;
+        let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
+        let (record, campaign, phone, node) =
+            (row[0].int(), row[1].int(), row[2].text(), row[3].text());
+        if row[4].opt_int().is_some() {
+            return Err(StoreError::AttemptAlreadyComplete(attempt));
+        }
+        let rules = self.rules(conn, campaign)?;
+        let effect = match &result.disposition {
+            Some(code) => Some(disposition_effect(conn, campaign, code)?),
+            None => None,
+        };
+        let ended = result.ended_at.unwrap_or(now);
+        conn.exec(
+            "UPDATE attempts SET answered_at = $2, ended_at = $3, outcome = $4, sip_code = $5, \
+             cpa_verdict = $6, cpa_ms = $7, agent = $8, disposition = $9, notes = $10, \
+             abandoned = $11, ring_ms = $12, talk_ms = $13 WHERE id = $1",
+            &[
+                attempt.into(),
+                result.answered_at.map(ms).into(),
+                ms(ended).into(),
+                result.outcome.as_str().into(),
+                result.sip_code.map(i64::from).into(),
+                result.cpa_verdict.clone().into(),
+                result.cpa_ms.into(),
+                result.agent.clone().into(),
+                result.disposition.clone().into(),
+                result.notes.clone().into(),
+                result.abandoned.into(),
+                result.ring_ms.into(),
+                result.talk_ms.into(),
+            ],
+        )?;
+        if result.outcome.kills_number() {
+            conn.exec(
+                "UPDATE phones SET dead = 1 WHERE record_id = $1 AND e164 = $2",
+                &[record.into(), phone.clone().into()],
+            )?;
+        }
+        let rows = conn.query(
+            "SELECT state, lease_owner, attempts, callback_id FROM records WHERE id = $1",
+            &[record.into()],
+        )?;
+        let row = rows.first().ok_or(StoreError::UnknownRecord(record))?;
+        let (state, owner, attempts, callback) = (
+            row[0].text(),
+            row[1].opt_text(),
+            row[2].int(),
+            row[3].opt_int(),
+        );
+        let usable = conn.query(
+            "SELECT COUNT(*) FROM phones WHERE record_id = $1 AND dead = 0 AND attempts < $2",
+            &[record.into(), rules.max_attempts_per_number.into()],
+        )?;
+        let usable = usable
+            .first()
+            .and_then(|r| r.first())
+            .map(Val::int)
+            .unwrap_or(0);
+        let step = after_attempt(
+            &rules,
+            result.outcome,
+            effect,
+            u32::try_from(attempts).unwrap_or(u32::MAX),
+            u32::try_from(usable).unwrap_or(0),
+            now,
+        );
+        if step.add_dnc {
+            conn.exec(
+                "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (campaign_id, e164) DO NOTHING",
+                &[campaign.into(), phone.clone().into(), ms(now).into()],
+            )?;
+        }
+        conn.exec(
+            "UPDATE records SET last_outcome = $2, last_sip_code = $3, last_disposition = $4, \
+             last_agent = $5 WHERE id = $1",
+            &[
+                record.into(),
+                result.outcome.as_str().into(),
+                result.sip_code.map(i64::from).into(),
+                result.disposition.clone().into(),
+                result.agent.clone().into(),
+            ],
+        )?;
+        if state != "leased" || owner.as_deref() != Some(node.as_str()) {
+            // The lease lapsed and was resolved elsewhere: the attempt is on
+            // record, the record's state is not ours to change.
+            return RecordState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("record state `{state}`")));
+        }
+        let mut next_state = step.state;
+        let mut next_at = step.next_at;
+        let mut rank = 1;
+        let mut callback_keep = None;
+        if let Some(cb) = callback {
+            let rows = conn.query(
+                "SELECT state, at FROM callbacks WHERE id = $1",
+                &[cb.into()],
+            )?;
+            let (cb_state, at) = rows
+                .first()
+                .map(|r| (r[0].text(), r[1].int()))
+                .unwrap_or_default();
+            if cb_state == "pending" && next_state != RecordState::Removed {
+                // Scheduled during this call: it wins over the retry rule.
+                next_state = RecordState::Callback;
+                next_at = from_ms(at);
+                rank = 0;
+                callback_keep = Some(cb);
+            } else {
+                conn.exec(
+                    "UPDATE callbacks SET state = CASE WHEN state = 'pending' THEN 'cancelled' \
+                     ELSE 'done' END WHERE id = $1",
+                    &[cb.into()],
+                )?;
+            }
+        }
+        let closed_reason = match next_state {
+            RecordState::Exhausted => Some("attempts or numbers used up"),
+            RecordState::Removed => Some("do not call"),
+            RecordState::Done => Some("final disposition"),
+            _ => None,
+        };
+        conn.exec(
+            "UPDATE records SET state = $2, next_at = $3, rank = $4, lease_owner = NULL, \
+             lease_until = NULL, leased_phone = NULL, closed_reason = $5, callback_id = CAST($6 AS BIGINT), \
+             callback_agent = CASE WHEN CAST($6 AS BIGINT) IS NULL THEN NULL \
+             ELSE callback_agent END \
+             WHERE id = $1",
+            &[
+                record.into(),
+                next_state.as_str().into(),
+                ms(next_at).into(),
+                Val::Int(rank),
+                closed_reason.into(),
+                callback_keep.into(),
+            ],
+        )?;
+        conn.exec(
+            "DELETE FROM active_numbers WHERE record_id = $1",
+            &[record.into()],
+        )?;
+        Ok(next_state)
+    }
+
+    /// Gives a lapsed or unused lease back; returns whether an attempt was
+    /// in flight (then closed as interrupted).
+    fn resolve_lease(
+        &self,
+        conn: &mut dyn Conn,
+        record: RecordId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let in_flight = conn.query(
+            "SELECT id FROM attempts WHERE record_id = $1 AND ended_at IS NULL",
+            &[record.into()],
+        )?;
+        if in_flight.is_empty() {
+            restore(conn, record)?;
+            return Ok(false);
+        }
+        for row in in_flight {
+            let mut result = AttemptResult::new(Outcome::Interrupted);
+            result.notes =
+                Some("the dialer stopped during this call; its result is unknown".into());
+            self.complete_in_tx(conn, row[0].int(), &result, now)?;
+        }
+        Ok(true)
+    }
+}
+
+fn restore(conn: &mut dyn Conn, record: RecordId) -> Result<(), StoreError> {
+    conn.exec(
+        &format!(
+            "UPDATE records SET state = {RESTORE_STATE}, lease_owner = NULL, lease_until = NULL, \
+             leased_phone = NULL WHERE id = $1 AND state = 'leased'"
+        ),
+        &[record.into()],
+    )?;
+    conn.exec(
+        "UPDATE callbacks SET state = 'pending' WHERE state = 'delivering' AND id = \
+         (SELECT callback_id FROM records WHERE id = $1)",
+        &[record.into()],
+    )?;
+    conn.exec(
+        "DELETE FROM active_numbers WHERE record_id = $1",
+        &[record.into()],
+    )?;
+    Ok(())
+}
+
+fn disposition_effect(
+    conn: &mut dyn Conn,
+    campaign: CampaignId,
+    code: &str,
+) -> Result<DispositionEffect, StoreError> {
+    let rows = conn.query(
+        "SELECT effect FROM dispositions WHERE code = $1 AND campaign_id IN (0, $2) \
+         ORDER BY campaign_id DESC",
+        &[code.into(), campaign.into()],
+    )?;
+    rows.first()
+        .and_then(|r| DispositionEffect::parse(&r[0].text()))
+        .ok_or_else(|| StoreError::UnknownDisposition(code.to_string()))
+}
+
+fn valid_e164(number: &str) -> bool {
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn first_int(rows: &[Vec<Val>]) -> Option<i64> {
+    rows.first().and_then(|r| r.first()).and_then(Val::opt_int)
+}
+
+fn ids_params(ids: &[i64]) -> Vec<Val> {
+    ids.iter().map(|&i| Val::Int(i)).collect()
+}
+
+const RECORD_COLUMNS: &str = "r.id, r.external_id, r.name, r.custom_json, r.time_zones, \
+     r.priority, r.state, r.attempts, r.next_at, r.last_outcome, r.last_sip_code, \
+     r.last_disposition, r.last_agent, r.last_attempt_at";
+
+fn record_view(row: &[Val]) -> RecordView {
+    RecordView {
+        id: row[0].int(),
+        external_id: row[1].text(),
+        name: row[2].text(),
+        custom_json: row[3].text(),
+        time_zones: row[4].text(),
+        priority: row[5].int(),
+        state: row[6].text(),
+        attempts: u32::try_from(row[7].int()).unwrap_or(0),
+        next_at: row[8].int(),
+        phones: Vec::new(),
+        last_outcome: row[9].opt_text(),
+        last_sip_code: row[10].opt_int(),
+        last_disposition: row[11].opt_text(),
+        last_agent: row[12].opt_text(),
+        last_attempt_at: row[13].opt_int(),
+    }
+}
+
+impl Store for SqlStore {
+    fn sync_campaign(&self, rules: &CampaignRules) -> Result<CampaignId, StoreError> {
+        let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id = self.tx(|conn| {
+            let rows = conn.query(
+                "INSERT INTO campaigns (name, rules_json) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json RETURNING id",
+                &[rules.name.as_str().into(), json.into()],
+            )?;
+            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))
+        })?;
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, rules.clone());
+        Ok(id)
+    }
+
+    fn campaign_id(&self, name: &str) -> Result<Option<CampaignId>, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query("SELECT id FROM campaigns WHERE name = $1", &[name.into()])?;
+            Ok(first_int(&rows))
+        })
+    }
+
+    fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "INSERT INTO import_runs (campaign_id, started_at) VALUES ($1, $2) RETURNING id",
+                &[campaign.into(), ms(now).into()],
+            )?;
+            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no import run id".into()))
+        })
+    }
+
+    fn import_batch(
+        &self,
+        campaign: CampaignId,
+        run: i64,
+        rows: &[ImportRow],
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.tx(|conn| {
+            let mut outcomes = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(IMPORT_CHUNK) {
+                outcomes.extend(import_chunk(conn, campaign, run, chunk)?);
+            }
+            Ok(outcomes)
+        })
+    }
+
+    fn lease(&self, request: &LeaseRequest<'_>) -> Result<Vec<Lease>, StoreError> {
+        self.expire_leases(request.now)?;
+        let now = request.now;
+        let now_ms = ms(now);
+        let until = now.checked_add(request.lease_for).unwrap_or(now);
+        self.tx(|conn| {
+            let rules = self.rules(conn, request.campaign)?;
+            let scan = request.max.saturating_mul(3).saturating_add(16) as i64;
+            let sql = format!(
+                "SELECT id, state, attempts, time_zones, callback_id, external_id, name, \
+                 custom_json, priority FROM records \
+                 WHERE campaign_id = $1 AND dialable = 1 AND next_at <= $2 \
+                 AND (callback_agent IS NULL OR callback_agent = $3) \
+                 ORDER BY rank, priority DESC, queue_pos LIMIT $4{}",
+                conn.lock_clause()
+            );
+            let rows = conn.query(
+                &sql,
+                &[
+                    request.campaign.into(),
+                    now_ms.into(),
+                    request.agent.into(),
+                    scan.into(),
+                ],
+            )?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r[0].int()).collect();
+            let mut phones: HashMap<i64, Vec<CandidatePhone>> = HashMap::new();
+            let mut numbers: Vec<String> = Vec::new();
+            for row in conn.query(
+                &format!(
+                    "SELECT record_id, position, e164, attempts, dead FROM phones \
+                     WHERE record_id IN {} ORDER BY record_id, position",
+                    placeholders(1, ids.len())
+                ),
+                &ids_params(&ids),
+            )? {
+                numbers.push(row[2].text());
+                phones.entry(row[0].int()).or_default().push(CandidatePhone {
+                    e164: row[2].text(),
+                    position: u32::try_from(row[1].int()).unwrap_or(0),
+                    attempts: u32::try_from(row[3].int()).unwrap_or(u32::MAX),
+                    dead: row[4].int() != 0,
+                    dnc: false,
+                    in_use: false,
+                });
+            }
+            let mut dnc = HashSet::new();
+            let mut in_use = HashSet::new();
+            if !numbers.is_empty() {
+                let mut params: Vec<Val> = vec![request.campaign.into()];
+                params.extend(numbers.iter().map(Val::from));
+                for row in conn.query(
+                    &format!(
+                        "SELECT e164 FROM dnc WHERE campaign_id IN (0, $1) AND e164 IN {}",
+                        placeholders(2, numbers.len())
+                    ),
+                    &params,
+                )? {
+                    dnc.insert(row[0].text());
+                }
+                params[0] = now_ms.into();
+                for row in conn.query(
+                    &format!(
+                        "SELECT e164 FROM active_numbers WHERE lease_until > $1 AND e164 IN {}",
+                        placeholders(2, numbers.len())
+                    ),
+                    &params,
+                )? {
+                    in_use.insert(row[0].text());
+                }
+            }
+            let callback_ids: Vec<i64> = rows.iter().filter_map(|r| r[4].opt_int()).collect();
+            let mut callbacks = HashMap::new();
+            if !callback_ids.is_empty() {
+                for row in conn.query(
+                    &format!(
+                        "SELECT id, agent, phone FROM callbacks WHERE state = 'pending' AND id IN {}",
+                        placeholders(1, callback_ids.len())
+                    ),
+                    &ids_params(&callback_ids),
+                )? {
+                    callbacks.insert(
+                        row[0].int(),
+                        PendingCallback {
+                            id: row[0].int(),
+                            agent: row[1].opt_text(),
+                            phone: row[2].opt_text(),
+                        },
+                    );
+                }
+            }
+            // Decide every candidate; dials are claimed and leased in two
+            // statements below.
+            let mut dials: Vec<(usize, String, Option<PendingCallback>, u32)> = Vec::new();
+            for (index, row) in rows.iter().enumerate() {
+                if dials.len() >= request.max {
+                    break;
+                }
+                let id = row[0].int();
+                let state = RecordState::parse(&row[1].text()).ok_or_else(|| {
+                    StoreError::Corrupt(format!("record state `{}`", row[1].text()))
+                })?;
+                let mut record_phones = phones.remove(&id).unwrap_or_default();
+                for phone in &mut record_phones {
+                    phone.dnc = dnc.contains(&phone.e164);
+                    phone.in_use = in_use.contains(&phone.e164);
+                }
+                let callback = row[4].opt_int().and_then(|cb| callbacks.get(&cb).cloned());
+                let candidate = Candidate {
+                    record_id: id,
+                    state,
+                    leased: false,
+                    attempts: u32::try_from(row[2].int()).unwrap_or(u32::MAX),
+                    time_zones: row[3].text(),
+                    phones: record_phones,
+                    callback: callback.clone(),
+                };
+                match decide(&rules, &candidate, request.agent, now) {
+                    Decision::Dial { phone } => {
+                        in_use.insert(phone.clone());
+                        dials.push((index, phone, callback, candidate.attempts));
+                    }
+                    Decision::Defer { until } => {
+                        conn.exec(
+                            "UPDATE records SET next_at = $2 WHERE id = $1",
+                            &[id.into(), ms(until).into()],
+                        )?;
+                    }
+                    Decision::Close { state, reason } => {
+                        conn.exec(
+                            "UPDATE records SET state = $2, closed_reason = $3 WHERE id = $1",
+                            &[id.into(), state.as_str().into(), reason.into()],
+                        )?;
+                        if let Some(cb) = &callback {
+                            conn.exec(
+                                "UPDATE callbacks SET state = 'cancelled' WHERE id = $1",
+                                &[cb.id.into()],
+                            )?;
+                        }
+                    }
+                    Decision::Skip(_) => {}
+                }
+            }
+            if dials.is_empty() {
+                return Ok(Vec::new());
+            }
+            // The unique key on the number is the cross-node guard against
+            // dialing one number twice at once: a number another node holds
+            // (unexpired) is not returned, and its record is not leased.
+            let mut values = Vec::with_capacity(dials.len());
+            let mut params: Vec<Val> = vec![ms(until).into(), now_ms.into()];
+            for (index, phone, _, _) in &dials {
+                values.push(format!(
+                    "(${}, CAST(${} AS BIGINT), CAST($1 AS BIGINT))",
+                    params.len() + 1,
+                    params.len() + 2
+                ));
+                params.push(phone.as_str().into());
+                params.push(rows[*index][0].clone());
+            }
+            let claimed: HashSet<String> = conn
+                .query(
+                    &format!(
+                        "INSERT INTO active_numbers (e164, record_id, lease_until) VALUES {} \
+                         ON CONFLICT (e164) DO UPDATE SET record_id = excluded.record_id, \
+                         lease_until = excluded.lease_until \
+                         WHERE active_numbers.lease_until <= $2 RETURNING e164",
+                        values.join(",")
+                    ),
+                    &params,
+                )?
+                .iter()
+                .map(|r| r[0].text())
+                .collect();
+            dials.retain(|(_, phone, _, _)| claimed.contains(phone));
+            if dials.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut values = Vec::with_capacity(dials.len());
+            let mut params: Vec<Val> = vec![request.node.into(), ms(until).into()];
+            for (index, phone, _, _) in &dials {
+                values.push(format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                    params.len() + 1,
+                    params.len() + 2
+                ));
+                params.push(rows[*index][0].clone());
+                params.push(phone.as_str().into());
+            }
+            conn.exec(
+                &format!(
+                    "UPDATE records SET state = 'leased', lease_owner = $1, lease_until = $2, \
+                     leased_phone = v.column2 FROM (VALUES {}) AS v WHERE records.id = v.column1",
+                    values.join(",")
+                ),
+                &params,
+            )?;
+            let mut leases = Vec::with_capacity(dials.len());
+            for (index, phone, callback, attempts) in dials {
+                let row = &rows[index];
+                if let Some(cb) = &callback {
+                    conn.exec(
+                        "UPDATE callbacks SET state = 'delivering' WHERE id = $1",
+                        &[cb.id.into()],
+                    )?;
+                }
+                leases.push(Lease {
+                    record_id: row[0].int(),
+                    campaign: request.campaign,
+                    external_id: row[5].text(),
+                    name: row[6].text(),
+                    custom_json: row[7].text(),
+                    time_zones: row[3].text(),
+                    priority: row[8].int(),
+                    phone,
+                    attempts,
+                    callback: callback.as_ref().map(|c| c.id),
+                    callback_agent: callback.and_then(|c| c.agent),
+                    node: request.node.to_string(),
+                    lease_until: until,
+                });
+            }
+            Ok(leases)
+        })
+    }
+
+    fn extend_lease(&self, lease: &Lease, until: Timestamp) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            let updated = conn.exec(
+                "UPDATE records SET lease_until = $3 WHERE id = $1 AND state = 'leased' \
+                 AND lease_owner = $2",
+                &[
+                    lease.record_id.into(),
+                    lease.node.as_str().into(),
+                    ms(until).into(),
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::LeaseLost {
+                    record: lease.record_id,
+                    node: lease.node.clone(),
+                });
+            }
+            conn.exec(
+                "UPDATE active_numbers SET lease_until = $2 WHERE record_id = $1",
+                &[lease.record_id.into(), ms(until).into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn release(&self, lease: &Lease, how: Release, now: Timestamp) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            let owned = conn.query(
+                "SELECT id FROM records WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
+                &[lease.record_id.into(), lease.node.as_str().into()],
+            )?;
+            if owned.is_empty() {
+                return Err(StoreError::LeaseLost {
+                    record: lease.record_id,
+                    node: lease.node.clone(),
+                });
+            }
+            if how == Release::Declined {
+                // Back to the top of its priority: before everything queued.
+                conn.exec(
+                    "UPDATE records SET queue_pos = $2, next_at = 0 WHERE id = $1",
+                    &[lease.record_id.into(), Val::Int(-ms(now))],
+                )?;
+            }
+            restore(conn, lease.record_id)
+        })
+    }
+
+    fn begin_attempt(&self, lease: &Lease, now: Timestamp) -> Result<AttemptId, StoreError> {
+        self.tx(|conn| {
+            let updated = conn.exec(
+                "UPDATE records SET attempts = attempts + 1, last_attempt_at = $3 \
+                 WHERE id = $1 AND state = 'leased' AND lease_owner = $2 AND lease_until > $3",
+                &[
+                    lease.record_id.into(),
+                    lease.node.as_str().into(),
+                    ms(now).into(),
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::LeaseLost {
+                    record: lease.record_id,
+                    node: lease.node.clone(),
+                });
+            }
+            conn.exec(
+                "UPDATE phones SET attempts = attempts + 1 WHERE record_id = $1 AND e164 = $2",
+                &[lease.record_id.into(), lease.phone.as_str().into()],
+            )?;
+            let rows = conn.query(
+                "INSERT INTO attempts (campaign_id, record_id, phone, node, started_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    lease.campaign.into(),
+                    lease.record_id.into(),
+                    lease.phone.as_str().into(),
+                    lease.node.as_str().into(),
+                    ms(now).into(),
+                ],
+            )?;
+            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no attempt id".into()))
+        })
+    }
+
+    fn complete_attempt(
+        &self,
+        attempt: AttemptId,
+        result: &AttemptResult,
+        now: Timestamp,
+    ) -> Result<RecordState, StoreError> {
+        self.tx(|conn| self.complete_in_tx(conn, attempt, result, now))
+    }
+
+    fn recover_node(&self, node: &str, now: Timestamp) -> Result<Recovery, StoreError> {
+        self.tx(|conn| {
+            let mut recovery = Recovery::default();
+            let mut records: Vec<i64> = conn
+                .query(
+                    "SELECT DISTINCT record_id FROM attempts WHERE node = $1 AND ended_at IS NULL",
+                    &[node.into()],
+                )?
+                .iter()
+                .map(|r| r[0].int())
+                .collect();
+            records.extend(
+                conn.query(
+                    "SELECT id FROM records WHERE state = 'leased' AND lease_owner = $1",
+                    &[node.into()],
+                )?
+                .iter()
+                .map(|r| r[0].int()),
+            );
+            records.sort_unstable();
+            records.dedup();
+            for record in records {
+                if self.resolve_lease(conn, record, now)? {
+                    recovery.interrupted_attempts += 1;
+                } else {
+                    recovery.released_leases += 1;
+                }
+            }
+            Ok(recovery)
+        })
+    }
+
+    fn expire_leases(&self, now: Timestamp) -> Result<Recovery, StoreError> {
+        self.tx(|conn| {
+            let mut recovery = Recovery::default();
+            let sql = format!(
+                "SELECT id FROM records WHERE state = 'leased' AND lease_until <= $1{}",
+                conn.lock_clause()
+            );
+            for row in conn.query(&sql, &[ms(now).into()])? {
+                if self.resolve_lease(conn, row[0].int(), now)? {
+                    recovery.interrupted_attempts += 1;
+                } else {
+                    recovery.released_leases += 1;
+                }
+            }
+            Ok(recovery)
+        })
+    }
+
+    fn schedule_callback(
+        &self,
+        request: &CallbackRequest,
+        now: Timestamp,
+    ) -> Result<CallbackId, StoreError> {
+        if request.at <= now {
+            return Err(StoreError::CallbackInPast {
+                at: request.at,
+                now,
+            });
+        }
+        if let Some(phone) = &request.phone
+            && !valid_e164(phone)
+        {
+            return Err(StoreError::BadNumber(phone.clone()));
+        }
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT state FROM records WHERE id = $1",
+                &[request.record.into()],
+            )?;
+            let state = rows
+                .first()
+                .map(|r| r[0].text())
+                .ok_or(StoreError::UnknownRecord(request.record))?;
+            if state == "removed" {
+                return Err(StoreError::RecordRemoved(request.record));
+            }
+            if let Some(phone) = &request.phone {
+                ensure_phone(conn, request.record, phone)?;
+            }
+            conn.exec(
+                "UPDATE callbacks SET state = CASE WHEN state = 'pending' THEN 'cancelled' \
+                 ELSE 'done' END WHERE record_id = $1 AND state IN ('pending', 'delivering')",
+                &[request.record.into()],
+            )?;
+            let rows = conn.query(
+                "INSERT INTO callbacks (record_id, at, phone, agent, state, created_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', $5) RETURNING id",
+                &[
+                    request.record.into(),
+                    ms(request.at).into(),
+                    request.phone.clone().into(),
+                    request.agent.clone().into(),
+                    ms(now).into(),
+                ],
+            )?;
+            let id =
+                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no callback id".into()))?;
+            if state == "leased" {
+                // The call is still up: completion turns the record into a callback.
+                conn.exec(
+                    "UPDATE records SET callback_id = $2, callback_agent = $3 WHERE id = $1",
+                    &[
+                        request.record.into(),
+                        id.into(),
+                        request.agent.clone().into(),
+                    ],
+                )?;
+            } else {
+                conn.exec(
+                    "UPDATE records SET state = 'callback', next_at = $2, rank = 0, \
+                     callback_id = $3, callback_agent = $4, closed_reason = NULL WHERE id = $1",
+                    &[
+                        request.record.into(),
+                        ms(request.at).into(),
+                        id.into(),
+                        request.agent.clone().into(),
+                    ],
+                )?;
+            }
+            Ok(id)
+        })
+    }
+
+    fn change_callback(
+        &self,
+        id: CallbackId,
+        request: &CallbackRequest,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if request.at <= now {
+            return Err(StoreError::CallbackInPast {
+                at: request.at,
+                now,
+            });
+        }
+        if let Some(phone) = &request.phone
+            && !valid_e164(phone)
+        {
+            return Err(StoreError::BadNumber(phone.clone()));
+        }
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT record_id FROM callbacks WHERE id = $1 AND state = 'pending'",
+                &[id.into()],
+            )?;
+            let record = first_int(&rows).ok_or(StoreError::UnknownCallback(id))?;
+            if let Some(phone) = &request.phone {
+                ensure_phone(conn, record, phone)?;
+            }
+            conn.exec(
+                "UPDATE callbacks SET at = $2, phone = $3, agent = $4 WHERE id = $1",
+                &[
+                    id.into(),
+                    ms(request.at).into(),
+                    request.phone.clone().into(),
+                    request.agent.clone().into(),
+                ],
+            )?;
+            conn.exec(
+                "UPDATE records SET callback_agent = $3, \
+                 next_at = CASE WHEN state = 'callback' THEN $4 ELSE next_at END \
+                 WHERE id = $1 AND callback_id = $2",
+                &[
+                    record.into(),
+                    id.into(),
+                    request.agent.clone().into(),
+                    ms(request.at).into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn cancel_callback(&self, id: CallbackId, now: Timestamp) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT record_id FROM callbacks WHERE id = $1 AND state = 'pending'",
+                &[id.into()],
+            )?;
+            let record = first_int(&rows).ok_or(StoreError::UnknownCallback(id))?;
+            conn.exec(
+                "UPDATE callbacks SET state = 'cancelled' WHERE id = $1",
+                &[id.into()],
+            )?;
+            conn.exec(
+                "UPDATE records SET \
+                 state = CASE WHEN state = 'callback' THEN \
+                   (CASE WHEN attempts = 0 THEN 'new' ELSE 'retry' END) ELSE state END, \
+                 next_at = CASE WHEN state = 'callback' THEN $3 ELSE next_at END, \
+                 rank = 1, callback_id = NULL, callback_agent = NULL \
+                 WHERE id = $1 AND callback_id = $2",
+                &[record.into(), id.into(), ms(now).into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn add_dnc(
+        &self,
+        campaign: Option<CampaignId>,
+        e164: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if !valid_e164(e164) {
+            return Err(StoreError::BadNumber(e164.to_string()));
+        }
+        self.tx(|conn| {
+            conn.exec(
+                "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (campaign_id, e164) DO NOTHING",
+                &[campaign.unwrap_or(0).into(), e164.into(), ms(now).into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn remove_dnc(&self, campaign: Option<CampaignId>, e164: &str) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            conn.exec(
+                "DELETE FROM dnc WHERE campaign_id = $1 AND e164 = $2",
+                &[campaign.unwrap_or(0).into(), e164.into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn is_dnc(&self, campaign: CampaignId, e164: &str) -> Result<bool, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT COUNT(*) FROM dnc WHERE campaign_id IN (0, $1) AND e164 = $2",
+                &[campaign.into(), e164.into()],
+            )?;
+            Ok(first_int(&rows).unwrap_or(0) > 0)
+        })
+    }
+
+    fn dispositions(&self, campaign: CampaignId) -> Result<Vec<Disposition>, StoreError> {
+        self.tx(|conn| {
+            let mut by_code: Vec<Disposition> = Vec::new();
+            for row in conn.query(
+                "SELECT code, label, effect FROM dispositions WHERE campaign_id IN (0, $1) \
+                 ORDER BY campaign_id, code",
+                &[campaign.into()],
+            )? {
+                let disposition = Disposition {
+                    code: row[0].text(),
+                    label: row[1].text(),
+                    effect: DispositionEffect::parse(&row[2].text()).ok_or_else(|| {
+                        StoreError::Corrupt(format!("effect `{}`", row[2].text()))
+                    })?,
+                };
+                // The campaign's own code overrides the system one.
+                by_code.retain(|d| d.code != disposition.code);
+                by_code.push(disposition);
+            }
+            Ok(by_code)
+        })
+    }
+
+    fn add_disposition(
+        &self,
+        campaign: CampaignId,
+        disposition: &Disposition,
+    ) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            conn.exec(
+                "INSERT INTO dispositions (campaign_id, code, label, effect) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (campaign_id, code) DO UPDATE SET label = excluded.label, \
+                 effect = excluded.effect",
+                &[
+                    campaign.into(),
+                    disposition.code.as_str().into(),
+                    disposition.label.as_str().into(),
+                    disposition.effect.as_str().into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record(
+        &self,
+        campaign: CampaignId,
+        external_id: &str,
+    ) -> Result<Option<RecordView>, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records r WHERE r.campaign_id = $1 \
+                     AND r.external_id = $2"
+                ),
+                &[campaign.into(), external_id.into()],
+            )?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let mut view = record_view(row);
+            view.phones = conn
+                .query(
+                    "SELECT e164 FROM phones WHERE record_id = $1 ORDER BY position",
+                    &[view.id.into()],
+                )?
+                .iter()
+                .map(|r| r[0].text())
+                .collect();
+            Ok(Some(view))
+        })
+    }
+
+    fn counts(&self, campaign: CampaignId) -> Result<Vec<(String, u64)>, StoreError> {
+        self.tx(|conn| {
+            Ok(conn
+                .query(
+                    "SELECT state, COUNT(*) FROM records WHERE campaign_id = $1 \
+                     GROUP BY state ORDER BY state",
+                    &[campaign.into()],
+                )?
+                .iter()
+                .map(|r| (r[0].text(), u64::try_from(r[1].int()).unwrap_or(0)))
+                .collect())
+        })
+    }
+
+    fn export_records(
+        &self,
+        campaign: CampaignId,
+        each: &mut dyn FnMut(RecordView) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.tx(|conn| {
+            let mut count = 0u64;
+            let mut current: Option<RecordView> = None;
+            conn.query_each(
+                &format!(
+                    "SELECT {RECORD_COLUMNS}, p.e164 FROM records r \
+                     LEFT JOIN phones p ON p.record_id = r.id \
+                     WHERE r.campaign_id = $1 ORDER BY r.queue_pos, r.id, p.position"
+                ),
+                &[campaign.into()],
+                &mut |row| {
+                    let id = row[0].int();
+                    if current.as_ref().is_some_and(|c| c.id != id)
+                        && let Some(done) = current.take()
+                    {
+                        count += 1;
+                        each(done)?;
+                    }
+                    let view = current.get_or_insert_with(|| record_view(row));
+                    if let Some(phone) = row.get(14).and_then(Val::opt_text) {
+                        view.phones.push(phone);
+                    }
+                    Ok(())
+                },
+            )?;
+            if let Some(done) = current.take() {
+                count += 1;
+                each(done)?;
+            }
+            Ok(count)
+        })
+    }
+
+    fn export_attempts(
+        &self,
+        campaign: CampaignId,
+        each: &mut dyn FnMut(AttemptView) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.tx(|conn| {
+            let mut count = 0u64;
+            conn.query_each(
+                "SELECT a.id, r.external_id, a.phone, a.node, a.started_at, a.answered_at, \
+                 a.ended_at, a.outcome, a.sip_code, a.cpa_verdict, a.cpa_ms, a.agent, \
+                 a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms \
+                 FROM attempts a JOIN records r ON r.id = a.record_id \
+                 WHERE a.campaign_id = $1 ORDER BY a.id",
+                &[campaign.into()],
+                &mut |row| {
+                    count += 1;
+                    each(AttemptView {
+                        id: row[0].int(),
+                        external_id: row[1].text(),
+                        phone: row[2].text(),
+                        node: row[3].text(),
+                        started_at: row[4].int(),
+                        answered_at: row[5].opt_int(),
+                        ended_at: row[6].opt_int(),
+                        outcome: row[7].opt_text(),
+                        sip_code: row[8].opt_int(),
+                        cpa_verdict: row[9].opt_text(),
+                        cpa_ms: row[10].opt_int(),
+                        agent: row[11].opt_text(),
+                        disposition: row[12].opt_text(),
+                        notes: row[13].opt_text(),
+                        abandoned: row[14].int() != 0,
+                        ring_ms: row[15].opt_int(),
+                        talk_ms: row[16].opt_int(),
+                    })
+                },
+            )?;
+            Ok(count)
+        })
+    }
+}
+
+/// Adds `phone` to the record's chain if it is not there yet.
+fn ensure_phone(conn: &mut dyn Conn, record: RecordId, phone: &str) -> Result<(), StoreError> {
+    let present = conn.query(
+        "SELECT COUNT(*) FROM phones WHERE record_id = $1 AND e164 = $2",
+        &[record.into(), phone.into()],
+    )?;
+    if first_int(&present).unwrap_or(0) == 0 {
+        conn.exec(
+            "INSERT INTO phones (record_id, position, kind, e164) \
+             SELECT $1, COALESCE(MAX(position), -1) + 1, 'other', $2 FROM phones WHERE record_id = $1",
+            &[record.into(), phone.into()],
+        )?;
+    }
+    Ok(())
+}
+
+fn import_chunk(
+    conn: &mut dyn Conn,
+    campaign: CampaignId,
+    run: i64,
+    rows: &[ImportRow],
+) -> Result<Vec<ImportOutcome>, StoreError> {
+    let mut outcomes = vec![ImportOutcome::Inserted; rows.len()];
+    // Duplicates inside the chunk: the first occurrence wins.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut unique: Vec<usize> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if seen.insert(row.external_id.as_str()) {
+            unique.push(i);
+        } else {
+            outcomes[i] = ImportOutcome::Duplicate;
+        }
+    }
+    if unique.is_empty() {
+        return Ok(outcomes);
+    }
+    // Existing records: updated, or duplicates of an earlier chunk of this run.
+    let mut params: Vec<Val> = vec![campaign.into()];
+    params.extend(unique.iter().map(|&i| Val::from(&rows[i].external_id)));
+    let mut existing: HashMap<String, i64> = HashMap::new();
+    for row in conn.query(
+        &format!(
+            "SELECT external_id, import_run FROM records WHERE campaign_id = $1 \
+             AND external_id IN {}",
+            placeholders(2, unique.len())
+        ),
+        &params,
+    )? {
+        existing.insert(row[0].text(), row[1].int());
+    }
+    let mut write: Vec<usize> = Vec::new();
+    for &i in &unique {
+        match existing.get(&rows[i].external_id) {
+            Some(&previous) if previous == run => outcomes[i] = ImportOutcome::Duplicate,
+            Some(_) => {
+                outcomes[i] = ImportOutcome::Updated;
+                write.push(i);
+            }
+            None => write.push(i),
+        }
+    }
+    if write.is_empty() {
+        return Ok(outcomes);
+    }
+    const COLS: usize = 8;
+    let mut values = Vec::with_capacity(write.len());
+    let mut params: Vec<Val> = Vec::with_capacity(write.len() * COLS);
+    for (n, &i) in write.iter().enumerate() {
+        let row = &rows[i];
+        let base = n * COLS + 1;
+        values.push(placeholders(base, COLS));
+        params.extend([
+            campaign.into(),
+            row.external_id.as_str().into(),
+            row.name.as_str().into(),
+            row.custom_json.as_str().into(),
+            row.time_zones.as_str().into(),
+            row.priority.into(),
+            run.into(),
+            // Import order: run first, then line.
+            Val::Int((run << 32) + i64::try_from(row.line).unwrap_or(0)),
+        ]);
+    }
+    let returned = conn.query(
+        &format!(
+            "INSERT INTO records (campaign_id, external_id, name, custom_json, time_zones, \
+             priority, import_run, queue_pos) VALUES {} \
+             ON CONFLICT (campaign_id, external_id) DO UPDATE SET name = excluded.name, \
+             custom_json = excluded.custom_json, time_zones = excluded.time_zones, \
+             priority = excluded.priority, import_run = excluded.import_run \
+             RETURNING id, external_id",
+            values.join(",")
+        ),
+        &params,
+    )?;
+    let ids: HashMap<String, i64> = returned.iter().map(|r| (r[1].text(), r[0].int())).collect();
+    let mut values = Vec::new();
+    let mut params: Vec<Val> = Vec::new();
+    let mut trims: Vec<(i64, i64)> = Vec::new();
+    for &i in &write {
+        let row = &rows[i];
+        let id = *ids
+            .get(&row.external_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("no id for `{}`", row.external_id)))?;
+        for (position, (kind, e164)) in row.phones.iter().enumerate() {
+            values.push(placeholders(params.len() + 1, 4));
+            params.extend([
+                id.into(),
+                Val::Int(position as i64),
+                kind.as_str().into(),
+                e164.as_str().into(),
+            ]);
+        }
+        if outcomes[i] == ImportOutcome::Updated {
+            trims.push((id, row.phones.len() as i64));
+        }
+    }
+    if !values.is_empty() {
+        conn.exec(
+            &format!(
+                "INSERT INTO phones (record_id, position, kind, e164) VALUES {} \
+                 ON CONFLICT (record_id, position) DO UPDATE SET kind = excluded.kind, \
+                 attempts = CASE WHEN phones.e164 = excluded.e164 THEN phones.attempts ELSE 0 END, \
+                 dead = CASE WHEN phones.e164 = excluded.e164 THEN phones.dead ELSE 0 END, \
+                 e164 = excluded.e164",
+                values.join(",")
+            ),
+            &params,
+        )?;
+    }
+    for (id, keep) in trims {
+        conn.exec(
+            "DELETE FROM phones WHERE record_id = $1 AND position >= $2",
+            &[id.into(), keep.into()],
+        )?;
+    }
+    Ok(outcomes)
+}

@@ -1,0 +1,338 @@
+//! The campaign store: the [`Store`] trait the engine and the CLI use, and
+//! its SQL implementation over two backends — SQLite (embedded, one file,
+//! WAL) and PostgreSQL (several dialer nodes sharing one database).
+//!
+//! The trait is synchronous: both drivers (rusqlite, postgres) are blocking,
+//! and the engine calls the store from `tokio::task::spawn_blocking`. Every
+//! method is one transaction. The dialing decisions themselves are pure
+//! functions in [`crate::campaign`]; this module selects candidates, applies
+//! decisions, and keeps leases safe across nodes.
+
+mod logic;
+pub mod migrations;
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::campaign::import::ImportRow;
+use crate::campaign::model::{Disposition, Outcome, RecordState};
+use crate::campaign::rules::CampaignRules;
+
+pub use logic::SqlStore;
+
+pub type CampaignId = i64;
+pub type RecordId = i64;
+pub type AttemptId = i64;
+pub type CallbackId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store URL `{0}` is not sqlite://FILE or postgres://USER@HOST/DB")]
+    Url(String),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error(
+        "campaign `{0}` is not in the store; it is created from the configuration's [[campaign]] on first use"
+    )]
+    UnknownCampaign(String),
+    #[error("campaign {0}'s stored rules cannot be read: {1}")]
+    Rules(CampaignId, String),
+    #[error("record {0} does not exist")]
+    UnknownRecord(RecordId),
+    #[error("attempt {0} does not exist")]
+    UnknownAttempt(AttemptId),
+    #[error("attempt {0} is already complete")]
+    AttemptAlreadyComplete(AttemptId),
+    #[error(
+        "record {record}'s lease is no longer held by node `{node}` (it expired); do not dial it"
+    )]
+    LeaseLost { record: RecordId, node: String },
+    #[error("callback {0} does not exist or is no longer pending")]
+    UnknownCallback(CallbackId),
+    #[error("the callback time {at} is in the past (now {now}); choose a later time")]
+    CallbackInPast { at: Timestamp, now: Timestamp },
+    #[error("`{0}` is not an E.164 number like +15551230001")]
+    BadNumber(String),
+    #[error("record {0} was removed (do not call); it cannot get a callback")]
+    RecordRemoved(RecordId),
+    #[error("disposition `{0}` is not defined for this campaign")]
+    UnknownDisposition(String),
+    #[error("unexpected data in the store: {0}")]
+    Corrupt(String),
+}
+
+/// What the hopper is asked for.
+#[derive(Debug, Clone)]
+pub struct LeaseRequest<'a> {
+    pub campaign: CampaignId,
+    /// This dialer node's id (unique per running process).
+    pub node: &'a str,
+    /// The agent the calls are for; only then are that agent's personal
+    /// callbacks handed out.
+    pub agent: Option<&'a str>,
+    /// At most this many records.
+    pub max: usize,
+    pub now: Timestamp,
+    /// The lease lapses after this long unless the attempt completes or the
+    /// lease is extended; another node may then resolve it.
+    pub lease_for: SignedDuration,
+}
+
+/// A record handed to one node to dial one number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub record_id: RecordId,
+    pub campaign: CampaignId,
+    pub external_id: String,
+    pub name: String,
+    pub custom_json: String,
+    pub time_zones: String,
+    pub priority: i64,
+    /// The number to dial (E.164).
+    pub phone: String,
+    /// Dials of this record before this one.
+    pub attempts: u32,
+    /// Set when this is a scheduled callback's delivery.
+    pub callback: Option<CallbackId>,
+    /// The callback is personal to this agent.
+    pub callback_agent: Option<String>,
+    pub node: String,
+    pub lease_until: Timestamp,
+}
+
+/// How a dial ended, written by the engine when the call is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    pub outcome: Outcome,
+    /// The final SIP response code, if any.
+    pub sip_code: Option<u16>,
+    /// The CPA verdict (`human`, `machine`, `fax`, `sit`, …) and when it came.
+    pub cpa_verdict: Option<String>,
+    pub cpa_ms: Option<u32>,
+    pub agent: Option<String>,
+    /// A disposition code (system or the campaign's).
+    pub disposition: Option<String>,
+    pub notes: Option<String>,
+    pub abandoned: bool,
+    pub answered_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub ring_ms: Option<u32>,
+    pub talk_ms: Option<u32>,
+}
+
+impl AttemptResult {
+    /// A result with only its outcome set.
+    pub fn new(outcome: Outcome) -> AttemptResult {
+        AttemptResult {
+            outcome,
+            sip_code: None,
+            cpa_verdict: None,
+            cpa_ms: None,
+            agent: None,
+            disposition: None,
+            notes: None,
+            abandoned: false,
+            answered_at: None,
+            ended_at: None,
+            ring_ms: None,
+            talk_ms: None,
+        }
+    }
+}
+
+/// Why a lease is given back without an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Not needed after all: back as it was.
+    Unused,
+    /// An agent declined it in (push) preview: back to the top of the list.
+    Declined,
+}
+
+/// A callback to schedule or change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRequest {
+    pub record: RecordId,
+    pub at: Timestamp,
+    /// Dial this number (E.164) instead of the chain's choice.
+    pub phone: Option<String>,
+    /// A personal callback: only this agent takes it.
+    pub agent: Option<String>,
+}
+
+/// How a re-imported row landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Inserted,
+    Updated,
+    /// The same external id appeared earlier in the same import.
+    Duplicate,
+}
+
+/// What was resolved after a crash or a lapsed lease.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Attempts in flight, closed as `interrupted` (and retried later, not now).
+    pub interrupted_attempts: u64,
+    /// Leases given back without an attempt.
+    pub released_leases: u64,
+}
+
+/// A record as seen by tools, tests and the export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordView {
+    pub id: RecordId,
+    pub external_id: String,
+    pub name: String,
+    pub custom_json: String,
+    pub time_zones: String,
+    pub priority: i64,
+    pub state: String,
+    pub attempts: u32,
+    pub next_at: i64,
+    pub phones: Vec<String>,
+    pub last_outcome: Option<String>,
+    pub last_sip_code: Option<i64>,
+    pub last_disposition: Option<String>,
+    pub last_agent: Option<String>,
+    pub last_attempt_at: Option<i64>,
+}
+
+/// One dial, for the CDR export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptView {
+    pub id: AttemptId,
+    pub external_id: String,
+    pub phone: String,
+    pub node: String,
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub sip_code: Option<i64>,
+    pub cpa_verdict: Option<String>,
+    pub cpa_ms: Option<i64>,
+    pub agent: Option<String>,
+    pub disposition: Option<String>,
+    pub notes: Option<String>,
+    pub abandoned: bool,
+    pub ring_ms: Option<i64>,
+    pub talk_ms: Option<i64>,
+}
+
+/// The campaign store. Every method is one transaction.
+pub trait Store: Send + Sync {
+    /// Creates the campaign or updates its rules; returns its id.
+    fn sync_campaign(&self, rules: &CampaignRules) -> Result<CampaignId, StoreError>;
+    fn campaign_id(&self, name: &str) -> Result<Option<CampaignId>, StoreError>;
+
+    /// Starts an import run: rows seen twice in one run are duplicates.
+    fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError>;
+    /// Inserts or updates (same external id) a batch of rows.
+    fn import_batch(
+        &self,
+        campaign: CampaignId,
+        run: i64,
+        rows: &[ImportRow],
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
+
+    /// The hopper: up to `max` dialable records, leased to `node`.
+    fn lease(&self, request: &LeaseRequest<'_>) -> Result<Vec<Lease>, StoreError>;
+    /// Pushes a lease's expiry to `until` (a long call).
+    fn extend_lease(&self, lease: &Lease, until: Timestamp) -> Result<(), StoreError>;
+    /// Gives a lease back without dialing.
+    fn release(&self, lease: &Lease, how: Release, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Writes the attempt row; call it BEFORE the INVITE leaves. Fails with
+    /// `LeaseLost` if the lease lapsed (then do not dial).
+    fn begin_attempt(&self, lease: &Lease, now: Timestamp) -> Result<AttemptId, StoreError>;
+    /// Completes an attempt and moves its record on (retry, done, …).
+    fn complete_attempt(
+        &self,
+        attempt: AttemptId,
+        result: &AttemptResult,
+        now: Timestamp,
+    ) -> Result<RecordState, StoreError>;
+
+    /// At startup: closes this node's attempts in flight as `interrupted`
+    /// (retried after the network-failure delay, never redialed at once)
+    /// and gives back its leases.
+    fn recover_node(&self, node: &str, now: Timestamp) -> Result<Recovery, StoreError>;
+    /// Resolves every lease that lapsed (a crashed node's), the same way.
+    fn expire_leases(&self, now: Timestamp) -> Result<Recovery, StoreError>;
+
+    fn schedule_callback(
+        &self,
+        request: &CallbackRequest,
+        now: Timestamp,
+    ) -> Result<CallbackId, StoreError>;
+    fn change_callback(
+        &self,
+        id: CallbackId,
+        request: &CallbackRequest,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    fn cancel_callback(&self, id: CallbackId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Adds a number to the global DNC list (`campaign` None) or a campaign's.
+    fn add_dnc(
+        &self,
+        campaign: Option<CampaignId>,
+        e164: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    fn remove_dnc(&self, campaign: Option<CampaignId>, e164: &str) -> Result<(), StoreError>;
+    fn is_dnc(&self, campaign: CampaignId, e164: &str) -> Result<bool, StoreError>;
+
+    /// System dispositions plus the campaign's own.
+    fn dispositions(&self, campaign: CampaignId) -> Result<Vec<Disposition>, StoreError>;
+    fn add_disposition(
+        &self,
+        campaign: CampaignId,
+        disposition: &Disposition,
+    ) -> Result<(), StoreError>;
+
+    fn record(
+        &self,
+        campaign: CampaignId,
+        external_id: &str,
+    ) -> Result<Option<RecordView>, StoreError>;
+    /// Records per state.
+    fn counts(&self, campaign: CampaignId) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Streams every record (with its last result), in import order.
+    fn export_records(
+        &self,
+        campaign: CampaignId,
+        each: &mut dyn FnMut(RecordView) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError>;
+    /// Streams every attempt, oldest first.
+    fn export_attempts(
+        &self,
+        campaign: CampaignId,
+        each: &mut dyn FnMut(AttemptView) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Opens the store named by a `[store] url`, migrating it.
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Box::new(sqlite::open(std::path::Path::new(path))?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(postgres::open(url)?))
+    } else {
+        Err(StoreError::Url(url.to_string()))
+    }
+}
+
+pub(crate) fn ms(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+pub(crate) fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}

@@ -1,0 +1,480 @@
+//! One test suite, run against both backends (SQLite and PostgreSQL): import,
+//! the hopper, attempts, retries, callbacks, DNC, recovery, export.
+
+mod store_common;
+
+use jiff::{SignedDuration, Timestamp};
+use outdial::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
+use outdial::store::{
+    AttemptResult, CallbackRequest, ImportOutcome, Lease, LeaseRequest, Release, Store, StoreError,
+};
+use store_common::*;
+
+fn request<'a>(campaign: i64, node: &'a str, max: usize, now: Timestamp) -> LeaseRequest<'a> {
+    LeaseRequest {
+        campaign,
+        node,
+        agent: None,
+        max,
+        now,
+        lease_for: SignedDuration::from_mins(10),
+    }
+}
+
+fn lease_all(store: &dyn Store, campaign: i64, now: Timestamp) -> Vec<Lease> {
+    store
+        .lease(&request(campaign, "node-a", 1000, now))
+        .unwrap()
+}
+
+fn state(store: &dyn Store, campaign: i64, id: &str) -> String {
+    store.record(campaign, id).unwrap().unwrap().state
+}
+
+fn dial(store: &dyn Store, lease: &Lease, outcome: Outcome, now: Timestamp) -> RecordState {
+    let attempt = store.begin_attempt(lease, now).unwrap();
+    store
+        .complete_attempt(attempt, &AttemptResult::new(outcome), now)
+        .unwrap()
+}
+
+fn import_is_idempotent_and_reports_duplicates(store: TestStore) {
+    let campaign = store.sync_campaign(&rules("c")).unwrap();
+    let mut list = vec![
+        row(2, "a", &["+12025550101"]),
+        row(3, "b", &["+12025550102", "+12025550103"]),
+        row(4, "a", &["+12025550109"]),
+    ];
+    let run = store.begin_import(campaign, noon_ny()).unwrap();
+    let outcomes = store.import_batch(campaign, run, &list).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            ImportOutcome::Inserted,
+            ImportOutcome::Inserted,
+            ImportOutcome::Duplicate
+        ]
+    );
+    // A duplicate in a later batch of the same run is caught too.
+    let later = store
+        .import_batch(campaign, run, &[row(9, "b", &["+12025550104"])])
+        .unwrap();
+    assert_eq!(later, vec![ImportOutcome::Duplicate]);
+    // Re-import: updates, never duplicates; the chain follows the file.
+    list[1].name = "Renamed".into();
+    list[1].phones.pop();
+    let run = store.begin_import(campaign, noon_ny()).unwrap();
+    let outcomes = store.import_batch(campaign, run, &list[..2]).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![ImportOutcome::Updated, ImportOutcome::Updated]
+    );
+    let b = store.record(campaign, "b").unwrap().unwrap();
+    assert_eq!(b.name, "Renamed");
+    assert_eq!(b.phones, vec!["+12025550102".to_string()]);
+    let counts = store.counts(campaign).unwrap();
+    assert_eq!(counts, vec![("new".to_string(), 2)]);
+}
+
+fn leases_in_priority_order_and_never_twice(store: TestStore) {
+    let mut list = rows(5);
+    list[3].priority = 9;
+    let campaign = campaign_with(&*store, &rules("c"), &list);
+    let first = store
+        .lease(&request(campaign, "node-a", 2, noon_ny()))
+        .unwrap();
+    let ids: Vec<&str> = first.iter().map(|l| l.external_id.as_str()).collect();
+    assert_eq!(ids, vec!["r3", "r0"]);
+    let other = store.reopen();
+    let second = other
+        .lease(&request(campaign, "node-b", 10, noon_ny()))
+        .unwrap();
+    let ids: Vec<&str> = second.iter().map(|l| l.external_id.as_str()).collect();
+    assert_eq!(ids, vec!["r1", "r2", "r4"]);
+    assert!(lease_all(&*store, campaign, noon_ny()).is_empty());
+    assert_eq!(state(&*store, campaign, "r3"), "leased");
+}
+
+fn the_calling_window_is_honoured_and_closed_records_wait(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(3));
+    // 03:00 in New York: nothing, and the records wait for 08:00.
+    let night: Timestamp = "2026-07-15T07:00:00Z".parse().unwrap();
+    assert!(lease_all(&*store, campaign, night).is_empty());
+    let r0 = store.record(campaign, "r0").unwrap().unwrap();
+    assert_eq!(
+        r0.next_at,
+        "2026-07-15T12:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    );
+    let opening: Timestamp = "2026-07-15T12:00:00Z".parse().unwrap();
+    assert_eq!(lease_all(&*store, campaign, opening).len(), 3);
+}
+
+fn dnc_is_checked_at_dial_time(store: TestStore) {
+    let list = vec![
+        row(2, "a", &["+12025550101"]),
+        row(3, "b", &["+12025550102", "+12025550103"]),
+        row(4, "c", &["+12025550104"]),
+    ];
+    let campaign = campaign_with(&*store, &rules("c"), &list);
+    let other = store.sync_campaign(&rules("other")).unwrap();
+    store.add_dnc(None, "+12025550101", noon_ny()).unwrap();
+    store
+        .add_dnc(Some(campaign), "+12025550102", noon_ny())
+        .unwrap();
+    store
+        .add_dnc(Some(other), "+12025550104", noon_ny())
+        .unwrap();
+    assert!(store.is_dnc(campaign, "+12025550101").unwrap());
+    assert!(!store.is_dnc(campaign, "+12025550104").unwrap());
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let got: Vec<(&str, &str)> = leases
+        .iter()
+        .map(|l| (l.external_id.as_str(), l.phone.as_str()))
+        .collect();
+    assert_eq!(got, vec![("b", "+12025550103"), ("c", "+12025550104")]);
+    assert_eq!(state(&*store, campaign, "a"), "removed");
+    assert!(matches!(
+        store.add_dnc(None, "12345", noon_ny()),
+        Err(StoreError::BadNumber(_))
+    ));
+}
+
+fn busy_is_retried_after_its_delay_and_limits_exhaust(store: TestStore) {
+    let mut rules = rules("c");
+    rules.max_attempts = 2;
+    let campaign = campaign_with(&*store, &rules, &[row(2, "a", &["+12025550101"])]);
+    let lease = lease_all(&*store, campaign, noon_ny()).remove(0);
+    assert_eq!(
+        dial(&*store, &lease, Outcome::Busy, noon_ny()),
+        RecordState::Retry
+    );
+    let soon = noon_ny() + SignedDuration::from_secs(299);
+    assert!(lease_all(&*store, campaign, soon).is_empty());
+    let later = noon_ny() + SignedDuration::from_secs(300);
+    let lease = lease_all(&*store, campaign, later).remove(0);
+    assert_eq!(lease.attempts, 1);
+    assert_eq!(
+        dial(&*store, &lease, Outcome::NoAnswer, later),
+        RecordState::Exhausted
+    );
+    let much_later = later + SignedDuration::from_hours(5);
+    assert!(lease_all(&*store, campaign, much_later).is_empty());
+}
+
+fn sit_numbers_are_never_redialed_and_the_chain_moves_on(store: TestStore) {
+    let campaign = campaign_with(
+        &*store,
+        &rules("c"),
+        &[row(2, "a", &["+12025550101", "+12025550102"])],
+    );
+    let lease = lease_all(&*store, campaign, noon_ny()).remove(0);
+    assert_eq!(lease.phone, "+12025550101");
+    assert_eq!(
+        dial(&*store, &lease, Outcome::Sit, noon_ny()),
+        RecordState::Retry
+    );
+    let lease = lease_all(&*store, campaign, noon_ny()).remove(0);
+    assert_eq!(lease.phone, "+12025550102");
+    assert_eq!(
+        dial(&*store, &lease, Outcome::InvalidNumber, noon_ny()),
+        RecordState::Exhausted
+    );
+}
+
+fn one_number_is_never_dialed_twice_at_once(store: TestStore) {
+    let list = vec![
+        row(2, "a", &["+12025550101"]),
+        row(3, "b", &["+12025550101"]),
+    ];
+    let campaign = campaign_with(&*store, &rules("c"), &list);
+    let leases = lease_all(&*store, campaign, noon_ny());
+    assert_eq!(leases.len(), 1);
+    assert!(lease_all(&*store, campaign, noon_ny()).is_empty());
+    dial(&*store, &leases[0], Outcome::Human, noon_ny());
+    let next = lease_all(&*store, campaign, noon_ny());
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].external_id, "b");
+}
+
+fn callbacks_personal_and_campaign(store: TestStore) {
+    let list = vec![
+        row(2, "a", &["+12025550101"]),
+        row(3, "b", &["+12025550102"]),
+    ];
+    let campaign = campaign_with(&*store, &rules("c"), &list);
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let (a, b) = (&leases[0], &leases[1]);
+    assert!(matches!(
+        store.schedule_callback(
+            &CallbackRequest {
+                record: a.record_id,
+                at: noon_ny(),
+                phone: None,
+                agent: None
+            },
+            noon_ny()
+        ),
+        Err(StoreError::CallbackInPast { .. })
+    ));
+    let in_an_hour = noon_ny() + SignedDuration::from_hours(1);
+    // Scheduled during the call; the completion keeps it.
+    store
+        .schedule_callback(
+            &CallbackRequest {
+                record: a.record_id,
+                at: in_an_hour,
+                phone: Some("+12025550199".into()),
+                agent: Some("1001".into()),
+            },
+            noon_ny(),
+        )
+        .unwrap();
+    assert_eq!(
+        dial(&*store, a, Outcome::Human, noon_ny()),
+        RecordState::Callback
+    );
+    dial(&*store, b, Outcome::Human, noon_ny());
+    let b_callback = store
+        .schedule_callback(
+            &CallbackRequest {
+                record: b.record_id,
+                at: in_an_hour,
+                phone: None,
+                agent: None,
+            },
+            noon_ny(),
+        )
+        .unwrap();
+    assert!(
+        lease_all(&*store, campaign, noon_ny()).is_empty(),
+        "not due yet"
+    );
+    let due = in_an_hour + SignedDuration::from_mins(1);
+    let mut any = request(campaign, "node-a", 10, due);
+    any.agent = Some("1002");
+    let got = store.lease(&any).unwrap();
+    assert_eq!(got.len(), 1, "agent 1002 gets the campaign callback only");
+    assert_eq!(got[0].external_id, "b");
+    assert_eq!(got[0].callback, Some(b_callback));
+    store.release(&got[0], Release::Unused, due).unwrap();
+    store.cancel_callback(b_callback, due).unwrap();
+    assert_eq!(state(&*store, campaign, "b"), "retry");
+    let mut mine = request(campaign, "node-a", 10, due);
+    mine.agent = Some("1001");
+    let got = store.lease(&mine).unwrap();
+    let a_lease = got
+        .iter()
+        .find(|l| l.external_id == "a")
+        .expect("personal callback");
+    assert_eq!(a_lease.phone, "+12025550199");
+    assert_eq!(a_lease.callback_agent.as_deref(), Some("1001"));
+}
+
+fn change_and_cancel_callbacks(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &[row(2, "a", &["+12025550101"])]);
+    let record = store.record(campaign, "a").unwrap().unwrap().id;
+    let at = noon_ny() + SignedDuration::from_hours(2);
+    let id = store
+        .schedule_callback(
+            &CallbackRequest {
+                record,
+                at,
+                phone: None,
+                agent: None,
+            },
+            noon_ny(),
+        )
+        .unwrap();
+    assert_eq!(state(&*store, campaign, "a"), "callback");
+    let earlier = noon_ny() + SignedDuration::from_hours(1);
+    let change = CallbackRequest {
+        record,
+        at: earlier,
+        phone: None,
+        agent: None,
+    };
+    store.change_callback(id, &change, noon_ny()).unwrap();
+    let past = CallbackRequest {
+        record,
+        at: noon_ny() - SignedDuration::from_secs(1),
+        phone: None,
+        agent: None,
+    };
+    assert!(matches!(
+        store.change_callback(id, &past, noon_ny()),
+        Err(StoreError::CallbackInPast { .. })
+    ));
+    assert_eq!(
+        store.record(campaign, "a").unwrap().unwrap().next_at,
+        earlier.as_millisecond()
+    );
+    store.cancel_callback(id, noon_ny()).unwrap();
+    assert_eq!(state(&*store, campaign, "a"), "new");
+    assert!(matches!(
+        store.cancel_callback(id, noon_ny()),
+        Err(StoreError::UnknownCallback(_))
+    ));
+}
+
+fn declined_goes_back_to_the_top(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(3));
+    let first = store
+        .lease(&request(campaign, "n", 1, noon_ny()))
+        .unwrap()
+        .remove(0);
+    let second = store
+        .lease(&request(campaign, "n", 1, noon_ny()))
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (first.external_id.as_str(), second.external_id.as_str()),
+        ("r0", "r1")
+    );
+    store
+        .release(&second, Release::Declined, noon_ny())
+        .unwrap();
+    let next = store
+        .lease(&request(campaign, "n", 1, noon_ny()))
+        .unwrap()
+        .remove(0);
+    assert_eq!(next.external_id, "r1");
+}
+
+fn a_crash_resolves_in_flight_attempts_without_redialing(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(2));
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let attempt = store.begin_attempt(&leases[0], noon_ny()).unwrap();
+    // The node crashes; on restart it resolves what it left.
+    let restart = noon_ny() + SignedDuration::from_secs(30);
+    let recovery = store.recover_node("node-a", restart).unwrap();
+    assert_eq!(
+        (recovery.interrupted_attempts, recovery.released_leases),
+        (1, 1)
+    );
+    assert!(matches!(
+        store.complete_attempt(attempt, &AttemptResult::new(Outcome::Human), restart),
+        Err(StoreError::AttemptAlreadyComplete(_))
+    ));
+    let again = lease_all(&*store, campaign, restart);
+    let ids: Vec<&str> = again.iter().map(|l| l.external_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["r1"],
+        "the interrupted record waits for its retry delay"
+    );
+    let r0 = store.record(campaign, "r0").unwrap().unwrap();
+    assert_eq!(r0.state, "retry");
+    assert_eq!(r0.last_outcome.as_deref(), Some("interrupted"));
+    assert_eq!(r0.attempts, 1);
+}
+
+fn another_nodes_lapsed_lease_is_resolved(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(1));
+    let lease = lease_all(&*store, campaign, noon_ny()).remove(0);
+    store.begin_attempt(&lease, noon_ny()).unwrap();
+    let other = store.reopen();
+    let after = noon_ny() + SignedDuration::from_mins(11);
+    let recovery = other.expire_leases(after).unwrap();
+    assert_eq!(recovery.interrupted_attempts, 1);
+    assert!(matches!(
+        store.begin_attempt(&lease, after),
+        Err(StoreError::LeaseLost { .. })
+    ));
+}
+
+fn dispositions_and_dnc_disposition(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(2));
+    let codes: Vec<String> = store
+        .dispositions(campaign)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.code)
+        .collect();
+    for code in [
+        "A", "B", "FAX", "NA", "SALE", "VM", "DROP", "INVALID", "DNC",
+    ] {
+        assert!(codes.contains(&code.to_string()), "{code}");
+    }
+    store
+        .add_disposition(
+            campaign,
+            &Disposition {
+                code: "NI".into(),
+                label: "Not interested".into(),
+                effect: DispositionEffect::Final,
+            },
+        )
+        .unwrap();
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let attempt = store.begin_attempt(&leases[0], noon_ny()).unwrap();
+    let mut result = AttemptResult::new(Outcome::Human);
+    result.disposition = Some("DNC".into());
+    result.agent = Some("1001".into());
+    result.sip_code = Some(200);
+    assert_eq!(
+        store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
+        RecordState::Removed
+    );
+    assert!(store.is_dnc(campaign, &leases[0].phone).unwrap());
+    let attempt = store.begin_attempt(&leases[1], noon_ny()).unwrap();
+    result.disposition = Some("BOGUS".into());
+    assert!(matches!(
+        store.complete_attempt(attempt, &result, noon_ny()),
+        Err(StoreError::UnknownDisposition(_))
+    ));
+    result.disposition = Some("NI".into());
+    assert_eq!(
+        store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
+        RecordState::Done
+    );
+    let mut cdr = Vec::new();
+    store
+        .export_attempts(campaign, &mut |a| {
+            cdr.push(a);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(cdr.len(), 2);
+    assert_eq!(cdr[0].disposition.as_deref(), Some("DNC"));
+    assert_eq!(cdr[0].agent.as_deref(), Some("1001"));
+    assert_eq!(cdr[0].sip_code, Some(200));
+    let mut records = Vec::new();
+    store
+        .export_records(campaign, &mut |r| {
+            records.push(r);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].last_disposition.as_deref(), Some("NI"));
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() { super::$case(super::sqlite_store()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $case() { super::$case(super::postgres_store()) } )*
+        }
+    };
+}
+
+on_both_backends!(
+    import_is_idempotent_and_reports_duplicates,
+    leases_in_priority_order_and_never_twice,
+    the_calling_window_is_honoured_and_closed_records_wait,
+    dnc_is_checked_at_dial_time,
+    busy_is_retried_after_its_delay_and_limits_exhaust,
+    sit_numbers_are_never_redialed_and_the_chain_moves_on,
+    one_number_is_never_dialed_twice_at_once,
+    callbacks_personal_and_campaign,
+    change_and_cancel_callbacks,
+    declined_goes_back_to_the_top,
+    a_crash_resolves_in_flight_attempts_without_redialing,
+    another_nodes_lapsed_lease_is_resolved,
+    dispositions_and_dnc_disposition,
+);
