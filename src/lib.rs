@@ -11,4 +11,5 @@ pub mod config;
 pub mod logging;
 pub mod media;
 pub mod net;
+pub mod sdp;
 pub mod server;
