@@ -3,9 +3,13 @@
 //! bridge's header rewriting, tones and prompts, the recorder and the
 //! per-leg core ([`leg::LegCore`]) that the tokio shell in `net/` drives.
 
+pub mod bridge;
 pub mod g711;
+pub mod prompt;
+pub mod recorder;
 pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
 pub mod stats;
+pub mod tones;
 pub mod wav;
