@@ -142,52 +142,62 @@ pub enum RelayDrop {
     UnknownPayloadType(u8),
     /// A telephone-event but the other leg has none negotiated.
     NoEventOnOtherLeg,
+    /// Not an RTP packet.
+    Malformed,
 }
 
-/// Rewrites one validated RTP datagram (`buf[..len]`, already parsed as
-/// `packet`'s fields) in place for the other leg's stream. Returns the
-/// length to send.
+/// Rewrites one RTP datagram in place for the other leg's stream and
+/// returns the length to send.
 pub fn relay_in_place(
     buf: &mut [u8],
-    packet: &RtpPacket<'_>,
     translation: &Translation,
     out: &mut OutStream,
     now: Instant,
 ) -> Result<usize, RelayDrop> {
-    let len = packet.payload_offset + packet.payload.len();
-    let payload_type = if packet.payload_type == translation.from_audio_pt {
+    let (marker, payload_type, sequence, timestamp, ssrc, payload_offset, payload_len) = {
+        let packet = RtpPacket::parse(buf).map_err(|_| RelayDrop::Malformed)?;
+        (
+            packet.marker,
+            packet.payload_type,
+            packet.sequence,
+            packet.timestamp,
+            packet.ssrc,
+            packet.payload_offset,
+            packet.payload.len(),
+        )
+    };
+    let len = payload_offset + payload_len;
+    let out_payload_type = if payload_type == translation.from_audio_pt {
         if translation.from_law != translation.to_law {
-            if let Some(payload) = buf.get_mut(packet.payload_offset..len) {
+            if let Some(payload) = buf.get_mut(payload_offset..len) {
                 translation
                     .from_law
                     .transcode_in_place(translation.to_law, payload);
             }
         }
         translation.to_audio_pt
-    } else if Some(packet.payload_type) == translation.from_event_pt {
+    } else if Some(payload_type) == translation.from_event_pt {
         translation
             .to_event_pt
             .ok_or(RelayDrop::NoEventOnOtherLeg)?
     } else {
-        return Err(RelayDrop::UnknownPayloadType(packet.payload_type));
+        return Err(RelayDrop::UnknownPayloadType(payload_type));
     };
-    let header = out.map(
-        Source::Remote(packet.ssrc),
-        packet.sequence,
-        packet.timestamp,
-        now,
-    );
+    let header = out.map(Source::Remote(ssrc), sequence, timestamp, now);
     // RFC 4733: keep the sender's marker (start of an event); add ours on a
-    // new source.
+    // new source. Padding is dropped with the length.
     rewrite_header(
         buf,
-        header.marker || packet.marker,
-        payload_type,
+        header.marker || marker,
+        out_payload_type,
         header.sequence,
         header.timestamp,
         out.ssrc(),
     );
-    out.octets += packet.payload.len() as u64;
+    if let Some(first) = buf.first_mut() {
+        *first &= !0x20;
+    }
+    out.octets += payload_len as u64;
     Ok(len)
 }
 
@@ -259,11 +269,7 @@ mod tests {
         for (i, b) in buf[12..].iter_mut().enumerate() {
             *b = i as u8;
         }
-        let original = buf.clone();
-        let parsed_len = {
-            let p = RtpPacket::parse(&original).unwrap();
-            relay_in_place(&mut buf, &p, &ULAW_TO_ALAW, &mut out, t0).unwrap()
-        };
+        let parsed_len = relay_in_place(&mut buf, &ULAW_TO_ALAW, &mut out, t0).unwrap();
         assert_eq!(parsed_len, 172);
         let p = RtpPacket::parse(&buf).unwrap();
         assert_eq!(

@@ -5,6 +5,7 @@
 
 pub mod bridge;
 pub mod g711;
+pub mod leg;
 pub mod prompt;
 pub mod recorder;
 pub mod reorder;
