@@ -286,7 +286,7 @@ mod tests {
         let copy = event.clone();
         let p = RtpPacket::parse(&copy).unwrap();
         assert_eq!(
-            relay_in_place(&mut event, &p, &ULAW_TO_ALAW, &mut out, t0),
+            relay_in_place(&mut event, &ULAW_TO_ALAW, &mut out, t0),
             Ok(16)
         );
         let p = RtpPacket::parse(&event).unwrap();
@@ -299,7 +299,7 @@ mod tests {
         let copy = cn.clone();
         let p = RtpPacket::parse(&copy).unwrap();
         assert_eq!(
-            relay_in_place(&mut cn, &p, &ULAW_TO_ALAW, &mut out, t0),
+            relay_in_place(&mut cn, &ULAW_TO_ALAW, &mut out, t0),
             Err(RelayDrop::UnknownPayloadType(13))
         );
     }
