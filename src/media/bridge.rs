@@ -283,8 +283,6 @@ mod tests {
         let mut event = packet(101, 11, 1000, 7, 0);
         event.truncate(16);
         event[12..16].copy_from_slice(&[5, 0x80, 0, 160]);
-        let copy = event.clone();
-        let p = RtpPacket::parse(&copy).unwrap();
         assert_eq!(
             relay_in_place(&mut event, &ULAW_TO_ALAW, &mut out, t0),
             Ok(16)
@@ -296,8 +294,6 @@ mod tests {
         );
         // Comfort noise (PT 13) was not negotiated: dropped.
         let mut cn = packet(13, 12, 1160, 7, 0);
-        let copy = cn.clone();
-        let p = RtpPacket::parse(&copy).unwrap();
         assert_eq!(
             relay_in_place(&mut cn, &ULAW_TO_ALAW, &mut out, t0),
             Err(RelayDrop::UnknownPayloadType(13))

@@ -14,3 +14,4 @@ pub mod rtp;
 pub mod stats;
 pub mod tones;
 pub mod wav;
+pub mod config;
