@@ -34,7 +34,10 @@ impl MediaConfig {
         if !(5..=600).contains(&self.inactivity_timeout_s) {
             problems.push((
                 "media.inactivity_timeout_s".into(),
-                format!("{} is out of range; give 5–600 seconds", self.inactivity_timeout_s),
+                format!(
+                    "{} is out of range; give 5–600 seconds",
+                    self.inactivity_timeout_s
+                ),
             ));
         }
         if ![10, 20, 30, 40, 60].contains(&self.ptime_ms) {

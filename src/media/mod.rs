@@ -4,6 +4,7 @@
 //! per-leg core ([`leg::LegCore`]) that the tokio shell in `net/` drives.
 
 pub mod bridge;
+pub mod config;
 pub mod g711;
 pub mod leg;
 pub mod prompt;
@@ -14,4 +15,3 @@ pub mod rtp;
 pub mod stats;
 pub mod tones;
 pub mod wav;
-pub mod config;

@@ -74,7 +74,11 @@ impl RtpLeg {
             ptime_ms: 20,
             direction: Direction::SendRecv,
         };
-        let core = LegCore::new(settings, placeholder, tokio::time::Instant::now().into_std());
+        let core = LegCore::new(
+            settings,
+            placeholder,
+            tokio::time::Instant::now().into_std(),
+        );
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let parts = task::LegParts::new(lease, core, event_tx);
@@ -93,7 +97,9 @@ impl RtpLeg {
     }
 
     fn send(&self, command: Command) -> Result<(), RtpLegError> {
-        self.commands.send(command).map_err(|_| RtpLegError::Stopped)
+        self.commands
+            .send(command)
+            .map_err(|_| RtpLegError::Stopped)
     }
 
     /// The offer/answer result (initial, or a re-INVITE's).
@@ -117,7 +123,10 @@ impl RtpLeg {
 
     /// Decoded 20 ms frames of the remote audio for CPA. Frames are dropped
     /// (not queued without bound) if the receiver falls `capacity` behind.
-    pub fn frames_for_cpa(&self, capacity: usize) -> Result<mpsc::Receiver<AudioFrame>, RtpLegError> {
+    pub fn frames_for_cpa(
+        &self,
+        capacity: usize,
+    ) -> Result<mpsc::Receiver<AudioFrame>, RtpLegError> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         self.send(Command::CpaFrames(tx))?;
         Ok(rx)

@@ -44,7 +44,11 @@ pub struct LegReport {
 }
 
 impl LegParts {
-    pub(super) fn new(lease: PortLease, core: LegCore, events: mpsc::UnboundedSender<LegEvent>) -> LegParts {
+    pub(super) fn new(
+        lease: PortLease,
+        core: LegCore,
+        events: mpsc::UnboundedSender<LegEvent>,
+    ) -> LegParts {
         LegParts {
             lease,
             core,
@@ -92,7 +96,13 @@ impl LegParts {
         let mut stereo = stereo;
         while let Some(frame) = self.core.poll_frame(now) {
             if let Some(recorder) = &mut self.recorder {
-                recorder.push(Channel::Customer, frame.ssrc, frame.timestamp, &frame.samples, now);
+                recorder.push(
+                    Channel::Customer,
+                    frame.ssrc,
+                    frame.timestamp,
+                    &frame.samples,
+                    now,
+                );
             }
             if let Some((recorder, channel)) = stereo.as_mut() {
                 recorder.push(*channel, frame.ssrc, frame.timestamp, &frame.samples, now);
@@ -167,8 +177,16 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
     loop {
         let now = Instant::now();
         if let Some(b) = bridged.as_mut() {
-            leg.service(now, &mut out, b.recorder.as_mut().map(|r| (r, Channel::Agent)));
-            b.customer.service(now, &mut out, b.recorder.as_mut().map(|r| (r, Channel::Customer)));
+            leg.service(
+                now,
+                &mut out,
+                b.recorder.as_mut().map(|r| (r, Channel::Agent)),
+            );
+            b.customer.service(
+                now,
+                &mut out,
+                b.recorder.as_mut().map(|r| (r, Channel::Customer)),
+            );
             if leg.drain_events(now) && b.zip_playing {
                 // Zip tone over: the customer's audio takes the agent's stream.
                 b.zip_playing = false;
@@ -183,7 +201,9 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
         if let Some(b) = &bridged {
             deadline = deadline.min(b.customer.core.deadline());
         }
-        sleep.as_mut().reset(tokio::time::Instant::from_std(deadline));
+        sleep
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(deadline));
         let customer_rtp = bridged.as_ref().map(|b| &b.customer.lease.rtp);
         let customer_rtcp = bridged.as_ref().map(|b| &b.customer.lease.rtcp);
         tokio::select! {
