@@ -85,7 +85,7 @@ impl LegParts {
         report
     }
 
-    /// Sends whatever the core has due and forwards events and frames.
+    /// Sends whatever the core has due and forwards decoded frames.
     fn service(&mut self, now: Instant, out: &mut [u8], stereo: Option<(&mut Recorder, Channel)>) {
         while let Some((len, to)) = self.core.poll_transmit(now, out) {
             let _ = self.lease.rtp.try_send_to(&out[..len], to);
@@ -93,7 +93,12 @@ impl LegParts {
         if let Some((len, to)) = self.core.poll_rtcp(now, out) {
             let _ = self.lease.rtcp.try_send_to(&out[..len], to);
         }
-        let mut stereo = stereo;
+        self.forward_frames(now, stereo);
+    }
+
+    /// Hands decoded frames to CPA and the recorders. Called after every
+    /// received packet too, so a burst never overflows the reorder window.
+    fn forward_frames(&mut self, now: Instant, mut stereo: Option<(&mut Recorder, Channel)>) {
         while let Some(frame) = self.core.poll_frame(now) {
             if let Some(recorder) = &mut self.recorder {
                 recorder.push(
@@ -258,8 +263,12 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 while let Ok((len, from)) = leg.lease.rtp.try_recv_from(&mut rx) {
                     let now = Instant::now();
                     if leg.core.on_rtp(&rx[..len], from, now).is_ok() {
-                        if let Some(b) = bridged.as_mut() {
-                            relay(&mut rx[..len], &mut leg, &mut b.customer, now);
+                        match bridged.as_mut() {
+                            Some(b) => {
+                                relay(&mut rx[..len], &mut leg, &mut b.customer, now);
+                                leg.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Agent)));
+                            }
+                            None => leg.forward_frames(now, None),
                         }
                     }
                 }
@@ -282,6 +291,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         } else {
                             relay(&mut rx[..len], &mut b.customer, &mut leg, now);
                         }
+                        b.customer.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Customer)));
                     }
                 }
             }
