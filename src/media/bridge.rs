@@ -168,12 +168,12 @@ pub fn relay_in_place(
     };
     let len = payload_offset + payload_len;
     let out_payload_type = if payload_type == translation.from_audio_pt {
-        if translation.from_law != translation.to_law {
-            if let Some(payload) = buf.get_mut(payload_offset..len) {
-                translation
-                    .from_law
-                    .transcode_in_place(translation.to_law, payload);
-            }
+        if translation.from_law != translation.to_law
+            && let Some(payload) = buf.get_mut(payload_offset..len)
+        {
+            translation
+                .from_law
+                .transcode_in_place(translation.to_law, payload);
         }
         translation.to_audio_pt
     } else if Some(payload_type) == translation.from_event_pt {

@@ -28,13 +28,16 @@ const SAVP_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 2
 // A dynamic payload type mapped to PCMU, ptime 30.
 const DYNAMIC_PCMU: &str = "v=0\r\no=- 1 1 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 36412 RTP/AVP 112\r\na=rtpmap:112 pcmu/8000\r\na=ptime:30\r\n";
 
+/// Expected codec, payload type, telephone-event, remote, direction, ptime.
+type Expected = (Law, u8, Option<u8>, Option<&'static str>, Direction, u32);
+
 #[test]
 fn negotiation_table() {
     struct Row {
         name: &'static str,
         offer: &'static str,
         allowed: &'static [Law],
-        expect: Result<(Law, u8, Option<u8>, Option<&'static str>, Direction, u32), ()>,
+        expect: Result<Expected, ()>,
     }
     let rows = [
         Row {

@@ -112,10 +112,10 @@ impl LegParts {
             if let Some((recorder, channel)) = stereo.as_mut() {
                 recorder.push(*channel, frame.ssrc, frame.timestamp, &frame.samples, now);
             }
-            if let Some(cpa) = &self.cpa {
-                if cpa.try_send(frame).is_err() {
-                    self.cpa_dropped += 1;
-                }
+            if let Some(cpa) = &self.cpa
+                && cpa.try_send(frame).is_err()
+            {
+                self.cpa_dropped += 1;
             }
         }
     }
