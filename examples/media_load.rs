@@ -118,6 +118,20 @@ fn cpu_seconds(prefix: &str) -> f64 {
     total as f64 / ticks
 }
 
+/// System-wide UDP receive-buffer overflows (/proc/net/snmp), to tell
+/// loss in a full socket buffer from loss in the engine.
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
+    let (Some(names), Some(values)) = (udp.first(), udp.get(1)) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "RcvbufErrors")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -286,6 +300,7 @@ fn main() {
     let rss_running = rss_kib();
     let cpa_before = cpa_frames.load(Ordering::Relaxed);
     let (engine_cpu0, sim_cpu0, t0) = (cpu_seconds("engine"), cpu_seconds("sim-"), Instant::now());
+    let rcvbuf_errors0 = udp_rcvbuf_errors();
     measuring.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(args.seconds));
     measuring.store(false, Ordering::Relaxed);
@@ -295,6 +310,7 @@ fn main() {
         cpu_seconds("sim-") - sim_cpu0,
     );
     let cpa_during = cpa_frames.load(Ordering::Relaxed) - cpa_before;
+    let rcvbuf_errors = udp_rcvbuf_errors() - rcvbuf_errors0;
     // Let packets in flight arrive before stopping.
     std::thread::sleep(Duration::from_millis(300));
     running.store(false, Ordering::Relaxed);
@@ -316,6 +332,7 @@ fn main() {
         args.calls, args.cpa, args.warmup
     );
     println!("relayed packets: sent {sent}, received {received}, loss {loss:.4} %");
+    println!("UDP receive-buffer overflows on the machine during the window (any socket): {rcvbuf_errors}");
     println!(
         "CPA: {sent_cpa} packets sent, {cpa_during} frames delivered to consumers (≈ ±1 frame/leg at the window edges)"
     );
