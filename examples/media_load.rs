@@ -123,7 +123,9 @@ fn cpu_seconds(prefix: &str) -> f64 {
 fn udp_rcvbuf_errors() -> u64 {
     let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
     let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
-    let (Some(names), Some(values)) = (udp.first(), udp.get(1)) else { return 0 };
+    let (Some(names), Some(values)) = (udp.first(), udp.get(1)) else {
+        return 0;
+    };
     names
         .split_whitespace()
         .zip(values.split_whitespace())
@@ -332,7 +334,9 @@ fn main() {
         args.calls, args.cpa, args.warmup
     );
     println!("relayed packets: sent {sent}, received {received}, loss {loss:.4} %");
-    println!("UDP receive-buffer overflows on the machine during the window (any socket): {rcvbuf_errors}");
+    println!(
+        "UDP receive-buffer overflows on the machine during the window (any socket): {rcvbuf_errors}"
+    );
     println!(
         "CPA: {sent_cpa} packets sent, {cpa_during} frames delivered to consumers (≈ ±1 frame/leg at the window edges)"
     );
