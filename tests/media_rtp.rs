@@ -394,3 +394,28 @@ async fn what_is_played_comes_back_through_sipp_echo() {
     );
     assert_eq!(report.summary.lost, 0, "{report:?}");
 }
+
+#[tokio::test]
+async fn ports_return_to_the_pool_and_silence_is_a_dead_call() {
+    // Room for two legs: 41400/41401 and 41402/41403.
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41400, 41404);
+    let quick = LegSettings {
+        inactivity_timeout: Duration::from_millis(300),
+        ..settings(9, false)
+    };
+    let mut first = RtpLeg::open(&pool, quick.clone()).unwrap();
+    let second = RtpLeg::open(&pool, quick.clone()).unwrap();
+    assert!(matches!(
+        RtpLeg::open(&pool, quick.clone()),
+        Err(outdial::net::rtp::RtpLegError::PortsExhausted)
+    ));
+    // Nobody sends to the first leg: it reports a dead call.
+    let event = tokio::time::timeout(Duration::from_secs(2), first.next_event())
+        .await
+        .unwrap();
+    assert_eq!(event, Some(LegEvent::Inactive));
+    let port = second.local_addr().port();
+    second.close().await.unwrap();
+    let again = RtpLeg::open(&pool, quick).unwrap();
+    assert_eq!(again.local_addr().port(), port);
+}
