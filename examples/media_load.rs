@@ -149,9 +149,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // A simulator socket stands for ~1/8 of all phones, so it gets the
+    // largest receive buffer the kernel allows: otherwise a descheduled
+    // simulator thread loses packets the engine delivered.
     let sim: Vec<Arc<UdpSocket>> = (0..SIM_SOCKETS)
         .map(|_| {
-            let s = UdpSocket::bind("127.0.0.1:0").expect("bind sim socket");
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+                .expect("sim socket");
+            let _ = s.set_recv_buffer_size(4 << 20);
+            let _ = s.set_send_buffer_size(4 << 20);
+            s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+                .expect("bind sim socket");
+            let s: UdpSocket = s.into();
             s.set_read_timeout(Some(Duration::from_millis(200))).ok();
             Arc::new(s)
         })
