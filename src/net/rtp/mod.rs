@@ -160,7 +160,8 @@ pub struct BridgedCustomer {
 /// Splices `customer` into `agent`'s long-lived leg: the agent hears the
 /// zip tone, then the customer; the customer hears the agent at once. One
 /// task then owns both sockets. Recording (optional) is stereo: customer
-/// left, agent right.
+/// left, agent right. Call [`unbridge`] before bridging the next customer:
+/// a second `bridge` replaces the first customer without its report.
 pub async fn bridge(
     agent: &RtpLeg,
     customer: RtpLeg,
