@@ -16,5 +16,6 @@ pub mod logging;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod sdp;
 pub mod server;
 pub mod store;

@@ -23,6 +23,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/outdial.toml";
 pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
+    #[serde(default)]
+    pub media: crate::media::config::MediaConfig,
     pub trunk: TrunkConfig,
     pub api: ApiConfig,
     pub store: StoreConfig,

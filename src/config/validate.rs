@@ -35,6 +35,9 @@ pub(super) fn validate(config: &Config, index: &SpanIndex) -> Vec<Problem> {
     };
     check_sip(config, &mut check);
     check_rtp(config, &mut check);
+    for (key, message) in config.media.problems() {
+        check.report(key, message);
+    }
     check_trunk(config, &mut check);
     check_api(config, &mut check);
     check_store(config, &mut check);

@@ -1,0 +1,489 @@
+//! One RTP leg's protocol state, sans-IO: validating and latching incoming
+//! packets (symmetric RTP), receive statistics, the inactivity timeout,
+//! decoded 20 ms frames for CPA and the recorder (through a small reorder
+//! window), generated audio (prompt, zip tone, comfort noise) on the leg's
+//! one outgoing stream, and RTCP receiver reports. The shell in
+//! `net::rtp` owns the sockets and calls in with datagrams and `Instant`s.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::bridge::{OutStream, Source};
+use super::g711::Law;
+use super::prompt::{Prompt, PromptPlayer};
+use super::reorder::ReorderWindow;
+use super::rtcp::{self, RtcpPacket};
+use super::rtp::{RtpPacket, write_header};
+use super::stats::{ReceiveStats, SequenceVerdict, StreamSummary};
+use super::tones::{ComfortNoise, FRAME_SAMPLES, ZipTone};
+use crate::sdp::Negotiated;
+
+/// How long the latched source may be silent before another address may
+/// take over (a NAT rebinding, or media moved without a re-INVITE).
+const RELATCH_AFTER: Duration = Duration::from_secs(1);
+/// RTCP report interval (RFC 3550 §6.2 minimum is 5 s).
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest a decoded frame waits for a missing packet before it.
+const REORDER_WAIT: Duration = Duration::from_millis(60);
+/// Comfort-noise payload type (RFC 3389): accepted, never decoded as G.711.
+const PT_COMFORT_NOISE: u8 = 13;
+
+/// One decoded 20 ms frame of the remote party's audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioFrame {
+    pub ssrc: u32,
+    /// RTP timestamp of the first sample.
+    pub timestamp: u32,
+    /// Frames lost (given up) just before this one.
+    pub gap: u64,
+    pub samples: [i16; FRAME_SAMPLES],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEvent {
+    /// Packets now come from (and go to) this address.
+    Latched(SocketAddr),
+    /// No RTP for the inactivity timeout: a dead call.
+    Inactive,
+    /// The peer sent RTCP BYE.
+    RemoteBye,
+    /// A prompt or the zip tone finished playing.
+    PlaybackFinished,
+}
+
+/// Why an incoming datagram was dropped (counted, never fatal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed,
+    UnexpectedPayloadType(u8),
+    /// From an address other than the latched one.
+    NotLatchedSource,
+    Probation,
+    Late,
+}
+
+/// A validated, latched RTP packet's header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub payload_type: u8,
+    pub is_event: bool,
+    pub ssrc: u32,
+}
+
+/// What plays on the leg's outgoing stream when nothing is relayed.
+enum Generator {
+    Nothing,
+    ComfortNoise,
+    Prompt(PromptPlayer),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegSettings {
+    pub ssrc: u32,
+    pub inactivity_timeout: Duration,
+    /// Send comfort noise when nothing else plays (keeps NAT pinholes and
+    /// the peer's own inactivity timer happy).
+    pub keepalive: bool,
+    pub cname: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegCounters {
+    pub received: u64,
+    pub dropped: u64,
+    pub sent: u64,
+}
+
+pub struct LegCore {
+    settings: LegSettings,
+    negotiated: Negotiated,
+    latched: Option<SocketAddr>,
+    last_receive: Instant,
+    inactive_reported: bool,
+    stats: Option<ReceiveStats>,
+    /// Stats of previous sources (earlier customers on an agent leg).
+    finished_streams: StreamSummary,
+    decode: bool,
+    reorder: ReorderWindow<4>,
+    pending_samples: [i16; 480],
+    pending_len: usize,
+    pending_timestamp: u32,
+    pending_gap: u64,
+    out: OutStream,
+    generator: Generator,
+    local_generation: u32,
+    local_sequence: u16,
+    local_timestamp: u32,
+    next_send: Option<Instant>,
+    noise: ComfortNoise,
+    next_rtcp: Instant,
+    last_sr: Option<(u32, Instant)>,
+    events: VecDeque<LegEvent>,
+    pub counters: LegCounters,
+}
+
+impl LegCore {
+    pub fn new(settings: LegSettings, negotiated: Negotiated, now: Instant) -> LegCore {
+        let ssrc = settings.ssrc;
+        let ptime = negotiated.ptime_ms;
+        let mut leg = LegCore {
+            out: OutStream::new(ssrc, (ssrc >> 16) as u16, ssrc.rotate_left(7), ptime),
+            noise: ComfortNoise::new(ssrc),
+            settings,
+            negotiated,
+            latched: None,
+            last_receive: now,
+            inactive_reported: false,
+            stats: None,
+            finished_streams: StreamSummary::default(),
+            decode: false,
+            reorder: ReorderWindow::new(REORDER_WAIT, now),
+            pending_samples: [0; 480],
+            pending_len: 0,
+            pending_timestamp: 0,
+            pending_gap: 0,
+            generator: Generator::Nothing,
+            local_generation: 0,
+            local_sequence: 0,
+            local_timestamp: 0,
+            next_send: None,
+            next_rtcp: now + RTCP_INTERVAL,
+            last_sr: None,
+            events: VecDeque::new(),
+            counters: LegCounters::default(),
+        };
+        leg.idle(now);
+        leg
+    }
+
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    pub fn law(&self) -> Law {
+        self.negotiated.law
+    }
+
+    /// A re-INVITE changed the media: new address, codec or direction. The
+    /// latch is released so the new address is used at once.
+    pub fn renegotiate(&mut self, negotiated: Negotiated) {
+        if negotiated.remote != self.negotiated.remote {
+            self.latched = None;
+        }
+        self.negotiated = negotiated;
+    }
+
+    /// Where our packets go: the latched source, else the SDP address.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        if !self.negotiated.direction.we_send() {
+            return None;
+        }
+        self.latched.or(self.negotiated.remote)
+    }
+
+    /// Turns decoding (CPA frames, recording) on or off.
+    pub fn set_decode(&mut self, on: bool) {
+        self.decode = on;
+    }
+
+    pub fn out_stream(&mut self) -> &mut OutStream {
+        &mut self.out
+    }
+
+    /// Validates an RTP datagram from `from`, latches, updates stats and,
+    /// when decoding, queues its audio. The caller may relay `buf` when
+    /// this returns `Ok`.
+    pub fn on_rtp(
+        &mut self,
+        buf: &[u8],
+        from: SocketAddr,
+        now: Instant,
+    ) -> Result<Accepted, DropReason> {
+        let result = self.accept(buf, from, now);
+        match result {
+            Ok(_) => self.counters.received += 1,
+            Err(_) => self.counters.dropped += 1,
+        }
+        result
+    }
+
+    fn accept(
+        &mut self,
+        buf: &[u8],
+        from: SocketAddr,
+        now: Instant,
+    ) -> Result<Accepted, DropReason> {
+        let packet = RtpPacket::parse(buf).map_err(|_| DropReason::Malformed)?;
+        let is_event = Some(packet.payload_type) == self.negotiated.telephone_event;
+        if packet.payload_type != self.negotiated.payload_type
+            && !is_event
+            && packet.payload_type != PT_COMFORT_NOISE
+        {
+            return Err(DropReason::UnexpectedPayloadType(packet.payload_type));
+        }
+        match self.latched {
+            Some(latched) if latched == from => {}
+            Some(_) if now.saturating_duration_since(self.last_receive) < RELATCH_AFTER => {
+                return Err(DropReason::NotLatchedSource);
+            }
+            _ => {
+                self.latched = Some(from);
+                self.events.push_back(LegEvent::Latched(from));
+            }
+        }
+        self.last_receive = now;
+        self.inactive_reported = false;
+        let stats = match &mut self.stats {
+            Some(stats) if stats.ssrc == packet.ssrc => stats,
+            slot => {
+                if let Some(old) = slot.take() {
+                    let s = old.summary();
+                    self.finished_streams.received += s.received;
+                    self.finished_streams.expected += s.expected;
+                    self.finished_streams.lost += s.lost;
+                    self.finished_streams.duplicates_or_late += s.duplicates_or_late;
+                    self.finished_streams.jitter_us =
+                        self.finished_streams.jitter_us.max(s.jitter_us);
+                }
+                self.reorder = ReorderWindow::new(REORDER_WAIT, now);
+                self.pending_len = 0;
+                slot.insert(ReceiveStats::new(packet.ssrc, packet.sequence, 8000, now))
+            }
+        };
+        let extended = match stats.on_packet(packet.sequence, packet.timestamp, now) {
+            SequenceVerdict::Accept { extended } => extended,
+            // A new source's first packet: relay it, decode from the next.
+            SequenceVerdict::Probation => u64::MAX,
+            SequenceVerdict::Late => return Err(DropReason::Late),
+        };
+        if self.decode
+            && !is_event
+            && packet.payload_type == self.negotiated.payload_type
+            && extended != u64::MAX
+        {
+            self.reorder
+                .push(extended, packet.timestamp, packet.payload, now);
+        }
+        Ok(Accepted {
+            payload_type: packet.payload_type,
+            is_event,
+            ssrc: packet.ssrc,
+        })
+    }
+
+    /// Next decoded 20 ms frame, if one is ready.
+    pub fn poll_frame(&mut self, now: Instant) -> Option<AudioFrame> {
+        let ssrc = self.stats.as_ref().map_or(0, |s| s.ssrc);
+        loop {
+            if self.pending_len >= FRAME_SAMPLES {
+                let mut samples = [0i16; FRAME_SAMPLES];
+                samples.copy_from_slice(&self.pending_samples[..FRAME_SAMPLES]);
+                self.pending_samples
+                    .copy_within(FRAME_SAMPLES..self.pending_len, 0);
+                self.pending_len -= FRAME_SAMPLES;
+                let frame = AudioFrame {
+                    ssrc,
+                    timestamp: self.pending_timestamp,
+                    gap: std::mem::take(&mut self.pending_gap),
+                    samples,
+                };
+                self.pending_timestamp = self.pending_timestamp.wrapping_add(FRAME_SAMPLES as u32);
+                return Some(frame);
+            }
+            let law = self.negotiated.law;
+            let released = self.reorder.pop(now)?;
+            let room = self.pending_samples.len() - self.pending_len;
+            let take = released.payload.len().min(room);
+            if self.pending_len == 0 {
+                self.pending_timestamp = released.timestamp;
+            }
+            law.decode_into(
+                &released.payload[..take],
+                &mut self.pending_samples[self.pending_len..self.pending_len + take],
+            );
+            self.pending_len += take;
+            self.pending_gap += released.gap;
+        }
+    }
+
+    /// Parses an RTCP datagram: BYE ends the call; SR timing feeds our RR.
+    pub fn on_rtcp(&mut self, buf: &[u8], now: Instant) {
+        let Ok(compound) = rtcp::parse(buf) else {
+            return;
+        };
+        for packet in compound {
+            match packet {
+                Ok(RtcpPacket::SenderReport { info, .. }) => {
+                    self.last_sr = Some(((info.ntp_timestamp >> 16) as u32, now));
+                }
+                Ok(RtcpPacket::Bye { .. }) => self.events.push_back(LegEvent::RemoteBye),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Plays a prompt (replacing whatever played); `PlaybackFinished` when done.
+    pub fn play(&mut self, prompt: Prompt, now: Instant) {
+        self.start_generator(Generator::Prompt(PromptPlayer::new(prompt)), now);
+    }
+
+    /// Plays the zip tone (to this leg only).
+    pub fn play_zip(&mut self, tone: &ZipTone, now: Instant) {
+        self.play(Prompt::from_samples(tone.samples()), now);
+    }
+
+    /// Stops generating: the bridge relays onto this leg now.
+    pub fn stop_generating(&mut self) {
+        self.generator = Generator::Nothing;
+        self.next_send = None;
+    }
+
+    /// Back to the idle keepalive (comfort noise or nothing).
+    pub fn idle(&mut self, now: Instant) {
+        if self.settings.keepalive {
+            self.start_generator(Generator::ComfortNoise, now);
+        } else {
+            self.stop_generating();
+        }
+    }
+
+    pub fn is_playing(&self) -> bool {
+        matches!(self.generator, Generator::Prompt(_))
+    }
+
+    fn start_generator(&mut self, generator: Generator, now: Instant) {
+        self.generator = generator;
+        self.local_generation = self.local_generation.wrapping_add(1);
+        self.next_send = Some(now);
+    }
+
+    /// A generated packet when one is due: written into `out`, with the
+    /// address to send it to.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let due = self.next_send?;
+        if now < due {
+            return None;
+        }
+        let ptime = Duration::from_millis(u64::from(self.negotiated.ptime_ms));
+        // After a stall, resume on time rather than bursting to catch up.
+        self.next_send = Some(if now.saturating_duration_since(due) > 3 * ptime {
+            now + ptime
+        } else {
+            due + ptime
+        });
+        let samples_per_packet = (8 * self.negotiated.ptime_ms) as usize;
+        let mut samples = [0i16; 480];
+        let samples = &mut samples[..samples_per_packet.min(480)];
+        let mut frame = [0i16; FRAME_SAMPLES];
+        for chunk in samples.chunks_mut(FRAME_SAMPLES) {
+            let n = chunk.len();
+            match &mut self.generator {
+                Generator::Nothing => {
+                    self.next_send = None;
+                    return None;
+                }
+                Generator::ComfortNoise => self.noise.fill(&mut frame[..n]),
+                Generator::Prompt(player) => {
+                    if !player.next_frame(&mut frame) {
+                        self.events.push_back(LegEvent::PlaybackFinished);
+                        self.idle(now);
+                        return None;
+                    }
+                }
+            }
+            chunk.copy_from_slice(&frame[..n]);
+        }
+        let remote = self.remote()?;
+        self.local_sequence = self.local_sequence.wrapping_add(1);
+        self.local_timestamp = self.local_timestamp.wrapping_add(samples.len() as u32);
+        let header = self.out.map(
+            Source::Local(self.local_generation),
+            self.local_sequence,
+            self.local_timestamp,
+            now,
+        );
+        let len = 12 + samples.len();
+        let buf = out.get_mut(..len)?;
+        write_header(
+            buf,
+            header.marker,
+            self.negotiated.payload_type,
+            header.sequence,
+            header.timestamp,
+            self.out.ssrc(),
+        );
+        self.negotiated.law.encode_into(samples, &mut buf[12..]);
+        self.out.octets += samples.len() as u64;
+        self.counters.sent += 1;
+        Some((len, remote))
+    }
+
+    /// An RTCP receiver report when one is due, for the RTCP port.
+    pub fn poll_rtcp(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        if now < self.next_rtcp {
+            return None;
+        }
+        self.next_rtcp = now + RTCP_INTERVAL;
+        let remote = self.latched.or(self.negotiated.remote)?;
+        let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+        let mut block = self.stats.as_mut().map(ReceiveStats::report_block);
+        if let (Some(block), Some((lsr, at))) = (block.as_mut(), self.last_sr) {
+            block.last_sr = lsr;
+            block.delay_since_last_sr =
+                (now.saturating_duration_since(at).as_micros() * 65536 / 1_000_000) as u32;
+        }
+        let len = rtcp::write_receiver_report(
+            out,
+            self.settings.ssrc,
+            block.as_ref(),
+            &self.settings.cname,
+        );
+        Some((len, rtcp_remote))
+    }
+
+    pub fn poll_event(&mut self, now: Instant) -> Option<LegEvent> {
+        if !self.inactive_reported
+            && self.negotiated.direction.we_receive()
+            && now.saturating_duration_since(self.last_receive) >= self.settings.inactivity_timeout
+        {
+            self.inactive_reported = true;
+            self.events.push_back(LegEvent::Inactive);
+        }
+        self.events.pop_front()
+    }
+
+    /// The earliest time something is due: a packet to send, an RTCP
+    /// report, a reorder release or the inactivity timeout.
+    pub fn deadline(&self) -> Instant {
+        let mut deadline = self.next_rtcp;
+        if let Some(t) = self.next_send {
+            deadline = deadline.min(t);
+        }
+        if let Some(t) = self.reorder.deadline() {
+            deadline = deadline.min(t);
+        }
+        if !self.inactive_reported {
+            deadline = deadline.min(self.last_receive + self.settings.inactivity_timeout);
+        }
+        deadline
+    }
+
+    /// Receive statistics of every source this leg has had.
+    pub fn summary(&self) -> StreamSummary {
+        let mut total = self.finished_streams;
+        if let Some(stats) = &self.stats {
+            let s = stats.summary();
+            total.received += s.received;
+            total.expected += s.expected;
+            total.lost += s.lost;
+            total.duplicates_or_late += s.duplicates_or_late;
+            total.jitter_us = total.jitter_us.max(s.jitter_us);
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! LegCore driven by a virtual clock.
+
+use super::*;
+use crate::media::rtp::write_header;
+use crate::sdp::Direction;
+
+fn negotiated(remote: &str) -> Negotiated {
+    Negotiated {
+        remote: Some(remote.parse().unwrap()),
+        law: Law::Ulaw,
+        payload_type: 0,
+        telephone_event: Some(101),
+        ptime_ms: 20,
+        direction: Direction::SendRecv,
+    }
+}
+
+fn leg(now: Instant) -> LegCore {
+    LegCore::new(
+        LegSettings {
+            ssrc: 0x1234,
+            inactivity_timeout: Duration::from_secs(10),
+            keepalive: false,
+            cname: "test".into(),
+        },
+        negotiated("192.0.2.1:4000"),
+        now,
+    )
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, fill: u8) -> Vec<u8> {
+    let mut buf = vec![fill; 172];
+    write_header(&mut buf, false, pt, seq, ts, 77);
+    buf
+}
+
+#[test]
+fn latches_to_the_real_source_and_resists_hijack() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let nat: SocketAddr = "198.51.100.9:61000".parse().unwrap();
+    let attacker: SocketAddr = "203.0.113.66:5000".parse().unwrap();
+    // Garbage and foreign payload types do not latch.
+    assert_eq!(
+        leg.on_rtp(b"junk", attacker, t0),
+        Err(DropReason::Malformed)
+    );
+    assert_eq!(
+        leg.on_rtp(&rtp(96, 1, 0, 0), attacker, t0),
+        Err(DropReason::UnexpectedPayloadType(96))
+    );
+    assert_eq!(leg.remote(), Some("192.0.2.1:4000".parse().unwrap()));
+    // The first valid packet latches, even from a NATed address.
+    assert!(leg.on_rtp(&rtp(0, 1, 0, 0xFF), nat, t0).is_ok());
+    assert_eq!(leg.poll_event(t0), Some(LegEvent::Latched(nat)));
+    assert_eq!(leg.remote(), Some(nat));
+    let t1 = t0 + Duration::from_millis(20);
+    assert_eq!(
+        leg.on_rtp(&rtp(0, 2, 160, 0xFF), attacker, t1),
+        Err(DropReason::NotLatchedSource)
+    );
+    // After a second of silence from the latched source, a new one may take over.
+    let t2 = t1 + Duration::from_millis(1100);
+    assert!(leg.on_rtp(&rtp(0, 3, 320, 0xFF), attacker, t2).is_ok());
+    assert_eq!(leg.remote(), Some(attacker));
+    assert_eq!(leg.counters.dropped, 3);
+}
+
+#[test]
+fn inactivity_is_reported_once() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    assert_eq!(leg.deadline(), t0 + Duration::from_secs(5)); // RTCP first
+    assert_eq!(leg.poll_event(t0 + Duration::from_secs(9)), None);
+    assert_eq!(
+        leg.poll_event(t0 + Duration::from_secs(10)),
+        Some(LegEvent::Inactive)
+    );
+    assert_eq!(leg.poll_event(t0 + Duration::from_secs(11)), None);
+}
+
+#[test]
+fn decodes_reordered_packets_into_20ms_frames() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    leg.set_decode(true);
+    let from: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    let mut frames = Vec::new();
+    for (i, seq) in [1u16, 2, 3, 5, 4, 6].into_iter().enumerate() {
+        let now = t0 + Duration::from_millis(20 * i as u64);
+        // Payload byte encodes the sequence so order can be checked.
+        let code = crate::media::g711::ulaw_encode(i16::try_from(seq).unwrap() * 1000);
+        leg.on_rtp(&rtp(0, seq, u32::from(seq) * 160, code), from, now)
+            .unwrap();
+        while let Some(frame) = leg.poll_frame(now) {
+            frames.push((frame.samples[0] + 500) / 1000);
+        }
+    }
+    // Seq 1 is the probation packet (relayed, not decoded); the rest in order.
+    assert_eq!(frames, vec![2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn plays_a_prompt_at_ptime_then_reports() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    leg.play(Prompt::from_samples(vec![1000; 400]), t0);
+    let mut out = [0u8; 1500];
+    let mut sent = Vec::new();
+    let mut now = t0;
+    for _ in 0..10 {
+        while let Some((len, to)) = leg.poll_transmit(now, &mut out) {
+            assert_eq!(to, "192.0.2.1:4000".parse().unwrap());
+            let p = RtpPacket::parse(&out[..len]).unwrap();
+            sent.push((p.sequence, p.timestamp, p.ssrc));
+        }
+        now += Duration::from_millis(20);
+    }
+    assert_eq!(sent.len(), 3); // 400 samples = 2.5 frames
+    assert_eq!(sent[1].0, sent[0].0.wrapping_add(1));
+    assert_eq!(sent[1].1, sent[0].1.wrapping_add(160));
+    assert!(sent.iter().all(|s| s.2 == 0x1234));
+    assert_eq!(leg.poll_event(now), Some(LegEvent::PlaybackFinished));
+    assert!(!leg.is_playing());
+}
+
+#[test]
+fn rtcp_bye_and_receiver_reports() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let from: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    for seq in 0..10u16 {
+        leg.on_rtp(&rtp(0, seq, u32::from(seq) * 160, 0xFF), from, t0)
+            .unwrap();
+    }
+    let mut out = [0u8; 256];
+    let (len, to) = leg
+        .poll_rtcp(t0 + Duration::from_secs(5), &mut out)
+        .unwrap();
+    assert_eq!(to.port(), 4001);
+    let first = rtcp::parse(&out[..len]).unwrap().next().unwrap().unwrap();
+    match first {
+        RtcpPacket::ReceiverReport { ssrc, mut blocks } => {
+            assert_eq!(ssrc, 0x1234);
+            assert_eq!(blocks.next().unwrap().extended_highest_sequence, 9);
+        }
+        other => panic!("{other:?}"),
+    }
+    leg.on_rtcp(
+        &[0x80, 201, 0, 1, 0, 0, 0, 9, 0x81, 203, 0, 1, 0, 0, 0, 9],
+        t0,
+    );
+    assert_eq!(leg.poll_event(t0).unwrap(), LegEvent::Latched(from));
+    assert_eq!(leg.poll_event(t0).unwrap(), LegEvent::RemoteBye);
+}

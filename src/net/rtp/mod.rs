@@ -1,0 +1,202 @@
+//! The RTP shell: the port pool, and one tokio task per leg (or per bridged
+//! pair) owning its sockets and driving the sans-IO [`LegCore`]s. Nothing
+//! is shared on the per-packet path: a packet is received, checked,
+//! rewritten in place and sent by the one task that owns both sockets.
+//!
+//! How the engine uses it: [`RtpLeg::open`] → put [`RtpLeg::local_addr`] in
+//! the SDP → [`RtpLeg::set_negotiated`] with the offer/answer result →
+//! `play` / `record` / `frames_for_cpa` → [`bridge`] the customer into an
+//! agent's reservation leg (zip tone first) → [`unbridge`] when the customer
+//! hangs up → [`RtpLeg::close`] for the call record's statistics.
+
+mod port_pool;
+mod task;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+pub use port_pool::{PortLease, PortPool};
+pub use task::LegReport;
+
+use crate::media::g711::Law;
+use crate::media::leg::{AudioFrame, LegCore, LegEvent, LegSettings};
+use crate::media::prompt::Prompt;
+use crate::media::tones::ZipTone;
+use crate::sdp::{Direction, Negotiated};
+
+#[derive(Debug, Error)]
+pub enum RtpLegError {
+    #[error("no free RTP port pair left in [rtp] port_min..port_max; widen the range")]
+    PortsExhausted,
+    #[error("the media task of this leg has stopped")]
+    Stopped,
+}
+
+pub(crate) enum Command {
+    Negotiated(Negotiated),
+    Play(Prompt),
+    StopPlaying,
+    Record(PathBuf),
+    CpaFrames(mpsc::Sender<AudioFrame>),
+    Detach(oneshot::Sender<task::LegParts>),
+    Bridge {
+        customer: Box<task::LegParts>,
+        zip: ZipTone,
+        record: Option<PathBuf>,
+    },
+    Unbridge(oneshot::Sender<Option<LegReport>>),
+    Close(oneshot::Sender<LegReport>),
+}
+
+/// One RTP leg: a socket pair from the pool and the task that serves it.
+pub struct RtpLeg {
+    local: SocketAddr,
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+}
+
+impl RtpLeg {
+    /// Leases a port pair and starts the leg's task. It receives at once
+    /// (early media) but sends nothing until [`RtpLeg::set_negotiated`].
+    pub fn open(pool: &Arc<PortPool>, settings: LegSettings) -> Result<RtpLeg, RtpLegError> {
+        let lease = pool.lease()?;
+        let local = lease.rtp.local_addr().map_err(|_| RtpLegError::Stopped)?;
+        let placeholder = Negotiated {
+            remote: None,
+            law: Law::Ulaw,
+            payload_type: 0,
+            telephone_event: Some(101),
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+        };
+        let core = LegCore::new(
+            settings,
+            placeholder,
+            tokio::time::Instant::now().into_std(),
+        );
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let parts = task::LegParts::new(lease, core, event_tx);
+        tokio::spawn(task::run(parts, command_rx));
+        Ok(RtpLeg {
+            local,
+            commands,
+            events,
+        })
+    }
+
+    /// The bound address; announce its port in SDP (with `[rtp] public_ip`
+    /// as the address when behind NAT).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    fn send(&self, command: Command) -> Result<(), RtpLegError> {
+        self.commands
+            .send(command)
+            .map_err(|_| RtpLegError::Stopped)
+    }
+
+    /// The offer/answer result (initial, or a re-INVITE's).
+    pub fn set_negotiated(&self, negotiated: Negotiated) -> Result<(), RtpLegError> {
+        self.send(Command::Negotiated(negotiated))
+    }
+
+    /// Plays a prompt to the remote party; `LegEvent::PlaybackFinished` at the end.
+    pub fn play(&self, prompt: Prompt) -> Result<(), RtpLegError> {
+        self.send(Command::Play(prompt))
+    }
+
+    pub fn stop_playing(&self) -> Result<(), RtpLegError> {
+        self.send(Command::StopPlaying)
+    }
+
+    /// Records what the remote party sends (mono WAV, written on close).
+    pub fn record(&self, path: PathBuf) -> Result<(), RtpLegError> {
+        self.send(Command::Record(path))
+    }
+
+    /// Decoded 20 ms frames of the remote audio for CPA. Frames are dropped
+    /// (not queued without bound) if the receiver falls `capacity` behind.
+    pub fn frames_for_cpa(
+        &self,
+        capacity: usize,
+    ) -> Result<mpsc::Receiver<AudioFrame>, RtpLegError> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.send(Command::CpaFrames(tx))?;
+        Ok(rx)
+    }
+
+    /// The next leg event (latched, inactive, BYE, playback finished).
+    pub async fn next_event(&mut self) -> Option<LegEvent> {
+        self.events.recv().await
+    }
+
+    pub fn try_event(&mut self) -> Option<LegEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Stops the leg, frees its ports, writes any recording, and returns
+    /// the statistics for the call record.
+    pub async fn close(self) -> Result<LegReport, RtpLegError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Close(tx))?;
+        rx.await.map_err(|_| RtpLegError::Stopped)
+    }
+}
+
+/// A customer leg spliced into an agent leg; hold it to read the
+/// customer's events (inactivity, BYE) while bridged.
+pub struct BridgedCustomer {
+    pub local: SocketAddr,
+    pub events: mpsc::UnboundedReceiver<LegEvent>,
+}
+
+/// Splices `customer` into `agent`'s long-lived leg: the agent hears the
+/// zip tone, then the customer; the customer hears the agent at once. One
+/// task then owns both sockets. Recording (optional) is stereo: customer
+/// left, agent right. Call [`unbridge`] before bridging the next customer:
+/// a second `bridge` replaces the first customer without its report.
+pub async fn bridge(
+    agent: &RtpLeg,
+    customer: RtpLeg,
+    zip: ZipTone,
+    record: Option<PathBuf>,
+) -> Result<BridgedCustomer, RtpLegError> {
+    let (tx, rx) = oneshot::channel();
+    customer.send(Command::Detach(tx))?;
+    let parts = rx.await.map_err(|_| RtpLegError::Stopped)?;
+    agent.send(Command::Bridge {
+        customer: Box::new(parts),
+        zip,
+        record,
+    })?;
+    Ok(BridgedCustomer {
+        local: customer.local,
+        events: customer.events,
+    })
+}
+
+/// Ends the bridge on `agent` (the customer hung up): the customer's ports
+/// are freed and its report returned; the agent leg goes back to comfort
+/// noise, keeping its SSRC and numbering for the next customer.
+pub async fn unbridge(agent: &RtpLeg) -> Result<Option<LegReport>, RtpLegError> {
+    let (tx, rx) = oneshot::channel();
+    agent.send(Command::Unbridge(tx))?;
+    rx.await.map_err(|_| RtpLegError::Stopped)
+}
+
+/// Default settings for a leg from the media configuration.
+pub fn leg_settings(config: &crate::media::config::MediaConfig, ssrc: u32) -> LegSettings {
+    LegSettings {
+        ssrc,
+        inactivity_timeout: Duration::from_secs(config.inactivity_timeout_s),
+        keepalive: config.comfort_noise,
+        cname: format!("outdial-{ssrc:08x}"),
+    }
+}

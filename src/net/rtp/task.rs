@@ -1,0 +1,308 @@
+//! The task that serves one leg, or — once a customer is bridged in — an
+//! agent leg and its customer leg together, so a relayed packet never
+//! crosses a channel or a lock: receive, check, rewrite in place, send.
+
+use std::future::pending;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::{Command, PortLease};
+use crate::media::bridge::{Translation, relay_in_place};
+use crate::media::leg::{AudioFrame, LegCore, LegCounters, LegEvent};
+use crate::media::recorder::{Channel, Recorder};
+use crate::media::rtp::MAX_PACKET_LEN;
+use crate::media::stats::StreamSummary;
+use crate::sdp::Negotiated;
+
+/// A leg's sockets, core and outputs; moves between tasks when bridged.
+pub struct LegParts {
+    lease: PortLease,
+    core: LegCore,
+    events: mpsc::UnboundedSender<LegEvent>,
+    cpa: Option<mpsc::Sender<AudioFrame>>,
+    recorder: Option<Recorder>,
+    cpa_dropped: u64,
+    relay_dropped: u64,
+}
+
+/// What a leg leaves for the call record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegReport {
+    pub local_port: u16,
+    pub summary: StreamSummary,
+    pub counters: LegCounters,
+    /// Frames the CPA analyser did not take in time.
+    pub cpa_frames_dropped: u64,
+    /// Packets not relayed (zip tone playing, unknown payload type, send buffer full).
+    pub relay_dropped: u64,
+    /// The recording written, with its length in samples per channel.
+    pub recording: Option<(PathBuf, usize)>,
+    pub recording_error: Option<String>,
+}
+
+impl LegParts {
+    pub(super) fn new(
+        lease: PortLease,
+        core: LegCore,
+        events: mpsc::UnboundedSender<LegEvent>,
+    ) -> LegParts {
+        LegParts {
+            lease,
+            core,
+            events,
+            cpa: None,
+            recorder: None,
+            cpa_dropped: 0,
+            relay_dropped: 0,
+        }
+    }
+
+    fn update_decode(&mut self, stereo_recording: bool) {
+        self.core
+            .set_decode(self.cpa.is_some() || self.recorder.is_some() || stereo_recording);
+    }
+
+    fn report(mut self, recording: Option<Recorder>) -> LegReport {
+        let mut report = LegReport {
+            local_port: self.lease.port(),
+            summary: self.core.summary(),
+            counters: self.core.counters,
+            cpa_frames_dropped: self.cpa_dropped,
+            relay_dropped: self.relay_dropped,
+            recording: None,
+            recording_error: None,
+        };
+        if let Some(recorder) = recording.or(self.recorder.take()) {
+            let path = recorder.path().to_path_buf();
+            match recorder.finish() {
+                Ok(samples) => report.recording = Some((path, samples)),
+                Err(e) => report.recording_error = Some(format!("{}: {e}", path.display())),
+            }
+        }
+        report
+    }
+
+    /// Sends whatever the core has due and forwards decoded frames.
+    fn service(&mut self, now: Instant, out: &mut [u8], stereo: Option<(&mut Recorder, Channel)>) {
+        while let Some((len, to)) = self.core.poll_transmit(now, out) {
+            let _ = self.lease.rtp.try_send_to(&out[..len], to);
+        }
+        if let Some((len, to)) = self.core.poll_rtcp(now, out) {
+            let _ = self.lease.rtcp.try_send_to(&out[..len], to);
+        }
+        self.forward_frames(now, stereo);
+    }
+
+    /// Hands decoded frames to CPA and the recorders. Called after every
+    /// received packet too, so a burst never overflows the reorder window.
+    fn forward_frames(&mut self, now: Instant, mut stereo: Option<(&mut Recorder, Channel)>) {
+        while let Some(frame) = self.core.poll_frame(now) {
+            if let Some(recorder) = &mut self.recorder {
+                recorder.push(
+                    Channel::Customer,
+                    frame.ssrc,
+                    frame.timestamp,
+                    &frame.samples,
+                    now,
+                );
+            }
+            if let Some((recorder, channel)) = stereo.as_mut() {
+                recorder.push(*channel, frame.ssrc, frame.timestamp, &frame.samples, now);
+            }
+            if let Some(cpa) = &self.cpa
+                && cpa.try_send(frame).is_err()
+            {
+                self.cpa_dropped += 1;
+            }
+        }
+    }
+
+    fn drain_events(&mut self, now: Instant) -> bool {
+        let mut playback_finished = false;
+        while let Some(event) = self.core.poll_event(now) {
+            playback_finished |= event == LegEvent::PlaybackFinished;
+            let _ = self.events.send(event);
+        }
+        playback_finished
+    }
+}
+
+struct Bridged {
+    customer: LegParts,
+    zip_playing: bool,
+    recorder: Option<Recorder>,
+}
+
+fn translation(from: &Negotiated, to: &Negotiated) -> Translation {
+    Translation {
+        from_law: from.law,
+        from_audio_pt: from.payload_type,
+        from_event_pt: from.telephone_event,
+        to_law: to.law,
+        to_audio_pt: to.payload_type,
+        to_event_pt: to.telephone_event,
+    }
+}
+
+async fn readable(socket: Option<&UdpSocket>) -> std::io::Result<()> {
+    match socket {
+        Some(socket) => socket.readable().await,
+        None => pending().await,
+    }
+}
+
+/// Relays one received datagram from `from_leg` onto `to_leg`'s stream.
+fn relay(buf: &mut [u8], from_leg: &mut LegParts, to_leg: &mut LegParts, now: Instant) {
+    let Some(remote) = to_leg.core.remote() else {
+        from_leg.relay_dropped += 1;
+        return;
+    };
+    let translation = translation(from_leg.core.negotiated(), to_leg.core.negotiated());
+    match relay_in_place(buf, &translation, to_leg.core.out_stream(), now) {
+        Ok(len) => {
+            if to_leg.lease.rtp.try_send_to(&buf[..len], remote).is_ok() {
+                to_leg.core.counters.sent += 1;
+            } else {
+                from_leg.relay_dropped += 1;
+            }
+        }
+        Err(_) => from_leg.relay_dropped += 1,
+    }
+}
+
+pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut bridged: Option<Bridged> = None;
+    let mut rx = [0u8; MAX_PACKET_LEN];
+    let mut out = [0u8; MAX_PACKET_LEN];
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
+    loop {
+        let now = Instant::now();
+        if let Some(b) = bridged.as_mut() {
+            leg.service(
+                now,
+                &mut out,
+                b.recorder.as_mut().map(|r| (r, Channel::Agent)),
+            );
+            b.customer.service(
+                now,
+                &mut out,
+                b.recorder.as_mut().map(|r| (r, Channel::Customer)),
+            );
+            if leg.drain_events(now) && b.zip_playing {
+                // Zip tone over: the customer's audio takes the agent's stream.
+                b.zip_playing = false;
+                leg.core.stop_generating();
+            }
+            b.customer.drain_events(now);
+        } else {
+            leg.service(now, &mut out, None);
+            leg.drain_events(now);
+        }
+        let mut deadline = leg.core.deadline();
+        if let Some(b) = &bridged {
+            deadline = deadline.min(b.customer.core.deadline());
+        }
+        sleep
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(deadline));
+        let customer_rtp = bridged.as_ref().map(|b| &b.customer.lease.rtp);
+        let customer_rtcp = bridged.as_ref().map(|b| &b.customer.lease.rtcp);
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { return };
+                let now = Instant::now();
+                match command {
+                    Command::Negotiated(n) => leg.core.renegotiate(n),
+                    Command::Play(prompt) => leg.core.play(prompt, now),
+                    Command::StopPlaying => leg.core.idle(now),
+                    Command::Record(path) => {
+                        leg.recorder = Some(Recorder::mono(&path, now));
+                        leg.update_decode(false);
+                    }
+                    Command::CpaFrames(tx) => {
+                        leg.cpa = Some(tx);
+                        leg.update_decode(false);
+                    }
+                    Command::Detach(reply) => {
+                        let _ = reply.send(leg);
+                        return;
+                    }
+                    Command::Bridge { customer, zip, record } => {
+                        let mut customer = *customer;
+                        // CPA is done once a customer is bridged.
+                        customer.cpa = None;
+                        customer.core.stop_generating();
+                        leg.core.play_zip(&zip, now);
+                        let recorder = record.map(|path| Recorder::stereo(&path, now));
+                        customer.update_decode(recorder.is_some());
+                        leg.update_decode(recorder.is_some());
+                        bridged = Some(Bridged { customer, zip_playing: true, recorder });
+                    }
+                    Command::Unbridge(reply) => {
+                        let report = bridged.take().map(|b| b.customer.report(b.recorder));
+                        leg.update_decode(false);
+                        leg.core.idle(now);
+                        let _ = reply.send(report);
+                    }
+                    Command::Close(reply) => {
+                        if let Some(b) = bridged.take() {
+                            let _ = b.customer.report(b.recorder);
+                        }
+                        let _ = reply.send(leg.report(None));
+                        return;
+                    }
+                }
+            }
+            ready = leg.lease.rtp.readable() => {
+                if ready.is_err() { continue }
+                // Drain everything queued: one wakeup, several packets.
+                while let Ok((len, from)) = leg.lease.rtp.try_recv_from(&mut rx) {
+                    let now = Instant::now();
+                    if leg.core.on_rtp(&rx[..len], from, now).is_ok() {
+                        match bridged.as_mut() {
+                            Some(b) => {
+                                relay(&mut rx[..len], &mut leg, &mut b.customer, now);
+                                leg.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Agent)));
+                            }
+                            None => leg.forward_frames(now, None),
+                        }
+                    }
+                }
+            }
+            ready = leg.lease.rtcp.readable() => {
+                if ready.is_err() { continue }
+                while let Ok((len, _)) = leg.lease.rtcp.try_recv_from(&mut rx) {
+                    leg.core.on_rtcp(&rx[..len], Instant::now());
+                }
+            }
+            ready = readable(customer_rtp) => {
+                if ready.is_err() { continue }
+                let Some(b) = bridged.as_mut() else { continue };
+                while let Ok((len, from)) = b.customer.lease.rtp.try_recv_from(&mut rx) {
+                    let now = Instant::now();
+                    if b.customer.core.on_rtp(&rx[..len], from, now).is_ok() {
+                        if b.zip_playing {
+                            // The agent hears the zip tone, not the customer, first.
+                            b.customer.relay_dropped += 1;
+                        } else {
+                            relay(&mut rx[..len], &mut b.customer, &mut leg, now);
+                        }
+                        b.customer.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Customer)));
+                    }
+                }
+            }
+            ready = readable(customer_rtcp) => {
+                if ready.is_err() { continue }
+                let Some(b) = bridged.as_mut() else { continue };
+                while let Ok((len, _)) = b.customer.lease.rtcp.try_recv_from(&mut rx) {
+                    b.customer.core.on_rtcp(&rx[..len], Instant::now());
+                }
+            }
+            () = &mut sleep => {}
+        }
+    }
+}

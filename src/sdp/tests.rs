@@ -1,0 +1,250 @@
+//! SDP parsing and negotiation tables on real-world-shaped offers.
+
+use super::*;
+use crate::media::g711::Law;
+
+fn sdp(text: &str) -> SessionDescription {
+    SessionDescription::parse(text.as_bytes()).unwrap()
+}
+
+fn local() -> std::net::SocketAddr {
+    "192.0.2.10:20000".parse().unwrap()
+}
+
+// A carrier SBC: static types without rtpmap, several codecs, CN, DTMF.
+const SBC_OFFER: &str = "v=0\r\no=Sonus_UAC 245821 1 IN IP4 203.0.113.7\r\ns=SIP Media Capabilities\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 36412 RTP/AVP 18 0 8 101 13\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\na=maxptime:20\r\n";
+// Asterisk-style with LF only and G.722 first.
+const ASTERISK_OFFER: &str = "v=0\no=- 1 2 IN IP4 198.51.100.2\ns=Asterisk\nc=IN IP4 198.51.100.2\nt=0 0\nm=audio 10010 RTP/AVP 9 8 0 101\na=rtpmap:9 G722/8000\na=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=ptime:20\na=sendrecv\n";
+// A softphone offering video too: the video line must be refused with port 0.
+const VIDEO_OFFER: &str = "v=0\r\no=user 5 5 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 96\r\nc=IN IP4 10.0.0.5\r\na=rtpmap:96 telephone-event/8000\r\nm=video 4002 RTP/AVP 97\r\nc=IN IP4 10.0.0.5\r\na=rtpmap:97 H264/90000\r\n";
+// RFC 2543 hold in a re-INVITE.
+const HOLD_OFFER: &str = "v=0\r\no=- 1 3 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 36412 RTP/AVP 0\r\n";
+// RFC 3264 hold.
+const SENDONLY_OFFER: &str = "v=0\r\no=- 1 3 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 36412 RTP/AVP 0 8\r\na=sendonly\r\n";
+// Only codecs we cannot carry.
+const G729_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 36412 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+// SRTP only.
+const SAVP_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 36412 RTP/SAVP 0\r\n";
+// A dynamic payload type mapped to PCMU, ptime 30.
+const DYNAMIC_PCMU: &str = "v=0\r\no=- 1 1 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 36412 RTP/AVP 112\r\na=rtpmap:112 pcmu/8000\r\na=ptime:30\r\n";
+
+/// Expected codec, payload type, telephone-event, remote, direction, ptime.
+type Expected = (Law, u8, Option<u8>, Option<&'static str>, Direction, u32);
+
+#[test]
+fn negotiation_table() {
+    struct Row {
+        name: &'static str,
+        offer: &'static str,
+        allowed: &'static [Law],
+        expect: Result<Expected, ()>,
+    }
+    let rows = [
+        Row {
+            name: "sbc static types",
+            offer: SBC_OFFER,
+            allowed: &[Law::Ulaw, Law::Alaw],
+            expect: Ok((
+                Law::Ulaw,
+                0,
+                Some(101),
+                Some("203.0.113.7:36412"),
+                Direction::SendRecv,
+                20,
+            )),
+        },
+        Row {
+            name: "sbc, PCMA only",
+            offer: SBC_OFFER,
+            allowed: &[Law::Alaw],
+            expect: Ok((
+                Law::Alaw,
+                8,
+                Some(101),
+                Some("203.0.113.7:36412"),
+                Direction::SendRecv,
+                20,
+            )),
+        },
+        Row {
+            name: "asterisk LF, offerer order",
+            offer: ASTERISK_OFFER,
+            allowed: &[Law::Ulaw, Law::Alaw],
+            expect: Ok((
+                Law::Alaw,
+                8,
+                Some(101),
+                Some("198.51.100.2:10010"),
+                Direction::SendRecv,
+                20,
+            )),
+        },
+        Row {
+            name: "video refused",
+            offer: VIDEO_OFFER,
+            allowed: &[Law::Ulaw, Law::Alaw],
+            expect: Ok((
+                Law::Ulaw,
+                0,
+                Some(96),
+                Some("10.0.0.5:4000"),
+                Direction::SendRecv,
+                20,
+            )),
+        },
+        Row {
+            name: "c=0.0.0.0 hold",
+            offer: HOLD_OFFER,
+            allowed: &[Law::Ulaw],
+            expect: Ok((Law::Ulaw, 0, None, None, Direction::RecvOnly, 20)),
+        },
+        Row {
+            name: "sendonly hold",
+            offer: SENDONLY_OFFER,
+            allowed: &[Law::Ulaw, Law::Alaw],
+            expect: Ok((
+                Law::Ulaw,
+                0,
+                None,
+                Some("203.0.113.7:36412"),
+                Direction::RecvOnly,
+                20,
+            )),
+        },
+        Row {
+            name: "dynamic pcmu ptime 30",
+            offer: DYNAMIC_PCMU,
+            allowed: &[Law::Ulaw],
+            expect: Ok((
+                Law::Ulaw,
+                112,
+                None,
+                Some("203.0.113.7:36412"),
+                Direction::SendRecv,
+                30,
+            )),
+        },
+        Row {
+            name: "g729 only",
+            offer: G729_ONLY,
+            allowed: &[Law::Ulaw, Law::Alaw],
+            expect: Err(()),
+        },
+        Row {
+            name: "srtp only",
+            offer: SAVP_OFFER,
+            allowed: &[Law::Ulaw],
+            expect: Err(()),
+        },
+    ];
+    for row in rows {
+        let codec = Codec {
+            laws: row.allowed.to_vec(),
+            ..Codec::default()
+        };
+        let result = answer_offer(&sdp(row.offer), local(), 7, 1, &codec);
+        match (result, row.expect) {
+            (Ok((answer, n)), Ok((law, pt, te, remote, direction, ptime))) => {
+                assert_eq!(n.law, law, "{}", row.name);
+                assert_eq!(n.payload_type, pt, "{}", row.name);
+                assert_eq!(n.telephone_event, te, "{}", row.name);
+                assert_eq!(
+                    n.remote.map(|r| r.to_string()).as_deref(),
+                    remote,
+                    "{}",
+                    row.name
+                );
+                assert_eq!(n.direction, direction, "{}", row.name);
+                assert_eq!(n.ptime_ms, ptime, "{}", row.name);
+                // The answer has as many m= lines as the offer (RFC 3264 §6).
+                let offer = sdp(row.offer);
+                assert_eq!(answer.media.len(), offer.media.len(), "{}", row.name);
+                // And the peer, reading our answer, agrees on the codec.
+                let reparsed = sdp(&answer.to_string());
+                let audio = &reparsed.media[0];
+                assert_eq!(audio.payload_types().next(), Some(pt), "{}", row.name);
+                assert_eq!(audio.port, 20000);
+                assert_eq!(audio.direction(), direction, "{}", row.name);
+            }
+            (Err(_), Err(())) => {}
+            (got, want) => panic!("{}: got {got:?}, want {want:?}", row.name),
+        }
+    }
+}
+
+#[test]
+fn refused_streams_keep_port_zero_and_their_type() {
+    let (answer, _) = answer_offer(&sdp(VIDEO_OFFER), local(), 1, 1, &Codec::default()).unwrap();
+    let text = answer.to_string();
+    assert!(text.contains("m=video 0 RTP/AVP 97\r\n"), "{text}");
+    assert!(text.contains("m=audio 20000 RTP/AVP 0 96\r\n"), "{text}");
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let err = answer_offer(&sdp(G729_ONLY), local(), 1, 1, &Codec::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no common audio codec: the peer offers 18; we support PCMU and PCMA"
+    );
+    let err = answer_offer(&sdp(SAVP_OFFER), local(), 1, 1, &Codec::default()).unwrap_err();
+    assert!(err.to_string().contains("RTP/SAVP"));
+    assert_eq!(SessionDescription::parse(b""), Err(SdpError::Empty));
+    assert_eq!(
+        SessionDescription::parse(b"hello"),
+        Err(SdpError::NoVersion)
+    );
+    assert!(matches!(
+        SessionDescription::parse(b"v=0\r\nm=audio x RTP/AVP 0\r\n"),
+        Err(SdpError::BadMedia(_))
+    ));
+}
+
+#[test]
+fn offer_answer_round_trip_with_a_pcma_only_peer() {
+    // Acceptance 3's signalling half: we offer PCMU+PCMA, the trunk answers PCMA.
+    let mut session = MediaSession::new(local(), 42, Codec::default());
+    let offer = session.offer(Direction::SendRecv);
+    let text = offer.to_string();
+    assert!(
+        text.starts_with("v=0\r\no=outdial 42 1 IN IP4 192.0.2.10\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"), "{text}");
+    let answer = sdp(
+        "v=0\r\no=- 9 9 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\nm=audio 5004 RTP/AVP 8\r\n",
+    );
+    let negotiated = session.on_answer(&answer).unwrap();
+    assert_eq!(negotiated.law, Law::Alaw);
+    assert_eq!(negotiated.payload_type, 8);
+    assert_eq!(negotiated.telephone_event, None);
+    assert_eq!(negotiated.remote, Some("203.0.113.9:5004".parse().unwrap()));
+    // A second answer without a new offer is a protocol error, not a panic.
+    assert_eq!(
+        session.on_answer(&answer),
+        Err(NegotiationError::NoPendingOffer)
+    );
+    // A re-offer bumps the o= version.
+    assert_eq!(session.offer(Direction::SendOnly).origin.session_version, 2);
+}
+
+#[test]
+fn reinvite_with_a_new_address_retargets() {
+    let mut session = MediaSession::new(local(), 1, Codec::default());
+    let (_, first) = session.answer(&sdp(SBC_OFFER)).unwrap();
+    let moved = SBC_OFFER
+        .replace("203.0.113.7", "203.0.113.99")
+        .replace("36412", "40000");
+    let (answer, second) = session.answer(&sdp(&moved)).unwrap();
+    assert_ne!(first.remote, second.remote);
+    assert_eq!(second.remote, Some("203.0.113.99:40000".parse().unwrap()));
+    assert_eq!(answer.origin.session_version, 2);
+}
+
+#[test]
+fn serialise_then_parse_is_identity() {
+    for text in [SBC_OFFER, ASTERISK_OFFER, VIDEO_OFFER, HOLD_OFFER] {
+        let parsed = sdp(text);
+        assert_eq!(sdp(&parsed.to_string()), parsed);
+    }
+}

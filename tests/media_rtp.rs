@@ -1,0 +1,421 @@
+//! The media plane over real UDP sockets on loopback: a leg playing to and
+//! recording from SIPp's RTP echo, the bridge splicing two customers into
+//! one agent leg, PCMU↔PCMA transcoding, and CPA frames from early media.
+//! Peers are real sockets (a small RTP phone written here, and SIPp).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use outdial::media::g711::{self, Law};
+use outdial::media::leg::{LegEvent, LegSettings};
+use outdial::media::prompt::Prompt;
+use outdial::media::rtp::{RtpPacket, write_header};
+use outdial::media::tones::{ZipTone, goertzel_power};
+use outdial::media::wav::Wav;
+use outdial::net::rtp::{PortPool, RtpLeg, bridge, unbridge};
+use outdial::sdp::{Direction, Negotiated};
+use tokio::net::UdpSocket;
+
+fn settings(ssrc: u32, keepalive: bool) -> LegSettings {
+    LegSettings {
+        ssrc,
+        inactivity_timeout: Duration::from_secs(30),
+        keepalive,
+        cname: "test".into(),
+    }
+}
+
+fn negotiated(remote: SocketAddr, law: Law) -> Negotiated {
+    Negotiated {
+        remote: Some(remote),
+        law,
+        payload_type: law.payload_type(),
+        telephone_event: Some(101),
+        ptime_ms: 20,
+        direction: Direction::SendRecv,
+    }
+}
+
+/// Each test takes its own port range so tests may run in parallel.
+fn pool(base: u16) -> Arc<PortPool> {
+    PortPool::new("127.0.0.1".parse().unwrap(), base, base + 40)
+}
+
+fn tone_frame(hz: f64, law: Law, phase: &mut f64) -> [u8; 160] {
+    let mut out = [0u8; 160];
+    for code in &mut out {
+        *code = law.encode((8000.0 * phase.sin()) as i16);
+        *phase += 2.0 * std::f64::consts::PI * hz / 8000.0;
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    payload_type: u8,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+    payload: Vec<u8>,
+}
+
+/// A minimal RTP phone: sends a tone every 20 ms and keeps what it hears.
+struct Phone {
+    socket: Arc<UdpSocket>,
+    heard: Arc<Mutex<Vec<Received>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Phone {
+    async fn new() -> Phone {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let (s, h) = (socket.clone(), heard.clone());
+        let listener = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((len, _)) = s.recv_from(&mut buf).await {
+                if let Ok(p) = RtpPacket::parse(&buf[..len]) {
+                    h.lock().unwrap().push(Received {
+                        payload_type: p.payload_type,
+                        sequence: p.sequence,
+                        timestamp: p.timestamp,
+                        ssrc: p.ssrc,
+                        payload: p.payload.to_vec(),
+                    });
+                }
+            }
+        });
+        Phone {
+            socket,
+            heard,
+            tasks: vec![listener],
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// Streams `hz` (or a fixed frame) to `to` until dropped.
+    fn talk(&mut self, to: SocketAddr, hz: f64, law: Law, ssrc: u32) {
+        let socket = self.socket.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(20));
+            let mut phase = 0.0;
+            let mut packet = [0u8; 172];
+            for n in 0u32.. {
+                interval.tick().await;
+                write_header(
+                    &mut packet,
+                    n == 0,
+                    law.payload_type(),
+                    n as u16,
+                    n * 160,
+                    ssrc,
+                );
+                packet[12..].copy_from_slice(&tone_frame(hz, law, &mut phase));
+                let _ = socket.send_to(&packet, to).await;
+            }
+        }));
+    }
+
+    fn heard(&self) -> Vec<Received> {
+        self.heard.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What a received packet sounds like.
+fn label(packet: &Received, law: Law) -> &'static str {
+    let samples: Vec<i16> = packet.payload.iter().map(|&c| law.decode(c)).collect();
+    let energy: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 160.0;
+    if energy < 1e4 {
+        return "quiet";
+    }
+    let candidates = [
+        ("zip", 440.0),
+        ("A", 1000.0),
+        ("B", 1700.0),
+        ("agent", 600.0),
+    ];
+    candidates
+        .iter()
+        .map(|&(name, hz)| (name, goertzel_power(&samples, hz, 8000)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or("?", |(name, _)| name)
+}
+
+fn runs(labels: &[&'static str]) -> Vec<&'static str> {
+    let mut runs: Vec<&'static str> = Vec::new();
+    for &l in labels {
+        if runs.last() != Some(&l) {
+            runs.push(l);
+        }
+    }
+    runs
+}
+
+#[tokio::test]
+async fn bridge_keeps_one_stream_across_two_customers() {
+    let pool = pool(41000);
+    let mut agent_phone = Phone::new().await;
+    let agent = RtpLeg::open(&pool, settings(0xA6E1, true)).unwrap();
+    agent
+        .set_negotiated(negotiated(agent_phone.addr(), Law::Ulaw))
+        .unwrap();
+    agent_phone.talk(agent.local_addr(), 600.0, Law::Ulaw, 0xA6A6);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let zip = ZipTone::default();
+    for (name, hz, ssrc) in [("A", 1000.0, 0xAAAA_0001u32), ("B", 1700.0, 0xBBBB_0002)] {
+        let mut customer_phone = Phone::new().await;
+        let customer = RtpLeg::open(&pool, settings(ssrc ^ 0xFFFF, false)).unwrap();
+        customer
+            .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
+            .unwrap();
+        customer_phone.talk(customer.local_addr(), hz, Law::Ulaw, ssrc);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _bridged = bridge(&agent, customer, zip.clone(), None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let report = unbridge(&agent)
+            .await
+            .unwrap()
+            .expect("a customer was bridged");
+        assert!(report.summary.received > 30, "{name}: {report:?}");
+        // The customer heard the agent (600 Hz), never the zip tone.
+        let heard = customer_phone.heard();
+        let labels: Vec<_> = heard.iter().map(|p| label(p, Law::Ulaw)).collect();
+        assert!(
+            labels.iter().filter(|&&l| l == "agent").count() > 20,
+            "{name}: {labels:?}"
+        );
+        assert!(!labels.contains(&"zip"), "{name} heard the zip tone");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let heard = agent_phone.heard();
+    let labels: Vec<_> = heard.iter().map(|p| label(p, Law::Ulaw)).collect();
+    let order: Vec<_> = runs(&labels)
+        .into_iter()
+        .filter(|&l| l != "quiet")
+        .collect();
+    assert_eq!(order, vec!["zip", "A", "zip", "B"], "{labels:?}");
+    // One SSRC, every sequence number exactly one more than the last, and
+    // timestamps on the 160-sample grid moving forward.
+    assert!(heard.iter().all(|p| p.ssrc == heard[0].ssrc));
+    for pair in heard.windows(2) {
+        assert_eq!(
+            pair[1].sequence,
+            pair[0].sequence.wrapping_add(1),
+            "{pair:?}"
+        );
+        let step = pair[1].timestamp.wrapping_sub(pair[0].timestamp);
+        assert!(step > 0 && step % 160 == 0 && step < 8000, "step {step}");
+    }
+    // The zip tone lasts its configured 200 ms (10 packets) each time.
+    let zips = labels.iter().filter(|&&l| l == "zip").count();
+    assert!((18..=22).contains(&zips), "{zips} zip packets");
+    agent.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn pcmu_customer_is_transcoded_for_a_pcma_agent() {
+    let pool = pool(41100);
+    let mut agent_phone = Phone::new().await;
+    let agent = RtpLeg::open(&pool, settings(1, false)).unwrap();
+    agent
+        .set_negotiated(negotiated(agent_phone.addr(), Law::Alaw))
+        .unwrap();
+    agent_phone.talk(agent.local_addr(), 600.0, Law::Alaw, 0xA);
+    let mut customer_phone = Phone::new().await;
+    let customer = RtpLeg::open(&pool, settings(2, false)).unwrap();
+    customer
+        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
+        .unwrap();
+    customer_phone.talk(customer.local_addr(), 1000.0, Law::Ulaw, 0xC);
+    let zip = ZipTone {
+        duration_ms: 60,
+        ..ZipTone::default()
+    };
+    let _bridged = bridge(&agent, customer, zip, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    unbridge(&agent).await.unwrap();
+
+    // 1000 Hz at 8 kHz repeats every 8 samples, so every frame the customer
+    // sends is the same; the agent must get exactly its A-law transcoding.
+    let sent = tone_frame(1000.0, Law::Ulaw, &mut 0.0);
+    let expected: Vec<u8> = sent.iter().map(|&c| g711::ulaw_to_alaw(c)).collect();
+    let heard = agent_phone.heard();
+    assert!(heard.iter().all(|p| p.payload_type == 8));
+    let relayed = heard.iter().filter(|p| label(p, Law::Alaw) == "A").count();
+    assert!(relayed > 20, "{relayed}");
+    let exact = heard.iter().filter(|p| p.payload == expected).count();
+    assert_eq!(exact, relayed);
+    // And the customer hears the agent as PCMU.
+    let heard = customer_phone.heard();
+    let sent = tone_frame(600.0, Law::Alaw, &mut 0.0);
+    assert!(heard.iter().all(|p| p.payload_type == 0));
+    let agent_audio: Vec<_> = heard
+        .iter()
+        .filter(|p| label(p, Law::Ulaw) == "agent")
+        .collect();
+    assert!(agent_audio.len() > 20);
+    // 600 Hz repeats every 40 samples: frames are identical too.
+    let expected: Vec<u8> = sent.iter().map(|&c| g711::alaw_to_ulaw(c)).collect();
+    assert!(agent_audio.iter().all(|p| p.payload == expected));
+}
+
+#[tokio::test]
+async fn early_media_reaches_cpa_as_20ms_frames() {
+    let pool = pool(41200);
+    let mut trunk = Phone::new().await;
+    let leg = RtpLeg::open(&pool, settings(3, false)).unwrap();
+    let mut frames = leg.frames_for_cpa(64).unwrap();
+    // No SDP answer yet: early media arrives before set_negotiated.
+    trunk.talk(leg.local_addr(), 440.0, Law::Ulaw, 0xEA21);
+    let mut got = Vec::new();
+    while got.len() < 10 {
+        let frame = tokio::time::timeout(Duration::from_secs(2), frames.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        got.push(frame);
+    }
+    for pair in got.windows(2) {
+        assert_eq!(pair[1].timestamp, pair[0].timestamp.wrapping_add(160));
+    }
+    assert!(
+        goertzel_power(&got[5].samples, 440.0, 8000)
+            > 100.0 * goertzel_power(&got[5].samples, 1000.0, 8000)
+    );
+    let report = leg.close().await.unwrap();
+    assert_eq!(report.summary.lost, 0);
+}
+
+struct Sipp(Child);
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SIPp's RTP echo on `media_port` (no SIP needed: it echoes RTP received on
+/// -mp to its sender).
+fn sipp_echo(media_port: u16, sip_port: u16) -> Sipp {
+    let child = Command::new("sipp")
+        .args(["-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-nostdin"])
+        .args(["-mp", &media_port.to_string(), "-p", &sip_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp is installed (scripts/test installs sip-tester)");
+    Sipp(child)
+}
+
+/// Normalised cross-correlation of `b` against `a` at the best lag.
+fn best_correlation(a: &[i16], b: &[i16], max_lag: usize) -> (f64, usize) {
+    let mut best = (0.0, 0);
+    for lag in 0..max_lag {
+        let n = a.len().min(b.len().saturating_sub(lag));
+        if n < 4000 {
+            break;
+        }
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let (x, y) = (f64::from(a[i]), f64::from(b[i + lag]));
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        let c = ab / (aa.sqrt() * bb.sqrt()).max(1.0);
+        if c > best.0 {
+            best = (c, lag);
+        }
+    }
+    best
+}
+
+#[tokio::test]
+async fn what_is_played_comes_back_through_sipp_echo() {
+    let pool = pool(41300);
+    let _echo = sipp_echo(41390, 41396);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("back.wav");
+    // A speech-like test signal: a gliding tone with a slow envelope plus
+    // noise, so a wrong alignment cannot correlate.
+    let mut seed = 12345u32;
+    let signal: Vec<i16> = (0..16000)
+        .map(|n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let t = f64::from(n) / 8000.0;
+            let glide = (2.0 * std::f64::consts::PI * (300.0 * t + 400.0 * t * t)).sin();
+            let envelope = 0.5 + 0.5 * (2.0 * std::f64::consts::PI * 3.0 * t).sin();
+            (6000.0 * envelope * glide + f64::from((seed >> 20) as i16 - 2048)) as i16
+        })
+        .collect();
+    let mut leg = RtpLeg::open(&pool, settings(0x5EED, false)).unwrap();
+    leg.set_negotiated(negotiated("127.0.0.1:41390".parse().unwrap(), Law::Ulaw))
+        .unwrap();
+    leg.record(recording.clone()).unwrap();
+    leg.play(Prompt::from_samples(signal.clone())).unwrap();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), leg.next_event())
+            .await
+            .unwrap();
+        if event == Some(LegEvent::PlaybackFinished) {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = leg.close().await.unwrap();
+    assert_eq!(report.recording.as_ref().map(|r| &r.0), Some(&recording));
+    let back = Wav::read(&recording).unwrap();
+    assert_eq!((back.channels, back.sample_rate), (1, 8000));
+    let (correlation, lag) = best_correlation(&signal, &back.samples, 4000);
+    eprintln!("echo round trip: correlation {correlation:.4} at lag {lag} samples");
+    assert!(
+        correlation >= 0.9,
+        "correlation {correlation:.3} at lag {lag}"
+    );
+    assert_eq!(report.summary.lost, 0, "{report:?}");
+}
+
+#[tokio::test]
+async fn ports_return_to_the_pool_and_silence_is_a_dead_call() {
+    // Room for two legs: 41400/41401 and 41402/41403.
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41400, 41404);
+    let quick = LegSettings {
+        inactivity_timeout: Duration::from_millis(300),
+        ..settings(9, false)
+    };
+    let mut first = RtpLeg::open(&pool, quick.clone()).unwrap();
+    let second = RtpLeg::open(&pool, quick.clone()).unwrap();
+    assert!(matches!(
+        RtpLeg::open(&pool, quick.clone()),
+        Err(outdial::net::rtp::RtpLegError::PortsExhausted)
+    ));
+    // Nobody sends to the first leg: it reports a dead call.
+    let event = tokio::time::timeout(Duration::from_secs(2), first.next_event())
+        .await
+        .unwrap();
+    assert_eq!(event, Some(LegEvent::Inactive));
+    let port = second.local_addr().port();
+    second.close().await.unwrap();
+    let again = RtpLeg::open(&pool, quick).unwrap();
+    assert_eq!(again.local_addr().port(), port);
+}
