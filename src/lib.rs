@@ -11,3 +11,4 @@ pub mod config;
 pub mod logging;
 pub mod net;
 pub mod server;
+pub mod sip;
