@@ -5,3 +5,5 @@
 //! datagrams, events and the next deadline out.
 
 pub mod codec;
+pub mod auth;
+pub mod transaction;
