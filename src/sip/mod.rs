@@ -7,3 +7,7 @@
 pub mod codec;
 pub mod auth;
 pub mod transaction;
+pub mod endpoint;
+pub mod offer;
+pub mod outcome;
+pub mod registrar;
