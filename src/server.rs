@@ -31,7 +31,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let sip_task = tokio::spawn(sip.serve(shutdown_rx.clone()));
+    let sip_config = config.clone();
+    let sip_shutdown = shutdown_rx.clone();
+    let sip_task = tokio::spawn(async move { sip.serve(&sip_config, sip_shutdown).await });
     let api_state = api::ApiState::new(started);
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {

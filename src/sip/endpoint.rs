@@ -1319,3 +1319,33 @@ fn static_method(method: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+impl EndpointConfig {
+    /// The endpoint settings from the configuration: Via/Contact address
+    /// (`sip.public_addr`, else the bound address), T1/T2/T4, User-Agent,
+    /// and the agents that may register (those with a password).
+    pub fn from_config(config: &crate::config::Config, bound: SocketAddr, seed: u64) -> Self {
+        EndpointConfig {
+            local_addr: config.sip.public_addr.unwrap_or(bound),
+            timers: Timers {
+                t1: Duration::from_millis(config.sip.t1_ms),
+                t2: Duration::from_millis(config.sip.t2_ms),
+                t4: Duration::from_millis(config.sip.t4_ms),
+            },
+            user_agent: config.sip.user_agent.clone(),
+            realm: "outdial".into(),
+            agents: config
+                .agents
+                .iter()
+                .filter_map(|a| {
+                    Some(AgentCredentials {
+                        id: a.id.clone(),
+                        password: a.password.clone()?,
+                        static_uri: a.sip_uri.clone().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+            seed,
+        }
+    }
+}
