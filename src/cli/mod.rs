@@ -3,6 +3,7 @@
 //! Exit codes, for every subcommand: 0 success; 1 a runtime failure (a port
 //! in use, a peer unreachable); 2 bad usage or a bad configuration file.
 
+mod call;
 mod check_config;
 mod run;
 
@@ -41,6 +42,9 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a one-screen summary.
     CheckConfig,
+    /// Place a call (or --count calls at --rate) through the trunk and
+    /// report progress, outcome and timings.
+    Call(call::CallArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -49,5 +53,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run => run::run(&cli),
         Command::CheckConfig => check_config::check_config(&cli),
+        Command::Call(ref args) => call::call(&cli, args),
     }
 }

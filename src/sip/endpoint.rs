@@ -194,8 +194,6 @@ struct Dialog {
     /// Record-Route reversed (UAC side).
     route_set: Vec<String>,
     last_rseq: Option<u32>,
-    /// The ACK for this dialog's 2xx, resent when the 2xx is retransmitted.
-    ack: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -863,7 +861,6 @@ impl Endpoint {
             remote_target,
             route_set,
             last_rseq: None,
-            ack: None,
         })
     }
 
@@ -936,7 +933,7 @@ impl Endpoint {
     }
 
     fn on_success(&mut self, handle: CallHandle, response: &Message<'_>, now: Instant) {
-        let Some(mut dialog) = Self::dialog_from(response).or_else(|| {
+        let Some(dialog) = Self::dialog_from(response).or_else(|| {
             // A 2xx without Contact or tag is broken; route the ACK to the URI.
             let call = self.calls.get(&handle)?;
             Some(Dialog {
@@ -944,7 +941,6 @@ impl Endpoint {
                 remote_target: call.request.uri.clone(),
                 route_set: Vec::new(),
                 last_rseq: None,
-                ack: None,
             })
         }) else {
             return;
@@ -952,15 +948,11 @@ impl Endpoint {
         let Some(call) = self.calls.get(&handle) else {
             return;
         };
-        // A retransmission of the winning 2xx: ACK again.
+        // A retransmission of the winning 2xx (our ACK was lost): ACK again.
         if let Some(existing) = &call.dialog
             && existing.remote_tag == dialog.remote_tag
         {
-            if let Some(ack) = existing.ack.clone() {
-                let destination = Self::in_dialog_destination(call, existing);
-                let transport = call.request.transport;
-                self.send(transport, destination, ack);
-            }
+            self.ack_again(handle);
             return;
         }
         let already_answered = call.dialog.is_some();
@@ -969,8 +961,7 @@ impl Endpoint {
         let Some((ack_bytes, _, destination, transport)) = ack else {
             return;
         };
-        self.send(transport, destination, ack_bytes.clone());
-        dialog.ack = Some(ack_bytes);
+        self.send(transport, destination, ack_bytes);
         if already_answered {
             // Another fork answered too: ACK it (done) and BYE it.
             self.send_bye(handle, Some(dialog), now);
@@ -1009,14 +1000,17 @@ impl Endpoint {
         let Some(handle) = response.call_id().and_then(|id| self.by_call_id.get(id)).copied() else {
             return;
         };
-        let Some(call) = self.calls.get(&handle) else {
+        self.ack_again(handle);
+    }
+
+    /// ACKs a retransmitted 2xx. The ACK is built afresh (new branch): an
+    /// ACK for a 2xx is its own end-to-end request, and peers that drop
+    /// byte-identical messages as retransmissions (SIPp does) still see it.
+    fn ack_again(&mut self, handle: CallHandle) {
+        let Some(dialog) = self.calls.get(&handle).and_then(|c| c.dialog.clone()) else {
             return;
         };
-        if let Some(dialog) = &call.dialog
-            && let Some(ack) = dialog.ack.clone()
-        {
-            let destination = Self::in_dialog_destination(call, dialog);
-            let transport = call.request.transport;
+        if let Some((ack, _, destination, transport)) = self.dialog_request(handle, "ACK", Some(&dialog), &[]) {
             self.send(transport, destination, ack);
         }
     }

@@ -11,3 +11,4 @@ pub mod endpoint;
 pub mod offer;
 pub mod outcome;
 pub mod registrar;
+pub mod trunk;
