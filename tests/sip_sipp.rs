@@ -15,7 +15,14 @@ fn call(scenario: &str, hold: &str) -> (serde_json::Value, Sipp) {
     let mut sipp = Sipp::uas(scenario, 1, &[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sipp.port);
-    let args = ["+15551234567", "--json", "--hold", hold, "--ring-timeout", "1"];
+    let args = [
+        "+15551234567",
+        "--json",
+        "--hold",
+        hold,
+        "--ring-timeout",
+        "1",
+    ];
     let output = outdial_call(&config, &args, LIMIT);
     let mut lines = json_lines(&output);
     assert_eq!(lines.len(), 1, "one JSON object per call");
@@ -28,12 +35,23 @@ fn answered_call_reports_times_and_hangs_up_after_hold() {
     let (call, _) = call("uas_answer.xml", "0.3");
     assert_eq!(call["outcome"], "answered");
     assert_eq!(call["sip_code"], 200);
-    assert_eq!(call["uri"], format!("sip:+15551234567@127.0.0.1:{}", call["uri"].as_str().unwrap().rsplit(':').next().unwrap()));
+    assert_eq!(
+        call["uri"],
+        format!(
+            "sip:+15551234567@127.0.0.1:{}",
+            call["uri"].as_str().unwrap().rsplit(':').next().unwrap()
+        )
+    );
     let pdd = call["pdd_ms"].as_f64().unwrap();
     let answer = call["answer_ms"].as_f64().unwrap();
     assert!(pdd <= answer, "{call}");
     assert!(call["duration_ms"].as_f64().unwrap() >= 300.0, "{call}");
-    let codes: Vec<_> = call["progress"].as_array().unwrap().iter().map(|p| p["code"].as_u64().unwrap()).collect();
+    let codes: Vec<_> = call["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_u64().unwrap())
+        .collect();
     assert_eq!(codes, [100, 180, 200]);
 }
 
@@ -70,7 +88,9 @@ fn wrong_trunk_password_is_rejected_by_the_verifying_uas() {
     let mut sipp = Sipp::uas("uas_auth_401.xml", 1, &[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sipp.port);
-    let text = std::fs::read_to_string(&config).unwrap().replace("password = \"secret\"", "password = \"wrong\"");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("password = \"secret\"", "password = \"wrong\"");
     std::fs::write(&config, text).unwrap();
     let output = outdial_call(&config, &["+15551234567", "--json"], LIMIT);
     let call = json_lines(&output).remove(0);
@@ -99,7 +119,11 @@ fn a_sip_uri_is_dialed_as_given_and_count_rate_reports_percentiles() {
     // The trunk points elsewhere: the URI's host is what is dialed.
     let config = write_config(dir.path(), 9);
     let uri = format!("sip:alice@127.0.0.1:{}", sipp.port);
-    let output = outdial_call(&config, &[&uri, "--count", "20", "--rate", "50", "--hold", "0.1"], LIMIT);
+    let output = outdial_call(
+        &config,
+        &[&uri, "--count", "20", "--rate", "50", "--hold", "0.1"],
+        LIMIT,
+    );
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("calls: 20"), "{text}");
@@ -113,7 +137,9 @@ fn tcp_trunk_carries_the_whole_call() {
     let mut sipp = Sipp::uas("uas_answer.xml", 1, &["-t", "t1"]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sipp.port);
-    let text = std::fs::read_to_string(&config).unwrap().replace("transport = \"udp\"", "transport = \"tcp\"");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("transport = \"udp\"", "transport = \"tcp\"");
     std::fs::write(&config, text).unwrap();
     let output = outdial_call(&config, &["+15551234567", "--json", "--hold", "0.2"], LIMIT);
     let call = json_lines(&output).remove(0);

@@ -3,6 +3,7 @@
 
 # Add a line here when a test starts needing another peer.
 SYSTEM_DEPS=(
+  "sipp sip-tester"
 )
 
 apt_updated=0

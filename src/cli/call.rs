@@ -83,7 +83,9 @@ pub fn call(cli: &Cli, args: &CallArgs) -> ExitCode {
         }
     };
     if args.count == 0 || args.rate <= 0.0 || args.ring_timeout <= 0.0 || args.hold < 0.0 {
-        eprintln!("error: --count and --rate must be positive, --ring-timeout positive and --hold ≥ 0");
+        eprintln!(
+            "error: --count and --rate must be positive, --ring-timeout positive and --hold ≥ 0"
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
     let format = cli.log_format.unwrap_or(config.log.format);
@@ -92,7 +94,10 @@ pub fn call(cli: &Cli, args: &CallArgs) -> ExitCode {
         eprintln!("error: cannot start logging: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -128,7 +133,8 @@ async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
     let trunk = SipUri::parse(&config.trunk.uri)
         .ok_or_else(|| anyhow!("trunk.uri {:?} is not a sip: URI", config.trunk.uri))?;
     if target.starts_with("sip:") || target.starts_with("sips:") {
-        let uri = SipUri::parse(target).ok_or_else(|| anyhow!("{target:?} is not a valid SIP URI"))?;
+        let uri =
+            SipUri::parse(target).ok_or_else(|| anyhow!("{target:?} is not a valid SIP URI"))?;
         let transport = match uri.transport() {
             Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
             _ => TransportKind::Udp,
@@ -140,16 +146,30 @@ async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
             route: None,
         });
     }
-    let number: String = target.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
-    if number.is_empty() || !number.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()) {
-        return Err(anyhow!("{target:?} is neither a SIP URI nor a phone number"));
+    let number: String = target
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    if number.is_empty()
+        || !number
+            .trim_start_matches('+')
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    {
+        return Err(anyhow!(
+            "{target:?} is neither a SIP URI nor a phone number"
+        ));
     }
     let uri = format!("sip:{number}@{}", trunk.host_port());
     let transport = TransportKind::from(config.trunk.transport);
     let (destination, route) = match &config.trunk.outbound_proxy {
         Some(proxy) => {
-            let proxy_uri = SipUri::parse(proxy).ok_or_else(|| anyhow!("trunk.outbound_proxy {proxy:?} is not a sip: URI"))?;
-            (resolve(&proxy_uri.host_port()).await?, Some(format!("<{proxy};lr>")))
+            let proxy_uri = SipUri::parse(proxy)
+                .ok_or_else(|| anyhow!("trunk.outbound_proxy {proxy:?} is not a sip: URI"))?;
+            (
+                resolve(&proxy_uri.host_port()).await?,
+                Some(format!("<{proxy};lr>")),
+            )
         }
         None => (resolve(&trunk.host_port()).await?, None),
     };
@@ -194,7 +214,9 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     });
     let rtp_ip = config.rtp.public_ip.unwrap_or(config.rtp.bind);
     let pairs = u64::try_from(config.rtp.leg_capacity().max(1)).unwrap_or(1);
-    let rate = args.rate.min(config.trunk.max_calls_per_second.max(f64::MIN_POSITIVE));
+    let rate = args
+        .rate
+        .min(config.trunk.max_calls_per_second.max(f64::MIN_POSITIVE));
     let max_concurrent = usize::try_from(config.trunk.max_concurrent_calls).unwrap_or(usize::MAX);
     let mut limiter = TrunkLimiter::new(rate, max_concurrent.max(1));
     let single = args.count == 1;
@@ -311,7 +333,12 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summarise(reports: &[CallReport], elapsed: Duration, placing: Duration, args: &CallArgs) -> String {
+fn summarise(
+    reports: &[CallReport],
+    elapsed: Duration,
+    placing: Duration,
+    args: &CallArgs,
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let mut outcomes: Vec<(Outcome, usize)> = Vec::new();
@@ -333,8 +360,17 @@ fn summarise(reports: &[CallReport], elapsed: Duration, placing: Duration, args:
         let _ = writeln!(out, "  {outcome}: {n}");
     }
     for (name, values) in [
-        ("pdd (INVITE → 18x)", reports.iter().filter_map(|r| r.pdd_ms).collect::<Vec<_>>()),
-        ("answer (INVITE → 200)", reports.iter().filter_map(|r| r.answer_ms).collect::<Vec<_>>()),
+        (
+            "pdd (INVITE → 18x)",
+            reports.iter().filter_map(|r| r.pdd_ms).collect::<Vec<_>>(),
+        ),
+        (
+            "answer (INVITE → 200)",
+            reports
+                .iter()
+                .filter_map(|r| r.answer_ms)
+                .collect::<Vec<_>>(),
+        ),
     ] {
         let Ok(mut histogram) = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3) else {
             continue;

@@ -164,7 +164,8 @@ impl SipDriver {
     fn on_udp(&mut self, from: SocketAddr, bytes: &[u8]) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let before = self.endpoint.stats().malformed;
-        self.endpoint.handle_datagram(from, TransportKind::Udp, bytes, Instant::now());
+        self.endpoint
+            .handle_datagram(from, TransportKind::Udp, bytes, Instant::now());
         let malformed = self.endpoint.stats().malformed - before;
         if malformed > 0 {
             self.stats.malformed.fetch_add(malformed, Ordering::Relaxed);
@@ -215,7 +216,9 @@ impl SipDriver {
         let stats = self.stats.clone();
         tokio::spawn(async move {
             match TcpStream::connect(destination).await {
-                Ok(stream) => serve_connection(stream, destination, queue, inbound, closed, stats).await,
+                Ok(stream) => {
+                    serve_connection(stream, destination, queue, inbound, closed, stats).await
+                }
                 Err(error) => {
                     tracing::debug!(%destination, %error, "SIP TCP connect failed");
                     let _ = closed.send(destination);
@@ -230,7 +233,9 @@ impl SipDriver {
         let inbound = self.inbound_tx.clone();
         let closed = self.closed_tx.clone();
         let stats = self.stats.clone();
-        tokio::spawn(serve_connection(stream, from, queue, inbound, closed, stats));
+        tokio::spawn(serve_connection(
+            stream, from, queue, inbound, closed, stats,
+        ));
     }
 }
 
@@ -283,7 +288,10 @@ async fn serve_connection(
     let _ = closed.send(peer);
 }
 
-async fn recv(socket: Option<&UdpSocket>, buffer: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+async fn recv(
+    socket: Option<&UdpSocket>,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
     match socket {
         Some(socket) => socket.recv_from(buffer).await,
         None => std::future::pending().await,

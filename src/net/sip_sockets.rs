@@ -72,7 +72,11 @@ impl SipSockets {
             .udp_addr()
             .or_else(|| self.tcp_addr())
             .unwrap_or(config.sip.listen);
-        let endpoint = Endpoint::new(EndpointConfig::from_config(config, bound, fastrand::u64(..)));
+        let endpoint = Endpoint::new(EndpointConfig::from_config(
+            config,
+            bound,
+            fastrand::u64(..),
+        ));
         let dropped = self.dropped.clone();
         let (driver, _handle, mut events) = self.into_driver(endpoint);
         let stats = driver.stats.clone();
@@ -99,7 +103,11 @@ impl SipSockets {
     pub fn into_driver(
         self,
         endpoint: Endpoint,
-    ) -> (SipDriver, SipHandle, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    ) -> (
+        SipDriver,
+        SipHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Event>,
+    ) {
         SipDriver::new(self.udp, self.tcp, endpoint)
     }
 }

@@ -122,13 +122,18 @@ impl Challenge {
         let realm = params.get("realm").ok_or(AuthError::MissingField)?;
         let nonce = params.get("nonce").ok_or(AuthError::MissingField)?;
         let algorithm = match params.get("algorithm") {
-            Some(name) => Algorithm::parse(name).ok_or_else(|| AuthError::Algorithm(name.into()))?,
+            Some(name) => {
+                Algorithm::parse(name).ok_or_else(|| AuthError::Algorithm(name.into()))?
+            }
             None => Algorithm::Md5,
         };
         let qop_auth = match params.get("qop") {
             None => false,
             Some(list) => {
-                if list.split(',').any(|q| q.trim().eq_ignore_ascii_case("auth")) {
+                if list
+                    .split(',')
+                    .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+                {
                     true
                 } else {
                     return Err(AuthError::Qop(list.into()));
@@ -191,7 +196,13 @@ impl Challenge {
 
 /// Server side: true when `credentials` (an Authorization value) answers a
 /// challenge we issued with `nonce` in `realm` for this password and method.
-pub fn verify(credentials: &DigestParams, method: &str, realm: &str, nonce: &str, password: &str) -> bool {
+pub fn verify(
+    credentials: &DigestParams,
+    method: &str,
+    realm: &str,
+    nonce: &str,
+    password: &str,
+) -> bool {
     let (Some(username), Some(uri), Some(response)) = (
         credentials.get("username"),
         credentials.get("uri"),
@@ -247,7 +258,10 @@ mod tests {
             1,
             "0a4f113b",
         );
-        assert!(answer.contains("response=\"6629fae49393a05397450978507c4ef1\""), "{answer}");
+        assert!(
+            answer.contains("response=\"6629fae49393a05397450978507c4ef1\""),
+            "{answer}"
+        );
         assert!(answer.contains("qop=auth, nc=00000001"));
     }
 
@@ -260,8 +274,14 @@ mod tests {
             .unwrap();
             let answer = challenge.answer("1001", "pw", "REGISTER", "sip:outdial", 1, "cn");
             let params = DigestParams::parse(&answer).unwrap();
-            assert!(verify(&params, "REGISTER", "outdial", "abc", "pw"), "{algorithm}");
-            assert!(!verify(&params, "REGISTER", "outdial", "abc", "wrong"), "{algorithm}");
+            assert!(
+                verify(&params, "REGISTER", "outdial", "abc", "pw"),
+                "{algorithm}"
+            );
+            assert!(
+                !verify(&params, "REGISTER", "outdial", "abc", "wrong"),
+                "{algorithm}"
+            );
         }
     }
 
@@ -281,14 +301,19 @@ mod tests {
             "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
         );
         assert!(
-            answer.contains("response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\""),
+            answer.contains(
+                "response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\""
+            ),
             "{answer}"
         );
     }
 
     #[test]
     fn rejects_other_schemes_and_qops() {
-        assert_eq!(Challenge::parse("Basic realm=x").unwrap_err(), AuthError::NotDigest);
+        assert_eq!(
+            Challenge::parse("Basic realm=x").unwrap_err(),
+            AuthError::NotDigest
+        );
         assert!(matches!(
             Challenge::parse("Digest realm=x, nonce=y, qop=\"auth-int\""),
             Err(AuthError::Qop(_))

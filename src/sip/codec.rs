@@ -83,9 +83,9 @@ pub fn header_name_is(actual: &str, wanted: &str) -> bool {
         return true;
     }
     if actual.len() == 1 {
-        return COMPACT
-            .iter()
-            .any(|(short, long)| actual.eq_ignore_ascii_case(short) && long.eq_ignore_ascii_case(wanted));
+        return COMPACT.iter().any(|(short, long)| {
+            actual.eq_ignore_ascii_case(short) && long.eq_ignore_ascii_case(wanted)
+        });
     }
     false
 }
@@ -362,8 +362,12 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, CodecError> {
     }
     let mut parts = line.split(' ').filter(|p| !p.is_empty());
     let method = parts.next().ok_or(CodecError::StartLine("no method"))?;
-    let uri = parts.next().ok_or(CodecError::StartLine("no Request-URI"))?;
-    let version = parts.next().ok_or(CodecError::StartLine("no SIP version"))?;
+    let uri = parts
+        .next()
+        .ok_or(CodecError::StartLine("no Request-URI"))?;
+    let version = parts
+        .next()
+        .ok_or(CodecError::StartLine("no SIP version"))?;
     if parts.next().is_some() || !version.eq_ignore_ascii_case("SIP/2.0") {
         return Err(CodecError::StartLine("not SIP/2.0"));
     }

@@ -123,11 +123,20 @@ pub enum Event {
         sdp: Option<Vec<u8>>,
     },
     /// The 2xx that won.
-    Answered { call: CallHandle, sdp: Vec<u8> },
+    Answered {
+        call: CallHandle,
+        sdp: Vec<u8>,
+    },
     /// The call is over; no more events for it.
-    Ended { call: CallHandle, end: CallEnd },
+    Ended {
+        call: CallHandle,
+        end: CallEnd,
+    },
     /// An OPTIONS ping finished: `Some(code)` or `None` on timeout.
-    PingResult { id: u64, code: Option<u16> },
+    PingResult {
+        id: u64,
+        code: Option<u16>,
+    },
     Registration(BindingChange),
 }
 
@@ -357,7 +366,11 @@ impl Endpoint {
     // ---- commands -------------------------------------------------------
 
     /// Places a call: sends the INVITE and returns its handle.
-    pub fn invite(&mut self, request: InviteRequest, now: Instant) -> Result<CallHandle, EndpointError> {
+    pub fn invite(
+        &mut self,
+        request: InviteRequest,
+        now: Instant,
+    ) -> Result<CallHandle, EndpointError> {
         if SipUri::parse(&request.uri).is_none() {
             return Err(EndpointError::BadUri(request.uri.clone()));
         }
@@ -397,8 +410,16 @@ impl Endpoint {
         self.hangup_as(handle, Outcome::Cancelled, now)
     }
 
-    fn hangup_as(&mut self, handle: CallHandle, reason: Outcome, now: Instant) -> Result<(), EndpointError> {
-        let call = self.calls.get_mut(&handle).ok_or(EndpointError::UnknownCall)?;
+    fn hangup_as(
+        &mut self,
+        handle: CallHandle,
+        reason: Outcome,
+        now: Instant,
+    ) -> Result<(), EndpointError> {
+        let call = self
+            .calls
+            .get_mut(&handle)
+            .ok_or(EndpointError::UnknownCall)?;
         call.ring_deadline = None;
         match call.state {
             CallState::Calling => {
@@ -421,7 +442,13 @@ impl Endpoint {
 
     /// Sends an out-of-dialog OPTIONS (trunk keepalive); the answer comes as
     /// [`Event::PingResult`] with the returned id.
-    pub fn ping(&mut self, uri: &str, destination: SocketAddr, transport: TransportKind, now: Instant) -> u64 {
+    pub fn ping(
+        &mut self,
+        uri: &str,
+        destination: SocketAddr,
+        transport: TransportKind,
+        now: Instant,
+    ) -> u64 {
         let id = self.next_ping;
         self.next_ping += 1;
         let branch = self.branch();
@@ -430,14 +457,20 @@ impl Endpoint {
         let bytes = MessageBuilder::request("OPTIONS", uri)
             .header("Via", self.via(transport, &branch))
             .header("Max-Forwards", 70)
-            .header("From", format_args!("<sip:outdial@{}>;tag={tag}", self.config.local_addr))
+            .header(
+                "From",
+                format_args!("<sip:outdial@{}>;tag={tag}", self.config.local_addr),
+            )
             .header("To", format_args!("<{uri}>"))
             .header("Call-ID", call_id)
             .header("CSeq", "1 OPTIONS")
             .header("User-Agent", &self.config.user_agent)
             .finish();
         let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
-        self.clients.insert((branch.clone(), "OPTIONS"), ClientTx::NonInvite(tx, Purpose::Ping(id), transport, destination));
+        self.clients.insert(
+            (branch.clone(), "OPTIONS"),
+            ClientTx::NonInvite(tx, Purpose::Ping(id), transport, destination),
+        );
         self.schedule(TimerKey::Client(branch, "OPTIONS"));
         self.send(transport, destination, bytes);
         id
@@ -462,9 +495,15 @@ impl Endpoint {
 
     fn from_header(call: &Call) -> String {
         let user = &call.request.caller_id;
-        let host = SipUri::parse(&call.request.uri).map_or("invalid", |u| u.host).to_string();
+        let host = SipUri::parse(&call.request.uri)
+            .map_or("invalid", |u| u.host)
+            .to_string();
         match &call.request.caller_name {
-            Some(name) => format!("\"{}\" <sip:{user}@{host}>;tag={}", name.replace('"', ""), call.local_tag),
+            Some(name) => format!(
+                "\"{}\" <sip:{user}@{host}>;tag={}",
+                name.replace('"', ""),
+                call.local_tag
+            ),
             None => format!("<sip:{user}@{host}>;tag={}", call.local_tag),
         }
     }
@@ -481,7 +520,9 @@ impl Endpoint {
             return;
         };
         let r = &call.request;
-        let host = SipUri::parse(&r.uri).map_or("invalid", |u| u.host).to_string();
+        let host = SipUri::parse(&r.uri)
+            .map_or("invalid", |u| u.host)
+            .to_string();
         let mut builder = MessageBuilder::request("INVITE", &r.uri)
             .header("Via", self.via(r.transport, &branch))
             .header("Max-Forwards", 70)
@@ -491,7 +532,10 @@ impl Endpoint {
             .header("Call-ID", &call.call_id)
             .header("CSeq", format_args!("{} INVITE", call.cseq))
             .header("Contact", self.contact(r.transport))
-            .header("P-Asserted-Identity", format_args!("<sip:{}@{host}>", r.caller_id))
+            .header(
+                "P-Asserted-Identity",
+                format_args!("<sip:{}@{host}>", r.caller_id),
+            )
             .header("Allow", ALLOW)
             .header("Supported", "100rel, timer")
             .header("User-Agent", &self.config.user_agent);
@@ -501,7 +545,8 @@ impl Endpoint {
         let bytes = builder.body(Some("application/sdp"), &r.sdp);
         let (transport, destination) = (r.transport, r.destination);
         let tx = ClientInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
-        self.clients.insert((branch.clone(), "INVITE"), ClientTx::Invite(tx, handle));
+        self.clients
+            .insert((branch.clone(), "INVITE"), ClientTx::Invite(tx, handle));
         self.schedule(TimerKey::Client(branch, "INVITE"));
         self.send(transport, destination, bytes);
     }
@@ -521,9 +566,13 @@ impl Endpoint {
             .header("CSeq", format_args!("{} CANCEL", call.invite_cseq))
             .header("User-Agent", &self.config.user_agent)
             .finish();
-        let (transport, destination, branch) = (r.transport, r.destination, call.invite_branch.clone());
+        let (transport, destination, branch) =
+            (r.transport, r.destination, call.invite_branch.clone());
         let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
-        self.clients.insert((branch.clone(), "CANCEL"), ClientTx::NonInvite(tx, Purpose::Cancel(handle), transport, destination));
+        self.clients.insert(
+            (branch.clone(), "CANCEL"),
+            ClientTx::NonInvite(tx, Purpose::Cancel(handle), transport, destination),
+        );
         self.schedule(TimerKey::Client(branch, "CANCEL"));
         self.send(transport, destination, bytes);
     }
@@ -578,7 +627,9 @@ impl Endpoint {
         for (name, value) in extra {
             builder = builder.header(name, value);
         }
-        let bytes = builder.header("User-Agent", &self.config.user_agent).finish();
+        let bytes = builder
+            .header("User-Agent", &self.config.user_agent)
+            .finish();
         let destination = Self::in_dialog_destination(call, dialog);
         Some((bytes, branch, destination, r.transport))
     }
@@ -595,7 +646,10 @@ impl Endpoint {
             call.state = CallState::Ending;
         }
         let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
-        self.clients.insert((branch.clone(), "BYE"), ClientTx::NonInvite(tx, Purpose::Bye(handle), transport, destination));
+        self.clients.insert(
+            (branch.clone(), "BYE"),
+            ClientTx::NonInvite(tx, Purpose::Bye(handle), transport, destination),
+        );
         self.schedule(TimerKey::Client(branch, "BYE"));
         self.send(transport, destination, bytes);
     }
@@ -611,12 +665,20 @@ impl Endpoint {
 
     /// One datagram (or one framed stream message) from `from`. Malformed
     /// input is counted, logged at debug and dropped.
-    pub fn handle_datagram(&mut self, from: SocketAddr, transport: TransportKind, bytes: &[u8], now: Instant) {
+    pub fn handle_datagram(
+        &mut self,
+        from: SocketAddr,
+        transport: TransportKind,
+        bytes: &[u8],
+        now: Instant,
+    ) {
         if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
             return; // RFC 5626 keep-alive
         }
         match Message::parse(bytes) {
-            Ok(message) if message.is_request() => self.handle_request(&message, from, transport, now),
+            Ok(message) if message.is_request() => {
+                self.handle_request(&message, from, transport, now)
+            }
             Ok(message) => self.handle_response(&message, now),
             Err(error) => self.malformed(from, &error),
         }
@@ -654,7 +716,9 @@ impl Endpoint {
                 };
                 let (outcome, owner_call, purpose, route) = match tx {
                     ClientTx::Invite(tx, handle) => (tx.on_timer(now), Some(*handle), None, None),
-                    ClientTx::NonInvite(tx, purpose, t, d) => (tx.on_timer(now), None, Some(*purpose), Some((*t, *d))),
+                    ClientTx::NonInvite(tx, purpose, t, d) => {
+                        (tx.on_timer(now), None, Some(*purpose), Some((*t, *d)))
+                    }
                 };
                 match outcome {
                     TimerOutcome::Resend(bytes) => {
@@ -764,7 +828,9 @@ impl Endpoint {
     }
 
     fn handle_response(&mut self, response: &Message<'_>, now: Instant) {
-        let (Some((code, _)), Some(via), Some(cseq)) = (response.status(), response.top_via(), response.cseq()) else {
+        let (Some((code, _)), Some(via), Some(cseq)) =
+            (response.status(), response.top_via(), response.cseq())
+        else {
             self.stats.malformed += 1;
             return;
         };
@@ -816,11 +882,18 @@ impl Endpoint {
                 }
                 match purpose {
                     Purpose::Bye(handle) => {
-                        if self.calls.get(&handle).is_some_and(|c| c.state == CallState::Ending) {
+                        if self
+                            .calls
+                            .get(&handle)
+                            .is_some_and(|c| c.state == CallState::Ending)
+                        {
                             self.finish_after_bye(handle);
                         }
                     }
-                    Purpose::Ping(id) => self.events.push_back(Event::PingResult { id, code: Some(code) }),
+                    Purpose::Ping(id) => self.events.push_back(Event::PingResult {
+                        id,
+                        code: Some(code),
+                    }),
                     Purpose::Cancel(_) | Purpose::Prack(_) => {}
                 }
             }
@@ -854,7 +927,10 @@ impl Endpoint {
             .next()
             .and_then(NameAddr::parse)
             .map(|n| n.uri.to_string())?;
-        let mut route_set: Vec<String> = response.header_values("Record-Route").map(str::to_string).collect();
+        let mut route_set: Vec<String> = response
+            .header_values("Record-Route")
+            .map(str::to_string)
+            .collect();
         route_set.reverse();
         Some(Dialog {
             remote_tag,
@@ -864,7 +940,13 @@ impl Endpoint {
         })
     }
 
-    fn on_provisional(&mut self, handle: CallHandle, response: &Message<'_>, code: u16, now: Instant) {
+    fn on_provisional(
+        &mut self,
+        handle: CallHandle,
+        response: &Message<'_>,
+        code: u16,
+        now: Instant,
+    ) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
@@ -884,9 +966,15 @@ impl Endpoint {
         if code > 100
             && let Some(mut dialog) = Self::dialog_from(response)
         {
-            let rseq = response.header("RSeq").and_then(|v| v.trim().parse::<u32>().ok());
+            let rseq = response
+                .header("RSeq")
+                .and_then(|v| v.trim().parse::<u32>().ok());
             let reliable = response.has_option("Require", "100rel") && rseq.is_some();
-            let index = match call.early.iter().position(|d| d.remote_tag == dialog.remote_tag) {
+            let index = match call
+                .early
+                .iter()
+                .position(|d| d.remote_tag == dialog.remote_tag)
+            {
                 Some(index) => index,
                 None => {
                     dialog.last_rseq = None;
@@ -898,7 +986,9 @@ impl Endpoint {
                 return;
             };
             if reliable && let Some(rseq) = rseq {
-                let fresh = dialog.last_rseq.is_none_or(|last| rseq == last.wrapping_add(1));
+                let fresh = dialog
+                    .last_rseq
+                    .is_none_or(|last| rseq == last.wrapping_add(1));
                 if fresh {
                     dialog.last_rseq = Some(rseq);
                     prack_for = Some((dialog.clone(), rseq));
@@ -913,15 +1003,26 @@ impl Endpoint {
                 Some(&dialog),
                 &[("RAck", format!("{rseq} {invite_cseq} INVITE"))],
             ) {
-                let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
-                self.clients.insert((branch.clone(), "PRACK"), ClientTx::NonInvite(tx, Purpose::Prack(handle), transport, destination));
+                let tx = ClientNonInvite::new(
+                    bytes.clone(),
+                    transport.reliable(),
+                    self.config.timers,
+                    now,
+                );
+                self.clients.insert(
+                    (branch.clone(), "PRACK"),
+                    ClientTx::NonInvite(tx, Purpose::Prack(handle), transport, destination),
+                );
                 self.schedule(TimerKey::Client(branch, "PRACK"));
                 self.send(transport, destination, bytes);
             }
         }
         // A hang-up asked before any provisional: CANCEL now.
         {
-            let pending = self.calls.get_mut(&handle).and_then(|c| c.cancel_pending.take());
+            let pending = self
+                .calls
+                .get_mut(&handle)
+                .and_then(|c| c.cancel_pending.take());
             if let Some(reason) = pending {
                 if let Some(call) = self.calls.get_mut(&handle) {
                     call.state = CallState::Early;
@@ -937,7 +1038,11 @@ impl Endpoint {
             // A 2xx without Contact or tag is broken; route the ACK to the URI.
             let call = self.calls.get(&handle)?;
             Some(Dialog {
-                remote_tag: response.to().and_then(|t| t.tag()).unwrap_or_default().to_string(),
+                remote_tag: response
+                    .to()
+                    .and_then(|t| t.tag())
+                    .unwrap_or_default()
+                    .to_string(),
                 remote_target: call.request.uri.clone(),
                 route_set: Vec::new(),
                 last_rseq: None,
@@ -997,7 +1102,11 @@ impl Endpoint {
 
     /// A 2xx after the INVITE transaction ended (lost ACK): ACK it again.
     fn on_invite_success_late(&mut self, response: &Message<'_>) {
-        let Some(handle) = response.call_id().and_then(|id| self.by_call_id.get(id)).copied() else {
+        let Some(handle) = response
+            .call_id()
+            .and_then(|id| self.by_call_id.get(id))
+            .copied()
+        else {
             return;
         };
         self.ack_again(handle);
@@ -1010,7 +1119,9 @@ impl Endpoint {
         let Some(dialog) = self.calls.get(&handle).and_then(|c| c.dialog.clone()) else {
             return;
         };
-        if let Some((ack, _, destination, transport)) = self.dialog_request(handle, "ACK", Some(&dialog), &[]) {
+        if let Some((ack, _, destination, transport)) =
+            self.dialog_request(handle, "ACK", Some(&dialog), &[])
+        {
             self.send(transport, destination, ack);
         }
     }
@@ -1021,9 +1132,15 @@ impl Endpoint {
         };
         let reason = response.status().map_or("", |(_, r)| r).to_string();
         if (code == 401 || code == 407) && call.auth_attempts < 2 && call.cancelled_as.is_none() {
-            let header = if code == 401 { "WWW-Authenticate" } else { "Proxy-Authenticate" };
+            let header = if code == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
             let challenge = response.header(header).map(Challenge::parse);
-            if let (Some(Ok(challenge)), Some(credentials)) = (challenge, call.request.credentials.clone()) {
+            if let (Some(Ok(challenge)), Some(credentials)) =
+                (challenge, call.request.credentials.clone())
+            {
                 call.auth_attempts += 1;
                 let cnonce = self.token(12);
                 let Some(call) = self.calls.get_mut(&handle) else {
@@ -1037,7 +1154,11 @@ impl Endpoint {
                     1,
                     &cnonce,
                 );
-                let name = if code == 401 { "Authorization" } else { "Proxy-Authorization" };
+                let name = if code == 401 {
+                    "Authorization"
+                } else {
+                    "Proxy-Authorization"
+                };
                 call.authorization = Some((name, answer));
                 call.state = CallState::Calling;
                 self.send_invite(handle, now);
@@ -1053,7 +1174,11 @@ impl Endpoint {
             .and_then(|v| v.split([';', ' ', '(']).next())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let outcome = if code == 503 { Outcome::Congestion } else { outcome };
+        let outcome = if code == 503 {
+            Outcome::Congestion
+        } else {
+            outcome
+        };
         self.end_call(
             handle,
             CallEnd {
@@ -1066,14 +1191,27 @@ impl Endpoint {
         );
     }
 
-    fn handle_request(&mut self, request: &Message<'_>, from: SocketAddr, transport: TransportKind, now: Instant) {
-        let (Some(method), Some(via), Some(cseq), Some(_)) =
-            (request.method(), request.top_via(), request.cseq(), request.call_id())
-        else {
+    fn handle_request(
+        &mut self,
+        request: &Message<'_>,
+        from: SocketAddr,
+        transport: TransportKind,
+        now: Instant,
+    ) {
+        let (Some(method), Some(via), Some(cseq), Some(_)) = (
+            request.method(),
+            request.top_via(),
+            request.cseq(),
+            request.call_id(),
+        ) else {
             self.stats.malformed += 1;
             return;
         };
-        let method_key = if method == "ACK" { "INVITE" } else { static_method(method) };
+        let method_key = if method == "ACK" {
+            "INVITE"
+        } else {
+            static_method(method)
+        };
         let branch = via.branch().unwrap_or_default().to_string();
         if method == "ACK" {
             self.handle_ack(request, &branch, cseq.number, now);
@@ -1093,18 +1231,37 @@ impl Endpoint {
         }
         let key = (branch.clone(), method_key);
         if method == "INVITE" {
-            self.servers.insert(key.clone(), ServerTx::Invite(ServerInvite::new(transport.reliable(), self.config.timers), from, transport));
+            self.servers.insert(
+                key.clone(),
+                ServerTx::Invite(
+                    ServerInvite::new(transport.reliable(), self.config.timers),
+                    from,
+                    transport,
+                ),
+            );
             let trying = response_to(request, from, 100, "Trying", None).finish();
             self.respond(&key, 100, trying, now);
         } else {
-            self.servers.insert(key.clone(), ServerTx::NonInvite(ServerNonInvite::new(transport.reliable(), self.config.timers), from, transport));
+            self.servers.insert(
+                key.clone(),
+                ServerTx::NonInvite(
+                    ServerNonInvite::new(transport.reliable(), self.config.timers),
+                    from,
+                    transport,
+                ),
+            );
         }
         let in_dialog = request.to().and_then(|t| t.tag()).is_some();
-        let call = request.call_id().and_then(|id| self.by_call_id.get(id)).copied();
+        let call = request
+            .call_id()
+            .and_then(|id| self.by_call_id.get(id))
+            .copied();
         match (method, call) {
             ("CANCEL", _) => {
                 // We never hold a pending server INVITE long enough to cancel.
-                let bytes = response_to(request, from, 481, "Call/Transaction Does Not Exist", None).finish();
+                let bytes =
+                    response_to(request, from, 481, "Call/Transaction Does Not Exist", None)
+                        .finish();
                 self.respond(&key, 481, bytes, now);
             }
             ("BYE", Some(handle)) => {
@@ -1127,7 +1284,9 @@ impl Endpoint {
             }
             ("INVITE", Some(handle)) => {
                 // re-INVITE (hold/unhold, session refresh): answer with our SDP.
-                let Some(call) = self.calls.get(&handle) else { return };
+                let Some(call) = self.calls.get(&handle) else {
+                    return;
+                };
                 let sdp = call.request.sdp.clone();
                 let contact = self.contact(call.request.transport);
                 let bytes = response_to(request, from, 200, "OK", None)
@@ -1135,12 +1294,24 @@ impl Endpoint {
                     .header_opt("Session-Expires", request.header("Session-Expires"))
                     .header("Allow", ALLOW)
                     .body(Some("application/sdp"), &sdp);
-                self.accepted.insert((request.call_id().unwrap_or_default().to_string(), cseq.number), branch.clone());
+                self.accepted.insert(
+                    (
+                        request.call_id().unwrap_or_default().to_string(),
+                        cseq.number,
+                    ),
+                    branch.clone(),
+                );
                 self.respond(&key, 200, bytes, now);
             }
             ("UPDATE", Some(handle)) => {
-                let Some(call) = self.calls.get(&handle) else { return };
-                let body = if request.body.is_empty() { Vec::new() } else { call.request.sdp.clone() };
+                let Some(call) = self.calls.get(&handle) else {
+                    return;
+                };
+                let body = if request.body.is_empty() {
+                    Vec::new()
+                } else {
+                    call.request.sdp.clone()
+                };
                 let contact = self.contact(call.request.transport);
                 let bytes = response_to(request, from, 200, "OK", None)
                     .header("Contact", contact)
@@ -1149,7 +1320,9 @@ impl Endpoint {
                 self.respond(&key, 200, bytes, now);
             }
             ("INFO" | "OPTIONS", Some(_)) => {
-                let bytes = response_to(request, from, 200, "OK", None).header("Allow", ALLOW).finish();
+                let bytes = response_to(request, from, 200, "OK", None)
+                    .header("Allow", ALLOW)
+                    .finish();
                 self.respond(&key, 200, bytes, now);
             }
             ("OPTIONS", None) if !in_dialog => {
@@ -1165,17 +1338,22 @@ impl Endpoint {
                 let nonce = self.token(24);
                 let reply = self.registrar.handle(request, nonce, now);
                 let bytes = match &reply {
-                    RegisterReply::Challenge(challenge) => response_to(request, from, 401, "Unauthorized", Some("reg"))
-                        .header("WWW-Authenticate", challenge)
-                        .finish(),
+                    RegisterReply::Challenge(challenge) => {
+                        response_to(request, from, 401, "Unauthorized", Some("reg"))
+                            .header("WWW-Authenticate", challenge)
+                            .finish()
+                    }
                     RegisterReply::Ok { contacts, .. } => {
                         let mut builder = response_to(request, from, 200, "OK", Some("reg"));
                         for (contact, expires) in contacts {
-                            builder = builder.header("Contact", format_args!("<{contact}>;expires={expires}"));
+                            builder = builder
+                                .header("Contact", format_args!("<{contact}>;expires={expires}"));
                         }
                         builder.finish()
                     }
-                    RegisterReply::Reject(code, reason) => response_to(request, from, *code, reason, Some("reg")).finish(),
+                    RegisterReply::Reject(code, reason) => {
+                        response_to(request, from, *code, reason, Some("reg")).finish()
+                    }
                 };
                 let code = match &reply {
                     RegisterReply::Challenge(_) => 401,
@@ -1196,7 +1374,9 @@ impl Endpoint {
                 self.respond(&key, 403, bytes, now);
             }
             (_, None) if in_dialog => {
-                let bytes = response_to(request, from, 481, "Call/Transaction Does Not Exist", None).finish();
+                let bytes =
+                    response_to(request, from, 481, "Call/Transaction Does Not Exist", None)
+                        .finish();
                 self.respond(&key, 481, bytes, now);
             }
             _ => {
@@ -1234,7 +1414,9 @@ impl Endpoint {
         } else {
             // ACK for a 2xx: find the INVITE by Call-ID and CSeq.
             let call_id = request.call_id().unwrap_or_default().to_string();
-            self.accepted.remove(&(call_id, cseq)).map(|b| (b, "INVITE"))
+            self.accepted
+                .remove(&(call_id, cseq))
+                .map(|b| (b, "INVITE"))
         };
         if let Some(key) = key
             && let Some(ServerTx::Invite(tx, ..)) = self.servers.get_mut(&key)
@@ -1247,7 +1429,13 @@ impl Endpoint {
 
 /// A response copying Via (with received/rport filled in, RFC 3581), From,
 /// To (adding `to_tag` when it has none), Call-ID and CSeq.
-fn response_to(request: &Message<'_>, from: SocketAddr, code: u16, reason: &str, to_tag: Option<&str>) -> MessageBuilder {
+fn response_to(
+    request: &Message<'_>,
+    from: SocketAddr,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+) -> MessageBuilder {
     let mut builder = MessageBuilder::response(code, reason);
     for (i, via) in request.header_values("Via").enumerate() {
         if i == 0 {
@@ -1260,7 +1448,9 @@ fn response_to(request: &Message<'_>, from: SocketAddr, code: u16, reason: &str,
     let to_has_tag = NameAddr::parse(to).and_then(|n| n.tag()).is_some();
     builder = builder.header("From", request.header("From").unwrap_or_default());
     builder = match to_tag {
-        Some(tag) if !to_has_tag && code > 100 => builder.header("To", format_args!("{to};tag={tag}")),
+        Some(tag) if !to_has_tag && code > 100 => {
+            builder.header("To", format_args!("{to};tag={tag}"))
+        }
         _ => builder.header("To", to),
     };
     builder

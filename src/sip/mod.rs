@@ -4,11 +4,11 @@
 //! driver in `net::sip_driver` feeds datagrams and `Instant`s in and takes
 //! datagrams, events and the next deadline out.
 
-pub mod codec;
 pub mod auth;
-pub mod transaction;
+pub mod codec;
 pub mod endpoint;
 pub mod offer;
 pub mod outcome;
 pub mod registrar;
+pub mod transaction;
 pub mod trunk;

@@ -44,8 +44,14 @@ pub enum RegisterReply {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindingChange {
-    Registered { agent: String, contact: String, expires: u32 },
-    Unregistered { agent: String },
+    Registered {
+        agent: String,
+        contact: String,
+        expires: u32,
+    },
+    Unregistered {
+        agent: String,
+    },
     Queried,
 }
 
@@ -85,8 +91,14 @@ impl Registrar {
 
     /// Handles one REGISTER. `fresh_nonce` is a random token from the
     /// endpoint (the core owns no randomness of its own).
-    pub fn handle(&mut self, request: &Message<'_>, fresh_nonce: String, now: Instant) -> RegisterReply {
-        self.nonces.retain(|_, issued| now.duration_since(*issued) < NONCE_LIFETIME);
+    pub fn handle(
+        &mut self,
+        request: &Message<'_>,
+        fresh_nonce: String,
+        now: Instant,
+    ) -> RegisterReply {
+        self.nonces
+            .retain(|_, issued| now.duration_since(*issued) < NONCE_LIFETIME);
         let Some(to) = request.to() else {
             return RegisterReply::Reject(400, "Bad Request");
         };
@@ -106,9 +118,9 @@ impl Registrar {
                 && auth::verify(c, "REGISTER", &self.realm, nonce, &agent.password)
         });
         if !authorised {
-            if credentials.is_some_and(|c| {
-                c.get("nonce").is_some_and(|n| self.nonces.contains_key(n))
-            }) {
+            if credentials
+                .is_some_and(|c| c.get("nonce").is_some_and(|n| self.nonces.contains_key(n)))
+            {
                 return RegisterReply::Reject(403, "Forbidden");
             }
             let challenge = format!(
@@ -214,22 +226,50 @@ mod tests {
         let now = Instant::now();
         let mut r = registrar();
         let text = register(None, "<sip:1001@127.0.0.1:6000>;expires=60");
-        let RegisterReply::Challenge(challenge) = r.handle(&Message::parse(text.as_bytes()).unwrap(), "n1".into(), now) else {
+        let RegisterReply::Challenge(challenge) =
+            r.handle(&Message::parse(text.as_bytes()).unwrap(), "n1".into(), now)
+        else {
             panic!("expected a challenge");
         };
-        let answer = Challenge::parse(&challenge)
-            .unwrap()
-            .answer("1001", "secret", "REGISTER", "sip:outdial", 1, "c");
+        let answer = Challenge::parse(&challenge).unwrap().answer(
+            "1001",
+            "secret",
+            "REGISTER",
+            "sip:outdial",
+            1,
+            "c",
+        );
         let text = register(Some(&answer), "<sip:1001@127.0.0.1:6000>;expires=60");
         let reply = r.handle(&Message::parse(text.as_bytes()).unwrap(), "n2".into(), now);
-        assert!(matches!(reply, RegisterReply::Ok { change: BindingChange::Registered { .. }, .. }), "{reply:?}");
-        assert_eq!(r.contact_for("1001", now).unwrap(), "sip:1001@127.0.0.1:6000");
+        assert!(
+            matches!(
+                reply,
+                RegisterReply::Ok {
+                    change: BindingChange::Registered { .. },
+                    ..
+                }
+            ),
+            "{reply:?}"
+        );
+        assert_eq!(
+            r.contact_for("1001", now).unwrap(),
+            "sip:1001@127.0.0.1:6000"
+        );
         let later = now + Duration::from_secs(61);
-        assert_eq!(r.contact_for("1001", later).unwrap(), "sip:1001@127.0.0.1:5081");
+        assert_eq!(
+            r.contact_for("1001", later).unwrap(),
+            "sip:1001@127.0.0.1:5081"
+        );
 
         let text = register(Some(&answer), "*");
         let reply = r.handle(&Message::parse(text.as_bytes()).unwrap(), "n3".into(), now);
-        assert!(matches!(reply, RegisterReply::Ok { change: BindingChange::Unregistered { .. }, .. }));
+        assert!(matches!(
+            reply,
+            RegisterReply::Ok {
+                change: BindingChange::Unregistered { .. },
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -237,18 +277,26 @@ mod tests {
         let now = Instant::now();
         let mut r = registrar();
         let text = register(None, "<sip:1001@127.0.0.1:6000>");
-        let RegisterReply::Challenge(challenge) = r.handle(&Message::parse(text.as_bytes()).unwrap(), "n1".into(), now) else {
+        let RegisterReply::Challenge(challenge) =
+            r.handle(&Message::parse(text.as_bytes()).unwrap(), "n1".into(), now)
+        else {
             panic!();
         };
-        let answer = Challenge::parse(&challenge)
-            .unwrap()
-            .answer("1001", "wrong", "REGISTER", "sip:outdial", 1, "c");
+        let answer = Challenge::parse(&challenge).unwrap().answer(
+            "1001",
+            "wrong",
+            "REGISTER",
+            "sip:outdial",
+            1,
+            "c",
+        );
         let text = register(Some(&answer), "<sip:1001@127.0.0.1:6000>");
         assert_eq!(
             r.handle(&Message::parse(text.as_bytes()).unwrap(), "n2".into(), now),
             RegisterReply::Reject(403, "Forbidden")
         );
-        let text = register(None, "<sip:1001@127.0.0.1:6000>").replace("sip:1001@outdial>\r\nCall", "sip:666@outdial>\r\nCall");
+        let text = register(None, "<sip:1001@127.0.0.1:6000>")
+            .replace("sip:1001@outdial>\r\nCall", "sip:666@outdial>\r\nCall");
         assert_eq!(
             r.handle(&Message::parse(text.as_bytes()).unwrap(), "n3".into(), now),
             RegisterReply::Reject(403, "Forbidden")

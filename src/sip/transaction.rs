@@ -248,7 +248,11 @@ impl ClientNonInvite {
                 self.state = ClientNonInviteState::Completed;
                 self.timer_e = None;
                 self.timer_f = None;
-                self.timer_k = Some(if self.reliable { now } else { now + self.timers.t4 });
+                self.timer_k = Some(if self.reliable {
+                    now
+                } else {
+                    now + self.timers.t4
+                });
                 true
             }
             _ => false,
@@ -359,7 +363,11 @@ impl ServerInvite {
                 self.state = ServerInviteState::Confirmed;
                 self.timer_g = None;
                 self.timer_h = None;
-                self.timer_i = Some(if self.reliable { now } else { now + self.timers.t4 });
+                self.timer_i = Some(if self.reliable {
+                    now
+                } else {
+                    now + self.timers.t4
+                });
             }
             ServerInviteState::Accepted => {
                 self.state = ServerInviteState::Terminated;
@@ -507,7 +515,10 @@ mod tests {
         assert!(!pass);
         assert_eq!(ack.as_deref(), Some(&b"ACK"[..]));
         assert_eq!(tx.deadline(), Some(now + 10 * MS + Duration::from_secs(32)));
-        assert_eq!(tx.on_timer(now + Duration::from_secs(33)), TimerOutcome::Terminated);
+        assert_eq!(
+            tx.on_timer(now + Duration::from_secs(33)),
+            TimerOutcome::Terminated
+        );
     }
 
     #[test]
@@ -545,9 +556,15 @@ mod tests {
         let mut tx = ClientNonInvite::new(b"BYE".to_vec(), false, Timers::default(), now);
         assert!(tx.on_response(100, now));
         assert!(tx.on_response(200, now + MS));
-        assert!(!tx.on_response(200, now + 2 * MS), "retransmitted final absorbed");
+        assert!(
+            !tx.on_response(200, now + 2 * MS),
+            "retransmitted final absorbed"
+        );
         assert_eq!(tx.deadline(), Some(now + MS + Duration::from_secs(5)));
-        assert_eq!(tx.on_timer(now + Duration::from_secs(6)), TimerOutcome::Terminated);
+        assert_eq!(
+            tx.on_timer(now + Duration::from_secs(6)),
+            TimerOutcome::Terminated
+        );
     }
 
     #[test]
@@ -557,7 +574,10 @@ mod tests {
         tx.respond(100, b"100".to_vec(), now);
         assert_eq!(tx.on_retransmission().as_deref(), Some(&b"100"[..]));
         tx.respond(403, b"403".to_vec(), now);
-        assert_eq!(tx.on_timer(now + 500 * MS), TimerOutcome::Resend(b"403".to_vec()));
+        assert_eq!(
+            tx.on_timer(now + 500 * MS),
+            TimerOutcome::Resend(b"403".to_vec())
+        );
         assert_eq!(tx.deadline(), Some(now + 1500 * MS));
         tx.on_ack(now + 600 * MS);
         assert_eq!(tx.state, ServerInviteState::Confirmed);
@@ -586,7 +606,10 @@ mod tests {
         let now = Instant::now();
         let mut tx = ServerInvite::new(true, Timers::default());
         tx.respond(200, b"200".to_vec(), now);
-        assert_eq!(tx.on_timer(now + 500 * MS), TimerOutcome::Resend(b"200".to_vec()));
+        assert_eq!(
+            tx.on_timer(now + 500 * MS),
+            TimerOutcome::Resend(b"200".to_vec())
+        );
         tx.on_ack(now + 700 * MS);
         assert_eq!(tx.state, ServerInviteState::Terminated);
         assert_eq!(tx.deadline(), None);

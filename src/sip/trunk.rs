@@ -18,9 +18,17 @@ impl TrunkLimiter {
     /// `calls_per_second` ≤ 0 means no rate limit; the bucket holds one
     /// second's worth (at least one call).
     pub fn new(calls_per_second: f64, max_concurrent: usize) -> Self {
-        let rate = if calls_per_second > 0.0 { calls_per_second } else { f64::INFINITY };
+        let rate = if calls_per_second > 0.0 {
+            calls_per_second
+        } else {
+            f64::INFINITY
+        };
         TrunkLimiter {
-            interval: if rate.is_finite() { Duration::from_secs_f64(1.0 / rate) } else { Duration::ZERO },
+            interval: if rate.is_finite() {
+                Duration::from_secs_f64(1.0 / rate)
+            } else {
+                Duration::ZERO
+            },
             burst: rate.clamp(1.0, 1e9),
             tokens: 1.0,
             last: None,
@@ -38,7 +46,8 @@ impl TrunkLimiter {
             return Ok(());
         }
         if let Some(last) = self.last {
-            let earned = now.saturating_duration_since(last).as_secs_f64() / self.interval.as_secs_f64();
+            let earned =
+                now.saturating_duration_since(last).as_secs_f64() / self.interval.as_secs_f64();
             self.tokens = (self.tokens + earned).min(self.burst);
         }
         self.last = Some(now);
@@ -77,7 +86,9 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = TrunkLimiter::new(10.0, 100);
         assert_eq!(limiter.admit(0, t0), Ok(()));
-        let Err(Some(at)) = limiter.admit(0, t0) else { panic!() };
+        let Err(Some(at)) = limiter.admit(0, t0) else {
+            panic!()
+        };
         assert_eq!(at, t0 + Duration::from_millis(100));
         assert_eq!(limiter.admit(0, at), Ok(()));
     }

@@ -19,7 +19,9 @@ pub fn free_port() -> u16 {
 }
 
 pub fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
 }
 
 /// A SIPp process in the foreground; killed when dropped.
@@ -50,7 +52,15 @@ impl Sipp {
             .arg("-sf")
             .arg(scenario(scenario_name))
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-m", &calls.to_string(), "-nostdin", "-timeout", "25s", "-trace_err", "-error_file"])
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-nostdin",
+                "-timeout",
+                "25s",
+                "-trace_err",
+                "-error_file",
+            ])
             .arg(&errors)
             .args(extra)
             .current_dir(dir.path())
@@ -60,7 +70,9 @@ impl Sipp {
         if let Some(remote) = remote {
             command.arg(remote);
         }
-        let child = command.spawn().expect("run sipp (Debian package sip-tester)");
+        let child = command
+            .spawn()
+            .expect("run sipp (Debian package sip-tester)");
         // Give SIPp a moment to bind its port.
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() && Instant::now() < deadline {
@@ -108,17 +120,16 @@ pub fn config_text(dir: &Path, trunk_port: u16) -> String {
     include_str!("../../config/outdial.toml")
         .replace("listen = \"127.0.0.1:5060\"", "listen = \"127.0.0.1:0\"")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace("uri = \"sip:127.0.0.1:5070\"", &format!("uri = \"sip:127.0.0.1:{trunk_port}\""))
+        .replace(
+            "uri = \"sip:127.0.0.1:5070\"",
+            &format!("uri = \"sip:127.0.0.1:{trunk_port}\""),
+        )
         .replace("# username = \"outdial\"", "username = \"user\"")
         .replace("# password = \"...\"", "password = \"secret\"")
         .replace("t1_ms = 500", "t1_ms = 100")
         .replace("max_calls_per_second = 10", "max_calls_per_second = 500")
         .replace("max_concurrent_calls = 60", "max_concurrent_calls = 500")
-        .replace("port_max = 21999", "port_max = 21999")
-        .replace(
-            "id = \"1001\"\n",
-            "id = \"1001\"\npassword = \"pw1001\"\n",
-        )
+        .replace("id = \"1001\"\n", "id = \"1001\"\npassword = \"pw1001\"\n")
         .replace(
             "url = \"sqlite://outdial.db\"",
             &format!("url = \"sqlite://{}/outdial.db\"", dir.display()),

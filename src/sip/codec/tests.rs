@@ -80,7 +80,10 @@ fn garbage_is_an_error_not_a_panic() {
 #[test]
 fn folded_header_lines_join() {
     let m = Message::parse(b"OPTIONS sip:a SIP/2.0\r\nSubject: one\r\n two\r\n\r\n").unwrap();
-    assert_eq!(m.header("Subject").unwrap().replace(['\r', '\n'], ""), "one two");
+    assert_eq!(
+        m.header("Subject").unwrap().replace(['\r', '\n'], ""),
+        "one two"
+    );
 }
 
 fn token() -> impl Strategy<Value = String> {
@@ -92,7 +95,10 @@ fn header_value() -> impl Strategy<Value = String> {
     "[!-~]([ -~]{0,40}[!-~])?"
 }
 
-fn arbitrary_message() -> impl Strategy<Value = (bool, String, String, u16, Vec<(String, String)>, Vec<u8>)> {
+/// (is request, method, Request-URI, status code, headers, body)
+type MessageParts = (bool, String, String, u16, Vec<(String, String)>, Vec<u8>);
+
+fn arbitrary_message() -> impl Strategy<Value = MessageParts> {
     (
         any::<bool>(),
         token(),

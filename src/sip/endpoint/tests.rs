@@ -67,7 +67,10 @@ fn reply(request: &str, code: u16, to_tag: &str, extra: &str, body: &str) -> Vec
         out.push_str(&format!("Via: {via}\r\n"));
     }
     out.push_str(&format!("From: {}\r\n", m.header("From").unwrap()));
-    out.push_str(&format!("To: {};tag={to_tag}\r\n", m.header("To").unwrap().split(";tag").next().unwrap()));
+    out.push_str(&format!(
+        "To: {};tag={to_tag}\r\n",
+        m.header("To").unwrap().split(";tag").next().unwrap()
+    ));
     out.push_str(&format!("Call-ID: {}\r\n", m.call_id().unwrap()));
     out.push_str(&format!("CSeq: {}\r\n", m.header("CSeq").unwrap()));
     out.push_str(&format!("Contact: <sip:uas-{to_tag}@127.0.0.1:5070>\r\n"));
@@ -99,17 +102,34 @@ fn answered_call_acks_the_200_then_byes_after_hold() {
     assert!(invite.contains("m=audio 20000 RTP/AVP 0 8 101"));
     deliver(&mut ep, &reply(&invite, 100, "", "", ""), t0 + 5 * MS);
     deliver(&mut ep, &reply(&invite, 180, "a", "", ""), t0 + 10 * MS);
-    deliver(&mut ep, &reply(&invite, 200, "a", "", "v=0\r\n"), t0 + 20 * MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 200, "a", "", "v=0\r\n"),
+        t0 + 20 * MS,
+    );
     let out = sent(&mut ep);
     assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK"]);
     assert!(out[0].starts_with("ACK sip:uas-a@127.0.0.1:5070 SIP/2.0"));
     // The 200 again (our ACK was lost): ACK again.
-    deliver(&mut ep, &reply(&invite, 200, "a", "", "v=0\r\n"), t0 + 520 * MS);
-    assert_eq!(sent(&mut ep).iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK"]);
+    deliver(
+        &mut ep,
+        &reply(&invite, 200, "a", "", "v=0\r\n"),
+        t0 + 520 * MS,
+    );
+    assert_eq!(
+        sent(&mut ep).iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK"]
+    );
     let ev = events(&mut ep);
     assert!(matches!(ev[0], Event::Progress { code: 100, .. }));
     assert!(matches!(ev[1], Event::Progress { code: 180, .. }));
-    assert_eq!(ev[2], Event::Answered { call, sdp: b"v=0\r\n".to_vec() });
+    assert_eq!(
+        ev[2],
+        Event::Answered {
+            call,
+            sdp: b"v=0\r\n".to_vec()
+        }
+    );
     // Nothing until the hold ends.
     let at = ep.poll_timeout().unwrap();
     assert_eq!(at, t0 + 20 * MS + Duration::from_secs(2));
@@ -134,8 +154,20 @@ fn busy_is_acked_and_reported_with_its_code() {
     deliver(&mut ep, &reply(&invite, 486, "b", "", ""), t0 + 5 * MS);
     let ack = sent(&mut ep).remove(0);
     assert!(ack.starts_with("ACK sip:+15551234567@127.0.0.1:5070"));
-    let branch = |m: &str| Message::parse(m.as_bytes()).unwrap().top_via().unwrap().branch().unwrap().to_string();
-    assert_eq!(branch(&ack), branch(&invite), "non-2xx ACK shares the INVITE's branch");
+    let branch = |m: &str| {
+        Message::parse(m.as_bytes())
+            .unwrap()
+            .top_via()
+            .unwrap()
+            .branch()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        branch(&ack),
+        branch(&invite),
+        "non-2xx ACK shares the INVITE's branch"
+    );
     let end = ended(&events(&mut ep)).cloned().unwrap();
     assert_eq!((end.outcome, end.sip_code), (Outcome::Busy, Some(486)));
 }
@@ -178,7 +210,10 @@ fn hangup_before_any_provisional_waits_for_one_to_cancel() {
     assert!(sent(&mut ep).is_empty(), "no CANCEL before a provisional");
     deliver(&mut ep, &reply(&invite, 100, "", "", ""), t0 + 2 * MS);
     let out = sent(&mut ep);
-    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["CANCEL"]);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["CANCEL"]
+    );
 }
 
 #[test]
@@ -194,7 +229,10 @@ fn cancel_crossing_a_200_ends_in_ack_and_bye() {
     deliver(&mut ep, &reply(&invite, 200, "x", "", ""), t0 + 3 * MS);
     deliver(&mut ep, &reply(&cancel, 481, "x", "", ""), t0 + 4 * MS);
     let out = sent(&mut ep);
-    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK", "BYE"]);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "BYE"]
+    );
     deliver(&mut ep, &reply(&out[1], 200, "x", "", ""), t0 + 5 * MS);
     let end = ended(&events(&mut ep)).cloned().unwrap();
     assert_eq!(end.outcome, Outcome::Answered);
@@ -207,15 +245,25 @@ fn forked_answers_first_2xx_wins_the_other_is_acked_and_byed() {
     ep.invite(request(None, None), t0).unwrap();
     let invite = sent(&mut ep).remove(0);
     deliver(&mut ep, &reply(&invite, 180, "one", "", ""), t0 + MS);
-    deliver(&mut ep, &reply(&invite, 183, "two", "", "v=0\r\n"), t0 + 2 * MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 183, "two", "", "v=0\r\n"),
+        t0 + 2 * MS,
+    );
     deliver(&mut ep, &reply(&invite, 200, "two", "", ""), t0 + 3 * MS);
     deliver(&mut ep, &reply(&invite, 200, "one", "", ""), t0 + 4 * MS);
     let out = sent(&mut ep);
-    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK", "ACK", "BYE"]);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "ACK", "BYE"]
+    );
     assert!(out[0].starts_with("ACK sip:uas-two@"));
     assert!(out[1].starts_with("ACK sip:uas-one@"));
     assert!(out[2].starts_with("BYE sip:uas-one@") && out[2].contains("tag=one"));
-    let answered: Vec<_> = events(&mut ep).into_iter().filter(|e| matches!(e, Event::Answered { .. })).collect();
+    let answered: Vec<_> = events(&mut ep)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Answered { .. }))
+        .collect();
     assert_eq!(answered.len(), 1);
     assert_eq!(ep.active_calls(), 1);
 }
@@ -230,13 +278,24 @@ fn reliable_provisional_gets_a_prack_once() {
     let rel = "Require: 100rel\r\nRSeq: 1\r\n";
     deliver(&mut ep, &reply(&invite, 183, "p", rel, "v=0\r\n"), t0 + MS);
     let prack = sent(&mut ep).remove(0);
-    assert!(prack.starts_with("PRACK sip:uas-p@127.0.0.1:5070"), "{prack}");
+    assert!(
+        prack.starts_with("PRACK sip:uas-p@127.0.0.1:5070"),
+        "{prack}"
+    );
     assert!(prack.contains("RAck: 1 1 INVITE"));
     assert!(prack.contains("CSeq: 2 PRACK"));
     // The 183 retransmitted (same RSeq): no second PRACK.
-    deliver(&mut ep, &reply(&invite, 183, "p", rel, "v=0\r\n"), t0 + 2 * MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 183, "p", rel, "v=0\r\n"),
+        t0 + 2 * MS,
+    );
     assert!(sent(&mut ep).is_empty());
-    deliver(&mut ep, &reply(&invite, 180, "p", "Require: 100rel\r\nRSeq: 2\r\n", ""), t0 + 3 * MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 180, "p", "Require: 100rel\r\nRSeq: 2\r\n", ""),
+        t0 + 3 * MS,
+    );
     assert!(sent(&mut ep).remove(0).contains("RAck: 2 1 INVITE"));
 }
 
@@ -249,14 +308,23 @@ fn proxy_challenge_is_answered_once_with_a_new_cseq() {
     let challenge = "Proxy-Authenticate: Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\", algorithm=MD5\r\n";
     deliver(&mut ep, &reply(&invite, 407, "c", challenge, ""), t0 + MS);
     let out = sent(&mut ep);
-    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK", "INVITE"]);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "INVITE"]
+    );
     let again = &out[1];
     assert!(again.contains("CSeq: 2 INVITE"));
-    assert!(again.contains("Proxy-Authorization: Digest username=\"user\", realm=\"carrier\", nonce=\"n1\""));
+    assert!(again.contains(
+        "Proxy-Authorization: Digest username=\"user\", realm=\"carrier\", nonce=\"n1\""
+    ));
     // Same credentials refused again and again: give up, rejected.
     deliver(&mut ep, &reply(again, 407, "c", challenge, ""), t0 + 2 * MS);
     let third = sent(&mut ep).remove(1);
-    deliver(&mut ep, &reply(&third, 407, "c", challenge, ""), t0 + 3 * MS);
+    deliver(
+        &mut ep,
+        &reply(&third, 407, "c", challenge, ""),
+        t0 + 3 * MS,
+    );
     let end = ended(&events(&mut ep)).cloned().unwrap();
     assert_eq!((end.outcome, end.sip_code), (Outcome::Rejected, Some(407)));
 }
@@ -287,7 +355,11 @@ fn congestion_keeps_retry_after() {
     let mut ep = endpoint();
     ep.invite(request(None, None), t0).unwrap();
     let invite = sent(&mut ep).remove(0);
-    deliver(&mut ep, &reply(&invite, 503, "c", "Retry-After: 120 (maintenance)\r\n", ""), t0 + MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 503, "c", "Retry-After: 120 (maintenance)\r\n", ""),
+        t0 + MS,
+    );
     let end = ended(&events(&mut ep)).cloned().unwrap();
     assert_eq!(end.outcome, Outcome::Congestion);
     assert_eq!(end.retry_after, Some(Duration::from_secs(120)));
@@ -310,7 +382,11 @@ fn remote_bye_and_reinvite_are_answered() {
             body.len()
         )
     };
-    deliver(&mut ep, in_dialog("INVITE", 10, "v=0\r\n").as_bytes(), t0 + 2 * MS);
+    deliver(
+        &mut ep,
+        in_dialog("INVITE", 10, "v=0\r\n").as_bytes(),
+        t0 + 2 * MS,
+    );
     let out = sent(&mut ep);
     assert!(out[0].starts_with("SIP/2.0 100"));
     assert!(out[1].starts_with("SIP/2.0 200") && out[1].contains("m=audio 20000"));
@@ -334,15 +410,27 @@ fn strangers_get_403_options_get_200_garbage_is_counted() {
     let t0 = Instant::now();
     let mut ep = endpoint();
     let stranger = "INVITE sip:outdial@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bKs;rport\r\nFrom: <sip:evil@10.9.9.9>;tag=e\r\nTo: <sip:outdial@127.0.0.1>\r\nCall-ID: stranger\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
-    ep.handle_datagram("10.9.9.9:5060".parse().unwrap(), TransportKind::Udp, stranger.as_bytes(), t0);
+    ep.handle_datagram(
+        "10.9.9.9:5060".parse().unwrap(),
+        TransportKind::Udp,
+        stranger.as_bytes(),
+        t0,
+    );
     let out = sent(&mut ep);
     assert!(out[0].starts_with("SIP/2.0 100"));
     assert!(out[1].starts_with("SIP/2.0 403"));
     assert!(out[1].contains("rport=5060;received=10.9.9.9"));
     ep.handle_datagram(trunk(), TransportKind::Udp, b"\x00\xffgarbage\r\n\r\n", t0);
-    ep.handle_datagram(trunk(), TransportKind::Udp, b"INVITE sip:x SIP/2.0\r\n\r\n", t0);
+    ep.handle_datagram(
+        trunk(),
+        TransportKind::Udp,
+        b"INVITE sip:x SIP/2.0\r\n\r\n",
+        t0,
+    );
     assert_eq!(ep.stats().malformed, 2);
-    let options = stranger.replace("INVITE", "OPTIONS").replace("branch=z9hG4bKs", "branch=z9hG4bKo");
+    let options = stranger
+        .replace("INVITE", "OPTIONS")
+        .replace("branch=z9hG4bKs", "branch=z9hG4bKo");
     ep.handle_datagram(trunk(), TransportKind::Udp, options.as_bytes(), t0);
     assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
 }
@@ -354,7 +442,13 @@ fn ping_reports_the_code_or_a_timeout() {
     let id = ep.ping("sip:127.0.0.1:5070", trunk(), TransportKind::Udp, t0);
     let options = sent(&mut ep).remove(0);
     deliver(&mut ep, &reply(&options, 200, "o", "", ""), t0 + MS);
-    assert_eq!(events(&mut ep), [Event::PingResult { id, code: Some(200) }]);
+    assert_eq!(
+        events(&mut ep),
+        [Event::PingResult {
+            id,
+            code: Some(200)
+        }]
+    );
     let id = ep.ping("sip:127.0.0.1:5070", trunk(), TransportKind::Udp, t0);
     while let Some(at) = ep.poll_timeout() {
         ep.handle_timeout(at);
