@@ -114,3 +114,18 @@ fn agent_registers_with_digest_and_a_wrong_password_is_refused() {
     }));
     assert!(result.is_err(), "a wrong password must not register");
 }
+
+#[test]
+fn options_keepalive_marks_the_trunk_up() {
+    let mut trunk = Sipp::uas("uas_options.xml", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), trunk.port);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("options_interval_s = 30", "options_interval_s = 1");
+    std::fs::write(&config, text).unwrap();
+    let mut running = Running::start(&config);
+    let line = running.wait_for_message("trunk state changed", Duration::from_secs(10));
+    assert_eq!(line["state"], "Up", "{line}");
+    trunk.assert_passed(Duration::from_secs(10));
+}

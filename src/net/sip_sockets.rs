@@ -12,8 +12,11 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 use super::sip_driver::{SipDriver, SipHandle};
+use crate::config::TrunkConfig;
 use crate::config::{Config, SipConfig, Transport};
-use crate::sip::endpoint::{Endpoint, EndpointConfig, Event};
+use crate::sip::codec::SipUri;
+use crate::sip::endpoint::{Endpoint, EndpointConfig, Event, TransportKind};
+use crate::sip::trunk::{TrunkState, state_after_ping};
 
 pub struct SipSockets {
     udp: Option<UdpSocket>,
@@ -78,13 +81,25 @@ impl SipSockets {
             fastrand::u64(..),
         ));
         let dropped = self.dropped.clone();
-        let (driver, _handle, mut events) = self.into_driver(endpoint);
+        let (driver, handle, mut events) = self.into_driver(endpoint);
         let stats = driver.stats.clone();
         tokio::spawn(async move {
+            let mut trunk = TrunkState::Unknown;
             while let Some(event) = events.recv().await {
+                if let Event::PingResult { code, .. } = event {
+                    let now = state_after_ping(code);
+                    if now != trunk {
+                        tracing::info!(state = ?now, code, "trunk state changed");
+                        trunk = now;
+                    }
+                    continue;
+                }
                 tracing::info!(?event, "SIP event");
             }
         });
+        if config.trunk.options_interval_s > 0 {
+            tokio::spawn(keepalive(config.trunk.clone(), handle));
+        }
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
@@ -109,5 +124,37 @@ impl SipSockets {
         tokio::sync::mpsc::UnboundedReceiver<Event>,
     ) {
         SipDriver::new(self.udp, self.tcp, endpoint)
+    }
+}
+
+/// OPTIONS to the trunk every `options_interval_s`; the answers (or their
+/// absence) move the trunk between up and down in the event task above.
+async fn keepalive(trunk: TrunkConfig, handle: SipHandle) {
+    let Some(uri) = SipUri::parse(&trunk.uri) else {
+        return;
+    };
+    let host_port = uri.host_port();
+    let transport = TransportKind::from(trunk.transport);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(trunk.options_interval_s));
+    loop {
+        tick.tick().await;
+        let destination = match tokio::net::lookup_host(&host_port)
+            .await
+            .map(|mut a| a.next())
+        {
+            Ok(Some(destination)) => destination,
+            _ => {
+                tracing::warn!(trunk = %host_port, "cannot resolve the trunk for OPTIONS");
+                continue;
+            }
+        };
+        let target = trunk.uri.clone();
+        if handle
+            .call(move |endpoint, now| endpoint.ping(&target, destination, transport, now))
+            .await
+            .is_none()
+        {
+            return;
+        }
     }
 }
