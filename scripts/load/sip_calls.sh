@@ -55,8 +55,8 @@ for rate in "${rates[@]}"; do
   read -r user sys wall <"$work/time"
   answered=$(awk '/^  answered:/ {print $2}' "$work/out"); answered=${answered:-0}
   achieved=$(awk '/achieved rate/ {for (i=1;i<=NF;i++) if ($i=="rate") print $(i+1)}' "$work/out")
-  latency=$(awk '/answer \(INVITE/ {print $6 "/" $10}' "$work/out")
-  cpu=$(awk -v u="$user" -v s="$sys" -v w="$wall" 'BEGIN {printf "%.0f%%", 100*(u+s)/w}')
+  latency=$(awk '/answer \(INVITE/ {print $7 "/" $11}' "$work/out")
+  cpu=$(awk -v u="$user" -v s="$sys" -v w="$wall" 'BEGIN {if (w > 0) printf "%.0f%%", 100*(u+s)/w; else print "?"}')
   failed=$((count - answered))
   printf "%4d  %5d  %8d  %6d  %10s  %11s  %s\n" "$rate" "$count" "$answered" "$failed" "$achieved" "$cpu" "$latency"
   if [ "$failed" -eq 0 ]; then best=$rate; else grep -E '^  [a-z_]+:' "$work/out" | sed 's/^/      /'; fi

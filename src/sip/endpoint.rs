@@ -225,15 +225,18 @@ struct Call {
     cancelled_as: Option<Outcome>,
     ring_deadline: Option<Instant>,
     hangup_at: Option<Instant>,
+    /// 64·T1 after the CANCEL: give up waiting for the INVITE's final
+    /// response (RFC 3261 §9.1).
+    cancel_deadline: Option<Instant>,
     end: Option<CallEnd>,
 }
 
 impl Call {
     fn deadline(&self) -> Option<Instant> {
-        match (self.ring_deadline, self.hangup_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.ring_deadline, self.hangup_at, self.cancel_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -395,6 +398,7 @@ impl Endpoint {
             cancelled_as: None,
             ring_deadline,
             hangup_at: None,
+            cancel_deadline: None,
             end: None,
         };
         self.calls.insert(handle, call);
@@ -568,6 +572,10 @@ impl Endpoint {
             .finish();
         let (transport, destination, branch) =
             (r.transport, r.destination, call.invite_branch.clone());
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.cancel_deadline = Some(now + self.config.timers.t1 * 64);
+        }
+        self.schedule(TimerKey::Call(handle));
         let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
         self.clients.insert(
             (branch.clone(), "CANCEL"),
@@ -777,6 +785,22 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
+        if call.cancel_deadline.is_some_and(|at| now >= at) {
+            let outcome = call.cancelled_as.unwrap_or(Outcome::Cancelled);
+            let branch = call.invite_branch.clone();
+            self.clients.remove(&(branch, "INVITE"));
+            self.end_call(
+                handle,
+                CallEnd {
+                    outcome,
+                    sip_code: None,
+                    reason: "no final response after CANCEL".into(),
+                    retry_after: None,
+                    hung_up_by_remote: false,
+                },
+            );
+            return;
+        }
         if call.ring_deadline.is_some_and(|at| now >= at) {
             call.ring_deadline = None;
             let _ = self.hangup_as(handle, Outcome::NoAnswer, now);
@@ -951,9 +975,8 @@ impl Endpoint {
             return;
         };
         let (_, reason) = response.status().unwrap_or((code, ""));
-        if code > 100 {
-            call.state = CallState::Early;
-        }
+        // Any provisional, 100 included, makes CANCEL possible.
+        call.state = CallState::Early;
         let sdp = (!response.body.is_empty()).then(|| response.body.to_vec());
         self.events.push_back(Event::Progress {
             call: handle,

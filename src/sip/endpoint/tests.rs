@@ -455,3 +455,32 @@ fn ping_reports_the_code_or_a_timeout() {
     }
     assert_eq!(events(&mut ep), [Event::PingResult { id, code: None }]);
 }
+
+#[test]
+fn a_100_alone_allows_cancel_and_a_silent_cancel_gives_up_after_64_t1() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(Some(20), None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 100, "", "", ""), t0 + MS);
+    let mut cancel_at = None;
+    while let Some(at) = ep.poll_timeout() {
+        ep.handle_timeout(at);
+        for message in sent(&mut ep) {
+            if method(&message) == "CANCEL" {
+                cancel_at.get_or_insert(at);
+            }
+        }
+        if ep.active_calls() == 0 {
+            assert_eq!(at, t0 + Duration::from_secs(20 + 32));
+            break;
+        }
+    }
+    assert_eq!(cancel_at, Some(t0 + Duration::from_secs(20)));
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::NoAnswer, None));
+    assert!(
+        ep.clients.keys().all(|(_, m)| *m != "INVITE"),
+        "no INVITE transaction left behind"
+    );
+}
