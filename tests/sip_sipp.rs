@@ -146,3 +146,20 @@ fn tcp_trunk_carries_the_whole_call() {
     assert_eq!(call["outcome"], "answered", "{call}");
     sipp.assert_passed(LIMIT);
 }
+
+#[test]
+fn congestion_with_retry_after_pauses_new_calls() {
+    let mut sipp = Sipp::uas("uas_congested.xml", 2, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let output = outdial_call(&config, &["+15551234567", "--count", "2", "--rate", "100"], LIMIT);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("congestion: 2"), "{text}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pausing new calls for 1 s"), "{stderr}");
+    // The second INVITE waited for Retry-After (a lower bound, not a speed claim).
+    let seconds: f64 = text.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(seconds >= 1.0, "{text}");
+    sipp.assert_passed(LIMIT);
+}

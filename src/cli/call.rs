@@ -227,11 +227,16 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last_placed = started;
     let mut next_try: Option<Instant> = Some(started);
+    let mut paused_until: Option<Instant> = None;
     while reports.len() < usize::try_from(args.count).unwrap_or(usize::MAX) {
         let wake = next_try.map(tokio::time::Instant::from_std);
         tokio::select! {
             _ = sleep_until(wake) => {
                 next_try = None;
+                if let Some(until) = paused_until.filter(|until| *until > Instant::now()) {
+                    next_try = Some(until);
+                    continue;
+                }
                 while placed < args.count {
                     match limiter.admit(live.len(), Instant::now()) {
                         Ok(()) => {}
@@ -308,8 +313,16 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                                 println!("outcome: {} (SIP {code} {}){by}", end.outcome, end.reason);
                             }
                             reports.push(report);
+                            if let (Outcome::Congestion, Some(wait)) = (end.outcome, end.retry_after) {
+                                // 503 with Retry-After: no new INVITE to this trunk before then.
+                                let resume = now + wait;
+                                paused_until = Some(paused_until.map_or(resume, |p: Instant| p.max(resume)));
+                                if placed < args.count && !args.json {
+                                    eprintln!("trunk congested: pausing new calls for {} s (Retry-After)", wait.as_secs());
+                                }
+                            }
                             if next_try.is_none() && placed < args.count {
-                                next_try = Some(now);
+                                next_try = Some(paused_until.map_or(now, |p| p.max(now)));
                             }
                         }
                     }
