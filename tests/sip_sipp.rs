@@ -152,7 +152,11 @@ fn congestion_with_retry_after_pauses_new_calls() {
     let mut sipp = Sipp::uas("uas_congested.xml", 2, &[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sipp.port);
-    let output = outdial_call(&config, &["+15551234567", "--count", "2", "--rate", "100"], LIMIT);
+    let output = outdial_call(
+        &config,
+        &["+15551234567", "--count", "2", "--rate", "100"],
+        LIMIT,
+    );
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("congestion: 2"), "{text}");

@@ -174,6 +174,7 @@ enum Purpose {
     Cancel(CallHandle),
     Bye(CallHandle),
     Prack(CallHandle),
+    Refresh(CallHandle),
     Ping(u64),
 }
 
@@ -228,15 +229,23 @@ struct Call {
     /// 64·T1 after the CANCEL: give up waiting for the INVITE's final
     /// response (RFC 3261 §9.1).
     cancel_deadline: Option<Instant>,
+    /// RFC 4028 with `refresher=uac`: the interval, and when to refresh next.
+    session_expires: Option<Duration>,
+    refresh_at: Option<Instant>,
     end: Option<CallEnd>,
 }
 
 impl Call {
     fn deadline(&self) -> Option<Instant> {
-        [self.ring_deadline, self.hangup_at, self.cancel_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.ring_deadline,
+            self.hangup_at,
+            self.cancel_deadline,
+            self.refresh_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -399,6 +408,8 @@ impl Endpoint {
             ring_deadline,
             hangup_at: None,
             cancel_deadline: None,
+            session_expires: None,
+            refresh_at: None,
             end: None,
         };
         self.calls.insert(handle, call);
@@ -662,6 +673,29 @@ impl Endpoint {
         self.send(transport, destination, bytes);
     }
 
+    /// A session refresh: UPDATE without SDP (RFC 4028 §7.4).
+    fn send_refresh(&mut self, handle: CallHandle, interval: Duration, now: Instant) {
+        let extra = [
+            (
+                "Session-Expires",
+                format!("{};refresher=uac", interval.as_secs()),
+            ),
+            ("Supported", "timer".to_string()),
+        ];
+        let Some((bytes, branch, destination, transport)) =
+            self.dialog_request(handle, "UPDATE", None, &extra)
+        else {
+            return;
+        };
+        let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients.insert(
+            (branch.clone(), "UPDATE"),
+            ClientTx::NonInvite(tx, Purpose::Refresh(handle), transport, destination),
+        );
+        self.schedule(TimerKey::Client(branch, "UPDATE"));
+        self.send(transport, destination, bytes);
+    }
+
     fn end_call(&mut self, handle: CallHandle, end: CallEnd) {
         if let Some(call) = self.calls.remove(&handle) {
             self.by_call_id.remove(&call.call_id);
@@ -807,6 +841,12 @@ impl Endpoint {
         } else if call.hangup_at.is_some_and(|at| now >= at) {
             call.hangup_at = None;
             self.send_bye(handle, None, now);
+        } else if call.refresh_at.is_some_and(|at| now >= at)
+            && call.state == CallState::Confirmed
+            && let Some(interval) = call.session_expires
+        {
+            call.refresh_at = Some(now + interval / 2);
+            self.send_refresh(handle, interval, now);
         }
         self.schedule(TimerKey::Call(handle));
     }
@@ -828,12 +868,16 @@ impl Endpoint {
         );
     }
 
-    fn on_non_invite_timeout(&mut self, purpose: Purpose, _now: Instant) {
+    fn on_non_invite_timeout(&mut self, purpose: Purpose, now: Instant) {
         match purpose {
             Purpose::Bye(handle) => self.finish_after_bye(handle),
             Purpose::Ping(id) => self.events.push_back(Event::PingResult { id, code: None }),
             Purpose::Cancel(call) | Purpose::Prack(call) => {
                 tracing::debug!(call = call.0, "CANCEL or PRACK got no response");
+            }
+            // A session refresh nobody answered: the session is gone (RFC 4028 §10).
+            Purpose::Refresh(handle) => {
+                let _ = self.hangup(handle, now);
             }
         }
     }
@@ -918,7 +962,10 @@ impl Endpoint {
                         id,
                         code: Some(code),
                     }),
-                    Purpose::Cancel(_) | Purpose::Prack(_) => {}
+                    Purpose::Refresh(handle) if code == 408 || code == 481 => {
+                        let _ = self.hangup(handle, now);
+                    }
+                    Purpose::Cancel(_) | Purpose::Prack(_) | Purpose::Refresh(_) => {}
                 }
             }
         }
@@ -1102,6 +1149,20 @@ impl Endpoint {
         call.early.clear();
         call.state = CallState::Confirmed;
         call.ring_deadline = None;
+        // Session timer (RFC 4028): when the far end makes us the refresher,
+        // refresh with UPDATE at half the interval.
+        if let Some(value) = response.header("Session-Expires")
+            && param(value, "refresher").is_some_and(|r| r.eq_ignore_ascii_case("uac"))
+            && let Some(seconds) = value
+                .split(';')
+                .next()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            && seconds >= 90
+        {
+            let interval = Duration::from_secs(seconds);
+            call.session_expires = Some(interval);
+            call.refresh_at = Some(now + interval / 2);
+        }
         call.end = Some(CallEnd {
             outcome: Outcome::Answered,
             sip_code: Some(200),
@@ -1119,8 +1180,8 @@ impl Endpoint {
             self.send_bye(handle, None, now);
         } else if let Some(hold) = call.request.hold {
             call.hangup_at = Some(now + hold);
-            self.schedule(TimerKey::Call(handle));
         }
+        self.schedule(TimerKey::Call(handle));
     }
 
     /// A 2xx after the INVITE transaction ended (lost ACK): ACK it again.

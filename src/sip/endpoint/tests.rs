@@ -484,3 +484,31 @@ fn a_100_alone_allows_cancel_and_a_silent_cancel_gives_up_after_64_t1() {
         "no INVITE transaction left behind"
     );
 }
+
+#[test]
+fn session_timer_refresher_uac_sends_update_at_half_the_interval() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    assert!(invite.contains("Supported: 100rel, timer"));
+    let timer = "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n";
+    deliver(&mut ep, &reply(&invite, 200, "s", timer, ""), t0 + MS);
+    sent(&mut ep);
+    let (at, update) = loop {
+        let at = ep.poll_timeout().unwrap();
+        ep.handle_timeout(at);
+        if let Some(update) = sent(&mut ep).pop() {
+            break (at, update);
+        }
+    };
+    assert_eq!(at, t0 + MS + Duration::from_secs(60));
+    assert!(
+        update.starts_with("UPDATE sip:uas-s@127.0.0.1:5070"),
+        "{update}"
+    );
+    assert!(update.contains("Session-Expires: 120;refresher=uac"));
+    // The far end lost the dialog: 481 ends the call with a BYE.
+    deliver(&mut ep, &reply(&update, 481, "s", "", ""), at + MS);
+    assert_eq!(method(&sent(&mut ep)[0]), "BYE");
+}
