@@ -167,3 +167,23 @@ fn congestion_with_retry_after_pauses_new_calls() {
     assert!(seconds >= 1.0, "{text}");
     sipp.assert_passed(LIMIT);
 }
+
+#[test]
+fn trunk_named_by_dns_name_is_resolved() {
+    let mut sipp = Sipp::uas("uas_answer.xml", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("sip:127.0.0.1:{}", sipp.port),
+        &format!("sip:localhost:{}", sipp.port),
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = outdial_call(&config, &["+15551234567", "--json", "--hold", "0.1"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(
+        call["uri"],
+        format!("sip:+15551234567@localhost:{}", sipp.port)
+    );
+    sipp.assert_passed(LIMIT);
+}

@@ -121,11 +121,18 @@ struct Route {
     route: Option<String>,
 }
 
+/// Resolves a host name (or takes an IP); prefers IPv4 addresses, since the
+/// SIP socket binds `sip.listen` (IPv4 in every shipped configuration).
 async fn resolve(host_port: &str) -> anyhow::Result<SocketAddr> {
-    tokio::net::lookup_host(host_port)
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
         .await
         .with_context(|| format!("cannot resolve {host_port}"))?
-        .next()
+        .collect();
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
         .ok_or_else(|| anyhow!("{host_port} resolves to no address"))
 }
 
