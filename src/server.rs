@@ -17,6 +17,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 /// Runs the engine until a termination signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Watch the signals before saying "listening", so a signal sent as soon
+    // as the line appears is never taken by the default (kill) action.
+    let signals = Signals::install()?;
     let sip = SipSockets::bind(&config.sip).await?;
     let http = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -44,7 +47,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
     });
 
-    let signal = wait_for_signal().await?;
+    let signal = signals.wait().await;
     tracing::info!(signal, "shutting down");
     let _ = shutdown_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -66,13 +69,26 @@ fn display_opt(addr: Option<std::net::SocketAddr>) -> String {
     addr.map_or_else(|| "off".to_string(), |a| a.to_string())
 }
 
-/// Resolves with the name of the first SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
+/// SIGINT and SIGTERM, watched from the start of [`run`].
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
+    }
+
+    /// Resolves with the name of the first SIGINT or SIGTERM.
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }
