@@ -299,16 +299,12 @@ fn skip_leading_blank_lines(mut bytes: &[u8]) -> &[u8] {
 
 /// (length of the head without the blank line, index where the body starts)
 fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes.get(i) == Some(&b'\n') {
-            match (bytes.get(i + 1), bytes.get(i + 2)) {
-                (Some(b'\n'), _) => return Some((i, i + 2)),
-                (Some(b'\r'), Some(b'\n')) => return Some((i, i + 3)),
-                _ => {}
-            }
+    for i in memchr::memchr_iter(b'\n', bytes) {
+        match (bytes.get(i + 1), bytes.get(i + 2)) {
+            (Some(b'\n'), _) => return Some((i, i + 2)),
+            (Some(b'\r'), Some(b'\n')) => return Some((i, i + 3)),
+            _ => {}
         }
-        i += 1;
     }
     None
 }
