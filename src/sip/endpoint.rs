@@ -332,7 +332,14 @@ impl Endpoint {
     fn token(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         (0..len)
-            .map(|_| char::from(ALPHABET[self.rng.usize(..ALPHABET.len())]))
+            .map(|_| {
+                char::from(
+                    ALPHABET
+                        .get(self.rng.usize(..ALPHABET.len()))
+                        .copied()
+                        .unwrap_or(b'0'),
+                )
+            })
             .collect()
     }
 
@@ -1562,7 +1569,6 @@ fn stamp_received(via: &str, from: SocketAddr) -> String {
     if !stamped {
         out.push_str(&format!(";received={}", from.ip()));
     }
-    let _ = param(via, "branch");
     out
 }
 
