@@ -18,4 +18,5 @@ pub mod metrics;
 pub mod net;
 pub mod sdp;
 pub mod server;
+pub mod sip;
 pub mod store;

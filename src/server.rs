@@ -36,7 +36,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let sip_task = tokio::spawn(sip.serve(shutdown_rx.clone()));
+    let sip_config = config.clone();
+    let sip_shutdown = shutdown_rx.clone();
+    let sip_task = tokio::spawn(async move { sip.serve(&sip_config, sip_shutdown).await });
     let dialer = Dialer::new(&config, Instant::now());
     let (engine, engine_task) = driver::spawn(dialer, shutdown_rx.clone());
     let api_state = api::ApiState::new(

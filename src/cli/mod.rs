@@ -4,6 +4,7 @@
 //! in use, a peer unreachable); 2 bad usage or a bad configuration file;
 //! `import` adds 3: some rows were rejected (the others were imported).
 
+mod call;
 mod check_config;
 mod export;
 mod import;
@@ -48,6 +49,9 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Export a campaign's records, or its attempts (CDR), as CSV.
     Export(export::ExportArgs),
+    /// Place a call (or --count calls at --rate) through the trunk and
+    /// report progress, outcome and timings.
+    Call(call::CallArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -58,5 +62,6 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => check_config::check_config(&cli),
         Command::Import(args) => import::import(&cli, args),
         Command::Export(args) => export::export(&cli, args),
+        Command::Call(args) => call::call(&cli, args),
     }
 }

@@ -2,6 +2,8 @@
 //! and come from the sans-IO cores.
 
 pub mod rtp;
+mod sip_driver;
 mod sip_sockets;
 
+pub use sip_driver::{DriverStats, SipCommand, SipDriver, SipHandle};
 pub use sip_sockets::SipSockets;

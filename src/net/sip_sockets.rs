@@ -1,8 +1,7 @@
 //! The SIP UDP socket and TCP listener on `sip.listen`.
 //!
-//! Until the signalling core is wired in, datagrams and connections are
-//! counted, logged at debug and dropped; the sockets are bound here so a
-//! port conflict fails the start with a clear message.
+//! Bound here so a port conflict fails the start with a clear message; the
+//! driver in `sip_driver.rs` serves them with the SIP endpoint.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,11 +11,12 @@ use anyhow::Context;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
-use crate::config::{SipConfig, Transport};
-
-/// Largest SIP datagram we accept (RFC 3261 §18.1.1 keeps UDP under the MTU;
-/// 64 KiB is the UDP limit, so nothing is truncated).
-const MAX_DATAGRAM: usize = 65_535;
+use super::sip_driver::{SipDriver, SipHandle};
+use crate::config::TrunkConfig;
+use crate::config::{Config, SipConfig, Transport};
+use crate::sip::codec::SipUri;
+use crate::sip::endpoint::{Endpoint, EndpointConfig, Event, TransportKind};
+use crate::sip::trunk::{TrunkState, state_after_ping};
 
 pub struct SipSockets {
     udp: Option<UdpSocket>,
@@ -67,45 +67,94 @@ impl SipSockets {
         self.tcp.as_ref().and_then(|s| s.local_addr().ok())
     }
 
-    /// Serves until `shutdown` turns true.
-    pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
+    /// Serves SIP with an endpoint built from the configuration (OPTIONS
+    /// answered, REGISTER for agents, strangers' INVITEs refused) until
+    /// `shutdown` turns true. Malformed input is counted in `dropped`.
+    pub async fn serve(self, config: &Config, shutdown: watch::Receiver<bool>) {
+        let bound = self
+            .udp_addr()
+            .or_else(|| self.tcp_addr())
+            .unwrap_or(config.sip.listen);
+        let endpoint = Endpoint::new(EndpointConfig::from_config(
+            config,
+            bound,
+            fastrand::u64(..),
+        ));
         let dropped = self.dropped.clone();
-        let mut buffer = vec![0u8; MAX_DATAGRAM];
-        loop {
-            tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                received = recv(self.udp.as_ref(), &mut buffer) => {
-                    if let Ok((len, from)) = received {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%from, len, "SIP datagram dropped: no signalling core yet");
+        let (driver, handle, mut events) = self.into_driver(endpoint);
+        let stats = driver.stats.clone();
+        tokio::spawn(async move {
+            let mut trunk = TrunkState::Unknown;
+            while let Some(event) = events.recv().await {
+                if let Event::PingResult { code, .. } = event {
+                    let now = state_after_ping(code);
+                    if now != trunk {
+                        tracing::info!(state = ?now, code, "trunk state changed");
+                        trunk = now;
                     }
+                    continue;
                 }
-                accepted = accept(self.tcp.as_ref()) => {
-                    if let Ok((_stream, from)) = accepted {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%from, "SIP TCP connection closed: no signalling core yet");
-                    }
-                }
+                tracing::info!(?event, "SIP event");
             }
+        });
+        if config.trunk.options_interval_s > 0 {
+            tokio::spawn(keepalive(config.trunk.clone(), handle));
         }
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                dropped.store(
+                    stats.malformed.load(Ordering::Relaxed)
+                        + stats.tcp_framing_errors.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
+            }
+        });
+        driver.run(shutdown).await;
+    }
+
+    /// A driver over these sockets, for callers that send commands.
+    pub fn into_driver(
+        self,
+        endpoint: Endpoint,
+    ) -> (
+        SipDriver,
+        SipHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Event>,
+    ) {
+        SipDriver::new(self.udp, self.tcp, endpoint)
     }
 }
 
-async fn recv(
-    socket: Option<&UdpSocket>,
-    buffer: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    match socket {
-        Some(socket) => socket.recv_from(buffer).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn accept(
-    listener: Option<&TcpListener>,
-) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
-    match listener {
-        Some(listener) => listener.accept().await,
-        None => std::future::pending().await,
+/// OPTIONS to the trunk every `options_interval_s`; the answers (or their
+/// absence) move the trunk between up and down in the event task above.
+async fn keepalive(trunk: TrunkConfig, handle: SipHandle) {
+    let Some(uri) = SipUri::parse(&trunk.uri) else {
+        return;
+    };
+    let host_port = uri.host_port();
+    let transport = TransportKind::from(trunk.transport);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(trunk.options_interval_s));
+    loop {
+        tick.tick().await;
+        let destination = match tokio::net::lookup_host(&host_port)
+            .await
+            .map(|mut a| a.next())
+        {
+            Ok(Some(destination)) => destination,
+            _ => {
+                tracing::warn!(trunk = %host_port, "cannot resolve the trunk for OPTIONS");
+                continue;
+            }
+        };
+        let target = trunk.uri.clone();
+        if handle
+            .call(move |endpoint, now| endpoint.ping(&target, destination, transport, now))
+            .await
+            .is_none()
+        {
+            return;
+        }
     }
 }

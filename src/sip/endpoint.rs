@@ -1,0 +1,1625 @@
+//! The SIP endpoint: one sans-IO value that owns every transaction, call
+//! (UAC dialogs, early and confirmed), and the registrar. The shell feeds it
+//! datagrams ([`Endpoint::handle_datagram`]), timer firings
+//! ([`Endpoint::handle_timeout`]) and commands ([`Endpoint::invite`],
+//! [`Endpoint::hangup`], [`Endpoint::ping`]), and drains
+//! [`Endpoint::poll_transmit`], [`Endpoint::poll_event`] and
+//! [`Endpoint::poll_timeout`].
+//!
+//! Calls are UAC calls (customer calls through the trunk, agent reservation
+//! legs): early dialogs from 18x (several when forked), PRACK for reliable
+//! provisionals (RFC 3262), first 2xx wins and any other 2xx is ACKed then
+//! BYEd, CANCEL only after a provisional (a CANCEL crossing a 200 ends in
+//! ACK + BYE), digest answers to 401/407, and in-dialog BYE, re-INVITE,
+//! UPDATE, INFO and OPTIONS from the far end. Out of dialog the endpoint
+//! answers OPTIONS, REGISTER (registrar) and turns strangers' INVITEs away
+//! with 403.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::auth::Challenge;
+use super::codec::{CodecError, Message, MessageBuilder, NameAddr, SipUri, param};
+use super::outcome::{CallEnd, Outcome};
+use super::registrar::{AgentCredentials, BindingChange, RegisterReply, Registrar};
+use super::transaction::{
+    ClientInvite, ClientNonInvite, ServerInvite, ServerNonInvite, TimerOutcome, Timers,
+};
+
+const MAGIC_COOKIE: &str = "z9hG4bK";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+}
+
+impl TransportKind {
+    fn via_name(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "UDP",
+            TransportKind::Tcp => "TCP",
+        }
+    }
+
+    fn reliable(self) -> bool {
+        self == TransportKind::Tcp
+    }
+}
+
+impl From<crate::config::Transport> for TransportKind {
+    fn from(t: crate::config::Transport) -> Self {
+        match t {
+            crate::config::Transport::Udp => TransportKind::Udp,
+            crate::config::Transport::Tcp => TransportKind::Tcp,
+        }
+    }
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub transport: TransportKind,
+    pub destination: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// A handle for one call placed through [`Endpoint::invite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallHandle(pub u64);
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Address written into Via and Contact (`sip.public_addr` or the bound
+    /// address).
+    pub local_addr: SocketAddr,
+    pub timers: Timers,
+    pub user_agent: String,
+    /// Realm of the agent registrar's challenges.
+    pub realm: String,
+    pub agents: Vec<AgentCredentials>,
+    /// Seed for tags, branches and nonces (tests fix it).
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Everything one outgoing call needs.
+#[derive(Debug, Clone)]
+pub struct InviteRequest {
+    /// Request-URI, e.g. `sip:+15551234567@carrier.example.net`.
+    pub uri: String,
+    /// Next hop (the trunk or the outbound proxy), already resolved.
+    pub destination: SocketAddr,
+    pub transport: TransportKind,
+    /// Outbound proxy as a loose route (`<sip:proxy;lr>`), if any.
+    pub route: Option<String>,
+    /// Caller ID user part (E.164) for From and P-Asserted-Identity.
+    pub caller_id: String,
+    pub caller_name: Option<String>,
+    pub credentials: Option<Credentials>,
+    /// The SDP offer (see `sip::offer::fixed_offer`).
+    pub sdp: Vec<u8>,
+    /// CANCEL after this long without an answer (outcome: no answer).
+    pub ring_timeout: Option<Duration>,
+    /// BYE this long after the answer.
+    pub hold: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A provisional response (100, 180, 183 …); `sdp` is early media.
+    Progress {
+        call: CallHandle,
+        code: u16,
+        reason: String,
+        sdp: Option<Vec<u8>>,
+    },
+    /// The 2xx that won.
+    Answered {
+        call: CallHandle,
+        sdp: Vec<u8>,
+    },
+    /// The call is over; no more events for it.
+    Ended {
+        call: CallHandle,
+        end: CallEnd,
+    },
+    /// An OPTIONS ping finished: `Some(code)` or `None` on timeout.
+    PingResult {
+        id: u64,
+        code: Option<u16>,
+    },
+    Registration(BindingChange),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("the Request-URI {0:?} is not a sip: URI")]
+    BadUri(String),
+    #[error("no such call")]
+    UnknownCall,
+}
+
+/// Counters the shell may log or export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub malformed: u64,
+    pub strays: u64,
+    pub retransmissions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TimerKey {
+    Client(String, &'static str),
+    Server(String, &'static str),
+    Call(CallHandle),
+}
+
+#[derive(Debug)]
+enum ClientTx {
+    Invite(ClientInvite, CallHandle),
+    NonInvite(ClientNonInvite, Purpose, TransportKind, SocketAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Cancel(CallHandle),
+    Bye(CallHandle),
+    Prack(CallHandle),
+    Refresh(CallHandle),
+    Ping(u64),
+}
+
+#[derive(Debug)]
+enum ServerTx {
+    Invite(ServerInvite, SocketAddr, TransportKind),
+    NonInvite(ServerNonInvite, SocketAddr, TransportKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// INVITE sent, nothing but maybe 100 back.
+    Calling,
+    /// A 1xx arrived; CANCEL is possible.
+    Early,
+    /// The 2xx won and was ACKed.
+    Confirmed,
+    /// BYE sent, waiting for its response.
+    Ending,
+}
+
+/// One dialog's identity and routing (early or confirmed).
+#[derive(Debug, Clone)]
+struct Dialog {
+    remote_tag: String,
+    remote_target: String,
+    /// Record-Route reversed (UAC side).
+    route_set: Vec<String>,
+    last_rseq: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Call {
+    call_id: String,
+    local_tag: String,
+    request: InviteRequest,
+    cseq: u32,
+    invite_cseq: u32,
+    invite_branch: String,
+    /// The Authorization header answering the last challenge.
+    authorization: Option<(&'static str, String)>,
+    auth_attempts: u8,
+    state: CallState,
+    early: Vec<Dialog>,
+    dialog: Option<Dialog>,
+    /// Hang-up asked before any provisional: CANCEL as soon as one arrives.
+    cancel_pending: Option<Outcome>,
+    /// CANCEL sent: the outcome to report when the 487 comes.
+    cancelled_as: Option<Outcome>,
+    ring_deadline: Option<Instant>,
+    hangup_at: Option<Instant>,
+    /// 64·T1 after the CANCEL: give up waiting for the INVITE's final
+    /// response (RFC 3261 §9.1).
+    cancel_deadline: Option<Instant>,
+    /// RFC 4028 with `refresher=uac`: the interval, and when to refresh next.
+    session_expires: Option<Duration>,
+    refresh_at: Option<Instant>,
+    end: Option<CallEnd>,
+}
+
+impl Call {
+    fn deadline(&self) -> Option<Instant> {
+        [
+            self.ring_deadline,
+            self.hangup_at,
+            self.cancel_deadline,
+            self.refresh_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: fastrand::Rng,
+    next_call: u64,
+    next_ping: u64,
+    calls: HashMap<CallHandle, Call>,
+    by_call_id: HashMap<String, CallHandle>,
+    clients: HashMap<(String, &'static str), ClientTx>,
+    servers: HashMap<(String, &'static str), ServerTx>,
+    /// Server INVITE transactions that sent a 2xx, by Call-ID and CSeq, so
+    /// the ACK (a new branch) finds them.
+    accepted: HashMap<(String, u32), String>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    timer_keys: HashMap<u64, TimerKey>,
+    next_timer: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    registrar: Registrar,
+    stats: Stats,
+}
+
+impl Endpoint {
+    pub fn new(config: EndpointConfig) -> Self {
+        let registrar = Registrar::new(config.realm.clone(), config.agents.clone());
+        Endpoint {
+            rng: fastrand::Rng::with_seed(config.seed),
+            config,
+            next_call: 1,
+            next_ping: 1,
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            accepted: HashMap::new(),
+            timers: BinaryHeap::new(),
+            timer_keys: HashMap::new(),
+            next_timer: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            registrar,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant [`Endpoint::handle_timeout`] has work.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        loop {
+            let Reverse((at, id)) = *self.timers.peek()?;
+            let live = self
+                .timer_keys
+                .get(&id)
+                .is_some_and(|key| self.deadline_of(key) == Some(at));
+            if live {
+                return Some(at);
+            }
+            self.timers.pop();
+            self.timer_keys.remove(&id);
+        }
+    }
+
+    fn token(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| {
+                char::from(
+                    ALPHABET
+                        .get(self.rng.usize(..ALPHABET.len()))
+                        .copied()
+                        .unwrap_or(b'0'),
+                )
+            })
+            .collect()
+    }
+
+    fn branch(&mut self) -> String {
+        format!("{MAGIC_COOKIE}{}", self.token(16))
+    }
+
+    fn schedule(&mut self, key: TimerKey) {
+        if let Some(at) = self.deadline_of(&key) {
+            let id = self.next_timer;
+            self.next_timer += 1;
+            self.timer_keys.insert(id, key);
+            self.timers.push(Reverse((at, id)));
+        }
+    }
+
+    fn deadline_of(&self, key: &TimerKey) -> Option<Instant> {
+        match key {
+            TimerKey::Client(branch, method) => {
+                match self.clients.get(&(branch.clone(), *method))? {
+                    ClientTx::Invite(tx, _) => tx.deadline(),
+                    ClientTx::NonInvite(tx, ..) => tx.deadline(),
+                }
+            }
+            TimerKey::Server(branch, method) => {
+                match self.servers.get(&(branch.clone(), *method))? {
+                    ServerTx::Invite(tx, ..) => tx.deadline(),
+                    ServerTx::NonInvite(tx, ..) => tx.deadline(),
+                }
+            }
+            TimerKey::Call(handle) => self.calls.get(handle)?.deadline(),
+        }
+    }
+
+    fn send(&mut self, transport: TransportKind, destination: SocketAddr, payload: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            transport,
+            destination,
+            payload,
+        });
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    /// Places a call: sends the INVITE and returns its handle.
+    pub fn invite(
+        &mut self,
+        request: InviteRequest,
+        now: Instant,
+    ) -> Result<CallHandle, EndpointError> {
+        if SipUri::parse(&request.uri).is_none() {
+            return Err(EndpointError::BadUri(request.uri.clone()));
+        }
+        let handle = CallHandle(self.next_call);
+        self.next_call += 1;
+        let call_id = format!("{}@outdial", self.token(20));
+        let local_tag = self.token(10);
+        let ring_deadline = request.ring_timeout.map(|d| now + d);
+        let call = Call {
+            call_id: call_id.clone(),
+            local_tag,
+            request,
+            cseq: 0,
+            invite_cseq: 0,
+            invite_branch: String::new(),
+            authorization: None,
+            auth_attempts: 0,
+            state: CallState::Calling,
+            early: Vec::new(),
+            dialog: None,
+            cancel_pending: None,
+            cancelled_as: None,
+            ring_deadline,
+            hangup_at: None,
+            cancel_deadline: None,
+            session_expires: None,
+            refresh_at: None,
+            end: None,
+        };
+        self.calls.insert(handle, call);
+        self.by_call_id.insert(call_id, handle);
+        self.send_invite(handle, now);
+        self.schedule(TimerKey::Call(handle));
+        Ok(handle)
+    }
+
+    /// Hangs up: CANCEL before the answer (deferred until a provisional
+    /// arrives), BYE after it.
+    pub fn hangup(&mut self, handle: CallHandle, now: Instant) -> Result<(), EndpointError> {
+        self.hangup_as(handle, Outcome::Cancelled, now)
+    }
+
+    fn hangup_as(
+        &mut self,
+        handle: CallHandle,
+        reason: Outcome,
+        now: Instant,
+    ) -> Result<(), EndpointError> {
+        let call = self
+            .calls
+            .get_mut(&handle)
+            .ok_or(EndpointError::UnknownCall)?;
+        call.ring_deadline = None;
+        match call.state {
+            CallState::Calling => {
+                call.cancel_pending = Some(reason);
+            }
+            CallState::Early => {
+                if call.cancelled_as.is_none() {
+                    call.cancelled_as = Some(reason);
+                    self.send_cancel(handle, now);
+                }
+            }
+            CallState::Confirmed => {
+                call.hangup_at = None;
+                self.send_bye(handle, None, now);
+            }
+            CallState::Ending => {}
+        }
+        Ok(())
+    }
+
+    /// Sends an out-of-dialog OPTIONS (trunk keepalive); the answer comes as
+    /// [`Event::PingResult`] with the returned id.
+    pub fn ping(
+        &mut self,
+        uri: &str,
+        destination: SocketAddr,
+        transport: TransportKind,
+        now: Instant,
+    ) -> u64 {
+        let id = self.next_ping;
+        self.next_ping += 1;
+        let branch = self.branch();
+        let tag = self.token(10);
+        let call_id = format!("{}@outdial", self.token(20));
+        let bytes = MessageBuilder::request("OPTIONS", uri)
+            .header("Via", self.via(transport, &branch))
+            .header("Max-Forwards", 70)
+            .header(
+                "From",
+                format_args!("<sip:outdial@{}>;tag={tag}", self.config.local_addr),
+            )
+            .header("To", format_args!("<{uri}>"))
+            .header("Call-ID", call_id)
+            .header("CSeq", "1 OPTIONS")
+            .header("User-Agent", &self.config.user_agent)
+            .finish();
+        let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients.insert(
+            (branch.clone(), "OPTIONS"),
+            ClientTx::NonInvite(tx, Purpose::Ping(id), transport, destination),
+        );
+        self.schedule(TimerKey::Client(branch, "OPTIONS"));
+        self.send(transport, destination, bytes);
+        id
+    }
+
+    // ---- building requests ---------------------------------------------
+
+    fn via(&self, transport: TransportKind, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            transport.via_name(),
+            self.config.local_addr
+        )
+    }
+
+    fn contact(&self, transport: TransportKind) -> String {
+        match transport {
+            TransportKind::Udp => format!("<sip:outdial@{}>", self.config.local_addr),
+            TransportKind::Tcp => format!("<sip:outdial@{};transport=tcp>", self.config.local_addr),
+        }
+    }
+
+    fn from_header(call: &Call) -> String {
+        let user = &call.request.caller_id;
+        let host = SipUri::parse(&call.request.uri)
+            .map_or("invalid", |u| u.host)
+            .to_string();
+        match &call.request.caller_name {
+            Some(name) => format!(
+                "\"{}\" <sip:{user}@{host}>;tag={}",
+                name.replace('"', ""),
+                call.local_tag
+            ),
+            None => format!("<sip:{user}@{host}>;tag={}", call.local_tag),
+        }
+    }
+
+    fn send_invite(&mut self, handle: CallHandle, now: Instant) {
+        let branch = self.branch();
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        call.cseq += 1;
+        call.invite_cseq = call.cseq;
+        call.invite_branch = branch.clone();
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let r = &call.request;
+        let host = SipUri::parse(&r.uri)
+            .map_or("invalid", |u| u.host)
+            .to_string();
+        let mut builder = MessageBuilder::request("INVITE", &r.uri)
+            .header("Via", self.via(r.transport, &branch))
+            .header("Max-Forwards", 70)
+            .header_opt("Route", r.route.as_deref())
+            .header("From", Self::from_header(call))
+            .header("To", format_args!("<{}>", r.uri))
+            .header("Call-ID", &call.call_id)
+            .header("CSeq", format_args!("{} INVITE", call.cseq))
+            .header("Contact", self.contact(r.transport))
+            .header(
+                "P-Asserted-Identity",
+                format_args!("<sip:{}@{host}>", r.caller_id),
+            )
+            .header("Allow", ALLOW)
+            .header("Supported", "100rel, timer")
+            .header("User-Agent", &self.config.user_agent);
+        if let Some((name, value)) = &call.authorization {
+            builder = builder.header(name, value);
+        }
+        let bytes = builder.body(Some("application/sdp"), &r.sdp);
+        let (transport, destination) = (r.transport, r.destination);
+        let tx = ClientInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients
+            .insert((branch.clone(), "INVITE"), ClientTx::Invite(tx, handle));
+        self.schedule(TimerKey::Client(branch, "INVITE"));
+        self.send(transport, destination, bytes);
+    }
+
+    fn send_cancel(&mut self, handle: CallHandle, now: Instant) {
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let r = &call.request;
+        let bytes = MessageBuilder::request("CANCEL", &r.uri)
+            .header("Via", self.via(r.transport, &call.invite_branch))
+            .header("Max-Forwards", 70)
+            .header_opt("Route", r.route.as_deref())
+            .header("From", Self::from_header(call))
+            .header("To", format_args!("<{}>", r.uri))
+            .header("Call-ID", &call.call_id)
+            .header("CSeq", format_args!("{} CANCEL", call.invite_cseq))
+            .header("User-Agent", &self.config.user_agent)
+            .finish();
+        let (transport, destination, branch) =
+            (r.transport, r.destination, call.invite_branch.clone());
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.cancel_deadline = Some(now + self.config.timers.t1 * 64);
+        }
+        self.schedule(TimerKey::Call(handle));
+        let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients.insert(
+            (branch.clone(), "CANCEL"),
+            ClientTx::NonInvite(tx, Purpose::Cancel(handle), transport, destination),
+        );
+        self.schedule(TimerKey::Client(branch, "CANCEL"));
+        self.send(transport, destination, bytes);
+    }
+
+    /// Where an in-dialog request goes: the first route, else the remote
+    /// target, when it names an IP; otherwise the call's next hop.
+    fn in_dialog_destination(call: &Call, dialog: &Dialog) -> SocketAddr {
+        let uri = dialog
+            .route_set
+            .first()
+            .and_then(|r| NameAddr::parse(r).map(|n| n.uri))
+            .unwrap_or(&dialog.remote_target);
+        SipUri::parse(uri)
+            .and_then(|u| {
+                let ip: IpAddr = u.host.parse().ok()?;
+                Some(SocketAddr::new(ip, u.port.unwrap_or(5060)))
+            })
+            .unwrap_or(call.request.destination)
+    }
+
+    /// Builds an in-dialog request of `method` with a fresh CSeq (ACK uses
+    /// the INVITE's) in `dialog` (the confirmed one when `None`).
+    fn dialog_request(
+        &mut self,
+        handle: CallHandle,
+        method: &str,
+        dialog: Option<&Dialog>,
+        extra: &[(&str, String)],
+    ) -> Option<(Vec<u8>, String, SocketAddr, TransportKind)> {
+        let branch = self.branch();
+        let call = self.calls.get_mut(&handle)?;
+        let cseq = if method == "ACK" {
+            call.invite_cseq
+        } else {
+            call.cseq += 1;
+            call.cseq
+        };
+        let call = self.calls.get(&handle)?;
+        let dialog = dialog.or(call.dialog.as_ref())?;
+        let r = &call.request;
+        let mut builder = MessageBuilder::request(method, &dialog.remote_target)
+            .header("Via", self.via(r.transport, &branch))
+            .header("Max-Forwards", 70);
+        for route in &dialog.route_set {
+            builder = builder.header("Route", route);
+        }
+        builder = builder
+            .header("From", Self::from_header(call))
+            .header("To", format_args!("<{}>;tag={}", r.uri, dialog.remote_tag))
+            .header("Call-ID", &call.call_id)
+            .header("CSeq", format_args!("{cseq} {method}"));
+        for (name, value) in extra {
+            builder = builder.header(name, value);
+        }
+        let bytes = builder
+            .header("User-Agent", &self.config.user_agent)
+            .finish();
+        let destination = Self::in_dialog_destination(call, dialog);
+        Some((bytes, branch, destination, r.transport))
+    }
+
+    fn send_bye(&mut self, handle: CallHandle, dialog: Option<Dialog>, now: Instant) {
+        let Some((bytes, branch, destination, transport)) =
+            self.dialog_request(handle, "BYE", dialog.as_ref(), &[])
+        else {
+            return;
+        };
+        if dialog.is_none()
+            && let Some(call) = self.calls.get_mut(&handle)
+        {
+            call.state = CallState::Ending;
+        }
+        let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients.insert(
+            (branch.clone(), "BYE"),
+            ClientTx::NonInvite(tx, Purpose::Bye(handle), transport, destination),
+        );
+        self.schedule(TimerKey::Client(branch, "BYE"));
+        self.send(transport, destination, bytes);
+    }
+
+    /// A session refresh: UPDATE without SDP (RFC 4028 §7.4).
+    fn send_refresh(&mut self, handle: CallHandle, interval: Duration, now: Instant) {
+        let extra = [
+            (
+                "Session-Expires",
+                format!("{};refresher=uac", interval.as_secs()),
+            ),
+            ("Supported", "timer".to_string()),
+        ];
+        let Some((bytes, branch, destination, transport)) =
+            self.dialog_request(handle, "UPDATE", None, &extra)
+        else {
+            return;
+        };
+        let tx = ClientNonInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients.insert(
+            (branch.clone(), "UPDATE"),
+            ClientTx::NonInvite(tx, Purpose::Refresh(handle), transport, destination),
+        );
+        self.schedule(TimerKey::Client(branch, "UPDATE"));
+        self.send(transport, destination, bytes);
+    }
+
+    fn end_call(&mut self, handle: CallHandle, end: CallEnd) {
+        if let Some(call) = self.calls.remove(&handle) {
+            self.by_call_id.remove(&call.call_id);
+            self.events.push_back(Event::Ended { call: handle, end });
+        }
+    }
+
+    // ---- input ----------------------------------------------------------
+
+    /// One datagram (or one framed stream message) from `from`. Malformed
+    /// input is counted, logged at debug and dropped.
+    pub fn handle_datagram(
+        &mut self,
+        from: SocketAddr,
+        transport: TransportKind,
+        bytes: &[u8],
+        now: Instant,
+    ) {
+        if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            return; // RFC 5626 keep-alive
+        }
+        match Message::parse(bytes) {
+            Ok(message) if message.is_request() => {
+                self.handle_request(&message, from, transport, now)
+            }
+            Ok(message) => self.handle_response(&message, now),
+            Err(error) => self.malformed(from, &error),
+        }
+    }
+
+    fn malformed(&mut self, from: SocketAddr, error: &CodecError) {
+        self.stats.malformed += 1;
+        tracing::debug!(%from, %error, "malformed SIP message dropped");
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(key) = self.timer_keys.remove(&id) else {
+                continue;
+            };
+            if self.deadline_of(&key) != Some(at) {
+                continue; // stale entry: the owner moved on
+            }
+            self.fire(key, now);
+        }
+    }
+
+    fn fire(&mut self, key: TimerKey, now: Instant) {
+        match &key {
+            TimerKey::Call(handle) => self.fire_call_timer(*handle, now),
+            TimerKey::Client(branch, method) => {
+                let map_key = (branch.clone(), *method);
+                let Some(tx) = self.clients.get_mut(&map_key) else {
+                    return;
+                };
+                let (outcome, owner_call, purpose, route) = match tx {
+                    ClientTx::Invite(tx, handle) => (tx.on_timer(now), Some(*handle), None, None),
+                    ClientTx::NonInvite(tx, purpose, t, d) => {
+                        (tx.on_timer(now), None, Some(*purpose), Some((*t, *d)))
+                    }
+                };
+                match outcome {
+                    TimerOutcome::Resend(bytes) => {
+                        self.stats.retransmissions += 1;
+                        let route = route.or_else(|| {
+                            let call = self.calls.get(&owner_call?)?;
+                            Some((call.request.transport, call.request.destination))
+                        });
+                        if let Some((transport, destination)) = route {
+                            self.send(transport, destination, bytes);
+                        }
+                    }
+                    TimerOutcome::TimedOut => {
+                        self.clients.remove(&map_key);
+                        if let Some(handle) = owner_call {
+                            self.on_invite_timeout(handle);
+                        } else if let Some(purpose) = purpose {
+                            self.on_non_invite_timeout(purpose, now);
+                        }
+                        return;
+                    }
+                    TimerOutcome::Terminated => {
+                        self.clients.remove(&map_key);
+                        return;
+                    }
+                    TimerOutcome::Nothing => {}
+                }
+            }
+            TimerKey::Server(branch, method) => {
+                let map_key = (branch.clone(), *method);
+                let Some(tx) = self.servers.get_mut(&map_key) else {
+                    return;
+                };
+                let (outcome, from, transport) = match tx {
+                    ServerTx::Invite(tx, from, t) => (tx.on_timer(now), *from, *t),
+                    ServerTx::NonInvite(tx, from, t) => (tx.on_timer(now), *from, *t),
+                };
+                match outcome {
+                    TimerOutcome::Resend(bytes) => {
+                        self.stats.retransmissions += 1;
+                        self.send(transport, from, bytes);
+                    }
+                    TimerOutcome::TimedOut | TimerOutcome::Terminated => {
+                        self.servers.remove(&map_key);
+                        self.accepted.retain(|_, b| b != branch);
+                        return;
+                    }
+                    TimerOutcome::Nothing => {}
+                }
+            }
+        }
+        self.schedule(key);
+    }
+
+    fn fire_call_timer(&mut self, handle: CallHandle, now: Instant) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        if call.cancel_deadline.is_some_and(|at| now >= at) {
+            let outcome = call.cancelled_as.unwrap_or(Outcome::Cancelled);
+            let branch = call.invite_branch.clone();
+            self.clients.remove(&(branch, "INVITE"));
+            self.end_call(
+                handle,
+                CallEnd {
+                    outcome,
+                    sip_code: None,
+                    reason: "no final response after CANCEL".into(),
+                    retry_after: None,
+                    hung_up_by_remote: false,
+                },
+            );
+            return;
+        }
+        if call.ring_deadline.is_some_and(|at| now >= at) {
+            call.ring_deadline = None;
+            let _ = self.hangup_as(handle, Outcome::NoAnswer, now);
+        } else if call.hangup_at.is_some_and(|at| now >= at) {
+            call.hangup_at = None;
+            self.send_bye(handle, None, now);
+        } else if call.refresh_at.is_some_and(|at| now >= at)
+            && call.state == CallState::Confirmed
+            && let Some(interval) = call.session_expires
+        {
+            call.refresh_at = Some(now + interval / 2);
+            self.send_refresh(handle, interval, now);
+        }
+        self.schedule(TimerKey::Call(handle));
+    }
+
+    fn on_invite_timeout(&mut self, handle: CallHandle) {
+        let reason = match self.calls.get(&handle).and_then(|c| c.cancelled_as) {
+            Some(outcome) => (outcome, "no 487 after CANCEL (Timer B)"),
+            None => (Outcome::NetworkFailure, "no response (Timer B)"),
+        };
+        self.end_call(
+            handle,
+            CallEnd {
+                outcome: reason.0,
+                sip_code: None,
+                reason: reason.1.into(),
+                retry_after: None,
+                hung_up_by_remote: false,
+            },
+        );
+    }
+
+    fn on_non_invite_timeout(&mut self, purpose: Purpose, now: Instant) {
+        match purpose {
+            Purpose::Bye(handle) => self.finish_after_bye(handle),
+            Purpose::Ping(id) => self.events.push_back(Event::PingResult { id, code: None }),
+            Purpose::Cancel(call) | Purpose::Prack(call) => {
+                tracing::debug!(call = call.0, "CANCEL or PRACK got no response");
+            }
+            // A session refresh nobody answered: the session is gone (RFC 4028 §10).
+            Purpose::Refresh(handle) => {
+                let _ = self.hangup(handle, now);
+            }
+        }
+    }
+
+    fn finish_after_bye(&mut self, handle: CallHandle) {
+        if let Some(call) = self.calls.get(&handle) {
+            let end = call.end.clone().unwrap_or(CallEnd {
+                outcome: Outcome::Answered,
+                sip_code: Some(200),
+                reason: "OK".into(),
+                retry_after: None,
+                hung_up_by_remote: false,
+            });
+            self.end_call(handle, end);
+        }
+    }
+
+    fn handle_response(&mut self, response: &Message<'_>, now: Instant) {
+        let (Some((code, _)), Some(via), Some(cseq)) =
+            (response.status(), response.top_via(), response.cseq())
+        else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let Some(branch) = via.branch() else {
+            self.stats.strays += 1;
+            return;
+        };
+        let method = static_method(cseq.method);
+        let key = (branch.to_string(), method);
+        let Some(tx) = self.clients.get_mut(&key) else {
+            self.stats.strays += 1;
+            // A 2xx retransmitted after the INVITE transaction ended: ACK it again.
+            if method == "INVITE" && (200..300).contains(&code) {
+                self.on_invite_success_late(response);
+            }
+            return;
+        };
+        match tx {
+            ClientTx::Invite(tx, handle) => {
+                let handle = *handle;
+                if code < 200 {
+                    if tx.on_provisional() {
+                        self.on_provisional(handle, response, code, now);
+                    }
+                } else if code < 300 {
+                    if tx.on_success(now) {
+                        self.on_success(handle, response, now);
+                    }
+                } else {
+                    let ack = self.failure_ack(handle, response);
+                    let Some(ClientTx::Invite(tx, _)) = self.clients.get_mut(&key) else {
+                        return;
+                    };
+                    let (pass, ack) = tx.on_failure(now, || ack);
+                    if let (Some(ack), Some(call)) = (ack, self.calls.get(&handle)) {
+                        let (t, d) = (call.request.transport, call.request.destination);
+                        self.send(t, d, ack);
+                    }
+                    if pass {
+                        self.on_failure(handle, response, code, now);
+                    }
+                }
+            }
+            ClientTx::NonInvite(tx, purpose, ..) => {
+                let purpose = *purpose;
+                if !tx.on_response(code, now) || code < 200 {
+                    self.schedule(TimerKey::Client(key.0, key.1));
+                    return;
+                }
+                match purpose {
+                    Purpose::Bye(handle) => {
+                        if self
+                            .calls
+                            .get(&handle)
+                            .is_some_and(|c| c.state == CallState::Ending)
+                        {
+                            self.finish_after_bye(handle);
+                        }
+                    }
+                    Purpose::Ping(id) => self.events.push_back(Event::PingResult {
+                        id,
+                        code: Some(code),
+                    }),
+                    Purpose::Refresh(handle) if code == 408 || code == 481 => {
+                        let _ = self.hangup(handle, now);
+                    }
+                    Purpose::Cancel(_) | Purpose::Prack(_) | Purpose::Refresh(_) => {}
+                }
+            }
+        }
+        self.schedule(TimerKey::Client(key.0, key.1));
+    }
+
+    /// The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch and
+    /// Request-URI as the INVITE, the response's To.
+    fn failure_ack(&self, handle: CallHandle, response: &Message<'_>) -> Vec<u8> {
+        let Some(call) = self.calls.get(&handle) else {
+            return Vec::new();
+        };
+        let r = &call.request;
+        let to = response.header("To").unwrap_or_default();
+        MessageBuilder::request("ACK", &r.uri)
+            .header("Via", self.via(r.transport, &call.invite_branch))
+            .header("Max-Forwards", 70)
+            .header_opt("Route", r.route.as_deref())
+            .header("From", Self::from_header(call))
+            .header("To", to)
+            .header("Call-ID", &call.call_id)
+            .header("CSeq", format_args!("{} ACK", call.invite_cseq))
+            .finish()
+    }
+
+    fn dialog_from(response: &Message<'_>) -> Option<Dialog> {
+        let remote_tag = response.to()?.tag()?.to_string();
+        let remote_target = response
+            .header_values("Contact")
+            .next()
+            .and_then(NameAddr::parse)
+            .map(|n| n.uri.to_string())?;
+        let mut route_set: Vec<String> = response
+            .header_values("Record-Route")
+            .map(str::to_string)
+            .collect();
+        route_set.reverse();
+        Some(Dialog {
+            remote_tag,
+            remote_target,
+            route_set,
+            last_rseq: None,
+        })
+    }
+
+    fn on_provisional(
+        &mut self,
+        handle: CallHandle,
+        response: &Message<'_>,
+        code: u16,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let (_, reason) = response.status().unwrap_or((code, ""));
+        // Any provisional, 100 included, makes CANCEL possible.
+        call.state = CallState::Early;
+        let sdp = (!response.body.is_empty()).then(|| response.body.to_vec());
+        self.events.push_back(Event::Progress {
+            call: handle,
+            code,
+            reason: reason.to_string(),
+            sdp,
+        });
+        // Early dialog bookkeeping and PRACK for reliable provisionals.
+        let mut prack_for = None;
+        if code > 100
+            && let Some(mut dialog) = Self::dialog_from(response)
+        {
+            let rseq = response
+                .header("RSeq")
+                .and_then(|v| v.trim().parse::<u32>().ok());
+            let reliable = response.has_option("Require", "100rel") && rseq.is_some();
+            let index = match call
+                .early
+                .iter()
+                .position(|d| d.remote_tag == dialog.remote_tag)
+            {
+                Some(index) => index,
+                None => {
+                    dialog.last_rseq = None;
+                    call.early.push(dialog);
+                    call.early.len() - 1
+                }
+            };
+            let Some(dialog) = call.early.get_mut(index) else {
+                return;
+            };
+            if reliable && let Some(rseq) = rseq {
+                let fresh = dialog
+                    .last_rseq
+                    .is_none_or(|last| rseq == last.wrapping_add(1));
+                if fresh {
+                    dialog.last_rseq = Some(rseq);
+                    prack_for = Some((dialog.clone(), rseq));
+                }
+            }
+        }
+        if let Some((dialog, rseq)) = prack_for {
+            let invite_cseq = self.calls.get(&handle).map_or(0, |c| c.invite_cseq);
+            if let Some((bytes, branch, destination, transport)) = self.dialog_request(
+                handle,
+                "PRACK",
+                Some(&dialog),
+                &[("RAck", format!("{rseq} {invite_cseq} INVITE"))],
+            ) {
+                let tx = ClientNonInvite::new(
+                    bytes.clone(),
+                    transport.reliable(),
+                    self.config.timers,
+                    now,
+                );
+                self.clients.insert(
+                    (branch.clone(), "PRACK"),
+                    ClientTx::NonInvite(tx, Purpose::Prack(handle), transport, destination),
+                );
+                self.schedule(TimerKey::Client(branch, "PRACK"));
+                self.send(transport, destination, bytes);
+            }
+        }
+        // A hang-up asked before any provisional: CANCEL now.
+        {
+            let pending = self
+                .calls
+                .get_mut(&handle)
+                .and_then(|c| c.cancel_pending.take());
+            if let Some(reason) = pending {
+                if let Some(call) = self.calls.get_mut(&handle) {
+                    call.state = CallState::Early;
+                    call.cancelled_as = Some(reason);
+                }
+                self.send_cancel(handle, now);
+            }
+        }
+    }
+
+    fn on_success(&mut self, handle: CallHandle, response: &Message<'_>, now: Instant) {
+        let Some(dialog) = Self::dialog_from(response).or_else(|| {
+            // A 2xx without Contact or tag is broken; route the ACK to the URI.
+            let call = self.calls.get(&handle)?;
+            Some(Dialog {
+                remote_tag: response
+                    .to()
+                    .and_then(|t| t.tag())
+                    .unwrap_or_default()
+                    .to_string(),
+                remote_target: call.request.uri.clone(),
+                route_set: Vec::new(),
+                last_rseq: None,
+            })
+        }) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        // A retransmission of the winning 2xx (our ACK was lost): ACK again.
+        if let Some(existing) = &call.dialog
+            && existing.remote_tag == dialog.remote_tag
+        {
+            self.ack_again(handle);
+            return;
+        }
+        let already_answered = call.dialog.is_some();
+        let hang_up_now = call.cancelled_as.is_some() || call.cancel_pending.is_some();
+        let ack = self.dialog_request(handle, "ACK", Some(&dialog), &[]);
+        let Some((ack_bytes, _, destination, transport)) = ack else {
+            return;
+        };
+        self.send(transport, destination, ack_bytes);
+        if already_answered {
+            // Another fork answered too: ACK it (done) and BYE it.
+            self.send_bye(handle, Some(dialog), now);
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        call.dialog = Some(dialog);
+        call.early.clear();
+        call.state = CallState::Confirmed;
+        call.ring_deadline = None;
+        // Session timer (RFC 4028): when the far end makes us the refresher,
+        // refresh with UPDATE at half the interval.
+        if let Some(value) = response.header("Session-Expires")
+            && param(value, "refresher").is_some_and(|r| r.eq_ignore_ascii_case("uac"))
+            && let Some(seconds) = value
+                .split(';')
+                .next()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            && seconds >= 90
+        {
+            let interval = Duration::from_secs(seconds);
+            call.session_expires = Some(interval);
+            call.refresh_at = Some(now + interval / 2);
+        }
+        call.end = Some(CallEnd {
+            outcome: Outcome::Answered,
+            sip_code: Some(200),
+            reason: response.status().map_or("OK", |(_, r)| r).to_string(),
+            retry_after: None,
+            hung_up_by_remote: false,
+        });
+        self.events.push_back(Event::Answered {
+            call: handle,
+            sdp: response.body.to_vec(),
+        });
+        if hang_up_now {
+            // The CANCEL crossed this 200: ACK (done) and BYE.
+            call.cancel_pending = None;
+            self.send_bye(handle, None, now);
+        } else if let Some(hold) = call.request.hold {
+            call.hangup_at = Some(now + hold);
+        }
+        self.schedule(TimerKey::Call(handle));
+    }
+
+    /// A 2xx after the INVITE transaction ended (lost ACK): ACK it again.
+    fn on_invite_success_late(&mut self, response: &Message<'_>) {
+        let Some(handle) = response
+            .call_id()
+            .and_then(|id| self.by_call_id.get(id))
+            .copied()
+        else {
+            return;
+        };
+        self.ack_again(handle);
+    }
+
+    /// ACKs a retransmitted 2xx. The ACK is built afresh (new branch): an
+    /// ACK for a 2xx is its own end-to-end request, and peers that drop
+    /// byte-identical messages as retransmissions (SIPp does) still see it.
+    fn ack_again(&mut self, handle: CallHandle) {
+        let Some(dialog) = self.calls.get(&handle).and_then(|c| c.dialog.clone()) else {
+            return;
+        };
+        if let Some((ack, _, destination, transport)) =
+            self.dialog_request(handle, "ACK", Some(&dialog), &[])
+        {
+            self.send(transport, destination, ack);
+        }
+    }
+
+    fn on_failure(&mut self, handle: CallHandle, response: &Message<'_>, code: u16, now: Instant) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let reason = response.status().map_or("", |(_, r)| r).to_string();
+        if (code == 401 || code == 407) && call.auth_attempts < 2 && call.cancelled_as.is_none() {
+            let header = if code == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
+            let challenge = response.header(header).map(Challenge::parse);
+            if let (Some(Ok(challenge)), Some(credentials)) =
+                (challenge, call.request.credentials.clone())
+            {
+                call.auth_attempts += 1;
+                let cnonce = self.token(12);
+                let Some(call) = self.calls.get_mut(&handle) else {
+                    return;
+                };
+                let answer = challenge.answer(
+                    &credentials.username,
+                    &credentials.password,
+                    "INVITE",
+                    &call.request.uri,
+                    1,
+                    &cnonce,
+                );
+                let name = if code == 401 {
+                    "Authorization"
+                } else {
+                    "Proxy-Authorization"
+                };
+                call.authorization = Some((name, answer));
+                call.state = CallState::Calling;
+                self.send_invite(handle, now);
+                return;
+            }
+        }
+        let outcome = match (code, call.cancelled_as) {
+            (487, Some(outcome)) => outcome,
+            _ => Outcome::from_final_code(code),
+        };
+        let retry_after = response
+            .header("Retry-After")
+            .and_then(|v| v.split([';', ' ', '(']).next())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let outcome = if code == 503 {
+            Outcome::Congestion
+        } else {
+            outcome
+        };
+        self.end_call(
+            handle,
+            CallEnd {
+                outcome,
+                sip_code: Some(code),
+                reason,
+                retry_after,
+                hung_up_by_remote: false,
+            },
+        );
+    }
+
+    fn handle_request(
+        &mut self,
+        request: &Message<'_>,
+        from: SocketAddr,
+        transport: TransportKind,
+        now: Instant,
+    ) {
+        let (Some(method), Some(via), Some(cseq), Some(_)) = (
+            request.method(),
+            request.top_via(),
+            request.cseq(),
+            request.call_id(),
+        ) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let method_key = if method == "ACK" {
+            "INVITE"
+        } else {
+            static_method(method)
+        };
+        let branch = via.branch().unwrap_or_default().to_string();
+        if method == "ACK" {
+            self.handle_ack(request, &branch, cseq.number, now);
+            return;
+        }
+        // A retransmitted request: the transaction answers again.
+        if let Some(tx) = self.servers.get(&(branch.clone(), method_key)) {
+            let again = match tx {
+                ServerTx::Invite(tx, ..) => tx.on_retransmission(),
+                ServerTx::NonInvite(tx, ..) => tx.on_retransmission(),
+            };
+            if let Some(bytes) = again {
+                self.stats.retransmissions += 1;
+                self.send(transport, from, bytes);
+            }
+            return;
+        }
+        let key = (branch.clone(), method_key);
+        if method == "INVITE" {
+            self.servers.insert(
+                key.clone(),
+                ServerTx::Invite(
+                    ServerInvite::new(transport.reliable(), self.config.timers),
+                    from,
+                    transport,
+                ),
+            );
+            let trying = response_to(request, from, 100, "Trying", None).finish();
+            self.respond(&key, 100, trying, now);
+        } else {
+            self.servers.insert(
+                key.clone(),
+                ServerTx::NonInvite(
+                    ServerNonInvite::new(transport.reliable(), self.config.timers),
+                    from,
+                    transport,
+                ),
+            );
+        }
+        let in_dialog = request.to().and_then(|t| t.tag()).is_some();
+        let call = request
+            .call_id()
+            .and_then(|id| self.by_call_id.get(id))
+            .copied();
+        match (method, call) {
+            ("CANCEL", _) => {
+                // We never hold a pending server INVITE long enough to cancel.
+                let bytes =
+                    response_to(request, from, 481, "Call/Transaction Does Not Exist", None)
+                        .finish();
+                self.respond(&key, 481, bytes, now);
+            }
+            ("BYE", Some(handle)) => {
+                let bytes = response_to(request, from, 200, "OK", None).finish();
+                self.respond(&key, 200, bytes, now);
+                let end = self.calls.get(&handle).map(|c| {
+                    let mut end = c.end.clone().unwrap_or(CallEnd {
+                        outcome: Outcome::Answered,
+                        sip_code: Some(200),
+                        reason: "OK".into(),
+                        retry_after: None,
+                        hung_up_by_remote: true,
+                    });
+                    end.hung_up_by_remote = true;
+                    end
+                });
+                if let Some(end) = end {
+                    self.end_call(handle, end);
+                }
+            }
+            ("INVITE", Some(handle)) => {
+                // re-INVITE (hold/unhold, session refresh): answer with our SDP.
+                let Some(call) = self.calls.get(&handle) else {
+                    return;
+                };
+                let sdp = call.request.sdp.clone();
+                let contact = self.contact(call.request.transport);
+                let bytes = response_to(request, from, 200, "OK", None)
+                    .header("Contact", contact)
+                    .header_opt("Session-Expires", request.header("Session-Expires"))
+                    .header("Allow", ALLOW)
+                    .body(Some("application/sdp"), &sdp);
+                self.accepted.insert(
+                    (
+                        request.call_id().unwrap_or_default().to_string(),
+                        cseq.number,
+                    ),
+                    branch.clone(),
+                );
+                self.respond(&key, 200, bytes, now);
+            }
+            ("UPDATE", Some(handle)) => {
+                let Some(call) = self.calls.get(&handle) else {
+                    return;
+                };
+                let body = if request.body.is_empty() {
+                    Vec::new()
+                } else {
+                    call.request.sdp.clone()
+                };
+                let contact = self.contact(call.request.transport);
+                let bytes = response_to(request, from, 200, "OK", None)
+                    .header("Contact", contact)
+                    .header_opt("Session-Expires", request.header("Session-Expires"))
+                    .body(Some("application/sdp"), &body);
+                self.respond(&key, 200, bytes, now);
+            }
+            ("INFO" | "OPTIONS", Some(_)) => {
+                let bytes = response_to(request, from, 200, "OK", None)
+                    .header("Allow", ALLOW)
+                    .finish();
+                self.respond(&key, 200, bytes, now);
+            }
+            ("OPTIONS", None) if !in_dialog => {
+                let bytes = response_to(request, from, 200, "OK", Some("options"))
+                    .header("Allow", ALLOW)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", "100rel, timer")
+                    .header("Server", &self.config.user_agent)
+                    .finish();
+                self.respond(&key, 200, bytes, now);
+            }
+            ("REGISTER", None) if !self.registrar.is_empty() => {
+                let nonce = self.token(24);
+                let reply = self.registrar.handle(request, nonce, now);
+                let bytes = match &reply {
+                    RegisterReply::Challenge(challenge) => {
+                        response_to(request, from, 401, "Unauthorized", Some("reg"))
+                            .header("WWW-Authenticate", challenge)
+                            .finish()
+                    }
+                    RegisterReply::Ok { contacts, .. } => {
+                        let mut builder = response_to(request, from, 200, "OK", Some("reg"));
+                        for (contact, expires) in contacts {
+                            builder = builder
+                                .header("Contact", format_args!("<{contact}>;expires={expires}"));
+                        }
+                        builder.finish()
+                    }
+                    RegisterReply::Reject(code, reason) => {
+                        response_to(request, from, *code, reason, Some("reg")).finish()
+                    }
+                };
+                let code = match &reply {
+                    RegisterReply::Challenge(_) => 401,
+                    RegisterReply::Ok { .. } => 200,
+                    RegisterReply::Reject(code, _) => *code,
+                };
+                self.respond(&key, code, bytes, now);
+                if let RegisterReply::Ok { change, .. } = reply
+                    && change != BindingChange::Queried
+                {
+                    self.events.push_back(Event::Registration(change));
+                }
+            }
+            ("INVITE", None) => {
+                tracing::debug!(%from, "INVITE from a stranger refused with 403");
+                let tag = self.token(10);
+                let bytes = response_to(request, from, 403, "Forbidden", Some(&tag)).finish();
+                self.respond(&key, 403, bytes, now);
+            }
+            (_, None) if in_dialog => {
+                let bytes =
+                    response_to(request, from, 481, "Call/Transaction Does Not Exist", None)
+                        .finish();
+                self.respond(&key, 481, bytes, now);
+            }
+            _ => {
+                let bytes = response_to(request, from, 405, "Method Not Allowed", Some("x"))
+                    .header("Allow", ALLOW)
+                    .finish();
+                self.respond(&key, 405, bytes, now);
+            }
+        }
+    }
+
+    fn respond(&mut self, key: &(String, &'static str), code: u16, bytes: Vec<u8>, now: Instant) {
+        let Some(tx) = self.servers.get_mut(key) else {
+            return;
+        };
+        let (from, transport) = match tx {
+            ServerTx::Invite(tx, from, t) => {
+                tx.respond(code, bytes.clone(), now);
+                (*from, *t)
+            }
+            ServerTx::NonInvite(tx, from, t) => {
+                tx.respond(code, bytes.clone(), now);
+                (*from, *t)
+            }
+        };
+        self.send(transport, from, bytes);
+        self.schedule(TimerKey::Server(key.0.clone(), key.1));
+    }
+
+    fn handle_ack(&mut self, request: &Message<'_>, branch: &str, cseq: u32, now: Instant) {
+        // ACK for a non-2xx: same branch as the INVITE.
+        let key = (branch.to_string(), "INVITE");
+        let key = if self.servers.contains_key(&key) {
+            Some(key)
+        } else {
+            // ACK for a 2xx: find the INVITE by Call-ID and CSeq.
+            let call_id = request.call_id().unwrap_or_default().to_string();
+            self.accepted
+                .remove(&(call_id, cseq))
+                .map(|b| (b, "INVITE"))
+        };
+        if let Some(key) = key
+            && let Some(ServerTx::Invite(tx, ..)) = self.servers.get_mut(&key)
+        {
+            tx.on_ack(now);
+            self.schedule(TimerKey::Server(key.0, key.1));
+        }
+    }
+}
+
+/// A response copying Via (with received/rport filled in, RFC 3581), From,
+/// To (adding `to_tag` when it has none), Call-ID and CSeq.
+fn response_to(
+    request: &Message<'_>,
+    from: SocketAddr,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+) -> MessageBuilder {
+    let mut builder = MessageBuilder::response(code, reason);
+    for (i, via) in request.header_values("Via").enumerate() {
+        if i == 0 {
+            builder = builder.header("Via", stamp_received(via, from));
+        } else {
+            builder = builder.header("Via", via);
+        }
+    }
+    let to = request.header("To").unwrap_or_default();
+    let to_has_tag = NameAddr::parse(to).and_then(|n| n.tag()).is_some();
+    builder = builder.header("From", request.header("From").unwrap_or_default());
+    builder = match to_tag {
+        Some(tag) if !to_has_tag && code > 100 => {
+            builder.header("To", format_args!("{to};tag={tag}"))
+        }
+        _ => builder.header("To", to),
+    };
+    builder
+        .header("Call-ID", request.call_id().unwrap_or_default())
+        .header("CSeq", request.header("CSeq").unwrap_or_default())
+}
+
+fn stamp_received(via: &str, from: SocketAddr) -> String {
+    let mut out = String::with_capacity(via.len() + 32);
+    let mut params = via.split(';');
+    out.push_str(params.next().unwrap_or_default());
+    let mut stamped = false;
+    for p in params {
+        let name = p.split('=').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("rport") {
+            out.push_str(&format!(";rport={};received={}", from.port(), from.ip()));
+            stamped = true;
+        } else if name.eq_ignore_ascii_case("received") {
+            continue;
+        } else {
+            out.push(';');
+            out.push_str(p);
+        }
+    }
+    if !stamped {
+        out.push_str(&format!(";received={}", from.ip()));
+    }
+    out
+}
+
+fn static_method(method: &str) -> &'static str {
+    match method {
+        "INVITE" => "INVITE",
+        "ACK" => "ACK",
+        "CANCEL" => "CANCEL",
+        "BYE" => "BYE",
+        "OPTIONS" => "OPTIONS",
+        "REGISTER" => "REGISTER",
+        "PRACK" => "PRACK",
+        "UPDATE" => "UPDATE",
+        "INFO" => "INFO",
+        "SUBSCRIBE" => "SUBSCRIBE",
+        "NOTIFY" => "NOTIFY",
+        "MESSAGE" => "MESSAGE",
+        "REFER" => "REFER",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+impl EndpointConfig {
+    /// The endpoint settings from the configuration: Via/Contact address
+    /// (`sip.public_addr`, else the bound address), T1/T2/T4, User-Agent,
+    /// and the agents that may register (those with a password).
+    pub fn from_config(config: &crate::config::Config, bound: SocketAddr, seed: u64) -> Self {
+        EndpointConfig {
+            local_addr: config.sip.public_addr.unwrap_or(bound),
+            timers: Timers {
+                t1: Duration::from_millis(config.sip.t1_ms),
+                t2: Duration::from_millis(config.sip.t2_ms),
+                t4: Duration::from_millis(config.sip.t4_ms),
+            },
+            user_agent: config.sip.user_agent.clone(),
+            realm: "outdial".into(),
+            agents: config
+                .agents
+                .iter()
+                .filter_map(|a| {
+                    Some(AgentCredentials {
+                        id: a.id.clone(),
+                        password: a.password.clone()?,
+                        static_uri: a.sip_uri.clone().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+            seed,
+        }
+    }
+}

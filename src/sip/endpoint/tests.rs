@@ -1,0 +1,514 @@
+//! The endpoint against a scripted peer on a virtual clock.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::sip::codec::Message;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn trunk() -> SocketAddr {
+    "127.0.0.1:5070".parse().unwrap()
+}
+
+fn endpoint() -> Endpoint {
+    Endpoint::new(EndpointConfig {
+        local_addr: "127.0.0.1:5060".parse().unwrap(),
+        timers: Timers::default(),
+        user_agent: "outdial-test".into(),
+        realm: "outdial".into(),
+        agents: vec![AgentCredentials {
+            id: "1001".into(),
+            password: "pw".into(),
+            static_uri: "sip:1001@127.0.0.1:5081".into(),
+        }],
+        seed: 7,
+    })
+}
+
+fn request(ring: Option<u64>, hold: Option<u64>) -> InviteRequest {
+    InviteRequest {
+        uri: "sip:+15551234567@127.0.0.1:5070".into(),
+        destination: trunk(),
+        transport: TransportKind::Udp,
+        route: None,
+        caller_id: "+15551230000".into(),
+        caller_name: Some("outdial".into()),
+        credentials: Some(Credentials {
+            username: "user".into(),
+            password: "secret".into(),
+        }),
+        sdp: crate::sip::offer::fixed_offer("127.0.0.1".parse().unwrap(), 20000, 1),
+        ring_timeout: ring.map(Duration::from_secs),
+        hold: hold.map(Duration::from_secs),
+    }
+}
+
+/// Everything the endpoint sent, as text.
+fn sent(ep: &mut Endpoint) -> Vec<String> {
+    std::iter::from_fn(|| ep.poll_transmit())
+        .map(|t| String::from_utf8(t.payload).unwrap())
+        .collect()
+}
+
+fn events(ep: &mut Endpoint) -> Vec<Event> {
+    std::iter::from_fn(|| ep.poll_event()).collect()
+}
+
+fn method(text: &str) -> &str {
+    text.split(' ').next().unwrap()
+}
+
+/// A response to `request` as a UAS would send it.
+fn reply(request: &str, code: u16, to_tag: &str, extra: &str, body: &str) -> Vec<u8> {
+    let m = Message::parse(request.as_bytes()).unwrap();
+    let mut out = format!("SIP/2.0 {code} Reason\r\n");
+    for via in m.header_values("Via") {
+        out.push_str(&format!("Via: {via}\r\n"));
+    }
+    out.push_str(&format!("From: {}\r\n", m.header("From").unwrap()));
+    out.push_str(&format!(
+        "To: {};tag={to_tag}\r\n",
+        m.header("To").unwrap().split(";tag").next().unwrap()
+    ));
+    out.push_str(&format!("Call-ID: {}\r\n", m.call_id().unwrap()));
+    out.push_str(&format!("CSeq: {}\r\n", m.header("CSeq").unwrap()));
+    out.push_str(&format!("Contact: <sip:uas-{to_tag}@127.0.0.1:5070>\r\n"));
+    out.push_str(extra);
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    out.into_bytes()
+}
+
+fn deliver(ep: &mut Endpoint, bytes: &[u8], now: Instant) {
+    ep.handle_datagram(trunk(), TransportKind::Udp, bytes, now);
+}
+
+fn ended(events: &[Event]) -> Option<&CallEnd> {
+    events.iter().find_map(|e| match e {
+        Event::Ended { end, .. } => Some(end),
+        _ => None,
+    })
+}
+
+#[test]
+fn answered_call_acks_the_200_then_byes_after_hold() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep.invite(request(Some(30), Some(2)), t0).unwrap();
+    let out = sent(&mut ep);
+    assert_eq!(out.len(), 1);
+    let invite = out[0].clone();
+    assert!(invite.contains("P-Asserted-Identity: <sip:+15551230000@127.0.0.1>"));
+    assert!(invite.contains("m=audio 20000 RTP/AVP 0 8 101"));
+    deliver(&mut ep, &reply(&invite, 100, "", "", ""), t0 + 5 * MS);
+    deliver(&mut ep, &reply(&invite, 180, "a", "", ""), t0 + 10 * MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 200, "a", "", "v=0\r\n"),
+        t0 + 20 * MS,
+    );
+    let out = sent(&mut ep);
+    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK"]);
+    assert!(out[0].starts_with("ACK sip:uas-a@127.0.0.1:5070 SIP/2.0"));
+    // The 200 again (our ACK was lost): ACK again.
+    deliver(
+        &mut ep,
+        &reply(&invite, 200, "a", "", "v=0\r\n"),
+        t0 + 520 * MS,
+    );
+    assert_eq!(
+        sent(&mut ep).iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK"]
+    );
+    let ev = events(&mut ep);
+    assert!(matches!(ev[0], Event::Progress { code: 100, .. }));
+    assert!(matches!(ev[1], Event::Progress { code: 180, .. }));
+    assert_eq!(
+        ev[2],
+        Event::Answered {
+            call,
+            sdp: b"v=0\r\n".to_vec()
+        }
+    );
+    // Nothing until the hold ends.
+    let at = ep.poll_timeout().unwrap();
+    assert_eq!(at, t0 + 20 * MS + Duration::from_secs(2));
+    ep.handle_timeout(at);
+    let bye = sent(&mut ep).pop().unwrap();
+    assert!(bye.starts_with("BYE sip:uas-a@127.0.0.1:5070"));
+    assert!(bye.contains(";tag=a"));
+    deliver(&mut ep, &reply(&bye, 200, "a", "", ""), at + 5 * MS);
+    let ev = events(&mut ep);
+    let end = ended(&ev).unwrap();
+    assert_eq!(end.outcome, Outcome::Answered);
+    assert!(!end.hung_up_by_remote);
+    assert_eq!(ep.active_calls(), 0);
+}
+
+#[test]
+fn busy_is_acked_and_reported_with_its_code() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 486, "b", "", ""), t0 + 5 * MS);
+    let ack = sent(&mut ep).remove(0);
+    assert!(ack.starts_with("ACK sip:+15551234567@127.0.0.1:5070"));
+    let branch = |m: &str| {
+        Message::parse(m.as_bytes())
+            .unwrap()
+            .top_via()
+            .unwrap()
+            .branch()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        branch(&ack),
+        branch(&invite),
+        "non-2xx ACK shares the INVITE's branch"
+    );
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::Busy, Some(486)));
+}
+
+#[test]
+fn ring_timeout_cancels_and_acks_the_487() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(Some(20), None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 180, "r", "", ""), t0 + 10 * MS);
+    let mut now = t0 + 10 * MS;
+    // Drive timers: no retransmits after the 180, then the CANCEL at 20 s.
+    while let Some(at) = ep.poll_timeout() {
+        now = at;
+        ep.handle_timeout(at);
+        if !ep.transmits.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(now, t0 + Duration::from_secs(20));
+    let cancel = sent(&mut ep).remove(0);
+    assert!(cancel.starts_with("CANCEL sip:+15551234567@127.0.0.1:5070"));
+    assert!(cancel.contains("CSeq: 1 CANCEL"));
+    deliver(&mut ep, &reply(&cancel, 200, "r", "", ""), now + MS);
+    deliver(&mut ep, &reply(&invite, 487, "r", "", ""), now + 2 * MS);
+    let out = sent(&mut ep);
+    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK"]);
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::NoAnswer, Some(487)));
+}
+
+#[test]
+fn hangup_before_any_provisional_waits_for_one_to_cancel() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    ep.hangup(call, t0 + MS).unwrap();
+    assert!(sent(&mut ep).is_empty(), "no CANCEL before a provisional");
+    deliver(&mut ep, &reply(&invite, 100, "", "", ""), t0 + 2 * MS);
+    let out = sent(&mut ep);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["CANCEL"]
+    );
+}
+
+#[test]
+fn cancel_crossing_a_200_ends_in_ack_and_bye() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 180, "x", "", ""), t0 + MS);
+    ep.hangup(call, t0 + 2 * MS).unwrap();
+    let cancel = sent(&mut ep).remove(0);
+    // The 200 for the INVITE was already on its way.
+    deliver(&mut ep, &reply(&invite, 200, "x", "", ""), t0 + 3 * MS);
+    deliver(&mut ep, &reply(&cancel, 481, "x", "", ""), t0 + 4 * MS);
+    let out = sent(&mut ep);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "BYE"]
+    );
+    deliver(&mut ep, &reply(&out[1], 200, "x", "", ""), t0 + 5 * MS);
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!(end.outcome, Outcome::Answered);
+}
+
+#[test]
+fn forked_answers_first_2xx_wins_the_other_is_acked_and_byed() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 180, "one", "", ""), t0 + MS);
+    deliver(
+        &mut ep,
+        &reply(&invite, 183, "two", "", "v=0\r\n"),
+        t0 + 2 * MS,
+    );
+    deliver(&mut ep, &reply(&invite, 200, "two", "", ""), t0 + 3 * MS);
+    deliver(&mut ep, &reply(&invite, 200, "one", "", ""), t0 + 4 * MS);
+    let out = sent(&mut ep);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "ACK", "BYE"]
+    );
+    assert!(out[0].starts_with("ACK sip:uas-two@"));
+    assert!(out[1].starts_with("ACK sip:uas-one@"));
+    assert!(out[2].starts_with("BYE sip:uas-one@") && out[2].contains("tag=one"));
+    let answered: Vec<_> = events(&mut ep)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Answered { .. }))
+        .collect();
+    assert_eq!(answered.len(), 1);
+    assert_eq!(ep.active_calls(), 1);
+}
+
+#[test]
+fn reliable_provisional_gets_a_prack_once() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    assert!(invite.contains("Supported: 100rel"));
+    let rel = "Require: 100rel\r\nRSeq: 1\r\n";
+    deliver(&mut ep, &reply(&invite, 183, "p", rel, "v=0\r\n"), t0 + MS);
+    let prack = sent(&mut ep).remove(0);
+    assert!(
+        prack.starts_with("PRACK sip:uas-p@127.0.0.1:5070"),
+        "{prack}"
+    );
+    assert!(prack.contains("RAck: 1 1 INVITE"));
+    assert!(prack.contains("CSeq: 2 PRACK"));
+    // The 183 retransmitted (same RSeq): no second PRACK.
+    deliver(
+        &mut ep,
+        &reply(&invite, 183, "p", rel, "v=0\r\n"),
+        t0 + 2 * MS,
+    );
+    assert!(sent(&mut ep).is_empty());
+    deliver(
+        &mut ep,
+        &reply(&invite, 180, "p", "Require: 100rel\r\nRSeq: 2\r\n", ""),
+        t0 + 3 * MS,
+    );
+    assert!(sent(&mut ep).remove(0).contains("RAck: 2 1 INVITE"));
+}
+
+#[test]
+fn proxy_challenge_is_answered_once_with_a_new_cseq() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    let challenge = "Proxy-Authenticate: Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\", algorithm=MD5\r\n";
+    deliver(&mut ep, &reply(&invite, 407, "c", challenge, ""), t0 + MS);
+    let out = sent(&mut ep);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "INVITE"]
+    );
+    let again = &out[1];
+    assert!(again.contains("CSeq: 2 INVITE"));
+    assert!(again.contains(
+        "Proxy-Authorization: Digest username=\"user\", realm=\"carrier\", nonce=\"n1\""
+    ));
+    // Same credentials refused again and again: give up, rejected.
+    deliver(&mut ep, &reply(again, 407, "c", challenge, ""), t0 + 2 * MS);
+    let third = sent(&mut ep).remove(1);
+    deliver(
+        &mut ep,
+        &reply(&third, 407, "c", challenge, ""),
+        t0 + 3 * MS,
+    );
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::Rejected, Some(407)));
+}
+
+#[test]
+fn silent_trunk_is_a_network_failure_at_timer_b() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    sent(&mut ep);
+    let mut invites = 0;
+    while let Some(at) = ep.poll_timeout() {
+        ep.handle_timeout(at);
+        invites += sent(&mut ep).len();
+        if ep.active_calls() == 0 {
+            assert_eq!(at, t0 + Duration::from_secs(32));
+            break;
+        }
+    }
+    assert_eq!(invites, 6);
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::NetworkFailure, None));
+}
+
+#[test]
+fn congestion_keeps_retry_after() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(
+        &mut ep,
+        &reply(&invite, 503, "c", "Retry-After: 120 (maintenance)\r\n", ""),
+        t0 + MS,
+    );
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!(end.outcome, Outcome::Congestion);
+    assert_eq!(end.retry_after, Some(Duration::from_secs(120)));
+}
+
+#[test]
+fn remote_bye_and_reinvite_are_answered() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 200, "d", "", ""), t0 + MS);
+    sent(&mut ep);
+    let m = Message::parse(invite.as_bytes()).unwrap();
+    let call_id = m.call_id().unwrap();
+    let local_tag = m.from().unwrap().tag().unwrap();
+    let in_dialog = |method: &str, cseq: u32, body: &str| {
+        format!(
+            "{method} sip:outdial@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{method}{cseq}\r\nFrom: <sip:x@127.0.0.1>;tag=d\r\nTo: <sip:+15551230000@127.0.0.1>;tag={local_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:uas-d@127.0.0.1:5070>\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    deliver(
+        &mut ep,
+        in_dialog("INVITE", 10, "v=0\r\n").as_bytes(),
+        t0 + 2 * MS,
+    );
+    let out = sent(&mut ep);
+    assert!(out[0].starts_with("SIP/2.0 100"));
+    assert!(out[1].starts_with("SIP/2.0 200") && out[1].contains("m=audio 20000"));
+    // Until the ACK, the 200 is retransmitted.
+    ep.handle_timeout(t0 + 502 * MS);
+    assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
+    let ack = in_dialog("ACK", 10, "").replace("branch=z9hG4bKACK10", "branch=z9hG4bKack");
+    deliver(&mut ep, ack.as_bytes(), t0 + 600 * MS);
+    ep.handle_timeout(t0 + 1600 * MS);
+    assert!(sent(&mut ep).is_empty(), "ACKed: no more 200s");
+    deliver(&mut ep, in_dialog("INFO", 11, "").as_bytes(), t0 + 2 * MS);
+    assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
+    deliver(&mut ep, in_dialog("BYE", 12, "").as_bytes(), t0 + 3 * MS);
+    assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert!(end.hung_up_by_remote);
+}
+
+#[test]
+fn strangers_get_403_options_get_200_garbage_is_counted() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let stranger = "INVITE sip:outdial@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bKs;rport\r\nFrom: <sip:evil@10.9.9.9>;tag=e\r\nTo: <sip:outdial@127.0.0.1>\r\nCall-ID: stranger\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    ep.handle_datagram(
+        "10.9.9.9:5060".parse().unwrap(),
+        TransportKind::Udp,
+        stranger.as_bytes(),
+        t0,
+    );
+    let out = sent(&mut ep);
+    assert!(out[0].starts_with("SIP/2.0 100"));
+    assert!(out[1].starts_with("SIP/2.0 403"));
+    assert!(out[1].contains("rport=5060;received=10.9.9.9"));
+    ep.handle_datagram(trunk(), TransportKind::Udp, b"\x00\xffgarbage\r\n\r\n", t0);
+    ep.handle_datagram(
+        trunk(),
+        TransportKind::Udp,
+        b"INVITE sip:x SIP/2.0\r\n\r\n",
+        t0,
+    );
+    assert_eq!(ep.stats().malformed, 2);
+    let options = stranger
+        .replace("INVITE", "OPTIONS")
+        .replace("branch=z9hG4bKs", "branch=z9hG4bKo");
+    ep.handle_datagram(trunk(), TransportKind::Udp, options.as_bytes(), t0);
+    assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
+}
+
+#[test]
+fn ping_reports_the_code_or_a_timeout() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let id = ep.ping("sip:127.0.0.1:5070", trunk(), TransportKind::Udp, t0);
+    let options = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&options, 200, "o", "", ""), t0 + MS);
+    assert_eq!(
+        events(&mut ep),
+        [Event::PingResult {
+            id,
+            code: Some(200)
+        }]
+    );
+    let id = ep.ping("sip:127.0.0.1:5070", trunk(), TransportKind::Udp, t0);
+    while let Some(at) = ep.poll_timeout() {
+        ep.handle_timeout(at);
+    }
+    assert_eq!(events(&mut ep), [Event::PingResult { id, code: None }]);
+}
+
+#[test]
+fn a_100_alone_allows_cancel_and_a_silent_cancel_gives_up_after_64_t1() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(Some(20), None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 100, "", "", ""), t0 + MS);
+    let mut cancel_at = None;
+    while let Some(at) = ep.poll_timeout() {
+        ep.handle_timeout(at);
+        for message in sent(&mut ep) {
+            if method(&message) == "CANCEL" {
+                cancel_at.get_or_insert(at);
+            }
+        }
+        if ep.active_calls() == 0 {
+            assert_eq!(at, t0 + Duration::from_secs(20 + 32));
+            break;
+        }
+    }
+    assert_eq!(cancel_at, Some(t0 + Duration::from_secs(20)));
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::NoAnswer, None));
+    assert!(
+        ep.clients.keys().all(|(_, m)| *m != "INVITE"),
+        "no INVITE transaction left behind"
+    );
+}
+
+#[test]
+fn session_timer_refresher_uac_sends_update_at_half_the_interval() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    assert!(invite.contains("Supported: 100rel, timer"));
+    let timer = "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n";
+    deliver(&mut ep, &reply(&invite, 200, "s", timer, ""), t0 + MS);
+    sent(&mut ep);
+    let (at, update) = loop {
+        let at = ep.poll_timeout().unwrap();
+        ep.handle_timeout(at);
+        if let Some(update) = sent(&mut ep).pop() {
+            break (at, update);
+        }
+    };
+    assert_eq!(at, t0 + MS + Duration::from_secs(60));
+    assert!(
+        update.starts_with("UPDATE sip:uas-s@127.0.0.1:5070"),
+        "{update}"
+    );
+    assert!(update.contains("Session-Expires: 120;refresher=uac"));
+    // The far end lost the dialog: 481 ends the call with a BYE.
+    deliver(&mut ep, &reply(&update, 481, "s", "", ""), at + MS);
+    assert_eq!(method(&sent(&mut ep)[0]), "BYE");
+}

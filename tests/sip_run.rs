@@ -1,0 +1,131 @@
+//! `outdial run` as a SIP peer: it answers OPTIONS, turns strangers'
+//! INVITEs away with 403, keeps serving after garbage on UDP and TCP, and
+//! registers agents with digest auth (SIPp UAC).
+
+mod sip_support;
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use sip_support::{Sipp, write_config};
+use support::Running;
+
+fn start() -> (Running, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 9);
+    let mut running = Running::start(&config);
+    let line = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let sip: SocketAddr = line["sip_udp"].as_str().unwrap().parse().unwrap();
+    (running, sip, dir)
+}
+
+fn request(method: &str, branch: &str, to_tag: Option<&str>) -> String {
+    let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    format!(
+        "{method} sip:outdial@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{branch};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:outdial@127.0.0.1>{tag}\r\nCall-ID: {branch}@probe\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Sends `text` and returns the first final (≥ 200) response's status line.
+fn final_response(socket: &UdpSocket, to: SocketAddr, text: &str) -> String {
+    socket.send_to(text.as_bytes(), to).unwrap();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let (n, _) = socket
+            .recv_from(&mut buffer)
+            .expect("a response within the timeout");
+        let text = String::from_utf8_lossy(&buffer[..n]).to_string();
+        let status = text.lines().next().unwrap_or_default().to_string();
+        if !status.starts_with("SIP/2.0 1") {
+            return status;
+        }
+    }
+}
+
+#[test]
+fn answers_options_refuses_strangers_and_survives_garbage() {
+    let (_running, sip, _dir) = start();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        final_response(&socket, sip, &request("OPTIONS", "o1", None)),
+        "SIP/2.0 200 OK"
+    );
+    assert_eq!(
+        final_response(&socket, sip, &request("INVITE", "i1", None)),
+        "SIP/2.0 403 Forbidden"
+    );
+
+    // Garbage: random bytes, a truncated message, a lying Content-Length, on
+    // UDP and on TCP.
+    for junk in [
+        &b"\x00\x01\x02\xff\xfe garbage"[..],
+        b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP",
+        b"SIP/2.0 200 OK\r\nContent-Length: 9999\r\n\r\nshort",
+        b"OPTIONS sip:x SIP/2.0\r\nl: nan\r\n\r\n",
+    ] {
+        socket.send_to(junk, sip).unwrap();
+    }
+    let mut tcp = TcpStream::connect(sip).unwrap();
+    tcp.write_all(b"NOT SIP AT ALL\r\nno-length: here\r\n\r\n")
+        .unwrap();
+    drop(tcp);
+
+    // Still serving.
+    assert_eq!(
+        final_response(&socket, sip, &request("OPTIONS", "o2", None)),
+        "SIP/2.0 200 OK"
+    );
+    // An in-dialog request for no dialog.
+    assert_eq!(
+        final_response(&socket, sip, &request("BYE", "b1", Some("gone"))),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
+}
+
+#[test]
+fn agent_registers_with_digest_and_a_wrong_password_is_refused() {
+    let (mut running, sip, _dir) = start();
+    let remote = sip.to_string();
+    let mut good = Sipp::uac(
+        "uac_register.xml",
+        &remote,
+        &["-s", "1001", "-au", "1001", "-ap", "pw1001"],
+    );
+    good.assert_passed(Duration::from_secs(20));
+    running.wait_for_message("SIP event", Duration::from_secs(5));
+    let registered = running
+        .seen
+        .iter()
+        .any(|l| l.contains("Registered") && l.contains("1001"));
+    assert!(registered, "{:?}", running.seen);
+
+    let mut bad = Sipp::uac(
+        "uac_register.xml",
+        &remote,
+        &["-s", "1001", "-au", "1001", "-ap", "nope"],
+    );
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        bad.assert_passed(Duration::from_secs(20))
+    }));
+    assert!(result.is_err(), "a wrong password must not register");
+}
+
+#[test]
+fn options_keepalive_marks_the_trunk_up() {
+    let mut trunk = Sipp::uas("uas_options.xml", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), trunk.port);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("options_interval_s = 30", "options_interval_s = 1");
+    std::fs::write(&config, text).unwrap();
+    let mut running = Running::start(&config);
+    let line = running.wait_for_message("trunk state changed", Duration::from_secs(10));
+    assert_eq!(line["state"], "Up", "{line}");
+    trunk.assert_passed(Duration::from_secs(10));
+}

@@ -1,0 +1,189 @@
+//! `outdial call` against SIPp UASes (tests/sipp/*.xml): each scenario must
+//! pass on SIPp's side (exit 0: every message it expected arrived) and the
+//! call's JSON must show the outcome.
+
+mod sip_support;
+
+use std::time::Duration;
+
+use sip_support::{Sipp, json_lines, outdial_call, write_config};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// One call to a number through the trunk (SIPp); returns its JSON.
+fn call(scenario: &str, hold: &str) -> (serde_json::Value, Sipp) {
+    let mut sipp = Sipp::uas(scenario, 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let args = [
+        "+15551234567",
+        "--json",
+        "--hold",
+        hold,
+        "--ring-timeout",
+        "1",
+    ];
+    let output = outdial_call(&config, &args, LIMIT);
+    let mut lines = json_lines(&output);
+    assert_eq!(lines.len(), 1, "one JSON object per call");
+    sipp.assert_passed(LIMIT);
+    (lines.remove(0), sipp)
+}
+
+#[test]
+fn answered_call_reports_times_and_hangs_up_after_hold() {
+    let (call, _) = call("uas_answer.xml", "0.3");
+    assert_eq!(call["outcome"], "answered");
+    assert_eq!(call["sip_code"], 200);
+    assert_eq!(
+        call["uri"],
+        format!(
+            "sip:+15551234567@127.0.0.1:{}",
+            call["uri"].as_str().unwrap().rsplit(':').next().unwrap()
+        )
+    );
+    let pdd = call["pdd_ms"].as_f64().unwrap();
+    let answer = call["answer_ms"].as_f64().unwrap();
+    assert!(pdd <= answer, "{call}");
+    assert!(call["duration_ms"].as_f64().unwrap() >= 300.0, "{call}");
+    let codes: Vec<_> = call["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [100, 180, 200]);
+}
+
+#[test]
+fn busy_is_reported_and_acked() {
+    let (call, _) = call("uas_busy.xml", "0.3");
+    assert_eq!(call["outcome"], "busy");
+    assert_eq!(call["sip_code"], 486);
+    assert!(call["answer_ms"].is_null());
+}
+
+#[test]
+fn ring_forever_is_cancelled_at_the_ring_timeout_and_the_487_acked() {
+    let (call, _) = call("uas_ring_forever.xml", "0.3");
+    assert_eq!(call["outcome"], "no_answer");
+    assert_eq!(call["sip_code"], 487);
+    assert!(call["pdd_ms"].as_f64().is_some());
+}
+
+#[test]
+fn proxy_challenge_407_is_answered_and_the_call_completes() {
+    let (call, _) = call("uas_auth.xml", "0.3");
+    assert_eq!(call["outcome"], "answered", "{call}");
+}
+
+#[test]
+fn www_challenge_401_digest_verified_by_sipp() {
+    let (call, _) = call("uas_auth_401.xml", "0.3");
+    assert_eq!(call["outcome"], "answered", "{call}");
+}
+
+#[test]
+fn wrong_trunk_password_is_rejected_by_the_verifying_uas() {
+    let mut sipp = Sipp::uas("uas_auth_401.xml", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("password = \"secret\"", "password = \"wrong\"");
+    std::fs::write(&config, text).unwrap();
+    let output = outdial_call(&config, &["+15551234567", "--json"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "rejected");
+    assert_eq!(call["sip_code"], 403);
+    sipp.assert_passed(LIMIT);
+}
+
+#[test]
+fn reliable_183_is_pracked_then_answered() {
+    let (call, _) = call("uas_100rel.xml", "0.3");
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(call["progress"][0]["code"], 183);
+}
+
+#[test]
+fn retransmitted_200_is_acked_again() {
+    let (call, _) = call("uas_retransmit_200.xml", "1");
+    assert_eq!(call["outcome"], "answered", "{call}");
+}
+
+#[test]
+fn a_sip_uri_is_dialed_as_given_and_count_rate_reports_percentiles() {
+    let mut sipp = Sipp::uas("uas_answer.xml", 20, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    // The trunk points elsewhere: the URI's host is what is dialed.
+    let config = write_config(dir.path(), 9);
+    let uri = format!("sip:alice@127.0.0.1:{}", sipp.port);
+    let output = outdial_call(
+        &config,
+        &[&uri, "--count", "20", "--rate", "50", "--hold", "0.1"],
+        LIMIT,
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("calls: 20"), "{text}");
+    assert!(text.contains("answered: 20"), "{text}");
+    assert!(text.contains("answer (INVITE → 200) ms: p50"), "{text}");
+    sipp.assert_passed(LIMIT);
+}
+
+#[test]
+fn tcp_trunk_carries_the_whole_call() {
+    let mut sipp = Sipp::uas("uas_answer.xml", 1, &["-t", "t1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("transport = \"udp\"", "transport = \"tcp\"");
+    std::fs::write(&config, text).unwrap();
+    let output = outdial_call(&config, &["+15551234567", "--json", "--hold", "0.2"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "answered", "{call}");
+    sipp.assert_passed(LIMIT);
+}
+
+#[test]
+fn congestion_with_retry_after_pauses_new_calls() {
+    let mut sipp = Sipp::uas("uas_congested.xml", 2, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let output = outdial_call(
+        &config,
+        &["+15551234567", "--count", "2", "--rate", "100"],
+        LIMIT,
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("congestion: 2"), "{text}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pausing new calls for 1 s"), "{stderr}");
+    // The second INVITE waited for Retry-After (a lower bound, not a speed claim).
+    let seconds: f64 = text.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(seconds >= 1.0, "{text}");
+    sipp.assert_passed(LIMIT);
+}
+
+#[test]
+fn trunk_named_by_dns_name_is_resolved() {
+    let mut sipp = Sipp::uas("uas_answer.xml", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sipp.port);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("sip:127.0.0.1:{}", sipp.port),
+        &format!("sip:localhost:{}", sipp.port),
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = outdial_call(&config, &["+15551234567", "--json", "--hold", "0.1"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(
+        call["uri"],
+        format!("sip:+15551234567@localhost:{}", sipp.port)
+    );
+    sipp.assert_passed(LIMIT);
+}

@@ -1,0 +1,188 @@
+//! Helpers for the SIP integration tests: free loopback ports, SIPp in the
+//! foreground (killed on drop, bounded by timeouts), and `outdial call`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A UDP port free on 127.0.0.1 right now (and its TCP twin, best effort).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// A SIPp process in the foreground; killed when dropped.
+pub struct Sipp {
+    child: Child,
+    pub port: u16,
+    errors: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Sipp {
+    /// SIPp playing `scenario` as a UAS on a free port, for `calls` calls.
+    pub fn uas(scenario_name: &str, calls: u32, extra: &[&str]) -> Sipp {
+        Self::spawn(scenario_name, calls, None, extra)
+    }
+
+    /// SIPp playing `scenario` as a UAC towards `remote`.
+    pub fn uac(scenario_name: &str, remote: &str, extra: &[&str]) -> Sipp {
+        Self::spawn(scenario_name, 1, Some(remote), extra)
+    }
+
+    fn spawn(scenario_name: &str, calls: u32, remote: Option<&str>, extra: &[&str]) -> Sipp {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let errors = dir.path().join("errors.log");
+        let mut command = Command::new("sipp");
+        command
+            .arg("-sf")
+            .arg(scenario(scenario_name))
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-nostdin",
+                "-timeout",
+                "25s",
+                "-trace_err",
+                "-error_file",
+            ])
+            .arg(&errors)
+            .args(extra)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(remote) = remote {
+            command.arg(remote);
+        }
+        let child = command
+            .spawn()
+            .expect("run sipp (Debian package sip-tester)");
+        // Give SIPp a moment to bind its port.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sipp {
+            child,
+            port,
+            errors,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for SIPp to finish; panics with its error log unless it
+    /// exits 0 (every call passed its scenario) within `within`.
+    pub fn assert_passed(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(&self.errors).unwrap_or_default();
+                assert!(status.success(), "SIPp failed ({status}):\n{log}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let log = std::fs::read_to_string(&self.errors).unwrap_or_default();
+                panic!("SIPp still running after {within:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shipped config with ephemeral ports, the trunk at `127.0.0.1:trunk_port`,
+/// trunk credentials user/secret, T1 = 100 ms (so timer-driven paths stay
+/// short) and a password for agent 1001.
+pub fn config_text(dir: &Path, trunk_port: u16) -> String {
+    include_str!("../../config/outdial.toml")
+        .replace("listen = \"127.0.0.1:5060\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "uri = \"sip:127.0.0.1:5070\"",
+            &format!("uri = \"sip:127.0.0.1:{trunk_port}\""),
+        )
+        .replace("# username = \"outdial\"", "username = \"user\"")
+        .replace("# password = \"...\"", "password = \"secret\"")
+        .replace("t1_ms = 500", "t1_ms = 100")
+        .replace("max_calls_per_second = 10", "max_calls_per_second = 500")
+        .replace("max_concurrent_calls = 60", "max_concurrent_calls = 500")
+        .replace("id = \"1001\"\n", "id = \"1001\"\npassword = \"pw1001\"\n")
+        .replace(
+            "url = \"sqlite://outdial.db\"",
+            &format!("url = \"sqlite://{}/outdial.db\"", dir.display()),
+        )
+}
+
+pub fn write_config(dir: &Path, trunk_port: u16) -> PathBuf {
+    let path = dir.join("outdial.toml");
+    std::fs::write(&path, config_text(dir, trunk_port)).unwrap();
+    path
+}
+
+/// Runs `outdial call` with a hard timeout; returns its output.
+pub fn outdial_call(config: &Path, args: &[&str], within: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .arg("call")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .env_remove("OUTDIAL_TRUNK_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn outdial call");
+    let deadline = Instant::now() + within;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "outdial call still running after {within:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The JSON objects `outdial call --json` printed.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        output.status.success(),
+        "outdial call failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
