@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod cpa;
 pub mod logging;
 pub mod media;
 pub mod net;

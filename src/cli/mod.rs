@@ -4,6 +4,7 @@
 //! in use, a peer unreachable); 2 bad usage or a bad configuration file.
 
 mod check_config;
+pub mod cpa;
 mod run;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a one-screen summary.
     CheckConfig,
+    /// Call-progress analysis of WAV files, or `--eval labels.csv`.
+    Cpa(cpa::CpaArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -49,5 +52,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run => run::run(&cli),
         Command::CheckConfig => check_config::check_config(&cli),
+        Command::Cpa(ref args) => cpa::run(args),
     }
 }
