@@ -204,6 +204,7 @@ pub struct Analyser {
     spectrum: Spectrum,
     tones: ToneTracker,
     speech: SpeechTracker,
+    speech_before_run: SpeechTracker,
     pending: [i16; FRAME],
     pending_len: usize,
     frame: u32,
@@ -233,6 +234,7 @@ impl Analyser {
             spectrum: Spectrum::new(),
             tones: ToneTracker::new(),
             speech: SpeechTracker::new(),
+            speech_before_run: SpeechTracker::new(),
             pending: [0; FRAME],
             pending_len: 0,
             frame: 0,
@@ -377,7 +379,16 @@ impl Analyser {
             .tones
             .update(f, self.speech.floor_db(), self.frame);
         let min_db = self.tones.loudest_db() - 15.0;
-        self.speech.update(f, self.tones.tonal, min_db, self.frame);
+        // A tone run is only known to be a tone (not a vowel) once steady
+        // for 100 ms: keep the speech state from its start and roll back.
+        if self.tones.run_started {
+            self.speech_before_run = self.speech.clone();
+        }
+        if self.tones.run_confirmed {
+            self.speech = self.speech_before_run.clone();
+        }
+        let tonal = self.tones.tonal || f.purity2 >= 0.97;
+        self.speech.update(f, tonal, self.tones.tonal, min_db, self.frame);
         if std::env::var_os("CPA_TRACE").is_some() {
             eprintln!(
                 "{:5} e={:6.1} fl={:6.1} f1={:6.0} f2={:6.0} p1={:.2} p2={:.2} flat={:.2} v21={:.2} tonal={} sp={} span={} pause={} tone={:?}",
@@ -406,7 +417,7 @@ impl Analyser {
         }
 
         if let Some(tone) = tone {
-            let speech_heard = self.speech.heard_speech();
+            let speech_heard = self.speech.speech_ms() >= 300;
             match tone {
                 ToneVerdict::Progress(Progress::Ringback) => {
                     if !speech_heard && !self.ringback_reported {

@@ -20,6 +20,8 @@ const HOLD_ABOVE_FLOOR_DB: f32 = 6.0;
 const ONSET_FRAMES: u32 = 3;
 /// Flatness above this is noise unless very loud.
 const NOISE_FLATNESS: f32 = 0.33;
+/// Weak frames count as speech only with a peaky (harmonic) spectrum.
+const WEAK_FLATNESS: f32 = 0.25;
 
 /// Decision thresholds (tuned on the generated training split; see
 /// `tools/corpus/`).
@@ -34,6 +36,8 @@ pub struct Thresholds {
     pub pause_per_s_ms: u32,
     /// Minimum voiced speech for a human verdict (a click is not "hello").
     pub min_speech_ms: u32,
+    /// Extra pause on a line whose speech stands less than 18 dB above noise.
+    pub noisy_extra_ms: u32,
 }
 
 impl Thresholds {
@@ -44,6 +48,7 @@ impl Thresholds {
             short_span_ms: 900,
             pause_per_s_ms: 300,
             min_speech_ms: 140,
+            noisy_extra_ms: 150,
         };
         match s {
             Sensitivity::Normal => base,
@@ -87,6 +92,9 @@ pub struct SpeechTracker {
     /// Non-speech, non-tone frames in a row (dead-air clock).
     quiet_frames: u32,
     utterances: u32,
+    run_strong: bool,
+    /// Running level of strong speech frames (dB), for the line's SNR.
+    speech_level_db: f32,
 }
 
 impl Default for SpeechTracker {
@@ -109,6 +117,8 @@ impl SpeechTracker {
             pause_frames: 0,
             quiet_frames: 0,
             utterances: 0,
+            run_strong: false,
+            speech_level_db: -200.0,
         }
     }
 
@@ -141,20 +151,37 @@ impl SpeechTracker {
     /// Feeds one frame. `tonal` frames belong to a tone and are never speech.
     /// `min_db` is the quietest level that may count as speech: raised when
     /// loud tones were heard, so a TV far below a ringback is not a caller.
-    pub fn update(&mut self, f: &Features, tonal: bool, min_db: f32, frame: u32) {
+    /// `tone_active`: a confirmed loud tone is playing; the pause clock
+    /// stops (a beep right after a short greeting is not a pause).
+    pub fn update(&mut self, f: &Features, tonal: bool, tone_active: bool, min_db: f32, frame: u32) {
         let e = f.band_db.max(-100.0);
+        let pure = f.purity2 >= 0.7;
         if !self.floor_init {
+            if tonal || pure {
+                if !tone_active {
+                    self.pause_frames += 1;
+                    self.quiet_frames += 1;
+                }
+                return;
+            }
             self.floor_db = e;
             self.floor_init = true;
         }
         let above = e - self.floor_db;
-        let threshold = if self.in_speech {
-            HOLD_ABOVE_FLOOR_DB
-        } else {
-            ONSET_ABOVE_FLOOR_DB
-        };
         let noise_like = f.flatness > NOISE_FLATNESS && above < 18.0;
-        let speechy = !tonal && e > SPEECH_MIN_DB.max(min_db) && above > threshold && !noise_like;
+        // Weak speech: a little above the floor with a speech-like (peaky)
+        // spectrum; strong speech: clearly above the floor.
+        let level_ok = !tonal && e > SPEECH_MIN_DB.max(min_db);
+        let weak = level_ok && above > HOLD_ABOVE_FLOOR_DB && f.flatness < WEAK_FLATNESS;
+        let strong = level_ok && above > ONSET_ABOVE_FLOOR_DB && !noise_like;
+        let speechy = if self.in_speech {
+            weak || strong
+        } else {
+            weak || strong
+        };
+        if strong {
+            self.run_strong = true;
+        }
 
         // Noise floor: falls fast, follows noise-like frames, creeps up
         // slowly under speech so a gain step or rising noise is learned.
@@ -163,21 +190,28 @@ impl SpeechTracker {
             // that babble's dips do not drag the floor below its body.
             let rate = if above < -12.0 { 0.4 } else { 0.15 };
             self.floor_db += rate * (e - self.floor_db);
-        } else if noise_like || (!speechy && !tonal && above < 8.0) {
+        } else if tonal || pure {
+            // A tone says nothing about the noise.
+        } else if noise_like || (!speechy && above < 8.0) {
             self.floor_db += 0.06 * (e - self.floor_db);
         } else {
             self.floor_db += 0.01;
+        }
+        if strong {
+            let lvl = &mut self.speech_level_db;
+            *lvl = if *lvl < -150.0 { e } else { *lvl + 0.05 * (e - *lvl) };
         }
 
         if speechy {
             if self.run == 0 {
                 self.run_start = frame;
+                self.run_strong = strong;
             }
             self.run += 1;
         } else {
             self.run = 0;
         }
-        if speechy && (self.in_speech || self.run >= ONSET_FRAMES) {
+        if speechy && (self.in_speech || (self.run >= ONSET_FRAMES && self.run_strong)) {
             if !self.in_speech {
                 self.in_speech = true;
                 if self.pause_frames * FRAME_MS >= 200 || self.first_onset.is_none() {
@@ -194,7 +228,7 @@ impl SpeechTracker {
             self.quiet_frames = 0;
         } else if !speechy {
             self.in_speech = false;
-            if !tonal {
+            if !tone_active {
                 self.pause_frames += 1;
                 self.quiet_frames += 1;
             } else {
@@ -210,9 +244,12 @@ impl SpeechTracker {
         if span >= t.machine_span_ms {
             return Some(SpeechVerdict::Machine);
         }
+        // On a noisy line the quiet ends of words drown: wait a little more.
+        let snr = self.speech_level_db - self.floor_db;
+        let noisy_extra = if snr < 18.0 { t.noisy_extra_ms } else { 0 };
         if !self.in_speech
             && self.speech_ms() >= t.min_speech_ms
-            && self.pause_ms() >= t.pause_for(span)
+            && self.pause_ms() >= t.pause_for(span) + noisy_extra
         {
             return Some(SpeechVerdict::Human);
         }

@@ -15,6 +15,8 @@ const TONAL_ABOVE_FLOOR_DB: f32 = 10.0;
 const TONAL_MIN_DB: f32 = -52.0;
 /// Frequencies of one run may wander this much (dual tones beat).
 const RUN_FREQ_TOL: f32 = 35.0;
+/// Frames a run must stay steady before it counts as a tone.
+const STEADY_FRAMES: u32 = 5;
 
 /// A finished (or ongoing) stretch of one tone.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -83,6 +85,14 @@ impl Run {
             truncated: self.start <= 1,
         }
     }
+    fn steady(&self) -> bool {
+        if self.n < STEADY_FRAMES {
+            return false;
+        }
+        let seg = self.segment();
+        seg.freq_sd <= 10.0 && seg.level_sd <= 3.0
+    }
+
     fn matches(&self, lo: f32, hi: f32) -> bool {
         let rlo = self.lo();
         let rhi = self.hi_sum / self.hi_n.max(1) as f32;
@@ -207,6 +217,9 @@ pub struct ToneTracker {
     pub tonal: bool,
     /// Any tone run of at least 100 ms was seen.
     pub seen_tone: bool,
+    /// A run started at this frame / was just confirmed as a tone.
+    pub run_started: bool,
+    pub run_confirmed: bool,
     loudest_db: f32,
 }
 
@@ -229,6 +242,8 @@ impl ToneTracker {
             frame: 0,
             tonal: false,
             seen_tone: false,
+            run_started: false,
+            run_confirmed: false,
             loudest_db: -200.0,
         }
     }
@@ -249,7 +264,10 @@ impl ToneTracker {
     /// is reached at this frame.
     pub fn update(&mut self, f: &Features, floor_db: f32, frame: u32) -> Option<ToneVerdict> {
         self.frame = frame;
-        let loud = f.band_db > TONAL_MIN_DB && f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB;
+        // A very pure spectrum is a tone whatever the floor says (the floor
+        // may not be learned yet when a tone opens the stream).
+        let loud = f.band_db > TONAL_MIN_DB
+            && (f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB || f.purity2 >= 0.9);
         let tonal = loud && f.purity2 >= TONAL_PURITY && f.f1 >= CP_LO_HZ - 20.0;
         let (lo, hi) = if f.f2 > 0.0 && f.f2 < f.f1 {
             (f.f2, f.f1)
@@ -301,7 +319,10 @@ impl ToneTracker {
                 verdict = self.close_run();
             }
         }
-        self.tonal = tonal && self.run.is_some_and(|r| r.n >= 3);
+        // A run is a tone (not a vowel) once it has been steady for 100 ms.
+        self.tonal = tonal && self.run.is_some_and(|r| r.steady());
+        self.run_started = tonal && self.run.is_some_and(|r| r.n == 1);
+        self.run_confirmed = self.tonal && self.run.is_some_and(|r| r.n == STEADY_FRAMES);
         if let Some(run) = self.run
             && run.n >= 5
         {
@@ -314,7 +335,7 @@ impl ToneTracker {
 
         // V.21 HDLC flags: energy confined to 1550–1950 Hz with both the mark
         // (1650) and space (1850) frequencies present.
-        if loud && f.v21_share > 0.75 && f.v21_mark > 0.15 && f.v21_space > 0.04 {
+        if loud && f.v21_share > 0.75 && f.v21_mark > 0.15 && f.v21_space > 0.04 && f.purity1 < 0.85 {
             self.v21_frames += 1;
             self.tonal = true;
         } else {
@@ -497,7 +518,8 @@ impl ToneTracker {
         let seg = self.open_segment(120)?;
         let ok = seg.hi == 0.0
             && seg.purity1 >= 0.80
-            && seg.freq_sd <= 8.0
+            && seg.freq_sd <= 6.0
+            && seg.level_sd <= 2.0
             && (350.0..=2150.0).contains(&seg.lo)
             && self.v21_frames == 0;
         ok.then_some(seg)
