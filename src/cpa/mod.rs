@@ -440,7 +440,9 @@ impl Analyser {
                 }
                 ToneVerdict::Progress(_) => {}
                 ToneVerdict::Sit(code) => self.decide(Outcome::Sit, at, EventKind::Sit(code)),
-                ToneVerdict::Fax(FaxSignal::Cng) if speech_heard => {}
+                // After speech, a 1100 or 2100 Hz tone is a beep, not a fax.
+                ToneVerdict::Fax(FaxSignal::Cng | FaxSignal::Ced | FaxSignal::Ansam)
+                    if speech_heard => {}
                 ToneVerdict::Fax(signal) => self.decide(Outcome::Fax, at, EventKind::Fax(signal)),
             }
             if self.verdict.is_some() {

@@ -48,6 +48,7 @@ struct Run {
     start: u32,
     last: u32,
     n: u32,
+    lo_n: u32,
     lo_sum: f32,
     lo_sq: f32,
     hi_sum: f32,
@@ -59,11 +60,11 @@ struct Run {
 
 impl Run {
     fn lo(&self) -> f32 {
-        self.lo_sum / self.n.max(1) as f32
+        self.lo_sum / self.lo_n.max(1) as f32
     }
     fn hi(&self) -> f32 {
         // A second peak counts only when most frames show it.
-        if self.hi_n * 2 >= self.n {
+        if self.n >= 3 && self.hi_n * 2 >= self.n {
             self.hi_sum / self.hi_n.max(1) as f32
         } else {
             0.0
@@ -72,6 +73,7 @@ impl Run {
     fn segment(&self) -> Segment {
         let n = self.n.max(1) as f32;
         let lo = self.lo();
+        let lo_n = self.lo_n.max(1) as f32;
         let e = self.e_sum / n;
         Segment {
             start_ms: self.start * FRAME_MS,
@@ -79,7 +81,7 @@ impl Run {
             lo,
             hi: self.hi(),
             purity1: self.p1_sum / n,
-            freq_sd: (self.lo_sq / n - lo * lo).max(0.0).sqrt(),
+            freq_sd: (self.lo_sq / lo_n - lo * lo).max(0.0).sqrt(),
             level_db: e,
             level_sd: (self.e_sq / n - e * e).max(0.0).sqrt(),
             truncated: self.start <= 1,
@@ -93,11 +95,11 @@ impl Run {
         seg.freq_sd <= 10.0 && seg.level_sd <= 3.0
     }
 
-    fn matches(&self, lo: f32, hi: f32) -> bool {
+    fn matches(&self, lo: f32) -> bool {
         let rlo = self.lo();
-        let rhi = self.hi_sum / self.hi_n.max(1) as f32;
+        let rhi = self.hi();
         let near = |a: f32, b: f32| (a - b).abs() < RUN_FREQ_TOL;
-        near(lo, rlo) || (self.hi_n > 0 && (near(lo, rhi) || (hi > 0.0 && near(hi, rhi))))
+        near(lo, rlo) || (rhi > 0.0 && near(lo, rhi))
     }
 }
 
@@ -211,6 +213,7 @@ pub struct ToneTracker {
     recent: [Segment; 3],
     recent_len: usize,
     v21_frames: u32,
+    v21_fsk: u32,
     /// Frames since the stream started.
     frame: u32,
     /// The current frame belongs to a tone (for the VAD).
@@ -239,6 +242,7 @@ impl ToneTracker {
             recent: [Segment::default(); 3],
             recent_len: 0,
             v21_frames: 0,
+            v21_fsk: 0,
             frame: 0,
             tonal: false,
             seen_tone: false,
@@ -277,18 +281,20 @@ impl ToneTracker {
         let mut verdict = None;
         if tonal {
             match &mut self.run {
-                Some(run) if run.matches(lo, hi) => {
-                    let (lo, hi) = if hi > 0.0 && (lo - run.lo()).abs() > RUN_FREQ_TOL {
-                        (hi, lo)
-                    } else {
-                        (lo, hi)
-                    };
+                Some(run) if run.matches(lo) => {
                     run.last = frame;
                     run.n += 1;
-                    run.lo_sum += lo;
-                    run.lo_sq += lo * lo;
-                    if hi > 0.0 {
-                        run.hi_sum += hi;
+                    if (lo - run.lo()).abs() < RUN_FREQ_TOL {
+                        run.lo_n += 1;
+                        run.lo_sum += lo;
+                        run.lo_sq += lo * lo;
+                        if hi > 0.0 {
+                            run.hi_sum += hi;
+                            run.hi_n += 1;
+                        }
+                    } else {
+                        // The upper component of a dual tone won this frame.
+                        run.hi_sum += lo;
                         run.hi_n += 1;
                     }
                     run.p1_sum += f.purity1;
@@ -301,6 +307,7 @@ impl ToneTracker {
                         start: frame,
                         last: frame,
                         n: 1,
+                        lo_n: 1,
                         lo_sum: lo,
                         lo_sq: lo * lo,
                         hi_sum: hi,
@@ -335,13 +342,19 @@ impl ToneTracker {
 
         // V.21 HDLC flags: energy confined to 1550–1950 Hz with both the mark
         // (1650) and space (1850) frequencies present.
-        if loud && f.v21_share > 0.75 && f.v21_mark > 0.15 && f.v21_space > 0.04 && f.purity1 < 0.85 {
+        // FSK evidence: frames where both frequencies share the power (a
+        // steady beep in that band never shows it).
+        if loud && f.v21_share > 0.75 && f.v21_mark > 0.1 {
             self.v21_frames += 1;
+            if f.v21_space > 0.04 && f.purity1 < 0.85 {
+                self.v21_fsk += 1;
+            }
             self.tonal = true;
         } else {
             self.v21_frames = 0;
+            self.v21_fsk = 0;
         }
-        if self.v21_frames >= 15 {
+        if self.v21_frames >= 15 && self.v21_fsk >= 5 {
             return Some(ToneVerdict::Fax(FaxSignal::V21));
         }
         verdict.or_else(|| self.ongoing_verdict())
@@ -390,7 +403,8 @@ impl ToneTracker {
     fn ongoing_verdict(&self) -> Option<ToneVerdict> {
         if let Some(seg) = self.open_segment(0) {
             let d = seg.duration_ms() + FRAME_MS;
-            if (seg.lo - 2100.0).abs() < 30.0 && d >= 500 {
+            // Phase reversals every 450 ms cut the run: 360 ms is enough.
+            if (seg.lo - 2100.0).abs() < 30.0 && d >= 360 {
                 // ANSam's 15 Hz amplitude modulation shows as level spread.
                 let signal = if seg.level_sd > 0.6 {
                     FaxSignal::Ansam
