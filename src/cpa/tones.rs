@@ -92,7 +92,7 @@ impl Run {
             return false;
         }
         let seg = self.segment();
-        seg.freq_sd <= 10.0 && seg.level_sd <= 3.0
+        seg.freq_sd <= 10.0 && seg.level_sd <= 4.0
     }
 
     fn matches(&self, lo: f32) -> bool {
@@ -533,7 +533,7 @@ impl ToneTracker {
         let ok = seg.hi == 0.0
             && seg.purity1 >= 0.80
             && seg.freq_sd <= 6.0
-            && seg.level_sd <= 2.0
+            && seg.level_sd <= 4.0
             && (350.0..=2150.0).contains(&seg.lo)
             && self.v21_frames == 0;
         ok.then_some(seg)
