@@ -389,14 +389,6 @@ impl Analyser {
         }
         let tonal = self.tones.tonal || f.purity2 >= 0.97;
         self.speech.update(f, tonal, self.tones.tonal, min_db, self.frame);
-        if std::env::var_os("CPA_TRACE").is_some() {
-            eprintln!(
-                "{:5} e={:6.1} fl={:6.1} f1={:6.0} f2={:6.0} p1={:.2} p2={:.2} flat={:.2} v21={:.2} tonal={} sp={} span={} pause={} tone={:?}",
-                at, f.band_db, self.speech.floor_db(), f.f1, f.f2, f.purity1, f.purity2, f.flatness, f.v21_share,
-                self.tones.tonal as u8, self.speech.speech_ms(), self.speech.span_ms(), self.speech.pause_ms(), tone
-            );
-        }
-
         if want_beep
             && self.speech.speech_ms() >= 300
             && let Some(seg) = self.tones.beep()

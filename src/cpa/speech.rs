@@ -20,6 +20,8 @@ const HOLD_ABOVE_FLOOR_DB: f32 = 6.0;
 const ONSET_FRAMES: u32 = 3;
 /// Flatness above this is noise unless very loud.
 const NOISE_FLATNESS: f32 = 0.33;
+/// How fast the floor follows a dip once settled (per frame).
+const FLOOR_FALL: f32 = 0.06;
 /// Weak frames count as speech only with a peaky (harmonic) spectrum.
 const WEAK_FLATNESS: f32 = 0.25;
 
@@ -44,7 +46,7 @@ impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
         let base = Thresholds {
             machine_span_ms: 2700,
-            short_pause_ms: 420,
+            short_pause_ms: 500,
             short_span_ms: 900,
             pause_per_s_ms: 300,
             min_speech_ms: 140,
@@ -188,7 +190,7 @@ impl SpeechTracker {
         if e < self.floor_db {
             // Falls fast from an initial high guess, slower once settled so
             // that babble's dips do not drag the floor below its body.
-            let rate = if above < -12.0 { 0.4 } else { 0.15 };
+            let rate = if above < -12.0 { 0.4 } else { FLOOR_FALL };
             self.floor_db += rate * (e - self.floor_db);
         } else if tonal || pure {
             // A tone says nothing about the noise.
