@@ -163,11 +163,12 @@ pub struct Label {
 /// Parses `file,class[,beep_ms[,speech_end_ms[,sit_code]]]` (or any column
 /// order when a header names them). Files are relative to `base`.
 pub fn parse_labels(text: &str, base: &Path) -> anyhow::Result<Vec<Label>> {
-    let mut cols: HashMap<String, usize> = ["file", "class", "beep_ms", "speech_end_ms", "sit_code"]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.to_string(), i))
-        .collect();
+    let mut cols: HashMap<String, usize> =
+        ["file", "class", "beep_ms", "speech_end_ms", "sit_code"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.to_string(), i))
+            .collect();
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -200,9 +201,9 @@ pub fn parse_labels(text: &str, base: &Path) -> anyhow::Result<Vec<Label>> {
         let number = |name: &str| -> anyhow::Result<Option<u32>> {
             get(name)
                 .map(|s| {
-                    s.parse::<f64>()
-                        .map(|v| v.max(0.0) as u32)
-                        .map_err(|_| anyhow::anyhow!("line {}: `{name}` is not a number: `{s}`", n + 1))
+                    s.parse::<f64>().map(|v| v.max(0.0) as u32).map_err(|_| {
+                        anyhow::anyhow!("line {}: `{name}` is not a number: `{s}`", n + 1)
+                    })
                 })
                 .transpose()
         };
@@ -274,22 +275,46 @@ pub fn score(labels: &[Label], results: &[FileResult]) -> String {
     }
     let total = labels.len();
     let correct: usize = (0..9).map(|i| confusion[i][i]).sum();
-    let _ = writeln!(out, "clips: {total}\n\n| class | clips | accuracy |\n|---|---|---|");
+    let _ = writeln!(
+        out,
+        "clips: {total}\n\n| class | clips | accuracy |\n|---|---|---|"
+    );
     for (i, c) in classes.iter().enumerate() {
         let n: usize = confusion[i].iter().sum();
         if n > 0 {
-            let _ = writeln!(out, "| {} | {n} | {} |", c.as_str(), pct(confusion[i][i], n));
+            let _ = writeln!(
+                out,
+                "| {} | {n} | {} |",
+                c.as_str(),
+                pct(confusion[i][i], n)
+            );
         }
     }
     let _ = writeln!(out, "| **all** | {total} | {} |", pct(correct, total));
 
-    let (h, m, u) = (idx(Outcome::Human), idx(Outcome::Machine), idx(Outcome::Unknown));
+    let (h, m, u) = (
+        idx(Outcome::Human),
+        idx(Outcome::Machine),
+        idx(Outcome::Unknown),
+    );
     let hm_total: usize = confusion[h].iter().sum::<usize>() + confusion[m].iter().sum::<usize>();
     let humans: usize = confusion[h].iter().sum();
     let _ = writeln!(out, "\n| human vs machine | value |\n|---|---|");
-    let _ = writeln!(out, "| accuracy | {} |", pct(confusion[h][h] + confusion[m][m], hm_total));
-    let _ = writeln!(out, "| humans classed as machine | {} |", pct(confusion[h][m], humans));
-    let _ = writeln!(out, "| not sure | {} |", pct(confusion[h][u] + confusion[m][u], hm_total));
+    let _ = writeln!(
+        out,
+        "| accuracy | {} |",
+        pct(confusion[h][h] + confusion[m][m], hm_total)
+    );
+    let _ = writeln!(
+        out,
+        "| humans classed as machine | {} |",
+        pct(confusion[h][m], humans)
+    );
+    let _ = writeln!(
+        out,
+        "| not sure | {} |",
+        pct(confusion[h][u] + confusion[m][u], hm_total)
+    );
 
     let mut human_after_answer = Vec::new();
     let mut human_after_stop = Vec::new();
@@ -354,10 +379,22 @@ pub fn score(labels: &[Label], results: &[FileResult]) -> String {
     }
     let no_beep = total - with_beep;
     let _ = writeln!(out, "\n| beep | value |\n|---|---|");
-    let _ = writeln!(out, "| found within −100/+400 ms | {} |", pct(hit, with_beep));
+    let _ = writeln!(
+        out,
+        "| found within −100/+400 ms | {} |",
+        pct(hit, with_beep)
+    );
     let _ = writeln!(out, "| premature | {} |", pct(premature, with_beep));
-    let _ = writeln!(out, "| late or missed | {} |", pct(late_or_missed, with_beep));
-    let _ = writeln!(out, "| false (clip has none) | {} |", pct(false_beep, no_beep));
+    let _ = writeln!(
+        out,
+        "| late or missed | {} |",
+        pct(late_or_missed, with_beep)
+    );
+    let _ = writeln!(
+        out,
+        "| false (clip has none) | {} |",
+        pct(false_beep, no_beep)
+    );
     let _ = writeln!(out, "| on humans | {human_beep} |");
 
     let mut sit_total = 0;

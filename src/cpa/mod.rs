@@ -375,9 +375,7 @@ impl Analyser {
             return;
         }
 
-        let tone = self
-            .tones
-            .update(f, self.speech.floor_db(), self.frame);
+        let tone = self.tones.update(f, self.speech.floor_db(), self.frame);
         let min_db = self.tones.loudest_db() - 15.0;
         // A tone run is only known to be a tone (not a vowel) once steady
         // for 100 ms: keep the speech state from its start and roll back.
@@ -388,7 +386,8 @@ impl Analyser {
             self.speech = self.speech_before_run.clone();
         }
         let tonal = self.tones.tonal || f.purity2 >= 0.97;
-        self.speech.update(f, tonal, self.tones.tonal, min_db, self.frame);
+        self.speech
+            .update(f, tonal, self.tones.tonal, min_db, self.frame);
         if want_beep
             && self.speech.speech_ms() >= 300
             && let Some(seg) = self.tones.beep()
@@ -468,4 +467,3 @@ impl Analyser {
         }
     }
 }
-

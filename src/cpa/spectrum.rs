@@ -275,7 +275,11 @@ mod tests {
             assert!((feat.f1 - freq).abs() < 5.0, "{freq}: read {}", feat.f1);
             assert!(feat.purity1 > 0.95, "{freq}: purity {}", feat.purity1);
             assert!(feat.flatness < 0.05);
-            assert!((feat.band_db - 20.0 * 0.3f32.log10()).abs() < 3.0, "{}", feat.band_db);
+            assert!(
+                (feat.band_db - 20.0 * 0.3f32.log10()).abs() < 3.0,
+                "{}",
+                feat.band_db
+            );
         }
     }
 

@@ -155,7 +155,14 @@ impl SpeechTracker {
     /// loud tones were heard, so a TV far below a ringback is not a caller.
     /// `tone_active`: a confirmed loud tone is playing; the pause clock
     /// stops (a beep right after a short greeting is not a pause).
-    pub fn update(&mut self, f: &Features, tonal: bool, tone_active: bool, min_db: f32, frame: u32) {
+    pub fn update(
+        &mut self,
+        f: &Features,
+        tonal: bool,
+        tone_active: bool,
+        min_db: f32,
+        frame: u32,
+    ) {
         let e = f.band_db.max(-100.0);
         let pure = f.purity2 >= 0.7;
         if !self.floor_init {
@@ -201,7 +208,11 @@ impl SpeechTracker {
         }
         if strong {
             let lvl = &mut self.speech_level_db;
-            *lvl = if *lvl < -150.0 { e } else { *lvl + 0.05 * (e - *lvl) };
+            *lvl = if *lvl < -150.0 {
+                e
+            } else {
+                *lvl + 0.05 * (e - *lvl)
+            };
         }
 
         if speechy {

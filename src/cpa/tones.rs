@@ -199,7 +199,7 @@ const CP_HI_HZ: f32 = 660.0;
 const HISTORY: usize = 10;
 
 fn cadence_tolerance(v: u32) -> u32 {
-    (v * 22 / 100).max(60)
+    (v * 25 / 100).max(75)
 }
 
 /// Tone runs, cadence, SIT, fax and beep.
@@ -462,15 +462,17 @@ impl ToneTracker {
         // Observed on/off elements, skipping a first "on" cut by the start.
         let mut elems = [0u32; HISTORY * 2];
         let mut n = 0;
-        let first = usize::from(segs.first().is_some_and(|s| s.truncated));
-        for i in first..segs.len() {
-            if i > first {
+        for i in 0..segs.len() {
+            if i > 0 {
                 elems[n] = segs[i].start_ms.saturating_sub(segs[i - 1].end_ms);
                 n += 1;
             }
             elems[n] = segs[i].duration_ms();
             n += 1;
         }
+        // A tone already on when the stream began: its length is a lower
+        // bound only.
+        let first_truncated = segs.first().is_some_and(|s| s.truncated);
         if n == 0 {
             return None;
         }
@@ -496,6 +498,9 @@ impl ToneTracker {
                 let mut ok = true;
                 for (i, &obs) in elems[..n].iter().enumerate() {
                     let want = plan.cadence[(phase + i) % len];
+                    if i == 0 && first_truncated && obs <= want + cadence_tolerance(want) {
+                        continue;
+                    }
                     let diff = obs.abs_diff(want);
                     if diff > cadence_tolerance(want) {
                         ok = false;
