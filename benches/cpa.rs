@@ -23,14 +23,10 @@ fn signal(kind: u32) -> Vec<i16> {
                         * 4000.0
                         * env
                 }
-                1 => {
-                    if (t * 2.0) as u32 % 2 == 0 {
-                        3000.0
-                            * ((2.0 * std::f32::consts::PI * 480.0 * t).sin()
-                                + (2.0 * std::f32::consts::PI * 620.0 * t).sin())
-                    } else {
-                        0.0
-                    }
+                1 if ((t * 2.0) as u32).is_multiple_of(2) => {
+                    3000.0
+                        * ((2.0 * std::f32::consts::PI * 480.0 * t).sin()
+                            + (2.0 * std::f32::consts::PI * 620.0 * t).sin())
                 }
                 _ => 0.0,
             };

@@ -222,9 +222,14 @@ impl Spectrum {
         }
         if let Some(a) = avoid {
             // Do not count bins already credited to the first peak.
-            for j in k - PEAK_HALF..=k + PEAK_HALF {
+            for (j, v) in p
+                .iter()
+                .enumerate()
+                .take(k + PEAK_HALF + 1)
+                .skip(k - PEAK_HALF)
+            {
                 if j.abs_diff(a) <= PEAK_HALF {
-                    region -= p[j];
+                    region -= *v;
                 }
             }
         }

@@ -183,11 +183,8 @@ impl SpeechTracker {
         let level_ok = !tonal && e > SPEECH_MIN_DB.max(min_db);
         let weak = level_ok && above > HOLD_ABOVE_FLOOR_DB && f.flatness < WEAK_FLATNESS;
         let strong = level_ok && above > ONSET_ABOVE_FLOOR_DB && !noise_like;
-        let speechy = if self.in_speech {
-            weak || strong
-        } else {
-            weak || strong
-        };
+        // Onset additionally needs a strong frame in the run (below).
+        let speechy = weak || strong;
         if strong {
             self.run_strong = true;
         }

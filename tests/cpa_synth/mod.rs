@@ -103,7 +103,7 @@ pub fn pseudo_speech(ms: f64, f0: f64, level_db: f64, seed: u64) -> Vec<f64> {
         } else {
             0.0
         };
-        let glide = if (s + seed as usize) % 2 == 0 {
+        let glide = if (s + seed as usize).is_multiple_of(2) {
             1.15 - 0.3 * pos
         } else {
             0.9 + 0.25 * pos
