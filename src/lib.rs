@@ -10,6 +10,7 @@ pub mod api;
 pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod cpa;
 pub mod driver;
 pub mod engine;
 pub mod logging;

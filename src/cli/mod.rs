@@ -6,6 +6,7 @@
 
 mod call;
 mod check_config;
+pub mod cpa;
 mod export;
 mod import;
 mod run;
@@ -52,6 +53,8 @@ pub enum Command {
     /// Place a call (or --count calls at --rate) through the trunk and
     /// report progress, outcome and timings.
     Call(call::CallArgs),
+    /// Call-progress analysis of WAV files, or `--eval labels.csv`.
+    Cpa(cpa::CpaArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -63,5 +66,6 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::import(&cli, args),
         Command::Export(args) => export::export(&cli, args),
         Command::Call(args) => call::call(&cli, args),
+        Command::Cpa(args) => cpa::run(args),
     }
 }

@@ -265,6 +265,9 @@ pub struct CampaignConfig {
     pub max_attempts_per_number: u32,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Call-progress analysis settings (`[campaign.cpa]`).
+    #[serde(default)]
+    pub cpa: crate::cpa::CpaSettings,
 }
 
 /// Delay before a record is dialed again, per outcome.

@@ -280,6 +280,9 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
                 ),
             );
         }
+        for problem in campaign.cpa.validate() {
+            check.report(format!("{key}.cpa"), problem.to_string());
+        }
         if parse_call_hours(&campaign.call_hours).is_none() {
             check.report(
                 format!("{key}.call_hours"),

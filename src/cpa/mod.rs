@@ -1,0 +1,469 @@
+//! Call-progress analysis: a sans-IO streaming analyser over 20 ms frames of
+//! 8 kHz PCM. It owns the tone detectors (call-progress cadences, SIT with
+//! its code, fax), the VAD and human/machine decision, the beep detector and
+//! the arbitration between them.
+//!
+//! Arbitration: tones first. A frame that belongs to a tone is never speech,
+//! so ringback or reorder cannot reach the speech classifier. The first
+//! verdict wins; after a machine verdict the beep search goes on (when the
+//! campaign waits for the beep). The audio is the clock: every frame is
+//! 20 ms, and the shell feeds silence for lost packets, so the analyser needs
+//! no timer of its own. Memory per channel is fixed (~5 KiB); no allocation
+//! happens per frame.
+
+mod settings;
+mod spectrum;
+mod speech;
+mod tones;
+
+use std::collections::VecDeque;
+
+pub use settings::{CpaSettings, CpaSettingsError, MachineMode, Sensitivity};
+pub use spectrum::FRAME;
+use spectrum::{Features, Spectrum};
+use speech::{SpeechTracker, SpeechVerdict, Thresholds};
+use tones::{Progress, ToneTracker, ToneVerdict};
+
+const FRAME_MS: u32 = 20;
+
+/// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SitCode {
+    /// Intercept: number changed or disconnected.
+    Ic,
+    /// Vacant code.
+    Vc,
+    /// Reorder (system busy).
+    Ro,
+    /// No circuit.
+    Nc,
+    /// Ineffective other.
+    Io,
+}
+
+impl SitCode {
+    /// From segment 1 and 2 frequency (high?) and duration (long?).
+    pub fn from_segments(high1: bool, long1: bool, high2: bool, long2: bool) -> SitCode {
+        match (high1, long1, high2, long2) {
+            (false, false, false, false) => SitCode::Ic,
+            (true, true, false, false) => SitCode::Vc,
+            (false, false, true, true) | (true, false, false, true) => SitCode::Ro,
+            (true, true, true, true) | (false, true, false, true) => SitCode::Nc,
+            (false, true, true, false) => SitCode::Io,
+            // Unassigned combinations: the nearest by segment 2, which
+            // carries most of the meaning (long = reorder/no circuit).
+            (_, _, _, true) => SitCode::Ro,
+            (_, _, true, false) => SitCode::Io,
+            (_, _, false, false) => SitCode::Ic,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SitCode::Ic => "IC",
+            SitCode::Vc => "VC",
+            SitCode::Ro => "RO",
+            SitCode::Nc => "NC",
+            SitCode::Io => "IO",
+        }
+    }
+
+    /// Whether the number should be removed from the list.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, SitCode::Ic | SitCode::Vc)
+    }
+}
+
+/// Which fax/modem signal was heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaxSignal {
+    /// Calling tone, 1100 Hz.
+    Cng,
+    /// Answer tone 2100 Hz (with or without phase reversals).
+    Ced,
+    /// 2100 Hz amplitude-modulated at 15 Hz (V.8).
+    Ansam,
+    /// V.21 channel 2 HDLC flags.
+    V21,
+}
+
+impl FaxSignal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaxSignal::Cng => "cng",
+            FaxSignal::Ced => "ced",
+            FaxSignal::Ansam => "ansam",
+            FaxSignal::V21 => "v21",
+        }
+    }
+}
+
+/// The final classification of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Human,
+    Machine,
+    Fax,
+    Busy,
+    Reorder,
+    Sit,
+    Ringback,
+    Silence,
+    /// Not sure: the analysis time ran out without a clear answer.
+    Unknown,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Human,
+        Outcome::Machine,
+        Outcome::Fax,
+        Outcome::Busy,
+        Outcome::Reorder,
+        Outcome::Sit,
+        Outcome::Ringback,
+        Outcome::Silence,
+        Outcome::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Human => "human",
+            Outcome::Machine => "machine",
+            Outcome::Fax => "fax",
+            Outcome::Busy => "busy",
+            Outcome::Reorder => "reorder",
+            Outcome::Sit => "sit",
+            Outcome::Ringback => "ringback",
+            Outcome::Silence => "silence",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// What the analyser reports, with the stream time it was reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EventKind {
+    Ringback,
+    Busy,
+    Reorder,
+    Sit(Option<SitCode>),
+    Fax(FaxSignal),
+    Human,
+    Machine,
+    /// End of a voicemail greeting: leave the message now.
+    Beep {
+        freq_hz: f32,
+    },
+    /// Dead air: nothing heard.
+    Silence,
+    NotSure,
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Ringback => "ringback",
+            EventKind::Busy => "busy",
+            EventKind::Reorder => "reorder",
+            EventKind::Sit(_) => "sit",
+            EventKind::Fax(_) => "fax",
+            EventKind::Human => "human",
+            EventKind::Machine => "machine",
+            EventKind::Beep { .. } => "beep",
+            EventKind::Silence => "silence",
+            EventKind::NotSure => "not_sure",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    /// Milliseconds since the start of the stream (answer, or early media).
+    pub at_ms: u32,
+    pub kind: EventKind,
+}
+
+/// The verdict and its time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub at_ms: u32,
+    pub sit_code: Option<SitCode>,
+    pub fax: Option<FaxSignal>,
+}
+
+/// One channel's analyser.
+pub struct Analyser {
+    settings: CpaSettings,
+    thresholds: Thresholds,
+    spectrum: Spectrum,
+    tones: ToneTracker,
+    speech: SpeechTracker,
+    speech_before_run: SpeechTracker,
+    pending: [i16; FRAME],
+    pending_len: usize,
+    frame: u32,
+    /// Frame of the answer; `None` while only early media has been fed.
+    answered_at: Option<u32>,
+    verdict: Option<Verdict>,
+    beep: Option<Event>,
+    ringback_reported: bool,
+    events: VecDeque<Event>,
+}
+
+impl Analyser {
+    /// An analyser fed from the moment of answer.
+    pub fn new(settings: CpaSettings) -> Self {
+        let mut a = Self::new_early_media(settings);
+        a.answered_at = Some(0);
+        a
+    }
+
+    /// An analyser fed from the start of early media; call
+    /// [`Analyser::answered`] at the 200 OK when it is known. Until then a
+    /// ringback is reported as an event, not a verdict.
+    pub fn new_early_media(settings: CpaSettings) -> Self {
+        Analyser {
+            thresholds: Thresholds::for_sensitivity(settings.sensitivity),
+            settings,
+            spectrum: Spectrum::new(),
+            tones: ToneTracker::new(),
+            speech: SpeechTracker::new(),
+            speech_before_run: SpeechTracker::new(),
+            pending: [0; FRAME],
+            pending_len: 0,
+            frame: 0,
+            answered_at: None,
+            verdict: None,
+            beep: None,
+            ringback_reported: false,
+            events: VecDeque::with_capacity(16),
+        }
+    }
+
+    /// The call was answered at the current position of the stream.
+    pub fn answered(&mut self) {
+        if self.answered_at.is_none() {
+            self.answered_at = Some(self.frame);
+        }
+    }
+
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.verdict
+    }
+
+    pub fn beep(&self) -> Option<Event> {
+        self.beep
+    }
+
+    /// Stream time consumed so far, ms.
+    pub fn now_ms(&self) -> u32 {
+        self.frame * FRAME_MS
+    }
+
+    /// Nothing more to learn: a verdict is in and no beep is awaited.
+    pub fn is_done(&self) -> bool {
+        match self.verdict {
+            None => false,
+            Some(v) if v.outcome == Outcome::Machine => {
+                self.beep.is_some()
+                    || self.settings.machine_mode == MachineMode::VerdictOnly
+                    || self.since_answer_ms() >= self.settings.beep_timeout_ms
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// Next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Feeds samples of any length; they are cut into 20 ms frames.
+    pub fn push_samples(&mut self, mut samples: &[i16]) {
+        while !samples.is_empty() {
+            let take = (FRAME - self.pending_len).min(samples.len());
+            self.pending[self.pending_len..self.pending_len + take]
+                .copy_from_slice(&samples[..take]);
+            self.pending_len += take;
+            samples = &samples[take..];
+            if self.pending_len == FRAME {
+                let frame = self.pending;
+                self.pending_len = 0;
+                self.push_frame(&frame);
+            }
+        }
+    }
+
+    /// Feeds one 20 ms frame (160 samples).
+    pub fn push_frame(&mut self, frame: &[i16; FRAME]) {
+        let features = self.spectrum.analyse(frame);
+        self.process(&features);
+        self.frame += 1;
+    }
+
+    /// The stream ended: give the best verdict the audio supports.
+    pub fn finish(&mut self) {
+        if self.verdict.is_some() {
+            return;
+        }
+        let at = self.now_ms();
+        if self.speech.heard_speech() {
+            let span = self.speech.span_ms();
+            if span >= 1800 {
+                self.decide(Outcome::Machine, at, EventKind::Machine);
+            } else if self.speech.pause_ms() >= 200 && self.speech.speech_ms() >= 100 {
+                self.decide(Outcome::Human, at, EventKind::Human);
+            } else {
+                self.decide(Outcome::Unknown, at, EventKind::NotSure);
+            }
+        } else if self.ringback_reported {
+            self.decide(Outcome::Ringback, at, EventKind::Ringback);
+        } else if self.tones.seen_tone || self.since_answer_ms() < 1000 {
+            self.decide(Outcome::Unknown, at, EventKind::NotSure);
+        } else {
+            self.decide(Outcome::Silence, at, EventKind::Silence);
+        }
+    }
+
+    fn since_answer_ms(&self) -> u32 {
+        self.answered_at
+            .map_or(0, |a| (self.frame + 1).saturating_sub(a) * FRAME_MS)
+    }
+
+    fn decide(&mut self, outcome: Outcome, at_ms: u32, kind: EventKind) {
+        let (sit_code, fax) = match kind {
+            EventKind::Sit(code) => (code, None),
+            EventKind::Fax(signal) => (None, Some(signal)),
+            _ => (None, None),
+        };
+        self.verdict = Some(Verdict {
+            outcome,
+            at_ms,
+            sit_code,
+            fax,
+        });
+        self.emit(Event { at_ms, kind });
+    }
+
+    fn emit(&mut self, event: Event) {
+        // Bounded: a consumer that never polls loses the oldest events.
+        if self.events.len() == self.events.capacity() {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
+    fn process(&mut self, f: &Features) {
+        let at = (self.frame + 1) * FRAME_MS;
+        let undecided = self.verdict.is_none();
+        let want_beep = match self.verdict {
+            None => true,
+            Some(v) => {
+                v.outcome == Outcome::Machine
+                    && self.beep.is_none()
+                    && self.settings.machine_mode == MachineMode::WaitForBeep
+                    && self.since_answer_ms() <= self.settings.beep_timeout_ms
+            }
+        };
+        if !undecided && !want_beep {
+            return;
+        }
+
+        let tone = self.tones.update(f, self.speech.floor_db(), self.frame);
+        let min_db = self.tones.loudest_db() - 15.0;
+        // A tone run is only known to be a tone (not a vowel) once steady
+        // for 100 ms: keep the speech state from its start and roll back.
+        if self.tones.run_started {
+            self.speech_before_run = self.speech.clone();
+        }
+        if self.tones.run_confirmed {
+            self.speech = self.speech_before_run.clone();
+        }
+        let tonal = self.tones.tonal || f.purity2 >= 0.97;
+        self.speech
+            .update(f, tonal, self.tones.tonal, min_db, self.frame);
+        if want_beep
+            && self.speech.speech_ms() >= 300
+            && let Some(seg) = self.tones.beep()
+        {
+            let beep = Event {
+                at_ms: seg.start_ms,
+                kind: EventKind::Beep { freq_hz: seg.lo },
+            };
+            self.beep = Some(beep);
+            if self.verdict.is_none() {
+                self.decide(Outcome::Machine, at, EventKind::Machine);
+            }
+            self.emit(beep);
+            return;
+        }
+        if !undecided {
+            return;
+        }
+
+        if let Some(tone) = tone {
+            let speech_heard = self.speech.speech_ms() >= 300;
+            match tone {
+                ToneVerdict::Progress(Progress::Ringback) => {
+                    if !speech_heard && !self.ringback_reported {
+                        self.ringback_reported = true;
+                        if self.answered_at.is_some() {
+                            self.decide(Outcome::Ringback, at, EventKind::Ringback);
+                        } else {
+                            self.emit(Event {
+                                at_ms: at,
+                                kind: EventKind::Ringback,
+                            });
+                        }
+                    }
+                }
+                ToneVerdict::Progress(Progress::Busy) if !speech_heard => {
+                    self.decide(Outcome::Busy, at, EventKind::Busy)
+                }
+                ToneVerdict::Progress(Progress::Reorder) if !speech_heard => {
+                    self.decide(Outcome::Reorder, at, EventKind::Reorder)
+                }
+                ToneVerdict::Progress(_) => {}
+                ToneVerdict::Sit(code) => self.decide(Outcome::Sit, at, EventKind::Sit(code)),
+                // After speech, a 1100 or 2100 Hz tone is a beep, not a fax.
+                ToneVerdict::Fax(FaxSignal::Cng | FaxSignal::Ced | FaxSignal::Ansam)
+                    if speech_heard => {}
+                ToneVerdict::Fax(signal) => self.decide(Outcome::Fax, at, EventKind::Fax(signal)),
+            }
+            if self.verdict.is_some() {
+                return;
+            }
+        }
+
+        match self.speech.verdict(&self.thresholds) {
+            Some(SpeechVerdict::Human) => return self.decide(Outcome::Human, at, EventKind::Human),
+            Some(SpeechVerdict::Machine) => {
+                return self.decide(Outcome::Machine, at, EventKind::Machine);
+            }
+            None => {}
+        }
+
+        let since_answer = self.since_answer_ms();
+        if self.answered_at.is_some()
+            && !self.speech.heard_speech()
+            && self.speech.quiet_ms() >= self.settings.dead_air_ms
+            && since_answer >= self.settings.dead_air_ms
+            && !self.tones.tonal
+        {
+            return self.decide(Outcome::Silence, at, EventKind::Silence);
+        }
+        if self.answered_at.is_some() && since_answer >= self.settings.max_analysis_ms {
+            if self.speech.span_ms() >= 1800 {
+                self.decide(Outcome::Machine, at, EventKind::Machine);
+            } else {
+                self.decide(Outcome::Unknown, at, EventKind::NotSure);
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Per-frame spectral features: one fixed-size 256-point FFT over the last
+//! 32 ms of audio (Hann window), computed once per 20 ms frame and shared by
+//! every detector (tones, fax, VAD, beep). Tables are built once per process;
+//! nothing is allocated per frame.
+
+use std::sync::OnceLock;
+
+/// Samples per analysis frame (20 ms at 8 kHz).
+pub const FRAME: usize = 160;
+/// FFT size: the last 32 ms of audio.
+pub const N: usize = 256;
+/// Width of one FFT bin in Hz.
+pub const BIN_HZ: f32 = 8000.0 / N as f32;
+
+/// Band used for energy and purity (250–3500 Hz): below it live hum and DC.
+const BAND_LO: usize = 8;
+const BAND_HI: usize = 112;
+/// Peak search range for tones (330–2250 Hz covers every call-progress,
+/// SIT, fax and beep frequency of interest).
+const PEAK_LO: usize = 11;
+const PEAK_HI: usize = 72;
+/// Half-width (in bins) of the region credited to one peak: a Hann main lobe
+/// is ±2 bins; close dual tones (440+480) fall in one region too.
+const PEAK_HALF: usize = 2;
+
+struct Tables {
+    window: [f32; N],
+    cos: [f32; N / 2],
+    sin: [f32; N / 2],
+    bitrev: [u8; N],
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut window = [0.0; N];
+        for (i, w) in window.iter_mut().enumerate() {
+            *w = 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N as f32).cos();
+        }
+        let mut cos = [0.0; N / 2];
+        let mut sin = [0.0; N / 2];
+        for k in 0..N / 2 {
+            let a = -2.0 * std::f64::consts::PI * k as f64 / N as f64;
+            cos[k] = a.cos() as f32;
+            sin[k] = a.sin() as f32;
+        }
+        let mut bitrev = [0u8; N];
+        for (i, b) in bitrev.iter_mut().enumerate() {
+            *b = (i as u8).reverse_bits();
+        }
+        Tables {
+            window,
+            cos,
+            sin,
+            bitrev,
+        }
+    })
+}
+
+/// What the detectors need to know about one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Features {
+    /// Mean power in 250–3500 Hz, in dB relative to a full-scale sine.
+    pub band_db: f32,
+    /// Frequency of the strongest peak (Hz, interpolated).
+    pub f1: f32,
+    /// Frequency of the second peak, 0 when it is negligible.
+    pub f2: f32,
+    /// Share of the band's power in the strongest peak's region.
+    pub purity1: f32,
+    /// Share of the band's power in the two strongest peaks' regions.
+    pub purity2: f32,
+    /// Spectral flatness (geometric ÷ arithmetic mean) over the band:
+    /// ~0.5 for white noise, < 0.2 for voiced speech, ~0 for a tone.
+    pub flatness: f32,
+    /// Share of the band's power in 1550–1950 Hz (V.21 channel 2).
+    pub v21_share: f32,
+    /// Power near 1650 Hz (mark) and 1850 Hz (space), as shares of the band.
+    pub v21_mark: f32,
+    pub v21_space: f32,
+    /// Share of the band's power above 2 kHz (fricatives, noise).
+    pub high_share: f32,
+}
+
+/// Sliding 256-sample history plus FFT scratch; fixed size.
+pub struct Spectrum {
+    history: [f32; N],
+    re: [f32; N],
+    im: [f32; N],
+    power: [f32; N / 2 + 1],
+}
+
+impl Default for Spectrum {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Spectrum {
+    pub fn new() -> Self {
+        tables();
+        Spectrum {
+            history: [0.0; N],
+            re: [0.0; N],
+            im: [0.0; N],
+            power: [0.0; N / 2 + 1],
+        }
+    }
+
+    /// Shifts one 160-sample frame in and computes its features.
+    pub fn analyse(&mut self, frame: &[i16; FRAME]) -> Features {
+        self.history.copy_within(FRAME.., 0);
+        for (h, &s) in self.history[N - FRAME..].iter_mut().zip(frame.iter()) {
+            *h = s as f32 / 32768.0;
+        }
+        self.fft();
+        self.features()
+    }
+
+    fn fft(&mut self) {
+        let t = tables();
+        for i in 0..N {
+            let j = t.bitrev[i] as usize;
+            self.re[j] = self.history[i] * t.window[i];
+            self.im[j] = 0.0;
+        }
+        let mut len = 2;
+        while len <= N {
+            let half = len / 2;
+            let step = N / len;
+            let mut start = 0;
+            while start < N {
+                for k in 0..half {
+                    let (wr, wi) = (t.cos[k * step], t.sin[k * step]);
+                    let a = start + k;
+                    let b = a + half;
+                    let xr = self.re[b] * wr - self.im[b] * wi;
+                    let xi = self.re[b] * wi + self.im[b] * wr;
+                    self.re[b] = self.re[a] - xr;
+                    self.im[b] = self.im[a] - xi;
+                    self.re[a] += xr;
+                    self.im[a] += xi;
+                }
+                start += len;
+            }
+            len *= 2;
+        }
+        for k in 0..=N / 2 {
+            self.power[k] = self.re[k] * self.re[k] + self.im[k] * self.im[k];
+        }
+    }
+
+    fn features(&self) -> Features {
+        let p = &self.power;
+        let mut total = 0.0f32;
+        let mut log_sum = 0.0f32;
+        let mut high = 0.0f32;
+        for (k, &v) in p.iter().enumerate().take(BAND_HI + 1).skip(BAND_LO) {
+            total += v;
+            log_sum += (v + 1e-12).ln();
+            if k >= 64 {
+                high += v;
+            }
+        }
+        let bins = (BAND_HI - BAND_LO + 1) as f32;
+        // A full-scale sine (amplitude 1) windowed by Hann gives a peak power
+        // of (N/4)^2 spread over ~1.5 bins: normalise so it reads ~0 dB.
+        let norm = (N as f32 / 4.0).powi(2) * 1.5;
+        let band_db = 10.0 * ((total / norm) + 1e-10).log10();
+        if total <= 1e-9 {
+            return Features {
+                band_db,
+                ..Features::default()
+            };
+        }
+        let flatness = ((log_sum / bins).exp() / (total / bins)).clamp(0.0, 1.0);
+
+        let (k1, r1) = self.strongest(PEAK_LO, PEAK_HI, None);
+        let (k2, r2) = self.strongest(PEAK_LO, PEAK_HI, Some(k1));
+        let purity1 = (r1 / total).min(1.0);
+        let purity2 = ((r1 + r2) / total).min(1.0);
+        let f1 = self.interpolate(k1);
+        let f2 = if r2 > 0.08 * total {
+            self.interpolate(k2)
+        } else {
+            0.0
+        };
+        let region = |lo: usize, hi: usize| p[lo..=hi].iter().sum::<f32>() / total;
+        Features {
+            band_db,
+            f1,
+            f2,
+            purity1,
+            purity2,
+            flatness,
+            v21_share: region(50, 62),
+            v21_mark: region(50, 55),
+            v21_space: region(56, 61),
+            high_share: high / total,
+        }
+    }
+
+    /// Bin of the strongest local region in `lo..=hi` (excluding ±3 bins of
+    /// `avoid`), and that region's power.
+    fn strongest(&self, lo: usize, hi: usize, avoid: Option<usize>) -> (usize, f32) {
+        let p = &self.power;
+        let mut best = (lo, 0.0f32);
+        for k in lo..=hi {
+            if let Some(a) = avoid
+                && k.abs_diff(a) <= PEAK_HALF * 2
+            {
+                continue;
+            }
+            if p[k] > p[best.0] || best.1 == 0.0 {
+                best = (k, p[k]);
+            }
+        }
+        let k = best.0;
+        let mut region = 0.0;
+        for v in &p[k - PEAK_HALF..=k + PEAK_HALF] {
+            region += *v;
+        }
+        if let Some(a) = avoid {
+            // Do not count bins already credited to the first peak.
+            for (j, v) in p
+                .iter()
+                .enumerate()
+                .take(k + PEAK_HALF + 1)
+                .skip(k - PEAK_HALF)
+            {
+                if j.abs_diff(a) <= PEAK_HALF {
+                    region -= *v;
+                }
+            }
+        }
+        (k, region.max(0.0))
+    }
+
+    /// Gaussian (log-quadratic) interpolation of a Hann-window peak.
+    fn interpolate(&self, k: usize) -> f32 {
+        let p = &self.power;
+        let (a, b, c) = (
+            (p[k - 1] + 1e-20).ln(),
+            (p[k] + 1e-20).ln(),
+            (p[k + 1] + 1e-20).ln(),
+        );
+        let denom = a - 2.0 * b + c;
+        let delta = if denom.abs() > 1e-9 {
+            (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        // Power spectrum: the log of a squared magnitude halves nothing for
+        // the vertex position, so the same formula applies.
+        (k as f32 + delta) * BIN_HZ
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(freq: f32, amp: f32, start: usize) -> [i16; FRAME] {
+        let mut f = [0i16; FRAME];
+        for (i, s) in f.iter_mut().enumerate() {
+            let t = (start + i) as f32 / 8000.0;
+            *s = (amp * 32767.0 * (2.0 * std::f32::consts::PI * freq * t).sin()) as i16;
+        }
+        f
+    }
+
+    #[test]
+    fn a_pure_tone_is_pure_and_its_frequency_is_read_within_5_hz() {
+        for freq in [400.0, 913.8, 985.2, 1370.6, 1428.5, 1776.7, 2100.0] {
+            let mut s = Spectrum::new();
+            let mut feat = Features::default();
+            for n in 0..3 {
+                feat = s.analyse(&sine(freq, 0.3, n * FRAME));
+            }
+            assert!((feat.f1 - freq).abs() < 5.0, "{freq}: read {}", feat.f1);
+            assert!(feat.purity1 > 0.95, "{freq}: purity {}", feat.purity1);
+            assert!(feat.flatness < 0.05);
+            assert!(
+                (feat.band_db - 20.0 * 0.3f32.log10()).abs() < 3.0,
+                "{}",
+                feat.band_db
+            );
+        }
+    }
+
+    #[test]
+    fn silence_yields_zero_features_without_nan() {
+        let mut s = Spectrum::new();
+        let f = s.analyse(&[0; FRAME]);
+        assert!(f.band_db < -90.0);
+        assert_eq!(f.purity1, 0.0);
+    }
+}

@@ -1,0 +1,268 @@
+//! Speech: a VAD on energy above an adaptive noise floor with spectral
+//! cues (flatness rejects stationary noise, tonal frames are excluded), the
+//! utterance structure since answer, and the human/machine decision.
+//!
+//! The decision reads the structure of the first utterances: a live answer
+//! is short and then waits for us, so once speech of human-like length is
+//! followed by a pause long enough for that length, the caller has finished
+//! (end-of-utterance prediction). A greeting that keeps going past what
+//! people say on answering is a machine.
+
+use super::Sensitivity;
+use super::spectrum::Features;
+
+const FRAME_MS: u32 = 20;
+/// Quietest level treated as speech (dB re full-scale sine).
+const SPEECH_MIN_DB: f32 = -50.0;
+const ONSET_ABOVE_FLOOR_DB: f32 = 9.0;
+const HOLD_ABOVE_FLOOR_DB: f32 = 6.0;
+/// Consecutive speech-like frames that open an utterance.
+const ONSET_FRAMES: u32 = 3;
+/// Flatness above this is noise unless very loud.
+const NOISE_FLATNESS: f32 = 0.33;
+/// How fast the floor follows a dip once settled (per frame).
+const FLOOR_FALL: f32 = 0.06;
+/// Weak frames count as speech only with a peaky (harmonic) spectrum.
+const WEAK_FLATNESS: f32 = 0.25;
+
+/// Decision thresholds (tuned on the generated training split; see
+/// `tools/corpus/`).
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    /// Speech span (first onset to last speech) at which it is a machine.
+    pub machine_span_ms: u32,
+    /// Pause that ends a short answer (span ≤ `short_span_ms`).
+    pub short_pause_ms: u32,
+    pub short_span_ms: u32,
+    /// Extra pause per second of span beyond `short_span_ms`.
+    pub pause_per_s_ms: u32,
+    /// Minimum voiced speech for a human verdict (a click is not "hello").
+    pub min_speech_ms: u32,
+    /// Extra pause on a line whose speech stands less than 18 dB above noise.
+    pub noisy_extra_ms: u32,
+}
+
+impl Thresholds {
+    pub fn for_sensitivity(s: Sensitivity) -> Self {
+        let base = Thresholds {
+            machine_span_ms: 2700,
+            short_pause_ms: 500,
+            short_span_ms: 900,
+            pause_per_s_ms: 300,
+            min_speech_ms: 140,
+            noisy_extra_ms: 150,
+        };
+        match s {
+            Sensitivity::Normal => base,
+            Sensitivity::Conservative => Thresholds {
+                short_pause_ms: base.short_pause_ms + 200,
+                ..base
+            },
+            Sensitivity::Fast => Thresholds {
+                short_pause_ms: base.short_pause_ms - 100,
+                ..base
+            },
+        }
+    }
+
+    /// Pause after which an utterance of this span is a finished answer.
+    pub fn pause_for(&self, span_ms: u32) -> u32 {
+        let extra = span_ms.saturating_sub(self.short_span_ms) * self.pause_per_s_ms / 1000;
+        self.short_pause_ms + extra
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeechVerdict {
+    Human,
+    Machine,
+}
+
+/// VAD state and the utterance structure; fixed size.
+#[derive(Debug, Clone)]
+pub struct SpeechTracker {
+    floor_db: f32,
+    floor_init: bool,
+    run: u32,
+    run_start: u32,
+    in_speech: bool,
+    first_onset: Option<u32>,
+    last_speech: u32,
+    speech_frames: u32,
+    /// Non-speech, non-tone frames since the last speech frame.
+    pause_frames: u32,
+    /// Non-speech, non-tone frames in a row (dead-air clock).
+    quiet_frames: u32,
+    utterances: u32,
+    run_strong: bool,
+    /// Running level of strong speech frames (dB), for the line's SNR.
+    speech_level_db: f32,
+}
+
+impl Default for SpeechTracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpeechTracker {
+    pub fn new() -> Self {
+        SpeechTracker {
+            floor_db: -100.0,
+            floor_init: false,
+            run: 0,
+            run_start: 0,
+            in_speech: false,
+            first_onset: None,
+            last_speech: 0,
+            speech_frames: 0,
+            pause_frames: 0,
+            quiet_frames: 0,
+            utterances: 0,
+            run_strong: false,
+            speech_level_db: -200.0,
+        }
+    }
+
+    pub fn floor_db(&self) -> f32 {
+        self.floor_db
+    }
+
+    pub fn heard_speech(&self) -> bool {
+        self.first_onset.is_some()
+    }
+
+    pub fn speech_ms(&self) -> u32 {
+        self.speech_frames * FRAME_MS
+    }
+
+    /// Span from the first onset to the last speech frame, ms.
+    pub fn span_ms(&self) -> u32 {
+        self.first_onset
+            .map_or(0, |s| (self.last_speech + 1 - s) * FRAME_MS)
+    }
+
+    pub fn pause_ms(&self) -> u32 {
+        self.pause_frames * FRAME_MS
+    }
+
+    pub fn quiet_ms(&self) -> u32 {
+        self.quiet_frames * FRAME_MS
+    }
+
+    /// Feeds one frame. `tonal` frames belong to a tone and are never speech.
+    /// `min_db` is the quietest level that may count as speech: raised when
+    /// loud tones were heard, so a TV far below a ringback is not a caller.
+    /// `tone_active`: a confirmed loud tone is playing; the pause clock
+    /// stops (a beep right after a short greeting is not a pause).
+    pub fn update(
+        &mut self,
+        f: &Features,
+        tonal: bool,
+        tone_active: bool,
+        min_db: f32,
+        frame: u32,
+    ) {
+        let e = f.band_db.max(-100.0);
+        let pure = f.purity2 >= 0.7;
+        if !self.floor_init {
+            if tonal || pure {
+                if !tone_active {
+                    self.pause_frames += 1;
+                    self.quiet_frames += 1;
+                }
+                return;
+            }
+            self.floor_db = e;
+            self.floor_init = true;
+        }
+        let above = e - self.floor_db;
+        let noise_like = f.flatness > NOISE_FLATNESS && above < 18.0;
+        // Weak speech: a little above the floor with a speech-like (peaky)
+        // spectrum; strong speech: clearly above the floor.
+        let level_ok = !tonal && e > SPEECH_MIN_DB.max(min_db);
+        let weak = level_ok && above > HOLD_ABOVE_FLOOR_DB && f.flatness < WEAK_FLATNESS;
+        let strong = level_ok && above > ONSET_ABOVE_FLOOR_DB && !noise_like;
+        // Onset additionally needs a strong frame in the run (below).
+        let speechy = weak || strong;
+        if strong {
+            self.run_strong = true;
+        }
+
+        // Noise floor: falls fast, follows noise-like frames, creeps up
+        // slowly under speech so a gain step or rising noise is learned.
+        if e < self.floor_db {
+            // Falls fast from an initial high guess, slower once settled so
+            // that babble's dips do not drag the floor below its body.
+            let rate = if above < -12.0 { 0.4 } else { FLOOR_FALL };
+            self.floor_db += rate * (e - self.floor_db);
+        } else if tonal || pure {
+            // A tone says nothing about the noise.
+        } else if noise_like || (!speechy && above < 8.0) {
+            self.floor_db += 0.06 * (e - self.floor_db);
+        } else {
+            self.floor_db += 0.01;
+        }
+        if strong {
+            let lvl = &mut self.speech_level_db;
+            *lvl = if *lvl < -150.0 {
+                e
+            } else {
+                *lvl + 0.05 * (e - *lvl)
+            };
+        }
+
+        if speechy {
+            if self.run == 0 {
+                self.run_start = frame;
+                self.run_strong = strong;
+            }
+            self.run += 1;
+        } else {
+            self.run = 0;
+        }
+        if speechy && (self.in_speech || (self.run >= ONSET_FRAMES && self.run_strong)) {
+            if !self.in_speech {
+                self.in_speech = true;
+                if self.pause_frames * FRAME_MS >= 200 || self.first_onset.is_none() {
+                    self.utterances += 1;
+                }
+                if self.first_onset.is_none() {
+                    self.first_onset = Some(self.run_start);
+                    self.speech_frames += self.run - 1;
+                }
+            }
+            self.last_speech = frame;
+            self.speech_frames += 1;
+            self.pause_frames = 0;
+            self.quiet_frames = 0;
+        } else if !speechy {
+            self.in_speech = false;
+            if !tone_active {
+                self.pause_frames += 1;
+                self.quiet_frames += 1;
+            } else {
+                self.quiet_frames = 0;
+            }
+        }
+    }
+
+    /// Human or machine, once the structure says so.
+    pub fn verdict(&self, t: &Thresholds) -> Option<SpeechVerdict> {
+        self.first_onset?;
+        let span = self.span_ms();
+        if span >= t.machine_span_ms {
+            return Some(SpeechVerdict::Machine);
+        }
+        // On a noisy line the quiet ends of words drown: wait a little more.
+        let snr = self.speech_level_db - self.floor_db;
+        let noisy_extra = if snr < 18.0 { t.noisy_extra_ms } else { 0 };
+        if !self.in_speech
+            && self.speech_ms() >= t.min_speech_ms
+            && self.pause_ms() >= t.pause_for(span) + noisy_extra
+        {
+            return Some(SpeechVerdict::Human);
+        }
+        None
+    }
+}

@@ -1,0 +1,546 @@
+//! Tones: groups tonal frames into runs (stable one- or two-peak spectra),
+//! then reads call-progress cadences against the tone plans of
+//! `TELEPHONY.md`, SIT sequences with their code, fax answer/calling
+//! signals, and the voicemail beep. Fixed memory: the last few segments only.
+
+use super::spectrum::{FRAME, Features};
+use super::{FaxSignal, SitCode};
+
+const FRAME_MS: u32 = (FRAME as u32 * 1000) / 8000;
+
+/// A frame is tonal when two narrow peaks hold this share of the band power.
+const TONAL_PURITY: f32 = 0.70;
+/// ... and it stands this far above the noise floor.
+const TONAL_ABOVE_FLOOR_DB: f32 = 10.0;
+const TONAL_MIN_DB: f32 = -52.0;
+/// Frequencies of one run may wander this much (dual tones beat).
+const RUN_FREQ_TOL: f32 = 35.0;
+/// Frames a run must stay steady before it counts as a tone.
+const STEADY_FRAMES: u32 = 5;
+
+/// A finished (or ongoing) stretch of one tone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Segment {
+    pub start_ms: u32,
+    pub end_ms: u32,
+    /// Lower (or only) peak, Hz.
+    pub lo: f32,
+    /// Upper peak of a dual tone far enough apart to resolve, else 0.
+    pub hi: f32,
+    pub purity1: f32,
+    /// Spread of the lower peak's frequency over the run (Hz).
+    pub freq_sd: f32,
+    /// Mean level and its spread across frames (dB): AM shows as spread.
+    pub level_db: f32,
+    pub level_sd: f32,
+    /// The run began in the first frames of the stream (may be truncated).
+    pub truncated: bool,
+}
+
+impl Segment {
+    pub fn duration_ms(&self) -> u32 {
+        self.end_ms.saturating_sub(self.start_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    start: u32,
+    last: u32,
+    n: u32,
+    lo_n: u32,
+    lo_sum: f32,
+    lo_sq: f32,
+    hi_sum: f32,
+    hi_n: u32,
+    p1_sum: f32,
+    e_sum: f32,
+    e_sq: f32,
+}
+
+impl Run {
+    fn lo(&self) -> f32 {
+        self.lo_sum / self.lo_n.max(1) as f32
+    }
+    fn hi(&self) -> f32 {
+        // A second peak counts only when most frames show it.
+        if self.n >= 3 && self.hi_n * 2 >= self.n {
+            self.hi_sum / self.hi_n.max(1) as f32
+        } else {
+            0.0
+        }
+    }
+    fn segment(&self) -> Segment {
+        let n = self.n.max(1) as f32;
+        let lo = self.lo();
+        let lo_n = self.lo_n.max(1) as f32;
+        let e = self.e_sum / n;
+        Segment {
+            start_ms: self.start * FRAME_MS,
+            end_ms: (self.last + 1) * FRAME_MS,
+            lo,
+            hi: self.hi(),
+            purity1: self.p1_sum / n,
+            freq_sd: (self.lo_sq / lo_n - lo * lo).max(0.0).sqrt(),
+            level_db: e,
+            level_sd: (self.e_sq / n - e * e).max(0.0).sqrt(),
+            truncated: self.start <= 1,
+        }
+    }
+    fn steady(&self) -> bool {
+        if self.n < STEADY_FRAMES {
+            return false;
+        }
+        let seg = self.segment();
+        seg.freq_sd <= 10.0 && seg.level_sd <= 4.0
+    }
+
+    fn matches(&self, lo: f32) -> bool {
+        let rlo = self.lo();
+        let rhi = self.hi();
+        let near = |a: f32, b: f32| (a - b).abs() < RUN_FREQ_TOL;
+        near(lo, rlo) || (rhi > 0.0 && near(lo, rhi))
+    }
+}
+
+/// Call-progress classes a cadence can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Ringback,
+    Busy,
+    Reorder,
+}
+
+/// A verdict reached by tone analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToneVerdict {
+    Progress(Progress),
+    Sit(Option<SitCode>),
+    Fax(FaxSignal),
+}
+
+struct Plan {
+    class: Progress,
+    /// Frequency as it appears in a 32 ms window: close pairs (440+480)
+    /// merge into one peak at their mean.
+    lo: f32,
+    /// Resolved upper peak (480+620), else 0.
+    hi: f32,
+    /// on/off/on/off… in ms, starting with "on".
+    cadence: &'static [u32],
+}
+
+const fn plan(class: Progress, lo: f32, hi: f32, cadence: &'static [u32]) -> Plan {
+    Plan {
+        class,
+        lo,
+        hi,
+        cadence,
+    }
+}
+
+use Progress::{Busy, Reorder, Ringback};
+
+/// Every plan of `TELEPHONY.md`. Where two plans coincide (425 Hz 200/200
+/// is Spanish busy and Swiss/Danish/Norwegian/Italian congestion; Japanese
+/// busy equals congestion; Australian busy and congestion differ only in
+/// level), the first listed wins: reorder for 425 Hz 200/200 (four
+/// countries to one), busy for the others.
+static PLANS: &[Plan] = &[
+    // North America
+    plan(Ringback, 460.0, 0.0, &[2000, 4000]),
+    plan(Busy, 480.0, 620.0, &[500, 500]),
+    plan(Reorder, 480.0, 620.0, &[250, 250]),
+    // UK
+    plan(Busy, 400.0, 0.0, &[375, 375]),
+    plan(Reorder, 400.0, 0.0, &[400, 350, 225, 525]),
+    plan(Ringback, 425.0, 0.0, &[400, 200, 400, 2000]),
+    // DE
+    plan(Busy, 425.0, 0.0, &[480, 480]),
+    plan(Reorder, 425.0, 0.0, &[240, 240]),
+    plan(Ringback, 425.0, 0.0, &[1000, 4000]),
+    // FR
+    plan(Busy, 440.0, 0.0, &[500, 500]),
+    plan(Reorder, 440.0, 0.0, &[250, 250]),
+    plan(Ringback, 440.0, 0.0, &[1500, 3500]),
+    // NL BE CH DK NO PL PT, IT
+    plan(Busy, 425.0, 0.0, &[500, 500]),
+    plan(Reorder, 425.0, 0.0, &[250, 250]),
+    plan(Reorder, 425.0, 0.0, &[200, 200]),
+    plan(Reorder, 425.0, 0.0, &[167, 167]),
+    plan(Ringback, 425.0, 0.0, &[1000, 3000]),
+    plan(Ringback, 425.0, 0.0, &[1000, 5000]),
+    // ES
+    plan(Busy, 425.0, 0.0, &[200, 200]),
+    plan(Reorder, 425.0, 0.0, &[200, 200, 200, 200, 200, 600]),
+    plan(Ringback, 425.0, 0.0, &[1500, 3000]),
+    // AU (413+438 ringback merges at ~425)
+    plan(Busy, 425.0, 0.0, &[375, 375]),
+    // JP
+    plan(Busy, 400.0, 0.0, &[500, 500]),
+    plan(Ringback, 400.0, 0.0, &[1000, 2000]),
+    // RU
+    plan(Busy, 425.0, 0.0, &[350, 350]),
+    plan(Reorder, 425.0, 0.0, &[175, 175]),
+    // CN
+    plan(Busy, 450.0, 0.0, &[350, 350]),
+    plan(Reorder, 450.0, 0.0, &[700, 700]),
+    plan(Ringback, 450.0, 0.0, &[1000, 4000]),
+    // IN
+    plan(Busy, 400.0, 0.0, &[750, 750]),
+    plan(Reorder, 400.0, 0.0, &[250, 250]),
+    plan(Ringback, 400.0, 0.0, &[400, 200, 400, 2000]),
+    // UK ringback 400+450 merges at ~425 too; listed above.
+];
+
+const PLAN_FREQ_TOL: f32 = 24.0;
+const CP_LO_HZ: f32 = 330.0;
+const CP_HI_HZ: f32 = 660.0;
+const HISTORY: usize = 10;
+
+fn cadence_tolerance(v: u32) -> u32 {
+    (v * 25 / 100).max(75)
+}
+
+/// Tone runs, cadence, SIT, fax and beep.
+pub struct ToneTracker {
+    run: Option<Run>,
+    gap: u32,
+    /// Recent call-progress segments, oldest first.
+    cp: [Segment; HISTORY],
+    cp_len: usize,
+    /// Last three segments of any frequency (for SIT).
+    recent: [Segment; 3],
+    recent_len: usize,
+    v21_frames: u32,
+    v21_fsk: u32,
+    /// Frames since the stream started.
+    frame: u32,
+    /// The current frame belongs to a tone (for the VAD).
+    pub tonal: bool,
+    /// Any tone run of at least 100 ms was seen.
+    pub seen_tone: bool,
+    /// A run started at this frame / was just confirmed as a tone.
+    pub run_started: bool,
+    pub run_confirmed: bool,
+    loudest_db: f32,
+}
+
+impl Default for ToneTracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ToneTracker {
+    pub fn new() -> Self {
+        ToneTracker {
+            run: None,
+            gap: 0,
+            cp: [Segment::default(); HISTORY],
+            cp_len: 0,
+            recent: [Segment::default(); 3],
+            recent_len: 0,
+            v21_frames: 0,
+            v21_fsk: 0,
+            frame: 0,
+            tonal: false,
+            seen_tone: false,
+            run_started: false,
+            run_confirmed: false,
+            loudest_db: -200.0,
+        }
+    }
+
+    /// Level of the loudest tone segment so far (dB), or very low.
+    pub fn loudest_db(&self) -> f32 {
+        self.loudest_db
+    }
+
+    /// The run in progress, as a segment, if it has lasted `min_ms`.
+    pub fn open_segment(&self, min_ms: u32) -> Option<Segment> {
+        let run = self.run?;
+        (run.n * FRAME_MS >= min_ms).then(|| run.segment())
+    }
+
+    /// Feeds one frame's features; `floor_db` is the VAD's noise floor.
+    /// `frame` is the frame index (20 ms units). Returns a verdict when one
+    /// is reached at this frame.
+    pub fn update(&mut self, f: &Features, floor_db: f32, frame: u32) -> Option<ToneVerdict> {
+        self.frame = frame;
+        // A very pure spectrum is a tone whatever the floor says (the floor
+        // may not be learned yet when a tone opens the stream).
+        let loud = f.band_db > TONAL_MIN_DB
+            && (f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB || f.purity2 >= 0.9);
+        let tonal = loud && f.purity2 >= TONAL_PURITY && f.f1 >= CP_LO_HZ - 20.0;
+        let (lo, hi) = if f.f2 > 0.0 && f.f2 < f.f1 {
+            (f.f2, f.f1)
+        } else {
+            (f.f1, f.f2)
+        };
+        let mut verdict = None;
+        if tonal {
+            match &mut self.run {
+                Some(run) if run.matches(lo) => {
+                    run.last = frame;
+                    run.n += 1;
+                    if (lo - run.lo()).abs() < RUN_FREQ_TOL {
+                        run.lo_n += 1;
+                        run.lo_sum += lo;
+                        run.lo_sq += lo * lo;
+                        if hi > 0.0 {
+                            run.hi_sum += hi;
+                            run.hi_n += 1;
+                        }
+                    } else {
+                        // The upper component of a dual tone won this frame.
+                        run.hi_sum += lo;
+                        run.hi_n += 1;
+                    }
+                    run.p1_sum += f.purity1;
+                    run.e_sum += f.band_db;
+                    run.e_sq += f.band_db * f.band_db;
+                }
+                _ => {
+                    verdict = self.close_run();
+                    self.run = Some(Run {
+                        start: frame,
+                        last: frame,
+                        n: 1,
+                        lo_n: 1,
+                        lo_sum: lo,
+                        lo_sq: lo * lo,
+                        hi_sum: hi,
+                        hi_n: u32::from(hi > 0.0),
+                        p1_sum: f.purity1,
+                        e_sum: f.band_db,
+                        e_sq: f.band_db * f.band_db,
+                    });
+                }
+            }
+            self.gap = 0;
+        } else if self.run.is_some() {
+            self.gap += 1;
+            // One missing frame is tolerated (a phase reversal, a lost packet).
+            if self.gap > 1 {
+                verdict = self.close_run();
+            }
+        }
+        // A run is a tone (not a vowel) once it has been steady for 100 ms.
+        self.tonal = tonal && self.run.is_some_and(|r| r.steady());
+        self.run_started = tonal && self.run.is_some_and(|r| r.n == 1);
+        self.run_confirmed = self.tonal && self.run.is_some_and(|r| r.n == STEADY_FRAMES);
+        if let Some(run) = self.run
+            && run.n >= 5
+        {
+            self.seen_tone = true;
+            // Only call-progress and fax tones, not a beep after speech.
+            if run.lo() < CP_HI_HZ || (run.lo() - 2100.0).abs() < 40.0 {
+                self.loudest_db = self.loudest_db.max(run.e_sum / run.n as f32);
+            }
+        }
+
+        // V.21 HDLC flags: energy confined to 1550–1950 Hz with both the mark
+        // (1650) and space (1850) frequencies present.
+        // FSK evidence: frames where both frequencies share the power (a
+        // steady beep in that band never shows it).
+        if loud && f.v21_share > 0.75 && f.v21_mark > 0.1 {
+            self.v21_frames += 1;
+            if f.v21_space > 0.04 && f.purity1 < 0.85 {
+                self.v21_fsk += 1;
+            }
+            self.tonal = true;
+        } else {
+            self.v21_frames = 0;
+            self.v21_fsk = 0;
+        }
+        if self.v21_frames >= 15 && self.v21_fsk >= 5 {
+            return Some(ToneVerdict::Fax(FaxSignal::V21));
+        }
+        verdict.or_else(|| self.ongoing_verdict())
+    }
+
+    fn close_run(&mut self) -> Option<ToneVerdict> {
+        let run = self.run.take()?;
+        self.gap = 0;
+        if run.n < 3 {
+            return None;
+        }
+        let seg = run.segment();
+        // SIT history.
+        if self.recent_len == self.recent.len() {
+            self.recent.copy_within(1.., 0);
+            self.recent_len -= 1;
+        }
+        self.recent[self.recent_len] = seg;
+        self.recent_len += 1;
+        // CNG: one 0.5 s burst of 1100 Hz.
+        if (seg.lo - 1100.0).abs() < 40.0 && (300..=800).contains(&seg.duration_ms()) {
+            return Some(ToneVerdict::Fax(FaxSignal::Cng));
+        }
+        if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) {
+            if self.cp_len > 0 {
+                let prev = self.cp[self.cp_len - 1];
+                let same = (prev.lo - seg.lo).abs() < 40.0
+                    && seg.start_ms.saturating_sub(prev.end_ms) < 6000;
+                if !same {
+                    self.cp_len = 0;
+                }
+            }
+            if self.cp_len == HISTORY {
+                self.cp.copy_within(1.., 0);
+                self.cp_len -= 1;
+            }
+            self.cp[self.cp_len] = seg;
+            self.cp_len += 1;
+            return self.cadence(0);
+        }
+        None
+    }
+
+    /// Verdicts that need not wait for a run to end: CED/ANSam, SIT, and a
+    /// ringback whose silence has outlasted every busy/reorder gap.
+    fn ongoing_verdict(&self) -> Option<ToneVerdict> {
+        if let Some(seg) = self.open_segment(0) {
+            let d = seg.duration_ms() + FRAME_MS;
+            // Phase reversals every 450 ms cut the run: 360 ms is enough.
+            if (seg.lo - 2100.0).abs() < 30.0 && d >= 360 {
+                // ANSam's 15 Hz amplitude modulation shows as level spread.
+                let signal = if seg.level_sd > 0.6 {
+                    FaxSignal::Ansam
+                } else {
+                    FaxSignal::Ced
+                };
+                return Some(ToneVerdict::Fax(signal));
+            }
+            if (1730.0..=1860.0).contains(&seg.lo) && d >= 100 {
+                return self.sit(seg);
+            }
+            None
+        } else if self.cp_len > 0 && self.run.is_none() {
+            let last = self.cp[self.cp_len - 1];
+            let silent = (self.frame + 1) * FRAME_MS - last.end_ms;
+            if silent >= 1300 {
+                return self.cadence(silent);
+            }
+            None
+        } else {
+            None
+        }
+    }
+
+    fn sit(&self, third: Segment) -> Option<ToneVerdict> {
+        if self.recent_len < 2 {
+            return None;
+        }
+        let s1 = self.recent[self.recent_len - 2];
+        let s2 = self.recent[self.recent_len - 1];
+        let ok_len = |s: &Segment| (160..=500).contains(&s.duration_ms());
+        let in_band = (880.0..=1020.0).contains(&s1.lo) && (1320.0..=1480.0).contains(&s2.lo);
+        let close = s2.start_ms.saturating_sub(s1.end_ms) <= 100
+            && third.start_ms.saturating_sub(s2.end_ms) <= 100;
+        if !(in_band && close && ok_len(&s1) && ok_len(&s2)) {
+            return None;
+        }
+        // ITU SIT uses the nominal 950/1400 Hz: no North American code.
+        if (s1.lo - 950.0).abs() < 17.0 && (s2.lo - 1400.0).abs() < 14.0 {
+            return Some(ToneVerdict::Sit(None));
+        }
+        let high1 = s1.lo > 950.0;
+        let high2 = s2.lo > 1400.0;
+        let long1 = s1.duration_ms() > 327;
+        let long2 = s2.duration_ms() > 327;
+        Some(ToneVerdict::Sit(Some(SitCode::from_segments(
+            high1, long1, high2, long2,
+        ))))
+    }
+
+    /// Reads the call-progress history (plus `trailing_off` ms of silence
+    /// still running) against every plan.
+    fn cadence(&self, trailing_off: u32) -> Option<ToneVerdict> {
+        let segs = &self.cp[..self.cp_len];
+        // Observed on/off elements, skipping a first "on" cut by the start.
+        let mut elems = [0u32; HISTORY * 2];
+        let mut n = 0;
+        for i in 0..segs.len() {
+            if i > 0 {
+                elems[n] = segs[i].start_ms.saturating_sub(segs[i - 1].end_ms);
+                n += 1;
+            }
+            elems[n] = segs[i].duration_ms();
+            n += 1;
+        }
+        // A tone already on when the stream began: its length is a lower
+        // bound only.
+        let first_truncated = segs.first().is_some_and(|s| s.truncated);
+        if n == 0 {
+            return None;
+        }
+        let lo = segs.iter().map(|s| s.lo).sum::<f32>() / segs.len() as f32;
+        let dual = segs.iter().filter(|s| s.hi > 0.0).count() * 2 >= segs.len();
+        let hi = if dual {
+            segs.iter().map(|s| s.hi).sum::<f32>() / segs.len() as f32
+        } else {
+            0.0
+        };
+        let mut best: Option<(f32, Progress)> = None;
+        let mut classes = [false; 3];
+        for plan in PLANS {
+            if (plan.lo - lo).abs() > PLAN_FREQ_TOL {
+                continue;
+            }
+            if (plan.hi > 0.0) != dual || (dual && (plan.hi - hi).abs() > PLAN_FREQ_TOL) {
+                continue;
+            }
+            let len = plan.cadence.len();
+            for phase in (0..len).step_by(2) {
+                let mut err = (plan.lo - lo).abs() / PLAN_FREQ_TOL;
+                let mut ok = true;
+                for (i, &obs) in elems[..n].iter().enumerate() {
+                    let want = plan.cadence[(phase + i) % len];
+                    if i == 0 && first_truncated && obs <= want + cadence_tolerance(want) {
+                        continue;
+                    }
+                    let diff = obs.abs_diff(want);
+                    if diff > cadence_tolerance(want) {
+                        ok = false;
+                        break;
+                    }
+                    err += diff as f32 / want as f32;
+                }
+                if ok && trailing_off > 0 {
+                    let want = plan.cadence[(phase + n) % len];
+                    if trailing_off > want + cadence_tolerance(want) {
+                        ok = false;
+                    }
+                }
+                if ok {
+                    classes[plan.class as usize] = true;
+                    if best.is_none_or(|(e, _)| err < e) {
+                        best = Some((err, plan.class));
+                    }
+                }
+            }
+        }
+        let (_, class) = best?;
+        let distinct = classes.iter().filter(|c| **c).count();
+        let decided = if trailing_off >= 1300 {
+            class == Ringback && distinct == 1
+        } else {
+            (distinct == 1 && n >= 3) || n >= 7
+        };
+        decided.then_some(ToneVerdict::Progress(class))
+    }
+
+    /// A beep: one pure, steady component lasting at least 120 ms.
+    pub fn beep(&self) -> Option<Segment> {
+        let seg = self.open_segment(120)?;
+        let ok = seg.hi == 0.0
+            && seg.purity1 >= 0.80
+            && seg.freq_sd <= 6.0
+            && seg.level_sd <= 4.0
+            && (350.0..=2150.0).contains(&seg.lo)
+            && self.v21_frames == 0;
+        ok.then_some(seg)
+    }
+}

@@ -1,0 +1,115 @@
+//! `outdial cpa --json` and `--eval` on WAV files written here.
+
+mod cpa_synth;
+
+use cpa_synth::*;
+use std::process::Command;
+
+fn write(dir: &std::path::Path, name: &str, x: &[f64]) {
+    outdial::media::wav::write_mono_8k(&dir.join(name), &pcm(x)).unwrap();
+}
+
+#[test]
+fn json_and_eval_on_generated_clips() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = cadence(&[480.0, 620.0], &[500.0, 500.0], 4000.0, -20.0, 1.0);
+    let human = concat(&[
+        silence(500.0),
+        pseudo_speech(600.0, 150.0, -20.0, 2),
+        silence(2500.0),
+    ]);
+    write(dir.path(), "busy.wav", &busy);
+    write(dir.path(), "human.wav", &human);
+    write(dir.path(), "dead.wav", &silence(6000.0));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa", "--json"])
+        .arg(dir.path().join("busy.wav"))
+        .arg(dir.path().join("human.wav"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["result"], "busy");
+    assert_eq!(lines[0]["beep_at_ms"], serde_json::Value::Null);
+    assert_eq!(lines[0]["sit_code"], serde_json::Value::Null);
+    assert!(
+        lines[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "busy")
+    );
+    assert_eq!(lines[1]["result"], "human");
+    assert!(lines[1]["decided_at_ms"].as_u64().unwrap() < 2000);
+
+    // Three-column labels (no header) and the extended form with a header.
+    std::fs::write(
+        dir.path().join("labels.csv"),
+        "busy.wav,busy\nhuman.wav,human,\ndead.wav,silence\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa", "--eval"])
+        .arg(dir.path().join("labels.csv"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("| **all** | 3 | 100.0 % (3/3) |"),
+        "{report}"
+    );
+    std::fs::write(
+        dir.path().join("labels2.csv"),
+        "file,class,beep_ms,speech_end_ms,sit_code\nhuman.wav,human,,1100,\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa", "--eval"])
+        .arg(dir.path().join("labels2.csv"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains("| human, after the caller stops |"),
+        "{report}"
+    );
+
+    // A bad label is a usage error that names the line.
+    std::fs::write(dir.path().join("bad.csv"), "busy.wav,robot\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa", "--eval"])
+        .arg(dir.path().join("bad.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+}
+
+#[test]
+fn a_missing_or_broken_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.wav"), b"RIFF....not a wav").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa"])
+        .arg(dir.path().join("x.wav"))
+        .arg(dir.path().join("missing.wav"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("x.wav") && err.contains("missing.wav"),
+        "{err}"
+    );
+}

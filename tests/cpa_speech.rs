@@ -1,0 +1,92 @@
+//! Human, machine, beep and dead air on synthesised voice-like signals.
+
+mod cpa_synth;
+
+use cpa_synth::*;
+use outdial::cpa::{Analyser, CpaSettings, EventKind, Outcome};
+
+#[test]
+fn a_short_answer_then_silence_is_human_well_before_800_ms() {
+    for (f0, level, noise_db) in [
+        (120.0, -20.0, -70.0),
+        (210.0, -30.0, -55.0),
+        (160.0, -15.0, -40.0),
+    ] {
+        let x = concat(&[
+            silence(600.0),
+            pseudo_speech(700.0, f0, level, 1),
+            silence(2500.0),
+        ]);
+        let x = mix(&x, &noise(3800.0, noise_db, 7));
+        let run = analyse(&x, false);
+        assert_eq!(run.verdict.outcome, Outcome::Human, "f0 {f0} level {level}");
+        let after_stop = run.verdict.at_ms as i64 - 1300;
+        assert!(
+            (0..800).contains(&after_stop),
+            "human {after_stop} ms after the caller stopped"
+        );
+        assert_eq!(run.beep_ms, None, "no beep on a human");
+    }
+}
+
+#[test]
+fn a_long_greeting_is_a_machine_and_its_beep_is_found_after_the_verdict() {
+    let mut x = silence(500.0);
+    for i in 0..4 {
+        x.extend(pseudo_speech(1600.0, 130.0, -20.0, i));
+        x.extend(silence(250.0));
+    }
+    let beep_at = x.len() as f64 / 8.0 + 200.0;
+    x.extend(silence(200.0));
+    x.extend(tone(&[1000.0], 400.0, -18.0));
+    x.extend(silence(1500.0));
+    let run = analyse(&mix(&x, &noise(10_000.0, -60.0, 3)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine);
+    assert!(run.verdict.at_ms < 4000, "machine at {}", run.verdict.at_ms);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!(
+        (beep - beep_at).abs() <= 100.0,
+        "beep at {beep}, onset {beep_at}"
+    );
+}
+
+#[test]
+fn dead_air_and_comfort_noise_are_silence_not_machine() {
+    for level in [-120.0, -65.0] {
+        let x = noise(6000.0, level, 9);
+        let run = analyse(&x, false);
+        assert_eq!(run.verdict.outcome, Outcome::Silence, "level {level}");
+        assert!(run.verdict.at_ms <= 4100);
+    }
+}
+
+#[test]
+fn stationary_noise_is_not_speech() {
+    // Loud white noise with a gain step: the floor adapts, no verdict of speech.
+    let mut x = noise(3000.0, -35.0, 4);
+    x.extend(noise(3000.0, -29.0, 5));
+    let outcome = outcome(&x);
+    assert!(
+        matches!(outcome, Outcome::Silence | Outcome::Unknown),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn memory_per_channel_is_fixed_and_small() {
+    assert!(
+        std::mem::size_of::<Analyser>() < 8 * 1024,
+        "{}",
+        std::mem::size_of::<Analyser>()
+    );
+    // Feeding a long stream does not grow anything: events are bounded.
+    let mut a = Analyser::new(CpaSettings::default());
+    let x = pcm(&noise(60_000.0, -40.0, 1));
+    a.push_samples(&x);
+    let mut n = 0;
+    while let Some(e) = a.poll_event() {
+        assert_ne!(e.kind, EventKind::Human);
+        n += 1;
+    }
+    assert!(n <= 16);
+}

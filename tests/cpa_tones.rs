@@ -1,0 +1,237 @@
+//! Call-progress tones, SIT and fax, synthesised at the edges of the
+//! tolerances in TELEPHONY.md (frequency ±, cadence ±, level).
+
+mod cpa_synth;
+
+use cpa_synth::*;
+use outdial::cpa::{EventKind, FaxSignal, Outcome, SitCode};
+
+const NA_RINGBACK: [f64; 2] = [440.0, 480.0];
+const NA_BUSY: [f64; 2] = [480.0, 620.0];
+
+#[test]
+fn north_american_ringback_at_cadence_edges_is_ringback_and_never_speech() {
+    // on 1680–2320, off 3380–4620
+    for (scale_on, scale_off) in [(1.0, 1.0), (0.85, 0.85), (1.15, 1.15)] {
+        let on = 2000.0 * scale_on;
+        let off = 4000.0 * scale_off;
+        let x = cadence(&NA_RINGBACK, &[on, off], 8000.0, -20.0, 1.0);
+        let run = analyse(&mix(&x, &noise(8000.0, -50.0, 1)), false);
+        assert_eq!(run.verdict.outcome, Outcome::Ringback, "on {on} off {off}");
+        assert!(
+            !run.events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Human | EventKind::Machine)),
+            "ringback reached the speech classifier: {:?}",
+            run.events
+        );
+    }
+}
+
+#[test]
+fn ringback_in_early_media_is_an_event_and_the_answer_after_it_is_classified() {
+    let mut x = cadence(&NA_RINGBACK, &[2000.0, 4000.0], 6000.0, -20.0, 1.0);
+    x.extend(silence(300.0));
+    x.extend(pseudo_speech(600.0, 140.0, -20.0, 3));
+    x.extend(silence(1500.0));
+    let run = analyse(&x, true);
+    assert!(run.events.iter().any(|e| e.kind == EventKind::Ringback));
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+}
+
+#[test]
+fn busy_and_reorder_at_cadence_edges() {
+    // busy 500/500 (400–580 each), reorder 250/250 (180–300 each)
+    for on in [420.0, 500.0, 570.0] {
+        let x = cadence(&NA_BUSY, &[on, on], 4000.0, -22.0, 1.0);
+        assert_eq!(outcome(&x), Outcome::Busy, "busy {on}");
+    }
+    for on in [190.0, 250.0, 300.0] {
+        let x = cadence(&NA_BUSY, &[on, on], 4000.0, -22.0, 1.0);
+        assert_eq!(outcome(&x), Outcome::Reorder, "reorder {on}");
+    }
+}
+
+#[test]
+fn frequency_tolerance_and_level_range() {
+    // ±1 % frequency error, tones from -10 to -40 dBFS, over noise.
+    for (f, level) in [(0.99, -10.0), (1.01, -40.0), (1.0, -30.0)] {
+        let freqs: Vec<f64> = NA_BUSY.iter().map(|v| v * f).collect();
+        let x = mix(
+            &cadence(&freqs, &[500.0, 500.0], 4000.0, level, 1.0),
+            &noise(4000.0, level - 20.0, 2),
+        );
+        assert_eq!(outcome(&x), Outcome::Busy, "freq×{f} level {level}");
+    }
+    // A tone far below any telephone level is not a tone.
+    let faint = cadence(&NA_BUSY, &[500.0, 500.0], 5000.0, -75.0, 1.0);
+    assert_ne!(outcome(&faint), Outcome::Busy);
+}
+
+#[test]
+fn every_unambiguous_country_plan_is_read_as_its_class() {
+    // (freqs, cadence, class); plans that TELEPHONY.md lists as identical to
+    // another class (ES busy = CH congestion, JP/AU congestion = busy) are
+    // read as documented in the README.
+    let plans: &[(&[f64], &[f64], Outcome)] = &[
+        (&[400.0], &[375.0, 375.0], Outcome::Busy),
+        (&[400.0], &[400.0, 350.0, 225.0, 525.0], Outcome::Reorder),
+        (
+            &[400.0, 450.0],
+            &[400.0, 200.0, 400.0, 2000.0],
+            Outcome::Ringback,
+        ),
+        (&[425.0], &[480.0, 480.0], Outcome::Busy),
+        (&[425.0], &[240.0, 240.0], Outcome::Reorder),
+        (&[425.0], &[1000.0, 4000.0], Outcome::Ringback),
+        (&[440.0], &[500.0, 500.0], Outcome::Busy),
+        (&[440.0], &[250.0, 250.0], Outcome::Reorder),
+        (&[440.0], &[1500.0, 3500.0], Outcome::Ringback),
+        (&[425.0], &[167.0, 167.0], Outcome::Reorder),
+        (
+            &[425.0],
+            &[200.0, 200.0, 200.0, 200.0, 200.0, 600.0],
+            Outcome::Reorder,
+        ),
+        (&[425.0], &[1500.0, 3000.0], Outcome::Ringback),
+        (
+            &[413.0, 438.0],
+            &[400.0, 200.0, 400.0, 2000.0],
+            Outcome::Ringback,
+        ),
+        (&[400.0], &[500.0, 500.0], Outcome::Busy),
+        (&[400.0], &[1000.0, 2000.0], Outcome::Ringback),
+        (&[425.0], &[350.0, 350.0], Outcome::Busy),
+        (&[425.0], &[175.0, 175.0], Outcome::Reorder),
+        (&[450.0], &[350.0, 350.0], Outcome::Busy),
+        (&[450.0], &[700.0, 700.0], Outcome::Reorder),
+        (&[450.0], &[1000.0, 4000.0], Outcome::Ringback),
+        (&[400.0], &[750.0, 750.0], Outcome::Busy),
+        (&[400.0], &[250.0, 250.0], Outcome::Reorder),
+    ];
+    for (freqs, pattern, want) in plans {
+        let x = cadence(freqs, pattern, 7000.0, -20.0, 1.0);
+        assert_eq!(outcome(&x), *want, "{freqs:?} {pattern:?}");
+    }
+}
+
+fn sit(seg: [(f64, f64); 3]) -> Vec<f64> {
+    let mut x = silence(100.0);
+    for (f, d) in seg {
+        x.extend(tone(&[f], d, -18.0));
+    }
+    x.extend(silence(1500.0));
+    x
+}
+
+#[test]
+fn sit_codes_with_duration_and_frequency_tolerance() {
+    let (l1, h1, l2, h2, s3) = (913.8, 985.2, 1370.6, 1428.5, 1776.7);
+    let codes = [
+        (l1, 274.0, l2, 274.0, SitCode::Ic),
+        (h1, 380.0, l2, 274.0, SitCode::Vc),
+        (l1, 274.0, h2, 380.0, SitCode::Ro),
+        (h1, 274.0, l2, 380.0, SitCode::Ro),
+        (h1, 380.0, h2, 380.0, SitCode::Nc),
+        (l1, 380.0, l2, 380.0, SitCode::Nc),
+        (l1, 380.0, h2, 274.0, SitCode::Io),
+    ];
+    for (f1, d1, f2, d2, code) in codes {
+        for (df, dd) in [(1.0, 1.0), (1.004, 0.95), (0.996, 1.05)] {
+            let x = sit([
+                (f1 * df, d1 * dd),
+                (f2 * df, d2 * dd),
+                (s3 * df, 380.0 * dd),
+            ]);
+            let run = analyse(&x, false);
+            assert_eq!(run.verdict.outcome, Outcome::Sit, "{code:?} {df} {dd}");
+            assert_eq!(run.verdict.sit_code, Some(code), "{code:?} {df} {dd}");
+        }
+    }
+    // ITU SIT: 950/1400/1800 Hz, 330 ms each; no North American code.
+    let run = analyse(
+        &sit([(950.0, 330.0), (1400.0, 330.0), (1800.0, 330.0)]),
+        false,
+    );
+    assert_eq!(run.verdict.outcome, Outcome::Sit);
+    assert_eq!(run.verdict.sit_code, None);
+}
+
+fn v21_flags(ms: f64, level_db: f64) -> Vec<f64> {
+    let amp = 10f64.powf(level_db / 20.0);
+    let n = samples(ms);
+    let spb = SR / 300.0;
+    let flag = [0, 1, 1, 1, 1, 1, 1, 0];
+    let mut phase = 0.0;
+    (0..n)
+        .map(|i| {
+            let bit = flag[((i as f64 / spb) as usize) % 8];
+            let f = if bit == 1 { 1650.0 } else { 1850.0 };
+            phase += 2.0 * std::f64::consts::PI * f / SR;
+            amp * phase.sin()
+        })
+        .collect()
+}
+
+#[test]
+fn fax_answer_tones_and_calling_tone() {
+    // CED 2100 ± 15 Hz
+    for f in [2085.0, 2100.0, 2115.0] {
+        let x = concat(&[
+            silence(200.0),
+            tone(&[f], 3000.0, -15.0),
+            silence(75.0),
+            v21_flags(1000.0, -15.0),
+        ]);
+        let run = analyse(&x, false);
+        assert_eq!(run.verdict.outcome, Outcome::Fax, "CED {f}");
+        assert!(
+            run.verdict.at_ms < 1000,
+            "CED decided at {}",
+            run.verdict.at_ms
+        );
+    }
+    // CED with a phase reversal every 450 ms
+    let n = samples(3000.0);
+    let rev: Vec<f64> = (0..n)
+        .map(|i| {
+            let t = i as f64 / SR;
+            let flip = ((t * 1000.0 / 450.0).floor() as i64 % 2) as f64 * std::f64::consts::PI;
+            0.15 * (2.0 * std::f64::consts::PI * 2100.0 * t + flip).sin()
+        })
+        .collect();
+    assert_eq!(outcome(&concat(&[silence(200.0), rev])), Outcome::Fax);
+    // ANSam: 2100 Hz AM at 15 Hz, 20 %
+    let ansam: Vec<f64> = (0..samples(3000.0))
+        .map(|i| {
+            let t = i as f64 / SR;
+            0.15 * (1.0 + 0.2 * (2.0 * std::f64::consts::PI * 15.0 * t).sin())
+                * (2.0 * std::f64::consts::PI * 2100.0 * t).sin()
+        })
+        .collect();
+    let run = analyse(&concat(&[silence(200.0), ansam]), false);
+    assert_eq!(run.verdict.outcome, Outcome::Fax);
+    assert_eq!(run.verdict.fax, Some(FaxSignal::Ansam));
+    // V.21 flags only (no CED)
+    let run = analyse(
+        &concat(&[silence(300.0), v21_flags(1200.0, -15.0), silence(2000.0)]),
+        false,
+    );
+    assert_eq!(run.verdict.fax, Some(FaxSignal::V21));
+    // CNG 1100 ± 38 Hz, 0.5 s on / 3 s off
+    for f in [1062.0, 1100.0, 1138.0] {
+        let x = cadence(&[f], &[500.0, 3000.0], 4000.0, -18.0, 1.0);
+        let run = analyse(&x, false);
+        assert_eq!(run.verdict.fax, Some(FaxSignal::Cng), "CNG {f}");
+    }
+}
+
+#[test]
+fn a_steady_beep_in_the_v21_band_is_not_a_fax() {
+    let x = concat(&[
+        silence(300.0),
+        tone(&[1700.0], 1200.0, -15.0),
+        silence(3000.0),
+    ]);
+    assert_ne!(outcome(&x), Outcome::Fax);
+}
