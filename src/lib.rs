@@ -10,4 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod pacing;
 pub mod server;
+pub mod sim;

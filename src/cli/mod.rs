@@ -5,6 +5,7 @@
 
 mod check_config;
 mod run;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a one-screen summary.
     CheckConfig,
+    /// Simulate a campaign's pacing on a virtual clock (no configuration needed).
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -49,5 +52,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run => run::run(&cli),
         Command::CheckConfig => check_config::check_config(&cli),
+        Command::Simulate(ref args) => simulate::simulate(args),
     }
 }
