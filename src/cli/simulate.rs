@@ -173,7 +173,10 @@ fn execute(args: &SimulateArgs) -> Result<(), SimError> {
             let name = path
                 .file_stem()
                 .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            print!("\n{}", grid::table(&grid::summarise(&name, &scenario, &runs)));
+            print!(
+                "\n{}",
+                grid::table(&grid::summarise(&name, &scenario, &runs))
+            );
         }
     }
     Ok(())
@@ -200,12 +203,16 @@ fn stream(args: &SimulateArgs, path: &Path, policies: &[Policy]) -> Result<(), S
         return Err(SimError::Scenario("--abandon-after-s: give 0 to 30".into()));
     }
     if !(0.0..=600.0).contains(&args.abandon_message_s) {
-        return Err(SimError::Scenario("--abandon-message-s: give 0 to 600".into()));
+        return Err(SimError::Scenario(
+            "--abandon-message-s: give 0 to 600".into(),
+        ));
     }
     if let Some(cps) = args.max_calls_per_second
         && !(cps >= 1.0 && cps.is_finite())
     {
-        return Err(SimError::Scenario("--max-calls-per-second: give at least 1".into()));
+        return Err(SimError::Scenario(
+            "--max-calls-per-second: give at least 1".into(),
+        ));
     }
     let rows = parse_stream(&read(path)?)?;
     let agent_events = match &args.agent_events {

@@ -259,6 +259,10 @@ pub struct CampaignConfig {
     pub max_attempts: u32,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Expected fraction of live persons CPA takes for machines; the pacer
+    /// budgets them so the UK rate (which counts them) stays under the cap.
+    #[serde(default)]
+    pub amd_fp_estimate: f64,
 }
 
 /// Delay before a record is dialed again, per outcome.

@@ -100,8 +100,9 @@ pub struct AbandonLedger {
     epoch: Instant,
     us: Window,
     uk: Window,
-    /// Recent abandons (instants), for burst detection.
+    /// Recent abandons and live answers (instants), for burst detection.
     recent_abandons: VecDeque<Instant>,
+    recent_answers: VecDeque<Instant>,
 }
 
 impl AbandonLedger {
@@ -111,6 +112,7 @@ impl AbandonLedger {
             us: Window::new(US_WINDOW),
             uk: Window::new(UK_WINDOW),
             recent_abandons: VecDeque::new(),
+            recent_answers: VecDeque::new(),
         }
     }
 
@@ -123,6 +125,7 @@ impl AbandonLedger {
         let b = self.bucket(now);
         self.us.add(b, 1, 0);
         self.uk.add(b, 1, 0);
+        self.recent_answers.push_back(now);
     }
 
     /// A live answer found no agent within the 2-second window.
@@ -147,16 +150,18 @@ impl AbandonLedger {
         self.uk.total
     }
 
-    /// Abandons in the last `span` before `now`.
-    pub fn abandons_within(&mut self, now: Instant, span: Duration) -> usize {
-        while let Some(&front) = self.recent_abandons.front() {
-            if now.saturating_duration_since(front) > span {
-                self.recent_abandons.pop_front();
-            } else {
-                break;
+    /// Abandons and live answers in the last `span` before `now`.
+    pub fn recent(&mut self, now: Instant, span: Duration) -> (usize, usize) {
+        for queue in [&mut self.recent_abandons, &mut self.recent_answers] {
+            while let Some(&front) = queue.front() {
+                if now.saturating_duration_since(front) > span {
+                    queue.pop_front();
+                } else {
+                    break;
+                }
             }
         }
-        self.recent_abandons.len()
+        (self.recent_abandons.len(), self.recent_answers.len())
     }
 }
 

@@ -134,6 +134,49 @@ impl PacerConfig {
     }
 }
 
+impl PacerConfig {
+    /// The pacer settings of a configured campaign. `abandon_target` is the
+    /// hard cap; predictive pacing aims at five sixths of it (2.5 % under 3 %).
+    pub fn from_campaign(
+        campaign: &crate::config::CampaignConfig,
+        trunk: &crate::config::TrunkConfig,
+    ) -> Self {
+        use crate::config::DialMode;
+        let cap = campaign.abandon_target;
+        let mode = match campaign.mode {
+            DialMode::Preview => PacingMode::Preview,
+            DialMode::PushPreview => PacingMode::PushPreview,
+            DialMode::Progressive => PacingMode::Progressive {
+                lines_per_agent: campaign.lines_per_agent,
+            },
+            DialMode::Predictive => PacingMode::Predictive {
+                set_point: cap * 5.0 / 6.0,
+                cap,
+            },
+        };
+        Self {
+            mode,
+            max_lines: trunk.max_concurrent_calls,
+            max_calls_per_second: Some(trunk.max_calls_per_second),
+            abandon_after_s: 2.0,
+            amd_fp_estimate: campaign.amd_fp_estimate,
+        }
+    }
+}
+
+/// Checks a campaign's `amd_fp_estimate`: a fraction below 3 % (at 3 % the
+/// false positives alone would use the whole UK allowance).
+pub fn check_amd_fp_estimate(value: f64) -> Result<(), String> {
+    if value.is_finite() && (0.0..0.03).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value} is out of range; give the expected fraction of live persons CPA takes \
+             for machines, at least 0 and below 0.03 (0.02 means 2 %)"
+        ))
+    }
+}
+
 /// What bound this decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,11 +243,18 @@ const COLD_START_TALKS: usize = 10;
 const PRIOR_ANSWERS: f64 = 200.0;
 /// Margin of the compliance guard, in standard deviations.
 const GUARD_Z: f64 = 2.0;
+/// Room under the cap (in abandons) below which pacing is progressive.
+const MIN_HEADROOM: f64 = 1.0;
+/// Abandons the compliance guard keeps in reserve.
+const RESERVE_ABANDONS: f64 = 1.0;
+/// Margin on the estimated CPA false positives, in standard deviations.
+const FP_MARGIN_Z: f64 = 1.5;
 /// Nominal marginal abandon risk.
-const BASE_RISK: f64 = 0.20;
+const BASE_RISK: f64 = 0.03;
+/// Gain of the closed loop: the threshold scales by exp(gain × relative error).
+const CONTROL_GAIN: f64 = 6.0;
 /// Window in which abandons count as a burst.
 const BURST_WINDOW: Duration = Duration::from_secs(300);
-/// Index offset of the 2-second rule on the horizon axis is computed from config.
 const MAX_DIAL_PER_DECISION: u32 = 1000;
 
 #[derive(Debug, Clone)]
@@ -535,8 +585,8 @@ impl Pacer {
         let mut total = 0.0;
         let mut variance = 0.0;
         for j in 1..=HORIZON_BINS {
-            let arrivals = (self.answers_mean[j] - self.answers_mean[j - 1])
-                + k * (fresh[j] - fresh[j - 1]);
+            let arrivals =
+                (self.answers_mean[j] - self.answers_mean[j - 1]) + k * (fresh[j] - fresh[j - 1]);
             if arrivals <= 1e-12 {
                 continue;
             }
@@ -573,16 +623,17 @@ impl Pacer {
         let us = self.ledger.us(now);
         let uk = self.ledger.uk(now);
         let fp_uk = self.false_positives(uk.live_answers as f64);
+        let fp_uk = fp_uk + FP_MARGIN_Z * fp_uk.sqrt();
         let realised_us = (us.abandoned as f64 + PRIOR_ANSWERS * set_point)
             / (us.live_answers as f64 + PRIOR_ANSWERS);
         let realised_uk = (uk.abandoned as f64 + fp_uk + PRIOR_ANSWERS * set_point)
             / (uk.live_answers as f64 + fp_uk + PRIOR_ANSWERS);
         let realised = realised_us.max(realised_uk);
         let error = (set_point - realised) / set_point;
-        let mut threshold = tune("RISK", BASE_RISK) * (2.0 * error).exp().clamp(0.05, 3.0);
-        let burst = self.ledger.abandons_within(now, BURST_WINDOW) as f64;
-        let burst_expected = 1.0 + 2.0 * set_point * (self.free_mean[0] + 1.0);
-        if burst > burst_expected {
+        let mut threshold = BASE_RISK * (CONTROL_GAIN * error).exp().clamp(0.02, 4.0);
+        let (burst, recent_answers) = self.ledger.recent(now, BURST_WINDOW);
+        let expected = set_point * recent_answers as f64;
+        if burst as f64 > 2.0 + expected + 2.0 * expected.sqrt() {
             threshold *= 0.25;
         }
         reasoning.risk_threshold = threshold;
@@ -590,17 +641,30 @@ impl Pacer {
         // Compliance guard: in each window, abandons so far plus the horizon's
         // (mean + z·σ) must stay under the cap over answers so far plus the
         // horizon's expected answers.
+        // One abandon is always held in reserve, and the false positives,
+        // which nobody can see, are budgeted at their estimate plus 1.5 σ.
         let guard_cap = cap * 0.97;
+        let fp_guarded = fp + FP_MARGIN_Z * fp.sqrt();
         let budget = |expected_live: f64| -> f64 {
-            let us_budget = guard_cap * (us.live_answers as f64 + expected_live) - us.abandoned as f64;
+            let us_budget = guard_cap * (us.live_answers as f64 + expected_live)
+                - us.abandoned as f64
+                - RESERVE_ABANDONS;
             let fp_new = self.false_positives(expected_live);
-            let uk_budget = guard_cap * (uk.live_answers as f64 + fp + expected_live + fp_new)
+            let uk_budget = guard_cap
+                * (uk.live_answers as f64 + fp_guarded + expected_live + fp_new)
                 - uk.abandoned as f64
-                - fp
-                - fp_new;
+                - fp_guarded
+                - fp_new
+                - RESERVE_ABANDONS;
             us_budget.min(uk_budget)
         };
         let base_live = self.answers_mean[HORIZON_BINS];
+        // Fall back to progressive while the abandons already counted leave
+        // less than a couple of abandons of room under the cap.
+        if budget(0.0) + RESERVE_ABANDONS < MIN_HEADROOM {
+            reasoning.risk_threshold = threshold;
+            return (0, Limit::Compliance);
+        }
 
         let (a0, _) = self.expected_abandons(0.0);
         let mut previous = a0;
@@ -619,7 +683,7 @@ impl Pacer {
                 break;
             }
             let live = base_live + next * p_live;
-            let spread = tune("Z", GUARD_Z) * var.sqrt();
+            let spread = GUARD_Z * var.sqrt();
             if a + spread > budget(live) {
                 marginal = risk;
                 limit = Limit::Compliance;
@@ -636,10 +700,6 @@ impl Pacer {
     }
 }
 
-fn tune(name: &str, default: f64) -> f64 {
-    std::env::var(format!("OUTDIAL_TUNE_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// The 2-second rule in horizon bins.
 fn rule_bins(abandon_after_s: f64) -> usize {
     let s = if abandon_after_s.is_finite() {
@@ -650,29 +710,20 @@ fn rule_bins(abandon_after_s: f64) -> usize {
     (s / AGE_BIN_S).round() as usize
 }
 
-/// E[max(D, 0)] for D ≈ Normal(mean, var), continuity-corrected for counts.
-fn expected_positive_part(mean: f64, var: f64) -> f64 {
-    let sd = var.max(0.0).sqrt();
-    if sd < 1e-9 {
-        return mean.max(0.0);
-    }
-    let z = mean / sd;
-    mean * normal_cdf(z) + sd * normal_pdf(z)
-}
-
-fn normal_pdf(z: f64) -> f64 {
-    (-0.5 * z * z).exp() * 0.398_942_280_401_432_7
-}
-
 /// Φ(z) via the Abramowitz–Stegun erfc approximation (|error| < 1.5e-7).
 fn normal_cdf(z: f64) -> f64 {
     let x = z.abs() / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erfc = poly * (-x * x).exp();
-    if z >= 0.0 { 1.0 - 0.5 * erfc } else { 0.5 * erfc }
+    if z >= 0.0 {
+        1.0 - 0.5 * erfc
+    } else {
+        0.5 * erfc
+    }
 }
 
 #[cfg(test)]

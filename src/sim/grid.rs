@@ -81,9 +81,16 @@ pub fn summarise(name: &str, scenario: &Scenario, runs: &[SeedRun]) -> Vec<CellS
     } else {
         0.0
     };
+    let grid_talk = super::rng::Dist::Lognormal {
+        mean: 120.0,
+        cv: 1.0,
+        min: 5.0,
+        max: None,
+    };
     let reference = if scenario.outcomes.human_at_end.is_none()
         && scenario.agent_events.is_empty()
         && scenario.outcomes.amd_false_positive == 0.0
+        && scenario.talk == grid_talk
     {
         reference(scenario.agents, (human * 100.0).round() / 100.0)
     } else {
@@ -98,7 +105,9 @@ pub fn summarise(name: &str, scenario: &Scenario, runs: &[SeedRun]) -> Vec<CellS
                 scenario: name.to_string(),
                 agents: scenario.agents,
                 human_share: human,
-                policy: reports.first().map_or_else(String::new, |r| r.policy.clone()),
+                policy: reports
+                    .first()
+                    .map_or_else(String::new, |r| r.policy.clone()),
                 seeds: reports.len(),
                 talk_occupancy_mean: reports.iter().map(|r| r.talk_occupancy).sum::<f64>() / n,
                 abandon_rate_worst: worst(|r| r.abandon_rate),
@@ -154,7 +163,8 @@ pub fn table(cells: &[CellSummary]) -> String {
         "cell", "N", "p_h", "policy", "talk%", "baseline%", "oracle%", "worst ab%", "worst UK%"
     );
     for c in cells {
-        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * 100.0));
+        let pct =
+            |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * 100.0));
         out.push_str(&format!(
             "{:<14} {:>4} {:>5.2} {:<14} {:>6.1} {:>9} {:>9} {:>10.2} {:>11.2}\n",
             c.scenario,

@@ -184,7 +184,8 @@ impl Scenario {
             ("ring.busy", &self.ring.busy),
             ("ring.noanswer", &self.ring.noanswer),
         ] {
-            dist.check().map_err(|m| SimError::Scenario(format!("`{name}`: {m}")))?;
+            dist.check()
+                .map_err(|m| SimError::Scenario(format!("`{name}`: {m}")))?;
         }
         check_agent_events(&self.agent_events, self.agents)
             .map_err(|(i, m)| SimError::Scenario(format!("agent_event[{i}]: {m}")))?;
@@ -294,7 +295,7 @@ fn parse_seconds(field: &str, name: &str) -> Result<f64, String> {
         return Ok(0.0);
     }
     match field.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v < 1e7 => Ok(v),
+        Ok(v) if (0.0..1e7).contains(&v) => Ok(v),
         _ => Err(format!(
             "`{name}` = {field:?}: give a non-negative number of seconds"
         )),
@@ -308,7 +309,10 @@ fn split_row(line: &str) -> Vec<&str> {
 /// Parses a call stream: header `attempt,class,ring_s,talk_s,wrap_s`.
 pub fn parse_stream(text: &str) -> Result<Vec<CallSpec>, SimError> {
     let mut rows = Vec::new();
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let header = lines.next().map(|(_, l)| split_row(l));
     if header.as_deref() != Some(&["attempt", "class", "ring_s", "talk_s", "wrap_s"][..]) {
         return Err(SimError::Stream {
@@ -353,7 +357,10 @@ pub fn parse_stream(text: &str) -> Result<Vec<CallSpec>, SimError> {
 /// Parses agent events: header `agent,t_s,event`, rows sorted by time.
 pub fn parse_agent_events(text: &str, agents: u32) -> Result<Vec<AgentEvent>, SimError> {
     let mut events = Vec::new();
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let header = lines.next().map(|(_, l)| split_row(l));
     if header.as_deref() != Some(&["agent", "t_s", "event"][..]) {
         return Err(SimError::AgentEvents {
@@ -403,13 +410,19 @@ fn check_agent_events(events: &[AgentEvent], agents: u32) -> Result<(), (usize, 
     let mut last = 0.0;
     for (i, e) in events.iter().enumerate() {
         if e.agent > agents {
-            return Err((i, format!("agent {} does not exist (agents: {agents})", e.agent)));
+            return Err((
+                i,
+                format!("agent {} does not exist (agents: {agents})", e.agent),
+            ));
         }
         if !(e.t_s.is_finite() && e.t_s >= 0.0) {
             return Err((i, "`t_s` must be a non-negative time".into()));
         }
         if e.t_s < last {
-            return Err((i, format!("rows must be sorted by time ({} < {last})", e.t_s)));
+            return Err((
+                i,
+                format!("rows must be sorted by time ({} < {last})", e.t_s),
+            ));
         }
         last = e.t_s;
         if e.event == AgentEventKind::Login && !logins.insert(e.agent) {

@@ -48,9 +48,14 @@ pub enum SimError {
 /// A pacing policy to simulate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Policy {
-    Predictive { set_point: f64, cap: f64 },
+    Predictive {
+        set_point: f64,
+        cap: f64,
+    },
     /// `lines` per ready agent (1.0 is progressive).
-    Ratio { lines: f64 },
+    Ratio {
+        lines: f64,
+    },
 }
 
 impl Policy {
@@ -69,7 +74,8 @@ impl Policy {
             ("predictive", Some(a)) => match number(a) {
                 Some(sp) if sp > 0.0 && sp <= 0.2 => Ok(Policy::Predictive {
                     set_point: sp,
-                    cap: (sp * 1.2).max(0.03).min(0.2),
+                    // The legal 3 % stays the cap unless a what-if aims above it.
+                    cap: if sp < 0.03 { 0.03 } else { (sp * 1.2).min(0.2) },
                 }),
                 _ => Err(bad()),
             },
@@ -88,7 +94,7 @@ impl Policy {
                 "predictive".into()
             }
             Policy::Predictive { set_point, .. } => format!("predictive:{set_point}"),
-            Policy::Ratio { lines } if lines == 1.0 => "progressive".into(),
+            Policy::Ratio { lines: 1.0 } => "progressive".into(),
             Policy::Ratio { lines } => format!("ratio:{lines}"),
         }
     }
@@ -281,7 +287,8 @@ impl<'a> Sim<'a> {
 
     /// Time in [from, to) that falls inside the shift.
     fn in_shift(&self, from: u64, to: u64) -> u64 {
-        to.min(self.shift_end).saturating_sub(from.min(self.shift_end))
+        to.min(self.shift_end)
+            .saturating_sub(from.min(self.shift_end))
     }
 
     fn run(&mut self, source: &mut dyn CallSource) -> Result<(), SimError> {
@@ -356,9 +363,6 @@ impl<'a> Sim<'a> {
     fn dial(&mut self, source: &mut dyn CallSource) -> Result<(), SimError> {
         let now = self.instant();
         let decision = self.pacer.decide(now);
-        if decision.dial > 0 && std::env::var("OUTDIAL_DEBUG").is_ok() {
-            eprintln!("t={:.1} dial={} {:?}", self.now as f64 / 1e6, decision.dial, decision.reasoning);
-        }
         for _ in 0..decision.dial {
             if self.lines >= self.setup.max_lines {
                 break;
@@ -467,12 +471,12 @@ impl<'a> Sim<'a> {
             c.state = CState::Abandoned;
         }
         self.m.abandoned += 1;
-        if std::env::var("OUTDIAL_DEBUG").is_ok() {
-            eprintln!("t={:.1} ABANDON", self.now as f64 / 1e6);
-        }
         self.track_peaks();
         self.tell(PacerEvent::Abandoned { call: CallId(id) });
-        self.schedule(self.now + us(self.setup.abandon_message_s), Ev::LineFree(id));
+        self.schedule(
+            self.now + us(self.setup.abandon_message_s),
+            Ev::LineFree(id),
+        );
     }
 
     fn track_peaks(&mut self) {
