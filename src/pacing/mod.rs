@@ -245,6 +245,10 @@ const PRIOR_ANSWERS: f64 = 200.0;
 const GUARD_Z: f64 = 2.0;
 /// Room under the cap (in abandons) below which pacing is progressive.
 const MIN_HEADROOM: f64 = 1.0;
+/// The same while few answers were seen, when one burst moves the rate most.
+const MIN_HEADROOM_EARLY: f64 = 2.0;
+/// Live answers (US window) after which the early headroom no longer applies.
+const EARLY_ANSWERS: u64 = 400;
 /// Abandons the compliance guard keeps in reserve.
 const RESERVE_ABANDONS: f64 = 1.0;
 /// Margin on the estimated CPA false positives, in standard deviations.
@@ -661,7 +665,12 @@ impl Pacer {
         let base_live = self.answers_mean[HORIZON_BINS];
         // Fall back to progressive while the abandons already counted leave
         // less than a couple of abandons of room under the cap.
-        if budget(0.0) + RESERVE_ABANDONS < MIN_HEADROOM {
+        let min_headroom = if us.live_answers < EARLY_ANSWERS {
+            MIN_HEADROOM_EARLY
+        } else {
+            MIN_HEADROOM
+        };
+        if budget(0.0) + RESERVE_ABANDONS < min_headroom {
             reasoning.risk_threshold = threshold;
             return (0, Limit::Compliance);
         }
