@@ -10,6 +10,7 @@ pub mod cpa;
 mod export;
 mod import;
 mod run;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ pub enum Command {
     Call(call::CallArgs),
     /// Call-progress analysis of WAV files, or `--eval labels.csv`.
     Cpa(cpa::CpaArgs),
+    /// Simulate a campaign's pacing on a virtual clock (no configuration needed).
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -67,5 +70,6 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::export(&cli, args),
         Command::Call(args) => call::call(&cli, args),
         Command::Cpa(args) => cpa::run(args),
+        Command::Simulate(args) => simulate::simulate(args),
     }
 }

@@ -268,6 +268,10 @@ pub struct CampaignConfig {
     /// Call-progress analysis settings (`[campaign.cpa]`).
     #[serde(default)]
     pub cpa: crate::cpa::CpaSettings,
+    /// Expected fraction of live persons CPA takes for machines; the pacer
+    /// budgets them so the UK rate (which counts them) stays under the cap.
+    #[serde(default)]
+    pub amd_fp_estimate: f64,
 }
 
 /// Delay before a record is dialed again, per outcome.

@@ -262,6 +262,9 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
                 ),
             );
         }
+        if let Err(message) = crate::pacing::check_amd_fp_estimate(campaign.amd_fp_estimate) {
+            check.report(format!("{key}.amd_fp_estimate"), message);
+        }
         if campaign.mode == DialMode::Progressive
             && !(campaign.lines_per_agent >= 1.0 && campaign.lines_per_agent <= 10.0)
         {

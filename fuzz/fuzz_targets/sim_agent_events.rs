@@ -1,0 +1,10 @@
+//! Any bytes as an agent-events CSV: events or a located error, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = outdial::sim::input::parse_agent_events(text, 50);
+    }
+});

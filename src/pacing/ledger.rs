@@ -1,0 +1,202 @@
+//! Abandonment accounting for one campaign: live answers, abandons and
+//! estimated CPA false positives in the US (rolling 30 days) and UK
+//! (rolling 24 hours) windows.
+//!
+//! Counts are kept in one-minute buckets so a 30-day window costs at most
+//! 43 200 small entries however busy the campaign is.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The US (FTC/FCC) window: abandoned ÷ live answers over 30 days.
+pub const US_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The UK (Ofcom) window: 24 hours, with CPA false positives counted as abandons.
+pub const UK_WINDOW: Duration = Duration::from_secs(24 * 3600);
+const BUCKET: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowCounts {
+    pub live_answers: u64,
+    pub abandoned: u64,
+}
+
+impl WindowCounts {
+    /// US formula: abandoned ÷ live answers (0 when nothing was answered).
+    pub fn us_rate(&self) -> f64 {
+        ratio(self.abandoned as f64, self.live_answers as f64)
+    }
+    /// UK formula with `fp` estimated false positives: (abandoned + fp) ÷ (live + fp).
+    pub fn uk_rate(&self, fp: f64) -> f64 {
+        ratio(self.abandoned as f64 + fp, self.live_answers as f64 + fp)
+    }
+}
+
+fn ratio(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    index: u64,
+    counts: WindowCounts,
+}
+
+/// One rolling window made of one-minute buckets.
+#[derive(Debug, Clone)]
+struct Window {
+    span_buckets: u64,
+    buckets: VecDeque<Bucket>,
+    total: WindowCounts,
+}
+
+impl Window {
+    fn new(span: Duration) -> Self {
+        Self {
+            span_buckets: span.as_secs() / BUCKET.as_secs(),
+            buckets: VecDeque::new(),
+            total: WindowCounts::default(),
+        }
+    }
+
+    fn expire(&mut self, now_bucket: u64) {
+        while let Some(front) = self.buckets.front() {
+            if front.index + self.span_buckets <= now_bucket {
+                self.total.live_answers -= front.counts.live_answers;
+                self.total.abandoned -= front.counts.abandoned;
+                self.buckets.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn add(&mut self, now_bucket: u64, live: u64, abandoned: u64) {
+        self.expire(now_bucket);
+        match self.buckets.back_mut() {
+            Some(back) if back.index == now_bucket => {
+                back.counts.live_answers += live;
+                back.counts.abandoned += abandoned;
+            }
+            _ => self.buckets.push_back(Bucket {
+                index: now_bucket,
+                counts: WindowCounts {
+                    live_answers: live,
+                    abandoned,
+                },
+            }),
+        }
+        self.total.live_answers += live;
+        self.total.abandoned += abandoned;
+    }
+}
+
+/// Per-campaign abandonment ledger (both regulatory windows).
+#[derive(Debug, Clone)]
+pub struct AbandonLedger {
+    epoch: Instant,
+    us: Window,
+    uk: Window,
+    /// Recent abandons and live answers (instants), for burst detection.
+    recent_abandons: VecDeque<Instant>,
+    recent_answers: VecDeque<Instant>,
+}
+
+impl AbandonLedger {
+    pub fn new(epoch: Instant) -> Self {
+        Self {
+            epoch,
+            us: Window::new(US_WINDOW),
+            uk: Window::new(UK_WINDOW),
+            recent_abandons: VecDeque::new(),
+            recent_answers: VecDeque::new(),
+        }
+    }
+
+    fn bucket(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs() / BUCKET.as_secs()
+    }
+
+    /// A live person finished the greeting (whatever happens next).
+    pub fn live_answer(&mut self, now: Instant) {
+        let b = self.bucket(now);
+        self.us.add(b, 1, 0);
+        self.uk.add(b, 1, 0);
+        self.recent_answers.push_back(now);
+    }
+
+    /// A live answer found no agent within the 2-second window.
+    pub fn abandoned(&mut self, now: Instant) {
+        let b = self.bucket(now);
+        self.us.add(b, 0, 1);
+        self.uk.add(b, 0, 1);
+        self.recent_abandons.push_back(now);
+    }
+
+    /// Counts in the US window at `now`.
+    pub fn us(&mut self, now: Instant) -> WindowCounts {
+        let b = self.bucket(now);
+        self.us.expire(b);
+        self.us.total
+    }
+
+    /// Counts in the UK window at `now`.
+    pub fn uk(&mut self, now: Instant) -> WindowCounts {
+        let b = self.bucket(now);
+        self.uk.expire(b);
+        self.uk.total
+    }
+
+    /// Abandons and live answers in the last `span` before `now`.
+    pub fn recent(&mut self, now: Instant, span: Duration) -> (usize, usize) {
+        for queue in [&mut self.recent_abandons, &mut self.recent_answers] {
+            while let Some(&front) = queue.front() {
+                if now.saturating_duration_since(front) > span {
+                    queue.pop_front();
+                } else {
+                    break;
+                }
+            }
+        }
+        (self.recent_abandons.len(), self.recent_answers.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_expire_independently() {
+        let t0 = Instant::now();
+        let mut ledger = AbandonLedger::new(t0);
+        for _ in 0..100 {
+            ledger.live_answer(t0);
+        }
+        ledger.abandoned(t0);
+        let later = t0 + Duration::from_secs(25 * 3600);
+        assert_eq!(ledger.uk(later), WindowCounts::default());
+        assert_eq!(
+            ledger.us(later),
+            WindowCounts {
+                live_answers: 100,
+                abandoned: 1
+            }
+        );
+        let much_later = t0 + US_WINDOW + BUCKET;
+        assert_eq!(ledger.us(much_later), WindowCounts::default());
+    }
+
+    #[test]
+    fn uk_rate_counts_false_positives_as_abandons() {
+        let counts = WindowCounts {
+            live_answers: 98,
+            abandoned: 1,
+        };
+        assert!((counts.uk_rate(2.0) - 0.03).abs() < 1e-12);
+        assert!((counts.us_rate() - 1.0 / 98.0).abs() < 1e-12);
+    }
+}
