@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::call_media::{CallMedia, MediaNext, RECORD_TAIL};
 use super::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::config::{Config, Transport};
 use crate::net::SipSockets;
@@ -42,6 +44,13 @@ pub struct CallArgs {
     /// New calls per second (also capped by `trunk.max_calls_per_second`).
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
+    /// Play this WAV file to the callee once answered, then hang up (8 kHz
+    /// mono PCM16, μ-law or A-law; other rates are resampled).
+    #[arg(long, value_name = "FILE.wav")]
+    pub play: Option<PathBuf>,
+    /// Record what the callee sends (from the answer on) to this WAV file.
+    #[arg(long, value_name = "OUT.wav")]
+    pub record: Option<PathBuf>,
 }
 
 /// What `--json` prints per call.
@@ -58,6 +67,17 @@ struct CallReport {
     /// Answer → end (0 when not answered).
     duration_ms: f64,
     progress: Vec<Progress>,
+    /// With `--record`: the file written and its length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recording: Option<Recording>,
+}
+
+#[derive(Debug, Serialize)]
+struct Recording {
+    path: String,
+    ms: u64,
+    packets_received: u64,
+    packets_lost: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +106,10 @@ pub fn call(cli: &Cli, args: &CallArgs) -> ExitCode {
         eprintln!(
             "error: --count and --rate must be positive, --ring-timeout positive and --hold ≥ 0"
         );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    if (args.play.is_some() || args.record.is_some()) && args.count != 1 {
+        eprintln!("error: --play and --record work on a single call (no --count)");
         return ExitCode::from(EXIT_CONFIG);
     }
     let format = cli.log_format.unwrap_or(config.log.format);
@@ -228,6 +252,22 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     let mut limiter = TrunkLimiter::new(rate, max_concurrent.max(1));
     let single = args.count == 1;
 
+    let mut media = match (&args.play, &args.record) {
+        (None, None) => None,
+        _ => Some(CallMedia::open(
+            config,
+            args.play.clone(),
+            args.record.clone(),
+        )?),
+    };
+    let mut recording: Option<Recording> = None;
+    // With --play the call ends when the file has played (plus a tail).
+    let hold = match &media {
+        Some(m) if m.plays() => None,
+        _ => Some(Duration::from_secs_f64(args.hold)),
+    };
+    let mut hang_up_at: Option<Instant> = None;
+    let mut single_call: Option<CallHandle> = None;
     let mut live: HashMap<CallHandle, Live> = HashMap::new();
     let mut reports: Vec<CallReport> = Vec::new();
     let mut placed = 0u64;
@@ -258,14 +298,18 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                         caller_id: config.trunk.caller_id.clone(),
                         caller_name: config.trunk.caller_name.clone(),
                         credentials: credentials.clone(),
-                        sdp: fixed_offer(rtp_ip, port, placed + 1),
+                        sdp: match &media {
+                            Some(media) => media.offer_sdp(),
+                            None => fixed_offer(rtp_ip, port, placed + 1),
+                        },
                         ring_timeout: Some(Duration::from_secs_f64(args.ring_timeout)),
-                        hold: Some(Duration::from_secs_f64(args.hold)),
+                        hold,
                     };
                     let placed_at = handle
                         .call(move |endpoint, now| endpoint.invite(request, now).map(|h| (h, now)))
                         .await
                         .ok_or_else(|| anyhow!("the SIP driver stopped"))??;
+                    single_call = Some(placed_at.0);
                     live.insert(placed_at.0, Live { started: placed_at.1, first_18x: None, answered: None, progress: Vec::new() });
                     placed += 1;
                     last_placed = placed_at.1;
@@ -278,7 +322,13 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                 let Some(event) = event else { break };
                 let now = Instant::now();
                 match event {
-                    Event::Progress { call, code, reason, .. } => {
+                    Event::Progress { call, code, reason, sdp } => {
+                        if let (Some(media), Some(sdp)) = (media.as_mut(), sdp.as_deref()) {
+                            // Early media: a bad answer is reported, the call goes on.
+                            if let Err(error) = media.on_answer_sdp(sdp) {
+                                eprintln!("warning: {error:#}");
+                            }
+                        }
                         if let Some(call) = live.get_mut(&call) {
                             let at = ms(now - call.started);
                             if (180..200).contains(&code) && call.first_18x.is_none() {
@@ -290,17 +340,43 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                             call.progress.push(Progress { code, reason, ms: at });
                         }
                     }
-                    Event::Answered { call, .. } => {
+                    Event::Answered { call: handle, sdp } => {
+                        if let Some(media) = media.as_mut() {
+                            let started = media.on_answer_sdp(&sdp).and_then(|()| media.on_answered());
+                            if let Err(error) = started {
+                                eprintln!("error: {error:#}; hanging up");
+                                hang_up_at = Some(now);
+                            }
+                        }
+                        let call = handle;
                         if let Some(call) = live.get_mut(&call) {
                             call.answered = Some(now);
                             let at = ms(now - call.started);
                             if single && !args.json {
-                                println!("  {at:>9.1} ms  200 answered; hanging up after {} s", args.hold);
+                                match hold {
+                                    Some(_) => println!("  {at:>9.1} ms  200 answered; hanging up after {} s", args.hold),
+                                    None => println!("  {at:>9.1} ms  200 answered; playing, then hanging up"),
+                                }
                             }
                             call.progress.push(Progress { code: 200, reason: "OK".into(), ms: at });
                         }
                     }
                     Event::Ended { call, end } => {
+                        if let Some(media) = media.take() {
+                            let report = media.close().await?;
+                            if let Some((path, samples)) = &report.recording {
+                                recording = Some(Recording {
+                                    path: path.display().to_string(),
+                                    ms: (*samples as u64) * 1000 / 8000,
+                                    packets_received: report.summary.received,
+                                    packets_lost: report.summary.lost,
+                                });
+                            }
+                            if let Some(error) = &report.recording_error {
+                                eprintln!("error: recording: {error}");
+                            }
+                        }
+                        hang_up_at = None;
                         if let Some(call) = live.remove(&call) {
                             let report = CallReport {
                                 uri: route.uri.clone(),
@@ -311,6 +387,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                                 answer_ms: call.answered.map(|t| ms(t - call.started)),
                                 duration_ms: call.answered.map_or(0.0, |t| ms(now - t)),
                                 progress: call.progress,
+                                recording: recording.take(),
                             };
                             if args.json {
                                 println!("{}", serde_json::to_string(&report)?);
@@ -318,6 +395,9 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                                 let code = end.sip_code.map_or_else(|| "-".to_string(), |c| c.to_string());
                                 let by = if end.hung_up_by_remote { " (remote hung up)" } else { "" };
                                 println!("outcome: {} (SIP {code} {}){by}", end.outcome, end.reason);
+                                if let Some(recorded) = &report.recording {
+                                    println!("recorded {} ms to {}", recorded.ms, recorded.path);
+                                }
                             }
                             reports.push(report);
                             if let (Outcome::Congestion, Some(wait)) = (end.outcome, end.retry_after) {
@@ -334,6 +414,29 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                         }
                     }
                     Event::PingResult { .. } | Event::Registration(_) => {}
+                }
+            }
+            media_event = next_media_event(media.as_mut()) => {
+                let next = match (media.as_ref(), media_event) {
+                    (Some(media), Some(event)) => media.on_event(event),
+                    _ => MediaNext::HangUpNow("the media task stopped"),
+                };
+                match next {
+                    MediaNext::Nothing => {}
+                    MediaNext::HangUpSoon => hang_up_at = Some(Instant::now() + RECORD_TAIL),
+                    MediaNext::HangUpNow(why) => {
+                        if !args.json {
+                            eprintln!("hanging up: {why}");
+                        }
+                        hang_up_at = Some(Instant::now());
+                    }
+                }
+            }
+            _ = sleep_until(hang_up_at.map(tokio::time::Instant::from_std)) => {
+                hang_up_at = None;
+                if let Some(call) = single_call {
+                    // The call may already be over (a race with its BYE): fine.
+                    let _ = handle.call(move |endpoint, now| endpoint.hangup(call, now)).await;
                 }
             }
         }
@@ -412,6 +515,14 @@ fn summarise(
         );
     }
     out
+}
+
+/// The next event of the call's media leg; never resolves without one.
+async fn next_media_event(media: Option<&mut CallMedia>) -> Option<crate::media::leg::LegEvent> {
+    match media {
+        Some(media) => media.next_event().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -5,6 +5,7 @@
 //! `import` adds 3: some rows were rejected (the others were imported).
 
 mod call;
+mod call_media;
 mod check_config;
 pub mod cpa;
 mod export;
