@@ -768,17 +768,7 @@ impl Store for SqlStore {
         request: &CallbackRequest,
         now: Timestamp,
     ) -> Result<CallbackId, StoreError> {
-        if request.at <= now {
-            return Err(StoreError::CallbackInPast {
-                at: request.at,
-                now,
-            });
-        }
-        if let Some(phone) = &request.phone
-            && !valid_e164(phone)
-        {
-            return Err(StoreError::BadNumber(phone.clone()));
-        }
+        check_callback(request, now)?;
         self.tx(|conn| {
             let rows = conn.query(
                 "SELECT state FROM records WHERE id = $1",
@@ -844,17 +834,7 @@ impl Store for SqlStore {
         request: &CallbackRequest,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        if request.at <= now {
-            return Err(StoreError::CallbackInPast {
-                at: request.at,
-                now,
-            });
-        }
-        if let Some(phone) = &request.phone
-            && !valid_e164(phone)
-        {
-            return Err(StoreError::BadNumber(phone.clone()));
-        }
+        check_callback(request, now)?;
         self.tx(|conn| {
             let rows = conn.query(
                 "SELECT record_id FROM callbacks WHERE id = $1 AND state = 'pending'",
@@ -1255,4 +1235,18 @@ fn import_chunk(
         )?;
     }
     Ok(outcomes)
+}
+
+/// A callback must lie in the future and name a valid number, if any.
+fn check_callback(request: &CallbackRequest, now: Timestamp) -> Result<(), StoreError> {
+    if request.at <= now {
+        return Err(StoreError::CallbackInPast {
+            at: request.at,
+            now,
+        });
+    }
+    match &request.phone {
+        Some(phone) if !valid_e164(phone) => Err(StoreError::BadNumber(phone.clone())),
+        _ => Ok(()),
+    }
 }
