@@ -2,18 +2,24 @@
 //! shuts down within a bounded time. This is the tokio shell's top; the
 //! protocol logic lives in the sans-IO cores it drives.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::campaign::rules::CampaignRules;
 use crate::config::Config;
+use crate::driver::shell::Shell;
 use crate::engine::dialer::Dialer;
 use crate::net::SipSockets;
+use crate::store::{CampaignId, Store};
 use crate::{api, driver};
 
-/// Longest a clean shutdown may take before the process exits anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+/// Longest a clean shutdown may take before the process exits anyway
+/// (connected calls get `driver::CALLS_DRAIN` of it to finish).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(6);
 
 /// Runs the engine until a termination signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -36,11 +42,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let sip_config = config.clone();
-    let sip_shutdown = shutdown_rx.clone();
-    let sip_task = tokio::spawn(async move { sip.serve(&sip_config, sip_shutdown).await });
+    // SIP stops last: the engine hangs up its calls through it.
+    let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
+    let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
+    let (store, campaign_ids, node) = open_store(&config).await?;
+    let config = Arc::new(config);
+    let (mut shell, channels) =
+        Shell::new(config.clone(), sip_handle, store, node, campaign_ids).await?;
+    shell.open_sink().await?;
     let dialer = Dialer::new(&config, Instant::now());
-    let (engine, engine_task) = driver::spawn(dialer, shutdown_rx.clone());
+    let (engine, engine_task) =
+        driver::spawn(dialer, shell, channels, sip_events, shutdown_rx.clone());
     let api_state = api::ApiState::new(
         started,
         api::Tokens::from_config(&config.api),
@@ -61,9 +73,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(signal, "shutting down");
     let _ = shutdown_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = engine_task.await;
+        let _ = sip_shutdown_tx.send(true);
         let _ = sip_task.await;
         let _ = http_task.await;
-        let _ = engine_task.await;
     })
     .await;
     if drained.is_err() {
@@ -74,6 +87,49 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(uptime_s = started.elapsed().as_secs(), "outdial stopped");
     Ok(())
+}
+
+/// Opens the store, writes every configured campaign's rules, and resolves
+/// what this node left in flight when it last stopped (a crash: its
+/// attempts are closed as interrupted, its leases given back).
+async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, HashMap<String, CampaignId>, String)> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let url = crate::config::redact_url(&config.store.url);
+        let store: Arc<dyn Store> = Arc::from(
+            crate::store::open(&config.store.url)
+                .with_context(|| format!("cannot open the store {url}"))?,
+        );
+        let mut ids = HashMap::new();
+        for campaign in &config.campaigns {
+            let rules = CampaignRules::from_config(campaign)
+                .with_context(|| format!("campaign `{}`", campaign.name))?;
+            let id = store
+                .sync_campaign(&rules)
+                .with_context(|| format!("cannot store campaign `{}`", campaign.name))?;
+            ids.insert(campaign.name.clone(), id);
+        }
+        let node = config.store.node_name();
+        let recovery = store
+            .recover_node(&node, jiff::Timestamp::now())
+            .context("cannot recover this node's calls in flight")?;
+        let expired = store
+            .expire_leases(jiff::Timestamp::now())
+            .context("cannot resolve lapsed leases")?;
+        tracing::info!(
+            %node,
+            interrupted = recovery.interrupted_attempts,
+            released = recovery.released_leases,
+            expired_interrupted = expired.interrupted_attempts,
+            expired_released = expired.released_leases,
+            "store open"
+        );
+        Ok((store, ids, node))
+    })
+    .await
+    .context("the store task failed")?
 }
 
 fn display_opt(addr: Option<std::net::SocketAddr>) -> String {

@@ -89,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}/start", post(campaigns::start))
         .route("/api/campaigns/{name}/pause", post(campaigns::pause))
         .route("/api/campaigns/{name}/stop", post(campaigns::stop))
+        .route("/api/campaigns/{name}/stats", get(campaigns::stats))
         .route("/api/events", get(events::all))
         .with_state(state)
 }

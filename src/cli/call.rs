@@ -3,12 +3,11 @@
 //! with setup-latency percentiles.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use clap::Args;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -17,7 +16,7 @@ use super::call_media::{CallMedia, MediaNext, RECORD_TAIL};
 use super::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::config::{Config, Transport};
 use crate::net::SipSockets;
-use crate::sip::codec::SipUri;
+use crate::net::route::route_for;
 use crate::sip::endpoint::{
     CallHandle, Credentials, Endpoint, EndpointConfig, Event, InviteRequest, TransportKind,
 };
@@ -135,81 +134,6 @@ pub fn call(cli: &Cli, args: &CallArgs) -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
-}
-
-/// Where a call goes: Request-URI, next hop, transport, and loose route.
-struct Route {
-    uri: String,
-    destination: SocketAddr,
-    transport: TransportKind,
-    route: Option<String>,
-}
-
-/// Resolves a host name (or takes an IP); prefers IPv4 addresses, since the
-/// SIP socket binds `sip.listen` (IPv4 in every shipped configuration).
-async fn resolve(host_port: &str) -> anyhow::Result<SocketAddr> {
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
-        .await
-        .with_context(|| format!("cannot resolve {host_port}"))?
-        .collect();
-    addresses
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addresses.first())
-        .copied()
-        .ok_or_else(|| anyhow!("{host_port} resolves to no address"))
-}
-
-async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
-    let trunk = SipUri::parse(&config.trunk.uri)
-        .ok_or_else(|| anyhow!("trunk.uri {:?} is not a sip: URI", config.trunk.uri))?;
-    if target.starts_with("sip:") || target.starts_with("sips:") {
-        let uri =
-            SipUri::parse(target).ok_or_else(|| anyhow!("{target:?} is not a valid SIP URI"))?;
-        let transport = match uri.transport() {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
-            _ => TransportKind::Udp,
-        };
-        return Ok(Route {
-            uri: target.to_string(),
-            destination: resolve(&uri.host_port()).await?,
-            transport,
-            route: None,
-        });
-    }
-    let number: String = target
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-        .collect();
-    if number.is_empty()
-        || !number
-            .trim_start_matches('+')
-            .chars()
-            .all(|c| c.is_ascii_digit())
-    {
-        return Err(anyhow!(
-            "{target:?} is neither a SIP URI nor a phone number"
-        ));
-    }
-    let uri = format!("sip:{number}@{}", trunk.host_port());
-    let transport = TransportKind::from(config.trunk.transport);
-    let (destination, route) = match &config.trunk.outbound_proxy {
-        Some(proxy) => {
-            let proxy_uri = SipUri::parse(proxy)
-                .ok_or_else(|| anyhow!("trunk.outbound_proxy {proxy:?} is not a sip: URI"))?;
-            (
-                resolve(&proxy_uri.host_port()).await?,
-                Some(format!("<{proxy};lr>")),
-            )
-        }
-        None => (resolve(&trunk.host_port()).await?, None),
-    };
-    Ok(Route {
-        uri,
-        destination,
-        transport,
-        route,
-    })
 }
 
 fn ms(d: Duration) -> f64 {

@@ -162,6 +162,28 @@ pub struct ApiToken {
 pub struct StoreConfig {
     /// `sqlite://outdial.db` (embedded) or `postgres://user@host/db`.
     pub url: String,
+    /// This dialer node's name in the store (leases, attempts). Several
+    /// nodes sharing one database need distinct names; a restarted node
+    /// keeps its name so it can resolve the calls it had in flight.
+    /// Default: `outdial@` + the host name.
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+impl StoreConfig {
+    /// The configured node name, or `outdial@HOSTNAME`.
+    pub fn node_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            if host.is_empty() {
+                "outdial".to_string()
+            } else {
+                format!("outdial@{host}")
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]

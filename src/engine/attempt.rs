@@ -248,6 +248,12 @@ impl Attempt {
         self.phase == Phase::Done
     }
 
+    /// Human verdict → `now`: the connect latency if the splice happens now.
+    pub fn connect_latency_so_far(&self, now: Instant) -> Option<Duration> {
+        self.human_at
+            .map(|human_at| now.saturating_duration_since(human_at))
+    }
+
     /// A live person is waiting for an agent, and since when the greeting ended.
     pub fn waiting_live_since(&self) -> Option<Instant> {
         match self.phase {

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::calls::{CallEntry, LiveCampaign};
 use super::campaign_run::{self, RunCommand, RunState};
+use super::io::{AttemptRecord, CallId, Effect};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
-use crate::config::{Config, DialMode, SimulatedAgent};
+use crate::config::{CampaignConfig, Config, DialMode, SimulatedAgent, TrunkConfig};
+use crate::pacing::AgentId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -139,24 +142,36 @@ pub struct CampaignView {
     pub agents_by_state: BTreeMap<&'static str, usize>,
 }
 
-struct AgentEntry {
-    name: String,
-    campaigns: Vec<String>,
-    session: AgentSession,
+pub(super) struct AgentEntry {
+    pub name: String,
+    pub campaigns: Vec<String>,
+    pub session: AgentSession,
     /// Load-test automation (config `[agent.simulated]`).
-    simulated: Option<SimulatedAgent>,
+    pub simulated: Option<SimulatedAgent>,
+    /// The agent has a SIP phone for a reservation call.
+    pub has_phone: bool,
 }
 
-struct CampaignEntry {
-    mode: DialMode,
-    abandon_target: f64,
-    state: RunState,
+pub(super) struct CampaignEntry {
+    pub mode: DialMode,
+    pub abandon_target: f64,
+    pub state: RunState,
+    pub config: CampaignConfig,
 }
 
 pub struct Dialer {
-    agents: BTreeMap<String, AgentEntry>,
-    campaigns: BTreeMap<String, CampaignEntry>,
-    events: VecDeque<Event>,
+    pub(super) agents: BTreeMap<String, AgentEntry>,
+    pub(super) campaigns: BTreeMap<String, CampaignEntry>,
+    pub(super) events: VecDeque<Event>,
+    /// Campaigns that have been started at least once: pacer, hopper, stats.
+    pub(super) live: BTreeMap<String, LiveCampaign>,
+    pub(super) calls: BTreeMap<CallId, CallEntry>,
+    pub(super) effects: VecDeque<Effect>,
+    pub(super) next_call: CallId,
+    pub(super) agent_ids: BTreeMap<String, AgentId>,
+    /// Connected calls whose agent is in wrap-up: written with the disposition.
+    pub(super) awaiting_disposition: BTreeMap<String, AttemptRecord>,
+    trunk: TrunkConfig,
 }
 
 impl Dialer {
@@ -186,6 +201,7 @@ impl Dialer {
                     campaigns: agent.campaigns.clone(),
                     session,
                     simulated: agent.simulated.clone(),
+                    has_phone: agent.has_phone(),
                 };
                 (agent.id.clone(), entry)
             })
@@ -198,14 +214,34 @@ impl Dialer {
                     mode: campaign.mode,
                     abandon_target: campaign.abandon_target,
                     state: RunState::Loaded,
+                    config: campaign.clone(),
                 };
                 (campaign.name.clone(), entry)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let agent_ids = Dialer::pacer_agent_ids(config.agents.iter().map(|a| a.id.clone()))
+            .into_iter()
+            .collect();
+        // Simulated agents with a phone are logged in: call them now.
+        let effects = config
+            .agents
+            .iter()
+            .filter(|a| a.simulated.is_some() && a.has_phone())
+            .map(|a| Effect::CallAgent {
+                agent: a.id.clone(),
             })
             .collect();
         Self {
             agents,
             campaigns,
             events: VecDeque::new(),
+            live: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            effects,
+            next_call: 0,
+            agent_ids,
+            awaiting_disposition: BTreeMap::new(),
+            trunk: config.trunk.clone(),
         }
     }
 
@@ -216,9 +252,34 @@ impl Dialer {
     }
 
     pub fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
+        let result = self.apply_command(command, now);
+        self.collect_agent_events(now);
+        self.after_change(now);
+        result
+    }
+
+    fn apply_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
         match command {
-            Command::AgentLogin { agent } => self.agent_mut(&agent)?.session.login(now)?,
-            Command::AgentReady { agent } => self.agent_mut(&agent)?.session.ready(now)?,
+            Command::AgentLogin { agent } => {
+                let entry = self.agent_mut(&agent)?;
+                entry.session.login(now)?;
+                if entry.has_phone {
+                    self.effects.push_back(Effect::CallAgent { agent });
+                }
+            }
+            Command::AgentReady { agent } => {
+                let entry = self.agent_mut(&agent)?;
+                let needs_call = entry.has_phone
+                    && !entry.session.has_leg()
+                    && !matches!(entry.session.state(), AgentState::LoggedOut);
+                if needs_call {
+                    // Ready needs the phone: ring it again (it dropped).
+                    self.effects.push_back(Effect::CallAgent {
+                        agent: agent.clone(),
+                    });
+                }
+                self.agent_mut(&agent)?.session.ready(now)?
+            }
             Command::AgentNotReady { agent, reason } => {
                 self.agent_mut(&agent)?.session.not_ready(&reason, now)?
             }
@@ -228,6 +289,7 @@ impl Dialer {
                     return Err(CommandError::Invalid("a disposition needs a code".into()));
                 }
                 self.agent_mut(&agent)?.session.wrap_up_done(now)?;
+                self.flush_disposition(&agent, Some(code.clone()), Some(notes.clone()));
                 self.events
                     .push_back(Event::Disposition { agent, code, notes });
             }
@@ -238,6 +300,27 @@ impl Dialer {
                     .ok_or_else(|| CommandError::UnknownCampaign(name.clone()))?;
                 campaign.state = campaign_run::transition(campaign.state, command)?;
                 let state = campaign.state.name();
+                if campaign.state == RunState::Running {
+                    let config = campaign.config.clone();
+                    let trunk = self.trunk.clone();
+                    let agents: Vec<String> = self
+                        .agents
+                        .iter()
+                        .filter(|(_, a)| a.campaigns.contains(&name))
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    let live = self
+                        .live
+                        .entry(name.clone())
+                        .or_insert_with(|| LiveCampaign::new(&config, &trunk, now));
+                    live.decide_now = true;
+                    // The pacer learns who is there and in which state.
+                    for agent in agents {
+                        self.agent_changed(&agent, now);
+                    }
+                } else {
+                    self.release_hopper(&name);
+                }
                 let agents = self
                     .agents
                     .iter()
@@ -251,7 +334,6 @@ impl Dialer {
                 });
             }
         }
-        self.collect_agent_events();
         Ok(())
     }
 
@@ -273,15 +355,21 @@ impl Dialer {
         } else {
             entry.session.leg_down(now);
         }
-        self.collect_agent_events();
+        self.collect_agent_events(now);
         Ok(())
     }
 
-    fn collect_agent_events(&mut self) {
+    fn collect_agent_events(&mut self, now: Instant) {
+        let mut changed: Vec<(String, &'static str, bool)> = Vec::new();
         for (id, entry) in &mut self.agents {
             while let Some(event) = entry.session.poll_event() {
                 match event {
-                    AgentEvent::StateChanged { to, .. } => {
+                    AgentEvent::StateChanged { from, to } => {
+                        changed.push((
+                            id.clone(),
+                            from,
+                            entry.has_phone && to == AgentState::LoggedOut,
+                        ));
                         let reason = match &to {
                             AgentState::NotReady { reason } => Some(reason.clone()),
                             _ => None,
@@ -298,11 +386,27 @@ impl Dialer {
                             remaining_ms: remaining.as_millis() as u64,
                         });
                     }
-                    // Calls are not placed yet, so no reservation is ever
-                    // held; the attempt wiring will act on this.
-                    AgentEvent::ReleaseReservation { .. } => {}
+                    // The negotiated logout ran out while a customer was
+                    // being connected: the session already left the call;
+                    // the attempt finds no agent when it tries to bridge
+                    // and ends as its phase dictates.
+                    AgentEvent::ReleaseReservation { call } => {
+                        tracing::info!(agent = %id, call, "reservation released by logout");
+                    }
                 }
             }
+        }
+        for (agent, from, logged_out_with_phone) in changed {
+            if from == "wrap_up" {
+                // Wrap-up ended without a disposition (timeout, logout).
+                self.flush_disposition(&agent, None, None);
+            }
+            if logged_out_with_phone {
+                self.effects.push_back(Effect::HangUpAgent {
+                    agent: agent.clone(),
+                });
+            }
+            self.agent_changed(&agent, now);
         }
     }
 
@@ -310,6 +414,7 @@ impl Dialer {
         self.agents
             .values()
             .filter_map(|a| a.session.poll_timeout())
+            .chain(self.calls_poll_timeout())
             .min()
     }
 
@@ -323,14 +428,24 @@ impl Dialer {
             let wrapped_up =
                 in_wrap_up && !matches!(entry.session.state(), AgentState::WrapUp { .. });
             if let (true, Some(simulated)) = (wrapped_up, &entry.simulated) {
+                let code = simulated.disposition.clone();
+                let notes = "automatic wrap-up (simulated agent)".to_string();
+                if let Some(record) = self.awaiting_disposition.remove(id) {
+                    let mut record = record;
+                    record.disposition = Some(code.clone());
+                    record.notes = Some(notes.clone());
+                    self.effects.push_back(Effect::Record(Box::new(record)));
+                }
                 self.events.push_back(Event::Disposition {
                     agent: id.clone(),
-                    code: simulated.disposition.clone(),
-                    notes: "automatic wrap-up (simulated agent)".into(),
+                    code,
+                    notes,
                 });
             }
         }
-        self.collect_agent_events();
+        self.calls_timeout(now);
+        self.collect_agent_events(now);
+        self.after_change(now);
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {

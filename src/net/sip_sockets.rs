@@ -114,6 +114,69 @@ impl SipSockets {
         driver.run(shutdown).await;
     }
 
+    /// Starts serving SIP for the dialer engine: like [`SipSockets::serve`],
+    /// but call events (and registrations) go to the returned receiver and
+    /// the returned handle places calls. OPTIONS results are logged here.
+    pub fn start(
+        self,
+        config: &Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> (
+        SipHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Event>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let bound = self
+            .udp_addr()
+            .or_else(|| self.tcp_addr())
+            .unwrap_or(config.sip.listen);
+        let endpoint = Endpoint::new(EndpointConfig::from_config(
+            config,
+            bound,
+            fastrand::u64(..),
+        ));
+        let dropped = self.dropped.clone();
+        let (driver, handle, mut events) = self.into_driver(endpoint);
+        let stats = driver.stats.clone();
+        let (forward, forwarded) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut trunk = TrunkState::Unknown;
+            while let Some(event) = events.recv().await {
+                if let Event::PingResult { code, .. } = event {
+                    let now = state_after_ping(code);
+                    if now != trunk {
+                        tracing::info!(state = ?now, code, "trunk state changed");
+                        trunk = now;
+                    }
+                    continue;
+                }
+                if forward.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        if config.trunk.options_interval_s > 0 {
+            tokio::spawn(keepalive(config.trunk.clone(), handle.clone()));
+        }
+        let mut counter_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = counter_shutdown.wait_for(|stop| *stop) => return,
+                    _ = tick.tick() => {}
+                }
+                dropped.store(
+                    stats.malformed.load(Ordering::Relaxed)
+                        + stats.tcp_framing_errors.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
+            }
+        });
+        let task = tokio::spawn(driver.run(shutdown));
+        (handle, forwarded, task)
+    }
+
     /// A driver over these sockets, for callers that send commands.
     pub fn into_driver(
         self,

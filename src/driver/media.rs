@@ -1,0 +1,237 @@
+//! The media side of the dialer's calls, one tokio task per leg:
+//!
+//! - a **customer task** owns the customer's RTP leg until it is spliced
+//!   into an agent's leg; it feeds the decoded 20 ms frames to the
+//!   call-progress [`Analyser`] (early media first, then after the answer)
+//!   and reports verdicts, prompt ends and dead media to the engine task;
+//! - an **agent phone task** owns an agent's long-lived reservation leg
+//!   and splices customers into it (zip tone first) and out again.
+//!
+//! Neither decides anything: the sans-IO dialer does.
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cpa::{Analyser, CpaSettings, EventKind};
+use crate::engine::attempt::Verdict;
+use crate::engine::io::{CallId, Input};
+use crate::media::leg::LegEvent;
+use crate::media::prompt::Prompt;
+use crate::media::tones::ZipTone;
+use crate::net::rtp::{self, BridgedCustomer, RtpLeg};
+use crate::sdp::{SessionDescription, process_answer};
+
+/// CPA frames buffered before the oldest are dropped (1 s of audio).
+const CPA_BACKLOG: usize = 50;
+
+pub enum CustomerCommand {
+    /// An SDP answer (18x early media or the 200).
+    Answer(Vec<u8>),
+    Answered,
+    Play(Prompt),
+    /// Splice into this agent's leg; `Input::Spliced` or `ConnectFailed` follows.
+    Connect(mpsc::UnboundedSender<AgentCommand>),
+    /// The call is over: free the leg (unsplice first if spliced).
+    Close,
+}
+
+pub enum AgentCommand {
+    Negotiated(Vec<u8>),
+    Splice {
+        customer: RtpLeg,
+        reply: oneshot::Sender<Result<BridgedCustomer, rtp::RtpLegError>>,
+    },
+    Unsplice,
+    Close,
+}
+
+/// Maps the analyser's event to the dialer's verdict; `None` for events
+/// that do not decide anything (ringback).
+fn verdict_of(kind: EventKind, now: Instant) -> Option<Verdict> {
+    Some(match kind {
+        EventKind::Human => Verdict::Human {
+            greeting_ended: now,
+        },
+        EventKind::Machine => Verdict::Machine,
+        EventKind::Beep { .. } => Verdict::Beep,
+        EventKind::Fax(_) => Verdict::Fax,
+        EventKind::Sit(code) => Verdict::Sit {
+            // An unrecognised SIT is treated as permanent: redialing a
+            // vacant number is the costlier mistake.
+            permanent: code.is_none_or(|c| c.is_permanent()),
+        },
+        EventKind::Busy => Verdict::Busy,
+        EventKind::Reorder => Verdict::Reorder,
+        EventKind::Silence => Verdict::Silence,
+        EventKind::NotSure => Verdict::Unknown,
+        EventKind::Ringback => return None,
+    })
+}
+
+pub struct CustomerMedia {
+    pub call: CallId,
+    pub leg: RtpLeg,
+    pub offer: SessionDescription,
+    pub cpa: CpaSettings,
+    pub inputs: mpsc::UnboundedSender<Input>,
+}
+
+impl CustomerMedia {
+    pub async fn run(self, mut commands: mpsc::UnboundedReceiver<CustomerCommand>) {
+        let CustomerMedia {
+            call,
+            leg,
+            offer,
+            cpa,
+            inputs,
+        } = self;
+        let mut leg = Some(leg);
+        let mut frames = leg
+            .as_ref()
+            .and_then(|l| l.frames_for_cpa(CPA_BACKLOG).ok());
+        let mut analyser = Analyser::new_early_media(cpa);
+        let mut answered_at_ms: Option<u32> = None;
+        let mut spliced: Option<(BridgedCustomer, mpsc::UnboundedSender<AgentCommand>)> = None;
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None | Some(CustomerCommand::Close) => break,
+                    Some(CustomerCommand::Answer(sdp)) => {
+                        let Some(leg) = leg.as_ref() else { continue };
+                        match SessionDescription::parse(&sdp)
+                            .map_err(|e| e.to_string())
+                            .and_then(|answer| process_answer(&offer, &answer).map_err(|e| e.to_string()))
+                        {
+                            Ok(negotiated) => { let _ = leg.set_negotiated(negotiated); }
+                            Err(error) => tracing::warn!(call, %error, "unusable SDP answer"),
+                        }
+                    }
+                    Some(CustomerCommand::Answered) => {
+                        analyser.answered();
+                        answered_at_ms = Some(analyser.now_ms());
+                    }
+                    Some(CustomerCommand::Play(prompt)) => {
+                        if let Some(leg) = leg.as_ref() {
+                            let _ = leg.play(prompt);
+                        } else {
+                            let _ = inputs.send(Input::PromptDone { call });
+                        }
+                    }
+                    Some(CustomerCommand::Connect(agent)) => {
+                        let Some(customer) = leg.take() else { continue };
+                        frames = None;
+                        let (reply, answer) = oneshot::channel();
+                        let sent = agent.send(AgentCommand::Splice { customer, reply }).is_ok();
+                        match answer.await {
+                            Ok(Ok(bridged)) if sent => {
+                                spliced = Some((bridged, agent));
+                                let _ = inputs.send(Input::Spliced { call });
+                            }
+                            _ => { let _ = inputs.send(Input::ConnectFailed { call }); }
+                        }
+                    }
+                },
+                frame = recv_frame(&mut frames) => match frame {
+                    Some(frame) => {
+                        analyser.push_frame(&frame.samples);
+                        while let Some(event) = analyser.poll_event() {
+                            let Some(verdict) = verdict_of(event.kind, Instant::now()) else { continue };
+                            let at_ms = event.at_ms.saturating_sub(answered_at_ms.unwrap_or(0));
+                            let _ = inputs.send(Input::Cpa { call, verdict, label: event.kind.name(), at_ms });
+                        }
+                        if analyser.is_done() {
+                            frames = None;
+                        }
+                    }
+                    None => frames = None,
+                },
+                event = next_leg_event(&mut leg) => match event {
+                    Some(LegEvent::PlaybackFinished) => { let _ = inputs.send(Input::PromptDone { call }); }
+                    Some(LegEvent::Inactive) => { let _ = inputs.send(Input::MediaTimeout { call }); }
+                    Some(LegEvent::Latched(_) | LegEvent::RemoteBye) => {}
+                    None => { leg = None; }
+                },
+                event = next_spliced_event(&mut spliced) => match event {
+                    Some(LegEvent::Inactive) => { let _ = inputs.send(Input::MediaTimeout { call }); }
+                    Some(_) => {}
+                    None => { spliced = None; }
+                },
+            }
+        }
+        if let Some((_, agent)) = spliced {
+            let _ = agent.send(AgentCommand::Unsplice);
+        }
+        if let Some(leg) = leg {
+            let _ = leg.close().await;
+        }
+    }
+}
+
+async fn recv_frame(
+    frames: &mut Option<mpsc::Receiver<crate::media::leg::AudioFrame>>,
+) -> Option<crate::media::leg::AudioFrame> {
+    match frames {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_leg_event(leg: &mut Option<RtpLeg>) -> Option<LegEvent> {
+    match leg {
+        Some(leg) => leg.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_spliced_event(
+    spliced: &mut Option<(BridgedCustomer, mpsc::UnboundedSender<AgentCommand>)>,
+) -> Option<LegEvent> {
+    match spliced {
+        Some((bridged, _)) => bridged.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An agent's reservation leg. `offer` is `None` for a simulated agent's
+/// leg, which is already negotiated towards the engine's sink socket.
+pub async fn agent_phone(
+    agent: String,
+    leg: RtpLeg,
+    offer: Option<SessionDescription>,
+    zip: ZipTone,
+    mut commands: mpsc::UnboundedReceiver<AgentCommand>,
+) {
+    let mut leg = leg;
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None | Some(AgentCommand::Close) => break,
+                Some(AgentCommand::Negotiated(sdp)) => {
+                    let Some(offer) = offer.as_ref() else { continue };
+                    match SessionDescription::parse(&sdp)
+                        .map_err(|e| e.to_string())
+                        .and_then(|answer| process_answer(offer, &answer).map_err(|e| e.to_string()))
+                    {
+                        Ok(negotiated) => { let _ = leg.set_negotiated(negotiated); }
+                        Err(error) => tracing::warn!(%agent, %error, "unusable SDP answer from the agent's phone"),
+                    }
+                }
+                Some(AgentCommand::Splice { customer, reply }) => {
+                    // A customer still spliced (its Close not yet seen) is
+                    // replaced; its statistics are lost, not its audio.
+                    let result = rtp::bridge(&leg, customer, zip.clone(), None).await;
+                    let _ = reply.send(result);
+                }
+                Some(AgentCommand::Unsplice) => {
+                    let _ = rtp::unbridge(&leg).await;
+                }
+            },
+            // Agent softphones with silence suppression stop sending RTP
+            // between words; the SIP dialog, not RTP, says when the phone
+            // hung up, so leg events are only drained here.
+            event = leg.next_event() => if event.is_none() { break },
+        }
+    }
+    let _ = leg.close().await;
+}

@@ -1,0 +1,285 @@
+//! The tokio task that drives the sans-IO [`Dialer`]: it owns the value,
+//! applies commands from the API, fires its deadlines, feeds it what SIP,
+//! RTP, CPA and the store observed, carries out its effects through the
+//! [`shell`], and broadcasts its events to the API's event streams. Nothing
+//! here decides anything.
+
+use std::time::{Duration, Instant};
+
+mod media;
+pub mod shell;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::engine::io::{CampaignStats, Input};
+use crate::sip::endpoint::Event as SipEvent;
+use shell::{Shell, ShellChannels};
+
+use crate::engine::dialer::{AgentView, CampaignView, Command, CommandError, Dialer, Event};
+use crate::metrics as m;
+
+/// Requests the API can make of the engine task.
+pub enum Request {
+    Command {
+        command: Command,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    Agents {
+        reply: oneshot::Sender<Vec<AgentView>>,
+    },
+    Campaigns {
+        reply: oneshot::Sender<Vec<CampaignView>>,
+    },
+    Stats {
+        campaign: String,
+        reply: oneshot::Sender<Option<CampaignStats>>,
+    },
+}
+
+/// The API's handle on the engine task.
+#[derive(Clone)]
+pub struct EngineHandle {
+    requests: mpsc::Sender<Request>,
+    events: broadcast::Sender<Event>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the engine is shutting down")]
+pub struct EngineGone;
+
+impl EngineHandle {
+    pub async fn command(&self, command: Command) -> Result<Result<(), CommandError>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Command { command, reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentView>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Agents { reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignView>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Campaigns { reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// A campaign's live figures (`None`: never started or unknown).
+    pub async fn stats(&self, campaign: String) -> Result<Option<CampaignStats>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Stats { campaign, reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+/// How long connected calls may go on after a shutdown request before
+/// they are hung up (dialing stops at once).
+pub const CALLS_DRAIN: Duration = Duration::from_secs(2);
+/// Time given to BYE/CANCEL and the last store writes at shutdown.
+const HANGUP_FLUSH: Duration = Duration::from_millis(600);
+
+/// The engine task's state: the sans-IO dialer and the shell that carries
+/// out its effects.
+struct Engine {
+    dialer: Dialer,
+    shell: Shell,
+    channels: ShellChannels,
+    sip_events: mpsc::UnboundedReceiver<SipEvent>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Engine {
+    /// Feeds inputs, carries out effects until none are left, and
+    /// publishes the dialer's events.
+    async fn settle(&mut self, mut inputs: Vec<Input>) {
+        loop {
+            let now = Instant::now();
+            for input in inputs.drain(..) {
+                self.dialer.handle_input(input, now);
+            }
+            let Some(effect) = self.dialer.poll_effect() else {
+                break;
+            };
+            inputs = self.shell.apply(effect).await;
+        }
+        self.shell.reap();
+        let mut changed = false;
+        while let Some(event) = self.dialer.poll_event() {
+            tracing::debug!(?event, "engine event");
+            metrics::counter!(m::ENGINE_EVENTS, "type" => event.kind()).increment(1);
+            changed = true;
+            // No subscriber is fine: nobody is watching.
+            let _ = self.events.send(event);
+        }
+        if changed {
+            publish_gauges(&self.dialer);
+        }
+    }
+
+    /// Waits for one thing to happen (or `until`) and handles it. Returns
+    /// false when every input source is gone.
+    async fn step(
+        &mut self,
+        inbox: Option<&mut mpsc::Receiver<Request>>,
+        until: Option<Instant>,
+    ) -> bool {
+        let deadline = match (self.dialer.poll_timeout(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let request = async {
+            match inbox {
+                Some(inbox) => inbox.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut inputs = Vec::new();
+        tokio::select! {
+            _ = sleep => self.dialer.handle_timeout(Instant::now()),
+            request = request => match request {
+                None => return false,
+                Some(request) => self.answer(request),
+            },
+            Some(event) = self.sip_events.recv() => inputs = self.shell.on_sip_event(event),
+            Some(input) = self.channels.inputs.recv() => inputs.push(input),
+            Some((call, row)) = self.channels.rows.recv() => inputs = self.shell.place(call, row).await,
+        }
+        self.settle(inputs).await;
+        true
+    }
+
+    fn answer(&mut self, request: Request) {
+        let now = Instant::now();
+        match request {
+            Request::Command { command, reply } => {
+                tracing::info!(?command, "engine command");
+                let result = self.dialer.handle_command(command, now);
+                let label = if result.is_ok() {
+                    "applied"
+                } else {
+                    "rejected"
+                };
+                metrics::counter!(m::ENGINE_COMMANDS, "result" => label).increment(1);
+                let _ = reply.send(result);
+            }
+            Request::Agents { reply } => {
+                let _ = reply.send(self.dialer.agent_views(now));
+            }
+            Request::Campaigns { reply } => {
+                let _ = reply.send(self.dialer.campaign_views());
+            }
+            Request::Stats { campaign, reply } => {
+                let _ = reply.send(self.dialer.campaign_stats(&campaign, now));
+            }
+        }
+    }
+
+    /// Stop dialing, let calls finish (bounded), hang up the rest, hang up
+    /// the agents' phones and flush the store.
+    async fn shut_down(&mut self) {
+        let now = Instant::now();
+        self.dialer.stop_dialing(now);
+        self.settle(Vec::new()).await;
+        let drain_until = Instant::now() + CALLS_DRAIN;
+        while self.dialer.calls_in_flight() > 0 && Instant::now() < drain_until {
+            if !self.step(None, Some(drain_until)).await {
+                break;
+            }
+        }
+        let in_flight = self.dialer.calls_in_flight();
+        if in_flight > 0 {
+            tracing::info!(calls = in_flight, "hanging up the calls still in progress");
+        }
+        self.dialer.hang_up_all(Instant::now());
+        self.settle(Vec::new()).await;
+        // Let BYE/CANCEL go out and their answers come back.
+        let flush_until = Instant::now() + HANGUP_FLUSH;
+        while Instant::now() < flush_until {
+            if !self.step(None, Some(flush_until)).await {
+                break;
+            }
+        }
+        self.shell.hang_up_agents().await;
+        self.shell.flush_store(HANGUP_FLUSH).await;
+    }
+}
+
+/// Spawns the engine task; it shuts down cleanly when `shutdown` turns true
+/// (the SIP driver must keep running until this task has ended).
+pub fn spawn(
+    dialer: Dialer,
+    shell: Shell,
+    channels: ShellChannels,
+    sip_events: mpsc::UnboundedReceiver<SipEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) -> (EngineHandle, tokio::task::JoinHandle<()>) {
+    let (requests, mut inbox) = mpsc::channel::<Request>(256);
+    let (events, _) = broadcast::channel(1024);
+    let handle = EngineHandle {
+        requests,
+        events: events.clone(),
+    };
+    // Before the task starts, so the very first scrape sees every gauge.
+    publish_gauges(&dialer);
+    let mut engine = Engine {
+        dialer,
+        shell,
+        channels,
+        sip_events,
+        events,
+    };
+    let task = tokio::spawn(async move {
+        engine.settle(Vec::new()).await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                alive = engine.step(Some(&mut inbox), None) => if !alive { break },
+            }
+        }
+        engine.shut_down().await;
+    });
+    (handle, task)
+}
+
+/// Agents per state and campaigns running, as gauges.
+fn publish_gauges(dialer: &Dialer) {
+    let now = Instant::now();
+    let agents = dialer.agent_views(now);
+    for state in m::AGENT_STATES {
+        let count = agents.iter().filter(|a| a.state == state).count();
+        metrics::gauge!(m::AGENTS, "state" => state).set(count as f64);
+    }
+    for campaign in dialer.campaign_views() {
+        let running = if campaign.state == "running" {
+            1.0
+        } else {
+            0.0
+        };
+        metrics::gauge!(m::CAMPAIGN_RUNNING, "campaign" => campaign.name).set(running);
+    }
+}

@@ -1,0 +1,749 @@
+//! Carries out the dialer's [`Effect`]s with real sockets and the store, and
+//! turns SIP events into [`Input`]s. Store calls are blocking (SQLite,
+//! PostgreSQL) and run on tokio's blocking pool; everything else is a
+//! message to a SIP, RTP or media task.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::mpsc;
+
+use super::media::{AgentCommand, CustomerCommand, CustomerMedia, agent_phone};
+use crate::config::Config;
+use crate::engine::attempt::{AttemptResult, Failure, Prompt};
+use crate::engine::calls::LEASE_FOR;
+use crate::engine::io::{AttemptRecord, CallId, Effect, Input};
+use crate::media::prompt::Prompt as PromptAudio;
+use crate::net::SipHandle;
+use crate::net::route::{Route, route_for};
+use crate::net::rtp::{self, PortPool, RtpLeg};
+use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription};
+use crate::sip::endpoint::{CallHandle, Credentials, Event as SipEvent, InviteRequest};
+use crate::sip::outcome::Outcome as SipOutcome;
+use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
+
+/// Whose call a SIP dialog is.
+#[derive(Debug, Clone)]
+enum Party {
+    Customer(CallId),
+    Agent(String),
+}
+
+struct CustomerCall {
+    handle: Option<CallHandle>,
+    media: mpsc::UnboundedSender<CustomerCommand>,
+    answered: bool,
+    campaign: String,
+    lease: Lease,
+}
+
+struct AgentPhone {
+    handle: Option<CallHandle>,
+    media: mpsc::UnboundedSender<AgentCommand>,
+    up: bool,
+}
+
+/// Prompts of one campaign, loaded at start.
+#[derive(Default)]
+struct Prompts {
+    abandon: Option<PromptAudio>,
+    voicemail: Option<PromptAudio>,
+}
+
+pub struct Shell {
+    config: Arc<Config>,
+    sip: SipHandle,
+    pool: Arc<PortPool>,
+    store: Arc<dyn Store>,
+    node: String,
+    campaign_ids: HashMap<String, CampaignId>,
+    prompts: HashMap<String, Prompts>,
+    inputs: mpsc::UnboundedSender<Input>,
+    rows: mpsc::UnboundedSender<(CallId, Result<store::AttemptId, String>)>,
+    parties: HashMap<CallHandle, Party>,
+    /// The store's attempt row of each call (written before the INVITE).
+    attempt_rows: HashMap<CallId, store::AttemptId>,
+    customers: HashMap<CallId, CustomerCall>,
+    agents: HashMap<String, AgentPhone>,
+    /// Where simulated agents' legs send their audio (drained, discarded).
+    sink: Option<SocketAddr>,
+    store_tasks: tokio::task::JoinSet<()>,
+}
+
+/// Messages the shell's own tasks send back to the engine task.
+pub struct ShellChannels {
+    pub inputs: mpsc::UnboundedReceiver<Input>,
+    pub rows: mpsc::UnboundedReceiver<(CallId, Result<store::AttemptId, String>)>,
+}
+
+impl Shell {
+    pub async fn new(
+        config: Arc<Config>,
+        sip: SipHandle,
+        store: Arc<dyn Store>,
+        node: String,
+        campaign_ids: HashMap<String, CampaignId>,
+    ) -> anyhow::Result<(Shell, ShellChannels)> {
+        let pool = PortPool::new(config.rtp.bind, config.rtp.port_min, config.rtp.port_max);
+        let mut prompts = HashMap::new();
+        for campaign in &config.campaigns {
+            let load = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<PromptAudio>> {
+                path.as_ref()
+                    .map(|p| {
+                        PromptAudio::load(p).map_err(|e| {
+                            anyhow::anyhow!(
+                                "campaign `{}`: prompt {}: {e}",
+                                campaign.name,
+                                p.display()
+                            )
+                        })
+                    })
+                    .transpose()
+            };
+            prompts.insert(
+                campaign.name.clone(),
+                Prompts {
+                    abandon: load(&campaign.abandon_prompt)?,
+                    voicemail: load(&campaign.voicemail_prompt)?,
+                },
+            );
+        }
+        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        let (rows_tx, rows) = mpsc::unbounded_channel();
+        Ok((
+            Shell {
+                config,
+                sip,
+                pool,
+                store,
+                node,
+                campaign_ids,
+                prompts,
+                inputs: inputs_tx,
+                rows: rows_tx,
+                parties: HashMap::new(),
+                attempt_rows: HashMap::new(),
+                customers: HashMap::new(),
+                agents: HashMap::new(),
+                sink: None,
+                store_tasks: tokio::task::JoinSet::new(),
+            },
+            ShellChannels { inputs, rows },
+        ))
+    }
+
+    /// Carries out one effect. Returns inputs to feed back at once.
+    pub async fn apply(&mut self, effect: Effect) -> Vec<Input> {
+        match effect {
+            Effect::Lease { campaign, max } => self.lease(campaign, max),
+            Effect::ReleaseLeases { leases } => self.release(leases),
+            Effect::Dial {
+                call,
+                campaign,
+                lease,
+            } => return self.begin_dial(call, campaign, *lease),
+            Effect::HangUp { call } => {
+                if let Some(handle) = self.customers.get(&call).and_then(|c| c.handle) {
+                    let _ = self
+                        .sip
+                        .call(move |endpoint, now| endpoint.hangup(handle, now))
+                        .await;
+                }
+            }
+            Effect::Connect { call, agent } => {
+                let Some(phone) = self.agent_media(&agent) else {
+                    return vec![Input::ConnectFailed { call }];
+                };
+                match self.customers.get(&call) {
+                    Some(customer) => {
+                        let _ = customer.media.send(CustomerCommand::Connect(phone));
+                    }
+                    None => return vec![Input::ConnectFailed { call }],
+                }
+            }
+            Effect::Play { call, prompt } => {
+                let audio = self
+                    .customers
+                    .get(&call)
+                    .and_then(|_| self.prompt_for(call, prompt));
+                match (self.customers.get(&call), audio) {
+                    (Some(customer), Some(audio)) => {
+                        let _ = customer.media.send(CustomerCommand::Play(audio));
+                    }
+                    // Nothing to play: the prompt is over at once.
+                    _ => return vec![Input::PromptDone { call }],
+                }
+            }
+            Effect::CallOver { call } => {
+                if let Some(customer) = self.customers.remove(&call) {
+                    let _ = customer.media.send(CustomerCommand::Close);
+                    if let Some(handle) = customer.handle {
+                        self.parties.remove(&handle);
+                    }
+                }
+            }
+            Effect::Record(record) => self.record(*record),
+            Effect::CallAgent { agent } => return self.call_agent(agent).await,
+            Effect::HangUpAgent { agent } => {
+                if let Some(handle) = self.agents.get(&agent).and_then(|a| a.handle) {
+                    let _ = self
+                        .sip
+                        .call(move |endpoint, now| endpoint.hangup(handle, now))
+                        .await;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn campaign_id(&self, campaign: &str) -> Option<CampaignId> {
+        self.campaign_ids.get(campaign).copied()
+    }
+
+    fn lease(&mut self, campaign: String, max: usize) {
+        let Some(id) = self.campaign_id(&campaign) else {
+            let _ = self.inputs.send(Input::LeaseFailed { campaign });
+            return;
+        };
+        let store = self.store.clone();
+        let node = self.node.clone();
+        let inputs = self.inputs.clone();
+        self.store_tasks.spawn(async move {
+            let leased = tokio::task::spawn_blocking(move || {
+                store.lease(&LeaseRequest {
+                    campaign: id,
+                    node: &node,
+                    agent: None,
+                    max,
+                    now: Timestamp::now(),
+                    lease_for: SignedDuration::try_from(LEASE_FOR)
+                        .unwrap_or(SignedDuration::from_secs(1800)),
+                })
+            })
+            .await;
+            let input = match leased {
+                Ok(Ok(leases)) => Input::Leased { campaign, leases },
+                Ok(Err(error)) => {
+                    tracing::error!(%campaign, %error, "cannot lease records");
+                    Input::LeaseFailed { campaign }
+                }
+                Err(error) => {
+                    tracing::error!(%campaign, %error, "lease task failed");
+                    Input::LeaseFailed { campaign }
+                }
+            };
+            let _ = inputs.send(input);
+        });
+    }
+
+    fn release(&mut self, leases: Vec<Lease>) {
+        let store = self.store.clone();
+        self.store_tasks.spawn(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                for lease in &leases {
+                    if let Err(error) = store.release(lease, Release::Unused, Timestamp::now()) {
+                        tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
+                    }
+                }
+            })
+            .await;
+        });
+    }
+
+    /// Writes the attempt row; the INVITE leaves when it is written
+    /// ([`Shell::place`]), never before: a crash in between leaves a row
+    /// that recovery closes as interrupted, never an unrecorded dial.
+    fn begin_dial(&mut self, call: CallId, campaign: String, lease: Lease) -> Vec<Input> {
+        let (media, _unused) = mpsc::unbounded_channel();
+        self.customers.insert(
+            call,
+            CustomerCall {
+                handle: None,
+                media,
+                answered: false,
+                campaign,
+                lease: lease.clone(),
+            },
+        );
+        let store = self.store.clone();
+        let rows = self.rows.clone();
+        self.store_tasks.spawn(async move {
+            let row = tokio::task::spawn_blocking(move || {
+                store
+                    .begin_attempt(&lease, Timestamp::now())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let _ = rows.send((call, row));
+        });
+        Vec::new()
+    }
+
+    /// The attempt row is written (or not): place the call.
+    pub async fn place(
+        &mut self,
+        call: CallId,
+        row: Result<store::AttemptId, String>,
+    ) -> Vec<Input> {
+        let row = match row {
+            Ok(row) => row,
+            Err(reason) => {
+                self.customers.remove(&call);
+                return vec![Input::NotPlaced { call, reason }];
+            }
+        };
+        self.attempt_rows.insert(call, row);
+        let Some(customer) = self.customers.get(&call) else {
+            // Cancelled (shutdown) before the row was written.
+            return Vec::new();
+        };
+        let campaign = customer.campaign.clone();
+        let phone = customer.lease.phone.clone();
+        let failed = |reason: String| {
+            tracing::warn!(call, %reason, "call could not be placed");
+            vec![Input::Failed {
+                call,
+                failure: Failure::NetworkFailure,
+                sip_code: None,
+            }]
+        };
+        let route = match route_for(&self.config, &phone).await {
+            Ok(route) => route,
+            Err(error) => return failed(format!("{error:#}")),
+        };
+        let leg = match RtpLeg::open(
+            &self.pool,
+            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
+        ) {
+            Ok(leg) => leg,
+            Err(error) => return failed(error.to_string()),
+        };
+        let offer = self.offer_for(&leg);
+        let sdp = offer.to_string().into_bytes();
+        let cpa = self
+            .config
+            .campaigns
+            .iter()
+            .find(|c| c.name == campaign)
+            .map(|c| c.cpa.clone())
+            .unwrap_or_default();
+        let (media_tx, media_rx) = mpsc::unbounded_channel();
+        let task = CustomerMedia {
+            call,
+            leg,
+            offer,
+            cpa,
+            inputs: self.inputs.clone(),
+        };
+        tokio::spawn(task.run(media_rx));
+        let caller_id = self
+            .config
+            .campaigns
+            .iter()
+            .find(|c| c.name == campaign)
+            .and_then(|c| c.caller_id.clone())
+            .unwrap_or_else(|| self.config.trunk.caller_id.clone());
+        let request = self.invite(route, caller_id, sdp);
+        let handle = self
+            .sip
+            .call(move |endpoint, now| endpoint.invite(request, now))
+            .await;
+        match handle {
+            Some(Ok(handle)) => {
+                self.parties.insert(handle, Party::Customer(call));
+                if let Some(customer) = self.customers.get_mut(&call) {
+                    customer.handle = Some(handle);
+                    customer.media = media_tx;
+                }
+                Vec::new()
+            }
+            Some(Err(error)) => {
+                let _ = media_tx.send(CustomerCommand::Close);
+                failed(error.to_string())
+            }
+            None => {
+                let _ = media_tx.send(CustomerCommand::Close);
+                failed("the SIP driver stopped".into())
+            }
+        }
+    }
+
+    fn invite(&self, route: Route, caller_id: String, sdp: Vec<u8>) -> InviteRequest {
+        InviteRequest {
+            uri: route.uri,
+            destination: route.destination,
+            transport: route.transport,
+            route: route.route,
+            caller_id,
+            caller_name: self.config.trunk.caller_name.clone(),
+            credentials: self
+                .config
+                .trunk
+                .username
+                .clone()
+                .map(|username| Credentials {
+                    username,
+                    password: self.config.trunk.password.clone().unwrap_or_default(),
+                }),
+            sdp,
+            // The attempt's own clock cancels (ring timeout); a generous
+            // endpoint limit only guards against a lost engine.
+            ring_timeout: Some(Duration::from_secs(300)),
+            hold: None,
+        }
+    }
+
+    fn offer_for(&self, leg: &RtpLeg) -> SessionDescription {
+        let announced = SocketAddr::new(
+            self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind),
+            leg.local_addr().port(),
+        );
+        let codec = Codec {
+            ptime_ms: self.config.media.ptime_ms,
+            ..Codec::default()
+        };
+        MediaSession::new(announced, fastrand::u64(1..u64::MAX / 2), codec)
+            .offer(Direction::SendRecv)
+    }
+
+    fn prompt_for(&self, call: CallId, prompt: Prompt) -> Option<PromptAudio> {
+        let campaign = &self.customers.get(&call)?.campaign;
+        let prompts = self.prompts.get(campaign)?;
+        match prompt {
+            Prompt::Abandon => prompts.abandon.clone(),
+            Prompt::Voicemail => prompts.voicemail.clone(),
+        }
+    }
+
+    /// The agent's leg; a simulated agent without a phone gets one that
+    /// sends to the engine's sink socket, so the relay path is real.
+    fn agent_media(&mut self, agent: &str) -> Option<mpsc::UnboundedSender<AgentCommand>> {
+        if let Some(phone) = self.agents.get(agent) {
+            return phone.up.then(|| phone.media.clone());
+        }
+        let has_phone = self
+            .config
+            .agents
+            .iter()
+            .any(|a| a.id == agent && a.has_phone());
+        if has_phone {
+            return None;
+        }
+        let sink = self.sink?;
+        let leg = RtpLeg::open(
+            &self.pool,
+            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
+        )
+        .ok()?;
+        let _ = leg.set_negotiated(Negotiated {
+            remote: Some(sink),
+            law: crate::media::g711::Law::Ulaw,
+            payload_type: 0,
+            telephone_event: Some(101),
+            ptime_ms: self.config.media.ptime_ms,
+            direction: Direction::SendRecv,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(agent_phone(
+            agent.to_string(),
+            leg,
+            None,
+            self.config.media.zip_tone.clone(),
+            rx,
+        ));
+        self.agents.insert(
+            agent.to_string(),
+            AgentPhone {
+                handle: None,
+                media: tx.clone(),
+                up: true,
+            },
+        );
+        Some(tx)
+    }
+
+    /// Binds the sink for simulated agents' audio and drains it.
+    pub async fn open_sink(&mut self) -> anyhow::Result<()> {
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(self.config.rtp.bind, 0)).await?;
+        self.sink = Some(socket.local_addr()?);
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 2048];
+            while socket.recv_from(&mut buffer).await.is_ok() {}
+        });
+        Ok(())
+    }
+
+    async fn call_agent(&mut self, agent: String) -> Vec<Input> {
+        if self.agents.get(&agent).is_some_and(|a| a.handle.is_some()) {
+            // Already ringing or up.
+            return Vec::new();
+        }
+        let Some(uri) = self
+            .config
+            .agents
+            .iter()
+            .find(|a| a.id == agent)
+            .and_then(|a| a.sip_uri.clone())
+        else {
+            return Vec::new();
+        };
+        let route = match route_for(&self.config, &uri).await {
+            Ok(route) => route,
+            Err(error) => {
+                tracing::warn!(%agent, error = %format!("{error:#}"), "cannot reach the agent's phone");
+                return vec![Input::AgentLeg { agent, up: false }];
+            }
+        };
+        let leg = match RtpLeg::open(
+            &self.pool,
+            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
+        ) {
+            Ok(leg) => leg,
+            Err(error) => {
+                tracing::warn!(%agent, %error, "no RTP port for the agent's phone");
+                return vec![Input::AgentLeg { agent, up: false }];
+            }
+        };
+        let offer = self.offer_for(&leg);
+        let sdp = offer.to_string().into_bytes();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(agent_phone(
+            agent.clone(),
+            leg,
+            Some(offer),
+            self.config.media.zip_tone.clone(),
+            rx,
+        ));
+        let mut request = self.invite(route, self.config.trunk.caller_id.clone(), sdp);
+        request.credentials = None;
+        request.ring_timeout = Some(Duration::from_secs(60));
+        let handle = self
+            .sip
+            .call(move |endpoint, now| endpoint.invite(request, now))
+            .await;
+        match handle {
+            Some(Ok(handle)) => {
+                self.parties.insert(handle, Party::Agent(agent.clone()));
+                self.agents.insert(
+                    agent,
+                    AgentPhone {
+                        handle: Some(handle),
+                        media: tx,
+                        up: false,
+                    },
+                );
+                Vec::new()
+            }
+            _ => {
+                let _ = tx.send(AgentCommand::Close);
+                vec![Input::AgentLeg { agent, up: false }]
+            }
+        }
+    }
+
+    fn record(&mut self, record: AttemptRecord) {
+        let Some(row) = self.attempt_rows.remove(&record.call) else {
+            tracing::warn!(
+                call = record.call,
+                "finished attempt without an attempt row"
+            );
+            return;
+        };
+        let result = store_result(&record, Timestamp::now());
+        let store = self.store.clone();
+        self.store_tasks.spawn(async move {
+            let written = tokio::task::spawn_blocking(move || {
+                store.complete_attempt(row, &result, Timestamp::now())
+            })
+            .await;
+            match written {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::error!(row, %error, "cannot record the attempt"),
+                Err(error) => tracing::error!(row, %error, "record task failed"),
+            }
+        });
+    }
+
+    /// A SIP event, as inputs for the dialer.
+    pub fn on_sip_event(&mut self, event: SipEvent) -> Vec<Input> {
+        let call_handle = match &event {
+            SipEvent::Progress { call, .. }
+            | SipEvent::Answered { call, .. }
+            | SipEvent::Ended { call, .. } => *call,
+            SipEvent::PingResult { .. } | SipEvent::Registration(_) => return Vec::new(),
+        };
+        let Some(party) = self.parties.get(&call_handle).cloned() else {
+            return Vec::new();
+        };
+        match party {
+            Party::Customer(call) => self.on_customer_event(call, call_handle, event),
+            Party::Agent(agent) => self.on_agent_event(agent, call_handle, event),
+        }
+    }
+
+    fn on_customer_event(
+        &mut self,
+        call: CallId,
+        handle: CallHandle,
+        event: SipEvent,
+    ) -> Vec<Input> {
+        let Some(customer) = self.customers.get_mut(&call) else {
+            self.parties.remove(&handle);
+            return Vec::new();
+        };
+        match event {
+            SipEvent::Progress { code, sdp, .. } => {
+                if let Some(sdp) = sdp {
+                    let _ = customer.media.send(CustomerCommand::Answer(sdp));
+                }
+                if code > 100 {
+                    return vec![Input::Ringing { call }];
+                }
+                Vec::new()
+            }
+            SipEvent::Answered { sdp, .. } => {
+                customer.answered = true;
+                let _ = customer.media.send(CustomerCommand::Answer(sdp));
+                let _ = customer.media.send(CustomerCommand::Answered);
+                vec![Input::Answered { call }]
+            }
+            SipEvent::Ended { end, .. } => {
+                self.parties.remove(&handle);
+                if customer.answered {
+                    return vec![Input::RemoteHangUp { call }];
+                }
+                let failure = match end.outcome {
+                    SipOutcome::Busy => Failure::Busy,
+                    SipOutcome::NoAnswer | SipOutcome::Cancelled => Failure::NoAnswer,
+                    SipOutcome::InvalidNumber => Failure::InvalidNumber,
+                    SipOutcome::Rejected => Failure::Rejected,
+                    SipOutcome::Congestion => Failure::Congestion,
+                    SipOutcome::NetworkFailure | SipOutcome::Failed | SipOutcome::Answered => {
+                        Failure::NetworkFailure
+                    }
+                };
+                vec![Input::Failed {
+                    call,
+                    failure,
+                    sip_code: end.sip_code,
+                }]
+            }
+            SipEvent::PingResult { .. } | SipEvent::Registration(_) => Vec::new(),
+        }
+    }
+
+    fn on_agent_event(&mut self, agent: String, handle: CallHandle, event: SipEvent) -> Vec<Input> {
+        let Some(phone) = self.agents.get_mut(&agent) else {
+            return Vec::new();
+        };
+        match event {
+            SipEvent::Progress { .. } => Vec::new(),
+            SipEvent::Answered { sdp, .. } => {
+                let _ = phone.media.send(AgentCommand::Negotiated(sdp));
+                phone.up = true;
+                tracing::info!(%agent, "reservation call up");
+                vec![Input::AgentLeg { agent, up: true }]
+            }
+            SipEvent::Ended { end, .. } => {
+                self.parties.remove(&handle);
+                if let Some(phone) = self.agents.remove(&agent) {
+                    let _ = phone.media.send(AgentCommand::Close);
+                }
+                tracing::info!(%agent, reason = %end.reason, "reservation call ended");
+                vec![Input::AgentLeg { agent, up: false }]
+            }
+            SipEvent::PingResult { .. } | SipEvent::Registration(_) => Vec::new(),
+        }
+    }
+
+    /// Hangs up every agent's reservation call (shutdown).
+    pub async fn hang_up_agents(&mut self) {
+        let handles: Vec<CallHandle> = self.agents.values().filter_map(|a| a.handle).collect();
+        for handle in handles {
+            let _ = self
+                .sip
+                .call(move |endpoint, now| endpoint.hangup(handle, now))
+                .await;
+        }
+        for (_, phone) in self.agents.drain() {
+            let _ = phone.media.send(AgentCommand::Close);
+        }
+    }
+
+    /// Waits (bounded) for the store writes in flight.
+    pub async fn flush_store(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.store_tasks.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left, self.store_tasks.join_next())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    pending = self.store_tasks.len(),
+                    "store writes still pending at exit"
+                );
+                return;
+            }
+        }
+    }
+
+    /// Reaps finished store tasks (keeps the set small).
+    pub fn reap(&mut self) {
+        while self.store_tasks.try_join_next().is_some() {}
+    }
+}
+
+/// The store row of a finished attempt.
+pub fn store_result(record: &AttemptRecord, now: Timestamp) -> store::AttemptResult {
+    use crate::campaign::model::Outcome as Stored;
+    let outcome = &record.outcome;
+    let (stored, note) = match outcome.result {
+        AttemptResult::Connected => (Stored::Human, None),
+        AttemptResult::Abandoned => (Stored::Abandoned, None),
+        AttemptResult::Machine => (Stored::Machine, None),
+        AttemptResult::VoicemailLeft => (Stored::Machine, Some("voicemail left")),
+        AttemptResult::Fax => (Stored::Fax, None),
+        AttemptResult::Sit { permanent: true } => (Stored::Sit, None),
+        // RO/NC/IO: a network condition, not a dead number.
+        AttemptResult::Sit { permanent: false } => (Stored::Congestion, Some("SIT (temporary)")),
+        AttemptResult::Busy => (Stored::Busy, None),
+        AttemptResult::NoAnswer => (Stored::NoAnswer, None),
+        AttemptResult::InvalidNumber => (Stored::InvalidNumber, None),
+        AttemptResult::Rejected => (Stored::Declined, None),
+        AttemptResult::Congestion => (Stored::Congestion, None),
+        AttemptResult::NetworkFailure => (Stored::NetworkFailure, None),
+        AttemptResult::DeadAir => (Stored::NoAnswer, Some("dead air")),
+        AttemptResult::HungUpBeforeConnect => (
+            Stored::NoAnswer,
+            Some("hung up before an agent was connected"),
+        ),
+        AttemptResult::MediaTimeout => (Stored::NetworkFailure, Some("no RTP (media timeout)")),
+    };
+    let mut result = store::AttemptResult::new(stored);
+    result.sip_code = outcome.sip_code;
+    result.cpa_verdict = record.cpa_verdict.map(str::to_string);
+    result.cpa_ms = record.cpa_ms;
+    result.agent = outcome.agent.clone();
+    result.disposition = record.disposition.clone();
+    result.notes = match (&record.notes, note) {
+        (Some(notes), _) if !notes.is_empty() => Some(notes.clone()),
+        (_, Some(note)) => Some(note.to_string()),
+        _ => None,
+    };
+    result.abandoned = outcome.result == AttemptResult::Abandoned;
+    result.ended_at = Some(now);
+    result.talk_ms = record.talk_ms;
+    result.answered_at = record.talk_ms.and_then(|ms| {
+        now.checked_sub(SignedDuration::from_millis(i64::from(ms)))
+            .ok()
+    });
+    result.ring_ms = outcome
+        .answered_after
+        .map(|d| d.as_millis().min(u32::MAX as u128) as u32);
+    result
+}

@@ -1,0 +1,735 @@
+//! Customer calls inside the [`Dialer`]: pacing decides, leased records are
+//! dialed, each call's [`Attempt`] is driven by what the shell observed, live
+//! answers are matched to free agents, and finished attempts go to the store.
+//!
+//! Data flow of one call: [`Effect::Lease`] → [`Input::Leased`] (hopper
+//! buffer) → pacer says dial → [`Effect::Dial`] → `Ringing`/`Answered`/`Cpa`
+//! inputs → the attempt asks for an agent → the longest-idle ready agent of
+//! the campaign is reserved → [`Effect::Connect`] (zip tone + splice) →
+//! [`Input::Spliced`] → the customer hangs up → the agent wraps up →
+//! [`Effect::Record`] with the disposition.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::attempt::{Action, Attempt, AttemptResult, AttemptSettings, Phase, Prompt, Verdict};
+use super::campaign_run::RunState;
+use super::dialer::Dialer;
+use super::dispatch::Dispatcher;
+use super::io::{AttemptRecord, CallId, CampaignStats, Effect, Input};
+use crate::agent::AgentState;
+use crate::config::CampaignConfig;
+use crate::pacing::{AgentActivity, AgentId, Decision, NotLive, Pacer, PacerConfig, PacerEvent};
+use crate::store::Lease;
+
+/// How long leased records stay ours without a dial (the store lets another
+/// node take them after this).
+pub const LEASE_FOR: Duration = Duration::from_secs(30 * 60);
+/// After the store had nothing to dial (or failed), ask again this late.
+const EMPTY_HOPPER_RETRY: Duration = Duration::from_secs(5);
+/// Records kept leased beyond what the pacer asks for right now.
+const HOPPER_SPARE: usize = 10;
+const MAX_LEASE_BATCH: usize = 100;
+/// The analyser decides "human" only once it predicts the end of the first
+/// utterance, a little after the caller stopped. The abandon clock is armed
+/// from the end of the greeting, so the verdict time is moved back by this
+/// allowance: an early, conservative start of the 2-second window.
+pub const END_OF_GREETING_ALLOWANCE: Duration = Duration::from_millis(600);
+
+/// One running campaign's calls and pacing.
+pub(super) struct LiveCampaign {
+    pub pacer: Pacer,
+    pub settings: AttemptSettings,
+    /// Leased records waiting to be dialed.
+    pub hopper: VecDeque<Lease>,
+    pub lease_pending: bool,
+    /// Do not ask the store again before this (it was empty or failing).
+    pub lease_not_before: Option<Instant>,
+    pub dispatcher: Dispatcher,
+    pub next_decision: Option<Instant>,
+    pub decide_now: bool,
+    pub stats: CampaignStats,
+    pub last_decision: Option<Decision>,
+    /// Human verdict → splice, µs.
+    pub connect_latency: Option<hdrhistogram::Histogram<u64>>,
+}
+
+impl LiveCampaign {
+    pub fn new(config: &CampaignConfig, trunk: &crate::config::TrunkConfig, now: Instant) -> Self {
+        let settings = AttemptSettings {
+            ring_timeout: Duration::from_secs(config.ring_timeout_s),
+            max_analysis: Duration::from_millis(u64::from(config.cpa.max_analysis_ms)),
+            machine_action: config.machine_action,
+            max_beep_wait: Duration::from_millis(u64::from(config.cpa.beep_timeout_ms)),
+            has_abandon_prompt: config.abandon_prompt.is_some(),
+            ..AttemptSettings::default()
+        };
+        LiveCampaign {
+            pacer: Pacer::new(PacerConfig::from_campaign(config, trunk), now),
+            settings,
+            hopper: VecDeque::new(),
+            lease_pending: false,
+            lease_not_before: None,
+            dispatcher: Dispatcher::new(),
+            next_decision: Some(now),
+            decide_now: true,
+            stats: CampaignStats::default(),
+            last_decision: None,
+            connect_latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
+        }
+    }
+}
+
+/// One customer call in flight.
+pub(super) struct CallEntry {
+    pub attempt: Attempt,
+    pub campaign: String,
+    pub lease: Lease,
+    pub cpa: Option<(&'static str, u32)>,
+    pub answered_at: Option<Instant>,
+    /// A live answer the pacer was told about (it expects Bridged/Abandoned).
+    pub live_reported: bool,
+}
+
+pub fn result_name(result: AttemptResult) -> &'static str {
+    match result {
+        AttemptResult::Connected => "connected",
+        AttemptResult::Abandoned => "abandoned",
+        AttemptResult::Machine => "machine",
+        AttemptResult::VoicemailLeft => "voicemail_left",
+        AttemptResult::Fax => "fax",
+        AttemptResult::Sit { .. } => "sit",
+        AttemptResult::Busy => "busy",
+        AttemptResult::NoAnswer => "no_answer",
+        AttemptResult::InvalidNumber => "invalid_number",
+        AttemptResult::Rejected => "rejected",
+        AttemptResult::Congestion => "congestion",
+        AttemptResult::NetworkFailure => "network_failure",
+        AttemptResult::DeadAir => "dead_air",
+        AttemptResult::HungUpBeforeConnect => "hung_up_before_connect",
+        AttemptResult::MediaTimeout => "media_timeout",
+    }
+}
+
+fn not_live(result: AttemptResult) -> Option<NotLive> {
+    match result {
+        AttemptResult::Connected
+        | AttemptResult::Abandoned
+        | AttemptResult::HungUpBeforeConnect => None,
+        AttemptResult::Machine
+        | AttemptResult::VoicemailLeft
+        | AttemptResult::Fax
+        | AttemptResult::DeadAir => Some(NotLive::Machine),
+        AttemptResult::Busy => Some(NotLive::Busy),
+        AttemptResult::NoAnswer => Some(NotLive::NoAnswer),
+        _ => Some(NotLive::Failed),
+    }
+}
+
+/// The pacer's view of an agent state.
+pub(super) fn activity(state: &AgentState) -> AgentActivity {
+    match state {
+        AgentState::LoggedOut => AgentActivity::LoggedOut,
+        AgentState::NotReady { .. } => AgentActivity::Paused,
+        AgentState::Ready => AgentActivity::Ready,
+        AgentState::Reserved { .. } | AgentState::Connecting { .. } => AgentActivity::Reserved,
+        AgentState::OnCall { .. } => AgentActivity::OnCall,
+        AgentState::WrapUp { .. } => AgentActivity::WrapUp,
+    }
+}
+
+impl Dialer {
+    /// Applies what the shell observed.
+    pub fn handle_input(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Leased { campaign, leases } => {
+                let running = self
+                    .campaigns
+                    .get(&campaign)
+                    .is_some_and(|c| c.state == RunState::Running);
+                let Some(live) = self.live.get_mut(&campaign) else {
+                    self.effects.push_back(Effect::ReleaseLeases { leases });
+                    return;
+                };
+                live.lease_pending = false;
+                if leases.is_empty() {
+                    live.lease_not_before = Some(now + EMPTY_HOPPER_RETRY);
+                }
+                if running {
+                    live.hopper.extend(leases);
+                    live.decide_now = true;
+                } else if !leases.is_empty() {
+                    self.effects.push_back(Effect::ReleaseLeases { leases });
+                }
+            }
+            Input::LeaseFailed { campaign } => {
+                if let Some(live) = self.live.get_mut(&campaign) {
+                    live.lease_pending = false;
+                    live.lease_not_before = Some(now + EMPTY_HOPPER_RETRY);
+                }
+            }
+            Input::NotPlaced { call, reason } => {
+                tracing::warn!(call, %reason, "call not placed");
+                if let Some(entry) = self.calls.remove(&call)
+                    && let Some(live) = self.live.get_mut(&entry.campaign)
+                {
+                    let id = crate::pacing::CallId(call);
+                    live.pacer.on_event(
+                        PacerEvent::NotLive {
+                            call: id,
+                            why: NotLive::Failed,
+                        },
+                        now,
+                    );
+                    live.pacer.on_event(PacerEvent::CallEnded { call: id }, now);
+                    live.decide_now = true;
+                }
+            }
+            Input::Ringing { call } => self.with_attempt(call, now, |a, now| a.on_provisional(now)),
+            Input::Answered { call } => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.answered_at = Some(now);
+                }
+                self.with_attempt(call, now, |a, now| a.on_answered(now));
+            }
+            Input::Failed {
+                call,
+                failure,
+                sip_code,
+            } => self.with_attempt(call, now, |a, now| a.on_failed(failure, sip_code, now)),
+            Input::RemoteHangUp { call } => {
+                self.with_attempt(call, now, |a, now| a.on_remote_hangup(now))
+            }
+            Input::Cpa {
+                call,
+                verdict,
+                label,
+                at_ms,
+            } => {
+                if let Some(entry) = self.calls.get_mut(&call)
+                    && entry.cpa.is_none()
+                    && verdict != Verdict::Beep
+                {
+                    entry.cpa = Some((label, at_ms));
+                }
+                let verdict = match verdict {
+                    Verdict::Human { greeting_ended } => Verdict::Human {
+                        greeting_ended: greeting_ended
+                            .checked_sub(END_OF_GREETING_ALLOWANCE)
+                            .unwrap_or(greeting_ended),
+                    },
+                    other => other,
+                };
+                self.with_attempt(call, now, |a, now| a.on_verdict(verdict, now));
+            }
+            Input::Spliced { call } => {
+                self.with_attempt(call, now, |a, now| a.on_zip_tone_done(now))
+            }
+            Input::ConnectFailed { call } => {
+                // The agent's leg vanished under us: the attempt hangs up as
+                // if the media died, and the agent is released.
+                self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
+            }
+            Input::PromptDone { call } => {
+                self.with_attempt(call, now, |a, now| a.on_prompt_done(now))
+            }
+            Input::MediaTimeout { call } => {
+                self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
+            }
+            Input::AgentLeg { agent, up } => {
+                let bridged_call = self
+                    .agents
+                    .get(&agent)
+                    .and_then(|a| match a.session.state() {
+                        AgentState::OnCall { call } => Some(*call),
+                        _ => None,
+                    });
+                if let Err(error) = self.reservation_leg(&agent, up, now) {
+                    tracing::warn!(%agent, %error, "reservation leg change for an unknown agent");
+                }
+                if !up && let Some(call) = bridged_call {
+                    self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
+                }
+            }
+        }
+        self.after_change(now);
+    }
+
+    /// Runs `f` on the attempt, then carries out what it asked for.
+    fn with_attempt(&mut self, call: CallId, now: Instant, f: impl FnOnce(&mut Attempt, Instant)) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        f(&mut entry.attempt, now);
+        self.drain_attempt(call, now);
+    }
+
+    fn drain_attempt(&mut self, call: CallId, now: Instant) {
+        loop {
+            let Some(entry) = self.calls.get_mut(&call) else {
+                return;
+            };
+            let Some(action) = entry.attempt.poll_action() else {
+                return;
+            };
+            let campaign = entry.campaign.clone();
+            let pacer_call = crate::pacing::CallId(call);
+            match action {
+                Action::Cancel | Action::Hangup => self.effects.push_back(Effect::HangUp { call }),
+                Action::RequestAgent => {
+                    let live_since = entry.attempt.waiting_live_since();
+                    let deadline = entry.attempt.poll_timeout().unwrap_or(now);
+                    if live_since.is_some() {
+                        entry.live_reported = true;
+                    }
+                    if let Some(live) = self.live.get_mut(&campaign) {
+                        if live_since.is_some() {
+                            live.pacer
+                                .on_event(PacerEvent::LiveAnswer { call: pacer_call }, now);
+                            live.stats.live_answers += 1;
+                        }
+                        live.dispatcher.enqueue(call, deadline);
+                        live.decide_now = true;
+                    }
+                    self.dispatch(&campaign, now);
+                }
+                Action::WithdrawAgentRequest => {
+                    if let Some(live) = self.live.get_mut(&campaign) {
+                        live.dispatcher.withdraw(call);
+                    }
+                }
+                Action::PlayZipTone { agent } => {
+                    if let Some(a) = self.agents.get_mut(&agent) {
+                        let _ = a.session.connecting(now);
+                    }
+                    self.effects.push_back(Effect::Connect { call, agent });
+                }
+                Action::Bridge { agent } => {
+                    if let Some(a) = self.agents.get_mut(&agent) {
+                        let _ = a.session.bridged(now);
+                    }
+                    let latency = entry.attempt.connect_latency_so_far(now);
+                    let live_reported = entry.live_reported;
+                    if let Some(live) = self.live.get_mut(&campaign) {
+                        if live_reported {
+                            live.pacer
+                                .on_event(PacerEvent::Bridged { call: pacer_call }, now);
+                        }
+                        if let (Some(latency), Some(histogram)) =
+                            (latency, live.connect_latency.as_mut())
+                        {
+                            let _ = histogram.record(latency.as_micros().max(1) as u64);
+                        }
+                    }
+                }
+                Action::ReleaseAgent { agent } => {
+                    if let Some(a) = self.agents.get_mut(&agent) {
+                        let _ = a.session.release(now);
+                    }
+                }
+                Action::Play(prompt) => {
+                    if prompt == Prompt::Abandon
+                        && let Some(live) = self.live.get_mut(&campaign)
+                    {
+                        live.pacer
+                            .on_event(PacerEvent::Abandoned { call: pacer_call }, now);
+                        live.stats.abandoned += 1;
+                        entry.live_reported = false;
+                    }
+                    self.effects.push_back(Effect::Play { call, prompt });
+                }
+                Action::Finished(outcome) => {
+                    let Some(entry) = self.calls.remove(&call) else {
+                        return;
+                    };
+                    self.finished(call, entry, outcome, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finished(
+        &mut self,
+        call: CallId,
+        entry: CallEntry,
+        outcome: super::attempt::Outcome,
+        now: Instant,
+    ) {
+        let pacer_call = crate::pacing::CallId(call);
+        self.effects.push_back(Effect::CallOver { call });
+        if let Some(live) = self.live.get_mut(&entry.campaign) {
+            if outcome.result == AttemptResult::Abandoned && entry.live_reported {
+                // Abandoned without a prompt (none configured).
+                live.pacer
+                    .on_event(PacerEvent::Abandoned { call: pacer_call }, now);
+                live.stats.abandoned += 1;
+            }
+            if let Some(why) = not_live(outcome.result) {
+                live.pacer.on_event(
+                    PacerEvent::NotLive {
+                        call: pacer_call,
+                        why,
+                    },
+                    now,
+                );
+            }
+            live.pacer
+                .on_event(PacerEvent::CallEnded { call: pacer_call }, now);
+            live.dispatcher.withdraw(call);
+            *live
+                .stats
+                .outcomes
+                .entry(result_name(outcome.result))
+                .or_insert(0) += 1;
+            live.decide_now = true;
+        }
+        let talk_ms = entry.answered_at.map(|at| {
+            now.saturating_duration_since(at)
+                .as_millis()
+                .min(u32::MAX as u128) as u32
+        });
+        let mut record = AttemptRecord {
+            call,
+            campaign: entry.campaign,
+            lease: entry.lease,
+            cpa_verdict: entry.cpa.map(|(label, _)| label),
+            cpa_ms: entry.cpa.map(|(_, ms)| ms),
+            disposition: None,
+            notes: None,
+            talk_ms,
+            outcome,
+        };
+        // The agent who had this call moves on: wrap-up after a talk, back
+        // to ready when the customer went away before the splice.
+        if let Some(agent) = record.outcome.agent.clone()
+            && let Some(a) = self.agents.get_mut(&agent)
+            && a.session.current_call() == Some(call)
+        {
+            let _ = a.session.call_ended(now);
+            if matches!(a.session.state(), AgentState::WrapUp { .. }) {
+                // Written with the agent's disposition when wrap-up ends.
+                self.awaiting_disposition.insert(agent, record);
+                return;
+            }
+        }
+        if record.outcome.result == AttemptResult::Abandoned {
+            record.disposition = Some("DROP".into());
+        }
+        self.effects.push_back(Effect::Record(Box::new(record)));
+    }
+
+    /// Gives free agents of `campaign` to its waiting answers.
+    fn dispatch(&mut self, campaign: &str, now: Instant) {
+        loop {
+            let Some(agent) = self.longest_idle_ready_agent(campaign, now) else {
+                return;
+            };
+            let Some(live) = self.live.get_mut(campaign) else {
+                return;
+            };
+            let Some(call) = live.dispatcher.next_for_free_agent(now) else {
+                return;
+            };
+            let Some(entry) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            let Some(a) = self.agents.get_mut(&agent) else {
+                return;
+            };
+            if a.session.reserve(call, now).is_err() {
+                return;
+            }
+            if !entry.attempt.on_agent_assigned(&agent, now) {
+                let _ = a.session.release(now);
+                continue;
+            }
+            self.drain_attempt(call, now);
+        }
+    }
+
+    fn longest_idle_ready_agent(&self, campaign: &str, now: Instant) -> Option<String> {
+        self.agents
+            .iter()
+            .filter(|(_, a)| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign))
+            .max_by_key(|(_, a)| a.session.time_in_state(now))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// An agent changed state: the pacers of its campaigns hear it, and a
+    /// newly ready agent takes the oldest waiting answer.
+    pub(super) fn agent_changed(&mut self, agent: &str, now: Instant) {
+        let Some(entry) = self.agents.get(agent) else {
+            return;
+        };
+        let Some(&id) = self.agent_ids.get(agent) else {
+            return;
+        };
+        let event = PacerEvent::Agent {
+            agent: id,
+            activity: activity(entry.session.state()),
+            leaving: entry.session.logout_pending(),
+        };
+        let ready = entry.session.is_ready();
+        let campaigns = entry.campaigns.clone();
+        for campaign in &campaigns {
+            if let Some(live) = self.live.get_mut(campaign) {
+                live.pacer.on_event(event, now);
+                live.decide_now = true;
+            }
+        }
+        if ready {
+            for campaign in &campaigns {
+                self.dispatch(campaign, now);
+            }
+        }
+    }
+
+    /// Fires due attempt deadlines and pacing decisions.
+    pub(super) fn calls_timeout(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, e)| e.attempt.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for call in due {
+            self.with_attempt(call, now, |a, now| a.handle_timeout(now));
+        }
+    }
+
+    pub(super) fn calls_poll_timeout(&self) -> Option<Instant> {
+        let attempts = self.calls.values().filter_map(|e| e.attempt.poll_timeout());
+        let pacing = self
+            .live
+            .iter()
+            .filter(|(name, _)| {
+                self.campaigns
+                    .get(*name)
+                    .is_some_and(|c| c.state == RunState::Running)
+            })
+            .flat_map(|(_, live)| {
+                [
+                    live.next_decision,
+                    live.lease_not_before.filter(|_| live.hopper.is_empty()),
+                ]
+            })
+            .flatten();
+        attempts.chain(pacing).min()
+    }
+
+    /// After anything changed: pace every running campaign.
+    pub(super) fn after_change(&mut self, now: Instant) {
+        let names: Vec<String> = self.live.keys().cloned().collect();
+        for name in names {
+            let running = self
+                .campaigns
+                .get(&name)
+                .is_some_and(|c| c.state == RunState::Running);
+            if running {
+                self.pace(&name, now);
+            }
+        }
+    }
+
+    fn pace(&mut self, campaign: &str, now: Instant) {
+        let Some(live) = self.live.get_mut(campaign) else {
+            return;
+        };
+        let due = live.decide_now || live.next_decision.is_some_and(|t| t <= now);
+        if !due {
+            return;
+        }
+        live.decide_now = false;
+        let decision = live.pacer.decide(now);
+        live.next_decision = Some(now + decision.next_decision_within);
+        live.last_decision = Some(decision);
+        let wanted = decision.dial as usize;
+        let dial = wanted.min(live.hopper.len());
+        let mut leases: Vec<Lease> = live.hopper.drain(..dial).collect();
+        // Keep the hopper ahead of the pacer.
+        let short = (wanted - dial) + HOPPER_SPARE.max(wanted);
+        if !live.lease_pending
+            && live.hopper.len() < short
+            && live.lease_not_before.is_none_or(|t| t <= now)
+        {
+            live.lease_pending = true;
+            live.lease_not_before = None;
+            self.effects.push_back(Effect::Lease {
+                campaign: campaign.to_string(),
+                max: (short - live.hopper.len()).clamp(1, MAX_LEASE_BATCH),
+            });
+        }
+        for lease in leases.drain(..) {
+            self.dial(campaign, lease, now);
+        }
+    }
+
+    fn dial(&mut self, campaign: &str, lease: Lease, now: Instant) {
+        let Some(live) = self.live.get_mut(campaign) else {
+            return;
+        };
+        self.next_call += 1;
+        let call = self.next_call;
+        live.pacer.on_event(
+            PacerEvent::CallDialed {
+                call: crate::pacing::CallId(call),
+            },
+            now,
+        );
+        live.stats.dials += 1;
+        let attempt = Attempt::new(call, live.settings.clone(), now);
+        self.calls.insert(
+            call,
+            CallEntry {
+                attempt,
+                campaign: campaign.to_string(),
+                lease: lease.clone(),
+                cpa: None,
+                answered_at: None,
+                live_reported: false,
+            },
+        );
+        self.effects.push_back(Effect::Dial {
+            call,
+            campaign: campaign.to_string(),
+            lease: Box::new(lease),
+        });
+    }
+
+    /// The campaign stopped or paused: leased records go back.
+    pub(super) fn release_hopper(&mut self, campaign: &str) {
+        if let Some(live) = self.live.get_mut(campaign) {
+            let leases: Vec<Lease> = live.hopper.drain(..).collect();
+            if !leases.is_empty() {
+                self.effects.push_back(Effect::ReleaseLeases { leases });
+            }
+        }
+    }
+
+    /// Shutdown: no campaign dials any more; calls in flight go on.
+    pub fn stop_dialing(&mut self, now: Instant) {
+        let running: Vec<String> = self
+            .campaigns
+            .iter()
+            .filter(|(_, c)| c.state == RunState::Running)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in running {
+            let _ = self.handle_command(
+                super::dialer::Command::Campaign {
+                    name,
+                    command: super::campaign_run::RunCommand::Pause,
+                },
+                now,
+            );
+        }
+    }
+
+    /// Calls in flight (all campaigns).
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Hangs up every call in flight (shutdown): each attempt ends as its
+    /// phase dictates (ringing → cancelled, bridged → connected …).
+    pub fn hang_up_all(&mut self, now: Instant) {
+        let calls: Vec<CallId> = self.calls.keys().copied().collect();
+        for call in calls {
+            let Some(entry) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            match entry.attempt.phase() {
+                Phase::Dialing | Phase::Ringing => {
+                    entry
+                        .attempt
+                        .on_failed(super::attempt::Failure::NoAnswer, None, now);
+                    self.effects.push_back(Effect::HangUp { call });
+                }
+                Phase::Bridged { .. } => entry.attempt.on_agent_hangup(now),
+                _ => {
+                    entry.attempt.on_media_timeout(now);
+                }
+            }
+            self.drain_attempt(call, now);
+        }
+        // Connected calls still in wrap-up are written now, without a code.
+        let pending: Vec<String> = self.awaiting_disposition.keys().cloned().collect();
+        for agent in pending {
+            self.flush_disposition(&agent, None, None);
+        }
+    }
+
+    /// Writes the connected call `agent` wrapped up, with its disposition.
+    pub(super) fn flush_disposition(
+        &mut self,
+        agent: &str,
+        code: Option<String>,
+        notes: Option<String>,
+    ) {
+        if let Some(mut record) = self.awaiting_disposition.remove(agent) {
+            record.disposition = code;
+            record.notes = notes;
+            self.effects.push_back(Effect::Record(Box::new(record)));
+        }
+    }
+
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Live figures of one campaign.
+    pub fn campaign_stats(&self, campaign: &str, now: Instant) -> Option<CampaignStats> {
+        let live = self.live.get(campaign)?;
+        let mut stats = live.stats.clone();
+        stats.lines_in_use = self
+            .calls
+            .values()
+            .filter(|e| e.campaign == campaign)
+            .count();
+        stats.answers_waiting_for_agent = live.dispatcher.waiting();
+        stats.records_buffered = live.hopper.len();
+        if let Some(decision) = live.last_decision {
+            stats.abandon_rate_us = decision.reasoning.abandon_rate_us;
+            stats.abandon_rate_uk = decision.reasoning.abandon_rate_uk;
+            stats.limit = serde_json::to_value(decision.reasoning.limit)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            stats.reasoning = Some(decision.reasoning);
+        }
+        let (talk, logged_in) = self
+            .agents
+            .values()
+            .filter(|a| a.campaigns.iter().any(|c| c == campaign))
+            .map(|a| {
+                let times = a.session.times(now);
+                (times.talking, times.logged_in())
+            })
+            .fold((Duration::ZERO, Duration::ZERO), |(t, l), (a, b)| {
+                (t + a, l + b)
+            });
+        if !logged_in.is_zero() {
+            stats.occupancy = talk.as_secs_f64() / logged_in.as_secs_f64();
+        }
+        stats.connect_latency_ms =
+            live.connect_latency
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    [
+                        h.value_at_quantile(0.5) as f64 / 1000.0,
+                        h.value_at_quantile(0.99) as f64 / 1000.0,
+                        h.max() as f64 / 1000.0,
+                    ]
+                });
+        Some(stats)
+    }
+
+    /// The pacer id of every agent, in a stable order.
+    pub(super) fn pacer_agent_ids(agents: impl Iterator<Item = String>) -> Vec<(String, AgentId)> {
+        agents
+            .enumerate()
+            .map(|(i, id)| (id, AgentId(u32::try_from(i).unwrap_or(u32::MAX))))
+            .collect()
+    }
+}

@@ -1,0 +1,156 @@
+//! What crosses the boundary between the sans-IO [`Dialer`](super::dialer::Dialer)
+//! and its tokio shell (`driver`): [`Effect`]s the dialer asks the shell to
+//! carry out (store, SIP, RTP), and [`Input`]s the shell reports back, each
+//! handed over with the current `Instant`.
+//!
+//! Attempts are named by the dialer's own [`CallId`] (a process-local
+//! counter); the shell maps it to its SIP call handle, media leg and store
+//! attempt row.
+
+use serde::Serialize;
+
+use super::attempt::{Failure, Outcome, Prompt, Verdict};
+use crate::store::Lease;
+
+/// One customer call attempt, as the dialer names it.
+pub type CallId = u64;
+
+/// Work for the shell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Lease up to `max` dialable records of `campaign` from the store and
+    /// report them with [`Input::Leased`] (or [`Input::LeaseFailed`]).
+    Lease { campaign: String, max: usize },
+    /// Give leases back unused (the campaign paused or stopped).
+    ReleaseLeases { leases: Vec<Lease> },
+    /// Write the attempt row, then INVITE `lease.phone` through the trunk
+    /// with a fresh media leg and call-progress analysis on it.
+    Dial {
+        call: CallId,
+        campaign: String,
+        lease: Box<Lease>,
+    },
+    /// Stop ringing (CANCEL) or end the call (BYE): the shell knows which.
+    HangUp { call: CallId },
+    /// Zip tone to `agent`, then splice the customer into the agent's
+    /// reservation leg; report [`Input::Spliced`].
+    Connect { call: CallId, agent: String },
+    /// Play a prompt to the customer; report [`Input::PromptDone`].
+    Play { call: CallId, prompt: Prompt },
+    /// The call is over: free its media (unsplice from the agent first).
+    CallOver { call: CallId },
+    /// Write a finished attempt's result to the store (for a connected
+    /// call, once the agent's wrap-up gave the disposition).
+    Record(Box<AttemptRecord>),
+    /// Place (or re-place) the agent's reservation (nailed-up) call.
+    CallAgent { agent: String },
+    /// End the agent's reservation call (logout).
+    HangUpAgent { agent: String },
+}
+
+/// A finished attempt, ready for the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub call: CallId,
+    pub campaign: String,
+    pub lease: Lease,
+    pub outcome: Outcome,
+    /// The analyser's verdict name and when it came (ms after the answer).
+    pub cpa_verdict: Option<&'static str>,
+    pub cpa_ms: Option<u32>,
+    /// The agent's wrap-up code and notes (connected calls).
+    pub disposition: Option<String>,
+    pub notes: Option<String>,
+    /// Answer → end of the call, for the talk time column.
+    pub talk_ms: Option<u32>,
+}
+
+/// What the shell observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Leased {
+        campaign: String,
+        leases: Vec<Lease>,
+    },
+    /// The store could not lease (an error was logged); retry later.
+    LeaseFailed {
+        campaign: String,
+    },
+    /// The call could not be placed at all (lease lost, no RTP port, SIP
+    /// refused the request): nothing was sent to the trunk.
+    NotPlaced {
+        call: CallId,
+        reason: String,
+    },
+    /// A provisional response (18x).
+    Ringing {
+        call: CallId,
+    },
+    Answered {
+        call: CallId,
+    },
+    /// A final non-2xx response, a timeout or a transport failure.
+    Failed {
+        call: CallId,
+        failure: Failure,
+        sip_code: Option<u16>,
+    },
+    /// The customer hung up (BYE received).
+    RemoteHangUp {
+        call: CallId,
+    },
+    /// A verdict from call-progress analysis (early media or after answer),
+    /// with the analyser's name for it and its stream time.
+    Cpa {
+        call: CallId,
+        verdict: Verdict,
+        label: &'static str,
+        at_ms: u32,
+    },
+    /// The customer is spliced into the agent's leg: they hear each other.
+    Spliced {
+        call: CallId,
+    },
+    /// The splice failed (the agent's leg is gone).
+    ConnectFailed {
+        call: CallId,
+    },
+    PromptDone {
+        call: CallId,
+    },
+    /// No RTP from the customer for the inactivity timeout.
+    MediaTimeout {
+        call: CallId,
+    },
+    /// The agent's reservation call came up or went down.
+    AgentLeg {
+        agent: String,
+        up: bool,
+    },
+}
+
+/// A campaign's live figures (API `GET /campaigns/{name}/stats`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignStats {
+    pub dials: u64,
+    /// Finished attempts by result name.
+    pub outcomes: std::collections::BTreeMap<&'static str, u64>,
+    pub live_answers: u64,
+    pub abandoned: u64,
+    /// Abandoned ÷ live answers, rolling 30 days (US rule), from the pacer.
+    pub abandon_rate_us: f64,
+    /// (Abandoned + expected CPA false positives) ÷ live answers, 24 h (UK).
+    pub abandon_rate_uk: f64,
+    pub lines_in_use: usize,
+    pub answers_waiting_for_agent: usize,
+    pub records_buffered: usize,
+    /// Talk time ÷ logged-in time of the campaign's agents since start.
+    pub occupancy: f64,
+    /// Why the last decision dialed no more (e.g. `trunk_lines`: max
+    /// concurrent calls reached).
+    pub limit: Option<String>,
+    /// The last pacing decision's numbers.
+    pub reasoning: Option<crate::pacing::Reasoning>,
+    /// Human verdict → customer spliced to the agent, ms (p50, p99, max).
+    pub connect_latency_ms: Option<[f64; 3]>,
+}
