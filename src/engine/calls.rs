@@ -252,6 +252,7 @@ impl Dialer {
                 }
             }
         }
+        self.collect_agent_events(now);
         self.after_change(now);
     }
 
@@ -595,6 +596,13 @@ impl Dialer {
             campaign: campaign.to_string(),
             lease: Box::new(lease),
         });
+    }
+
+    /// Dials `lease` as call `call` whatever the pacer says (tests).
+    #[cfg(test)]
+    pub(super) fn test_dial(&mut self, campaign: &str, lease: Lease, call: CallId, now: Instant) {
+        self.next_call = call - 1;
+        self.dial(campaign, lease, now);
     }
 
     /// The campaign stopped or paused: leased records go back.

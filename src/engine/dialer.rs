@@ -359,7 +359,19 @@ impl Dialer {
         Ok(())
     }
 
-    fn collect_agent_events(&mut self, now: Instant) {
+    /// Publishes the sessions' events and lets pacing and dispatch react,
+    /// until nothing changes any more (a dispatch changes a session too).
+    pub(super) fn collect_agent_events(&mut self, now: Instant) {
+        // Each round either reserves an agent or ends; bounded by the
+        // number of agents in practice, and by this limit in any case.
+        for _ in 0..64 {
+            if !self.collect_agent_events_once(now) {
+                return;
+            }
+        }
+    }
+
+    fn collect_agent_events_once(&mut self, now: Instant) -> bool {
         let mut changed: Vec<(String, &'static str, bool)> = Vec::new();
         for (id, entry) in &mut self.agents {
             while let Some(event) = entry.session.poll_event() {
@@ -396,6 +408,7 @@ impl Dialer {
                 }
             }
         }
+        let any = !changed.is_empty();
         for (agent, from, logged_out_with_phone) in changed {
             if from == "wrap_up" {
                 // Wrap-up ended without a disposition (timeout, logout).
@@ -408,6 +421,7 @@ impl Dialer {
             }
             self.agent_changed(&agent, now);
         }
+        any
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

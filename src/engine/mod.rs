@@ -13,4 +13,6 @@ pub mod dispatch;
 pub mod io;
 
 #[cfg(test)]
+mod calls_tests;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,354 @@
+//! The dialer with its calls, driven by a virtual clock and a scripted
+//! shell: leases, dials, answers, verdicts, splices and store records.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::attempt::{AttemptResult, Failure, Prompt, Verdict};
+use super::campaign_run::RunCommand;
+use super::dialer::{Command, Dialer};
+use super::io::{AttemptRecord, CallId, Effect, Input};
+use crate::config::Config;
+use crate::store::Lease;
+
+const CONFIG: &str = r#"
+[sip]
+listen = "127.0.0.1:5060"
+[rtp]
+bind = "127.0.0.1"
+port_min = 20000
+port_max = 20999
+[trunk]
+uri = "sip:127.0.0.1:5070"
+caller_id = "+15551230000"
+max_concurrent_calls = 10
+max_calls_per_second = 100
+[api]
+listen = "127.0.0.1:8080"
+[store]
+url = "sqlite://x.db"
+[[campaign]]
+name = "demo"
+mode = "progressive"
+ring_timeout_s = 20
+ABANDON_PROMPT
+[[agent]]
+id = "sim"
+name = "Simulated"
+campaigns = ["demo"]
+simulated = { wrap_up_s = 3, disposition = "SALE" }
+"#;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn dialer(t0: Instant, abandon_prompt: bool) -> Dialer {
+    let text = CONFIG.replace(
+        "ABANDON_PROMPT",
+        if abandon_prompt {
+            "abandon_prompt = \"abandon.wav\""
+        } else {
+            ""
+        },
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    Dialer::new(&config, t0)
+}
+
+fn lease(id: i64) -> Lease {
+    Lease {
+        record_id: id,
+        campaign: 1,
+        external_id: id.to_string(),
+        name: String::new(),
+        custom_json: "{}".into(),
+        time_zones: "America/New_York".into(),
+        priority: 0,
+        phone: format!("+1202555{id:04}"),
+        attempts: 0,
+        callback: None,
+        callback_agent: None,
+        node: "test".into(),
+        lease_until: jiff::Timestamp::UNIX_EPOCH,
+    }
+}
+
+fn effects(dialer: &mut Dialer) -> Vec<Effect> {
+    std::iter::from_fn(|| dialer.poll_effect()).collect()
+}
+
+fn dials(effects: &[Effect]) -> Vec<CallId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial { call, .. } => Some(*call),
+            _ => None,
+        })
+        .collect()
+}
+
+fn records(effects: &[Effect]) -> Vec<AttemptRecord> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Record(record) => Some((**record).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts the campaign and answers its first lease with `n` records.
+fn started(t0: Instant, n: i64, abandon_prompt: bool) -> (Dialer, Vec<Effect>) {
+    let mut dialer = dialer(t0, abandon_prompt);
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Start,
+            },
+            t0,
+        )
+        .unwrap();
+    let first = effects(&mut dialer);
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, Effect::Lease { campaign, .. } if campaign == "demo")),
+        "{first:?}"
+    );
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: (1..=n).map(lease).collect(),
+        },
+        t0,
+    );
+    let after = effects(&mut dialer);
+    (dialer, after)
+}
+
+#[test]
+fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
+    let t0 = Instant::now();
+    let (mut dialer, first) = started(t0, 3, false);
+    // Progressive, one ready agent: one line.
+    let calls = dials(&first);
+    assert_eq!(calls.len(), 1, "{first:?}");
+    let call = calls[0];
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(200));
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(4200),
+            },
+            label: "human",
+            at_ms: 1200,
+        },
+        t0 + ms(4200),
+    );
+    let connect = effects(&mut dialer);
+    assert!(
+        connect.contains(&Effect::Connect {
+            call,
+            agent: "sim".into()
+        }),
+        "{connect:?}"
+    );
+    assert_eq!(
+        dialer.agent_view("sim", t0).unwrap().state,
+        "connecting",
+        "reserved for this customer"
+    );
+    dialer.handle_input(Input::Spliced { call }, t0 + ms(4201));
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
+    // No second line while the only agent talks.
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(60_000));
+    let ended = effects(&mut dialer);
+    assert!(ended.contains(&Effect::CallOver { call }), "{ended:?}");
+    assert!(records(&ended).is_empty(), "written after wrap-up");
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "wrap_up");
+    // The simulated agent wraps up after 3 s with its default code.
+    dialer.handle_timeout(t0 + ms(63_000));
+    let after_wrap = effects(&mut dialer);
+    let written = records(&after_wrap);
+    assert_eq!(written.len(), 1, "{after_wrap:?}");
+    let record = &written[0];
+    assert_eq!(record.outcome.result, AttemptResult::Connected);
+    assert_eq!(record.outcome.agent.as_deref(), Some("sim"));
+    assert_eq!(record.disposition.as_deref(), Some("SALE"));
+    assert_eq!(record.cpa_verdict, Some("human"));
+    assert_eq!(record.lease.record_id, 1);
+    assert_eq!(
+        record.outcome.connect_latency,
+        Some(ms(1)),
+        "verdict → splice"
+    );
+    // Ready again: the next record is dialed.
+    assert_eq!(
+        dials(&after_wrap).len(),
+        1,
+        "{after_wrap:?} {:?}",
+        dialer.campaign_stats("demo", t0 + ms(63_000))
+    );
+    let stats = dialer.campaign_stats("demo", t0 + ms(63_000)).unwrap();
+    assert_eq!(stats.dials, 2);
+    assert_eq!(stats.live_answers, 1);
+    assert_eq!(stats.outcomes.get("connected"), Some(&1));
+    assert!(stats.connect_latency_ms.is_some());
+}
+
+#[test]
+fn no_free_agent_within_two_seconds_of_the_greeting_is_an_abandon() {
+    let t0 = Instant::now();
+    let (mut dialer, first) = started(t0, 3, true);
+    let a = dials(&first)[0];
+    // Agent busy with A; a second live answer B cannot get an agent.
+    for (call, at) in [(a, 1000)] {
+        dialer.handle_input(Input::Answered { call }, t0 + ms(at));
+        dialer.handle_input(
+            Input::Cpa {
+                call,
+                verdict: Verdict::Human {
+                    greeting_ended: t0 + ms(at + 900),
+                },
+                label: "human",
+                at_ms: 900,
+            },
+            t0 + ms(at + 900),
+        );
+        dialer.handle_input(Input::Spliced { call }, t0 + ms(at + 901));
+    }
+    effects(&mut dialer);
+    // A second line, as a predictive pacer would dial it.
+    let b = 99;
+    dialer.test_dial("demo", lease(9), b, t0 + ms(2000));
+    dialer.handle_input(Input::Answered { call: b }, t0 + ms(5000));
+    // The verdict came 600 ms after the caller stopped: the window is
+    // measured from the greeting's end, moved back by the allowance.
+    dialer.handle_input(
+        Input::Cpa {
+            call: b,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(6000),
+            },
+            label: "human",
+            at_ms: 1000,
+        },
+        t0 + ms(6000),
+    );
+    effects(&mut dialer);
+    let deadline =
+        t0 + ms(6000) - super::calls::END_OF_GREETING_ALLOWANCE + Duration::from_secs(2);
+    dialer.handle_timeout(deadline - ms(1));
+    let early = effects(&mut dialer);
+    assert!(
+        !early.iter().any(|e| matches!(e, Effect::Play { .. })),
+        "{early:?}"
+    );
+    dialer.handle_timeout(deadline);
+    let abandon = effects(&mut dialer);
+    assert!(
+        abandon.contains(&Effect::Play {
+            call: b,
+            prompt: Prompt::Abandon
+        }),
+        "{abandon:?}"
+    );
+    dialer.handle_input(Input::PromptDone { call: b }, deadline + ms(5000));
+    let done = effects(&mut dialer);
+    assert!(done.contains(&Effect::HangUp { call: b }), "{done:?}");
+    let written = records(&done);
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].outcome.result, AttemptResult::Abandoned);
+    assert_eq!(written[0].disposition.as_deref(), Some("DROP"));
+    let stats = dialer.campaign_stats("demo", deadline).unwrap();
+    assert_eq!(stats.abandoned, 1);
+    assert_eq!(stats.live_answers, 2);
+}
+
+#[test]
+fn machines_busy_and_failures_are_recorded_and_free_the_line() {
+    let t0 = Instant::now();
+    let (mut dialer, first) = started(t0, 5, false);
+    let call = dials(&first)[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(4000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Machine,
+            label: "machine",
+            at_ms: 2100,
+        },
+        t0 + ms(6100),
+    );
+    let out = effects(&mut dialer);
+    assert!(out.contains(&Effect::HangUp { call }));
+    assert_eq!(
+        records(&out)[0].outcome.result,
+        AttemptResult::Machine,
+        "{out:?}"
+    );
+    assert_eq!(records(&out)[0].cpa_ms, Some(2100));
+    // The agent never heard of it; the line is free, so the next dial goes.
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "ready");
+    let next = dials(&out);
+    assert_eq!(next.len(), 1, "{out:?}");
+    dialer.handle_input(
+        Input::Failed {
+            call: next[0],
+            failure: Failure::Busy,
+            sip_code: Some(486),
+        },
+        t0 + ms(7000),
+    );
+    let out = effects(&mut dialer);
+    assert_eq!(records(&out)[0].outcome.result, AttemptResult::Busy);
+    assert_eq!(records(&out)[0].outcome.sip_code, Some(486));
+    // A call the shell could not place (lease lost) is not recorded.
+    let third = dials(&out)[0];
+    dialer.handle_input(
+        Input::NotPlaced {
+            call: third,
+            reason: "lease lost".into(),
+        },
+        t0 + ms(7001),
+    );
+    let out = effects(&mut dialer);
+    assert!(records(&out).is_empty());
+    assert_eq!(dialer.calls_in_flight(), 1, "the next record is dialed");
+}
+
+#[test]
+fn pausing_gives_leases_back_and_shutdown_hangs_up_every_call() {
+    let t0 = Instant::now();
+    let (mut dialer, first) = started(t0, 4, false);
+    let call = dials(&first)[0];
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(100));
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Pause,
+            },
+            t0 + ms(200),
+        )
+        .unwrap();
+    let out = effects(&mut dialer);
+    let released: usize = out
+        .iter()
+        .map(|e| match e {
+            Effect::ReleaseLeases { leases } => leases.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(released, 3, "{out:?}");
+    dialer.hang_up_all(t0 + ms(300));
+    let out = effects(&mut dialer);
+    assert!(out.contains(&Effect::HangUp { call }), "{out:?}");
+    assert_eq!(records(&out)[0].outcome.result, AttemptResult::NoAnswer);
+    assert_eq!(dialer.calls_in_flight(), 0);
+}
