@@ -9,6 +9,7 @@
 //!
 //! Neither decides anything: the sans-IO dialer does.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,8 +31,9 @@ pub enum CustomerCommand {
     Answer(Vec<u8>),
     Answered,
     Play(Prompt),
-    /// Splice into this agent's leg; `Input::Spliced` or `ConnectFailed` follows.
-    Connect(mpsc::UnboundedSender<AgentCommand>),
+    /// Splice into this agent's leg (recording the bridge to the path, if
+    /// any); `Input::Spliced` or `ConnectFailed` follows.
+    Connect(mpsc::UnboundedSender<AgentCommand>, Option<PathBuf>),
     /// The call is over: free the leg (unsplice first if spliced).
     Close,
 }
@@ -40,6 +42,7 @@ pub enum AgentCommand {
     Negotiated(Vec<u8>),
     Splice {
         customer: RtpLeg,
+        record: Option<PathBuf>,
         reply: oneshot::Sender<Result<BridgedCustomer, rtp::RtpLegError>>,
     },
     Unsplice,
@@ -118,11 +121,11 @@ impl CustomerMedia {
                             let _ = inputs.send(Input::PromptDone { call });
                         }
                     }
-                    Some(CustomerCommand::Connect(agent)) => {
+                    Some(CustomerCommand::Connect(agent, record)) => {
                         let Some(customer) = leg.take() else { continue };
                         frames = None;
                         let (reply, answer) = oneshot::channel();
-                        let sent = agent.send(AgentCommand::Splice { customer, reply }).is_ok();
+                        let sent = agent.send(AgentCommand::Splice { customer, record, reply }).is_ok();
                         match answer.await {
                             Ok(Ok(bridged)) if sent => {
                                 spliced = Some((bridged, agent));
@@ -217,10 +220,10 @@ pub async fn agent_phone(
                         Err(error) => tracing::warn!(%agent, %error, "unusable SDP answer from the agent's phone"),
                     }
                 }
-                Some(AgentCommand::Splice { customer, reply }) => {
+                Some(AgentCommand::Splice { customer, record, reply }) => {
                     // A customer still spliced (its Close not yet seen) is
                     // replaced; its statistics are lost, not its audio.
-                    let result = rtp::bridge(&leg, customer, zip.clone(), None).await;
+                    let result = rtp::bridge(&leg, customer, zip.clone(), record).await;
                     let _ = reply.send(result);
                 }
                 Some(AgentCommand::Unsplice) => {

@@ -87,6 +87,11 @@ impl Shell {
         node: String,
         campaign_ids: HashMap<String, CampaignId>,
     ) -> anyhow::Result<(Shell, ShellChannels)> {
+        if let Some(dir) = &config.media.record_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("media.record_dir {}: cannot create it: {e}", dir.display())
+            })?;
+        }
         let pool = PortPool::new(config.rtp.bind, config.rtp.port_min, config.rtp.port_max);
         let mut prompts = HashMap::new();
         for campaign in &config.campaigns {
@@ -159,7 +164,25 @@ impl Shell {
                 };
                 match self.customers.get(&call) {
                     Some(customer) => {
-                        let _ = customer.media.send(CustomerCommand::Connect(phone));
+                        let record = self.config.media.record_dir.as_ref().map(|dir| {
+                            // External ids come from imported lists: keep
+                            // them from naming a path outside the directory.
+                            let id: String = customer
+                                .lease
+                                .external_id
+                                .chars()
+                                .map(|c| {
+                                    if c.is_ascii_alphanumeric() || c == '-' {
+                                        c
+                                    } else {
+                                        '_'
+                                    }
+                                })
+                                .take(64)
+                                .collect();
+                            dir.join(format!("{}-{id}-{call}.wav", customer.campaign))
+                        });
+                        let _ = customer.media.send(CustomerCommand::Connect(phone, record));
                     }
                     None => return vec![Input::ConnectFailed { call }],
                 }

@@ -241,8 +241,7 @@ fn no_free_agent_within_two_seconds_of_the_greeting_is_an_abandon() {
         t0 + ms(6000),
     );
     effects(&mut dialer);
-    let deadline =
-        t0 + ms(6000) - super::calls::END_OF_GREETING_ALLOWANCE + Duration::from_secs(2);
+    let deadline = t0 + ms(6000) - super::calls::END_OF_GREETING_ALLOWANCE + Duration::from_secs(2);
     dialer.handle_timeout(deadline - ms(1));
     let early = effects(&mut dialer);
     assert!(

@@ -1,4 +1,5 @@
-//! `[media]`: zip tone, inactivity timeout, comfort noise, packet time.
+//! `[media]`: zip tone, inactivity timeout, comfort noise, packet time,
+//! call recording.
 
 use serde::Deserialize;
 
@@ -14,6 +15,10 @@ pub struct MediaConfig {
     /// Packet time we offer, in ms.
     pub ptime_ms: u32,
     pub zip_tone: ZipTone,
+    /// When set, every call bridged to an agent is recorded here as a
+    /// stereo WAV (customer left, agent right), named
+    /// `{campaign}-{record}-{attempt}.wav`.
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MediaConfig {
@@ -23,6 +28,7 @@ impl Default for MediaConfig {
             comfort_noise: true,
             ptime_ms: 20,
             zip_tone: ZipTone::default(),
+            record_dir: None,
         }
     }
 }

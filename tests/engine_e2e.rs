@@ -1,0 +1,332 @@
+//! The dialer end to end against real SIP peers: SIPp plays the carrier
+//! (one scenario answering by the dialed number's last digit: live person,
+//! answering machine with beep, fax, busy, ring-no-answer, SIT on early
+//! media, 503) and a second SIPp plays the agent's phone on a nailed-up
+//! reservation call, echoing what it hears. `outdial run` imports a list,
+//! dials it when the campaign starts, and every attempt must end with the
+//! right outcome; the live persons must reach the agent, who hears the zip
+//! tone then the customer (read from the bridge recording, where the
+//! agent's channel is its echo of what it heard).
+
+mod sip_support;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use outdial::media::wav::Wav;
+use serde_json::Value;
+use sip_support::{Sipp, free_port};
+use support::{Running, http, outdial};
+
+const SUPERVISOR: &str = "e2e-supervisor-token";
+/// How long the live persons stay on the line before hanging up.
+const TALK_MS: u64 = 6000;
+
+/// (external id, last digit of the number → carrier behaviour, expected outcome, CPA verdict)
+const LIST: [(&str, u8, &str, Option<&str>); 8] = [
+    ("human-1", 1, "human", Some("human")),
+    ("machine", 2, "machine", Some("machine")),
+    ("fax", 3, "fax", Some("fax")),
+    ("busy", 4, "busy", None),
+    ("no-answer", 5, "no_answer", None),
+    ("sit", 6, "sit", Some("sit")),
+    ("unavailable", 7, "congestion", None),
+    ("human-2", 1, "human", Some("human")),
+];
+
+fn audio_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/audio")
+}
+
+fn carrier_scenario(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(sip_support::scenario("carrier_router.xml"))
+        .unwrap()
+        .replace("AUDIO_DIR", audio_dir().to_str().unwrap())
+        .replace("TALK_MS", &TALK_MS.to_string());
+    let path = dir.join("carrier.xml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(dir: &Path, carrier_port: u16, agent_port: u16) -> String {
+    // A port range of our own, so parallel tests do not collide.
+    let rtp_base = 24000 + (free_port() % 1000) * 16;
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[media]
+record_dir = "{records}"
+[trunk]
+uri = "sip:127.0.0.1:{carrier_port}"
+caller_id = "+15551230000"
+max_concurrent_calls = 4
+max_calls_per_second = 5
+options_interval_s = 0
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "{SUPERVISOR}"
+role = "supervisor"
+[store]
+url = "sqlite://{db}"
+[[campaign]]
+name = "e2e"
+mode = "progressive"
+lines_per_agent = 1.0
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+machine_action = "hangup"
+[[agent]]
+id = "a1"
+name = "Echo Agent"
+sip_uri = "sip:agent@127.0.0.1:{agent_port}"
+campaigns = ["e2e"]
+simulated = {{ wrap_up_s = 1, disposition = "SALE" }}
+"#,
+        rtp_max = rtp_base + 15,
+        records = dir.join("recordings").display(),
+        db = dir.join("outdial.db").display(),
+    )
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+fn wait_for(within: Duration, what: &str, mut check: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + within;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(found) = check() {
+            return found;
+        }
+        last = Some(());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = last;
+    panic!("{what} did not happen within {within:?}");
+}
+
+/// Goertzel power of `frequency` in `samples`, relative to their energy.
+fn tone_share(samples: &[f64], frequency: f64) -> f64 {
+    let n = samples.len() as f64;
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s = x + coefficient * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
+    let energy: f64 = samples.iter().map(|x| x * x).sum();
+    if energy <= 0.0 {
+        0.0
+    } else {
+        2.0 * power / (n * energy)
+    }
+}
+
+fn rms(samples: &[f64]) -> f64 {
+    (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+/// The agent's channel of a bridge recording: the zip tone (440 Hz) comes
+/// back first, then the customer's "Hello?".
+fn assert_zip_then_customer(path: &Path) {
+    let wav = Wav::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(wav.channels, 2, "stereo: customer left, agent right");
+    let agent: Vec<f64> = wav
+        .samples
+        .chunks(2)
+        .map(|frame| f64::from(frame[1]))
+        .collect();
+    let customer: Vec<f64> = wav
+        .samples
+        .chunks(2)
+        .map(|frame| f64::from(frame[0]))
+        .collect();
+    // 20 ms windows: the first loud one must be the zip tone.
+    let windows: Vec<&[f64]> = agent.chunks(160).collect();
+    let first_loud = windows
+        .iter()
+        .position(|w| rms(w) > 300.0)
+        .unwrap_or_else(|| panic!("{}: the agent's channel is silent", path.display()));
+    let zip = windows[first_loud..]
+        .iter()
+        .take(8)
+        .filter(|w| rms(w) > 300.0)
+        .map(|w| tone_share(w, 440.0))
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        zip > 0.8,
+        "{}: the agent's channel starts with something else than the 440 Hz zip tone (share {zip:.2})",
+        path.display()
+    );
+    // After the tone: speech that is not the zip tone, which the customer
+    // channel has too.
+    let after_tone = windows[first_loud + 10..]
+        .iter()
+        .filter(|w| rms(w) > 300.0 && tone_share(w, 440.0) < 0.5)
+        .count();
+    assert!(
+        after_tone >= 10,
+        "{}: the customer's voice never reached the agent ({after_tone} windows)",
+        path.display()
+    );
+    assert!(
+        customer.chunks(160).filter(|w| rms(w) > 300.0).count() >= 10,
+        "{}: the customer channel is silent",
+        path.display()
+    );
+}
+
+#[test]
+fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        carrier_scenario(dir.path()).to_str().unwrap(),
+        LIST.len() as u32,
+        &["-timeout", "150s"],
+    );
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "150s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(
+        &config_path,
+        config(dir.path(), carrier.port, agent_phone.port),
+    )
+    .unwrap();
+
+    let mut list = String::from("id,phone\n");
+    for (i, (id, digit, _, _)) in LIST.iter().enumerate() {
+        list.push_str(&format!("{id},+1202555{:03}{digit}\n", 100 + i));
+    }
+    let list_path = dir.path().join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "e2e", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    // The simulated agent logs in at start; its phone is called and,
+    // once it answers, the agent is ready.
+    wait_for(Duration::from_secs(10), "agent a1 ready", || {
+        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+        let agent = json(&body);
+        (agent["state"] == "ready" && agent["phone_connected"] == true).then(|| body)
+    });
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/e2e/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let stats = wait_for(Duration::from_secs(90), "every record attempted", || {
+        let (_, body) = http(
+            addr,
+            "GET",
+            "/api/campaigns/e2e/stats",
+            Some(SUPERVISOR),
+            None,
+        );
+        let stats = json(&body);
+        let finished: u64 = stats["outcomes"]
+            .as_object()
+            .map(|o| o.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        (finished == LIST.len() as u64 && stats["lines_in_use"] == 0).then(|| body)
+    });
+    let stats = json(&stats);
+    assert_eq!(stats["dials"], LIST.len() as u64, "{stats}");
+    assert_eq!(stats["abandoned"], 0, "{stats}");
+    assert_eq!(stats["live_answers"], 2, "{stats}");
+    assert!(stats["connect_latency_ms"].is_array(), "{stats}");
+    // The last human's wrap-up (1 s) writes its record.
+    std::thread::sleep(Duration::from_millis(1500));
+
+    running.signal("TERM");
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "outdial exit status {status}");
+    carrier.assert_passed(Duration::from_secs(10));
+    // The reservation call was ended cleanly by outdial's BYE at shutdown.
+    agent_phone.assert_passed(Duration::from_secs(10));
+
+    let cdr = dir.path().join("attempts.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["export", "--campaign", "e2e", "--attempts", "--out"])
+        .arg(&cdr)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let mut reader = csv::Reader::from_path(&cdr).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut attempts: BTreeMap<String, Vec<csv::StringRecord>> = BTreeMap::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        attempts
+            .entry(row[column("external_id")].to_string())
+            .or_default()
+            .push(row);
+    }
+    for (id, _, outcome, verdict) in LIST {
+        let rows = attempts
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} was never dialed: {attempts:?}"));
+        assert_eq!(rows.len(), 1, "{id} dialed more than once: {rows:?}");
+        let row = &rows[0];
+        assert_eq!(&row[column("outcome")], outcome, "{id}: {row:?}");
+        if let Some(verdict) = verdict {
+            assert_eq!(&row[column("cpa_verdict")], verdict, "{id}: {row:?}");
+        }
+        if outcome == "human" {
+            assert_eq!(&row[column("agent")], "a1", "{id}: {row:?}");
+            assert_eq!(&row[column("disposition")], "SALE", "{id}: {row:?}");
+            assert_eq!(&row[column("abandoned")], "0", "{id}: {row:?}");
+        } else {
+            assert_eq!(&row[column("agent")], "", "{id} reached an agent: {row:?}");
+        }
+    }
+    // Each live person's bridge was recorded: zip tone, then the customer.
+    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 2, "{recordings:?}");
+    for recording in &recordings {
+        assert_zip_then_customer(recording);
+    }
+}
