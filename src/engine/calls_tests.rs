@@ -207,21 +207,19 @@ fn no_free_agent_within_two_seconds_of_the_greeting_is_an_abandon() {
     let (mut dialer, first) = started(t0, 3, true);
     let a = dials(&first)[0];
     // Agent busy with A; a second live answer B cannot get an agent.
-    for (call, at) in [(a, 1000)] {
-        dialer.handle_input(Input::Answered { call }, t0 + ms(at));
-        dialer.handle_input(
-            Input::Cpa {
-                call,
-                verdict: Verdict::Human {
-                    greeting_ended: t0 + ms(at + 900),
-                },
-                label: "human",
-                at_ms: 900,
+    dialer.handle_input(Input::Answered { call: a }, t0 + ms(1000));
+    dialer.handle_input(
+        Input::Cpa {
+            call: a,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(1900),
             },
-            t0 + ms(at + 900),
-        );
-        dialer.handle_input(Input::Spliced { call }, t0 + ms(at + 901));
-    }
+            label: "human",
+            at_ms: 900,
+        },
+        t0 + ms(1900),
+    );
+    dialer.handle_input(Input::Spliced { call: a }, t0 + ms(1901));
     effects(&mut dialer);
     // A second line, as a predictive pacer would dial it.
     let b = 99;
