@@ -105,15 +105,12 @@ fn json(body: &str) -> Value {
 
 fn wait_for(within: Duration, what: &str, mut check: impl FnMut() -> Option<String>) -> String {
     let deadline = Instant::now() + within;
-    let mut last = None;
     while Instant::now() < deadline {
         if let Some(found) = check() {
             return found;
         }
-        last = Some(());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = last;
     panic!("{what} did not happen within {within:?}");
 }
 
@@ -237,7 +234,7 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     wait_for(Duration::from_secs(10), "agent a1 ready", || {
         let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
         let agent = json(&body);
-        (agent["state"] == "ready" && agent["phone_connected"] == true).then(|| body)
+        (agent["state"] == "ready" && agent["phone_connected"] == true).then_some(body)
     });
     let (status, body) = http(
         addr,
@@ -261,7 +258,7 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
             .as_object()
             .map(|o| o.values().filter_map(Value::as_u64).sum())
             .unwrap_or(0);
-        (finished == LIST.len() as u64 && stats["lines_in_use"] == 0).then(|| body)
+        (finished == LIST.len() as u64 && stats["lines_in_use"] == 0).then_some(body)
     });
     let stats = json(&stats);
     assert_eq!(stats["dials"], LIST.len() as u64, "{stats}");
