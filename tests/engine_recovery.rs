@@ -1,0 +1,213 @@
+//! `kill -9` in the middle of a campaign, then a restart: the calls that
+//! were ringing are resolved as interrupted (not redialed at once), no
+//! record is dialed twice, and the rest of the list is dialed by the new
+//! process.
+
+mod sip_support;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sip_support::{Sipp, free_port};
+use support::{Running, http, outdial};
+
+const SUPERVISOR: &str = "recovery-supervisor-token";
+const RECORDS: usize = 6;
+/// Lines the one simulated agent may use: three calls ring at the kill.
+const LINES: usize = 3;
+
+fn carrier_scenario(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(sip_support::scenario("carrier_router.xml"))
+        .unwrap()
+        .replace(
+            "AUDIO_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/e2e/audio")
+                .to_str()
+                .unwrap(),
+        )
+        .replace("TALK_MS", "1000");
+    let path = dir.join("carrier.xml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(dir: &Path, carrier_port: u16) -> String {
+    let rtp_base = 26000 + (free_port() % 1000) * 16;
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[trunk]
+uri = "sip:127.0.0.1:{carrier_port}"
+caller_id = "+15551230000"
+max_concurrent_calls = {LINES}
+max_calls_per_second = 10
+options_interval_s = 0
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "{SUPERVISOR}"
+role = "supervisor"
+[store]
+url = "sqlite://{db}"
+node = "recovery-node"
+[[campaign]]
+name = "recovery"
+mode = "progressive"
+lines_per_agent = {LINES}.0
+ring_timeout_s = 60
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+[[agent]]
+id = "sim"
+name = "Simulated"
+campaigns = ["recovery"]
+simulated = {{ wrap_up_s = 1, disposition = "SALE" }}
+"#,
+        rtp_max = rtp_base + 15,
+        db = dir.join("outdial.db").display(),
+    )
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+fn stats(addr: std::net::SocketAddr) -> Value {
+    let (_, body) = http(
+        addr,
+        "GET",
+        "/api/campaigns/recovery/stats",
+        Some(SUPERVISOR),
+        None,
+    );
+    json(&body)
+}
+
+fn wait_for_lines(addr: std::net::SocketAddr, lines: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = stats(addr);
+        if stats["lines_in_use"] == lines && stats["dials"] == lines {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {lines} calls ringing: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start_campaign(addr: std::net::SocketAddr) {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/recovery/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every number rings until cancelled (last digit 5).
+    let _carrier = Sipp::uas(
+        carrier_scenario(dir.path()).to_str().unwrap(),
+        RECORDS as u32,
+        &["-timeout", "120s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config(dir.path(), _carrier.port)).unwrap();
+    let mut list = String::from("id,phone\n");
+    for i in 0..RECORDS {
+        list.push_str(&format!("r{i},+12025551{i:02}5\n"));
+    }
+    std::fs::write(dir.path().join("list.csv"), list).unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "recovery", "--file"])
+        .arg(dir.path().join("list.csv"))
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+
+    // First life: three calls ringing, then SIGKILL.
+    let mut first = Running::start(&config_path);
+    let addr = first.wait_until_listening();
+    start_campaign(addr);
+    wait_for_lines(addr, LINES as u64);
+    first.signal("KILL");
+    let _ = first.child.wait();
+
+    // Second life: the store resolves what the first left in flight.
+    let mut second = Running::start(&config_path);
+    let addr = second.wait_until_listening();
+    let opened = second.wait_for_message("store open", Duration::from_secs(10));
+    let fields = if opened["fields"].is_object() {
+        &opened["fields"]
+    } else {
+        &opened
+    };
+    assert_eq!(
+        fields["interrupted"], LINES as u64,
+        "calls in flight closed as interrupted: {opened}"
+    );
+    start_campaign(addr);
+    // Only the three records never dialed are dialed now.
+    wait_for_lines(addr, (RECORDS - LINES) as u64);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        stats(addr)["dials"],
+        (RECORDS - LINES) as u64,
+        "an interrupted record was redialed at once"
+    );
+    second.signal("TERM");
+    assert!(second.child.wait().unwrap().success());
+
+    let cdr = dir.path().join("attempts.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["export", "--campaign", "recovery", "--attempts", "--out"])
+        .arg(&cdr)
+        .output()
+        .unwrap();
+    assert!(export.status.success());
+    let mut reader = csv::Reader::from_path(&cdr).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut by_record: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        by_record
+            .entry(row[column("external_id")].to_string())
+            .or_default()
+            .push(row[column("outcome")].to_string());
+    }
+    assert_eq!(by_record.len(), RECORDS, "{by_record:?}");
+    let mut interrupted = 0;
+    for (record, outcomes) in &by_record {
+        assert_eq!(outcomes.len(), 1, "{record} dialed twice: {outcomes:?}");
+        match outcomes[0].as_str() {
+            "interrupted" => interrupted += 1,
+            // Hung up at the clean shutdown while ringing.
+            "no_answer" => {}
+            other => panic!("{record}: unexpected outcome {other}"),
+        }
+    }
+    assert_eq!(interrupted, LINES, "{by_record:?}");
+}
