@@ -15,6 +15,15 @@ pub const ENGINE_COMMANDS: &str = "outdial_engine_commands_total";
 /// Counter: events the engine emitted (`type` label).
 pub const ENGINE_EVENTS: &str = "outdial_engine_events_total";
 
+/// Counter: finished call attempts (`campaign`, `result` labels).
+pub const ATTEMPTS: &str = "outdial_attempts_total";
+/// Histogram (s): human verdict → customer spliced into the agent's leg.
+pub const CONNECT_LATENCY: &str = "outdial_connect_latency_seconds";
+/// Histogram (s): answer → agent talking (analysis + waiting + splice).
+pub const ANSWER_TO_AGENT: &str = "outdial_answer_to_agent_seconds";
+/// Histogram (s): INVITE → first provisional response (post-dial delay).
+pub const POST_DIAL_DELAY: &str = "outdial_post_dial_delay_seconds";
+
 /// Every agent state name, so a state nobody is in reads 0, not absent.
 pub const AGENT_STATES: [&str; 7] = [
     "logged_out",
@@ -33,5 +42,21 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(CAMPAIGN_RUNNING, "1 while the campaign runs");
     metrics::describe_counter!(ENGINE_COMMANDS, "Engine commands by result");
     metrics::describe_counter!(ENGINE_EVENTS, "Engine events by type");
+    metrics::describe_counter!(ATTEMPTS, "Finished call attempts by result");
+    metrics::describe_histogram!(
+        CONNECT_LATENCY,
+        metrics::Unit::Seconds,
+        "Human verdict to customer spliced into the agent's leg"
+    );
+    metrics::describe_histogram!(
+        ANSWER_TO_AGENT,
+        metrics::Unit::Seconds,
+        "Answer to agent talking"
+    );
+    metrics::describe_histogram!(
+        POST_DIAL_DELAY,
+        metrics::Unit::Seconds,
+        "INVITE to first provisional response"
+    );
     Ok(handle)
 }

@@ -97,12 +97,8 @@ fn agent_registers_with_digest_and_a_wrong_password_is_refused() {
         &["-s", "1001", "-au", "1001", "-ap", "pw1001"],
     );
     good.assert_passed(Duration::from_secs(20));
-    running.wait_for_message("SIP event", Duration::from_secs(5));
-    let registered = running
-        .seen
-        .iter()
-        .any(|l| l.contains("Registered") && l.contains("1001"));
-    assert!(registered, "{:?}", running.seen);
+    let registered = running.wait_for_message("agent phone registered", Duration::from_secs(5));
+    assert_eq!(registered["agent"], "1001", "{registered}");
 
     let mut bad = Sipp::uac(
         "uac_register.xml",

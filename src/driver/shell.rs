@@ -23,6 +23,7 @@ use crate::net::rtp::{self, PortPool, RtpLeg};
 use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription};
 use crate::sip::endpoint::{CallHandle, Credentials, Event as SipEvent, InviteRequest};
 use crate::sip::outcome::Outcome as SipOutcome;
+use crate::sip::registrar::BindingChange;
 use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
 
 /// Whose call a SIP dialog is.
@@ -68,6 +69,8 @@ pub struct Shell {
     attempt_rows: HashMap<CallId, store::AttemptId>,
     customers: HashMap<CallId, CustomerCall>,
     agents: HashMap<String, AgentPhone>,
+    /// Agents' phones registered with our registrar: agent → contact URI.
+    registered: HashMap<String, String>,
     /// Where simulated agents' legs send their audio (drained, discarded).
     sink: Option<SocketAddr>,
     store_tasks: tokio::task::JoinSet<()>,
@@ -133,6 +136,7 @@ impl Shell {
                 attempt_rows: HashMap::new(),
                 customers: HashMap::new(),
                 agents: HashMap::new(),
+                registered: HashMap::new(),
                 sink: None,
                 store_tasks: tokio::task::JoinSet::new(),
             },
@@ -505,14 +509,16 @@ impl Shell {
             // Already ringing or up.
             return Vec::new();
         }
-        let Some(uri) = self
-            .config
-            .agents
-            .iter()
-            .find(|a| a.id == agent)
-            .and_then(|a| a.sip_uri.clone())
-        else {
-            return Vec::new();
+        // A registered phone is reached where it registered from.
+        let Some(uri) = self.registered.get(&agent).cloned().or_else(|| {
+            self.config
+                .agents
+                .iter()
+                .find(|a| a.id == agent)
+                .and_then(|a| a.sip_uri.clone())
+        }) else {
+            tracing::warn!(%agent, "the agent's phone is not registered and has no sip_uri");
+            return vec![Input::AgentLeg { agent, up: false }];
         };
         let route = match route_for(&self.config, &uri).await {
             Ok(route) => route,
@@ -569,6 +575,25 @@ impl Shell {
     }
 
     fn record(&mut self, record: AttemptRecord) {
+        let outcome = &record.outcome;
+        metrics::counter!(
+            crate::metrics::ATTEMPTS,
+            "campaign" => record.campaign.clone(),
+            "result" => crate::engine::calls::result_name(outcome.result)
+        )
+        .increment(1);
+        if let Some(latency) = outcome.connect_latency {
+            metrics::histogram!(crate::metrics::CONNECT_LATENCY).record(latency.as_secs_f64());
+        }
+        if let (Some(verdict), Some(connect)) =
+            (outcome.verdict_after_answer, outcome.connect_latency)
+        {
+            metrics::histogram!(crate::metrics::ANSWER_TO_AGENT)
+                .record((verdict + connect).as_secs_f64());
+        }
+        if let Some(pdd) = outcome.pdd {
+            metrics::histogram!(crate::metrics::POST_DIAL_DELAY).record(pdd.as_secs_f64());
+        }
         let Some(row) = self.attempt_rows.remove(&record.call) else {
             tracing::warn!(
                 call = record.call,
@@ -597,7 +622,25 @@ impl Shell {
             SipEvent::Progress { call, .. }
             | SipEvent::Answered { call, .. }
             | SipEvent::Ended { call, .. } => *call,
-            SipEvent::PingResult { .. } | SipEvent::Registration(_) => return Vec::new(),
+            SipEvent::Registration(change) => {
+                match change {
+                    BindingChange::Registered {
+                        agent,
+                        contact,
+                        expires,
+                    } => {
+                        tracing::info!(%agent, %contact, expires, "agent phone registered");
+                        self.registered.insert(agent.clone(), contact.clone());
+                    }
+                    BindingChange::Unregistered { agent } => {
+                        tracing::info!(%agent, "agent phone unregistered");
+                        self.registered.remove(agent);
+                    }
+                    BindingChange::Queried => {}
+                }
+                return Vec::new();
+            }
+            SipEvent::PingResult { .. } => return Vec::new(),
         };
         let Some(party) = self.parties.get(&call_handle).cloned() else {
             return Vec::new();

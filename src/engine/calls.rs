@@ -126,6 +126,20 @@ fn not_live(result: AttemptResult) -> Option<NotLive> {
     }
 }
 
+/// What bound the last pacing decision, for supervisors.
+fn limit_reason(limit: crate::pacing::Limit) -> &'static str {
+    use crate::pacing::Limit;
+    match limit {
+        Limit::NoPacing => "preview mode: agents take records themselves",
+        Limit::Progressive => "progressive: lines per ready agent",
+        Limit::ColdStart => "learning the list: progressive until enough answers",
+        Limit::AbandonRisk => "predictive: the next call's abandon risk",
+        Limit::Compliance => "abandonment near the cap: held back",
+        Limit::TrunkLines => "max concurrent calls reached",
+        Limit::CallsPerSecond => "max calls per second reached",
+    }
+}
+
 /// The pacer's view of an agent state.
 pub(super) fn activity(state: &AgentState) -> AgentActivity {
     match state {
@@ -303,6 +317,17 @@ impl Dialer {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         let _ = a.session.connecting(now);
                     }
+                    let lease = &entry.lease;
+                    self.events.push_back(super::dialer::Event::ScreenPop {
+                        agent: agent.clone(),
+                        campaign: campaign.clone(),
+                        call,
+                        record: lease.external_id.clone(),
+                        name: lease.name.clone(),
+                        phone: lease.phone.clone(),
+                        custom: serde_json::from_str(&lease.custom_json)
+                            .unwrap_or(serde_json::Value::Null),
+                    });
                     self.effects.push_back(Effect::Connect { call, agent });
                 }
                 Action::Bridge { agent } => {
@@ -703,6 +728,7 @@ impl Dialer {
             stats.limit = serde_json::to_value(decision.reasoning.limit)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string));
+            stats.limit_reason = Some(limit_reason(decision.reasoning.limit));
             stats.reasoning = Some(decision.reasoning);
         }
         let (talk, logged_in) = self

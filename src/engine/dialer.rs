@@ -97,6 +97,17 @@ pub enum Event {
         code: String,
         notes: String,
     },
+    /// A customer is being connected to the agent: their contact data.
+    ScreenPop {
+        agent: String,
+        campaign: String,
+        call: u64,
+        record: String,
+        name: String,
+        phone: String,
+        /// The list's extra columns, as imported (a JSON object).
+        custom: serde_json::Value,
+    },
 }
 
 impl Event {
@@ -107,6 +118,7 @@ impl Event {
             Event::LogoutPending { .. } => "logout_pending",
             Event::CampaignState { .. } => "campaign_state",
             Event::Disposition { .. } => "disposition",
+            Event::ScreenPop { .. } => "screen_pop",
         }
     }
 
@@ -115,7 +127,8 @@ impl Event {
         match self {
             Event::AgentState { agent, .. }
             | Event::LogoutPending { agent, .. }
-            | Event::Disposition { agent, .. } => agent == agent_id,
+            | Event::Disposition { agent, .. }
+            | Event::ScreenPop { agent, .. } => agent == agent_id,
             Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
         }
     }

@@ -149,6 +149,8 @@ pub struct CampaignStats {
     /// Why the last decision dialed no more (e.g. `trunk_lines`: max
     /// concurrent calls reached).
     pub limit: Option<String>,
+    /// The same in words (e.g. "max concurrent calls reached").
+    pub limit_reason: Option<&'static str>,
     /// The last pacing decision's numbers.
     pub reasoning: Option<crate::pacing::Reasoning>,
     /// Human verdict → customer spliced to the agent, ms (p50, p99, max).
