@@ -186,3 +186,19 @@ pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
+
+/// The committed audio the carrier scenarios stream.
+pub fn fixture_audio_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio")
+}
+
+/// A copy of scenario `name` in `dir` whose audio paths (relative to the
+/// repository root, `tests/fixtures/audio/…`) point into `audio_dir`: SIPp
+/// runs in a temporary directory, and a test may substitute its own audio.
+pub fn scenario_with_audio(name: &str, audio_dir: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(scenario(name)).expect("read the scenario");
+    let path = dir.join(name);
+    let audio = format!("{}/", audio_dir.display());
+    std::fs::write(&path, text.replace("tests/fixtures/audio/", &audio)).unwrap();
+    path
+}
