@@ -115,10 +115,9 @@ impl Softphone {
             .pending
             .iter()
             .position(|e| event_call(e) == Some(call))
+            && let Some(event) = self.pending.remove(at).and_then(call_event)
         {
-            if let Some(event) = self.pending.remove(at).and_then(call_event) {
-                return event;
-            }
+            return event;
         }
         let deadline = tokio::time::Instant::now() + within;
         loop {
