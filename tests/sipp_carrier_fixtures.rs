@@ -111,9 +111,9 @@ fn machine_greeting_is_classed_machine_with_the_beep() {
     assert_eq!(report["outcome"], "answered", "{report}");
     let verdict = cpa(&recording, false);
     assert_eq!(verdict["result"], "machine", "{verdict}");
-    // The beep starts 6.08 s into the greeting file, which starts at the answer.
+    // The beep starts 6.62 s into the greeting file, which starts at the answer.
     let beep = verdict["beep_at_ms"].as_u64().expect("a beep is found");
-    assert!((5_600..=6_800).contains(&beep), "{verdict}");
+    assert!((6_100..=7_200).contains(&beep), "{verdict}");
 }
 
 #[test]
