@@ -22,7 +22,7 @@ use outdial::media::g711;
 use outdial::media::tones::{ZipTone, goertzel_power};
 use outdial::media::wav::Wav;
 use outdial::net::rtp::{bridge, unbridge};
-use sip_support::{Sipp, free_port, scenario_with_audio, write_config};
+use sip_support::{Sipp, free_port, rfc_t1, scenario_with_audio, write_config};
 use softphone::Softphone;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -218,6 +218,7 @@ fn customers_bridged_in_turn_into_a_sipp_agent_reservation_leg() {
     let mut sipp_a = customer(&dir_a, CUSTOMER_A_HZ);
     let mut sipp_b = customer(&dir_b, CUSTOMER_B_HZ);
     let config = write_config(dir.path(), agent_sipp.port);
+    rfc_t1(&config);
     let recording_a = dir.path().join("bridge_a.wav");
     let recording_b = dir.path().join("bridge_b.wav");
     let zip = ZipTone::default();

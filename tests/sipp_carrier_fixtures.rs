@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sip_support::{
-    Sipp, fixture_audio_dir, json_lines, outdial_call, scenario_with_audio, write_config,
+    Sipp, fixture_audio_dir, json_lines, outdial_call, rfc_t1, scenario_with_audio, write_config,
 };
 use softphone::{CallEvent, Softphone};
 
@@ -33,6 +33,7 @@ impl Carrier {
         let scenario = scenario_with_audio(scenario, &fixture_audio_dir(), dir.path());
         let sipp = Sipp::uas(scenario.to_str().unwrap(), calls, extra);
         let config = write_config(dir.path(), sipp.port);
+        rfc_t1(&config);
         Carrier { sipp, config, dir }
     }
 

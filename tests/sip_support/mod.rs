@@ -202,3 +202,16 @@ pub fn scenario_with_audio(name: &str, audio_dir: &Path, dir: &Path) -> PathBuf 
     std::fs::write(&path, text.replace("tests/fixtures/audio/", &audio)).unwrap();
     path
 }
+
+/// Puts T1 back to the RFC's 500 ms in a config from [`write_config`]. With
+/// 100 ms a CPU-starved SIPp may get an INVITE retransmission after it sent
+/// both 100 and 180, which SIPp cannot match any more (it resends only the
+/// first message sent after a receive) and counts as unexpected.
+pub fn rfc_t1(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(
+        text.contains("t1_ms = 100"),
+        "write_config sets t1_ms = 100"
+    );
+    std::fs::write(config, text.replace("t1_ms = 100", "t1_ms = 500")).unwrap();
+}
