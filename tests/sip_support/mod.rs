@@ -186,3 +186,32 @@ pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
+
+/// The committed audio the carrier scenarios stream.
+pub fn fixture_audio_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio")
+}
+
+/// A copy of scenario `name` in `dir` whose audio paths (relative to the
+/// repository root, `tests/fixtures/audio/…`) point into `audio_dir`: SIPp
+/// runs in a temporary directory, and a test may substitute its own audio.
+pub fn scenario_with_audio(name: &str, audio_dir: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(scenario(name)).expect("read the scenario");
+    let path = dir.join(name);
+    let audio = format!("{}/", audio_dir.display());
+    std::fs::write(&path, text.replace("tests/fixtures/audio/", &audio)).unwrap();
+    path
+}
+
+/// Puts T1 back to the RFC's 500 ms in a config from [`write_config`]. With
+/// 100 ms a CPU-starved SIPp may get an INVITE retransmission after it sent
+/// both 100 and 180, which SIPp cannot match any more (it resends only the
+/// first message sent after a receive) and counts as unexpected.
+pub fn rfc_t1(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(
+        text.contains("t1_ms = 100"),
+        "write_config sets t1_ms = 100"
+    );
+    std::fs::write(config, text.replace("t1_ms = 100", "t1_ms = 500")).unwrap();
+}
