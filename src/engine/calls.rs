@@ -559,6 +559,9 @@ impl Dialer {
     }
 
     fn pace(&mut self, campaign: &str, now: Instant) {
+        // The trunk's limit holds across campaigns: each pacer sees only
+        // its own lines.
+        let trunk_free = (self.trunk_max_calls()).saturating_sub(self.calls.len());
         let Some(live) = self.live.get_mut(campaign) else {
             return;
         };
@@ -570,7 +573,12 @@ impl Dialer {
         let decision = live.pacer.decide(now);
         live.next_decision = Some(now + decision.next_decision_within);
         live.last_decision = Some(decision);
-        let wanted = decision.dial as usize;
+        let wanted = (decision.dial as usize).min(trunk_free);
+        if wanted < decision.dial as usize
+            && let Some(last) = live.last_decision.as_mut()
+        {
+            last.reasoning.limit = crate::pacing::Limit::TrunkLines;
+        }
         let dial = wanted.min(live.hopper.len());
         let mut leases: Vec<Lease> = live.hopper.drain(..dial).collect();
         // Keep the hopper ahead of the pacer.

@@ -264,6 +264,11 @@ impl Dialer {
             .ok_or_else(|| CommandError::UnknownAgent(id.to_string()))
     }
 
+    /// Customer calls the trunk may carry at once (all campaigns).
+    pub(super) fn trunk_max_calls(&self) -> usize {
+        usize::try_from(self.trunk.max_concurrent_calls).unwrap_or(usize::MAX)
+    }
+
     pub fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
         let result = self.apply_command(command, now);
         self.collect_agent_events(now);
