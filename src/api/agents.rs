@@ -108,6 +108,16 @@ pub async fn logout(
     act(&state, &headers, &id, command).await
 }
 
+/// The agent ends the customer call (the reservation call stays up).
+pub async fn hangup(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::AgentHangup { agent: id.clone() };
+    act(&state, &headers, &id, command).await
+}
+
 pub async fn disposition(
     State(state): State<ApiState>,
     headers: HeaderMap,

@@ -83,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/ready", post(agents::ready))
         .route("/api/agents/{id}/not-ready", post(agents::not_ready))
         .route("/api/agents/{id}/logout", post(agents::logout))
+        .route("/api/agents/{id}/hangup", post(agents::hangup))
         .route("/api/agents/{id}/disposition", post(agents::disposition))
         .route("/api/agents/{id}/events", get(events::agent))
         .route("/api/campaigns", get(campaigns::list))

@@ -270,6 +270,11 @@ impl Dialer {
         self.after_change(now);
     }
 
+    /// The agent on `call` hung up the customer.
+    pub(super) fn agent_hung_up(&mut self, call: CallId, now: Instant) {
+        self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
+    }
+
     /// Runs `f` on the attempt, then carries out what it asked for.
     fn with_attempt(&mut self, call: CallId, now: Instant, f: impl FnOnce(&mut Attempt, Instant)) {
         let Some(entry) = self.calls.get_mut(&call) else {

@@ -166,8 +166,27 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
     assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
     // No second line while the only agent talks.
     assert!(dials(&effects(&mut dialer)).is_empty());
-    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(60_000));
+    assert!(
+        dialer
+            .handle_command(
+                Command::AgentHangup {
+                    agent: "nobody".into()
+                },
+                t0
+            )
+            .is_err()
+    );
+    // The agent ends the call from the desktop.
+    dialer
+        .handle_command(
+            Command::AgentHangup {
+                agent: "sim".into(),
+            },
+            t0 + ms(60_000),
+        )
+        .unwrap();
     let ended = effects(&mut dialer);
+    assert!(ended.contains(&Effect::HangUp { call }), "{ended:?}");
     assert!(ended.contains(&Effect::CallOver { call }), "{ended:?}");
     assert!(records(&ended).is_empty(), "written after wrap-up");
     assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "wrap_up");

@@ -34,6 +34,10 @@ pub enum Command {
     AgentLogout {
         agent: String,
     },
+    /// The agent ends the customer call they are on.
+    AgentHangup {
+        agent: String,
+    },
     Disposition {
         agent: String,
         code: String,
@@ -53,6 +57,7 @@ impl Command {
             | Command::AgentReady { agent }
             | Command::AgentNotReady { agent, .. }
             | Command::AgentLogout { agent }
+            | Command::AgentHangup { agent }
             | Command::Disposition { agent, .. } => Some(agent),
             Command::Campaign { .. } => None,
         }
@@ -302,6 +307,19 @@ impl Dialer {
                 self.agent_mut(&agent)?.session.not_ready(&reason, now)?
             }
             Command::AgentLogout { agent } => self.agent_mut(&agent)?.session.logout(now)?,
+            Command::AgentHangup { agent } => {
+                let call = match self.agent_mut(&agent)?.session.state() {
+                    AgentState::OnCall { call } => *call,
+                    other => {
+                        return Err(CommandError::Agent(AgentError::WrongState {
+                            action: "hang up",
+                            state: other.name(),
+                            needs: "on_call",
+                        }));
+                    }
+                };
+                self.agent_hung_up(call, now);
+            }
             Command::Disposition { agent, code, notes } => {
                 if code.trim().is_empty() {
                     return Err(CommandError::Invalid("a disposition needs a code".into()));
