@@ -67,6 +67,8 @@ pub struct Shell {
     parties: HashMap<CallHandle, Party>,
     /// The store's attempt row of each call (written before the INVITE).
     attempt_rows: HashMap<CallId, store::AttemptId>,
+    /// When each finished call ended (until its record is written).
+    ended_at: HashMap<CallId, Timestamp>,
     customers: HashMap<CallId, CustomerCall>,
     agents: HashMap<String, AgentPhone>,
     /// Agents' phones registered with our registrar: agent → contact URI.
@@ -134,6 +136,7 @@ impl Shell {
                 rows: rows_tx,
                 parties: HashMap::new(),
                 attempt_rows: HashMap::new(),
+                ended_at: HashMap::new(),
                 customers: HashMap::new(),
                 agents: HashMap::new(),
                 registered: HashMap::new(),
@@ -205,6 +208,9 @@ impl Shell {
                 }
             }
             Effect::CallOver { call } => {
+                // The call's end time, for a record written later (after
+                // the agent's wrap-up).
+                self.ended_at.insert(call, Timestamp::now());
                 if let Some(customer) = self.customers.remove(&call) {
                     let _ = customer.media.send(CustomerCommand::Close);
                     if let Some(handle) = customer.handle {
@@ -601,7 +607,11 @@ impl Shell {
             );
             return;
         };
-        let result = store_result(&record, Timestamp::now());
+        let ended = self
+            .ended_at
+            .remove(&record.call)
+            .unwrap_or_else(Timestamp::now);
+        let result = store_result(&record, ended);
         let store = self.store.clone();
         self.store_tasks.spawn(async move {
             let written = tokio::task::spawn_blocking(move || {
@@ -764,8 +774,8 @@ impl Shell {
     }
 }
 
-/// The store row of a finished attempt.
-pub fn store_result(record: &AttemptRecord, now: Timestamp) -> store::AttemptResult {
+/// The store row of a finished attempt that ended at `ended`.
+pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptResult {
     use crate::campaign::model::Outcome as Stored;
     let outcome = &record.outcome;
     let (stored, note) = match outcome.result {
@@ -802,10 +812,10 @@ pub fn store_result(record: &AttemptRecord, now: Timestamp) -> store::AttemptRes
         _ => None,
     };
     result.abandoned = outcome.result == AttemptResult::Abandoned;
-    result.ended_at = Some(now);
+    result.ended_at = Some(ended);
     result.talk_ms = record.talk_ms;
     result.answered_at = record.talk_ms.and_then(|ms| {
-        now.checked_sub(SignedDuration::from_millis(i64::from(ms)))
+        ended.checked_sub(SignedDuration::from_millis(i64::from(ms)))
             .ok()
     });
     result.ring_ms = outcome
