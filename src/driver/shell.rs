@@ -815,7 +815,8 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.ended_at = Some(ended);
     result.talk_ms = record.talk_ms;
     result.answered_at = record.talk_ms.and_then(|ms| {
-        ended.checked_sub(SignedDuration::from_millis(i64::from(ms)))
+        ended
+            .checked_sub(SignedDuration::from_millis(i64::from(ms)))
             .ok()
     });
     result.ring_ms = outcome
