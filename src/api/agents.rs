@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
 use super::error::ApiError;
-use crate::engine::dialer::{AgentView, Command};
+use crate::engine::dialer::{AgentView, CallbackAt, Command};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +26,13 @@ pub struct DispositionBody {
     pub code: String,
     #[serde(default)]
     pub notes: String,
+    /// Call the contact back at this time (RFC 3339, e.g.
+    /// `2026-12-02T15:00:00-05:00`).
+    #[serde(default)]
+    pub callback_at: Option<String>,
+    /// Only this agent takes the callback.
+    #[serde(default)]
+    pub callback_personal: bool,
 }
 
 pub async fn list(
@@ -124,10 +131,30 @@ pub async fn disposition(
     Path(id): Path<String>,
     Json(body): Json<DispositionBody>,
 ) -> Result<Json<AgentView>, ApiError> {
+    let callback = match &body.callback_at {
+        None => None,
+        Some(text) => {
+            let at: jiff::Timestamp = text.parse().map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "callback_at {text:?} is not an RFC 3339 time like 2026-12-02T15:00:00-05:00: {e}"
+                ))
+            })?;
+            if at <= jiff::Timestamp::now() {
+                return Err(ApiError::BadRequest(format!(
+                    "callback_at {text} is in the past; choose a later time"
+                )));
+            }
+            Some(CallbackAt {
+                at,
+                personal: body.callback_personal,
+            })
+        }
+    };
     let command = Command::Disposition {
         agent: id.clone(),
         code: body.code,
         notes: body.notes,
+        callback,
     };
     act(&state, &headers, &id, command).await
 }

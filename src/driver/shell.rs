@@ -612,9 +612,22 @@ impl Shell {
             .remove(&record.call)
             .unwrap_or_else(Timestamp::now);
         let result = store_result(&record, ended);
+        let callback = record.callback.as_ref().map(|c| store::CallbackRequest {
+            record: record.lease.record_id,
+            at: c.at,
+            phone: None,
+            agent: c.agent.clone(),
+        });
         let store = self.store.clone();
         self.store_tasks.spawn(async move {
             let written = tokio::task::spawn_blocking(move || {
+                // Scheduled while the record is still leased: completing
+                // the attempt then turns the record into a callback.
+                if let Some(callback) = &callback
+                    && let Err(error) = store.schedule_callback(callback, Timestamp::now())
+                {
+                    tracing::warn!(record = callback.record, %error, "cannot schedule the callback");
+                }
                 store.complete_attempt(row, &result, Timestamp::now())
             })
             .await;

@@ -428,6 +428,7 @@ impl Dialer {
             cpa_ms: entry.cpa.map(|(_, ms)| ms),
             disposition: None,
             notes: None,
+            callback: None,
             talk_ms,
             outcome,
         };
@@ -702,7 +703,7 @@ impl Dialer {
         // Connected calls still in wrap-up are written now, without a code.
         let pending: Vec<String> = self.awaiting_disposition.keys().cloned().collect();
         for agent in pending {
-            self.flush_disposition(&agent, None, None);
+            self.flush_disposition(&agent, None, None, None);
         }
     }
 
@@ -712,10 +713,12 @@ impl Dialer {
         agent: &str,
         code: Option<String>,
         notes: Option<String>,
+        callback: Option<super::io::Callback>,
     ) {
         if let Some(mut record) = self.awaiting_disposition.remove(agent) {
             record.disposition = code;
             record.notes = notes;
+            record.callback = callback;
             self.effects.push_back(Effect::Record(Box::new(record)));
         }
     }

@@ -368,3 +368,48 @@ fn pausing_gives_leases_back_and_shutdown_hangs_up_every_call() {
     assert_eq!(records(&out)[0].outcome.result, AttemptResult::NoAnswer);
     assert_eq!(dialer.calls_in_flight(), 0);
 }
+
+#[test]
+fn the_agents_disposition_and_callback_go_with_the_record() {
+    let t0 = Instant::now();
+    let (mut dialer, first) = started(t0, 1, false);
+    let call = dials(&first)[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(1000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(1800),
+            },
+            label: "human",
+            at_ms: 800,
+        },
+        t0 + ms(1800),
+    );
+    dialer.handle_input(Input::Spliced { call }, t0 + ms(1801));
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
+    assert!(records(&effects(&mut dialer)).is_empty());
+    let at = jiff::Timestamp::from_second(2_000_000_000).unwrap();
+    dialer
+        .handle_command(
+            Command::Disposition {
+                agent: "sim".into(),
+                code: "CALLBACK".into(),
+                notes: "call after lunch".into(),
+                callback: Some(super::dialer::CallbackAt { at, personal: true }),
+            },
+            t0 + ms(31_000),
+        )
+        .unwrap();
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].disposition.as_deref(), Some("CALLBACK"));
+    assert_eq!(written[0].notes.as_deref(), Some("call after lunch"));
+    assert_eq!(
+        written[0].callback,
+        Some(super::io::Callback {
+            at,
+            agent: Some("sim".into())
+        })
+    );
+}

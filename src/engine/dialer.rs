@@ -42,6 +42,9 @@ pub enum Command {
         agent: String,
         code: String,
         notes: String,
+        /// Call the record back then (a callback for anyone, or only for
+        /// this agent when `personal`).
+        callback: Option<CallbackAt>,
     },
     Campaign {
         name: String,
@@ -62,6 +65,13 @@ impl Command {
             Command::Campaign { .. } => None,
         }
     }
+}
+
+/// A callback asked for with a disposition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackAt {
+    pub at: jiff::Timestamp,
+    pub personal: bool,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -320,12 +330,21 @@ impl Dialer {
                 };
                 self.agent_hung_up(call, now);
             }
-            Command::Disposition { agent, code, notes } => {
+            Command::Disposition {
+                agent,
+                code,
+                notes,
+                callback,
+            } => {
                 if code.trim().is_empty() {
                     return Err(CommandError::Invalid("a disposition needs a code".into()));
                 }
                 self.agent_mut(&agent)?.session.wrap_up_done(now)?;
-                self.flush_disposition(&agent, Some(code.clone()), Some(notes.clone()));
+                let callback = callback.map(|c| super::io::Callback {
+                    at: c.at,
+                    agent: c.personal.then(|| agent.clone()),
+                });
+                self.flush_disposition(&agent, Some(code.clone()), Some(notes.clone()), callback);
                 self.events
                     .push_back(Event::Disposition { agent, code, notes });
             }
@@ -448,7 +467,7 @@ impl Dialer {
         for (agent, from, logged_out_with_phone) in changed {
             if from == "wrap_up" {
                 // Wrap-up ended without a disposition (timeout, logout).
-                self.flush_disposition(&agent, None, None);
+                self.flush_disposition(&agent, None, None, None);
             }
             if logged_out_with_phone {
                 self.effects.push_back(Effect::HangUpAgent {

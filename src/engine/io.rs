@@ -63,6 +63,16 @@ pub struct AttemptRecord {
     pub notes: Option<String>,
     /// Answer → end of the call, for the talk time column.
     pub talk_ms: Option<u32>,
+    /// A callback the agent asked for with the disposition.
+    pub callback: Option<Callback>,
+}
+
+/// A callback to schedule for the attempt's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub at: jiff::Timestamp,
+    /// Only this agent takes it (a personal callback).
+    pub agent: Option<String>,
 }
 
 /// What the shell observed.
