@@ -26,6 +26,9 @@ use crate::sip::outcome::Outcome as SipOutcome;
 use crate::sip::registrar::BindingChange;
 use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
 
+/// How long a resolved trunk address is reused.
+const TRUNK_ROUTE_TTL: Duration = Duration::from_secs(60);
+
 /// Whose call a SIP dialog is.
 #[derive(Debug, Clone)]
 enum Party {
@@ -73,6 +76,8 @@ pub struct Shell {
     agents: HashMap<String, AgentPhone>,
     /// Agents' phones registered with our registrar: agent → contact URI.
     registered: HashMap<String, String>,
+    /// The trunk's resolved route and when it was resolved.
+    trunk_route: Option<(Route, Instant)>,
     /// Where simulated agents' legs send their audio (drained, discarded).
     sink: Option<SocketAddr>,
     store_tasks: tokio::task::JoinSet<()>,
@@ -140,6 +145,7 @@ impl Shell {
                 customers: HashMap::new(),
                 agents: HashMap::new(),
                 registered: HashMap::new(),
+                trunk_route: None,
                 sink: None,
                 store_tasks: tokio::task::JoinSet::new(),
             },
@@ -344,7 +350,7 @@ impl Shell {
                 sip_code: None,
             }]
         };
-        let route = match route_for(&self.config, &phone).await {
+        let route = match self.trunk_route(&phone).await {
             Ok(route) => route,
             Err(error) => return failed(format!("{error:#}")),
         };
@@ -403,6 +409,39 @@ impl Shell {
                 failed("the SIP driver stopped".into())
             }
         }
+    }
+
+    /// The route to the trunk for a number. The trunk's (or outbound
+    /// proxy's) address is resolved once a minute, not per call: the engine
+    /// task must not wait on DNS for every dial.
+    async fn trunk_route(&mut self, phone: &str) -> anyhow::Result<Route> {
+        let fresh = self
+            .trunk_route
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < TRUNK_ROUTE_TTL);
+        if !fresh {
+            let route = route_for(&self.config, phone).await?;
+            self.trunk_route = Some((route, Instant::now()));
+        }
+        let (cached, _) = self
+            .trunk_route
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no route to the trunk"))?;
+        let host = cached
+            .uri
+            .split_once('@')
+            .map(|(_, host)| host)
+            .ok_or_else(|| anyhow::anyhow!("trunk route {} has no host", cached.uri))?;
+        let number: String = phone
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect();
+        Ok(Route {
+            uri: format!("sip:{number}@{host}"),
+            destination: cached.destination,
+            transport: cached.transport,
+            route: cached.route.clone(),
+        })
     }
 
     fn invite(&self, route: Route, caller_id: String, sdp: Vec<u8>) -> InviteRequest {
