@@ -26,6 +26,10 @@ use crate::sip::outcome::Outcome as SipOutcome;
 use crate::sip::registrar::BindingChange;
 use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
 
+/// How often the leases of calls in progress are pushed out (well inside
+/// the lease's own length).
+const LEASE_EXTENSION_EVERY: Duration = Duration::from_secs(5 * 60);
+
 /// How long a resolved trunk address is reused.
 const TRUNK_ROUTE_TTL: Duration = Duration::from_secs(60);
 
@@ -78,6 +82,8 @@ pub struct Shell {
     registered: HashMap<String, String>,
     /// The trunk's resolved route and when it was resolved.
     trunk_route: Option<(Route, Instant)>,
+    /// When the leases of the calls in progress are extended next.
+    next_lease_extension: Option<Instant>,
     /// Where simulated agents' legs send their audio (drained, discarded).
     sink: Option<SocketAddr>,
     store_tasks: tokio::task::JoinSet<()>,
@@ -146,6 +152,7 @@ impl Shell {
                 agents: HashMap::new(),
                 registered: HashMap::new(),
                 trunk_route: None,
+                next_lease_extension: None,
                 sink: None,
                 store_tasks: tokio::task::JoinSet::new(),
             },
@@ -820,9 +827,38 @@ impl Shell {
         }
     }
 
-    /// Reaps finished store tasks (keeps the set small).
+    /// Reaps finished store tasks (keeps the set small) and, every few
+    /// minutes, extends the leases of the calls still up so that a long
+    /// call's record is never taken for a crashed node's.
     pub fn reap(&mut self) {
         while self.store_tasks.try_join_next().is_some() {}
+        if self
+            .next_lease_extension
+            .is_some_and(|at| at > Instant::now())
+        {
+            return;
+        }
+        self.next_lease_extension = Some(Instant::now() + LEASE_EXTENSION_EVERY);
+        let leases: Vec<Lease> = self.customers.values().map(|c| c.lease.clone()).collect();
+        if leases.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        self.store_tasks.spawn(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                let until = Timestamp::now()
+                    .checked_add(
+                        SignedDuration::try_from(LEASE_FOR).unwrap_or(SignedDuration::ZERO),
+                    )
+                    .unwrap_or_else(|_| Timestamp::now());
+                for lease in &leases {
+                    if let Err(error) = store.extend_lease(lease, until) {
+                        tracing::warn!(record = lease.record_id, %error, "cannot extend a lease");
+                    }
+                }
+            })
+            .await;
+        });
     }
 }
 
