@@ -43,6 +43,7 @@ pub enum AgentCommand {
     Splice {
         customer: RtpLeg,
         record: Option<PathBuf>,
+        keep_cpa: bool,
         reply: oneshot::Sender<Result<BridgedCustomer, rtp::RtpLegError>>,
     },
     Unsplice,
@@ -93,6 +94,7 @@ impl CustomerMedia {
         let mut frames = leg
             .as_ref()
             .and_then(|l| l.frames_for_cpa(CPA_BACKLOG).ok());
+        let connect_first = cpa.connect_first;
         let mut analyser = Analyser::new_early_media(cpa);
         let mut answered_at_ms: Option<u32> = None;
         let mut spliced: Option<(BridgedCustomer, mpsc::UnboundedSender<AgentCommand>)> = None;
@@ -123,9 +125,16 @@ impl CustomerMedia {
                     }
                     Some(CustomerCommand::Connect(agent, record)) => {
                         let Some(customer) = leg.take() else { continue };
-                        frames = None;
+                        // "Connect first": the analyser keeps listening to
+                        // the bridged customer and its verdict is recorded.
+                        let keep_cpa = connect_first && frames.is_some();
+                        if !keep_cpa {
+                            frames = None;
+                        }
                         let (reply, answer) = oneshot::channel();
-                        let sent = agent.send(AgentCommand::Splice { customer, record, reply }).is_ok();
+                        let sent = agent
+                            .send(AgentCommand::Splice { customer, record, keep_cpa, reply })
+                            .is_ok();
                         match answer.await {
                             Ok(Ok(bridged)) if sent => {
                                 spliced = Some((bridged, agent));
@@ -220,10 +229,10 @@ pub async fn agent_phone(
                         Err(error) => tracing::warn!(%agent, %error, "unusable SDP answer from the agent's phone"),
                     }
                 }
-                Some(AgentCommand::Splice { customer, record, reply }) => {
+                Some(AgentCommand::Splice { customer, record, keep_cpa, reply }) => {
                     // A customer still spliced (its Close not yet seen) is
                     // replaced; its statistics are lost, not its audio.
-                    let result = rtp::bridge(&leg, customer, zip.clone(), record).await;
+                    let result = rtp::bridge_with(&leg, customer, zip.clone(), record, keep_cpa).await;
                     let _ = reply.send(result);
                 }
                 Some(AgentCommand::Unsplice) => {

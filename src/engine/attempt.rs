@@ -154,6 +154,10 @@ pub struct AttemptSettings {
     /// Silence and not-sure go to an agent (a person may be there; hanging
     /// up on them is an abandon in the UK) rather than being dropped.
     pub unsure_to_agent: bool,
+    /// "Connect first, classify in background": every answer goes to an
+    /// agent at once (the 2-second clock runs from the answer); the
+    /// analyser's verdict is recorded, and only fax and SIT end the call.
+    pub connect_first: bool,
 }
 
 impl Default for AttemptSettings {
@@ -166,6 +170,7 @@ impl Default for AttemptSettings {
             machine_agent_wait: Duration::from_secs(10),
             has_abandon_prompt: true,
             unsure_to_agent: true,
+            connect_first: false,
         }
     }
 }
@@ -307,6 +312,9 @@ impl Attempt {
         self.answered_at = Some(now);
         self.outcome.answered_after = Some(now.saturating_duration_since(self.invited_at));
         self.phase = Phase::Analysing;
+        if self.settings.connect_first {
+            self.await_live_agent(now, now);
+        }
     }
 
     /// A verdict from the analyser (early media before the answer, or audio after it).
@@ -323,8 +331,36 @@ impl Attempt {
             Phase::WaitingForBeep { .. } if verdict == Verdict::Beep => {
                 self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft);
             }
+            Phase::AwaitingAgent { .. } | Phase::Connecting { .. } | Phase::Bridged { .. }
+                if self.settings.connect_first =>
+            {
+                self.on_background_verdict(verdict, now)
+            }
             _ => {}
         }
+    }
+
+    /// A verdict for a call already on its way to (or with) an agent: only
+    /// a fax or an intercept ends it; the agent judges everything else.
+    fn on_background_verdict(&mut self, verdict: Verdict, now: Instant) {
+        if self.outcome.verdict_after_answer.is_none()
+            && let Some(answered) = self.answered_at
+        {
+            self.outcome.verdict_after_answer = Some(now.saturating_duration_since(answered));
+        }
+        let result = match verdict {
+            Verdict::Fax => AttemptResult::Fax,
+            Verdict::Sit { permanent } => AttemptResult::Sit { permanent },
+            _ => return,
+        };
+        match self.phase.clone() {
+            Phase::AwaitingAgent { .. } => self.actions.push_back(Action::WithdrawAgentRequest),
+            Phase::Connecting { agent, .. } => {
+                self.actions.push_back(Action::ReleaseAgent { agent })
+            }
+            _ => {}
+        }
+        self.hang_up(result);
     }
 
     fn on_early_verdict(&mut self, verdict: Verdict) {

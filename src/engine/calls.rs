@@ -62,6 +62,7 @@ impl LiveCampaign {
             machine_action: config.machine_action,
             max_beep_wait: Duration::from_millis(u64::from(config.cpa.beep_timeout_ms)),
             has_abandon_prompt: config.abandon_prompt.is_some(),
+            connect_first: config.cpa.connect_first,
             ..AttemptSettings::default()
         };
         LiveCampaign {

@@ -424,3 +424,37 @@ proptest! {
         prop_assert!(finishes <= 1);
     }
 }
+
+#[test]
+fn connect_first_sends_every_answer_to_an_agent_and_classifies_in_the_background() {
+    let t0 = Instant::now();
+    let settings = AttemptSettings {
+        connect_first: true,
+        ..AttemptSettings::default()
+    };
+    let mut attempt = Attempt::new(1, settings.clone(), t0);
+    attempt.on_answered(t0 + ms(3000));
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    // The 2-second clock runs from the answer.
+    assert_eq!(attempt.poll_timeout(), Some(t0 + ms(5000)));
+    assert!(attempt.on_agent_assigned("1001", t0 + ms(3001)));
+    attempt.on_zip_tone_done(t0 + ms(3002));
+    drain(&mut attempt);
+    // A machine verdict is the agent's business: the call stays up.
+    attempt.on_verdict(Verdict::Machine, t0 + ms(5500));
+    assert!(drain(&mut attempt).is_empty());
+    attempt.on_remote_hangup(t0 + ms(40_000));
+    let outcome = finished(&drain(&mut attempt)).unwrap();
+    assert_eq!(outcome.result, AttemptResult::Connected);
+    assert_eq!(outcome.verdict_after_answer, Some(ms(2500)));
+
+    // A fax found while waiting for an agent ends the call.
+    let mut fax = Attempt::new(2, settings, t0);
+    fax.on_answered(t0 + ms(1000));
+    drain(&mut fax);
+    fax.on_verdict(Verdict::Fax, t0 + ms(1600));
+    let actions = drain(&mut fax);
+    assert_eq!(actions[0], Action::WithdrawAgentRequest);
+    assert_eq!(actions[1], Action::Hangup);
+    assert_eq!(finished(&actions).unwrap().result, AttemptResult::Fax);
+}

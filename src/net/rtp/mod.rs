@@ -48,6 +48,9 @@ pub(crate) enum Command {
         customer: Box<task::LegParts>,
         zip: ZipTone,
         record: Option<PathBuf>,
+        /// Keep feeding the customer's frames to CPA while bridged
+        /// ("connect first, classify in background").
+        keep_cpa: bool,
     },
     Unbridge(oneshot::Sender<Option<LegReport>>),
     Close(oneshot::Sender<LegReport>),
@@ -168,6 +171,18 @@ pub async fn bridge(
     zip: ZipTone,
     record: Option<PathBuf>,
 ) -> Result<BridgedCustomer, RtpLegError> {
+    bridge_with(agent, customer, zip, record, false).await
+}
+
+/// [`bridge`], optionally keeping the customer's CPA frames flowing (the
+/// analyser goes on classifying a call already connected to an agent).
+pub async fn bridge_with(
+    agent: &RtpLeg,
+    customer: RtpLeg,
+    zip: ZipTone,
+    record: Option<PathBuf>,
+    keep_cpa: bool,
+) -> Result<BridgedCustomer, RtpLegError> {
     let (tx, rx) = oneshot::channel();
     customer.send(Command::Detach(tx))?;
     let parts = rx.await.map_err(|_| RtpLegError::Stopped)?;
@@ -175,6 +190,7 @@ pub async fn bridge(
         customer: Box::new(parts),
         zip,
         record,
+        keep_cpa,
     })?;
     Ok(BridgedCustomer {
         local: customer.local,

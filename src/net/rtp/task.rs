@@ -231,10 +231,13 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         let _ = reply.send(leg);
                         return;
                     }
-                    Command::Bridge { customer, zip, record } => {
+                    Command::Bridge { customer, zip, record, keep_cpa } => {
                         let mut customer = *customer;
-                        // CPA is done once a customer is bridged.
-                        customer.cpa = None;
+                        // CPA is done once a customer is bridged, unless
+                        // it classifies in the background.
+                        if !keep_cpa {
+                            customer.cpa = None;
+                        }
                         customer.core.stop_generating();
                         leg.core.play_zip(&zip, now);
                         let recorder = record.map(|path| Recorder::stereo(&path, now));
