@@ -461,6 +461,27 @@ impl Attempt {
         true
     }
 
+    /// The agent being connected went away (phone dropped, logout ran
+    /// out): wait for another one, inside the same deadline.
+    pub fn on_agent_lost(&mut self, now: Instant) {
+        let Phase::Connecting { deadline, .. } = self.phase else {
+            return;
+        };
+        self.outcome.agent = None;
+        let live = deadline.is_some();
+        let deadline = deadline.unwrap_or(now + self.settings.machine_agent_wait);
+        if now >= deadline {
+            if live {
+                self.abandon();
+            } else {
+                self.hang_up(AttemptResult::Machine);
+            }
+            return;
+        }
+        self.phase = Phase::AwaitingAgent { deadline, live };
+        self.actions.push_back(Action::RequestAgent);
+    }
+
     /// The zip tone ended on the agent's leg: bridge now.
     pub fn on_zip_tone_done(&mut self, now: Instant) {
         let Phase::Connecting { agent, .. } = &self.phase else {

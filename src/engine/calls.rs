@@ -271,6 +271,11 @@ impl Dialer {
         self.after_change(now);
     }
 
+    /// The agent reserved for `call` is gone before the splice.
+    pub(super) fn agent_lost(&mut self, call: CallId, now: Instant) {
+        self.with_attempt(call, now, |a, now| a.on_agent_lost(now));
+    }
+
     /// The agent on `call` hung up the customer.
     pub(super) fn agent_hung_up(&mut self, call: CallId, now: Instant) {
         self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));

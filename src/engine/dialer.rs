@@ -428,6 +428,7 @@ impl Dialer {
 
     fn collect_agent_events_once(&mut self, now: Instant) -> bool {
         let mut changed: Vec<(String, &'static str, bool)> = Vec::new();
+        let mut lost: Vec<CallId> = Vec::new();
         for (id, entry) in &mut self.agents {
             while let Some(event) = entry.session.poll_event() {
                 match event {
@@ -458,10 +459,15 @@ impl Dialer {
                     // the attempt finds no agent when it tries to bridge
                     // and ends as its phase dictates.
                     AgentEvent::ReleaseReservation { call } => {
-                        tracing::info!(agent = %id, call, "reservation released by logout");
+                        tracing::info!(agent = %id, call, "reservation released");
+                        lost.push(call);
                     }
                 }
             }
+        }
+        for call in lost {
+            // The customer goes back to the queue for another agent.
+            self.agent_lost(call, now);
         }
         let any = !changed.is_empty();
         for (agent, from, logged_out_with_phone) in changed {

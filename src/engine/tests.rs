@@ -458,3 +458,26 @@ fn connect_first_sends_every_answer_to_an_agent_and_classifies_in_the_background
     assert_eq!(actions[1], Action::Hangup);
     assert_eq!(finished(&actions).unwrap().result, AttemptResult::Fax);
 }
+
+#[test]
+fn an_agent_lost_before_the_splice_sends_the_customer_back_to_the_queue() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5600),
+        },
+        t0 + ms(5900),
+    );
+    drain(&mut attempt);
+    assert!(attempt.on_agent_assigned("1001", t0 + ms(5901)));
+    drain(&mut attempt);
+    // The agent's phone drops before the splice: the same window goes on.
+    attempt.on_agent_lost(t0 + ms(6000));
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    assert_eq!(attempt.poll_timeout(), Some(t0 + ms(7600)));
+    // Nobody else comes: abandoned at the original deadline.
+    attempt.handle_timeout(t0 + ms(7600));
+    let actions = drain(&mut attempt);
+    assert!(actions.contains(&Action::Play(Prompt::Abandon)), "{actions:?}");
+}
