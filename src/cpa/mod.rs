@@ -25,6 +25,9 @@ use speech::{SpeechTracker, SpeechVerdict, Thresholds};
 use tones::{Progress, ToneTracker, ToneVerdict};
 
 const FRAME_MS: u32 = 20;
+/// After a human verdict the beep search goes on this long: a short
+/// greeting followed by a beep is a machine after all.
+pub const HUMAN_BEEP_WINDOW_MS: u32 = 1000;
 
 /// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,6 +273,9 @@ impl Analyser {
     pub fn is_done(&self) -> bool {
         match self.verdict {
             None => false,
+            Some(v) if v.outcome == Outcome::Human => {
+                self.now_ms() >= v.at_ms + HUMAN_BEEP_WINDOW_MS
+            }
             Some(v) if v.outcome == Outcome::Machine => {
                 self.beep.is_some()
                     || self.settings.machine_mode == MachineMode::VerdictOnly
@@ -364,6 +370,9 @@ impl Analyser {
         let undecided = self.verdict.is_none();
         let want_beep = match self.verdict {
             None => true,
+            Some(v) if v.outcome == Outcome::Human => {
+                self.beep.is_none() && at <= v.at_ms + HUMAN_BEEP_WINDOW_MS
+            }
             Some(v) => {
                 v.outcome == Outcome::Machine
                     && self.beep.is_none()
@@ -382,12 +391,20 @@ impl Analyser {
         if self.tones.run_started {
             self.speech_before_run = self.speech.clone();
         }
-        if self.tones.run_confirmed {
+        // A steady run that grows straight out of speech and is not a
+        // generator's sine is a held vowel (a monotone "Hellooo"): speech.
+        let held_vowel = self.tones.tonal
+            && self.speech_before_run.in_speech()
+            && self
+                .tones
+                .open_segment(0)
+                .is_some_and(|s| s.purity1 < tones::BEEP_PURITY);
+        if self.tones.run_confirmed && !held_vowel {
             self.speech = self.speech_before_run.clone();
         }
-        let tonal = self.tones.tonal || f.purity2 >= 0.97;
-        self.speech
-            .update(f, tonal, self.tones.tonal, min_db, self.frame);
+        let tone_now = self.tones.tonal && !held_vowel;
+        let tonal = tone_now || f.purity2 >= 0.97;
+        self.speech.update(f, tonal, tone_now, min_db, self.frame);
         if want_beep
             && self.speech.speech_ms() >= 300
             && let Some(seg) = self.tones.beep()
@@ -397,7 +414,10 @@ impl Analyser {
                 kind: EventKind::Beep { freq_hz: seg.lo },
             };
             self.beep = Some(beep);
-            if self.verdict.is_none() {
+            // A beep right after a "human" short greeting ("Leave a
+            // message.") corrects the verdict: the Machine event follows
+            // the Human one.
+            if self.verdict.is_none_or(|v| v.outcome == Outcome::Human) {
                 self.decide(Outcome::Machine, at, EventKind::Machine);
             }
             self.emit(beep);

@@ -18,7 +18,7 @@ const RUN_FREQ_TOL: f32 = 35.0;
 /// The same for runs in the call-progress band, where merged dual tones beat.
 const CP_RUN_FREQ_TOL: f32 = 50.0;
 /// Share of the band's power a beep keeps in its one peak.
-const BEEP_PURITY: f32 = 0.88;
+pub(super) const BEEP_PURITY: f32 = 0.88;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
