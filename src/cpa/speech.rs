@@ -50,8 +50,8 @@ impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
         let base = Thresholds {
             machine_span_ms: 2700,
-            short_pause_ms: 500,
-            short_span_ms: 900,
+            short_pause_ms: 400,
+            short_span_ms: 600,
             pause_per_s_ms: 300,
             min_speech_ms: 140,
             noisy_extra_ms: 150,
