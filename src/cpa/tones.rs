@@ -19,6 +19,8 @@ const RUN_FREQ_TOL: f32 = 35.0;
 const CP_RUN_FREQ_TOL: f32 = 50.0;
 /// Share of the band's power a beep keeps in its one peak.
 pub(super) const BEEP_PURITY: f32 = 0.88;
+/// Non-tonal frames tolerated inside one tone run.
+const MAX_GAP_FRAMES: u32 = 2;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
@@ -67,12 +69,18 @@ impl Run {
         self.lo_sum / self.lo_n.max(1) as f32
     }
     fn hi(&self) -> f32 {
-        // A second peak counts only when most frames show it.
-        if self.n >= 3 && self.hi_n * 2 >= self.n {
-            self.hi_sum / self.hi_n.max(1) as f32
-        } else {
-            0.0
+        // A second peak counts only when most frames show it, and not when
+        // it is the 2nd or 3rd harmonic of the first: that is a clipped
+        // single tone, not a dual one.
+        if self.n < 3 || self.hi_n * 2 < self.n {
+            return 0.0;
         }
+        let hi = self.hi_sum / self.hi_n as f32;
+        let lo = self.lo();
+        let harmonic = [2.0, 3.0]
+            .iter()
+            .any(|k| (hi - k * lo).abs() < 0.03 * k * lo);
+        if harmonic { 0.0 } else { hi }
     }
     fn segment(&self) -> Segment {
         let n = self.n.max(1) as f32;
@@ -210,6 +218,9 @@ const PLAN_FREQ_TOL: f32 = 24.0;
 const CP_LO_HZ: f32 = 330.0;
 const CP_HI_HZ: f32 = 660.0;
 const HISTORY: usize = 10;
+/// Shortest run kept in the call-progress history (the shortest element
+/// of any plan is 167 ms; one frame may be lost at each end).
+const CP_MIN_MS: u32 = 120;
 
 fn cadence_tolerance(v: u32) -> u32 {
     (v * 25 / 100).max(75)
@@ -324,7 +335,9 @@ impl ToneTracker {
                 // One odd frame inside an established tone (noise won the
                 // beat's null, a packet was lost) is a gap, not a new run:
                 // splitting would break the cadence.
-                Some(run) if run.n >= STEADY_FRAMES && self.gap == 0 => odd_frame = true,
+                Some(run) if run.n >= STEADY_FRAMES && self.gap < MAX_GAP_FRAMES => {
+                    odd_frame = true
+                }
                 _ => {
                     verdict = self.close_run();
                     self.run = Some(Run {
@@ -342,11 +355,12 @@ impl ToneTracker {
                     });
                 }
             }
-            self.gap = u32::from(odd_frame);
+            self.gap = if odd_frame { self.gap + 1 } else { 0 };
         } else if self.run.is_some() {
             self.gap += 1;
-            // One missing frame is tolerated (a phase reversal, a lost packet).
-            if self.gap > 1 {
+            // A phase reversal or a lost packet (which spoils two
+            // overlapping windows) does not end a tone.
+            if self.gap > MAX_GAP_FRAMES {
                 verdict = self.close_run();
             }
         }
@@ -392,18 +406,30 @@ impl ToneTracker {
             return None;
         }
         let seg = run.segment();
-        // SIT history.
-        if self.recent_len == self.recent.len() {
-            self.recent.copy_within(1.., 0);
-            self.recent_len -= 1;
+        // SIT history. A tone cut in two by a lost packet (the pieces at
+        // the same frequency, a few frames apart) is one segment again.
+        let rejoins = self.recent_len > 0 && {
+            let prev = &self.recent[self.recent_len - 1];
+            (prev.lo - seg.lo).abs() < 0.01 * seg.lo
+                && seg.start_ms.saturating_sub(prev.end_ms) <= 100
+        };
+        if rejoins {
+            self.recent[self.recent_len - 1].end_ms = seg.end_ms;
+        } else {
+            if self.recent_len == self.recent.len() {
+                self.recent.copy_within(1.., 0);
+                self.recent_len -= 1;
+            }
+            self.recent[self.recent_len] = seg;
+            self.recent_len += 1;
         }
-        self.recent[self.recent_len] = seg;
-        self.recent_len += 1;
         // CNG: one 0.5 s burst of 1100 Hz.
         if (seg.lo - 1100.0).abs() < 40.0 && (300..=800).contains(&seg.duration_ms()) {
             return Some(ToneVerdict::Fax(FaxSignal::Cng));
         }
-        if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) {
+        // The shortest call-progress element is 167 ms: shorter runs are
+        // vowels or babble and must not reset the cadence history.
+        if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) && seg.duration_ms() >= CP_MIN_MS {
             if self.cp_len > 0 {
                 let prev = self.cp[self.cp_len - 1];
                 let same = (prev.lo - seg.lo).abs() < 40.0
@@ -441,17 +467,21 @@ impl ToneTracker {
             if (1730.0..=1860.0).contains(&seg.lo) && d >= 100 {
                 return self.sit(seg);
             }
-            None
-        } else if self.cp_len > 0 && self.run.is_none() {
+            // A call-progress tone is on: its cadence is read when it ends.
+            // Anything else (mains hum, a vowel) does not stop the clock
+            // of the silence after the last call-progress tone.
+            if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) && d >= CP_MIN_MS {
+                return None;
+            }
+        }
+        if self.cp_len > 0 {
             let last = self.cp[self.cp_len - 1];
             let silent = (self.frame + 1) * FRAME_MS - last.end_ms;
             if silent >= 1300 {
                 return self.cadence(silent);
             }
-            None
-        } else {
-            None
         }
+        None
     }
 
     fn sit(&self, third: Segment) -> Option<ToneVerdict> {
@@ -474,7 +504,14 @@ impl ToneTracker {
         let high1 = s1.lo > 950.0;
         let high2 = s2.lo > 1400.0;
         let long1 = s1.duration_ms() > 327;
-        let long2 = s2.duration_ms() > 327;
+        // Segment 2 lies between segments 1 and 3: when its start was lost
+        // (a packet), its length is read from their edges instead.
+        let d2 = if s2.start_ms.saturating_sub(s1.end_ms) > 40 {
+            third.start_ms.saturating_sub(s1.end_ms + FRAME_MS)
+        } else {
+            s2.duration_ms()
+        };
+        let long2 = d2 > 327;
         Some(ToneVerdict::Sit(Some(SitCode::from_segments(
             high1, long1, high2, long2,
         ))))
