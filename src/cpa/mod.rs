@@ -384,7 +384,12 @@ impl Analyser {
             return;
         }
 
-        let tone = self.tones.update(f, self.speech.floor_db(), self.frame);
+        let tone = self.tones.update(
+            f,
+            self.speech.floor_db(),
+            self.speech.floor_is_hiss(),
+            self.frame,
+        );
         let min_db = self.tones.loudest_db() - 15.0;
         // A tone run is only known to be a tone (not a vowel) once steady
         // for 100 ms: keep the speech state from its start and roll back.

@@ -22,6 +22,9 @@ const ONSET_FRAMES: u32 = 3;
 const NOISE_FLATNESS: f32 = 0.33;
 /// How fast the floor follows a dip once settled (per frame).
 const FLOOR_FALL: f32 = 0.06;
+/// Flatness of white or pink hiss over 250–3500 Hz is above this; babble
+/// and hum are peaky.
+const HISS_FLATNESS: f32 = 0.3;
 /// Sound this far below the caller's running level is background.
 const BELOW_CALLER_DB: f32 = 20.0;
 /// Strong frames needed before the caller's level is trusted.
@@ -105,6 +108,8 @@ pub struct SpeechTracker {
     level_frames: u32,
     /// The caller's loud frames (fast up, slow down), dB.
     caller_peak_db: f32,
+    /// Spectral flatness of the frames the floor learns from.
+    floor_flatness: f32,
 }
 
 impl Default for SpeechTracker {
@@ -131,11 +136,18 @@ impl SpeechTracker {
             speech_level_db: -200.0,
             level_frames: 0,
             caller_peak_db: -200.0,
+            floor_flatness: 0.0,
         }
     }
 
     pub fn floor_db(&self) -> f32 {
         self.floor_db
+    }
+
+    /// The floor is broadband noise (hiss), not babble or hum: its power
+    /// spreads evenly and can be discounted from a tone's purity.
+    pub fn floor_is_hiss(&self) -> bool {
+        self.floor_flatness >= HISS_FLATNESS
     }
 
     /// The last frame was speech.
@@ -223,6 +235,7 @@ impl SpeechTracker {
             // A tone says nothing about the noise.
         } else if noise_like || (!speechy && above < 8.0) {
             self.floor_db += 0.06 * (e - self.floor_db);
+            self.floor_flatness += 0.06 * (f.flatness - self.floor_flatness);
         } else {
             self.floor_db += 0.01;
         }

@@ -19,6 +19,9 @@ const RUN_FREQ_TOL: f32 = 35.0;
 const CP_RUN_FREQ_TOL: f32 = 50.0;
 /// Share of the band's power a beep keeps in its one peak.
 pub(super) const BEEP_PURITY: f32 = 0.88;
+/// Most the noise correction may raise a frame's purity (at 3 dB above
+/// the floor the correction is 2×).
+const MAX_NOISE_GAIN: f32 = 2.0;
 /// Non-tonal frames tolerated inside one tone run.
 const MAX_GAP_FRAMES: u32 = 2;
 /// Frames a run must stay steady before it counts as a tone.
@@ -290,13 +293,32 @@ impl ToneTracker {
     /// Feeds one frame's features; `floor_db` is the VAD's noise floor.
     /// `frame` is the frame index (20 ms units). Returns a verdict when one
     /// is reached at this frame.
-    pub fn update(&mut self, f: &Features, floor_db: f32, frame: u32) -> Option<ToneVerdict> {
+    /// `hiss`: the floor is broadband noise, whose share of the band may be
+    /// discounted from a tone's purity.
+    pub fn update(
+        &mut self,
+        f: &Features,
+        floor_db: f32,
+        hiss: bool,
+        frame: u32,
+    ) -> Option<ToneVerdict> {
         self.frame = frame;
+        // Purity is a share of the band's power, and broadband noise takes
+        // its share too: judge the peaks against the power above the noise
+        // floor, so a beep 5 dB above white noise is still a tone.
+        let above_floor_db = f.band_db - floor_db;
+        let noise_gain = if hiss && above_floor_db > 3.0 {
+            (1.0 / (1.0 - 10f32.powf(-above_floor_db / 10.0))).min(MAX_NOISE_GAIN)
+        } else {
+            1.0
+        };
+        let purity1 = (f.purity1 * noise_gain).min(1.0);
+        let purity2 = (f.purity2 * noise_gain).min(1.0);
         // A very pure spectrum is a tone whatever the floor says (the floor
         // may not be learned yet when a tone opens the stream).
         let loud = f.band_db > TONAL_MIN_DB
-            && (f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB || f.purity2 >= 0.9);
-        let tonal = loud && f.purity2 >= TONAL_PURITY && f.f1 >= CP_LO_HZ - 20.0;
+            && (f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB || purity2 >= 0.9);
+        let tonal = loud && purity2 >= TONAL_PURITY && f.f1 >= CP_LO_HZ - 20.0;
         let (lo, hi) = if f.f2 > 0.0 && f.f2 < f.f1 {
             (f.f2, f.f1)
         } else {
@@ -328,7 +350,7 @@ impl ToneTracker {
                         run.hi_sum += lo;
                         run.hi_n += 1;
                     }
-                    run.p1_sum += f.purity1;
+                    run.p1_sum += purity1;
                     run.e_sum += f.band_db;
                     run.e_sq += f.band_db * f.band_db;
                 }
@@ -349,7 +371,7 @@ impl ToneTracker {
                         lo_sq: lo * lo,
                         hi_sum: hi,
                         hi_n: u32::from(hi > 0.0),
-                        p1_sum: f.purity1,
+                        p1_sum: purity1,
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
                     });
