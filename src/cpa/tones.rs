@@ -241,6 +241,9 @@ pub struct ToneTracker {
     recent_len: usize,
     v21_frames: u32,
     v21_fsk: u32,
+    /// First of the odd (non-matching) tonal frames now bridged inside the
+    /// current run, and its frequency.
+    odd_start: Option<(u32, f32)>,
     /// Frames since the stream started.
     frame: u32,
     /// The current frame belongs to a tone (for the VAD).
@@ -270,6 +273,7 @@ impl ToneTracker {
             recent_len: 0,
             v21_frames: 0,
             v21_fsk: 0,
+            odd_start: None,
             frame: 0,
             tonal: false,
             seen_tone: false,
@@ -358,27 +362,45 @@ impl ToneTracker {
                 // beat's null, a packet was lost) is a gap, not a new run:
                 // splitting would break the cadence.
                 Some(run) if run.n >= STEADY_FRAMES && self.gap < MAX_GAP_FRAMES => {
-                    odd_frame = true
+                    odd_frame = true;
+                    // ... unless it is where the next tone begins (SIT
+                    // segments follow each other without a gap).
+                    let continues_odd = self
+                        .odd_start
+                        .is_some_and(|(_, f0)| (lo - f0).abs() < RUN_FREQ_TOL);
+                    if !continues_odd {
+                        self.odd_start = Some((frame, lo));
+                    }
                 }
                 _ => {
                     verdict = self.close_run();
+                    // Frames just taken for odd ones belong to this tone.
+                    let start = match self.odd_start {
+                        Some((at, f0)) if (lo - f0).abs() < RUN_FREQ_TOL => at,
+                        _ => frame,
+                    };
+                    let n = frame - start + 1;
                     self.run = Some(Run {
-                        start: frame,
+                        start,
                         last: frame,
-                        n: 1,
+                        n,
                         lo_n: 1,
                         lo_sum: lo,
                         lo_sq: lo * lo,
                         hi_sum: hi,
                         hi_n: u32::from(hi > 0.0),
-                        p1_sum: purity1,
+                        p1_sum: purity1 * n as f32,
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
                     });
                 }
             }
             self.gap = if odd_frame { self.gap + 1 } else { 0 };
+            if !odd_frame {
+                self.odd_start = None;
+            }
         } else if self.run.is_some() {
+            self.odd_start = None;
             self.gap += 1;
             // A phase reversal or a lost packet (which spoils two
             // overlapping windows) does not end a tone.
