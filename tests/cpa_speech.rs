@@ -90,3 +90,66 @@ fn memory_per_channel_is_fixed_and_small() {
     }
     assert!(n <= 16);
 }
+
+#[test]
+fn a_beep_right_after_a_short_greeting_corrects_human_to_machine() {
+    // "Leave a message." then the beep 700 ms later: the pause first looks
+    // like a finished answer; the beep turns the verdict into machine.
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(900.0, 150.0, -20.0, 4),
+        silence(700.0),
+        tone(&[850.0], 500.0, -22.0),
+        silence(1500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(4000.0, -60.0, 5)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
+    let human = kinds.iter().position(|k| *k == "human");
+    let machine = kinds.iter().position(|k| *k == "machine");
+    assert!(human.is_some() && machine > human, "{kinds:?}");
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 2000.0).abs() <= 100.0, "beep at {beep}");
+}
+
+#[test]
+fn a_beep_a_few_db_above_hiss_is_found() {
+    // Greeting at -20 dB in white noise at -40 dB; the beep at -34 dB is
+    // 6 dB above the hiss.
+    let mut x = silence(300.0);
+    for i in 0..3 {
+        x.extend(pseudo_speech(1300.0, 120.0, -20.0, i));
+        x.extend(silence(300.0));
+    }
+    let beep_at = x.len() as f64 / 8.0 + 300.0;
+    x.extend(silence(300.0));
+    x.extend(tone(&[1000.0], 300.0, -34.0));
+    x.extend(silence(1200.0));
+    let total = x.len() as f64 / 8.0;
+    let run = analyse(&mix(&x, &noise(total, -40.0, 11)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!(
+        (beep - beep_at).abs() <= 100.0,
+        "beep at {beep}, onset {beep_at}"
+    );
+}
+
+#[test]
+fn a_monotone_hello_is_human_with_no_beep() {
+    // A sung "hellooo": 300 ms of voice, then a steady 220 Hz vowel with
+    // its harmonics (not a sine) for 300 ms, then silence.
+    let vowel: Vec<f64> = mix(
+        &mix(&tone(&[440.0], 300.0, -22.0), &tone(&[660.0], 300.0, -26.0)),
+        &tone(&[880.0], 300.0, -28.0),
+    );
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(300.0, 220.0, -20.0, 2),
+        vowel,
+        silence(2500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(3600.0, -65.0, 13)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert_eq!(run.beep_ms, None);
+}
