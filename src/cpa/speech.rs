@@ -26,7 +26,7 @@ const FLOOR_FALL: f32 = 0.06;
 /// and hum are peaky.
 const HISS_FLATNESS: f32 = 0.3;
 /// Sound this far below the caller's running level is background.
-const BELOW_CALLER_DB: f32 = 20.0;
+const BELOW_CALLER_DB: f32 = 14.0;
 /// Strong frames needed before the caller's level is trusted.
 const LEVEL_FRAMES: u32 = 10;
 /// Weak frames count as speech only with a peaky (harmonic) spectrum.
