@@ -309,3 +309,23 @@ fn a_packet_lost_at_the_start_of_sit_segment_two_keeps_the_code() {
     assert_eq!(run.verdict.outcome, Outcome::Sit);
     assert_eq!(run.verdict.sit_code, Some(SitCode::Nc));
 }
+
+#[test]
+fn faint_crosstalk_before_a_beating_ringback_is_not_a_caller() {
+    // Voice-like crosstalk 35 dB under the tone, then the AU ring
+    // (413+438 Hz, beating at 25 Hz) with a 6 dB gain step in its first on.
+    let crosstalk = pseudo_speech(400.0, 180.0, -47.0, 6);
+    let mut ring = cadence(
+        &[413.0, 438.0],
+        &[400.0, 200.0, 400.0, 2000.0],
+        6500.0,
+        -12.0,
+        1.0,
+    );
+    let step = samples(200.0);
+    ring[step..].iter_mut().for_each(|v| *v *= 0.5);
+    let x = concat(&[silence(100.0), crosstalk, silence(150.0), ring]);
+    let run = analyse(&mix(&x, &noise(7200.0, -70.0, 17)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}

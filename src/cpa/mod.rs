@@ -25,6 +25,9 @@ use speech::{SpeechTracker, SpeechVerdict, Thresholds};
 use tones::{Progress, ToneTracker, ToneVerdict};
 
 const FRAME_MS: u32 = 20;
+/// A tone this much louder than all speech heard so far makes that
+/// speech background.
+const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// After a human verdict the beep search goes on this long: a short
 /// greeting followed by a beep is a machine after all.
 pub const HUMAN_BEEP_WINDOW_MS: u32 = 1000;
@@ -391,6 +394,15 @@ impl Analyser {
             self.frame,
         );
         let min_db = self.tones.loudest_db() - 15.0;
+        // Speech heard before a call-progress tone and far quieter than it
+        // was crosstalk or room noise on the line, not the callee.
+        if undecided
+            && self.speech.heard_speech()
+            && self.speech.speech_ms() < 1000
+            && self.tones.loudest_db() > self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
+        {
+            self.speech.forget_speech();
+        }
         // A tone run is only known to be a tone (not a vowel) once steady
         // for 100 ms: keep the speech state from its start and roll back.
         if self.tones.run_started {

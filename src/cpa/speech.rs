@@ -144,6 +144,22 @@ impl SpeechTracker {
         self.floor_db
     }
 
+    /// Loudest recent speech (dB), or very low before any.
+    pub fn caller_peak_db(&self) -> f32 {
+        self.caller_peak_db
+    }
+
+    /// Forgets the speech heard so far (it was background under a much
+    /// louder tone), keeping what was learned about the noise floor.
+    pub fn forget_speech(&mut self) {
+        *self = SpeechTracker {
+            floor_db: self.floor_db,
+            floor_init: self.floor_init,
+            floor_flatness: self.floor_flatness,
+            ..SpeechTracker::new()
+        };
+    }
+
     /// The floor is broadband noise (hiss), not babble or hum: its power
     /// spreads evenly and can be discounted from a tone's purity.
     pub fn floor_is_hiss(&self) -> bool {

@@ -24,6 +24,9 @@ pub(super) const BEEP_PURITY: f32 = 0.88;
 const MAX_NOISE_GAIN: f32 = 2.0;
 /// Non-tonal frames tolerated inside one tone run.
 const MAX_GAP_FRAMES: u32 = 2;
+/// Mean share of one peak above which a run is a tone whatever its level
+/// spread (voices stay under ~0.87 on the training corpus).
+const STEADY_PURITY: f32 = 0.93;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
@@ -109,7 +112,9 @@ impl Run {
             return false;
         }
         let seg = self.segment();
-        seg.freq_sd <= 10.0 && seg.level_sd <= 4.0
+        // Level spread rules out vowels; a very pure run is a tone even when
+        // its level moves (a close dual tone beating, a gain step).
+        seg.freq_sd <= 10.0 && (seg.level_sd <= 4.0 || seg.purity1 >= STEADY_PURITY)
     }
 
     fn matches(&self, lo: f32) -> bool {
