@@ -153,3 +153,49 @@ fn a_monotone_hello_is_human_with_no_beep() {
     assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
     assert_eq!(run.beep_ms, None);
 }
+
+#[test]
+fn a_greeting_that_pauses_after_its_first_phrase_is_corrected_by_its_later_beep() {
+    // "You've reached Anna." — 700 ms pause (a human-like end) — the rest of
+    // the greeting — beep 3 s after the human verdict.
+    let x = concat(&[
+        silence(300.0),
+        pseudo_speech(800.0, 170.0, -20.0, 8),
+        silence(700.0),
+        pseudo_speech(1400.0, 170.0, -20.0, 9),
+        silence(200.0),
+        pseudo_speech(1000.0, 170.0, -20.0, 10),
+        silence(400.0),
+        tone(&[1000.0], 400.0, -20.0),
+        silence(1500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(6700.0, -60.0, 19)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 4800.0).abs() <= 100.0, "beep at {beep}");
+}
+
+#[test]
+fn a_tone_seconds_after_a_quiet_human_answer_does_not_flip_it() {
+    // "Hello?" then silence; a 440 Hz call-waiting tone 2.5 s later: the
+    // caller never spoke again, so the beep search had ended.
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(600.0, 200.0, -22.0, 12),
+        silence(2500.0),
+        tone(&[440.0], 300.0, -24.0),
+        silence(1500.0),
+    ]);
+    let mut a = Analyser::new(CpaSettings::default());
+    for chunk in pcm(&mix(&x, &noise(5300.0, -62.0, 21))).chunks(160) {
+        a.push_samples(chunk);
+        if a.is_done() {
+            break;
+        }
+    }
+    a.finish();
+    let v = a.verdict().expect("verdict");
+    assert_eq!(v.outcome, Outcome::Human);
+    assert!(a.is_done());
+    assert_eq!(a.beep(), None);
+}

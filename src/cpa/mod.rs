@@ -31,6 +31,10 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// After a human verdict the beep search goes on this long: a short
 /// greeting followed by a beep is a machine after all.
 pub const HUMAN_BEEP_WINDOW_MS: u32 = 1000;
+/// ... and this long when the "caller" started talking again within that
+/// first window: a greeting that paused after its first phrase, whose beep
+/// may come seconds later.
+pub const RESUMED_BEEP_WINDOW_MS: u32 = 6000;
 
 /// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,6 +223,8 @@ pub struct Analyser {
     verdict: Option<Verdict>,
     beep: Option<Event>,
     ringback_reported: bool,
+    /// Speech came back within `HUMAN_BEEP_WINDOW_MS` of a human verdict.
+    resumed_after_human: bool,
     events: VecDeque<Event>,
 }
 
@@ -248,6 +254,7 @@ impl Analyser {
             verdict: None,
             beep: None,
             ringback_reported: false,
+            resumed_after_human: false,
             events: VecDeque::with_capacity(16),
         }
     }
@@ -277,7 +284,7 @@ impl Analyser {
         match self.verdict {
             None => false,
             Some(v) if v.outcome == Outcome::Human => {
-                self.now_ms() >= v.at_ms + HUMAN_BEEP_WINDOW_MS
+                self.now_ms() >= v.at_ms + self.human_beep_window_ms()
             }
             Some(v) if v.outcome == Outcome::Machine => {
                 self.beep.is_some()
@@ -340,6 +347,15 @@ impl Analyser {
         }
     }
 
+    /// How long after a human verdict a beep still corrects it.
+    fn human_beep_window_ms(&self) -> u32 {
+        if self.resumed_after_human {
+            RESUMED_BEEP_WINDOW_MS
+        } else {
+            HUMAN_BEEP_WINDOW_MS
+        }
+    }
+
     fn since_answer_ms(&self) -> u32 {
         self.answered_at
             .map_or(0, |a| (self.frame + 1).saturating_sub(a) * FRAME_MS)
@@ -374,7 +390,7 @@ impl Analyser {
         let want_beep = match self.verdict {
             None => true,
             Some(v) if v.outcome == Outcome::Human => {
-                self.beep.is_none() && at <= v.at_ms + HUMAN_BEEP_WINDOW_MS
+                self.beep.is_none() && at <= v.at_ms + self.human_beep_window_ms()
             }
             Some(v) => {
                 v.outcome == Outcome::Machine
@@ -422,6 +438,13 @@ impl Analyser {
         let tone_now = self.tones.tonal && !held_vowel;
         let tonal = tone_now || f.purity2 >= 0.97;
         self.speech.update(f, tonal, tone_now, min_db, self.frame);
+        if let Some(v) = self.verdict
+            && v.outcome == Outcome::Human
+            && self.speech.in_speech()
+            && at <= v.at_ms + HUMAN_BEEP_WINDOW_MS
+        {
+            self.resumed_after_human = true;
+        }
         if want_beep
             && self.speech.speech_ms() >= 300
             && let Some(seg) = self.tones.beep()
