@@ -90,3 +90,112 @@ fn memory_per_channel_is_fixed_and_small() {
     }
     assert!(n <= 16);
 }
+
+#[test]
+fn a_beep_right_after_a_short_greeting_corrects_human_to_machine() {
+    // "Leave a message." then the beep 700 ms later: the pause first looks
+    // like a finished answer; the beep turns the verdict into machine.
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(900.0, 150.0, -20.0, 4),
+        silence(700.0),
+        tone(&[850.0], 500.0, -22.0),
+        silence(1500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(4000.0, -60.0, 5)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
+    let human = kinds.iter().position(|k| *k == "human");
+    let machine = kinds.iter().position(|k| *k == "machine");
+    assert!(human.is_some() && machine > human, "{kinds:?}");
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 2000.0).abs() <= 100.0, "beep at {beep}");
+}
+
+#[test]
+fn a_beep_a_few_db_above_hiss_is_found() {
+    // Greeting at -20 dB in white noise at -40 dB; the beep at -34 dB is
+    // 6 dB above the hiss.
+    let mut x = silence(300.0);
+    for i in 0..3 {
+        x.extend(pseudo_speech(1300.0, 120.0, -20.0, i));
+        x.extend(silence(300.0));
+    }
+    let beep_at = x.len() as f64 / 8.0 + 300.0;
+    x.extend(silence(300.0));
+    x.extend(tone(&[1000.0], 300.0, -34.0));
+    x.extend(silence(1200.0));
+    let total = x.len() as f64 / 8.0;
+    let run = analyse(&mix(&x, &noise(total, -40.0, 11)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!(
+        (beep - beep_at).abs() <= 100.0,
+        "beep at {beep}, onset {beep_at}"
+    );
+}
+
+#[test]
+fn a_monotone_hello_is_human_with_no_beep() {
+    // A sung "hellooo": 300 ms of voice, then a steady 220 Hz vowel with
+    // its harmonics (not a sine) for 300 ms, then silence.
+    let vowel: Vec<f64> = mix(
+        &mix(&tone(&[440.0], 300.0, -22.0), &tone(&[660.0], 300.0, -26.0)),
+        &tone(&[880.0], 300.0, -28.0),
+    );
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(300.0, 220.0, -20.0, 2),
+        vowel,
+        silence(2500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(3600.0, -65.0, 13)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert_eq!(run.beep_ms, None);
+}
+
+#[test]
+fn a_greeting_that_pauses_after_its_first_phrase_is_corrected_by_its_later_beep() {
+    // "You've reached Anna." — 700 ms pause (a human-like end) — the rest of
+    // the greeting — beep 3 s after the human verdict.
+    let x = concat(&[
+        silence(300.0),
+        pseudo_speech(800.0, 170.0, -20.0, 8),
+        silence(700.0),
+        pseudo_speech(1400.0, 170.0, -20.0, 9),
+        silence(200.0),
+        pseudo_speech(1000.0, 170.0, -20.0, 10),
+        silence(400.0),
+        tone(&[1000.0], 400.0, -20.0),
+        silence(1500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(6700.0, -60.0, 19)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 4800.0).abs() <= 100.0, "beep at {beep}");
+}
+
+#[test]
+fn a_tone_seconds_after_a_quiet_human_answer_does_not_flip_it() {
+    // "Hello?" then silence; a 440 Hz call-waiting tone 2.5 s later: the
+    // caller never spoke again, so the beep search had ended.
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(600.0, 200.0, -22.0, 12),
+        silence(2500.0),
+        tone(&[440.0], 300.0, -24.0),
+        silence(1500.0),
+    ]);
+    let mut a = Analyser::new(CpaSettings::default());
+    for chunk in pcm(&mix(&x, &noise(5300.0, -62.0, 21))).chunks(160) {
+        a.push_samples(chunk);
+        if a.is_done() {
+            break;
+        }
+    }
+    a.finish();
+    let v = a.verdict().expect("verdict");
+    assert_eq!(v.outcome, Outcome::Human);
+    assert!(a.is_done());
+    assert_eq!(a.beep(), None);
+}

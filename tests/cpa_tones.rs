@@ -235,3 +235,97 @@ fn a_steady_beep_in_the_v21_band_is_not_a_fax() {
     ]);
     assert_ne!(outcome(&x), Outcome::Fax);
 }
+
+fn no_speech_verdict(run: &Run) -> bool {
+    !run.events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Human | EventKind::Machine))
+}
+
+#[test]
+fn uk_double_ring_beating_under_mains_hum_is_ringback_and_never_speech() {
+    // 400+450 Hz beat at 50 Hz: the merged peak swings between them. The
+    // cadence 400/200/400/2000 at its ±15 % edges, with a 300 Hz hum
+    // harmonic below the call-progress band running through the silences.
+    for scale in [0.85, 1.0, 1.15] {
+        let x = cadence(
+            &[400.0, 450.0],
+            &[400.0, 200.0, 400.0, 2000.0],
+            7000.0,
+            -18.0,
+            scale,
+        );
+        let hum = tone(&[300.0], 7000.0, -50.0);
+        let run = analyse(&mix(&x, &hum), false);
+        assert_eq!(run.verdict.outcome, Outcome::Ringback, "scale {scale}");
+        assert!(no_speech_verdict(&run), "{:?}", run.events);
+    }
+}
+
+#[test]
+fn a_single_ring_then_a_long_silence_is_ringback() {
+    // One 1 s ring (DE, NL, IT, RU, CN plans) with mains hum in the gap.
+    let x = concat(&[
+        silence(200.0),
+        tone(&[425.0], 1000.0, -15.0),
+        silence(4500.0),
+    ]);
+    let run = analyse(&mix(&x, &tone(&[300.0], 5700.0, -48.0)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}
+
+#[test]
+fn a_clipped_single_tone_busy_keeps_its_class() {
+    // Clipping adds a 3rd harmonic (1200 Hz) that must not read as the
+    // upper component of a dual tone.
+    let x = cadence(&[400.0], &[375.0, 375.0], 4000.0, -6.0, 1.0);
+    let limit = 10f64.powf(-14.0 / 20.0);
+    let clipped: Vec<f64> = x.iter().map(|v| v.clamp(-limit, limit)).collect();
+    assert_eq!(outcome(&clipped), Outcome::Busy);
+}
+
+#[test]
+fn reorder_with_lost_packets_is_reorder_and_never_speech() {
+    // 480+620 Hz 250/250 with one 20 ms packet lost in every other burst.
+    let mut x = cadence(&NA_BUSY, &[250.0, 250.0], 4000.0, -20.0, 1.0);
+    for burst in (0..8).step_by(2) {
+        let at = samples(burst as f64 * 500.0 + 100.0);
+        x[at..at + 160].iter_mut().for_each(|v| *v = 0.0);
+    }
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Reorder);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}
+
+#[test]
+fn a_packet_lost_at_the_start_of_sit_segment_two_keeps_the_code() {
+    // NC: 985.2 Hz 380 ms, 1428.5 Hz 380 ms, 1776.7 Hz 380 ms; 40 ms of
+    // segment 2 lost 20 ms after it starts.
+    let mut x = sit([(985.2, 380.0), (1428.5, 380.0), (1776.7, 380.0)]);
+    let at = samples(100.0 + 380.0 + 20.0);
+    x[at..at + samples(40.0)].iter_mut().for_each(|v| *v = 0.0);
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Sit);
+    assert_eq!(run.verdict.sit_code, Some(SitCode::Nc));
+}
+
+#[test]
+fn faint_crosstalk_before_a_beating_ringback_is_not_a_caller() {
+    // Voice-like crosstalk 35 dB under the tone, then the AU ring
+    // (413+438 Hz, beating at 25 Hz) with a 6 dB gain step in its first on.
+    let crosstalk = pseudo_speech(400.0, 180.0, -47.0, 6);
+    let mut ring = cadence(
+        &[413.0, 438.0],
+        &[400.0, 200.0, 400.0, 2000.0],
+        6500.0,
+        -12.0,
+        1.0,
+    );
+    let step = samples(200.0);
+    ring[step..].iter_mut().for_each(|v| *v *= 0.5);
+    let x = concat(&[silence(100.0), crosstalk, silence(150.0), ring]);
+    let run = analyse(&mix(&x, &noise(7200.0, -70.0, 17)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}

@@ -25,6 +25,16 @@ use speech::{SpeechTracker, SpeechVerdict, Thresholds};
 use tones::{Progress, ToneTracker, ToneVerdict};
 
 const FRAME_MS: u32 = 20;
+/// A tone this much louder than all speech heard so far makes that
+/// speech background.
+const TONE_OVER_SPEECH_DB: f32 = 20.0;
+/// After a human verdict the beep search goes on this long: a short
+/// greeting followed by a beep is a machine after all.
+pub const HUMAN_BEEP_WINDOW_MS: u32 = 1000;
+/// ... and this long when the "caller" started talking again within that
+/// first window: a greeting that paused after its first phrase, whose beep
+/// may come seconds later.
+pub const RESUMED_BEEP_WINDOW_MS: u32 = 6000;
 
 /// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -213,6 +223,8 @@ pub struct Analyser {
     verdict: Option<Verdict>,
     beep: Option<Event>,
     ringback_reported: bool,
+    /// Speech came back within `HUMAN_BEEP_WINDOW_MS` of a human verdict.
+    resumed_after_human: bool,
     events: VecDeque<Event>,
 }
 
@@ -242,6 +254,7 @@ impl Analyser {
             verdict: None,
             beep: None,
             ringback_reported: false,
+            resumed_after_human: false,
             events: VecDeque::with_capacity(16),
         }
     }
@@ -270,6 +283,9 @@ impl Analyser {
     pub fn is_done(&self) -> bool {
         match self.verdict {
             None => false,
+            Some(v) if v.outcome == Outcome::Human => {
+                self.now_ms() >= v.at_ms + self.human_beep_window_ms()
+            }
             Some(v) if v.outcome == Outcome::Machine => {
                 self.beep.is_some()
                     || self.settings.machine_mode == MachineMode::VerdictOnly
@@ -331,6 +347,15 @@ impl Analyser {
         }
     }
 
+    /// How long after a human verdict a beep still corrects it.
+    fn human_beep_window_ms(&self) -> u32 {
+        if self.resumed_after_human {
+            RESUMED_BEEP_WINDOW_MS
+        } else {
+            HUMAN_BEEP_WINDOW_MS
+        }
+    }
+
     fn since_answer_ms(&self) -> u32 {
         self.answered_at
             .map_or(0, |a| (self.frame + 1).saturating_sub(a) * FRAME_MS)
@@ -364,6 +389,9 @@ impl Analyser {
         let undecided = self.verdict.is_none();
         let want_beep = match self.verdict {
             None => true,
+            Some(v) if v.outcome == Outcome::Human => {
+                self.beep.is_none() && at <= v.at_ms + self.human_beep_window_ms()
+            }
             Some(v) => {
                 v.outcome == Outcome::Machine
                     && self.beep.is_none()
@@ -375,19 +403,48 @@ impl Analyser {
             return;
         }
 
-        let tone = self.tones.update(f, self.speech.floor_db(), self.frame);
+        let tone = self.tones.update(
+            f,
+            self.speech.floor_db(),
+            self.speech.floor_is_hiss(),
+            self.frame,
+        );
         let min_db = self.tones.loudest_db() - 15.0;
+        // Speech heard before a call-progress tone and far quieter than it
+        // was crosstalk or room noise on the line, not the callee.
+        if undecided
+            && self.speech.heard_speech()
+            && self.speech.speech_ms() < 1000
+            && self.tones.loudest_db() > self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
+        {
+            self.speech.forget_speech();
+        }
         // A tone run is only known to be a tone (not a vowel) once steady
         // for 100 ms: keep the speech state from its start and roll back.
         if self.tones.run_started {
             self.speech_before_run = self.speech.clone();
         }
-        if self.tones.run_confirmed {
+        // A steady run that grows straight out of speech and is not a
+        // generator's sine is a held vowel (a monotone "Hellooo"): speech.
+        let held_vowel = self.tones.tonal
+            && self.speech_before_run.in_speech()
+            && self
+                .tones
+                .open_segment(0)
+                .is_some_and(|s| s.purity1 < tones::BEEP_PURITY);
+        if self.tones.run_confirmed && !held_vowel {
             self.speech = self.speech_before_run.clone();
         }
-        let tonal = self.tones.tonal || f.purity2 >= 0.97;
-        self.speech
-            .update(f, tonal, self.tones.tonal, min_db, self.frame);
+        let tone_now = self.tones.tonal && !held_vowel;
+        let tonal = tone_now || f.purity2 >= 0.97;
+        self.speech.update(f, tonal, tone_now, min_db, self.frame);
+        if let Some(v) = self.verdict
+            && v.outcome == Outcome::Human
+            && self.speech.in_speech()
+            && at <= v.at_ms + HUMAN_BEEP_WINDOW_MS
+        {
+            self.resumed_after_human = true;
+        }
         if want_beep
             && self.speech.speech_ms() >= 300
             && let Some(seg) = self.tones.beep()
@@ -397,7 +454,10 @@ impl Analyser {
                 kind: EventKind::Beep { freq_hz: seg.lo },
             };
             self.beep = Some(beep);
-            if self.verdict.is_none() {
+            // A beep right after a "human" short greeting ("Leave a
+            // message.") corrects the verdict: the Machine event follows
+            // the Human one.
+            if self.verdict.is_none_or(|v| v.outcome == Outcome::Human) {
                 self.decide(Outcome::Machine, at, EventKind::Machine);
             }
             self.emit(beep);

@@ -22,6 +22,13 @@ const ONSET_FRAMES: u32 = 3;
 const NOISE_FLATNESS: f32 = 0.33;
 /// How fast the floor follows a dip once settled (per frame).
 const FLOOR_FALL: f32 = 0.06;
+/// Flatness of white or pink hiss over 250–3500 Hz is above this; babble
+/// and hum are peaky.
+const HISS_FLATNESS: f32 = 0.3;
+/// Sound this far below the caller's running level is background.
+const BELOW_CALLER_DB: f32 = 14.0;
+/// Strong frames needed before the caller's level is trusted.
+const LEVEL_FRAMES: u32 = 10;
 /// Weak frames count as speech only with a peaky (harmonic) spectrum.
 const WEAK_FLATNESS: f32 = 0.25;
 
@@ -46,8 +53,8 @@ impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
         let base = Thresholds {
             machine_span_ms: 2700,
-            short_pause_ms: 500,
-            short_span_ms: 900,
+            short_pause_ms: 400,
+            short_span_ms: 600,
             pause_per_s_ms: 300,
             min_speech_ms: 140,
             noisy_extra_ms: 150,
@@ -97,6 +104,12 @@ pub struct SpeechTracker {
     run_strong: bool,
     /// Running level of strong speech frames (dB), for the line's SNR.
     speech_level_db: f32,
+    /// Strong frames that have fed `speech_level_db`.
+    level_frames: u32,
+    /// The caller's loud frames (fast up, slow down), dB.
+    caller_peak_db: f32,
+    /// Spectral flatness of the frames the floor learns from.
+    floor_flatness: f32,
 }
 
 impl Default for SpeechTracker {
@@ -121,11 +134,41 @@ impl SpeechTracker {
             utterances: 0,
             run_strong: false,
             speech_level_db: -200.0,
+            level_frames: 0,
+            caller_peak_db: -200.0,
+            floor_flatness: 0.0,
         }
     }
 
     pub fn floor_db(&self) -> f32 {
         self.floor_db
+    }
+
+    /// Loudest recent speech (dB), or very low before any.
+    pub fn caller_peak_db(&self) -> f32 {
+        self.caller_peak_db
+    }
+
+    /// Forgets the speech heard so far (it was background under a much
+    /// louder tone), keeping what was learned about the noise floor.
+    pub fn forget_speech(&mut self) {
+        *self = SpeechTracker {
+            floor_db: self.floor_db,
+            floor_init: self.floor_init,
+            floor_flatness: self.floor_flatness,
+            ..SpeechTracker::new()
+        };
+    }
+
+    /// The floor is broadband noise (hiss), not babble or hum: its power
+    /// spreads evenly and can be discounted from a tone's purity.
+    pub fn floor_is_hiss(&self) -> bool {
+        self.floor_flatness >= HISS_FLATNESS
+    }
+
+    /// The last frame was speech.
+    pub fn in_speech(&self) -> bool {
+        self.in_speech
     }
 
     pub fn heard_speech(&self) -> bool {
@@ -180,7 +223,15 @@ impl SpeechTracker {
         let noise_like = f.flatness > NOISE_FLATNESS && above < 18.0;
         // Weak speech: a little above the floor with a speech-like (peaky)
         // spectrum; strong speech: clearly above the floor.
-        let level_ok = !tonal && e > SPEECH_MIN_DB.max(min_db);
+        // Once the caller's level is known, sound far below it is the room
+        // (babble, a TV), not the caller: it neither opens nor extends speech.
+        let caller_min_db = if self.level_frames >= LEVEL_FRAMES {
+            self.caller_peak_db - BELOW_CALLER_DB
+        } else {
+            -200.0
+        };
+        let level_ok = !tonal && e > SPEECH_MIN_DB.max(min_db).max(caller_min_db);
+
         let weak = level_ok && above > HOLD_ABOVE_FLOOR_DB && f.flatness < WEAK_FLATNESS;
         let strong = level_ok && above > ONSET_ABOVE_FLOOR_DB && !noise_like;
         // Onset additionally needs a strong frame in the run (below).
@@ -200,10 +251,21 @@ impl SpeechTracker {
             // A tone says nothing about the noise.
         } else if noise_like || (!speechy && above < 8.0) {
             self.floor_db += 0.06 * (e - self.floor_db);
+            self.floor_flatness += 0.06 * (f.flatness - self.floor_flatness);
         } else {
             self.floor_db += 0.01;
         }
         if strong {
+            self.level_frames += 1;
+            let peak = &mut self.caller_peak_db;
+            let rate = if *peak < -150.0 {
+                1.0
+            } else if e > *peak {
+                0.3
+            } else {
+                0.02
+            };
+            *peak += rate * (e - *peak);
             let lvl = &mut self.speech_level_db;
             *lvl = if *lvl < -150.0 {
                 e

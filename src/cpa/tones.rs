@@ -15,6 +15,18 @@ const TONAL_ABOVE_FLOOR_DB: f32 = 10.0;
 const TONAL_MIN_DB: f32 = -52.0;
 /// Frequencies of one run may wander this much (dual tones beat).
 const RUN_FREQ_TOL: f32 = 35.0;
+/// The same for runs in the call-progress band, where merged dual tones beat.
+const CP_RUN_FREQ_TOL: f32 = 50.0;
+/// Share of the band's power a beep keeps in its one peak.
+pub(super) const BEEP_PURITY: f32 = 0.88;
+/// Most the noise correction may raise a frame's purity (at 3 dB above
+/// the floor the correction is 2×).
+const MAX_NOISE_GAIN: f32 = 2.0;
+/// Non-tonal frames tolerated inside one tone run.
+const MAX_GAP_FRAMES: u32 = 2;
+/// Mean share of one peak above which a run is a tone whatever its level
+/// spread (voices stay under ~0.87 on the training corpus).
+const STEADY_PURITY: f32 = 0.93;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
@@ -63,18 +75,26 @@ impl Run {
         self.lo_sum / self.lo_n.max(1) as f32
     }
     fn hi(&self) -> f32 {
-        // A second peak counts only when most frames show it.
-        if self.n >= 3 && self.hi_n * 2 >= self.n {
-            self.hi_sum / self.hi_n.max(1) as f32
-        } else {
-            0.0
+        // A second peak counts only when most frames show it, and not when
+        // it is the 2nd or 3rd harmonic of the first: that is a clipped
+        // single tone, not a dual one.
+        if self.n < 3 || self.hi_n * 2 < self.n {
+            return 0.0;
         }
+        let hi = self.hi_sum / self.hi_n as f32;
+        let lo = self.lo();
+        let harmonic = [2.0, 3.0]
+            .iter()
+            .any(|k| (hi - k * lo).abs() < 0.03 * k * lo);
+        if harmonic { 0.0 } else { hi }
     }
     fn segment(&self) -> Segment {
         let n = self.n.max(1) as f32;
         let lo = self.lo();
         let lo_n = self.lo_n.max(1) as f32;
-        let e = self.e_sum / n;
+        // Level statistics leave out the onset frame once there are others.
+        let level_n = if self.n >= 2 { n - 1.0 } else { n };
+        let e = self.e_sum / level_n;
         Segment {
             start_ms: self.start * FRAME_MS,
             end_ms: (self.last + 1) * FRAME_MS,
@@ -83,7 +103,7 @@ impl Run {
             purity1: self.p1_sum / n,
             freq_sd: (self.lo_sq / lo_n - lo * lo).max(0.0).sqrt(),
             level_db: e,
-            level_sd: (self.e_sq / n - e * e).max(0.0).sqrt(),
+            level_sd: (self.e_sq / level_n - e * e).max(0.0).sqrt(),
             truncated: self.start <= 1,
         }
     }
@@ -92,13 +112,22 @@ impl Run {
             return false;
         }
         let seg = self.segment();
-        seg.freq_sd <= 10.0 && seg.level_sd <= 4.0
+        // Level spread rules out vowels; a very pure run is a tone even when
+        // its level moves (a close dual tone beating, a gain step).
+        seg.freq_sd <= 10.0 && (seg.level_sd <= 4.0 || seg.purity1 >= STEADY_PURITY)
     }
 
     fn matches(&self, lo: f32) -> bool {
         let rlo = self.lo();
         let rhi = self.hi();
-        let near = |a: f32, b: f32| (a - b).abs() < RUN_FREQ_TOL;
+        // A close dual tone heard through one window (400+450, 440+480)
+        // shows one peak that swings between its components as they beat.
+        let tol = if rlo < CP_HI_HZ {
+            CP_RUN_FREQ_TOL
+        } else {
+            RUN_FREQ_TOL
+        };
+        let near = |a: f32, b: f32| (a - b).abs() < tol;
         near(lo, rlo) || (rhi > 0.0 && near(lo, rhi))
     }
 }
@@ -197,6 +226,9 @@ const PLAN_FREQ_TOL: f32 = 24.0;
 const CP_LO_HZ: f32 = 330.0;
 const CP_HI_HZ: f32 = 660.0;
 const HISTORY: usize = 10;
+/// Shortest run kept in the call-progress history (the shortest element
+/// of any plan is 167 ms; one frame may be lost at each end).
+const CP_MIN_MS: u32 = 120;
 
 fn cadence_tolerance(v: u32) -> u32 {
     (v * 25 / 100).max(75)
@@ -214,6 +246,9 @@ pub struct ToneTracker {
     recent_len: usize,
     v21_frames: u32,
     v21_fsk: u32,
+    /// First of the odd (non-matching) tonal frames now bridged inside the
+    /// current run, and its frequency.
+    odd_start: Option<(u32, f32)>,
     /// Frames since the stream started.
     frame: u32,
     /// The current frame belongs to a tone (for the VAD).
@@ -243,6 +278,7 @@ impl ToneTracker {
             recent_len: 0,
             v21_frames: 0,
             v21_fsk: 0,
+            odd_start: None,
             frame: 0,
             tonal: false,
             seen_tone: false,
@@ -266,24 +302,50 @@ impl ToneTracker {
     /// Feeds one frame's features; `floor_db` is the VAD's noise floor.
     /// `frame` is the frame index (20 ms units). Returns a verdict when one
     /// is reached at this frame.
-    pub fn update(&mut self, f: &Features, floor_db: f32, frame: u32) -> Option<ToneVerdict> {
+    /// `hiss`: the floor is broadband noise, whose share of the band may be
+    /// discounted from a tone's purity.
+    pub fn update(
+        &mut self,
+        f: &Features,
+        floor_db: f32,
+        hiss: bool,
+        frame: u32,
+    ) -> Option<ToneVerdict> {
         self.frame = frame;
+        // Purity is a share of the band's power, and broadband noise takes
+        // its share too: judge the peaks against the power above the noise
+        // floor, so a beep 5 dB above white noise is still a tone.
+        let above_floor_db = f.band_db - floor_db;
+        let noise_gain = if hiss && above_floor_db > 3.0 {
+            (1.0 / (1.0 - 10f32.powf(-above_floor_db / 10.0))).min(MAX_NOISE_GAIN)
+        } else {
+            1.0
+        };
+        let purity1 = (f.purity1 * noise_gain).min(1.0);
+        let purity2 = (f.purity2 * noise_gain).min(1.0);
         // A very pure spectrum is a tone whatever the floor says (the floor
         // may not be learned yet when a tone opens the stream).
         let loud = f.band_db > TONAL_MIN_DB
-            && (f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB || f.purity2 >= 0.9);
-        let tonal = loud && f.purity2 >= TONAL_PURITY && f.f1 >= CP_LO_HZ - 20.0;
+            && (f.band_db > floor_db + TONAL_ABOVE_FLOOR_DB || purity2 >= 0.9);
+        let tonal = loud && purity2 >= TONAL_PURITY && f.f1 >= CP_LO_HZ - 20.0;
         let (lo, hi) = if f.f2 > 0.0 && f.f2 < f.f1 {
             (f.f2, f.f1)
         } else {
             (f.f1, f.f2)
         };
         let mut verdict = None;
+        let mut odd_frame = false;
         if tonal {
             match &mut self.run {
                 Some(run) if run.matches(lo) => {
                     run.last = frame;
                     run.n += 1;
+                    if run.n == 2 {
+                        // The first window straddles the onset ramp: its
+                        // level would read as amplitude spread.
+                        run.e_sum = 0.0;
+                        run.e_sq = 0.0;
+                    }
                     if (lo - run.lo()).abs() < RUN_FREQ_TOL {
                         run.lo_n += 1;
                         run.lo_sum += lo;
@@ -297,46 +359,72 @@ impl ToneTracker {
                         run.hi_sum += lo;
                         run.hi_n += 1;
                     }
-                    run.p1_sum += f.purity1;
+                    run.p1_sum += purity1;
                     run.e_sum += f.band_db;
                     run.e_sq += f.band_db * f.band_db;
                 }
+                // One odd frame inside an established tone (noise won the
+                // beat's null, a packet was lost) is a gap, not a new run:
+                // splitting would break the cadence.
+                Some(run) if run.n >= STEADY_FRAMES && self.gap < MAX_GAP_FRAMES => {
+                    odd_frame = true;
+                    // ... unless it is where the next tone begins (SIT
+                    // segments follow each other without a gap).
+                    let continues_odd = self
+                        .odd_start
+                        .is_some_and(|(_, f0)| (lo - f0).abs() < RUN_FREQ_TOL);
+                    if !continues_odd {
+                        self.odd_start = Some((frame, lo));
+                    }
+                }
                 _ => {
                     verdict = self.close_run();
+                    // Frames just taken for odd ones belong to this tone.
+                    let start = match self.odd_start {
+                        Some((at, f0)) if (lo - f0).abs() < RUN_FREQ_TOL => at,
+                        _ => frame,
+                    };
+                    let n = frame - start + 1;
                     self.run = Some(Run {
-                        start: frame,
+                        start,
                         last: frame,
-                        n: 1,
+                        n,
                         lo_n: 1,
                         lo_sum: lo,
                         lo_sq: lo * lo,
                         hi_sum: hi,
                         hi_n: u32::from(hi > 0.0),
-                        p1_sum: f.purity1,
+                        p1_sum: purity1 * n as f32,
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
                     });
                 }
             }
-            self.gap = 0;
+            self.gap = if odd_frame { self.gap + 1 } else { 0 };
+            if !odd_frame {
+                self.odd_start = None;
+            }
         } else if self.run.is_some() {
+            self.odd_start = None;
             self.gap += 1;
-            // One missing frame is tolerated (a phase reversal, a lost packet).
-            if self.gap > 1 {
+            // A phase reversal or a lost packet (which spoils two
+            // overlapping windows) does not end a tone.
+            if self.gap > MAX_GAP_FRAMES {
                 verdict = self.close_run();
             }
         }
         // A run is a tone (not a vowel) once it has been steady for 100 ms.
         self.tonal = tonal && self.run.is_some_and(|r| r.steady());
-        self.run_started = tonal && self.run.is_some_and(|r| r.n == 1);
-        self.run_confirmed = self.tonal && self.run.is_some_and(|r| r.n == STEADY_FRAMES);
+        self.run_started = tonal && !odd_frame && self.run.is_some_and(|r| r.n == 1);
+        self.run_confirmed =
+            self.tonal && !odd_frame && self.run.is_some_and(|r| r.n == STEADY_FRAMES);
         if let Some(run) = self.run
             && run.n >= 5
         {
             self.seen_tone = true;
             // Only call-progress and fax tones, not a beep after speech.
             if run.lo() < CP_HI_HZ || (run.lo() - 2100.0).abs() < 40.0 {
-                self.loudest_db = self.loudest_db.max(run.e_sum / run.n as f32);
+                self.loudest_db = self.loudest_db.max(run.segment().level_db);
             }
         }
 
@@ -367,18 +455,30 @@ impl ToneTracker {
             return None;
         }
         let seg = run.segment();
-        // SIT history.
-        if self.recent_len == self.recent.len() {
-            self.recent.copy_within(1.., 0);
-            self.recent_len -= 1;
+        // SIT history. A tone cut in two by a lost packet (the pieces at
+        // the same frequency, a few frames apart) is one segment again.
+        let rejoins = self.recent_len > 0 && {
+            let prev = &self.recent[self.recent_len - 1];
+            (prev.lo - seg.lo).abs() < 0.01 * seg.lo
+                && seg.start_ms.saturating_sub(prev.end_ms) <= 100
+        };
+        if rejoins {
+            self.recent[self.recent_len - 1].end_ms = seg.end_ms;
+        } else {
+            if self.recent_len == self.recent.len() {
+                self.recent.copy_within(1.., 0);
+                self.recent_len -= 1;
+            }
+            self.recent[self.recent_len] = seg;
+            self.recent_len += 1;
         }
-        self.recent[self.recent_len] = seg;
-        self.recent_len += 1;
         // CNG: one 0.5 s burst of 1100 Hz.
         if (seg.lo - 1100.0).abs() < 40.0 && (300..=800).contains(&seg.duration_ms()) {
             return Some(ToneVerdict::Fax(FaxSignal::Cng));
         }
-        if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) {
+        // The shortest call-progress element is 167 ms: shorter runs are
+        // vowels or babble and must not reset the cadence history.
+        if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) && seg.duration_ms() >= CP_MIN_MS {
             if self.cp_len > 0 {
                 let prev = self.cp[self.cp_len - 1];
                 let same = (prev.lo - seg.lo).abs() < 40.0
@@ -416,17 +516,21 @@ impl ToneTracker {
             if (1730.0..=1860.0).contains(&seg.lo) && d >= 100 {
                 return self.sit(seg);
             }
-            None
-        } else if self.cp_len > 0 && self.run.is_none() {
+            // A call-progress tone is on: its cadence is read when it ends.
+            // Anything else (mains hum, a vowel) does not stop the clock
+            // of the silence after the last call-progress tone.
+            if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) && d >= CP_MIN_MS {
+                return None;
+            }
+        }
+        if self.cp_len > 0 {
             let last = self.cp[self.cp_len - 1];
             let silent = (self.frame + 1) * FRAME_MS - last.end_ms;
             if silent >= 1300 {
                 return self.cadence(silent);
             }
-            None
-        } else {
-            None
         }
+        None
     }
 
     fn sit(&self, third: Segment) -> Option<ToneVerdict> {
@@ -449,7 +553,14 @@ impl ToneTracker {
         let high1 = s1.lo > 950.0;
         let high2 = s2.lo > 1400.0;
         let long1 = s1.duration_ms() > 327;
-        let long2 = s2.duration_ms() > 327;
+        // Segment 2 lies between segments 1 and 3: when its start was lost
+        // (a packet), its length is read from their edges instead.
+        let d2 = if s2.start_ms.saturating_sub(s1.end_ms) > 40 {
+            third.start_ms.saturating_sub(s1.end_ms + FRAME_MS)
+        } else {
+            s2.duration_ms()
+        };
+        let long2 = d2 > 327;
         Some(ToneVerdict::Sit(Some(SitCode::from_segments(
             high1, long1, high2, long2,
         ))))
@@ -532,11 +643,14 @@ impl ToneTracker {
         decided.then_some(ToneVerdict::Progress(class))
     }
 
-    /// A beep: one pure, steady component lasting at least 120 ms.
+    /// A beep: one pure, steady component lasting at least 120 ms. A
+    /// generator's sine keeps ~90 % of the band's power in one peak even at
+    /// 7 dB SNR; a held vowel spreads it over its harmonics (≤ 0.87 on the
+    /// training corpus), hence the purity bar.
     pub fn beep(&self) -> Option<Segment> {
         let seg = self.open_segment(120)?;
         let ok = seg.hi == 0.0
-            && seg.purity1 >= 0.80
+            && seg.purity1 >= BEEP_PURITY
             && seg.freq_sd <= 6.0
             && seg.level_sd <= 4.0
             && (350.0..=2150.0).contains(&seg.lo)
