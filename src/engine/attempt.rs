@@ -336,6 +336,17 @@ impl Attempt {
             {
                 self.on_background_verdict(verdict, now)
             }
+            // The analyser corrected a "human" (a beep right after what
+            // sounded like a short answer: it was a greeting). Not yet with
+            // an agent: treat it as the machine it is.
+            Phase::AwaitingAgent { live: true, .. }
+                if matches!(verdict, Verdict::Machine | Verdict::Beep) =>
+            {
+                self.actions.push_back(Action::WithdrawAgentRequest);
+                self.human_at = None;
+                self.greeting_ended = None;
+                self.on_machine(verdict == Verdict::Beep, now);
+            }
             _ => {}
         }
     }

@@ -479,5 +479,30 @@ fn an_agent_lost_before_the_splice_sends_the_customer_back_to_the_queue() {
     // Nobody else comes: abandoned at the original deadline.
     attempt.handle_timeout(t0 + ms(7600));
     let actions = drain(&mut attempt);
-    assert!(actions.contains(&Action::Play(Prompt::Abandon)), "{actions:?}");
+    assert!(
+        actions.contains(&Action::Play(Prompt::Abandon)),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_human_verdict_corrected_to_machine_before_an_agent_takes_it_is_a_machine() {
+    let t0 = Instant::now();
+    let mut attempt = answered(AttemptSettings::default(), t0);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(5600),
+        },
+        t0 + ms(5900),
+    );
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    // The beep came: the "answer" was a voicemail greeting.
+    attempt.on_verdict(Verdict::Beep, t0 + ms(6300));
+    let actions = drain(&mut attempt);
+    assert_eq!(actions[0], Action::WithdrawAgentRequest);
+    assert_eq!(
+        finished(&actions).map(|o| o.result),
+        Some(AttemptResult::Machine),
+        "{actions:?}"
+    );
 }
