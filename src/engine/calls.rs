@@ -410,6 +410,10 @@ impl Dialer {
                     },
                     now,
                 );
+                if entry.live_reported {
+                    // A "human" the analyser corrected to a machine.
+                    live.stats.live_answers = live.stats.live_answers.saturating_sub(1);
+                }
             }
             live.pacer
                 .on_event(PacerEvent::CallEnded { call: pacer_call }, now);
