@@ -410,7 +410,12 @@ impl Dialer {
                     },
                     now,
                 );
-                if entry.live_reported {
+                if entry.live_reported
+                    && matches!(
+                        outcome.result,
+                        AttemptResult::Machine | AttemptResult::VoicemailLeft
+                    )
+                {
                     // A "human" the analyser corrected to a machine.
                     live.stats.live_answers = live.stats.live_answers.saturating_sub(1);
                 }
