@@ -65,8 +65,14 @@ impl LiveCampaign {
             connect_first: config.cpa.connect_first,
             ..AttemptSettings::default()
         };
+        // The pacer hears of a live answer at the analyser's verdict; the
+        // window the engine gives it runs from the (estimated) end of the
+        // greeting, so the pacer must plan with what is left of it.
+        let mut pacer_config = PacerConfig::from_campaign(config, trunk);
+        pacer_config.abandon_after_s =
+            (super::attempt::ABANDON_WINDOW - END_OF_GREETING_ALLOWANCE).as_secs_f64();
         LiveCampaign {
-            pacer: Pacer::new(PacerConfig::from_campaign(config, trunk), now),
+            pacer: Pacer::new(pacer_config, now),
             settings,
             hopper: VecDeque::new(),
             lease_pending: false,
