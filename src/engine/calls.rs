@@ -598,6 +598,14 @@ impl Dialer {
         }
         live.decide_now = false;
         let decision = live.pacer.decide(now);
+        if decision.dial > 0 {
+            tracing::debug!(
+                campaign,
+                dial = decision.dial,
+                reasoning = ?decision.reasoning,
+                "pacing decision"
+            );
+        }
         live.next_decision = Some(now + decision.next_decision_within);
         live.last_decision = Some(decision);
         let wanted = (decision.dial as usize).min(trunk_free);
