@@ -44,6 +44,8 @@ fn carrier_scenario(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(sip_support::scenario("carrier_router.xml"))
         .unwrap()
         .replace("AUDIO_DIR", audio_dir().to_str().unwrap())
+        .replace("TALK_SHORT_MS", &(TALK_MS / 2).to_string())
+        .replace("TALK_LONG_MS", &(TALK_MS * 2).to_string())
         .replace("TALK_MS", &TALK_MS.to_string());
     let path = dir.join("carrier.xml");
     std::fs::write(&path, text).unwrap();

@@ -29,6 +29,8 @@ fn carrier_scenario(dir: &Path) -> PathBuf {
                 .to_str()
                 .unwrap(),
         )
+        .replace("TALK_SHORT_MS", "1000")
+        .replace("TALK_LONG_MS", "1000")
         .replace("TALK_MS", "1000");
     let path = dir.join("carrier.xml");
     std::fs::write(&path, text).unwrap();
