@@ -260,7 +260,7 @@ const ROOM_SPAN: f64 = 3.0;
 const EARLY_RESERVE: f64 = 1.5;
 const EARLY_ANSWERS: f64 = 400.0;
 /// Room reserve and span added per agent.
-const ROOM_PER_AGENT: f64 = 0.02;
+const ROOM_PER_AGENT: f64 = 0.03;
 /// The smallest fraction of the threshold left when no room is left.
 const ROOM_MIN_FACTOR: f64 = 0.02;
 /// Margin on the estimated CPA false positives, in standard deviations.
