@@ -77,8 +77,32 @@ fn busy_pacer() -> (Pacer, Instant) {
 
 fn decision(c: &mut Criterion) {
     let (mut pacer, now) = busy_pacer();
+    // Between call events the agents' supply curves are reused.
     c.bench_function("pacing/decide_100_agents_150_ringing", |b| {
         b.iter(|| std::hint::black_box(pacer.decide(std::hint::black_box(now))))
+    });
+    // The full cost: an agent event (which invalidates the supply curves)
+    // and the decision after it.
+    let (mut pacer, now) = busy_pacer();
+    let mut flip = false;
+    c.bench_function("pacing/agent_event_and_decide_100_agents", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let activity = if flip {
+                AgentActivity::Ready
+            } else {
+                AgentActivity::WrapUp
+            };
+            pacer.on_event(
+                PacerEvent::Agent {
+                    agent: AgentId(95),
+                    activity,
+                    leaving: false,
+                },
+                now,
+            );
+            std::hint::black_box(pacer.decide(std::hint::black_box(now)))
+        })
     });
 }
 

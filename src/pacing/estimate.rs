@@ -14,6 +14,8 @@ pub const AGE_BIN_S: f64 = 0.5;
 pub const AGE_BINS: usize = 128;
 /// Prediction horizon in bins (30 s: covers a human's ring time).
 pub const HORIZON_BINS: usize = 60;
+/// Weight of a duration model's prior, in samples.
+const PRIOR_SAMPLES: f64 = 20.0;
 /// Observations after which an estimator's lookup table is rebuilt.
 const REBUILD_EVERY: u32 = 32;
 
@@ -134,6 +136,8 @@ pub struct DurationModel {
     resolution_s: f64,
     bins: usize,
     prior_mean_s: f64,
+    /// Running durations at the last rebuild (censored samples).
+    censored: Vec<f64>,
     dirty: u32,
     /// `cdf[i]` = P(duration ≤ i · resolution).
     cdf: Vec<f64>,
@@ -149,6 +153,7 @@ impl DurationModel {
             resolution_s,
             bins,
             prior_mean_s,
+            censored: Vec::new(),
             dirty: 0,
             cdf: vec![0.0; bins],
             mean_s: prior_mean_s,
@@ -166,6 +171,14 @@ impl DurationModel {
     }
 
     pub fn observe(&mut self, duration_s: f64) {
+        self.observe_censored(duration_s, std::iter::empty());
+    }
+
+    /// One duration completed while others are still running for the
+    /// `running` times so far. Those are censored samples: without them the
+    /// short durations, which complete first, would make the distribution
+    /// look shorter than it is (all agents start together at login).
+    pub fn observe_censored(&mut self, duration_s: f64, running: impl Iterator<Item = f64>) {
         if !duration_s.is_finite() || duration_s < 0.0 {
             return;
         }
@@ -175,6 +188,9 @@ impl DurationModel {
         self.samples.push_back(duration_s);
         self.dirty += 1;
         if self.dirty >= REBUILD_EVERY || self.samples.len() <= 64 {
+            self.censored.clear();
+            self.censored
+                .extend(running.filter(|r| r.is_finite() && *r >= 0.0));
             self.rebuild();
         }
     }
@@ -189,21 +205,46 @@ impl DurationModel {
             self.mean_s = self.prior_mean_s;
             return;
         }
-        let mut hist = vec![0.0; self.bins];
-        let mut total = 0.0;
+        // Kaplan–Meier over the completed samples and the censored running
+        // ones, on the grid: deaths at each grid point, and what is still at
+        // risk there.
+        let mut deaths = vec![0.0; self.bins];
+        let mut leaving = vec![0.0; self.bins];
         for &s in &self.samples {
             // A sample counts from the next grid point up (P(D ≤ x) at grid x).
             let i = ((s / self.resolution_s).ceil() as usize).min(self.bins - 1);
-            hist[i] += 1.0;
-            total += s;
+            deaths[i] += 1.0;
         }
+        for &c in &self.censored {
+            // Known to last beyond c: at risk up to the grid point at or below it.
+            let i = ((c / self.resolution_s).floor() as usize).min(self.bins - 1);
+            leaving[i] += 1.0;
+        }
+        let mut at_risk: f64 = deaths.iter().sum::<f64>() + leaving.iter().sum::<f64>();
+        let mut survival = 1.0;
+        let mut km = vec![0.0; self.bins];
+        for i in 0..self.bins {
+            if at_risk > 0.0 && deaths[i] > 0.0 {
+                survival *= 1.0 - deaths[i] / at_risk;
+            }
+            km[i] = 1.0 - survival;
+            at_risk -= deaths[i] + leaving[i];
+        }
+        // The prior stays in as PRIOR_SAMPLES pseudo-samples; beyond the
+        // longest sample it carries the tail.
         let n = self.samples.len() as f64;
-        let mut acc = 0.0;
-        for (c, h) in self.cdf.iter_mut().zip(&hist) {
-            acc += h;
-            *c = acc / n;
+        let weight = n + PRIOR_SAMPLES;
+        let mut mean = 0.0;
+        let mut previous = 0.0;
+        for (i, (c, k)) in self.cdf.iter_mut().zip(&km).enumerate() {
+            let prior = 1.0 - (-(i as f64) * self.resolution_s / self.prior_mean_s).exp();
+            *c = (n * k + PRIOR_SAMPLES * prior) / weight;
+            mean += (1.0 - previous) * self.resolution_s;
+            previous = *c;
         }
-        self.mean_s = total / n;
+        // Past the table: the remaining mass at the prior's mean.
+        mean += (1.0 - previous) * self.prior_mean_s;
+        self.mean_s = mean;
     }
 
     /// P(D ≤ x).
@@ -255,13 +296,30 @@ mod tests {
 
     #[test]
     fn duration_model_conditions_on_elapsed_time() {
-        let mut model = DurationModel::new(1000, 1.0, 600.0, 100.0);
-        for i in 0..64 {
+        let mut model = DurationModel::new(2000, 1.0, 600.0, 100.0);
+        for i in 0..1024 {
             model.observe(if i % 2 == 0 { 10.0 } else { 100.0 });
         }
-        assert!((model.mean_s() - 55.0).abs() < 1e-9);
-        assert!((model.finish_within(0.0, 10.0) - 0.5).abs() < 1e-9);
-        assert!((model.finish_within(20.0, 80.0) - 1.0).abs() < 1e-9);
-        assert!(model.finish_within(20.0, 50.0) < 1e-9);
+        // The prior's 20 pseudo-samples are 2 % of the weight here.
+        assert!((model.mean_s() - 55.0).abs() < 2.0);
+        assert!((model.finish_within(0.0, 10.0) - 0.5).abs() < 0.02);
+        assert!(model.finish_within(20.0, 80.0) > 0.95);
+        assert!(model.finish_within(20.0, 50.0) < 0.03);
+    }
+
+    #[test]
+    fn duration_model_counts_running_durations_as_censored() {
+        let mut naive = DurationModel::new(1000, 1.0, 600.0, 100.0);
+        let mut censored = DurationModel::new(1000, 1.0, 600.0, 100.0);
+        // 200 short calls completed while 200 others have run 200 s already.
+        for _ in 0..200 {
+            naive.observe(10.0);
+            censored.observe_censored(10.0, std::iter::repeat_n(200.0, 200));
+        }
+        // Without the running ones, nearly everything ends by 50 s.
+        assert!(naive.cdf(50.0) > 0.9);
+        // With them, half the mass (by Kaplan–Meier) lasts beyond 200 s.
+        assert!(censored.cdf(50.0) < 0.6);
+        assert!(censored.mean_s() > naive.mean_s() + 30.0);
     }
 }

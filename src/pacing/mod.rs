@@ -12,13 +12,19 @@
 //! Predictive mode, in one paragraph: for each horizon time t it predicts the
 //! live answers arriving by t (queued ones, ringing calls by age, and k new
 //! calls) and the agents free by t + 2 s (ready ones, busy ones by their
-//! residual talk/wrap time); the expected abandons are the expected shortfall
-//! at the worst t. It dials the largest k whose marginal call has an abandon
-//! probability under a threshold λ, which a closed loop steers so the realised
-//! rate meets the set-point (2.5 % by default), and which a guard caps so the
-//! projected rate in every window stays under the hard cap even if the
-//! horizon goes badly (mean + z·σ). A burst of abandons tightens at once;
-//! until enough answers have been seen it paces progressively.
+//! residual talk/wrap time, learned with the running ones as censored
+//! samples); an answer is abandoned when the answers before it already use
+//! up the agents free by its deadline. It dials the largest k whose marginal
+//! call has an abandon probability under a threshold λ. λ is a closed loop:
+//! an integral part (each live answer raises it a little, each abandon lowers
+//! it, balancing exactly at the set-point, 2.5 % by default), a proportional
+//! part on the window's rate that can only tighten, and a burst cut. The
+//! room left under the hard cap (in abandons, in both windows, CPA false
+//! positives budgeted in the UK one) scales λ down as it shrinks, with more
+//! in reserve early in the window and for large teams (whose abandons come
+//! in clusters); with no room beyond the reserve pacing is progressive and
+//! the loop does not wind up. Until enough answers have been seen it paces
+//! progressively.
 
 pub mod estimate;
 pub mod ledger;
@@ -241,22 +247,37 @@ const COLD_START_RESOLUTIONS: u64 = 100;
 const COLD_START_TALKS: usize = 10;
 /// Pseudo-counts in the closed loop's rate estimate (live answers at the set-point).
 const PRIOR_ANSWERS: f64 = 200.0;
-/// Margin of the compliance guard, in standard deviations.
-const GUARD_Z: f64 = 2.0;
+/// Margin of the compliance guard on the horizon's abandons, in standard deviations.
+const GUARD_Z: f64 = 1.0;
 /// Room under the cap (in abandons) below which pacing is progressive.
-const MIN_HEADROOM: f64 = 1.0;
-/// The same while few answers were seen, when one burst moves the rate most.
-const MIN_HEADROOM_EARLY: f64 = 2.0;
-/// Live answers (US window) after which the early headroom no longer applies.
-const EARLY_ANSWERS: u64 = 400;
-/// Abandons the compliance guard keeps in reserve.
-const RESERVE_ABANDONS: f64 = 1.0;
+const MIN_ROOM: f64 = 1.0;
+/// Abandons of room under the cap kept free of any planned risk.
+const ROOM_RESERVE: f64 = 0.5;
+/// Room (in abandons, beyond the reserve) below which the threshold shrinks
+/// in proportion: the last abandons under the cap are spent ever more warily.
+const ROOM_SPAN: f64 = 3.0;
+/// Extra reserve at the start, fading out over `EARLY_ANSWERS` live answers.
+const EARLY_RESERVE: f64 = 1.5;
+const EARLY_ANSWERS: f64 = 400.0;
+/// Room reserve and span added per agent.
+const ROOM_PER_AGENT: f64 = 0.03;
+/// The smallest fraction of the threshold left when no room is left.
+const ROOM_MIN_FACTOR: f64 = 0.02;
 /// Margin on the estimated CPA false positives, in standard deviations.
 const FP_MARGIN_Z: f64 = 1.5;
-/// Nominal marginal abandon risk.
+/// The marginal abandon risk the closed loop starts from.
 const BASE_RISK: f64 = 0.03;
-/// Gain of the closed loop: the threshold scales by exp(gain × relative error).
-const CONTROL_GAIN: f64 = 6.0;
+/// The threshold's range (the integral state is held inside it: no wind-up).
+const MIN_THRESHOLD: f64 = 0.005;
+const MAX_THRESHOLD: f64 = 0.5;
+/// Integral step: an abandon scales the threshold by exp(−step); a live
+/// answer by exp(step × set-point), so they balance at the set-point.
+const INTEGRAL_STEP: f64 = 0.2;
+/// Proportional gain on the whole window's rate: the threshold scales by
+/// exp(gain × relative error).
+const CONTROL_GAIN: f64 = 3.0;
+/// What a burst of abandons leaves of the threshold.
+const BURST_FACTOR: f64 = 0.25;
 /// Window in which abandons count as a burst.
 const BURST_WINDOW: Duration = Duration::from_secs(300);
 const MAX_DIAL_PER_DECISION: u32 = 1000;
@@ -283,12 +304,21 @@ pub struct Pacer {
     lines_in_use: HashMap<CallId, ()>,
     recent_dials: VecDeque<Instant>,
     live_answers_seen: u64,
+    /// Integral state of the closed loop: ln of the marginal-risk threshold.
+    log_threshold: f64,
+    /// Pacing is held progressive for want of room: the threshold is not
+    /// used, so answers must not raise it (no wind-up).
+    held: bool,
     /// Horizon-indexed scratch: expected and variance of answers / free agents.
     answers_mean: Vec<f64>,
     answers_var: Vec<f64>,
     free_mean: Vec<f64>,
     free_var: Vec<f64>,
     age_counts: Vec<u32>,
+    /// Bumped whenever an agent changes (the supply curves depend on it).
+    agents_version: u64,
+    /// The version and instant the supply curves were computed for.
+    supply_cached: Option<(u64, Instant)>,
 }
 
 impl Pacer {
@@ -308,11 +338,15 @@ impl Pacer {
             lines_in_use: HashMap::new(),
             recent_dials: VecDeque::new(),
             live_answers_seen: 0,
+            log_threshold: BASE_RISK.ln(),
+            held: false,
             answers_mean: vec![0.0; HORIZON_BINS + 1],
             answers_var: vec![0.0; HORIZON_BINS + 1],
             free_mean: vec![0.0; supply_bins],
             free_var: vec![0.0; supply_bins],
             age_counts: vec![0; AGE_BINS],
+            agents_version: 0,
+            supply_cached: None,
         }
     }
 
@@ -341,6 +375,7 @@ impl Pacer {
                 self.waiting.insert(call, now);
                 self.ledger.live_answer(now);
                 self.live_answers_seen += 1;
+                self.integrate(false);
             }
             PacerEvent::Bridged { call } => {
                 self.waiting.remove(&call);
@@ -348,6 +383,7 @@ impl Pacer {
             PacerEvent::Abandoned { call } => {
                 self.waiting.remove(&call);
                 self.ledger.abandoned(now);
+                self.integrate(true);
             }
             PacerEvent::NotLive { call, .. } => {
                 if let Some(dialed) = self.ringing.remove(&call) {
@@ -362,6 +398,26 @@ impl Pacer {
             }
             PacerEvent::Tick => {}
         }
+    }
+
+    /// The closed loop's integral action, once per live answer and once per
+    /// abandon: each answer raises the threshold a little, each abandon
+    /// lowers it, so that they balance exactly at the set-point (the false
+    /// positives CPA will hide are charged to every answer).
+    fn integrate(&mut self, abandoned: bool) {
+        let PacingMode::Predictive { set_point, .. } = self.config.mode else {
+            return;
+        };
+        if abandoned {
+            self.log_threshold -= INTEGRAL_STEP;
+        } else if !self.held {
+            let f = self.false_positives(1.0);
+            let step = INTEGRAL_STEP * (set_point * (1.0 + f) - f);
+            self.log_threshold += step;
+        }
+        self.log_threshold = self
+            .log_threshold
+            .clamp(MIN_THRESHOLD.ln(), MAX_THRESHOLD.ln());
     }
 
     fn agent_changed(
@@ -383,20 +439,39 @@ impl Pacer {
                 self.agents.len() - 1
             }
         };
-        let Some(slot) = self.agents.get_mut(index) else {
+        let Some(&AgentSlot {
+            activity: before,
+            since,
+            ..
+        }) = self.agents.get(index)
+        else {
             return;
         };
-        if slot.activity != activity {
-            let spent = now.saturating_duration_since(slot.since).as_secs_f64();
-            match (slot.activity, activity) {
-                (AgentActivity::OnCall, AgentActivity::WrapUp) => self.talk.observe(spent),
-                (AgentActivity::WrapUp, _) => self.wrap.observe(spent),
+        self.agents_version += 1;
+        if before != activity {
+            let spent = now.saturating_duration_since(since).as_secs_f64();
+            // The others still in the state this agent leaves are censored samples.
+            let others = self
+                .agents
+                .iter()
+                .enumerate()
+                .filter(|&(i, a)| i != index && a.activity == before)
+                .map(|(_, a)| now.saturating_duration_since(a.since).as_secs_f64());
+            match (before, activity) {
+                (AgentActivity::OnCall, AgentActivity::WrapUp) => {
+                    self.talk.observe_censored(spent, others)
+                }
+                (AgentActivity::WrapUp, _) => self.wrap.observe_censored(spent, others),
                 _ => {}
             }
-            slot.activity = activity;
-            slot.since = now;
         }
-        slot.leaving = leaving;
+        if let Some(slot) = self.agents.get_mut(index) {
+            if slot.activity != activity {
+                slot.activity = activity;
+                slot.since = now;
+            }
+            slot.leaving = leaving;
+        }
     }
 
     /// How many calls to start now, and why.
@@ -503,7 +578,6 @@ impl Pacer {
 
     /// Fills the horizon curves for the current state (without new calls).
     fn predict_base(&mut self, now: Instant) {
-        let rule = rule_bins(self.config.abandon_after_s);
         // Answers: those waiting now, then ringing calls by age.
         self.age_counts.iter_mut().for_each(|c| *c = 0);
         for dialed in self.ringing.values() {
@@ -531,6 +605,21 @@ impl Pacer {
                 *v += n * q * (1.0 - q);
             }
         }
+        self.predict_supply(now);
+    }
+
+    /// Fills the supply curves (agents free by each horizon time). They
+    /// change only when an agent changes or time moves on by a bin, so
+    /// between those they are reused: most events are calls, not agents.
+    fn predict_supply(&mut self, now: Instant) {
+        if let Some((version, at)) = self.supply_cached
+            && version == self.agents_version
+            && now >= at
+            && now.saturating_duration_since(at).as_secs_f64() < AGE_BIN_S
+        {
+            return;
+        }
+        self.supply_cached = Some((self.agents_version, now));
         // Supply: ready agents now, busy ones as their residual times allow.
         let mean_wrap = self.wrap.mean_s();
         let mut ready = 0.0;
@@ -575,7 +664,6 @@ impl Pacer {
             }
         }
         self.free_mean.iter_mut().for_each(|m| *m += ready);
-        let _ = rule;
     }
 
     /// Expected abandons within the horizon with `k` extra calls: each
@@ -621,9 +709,6 @@ impl Pacer {
         reasoning.agents_free_soon = self.free_mean[HORIZON_BINS + rule];
         let p_live = self.outcomes.live_curve(0)[HORIZON_BINS].max(1e-6);
 
-        // Closed loop: the marginal risk threshold follows the realised rate
-        // (with pseudo-counts at the set-point so one early abandon does not
-        // swing it), and tightens at once after a burst.
         let us = self.ledger.us(now);
         let uk = self.ledger.uk(now);
         let fp_uk = self.false_positives(uk.live_answers as f64);
@@ -634,74 +719,126 @@ impl Pacer {
             / (uk.live_answers as f64 + fp_uk + PRIOR_ANSWERS);
         let realised = realised_us.max(realised_uk);
         let error = (set_point - realised) / set_point;
-        let mut threshold = BASE_RISK * (CONTROL_GAIN * error).exp().clamp(0.02, 4.0);
+        let mut threshold =
+            self.log_threshold.exp() * (CONTROL_GAIN * error).exp().clamp(0.05, 1.0);
         let (burst, recent_answers) = self.ledger.recent(now, BURST_WINDOW);
         let expected = set_point * recent_answers as f64;
         if burst as f64 > 2.0 + expected + 2.0 * expected.sqrt() {
-            threshold *= 0.25;
+            threshold *= BURST_FACTOR;
         }
-        reasoning.risk_threshold = threshold;
 
-        // Compliance guard: in each window, abandons so far plus the horizon's
-        // (mean + z·σ) must stay under the cap over answers so far plus the
-        // horizon's expected answers.
-        // One abandon is always held in reserve, and the false positives,
-        // which nobody can see, are budgeted at their estimate plus 1.5 σ.
-        let guard_cap = cap * 0.97;
+        // Room under the cap, in abandons, in each window (false positives
+        // budgeted in the UK one), less what the calls in flight already risk.
         let fp_guarded = fp + FP_MARGIN_Z * fp.sqrt();
-        let budget = |expected_live: f64| -> f64 {
-            let us_budget = guard_cap * (us.live_answers as f64 + expected_live)
-                - us.abandoned as f64
-                - RESERVE_ABANDONS;
-            let fp_new = self.false_positives(expected_live);
-            let uk_budget = guard_cap
-                * (uk.live_answers as f64 + fp_guarded + expected_live + fp_new)
-                - uk.abandoned as f64
-                - fp_guarded
-                - fp_new
-                - RESERVE_ABANDONS;
-            us_budget.min(uk_budget)
-        };
-        let base_live = self.answers_mean[HORIZON_BINS];
-        // Fall back to progressive while the abandons already counted leave
-        // less than a couple of abandons of room under the cap.
-        let min_headroom = if us.live_answers < EARLY_ANSWERS {
-            MIN_HEADROOM_EARLY
-        } else {
-            MIN_HEADROOM
-        };
-        if budget(0.0) + RESERVE_ABANDONS < min_headroom {
-            reasoning.risk_threshold = threshold;
+        let room_us = cap * us.live_answers as f64 - us.abandoned as f64;
+        let room_uk =
+            cap * (uk.live_answers as f64 + fp_guarded) - uk.abandoned as f64 - fp_guarded;
+        let room = room_us.min(room_uk);
+        // Less than one abandon of room: progressive, whatever the model
+        // says (it may be what is wrong, as early in a campaign).
+        self.held = room < MIN_ROOM;
+        if self.held {
+            reasoning.risk_threshold = 0.0;
             return (0, Limit::Compliance);
         }
-
         let (a0, _) = self.expected_abandons(0.0);
-        let mut previous = a0;
-        let mut k = 0u32;
-        let mut limit = Limit::AbandonRisk;
-        let mut marginal = 0.0;
-        loop {
-            if k >= MAX_DIAL_PER_DECISION {
-                break;
+        // Abandons come in clusters (no agent free: every answer in the
+        // next seconds is lost), and the clusters grow with the team.
+        let team = f64::from(reasoning.ready_agents + reasoning.busy_agents);
+        // Early on one cluster moves the rate most: more in reserve, fading
+        // out over the first EARLY_ANSWERS live answers.
+        let early = EARLY_RESERVE * (1.0 - us.live_answers as f64 / EARLY_ANSWERS).max(0.0);
+        let spare = room - a0 - ROOM_RESERVE - early - ROOM_PER_AGENT * team;
+        if spare <= 0.0 {
+            // No room beyond the reserve: progressive until answers make some.
+            self.held = true;
+            reasoning.risk_threshold = 0.0;
+            return (0, Limit::Compliance);
+        }
+        let factor = (spare / (ROOM_SPAN + ROOM_PER_AGENT * team)).clamp(ROOM_MIN_FACTOR, 1.0);
+        threshold *= factor;
+        reasoning.risk_threshold = threshold;
+        let base_live = self.answers_mean[HORIZON_BINS];
+        let budget = |expected_live: f64| -> f64 {
+            let fp_new = self.false_positives(expected_live);
+            (room_us + cap * expected_live)
+                .min(room_uk + cap * expected_live - (1.0 - cap) * fp_new)
+        };
+
+        // The largest k whose last call passes both tests. The marginal risk
+        // grows with k and so does the horizon's abandon count, so the tests
+        // flip once: found by doubling then bisection, with every k's
+        // abandon count computed once.
+        let mut memo: Vec<(u32, f64, f64)> = vec![(0, a0, 0.0)];
+        let mut abandons = |k: u32| -> (f64, f64) {
+            if let Some(&(_, a, v)) = memo.iter().find(|(m, _, _)| *m == k) {
+                return (a, v);
             }
-            let next = f64::from(k + 1);
-            let (a, var) = self.expected_abandons(next);
+            let (a, v) = self.expected_abandons(f64::from(k));
+            memo.push((k, a, v));
+            (a, v)
+        };
+        // Some(risk) when dialing k calls passes, Err(limit, risk) when not.
+        let mut passes = |k: u32| -> Result<f64, (Limit, f64)> {
+            let (previous, _) = abandons(k - 1);
+            let (a, var) = abandons(k);
             let risk = (a - previous) / p_live;
             if risk > threshold {
-                marginal = risk;
-                break;
+                return Err((Limit::AbandonRisk, risk));
             }
-            let live = base_live + next * p_live;
-            let spread = GUARD_Z * var.sqrt();
-            if a + spread > budget(live) {
-                marginal = risk;
-                limit = Limit::Compliance;
-                break;
+            let live = base_live + f64::from(k) * p_live;
+            if a + GUARD_Z * var.sqrt() > budget(live) {
+                return Err((Limit::Compliance, risk));
             }
-            previous = a;
-            marginal = risk;
-            k += 1;
+            Ok(risk)
+        };
+        let mut good = 0u32;
+        let mut marginal = 0.0;
+        let mut failure = None;
+        let mut probe = 1u32;
+        while probe <= MAX_DIAL_PER_DECISION {
+            match passes(probe) {
+                Ok(risk) => {
+                    good = probe;
+                    marginal = risk;
+                    probe *= 2;
+                }
+                Err(e) => {
+                    failure = Some((probe, e));
+                    break;
+                }
+            }
         }
+        let mut limit = if factor < 1.0 {
+            Limit::Compliance
+        } else {
+            Limit::AbandonRisk
+        };
+        if let Some((mut bad, (bad_limit, bad_risk))) = failure {
+            let (mut bad_limit, mut bad_risk) = (bad_limit, bad_risk);
+            while bad - good > 1 {
+                let mid = good + (bad - good) / 2;
+                match passes(mid) {
+                    Ok(risk) => {
+                        good = mid;
+                        marginal = risk;
+                    }
+                    Err((l, r)) => {
+                        bad = mid;
+                        bad_limit = l;
+                        bad_risk = r;
+                    }
+                }
+            }
+            if bad_limit == Limit::Compliance {
+                limit = Limit::Compliance;
+            }
+            marginal = marginal.max(bad_risk);
+        } else {
+            good = good.min(MAX_DIAL_PER_DECISION);
+        }
+        let k = good;
+        let previous = abandons(k).0;
         reasoning.marginal_risk = marginal;
         reasoning.expected_abandons = previous;
         reasoning.expected_answers = base_live + f64::from(k) * p_live;

@@ -68,3 +68,44 @@ fn normal_helpers_are_accurate() {
     assert!((normal_cdf(1.96) - 0.975).abs() < 1e-4);
     assert!((normal_cdf(-1.0) - 0.158_655).abs() < 1e-5);
 }
+
+#[test]
+fn closed_loop_balances_answers_and_abandons_at_the_set_point() {
+    let now = Instant::now();
+    let mut pacer = Pacer::new(PacerConfig::predictive(100), now);
+    let start = pacer.log_threshold;
+    // 40 answers per abandon is exactly the 2.5 % set-point: no drift.
+    for _ in 0..40 {
+        pacer.integrate(false);
+    }
+    pacer.integrate(true);
+    assert!((pacer.log_threshold - start).abs() < 1e-9);
+    // Fewer abandons than that loosen the threshold...
+    for _ in 0..80 {
+        pacer.integrate(false);
+    }
+    assert!(pacer.log_threshold > start);
+    // ...but not while pacing is held progressive (no wind-up).
+    let held_at = pacer.log_threshold;
+    pacer.held = true;
+    for _ in 0..80 {
+        pacer.integrate(false);
+    }
+    assert_eq!(pacer.log_threshold, held_at);
+}
+
+#[test]
+fn closed_loop_charges_expected_false_positives_to_every_answer() {
+    let now = Instant::now();
+    let mut config = PacerConfig::predictive(100);
+    config.amd_fp_estimate = 0.02;
+    let mut pacer = Pacer::new(config, now);
+    let start = pacer.log_threshold;
+    // With 2 % of live persons hidden as machines, 40 answers and one
+    // abandon are over the UK set-point: the threshold must come down.
+    for _ in 0..40 {
+        pacer.integrate(false);
+    }
+    pacer.integrate(true);
+    assert!(pacer.log_threshold < start);
+}
