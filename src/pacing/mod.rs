@@ -682,9 +682,15 @@ impl Pacer {
             if arrivals <= 1e-12 {
                 continue;
             }
-            let q = fresh[j - 1];
-            let mean = self.answers_mean[j - 1] + k * q - self.free_mean[j + rule];
-            let var = self.answers_var[j - 1] + k * q * (1.0 - q) + self.free_var[j + rule];
+            // Answers arriving in the same bin compete with each other too:
+            // on average half of them come before a given one. Without this
+            // a ring time that hardly varies (every answer in one bin) looks
+            // risk-free at any number of calls.
+            let q = 0.5 * (fresh[j - 1] + fresh[j]);
+            let before = 0.5 * (self.answers_mean[j - 1] + self.answers_mean[j]);
+            let before_var = 0.5 * (self.answers_var[j - 1] + self.answers_var[j]);
+            let mean = before + k * q - self.free_mean[j + rule];
+            let var = before_var + k * q * (1.0 - q) + self.free_var[j + rule];
             let p = if var < 1e-12 {
                 if mean > -0.5 { 1.0 } else { 0.0 }
             } else {
