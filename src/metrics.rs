@@ -17,7 +17,7 @@ pub const ENGINE_EVENTS: &str = "outdial_engine_events_total";
 
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
-/// Histogram (s): human verdict → customer spliced into the agent's leg.
+/// Histogram (s): agent assigned → customer spliced into the agent's leg.
 pub const CONNECT_LATENCY: &str = "outdial_connect_latency_seconds";
 /// Histogram (s): answer → agent talking (analysis + waiting + splice).
 pub const ANSWER_TO_AGENT: &str = "outdial_answer_to_agent_seconds";
@@ -46,7 +46,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_histogram!(
         CONNECT_LATENCY,
         metrics::Unit::Seconds,
-        "Human verdict to customer spliced into the agent's leg"
+        "Agent assigned to customer spliced into the agent's leg"
     );
     metrics::describe_histogram!(
         ANSWER_TO_AGENT,

@@ -637,11 +637,13 @@ impl Shell {
         if let Some(latency) = outcome.connect_latency {
             metrics::histogram!(crate::metrics::CONNECT_LATENCY).record(latency.as_secs_f64());
         }
-        if let (Some(verdict), Some(connect)) =
-            (outcome.verdict_after_answer, outcome.connect_latency)
-        {
+        if let (Some(verdict), Some(wait), Some(connect)) = (
+            outcome.verdict_after_answer,
+            outcome.agent_wait,
+            outcome.connect_latency,
+        ) {
             metrics::histogram!(crate::metrics::ANSWER_TO_AGENT)
-                .record((verdict + connect).as_secs_f64());
+                .record((verdict + wait + connect).as_secs_f64());
         }
         if let Some(pdd) = outcome.pdd {
             metrics::histogram!(crate::metrics::POST_DIAL_DELAY).record(pdd.as_secs_f64());

@@ -106,8 +106,13 @@ pub struct Outcome {
     pub answered_after: Option<Duration>,
     /// Answer → CPA verdict.
     pub verdict_after_answer: Option<Duration>,
-    /// Human verdict → customer bridged to the agent.
+    /// Agent assigned → customer spliced into the agent's leg: the time
+    /// the dialer itself takes to connect (the customer hears the agent at
+    /// the splice; the agent hears the zip tone, then the customer).
     pub connect_latency: Option<Duration>,
+    /// Human verdict → an agent assigned: the wait for a free agent (zero
+    /// when one was ready).
+    pub agent_wait: Option<Duration>,
     /// End of greeting → bridged: what the 2-second rule measures.
     pub greeting_to_agent: Option<Duration>,
 }
@@ -213,6 +218,8 @@ pub struct Attempt {
     answered_at: Option<Instant>,
     human_at: Option<Instant>,
     greeting_ended: Option<Instant>,
+    /// When the agent now being connected was assigned.
+    assigned_at: Option<Instant>,
     outcome: Outcome,
     /// Result to report when the prompt being played ends.
     result_after_prompt: AttemptResult,
@@ -230,6 +237,7 @@ impl Attempt {
             answered_at: None,
             human_at: None,
             greeting_ended: None,
+            assigned_at: None,
             outcome: Outcome {
                 result: AttemptResult::NetworkFailure,
                 sip_code: None,
@@ -238,6 +246,7 @@ impl Attempt {
                 answered_after: None,
                 verdict_after_answer: None,
                 connect_latency: None,
+                agent_wait: None,
                 greeting_to_agent: None,
             },
             result_after_prompt: AttemptResult::Machine,
@@ -253,10 +262,17 @@ impl Attempt {
         self.phase == Phase::Done
     }
 
-    /// Human verdict → `now`: the connect latency if the splice happens now.
+    /// Agent assigned → `now`: the connect latency if the splice happens
+    /// now (for a live answer).
     pub fn connect_latency_so_far(&self, now: Instant) -> Option<Duration> {
-        self.human_at
-            .map(|human_at| now.saturating_duration_since(human_at))
+        self.human_at?;
+        self.assigned_at
+            .map(|assigned_at| now.saturating_duration_since(assigned_at))
+    }
+
+    /// Human verdict → agent assigned, once an agent was assigned.
+    pub fn agent_wait(&self) -> Option<Duration> {
+        self.outcome.agent_wait
     }
 
     /// A live person is waiting for an agent, and since when the greeting ended.
@@ -457,10 +473,14 @@ impl Attempt {
     }
 
     /// The dispatcher reserved `agent` for this attempt.
-    pub fn on_agent_assigned(&mut self, agent: &str, _now: Instant) -> bool {
+    pub fn on_agent_assigned(&mut self, agent: &str, now: Instant) -> bool {
         let Phase::AwaitingAgent { deadline, live } = self.phase else {
             return false;
         };
+        self.assigned_at = Some(now);
+        if let Some(human_at) = self.human_at {
+            self.outcome.agent_wait = Some(now.saturating_duration_since(human_at));
+        }
         self.outcome.agent = Some(agent.to_string());
         self.phase = Phase::Connecting {
             agent: agent.to_string(),
@@ -499,8 +519,8 @@ impl Attempt {
             return;
         };
         let agent = agent.clone();
-        if let Some(human_at) = self.human_at {
-            self.outcome.connect_latency = Some(now.saturating_duration_since(human_at));
+        if let (Some(_), Some(assigned_at)) = (self.human_at, self.assigned_at) {
+            self.outcome.connect_latency = Some(now.saturating_duration_since(assigned_at));
         }
         if let Some(ended) = self.greeting_ended {
             self.outcome.greeting_to_agent = Some(now.saturating_duration_since(ended));

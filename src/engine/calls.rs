@@ -50,8 +50,10 @@ pub(super) struct LiveCampaign {
     pub decide_now: bool,
     pub stats: CampaignStats,
     pub last_decision: Option<Decision>,
-    /// Human verdict → splice, µs.
+    /// Agent assigned → splice, µs.
     pub connect_latency: Option<hdrhistogram::Histogram<u64>>,
+    /// Human verdict → agent assigned, µs.
+    pub agent_wait: Option<hdrhistogram::Histogram<u64>>,
 }
 
 impl LiveCampaign {
@@ -83,6 +85,7 @@ impl LiveCampaign {
             stats: CampaignStats::default(),
             last_decision: None,
             connect_latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
+            agent_wait: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
         }
     }
 }
@@ -131,6 +134,17 @@ fn not_live(result: AttemptResult) -> Option<NotLive> {
         AttemptResult::NoAnswer => Some(NotLive::NoAnswer),
         _ => Some(NotLive::Failed),
     }
+}
+
+/// p50, p99 and max of a µs histogram, in ms.
+fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64; 3]> {
+    histogram.filter(|h| !h.is_empty()).map(|h| {
+        [
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.max() as f64 / 1000.0,
+        ]
+    })
 }
 
 /// What bound the last pacing decision, for supervisors.
@@ -352,6 +366,7 @@ impl Dialer {
                         let _ = a.session.bridged(now);
                     }
                     let latency = entry.attempt.connect_latency_so_far(now);
+                    let wait = entry.attempt.agent_wait();
                     let live_reported = entry.live_reported;
                     if let Some(live) = self.live.get_mut(&campaign) {
                         if live_reported {
@@ -362,6 +377,9 @@ impl Dialer {
                             (latency, live.connect_latency.as_mut())
                         {
                             let _ = histogram.record(latency.as_micros().max(1) as u64);
+                        }
+                        if let (Some(wait), Some(histogram)) = (wait, live.agent_wait.as_mut()) {
+                            let _ = histogram.record(wait.as_micros().max(1) as u64);
                         }
                     }
                 }
@@ -790,6 +808,7 @@ impl Dialer {
         if !logged_in.is_zero() {
             stats.occupancy = talk.as_secs_f64() / logged_in.as_secs_f64();
         }
+        stats.agent_wait_ms = percentiles(live.agent_wait.as_ref());
         stats.connect_latency_ms =
             live.connect_latency
                 .as_ref()

@@ -163,6 +163,10 @@ pub struct CampaignStats {
     pub limit_reason: Option<&'static str>,
     /// The last pacing decision's numbers.
     pub reasoning: Option<crate::pacing::Reasoning>,
-    /// Human verdict → customer spliced to the agent, ms (p50, p99, max).
+    /// Agent assigned → customer spliced into the agent's leg, ms (p50,
+    /// p99, max): the dialer's own connect time.
     pub connect_latency_ms: Option<[f64; 3]>,
+    /// Human verdict → agent assigned, ms (p50, p99, max): the wait for a
+    /// free agent (zero when one was ready).
+    pub agent_wait_ms: Option<[f64; 3]>,
 }

@@ -67,7 +67,9 @@ fn human_connected_within_the_window() {
     assert_eq!(outcome.pdd, Some(ms(300)));
     assert_eq!(outcome.answered_after, Some(ms(5000)));
     assert_eq!(outcome.verdict_after_answer, Some(ms(950)));
-    assert_eq!(outcome.connect_latency, Some(ms(150)));
+    // Verdict 5950 ms, agent assigned 5951 ms, splice 6100 ms.
+    assert_eq!(outcome.agent_wait, Some(ms(1)));
+    assert_eq!(outcome.connect_latency, Some(ms(149)));
     assert_eq!(outcome.greeting_to_agent, Some(ms(500)));
 }
 
