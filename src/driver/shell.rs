@@ -361,10 +361,7 @@ impl Shell {
             Ok(route) => route,
             Err(error) => return failed(format!("{error:#}")),
         };
-        let leg = match RtpLeg::open(
-            &self.pool,
-            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
-        ) {
+        let leg = match self.open_leg() {
             Ok(leg) => leg,
             Err(error) => return failed(error.to_string()),
         };
@@ -476,6 +473,14 @@ impl Shell {
         }
     }
 
+    /// A fresh RTP leg from the port pool, with a random SSRC.
+    fn open_leg(&self) -> Result<RtpLeg, rtp::RtpLegError> {
+        RtpLeg::open(
+            &self.pool,
+            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
+        )
+    }
+
     fn offer_for(&self, leg: &RtpLeg) -> SessionDescription {
         let announced = SocketAddr::new(
             self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind),
@@ -513,11 +518,7 @@ impl Shell {
             return None;
         }
         let sink = self.sink?;
-        let leg = RtpLeg::open(
-            &self.pool,
-            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
-        )
-        .ok()?;
+        let leg = self.open_leg().ok()?;
         let _ = leg.set_negotiated(Negotiated {
             remote: Some(sink),
             law: crate::media::g711::Law::Ulaw,
@@ -579,10 +580,7 @@ impl Shell {
                 return vec![Input::AgentLeg { agent, up: false }];
             }
         };
-        let leg = match RtpLeg::open(
-            &self.pool,
-            rtp::leg_settings(&self.config.media, fastrand::u32(..)),
-        ) {
+        let leg = match self.open_leg() {
             Ok(leg) => leg,
             Err(error) => {
                 tracing::warn!(%agent, %error, "no RTP port for the agent's phone");

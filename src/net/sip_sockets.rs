@@ -67,56 +67,11 @@ impl SipSockets {
         self.tcp.as_ref().and_then(|s| s.local_addr().ok())
     }
 
-    /// Serves SIP with an endpoint built from the configuration (OPTIONS
-    /// answered, REGISTER for agents, strangers' INVITEs refused) until
-    /// `shutdown` turns true. Malformed input is counted in `dropped`.
-    pub async fn serve(self, config: &Config, shutdown: watch::Receiver<bool>) {
-        let bound = self
-            .udp_addr()
-            .or_else(|| self.tcp_addr())
-            .unwrap_or(config.sip.listen);
-        let endpoint = Endpoint::new(EndpointConfig::from_config(
-            config,
-            bound,
-            fastrand::u64(..),
-        ));
-        let dropped = self.dropped.clone();
-        let (driver, handle, mut events) = self.into_driver(endpoint);
-        let stats = driver.stats.clone();
-        tokio::spawn(async move {
-            let mut trunk = TrunkState::Unknown;
-            while let Some(event) = events.recv().await {
-                if let Event::PingResult { code, .. } = event {
-                    let now = state_after_ping(code);
-                    if now != trunk {
-                        tracing::info!(state = ?now, code, "trunk state changed");
-                        trunk = now;
-                    }
-                    continue;
-                }
-                tracing::info!(?event, "SIP event");
-            }
-        });
-        if config.trunk.options_interval_s > 0 {
-            tokio::spawn(keepalive(config.trunk.clone(), handle));
-        }
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                dropped.store(
-                    stats.malformed.load(Ordering::Relaxed)
-                        + stats.tcp_framing_errors.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-            }
-        });
-        driver.run(shutdown).await;
-    }
-
-    /// Starts serving SIP for the dialer engine: like [`SipSockets::serve`],
-    /// but call events (and registrations) go to the returned receiver and
-    /// the returned handle places calls. OPTIONS results are logged here.
+    /// Starts serving SIP with an endpoint built from the configuration
+    /// (OPTIONS answered, REGISTER for agents, strangers' INVITEs refused)
+    /// until `shutdown` turns true: call events and registrations go to the
+    /// returned receiver, the returned handle places calls, OPTIONS results
+    /// are logged here, malformed input is counted in `dropped`.
     pub fn start(
         self,
         config: &Config,
