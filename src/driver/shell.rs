@@ -171,12 +171,8 @@ impl Shell {
                 lease,
             } => return self.begin_dial(call, campaign, *lease),
             Effect::HangUp { call } => {
-                if let Some(handle) = self.customers.get(&call).and_then(|c| c.handle) {
-                    let _ = self
-                        .sip
-                        .call(move |endpoint, now| endpoint.hangup(handle, now))
-                        .await;
-                }
+                let handle = self.customers.get(&call).and_then(|c| c.handle);
+                self.hang_up(handle).await;
             }
             Effect::Connect { call, agent } => {
                 let Some(phone) = self.agent_media(&agent) else {
@@ -234,12 +230,8 @@ impl Shell {
             Effect::Record(record) => self.record(*record),
             Effect::CallAgent { agent } => return self.call_agent(agent).await,
             Effect::HangUpAgent { agent } => {
-                if let Some(handle) = self.agents.get(&agent).and_then(|a| a.handle) {
-                    let _ = self
-                        .sip
-                        .call(move |endpoint, now| endpoint.hangup(handle, now))
-                        .await;
-                }
+                let handle = self.agents.get(&agent).and_then(|a| a.handle);
+                self.hang_up(handle).await;
             }
         }
         Vec::new()
@@ -795,14 +787,22 @@ impl Shell {
         }
     }
 
-    /// Hangs up every agent's reservation call (shutdown).
-    pub async fn hang_up_agents(&mut self) {
-        let handles: Vec<CallHandle> = self.agents.values().filter_map(|a| a.handle).collect();
-        for handle in handles {
+    /// CANCEL or BYE, whichever the call's state needs (a call never
+    /// placed has no handle: nothing to do).
+    async fn hang_up(&self, handle: Option<CallHandle>) {
+        if let Some(handle) = handle {
             let _ = self
                 .sip
                 .call(move |endpoint, now| endpoint.hangup(handle, now))
                 .await;
+        }
+    }
+
+    /// Hangs up every agent's reservation call (shutdown).
+    pub async fn hang_up_agents(&mut self) {
+        let handles: Vec<CallHandle> = self.agents.values().filter_map(|a| a.handle).collect();
+        for handle in handles {
+            self.hang_up(Some(handle)).await;
         }
         for (_, phone) in self.agents.drain() {
             let _ = phone.media.send(AgentCommand::Close);
