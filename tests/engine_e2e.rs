@@ -36,22 +36,6 @@ const LIST: [(&str, u8, &str, Option<&str>); 8] = [
     ("human-2", 1, "human", Some("human")),
 ];
 
-fn audio_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/audio")
-}
-
-fn carrier_scenario(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(sip_support::scenario("carrier_router.xml"))
-        .unwrap()
-        .replace("AUDIO_DIR", audio_dir().to_str().unwrap())
-        .replace("TALK_SHORT_MS", &(TALK_MS / 2).to_string())
-        .replace("TALK_LONG_MS", &(TALK_MS * 2).to_string())
-        .replace("TALK_MS", &TALK_MS.to_string());
-    let path = dir.join("carrier.xml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn config(dir: &Path, carrier_port: u16, agent_port: u16) -> String {
     // A port range of our own, so parallel tests do not collide.
     let rtp_base = 24000 + (free_port() % 1000) * 16;
@@ -195,7 +179,9 @@ fn assert_zip_then_customer(path: &Path) {
 fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     let dir = tempfile::tempdir().unwrap();
     let mut carrier = Sipp::uas(
-        carrier_scenario(dir.path()).to_str().unwrap(),
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
         LIST.len() as u32,
         &["-timeout", "150s"],
     );

@@ -7,7 +7,7 @@ mod sip_support;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,24 +18,6 @@ const SUPERVISOR: &str = "recovery-supervisor-token";
 const RECORDS: usize = 6;
 /// Lines the one simulated agent may use: three calls ring at the kill.
 const LINES: usize = 3;
-
-fn carrier_scenario(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(sip_support::scenario("carrier_router.xml"))
-        .unwrap()
-        .replace(
-            "AUDIO_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/e2e/audio")
-                .to_str()
-                .unwrap(),
-        )
-        .replace("TALK_SHORT_MS", "1000")
-        .replace("TALK_LONG_MS", "1000")
-        .replace("TALK_MS", "1000");
-    let path = dir.join("carrier.xml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn config(dir: &Path, carrier_port: u16) -> String {
     let rtp_base = 26000 + (free_port() % 1000) * 16;
@@ -127,7 +109,9 @@ fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     // Every number rings until cancelled (last digit 5).
     let _carrier = Sipp::uas(
-        carrier_scenario(dir.path()).to_str().unwrap(),
+        sip_support::carrier_router(dir.path(), 1000)
+            .to_str()
+            .unwrap(),
         RECORDS as u32,
         &["-timeout", "120s"],
     );
