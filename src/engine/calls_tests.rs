@@ -413,3 +413,53 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
         })
     );
 }
+
+#[test]
+fn a_simulated_agents_dropped_phone_is_called_again_once() {
+    let text = CONFIG.replace("ABANDON_PROMPT", "").replace(
+        "simulated = {",
+        "sip_uri = \"sip:sim@127.0.0.1:5090\"\nsimulated = {",
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config, t0);
+    // Logged in at start: its phone is called.
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::CallAgent {
+            agent: "sim".into()
+        }]
+    );
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0,
+    );
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "ready");
+    effects(&mut dialer);
+    // The established call drops: called again.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(1000),
+    );
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::CallAgent {
+            agent: "sim".into()
+        }]
+    );
+    // That call fails: no loop.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(1100),
+    );
+    assert!(effects(&mut dialer).is_empty());
+}

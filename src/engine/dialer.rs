@@ -408,7 +408,21 @@ impl Dialer {
                 entry.session.ready(now)?;
             }
         } else {
+            let was_up = entry.session.has_leg();
             entry.session.leg_down(now);
+            // A simulated agent has nobody to press Ready: its phone is
+            // called again when an established call drops (not after a
+            // failed attempt, so an unreachable phone is not called in a
+            // loop).
+            if was_up
+                && entry.simulated.is_some()
+                && entry.has_phone
+                && !matches!(entry.session.state(), AgentState::LoggedOut)
+            {
+                self.effects.push_back(Effect::CallAgent {
+                    agent: agent.to_string(),
+                });
+            }
         }
         self.collect_agent_events(now);
         Ok(())
