@@ -359,13 +359,11 @@ impl Shell {
         };
         let offer = self.offer_for(&leg);
         let sdp = offer.to_string().into_bytes();
-        let cpa = self
-            .config
-            .campaigns
-            .iter()
-            .find(|c| c.name == campaign)
-            .map(|c| c.cpa.clone())
-            .unwrap_or_default();
+        let campaign_config = self.config.campaigns.iter().find(|c| c.name == campaign);
+        let cpa = campaign_config.map(|c| c.cpa.clone()).unwrap_or_default();
+        let caller_id = campaign_config
+            .and_then(|c| c.caller_id.clone())
+            .unwrap_or_else(|| self.config.trunk.caller_id.clone());
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let task = CustomerMedia {
             call,
@@ -375,13 +373,6 @@ impl Shell {
             inputs: self.inputs.clone(),
         };
         tokio::spawn(task.run(media_rx));
-        let caller_id = self
-            .config
-            .campaigns
-            .iter()
-            .find(|c| c.name == campaign)
-            .and_then(|c| c.caller_id.clone())
-            .unwrap_or_else(|| self.config.trunk.caller_id.clone());
         let request = self.invite(route, caller_id, sdp);
         let handle = self
             .sip
