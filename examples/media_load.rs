@@ -17,8 +17,11 @@
 //! - **user space**: send time → the simulator's receive thread holding the
 //!   packet; adds that thread's scheduling delay.
 //!
-//!     scripts/load/media [--calls 500] [--cpa 500] [--seconds 20] [--tick-us 1000]
-//!         [--engine-threads 2] [--event-interval N] [--global-queue-interval N]
+//! ```text
+//! scripts/load/media [--calls 500] [--cpa 500] [--seconds 20] [--tick-us 1000]
+//!     [--engine-threads 2] [--event-interval N] [--global-queue-interval N]
+//!     [--receive-poll-us 0] [--receive-nice 0]
+//! ```
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -49,6 +52,15 @@ struct Args {
     tick_us: u64,
     event_interval: Option<u32>,
     global_queue_interval: Option<u32>,
+    /// 0: the simulator's receive threads block for each packet. N: they
+    /// take what is queued every N µs (fewer wakeups competing with the
+    /// engine for the cores; the user-space figure then includes up to N µs).
+    receive_poll_us: u64,
+    /// Nice value of the simulator's receive threads. The phones they stand
+    /// for are other machines in production; at a positive nice value they
+    /// yield the cores to the engine (at default priority) and their own
+    /// wakeup shows only in the user-space figure.
+    receive_nice: i32,
 }
 
 fn args() -> Args {
@@ -61,6 +73,8 @@ fn args() -> Args {
         tick_us: 1000,
         event_interval: None,
         global_queue_interval: None,
+        receive_poll_us: 0,
+        receive_nice: 0,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
@@ -74,6 +88,10 @@ fn args() -> Args {
             "--tick-us" => args.tick_us = (value as u64).clamp(50, 20_000),
             "--event-interval" => args.event_interval = Some(value.max(1) as u32),
             "--global-queue-interval" => args.global_queue_interval = Some(value.max(1) as u32),
+            "--receive-poll-us" => args.receive_poll_us = value as u64,
+            "--receive-nice" => {
+                args.receive_nice = pair.get(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+            }
             other => panic!("unknown argument {other}; see the file's top comment"),
         }
     }
@@ -88,8 +106,12 @@ fn realtime_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Delays in ns up to 60 s, 3 significant digits. Its counters are written
+/// once here so their pages are resident before the memory baseline.
 fn delay_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
+    let mut histogram = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    histogram.reset();
+    histogram
 }
 
 /// Asks the kernel to stamp every datagram with its arrival time.
@@ -112,6 +134,21 @@ fn enable_receive_timestamps(socket: &UdpSocket) -> std::io::Result<()> {
     }
 }
 
+/// Sets the calling thread's nice value (Linux: per thread).
+fn set_thread_nice(nice: i32) {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if rc != 0 {
+        eprintln!(
+            "cannot set nice {nice} on a receive thread: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Receive buffers for one `recvmmsg`: payloads and their control messages.
 struct BatchBuffers {
     payload: Vec<[u8; 256]>,
@@ -127,10 +164,10 @@ impl BatchBuffers {
         }
     }
 
-    /// Blocks for the first datagram (up to the socket's read timeout), then
-    /// takes what else is queued. Returns (length, kernel arrival time in ns)
+    /// Takes what is queued; with `wait`, blocks for the first datagram (up
+    /// to the socket's read timeout) if none is. Returns (length, kernel arrival time in ns)
     /// per datagram, in `out`.
-    fn receive(&mut self, socket: &UdpSocket, out: &mut Vec<(usize, Option<u64>)>) {
+    fn receive(&mut self, socket: &UdpSocket, wait: bool, out: &mut Vec<(usize, Option<u64>)>) {
         out.clear();
         // SAFETY: all-zero iovec/mmsghdr are valid "empty" values.
         let mut iovs: [libc::iovec; RECEIVE_BATCH] = unsafe { std::mem::zeroed() };
@@ -157,7 +194,11 @@ impl BatchBuffers {
                 socket.as_raw_fd(),
                 headers.as_mut_ptr(),
                 RECEIVE_BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                if wait {
+                    libc::MSG_WAITFORONE
+                } else {
+                    libc::MSG_DONTWAIT
+                },
                 std::ptr::null_mut(),
             )
         };
@@ -234,6 +275,37 @@ fn rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Context switches of this process's threads whose name starts with
+/// `prefix`: (voluntary — mostly wakeups after blocking —, involuntary —
+/// preempted by another thread).
+fn context_switches(prefix: &str) -> (u64, u64) {
+    let (mut voluntary, mut involuntary) = (0, 0);
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            let field = |name: &str| -> u64 {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            if !status
+                .lines()
+                .find_map(|l| l.strip_prefix("Name:"))
+                .is_some_and(|name| name.trim().starts_with(prefix))
+            {
+                continue;
+            }
+            voluntary += field("voluntary_ctxt_switches:");
+            involuntary += field("nonvoluntary_ctxt_switches:");
+        }
+    }
+    (voluntary, involuntary)
 }
 
 /// CPU seconds (user + system) of this process's threads whose name starts with `prefix`.
@@ -319,6 +391,20 @@ fn main() {
         })
         .collect();
     let sim_addr: Vec<SocketAddr> = sim.iter().map(|s| s.local_addr().unwrap()).collect();
+    // The simulator's own measuring state exists (pages touched) before the
+    // baseline, so "memory per leg" counts the legs only.
+    let mut receiver_state: Vec<(BatchBuffers, ReceiverTally)> = (0..SIM_SOCKETS)
+        .map(|_| {
+            let tally = ReceiverTally {
+                received: 0,
+                kernel: delay_histogram(),
+                user: delay_histogram(),
+                without_kernel_stamp: 0,
+            };
+            (BatchBuffers::new(), tally)
+        })
+        .collect();
+    let sendto_ns = delay_histogram();
     let rss_before = rss_kib();
 
     // The engine side: legs, bridges and CPA consumers.
@@ -389,21 +475,23 @@ fn main() {
     let sent_cpa = Arc::new(AtomicU64::new(0));
     let mut receivers = Vec::new();
     for (i, socket) in sim.iter().enumerate() {
+        let (mut buffers, mut tally) = receiver_state.remove(0);
         let (socket, running) = (socket.clone(), running.clone());
+        let poll = Duration::from_micros(args.receive_poll_us);
+        let receive_nice = args.receive_nice;
         receivers.push(
             std::thread::Builder::new()
                 .name(format!("sim-recv-{i}"))
                 .spawn(move || {
-                    let mut buffers = BatchBuffers::new();
+                    if receive_nice != 0 {
+                        set_thread_nice(receive_nice);
+                    }
                     let mut batch = Vec::with_capacity(RECEIVE_BATCH);
-                    let mut tally = ReceiverTally {
-                        received: 0,
-                        kernel: delay_histogram(),
-                        user: delay_histogram(),
-                        without_kernel_stamp: 0,
-                    };
                     while running.load(Ordering::Relaxed) {
-                        buffers.receive(&socket, &mut batch);
+                        buffers.receive(&socket, poll.is_zero(), &mut batch);
+                        if !poll.is_zero() && batch.len() < RECEIVE_BATCH {
+                            std::thread::sleep(poll);
+                        }
                         let now_ns = realtime_ns();
                         for (i, &(len, arrival)) in batch.iter().enumerate() {
                             let Ok(packet) = RtpPacket::parse(&buffers.payload[i][..len]) else {
@@ -441,7 +529,7 @@ fn main() {
                 let mut packet = [0xFFu8; 172];
                 let mut tick = 0u64;
                 let mut sequence = vec![0u16; flows.len()];
-                let mut sendto_ns = delay_histogram();
+                let mut sendto_ns = sendto_ns;
                 let ticks_per_packet = (20_000 / tick_us).max(1) as usize;
                 while running.load(Ordering::Relaxed) {
                     // Each flow sends on one tick of the 20 ms packet interval.
@@ -488,6 +576,7 @@ fn main() {
     let rss_running = rss_kib();
     let cpa_before = cpa_frames.load(Ordering::Relaxed);
     let (engine_cpu0, sim_cpu0, t0) = (cpu_seconds("engine"), cpu_seconds("sim-"), Instant::now());
+    let (engine_switches0, sim_switches0) = (context_switches("engine"), context_switches("sim-"));
     let rcvbuf_errors0 = udp_rcvbuf_errors();
     measuring.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(args.seconds));
@@ -497,6 +586,7 @@ fn main() {
         cpu_seconds("engine") - engine_cpu0,
         cpu_seconds("sim-") - sim_cpu0,
     );
+    let (engine_switches, sim_switches) = (context_switches("engine"), context_switches("sim-"));
     let cpa_during = cpa_frames.load(Ordering::Relaxed) - cpa_before;
     let rcvbuf_errors = udp_rcvbuf_errors() - rcvbuf_errors0;
     // Let packets in flight arrive before stopping.
@@ -521,8 +611,18 @@ fn main() {
     let per_leg_kib = (rss_running.saturating_sub(rss_before)) as f64 / leg_count.max(1) as f64;
     let load_after = load_average();
     println!(
-        "legs {leg_count} ({} bridged calls, {} CPA legs), measured {elapsed:.1} s after {} s warm-up; engine threads {}, sender tick {} µs",
-        args.calls, args.cpa, args.warmup, args.engine_threads, args.tick_us
+        "legs {leg_count} ({} bridged calls, {} CPA legs), measured {elapsed:.1} s after {} s warm-up; engine threads {}, sender tick {} µs, receive threads {} at nice {}",
+        args.calls,
+        args.cpa,
+        args.warmup,
+        args.engine_threads,
+        args.tick_us,
+        if args.receive_poll_us == 0 {
+            "blocking".to_string()
+        } else {
+            format!("polling every {} µs", args.receive_poll_us)
+        },
+        args.receive_nice
     );
     println!("machine load average (1/5/15 min): before {load_before}, at the end {load_after}");
     println!("relayed packets: sent {sent}, received {received}, loss {loss:.4} %");
@@ -572,6 +672,17 @@ fn main() {
         jitter(&user, 0.999)
     );
     println!("CPU: engine {engine_cores:.2} cores, simulator {sim_cores:.2} cores");
+    let per_second = |now: (u64, u64), before: (u64, u64)| {
+        (
+            (now.0 - before.0) as f64 / elapsed,
+            (now.1 - before.1) as f64 / elapsed,
+        )
+    };
+    let (engine_wakeups, engine_preempted) = per_second(engine_switches, engine_switches0);
+    let (sim_wakeups, sim_preempted) = per_second(sim_switches, sim_switches0);
+    println!(
+        "context switches per second: engine {engine_wakeups:.0} voluntary (sleeps/wakeups), {engine_preempted:.0} preempted; simulator {sim_wakeups:.0} voluntary, {sim_preempted:.0} preempted"
+    );
     println!(
         "memory: RSS {rss_before} KiB before legs, {rss_running} KiB running → {per_leg_kib:.1} KiB per leg (user space; kernel socket buffers not included)"
     );
