@@ -10,7 +10,8 @@
 //!
 //! - **kernel**: send time → the kernel's receive timestamp on the
 //!   simulator's socket (SO_TIMESTAMPNS). On loopback the sender's `sendto`
-//!   queues the packet on the engine's socket inside the syscall, so this is
+//!   normally queues the packet on the engine's socket before it returns
+//!   (the receive softirq runs then, unless deferred to ksoftirqd), so this is
 //!   the engine's residence (its socket queue, its wakeup, the relay, its
 //!   `sendto`) plus the sender's own `sendto`, and excludes the simulator's
 //!   receive-thread wakeup. This is the figure for "what the relay adds".
