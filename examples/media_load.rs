@@ -4,16 +4,33 @@
 //!
 //! The engine runs on its own tokio runtime (threads named `engine`), the
 //! simulator on plain threads (`sim-*`), so CPU is measured per side from
-//! /proc/self/task. Every packet carries its flow and send time, so the
-//! simulator measures loss and one-way delay through the engine.
+//! /proc/self/task. Every packet carries its send time (CLOCK_REALTIME, read
+//! just before the `sendto`), so the simulator measures loss and one-way
+//! delay through the engine twice:
 //!
-//!     scripts/load/media [--calls 500] [--cpa 500] [--seconds 30]
+//! - **kernel**: send time → the kernel's receive timestamp on the
+//!   simulator's socket (SO_TIMESTAMPNS). On loopback the sender's `sendto`
+//!   normally queues the packet on the engine's socket before it returns
+//!   (the receive softirq runs then, unless deferred to ksoftirqd), so this is
+//!   the engine's residence (its socket queue, its wakeup, the relay, its
+//!   `sendto`) plus the sender's own `sendto`, and excludes the simulator's
+//!   receive-thread wakeup. This is the figure for "what the relay adds".
+//! - **user space**: send time → the simulator's receive thread holding the
+//!   packet; adds that thread's scheduling delay.
+//!
+//! ```text
+//! scripts/load/media [--calls 500] [--cpa 500] [--seconds 20] [--tick-us 1000]
+//!     [--engine-threads 2] [--event-interval N] [--global-queue-interval N]
+//!     [--receive-poll-us 0] [--receive-nice 0]
+//! ```
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hdrhistogram::Histogram;
 use outdial::media::g711::Law;
 use outdial::media::leg::LegSettings;
 use outdial::media::rtp::{RtpPacket, write_header};
@@ -22,6 +39,8 @@ use outdial::net::rtp::{PortPool, RtpLeg, bridge};
 use outdial::sdp::{Direction, Negotiated};
 
 const SIM_SOCKETS: usize = 8;
+/// Datagrams taken per `recvmmsg` on a simulator socket.
+const RECEIVE_BATCH: usize = 32;
 
 struct Args {
     calls: usize,
@@ -29,15 +48,34 @@ struct Args {
     seconds: u64,
     warmup: u64,
     engine_threads: usize,
+    /// The sender's pacing tick: each flow sends once per 20 ms, spread
+    /// over the ticks of those 20 ms (1 ms: 1/20 of the flows per tick).
+    tick_us: u64,
+    event_interval: Option<u32>,
+    global_queue_interval: Option<u32>,
+    /// 0: the simulator's receive threads block for each packet. N: they
+    /// take what is queued every N µs (fewer wakeups competing with the
+    /// engine for the cores; the user-space figure then includes up to N µs).
+    receive_poll_us: u64,
+    /// Nice value of the simulator's receive threads. The phones they stand
+    /// for are other machines in production; at a positive nice value they
+    /// yield the cores to the engine (at default priority) and their own
+    /// wakeup shows only in the user-space figure.
+    receive_nice: i32,
 }
 
 fn args() -> Args {
     let mut args = Args {
         calls: 500,
         cpa: 500,
-        seconds: 30,
+        seconds: 20,
         warmup: 5,
         engine_threads: 2,
+        tick_us: 1000,
+        event_interval: None,
+        global_queue_interval: None,
+        receive_poll_us: 0,
+        receive_nice: 0,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
@@ -48,10 +86,156 @@ fn args() -> Args {
             "--seconds" => args.seconds = value as u64,
             "--warmup" => args.warmup = value as u64,
             "--engine-threads" => args.engine_threads = value.max(1),
+            "--tick-us" => args.tick_us = (value as u64).clamp(50, 20_000),
+            "--event-interval" => args.event_interval = Some(value.max(1) as u32),
+            "--global-queue-interval" => args.global_queue_interval = Some(value.max(1) as u32),
+            "--receive-poll-us" => args.receive_poll_us = value as u64,
+            "--receive-nice" => {
+                args.receive_nice = pair.get(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+            }
             other => panic!("unknown argument {other}; see the file's top comment"),
         }
     }
     args
+}
+
+/// Nanoseconds on CLOCK_REALTIME, the clock of the kernel's SO_TIMESTAMPNS.
+fn realtime_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Delays in ns up to 60 s, 3 significant digits. Its counters are written
+/// once here so their pages are resident before the memory baseline.
+fn delay_histogram() -> Histogram<u64> {
+    let mut histogram = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    histogram.reset();
+    histogram
+}
+
+/// Asks the kernel to stamp every datagram with its arrival time.
+fn enable_receive_timestamps(socket: &UdpSocket) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and an int-sized option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Sets the calling thread's nice value (Linux: per thread).
+fn set_thread_nice(nice: i32) {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if rc != 0 {
+        eprintln!(
+            "cannot set nice {nice} on a receive thread: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Receive buffers for one `recvmmsg`: payloads and their control messages.
+struct BatchBuffers {
+    payload: Vec<[u8; 256]>,
+    /// u64 for the alignment `cmsghdr` needs.
+    control: Vec<[u64; 8]>,
+}
+
+impl BatchBuffers {
+    fn new() -> BatchBuffers {
+        BatchBuffers {
+            payload: vec![[0u8; 256]; RECEIVE_BATCH],
+            control: vec![[0u64; 8]; RECEIVE_BATCH],
+        }
+    }
+
+    /// Takes what is queued; with `wait`, blocks for the first datagram (up
+    /// to the socket's read timeout) if none is. Returns (length, kernel arrival time in ns)
+    /// per datagram, in `out`.
+    fn receive(&mut self, socket: &UdpSocket, wait: bool, out: &mut Vec<(usize, Option<u64>)>) {
+        out.clear();
+        // SAFETY: all-zero iovec/mmsghdr are valid "empty" values.
+        let mut iovs: [libc::iovec; RECEIVE_BATCH] = unsafe { std::mem::zeroed() };
+        let mut headers: [libc::mmsghdr; RECEIVE_BATCH] = unsafe { std::mem::zeroed() };
+        for (i, (payload, control)) in self
+            .payload
+            .iter_mut()
+            .zip(self.control.iter_mut())
+            .enumerate()
+        {
+            iovs[i] = libc::iovec {
+                iov_base: payload.as_mut_ptr().cast(),
+                iov_len: payload.len(),
+            };
+            let header = &mut headers[i].msg_hdr;
+            header.msg_iov = &mut iovs[i];
+            header.msg_iovlen = 1;
+            header.msg_control = control.as_mut_ptr().cast();
+            header.msg_controllen = std::mem::size_of_val(control) as _;
+        }
+        // SAFETY: every header points at live buffers of the stated sizes.
+        let received = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                headers.as_mut_ptr(),
+                RECEIVE_BATCH as libc::c_uint,
+                if wait {
+                    libc::MSG_WAITFORONE
+                } else {
+                    libc::MSG_DONTWAIT
+                },
+                std::ptr::null_mut(),
+            )
+        };
+        if received <= 0 {
+            return;
+        }
+        for header in &headers[..received as usize] {
+            let mut arrival = None;
+            // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG
+            // macros stay inside them.
+            unsafe {
+                let mut cmsg = libc::CMSG_FIRSTHDR(&header.msg_hdr);
+                while !cmsg.is_null() {
+                    if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                        && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                    {
+                        let stamp: libc::timespec =
+                            std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                        arrival = Some(stamp.tv_sec as u64 * 1_000_000_000 + stamp.tv_nsec as u64);
+                    }
+                    cmsg = libc::CMSG_NXTHDR(&header.msg_hdr, cmsg);
+                }
+            }
+            out.push((header.msg_len as usize, arrival));
+        }
+    }
+}
+
+/// What one simulator receive thread measured.
+struct ReceiverTally {
+    received: u64,
+    /// Send time → kernel arrival at the simulator socket.
+    kernel: Histogram<u64>,
+    /// Send time → the receive thread holding the packet.
+    user: Histogram<u64>,
+    without_kernel_stamp: u64,
 }
 
 /// One stream the simulator sends: from sim socket `via` to engine `to`.
@@ -94,6 +278,37 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Context switches of this process's threads whose name starts with
+/// `prefix`: (voluntary — mostly wakeups after blocking —, involuntary —
+/// preempted by another thread).
+fn context_switches(prefix: &str) -> (u64, u64) {
+    let (mut voluntary, mut involuntary) = (0, 0);
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            let field = |name: &str| -> u64 {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            if !status
+                .lines()
+                .find_map(|l| l.strip_prefix("Name:"))
+                .is_some_and(|name| name.trim().starts_with(prefix))
+            {
+                continue;
+            }
+            voluntary += field("voluntary_ctxt_switches:");
+            involuntary += field("nonvoluntary_ctxt_switches:");
+        }
+    }
+    (voluntary, involuntary)
+}
+
 /// CPU seconds (user + system) of this process's threads whose name starts with `prefix`.
 fn cpu_seconds(prefix: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
@@ -134,21 +349,31 @@ fn udp_rcvbuf_errors() -> u64 {
         .unwrap_or(0)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+/// "1-min 5-min 15-min" from /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn main() {
     let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let load_before = load_average();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .worker_threads(args.engine_threads)
         .thread_name("engine")
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+        .enable_all();
+    if let Some(n) = args.event_interval {
+        builder.event_interval(n);
+    }
+    if let Some(n) = args.global_queue_interval {
+        builder.global_queue_interval(n);
+    }
+    let runtime = builder.build().expect("tokio runtime");
     // A simulator socket stands for ~1/8 of all phones, so it gets the
     // largest receive buffer the kernel allows: otherwise a descheduled
     // simulator thread loses packets the engine delivered.
@@ -162,10 +387,25 @@ fn main() {
                 .expect("bind sim socket");
             let s: UdpSocket = s.into();
             s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+            enable_receive_timestamps(&s).expect("SO_TIMESTAMPNS on a simulator socket");
             Arc::new(s)
         })
         .collect();
     let sim_addr: Vec<SocketAddr> = sim.iter().map(|s| s.local_addr().unwrap()).collect();
+    // The simulator's own measuring state exists (pages touched) before the
+    // baseline, so "memory per leg" counts the legs only.
+    let mut receiver_state: Vec<(BatchBuffers, ReceiverTally)> = (0..SIM_SOCKETS)
+        .map(|_| {
+            let tally = ReceiverTally {
+                received: 0,
+                kernel: delay_histogram(),
+                user: delay_histogram(),
+                without_kernel_stamp: 0,
+            };
+            (BatchBuffers::new(), tally)
+        })
+        .collect();
+    let sendto_ns = delay_histogram();
     let rss_before = rss_kib();
 
     // The engine side: legs, bridges and CPA consumers.
@@ -234,35 +474,52 @@ fn main() {
     let measuring = Arc::new(AtomicBool::new(false));
     let sent_relayed = Arc::new(AtomicU64::new(0));
     let sent_cpa = Arc::new(AtomicU64::new(0));
+    // Counted packets received so far, to know when the queues are drained.
+    let received_so_far = Arc::new(AtomicU64::new(0));
     let mut receivers = Vec::new();
     for (i, socket) in sim.iter().enumerate() {
+        let (mut buffers, mut tally) = receiver_state.remove(0);
         let (socket, running) = (socket.clone(), running.clone());
+        let received_so_far = received_so_far.clone();
+        let poll = Duration::from_micros(args.receive_poll_us);
+        let receive_nice = args.receive_nice;
         receivers.push(
             std::thread::Builder::new()
                 .name(format!("sim-recv-{i}"))
                 .spawn(move || {
-                    let mut buf = [0u8; 1500];
-                    let mut delays_us = Vec::new();
-                    let mut received = 0u64;
-                    while running.load(Ordering::Relaxed) {
-                        let Ok((len, _)) = socket.recv_from(&mut buf) else {
-                            continue;
-                        };
-                        let Ok(packet) = RtpPacket::parse(&buf[..len]) else {
-                            continue;
-                        };
-                        let Some(stamp) = packet.payload.get(..9) else {
-                            continue;
-                        };
-                        if stamp[0] != 1 {
-                            continue;
-                        }
-                        let sent_ns = u64::from_le_bytes(stamp[1..9].try_into().unwrap());
-                        let now_ns = start.elapsed().as_nanos() as u64;
-                        delays_us.push(now_ns.saturating_sub(sent_ns) / 1000);
-                        received += 1;
+                    if receive_nice != 0 {
+                        set_thread_nice(receive_nice);
                     }
-                    (received, delays_us)
+                    let mut batch = Vec::with_capacity(RECEIVE_BATCH);
+                    while running.load(Ordering::Relaxed) {
+                        buffers.receive(&socket, poll.is_zero(), &mut batch);
+                        if !poll.is_zero() && batch.len() < RECEIVE_BATCH {
+                            std::thread::sleep(poll);
+                        }
+                        let now_ns = realtime_ns();
+                        for (i, &(len, arrival)) in batch.iter().enumerate() {
+                            let Ok(packet) = RtpPacket::parse(&buffers.payload[i][..len]) else {
+                                continue;
+                            };
+                            let Some(stamp) = packet.payload.get(..9) else {
+                                continue;
+                            };
+                            if stamp[0] != 1 {
+                                continue;
+                            }
+                            let sent_ns = u64::from_le_bytes(stamp[1..9].try_into().unwrap());
+                            tally.received += 1;
+                            received_so_far.fetch_add(1, Ordering::Relaxed);
+                            let _ = tally.user.record(now_ns.saturating_sub(sent_ns).max(1));
+                            match arrival {
+                                Some(at) => {
+                                    let _ = tally.kernel.record(at.saturating_sub(sent_ns).max(1));
+                                }
+                                None => tally.without_kernel_stamp += 1,
+                            }
+                        }
+                    }
+                    tally
                 })
                 .unwrap(),
         );
@@ -270,16 +527,24 @@ fn main() {
     let sender = {
         let (sim, running, measuring) = (sim.clone(), running.clone(), measuring.clone());
         let (sent_relayed, sent_cpa) = (sent_relayed.clone(), sent_cpa.clone());
+        let tick_us = args.tick_us;
         std::thread::Builder::new()
             .name("sim-send".into())
             .spawn(move || {
                 let mut packet = [0xFFu8; 172];
                 let mut tick = 0u64;
                 let mut sequence = vec![0u16; flows.len()];
+                let mut sendto_ns = sendto_ns;
+                let ticks_per_packet = (20_000 / tick_us).max(1) as usize;
                 while running.load(Ordering::Relaxed) {
-                    // 1 ms ticks: each flow sends on one tick in 20.
-                    let slot = (tick % 20) as usize;
-                    for (i, flow) in flows.iter().enumerate().skip(slot).step_by(20) {
+                    // Each flow sends on one tick of the 20 ms packet interval.
+                    let slot = (tick % ticks_per_packet as u64) as usize;
+                    for (i, flow) in flows
+                        .iter()
+                        .enumerate()
+                        .skip(slot)
+                        .step_by(ticks_per_packet)
+                    {
                         let seq = sequence[i];
                         sequence[i] = seq.wrapping_add(1);
                         write_header(&mut packet, false, 0, seq, u32::from(seq) * 160, flow.ssrc);
@@ -287,9 +552,13 @@ fn main() {
                         // The stamp's first byte says "count me": only packets
                         // sent inside the window are counted on both sides.
                         packet[12] = u8::from(counting);
-                        packet[13..21]
-                            .copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
-                        if sim[flow.via].send_to(&packet, flow.to).is_ok() && counting {
+                        let sent_ns = realtime_ns();
+                        packet[13..21].copy_from_slice(&sent_ns.to_le_bytes());
+                        let sent = sim[flow.via].send_to(&packet, flow.to).is_ok();
+                        if counting {
+                            let _ = sendto_ns.record(realtime_ns().saturating_sub(sent_ns).max(1));
+                        }
+                        if sent && counting {
                             if flow.relayed {
                                 sent_relayed.fetch_add(1, Ordering::Relaxed);
                             } else {
@@ -298,11 +567,12 @@ fn main() {
                         }
                     }
                     tick += 1;
-                    let next = start + Duration::from_millis(tick);
+                    let next = start + Duration::from_micros(tick * tick_us);
                     if let Some(wait) = next.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
                 }
+                sendto_ns
             })
             .unwrap()
     };
@@ -311,6 +581,7 @@ fn main() {
     let rss_running = rss_kib();
     let cpa_before = cpa_frames.load(Ordering::Relaxed);
     let (engine_cpu0, sim_cpu0, t0) = (cpu_seconds("engine"), cpu_seconds("sim-"), Instant::now());
+    let (engine_switches0, sim_switches0) = (context_switches("engine"), context_switches("sim-"));
     let rcvbuf_errors0 = udp_rcvbuf_errors();
     measuring.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(args.seconds));
@@ -320,65 +591,125 @@ fn main() {
         cpu_seconds("engine") - engine_cpu0,
         cpu_seconds("sim-") - sim_cpu0,
     );
+    let (engine_switches, sim_switches) = (context_switches("engine"), context_switches("sim-"));
     let cpa_during = cpa_frames.load(Ordering::Relaxed) - cpa_before;
-    let rcvbuf_errors = udp_rcvbuf_errors() - rcvbuf_errors0;
-    // Let packets in flight arrive before stopping.
-    std::thread::sleep(Duration::from_millis(300));
-    running.store(false, Ordering::Relaxed);
-    sender.join().unwrap();
-    let mut received = 0;
-    let mut delays = Vec::new();
-    for r in receivers {
-        let (n, d) = r.join().unwrap();
-        received += n;
-        delays.extend(d);
+    // Let packets in flight and in the simulator's queues arrive before
+    // stopping: a receive thread behind (descheduled) is not relay loss.
+    let mut last = received_so_far.load(Ordering::Relaxed);
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = received_so_far.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
     }
-    delays.sort_unstable();
+    let rcvbuf_errors = udp_rcvbuf_errors() - rcvbuf_errors0;
+    running.store(false, Ordering::Relaxed);
+    let sendto = sender.join().unwrap();
+    let mut received = 0;
+    let (mut kernel, mut user, mut without_kernel_stamp) =
+        (delay_histogram(), delay_histogram(), 0);
+    for r in receivers {
+        let tally = r.join().unwrap();
+        received += tally.received;
+        kernel.add(&tally.kernel).expect("same histogram bounds");
+        user.add(&tally.user).expect("same histogram bounds");
+        without_kernel_stamp += tally.without_kernel_stamp;
+    }
     let sent = sent_relayed.load(Ordering::Relaxed);
     let sent_cpa = sent_cpa.load(Ordering::Relaxed);
     let loss = 100.0 * (sent as f64 - received as f64) / (sent as f64).max(1.0);
-    let min = delays.first().copied().unwrap_or(0);
+    let engine_cores = engine_cpu / elapsed;
+    let sim_cores = sim_cpu / elapsed;
+    let per_leg_kib = (rss_running.saturating_sub(rss_before)) as f64 / leg_count.max(1) as f64;
+    let load_after = load_average();
     println!(
-        "legs {leg_count} ({} bridged calls, {} CPA legs), measured {elapsed:.1} s after {} s warm-up",
-        args.calls, args.cpa, args.warmup
+        "legs {leg_count} ({} bridged calls, {} CPA legs), measured {elapsed:.1} s after {} s warm-up; engine threads {}, sender tick {} µs, receive threads {} at nice {}",
+        args.calls,
+        args.cpa,
+        args.warmup,
+        args.engine_threads,
+        args.tick_us,
+        if args.receive_poll_us == 0 {
+            "blocking".to_string()
+        } else {
+            format!("polling every {} µs", args.receive_poll_us)
+        },
+        args.receive_nice
     );
+    println!("machine load average (1/5/15 min): before {load_before}, at the end {load_after}");
     println!("relayed packets: sent {sent}, received {received}, loss {loss:.4} %");
     println!(
-        "UDP receive-buffer overflows on the machine during the window (any socket): {rcvbuf_errors}"
+        "UDP receive-buffer overflows on the machine during the window and the drain after it (any socket; counts as loss above if a simulator socket overflowed): {rcvbuf_errors}"
     );
     println!(
         "CPA: {sent_cpa} packets sent, {cpa_during} frames delivered to consumers (≈ ±1 frame/leg at the window edges)"
     );
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let jitter = |h: &Histogram<u64>, q: f64| ms(h.value_at_quantile(q).saturating_sub(h.min()));
     println!(
-        "one-way delay through the engine (sim send → sim receive), µs: min {min} p50 {} p99 {} p99.9 {} max {}",
-        percentile(&delays, 0.5),
-        percentile(&delays, 0.99),
-        percentile(&delays, 0.999),
-        delays.last().copied().unwrap_or(0)
+        "one-way delay, kernel timestamp (sender's stamp → kernel arrival at the simulator socket; = engine residence + the sender's sendto), ms: min {:.3} p50 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}{}",
+        ms(kernel.min()),
+        ms(kernel.value_at_quantile(0.5)),
+        ms(kernel.value_at_quantile(0.99)),
+        ms(kernel.value_at_quantile(0.999)),
+        ms(kernel.max()),
+        if without_kernel_stamp > 0 {
+            format!(" ({without_kernel_stamp} packets without a kernel stamp)")
+        } else {
+            String::new()
+        }
     );
     println!(
-        "added jitter (delay − min delay), µs: p50 {} p99 {}",
-        percentile(&delays, 0.5) - min,
-        percentile(&delays, 0.99) - min
+        "one-way delay, user space (sender's stamp → simulator receive thread; adds that thread's wakeup), ms: min {:.3} p50 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
+        ms(user.min()),
+        ms(user.value_at_quantile(0.5)),
+        ms(user.value_at_quantile(0.99)),
+        ms(user.value_at_quantile(0.999)),
+        ms(user.max())
     );
     println!(
-        "CPU: engine {:.2} cores, simulator {:.2} cores",
-        engine_cpu / elapsed,
-        sim_cpu / elapsed
+        "sender's own sendto (stamp → syscall return; part of the kernel figure), ms: p50 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
+        ms(sendto.value_at_quantile(0.5)),
+        ms(sendto.value_at_quantile(0.99)),
+        ms(sendto.value_at_quantile(0.999)),
+        ms(sendto.max())
     );
     println!(
-        "memory: RSS {} KiB before legs, {} KiB running → {:.1} KiB per leg (user space; kernel socket buffers not included)",
-        rss_before,
-        rss_running,
-        (rss_running.saturating_sub(rss_before)) as f64 / leg_count.max(1) as f64
+        "ADDED JITTER (delay − min delay), ms: kernel timestamp p50 {:.3} p99 {:.3} p99.9 {:.3} | user space p50 {:.3} p99 {:.3} p99.9 {:.3}",
+        jitter(&kernel, 0.5),
+        jitter(&kernel, 0.99),
+        jitter(&kernel, 0.999),
+        jitter(&user, 0.5),
+        jitter(&user, 0.99),
+        jitter(&user, 0.999)
     );
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("CPU: engine {engine_cores:.2} cores, simulator {sim_cores:.2} cores");
+    let per_second = |now: (u64, u64), before: (u64, u64)| {
+        (
+            (now.0 - before.0) as f64 / elapsed,
+            (now.1 - before.1) as f64 / elapsed,
+        )
+    };
+    let (engine_wakeups, engine_preempted) = per_second(engine_switches, engine_switches0);
+    let (sim_wakeups, sim_preempted) = per_second(sim_switches, sim_switches0);
     println!(
-        "machine load average (1/5/15 min) at the end: {}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        "context switches per second: engine {engine_wakeups:.0} voluntary (sleeps/wakeups), {engine_preempted:.0} preempted; simulator {sim_wakeups:.0} voluntary, {sim_preempted:.0} preempted"
+    );
+    println!(
+        "memory: RSS {rss_before} KiB before legs, {rss_running} KiB running → {per_leg_kib:.1} KiB per leg (user space; kernel socket buffers not included)"
+    );
+    println!(
+        "README row: | load avg {load_before} | {leg_count} | {} of {sent} | {cpa_during} of {sent_cpa} | {:.2} / {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} ms | {:.2} ms | {engine_cores:.2} | {sim_cores:.2} | {per_leg_kib:.1} KiB |",
+        sent.saturating_sub(received),
+        jitter(&kernel, 0.5),
+        jitter(&kernel, 0.99),
+        jitter(&kernel, 0.999),
+        jitter(&user, 0.5),
+        jitter(&user, 0.99),
+        jitter(&user, 0.999),
+        ms(sendto.value_at_quantile(0.99)),
     );
     // Engine-side view: what the legs themselves counted.
     let (mut lost, mut cpa_dropped, mut relay_dropped) = (0i64, 0u64, 0u64);
