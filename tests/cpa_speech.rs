@@ -238,3 +238,29 @@ fn a_three_second_business_answer_then_silence_is_human() {
         );
     }
 }
+
+#[test]
+fn a_short_answer_over_mains_hum_is_human() {
+    // 60 Hz hum with its harmonics (the 300 Hz one lies in the speech
+    // band) 10 dB below the caller: a steady tone, but the line's own, so
+    // the pause after "Hello?" runs under it.
+    let hum = |ms: f64| {
+        let mut h = tone(&[60.0], ms, -30.0);
+        for (f, db) in [(120.0, -36.0), (180.0, -39.5), (300.0, -44.0)] {
+            h = mix(&h, &tone(&[f], ms, db));
+        }
+        h
+    };
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(700.0, 170.0, -20.0, 17),
+        silence(2800.0),
+    ]);
+    let run = analyse(&mix(&x, &hum(4000.0)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert!(
+        run.verdict.at_ms < 1200 + 800,
+        "human at {}",
+        run.verdict.at_ms
+    );
+}

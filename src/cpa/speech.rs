@@ -225,8 +225,9 @@ impl SpeechTracker {
     /// Feeds one frame. `tonal` frames belong to a tone and are never speech.
     /// `min_db` is the quietest level that may count as speech: raised when
     /// loud tones were heard, so a TV far below a ringback is not a caller.
-    /// `tone_active`: a confirmed loud tone is playing; the pause clock
-    /// stops (a beep right after a short greeting is not a pause).
+    /// `tone_active`: a confirmed tone is playing; the pause clock stops
+    /// while it stands above the floor (a beep right after a short greeting
+    /// is not a pause).
     pub fn update(
         &mut self,
         f: &Features,
@@ -364,6 +365,12 @@ impl SpeechTracker {
                 self.pause_frames += 1;
                 self.quiet_frames += 1;
             } else {
+                // A tone no louder than the floor is the line's own hum,
+                // steady since before the caller spoke: the caller's pause
+                // goes on under it.
+                if above <= HOLD_ABOVE_FLOOR_DB {
+                    self.pause_frames += 1;
+                }
                 self.quiet_frames = 0;
             }
         }
