@@ -199,3 +199,68 @@ fn a_tone_seconds_after_a_quiet_human_answer_does_not_flip_it() {
     assert!(a.is_done());
     assert_eq!(a.beep(), None);
 }
+
+#[test]
+fn quiet_talk_in_the_room_before_the_answer_does_not_lengthen_the_answer() {
+    // A TV 26 dB below the caller just before they speak, then a 2.8 s
+    // answer ("Good morning, Baker and Sons, how can I help?") and silence.
+    // Counted from the TV, the speech would span 3.45 s: a machine.
+    let x = concat(&[
+        silence(100.0),
+        pseudo_speech(400.0, 180.0, -42.0, 14),
+        silence(250.0),
+        pseudo_speech(2800.0, 140.0, -16.0, 15),
+        silence(2500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(6100.0, -65.0, 23)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert!(
+        run.verdict.at_ms < 3550 + 1400,
+        "human at {}",
+        run.verdict.at_ms
+    );
+}
+
+#[test]
+fn a_three_second_business_answer_then_silence_is_human() {
+    for (f0, level) in [(110.0, -18.0), (200.0, -28.0)] {
+        let x = concat(&[
+            silence(500.0),
+            pseudo_speech(3000.0, f0, level, 16),
+            silence(2500.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(6000.0, -60.0, 29)), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Human,
+            "f0 {f0}: {:?}",
+            run.events
+        );
+    }
+}
+
+#[test]
+fn a_short_answer_over_mains_hum_is_human() {
+    // 60 Hz hum with its harmonics (the 300 Hz one lies in the speech
+    // band) 10 dB below the caller: a steady tone, but the line's own, so
+    // the pause after "Hello?" runs under it.
+    let hum = |ms: f64| {
+        let mut h = tone(&[60.0], ms, -30.0);
+        for (f, db) in [(120.0, -36.0), (180.0, -39.5), (300.0, -44.0)] {
+            h = mix(&h, &tone(&[f], ms, db));
+        }
+        h
+    };
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(700.0, 170.0, -20.0, 17),
+        silence(2800.0),
+    ]);
+    let run = analyse(&mix(&x, &hum(4000.0)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert!(
+        run.verdict.at_ms < 1200 + 800,
+        "human at {}",
+        run.verdict.at_ms
+    );
+}

@@ -31,12 +31,25 @@ const BELOW_CALLER_DB: f32 = 14.0;
 const LEVEL_FRAMES: u32 = 10;
 /// Weak frames count as speech only with a peaky (harmonic) spectrum.
 const WEAK_FLATNESS: f32 = 0.25;
+/// A frame this far below the floor amid background is a dip: the floor
+/// falls only to the loudest of the last `FLOOR_DIP_FRAMES` frames, so a
+/// lost packet (a frame of digital silence) or a momentary gap in babble is
+/// not taken for the line's noise, while a real drop (after a few frames)
+/// still is.
+const FLOOR_DIP_DB: f32 = 6.0;
+const FLOOR_DIP_FRAMES: usize = 4;
+/// Speech heard before a segment this much louder than all of it was the
+/// room (babble, a TV) before the caller spoke: the structure restarts at
+/// the louder segment. One speaker's level varies far less than this.
+const BACKGROUND_BELOW_CALLER_DB: f32 = 10.0;
 
 /// Decision thresholds (tuned on the generated training split; see
 /// `tools/corpus/`).
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
     /// Speech span (first onset to last speech) at which it is a machine.
+    /// A business answer ("Good morning, Baker and Sons, how can I help?")
+    /// spoken slowly lasts over 3 s: below that, span alone cannot tell.
     pub machine_span_ms: u32,
     /// Pause that ends a short answer (span ≤ `short_span_ms`).
     pub short_pause_ms: u32,
@@ -52,7 +65,7 @@ pub struct Thresholds {
 impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
         let base = Thresholds {
-            machine_span_ms: 2700,
+            machine_span_ms: 3200,
             short_pause_ms: 400,
             short_span_ms: 600,
             pause_per_s_ms: 300,
@@ -101,6 +114,13 @@ pub struct SpeechTracker {
     /// Non-speech, non-tone frames in a row (dead-air clock).
     quiet_frames: u32,
     utterances: u32,
+    /// First frame of the current (or last) speech segment.
+    segment_start: u32,
+    /// Speech frames and loudest frame (dB) of the current segment.
+    segment_frames: u32,
+    segment_peak_db: f32,
+    /// Loudest frame (dB) of the speech before the current segment.
+    earlier_peak_db: f32,
     run_strong: bool,
     /// Running level of strong speech frames (dB), for the line's SNR.
     speech_level_db: f32,
@@ -110,6 +130,9 @@ pub struct SpeechTracker {
     caller_peak_db: f32,
     /// Spectral flatness of the frames the floor learns from.
     floor_flatness: f32,
+    /// Levels (dB) of the last frames, newest at `recent_next - 1`.
+    recent_db: [f32; FLOOR_DIP_FRAMES],
+    recent_next: usize,
 }
 
 impl Default for SpeechTracker {
@@ -132,11 +155,17 @@ impl SpeechTracker {
             pause_frames: 0,
             quiet_frames: 0,
             utterances: 0,
+            segment_start: 0,
+            segment_frames: 0,
+            segment_peak_db: -200.0,
+            earlier_peak_db: -200.0,
             run_strong: false,
             speech_level_db: -200.0,
             level_frames: 0,
             caller_peak_db: -200.0,
             floor_flatness: 0.0,
+            recent_db: [-100.0; FLOOR_DIP_FRAMES],
+            recent_next: 0,
         }
     }
 
@@ -196,8 +225,9 @@ impl SpeechTracker {
     /// Feeds one frame. `tonal` frames belong to a tone and are never speech.
     /// `min_db` is the quietest level that may count as speech: raised when
     /// loud tones were heard, so a TV far below a ringback is not a caller.
-    /// `tone_active`: a confirmed loud tone is playing; the pause clock
-    /// stops (a beep right after a short greeting is not a pause).
+    /// `tone_active`: a confirmed tone is playing; the pause clock stops
+    /// while it stands above the floor (a beep right after a short greeting
+    /// is not a pause).
     pub fn update(
         &mut self,
         f: &Features,
@@ -207,6 +237,8 @@ impl SpeechTracker {
         frame: u32,
     ) {
         let e = f.band_db.max(-100.0);
+        self.recent_db[self.recent_next] = e;
+        self.recent_next = (self.recent_next + 1) % FLOOR_DIP_FRAMES;
         let pure = f.purity2 >= 0.7;
         if !self.floor_init {
             if tonal || pure {
@@ -242,11 +274,24 @@ impl SpeechTracker {
 
         // Noise floor: falls fast, follows noise-like frames, creeps up
         // slowly under speech so a gain step or rising noise is learned.
-        if e < self.floor_db {
+        // (Right after speech, a drop is the end of a word, not a dip.)
+        let recent_max = self.recent_db.iter().copied().fold(-100.0, f32::max);
+        let fall_to = if above < -FLOOR_DIP_DB && recent_max < self.floor_db + HOLD_ABOVE_FLOOR_DB {
+            recent_max
+        } else {
+            e
+        };
+        if fall_to < self.floor_db {
             // Falls fast from an initial high guess, slower once settled so
             // that babble's dips do not drag the floor below its body.
-            let rate = if above < -12.0 { 0.4 } else { FLOOR_FALL };
-            self.floor_db += rate * (e - self.floor_db);
+            let rate = if fall_to - self.floor_db < -12.0 {
+                0.4
+            } else {
+                FLOOR_FALL
+            };
+            self.floor_db += rate * (fall_to - self.floor_db);
+        } else if e < self.floor_db {
+            // A short dip: the floor holds.
         } else if tonal || pure {
             // A tone says nothing about the noise.
         } else if noise_like || (!speechy && above < 8.0) {
@@ -293,9 +338,25 @@ impl SpeechTracker {
                     self.first_onset = Some(self.run_start);
                     self.speech_frames += self.run - 1;
                 }
+                self.earlier_peak_db = self.earlier_peak_db.max(self.segment_peak_db);
+                self.segment_start = self.run_start;
+                self.segment_frames = self.run - 1;
+                self.segment_peak_db = -200.0;
             }
             self.last_speech = frame;
             self.speech_frames += 1;
+            self.segment_frames += 1;
+            self.segment_peak_db = self.segment_peak_db.max(e);
+            // Everything before this segment was far quieter: background
+            // heard before the caller answered, not the start of the answer.
+            if self.first_onset.is_some_and(|s| s < self.segment_start)
+                && self.segment_peak_db >= self.earlier_peak_db + BACKGROUND_BELOW_CALLER_DB
+            {
+                self.first_onset = Some(self.segment_start);
+                self.speech_frames = self.segment_frames;
+                self.earlier_peak_db = -200.0;
+                self.utterances = 1;
+            }
             self.pause_frames = 0;
             self.quiet_frames = 0;
         } else if !speechy {
@@ -304,6 +365,12 @@ impl SpeechTracker {
                 self.pause_frames += 1;
                 self.quiet_frames += 1;
             } else {
+                // A tone no louder than the floor is the line's own hum,
+                // steady since before the caller spoke: the caller's pause
+                // goes on under it.
+                if above <= HOLD_ABOVE_FLOOR_DB {
+                    self.pause_frames += 1;
+                }
                 self.quiet_frames = 0;
             }
         }
@@ -326,5 +393,46 @@ impl SpeechTracker {
             return Some(SpeechVerdict::Human);
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(band_db: f32, flatness: f32) -> Features {
+        Features {
+            band_db,
+            flatness,
+            purity1: 0.1,
+            purity2: 0.2,
+            ..Features::default()
+        }
+    }
+
+    #[test]
+    fn a_lost_packet_does_not_drag_the_floor_down_but_a_lasting_drop_does() {
+        let mut t = SpeechTracker::new();
+        let mut n = 0;
+        let mut feed = |t: &mut SpeechTracker, db: f32, frames: u32| {
+            for _ in 0..frames {
+                t.update(&frame(db, 0.15), false, false, -200.0, n);
+                n += 1;
+            }
+        };
+        feed(&mut t, -35.0, 50);
+        let settled = t.floor_db();
+        assert!((settled + 35.0).abs() < 1.0, "floor {settled}");
+        // Two frames of digital silence (a lost packet over the 32 ms window).
+        feed(&mut t, -90.0, 2);
+        feed(&mut t, -35.0, 5);
+        assert!(
+            (t.floor_db() - settled).abs() < 1.0,
+            "floor {} after a lost packet",
+            t.floor_db()
+        );
+        // The line really went quieter: the floor follows.
+        feed(&mut t, -60.0, 50);
+        assert!(t.floor_db() < -55.0, "floor {}", t.floor_db());
     }
 }
