@@ -104,9 +104,18 @@ fn scenario(
     }
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
 proptest! {
     #![proptest_config(Config {
-        cases: 10,
+        // 10 cases by default (the suite runs in debug); PROPTEST_CASES=120
+        // with --release searches wider.
+        cases: cases(),
         rng_seed: RngSeed::Fixed(8),
         failure_persistence: None,
         ..Config::default()

@@ -251,6 +251,9 @@ const PRIOR_ANSWERS: f64 = 200.0;
 const GUARD_Z: f64 = 1.0;
 /// Room under the cap (in abandons) below which pacing is progressive.
 const MIN_ROOM: f64 = 1.0;
+/// Margin on the abandons the calls in flight are expected to cause, in
+/// standard deviations, when reckoning the room left under the cap.
+const IN_FLIGHT_Z: f64 = 1.5;
 /// Abandons of room under the cap kept free of any planned risk.
 const ROOM_RESERVE: f64 = 0.5;
 /// Room (in abandons, beyond the reserve) below which the threshold shrinks
@@ -747,14 +750,19 @@ impl Pacer {
             reasoning.risk_threshold = 0.0;
             return (0, Limit::Compliance);
         }
-        let (a0, _) = self.expected_abandons(0.0);
+        let (a0, a0_var) = self.expected_abandons(0.0);
         // Abandons come in clusters (no agent free: every answer in the
         // next seconds is lost), and the clusters grow with the team.
         let team = f64::from(reasoning.ready_agents + reasoning.busy_agents);
         // Early on one cluster moves the rate most: more in reserve, fading
         // out over the first EARLY_ANSWERS live answers.
         let early = EARLY_RESERVE * (1.0 - us.live_answers as f64 / EARLY_ANSWERS).max(0.0);
-        let spare = room - a0 - ROOM_RESERVE - early - ROOM_PER_AGENT * team;
+        // What the calls already in flight will abandon is uncertain: their
+        // expectation plus IN_FLIGHT_Z standard deviations is spoken for.
+        // With the expectation alone a large team at a low hit rate (many
+        // calls in flight) could overrun the cap by one cluster mid-shift.
+        let in_flight = a0 + IN_FLIGHT_Z * a0_var.sqrt();
+        let spare = room - in_flight - ROOM_RESERVE - early - ROOM_PER_AGENT * team;
         if spare <= 0.0 {
             // No room beyond the reserve: progressive until answers make some.
             self.held = true;
