@@ -663,7 +663,9 @@ impl ToneTracker {
         // A noisy element (a burst stretched by babble, a gap shortened by
         // a click) must not spoil the whole history: when it does not fit,
         // the most recent segments are read on their own.
-        (0..self.cp_len)
+        // A suffix keeps two segments at least: one burst alone says little.
+        let skips = self.cp_len.saturating_sub(1).max(1);
+        (0..skips)
             .find_map(|skip| Self::cadence_of(&self.cp[skip..self.cp_len], skip == 0, trailing_off))
     }
 
