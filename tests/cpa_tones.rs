@@ -468,3 +468,18 @@ fn short_beeps_in_hiss_are_found_at_their_onset() {
         );
     }
 }
+
+#[test]
+fn sit_after_faint_crosstalk_is_sit_and_no_beep() {
+    // Voice-like crosstalk 26 dB under the SIT that follows it: its first
+    // segment (a steady sine after "speech") must not read as a beep.
+    let x = concat(&[
+        silence(100.0),
+        pseudo_speech(700.0, 160.0, -44.0, 21),
+        sit([(913.8, 274.0), (1370.6, 274.0), (1776.7, 380.0)]),
+    ]);
+    let run = analyse(&mix(&x, &noise(3100.0, -70.0, 23)), false);
+    assert_eq!(run.beep_ms, None, "{:?}", run.events);
+    assert_eq!(run.verdict.outcome, Outcome::Sit, "{:?}", run.events);
+    assert_eq!(run.verdict.sit_code, Some(SitCode::Ic));
+}
