@@ -445,9 +445,13 @@ impl Analyser {
         {
             self.resumed_after_human = true;
         }
+        // A beep ends a greeting that was heard: a tone far louder than all
+        // the "speech" before it follows crosstalk (babble under a SIT or a
+        // fax), not a greeting.
         if want_beep
             && self.speech.speech_ms() >= 300
             && let Some(seg) = self.tones.beep()
+            && seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
         {
             let beep = Event {
                 at_ms: seg.start_ms,
