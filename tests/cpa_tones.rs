@@ -483,3 +483,123 @@ fn sit_after_faint_crosstalk_is_sit_and_no_beep() {
     assert_eq!(run.verdict.outcome, Outcome::Sit, "{:?}", run.events);
     assert_eq!(run.verdict.sit_code, Some(SitCode::Ic));
 }
+
+/// A monotone TTS syllable as a telephone line passes it: a steady (or
+/// slightly jittered) `f0` with harmonics 1–15, shaped by a narrow first
+/// formant at `formant` Hz so one harmonic in 330–660 Hz holds most of
+/// the band, weaker upper formants, 20 ms ramps.
+fn tts_syllable(ms: f64, f0: f64, formant: f64, jitter: f64, level_db: f64) -> Vec<f64> {
+    let n = samples(ms);
+    let amp = 10f64.powf(level_db / 20.0);
+    let ramp = samples(20.0).min(n / 2);
+    let envelope = |fk: f64| {
+        let f1 = 1.0 / (1.0 + ((fk - formant) / 50.0).powi(2));
+        let f2 = 0.18 / (1.0 + ((fk - 1250.0) / 150.0).powi(2));
+        let f3 = 0.08 / (1.0 + ((fk - 2500.0) / 250.0).powi(2));
+        // The line's high-pass: little below 300 Hz.
+        let line = if fk < 300.0 { 0.15 } else { 1.0 };
+        (f1 + f2 + f3 + 0.01) * line
+    };
+    let mut phase = 0.0;
+    let mut out: Vec<f64> = (0..n)
+        .map(|i| {
+            let t = i as f64 / SR;
+            let f = f0 * (1.0 + jitter * (2.0 * std::f64::consts::PI * 5.5 * t).sin());
+            phase += 2.0 * std::f64::consts::PI * f / SR;
+            let mut v = 0.0;
+            for k in 1..=15 {
+                let fk = k as f64 * f0;
+                if fk > 3600.0 {
+                    break;
+                }
+                v += envelope(fk) * (k as f64 * phase).sin();
+            }
+            let env = if i < ramp {
+                i as f64 / ramp as f64
+            } else if n - i <= ramp {
+                (n - i) as f64 / ramp as f64
+            } else {
+                1.0
+            };
+            v * env
+        })
+        .collect();
+    let rms = (out.iter().map(|x| x * x).sum::<f64>() / n.max(1) as f64)
+        .sqrt()
+        .max(1e-9);
+    out.iter_mut().for_each(|v| *v *= amp / rms);
+    out
+}
+
+/// Monotone syllables `on` ms with `off` ms pauses, the lengths varying a
+/// little as a TTS phrase's do.
+fn monotone_tts(
+    f0: f64,
+    formant: f64,
+    jitter: f64,
+    level_db: f64,
+    lengths: &[(f64, f64)],
+) -> Vec<f64> {
+    let mut x = silence(300.0);
+    for &(on, off) in lengths {
+        x.extend(tts_syllable(on, f0, formant, jitter, level_db));
+        x.extend(silence(off));
+    }
+    x.extend(silence(1500.0));
+    x
+}
+
+#[test]
+fn monotone_tts_syllables_are_not_a_progress_tone() {
+    let rhythms: [&[(f64, f64)]; 3] = [
+        &[
+            (220.0, 230.0),
+            (240.0, 210.0),
+            (210.0, 250.0),
+            (250.0, 220.0),
+            (230.0, 240.0),
+        ],
+        &[(480.0, 470.0), (520.0, 500.0), (470.0, 510.0)],
+        &[
+            (200.0, 180.0),
+            (190.0, 210.0),
+            (210.0, 200.0),
+            (200.0, 190.0),
+        ],
+    ];
+    let mut failures = Vec::new();
+    // (f0, formant): the dominant harmonic lands on a plan's frequency.
+    for (f0, formant) in [
+        (110.0, 440.0),
+        (147.0, 441.0),
+        (212.5, 425.0),
+        (220.0, 440.0),
+        (150.0, 450.0),
+        (120.0, 480.0),
+        (100.0, 400.0),
+    ] {
+        for jitter in [0.0, 0.004] {
+            for level in [-12.0, -22.0, -32.0] {
+                for (r, rhythm) in rhythms.iter().enumerate() {
+                    let x = monotone_tts(f0, formant, jitter, level, rhythm);
+                    let run = analyse(&mix(&x, &noise(6000.0, level - 40.0, 5)), false);
+                    if matches!(
+                        run.verdict.outcome,
+                        Outcome::Busy | Outcome::Reorder | Outcome::Ringback
+                    ) {
+                        failures.push(format!(
+                            "f0 {f0} formant {formant} jitter {jitter} level {level} rhythm {r}: {:?} at {}",
+                            run.verdict.outcome, run.verdict.at_ms
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} read as a tone:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -80,6 +80,11 @@ pub struct Features {
     pub v21_space: f32,
     /// Share of the band's power above 2 kHz (fricatives, noise).
     pub high_share: f32,
+    /// Share of the band's power that a harmonic series under the main
+    /// peak explains beyond the noise: a voice whose `f0` is `f1`/2, /3 or
+    /// /4 puts power at the other multiples of `f0`; a tone (even clipped,
+    /// whose harmonics are multiples of `f1`) puts none there.
+    pub series_share: f32,
 }
 
 /// Sliding 256-sample history plus FFT scratch; fixed size.
@@ -197,7 +202,39 @@ impl Spectrum {
             v21_mark: region(50, 55),
             v21_space: region(56, 61),
             high_share: high / total,
+            series_share: self.series_share(f1, total),
         }
+    }
+
+    /// Power at the multiples of `f1 / k` (k = 2..=4) that are not
+    /// multiples of `f1`, less the power midway between them (the noise's
+    /// share), as a share of `total`; the largest over `k`.
+    fn series_share(&self, f1: f32, total: f32) -> f32 {
+        let p = &self.power;
+        // Power of the two bins around `f` (a harmonic between bins).
+        let at = |f: f32| {
+            let b = (f / BIN_HZ) as usize;
+            p[b] + p[b + 1]
+        };
+        let mut best = 0.0f32;
+        for k in 2..=4u32 {
+            let f0 = f1 / k as f32;
+            let (mut series, mut between) = (0.0f32, 0.0f32);
+            for h in 1..=(3400.0 / f0) as u32 {
+                let fh = h as f32 * f0;
+                if h % k == 0 || fh < 290.0 || fh + f0 / 2.0 > 3450.0 {
+                    continue;
+                }
+                // The noise reference lies midway to the other
+                // neighbour, away from the main peak's multiples (whose
+                // main lobes would swamp it).
+                let away = if (h % k) * 2 < k { f0 } else { -f0 };
+                series += at(fh);
+                between += at(fh + away / 2.0);
+            }
+            best = best.max((series - between) / total);
+        }
+        best
     }
 
     /// Bin of the strongest local region in `lo..=hi` (excluding ±3 bins of

@@ -74,6 +74,10 @@ pub struct Segment {
     /// line's noise does not explain (onset frame left out): ~0 for a
     /// generator's sine at any SNR, a few % for a vowel's other harmonics.
     pub excess_impurity: f32,
+    /// Mean share of the band that a harmonic series under the peak
+    /// explains (`Features::series_share`, onset frame left out): ~0 for
+    /// a tone, clipped or not; a voice's neighbouring harmonics.
+    pub series_share: f32,
 }
 
 impl Segment {
@@ -98,6 +102,10 @@ struct Run {
     settled_sq: f32,
     p1_sum: f32,
     excess_sum: f32,
+    series_sum: f32,
+    /// The latest frame's `series_share`: the window that straddles the
+    /// tone's end splatters around the peak, so it is left out too.
+    series_last: f32,
     e_sum: f32,
     e_sq: f32,
 }
@@ -143,6 +151,11 @@ impl Run {
                 (self.settled_sq / n - m * m).max(0.0).sqrt()
             },
             excess_impurity: self.excess_sum / level_n,
+            series_share: if level_n >= 2.0 {
+                (self.series_sum - self.series_last) / (level_n - 1.0)
+            } else {
+                self.series_sum / level_n
+            },
         }
     }
     fn steady(&self) -> bool {
@@ -261,6 +274,12 @@ static PLANS: &[Plan] = &[
 ];
 
 const PLAN_FREQ_TOL: f32 = 24.0;
+/// Mean `series_share` above which a single-frequency cadence is a voice's
+/// harmonic: monotone TTS syllables read ≥ 0.021 (F0 100–220 Hz, the
+/// dominant harmonic its 2nd–4th); single tones ≤ 0.006 clean or clipped,
+/// up to 0.012 per burst in hiss (the largest of three noisy differences
+/// leans positive).
+const VOICE_SERIES_SHARE: f32 = 0.015;
 const CP_LO_HZ: f32 = 330.0;
 const CP_HI_HZ: f32 = 660.0;
 const HISTORY: usize = 10;
@@ -414,6 +433,7 @@ impl ToneTracker {
                         run.e_sum = 0.0;
                         run.e_sq = 0.0;
                         run.excess_sum = 0.0;
+                        run.series_sum = 0.0;
                     }
                     if (lo - run.lo()).abs() < RUN_FREQ_TOL {
                         run.settled_n += 1;
@@ -433,6 +453,8 @@ impl ToneTracker {
                     }
                     run.p1_sum += purity1;
                     run.excess_sum += excess_impurity;
+                    run.series_sum += f.series_share;
+                    run.series_last = f.series_share;
                     run.e_sum += f.band_db;
                     run.e_sq += f.band_db * f.band_db;
                 }
@@ -472,6 +494,8 @@ impl ToneTracker {
                         settled_sq: 0.0,
                         p1_sum: purity1 * n as f32,
                         excess_sum: excess_impurity,
+                        series_sum: f.series_share,
+                        series_last: f.series_share,
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
                     });
@@ -700,6 +724,17 @@ impl ToneTracker {
         } else {
             0.0
         };
+        // A single peak that is one harmonic of a lower voice (steady
+        // syllables of a monotone TTS keep a steady pitch and a
+        // reorder-like rhythm): its neighbours show at multiples of its
+        // fundamental. Dual plans are exempt: there the partner sits where
+        // a neighbour would; so are ringbacks, whose close pairs (400+450,
+        // 413+438, 440+480) read as one beating peak whose partner leaks
+        // into those places (0.04–0.06 in pink noise); a ring's elements
+        // are longer than syllables, and hanging up on a voice is what a
+        // false busy or reorder does.
+        let series = segs.iter().map(|s| s.series_share).sum::<f32>() / segs.len() as f32;
+        let voiced = series > VOICE_SERIES_SHARE;
         let mut best: Option<(f32, Progress)> = None;
         let mut classes = [false; 3];
         for plan in PLANS {
@@ -709,7 +744,7 @@ impl ToneTracker {
             let fits = if plan.hi > 0.0 {
                 may_be_dual && (plan.hi - hi).abs() <= PLAN_FREQ_TOL
             } else {
-                may_be_single
+                may_be_single && !(voiced && plan.class != Ringback)
             };
             if !fits {
                 continue;
