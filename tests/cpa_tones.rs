@@ -603,3 +603,33 @@ fn monotone_tts_syllables_are_not_a_progress_tone() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn one_steady_syllable_then_noise_is_not_ringback() {
+    // A held 400 ms syllable of a voice whose 2nd harmonic sits on 425 Hz
+    // (one element of the UK/AU double ring), then nothing but white noise
+    // the VAD reads as line noise: no ring has been heard.
+    for (f0, formant) in [(212.5, 425.0), (147.0, 441.0)] {
+        let x = concat(&[
+            silence(300.0),
+            tts_syllable(400.0, f0, formant, 0.0, -20.0),
+            silence(4000.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(4700.0, -29.0, 9)), false);
+        assert_ne!(
+            run.verdict.outcome,
+            Outcome::Ringback,
+            "f0 {f0}: {:?}",
+            run.events
+        );
+    }
+}
+
+#[test]
+fn a_ring_cut_by_the_start_of_the_stream_then_its_silence_is_ringback() {
+    // The stream opens 300 ms before the end of a 2 s ring: only its tail
+    // and the 4 s silence after it are heard.
+    let x = concat(&[tone(&NA_RINGBACK, 300.0, -20.0), silence(4000.0)]);
+    let run = analyse(&mix(&x, &noise(4300.0, -60.0, 12)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+}

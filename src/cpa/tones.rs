@@ -781,8 +781,15 @@ impl ToneTracker {
         }
         let (_, class) = best?;
         let distinct = classes.iter().filter(|c| **c).count();
+        // The silence rule needs a real ring first: a whole on/off/on, or
+        // one element as long as the shortest single ring (1000 ms, less
+        // its tolerance), or a tone already on when the stream began (its
+        // length unknown). One 400 ms run (a held syllable in noise fits
+        // half a double ring) followed by quiet is not a ring.
+        let longest_on = segs.iter().map(|s| s.duration_ms()).max().unwrap_or(0);
+        let real_ring = n >= 3 || longest_on >= 750 || first_truncated;
         let decided = if trailing_off >= 1300 {
-            class == Ringback && distinct == 1
+            class == Ringback && distinct == 1 && real_ring
         } else {
             (distinct == 1 && n >= 3) || n >= 7
         };
