@@ -326,6 +326,32 @@ mod tests {
     }
 
     #[test]
+    fn a_voice_harmonic_shows_its_series_and_a_clipped_tone_does_not() {
+        // 440 Hz hard-clipped (odd harmonics at 1320, 2200 Hz): no series.
+        let mut s = Spectrum::new();
+        let mut feat = Features::default();
+        for n in 0..3 {
+            let mut f = sine(440.0, 0.6, n * FRAME);
+            f.iter_mut().for_each(|v| *v = (*v).clamp(-6000, 6000));
+            feat = s.analyse(&f);
+        }
+        assert!(feat.series_share < 0.005, "clipped: {}", feat.series_share);
+        // A 110 Hz voice whose 4th harmonic (440 Hz) dominates; its 3rd and
+        // 5th are 10 dB down.
+        let mut s = Spectrum::new();
+        for n in 0..3 {
+            let mut f = [0i16; FRAME];
+            for (k, amp) in [(3.0, 0.08), (4.0, 0.25), (5.0, 0.08), (6.0, 0.02)] {
+                let h = sine(110.0 * k, amp, n * FRAME);
+                f.iter_mut().zip(h).for_each(|(v, x)| *v += x);
+            }
+            feat = s.analyse(&f);
+        }
+        assert!((feat.f1 - 440.0).abs() < 5.0);
+        assert!(feat.series_share > 0.05, "voice: {}", feat.series_share);
+    }
+
+    #[test]
     fn silence_yields_zero_features_without_nan() {
         let mut s = Spectrum::new();
         let f = s.analyse(&[0; FRAME]);
