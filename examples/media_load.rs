@@ -22,7 +22,13 @@
 //! scripts/load/media [--calls 500] [--cpa 500] [--seconds 20] [--tick-us 1000]
 //!     [--engine-threads 2] [--event-interval N] [--global-queue-interval N]
 //!     [--receive-poll-us 0] [--receive-nice 0]
+//!     [--engine-rt-priority 0] [--engine-cpus 0,1] [--sim-cpus 0,1]
 //! ```
+//!
+//! `--engine-rt-priority` and `--engine-cpus` schedule the engine's threads
+//! with the product's own code ([`MediaScheduling::install_on`], what
+//! `[media] realtime_priority` / `cpu_affinity` do in `outdial run`); the
+//! report reads the policy the threads really got back from /proc.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -35,7 +41,7 @@ use outdial::media::g711::Law;
 use outdial::media::leg::LegSettings;
 use outdial::media::rtp::{RtpPacket, write_header};
 use outdial::media::tones::ZipTone;
-use outdial::net::rtp::{PortPool, RtpLeg, bridge};
+use outdial::net::rtp::{MediaScheduling, PortPool, RtpLeg, bridge};
 use outdial::sdp::{Direction, Negotiated};
 
 const SIM_SOCKETS: usize = 8;
@@ -62,6 +68,24 @@ struct Args {
     /// yield the cores to the engine (at default priority) and their own
     /// wakeup shows only in the user-space figure.
     receive_nice: i32,
+    /// The engine threads' scheduling: `SCHED_FIFO` priority (0: normal)
+    /// and CPUs, as `[media] realtime_priority` / `cpu_affinity`.
+    engine: MediaScheduling,
+    /// CPUs the simulator's threads are pinned to; empty: any.
+    sim_cpus: Vec<usize>,
+}
+
+/// "0,1" → [0, 1]; anything unparsable stops the tool.
+fn cpu_list(text: Option<&String>) -> Vec<usize> {
+    let text = text.map_or("", String::as_str);
+    text.split(',')
+        .filter(|cpu| !cpu.is_empty())
+        .map(|cpu| {
+            cpu.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad CPU list {text:?}; give e.g. 0,1"))
+        })
+        .collect()
 }
 
 fn args() -> Args {
@@ -76,6 +100,8 @@ fn args() -> Args {
         global_queue_interval: None,
         receive_poll_us: 0,
         receive_nice: 0,
+        engine: MediaScheduling::default(),
+        sim_cpus: Vec::new(),
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
@@ -93,6 +119,9 @@ fn args() -> Args {
             "--receive-nice" => {
                 args.receive_nice = pair.get(1).and_then(|v| v.parse().ok()).unwrap_or(0)
             }
+            "--engine-rt-priority" => args.engine.realtime_priority = value as u32,
+            "--engine-cpus" => args.engine.cpus = cpu_list(pair.get(1)),
+            "--sim-cpus" => args.sim_cpus = cpu_list(pair.get(1)),
             other => panic!("unknown argument {other}; see the file's top comment"),
         }
     }
@@ -148,6 +177,68 @@ fn set_thread_nice(nice: i32) {
             std::io::Error::last_os_error()
         );
     }
+}
+
+/// Pins a simulator thread, with the same library call as the engine's.
+fn pin_sim_thread(cpus: &[usize]) {
+    if cpus.is_empty() {
+        return;
+    }
+    let pinning = MediaScheduling {
+        realtime_priority: 0,
+        cpus: cpus.to_vec(),
+    };
+    if let Err(error) = pinning.apply_to_current_thread() {
+        eprintln!("simulator thread: {error}");
+    }
+}
+
+/// The scheduling the threads named `prefix*` really have, from /proc:
+/// distinct "policy priority, CPUs" descriptions with their thread counts.
+fn thread_scheduling(prefix: &str) -> String {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return "unknown".into();
+    };
+    for task in tasks.flatten() {
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(task.path().join("stat")),
+            std::fs::read_to_string(task.path().join("status")),
+        ) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        // Fields 40 (rt_priority) and 41 (policy) of proc_pid_stat(5);
+        // the slice starts at field 3.
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let priority = fields.get(37).copied().unwrap_or("?");
+        let policy = match fields.get(38).copied() {
+            Some("0") => "SCHED_OTHER",
+            Some("1") => "SCHED_FIFO",
+            Some("2") => "SCHED_RR",
+            Some("3") => "SCHED_BATCH",
+            Some("5") => "SCHED_IDLE",
+            _ => "policy ?",
+        };
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map_or("?", str::trim);
+        let description = format!("{policy} {priority}, CPUs {cpus}");
+        match seen.iter_mut().find(|(d, _)| *d == description) {
+            Some((_, count)) => *count += 1,
+            None => seen.push((description, 1)),
+        }
+    }
+    seen.iter()
+        .map(|(description, count)| format!("{count} × {description}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Receive buffers for one `recvmmsg`: payloads and their control messages.
@@ -361,12 +452,18 @@ fn load_average() -> String {
 
 fn main() {
     let args = args();
+    // The library logs a missing privilege for real-time scheduling once.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("warn")
+        .init();
     let load_before = load_average();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder
         .worker_threads(args.engine_threads)
         .thread_name("engine")
         .enable_all();
+    args.engine.install_on(&mut builder);
     if let Some(n) = args.event_interval {
         builder.event_interval(n);
     }
@@ -483,10 +580,12 @@ fn main() {
         let received_so_far = received_so_far.clone();
         let poll = Duration::from_micros(args.receive_poll_us);
         let receive_nice = args.receive_nice;
+        let sim_cpus = args.sim_cpus.clone();
         receivers.push(
             std::thread::Builder::new()
                 .name(format!("sim-recv-{i}"))
                 .spawn(move || {
+                    pin_sim_thread(&sim_cpus);
                     if receive_nice != 0 {
                         set_thread_nice(receive_nice);
                     }
@@ -528,9 +627,11 @@ fn main() {
         let (sim, running, measuring) = (sim.clone(), running.clone(), measuring.clone());
         let (sent_relayed, sent_cpa) = (sent_relayed.clone(), sent_cpa.clone());
         let tick_us = args.tick_us;
+        let sim_cpus = args.sim_cpus.clone();
         std::thread::Builder::new()
             .name("sim-send".into())
             .spawn(move || {
+                pin_sim_thread(&sim_cpus);
                 let mut packet = [0xFFu8; 172];
                 let mut tick = 0u64;
                 let mut sequence = vec![0u16; flows.len()];
@@ -592,6 +693,8 @@ fn main() {
         cpu_seconds("sim-") - sim_cpu0,
     );
     let (engine_switches, sim_switches) = (context_switches("engine"), context_switches("sim-"));
+    let (engine_scheduling, sim_scheduling) =
+        (thread_scheduling("engine"), thread_scheduling("sim-"));
     let cpa_during = cpa_frames.load(Ordering::Relaxed) - cpa_before;
     // Let packets in flight and in the simulator's queues arrive before
     // stopping: a receive thread behind (descheduled) is not relay loss.
@@ -638,6 +741,9 @@ fn main() {
         },
         args.receive_nice
     );
+    println!(
+        "scheduling read back from /proc: engine threads {engine_scheduling} | simulator threads {sim_scheduling}"
+    );
     println!("machine load average (1/5/15 min): before {load_before}, at the end {load_after}");
     println!("relayed packets: sent {sent}, received {received}, loss {loss:.4} %");
     println!(
@@ -645,6 +751,27 @@ fn main() {
     );
     println!(
         "CPA: {sent_cpa} packets sent, {cpa_during} frames delivered to consumers (≈ ±1 frame/leg at the window edges)"
+    );
+    // The knobs of this run, for the README row.
+    let run_label = format!(
+        "engine {}{}{}; receive nice {}; tick {} µs",
+        if args.engine.realtime_priority > 0 {
+            format!("SCHED_FIFO {}", args.engine.realtime_priority)
+        } else {
+            "normal priority".to_string()
+        },
+        if args.engine.cpus.is_empty() {
+            String::new()
+        } else {
+            format!(" on CPUs {:?}", args.engine.cpus)
+        },
+        if args.sim_cpus.is_empty() {
+            String::new()
+        } else {
+            format!(", simulator on CPUs {:?}", args.sim_cpus)
+        },
+        args.receive_nice,
+        args.tick_us
     );
     let ms = |ns: u64| ns as f64 / 1e6;
     let jitter = |h: &Histogram<u64>, q: f64| ms(h.value_at_quantile(q).saturating_sub(h.min()));
@@ -701,7 +828,7 @@ fn main() {
         "memory: RSS {rss_before} KiB before legs, {rss_running} KiB running → {per_leg_kib:.1} KiB per leg (user space; kernel socket buffers not included)"
     );
     println!(
-        "README row: | load avg {load_before} | {leg_count} | {} of {sent} | {cpa_during} of {sent_cpa} | {:.2} / {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} ms | {:.2} ms | {engine_cores:.2} | {sim_cores:.2} | {per_leg_kib:.1} KiB |",
+        "README row: | load avg {load_before}; {run_label} | {leg_count} | {} of {sent} | {cpa_during} of {sent_cpa} | {:.2} / {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} ms | {:.2} ms | {engine_cores:.2} | {sim_cores:.2} | {per_leg_kib:.1} KiB |",
         sent.saturating_sub(received),
         jitter(&kernel, 0.5),
         jitter(&kernel, 0.99),

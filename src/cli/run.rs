@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use super::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::config::Config;
+use crate::net::rtp::{MediaScheduling, build_media_runtime, use_media_runtime};
 use crate::{logging, server};
 
 pub fn run(cli: &Cli) -> ExitCode {
@@ -29,7 +30,37 @@ pub fn run(cli: &Cli) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(server::run(config)) {
+    // The media legs get a runtime of their own only when its threads are
+    // to be scheduled differently (`[media] realtime_priority`,
+    // `cpu_affinity`): SIP, the API and the store stay at normal priority.
+    let scheduling = MediaScheduling::from_config(&config.media);
+    let media_runtime = if scheduling.is_default() {
+        None
+    } else {
+        match build_media_runtime(&scheduling) {
+            Ok(media) => {
+                use_media_runtime(media.handle().clone());
+                tracing::info!(
+                    realtime_priority = scheduling.realtime_priority,
+                    cpus = ?scheduling.cpus,
+                    threads = scheduling.worker_threads(),
+                    "media legs run on their own runtime"
+                );
+                Some(media)
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot start the media runtime");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
+    };
+    let outcome = runtime.block_on(server::run(config));
+    // Leg tasks still running end here, as they would with the main
+    // runtime's drop when there is no media runtime.
+    if let Some(media) = media_runtime {
+        media.shutdown_background();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

@@ -1,9 +1,14 @@
 //! `[media]`: zip tone, inactivity timeout, comfort noise, packet time,
-//! call recording.
+//! call recording, real-time scheduling of the media threads.
 
 use serde::Deserialize;
 
 use super::tones::ZipTone;
+
+/// Highest `SCHED_FIFO` priority on Linux.
+pub const MAX_REALTIME_PRIORITY: u32 = 99;
+/// CPUs an affinity mask can name (glibc `CPU_SETSIZE`).
+pub const MAX_CPUS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +24,11 @@ pub struct MediaConfig {
     /// stereo WAV (customer left, agent right), named
     /// `{campaign}-{record}-{attempt}.wav`.
     pub record_dir: Option<std::path::PathBuf>,
+    /// `SCHED_FIFO` priority (1–99) of the media threads, which then get a
+    /// runtime of their own; 0: normal priority, on the main runtime.
+    pub realtime_priority: u32,
+    /// CPUs the media threads are pinned to (one thread per CPU); empty: any.
+    pub cpu_affinity: Vec<usize>,
 }
 
 impl Default for MediaConfig {
@@ -29,6 +39,8 @@ impl Default for MediaConfig {
             ptime_ms: 20,
             zip_tone: ZipTone::default(),
             record_dir: None,
+            realtime_priority: 0,
+            cpu_affinity: Vec::new(),
         }
     }
 }
@@ -55,6 +67,32 @@ impl MediaConfig {
         if let Err(message) = self.zip_tone.validate() {
             problems.push(("media.zip_tone".into(), message));
         }
+        if self.realtime_priority > MAX_REALTIME_PRIORITY {
+            problems.push((
+                "media.realtime_priority".into(),
+                format!(
+                    "{} is out of range; give 1–{MAX_REALTIME_PRIORITY} (SCHED_FIFO priority), or 0 for normal scheduling",
+                    self.realtime_priority
+                ),
+            ));
+        }
+        if let Some(cpu) = self.cpu_affinity.iter().find(|&&cpu| cpu >= MAX_CPUS) {
+            problems.push((
+                "media.cpu_affinity".into(),
+                format!("CPU {cpu} is out of range; give CPU numbers below {MAX_CPUS}"),
+            ));
+        }
+        let mut cpus = self.cpu_affinity.clone();
+        cpus.sort_unstable();
+        if let Some(pair) = cpus.windows(2).find(|pair| pair[0] == pair[1]) {
+            problems.push((
+                "media.cpu_affinity".into(),
+                format!(
+                    "CPU {} is listed twice; each CPU gets one media thread",
+                    pair[0]
+                ),
+            ));
+        }
         problems
     }
 }
@@ -71,5 +109,29 @@ mod tests {
         let keys: Vec<String> = config.problems().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec!["media.ptime_ms", "media.zip_tone"]);
         assert!(toml::from_str::<MediaConfig>("zip = 1").is_err());
+    }
+
+    #[test]
+    fn realtime_priority_and_cpu_affinity_are_range_checked() {
+        let keys = |text: &str| -> Vec<String> {
+            let config: MediaConfig = toml::from_str(text).unwrap();
+            config.problems().into_iter().map(|(k, _)| k).collect()
+        };
+        assert!(keys("realtime_priority = 0").is_empty());
+        assert!(keys("realtime_priority = 99\ncpu_affinity = [0, 1023]").is_empty());
+        assert_eq!(
+            keys("realtime_priority = 100"),
+            vec!["media.realtime_priority"]
+        );
+        assert_eq!(keys("cpu_affinity = [1024]"), vec!["media.cpu_affinity"]);
+        assert_eq!(keys("cpu_affinity = [1, 0, 1]"), vec!["media.cpu_affinity"]);
+        let message = toml::from_str::<MediaConfig>("realtime_priority = 120")
+            .unwrap()
+            .problems()
+            .remove(0)
+            .1;
+        assert!(message.contains("1–99"), "{message}");
+        // A negative priority is a type error, caught while parsing.
+        assert!(toml::from_str::<MediaConfig>("realtime_priority = -1").is_err());
     }
 }

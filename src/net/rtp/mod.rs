@@ -10,6 +10,7 @@
 //! hangs up → [`RtpLeg::close`] for the call record's statistics.
 
 mod port_pool;
+mod realtime;
 mod task;
 
 use std::net::SocketAddr;
@@ -18,9 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 pub use port_pool::{PortLease, PortPool};
+pub use realtime::{MediaScheduling, SchedulingError, build_media_runtime, use_media_runtime};
 pub use task::LegReport;
 
 use crate::media::g711::Law;
@@ -66,7 +69,13 @@ pub struct RtpLeg {
 impl RtpLeg {
     /// Leases a port pair and starts the leg's task. It receives at once
     /// (early media) but sends nothing until [`RtpLeg::set_negotiated`].
+    /// The sockets and the task live on the media runtime if one was
+    /// installed ([`use_media_runtime`]), else on the caller's runtime.
     pub fn open(pool: &Arc<PortPool>, settings: LegSettings) -> Result<RtpLeg, RtpLegError> {
+        // Entered so the sockets register with the media runtime's reactor
+        // and the task spawns there: a socket registered with the caller's
+        // runtime would be woken by the caller's (normal-priority) threads.
+        let _entered = realtime::media_runtime().map(Handle::enter);
         let lease = pool.lease()?;
         let local = lease.rtp.local_addr().map_err(|_| RtpLegError::Stopped)?;
         let placeholder = Negotiated {
