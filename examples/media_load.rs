@@ -776,7 +776,8 @@ fn main() {
     );
     // The knobs of this run, for the README row.
     let run_label = format!(
-        "engine {}{}{}{}; receive nice {}; tick {} µs",
+        "engine {} threads, {}{}{}{}; receive nice {}{}; tick {} µs",
+        args.engine_threads,
         if args.engine.realtime_priority > 0 {
             format!("SCHED_FIFO {}", args.engine.realtime_priority)
         } else {
@@ -798,6 +799,11 @@ fn main() {
             String::new()
         },
         args.receive_nice,
+        if args.receive_poll_us > 0 {
+            format!(", polling every {} µs", args.receive_poll_us)
+        } else {
+            String::new()
+        },
         args.tick_us
     );
     let ms = |ns: u64| ns as f64 / 1e6;
