@@ -264,3 +264,49 @@ fn a_short_answer_over_mains_hum_is_human() {
         run.verdict.at_ms
     );
 }
+
+#[test]
+fn a_beep_that_starts_as_the_pause_would_end_an_answer_gives_no_human_event() {
+    // The greeting stops and its beep starts just before the pause after it
+    // is long enough for a finished answer: the beep's first 100 ms are not
+    // yet known to be a tone. A `human` event there would have connected an
+    // agent to an answering machine.
+    for gap_ms in [340.0, 360.0, 380.0, 400.0] {
+        let x = concat(&[
+            silence(400.0),
+            pseudo_speech(600.0, 150.0, -20.0, 4),
+            silence(gap_ms),
+            tone(&[1000.0], 500.0, -22.0),
+            silence(1500.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(4000.0, -60.0, 5)), false);
+        let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
+        assert!(!kinds.contains(&"human"), "gap {gap_ms}: {kinds:?}");
+        assert_eq!(run.verdict.outcome, Outcome::Machine, "gap {gap_ms}");
+        let beep = run.beep_ms.expect("beep found") as f64;
+        let beep_at = 1000.0 + gap_ms;
+        assert!(
+            (beep - beep_at).abs() <= 100.0,
+            "beep at {beep}, onset {beep_at}"
+        );
+    }
+}
+
+#[test]
+fn a_beep_after_a_greeting_heard_as_little_speech_is_found() {
+    // On a hum line the VAD loses the frames where the hum's 300 Hz line
+    // outweighs the voice: "Leave a message." can read as ~250 ms of
+    // speech (seen on the generated corpus). A beep after that much speech
+    // must still turn the human verdict into machine.
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(300.0, 170.0, -20.0, 17),
+        silence(600.0),
+        tone(&[1000.0], 400.0, -22.0),
+        silence(1500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(3300.0, -60.0, 5)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 1400.0).abs() <= 100.0, "beep at {beep}");
+}

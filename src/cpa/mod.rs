@@ -28,6 +28,11 @@ const FRAME_MS: u32 = 20;
 /// A tone this much louder than all speech heard so far makes that
 /// speech background.
 const TONE_OVER_SPEECH_DB: f32 = 20.0;
+/// Speech that must have been heard before a beep: a greeting, not a tone
+/// after crosstalk. Not more than a short greeting's worth: on a hum line
+/// the VAD loses the frames where the hum's line outweighs the voice, and
+/// "Leave a message." can read as 240 ms of speech.
+const BEEP_AFTER_SPEECH_MS: u32 = 200;
 /// After a human verdict the beep search goes on this long: a short
 /// greeting followed by a beep is a machine after all.
 pub const HUMAN_BEEP_WINDOW_MS: u32 = 1000;
@@ -449,7 +454,7 @@ impl Analyser {
         // the "speech" before it follows crosstalk (babble under a SIT or a
         // fax), not a greeting.
         if want_beep
-            && self.speech.speech_ms() >= 300
+            && self.speech.speech_ms() >= BEEP_AFTER_SPEECH_MS
             && let Some(seg) = self.tones.beep()
             && seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
         {
@@ -506,6 +511,10 @@ impl Analyser {
         }
 
         match self.speech.verdict(&self.thresholds) {
+            // The pause may be the first 100 ms of a beep not yet known to
+            // be a tone: once it is, the pause clock is rolled back and
+            // stops under it. Wait for the run to be judged (≤ 80 ms).
+            Some(SpeechVerdict::Human) if self.tones.run_pending() => {}
             Some(SpeechVerdict::Human) => return self.decide(Outcome::Human, at, EventKind::Human),
             Some(SpeechVerdict::Machine) => {
                 return self.decide(Outcome::Machine, at, EventKind::Machine);

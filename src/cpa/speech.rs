@@ -12,6 +12,7 @@ use super::Sensitivity;
 use super::spectrum::Features;
 
 const FRAME_MS: u32 = 20;
+
 /// Quietest level treated as speech (dB re full-scale sine).
 const SPEECH_MIN_DB: f32 = -50.0;
 const ONSET_ABOVE_FLOOR_DB: f32 = 9.0;
@@ -103,6 +104,8 @@ pub enum SpeechVerdict {
 pub struct SpeechTracker {
     floor_db: f32,
     floor_init: bool,
+    /// Quietest tonal frame heard before the floor was learned (dB).
+    quietest_tonal_db: f32,
     run: u32,
     run_start: u32,
     in_speech: bool,
@@ -146,6 +149,7 @@ impl SpeechTracker {
         SpeechTracker {
             floor_db: -100.0,
             floor_init: false,
+            quietest_tonal_db: f32::MAX,
             run: 0,
             run_start: 0,
             in_speech: false,
@@ -242,13 +246,19 @@ impl SpeechTracker {
         let pure = f.purity2 >= 0.7;
         if !self.floor_init {
             if tonal || pure {
+                // A tone says nothing about the noise, but the quietest
+                // one bounds it: mains hum (a pure line at 250–300 Hz) is
+                // all a hum line carries before the caller speaks, and a
+                // floor first learned from the caller's first word would
+                // swallow that word.
+                self.quietest_tonal_db = self.quietest_tonal_db.min(e);
                 if !tone_active {
                     self.pause_frames += 1;
                     self.quiet_frames += 1;
                 }
                 return;
             }
-            self.floor_db = e;
+            self.floor_db = e.min(self.quietest_tonal_db);
             self.floor_init = true;
         }
         let above = e - self.floor_db;
@@ -434,5 +444,35 @@ mod tests {
         // The line really went quieter: the floor follows.
         feed(&mut t, -60.0, 50);
         assert!(t.floor_db() < -55.0, "floor {}", t.floor_db());
+    }
+
+    #[test]
+    fn on_a_hum_line_the_floor_is_the_hum_not_the_first_word() {
+        // Mains hum: one pure line at 300 Hz (the 5th harmonic of 60 Hz) is
+        // all the band holds until the caller speaks.
+        let hum = Features {
+            band_db: -55.0,
+            flatness: 0.01,
+            purity1: 0.99,
+            purity2: 0.99,
+            ..Features::default()
+        };
+        let mut t = SpeechTracker::new();
+        let mut n = 0;
+        for _ in 0..40 {
+            t.update(&hum, true, false, -200.0, n);
+            n += 1;
+        }
+        // The first word, 25 dB above the hum.
+        for _ in 0..15 {
+            t.update(&frame(-30.0, 0.1), false, false, -200.0, n);
+            n += 1;
+        }
+        assert!(t.floor_db() < -50.0, "floor {}", t.floor_db());
+        assert!(
+            t.speech_ms() >= 240,
+            "the first word was heard as {} ms of speech",
+            t.speech_ms()
+        );
     }
 }

@@ -357,6 +357,14 @@ impl ToneTracker {
         self.loudest_db
     }
 
+    /// A tone run is going on at this frame but is not yet known to be a
+    /// tone (it is confirmed once steady for 100 ms, and the speech state
+    /// is then rolled back to its start).
+    pub fn run_pending(&self) -> bool {
+        self.run
+            .is_some_and(|run| run.last == self.frame && run.n < STEADY_FRAMES)
+    }
+
     /// The run in progress, as a segment, if it has lasted `min_ms`.
     pub fn open_segment(&self, min_ms: u32) -> Option<Segment> {
         let run = self.run?;
