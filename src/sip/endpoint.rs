@@ -81,8 +81,13 @@ pub struct EndpointConfig {
     /// Realm of the agent registrar's challenges.
     pub realm: String,
     pub agents: Vec<AgentCredentials>,
-    /// Seed for tags, branches and nonces (tests fix it).
+    /// Seed for tags, branches and Call-IDs (tests fix it).
     pub seed: u64,
+    /// Secret key the registrar's nonces are derived from (SHA-256 of the
+    /// key and a counter): a nonce must not be predictable from the ones an
+    /// eavesdropper saw, which the fast seeded generator above does not
+    /// guarantee. The shell fills it from the OS's random source.
+    pub nonce_key: [u8; 32],
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +272,8 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     registrar: Registrar,
+    /// Nonces issued so far (the counter under the nonce key).
+    nonces_issued: u64,
     stats: Stats,
 }
 
@@ -275,6 +282,7 @@ impl Endpoint {
         let registrar = Registrar::new(config.realm.clone(), config.agents.clone());
         Endpoint {
             rng: fastrand::Rng::with_seed(config.seed),
+            nonces_issued: 0,
             config,
             next_call: 1,
             next_ping: 1,
@@ -327,6 +335,21 @@ impl Endpoint {
             self.timers.pop();
             self.timer_keys.remove(&id);
         }
+    }
+
+    /// A fresh registrar nonce: 128 bits of SHA-256(nonce key ‖ counter), hex.
+    fn fresh_nonce(&mut self) -> String {
+        use sha2::{Digest, Sha256};
+        self.nonces_issued += 1;
+        let mut hasher = Sha256::new();
+        hasher.update(self.config.nonce_key);
+        hasher.update(self.nonces_issued.to_le_bytes());
+        hasher
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn token(&mut self, len: usize) -> String {
@@ -1426,7 +1449,7 @@ impl Endpoint {
                 self.respond(&key, 200, bytes, now);
             }
             ("REGISTER", None) if !self.registrar.is_empty() => {
-                let nonce = self.token(24);
+                let nonce = self.fresh_nonce();
                 let reply = self.registrar.handle(request, nonce, now);
                 let bytes = match &reply {
                     RegisterReply::Challenge(challenge) => {
@@ -1620,6 +1643,19 @@ impl EndpointConfig {
                 })
                 .collect(),
             seed,
+            nonce_key: os_random_key(),
         }
     }
+}
+
+/// 32 bytes from the OS's random source. Should the OS refuse (it does not
+/// on Linux once booted), the key falls back to the time-seeded generator
+/// and says so: registration still works, its nonces are then guessable.
+fn os_random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut key) {
+        tracing::warn!(error = %e, "no OS randomness for the registrar's nonce key; nonces are weaker");
+        key.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    key
 }

@@ -23,6 +23,7 @@ fn endpoint() -> Endpoint {
             static_uri: "sip:1001@127.0.0.1:5081".into(),
         }],
         seed: 7,
+        nonce_key: [7; 32],
     })
 }
 
@@ -511,4 +512,17 @@ fn session_timer_refresher_uac_sends_update_at_half_the_interval() {
     // The far end lost the dialog: 481 ends the call with a BYE.
     deliver(&mut ep, &reply(&update, 481, "s", "", ""), at + MS);
     assert_eq!(method(&sent(&mut ep)[0]), "BYE");
+}
+
+#[test]
+fn registrar_nonces_come_from_the_secret_key_not_the_seed() {
+    let mut a = endpoint();
+    let mut b = endpoint();
+    b.config.nonce_key = [8; 32];
+    let (first, second) = (a.fresh_nonce(), a.fresh_nonce());
+    assert_eq!(first.len(), 32);
+    assert!(first.bytes().all(|c| c.is_ascii_hexdigit()), "{first}");
+    assert_ne!(first, second);
+    // Same seed, another key: nothing in common.
+    assert_ne!(b.fresh_nonce(), first);
 }
