@@ -340,8 +340,7 @@ impl SpeechTracker {
             };
         }
 
-        let soft_edge =
-            !speechy && voiced && e > self.caller_peak_db - LEAD_BELOW_CALLER_DB;
+        let soft_edge = !speechy && voiced && e > self.caller_peak_db - LEAD_BELOW_CALLER_DB;
         if speechy || soft_edge {
             if self.run == 0 {
                 self.run_start = frame;
