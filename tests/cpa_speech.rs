@@ -270,8 +270,9 @@ fn a_beep_that_starts_as_the_pause_would_end_an_answer_gives_no_human_event() {
     // The greeting stops and its beep starts just before the pause after it
     // is long enough for a finished answer: the beep's first 100 ms are not
     // yet known to be a tone. A `human` event there would have connected an
-    // agent to an answering machine.
-    for gap_ms in [340.0, 360.0, 380.0, 400.0] {
+    // agent to an answering machine. (The wait after a 0.6 s answer is
+    // 320 ms; the gaps end at it.)
+    for gap_ms in [260.0, 280.0, 300.0, 320.0] {
         let x = concat(&[
             silence(400.0),
             pseudo_speech(600.0, 150.0, -20.0, 4),

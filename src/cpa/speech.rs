@@ -28,6 +28,12 @@ const FLOOR_FALL: f32 = 0.06;
 const HISS_FLATNESS: f32 = 0.3;
 /// Sound this far below the caller's running level is background.
 const BELOW_CALLER_DB: f32 = 14.0;
+/// A voiced frame less than this far below the caller's loudest, right
+/// before or inside a run of speech frames, is the soft rising edge of a
+/// word: it counts toward the onset run (though not, alone, as speech), so
+/// a short syllable after a pause opens speech instead of being read as
+/// part of the pause. Background babble sits further down.
+const LEAD_BELOW_CALLER_DB: f32 = 20.0;
 /// Strong frames needed before the caller's level is trusted.
 const LEVEL_FRAMES: u32 = 10;
 /// Weak frames count as speech only with a peaky (harmonic) spectrum.
@@ -67,9 +73,9 @@ impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
         let base = Thresholds {
             machine_span_ms: 3200,
-            short_pause_ms: 400,
+            short_pause_ms: 320,
             short_span_ms: 600,
-            pause_per_s_ms: 300,
+            pause_per_s_ms: 450,
             min_speech_ms: 140,
             noisy_extra_ms: 150,
         };
@@ -274,7 +280,12 @@ impl SpeechTracker {
         };
         let level_ok = !tonal && e > SPEECH_MIN_DB.max(min_db).max(caller_min_db);
 
-        let weak = level_ok && above > HOLD_ABOVE_FLOOR_DB && f.flatness < WEAK_FLATNESS;
+        // Voiced and above the floor, whatever the caller's level.
+        let voiced = !tonal
+            && e > SPEECH_MIN_DB.max(min_db)
+            && above > HOLD_ABOVE_FLOOR_DB
+            && f.flatness < WEAK_FLATNESS;
+        let weak = level_ok && voiced;
         let strong = level_ok && above > ONSET_ABOVE_FLOOR_DB && !noise_like;
         // Onset additionally needs a strong frame in the run (below).
         let speechy = weak || strong;
@@ -329,7 +340,8 @@ impl SpeechTracker {
             };
         }
 
-        if speechy {
+        let soft_edge = !speechy && voiced && e > self.caller_peak_db - LEAD_BELOW_CALLER_DB;
+        if speechy || soft_edge {
             if self.run == 0 {
                 self.run_start = frame;
                 self.run_strong = strong;
@@ -474,5 +486,76 @@ mod tests {
             "the first word was heard as {} ms of speech",
             t.speech_ms()
         );
+    }
+
+    /// Feeds `frames` frames of one kind, numbering them from `*n`.
+    fn feed(t: &mut SpeechTracker, n: &mut u32, f: &Features, frames: u32) {
+        for _ in 0..frames {
+            t.update(f, false, false, -200.0, *n);
+            *n += 1;
+        }
+    }
+
+    #[test]
+    fn a_short_syllable_with_a_soft_rising_edge_ends_the_pause() {
+        let quiet = frame(-60.0, 0.15);
+        let mut t = SpeechTracker::new();
+        let mut n = 0;
+        feed(&mut t, &mut n, &quiet, 20);
+        // A sentence at -20 dB sets the caller's level.
+        feed(&mut t, &mut n, &frame(-20.0, 0.1), 30);
+        feed(&mut t, &mut n, &quiet, 10);
+        assert_eq!(t.pause_ms(), 200);
+        // A short word: one voiced frame on its rising edge 17 dB under the
+        // caller (below the level that counts as speech on its own), then
+        // two full frames, then quiet again.
+        feed(&mut t, &mut n, &frame(-37.0, 0.1), 1);
+        feed(&mut t, &mut n, &frame(-22.0, 0.1), 2);
+        feed(&mut t, &mut n, &quiet, 3);
+        assert_eq!(
+            t.pause_ms(),
+            60,
+            "the word was read as part of the pause (span {} ms)",
+            t.span_ms()
+        );
+    }
+
+    #[test]
+    fn room_sound_far_under_the_caller_is_no_rising_edge() {
+        let quiet = frame(-60.0, 0.15);
+        let mut t = SpeechTracker::new();
+        let mut n = 0;
+        feed(&mut t, &mut n, &quiet, 20);
+        feed(&mut t, &mut n, &frame(-20.0, 0.1), 30);
+        feed(&mut t, &mut n, &quiet, 10);
+        // Voiced background 25 dB under the caller, then a 40 ms click:
+        // too short to be a word, and the background does not lengthen it.
+        feed(&mut t, &mut n, &frame(-45.0, 0.1), 1);
+        feed(&mut t, &mut n, &frame(-22.0, 0.1), 2);
+        feed(&mut t, &mut n, &quiet, 3);
+        assert_eq!(t.pause_ms(), 280);
+    }
+
+    #[test]
+    fn a_short_answer_is_human_after_a_third_of_a_second_a_long_one_waits_longer() {
+        let th = Thresholds::for_sensitivity(Sensitivity::Normal);
+        let quiet = frame(-60.0, 0.15);
+        let voice = frame(-20.0, 0.1);
+        // "Hello?" (400 ms), then 340 ms of quiet: the caller is waiting.
+        let mut t = SpeechTracker::new();
+        let mut n = 0;
+        feed(&mut t, &mut n, &quiet, 20);
+        feed(&mut t, &mut n, &voice, 20);
+        feed(&mut t, &mut n, &quiet, 17);
+        assert_eq!(t.verdict(&th), Some(SpeechVerdict::Human));
+        // A 2 s answer: a 900 ms pause may still be a breath before more.
+        let mut t = SpeechTracker::new();
+        let mut n = 0;
+        feed(&mut t, &mut n, &quiet, 20);
+        feed(&mut t, &mut n, &voice, 100);
+        feed(&mut t, &mut n, &quiet, 45);
+        assert_eq!(t.verdict(&th), None, "human after {} ms", t.pause_ms());
+        feed(&mut t, &mut n, &quiet, 3);
+        assert_eq!(t.verdict(&th), Some(SpeechVerdict::Human));
     }
 }
