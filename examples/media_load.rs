@@ -206,27 +206,16 @@ fn pin_sim_thread(cpus: &[usize]) {
 /// distinct "policy priority, CPUs" descriptions with their thread counts.
 fn thread_scheduling(prefix: &str) -> String {
     let mut seen: Vec<(String, usize)> = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+    let Some(threads) = named_threads(prefix) else {
         return "unknown".into();
     };
-    for task in tasks.flatten() {
-        let (Ok(stat), Ok(status)) = (
-            std::fs::read_to_string(task.path().join("stat")),
-            std::fs::read_to_string(task.path().join("status")),
-        ) else {
+    for (task, fields) in threads {
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        // Fields 40 (rt_priority) and 41 (policy) of proc_pid_stat(5);
-        // the slice starts at field 3.
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let priority = fields.get(37).copied().unwrap_or("?");
-        let policy = match fields.get(38).copied() {
+        // Fields 40 (rt_priority) and 41 (policy) of proc_pid_stat(5).
+        let priority = fields.get(37).map_or("?", String::as_str);
+        let policy = match fields.get(38).map(String::as_str) {
             Some("0") => "SCHED_OTHER",
             Some("1") => "SCHED_FIFO",
             Some("2") => "SCHED_RR",
@@ -378,33 +367,49 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// This process's threads whose name starts with `prefix`: each one's
+/// /proc task directory and its stat fields from field 3 on (after the
+/// name, which may hold spaces). `None` when /proc cannot be read.
+fn named_threads(prefix: &str) -> Option<Vec<(std::path::PathBuf, Vec<String>)>> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut threads = Vec::new();
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields = stat[close + 2..]
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        threads.push((task.path(), fields));
+    }
+    Some(threads)
+}
+
 /// Context switches of this process's threads whose name starts with
 /// `prefix`: (voluntary — mostly wakeups after blocking —, involuntary —
 /// preempted by another thread).
 fn context_switches(prefix: &str) -> (u64, u64) {
     let (mut voluntary, mut involuntary) = (0, 0);
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
-                continue;
-            };
-            let field = |name: &str| -> u64 {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0)
-            };
-            if !status
+    for (task, _) in named_threads(prefix).unwrap_or_default() {
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+            continue;
+        };
+        let field = |name: &str| -> u64 {
+            status
                 .lines()
-                .find_map(|l| l.strip_prefix("Name:"))
-                .is_some_and(|name| name.trim().starts_with(prefix))
-            {
-                continue;
-            }
-            voluntary += field("voluntary_ctxt_switches:");
-            involuntary += field("nonvoluntary_ctxt_switches:");
-        }
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        voluntary += field("voluntary_ctxt_switches:");
+        involuntary += field("nonvoluntary_ctxt_switches:");
     }
     (voluntary, involuntary)
 }
@@ -413,22 +418,10 @@ fn context_switches(prefix: &str) -> (u64, u64) {
 fn cpu_seconds(prefix: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
     let mut total = 0u64;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                continue;
-            };
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            if !stat[open + 1..close].starts_with(prefix) {
-                continue;
-            }
-            let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-            let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
-            let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-            total += utime + stime;
-        }
+    for (_, fields) in named_threads(prefix).unwrap_or_default() {
+        let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
+        let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+        total += utime + stime;
     }
     total as f64 / ticks
 }
