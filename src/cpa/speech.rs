@@ -496,15 +496,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_short_syllable_with_a_soft_rising_edge_ends_the_pause() {
+    /// 400 ms of quiet, a 600 ms sentence at -20 dB (the caller's level),
+    /// then 200 ms of quiet: the tracker, the next frame number, the quiet frame.
+    fn after_a_sentence() -> (SpeechTracker, u32, Features) {
         let quiet = frame(-60.0, 0.15);
         let mut t = SpeechTracker::new();
         let mut n = 0;
         feed(&mut t, &mut n, &quiet, 20);
-        // A sentence at -20 dB sets the caller's level.
         feed(&mut t, &mut n, &frame(-20.0, 0.1), 30);
         feed(&mut t, &mut n, &quiet, 10);
+        (t, n, quiet)
+    }
+
+    #[test]
+    fn a_short_syllable_with_a_soft_rising_edge_ends_the_pause() {
+        let (mut t, mut n, quiet) = after_a_sentence();
         assert_eq!(t.pause_ms(), 200);
         // A short word: one voiced frame on its rising edge 17 dB under the
         // caller (below the level that counts as speech on its own), then
@@ -522,12 +528,7 @@ mod tests {
 
     #[test]
     fn room_sound_far_under_the_caller_is_no_rising_edge() {
-        let quiet = frame(-60.0, 0.15);
-        let mut t = SpeechTracker::new();
-        let mut n = 0;
-        feed(&mut t, &mut n, &quiet, 20);
-        feed(&mut t, &mut n, &frame(-20.0, 0.1), 30);
-        feed(&mut t, &mut n, &quiet, 10);
+        let (mut t, mut n, quiet) = after_a_sentence();
         // Voiced background 25 dB under the caller, then a 40 ms click:
         // too short to be a word, and the background does not lengthen it.
         feed(&mut t, &mut n, &frame(-45.0, 0.1), 1);
