@@ -23,13 +23,14 @@
 //!     [--engine-threads 2] [--event-interval N] [--global-queue-interval N]
 //!     [--receive-poll-us 0] [--receive-nice 0]
 //!     [--engine-rt-priority 0] [--engine-cpus 0,1] [--sim-cpus 0,1]
-//!     [--sender-rt-priority 0]
+//!     [--sender-rt-priority 0] [--engine-coalesce-us 0]
 //! ```
 //!
-//! `--engine-rt-priority` and `--engine-cpus` schedule the engine's threads
-//! with the product's own code ([`MediaScheduling::install_on`], what
-//! `[media] realtime_priority` / `cpu_affinity` do in `outdial run`); the
-//! report reads the policy the threads really got back from /proc.
+//! `--engine-rt-priority`, `--engine-cpus` and `--engine-coalesce-us`
+//! schedule the engine's threads with the product's own code
+//! ([`MediaScheduling::install_on`], what `[media] realtime_priority` /
+//! `cpu_affinity` / `wake_coalesce_us` do in `outdial run`); the report reads
+//! the policy the threads really got back from /proc.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -129,6 +130,7 @@ fn args() -> Args {
             }
             "--engine-rt-priority" => args.engine.realtime_priority = value as u32,
             "--engine-cpus" => args.engine.cpus = cpu_list(pair.get(1)),
+            "--engine-coalesce-us" => args.engine.wake_coalesce_us = value as u32,
             "--sim-cpus" => args.sim_cpus = cpu_list(pair.get(1)),
             "--sender-rt-priority" => args.sender_rt_priority = value as u32,
             other => panic!("unknown argument {other}; see the file's top comment"),
@@ -196,6 +198,7 @@ fn pin_sim_thread(cpus: &[usize]) {
     let pinning = MediaScheduling {
         realtime_priority: 0,
         cpus: cpus.to_vec(),
+        wake_coalesce_us: 0,
     };
     if let Err(error) = pinning.apply_to_current_thread() {
         eprintln!("simulator thread: {error}");
@@ -632,6 +635,7 @@ fn main() {
         let sender_scheduling = MediaScheduling {
             realtime_priority: args.sender_rt_priority,
             cpus: args.sim_cpus.clone(),
+            wake_coalesce_us: 0,
         };
         std::thread::Builder::new()
             .name("sim-send".into())
@@ -769,12 +773,17 @@ fn main() {
     );
     // The knobs of this run, for the README row.
     let run_label = format!(
-        "engine {} threads, {}{}{}{}; receive nice {}{}; tick {} µs",
+        "engine {} threads, {}{}{}{}{}; receive nice {}{}; tick {} µs",
         args.engine_threads,
         if args.engine.realtime_priority > 0 {
             format!("SCHED_FIFO {}", args.engine.realtime_priority)
         } else {
             "normal priority".to_string()
+        },
+        if args.engine.wake_coalesce_us > 0 {
+            format!(", wake coalescing {} µs", args.engine.wake_coalesce_us)
+        } else {
+            String::new()
         },
         if args.engine.cpus.is_empty() {
             String::new()

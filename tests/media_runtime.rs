@@ -50,11 +50,14 @@ fn allowed_cpus() -> Vec<usize> {
 
 #[test]
 fn legs_opened_outside_any_runtime_relay_on_the_pinned_media_runtime() {
-    // Pin to one CPU this process may use, so the affinity is visible.
+    // Pin to one CPU this process may use, so the affinity is visible; the
+    // worker waits 250 µs before each park, as `wake_coalesce_us` asks, and
+    // must still relay.
     let cpu = allowed_cpus()[0];
     let scheduling = MediaScheduling {
         realtime_priority: 0,
         cpus: vec![cpu],
+        wake_coalesce_us: 250,
     };
     let media = build_media_runtime(&scheduling).expect("media runtime");
     assert!(use_media_runtime(media.handle().clone()));

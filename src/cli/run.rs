@@ -32,7 +32,8 @@ pub fn run(cli: &Cli) -> ExitCode {
     };
     // The media legs get a runtime of their own only when its threads are
     // to be scheduled differently (`[media] realtime_priority`,
-    // `cpu_affinity`): SIP, the API and the store stay at normal priority.
+    // `cpu_affinity`, `wake_coalesce_us`): SIP, the API and the store stay at
+    // normal priority and never wait before parking.
     let scheduling = MediaScheduling::from_config(&config.media);
     let media_runtime = if scheduling.is_default() {
         None
@@ -43,6 +44,7 @@ pub fn run(cli: &Cli) -> ExitCode {
                 tracing::info!(
                     realtime_priority = scheduling.realtime_priority,
                     cpus = ?scheduling.cpus,
+                    wake_coalesce_us = scheduling.wake_coalesce_us,
                     threads = scheduling.worker_threads(),
                     "media legs run on their own runtime"
                 );

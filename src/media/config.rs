@@ -9,6 +9,9 @@ use super::tones::ZipTone;
 pub const MAX_REALTIME_PRIORITY: u32 = 99;
 /// CPUs an affinity mask can name (glibc `CPU_SETSIZE`).
 pub const MAX_CPUS: usize = 1024;
+/// The longest `[media] wake_coalesce_us`: 2 ms still keeps added jitter
+/// well inside a 20 ms packet time, and longer would only hide a problem.
+pub const MAX_WAKE_COALESCE_US: u32 = 2_000;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +32,11 @@ pub struct MediaConfig {
     pub realtime_priority: u32,
     /// CPUs the media threads are pinned to (one thread per CPU); empty: any.
     pub cpu_affinity: Vec<usize>,
+    /// How long (µs) an idle media thread waits before it sleeps in the
+    /// I/O driver, so one wake-up relays the packets of that span: with
+    /// `realtime_priority` a thread otherwise wakes for every packet.
+    /// 0: no wait. At most 2,000 (a packet waits at most this much more).
+    pub wake_coalesce_us: u32,
 }
 
 impl Default for MediaConfig {
@@ -41,6 +49,7 @@ impl Default for MediaConfig {
             record_dir: None,
             realtime_priority: 0,
             cpu_affinity: Vec::new(),
+            wake_coalesce_us: 0,
         }
     }
 }
@@ -73,6 +82,15 @@ impl MediaConfig {
                 format!(
                     "{} is out of range; give 1–{MAX_REALTIME_PRIORITY} (SCHED_FIFO priority), or 0 for normal scheduling",
                     self.realtime_priority
+                ),
+            ));
+        }
+        if self.wake_coalesce_us > MAX_WAKE_COALESCE_US {
+            problems.push((
+                "media.wake_coalesce_us".into(),
+                format!(
+                    "{} µs is out of range; give 0–{MAX_WAKE_COALESCE_US} (each relayed packet may wait this long more)",
+                    self.wake_coalesce_us
                 ),
             ));
         }
@@ -133,5 +151,10 @@ mod tests {
         assert!(message.contains("1–99"), "{message}");
         // A negative priority is a type error, caught while parsing.
         assert!(toml::from_str::<MediaConfig>("realtime_priority = -1").is_err());
+        assert!(keys("wake_coalesce_us = 2000").is_empty());
+        assert_eq!(
+            keys("wake_coalesce_us = 2001"),
+            vec!["media.wake_coalesce_us"]
+        );
     }
 }

@@ -27,6 +27,9 @@ pub struct MediaScheduling {
     pub realtime_priority: u32,
     /// CPUs the media threads may run on; empty: any.
     pub cpus: Vec<usize>,
+    /// How long an idle media thread waits before it parks (0: parks at
+    /// once). See [`MediaScheduling::install_on`].
+    pub wake_coalesce_us: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +54,13 @@ impl MediaScheduling {
         MediaScheduling {
             realtime_priority: config.realtime_priority,
             cpus: config.cpu_affinity.clone(),
+            wake_coalesce_us: config.wake_coalesce_us,
         }
     }
 
     /// Nothing to change: the media legs can share the main runtime.
     pub fn is_default(&self) -> bool {
-        self.realtime_priority == 0 && self.cpus.is_empty()
+        self.realtime_priority == 0 && self.cpus.is_empty() && self.wake_coalesce_us == 0
     }
 
     /// Applies the policy to the calling thread (Linux: per thread). The
@@ -92,8 +96,24 @@ impl MediaScheduling {
     /// logged once per runtime (every thread would fail the same way) and
     /// the thread runs on at its inherited priority: the dialer must work
     /// on a box without the privilege.
+    ///
+    /// With `wake_coalesce_us`, a worker that runs out of work sleeps that
+    /// long before it parks in the I/O driver. A real-time thread otherwise
+    /// wakes for every packet (nothing delays it, so nothing batches): at
+    /// 75,000 packets a second the wake-ups, not the relaying, are most of
+    /// its CPU. Sleeping first lets the packets of the next fraction of a
+    /// millisecond gather in the sockets, and one wake-up relays them all;
+    /// a packet waits at most that long more (500 µs is well under the
+    /// 1 ms jitter budget and a 20 ms packet time).
     pub fn install_on(&self, builder: &mut Builder) {
         if self.is_default() {
+            return;
+        }
+        if self.wake_coalesce_us > 0 {
+            let pause = std::time::Duration::from_micros(u64::from(self.wake_coalesce_us));
+            builder.on_thread_park(move || std::thread::sleep(pause));
+        }
+        if self.realtime_priority == 0 && self.cpus.is_empty() {
             return;
         }
         let scheduling = self.clone();
@@ -176,6 +196,7 @@ mod tests {
         let pinned = MediaScheduling {
             realtime_priority: 0,
             cpus: vec![0],
+            wake_coalesce_us: 0,
         };
         assert!(!pinned.is_default());
         assert_eq!(pinned.worker_threads(), 1);
@@ -188,6 +209,7 @@ mod tests {
         let scheduling = MediaScheduling {
             realtime_priority: 0,
             cpus: vec![libc::CPU_SETSIZE as usize],
+            wake_coalesce_us: 0,
         };
         let outcome = std::thread::spawn(move || scheduling.apply_to_current_thread())
             .join()
