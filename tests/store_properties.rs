@@ -70,25 +70,29 @@ fn candidate() -> impl Strategy<Value = Candidate> {
             prop::option::of(prop::sample::select(AGENTS.to_vec())),
             any::<bool>(),
         )),
+        prop::collection::vec(instant(), 0..4),
     )
-        .prop_map(|(state, leased, attempts, zones, mut phones, callback)| {
-            // A record's chain holds each number once (import and callbacks ensure it).
-            let mut seen = HashSet::new();
-            phones.retain(|p| seen.insert(p.e164.clone()));
-            Candidate {
-                record_id: 1,
-                state,
-                leased,
-                attempts,
-                time_zones: zones.to_string(),
-                callback: callback.map(|(agent, own_phone)| PendingCallback {
-                    id: 9,
-                    agent: agent.map(str::to_string),
-                    phone: (own_phone && !phones.is_empty()).then(|| phones[0].e164.clone()),
-                }),
-                phones,
-            }
-        })
+        .prop_map(
+            |(state, leased, attempts, zones, mut phones, callback, recent)| {
+                // A record's chain holds each number once (import and callbacks ensure it).
+                let mut seen = HashSet::new();
+                phones.retain(|p| seen.insert(p.e164.clone()));
+                Candidate {
+                    record_id: 1,
+                    state,
+                    leased,
+                    attempts,
+                    time_zones: zones.to_string(),
+                    callback: callback.map(|(agent, own_phone)| PendingCallback {
+                        id: 9,
+                        agent: agent.map(str::to_string),
+                        phone: (own_phone && !phones.is_empty()).then(|| phones[0].e164.clone()),
+                    }),
+                    phones,
+                    recent_attempts: recent,
+                }
+            },
+        )
 }
 
 fn instant() -> impl Strategy<Value = Timestamp> {
@@ -106,6 +110,7 @@ proptest! {
         window in window(),
         max_attempts in 1u32..6,
         per_number in 1u32..4,
+        per_day in prop::option::of(1u32..4),
         c in candidate(),
         agent in prop::option::of(prop::sample::select(AGENTS.to_vec())),
         now in instant(),
@@ -114,6 +119,7 @@ proptest! {
         rules.window = window;
         rules.max_attempts = max_attempts;
         rules.max_attempts_per_number = per_number;
+        rules.max_attempts_per_day = per_day;
         if let Decision::Dial { phone } = decide(&rules, &c, agent, now) {
             let zones = parse_zones(&c.time_zones).unwrap();
             prop_assert!(rules.window.is_open(&zones, now), "outside the window");
@@ -129,6 +135,12 @@ proptest! {
             } else {
                 prop_assert!(c.attempts < rules.max_attempts, "over the record limit");
                 prop_assert!(chosen.attempts < rules.max_attempts_per_number, "over the number limit");
+                if let Some(limit) = per_day {
+                    let today = c.recent_attempts.iter().filter(|&&at| {
+                        zones.iter().any(|tz| at >= now.to_zoned(tz.clone()).start_of_day().unwrap().timestamp())
+                    }).count();
+                    prop_assert!(today < limit as usize, "over the daily limit: {} today", today);
+                }
             }
         }
     }
@@ -193,6 +205,7 @@ fn run_session(
     let mut rules = CampaignRules::with_defaults("p");
     rules.max_attempts = 3;
     rules.max_attempts_per_number = 2;
+    rules.max_attempts_per_day = Some(2);
     let rows: Vec<_> = people
         .iter()
         .enumerate()
@@ -218,6 +231,7 @@ fn run_session(
     // record id → personal agent of its pending callback
     let mut personal: HashMap<i64, Option<String>> = HashMap::new();
     let mut attempts: HashMap<i64, u32> = HashMap::new();
+    let mut started: HashMap<i64, Vec<Timestamp>> = HashMap::new();
     for op in ops {
         match op {
             Op::Lease { agent, max } => {
@@ -260,6 +274,25 @@ fn run_session(
                     if lease.callback.is_none() {
                         let done = attempts.get(&lease.record_id).copied().unwrap_or(0);
                         prop_assert!(done < rules.max_attempts, "over the attempt limit");
+                        // Dials since the contact's local midnight (the
+                        // earliest one when it has several zones).
+                        let today = started.get(&lease.record_id).map_or(0, |s| {
+                            s.iter()
+                                .filter(|&&at| {
+                                    z.iter().any(|tz| {
+                                        at >= now
+                                            .to_zoned(tz.clone())
+                                            .start_of_day()
+                                            .unwrap()
+                                            .timestamp()
+                                    })
+                                })
+                                .count()
+                        });
+                        prop_assert!(
+                            today < 2,
+                            "over the daily limit: {today} today, {lease:?} at {now}"
+                        );
                     }
                     held.push(lease);
                 }
@@ -271,6 +304,7 @@ fn run_session(
                 let lease = held.remove(nth % held.len());
                 let attempt = store.begin_attempt(&lease, now).unwrap();
                 *attempts.entry(lease.record_id).or_default() += 1;
+                started.entry(lease.record_id).or_default().push(now);
                 store
                     .complete_attempt(attempt, &AttemptResult::new(*outcome), now)
                     .unwrap();

@@ -50,7 +50,16 @@ pub struct Candidate {
     pub time_zones: String,
     pub phones: Vec<CandidatePhone>,
     pub callback: Option<PendingCallback>,
+    /// When this record's recent attempts started (at least those of the
+    /// last [`RECENT_ATTEMPTS_SPAN`]): the daily limit counts them. The
+    /// store fills it only when the campaign has a daily limit.
+    pub recent_attempts: Vec<Timestamp>,
 }
+
+/// How far back a candidate's attempts must be known for the daily limit:
+/// the longest local day (25 h, a DST change) plus the widest offset
+/// between a contact's zones.
+pub const RECENT_ATTEMPTS_SPAN: jiff::SignedDuration = jiff::SignedDuration::from_hours(52);
 
 /// Why a candidate was passed over without changing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +155,12 @@ pub fn decide(
             reason: "unknown time zone",
         };
     };
+    if callback.is_none()
+        && let Some(limit) = rules.max_attempts_per_day
+        && let Some(tomorrow) = daily_limit_reached(limit, &zones, &candidate.recent_attempts, now)
+    {
+        return Decision::Defer { until: tomorrow };
+    }
     if !rules.window.is_open(&zones, now) {
         let until = rules
             .window
@@ -164,6 +179,40 @@ pub fn decide(
         },
         None => Decision::Skip(SkipReason::NumberInUse),
     }
+}
+
+/// With `limit` dials a day: None while the record may still be dialed
+/// today, else the instant its next day starts. A contact with several
+/// zones is held to the strictest reading: "today" began at the earliest
+/// of its local midnights and ends at the latest.
+fn daily_limit_reached(
+    limit: u32,
+    zones: &[jiff::tz::TimeZone],
+    attempts: &[Timestamp],
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let mut day_start: Option<Timestamp> = None;
+    let mut next_day: Option<Timestamp> = None;
+    for tz in zones {
+        let local = now.to_zoned(tz.clone());
+        // A zone whose midnight cannot be computed is held to a 24-hour day.
+        let start = local
+            .start_of_day()
+            .map(|z| z.timestamp())
+            .unwrap_or_else(|_| now.checked_sub(NO_WINDOW_RETRY).unwrap_or(now));
+        let end = local
+            .date()
+            .tomorrow()
+            .ok()
+            .and_then(|d| d.to_zoned(tz.clone()).ok())
+            .map(|z| z.timestamp())
+            .unwrap_or_else(|| now.checked_add(NO_WINDOW_RETRY).unwrap_or(now));
+        day_start = Some(day_start.map_or(start, |s| s.min(start)));
+        next_day = Some(next_day.map_or(end, |e| e.max(end)));
+    }
+    let (day_start, next_day) = (day_start?, next_day?);
+    let today = attempts.iter().filter(|&&at| at >= day_start).count();
+    (today >= limit as usize).then_some(next_day)
 }
 
 #[cfg(test)]
@@ -190,6 +239,7 @@ mod tests {
             time_zones: "America/New_York".into(),
             phones: vec![phone("+12025550101", 0), phone("+12025550102", 1)],
             callback: None,
+            recent_attempts: Vec::new(),
         }
     }
 
@@ -220,6 +270,70 @@ mod tests {
                 until: "2026-07-15T12:00:00Z".parse().unwrap()
             }
         );
+    }
+
+    #[test]
+    fn the_daily_limit_defers_to_the_contacts_next_local_midnight() {
+        let mut rules = CampaignRules::with_defaults("c");
+        rules.max_attempts_per_day = Some(2);
+        let mut c = candidate();
+        // Noon in New York; one dial this morning (09:00 EDT) and one the
+        // evening before (20:00 EDT = 00:00 UTC, already "today" in UTC).
+        c.recent_attempts = vec![
+            "2026-07-15T13:00:00Z".parse().unwrap(),
+            "2026-07-15T00:00:00Z".parse().unwrap(),
+        ];
+        assert!(matches!(
+            decide(&rules, &c, None, noon_ny()),
+            Decision::Dial { .. }
+        ));
+        c.recent_attempts
+            .push("2026-07-15T15:00:00Z".parse().unwrap());
+        // Midnight EDT = 04:00 UTC the next day (the window then defers
+        // further, to 08:00 local, when the record comes due).
+        assert_eq!(
+            decide(&rules, &c, None, noon_ny()),
+            Decision::Defer {
+                until: "2026-07-16T04:00:00Z".parse().unwrap()
+            }
+        );
+        // Without a daily limit the same record is dialed.
+        rules.max_attempts_per_day = None;
+        assert!(matches!(
+            decide(&rules, &c, None, noon_ny()),
+            Decision::Dial { .. }
+        ));
+    }
+
+    #[test]
+    fn a_contact_in_two_zones_gets_the_strictest_day_and_callbacks_are_exempt() {
+        let mut rules = CampaignRules::with_defaults("c");
+        rules.max_attempts_per_day = Some(1);
+        let mut c = candidate();
+        c.time_zones = "America/New_York America/Los_Angeles".into();
+        // 17:00 UTC: 13:00 in New York, 10:00 in Los Angeles. A dial at
+        // 05:00 UTC was yesterday evening in Los Angeles (22:00 PDT) but
+        // already today in New York (01:00 EDT): it counts.
+        let now: Timestamp = "2026-07-15T17:00:00Z".parse().unwrap();
+        c.recent_attempts = vec!["2026-07-15T05:00:00Z".parse().unwrap()];
+        // The day ends at the later midnight: Los Angeles (07:00 UTC).
+        assert_eq!(
+            decide(&rules, &c, None, now),
+            Decision::Defer {
+                until: "2026-07-16T07:00:00Z".parse().unwrap()
+            }
+        );
+        // A callback promised to the customer is not held to the limit.
+        c.state = RecordState::Callback;
+        c.callback = Some(PendingCallback {
+            id: 3,
+            agent: None,
+            phone: None,
+        });
+        assert!(matches!(
+            decide(&rules, &c, None, now),
+            Decision::Dial { .. }
+        ));
     }
 
     #[test]

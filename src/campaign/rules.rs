@@ -41,6 +41,10 @@ pub struct CampaignRules {
     pub max_attempts: u32,
     /// Dials per phone number of a record before that number is skipped.
     pub max_attempts_per_number: u32,
+    /// Dials per record in one day of the contact's local time (None: no
+    /// daily limit). Absent in rules stored before the limit existed.
+    #[serde(default)]
+    pub max_attempts_per_day: Option<u32>,
     pub retry: RetryDelays,
 }
 
@@ -62,6 +66,7 @@ impl CampaignRules {
             default_region: "US".into(),
             max_attempts: 5,
             max_attempts_per_number: 3,
+            max_attempts_per_day: None,
             retry: RetryDelays::default(),
         }
     }
@@ -80,6 +85,7 @@ impl CampaignRules {
             default_region: config.default_region.clone(),
             max_attempts: config.max_attempts,
             max_attempts_per_number: config.max_attempts_per_number,
+            max_attempts_per_day: config.max_attempts_per_day,
             retry: RetryDelays {
                 busy_s: config.retry.busy_s,
                 no_answer_s: config.retry.no_answer_s,

@@ -285,6 +285,10 @@ pub struct CampaignConfig {
     /// number is skipped.
     #[serde(default = "default_max_attempts_per_number")]
     pub max_attempts_per_number: u32,
+    /// Dials per record in one day of the contact's local time; unset: no
+    /// daily limit (callbacks are exempt, as from the other limits).
+    #[serde(default)]
+    pub max_attempts_per_day: Option<u32>,
     #[serde(default)]
     pub retry: RetryConfig,
     /// Call-progress analysis settings (`[campaign.cpa]`).

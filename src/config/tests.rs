@@ -97,6 +97,19 @@ fn rtp_range_must_hold_the_call_limit() {
 }
 
 #[test]
+fn a_daily_attempt_limit_is_optional_but_never_zero() {
+    let limit = |line: &str| DEFAULT.replace("# max_attempts_per_day = 2 ", line);
+    let config = parse(&limit("max_attempts_per_day = 2 ")).expect("a daily limit of 2");
+    assert_eq!(config.campaigns[0].max_attempts_per_day, Some(2));
+    assert_eq!(
+        parse(DEFAULT).unwrap().campaigns[0].max_attempts_per_day,
+        None
+    );
+    let problem = only_problem(&limit("max_attempts_per_day = 0 "));
+    assert_eq!(problem.key, "campaign[0].max_attempts_per_day");
+}
+
+#[test]
 fn unknown_campaign_mode_is_rejected() {
     let text = DEFAULT.replace("mode = \"predictive\"", "mode = \"turbo\"");
     let problem = only_problem(&text);

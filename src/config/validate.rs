@@ -324,6 +324,12 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
         if campaign.max_attempts == 0 {
             check.report(format!("{key}.max_attempts"), "must be at least 1");
         }
+        if campaign.max_attempts_per_day == Some(0) {
+            check.report(
+                format!("{key}.max_attempts_per_day"),
+                "must be at least 1 (leave it out for no daily limit)",
+            );
+        }
         if campaign.max_attempts_per_number == 0 {
             check.report(
                 format!("{key}.max_attempts_per_number"),

@@ -12,7 +12,9 @@ use super::{
     AttemptId, AttemptResult, AttemptView, CallbackId, CallbackRequest, CampaignId, ImportOutcome,
     Lease, LeaseRequest, RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
 };
-use crate::campaign::hopper::{Candidate, CandidatePhone, Decision, PendingCallback, decide};
+use crate::campaign::hopper::{
+    Candidate, CandidatePhone, Decision, PendingCallback, RECENT_ATTEMPTS_SPAN, decide,
+};
 use crate::campaign::import::ImportRow;
 use crate::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
 use crate::campaign::rules::{CampaignRules, after_attempt};
@@ -465,6 +467,26 @@ impl Store for SqlStore {
                     in_use.insert(row[0].text());
                 }
             }
+            // The daily attempt limit needs each candidate's recent dials.
+            let mut recent: HashMap<i64, Vec<Timestamp>> = HashMap::new();
+            if rules.max_attempts_per_day.is_some() {
+                let since = now.checked_sub(RECENT_ATTEMPTS_SPAN).unwrap_or(now);
+                let mut params = vec![Val::from(ms(since))];
+                params.extend(ids_params(&ids));
+                for row in conn.query(
+                    &format!(
+                        "SELECT record_id, started_at FROM attempts \
+                         WHERE started_at >= $1 AND record_id IN {}",
+                        placeholders(2, ids.len())
+                    ),
+                    &params,
+                )? {
+                    recent
+                        .entry(row[0].int())
+                        .or_default()
+                        .push(from_ms(row[1].int()));
+                }
+            }
             let callback_ids: Vec<i64> = rows.iter().filter_map(|r| r[4].opt_int()).collect();
             let mut callbacks = HashMap::new();
             if !callback_ids.is_empty() {
@@ -510,6 +532,7 @@ impl Store for SqlStore {
                     time_zones: row[3].text(),
                     phones: record_phones,
                     callback: callback.clone(),
+                    recent_attempts: recent.remove(&id).unwrap_or_default(),
                 };
                 match decide(&rules, &candidate, request.agent, now) {
                     Decision::Dial { phone } => {
