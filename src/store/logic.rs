@@ -384,7 +384,21 @@ impl Store for SqlStore {
         run: i64,
         rows: &[ImportRow],
     ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let postgres = self.is_postgres();
         self.tx(|conn| {
+            if postgres {
+                // The import's statements are prepared once and run once per
+                // chunk; after five runs PostgreSQL may switch to a generic
+                // plan chosen from the statistics of that moment. The table
+                // grows by the whole list during one import, so a plan
+                // chosen while it was small (a sequential scan for the
+                // lookup of existing records) stayed in use as it grew:
+                // a 100,000-row import took minutes, not seconds. Planning
+                // each chunk's statements afresh costs under a millisecond.
+                // Only for this transaction: the hopper's short statements,
+                // run thousands of times a minute, keep their cached plans.
+                conn.batch("SET LOCAL plan_cache_mode = force_custom_plan")?;
+            }
             let mut outcomes = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(IMPORT_CHUNK) {
                 outcomes.extend(import_chunk(conn, campaign, run, chunk)?);
