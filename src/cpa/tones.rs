@@ -47,6 +47,9 @@ const HISS_FLATNESS: f32 = 0.3;
 /// frequencies) is strict enough to accept a signal this far above the
 /// floor (dB): at 7 dB SNR the band is only ~8 dB above the hiss.
 const V21_ABOVE_FLOOR_DB: f32 = 4.0;
+/// A run's second frame this much louder than its first (dB) shows the
+/// first window straddled the tone's onset (a ramp over what came before).
+const ONSET_RAMP_DB: f32 = 6.0;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
@@ -108,6 +111,10 @@ struct Run {
     series_last: f32,
     e_sum: f32,
     e_sq: f32,
+    /// Frames summed in `e_sum`, `excess_sum` and `series_sum`: all but
+    /// the onset frame, or only the frames seen since a run taken over
+    /// from odd frames was opened (their levels were not kept).
+    stat_n: u32,
 }
 
 impl Run {
@@ -133,7 +140,7 @@ impl Run {
         let lo = self.lo();
         let lo_n = self.lo_n.max(1) as f32;
         // Level statistics leave out the onset frame once there are others.
-        let level_n = if self.n >= 2 { n - 1.0 } else { n };
+        let level_n = self.stat_n.max(1) as f32;
         let e = self.e_sum / level_n;
         Segment {
             start_ms: self.start * FRAME_MS,
@@ -438,12 +445,32 @@ impl ToneTracker {
                         // The first window straddles the onset ramp: its
                         // level would read as amplitude spread, and its
                         // frequency (a ramp in noise) as wander.
+                        let onset_db = run.e_sum;
                         run.e_sum = 0.0;
                         run.e_sq = 0.0;
                         run.excess_sum = 0.0;
                         run.series_sum = 0.0;
+                        run.stat_n = 0;
+                        // ... and when this frame is far louder than the
+                        // onset and its peak disagrees with it, the onset
+                        // window held mostly what came before the tone: the
+                        // run follows this frame instead. (A ring starting
+                        // with the stream over babble read 469 Hz at -41 dB
+                        // in its first window, 428 Hz at -14 dB after; every
+                        // later frame was taken for an upper component and
+                        // its cadence was never read.)
+                        if (lo - run.lo()).abs() >= RUN_FREQ_TOL
+                            && f.band_db >= onset_db + ONSET_RAMP_DB
+                        {
+                            run.lo_n = 0;
+                            run.lo_sum = 0.0;
+                            run.lo_sq = 0.0;
+                            run.hi_sum = 0.0;
+                            run.hi_n = 0;
+                        }
                     }
-                    if (lo - run.lo()).abs() < RUN_FREQ_TOL {
+                    run.stat_n += 1;
+                    if run.lo_n == 0 || (lo - run.lo()).abs() < RUN_FREQ_TOL {
                         run.settled_n += 1;
                         run.settled_sum += lo;
                         run.settled_sq += lo * lo;
@@ -506,6 +533,7 @@ impl ToneTracker {
                         series_last: f.series_share,
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
+                        stat_n: 1,
                     });
                 }
             }
@@ -824,3 +852,4 @@ impl ToneTracker {
         ok.then_some(seg)
     }
 }
+
