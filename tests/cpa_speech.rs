@@ -311,3 +311,59 @@ fn a_beep_after_a_greeting_heard_as_little_speech_is_found() {
     let beep = run.beep_ms.expect("beep found") as f64;
     assert!((beep - 1400.0).abs() <= 100.0, "beep at {beep}");
 }
+
+#[test]
+fn a_long_greeting_taken_for_an_answer_at_its_first_pause_is_corrected_by_its_beep() {
+    // "Hi, this is Sam." — 700 ms pause (a finished answer's length: human
+    // at ~1.7 s) — then seven more seconds of greeting and a beep 400 ms
+    // after it, 8 s after the human verdict: the watch follows the
+    // caller's speech, not only a fixed window after the verdict.
+    let mut parts = vec![
+        silence(300.0),
+        pseudo_speech(800.0, 170.0, -20.0, 8),
+        silence(700.0),
+    ];
+    for seed in 30..35 {
+        parts.push(pseudo_speech(1200.0, 170.0, -20.0, seed));
+        parts.push(silence(250.0));
+    }
+    parts.push(silence(150.0));
+    parts.push(tone(&[1000.0], 400.0, -20.0));
+    parts.push(silence(1500.0));
+    let x = concat(&parts);
+    let beep_at = 300.0 + 800.0 + 700.0 + 5.0 * 1450.0 + 150.0;
+    let run = analyse(&mix(&x, &noise(x.len() as f64 / 8.0, -60.0, 19)), false);
+    let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds.first(), Some(&"human"), "{kinds:?}");
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!(
+        (beep - beep_at).abs() <= 100.0,
+        "beep at {beep}, onset {beep_at}"
+    );
+}
+
+#[test]
+fn the_beep_watch_after_a_human_closes_a_second_after_they_stop() {
+    // "Hello?" — pause — "Hello?" — then silence, and a tone 2.5 s after
+    // the last word (a call-waiting tone): no longer a greeting's beep.
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(600.0, 200.0, -22.0, 12),
+        silence(1500.0),
+        pseudo_speech(600.0, 200.0, -22.0, 13),
+        silence(2500.0),
+        tone(&[440.0], 300.0, -24.0),
+        silence(1500.0),
+    ]);
+    let mut a = Analyser::new(CpaSettings::default());
+    for chunk in pcm(&mix(&x, &noise(7400.0, -62.0, 21))).chunks(160) {
+        a.push_samples(chunk);
+        if a.is_done() {
+            break;
+        }
+    }
+    a.finish();
+    assert_eq!(a.verdict().map(|v| v.outcome), Some(Outcome::Human));
+    assert_eq!(a.beep(), None);
+}

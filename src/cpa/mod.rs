@@ -33,9 +33,17 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// the VAD loses the frames where the hum's line outweighs the voice, and
 /// "Leave a message." can read as 240 ms of speech.
 const BEEP_AFTER_SPEECH_MS: u32 = 200;
-/// After a human verdict the beep search goes on this long: a short
-/// greeting followed by a beep is a machine after all.
+/// After a human verdict the beep search goes on this long, and this long
+/// after the "caller's" last speech while they keep talking: a greeting
+/// followed by a beep is a machine after all.
 pub const HUMAN_BEEP_WINDOW_MS: u32 = 1000;
+/// A steady tonal run that starts out of speech is a held vowel only when
+/// that speech began at least this long before the run (ms): more than the
+/// 3-frame onset (60 ms). A tone's own first windows — the onset ramp, a
+/// beating pair's swing, clipping's intermodulation — can read as three
+/// voiced frames and open an utterance right before the run (a clipped UK
+/// ring in pink noise was then heard as a 440 ms "held vowel" and a human).
+const HELD_VOWEL_LEAD_MS: u32 = 80;
 /// ... and this long when the "caller" started talking again within that
 /// first window: a greeting that paused after its first phrase, whose beep
 /// may come seconds later.
@@ -289,7 +297,7 @@ impl Analyser {
         match self.verdict {
             None => false,
             Some(v) if v.outcome == Outcome::Human => {
-                self.now_ms() >= v.at_ms + self.human_beep_window_ms()
+                self.now_ms() >= self.human_beep_watch_end_ms(v.at_ms)
             }
             Some(v) if v.outcome == Outcome::Machine => {
                 self.beep.is_some()
@@ -361,6 +369,25 @@ impl Analyser {
         }
     }
 
+    /// Stream time until which a beep still corrects a human verdict given
+    /// at `verdict_ms`: the verdict's own window, and while the "caller"
+    /// keeps talking, `HUMAN_BEEP_WINDOW_MS` after their last speech (a
+    /// greeting taken for an answer at its first pause goes on, and its
+    /// beep follows its end), never later than the machine beep search
+    /// would run (`beep_timeout_ms` after answer).
+    fn human_beep_watch_end_ms(&self, verdict_ms: u32) -> u32 {
+        let after_verdict = verdict_ms + self.human_beep_window_ms();
+        let talk_end = if self.speech.in_speech() {
+            self.now_ms() + FRAME_MS
+        } else {
+            self.speech.last_speech_end_ms()
+        };
+        let answered_ms = self.answered_at.unwrap_or(0) * FRAME_MS;
+        let after_talk =
+            (talk_end + HUMAN_BEEP_WINDOW_MS).min(answered_ms + self.settings.beep_timeout_ms);
+        after_verdict.max(after_talk)
+    }
+
     fn since_answer_ms(&self) -> u32 {
         self.answered_at
             .map_or(0, |a| (self.frame + 1).saturating_sub(a) * FRAME_MS)
@@ -395,7 +422,7 @@ impl Analyser {
         let want_beep = match self.verdict {
             None => true,
             Some(v) if v.outcome == Outcome::Human => {
-                self.beep.is_none() && at <= v.at_ms + self.human_beep_window_ms()
+                self.beep.is_none() && at <= self.human_beep_watch_end_ms(v.at_ms)
             }
             Some(v) => {
                 v.outcome == Outcome::Machine
@@ -431,8 +458,13 @@ impl Analyser {
         }
         // A steady run that grows straight out of speech and is not a
         // generator's sine is a held vowel (a monotone "Hellooo"): speech.
+        // Speech that had only just opened when the run began may be the
+        // tone's own first windows (see `HELD_VOWEL_LEAD_MS`).
         let held_vowel = self.tones.tonal
             && self.speech_before_run.in_speech()
+            && self.tones.open_segment(0).is_some_and(|s| {
+                s.start_ms >= self.speech_before_run.segment_start_ms() + HELD_VOWEL_LEAD_MS
+            })
             && self
                 .tones
                 .open_segment(0)
@@ -453,8 +485,16 @@ impl Analyser {
         // A beep ends a greeting that was heard: a tone far louder than all
         // the "speech" before it follows crosstalk (babble under a SIT or a
         // fax), not a greeting.
+        // A human verdict already needed `min_speech_ms` of speech: what
+        // was taken for "Hi." and then beeps was a greeting, however little
+        // of it the VAD kept on a noisy line.
+        let beep_after_ms = if self.verdict.is_some_and(|v| v.outcome == Outcome::Human) {
+            self.thresholds.min_speech_ms.min(BEEP_AFTER_SPEECH_MS)
+        } else {
+            BEEP_AFTER_SPEECH_MS
+        };
         if want_beep
-            && self.speech.speech_ms() >= BEEP_AFTER_SPEECH_MS
+            && self.speech.speech_ms() >= beep_after_ms
             && let Some(seg) = self.tones.beep()
             && seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
         {

@@ -224,6 +224,16 @@ impl SpeechTracker {
             .map_or(0, |s| (self.last_speech + 1 - s) * FRAME_MS)
     }
 
+    /// Stream time (ms) at which the current (or last) speech segment began.
+    pub fn segment_start_ms(&self) -> u32 {
+        self.segment_start * FRAME_MS
+    }
+
+    /// Stream time (ms) at the end of the last speech frame.
+    pub fn last_speech_end_ms(&self) -> u32 {
+        (self.last_speech + 1) * FRAME_MS
+    }
+
     pub fn pause_ms(&self) -> u32 {
         self.pause_frames * FRAME_MS
     }

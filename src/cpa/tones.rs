@@ -47,6 +47,9 @@ const HISS_FLATNESS: f32 = 0.3;
 /// frequencies) is strict enough to accept a signal this far above the
 /// floor (dB): at 7 dB SNR the band is only ~8 dB above the hiss.
 const V21_ABOVE_FLOOR_DB: f32 = 4.0;
+/// A run's second frame this much louder than its first (dB) shows the
+/// first window straddled the tone's onset (a ramp over what came before).
+const ONSET_RAMP_DB: f32 = 6.0;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
@@ -108,6 +111,10 @@ struct Run {
     series_last: f32,
     e_sum: f32,
     e_sq: f32,
+    /// Frames summed in `e_sum`, `excess_sum` and `series_sum`: all but
+    /// the onset frame, or only the frames seen since a run taken over
+    /// from odd frames was opened (their levels were not kept).
+    stat_n: u32,
 }
 
 impl Run {
@@ -133,7 +140,7 @@ impl Run {
         let lo = self.lo();
         let lo_n = self.lo_n.max(1) as f32;
         // Level statistics leave out the onset frame once there are others.
-        let level_n = if self.n >= 2 { n - 1.0 } else { n };
+        let level_n = self.stat_n.max(1) as f32;
         let e = self.e_sum / level_n;
         Segment {
             start_ms: self.start * FRAME_MS,
@@ -438,12 +445,32 @@ impl ToneTracker {
                         // The first window straddles the onset ramp: its
                         // level would read as amplitude spread, and its
                         // frequency (a ramp in noise) as wander.
+                        let onset_db = run.e_sum;
                         run.e_sum = 0.0;
                         run.e_sq = 0.0;
                         run.excess_sum = 0.0;
                         run.series_sum = 0.0;
+                        run.stat_n = 0;
+                        // ... and when this frame is far louder than the
+                        // onset and its peak disagrees with it, the onset
+                        // window held mostly what came before the tone: the
+                        // run follows this frame instead. (A ring starting
+                        // with the stream over babble read 469 Hz at -41 dB
+                        // in its first window, 428 Hz at -14 dB after; every
+                        // later frame was taken for an upper component and
+                        // its cadence was never read.)
+                        if (lo - run.lo()).abs() >= RUN_FREQ_TOL
+                            && f.band_db >= onset_db + ONSET_RAMP_DB
+                        {
+                            run.lo_n = 0;
+                            run.lo_sum = 0.0;
+                            run.lo_sq = 0.0;
+                            run.hi_sum = 0.0;
+                            run.hi_n = 0;
+                        }
                     }
-                    if (lo - run.lo()).abs() < RUN_FREQ_TOL {
+                    run.stat_n += 1;
+                    if run.lo_n == 0 || (lo - run.lo()).abs() < RUN_FREQ_TOL {
                         run.settled_n += 1;
                         run.settled_sum += lo;
                         run.settled_sq += lo * lo;
@@ -506,6 +533,7 @@ impl ToneTracker {
                         series_last: f.series_share,
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
+                        stat_n: 1,
                     });
                 }
             }
@@ -822,5 +850,96 @@ impl ToneTracker {
             && (350.0..=2150.0).contains(&seg.lo)
             && self.v21_frames == 0;
         ok.then_some(seg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tonal(f1: f32, band_db: f32, purity: f32) -> Features {
+        Features {
+            band_db,
+            f1,
+            purity1: purity,
+            purity2: purity,
+            flatness: 0.01,
+            ..Features::default()
+        }
+    }
+
+    fn quiet() -> Features {
+        Features {
+            band_db: -70.0,
+            f1: 1000.0,
+            purity1: 0.1,
+            purity2: 0.2,
+            flatness: 0.5,
+            ..Features::default()
+        }
+    }
+
+    /// Feeds `frames` copies of `f` from frame `*n`; the last verdict seen.
+    fn feed(t: &mut ToneTracker, n: &mut u32, f: &Features, frames: u32) -> Option<ToneVerdict> {
+        let mut last = None;
+        for _ in 0..frames {
+            if let Some(v) = t.update(f, -75.0, false, *n) {
+                last = Some(v);
+            }
+            *n += 1;
+        }
+        last
+    }
+
+    #[test]
+    fn a_ring_whose_onset_window_reads_another_frequency_is_ringback() {
+        // The ES/FR ring (1500 ms on) at its ± 15 % cadence edges and
+        // ± 1.5 % frequency, starting with the stream: the first window
+        // holds little of the tone and reads 469 Hz at -41 dB (babble
+        // before it), the tone itself -14 dB.
+        for (freq, on_frames) in [(419.0, 64), (427.0, 75), (431.0, 86)] {
+            let mut t = ToneTracker::new();
+            let mut n = 0;
+            feed(&mut t, &mut n, &tonal(469.0, -41.5, 0.78), 1);
+            feed(&mut t, &mut n, &tonal(freq, -13.6, 0.98), on_frames);
+            let seg = t.open_segment(0).expect("one run");
+            assert!((seg.lo - freq).abs() < 1.0, "run read at {} Hz", seg.lo);
+            assert_eq!(seg.hi, 0.0, "a single tone, not {}+{}", seg.lo, seg.hi);
+            let verdict = feed(&mut t, &mut n, &quiet(), 70);
+            assert_eq!(
+                verdict,
+                Some(ToneVerdict::Progress(Progress::Ringback)),
+                "{freq} Hz, {on_frames} frames on"
+            );
+        }
+    }
+
+    #[test]
+    fn an_onset_as_loud_as_the_tone_keeps_its_frequency() {
+        // A pure vowel whose pitch rises from its first frame (493 → 535 Hz
+        // at one level): nothing says the first window missed the sound,
+        // so the run is not re-read from its second frame.
+        let mut t = ToneTracker::new();
+        let mut n = 0;
+        feed(&mut t, &mut n, &tonal(493.0, -12.6, 0.9), 1);
+        feed(&mut t, &mut n, &tonal(535.0, -12.8, 0.9), 1);
+        let seg = t.open_segment(0).expect("one run");
+        assert!((seg.lo - 493.0).abs() < 1.0, "run read at {} Hz", seg.lo);
+    }
+
+    #[test]
+    fn a_beep_that_takes_over_from_mains_hum_is_a_steady_beep() {
+        // The hum's in-band harmonic is an open run at -50 dB when an
+        // 838 Hz beep at -17 dB starts: the beep's first frames are odd
+        // frames of the hum's run, then its own run. Its level spread must
+        // be its own (0 dB), not read against frames it never summed.
+        let mut t = ToneTracker::new();
+        let mut n = 0;
+        feed(&mut t, &mut n, &tonal(360.0, -50.0, 0.99), 30);
+        feed(&mut t, &mut n, &tonal(838.0, -17.0, 0.99), 8);
+        let beep = t.beep().expect("a beep after 160 ms");
+        assert!(beep.level_sd < 0.5, "level spread {}", beep.level_sd);
+        assert!((beep.lo - 838.0).abs() < 1.0);
+        assert_eq!(beep.start_ms, 600, "beep read from {} ms", beep.start_ms);
     }
 }
