@@ -186,14 +186,7 @@ fn a_tone_seconds_after_a_quiet_human_answer_does_not_flip_it() {
         tone(&[440.0], 300.0, -24.0),
         silence(1500.0),
     ]);
-    let mut a = Analyser::new(CpaSettings::default());
-    for chunk in pcm(&mix(&x, &noise(5300.0, -62.0, 21))).chunks(160) {
-        a.push_samples(chunk);
-        if a.is_done() {
-            break;
-        }
-    }
-    a.finish();
+    let a = analyse_until_done(&mix(&x, &noise(5300.0, -62.0, 21)));
     let v = a.verdict().expect("verdict");
     assert_eq!(v.outcome, Outcome::Human);
     assert!(a.is_done());
@@ -356,14 +349,7 @@ fn the_beep_watch_after_a_human_closes_a_second_after_they_stop() {
         tone(&[440.0], 300.0, -24.0),
         silence(1500.0),
     ]);
-    let mut a = Analyser::new(CpaSettings::default());
-    for chunk in pcm(&mix(&x, &noise(7400.0, -62.0, 21))).chunks(160) {
-        a.push_samples(chunk);
-        if a.is_done() {
-            break;
-        }
-    }
-    a.finish();
+    let a = analyse_until_done(&mix(&x, &noise(7400.0, -62.0, 21)));
     assert_eq!(a.verdict().map(|v| v.outcome), Some(Outcome::Human));
     assert_eq!(a.beep(), None);
 }

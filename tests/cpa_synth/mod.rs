@@ -151,6 +151,20 @@ pub struct Run {
     pub events: Vec<Event>,
 }
 
+/// Feeds a signal after answer 20 ms at a time, as the engine does, until
+/// the analyser says it is done (or the signal ends), then finishes it.
+pub fn analyse_until_done(x: &[f64]) -> Analyser {
+    let mut a = Analyser::new(CpaSettings::default());
+    for chunk in pcm(x).chunks(160) {
+        a.push_samples(chunk);
+        if a.is_done() {
+            break;
+        }
+    }
+    a.finish();
+    a
+}
+
 /// Feeds a whole signal and finishes the stream.
 pub fn analyse(x: &[f64], early_media: bool) -> Run {
     let settings = CpaSettings::default();
