@@ -97,6 +97,45 @@ fn json_and_eval_on_generated_clips() {
 }
 
 #[test]
+fn the_feature_dump_follows_the_speech_structure_past_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    // 500 ms of quiet, a 600 ms answer, 2.5 s of quiet: 180 frames.
+    let human = concat(&[
+        silence(500.0),
+        pseudo_speech(600.0, 150.0, -20.0, 2),
+        silence(2500.0),
+    ]);
+    write(dir.path(), "human.wav", &human);
+    std::fs::write(dir.path().join("labels.csv"), "human.wav,human\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa", "--dump-features", "--eval"])
+        .arg(dir.path().join("labels.csv"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 180);
+    let col = |row: &Vec<&str>, name: &str| -> f64 {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row[i].parse().unwrap()
+    };
+    let last = &rows[179];
+    assert_eq!(last[2], "human", "the clip's normal verdict");
+    // The normal analyser decides ~0.4 s after the answer ends; the dump
+    // goes on: the pause grows to the end of the clip.
+    assert!(col(last, "verdict_ms") < 1800.0);
+    assert!(col(last, "pause_ms") >= 2300.0, "{:?}", last);
+    let onset = col(last, "onset_ms");
+    assert!((440.0..=560.0).contains(&onset), "onset {onset}");
+    let span = col(last, "span_ms");
+    assert!((500.0..=700.0).contains(&span), "span {span}");
+    assert_eq!(col(&rows[0], "onset_ms"), -1.0);
+}
+
+#[test]
 fn a_missing_or_broken_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.wav"), b"RIFF....not a wav").unwrap();

@@ -24,6 +24,10 @@ pub struct CpaArgs {
     /// files relative to the CSV's directory; a header line is optional.
     #[arg(long, value_name = "LABELS_CSV", conflicts_with = "files")]
     pub eval: Option<PathBuf>,
+    /// With `--eval`: print per-frame speech features of every clip as TSV
+    /// (for the model training in `tools/cpa_model/`) instead of the report.
+    #[arg(long, requires = "eval", hide = true)]
+    pub dump_features: bool,
     /// WAV files: 8 kHz mono PCM16, μ-law or A-law; other rates are resampled.
     #[arg(value_name = "FILE", required_unless_present = "eval")]
     pub files: Vec<PathBuf>,
@@ -92,7 +96,12 @@ fn event_json(e: &Event) -> serde_json::Value {
 
 pub fn run(args: &CpaArgs) -> ExitCode {
     if let Some(labels) = &args.eval {
-        return match eval(labels, args.early_media) {
+        let result = if args.dump_features {
+            dump_features(labels)
+        } else {
+            eval(labels, args.early_media)
+        };
+        return match result {
             Ok(report) => {
                 print!("{report}");
                 ExitCode::SUCCESS
@@ -237,6 +246,55 @@ fn pct(n: usize, d: usize) -> String {
 
 fn ms(v: Option<u32>) -> String {
     v.map_or("–".into(), |v| format!("{v} ms"))
+}
+
+/// Per-frame speech features of every labelled clip (from answer), one TSV
+/// row per frame, with the clip's normal verdict: `clip`, `class`, `verdict`,
+/// `verdict_ms`, `speech_end_ms`, then the frame's fields. The analyser runs
+/// with speech verdicts withheld so the structure is traced to the clip's end.
+pub fn dump_features(labels_path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(labels_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", labels_path.display()))?;
+    let base = labels_path.parent().unwrap_or(Path::new("."));
+    let labels = parse_labels(&text, base)?;
+    let mut out = String::from(
+        "clip\tclass\tverdict\tverdict_ms\tspeech_end_ms\tat_ms\tband_db\tfloor_db\tflatness\tf1\tseries\thigh\tin_speech\tspan_ms\tspeech_ms\tpause_ms\tonset_ms\tutterances\ttonal\n",
+    );
+    for (i, label) in labels.iter().enumerate() {
+        let wav = Wav::read(&label.file)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", label.file.display()))?;
+        let samples = wav.to_mono_8k();
+        let normal = analyse_samples(&samples, false).verdict;
+        let mut a = Analyser::new(CpaSettings::default());
+        a.set_trace_only();
+        for frame in samples.chunks_exact(crate::cpa::FRAME) {
+            a.push_samples(frame);
+            let t = a.trace();
+            let _ = writeln!(
+                out,
+                "{i}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{:.4}\t{:.1}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                label.class.as_str(),
+                normal.outcome.as_str(),
+                normal.at_ms,
+                label.speech_end_ms.map_or(-1, i64::from),
+                a.now_ms(),
+                t.band_db,
+                t.floor_db,
+                t.flatness,
+                t.f1,
+                t.series_share,
+                t.high_share,
+                u8::from(t.in_speech),
+                t.span_ms,
+                t.speech_ms,
+                t.pause_ms,
+                t.first_onset_ms.map_or(-1, i64::from),
+                t.utterances,
+                u8::from(t.tonal),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Scores every labelled clip and renders the report.

@@ -239,6 +239,30 @@ pub struct Analyser {
     /// Speech came back within `HUMAN_BEEP_WINDOW_MS` of a human verdict.
     resumed_after_human: bool,
     events: VecDeque<Event>,
+    /// Feature export (`outdial cpa --dump-features`): speech verdicts are
+    /// withheld so the structure is followed to the end of the clip.
+    trace_only: bool,
+    last_features: Features,
+}
+
+/// One frame's speech features and VAD state, for the offline training
+/// tools (`tools/cpa_model/`).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct FrameTrace {
+    pub band_db: f32,
+    pub floor_db: f32,
+    pub flatness: f32,
+    pub f1: f32,
+    pub series_share: f32,
+    pub high_share: f32,
+    pub in_speech: bool,
+    pub span_ms: u32,
+    pub speech_ms: u32,
+    pub pause_ms: u32,
+    pub first_onset_ms: Option<u32>,
+    pub utterances: u32,
+    pub tonal: bool,
 }
 
 impl Analyser {
@@ -269,6 +293,35 @@ impl Analyser {
             ringback_reported: false,
             resumed_after_human: false,
             events: VecDeque::with_capacity(16),
+            trace_only: false,
+            last_features: Features::default(),
+        }
+    }
+
+    /// For feature export: never give a speech verdict.
+    #[doc(hidden)]
+    pub fn set_trace_only(&mut self) {
+        self.trace_only = true;
+    }
+
+    /// The last frame's features and speech state.
+    #[doc(hidden)]
+    pub fn trace(&self) -> FrameTrace {
+        let f = &self.last_features;
+        FrameTrace {
+            band_db: f.band_db,
+            floor_db: self.speech.floor_db(),
+            flatness: f.flatness,
+            f1: f.f1,
+            series_share: f.series_share,
+            high_share: f.high_share,
+            in_speech: self.speech.in_speech(),
+            span_ms: self.speech.span_ms(),
+            speech_ms: self.speech.speech_ms(),
+            pause_ms: self.speech.pause_ms(),
+            first_onset_ms: self.speech.first_onset_ms(),
+            utterances: self.speech.utterances(),
+            tonal: self.tones.tonal,
         }
     }
 
@@ -332,6 +385,7 @@ impl Analyser {
     /// Feeds one 20 ms frame (160 samples).
     pub fn push_frame(&mut self, frame: &[i16; FRAME]) {
         let features = self.spectrum.analyse(frame);
+        self.last_features = features;
         self.process(&features);
         self.frame += 1;
     }
@@ -550,7 +604,12 @@ impl Analyser {
             }
         }
 
-        match self.speech.verdict(&self.thresholds) {
+        let speech_verdict = if self.trace_only {
+            None
+        } else {
+            self.speech.verdict(&self.thresholds)
+        };
+        match speech_verdict {
             // The pause may be the first 100 ms of a beep not yet known to
             // be a tone: once it is, the pause clock is rolled back and
             // stops under it. Wait for the run to be judged (≤ 80 ms).

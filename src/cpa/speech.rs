@@ -218,6 +218,16 @@ impl SpeechTracker {
         self.speech_frames * FRAME_MS
     }
 
+    /// Stream time (ms) of the first onset, once speech was heard.
+    pub fn first_onset_ms(&self) -> Option<u32> {
+        self.first_onset.map(|f| f * FRAME_MS)
+    }
+
+    /// Utterances (speech after a pause of ≥ 200 ms) so far.
+    pub fn utterances(&self) -> u32 {
+        self.utterances
+    }
+
     /// Span from the first onset to the last speech frame, ms.
     pub fn span_ms(&self) -> u32 {
         self.first_onset
