@@ -65,6 +65,23 @@ impl LegParts {
             .set_decode(self.cpa.is_some() || self.recorder.is_some() || stereo_recording);
     }
 
+    /// Hands the report to `deliver`: at once when there is no recording to
+    /// write, else from a blocking thread. A recording of a long call is
+    /// megabytes; writing it here would stall every other leg this media
+    /// thread relays (which may run at real-time priority) for as long as
+    /// the disk takes.
+    fn report_then(
+        self,
+        recording: Option<Recorder>,
+        deliver: impl FnOnce(LegReport) + Send + 'static,
+    ) {
+        if recording.is_none() && self.recorder.is_none() {
+            deliver(self.report(None));
+            return;
+        }
+        tokio::task::spawn_blocking(move || deliver(self.report(recording)));
+    }
+
     fn report(mut self, recording: Option<Recorder>) -> LegReport {
         let mut report = LegReport {
             local_port: self.lease.port(),
@@ -246,16 +263,24 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         bridged = Some(Bridged { customer, zip_playing: true, recorder });
                     }
                     Command::Unbridge(reply) => {
-                        let report = bridged.take().map(|b| b.customer.report(b.recorder));
                         leg.update_decode(false);
                         leg.core.idle(now);
-                        let _ = reply.send(report);
+                        match bridged.take() {
+                            Some(b) => b.customer.report_then(b.recorder, move |report| {
+                                let _ = reply.send(Some(report));
+                            }),
+                            None => {
+                                let _ = reply.send(None);
+                            }
+                        }
                     }
                     Command::Close(reply) => {
                         if let Some(b) = bridged.take() {
-                            let _ = b.customer.report(b.recorder);
+                            b.customer.report_then(b.recorder, |_| {});
                         }
-                        let _ = reply.send(leg.report(None));
+                        leg.report_then(None, move |report| {
+                            let _ = reply.send(report);
+                        });
                         return;
                     }
                 }
