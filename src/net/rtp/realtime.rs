@@ -128,6 +128,23 @@ impl MediaScheduling {
     }
 }
 
+/// Puts the calling thread back under the normal time-sharing policy.
+/// Tokio starts its blocking-pool threads with the same hook as its
+/// workers, so on a real-time media runtime they run `SCHED_FIFO` too, on
+/// the workers' CPUs; work done there at that priority (a recording being
+/// written) would keep a worker of equal priority off its CPU until done.
+/// Below the workers' priority they preempt it instead. Errors are
+/// ignored: at worst the thread keeps the priority it had.
+pub(crate) fn leave_realtime_priority() {
+    // SAFETY: pid 0 is the calling thread.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    }
+}
+
 fn set_fifo_priority(priority: u32) -> std::io::Result<()> {
     let param = libc::sched_param {
         sched_priority: priority.min(MAX_REALTIME_PRIORITY) as libc::c_int,
@@ -215,5 +232,31 @@ mod tests {
             .join()
             .expect("thread");
         assert!(matches!(outcome, Err(SchedulingError::Affinity { .. })));
+    }
+
+    #[test]
+    fn a_blocking_thread_leaves_the_real_time_policy() {
+        // Needs CAP_SYS_NICE to enter SCHED_FIFO at all (the test command
+        // runs as root); without it there is nothing to leave, and it says so.
+        let policies = std::thread::spawn(|| {
+            set_fifo_priority(1).ok()?;
+            // SAFETY: pid 0 is the calling thread.
+            let before = unsafe { libc::sched_getscheduler(0) };
+            leave_realtime_priority();
+            // SAFETY: as above.
+            let after = unsafe { libc::sched_getscheduler(0) };
+            Some((before, after))
+        })
+        .join()
+        .expect("thread");
+        match policies {
+            Some((before, after)) => {
+                assert_eq!(before, libc::SCHED_FIFO);
+                assert_eq!(after, libc::SCHED_OTHER);
+            }
+            None => {
+                eprintln!("SCHED_FIFO not permitted here: leave_realtime_priority not exercised")
+            }
+        }
     }
 }

@@ -79,7 +79,10 @@ impl LegParts {
             deliver(self.report(None));
             return;
         }
-        tokio::task::spawn_blocking(move || deliver(self.report(recording)));
+        tokio::task::spawn_blocking(move || {
+            super::realtime::leave_realtime_priority();
+            deliver(self.report(recording))
+        });
     }
 
     fn report(mut self, recording: Option<Recorder>) -> LegReport {
