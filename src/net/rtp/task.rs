@@ -278,12 +278,21 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         }
                     }
                     Command::Close(reply) => {
-                        if let Some(b) = bridged.take() {
-                            b.customer.report_then(b.recorder, |_| {});
-                        }
-                        leg.report_then(None, move |report| {
+                        let deliver = move |report| {
                             let _ = reply.send(report);
-                        });
+                        };
+                        match bridged.take() {
+                            // The customer's recording is written before
+                            // the reply, as when it is unbridged first.
+                            Some(b) => {
+                                tokio::task::spawn_blocking(move || {
+                                    super::realtime::leave_realtime_priority();
+                                    let _ = b.customer.report(b.recorder);
+                                    deliver(leg.report(None));
+                                });
+                            }
+                            None => leg.report_then(None, deliver),
+                        }
                         return;
                     }
                 }
