@@ -115,6 +115,10 @@ struct Run {
     /// the onset frame, or only the frames seen since a run taken over
     /// from odd frames was opened (their levels were not kept).
     stat_n: u32,
+    /// Level of the onset frame (dB), and whether the run's frequency was
+    /// re-read from its second frame (see `update`).
+    onset_db: f32,
+    reread: bool,
 }
 
 impl Run {
@@ -391,6 +395,8 @@ impl ToneTracker {
         frame: u32,
     ) -> Option<ToneVerdict> {
         self.frame = frame;
+        // A close dual tone's merged peak in place of the strongest one.
+        let f = &f.merged_pair();
         if f.band_db < floor_db + FLOOR_NEAR_DB && f.purity2 < TONAL_PURITY {
             self.floor_flatness = if self.floor_frames == 0 {
                 f.flatness
@@ -459,6 +465,7 @@ impl ToneTracker {
                         // in its first window, 428 Hz at -14 dB after; every
                         // later frame was taken for an upper component and
                         // its cadence was never read.)
+                        run.onset_db = onset_db;
                         if (lo - run.lo()).abs() >= RUN_FREQ_TOL
                             && f.band_db >= onset_db + ONSET_RAMP_DB
                         {
@@ -467,7 +474,36 @@ impl ToneTracker {
                             run.lo_sq = 0.0;
                             run.hi_sum = 0.0;
                             run.hi_n = 0;
+                            run.reread = true;
                         }
+                    } else if run.n == 3
+                        && run.reread
+                        && (lo - run.lo()).abs() >= RUN_FREQ_TOL
+                        && f.band_db >= run.onset_db + ONSET_RAMP_DB
+                    {
+                        // A 32 ms window overlaps the one before it by
+                        // 12 ms: a tone starting late in the onset frame
+                        // still ramps in the second window, which then
+                        // reads off as well (a UK or US ring starting
+                        // 12–16 ms into the stream's first frame read
+                        // 460 or 497 Hz there, 425 or 460 Hz after, and
+                        // every later frame was taken for an upper
+                        // component). The run follows this frame instead,
+                        // and the second frame's statistics go too.
+                        run.lo_n = 0;
+                        run.lo_sum = 0.0;
+                        run.lo_sq = 0.0;
+                        run.hi_sum = 0.0;
+                        run.hi_n = 0;
+                        run.settled_n = 0;
+                        run.settled_sum = 0.0;
+                        run.settled_sq = 0.0;
+                        run.e_sum = 0.0;
+                        run.e_sq = 0.0;
+                        run.excess_sum = 0.0;
+                        run.series_sum = 0.0;
+                        run.stat_n = 0;
+                        run.reread = false;
                     }
                     run.stat_n += 1;
                     if run.lo_n == 0 || (lo - run.lo()).abs() < RUN_FREQ_TOL {
@@ -534,6 +570,8 @@ impl ToneTracker {
                         e_sum: f.band_db,
                         e_sq: f.band_db * f.band_db,
                         stat_n: 1,
+                        onset_db: f.band_db,
+                        reread: false,
                     });
                 }
             }
