@@ -89,15 +89,19 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
 
-fn wait_for(within: Duration, what: &str, mut check: impl FnMut() -> Option<String>) -> String {
+fn wait_for(within: Duration, what: &str, check: impl FnMut() -> Option<String>) -> String {
+    try_wait_for(within, check).unwrap_or_else(|| panic!("{what} did not happen within {within:?}"))
+}
+
+fn try_wait_for(within: Duration, mut check: impl FnMut() -> Option<String>) -> Option<String> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Some(found) = check() {
-            return found;
+            return Some(found);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("{what} did not happen within {within:?}");
+    None
 }
 
 /// Goertzel power of `frequency` in `samples`, relative to their energy.
@@ -235,7 +239,10 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     );
     assert_eq!(status, 200, "{body}");
 
-    let stats = wait_for(Duration::from_secs(90), "every record attempted", || {
+    // On a timeout, the last stats say which outcome never came (a rare CI
+    // timeout, 2026-12-01, left no trace of it).
+    let mut last_stats = String::new();
+    let stats = try_wait_for(Duration::from_secs(90), || {
         let (_, body) = http(
             addr,
             "GET",
@@ -248,7 +255,11 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
             .as_object()
             .map(|o| o.values().filter_map(Value::as_u64).sum())
             .unwrap_or(0);
+        last_stats.clone_from(&body);
         (finished == LIST.len() as u64 && stats["lines_in_use"] == 0).then_some(body)
+    })
+    .unwrap_or_else(|| {
+        panic!("every record attempted did not happen within 90s; last stats: {last_stats}")
     });
     let stats = json(&stats);
     assert_eq!(stats["dials"], LIST.len() as u64, "{stats}");
