@@ -122,6 +122,28 @@ struct Run {
 }
 
 impl Run {
+    /// Forgets the frequencies read so far: the run follows the next frame.
+    fn reread_frequency(&mut self) {
+        self.lo_n = 0;
+        self.lo_sum = 0.0;
+        self.lo_sq = 0.0;
+        self.hi_sum = 0.0;
+        self.hi_n = 0;
+    }
+
+    /// Forgets the frequencies and every level statistic read so far.
+    fn reread_all(&mut self) {
+        self.reread_frequency();
+        self.settled_n = 0;
+        self.settled_sum = 0.0;
+        self.settled_sq = 0.0;
+        self.e_sum = 0.0;
+        self.e_sq = 0.0;
+        self.excess_sum = 0.0;
+        self.series_sum = 0.0;
+        self.stat_n = 0;
+    }
+
     fn lo(&self) -> f32 {
         self.lo_sum / self.lo_n.max(1) as f32
     }
@@ -469,11 +491,7 @@ impl ToneTracker {
                         if (lo - run.lo()).abs() >= RUN_FREQ_TOL
                             && f.band_db >= onset_db + ONSET_RAMP_DB
                         {
-                            run.lo_n = 0;
-                            run.lo_sum = 0.0;
-                            run.lo_sq = 0.0;
-                            run.hi_sum = 0.0;
-                            run.hi_n = 0;
+                            run.reread_frequency();
                             run.reread = true;
                         }
                     } else if run.n == 3
@@ -490,19 +508,7 @@ impl ToneTracker {
                         // every later frame was taken for an upper
                         // component). The run follows this frame instead,
                         // and the second frame's statistics go too.
-                        run.lo_n = 0;
-                        run.lo_sum = 0.0;
-                        run.lo_sq = 0.0;
-                        run.hi_sum = 0.0;
-                        run.hi_n = 0;
-                        run.settled_n = 0;
-                        run.settled_sum = 0.0;
-                        run.settled_sq = 0.0;
-                        run.e_sum = 0.0;
-                        run.e_sq = 0.0;
-                        run.excess_sum = 0.0;
-                        run.series_sum = 0.0;
-                        run.stat_n = 0;
+                        run.reread_all();
                         run.reread = false;
                     }
                     run.stat_n += 1;
