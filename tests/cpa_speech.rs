@@ -166,20 +166,6 @@ fn a_steady_note_far_under_the_voice_is_music_not_a_beep() {
 }
 
 #[test]
-fn sound_16_db_under_a_busy_tone_before_it_is_not_a_greeting_before_a_beep() {
-    // 600 ms of voice-like sound (music or talk in the room) whose loud
-    // frames lie 16 dB under the 425 Hz busy tone that follows: the first
-    // burst must not be taken for the beep after a greeting (machine).
-    let x = concat(&[
-        pseudo_speech(600.0, 150.0, -34.0, 3),
-        cadence(&[425.0], &[500.0, 500.0], 4700.0, -14.0, 1.0),
-    ]);
-    let run = analyse(&mix(&x, &noise(5300.0, -65.0, 6)), false);
-    assert_eq!(run.verdict.outcome, Outcome::Busy, "{:?}", run.events);
-    assert_eq!(run.beep_ms, None);
-}
-
-#[test]
 fn a_monotone_hello_is_human_with_no_beep() {
     // A sung "hellooo": 300 ms of voice, then a steady 220 Hz vowel with
     // its harmonics (not a sine) for 300 ms, then silence.
