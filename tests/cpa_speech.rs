@@ -114,8 +114,10 @@ fn a_beep_right_after_a_short_greeting_corrects_human_to_machine() {
 
 #[test]
 fn a_beep_a_few_db_above_hiss_is_found() {
-    // Greeting at -20 dB in white noise at -40 dB; the beep at -34 dB is
-    // 6 dB above the hiss.
+    // Greeting at -20 dB (its loud frames at -16.5 dB) in white noise at
+    // -36 dB; the beep at -29 dB is 7 dB above the hiss (and 12.5 dB under
+    // those frames: a tone 14 dB or more under them is background music,
+    // see the next test).
     let mut x = silence(300.0);
     for i in 0..3 {
         x.extend(pseudo_speech(1300.0, 120.0, -20.0, i));
@@ -123,16 +125,44 @@ fn a_beep_a_few_db_above_hiss_is_found() {
     }
     let beep_at = x.len() as f64 / 8.0 + 300.0;
     x.extend(silence(300.0));
-    x.extend(tone(&[1000.0], 300.0, -34.0));
+    x.extend(tone(&[1000.0], 300.0, -29.0));
     x.extend(silence(1200.0));
     let total = x.len() as f64 / 8.0;
-    let run = analyse(&mix(&x, &noise(total, -40.0, 11)), false);
+    let run = analyse(&mix(&x, &noise(total, -36.0, 11)), false);
     assert_eq!(run.verdict.outcome, Outcome::Machine);
     let beep = run.beep_ms.expect("beep found") as f64;
     assert!(
         (beep - beep_at).abs() <= 100.0,
         "beep at {beep}, onset {beep_at}"
     );
+}
+
+#[test]
+fn a_steady_note_far_under_the_voice_is_music_not_a_beep() {
+    // "Hello?" then a flute-like note (a near-sine at 523 Hz, as steady as a
+    // beep) 20 dB under the voice, inside the second after the human
+    // verdict: background music, no beep, and the verdict stays human.
+    // The same note at the voice's level is a beep after all.
+    for (note_db, beep) in [(-40.0, false), (-22.0, true)] {
+        let x = concat(&[
+            silence(500.0),
+            pseudo_speech(600.0, 140.0, -20.0, 2),
+            silence(700.0),
+            mix(
+                &tone(&[523.0], 400.0, note_db),
+                &tone(&[1046.0], 400.0, note_db - 17.0),
+            ),
+            silence(1500.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(3700.0, -65.0, 8)), false);
+        if beep {
+            assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+            assert!(run.beep_ms.is_some(), "{:?}", run.events);
+        } else {
+            assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+            assert_eq!(run.beep_ms, None, "{:?}", run.events);
+        }
+    }
 }
 
 #[test]

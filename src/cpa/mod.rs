@@ -26,8 +26,17 @@ use tones::{Progress, ToneTracker, ToneVerdict};
 
 const FRAME_MS: u32 = 20;
 /// A tone this much louder than all speech heard so far makes that
-/// speech background.
+/// speech background. (12 dB would keep music under a busy tone from
+/// passing for a greeting before it, but a greeting normalised to −6 dBFS
+/// peaks followed by a −6 dBFS beep — `tests/fixtures/audio` — has its
+/// beep ~14 dB over the greeting's loud frames.)
 const TONE_OVER_SPEECH_DB: f32 = 20.0;
+/// A beep is not more than this far under the caller's loud frames: it is
+/// the machine's own tone, recorded with the greeting (it lies 0–9 dB
+/// under them on the corpora). A steady note far under the voice is the
+/// room's music — a flute-like melody note is as pure and steady as a
+/// beep — and it put beeps on humans and inside greetings.
+const BEEP_BELOW_CALLER_DB: f32 = 14.0;
 /// Speech that must have been heard before a beep: a greeting, not a tone
 /// after crosstalk. Not more than a short greeting's worth: on a hum line
 /// the VAD loses the frames where the hum's line outweighs the voice, and
@@ -538,7 +547,8 @@ impl Analyser {
         }
         // A beep ends a greeting that was heard: a tone far louder than all
         // the "speech" before it follows crosstalk (babble under a SIT or a
-        // fax), not a greeting.
+        // fax), not a greeting; a tone far under the voice is background
+        // music.
         // A human verdict already needed `min_speech_ms` of speech: what
         // was taken for "Hi." and then beeps was a greeting, however little
         // of it the VAD kept on a noisy line.
@@ -551,6 +561,7 @@ impl Analyser {
             && self.speech.speech_ms() >= beep_after_ms
             && let Some(seg) = self.tones.beep()
             && seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
+            && seg.level_db > self.speech.caller_peak_db() - BEEP_BELOW_CALLER_DB
         {
             let beep = Event {
                 at_ms: seg.start_ms,

@@ -3,6 +3,7 @@
 
 Usage: tools/corpus/generate.py [--out corpus-out] [--split train|test|both]
                                 [--scale 1.0] [--seed N]
+                                [--noise-set default|holdout]
 
 Speech comes from TTS (espeak-ng voice variants and languages, flite voices):
 TTS is a proxy for people, not a substitute for real calls. The train and test
@@ -26,6 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import holdout  # noqa: E402
 import phrases  # noqa: E402
 
 SR = 8000
@@ -409,7 +411,7 @@ COMPOSITION = [("human", 0.30), ("machine", 0.30), ("fax", 0.07), ("busy", 0.065
                ("sit", 0.065), ("ringback", 0.07), ("silence", 0.065)]
 
 
-def generate(split, count, out_dir, seed):
+def generate(split, count, out_dir, seed, noise_set="default"):
     rng = np.random.default_rng(seed)
     gen = Gen(split, rng)
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
@@ -433,12 +435,14 @@ def generate(split, count, out_dir, seed):
             x, level, meta = gen.silence()
         label = meta.get("class", cls)
         desc = []
-        if cls != "silence" and rng.random() < 0.75:
+        if noise_set == "holdout":
+            x, desc = holdout.degrade(x, cls, level, rng, meta, holdout_helpers(gen, rng, split))
+        elif cls != "silence" and rng.random() < 0.75:
             kind = rng.choice(["white", "pink", "babble", "hum"], p=[0.3, 0.3, 0.25, 0.15])
             snr = float(rng.uniform(6, 45)) if kind != "babble" else float(rng.uniform(10, 45))
             x = add_noise(x, kind, snr, rng, gen.voices, split, level)
             desc.append(f"{kind}{snr:.0f}dB")
-        if rng.random() < 0.3:
+        if noise_set != "holdout" and rng.random() < 0.3:
             imp = rng.choice(["loss", "tandem", "gain", "clip"])
             x = impair(x, imp, rng)
             desc.append(imp)
@@ -453,6 +457,14 @@ def generate(split, count, out_dir, seed):
         w.writerow(["file", "class", "beep_ms", "speech_end_ms", "sit_code"])
         w.writerows(rows)
     print(f"{split}: {count} clips in {out_dir}/{split}, labels in {out_dir}/{split}.csv")
+
+
+def holdout_helpers(gen, rng, split):
+    """What holdout.py borrows from here: pink noise, babble, another voice."""
+    def say():
+        eng, v = gen.voices[rng.integers(len(gen.voices))]
+        return tts(eng, v, phrases.BABBLE[rng.integers(len(phrases.BABBLE))], int(rng.integers(150, 200)), 50)
+    return {"pink": pink, "babble": lambda n: babble(n, rng, gen.voices, split), "say": say}
 
 
 def write_wav(path, pcm):
@@ -470,10 +482,12 @@ def main():
     ap.add_argument("--split", default="both", choices=["train", "test", "both"])
     ap.add_argument("--count", type=int, default=400)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--noise-set", default="default", choices=["default", "holdout"],
+                    help="holdout: noises and impairments the analyser was not tuned on (holdout.py)")
     a = ap.parse_args()
     for i, s in enumerate(["train", "test"]):
         if a.split in (s, "both"):
-            generate(s, a.count, a.out, a.seed * 10 + i)
+            generate(s, a.count, a.out, a.seed * 10 + i, a.noise_set)
 
 
 if __name__ == "__main__":
