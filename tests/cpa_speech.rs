@@ -383,3 +383,57 @@ fn the_beep_watch_after_a_human_closes_a_second_after_they_stop() {
     assert_eq!(a.verdict().map(|v| v.outcome), Some(Outcome::Human));
     assert_eq!(a.beep(), None);
 }
+
+#[test]
+fn a_greeting_that_reads_on_after_a_long_sentence_pause_is_corrected_without_a_beep() {
+    // "Hi, it's Jenny." — 750 ms full stop (festival's voices pause that
+    // long: a finished answer's wait, so human at ~1.5 s) — then the rest of
+    // the greeting with short pauses and no beep. The speech span reaches
+    // 4.5 s at ~4.8 s: corrected to machine there.
+    let mut parts = vec![
+        silence(300.0),
+        pseudo_speech(900.0, 120.0, -20.0, 40),
+        silence(750.0),
+    ];
+    for seed in 41..44 {
+        parts.push(pseudo_speech(1100.0, 120.0, -20.0, seed));
+        parts.push(silence(300.0));
+    }
+    parts.push(silence(2000.0));
+    let x = concat(&parts);
+    let run = analyse(&mix(&x, &noise(x.len() as f64 / 8.0, -60.0, 41)), false);
+    let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["human", "machine"], "{:?}", run.events);
+    assert_eq!(run.verdict.outcome, Outcome::Machine);
+    let at = run.verdict.at_ms;
+    assert!((4700..=5000).contains(&at), "machine at {at}");
+    assert_eq!(run.beep_ms, None);
+}
+
+#[test]
+fn an_answer_then_a_second_hello_after_a_wait_stays_human() {
+    // "Hello, this is Maria." — 1.3 s of no reply — "Hello? Who is this?
+    // Can you hear me?": the span reaches 4.8 s, but the caller waited
+    // for us longer than any sentence pause of a greeting.
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(1500.0, 200.0, -22.0, 44),
+        silence(1300.0),
+        pseudo_speech(2000.0, 200.0, -22.0, 45),
+        silence(2500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(7700.0, -62.0, 45)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    // ... and a slow business answer whose comma pause outlasts the wait
+    // ("Good morning, — Baker and Sons, how can I help?", 3.9 s in all).
+    let x = concat(&[
+        silence(400.0),
+        pseudo_speech(700.0, 110.0, -18.0, 46),
+        silence(600.0),
+        pseudo_speech(2600.0, 110.0, -18.0, 47),
+        silence(2500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(6800.0, -62.0, 47)), false);
+    let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["human"], "{:?}", run.events);
+}

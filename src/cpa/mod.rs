@@ -57,6 +57,19 @@ const HELD_VOWEL_LEAD_MS: u32 = 80;
 /// first window: a greeting that paused after its first phrase, whose beep
 /// may come seconds later.
 pub const RESUMED_BEEP_WINDOW_MS: u32 = 6000;
+/// A human verdict is corrected to machine when the "caller" goes on
+/// talking with no pause longer than `READ_ON_PAUSE_MS` until the speech span
+/// (first onset to last speech) reaches `READ_ON_SPAN_MS`: a greeting whose
+/// sentence pause outlasted the end-of-answer wait (festival's diphone voices
+/// pause 0.57–0.78 s at a full stop at 150–200 wpm) and read on. A person who
+/// gets no reply waits longer than that before speaking again (the corpus:
+/// ≥ 1.2 s), and the
+/// longest answers (slow "Good morning, Baker and Sons, how can I help?")
+/// span ≤ 3.9 s even with their comma pauses: the span limit keeps 0.6 s of
+/// margin over them, above `machine_span_ms` (3.2 s), which applies to one
+/// utterance only.
+pub const READ_ON_PAUSE_MS: u32 = 1000;
+pub const READ_ON_SPAN_MS: u32 = 4500;
 
 /// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -247,6 +260,9 @@ pub struct Analyser {
     ringback_reported: bool,
     /// Speech came back within `HUMAN_BEEP_WINDOW_MS` of a human verdict.
     resumed_after_human: bool,
+    /// Since the human verdict the "caller" has paused no longer than
+    /// `READ_ON_PAUSE_MS`: the verdict may still be a greeting read on.
+    reading_on: bool,
     events: VecDeque<Event>,
     /// Feature export (`outdial cpa --dump-features`): speech verdicts are
     /// withheld so the structure is followed to the end of the clip.
@@ -301,6 +317,7 @@ impl Analyser {
             beep: None,
             ringback_reported: false,
             resumed_after_human: false,
+            reading_on: false,
             events: VecDeque::with_capacity(16),
             trace_only: false,
             last_features: Features::default(),
@@ -545,6 +562,14 @@ impl Analyser {
         {
             self.resumed_after_human = true;
         }
+        if self.reading_on && self.verdict.is_some_and(|v| v.outcome == Outcome::Human) {
+            if !self.speech.in_speech() && self.speech.pause_ms() > READ_ON_PAUSE_MS {
+                self.reading_on = false;
+            } else if self.speech.in_speech() && self.speech.span_ms() >= READ_ON_SPAN_MS {
+                self.reading_on = false;
+                self.decide(Outcome::Machine, at, EventKind::Machine);
+            }
+        }
         // A beep ends a greeting that was heard: a tone far louder than all
         // the "speech" before it follows crosstalk (babble under a SIT or a
         // fax), not a greeting; a tone far under the voice is background
@@ -625,7 +650,10 @@ impl Analyser {
             // be a tone: once it is, the pause clock is rolled back and
             // stops under it. Wait for the run to be judged (≤ 80 ms).
             Some(SpeechVerdict::Human) if self.tones.run_pending() => {}
-            Some(SpeechVerdict::Human) => return self.decide(Outcome::Human, at, EventKind::Human),
+            Some(SpeechVerdict::Human) => {
+                self.reading_on = true;
+                return self.decide(Outcome::Human, at, EventKind::Human);
+            }
             Some(SpeechVerdict::Machine) => {
                 return self.decide(Outcome::Machine, at, EventKind::Machine);
             }

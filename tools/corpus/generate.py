@@ -2,10 +2,12 @@
 """Generate the CPA corpus: 8 kHz mono PCM16 WAV clips plus labels.csv.
 
 Usage: tools/corpus/generate.py [--out corpus-out] [--split train|test|both]
-                                [--scale 1.0] [--seed N]
+                                [--count N] [--seed N]
                                 [--noise-set default|holdout]
+                                [--engines espeak,flite,festival]
 
-Speech comes from TTS (espeak-ng voice variants and languages, flite voices):
+Speech comes from TTS (espeak-ng voice variants and accents, flite voices,
+festival voices):
 TTS is a proxy for people, not a substitute for real calls. The train and test
 splits use disjoint voices and disjoint phrases. Tones follow every plan of
 TELEPHONY.md with jitter inside the published tolerances. Audio is written
@@ -21,6 +23,7 @@ import argparse
 import csv
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 
@@ -48,23 +51,58 @@ TEST_VARIANTS = {"m3", "m6", "f3", "f5", "klatt2", "Andy", "linda", "quincy",
                  "steph", "victor", "aunty", "jacky", "Mike"}
 TEST_BASES = {"en-029", "en-gb-scotland"}
 TEST_FLITE = {"slt", "rms"}
+# Debian's English festival voices: two diphone voices (male, LPC residual) in
+# train, the HTS voice (female, statistical) in test, so the held-out voice
+# differs from the train ones in engine kind as well as speaker.
+FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
+TEST_FESTIVAL = {"cmu_us_slt_arctic_hts"}
+FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+ENGINES = ["espeak", "flite", "festival"]
+# Share of the voice picks given to festival when it is drawn alongside the
+# other engines: picking uniformly over voices would give its 2 train voices
+# ~1 % of the clips against espeak's 170 variants.
+FESTIVAL_SHARE = 0.25
 
 
-def voices_for(split):
+def voices_for(split, engines=("espeak", "flite")):
     out = []
     for b in ESPEAK_BASES:
         for v in ESPEAK_VARIANTS:
             is_test = v in TEST_VARIANTS or b in TEST_BASES
             # a voice is in the test split only if both halves say so, in the
             # train split only if neither does: disjoint by construction
+            if "espeak" not in engines:
+                continue
             if split == "test" and v in TEST_VARIANTS and b in TEST_BASES | {"en-us"}:
                 out.append(("espeak", f"{b}+{v}"))
             elif split == "train" and not is_test:
                 out.append(("espeak", f"{b}+{v}"))
     for f in FLITE_VOICES:
-        if (f in TEST_FLITE) == (split == "test"):
+        if "flite" in engines and (f in TEST_FLITE) == (split == "test"):
             out.append(("flite", f))
+    for f in FESTIVAL_VOICES:
+        if "festival" in engines and (f in TEST_FESTIVAL) == (split == "test"):
+            out.append(("festival", f))
     return out
+
+
+def check_engines(engines, voices):
+    """Fails with an install hint when a requested engine or voice is missing:
+    dropping it silently would draw another corpus from the same seed."""
+    tools = {"espeak": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
+             "festival": ("text2wave", FESTIVAL_PACKAGES)}
+    for e in engines:
+        cmd, pkgs = tools[e]
+        if shutil.which(cmd) is None:
+            sys.exit(f"error: engine {e} requested but `{cmd}` is not installed "
+                     f"(apt-get install {pkgs}), or leave it out with --engines")
+    for eng, v in voices:
+        # text2wave exits 0 on an unknown voice, festival --batch does not
+        if eng == "festival" and subprocess.run(
+                ["festival", "--batch", f"(voice_{v})"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL).returncode != 0:
+            sys.exit(f"error: festival voice {v} is not installed (apt-get install {FESTIVAL_PACKAGES}), "
+                     f"or leave festival out with --engines")
 
 
 CACHE = os.path.join(os.environ.get("TMPDIR", "/tmp"), "outdial-tts-cache")
@@ -79,11 +117,16 @@ def tts(engine, voice, text, speed, pitch):
         src = path + ".src.wav"
         if engine == "espeak":
             cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", src, text]
+        elif engine == "festival":
+            cmd = ["text2wave", "-o", src] + festival_setup(voice, speed, pitch)
         else:
             stretch = 175.0 / speed
             cmd = ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.2f}",
                    "-t", text, "-o", src]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       input=text.encode() if engine == "festival" else None)
+        if not os.path.exists(src) or os.path.getsize(src) <= 44:
+            sys.exit(f"error: {engine} voice {voice} produced no audio for {text!r}")
         subprocess.run(["sox", src, "-r", str(SR), "-c", "1", "-b", "16", "-e", "signed",
                         "-t", "raw", path, "sinc", "250-3500"], check=True,
                        stderr=subprocess.DEVNULL)
@@ -95,6 +138,26 @@ def tts(engine, voice, text, speed, pitch):
         idx = np.nonzero(env)[0]
         a = a[max(0, idx[0] - 40): idx[-1] + 80]
     return a
+
+
+def festival_setup(voice, speed, pitch):
+    """text2wave -eval arguments for a voice at speed (wpm-like, 175 = the
+    voice's own rate) and pitch (espeak's 0-99 scale, 50 = the voice's own)."""
+    args = ["-eval", f"(voice_{voice})"]
+    if voice.endswith("_hts"):
+        # HTS voices ignore Duration_Stretch; hts_engine's -r is a speed
+        # factor. Its pitch shift (-fm) has no effect in Debian's festival 2.5,
+        # so the HTS voice keeps its own pitch.
+        args += ["-eval", f"(set! hts_engine_params (append hts_engine_params '((\"-r\" {speed / 175.0:.3f}))))"]
+    else:
+        # diphone voices: duration stretch as flite's, and the target mean of
+        # the intonation model moved ±1/2 octave over the pitch range (the
+        # voices' own mean is 105 Hz, std 14-15)
+        f0 = 105.0 * 2 ** ((pitch - 50) / 50.0)
+        args += ["-eval", f"(Parameter.set 'Duration_Stretch {175.0 / speed:.3f})",
+                 "-eval", f"(set! int_lr_params '((target_f0_mean {f0:.1f}) (target_f0_std {f0 * 0.14:.1f}) "
+                          f"(model_f0_mean 170) (model_f0_std 34)))"]
+    return args
 
 
 def active_rms(x):
@@ -266,14 +329,24 @@ SIT_CODES = {
 
 
 class Gen:
-    def __init__(self, split, rng):
+    def __init__(self, split, rng, engines):
         self.split = split
         self.rng = rng
-        self.voices = voices_for(split)
+        self.voices = voices_for(split, engines)
+        check_engines(engines, self.voices)
+        self.festival = [ev for ev in self.voices if ev[0] == "festival"]
+        self.others = [ev for ev in self.voices if ev[0] != "festival"]
         self.ph = phrases.split(split)
 
     def voice(self):
-        eng, v = self.voices[self.rng.integers(len(self.voices))]
+        # without festival this is the same draw as before festival was added,
+        # so --engines espeak,flite reproduces the earlier corpora of a seed
+        if not self.festival:
+            eng, v = self.voices[self.rng.integers(len(self.voices))]
+        elif not self.others or self.rng.random() < FESTIVAL_SHARE:
+            eng, v = self.festival[self.rng.integers(len(self.festival))]
+        else:
+            eng, v = self.others[self.rng.integers(len(self.others))]
         speed = int(self.rng.integers(140, 215))
         pitch = int(self.rng.integers(25, 75))
         return eng, v, speed, pitch
@@ -411,9 +484,9 @@ COMPOSITION = [("human", 0.30), ("machine", 0.30), ("fax", 0.07), ("busy", 0.065
                ("sit", 0.065), ("ringback", 0.07), ("silence", 0.065)]
 
 
-def generate(split, count, out_dir, seed, noise_set="default"):
+def generate(split, count, out_dir, seed, engines, noise_set="default"):
     rng = np.random.default_rng(seed)
-    gen = Gen(split, rng)
+    gen = Gen(split, rng, engines)
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     rows = []
     names = [c for c, _ in COMPOSITION]
@@ -484,10 +557,17 @@ def main():
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--noise-set", default="default", choices=["default", "holdout"],
                     help="holdout: noises and impairments the analyser was not tuned on (holdout.py)")
+    ap.add_argument("--engines", default=",".join(ENGINES),
+                    help="comma list of TTS engines (default: all, festival included; "
+                         "espeak,flite draws the corpora of before festival)")
     a = ap.parse_args()
+    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    bad = [e for e in engines if e not in ENGINES]
+    if bad or not engines:
+        ap.error(f"--engines: unknown {','.join(bad) or '(empty)'}; choose from {','.join(ENGINES)}")
     for i, s in enumerate(["train", "test"]):
         if a.split in (s, "both"):
-            generate(s, a.count, a.out, a.seed * 10 + i, a.noise_set)
+            generate(s, a.count, a.out, a.seed * 10 + i, engines, a.noise_set)
 
 
 if __name__ == "__main__":
