@@ -104,6 +104,15 @@ fn scenario(
     }
 }
 
+/// The search's seed: fixed so CI is repeatable; `PROPTEST_RNG_SEED=N`
+/// searches other scenarios (one seed's 400 cases decided too much alone).
+fn rng_seed() -> u64 {
+    std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -116,7 +125,7 @@ proptest! {
         // 10 cases by default (the suite runs in debug); PROPTEST_CASES=120
         // with --release searches wider.
         cases: cases(),
-        rng_seed: RngSeed::Fixed(8),
+        rng_seed: RngSeed::Fixed(rng_seed()),
         failure_persistence: None,
         ..Config::default()
     })]
