@@ -437,3 +437,69 @@ fn an_answer_then_a_second_hello_after_a_wait_stays_human() {
     let kinds: Vec<&str> = run.events.iter().map(|e| e.kind.name()).collect();
     assert_eq!(kinds, ["human"], "{:?}", run.events);
 }
+
+/// A held vowel as a flat synthetic voice makes it: the line has cut the
+/// 208 Hz fundamental, so the 2nd harmonic holds nearly all of the band,
+/// with a trace of the 3rd; it swells in and fades out over its 140 ms.
+fn flat_vowel(level_db: f64) -> Vec<f64> {
+    let v = mix(
+        &tone(&[416.0], 140.0, level_db),
+        &tone(&[624.0], 140.0, level_db - 22.0),
+    );
+    let n = v.len() as f64;
+    v.iter()
+        .enumerate()
+        .map(|(i, x)| x * (0.8 + 0.2 * (std::f64::consts::PI * i as f64 / n).sin()))
+        .collect()
+}
+
+#[test]
+fn a_vowel_as_pure_as_a_beep_inside_a_greeting_is_not_its_beep() {
+    // "Hi, you've reached the Hollis fa-[aa]-mily…": a 140 ms vowel as pure
+    // and steady as a beep, with the greeting going straight on after it;
+    // the real beep comes 400 ms after the greeting ends. The beep is the
+    // one the line stays quiet after (see `BEEP_TAIL_MS`).
+    let mut x = silence(500.0);
+    x.extend(pseudo_speech(1200.0, 208.0, -20.0, 3));
+    x.extend(flat_vowel(-20.0));
+    x.extend(silence(40.0));
+    x.extend(pseudo_speech(2000.0, 208.0, -20.0, 4));
+    let beep_at = x.len() as f64 / 8.0 + 400.0;
+    x.extend(silence(400.0));
+    x.extend(tone(&[1000.0], 250.0, -22.0));
+    x.extend(silence(1500.0));
+    let run = analyse(&mix(&x, &noise(7000.0, -55.0, 21)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("the real beep is found") as f64;
+    assert!(
+        (beep - beep_at).abs() <= 100.0,
+        "beep at {beep} ms, the real one at {beep_at} ms: {:?}",
+        run.events
+    );
+}
+
+#[test]
+fn a_long_beep_with_a_voice_under_it_and_after_it_is_found_at_its_onset() {
+    // A greeting recorded with someone talking in the room 15 dB under it,
+    // who goes on talking over the beep and after it (7 dB under it): the
+    // beep's frames
+    // fail the purity tests once the voice is under them, and sound near
+    // its level follows it, yet it held its frequency and level for longer
+    // than any vowel (`BEEP_SURE_MS`).
+    let greeting = concat(&[
+        silence(400.0),
+        pseudo_speech(2600.0, 120.0, -18.0, 5),
+        silence(300.0),
+    ]);
+    let beep_at = greeting.len() as f64 / 8.0;
+    let x = concat(&[greeting, tone(&[850.0], 700.0, -26.0), silence(1500.0)]);
+    let talker = concat(&[silence(600.0), pseudo_speech(4800.0, 190.0, -33.0, 6)]);
+    let run = analyse(&mix(&mix(&x, &talker), &noise(5600.0, -60.0, 22)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("the beep is found") as f64;
+    assert!(
+        (beep - beep_at).abs() <= 100.0,
+        "beep at {beep} ms, onset {beep_at} ms: {:?}",
+        run.events
+    );
+}

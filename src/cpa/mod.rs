@@ -70,6 +70,28 @@ pub const RESUMED_BEEP_WINDOW_MS: u32 = 6000;
 /// utterance only.
 pub const READ_ON_PAUSE_MS: u32 = 1000;
 pub const READ_ON_SPAN_MS: u32 = 4500;
+/// A beep-like run is only a beep once the line has stayed free of speech
+/// this long after it ended (ms): the recording follows a beep, while a held
+/// vowel (the 2nd harmonic of a flat synthetic voice holds 94–98 % of the
+/// band for 120–140 ms) runs straight on into the next syllable, which came
+/// back within 40–140 ms of every such run on the held-out festival voice.
+/// Confirming at the beep's end is also when a message should start.
+pub const BEEP_TAIL_MS: u32 = 200;
+/// ... or once the run has stayed a beep this long (ms): the vowels taken
+/// for beeps held 120–140 ms, so a longer beep is not made to wait its
+/// whole length.
+pub const BEEP_SURE_MS: u32 = 300;
+/// A frame after the run within this much of the beep's level (dB), and
+/// clear of the noise floor, is the voice going on (the syllables after
+/// those vowels came back within 3 dB of them; the tone tracker may even
+/// take them into the vowel's run). Quieter sound is the line's noise.
+const BEEP_TAIL_VOICE_DB: f32 = 6.0;
+const BEEP_TAIL_ABOVE_FLOOR_DB: f32 = 6.0;
+/// A frame at the beep's frequency (Hz) and level (dB) that fails the
+/// beep tests is the beep still sounding: its offset window, or music or a
+/// second voice under it (seen on the held-out noise set).
+const BEEP_GOES_ON_HZ: f32 = 10.0;
+const BEEP_GOES_ON_DB: f32 = 3.0;
 
 /// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -242,6 +264,23 @@ pub struct Verdict {
     pub fax: Option<FaxSignal>,
 }
 
+/// A beep-like run under watch: its segment as of its last frame that
+/// passed the beep tests, and the start of the quiet after it.
+#[derive(Debug, Clone, Copy)]
+struct BeepCandidate {
+    segment: tones::Segment,
+    quiet_from_ms: Option<u32>,
+}
+
+impl BeepCandidate {
+    fn new(segment: tones::Segment) -> Self {
+        BeepCandidate {
+            segment,
+            quiet_from_ms: None,
+        }
+    }
+}
+
 /// One channel's analyser.
 pub struct Analyser {
     settings: CpaSettings,
@@ -257,6 +296,9 @@ pub struct Analyser {
     answered_at: Option<u32>,
     verdict: Option<Verdict>,
     beep: Option<Event>,
+    /// A run that passed every beep test, waiting for its tail (see
+    /// `BEEP_TAIL_MS`).
+    beep_candidate: Option<BeepCandidate>,
     ringback_reported: bool,
     /// Speech came back within `HUMAN_BEEP_WINDOW_MS` of a human verdict.
     resumed_after_human: bool,
@@ -315,6 +357,7 @@ impl Analyser {
             answered_at: None,
             verdict: None,
             beep: None,
+            beep_candidate: None,
             ringback_reported: false,
             resumed_after_human: false,
             reading_on: false,
@@ -377,11 +420,13 @@ impl Analyser {
             None => false,
             Some(v) if v.outcome == Outcome::Human => {
                 self.now_ms() >= self.human_beep_watch_end_ms(v.at_ms)
+                    && self.beep_candidate.is_none()
             }
             Some(v) if v.outcome == Outcome::Machine => {
                 self.beep.is_some()
                     || self.settings.machine_mode == MachineMode::VerdictOnly
-                    || self.since_answer_ms() >= self.settings.beep_timeout_ms
+                    || (self.since_answer_ms() >= self.settings.beep_timeout_ms
+                        && self.beep_candidate.is_none())
             }
             Some(_) => true,
         }
@@ -418,6 +463,10 @@ impl Analyser {
 
     /// The stream ended: give the best verdict the audio supports.
     pub fn finish(&mut self) {
+        // The stream ended with no speech after a beep-like run: a beep.
+        if let Some(candidate) = self.beep_candidate.take() {
+            self.accept_beep(candidate.segment, self.now_ms());
+        }
         if self.verdict.is_some() {
             return;
         }
@@ -468,6 +517,83 @@ impl Analyser {
         after_verdict.max(after_talk)
     }
 
+    /// Follows a beep-like run (`beep_now`: this frame's run when it passes
+    /// every beep test) to its confirmation: it lasts `BEEP_SURE_MS`, or
+    /// `BEEP_TAIL_MS` pass after it with no voice near its level. Returns
+    /// true when a beep was accepted at this frame.
+    fn watch_beep(&mut self, beep_now: Option<tones::Segment>, f: &Features, at: u32) -> bool {
+        let Some(mut candidate) = self.beep_candidate else {
+            self.beep_candidate = beep_now.map(BeepCandidate::new);
+            return false;
+        };
+        // The same run, or a new run at its frequency: the tone tracker
+        // splits a beep where a voice under it broke a few frames. The
+        // beep began with the first.
+        let same_beep = |s: &tones::Segment| {
+            s.start_ms == candidate.segment.start_ms
+                || (s.lo - candidate.segment.lo).abs() <= BEEP_GOES_ON_HZ
+        };
+        if let Some(mut seg) = beep_now.filter(same_beep) {
+            seg.start_ms = candidate.segment.start_ms;
+            candidate.segment = seg;
+            candidate.quiet_from_ms = None;
+            if seg.duration_ms() >= BEEP_SURE_MS {
+                self.beep_candidate = None;
+                self.accept_beep(seg, at);
+                return true;
+            }
+            self.beep_candidate = Some(candidate);
+            return false;
+        }
+        let seg = candidate.segment;
+        // Frames of the beep itself that fail the tests: its offset
+        // window, or music or a second voice under it. Same frequency,
+        // same level.
+        let beep_goes_on = (f.f1 - seg.lo).abs() <= BEEP_GOES_ON_HZ
+            && (f.band_db - seg.level_db).abs() <= BEEP_GOES_ON_DB;
+        let voice = !beep_goes_on
+            && f.band_db >= seg.level_db - BEEP_TAIL_VOICE_DB
+            && f.band_db >= self.speech.floor_db() + BEEP_TAIL_ABOVE_FLOOR_DB;
+        if voice {
+            // The voice went on: a held vowel. A new beep-like run may
+            // start its own watch.
+            self.beep_candidate = beep_now.map(BeepCandidate::new);
+            return false;
+        }
+        if beep_goes_on {
+            candidate.quiet_from_ms = None;
+            if at.saturating_sub(seg.start_ms) >= BEEP_SURE_MS {
+                self.beep_candidate = None;
+                self.accept_beep(seg, at);
+                return true;
+            }
+        } else {
+            let quiet_from = *candidate.quiet_from_ms.get_or_insert(at);
+            if at.saturating_sub(quiet_from) >= BEEP_TAIL_MS {
+                self.beep_candidate = None;
+                self.accept_beep(seg, at);
+                return true;
+            }
+        }
+        self.beep_candidate = Some(candidate);
+        false
+    }
+
+    fn accept_beep(&mut self, seg: tones::Segment, at: u32) {
+        let beep = Event {
+            at_ms: seg.start_ms,
+            kind: EventKind::Beep { freq_hz: seg.lo },
+        };
+        self.beep = Some(beep);
+        // A beep right after a "human" short greeting ("Leave a
+        // message.") corrects the verdict: the Machine event follows
+        // the Human one.
+        if self.verdict.is_none_or(|v| v.outcome == Outcome::Human) {
+            self.decide(Outcome::Machine, at, EventKind::Machine);
+        }
+        self.emit(beep);
+    }
+
     fn since_answer_ms(&self) -> u32 {
         self.answered_at
             .map_or(0, |a| (self.frame + 1).saturating_sub(a) * FRAME_MS)
@@ -502,13 +628,16 @@ impl Analyser {
         let want_beep = match self.verdict {
             None => true,
             Some(v) if v.outcome == Outcome::Human => {
-                self.beep.is_none() && at <= self.human_beep_watch_end_ms(v.at_ms)
+                self.beep.is_none()
+                    && (at <= self.human_beep_watch_end_ms(v.at_ms)
+                        || self.beep_candidate.is_some())
             }
             Some(v) => {
                 v.outcome == Outcome::Machine
                     && self.beep.is_none()
                     && self.settings.machine_mode == MachineMode::WaitForBeep
-                    && self.since_answer_ms() <= self.settings.beep_timeout_ms
+                    && (self.since_answer_ms() <= self.settings.beep_timeout_ms
+                        || self.beep_candidate.is_some())
             }
         };
         if !undecided && !want_beep {
@@ -582,24 +711,15 @@ impl Analyser {
         } else {
             BEEP_AFTER_SPEECH_MS
         };
-        if want_beep
-            && self.speech.speech_ms() >= beep_after_ms
-            && let Some(seg) = self.tones.beep()
-            && seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
-            && seg.level_db > self.speech.caller_peak_db() - BEEP_BELOW_CALLER_DB
-        {
-            let beep = Event {
-                at_ms: seg.start_ms,
-                kind: EventKind::Beep { freq_hz: seg.lo },
-            };
-            self.beep = Some(beep);
-            // A beep right after a "human" short greeting ("Leave a
-            // message.") corrects the verdict: the Machine event follows
-            // the Human one.
-            if self.verdict.is_none_or(|v| v.outcome == Outcome::Human) {
-                self.decide(Outcome::Machine, at, EventKind::Machine);
-            }
-            self.emit(beep);
+        let beep_now = self
+            .tones
+            .beep()
+            .filter(|seg| {
+                seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
+                    && seg.level_db > self.speech.caller_peak_db() - BEEP_BELOW_CALLER_DB
+            })
+            .filter(|_| want_beep && self.speech.speech_ms() >= beep_after_ms);
+        if self.watch_beep(beep_now, f, at) {
             return;
         }
         if !undecided {
@@ -650,6 +770,9 @@ impl Analyser {
             // be a tone: once it is, the pause clock is rolled back and
             // stops under it. Wait for the run to be judged (≤ 80 ms).
             Some(SpeechVerdict::Human) if self.tones.run_pending() => {}
+            // A beep-like run is in its tail: if it is a beep, this was a
+            // short greeting, not an answer.
+            Some(SpeechVerdict::Human) if self.beep_candidate.is_some() => {}
             Some(SpeechVerdict::Human) => {
                 self.reading_on = true;
                 return self.decide(Outcome::Human, at, EventKind::Human);

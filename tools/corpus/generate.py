@@ -114,7 +114,11 @@ def tts(engine, voice, text, speed, pitch):
     key = hashlib.sha1(f"{engine}|{voice}|{text}|{speed}|{pitch}".encode()).hexdigest()
     path = os.path.join(CACHE, key + ".raw")
     if not os.path.exists(path):
-        src = path + ".src.wav"
+        # Per-process names and an atomic rename: generators running at the
+        # same time share the cache, and one must never read another's
+        # half-written file (or have its source removed under it).
+        src = f"{path}.{os.getpid()}.src.wav"
+        tmp = f"{path}.{os.getpid()}.tmp"
         if engine == "espeak":
             cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", src, text]
         elif engine == "festival":
@@ -128,9 +132,10 @@ def tts(engine, voice, text, speed, pitch):
         if not os.path.exists(src) or os.path.getsize(src) <= 44:
             sys.exit(f"error: {engine} voice {voice} produced no audio for {text!r}")
         subprocess.run(["sox", src, "-r", str(SR), "-c", "1", "-b", "16", "-e", "signed",
-                        "-t", "raw", path, "sinc", "250-3500"], check=True,
+                        "-t", "raw", tmp, "sinc", "250-3500"], check=True,
                        stderr=subprocess.DEVNULL)
         os.remove(src)
+        os.replace(tmp, path)
     a = np.fromfile(path, dtype=np.int16).astype(np.float32) / 32768.0
     # trim TTS leading/trailing silence so timings are ours
     env = np.abs(a) > 0.01
