@@ -505,11 +505,13 @@ fn a_greetings_soft_short_words_still_belong_to_it() {
 
 #[test]
 fn a_greeting_that_grows_quieter_is_still_one_voice() {
-    // Each phrase 2 dB under the one before (a speaker trailing off, or a
-    // gain that sags): the caller's reference level follows it down.
+    // Each phrase 4 dB under the one before (a speaker trailing off, or a
+    // gain that sags): the caller's reference level follows it down, so
+    // the later phrases are not taken for another talker (with a reference
+    // that never falls, this greeting was a human at 4.5 s).
     let mut x = silence(500.0);
     for i in 0..5 {
-        x.extend(pseudo_speech(1000.0, 150.0, -18.0 - 2.0 * i as f64, i));
+        x.extend(pseudo_speech(1000.0, 150.0, -18.0 - 4.0 * i as f64, i));
         x.extend(silence(200.0));
     }
     x.extend(silence(1500.0));
