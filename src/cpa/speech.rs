@@ -694,6 +694,36 @@ mod tests {
     }
 
     #[test]
+    fn another_voice_8_db_under_the_caller_runs_the_pause_clock() {
+        let (mut t, mut n, quiet) = after_a_sentence();
+        let span = t.span_ms();
+        // 600 ms of voiced talk 8 dB under the caller: above the 14 dB
+        // room gate, so the VAD hears speech, but not the caller's.
+        feed(&mut t, &mut n, &frame(-28.0, 0.1), 30);
+        assert!(t.background_speech());
+        assert!(!t.in_speech());
+        // (The two onset frames before it opened are not counted as pause
+        // nor speech, as for any segment.)
+        assert_eq!(t.pause_ms(), 200 + 560);
+        assert_eq!(t.span_ms(), span);
+        // The caller again, at their level: a new segment of theirs.
+        feed(&mut t, &mut n, &frame(-20.0, 0.1), 5);
+        assert!(t.in_speech());
+        assert_eq!(t.pause_ms(), 0);
+        feed(&mut t, &mut n, &quiet, 1);
+        assert_eq!(t.span_ms(), span + 800 + 100);
+    }
+
+    #[test]
+    fn a_soft_word_next_to_the_callers_speech_is_theirs() {
+        let (mut t, mut n, quiet) = after_a_sentence();
+        // 120 ms, 8 dB under the caller, 200 ms after their last word.
+        feed(&mut t, &mut n, &frame(-28.0, 0.1), 6);
+        feed(&mut t, &mut n, &quiet, 2);
+        assert_eq!(t.pause_ms(), 40, "span {} ms", t.span_ms());
+    }
+
+    #[test]
     fn room_sound_far_under_the_caller_is_no_rising_edge() {
         let (mut t, mut n, quiet) = after_a_sentence();
         // Voiced background 25 dB under the caller, then a 40 ms click:
