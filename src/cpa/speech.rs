@@ -178,7 +178,7 @@ pub struct SpeechTracker {
     recent_db: [f32; FLOOR_DIP_FRAMES],
     recent_next: usize,
     /// The current segment is not yet known to be the caller's (see
-    /// `quiet_segment_below_caller_db`): its frames run the pause clock.
+    /// `QUIET_SEGMENT_BELOW_CALLER_DB`): its frames run the pause clock.
     provisional: bool,
     /// Speech frames of the current segment heard while it was provisional.
     provisional_frames: u32,
@@ -541,7 +541,7 @@ impl SpeechTracker {
         }
     }
 
-    /// Opens a speech segment at the current onset run (`run_start`).
+    /// Opens a speech segment at frame `start`, after `onset_frames` onset frames.
     fn open_segment(&mut self, start: u32, onset_frames: u32) {
         if self.pause_before_segment * FRAME_MS >= 200 || self.first_onset.is_none() {
             self.utterances += 1;
