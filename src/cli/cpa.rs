@@ -258,7 +258,7 @@ pub fn dump_features(labels_path: &Path) -> anyhow::Result<String> {
     let base = labels_path.parent().unwrap_or(Path::new("."));
     let labels = parse_labels(&text, base)?;
     let mut out = String::from(
-        "clip\tclass\tverdict\tverdict_ms\tspeech_end_ms\tat_ms\tband_db\tfloor_db\tflatness\tf1\tseries\thigh\tin_speech\tspan_ms\tspeech_ms\tpause_ms\tonset_ms\tutterances\ttonal\n",
+        "clip\tclass\tverdict\tverdict_ms\tspeech_end_ms\tat_ms\tband_db\tfloor_db\tflatness\tf1\tseries\thigh\tin_speech\tspan_ms\tspeech_ms\tpause_ms\tonset_ms\tutterances\ttonal\tcaller_peak_db\tbackground\n",
     );
     for (i, label) in labels.iter().enumerate() {
         let wav = Wav::read(&label.file)
@@ -272,7 +272,7 @@ pub fn dump_features(labels_path: &Path) -> anyhow::Result<String> {
             let t = a.trace();
             let _ = writeln!(
                 out,
-                "{i}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{:.4}\t{:.1}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{i}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{:.4}\t{:.1}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{}",
                 label.class.as_str(),
                 normal.outcome.as_str(),
                 normal.at_ms,
@@ -291,6 +291,8 @@ pub fn dump_features(labels_path: &Path) -> anyhow::Result<String> {
                 t.first_onset_ms.map_or(-1, i64::from),
                 t.utterances,
                 u8::from(t.tonal),
+                t.caller_peak_db,
+                u8::from(t.background_speech),
             );
         }
     }

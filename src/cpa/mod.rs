@@ -330,6 +330,10 @@ pub struct FrameTrace {
     pub first_onset_ms: Option<u32>,
     pub utterances: u32,
     pub tonal: bool,
+    /// The caller's loud frames (dB) as the VAD tracks them.
+    pub caller_peak_db: f32,
+    /// The VAD hears speech that is not (yet) the caller's.
+    pub background_speech: bool,
 }
 
 impl Analyser {
@@ -391,6 +395,8 @@ impl Analyser {
             first_onset_ms: self.speech.first_onset_ms(),
             utterances: self.speech.utterances(),
             tonal: self.tones.tonal,
+            caller_peak_db: self.speech.caller_peak_db(),
+            background_speech: self.speech.background_speech(),
         }
     }
 

@@ -111,7 +111,8 @@ def music(n, rng):
         env = np.exp(-tt / decay) if decay else np.ones(m)
         r = min(int(0.03 * SR), m // 2)
         env[:r] *= np.linspace(0, 1, r)
-        env[-r:] *= np.linspace(1, 0, r)
+        if r:  # a 1-sample note at the clip's end: env[-0:] would be all of it
+            env[-r:] *= np.linspace(1, 0, r)
         out[i0:i0 + m] += s * env
 
     vib = rng.choice([0.0, rng.uniform(0.003, 0.008)])
