@@ -424,8 +424,6 @@ impl SpeechTracker {
             } else if e > *r {
                 *r += CALLER_REF_ATTACK * (e - *r);
             }
-        }
-        if callers {
             self.level_frames += 1;
             let peak = &mut self.caller_peak_db;
             let rate = if *peak < -150.0 {
@@ -475,11 +473,7 @@ impl SpeechTracker {
                 self.provisional_peak_db = self.provisional_peak_db.max(e);
                 if self.provisional_peak_db >= self.caller_ref_db - QUIET_SEGMENT_BELOW_CALLER_DB {
                     // The caller: the segment counts from its start.
-                    self.provisional = false;
-                    self.open_segment(self.provisional_start, self.provisional_onset);
-                    self.segment_peak_db = self.provisional_peak_db;
-                    self.speech_frames += self.provisional_frames;
-                    self.segment_frames += self.provisional_frames;
+                    self.adopt_provisional();
                 } else {
                     self.provisional_frames += 1;
                     if !tone_active {
@@ -507,19 +501,10 @@ impl SpeechTracker {
             self.pause_frames = 0;
             self.quiet_frames = 0;
         } else if !speechy {
-            if self.in_speech
-                && self.provisional
-                && frame < self.provisional_start + SOFT_WORD_FRAMES
-                && self.provisional_start <= self.last_loud_speech + SOFT_WORD_GAP_FRAMES
-            {
+            if self.background_pending(frame) {
                 // Too short for another talker's phrase: the caller's soft
                 // word. It counts as the caller's speech after all.
-                self.provisional = false;
-                let peak = self.provisional_peak_db;
-                self.open_segment(self.provisional_start, self.provisional_onset);
-                self.segment_peak_db = peak;
-                self.speech_frames += self.provisional_frames;
-                self.segment_frames += self.provisional_frames;
+                self.adopt_provisional();
                 self.last_speech = frame - 1;
                 self.pause_frames = 0;
                 self.quiet_frames = 0;
@@ -554,6 +539,16 @@ impl SpeechTracker {
         self.segment_start = start;
         self.segment_frames = onset_frames;
         self.segment_peak_db = -200.0;
+    }
+
+    /// The provisional segment is the caller's after all: it counts from
+    /// its start, with the speech frames heard while it was provisional.
+    fn adopt_provisional(&mut self) {
+        self.provisional = false;
+        self.open_segment(self.provisional_start, self.provisional_onset);
+        self.segment_peak_db = self.provisional_peak_db;
+        self.speech_frames += self.provisional_frames;
+        self.segment_frames += self.provisional_frames;
     }
 
     /// A provisional segment is open and too young to be judged background.
