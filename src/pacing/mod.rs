@@ -268,6 +268,15 @@ const ROOM_PER_AGENT: f64 = 0.03;
 const ROOM_MIN_FACTOR: f64 = 0.02;
 /// Margin on the estimated CPA false positives, in standard deviations.
 const FP_MARGIN_Z: f64 = 1.5;
+/// The largest probability, per decision, that the live answers landing by
+/// some time in the horizon outnumber the agents free 2 s later by the whole
+/// room left under the cap (see [`Pacer::cluster_tail`]). The closed loop
+/// steers the mean; this bounds the tail: a streak of answers (a run of live
+/// persons in the list, ringing calls answering together) that would carry
+/// the running rate over the cap in one cluster. Decisions come every second
+/// or so, and one cluster's chance is spread over the tens of decisions that
+/// see it coming, so the chance per decision has to be small.
+const CLUSTER_TAIL_MAX: f64 = 1e-4;
 /// The marginal abandon risk the closed loop starts from.
 const BASE_RISK: f64 = 0.03;
 /// The threshold's range (the integral state is held inside it: no wind-up).
@@ -705,6 +714,27 @@ impl Pacer {
         (total, variance)
     }
 
+    /// Probability that, with `k` extra calls, the live answers landing by
+    /// some horizon time t outnumber the agents free by t + 2 s by `room`
+    /// or more — then at least that many of them are abandoned, whatever
+    /// the order they land in. The largest such probability over the
+    /// horizon. Answers by t are taken as Poisson: the sum of many unlikely
+    /// calls, whose tail is heavier than the normal's the rest of the pacer
+    /// uses (and a little heavier than the true one); the agents free at
+    /// their expectation less one standard deviation.
+    fn cluster_tail(&self, k: f64, room: f64) -> f64 {
+        let rule = rule_bins(self.config.abandon_after_s);
+        let fresh = self.outcomes.live_curve(0);
+        let mut worst: f64 = 0.0;
+        for (j, &fresh_live) in fresh.iter().enumerate().take(HORIZON_BINS + 1).skip(1) {
+            let answers = self.answers_mean[j] + k * fresh_live;
+            let free = self.free_mean[j + rule] - self.free_var[j + rule].sqrt();
+            let clustered = (room + free.max(0.0)).ceil();
+            worst = worst.max(poisson_at_least(answers, clustered));
+        }
+        worst
+    }
+
     fn predictive(
         &mut self,
         now: Instant,
@@ -851,7 +881,24 @@ impl Pacer {
         } else {
             good = good.min(MAX_DIAL_PER_DECISION);
         }
-        let k = good;
+        // The tail of one cluster: fewer calls until a streak of answers
+        // that alone would spend the room is unlikely enough (it grows with
+        // k, so the calls that pass are found by bisection; none new always
+        // passes, whatever is already in flight).
+        let mut k = good;
+        if k > 0 && self.cluster_tail(f64::from(k), room) > CLUSTER_TAIL_MAX {
+            let (mut passing, mut failing) = (0u32, k);
+            while failing - passing > 1 {
+                let mid = passing + (failing - passing) / 2;
+                if self.cluster_tail(f64::from(mid), room) > CLUSTER_TAIL_MAX {
+                    failing = mid;
+                } else {
+                    passing = mid;
+                }
+            }
+            k = passing;
+            limit = Limit::Compliance;
+        }
         let previous = abandons(k).0;
         reasoning.marginal_risk = marginal;
         reasoning.expected_abandons = previous;
@@ -868,6 +915,55 @@ fn rule_bins(abandon_after_s: f64) -> usize {
         2.0
     };
     (s / AGE_BIN_S).round() as usize
+}
+
+/// P(X ≥ n) for X Poisson with mean `mean`. Summed upwards from n when n is
+/// above the mean (a few terms: they shrink by mean/(i + 1)), downwards
+/// otherwise; probabilities under ~1e-12 are 0.
+fn poisson_at_least(mean: f64, n: f64) -> f64 {
+    if n <= 0.0 {
+        return 1.0;
+    }
+    if mean.is_nan() || mean <= 0.0 || n > mean + 7.0 * mean.sqrt() + 7.0 {
+        return 0.0;
+    }
+    let n = n.ceil();
+    if n <= mean {
+        let mut term = (-mean).exp();
+        let mut below = 0.0;
+        let mut i = 0.0;
+        while i < n {
+            below += term;
+            i += 1.0;
+            term *= mean / i;
+        }
+        return (1.0 - below).clamp(0.0, 1.0);
+    }
+    let mut term = (n * mean.ln() - mean - ln_factorial(n)).exp();
+    let mut tail: f64 = 0.0;
+    let mut i = n;
+    while term > 1e-16 * tail.max(1e-300) {
+        tail += term;
+        i += 1.0;
+        term *= mean / i;
+    }
+    tail.min(1.0)
+}
+
+/// ln(n!) for a whole n ≥ 0: exact product below 20, Stirling's series above
+/// (error < 1e-10 there).
+fn ln_factorial(n: f64) -> f64 {
+    if n < 20.0 {
+        let mut product = 1.0;
+        let mut i = 2.0;
+        while i <= n {
+            product *= i;
+            i += 1.0;
+        }
+        return product.ln();
+    }
+    n * n.ln() - n + 0.5 * (std::f64::consts::TAU * n).ln() + 1.0 / (12.0 * n)
+        - 1.0 / (360.0 * n * n * n)
 }
 
 /// Φ(z) via the Abramowitz–Stegun erfc approximation (|error| < 1.5e-7).

@@ -109,3 +109,26 @@ fn closed_loop_charges_expected_false_positives_to_every_answer() {
     pacer.integrate(true);
     assert!(pacer.log_threshold < start);
 }
+
+#[test]
+fn poisson_tail_is_accurate_both_sides_of_the_mean() {
+    // Reference values summed exactly (Python, math.factorial).
+    let cases = [
+        (2.5, 7.0, 0.014_187_311_990_913_498),
+        (30.0, 45.0, 0.006_268_614_643_836_101),
+        (0.2, 5.0, 2.258_190_552_884_009_6e-6),
+        (40.0, 30.0, 0.956_771_317_848_264_4),
+    ];
+    for (mean, n, want) in cases {
+        let got = poisson_at_least(mean, n);
+        assert!(
+            (got - want).abs() <= 1e-9 + 1e-6 * want,
+            "P(Poisson({mean}) >= {n}) = {got}, want {want}"
+        );
+    }
+    assert_eq!(poisson_at_least(3.0, 0.0), 1.0);
+    assert_eq!(poisson_at_least(0.0, 1.0), 0.0);
+    assert_eq!(poisson_at_least(1.0, 100.0), 0.0);
+    assert!((ln_factorial(20.0) - 42.335_616_460_753_485).abs() < 1e-9);
+    assert!((ln_factorial(100.0) - 363.739_375_555_563_47).abs() < 1e-9);
+}
