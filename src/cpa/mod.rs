@@ -37,10 +37,12 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// room's music — a flute-like melody note is as pure and steady as a
 /// beep — and it put beeps on humans and inside greetings.
 const BEEP_BELOW_CALLER_DB: f32 = 14.0;
-/// A beep stands at least this far above every steady tone heard while the
-/// caller was not talking (`background_tone_db`): a melody's notes come one
-/// after another at one level, before the caller answers and in their
-/// pauses, while a voicemail's beep is the first tone after its greeting.
+/// A beep stands at least this far above every beep-like tone heard after
+/// answer and before the caller first spoke (`background_tone_db`): a
+/// melody's notes come one after another at one level, before the caller
+/// answers as after, while a voicemail's beep is the first tone after its
+/// greeting. (A melody note 10–13 dB under the voice passes
+/// `BEEP_BELOW_CALLER_DB`.)
 const BEEP_OVER_BACKGROUND_DB: f32 = 6.0;
 /// A tone counts as background only if it ended at least this long (ms)
 /// before the caller's first speech: a greeting's first vowel can be as
@@ -640,8 +642,8 @@ impl Analyser {
             .fold(-200.0, f32::max)
     }
 
-    /// Learns the level of the steady tones heard since answer while the
-    /// caller was not talking (`background_tone_db`): a run counts once it
+    /// Learns the beep-like tones heard after answer and before the
+    /// caller's first speech (`background_tone_db`): a run counts once it
     /// has ended, so a beep is not judged against itself.
     fn follow_background_tone(&mut self, tone_now: bool) {
         let open = self.tones.open_segment(0).filter(|_| tone_now);
@@ -788,7 +790,7 @@ impl Analyser {
             self.speech = self.speech_before_run.clone();
             if background_tone && !self.speech.in_speech() {
                 self.speech
-                    .credit_pause(self.frame - self.speech_before_run_frame);
+                    .credit_pause(self.frame.saturating_sub(self.speech_before_run_frame));
             }
         }
         let tonal = tone_now || f.purity2 >= 0.97;
