@@ -654,3 +654,24 @@ fn the_callers_pause_runs_on_under_music_too_quiet_to_be_a_beep() {
         run.verdict.at_ms
     );
 }
+
+#[test]
+fn a_long_beep_in_the_v21_band_after_a_short_greeting_is_found_while_it_sounds() {
+    // "Leave a message." (600 ms), then a 1650 Hz beep (V.21's mark
+    // frequency) 700 ms later, lasting 1.5 s. The V.21 band test holds the
+    // beep tests off while the band is busy even without FSK evidence, so
+    // the beep could only be seen once it ended, after the second in which
+    // a beep still corrects the human verdict given at the pause: the
+    // greeting stayed human.
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(600.0, 140.0, -20.0, 2),
+        silence(700.0),
+        tone(&[1650.0], 1500.0, -24.0),
+        silence(1000.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(4300.0, -65.0, 10)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 1800.0).abs() <= 100.0, "beep at {beep}");
+}
