@@ -881,12 +881,7 @@ impl Analyser {
             // The pause may be the first 100 ms of a beep not yet known to
             // be a tone: once it is, the pause clock is rolled back and
             // stops under it. Wait for the run to be judged (≤ 80 ms).
-            Some(SpeechVerdict::Human)
-                if self.tones.run_pending()
-                    && self
-                        .tones
-                        .open_segment(0)
-                        .is_some_and(|s| self.tone_may_be_beep(s.level_db)) => {}
+            Some(SpeechVerdict::Human) if self.tones.run_pending() => {}
             // A beep-like run is in its tail: if it is a beep, this was a
             // short greeting, not an answer.
             Some(SpeechVerdict::Human) if self.beep_candidate.is_some() => {}
