@@ -588,3 +588,90 @@ fn assert_machine_with_no_human_first(run: &Run) {
         run.events
     );
 }
+
+/// A flute-like note: a near-sine at `hz` with a weak 2nd harmonic.
+fn note(hz: f64, ms: f64, level_db: f64) -> Vec<f64> {
+    mix(
+        &tone(&[hz], ms, level_db),
+        &tone(&[2.0 * hz], ms, level_db - 17.0),
+    )
+}
+
+#[test]
+fn a_melody_note_at_the_level_of_the_notes_before_the_caller_is_no_beep() {
+    // A melody plays from the answer: two notes 10 dB under the voice
+    // before "Hello?", then a third in the second after the human verdict.
+    // It is as pure and steady as a beep and well within 14 dB of the
+    // voice, but no louder than the notes heard before the caller: music,
+    // not a beep. A beep at the voice's level after the same music is one.
+    for (last_db, beep) in [(-30.0, false), (-20.0, true)] {
+        let x = concat(&[
+            note(659.0, 400.0, -30.0),
+            note(784.0, 300.0, -30.0),
+            silence(300.0),
+            pseudo_speech(600.0, 140.0, -20.0, 2),
+            silence(600.0),
+            if beep {
+                tone(&[1000.0], 400.0, last_db)
+            } else {
+                note(523.0, 400.0, last_db)
+            },
+            silence(1500.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(4100.0, -65.0, 8)), false);
+        if beep {
+            assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+            assert!(run.beep_ms.is_some(), "{:?}", run.events);
+        } else {
+            assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+            assert_eq!(run.beep_ms, None, "{:?}", run.events);
+        }
+    }
+}
+
+#[test]
+fn the_callers_pause_runs_on_under_music_too_quiet_to_be_a_beep() {
+    // "Hello?", then a melody 18 dB under the voice starting 100 ms after
+    // it, note after note: no note can be a beep (more than 14 dB under
+    // the caller), so none stops the pause clock, and the answer is human
+    // about as soon as on a quiet line (it was human only when the music
+    // ended, 2.8 s after the caller stopped).
+    let mut x = concat(&[
+        silence(500.0),
+        pseudo_speech(600.0, 140.0, -20.0, 2),
+        silence(100.0),
+    ]);
+    for hz in [523.0, 659.0, 784.0, 659.0, 523.0, 587.0, 698.0] {
+        x.extend(note(hz, 400.0, -38.0));
+    }
+    x.extend(silence(1500.0));
+    let total = x.len() as f64 / 8.0;
+    let run = analyse(&mix(&x, &noise(total, -65.0, 9)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert!(
+        run.verdict.at_ms < 1100 + 700,
+        "human only at {} ms",
+        run.verdict.at_ms
+    );
+}
+
+#[test]
+fn a_long_beep_in_the_v21_band_after_a_short_greeting_is_found_while_it_sounds() {
+    // "Leave a message." (600 ms), then a 1650 Hz beep (V.21's mark
+    // frequency) 700 ms later, lasting 1.5 s. The V.21 band test holds the
+    // beep tests off while the band is busy even without FSK evidence, so
+    // the beep could only be seen once it ended, after the second in which
+    // a beep still corrects the human verdict given at the pause: the
+    // greeting stayed human.
+    let x = concat(&[
+        silence(500.0),
+        pseudo_speech(600.0, 140.0, -20.0, 2),
+        silence(700.0),
+        tone(&[1650.0], 1500.0, -24.0),
+        silence(1000.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(4300.0, -65.0, 10)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let beep = run.beep_ms.expect("beep found") as f64;
+    assert!((beep - 1800.0).abs() <= 100.0, "beep at {beep}");
+}

@@ -37,6 +37,24 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// room's music — a flute-like melody note is as pure and steady as a
 /// beep — and it put beeps on humans and inside greetings.
 const BEEP_BELOW_CALLER_DB: f32 = 14.0;
+/// A beep stands at least this far above every beep-like tone heard after
+/// answer and before the caller first spoke (`background_tone_db`): a
+/// melody's notes come one after another at one level, before the caller
+/// answers as after, while a voicemail's beep is the first tone after its
+/// greeting. (A melody note 10–13 dB under the voice passes
+/// `BEEP_BELOW_CALLER_DB`.)
+const BEEP_OVER_BACKGROUND_DB: f32 = 6.0;
+/// A tone counts as background only if it ended at least this long (ms)
+/// before the caller's first speech: a greeting's first vowel can be as
+/// pure and steady as a note, and the speech that follows it opens right
+/// after it (on the default and festival splits, 0–40 ms).
+const BACKGROUND_BEFORE_ONSET_MS: u32 = 100;
+/// ... and only if it held as a beep for this long (ms): a note of a
+/// melody lasts 0.2–0.7 s; the vowels pure enough to pass the beep tests
+/// held 120–140 ms (see `BEEP_SURE_MS`).
+const BACKGROUND_MIN_MS: u32 = 200;
+/// Background tone runs kept (the loudest).
+const BACKGROUND_RUNS: usize = 4;
 /// Speech that must have been heard before a beep: a greeting, not a tone
 /// after crosstalk. Not more than a short greeting's worth: on a hum line
 /// the VAD loses the frames where the hum's line outweighs the voice, and
@@ -306,6 +324,16 @@ pub struct Analyser {
     /// `READ_ON_PAUSE_MS`: the verdict may still be a greeting read on.
     reading_on: bool,
     events: VecDeque<Event>,
+    /// Steady tones heard since answer that began before the caller's
+    /// first speech, once their run ended: end (ms) and level (dB), the
+    /// loudest `BACKGROUND_RUNS` (see `background_tone_db`).
+    background_runs: [(u32, f32); BACKGROUND_RUNS],
+    /// The confirmed tone run now open, if it began before the caller's
+    /// first speech: its start (ms), end (ms) and level (dB), added to
+    /// `background_runs` when the run ends.
+    open_background_run: Option<(u32, u32, f32)>,
+    /// Frame at which `speech_before_run` was taken.
+    speech_before_run_frame: u32,
     /// Feature export (`outdial cpa --dump-features`): speech verdicts are
     /// withheld so the structure is followed to the end of the clip.
     trace_only: bool,
@@ -366,6 +394,9 @@ impl Analyser {
             resumed_after_human: false,
             reading_on: false,
             events: VecDeque::with_capacity(16),
+            background_runs: [(0, -200.0); BACKGROUND_RUNS],
+            open_background_run: None,
+            speech_before_run_frame: 0,
             trace_only: false,
             last_features: Features::default(),
         }
@@ -585,6 +616,65 @@ impl Analyser {
         false
     }
 
+    /// A tone at this level may be a beep: not far under the caller's
+    /// loud frames (`BEEP_BELOW_CALLER_DB`) and clear of the background's
+    /// tones (`BEEP_OVER_BACKGROUND_DB`). Before the caller spoke every tone
+    /// may be.
+    fn tone_may_be_beep(&self, level_db: f32) -> bool {
+        if !self.speech.heard_speech() {
+            return true;
+        }
+        level_db > self.speech.caller_peak_db() - BEEP_BELOW_CALLER_DB
+            && level_db >= self.background_tone_db() + BEEP_OVER_BACKGROUND_DB
+    }
+
+    /// Level (dB) of the loudest steady tone heard after answer that ended
+    /// `BACKGROUND_BEFORE_ONSET_MS` before the caller first spoke: the
+    /// room's music (a melody's notes, a held chord), or very low.
+    fn background_tone_db(&self) -> f32 {
+        let Some(onset_ms) = self.speech.first_onset_ms() else {
+            return -200.0;
+        };
+        self.background_runs
+            .iter()
+            .filter(|(end_ms, _)| end_ms + BACKGROUND_BEFORE_ONSET_MS <= onset_ms)
+            .map(|&(_, level_db)| level_db)
+            .fold(-200.0, f32::max)
+    }
+
+    /// Learns the beep-like tones heard after answer and before the
+    /// caller's first speech (`background_tone_db`): a run counts once it
+    /// has ended, so a beep is not judged against itself.
+    fn follow_background_tone(&mut self, tone_now: bool) {
+        let open = self.tones.open_segment(0).filter(|_| tone_now);
+        if let Some((start_ms, end_ms, level_db)) = self.open_background_run
+            && open.is_none_or(|s| s.start_ms != start_ms)
+            && end_ms >= start_ms + BACKGROUND_MIN_MS
+        {
+            // Replaces the quietest kept.
+            if let Some(slot) = self
+                .background_runs
+                .iter_mut()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                && slot.1 < level_db
+            {
+                *slot = (end_ms, level_db);
+            }
+        }
+        if open.is_none_or(|s| self.open_background_run.is_none_or(|r| r.0 != s.start_ms)) {
+            self.open_background_run = None;
+        }
+        // Only a run as pure and steady as a beep: what a beep could be
+        // mistaken for.
+        if let Some(seg) = open.filter(|_| self.tones.beep().is_some())
+            && self.answered_at.is_some()
+            && (self.open_background_run.is_some() || !self.speech_before_run.heard_speech())
+            && (350.0..=2150.0).contains(&seg.lo)
+        {
+            self.open_background_run = Some((seg.start_ms, seg.end_ms, seg.level_db));
+        }
+    }
+
     fn accept_beep(&mut self, seg: tones::Segment, at: u32) {
         let beep = Event {
             at_ms: seg.start_ms,
@@ -670,6 +760,7 @@ impl Analyser {
         // for 100 ms: keep the speech state from its start and roll back.
         if self.tones.run_started {
             self.speech_before_run = self.speech.clone();
+            self.speech_before_run_frame = self.frame;
         }
         // A steady run that grows straight out of speech and is not a
         // generator's sine is a held vowel (a monotone "Hellooo"): speech.
@@ -684,12 +775,27 @@ impl Analyser {
                 .tones
                 .open_segment(0)
                 .is_some_and(|s| s.purity1 < tones::BEEP_PURITY);
+        let tone_now = self.tones.tonal && !held_vowel;
+        self.follow_background_tone(tone_now);
+        // A tone too quiet to be a beep is the room's music: the caller's
+        // pause goes on under it (a confirmed tone stops the pause clock so
+        // that a beep right after a short greeting is no pause).
+        let background_tone = tone_now
+            && !self.speech_before_run.in_speech()
+            && self
+                .tones
+                .open_segment(0)
+                .is_some_and(|s| !self.tone_may_be_beep(s.level_db));
         if self.tones.run_confirmed && !held_vowel {
             self.speech = self.speech_before_run.clone();
+            if background_tone && !self.speech.in_speech() {
+                self.speech
+                    .credit_pause(self.frame.saturating_sub(self.speech_before_run_frame));
+            }
         }
-        let tone_now = self.tones.tonal && !held_vowel;
         let tonal = tone_now || f.purity2 >= 0.97;
-        self.speech.update(f, tonal, tone_now, min_db, self.frame);
+        self.speech
+            .update(f, tonal, tone_now && !background_tone, min_db, self.frame);
         if let Some(v) = self.verdict
             && v.outcome == Outcome::Human
             && self.speech.in_speech()
@@ -722,7 +828,7 @@ impl Analyser {
             .beep()
             .filter(|seg| {
                 seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
-                    && seg.level_db > self.speech.caller_peak_db() - BEEP_BELOW_CALLER_DB
+                    && self.tone_may_be_beep(seg.level_db)
             })
             .filter(|_| want_beep && self.speech.speech_ms() >= beep_after_ms);
         if self.watch_beep(beep_now, f, at) {

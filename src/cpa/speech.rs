@@ -526,6 +526,13 @@ impl SpeechTracker {
         }
     }
 
+    /// Counts `frames` more of pause: frames under a tone that the caller's
+    /// state was rolled back over, when the tone turned out to be the
+    /// room's (too quiet to be a beep).
+    pub fn credit_pause(&mut self, frames: u32) {
+        self.pause_frames += frames;
+    }
+
     /// Opens a speech segment at frame `start`, after `onset_frames` onset frames.
     fn open_segment(&mut self, start: u32, onset_frames: u32) {
         if self.pause_before_segment * FRAME_MS >= 200 || self.first_onset.is_none() {

@@ -892,7 +892,10 @@ impl ToneTracker {
             && seg.level_sd <= BEEP_MAX_LEVEL_SD
             && seg.excess_impurity <= BEEP_MAX_EXCESS_IMPURITY
             && (350.0..=2150.0).contains(&seg.lo)
-            && self.v21_frames == 0;
+            // V.21 shows FSK evidence; a steady beep in its band (1650 Hz)
+            // never does, and holding the tests off for the whole band
+            // left such a beep to be seen only after it ended.
+            && self.v21_fsk == 0;
         ok.then_some(seg)
     }
 }
