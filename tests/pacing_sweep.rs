@@ -28,6 +28,10 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[ignore]
 fn sweep_running_rate() {
     let cases = env_u64("SWEEP_CASES", 200);
+    // SWEEP_ONLY=N runs only the N-th case (as numbered in an OVER line).
+    let only = std::env::var("SWEEP_ONLY")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
     let seed = env_u64("SWEEP_SEED", 1);
     let mut runner = TestRunner::new(Config {
         rng_seed: RngSeed::Fixed(seed),
@@ -45,7 +49,10 @@ fn sweep_running_rate() {
     for case in 0..cases {
         let (agents, human, talk_mean, lines, run_seed, pauses) =
             strategy.new_tree(&mut runner).expect("strategy").current();
-        let mut s = scenario(agents, human, talk_mean, lines, pauses);
+        if only.is_some_and(|only| only != case) {
+            continue;
+        }
+        let mut s = scenario(agents, human, talk_mean, lines, pauses.clone());
         s.seeds = vec![run_seed];
         let setup = Setup::from_scenario(&s);
         let report = run(
@@ -63,7 +70,7 @@ fn sweep_running_rate() {
         if report.peak_abandon_rate > 0.03 || report.abandon_rate > 0.03 {
             over += 1;
             println!(
-                "OVER case {case}: agents {agents} human {human:.3} talk {talk_mean:.0} lines {lines:.2} seed {run_seed}: peak {:.2} % end {:.2} % answers {}",
+                "OVER case {case}: agents {agents} human {human} talk {talk_mean} lines {lines} seed {run_seed} pauses {pauses:?}: peak {:.2} % end {:.2} % answers {}",
                 100.0 * report.peak_abandon_rate,
                 100.0 * report.abandon_rate,
                 report.live_answers
@@ -71,7 +78,10 @@ fn sweep_running_rate() {
         }
     }
     peaks.sort_by(f64::total_cmp);
-    let quantile = |q: f64| peaks[((peaks.len() - 1) as f64 * q) as usize] * 100.0;
+    let quantile = |q: f64| {
+        let index = (peaks.len().saturating_sub(1) as f64 * q) as usize;
+        peaks.get(index).map_or(f64::NAN, |peak| peak * 100.0)
+    };
     println!(
         "SWEEP seed {seed} cases {cases} checked {checked} over {over} mean talk {:.2} % peak p50 {:.2} p90 {:.2} p99 {:.2} %",
         100.0 * talk_sum / cases as f64,
