@@ -293,6 +293,12 @@ const BURST_FACTOR: f64 = 0.25;
 /// Window in which abandons count as a burst.
 const BURST_WINDOW: Duration = Duration::from_secs(300);
 const MAX_DIAL_PER_DECISION: u32 = 1000;
+/// How far under the cap the closed loop aims while few answers were seen,
+/// in standard deviations of the running rate's noise (see `loop_set_point`).
+const SET_POINT_NOISE_Z: f64 = 1.0;
+/// The loop's set-point never falls below this share of the configured one
+/// (the noise bound goes below zero before ~40 answers).
+const SET_POINT_FLOOR_SHARE: f64 = 0.5;
 
 #[derive(Debug, Clone)]
 struct AgentSlot {
@@ -417,9 +423,10 @@ impl Pacer {
     /// lowers it, so that they balance exactly at the set-point (the false
     /// positives CPA will hide are charged to every answer).
     fn integrate(&mut self, abandoned: bool) {
-        let PacingMode::Predictive { set_point, .. } = self.config.mode else {
+        let PacingMode::Predictive { set_point, cap } = self.config.mode else {
             return;
         };
+        let set_point = loop_set_point(set_point, cap, self.live_answers_seen);
         if abandoned {
             self.log_threshold -= INTEGRAL_STEP;
         } else if !self.held {
@@ -750,6 +757,7 @@ impl Pacer {
 
         let us = self.ledger.us(now);
         let uk = self.ledger.uk(now);
+        let set_point = loop_set_point(set_point, cap, us.live_answers);
         let fp_uk = self.false_positives(uk.live_answers as f64);
         let fp_uk = fp_uk + FP_MARGIN_Z * fp_uk.sqrt();
         let realised_us = (us.abandoned as f64 + PRIOR_ANSWERS * set_point)
@@ -905,6 +913,21 @@ impl Pacer {
         reasoning.expected_answers = base_live + f64::from(k) * p_live;
         (k, limit)
     }
+}
+
+/// The set-point the closed loop steers to after `answers` live answers.
+/// The running rate's noise at n answers is about √(p(1 − p)/n) — 0.9
+/// points at 300 answers, more than the 0.5 between the default set-point
+/// and the cap — so while few answers were seen the loop aims
+/// `SET_POINT_NOISE_Z` of those deviations under the cap: min(set-point,
+/// cap − z·√(set-point(1 − set-point)/n)), never under half the set-point.
+/// With 2.5 % under 3 %: 2.10 % at 300 answers, the full 2.5 % from 975.
+fn loop_set_point(set_point: f64, cap: f64, answers: u64) -> f64 {
+    let n = answers.max(1) as f64;
+    let noise = (set_point * (1.0 - set_point) / n).sqrt();
+    (cap - SET_POINT_NOISE_Z * noise)
+        .min(set_point)
+        .max(SET_POINT_FLOOR_SHARE * set_point)
 }
 
 /// The 2-second rule in horizon bins.

@@ -73,6 +73,8 @@ fn normal_helpers_are_accurate() {
 fn closed_loop_balances_answers_and_abandons_at_the_set_point() {
     let now = Instant::now();
     let mut pacer = Pacer::new(PacerConfig::predictive(100), now);
+    // Enough answers seen that the loop aims at the set-point itself.
+    pacer.live_answers_seen = 1000;
     let start = pacer.log_threshold;
     // 40 answers per abandon is exactly the 2.5 % set-point: no drift.
     for _ in 0..40 {
@@ -100,6 +102,7 @@ fn closed_loop_charges_expected_false_positives_to_every_answer() {
     let mut config = PacerConfig::predictive(100);
     config.amd_fp_estimate = 0.02;
     let mut pacer = Pacer::new(config, now);
+    pacer.live_answers_seen = 1000;
     let start = pacer.log_threshold;
     // With 2 % of live persons hidden as machines, 40 answers and one
     // abandon are over the UK set-point: the threshold must come down.
@@ -131,4 +134,15 @@ fn poisson_tail_is_accurate_both_sides_of_the_mean() {
     assert_eq!(poisson_at_least(1.0, 100.0), 0.0);
     assert!((ln_factorial(20.0) - 42.335_616_460_753_485).abs() < 1e-9);
     assert!((ln_factorial(100.0) - 363.739_375_555_563_47).abs() < 1e-9);
+}
+
+#[test]
+fn loop_set_point_starts_under_the_cap_by_the_rates_noise() {
+    // 3 % − √(0.025 × 0.975 / 300) = 2.10 %.
+    assert!((loop_set_point(0.025, 0.03, 300) - 0.021_0).abs() < 2e-4);
+    // The configured set-point once the noise is under the gap to the cap.
+    assert_eq!(loop_set_point(0.025, 0.03, 1000), 0.025);
+    // Never under half the set-point, however few answers.
+    assert_eq!(loop_set_point(0.025, 0.03, 10), 0.0125);
+    assert_eq!(loop_set_point(0.025, 0.03, 0), 0.0125);
 }
