@@ -270,7 +270,7 @@ const ROOM_MIN_FACTOR: f64 = 0.02;
 const FP_MARGIN_Z: f64 = 1.5;
 /// The largest probability, per decision, that the live answers landing by
 /// some time in the horizon outnumber the agents free 2 s later by the whole
-/// room left under the cap (see [`Pacer::cluster_tail`]). The closed loop
+/// room left under the cap (see [`Pacer::cluster_tail_too_likely`]). The closed loop
 /// steers the mean; this bounds the tail: a streak of answers (a run of live
 /// persons in the list, ringing calls answering together) that would carry
 /// the running rate over the cap in one cluster. Decisions come every second
@@ -721,25 +721,29 @@ impl Pacer {
         (total, variance)
     }
 
-    /// Probability that, with `k` extra calls, the live answers landing by
-    /// some horizon time t outnumber the agents free by t + 2 s by `room`
-    /// or more — then at least that many of them are abandoned, whatever
-    /// the order they land in. The largest such probability over the
-    /// horizon. Answers by t are taken as Poisson: the sum of many unlikely
-    /// calls, whose tail is heavier than the normal's the rest of the pacer
-    /// uses (and a little heavier than the true one); the agents free at
-    /// their expectation less one standard deviation.
-    fn cluster_tail(&self, k: f64, room: f64) -> f64 {
+    /// Whether, with `k` extra calls, the probability that the live answers
+    /// landing by some horizon time t outnumber the agents free by t + 2 s
+    /// by `room` or more exceeds `CLUSTER_TAIL_MAX` — then at least that many
+    /// of them are abandoned, whatever the order they land in. Answers by t
+    /// are taken as Poisson: the sum of many unlikely calls, whose tail is
+    /// heavier than the normal's the rest of the pacer uses (and a little
+    /// heavier than the true one); the agents free at their expectation less
+    /// one standard deviation. Stops at the first time over.
+    fn cluster_tail_too_likely(&self, k: f64, room: f64) -> bool {
         let rule = rule_bins(self.config.abandon_after_s);
         let fresh = self.outcomes.live_curve(0);
-        let mut worst: f64 = 0.0;
-        for (j, &fresh_live) in fresh.iter().enumerate().take(HORIZON_BINS + 1).skip(1) {
-            let answers = self.answers_mean[j] + k * fresh_live;
-            let free = self.free_mean[j + rule] - self.free_var[j + rule].sqrt();
-            let clustered = (room + free.max(0.0)).ceil();
-            worst = worst.max(poisson_at_least(answers, clustered));
-        }
-        worst
+        fresh
+            .iter()
+            .enumerate()
+            .take(HORIZON_BINS + 1)
+            .skip(1)
+            .any(|(j, &fresh_live)| {
+                let answers = self.answers_mean[j] + k * fresh_live;
+                let free = self.free_mean[j + rule] - self.free_var[j + rule].sqrt();
+                let clustered = (room + free.max(0.0)).ceil();
+                // At or under the mean the tail is about a half or more.
+                clustered <= answers || poisson_at_least(answers, clustered) > CLUSTER_TAIL_MAX
+            })
     }
 
     fn predictive(
@@ -894,11 +898,11 @@ impl Pacer {
         // k, so the calls that pass are found by bisection; none new always
         // passes, whatever is already in flight).
         let mut k = good;
-        if k > 0 && self.cluster_tail(f64::from(k), room) > CLUSTER_TAIL_MAX {
+        if k > 0 && self.cluster_tail_too_likely(f64::from(k), room) {
             let (mut passing, mut failing) = (0u32, k);
             while failing - passing > 1 {
                 let mid = passing + (failing - passing) / 2;
-                if self.cluster_tail(f64::from(mid), room) > CLUSTER_TAIL_MAX {
+                if self.cluster_tail_too_likely(f64::from(mid), room) {
                     failing = mid;
                 } else {
                     passing = mid;
