@@ -23,8 +23,11 @@
 //! positives budgeted in the UK one) scales λ down as it shrinks, with more
 //! in reserve early in the window and for large teams (whose abandons come
 //! in clusters); with no room beyond the reserve pacing is progressive and
-//! the loop does not wind up. Until enough answers have been seen it paces
-//! progressively.
+//! the loop does not wind up. While few answers have been seen the loop aims
+//! lower than the set-point (by the running rate's noise, `loop_set_point`),
+//! and a last bound cuts the calls while a streak of answers that alone
+//! would spend the room is not unlikely enough (`cluster_tail_too_likely`).
+//! Until enough answers have been seen it paces progressively.
 
 pub mod estimate;
 pub mod ledger;
