@@ -184,6 +184,65 @@ fn a_monotone_hello_is_human_with_no_beep() {
     assert_eq!(run.beep_ms, None);
 }
 
+/// A monotone TTS "Yes?": one steady vowel whose fundamental (180 Hz) the
+/// line has cut, so its 2nd and 3rd harmonics (360 + 540 Hz, 3 : 2) are
+/// two strong steady peaks from the first frame, over weak higher ones; it
+/// swells in and fades out.
+fn yes_as_two_harmonics(ms: f64, level_db: f64) -> Vec<f64> {
+    let v = mix(
+        &mix(
+            &tone(&[360.0], ms, level_db),
+            &tone(&[540.0], ms, level_db - 3.0),
+        ),
+        &mix(
+            &tone(&[720.0], ms, level_db - 12.0),
+            &tone(&[900.0], ms, level_db - 15.0),
+        ),
+    );
+    let n = v.len() as f64;
+    v.iter()
+        .enumerate()
+        .map(|(i, x)| x * (std::f64::consts::PI * i as f64 / n).sin().sqrt())
+        .collect()
+}
+
+#[test]
+fn a_yes_whose_vowel_reads_as_two_steady_harmonics_is_human() {
+    // The tone tracker confirms such a vowel as a steady two-peak run at
+    // 100 ms and the speech state used to be rolled back to before it: the
+    // whole answer vanished (`unknown`), or, with a second "hello?" 2.4 s
+    // later, the span from the lost first word made it a machine. No tone
+    // plan pairs two frequencies 3 : 2.
+    for (level, noise_db) in [(-20.0, -65.0), (-30.0, -50.0)] {
+        let x = concat(&[
+            silence(800.0),
+            yes_as_two_harmonics(240.0, level),
+            silence(2500.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(3540.0, noise_db, 5)), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Human,
+            "{level} dB: {:?}",
+            run.events
+        );
+        let x = concat(&[
+            silence(800.0),
+            yes_as_two_harmonics(240.0, level),
+            silence(2400.0),
+            pseudo_speech(600.0, 180.0, level, 3),
+            silence(2000.0),
+        ]);
+        let run = analyse(&mix(&x, &noise(6040.0, noise_db, 6)), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Human,
+            "{level} dB, then hello: {:?}",
+            run.events
+        );
+    }
+}
+
 #[test]
 fn a_greeting_that_pauses_after_its_first_phrase_is_corrected_by_its_later_beep() {
     // "You've reached Anna." — 700 ms pause (a human-like end) — the rest of

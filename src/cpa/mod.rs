@@ -75,6 +75,15 @@ const HELD_VOWEL_LEAD_MS: u32 = 80;
 /// first window: a greeting that paused after its first phrase, whose beep
 /// may come seconds later.
 pub const RESUMED_BEEP_WINDOW_MS: u32 = 6000;
+/// A run of two resolved peaks in the ratio 3 : 2 is a voice's 2nd and 3rd
+/// harmonics (its fundamental, 110–330 Hz, lies under the line's 300 Hz
+/// cut): no tone plan pairs frequencies so, and a monotone TTS "Yes?" is
+/// one steady vowel read as such a pair from its first frame. Tolerance
+/// on the ratio, relative.
+const HARMONIC_PAIR_TOLERANCE: f32 = 0.03;
+/// ... and it is the caller's only when no more than this (dB) under the
+/// caller's loud frames (a second talker's vowel is not).
+const HARMONIC_PAIR_BELOW_CALLER_DB: f32 = 10.0;
 /// A human verdict is corrected to machine when the "caller" goes on
 /// talking with no pause longer than `READ_ON_PAUSE_MS` until the speech span
 /// (first onset to last speech) reaches `READ_ON_SPAN_MS`: a greeting whose
@@ -338,6 +347,8 @@ pub struct Analyser {
     /// withheld so the structure is followed to the end of the clip.
     trace_only: bool,
     last_features: Features,
+    /// The open tone run is a voice's harmonic pair (`is_voice_harmonic_pair`).
+    harmonic_run: bool,
 }
 
 /// One frame's speech features and VAD state, for the offline training
@@ -399,6 +410,7 @@ impl Analyser {
             speech_before_run_frame: 0,
             trace_only: false,
             last_features: Features::default(),
+            harmonic_run: false,
         }
     }
 
@@ -775,6 +787,20 @@ impl Analyser {
                 .tones
                 .open_segment(0)
                 .is_some_and(|s| s.purity1 < tones::BEEP_PURITY);
+        // Judged once, when the run is confirmed (its first 100 ms, where a
+        // "Yes?" has its vowel), and kept for the run: a chord's fifth is
+        // 3 : 2 too, and music changing under a run must not turn it into
+        // speech half-way. Far under the caller it is someone else.
+        if self.tones.run_started {
+            self.harmonic_run = false;
+        }
+        if self.tones.run_confirmed {
+            self.harmonic_run = self.tones.open_segment(0).is_some_and(|s| {
+                is_voice_harmonic_pair(s.lo, s.hi)
+                    && s.level_db >= self.speech.caller_peak_db() - HARMONIC_PAIR_BELOW_CALLER_DB
+            });
+        }
+        let held_vowel = held_vowel || (self.tones.tonal && self.harmonic_run);
         let tone_now = self.tones.tonal && !held_vowel;
         self.follow_background_tone(tone_now);
         // A tone too quiet to be a beep is the room's music: the caller's
@@ -912,4 +938,12 @@ impl Analyser {
             }
         }
     }
+}
+
+/// Two resolved peaks that are a voice's 2nd and 3rd harmonics (see
+/// `HARMONIC_PAIR_TOLERANCE`).
+fn is_voice_harmonic_pair(lo: f32, hi: f32) -> bool {
+    hi > 0.0
+        && (hi / lo / 1.5 - 1.0).abs() <= HARMONIC_PAIR_TOLERANCE
+        && (110.0..=330.0).contains(&(lo / 2.0))
 }
