@@ -701,3 +701,39 @@ fn a_us_ring_is_ringback_at_every_alignment_to_the_frames() {
         }
     }
 }
+
+#[test]
+fn a_voice_louder_than_the_ring_after_it_is_the_callee_not_ringback() {
+    // The stream begins inside a steady babble vowel (150 ms at 440 Hz, a
+    // "ring" whose start was not heard), then the callee's short "Yes?"
+    // 20 dB louder, then quiet: the silence rule took the vowel for a ring
+    // and its quiet for the ring's silence.
+    let x = concat(&[
+        tone(&[440.0], 150.0, -40.0),
+        silence(850.0),
+        pseudo_speech(240.0, 170.0, -18.0, 4),
+        silence(2500.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(3740.0, -60.0, 9)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+}
+
+#[test]
+fn babble_before_a_much_louder_ring_is_not_an_answer() {
+    // A syllable of the line's babble, then a 1.5 s ring 17 dB louder, then
+    // the ring's silence: the syllable was taken for "Hi." and the silence
+    // after the ring for the pause that ends an answer.
+    let x = concat(&[
+        silence(80.0),
+        pseudo_speech(180.0, 190.0, -38.0, 6),
+        silence(40.0),
+        tone(&[425.0], 1500.0, -21.0),
+        silence(4000.0),
+    ]);
+    let run = analyse(&mix(&x, &noise(5800.0, -62.0, 10)), false);
+    assert!(
+        !matches!(run.verdict.outcome, Outcome::Human | Outcome::Machine),
+        "{:?}",
+        run.events
+    );
+}

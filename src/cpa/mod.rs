@@ -31,6 +31,15 @@ const FRAME_MS: u32 = 20;
 /// peaks followed by a −6 dBFS beep — `tests/fixtures/audio` — has its
 /// beep ~14 dB over the greeting's loud frames.)
 const TONE_OVER_SPEECH_DB: f32 = 20.0;
+/// A call-progress tone held this long (ms) — a ring, longer than any
+/// beep of a greeting that is still undecided — and this much (dB) louder
+/// than all the speech before it: that speech was crosstalk or babble on
+/// the line before the ring, not the callee.
+const RING_OVER_SPEECH_MS: u32 = 1000;
+const RING_OVER_SPEECH_DB: f32 = 10.0;
+/// A ringback verdict is void when speech this much (dB) louder than the
+/// ring element was heard: a voice over the ring is the callee.
+const SPEECH_OVER_RING_DB: f32 = 10.0;
 /// A beep is not more than this far under the caller's loud frames: it is
 /// the machine's own tone, recorded with the greeting (it lies 0–9 dB
 /// under them on the corpora). A steady note far under the voice is the
@@ -764,7 +773,11 @@ impl Analyser {
         if undecided
             && self.speech.heard_speech()
             && self.speech.speech_ms() < 1000
-            && self.tones.loudest_db() > self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
+            && (self.tones.loudest_db() > self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
+                || self
+                    .tones
+                    .open_progress_level_db(RING_OVER_SPEECH_MS)
+                    .is_some_and(|db| db > self.speech.caller_peak_db() + RING_OVER_SPEECH_DB))
         {
             self.speech.forget_speech();
         }
@@ -868,7 +881,14 @@ impl Analyser {
             let speech_heard = self.speech.speech_ms() >= 300;
             match tone {
                 ToneVerdict::Progress(Progress::Ringback) => {
-                    if !speech_heard && !self.ringback_reported {
+                    // Someone louder than the ring spoke after it: the
+                    // call was answered; the "ring" was a vowel of the
+                    // room's babble that the stream began in.
+                    let answered_over_ring = self
+                        .tones
+                        .last_progress_level_db()
+                        .is_some_and(|db| self.speech.caller_peak_db() > db + SPEECH_OVER_RING_DB);
+                    if !speech_heard && !answered_over_ring && !self.ringback_reported {
                         self.ringback_reported = true;
                         if self.answered_at.is_some() {
                             self.decide(Outcome::Ringback, at, EventKind::Ringback);

@@ -390,6 +390,20 @@ impl ToneTracker {
         self.loudest_db
     }
 
+    /// Level (dB) of the latest call-progress element the cadence history
+    /// holds (the ring a ringback verdict rests on), if any.
+    pub fn last_progress_level_db(&self) -> Option<f32> {
+        self.cp_len.checked_sub(1).map(|i| self.cp[i].level_db)
+    }
+
+    /// The open run is a call-progress element (330–660 Hz) that has
+    /// lasted `min_ms`: its level (dB).
+    pub fn open_progress_level_db(&self, min_ms: u32) -> Option<f32> {
+        self.open_segment(min_ms)
+            .filter(|s| (CP_LO_HZ..=CP_HI_HZ).contains(&s.lo))
+            .map(|s| s.level_db)
+    }
+
     /// A tone run is going on at this frame but is not yet known to be a
     /// tone (it is confirmed once steady for 100 ms, and the speech state
     /// is then rolled back to its start).
