@@ -737,3 +737,21 @@ fn babble_before_a_much_louder_ring_is_not_an_answer() {
         run.events
     );
 }
+
+#[test]
+fn a_packet_lost_at_the_end_of_a_busy_burst_in_hiss_is_busy() {
+    // 425 Hz busy 500/500 at 12 dB over white noise; the packet at the end
+    // of the first burst is lost (the shell feeds zeros). The floor fell
+    // from the hiss to digital silence there, and the hiss of every later
+    // gap was taken for speech, which kept the busy verdict out.
+    let tone_part = concat(&[
+        silence(160.0),
+        cadence(&[425.0], &[500.0, 500.0], 3840.0, -12.0, 1.0),
+    ]);
+    let mut x = mix(&tone_part, &noise(4000.0, -24.0, 12));
+    let at = samples(620.0);
+    x[at..at + samples(40.0)].iter_mut().for_each(|v| *v = 0.0);
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Busy, "{:?}", run.events);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}

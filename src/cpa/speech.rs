@@ -45,6 +45,16 @@ const WEAK_FLATNESS: f32 = 0.25;
 /// still is.
 const FLOOR_DIP_DB: f32 = 6.0;
 const FLOOR_DIP_FRAMES: usize = 4;
+/// Frames of digital silence (the shell feeds zeros for lost packets) on a
+/// line whose floor is well above it leave the floor where it is, for this
+/// many frames in a row, whatever came before them: a burst of 2–3 lost
+/// packets. The dip rule above needs background before the dip; a packet
+/// lost at the end of a busy burst, after tone frames, dragged the floor
+/// from the line's hiss to −74 dB, and the hiss of every later gap was then
+/// "speech" that blocked the busy verdict.
+const LOST_PACKET_FRAMES: u32 = 4;
+/// Level (dB) at or below which a frame is digital silence.
+const DIGITAL_SILENCE_DB: f32 = -99.0;
 /// Speech heard before a segment this much louder than all of it was the
 /// room (babble, a TV) before the caller spoke: the structure restarts at
 /// the louder segment. One speaker's level varies far less than this.
@@ -177,6 +187,8 @@ pub struct SpeechTracker {
     /// Levels (dB) of the last frames, newest at `recent_next - 1`.
     recent_db: [f32; FLOOR_DIP_FRAMES],
     recent_next: usize,
+    /// Consecutive frames of digital silence up to this one.
+    digital_silence_frames: u32,
     /// The current segment is not yet known to be the caller's (see
     /// `QUIET_SEGMENT_BELOW_CALLER_DB`): its frames run the pause clock.
     provisional: bool,
@@ -232,6 +244,7 @@ impl SpeechTracker {
             floor_flatness: 0.0,
             recent_db: [-100.0; FLOOR_DIP_FRAMES],
             recent_next: 0,
+            digital_silence_frames: 0,
             provisional: false,
             provisional_frames: 0,
             pause_before_segment: 0,
@@ -394,7 +407,17 @@ impl SpeechTracker {
         } else {
             e
         };
-        if fall_to < self.floor_db {
+        self.digital_silence_frames = if e <= DIGITAL_SILENCE_DB {
+            self.digital_silence_frames + 1
+        } else {
+            0
+        };
+        let lost_packet = self.digital_silence_frames > 0
+            && self.digital_silence_frames <= LOST_PACKET_FRAMES
+            && self.floor_db > DIGITAL_SILENCE_DB + FLOOR_DIP_DB;
+        if lost_packet {
+            // The floor holds (see `LOST_PACKET_FRAMES`).
+        } else if fall_to < self.floor_db {
             // Falls fast from an initial high guess, slower once settled so
             // that babble's dips do not drag the floor below its body.
             let rate = if fall_to - self.floor_db < -12.0 {
