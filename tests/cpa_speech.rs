@@ -184,19 +184,20 @@ fn a_monotone_hello_is_human_with_no_beep() {
     assert_eq!(run.beep_ms, None);
 }
 
-/// A monotone TTS "Yes?": one steady vowel whose fundamental (180 Hz) the
-/// line has cut, so its 2nd and 3rd harmonics (360 + 540 Hz, 3 : 2) are
-/// two strong steady peaks from the first frame, over weak higher ones; it
-/// swells in and fades out.
-fn yes_as_two_harmonics(ms: f64, level_db: f64) -> Vec<f64> {
+/// A monotone TTS "Yes?": one steady vowel whose fundamental `f0` the line
+/// has cut, so two neighbouring harmonics (`m`·f0 and (`m`+1)·f0: 360 + 540
+/// Hz for 180 Hz and m = 2, espeak-like; 552 + 736 Hz for 184 Hz and m = 3,
+/// festival's HTS voice) are two strong steady peaks from the first frame,
+/// over weak higher ones; it swells in and fades out.
+fn yes_as_two_harmonics(f0: f64, m: f64, ms: f64, level_db: f64) -> Vec<f64> {
     let v = mix(
         &mix(
-            &tone(&[360.0], ms, level_db),
-            &tone(&[540.0], ms, level_db - 3.0),
+            &tone(&[m * f0], ms, level_db),
+            &tone(&[(m + 1.0) * f0], ms, level_db - 3.0),
         ),
         &mix(
-            &tone(&[720.0], ms, level_db - 12.0),
-            &tone(&[900.0], ms, level_db - 15.0),
+            &tone(&[(m + 2.0) * f0], ms, level_db - 12.0),
+            &tone(&[(m + 3.0) * f0], ms, level_db - 15.0),
         ),
     );
     let n = v.len() as f64;
@@ -212,11 +213,15 @@ fn a_yes_whose_vowel_reads_as_two_steady_harmonics_is_human() {
     // 100 ms and the speech state used to be rolled back to before it: the
     // whole answer vanished (`unknown`), or, with a second "hello?" 2.4 s
     // later, the span from the lost first word made it a machine. No tone
-    // plan pairs two frequencies 3 : 2.
-    for (level, noise_db) in [(-20.0, -65.0), (-30.0, -50.0)] {
+    // plan pairs two frequencies 3 : 2 or (but 480 + 620 Hz) 4 : 3.
+    for (f0, m, level, noise_db) in [
+        (180.0, 2.0, -20.0, -65.0),
+        (180.0, 2.0, -30.0, -50.0),
+        (184.0, 3.0, -22.0, -60.0),
+    ] {
         let x = concat(&[
             silence(800.0),
-            yes_as_two_harmonics(240.0, level),
+            yes_as_two_harmonics(f0, m, 240.0, level),
             silence(2500.0),
         ]);
         let run = analyse(&mix(&x, &noise(3540.0, noise_db, 5)), false);
@@ -228,7 +233,7 @@ fn a_yes_whose_vowel_reads_as_two_steady_harmonics_is_human() {
         );
         let x = concat(&[
             silence(800.0),
-            yes_as_two_harmonics(240.0, level),
+            yes_as_two_harmonics(f0, m, 240.0, level),
             silence(2400.0),
             pseudo_speech(600.0, 180.0, level, 3),
             silence(2000.0),

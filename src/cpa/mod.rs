@@ -84,11 +84,13 @@ const HELD_VOWEL_LEAD_MS: u32 = 80;
 /// first window: a greeting that paused after its first phrase, whose beep
 /// may come seconds later.
 pub const RESUMED_BEEP_WINDOW_MS: u32 = 6000;
-/// A run of two resolved peaks in the ratio 3 : 2 is a voice's 2nd and 3rd
-/// harmonics (its fundamental, 110–330 Hz, lies under the line's 300 Hz
-/// cut): no tone plan pairs frequencies so, and a monotone TTS "Yes?" is
-/// one steady vowel read as such a pair from its first frame. Tolerance
-/// on the ratio, relative.
+/// A run of two resolved peaks in the ratio 3 : 2 or 4 : 3 is a voice's
+/// 2nd and 3rd (or 3rd and 4th) harmonics (its fundamental, 80–330 Hz,
+/// lies under the line's 300 Hz cut): a monotone TTS "Yes?" is one steady
+/// vowel read as such a pair from its first frame (espeak and flite at
+/// 3 : 2, festival's HTS voice at 553 + 737 Hz, 4 : 3). The one dual tone
+/// plan near 4 : 3, 480 + 620 Hz (1.29), is excluded by frequency
+/// (`tones::near_dual_plan`). Tolerance on the ratio, relative.
 const HARMONIC_PAIR_TOLERANCE: f32 = 0.03;
 /// ... and it is the caller's only when no more than this (dB) under the
 /// caller's loud frames (a second talker's vowel is not).
@@ -960,10 +962,34 @@ impl Analyser {
     }
 }
 
-/// Two resolved peaks that are a voice's 2nd and 3rd harmonics (see
+/// Two resolved peaks that are neighbouring harmonics of a voice (see
 /// `HARMONIC_PAIR_TOLERANCE`).
 fn is_voice_harmonic_pair(lo: f32, hi: f32) -> bool {
     hi > 0.0
-        && (hi / lo / 1.5 - 1.0).abs() <= HARMONIC_PAIR_TOLERANCE
-        && (110.0..=330.0).contains(&(lo / 2.0))
+        && !tones::near_dual_plan(lo, hi)
+        && [2.0f32, 3.0].iter().any(|&m| {
+            (hi / lo / ((m + 1.0) / m) - 1.0).abs() <= HARMONIC_PAIR_TOLERANCE
+                && (80.0..=330.0).contains(&(lo / m))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_voice_harmonic_pair;
+
+    #[test]
+    fn neighbouring_harmonics_are_a_voice_but_the_dual_busy_tone_is_not() {
+        // espeak/flite vowels (2nd + 3rd) and festival's HTS voice (3rd + 4th).
+        assert!(is_voice_harmonic_pair(360.0, 534.0));
+        assert!(is_voice_harmonic_pair(402.0, 598.0));
+        assert!(is_voice_harmonic_pair(553.0, 737.0));
+        // 480 + 620 Hz at the ±1 % the tone plans allow, the pair pushed
+        // towards 4 : 3 (475 + 626 Hz reads 1.318).
+        for (lo, hi) in [(480.0, 620.0), (475.2, 626.2), (484.8, 613.8)] {
+            assert!(!is_voice_harmonic_pair(lo, hi), "{lo} + {hi}");
+        }
+        // Single peaks, and a clipped tone's odd harmonic (3 : 1).
+        assert!(!is_voice_harmonic_pair(425.0, 0.0));
+        assert!(!is_voice_harmonic_pair(400.0, 1200.0));
+    }
 }

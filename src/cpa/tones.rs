@@ -254,6 +254,16 @@ const fn plan(class: Progress, lo: f32, hi: f32, cadence: &'static [u32]) -> Pla
 
 use Progress::{Busy, Reorder, Ringback};
 
+/// Two resolved peaks lie within the frequency tolerance of a dual plan
+/// (480+620 Hz busy and reorder).
+pub fn near_dual_plan(lo: f32, hi: f32) -> bool {
+    PLANS.iter().any(|p| {
+        p.hi > 0.0
+            && (p.lo - lo).abs() <= 2.0 * PLAN_FREQ_TOL
+            && (p.hi - hi).abs() <= 2.0 * PLAN_FREQ_TOL
+    })
+}
+
 /// Every plan of `TELEPHONY.md`. Where two plans coincide (425 Hz 200/200
 /// is Spanish busy and Swiss/Danish/Norwegian/Italian congestion; Japanese
 /// busy equals congestion; Australian busy and congestion differ only in
