@@ -739,6 +739,20 @@ fn babble_before_a_much_louder_ring_is_not_an_answer() {
 }
 
 #[test]
+fn a_packet_lost_in_the_busy_burst_the_stream_begins_with_is_busy() {
+    // As below, but the stream begins inside the first burst: the floor,
+    // not yet learned (tones say nothing about the noise), was learned from
+    // the lost packet's zeros.
+    let tone_part = cadence(&[425.0], &[500.0, 500.0], 4000.0, -12.0, 1.0);
+    let mut x = mix(&tone_part, &noise(4000.0, -24.0, 12));
+    let at = samples(460.0);
+    x[at..at + samples(40.0)].iter_mut().for_each(|v| *v = 0.0);
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Busy, "{:?}", run.events);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}
+
+#[test]
 fn a_packet_lost_at_the_end_of_a_busy_burst_in_hiss_is_busy() {
     // 425 Hz busy 500/500 at 12 dB over white noise; the packet at the end
     // of the first burst is lost (the shell feeds zeros). The floor fell

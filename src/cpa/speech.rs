@@ -355,7 +355,25 @@ impl SpeechTracker {
         self.recent_db[self.recent_next] = e;
         self.recent_next = (self.recent_next + 1) % FLOOR_DIP_FRAMES;
         let pure = f.purity2 >= 0.7;
+        self.digital_silence_frames = if e <= DIGITAL_SILENCE_DB {
+            self.digital_silence_frames + 1
+        } else {
+            0
+        };
         if !self.floor_init {
+            // A packet lost inside the tone the stream began with is no
+            // floor either (see `LOST_PACKET_FRAMES`).
+            let lost_in_tone = self.digital_silence_frames > 0
+                && self.digital_silence_frames <= LOST_PACKET_FRAMES
+                && self.quietest_tonal_db < f32::MAX
+                && self.quietest_tonal_db > DIGITAL_SILENCE_DB + FLOOR_DIP_DB;
+            if lost_in_tone {
+                if !tone_active {
+                    self.pause_frames += 1;
+                    self.quiet_frames += 1;
+                }
+                return;
+            }
             if tonal || pure {
                 // A tone says nothing about the noise, but the quietest
                 // one bounds it: mains hum (a pure line at 250–300 Hz) is
@@ -406,11 +424,6 @@ impl SpeechTracker {
             recent_max
         } else {
             e
-        };
-        self.digital_silence_frames = if e <= DIGITAL_SILENCE_DB {
-            self.digital_silence_frames + 1
-        } else {
-            0
         };
         let lost_packet = self.digital_silence_frames > 0
             && self.digital_silence_frames <= LOST_PACKET_FRAMES
