@@ -258,6 +258,12 @@ impl SpeechTracker {
         }
     }
 
+    /// This frame is digital silence short enough to be lost packets
+    /// (see `LOST_PACKET_FRAMES`).
+    fn in_lost_packet(&self) -> bool {
+        (1..=LOST_PACKET_FRAMES).contains(&self.digital_silence_frames)
+    }
+
     pub fn floor_db(&self) -> f32 {
         self.floor_db
     }
@@ -363,8 +369,7 @@ impl SpeechTracker {
         if !self.floor_init {
             // A packet lost inside the tone the stream began with is no
             // floor either (see `LOST_PACKET_FRAMES`).
-            let lost_in_tone = self.digital_silence_frames > 0
-                && self.digital_silence_frames <= LOST_PACKET_FRAMES
+            let lost_in_tone = self.in_lost_packet()
                 && self.quietest_tonal_db < f32::MAX
                 && self.quietest_tonal_db > DIGITAL_SILENCE_DB + FLOOR_DIP_DB;
             if lost_in_tone {
@@ -425,9 +430,8 @@ impl SpeechTracker {
         } else {
             e
         };
-        let lost_packet = self.digital_silence_frames > 0
-            && self.digital_silence_frames <= LOST_PACKET_FRAMES
-            && self.floor_db > DIGITAL_SILENCE_DB + FLOOR_DIP_DB;
+        let lost_packet =
+            self.in_lost_packet() && self.floor_db > DIGITAL_SILENCE_DB + FLOOR_DIP_DB;
         if lost_packet {
             // The floor holds (see `LOST_PACKET_FRAMES`).
         } else if fall_to < self.floor_db {
