@@ -769,3 +769,152 @@ fn a_packet_lost_at_the_end_of_a_busy_burst_in_hiss_is_busy() {
     // was taken for speech, which kept the busy verdict out.
     assert_busy_in_hiss_with_a_lost_packet(160.0, 620.0);
 }
+
+/// `ms` of voice-like room noise 16 dB under the tone that follows it (a
+/// melody or babble the VAD takes for a few syllables): within
+/// `TONE_OVER_SPEECH_DB`, so it is not forgotten as crosstalk at once.
+fn room_noise_then(ms: f64, tone_part: Vec<f64>, seed: u64) -> Vec<f64> {
+    let x = concat(&[
+        silence(60.0),
+        pseudo_speech(ms, 180.0, -36.0, seed),
+        tone_part,
+    ]);
+    let n = x.len() as f64 / 8.0;
+    mix(&x, &noise(n, -66.0, seed + 1))
+}
+
+#[test]
+fn room_noise_then_a_busy_cadence_is_busy_not_a_greeting_and_its_beep() {
+    // The first burst passed every beep test after "speech": a greeting's
+    // beep, machine at 0.6 s. Its next burst at the same frequency shows a
+    // cadence: the noise before it was no greeting.
+    for (plan, seed) in [([480.0, 480.0], 31), ([375.0, 375.0], 33)] {
+        let x = room_noise_then(400.0, cadence(&[425.0], &plan, 4000.0, -20.0, 1.0), seed);
+        let run = analyse(&x, false);
+        assert_eq!(run.beep_ms, None, "{plan:?}: {:?}", run.events);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Busy,
+            "{plan:?}: {:?}",
+            run.events
+        );
+    }
+}
+
+#[test]
+fn room_noise_then_a_reorder_is_reorder_not_a_beep() {
+    // 250/250: the next burst begins while the first one's tail is still
+    // watched, and used to be taken for the same beep resumed.
+    let x = room_noise_then(
+        400.0,
+        cadence(&[400.0], &[250.0, 250.0], 3000.0, -20.0, 1.0),
+        35,
+    );
+    let run = analyse(&x, false);
+    assert_eq!(run.beep_ms, None, "{:?}", run.events);
+    assert_eq!(run.verdict.outcome, Outcome::Reorder, "{:?}", run.events);
+}
+
+#[test]
+fn room_noise_then_sit_keeps_the_code_and_has_no_beep() {
+    // Each long segment outlasts `BEEP_SURE_MS`: the first (or, once a
+    // packet or the noise cut it, the second) was a beep at 0.3 s.
+    for (second, code) in [
+        ((1428.5, 380.0), SitCode::Nc),
+        ((1370.6, 274.0), SitCode::Vc),
+    ] {
+        let x = room_noise_then(400.0, sit([(985.2, 380.0), second, (1776.7, 380.0)]), 37);
+        let run = analyse(&x, false);
+        assert_eq!(run.beep_ms, None, "{code:?}: {:?}", run.events);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Sit,
+            "{code:?}: {:?}",
+            run.events
+        );
+        assert_eq!(run.verdict.sit_code, Some(code));
+    }
+}
+
+#[test]
+fn a_short_greeting_then_one_beep_at_a_busy_frequency_is_a_machine() {
+    // The other side of the three tests above: one beep at 440 Hz (or in a
+    // SIT band) after "Leave a message." is still found at its onset,
+    // whatever its length, once nothing at its frequency follows.
+    for (freq, beep_ms) in [
+        (440.0, 200.0),
+        (440.0, 500.0),
+        (425.0, 1000.0),
+        (1000.0, 380.0),
+        (1400.0, 700.0),
+    ] {
+        let x = room_noise_then(
+            700.0,
+            concat(&[
+                silence(300.0),
+                tone(&[freq], beep_ms, -24.0),
+                silence(2500.0),
+            ]),
+            41,
+        );
+        let run = analyse(&x, false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Machine,
+            "{freq} Hz {beep_ms} ms: {:?}",
+            run.events
+        );
+        let onset = 60.0 + 700.0 + 300.0;
+        let found = run.beep_ms.map(f64::from);
+        assert!(
+            found.is_some_and(|b| (b - onset).abs() <= 60.0),
+            "{freq} Hz {beep_ms} ms: beep {found:?}, onset {onset}: {:?}",
+            run.events
+        );
+    }
+}
+
+#[test]
+fn a_beep_at_a_busy_frequency_with_a_wow_in_it_is_still_the_beep() {
+    // A 20 ms wow (the line's clock drifting: the frequency reads 18 Hz
+    // off at the same level) in the middle of a 440 Hz beep after a short
+    // greeting ended the beep's watch: no beep, and the greeting's pause
+    // then read as an answer's.
+    let beep = concat(&[
+        tone(&[440.0], 340.0, -24.0),
+        tone(&[458.0], 20.0, -24.0),
+        tone(&[440.0], 300.0, -24.0),
+    ]);
+    let x = room_noise_then(700.0, concat(&[silence(300.0), beep, silence(2500.0)]), 43);
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    let onset = 60.0 + 700.0 + 300.0;
+    assert!(
+        run.beep_ms
+            .is_some_and(|b| (f64::from(b) - onset).abs() <= 60.0),
+        "{:?}",
+        run.events
+    );
+}
+
+#[test]
+fn hello_then_a_repeated_note_under_the_voice_is_human() {
+    // "Hello?", then music: one note 8 dB under the voice, twice. The first
+    // was the "beep" of a short greeting (machine); its return is a melody,
+    // not a beep, and being quieter than the voice it does not make the
+    // voice room noise either.
+    let note = || tone(&[440.0], 300.0, -30.0);
+    let x = concat(&[
+        silence(200.0),
+        pseudo_speech(450.0, 170.0, -22.0, 45),
+        silence(250.0),
+        note(),
+        silence(300.0),
+        note(),
+        silence(2000.0),
+    ]);
+    let n = x.len() as f64 / 8.0;
+    let run = analyse(&mix(&x, &noise(n, -66.0, 46)), false);
+    assert_eq!(run.beep_ms, None, "{:?}", run.events);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+}

@@ -130,6 +130,40 @@ const BEEP_TAIL_ABOVE_FLOOR_DB: f32 = 6.0;
 /// second voice under it (seen on the held-out noise set).
 const BEEP_GOES_ON_HZ: f32 = 10.0;
 const BEEP_GOES_ON_DB: f32 = 3.0;
+/// A beep ends a greeting; a call-progress tone may follow mere room noise
+/// (babble or music taken for a few hundred ms of "speech"). A beep-like
+/// run heard after less speech than this (ms) is a beep only once what
+/// follows shows it is not the first element of a call-progress signal
+/// (see [`progress_follow_up`]). The shortest greetings ("Leave a
+/// message.") hold ≥ 700 ms of speech; the noise before the tones that
+/// were taken for beeps held 200–600 ms.
+const SHORT_PREAMBLE_MS: u32 = 1000;
+/// How long after a beep-like run at a single call-progress frequency
+/// (330–660 Hz) the line must stay free of another run at its frequency
+/// (ms): longer than every busy and reorder gap of `TELEPHONY.md` (India's
+/// busy, 750 ms, is the longest).
+const CADENCE_FOLLOW_MS: u32 = 800;
+/// Same frequency, for the cadence's next burst (Hz).
+const CADENCE_SAME_HZ: f32 = 15.0;
+/// A break in a beep-like run at least this long (ms) is a cadence's gap,
+/// not a voice under the beep breaking its run for a few frames (the
+/// shortest gap of any plan is 167 ms).
+const CADENCE_MIN_GAP_MS: u32 = 120;
+/// No plan's gap exceeds its burst by more than 300 ms (the UK reorder's
+/// 225 ms burst, 525 ms gap): the watch after a burst ends 400 ms after its
+/// length has passed again, or `CADENCE_FOLLOW_MS`, whichever comes first.
+const CADENCE_GAP_OVER_BURST_MS: u32 = 400;
+/// A run at a call-progress frequency still sounding after this long (ms)
+/// is no busy or reorder burst (the longest, India's busy, is 750 ms).
+const CADENCE_BURST_MAX_MS: u32 = 800;
+/// A run at a SIT's first or second frequency still sounding after this
+/// long (ms) is no SIT segment (274 or 380 ms; `tones` accepts ≤ 500).
+const SIT_SEGMENT_MAX_MS: u32 = 520;
+/// A cadence this much louder (dB) than the loudest "speech" before it
+/// makes that speech room noise (the tones taken for beeps stood 10–20 dB
+/// over the music or babble before them; a melody note under a voice does
+/// not).
+const CADENCE_OVER_SPEECH_DB: f32 = 6.0;
 
 /// SIT codes (North American; the primes are folded: RO′/RO″ → RO, NC′/NC″ → NC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -308,14 +342,47 @@ pub struct Verdict {
 struct BeepCandidate {
     segment: tones::Segment,
     quiet_from_ms: Option<u32>,
+    /// What must follow before this run is a beep (see `SHORT_PREAMBLE_MS`).
+    follow_up: FollowUp,
+    /// Its tail passed; it is a beep at this stream time unless a
+    /// call-progress element comes first.
+    accept_at_ms: Option<u32>,
 }
 
 impl BeepCandidate {
-    fn new(segment: tones::Segment) -> Self {
+    fn new(segment: tones::Segment, follow_up: FollowUp) -> Self {
         BeepCandidate {
             segment,
             quiet_from_ms: None,
+            follow_up,
+            accept_at_ms: None,
         }
+    }
+}
+
+/// What a beep-like run heard after a short preamble must be told from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FollowUp {
+    /// Nothing: a beep as soon as its own tests pass.
+    None,
+    /// A busy or reorder burst: a beep once the longest gap such a burst
+    /// can have passed after it with no run at its frequency
+    /// (`CADENCE_GAP_OVER_BURST_MS`, `CADENCE_FOLLOW_MS`).
+    Cadence,
+    /// A SIT's first or second segment: the next one follows at once (the
+    /// tail wait outlasts the ≤ 100 ms between segments), so the run is
+    /// judged at its end, not while it sounds (`BEEP_SURE_MS`).
+    SitSegment,
+}
+
+/// What a beep-like run at `lo` Hz might be instead (see `FollowUp`).
+fn progress_follow_up(lo: f32) -> FollowUp {
+    if (tones::CP_LO_HZ..=tones::CP_HI_HZ).contains(&lo) {
+        FollowUp::Cadence
+    } else if tones::sit_first_two_segments(lo) {
+        FollowUp::SitSegment
+    } else {
+        FollowUp::None
     }
 }
 
@@ -360,6 +427,11 @@ pub struct Analyser {
     last_features: Features,
     /// The open tone run is a voice's harmonic pair (`is_voice_harmonic_pair`).
     harmonic_run: bool,
+    /// A beep-like run came back at its frequency in a cadence: runs at
+    /// this frequency (Hz) are call-progress bursts, not beeps.
+    cadence_hz: Option<f32>,
+    /// The speech before that cadence was forgotten as room noise.
+    speech_before_cadence_was_noise: bool,
 }
 
 /// One frame's speech features and VAD state, for the offline training
@@ -412,6 +484,8 @@ impl Analyser {
             verdict: None,
             beep: None,
             beep_candidate: None,
+            cadence_hz: None,
+            speech_before_cadence_was_noise: false,
             ringback_reported: false,
             resumed_after_human: false,
             reading_on: false,
@@ -582,9 +656,37 @@ impl Analyser {
     /// `BEEP_TAIL_MS` pass after it with no voice near its level. Returns
     /// true when a beep was accepted at this frame.
     fn watch_beep(&mut self, beep_now: Option<tones::Segment>, f: &Features, at: u32) -> bool {
+        // A run at the frequency of a cadence already seen is its next burst.
+        let beep_now = beep_now.filter(|s| {
+            self.cadence_hz
+                .is_none_or(|hz| (s.lo - hz).abs() > CADENCE_SAME_HZ)
+        });
         let Some(mut candidate) = self.beep_candidate else {
-            self.beep_candidate = beep_now.map(BeepCandidate::new);
+            self.beep_candidate = beep_now.map(|s| self.new_beep_candidate(s));
             return false;
+        };
+        if let Some(accept_at_ms) = candidate.accept_at_ms {
+            let seg = candidate.segment;
+            let next_burst = self.tones.open_segment(2 * FRAME_MS).is_some_and(|s| {
+                s.start_ms > seg.end_ms && (s.lo - seg.lo).abs() <= CADENCE_SAME_HZ
+            });
+            if next_burst {
+                self.cadence_seen(seg);
+                return false;
+            }
+            if at >= accept_at_ms {
+                self.beep_candidate = None;
+                self.accept_beep(seg, at);
+                return true;
+            }
+            return false;
+        }
+        // A run that may be a call-progress element is judged by what
+        // follows it, not while it sounds.
+        let sure_ms = match candidate.follow_up {
+            FollowUp::None => BEEP_SURE_MS,
+            FollowUp::Cadence => CADENCE_BURST_MAX_MS,
+            FollowUp::SitSegment => SIT_SEGMENT_MAX_MS,
         };
         // The same run, or a new run at its frequency: the tone tracker
         // splits a beep where a voice under it broke a few frames. The
@@ -594,10 +696,18 @@ impl Analyser {
                 || (s.lo - candidate.segment.lo).abs() <= BEEP_GOES_ON_HZ
         };
         if let Some(mut seg) = beep_now.filter(same_beep) {
+            // ... unless the line fell quiet between them for longer than
+            // such a break: then it is a cadence's next burst.
+            if candidate.follow_up == FollowUp::Cadence
+                && seg.start_ms >= candidate.segment.end_ms + CADENCE_MIN_GAP_MS
+            {
+                self.cadence_seen(candidate.segment);
+                return false;
+            }
             seg.start_ms = candidate.segment.start_ms;
             candidate.segment = seg;
             candidate.quiet_from_ms = None;
-            if seg.duration_ms() >= BEEP_SURE_MS {
+            if seg.duration_ms() >= sure_ms {
                 self.beep_candidate = None;
                 self.accept_beep(seg, at);
                 return true;
@@ -614,15 +724,25 @@ impl Analyser {
         let voice = !beep_goes_on
             && f.band_db >= seg.level_db - BEEP_TAIL_VOICE_DB
             && f.band_db >= self.speech.floor_db() + BEEP_TAIL_ABOVE_FLOOR_DB;
+        if voice && candidate.follow_up == FollowUp::Cadence && seg.duration_ms() >= BEEP_SURE_MS {
+            // Sound at the run's level but off its frequency ends a run
+            // that had outlasted any vowel: a busy or reorder burst ends
+            // in its gap, not that way (a wow on the line did it). Without
+            // a short preamble it was a beep at `BEEP_SURE_MS`. (A SIT's
+            // segment does end that way: in the next segment.)
+            self.beep_candidate = None;
+            self.accept_beep(seg, at);
+            return true;
+        }
         if voice {
             // The voice went on: a held vowel. A new beep-like run may
             // start its own watch.
-            self.beep_candidate = beep_now.map(BeepCandidate::new);
+            self.beep_candidate = beep_now.map(|s| self.new_beep_candidate(s));
             return false;
         }
         if beep_goes_on {
             candidate.quiet_from_ms = None;
-            if at.saturating_sub(seg.start_ms) >= BEEP_SURE_MS {
+            if at.saturating_sub(seg.start_ms) >= sure_ms {
                 self.beep_candidate = None;
                 self.accept_beep(seg, at);
                 return true;
@@ -630,6 +750,13 @@ impl Analyser {
         } else {
             let quiet_from = *candidate.quiet_from_ms.get_or_insert(at);
             if at.saturating_sub(quiet_from) >= BEEP_TAIL_MS {
+                if candidate.follow_up == FollowUp::Cadence {
+                    let gap_ms =
+                        (seg.duration_ms() + CADENCE_GAP_OVER_BURST_MS).min(CADENCE_FOLLOW_MS);
+                    candidate.accept_at_ms = Some(seg.end_ms + gap_ms);
+                    self.beep_candidate = Some(candidate);
+                    return false;
+                }
                 self.beep_candidate = None;
                 self.accept_beep(seg, at);
                 return true;
@@ -637,6 +764,34 @@ impl Analyser {
         }
         self.beep_candidate = Some(candidate);
         false
+    }
+
+    /// A beep-like run came back at its frequency: a busy or reorder
+    /// cadence. The "speech" before its first burst was the room's noise
+    /// (a greeting ends with one beep, not a cadence): the tone analysis
+    /// decides, as it would have without that noise.
+    /// A melody's note that comes back is no beep either, but it lies
+    /// under the voice: only a cadence louder than the "speech" makes the
+    /// speech noise.
+    fn cadence_seen(&mut self, burst: tones::Segment) {
+        self.beep_candidate = None;
+        self.cadence_hz = Some(burst.lo);
+        if burst.level_db >= self.speech.caller_peak_db() + CADENCE_OVER_SPEECH_DB {
+            self.speech.forget_speech();
+            self.speech_before_run.forget_speech();
+            self.speech_before_cadence_was_noise = true;
+        }
+    }
+
+    /// Starts the watch of a beep-like run: after a short preamble it may
+    /// be a call-progress tone that room noise preceded.
+    fn new_beep_candidate(&self, segment: tones::Segment) -> BeepCandidate {
+        let follow_up = if self.speech.speech_ms() < SHORT_PREAMBLE_MS {
+            progress_follow_up(segment.lo)
+        } else {
+            FollowUp::None
+        };
+        BeepCandidate::new(segment, follow_up)
     }
 
     /// A tone at this level may be a beep: not far under the caller's
@@ -880,7 +1035,10 @@ impl Analyser {
         }
 
         if let Some(tone) = tone {
-            let speech_heard = self.speech.speech_ms() >= 300;
+            // Speech before a cadence whose first burst was taken for a
+            // beep was the room's noise (`FollowUp::Cadence`).
+            let speech_heard =
+                self.speech.speech_ms() >= 300 && !self.speech_before_cadence_was_noise;
             match tone {
                 ToneVerdict::Progress(Progress::Ringback) => {
                     // Someone louder than the ring spoke after it: the

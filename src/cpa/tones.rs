@@ -317,14 +317,23 @@ static PLANS: &[Plan] = &[
 ];
 
 const PLAN_FREQ_TOL: f32 = 24.0;
+/// The bands of a SIT's first and second segments (low and high codes).
+const SIT_FIRST_HZ: std::ops::RangeInclusive<f32> = 880.0..=1020.0;
+const SIT_SECOND_HZ: std::ops::RangeInclusive<f32> = 1320.0..=1480.0;
+
+/// A tone at `lo` Hz may be a SIT's first or second segment.
+pub fn sit_first_two_segments(lo: f32) -> bool {
+    SIT_FIRST_HZ.contains(&lo) || SIT_SECOND_HZ.contains(&lo)
+}
+
 /// Mean `series_share` above which a single-frequency cadence is a voice's
 /// harmonic: monotone TTS syllables read ≥ 0.021 (F0 100–220 Hz, the
 /// dominant harmonic its 2nd–4th); single tones ≤ 0.006 clean or clipped,
 /// up to 0.012 per burst in hiss (the largest of three noisy differences
 /// leans positive).
 const VOICE_SERIES_SHARE: f32 = 0.015;
-const CP_LO_HZ: f32 = 330.0;
-const CP_HI_HZ: f32 = 660.0;
+pub(super) const CP_LO_HZ: f32 = 330.0;
+pub(super) const CP_HI_HZ: f32 = 660.0;
 const HISTORY: usize = 10;
 /// Shortest run kept in the call-progress history (the shortest element
 /// of any plan is 167 ms; one frame may be lost at each end).
@@ -759,7 +768,7 @@ impl ToneTracker {
         let s1 = self.recent[len - 2];
         let s2 = self.recent[len - 1];
         let ok_len = |s: &Segment| (160..=500).contains(&s.duration_ms());
-        let in_band = (880.0..=1020.0).contains(&s1.lo) && (1320.0..=1480.0).contains(&s2.lo);
+        let in_band = SIT_FIRST_HZ.contains(&s1.lo) && SIT_SECOND_HZ.contains(&s2.lo);
         let close = s2.start_ms.saturating_sub(s1.end_ms) <= 100
             && third.start_ms.saturating_sub(s2.end_ms) <= 100;
         if !(in_band && close && ok_len(&s1) && ok_len(&s2)) {
