@@ -918,3 +918,17 @@ fn hello_then_a_repeated_note_under_the_voice_is_human() {
     assert_eq!(run.beep_ms, None, "{:?}", run.events);
     assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
 }
+
+#[test]
+fn room_noise_then_a_long_ring_is_ringback_not_a_beep() {
+    // A 1.5 s ring (France, Spain) after a few hundred ms of room noise:
+    // the ring passed the beep tests and was the beep at 300 ms.
+    let x = room_noise_then(
+        400.0,
+        cadence(&[440.0], &[1500.0, 3500.0], 6500.0, -20.0, 1.0),
+        47,
+    );
+    let run = analyse(&x, false);
+    assert_eq!(run.beep_ms, None, "{:?}", run.events);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+}

@@ -153,8 +153,13 @@ const CADENCE_MIN_GAP_MS: u32 = 120;
 /// 225 ms burst, 525 ms gap): the watch after a burst ends 400 ms after its
 /// length has passed again, or `CADENCE_FOLLOW_MS`, whichever comes first.
 const CADENCE_GAP_OVER_BURST_MS: u32 = 400;
-/// A run at a call-progress frequency still sounding after this long (ms)
-/// is no busy or reorder burst (the longest, India's busy, is 750 ms).
+/// A run at a call-progress frequency after a short preamble that lasts
+/// this long (ms) is a ring, not a beep: the 1.5 and 2 s rings (North
+/// America, France, Spain) are told apart from the corpus's beeps (≤ 1 s)
+/// with margin; the 1 s rings are not (a 1 s beep measures the same), and
+/// the 400 ms double rings show their cadence with their second ring.
+const RING_BURST_MIN_MS: u32 = 1100;
+/// The longest busy or reorder burst (India's busy, 750 ms), with margin (ms).
 const CADENCE_BURST_MAX_MS: u32 = 800;
 /// A run at a SIT's first or second frequency still sounding after this
 /// long (ms) is no SIT segment (274 or 380 ms; `tones` accepts ≤ 500).
@@ -685,7 +690,7 @@ impl Analyser {
         // follows it, not while it sounds.
         let sure_ms = match candidate.follow_up {
             FollowUp::None => BEEP_SURE_MS,
-            FollowUp::Cadence => CADENCE_BURST_MAX_MS,
+            FollowUp::Cadence => u32::MAX,
             FollowUp::SitSegment => SIT_SEGMENT_MAX_MS,
         };
         // The same run, or a new run at its frequency: the tone tracker
@@ -707,6 +712,10 @@ impl Analyser {
             seg.start_ms = candidate.segment.start_ms;
             candidate.segment = seg;
             candidate.quiet_from_ms = None;
+            if candidate.follow_up == FollowUp::Cadence && seg.duration_ms() >= RING_BURST_MIN_MS {
+                self.cadence_seen(seg);
+                return false;
+            }
             if seg.duration_ms() >= sure_ms {
                 self.beep_candidate = None;
                 self.accept_beep(seg, at);
@@ -742,6 +751,12 @@ impl Analyser {
         }
         if beep_goes_on {
             candidate.quiet_from_ms = None;
+            if candidate.follow_up == FollowUp::Cadence
+                && at.saturating_sub(seg.start_ms) >= RING_BURST_MIN_MS
+            {
+                self.cadence_seen(seg);
+                return false;
+            }
             if at.saturating_sub(seg.start_ms) >= sure_ms {
                 self.beep_candidate = None;
                 self.accept_beep(seg, at);
@@ -750,7 +765,11 @@ impl Analyser {
         } else {
             let quiet_from = *candidate.quiet_from_ms.get_or_insert(at);
             if at.saturating_sub(quiet_from) >= BEEP_TAIL_MS {
-                if candidate.follow_up == FollowUp::Cadence {
+                // A run longer than any busy or reorder burst that ended
+                // before a ring would have is a beep now.
+                if candidate.follow_up == FollowUp::Cadence
+                    && seg.duration_ms() < CADENCE_BURST_MAX_MS
+                {
                     let gap_ms =
                         (seg.duration_ms() + CADENCE_GAP_OVER_BURST_MS).min(CADENCE_FOLLOW_MS);
                     candidate.accept_at_ms = Some(seg.end_ms + gap_ms);
