@@ -932,3 +932,33 @@ fn room_noise_then_a_long_ring_is_ringback_not_a_beep() {
     assert_eq!(run.beep_ms, None, "{:?}", run.events);
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
 }
+
+#[test]
+fn room_noise_then_a_fax_answer_tone_is_fax_with_no_beep() {
+    // CED after 700 ms of room noise: the tone passed the beep tests and
+    // was the beep at 300 ms (and after that much "speech" a 2100 Hz tone
+    // is no fax on its own: it has to outlast any beep first).
+    let x = room_noise_then(
+        700.0,
+        concat(&[tone(&[2100.0], 3000.0, -20.0), silence(1000.0)]),
+        49,
+    );
+    let run = analyse(&x, false);
+    assert_eq!(run.beep_ms, None, "{:?}", run.events);
+    assert_eq!(run.verdict.outcome, Outcome::Fax, "{:?}", run.events);
+}
+
+#[test]
+fn a_fax_answer_tone_after_brief_noise_reports_no_beep() {
+    // After 400 ms of room noise CED is a fax at 360 ms, while its run is
+    // still watched as a beep: the watch must end with the verdict, or
+    // the stream's end reports the fax tone as a beep.
+    let x = room_noise_then(
+        400.0,
+        concat(&[tone(&[2100.0], 3000.0, -20.0), silence(1000.0)]),
+        51,
+    );
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Fax, "{:?}", run.events);
+    assert_eq!(run.beep_ms, None, "{:?}", run.events);
+}

@@ -153,12 +153,13 @@ const CADENCE_MIN_GAP_MS: u32 = 120;
 /// 225 ms burst, 525 ms gap): the watch after a burst ends 400 ms after its
 /// length has passed again, or `CADENCE_FOLLOW_MS`, whichever comes first.
 const CADENCE_GAP_OVER_BURST_MS: u32 = 400;
-/// A run at a call-progress frequency after a short preamble that lasts
-/// this long (ms) is a ring, not a beep: the 1.5 and 2 s rings (North
-/// America, France, Spain) are told apart from the corpus's beeps (≤ 1 s)
-/// with margin; the 1 s rings are not (a 1 s beep measures the same), and
-/// the 400 ms double rings show their cadence with their second ring.
-const RING_BURST_MIN_MS: u32 = 1100;
+/// A run at a call-progress frequency or at 2100 Hz after a short preamble
+/// that lasts this long (ms) is a ring or a fax answer tone (CED, 2.6–4 s),
+/// not a beep: the 1.5 and 2 s rings (North America, France, Spain) are
+/// told apart from the corpus's beeps (≤ 1 s) with margin; the 1 s rings
+/// are not (a 1 s beep measures the same), and the 400 ms double rings
+/// show their cadence with their second ring.
+const LONG_TONE_MS: u32 = 1100;
 /// The longest busy or reorder burst (India's busy, 750 ms), with margin (ms).
 const CADENCE_BURST_MAX_MS: u32 = 800;
 /// A run at a SIT's first or second frequency still sounding after this
@@ -378,7 +379,22 @@ enum FollowUp {
     /// tail wait outlasts the ≤ 100 ms between segments), so the run is
     /// judged at its end, not while it sounds (`BEEP_SURE_MS`).
     SitSegment,
+    /// A fax answer tone (2100 Hz, 2.6–4 s): judged at its end, and no
+    /// beep if it lasts `LONG_TONE_MS`.
+    FaxAnswer,
 }
+
+impl FollowUp {
+    /// A ring or a fax answer tone: a run that goes on is no beep.
+    fn may_be_long_tone(self) -> bool {
+        matches!(self, FollowUp::Cadence | FollowUp::FaxAnswer)
+    }
+}
+
+/// The band of a fax answer tone (2100 Hz ± 15 Hz, with the tracker's
+/// spread) at which a beep-like run after a short preamble may be CED.
+const FAX_ANSWER_LO_HZ: f32 = 2070.0;
+const FAX_ANSWER_HI_HZ: f32 = 2130.0;
 
 /// What a beep-like run at `lo` Hz might be instead (see `FollowUp`).
 fn progress_follow_up(lo: f32) -> FollowUp {
@@ -386,6 +402,8 @@ fn progress_follow_up(lo: f32) -> FollowUp {
         FollowUp::Cadence
     } else if tones::sit_first_two_segments(lo) {
         FollowUp::SitSegment
+    } else if (FAX_ANSWER_LO_HZ..=FAX_ANSWER_HI_HZ).contains(&lo) {
+        FollowUp::FaxAnswer
     } else {
         FollowUp::None
     }
@@ -676,7 +694,7 @@ impl Analyser {
                 s.start_ms > seg.end_ms && (s.lo - seg.lo).abs() <= CADENCE_SAME_HZ
             });
             if next_burst {
-                self.cadence_seen(seg);
+                self.progress_tone_seen(seg);
                 return false;
             }
             if at >= accept_at_ms {
@@ -690,7 +708,7 @@ impl Analyser {
         // follows it, not while it sounds.
         let sure_ms = match candidate.follow_up {
             FollowUp::None => BEEP_SURE_MS,
-            FollowUp::Cadence => u32::MAX,
+            FollowUp::Cadence | FollowUp::FaxAnswer => u32::MAX,
             FollowUp::SitSegment => SIT_SEGMENT_MAX_MS,
         };
         // The same run, or a new run at its frequency: the tone tracker
@@ -706,14 +724,14 @@ impl Analyser {
             if candidate.follow_up == FollowUp::Cadence
                 && seg.start_ms >= candidate.segment.end_ms + CADENCE_MIN_GAP_MS
             {
-                self.cadence_seen(candidate.segment);
+                self.progress_tone_seen(candidate.segment);
                 return false;
             }
             seg.start_ms = candidate.segment.start_ms;
             candidate.segment = seg;
             candidate.quiet_from_ms = None;
-            if candidate.follow_up == FollowUp::Cadence && seg.duration_ms() >= RING_BURST_MIN_MS {
-                self.cadence_seen(seg);
+            if candidate.follow_up.may_be_long_tone() && seg.duration_ms() >= LONG_TONE_MS {
+                self.progress_tone_seen(seg);
                 return false;
             }
             if seg.duration_ms() >= sure_ms {
@@ -751,10 +769,10 @@ impl Analyser {
         }
         if beep_goes_on {
             candidate.quiet_from_ms = None;
-            if candidate.follow_up == FollowUp::Cadence
-                && at.saturating_sub(seg.start_ms) >= RING_BURST_MIN_MS
+            if candidate.follow_up.may_be_long_tone()
+                && at.saturating_sub(seg.start_ms) >= LONG_TONE_MS
             {
-                self.cadence_seen(seg);
+                self.progress_tone_seen(seg);
                 return false;
             }
             if at.saturating_sub(seg.start_ms) >= sure_ms {
@@ -785,14 +803,14 @@ impl Analyser {
         false
     }
 
-    /// A beep-like run came back at its frequency: a busy or reorder
-    /// cadence. The "speech" before its first burst was the room's noise
-    /// (a greeting ends with one beep, not a cadence): the tone analysis
-    /// decides, as it would have without that noise.
-    /// A melody's note that comes back is no beep either, but it lies
-    /// under the voice: only a cadence louder than the "speech" makes the
-    /// speech noise.
-    fn cadence_seen(&mut self, burst: tones::Segment) {
+    /// A beep-like run came back at its frequency (a busy or reorder
+    /// cadence) or went on past any beep (a ring, a fax answer tone). The
+    /// "speech" before it was the room's noise (a greeting ends with one
+    /// short beep): the tone analysis decides, as it would have without
+    /// that noise. A melody's note that comes back is no beep either, but
+    /// it lies under the voice: only a tone louder than the "speech" makes
+    /// the speech noise.
+    fn progress_tone_seen(&mut self, burst: tones::Segment) {
         self.beep_candidate = None;
         self.cadence_hz = Some(burst.lo);
         if burst.level_db >= self.speech.caller_peak_db() + CADENCE_OVER_SPEECH_DB {
@@ -893,6 +911,14 @@ impl Analyser {
     }
 
     fn decide(&mut self, outcome: Outcome, at_ms: u32, kind: EventKind) {
+        // A beep-like run still watched when a tone decides was that tone
+        // (a fax answer tone, a busy burst), not a beep to report later.
+        if matches!(
+            outcome,
+            Outcome::Fax | Outcome::Busy | Outcome::Reorder | Outcome::Sit | Outcome::Ringback
+        ) {
+            self.beep_candidate = None;
+        }
         let (sit_code, fax) = match kind {
             EventKind::Sit(code) => (code, None),
             EventKind::Fax(signal) => (None, Some(signal)),
