@@ -962,3 +962,31 @@ fn a_fax_answer_tone_after_brief_noise_reports_no_beep() {
     assert_eq!(run.verdict.outcome, Outcome::Fax, "{:?}", run.events);
     assert_eq!(run.beep_ms, None, "{:?}", run.events);
 }
+
+#[test]
+fn cng_at_its_duration_edges_is_fax_but_a_longer_note_near_1100_hz_is_not() {
+    // T.30: 0.5 s ± 15 %.
+    for on_ms in [425.0, 575.0] {
+        let x = cadence(&[1100.0], &[on_ms, 3000.0], 4000.0, -18.0, 1.0);
+        let run = analyse(&x, false);
+        assert_eq!(run.verdict.fax, Some(FaxSignal::Cng), "CNG {on_ms} ms");
+    }
+    // A held music note near 1100 Hz before "Hello?" (0.3–0.8 s was CNG).
+    for note_ms in [300.0, 750.0] {
+        let x = concat(&[
+            silence(100.0),
+            tone(&[1090.0], note_ms, -30.0),
+            silence(150.0),
+            pseudo_speech(450.0, 170.0, -20.0, 53),
+            silence(2500.0),
+        ]);
+        let n = x.len() as f64 / 8.0;
+        let run = analyse(&mix(&x, &noise(n, -66.0, 54)), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Human,
+            "{note_ms} ms: {:?}",
+            run.events
+        );
+    }
+}

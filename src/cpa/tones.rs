@@ -688,8 +688,10 @@ impl ToneTracker {
             self.recent[self.recent_len] = seg;
             self.recent_len += 1;
         }
-        // CNG: one 0.5 s burst of 1100 Hz.
-        if (seg.lo - 1100.0).abs() < 40.0 && (300..=800).contains(&seg.duration_ms()) {
+        // CNG: one 0.5 s burst of 1100 Hz (T.30: 0.5 s ± 15 %; ± 2 frames
+        // for the run's edges). A music note near 1100 Hz is longer or
+        // shorter more often than not.
+        if (seg.lo - 1100.0).abs() < 40.0 && (400..=640).contains(&seg.duration_ms()) {
             return Some(ToneVerdict::Fax(FaxSignal::Cng));
         }
         // The shortest call-progress element is 167 ms: shorter runs are
