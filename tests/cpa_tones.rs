@@ -990,3 +990,25 @@ fn cng_at_its_duration_edges_is_fax_but_a_longer_note_near_1100_hz_is_not() {
         );
     }
 }
+
+#[test]
+fn quiet_notes_in_the_gaps_of_a_ring_do_not_break_its_cadence() {
+    // A melody 30 dB under a 425 Hz 1 s ring: its notes in the call-progress
+    // band were taken for the next elements, broke the cadence, and kept
+    // the silence after the ring from ever being read (unknown at 6 s).
+    let mut gap = Vec::new();
+    for (f, ms) in [(350.0, 300.0), (392.0, 250.0), (349.0, 400.0), (523.0, 300.0)] {
+        gap.extend(tone(&[f], ms, -45.0));
+        gap.extend(silence(150.0));
+    }
+    let x = concat(&[
+        silence(200.0),
+        tone(&[425.0], 1000.0, -15.0),
+        gap.clone(),
+        gap,
+        silence(1000.0),
+    ]);
+    let n = x.len() as f64 / 8.0;
+    let run = analyse(&mix(&x, &noise(n, -66.0, 55)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+}

@@ -338,6 +338,9 @@ const HISTORY: usize = 10;
 /// Shortest run kept in the call-progress history (the shortest element
 /// of any plan is 167 ms; one frame may be lost at each end).
 const CP_MIN_MS: u32 = 120;
+/// A run this far (dB) under the last call-progress element is not the
+/// next one (see `may_be_progress_element`).
+const CP_ELEMENT_BELOW_LAST_DB: f32 = 15.0;
 
 fn cadence_tolerance(v: u32) -> u32 {
     (v * 25 / 100).max(75)
@@ -696,7 +699,7 @@ impl ToneTracker {
         }
         // The shortest call-progress element is 167 ms: shorter runs are
         // vowels or babble and must not reset the cadence history.
-        if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) && seg.duration_ms() >= CP_MIN_MS {
+        if self.may_be_progress_element(&seg, seg.duration_ms()) {
             if self.cp_len > 0 {
                 let prev = self.cp[self.cp_len - 1];
                 let same = (prev.lo - seg.lo).abs() < 40.0
@@ -737,7 +740,7 @@ impl ToneTracker {
             // A call-progress tone is on: its cadence is read when it ends.
             // Anything else (mains hum, a vowel) does not stop the clock
             // of the silence after the last call-progress tone.
-            if (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo) && d >= CP_MIN_MS {
+            if self.may_be_progress_element(&seg, d) {
                 return None;
             }
         }
@@ -749,6 +752,19 @@ impl ToneTracker {
             }
         }
         None
+    }
+
+    /// A run in the call-progress band, long enough to be an element of a
+    /// cadence (`d`: its length so far) and not far under the elements
+    /// already heard: a tone plan holds its level (gain steps on a line
+    /// move it a few dB), while a melody's notes in the gaps of a ring lie
+    /// 20–40 dB under it and used to break the cadence.
+    fn may_be_progress_element(&self, seg: &Segment, d: u32) -> bool {
+        (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo)
+            && d >= CP_MIN_MS
+            && self.cp_len.checked_sub(1).is_none_or(|last| {
+                seg.level_db >= self.cp[last].level_db - CP_ELEMENT_BELOW_LAST_DB
+            })
     }
 
     fn sit(&self, mut third: Segment) -> Option<ToneVerdict> {
