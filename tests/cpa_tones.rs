@@ -997,7 +997,12 @@ fn quiet_notes_in_the_gaps_of_a_ring_do_not_break_its_cadence() {
     // band were taken for the next elements, broke the cadence, and kept
     // the silence after the ring from ever being read (unknown at 6 s).
     let mut gap = Vec::new();
-    for (f, ms) in [(350.0, 300.0), (392.0, 250.0), (349.0, 400.0), (523.0, 300.0)] {
+    for (f, ms) in [
+        (350.0, 300.0),
+        (392.0, 250.0),
+        (349.0, 400.0),
+        (523.0, 300.0),
+    ] {
         gap.extend(tone(&[f], ms, -45.0));
         gap.extend(silence(150.0));
     }
