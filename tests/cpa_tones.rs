@@ -1017,3 +1017,20 @@ fn quiet_notes_in_the_gaps_of_a_ring_do_not_break_its_cadence() {
     let run = analyse(&mix(&x, &noise(n, -66.0, 55)), false);
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
 }
+
+#[test]
+fn a_syllable_of_noise_before_a_1_s_ring_is_not_an_answer() {
+    // 200 ms of room noise read as a syllable, then a German ring 19 dB
+    // louder whose run reads 960 ms (its tail faded by an AGC, or an edge
+    // frame lost): the noise was kept as "Hi." and the ring's silence as
+    // the pause after it (human at 1.7 s).
+    let x = concat(&[
+        silence(60.0),
+        pseudo_speech(200.0, 190.0, -31.0, 57),
+        tone(&[425.0], 960.0, -12.0),
+        silence(4000.0),
+    ]);
+    let n = x.len() as f64 / 8.0;
+    let run = analyse(&mix(&x, &noise(n, -60.0, 58)), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+}

@@ -34,8 +34,11 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// A call-progress tone held this long (ms) — a ring, longer than any
 /// beep of a greeting that is still undecided — and this much (dB) louder
 /// than all the speech before it: that speech was crosstalk or babble on
-/// the line before the ring, not the callee.
-const RING_OVER_SPEECH_MS: u32 = 1000;
+/// the line before the ring, not the callee. The 1 s rings (Germany,
+/// Italy, China, Japan) read 960–1000 ms as runs (an edge frame, or an AGC
+/// fading the ring's tail), so the bound sits under them; the longest busy
+/// or reorder burst is 750 ms.
+const RING_OVER_SPEECH_MS: u32 = 900;
 const RING_OVER_SPEECH_DB: f32 = 10.0;
 /// A ringback verdict is void when speech this much (dB) louder than the
 /// ring element was heard: a voice over the ring is the callee.
@@ -969,6 +972,27 @@ impl Analyser {
             self.speech.floor_is_hiss(),
             self.frame,
         );
+        if std::env::var_os("CPA_DBG").is_some() {
+            eprintln!(
+                "{} t={} band={:.1} f1={:.0} open={:?} v={:?} sp={} insp={} pause={} peak={:.1} span={}",
+                (self.frame + 1) * FRAME_MS,
+                self.tones.tonal,
+                f.band_db,
+                f.f1,
+                self.tones.open_segment(0).map(|s| (
+                    s.start_ms,
+                    s.duration_ms(),
+                    s.lo as i32,
+                    s.level_db as i32
+                )),
+                tone,
+                self.speech.speech_ms(),
+                self.speech.in_speech(),
+                self.speech.pause_ms(),
+                self.speech.caller_peak_db(),
+                self.speech.span_ms()
+            );
+        }
         let min_db = self.tones.loudest_db() - 15.0;
         // Speech heard before a call-progress tone and far quieter than it
         // was crosstalk or room noise on the line, not the callee.
