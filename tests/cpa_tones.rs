@@ -779,8 +779,21 @@ fn room_noise_then(ms: f64, tone_part: Vec<f64>, seed: u64) -> Vec<f64> {
         pseudo_speech(ms, 180.0, -36.0, seed),
         tone_part,
     ]);
-    let n = x.len() as f64 / 8.0;
-    mix(&x, &noise(n, -66.0, seed + 1))
+    on_a_line(&x, -66.0, seed + 1)
+}
+
+/// `x` with the line's white noise at `noise_db` under it, end to end.
+fn on_a_line(x: &[f64], noise_db: f64, seed: u64) -> Vec<f64> {
+    mix(x, &noise(x.len() as f64 / 8.0, noise_db, seed))
+}
+
+/// 3 s of CED (then 1 s of silence) after `ms` of room noise.
+fn room_noise_then_ced(ms: f64, seed: u64) -> Vec<f64> {
+    room_noise_then(
+        ms,
+        concat(&[tone(&[2100.0], 3000.0, -20.0), silence(1000.0)]),
+        seed,
+    )
 }
 
 #[test]
@@ -913,8 +926,7 @@ fn hello_then_a_repeated_note_under_the_voice_is_human() {
         note(),
         silence(2000.0),
     ]);
-    let n = x.len() as f64 / 8.0;
-    let run = analyse(&mix(&x, &noise(n, -66.0, 46)), false);
+    let run = analyse(&on_a_line(&x, -66.0, 46), false);
     assert_eq!(run.beep_ms, None, "{:?}", run.events);
     assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
 }
@@ -938,11 +950,7 @@ fn room_noise_then_a_fax_answer_tone_is_fax_with_no_beep() {
     // CED after 700 ms of room noise: the tone passed the beep tests and
     // was the beep at 300 ms (and after that much "speech" a 2100 Hz tone
     // is no fax on its own: it has to outlast any beep first).
-    let x = room_noise_then(
-        700.0,
-        concat(&[tone(&[2100.0], 3000.0, -20.0), silence(1000.0)]),
-        49,
-    );
+    let x = room_noise_then_ced(700.0, 49);
     let run = analyse(&x, false);
     assert_eq!(run.beep_ms, None, "{:?}", run.events);
     assert_eq!(run.verdict.outcome, Outcome::Fax, "{:?}", run.events);
@@ -953,11 +961,7 @@ fn a_fax_answer_tone_after_brief_noise_reports_no_beep() {
     // After 400 ms of room noise CED is a fax at 360 ms, while its run is
     // still watched as a beep: the watch must end with the verdict, or
     // the stream's end reports the fax tone as a beep.
-    let x = room_noise_then(
-        400.0,
-        concat(&[tone(&[2100.0], 3000.0, -20.0), silence(1000.0)]),
-        51,
-    );
+    let x = room_noise_then_ced(400.0, 51);
     let run = analyse(&x, false);
     assert_eq!(run.verdict.outcome, Outcome::Fax, "{:?}", run.events);
     assert_eq!(run.beep_ms, None, "{:?}", run.events);
@@ -980,8 +984,7 @@ fn cng_at_its_duration_edges_is_fax_but_a_longer_note_near_1100_hz_is_not() {
             pseudo_speech(450.0, 170.0, -20.0, 53),
             silence(2500.0),
         ]);
-        let n = x.len() as f64 / 8.0;
-        let run = analyse(&mix(&x, &noise(n, -66.0, 54)), false);
+        let run = analyse(&on_a_line(&x, -66.0, 54), false);
         assert_eq!(
             run.verdict.outcome,
             Outcome::Human,
@@ -1013,8 +1016,7 @@ fn quiet_notes_in_the_gaps_of_a_ring_do_not_break_its_cadence() {
         gap,
         silence(1000.0),
     ]);
-    let n = x.len() as f64 / 8.0;
-    let run = analyse(&mix(&x, &noise(n, -66.0, 55)), false);
+    let run = analyse(&on_a_line(&x, -66.0, 55), false);
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
 }
 
@@ -1030,7 +1032,6 @@ fn a_syllable_of_noise_before_a_1_s_ring_is_not_an_answer() {
         tone(&[425.0], 960.0, -12.0),
         silence(4000.0),
     ]);
-    let n = x.len() as f64 / 8.0;
-    let run = analyse(&mix(&x, &noise(n, -60.0, 58)), false);
+    let run = analyse(&on_a_line(&x, -60.0, 58), false);
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
 }

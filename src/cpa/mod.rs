@@ -392,6 +392,16 @@ impl FollowUp {
     fn may_be_long_tone(self) -> bool {
         matches!(self, FollowUp::Cadence | FollowUp::FaxAnswer)
     }
+
+    /// How long a run must sound to be a beep while it sounds: a run that
+    /// may be a call-progress element is judged by what follows it.
+    fn sure_ms(self) -> u32 {
+        match self {
+            FollowUp::None => BEEP_SURE_MS,
+            FollowUp::Cadence | FollowUp::FaxAnswer => u32::MAX,
+            FollowUp::SitSegment => SIT_SEGMENT_MAX_MS,
+        }
+    }
 }
 
 /// The band of a fax answer tone (2100 Hz ± 15 Hz, with the tracker's
@@ -707,13 +717,6 @@ impl Analyser {
             }
             return false;
         }
-        // A run that may be a call-progress element is judged by what
-        // follows it, not while it sounds.
-        let sure_ms = match candidate.follow_up {
-            FollowUp::None => BEEP_SURE_MS,
-            FollowUp::Cadence | FollowUp::FaxAnswer => u32::MAX,
-            FollowUp::SitSegment => SIT_SEGMENT_MAX_MS,
-        };
         // The same run, or a new run at its frequency: the tone tracker
         // splits a beep where a voice under it broke a few frames. The
         // beep began with the first.
@@ -733,14 +736,8 @@ impl Analyser {
             seg.start_ms = candidate.segment.start_ms;
             candidate.segment = seg;
             candidate.quiet_from_ms = None;
-            if candidate.follow_up.may_be_long_tone() && seg.duration_ms() >= LONG_TONE_MS {
-                self.progress_tone_seen(seg);
-                return false;
-            }
-            if seg.duration_ms() >= sure_ms {
-                self.beep_candidate = None;
-                self.accept_beep(seg, at);
-                return true;
+            if let Some(accepted) = self.judge_sounding(candidate, seg.duration_ms(), at) {
+                return accepted;
             }
             self.beep_candidate = Some(candidate);
             return false;
@@ -772,16 +769,10 @@ impl Analyser {
         }
         if beep_goes_on {
             candidate.quiet_from_ms = None;
-            if candidate.follow_up.may_be_long_tone()
-                && at.saturating_sub(seg.start_ms) >= LONG_TONE_MS
+            if let Some(accepted) =
+                self.judge_sounding(candidate, at.saturating_sub(seg.start_ms), at)
             {
-                self.progress_tone_seen(seg);
-                return false;
-            }
-            if at.saturating_sub(seg.start_ms) >= sure_ms {
-                self.beep_candidate = None;
-                self.accept_beep(seg, at);
-                return true;
+                return accepted;
             }
         } else {
             let quiet_from = *candidate.quiet_from_ms.get_or_insert(at);
@@ -804,6 +795,27 @@ impl Analyser {
         }
         self.beep_candidate = Some(candidate);
         false
+    }
+
+    /// A watched run still sounding `sounding_ms` after its start: a ring
+    /// or a fax answer tone once it is long, a beep once it is sure. Returns
+    /// whether a beep was accepted, or `None` to watch on.
+    fn judge_sounding(
+        &mut self,
+        candidate: BeepCandidate,
+        sounding_ms: u32,
+        at: u32,
+    ) -> Option<bool> {
+        if candidate.follow_up.may_be_long_tone() && sounding_ms >= LONG_TONE_MS {
+            self.progress_tone_seen(candidate.segment);
+            return Some(false);
+        }
+        if sounding_ms >= candidate.follow_up.sure_ms() {
+            self.beep_candidate = None;
+            self.accept_beep(candidate.segment, at);
+            return Some(true);
+        }
+        None
     }
 
     /// A beep-like run came back at its frequency (a busy or reorder
