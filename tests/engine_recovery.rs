@@ -197,3 +197,87 @@ fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
     }
     assert_eq!(interrupted, LINES, "{by_record:?}");
 }
+
+/// A restart must not forget the campaign's abandons: the pacer's 30-day
+/// and 24-hour windows are restored from the attempts in the store.
+#[test]
+fn a_restart_restores_the_abandonment_windows_from_the_store() {
+    use outdial::campaign::model::Outcome;
+    use outdial::store::{AttemptResult, LeaseRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("outdial.toml");
+    // Nothing is dialed here: every record is used up below.
+    std::fs::write(&config_path, config(dir.path(), free_port())).unwrap();
+    std::fs::write(
+        dir.path().join("list.csv"),
+        "id,phone\nr0,+12025551005\nr1,+12025551015\nr2,+12025551025\n",
+    )
+    .unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "recovery", "--file"])
+        .arg(dir.path().join("list.csv"))
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+
+    // An earlier run, an hour ago: two live answers, one of them abandoned,
+    // and a machine.
+    {
+        let url = format!("sqlite://{}", dir.path().join("outdial.db").display());
+        let store = outdial::store::open(&url).unwrap();
+        let campaign = store.campaign_id("recovery").unwrap().unwrap();
+        let earlier = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        let leases = store
+            .lease(&LeaseRequest {
+                campaign,
+                node: "recovery-node",
+                agent: None,
+                max: 10,
+                now: earlier,
+                lease_for: jiff::SignedDuration::from_mins(10),
+            })
+            .unwrap();
+        assert_eq!(leases.len(), 3);
+        for (lease, (outcome, verdict, abandoned)) in leases.iter().zip([
+            (Outcome::Human, "human", false),
+            (Outcome::Abandoned, "human", true),
+            (Outcome::Machine, "machine", false),
+        ]) {
+            let attempt = store.begin_attempt(lease, earlier).unwrap();
+            let mut result = AttemptResult::new(outcome);
+            result.cpa_verdict = Some(verdict.into());
+            result.abandoned = abandoned;
+            store.complete_attempt(attempt, &result, earlier).unwrap();
+        }
+    }
+
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    start_campaign(addr);
+    let restored = running.wait_for_message(
+        "abandonment history of the last 30 days restored",
+        Duration::from_secs(10),
+    );
+    let fields = if restored["fields"].is_object() {
+        &restored["fields"]
+    } else {
+        &restored
+    };
+    assert_eq!(fields["answers"], 2, "{restored}");
+    assert_eq!(fields["abandoned"], 1, "{restored}");
+    // The pacer's US rate now holds them: 1 abandon in 2 live answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = stats(addr);
+        if stats["abandon_rate_us"].as_f64() == Some(0.5) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rate not restored: {stats}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}

@@ -452,6 +452,59 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     assert_eq!(records[1].last_disposition.as_deref(), Some("NI"));
 }
 
+fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(6));
+    let leases = lease_all(&*store, campaign, noon_ny());
+    assert_eq!(leases.len(), 6);
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    // (started, result, CPA verdict, abandoned, answered)
+    let calls = [
+        // Two live answers in the first minute, one of them abandoned.
+        (at(0), Outcome::Human, Some("human"), false, Some(at(10))),
+        (at(5), Outcome::Abandoned, Some("human"), true, None),
+        // A machine is no live answer.
+        (at(20), Outcome::Machine, Some("machine"), false, None),
+        // A live answer two minutes later.
+        (at(125), Outcome::Human, Some("human"), false, Some(at(130))),
+        // An abandon whose verdict was not written still counts.
+        (at(130), Outcome::Abandoned, None, true, None),
+        // Started at `until`: the asking process's own dial, left out.
+        (at(300), Outcome::Human, Some("human"), false, Some(at(305))),
+    ];
+    for (lease, (started, outcome, verdict, abandoned, answered)) in leases.iter().zip(calls) {
+        let attempt = store.begin_attempt(lease, started).unwrap();
+        let mut result = AttemptResult::new(outcome);
+        result.cpa_verdict = verdict.map(str::to_string);
+        result.abandoned = abandoned;
+        result.answered_at = answered;
+        result.ended_at = Some(started + SignedDuration::from_secs(60));
+        store.complete_attempt(attempt, &result, started).unwrap();
+    }
+    let history = store
+        .answer_history(campaign, "node-a", at(0), at(300))
+        .unwrap();
+    let minute =
+        |s: i64| Timestamp::from_millisecond((at(s).as_millisecond() / 60_000) * 60_000).unwrap();
+    let got: Vec<(Timestamp, u64, u64)> = history
+        .iter()
+        .map(|m| (m.minute, m.live_answers, m.abandoned))
+        .collect();
+    assert_eq!(got, vec![(minute(0), 2, 1), (minute(125), 2, 1)]);
+    // `since` leaves out what was answered before it.
+    let later = store
+        .answer_history(campaign, "node-a", at(60), at(300))
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!((later[0].live_answers, later[0].abandoned), (2, 1));
+    // Another node's dials are its own pacer's business.
+    assert_eq!(
+        store
+            .answer_history(campaign, "node-b", at(0), at(300))
+            .unwrap(),
+        vec![]
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -477,4 +530,5 @@ on_both_backends!(
     a_crash_resolves_in_flight_attempts_without_redialing,
     another_nodes_lapsed_lease_is_resolved,
     dispositions_and_dnc_disposition,
+    answer_history_counts_live_answers_and_abandons_per_minute,
 );

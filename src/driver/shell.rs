@@ -15,11 +15,12 @@ use super::media::{AgentCommand, CustomerCommand, CustomerMedia, agent_phone};
 use crate::config::Config;
 use crate::engine::attempt::{AttemptResult, Failure, Prompt};
 use crate::engine::calls::LEASE_FOR;
-use crate::engine::io::{AttemptRecord, CallId, Effect, Input};
+use crate::engine::io::{AttemptRecord, CallId, Effect, HistoryMinute, Input};
 use crate::media::prompt::Prompt as PromptAudio;
 use crate::net::SipHandle;
 use crate::net::route::{Route, route_for};
 use crate::net::rtp::{self, PortPool, RtpLeg};
+use crate::pacing::ledger::US_WINDOW;
 use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription};
 use crate::sip::endpoint::{CallHandle, Credentials, Event as SipEvent, InviteRequest};
 use crate::sip::outcome::Outcome as SipOutcome;
@@ -165,6 +166,7 @@ impl Shell {
         match effect {
             Effect::Lease { campaign, max } => self.lease(campaign, max),
             Effect::ReleaseLeases { leases } => self.release(leases),
+            Effect::LoadAnswerHistory { campaign } => self.load_answer_history(campaign),
             Effect::Dial {
                 call,
                 campaign,
@@ -274,6 +276,56 @@ impl Shell {
                 }
             };
             let _ = inputs.send(input);
+        });
+    }
+
+    fn load_answer_history(&mut self, campaign: String) {
+        let Some(id) = self.campaign_id(&campaign) else {
+            return;
+        };
+        let store = self.store.clone();
+        let inputs = self.inputs.clone();
+        let node = self.node.clone();
+        // Dials this process starts from now on are the pacer's own.
+        let until = Timestamp::now();
+        self.store_tasks.spawn(async move {
+            let since = until
+                .checked_sub(SignedDuration::try_from(US_WINDOW).unwrap_or(SignedDuration::ZERO))
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            let loaded =
+                tokio::task::spawn_blocking(move || store.answer_history(id, &node, since, until))
+                    .await;
+            let minutes = match loaded {
+                Ok(Ok(minutes)) => minutes,
+                Ok(Err(error)) => {
+                    // Pacing goes on from empty windows: cautious (cold
+                    // start), but blind to earlier abandons. Say so.
+                    tracing::error!(%campaign, %error, "cannot read the campaign's abandonment history");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%campaign, %error, "abandonment history task failed");
+                    return;
+                }
+            };
+            // Ages against the wall clock now; the dialer turns them into
+            // instants against its own clock when it takes the input.
+            let now = Timestamp::now();
+            let minutes: Vec<HistoryMinute> = minutes
+                .into_iter()
+                .map(|m| HistoryMinute {
+                    ago: now
+                        .duration_since(m.minute)
+                        .try_into()
+                        .unwrap_or(std::time::Duration::ZERO),
+                    live_answers: m.live_answers,
+                    abandoned: m.abandoned,
+                })
+                .collect();
+            let answers: u64 = minutes.iter().map(|m| m.live_answers).sum();
+            let abandoned: u64 = minutes.iter().map(|m| m.abandoned).sum();
+            tracing::info!(%campaign, answers, abandoned, "abandonment history of the last 30 days restored");
+            let _ = inputs.send(Input::AnswerHistory { campaign, minutes });
         });
     }
 

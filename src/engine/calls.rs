@@ -197,6 +197,18 @@ impl Dialer {
                     self.effects.push_back(Effect::ReleaseLeases { leases });
                 }
             }
+            Input::AnswerHistory { campaign, minutes } => {
+                if let Some(live) = self.live.get_mut(&campaign) {
+                    for minute in minutes {
+                        // Before what the clock can express: counted as
+                        // now, so kept in the windows longer, never lost.
+                        let at = now.checked_sub(minute.ago).unwrap_or(now);
+                        live.pacer
+                            .restore_history(at, minute.live_answers, minute.abandoned);
+                    }
+                    live.decide_now = true;
+                }
+            }
             Input::LeaseFailed { campaign } => {
                 if let Some(live) = self.live.get_mut(&campaign) {
                     live.lease_pending = false;

@@ -463,3 +463,66 @@ fn a_simulated_agents_dropped_phone_is_called_again_once() {
     );
     assert!(effects(&mut dialer).is_empty());
 }
+
+#[test]
+fn a_restarted_campaign_paces_with_its_earlier_abandons() {
+    let t0 = Instant::now();
+    let mut dialer = dialer(t0, false);
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Start,
+            },
+            t0,
+        )
+        .unwrap();
+    let first = effects(&mut dialer);
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, Effect::LoadAnswerHistory { campaign } if campaign == "demo")),
+        "{first:?}"
+    );
+    // The store's answer: two days ago 1,000 live answers and 25 abandons,
+    // two hours ago 100 and 5.
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let minute = |ago, live_answers, abandoned| super::io::HistoryMinute {
+        ago,
+        live_answers,
+        abandoned,
+    };
+    let at = t0 + ms(500);
+    dialer.handle_input(
+        Input::AnswerHistory {
+            campaign: "demo".into(),
+            minutes: vec![minute(hours(48), 1000, 25), minute(hours(2), 100, 5)],
+        },
+        at,
+    );
+    let _ = effects(&mut dialer);
+    let stats = dialer.campaign_stats("demo", at).unwrap();
+    // US: 30 days hold both; UK: 24 hours hold the later minute only.
+    assert!(
+        (stats.abandon_rate_us - 30.0 / 1100.0).abs() < 1e-9,
+        "{stats:?}"
+    );
+    assert!((stats.abandon_rate_uk - 0.05).abs() < 1e-9, "{stats:?}");
+    // A second start (after a pause) does not load the history again.
+    for command in [RunCommand::Pause, RunCommand::Start] {
+        dialer
+            .handle_command(
+                Command::Campaign {
+                    name: "demo".into(),
+                    command,
+                },
+                at,
+            )
+            .unwrap();
+    }
+    assert!(
+        !effects(&mut dialer)
+            .iter()
+            .any(|e| matches!(e, Effect::LoadAnswerHistory { .. }))
+    );
+}

@@ -364,11 +364,18 @@ impl Dialer {
                         .filter(|(_, a)| a.campaigns.contains(&name))
                         .map(|(id, _)| id.clone())
                         .collect();
-                    let live = self
-                        .live
-                        .entry(name.clone())
-                        .or_insert_with(|| LiveCampaign::new(&config, &trunk, now));
-                    live.decide_now = true;
+                    if !self.live.contains_key(&name) {
+                        self.live
+                            .insert(name.clone(), LiveCampaign::new(&config, &trunk, now));
+                        // Its first run in this process: the abandonment
+                        // windows hold what earlier runs did.
+                        self.effects.push_back(Effect::LoadAnswerHistory {
+                            campaign: name.clone(),
+                        });
+                    }
+                    if let Some(live) = self.live.get_mut(&name) {
+                        live.decide_now = true;
+                    }
                     // The pacer learns who is there and in which state.
                     for agent in agents {
                         self.agent_changed(&agent, now);

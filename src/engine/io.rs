@@ -23,6 +23,11 @@ pub enum Effect {
     Lease { campaign: String, max: usize },
     /// Give leases back unused (the campaign paused or stopped).
     ReleaseLeases { leases: Vec<Lease> },
+    /// Read the campaign's live answers and abandons of the last 30 days
+    /// (earlier runs) from the store and report them with
+    /// [`Input::AnswerHistory`]: the pacer's abandonment windows must not
+    /// start empty after a restart.
+    LoadAnswerHistory { campaign: String },
     /// Write the attempt row, then INVITE `lease.phone` through the trunk
     /// with a fresh media leg and call-progress analysis on it.
     Dial {
@@ -75,6 +80,15 @@ pub struct Callback {
     pub agent: Option<String>,
 }
 
+/// One minute of a campaign's earlier live answers and abandons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryMinute {
+    /// How long before the input's `now` the minute started.
+    pub ago: std::time::Duration,
+    pub live_answers: u64,
+    pub abandoned: u64,
+}
+
 /// What the shell observed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -85,6 +99,12 @@ pub enum Input {
     /// The store could not lease (an error was logged); retry later.
     LeaseFailed {
         campaign: String,
+    },
+    /// The campaign's earlier live answers and abandons, per minute: how
+    /// long before now the minute was, live answers, abandons.
+    AnswerHistory {
+        campaign: String,
+        minutes: Vec<HistoryMinute>,
     },
     /// The call could not be placed at all (lease lost, no RTP port, SIP
     /// refused the request): nothing was sent to the trunk.

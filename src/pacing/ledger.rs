@@ -74,6 +74,30 @@ impl Window {
         }
     }
 
+    /// Counts of an earlier bucket (history restored from the store),
+    /// kept in order among those already held.
+    fn insert(&mut self, bucket: u64, live: u64, abandoned: u64) {
+        let at = self.buckets.partition_point(|b| b.index < bucket);
+        match self.buckets.get_mut(at) {
+            Some(b) if b.index == bucket => {
+                b.counts.live_answers += live;
+                b.counts.abandoned += abandoned;
+            }
+            _ => self.buckets.insert(
+                at,
+                Bucket {
+                    index: bucket,
+                    counts: WindowCounts {
+                        live_answers: live,
+                        abandoned,
+                    },
+                },
+            ),
+        }
+        self.total.live_answers += live;
+        self.total.abandoned += abandoned;
+    }
+
     fn add(&mut self, now_bucket: u64, live: u64, abandoned: u64) {
         self.expire(now_bucket);
         match self.buckets.back_mut() {
@@ -108,7 +132,9 @@ pub struct AbandonLedger {
 impl AbandonLedger {
     pub fn new(epoch: Instant) -> Self {
         Self {
-            epoch,
+            // Buckets count from a month before the pacer was made, so the
+            // history restored from the store has buckets of its own.
+            epoch: epoch.checked_sub(US_WINDOW + BUCKET).unwrap_or(epoch),
             us: Window::new(US_WINDOW),
             uk: Window::new(UK_WINDOW),
             recent_abandons: VecDeque::new(),
@@ -134,6 +160,16 @@ impl AbandonLedger {
         self.us.add(b, 0, 1);
         self.uk.add(b, 0, 1);
         self.recent_abandons.push_back(now);
+    }
+
+    /// Live answers and abandons from before this ledger (the store's
+    /// record of earlier runs), at `at`. Not recent for burst detection.
+    /// History older than the ledger's reach (a month before it was made)
+    /// is counted at its first bucket, inside the window a little longer.
+    pub fn restore(&mut self, at: Instant, live_answers: u64, abandoned: u64) {
+        let b = self.bucket(at);
+        self.us.insert(b, live_answers, abandoned);
+        self.uk.insert(b, live_answers, abandoned);
     }
 
     /// Counts in the US window at `now`.
@@ -188,6 +224,31 @@ mod tests {
         );
         let much_later = t0 + US_WINDOW + BUCKET;
         assert_eq!(ledger.us(much_later), WindowCounts::default());
+    }
+
+    #[test]
+    fn restored_history_counts_in_both_windows_and_expires_in_order() {
+        let t0 = Instant::now();
+        let mut ledger = AbandonLedger::new(t0);
+        let hour = Duration::from_secs(3600);
+        // Events of this run first, then the store's answer about earlier
+        // runs (it arrives after the campaign started).
+        ledger.live_answer(t0);
+        ledger.abandoned(t0);
+        ledger.restore(t0 - 29 * 24 * hour, 200, 4);
+        ledger.restore(t0 - 2 * hour, 50, 1);
+        let counts = |live_answers, abandoned| WindowCounts {
+            live_answers,
+            abandoned,
+        };
+        assert_eq!(ledger.us(t0), counts(251, 6));
+        assert_eq!(ledger.uk(t0), counts(51, 2));
+        // The oldest minute leaves the US window first, then the others.
+        assert_eq!(ledger.us(t0 + 2 * 24 * hour), counts(51, 2));
+        assert_eq!(ledger.uk(t0 + 23 * hour), counts(1, 1));
+        assert_eq!(ledger.us(t0 + 31 * 24 * hour), WindowCounts::default());
+        // History is no burst.
+        assert_eq!(ledger.recent(t0, Duration::from_secs(300)), (1, 1));
     }
 
     #[test]

@@ -146,3 +146,31 @@ fn loop_set_point_starts_under_the_cap_by_the_rates_noise() {
     assert_eq!(loop_set_point(0.025, 0.03, 10), 0.0125);
     assert_eq!(loop_set_point(0.025, 0.03, 0), 0.0125);
 }
+
+#[test]
+fn an_answer_is_not_its_own_rival() {
+    // One ready agent: one call (new or ringing) cannot be abandoned, since
+    // nothing else can take the agent first. Counted among its own rivals,
+    // the call made itself look like a competitor for the one agent.
+    let now = Instant::now();
+    let mut pacer = Pacer::new(PacerConfig::predictive(100), now);
+    // A list where every fourth dial is a live answer 8 s after the dial.
+    for i in 0..400 {
+        pacer.outcomes.observe(8.0, i % 4 == 0);
+    }
+    ready_agents(&mut pacer, 1, now);
+    pacer.predict_base(now);
+    let live = pacer.outcomes.live_curve(0)[HORIZON_BINS];
+    assert!(live > 0.2, "live share learned: {live}");
+    let (one_new, _) = pacer.expected_abandons(1.0);
+    assert!(one_new < 1e-3 * live, "one new call: {one_new}");
+    // The second of two calls for the one agent does carry risk.
+    let (two_new, _) = pacer.expected_abandons(2.0);
+    assert!(two_new > 0.01 * live, "two new calls: {two_new}");
+
+    pacer.on_event(PacerEvent::CallDialed { call: CallId(1) }, now);
+    let later = now + Duration::from_secs(3);
+    pacer.predict_base(later);
+    let (ringing_only, _) = pacer.expected_abandons(0.0);
+    assert!(ringing_only < 1e-3, "one ringing call: {ringing_only}");
+}

@@ -9,8 +9,9 @@ use jiff::Timestamp;
 use super::migrations::Flavor;
 use super::sql::{Conn, Val, in_tx, placeholders};
 use super::{
-    AttemptId, AttemptResult, AttemptView, CallbackId, CallbackRequest, CampaignId, ImportOutcome,
-    Lease, LeaseRequest, RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
+    AnswerMinute, AttemptId, AttemptResult, AttemptView, CallbackId, CallbackRequest, CampaignId,
+    ImportOutcome, Lease, LeaseRequest, RecordId, RecordView, Recovery, Release, Store, StoreError,
+    from_ms, ms,
 };
 use crate::campaign::hopper::{
     Candidate, CandidatePhone, Decision, PendingCallback, RECENT_ATTEMPTS_SPAN, decide,
@@ -1051,6 +1052,42 @@ impl Store for SqlStore {
                 )?
                 .iter()
                 .map(|r| (r[0].text(), u64::try_from(r[1].int()).unwrap_or(0)))
+                .collect())
+        })
+    }
+
+    fn answer_history(
+        &self,
+        campaign: CampaignId,
+        node: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<AnswerMinute>, StoreError> {
+        // An abandoned call was a live answer too (its verdict is human,
+        // but say so: the count must not hang on the verdict's spelling).
+        // The dial's start stands in for the answer when none was written
+        // (abandoned calls have no talk time): at most a ring time earlier.
+        self.tx(|conn| {
+            Ok(conn
+                .query(
+                    "SELECT COALESCE(answered_at, started_at) / 60000 AS minute, COUNT(*), \
+                     CAST(SUM(abandoned) AS BIGINT) FROM attempts \
+                     WHERE campaign_id = $1 AND COALESCE(answered_at, started_at) >= $2 \
+                     AND started_at < $3 AND node = $4 AND (cpa_verdict = 'human' OR abandoned <> 0) \
+                     GROUP BY minute ORDER BY minute",
+                    &[
+                        campaign.into(),
+                        ms(since).into(),
+                        ms(until).into(),
+                        node.into(),
+                    ],
+                )?
+                .iter()
+                .map(|r| AnswerMinute {
+                    minute: from_ms(r[0].int().saturating_mul(60_000)),
+                    live_answers: u64::try_from(r[1].int()).unwrap_or(0),
+                    abandoned: u64::try_from(r[2].int()).unwrap_or(0),
+                })
                 .collect())
         })
     }

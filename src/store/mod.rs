@@ -225,6 +225,17 @@ pub struct AttemptView {
     pub talk_ms: Option<i64>,
 }
 
+/// Live answers and abandons of one minute, for the pacer's abandonment
+/// windows (restored when a campaign starts, so a restart does not forget
+/// the 30 days the US rule and the 24 hours the UK rule look back on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerMinute {
+    /// The minute's start.
+    pub minute: Timestamp,
+    pub live_answers: u64,
+    pub abandoned: u64,
+}
+
 /// The campaign store. Every method is one transaction.
 pub trait Store: Send + Sync {
     /// Creates the campaign or updates its rules; returns its id.
@@ -310,6 +321,20 @@ pub trait Store: Send + Sync {
         campaign: CampaignId,
         each: &mut dyn FnMut(RecordView) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError>;
+    /// Live answers (attempts the analyser judged human, and abandoned
+    /// ones) and abandons per minute of `node`'s dials, oldest first:
+    /// answered from `since` on, of dials started before `until` (the dials
+    /// of the process asking are left out: its pacer has counted them
+    /// already). Each node paces its own share of a campaign under the cap,
+    /// so each restores its own history: restoring every node's on each
+    /// would hand the same room under the cap to all of them.
+    fn answer_history(
+        &self,
+        campaign: CampaignId,
+        node: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<AnswerMinute>, StoreError>;
     /// Streams every attempt, oldest first.
     fn export_attempts(
         &self,
