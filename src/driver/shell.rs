@@ -281,6 +281,7 @@ impl Shell {
 
     fn load_answer_history(&mut self, campaign: String) {
         let Some(id) = self.campaign_id(&campaign) else {
+            tracing::warn!(%campaign, "campaign not in the store: no abandonment history to restore");
             return;
         };
         let store = self.store.clone();
