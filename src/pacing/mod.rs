@@ -331,6 +331,10 @@ pub struct Pacer {
     lines_in_use: HashMap<CallId, ()>,
     recent_dials: VecDeque<Instant>,
     live_answers_seen: u64,
+    /// Live answers restored from the store (earlier runs): they count
+    /// toward the loop's set-point (how noisy the running rate still is),
+    /// not toward the cold start (the outcome model has not seen them).
+    restored_answers: u64,
     /// Integral state of the closed loop: ln of the marginal-risk threshold.
     log_threshold: f64,
     /// Pacing is held progressive for want of room: the threshold is not
@@ -371,6 +375,7 @@ impl Pacer {
             lines_in_use: HashMap::new(),
             recent_dials: VecDeque::new(),
             live_answers_seen: 0,
+            restored_answers: 0,
             log_threshold: BASE_RISK.ln(),
             held: false,
             answers_mean: vec![0.0; HORIZON_BINS + 1],
@@ -442,6 +447,7 @@ impl Pacer {
     /// campaign with a long record as if it were new.
     pub fn restore_history(&mut self, at: Instant, live_answers: u64, abandoned: u64) {
         self.ledger.restore(at, live_answers, abandoned);
+        self.restored_answers += live_answers;
     }
 
     /// The closed loop's integral action, once per live answer and once per
@@ -452,7 +458,11 @@ impl Pacer {
         let PacingMode::Predictive { set_point, cap } = self.config.mode else {
             return;
         };
-        let set_point = loop_set_point(set_point, cap, self.live_answers_seen);
+        let set_point = loop_set_point(
+            set_point,
+            cap,
+            self.live_answers_seen + self.restored_answers,
+        );
         if abandoned {
             self.log_threshold -= INTEGRAL_STEP;
         } else if !self.held {

@@ -174,3 +174,24 @@ fn an_answer_is_not_its_own_rival() {
     let (ringing_only, _) = pacer.expected_abandons(0.0);
     assert!(ringing_only < 1e-3, "one ringing call: {ringing_only}");
 }
+
+#[test]
+fn restored_answers_steer_the_loop_but_do_not_end_the_cold_start() {
+    let now = Instant::now();
+    let mut pacer = Pacer::new(PacerConfig::predictive(300), now);
+    ready_agents(&mut pacer, 10, now);
+    pacer.restore_history(now - Duration::from_secs(3600), 2000, 40);
+    // The outcome model has seen nothing: still progressive.
+    let decision = pacer.decide(now);
+    assert_eq!(decision.reasoning.limit, Limit::ColdStart);
+    assert!((decision.reasoning.abandon_rate_us - 0.02).abs() < 1e-12);
+    // The loop aims at the set-point itself (2,000 answers: the running
+    // rate's noise is under the gap to the cap), so 40 answers and one
+    // abandon balance; without the history it would aim lower and fall.
+    let start = pacer.log_threshold;
+    for _ in 0..40 {
+        pacer.integrate(false);
+    }
+    pacer.integrate(true);
+    assert!((pacer.log_threshold - start).abs() < 1e-9);
+}
