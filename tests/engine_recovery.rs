@@ -93,6 +93,17 @@ fn wait_for_lines(addr: std::net::SocketAddr, lines: u64) {
     }
 }
 
+fn import_list(config_path: &Path, list: &Path) {
+    let import = outdial()
+        .arg("--config")
+        .arg(config_path)
+        .args(["import", "--campaign", "recovery", "--file"])
+        .arg(list)
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+}
+
 fn start_campaign(addr: std::net::SocketAddr) {
     let (status, body) = http(
         addr,
@@ -122,14 +133,7 @@ fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
         list.push_str(&format!("r{i},+12025551{i:02}5\n"));
     }
     std::fs::write(dir.path().join("list.csv"), list).unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "recovery", "--file"])
-        .arg(dir.path().join("list.csv"))
-        .output()
-        .unwrap();
-    assert!(import.status.success());
+    import_list(&config_path, &dir.path().join("list.csv"));
 
     // First life: three calls ringing, then SIGKILL.
     let mut first = Running::start(&config_path);
@@ -214,14 +218,7 @@ fn a_restart_restores_the_abandonment_windows_from_the_store() {
         "id,phone\nr0,+12025551005\nr1,+12025551015\nr2,+12025551025\n",
     )
     .unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "recovery", "--file"])
-        .arg(dir.path().join("list.csv"))
-        .output()
-        .unwrap();
-    assert!(import.status.success());
+    import_list(&config_path, &dir.path().join("list.csv"));
 
     // An earlier run, an hour ago: two live answers, one of them abandoned,
     // and a machine.

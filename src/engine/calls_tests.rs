@@ -98,19 +98,24 @@ fn records(effects: &[Effect]) -> Vec<AttemptRecord> {
         .collect()
 }
 
-/// Starts the campaign and answers its first lease with `n` records.
-fn started(t0: Instant, n: i64, abandon_prompt: bool) -> (Dialer, Vec<Effect>) {
-    let mut dialer = dialer(t0, abandon_prompt);
+/// Starts the "demo" campaign; returns the effects of the start.
+fn start_demo(dialer: &mut Dialer, now: Instant) -> Vec<Effect> {
     dialer
         .handle_command(
             Command::Campaign {
                 name: "demo".into(),
                 command: RunCommand::Start,
             },
-            t0,
+            now,
         )
         .unwrap();
-    let first = effects(&mut dialer);
+    effects(dialer)
+}
+
+/// Starts the campaign and answers its first lease with `n` records.
+fn started(t0: Instant, n: i64, abandon_prompt: bool) -> (Dialer, Vec<Effect>) {
+    let mut dialer = dialer(t0, abandon_prompt);
+    let first = start_demo(&mut dialer, t0);
     assert!(
         first
             .iter()
@@ -468,16 +473,7 @@ fn a_simulated_agents_dropped_phone_is_called_again_once() {
 fn a_restarted_campaign_paces_with_its_earlier_abandons() {
     let t0 = Instant::now();
     let mut dialer = dialer(t0, false);
-    dialer
-        .handle_command(
-            Command::Campaign {
-                name: "demo".into(),
-                command: RunCommand::Start,
-            },
-            t0,
-        )
-        .unwrap();
-    let first = effects(&mut dialer);
+    let first = start_demo(&mut dialer, t0);
     assert!(
         first
             .iter()

@@ -74,8 +74,9 @@ impl Window {
         }
     }
 
-    /// Counts of an earlier bucket (history restored from the store),
-    /// kept in order among those already held.
+    /// Counts of a bucket, kept in order among those already held (the
+    /// current one lands at the back; history restored from the store
+    /// before it).
     fn insert(&mut self, bucket: u64, live: u64, abandoned: u64) {
         let at = self.buckets.partition_point(|b| b.index < bucket);
         match self.buckets.get_mut(at) {
@@ -100,21 +101,7 @@ impl Window {
 
     fn add(&mut self, now_bucket: u64, live: u64, abandoned: u64) {
         self.expire(now_bucket);
-        match self.buckets.back_mut() {
-            Some(back) if back.index == now_bucket => {
-                back.counts.live_answers += live;
-                back.counts.abandoned += abandoned;
-            }
-            _ => self.buckets.push_back(Bucket {
-                index: now_bucket,
-                counts: WindowCounts {
-                    live_answers: live,
-                    abandoned,
-                },
-            }),
-        }
-        self.total.live_answers += live;
-        self.total.abandoned += abandoned;
+        self.insert(now_bucket, live, abandoned);
     }
 }
 
