@@ -1035,3 +1035,101 @@ fn a_syllable_of_noise_before_a_1_s_ring_is_not_an_answer() {
     let run = analyse(&on_a_line(&x, -60.0, 58), false);
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
 }
+
+/// A clip of `tests/fixtures/cpa` (8 kHz μ-law, cut from the generated
+/// corpus: see the README there), as the analyser's input.
+fn fixture(name: &str) -> Vec<f64> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cpa")
+        .join(name);
+    let wav = outdial::media::wav::Wav::read(&path).expect("fixture");
+    wav.to_mono_8k()
+        .iter()
+        .map(|&v| f64::from(v) / 32768.0)
+        .collect()
+}
+
+#[test]
+fn babble_between_the_bursts_of_a_busy_tone_is_the_line_not_a_caller() {
+    // TTS babble 10–13 dB under a 425 Hz busy tone read as 160–460 ms of
+    // speech between the bursts: "speech heard" kept the busy verdict out
+    // (a machine at 3.9 s), or the babble of one gap was taken for "Hi."
+    // with the next burst for its pause (a human at 1.3 s). A talker's own
+    // loud frames are as loud as the vowels that would be the bursts; the
+    // babble lies under them, and no pause can be heard under a burst far
+    // louder than the "caller".
+    for name in [
+        "busy_babble_13db.wav",
+        "busy_babble_11db_tandem.wav",
+        "busy_babble_10db.wav",
+    ] {
+        let run = analyse(&fixture(name), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Busy,
+            "{name}: {:?}",
+            run.events
+        );
+        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+    }
+}
+
+#[test]
+fn sit_in_hiss_from_the_first_frame_keeps_its_code() {
+    // White noise 5–6 dB under the SIT from the first frame: no floor has
+    // been heard, so the hiss correction of a tone's purity never applied
+    // and a segment at ~0.85 purity was taken for speech or nothing. The
+    // frame's own bins away from its peaks show the hiss.
+    let (l1, h1, l2, h2, s3) = (913.8, 985.2, 1370.6, 1428.5, 1776.7);
+    let mut failures = Vec::new();
+    for (seg, code) in [
+        ([(h1, 380.0), (h2, 380.0), (s3, 380.0)], SitCode::Nc),
+        ([(l1, 274.0), (l2, 274.0), (s3, 380.0)], SitCode::Ic),
+        ([(l1, 380.0), (h2, 274.0), (s3, 380.0)], SitCode::Io),
+    ] {
+        for snr in [5.0, 6.0] {
+            for seed in [104, 105, 107, 108, 109, 110] {
+                let mut x = Vec::new();
+                for (f, d) in seg {
+                    x.extend(tone(&[f], d, -20.0));
+                }
+                x.extend(silence(2500.0));
+                let run = analyse(&mix(&x, &hiss_under(-20.0, snr, 3700.0, seed)), false);
+                if run.verdict.outcome != Outcome::Sit || run.verdict.sit_code != Some(code) {
+                    failures.push(format!(
+                        "{code:?} at {snr} dB, seed {seed}: {:?}",
+                        run.events
+                    ));
+                }
+            }
+        }
+    }
+    let run = analyse(&fixture("sit_white_6db.wav"), false);
+    if run.verdict.outcome != Outcome::Sit || run.verdict.sit_code != Some(SitCode::Io) {
+        failures.push(format!("sit_white_6db.wav: {:?}", run.events));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn reorder_bursts_in_hiss_are_tones_from_their_onset() {
+    // A 425 Hz burst 7–9 dB over white noise whose onset window read up to
+    // 30 Hz off kept the run unsteady for 180 ms; its first 160 ms were
+    // counted as speech, and a few bursts made a "Hello?".
+    let mut failures = Vec::new();
+    for seed in 201..=207 {
+        let x = concat(&[
+            silence(13.0),
+            cadence(&[425.0], &[240.0, 240.0], 4500.0, -16.0, 1.0),
+        ]);
+        let run = analyse(&mix(&x, &hiss_under(-16.0, 7.0, 4600.0, seed)), false);
+        if run.verdict.outcome != Outcome::Reorder || !no_speech_verdict(&run) {
+            failures.push(format!("seed {seed}: {:?}", run.events));
+        }
+    }
+    let run = analyse(&fixture("reorder_white_9db.wav"), false);
+    if run.verdict.outcome != Outcome::Reorder || !no_speech_verdict(&run) {
+        failures.push(format!("reorder_white_9db.wav: {:?}", run.events));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

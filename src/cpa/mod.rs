@@ -40,6 +40,19 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// or reorder burst is 750 ms.
 const RING_OVER_SPEECH_MS: u32 = 900;
 const RING_OVER_SPEECH_DB: f32 = 10.0;
+/// Speech heard before a busy or reorder cadence lies this much (dB) under
+/// its bursts at least when it was the line's background between them (a
+/// talker's loud frames are as loud as their vowels, which would be the
+/// bursts; babble 10–13 dB under a tone read 1–10 dB under it).
+const SPEECH_UNDER_CADENCE_DB: f32 = 2.0;
+/// A human verdict waits while a call-progress tone this much (dB) louder
+/// than the caller, steady for `STEADY_TONE_MS`, is on.
+const TONE_OVER_CALLER_DB: f32 = 6.0;
+const STEADY_TONE_MS: u32 = 100;
+/// Less speech than this (ms) after such a burst waits up to
+/// `WISP_WAIT_MS` after the burst's end for the cadence to go on.
+const WISP_BETWEEN_TONES_MS: u32 = 300;
+const WISP_WAIT_MS: u32 = 1200;
 /// A ringback verdict is void when speech this much (dB) louder than the
 /// ring element was heard: a voice over the ring is the callee.
 const SPEECH_OVER_RING_DB: f32 = 10.0;
@@ -537,6 +550,15 @@ impl Analyser {
 
     /// For feature export: never give a speech verdict.
     #[doc(hidden)]
+    /// All the "speech" heard lay well under the cadence's elements: the
+    /// line's background between the bursts (babble, a TV), not a talker
+    /// whose own vowels would be the bursts and as loud as them.
+    fn speech_under_cadence(&self) -> bool {
+        self.tones
+            .last_progress_level_db()
+            .is_some_and(|db| self.speech.caller_peak_db() < db - SPEECH_UNDER_CADENCE_DB)
+    }
+
     pub fn set_trace_only(&mut self) {
         self.trace_only = true;
     }
@@ -1141,10 +1163,14 @@ impl Analyser {
                         }
                     }
                 }
-                ToneVerdict::Progress(Progress::Busy) if !speech_heard => {
+                ToneVerdict::Progress(Progress::Busy)
+                    if !speech_heard || self.speech_under_cadence() =>
+                {
                     self.decide(Outcome::Busy, at, EventKind::Busy)
                 }
-                ToneVerdict::Progress(Progress::Reorder) if !speech_heard => {
+                ToneVerdict::Progress(Progress::Reorder)
+                    if !speech_heard || self.speech_under_cadence() =>
+                {
                     self.decide(Outcome::Reorder, at, EventKind::Reorder)
                 }
                 ToneVerdict::Progress(_) => {}
@@ -1172,6 +1198,23 @@ impl Analyser {
             // A beep-like run is in its tail: if it is a beep, this was a
             // short greeting, not an answer.
             Some(SpeechVerdict::Human) if self.beep_candidate.is_some() => {}
+            // A call-progress tone far louder than the caller is on: no
+            // pause of theirs can be heard under it, and what was taken
+            // for their word may be the line's babble between its bursts
+            // (a busy tone's cadence is read when this burst ends).
+            Some(SpeechVerdict::Human)
+                if self
+                    .tones
+                    .open_progress_level_db(STEADY_TONE_MS)
+                    .is_some_and(|db| db > self.speech.caller_peak_db() + TONE_OVER_CALLER_DB) => {}
+            // ... and a wisp of "speech" just after such a burst may be the
+            // babble of its gap: the next burst (or more speech) tells.
+            Some(SpeechVerdict::Human)
+                if self.speech.speech_ms() < WISP_BETWEEN_TONES_MS
+                    && self.tones.last_progress().is_some_and(|seg| {
+                        seg.level_db > self.speech.caller_peak_db() + TONE_OVER_CALLER_DB
+                            && at.saturating_sub(seg.end_ms) < WISP_WAIT_MS
+                    }) => {}
             Some(SpeechVerdict::Human) => {
                 self.reading_on = true;
                 return self.decide(Outcome::Human, at, EventKind::Human);

@@ -101,6 +101,14 @@ pub struct Features {
     /// Spectral flatness (geometric ÷ arithmetic mean) over the band:
     /// ~0.5 for white noise, < 0.2 for voiced speech, ~0 for a tone.
     pub flatness: f32,
+    /// The band outside the two strongest peaks (±3 bins each): its
+    /// flatness (~0.5 when it is white hiss, low when it holds a voice's
+    /// other harmonics) and its mean power per bin as a share of the band's
+    /// mean, i.e. the share of the band such a floor would take if it lay
+    /// under the peaks too. A frame's own estimate of the noise under a
+    /// tone, for a stream that opens on a tone before any floor is heard.
+    pub residual_flatness: f32,
+    pub residual_floor_share: f32,
     /// Share of the band's power in 1550–1950 Hz (V.21 channel 2).
     pub v21_share: f32,
     /// Power near 1650 Hz (mark) and 1850 Hz (space), as shares of the band.
@@ -256,6 +264,7 @@ impl Spectrum {
                 pair_series_share = series;
             }
         }
+        let (residual_flatness, residual_floor_share) = self.residual(k1, k2, total, bins);
         let f2 = if r2 > 0.08 * total {
             self.interpolate(k2)
         } else {
@@ -269,6 +278,8 @@ impl Spectrum {
             purity1,
             purity2,
             flatness,
+            residual_flatness,
+            residual_floor_share,
             v21_share: region(50, 62),
             v21_mark: region(50, 55),
             v21_space: region(56, 61),
@@ -278,6 +289,33 @@ impl Spectrum {
             pair_hz,
             pair_series_share,
         }
+    }
+
+    /// Flatness of the band's bins away from the peaks at `k1` and `k2`,
+    /// and their mean power as a share of the band's mean (see
+    /// `Features::residual_flatness`).
+    fn residual(&self, k1: usize, k2: usize, total: f32, bins: f32) -> (f32, f32) {
+        let (mut sum, mut log_sum, mut n) = (0.0f32, 0.0f32, 0u32);
+        for (k, &v) in self
+            .power
+            .iter()
+            .enumerate()
+            .take(BAND_HI + 1)
+            .skip(BAND_LO)
+        {
+            if k.abs_diff(k1) <= PEAK_HALF + 1 || k.abs_diff(k2) <= PEAK_HALF + 1 {
+                continue;
+            }
+            sum += v;
+            log_sum += (v + 1e-12).ln();
+            n += 1;
+        }
+        if n == 0 || sum <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let mean = sum / n as f32;
+        let flatness = ((log_sum / n as f32).exp() / mean).clamp(0.0, 1.0);
+        (flatness, (mean * bins / total).min(1.0))
     }
 
     /// Power at the multiples of `f1 / k` (k = 2..=4) that are not

@@ -43,6 +43,12 @@ const FLOOR_NEAR_DB: f32 = 3.0;
 /// White or pink hiss over 250–3500 Hz is flatter than this; babble and
 /// hum are peaky.
 const HISS_FLATNESS: f32 = 0.3;
+/// Frames at the floor after which its flatness is known.
+const FLOOR_LEARNED_FRAMES: u32 = 3;
+/// The bins away from a frame's peaks are this flat when they are hiss
+/// (white ~0.5, pink over the band ~0.35; a voice's other harmonics and
+/// babble stay lower).
+const FRAME_HISS_FLATNESS: f32 = 0.3;
 /// V.21's spectral test (power confined to 1550–1950 Hz with both FSK
 /// frequencies) is strict enough to accept a signal this far above the
 /// floor (dB): at 7 dB SNR the band is only ~8 dB above the hiss.
@@ -50,6 +56,9 @@ const V21_ABOVE_FLOOR_DB: f32 = 4.0;
 /// A run's second frame this much louder than its first (dB) shows the
 /// first window straddled the tone's onset (a ramp over what came before).
 const ONSET_RAMP_DB: f32 = 6.0;
+/// An onset window (see `ONSET_RAMP_DB`) this far off the next frame's
+/// frequency (Hz) is not counted in the run's frequency.
+const ONSET_FREQ_OFF_HZ: f32 = 8.0;
 /// Frames a run must stay steady before it counts as a tone.
 const STEADY_FRAMES: u32 = 5;
 
@@ -418,6 +427,11 @@ impl ToneTracker {
         self.cp_len.checked_sub(1).map(|i| self.cp[i].level_db)
     }
 
+    /// The latest call-progress element the cadence history holds.
+    pub fn last_progress(&self) -> Option<Segment> {
+        self.cp_len.checked_sub(1).map(|i| self.cp[i])
+    }
+
     /// The open run is a call-progress element (330–660 Hz) that has
     /// lasted `min_ms`: its level (dB).
     pub fn open_progress_level_db(&self, min_ms: u32) -> Option<f32> {
@@ -463,13 +477,20 @@ impl ToneTracker {
             };
             self.floor_frames += 1;
         }
-        let hiss = hiss || (self.floor_frames >= 3 && self.floor_flatness >= HISS_FLATNESS);
+        let hiss = hiss
+            || (self.floor_frames >= FLOOR_LEARNED_FRAMES && self.floor_flatness >= HISS_FLATNESS);
         // Purity is a share of the band's power, and broadband noise takes
         // its share too: judge the peaks against the power above the noise
         // floor, so a beep 5 dB above white noise is still a tone.
         let above_floor_db = f.band_db - floor_db;
         let noise_gain = if hiss && above_floor_db > 3.0 {
             (1.0 / (1.0 - 10f32.powf(-above_floor_db / 10.0))).min(MAX_NOISE_GAIN)
+        } else if self.floor_frames < FLOOR_LEARNED_FRAMES
+            && f.residual_flatness >= FRAME_HISS_FLATNESS
+        {
+            // No floor heard yet (a tone in hiss from the first frame):
+            // the frame's own bins away from its peaks show the hiss.
+            (1.0 / (1.0 - f.residual_floor_share.min(0.9))).min(MAX_NOISE_GAIN)
         } else {
             1.0
         };
@@ -523,8 +544,12 @@ impl ToneTracker {
                         // in its first window, 428 Hz at -14 dB after; every
                         // later frame was taken for an upper component and
                         // its cadence was never read.)
+                        // Off by less than a run's tolerance, the onset
+                        // window still spoils the steadiness bar: a 425 Hz
+                        // burst in hiss whose onset read 396 Hz was a tone
+                        // only 180 ms in, its first 160 ms counted as speech.
                         run.onset_db = onset_db;
-                        if (lo - run.lo()).abs() >= RUN_FREQ_TOL
+                        if (lo - run.lo()).abs() >= ONSET_FREQ_OFF_HZ
                             && f.band_db >= onset_db + ONSET_RAMP_DB
                         {
                             run.reread_frequency();

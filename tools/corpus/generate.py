@@ -489,13 +489,14 @@ COMPOSITION = [("human", 0.30), ("machine", 0.30), ("fax", 0.07), ("busy", 0.065
                ("sit", 0.065), ("ringback", 0.07), ("silence", 0.065)]
 
 
-def generate(split, count, out_dir, seed, engines, noise_set="default"):
+def generate(split, count, out_dir, seed, engines, noise_set="default", classes=None, snr_range=None):
     rng = np.random.default_rng(seed)
     gen = Gen(split, rng, engines)
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     rows = []
-    names = [c for c, _ in COMPOSITION]
-    probs = np.array([p for _, p in COMPOSITION])
+    mix = [(c, p) for c, p in COMPOSITION if not classes or c in classes]
+    names = [c for c, _ in mix]
+    probs = np.array([p for _, p in mix])
     probs /= probs.sum()
     for i in range(count):
         cls = names[i % len(names)] if i < len(names) else rng.choice(names, p=probs)
@@ -515,9 +516,11 @@ def generate(split, count, out_dir, seed, engines, noise_set="default"):
         desc = []
         if noise_set == "holdout":
             x, desc = holdout.degrade(x, cls, level, rng, meta, holdout_helpers(gen, rng, split))
-        elif cls != "silence" and rng.random() < 0.75:
+        elif cls != "silence" and (snr_range or rng.random() < 0.75):
             kind = rng.choice(["white", "pink", "babble", "hum"], p=[0.3, 0.3, 0.25, 0.15])
             snr = float(rng.uniform(6, 45)) if kind != "babble" else float(rng.uniform(10, 45))
+            if snr_range:
+                snr = float(rng.uniform(*snr_range)) if kind != "babble" else float(rng.uniform(max(10, snr_range[0]), max(10, snr_range[1])))
             x = add_noise(x, kind, snr, rng, gen.voices, split, level)
             desc.append(f"{kind}{snr:.0f}dB")
         if noise_set != "holdout" and rng.random() < 0.3:
@@ -565,14 +568,32 @@ def main():
     ap.add_argument("--engines", default=",".join(ENGINES),
                     help="comma list of TTS engines (default: all, festival included; "
                          "espeak,flite draws the corpora of before festival)")
+    ap.add_argument("--classes", default="",
+                    help="comma list: draw only these classes (a stress corpus), e.g. sit,busy,reorder")
+    ap.add_argument("--snr", default="",
+                    help="LO:HI dB: noise on every clip but silence, its SNR drawn from this range "
+                         "instead of 6-45 on 75 %% of clips (babble stays at 10 dB or more)")
     a = ap.parse_args()
+    classes = [c.strip() for c in a.classes.split(",") if c.strip()]
+    known = [c for c, _ in COMPOSITION]
+    if any(c not in known for c in classes):
+        ap.error(f"--classes: choose from {','.join(known)}")
+    snr_range = None
+    if a.snr:
+        try:
+            lo, hi = (float(v) for v in a.snr.split(":"))
+        except ValueError:
+            ap.error("--snr: LO:HI in dB, e.g. 6:12")
+        if not lo <= hi:
+            ap.error("--snr: LO must not exceed HI")
+        snr_range = (lo, hi)
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     bad = [e for e in engines if e not in ENGINES]
     if bad or not engines:
         ap.error(f"--engines: unknown {','.join(bad) or '(empty)'}; choose from {','.join(ENGINES)}")
     for i, s in enumerate(["train", "test"]):
         if a.split in (s, "both"):
-            generate(s, a.count, a.out, a.seed * 10 + i, engines, a.noise_set)
+            generate(s, a.count, a.out, a.seed * 10 + i, engines, a.noise_set, classes, snr_range)
 
 
 if __name__ == "__main__":
