@@ -1,7 +1,8 @@
 //! `kill -9` in the middle of a campaign, then a restart: the calls that
 //! were ringing are resolved as interrupted (not redialed at once), no
 //! record is dialed twice, and the rest of the list is dialed by the new
-//! process.
+//! process; live answers that no agent had taken count as abandoned in
+//! the restored abandonment windows.
 
 mod sip_support;
 mod support;
@@ -277,4 +278,83 @@ fn a_restart_restores_the_abandonment_windows_from_the_store() {
     }
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
+}
+
+/// Live persons who were waiting for an agent (or hearing the abandon
+/// message) when the dialer was killed were abandoned: the restarted
+/// dialer's abandonment windows count them, while the one an agent had
+/// taken counts as a live answer only.
+#[test]
+fn kill_9_while_live_answers_wait_counts_them_as_abandoned_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every number is a live person who talks for a minute (last digit 1).
+    let _carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), 60_000)
+            .to_str()
+            .unwrap(),
+        LINES as u32,
+        &["-timeout", "120s"],
+    );
+    // A 30 s abandon message keeps the abandoned calls up until the kill.
+    let prompt = dir.path().join("abandon.wav");
+    outdial::media::wav::write_mono_8k(&prompt, &vec![0i16; 8000 * 30]).unwrap();
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), _carrier.port).replace(
+        "default_region = \"US\"\n",
+        &format!(
+            "default_region = \"US\"\nabandon_prompt = \"{}\"\n",
+            prompt.display()
+        ),
+    );
+    assert!(text.contains("abandon_prompt"));
+    std::fs::write(&config_path, text).unwrap();
+    let mut list = String::from("id,phone\n");
+    for i in 0..LINES {
+        list.push_str(&format!("r{i},+12025552{i:02}1\n"));
+    }
+    std::fs::write(dir.path().join("list.csv"), list).unwrap();
+    import_list(&config_path, &dir.path().join("list.csv"));
+
+    // First life: three live answers, one agent; two are abandoned and
+    // hear the message when the dialer dies.
+    let mut first = Running::start(&config_path);
+    let addr = first.wait_until_listening();
+    start_campaign(addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = stats(addr);
+        if stats["live_answers"] == LINES as u64 && stats["abandoned"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no three live answers: {stats}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The marks on the attempt rows are written off the engine's loop.
+    std::thread::sleep(Duration::from_millis(1000));
+    first.signal("KILL");
+    let _ = first.child.wait();
+
+    let mut second = Running::start(&config_path);
+    let addr = second.wait_until_listening();
+    let opened = second.wait_for_message("store open", Duration::from_secs(10));
+    let fields = if opened["fields"].is_object() {
+        &opened["fields"]
+    } else {
+        &opened
+    };
+    assert_eq!(fields["interrupted"], LINES as u64, "{opened}");
+    start_campaign(addr);
+    let restored = second.wait_for_message(
+        "abandonment history of the last 30 days restored",
+        Duration::from_secs(10),
+    );
+    let fields = if restored["fields"].is_object() {
+        &restored["fields"]
+    } else {
+        &restored
+    };
+    assert_eq!(fields["answers"], LINES as u64, "{restored}");
+    assert_eq!(fields["abandoned"], 2, "{restored}");
+    second.signal("TERM");
+    assert!(second.child.wait().unwrap().success());
 }

@@ -505,6 +505,65 @@ fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) 
     );
 }
 
+fn a_crash_while_a_live_answer_waits_leaves_it_abandoned(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(4));
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    // r0: a live answer waiting for an agent when the node dies.
+    let waiting = store.begin_attempt(&leases[0], at(0)).unwrap();
+    store.attempt_live(waiting, at(8)).unwrap();
+    // r1: a live answer an agent took (the two marks land in either order).
+    let taken = store.begin_attempt(&leases[1], at(1)).unwrap();
+    store.attempt_bridged(taken, "alice").unwrap();
+    store.attempt_live(taken, at(9)).unwrap();
+    // r2: still ringing.
+    store.begin_attempt(&leases[2], at(2)).unwrap();
+    // r3: completed before the crash; a late mark changes nothing.
+    let done = store.begin_attempt(&leases[3], at(3)).unwrap();
+    let mut result = AttemptResult::new(Outcome::Machine);
+    result.cpa_verdict = Some("machine".into());
+    store.complete_attempt(done, &result, at(20)).unwrap();
+    store.attempt_live(done, at(21)).unwrap();
+
+    let restart = at(60);
+    let recovery = store.recover_node("node-a", restart).unwrap();
+    assert_eq!(recovery.interrupted_attempts, 3);
+    let mut attempts = Vec::new();
+    store
+        .export_attempts(campaign, &mut |a| {
+            attempts.push(a);
+            Ok(())
+        })
+        .unwrap();
+    let by_record = |id: &str| {
+        attempts
+            .iter()
+            .find(|a| a.external_id == id)
+            .expect("attempt")
+    };
+    let r0 = by_record("r0");
+    assert_eq!(r0.outcome.as_deref(), Some("interrupted"));
+    assert!(r0.abandoned, "{r0:?}");
+    assert_eq!(r0.cpa_verdict.as_deref(), Some("human"));
+    assert_eq!(r0.answered_at, Some(at(8).as_millisecond()));
+    let r1 = by_record("r1");
+    assert!(!r1.abandoned, "{r1:?}");
+    assert_eq!(r1.agent.as_deref(), Some("alice"));
+    let r2 = by_record("r2");
+    assert!(!r2.abandoned && r2.cpa_verdict.is_none(), "{r2:?}");
+    let r3 = by_record("r3");
+    assert_eq!(r3.outcome.as_deref(), Some("machine"));
+    assert!(!r3.abandoned && r3.answered_at.is_none(), "{r3:?}");
+    // The next start's abandonment windows count r0 as an abandoned live
+    // answer and r1 as a live answer.
+    let history = store
+        .answer_history(campaign, "node-a", at(0), restart)
+        .unwrap();
+    let live: u64 = history.iter().map(|m| m.live_answers).sum();
+    let abandoned: u64 = history.iter().map(|m| m.abandoned).sum();
+    assert_eq!((live, abandoned), (2, 1));
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -531,4 +590,5 @@ on_both_backends!(
     another_nodes_lapsed_lease_is_resolved,
     dispositions_and_dnc_disposition,
     answer_history_counts_live_answers_and_abandons_per_minute,
+    a_crash_while_a_live_answer_waits_leaves_it_abandoned,
 );

@@ -229,6 +229,8 @@ impl Shell {
                     }
                 }
             }
+            Effect::LiveAnswer { call } => self.mark_attempt(call, None),
+            Effect::Bridged { call, agent } => self.mark_attempt(call, Some(agent)),
             Effect::Record(record) => self.record(*record),
             Effect::CallAgent { agent } => return self.call_agent(agent).await,
             Effect::HangUpAgent { agent } => {
@@ -658,6 +660,30 @@ impl Shell {
                 vec![Input::AgentLeg { agent, up: false }]
             }
         }
+    }
+
+    /// Writes what a call in flight has become (a live answer, or bridged
+    /// to `agent`) to its attempt row, so that a dialer killed now leaves
+    /// the truth about it behind (see `Store::attempt_live`). The two
+    /// writes may land in either order: each is conditional on the other.
+    fn mark_attempt(&mut self, call: CallId, agent: Option<String>) {
+        let Some(&row) = self.attempt_rows.get(&call) else {
+            return;
+        };
+        let store = self.store.clone();
+        let now = Timestamp::now();
+        self.store_tasks.spawn(async move {
+            let written = tokio::task::spawn_blocking(move || match &agent {
+                None => store.attempt_live(row, now),
+                Some(agent) => store.attempt_bridged(row, agent),
+            })
+            .await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(row, %error, "cannot mark the attempt in flight"),
+                Err(error) => tracing::error!(row, %error, "attempt mark task failed"),
+            }
+        });
     }
 
     fn record(&mut self, record: AttemptRecord) {

@@ -338,6 +338,9 @@ impl Dialer {
                     let live_since = entry.attempt.waiting_live_since();
                     let deadline = entry.attempt.poll_timeout().unwrap_or(now);
                     if live_since.is_some() {
+                        if !entry.live_reported {
+                            self.effects.push_back(Effect::LiveAnswer { call });
+                        }
                         entry.live_reported = true;
                     }
                     if let Some(live) = self.live.get_mut(&campaign) {
@@ -377,6 +380,10 @@ impl Dialer {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         let _ = a.session.bridged(now);
                     }
+                    self.effects.push_back(Effect::Bridged {
+                        call,
+                        agent: agent.clone(),
+                    });
                     let latency = entry.attempt.connect_latency_so_far(now);
                     let wait = entry.attempt.agent_wait();
                     let live_reported = entry.live_reported;

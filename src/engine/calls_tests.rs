@@ -162,6 +162,12 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
         }),
         "{connect:?}"
     );
+    // The attempt row learns at once that this is a live answer (abandoned
+    // should the dialer die now)...
+    assert!(
+        connect.contains(&Effect::LiveAnswer { call }),
+        "{connect:?}"
+    );
     assert_eq!(
         dialer.agent_view("sim", t0).unwrap().state,
         "connecting",
@@ -169,6 +175,15 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
     );
     dialer.handle_input(Input::Spliced { call }, t0 + ms(4201));
     assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
+    // ... and that an agent took it.
+    let spliced = effects(&mut dialer);
+    assert!(
+        spliced.contains(&Effect::Bridged {
+            call,
+            agent: "sim".into()
+        }),
+        "{spliced:?}"
+    );
     // No second line while the only agent talks.
     assert!(dials(&effects(&mut dialer)).is_empty());
     assert!(
@@ -262,10 +277,18 @@ fn no_free_agent_within_two_seconds_of_the_greeting_is_an_abandon() {
         },
         t0 + ms(6000),
     );
-    effects(&mut dialer);
+    let waiting = effects(&mut dialer);
+    assert!(
+        waiting.contains(&Effect::LiveAnswer { call: b }),
+        "{waiting:?}"
+    );
     let deadline = t0 + ms(6000) - super::calls::END_OF_GREETING_ALLOWANCE + Duration::from_secs(2);
     dialer.handle_timeout(deadline - ms(1));
     let early = effects(&mut dialer);
+    assert!(
+        !early.iter().any(|e| matches!(e, Effect::Bridged { .. })),
+        "{early:?}"
+    );
     assert!(
         !early.iter().any(|e| matches!(e, Effect::Play { .. })),
         "{early:?}"

@@ -44,6 +44,12 @@ pub enum Effect {
     Play { call: CallId, prompt: Prompt },
     /// The call is over: free its media (unsplice from the agent first).
     CallOver { call: CallId },
+    /// The call is a live answer now waiting for an agent: write its answer
+    /// time and verdict to the attempt row, counted as abandoned until
+    /// [`Effect::Bridged`] (a dialer that dies now has abandoned it).
+    LiveAnswer { call: CallId },
+    /// An agent took the live answer: it is not abandoned.
+    Bridged { call: CallId, agent: String },
     /// Write a finished attempt's result to the store (for a connected
     /// call, once the agent's wrap-up gave the disposition).
     Record(Box<AttemptRecord>),

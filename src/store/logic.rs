@@ -254,7 +254,8 @@ impl SqlStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let in_flight = conn.query(
-            "SELECT id FROM attempts WHERE record_id = $1 AND ended_at IS NULL",
+            "SELECT id, answered_at, cpa_verdict, agent, abandoned FROM attempts \
+             WHERE record_id = $1 AND ended_at IS NULL",
             &[record.into()],
         )?;
         if in_flight.is_empty() {
@@ -262,9 +263,18 @@ impl SqlStore {
             return Ok(false);
         }
         for row in in_flight {
+            // What the call had become when the dialer stopped stays: a
+            // live answer no agent took was abandoned (`attempt_live`).
             let mut result = AttemptResult::new(Outcome::Interrupted);
-            result.notes =
-                Some("the dialer stopped during this call; its result is unknown".into());
+            result.answered_at = row[1].opt_int().map(from_ms);
+            result.cpa_verdict = row[2].opt_text();
+            result.agent = row[3].opt_text();
+            result.abandoned = row[4].opt_int().is_some_and(|v| v != 0);
+            result.notes = Some(if result.abandoned {
+                "the dialer stopped while this live answer waited for an agent: abandoned".into()
+            } else {
+                "the dialer stopped during this call; its result is unknown".into()
+            });
             self.complete_in_tx(conn, row[0].int(), &result, now)?;
         }
         Ok(true)
@@ -749,6 +759,28 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> Result<RecordState, StoreError> {
         self.tx(|conn| self.complete_in_tx(conn, attempt, result, now))
+    }
+
+    fn attempt_live(&self, attempt: AttemptId, answered_at: Timestamp) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            conn.exec(
+                "UPDATE attempts SET answered_at = $2, cpa_verdict = 'human', \
+                 abandoned = CASE WHEN agent IS NULL THEN 1 ELSE 0 END \
+                 WHERE id = $1 AND ended_at IS NULL",
+                &[attempt.into(), ms(answered_at).into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn attempt_bridged(&self, attempt: AttemptId, agent: &str) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            conn.exec(
+                "UPDATE attempts SET agent = $2, abandoned = 0 WHERE id = $1 AND ended_at IS NULL",
+                &[attempt.into(), agent.into()],
+            )?;
+            Ok(())
+        })
     }
 
     fn recover_node(&self, node: &str, now: Timestamp) -> Result<Recovery, StoreError> {

@@ -270,6 +270,20 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<RecordState, StoreError>;
 
+    /// A live answer on an attempt still in flight: its answer time and the
+    /// human verdict, counted as **abandoned** until [`Store::attempt_bridged`]
+    /// says an agent took it. A dialer that dies while the caller waits
+    /// for an agent (or hears the abandon message) thus leaves an abandoned
+    /// live answer behind, which the abandonment windows restored at the
+    /// next start count, not an `interrupted` attempt of unknown result.
+    /// Does nothing once the attempt is complete; after
+    /// [`Store::attempt_bridged`] (the two may land in either order) it
+    /// writes the answer but not the abandon.
+    fn attempt_live(&self, attempt: AttemptId, answered_at: Timestamp) -> Result<(), StoreError>;
+    /// An agent took the live answer of an attempt still in flight: not
+    /// abandoned. Does nothing once the attempt is complete.
+    fn attempt_bridged(&self, attempt: AttemptId, agent: &str) -> Result<(), StoreError>;
+
     /// At startup: closes this node's attempts in flight as `interrupted`
     /// (retried after the network-failure delay, never redialed at once)
     /// and gives back its leases.
