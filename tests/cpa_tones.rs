@@ -1133,3 +1133,65 @@ fn reorder_bursts_in_hiss_are_tones_from_their_onset() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn babble_between_rings_is_ringing_not_a_caller() {
+    // TTS babble 12–15 dB under a 425 Hz ring: a babble run in the gap
+    // replaced the ring in the cadence history (it lay 14 dB under it, the
+    // bar was 15), the next ring was then taken for the beep after a
+    // "greeting" (a machine), or the ring's 1.3 s of silence came 80 ms
+    // after the wait for a wisp of babble had run out (a human). Rung
+    // again, nobody had answered.
+    for name in [
+        "ringback_babble_13db.wav",
+        "ringback_babble_14db_tandem.wav",
+        "ringback_babble_15db.wav",
+    ] {
+        let run = analyse(&fixture(name), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Ringback,
+            "{name}: {:?}",
+            run.events
+        );
+        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+    }
+    // The next ring comes after the analysis time: not sure, but never a
+    // person or a machine.
+    let run = analyse(&fixture("ringback_babble_12db_gain.wav"), false);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}
+
+#[test]
+fn a_quiet_callee_after_a_ring_is_never_ringback_nor_a_machine() {
+    // The hold for the next ring must not hang up on a person who answers
+    // 8–12 dB under the ring: no ring comes, and at the end of the
+    // analysis time a long span of their speech is no greeting.
+    // Known limit: three syllables 12 dB under the ring read as < 300 ms of
+    // speech, which the ring's verdict 200 ms after them takes for the
+    // line's babble (ringback); before the ring hold, 8 dB under did too.
+    let mut failures = Vec::new();
+    for (under_db, talk_ms) in [
+        (6.0, 700.0),
+        (8.0, 700.0),
+        (10.0, 700.0),
+        (8.0, 2600.0),
+        (12.0, 2600.0),
+    ] {
+        let x = concat(&[
+            silence(200.0),
+            tone(&[425.0], 1000.0, -14.0),
+            silence(900.0),
+            pseudo_speech(talk_ms, 160.0, -14.0 - under_db, 21),
+            silence(5000.0),
+        ]);
+        let run = analyse(&on_a_line(&x, -62.0, 22), false);
+        if !matches!(run.verdict.outcome, Outcome::Human | Outcome::Unknown) {
+            failures.push(format!(
+                "{under_db} dB under, {talk_ms} ms: {:?}",
+                run.events
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -45,14 +45,28 @@ const RING_OVER_SPEECH_DB: f32 = 10.0;
 /// talker's loud frames are as loud as their vowels, which would be the
 /// bursts; babble 10–13 dB under a tone read 1–10 dB under it).
 const SPEECH_UNDER_CADENCE_DB: f32 = 2.0;
+/// A ring at least this much (dB) louder than the speech heard after it
+/// holds speech verdicts until the next ring could begin (`RingHold`).
+const RING_OVER_BACKGROUND_DB: f32 = 6.0;
+/// A ringback verdict waits this long (ms) after the last speech frame: a
+/// word's syllables have dips the VAD leaves speech in.
+const RING_SILENCE_AFTER_SPEECH_MS: u32 = 200;
+/// The longest silence between rings of any plan (PT: 5 s) and 15 %.
+const RING_HOLD_MS: u32 = 5800;
+/// A next ring matches the held one within these: length (share), level
+/// (dB) and frequency (Hz).
+const NEXT_RING_LENGTH_TOL: f32 = 0.2;
+const NEXT_RING_LEVEL_DB: f32 = 6.0;
+const NEXT_RING_HZ: f32 = 20.0;
 /// A human verdict waits while a call-progress tone this much (dB) louder
 /// than the caller, steady for `STEADY_TONE_MS`, is on.
 const TONE_OVER_CALLER_DB: f32 = 6.0;
 const STEADY_TONE_MS: u32 = 100;
 /// Less speech than this (ms) after such a burst waits up to
-/// `WISP_WAIT_MS` after the burst's end for the cadence to go on.
+/// `WISP_WAIT_MS` after the burst's end for the cadence to go on: longer
+/// than the 1.3 s of silence after a ring that make it ringback.
 const WISP_BETWEEN_TONES_MS: u32 = 300;
-const WISP_WAIT_MS: u32 = 1200;
+const WISP_WAIT_MS: u32 = 1400;
 /// A ringback verdict is void when speech this much (dB) louder than the
 /// ring element was heard: a voice over the ring is the callee.
 const SPEECH_OVER_RING_DB: f32 = 10.0;
@@ -481,6 +495,21 @@ pub struct Analyser {
     cadence_hz: Option<f32>,
     /// The speech before that cadence was forgotten as room noise.
     speech_before_cadence_was_noise: bool,
+    /// A ring was heard and then "speech" far under it: speech verdicts
+    /// wait for the next ring (see `RingHold`).
+    ring_hold: Option<RingHold>,
+}
+
+/// A ring with "speech" far under it after it: the line's babble between
+/// rings, or a callee who answered quietly. Nobody who answered is rung
+/// again, so a next ring like this one (its frequency, its length, about
+/// its level) shows the speech was the line's; until the latest moment the
+/// next ring could begin, no speech verdict (nor a beep at the ring's
+/// frequency: the next ring would read as one) is given.
+#[derive(Debug, Clone, Copy)]
+struct RingHold {
+    until_ms: u32,
+    ring: tones::Segment,
 }
 
 /// One frame's speech features and VAD state, for the offline training
@@ -534,6 +563,7 @@ impl Analyser {
             beep: None,
             beep_candidate: None,
             cadence_hz: None,
+            ring_hold: None,
             speech_before_cadence_was_noise: false,
             ringback_reported: false,
             resumed_after_human: false,
@@ -1006,9 +1036,9 @@ impl Analyser {
             self.speech.floor_is_hiss(),
             self.frame,
         );
-        if std::env::var_os("CPA_DBG").is_some() {
+        if frame_debug() {
             eprintln!(
-                "{} t={} band={:.1} f1={:.0} open={:?} v={:?} sp={} insp={} pause={} peak={:.1} span={}",
+                "{} t={} band={:.1} f1={:.0} open={:?} v={:?} sp={} insp={} pause={} peak={:.1} span={} cp={:?}",
                 (self.frame + 1) * FRAME_MS,
                 self.tones.tonal,
                 f.band_db,
@@ -1024,7 +1054,13 @@ impl Analyser {
                 self.speech.in_speech(),
                 self.speech.pause_ms(),
                 self.speech.caller_peak_db(),
-                self.speech.span_ms()
+                self.speech.span_ms(),
+                self.tones.last_progress().map(|s| (
+                    s.start_ms,
+                    s.end_ms,
+                    s.lo as i32,
+                    s.level_db as i32
+                ))
             );
         }
         let min_db = self.tones.loudest_db() - 15.0;
@@ -1129,7 +1165,11 @@ impl Analyser {
                 seg.level_db < self.speech.caller_peak_db() + TONE_OVER_SPEECH_DB
                     && self.tone_may_be_beep(seg.level_db)
             })
-            .filter(|_| want_beep && self.speech.speech_ms() >= beep_after_ms);
+            .filter(|_| want_beep && self.speech.speech_ms() >= beep_after_ms)
+            .filter(|seg| {
+                self.ring_hold
+                    .is_none_or(|hold| (seg.lo - hold.ring.lo).abs() > NEXT_RING_HZ)
+            });
         if self.watch_beep(beep_now, f, at) {
             return;
         }
@@ -1151,7 +1191,28 @@ impl Analyser {
                         .tones
                         .last_progress_level_db()
                         .is_some_and(|db| self.speech.caller_peak_db() > db + SPEECH_OVER_RING_DB);
-                    if !speech_heard && !answered_over_ring && !self.ringback_reported {
+                    if speech_heard
+                        && self.ring_hold.is_none()
+                        && let Some(ring) = self.tones.last_progress()
+                        && ring.level_db > self.speech.caller_peak_db() + RING_OVER_BACKGROUND_DB
+                    {
+                        self.ring_hold = Some(RingHold {
+                            until_ms: ring.end_ms + RING_HOLD_MS,
+                            ring,
+                        });
+                    }
+                    // The "silence" after a ring that makes it ringback is
+                    // only the tone's absence: not while someone speaks
+                    // (a callee's first 300 ms; the verdict is read again
+                    // at every frame of the silence).
+                    if !speech_heard
+                        && !self.speech.in_speech()
+                        && (!self.speech.heard_speech()
+                            || at.saturating_sub(self.speech.last_speech_end_ms())
+                                >= RING_SILENCE_AFTER_SPEECH_MS)
+                        && !answered_over_ring
+                        && !self.ringback_reported
+                    {
                         self.ringback_reported = true;
                         if self.answered_at.is_some() {
                             self.decide(Outcome::Ringback, at, EventKind::Ringback);
@@ -1185,6 +1246,29 @@ impl Analyser {
             }
         }
 
+        if let Some(hold) = self.ring_hold {
+            if let Some(next) = self.tones.last_progress()
+                && next.start_ms > hold.ring.end_ms
+                && is_next_ring(&hold.ring, &next)
+            {
+                // Rung again: nobody had answered.
+                self.ring_hold = None;
+                self.speech.forget_speech();
+                if self.answered_at.is_some() {
+                    return self.decide(Outcome::Ringback, at, EventKind::Ringback);
+                }
+                if !self.ringback_reported {
+                    self.ringback_reported = true;
+                    self.emit(Event {
+                        at_ms: at,
+                        kind: EventKind::Ringback,
+                    });
+                }
+            } else if at >= hold.until_ms && self.tones.open_progress_level_db(0).is_none() {
+                self.ring_hold = None;
+            }
+        }
+
         let speech_verdict = if self.trace_only {
             None
         } else {
@@ -1198,6 +1282,8 @@ impl Analyser {
             // A beep-like run is in its tail: if it is a beep, this was a
             // short greeting, not an answer.
             Some(SpeechVerdict::Human) if self.beep_candidate.is_some() => {}
+            // Babble between rings, until the next ring could come.
+            Some(_) if self.ring_hold.is_some() => {}
             // A call-progress tone far louder than the caller is on: no
             // pause of theirs can be heard under it, and what was taken
             // for their word may be the line's babble between its bursts
@@ -1235,13 +1321,32 @@ impl Analyser {
             return self.decide(Outcome::Silence, at, EventKind::Silence);
         }
         if self.answered_at.is_some() && since_answer >= self.settings.max_analysis_ms {
-            if self.speech.span_ms() >= 1800 {
+            // Held for the next ring: ringing, or a quiet callee after a
+            // ring; a long span of it is no greeting.
+            if self.speech.span_ms() >= 1800 && self.ring_hold.is_none() {
                 self.decide(Outcome::Machine, at, EventKind::Machine);
             } else {
                 self.decide(Outcome::Unknown, at, EventKind::NotSure);
             }
         }
     }
+}
+
+/// `CPA_DBG` set: every frame's tone and speech state goes to stderr (for
+/// tuning against the corpus). Read once: the analyser runs per frame on
+/// every channel, and reading the environment takes a process-wide lock.
+fn frame_debug() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("CPA_DBG").is_some())
+}
+
+/// `next` is another ring of the plan `ring` belongs to: the same
+/// frequency, about its length and level.
+fn is_next_ring(ring: &tones::Segment, next: &tones::Segment) -> bool {
+    let (d0, d1) = (ring.duration_ms() as f32, next.duration_ms() as f32);
+    (next.lo - ring.lo).abs() <= NEXT_RING_HZ
+        && (d1 - d0).abs() <= NEXT_RING_LENGTH_TOL * d0
+        && (next.level_db - ring.level_db).abs() <= NEXT_RING_LEVEL_DB
 }
 
 /// Two resolved peaks that are neighbouring harmonics of a voice (see

@@ -349,7 +349,7 @@ const HISTORY: usize = 10;
 const CP_MIN_MS: u32 = 120;
 /// A run this far (dB) under the last call-progress element is not the
 /// next one (see `may_be_progress_element`).
-const CP_ELEMENT_BELOW_LAST_DB: f32 = 15.0;
+const CP_ELEMENT_BELOW_LAST_DB: f32 = 10.0;
 
 fn cadence_tolerance(v: u32) -> u32 {
     (v * 25 / 100).max(75)
