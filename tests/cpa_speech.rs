@@ -358,8 +358,8 @@ fn a_beep_that_starts_as_the_pause_would_end_an_answer_gives_no_human_event() {
     // is long enough for a finished answer: the beep's first 100 ms are not
     // yet known to be a tone. A `human` event there would have connected an
     // agent to an answering machine. (The wait after a 0.6 s answer is
-    // 320 ms; the gaps end at it.)
-    for gap_ms in [260.0, 280.0, 300.0, 320.0] {
+    // 280 ms; the gaps end at it.)
+    for gap_ms in [220.0, 240.0, 260.0, 280.0] {
         let x = concat(&[
             silence(400.0),
             pseudo_speech(600.0, 150.0, -20.0, 4),

@@ -60,7 +60,7 @@ const NEXT_RING_LEVEL_DB: f32 = 6.0;
 const NEXT_RING_HZ: f32 = 20.0;
 /// A human verdict waits while a call-progress tone this much (dB) louder
 /// than the caller, steady for `STEADY_TONE_MS`, is on.
-const TONE_OVER_CALLER_DB: f32 = 6.0;
+const TONE_OVER_CALLER_DB: f32 = 4.0;
 const STEADY_TONE_MS: u32 = 100;
 /// Less speech than this (ms) after such a burst waits up to
 /// `WISP_WAIT_MS` after the burst's end for the cadence to go on: longer

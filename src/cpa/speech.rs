@@ -118,7 +118,7 @@ impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
         let base = Thresholds {
             machine_span_ms: 3200,
-            short_pause_ms: 320,
+            short_pause_ms: 280,
             short_span_ms: 600,
             pause_per_s_ms: 450,
             min_speech_ms: 140,
