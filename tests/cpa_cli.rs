@@ -85,6 +85,37 @@ fn json_and_eval_on_generated_clips() {
         "{report}"
     );
 
+    // A greeting whose sentence pause ends it as an answer, read on into
+    // a machine: scored machine, and counted among the machines announced
+    // human first (the engine would have handed it to a free agent).
+    let greeting = concat(&[
+        silence(400.0),
+        pseudo_speech(600.0, 150.0, -20.0, 2),
+        silence(450.0),
+        pseudo_speech(4200.0, 150.0, -20.0, 3),
+        silence(1500.0),
+    ]);
+    write(dir.path(), "greeting.wav", &greeting);
+    std::fs::write(
+        dir.path().join("labels3.csv"),
+        "greeting.wav,machine\nbusy.wav,busy\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["cpa", "--eval"])
+        .arg(dir.path().join("labels3.csv"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains("| machine | 1 | 100.0 % (1/1) |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| machines first announced human, then corrected | 100.0 % (1/1) |"),
+        "{report}"
+    );
+
     // A bad label is a usage error that names the line.
     std::fs::write(dir.path().join("bad.csv"), "busy.wav,robot\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_outdial"))

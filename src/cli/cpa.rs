@@ -375,6 +375,26 @@ pub fn score(labels: &[Label], results: &[FileResult]) -> String {
         "| not sure | {} |",
         pct(confusion[h][u] + confusion[m][u], hm_total)
     );
+    // A machine whose first speech verdict was `human` (a greeting's
+    // sentence pause), corrected later by the read-on or its beep: the
+    // engine hands such a call to a free agent before the correction.
+    let machines_first_human = labels
+        .iter()
+        .zip(results)
+        .filter(|(l, r)| {
+            l.class == Outcome::Machine
+                && r.verdict.outcome == Outcome::Machine
+                && r.events
+                    .iter()
+                    .find(|e| matches!(e.kind, EventKind::Human | EventKind::Machine))
+                    .is_some_and(|e| e.kind == EventKind::Human)
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "| machines first announced human, then corrected | {} |",
+        pct(machines_first_human, confusion[m].iter().sum())
+    );
 
     let mut human_after_answer = Vec::new();
     let mut human_after_stop = Vec::new();
