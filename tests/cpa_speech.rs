@@ -739,3 +739,27 @@ fn a_long_beep_in_the_v21_band_after_a_short_greeting_is_found_while_it_sounds()
     let beep = run.beep_ms.expect("beep found") as f64;
     assert!((beep - 1800.0).abs() <= 100.0, "beep at {beep}");
 }
+
+#[test]
+fn a_greeting_on_a_line_8_db_over_hiss_is_not_ended_at_its_sentence_pause() {
+    // A greeting under white noise 8 dB below it, with lost packets (cut
+    // from the generated corpus, see tests/fixtures/cpa): its soft word
+    // ends drown, its sentence pauses read 100–200 ms longer, and with the
+    // 150 ms of extra wait of a noisy line it was taken for an answer. Under
+    // 12 dB of SNR the wait is 300 ms longer.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cpa/machine_white_8db_loss.wav");
+    let wav = outdial::media::wav::Wav::read(&path).expect("fixture");
+    let x: Vec<f64> = wav
+        .to_mono_8k()
+        .iter()
+        .map(|&v| f64::from(v) / 32768.0)
+        .collect();
+    let run = analyse(&x, false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    assert!(
+        !run.events.iter().any(|e| e.kind.name() == "human"),
+        "{:?}",
+        run.events
+    );
+}

@@ -110,9 +110,17 @@ pub struct Thresholds {
     pub pause_per_s_ms: u32,
     /// Minimum voiced speech for a human verdict (a click is not "hello").
     pub min_speech_ms: u32,
-    /// Extra pause on a line whose speech stands less than 18 dB above noise.
+    /// Extra pause on a line whose speech stands less than 18 dB
+    /// (`NOISY_SNR_DB`) above noise ...
     pub noisy_extra_ms: u32,
+    /// ... and less than 12 dB (`VERY_NOISY_SNR_DB`): there a greeting's
+    /// sentence pause reads longer still (its soft word ends drown), and
+    /// a 300–400 ms pause ended greetings as answers.
+    pub very_noisy_extra_ms: u32,
 }
+
+const NOISY_SNR_DB: f32 = 18.0;
+const VERY_NOISY_SNR_DB: f32 = 12.0;
 
 impl Thresholds {
     pub fn for_sensitivity(s: Sensitivity) -> Self {
@@ -123,6 +131,7 @@ impl Thresholds {
             pause_per_s_ms: 450,
             min_speech_ms: 140,
             noisy_extra_ms: 150,
+            very_noisy_extra_ms: 300,
         };
         match s {
             Sensitivity::Normal => base,
@@ -615,7 +624,13 @@ impl SpeechTracker {
         }
         // On a noisy line the quiet ends of words drown: wait a little more.
         let snr = self.speech_level_db - self.floor_db;
-        let noisy_extra = if snr < 18.0 { t.noisy_extra_ms } else { 0 };
+        let noisy_extra = if snr < VERY_NOISY_SNR_DB {
+            t.very_noisy_extra_ms
+        } else if snr < NOISY_SNR_DB {
+            t.noisy_extra_ms
+        } else {
+            0
+        };
         if !self.in_speech()
             && !self.background_pending(self.last_frame)
             && self.speech_ms() >= t.min_speech_ms
