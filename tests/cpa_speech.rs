@@ -747,15 +747,7 @@ fn a_greeting_on_a_line_8_db_over_hiss_is_not_ended_at_its_sentence_pause() {
     // ends drown, its sentence pauses read 100–200 ms longer, and with the
     // 150 ms of extra wait of a noisy line it was taken for an answer. Under
     // 12 dB of SNR the wait is 300 ms longer.
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cpa/machine_white_8db_loss.wav");
-    let wav = outdial::media::wav::Wav::read(&path).expect("fixture");
-    let x: Vec<f64> = wav
-        .to_mono_8k()
-        .iter()
-        .map(|&v| f64::from(v) / 32768.0)
-        .collect();
-    let run = analyse(&x, false);
+    let run = analyse(&fixture("machine_white_8db_loss.wav"), false);
     assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
     assert!(
         !run.events.iter().any(|e| e.kind.name() == "human"),

@@ -1036,19 +1036,6 @@ fn a_syllable_of_noise_before_a_1_s_ring_is_not_an_answer() {
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
 }
 
-/// A clip of `tests/fixtures/cpa` (8 kHz μ-law, cut from the generated
-/// corpus: see the README there), as the analyser's input.
-fn fixture(name: &str) -> Vec<f64> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cpa")
-        .join(name);
-    let wav = outdial::media::wav::Wav::read(&path).expect("fixture");
-    wav.to_mono_8k()
-        .iter()
-        .map(|&v| f64::from(v) / 32768.0)
-        .collect()
-}
-
 #[test]
 fn babble_between_the_bursts_of_a_busy_tone_is_the_line_not_a_caller() {
     // TTS babble 10–13 dB under a 425 Hz busy tone read as 160–460 ms of

@@ -64,6 +64,16 @@ simulated = {{ wrap_up_s = 1, disposition = "SALE" }}
     )
 }
 
+/// A log line's fields: nested under `fields` or at the top level,
+/// depending on the JSON formatter.
+fn log_fields(line: &Value) -> &Value {
+    if line["fields"].is_object() {
+        &line["fields"]
+    } else {
+        line
+    }
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
@@ -148,11 +158,7 @@ fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
     let mut second = Running::start(&config_path);
     let addr = second.wait_until_listening();
     let opened = second.wait_for_message("store open", Duration::from_secs(10));
-    let fields = if opened["fields"].is_object() {
-        &opened["fields"]
-    } else {
-        &opened
-    };
+    let fields = log_fields(&opened);
     assert_eq!(
         fields["interrupted"], LINES as u64,
         "calls in flight closed as interrupted: {opened}"
@@ -259,11 +265,7 @@ fn a_restart_restores_the_abandonment_windows_from_the_store() {
         "abandonment history of the last 30 days restored",
         Duration::from_secs(10),
     );
-    let fields = if restored["fields"].is_object() {
-        &restored["fields"]
-    } else {
-        &restored
-    };
+    let fields = log_fields(&restored);
     assert_eq!(fields["answers"], 2, "{restored}");
     assert_eq!(fields["abandoned"], 1, "{restored}");
     // The pacer's US rate now holds them: 1 abandon in 2 live answers.
@@ -337,22 +339,14 @@ fn kill_9_while_live_answers_wait_counts_them_as_abandoned_after_the_restart() {
     let mut second = Running::start(&config_path);
     let addr = second.wait_until_listening();
     let opened = second.wait_for_message("store open", Duration::from_secs(10));
-    let fields = if opened["fields"].is_object() {
-        &opened["fields"]
-    } else {
-        &opened
-    };
+    let fields = log_fields(&opened);
     assert_eq!(fields["interrupted"], LINES as u64, "{opened}");
     start_campaign(addr);
     let restored = second.wait_for_message(
         "abandonment history of the last 30 days restored",
         Duration::from_secs(10),
     );
-    let fields = if restored["fields"].is_object() {
-        &restored["fields"]
-    } else {
-        &restored
-    };
+    let fields = log_fields(&restored);
     assert_eq!(fields["answers"], LINES as u64, "{restored}");
     assert_eq!(fields["abandoned"], 2, "{restored}");
     second.signal("TERM");

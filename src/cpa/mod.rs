@@ -580,6 +580,20 @@ impl Analyser {
 
     /// For feature export: never give a speech verdict.
     #[doc(hidden)]
+    /// Ringing: after answer it is the verdict; before it (early media) an
+    /// event, once.
+    fn report_ringback(&mut self, at: u32) {
+        if self.answered_at.is_some() {
+            self.decide(Outcome::Ringback, at, EventKind::Ringback);
+        } else if !self.ringback_reported {
+            self.emit(Event {
+                at_ms: at,
+                kind: EventKind::Ringback,
+            });
+        }
+        self.ringback_reported = true;
+    }
+
     /// All the "speech" heard lay well under the cadence's elements: the
     /// line's background between the bursts (babble, a TV), not a talker
     /// whose own vowels would be the bursts and as loud as them.
@@ -1213,15 +1227,7 @@ impl Analyser {
                         && !answered_over_ring
                         && !self.ringback_reported
                     {
-                        self.ringback_reported = true;
-                        if self.answered_at.is_some() {
-                            self.decide(Outcome::Ringback, at, EventKind::Ringback);
-                        } else {
-                            self.emit(Event {
-                                at_ms: at,
-                                kind: EventKind::Ringback,
-                            });
-                        }
+                        self.report_ringback(at);
                     }
                 }
                 ToneVerdict::Progress(Progress::Busy)
@@ -1254,15 +1260,9 @@ impl Analyser {
                 // Rung again: nobody had answered.
                 self.ring_hold = None;
                 self.speech.forget_speech();
-                if self.answered_at.is_some() {
-                    return self.decide(Outcome::Ringback, at, EventKind::Ringback);
-                }
-                if !self.ringback_reported {
-                    self.ringback_reported = true;
-                    self.emit(Event {
-                        at_ms: at,
-                        kind: EventKind::Ringback,
-                    });
+                self.report_ringback(at);
+                if self.verdict.is_some() {
+                    return;
                 }
             } else if at >= hold.until_ms && self.tones.open_progress_level_db(0).is_none() {
                 self.ring_hold = None;

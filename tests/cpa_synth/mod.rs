@@ -128,6 +128,19 @@ pub fn pseudo_speech(ms: f64, f0: f64, level_db: f64, seed: u64) -> Vec<f64> {
     out.iter().map(|x| x / rms * amp * 0.7).collect()
 }
 
+/// A clip of `tests/fixtures/cpa` (8 kHz μ-law, cut from the generated
+/// corpus: see the README there), as the analyser's input.
+pub fn fixture(name: &str) -> Vec<f64> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cpa")
+        .join(name);
+    let wav = outdial::media::wav::Wav::read(&path).expect("fixture");
+    wav.to_mono_8k()
+        .iter()
+        .map(|&v| f64::from(v) / 32768.0)
+        .collect()
+}
+
 pub fn mix(a: &[f64], b: &[f64]) -> Vec<f64> {
     let n = a.len().max(b.len());
     (0..n)
