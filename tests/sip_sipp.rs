@@ -187,3 +187,12 @@ fn trunk_named_by_dns_name_is_resolved() {
     );
     sipp.assert_passed(LIMIT);
 }
+
+#[test]
+fn a_carriers_hold_and_unhold_reinvites_are_answered_recvonly_then_sendrecv() {
+    // The scenario checks our two 200s (direction, the o= version one
+    // higher each time, one codec) and fails without them.
+    let (call, _) = call("uas_reinvite_hold.xml", "1.5");
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(call["sip_code"], 200, "{call}");
+}

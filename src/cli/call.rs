@@ -337,6 +337,16 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                             }
                         }
                     }
+                    Event::MediaChanged { media: negotiated, .. } => {
+                        if single && !args.json {
+                            println!("  re-offer: {} {:?}", negotiated.direction.attribute(), negotiated.remote);
+                        }
+                        if let Some(media) = media.as_mut()
+                            && let Err(error) = media.on_media_changed(negotiated)
+                        {
+                            eprintln!("error: {error:#}");
+                        }
+                    }
                     Event::PingResult { .. } | Event::Registration(_) => {}
                 }
             }

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::media::leg::LegEvent;
 use crate::media::prompt::Prompt;
 use crate::net::rtp::{self, LegReport, PortPool, RtpLeg};
-use crate::sdp::{Codec, Direction, MediaSession, SessionDescription, process_answer};
+use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription, process_answer};
 
 /// After the file has played, keep listening this long so the far end's
 /// answer to the last words (an echo, a reply) is recorded too.
@@ -86,6 +86,13 @@ impl CallMedia {
             process_answer(&self.offer, &answer).map_err(|e| anyhow!("SDP answer: {e}"))?;
         self.leg.set_negotiated(negotiated)?;
         self.negotiated = true;
+        Ok(())
+    }
+
+    /// The far end re-offered (hold, unhold, a new address); the endpoint
+    /// has answered it.
+    pub fn on_media_changed(&mut self, media: Negotiated) -> anyhow::Result<()> {
+        self.leg.set_negotiated(media)?;
         Ok(())
     }
 

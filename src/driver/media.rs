@@ -21,7 +21,7 @@ use crate::media::leg::LegEvent;
 use crate::media::prompt::Prompt;
 use crate::media::tones::ZipTone;
 use crate::net::rtp::{self, BridgedCustomer, RtpLeg};
-use crate::sdp::{SessionDescription, process_answer};
+use crate::sdp::{Negotiated, SessionDescription, process_answer};
 
 /// CPA frames buffered before the oldest are dropped (1 s of audio).
 const CPA_BACKLOG: usize = 50;
@@ -30,6 +30,9 @@ pub enum CustomerCommand {
     /// An SDP answer (18x early media or the 200).
     Answer(Vec<u8>),
     Answered,
+    /// The customer re-offered (hold, unhold, a new address); the SIP
+    /// endpoint has answered it.
+    Renegotiated(Negotiated),
     Play(Prompt),
     /// Splice into this agent's leg (recording the bridge to the path, if
     /// any); `Input::Spliced` or `ConnectFailed` follows.
@@ -40,6 +43,10 @@ pub enum CustomerCommand {
 
 pub enum AgentCommand {
     Negotiated(Vec<u8>),
+    /// The agent's phone re-offered (hold on the softphone, a new address).
+    Renegotiated(Negotiated),
+    /// The spliced customer re-offered.
+    CustomerRenegotiated(Negotiated),
     Splice {
         customer: RtpLeg,
         record: Option<PathBuf>,
@@ -110,6 +117,13 @@ impl CustomerMedia {
                         {
                             Ok(negotiated) => { let _ = leg.set_negotiated(negotiated); }
                             Err(error) => tracing::warn!(call, %error, "unusable SDP answer"),
+                        }
+                    }
+                    Some(CustomerCommand::Renegotiated(media)) => {
+                        if let Some(leg) = leg.as_ref() {
+                            let _ = leg.set_negotiated(media);
+                        } else if let Some((_, agent)) = spliced.as_ref() {
+                            let _ = agent.send(AgentCommand::CustomerRenegotiated(media));
                         }
                     }
                     Some(CustomerCommand::Answered) => {
@@ -228,6 +242,10 @@ pub async fn agent_phone(
                         Ok(negotiated) => { let _ = leg.set_negotiated(negotiated); }
                         Err(error) => tracing::warn!(%agent, %error, "unusable SDP answer from the agent's phone"),
                     }
+                }
+                Some(AgentCommand::Renegotiated(media)) => { let _ = leg.set_negotiated(media); }
+                Some(AgentCommand::CustomerRenegotiated(media)) => {
+                    let _ = rtp::renegotiate_bridged_customer(&leg, media);
                 }
                 Some(AgentCommand::Splice { customer, record, keep_cpa, reply }) => {
                     // A customer still spliced (its Close not yet seen) is

@@ -752,6 +752,7 @@ impl Shell {
         let call_handle = match &event {
             SipEvent::Progress { call, .. }
             | SipEvent::Answered { call, .. }
+            | SipEvent::MediaChanged { call, .. }
             | SipEvent::Ended { call, .. } => *call,
             SipEvent::Registration(change) => {
                 match change {
@@ -808,6 +809,11 @@ impl Shell {
                 let _ = customer.media.send(CustomerCommand::Answered);
                 vec![Input::Answered { call }]
             }
+            SipEvent::MediaChanged { media, .. } => {
+                tracing::info!(call, direction = media.direction.attribute(), remote = ?media.remote, "customer re-offer");
+                let _ = customer.media.send(CustomerCommand::Renegotiated(media));
+                Vec::new()
+            }
             SipEvent::Ended { end, .. } => {
                 self.parties.remove(&handle);
                 if customer.answered {
@@ -844,6 +850,11 @@ impl Shell {
                 phone.up = true;
                 tracing::info!(%agent, "reservation call up");
                 vec![Input::AgentLeg { agent, up: true }]
+            }
+            SipEvent::MediaChanged { media, .. } => {
+                tracing::info!(%agent, direction = media.direction.attribute(), remote = ?media.remote, "agent re-offer");
+                let _ = phone.media.send(AgentCommand::Renegotiated(media));
+                Vec::new()
             }
             SipEvent::Ended { end, .. } => {
                 self.parties.remove(&handle);

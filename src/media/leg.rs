@@ -167,9 +167,15 @@ impl LegCore {
 
     /// A re-INVITE changed the media: new address, codec or direction. The
     /// latch is released so the new address is used at once.
-    pub fn renegotiate(&mut self, negotiated: Negotiated) {
+    pub fn renegotiate(&mut self, negotiated: Negotiated, now: Instant) {
         if negotiated.remote != self.negotiated.remote {
             self.latched = None;
+        }
+        // Off hold: the silence while the far end was not sending to us is
+        // no dead line, so the inactivity clock starts again.
+        if negotiated.direction.we_receive() && !self.negotiated.direction.we_receive() {
+            self.last_receive = now;
+            self.inactive_reported = false;
         }
         self.negotiated = negotiated;
     }
@@ -464,7 +470,9 @@ impl LegCore {
         if let Some(t) = self.reorder.deadline() {
             deadline = deadline.min(t);
         }
-        if !self.inactive_reported {
+        // On hold (not receiving) the inactivity clock is stopped: a past
+        // deadline here would wake the task in a loop.
+        if !self.inactive_reported && self.negotiated.direction.we_receive() {
             deadline = deadline.min(self.last_receive + self.settings.inactivity_timeout);
         }
         deadline

@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 pub use negotiate::{
-    Codec, Direction, MediaSession, Negotiated, NegotiationError, answer_offer, build_offer,
-    process_answer,
+    Codec, DialogSdp, Direction, MediaSession, Negotiated, NegotiationError, ReofferError,
+    answer_offer, build_offer, process_answer,
 };
 
 /// Bounds that keep a hostile document from costing memory or time.

@@ -469,3 +469,101 @@ impl MediaSession {
         self.negotiated.as_ref()
     }
 }
+
+/// Why a re-offer inside a dialog was refused (the re-INVITE or UPDATE gets
+/// 488 and the session goes on as before, RFC 3261 §14.2).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ReofferError {
+    #[error("unreadable SDP offer: {0}")]
+    Sdp(#[from] super::SdpError),
+    #[error(transparent)]
+    Negotiation(#[from] NegotiationError),
+}
+
+/// Our SDP in a dialog we opened with an offer (the dialer's calls to the
+/// trunk and to agents): it answers the peer's re-offers — hold
+/// (`sendonly`, `inactive`, `c=0.0.0.0`), unhold, a new address, a session
+/// refresh — from the codecs and address of our first offer, and keeps the
+/// `o=` line across the dialog, its version one higher whenever the
+/// description changes and unchanged when it does not (RFC 3264 §8).
+#[derive(Debug, Clone)]
+pub struct DialogSdp {
+    /// Our first offer: the capabilities every later answer is drawn from.
+    offer: SessionDescription,
+    /// The last description we sent (the offer, then each answer).
+    last: SessionDescription,
+    /// Set while an offer of ours (in a 2xx to an offerless re-INVITE)
+    /// waits for the peer's answer in the ACK.
+    offer_pending: bool,
+}
+
+impl DialogSdp {
+    pub fn from_offer(offer: &[u8]) -> Result<DialogSdp, super::SdpError> {
+        let offer = SessionDescription::parse(offer)?;
+        Ok(DialogSdp {
+            last: offer.clone(),
+            offer,
+            offer_pending: false,
+        })
+    }
+
+    /// The last description we sent, as the offer of a 2xx to a re-INVITE
+    /// without SDP (RFC 3261 §14.2); its answer comes in the ACK.
+    pub fn offer_again(&mut self) -> String {
+        self.offer_pending = true;
+        self.last.to_string()
+    }
+
+    /// Takes the answer to [`DialogSdp::offer_again`] from the ACK.
+    pub fn on_answer(&mut self, answer: &[u8]) -> Result<Negotiated, ReofferError> {
+        self.offer_pending = false;
+        let answer = SessionDescription::parse(answer)?;
+        Ok(process_answer(&self.last, &answer)?)
+    }
+
+    pub fn offer_pending(&self) -> bool {
+        self.offer_pending
+    }
+
+    /// Answers the peer's re-offer: our answer's text and what the leg must
+    /// now do. On error nothing changes.
+    pub fn answer(&mut self, remote_offer: &[u8]) -> Result<(String, Negotiated), ReofferError> {
+        let remote_offer = SessionDescription::parse(remote_offer)?;
+        let (local, codec) = self.capabilities()?;
+        let (mut answer, negotiated) = answer_offer(&remote_offer, local, 0, 0, &codec)?;
+        answer.origin = self.last.origin.clone();
+        if answer != self.last {
+            answer.origin.session_version = self.last.origin.session_version.wrapping_add(1);
+        }
+        self.offer_pending = false;
+        self.last = answer;
+        Ok((self.last.to_string(), negotiated))
+    }
+
+    /// Our address and codecs, read back from our first offer.
+    fn capabilities(&self) -> Result<(SocketAddr, Codec), NegotiationError> {
+        let media = self
+            .offer
+            .media
+            .iter()
+            .find(|m| is_audio_rtp(m) && m.port != 0)
+            .ok_or(NegotiationError::NoAudio)?;
+        let ip = self
+            .offer
+            .connection_for(media)
+            .and_then(Connection::ip_addr)
+            .ok_or(NegotiationError::NoAudio)?;
+        let mut laws = Vec::new();
+        for law in media.payload_types().filter_map(|pt| law_of(media, pt)) {
+            if !laws.contains(&law) {
+                laws.push(law);
+            }
+        }
+        let codec = Codec {
+            laws,
+            telephone_event: telephone_event_of(media),
+            ptime_ms: media.ptime_ms().unwrap_or(20),
+        };
+        Ok((SocketAddr::new(ip, media.port), codec))
+    }
+}

@@ -248,3 +248,106 @@ fn serialise_then_parse_is_identity() {
         assert_eq!(sdp(&parsed.to_string()), parsed);
     }
 }
+
+/// Our offer on a customer call: PCMU, PCMA and telephone-event at
+/// 192.0.2.10:20000, as the dialer sends it.
+fn our_offer() -> String {
+    build_offer(local(), 77, 1, &Codec::default(), Direction::SendRecv).to_string()
+}
+
+fn direction_of(text: &str) -> Direction {
+    sdp(text).media[0].direction()
+}
+
+#[test]
+fn a_hold_reoffer_is_answered_recvonly_from_our_address_and_codecs() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let (answer, media) = dialog.answer(SENDONLY_OFFER.as_bytes()).unwrap();
+    let parsed = sdp(&answer);
+    assert_eq!(direction_of(&answer), Direction::RecvOnly);
+    assert_eq!(media.direction, Direction::RecvOnly);
+    assert!(!media.direction.we_send() && media.direction.we_receive());
+    // One codec in the answer (the offerer's first that we carry), our
+    // address and port, our o= line one version on.
+    assert_eq!(parsed.media[0].formats, ["0"]);
+    assert_eq!(parsed.media[0].port, 20000);
+    assert_eq!(parsed.origin.session_id, "77");
+    assert_eq!(parsed.origin.session_version, 2);
+    assert_eq!(media.remote, Some("203.0.113.7:36412".parse().unwrap()));
+}
+
+#[test]
+fn inactive_and_rfc2543_holds_stop_our_sending_and_unhold_restores_it() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let inactive = SENDONLY_OFFER.replace("a=sendonly", "a=inactive");
+    let (answer, media) = dialog.answer(inactive.as_bytes()).unwrap();
+    assert_eq!(direction_of(&answer), Direction::Inactive);
+    assert!(!media.direction.we_send() && !media.direction.we_receive());
+    let (answer, media) = dialog.answer(HOLD_OFFER.as_bytes()).unwrap();
+    assert_eq!(direction_of(&answer), Direction::RecvOnly);
+    assert_eq!(media.remote, None, "c=0.0.0.0: nowhere to send");
+    let unhold = SENDONLY_OFFER.replace("a=sendonly", "a=sendrecv");
+    let (answer, media) = dialog.answer(unhold.as_bytes()).unwrap();
+    assert_eq!(direction_of(&answer), Direction::SendRecv);
+    assert_eq!(media.direction, Direction::SendRecv);
+    assert_eq!(
+        sdp(&answer).origin.session_version,
+        4,
+        "three changes after the offer (1)"
+    );
+}
+
+#[test]
+fn a_session_refresh_reoffer_keeps_the_version() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let (first, _) = dialog.answer(SBC_OFFER.as_bytes()).unwrap();
+    let (again, _) = dialog.answer(SBC_OFFER.as_bytes()).unwrap();
+    assert_eq!(
+        first, again,
+        "nothing changed: the same SDP, the same version"
+    );
+    assert_eq!(sdp(&again).origin.session_version, 2);
+}
+
+#[test]
+fn an_unusable_reoffer_is_refused_and_changes_nothing() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let (before, _) = dialog.answer(SBC_OFFER.as_bytes()).unwrap();
+    assert!(matches!(
+        dialog.answer(G729_ONLY.as_bytes()),
+        Err(ReofferError::Negotiation(
+            NegotiationError::NoCommonCodec { .. }
+        ))
+    ));
+    assert!(matches!(
+        dialog.answer(b"garbage"),
+        Err(ReofferError::Sdp(_))
+    ));
+    let (after, _) = dialog.answer(SBC_OFFER.as_bytes()).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_reoffer_may_switch_to_any_codec_of_our_first_offer() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let (_, first) = dialog.answer(SBC_OFFER.as_bytes()).unwrap();
+    assert_eq!(first.law, Law::Ulaw);
+    let pcma_only = SBC_OFFER.replace("RTP/AVP 18 0 8 101 13", "RTP/AVP 8 101");
+    let (answer, second) = dialog.answer(pcma_only.as_bytes()).unwrap();
+    assert_eq!(second.law, Law::Alaw);
+    assert_eq!(sdp(&answer).media[0].formats, ["8", "101"]);
+}
+
+#[test]
+fn an_offerless_reinvite_gets_our_last_sdp_and_its_answer_comes_in_the_ack() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let (answered, _) = dialog.answer(SENDONLY_OFFER.as_bytes()).unwrap();
+    assert!(!dialog.offer_pending());
+    let offer = dialog.offer_again();
+    assert_eq!(offer, answered);
+    assert!(dialog.offer_pending());
+    let ack_answer = SENDONLY_OFFER.replace("a=sendonly", "a=sendrecv");
+    let media = dialog.on_answer(ack_answer.as_bytes()).unwrap();
+    assert_eq!(media.remote, Some("203.0.113.7:36412".parse().unwrap()));
+    assert!(!dialog.offer_pending());
+}

@@ -27,6 +27,7 @@ use super::registrar::{AgentCredentials, BindingChange, RegisterReply, Registrar
 use super::transaction::{
     ClientInvite, ClientNonInvite, ServerInvite, ServerNonInvite, TimerOutcome, Timers,
 };
+use crate::sdp::{DialogSdp, Negotiated, ReofferError};
 
 const MAGIC_COOKIE: &str = "z9hG4bK";
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
@@ -131,6 +132,13 @@ pub enum Event {
     Answered {
         call: CallHandle,
         sdp: Vec<u8>,
+    },
+    /// The far end changed the media in the dialog (a re-INVITE or UPDATE
+    /// putting us on hold, taking us off it, or moving its RTP address);
+    /// already answered: the RTP leg must follow.
+    MediaChanged {
+        call: CallHandle,
+        media: Negotiated,
     },
     /// The call is over; no more events for it.
     Ended {
@@ -237,6 +245,10 @@ struct Call {
     /// RFC 4028 with `refresher=uac`: the interval, and when to refresh next.
     session_expires: Option<Duration>,
     refresh_at: Option<Instant>,
+    /// Our SDP across the dialog, for answering the far end's re-offers;
+    /// `None` when our offer does not parse (then re-offers get it back
+    /// verbatim, as before offer/answer was tracked).
+    sdp: Option<DialogSdp>,
     end: Option<CallEnd>,
 }
 
@@ -421,6 +433,7 @@ impl Endpoint {
         let call_id = format!("{}@outdial", self.token(20));
         let local_tag = self.token(10);
         let ring_deadline = request.ring_timeout.map(|d| now + d);
+        let sdp = DialogSdp::from_offer(&request.sdp).ok();
         let call = Call {
             call_id: call_id.clone(),
             local_tag,
@@ -440,6 +453,7 @@ impl Endpoint {
             cancel_deadline: None,
             session_expires: None,
             refresh_at: None,
+            sdp,
             end: None,
         };
         self.calls.insert(handle, call);
@@ -1397,17 +1411,23 @@ impl Endpoint {
                 }
             }
             ("INVITE", Some(handle)) => {
-                // re-INVITE (hold/unhold, session refresh): answer with our SDP.
+                // re-INVITE: hold/unhold, a new address, a session refresh.
+                let sdp = match self.reoffer(handle, request) {
+                    Ok(sdp) => sdp,
+                    Err(error) => {
+                        self.refuse_reoffer(request, from, &key, &error, now);
+                        return;
+                    }
+                };
                 let Some(call) = self.calls.get(&handle) else {
                     return;
                 };
-                let sdp = call.request.sdp.clone();
                 let contact = self.contact(call.request.transport);
                 let bytes = response_to(request, from, 200, "OK", None)
                     .header("Contact", contact)
                     .header_opt("Session-Expires", request.header("Session-Expires"))
                     .header("Allow", ALLOW)
-                    .body(Some("application/sdp"), &sdp);
+                    .body(Some("application/sdp"), sdp.as_bytes());
                 self.accepted.insert(
                     (
                         request.call_id().unwrap_or_default().to_string(),
@@ -1418,19 +1438,27 @@ impl Endpoint {
                 self.respond(&key, 200, bytes, now);
             }
             ("UPDATE", Some(handle)) => {
+                // An UPDATE without SDP is a session refresh (RFC 4028);
+                // with SDP it is an offer like a re-INVITE's (RFC 3311).
+                let body = if request.body.is_empty() {
+                    String::new()
+                } else {
+                    match self.reoffer(handle, request) {
+                        Ok(sdp) => sdp,
+                        Err(error) => {
+                            self.refuse_reoffer(request, from, &key, &error, now);
+                            return;
+                        }
+                    }
+                };
                 let Some(call) = self.calls.get(&handle) else {
                     return;
-                };
-                let body = if request.body.is_empty() {
-                    Vec::new()
-                } else {
-                    call.request.sdp.clone()
                 };
                 let contact = self.contact(call.request.transport);
                 let bytes = response_to(request, from, 200, "OK", None)
                     .header("Contact", contact)
                     .header_opt("Session-Expires", request.header("Session-Expires"))
-                    .body(Some("application/sdp"), &body);
+                    .body(Some("application/sdp"), body.as_bytes());
                 self.respond(&key, 200, bytes, now);
             }
             ("INFO" | "OPTIONS", Some(_)) => {
@@ -1538,6 +1566,72 @@ impl Endpoint {
             tx.on_ack(now);
             self.schedule(TimerKey::Server(key.0, key.1));
         }
+        // The answer to the offer we put in the 2xx of an offerless re-INVITE.
+        if request.body.is_empty() {
+            return;
+        }
+        let Some(&handle) = request.call_id().and_then(|id| self.by_call_id.get(id)) else {
+            return;
+        };
+        let Some(sdp) = self
+            .calls
+            .get_mut(&handle)
+            .and_then(|call| call.sdp.as_mut())
+            .filter(|sdp| sdp.offer_pending())
+        else {
+            return;
+        };
+        match sdp.on_answer(request.body) {
+            Ok(media) => self.events.push_back(Event::MediaChanged {
+                call: handle,
+                media,
+            }),
+            // Too late to refuse: the session goes on as it was.
+            Err(error) => tracing::warn!(%error, "unusable SDP answer in an ACK"),
+        }
+    }
+
+    /// The SDP for the 2xx to a re-INVITE or UPDATE: our answer to its
+    /// offer (and `Event::MediaChanged` for the shell), or, when it has no
+    /// offer, ours (the answer comes in the ACK).
+    fn reoffer(
+        &mut self,
+        handle: CallHandle,
+        request: &Message<'_>,
+    ) -> Result<String, ReofferError> {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return Ok(String::new());
+        };
+        let Some(sdp) = call.sdp.as_mut() else {
+            return Ok(String::from_utf8_lossy(&call.request.sdp).into_owned());
+        };
+        if request.body.is_empty() {
+            return Ok(sdp.offer_again());
+        }
+        let (answer, media) = sdp.answer(request.body)?;
+        self.events.push_back(Event::MediaChanged {
+            call: handle,
+            media,
+        });
+        Ok(answer)
+    }
+
+    /// 488 to a re-offer we cannot take; the session goes on unchanged
+    /// (RFC 3261 §14.2).
+    fn refuse_reoffer(
+        &mut self,
+        request: &Message<'_>,
+        from: SocketAddr,
+        key: &(String, &'static str),
+        error: &ReofferError,
+        now: Instant,
+    ) {
+        tracing::info!(%error, "refused a re-offer");
+        let warning = error.to_string().replace(['"', '\\'], "'");
+        let bytes = response_to(request, from, 488, "Not Acceptable Here", None)
+            .header("Warning", format_args!("399 outdial \"{warning}\""))
+            .finish();
+        self.respond(key, 488, bytes, now);
     }
 }
 

@@ -188,9 +188,10 @@ impl Call {
 
 fn event_call(event: &Event) -> Option<CallHandle> {
     match event {
-        Event::Progress { call, .. } | Event::Answered { call, .. } | Event::Ended { call, .. } => {
-            Some(*call)
-        }
+        Event::Progress { call, .. }
+        | Event::Answered { call, .. }
+        | Event::MediaChanged { call, .. }
+        | Event::Ended { call, .. } => Some(*call),
         Event::PingResult { .. } | Event::Registration(_) => None,
     }
 }
@@ -200,6 +201,6 @@ fn call_event(event: Event) -> Option<CallEvent> {
         Event::Progress { code, sdp, .. } => Some(CallEvent::Progress { code, sdp }),
         Event::Answered { sdp, .. } => Some(CallEvent::Answered { sdp }),
         Event::Ended { end, .. } => Some(CallEvent::Ended(end)),
-        Event::PingResult { .. } | Event::Registration(_) => None,
+        Event::MediaChanged { .. } | Event::PingResult { .. } | Event::Registration(_) => None,
     }
 }

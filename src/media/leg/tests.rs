@@ -80,6 +80,33 @@ fn inactivity_is_reported_once() {
 }
 
 #[test]
+fn on_hold_the_line_is_not_dead_and_after_unhold_the_clock_starts_again() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let s = Duration::from_secs;
+    let mut hold = negotiated("192.0.2.1:4000");
+    hold.direction = Direction::Inactive;
+    leg.renegotiate(hold, t0 + s(2));
+    assert_eq!(leg.remote(), None, "inactive: we send nothing");
+    assert_eq!(
+        leg.poll_event(t0 + s(30)),
+        None,
+        "no RTP on hold is no dead line"
+    );
+    // The RTCP report due is sent; then nothing is due before the next
+    // one — an inactivity deadline in the past would wake the task in a loop.
+    let mut buf = [0u8; 512];
+    let _ = leg.poll_rtcp(t0 + s(30), &mut buf);
+    assert!(
+        leg.deadline() > t0 + s(30),
+        "no inactivity deadline in the past while on hold"
+    );
+    leg.renegotiate(negotiated("192.0.2.1:4000"), t0 + s(30));
+    assert_eq!(leg.poll_event(t0 + s(39)), None);
+    assert_eq!(leg.poll_event(t0 + s(40)), Some(LegEvent::Inactive));
+}
+
+#[test]
 fn decodes_reordered_packets_into_20ms_frames() {
     let t0 = Instant::now();
     let mut leg = leg(t0);

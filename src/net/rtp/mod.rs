@@ -42,6 +42,8 @@ pub enum RtpLegError {
 
 pub(crate) enum Command {
     Negotiated(Negotiated),
+    /// A re-offer for the customer spliced into this (agent) leg.
+    CustomerNegotiated(Negotiated),
     Play(Prompt),
     StopPlaying,
     Record(PathBuf),
@@ -214,6 +216,16 @@ pub async fn unbridge(agent: &RtpLeg) -> Result<Option<LegReport>, RtpLegError> 
     let (tx, rx) = oneshot::channel();
     agent.send(Command::Unbridge(tx))?;
     rx.await.map_err(|_| RtpLegError::Stopped)
+}
+
+/// A re-offer from the customer spliced into `agent`'s leg (hold, unhold,
+/// a new address): the customer's half of the bridge follows it. Nothing
+/// happens when no customer is spliced.
+pub fn renegotiate_bridged_customer(
+    agent: &RtpLeg,
+    negotiated: Negotiated,
+) -> Result<(), RtpLegError> {
+    agent.send(Command::CustomerNegotiated(negotiated))
 }
 
 /// Default settings for a leg from the media configuration.

@@ -236,7 +236,12 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 let Some(command) = command else { return };
                 let now = Instant::now();
                 match command {
-                    Command::Negotiated(n) => leg.core.renegotiate(n),
+                    Command::Negotiated(n) => leg.core.renegotiate(n, now),
+                    Command::CustomerNegotiated(n) => {
+                        if let Some(b) = bridged.as_mut() {
+                            b.customer.core.renegotiate(n, now);
+                        }
+                    }
                     Command::Play(prompt) => leg.core.play(prompt, now),
                     Command::StopPlaying => leg.core.idle(now),
                     Command::Record(path) => {

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::sdp::Direction;
 use crate::sip::codec::Message;
 
 const MS: Duration = Duration::from_millis(1);
@@ -366,26 +367,51 @@ fn congestion_keeps_retry_after() {
     assert_eq!(end.retry_after, Some(Duration::from_secs(120)));
 }
 
-#[test]
-fn remote_bye_and_reinvite_are_answered() {
-    let t0 = Instant::now();
-    let mut ep = endpoint();
+/// An answered call and a closure building in-dialog requests from the
+/// far end (method, CSeq, body).
+fn answered_call(ep: &mut Endpoint, t0: Instant) -> impl Fn(&str, u32, &str) -> String + use<> {
     ep.invite(request(None, None), t0).unwrap();
-    let invite = sent(&mut ep).remove(0);
-    deliver(&mut ep, &reply(&invite, 200, "d", "", ""), t0 + MS);
-    sent(&mut ep);
+    let invite = sent(ep).remove(0);
+    deliver(ep, &reply(&invite, 200, "d", "", ""), t0 + MS);
+    sent(ep);
+    events(ep);
     let m = Message::parse(invite.as_bytes()).unwrap();
-    let call_id = m.call_id().unwrap();
-    let local_tag = m.from().unwrap().tag().unwrap();
-    let in_dialog = |method: &str, cseq: u32, body: &str| {
+    let call_id = m.call_id().unwrap().to_string();
+    let local_tag = m.from().unwrap().tag().unwrap().to_string();
+    move |method: &str, cseq: u32, body: &str| {
         format!(
             "{method} sip:outdial@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{method}{cseq}\r\nFrom: <sip:x@127.0.0.1>;tag=d\r\nTo: <sip:+15551230000@127.0.0.1>;tag={local_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:uas-d@127.0.0.1:5070>\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
-    };
+    }
+}
+
+/// The carrier putting us on hold: RFC 3264 `a=sendonly` from its media address.
+const HOLD_SDP: &str = "v=0\r\no=carrier 9 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n";
+
+fn sdp_body(response: &str) -> crate::sdp::SessionDescription {
+    let m = Message::parse(response.as_bytes()).unwrap();
+    crate::sdp::SessionDescription::parse(m.body).unwrap()
+}
+
+fn media_changes(ep: &mut Endpoint) -> Vec<Negotiated> {
+    events(ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MediaChanged { media, .. } => Some(media),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn remote_bye_and_reinvite_are_answered() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call(&mut ep, t0);
     deliver(
         &mut ep,
-        in_dialog("INVITE", 10, "v=0\r\n").as_bytes(),
+        in_dialog("INVITE", 10, HOLD_SDP).as_bytes(),
         t0 + 2 * MS,
     );
     let out = sent(&mut ep);
@@ -404,6 +430,102 @@ fn remote_bye_and_reinvite_are_answered() {
     assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
     let end = ended(&events(&mut ep)).cloned().unwrap();
     assert!(end.hung_up_by_remote);
+}
+
+#[test]
+fn a_hold_reinvite_is_answered_recvonly_and_the_leg_is_told() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call(&mut ep, t0);
+    deliver(
+        &mut ep,
+        in_dialog("INVITE", 10, HOLD_SDP).as_bytes(),
+        t0 + 2 * MS,
+    );
+    let out = sent(&mut ep);
+    let answer = sdp_body(&out[1]);
+    assert_eq!(answer.media[0].direction(), Direction::RecvOnly);
+    assert_eq!(
+        answer.media[0].formats,
+        ["8", "101"],
+        "one codec: the offerer's first"
+    );
+    assert_eq!(answer.origin.session_version, 2, "our offer was version 1");
+    let changes = media_changes(&mut ep);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].direction, Direction::RecvOnly);
+    assert_eq!(changes[0].remote, Some("127.0.0.1:30000".parse().unwrap()));
+    // Taken off hold: sendrecv again, the version one on.
+    let unhold = HOLD_SDP.replace("a=sendonly", "a=sendrecv");
+    deliver(
+        &mut ep,
+        in_dialog("INVITE", 11, &unhold).as_bytes(),
+        t0 + 3 * MS,
+    );
+    let out = sent(&mut ep);
+    let answer = sdp_body(&out[1]);
+    assert_eq!(answer.media[0].direction(), Direction::SendRecv);
+    assert_eq!(answer.origin.session_version, 3);
+    assert_eq!(media_changes(&mut ep)[0].direction, Direction::SendRecv);
+    // An UPDATE with the same offer is a refresh: same SDP, same version.
+    deliver(
+        &mut ep,
+        in_dialog("UPDATE", 12, &unhold).as_bytes(),
+        t0 + 4 * MS,
+    );
+    let out = sent(&mut ep);
+    assert!(out[0].starts_with("SIP/2.0 200"));
+    assert_eq!(sdp_body(&out[0]).origin.session_version, 3);
+}
+
+#[test]
+fn an_unusable_reoffer_gets_488_and_the_call_goes_on() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call(&mut ep, t0);
+    let g729 = HOLD_SDP
+        .replace("RTP/AVP 8 0 101", "RTP/AVP 18")
+        .replace("a=rtpmap:101 telephone-event/8000", "a=rtpmap:18 G729/8000");
+    deliver(
+        &mut ep,
+        in_dialog("INVITE", 10, &g729).as_bytes(),
+        t0 + 2 * MS,
+    );
+    let out = sent(&mut ep);
+    assert!(out[1].starts_with("SIP/2.0 488"), "{}", out[1]);
+    assert!(out[1].contains("Warning: 399 outdial \"no common audio codec"));
+    deliver(
+        &mut ep,
+        in_dialog("UPDATE", 11, "v=0\r\n").as_bytes(),
+        t0 + 3 * MS,
+    );
+    assert!(sent(&mut ep)[0].starts_with("SIP/2.0 488"));
+    assert!(media_changes(&mut ep).is_empty());
+    // The dialog survives: a BYE still ends it.
+    deliver(&mut ep, in_dialog("BYE", 12, "").as_bytes(), t0 + 4 * MS);
+    assert!(sent(&mut ep)[0].starts_with("SIP/2.0 200"));
+    assert!(ended(&events(&mut ep)).is_some());
+}
+
+#[test]
+fn an_offerless_reinvite_gets_our_offer_and_the_ack_answers_it() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call(&mut ep, t0);
+    deliver(&mut ep, in_dialog("INVITE", 10, "").as_bytes(), t0 + 2 * MS);
+    let out = sent(&mut ep);
+    let offer = sdp_body(&out[1]);
+    assert_eq!(offer.media[0].port, 20000);
+    assert!(
+        media_changes(&mut ep).is_empty(),
+        "nothing changes before the answer"
+    );
+    let ack = in_dialog("ACK", 10, HOLD_SDP).replace("branch=z9hG4bKACK10", "branch=z9hG4bKack");
+    deliver(&mut ep, ack.as_bytes(), t0 + 3 * MS);
+    let changes = media_changes(&mut ep);
+    assert_eq!(changes.len(), 1);
+    // The answer says sendonly: the far end only sends, so we only receive.
+    assert_eq!(changes[0].direction, Direction::RecvOnly);
 }
 
 #[test]
