@@ -8,7 +8,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(compound) = rtcp::parse(data) {
         for packet in compound.take(64) {
             match packet {
-                Ok(RtcpPacket::SenderReport { blocks, .. } | RtcpPacket::ReceiverReport { blocks, .. }) => {
+                Ok(
+                    RtcpPacket::SenderReport { blocks, .. }
+                    | RtcpPacket::ReceiverReport { blocks, .. },
+                ) => {
                     for block in blocks {
                         let _ = block.cumulative_lost;
                     }
