@@ -755,3 +755,31 @@ fn a_greeting_on_a_line_8_db_over_hiss_is_not_ended_at_its_sentence_pause() {
         run.events
     );
 }
+
+#[test]
+fn a_voice_pure_as_a_tone_is_not_ended_at_its_pure_vowels() {
+    // A synthetic carrier greeting ("Please leave your message for …",
+    // cut from the generated corpus, see tests/fixtures/cpa) whose vowels
+    // put ≥ 97 % of the band in two partials: each such frame was taken
+    // for a tone frame and counted as pause, so 1.4 s of greeting read as
+    // 220 ms of speech and a 300 ms pause — a "Hello?" — and the call was
+    // given to an agent. Pure frames at the caller's level right after the
+    // caller's speech are the voice going on.
+    let run = analyse(&fixture("machine_pure_voice.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    assert!(
+        !run.events.iter().any(|e| e.kind.name() == "human"),
+        "{:?}",
+        run.events
+    );
+    // The same voice under pink noise through a tandem μ-law hop: it was
+    // announced human at its first sentence pause and corrected 4.5 s later.
+    let run = analyse(&fixture("machine_pure_voice_pink_26db_tandem.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Machine, "{:?}", run.events);
+    assert!(
+        !run.events.iter().any(|e| e.kind.name() == "human"),
+        "{:?}",
+        run.events
+    );
+    assert!(run.verdict.at_ms <= 5000, "{:?}", run.verdict);
+}

@@ -1061,7 +1061,10 @@ impl Analyser {
                     s.start_ms,
                     s.duration_ms(),
                     s.lo as i32,
-                    s.level_db as i32
+                    s.hi as i32,
+                    s.level_db as i32,
+                    (s.series_share * 1000.0) as i32,
+                    (s.purity1 * 100.0) as i32,
                 )),
                 tone,
                 self.speech.speech_ms(),

@@ -36,6 +36,12 @@ const BELOW_CALLER_DB: f32 = 14.0;
 const LEAD_BELOW_CALLER_DB: f32 = 20.0;
 /// Strong frames needed before the caller's level is trusted.
 const LEVEL_FRAMES: u32 = 10;
+/// A pure frame (see `update`'s `tonal`) this far above the floor, no more
+/// than this under the caller's loud frames and no later than this after
+/// the caller's speech is the voice going on, not a pause.
+const PURE_VOWEL_ABOVE_FLOOR_DB: f32 = 20.0;
+const PURE_VOWEL_BELOW_CALLER_DB: f32 = 10.0;
+const PURE_VOWEL_GAP_FRAMES: u32 = 15;
 /// Weak frames count as speech only with a peaky (harmonic) spectrum.
 const WEAK_FLATNESS: f32 = 0.25;
 /// A frame this far below the floor amid background is a dip: the floor
@@ -547,6 +553,23 @@ impl SpeechTracker {
                 self.earlier_peak_db = -200.0;
                 self.utterances = 1;
             }
+            self.pause_frames = 0;
+            self.quiet_frames = 0;
+        } else if !speechy
+            && tonal
+            && !tone_active
+            && self.first_onset.is_some()
+            && self.level_frames >= LEVEL_FRAMES
+            && above > PURE_VOWEL_ABOVE_FLOOR_DB
+            && e > self.caller_peak_db - PURE_VOWEL_BELOW_CALLER_DB
+            && frame <= self.last_speech + PURE_VOWEL_GAP_FRAMES
+        {
+            // A frame as pure as a tone, at the caller's level, right after
+            // the caller's speech: a synthetic or held vowel whose harmonic
+            // nearest F1 holds the band. It is no pause (a tone's frames
+            // are rolled back anyway once the tone is confirmed).
+            self.in_speech = false;
+            self.last_speech = frame;
             self.pause_frames = 0;
             self.quiet_frames = 0;
         } else if !speechy {
