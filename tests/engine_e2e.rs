@@ -85,6 +85,72 @@ simulated = {{ wrap_up_s = 1, disposition = "SALE" }}
     )
 }
 
+/// Imports `list` (CSV text) into campaign e2e.
+fn import_list(config_path: &Path, dir: &Path, list: &str) {
+    let list_path = dir.join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(config_path)
+        .args(["import", "--campaign", "e2e", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+}
+
+/// The simulated agent logs in at start; its phone is called and, once it
+/// answers, the agent is ready: then campaign e2e is started.
+fn start_when_the_agent_is_ready(addr: std::net::SocketAddr) {
+    wait_for(Duration::from_secs(10), "agent a1 ready", || {
+        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+        let agent = json(&body);
+        (agent["state"] == "ready" && agent["phone_connected"] == true).then_some(body)
+    });
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/e2e/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// `outdial export --attempts` of campaign e2e: the header and the rows by
+/// external id.
+fn export_attempts(
+    config_path: &Path,
+    dir: &Path,
+) -> (csv::StringRecord, BTreeMap<String, Vec<csv::StringRecord>>) {
+    let cdr = dir.join("attempts.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(config_path)
+        .args(["export", "--campaign", "e2e", "--attempts", "--out"])
+        .arg(&cdr)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let mut reader = csv::Reader::from_path(&cdr).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let id = headers.iter().position(|h| h == "external_id").unwrap();
+    let mut attempts: BTreeMap<String, Vec<csv::StringRecord>> = BTreeMap::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        attempts.entry(row[id].to_string()).or_default().push(row);
+    }
+    (headers, attempts)
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
@@ -206,38 +272,10 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     for (i, (id, digit, _, _)) in LIST.iter().enumerate() {
         list.push_str(&format!("{id},+1202555{:03}{digit}\n", 100 + i));
     }
-    let list_path = dir.path().join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "e2e", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
-
+    import_list(&config_path, dir.path(), &list);
     let mut running = Running::start(&config_path);
     let addr = running.wait_until_listening();
-    // The simulated agent logs in at start; its phone is called and,
-    // once it answers, the agent is ready.
-    wait_for(Duration::from_secs(10), "agent a1 ready", || {
-        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
-        let agent = json(&body);
-        (agent["state"] == "ready" && agent["phone_connected"] == true).then_some(body)
-    });
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/e2e/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_when_the_agent_is_ready(addr);
 
     // On a timeout, the last stats say which outcome never came (a rare CI
     // timeout, 2026-12-01, left no trace of it).
@@ -276,30 +314,8 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     // The reservation call was ended cleanly by outdial's BYE at shutdown.
     agent_phone.assert_passed(Duration::from_secs(10));
 
-    let cdr = dir.path().join("attempts.csv");
-    let export = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["export", "--campaign", "e2e", "--attempts", "--out"])
-        .arg(&cdr)
-        .output()
-        .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let mut reader = csv::Reader::from_path(&cdr).unwrap();
-    let headers = reader.headers().unwrap().clone();
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let mut attempts: BTreeMap<String, Vec<csv::StringRecord>> = BTreeMap::new();
-    for row in reader.records() {
-        let row = row.unwrap();
-        attempts
-            .entry(row[column("external_id")].to_string())
-            .or_default()
-            .push(row);
-    }
     for (id, _, outcome, verdict) in LIST {
         let rows = attempts
             .get(id)
@@ -327,4 +343,78 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     for recording in &recordings {
         assert_zip_then_customer(recording);
     }
+}
+
+/// How long the carrier holds the call (a=inactive, no RTP) in the hold
+/// test: longer than the media inactivity timeout that test sets (5 s).
+const HOLD_MS: u64 = 8000;
+
+#[test]
+fn a_carriers_hold_mid_call_is_answered_and_not_taken_for_dead_media() {
+    // The carrier puts the bridged call on hold with a re-INVITE
+    // (a=inactive) and sends no RTP for 8 s, then takes it off hold and the
+    // callee hangs up. outdial must answer inactive then sendrecv (checked by
+    // SIPp), and keep the call: its dead-media clock stops while the far end
+    // does not send. Before, the re-INVITE was answered sendrecv and the
+    // call was hung up as media_timeout 5 s into the hold.
+    let dir = tempfile::tempdir().unwrap();
+    let audio = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/audio");
+    let scenario = std::fs::read_to_string(sip_support::scenario("carrier_hold.xml"))
+        .unwrap()
+        .replace("AUDIO_DIR", audio.to_str().unwrap())
+        .replace("HOLD_MS", &HOLD_MS.to_string());
+    let scenario_path = dir.path().join("carrier_hold.xml");
+    std::fs::write(&scenario_path, scenario).unwrap();
+    let mut carrier = Sipp::uas(scenario_path.to_str().unwrap(), 1, &["-timeout", "60s"]);
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "60s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let config_text = config(dir.path(), carrier.port, agent_phone.port);
+    assert!(config_text.contains("[media]\n"));
+    std::fs::write(
+        &config_path,
+        config_text.replace("[media]\n", "[media]\ninactivity_timeout_s = 5\n"),
+    )
+    .unwrap();
+    import_list(&config_path, dir.path(), "id,phone\nheld,+12025550101\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    start_when_the_agent_is_ready(addr);
+
+    wait_for(Duration::from_secs(45), "the held call to end", || {
+        let (_, body) = http(
+            addr,
+            "GET",
+            "/api/campaigns/e2e/stats",
+            Some(SUPERVISOR),
+            None,
+        );
+        let stats = json(&body);
+        let finished: u64 = stats["outcomes"]
+            .as_object()
+            .map(|o| o.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        (finished == 1 && stats["lines_in_use"] == 0).then_some(body)
+    });
+    // The wrap-up (1 s) writes the record.
+    std::thread::sleep(Duration::from_millis(1500));
+    running.signal("TERM");
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "outdial exit status {status}");
+    carrier.assert_passed(Duration::from_secs(10));
+    agent_phone.assert_passed(Duration::from_secs(10));
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows = &attempts["held"];
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(&row[column("outcome")], "human", "{row:?}");
+    assert_eq!(&row[column("agent")], "a1", "{row:?}");
+    let talk_ms: u64 = row[column("talk_ms")].parse().unwrap();
+    assert!(talk_ms >= HOLD_MS, "talk {talk_ms} ms: {row:?}");
 }
