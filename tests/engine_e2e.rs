@@ -121,6 +121,40 @@ fn start_when_the_agent_is_ready(addr: std::net::SocketAddr) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Campaign e2e's stats: `Ok` once `records` attempts have ended and no
+/// line is in use, else `Err`, both with the stats' JSON text.
+fn all_attempted(addr: std::net::SocketAddr, records: u64) -> Result<String, String> {
+    let (_, body) = http(
+        addr,
+        "GET",
+        "/api/campaigns/e2e/stats",
+        Some(SUPERVISOR),
+        None,
+    );
+    let stats = json(&body);
+    let finished: u64 = stats["outcomes"]
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    if finished == records && stats["lines_in_use"] == 0 {
+        Ok(body)
+    } else {
+        Err(body)
+    }
+}
+
+/// Lets the last wrap-up (1 s) write its record, stops outdial with SIGTERM
+/// and checks both SIPp peers passed: the carrier's scenario ran to its
+/// end, and the reservation call was ended cleanly by outdial's BYE.
+fn shut_down(running: &mut Running, carrier: &mut Sipp, agent_phone: &mut Sipp) {
+    std::thread::sleep(Duration::from_millis(1500));
+    running.signal("TERM");
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "outdial exit status {status}");
+    carrier.assert_passed(Duration::from_secs(10));
+    agent_phone.assert_passed(Duration::from_secs(10));
+}
+
 /// `outdial export --attempts` of campaign e2e: the header and the rows by
 /// external id.
 fn export_attempts(
@@ -281,20 +315,9 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     // timeout, 2026-12-01, left no trace of it).
     let mut last_stats = String::new();
     let stats = try_wait_for(Duration::from_secs(90), || {
-        let (_, body) = http(
-            addr,
-            "GET",
-            "/api/campaigns/e2e/stats",
-            Some(SUPERVISOR),
-            None,
-        );
-        let stats = json(&body);
-        let finished: u64 = stats["outcomes"]
-            .as_object()
-            .map(|o| o.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0);
-        last_stats.clone_from(&body);
-        (finished == LIST.len() as u64 && stats["lines_in_use"] == 0).then_some(body)
+        let body = all_attempted(addr, LIST.len() as u64);
+        last_stats.clone_from(body.as_ref().unwrap_or_else(|e| e));
+        body.ok()
     })
     .unwrap_or_else(|| {
         panic!("every record attempted did not happen within 90s; last stats: {last_stats}")
@@ -304,15 +327,7 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     assert_eq!(stats["abandoned"], 0, "{stats}");
     assert_eq!(stats["live_answers"], 2, "{stats}");
     assert!(stats["connect_latency_ms"].is_array(), "{stats}");
-    // The last human's wrap-up (1 s) writes its record.
-    std::thread::sleep(Duration::from_millis(1500));
-
-    running.signal("TERM");
-    let status = running.child.wait().unwrap();
-    assert!(status.success(), "outdial exit status {status}");
-    carrier.assert_passed(Duration::from_secs(10));
-    // The reservation call was ended cleanly by outdial's BYE at shutdown.
-    agent_phone.assert_passed(Duration::from_secs(10));
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
 
     let (headers, attempts) = export_attempts(&config_path, dir.path());
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
@@ -386,27 +401,9 @@ fn a_carriers_hold_mid_call_is_answered_and_not_taken_for_dead_media() {
     start_when_the_agent_is_ready(addr);
 
     wait_for(Duration::from_secs(45), "the held call to end", || {
-        let (_, body) = http(
-            addr,
-            "GET",
-            "/api/campaigns/e2e/stats",
-            Some(SUPERVISOR),
-            None,
-        );
-        let stats = json(&body);
-        let finished: u64 = stats["outcomes"]
-            .as_object()
-            .map(|o| o.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0);
-        (finished == 1 && stats["lines_in_use"] == 0).then_some(body)
+        all_attempted(addr, 1).ok()
     });
-    // The wrap-up (1 s) writes the record.
-    std::thread::sleep(Duration::from_millis(1500));
-    running.signal("TERM");
-    let status = running.child.wait().unwrap();
-    assert!(status.success(), "outdial exit status {status}");
-    carrier.assert_passed(Duration::from_secs(10));
-    agent_phone.assert_passed(Duration::from_secs(10));
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
 
     let (headers, attempts) = export_attempts(&config_path, dir.path());
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();

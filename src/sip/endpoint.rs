@@ -1410,9 +1410,17 @@ impl Endpoint {
                     self.end_call(handle, end);
                 }
             }
-            ("INVITE", Some(handle)) => {
-                // re-INVITE: hold/unhold, a new address, a session refresh.
-                let sdp = match self.reoffer(handle, request) {
+            ("INVITE" | "UPDATE", Some(handle)) => {
+                // A re-offer: hold/unhold, a new address, a session refresh.
+                // An UPDATE without SDP is a session refresh (RFC 4028) and
+                // its 200 has none; a re-INVITE without SDP gets our offer,
+                // answered in the ACK; with SDP both are offers (RFC 3311).
+                let sdp = if method == "UPDATE" && request.body.is_empty() {
+                    Ok(String::new())
+                } else {
+                    self.reoffer(handle, request)
+                };
+                let sdp = match sdp {
                     Ok(sdp) => sdp,
                     Err(error) => {
                         self.refuse_reoffer(request, from, &key, &error, now);
@@ -1428,37 +1436,16 @@ impl Endpoint {
                     .header_opt("Session-Expires", request.header("Session-Expires"))
                     .header("Allow", ALLOW)
                     .body(Some("application/sdp"), sdp.as_bytes());
-                self.accepted.insert(
-                    (
-                        request.call_id().unwrap_or_default().to_string(),
-                        cseq.number,
-                    ),
-                    branch.clone(),
-                );
-                self.respond(&key, 200, bytes, now);
-            }
-            ("UPDATE", Some(handle)) => {
-                // An UPDATE without SDP is a session refresh (RFC 4028);
-                // with SDP it is an offer like a re-INVITE's (RFC 3311).
-                let body = if request.body.is_empty() {
-                    String::new()
-                } else {
-                    match self.reoffer(handle, request) {
-                        Ok(sdp) => sdp,
-                        Err(error) => {
-                            self.refuse_reoffer(request, from, &key, &error, now);
-                            return;
-                        }
-                    }
-                };
-                let Some(call) = self.calls.get(&handle) else {
-                    return;
-                };
-                let contact = self.contact(call.request.transport);
-                let bytes = response_to(request, from, 200, "OK", None)
-                    .header("Contact", contact)
-                    .header_opt("Session-Expires", request.header("Session-Expires"))
-                    .body(Some("application/sdp"), body.as_bytes());
+                if method == "INVITE" {
+                    // Its ACK is matched by Call-ID and CSeq.
+                    self.accepted.insert(
+                        (
+                            request.call_id().unwrap_or_default().to_string(),
+                            cseq.number,
+                        ),
+                        branch.clone(),
+                    );
+                }
                 self.respond(&key, 200, bytes, now);
             }
             ("INFO" | "OPTIONS", Some(_)) => {
