@@ -489,9 +489,15 @@ COMPOSITION = [("human", 0.30), ("machine", 0.30), ("fax", 0.07), ("busy", 0.065
                ("sit", 0.065), ("ringback", 0.07), ("silence", 0.065)]
 
 
-def generate(split, count, out_dir, seed, engines, noise_set="default", classes=None, snr_range=None):
+def generate(split, count, out_dir, seed, engines, noise_set="default", classes=None, snr_range=None,
+             espeak_voices=None):
     rng = np.random.default_rng(seed)
     gen = Gen(split, rng, engines)
+    if espeak_voices:
+        # voices no split uses (other languages' espeak voices reading the
+        # English phrases, say): a held-out-voice draw
+        gen.voices = gen.others = [("espeak", v) for v in espeak_voices]
+        gen.festival = []
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     rows = []
     mix = [(c, p) for c, p in COMPOSITION if not classes or c in classes]
@@ -573,7 +579,11 @@ def main():
     ap.add_argument("--snr", default="",
                     help="LO:HI dB: noise on every clip but silence, its SNR drawn from this range "
                          "instead of 6-45 on 75 %% of clips (babble stays at 10 dB or more)")
+    ap.add_argument("--espeak-voices", default="",
+                    help="comma list of espeak-ng voices (e.g. de+m3,fr+f2,hi): every voice of the draw "
+                         "is one of these instead of the split's voices (a held-out-voice draw)")
     a = ap.parse_args()
+    espeak_voices = [v.strip() for v in a.espeak_voices.split(",") if v.strip()]
     classes = [c.strip() for c in a.classes.split(",") if c.strip()]
     known = [c for c, _ in COMPOSITION]
     if any(c not in known for c in classes):
@@ -593,7 +603,8 @@ def main():
         ap.error(f"--engines: unknown {','.join(bad) or '(empty)'}; choose from {','.join(ENGINES)}")
     for i, s in enumerate(["train", "test"]):
         if a.split in (s, "both"):
-            generate(s, a.count, a.out, a.seed * 10 + i, engines, a.noise_set, classes, snr_range)
+            generate(s, a.count, a.out, a.seed * 10 + i, engines, a.noise_set, classes, snr_range,
+                     espeak_voices)
 
 
 if __name__ == "__main__":
