@@ -783,3 +783,13 @@ fn a_voice_pure_as_a_tone_is_not_ended_at_its_pure_vowels() {
     );
     assert!(run.verdict.at_ms <= 5000, "{:?}", run.verdict);
 }
+
+#[test]
+fn a_melody_note_repeating_the_one_before_it_is_no_beep() {
+    // "Hello?" over music 11 dB down (cut from a held-out-noise draw, see
+    // tests/fixtures/cpa): a note repeated 300 ms after a like one was taken
+    // for a beep and the caller for a machine.
+    let run = analyse(&fixture("human_music_11db.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Human, "{:?}", run.events);
+    assert!(run.beep_ms.is_none(), "{:?}", run.events);
+}

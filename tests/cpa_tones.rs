@@ -1182,3 +1182,16 @@ fn a_quiet_callee_after_a_ring_is_never_ringback_nor_a_machine() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn the_second_burst_of_a_double_ring_under_babble_is_no_beep() {
+    // A UK double ring (400+450 Hz, read as one beating peak at 425 Hz)
+    // under babble 11 dB down (cut from a stress draw, see
+    // tests/fixtures/cpa): the babble read as 220 ms of "greeting", and the
+    // ring's second burst, 200 ms after the first and like it, was taken
+    // for the machine's beep. A beep does not repeat the call-progress
+    // element that just ended.
+    let run = analyse(&fixture("ringback_babble_11db_double.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}

@@ -58,6 +58,12 @@ const RING_HOLD_MS: u32 = 5800;
 const NEXT_RING_LENGTH_TOL: f32 = 0.2;
 const NEXT_RING_LEVEL_DB: f32 = 6.0;
 const NEXT_RING_HZ: f32 = 20.0;
+/// A beep-like run within this long (ms) of the end of a like
+/// call-progress element at least `CADENCE_REPEAT_MIN_MS` long repeats it
+/// (see `Analyser::repeats_last_progress_element`). The gaps inside every
+/// plan's cadence are ≤ 500 ms but for the silences between rings.
+const CADENCE_REPEAT_GAP_MS: u32 = 600;
+const CADENCE_REPEAT_MIN_MS: u32 = 200;
 /// A human verdict waits while a call-progress tone this much (dB) louder
 /// than the caller, steady for `STEADY_TONE_MS`, is on.
 const TONE_OVER_CALLER_DB: f32 = 4.0;
@@ -1186,7 +1192,8 @@ impl Analyser {
             .filter(|seg| {
                 self.ring_hold
                     .is_none_or(|hold| (seg.lo - hold.ring.lo).abs() > NEXT_RING_HZ)
-            });
+            })
+            .filter(|seg| !self.repeats_last_progress_element(seg));
         if self.watch_beep(beep_now, f, at) {
             return;
         }
@@ -1341,6 +1348,23 @@ impl Analyser {
 fn frame_debug() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("CPA_DBG").is_some())
+}
+
+impl Analyser {
+    /// `seg` repeats the call-progress element that just ended: the same
+    /// frequency and level, at least `CADENCE_REPEAT_MIN_MS` long, ending
+    /// at most `CADENCE_REPEAT_GAP_MS` before it. That is a cadence (the second
+    /// burst of a UK double ring, a busy tone's next burst), not a machine's
+    /// beep, which follows a greeting, not another tone like itself.
+    fn repeats_last_progress_element(&self, seg: &tones::Segment) -> bool {
+        self.tones.last_progress().is_some_and(|last| {
+            last.duration_ms() >= CADENCE_REPEAT_MIN_MS
+                && last.end_ms + CADENCE_REPEAT_GAP_MS >= seg.start_ms
+                && last.end_ms <= seg.start_ms
+                && (last.lo - seg.lo).abs() <= NEXT_RING_HZ
+                && (last.level_db - seg.level_db).abs() <= NEXT_RING_LEVEL_DB
+        })
+    }
 }
 
 /// `next` is another ring of the plan `ring` belongs to: the same
