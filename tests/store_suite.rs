@@ -343,6 +343,39 @@ fn declined_goes_back_to_the_top(store: TestStore) {
     assert_eq!(next.external_id, "r1");
 }
 
+fn removed_and_do_not_call_in_preview_are_never_leased_again(store: TestStore) {
+    let list = vec![
+        row(2, "a", &["+12025550101"]),
+        row(3, "b", &["+12025550102"]),
+        row(4, "c", &["+12025550103"]),
+    ];
+    let campaign = campaign_with(&*store, &rules("c"), &list);
+    let leases = lease_all(&*store, campaign, noon_ny());
+    assert_eq!(leases.len(), 3);
+    store
+        .release(&leases[0], Release::Removed, noon_ny())
+        .unwrap();
+    store
+        .release(&leases[1], Release::DoNotCall, noon_ny())
+        .unwrap();
+    store
+        .release(&leases[2], Release::Unused, noon_ny())
+        .unwrap();
+    assert_eq!(state(&*store, campaign, "a"), "removed");
+    assert_eq!(state(&*store, campaign, "b"), "removed");
+    assert!(!store.is_dnc(campaign, "+12025550101").unwrap());
+    assert!(store.is_dnc(campaign, "+12025550102").unwrap());
+    // Only the one given back unused comes round again.
+    let again = lease_all(&*store, campaign, noon_ny());
+    let ids: Vec<&str> = again.iter().map(|l| l.external_id.as_str()).collect();
+    assert_eq!(ids, vec!["c"]);
+    // A lease no longer held cannot be removed.
+    assert!(matches!(
+        store.release(&leases[0], Release::Removed, noon_ny()),
+        Err(StoreError::LeaseLost { .. })
+    ));
+}
+
 fn a_crash_resolves_in_flight_attempts_without_redialing(store: TestStore) {
     let campaign = campaign_with(&*store, &rules("c"), &rows(2));
     let leases = lease_all(&*store, campaign, noon_ny());
@@ -586,6 +619,7 @@ on_both_backends!(
     callbacks_personal_and_campaign,
     change_and_cancel_callbacks,
     declined_goes_back_to_the_top,
+    removed_and_do_not_call_in_preview_are_never_leased_again,
     a_crash_resolves_in_flight_attempts_without_redialing,
     another_nodes_lapsed_lease_is_resolved,
     dispositions_and_dnc_disposition,

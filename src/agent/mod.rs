@@ -1,7 +1,8 @@
 //! One agent's session: the state machine of SPEC §8, sans-IO.
 //!
 //! Logged out → Not ready (reason) ↔ Ready → Reserved → Connecting → On call →
-//! Wrap-up → Ready …, plus the negotiated logout: an agent who logs out while
+//! Wrap-up → Ready …; in the preview modes Ready → Previewing (a record on
+//! screen) → Reserved (the agent pressed Call) or back to Ready; plus the negotiated logout: an agent who logs out while
 //! the dialer has just selected them keeps the call until it is delivered or
 //! released, with a visible countdown. The session never touches a socket or
 //! the clock: every input carries `now`, and [`AgentSession::poll_timeout`]
@@ -30,6 +31,8 @@ pub enum AgentState {
         reason: String,
     },
     Ready,
+    /// Reviewing a record in (push) preview; nothing is dialed yet.
+    Previewing,
     /// Selected for a customer who is being connected.
     Reserved {
         call: CallRef,
@@ -52,6 +55,7 @@ impl AgentState {
             AgentState::LoggedOut => "logged_out",
             AgentState::NotReady { .. } => "not_ready",
             AgentState::Ready => "ready",
+            AgentState::Previewing => "previewing",
             AgentState::Reserved { .. } => "reserved",
             AgentState::Connecting { .. } => "connecting",
             AgentState::OnCall { .. } => "on_call",
@@ -214,7 +218,7 @@ impl AgentSession {
             AgentState::LoggedOut => {}
             AgentState::NotReady { .. } => times.not_ready += spent,
             AgentState::Ready => times.ready += spent,
-            AgentState::Reserved { .. } => times.reserved += spent,
+            AgentState::Previewing | AgentState::Reserved { .. } => times.reserved += spent,
             AgentState::Connecting { .. } | AgentState::OnCall { .. } => times.talking += spent,
             AgentState::WrapUp { .. } => times.wrap_up += spent,
         }
@@ -273,7 +277,7 @@ impl AgentSession {
             return;
         }
         match self.state {
-            AgentState::Ready => self.enter(
+            AgentState::Ready | AgentState::Previewing => self.enter(
                 AgentState::NotReady {
                     reason: REASON_LEG_DROPPED.into(),
                 },
@@ -306,7 +310,7 @@ impl AgentSession {
                 self.enter(AgentState::Ready, now);
                 Ok(())
             }
-            AgentState::Ready => Ok(()),
+            AgentState::Ready | AgentState::Previewing => Ok(()),
             AgentState::Reserved { .. }
             | AgentState::Connecting { .. }
             | AgentState::OnCall { .. } => {
@@ -330,7 +334,9 @@ impl AgentSession {
             reason.trim().to_string()
         };
         match self.state {
-            AgentState::Ready | AgentState::NotReady { .. } => {
+            // A record being previewed goes back (the engine sees the
+            // agent leave Previewing).
+            AgentState::Ready | AgentState::Previewing | AgentState::NotReady { .. } => {
                 self.enter(AgentState::NotReady { reason }, now);
                 Ok(())
             }
@@ -348,7 +354,7 @@ impl AgentSession {
     pub fn logout(&mut self, now: Instant) -> Result<(), AgentError> {
         match self.state {
             AgentState::LoggedOut => Err(self.wrong("logout", "a logged-in agent")),
-            AgentState::Ready | AgentState::NotReady { .. } => {
+            AgentState::Ready | AgentState::Previewing | AgentState::NotReady { .. } => {
                 self.enter(AgentState::LoggedOut, now);
                 Ok(())
             }
@@ -371,12 +377,35 @@ impl AgentSession {
         }
     }
 
-    /// The dispatcher picked this agent for a customer.
+    /// The dispatcher picked this agent for a customer, or the agent
+    /// pressed Call on the record being previewed.
     pub fn reserve(&mut self, call: CallRef, now: Instant) -> Result<(), AgentError> {
-        if self.state != AgentState::Ready {
-            return Err(self.wrong("reserve", "ready"));
+        if !matches!(self.state, AgentState::Ready | AgentState::Previewing) {
+            return Err(self.wrong("reserve", "ready or previewing"));
         }
         self.enter(AgentState::Reserved { call }, now);
+        Ok(())
+    }
+
+    /// A record is shown to the agent (preview, push preview).
+    pub fn preview(&mut self, now: Instant) -> Result<(), AgentError> {
+        if self.state != AgentState::Ready {
+            return Err(self.wrong("preview a record", "ready"));
+        }
+        if self.policy.requires_reservation_leg && !self.leg_up {
+            return Err(AgentError::NoReservationLeg);
+        }
+        self.enter(AgentState::Previewing, now);
+        Ok(())
+    }
+
+    /// The previewed record was skipped, declined or removed: ready for the
+    /// next one (or what the agent asked for meanwhile).
+    pub fn preview_over(&mut self, now: Instant) -> Result<(), AgentError> {
+        if self.state != AgentState::Previewing {
+            return Err(self.wrong("end a preview", "previewing"));
+        }
+        self.apply_after_call(now);
         Ok(())
     }
 

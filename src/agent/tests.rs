@@ -180,6 +180,59 @@ fn misuse_is_an_error_not_a_panic() {
     assert!(agent.release(t0).is_err());
     agent.reserve(1, t0).unwrap();
     let error = agent.reserve(2, t0).unwrap_err();
-    assert_eq!(error.to_string(), "agent is reserved; reserve needs ready");
+    assert_eq!(
+        error.to_string(),
+        "agent is reserved; reserve needs ready or previewing"
+    );
     assert!(agent.login(t0).is_err());
+}
+
+#[test]
+fn a_previewed_record_is_called_or_given_back() {
+    let t0 = Instant::now();
+    let mut agent = ready_agent(t0);
+    drain(&mut agent);
+    agent.preview(t0).unwrap();
+    assert_eq!(agent.state(), &AgentState::Previewing);
+    // One record at a time; Ready again is a no-op while previewing.
+    assert!(agent.preview(t0).is_err());
+    agent.ready(t0).unwrap();
+    assert_eq!(agent.state(), &AgentState::Previewing);
+    // Skipped: ready for the next.
+    agent.preview_over(t0 + Duration::from_secs(5)).unwrap();
+    assert!(agent.is_ready());
+    assert!(agent.preview_over(t0).is_err());
+    // Called: reserved for that call, then the usual cycle.
+    agent.preview(t0 + Duration::from_secs(6)).unwrap();
+    agent.reserve(9, t0 + Duration::from_secs(8)).unwrap();
+    assert_eq!(agent.current_call(), Some(9));
+    // The call failed (busy): back to ready.
+    agent.call_ended(t0 + Duration::from_secs(10)).unwrap();
+    assert!(agent.is_ready());
+    // Previewing time counts as reserved, not ready.
+    let times = agent.times(t0 + Duration::from_secs(10));
+    assert_eq!(times.reserved, Duration::from_secs(9));
+    assert_eq!(times.ready, Duration::from_secs(1));
+}
+
+#[test]
+fn a_preview_ends_with_not_ready_logout_or_a_dropped_phone() {
+    let t0 = Instant::now();
+    let mut agent = ready_agent(t0);
+    agent.preview(t0).unwrap();
+    agent.not_ready("break", t0).unwrap();
+    assert_eq!(agent.state().name(), "not_ready");
+    agent.ready(t0).unwrap();
+    agent.preview(t0).unwrap();
+    agent.leg_down(t0);
+    assert_eq!(agent.state().name(), "not_ready");
+    assert!(matches!(
+        agent.preview(t0),
+        Err(AgentError::WrongState { .. })
+    ));
+    agent.leg_up(t0);
+    agent.ready(t0).unwrap();
+    agent.preview(t0).unwrap();
+    agent.logout(t0).unwrap();
+    assert_eq!(agent.state(), &AgentState::LoggedOut);
 }

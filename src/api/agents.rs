@@ -1,6 +1,7 @@
 //! Agent routes: state changes and the agent's own view.
 //!
 //! `POST /api/agents/{id}/login|ready|not-ready|logout|disposition`,
+//! `POST /api/agents/{id}/preview[/{action}]` (the preview modes),
 //! `GET /api/agents` (supervisor) and `GET /api/agents/{id}`.
 
 use axum::Json;
@@ -12,6 +13,7 @@ use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
 use super::error::ApiError;
 use crate::engine::dialer::{AgentView, CallbackAt, Command};
+use crate::engine::preview::PreviewAction;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +157,38 @@ pub async fn disposition(
         code: body.code,
         notes: body.notes,
         callback,
+    };
+    act(&state, &headers, &id, command).await
+}
+
+/// Preview mode's "get record": the agent's view, with the record on screen.
+pub async fn preview_next(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::Preview {
+        agent: id.clone(),
+        action: PreviewAction::Next,
+    };
+    act(&state, &headers, &id, command).await
+}
+
+/// Acts on the record on screen: `call` (or `accept`), `skip`, `decline`
+/// (or `reject`), `dnc`, `remove`, `stop`.
+pub async fn preview_action(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<AgentView>, ApiError> {
+    let Some(action) = PreviewAction::parse(&action) else {
+        return Err(ApiError::BadRequest(format!(
+            "unknown preview action `{action}`: use call, accept, skip, decline, reject, dnc, remove or stop"
+        )));
+    };
+    let command = Command::Preview {
+        agent: id.clone(),
+        action,
     };
     act(&state, &headers, &id, command).await
 }

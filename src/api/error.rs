@@ -32,7 +32,7 @@ impl From<CommandError> for ApiError {
                 ApiError::NotFound(error.to_string())
             }
             CommandError::Invalid(_) => ApiError::BadRequest(error.to_string()),
-            CommandError::Agent(_) | CommandError::Campaign(_) => {
+            CommandError::Agent(_) | CommandError::Campaign(_) | CommandError::Unavailable(_) => {
                 ApiError::Conflict(error.to_string())
             }
         }

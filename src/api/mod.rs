@@ -85,6 +85,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/logout", post(agents::logout))
         .route("/api/agents/{id}/hangup", post(agents::hangup))
         .route("/api/agents/{id}/disposition", post(agents::disposition))
+        .route("/api/agents/{id}/preview", post(agents::preview_next))
+        .route(
+            "/api/agents/{id}/preview/{action}",
+            post(agents::preview_action),
+        )
         .route("/api/agents/{id}/events", get(events::agent))
         .route("/api/campaigns", get(campaigns::list))
         .route("/api/campaigns/{name}/start", post(campaigns::start))

@@ -298,6 +298,48 @@ pub struct CampaignConfig {
     /// budgets them so the UK rate (which counts them) stays under the cap.
     #[serde(default)]
     pub amd_fp_estimate: f64,
+    /// Preview modes: how long a record may stay on an agent's screen
+    /// before `preview_timeout_action` (push preview: 30 s when unset;
+    /// preview: no limit when unset).
+    #[serde(default)]
+    pub preview_timeout_s: Option<u64>,
+    #[serde(default)]
+    pub preview_timeout_action: PreviewTimeoutAction,
+    /// Whether agents may skip a previewed record.
+    #[serde(default = "yes")]
+    pub preview_allow_skip: bool,
+    /// Whether agents may remove a previewed record (never call it).
+    #[serde(default = "yes")]
+    pub preview_allow_remove: bool,
+}
+
+/// Push preview's default time on screen before the automatic action.
+pub const DEFAULT_PUSH_PREVIEW_TIMEOUT_S: u64 = 30;
+
+impl CampaignConfig {
+    /// How long a record may be previewed before the automatic action.
+    pub fn preview_timeout(&self) -> Option<std::time::Duration> {
+        match (self.mode, self.preview_timeout_s) {
+            (_, Some(seconds)) => Some(std::time::Duration::from_secs(seconds)),
+            (DialMode::PushPreview, None) => Some(std::time::Duration::from_secs(
+                DEFAULT_PUSH_PREVIEW_TIMEOUT_S,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What happens to a record nobody acted on within the preview timeout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewTimeoutAction {
+    /// Back to the top of the list (SPEC: "no action" in push preview).
+    #[default]
+    Skip,
+    /// Dial it as if the agent pressed Call.
+    Accept,
+    /// Never call it.
+    Remove,
 }
 
 /// Delay before a record is dialed again, per outcome.
@@ -632,6 +674,9 @@ fn default_region() -> String {
 }
 fn default_machine_action() -> MachineAction {
     MachineAction::Hangup
+}
+fn yes() -> bool {
+    true
 }
 fn default_max_attempts() -> u32 {
     5

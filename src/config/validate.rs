@@ -336,6 +336,12 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
                 "must be at least 1",
             );
         }
+        if campaign.preview_timeout_s == Some(0) {
+            check.report(
+                format!("{key}.preview_timeout_s"),
+                "must be at least 1 (leave it out for the default)",
+            );
+        }
         if campaign.machine_action == super::MachineAction::LeaveMessage
             && campaign.voicemail_prompt.is_none()
         {

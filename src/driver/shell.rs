@@ -165,7 +165,7 @@ impl Shell {
     pub async fn apply(&mut self, effect: Effect) -> Vec<Input> {
         match effect {
             Effect::Lease { campaign, max } => self.lease(campaign, max),
-            Effect::ReleaseLeases { leases } => self.release(leases),
+            Effect::ReleaseLeases { leases, how } => self.release(leases, how),
             Effect::LoadAnswerHistory { campaign } => self.load_answer_history(campaign),
             Effect::Dial {
                 call,
@@ -332,12 +332,12 @@ impl Shell {
         });
     }
 
-    fn release(&mut self, leases: Vec<Lease>) {
+    fn release(&mut self, leases: Vec<Lease>, how: Release) {
         let store = self.store.clone();
         self.store_tasks.spawn(async move {
             let _ = tokio::task::spawn_blocking(move || {
                 for lease in &leases {
-                    if let Err(error) = store.release(lease, Release::Unused, Timestamp::now()) {
+                    if let Err(error) = store.release(lease, how, Timestamp::now()) {
                         tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
                     }
                 }

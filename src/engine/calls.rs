@@ -20,7 +20,7 @@ use super::io::{AttemptRecord, CallId, CampaignStats, Effect, Input};
 use crate::agent::AgentState;
 use crate::config::CampaignConfig;
 use crate::pacing::{AgentActivity, AgentId, Decision, NotLive, Pacer, PacerConfig, PacerEvent};
-use crate::store::Lease;
+use crate::store::{Lease, Release};
 
 /// How long leased records stay ours without a dial (the store lets another
 /// node take them after this).
@@ -54,6 +54,8 @@ pub(super) struct LiveCampaign {
     pub connect_latency: Option<hdrhistogram::Histogram<u64>>,
     /// Human verdict → agent assigned, µs.
     pub agent_wait: Option<hdrhistogram::Histogram<u64>>,
+    /// Preview modes: the record on each agent's screen.
+    pub previews: std::collections::BTreeMap<String, super::preview::Preview>,
 }
 
 impl LiveCampaign {
@@ -86,6 +88,7 @@ impl LiveCampaign {
             last_decision: None,
             connect_latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
             agent_wait: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
+            previews: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -99,6 +102,9 @@ pub(super) struct CallEntry {
     pub answered_at: Option<Instant>,
     /// A live answer the pacer was told about (it expects Bridged/Abandoned).
     pub live_reported: bool,
+    /// Preview modes: the agent who pressed Call, reserved for this call
+    /// from the dial on.
+    pub preview_agent: Option<String>,
 }
 
 pub fn result_name(result: AttemptResult) -> &'static str {
@@ -167,7 +173,9 @@ pub(super) fn activity(state: &AgentState) -> AgentActivity {
         AgentState::LoggedOut => AgentActivity::LoggedOut,
         AgentState::NotReady { .. } => AgentActivity::Paused,
         AgentState::Ready => AgentActivity::Ready,
-        AgentState::Reserved { .. } | AgentState::Connecting { .. } => AgentActivity::Reserved,
+        AgentState::Previewing | AgentState::Reserved { .. } | AgentState::Connecting { .. } => {
+            AgentActivity::Reserved
+        }
         AgentState::OnCall { .. } => AgentActivity::OnCall,
         AgentState::WrapUp { .. } => AgentActivity::WrapUp,
     }
@@ -183,7 +191,10 @@ impl Dialer {
                     .get(&campaign)
                     .is_some_and(|c| c.state == RunState::Running);
                 let Some(live) = self.live.get_mut(&campaign) else {
-                    self.effects.push_back(Effect::ReleaseLeases { leases });
+                    self.effects.push_back(Effect::ReleaseLeases {
+                        leases,
+                        how: Release::Unused,
+                    });
                     return;
                 };
                 live.lease_pending = false;
@@ -194,7 +205,10 @@ impl Dialer {
                     live.hopper.extend(leases);
                     live.decide_now = true;
                 } else if !leases.is_empty() {
-                    self.effects.push_back(Effect::ReleaseLeases { leases });
+                    self.effects.push_back(Effect::ReleaseLeases {
+                        leases,
+                        how: Release::Unused,
+                    });
                 }
             }
             Input::AnswerHistory { campaign, minutes } => {
@@ -335,6 +349,14 @@ impl Dialer {
             match action {
                 Action::Cancel | Action::Hangup => self.effects.push_back(Effect::HangUp { call }),
                 Action::RequestAgent => {
+                    let own_agent = entry.preview_agent.clone().filter(|agent| {
+                        self.agents
+                            .get(agent)
+                            .is_some_and(|a| a.session.current_call() == Some(call))
+                    });
+                    let Some(entry) = self.calls.get_mut(&call) else {
+                        return;
+                    };
                     let live_since = entry.attempt.waiting_live_since();
                     let deadline = entry.attempt.poll_timeout().unwrap_or(now);
                     if live_since.is_some() {
@@ -349,10 +371,20 @@ impl Dialer {
                                 .on_event(PacerEvent::LiveAnswer { call: pacer_call }, now);
                             live.stats.live_answers += 1;
                         }
-                        live.dispatcher.enqueue(call, deadline);
+                        if own_agent.is_none() {
+                            live.dispatcher.enqueue(call, deadline);
+                        }
                         live.decide_now = true;
                     }
-                    self.dispatch(&campaign, now);
+                    match own_agent {
+                        // A previewed call goes to the agent who called it.
+                        Some(agent) => {
+                            if let Some(entry) = self.calls.get_mut(&call) {
+                                entry.attempt.on_agent_assigned(&agent, now);
+                            }
+                        }
+                        None => self.dispatch(&campaign, now),
+                    }
                 }
                 Action::WithdrawAgentRequest => {
                     if let Some(live) = self.live.get_mut(&campaign) {
@@ -490,8 +522,13 @@ impl Dialer {
             talk_ms,
             outcome,
         };
+        if record.outcome.agent.is_none() {
+            // A previewed call is its agent's even when it failed.
+            record.outcome.agent = entry.preview_agent.clone();
+        }
         // The agent who had this call moves on: wrap-up after a talk, back
-        // to ready when the customer went away before the splice.
+        // to ready when the customer went away before the splice (or a
+        // previewed call failed: the agent takes the next record).
         if let Some(agent) = record.outcome.agent.clone()
             && let Some(a) = self.agents.get_mut(&agent)
             && a.session.current_call() == Some(call)
@@ -618,6 +655,13 @@ impl Dialer {
                 .is_some_and(|c| c.state == RunState::Running);
             if running {
                 self.pace(&name, now);
+                let push = self
+                    .campaigns
+                    .get(&name)
+                    .is_some_and(|c| c.mode == crate::config::DialMode::PushPreview);
+                if push {
+                    self.push_previews(&name, now);
+                }
             }
         }
     }
@@ -667,14 +711,19 @@ impl Dialer {
             });
         }
         for lease in leases.drain(..) {
-            self.dial(campaign, lease, now);
+            self.dial(campaign, lease, None, now);
         }
     }
 
-    fn dial(&mut self, campaign: &str, lease: Lease, now: Instant) {
-        let Some(live) = self.live.get_mut(campaign) else {
-            return;
-        };
+    /// Dials `lease`; a previewed record with the agent who called it.
+    pub(super) fn dial(
+        &mut self,
+        campaign: &str,
+        lease: Lease,
+        preview_agent: Option<String>,
+        now: Instant,
+    ) -> Option<CallId> {
+        let live = self.live.get_mut(campaign)?;
         self.next_call += 1;
         let call = self.next_call;
         live.pacer.on_event(
@@ -684,7 +733,10 @@ impl Dialer {
             now,
         );
         live.stats.dials += 1;
-        let attempt = Attempt::new(call, live.settings.clone(), now);
+        let mut settings = live.settings.clone();
+        // The agent of a previewed call takes it at the answer.
+        settings.connect_first |= preview_agent.is_some();
+        let attempt = Attempt::new(call, settings, now);
         self.calls.insert(
             call,
             CallEntry {
@@ -694,6 +746,7 @@ impl Dialer {
                 cpa: None,
                 answered_at: None,
                 live_reported: false,
+                preview_agent,
             },
         );
         self.effects.push_back(Effect::Dial {
@@ -701,13 +754,14 @@ impl Dialer {
             campaign: campaign.to_string(),
             lease: Box::new(lease),
         });
+        Some(call)
     }
 
     /// Dials `lease` as call `call` whatever the pacer says (tests).
     #[cfg(test)]
     pub(super) fn test_dial(&mut self, campaign: &str, lease: Lease, call: CallId, now: Instant) {
         self.next_call = call - 1;
-        self.dial(campaign, lease, now);
+        self.dial(campaign, lease, None, now);
     }
 
     /// The campaign stopped or paused: leased records go back.
@@ -715,7 +769,10 @@ impl Dialer {
         if let Some(live) = self.live.get_mut(campaign) {
             let leases: Vec<Lease> = live.hopper.drain(..).collect();
             if !leases.is_empty() {
-                self.effects.push_back(Effect::ReleaseLeases { leases });
+                self.effects.push_back(Effect::ReleaseLeases {
+                    leases,
+                    how: Release::Unused,
+                });
             }
         }
     }

@@ -385,7 +385,7 @@ fn pausing_gives_leases_back_and_shutdown_hangs_up_every_call() {
     let released: usize = out
         .iter()
         .map(|e| match e {
-            Effect::ReleaseLeases { leases } => leases.len(),
+            Effect::ReleaseLeases { leases, .. } => leases.len(),
             _ => 0,
         })
         .sum();

@@ -15,6 +15,7 @@ use thiserror::Error;
 use super::calls::{CallEntry, LiveCampaign};
 use super::campaign_run::{self, RunCommand, RunState};
 use super::io::{AttemptRecord, CallId, Effect};
+use super::preview::{PreviewAction, PreviewView};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
 use crate::config::{CampaignConfig, Config, DialMode, SimulatedAgent, TrunkConfig};
 use crate::pacing::AgentId;
@@ -50,6 +51,11 @@ pub enum Command {
         name: String,
         command: RunCommand,
     },
+    /// Preview modes: ask for a record, or act on the one on screen.
+    Preview {
+        agent: String,
+        action: PreviewAction,
+    },
 }
 
 impl Command {
@@ -61,7 +67,8 @@ impl Command {
             | Command::AgentNotReady { agent, .. }
             | Command::AgentLogout { agent }
             | Command::AgentHangup { agent }
-            | Command::Disposition { agent, .. } => Some(agent),
+            | Command::Disposition { agent, .. }
+            | Command::Preview { agent, .. } => Some(agent),
             Command::Campaign { .. } => None,
         }
     }
@@ -86,6 +93,9 @@ pub enum CommandError {
     Campaign(#[from] campaign_run::RunError),
     #[error("{0}")]
     Invalid(String),
+    /// Valid, but not possible now (nothing to preview, no line free …).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Something that happened, for the event streams and logs.
@@ -123,6 +133,21 @@ pub enum Event {
         /// The list's extra columns, as imported (a JSON object).
         custom: serde_json::Value,
     },
+    /// A record on the agent's screen (preview, push preview).
+    Preview {
+        agent: String,
+        #[serde(flatten)]
+        preview: PreviewView,
+    },
+    /// The record left the agent's screen: `called`, `skipped`, `declined`,
+    /// `do_not_call`, `removed`, `stopped`, `timed_out` or `withdrawn`
+    /// (not ready, logout, campaign paused).
+    PreviewEnded {
+        agent: String,
+        campaign: String,
+        record: String,
+        how: &'static str,
+    },
 }
 
 impl Event {
@@ -134,6 +159,8 @@ impl Event {
             Event::CampaignState { .. } => "campaign_state",
             Event::Disposition { .. } => "disposition",
             Event::ScreenPop { .. } => "screen_pop",
+            Event::Preview { .. } => "preview",
+            Event::PreviewEnded { .. } => "preview_ended",
         }
     }
 
@@ -143,7 +170,9 @@ impl Event {
             Event::AgentState { agent, .. }
             | Event::LogoutPending { agent, .. }
             | Event::Disposition { agent, .. }
-            | Event::ScreenPop { agent, .. } => agent == agent_id,
+            | Event::ScreenPop { agent, .. }
+            | Event::Preview { agent, .. }
+            | Event::PreviewEnded { agent, .. } => agent == agent_id,
             Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
         }
     }
@@ -159,6 +188,8 @@ pub struct AgentView {
     pub phone_connected: bool,
     pub logout_pending_ms: Option<u64>,
     pub campaigns: Vec<String>,
+    /// The record on screen in the preview modes.
+    pub preview: Option<PreviewView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -348,6 +379,7 @@ impl Dialer {
                 self.events
                     .push_back(Event::Disposition { agent, code, notes });
             }
+            Command::Preview { agent, action } => self.preview_command(&agent, action, now)?,
             Command::Campaign { name, command } => {
                 let campaign = self
                     .campaigns
@@ -382,6 +414,7 @@ impl Dialer {
                     }
                 } else {
                     self.release_hopper(&name);
+                    self.end_previews(&name, now);
                 }
                 let agents = self
                     .agents
@@ -492,6 +525,14 @@ impl Dialer {
         }
         let any = !changed.is_empty();
         for (agent, from, logged_out_with_phone) in changed {
+            let previewing = self
+                .agents
+                .get(&agent)
+                .is_some_and(|a| a.session.state() == &AgentState::Previewing);
+            if !previewing {
+                // A record on screen belongs to a Previewing agent only.
+                self.agent_left_preview(&agent);
+            }
             if from == "wrap_up" {
                 // Wrap-up ended without a disposition (timeout, logout).
                 self.flush_disposition(&agent, None, None, None);
@@ -511,6 +552,7 @@ impl Dialer {
             .values()
             .filter_map(|a| a.session.poll_timeout())
             .chain(self.calls_poll_timeout())
+            .chain(self.previews_poll_timeout())
             .min()
     }
 
@@ -540,6 +582,7 @@ impl Dialer {
             }
         }
         self.calls_timeout(now);
+        self.previews_timeout(now);
         self.collect_agent_events(now);
         self.after_change(now);
     }
@@ -565,6 +608,7 @@ impl Dialer {
                 .logout_remaining(now)
                 .map(|d: Duration| d.as_millis() as u64),
             campaigns: entry.campaigns.clone(),
+            preview: self.preview_view(id, now),
         })
     }
 

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::attempt::{Failure, Outcome, Prompt, Verdict};
-use crate::store::Lease;
+use crate::store::{Lease, Release};
 
 /// One customer call attempt, as the dialer names it.
 pub type CallId = u64;
@@ -21,8 +21,9 @@ pub enum Effect {
     /// Lease up to `max` dialable records of `campaign` from the store and
     /// report them with [`Input::Leased`] (or [`Input::LeaseFailed`]).
     Lease { campaign: String, max: usize },
-    /// Give leases back unused (the campaign paused or stopped).
-    ReleaseLeases { leases: Vec<Lease> },
+    /// Give leases back without dialing: `Unused` when the campaign paused
+    /// or stopped; what the agent chose for a previewed record.
+    ReleaseLeases { leases: Vec<Lease>, how: Release },
     /// Read the campaign's live answers and abandons of the last 30 days
     /// (earlier runs) from the store and report them with
     /// [`Input::AnswerHistory`]: the pacer's abandonment windows must not

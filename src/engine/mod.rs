@@ -1,7 +1,8 @@
 //! The dialer engine's sans-IO core: the [`dialer::Dialer`] holding every
 //! agent session and campaign run state, one [`attempt::Attempt`] per
 //! customer call (where the 2-second abandon clock lives) and the
-//! [`dispatch::Dispatcher`] that hands live answers to free agents; `calls`
+//! [`dispatch::Dispatcher`] that hands live answers to free agents;
+//! [`preview`] the two preview modes (records shown before dialing); `calls`
 //! wires pacing, attempts and agents together, and [`io`] names what
 //! crosses to the tokio shell (`driver`).
 
@@ -11,8 +12,11 @@ pub mod campaign_run;
 pub mod dialer;
 pub mod dispatch;
 pub mod io;
+pub mod preview;
 
 #[cfg(test)]
 mod calls_tests;
+#[cfg(test)]
+mod preview_tests;
 #[cfg(test)]
 mod tests;

@@ -712,7 +712,30 @@ impl Store for SqlStore {
                     &[lease.record_id.into(), Val::Int(-ms(now))],
                 )?;
             }
-            restore(conn, lease.record_id)
+            restore(conn, lease.record_id)?;
+            if matches!(how, Release::Removed | Release::DoNotCall) {
+                conn.exec(
+                    "UPDATE records SET state = 'removed' WHERE id = $1",
+                    &[lease.record_id.into()],
+                )?;
+                conn.exec(
+                    "UPDATE callbacks SET state = 'cancelled' \
+                     WHERE record_id = $1 AND state IN ('pending', 'delivering')",
+                    &[lease.record_id.into()],
+                )?;
+            }
+            if how == Release::DoNotCall {
+                conn.exec(
+                    "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (campaign_id, e164) DO NOTHING",
+                    &[
+                        lease.campaign.into(),
+                        lease.phone.as_str().into(),
+                        ms(now).into(),
+                    ],
+                )?;
+            }
+            Ok(())
         })
     }
 

@@ -152,6 +152,11 @@ pub enum Release {
     Unused,
     /// An agent declined it in (push) preview: back to the top of the list.
     Declined,
+    /// An agent removed it in preview: never called again.
+    Removed,
+    /// An agent declined it as "do not call" in preview: removed, and the
+    /// number shown goes on the campaign's do-not-call list.
+    DoNotCall,
 }
 
 /// A callback to schedule or change.

@@ -1,0 +1,451 @@
+//! Preview and push preview (SPEC §2): the agent sees a record before
+//! anything is dialed. No pacing: one record per agent.
+//!
+//! - **Preview**: a Ready agent asks for a record ([`PreviewAction::Next`])
+//!   and then presses Call, Skip (next record), Decline (back to the list),
+//!   Do not call (removed, number on the campaign's DNC list), Remove (never
+//!   called again) or Stop (back to the list, agent Not ready).
+//! - **Push preview**: the engine pushes a record to every Ready agent of
+//!   the campaign; Accept dials, Decline/Reject puts the record back at the
+//!   **top** of the list, and so does no action within the campaign's
+//!   `preview_timeout_s` (or, per campaign, the timeout accepts or removes).
+//!
+//! A called record is dialed with its agent already reserved, and the call
+//! goes to that agent at the answer ("connect first"): the agent hears the
+//! callee from the first word and judges a machine by ear (and may leave a
+//! voicemail by hand); the analyser still listens and ends fax and SIT
+//! calls. A failed call (busy, no answer) frees the agent for the next
+//! record without a wrap-up.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::dialer::{CommandError, Dialer, Event};
+use crate::agent::AgentState;
+use crate::config::{DialMode, PreviewTimeoutAction};
+use crate::store::{Lease, Release};
+
+/// What an agent does with the record on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewAction {
+    /// Show me a record (preview mode; push preview pushes by itself).
+    Next,
+    /// Dial it (push preview's Accept).
+    Call,
+    /// Give it back and show the next one.
+    Skip,
+    /// Not now: back to the list (push preview: to its top).
+    Decline,
+    /// Remove it and put the number on the campaign's do-not-call list.
+    DoNotCall,
+    /// Never call this record again.
+    Remove,
+    /// Give it back and stop receiving records (agent Not ready).
+    Stop,
+}
+
+impl PreviewAction {
+    pub fn parse(text: &str) -> Option<PreviewAction> {
+        Some(match text {
+            "next" => PreviewAction::Next,
+            "call" | "accept" => PreviewAction::Call,
+            "skip" => PreviewAction::Skip,
+            "decline" | "reject" => PreviewAction::Decline,
+            "dnc" | "do-not-call" => PreviewAction::DoNotCall,
+            "remove" => PreviewAction::Remove,
+            "stop" => PreviewAction::Stop,
+            _ => return None,
+        })
+    }
+}
+
+/// Why the agent says Not ready after Stop.
+pub const REASON_PREVIEW_STOPPED: &str = "preview stopped";
+
+/// A record on an agent's screen.
+#[derive(Debug, Clone)]
+pub(super) struct Preview {
+    pub lease: Lease,
+    /// Pushed by the engine (push preview) rather than asked for.
+    pub pushed: bool,
+    /// When the campaign's timeout action applies.
+    pub deadline: Option<Instant>,
+}
+
+/// A previewed record as the agent's desktop shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewView {
+    pub campaign: String,
+    pub record: String,
+    pub name: String,
+    pub phone: String,
+    /// The list's extra columns, as imported (a JSON object).
+    pub custom: serde_json::Value,
+    /// Dials of this record before.
+    pub attempts: u32,
+    /// A scheduled callback's delivery.
+    pub callback: bool,
+    pub pushed: bool,
+    /// Time left before the campaign's timeout action, if it has one.
+    pub remaining_ms: Option<u64>,
+    /// The actions the campaign allows.
+    pub can_skip: bool,
+    pub can_remove: bool,
+}
+
+impl Dialer {
+    /// `agent` acts on the preview modes' record.
+    pub(super) fn preview_command(
+        &mut self,
+        agent: &str,
+        action: PreviewAction,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        if !self.agents.contains_key(agent) {
+            return Err(CommandError::UnknownAgent(agent.to_string()));
+        }
+        if action == PreviewAction::Next {
+            return self.preview_next(agent, now);
+        }
+        let Some(campaign) = self.preview_campaign_of(agent) else {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{agent}` has no record on screen; ask for one first"
+            )));
+        };
+        let mode = self.campaigns.get(&campaign).map(|c| c.mode);
+        let (allow_skip, allow_remove) = self
+            .campaigns
+            .get(&campaign)
+            .map(|c| (c.config.preview_allow_skip, c.config.preview_allow_remove))
+            .unwrap_or((true, true));
+        match action {
+            PreviewAction::Next => Ok(()),
+            PreviewAction::Call => self.preview_call(&campaign, agent, now),
+            PreviewAction::Skip if !allow_skip => Err(CommandError::Unavailable(format!(
+                "campaign `{campaign}` does not allow skipping records"
+            ))),
+            PreviewAction::Remove if !allow_remove => Err(CommandError::Unavailable(format!(
+                "campaign `{campaign}` does not allow removing records"
+            ))),
+            PreviewAction::Skip => {
+                let how = back_to_the_list(mode);
+                self.end_preview(&campaign, agent, how, "skipped", now);
+                if mode == Some(DialMode::Preview) {
+                    // "Skip (next record)"; an empty list just leaves the
+                    // agent Ready.
+                    let _ = self.preview_next(agent, now);
+                }
+                Ok(())
+            }
+            PreviewAction::Decline => {
+                let how = back_to_the_list(mode);
+                self.end_preview(&campaign, agent, how, "declined", now);
+                Ok(())
+            }
+            PreviewAction::DoNotCall => {
+                self.end_preview(&campaign, agent, Release::DoNotCall, "do_not_call", now);
+                Ok(())
+            }
+            PreviewAction::Remove => {
+                self.end_preview(&campaign, agent, Release::Removed, "removed", now);
+                Ok(())
+            }
+            PreviewAction::Stop => {
+                self.take_preview(&campaign, agent, Release::Unused, "stopped");
+                if let Some(entry) = self.agents.get_mut(agent) {
+                    entry.session.not_ready(REASON_PREVIEW_STOPPED, now)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The running preview-mode campaign holding `agent`'s record.
+    fn preview_campaign_of(&self, agent: &str) -> Option<String> {
+        self.live
+            .iter()
+            .find(|(_, live)| live.previews.contains_key(agent))
+            .map(|(name, _)| name.clone())
+    }
+
+    /// The record on `agent`'s screen, if any.
+    pub fn preview_view(&self, agent: &str, now: Instant) -> Option<PreviewView> {
+        let campaign = self.preview_campaign_of(agent)?;
+        let preview = self.live.get(&campaign)?.previews.get(agent)?;
+        let config = &self.campaigns.get(&campaign)?.config;
+        Some(view(&campaign, preview, config, now))
+    }
+
+    /// Preview mode's "get record": the next record of the agent's first
+    /// running preview campaign that has one.
+    fn preview_next(&mut self, agent: &str, now: Instant) -> Result<(), CommandError> {
+        let Some(entry) = self.agents.get(agent) else {
+            return Err(CommandError::UnknownAgent(agent.to_string()));
+        };
+        if entry.session.state() != &AgentState::Ready {
+            return Err(CommandError::Agent(crate::agent::AgentError::WrongState {
+                action: "preview a record",
+                state: entry.session.state().name(),
+                needs: "ready",
+            }));
+        }
+        let campaigns: Vec<String> = entry
+            .campaigns
+            .iter()
+            .filter(|name| {
+                self.campaigns.get(*name).is_some_and(|c| {
+                    matches!(c.mode, DialMode::Preview | DialMode::PushPreview)
+                        && c.state == super::campaign_run::RunState::Running
+                })
+            })
+            .cloned()
+            .collect();
+        if campaigns.is_empty() {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{agent}` has no running preview campaign"
+            )));
+        }
+        for campaign in &campaigns {
+            let Some(live) = self.live.get_mut(campaign) else {
+                continue;
+            };
+            // Whatever happens, keep the hopper filling.
+            live.decide_now = true;
+            if let Some(lease) = live.hopper.pop_front() {
+                return self.show_preview(campaign, agent, lease, false, now);
+            }
+        }
+        Err(CommandError::Unavailable(
+            "no record to preview right now (the list is empty, outside its calling hours, \
+             or still loading); try again in a few seconds"
+                .into(),
+        ))
+    }
+
+    fn show_preview(
+        &mut self,
+        campaign: &str,
+        agent: &str,
+        lease: Lease,
+        pushed: bool,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let Some(entry) = self.agents.get_mut(agent) else {
+            return Err(CommandError::UnknownAgent(agent.to_string()));
+        };
+        let Some(campaign_entry) = self.campaigns.get(campaign) else {
+            return Err(CommandError::UnknownCampaign(campaign.to_string()));
+        };
+        let Some(live) = self.live.get_mut(campaign) else {
+            return Err(CommandError::UnknownCampaign(campaign.to_string()));
+        };
+        if let Err(error) = entry.session.preview(now) {
+            live.hopper.push_front(lease);
+            return Err(error.into());
+        }
+        let preview = Preview {
+            lease,
+            pushed,
+            deadline: campaign_entry.config.preview_timeout().map(|d| now + d),
+        };
+        let shown = view(campaign, &preview, &campaign_entry.config, now);
+        live.previews.insert(agent.to_string(), preview);
+        self.events.push_back(Event::Preview {
+            agent: agent.to_string(),
+            preview: shown,
+        });
+        Ok(())
+    }
+
+    /// Removes `agent`'s record from the screen and gives its lease back.
+    fn take_preview(
+        &mut self,
+        campaign: &str,
+        agent: &str,
+        how: Release,
+        ended: &'static str,
+    ) -> Option<Lease> {
+        let preview = self.live.get_mut(campaign)?.previews.remove(agent)?;
+        self.events.push_back(Event::PreviewEnded {
+            agent: agent.to_string(),
+            campaign: campaign.to_string(),
+            record: preview.lease.external_id.clone(),
+            how: ended,
+        });
+        if ended != "called" {
+            self.effects.push_back(super::io::Effect::ReleaseLeases {
+                leases: vec![preview.lease.clone()],
+                how,
+            });
+        }
+        Some(preview.lease)
+    }
+
+    /// Gives the record back as `how` says; the agent is Ready again.
+    fn end_preview(
+        &mut self,
+        campaign: &str,
+        agent: &str,
+        how: Release,
+        ended: &'static str,
+        now: Instant,
+    ) {
+        self.take_preview(campaign, agent, how, ended);
+        if let Some(entry) = self.agents.get_mut(agent) {
+            let _ = entry.session.preview_over(now);
+        }
+    }
+
+    /// Call (Accept): dial the record with its agent already reserved.
+    fn preview_call(
+        &mut self,
+        campaign: &str,
+        agent: &str,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        if self.calls.len() >= self.trunk_max_calls() {
+            return Err(CommandError::Unavailable(
+                "max concurrent calls reached; press Call again in a moment".into(),
+            ));
+        }
+        let Some(lease) = self.take_preview(campaign, agent, Release::Unused, "called") else {
+            return Ok(());
+        };
+        let call = self.dial(campaign, lease, Some(agent.to_string()), now);
+        if let (Some(call), Some(entry)) = (call, self.agents.get_mut(agent)) {
+            entry.session.reserve(call, now)?;
+        }
+        Ok(())
+    }
+
+    /// An agent who left Previewing by other means (Not ready, logout, a
+    /// dropped phone): the record goes back as it was.
+    pub(super) fn agent_left_preview(&mut self, agent: &str) {
+        if let Some(campaign) = self.preview_campaign_of(agent) {
+            self.take_preview(&campaign, agent, Release::Unused, "withdrawn");
+        }
+    }
+
+    /// The campaign paused or stopped: records on screen go back.
+    pub(super) fn end_previews(&mut self, campaign: &str, now: Instant) {
+        let agents: Vec<String> = self
+            .live
+            .get(campaign)
+            .map(|live| live.previews.keys().cloned().collect())
+            .unwrap_or_default();
+        for agent in agents {
+            self.end_preview(campaign, &agent, Release::Unused, "withdrawn", now);
+        }
+    }
+
+    /// Push preview: every Ready agent of `campaign` gets a record (the
+    /// longest idle first); simulated agents accept at once.
+    pub(super) fn push_previews(&mut self, campaign: &str, now: Instant) {
+        let mut ready: Vec<(Duration, String)> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign))
+            .map(|(id, a)| (a.session.time_in_state(now), id.clone()))
+            .collect();
+        ready.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, agent) in ready {
+            let Some(live) = self.live.get_mut(campaign) else {
+                return;
+            };
+            let Some(lease) = live.hopper.pop_front() else {
+                live.decide_now = true;
+                return;
+            };
+            live.decide_now = true;
+            if self
+                .show_preview(campaign, &agent, lease, true, now)
+                .is_err()
+            {
+                continue;
+            }
+            let simulated = self
+                .agents
+                .get(&agent)
+                .is_some_and(|a| a.simulated.is_some());
+            if simulated && let Err(error) = self.preview_call(campaign, &agent, now) {
+                tracing::debug!(%agent, %error, "simulated agent cannot accept its preview yet");
+            }
+        }
+    }
+
+    /// Applies the campaigns' timeout action to records left on screen.
+    pub(super) fn previews_timeout(&mut self, now: Instant) {
+        let mut due: Vec<(String, String)> = Vec::new();
+        for (name, live) in &self.live {
+            for (agent, preview) in &live.previews {
+                if preview.deadline.is_some_and(|t| t <= now) {
+                    due.push((name.clone(), agent.clone()));
+                }
+            }
+        }
+        for (campaign, agent) in due {
+            let (action, mode) = match self.campaigns.get(&campaign) {
+                Some(c) => (c.config.preview_timeout_action, c.mode),
+                None => continue,
+            };
+            match action {
+                PreviewTimeoutAction::Accept
+                    if self.preview_call(&campaign, &agent, now).is_ok() => {}
+                PreviewTimeoutAction::Remove => {
+                    self.end_preview(&campaign, &agent, Release::Removed, "timed_out", now)
+                }
+                // Skip, or an Accept the trunk had no line for.
+                _ => self.end_preview(
+                    &campaign,
+                    &agent,
+                    back_to_the_list(Some(mode)),
+                    "timed_out",
+                    now,
+                ),
+            }
+        }
+    }
+
+    pub(super) fn previews_poll_timeout(&self) -> Option<Instant> {
+        self.live
+            .values()
+            .flat_map(|live| live.previews.values().filter_map(|p| p.deadline))
+            .min()
+    }
+}
+
+/// Push preview puts a declined record back at the top of the list (SPEC
+/// §2); preview gives it back where it was.
+fn back_to_the_list(mode: Option<DialMode>) -> Release {
+    if mode == Some(DialMode::PushPreview) {
+        Release::Declined
+    } else {
+        Release::Unused
+    }
+}
+
+fn view(
+    campaign: &str,
+    preview: &Preview,
+    config: &crate::config::CampaignConfig,
+    now: Instant,
+) -> PreviewView {
+    let lease = &preview.lease;
+    PreviewView {
+        campaign: campaign.to_string(),
+        record: lease.external_id.clone(),
+        name: lease.name.clone(),
+        phone: lease.phone.clone(),
+        custom: serde_json::from_str(&lease.custom_json).unwrap_or(serde_json::Value::Null),
+        attempts: lease.attempts,
+        callback: lease.callback.is_some(),
+        pushed: preview.pushed,
+        remaining_ms: preview
+            .deadline
+            .map(|t| t.saturating_duration_since(now).as_millis() as u64),
+        can_skip: config.preview_allow_skip,
+        can_remove: config.preview_allow_remove,
+    }
+}

@@ -1,0 +1,456 @@
+//! The preview modes driven by a virtual clock: records shown before any
+//! dial, the agent's actions, push preview's timeout, and a called record
+//! reaching its own agent at the answer.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::attempt::{AttemptResult, Failure};
+use super::campaign_run::RunCommand;
+use super::dialer::{Command, CommandError, Dialer, Event};
+use super::io::{CallId, Effect, Input};
+use super::preview::PreviewAction;
+use crate::config::Config;
+use crate::store::{Lease, Release};
+
+const CONFIG: &str = r#"
+[sip]
+listen = "127.0.0.1:5060"
+[rtp]
+bind = "127.0.0.1"
+port_min = 20000
+port_max = 20999
+[trunk]
+uri = "sip:127.0.0.1:5070"
+caller_id = "+15551230000"
+max_concurrent_calls = 10
+max_calls_per_second = 100
+[api]
+listen = "127.0.0.1:8080"
+[store]
+url = "sqlite://x.db"
+[[campaign]]
+name = "demo"
+mode = "MODE"
+ring_timeout_s = 20
+EXTRA
+[[agent]]
+id = "ann"
+name = "Ann"
+sip_uri = "sip:ann@127.0.0.1:5090"
+campaigns = ["demo"]
+[[agent]]
+id = "sim"
+name = "Simulated"
+campaigns = ["demo"]
+simulated = { wrap_up_s = 3, disposition = "SALE" }
+"#;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn lease(id: i64) -> Lease {
+    Lease {
+        record_id: id,
+        campaign: 1,
+        external_id: format!("r{id}"),
+        name: format!("Contact {id}"),
+        custom_json: r#"{"plan":"gold"}"#.into(),
+        time_zones: "America/New_York".into(),
+        priority: 0,
+        phone: format!("+1202555{id:04}"),
+        attempts: 0,
+        callback: None,
+        callback_agent: None,
+        node: "test".into(),
+        lease_until: jiff::Timestamp::UNIX_EPOCH,
+    }
+}
+
+fn effects(dialer: &mut Dialer) -> Vec<Effect> {
+    std::iter::from_fn(|| dialer.poll_effect()).collect()
+}
+
+fn events(dialer: &mut Dialer) -> Vec<Event> {
+    std::iter::from_fn(|| dialer.poll_event()).collect()
+}
+
+fn dials(effects: &[Effect]) -> Vec<CallId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial { call, .. } => Some(*call),
+            _ => None,
+        })
+        .collect()
+}
+
+fn released(effects: &[Effect]) -> Vec<(String, Release)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ReleaseLeases { leases, how } => {
+                Some(leases.iter().map(|l| (l.external_id.clone(), *how)))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn shown(events: &[Event], agent: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Preview { agent: a, preview } if a == agent => Some(preview.record.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant) {
+    dialer
+        .handle_command(
+            Command::Preview {
+                agent: agent.into(),
+                action,
+            },
+            now,
+        )
+        .unwrap_or_else(|e| panic!("{action:?}: {e}"));
+}
+
+/// Agent `ann` logged in with her phone up and Ready; agent `sim` is
+/// simulated unless `with_sim`. The campaign started and leased `n`
+/// records.
+fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dialer {
+    let mut text = CONFIG.replace("MODE", mode).replace("EXTRA", extra);
+    if !with_sim {
+        text = text.replace(
+            "campaigns = [\"demo\"]\nsimulated",
+            "campaigns = []\nsimulated",
+        );
+    }
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    dialer
+        .handle_command(
+            Command::AgentLogin {
+                agent: "ann".into(),
+            },
+            t0,
+        )
+        .unwrap();
+    dialer.reservation_leg("ann", true, t0).unwrap();
+    dialer
+        .handle_command(
+            Command::AgentReady {
+                agent: "ann".into(),
+            },
+            t0,
+        )
+        .unwrap();
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Start,
+            },
+            t0,
+        )
+        .unwrap();
+    let first = effects(&mut dialer);
+    assert!(
+        first.iter().any(|e| matches!(e, Effect::Lease { .. })),
+        "{first:?}"
+    );
+    events(&mut dialer);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: (1..=n).map(lease).collect(),
+        },
+        t0,
+    );
+    dialer
+}
+
+#[test]
+fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 3, false, t0);
+    // No pacing: records wait for an agent to ask.
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    let seen = events(&mut dialer);
+    assert_eq!(shown(&seen, "ann"), vec!["r1"]);
+    let view = dialer.agent_view("ann", t0).unwrap();
+    assert_eq!(view.state, "previewing");
+    let on_screen = view.preview.unwrap();
+    assert_eq!(
+        (on_screen.phone.as_str(), on_screen.custom["plan"].as_str()),
+        ("+12025550001", Some("gold"))
+    );
+    // A second ask while one is on screen is refused.
+    assert!(matches!(
+        dialer.handle_command(
+            Command::Preview {
+                agent: "ann".into(),
+                action: PreviewAction::Next
+            },
+            t0
+        ),
+        Err(CommandError::Agent(_))
+    ));
+    // Skip: r1 back to the list as it was, r2 on screen.
+    preview(&mut dialer, "ann", PreviewAction::Skip, t0 + ms(1000));
+    assert_eq!(
+        released(&effects(&mut dialer)),
+        vec![("r1".to_string(), Release::Unused)]
+    );
+    assert_eq!(shown(&events(&mut dialer), "ann"), vec!["r2"]);
+    // Call: dialed with Ann reserved for it.
+    preview(&mut dialer, "ann", PreviewAction::Call, t0 + ms(2000));
+    let calls = dials(&effects(&mut dialer));
+    assert_eq!(calls.len(), 1);
+    let call = calls[0];
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
+    assert!(dialer.agent_view("ann", t0).unwrap().preview.is_none());
+    // At the answer the callee goes to Ann at once (no CPA wait).
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(2200));
+    dialer.handle_input(Input::Answered { call }, t0 + ms(6000));
+    let answered = effects(&mut dialer);
+    assert!(
+        answered.contains(&Effect::Connect {
+            call,
+            agent: "ann".into()
+        }),
+        "{answered:?}"
+    );
+    dialer.handle_input(Input::Spliced { call }, t0 + ms(6200));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "on_call");
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(60_000));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "wrap_up");
+    effects(&mut dialer);
+    dialer
+        .handle_command(
+            Command::Disposition {
+                agent: "ann".into(),
+                code: "SALE".into(),
+                notes: "previewed".into(),
+                callback: None,
+            },
+            t0 + ms(65_000),
+        )
+        .unwrap();
+    let written: Vec<_> = effects(&mut dialer)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].outcome.result, AttemptResult::Connected);
+    assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));
+    assert_eq!(written[0].lease.external_id, "r2");
+    assert_eq!(written[0].disposition.as_deref(), Some("SALE"));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+}
+
+#[test]
+fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 2, false, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Call, t0);
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(
+        Input::Failed {
+            call,
+            failure: Failure::Busy,
+            sip_code: Some(486),
+        },
+        t0 + ms(3000),
+    );
+    let written: Vec<_> = effects(&mut dialer)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].outcome.result, AttemptResult::Busy);
+    // The CDR names the agent who dialed it.
+    assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+}
+
+#[test]
+fn decline_remove_and_do_not_call_give_the_record_back_as_chosen() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "preview_allow_skip = false", 4, false, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    // Skipping is off for this campaign: refused, the record stays.
+    assert!(matches!(
+        dialer.handle_command(
+            Command::Preview {
+                agent: "ann".into(),
+                action: PreviewAction::Skip
+            },
+            t0
+        ),
+        Err(CommandError::Unavailable(_))
+    ));
+    preview(&mut dialer, "ann", PreviewAction::DoNotCall, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Remove, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Decline, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Stop, t0);
+    assert_eq!(
+        released(&effects(&mut dialer)),
+        vec![
+            ("r1".to_string(), Release::DoNotCall),
+            ("r2".to_string(), Release::Removed),
+            ("r3".to_string(), Release::Unused),
+            ("r4".to_string(), Release::Unused),
+        ]
+    );
+    let view = dialer.agent_view("ann", t0).unwrap();
+    assert_eq!(
+        (view.state, view.reason.as_deref()),
+        ("not_ready", Some("preview stopped"))
+    );
+    // Nothing on screen: acting on it is a clear error.
+    assert!(matches!(
+        dialer.handle_command(
+            Command::Preview {
+                agent: "ann".into(),
+                action: PreviewAction::Call
+            },
+            t0
+        ),
+        Err(CommandError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn leaving_preview_or_pausing_the_campaign_gives_the_record_back() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 3, false, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    dialer
+        .handle_command(
+            Command::AgentNotReady {
+                agent: "ann".into(),
+                reason: "break".into(),
+            },
+            t0,
+        )
+        .unwrap();
+    assert_eq!(
+        released(&effects(&mut dialer)),
+        vec![("r1".to_string(), Release::Unused)]
+    );
+    dialer
+        .handle_command(
+            Command::AgentReady {
+                agent: "ann".into(),
+            },
+            t0,
+        )
+        .unwrap();
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Pause,
+            },
+            t0,
+        )
+        .unwrap();
+    let paused = released(&effects(&mut dialer));
+    assert!(
+        paused.contains(&("r2".to_string(), Release::Unused)),
+        "{paused:?}"
+    );
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+    assert!(dialer.agent_view("ann", t0).unwrap().preview.is_none());
+    // A paused campaign has nothing to preview.
+    assert!(matches!(
+        dialer.handle_command(
+            Command::Preview {
+                agent: "ann".into(),
+                action: PreviewAction::Next
+            },
+            t0
+        ),
+        Err(CommandError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn push_preview_pushes_records_and_puts_ignored_ones_back_at_the_top() {
+    let t0 = Instant::now();
+    let mut dialer = started("push_preview", "preview_timeout_s = 20", 3, false, t0);
+    // Pushed as soon as records arrive; nothing dialed.
+    assert_eq!(shown(&events(&mut dialer), "ann"), vec!["r1"]);
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    let on_screen = dialer.agent_view("ann", t0).unwrap().preview.unwrap();
+    assert!(on_screen.pushed);
+    assert_eq!(on_screen.remaining_ms, Some(20_000));
+    // Rejected: back at the top of the list, and the next one is pushed.
+    preview(&mut dialer, "ann", PreviewAction::Decline, t0 + ms(1000));
+    assert_eq!(
+        released(&effects(&mut dialer)),
+        vec![("r1".to_string(), Release::Declined)]
+    );
+    assert_eq!(shown(&events(&mut dialer), "ann"), vec!["r2"]);
+    // No action: the timeout does the same.
+    assert_eq!(dialer.previews_poll_timeout(), Some(t0 + ms(21_000)));
+    assert!(dialer.poll_timeout() <= Some(t0 + ms(21_000)));
+    dialer.handle_timeout(t0 + ms(21_000));
+    assert_eq!(
+        released(&effects(&mut dialer)),
+        vec![("r2".to_string(), Release::Declined)]
+    );
+    let seen = events(&mut dialer);
+    assert!(
+        seen.contains(&Event::PreviewEnded {
+            agent: "ann".into(),
+            campaign: "demo".into(),
+            record: "r2".into(),
+            how: "timed_out"
+        }),
+        "{seen:?}"
+    );
+    assert_eq!(shown(&seen, "ann"), vec!["r3"]);
+    // Accept dials it.
+    preview(&mut dialer, "ann", PreviewAction::Call, t0 + ms(22_000));
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
+}
+
+#[test]
+fn push_preview_can_accept_on_timeout_and_simulated_agents_accept_at_once() {
+    let t0 = Instant::now();
+    let mut dialer = started(
+        "push_preview",
+        "preview_timeout_s = 5\npreview_timeout_action = \"accept\"",
+        3,
+        true,
+        t0,
+    );
+    // The simulated agent accepted its record at once; Ann's waits.
+    let first = effects(&mut dialer);
+    assert_eq!(dials(&first).len(), 1, "{first:?}");
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "previewing");
+    dialer.handle_timeout(t0 + ms(5000));
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
+}
