@@ -415,3 +415,213 @@ fn a_carriers_hold_mid_call_is_answered_and_not_taken_for_dead_media() {
     let talk_ms: u64 = row[column("talk_ms")].parse().unwrap();
     assert!(talk_ms >= HOLD_MS, "talk {talk_ms} ms: {row:?}");
 }
+
+/// Agent a1 of [`config`], driven by hand through the API (not simulated),
+/// in a preview campaign.
+fn preview_config(dir: &Path, carrier_port: u16, agent_port: u16) -> String {
+    let text = config(dir, carrier_port, agent_port);
+    assert!(text.contains("mode = \"progressive\"") && text.contains("simulated = "));
+    text.replace("mode = \"progressive\"", "mode = \"preview\"")
+        .lines()
+        .filter(|line| !line.starts_with("simulated = "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `POST /api/agents/a1/{path}` as the supervisor; the agent view.
+fn agent_post(addr: std::net::SocketAddr, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, text) = http(
+        addr,
+        "POST",
+        &format!("/api/agents/a1/{path}"),
+        Some(SUPERVISOR),
+        body,
+    );
+    (status, json(&text))
+}
+
+/// Asks for a record until one is on screen (the hopper may still be
+/// loading); its external id.
+fn next_preview(addr: std::net::SocketAddr) -> String {
+    wait_for(Duration::from_secs(15), "a record to preview", || {
+        let (status, view) = agent_post(addr, "preview", None);
+        (status == 200).then(|| view["preview"]["record"].as_str().unwrap().to_string())
+    })
+}
+
+fn agent_state(addr: std::net::SocketAddr) -> Value {
+    let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+    json(&body)
+}
+
+#[test]
+fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() {
+    // Preview mode against the SIPp carrier and a SIPp phone for the agent:
+    // the agent skips one record, marks one do-not-call, calls a live
+    // person (connected at the answer, zip tone first), calls a busy number
+    // (back to ready, no wrap-up) and removes the skipped record when it
+    // comes round again. Only the two called records are dialed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
+        2,
+        &["-timeout", "120s"],
+    );
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "120s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(
+        &config_path,
+        preview_config(dir.path(), carrier.port, agent_phone.port),
+    )
+    .unwrap();
+    import_list(
+        &config_path,
+        dir.path(),
+        "id,phone\nskipped,+12025550111\ndnc,+12025550121\nlive,+12025550131\nbusy,+12025550144\n",
+    );
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let (status, view) = agent_post(addr, "login", None);
+    assert_eq!(status, 200, "{view}");
+    wait_for(Duration::from_secs(10), "the agent's phone up", || {
+        (agent_state(addr)["phone_connected"] == true).then_some(String::new())
+    });
+    let (status, view) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{view}");
+    // Not started: nothing to preview, and a clear refusal.
+    let (status, refused) = agent_post(addr, "preview", None);
+    assert_eq!(status, 409, "{refused}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/e2e/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    assert_eq!(next_preview(addr), "skipped");
+    let (status, view) = agent_post(addr, "preview/skip", None);
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "previewing", "{view}");
+    assert_eq!(
+        view["preview"]["record"], "dnc",
+        "skip shows the next: {view}"
+    );
+    assert_eq!(view["preview"]["phone"], "+12025550121", "{view}");
+    let (status, view) = agent_post(addr, "preview/dnc", None);
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("ready")),
+        "{view}"
+    );
+    let (status, view) = agent_post(addr, "preview/nonsense", None);
+    assert_eq!(status, 400, "{view}");
+
+    assert_eq!(next_preview(addr), "live");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("reserved")),
+        "{view}"
+    );
+    wait_for(
+        Duration::from_secs(15),
+        "the live person on the agent's line",
+        || (agent_state(addr)["state"] == "on_call").then_some(String::new()),
+    );
+    wait_for(Duration::from_secs(20), "the callee to hang up", || {
+        (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
+    });
+    let (status, view) = agent_post(
+        addr,
+        "disposition",
+        Some(r#"{"code":"SALE","notes":"previewed"}"#),
+    );
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("ready")),
+        "{view}"
+    );
+
+    assert_eq!(next_preview(addr), "busy");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{view}");
+    wait_for(
+        Duration::from_secs(15),
+        "the busy call to free the agent",
+        || all_attempted(addr, 2).ok(),
+    );
+    assert_eq!(agent_state(addr)["state"], "ready");
+    // The skipped record comes round again; this time it is removed.
+    assert_eq!(next_preview(addr), "skipped");
+    let (status, view) = agent_post(addr, "preview/remove", None);
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("ready")),
+        "{view}"
+    );
+    // Nothing left to preview.
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, view) = agent_post(addr, "preview", None);
+    assert_eq!(status, 409, "{view}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(
+        attempts.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec!["busy", "live"],
+        "only the called records were dialed: {attempts:?}"
+    );
+    let live = &attempts["live"][0];
+    assert_eq!(&live[column("outcome")], "human", "{live:?}");
+    assert_eq!(&live[column("agent")], "a1", "{live:?}");
+    assert_eq!(&live[column("disposition")], "SALE", "{live:?}");
+    assert_eq!(&live[column("abandoned")], "0", "{live:?}");
+    let busy = &attempts["busy"][0];
+    assert_eq!(&busy[column("outcome")], "busy", "{busy:?}");
+    assert_eq!(&busy[column("agent")], "a1", "{busy:?}");
+
+    let records = dir.path().join("records.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["export", "--campaign", "e2e", "--out"])
+        .arg(&records)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let mut reader = csv::Reader::from_path(&records).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let id = headers.iter().position(|h| h == "external_id").unwrap();
+    let state = headers.iter().position(|h| h == "state").unwrap();
+    let states: BTreeMap<String, String> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[id].to_string(), r[state].to_string())
+        })
+        .collect();
+    assert_eq!(states["skipped"], "removed", "{states:?}");
+    assert_eq!(states["dnc"], "removed", "{states:?}");
+    assert_eq!(states["live"], "done", "{states:?}");
+    // The live person's bridge was recorded: zip tone, then the customer.
+    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert_zip_then_customer(&recordings[0]);
+}
