@@ -4,6 +4,8 @@
 # Add a line here when a test starts needing another peer.
 SYSTEM_DEPS=(
   "sipp sip-tester"
+  "chromium chromium"
+  "chromedriver chromium-driver"
 )
 
 apt_updated=0

@@ -8,6 +8,7 @@ mod campaigns;
 mod error;
 mod events;
 mod health;
+mod web;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,6 +76,13 @@ impl ApiState {
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(web::index))
+        .route("/agent", get(web::agent))
+        .route("/supervisor", get(web::supervisor))
+        .route("/ui/common.js", get(web::common_js))
+        .route("/ui/agent.js", get(web::agent_js))
+        .route("/ui/supervisor.js", get(web::supervisor_js))
+        .route("/ui/app.css", get(web::css))
         .route("/health", get(health::health))
         .route("/metrics", get(prometheus))
         .route("/api/agents", get(agents::list))

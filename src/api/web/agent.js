@@ -1,0 +1,196 @@
+// The agent desktop: the agent's view (GET /api/agents/{id}) is the source
+// of truth and is fetched again after every event of the agent's stream.
+"use strict";
+
+const desk = {
+  id: sessionStorage.getItem("outdial.agent") || "",
+  view: null,
+  viewAt: 0,
+  screenPop: null,
+  campaigns: [],
+};
+
+const $ = (id) => document.getElementById(id);
+
+function say(text) {
+  $("message").textContent = text || "";
+}
+
+function log(line) {
+  const item = outdial.el("li", {}, new Date().toLocaleTimeString() + "  " + line);
+  $("log").prepend(item);
+  while ($("log").children.length > 30) $("log").lastChild.remove();
+}
+
+async function act(path, body) {
+  try {
+    desk.view = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + path, body);
+    desk.viewAt = Date.now();
+    say("");
+    render();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function refresh() {
+  try {
+    desk.view = await outdial.api("GET", "/api/agents/" + encodeURIComponent(desk.id));
+    desk.viewAt = Date.now();
+    desk.campaigns = await outdial.api("GET", "/api/campaigns");
+    render();
+  } catch (error) {
+    say(error.message);
+    if (error.status === 401 || error.status === 403) signOut();
+  }
+}
+
+function fields(list, object) {
+  list.replaceChildren();
+  for (const [key, value] of Object.entries(object || {})) {
+    list.append(outdial.el("dt", {}, key), outdial.el("dd", {}, value === null ? "" : value));
+  }
+}
+
+function render() {
+  const view = desk.view;
+  if (!view) return;
+  const state = view.state;
+  $("state").textContent = state.replace("_", " ");
+  $("state").className = "state " + state;
+  $("reason").textContent = view.reason ? "(" + view.reason + ")" : "";
+  $("phone").textContent = view.phone_connected ? "connected" : "not connected";
+  $("logout-pending").textContent =
+    view.logout_pending_ms !== null ? "logging out in " + Math.ceil(view.logout_pending_ms / 1000) + " s" : "";
+  $("login").disabled = state !== "logged_out";
+  $("ready").disabled = state !== "not_ready";
+  $("not-ready").disabled = state === "logged_out" || state === "not_ready";
+  $("logout").disabled = state === "logged_out";
+  const mine = desk.campaigns.filter((c) => view.campaigns.includes(c.name));
+  const previewCampaign = mine.some((c) => c.mode === "preview" && c.state === "running");
+  $("get-record").disabled = !(state === "ready" && previewCampaign);
+
+  const rows = mine.map((c) => outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), outdial.el("td", {}, c.state)));
+  $("campaigns").replaceChildren(...rows);
+
+  const preview = view.preview;
+  $("preview").classList.toggle("hidden", !preview);
+  if (preview) {
+    $("preview-name").textContent = preview.name;
+    $("preview-phone").textContent = preview.phone;
+    $("preview-record").textContent = preview.record + (preview.callback ? " (callback)" : "");
+    $("preview-campaign").textContent = preview.campaign;
+    $("preview-attempts").textContent = preview.attempts;
+    fields($("preview-custom"), preview.custom);
+    $("preview-skip").disabled = !preview.can_skip;
+    $("preview-remove").disabled = !preview.can_remove;
+    $("preview-call").textContent = preview.pushed ? "Accept" : "Call";
+    $("preview-decline").textContent = preview.pushed ? "Reject" : "Decline";
+  }
+
+  const onCall = ["connecting", "on_call", "wrap_up"].includes(state);
+  const pop = onCall ? desk.screenPop : null;
+  $("call").classList.toggle("hidden", !pop);
+  if (pop) {
+    $("call-name").textContent = pop.name;
+    $("call-phone").textContent = pop.phone;
+    $("call-record").textContent = pop.record;
+    $("call-campaign").textContent = pop.campaign;
+    fields($("call-custom"), pop.custom);
+  }
+  $("hangup").disabled = state !== "on_call";
+  $("wrapup").classList.toggle("hidden", state !== "wrap_up");
+}
+
+function tick() {
+  if (!desk.view) return;
+  const seconds = desk.view.seconds_in_state + (Date.now() - desk.viewAt) / 1000;
+  $("in-state").textContent = outdial.duration(seconds);
+  const preview = desk.view.preview;
+  if (preview && preview.remaining_ms !== null) {
+    const left = preview.remaining_ms / 1000 - (Date.now() - desk.viewAt) / 1000;
+    $("preview-remaining").textContent = "— " + Math.max(0, Math.ceil(left)) + " s left";
+  } else {
+    $("preview-remaining").textContent = "";
+  }
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case "screen_pop":
+      desk.screenPop = event;
+      log("customer " + event.name + " " + event.phone);
+      break;
+    case "preview":
+      log("record on screen: " + event.record);
+      break;
+    case "preview_ended":
+      log("record " + event.record + " " + event.how.replace("_", " "));
+      break;
+    case "agent_state":
+      log("state " + event.state + (event.reason ? " (" + event.reason + ")" : ""));
+      break;
+    case "campaign_state":
+      log("campaign " + event.campaign + " " + event.state);
+      break;
+    case "disposition":
+      log("disposition " + event.code);
+      break;
+    default:
+      log(event.type);
+  }
+  refresh();
+}
+
+function signOut() {
+  sessionStorage.removeItem("outdial.token");
+  $("desktop").classList.add("hidden");
+  $("signin").classList.remove("hidden");
+}
+
+function open() {
+  $("signin").classList.add("hidden");
+  $("desktop").classList.remove("hidden");
+  $("who").textContent = "agent " + desk.id;
+  refresh();
+  outdial.listen("/api/agents/" + encodeURIComponent(desk.id) + "/events", onEvent, (up) => {
+    $("stream").textContent = up ? "live" : "reconnecting…";
+    if (up) refresh();
+  });
+  setInterval(tick, 250);
+  setInterval(refresh, 5000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    desk.id = $("agent-id").value.trim();
+    sessionStorage.setItem("outdial.agent", desk.id);
+    sessionStorage.setItem("outdial.token", $("token").value);
+    open();
+  });
+  $("login").addEventListener("click", () => act("/login"));
+  $("ready").addEventListener("click", () => act("/ready"));
+  $("not-ready").addEventListener("click", () => act("/not-ready", { reason: $("reason-select").value }));
+  $("logout").addEventListener("click", () => act("/logout"));
+  $("get-record").addEventListener("click", () => act("/preview"));
+  for (const action of ["call", "skip", "decline", "dnc", "remove", "stop"]) {
+    $("preview-" + action).addEventListener("click", () => act("/preview/" + action));
+  }
+  $("hangup").addEventListener("click", () => act("/hangup"));
+  $("save-disposition").addEventListener("click", () => {
+    const body = { code: $("disposition").value, notes: $("notes").value };
+    const at = $("callback-at").value;
+    if (at) {
+      body.callback_at = new Date(at).toISOString();
+      body.callback_personal = $("callback-personal").checked;
+    }
+    act("/disposition", body).then(() => {
+      if (!$("message").textContent) {
+        $("notes").value = "";
+        $("callback-at").value = "";
+      }
+    });
+  });
+  if (desk.id && outdial.token()) open();
+});

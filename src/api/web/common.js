@@ -1,0 +1,104 @@
+// Shared by the agent desktop and the supervisor dashboard: the bearer
+// token (kept for this tab only), API calls with clear errors, and the
+// event stream read with fetch (EventSource cannot send a bearer token).
+"use strict";
+
+const outdial = {
+  token() {
+    return sessionStorage.getItem("outdial.token") || "";
+  },
+
+  async api(method, path, body) {
+    const headers = { Authorization: "Bearer " + outdial.token() };
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (error) {
+      throw new Error("the dialer does not answer (" + error.message + ")");
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const why = data && data.error ? data.error : text || response.statusText;
+      const error = new Error(why);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  },
+
+  // Calls onEvent with every event of the stream at `path`, reconnecting
+  // after errors; onState(true/false) says whether the stream is up.
+  async listen(path, onEvent, onState) {
+    for (;;) {
+      try {
+        const response = await fetch(path, {
+          headers: { Authorization: "Bearer " + outdial.token(), Accept: "text/event-stream" },
+        });
+        if (!response.ok) {
+          throw new Error("events: HTTP " + response.status);
+        }
+        onState(true);
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const chunk = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            for (const line of chunk.split("\n")) {
+              if (line.startsWith("data:")) {
+                try {
+                  onEvent(JSON.parse(line.slice(5)));
+                } catch (_) {
+                  // A line we cannot read is skipped, not fatal.
+                }
+              }
+            }
+          }
+        }
+      } catch (_) {
+        // Reconnect below.
+      }
+      onState(false);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  },
+
+  el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attributes || {})) {
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  },
+
+  duration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const m = Math.floor(s / 60);
+    return m + ":" + String(s % 60).padStart(2, "0");
+  },
+
+  percent(fraction) {
+    return (100 * (fraction || 0)).toFixed(2) + " %";
+  },
+};

@@ -1,0 +1,121 @@
+// The supervisor dashboard: campaigns with their live figures and run
+// controls, agents with their states; refreshed on every event and every
+// two seconds.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let refreshing = false;
+
+function say(text) {
+  $("message").textContent = text || "";
+}
+
+async function command(path) {
+  try {
+    await outdial.api("POST", path);
+    say("");
+    refresh();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+function button(label, path, disabled) {
+  const node = outdial.el("button", { onclick: () => command(path) }, label);
+  node.disabled = disabled;
+  return node;
+}
+
+async function refresh() {
+  if (refreshing) return;
+  refreshing = true;
+  try {
+    const campaigns = await outdial.api("GET", "/api/campaigns");
+    const rows = [];
+    for (const c of campaigns) {
+      let stats = null;
+      try {
+        stats = await outdial.api("GET", "/api/campaigns/" + encodeURIComponent(c.name) + "/stats");
+      } catch (_) {
+        stats = null; // never started in this process
+      }
+      const base = "/api/campaigns/" + encodeURIComponent(c.name);
+      const s = stats || {};
+      rows.push(
+        outdial.el(
+          "tr",
+          { "data-campaign": c.name },
+          outdial.el("td", {}, c.name),
+          outdial.el("td", {}, c.mode),
+          outdial.el("td", { class: "campaign-state" }, c.state),
+          outdial.el("td", {}, stats ? s.dials : "–"),
+          outdial.el("td", {}, stats ? s.live_answers : "–"),
+          outdial.el("td", {}, stats ? s.abandoned : "–"),
+          outdial.el("td", {}, stats ? outdial.percent(s.abandon_rate_us) : "–"),
+          outdial.el("td", {}, stats ? outdial.percent(s.abandon_rate_uk) : "–"),
+          outdial.el("td", {}, stats ? s.lines_in_use : "–"),
+          outdial.el("td", {}, stats ? s.answers_waiting_for_agent : "–"),
+          outdial.el("td", {}, stats ? outdial.percent(s.occupancy) : "–"),
+          outdial.el("td", { class: "muted" }, (stats && s.limit_reason) || ""),
+          outdial.el(
+            "td",
+            {},
+            outdial.el(
+              "div",
+              { class: "row" },
+              button("Start", base + "/start", c.state === "running"),
+              button("Pause", base + "/pause", c.state !== "running"),
+              button("Stop", base + "/stop", c.state === "stopped"),
+            ),
+          ),
+        ),
+      );
+    }
+    $("campaigns").replaceChildren(...rows);
+
+    const agents = await outdial.api("GET", "/api/agents");
+    $("agents").replaceChildren(
+      ...agents.map((a) =>
+        outdial.el(
+          "tr",
+          { "data-agent": a.id },
+          outdial.el("td", {}, a.id),
+          outdial.el("td", {}, a.name),
+          outdial.el("td", { class: "agent-state state " + a.state }, a.state),
+          outdial.el("td", {}, a.reason || ""),
+          outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
+          outdial.el("td", {}, a.phone_connected ? "connected" : "–"),
+          outdial.el("td", {}, a.campaigns.join(", ")),
+          outdial.el(
+            "td",
+            {},
+            button("Log out", "/api/agents/" + encodeURIComponent(a.id) + "/logout", a.state === "logged_out"),
+          ),
+        ),
+      ),
+    );
+  } catch (error) {
+    say(error.message);
+  } finally {
+    refreshing = false;
+  }
+}
+
+function open() {
+  $("signin").classList.add("hidden");
+  $("dashboard").classList.remove("hidden");
+  refresh();
+  outdial.listen("/api/events", () => refresh(), (up) => {
+    $("stream").textContent = up ? "live" : "reconnecting…";
+  });
+  setInterval(refresh, 2000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem("outdial.token", $("token").value);
+    open();
+  });
+  if (outdial.token()) open();
+});

@@ -1,0 +1,459 @@
+//! The web desktops in a real browser: headless Chromium driven through
+//! ChromeDriver (WebDriver over HTTP), against `outdial run` with a preview
+//! campaign, a SIPp carrier and a SIPp softphone for the agent. The supervisor starts the campaign from the
+//! dashboard; the agent signs in, logs in, goes Ready, previews records,
+//! skips one, removes one, calls one (busy at the carrier) and goes Not
+//! ready — every step by clicking, every check on what the page shows; the
+//! store's CDR and record states confirm what the clicks did.
+
+mod sip_support;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sip_support::{Sipp, free_port};
+use support::{Running, outdial};
+
+const SUPERVISOR: &str = "web-supervisor-token";
+const AGENT: &str = "web-agent-a1-token";
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// One WebDriver request; the JSON answer's `value`.
+fn webdriver(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = TcpStream::connect(addr).expect("connect to chromedriver");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Read the head, then exactly Content-Length bytes: ChromeDriver keeps
+    // the connection open whatever the request asks.
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (head_end, length) = loop {
+        let n = stream.read(&mut chunk).expect("read from chromedriver");
+        assert!(n > 0, "chromedriver closed the connection");
+        response.extend_from_slice(&chunk[..n]);
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .expect("a Content-Length");
+            break (end + 4, length);
+        }
+    };
+    while response.len() < head_end + length {
+        let n = stream.read(&mut chunk).expect("read from chromedriver");
+        assert!(n > 0, "chromedriver closed the connection mid-body");
+        response.extend_from_slice(&chunk[..n]);
+    }
+    let payload = String::from_utf8_lossy(&response[head_end..head_end + length]).to_string();
+    let value: Value = serde_json::from_str(&payload)
+        .unwrap_or_else(|_| panic!("WebDriver {method} {path}: not JSON: {payload}"));
+    value["value"].clone()
+}
+
+/// Headless Chromium under ChromeDriver; both end when this is dropped.
+struct Browser {
+    driver: Child,
+    addr: SocketAddr,
+    session: String,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver; scripts/test installs it)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1000"]
+        }}}});
+        let created = webdriver(addr, "POST", "/session", Some(&capabilities));
+        let session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {created}"))
+            .to_string();
+        Browser {
+            driver,
+            addr,
+            session,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        webdriver(self.addr, method, &path, body.as_ref())
+    }
+
+    fn open(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn element(&self, css: &str) -> Option<String> {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        found[ELEMENT].as_str().map(str::to_string)
+    }
+
+    fn must(&self, css: &str) -> String {
+        self.element(css).unwrap_or_else(|| {
+            let found = self.call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            let url = self.call("GET", "/url", None);
+            let source = self.call("GET", "/source", None);
+            panic!("no element `{css}` ({found}) on the page {url}:\n{source}")
+        })
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.must(css);
+        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.must(css);
+        self.call("POST", &format!("/element/{id}/clear"), Some(json!({})));
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// The element's rendered text ("" when hidden).
+    fn text(&self, css: &str) -> String {
+        match self.element(css) {
+            Some(id) => self
+                .call("GET", &format!("/element/{id}/text"), None)
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// With `WEB_SCREENSHOTS=DIR`, saves what the browser shows as
+    /// DIR/NAME.png (to look at the pages; the test checks the DOM).
+    fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("WEB_SCREENSHOTS") else {
+            return;
+        };
+        use base64::Engine as _;
+        let png = self.call("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a base64 PNG");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+
+    fn enabled(&self, css: &str) -> bool {
+        let id = self.must(css);
+        self.call("GET", &format!("/element/{id}/enabled"), None) == Value::Bool(true)
+    }
+
+    /// Waits until `css`'s text satisfies `check`; panics with what the
+    /// page showed last.
+    fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.text(css);
+            if check(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                let message = self.text("#message");
+                panic!("{what}: `{css}` shows {text:?} (message {message:?})");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_until(&self, what: &str, check: impl Fn(&Browser) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !check(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what} (message {:?})",
+                self.text("#message")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let path = format!("/session/{}", self.session);
+        let _ = std::panic::catch_unwind(|| webdriver(self.addr, "DELETE", &path, None));
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn config(dir: &Path, carrier_port: u16, agent_port: u16) -> String {
+    let rtp_base = 26000 + (free_port() % 1000) * 8;
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[trunk]
+uri = "sip:127.0.0.1:{carrier_port}"
+caller_id = "+15551230000"
+max_concurrent_calls = 2
+max_calls_per_second = 5
+options_interval_s = 0
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "{SUPERVISOR}"
+role = "supervisor"
+[[api.token]]
+token = "{AGENT}"
+role = "agent"
+agent = "a1"
+[store]
+url = "sqlite://{db}"
+[[campaign]]
+name = "web"
+mode = "preview"
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+[[agent]]
+id = "a1"
+name = "Ann Agent"
+sip_uri = "sip:agent@127.0.0.1:{agent_port}"
+campaigns = ["web"]
+"#,
+        rtp_max = rtp_base + 7,
+        db = dir.join("outdial.db").display(),
+    )
+}
+
+#[test]
+fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    // The carrier answers by the number's last digit: 4 is busy.
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), 2000)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "90s"],
+    );
+    // The agent's softphone: answers the reservation call, echoes audio.
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "90s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(
+        &config_path,
+        config(dir.path(), carrier.port, agent_phone.port),
+    )
+    .unwrap();
+    let list = dir.path().join("list.csv");
+    std::fs::write(
+        &list,
+        "id,name,phone,plan\nr1,Lee Skipped,+12025550111,gold\nr2,Bob Removed,+12025550121,silver\nr3,Cy Busy,+12025550134,bronze\n",
+    )
+    .unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "web", "--file"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let browser = Browser::start();
+
+    // The supervisor starts the campaign from the dashboard.
+    browser.open(&format!("http://{addr}/supervisor"));
+    browser.type_into("#token", SUPERVISOR);
+    browser.click("#signin-button");
+    browser.wait_text(
+        "tr[data-campaign=web] .campaign-state",
+        "campaign listed",
+        |t| t == "loaded",
+    );
+    browser.wait_text("tr[data-agent=a1] .agent-state", "agent listed", |t| {
+        t == "logged_out"
+    });
+    browser.click("tr[data-campaign=web] button:nth-of-type(1)");
+    browser.wait_text(
+        "tr[data-campaign=web] .campaign-state",
+        "campaign started",
+        |t| t == "running",
+    );
+    browser.screenshot("supervisor");
+
+    // The agent's desktop: sign in, log in, Ready.
+    browser.open(&format!("http://{addr}/agent"));
+    browser.type_into("#agent-id", "a1");
+    browser.type_into("#token", AGENT);
+    browser.click("#signin-button");
+    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    browser.click("#login");
+    browser.wait_text("#state", "logged in", |t| t == "not ready");
+    // Logging in rang the agent's phone: Ready once it is up.
+    browser.wait_text("#phone", "the reservation call up", |t| t == "connected");
+    browser.click("#ready");
+    browser.wait_text("#state", "ready", |t| t == "ready");
+    browser.wait_text("#campaigns", "my campaigns", |t| {
+        t.contains("web preview running")
+    });
+
+    // Get record: the first record, with its list column.
+    browser.wait_until("Get record enabled", |b| b.enabled("#get-record"));
+    get_record(&browser, "Lee Skipped");
+    assert_eq!(browser.text("#preview-phone"), "+12025550111");
+    assert!(
+        browser.text("#preview-custom").contains("gold"),
+        "{}",
+        browser.text("#preview-custom")
+    );
+    assert_eq!(browser.text("#state"), "previewing");
+    browser.screenshot("agent-preview");
+    // Skip shows the next; Remove takes it off the list.
+    browser.click("#preview-skip");
+    browser.wait_text("#preview-name", "skip shows the next record", |t| {
+        t == "Bob Removed"
+    });
+    browser.click("#preview-remove");
+    browser.wait_text("#state", "ready after remove", |t| t == "ready");
+    assert_eq!(browser.text("#preview-name"), "", "the preview is hidden");
+    // Call: the agent is reserved for it; busy at the carrier frees her.
+    get_record(&browser, "Cy Busy");
+    browser.click("#preview-call");
+    browser.wait_text("#log", "the call is logged", |t| {
+        t.contains("record r3 called")
+    });
+    browser.wait_text("#state", "ready after the busy call", |t| t == "ready");
+    // Not ready with a reason.
+    browser.click("#not-ready");
+    browser.wait_text("#state", "not ready", |t| t == "not ready");
+    assert_eq!(browser.text("#reason"), "(Break)");
+    assert!(!browser.enabled("#get-record"));
+    drop(browser);
+
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    carrier.assert_passed(Duration::from_secs(10));
+    agent_phone.assert_passed(Duration::from_secs(10));
+    // The store saw what the clicks did: one dial (r3, busy, by a1), r2
+    // removed, r1 back on the list.
+    let cdr = dir.path().join("attempts.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["export", "--campaign", "web", "--attempts", "--out"])
+        .arg(&cdr)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let mut reader = csv::Reader::from_path(&cdr).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(&rows[0][column("external_id")], "r3");
+    assert_eq!(&rows[0][column("outcome")], "busy");
+    assert_eq!(&rows[0][column("agent")], "a1");
+    let records = dir.path().join("records.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["export", "--campaign", "web", "--out"])
+        .arg(&records)
+        .output()
+        .unwrap();
+    assert!(export.status.success());
+    let text = std::fs::read_to_string(&records).unwrap();
+    let states: Vec<(String, String)> = {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let id = headers.iter().position(|h| h == "external_id").unwrap();
+        let state = headers.iter().position(|h| h == "state").unwrap();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[id].to_string(), r[state].to_string())
+            })
+            .collect()
+    };
+    assert!(
+        states.contains(&("r2".into(), "removed".into())),
+        "{states:?}"
+    );
+    assert!(states.contains(&("r1".into(), "new".into())), "{states:?}");
+}
+
+/// Clicks Get record until `name` is on screen (the first ask may find
+/// the hopper still loading: the page then says so and nothing shows).
+fn get_record(browser: &Browser, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        browser.click("#get-record");
+        std::thread::sleep(Duration::from_millis(300));
+        let shown = browser.text("#preview-name");
+        if shown == name {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {name:?} on screen, got {shown:?} (message {:?})",
+            browser.text("#message")
+        );
+    }
+}
