@@ -275,7 +275,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         sip_support::carrier_router(dir.path(), 2000)
             .to_str()
             .unwrap(),
-        1,
+        2,
         &["-timeout", "90s"],
     );
     // The agent's softphone: answers the reservation call, echoes audio.
@@ -294,7 +294,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     let list = dir.path().join("list.csv");
     std::fs::write(
         &list,
-        "id,name,phone,plan\nr1,Lee Skipped,+12025550111,gold\nr2,Bob Removed,+12025550121,silver\nr3,Cy Busy,+12025550134,bronze\n",
+        "id,name,phone,plan\nr1,Lee Skipped,+12025550111,gold\nr2,Bob Removed,+12025550121,silver\nr3,Cy Busy,+12025550134,bronze\nr4,Dee Live,+12025550141,gold\n",
     )
     .unwrap();
     let import = outdial()
@@ -375,6 +375,24 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t.contains("record r3 called")
     });
     browser.wait_text("#state", "ready after the busy call", |t| t == "ready");
+    // A live person: the screen pop while on the call, then the wrap-up
+    // form when the callee hangs up (after 2 s).
+    get_record(&browser, "Dee Live");
+    browser.click("#preview-call");
+    browser.wait_text("#state", "on the call", |t| t == "on call");
+    assert_eq!(browser.text("#call-name"), "Dee Live");
+    assert_eq!(browser.text("#call-phone"), "+12025550141");
+    assert!(browser.text("#call-custom").contains("gold"));
+    browser.screenshot("agent-on-call");
+    browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
+    browser.click("#disposition option[value=VM]");
+    browser.type_into("#notes", "left a voicemail by hand");
+    browser.screenshot("agent-wrap-up");
+    browser.click("#save-disposition");
+    browser.wait_text("#state", "ready after the disposition", |t| t == "ready");
+    browser.wait_text("#log", "the disposition is logged", |t| {
+        t.contains("disposition VM")
+    });
     // Not ready with a reason.
     browser.click("#not-ready");
     browser.wait_text("#state", "not ready", |t| t == "not ready");
@@ -386,8 +404,8 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert!(running.child.wait().unwrap().success());
     carrier.assert_passed(Duration::from_secs(10));
     agent_phone.assert_passed(Duration::from_secs(10));
-    // The store saw what the clicks did: one dial (r3, busy, by a1), r2
-    // removed, r1 back on the list.
+    // The store saw what the clicks did: two dials (r3 busy, r4 answered
+    // and disposed, both by a1), r2 removed, r1 back on the list.
     let cdr = dir.path().join("attempts.csv");
     let export = outdial()
         .arg("--config")
@@ -405,10 +423,15 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     let headers = reader.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(&rows[0][column("external_id")], "r3");
     assert_eq!(&rows[0][column("outcome")], "busy");
     assert_eq!(&rows[0][column("agent")], "a1");
+    assert_eq!(&rows[1][column("external_id")], "r4");
+    assert_eq!(&rows[1][column("outcome")], "human");
+    assert_eq!(&rows[1][column("agent")], "a1");
+    assert_eq!(&rows[1][column("disposition")], "VM");
+    assert_eq!(&rows[1][column("notes")], "left a voicemail by hand");
     let records = dir.path().join("records.csv");
     let export = outdial()
         .arg("--config")
