@@ -447,6 +447,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     result.disposition = Some("DNC".into());
     result.agent = Some("1001".into());
     result.sip_code = Some(200);
+    result.guide_answers = Some(r#"[{"question":"q1","answer":"Yes"}]"#.into());
     assert_eq!(
         store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
         RecordState::Removed
@@ -473,6 +474,10 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     assert_eq!(cdr.len(), 2);
     assert_eq!(cdr[0].disposition.as_deref(), Some("DNC"));
     assert_eq!(cdr[0].agent.as_deref(), Some("1001"));
+    assert_eq!(
+        cdr[0].guide_answers.as_deref(),
+        Some(r#"[{"question":"q1","answer":"Yes"}]"#)
+    );
     assert_eq!(cdr[0].sip_code, Some(200));
     let mut records = Vec::new();
     store

@@ -256,6 +256,14 @@ ring_timeout_s = 15
 call_hours = "00:00-23:59"
 call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 default_region = "US"
+[[campaign.guide]]
+id = "interested"
+question = "Is the customer interested?"
+answers = [{{ text = "Yes", next = "plan" }}, {{ text = "No" }}]
+[[campaign.guide]]
+id = "plan"
+question = "Which plan?"
+answers = [{{ text = "Gold" }}, {{ text = "Silver" }}]
 [[agent]]
 id = "a1"
 name = "Ann Agent"
@@ -383,6 +391,16 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(browser.text("#call-name"), "Dee Live");
     assert_eq!(browser.text("#call-phone"), "+12025550141");
     assert!(browser.text("#call-custom").contains("gold"));
+    // The call guide: Yes leads to the plan question.
+    browser.wait_text("#guide-question", "the guide's first question", |t| {
+        t == "Is the customer interested?"
+    });
+    browser.click("#guide-choices button[data-answer=Yes]");
+    browser.wait_text("#guide-question", "the branch", |t| t == "Which plan?");
+    browser.click("#guide-choices button[data-answer=Gold]");
+    browser.wait_text("#guide-question", "the guide's end", |t| {
+        t == "Guide complete."
+    });
     browser.screenshot("agent-on-call");
     browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
     browser.click("#disposition option[value=VM]");
@@ -432,6 +450,10 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(&rows[1][column("agent")], "a1");
     assert_eq!(&rows[1][column("disposition")], "VM");
     assert_eq!(&rows[1][column("notes")], "left a voicemail by hand");
+    assert_eq!(
+        &rows[1][column("guide_answers")],
+        r#"[{"question":"interested","answer":"Yes"},{"question":"plan","answer":"Gold"}]"#
+    );
     let records = dir.path().join("records.csv");
     let export = outdial()
         .arg("--config")

@@ -35,6 +35,9 @@ pub struct DispositionBody {
     /// Only this agent takes the callback.
     #[serde(default)]
     pub callback_personal: bool,
+    /// The call guide's answers, in the order given.
+    #[serde(default)]
+    pub guide: Vec<crate::campaign::guide::GivenAnswer>,
 }
 
 pub async fn list(
@@ -157,6 +160,7 @@ pub async fn disposition(
         code: body.code,
         notes: body.notes,
         callback,
+        guide: body.guide,
     };
     act(&state, &headers, &id, command).await
 }

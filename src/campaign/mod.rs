@@ -1,11 +1,13 @@
 //! Campaign list logic as pure functions: the record model, the calling
 //! window, the hopper's per-record decision, retry rules after each outcome,
-//! time zones from a number's region, and parsing one CSV import row.
+//! time zones from a number's region, parsing one CSV import row, and the
+//! call guide's branching.
 //!
 //! Nothing here touches a database or a clock: the store (`crate::store`)
 //! feeds candidates and the current time in, and applies the decisions. The
 //! engine and the property tests use the same functions.
 
+pub mod guide;
 pub mod hopper;
 pub mod import;
 pub mod model;

@@ -66,6 +66,7 @@ fn run(cli: &Cli, args: &ExportArgs) -> Result<u64, Failure> {
                 "abandoned",
                 "ring_ms",
                 "talk_ms",
+                "guide_answers",
             ])
             .map_err(|e| Failure::runtime(e.to_string()))?;
         store.export_attempts(campaign, &mut |a| {
@@ -88,6 +89,7 @@ fn run(cli: &Cli, args: &ExportArgs) -> Result<u64, Failure> {
                     u8::from(a.abandoned).to_string(),
                     opt(&a.ring_ms),
                     opt(&a.talk_ms),
+                    opt(&a.guide_answers),
                 ])
                 .map_err(io)
         })

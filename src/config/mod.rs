@@ -311,6 +311,10 @@ pub struct CampaignConfig {
     /// Whether agents may remove a previewed record (never call it).
     #[serde(default = "yes")]
     pub preview_allow_remove: bool,
+    /// The call guide (`[[campaign.guide]]`): questions with branching
+    /// answers, shown to the agent during the call.
+    #[serde(default)]
+    pub guide: Vec<crate::campaign::guide::GuideQuestion>,
 }
 
 /// Push preview's default time on screen before the automatic action.

@@ -110,6 +110,23 @@ fn a_daily_attempt_limit_is_optional_but_never_zero() {
 }
 
 #[test]
+fn a_call_guide_must_branch_to_its_own_questions_and_end() {
+    let config = parse(DEFAULT).expect("the shipped guide is valid");
+    assert_eq!(config.campaigns[0].guide.len(), 3);
+    assert_eq!(config.campaigns[0].guide[0].id, "interested");
+    let looped = DEFAULT.replace(
+        "question = \"Why not? (in the customer's words)\"",
+        "question = \"Why not? (in the customer's words)\"\nnext = \"interested\"",
+    );
+    let problem = only_problem(&looped);
+    assert_eq!(problem.key, "campaign[0].guide");
+    assert!(problem.message.contains("loops back"), "{problem:?}");
+    let dangling = DEFAULT.replace("next = \"plan\"", "next = \"plans\"");
+    let problem = only_problem(&dangling);
+    assert!(problem.message.contains("`plans`"), "{problem:?}");
+}
+
+#[test]
 fn unknown_campaign_mode_is_rejected() {
     let text = DEFAULT.replace("mode = \"predictive\"", "mode = \"turbo\"");
     let problem = only_problem(&text);

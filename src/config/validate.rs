@@ -336,6 +336,9 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
                 "must be at least 1",
             );
         }
+        for problem in crate::campaign::guide::problems(&campaign.guide) {
+            check.report(format!("{key}.guide"), problem);
+        }
         if campaign.preview_timeout_s == Some(0) {
             check.report(
                 format!("{key}.preview_timeout_s"),

@@ -983,6 +983,7 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.abandoned = outcome.result == AttemptResult::Abandoned;
     result.ended_at = Some(ended);
     result.talk_ms = record.talk_ms;
+    result.guide_answers = record.guide_answers.clone();
     result.answered_at = record.talk_ms.and_then(|ms| {
         ended
             .checked_sub(SignedDuration::from_millis(i64::from(ms)))

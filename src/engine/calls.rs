@@ -519,6 +519,7 @@ impl Dialer {
             disposition: None,
             notes: None,
             callback: None,
+            guide_answers: None,
             talk_ms,
             outcome,
         };

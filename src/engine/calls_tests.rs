@@ -425,6 +425,7 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
                 code: "CALLBACK".into(),
                 notes: "call after lunch".into(),
                 callback: Some(super::dialer::CallbackAt { at, personal: true }),
+                guide: Vec::new(),
             },
             t0 + ms(31_000),
         )

@@ -46,6 +46,8 @@ pub enum Command {
         /// Call the record back then (a callback for anyone, or only for
         /// this agent when `personal`).
         callback: Option<CallbackAt>,
+        /// The call guide's answers, in the order given.
+        guide: Vec<crate::campaign::guide::GivenAnswer>,
     },
     Campaign {
         name: String,
@@ -199,6 +201,8 @@ pub struct CampaignView {
     pub state: &'static str,
     pub abandon_target: f64,
     pub agents_by_state: BTreeMap<&'static str, usize>,
+    /// The call guide the desktop shows during the campaign's calls.
+    pub guide: Vec<crate::campaign::guide::GuideQuestion>,
 }
 
 pub(super) struct AgentEntry {
@@ -366,11 +370,30 @@ impl Dialer {
                 code,
                 notes,
                 callback,
+                guide,
             } => {
                 if code.trim().is_empty() {
                     return Err(CommandError::Invalid("a disposition needs a code".into()));
                 }
+                // The guide's answers must follow its branches; checked before
+                // the wrap-up ends so a bad request changes nothing.
+                let guide_answers = match self.awaiting_disposition.get(&agent) {
+                    Some(record) if !guide.is_empty() => {
+                        let questions = self
+                            .campaigns
+                            .get(&record.campaign)
+                            .map(|c| c.config.guide.as_slice())
+                            .unwrap_or_default();
+                        crate::campaign::guide::check_answers(questions, &guide)
+                            .map_err(CommandError::Invalid)?;
+                        serde_json::to_string(&guide).ok()
+                    }
+                    _ => None,
+                };
                 self.agent_mut(&agent)?.session.wrap_up_done(now)?;
+                if let Some(record) = self.awaiting_disposition.get_mut(&agent) {
+                    record.guide_answers = guide_answers;
+                }
                 let callback = callback.map(|c| super::io::Callback {
                     at: c.at,
                     agent: c.personal.then(|| agent.clone()),
@@ -635,6 +658,7 @@ impl Dialer {
                     state: campaign.state.name(),
                     abandon_target: campaign.abandon_target,
                     agents_by_state,
+                    guide: campaign.config.guide.clone(),
                 }
             })
             .collect()

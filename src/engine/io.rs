@@ -77,6 +77,8 @@ pub struct AttemptRecord {
     pub talk_ms: Option<u32>,
     /// A callback the agent asked for with the disposition.
     pub callback: Option<Callback>,
+    /// The call guide's answers (JSON: `[{"question","answer"}]`).
+    pub guide_answers: Option<String>,
 }
 
 /// A callback to schedule for the attempt's record.

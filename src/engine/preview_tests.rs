@@ -10,6 +10,7 @@ use super::campaign_run::RunCommand;
 use super::dialer::{Command, CommandError, Dialer, Event};
 use super::io::{CallId, Effect, Input};
 use super::preview::PreviewAction;
+use crate::campaign::guide::GivenAnswer;
 use crate::config::Config;
 use crate::store::{Lease, Release};
 
@@ -44,6 +45,21 @@ id = "sim"
 name = "Simulated"
 campaigns = ["demo"]
 simulated = { wrap_up_s = 3, disposition = "SALE" }
+"#;
+
+/// A call guide: "interested?" Yes → "plan?", No → "why?" (free text).
+const GUIDE: &str = r#"
+[[campaign.guide]]
+id = "interested"
+question = "Is the customer interested?"
+answers = [{ text = "Yes", next = "plan" }, { text = "No", next = "why" }]
+[[campaign.guide]]
+id = "plan"
+question = "Which plan?"
+answers = [{ text = "Gold" }, { text = "Silver" }]
+[[campaign.guide]]
+id = "why"
+question = "Why not?"
 "#;
 
 fn ms(n: u64) -> Duration {
@@ -179,7 +195,7 @@ fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dial
 #[test]
 fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
     let t0 = Instant::now();
-    let mut dialer = started("preview", "", 3, false, t0);
+    let mut dialer = started("preview", GUIDE, 3, false, t0);
     // No pacing: records wait for an agent to ask.
     assert!(dials(&effects(&mut dialer)).is_empty());
     preview(&mut dialer, "ann", PreviewAction::Next, t0);
@@ -233,6 +249,27 @@ fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(60_000));
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "wrap_up");
     effects(&mut dialer);
+    // The call guide's answers must follow its branches: a wrong path is
+    // refused and changes nothing.
+    let answer = |question: &str, answer: &str| GivenAnswer {
+        question: question.into(),
+        answer: answer.into(),
+    };
+    let refused = dialer.handle_command(
+        Command::Disposition {
+            agent: "ann".into(),
+            code: "SALE".into(),
+            notes: "previewed".into(),
+            callback: None,
+            guide: vec![answer("interested", "No"), answer("plan", "Gold")],
+        },
+        t0 + ms(64_000),
+    );
+    assert!(
+        matches!(&refused, Err(CommandError::Invalid(why)) if why.contains("asks `why`")),
+        "{refused:?}"
+    );
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "wrap_up");
     dialer
         .handle_command(
             Command::Disposition {
@@ -240,6 +277,7 @@ fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
                 code: "SALE".into(),
                 notes: "previewed".into(),
                 callback: None,
+                guide: vec![answer("interested", "Yes"), answer("plan", "Gold")],
             },
             t0 + ms(65_000),
         )
@@ -256,6 +294,10 @@ fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
     assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));
     assert_eq!(written[0].lease.external_id, "r2");
     assert_eq!(written[0].disposition.as_deref(), Some("SALE"));
+    assert_eq!(
+        written[0].guide_answers.as_deref(),
+        Some(r#"[{"question":"interested","answer":"Yes"},{"question":"plan","answer":"Gold"}]"#)
+    );
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
 }
 

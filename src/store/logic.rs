@@ -115,7 +115,7 @@ impl SqlStore {
         conn.exec(
             "UPDATE attempts SET answered_at = $2, ended_at = $3, outcome = $4, sip_code = $5, \
              cpa_verdict = $6, cpa_ms = $7, agent = $8, disposition = $9, notes = $10, \
-             abandoned = $11, ring_ms = $12, talk_ms = $13 WHERE id = $1",
+             abandoned = $11, ring_ms = $12, talk_ms = $13, guide_answers = $14 WHERE id = $1",
             &[
                 attempt.into(),
                 result.answered_at.map(ms).into(),
@@ -130,6 +130,7 @@ impl SqlStore {
                 result.abandoned.into(),
                 result.ring_ms.into(),
                 result.talk_ms.into(),
+                result.guide_answers.clone().into(),
             ],
         )?;
         if result.outcome.kills_number() {
@@ -1195,7 +1196,7 @@ impl Store for SqlStore {
             conn.query_each(
                 "SELECT a.id, r.external_id, a.phone, a.node, a.started_at, a.answered_at, \
                  a.ended_at, a.outcome, a.sip_code, a.cpa_verdict, a.cpa_ms, a.agent, \
-                 a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms \
+                 a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms, a.guide_answers \
                  FROM attempts a JOIN records r ON r.id = a.record_id \
                  WHERE a.campaign_id = $1 ORDER BY a.id",
                 &[campaign.into()],
@@ -1219,6 +1220,7 @@ impl Store for SqlStore {
                         abandoned: row[14].int() != 0,
                         ring_ms: row[15].opt_int(),
                         talk_ms: row[16].opt_int(),
+                        guide_answers: row[17].opt_text(),
                     })
                 },
             )?;

@@ -123,6 +123,8 @@ pub struct AttemptResult {
     pub ended_at: Option<Timestamp>,
     pub ring_ms: Option<u32>,
     pub talk_ms: Option<u32>,
+    /// The call guide's answers, as JSON.
+    pub guide_answers: Option<String>,
 }
 
 impl AttemptResult {
@@ -141,6 +143,7 @@ impl AttemptResult {
             ended_at: None,
             ring_ms: None,
             talk_ms: None,
+            guide_answers: None,
         }
     }
 }
@@ -228,6 +231,8 @@ pub struct AttemptView {
     pub abandoned: bool,
     pub ring_ms: Option<i64>,
     pub talk_ms: Option<i64>,
+    /// The call guide's answers (JSON), if the agent gave any.
+    pub guide_answers: Option<String>,
 }
 
 /// Live answers and abandons of one minute, for the pacer's abandonment

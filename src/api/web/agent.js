@@ -8,6 +8,8 @@ const desk = {
   viewAt: 0,
   screenPop: null,
   campaigns: [],
+  // The call guide's answers for the current call, in order.
+  guideAnswers: [],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -98,8 +100,59 @@ function render() {
     $("call-campaign").textContent = pop.campaign;
     fields($("call-custom"), pop.custom);
   }
+  renderGuide(pop);
   $("hangup").disabled = state !== "on_call";
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
+}
+
+// The question the guide asks now (null: it has ended), from its answers.
+function guideQuestion(guide) {
+  let question = guide[0] || null;
+  for (const given of desk.guideAnswers) {
+    if (!question || question.id !== given.question) return null;
+    let next = question.next;
+    if (question.answers.length) {
+      const choice = question.answers.find((c) => c.text === given.answer);
+      next = choice ? choice.next : null;
+    }
+    question = next ? guide.find((q) => q.id === next) || null : null;
+  }
+  return question;
+}
+
+function answerGuide(question, answer) {
+  desk.guideAnswers.push({ question: question.id, answer });
+  render();
+}
+
+function renderGuide(pop) {
+  const campaign = pop && desk.campaigns.find((c) => c.name === pop.campaign);
+  const guide = campaign ? campaign.guide || [] : [];
+  $("guide").classList.toggle("hidden", guide.length === 0);
+  if (guide.length === 0) return;
+  $("guide-answers").replaceChildren(
+    ...desk.guideAnswers.map((a) => {
+      const q = guide.find((g) => g.id === a.question);
+      return outdial.el("li", {}, (q ? q.question : a.question) + " — ", outdial.el("b", {}, a.answer));
+    }),
+  );
+  const question = guideQuestion(guide);
+  $("guide-back").disabled = desk.guideAnswers.length === 0;
+  if (!question) {
+    $("guide-question").textContent = "Guide complete.";
+    $("guide-choices").replaceChildren();
+    $("guide-free").classList.add("hidden");
+    return;
+  }
+  $("guide-question").textContent = question.question;
+  const free = question.answers.length === 0;
+  $("guide-free").classList.toggle("hidden", !free);
+  $("guide-free").dataset.question = question.id;
+  $("guide-choices").replaceChildren(
+    ...question.answers.map((choice) =>
+      outdial.el("button", { class: "guide-answer", "data-answer": choice.text, onclick: () => answerGuide(question, choice.text) }, choice.text),
+    ),
+  );
 }
 
 function tick() {
@@ -118,6 +171,7 @@ function tick() {
 function onEvent(event) {
   switch (event.type) {
     case "screen_pop":
+      if (!desk.screenPop || desk.screenPop.call !== event.call) desk.guideAnswers = [];
       desk.screenPop = event;
       log("customer " + event.name + " " + event.phone);
       break;
@@ -178,8 +232,22 @@ document.addEventListener("DOMContentLoaded", () => {
     $("preview-" + action).addEventListener("click", () => act("/preview/" + action));
   }
   $("hangup").addEventListener("click", () => act("/hangup"));
+  $("guide-back").addEventListener("click", () => {
+    desk.guideAnswers.pop();
+    render();
+  });
+  $("guide-next").addEventListener("click", () => {
+    const text = $("guide-text").value.trim();
+    if (!text) return say("type the customer's answer first");
+    const campaign = desk.screenPop && desk.campaigns.find((c) => c.name === desk.screenPop.campaign);
+    const question = campaign && guideQuestion(campaign.guide || []);
+    if (question) {
+      $("guide-text").value = "";
+      answerGuide(question, text);
+    }
+  });
   $("save-disposition").addEventListener("click", () => {
-    const body = { code: $("disposition").value, notes: $("notes").value };
+    const body = { code: $("disposition").value, notes: $("notes").value, guide: desk.guideAnswers };
     const at = $("callback-at").value;
     if (at) {
       body.callback_at = new Date(at).toISOString();
@@ -187,6 +255,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     act("/disposition", body).then(() => {
       if (!$("message").textContent) {
+        desk.guideAnswers = [];
         $("notes").value = "";
         $("callback-at").value = "";
       }
