@@ -256,6 +256,7 @@ ring_timeout_s = 15
 call_hours = "00:00-23:59"
 call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 default_region = "US"
+caller_ids = ["+15551230007", "+15551230008"]
 [[campaign.guide]]
 id = "interested"
 question = "Is the customer interested?"
@@ -386,6 +387,8 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     // A live person: the screen pop while on the call, then the wrap-up
     // form when the callee hangs up (after 2 s).
     get_record(&browser, "Dee Live");
+    // The agent picks the caller ID the customer will see.
+    browser.click("#preview-caller-id option[value='+15551230008']");
     browser.click("#preview-call");
     browser.wait_text("#state", "on the call", |t| t == "on call");
     assert_eq!(browser.text("#call-name"), "Dee Live");

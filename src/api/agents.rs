@@ -174,25 +174,42 @@ pub async fn preview_next(
     let command = Command::Preview {
         agent: id.clone(),
         action: PreviewAction::Next,
+        caller_id: None,
     };
     act(&state, &headers, &id, command).await
 }
 
 /// Acts on the record on screen: `call` (or `accept`), `skip`, `decline`
 /// (or `reject`), `dnc`, `remove`, `stop`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    /// With `call`: a caller ID from the campaign's `caller_ids`.
+    #[serde(default)]
+    pub caller_id: Option<String>,
+}
+
 pub async fn preview_action(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
+    body: Option<Json<PreviewBody>>,
 ) -> Result<Json<AgentView>, ApiError> {
     let Some(action) = PreviewAction::parse(&action) else {
         return Err(ApiError::BadRequest(format!(
             "unknown preview action `{action}`: use call, accept, skip, decline, reject, dnc, remove or stop"
         )));
     };
+    let caller_id = body.and_then(|Json(b)| b.caller_id);
+    if caller_id.is_some() && action != PreviewAction::Call {
+        return Err(ApiError::BadRequest(
+            "caller_id goes only with the call (accept) action".into(),
+        ));
+    }
     let command = Command::Preview {
         agent: id.clone(),
         action,
+        caller_id,
     };
     act(&state, &headers, &id, command).await
 }

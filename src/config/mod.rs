@@ -311,6 +311,10 @@ pub struct CampaignConfig {
     /// Whether agents may remove a previewed record (never call it).
     #[serde(default = "yes")]
     pub preview_allow_remove: bool,
+    /// Caller IDs (E.164) an agent may pick for a previewed call, besides
+    /// the campaign's own `caller_id`.
+    #[serde(default)]
+    pub caller_ids: Vec<String>,
     /// The call guide (`[[campaign.guide]]`): questions with branching
     /// answers, shown to the agent during the call.
     #[serde(default)]
@@ -321,6 +325,12 @@ pub struct CampaignConfig {
 pub const DEFAULT_PUSH_PREVIEW_TIMEOUT_S: u64 = 30;
 
 impl CampaignConfig {
+    /// Whether an agent may present `caller_id` on this campaign's calls.
+    pub fn allows_caller_id(&self, caller_id: &str) -> bool {
+        self.caller_ids.iter().any(|c| c == caller_id)
+            || self.caller_id.as_deref() == Some(caller_id)
+    }
+
     /// How long a record may be previewed before the automatic action.
     pub fn preview_timeout(&self) -> Option<std::time::Duration> {
         match (self.mode, self.preview_timeout_s) {

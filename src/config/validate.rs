@@ -321,6 +321,12 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
                 format!("`{caller_id}` is not an E.164 number"),
             );
         }
+        for caller_id in campaign.caller_ids.iter().filter(|c| !is_e164(c)) {
+            check.report(
+                format!("{key}.caller_ids"),
+                format!("`{caller_id}` is not an E.164 number"),
+            );
+        }
         if campaign.max_attempts == 0 {
             check.report(format!("{key}.max_attempts"), "must be at least 1");
         }

@@ -47,6 +47,8 @@ struct CustomerCall {
     answered: bool,
     campaign: String,
     lease: Lease,
+    /// Picked by the agent (preview); else the campaign's or the trunk's.
+    caller_id: Option<String>,
 }
 
 struct AgentPhone {
@@ -171,7 +173,8 @@ impl Shell {
                 call,
                 campaign,
                 lease,
-            } => return self.begin_dial(call, campaign, *lease),
+                caller_id,
+            } => return self.begin_dial(call, campaign, *lease, caller_id),
             Effect::HangUp { call } => {
                 let handle = self.customers.get(&call).and_then(|c| c.handle);
                 self.hang_up(handle).await;
@@ -349,7 +352,13 @@ impl Shell {
     /// Writes the attempt row; the INVITE leaves when it is written
     /// ([`Shell::place`]), never before: a crash in between leaves a row
     /// that recovery closes as interrupted, never an unrecorded dial.
-    fn begin_dial(&mut self, call: CallId, campaign: String, lease: Lease) -> Vec<Input> {
+    fn begin_dial(
+        &mut self,
+        call: CallId,
+        campaign: String,
+        lease: Lease,
+        caller_id: Option<String>,
+    ) -> Vec<Input> {
         let (media, _unused) = mpsc::unbounded_channel();
         self.customers.insert(
             call,
@@ -359,6 +368,7 @@ impl Shell {
                 answered: false,
                 campaign,
                 lease: lease.clone(),
+                caller_id,
             },
         );
         let store = self.store.clone();
@@ -396,6 +406,7 @@ impl Shell {
         };
         let campaign = customer.campaign.clone();
         let phone = customer.lease.phone.clone();
+        let picked_caller_id = customer.caller_id.clone();
         let failed = |reason: String| {
             tracing::warn!(call, %reason, "call could not be placed");
             vec![Input::Failed {
@@ -416,8 +427,8 @@ impl Shell {
         let sdp = offer.to_string().into_bytes();
         let campaign_config = self.config.campaigns.iter().find(|c| c.name == campaign);
         let cpa = campaign_config.map(|c| c.cpa.clone()).unwrap_or_default();
-        let caller_id = campaign_config
-            .and_then(|c| c.caller_id.clone())
+        let caller_id = picked_caller_id
+            .or_else(|| campaign_config.and_then(|c| c.caller_id.clone()))
             .unwrap_or_else(|| self.config.trunk.caller_id.clone());
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let task = CustomerMedia {

@@ -712,7 +712,7 @@ impl Dialer {
             });
         }
         for lease in leases.drain(..) {
-            self.dial(campaign, lease, None, now);
+            self.dial(campaign, lease, None, None, now);
         }
     }
 
@@ -722,6 +722,7 @@ impl Dialer {
         campaign: &str,
         lease: Lease,
         preview_agent: Option<String>,
+        caller_id: Option<String>,
         now: Instant,
     ) -> Option<CallId> {
         let live = self.live.get_mut(campaign)?;
@@ -754,6 +755,7 @@ impl Dialer {
             call,
             campaign: campaign.to_string(),
             lease: Box::new(lease),
+            caller_id,
         });
         Some(call)
     }
@@ -762,7 +764,7 @@ impl Dialer {
     #[cfg(test)]
     pub(super) fn test_dial(&mut self, campaign: &str, lease: Lease, call: CallId, now: Instant) {
         self.next_call = call - 1;
-        self.dial(campaign, lease, None, now);
+        self.dial(campaign, lease, None, None, now);
     }
 
     /// The campaign stopped or paused: leased records go back.

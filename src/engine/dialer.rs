@@ -57,6 +57,9 @@ pub enum Command {
     Preview {
         agent: String,
         action: PreviewAction,
+        /// With Call: the caller ID the agent picked from the campaign's
+        /// allowed list.
+        caller_id: Option<String>,
     },
 }
 
@@ -402,7 +405,11 @@ impl Dialer {
                 self.events
                     .push_back(Event::Disposition { agent, code, notes });
             }
-            Command::Preview { agent, action } => self.preview_command(&agent, action, now)?,
+            Command::Preview {
+                agent,
+                action,
+                caller_id,
+            } => self.preview_command(&agent, action, caller_id, now)?,
             Command::Campaign { name, command } => {
                 let campaign = self
                     .campaigns

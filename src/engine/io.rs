@@ -35,6 +35,9 @@ pub enum Effect {
         call: CallId,
         campaign: String,
         lease: Box<Lease>,
+        /// The caller ID the agent picked (preview); None: the campaign's
+        /// or the trunk's.
+        caller_id: Option<String>,
     },
     /// Stop ringing (CANCEL) or end the call (BYE): the shell knows which.
     HangUp { call: CallId },

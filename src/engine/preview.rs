@@ -93,6 +93,9 @@ pub struct PreviewView {
     /// The actions the campaign allows.
     pub can_skip: bool,
     pub can_remove: bool,
+    /// Caller IDs the agent may pick for this call (the first is the
+    /// campaign's own when it has one); empty: no choice.
+    pub caller_ids: Vec<String>,
 }
 
 impl Dialer {
@@ -101,6 +104,7 @@ impl Dialer {
         &mut self,
         agent: &str,
         action: PreviewAction,
+        caller_id: Option<String>,
         now: Instant,
     ) -> Result<(), CommandError> {
         if !self.agents.contains_key(agent) {
@@ -122,7 +126,7 @@ impl Dialer {
             .unwrap_or((true, true));
         match action {
             PreviewAction::Next => Ok(()),
-            PreviewAction::Call => self.preview_call(&campaign, agent, now),
+            PreviewAction::Call => self.preview_call(&campaign, agent, caller_id, now),
             PreviewAction::Skip if !allow_skip => Err(CommandError::Unavailable(format!(
                 "campaign `{campaign}` does not allow skipping records"
             ))),
@@ -303,8 +307,23 @@ impl Dialer {
         &mut self,
         campaign: &str,
         agent: &str,
+        caller_id: Option<String>,
         now: Instant,
     ) -> Result<(), CommandError> {
+        if let Some(picked) = &caller_id {
+            let config = self.campaigns.get(campaign).map(|c| &c.config);
+            if !config.is_some_and(|c| c.allows_caller_id(picked)) {
+                let allowed = config.map(|c| c.caller_ids.join(", ")).unwrap_or_default();
+                return Err(CommandError::Invalid(format!(
+                    "caller ID `{picked}` is not allowed in campaign `{campaign}` (allowed: {})",
+                    if allowed.is_empty() {
+                        "none"
+                    } else {
+                        allowed.as_str()
+                    }
+                )));
+            }
+        }
         if self.calls.len() >= self.trunk_max_calls() {
             return Err(CommandError::Unavailable(
                 "max concurrent calls reached; press Call again in a moment".into(),
@@ -313,7 +332,7 @@ impl Dialer {
         let Some(lease) = self.take_preview(campaign, agent, Release::Unused, "called") else {
             return Ok(());
         };
-        let call = self.dial(campaign, lease, Some(agent.to_string()), now);
+        let call = self.dial(campaign, lease, Some(agent.to_string()), caller_id, now);
         if let (Some(call), Some(entry)) = (call, self.agents.get_mut(agent)) {
             entry.session.reserve(call, now)?;
         }
@@ -369,7 +388,7 @@ impl Dialer {
                 .agents
                 .get(&agent)
                 .is_some_and(|a| a.simulated.is_some());
-            if simulated && let Err(error) = self.preview_call(campaign, &agent, now) {
+            if simulated && let Err(error) = self.preview_call(campaign, &agent, None, now) {
                 tracing::debug!(%agent, %error, "simulated agent cannot accept its preview yet");
             }
         }
@@ -392,7 +411,7 @@ impl Dialer {
             };
             match action {
                 PreviewTimeoutAction::Accept
-                    if self.preview_call(&campaign, &agent, now).is_ok() => {}
+                    if self.preview_call(&campaign, &agent, None, now).is_ok() => {}
                 PreviewTimeoutAction::Remove => {
                     self.end_preview(&campaign, &agent, Release::Removed, "timed_out", now)
                 }
@@ -447,5 +466,20 @@ fn view(
             .map(|t| t.saturating_duration_since(now).as_millis() as u64),
         can_skip: config.preview_allow_skip,
         can_remove: config.preview_allow_remove,
+        caller_ids: if config.caller_ids.is_empty() {
+            Vec::new()
+        } else {
+            config
+                .caller_id
+                .iter()
+                .chain(
+                    config
+                        .caller_ids
+                        .iter()
+                        .filter(|c| Some(*c) != config.caller_id.as_ref()),
+                )
+                .cloned()
+                .collect()
+        },
     }
 }

@@ -131,6 +131,7 @@ fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant
             Command::Preview {
                 agent: agent.into(),
                 action,
+                caller_id: None,
             },
             now,
         )
@@ -213,7 +214,8 @@ fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
         dialer.handle_command(
             Command::Preview {
                 agent: "ann".into(),
-                action: PreviewAction::Next
+                action: PreviewAction::Next,
+                caller_id: None,
             },
             t0
         ),
@@ -340,7 +342,8 @@ fn decline_remove_and_do_not_call_give_the_record_back_as_chosen() {
         dialer.handle_command(
             Command::Preview {
                 agent: "ann".into(),
-                action: PreviewAction::Skip
+                action: PreviewAction::Skip,
+                caller_id: None,
             },
             t0
         ),
@@ -372,7 +375,8 @@ fn decline_remove_and_do_not_call_give_the_record_back_as_chosen() {
         dialer.handle_command(
             Command::Preview {
                 agent: "ann".into(),
-                action: PreviewAction::Call
+                action: PreviewAction::Call,
+                caller_id: None,
             },
             t0
         ),
@@ -428,7 +432,8 @@ fn leaving_preview_or_pausing_the_campaign_gives_the_record_back() {
         dialer.handle_command(
             Command::Preview {
                 agent: "ann".into(),
-                action: PreviewAction::Next
+                action: PreviewAction::Next,
+                caller_id: None,
             },
             t0
         ),
@@ -495,4 +500,45 @@ fn push_preview_can_accept_on_timeout_and_simulated_agents_accept_at_once() {
     dialer.handle_timeout(t0 + ms(5000));
     assert_eq!(dials(&effects(&mut dialer)).len(), 1);
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
+}
+
+#[test]
+fn the_agent_picks_a_caller_id_from_the_campaigns_list() {
+    let t0 = Instant::now();
+    let mut dialer = started(
+        "preview",
+        "caller_id = \"+15551230001\"\ncaller_ids = [\"+15551230002\"]",
+        2,
+        false,
+        t0,
+    );
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    let on_screen = dialer.agent_view("ann", t0).unwrap().preview.unwrap();
+    assert_eq!(on_screen.caller_ids, vec!["+15551230001", "+15551230002"]);
+    let call = |dialer: &mut Dialer, caller_id: &str| {
+        dialer.handle_command(
+            Command::Preview {
+                agent: "ann".into(),
+                action: PreviewAction::Call,
+                caller_id: Some(caller_id.into()),
+            },
+            t0,
+        )
+    };
+    // Not on the list: refused, the record stays on screen.
+    assert!(matches!(
+        call(&mut dialer, "+15559999999"),
+        Err(CommandError::Invalid(why)) if why.contains("not allowed")
+    ));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "previewing");
+    effects(&mut dialer);
+    call(&mut dialer, "+15551230002").unwrap();
+    let dialed: Vec<Option<String>> = effects(&mut dialer)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Dial { caller_id, .. } => Some(caller_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dialed, vec![Some("+15551230002".to_string())]);
 }

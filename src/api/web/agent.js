@@ -87,6 +87,13 @@ function render() {
     $("preview-skip").disabled = !preview.can_skip;
     $("preview-remove").disabled = !preview.can_remove;
     $("preview-call").textContent = preview.pushed ? "Accept" : "Call";
+    const ids = preview.caller_ids || [];
+    $("preview-caller-id-label").classList.toggle("hidden", ids.length === 0);
+    const select = $("preview-caller-id");
+    const shown = Array.from(select.options).map((o) => o.value).join(",");
+    if (shown !== ids.join(",")) {
+      select.replaceChildren(...ids.map((id) => outdial.el("option", { value: id }, id)));
+    }
     $("preview-decline").textContent = preview.pushed ? "Reject" : "Decline";
   }
 
@@ -228,9 +235,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("not-ready").addEventListener("click", () => act("/not-ready", { reason: $("reason-select").value }));
   $("logout").addEventListener("click", () => act("/logout"));
   $("get-record").addEventListener("click", () => act("/preview"));
-  for (const action of ["call", "skip", "decline", "dnc", "remove", "stop"]) {
+  for (const action of ["skip", "decline", "dnc", "remove", "stop"]) {
     $("preview-" + action).addEventListener("click", () => act("/preview/" + action));
   }
+  $("preview-call").addEventListener("click", () => {
+    const picking = !$("preview-caller-id-label").classList.contains("hidden");
+    act("/preview/call", picking ? { caller_id: $("preview-caller-id").value } : undefined);
+  });
   $("hangup").addEventListener("click", () => act("/hangup"));
   $("guide-back").addEventListener("click", () => {
     desk.guideAnswers.pop();
