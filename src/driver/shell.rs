@@ -166,7 +166,11 @@ impl Shell {
     /// Carries out one effect. Returns inputs to feed back at once.
     pub async fn apply(&mut self, effect: Effect) -> Vec<Input> {
         match effect {
-            Effect::Lease { campaign, max } => self.lease(campaign, max),
+            Effect::Lease {
+                campaign,
+                max,
+                for_agent,
+            } => self.lease(campaign, max, for_agent),
             Effect::ReleaseLeases { leases, how } => self.release(leases, how),
             Effect::LoadAnswerHistory { campaign } => self.load_answer_history(campaign),
             Effect::Dial {
@@ -248,20 +252,24 @@ impl Shell {
         self.campaign_ids.get(campaign).copied()
     }
 
-    fn lease(&mut self, campaign: String, max: usize) {
+    fn lease(&mut self, campaign: String, max: usize, for_agent: Option<String>) {
         let Some(id) = self.campaign_id(&campaign) else {
-            let _ = self.inputs.send(Input::LeaseFailed { campaign });
+            let _ = self.inputs.send(Input::LeaseFailed {
+                campaign,
+                for_agent,
+            });
             return;
         };
         let store = self.store.clone();
         let node = self.node.clone();
         let inputs = self.inputs.clone();
         self.store_tasks.spawn(async move {
+            let agent = for_agent.clone();
             let leased = tokio::task::spawn_blocking(move || {
                 store.lease(&LeaseRequest {
                     campaign: id,
                     node: &node,
-                    agent: None,
+                    agent: agent.as_deref(),
                     max,
                     now: Timestamp::now(),
                     lease_for: SignedDuration::try_from(LEASE_FOR)
@@ -270,14 +278,24 @@ impl Shell {
             })
             .await;
             let input = match leased {
-                Ok(Ok(leases)) => Input::Leased { campaign, leases },
+                Ok(Ok(leases)) => Input::Leased {
+                    campaign,
+                    leases,
+                    for_agent,
+                },
                 Ok(Err(error)) => {
                     tracing::error!(%campaign, %error, "cannot lease records");
-                    Input::LeaseFailed { campaign }
+                    Input::LeaseFailed {
+                        campaign,
+                        for_agent,
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%campaign, %error, "lease task failed");
-                    Input::LeaseFailed { campaign }
+                    Input::LeaseFailed {
+                        campaign,
+                        for_agent,
+                    }
                 }
             };
             let _ = inputs.send(input);

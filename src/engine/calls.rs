@@ -56,6 +56,13 @@ pub(super) struct LiveCampaign {
     pub agent_wait: Option<hdrhistogram::Histogram<u64>>,
     /// Preview modes: the record on each agent's screen.
     pub previews: std::collections::BTreeMap<String, super::preview::Preview>,
+    /// Due personal callbacks leased for their agent, waiting for that
+    /// agent to be Ready, with when they arrived.
+    pub personal: VecDeque<(Lease, Instant)>,
+    /// When to ask the store for the Ready agents' personal callbacks next.
+    pub personal_poll_at: Instant,
+    /// Agents whose personal-callback lease is in flight.
+    pub personal_pending: std::collections::BTreeSet<String>,
 }
 
 impl LiveCampaign {
@@ -89,6 +96,9 @@ impl LiveCampaign {
             connect_latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
             agent_wait: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
             previews: std::collections::BTreeMap::new(),
+            personal: VecDeque::new(),
+            personal_poll_at: now,
+            personal_pending: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -185,7 +195,11 @@ impl Dialer {
     /// Applies what the shell observed.
     pub fn handle_input(&mut self, input: Input, now: Instant) {
         match input {
-            Input::Leased { campaign, leases } => {
+            Input::Leased {
+                campaign,
+                leases,
+                for_agent,
+            } => {
                 let running = self
                     .campaigns
                     .get(&campaign)
@@ -197,12 +211,26 @@ impl Dialer {
                     });
                     return;
                 };
-                live.lease_pending = false;
-                if leases.is_empty() {
-                    live.lease_not_before = Some(now + EMPTY_HOPPER_RETRY);
+                match &for_agent {
+                    Some(agent) => {
+                        live.personal_pending.remove(agent);
+                    }
+                    None => {
+                        live.lease_pending = false;
+                        if leases.is_empty() {
+                            live.lease_not_before = Some(now + EMPTY_HOPPER_RETRY);
+                        }
+                    }
                 }
                 if running {
-                    live.hopper.extend(leases);
+                    // A personal callback waits for its agent; it is never
+                    // paced or handed to anyone else.
+                    let (personal, regular): (Vec<Lease>, Vec<Lease>) = leases
+                        .into_iter()
+                        .partition(|lease| lease.callback_agent.is_some());
+                    live.personal
+                        .extend(personal.into_iter().map(|lease| (lease, now)));
+                    live.hopper.extend(regular);
                     live.decide_now = true;
                 } else if !leases.is_empty() {
                     self.effects.push_back(Effect::ReleaseLeases {
@@ -223,10 +251,20 @@ impl Dialer {
                     live.decide_now = true;
                 }
             }
-            Input::LeaseFailed { campaign } => {
+            Input::LeaseFailed {
+                campaign,
+                for_agent,
+            } => {
                 if let Some(live) = self.live.get_mut(&campaign) {
-                    live.lease_pending = false;
-                    live.lease_not_before = Some(now + EMPTY_HOPPER_RETRY);
+                    match for_agent {
+                        Some(agent) => {
+                            live.personal_pending.remove(&agent);
+                        }
+                        None => {
+                            live.lease_pending = false;
+                            live.lease_not_before = Some(now + EMPTY_HOPPER_RETRY);
+                        }
+                    }
                 }
             }
             Input::NotPlaced { call, reason } => {
@@ -640,6 +678,7 @@ impl Dialer {
                 [
                     live.next_decision,
                     live.lease_not_before.filter(|_| live.hopper.is_empty()),
+                    Some(live.personal_poll_at),
                 ]
             })
             .flatten();
@@ -656,6 +695,8 @@ impl Dialer {
                 .is_some_and(|c| c.state == RunState::Running);
             if running {
                 self.pace(&name, now);
+                self.poll_personal_callbacks(&name, now);
+                self.deliver_personal_callbacks(&name, now);
                 let push = self
                     .campaigns
                     .get(&name)
@@ -709,6 +750,7 @@ impl Dialer {
             self.effects.push_back(Effect::Lease {
                 campaign: campaign.to_string(),
                 max: (short - live.hopper.len()).clamp(1, MAX_LEASE_BATCH),
+                for_agent: None,
             });
         }
         for lease in leases.drain(..) {
@@ -770,7 +812,8 @@ impl Dialer {
     /// The campaign stopped or paused: leased records go back.
     pub(super) fn release_hopper(&mut self, campaign: &str) {
         if let Some(live) = self.live.get_mut(campaign) {
-            let leases: Vec<Lease> = live.hopper.drain(..).collect();
+            let mut leases: Vec<Lease> = live.hopper.drain(..).collect();
+            leases.extend(live.personal.drain(..).map(|(lease, _)| lease));
             if !leases.is_empty() {
                 self.effects.push_back(Effect::ReleaseLeases {
                     leases,

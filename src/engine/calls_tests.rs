@@ -126,6 +126,7 @@ fn started(t0: Instant, n: i64, abandon_prompt: bool) -> (Dialer, Vec<Effect>) {
         Input::Leased {
             campaign: "demo".into(),
             leases: (1..=n).map(lease).collect(),
+            for_agent: None,
         },
         t0,
     );

@@ -20,7 +20,12 @@ pub type CallId = u64;
 pub enum Effect {
     /// Lease up to `max` dialable records of `campaign` from the store and
     /// report them with [`Input::Leased`] (or [`Input::LeaseFailed`]).
-    Lease { campaign: String, max: usize },
+    /// `for_agent`: also hand out that agent's due personal callbacks.
+    Lease {
+        campaign: String,
+        max: usize,
+        for_agent: Option<String>,
+    },
     /// Give leases back without dialing: `Unused` when the campaign paused
     /// or stopped; what the agent chose for a previewed record.
     ReleaseLeases { leases: Vec<Lease>, how: Release },
@@ -107,10 +112,13 @@ pub enum Input {
     Leased {
         campaign: String,
         leases: Vec<Lease>,
+        /// The `for_agent` of the request.
+        for_agent: Option<String>,
     },
     /// The store could not lease (an error was logged); retry later.
     LeaseFailed {
         campaign: String,
+        for_agent: Option<String>,
     },
     /// The campaign's earlier live answers and abandons, per minute: how
     /// long before now the minute was, live answers, abandons.

@@ -10,6 +10,13 @@
 //!   **top** of the list, and so does no action within the campaign's
 //!   `preview_timeout_s` (or, per campaign, the timeout accepts or removes).
 //!
+//! **Personal callbacks**, in every mode: the store hands an agent's due
+//! personal callbacks out only to a lease asked for that agent, so every
+//! [`PERSONAL_CALLBACK_POLL`] each Ready agent's are asked for, and one that
+//! arrives is pushed to its agent as a preview (in a progressive or
+//! predictive campaign too: it must reach that agent, never a random one),
+//! with the campaign's preview timeout or [`PERSONAL_CALLBACK_TIMEOUT`].
+//!
 //! A called record is dialed with its agent already reserved, and the call
 //! goes to that agent at the answer ("connect first"): the agent hears the
 //! callee from the first word and judges a machine by ear (and may leave a
@@ -60,6 +67,15 @@ impl PreviewAction {
         })
     }
 }
+
+/// How often each Ready agent's due personal callbacks are asked for.
+pub const PERSONAL_CALLBACK_POLL: Duration = Duration::from_secs(20);
+/// A personal callback whose agent was not Ready within this long goes
+/// back to the store (it is asked for again at the agent's next poll).
+pub const PERSONAL_CALLBACK_HOLD: Duration = Duration::from_secs(60);
+/// Time on screen for a personal callback when the campaign sets no
+/// preview timeout (the dialing modes).
+pub const PERSONAL_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the agent says Not ready after Stop.
 pub const REASON_PREVIEW_STOPPED: &str = "preview stopped";
@@ -245,14 +261,23 @@ impl Dialer {
         let Some(live) = self.live.get_mut(campaign) else {
             return Err(CommandError::UnknownCampaign(campaign.to_string()));
         };
+        let personal = lease.callback_agent.is_some();
         if let Err(error) = entry.session.preview(now) {
-            live.hopper.push_front(lease);
+            if personal {
+                live.personal.push_front((lease, now));
+            } else {
+                live.hopper.push_front(lease);
+            }
             return Err(error.into());
         }
+        let timeout = campaign_entry
+            .config
+            .preview_timeout()
+            .or(personal.then_some(PERSONAL_CALLBACK_TIMEOUT));
         let preview = Preview {
             lease,
             pushed,
-            deadline: campaign_entry.config.preview_timeout().map(|d| now + d),
+            deadline: timeout.map(|d| now + d),
         };
         let shown = view(campaign, &preview, &campaign_entry.config, now);
         live.previews.insert(agent.to_string(), preview);
@@ -390,6 +415,80 @@ impl Dialer {
                 .is_some_and(|a| a.simulated.is_some());
             if simulated && let Err(error) = self.preview_call(campaign, &agent, None, now) {
                 tracing::debug!(%agent, %error, "simulated agent cannot accept its preview yet");
+            }
+        }
+    }
+
+    /// Asks the store for the due personal callbacks of `campaign`'s Ready
+    /// agents, every [`PERSONAL_CALLBACK_POLL`].
+    pub(super) fn poll_personal_callbacks(&mut self, campaign: &str, now: Instant) {
+        let ready: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let Some(live) = self.live.get_mut(campaign) else {
+            return;
+        };
+        if now < live.personal_poll_at {
+            return;
+        }
+        live.personal_poll_at = now + PERSONAL_CALLBACK_POLL;
+        // An answer still missing after a whole period is not waited for
+        // (at most one request per agent per period either way).
+        live.personal_pending.clear();
+        for agent in ready {
+            if live.personal_pending.insert(agent.clone()) {
+                // A few: campaign callbacks rank with personal ones.
+                self.effects.push_back(super::io::Effect::Lease {
+                    campaign: campaign.to_string(),
+                    max: 3,
+                    for_agent: Some(agent),
+                });
+            }
+        }
+    }
+
+    /// Shows each waiting personal callback to its agent once Ready; gives
+    /// back those whose agent stayed away.
+    pub(super) fn deliver_personal_callbacks(&mut self, campaign: &str, now: Instant) {
+        let Some(live) = self.live.get_mut(campaign) else {
+            return;
+        };
+        if live.personal.is_empty() {
+            return;
+        }
+        let waiting: Vec<(Lease, Instant)> = live.personal.drain(..).collect();
+        for (lease, since) in waiting {
+            let agent = lease.callback_agent.clone().unwrap_or_default();
+            let ready = self
+                .agents
+                .get(&agent)
+                .is_some_and(|a| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign));
+            if ready {
+                let record = lease.external_id.clone();
+                if self
+                    .show_preview(campaign, &agent, lease, true, now)
+                    .is_err()
+                {
+                    continue;
+                }
+                tracing::info!(%agent, campaign, %record, "personal callback shown to its agent");
+                let simulated = self
+                    .agents
+                    .get(&agent)
+                    .is_some_and(|a| a.simulated.is_some());
+                if simulated {
+                    let _ = self.preview_call(campaign, &agent, None, now);
+                }
+            } else if now.saturating_duration_since(since) >= PERSONAL_CALLBACK_HOLD {
+                self.effects.push_back(super::io::Effect::ReleaseLeases {
+                    leases: vec![lease],
+                    how: Release::Unused,
+                });
+            } else if let Some(live) = self.live.get_mut(campaign) {
+                live.personal.push_back((lease, since));
             }
         }
     }

@@ -187,6 +187,7 @@ fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dial
         Input::Leased {
             campaign: "demo".into(),
             leases: (1..=n).map(lease).collect(),
+            for_agent: None,
         },
         t0,
     );
@@ -541,4 +542,77 @@ fn the_agent_picks_a_caller_id_from_the_campaigns_list() {
         })
         .collect();
     assert_eq!(dialed, vec![Some("+15551230002".to_string())]);
+}
+
+#[test]
+fn a_personal_callback_is_shown_to_its_agent_in_a_progressive_campaign() {
+    let t0 = Instant::now();
+    let mut dialer = started("progressive", "", 0, false, t0);
+    effects(&mut dialer);
+    // Every 20 s the store is asked for Ready Ann's due personal callbacks.
+    dialer.handle_timeout(t0 + ms(20_000));
+    let asked = effects(&mut dialer);
+    assert!(
+        asked.iter().any(|e| matches!(
+            e,
+            Effect::Lease { for_agent: Some(agent), .. } if agent == "ann"
+        )),
+        "{asked:?}"
+    );
+    let personal = |id: i64, agent: &str| Lease {
+        callback: Some(id),
+        callback_agent: Some(agent.into()),
+        ..lease(id)
+    };
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![personal(7, "ann"), personal(8, "someone-else")],
+            for_agent: Some("ann".into()),
+        },
+        t0 + ms(20_100),
+    );
+    // Pushed to Ann as a preview, never paced.
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    let on_screen = dialer
+        .agent_view("ann", t0 + ms(20_100))
+        .unwrap()
+        .preview
+        .unwrap();
+    assert_eq!(
+        (on_screen.record.as_str(), on_screen.callback),
+        ("r7", true)
+    );
+    assert_eq!(on_screen.remaining_ms, Some(30_000));
+    // The other agent's stays held, then goes back to the store.
+    dialer.handle_timeout(t0 + ms(80_200));
+    let back = released(&effects(&mut dialer));
+    assert!(
+        back.contains(&("r8".to_string(), Release::Unused)),
+        "{back:?}"
+    );
+    // (Ann's own timed out at 30 s: back to the list, asked for again.)
+    assert!(
+        back.contains(&("r7".to_string(), Release::Unused)),
+        "{back:?}"
+    );
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+    // The next poll asks again for Ann.
+    let later = effects(&mut dialer);
+    let polls = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Effect::Lease {
+                        for_agent: Some(_),
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    dialer.handle_timeout(t0 + ms(100_300));
+    assert!(polls(&later) + polls(&effects(&mut dialer)) >= 1);
 }
