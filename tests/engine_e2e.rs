@@ -625,3 +625,95 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     assert_zip_then_customer(&recordings[0]);
 }
+
+#[test]
+fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
+    // The agent talks to a live person, asks for a personal callback in a
+    // few seconds, and later gets that record pushed as a preview (before
+    // session 11 personal callbacks were scheduled and never dialed); she
+    // calls it and reaches the person again.
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
+        2,
+        &["-timeout", "150s"],
+    );
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "150s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = preview_config(dir.path(), carrier.port, agent_phone.port)
+        .replace("mode = \"preview\"", "mode = \"progressive\"");
+    std::fs::write(&config_path, text).unwrap();
+    import_list(&config_path, dir.path(), "id,phone\ncb,+12025550151\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    agent_post(addr, "login", None);
+    wait_for(Duration::from_secs(10), "the agent's phone up", || {
+        (agent_state(addr)["phone_connected"] == true).then_some(String::new())
+    });
+    let (status, view) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{view}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/e2e/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(30), "the first call's wrap-up", || {
+        (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
+    });
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let (status, view) = agent_post(
+        addr,
+        "disposition",
+        Some(&format!(
+            r#"{{"code":"NA","notes":"call me back","callback_at":"{at}","callback_personal":true}}"#
+        )),
+    );
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("ready")),
+        "{view}"
+    );
+    // Within a poll period or two the callback is on her screen.
+    wait_for(
+        Duration::from_secs(60),
+        "the personal callback on screen",
+        || {
+            let view = agent_state(addr);
+            (view["preview"]["record"] == "cb" && view["preview"]["callback"] == true)
+                .then_some(String::new())
+        },
+    );
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("reserved")),
+        "{view}"
+    );
+    wait_for(Duration::from_secs(30), "the callback's wrap-up", || {
+        (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
+    });
+    let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"SALE"}"#));
+    assert_eq!(status, 200, "{view}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows = &attempts["cb"];
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in rows {
+        assert_eq!(&row[column("outcome")], "human", "{row:?}");
+        assert_eq!(&row[column("agent")], "a1", "{row:?}");
+    }
+    assert_eq!(&rows[0][column("disposition")], "NA");
+    assert_eq!(&rows[1][column("disposition")], "SALE");
+}
