@@ -459,6 +459,23 @@ impl AgentSession {
         }
     }
 
+    /// The campaign's wrap-up timer: the current wrap-up ends by itself
+    /// after `limit` (or sooner, if the agent's own policy says so).
+    pub fn limit_wrap_up(&mut self, limit: Duration, now: Instant) {
+        if matches!(self.state, AgentState::WrapUp { .. }) {
+            let deadline = now + limit;
+            self.wrap_up_deadline = Some(
+                self.wrap_up_deadline
+                    .map_or(deadline, |own| own.min(deadline)),
+            );
+        }
+    }
+
+    /// When the current wrap-up ends by itself, if it does.
+    pub fn wrap_up_deadline(&self) -> Option<Instant> {
+        self.wrap_up_deadline
+    }
+
     /// The agent saved the disposition: wrap-up is over.
     pub fn wrap_up_done(&mut self, now: Instant) -> Result<(), AgentError> {
         match self.state {

@@ -311,6 +311,11 @@ pub struct CampaignConfig {
     /// Whether agents may remove a previewed record (never call it).
     #[serde(default = "yes")]
     pub preview_allow_remove: bool,
+    /// The wrap-up timer: wrap-up ends by itself this long after the call
+    /// (the attempt is written without a disposition); unset: only the
+    /// agent's disposition ends it.
+    #[serde(default)]
+    pub wrap_up_timeout_s: Option<u64>,
     /// Caller IDs (E.164) an agent may pick for a previewed call, besides
     /// the campaign's own `caller_id`.
     #[serde(default)]

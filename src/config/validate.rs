@@ -345,6 +345,12 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
         for problem in crate::campaign::guide::problems(&campaign.guide) {
             check.report(format!("{key}.guide"), problem);
         }
+        if campaign.wrap_up_timeout_s == Some(0) {
+            check.report(
+                format!("{key}.wrap_up_timeout_s"),
+                "must be at least 1 (leave it out for no wrap-up timer)",
+            );
+        }
         if campaign.preview_timeout_s == Some(0) {
             check.report(
                 format!("{key}.preview_timeout_s"),

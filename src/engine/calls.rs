@@ -573,6 +573,13 @@ impl Dialer {
             && a.session.current_call() == Some(call)
         {
             let _ = a.session.call_ended(now);
+            let wrap_up_timer = self
+                .campaigns
+                .get(&record.campaign)
+                .and_then(|c| c.config.wrap_up_timeout_s);
+            if let Some(seconds) = wrap_up_timer {
+                a.session.limit_wrap_up(Duration::from_secs(seconds), now);
+            }
             if matches!(a.session.state(), AgentState::WrapUp { .. }) {
                 // Written with the agent's disposition when wrap-up ends.
                 self.awaiting_disposition.insert(agent, record);

@@ -192,6 +192,8 @@ pub struct AgentView {
     pub seconds_in_state: u64,
     pub phone_connected: bool,
     pub logout_pending_ms: Option<u64>,
+    /// Time left before the campaign's wrap-up timer ends the wrap-up.
+    pub wrap_up_remaining_ms: Option<u64>,
     pub campaigns: Vec<String>,
     /// The record on screen in the preview modes.
     pub preview: Option<PreviewView>,
@@ -637,6 +639,9 @@ impl Dialer {
             logout_pending_ms: session
                 .logout_remaining(now)
                 .map(|d: Duration| d.as_millis() as u64),
+            wrap_up_remaining_ms: session
+                .wrap_up_deadline()
+                .map(|t| t.saturating_duration_since(now).as_millis() as u64),
             campaigns: entry.campaigns.clone(),
             preview: self.preview_view(id, now),
         })

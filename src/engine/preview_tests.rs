@@ -616,3 +616,33 @@ fn a_personal_callback_is_shown_to_its_agent_in_a_progressive_campaign() {
     dialer.handle_timeout(t0 + ms(100_300));
     assert!(polls(&later) + polls(&effects(&mut dialer)) >= 1);
 }
+
+#[test]
+fn the_campaigns_wrap_up_timer_ends_a_forgotten_wrap_up() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "wrap_up_timeout_s = 10", 1, false, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Call, t0);
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(4000));
+    dialer.handle_input(Input::Spliced { call }, t0 + ms(4100));
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
+    effects(&mut dialer);
+    let view = dialer.agent_view("ann", t0 + ms(31_000)).unwrap();
+    assert_eq!(
+        (view.state, view.wrap_up_remaining_ms),
+        ("wrap_up", Some(9_000))
+    );
+    dialer.handle_timeout(t0 + ms(40_000));
+    let written: Vec<_> = effects(&mut dialer)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].disposition, None);
+    assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+}

@@ -173,6 +173,13 @@ function tick() {
   } else {
     $("preview-remaining").textContent = "";
   }
+  const wrap = desk.view.wrap_up_remaining_ms;
+  if (wrap !== null && wrap !== undefined && desk.view.state === "wrap_up") {
+    const left = wrap / 1000 - (Date.now() - desk.viewAt) / 1000;
+    $("wrapup-remaining").textContent = "— ends by itself in " + Math.max(0, Math.ceil(left)) + " s";
+  } else {
+    $("wrapup-remaining").textContent = "";
+  }
 }
 
 function onEvent(event) {
