@@ -454,6 +454,46 @@ fn agent_state(addr: std::net::SocketAddr) -> Value {
     json(&body)
 }
 
+/// A SIPp carrier expecting `calls` calls, a SIPp phone for agent a1, and
+/// `outdial run` in `mode` with a1 driven by hand, `list` imported.
+fn hand_driven(
+    dir: &Path,
+    mode: &str,
+    calls: u32,
+    list: &str,
+) -> (Sipp, Sipp, PathBuf, Running, std::net::SocketAddr) {
+    let carrier = Sipp::uas(
+        sip_support::carrier_router(dir, TALK_MS).to_str().unwrap(),
+        calls,
+        &["-timeout", "150s"],
+    );
+    let echo_port = free_port().to_string();
+    let agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "150s"],
+    );
+    let config_path = dir.join("outdial.toml");
+    let text = preview_config(dir, carrier.port, agent_phone.port)
+        .replace("mode = \"preview\"", &format!("mode = \"{mode}\""));
+    std::fs::write(&config_path, text).unwrap();
+    import_list(&config_path, dir, list);
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    (carrier, agent_phone, config_path, running, addr)
+}
+
+/// Logs a1 in, waits for its phone, makes it Ready.
+fn log_in_and_ready(addr: std::net::SocketAddr) {
+    let (status, view) = agent_post(addr, "login", None);
+    assert_eq!(status, 200, "{view}");
+    wait_for(Duration::from_secs(10), "the agent's phone up", || {
+        (agent_state(addr)["phone_connected"] == true).then_some(String::new())
+    });
+    let (status, view) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{view}");
+}
+
 #[test]
 fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() {
     // Preview mode against the SIPp carrier and a SIPp phone for the agent:
@@ -462,39 +502,13 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     // (back to ready, no wrap-up) and removes the skipped record when it
     // comes round again. Only the two called records are dialed.
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        2,
-        &["-timeout", "120s"],
-    );
-    let echo_port = free_port().to_string();
-    let mut agent_phone = Sipp::uas(
-        "uas_rtp_echo.xml",
-        1,
-        &["-rtp_echo", "-mp", &echo_port, "-timeout", "120s"],
-    );
-    let config_path = dir.path().join("outdial.toml");
-    std::fs::write(
-        &config_path,
-        preview_config(dir.path(), carrier.port, agent_phone.port),
-    )
-    .unwrap();
-    import_list(
-        &config_path,
+    let (mut carrier, mut agent_phone, config_path, mut running, addr) = hand_driven(
         dir.path(),
+        "preview",
+        2,
         "id,phone\nskipped,+12025550111\ndnc,+12025550121\nlive,+12025550131\nbusy,+12025550144\n",
     );
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
-    let (status, view) = agent_post(addr, "login", None);
-    assert_eq!(status, 200, "{view}");
-    wait_for(Duration::from_secs(10), "the agent's phone up", || {
-        (agent_state(addr)["phone_connected"] == true).then_some(String::new())
-    });
-    let (status, view) = agent_post(addr, "ready", None);
-    assert_eq!(status, 200, "{view}");
+    log_in_and_ready(addr);
     // Not started: nothing to preview, and a clear refusal.
     let (status, refused) = agent_post(addr, "preview", None);
     assert_eq!(status, 409, "{refused}");
@@ -633,32 +647,9 @@ fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
     // session 11 personal callbacks were scheduled and never dialed); she
     // calls it and reaches the person again.
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        2,
-        &["-timeout", "150s"],
-    );
-    let echo_port = free_port().to_string();
-    let mut agent_phone = Sipp::uas(
-        "uas_rtp_echo.xml",
-        1,
-        &["-rtp_echo", "-mp", &echo_port, "-timeout", "150s"],
-    );
-    let config_path = dir.path().join("outdial.toml");
-    let text = preview_config(dir.path(), carrier.port, agent_phone.port)
-        .replace("mode = \"preview\"", "mode = \"progressive\"");
-    std::fs::write(&config_path, text).unwrap();
-    import_list(&config_path, dir.path(), "id,phone\ncb,+12025550151\n");
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
-    agent_post(addr, "login", None);
-    wait_for(Duration::from_secs(10), "the agent's phone up", || {
-        (agent_state(addr)["phone_connected"] == true).then_some(String::new())
-    });
-    let (status, view) = agent_post(addr, "ready", None);
-    assert_eq!(status, 200, "{view}");
+    let (mut carrier, mut agent_phone, config_path, mut running, addr) =
+        hand_driven(dir.path(), "progressive", 2, "id,phone\ncb,+12025550151\n");
+    log_in_and_ready(addr);
     let (status, body) = http(
         addr,
         "POST",
