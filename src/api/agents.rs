@@ -136,6 +136,12 @@ pub async fn disposition(
     Path(id): Path<String>,
     Json(body): Json<DispositionBody>,
 ) -> Result<Json<AgentView>, ApiError> {
+    let command = disposition_command(&id, body)?;
+    act(&state, &headers, &id, command).await
+}
+
+/// The disposition command for `agent`, its callback time checked.
+pub fn disposition_command(agent: &str, body: DispositionBody) -> Result<Command, ApiError> {
     let callback = match &body.callback_at {
         None => None,
         Some(text) => {
@@ -155,14 +161,13 @@ pub async fn disposition(
             })
         }
     };
-    let command = Command::Disposition {
-        agent: id.clone(),
+    Ok(Command::Disposition {
+        agent: agent.to_string(),
         code: body.code,
         notes: body.notes,
         callback,
         guide: body.guide,
-    };
-    act(&state, &headers, &id, command).await
+    })
 }
 
 /// Preview mode's "get record": the agent's view, with the record on screen.
@@ -195,21 +200,30 @@ pub async fn preview_action(
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<PreviewBody>>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let Some(action) = PreviewAction::parse(&action) else {
+    let caller_id = body.and_then(|Json(b)| b.caller_id);
+    let command = preview_command(&id, &action, caller_id)?;
+    act(&state, &headers, &id, command).await
+}
+
+/// The preview command named `action` for `agent`.
+pub fn preview_command(
+    agent: &str,
+    action: &str,
+    caller_id: Option<String>,
+) -> Result<Command, ApiError> {
+    let Some(action) = PreviewAction::parse(action) else {
         return Err(ApiError::BadRequest(format!(
-            "unknown preview action `{action}`: use call, accept, skip, decline, reject, dnc, remove or stop"
+            "unknown preview action `{action}`: use next, call, accept, skip, decline, reject, dnc, remove or stop"
         )));
     };
-    let caller_id = body.and_then(|Json(b)| b.caller_id);
     if caller_id.is_some() && action != PreviewAction::Call {
         return Err(ApiError::BadRequest(
             "caller_id goes only with the call (accept) action".into(),
         ));
     }
-    let command = Command::Preview {
-        agent: id.clone(),
+    Ok(Command::Preview {
+        agent: agent.to_string(),
         action,
         caller_id,
-    };
-    act(&state, &headers, &id, command).await
+    })
 }

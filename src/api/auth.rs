@@ -59,6 +59,11 @@ impl Tokens {
         let token = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized(
             "expected Authorization: Bearer <token>",
         ))?;
+        self.by_token(token)
+    }
+
+    /// The principal of a bare token (a WebSocket's first message).
+    pub fn by_token(&self, token: &str) -> Result<Principal, ApiError> {
         self.by_secret
             .get(token.trim())
             .cloned()

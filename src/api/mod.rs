@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod health;
 mod web;
+mod ws;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,6 +100,8 @@ pub fn router(state: ApiState) -> Router {
             post(agents::preview_action),
         )
         .route("/api/agents/{id}/events", get(events::agent))
+        .route("/api/agents/{id}/ws", get(ws::agent))
+        .route("/api/ws", get(ws::all))
         .route("/api/campaigns", get(campaigns::list))
         .route("/api/campaigns/{name}/start", post(campaigns::start))
         .route("/api/campaigns/{name}/pause", post(campaigns::pause))
