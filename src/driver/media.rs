@@ -54,6 +54,8 @@ pub enum AgentCommand {
         reply: oneshot::Sender<Result<BridgedCustomer, rtp::RtpLegError>>,
     },
     Unsplice,
+    /// Ringback while a call the agent placed rings (true), or silence.
+    Ringback(bool),
     Close,
 }
 
@@ -219,6 +221,10 @@ async fn next_spliced_event(
     }
 }
 
+/// Ringback played to an agent at most this long (a ring timeout is
+/// shorter).
+const RINGBACK_SECONDS: u32 = 120;
+
 /// An agent's reservation leg. `offer` is `None` for a simulated agent's
 /// leg, which is already negotiated towards the engine's sink socket.
 pub async fn agent_phone(
@@ -255,6 +261,15 @@ pub async fn agent_phone(
                 }
                 Some(AgentCommand::Unsplice) => {
                     let _ = rtp::unbridge(&leg).await;
+                }
+                Some(AgentCommand::Ringback(true)) => {
+                    // Longer than any ring timeout; the zip tone or a stop
+                    // replaces it.
+                    let tone = crate::media::tones::ringback(RINGBACK_SECONDS);
+                    let _ = leg.play(crate::media::prompt::Prompt::from_samples(tone));
+                }
+                Some(AgentCommand::Ringback(false)) => {
+                    let _ = leg.stop_playing();
                 }
             },
             // Agent softphones with silence suppression stop sending RTP

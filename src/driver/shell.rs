@@ -239,6 +239,11 @@ impl Shell {
             Effect::LiveAnswer { call } => self.mark_attempt(call, None),
             Effect::Bridged { call, agent } => self.mark_attempt(call, Some(agent)),
             Effect::Record(record) => self.record(*record),
+            Effect::AgentRingback { agent, on } => {
+                if let Some(phone) = self.agent_media(&agent) {
+                    let _ = phone.send(AgentCommand::Ringback(on));
+                }
+            }
             Effect::CallAgent { agent } => return self.call_agent(agent).await,
             Effect::HangUpAgent { agent } => {
                 let handle = self.agents.get(&agent).and_then(|a| a.handle);

@@ -115,6 +115,8 @@ pub(super) struct CallEntry {
     /// Preview modes: the agent who pressed Call, reserved for this call
     /// from the dial on.
     pub preview_agent: Option<String>,
+    /// That agent hears ringback now.
+    pub agent_hears_ringback: bool,
 }
 
 pub fn result_name(result: AttemptResult) -> &'static str {
@@ -284,7 +286,10 @@ impl Dialer {
                     live.decide_now = true;
                 }
             }
-            Input::Ringing { call } => self.with_attempt(call, now, |a, now| a.on_provisional(now)),
+            Input::Ringing { call } => {
+                self.ringback_to_preview_agent(call);
+                self.with_attempt(call, now, |a, now| a.on_provisional(now))
+            }
             Input::Answered { call } => {
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.answered_at = Some(now);
@@ -353,6 +358,27 @@ impl Dialer {
         }
         self.collect_agent_events(now);
         self.after_change(now);
+    }
+
+    /// The agent who called a previewed record hears it ring (SPEC: "hears
+    /// the call progress"): ringback generated on the agent's leg from the
+    /// first provisional response until the answer's zip tone.
+    fn ringback_to_preview_agent(&mut self, call: CallId) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(agent) = entry.preview_agent.clone() else {
+            return;
+        };
+        let reserved = self
+            .agents
+            .get(&agent)
+            .is_some_and(|a| a.session.state() == &AgentState::Reserved { call });
+        if reserved && !entry.agent_hears_ringback && entry.answered_at.is_none() {
+            entry.agent_hears_ringback = true;
+            self.effects
+                .push_back(Effect::AgentRingback { agent, on: true });
+        }
     }
 
     /// The agent reserved for `call` is gone before the splice.
@@ -564,6 +590,13 @@ impl Dialer {
         if record.outcome.agent.is_none() {
             // A previewed call is its agent's even when it failed.
             record.outcome.agent = entry.preview_agent.clone();
+            if entry.agent_hears_ringback
+                && let Some(agent) = entry.preview_agent.clone()
+            {
+                // Never connected: the ringback stops with the call.
+                self.effects
+                    .push_back(Effect::AgentRingback { agent, on: false });
+            }
         }
         // The agent who had this call moves on: wrap-up after a talk, back
         // to ready when the customer went away before the splice (or a
@@ -798,6 +831,7 @@ impl Dialer {
                 answered_at: None,
                 live_reported: false,
                 preview_agent,
+                agent_hears_ringback: false,
             },
         );
         self.effects.push_back(Effect::Dial {

@@ -311,6 +311,17 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
     preview(&mut dialer, "ann", PreviewAction::Next, t0);
     preview(&mut dialer, "ann", PreviewAction::Call, t0);
     let call = dials(&effects(&mut dialer))[0];
+    // The agent hears it ring...
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(1000));
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(1500));
+    let ringing = effects(&mut dialer);
+    assert_eq!(
+        ringing,
+        vec![Effect::AgentRingback {
+            agent: "ann".into(),
+            on: true
+        }]
+    );
     dialer.handle_input(
         Input::Failed {
             call,
@@ -319,7 +330,16 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
         },
         t0 + ms(3000),
     );
-    let written: Vec<_> = effects(&mut dialer)
+    let over = effects(&mut dialer);
+    // ... and the ringback stops with the call.
+    assert!(
+        over.contains(&Effect::AgentRingback {
+            agent: "ann".into(),
+            on: false
+        }),
+        "{over:?}"
+    );
+    let written: Vec<_> = over
         .into_iter()
         .filter_map(|e| match e {
             Effect::Record(r) => Some(r),

@@ -1,6 +1,7 @@
 //! Generated audio: the zip tone the agent hears before a customer is
-//! bridged, comfort noise that keeps NAT pinholes open without an audible
-//! hiss, and a Goertzel detector used to check them.
+//! bridged, the ringback an agent hears while a previewed call rings,
+//! comfort noise that keeps NAT pinholes open without an audible hiss, and
+//! a Goertzel detector used to check them.
 
 use serde::Deserialize;
 
@@ -28,6 +29,30 @@ impl Default for ZipTone {
             level_dbm0: -12.0,
         }
     }
+}
+
+/// North American ringback (440 + 480 Hz at −19 dBm0 each, 2 s on, 4 s
+/// off) for `seconds`: what an agent hears while the call they placed
+/// from a preview rings.
+pub fn ringback(seconds: u32) -> Vec<i16> {
+    let rate = TELEPHONY_RATE as usize;
+    let amplitude = dbm0_amplitude(-19.0);
+    let ramp = rate * 5 / 1000;
+    let on = 2 * rate;
+    let cycle = 6 * rate;
+    (0..seconds as usize * rate)
+        .map(|n| {
+            let in_cycle = n % cycle;
+            if in_cycle >= on {
+                return 0;
+            }
+            let envelope = (in_cycle.min(on - 1 - in_cycle) as f64 / ramp as f64).min(1.0);
+            let t = n as f64 / rate as f64;
+            let tau = 2.0 * std::f64::consts::PI;
+            let value = (tau * 440.0 * t).sin() + (tau * 480.0 * t).sin();
+            (amplitude * envelope * value).round() as i16
+        })
+        .collect()
 }
 
 /// Peak amplitude of a sine at `dbm0` (G.711: 0 dBm0 ≈ 3.17 dB below the
@@ -160,5 +185,28 @@ mod tests {
         noise.fill(&mut frame);
         assert!(frame.iter().all(|s| s.abs() <= 8));
         assert!(frame.iter().any(|&s| s != 0));
+    }
+
+    #[test]
+    fn ringback_is_two_seconds_of_440_and_480_hz_then_four_of_silence() {
+        let tone = ringback(12);
+        assert_eq!(tone.len(), 12 * 8000);
+        let on = &tone[8000..9000];
+        let off = &tone[3 * 8000..4 * 8000];
+        let (low, high) = (
+            goertzel_power(on, 440.0, 8000),
+            goertzel_power(on, 480.0, 8000),
+        );
+        for elsewhere in [350.0, 620.0, 1000.0] {
+            let power = goertzel_power(on, elsewhere, 8000);
+            assert!(
+                low > 100.0 * power && high > 100.0 * power,
+                "{elsewhere} Hz"
+            );
+        }
+        assert!((0.5..2.0).contains(&(low / high)));
+        assert!(off.iter().all(|&x| x == 0));
+        // The second cadence starts at 6 s.
+        assert!(tone[6 * 8000 + 400..6 * 8000 + 600].iter().any(|&x| x != 0));
     }
 }
