@@ -38,6 +38,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sip_udp = %display_opt(sip.udp_addr()),
         sip_tcp = %display_opt(sip.tcp_addr()),
         http = %http_addr,
+        agent_desktop = %format!("http://{http_addr}/agent"),
+        supervisor = %format!("http://{http_addr}/supervisor"),
         "outdial listening"
     );
 

@@ -306,4 +306,53 @@ question = "Why not?"
         );
         assert!(check_answers(&[], &given(&[("interested", "Yes")])).is_err());
     }
+
+    proptest::proptest! {
+        /// Random guides (ids and links from a small alphabet, so loops,
+        /// dangling links and duplicates are common) and random answers:
+        /// the checks always return, and a guide without problems accepts
+        /// the path its own first choices take.
+        #[test]
+        fn any_guide_and_answers_are_checked_without_panicking(
+            questions in proptest::collection::vec(
+                ("[a-d]", proptest::collection::vec(("[xy]", proptest::option::of("[a-e]")), 0..3), proptest::option::of("[a-e]")),
+                0..6,
+            ),
+            answers in proptest::collection::vec(("[a-e]", "[xyz ]{0,2}"), 0..6),
+        ) {
+            let guide: Vec<GuideQuestion> = questions
+                .into_iter()
+                .map(|(id, choices, next)| GuideQuestion {
+                    question: format!("{id}?"),
+                    id,
+                    answers: choices
+                        .into_iter()
+                        .map(|(text, next)| GuideChoice { text, next })
+                        .collect(),
+                    next,
+                })
+                .collect();
+            let given: Vec<GivenAnswer> = answers
+                .into_iter()
+                .map(|(question, answer)| GivenAnswer { question, answer })
+                .collect();
+            let found = problems(&guide);
+            let _ = check_answers(&guide, &given);
+            if found.is_empty() && !guide.is_empty() {
+                // Follow the first choice (or a free-text answer) to the end.
+                let mut path = Vec::new();
+                let mut at = guide.first();
+                while let Some(question) = at {
+                    proptest::prop_assert!(path.len() <= guide.len(), "a loop got through");
+                    let (answer, next) = match question.answers.first() {
+                        Some(choice) => (choice.text.clone(), choice.next.clone()),
+                        None => ("free text".to_string(), question.next.clone()),
+                    };
+                    path.push(GivenAnswer { question: question.id.clone(), answer });
+                    at = next.and_then(|id| guide.iter().find(|q| q.id == id));
+                }
+                proptest::prop_assert_eq!(check_answers(&guide, &path), Ok(()));
+            }
+        }
+    }
 }
