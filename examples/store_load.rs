@@ -78,6 +78,7 @@ fn hopper(url: &str, records: usize, batch: usize) -> Result<(), Box<dyn std::er
         max: batch,
         now,
         lease_for: SignedDuration::from_mins(10),
+        personal_only: false,
     };
     // Leases alone (the hopper's own cost).
     let start = Instant::now();

@@ -242,6 +242,7 @@ fn a_restart_restores_the_abandonment_windows_from_the_store() {
                 max: 10,
                 now: earlier,
                 lease_for: jiff::SignedDuration::from_mins(10),
+                personal_only: false,
             })
             .unwrap();
         assert_eq!(leases.len(), 3);

@@ -53,6 +53,7 @@ fn drain_worker() {
                 max: 100,
                 now: noon_ny(),
                 lease_for: SignedDuration::from_mins(10),
+                personal_only: false,
             })
             .unwrap();
         if leases.is_empty() {

@@ -244,6 +244,7 @@ fn run_session(
                         now,
                         // Longer than any session: the model does not expire leases.
                         lease_for: SignedDuration::from_hours(24 * 400),
+                        personal_only: false,
                     })
                     .unwrap();
                 for lease in leases {

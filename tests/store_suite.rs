@@ -18,6 +18,7 @@ fn request<'a>(campaign: i64, node: &'a str, max: usize, now: Timestamp) -> Leas
         max,
         now,
         lease_for: SignedDuration::from_mins(10),
+        personal_only: false,
     }
 }
 
@@ -262,6 +263,20 @@ fn callbacks_personal_and_campaign(store: TestStore) {
     store.release(&got[0], Release::Unused, due).unwrap();
     store.cancel_callback(b_callback, due).unwrap();
     assert_eq!(state(&*store, campaign, "b"), "retry");
+    // The engine's poll for an agent's personal callbacks: nothing else.
+    let mut only = request(campaign, "node-a", 10, due);
+    only.personal_only = true;
+    only.agent = Some("1002");
+    assert!(store.lease(&only).unwrap().is_empty());
+    only.agent = Some("1001");
+    let got = store.lease(&only).unwrap();
+    let ids: Vec<&str> = got.iter().map(|l| l.external_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["a"],
+        "b (due for anyone) is not a personal callback"
+    );
+    store.release(&got[0], Release::Unused, due).unwrap();
     let mut mine = request(campaign, "node-a", 10, due);
     mine.agent = Some("1001");
     let got = store.lease(&mine).unwrap();

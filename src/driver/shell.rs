@@ -279,6 +279,9 @@ impl Shell {
                     now: Timestamp::now(),
                     lease_for: SignedDuration::try_from(LEASE_FOR)
                         .unwrap_or(SignedDuration::from_secs(1800)),
+                    // A lease for an agent is the poll for their personal
+                    // callbacks only.
+                    personal_only: agent.is_some(),
                 })
             })
             .await;

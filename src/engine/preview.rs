@@ -440,7 +440,8 @@ impl Dialer {
         live.personal_pending.clear();
         for agent in ready {
             if live.personal_pending.insert(agent.clone()) {
-                // A few: campaign callbacks rank with personal ones.
+                // Personal callbacks only (`LeaseRequest::personal_only`):
+                // the poll must not pull ordinary records into the hopper.
                 self.effects.push_back(super::io::Effect::Lease {
                     campaign: campaign.to_string(),
                     max: 3,

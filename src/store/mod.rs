@@ -81,6 +81,9 @@ pub struct LeaseRequest<'a> {
     /// The lease lapses after this long unless the attempt completes or the
     /// lease is extended; another node may then resolve it.
     pub lease_for: SignedDuration,
+    /// Only `agent`'s due personal callbacks (the engine's poll for them:
+    /// it must not pull ordinary records into its buffer every time).
+    pub personal_only: bool,
 }
 
 /// A record handed to one node to dial one number.
