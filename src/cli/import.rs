@@ -9,19 +9,15 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use jiff::Timestamp;
-
 use super::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
-use crate::campaign::import::{ImportMapping, ImportReader, ImportRow, Parsed, Rejection};
+use crate::campaign::import::ImportMapping;
 use crate::campaign::rules::CampaignRules;
 use crate::config::Config;
-use crate::store::{self, CampaignId, ImportOutcome, Store};
+use crate::store::import_list::{ImportError, ImportSummary, import_csv};
+use crate::store::{self, CampaignId, Store};
 
 /// Exit code when some rows were rejected.
 pub const EXIT_ROWS_REJECTED: u8 = 3;
-
-/// Rows written per store transaction.
-const BATCH_ROWS: usize = 1000;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -100,13 +96,6 @@ pub(super) fn open_campaign(
     Ok((config, rules, store, id))
 }
 
-#[derive(Debug, Default, serde::Serialize)]
-struct Summary {
-    imported: u64,
-    updated: u64,
-    rejected: Vec<Rejection>,
-}
-
 pub fn import(cli: &Cli, args: &ImportArgs) -> ExitCode {
     match run(cli, args) {
         Ok(summary) => {
@@ -136,7 +125,7 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, args: &ImportArgs) -> Result<Summary, Failure> {
+fn run(cli: &Cli, args: &ImportArgs) -> Result<ImportSummary, Failure> {
     let mapping = match &args.mapping {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -150,53 +139,20 @@ fn run(cli: &Cli, args: &ImportArgs) -> Result<Summary, Failure> {
     let file = File::open(&args.file)
         .map_err(|e| Failure::config(format!("cannot open {}: {e}", args.file.display())))?;
     let (_config, rules, store, campaign) = open_campaign(&cli.config, &args.campaign)?;
-    let mut reader = ImportReader::new(
+    import_csv(
+        &*store,
+        campaign,
         BufReader::with_capacity(256 * 1024, file),
         &mapping,
         &rules.default_region,
     )
-    .map_err(|e| Failure::config(format!("{}: {e}", args.file.display())))?;
-    let run = store
-        .begin_import(campaign, Timestamp::now())
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let mut summary = Summary::default();
-    let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH_ROWS);
-    let flush = |batch: &mut Vec<ImportRow>, summary: &mut Summary| -> Result<(), Failure> {
-        let outcomes = store
-            .import_batch(campaign, run, batch)
-            .map_err(|e| Failure::runtime(e.to_string()))?;
-        for (row, outcome) in batch.iter().zip(outcomes) {
-            match outcome {
-                ImportOutcome::Inserted => summary.imported += 1,
-                ImportOutcome::Updated => summary.updated += 1,
-                ImportOutcome::Duplicate => summary.rejected.push(Rejection {
-                    line: row.line,
-                    reason: format!(
-                        "duplicate external id `{}`: an earlier line of this file has it",
-                        row.external_id
-                    ),
-                }),
-            }
+    .map_err(|e| match e {
+        ImportError::Layout(message) => {
+            Failure::config(format!("{}: {message}", args.file.display()))
         }
-        batch.clear();
-        Ok(())
-    };
-    loop {
-        let next = reader
-            .next_line()
-            .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", args.file.display())))?;
-        match next {
-            Some(Parsed::Row(row)) => {
-                batch.push(row);
-                if batch.len() >= BATCH_ROWS {
-                    flush(&mut batch, &mut summary)?;
-                }
-            }
-            Some(Parsed::Rejected(rejection)) => summary.rejected.push(rejection),
-            None => break,
+        ImportError::Read(message) => {
+            Failure::runtime(format!("cannot read {}: {message}", args.file.display()))
         }
-    }
-    flush(&mut batch, &mut summary)?;
-    summary.rejected.sort_by_key(|r| r.line);
-    Ok(summary)
+        ImportError::Store(error) => Failure::runtime(error.to_string()),
+    })
 }
