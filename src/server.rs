@@ -48,6 +48,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
     let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
     let (store, campaign_ids, node) = open_store(&config).await?;
+    let lists = api::Lists {
+        store: store.clone(),
+        campaigns: config
+            .campaigns
+            .iter()
+            .filter_map(|c| {
+                let id = campaign_ids.get(&c.name)?;
+                Some((c.name.clone(), (*id, c.default_region.clone())))
+            })
+            .collect(),
+    };
     let config = Arc::new(config);
     let (mut shell, channels) =
         Shell::new(config.clone(), sip_handle, store, node, campaign_ids).await?;
@@ -61,6 +72,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         engine,
         shutdown_rx.clone(),
         Some(metrics),
+        Some(lists),
     );
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {

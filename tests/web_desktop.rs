@@ -1,10 +1,12 @@
 //! The web desktops in a real browser: headless Chromium driven through
 //! ChromeDriver (WebDriver over HTTP), against `outdial run` with a preview
-//! campaign, a SIPp carrier and a SIPp softphone for the agent. The supervisor starts the campaign from the
-//! dashboard; the agent signs in, logs in, goes Ready, previews records,
-//! skips one, removes one, calls one (busy at the carrier) and goes Not
-//! ready — every step by clicking, every check on what the page shows; the
-//! store's CDR and record states confirm what the clicks did.
+//! campaign, a SIPp carrier and a SIPp softphone for the agent. The
+//! supervisor loads the list and starts the campaign from the dashboard;
+//! the agent signs in, logs in, goes Ready, previews records, skips one,
+//! removes one, calls a busy number, calls a live person (screen pop, call
+//! guide, wrap-up form) and goes Not ready — every step by clicking, every
+//! check on what the page shows; the store's CDR and record states confirm
+//! what the clicks did.
 
 mod sip_support;
 mod support;
@@ -303,21 +305,9 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     let list = dir.path().join("list.csv");
     std::fs::write(
         &list,
-        "id,name,phone,plan\nr1,Lee Skipped,+12025550111,gold\nr2,Bob Removed,+12025550121,silver\nr3,Cy Busy,+12025550134,bronze\nr4,Dee Live,+12025550141,gold\n",
+        "id,name,phone,plan\nr1,Lee Skipped,+12025550111,gold\nr2,Bob Removed,+12025550121,silver\nr3,Cy Busy,+12025550134,bronze\nr4,Dee Live,+12025550141,gold\nr5,Bad Number,12345,gold\n",
     )
     .unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "web", "--file"])
-        .arg(&list)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
     let mut running = Running::start(&config_path);
     let addr = running.wait_until_listening();
     let browser = Browser::start();
@@ -334,6 +324,17 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("tr[data-agent=a1] .agent-state", "agent listed", |t| {
         t == "logged_out"
     });
+    // The list is loaded from the dashboard (a bad row reported by line).
+    browser.type_into("#list-file", list.to_str().unwrap());
+    browser.click("#list-upload");
+    browser.wait_text("#list-result", "the list loaded", |t| {
+        t == "web: 4 imported, 0 updated, 1 rejected"
+    });
+    assert!(
+        browser.text("#list-rejected").starts_with("line 6:"),
+        "{}",
+        browser.text("#list-rejected")
+    );
     browser.click("tr[data-campaign=web] button:nth-of-type(1)");
     browser.wait_text(
         "tr[data-campaign=web] .campaign-state",

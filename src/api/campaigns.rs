@@ -1,5 +1,6 @@
 //! Supervisor campaign routes: `GET /api/campaigns`,
-//! `POST /api/campaigns/{name}/start|pause|stop`, `GET /api/campaigns/{name}/stats`.
+//! `POST /api/campaigns/{name}/start|pause|stop`, `GET /api/campaigns/{name}/stats`,
+//! `POST /api/campaigns/{name}/list` (upload a CSV contact list).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -96,4 +97,58 @@ pub async fn stats(
         );
     }
     Ok(Json(body))
+}
+
+/// Largest list accepted by upload (bigger lists: `outdial import`).
+pub const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
+
+/// `POST /api/campaigns/{name}/list`: the body is a CSV contact list (a
+/// header line first, the default column names of `outdial import`);
+/// imported as `outdial import` does. 200 with `{"imported", "updated",
+/// "rejected": [{"line", "reason"}]}` (rejected rows do not stop the
+/// others); 400 when the file as a whole is unusable.
+pub async fn upload_list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<crate::store::import_list::ImportSummary>, ApiError> {
+    require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    let lists = state
+        .lists()
+        .ok_or_else(|| ApiError::Unavailable("list uploads need the store".into()))?
+        .clone();
+    let (campaign, region) = lists
+        .campaigns
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let store = lists.store.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        crate::store::import_list::import_csv(
+            &*store,
+            campaign,
+            std::io::Cursor::new(body),
+            &crate::campaign::import::ImportMapping::default(),
+            &region,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("the import task failed: {e}")))?;
+    match summary {
+        Ok(summary) => {
+            tracing::info!(
+                campaign = %name,
+                imported = summary.imported,
+                updated = summary.updated,
+                rejected = summary.rejected.len(),
+                "list uploaded"
+            );
+            Ok(Json(summary))
+        }
+        Err(crate::store::import_list::ImportError::Layout(message)) => {
+            Err(ApiError::BadRequest(format!("the list: {message}")))
+        }
+        Err(error) => Err(ApiError::Unavailable(error.to_string())),
+    }
 }

@@ -41,6 +41,16 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     /// Renders `GET /metrics`; None when no recorder is installed.
     metrics: Option<PrometheusHandle>,
+    /// For list uploads: the store, each campaign's id there and its
+    /// default region for numbers without a country code.
+    lists: Option<Lists>,
+}
+
+/// What a list upload needs.
+#[derive(Clone)]
+pub struct Lists {
+    pub store: Arc<dyn crate::store::Store>,
+    pub campaigns: std::collections::HashMap<String, (crate::store::CampaignId, String)>,
 }
 
 impl ApiState {
@@ -50,6 +60,7 @@ impl ApiState {
         engine: EngineHandle,
         shutdown: watch::Receiver<bool>,
         metrics: Option<PrometheusHandle>,
+        lists: Option<Lists>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -58,8 +69,13 @@ impl ApiState {
                 engine,
                 shutdown,
                 metrics,
+                lists,
             }),
         }
+    }
+
+    fn lists(&self) -> Option<&Lists> {
+        self.inner.lists.as_ref()
     }
 
     fn shutdown(&self) -> watch::Receiver<bool> {
@@ -107,6 +123,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}/pause", post(campaigns::pause))
         .route("/api/campaigns/{name}/stop", post(campaigns::stop))
         .route("/api/campaigns/{name}/stats", get(campaigns::stats))
+        .route(
+            "/api/campaigns/{name}/list",
+            post(campaigns::upload_list).layer(axum::extract::DefaultBodyLimit::max(
+                campaigns::MAX_LIST_BYTES,
+            )),
+        )
         .route("/api/events", get(events::all))
         .with_state(state)
 }

@@ -72,6 +72,13 @@ async function refresh() {
       );
     }
     $("campaigns").replaceChildren(...rows);
+    const select = $("list-campaign");
+    const names = campaigns.map((c) => c.name);
+    if (Array.from(select.options).map((o) => o.value).join(",") !== names.join(",")) {
+      const chosen = select.value;
+      select.replaceChildren(...names.map((n) => outdial.el("option", { value: n }, n)));
+      if (names.includes(chosen)) select.value = chosen;
+    }
 
     const agents = await outdial.api("GET", "/api/agents");
     $("agents").replaceChildren(
@@ -101,6 +108,32 @@ async function refresh() {
   }
 }
 
+async function uploadList() {
+  const file = $("list-file").files[0];
+  if (!file) return say("choose a CSV file first");
+  const campaign = $("list-campaign").value;
+  $("list-result").textContent = "loading " + file.name + "…";
+  $("list-rejected").replaceChildren();
+  try {
+    const response = await fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/list", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + outdial.token(), "Content-Type": "text/csv" },
+      body: file,
+    });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error || response.statusText);
+    say("");
+    $("list-result").textContent =
+      campaign + ": " + data.imported + " imported, " + data.updated + " updated, " + data.rejected.length + " rejected";
+    $("list-rejected").replaceChildren(
+      ...data.rejected.map((r) => outdial.el("li", {}, "line " + r.line + ": " + r.reason)),
+    );
+  } catch (error) {
+    $("list-result").textContent = "";
+    say(error.message);
+  }
+}
+
 function open() {
   $("signin").classList.add("hidden");
   $("dashboard").classList.remove("hidden");
@@ -117,5 +150,6 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.setItem("outdial.token", $("token").value);
     open();
   });
+  $("list-upload").addEventListener("click", uploadList);
   if (outdial.token()) open();
 });

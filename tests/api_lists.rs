@@ -1,0 +1,114 @@
+//! Uploading a contact list through the API (the supervisor dashboard's
+//! "Load list"): rows imported as `outdial import` does, bad rows reported
+//! with their lines, the file refused as a whole only when unusable.
+
+mod support;
+
+use serde_json::Value;
+use support::{Running, ephemeral_config, http, outdial, write_config};
+
+const SUPERVISOR: &str = "demo-supervisor-token";
+const AGENT_1001: &str = "demo-agent-1001-token";
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+#[test]
+fn a_supervisor_uploads_a_list_and_bad_rows_are_reported_by_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    let list = "id,name,phone,plan\n\
+                a,Ann Lee,+12025550101,gold\n\
+                b,Bob Ray,not a number,silver\n\
+                c,Cy Dee,(202) 555-0103,bronze\n\
+                a,Ann Again,+12025550104,gold\n";
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(SUPERVISOR),
+        Some(list),
+    );
+    assert_eq!(status, 200, "{body}");
+    let summary = json(&body);
+    assert_eq!(summary["imported"], 2, "{summary}");
+    assert_eq!(summary["updated"], 0, "{summary}");
+    let lines: Vec<u64> = summary["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![3, 5], "{summary}");
+    // Uploading it again updates, never duplicates.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(SUPERVISOR),
+        Some("id,name,phone\na,Ann Lee-Smith,+12025550101\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["updated"], 1, "{body}");
+    // Refusals: an agent, an unknown campaign, a file without a phone column.
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(AGENT_1001),
+        Some(list),
+    );
+    assert_eq!(status, 403);
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns/nope/list",
+        Some(SUPERVISOR),
+        Some(list),
+    );
+    assert_eq!(status, 404);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(SUPERVISOR),
+        Some("id,name\nx,Nobody\n"),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        json(&body)["error"].as_str().unwrap().contains("phone"),
+        "{body}"
+    );
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    // The store has what the upload reported.
+    let out = dir.path().join("records.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config)
+        .args(["export", "--campaign", "demo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("Ann Lee-Smith"), "{text}");
+    assert!(text.contains("Cy Dee"), "{text}");
+    assert!(!text.contains("Bob Ray"), "{text}");
+}
