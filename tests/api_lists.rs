@@ -112,3 +112,83 @@ fn a_supervisor_uploads_a_list_and_bad_rows_are_reported_by_line() {
     assert!(text.contains("Cy Dee"), "{text}");
     assert!(!text.contains("Bob Ray"), "{text}");
 }
+
+#[test]
+fn a_supervisor_manages_the_do_not_call_lists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    let post = |path: &str, token: &str, body: &str| {
+        let (status, text) = http(addr, "POST", path, Some(token), Some(body));
+        (status, json(&text))
+    };
+    let (status, added) = post(
+        "/api/dnc",
+        SUPERVISOR,
+        r#"{"numbers": ["+12025550101", "(202) 555-0102", "bogus", "+12025550101"]}"#,
+    );
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(added["changed"], 2, "{added}");
+    assert_eq!(added["rejected"][0]["number"], "bogus", "{added}");
+    let check = |path: &str| {
+        let (status, text) = http(addr, "GET", path, Some(SUPERVISOR), None);
+        assert_eq!(status, 200, "{text}");
+        json(&text)["listed"].as_bool().unwrap()
+    };
+    assert!(check("/api/dnc/+12025550102"));
+    assert!(
+        check("/api/dnc/2025550102"),
+        "a national number reads as the region's"
+    );
+    assert!(!check("/api/dnc/+12025550199"));
+    // A campaign's list; the campaign also sees the internal one.
+    let (status, added) = post(
+        "/api/dnc",
+        SUPERVISOR,
+        r#"{"numbers": ["020 7183 8750"], "campaign": "demo", "region": "GB"}"#,
+    );
+    assert_eq!(
+        (status, added["changed"].as_u64()),
+        (200, Some(1)),
+        "{added}"
+    );
+    assert!(check("/api/dnc/+442071838750?campaign=demo"));
+    assert!(check("/api/dnc/+12025550101?campaign=demo"));
+    assert!(!check("/api/dnc/+442071838750"));
+    let (status, removed) = post(
+        "/api/dnc/remove",
+        SUPERVISOR,
+        r#"{"numbers": ["+12025550101", "+12025550177"]}"#,
+    );
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(
+        (removed["changed"].as_u64(), removed["unchanged"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(!check("/api/dnc/+12025550101"));
+    // Refusals.
+    let (status, _) = post("/api/dnc", AGENT_1001, r#"{"numbers": ["+12025550101"]}"#);
+    assert_eq!(status, 403);
+    let (status, _) = post("/api/dnc", SUPERVISOR, r#"{"numbers": []}"#);
+    assert_eq!(status, 400);
+    let (status, _) = post(
+        "/api/dnc",
+        SUPERVISOR,
+        r#"{"numbers": ["+12025550101"], "campaign": "nope"}"#,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        "/api/dnc",
+        SUPERVISOR,
+        r#"{"numbers": ["+12025550101"], "region": "ZZZ"}"#,
+    );
+    assert_eq!(status, 400);
+    let (status, _) = post("/api/dnc", SUPERVISOR, r#"{"phones": []}"#);
+    assert_eq!(
+        status, 400,
+        "a bad body is a JSON 400 like every other error"
+    );
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}

@@ -141,6 +141,20 @@ fn dnc_is_checked_at_dial_time(store: TestStore) {
         store.add_dnc(None, "12345", noon_ny()),
         Err(StoreError::BadNumber(_))
     ));
+    // In bulk: new ones counted, one bad number writes nothing.
+    let many = vec![
+        "+12025550101".to_string(),
+        "+12025550107".to_string(),
+        "+12025550108".to_string(),
+    ];
+    assert_eq!(store.add_dnc_many(None, &many, noon_ny()).unwrap(), 2);
+    assert!(store.is_dnc(campaign, "+12025550108").unwrap());
+    let bad = vec!["+12025550109".to_string(), "oops".to_string()];
+    assert!(matches!(
+        store.add_dnc_many(None, &bad, noon_ny()),
+        Err(StoreError::BadNumber(_))
+    ));
+    assert!(!store.is_dnc(campaign, "+12025550109").unwrap());
 }
 
 fn busy_is_retried_after_its_delay_and_limits_exhaust(store: TestStore) {

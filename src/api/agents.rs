@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
+use super::body::{ApiJson, OptionalJson};
 use super::error::ApiError;
 use crate::engine::dialer::{AgentView, CallbackAt, Command};
 use crate::engine::preview::PreviewAction;
@@ -101,9 +102,9 @@ pub async fn not_ready(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Option<Json<NotReadyBody>>,
+    OptionalJson(body): OptionalJson<NotReadyBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let reason = body.map(|b| b.reason).unwrap_or_default();
     let command = Command::AgentNotReady {
         agent: id.clone(),
         reason,
@@ -134,7 +135,7 @@ pub async fn disposition(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<DispositionBody>,
+    ApiJson(body): ApiJson<DispositionBody>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = disposition_command(&id, body)?;
     act(&state, &headers, &id, command).await
@@ -198,9 +199,9 @@ pub async fn preview_action(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    body: Option<Json<PreviewBody>>,
+    OptionalJson(body): OptionalJson<PreviewBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let caller_id = body.and_then(|Json(b)| b.caller_id);
+    let caller_id = body.and_then(|b| b.caller_id);
     let command = preview_command(&id, &action, caller_id)?;
     act(&state, &headers, &id, command).await
 }

@@ -4,7 +4,9 @@
 
 mod agents;
 mod auth;
+mod body;
 mod campaigns;
+mod dnc;
 mod error;
 mod events;
 mod health;
@@ -129,6 +131,9 @@ pub fn router(state: ApiState) -> Router {
                 campaigns::MAX_LIST_BYTES,
             )),
         )
+        .route("/api/dnc", post(dnc::add))
+        .route("/api/dnc/remove", post(dnc::remove))
+        .route("/api/dnc/{number}", get(dnc::check))
         .route("/api/events", get(events::all))
         .with_state(state)
 }

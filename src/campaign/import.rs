@@ -282,6 +282,21 @@ impl Layout {
     }
 }
 
+/// `text` as an E.164 number (`+15551230001`), read as a number of
+/// `region` (ISO 3166 alpha-2) when it has no country code — the same
+/// rule as a list's phone columns.
+pub fn e164(text: &str, region: &str) -> Result<String, String> {
+    let region: country::Id = region
+        .parse()
+        .map_err(|_| format!("`{region}` is not a region code like US or GB"))?;
+    let text = text.trim();
+    phonenumber::parse(Some(region), text)
+        .ok()
+        .filter(phonenumber::is_valid)
+        .map(|number| number.format().mode(phonenumber::Mode::E164).to_string())
+        .ok_or_else(|| format!("`{text}` is not a valid phone number"))
+}
+
 /// Splits one line (without its line break) into CSV fields (RFC 4180,
 /// comma-separated, `""` inside quotes); errors on broken quoting.
 pub fn split_fields(line: &str, fields: &mut Vec<String>) -> Result<(), String> {

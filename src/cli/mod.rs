@@ -8,6 +8,7 @@ mod call;
 mod call_media;
 mod check_config;
 pub mod cpa;
+mod dnc;
 mod export;
 mod import;
 mod run;
@@ -52,6 +53,9 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Export a campaign's records, or its attempts (CDR), as CSV.
     Export(export::ExportArgs),
+    /// Do-not-call lists: add, remove or check numbers (internal list, or a
+    /// campaign's with --campaign).
+    Dnc(dnc::DncArgs),
     /// Place a call (or --count calls at --rate) through the trunk and
     /// report progress, outcome and timings.
     Call(call::CallArgs),
@@ -69,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => check_config::check_config(&cli),
         Command::Import(args) => import::import(&cli, args),
         Command::Export(args) => export::export(&cli, args),
+        Command::Dnc(args) => dnc::dnc(&cli, args),
         Command::Call(args) => call::call(&cli, args),
         Command::Cpa(args) => cpa::run(args),
         Command::Simulate(args) => simulate::simulate(args),

@@ -1012,13 +1012,40 @@ impl Store for SqlStore {
         })
     }
 
-    fn remove_dnc(&self, campaign: Option<CampaignId>, e164: &str) -> Result<(), StoreError> {
+    fn add_dnc_many(
+        &self,
+        campaign: Option<CampaignId>,
+        numbers: &[String],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        if let Some(bad) = numbers.iter().find(|n| !valid_e164(n)) {
+            return Err(StoreError::BadNumber(bad.clone()));
+        }
         self.tx(|conn| {
-            conn.exec(
+            let mut added = 0u64;
+            for e164 in numbers {
+                let inserted = conn.exec(
+                    "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (campaign_id, e164) DO NOTHING",
+                    &[
+                        campaign.unwrap_or(0).into(),
+                        e164.as_str().into(),
+                        ms(now).into(),
+                    ],
+                )?;
+                added += inserted;
+            }
+            Ok(added)
+        })
+    }
+
+    fn remove_dnc(&self, campaign: Option<CampaignId>, e164: &str) -> Result<bool, StoreError> {
+        self.tx(|conn| {
+            let removed = conn.exec(
                 "DELETE FROM dnc WHERE campaign_id = $1 AND e164 = $2",
                 &[campaign.unwrap_or(0).into(), e164.into()],
             )?;
-            Ok(())
+            Ok(removed > 0)
         })
     }
 

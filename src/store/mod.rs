@@ -325,7 +325,16 @@ pub trait Store: Send + Sync {
         e164: &str,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    fn remove_dnc(&self, campaign: Option<CampaignId>, e164: &str) -> Result<(), StoreError>;
+    /// Adds many numbers to a DNC list in one transaction; how many were
+    /// not on it yet. Every number must be E.164 (nothing is written else).
+    fn add_dnc_many(
+        &self,
+        campaign: Option<CampaignId>,
+        numbers: &[String],
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+    /// Takes a number off one list; whether it was on it.
+    fn remove_dnc(&self, campaign: Option<CampaignId>, e164: &str) -> Result<bool, StoreError>;
     fn is_dnc(&self, campaign: CampaignId, e164: &str) -> Result<bool, StoreError>;
 
     /// System dispositions plus the campaign's own.
