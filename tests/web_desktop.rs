@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sip_support::{Sipp, free_port};
-use support::{Running, outdial};
+use support::{Running, http, outdial};
 
 const SUPERVISOR: &str = "web-supervisor-token";
 const AGENT: &str = "web-agent-a1-token";
@@ -335,6 +335,22 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         "{}",
         browser.text("#list-rejected")
     );
+    // A number onto the campaign's do-not-call list (and a bad one refused).
+    browser.click("#dnc-campaign option[value=web]");
+    browser.type_into("#dnc-numbers", "(202) 555-0199\nbogus");
+    browser.click("#dnc-add");
+    browser.wait_text("#dnc-result", "the DNC change", |t| {
+        t.starts_with("1 added, 0 unchanged; rejected: bogus")
+    });
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/api/dnc/+12025550199?campaign=web",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"listed\":true"), "{body}");
     browser.click("tr[data-campaign=web] button:nth-of-type(1)");
     browser.wait_text(
         "tr[data-campaign=web] .campaign-state",

@@ -72,8 +72,18 @@ async function refresh() {
       );
     }
     $("campaigns").replaceChildren(...rows);
-    const select = $("list-campaign");
     const names = campaigns.map((c) => c.name);
+    const dncSelect = $("dnc-campaign");
+    const dncNames = [""].concat(names);
+    if (Array.from(dncSelect.options).map((o) => o.value).join(",") !== dncNames.join(",")) {
+      const chosen = dncSelect.value;
+      dncSelect.replaceChildren(
+        outdial.el("option", { value: "" }, "internal (all campaigns)"),
+        ...names.map((n) => outdial.el("option", { value: n }, n)),
+      );
+      if (dncNames.includes(chosen)) dncSelect.value = chosen;
+    }
+    const select = $("list-campaign");
     if (Array.from(select.options).map((o) => o.value).join(",") !== names.join(",")) {
       const chosen = select.value;
       select.replaceChildren(...names.map((n) => outdial.el("option", { value: n }, n)));
@@ -105,6 +115,26 @@ async function refresh() {
     say(error.message);
   } finally {
     refreshing = false;
+  }
+}
+
+async function changeDnc(remove) {
+  const numbers = $("dnc-numbers").value.split(/[\n,;]+/).map((n) => n.trim()).filter((n) => n);
+  if (numbers.length === 0) return say("type the numbers first");
+  const body = { numbers };
+  if ($("dnc-campaign").value) body.campaign = $("dnc-campaign").value;
+  try {
+    const data = await outdial.api("POST", remove ? "/api/dnc/remove" : "/api/dnc", body);
+    say("");
+    const verb = remove ? "removed" : "added";
+    let text = data.changed + " " + verb + ", " + data.unchanged + " unchanged";
+    if (data.rejected.length) {
+      text += "; rejected: " + data.rejected.map((r) => r.number + " (" + r.reason + ")").join("; ");
+    }
+    $("dnc-result").textContent = text;
+    if (!data.rejected.length) $("dnc-numbers").value = "";
+  } catch (error) {
+    say(error.message);
   }
 }
 
@@ -151,5 +181,7 @@ document.addEventListener("DOMContentLoaded", () => {
     open();
   });
   $("list-upload").addEventListener("click", uploadList);
+  $("dnc-add").addEventListener("click", () => changeDnc(false));
+  $("dnc-remove").addEventListener("click", () => changeDnc(true));
   if (outdial.token()) open();
 });
