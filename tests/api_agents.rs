@@ -232,6 +232,11 @@ fn event_streams_carry_only_what_concerns_the_agent_and_end_on_shutdown() {
         first["agent"], "1001",
         "1002's login is not 1001's business"
     );
+    // Logging in tells the agent of their campaign and its state.
+    let notice = agent_stream.next(Duration::from_secs(5)).expect("an event");
+    assert_eq!(notice["type"], "campaign_state");
+    assert_eq!(notice["state"], "loaded");
+    assert_eq!(notice["agents"], serde_json::json!(["1001"]));
     let second = agent_stream.next(Duration::from_secs(5)).expect("an event");
     assert_eq!(second["type"], "campaign_state");
     assert_eq!(second["state"], "running");
@@ -240,7 +245,8 @@ fn event_streams_carry_only_what_concerns_the_agent_and_end_on_shutdown() {
     while let Some(event) = supervisor_stream.next(Duration::from_millis(500)) {
         supervisor_saw.push(event);
     }
-    assert_eq!(supervisor_saw.len(), 3, "{supervisor_saw:?}");
+    // Two logins (a state change and a campaign notice each), the start.
+    assert_eq!(supervisor_saw.len(), 5, "{supervisor_saw:?}");
 
     // Open streams do not hold up a clean shutdown: the process never has
     // to wait out its grace period for them.

@@ -336,7 +336,22 @@ impl Dialer {
             Command::AgentLogin { agent } => {
                 let entry = self.agent_mut(&agent)?;
                 entry.session.login(now)?;
-                if entry.has_phone {
+                let has_phone = entry.has_phone;
+                let campaigns = entry.campaigns.clone();
+                // The login's own state change first, then (SPEC §2) each of
+                // the agent's campaigns and its state (loaded, running, …),
+                // as on each change.
+                self.collect_agent_events(now);
+                for name in campaigns {
+                    if let Some(campaign) = self.campaigns.get(&name) {
+                        self.events.push_back(Event::CampaignState {
+                            campaign: name,
+                            state: campaign.state.name(),
+                            agents: vec![agent.clone()],
+                        });
+                    }
+                }
+                if has_phone {
                     self.effects.push_back(Effect::CallAgent { agent });
                 }
             }
@@ -704,6 +719,16 @@ mod tests {
             agent: "1001".into(),
         };
         dialer.handle_command(login.clone(), t0).unwrap();
+        // Logging in tells the agent of their campaigns' states.
+        let told = events(&mut dialer);
+        assert!(
+            told.contains(&Event::CampaignState {
+                campaign: "demo".into(),
+                state: "loaded",
+                agents: vec!["1001".into()],
+            }),
+            "{told:?}"
+        );
         assert!(dialer.handle_command(login, t0).is_err());
         // No phone yet: cannot be ready.
         let ready = Command::AgentReady {
