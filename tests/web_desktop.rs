@@ -259,6 +259,7 @@ call_hours = "00:00-23:59"
 call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 default_region = "US"
 caller_ids = ["+15551230007", "+15551230008"]
+agents_confirm_join = true
 [[campaign.guide]]
 id = "interested"
 question = "Is the customer interested?"
@@ -373,6 +374,12 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#state", "ready", |t| t == "ready");
     browser.wait_text("#campaigns", "my campaigns", |t| {
         t.contains("web preview running")
+    });
+    // The campaign asks its agents to confirm joining: no record before.
+    assert!(!browser.enabled("#get-record"));
+    browser.click("button.join[data-campaign=web]");
+    browser.wait_until("the campaign joined", |b| {
+        b.element("button.join").is_none()
     });
 
     // Get record: the first record, with its list column.

@@ -228,3 +228,16 @@ pub fn preview_command(
         caller_id,
     })
 }
+
+/// The agent confirms joining a campaign (`agents_confirm_join`).
+pub async fn join_campaign(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((id, campaign)): Path<(String, String)>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::JoinCampaign {
+        agent: id.clone(),
+        campaign,
+    };
+    act(&state, &headers, &id, command).await
+}

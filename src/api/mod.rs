@@ -114,6 +114,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/disposition", post(agents::disposition))
         .route("/api/agents/{id}/preview", post(agents::preview_next))
         .route(
+            "/api/agents/{id}/campaigns/{campaign}/join",
+            post(agents::join_campaign),
+        )
+        .route(
             "/api/agents/{id}/preview/{action}",
             post(agents::preview_action),
         )

@@ -251,6 +251,11 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         "hangup" => Command::AgentHangup {
             agent: agent.clone(),
         },
+        "join" => Command::JoinCampaign {
+            agent: agent.clone(),
+            campaign: field(&message, "campaign")
+                .ok_or_else(|| ApiError::BadRequest("`join` needs a `campaign`".into()))?,
+        },
         "preview" => {
             let what = field(&message, "do").unwrap_or_else(|| "next".into());
             preview_command(&agent, &what, field(&message, "caller_id"))?
@@ -268,7 +273,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, preview, disposition, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, join, preview, disposition, campaign"
             )));
         }
     };

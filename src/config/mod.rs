@@ -311,6 +311,11 @@ pub struct CampaignConfig {
     /// Whether agents may remove a previewed record (never call it).
     #[serde(default = "yes")]
     pub preview_allow_remove: bool,
+    /// Agents confirm joining the campaign (SPEC §2, "they confirm joining
+    /// (OK)") before it gives them calls or records; unset: assigned agents
+    /// take part as soon as they are Ready.
+    #[serde(default)]
+    pub agents_confirm_join: bool,
     /// The wrap-up timer: wrap-up ends by itself this long after the call
     /// (the attempt is written without a disposition); unset: only the
     /// agent's disposition ends it.

@@ -654,10 +654,20 @@ impl Dialer {
         }
     }
 
+    /// Whether `agent` takes part in `campaign` now: assigned to it and,
+    /// where the campaign asks agents to confirm joining, joined.
+    pub(super) fn takes_part(&self, agent: &super::dialer::AgentEntry, campaign: &str) -> bool {
+        agent.campaigns.iter().any(|c| c == campaign)
+            && self
+                .campaigns
+                .get(campaign)
+                .is_some_and(|c| !c.config.agents_confirm_join || agent.joined.contains(campaign))
+    }
+
     fn longest_idle_ready_agent(&self, campaign: &str, now: Instant) -> Option<String> {
         self.agents
             .iter()
-            .filter(|(_, a)| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign))
+            .filter(|(_, a)| a.session.is_ready() && self.takes_part(a, campaign))
             .max_by_key(|(_, a)| a.session.time_in_state(now))
             .map(|(id, _)| id.clone())
     }
@@ -671,22 +681,37 @@ impl Dialer {
         let Some(&id) = self.agent_ids.get(agent) else {
             return;
         };
-        let event = PacerEvent::Agent {
+        let ready = entry.session.is_ready();
+        let campaigns: Vec<(String, bool)> = entry
+            .campaigns
+            .iter()
+            .map(|c| (c.clone(), self.takes_part(entry, c)))
+            .collect();
+        let event = |takes_part: bool| PacerEvent::Agent {
             agent: id,
-            activity: activity(entry.session.state()),
+            // An agent yet to confirm joining is no agent of the campaign.
+            activity: if takes_part {
+                activity(entry.session.state())
+            } else {
+                AgentActivity::LoggedOut
+            },
             leaving: entry.session.logout_pending(),
         };
-        let ready = entry.session.is_ready();
-        let campaigns = entry.campaigns.clone();
-        for campaign in &campaigns {
+        let events: Vec<(String, bool, PacerEvent)> = campaigns
+            .into_iter()
+            .map(|(c, takes_part)| (c, takes_part, event(takes_part)))
+            .collect();
+        for (campaign, _, event) in &events {
             if let Some(live) = self.live.get_mut(campaign) {
-                live.pacer.on_event(event, now);
+                live.pacer.on_event(*event, now);
                 live.decide_now = true;
             }
         }
         if ready {
-            for campaign in &campaigns {
-                self.dispatch(campaign, now);
+            for (campaign, takes_part, _) in &events {
+                if *takes_part {
+                    self.dispatch(campaign, now);
+                }
             }
         }
     }

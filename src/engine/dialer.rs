@@ -53,6 +53,11 @@ pub enum Command {
         name: String,
         command: RunCommand,
     },
+    /// The agent confirms joining a campaign that asks for it.
+    JoinCampaign {
+        agent: String,
+        campaign: String,
+    },
     /// Preview modes: ask for a record, or act on the one on screen.
     Preview {
         agent: String,
@@ -73,6 +78,7 @@ impl Command {
             | Command::AgentLogout { agent }
             | Command::AgentHangup { agent }
             | Command::Disposition { agent, .. }
+            | Command::JoinCampaign { agent, .. }
             | Command::Preview { agent, .. } => Some(agent),
             Command::Campaign { .. } => None,
         }
@@ -195,6 +201,8 @@ pub struct AgentView {
     /// Time left before the campaign's wrap-up timer ends the wrap-up.
     pub wrap_up_remaining_ms: Option<u64>,
     pub campaigns: Vec<String>,
+    /// The agent's campaigns that wait for them to confirm joining.
+    pub to_join: Vec<String>,
     /// The record on screen in the preview modes.
     pub preview: Option<PreviewView>,
 }
@@ -218,6 +226,9 @@ pub(super) struct AgentEntry {
     pub simulated: Option<SimulatedAgent>,
     /// The agent has a SIP phone for a reservation call.
     pub has_phone: bool,
+    /// Campaigns the agent confirmed joining since logging in (those with
+    /// `agents_confirm_join`).
+    pub joined: std::collections::BTreeSet<String>,
 }
 
 pub(super) struct CampaignEntry {
@@ -270,6 +281,7 @@ impl Dialer {
                     session,
                     simulated: agent.simulated.clone(),
                     has_phone: agent.has_phone(),
+                    joined: std::collections::BTreeSet::new(),
                 };
                 (agent.id.clone(), entry)
             })
@@ -427,6 +439,25 @@ impl Dialer {
                 action,
                 caller_id,
             } => self.preview_command(&agent, action, caller_id, now)?,
+            Command::JoinCampaign { agent, campaign } => {
+                if !self.campaigns.contains_key(&campaign) {
+                    return Err(CommandError::UnknownCampaign(campaign));
+                }
+                let entry = self.agent_mut(&agent)?;
+                if !entry.campaigns.contains(&campaign) {
+                    return Err(CommandError::Unavailable(format!(
+                        "agent `{agent}` is not assigned to campaign `{campaign}`"
+                    )));
+                }
+                if matches!(entry.session.state(), AgentState::LoggedOut) {
+                    return Err(CommandError::Unavailable(
+                        "log in before joining a campaign".into(),
+                    ));
+                }
+                entry.joined.insert(campaign);
+                // The campaign's pacer and dispatcher count the agent now.
+                self.agent_changed(&agent, now);
+            }
             Command::Campaign { name, command } => {
                 let campaign = self
                     .campaigns
@@ -572,6 +603,12 @@ impl Dialer {
         }
         let any = !changed.is_empty();
         for (agent, from, logged_out_with_phone) in changed {
+            if let Some(entry) = self.agents.get_mut(&agent)
+                && matches!(entry.session.state(), AgentState::LoggedOut)
+            {
+                // Joining is per login.
+                entry.joined.clear();
+            }
             let previewing = self
                 .agents
                 .get(&agent)
@@ -658,6 +695,12 @@ impl Dialer {
                 .wrap_up_deadline()
                 .map(|t| t.saturating_duration_since(now).as_millis() as u64),
             campaigns: entry.campaigns.clone(),
+            to_join: entry
+                .campaigns
+                .iter()
+                .filter(|c| !self.takes_part(entry, c))
+                .cloned()
+                .collect(),
             preview: self.preview_view(id, now),
         })
     }

@@ -215,10 +215,11 @@ impl Dialer {
             .campaigns
             .iter()
             .filter(|name| {
-                self.campaigns.get(*name).is_some_and(|c| {
-                    matches!(c.mode, DialMode::Preview | DialMode::PushPreview)
-                        && c.state == super::campaign_run::RunState::Running
-                })
+                self.takes_part(entry, name)
+                    && self.campaigns.get(*name).is_some_and(|c| {
+                        matches!(c.mode, DialMode::Preview | DialMode::PushPreview)
+                            && c.state == super::campaign_run::RunState::Running
+                    })
             })
             .cloned()
             .collect();
@@ -390,7 +391,7 @@ impl Dialer {
         let mut ready: Vec<(Duration, String)> = self
             .agents
             .iter()
-            .filter(|(_, a)| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign))
+            .filter(|(_, a)| a.session.is_ready() && self.takes_part(a, campaign))
             .map(|(id, a)| (a.session.time_in_state(now), id.clone()))
             .collect();
         ready.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
@@ -425,7 +426,7 @@ impl Dialer {
         let ready: Vec<String> = self
             .agents
             .iter()
-            .filter(|(_, a)| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign))
+            .filter(|(_, a)| a.session.is_ready() && self.takes_part(a, campaign))
             .map(|(id, _)| id.clone())
             .collect();
         let Some(live) = self.live.get_mut(campaign) else {
@@ -466,7 +467,7 @@ impl Dialer {
             let ready = self
                 .agents
                 .get(&agent)
-                .is_some_and(|a| a.session.is_ready() && a.campaigns.iter().any(|c| c == campaign));
+                .is_some_and(|a| a.session.is_ready() && self.takes_part(a, campaign));
             if ready {
                 let record = lease.external_id.clone();
                 if self

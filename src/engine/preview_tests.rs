@@ -666,3 +666,46 @@ fn the_campaigns_wrap_up_timer_ends_a_forgotten_wrap_up() {
     assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
 }
+
+#[test]
+fn a_campaign_that_asks_agents_to_join_gives_calls_only_after_they_do() {
+    let t0 = Instant::now();
+    let mut dialer = started("progressive", "agents_confirm_join = true", 2, false, t0);
+    // Ready but not joined: no line is dialed for her.
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().to_join, vec!["demo"]);
+    let join = |dialer: &mut Dialer, campaign: &str| {
+        dialer.handle_command(
+            Command::JoinCampaign {
+                agent: "ann".into(),
+                campaign: campaign.into(),
+            },
+            t0 + ms(1000),
+        )
+    };
+    assert!(matches!(
+        join(&mut dialer, "nope"),
+        Err(CommandError::UnknownCampaign(_))
+    ));
+    join(&mut dialer, "demo").unwrap();
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1, "progressive 1:1 now");
+    assert!(dialer.agent_view("ann", t0).unwrap().to_join.is_empty());
+    // Joining holds for the login: after a logout she must join again.
+    dialer
+        .handle_command(
+            Command::AgentLogout {
+                agent: "ann".into(),
+            },
+            t0 + ms(2000),
+        )
+        .unwrap();
+    dialer
+        .handle_command(
+            Command::AgentLogin {
+                agent: "ann".into(),
+            },
+            t0 + ms(3000),
+        )
+        .unwrap();
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().to_join, vec!["demo"]);
+}

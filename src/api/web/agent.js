@@ -69,10 +69,16 @@ function render() {
   $("not-ready").disabled = state === "logged_out" || state === "not_ready";
   $("logout").disabled = state === "logged_out";
   const mine = desk.campaigns.filter((c) => view.campaigns.includes(c.name));
-  const previewCampaign = mine.some((c) => c.mode === "preview" && c.state === "running");
+  const toJoin = view.to_join || [];
+  const previewCampaign = mine.some((c) => c.mode === "preview" && c.state === "running" && !toJoin.includes(c.name));
   $("get-record").disabled = !(state === "ready" && previewCampaign);
 
-  const rows = mine.map((c) => outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), outdial.el("td", {}, c.state)));
+  const rows = mine.map((c) => {
+    const join = (view.to_join || []).includes(c.name)
+      ? outdial.el("button", { class: "primary join", "data-campaign": c.name, onclick: () => act("/campaigns/" + encodeURIComponent(c.name) + "/join") }, "Join")
+      : "";
+    return outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), outdial.el("td", {}, c.state), outdial.el("td", {}, join));
+  });
   $("campaigns").replaceChildren(...rows);
 
   const preview = view.preview;
