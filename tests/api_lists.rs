@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Running, ephemeral_config, http, outdial, write_config};
+use support::{Running, ephemeral_config, http, write_config};
 
 const SUPERVISOR: &str = "demo-supervisor-token";
 const AGENT_1001: &str = "demo-agent-1001-token";
@@ -95,18 +95,7 @@ fn a_supervisor_uploads_a_list_and_bad_rows_are_reported_by_line() {
     assert!(running.child.wait().unwrap().success());
     // The store has what the upload reported.
     let out = dir.path().join("records.csv");
-    let export = outdial()
-        .arg("--config")
-        .arg(&config)
-        .args(["export", "--campaign", "demo", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
+    support::export_csv(&config, "demo", false, &out);
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("Ann Lee-Smith"), "{text}");
     assert!(text.contains("Cy Dee"), "{text}");

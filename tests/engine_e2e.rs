@@ -161,25 +161,10 @@ fn export_attempts(
     config_path: &Path,
     dir: &Path,
 ) -> (csv::StringRecord, BTreeMap<String, Vec<csv::StringRecord>>) {
-    let cdr = dir.join("attempts.csv");
-    let export = outdial()
-        .arg("--config")
-        .arg(config_path)
-        .args(["export", "--campaign", "e2e", "--attempts", "--out"])
-        .arg(&cdr)
-        .output()
-        .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let mut reader = csv::Reader::from_path(&cdr).unwrap();
-    let headers = reader.headers().unwrap().clone();
+    let (headers, rows) = support::export_csv(config_path, "e2e", true, &dir.join("attempts.csv"));
     let id = headers.iter().position(|h| h == "external_id").unwrap();
     let mut attempts: BTreeMap<String, Vec<csv::StringRecord>> = BTreeMap::new();
-    for row in reader.records() {
-        let row = row.unwrap();
+    for row in rows {
         attempts.entry(row[id].to_string()).or_default().push(row);
     }
     (headers, attempts)
@@ -604,30 +589,7 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     assert_eq!(&busy[column("outcome")], "busy", "{busy:?}");
     assert_eq!(&busy[column("agent")], "a1", "{busy:?}");
 
-    let records = dir.path().join("records.csv");
-    let export = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["export", "--campaign", "e2e", "--out"])
-        .arg(&records)
-        .output()
-        .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let mut reader = csv::Reader::from_path(&records).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let id = headers.iter().position(|h| h == "external_id").unwrap();
-    let state = headers.iter().position(|h| h == "state").unwrap();
-    let states: BTreeMap<String, String> = reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[id].to_string(), r[state].to_string())
-        })
-        .collect();
+    let states = support::record_states(&config_path, "e2e", &dir.path().join("records.csv"));
     assert_eq!(states["skipped"], "removed", "{states:?}");
     assert_eq!(states["dnc"], "removed", "{states:?}");
     assert_eq!(states["live"], "done", "{states:?}");

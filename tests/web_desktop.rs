@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial};
+use support::{Running, http};
 
 const SUPERVISOR: &str = "web-supervisor-token";
 const AGENT: &str = "web-agent-a1-token";
@@ -451,22 +451,8 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     agent_phone.assert_passed(Duration::from_secs(10));
     // The store saw what the clicks did: two dials (r3 busy, r4 answered
     // and disposed, both by a1), r2 removed, r1 back on the list.
-    let cdr = dir.path().join("attempts.csv");
-    let export = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["export", "--campaign", "web", "--attempts", "--out"])
-        .arg(&cdr)
-        .output()
-        .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let mut reader = csv::Reader::from_path(&cdr).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let (headers, rows) =
+        support::export_csv(&config_path, "web", true, &dir.path().join("attempts.csv"));
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(&rows[0][column("external_id")], "r3");
@@ -481,34 +467,9 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         &rows[1][column("guide_answers")],
         r#"[{"question":"interested","answer":"Yes"},{"question":"plan","answer":"Gold"}]"#
     );
-    let records = dir.path().join("records.csv");
-    let export = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["export", "--campaign", "web", "--out"])
-        .arg(&records)
-        .output()
-        .unwrap();
-    assert!(export.status.success());
-    let text = std::fs::read_to_string(&records).unwrap();
-    let states: Vec<(String, String)> = {
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader.headers().unwrap().clone();
-        let id = headers.iter().position(|h| h == "external_id").unwrap();
-        let state = headers.iter().position(|h| h == "state").unwrap();
-        reader
-            .records()
-            .map(|r| {
-                let r = r.unwrap();
-                (r[id].to_string(), r[state].to_string())
-            })
-            .collect()
-    };
-    assert!(
-        states.contains(&("r2".into(), "removed".into())),
-        "{states:?}"
-    );
-    assert!(states.contains(&("r1".into(), "new".into())), "{states:?}");
+    let states = support::record_states(&config_path, "web", &dir.path().join("records.csv"));
+    assert_eq!(states["r2"], "removed", "{states:?}");
+    assert_eq!(states["r1"], "new", "{states:?}");
 }
 
 /// Clicks Get record until `name` is on screen (the first ask may find

@@ -13,7 +13,7 @@ use super::auth::require_supervisor;
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::{ApiState, Lists};
-use crate::campaign::import::e164;
+use crate::campaign::import::{e164, region_id};
 use crate::store::CampaignId;
 
 #[derive(Debug, Deserialize)]
@@ -87,14 +87,13 @@ fn normalise(numbers: &[String], region: &str) -> Result<(Vec<String>, Vec<Rejec
             "give between 1 and {MAX_NUMBERS} numbers"
         )));
     }
+    // A bad region is the request's fault, not each number's.
+    region_id(region).map_err(ApiError::BadRequest)?;
     let mut valid = Vec::new();
     let mut rejected = Vec::new();
     for number in numbers {
         match e164(number, region) {
             Ok(e164) => valid.push(e164),
-            Err(reason) if reason.contains("region code") => {
-                return Err(ApiError::BadRequest(reason));
-            }
             Err(reason) => rejected.push(Rejected {
                 number: number.clone(),
                 reason,

@@ -282,13 +282,18 @@ impl Layout {
     }
 }
 
+/// `region` (ISO 3166 alpha-2) as the phone library's region, or why not.
+pub fn region_id(region: &str) -> Result<country::Id, String> {
+    region
+        .parse()
+        .map_err(|_| format!("`{region}` is not a region code like US or GB"))
+}
+
 /// `text` as an E.164 number (`+15551230001`), read as a number of
 /// `region` (ISO 3166 alpha-2) when it has no country code — the same
 /// rule as a list's phone columns.
 pub fn e164(text: &str, region: &str) -> Result<String, String> {
-    let region: country::Id = region
-        .parse()
-        .map_err(|_| format!("`{region}` is not a region code like US or GB"))?;
+    let region = region_id(region)?;
     let text = text.trim();
     phonenumber::parse(Some(region), text)
         .ok()

@@ -88,6 +88,17 @@ fn effects(dialer: &mut Dialer) -> Vec<Effect> {
     std::iter::from_fn(|| dialer.poll_effect()).collect()
 }
 
+/// The attempts written to the store among `effects`.
+fn records(effects: Vec<Effect>) -> Vec<super::io::AttemptRecord> {
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Record(record) => Some(*record),
+            _ => None,
+        })
+        .collect()
+}
+
 fn events(dialer: &mut Dialer) -> Vec<Event> {
     std::iter::from_fn(|| dialer.poll_event()).collect()
 }
@@ -285,13 +296,7 @@ fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
             t0 + ms(65_000),
         )
         .unwrap();
-    let written: Vec<_> = effects(&mut dialer)
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Record(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let written = records(effects(&mut dialer));
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].outcome.result, AttemptResult::Connected);
     assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));
@@ -339,13 +344,7 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
         }),
         "{over:?}"
     );
-    let written: Vec<_> = over
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Record(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let written = records(over);
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].outcome.result, AttemptResult::Busy);
     // The CDR names the agent who dialed it.
@@ -654,13 +653,7 @@ fn the_campaigns_wrap_up_timer_ends_a_forgotten_wrap_up() {
         ("wrap_up", Some(9_000))
     );
     dialer.handle_timeout(t0 + ms(40_000));
-    let written: Vec<_> = effects(&mut dialer)
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Record(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let written = records(effects(&mut dialer));
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].disposition, None);
     assert_eq!(written[0].outcome.agent.as_deref(), Some("ann"));

@@ -18,6 +18,55 @@ pub fn outdial() -> Command {
     command
 }
 
+/// `outdial export` of `campaign` (its records, or with `attempts` its
+/// CDR) into `out`; the header and the rows. Panics with the command's
+/// stderr when it fails.
+#[allow(dead_code)] // not every test binary exports
+pub fn export_csv(
+    config: &Path,
+    campaign: &str,
+    attempts: bool,
+    out: &Path,
+) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let mut command = outdial();
+    command
+        .arg("--config")
+        .arg(config)
+        .args(["export", "--campaign", campaign]);
+    if attempts {
+        command.arg("--attempts");
+    }
+    let export = command
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run outdial export");
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let mut reader = csv::Reader::from_path(out).expect("the exported CSV");
+    let headers = reader.headers().expect("a header").clone();
+    let rows = reader.records().map(|r| r.expect("a CSV row")).collect();
+    (headers, rows)
+}
+
+/// The records' `state` by external id, from `outdial export`.
+#[allow(dead_code)]
+pub fn record_states(
+    config: &Path,
+    campaign: &str,
+    out: &Path,
+) -> std::collections::BTreeMap<String, String> {
+    let (headers, rows) = export_csv(config, campaign, false, out);
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (id, state) = (column("external_id"), column("state"));
+    rows.iter()
+        .map(|r| (r[id].to_string(), r[state].to_string()))
+        .collect()
+}
+
 /// The shipped config moved to ephemeral loopback ports and a temp store.
 pub fn ephemeral_config(dir: &Path) -> String {
     DEFAULT_CONFIG
