@@ -6,6 +6,7 @@ SYSTEM_DEPS=(
   "sipp sip-tester"
   "chromium chromium"
   "chromedriver chromium-driver"
+  "baresip baresip-core"
 )
 
 apt_updated=0

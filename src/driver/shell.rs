@@ -799,7 +799,12 @@ impl Shell {
                         expires,
                     } => {
                         tracing::info!(%agent, %contact, expires, "agent phone registered");
-                        self.registered.insert(agent.clone(), contact.clone());
+                        let previous = self.registered.insert(agent.clone(), contact.clone());
+                        if previous.as_ref() != Some(contact) {
+                            return vec![Input::AgentPhoneRegistered {
+                                agent: agent.clone(),
+                            }];
+                        }
                     }
                     BindingChange::Unregistered { agent } => {
                         tracing::info!(%agent, "agent phone unregistered");

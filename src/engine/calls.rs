@@ -355,6 +355,7 @@ impl Dialer {
                     self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
                 }
             }
+            Input::AgentPhoneRegistered { agent } => self.phone_registered(&agent),
         }
         self.collect_agent_events(now);
         self.after_change(now);

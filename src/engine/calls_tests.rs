@@ -547,3 +547,68 @@ fn a_restarted_campaign_paces_with_its_earlier_abandons() {
             .any(|e| matches!(e, Effect::LoadAnswerHistory { .. }))
     );
 }
+
+#[test]
+fn a_phone_registering_after_login_is_called_then() {
+    let text = CONFIG.replace("ABANDON_PROMPT", "").replace(
+        "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
+        "password = \"s3cret-pass\"",
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config, t0);
+    assert!(effects(&mut dialer).is_empty(), "nobody logged in yet");
+    let call_agent = vec![Effect::CallAgent {
+        agent: "sim".into(),
+    }];
+    // Registered before login: nothing to call.
+    dialer.handle_input(
+        Input::AgentPhoneRegistered {
+            agent: "sim".into(),
+        },
+        t0,
+    );
+    assert!(effects(&mut dialer).is_empty());
+    // Logged in; the phone cannot be reached (the shell found no binding).
+    dialer
+        .handle_command(
+            Command::AgentLogin {
+                agent: "sim".into(),
+            },
+            t0 + ms(100),
+        )
+        .unwrap();
+    assert_eq!(effects(&mut dialer), call_agent);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(110),
+    );
+    assert!(effects(&mut dialer).is_empty());
+    // The softphone registers: called now.
+    dialer.handle_input(
+        Input::AgentPhoneRegistered {
+            agent: "sim".into(),
+        },
+        t0 + ms(5000),
+    );
+    assert_eq!(effects(&mut dialer), call_agent);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0 + ms(5100),
+    );
+    effects(&mut dialer);
+    // A new address while the reservation call is up: left alone.
+    dialer.handle_input(
+        Input::AgentPhoneRegistered {
+            agent: "sim".into(),
+        },
+        t0 + ms(6000),
+    );
+    assert!(effects(&mut dialer).is_empty());
+}

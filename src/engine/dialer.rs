@@ -511,6 +511,24 @@ impl Dialer {
     }
 
     /// The agent's reservation (nailed-up) call came up or dropped.
+    /// A phone registered from a new address: a logged-in agent whose
+    /// phone has no reservation call (it was not registered at login, or
+    /// the softphone restarted) is called there.
+    pub fn phone_registered(&mut self, agent: &str) {
+        let Some(entry) = self.agents.get(agent) else {
+            tracing::warn!(%agent, "registration of an unknown agent");
+            return;
+        };
+        if entry.has_phone
+            && !entry.session.has_leg()
+            && !matches!(entry.session.state(), AgentState::LoggedOut)
+        {
+            self.effects.push_back(Effect::CallAgent {
+                agent: agent.to_string(),
+            });
+        }
+    }
+
     pub fn reservation_leg(
         &mut self,
         agent: &str,

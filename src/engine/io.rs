@@ -181,6 +181,13 @@ pub enum Input {
         agent: String,
         up: bool,
     },
+    /// The agent's phone registered from a new address (not a refresh of
+    /// the binding it had): a logged-in agent without a reservation call
+    /// is called there, so logging in on the desktop before starting the
+    /// softphone works.
+    AgentPhoneRegistered {
+        agent: String,
+    },
 }
 
 /// A campaign's live figures (API `GET /campaigns/{name}/stats`).

@@ -1,0 +1,488 @@
+//! A real softphone as the agent's phone: baresip (Debian package
+//! `baresip-core`) registers with outdial's registrar (digest), auto-answers
+//! the reservation call and speaks a 700 Hz "voice" from a file; SIPp plays
+//! the carrier. The agent logs in on the API *before* the softphone starts,
+//! so the registration is what gets the phone called. Two live persons are
+//! then bridged in turn into the one reservation call: baresip must hear the
+//! zip tone then each customer (its own decoded-audio dump, module
+//! `sndfile`), the customers must hear the agent (the bridge recordings'
+//! agent channel carries the 700 Hz), and when the agent hangs up the
+//! softphone (baresip's `ctrl_tcp` command `hangup`) the dialer must see the
+//! phone gone.
+
+mod sip_support;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use outdial::media::wav::{Wav, write_mono_8k};
+use serde_json::Value;
+use sip_support::{Sipp, free_port};
+use support::{Running, http, outdial};
+
+const SUPERVISOR: &str = "baresip-supervisor-token";
+const AGENT_TOKEN: &str = "baresip-agent-token";
+const AGENT_PASSWORD: &str = "agent-secret-1";
+/// How long each live person talks after the greeting before hanging up.
+const TALK_MS: u64 = 5000;
+/// The agent's "voice": a steady tone nothing else on the call has.
+const AGENT_TONE_HZ: f64 = 700.0;
+const ZIP_HZ: f64 = 440.0;
+
+/// baresip with its own configuration directory; killed when dropped.
+struct Baresip {
+    child: Child,
+    log: PathBuf,
+    dumps: PathBuf,
+    control: SocketAddr,
+}
+
+impl Baresip {
+    /// Registers as agent `a1` at `registrar` from a free port, answers
+    /// every call at once, sends `voice` and dumps what it hears.
+    fn start(dir: &Path, registrar: SocketAddr, voice: &Path) -> Baresip {
+        let config_dir = dir.join("baresip");
+        let dumps = dir.join("baresip-dumps");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(&dumps).unwrap();
+        let sip_port = free_port();
+        let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        // aubridge is a player that plays nowhere (no sound card here);
+        // sndfile dumps each stream's decoded and encoded audio to WAV.
+        let config = format!(
+            "poll_method epoll\n\
+             sip_listen 127.0.0.1:{sip_port}\n\
+             audio_player aubridge,nowhere\n\
+             audio_alert aubridge,nowhere\n\
+             audio_source aufile,{voice}\n\
+             ausrc_srate 8000\n\
+             auplay_srate 8000\n\
+             ausrc_channels 1\n\
+             auplay_channels 1\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\n\
+             module aufile.so\n\
+             module aubridge.so\n\
+             module sndfile.so\n\
+             module_app account.so\n\
+             module_app menu.so\n\
+             module_app ctrl_tcp.so\n\
+             ctrl_tcp_listen {control}\n\
+             snd_path {dumps}\n",
+            voice = voice.display(),
+            dumps = dumps.display(),
+        );
+        std::fs::write(config_dir.join("config"), config).unwrap();
+        std::fs::write(
+            config_dir.join("accounts"),
+            format!(
+                "<sip:a1@{registrar};transport=udp>;auth_pass={AGENT_PASSWORD};\
+                 regint=60;answermode=auto;audio_codecs=PCMU,PCMA\n"
+            ),
+        )
+        .unwrap();
+        let log = dir.join("baresip.log");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&config_dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run baresip (Debian package baresip-core)");
+        Baresip {
+            child,
+            log,
+            dumps,
+            control,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends one command to baresip's TCP control interface (JSON in a
+    /// netstring) and returns its response.
+    fn command(&self, command: &str) -> Value {
+        let mut stream = TcpStream::connect_timeout(&self.control, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("baresip ctrl_tcp at {}: {e}", self.control));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let body = serde_json::json!({"command": command, "token": "t1"}).to_string();
+        stream
+            .write_all(format!("{}:{body},", body.len()).as_bytes())
+            .unwrap();
+        // Responses and events arrive as netstrings; take the response.
+        let mut received = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let mut buffer = [0u8; 4096];
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+                Err(_) => break,
+            }
+            for message in netstrings(&received) {
+                if let Ok(value) = serde_json::from_slice::<Value>(message)
+                    && value["response"] == true
+                {
+                    return value;
+                }
+            }
+        }
+        panic!(
+            "no response from baresip to {command}: {}",
+            String::from_utf8_lossy(&received)
+        );
+    }
+
+    /// The one decoded-audio dump (what the softphone heard).
+    fn heard(&self) -> PathBuf {
+        let decoded: Vec<PathBuf> = std::fs::read_dir(&self.dumps)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .collect();
+        assert_eq!(
+            decoded.len(),
+            1,
+            "one reservation call, one decoded stream: {decoded:?}"
+        );
+        decoded[0].clone()
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The complete netstrings at the start of `bytes`.
+fn netstrings(mut bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while let Some(colon) = bytes.iter().position(|&b| b == b':') {
+        let Some(length) = std::str::from_utf8(&bytes[..colon])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            break;
+        };
+        let end = colon + 1 + length;
+        if bytes.len() <= end {
+            break;
+        }
+        out.push(&bytes[colon + 1..end]);
+        bytes = &bytes[end + 1..];
+    }
+    out
+}
+
+fn config(dir: &Path, carrier_port: u16) -> String {
+    let rtp_base = 26000 + (free_port() % 1000) * 8;
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[media]
+record_dir = "{records}"
+[trunk]
+uri = "sip:127.0.0.1:{carrier_port}"
+caller_id = "+15551230000"
+max_concurrent_calls = 2
+max_calls_per_second = 5
+options_interval_s = 0
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "{SUPERVISOR}"
+role = "supervisor"
+[[api.token]]
+token = "{AGENT_TOKEN}"
+role = "agent"
+agent = "a1"
+[store]
+url = "sqlite://{db}"
+[[campaign]]
+name = "soft"
+mode = "progressive"
+lines_per_agent = 1.0
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+machine_action = "hangup"
+[[agent]]
+id = "a1"
+name = "Softphone Agent"
+password = "{AGENT_PASSWORD}"
+campaigns = ["soft"]
+"#,
+        rtp_max = rtp_base + 7,
+        records = dir.join("recordings").display(),
+        db = dir.join("outdial.db").display(),
+    )
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn agent(addr: SocketAddr) -> Value {
+    let (status, body) = http(addr, "GET", "/api/agents/a1", Some(AGENT_TOKEN), None);
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+}
+
+fn agent_post(addr: SocketAddr, action: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, text) = http(
+        addr,
+        "POST",
+        &format!("/api/agents/a1/{action}"),
+        Some(AGENT_TOKEN),
+        body,
+    );
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn wait_for<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Share of a window's energy at `frequency` (Goertzel).
+fn tone_share(samples: &[f64], frequency: f64) -> f64 {
+    let n = samples.len() as f64;
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s = x + coefficient * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
+    let energy: f64 = samples.iter().map(|x| x * x).sum();
+    if energy <= 0.0 {
+        0.0
+    } else {
+        2.0 * power / (n * energy)
+    }
+}
+
+fn rms(samples: &[f64]) -> f64 {
+    (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+/// One channel of a WAV file, in 20 ms windows.
+fn windows(path: &Path, channel: usize) -> Vec<Vec<f64>> {
+    let wav = Wav::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(wav.sample_rate, 8000, "{}", path.display());
+    let channels = usize::from(wav.channels);
+    let samples: Vec<f64> = wav
+        .samples
+        .chunks(channels)
+        .map(|frame| f64::from(frame[channel]))
+        .collect();
+    samples.chunks(160).map(<[f64]>::to_vec).collect()
+}
+
+/// Runs of consecutive 20 ms windows that are loud and mostly `frequency`.
+fn tone_runs(windows: &[Vec<f64>], frequency: f64) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, w) in windows.iter().enumerate() {
+        let tonal = rms(w) > 300.0 && tone_share(w, frequency) > 0.8;
+        match (tonal, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push((s, i - s));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push((s, windows.len() - s));
+    }
+    runs
+}
+
+#[test]
+fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
+        2,
+        &["-timeout", "120s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config(dir.path(), carrier.port)).unwrap();
+    let list_path = dir.path().join("list.csv");
+    // Numbers ending in 1: the carrier answers with a live person.
+    std::fs::write(
+        &list_path,
+        "id,phone\ncustomer-1,+12025551001\ncustomer-2,+12025551011\n",
+    )
+    .unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "soft", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    // Two minutes of the agent's voice, 16-bit PCM as aufile wants it.
+    let voice = dir.path().join("agent-voice.wav");
+    let samples: Vec<i16> = (0..8000 * 120)
+        .map(|i| {
+            (6000.0 * (2.0 * std::f64::consts::PI * AGENT_TONE_HZ * f64::from(i) / 8000.0).sin())
+                as i16
+        })
+        .collect();
+    write_mono_8k(&voice, &samples).unwrap();
+
+    let mut running = Running::start(&config_path);
+    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
+    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+
+    // Logged in before the softphone runs: nothing to call yet.
+    let (status, body) = agent_post(addr, "login", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(agent(addr)["phone_connected"], false);
+
+    let phone = Baresip::start(dir.path(), registrar, &voice);
+    running.wait_for_message("agent phone registered", Duration::from_secs(15));
+    wait_for(Duration::from_secs(15), "the reservation call up", || {
+        (agent(addr)["phone_connected"] == true).then_some(())
+    });
+    let (status, body) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/soft/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Each customer: on call, then wrap-up when they hang up, then the
+    // agent's disposition.
+    for customer in 1..=2 {
+        wait_for(
+            Duration::from_secs(40),
+            &format!("customer {customer} on the agent's line"),
+            || (agent(addr)["state"] == "on_call").then_some(()),
+        );
+        wait_for(
+            Duration::from_secs(30),
+            &format!("customer {customer} hung up"),
+            || (agent(addr)["state"] == "wrap_up").then_some(()),
+        );
+        let (status, body) = agent_post(
+            addr,
+            "disposition",
+            Some(r#"{"code":"SALE","notes":"via baresip"}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // The agent hangs up the softphone: the dialer sees the phone gone and
+    // offers the agent no more calls.
+    let response = phone.command("hangup");
+    assert_eq!(response["ok"], true, "{response}");
+    wait_for(Duration::from_secs(10), "the phone seen hung up", || {
+        (agent(addr)["phone_connected"] == false).then_some(())
+    });
+    running.signal("TERM");
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "outdial exit status {status}");
+    carrier.assert_passed(Duration::from_secs(10));
+
+    let log = phone.log();
+    assert!(
+        log.contains("200 OK") && log.contains("Call established"),
+        "baresip did not register and answer:\n{log}"
+    );
+    let out = dir.path().join("attempts.csv");
+    let (headers, rows) = support::export_csv(&config_path, "soft", true, &out);
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(&row[column("outcome")], "human", "{row:?}");
+        assert_eq!(&row[column("agent")], "a1", "{row:?}");
+        assert_eq!(&row[column("disposition")], "SALE", "{row:?}");
+        assert_eq!(&row[column("abandoned")], "0", "{row:?}");
+    }
+
+    // What the softphone heard, on its one call: the zip tone before each
+    // customer, and each customer's speech after it.
+    let heard = windows(&phone.heard(), 0);
+    let zips: Vec<(usize, usize)> = tone_runs(&heard, ZIP_HZ)
+        .into_iter()
+        .filter(|&(_, length)| (6..=12).contains(&length))
+        .collect();
+    assert_eq!(zips.len(), 2, "two zip tones of ~200 ms: {zips:?}");
+    for (i, &(start, length)) in zips.iter().enumerate() {
+        let until = zips.get(i + 1).map_or(heard.len(), |&(next, _)| next);
+        let speech = heard[start + length..until]
+            .iter()
+            .filter(|w| rms(w) > 300.0 && tone_share(w, ZIP_HZ) < 0.5)
+            .count();
+        // The router's live person talks for seconds after the greeting.
+        assert!(
+            speech >= 25,
+            "customer {} was not heard after the zip tone ({speech} loud windows)",
+            i + 1
+        );
+    }
+    // What the customers heard: each bridge recording's agent channel
+    // carries the softphone's 700 Hz.
+    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 2, "{recordings:?}");
+    for recording in &recordings {
+        let agent_channel = windows(recording, 1);
+        let voiced = agent_channel
+            .iter()
+            .filter(|w| rms(w) > 1000.0 && tone_share(w, AGENT_TONE_HZ) > 0.8)
+            .count();
+        assert!(
+            voiced * 2 >= agent_channel.len(),
+            "{}: the agent's voice is missing from the agent channel ({voiced} of {} windows)",
+            recording.display(),
+            agent_channel.len()
+        );
+    }
+}
