@@ -58,6 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 Some((c.name.clone(), (*id, c.default_region.clone())))
             })
             .collect(),
+        agents: config.agents.iter().map(|a| a.id.clone()).collect(),
     };
     let config = Arc::new(config);
     let (mut shell, channels) =

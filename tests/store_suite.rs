@@ -6,7 +6,8 @@ mod store_common;
 use jiff::{SignedDuration, Timestamp};
 use outdial::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
 use outdial::store::{
-    AttemptResult, CallbackRequest, ImportOutcome, Lease, LeaseRequest, Release, Store, StoreError,
+    AttemptResult, CallbackFilter, CallbackRequest, ImportOutcome, Lease, LeaseRequest, Release,
+    Store, StoreError,
 };
 use store_common::*;
 
@@ -300,6 +301,103 @@ fn callbacks_personal_and_campaign(store: TestStore) {
         .expect("personal callback");
     assert_eq!(a_lease.phone, "+12025550199");
     assert_eq!(a_lease.callback_agent.as_deref(), Some("1001"));
+}
+
+fn pending_callbacks_are_listed_by_campaign_and_agent(store: TestStore) {
+    let c1 = campaign_with(
+        &*store,
+        &rules("c1"),
+        &[
+            row(2, "a", &["+12025550101"]),
+            row(3, "b", &["+12025550102"]),
+        ],
+    );
+    let c2 = campaign_with(&*store, &rules("c2"), &[row(2, "z", &["+12025550109"])]);
+    let record = |campaign, id| store.record(campaign, id).unwrap().unwrap().id;
+    let in_hours = |h| noon_ny() + SignedDuration::from_hours(h);
+    let schedule = |record, at, phone: Option<&str>, agent: Option<&str>| {
+        store
+            .schedule_callback(
+                &CallbackRequest {
+                    record,
+                    at,
+                    phone: phone.map(String::from),
+                    agent: agent.map(String::from),
+                },
+                noon_ny(),
+            )
+            .unwrap()
+    };
+    let a = schedule(record(c1, "a"), in_hours(3), None, Some("1001"));
+    let b = schedule(record(c1, "b"), in_hours(1), Some("+12025550188"), None);
+    let z = schedule(record(c2, "z"), in_hours(2), None, Some("1001"));
+    let ids = |filter: CallbackFilter| -> Vec<i64> {
+        store
+            .callbacks(&filter)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    assert_eq!(
+        ids(CallbackFilter::default()),
+        vec![b, z, a],
+        "soonest first"
+    );
+    assert_eq!(
+        ids(CallbackFilter {
+            campaign: Some(c1),
+            ..Default::default()
+        }),
+        vec![b, a]
+    );
+    assert_eq!(
+        ids(CallbackFilter {
+            agent: Some("1001".into()),
+            ..Default::default()
+        }),
+        vec![z, a]
+    );
+    assert_eq!(
+        ids(CallbackFilter {
+            campaign: Some(c2),
+            agent: Some("1001".into()),
+            limit: 1,
+            ..Default::default()
+        }),
+        vec![z]
+    );
+    let listed = store
+        .callbacks(&CallbackFilter {
+            id: Some(b),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].external_id, "b");
+    assert_eq!(listed[0].campaign, "c1");
+    assert_eq!(listed[0].at, in_hours(1));
+    assert_eq!(listed[0].phone.as_deref(), Some("+12025550188"));
+    assert_eq!(listed[0].agent, None);
+    // Changed: listed with the new time and agent; cancelled: gone.
+    store
+        .change_callback(
+            b,
+            &CallbackRequest {
+                record: record(c1, "b"),
+                at: in_hours(4),
+                phone: None,
+                agent: Some("1002".into()),
+            },
+            noon_ny(),
+        )
+        .unwrap();
+    store.cancel_callback(z, noon_ny()).unwrap();
+    let all = store.callbacks(&CallbackFilter::default()).unwrap();
+    let summary: Vec<(i64, Option<&str>)> =
+        all.iter().map(|c| (c.id, c.agent.as_deref())).collect();
+    assert_eq!(summary, vec![(a, Some("1001")), (b, Some("1002"))]);
+    assert_eq!(all[1].at, in_hours(4));
 }
 
 fn change_and_cancel_callbacks(store: TestStore) {
@@ -652,6 +750,7 @@ on_both_backends!(
     one_number_is_never_dialed_twice_at_once,
     callbacks_personal_and_campaign,
     change_and_cancel_callbacks,
+    pending_callbacks_are_listed_by_campaign_and_agent,
     declined_goes_back_to_the_top,
     removed_and_do_not_call_in_preview_are_never_leased_again,
     a_crash_resolves_in_flight_attempts_without_redialing,

@@ -179,6 +179,16 @@ impl Browser {
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
     }
 
+    /// Runs `script` in the page (for inputs WebDriver cannot type into
+    /// the same way in every locale, such as datetime-local).
+    fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
     fn enabled(&self, css: &str) -> bool {
         let id = self.must(css);
         self.call("GET", &format!("/element/{id}/enabled"), None) == Value::Bool(true)
@@ -432,17 +442,46 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
     browser.click("#disposition option[value=VM]");
     browser.type_into("#notes", "left a voicemail by hand");
+    // A personal callback on another number (national, read as US).
+    browser.script("document.getElementById('callback-at').value = '2030-01-15T10:00'");
+    browser.click("#callback-personal");
+    browser.type_into("#callback-phone", "(202) 555-0177");
     browser.screenshot("agent-wrap-up");
     browser.click("#save-disposition");
     browser.wait_text("#state", "ready after the disposition", |t| t == "ready");
     browser.wait_text("#log", "the disposition is logged", |t| {
         t.contains("disposition VM")
     });
+    // It is listed under My callbacks; the agent moves it a year later.
+    let row = browser.wait_text("#callbacks", "the callback listed", |t| {
+        t.contains("Dee Live") && t.contains("+12025550177") && t.contains("2030")
+    });
+    assert!(row.contains("r4"), "{row}");
+    browser.click("#callbacks button:nth-of-type(1)");
+    browser.script("document.getElementById('callback-edit-at').value = '2031-02-01T09:30'");
+    browser.click("#callback-edit-save");
+    browser.wait_text("#callbacks", "the callback moved", |t| {
+        t.contains("Dee Live") && t.contains("2031")
+    });
+    browser.screenshot("agent-callbacks");
     // Not ready with a reason.
     browser.click("#not-ready");
     browser.wait_text("#state", "not ready", |t| t == "not ready");
     assert_eq!(browser.text("#reason"), "(Break)");
     assert!(!browser.enabled("#get-record"));
+    // The supervisor sees the callback, whose it is, and cancels it.
+    browser.open(&format!("http://{addr}/supervisor"));
+    browser.script(&format!(
+        "sessionStorage.setItem('outdial.token', '{SUPERVISOR}'); location.reload()"
+    ));
+    let row = browser.wait_text("#callbacks", "the supervisor's callbacks", |t| {
+        t.contains("Dee Live")
+    });
+    assert!(row.contains("a1") && row.contains("2031"), "{row}");
+    browser.click("#callbacks button.danger");
+    browser.wait_text("#callbacks", "the callback cancelled", |t| {
+        t.contains("no callbacks scheduled")
+    });
     drop(browser);
 
     running.signal("TERM");
@@ -470,6 +509,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     let states = support::record_states(&config_path, "web", &dir.path().join("records.csv"));
     assert_eq!(states["r2"], "removed", "{states:?}");
     assert_eq!(states["r1"], "new", "{states:?}");
+    assert_eq!(states["r4"], "retry", "its callback cancelled: {states:?}");
 }
 
 /// Clicks Get record until `name` is on screen (the first ask may find

@@ -36,6 +36,10 @@ pub struct DispositionBody {
     /// Only this agent takes the callback.
     #[serde(default)]
     pub callback_personal: bool,
+    /// Call back on this number instead of the record's (national numbers
+    /// are read as the campaign's `default_region`).
+    #[serde(default)]
+    pub callback_phone: Option<String>,
     /// The call guide's answers, in the order given.
     #[serde(default)]
     pub guide: Vec<crate::campaign::guide::GivenAnswer>,
@@ -159,6 +163,7 @@ pub fn disposition_command(agent: &str, body: DispositionBody) -> Result<Command
             Some(CallbackAt {
                 at,
                 personal: body.callback_personal,
+                phone: body.callback_phone,
             })
         }
     };

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::require_supervisor;
 use super::body::ApiJson;
 use super::error::ApiError;
-use super::{ApiState, Lists};
+use super::{ApiState, Lists, blocking};
 use crate::campaign::import::{e164, region_id};
 use crate::store::CampaignId;
 
@@ -103,15 +103,6 @@ fn normalise(numbers: &[String], region: &str) -> Result<(Vec<String>, Vec<Rejec
     valid.sort();
     valid.dedup();
     Ok((valid, rejected))
-}
-
-async fn blocking<T: Send + 'static>(
-    job: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the store task failed: {e}")))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 pub async fn add(

@@ -5,6 +5,7 @@
 mod agents;
 mod auth;
 mod body;
+mod callbacks;
 mod campaigns;
 mod dnc;
 mod error;
@@ -53,6 +54,8 @@ struct Inner {
 pub struct Lists {
     pub store: Arc<dyn crate::store::Store>,
     pub campaigns: std::collections::HashMap<String, (crate::store::CampaignId, String)>,
+    /// The configured agents' ids (callbacks may be given only to them).
+    pub agents: std::collections::BTreeSet<String>,
 }
 
 impl ApiState {
@@ -135,6 +138,11 @@ pub fn router(state: ApiState) -> Router {
                 campaigns::MAX_LIST_BYTES,
             )),
         )
+        .route("/api/callbacks", get(callbacks::list))
+        .route(
+            "/api/callbacks/{id}",
+            post(callbacks::change).delete(callbacks::cancel),
+        )
         .route("/api/dnc", post(dnc::add))
         .route("/api/dnc/remove", post(dnc::remove))
         .route("/api/dnc/{number}", get(dnc::check))
@@ -152,4 +160,14 @@ async fn prometheus(State(state): State<ApiState>) -> Result<String, StatusCode>
         .as_ref()
         .map(PrometheusHandle::render)
         .ok_or(StatusCode::NOT_FOUND)
+}
+
+/// Runs one store call on the blocking pool; a store error is the API's 503.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the store task failed: {e}")))?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }

@@ -760,7 +760,7 @@ impl Shell {
         let callback = record.callback.as_ref().map(|c| store::CallbackRequest {
             record: record.lease.record_id,
             at: c.at,
-            phone: None,
+            phone: c.phone.clone(),
             agent: c.agent.clone(),
         });
         let store = self.store.clone();

@@ -419,13 +419,41 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
     assert!(records(&effects(&mut dialer)).is_empty());
     let at = jiff::Timestamp::from_second(2_000_000_000).unwrap();
+    // A callback number that is no number: refused, the wrap-up goes on.
+    let refused = dialer.handle_command(
+        Command::Disposition {
+            agent: "sim".into(),
+            code: "CALLBACK".into(),
+            notes: String::new(),
+            callback: Some(super::dialer::CallbackAt {
+                at,
+                personal: true,
+                phone: Some("555".into()),
+            }),
+            guide: Vec::new(),
+        },
+        t0 + ms(30_500),
+    );
+    assert!(
+        matches!(&refused, Err(super::dialer::CommandError::Invalid(m)) if m.contains("555")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(30_500)).unwrap().state,
+        "wrap_up"
+    );
+    assert!(records(&effects(&mut dialer)).is_empty());
     dialer
         .handle_command(
             Command::Disposition {
                 agent: "sim".into(),
                 code: "CALLBACK".into(),
                 notes: "call after lunch".into(),
-                callback: Some(super::dialer::CallbackAt { at, personal: true }),
+                callback: Some(super::dialer::CallbackAt {
+                    at,
+                    personal: true,
+                    phone: Some("(202) 555-0188".into()),
+                }),
                 guide: Vec::new(),
             },
             t0 + ms(31_000),
@@ -439,7 +467,8 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
         written[0].callback,
         Some(super::io::Callback {
             at,
-            agent: Some("sim".into())
+            agent: Some("sim".into()),
+            phone: Some("+12025550188".into()),
         })
     );
 }

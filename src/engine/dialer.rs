@@ -86,10 +86,13 @@ impl Command {
 }
 
 /// A callback asked for with a disposition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackAt {
     pub at: jiff::Timestamp,
     pub personal: bool,
+    /// Call back on this number (as the agent typed it: national numbers
+    /// are read as the campaign's `default_region`) instead of the record's.
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -422,6 +425,23 @@ impl Dialer {
                     }
                     _ => None,
                 };
+                // So is the callback's number, in the call's campaign's region.
+                let callback_phone = match callback.as_ref().and_then(|c| c.phone.as_deref()) {
+                    None => None,
+                    Some(text) if text.trim().is_empty() => None,
+                    Some(text) => {
+                        let region = self
+                            .awaiting_disposition
+                            .get(&agent)
+                            .and_then(|record| self.campaigns.get(&record.campaign))
+                            .map_or("US", |c| c.config.default_region.as_str());
+                        Some(
+                            crate::campaign::import::e164(text, region).map_err(|reason| {
+                                CommandError::Invalid(format!("callback phone {text:?}: {reason}"))
+                            })?,
+                        )
+                    }
+                };
                 self.agent_mut(&agent)?.session.wrap_up_done(now)?;
                 if let Some(record) = self.awaiting_disposition.get_mut(&agent) {
                     record.guide_answers = guide_answers;
@@ -429,6 +449,7 @@ impl Dialer {
                 let callback = callback.map(|c| super::io::Callback {
                     at: c.at,
                     agent: c.personal.then(|| agent.clone()),
+                    phone: callback_phone,
                 });
                 self.flush_disposition(&agent, Some(code.clone()), Some(notes.clone()), callback);
                 self.events

@@ -99,6 +99,8 @@ pub struct Callback {
     pub at: jiff::Timestamp,
     /// Only this agent takes it (a personal callback).
     pub agent: Option<String>,
+    /// Dial this number (E.164) instead of the record's.
+    pub phone: Option<String>,
 }
 
 /// One minute of a campaign's earlier live answers and abandons.

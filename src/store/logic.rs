@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use super::migrations::Flavor;
 use super::sql::{Conn, Val, in_tx, placeholders};
 use super::{
-    AnswerMinute, AttemptId, AttemptResult, AttemptView, CallbackId, CallbackRequest, CampaignId,
-    ImportOutcome, Lease, LeaseRequest, RecordId, RecordView, Recovery, Release, Store, StoreError,
-    from_ms, ms,
+    AnswerMinute, AttemptId, AttemptResult, AttemptView, CallbackFilter, CallbackId,
+    CallbackRequest, CallbackView, CampaignId, ImportOutcome, Lease, LeaseRequest, RecordId,
+    RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
 };
 use crate::campaign::hopper::{
     Candidate, CandidatePhone, Decision, PendingCallback, RECENT_ATTEMPTS_SPAN, decide,
@@ -990,6 +990,43 @@ impl Store for SqlStore {
                 &[record.into(), id.into(), ms(now).into()],
             )?;
             Ok(())
+        })
+    }
+
+    fn callbacks(&self, filter: &CallbackFilter) -> Result<Vec<CallbackView>, StoreError> {
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
+        self.tx(|conn| {
+            Ok(conn
+                .query(
+                    "SELECT c.id, c.record_id, r.external_id, r.name, k.name, c.at, c.phone, c.agent \
+                     FROM callbacks c JOIN records r ON r.id = c.record_id \
+                     JOIN campaigns k ON k.id = r.campaign_id \
+                     WHERE c.state = 'pending' AND ($1 = 0 OR c.id = $1) \
+                     AND ($2 = 0 OR r.campaign_id = $2) AND ($3 = '' OR c.agent = $3) \
+                     ORDER BY c.at, c.id LIMIT $4",
+                    &[
+                        filter.id.unwrap_or(0).into(),
+                        filter.campaign.unwrap_or(0).into(),
+                        filter.agent.clone().unwrap_or_default().into(),
+                        limit.into(),
+                    ],
+                )?
+                .iter()
+                .map(|r| CallbackView {
+                    id: r[0].int(),
+                    record: r[1].int(),
+                    external_id: r[2].text(),
+                    name: r[3].text(),
+                    campaign: r[4].text(),
+                    at: from_ms(r[5].int()),
+                    phone: r[6].opt_text(),
+                    agent: r[7].opt_text(),
+                })
+                .collect())
         })
     }
 

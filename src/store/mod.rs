@@ -177,6 +177,33 @@ pub struct CallbackRequest {
     pub agent: Option<String>,
 }
 
+/// A pending callback, as it is listed for agents and supervisors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackView {
+    pub id: CallbackId,
+    pub record: RecordId,
+    pub external_id: String,
+    pub name: String,
+    pub campaign: String,
+    pub at: Timestamp,
+    /// The number to dial, when the callback names one.
+    pub phone: Option<String>,
+    /// The agent of a personal callback.
+    pub agent: Option<String>,
+}
+
+/// Which pending callbacks [`Store::callbacks`] lists (every filter given
+/// must hold), soonest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackFilter {
+    pub id: Option<CallbackId>,
+    pub campaign: Option<CampaignId>,
+    /// Only this agent's personal callbacks.
+    pub agent: Option<String>,
+    /// At most this many (0: 1,000).
+    pub limit: u32,
+}
+
 /// How a re-imported row landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -317,6 +344,8 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<(), StoreError>;
     fn cancel_callback(&self, id: CallbackId, now: Timestamp) -> Result<(), StoreError>;
+    /// Pending callbacks (not yet delivered, changed or cancelled away).
+    fn callbacks(&self, filter: &CallbackFilter) -> Result<Vec<CallbackView>, StoreError>;
 
     /// Adds a number to the global DNC list (`campaign` None) or a campaign's.
     fn add_dnc(

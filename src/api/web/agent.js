@@ -10,6 +10,9 @@ const desk = {
   campaigns: [],
   // The call guide's answers for the current call, in order.
   guideAnswers: [],
+  // The agent's pending personal callbacks; the one being edited.
+  callbacks: [],
+  editing: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -40,7 +43,9 @@ async function refresh() {
     desk.view = await outdial.api("GET", "/api/agents/" + encodeURIComponent(desk.id));
     desk.viewAt = Date.now();
     desk.campaigns = await outdial.api("GET", "/api/campaigns");
+    desk.callbacks = await outdial.api("GET", "/api/callbacks");
     render();
+    renderCallbacks();
   } catch (error) {
     say(error.message);
     if (error.status === 401 || error.status === 403) signOut();
@@ -216,6 +221,78 @@ function onEvent(event) {
   refresh();
 }
 
+// A time for a datetime-local input, in the browser's zone.
+function localInput(iso) {
+  const at = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return at.getFullYear() + "-" + pad(at.getMonth() + 1) + "-" + pad(at.getDate()) +
+    "T" + pad(at.getHours()) + ":" + pad(at.getMinutes());
+}
+
+function renderCallbacks() {
+  const rows = desk.callbacks.map((callback) => {
+    const change = outdial.el("button", {}, "Change");
+    change.addEventListener("click", () => {
+      desk.editing = callback;
+      $("callback-edit-which").textContent = (callback.name || callback.external_id) + ":";
+      $("callback-edit-at").value = localInput(callback.at);
+      $("callback-edit-phone").value = callback.phone || "";
+      $("callback-edit-mine").checked = true;
+      $("callback-edit").classList.remove("hidden");
+    });
+    const cancel = outdial.el("button", { class: "danger" }, "Cancel");
+    cancel.addEventListener("click", async () => {
+      try {
+        await outdial.api("DELETE", "/api/callbacks/" + callback.id);
+        log("callback " + callback.id + " cancelled");
+        say("");
+        refresh();
+      } catch (error) {
+        say(error.message);
+      }
+    });
+    const actions = outdial.el("td", {});
+    actions.append(change, cancel);
+    const row = outdial.el("tr", { "data-callback": String(callback.id) });
+    row.append(
+      outdial.el("td", {}, new Date(callback.at).toLocaleString()),
+      outdial.el("td", {}, callback.name),
+      outdial.el("td", {}, callback.external_id),
+      outdial.el("td", {}, callback.campaign),
+      outdial.el("td", {}, callback.phone || "the record's"),
+      actions,
+    );
+    return row;
+  });
+  if (rows.length === 0) {
+    const none = outdial.el("tr", {});
+    none.append(outdial.el("td", { colspan: "6", class: "muted" }, "no callbacks scheduled for you"));
+    rows.push(none);
+  }
+  $("callbacks").replaceChildren(...rows);
+}
+
+async function saveCallback() {
+  const callback = desk.editing;
+  if (!callback) return;
+  const at = $("callback-edit-at").value;
+  if (!at) return say("choose the new time first");
+  const body = { at: new Date(at).toISOString() };
+  const phone = $("callback-edit-phone").value.trim();
+  if (phone) body.phone = phone;
+  if ($("callback-edit-mine").checked) body.agent = desk.id;
+  try {
+    await outdial.api("POST", "/api/callbacks/" + callback.id, body);
+    log("callback " + callback.id + " moved to " + new Date(body.at).toLocaleString());
+    say("");
+    desk.editing = null;
+    $("callback-edit").classList.add("hidden");
+    refresh();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 function signOut() {
   sessionStorage.removeItem("outdial.token");
   $("desktop").classList.add("hidden");
@@ -256,6 +333,11 @@ document.addEventListener("DOMContentLoaded", () => {
     act("/preview/call", picking ? { caller_id: $("preview-caller-id").value } : undefined);
   });
   $("hangup").addEventListener("click", () => act("/hangup"));
+  $("callback-edit-save").addEventListener("click", saveCallback);
+  $("callback-edit-close").addEventListener("click", () => {
+    desk.editing = null;
+    $("callback-edit").classList.add("hidden");
+  });
   $("guide-back").addEventListener("click", () => {
     desk.guideAnswers.pop();
     render();
@@ -276,12 +358,16 @@ document.addEventListener("DOMContentLoaded", () => {
     if (at) {
       body.callback_at = new Date(at).toISOString();
       body.callback_personal = $("callback-personal").checked;
+      const phone = $("callback-phone").value.trim();
+      if (phone) body.callback_phone = phone;
     }
     act("/disposition", body).then(() => {
       if (!$("message").textContent) {
         desk.guideAnswers = [];
         $("notes").value = "";
         $("callback-at").value = "";
+        $("callback-phone").value = "";
+        refresh();
       }
     });
   });

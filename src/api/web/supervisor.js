@@ -111,11 +111,53 @@ async function refresh() {
         ),
       ),
     );
+    renderCallbacks(await outdial.api("GET", "/api/callbacks?limit=200"));
   } catch (error) {
     say(error.message);
   } finally {
     refreshing = false;
   }
+}
+
+// Pending callbacks, soonest first; a supervisor may cancel any (the
+// record goes back to the list) — changing one is the agent's, or the API's.
+function renderCallbacks(callbacks) {
+  const rows = callbacks.map((c) =>
+    outdial.el(
+      "tr",
+      { "data-callback": String(c.id) },
+      outdial.el("td", {}, new Date(c.at).toLocaleString()),
+      outdial.el("td", {}, c.campaign),
+      outdial.el("td", {}, c.name),
+      outdial.el("td", {}, c.external_id),
+      outdial.el("td", {}, c.phone || "the record's"),
+      outdial.el("td", {}, c.agent || "any agent"),
+      outdial.el(
+        "td",
+        {},
+        outdial.el(
+          "button",
+          {
+            class: "danger",
+            onclick: async () => {
+              try {
+                await outdial.api("DELETE", "/api/callbacks/" + c.id);
+                say("");
+                refresh();
+              } catch (error) {
+                say(error.message);
+              }
+            },
+          },
+          "Cancel",
+        ),
+      ),
+    ),
+  );
+  if (rows.length === 0) {
+    rows.push(outdial.el("tr", {}, outdial.el("td", { colspan: "7", class: "muted" }, "no callbacks scheduled")));
+  }
+  $("callbacks").replaceChildren(...rows);
 }
 
 async function changeDnc(remove) {
