@@ -464,6 +464,18 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t.contains("Dee Live") && t.contains("2031")
     });
     browser.screenshot("agent-callbacks");
+    // Cancel and leave the campaign: the record goes back, no more
+    // records until she joins again.
+    get_record(&browser, "Lee Skipped");
+    browser.click("#preview-leave");
+    browser.wait_until("the Join button back", |b| {
+        b.element("button.join[data-campaign=web]").is_some()
+    });
+    assert_eq!(browser.text("#state"), "ready");
+    assert_eq!(browser.text("#preview-name"), "", "the preview is hidden");
+    assert!(!browser.enabled("#get-record"));
+    browser.click("button.join[data-campaign=web]");
+    browser.wait_until("Get record enabled again", |b| b.enabled("#get-record"));
     // Not ready with a reason.
     browser.click("#not-ready");
     browser.wait_text("#state", "not ready", |t| t == "not ready");

@@ -246,3 +246,17 @@ pub async fn join_campaign(
     };
     act(&state, &headers, &id, command).await
 }
+
+/// The agent leaves a campaign until joining it again ("Cancel and leave
+/// the campaign"); a record of it on screen goes back to the list.
+pub async fn leave_campaign(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((id, campaign)): Path<(String, String)>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::LeaveCampaign {
+        agent: id.clone(),
+        campaign,
+    };
+    act(&state, &headers, &id, command).await
+}

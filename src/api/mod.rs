@@ -121,6 +121,10 @@ pub fn router(state: ApiState) -> Router {
             post(agents::join_campaign),
         )
         .route(
+            "/api/agents/{id}/campaigns/{campaign}/leave",
+            post(agents::leave_campaign),
+        )
+        .route(
             "/api/agents/{id}/preview/{action}",
             post(agents::preview_action),
         )

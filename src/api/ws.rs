@@ -256,6 +256,11 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
             campaign: field(&message, "campaign")
                 .ok_or_else(|| ApiError::BadRequest("`join` needs a `campaign`".into()))?,
         },
+        "leave" => Command::LeaveCampaign {
+            agent: agent.clone(),
+            campaign: field(&message, "campaign")
+                .ok_or_else(|| ApiError::BadRequest("`leave` needs a `campaign`".into()))?,
+        },
         "preview" => {
             let what = field(&message, "do").unwrap_or_else(|| "next".into());
             preview_command(&agent, &what, field(&message, "caller_id"))?

@@ -470,6 +470,8 @@ impl Dialer {
                         phone: lease.phone.clone(),
                         custom: serde_json::from_str(&lease.custom_json)
                             .unwrap_or(serde_json::Value::Null),
+                        callback: lease.callback.is_some(),
+                        personal_callback: lease.callback_agent.is_some(),
                     });
                     self.effects.push_back(Effect::Connect { call, agent });
                 }
@@ -659,6 +661,7 @@ impl Dialer {
     /// where the campaign asks agents to confirm joining, joined.
     pub(super) fn takes_part(&self, agent: &super::dialer::AgentEntry, campaign: &str) -> bool {
         agent.campaigns.iter().any(|c| c == campaign)
+            && !agent.left.contains(campaign)
             && self
                 .campaigns
                 .get(campaign)

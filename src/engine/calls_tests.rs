@@ -641,3 +641,48 @@ fn a_phone_registering_after_login_is_called_then() {
     );
     assert!(effects(&mut dialer).is_empty());
 }
+
+#[test]
+fn the_screen_pop_says_a_record_is_a_scheduled_callback() {
+    let t0 = Instant::now();
+    let mut dialer = dialer(t0, false);
+    start_demo(&mut dialer, t0);
+    let mut callback = lease(1);
+    callback.callback = Some(17);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![callback],
+            for_agent: None,
+        },
+        t0,
+    );
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(4000),
+            },
+            label: "human",
+            at_ms: 1000,
+        },
+        t0 + ms(4000),
+    );
+    let pops: Vec<(bool, bool)> = std::iter::from_fn(|| dialer.poll_event())
+        .filter_map(|event| match event {
+            super::dialer::Event::ScreenPop {
+                callback,
+                personal_callback,
+                ..
+            } => Some((callback, personal_callback)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pops,
+        vec![(true, false)],
+        "a campaign callback, popped as one"
+    );
+}

@@ -53,8 +53,16 @@ pub enum Command {
         name: String,
         command: RunCommand,
     },
-    /// The agent confirms joining a campaign that asks for it.
+    /// The agent confirms joining a campaign that asks for it, or comes
+    /// back to one it left.
     JoinCampaign {
+        agent: String,
+        campaign: String,
+    },
+    /// The agent leaves a campaign until joining it again (SPEC §2 "Cancel
+    /// and leave the campaign"): no records or calls from it; a record of
+    /// it on screen goes back to the list.
+    LeaveCampaign {
         agent: String,
         campaign: String,
     },
@@ -79,6 +87,7 @@ impl Command {
             | Command::AgentHangup { agent }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
+            | Command::LeaveCampaign { agent, .. }
             | Command::Preview { agent, .. } => Some(agent),
             Command::Campaign { .. } => None,
         }
@@ -146,6 +155,10 @@ pub enum Event {
         phone: String,
         /// The list's extra columns, as imported (a JSON object).
         custom: serde_json::Value,
+        /// A scheduled callback's delivery (SPEC §6: the record shows it).
+        callback: bool,
+        /// A personal callback: scheduled by or for this agent.
+        personal_callback: bool,
     },
     /// A record on the agent's screen (preview, push preview).
     Preview {
@@ -154,7 +167,7 @@ pub enum Event {
         preview: PreviewView,
     },
     /// The record left the agent's screen: `called`, `skipped`, `declined`,
-    /// `do_not_call`, `removed`, `stopped`, `timed_out` or `withdrawn`
+    /// `do_not_call`, `removed`, `stopped`, `left`, `timed_out` or `withdrawn`
     /// (not ready, logout, campaign paused).
     PreviewEnded {
         agent: String,
@@ -232,6 +245,8 @@ pub(super) struct AgentEntry {
     /// Campaigns the agent confirmed joining since logging in (those with
     /// `agents_confirm_join`).
     pub joined: std::collections::BTreeSet<String>,
+    /// Campaigns the agent left since logging in (until joining again).
+    pub left: std::collections::BTreeSet<String>,
 }
 
 pub(super) struct CampaignEntry {
@@ -285,6 +300,7 @@ impl Dialer {
                     simulated: agent.simulated.clone(),
                     has_phone: agent.has_phone(),
                     joined: std::collections::BTreeSet::new(),
+                    left: std::collections::BTreeSet::new(),
                 };
                 (agent.id.clone(), entry)
             })
@@ -475,9 +491,13 @@ impl Dialer {
                         "log in before joining a campaign".into(),
                     ));
                 }
+                entry.left.remove(&campaign);
                 entry.joined.insert(campaign);
                 // The campaign's pacer and dispatcher count the agent now.
                 self.agent_changed(&agent, now);
+            }
+            Command::LeaveCampaign { agent, campaign } => {
+                self.leave_campaign(&agent, &campaign, now)?;
             }
             Command::Campaign { name, command } => {
                 let campaign = self
@@ -645,8 +665,9 @@ impl Dialer {
             if let Some(entry) = self.agents.get_mut(&agent)
                 && matches!(entry.session.state(), AgentState::LoggedOut)
             {
-                // Joining is per login.
+                // Joining and leaving are per login.
                 entry.joined.clear();
+                entry.left.clear();
             }
             let previewing = self
                 .agents

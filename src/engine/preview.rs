@@ -51,6 +51,8 @@ pub enum PreviewAction {
     Remove,
     /// Give it back and stop receiving records (agent Not ready).
     Stop,
+    /// Give it back and leave the campaign (until joining it again).
+    Leave,
 }
 
 impl PreviewAction {
@@ -63,6 +65,7 @@ impl PreviewAction {
             "dnc" | "do-not-call" => PreviewAction::DoNotCall,
             "remove" => PreviewAction::Remove,
             "stop" => PreviewAction::Stop,
+            "leave" => PreviewAction::Leave,
             _ => return None,
         })
     }
@@ -103,6 +106,8 @@ pub struct PreviewView {
     pub attempts: u32,
     /// A scheduled callback's delivery.
     pub callback: bool,
+    /// A personal callback (this agent's own).
+    pub personal_callback: bool,
     pub pushed: bool,
     /// Time left before the campaign's timeout action, if it has one.
     pub remaining_ms: Option<u64>,
@@ -179,7 +184,45 @@ impl Dialer {
                 }
                 Ok(())
             }
+            PreviewAction::Leave => self.leave_campaign(agent, &campaign, now),
         }
+    }
+
+    /// `agent` leaves `campaign` for this login: a record of it on screen
+    /// goes back to the list (unchanged place), the campaign's pacer stops
+    /// counting the agent, and Join brings the agent back.
+    pub(super) fn leave_campaign(
+        &mut self,
+        agent: &str,
+        campaign: &str,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        if !self.campaigns.contains_key(campaign) {
+            return Err(CommandError::UnknownCampaign(campaign.to_string()));
+        }
+        let entry = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| CommandError::UnknownAgent(agent.to_string()))?;
+        if !entry.campaigns.iter().any(|c| c == campaign) {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{agent}` is not assigned to campaign `{campaign}`"
+            )));
+        }
+        if matches!(entry.session.state(), AgentState::LoggedOut) {
+            return Err(CommandError::Unavailable(
+                "log in before leaving a campaign".into(),
+            ));
+        }
+        if self.preview_campaign_of(agent).as_deref() == Some(campaign) {
+            self.end_preview(campaign, agent, Release::Unused, "left", now);
+        }
+        if let Some(entry) = self.agents.get_mut(agent) {
+            entry.joined.remove(campaign);
+            entry.left.insert(campaign.to_string());
+        }
+        self.agent_changed(agent, now);
+        Ok(())
     }
 
     /// The running preview-mode campaign holding `agent`'s record.
@@ -561,6 +604,7 @@ fn view(
         custom: serde_json::from_str(&lease.custom_json).unwrap_or(serde_json::Value::Null),
         attempts: lease.attempts,
         callback: lease.callback.is_some(),
+        personal_callback: lease.callback_agent.is_some(),
         pushed: preview.pushed,
         remaining_ms: preview
             .deadline

@@ -599,8 +599,12 @@ fn a_personal_callback_is_shown_to_its_agent_in_a_progressive_campaign() {
         .preview
         .unwrap();
     assert_eq!(
-        (on_screen.record.as_str(), on_screen.callback),
-        ("r7", true)
+        (
+            on_screen.record.as_str(),
+            on_screen.callback,
+            on_screen.personal_callback
+        ),
+        ("r7", true, true)
     );
     assert_eq!(on_screen.remaining_ms, Some(30_000));
     // The other agent's stays held, then goes back to the store.
@@ -701,4 +705,100 @@ fn a_campaign_that_asks_agents_to_join_gives_calls_only_after_they_do() {
         )
         .unwrap();
     assert_eq!(dialer.agent_view("ann", t0).unwrap().to_join, vec!["demo"]);
+}
+
+#[test]
+fn cancel_and_leave_the_campaign_gives_the_record_back_until_the_agent_joins_again() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 3, false, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    events(&mut dialer);
+    preview(&mut dialer, "ann", PreviewAction::Leave, t0 + ms(100));
+    assert_eq!(
+        released(&effects(&mut dialer)),
+        vec![("r1".to_string(), Release::Unused)]
+    );
+    let ended: Vec<&'static str> = events(&mut dialer)
+        .iter()
+        .filter_map(|e| match e {
+            Event::PreviewEnded { how, .. } => Some(*how),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec!["left"]);
+    let view = dialer.agent_view("ann", t0 + ms(100)).unwrap();
+    assert_eq!(view.state, "ready", "still ready for her other campaigns");
+    assert_eq!(view.to_join, vec!["demo"], "the desktop offers Join");
+    // No record from the campaign she left.
+    assert!(
+        dialer
+            .handle_command(
+                Command::Preview {
+                    agent: "ann".into(),
+                    action: PreviewAction::Next,
+                    caller_id: None,
+                },
+                t0 + ms(200),
+            )
+            .is_err()
+    );
+    assert!(shown(&events(&mut dialer), "ann").is_empty());
+    // Join brings her back.
+    dialer
+        .handle_command(
+            Command::JoinCampaign {
+                agent: "ann".into(),
+                campaign: "demo".into(),
+            },
+            t0 + ms(300),
+        )
+        .unwrap();
+    assert!(dialer.agent_view("ann", t0).unwrap().to_join.is_empty());
+    preview(&mut dialer, "ann", PreviewAction::Next, t0 + ms(400));
+    assert_eq!(shown(&events(&mut dialer), "ann").len(), 1);
+}
+
+#[test]
+fn an_agent_who_leaves_a_progressive_campaign_gets_no_calls_from_it() {
+    let t0 = Instant::now();
+    let mut dialer = started("progressive", "", 3, false, t0);
+    let first = dials(&effects(&mut dialer));
+    assert_eq!(first.len(), 1, "1:1 for Ann");
+    let leave = |dialer: &mut Dialer, campaign: &str| {
+        dialer.handle_command(
+            Command::LeaveCampaign {
+                agent: "ann".into(),
+                campaign: campaign.into(),
+            },
+            t0 + ms(100),
+        )
+    };
+    assert!(matches!(
+        leave(&mut dialer, "nope"),
+        Err(CommandError::UnknownCampaign(_))
+    ));
+    leave(&mut dialer, "demo").unwrap();
+    // The call in flight ends; nothing new is dialed while she is out.
+    dialer.handle_input(
+        Input::Failed {
+            call: first[0],
+            failure: Failure::Busy,
+            sip_code: Some(486),
+        },
+        t0 + ms(2000),
+    );
+    dialer.handle_timeout(t0 + ms(5000));
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    // Leaving is per login: after logging in again she takes part.
+    for command in [
+        Command::AgentLogout {
+            agent: "ann".into(),
+        },
+        Command::AgentLogin {
+            agent: "ann".into(),
+        },
+    ] {
+        dialer.handle_command(command, t0 + ms(6000)).unwrap();
+    }
+    assert!(dialer.agent_view("ann", t0).unwrap().to_join.is_empty());
 }

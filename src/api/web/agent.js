@@ -52,6 +52,12 @@ async function refresh() {
   }
 }
 
+// How a record delivered as a scheduled callback says so.
+function callbackNote(record) {
+  if (record.personal_callback) return " (your personal callback)";
+  return record.callback ? " (callback)" : "";
+}
+
 function fields(list, object) {
   list.replaceChildren();
   for (const [key, value] of Object.entries(object || {})) {
@@ -79,9 +85,13 @@ function render() {
   $("get-record").disabled = !(state === "ready" && previewCampaign);
 
   const rows = mine.map((c) => {
-    const join = (view.to_join || []).includes(c.name)
-      ? outdial.el("button", { class: "primary join", "data-campaign": c.name, onclick: () => act("/campaigns/" + encodeURIComponent(c.name) + "/join") }, "Join")
-      : "";
+    const path = "/campaigns/" + encodeURIComponent(c.name);
+    let join = "";
+    if ((view.to_join || []).includes(c.name)) {
+      join = outdial.el("button", { class: "primary join", "data-campaign": c.name, onclick: () => act(path + "/join") }, "Join");
+    } else if (state !== "logged_out") {
+      join = outdial.el("button", { class: "leave", "data-campaign": c.name, onclick: () => act(path + "/leave") }, "Leave");
+    }
     return outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), outdial.el("td", {}, c.state), outdial.el("td", {}, join));
   });
   $("campaigns").replaceChildren(...rows);
@@ -91,7 +101,7 @@ function render() {
   if (preview) {
     $("preview-name").textContent = preview.name;
     $("preview-phone").textContent = preview.phone;
-    $("preview-record").textContent = preview.record + (preview.callback ? " (callback)" : "");
+    $("preview-record").textContent = preview.record + callbackNote(preview);
     $("preview-campaign").textContent = preview.campaign;
     $("preview-attempts").textContent = preview.attempts;
     fields($("preview-custom"), preview.custom);
@@ -114,7 +124,7 @@ function render() {
   if (pop) {
     $("call-name").textContent = pop.name;
     $("call-phone").textContent = pop.phone;
-    $("call-record").textContent = pop.record;
+    $("call-record").textContent = pop.record + callbackNote(pop);
     $("call-campaign").textContent = pop.campaign;
     fields($("call-custom"), pop.custom);
   }
@@ -325,7 +335,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("not-ready").addEventListener("click", () => act("/not-ready", { reason: $("reason-select").value }));
   $("logout").addEventListener("click", () => act("/logout"));
   $("get-record").addEventListener("click", () => act("/preview"));
-  for (const action of ["skip", "decline", "dnc", "remove", "stop"]) {
+  for (const action of ["skip", "decline", "dnc", "remove", "stop", "leave"]) {
     $("preview-" + action).addEventListener("click", () => act("/preview/" + action));
   }
   $("preview-call").addEventListener("click", () => {
