@@ -165,6 +165,27 @@ fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64;
     })
 }
 
+/// Why the campaign's calls are held back, for agents: only the limits
+/// that are not the pacing working as meant.
+fn held_back_reason(limit: crate::pacing::Limit) -> Option<&'static str> {
+    use crate::pacing::Limit;
+    match limit {
+        Limit::TrunkLines => Some("max concurrent calls reached: waiting for a free line"),
+        Limit::CallsPerSecond => Some("max calls per second reached"),
+        Limit::Compliance => Some("abandonment near the cap: dialing held back"),
+        Limit::NoPacing | Limit::Progressive | Limit::ColdStart | Limit::AbandonRisk => None,
+    }
+}
+
+impl LiveCampaign {
+    /// What agents are told while calls are held back (see
+    /// [`held_back_reason`]).
+    pub(super) fn held_back(&self) -> Option<&'static str> {
+        self.last_decision
+            .and_then(|decision| held_back_reason(decision.reasoning.limit))
+    }
+}
+
 /// What bound the last pacing decision, for supervisors.
 fn limit_reason(limit: crate::pacing::Limit) -> &'static str {
     use crate::pacing::Limit;

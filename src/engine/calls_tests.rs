@@ -686,3 +686,36 @@ fn the_screen_pop_says_a_record_is_a_scheduled_callback() {
         "a campaign callback, popped as one"
     );
 }
+
+#[test]
+fn agents_see_why_calls_are_held_back_when_the_trunk_is_full() {
+    let text = CONFIG
+        .replace("ABANDON_PROMPT", "lines_per_agent = 3.0")
+        .replace("max_concurrent_calls = 10", "max_concurrent_calls = 1");
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config, t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0,
+    );
+    assert_eq!(dialer.campaign_views()[0].held_back, None, "not running");
+    start_demo(&mut dialer, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: (1..=5).map(lease).collect(),
+            for_agent: None,
+        },
+        t0,
+    );
+    // Three lines wanted for the ready agent, one allowed.
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(
+        dialer.campaign_views()[0].held_back,
+        Some("max concurrent calls reached: waiting for a free line")
+    );
+}

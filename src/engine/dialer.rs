@@ -232,6 +232,11 @@ pub struct CampaignView {
     pub agents_by_state: BTreeMap<&'static str, usize>,
     /// The call guide the desktop shows during the campaign's calls.
     pub guide: Vec<crate::campaign::guide::GuideQuestion>,
+    /// Why calls are held back right now, in words agents understand (SPEC
+    /// §5: when the trunk's limit is reached "agents see a reason"): set
+    /// while the last pacing decision of a running campaign was bound by
+    /// the trunk's lines or calls per second, or by the abandonment cap.
+    pub held_back: Option<&'static str>,
 }
 
 pub(super) struct AgentEntry {
@@ -789,6 +794,11 @@ impl Dialer {
                     abandon_target: campaign.abandon_target,
                     agents_by_state,
                     guide: campaign.config.guide.clone(),
+                    held_back: if campaign.state == RunState::Running {
+                        self.live.get(name).and_then(|live| live.held_back())
+                    } else {
+                        None
+                    },
                 }
             })
             .collect()

@@ -92,7 +92,9 @@ function render() {
     } else if (state !== "logged_out") {
       join = outdial.el("button", { class: "leave", "data-campaign": c.name, onclick: () => act(path + "/leave") }, "Leave");
     }
-    return outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), outdial.el("td", {}, c.state), outdial.el("td", {}, join));
+    const stateCell = outdial.el("td", {}, c.state);
+    if (c.held_back) stateCell.append(outdial.el("span", { class: "muted held-back" }, " — " + c.held_back));
+    return outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), stateCell, outdial.el("td", {}, join));
   });
   $("campaigns").replaceChildren(...rows);
 
