@@ -6,9 +6,11 @@
 //! then bridged in turn into the one reservation call: baresip must hear the
 //! zip tone then each customer (its own decoded-audio dump, module
 //! `sndfile`), the customers must hear the agent (the bridge recordings'
-//! agent channel carries the 700 Hz), and when the agent hangs up the
-//! softphone (baresip's `ctrl_tcp` command `hangup`) the dialer must see the
-//! phone gone.
+//! agent channel carries the 700 Hz); the agent then holds and resumes the
+//! reservation call from the softphone (re-INVITEs outdial must answer, and
+//! stop then restart its RTP: baresip's own packet counts tell), and when
+//! the agent hangs up the softphone (baresip's `ctrl_tcp` command `hangup`)
+//! the dialer must see the phone gone.
 
 mod sip_support;
 mod support;
@@ -59,6 +61,7 @@ impl Baresip {
              audio_player aubridge,nowhere\n\
              audio_alert aubridge,nowhere\n\
              audio_source aufile,{voice}\n\
+             rtp_stats yes\n\
              ausrc_srate 8000\n\
              auplay_srate 8000\n\
              ausrc_channels 1\n\
@@ -163,6 +166,21 @@ impl Drop for Baresip {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// baresip's end-of-call RTP counts (`packets: SENT RECEIVED`).
+fn rtp_summary(log: &str) -> (u64, u64) {
+    let line = log
+        .lines()
+        .find(|l| l.trim_start().starts_with("packets:"))
+        .unwrap_or_else(|| panic!("no RTP summary in baresip's log:\n{log}"));
+    let counts: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 2, "{line}");
+    (counts[0], counts[1])
 }
 
 /// The complete netstrings at the start of `bytes`.
@@ -403,6 +421,7 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
             &format!("customer {customer} on the agent's line"),
             || (agent(addr)["state"] == "on_call").then_some(()),
         );
+
         wait_for(
             Duration::from_secs(30),
             &format!("customer {customer} hung up"),
@@ -415,6 +434,24 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
         );
         assert_eq!(status, 200, "{body}");
     }
+
+    // The agent puts the reservation call on hold from the softphone and
+    // takes it back: re-INVITEs with a=sendonly, then sendrecv, answered by
+    // outdial (recvonly, sendrecv), which stops sending meanwhile and then
+    // sends again; the agent stays connected and Ready throughout.
+    let response = phone.command("hold");
+    assert_eq!(response["ok"], true, "{response}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let view = agent(addr);
+    assert_eq!(
+        (&view["state"], &view["phone_connected"]),
+        (&Value::from("ready"), &Value::from(true)),
+        "{view}"
+    );
+    let response = phone.command("resume");
+    assert_eq!(response["ok"], true, "{response}");
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(agent(addr)["phone_connected"], true);
 
     // The agent hangs up the softphone: the dialer sees the phone gone and
     // offers the agent no more calls.
@@ -432,6 +469,18 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     assert!(
         log.contains("200 OK") && log.contains("Call established"),
         "baresip did not register and answer:\n{log}"
+    );
+    // baresip's RTP summary (`rtp_stats`): it sent nothing while holding
+    // and outdial sent nothing to it meanwhile; had outdial not resumed,
+    // the 3 s after the resume (150 packets) would be missing.
+    let (sent, received) = rtp_summary(&log);
+    assert!(
+        received + 25 >= sent && sent > 500,
+        "baresip sent {sent} RTP packets and received {received}:\n{log}"
+    );
+    assert!(
+        log.contains("call: hold") && log.contains("call: resume"),
+        "{log}"
     );
     let out = dir.path().join("attempts.csv");
     let (headers, rows) = support::export_csv(&config_path, "soft", true, &out);
