@@ -438,7 +438,10 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     // The agent puts the reservation call on hold from the softphone and
     // takes it back: re-INVITEs with a=sendonly, then sendrecv, answered by
     // outdial (recvonly, sendrecv), which stops sending meanwhile and then
-    // sends again; the agent stays connected and Ready throughout.
+    // sends again; the agent stays connected and Ready throughout. (After
+    // the customers: baresip 1.0 stops writing its `sndfile` dump of what
+    // it decodes once a hold restarts its player, though it goes on
+    // receiving — tcpdump showed outdial's 50 packets/s before and after.)
     let response = phone.command("hold");
     assert_eq!(response["ok"], true, "{response}");
     std::thread::sleep(Duration::from_millis(1000));
