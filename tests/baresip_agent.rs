@@ -44,9 +44,10 @@ struct Baresip {
 }
 
 impl Baresip {
-    /// Registers as agent `a1` at `registrar` from a free port, answers
-    /// every call at once, sends `voice` and dumps what it hears.
-    fn start(dir: &Path, registrar: SocketAddr, voice: &Path) -> Baresip {
+    /// Registers as agent `a1` at `registrar` over `transport` (`udp` or
+    /// `tcp`) from a free port, answers every call at once, sends `voice`
+    /// and dumps what it hears.
+    fn start(dir: &Path, registrar: SocketAddr, transport: &str, voice: &Path) -> Baresip {
         let config_dir = dir.join("baresip");
         let dumps = dir.join("baresip-dumps");
         std::fs::create_dir_all(&config_dir).unwrap();
@@ -83,7 +84,7 @@ impl Baresip {
         std::fs::write(
             config_dir.join("accounts"),
             format!(
-                "<sip:a1@{registrar};transport=udp>;auth_pass={AGENT_PASSWORD};\
+                "<sip:a1@{registrar};transport={transport}>;auth_pass={AGENT_PASSWORD};\
                  regint=60;answermode=auto;audio_codecs=PCMU,PCMA\n"
             ),
         )
@@ -209,7 +210,7 @@ fn config(dir: &Path, carrier_port: u16) -> String {
         r#"
 [sip]
 listen = "127.0.0.1:0"
-transports = ["udp"]
+transports = ["udp", "tcp"]
 [rtp]
 bind = "127.0.0.1"
 port_min = {rtp_base}
@@ -252,6 +253,20 @@ campaigns = ["soft"]
         records = dir.join("recordings").display(),
         db = dir.join("outdial.db").display(),
     )
+}
+
+/// Two minutes of the agent's "voice" (a steady tone), 16-bit PCM as
+/// baresip's aufile wants it.
+fn agent_voice(dir: &Path) -> PathBuf {
+    let voice = dir.join("agent-voice.wav");
+    let samples: Vec<i16> = (0..8000 * 120)
+        .map(|i| {
+            let phase = 2.0 * std::f64::consts::PI * AGENT_TONE_HZ * f64::from(i) / 8000.0;
+            (6000.0 * phase.sin()) as i16
+        })
+        .collect();
+    write_mono_8k(&voice, &samples).unwrap();
+    voice
 }
 
 fn json(body: &str) -> Value {
@@ -377,15 +392,7 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    // Two minutes of the agent's voice, 16-bit PCM as aufile wants it.
-    let voice = dir.path().join("agent-voice.wav");
-    let samples: Vec<i16> = (0..8000 * 120)
-        .map(|i| {
-            (6000.0 * (2.0 * std::f64::consts::PI * AGENT_TONE_HZ * f64::from(i) / 8000.0).sin())
-                as i16
-        })
-        .collect();
-    write_mono_8k(&voice, &samples).unwrap();
+    let voice = agent_voice(dir.path());
 
     let mut running = Running::start(&config_path);
     let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
@@ -397,7 +404,7 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(agent(addr)["phone_connected"], false);
 
-    let phone = Baresip::start(dir.path(), registrar, &voice);
+    let phone = Baresip::start(dir.path(), registrar, "udp", &voice);
     running.wait_for_message("agent phone registered", Duration::from_secs(15));
     wait_for(Duration::from_secs(15), "the reservation call up", || {
         (agent(addr)["phone_connected"] == true).then_some(())
@@ -537,4 +544,54 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
             agent_channel.len()
         );
     }
+}
+
+/// The same softphone over SIP/TCP: it registers on outdial's TCP listener,
+/// and the reservation call reaches it over TCP at the registered contact;
+/// hanging up on the phone ends it.
+#[test]
+fn a_baresip_softphone_over_tcp_registers_and_takes_the_reservation_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("outdial.toml");
+    // No customer is dialed here: the trunk address is never used.
+    std::fs::write(&config_path, config(dir.path(), free_port())).unwrap();
+    let voice = agent_voice(dir.path());
+    let mut running = Running::start(&config_path);
+    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
+    let registrar: SocketAddr = listening["sip_tcp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no TCP listener: {listening}"))
+        .parse()
+        .unwrap();
+    let phone = Baresip::start(dir.path(), registrar, "tcp", &voice);
+    let registered = running.wait_for_message("agent phone registered", Duration::from_secs(15));
+    let contact = registered["contact"].as_str().unwrap_or_default();
+    assert!(contact.contains("transport=tcp"), "{registered}");
+    let (status, body) = agent_post(addr, "login", None);
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(15), "the reservation call up", || {
+        (agent(addr)["phone_connected"] == true).then_some(())
+    });
+    let (status, body) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(2000));
+    let response = phone.command("hangup");
+    assert_eq!(response["ok"], true, "{response}");
+    wait_for(Duration::from_secs(10), "the phone seen hung up", || {
+        (agent(addr)["phone_connected"] == false).then_some(())
+    });
+    running.signal("TERM");
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "outdial exit status {status}");
+    let log = phone.log();
+    assert!(
+        log.contains("{0/TCP/v4} 200 OK"),
+        "not registered over TCP:\n{log}"
+    );
+    let (sent, received) = rtp_summary(&log);
+    assert!(
+        sent > 50 && received + 25 >= sent,
+        "baresip sent {sent} RTP packets and received {received}:\n{log}"
+    );
 }
