@@ -15,6 +15,21 @@ pub const ENGINE_COMMANDS: &str = "outdial_engine_commands_total";
 /// Counter: events the engine emitted (`type` label).
 pub const ENGINE_EVENTS: &str = "outdial_engine_events_total";
 
+/// Gauge: a running campaign's abandonment rate as the pacer counts it
+/// (`campaign`, `window` = `us_30d` | `uk_24h`), a fraction.
+pub const ABANDON_RATE: &str = "outdial_abandon_rate";
+/// Gauge: a running campaign's calls in progress (`campaign`).
+pub const LINES_IN_USE: &str = "outdial_lines_in_use";
+/// Gauge: a running campaign's live answers waiting for an agent.
+pub const ANSWERS_WAITING: &str = "outdial_answers_waiting";
+/// Gauge: 1 while a running campaign's pacing is held back by the trunk's
+/// limits or the abandonment cap (`campaign`, `reason` = `trunk_lines` |
+/// `calls_per_second` | `compliance`), else 0 for each reason.
+pub const HELD_BACK: &str = "outdial_held_back";
+/// Gauge: 1 while the trunk answers OPTIONS, 0 while it does not (absent
+/// until the first answer, and with `options_interval_s = 0`).
+pub const TRUNK_UP: &str = "outdial_trunk_up";
+
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
 /// Histogram (s): agent assigned → customer spliced into the agent's leg.
@@ -40,6 +55,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new().install_recorder()?;
     metrics::describe_gauge!(AGENTS, "Agents per state");
     metrics::describe_gauge!(CAMPAIGN_RUNNING, "1 while the campaign runs");
+    metrics::describe_gauge!(ABANDON_RATE, "Abandoned / live answers per window");
+    metrics::describe_gauge!(LINES_IN_USE, "Calls in progress per campaign");
+    metrics::describe_gauge!(ANSWERS_WAITING, "Live answers waiting for an agent");
+    metrics::describe_gauge!(HELD_BACK, "1 while pacing is held back, by reason");
+    metrics::describe_gauge!(TRUNK_UP, "1 while the trunk answers OPTIONS");
     metrics::describe_counter!(ENGINE_COMMANDS, "Engine commands by result");
     metrics::describe_counter!(ENGINE_EVENTS, "Engine events by type");
     metrics::describe_counter!(ATTEMPTS, "Finished call attempts by result");

@@ -312,6 +312,21 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     assert_eq!(stats["abandoned"], 0, "{stats}");
     assert_eq!(stats["live_answers"], 2, "{stats}");
     assert!(stats["connect_latency_ms"].is_array(), "{stats}");
+    // Prometheus sees the campaign's figures (refreshed at least every second).
+    let metrics = wait_for(Duration::from_secs(5), "campaign gauges", || {
+        let (_, body) = http(addr, "GET", "/metrics", None, None);
+        body.contains("outdial_lines_in_use{campaign=\"e2e\"} 0")
+            .then_some(body)
+    });
+    for line in [
+        "outdial_abandon_rate{campaign=\"e2e\",window=\"us_30d\"} 0",
+        "outdial_abandon_rate{campaign=\"e2e\",window=\"uk_24h\"} 0",
+        "outdial_answers_waiting{campaign=\"e2e\"} 0",
+        "outdial_held_back{campaign=\"e2e\",reason=\"trunk_lines\"} 0",
+        "outdial_campaign_running{campaign=\"e2e\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
+    }
     shut_down(&mut running, &mut carrier, &mut agent_phone);
 
     let (headers, attempts) = export_attempts(&config_path, dir.path());

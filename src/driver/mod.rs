@@ -104,7 +104,15 @@ struct Engine {
     channels: ShellChannels,
     sip_events: mpsc::UnboundedReceiver<SipEvent>,
     events: broadcast::Sender<Event>,
+    /// When the gauges were last published: on every engine event, and at
+    /// least every [`GAUGE_PERIOD`] (lines in use and rates move without
+    /// events).
+    gauges_at: Instant,
 }
+
+/// The longest the Prometheus gauges go without a refresh while the engine
+/// is busy.
+const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// Feeds inputs, carries out effects until none are left, and
@@ -129,8 +137,9 @@ impl Engine {
             // No subscriber is fine: nobody is watching.
             let _ = self.events.send(event);
         }
-        if changed {
+        if changed || self.gauges_at.elapsed() >= GAUGE_PERIOD {
             publish_gauges(&self.dialer);
+            self.gauges_at = Instant::now();
         }
     }
 
@@ -251,6 +260,7 @@ pub fn spawn(
         channels,
         sip_events,
         events,
+        gauges_at: Instant::now(),
     };
     let task = tokio::spawn(async move {
         engine.settle(Vec::new()).await;
@@ -280,6 +290,22 @@ fn publish_gauges(dialer: &Dialer) {
         } else {
             0.0
         };
-        metrics::gauge!(m::CAMPAIGN_RUNNING, "campaign" => campaign.name).set(running);
+        metrics::gauge!(m::CAMPAIGN_RUNNING, "campaign" => campaign.name.clone()).set(running);
+        let Some(stats) = dialer.campaign_stats(&campaign.name, now) else {
+            continue;
+        };
+        let name = campaign.name;
+        metrics::gauge!(m::ABANDON_RATE, "campaign" => name.clone(), "window" => "us_30d")
+            .set(stats.abandon_rate_us);
+        metrics::gauge!(m::ABANDON_RATE, "campaign" => name.clone(), "window" => "uk_24h")
+            .set(stats.abandon_rate_uk);
+        metrics::gauge!(m::LINES_IN_USE, "campaign" => name.clone()).set(stats.lines_in_use as f64);
+        metrics::gauge!(m::ANSWERS_WAITING, "campaign" => name.clone())
+            .set(stats.answers_waiting_for_agent as f64);
+        for reason in ["trunk_lines", "calls_per_second", "compliance"] {
+            let held = running > 0.0 && stats.limit.as_deref() == Some(reason);
+            metrics::gauge!(m::HELD_BACK, "campaign" => name.clone(), "reason" => reason)
+                .set(if held { 1.0 } else { 0.0 });
+        }
     }
 }

@@ -103,6 +103,8 @@ impl SipSockets {
                         tracing::info!(state = ?now, code, "trunk state changed");
                         trunk = now;
                     }
+                    let up = if trunk == TrunkState::Up { 1.0 } else { 0.0 };
+                    metrics::gauge!(crate::metrics::TRUNK_UP).set(up);
                     continue;
                 }
                 if forward.send(event).is_err() {
