@@ -685,3 +685,82 @@ fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
     assert_eq!(&rows[0][column("disposition")], "NA");
     assert_eq!(&rows[1][column("disposition")], "SALE");
 }
+
+/// `connection = "per_call"` (SPEC §3): no reservation call; the agent's
+/// phone (a SIPp UAS echoing RTP, answering at once like an auto-answer
+/// softphone) is rung for each live person and hung up after, and each
+/// customer still reaches the agent within the 2-second window, zip tone
+/// first.
+#[test]
+fn a_per_call_agent_phone_is_rung_for_each_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
+        2,
+        &["-timeout", "90s"],
+    );
+    let echo_port = free_port().to_string();
+    // Two calls to the phone: one per customer.
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        2,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "90s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), carrier.port, agent_phone.port)
+        .replace("simulated = {", "connection = \"per_call\"\nsimulated = {");
+    std::fs::write(&config_path, text).unwrap();
+    import_list(
+        &config_path,
+        dir.path(),
+        "id,phone\nlive-1,+12025550111\nlive-2,+12025550121\n",
+    );
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    // Ready at once, with no call to its phone yet.
+    wait_for(Duration::from_secs(10), "agent a1 ready", || {
+        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+        let agent = json(&body);
+        (agent["state"] == "ready").then_some(body)
+    });
+    let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+    assert_eq!(json(&body)["phone_connected"], false, "{body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/e2e/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let stats = wait_for(Duration::from_secs(60), "both customers handled", || {
+        all_attempted(addr, 2).ok()
+    });
+    let stats = json(&stats);
+    assert_eq!(stats["live_answers"], 2, "{stats}");
+    assert_eq!(stats["abandoned"], 0, "{stats}");
+    // Between customers the phone is not held.
+    wait_for(Duration::from_secs(5), "the phone hung up", || {
+        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+        (json(&body)["phone_connected"] == false).then_some(body)
+    });
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    for id in ["live-1", "live-2"] {
+        let row = &attempts[id][0];
+        assert_eq!(&row[column("outcome")], "human", "{id}: {row:?}");
+        assert_eq!(&row[column("agent")], "a1", "{id}: {row:?}");
+        assert_eq!(&row[column("abandoned")], "0", "{id}: {row:?}");
+    }
+    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 2, "{recordings:?}");
+    for recording in &recordings {
+        assert_zip_then_customer(recording);
+    }
+}

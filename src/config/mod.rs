@@ -411,9 +411,32 @@ pub struct AgentConfig {
     /// takes itself (see [`SimulatedAgent`]).
     #[serde(default)]
     pub simulated: Option<SimulatedAgent>,
+    /// How customers reach the agent's phone (SPEC §3).
+    #[serde(default)]
+    pub connection: AgentConnection,
+}
+
+/// How customers reach an agent's phone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentConnection {
+    /// One call to the phone at login, kept up; every customer is bridged
+    /// into it (sub-second connect).
+    #[default]
+    Reservation,
+    /// The phone is rung for each customer and hung up after the call. Its
+    /// ring and answer time eat into the 2-second window: an auto-answering
+    /// phone is needed for live answers to reach the agent in time.
+    PerCall,
 }
 
 impl AgentConfig {
+    /// Whether the phone is rung for each customer rather than held on a
+    /// reservation call.
+    pub fn per_call(&self) -> bool {
+        self.connection == AgentConnection::PerCall && self.has_phone()
+    }
+
     /// Whether customers reach this agent through a phone (a reservation
     /// call); a simulated agent without `sip_uri` or `password` has none,
     /// and bridged customers hear silence.

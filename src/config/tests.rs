@@ -200,3 +200,22 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_per_call_agent_needs_a_phone_and_connection_names_its_choices() {
+    let per_call = DEFAULT.replace(
+        "sip_uri = \"sip:1002@127.0.0.1:5082\"",
+        "sip_uri = \"sip:1002@127.0.0.1:5082\"\nconnection = \"per_call\"",
+    );
+    let config = parse(&per_call).expect("a per-call agent with a sip_uri");
+    assert!(config.agents[1].per_call());
+    assert!(!config.agents[0].per_call(), "reservation by default");
+    let without_phone = per_call.replace(
+        "sip_uri = \"sip:1002@127.0.0.1:5082\"\n",
+        "simulated = { wrap_up_s = 1, disposition = \"SALE\" }\n",
+    );
+    let problem = only_problem(&without_phone);
+    assert_eq!(problem.key, "agent[1].connection");
+    let error = parse(&per_call.replace("\"per_call\"", "\"ringing\"")).expect_err("unknown");
+    assert!(error.to_string().contains("per_call"), "{error}");
+}

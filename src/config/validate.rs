@@ -397,6 +397,12 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
                 "a simulated agent needs a disposition code",
             );
         }
+        if agent.connection == super::AgentConnection::PerCall && !agent.has_phone() {
+            check.report(
+                format!("{key}.connection"),
+                "`per_call` needs a phone to ring: `sip_uri` or a registration `password`",
+            );
+        }
         if !agent.has_phone() && agent.simulated.is_none() {
             check.report(
                 key.clone(),

@@ -220,6 +220,10 @@ pub struct Attempt {
     greeting_ended: Option<Instant>,
     /// When the agent now being connected was assigned.
     assigned_at: Option<Instant>,
+    /// The agent being connected has a per-call phone that is ringing:
+    /// nothing is spliced until it answers, and the 2-second window may
+    /// close first.
+    agent_phone_ringing: bool,
     outcome: Outcome,
     /// Result to report when the prompt being played ends.
     result_after_prompt: AttemptResult,
@@ -238,6 +242,7 @@ impl Attempt {
             human_at: None,
             greeting_ended: None,
             assigned_at: None,
+            agent_phone_ringing: false,
             outcome: Outcome {
                 result: AttemptResult::NetworkFailure,
                 sip_code: None,
@@ -498,6 +503,7 @@ impl Attempt {
         let Phase::Connecting { deadline, .. } = self.phase else {
             return;
         };
+        self.agent_phone_ringing = false;
         self.outcome.agent = None;
         let live = deadline.is_some();
         let deadline = deadline.unwrap_or(now + self.settings.machine_agent_wait);
@@ -511,6 +517,27 @@ impl Attempt {
         }
         self.phase = Phase::AwaitingAgent { deadline, live };
         self.actions.push_back(Action::RequestAgent);
+    }
+
+    /// The agent being connected is rung on a per-call phone: the splice
+    /// waits for its answer ([`Attempt::on_agent_phone_answered`]).
+    pub fn on_agent_phone_ringing(&mut self) {
+        if matches!(self.phase, Phase::Connecting { .. }) {
+            self.agent_phone_ringing = true;
+        }
+    }
+
+    /// The per-call phone answered: the zip tone and the splice follow.
+    pub fn on_agent_phone_answered(&mut self) -> bool {
+        let was_ringing =
+            self.agent_phone_ringing && matches!(self.phase, Phase::Connecting { .. });
+        self.agent_phone_ringing = false;
+        was_ringing
+    }
+
+    /// Whether the agent being connected is a per-call phone still ringing.
+    pub fn agent_phone_ringing(&self) -> bool {
+        self.agent_phone_ringing && matches!(self.phase, Phase::Connecting { .. })
     }
 
     /// The zip tone ended on the agent's leg: bridge now.
@@ -648,6 +675,15 @@ impl Attempt {
             Phase::WaitingForBeep { .. } => {
                 // No beep came: speak anyway so the message is recorded.
                 self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft);
+            }
+            // The window closed while the agent's per-call phone rang:
+            // nobody took the customer in time.
+            Phase::Connecting { ref agent, .. } if self.agent_phone_ringing => {
+                self.agent_phone_ringing = false;
+                self.actions.push_back(Action::ReleaseAgent {
+                    agent: agent.clone(),
+                });
+                self.abandon();
             }
             // The window closes during the zip tone: bridge now.
             Phase::Connecting { .. } => self.on_zip_tone_done(now),

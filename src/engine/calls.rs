@@ -27,6 +27,8 @@ use crate::store::{Lease, Release};
 pub const LEASE_FOR: Duration = Duration::from_secs(30 * 60);
 /// After the store had nothing to dial (or failed), ask again this late.
 const EMPTY_HOPPER_RETRY: Duration = Duration::from_secs(5);
+/// Why a per-call agent is made Not ready when its phone did not answer.
+pub const REASON_PHONE_UNANSWERED: &str = "phone did not answer";
 /// Records kept leased beyond what the pacer asks for right now.
 const HOPPER_SPARE: usize = 10;
 const MAX_LEASE_BATCH: usize = 100;
@@ -369,11 +371,28 @@ impl Dialer {
                         AgentState::OnCall { call } => Some(*call),
                         _ => None,
                     });
+                // A per-call phone rung for the customer being connected.
+                let rung_for = self
+                    .agents
+                    .get(&agent)
+                    .filter(|a| a.per_call)
+                    .and_then(|a| match a.session.state() {
+                        AgentState::Connecting { call } => Some(*call),
+                        _ => None,
+                    })
+                    .filter(|call| {
+                        self.calls
+                            .get(call)
+                            .is_some_and(|e| e.attempt.agent_phone_ringing())
+                    });
                 if let Err(error) = self.reservation_leg(&agent, up, now) {
                     tracing::warn!(%agent, %error, "reservation leg change for an unknown agent");
                 }
                 if !up && let Some(call) = bridged_call {
                     self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
+                }
+                if let Some(call) = rung_for {
+                    self.per_call_phone(&agent, call, up, now);
                 }
             }
             Input::AgentPhoneRegistered { agent } => self.phone_registered(&agent),
@@ -406,6 +425,29 @@ impl Dialer {
     /// The agent reserved for `call` is gone before the splice.
     pub(super) fn agent_lost(&mut self, call: CallId, now: Instant) {
         self.with_attempt(call, now, |a, now| a.on_agent_lost(now));
+    }
+
+    /// The per-call phone rung for `call` answered (`up`): the zip tone
+    /// and the splice follow. It did not (busy, rejected, unreachable): the
+    /// agent is made Not ready and the customer waits for another agent
+    /// inside the same 2-second window.
+    fn per_call_phone(&mut self, agent: &str, call: CallId, up: bool, now: Instant) {
+        if up {
+            if let Some(entry) = self.calls.get_mut(&call)
+                && entry.attempt.on_agent_phone_answered()
+            {
+                self.effects.push_back(Effect::Connect {
+                    call,
+                    agent: agent.to_string(),
+                });
+            }
+            return;
+        }
+        if let Some(a) = self.agents.get_mut(agent) {
+            let _ = a.session.release(now);
+            let _ = a.session.not_ready(REASON_PHONE_UNANSWERED, now);
+        }
+        self.agent_lost(call, now);
     }
 
     /// The agent on `call` hung up the customer.
@@ -494,7 +536,18 @@ impl Dialer {
                         callback: lease.callback.is_some(),
                         personal_callback: lease.callback_agent.is_some(),
                     });
-                    self.effects.push_back(Effect::Connect { call, agent });
+                    let ring_first = self
+                        .agents
+                        .get(&agent)
+                        .is_some_and(|a| a.per_call && !a.session.has_leg());
+                    if ring_first {
+                        // A per-call phone: ring it; the zip tone and the
+                        // splice wait for its answer (`Input::AgentLeg`).
+                        entry.attempt.on_agent_phone_ringing();
+                        self.effects.push_back(Effect::CallAgent { agent });
+                    } else {
+                        self.effects.push_back(Effect::Connect { call, agent });
+                    }
                 }
                 Action::Bridge { agent } => {
                     if let Some(a) = self.agents.get_mut(&agent) {
@@ -525,6 +578,10 @@ impl Dialer {
                 Action::ReleaseAgent { agent } => {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         let _ = a.session.release(now);
+                        if a.per_call {
+                            // Its phone may still be ringing for this call.
+                            self.effects.push_back(Effect::HangUpAgent { agent });
+                        }
                     }
                 }
                 Action::Play(prompt) => {
@@ -629,6 +686,12 @@ impl Dialer {
             && let Some(a) = self.agents.get_mut(&agent)
             && a.session.current_call() == Some(call)
         {
+            if a.per_call {
+                // The customer is gone: so is the call to the agent's phone.
+                self.effects.push_back(Effect::HangUpAgent {
+                    agent: agent.clone(),
+                });
+            }
             let _ = a.session.call_ended(now);
             let wrap_up_timer = self
                 .campaigns

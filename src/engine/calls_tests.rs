@@ -719,3 +719,169 @@ fn agents_see_why_calls_are_held_back_when_the_trunk_is_full() {
         Some("max concurrent calls reached: waiting for a free line")
     );
 }
+
+/// A campaign whose one agent's phone is rung per customer
+/// (`connection = "per_call"`), logged in and Ready, the campaign started
+/// with one record dialed and answered by a live person whose greeting
+/// ended at t0 + 1 s.
+fn per_call_answered(t0: Instant) -> (Dialer, CallId, Vec<Effect>) {
+    let text = CONFIG
+        .replace("ABANDON_PROMPT", "abandon_prompt = \"abandon.wav\"")
+        .replace(
+            "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
+            "sip_uri = \"sip:sim@127.0.0.1:5090\"\nconnection = \"per_call\"",
+        );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    for command in [
+        Command::AgentLogin {
+            agent: "sim".into(),
+        },
+        Command::AgentReady {
+            agent: "sim".into(),
+        },
+    ] {
+        dialer.handle_command(command, t0).unwrap();
+    }
+    assert!(
+        !effects(&mut dialer)
+            .iter()
+            .any(|e| matches!(e, Effect::CallAgent { .. })),
+        "no reservation call for a per-call phone"
+    );
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "ready");
+    start_demo(&mut dialer, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![lease(1)],
+            for_agent: None,
+        },
+        t0,
+    );
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(200));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(1000),
+            },
+            label: "human",
+            at_ms: 800,
+        },
+        t0 + ms(1000),
+    );
+    let after = effects(&mut dialer);
+    (dialer, call, after)
+}
+
+#[test]
+fn a_per_call_phone_is_rung_for_the_customer_and_hung_up_after() {
+    let t0 = Instant::now();
+    let (mut dialer, call, after) = per_call_answered(t0);
+    // The phone rings; nothing is spliced before it answers.
+    assert!(
+        after.contains(&Effect::CallAgent {
+            agent: "sim".into()
+        }),
+        "{after:?}"
+    );
+    assert!(!after.iter().any(|e| matches!(e, Effect::Connect { .. })));
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0 + ms(1400),
+    );
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::Connect {
+            call,
+            agent: "sim".into()
+        }]
+    );
+    dialer.handle_input(Input::Spliced { call }, t0 + ms(1600));
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
+    // The customer hangs up: the agent's call goes too; wrap-up.
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(20_000));
+    let over = effects(&mut dialer);
+    assert!(
+        over.contains(&Effect::HangUpAgent {
+            agent: "sim".into()
+        }),
+        "{over:?}"
+    );
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "wrap_up");
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(20_100),
+    );
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "wrap_up");
+}
+
+#[test]
+fn a_per_call_phone_that_rings_past_the_window_abandons_the_customer() {
+    let t0 = Instant::now();
+    let (mut dialer, call, _) = per_call_answered(t0);
+    // The window closes 2 s after the greeting, the phone still ringing.
+    dialer.handle_timeout(t0 + ms(3000));
+    let over = effects(&mut dialer);
+    assert!(
+        over.contains(&Effect::HangUpAgent {
+            agent: "sim".into()
+        }),
+        "the ring is cancelled: {over:?}"
+    );
+    assert!(
+        over.contains(&Effect::Play {
+            call,
+            prompt: Prompt::Abandon
+        }),
+        "{over:?}"
+    );
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "ready");
+    // The phone answers late: nothing is spliced.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0 + ms(3100),
+    );
+    assert!(
+        !effects(&mut dialer)
+            .iter()
+            .any(|e| matches!(e, Effect::Connect { .. }))
+    );
+}
+
+#[test]
+fn a_per_call_phone_that_fails_makes_the_agent_not_ready() {
+    let t0 = Instant::now();
+    let (mut dialer, call, _) = per_call_answered(t0);
+    // Busy or unreachable: the agent is Not ready, the customer waits for
+    // another agent (there is none) and is abandoned at the window's end.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(1500),
+    );
+    let view = dialer.agent_view("sim", t0).unwrap();
+    assert_eq!(
+        (view.state, view.reason.as_deref()),
+        ("not_ready", Some("phone did not answer"))
+    );
+    effects(&mut dialer);
+    dialer.handle_timeout(t0 + ms(3000));
+    assert!(effects(&mut dialer).contains(&Effect::Play {
+        call,
+        prompt: Prompt::Abandon
+    }));
+}

@@ -245,13 +245,24 @@ pub(super) struct AgentEntry {
     pub session: AgentSession,
     /// Load-test automation (config `[agent.simulated]`).
     pub simulated: Option<SimulatedAgent>,
-    /// The agent has a SIP phone for a reservation call.
+    /// The agent has a SIP phone.
     pub has_phone: bool,
+    /// The phone is rung for each customer (`connection = "per_call"`)
+    /// instead of being held on a reservation call.
+    pub per_call: bool,
     /// Campaigns the agent confirmed joining since logging in (those with
     /// `agents_confirm_join`).
     pub joined: std::collections::BTreeSet<String>,
     /// Campaigns the agent left since logging in (until joining again).
     pub left: std::collections::BTreeSet<String>,
+}
+
+impl AgentEntry {
+    /// Whether the agent's phone is held on a reservation call while the
+    /// agent is logged in (not rung per customer).
+    pub fn has_reservation_call(&self) -> bool {
+        self.has_phone && !self.per_call
+    }
 }
 
 pub(super) struct CampaignEntry {
@@ -283,7 +294,7 @@ impl Dialer {
             .iter()
             .map(|agent| {
                 let policy = AgentPolicy {
-                    requires_reservation_leg: agent.has_phone(),
+                    requires_reservation_leg: agent.has_phone() && !agent.per_call(),
                     wrap_up_limit: agent
                         .simulated
                         .as_ref()
@@ -294,7 +305,7 @@ impl Dialer {
                 if agent.simulated.is_some() {
                     // Cannot fail: a new session is logged out.
                     let _ = session.login(now);
-                    if !agent.has_phone() {
+                    if !agent.has_phone() || agent.per_call() {
                         let _ = session.ready(now);
                     }
                 }
@@ -304,6 +315,7 @@ impl Dialer {
                     session,
                     simulated: agent.simulated.clone(),
                     has_phone: agent.has_phone(),
+                    per_call: agent.per_call(),
                     joined: std::collections::BTreeSet::new(),
                     left: std::collections::BTreeSet::new(),
                 };
@@ -330,7 +342,7 @@ impl Dialer {
         let effects = config
             .agents
             .iter()
-            .filter(|a| a.simulated.is_some() && a.has_phone())
+            .filter(|a| a.simulated.is_some() && a.has_phone() && !a.per_call())
             .map(|a| Effect::CallAgent {
                 agent: a.id.clone(),
             })
@@ -372,7 +384,7 @@ impl Dialer {
             Command::AgentLogin { agent } => {
                 let entry = self.agent_mut(&agent)?;
                 entry.session.login(now)?;
-                let has_phone = entry.has_phone;
+                let reservation_call = entry.has_reservation_call();
                 let campaigns = entry.campaigns.clone();
                 // The login's own state change first, then (SPEC §2) each of
                 // the agent's campaigns and its state (loaded, running, …),
@@ -387,13 +399,13 @@ impl Dialer {
                         });
                     }
                 }
-                if has_phone {
+                if reservation_call {
                     self.effects.push_back(Effect::CallAgent { agent });
                 }
             }
             Command::AgentReady { agent } => {
                 let entry = self.agent_mut(&agent)?;
-                let needs_call = entry.has_phone
+                let needs_call = entry.has_reservation_call()
                     && !entry.session.has_leg()
                     && !matches!(entry.session.state(), AgentState::LoggedOut);
                 if needs_call {
@@ -565,7 +577,7 @@ impl Dialer {
             tracing::warn!(%agent, "registration of an unknown agent");
             return;
         };
-        if entry.has_phone
+        if entry.has_reservation_call()
             && !entry.session.has_leg()
             && !matches!(entry.session.state(), AgentState::LoggedOut)
         {
@@ -598,7 +610,7 @@ impl Dialer {
             // loop).
             if was_up
                 && entry.simulated.is_some()
-                && entry.has_phone
+                && entry.has_reservation_call()
                 && !matches!(entry.session.state(), AgentState::LoggedOut)
             {
                 self.effects.push_back(Effect::CallAgent {
