@@ -595,3 +595,92 @@ fn a_baresip_softphone_over_tcp_registers_and_takes_the_reservation_call() {
         "baresip sent {sent} RTP packets and received {received}:\n{log}"
     );
 }
+
+/// baresip as a per-call phone (`connection = "per_call"`, auto-answer):
+/// no call to it until a live person is connected; then it is rung,
+/// answers, hears the zip tone and the customer, and is hung up after.
+#[test]
+fn a_baresip_softphone_rung_per_call_takes_a_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "90s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), carrier.port).replace(
+        "campaigns = [\"soft\"]\n",
+        "campaigns = [\"soft\"]\nconnection = \"per_call\"\n",
+    );
+    std::fs::write(&config_path, text).unwrap();
+    let list_path = dir.path().join("list.csv");
+    std::fs::write(&list_path, "id,phone\ncustomer-1,+12025551001\n").unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "soft", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+    let voice = agent_voice(dir.path());
+    let mut running = Running::start(&config_path);
+    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
+    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    let phone = Baresip::start(dir.path(), registrar, "udp", &voice);
+    running.wait_for_message("agent phone registered", Duration::from_secs(15));
+    for action in ["login", "ready"] {
+        let (status, body) = agent_post(addr, action, None);
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    assert_eq!(agent(addr)["phone_connected"], false, "not called yet");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/soft/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(40), "the customer on the line", || {
+        (agent(addr)["state"] == "on_call").then_some(())
+    });
+    assert_eq!(agent(addr)["phone_connected"], true);
+    wait_for(Duration::from_secs(30), "the customer hung up", || {
+        (agent(addr)["state"] == "wrap_up").then_some(())
+    });
+    wait_for(Duration::from_secs(10), "the phone hung up after", || {
+        (agent(addr)["phone_connected"] == false).then_some(())
+    });
+    let (status, body) = agent_post(addr, "disposition", Some(r#"{"code":"SALE"}"#));
+    assert_eq!(status, 200, "{body}");
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    carrier.assert_passed(Duration::from_secs(10));
+    let out = dir.path().join("attempts.csv");
+    let (headers, rows) = support::export_csv(&config_path, "soft", true, &out);
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(&rows[0][column("outcome")], "human", "{rows:?}");
+    assert_eq!(&rows[0][column("abandoned")], "0", "{rows:?}");
+    assert_eq!(&rows[0][column("agent")], "a1", "{rows:?}");
+    // What the softphone heard on that one call: the zip tone, then speech.
+    let heard = windows(&phone.heard(), 0);
+    let zips: Vec<(usize, usize)> = tone_runs(&heard, ZIP_HZ)
+        .into_iter()
+        .filter(|&(_, length)| (6..=12).contains(&length))
+        .collect();
+    assert_eq!(zips.len(), 1, "one zip tone: {zips:?}");
+    let (start, length) = zips[0];
+    let speech = heard[start + length..]
+        .iter()
+        .filter(|w| rms(w) > 300.0 && tone_share(w, ZIP_HZ) < 0.5)
+        .count();
+    assert!(
+        speech >= 25,
+        "the customer was not heard ({speech} windows)"
+    );
+}
