@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use outdial::media::wav::{Wav, write_mono_8k};
 use serde_json::Value;
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial};
+use support::{Running, http, outdial, rms, tone_share};
 
 const SUPERVISOR: &str = "baresip-supervisor-token";
 const AGENT_TOKEN: &str = "baresip-agent-token";
@@ -269,6 +269,22 @@ fn agent_voice(dir: &Path) -> PathBuf {
     voice
 }
 
+/// `outdial import` of `list` into campaign soft.
+fn import(config_path: &Path, list: &Path) {
+    let import = outdial()
+        .arg("--config")
+        .arg(config_path)
+        .args(["import", "--campaign", "soft", "--file"])
+        .arg(list)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -302,29 +318,6 @@ fn wait_for<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Share of a window's energy at `frequency` (Goertzel).
-fn tone_share(samples: &[f64], frequency: f64) -> f64 {
-    let n = samples.len() as f64;
-    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s = x + coefficient * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
-    let energy: f64 = samples.iter().map(|x| x * x).sum();
-    if energy <= 0.0 {
-        0.0
-    } else {
-        2.0 * power / (n * energy)
-    }
-}
-
-fn rms(samples: &[f64]) -> f64 {
-    (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt()
 }
 
 /// One channel of a WAV file, in 20 ms windows.
@@ -380,18 +373,7 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
         "id,phone\ncustomer-1,+12025551001\ncustomer-2,+12025551011\n",
     )
     .unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "soft", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    import(&config_path, &list_path);
     let voice = agent_voice(dir.path());
 
     let mut running = Running::start(&config_path);
@@ -617,14 +599,7 @@ fn a_baresip_softphone_rung_per_call_takes_a_customer() {
     std::fs::write(&config_path, text).unwrap();
     let list_path = dir.path().join("list.csv");
     std::fs::write(&list_path, "id,phone\ncustomer-1,+12025551001\n").unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "soft", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(import.status.success());
+    import(&config_path, &list_path);
     let voice = agent_voice(dir.path());
     let mut running = Running::start(&config_path);
     let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use outdial::media::wav::Wav;
 use serde_json::Value;
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial};
+use support::{Running, http, outdial, rms, tone_share};
 
 const SUPERVISOR: &str = "e2e-supervisor-token";
 /// How long the live persons stay on the line before hanging up.
@@ -83,6 +83,29 @@ simulated = {{ wrap_up_s = 1, disposition = "SALE" }}
         records = dir.join("recordings").display(),
         db = dir.join("outdial.db").display(),
     )
+}
+
+/// The SIPp carrier router (live persons talk `TALK_MS`) for
+/// `carrier_calls` calls and a SIPp agent phone echoing RTP for
+/// `phone_calls` calls, both giving up after `timeout`.
+fn carrier_and_echo_phone(
+    dir: &Path,
+    carrier_calls: u32,
+    phone_calls: u32,
+    timeout: &str,
+) -> (Sipp, Sipp) {
+    let carrier = Sipp::uas(
+        sip_support::carrier_router(dir, TALK_MS).to_str().unwrap(),
+        carrier_calls,
+        &["-timeout", timeout],
+    );
+    let echo_port = free_port().to_string();
+    let agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        phone_calls,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", timeout],
+    );
+    (carrier, agent_phone)
 }
 
 /// Imports `list` (CSV text) into campaign e2e.
@@ -189,29 +212,6 @@ fn try_wait_for(within: Duration, mut check: impl FnMut() -> Option<String>) -> 
     None
 }
 
-/// Goertzel power of `frequency` in `samples`, relative to their energy.
-fn tone_share(samples: &[f64], frequency: f64) -> f64 {
-    let n = samples.len() as f64;
-    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s = x + coefficient * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
-    let energy: f64 = samples.iter().map(|x| x * x).sum();
-    if energy <= 0.0 {
-        0.0
-    } else {
-        2.0 * power / (n * energy)
-    }
-}
-
-fn rms(samples: &[f64]) -> f64 {
-    (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt()
-}
-
 /// The agent's channel of a bridge recording: the zip tone (440 Hz) comes
 /// back first, then the customer's "Hello?".
 fn assert_zip_then_customer(path: &Path) {
@@ -267,19 +267,8 @@ fn assert_zip_then_customer(path: &Path) {
 #[test]
 fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        LIST.len() as u32,
-        &["-timeout", "150s"],
-    );
-    let echo_port = free_port().to_string();
-    let mut agent_phone = Sipp::uas(
-        "uas_rtp_echo.xml",
-        1,
-        &["-rtp_echo", "-mp", &echo_port, "-timeout", "150s"],
-    );
+    let (mut carrier, mut agent_phone) =
+        carrier_and_echo_phone(dir.path(), LIST.len() as u32, 1, "150s");
     let config_path = dir.path().join("outdial.toml");
     std::fs::write(
         &config_path,
@@ -462,17 +451,7 @@ fn hand_driven(
     calls: u32,
     list: &str,
 ) -> (Sipp, Sipp, PathBuf, Running, std::net::SocketAddr) {
-    let carrier = Sipp::uas(
-        sip_support::carrier_router(dir, TALK_MS).to_str().unwrap(),
-        calls,
-        &["-timeout", "150s"],
-    );
-    let echo_port = free_port().to_string();
-    let agent_phone = Sipp::uas(
-        "uas_rtp_echo.xml",
-        1,
-        &["-rtp_echo", "-mp", &echo_port, "-timeout", "150s"],
-    );
+    let (carrier, agent_phone) = carrier_and_echo_phone(dir, calls, 1, "150s");
     let config_path = dir.join("outdial.toml");
     let text = preview_config(dir, carrier.port, agent_phone.port)
         .replace("mode = \"preview\"", &format!("mode = \"{mode}\""));
@@ -694,20 +673,8 @@ fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
 #[test]
 fn a_per_call_agent_phone_is_rung_for_each_customer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        2,
-        &["-timeout", "90s"],
-    );
-    let echo_port = free_port().to_string();
     // Two calls to the phone: one per customer.
-    let mut agent_phone = Sipp::uas(
-        "uas_rtp_echo.xml",
-        2,
-        &["-rtp_echo", "-mp", &echo_port, "-timeout", "90s"],
-    );
+    let (mut carrier, mut agent_phone) = carrier_and_echo_phone(dir.path(), 2, 2, "90s");
     let config_path = dir.path().join("outdial.toml");
     let text = config(dir.path(), carrier.port, agent_phone.port)
         .replace("simulated = {", "connection = \"per_call\"\nsimulated = {");

@@ -238,3 +238,27 @@ impl EventStream {
         self.lines.recv_timeout(within).ok()
     }
 }
+
+/// Share of a window's energy at `frequency` (Goertzel at 8 kHz): near 1
+/// for a pure tone there, near 0 for speech or another tone.
+pub fn tone_share(samples: &[f64], frequency: f64) -> f64 {
+    let n = samples.len() as f64;
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s = x + coefficient * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
+    let energy: f64 = samples.iter().map(|x| x * x).sum();
+    if energy <= 0.0 {
+        0.0
+    } else {
+        2.0 * power / (n * energy)
+    }
+}
+
+pub fn rms(samples: &[f64]) -> f64 {
+    (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
