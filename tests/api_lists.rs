@@ -103,6 +103,54 @@ fn a_supervisor_uploads_a_list_and_bad_rows_are_reported_by_line() {
 }
 
 #[test]
+fn a_list_with_its_own_column_names_is_uploaded_with_a_mapping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    let list = "cust_no,full_name,mobile_no,home_no,plan,internal\n\
+                c-1,Ann Lee,(202) 555-0111,(202) 555-0112,gold,x\n";
+    let upload = |query: &str| {
+        let (status, body) = http(
+            addr,
+            "POST",
+            &format!("/api/campaigns/demo/list{query}"),
+            Some(SUPERVISOR),
+            Some(list),
+        );
+        (status, json(&body))
+    };
+    // Without a mapping there is no id column: refused as a whole.
+    let (status, body) = upload("");
+    assert_eq!(status, 400, "{body}");
+    // Bad mappings are named.
+    let (status, body) = upload("?phones=mobile_no:pager");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("pager"), "{body}");
+    let (status, body) = upload("?identifier=cust_no");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("identifier"),
+        "{body}"
+    );
+    let (status, body) =
+        upload("?id=cust_no&name=full_name&phones=home_no:home,mobile_no:mobile&custom=plan");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["imported"], 1, "{body}");
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    let out = dir.path().join("records.csv");
+    let (headers, rows) = support::export_csv(&config, "demo", false, &out);
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let row = &rows[0];
+    assert_eq!(&row[column("external_id")], "c-1");
+    assert_eq!(&row[column("name")], "Ann Lee");
+    // The home number first, as mapped; only the mapped custom column.
+    assert_eq!(&row[column("phones")], "+12025550112;+12025550111");
+    assert_eq!(&row[column("custom_fields")], r#"{"plan":"gold"}"#);
+}
+
+#[test]
 fn a_supervisor_manages_the_do_not_call_lists() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &ephemeral_config(dir.path()));

@@ -1,9 +1,12 @@
 //! Supervisor campaign routes: `GET /api/campaigns`,
 //! `POST /api/campaigns/{name}/start|pause|stop`, `GET /api/campaigns/{name}/stats`,
-//! `POST /api/campaigns/{name}/list` (upload a CSV contact list).
+//! `POST /api/campaigns/{name}/list` (upload a CSV contact list, with an
+//! optional column mapping in the query).
+
+use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 
 use super::ApiState;
@@ -107,13 +110,78 @@ pub const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 /// imported as `outdial import` does. 200 with `{"imported", "updated",
 /// "rejected": [{"line", "reason"}]}` (rejected rows do not stop the
 /// others); 400 when the file as a whole is unusable.
+/// The column mapping of a list upload, from its query: `id`, `name`,
+/// `time_zone`, `priority` (a column each), `phones` (`column[:kind]`,
+/// comma-separated, in dialing order; kind `home`, `mobile`, `work` or
+/// `other`), `custom` (columns shown to the agent, comma-separated). Absent
+/// keys keep the conventional header names, as `outdial import` does.
+pub fn upload_mapping(
+    query: &HashMap<String, String>,
+) -> Result<crate::campaign::import::ImportMapping, ApiError> {
+    use crate::campaign::import::{ImportMapping, PhoneColumn};
+    use crate::campaign::model::PhoneKind;
+    let mut mapping = ImportMapping::default();
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    for (key, value) in query {
+        let column = Some(value.trim().to_string()).filter(|c| !c.is_empty());
+        match key.as_str() {
+            "id" => mapping.external_id = column,
+            "name" => mapping.name = column,
+            "time_zone" => mapping.time_zone = column,
+            "priority" => mapping.priority = column,
+            "custom" => mapping.custom = Some(list(value)),
+            "phones" => {
+                for entry in list(value) {
+                    let (column, kind) = match entry.split_once(':') {
+                        None => (entry.as_str(), PhoneKind::Other),
+                        Some((column, kind)) => {
+                            let kind = match kind.trim() {
+                                "home" => PhoneKind::Home,
+                                "mobile" | "cell" => PhoneKind::Mobile,
+                                "work" => PhoneKind::Work,
+                                "other" => PhoneKind::Other,
+                                other => {
+                                    return Err(ApiError::BadRequest(format!(
+                                        "phones: kind `{other}` of column `{column}` is not \
+                                         home, mobile, work or other"
+                                    )));
+                                }
+                            };
+                            (column.trim(), kind)
+                        }
+                    };
+                    mapping.phones.push(PhoneColumn {
+                        column: column.to_string(),
+                        kind,
+                    });
+                }
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown mapping key `{other}`; use id, name, time_zone, priority, \
+                     phones or custom"
+                )));
+            }
+        }
+    }
+    Ok(mapping)
+}
+
 pub async fn upload_list(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Json<crate::store::import_list::ImportSummary>, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    let mapping = upload_mapping(&query)?;
     let lists = state
         .lists()
         .ok_or_else(|| ApiError::Unavailable("list uploads need the store".into()))?
@@ -129,7 +197,7 @@ pub async fn upload_list(
             &*store,
             campaign,
             std::io::Cursor::new(body),
-            &crate::campaign::import::ImportMapping::default(),
+            &mapping,
             &region,
         )
     })

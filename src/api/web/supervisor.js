@@ -187,7 +187,9 @@ async function uploadList() {
   $("list-result").textContent = "loading " + file.name + "…";
   $("list-rejected").replaceChildren();
   try {
-    const response = await fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/list", {
+    const mapping = $("list-mapping").value.trim().replace(/^\?/, "");
+    const query = mapping ? "?" + mapping : "";
+    const response = await fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/list" + query, {
       method: "POST",
       headers: { Authorization: "Bearer " + outdial.token(), "Content-Type": "text/csv" },
       body: file,
