@@ -394,6 +394,9 @@ impl Dialer {
                 if let Some(call) = rung_for {
                     self.per_call_phone(&agent, call, up, now);
                 }
+                if up {
+                    self.ringback_to_late_phone(&agent);
+                }
             }
             Input::AgentPhoneRegistered { agent } => self.phone_registered(&agent),
         }
@@ -448,6 +451,31 @@ impl Dialer {
             let _ = a.session.not_ready(REASON_PHONE_UNANSWERED, now);
         }
         self.agent_lost(call, now);
+    }
+
+    /// A per-call phone rung with a previewed call answers while that call
+    /// still rings: the agent hears the ringback from now on.
+    fn ringback_to_late_phone(&mut self, agent: &str) {
+        let Some(call) = self
+            .agents
+            .get(agent)
+            .and_then(|a| match a.session.state() {
+                AgentState::Reserved { call } if a.per_call => Some(*call),
+                _ => None,
+            })
+        else {
+            return;
+        };
+        if self
+            .calls
+            .get(&call)
+            .is_some_and(|e| e.agent_hears_ringback && e.answered_at.is_none())
+        {
+            self.effects.push_back(Effect::AgentRingback {
+                agent: agent.to_string(),
+                on: true,
+            });
+        }
     }
 
     /// The agent on `call` hung up the customer.

@@ -404,6 +404,14 @@ impl Dialer {
         let call = self.dial(campaign, lease, Some(agent.to_string()), caller_id, now);
         if let (Some(call), Some(entry)) = (call, self.agents.get_mut(agent)) {
             entry.session.reserve(call, now)?;
+            if entry.per_call && !entry.session.has_leg() {
+                // "Direct preview" on a per-call phone: ring it with the
+                // customer, so the agent hears the progress and is
+                // connected the moment the customer answers.
+                self.effects.push_back(super::io::Effect::CallAgent {
+                    agent: agent.to_string(),
+                });
+            }
         }
         Ok(())
     }

@@ -802,3 +802,89 @@ fn an_agent_who_leaves_a_progressive_campaign_gets_no_calls_from_it() {
     }
     assert!(dialer.agent_view("ann", t0).unwrap().to_join.is_empty());
 }
+
+#[test]
+fn a_per_call_phone_is_rung_with_the_previewed_call_and_connected_at_the_answer() {
+    let text = CONFIG
+        .replace("MODE", "preview")
+        .replace("EXTRA", "")
+        .replace(
+            "sip_uri = \"sip:ann@127.0.0.1:5090\"",
+            "sip_uri = \"sip:ann@127.0.0.1:5090\"\nconnection = \"per_call\"",
+        )
+        .replace("campaigns = [\"demo\"]\nsimulated", "campaigns = []\nsimulated");
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config, t0);
+    for command in [
+        Command::AgentLogin {
+            agent: "ann".into(),
+        },
+        Command::AgentReady {
+            agent: "ann".into(),
+        },
+        Command::Campaign {
+            name: "demo".into(),
+            command: RunCommand::Start,
+        },
+    ] {
+        dialer.handle_command(command, t0).unwrap();
+    }
+    effects(&mut dialer);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![lease(1)],
+            for_agent: None,
+        },
+        t0,
+    );
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    effects(&mut dialer);
+    preview(&mut dialer, "ann", PreviewAction::Call, t0 + ms(500));
+    let dialed = effects(&mut dialer);
+    let call = dials(&dialed)[0];
+    let ring_ann = Effect::CallAgent {
+        agent: "ann".into(),
+    };
+    assert!(dialed.contains(&ring_ann), "rung with the call: {dialed:?}");
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(600));
+    effects(&mut dialer);
+    // Her phone answers while the customer's rings: she hears the ringback.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "ann".into(),
+            up: true,
+        },
+        t0 + ms(900),
+    );
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::AgentRingback {
+            agent: "ann".into(),
+            on: true
+        }]
+    );
+    // The customer answers: connected at once, no second ring.
+    dialer.handle_input(Input::Answered { call }, t0 + ms(4000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: super::attempt::Verdict::Human {
+                greeting_ended: t0 + ms(4600),
+            },
+            label: "human",
+            at_ms: 600,
+        },
+        t0 + ms(4600),
+    );
+    let connected = effects(&mut dialer);
+    assert!(
+        connected.contains(&Effect::Connect {
+            call,
+            agent: "ann".into()
+        }),
+        "{connected:?}"
+    );
+    assert!(!connected.contains(&ring_ann), "{connected:?}");
+}
