@@ -812,7 +812,10 @@ fn a_per_call_phone_is_rung_with_the_previewed_call_and_connected_at_the_answer(
             "sip_uri = \"sip:ann@127.0.0.1:5090\"",
             "sip_uri = \"sip:ann@127.0.0.1:5090\"\nconnection = \"per_call\"",
         )
-        .replace("campaigns = [\"demo\"]\nsimulated", "campaigns = []\nsimulated");
+        .replace(
+            "campaigns = [\"demo\"]\nsimulated",
+            "campaigns = []\nsimulated",
+        );
     let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
     let t0 = Instant::now();
     let mut dialer = Dialer::new(&config, t0);

@@ -24,10 +24,38 @@ pub struct SipSockets {
     pub dropped: Arc<AtomicU64>,
 }
 
+/// Whether a bind failed because the address was taken.
+fn in_use(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+    })
+}
+
 impl SipSockets {
     /// Binds the transports the configuration asks for; an address in use is
     /// an error naming the address and the transport.
     pub async fn bind(config: &SipConfig) -> anyhow::Result<Self> {
+        // With port 0 both transports share the number UDP got; that port
+        // may already carry someone's TCP socket (outgoing connections take
+        // ephemeral ports too), so an ephemeral pair is tried again.
+        const EPHEMERAL_TRIES: usize = 20;
+        let ephemeral_pair = config.listen.port() == 0
+            && config.transports.contains(&Transport::Udp)
+            && config.transports.contains(&Transport::Tcp);
+        let mut tries = 1;
+        loop {
+            match Self::bind_once(config).await {
+                Err(error) if ephemeral_pair && tries < EPHEMERAL_TRIES && in_use(&error) => {
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn bind_once(config: &SipConfig) -> anyhow::Result<Self> {
         let addr = config.listen;
         let udp = if config.transports.contains(&Transport::Udp) {
             Some(
@@ -176,5 +204,23 @@ async fn keepalive(trunk: TrunkConfig, handle: SipHandle) {
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_taken_address_is_told_apart_from_other_bind_errors() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let error = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind the SIP TCP listener on {addr}"))
+            .unwrap_err();
+        assert!(in_use(&error), "{error:#}");
+        let other = anyhow::anyhow!("cannot bind: permission denied");
+        assert!(!in_use(&other));
     }
 }
