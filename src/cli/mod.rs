@@ -6,6 +6,7 @@
 
 mod call;
 mod call_media;
+mod callbacks;
 mod check_config;
 pub mod cpa;
 mod dnc;
@@ -56,6 +57,8 @@ pub enum Command {
     /// Do-not-call lists: add, remove or check numbers (internal list, or a
     /// campaign's with --campaign).
     Dnc(dnc::DncArgs),
+    /// Scheduled callbacks: list, change or cancel them.
+    Callbacks(callbacks::CallbacksArgs),
     /// Place a call (or --count calls at --rate) through the trunk and
     /// report progress, outcome and timings.
     Call(call::CallArgs),
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::import(&cli, args),
         Command::Export(args) => export::export(&cli, args),
         Command::Dnc(args) => dnc::dnc(&cli, args),
+        Command::Callbacks(args) => callbacks::callbacks(&cli, args),
         Command::Call(args) => call::call(&cli, args),
         Command::Cpa(args) => cpa::run(args),
         Command::Simulate(args) => simulate::simulate(args),
