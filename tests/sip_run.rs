@@ -111,6 +111,73 @@ fn agent_registers_with_digest_and_a_wrong_password_is_refused() {
     assert!(result.is_err(), "a wrong password must not register");
 }
 
+/// An agent's phone behind a NAT: its REGISTER and its answers name an
+/// address nobody can reach. The dialer must INVITE the phone where the
+/// REGISTER came from, and send the ACK and the BYE there too. SIPp plays
+/// the phone twice on one port: a UAC registers from it, then a UAS there
+/// answers the reservation call (as the NAT's pinhole would deliver it).
+#[test]
+fn a_phone_behind_a_nat_is_called_where_it_registered_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 9);
+    let mut running = Running::start(&config);
+    let line = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let sip: SocketAddr = line["sip_udp"].as_str().unwrap().parse().unwrap();
+    let http_addr: SocketAddr = line["http"].as_str().unwrap().parse().unwrap();
+    let phone_port = sip_support::free_port();
+    let mut register = Sipp::uac_at(
+        phone_port,
+        "uac_register_natted.xml",
+        &sip.to_string(),
+        &["-s", "1001", "-au", "1001", "-ap", "pw1001"],
+    );
+    register.assert_passed(Duration::from_secs(20));
+    let registered = running.wait_for_message("agent phone registered", Duration::from_secs(5));
+    assert_eq!(
+        registered["contact"], "sip:1001@192.0.2.77:5999",
+        "{registered}"
+    );
+    assert_eq!(
+        registered["received"],
+        format!("127.0.0.1:{phone_port}"),
+        "{registered}"
+    );
+    let media_port = sip_support::free_port().to_string();
+    let mut phone = Sipp::uas_at(
+        phone_port,
+        "uas_natted_phone.xml",
+        1,
+        &["-rtp_echo", "-mp", &media_port],
+    );
+    let agent = |method: &str, action: &str| {
+        support::http(
+            http_addr,
+            method,
+            &format!("/api/agents/1001{action}"),
+            Some("demo-agent-1001-token"),
+            None,
+        )
+    };
+    let (status, body) = agent("POST", "/login");
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = agent("GET", "");
+        if body.contains("\"phone_connected\":true") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reservation call never came up: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Logout hangs the phone up: the BYE must reach it too.
+    let (status, body) = agent("POST", "/logout");
+    assert_eq!(status, 200, "{body}");
+    phone.assert_passed(Duration::from_secs(15));
+}
+
 #[test]
 fn options_keepalive_marks_the_trunk_up() {
     let mut trunk = Sipp::uas("uas_options.xml", 1, &[]);

@@ -228,6 +228,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                         },
                         ring_timeout: Some(Duration::from_secs_f64(args.ring_timeout)),
                         hold,
+                        symmetric: false,
                     };
                     let placed_at = handle
                         .call(move |endpoint, now| endpoint.invite(request, now).map(|h| (h, now)))

@@ -24,7 +24,7 @@ use crate::pacing::ledger::US_WINDOW;
 use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription};
 use crate::sip::endpoint::{CallHandle, Credentials, Event as SipEvent, InviteRequest};
 use crate::sip::outcome::Outcome as SipOutcome;
-use crate::sip::registrar::BindingChange;
+use crate::sip::registrar::{BindingChange, Received};
 use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
 
 /// How often the leases of calls in progress are pushed out (well inside
@@ -81,8 +81,9 @@ pub struct Shell {
     ended_at: HashMap<CallId, Timestamp>,
     customers: HashMap<CallId, CustomerCall>,
     agents: HashMap<String, AgentPhone>,
-    /// Agents' phones registered with our registrar: agent → contact URI.
-    registered: HashMap<String, String>,
+    /// Agents' phones registered with our registrar: agent → contact URI
+    /// and the address the REGISTER came from.
+    registered: HashMap<String, (String, Received)>,
     /// The trunk's resolved route and when it was resolved.
     trunk_route: Option<(Route, Instant)>,
     /// When the leases of the calls in progress are extended next.
@@ -545,6 +546,7 @@ impl Shell {
             // endpoint limit only guards against a lost engine.
             ring_timeout: Some(Duration::from_secs(300)),
             hold: None,
+            symmetric: false,
         }
     }
 
@@ -637,22 +639,37 @@ impl Shell {
             // Already ringing or up.
             return Vec::new();
         }
-        // A registered phone is reached where it registered from.
-        let Some(uri) = self.registered.get(&agent).cloned().or_else(|| {
-            self.config
+        // A registered phone is reached where it registered from: the
+        // Request-URI is its Contact, but the request goes to the address
+        // the REGISTER came from (a NAT's pinhole when the Contact names a
+        // private address; over TCP, the phone's own connection), as
+        // registrars with "force rport" / RFC 5626 connection reuse do.
+        let registered = self.registered.get(&agent).cloned();
+        let symmetric = registered.is_some();
+        let route = if let Some((contact, received)) = registered {
+            Route {
+                uri: contact,
+                destination: received.addr,
+                transport: received.transport,
+                route: None,
+            }
+        } else {
+            let Some(uri) = self
+                .config
                 .agents
                 .iter()
                 .find(|a| a.id == agent)
                 .and_then(|a| a.sip_uri.clone())
-        }) else {
-            tracing::warn!(%agent, "the agent's phone is not registered and has no sip_uri");
-            return vec![Input::AgentLeg { agent, up: false }];
-        };
-        let route = match route_for(&self.config, &uri).await {
-            Ok(route) => route,
-            Err(error) => {
-                tracing::warn!(%agent, error = %format!("{error:#}"), "cannot reach the agent's phone");
+            else {
+                tracing::warn!(%agent, "the agent's phone is not registered and has no sip_uri");
                 return vec![Input::AgentLeg { agent, up: false }];
+            };
+            match route_for(&self.config, &uri).await {
+                Ok(route) => route,
+                Err(error) => {
+                    tracing::warn!(%agent, error = %format!("{error:#}"), "cannot reach the agent's phone");
+                    return vec![Input::AgentLeg { agent, up: false }];
+                }
             }
         };
         let leg = match self.open_leg() {
@@ -674,6 +691,7 @@ impl Shell {
         ));
         let mut request = self.invite(route, self.config.trunk.caller_id.clone(), sdp);
         request.credentials = None;
+        request.symmetric = symmetric;
         request.ring_timeout = Some(Duration::from_secs(60));
         let handle = self
             .sip
@@ -797,10 +815,19 @@ impl Shell {
                         agent,
                         contact,
                         expires,
+                        received,
                     } => {
-                        tracing::info!(%agent, %contact, expires, "agent phone registered");
-                        let previous = self.registered.insert(agent.clone(), contact.clone());
-                        if previous.as_ref() != Some(contact) {
+                        tracing::info!(
+                            %agent,
+                            %contact,
+                            expires,
+                            received = %received.addr,
+                            transport = ?received.transport,
+                            "agent phone registered"
+                        );
+                        let binding = (contact.clone(), *received);
+                        let previous = self.registered.insert(agent.clone(), binding.clone());
+                        if previous.as_ref() != Some(&binding) {
                             return vec![Input::AgentPhoneRegistered {
                                 agent: agent.clone(),
                             }];

@@ -117,6 +117,11 @@ pub struct InviteRequest {
     pub ring_timeout: Option<Duration>,
     /// BYE this long after the answer.
     pub hold: Option<Duration>,
+    /// In-dialog requests (ACK, BYE, re-INVITE, UPDATE) go to
+    /// `destination` too, whatever address the far end's Contact names:
+    /// set for an agent's registered phone, reached where its REGISTER came
+    /// from (behind a NAT its Contact names a private address).
+    pub symmetric: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -640,9 +645,13 @@ impl Endpoint {
         self.send(transport, destination, bytes);
     }
 
-    /// Where an in-dialog request goes: the first route, else the remote
-    /// target, when it names an IP; otherwise the call's next hop.
+    /// Where an in-dialog request goes: the call's next hop for a
+    /// symmetric call; else the first route, else the remote target, when
+    /// it names an IP; otherwise the call's next hop.
     fn in_dialog_destination(call: &Call, dialog: &Dialog) -> SocketAddr {
+        if call.request.symmetric {
+            return call.request.destination;
+        }
         let uri = dialog
             .route_set
             .first()
@@ -1465,7 +1474,11 @@ impl Endpoint {
             }
             ("REGISTER", None) if !self.registrar.is_empty() => {
                 let nonce = self.fresh_nonce();
-                let reply = self.registrar.handle(request, nonce, now);
+                let received = super::registrar::Received {
+                    addr: from,
+                    transport,
+                };
+                let reply = self.registrar.handle(request, received, nonce, now);
                 let bytes = match &reply {
                     RegisterReply::Challenge(challenge) => {
                         response_to(request, from, 401, "Unauthorized", Some("reg"))

@@ -4,10 +4,12 @@
 //! `sip_uri`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::auth::{self, DigestParams};
 use super::codec::{Message, NameAddr, SipUri, param};
+use super::endpoint::TransportKind;
 
 /// Nonces we issued stay valid this long.
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
@@ -26,6 +28,17 @@ pub struct AgentCredentials {
 pub struct Binding {
     pub contact: String,
     pub expires_at: Instant,
+    /// Where the REGISTER came from.
+    pub received: Received,
+}
+
+/// The transport address a REGISTER arrived from: where the phone is
+/// reached (its NAT's pinhole, or its own TCP connection), whatever private
+/// address its Contact names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub addr: SocketAddr,
+    pub transport: TransportKind,
 }
 
 /// What the endpoint should answer to one REGISTER.
@@ -48,6 +61,7 @@ pub enum BindingChange {
         agent: String,
         contact: String,
         expires: u32,
+        received: Received,
     },
     Unregistered {
         agent: String,
@@ -94,6 +108,7 @@ impl Registrar {
     pub fn handle(
         &mut self,
         request: &Message<'_>,
+        received: Received,
         fresh_nonce: String,
         now: Instant,
     ) -> RegisterReply {
@@ -169,6 +184,7 @@ impl Registrar {
                     Binding {
                         contact: contact.clone(),
                         expires_at: now + Duration::from_secs(u64::from(expires)),
+                        received,
                     },
                 );
                 RegisterReply::Ok {
@@ -177,6 +193,7 @@ impl Registrar {
                         agent: agent_id,
                         contact,
                         expires,
+                        received,
                     },
                 }
             }
@@ -196,6 +213,14 @@ impl Registrar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RECEIVED: Received = Received {
+        addr: SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 9)),
+            40000,
+        ),
+        transport: TransportKind::Udp,
+    };
     use crate::sip::auth::Challenge;
 
     fn registrar() -> Registrar {
@@ -226,9 +251,12 @@ mod tests {
         let now = Instant::now();
         let mut r = registrar();
         let text = register(None, "<sip:1001@127.0.0.1:6000>;expires=60");
-        let RegisterReply::Challenge(challenge) =
-            r.handle(&Message::parse(text.as_bytes()).unwrap(), "n1".into(), now)
-        else {
+        let RegisterReply::Challenge(challenge) = r.handle(
+            &Message::parse(text.as_bytes()).unwrap(),
+            RECEIVED,
+            "n1".into(),
+            now,
+        ) else {
             panic!("expected a challenge");
         };
         let answer = Challenge::parse(&challenge).unwrap().answer(
@@ -240,7 +268,12 @@ mod tests {
             "c",
         );
         let text = register(Some(&answer), "<sip:1001@127.0.0.1:6000>;expires=60");
-        let reply = r.handle(&Message::parse(text.as_bytes()).unwrap(), "n2".into(), now);
+        let reply = r.handle(
+            &Message::parse(text.as_bytes()).unwrap(),
+            RECEIVED,
+            "n2".into(),
+            now,
+        );
         assert!(
             matches!(
                 reply,
@@ -262,7 +295,12 @@ mod tests {
         );
 
         let text = register(Some(&answer), "*");
-        let reply = r.handle(&Message::parse(text.as_bytes()).unwrap(), "n3".into(), now);
+        let reply = r.handle(
+            &Message::parse(text.as_bytes()).unwrap(),
+            RECEIVED,
+            "n3".into(),
+            now,
+        );
         assert!(matches!(
             reply,
             RegisterReply::Ok {
@@ -277,9 +315,12 @@ mod tests {
         let now = Instant::now();
         let mut r = registrar();
         let text = register(None, "<sip:1001@127.0.0.1:6000>");
-        let RegisterReply::Challenge(challenge) =
-            r.handle(&Message::parse(text.as_bytes()).unwrap(), "n1".into(), now)
-        else {
+        let RegisterReply::Challenge(challenge) = r.handle(
+            &Message::parse(text.as_bytes()).unwrap(),
+            RECEIVED,
+            "n1".into(),
+            now,
+        ) else {
             panic!();
         };
         let answer = Challenge::parse(&challenge).unwrap().answer(
@@ -292,13 +333,23 @@ mod tests {
         );
         let text = register(Some(&answer), "<sip:1001@127.0.0.1:6000>");
         assert_eq!(
-            r.handle(&Message::parse(text.as_bytes()).unwrap(), "n2".into(), now),
+            r.handle(
+                &Message::parse(text.as_bytes()).unwrap(),
+                RECEIVED,
+                "n2".into(),
+                now
+            ),
             RegisterReply::Reject(403, "Forbidden")
         );
         let text = register(None, "<sip:1001@127.0.0.1:6000>")
             .replace("sip:1001@outdial>\r\nCall", "sip:666@outdial>\r\nCall");
         assert_eq!(
-            r.handle(&Message::parse(text.as_bytes()).unwrap(), "n3".into(), now),
+            r.handle(
+                &Message::parse(text.as_bytes()).unwrap(),
+                RECEIVED,
+                "n3".into(),
+                now
+            ),
             RegisterReply::Reject(403, "Forbidden")
         );
     }

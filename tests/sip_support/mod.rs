@@ -43,9 +43,28 @@ impl Sipp {
         Self::spawn(scenario_name, 1, Some(remote), extra)
     }
 
+    /// SIPp playing `scenario` as a UAS on `port`, for `calls` calls.
+    pub fn uas_at(port: u16, scenario_name: &str, calls: u32, extra: &[&str]) -> Sipp {
+        Self::spawn_at(port, scenario_name, calls, None, extra)
+    }
+
+    /// SIPp playing `scenario` as a UAC from `port` towards `remote`.
+    pub fn uac_at(port: u16, scenario_name: &str, remote: &str, extra: &[&str]) -> Sipp {
+        Self::spawn_at(port, scenario_name, 1, Some(remote), extra)
+    }
+
     fn spawn(scenario_name: &str, calls: u32, remote: Option<&str>, extra: &[&str]) -> Sipp {
+        Self::spawn_at(free_port(), scenario_name, calls, remote, extra)
+    }
+
+    fn spawn_at(
+        port: u16,
+        scenario_name: &str,
+        calls: u32,
+        remote: Option<&str>,
+        extra: &[&str],
+    ) -> Sipp {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let errors = dir.path().join("errors.log");
         let mut command = Command::new("sipp");
         command

@@ -99,6 +99,7 @@ impl Softphone {
             sdp: offer.to_string().into_bytes(),
             ring_timeout: Some(Duration::from_secs(20)),
             hold: None,
+            symmetric: false,
         };
         let handle = self
             .handle

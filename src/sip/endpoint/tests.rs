@@ -43,6 +43,7 @@ fn request(ring: Option<u64>, hold: Option<u64>) -> InviteRequest {
         sdp: crate::sip::offer::fixed_offer("127.0.0.1".parse().unwrap(), 20000, 1),
         ring_timeout: ring.map(Duration::from_secs),
         hold: hold.map(Duration::from_secs),
+        symmetric: false,
     }
 }
 
