@@ -694,6 +694,7 @@ fn a_per_call_agent_phone_is_rung_for_each_customer() {
     });
     let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
     assert_eq!(json(&body)["phone_connected"], false, "{body}");
+    assert_eq!(json(&body)["connection"], "per_call", "{body}");
     let (status, body) = http(
         addr,
         "POST",

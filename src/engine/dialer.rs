@@ -213,6 +213,10 @@ pub struct AgentView {
     pub reason: Option<String>,
     pub seconds_in_state: u64,
     pub phone_connected: bool,
+    /// How customers reach the agent's phone: `reservation` (one call held
+    /// while logged in), `per_call` (rung for each customer) or `none` (a
+    /// simulated agent without a phone).
+    pub connection: &'static str,
     pub logout_pending_ms: Option<u64>,
     /// Time left before the campaign's wrap-up timer ends the wrap-up.
     pub wrap_up_remaining_ms: Option<u64>,
@@ -765,6 +769,13 @@ impl Dialer {
             },
             seconds_in_state: session.time_in_state(now).as_secs(),
             phone_connected: session.has_leg(),
+            connection: if !entry.has_phone {
+                "none"
+            } else if entry.per_call {
+                "per_call"
+            } else {
+                "reservation"
+            },
             logout_pending_ms: session
                 .logout_remaining(now)
                 .map(|d: Duration| d.as_millis() as u64),

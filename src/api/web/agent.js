@@ -72,7 +72,11 @@ function render() {
   $("state").textContent = state.replace("_", " ");
   $("state").className = "state " + state;
   $("reason").textContent = view.reason ? "(" + view.reason + ")" : "";
-  $("phone").textContent = view.phone_connected ? "connected" : "not connected";
+  if (view.connection === "per_call") {
+    $("phone").textContent = view.phone_connected ? "on a call" : "rung for each customer";
+  } else {
+    $("phone").textContent = view.phone_connected ? "connected" : "not connected";
+  }
   $("logout-pending").textContent =
     view.logout_pending_ms !== null ? "logging out in " + Math.ceil(view.logout_pending_ms / 1000) + " s" : "";
   $("login").disabled = state !== "logged_out";
