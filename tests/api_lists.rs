@@ -91,6 +91,76 @@ fn a_supervisor_uploads_a_list_and_bad_rows_are_reported_by_line() {
     );
     assert_eq!(status, 400, "{body}");
 
+    // The dashboard's download: the records as CSV (the CDR is empty).
+    let (status, csv) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/export",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{csv}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("external_id,name,state"), "{csv}");
+    assert_eq!(lines.len(), 3, "two records: {csv}");
+    assert!(
+        csv.contains("Ann Lee-Smith") && csv.contains("Cy Dee"),
+        "{csv}"
+    );
+    let (status, cdr) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/export?attempts=true",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{cdr}");
+    assert!(cdr.starts_with("attempt_id,external_id"), "{cdr}");
+    assert_eq!(cdr.lines().count(), 1, "no dial yet: {cdr}");
+    // A list bigger than one 64 KiB chunk of the stream comes back whole.
+    let mut big = String::from("id,name,phone\n");
+    for i in 0..3000 {
+        big.push_str(&format!(
+            "bulk-{i},Bulk Contact {i},+1202555{:04}\n",
+            2000 + i
+        ));
+    }
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(SUPERVISOR),
+        Some(&big),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, csv) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/export",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(csv.len() > 64 * 1024, "{} bytes", csv.len());
+    assert_eq!(csv.lines().count(), 3003, "header, 2 + 3000 records");
+    assert!(csv.contains("bulk-2999,Bulk Contact 2999"));
+    let (status, _) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/export",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, _) = http(
+        addr,
+        "GET",
+        "/api/campaigns/nope/export",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 404);
+
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
     // The store has what the upload reported.

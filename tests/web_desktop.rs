@@ -77,7 +77,16 @@ struct Browser {
 }
 
 impl Browser {
+    /// Headless Chromium saving downloads into `downloads`.
+    fn start_with_downloads(downloads: &Path) -> Browser {
+        Self::launch(Some(downloads))
+    }
+
     fn start() -> Browser {
+        Self::launch(None)
+    }
+
+    fn launch(downloads: Option<&Path>) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -91,10 +100,18 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not listen");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+        let mut options = json!({
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1000"]
-        }}}});
+        });
+        if let Some(dir) = downloads {
+            options["prefs"] = json!({
+                "download.default_directory": dir.to_str().unwrap(),
+                "download.prompt_for_download": false,
+            });
+        }
+        let capabilities =
+            json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}});
         let created = webdriver(addr, "POST", "/session", Some(&capabilities));
         let session = created["sessionId"]
             .as_str()
@@ -321,7 +338,9 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     .unwrap();
     let mut running = Running::start(&config_path);
     let addr = running.wait_until_listening();
-    let browser = Browser::start();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start_with_downloads(&downloads);
 
     // The supervisor starts the campaign from the dashboard.
     browser.open(&format!("http://{addr}/supervisor"));
@@ -362,6 +381,18 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"listed\":true"), "{body}");
+    // The records, downloaded as CSV from the dashboard.
+    browser.click("tr[data-campaign=web] button.export");
+    let saved = downloads.join("web-records.csv");
+    browser.wait_until("the records CSV downloaded", |_| saved.exists());
+    let mut csv = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while csv.lines().count() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        csv = std::fs::read_to_string(&saved).unwrap_or_default();
+    }
+    assert!(csv.starts_with("external_id,name,state"), "{csv}");
+    assert_eq!(csv.lines().count(), 5, "header and 4 records: {csv}");
     browser.click("tr[data-campaign=web] button:nth-of-type(1)");
     browser.wait_text(
         "tr[data-campaign=web] .campaign-state",

@@ -220,3 +220,117 @@ pub async fn upload_list(
         Err(error) => Err(ApiError::Unavailable(error.to_string())),
     }
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// One row per dial (the CDR) instead of one per record.
+    #[serde(default)]
+    pub attempts: bool,
+}
+
+/// Bytes written on the blocking pool, sent to the HTTP response in
+/// chunks; a client that went away stops the export (the send fails).
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+/// How much CSV is gathered before it is sent as one chunk.
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::take(&mut self.buffer));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= EXPORT_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// `GET /api/campaigns/{name}/export[?attempts=true]`: the records (or the
+/// CDR) as CSV, streamed as `outdial export` writes them. A store failure
+/// mid-way aborts the response, so a client never takes a cut file for a
+/// whole one.
+pub async fn export(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(query): Query<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    let lists = state
+        .lists()
+        .ok_or_else(|| ApiError::Unavailable("exports need the store".into()))?
+        .clone();
+    let (campaign, _) = lists
+        .campaigns
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let store = lists.store.clone();
+    let attempts = query.attempts;
+    tokio::task::spawn_blocking(move || {
+        let writer = ChunkWriter {
+            tx: tx.clone(),
+            buffer: Vec::with_capacity(EXPORT_CHUNK),
+        };
+        let written = if attempts {
+            crate::store::export_csv::write_attempts(&*store, campaign, writer)
+        } else {
+            crate::store::export_csv::write_records(&*store, campaign, writer)
+        };
+        if let Err(error) = written {
+            tracing::warn!(campaign, %error, "export failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other(error.to_string())));
+        }
+    });
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let file = format!(
+        "{safe}-{}.csv",
+        if attempts { "attempts" } else { "records" }
+    );
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

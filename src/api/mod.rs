@@ -136,6 +136,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}/pause", post(campaigns::pause))
         .route("/api/campaigns/{name}/stop", post(campaigns::stop))
         .route("/api/campaigns/{name}/stats", get(campaigns::stats))
+        .route("/api/campaigns/{name}/export", get(campaigns::export))
         .route(
             "/api/campaigns/{name}/list",
             post(campaigns::upload_list).layer(axum::extract::DefaultBodyLimit::max(

@@ -8,6 +8,7 @@
 //! functions in [`crate::campaign`]; this module selects candidates, applies
 //! decisions, and keeps leases safe across nodes.
 
+pub mod export_csv;
 pub mod import_list;
 mod logic;
 pub mod migrations;

@@ -66,6 +66,8 @@ async function refresh() {
               button("Start", base + "/start", c.state === "running"),
               button("Pause", base + "/pause", c.state !== "running"),
               button("Stop", base + "/stop", c.state === "stopped"),
+              outdial.el("button", { class: "export", onclick: () => download(base + "/export", c.name + "-records.csv") }, "Records CSV"),
+              outdial.el("button", { class: "export", onclick: () => download(base + "/export?attempts=true", c.name + "-attempts.csv") }, "CDR CSV"),
             ),
           ),
         ),
@@ -158,6 +160,24 @@ function renderCallbacks(callbacks) {
     rows.push(outdial.el("tr", {}, outdial.el("td", { colspan: "7", class: "muted" }, "no callbacks scheduled")));
   }
   $("callbacks").replaceChildren(...rows);
+}
+
+// Downloads a CSV export (the API needs the bearer token, which a plain
+// link cannot send).
+async function download(path, file) {
+  try {
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + outdial.token() } });
+    if (!response.ok) throw new Error((await response.text()) || response.statusText);
+    const url = URL.createObjectURL(await response.blob());
+    const link = outdial.el("a", { href: url, download: file });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    say("");
+  } catch (error) {
+    say("export: " + error.message);
+  }
 }
 
 async function changeDnc(remove) {
