@@ -78,15 +78,7 @@ struct Browser {
 
 impl Browser {
     /// Headless Chromium saving downloads into `downloads`.
-    fn start_with_downloads(downloads: &Path) -> Browser {
-        Self::launch(Some(downloads))
-    }
-
-    fn start() -> Browser {
-        Self::launch(None)
-    }
-
-    fn launch(downloads: Option<&Path>) -> Browser {
+    fn start(downloads: &Path) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -104,12 +96,10 @@ impl Browser {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1000"]
         });
-        if let Some(dir) = downloads {
-            options["prefs"] = json!({
-                "download.default_directory": dir.to_str().unwrap(),
-                "download.prompt_for_download": false,
-            });
-        }
+        options["prefs"] = json!({
+            "download.default_directory": downloads.to_str().unwrap(),
+            "download.prompt_for_download": false,
+        });
         let capabilities =
             json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}});
         let created = webdriver(addr, "POST", "/session", Some(&capabilities));
@@ -340,7 +330,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     let addr = running.wait_until_listening();
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let browser = Browser::start_with_downloads(&downloads);
+    let browser = Browser::start(&downloads);
 
     // The supervisor starts the campaign from the dashboard.
     browser.open(&format!("http://{addr}/supervisor"));
