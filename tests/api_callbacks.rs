@@ -233,6 +233,44 @@ fn callbacks_are_listed_changed_and_cancelled_by_whoever_may() {
         None,
     );
     assert_eq!(status, 404, "cancelled twice");
+    // Scheduled directly (a CRM's "call me back"): for record b, on another
+    // number, for agent 1001 — by the supervisor; agents only for themselves.
+    let create = |token: &str, body: &str| {
+        let (status, text) = http(addr, "POST", "/api/callbacks", Some(token), Some(body));
+        (status, text)
+    };
+    let (status, body) = create(
+        AGENT_1002,
+        &format!(r#"{{"campaign":"demo","record":"b","at":"{at}","agent":"1001"}}"#),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = create(
+        SUPERVISOR,
+        &format!(r#"{{"campaign":"demo","record":"zzz","at":"{at}"}}"#),
+    );
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = create(
+        SUPERVISOR,
+        &format!(r#"{{"campaign":"demo","record":"b","at":"{past}"}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = create(
+        SUPERVISOR,
+        &format!(
+            r#"{{"campaign":"demo","record":"b","at":"{at}","phone":"(202) 555-0166","agent":"1001"}}"#
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let created = json(&body);
+    assert_eq!(created["external_id"], "b", "{body}");
+    assert_eq!(created["phone"], "+12025550166", "{body}");
+    let (_, body) = http(addr, "GET", "/api/callbacks", Some(AGENT_1001), None);
+    assert_eq!(ids(&body), vec![created["id"].as_i64().unwrap()]);
+    assert_eq!(
+        store.record(campaign, "b").unwrap().unwrap().state,
+        "callback"
+    );
+
     let (status, _) = http(addr, "GET", "/api/callbacks", None, None);
     assert_eq!(status, 401);
 }

@@ -2,7 +2,7 @@
 //! cancelled"): `GET /api/callbacks` lists the pending ones, soonest first;
 //! `POST /api/callbacks/{id}` changes one (time, number, agent);
 //! `DELETE /api/callbacks/{id}` cancels it (the record goes back to the
-//! list). A supervisor sees and changes every callback; an agent token only
+//! list); `POST /api/callbacks` schedules one for a record directly. A supervisor sees and changes every callback; an agent token only
 //! its agent's personal callbacks, and may hand one to the campaign but not
 //! to another agent. A callback being delivered right now (leased to a
 //! dialer) is no longer pending and cannot be changed.
@@ -103,6 +103,9 @@ async fn store_call<T: Send + 'static>(
         StoreError::CallbackInPast { .. } | StoreError::BadNumber(_) => {
             ApiError::BadRequest(error.to_string())
         }
+        StoreError::RecordRemoved(_) => ApiError::Conflict(format!(
+            "{error}: a removed (do-not-call) record is never called back"
+        )),
         other => ApiError::Unavailable(other.to_string()),
     })
 }
@@ -186,40 +189,14 @@ pub async fn change(
     let id = callback_id(&id)?;
     let (principal, lists) = lists(&state, &headers)?;
     let callback = callback_for(&principal, &lists, id).await?;
-    let at: jiff::Timestamp = body.at.parse().map_err(|e| {
-        ApiError::BadRequest(format!(
-            "at {:?} is not an RFC 3339 time like 2026-12-02T15:00:00-05:00: {e}",
-            body.at
-        ))
-    })?;
+    let at = parse_at(&body.at)?;
     let region = lists
         .campaigns
         .get(&callback.campaign)
         .map(|(_, region)| region.clone())
         .unwrap_or_else(|| "US".into());
-    let phone = match body.phone.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(
-            e164(text, &region)
-                .map_err(|reason| ApiError::BadRequest(format!("phone {text:?}: {reason}")))?,
-        ),
-    };
-    let agent = match body.agent.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(agent) => {
-            if let Principal::Agent(own) = &principal
-                && agent != own
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "an agent may keep a callback or give it to the campaign, not to `{agent}`"
-                )));
-            }
-            if !lists.agents.contains(agent) {
-                return Err(ApiError::BadRequest(format!("no agent `{agent}`")));
-            }
-            Some(agent.to_string())
-        }
-    };
+    let phone = normalise_phone(body.phone.as_deref(), &region)?;
+    let agent = check_agent(&principal, &lists, body.agent.as_deref())?;
     let request = CallbackRequest {
         record: callback.record,
         at,
@@ -240,6 +217,116 @@ pub async fn change(
         .next()
         .map(|view| Json(view.into()))
         .ok_or_else(|| ApiError::NotFound(format!("callback {id} was delivered meanwhile")))
+}
+
+/// A callback scheduled directly (a CRM's "call me back at 3 pm"), not
+/// from a disposition.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub campaign: String,
+    /// The record's external id (the list's `id` column).
+    pub record: String,
+    /// RFC 3339, in the future.
+    pub at: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// `POST /api/callbacks`: schedules a callback for a record (replacing one
+/// it had). An agent token may schedule one for itself or the campaign.
+pub async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<Json<CallbackJson>, ApiError> {
+    let (principal, lists) = lists(&state, &headers)?;
+    let (campaign, region) = lists
+        .campaigns
+        .get(&body.campaign)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{}`", body.campaign)))?;
+    let at = parse_at(&body.at)?;
+    let phone = normalise_phone(body.phone.as_deref(), &region)?;
+    let agent = check_agent(&principal, &lists, body.agent.as_deref())?;
+    let store = lists.store.clone();
+    let external_id = body.record.clone();
+    let created = store_call(move || {
+        let Some(record) = store.record(campaign, &external_id)? else {
+            return Ok(None);
+        };
+        let id = store.schedule_callback(
+            &CallbackRequest {
+                record: record.id,
+                at,
+                phone,
+                agent,
+            },
+            jiff::Timestamp::now(),
+        )?;
+        store
+            .callbacks(&CallbackFilter {
+                id: Some(id),
+                ..Default::default()
+            })
+            .map(Some)
+    })
+    .await?;
+    created
+        .and_then(|found| found.into_iter().next())
+        .map(|view| Json(view.into()))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no record `{}` in campaign `{}`",
+                body.record, body.campaign
+            ))
+        })
+}
+
+fn parse_at(text: &str) -> Result<jiff::Timestamp, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::BadRequest(format!(
+            "at {text:?} is not an RFC 3339 time like 2026-12-02T15:00:00-05:00: {e}"
+        ))
+    })
+}
+
+/// A callback's number in E.164 (national numbers read as `region`'s);
+/// none for null or blank.
+fn normalise_phone(phone: Option<&str>, region: &str) -> Result<Option<String>, ApiError> {
+    match phone.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => e164(text, region)
+            .map(Some)
+            .map_err(|reason| ApiError::BadRequest(format!("phone {text:?}: {reason}"))),
+    }
+}
+
+/// The agent a callback may be given to: any configured agent for a
+/// supervisor, only itself for an agent; none for null or blank.
+fn check_agent(
+    principal: &Principal,
+    lists: &Lists,
+    agent: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match agent.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(agent) => {
+            if let Principal::Agent(own) = principal
+                && agent != own
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "an agent may keep a callback or give it to the campaign, not to `{agent}`"
+                )));
+            }
+            if !lists.agents.contains(agent) {
+                return Err(ApiError::BadRequest(format!("no agent `{agent}`")));
+            }
+            Ok(Some(agent.to_string()))
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -143,7 +143,10 @@ pub fn router(state: ApiState) -> Router {
                 campaigns::MAX_LIST_BYTES,
             )),
         )
-        .route("/api/callbacks", get(callbacks::list))
+        .route(
+            "/api/callbacks",
+            get(callbacks::list).post(callbacks::create),
+        )
         .route(
             "/api/callbacks/{id}",
             post(callbacks::change).delete(callbacks::cancel),
