@@ -137,6 +137,9 @@ impl Drop for Sipp {
 /// short) and a password for agent 1001.
 pub fn config_text(dir: &Path, trunk_port: u16) -> String {
     include_str!("../../config/outdial.toml")
+        // Not the shipped phone ports, where `scripts/try-it` runs SIPp.
+        .replace("@127.0.0.1:5081\"", "@127.0.0.1:9\"")
+        .replace("@127.0.0.1:5082\"", "@127.0.0.1:9\"")
         .replace("listen = \"127.0.0.1:5060\"", "listen = \"127.0.0.1:0\"")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(

@@ -68,8 +68,13 @@ pub fn record_states(
 }
 
 /// The shipped config moved to ephemeral loopback ports and a temp store.
+/// The agents' phones point at the discard port (nothing answers there),
+/// not the shipped 5081/5082, where `scripts/try-it` runs SIPp phones that
+/// would answer a test's reservation calls.
 pub fn ephemeral_config(dir: &Path) -> String {
     DEFAULT_CONFIG
+        .replace("@127.0.0.1:5081\"", "@127.0.0.1:9\"")
+        .replace("@127.0.0.1:5082\"", "@127.0.0.1:9\"")
         .replace("listen = \"127.0.0.1:5060\"", "listen = \"127.0.0.1:0\"")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(
