@@ -150,6 +150,24 @@ impl Browser {
         self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Clicks `css` (when it is there) until `done`: for buttons in tables
+    /// the page redraws every few seconds, where a click can land on a row
+    /// just replaced and do nothing.
+    fn click_until(&self, css: &str, what: &str, done: impl Fn(&Browser) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what} (message {:?})",
+                self.text("#message")
+            );
+            if let Some(id) = self.element(css) {
+                self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     fn type_into(&self, css: &str, text: &str) {
         let id = self.must(css);
         self.call("POST", &format!("/element/{id}/clear"), Some(json!({})));
@@ -372,9 +390,12 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"listed\":true"), "{body}");
     // The records, downloaded as CSV from the dashboard.
-    browser.click("tr[data-campaign=web] button.export");
     let saved = downloads.join("web-records.csv");
-    browser.wait_until("the records CSV downloaded", |_| saved.exists());
+    browser.click_until(
+        "tr[data-campaign=web] button.export",
+        "the records CSV downloaded",
+        |_| saved.exists(),
+    );
     let mut csv = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while csv.lines().count() < 5 && Instant::now() < deadline {
@@ -383,11 +404,10 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     }
     assert!(csv.starts_with("external_id,name,state"), "{csv}");
     assert_eq!(csv.lines().count(), 5, "header and 4 records: {csv}");
-    browser.click("tr[data-campaign=web] button:nth-of-type(1)");
-    browser.wait_text(
-        "tr[data-campaign=web] .campaign-state",
+    browser.click_until(
+        "tr[data-campaign=web] button:nth-of-type(1)",
         "campaign started",
-        |t| t == "running",
+        |b| b.text("tr[data-campaign=web] .campaign-state") == "running",
     );
     browser.screenshot("supervisor");
 
@@ -408,10 +428,11 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     });
     // The campaign asks its agents to confirm joining: no record before.
     assert!(!browser.enabled("#get-record"));
-    browser.click("button.join[data-campaign=web]");
-    browser.wait_until("the campaign joined", |b| {
-        b.element("button.join").is_none()
-    });
+    browser.click_until(
+        "button.join[data-campaign=web]",
+        "the campaign joined",
+        |b| b.element("button.join").is_none(),
+    );
 
     // Get record: the first record, with its list column.
     browser.wait_until("Get record enabled", |b| b.enabled("#get-record"));
@@ -453,12 +474,17 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#guide-question", "the guide's first question", |t| {
         t == "Is the customer interested?"
     });
-    browser.click("#guide-choices button[data-answer=Yes]");
-    browser.wait_text("#guide-question", "the branch", |t| t == "Which plan?");
-    browser.click("#guide-choices button[data-answer=Gold]");
-    browser.wait_text("#guide-question", "the guide's end", |t| {
-        t == "Guide complete."
-    });
+    // The guide is redrawn with the agent's view: click until it moves on.
+    browser.click_until(
+        "#guide-choices button[data-answer=Yes]",
+        "the branch",
+        |b| b.text("#guide-question") == "Which plan?",
+    );
+    browser.click_until(
+        "#guide-choices button[data-answer=Gold]",
+        "the guide's end",
+        |b| b.text("#guide-question") == "Guide complete.",
+    );
     browser.screenshot("agent-on-call");
     browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
     browser.click("#disposition option[value=VM]");
@@ -478,7 +504,11 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t.contains("Dee Live") && t.contains("+12025550177") && t.contains("2030")
     });
     assert!(row.contains("r4"), "{row}");
-    browser.click("#callbacks button:nth-of-type(1)");
+    browser.click_until(
+        "#callbacks button:nth-of-type(1)",
+        "the callback editor open",
+        |b| b.text("#callback-edit-which").contains("Dee Live"),
+    );
     browser.script("document.getElementById('callback-edit-at').value = '2031-02-01T09:30'");
     browser.click("#callback-edit-save");
     browser.wait_text("#callbacks", "the callback moved", |t| {
@@ -495,8 +525,11 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(browser.text("#state"), "ready");
     assert_eq!(browser.text("#preview-name"), "", "the preview is hidden");
     assert!(!browser.enabled("#get-record"));
-    browser.click("button.join[data-campaign=web]");
-    browser.wait_until("Get record enabled again", |b| b.enabled("#get-record"));
+    browser.click_until(
+        "button.join[data-campaign=web]",
+        "Get record enabled again",
+        |b| b.enabled("#get-record"),
+    );
     // Not ready with a reason.
     browser.click("#not-ready");
     browser.wait_text("#state", "not ready", |t| t == "not ready");
@@ -511,9 +544,8 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t.contains("Dee Live")
     });
     assert!(row.contains("a1") && row.contains("2031"), "{row}");
-    browser.click("#callbacks button.danger");
-    browser.wait_text("#callbacks", "the callback cancelled", |t| {
-        t.contains("no callbacks scheduled")
+    browser.click_until("#callbacks button.danger", "the callback cancelled", |b| {
+        b.text("#callbacks").contains("no callbacks scheduled")
     });
     drop(browser);
 
