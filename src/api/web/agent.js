@@ -100,7 +100,7 @@ function render() {
     if (c.held_back) stateCell.append(outdial.el("span", { class: "muted held-back" }, " — " + c.held_back));
     return outdial.el("tr", {}, outdial.el("td", {}, c.name), outdial.el("td", {}, c.mode), stateCell, outdial.el("td", {}, join));
   });
-  $("campaigns").replaceChildren(...rows);
+  outdial.replaceIfChanged($("campaigns"), rows);
 
   const preview = view.preview;
   $("preview").classList.toggle("hidden", !preview);
@@ -174,7 +174,7 @@ function renderGuide(pop) {
   $("guide-back").disabled = desk.guideAnswers.length === 0;
   if (!question) {
     $("guide-question").textContent = "Guide complete.";
-    $("guide-choices").replaceChildren();
+    outdial.replaceIfChanged($("guide-choices"), []);
     $("guide-free").classList.add("hidden");
     return;
   }
@@ -182,9 +182,14 @@ function renderGuide(pop) {
   const free = question.answers.length === 0;
   $("guide-free").classList.toggle("hidden", !free);
   $("guide-free").dataset.question = question.id;
-  $("guide-choices").replaceChildren(
-    ...question.answers.map((choice) =>
-      outdial.el("button", { class: "guide-answer", "data-answer": choice.text, onclick: () => answerGuide(question, choice.text) }, choice.text),
+  outdial.replaceIfChanged(
+    $("guide-choices"),
+    question.answers.map((choice) =>
+      outdial.el(
+        "button",
+        { class: "guide-answer", "data-question": question.id, "data-answer": choice.text, onclick: () => answerGuide(question, choice.text) },
+        choice.text,
+      ),
     ),
   );
 }
@@ -285,7 +290,7 @@ function renderCallbacks() {
     none.append(outdial.el("td", { colspan: "6", class: "muted" }, "no callbacks scheduled for you"));
     rows.push(none);
   }
-  $("callbacks").replaceChildren(...rows);
+  outdial.replaceIfChanged($("callbacks"), rows);
 }
 
 async function saveCallback() {

@@ -79,6 +79,16 @@ const outdial = {
     }
   },
 
+  // Replaces `container`'s children with `nodes` only when what they show
+  // changed: a button redrawn under the mouse loses the click. Handlers
+  // must depend only on what the markup shows (put ids in data- attributes).
+  replaceIfChanged(container, nodes) {
+    const signature = nodes.map((n) => n.outerHTML).join("");
+    if (container.dataset.signature === signature) return;
+    container.dataset.signature = signature;
+    container.replaceChildren(...nodes);
+  },
+
   el(tag, attributes, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attributes || {})) {

@@ -159,7 +159,7 @@ function renderCallbacks(callbacks) {
   if (rows.length === 0) {
     rows.push(outdial.el("tr", {}, outdial.el("td", { colspan: "7", class: "muted" }, "no callbacks scheduled")));
   }
-  $("callbacks").replaceChildren(...rows);
+  outdial.replaceIfChanged($("callbacks"), rows);
 }
 
 // Downloads a CSV export (the API needs the bearer token, which a plain
