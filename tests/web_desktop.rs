@@ -389,6 +389,15 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"listed\":true"), "{body}");
+    // The dashboard refreshes every 2 s without replacing the row's buttons
+    // (a click on a replaced one is lost).
+    let export_button = browser.must("tr[data-campaign=web] button.export");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        browser.must("tr[data-campaign=web] button.export"),
+        export_button,
+        "the campaign row's buttons were redrawn"
+    );
     // The records, downloaded as CSV from the dashboard.
     let saved = downloads.join("web-records.csv");
     browser.click_until(

@@ -89,6 +89,38 @@ const outdial = {
     container.replaceChildren(...nodes);
   },
 
+  // Brings the table body `tbody` to `rows` (each keyed by its `keyAttr`
+  // attribute) while keeping the rows already there: their cells' text and
+  // class are updated and their buttons only enabled or disabled, so a
+  // button under the mouse stays the same element across refreshes (the
+  // figures change every refresh). A row whose cells or buttons differ in
+  // shape is replaced.
+  patchRows(tbody, rows, keyAttr) {
+    const buttons = (row) => Array.from(row.querySelectorAll("button"));
+    const shape = (row) => row.cells.length + ":" + buttons(row).map((b) => b.textContent).join("|");
+    const existing = new Map(Array.from(tbody.rows).map((r) => [r.getAttribute(keyAttr), r]));
+    const kept = rows.map((row) => {
+      const old = existing.get(row.getAttribute(keyAttr));
+      if (!old || shape(old) !== shape(row)) return row;
+      Array.from(row.cells).forEach((cell, i) => {
+        const target = old.cells[i];
+        const fresh = buttons(cell);
+        if (fresh.length > 0) {
+          const current = buttons(target);
+          fresh.forEach((b, j) => {
+            current[j].disabled = b.disabled;
+          });
+          return;
+        }
+        if (target.textContent !== cell.textContent) target.textContent = cell.textContent;
+        if (target.className !== cell.className) target.className = cell.className;
+      });
+      return old;
+    });
+    const same = kept.length === tbody.rows.length && kept.every((r, i) => tbody.rows[i] === r);
+    if (!same) tbody.replaceChildren(...kept);
+  },
+
   el(tag, attributes, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attributes || {})) {

@@ -73,7 +73,7 @@ async function refresh() {
         ),
       );
     }
-    $("campaigns").replaceChildren(...rows);
+    outdial.patchRows($("campaigns"), rows, "data-campaign");
     const names = campaigns.map((c) => c.name);
     const dncSelect = $("dnc-campaign");
     const dncNames = [""].concat(names);
@@ -93,8 +93,9 @@ async function refresh() {
     }
 
     const agents = await outdial.api("GET", "/api/agents");
-    $("agents").replaceChildren(
-      ...agents.map((a) =>
+    outdial.patchRows(
+      $("agents"),
+      agents.map((a) =>
         outdial.el(
           "tr",
           { "data-agent": a.id },
@@ -112,6 +113,7 @@ async function refresh() {
           ),
         ),
       ),
+      "data-agent",
     );
     renderCallbacks(await outdial.api("GET", "/api/callbacks?limit=200"));
   } catch (error) {
