@@ -8,9 +8,9 @@
 mod support;
 
 use jiff::{SignedDuration, Timestamp};
-use outdial::store::{self, CallbackRequest, Store};
+use outdial::store::{self, Store};
 use serde_json::Value;
-use support::{Running, ephemeral_config, http, write_config};
+use support::{Running, ephemeral_config, http, schedule_callback, write_config};
 
 const SUPERVISOR: &str = "demo-supervisor-token";
 const AGENT_1001: &str = "demo-agent-1001-token";
@@ -47,23 +47,10 @@ fn callbacks_are_listed_changed_and_cancelled_by_whoever_may() {
     let store: Box<dyn Store> =
         store::open(&format!("sqlite://{}/outdial.db", dir.path().display())).unwrap();
     let campaign = store.campaign_id("demo").unwrap().expect("campaign demo");
-    let record = |id: &str| store.record(campaign, id).unwrap().unwrap().id;
     let now = Timestamp::now();
-    let schedule = |record, hours, agent: Option<&str>| {
-        store
-            .schedule_callback(
-                &CallbackRequest {
-                    record,
-                    at: now + SignedDuration::from_hours(hours),
-                    phone: None,
-                    agent: agent.map(String::from),
-                },
-                now,
-            )
-            .unwrap()
-    };
-    let ann = schedule(record("a"), 2, Some("1001"));
-    let bob = schedule(record("b"), 1, None);
+    let schedule = |id: &str, hours, agent| schedule_callback(&*store, campaign, id, hours, agent);
+    let ann = schedule("a", 2, Some("1001"));
+    let bob = schedule("b", 1, None);
 
     // Lists: the supervisor sees both, soonest first; an agent its own.
     let (status, body) = http(addr, "GET", "/api/callbacks", Some(SUPERVISOR), None);

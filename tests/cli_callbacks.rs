@@ -4,23 +4,8 @@
 mod support;
 
 use jiff::{SignedDuration, Timestamp};
-use outdial::store::{self, CallbackRequest, Store};
-use support::{ephemeral_config, outdial, write_config};
-
-fn run(config: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let output = outdial()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
-}
+use outdial::store::{self, Store};
+use support::{ephemeral_config, outdial_output, schedule_callback, write_config};
 
 #[test]
 fn callbacks_are_listed_moved_and_cancelled() {
@@ -33,7 +18,7 @@ fn callbacks_are_listed_moved_and_cancelled() {
     )
     .unwrap();
     let list_arg = list.to_str().unwrap();
-    let (code, out) = run(
+    let (code, out) = outdial_output(
         &config,
         &["import", "--campaign", "demo", "--file", list_arg],
     );
@@ -42,24 +27,11 @@ fn callbacks_are_listed_moved_and_cancelled() {
         store::open(&format!("sqlite://{}/outdial.db", dir.path().display())).unwrap();
     let campaign = store.campaign_id("demo").unwrap().unwrap();
     let now = Timestamp::now();
-    let schedule = |id: &str, hours, agent: Option<&str>| {
-        let record = store.record(campaign, id).unwrap().unwrap().id;
-        store
-            .schedule_callback(
-                &CallbackRequest {
-                    record,
-                    at: now + SignedDuration::from_hours(hours),
-                    phone: None,
-                    agent: agent.map(String::from),
-                },
-                now,
-            )
-            .unwrap()
-    };
+    let schedule = |id: &str, hours, agent| schedule_callback(&*store, campaign, id, hours, agent);
     let ann = schedule("a", 2, Some("1001"));
     let bob = schedule("b", 1, None);
 
-    let (code, out) = run(&config, &["callbacks", "list"]);
+    let (code, out) = outdial_output(&config, &["callbacks", "list"]);
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().filter(|l| l.contains('\t')).collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -71,13 +43,13 @@ fn callbacks_are_listed_moved_and_cancelled() {
         lines[1].contains("Ann Lee") && lines[1].ends_with("\t1001"),
         "{out}"
     );
-    let (_, out) = run(&config, &["callbacks", "list", "--agent", "1001"]);
+    let (_, out) = outdial_output(&config, &["callbacks", "list", "--agent", "1001"]);
     assert!(out.contains("1 pending callback(s)"), "{out}");
 
     // Moved a day later, to another number, for agent 1002.
     let at = (now + SignedDuration::from_hours(26)).to_string();
     let ann_arg = ann.to_string();
-    let (code, out) = run(
+    let (code, out) = outdial_output(
         &config,
         &[
             "callbacks",
@@ -92,7 +64,7 @@ fn callbacks_are_listed_moved_and_cancelled() {
         ],
     );
     assert_eq!(code, 0, "{out}");
-    let (_, out) = run(&config, &["callbacks", "list", "--agent", "1002"]);
+    let (_, out) = outdial_output(&config, &["callbacks", "list", "--agent", "1002"]);
     assert!(
         out.contains("+12025550177") && out.contains("Ann Lee"),
         "{out}"
@@ -132,20 +104,20 @@ fn callbacks_are_listed_moved_and_cancelled() {
         ),
         (vec!["callbacks", "list", "--campaign", "nope"], "nope"),
     ] {
-        let (code, out) = run(&config, &args);
+        let (code, out) = outdial_output(&config, &args);
         assert_eq!(code, 2, "{args:?}: {out}");
         assert!(out.contains(says), "{args:?}: {out}");
     }
 
     // Cancelled: gone, the record back on the list; twice is an error.
     let bob_arg = bob.to_string();
-    let (code, out) = run(&config, &["callbacks", "cancel", &bob_arg]);
+    let (code, out) = outdial_output(&config, &["callbacks", "cancel", &bob_arg]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("cancelled"), "{out}");
     assert_eq!(store.record(campaign, "b").unwrap().unwrap().state, "new");
-    let (code, out) = run(&config, &["callbacks", "cancel", &bob_arg]);
+    let (code, out) = outdial_output(&config, &["callbacks", "cancel", &bob_arg]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no pending callback"), "{out}");
-    let (_, out) = run(&config, &["callbacks", "list"]);
+    let (_, out) = outdial_output(&config, &["callbacks", "list"]);
     assert!(out.contains("1 pending callback(s)"), "{out}");
 }

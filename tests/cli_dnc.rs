@@ -3,22 +3,12 @@
 
 mod support;
 
-use support::{ephemeral_config, outdial, write_config};
+use support::{ephemeral_config, outdial_output, write_config};
 
 fn dnc(config: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let output = outdial()
-        .arg("--config")
-        .arg(config)
-        .arg("dnc")
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
+    let mut all = vec!["dnc"];
+    all.extend_from_slice(args);
+    outdial_output(config, &all)
 }
 
 #[test]

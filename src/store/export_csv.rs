@@ -19,15 +19,30 @@ fn csv_error(e: csv::Error) -> StoreError {
     StoreError::Corrupt(format!("writing the CSV: {e}"))
 }
 
+/// The header, then the rows `export` writes, then a flush; how many rows.
+fn write_csv<W: Write>(
+    out: W,
+    header: &[&str],
+    export: impl FnOnce(&mut csv::Writer<W>) -> Result<u64, StoreError>,
+) -> Result<u64, StoreError> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(header).map_err(csv_error)?;
+    let rows = export(&mut writer)?;
+    writer
+        .flush()
+        .map_err(|e| StoreError::Corrupt(format!("writing the CSV: {e}")))?;
+    Ok(rows)
+}
+
 /// Writes the CDR of `campaign`, oldest dial first; how many rows.
 pub fn write_attempts(
     store: &dyn Store,
     campaign: CampaignId,
     out: impl Write,
 ) -> Result<u64, StoreError> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer
-        .write_record([
+    write_csv(
+        out,
+        &[
             "attempt_id",
             "external_id",
             "phone",
@@ -46,36 +61,34 @@ pub fn write_attempts(
             "ring_ms",
             "talk_ms",
             "guide_answers",
-        ])
-        .map_err(csv_error)?;
-    let rows = store.export_attempts(campaign, &mut |a| {
-        writer
-            .write_record([
-                a.id.to_string(),
-                a.external_id,
-                a.phone,
-                a.node,
-                time(Some(a.started_at)),
-                time(a.answered_at),
-                time(a.ended_at),
-                opt(&a.outcome),
-                opt(&a.sip_code),
-                opt(&a.cpa_verdict),
-                opt(&a.cpa_ms),
-                opt(&a.agent),
-                opt(&a.disposition),
-                opt(&a.notes),
-                u8::from(a.abandoned).to_string(),
-                opt(&a.ring_ms),
-                opt(&a.talk_ms),
-                opt(&a.guide_answers),
-            ])
-            .map_err(csv_error)
-    })?;
-    writer
-        .flush()
-        .map_err(|e| StoreError::Corrupt(format!("writing the CSV: {e}")))?;
-    Ok(rows)
+        ],
+        |writer| {
+            store.export_attempts(campaign, &mut |a| {
+                writer
+                    .write_record([
+                        a.id.to_string(),
+                        a.external_id,
+                        a.phone,
+                        a.node,
+                        time(Some(a.started_at)),
+                        time(a.answered_at),
+                        time(a.ended_at),
+                        opt(&a.outcome),
+                        opt(&a.sip_code),
+                        opt(&a.cpa_verdict),
+                        opt(&a.cpa_ms),
+                        opt(&a.agent),
+                        opt(&a.disposition),
+                        opt(&a.notes),
+                        u8::from(a.abandoned).to_string(),
+                        opt(&a.ring_ms),
+                        opt(&a.talk_ms),
+                        opt(&a.guide_answers),
+                    ])
+                    .map_err(csv_error)
+            })
+        },
+    )
 }
 
 /// Writes `campaign`'s records with their last result; how many rows.
@@ -84,9 +97,9 @@ pub fn write_records(
     campaign: CampaignId,
     out: impl Write,
 ) -> Result<u64, StoreError> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer
-        .write_record([
+    write_csv(
+        out,
+        &[
             "external_id",
             "name",
             "state",
@@ -101,30 +114,28 @@ pub fn write_records(
             "last_agent",
             "last_attempt_at",
             "custom_fields",
-        ])
-        .map_err(csv_error)?;
-    let rows = store.export_records(campaign, &mut |r| {
-        writer
-            .write_record([
-                r.external_id,
-                r.name,
-                r.state,
-                r.attempts.to_string(),
-                r.phones.join(";"),
-                r.time_zones,
-                r.priority.to_string(),
-                time(Some(r.next_at).filter(|&t| t > 0)),
-                opt(&r.last_outcome),
-                opt(&r.last_sip_code),
-                opt(&r.last_disposition),
-                opt(&r.last_agent),
-                time(r.last_attempt_at),
-                r.custom_json,
-            ])
-            .map_err(csv_error)
-    })?;
-    writer
-        .flush()
-        .map_err(|e| StoreError::Corrupt(format!("writing the CSV: {e}")))?;
-    Ok(rows)
+        ],
+        |writer| {
+            store.export_records(campaign, &mut |r| {
+                writer
+                    .write_record([
+                        r.external_id,
+                        r.name,
+                        r.state,
+                        r.attempts.to_string(),
+                        r.phones.join(";"),
+                        r.time_zones,
+                        r.priority.to_string(),
+                        time(Some(r.next_at).filter(|&t| t > 0)),
+                        opt(&r.last_outcome),
+                        opt(&r.last_sip_code),
+                        opt(&r.last_disposition),
+                        opt(&r.last_agent),
+                        time(r.last_attempt_at),
+                        r.custom_json,
+                    ])
+                    .map_err(csv_error)
+            })
+        },
+    )
 }

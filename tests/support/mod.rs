@@ -289,3 +289,48 @@ pub fn tone_share(samples: &[f64], frequency: f64) -> f64 {
 pub fn rms(samples: &[f64]) -> f64 {
     (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt()
 }
+
+/// `outdial --config CONFIG ARGS…`: its exit code and its stdout and
+/// stderr together.
+pub fn outdial_output(config: &Path, args: &[&str]) -> (i32, String) {
+    let output = outdial()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run outdial");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// Schedules a callback in `hours` for record `external_id` of `campaign`
+/// through the library (as an agent's disposition would); its id.
+pub fn schedule_callback(
+    store: &dyn outdial::store::Store,
+    campaign: i64,
+    external_id: &str,
+    hours: i64,
+    agent: Option<&str>,
+) -> i64 {
+    let now = jiff::Timestamp::now();
+    let record = store
+        .record(campaign, external_id)
+        .expect("read the record")
+        .expect("the record exists")
+        .id;
+    store
+        .schedule_callback(
+            &outdial::store::CallbackRequest {
+                record,
+                at: now + jiff::SignedDuration::from_hours(hours),
+                phone: None,
+                agent: agent.map(String::from),
+            },
+            now,
+        )
+        .expect("schedule the callback")
+}
