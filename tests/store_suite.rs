@@ -729,6 +729,47 @@ fn a_crash_while_a_live_answer_waits_leaves_it_abandoned(store: TestStore) {
     assert_eq!((live, abandoned), (2, 1));
 }
 
+fn campaigns_defined_through_the_api_are_kept_and_forgotten(store: TestStore) {
+    let file_campaign = store.sync_campaign(&rules("from-file")).unwrap();
+    let defined = store
+        .define_campaign(&rules("spring"), r#"{"name":"spring","mode":"predictive"}"#)
+        .unwrap();
+    assert_ne!(file_campaign, defined);
+    // A file campaign has no definition; the defined one reads back.
+    let stored = store.campaign_definitions().unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].name, "spring");
+    assert!(stored[0].definition.contains("predictive"));
+    // Redefining keeps the id (its records and history stay with it).
+    let again = store
+        .define_campaign(
+            &rules("spring"),
+            r#"{"name":"spring","mode":"progressive"}"#,
+        )
+        .unwrap();
+    assert_eq!(again, defined);
+    assert!(
+        store.campaign_definitions().unwrap()[0]
+            .definition
+            .contains("progressive")
+    );
+    store
+        .import_batch(
+            defined,
+            store.begin_import(defined, noon_ny()).unwrap(),
+            &rows(3),
+        )
+        .unwrap();
+    // Forgotten: no longer defined, but its records are still there.
+    assert!(store.forget_campaign_definition("spring").unwrap());
+    assert!(!store.forget_campaign_definition("spring").unwrap());
+    assert!(!store.forget_campaign_definition("from-file").unwrap());
+    assert!(store.campaign_definitions().unwrap().is_empty());
+    assert_eq!(store.campaign_id("spring").unwrap(), Some(defined));
+    let counts: u64 = store.counts(defined).unwrap().iter().map(|(_, n)| n).sum();
+    assert_eq!(counts, 3);
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -758,4 +799,5 @@ on_both_backends!(
     dispositions_and_dnc_disposition,
     answer_history_counts_live_answers_and_abandons_per_minute,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,
+    campaigns_defined_through_the_api_are_kept_and_forgotten,
 );

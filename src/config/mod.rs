@@ -5,15 +5,17 @@
 //! file, line, column and key. Secrets may come from the environment so they
 //! stay out of the file (see [`Secrets`]).
 
+pub mod definition;
 mod diagnostics;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use diagnostics::{ConfigError, Problem, SpanIndex};
+pub use validate::campaign_problems;
 
 /// Path used by every subcommand when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/outdial.toml";
@@ -215,7 +217,7 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DialMode {
     Preview,
@@ -236,7 +238,7 @@ impl std::fmt::Display for DialMode {
 }
 
 /// What to do when call-progress analysis hears an answering machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MachineAction {
     Hangup,
@@ -246,7 +248,7 @@ pub enum MachineAction {
     ConnectAgent,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignConfig {
     pub name: String,
@@ -329,6 +331,29 @@ pub struct CampaignConfig {
     /// answers, shown to the agent during the call.
     #[serde(default)]
     pub guide: Vec<crate::campaign::guide::GuideQuestion>,
+    /// Where the campaign was defined (not a key: the file's campaigns are
+    /// `file`, those a supervisor created through the API `api`).
+    #[serde(skip)]
+    pub source: CampaignSource,
+}
+
+/// Where a campaign was defined: its settings can be changed through the
+/// API only if it was created there (the file is the truth for the rest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignSource {
+    #[default]
+    File,
+    Api,
+}
+
+impl CampaignSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            CampaignSource::File => "file",
+            CampaignSource::Api => "api",
+        }
+    }
 }
 
 /// Push preview's default time on screen before the automatic action.
@@ -354,7 +379,7 @@ impl CampaignConfig {
 }
 
 /// What happens to a record nobody acted on within the preview timeout.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PreviewTimeoutAction {
     /// Back to the top of the list (SPEC: "no action" in push preview).
@@ -367,7 +392,7 @@ pub enum PreviewTimeoutAction {
 }
 
 /// Delay before a record is dialed again, per outcome.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     #[serde(default = "default_retry_busy")]

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, DialMode, Problem, Role, SpanIndex};
+use super::{CampaignConfig, Config, DialMode, Problem, Role, SpanIndex};
 
 /// Abandonment targets above 20 % are never lawful and almost surely a typo
 /// (`3` meant as 3 %).
@@ -244,128 +244,135 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
     let mut names = HashSet::new();
     for (i, campaign) in config.campaigns.iter().enumerate() {
         let key = format!("campaign[{i}]");
-        if campaign.name.trim().is_empty() {
-            check.report(format!("{key}.name"), "must not be empty");
-        } else if !names.insert(campaign.name.as_str()) {
+        if !campaign.name.trim().is_empty() && !names.insert(campaign.name.as_str()) {
             check.report(
                 format!("{key}.name"),
                 format!("campaign `{}` is defined twice", campaign.name),
             );
         }
-        if !(campaign.abandon_target > 0.0 && campaign.abandon_target <= MAX_ABANDON_TARGET) {
-            check.report(
-                format!("{key}.abandon_target"),
-                format!(
-                    "{} is out of range; give a fraction between 0 and {MAX_ABANDON_TARGET} \
+        for (field, message) in campaign_problems(campaign) {
+            check.report(format!("{key}.{field}"), message);
+        }
+    }
+}
+
+/// What is wrong with one campaign's settings, as (key within the
+/// campaign, message) pairs: the checks of `[[campaign]]` in the file, and
+/// of a campaign a supervisor defines through the API.
+pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut report = |field: &str, message: String| problems.push((field.to_string(), message));
+    if campaign.name.trim().is_empty() {
+        report("name", "must not be empty".into());
+    }
+    if !(campaign.abandon_target > 0.0 && campaign.abandon_target <= MAX_ABANDON_TARGET) {
+        report(
+            "abandon_target",
+            format!(
+                "{} is out of range; give a fraction between 0 and {MAX_ABANDON_TARGET} \
                      (0.03 means 3 %)",
-                    campaign.abandon_target
-                ),
-            );
-        }
-        if let Err(message) = crate::pacing::check_amd_fp_estimate(campaign.amd_fp_estimate) {
-            check.report(format!("{key}.amd_fp_estimate"), message);
-        }
-        if campaign.mode == DialMode::Progressive
-            && !(campaign.lines_per_agent >= 1.0 && campaign.lines_per_agent <= 10.0)
-        {
-            check.report(
-                format!("{key}.lines_per_agent"),
-                "progressive dialing needs between 1 and 10 lines per agent",
-            );
-        }
-        if campaign.ring_timeout_s < MIN_RING_TIMEOUT_S {
-            check.report(
-                format!("{key}.ring_timeout_s"),
-                format!(
-                    "{} s is too short: regulators (FTC TSR, Ofcom) require at least \
+                campaign.abandon_target
+            ),
+        );
+    }
+    if let Err(message) = crate::pacing::check_amd_fp_estimate(campaign.amd_fp_estimate) {
+        report("amd_fp_estimate", message);
+    }
+    if campaign.mode == DialMode::Progressive
+        && !(campaign.lines_per_agent >= 1.0 && campaign.lines_per_agent <= 10.0)
+    {
+        report(
+            "lines_per_agent",
+            "progressive dialing needs between 1 and 10 lines per agent".into(),
+        );
+    }
+    if campaign.ring_timeout_s < MIN_RING_TIMEOUT_S {
+        report(
+            "ring_timeout_s",
+            format!(
+                "{} s is too short: regulators (FTC TSR, Ofcom) require at least \
                      {MIN_RING_TIMEOUT_S} s of ringing",
-                    campaign.ring_timeout_s
-                ),
-            );
-        }
-        for problem in campaign.cpa.validate() {
-            check.report(format!("{key}.cpa"), problem.to_string());
-        }
-        if parse_call_hours(&campaign.call_hours).is_none() {
-            check.report(
-                format!("{key}.call_hours"),
-                format!(
-                    "`{}` is not a window; expected HH:MM-HH:MM like 08:00-21:00",
-                    campaign.call_hours
-                ),
-            );
-        }
-        if campaign.call_days.is_empty() {
-            check.report(format!("{key}.call_days"), "list at least one day");
-        }
-        for day in &campaign.call_days {
-            if !DAYS.contains(&day.as_str()) {
-                check.report(
-                    format!("{key}.call_days"),
-                    format!("`{day}` is not a day; use {}", DAYS.join(", ")),
-                );
-            }
-        }
-        let region = &campaign.default_region;
-        if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
-            check.report(
-                format!("{key}.default_region"),
-                format!("`{region}` is not an ISO 3166 country code like US or GB"),
-            );
-        }
-        if let Some(caller_id) = &campaign.caller_id
-            && !is_e164(caller_id)
-        {
-            check.report(
-                format!("{key}.caller_id"),
-                format!("`{caller_id}` is not an E.164 number"),
-            );
-        }
-        for caller_id in campaign.caller_ids.iter().filter(|c| !is_e164(c)) {
-            check.report(
-                format!("{key}.caller_ids"),
-                format!("`{caller_id}` is not an E.164 number"),
-            );
-        }
-        if campaign.max_attempts == 0 {
-            check.report(format!("{key}.max_attempts"), "must be at least 1");
-        }
-        if campaign.max_attempts_per_day == Some(0) {
-            check.report(
-                format!("{key}.max_attempts_per_day"),
-                "must be at least 1 (leave it out for no daily limit)",
-            );
-        }
-        if campaign.max_attempts_per_number == 0 {
-            check.report(
-                format!("{key}.max_attempts_per_number"),
-                "must be at least 1",
-            );
-        }
-        for problem in crate::campaign::guide::problems(&campaign.guide) {
-            check.report(format!("{key}.guide"), problem);
-        }
-        if campaign.wrap_up_timeout_s == Some(0) {
-            check.report(
-                format!("{key}.wrap_up_timeout_s"),
-                "must be at least 1 (leave it out for no wrap-up timer)",
-            );
-        }
-        if campaign.preview_timeout_s == Some(0) {
-            check.report(
-                format!("{key}.preview_timeout_s"),
-                "must be at least 1 (leave it out for the default)",
-            );
-        }
-        if campaign.machine_action == super::MachineAction::LeaveMessage
-            && campaign.voicemail_prompt.is_none()
-        {
-            check.report(
-                format!("{key}.voicemail_prompt"),
-                "machine_action = \"leave_message\" needs a voicemail_prompt WAV",
+                campaign.ring_timeout_s
+            ),
+        );
+    }
+    for problem in campaign.cpa.validate() {
+        report("cpa", problem.to_string());
+    }
+    if parse_call_hours(&campaign.call_hours).is_none() {
+        report(
+            "call_hours",
+            format!(
+                "`{}` is not a window; expected HH:MM-HH:MM like 08:00-21:00",
+                campaign.call_hours
+            ),
+        );
+    }
+    if campaign.call_days.is_empty() {
+        report("call_days", "list at least one day".into());
+    }
+    for day in &campaign.call_days {
+        if !DAYS.contains(&day.as_str()) {
+            report(
+                "call_days",
+                format!("`{day}` is not a day; use {}", DAYS.join(", ")),
             );
         }
     }
+    let region = &campaign.default_region;
+    if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
+        report(
+            "default_region",
+            format!("`{region}` is not an ISO 3166 country code like US or GB"),
+        );
+    }
+    if let Some(caller_id) = &campaign.caller_id
+        && !is_e164(caller_id)
+    {
+        report("caller_id", format!("`{caller_id}` is not an E.164 number"));
+    }
+    for caller_id in campaign.caller_ids.iter().filter(|c| !is_e164(c)) {
+        report(
+            "caller_ids",
+            format!("`{caller_id}` is not an E.164 number"),
+        );
+    }
+    if campaign.max_attempts == 0 {
+        report("max_attempts", "must be at least 1".into());
+    }
+    if campaign.max_attempts_per_day == Some(0) {
+        report(
+            "max_attempts_per_day",
+            "must be at least 1 (leave it out for no daily limit)".into(),
+        );
+    }
+    if campaign.max_attempts_per_number == 0 {
+        report("max_attempts_per_number", "must be at least 1".into());
+    }
+    for problem in crate::campaign::guide::problems(&campaign.guide) {
+        report("guide", problem);
+    }
+    if campaign.wrap_up_timeout_s == Some(0) {
+        report(
+            "wrap_up_timeout_s",
+            "must be at least 1 (leave it out for no wrap-up timer)".into(),
+        );
+    }
+    if campaign.preview_timeout_s == Some(0) {
+        report(
+            "preview_timeout_s",
+            "must be at least 1 (leave it out for the default)".into(),
+        );
+    }
+    if campaign.machine_action == super::MachineAction::LeaveMessage
+        && campaign.voicemail_prompt.is_none()
+    {
+        report(
+            "voicemail_prompt",
+            "machine_action = \"leave_message\" needs a voicemail_prompt WAV".into(),
+        );
+    }
+    problems
 }
 
 fn check_agents(config: &Config, check: &mut Checker<'_>) {

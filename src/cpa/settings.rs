@@ -2,10 +2,10 @@
 //! predictive campaign. Every field has a default so a campaign may omit the
 //! table entirely.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What the engine wants once a machine is recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MachineMode {
     /// Keep listening after the machine verdict and report the beep, so a
@@ -17,7 +17,7 @@ pub enum MachineMode {
 }
 
 /// How eager the human/machine decision is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     /// Waits longer before a human verdict: fewer machines taken for people.
@@ -29,7 +29,7 @@ pub enum Sensitivity {
     Fast,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CpaSettings {
     /// Give a verdict (or "unknown") at the latest this long after answer.

@@ -380,6 +380,54 @@ impl Store for SqlStore {
         })
     }
 
+    fn define_campaign(
+        &self,
+        rules: &CampaignRules,
+        definition: &str,
+    ) -> Result<CampaignId, StoreError> {
+        let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id = self.tx(|conn| {
+            let rows = conn.query(
+                "INSERT INTO campaigns (name, rules_json, definition) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json, \
+                 definition = excluded.definition RETURNING id",
+                &[rules.name.as_str().into(), json.into(), definition.into()],
+            )?;
+            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))
+        })?;
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, rules.clone());
+        Ok(id)
+    }
+
+    fn campaign_definitions(&self) -> Result<Vec<super::StoredDefinition>, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT name, definition FROM campaigns WHERE definition IS NOT NULL ORDER BY name",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| super::StoredDefinition {
+                    name: row.first().map(Val::text).unwrap_or_default(),
+                    definition: row.get(1).map(Val::text).unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn forget_campaign_definition(&self, name: &str) -> Result<bool, StoreError> {
+        self.tx(|conn| {
+            let changed = conn.exec(
+                "UPDATE campaigns SET definition = NULL WHERE name = $1 AND definition IS NOT NULL",
+                &[name.into()],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
     fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError> {
         self.tx(|conn| {
             let rows = conn.query(

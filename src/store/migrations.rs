@@ -135,6 +135,8 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         V1_TABLES.replace("{ID}", id),
         // v2: the call guide's answers, saved with the attempt.
         "ALTER TABLE attempts ADD COLUMN guide_answers TEXT".to_string(),
+        // v3: campaigns defined through the API keep their definition here.
+        "ALTER TABLE campaigns ADD COLUMN definition TEXT".to_string(),
     ]
 }
 

@@ -278,11 +278,32 @@ pub struct AnswerMinute {
     pub abandoned: u64,
 }
 
+/// A campaign defined through the API, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDefinition {
+    pub name: String,
+    /// The definition's JSON (`config::definition::CampaignDefinition`).
+    pub definition: String,
+}
+
 /// The campaign store. Every method is one transaction.
 pub trait Store: Send + Sync {
     /// Creates the campaign or updates its rules; returns its id.
     fn sync_campaign(&self, rules: &CampaignRules) -> Result<CampaignId, StoreError>;
     fn campaign_id(&self, name: &str) -> Result<Option<CampaignId>, StoreError>;
+    /// Creates or updates a campaign defined through the API: its rules, as
+    /// `sync_campaign` writes them, and its definition (the JSON of
+    /// `config::definition`), which every start reads back.
+    fn define_campaign(
+        &self,
+        rules: &CampaignRules,
+        definition: &str,
+    ) -> Result<CampaignId, StoreError>;
+    /// The campaigns defined through the API, by name.
+    fn campaign_definitions(&self) -> Result<Vec<StoredDefinition>, StoreError>;
+    /// Forgets a campaign's API definition (it is no longer started with the
+    /// dialer); its records, attempts and history stay. False: it had none.
+    fn forget_campaign_definition(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Starts an import run: rows seen twice in one run are duplicates.
     fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError>;
