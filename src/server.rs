@@ -47,18 +47,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // SIP stops last: the engine hangs up its calls through it.
     let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
     let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
-    let (store, campaign_ids, node) = open_store(&config).await?;
+    let (config, store, campaign_ids, node) = open_store(config).await?;
     let lists = api::Lists {
         store: store.clone(),
-        campaigns: config
-            .campaigns
-            .iter()
-            .filter_map(|c| {
-                let id = campaign_ids.get(&c.name)?;
-                Some((c.name.clone(), (*id, c.default_region.clone())))
-            })
-            .collect(),
+        campaigns: api::CampaignIndex::new(config.campaigns.iter().filter_map(|c| {
+            let id = campaign_ids.get(&c.name)?;
+            Some((c.name.clone(), (*id, c.default_region.clone())))
+        })),
         agents: config.agents.iter().map(|a| a.id.clone()).collect(),
+        admin: Default::default(),
     };
     let config = Arc::new(config);
     let (mut shell, channels) =
@@ -104,19 +101,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the store, writes every configured campaign's rules, and resolves
-/// what this node left in flight when it last stopped (a crash: its
-/// attempts are closed as interrupted, its leases given back).
+/// Opens the store, adds the campaigns supervisors defined through the API
+/// to the file's, writes every campaign's rules, and resolves what this
+/// node left in flight when it last stopped (a crash: its attempts are
+/// closed as interrupted, its leases given back).
 async fn open_store(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn Store>, HashMap<String, CampaignId>, String)> {
-    let config = config.clone();
+    mut config: Config,
+) -> anyhow::Result<(Config, Arc<dyn Store>, HashMap<String, CampaignId>, String)> {
     tokio::task::spawn_blocking(move || {
         let url = crate::config::redact_url(&config.store.url);
         let store: Arc<dyn Store> = Arc::from(
             crate::store::open(&config.store.url)
                 .with_context(|| format!("cannot open the store {url}"))?,
         );
+        let stored: Vec<(String, String)> = store
+            .campaign_definitions()
+            .context("cannot read the campaigns defined through the API")?
+            .into_iter()
+            .map(|d| (d.name, d.definition))
+            .collect();
+        for warning in crate::config::definition::add_stored_definitions(&mut config, &stored) {
+            tracing::warn!("{warning}");
+        }
+        if !stored.is_empty() {
+            tracing::info!(
+                campaigns = stored.len(),
+                "campaigns defined through the API read back"
+            );
+        }
         let mut ids = HashMap::new();
         for campaign in &config.campaigns {
             let rules = CampaignRules::from_config(campaign)
@@ -141,7 +153,7 @@ async fn open_store(
             expired_released = expired.released_leases,
             "store open"
         );
-        Ok((store, ids, node))
+        Ok((config, store, ids, node))
     })
     .await
     .context("the store task failed")?

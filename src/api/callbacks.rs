@@ -133,7 +133,7 @@ pub async fn list(
             lists
                 .campaigns
                 .get(name)
-                .map(|(id, _)| *id)
+                .map(|(id, _)| id)
                 .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?,
         ),
     };
@@ -193,7 +193,7 @@ pub async fn change(
     let region = lists
         .campaigns
         .get(&callback.campaign)
-        .map(|(_, region)| region.clone())
+        .map(|(_, region)| region)
         .unwrap_or_else(|| "US".into());
     let phone = normalise_phone(body.phone.as_deref(), &region)?;
     let agent = check_agent(&principal, &lists, body.agent.as_deref())?;
@@ -246,7 +246,6 @@ pub async fn create(
     let (campaign, region) = lists
         .campaigns
         .get(&body.campaign)
-        .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{}`", body.campaign)))?;
     let at = parse_at(&body.at)?;
     let phone = normalise_phone(body.phone.as_deref(), &region)?;

@@ -189,7 +189,6 @@ pub async fn upload_list(
     let (campaign, region) = lists
         .campaigns
         .get(&name)
-        .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
     let store = lists.store.clone();
     let summary = tokio::task::spawn_blocking(move || {
@@ -284,7 +283,6 @@ pub async fn export(
     let (campaign, _) = lists
         .campaigns
         .get(&name)
-        .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let store = lists.store.clone();

@@ -74,7 +74,6 @@ fn target(
             let (id, default_region) = lists
                 .campaigns
                 .get(name)
-                .cloned()
                 .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
             Ok((Some(id), region.unwrap_or(default_region)))
         }

@@ -23,6 +23,26 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A definition with problems: each one's key and message (400).
+    #[error("{}", problems_summary(.0))]
+    Problems(Vec<crate::config::definition::DefinitionProblem>),
+}
+
+fn problems_summary(problems: &[crate::config::definition::DefinitionProblem]) -> String {
+    let first = problems
+        .first()
+        .map(|p| {
+            if p.key.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.key, p.message)
+            }
+        })
+        .unwrap_or_default();
+    match problems.len() {
+        0 | 1 => first,
+        n => format!("{first} (and {} more problems)", n - 1),
+    }
 }
 
 impl From<CommandError> for ApiError {
@@ -52,7 +72,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Problems(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -61,6 +81,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        let body = match &self {
+            ApiError::Problems(problems) => {
+                json!({ "error": self.to_string(), "problems": problems })
+            }
+            _ => json!({ "error": self.to_string() }),
+        };
+        (status, Json(body)).into_response()
     }
 }

@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod body;
 mod callbacks;
+mod campaign_admin;
 mod campaigns;
 mod dnc;
 mod error;
@@ -53,9 +54,52 @@ struct Inner {
 #[derive(Clone)]
 pub struct Lists {
     pub store: Arc<dyn crate::store::Store>,
-    pub campaigns: std::collections::HashMap<String, (crate::store::CampaignId, String)>,
+    pub campaigns: CampaignIndex,
     /// The configured agents' ids (callbacks may be given only to them).
     pub agents: std::collections::BTreeSet<String>,
+    /// Campaigns defined, changed or removed through the API, one at a
+    /// time (the store and the engine are updated in turn).
+    pub admin: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Each campaign's id in the store and its default region (numbers
+/// without a country code), by name; campaigns defined through the API
+/// join it while the dialer runs.
+#[derive(Clone, Default)]
+pub struct CampaignIndex(
+    Arc<std::sync::RwLock<std::collections::HashMap<String, (crate::store::CampaignId, String)>>>,
+);
+
+impl CampaignIndex {
+    pub fn new(
+        campaigns: impl IntoIterator<Item = (String, (crate::store::CampaignId, String))>,
+    ) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(
+            campaigns.into_iter().collect(),
+        )))
+    }
+
+    pub fn get(&self, name: &str) -> Option<(crate::store::CampaignId, String)> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub fn insert(&self, name: String, id: crate::store::CampaignId, default_region: String) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, (id, default_region));
+    }
+
+    pub fn remove(&self, name: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
 }
 
 impl ApiState {
@@ -131,7 +175,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/events", get(events::agent))
         .route("/api/agents/{id}/ws", get(ws::agent))
         .route("/api/ws", get(ws::all))
-        .route("/api/campaigns", get(campaigns::list))
+        .route(
+            "/api/campaigns",
+            get(campaigns::list).post(campaign_admin::create),
+        )
+        .route(
+            "/api/campaigns/{name}",
+            axum::routing::patch(campaign_admin::change).delete(campaign_admin::remove),
+        )
+        .route(
+            "/api/campaigns/{name}/definition",
+            get(campaign_admin::definition),
+        )
         .route("/api/campaigns/{name}/start", post(campaigns::start))
         .route("/api/campaigns/{name}/pause", post(campaigns::pause))
         .route("/api/campaigns/{name}/stop", post(campaigns::stop))

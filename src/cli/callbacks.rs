@@ -12,8 +12,7 @@ use std::process::ExitCode;
 use super::Cli;
 use super::import::Failure;
 use crate::campaign::import::e164;
-use crate::config::Config;
-use crate::store::{self, CallbackFilter, CallbackRequest, CallbackView, Store, StoreError};
+use crate::store::{CallbackFilter, CallbackRequest, CallbackView, Store, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct CallbacksArgs {
@@ -83,13 +82,7 @@ fn pending(store: &dyn Store, id: i64) -> Result<CallbackView, Failure> {
 }
 
 fn run(cli: &Cli, args: &CallbacksArgs) -> Result<(), Failure> {
-    let config = Config::load(&cli.config).map_err(|e| Failure::config(e.to_string()))?;
-    let store = store::open(&config.store.url).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot open the store {}: {e}",
-            crate::config::redact_url(&config.store.url)
-        ))
-    })?;
+    let (config, store) = super::import::open_config_and_store(&cli.config)?;
     match &args.action {
         CallbacksAction::List { campaign, agent } => {
             let campaign = match campaign {

@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use super::Cli;
 use super::import::{EXIT_ROWS_REJECTED, Failure};
 use crate::campaign::import::e164;
-use crate::config::Config;
 use crate::store::{self, CampaignId, Store};
 
 #[derive(Debug, clap::Args)]
@@ -93,7 +92,7 @@ fn run(cli: &Cli, args: &DncArgs) -> Result<ExitCode, Failure> {
     let numbers = match &args.action {
         DncAction::Add(n) | DncAction::Remove(n) | DncAction::Check(n) => n,
     };
-    let config = Config::load(&cli.config).map_err(|e| Failure::config(e.to_string()))?;
+    let (config, store) = super::import::open_config_and_store(&cli.config)?;
     let campaign_config = match &numbers.campaign {
         Some(name) => Some(
             config
@@ -101,7 +100,9 @@ fn run(cli: &Cli, args: &DncArgs) -> Result<ExitCode, Failure> {
                 .iter()
                 .find(|c| &c.name == name)
                 .ok_or_else(|| {
-                    Failure::config(format!("no campaign `{name}` in the configuration"))
+                    Failure::config(format!(
+                        "no campaign `{name}` in the configuration or defined through the API"
+                    ))
                 })?,
         ),
         None => None,
@@ -122,12 +123,6 @@ fn run(cli: &Cli, args: &DncArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
-    let store = store::open(&config.store.url).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot open the store {}: {e}",
-            crate::config::redact_url(&config.store.url)
-        ))
-    })?;
     let campaign: Option<CampaignId> = match campaign_config {
         Some(c) => {
             let rules = crate::campaign::rules::CampaignRules::from_config(c)

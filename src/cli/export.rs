@@ -7,11 +7,12 @@
 use std::process::ExitCode;
 
 use super::Cli;
-use super::import::{Failure, open_campaign};
+use super::import::{Failure, open_config_and_store};
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// Campaign name (a `[[campaign]]` of the configuration).
+    /// Campaign name: any campaign the store holds (of the configuration,
+    /// defined through the API, or one since removed: its records stay).
     #[arg(long)]
     pub campaign: String,
     /// The CSV file to write.
@@ -33,7 +34,12 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> ExitCode {
 }
 
 fn run(cli: &Cli, args: &ExportArgs) -> Result<u64, Failure> {
-    let (_config, _rules, store, campaign) = open_campaign(&cli.config, &args.campaign)?;
+    let (_config, store) = open_config_and_store(&cli.config)?;
+    let name = &args.campaign;
+    let campaign = store
+        .campaign_id(name)
+        .map_err(|e| Failure::runtime(e.to_string()))?
+        .ok_or_else(|| Failure::config(format!("the store holds no campaign `{name}`")))?;
     let file = std::fs::File::create(&args.out)
         .map_err(|e| Failure::config(format!("cannot write {}: {e}", args.out.display())))?;
     let written = if args.attempts {

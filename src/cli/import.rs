@@ -60,13 +60,37 @@ impl Failure {
     }
 }
 
+/// Loads the configuration and opens the store; the campaigns supervisors
+/// defined through the API join the file's, as they do in `outdial run`.
+pub(super) fn open_config_and_store(
+    config_path: &Path,
+) -> Result<(Config, Box<dyn Store>), Failure> {
+    let mut config = Config::load(config_path).map_err(|e| Failure::config(e.to_string()))?;
+    let store = store::open(&config.store.url).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the store {}: {e}",
+            crate::config::redact_url(&config.store.url)
+        ))
+    })?;
+    let stored: Vec<(String, String)> = store
+        .campaign_definitions()
+        .map_err(|e| Failure::runtime(e.to_string()))?
+        .into_iter()
+        .map(|d| (d.name, d.definition))
+        .collect();
+    for warning in crate::config::definition::add_stored_definitions(&mut config, &stored) {
+        eprintln!("warning: {warning}");
+    }
+    Ok((config, store))
+}
+
 /// Loads the configuration, opens the store and creates or updates the
-/// campaign from its `[[campaign]]` entry.
+/// campaign from its `[[campaign]]` entry (or its API definition).
 pub(super) fn open_campaign(
     config_path: &Path,
     name: &str,
 ) -> Result<(Config, CampaignRules, Box<dyn Store>, CampaignId), Failure> {
-    let config = Config::load(config_path).map_err(|e| Failure::config(e.to_string()))?;
+    let (config, store) = open_config_and_store(config_path)?;
     let campaign = config
         .campaigns
         .iter()
@@ -74,7 +98,8 @@ pub(super) fn open_campaign(
         .ok_or_else(|| {
             let known: Vec<&str> = config.campaigns.iter().map(|c| c.name.as_str()).collect();
             Failure::config(format!(
-                "campaign `{name}` is not in {}; known campaigns: {}",
+                "campaign `{name}` is neither in {} nor defined through the API; known \
+                 campaigns: {}",
                 config_path.display(),
                 if known.is_empty() {
                     "none".to_string()
@@ -84,12 +109,6 @@ pub(super) fn open_campaign(
             ))
         })?;
     let rules = CampaignRules::from_config(campaign).map_err(|e| Failure::config(e.to_string()))?;
-    let store = store::open(&config.store.url).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot open the store {}: {e}",
-            crate::config::redact_url(&config.store.url)
-        ))
-    })?;
     let id = store
         .sync_campaign(&rules)
         .map_err(|e| Failure::runtime(e.to_string()))?;

@@ -163,6 +163,79 @@ impl CampaignDefinition {
     }
 }
 
+/// Adds the campaigns defined through the API (as the store keeps them:
+/// name and JSON) to a configuration read from the file, and assigns
+/// their agents. Nothing here stops the dialer from starting: a definition
+/// that no longer reads (a key renamed by an upgrade), or whose name the
+/// file now uses (the file wins), is left out, and an agent no longer
+/// configured is dropped from it; each such case is returned, to be
+/// logged.
+pub fn add_stored_definitions(
+    config: &mut super::Config,
+    stored: &[(String, String)],
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let known_agents: BTreeSet<String> = config.agents.iter().map(|a| a.id.clone()).collect();
+    for (name, json) in stored {
+        if config.campaigns.iter().any(|c| &c.name == name) {
+            warnings.push(format!(
+                "campaign `{name}` defined through the API is left out: the configuration \
+                 file defines a campaign of that name"
+            ));
+            continue;
+        }
+        let mut value: Value = match serde_json::from_str(json) {
+            Ok(value) => value,
+            Err(error) => {
+                warnings.push(format!(
+                    "campaign `{name}` defined through the API is left out: its stored \
+                     definition is not JSON ({error})"
+                ));
+                continue;
+            }
+        };
+        if let Some(Value::Array(agents)) = value.get_mut("agents") {
+            agents.retain(|agent| {
+                let known = agent.as_str().is_some_and(|id| known_agents.contains(id));
+                if !known {
+                    warnings.push(format!(
+                        "campaign `{name}`: agent {agent} is no longer configured; left out"
+                    ));
+                }
+                known
+            });
+        }
+        match CampaignDefinition::from_json(&value, &known_agents) {
+            Ok(definition) if definition.campaign.name == *name => {
+                for agent in config
+                    .agents
+                    .iter_mut()
+                    .filter(|a| definition.agents.contains(&a.id))
+                {
+                    if !agent.campaigns.contains(name) {
+                        agent.campaigns.push(name.clone());
+                    }
+                }
+                config.campaigns.push(definition.campaign);
+            }
+            Ok(definition) => warnings.push(format!(
+                "campaign `{name}` defined through the API is left out: its stored \
+                 definition names `{}`",
+                definition.campaign.name
+            )),
+            Err(problems) => warnings.push(format!(
+                "campaign `{name}` defined through the API is left out: {}",
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.key, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        }
+    }
+    warnings
+}
+
 /// Whether `name` may name a campaign defined through the API.
 pub fn valid_name(name: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&name.len())
@@ -303,6 +376,44 @@ mod tests {
             keys(&invalid.expect_err("too short")),
             vec!["ring_timeout_s"]
         );
+    }
+
+    #[test]
+    fn stored_definitions_join_the_file_and_never_stop_the_start() {
+        let text = std::fs::read_to_string("config/outdial.toml").expect("shipped config");
+        let mut config = crate::config::Config::parse(&text, std::path::Path::new("outdial.toml"))
+            .expect("shipped config parses");
+        let file_campaign = config.campaigns[0].name.clone();
+        let agent = config.agents[0].id.clone();
+        let stored = vec![
+            (
+                "spring".to_string(),
+                json!({"name": "spring", "mode": "progressive", "agents": [agent, "gone"]})
+                    .to_string(),
+            ),
+            (
+                file_campaign.clone(),
+                json!({"name": file_campaign, "mode": "preview"}).to_string(),
+            ),
+            ("broken".to_string(), "{not json".to_string()),
+            (
+                "old".to_string(),
+                json!({"name": "old", "mode": "predictive", "renamed_key": 1}).to_string(),
+            ),
+        ];
+        let before = config.campaigns.len();
+        let warnings = add_stored_definitions(&mut config, &stored);
+        assert_eq!(config.campaigns.len(), before + 1, "{warnings:?}");
+        let spring = config.campaigns.last().expect("added");
+        assert_eq!(
+            (spring.name.as_str(), spring.source),
+            ("spring", CampaignSource::Api)
+        );
+        assert!(config.agents[0].campaigns.contains(&"spring".to_string()));
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        for (warning, about) in warnings.iter().zip(["gone", "file", "JSON", "renamed_key"]) {
+            assert!(warning.contains(about), "{warning}");
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@ pub mod shell;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::config::definition::CampaignDefinition;
 use crate::engine::io::{CampaignStats, Input};
 use crate::sip::endpoint::Event as SipEvent;
+use crate::store::CampaignId;
 use shell::{Shell, ShellChannels};
 
 use crate::engine::dialer::{AgentView, CampaignView, Command, CommandError, Dialer, Event};
@@ -33,6 +35,29 @@ pub enum Request {
     Stats {
         campaign: String,
         reply: oneshot::Sender<Option<CampaignStats>>,
+    },
+    /// A campaign's settings and assigned agents.
+    Definition {
+        campaign: String,
+        reply: oneshot::Sender<Option<CampaignDefinition>>,
+    },
+    /// Adds a campaign defined through the API (stored under `id`), or
+    /// replaces one (`replace`).
+    Define {
+        definition: Box<CampaignDefinition>,
+        id: CampaignId,
+        replace: bool,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Whether `definition` could replace its campaign now.
+    CheckDefinition {
+        definition: Box<CampaignDefinition>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Removes a campaign defined through the API.
+    Remove {
+        campaign: String,
+        reply: oneshot::Sender<Result<(), CommandError>>,
     },
 }
 
@@ -80,6 +105,67 @@ impl EngineHandle {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Stats { campaign, reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// A campaign's settings and assigned agents (`None`: no such campaign).
+    pub async fn definition(
+        &self,
+        campaign: String,
+    ) -> Result<Option<CampaignDefinition>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Definition { campaign, reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// Adds (or, with `replace`, changes) a campaign defined through the
+    /// API; the store holds it under `id` already.
+    pub async fn define(
+        &self,
+        definition: CampaignDefinition,
+        id: CampaignId,
+        replace: bool,
+    ) -> Result<Result<(), CommandError>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Define {
+                definition: Box::new(definition),
+                id,
+                replace,
+                reply,
+            })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// Whether `definition` could replace its campaign now (created
+    /// through the API, nothing of it in motion).
+    pub async fn check_definition(
+        &self,
+        definition: CampaignDefinition,
+    ) -> Result<Result<(), CommandError>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::CheckDefinition {
+                definition: Box::new(definition),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// Removes a campaign defined through the API.
+    pub async fn remove(&self, campaign: String) -> Result<Result<(), CommandError>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Remove { campaign, reply })
             .await
             .map_err(|_| EngineGone)?;
         answer.await.map_err(|_| EngineGone)
@@ -204,7 +290,48 @@ impl Engine {
             Request::Stats { campaign, reply } => {
                 let _ = reply.send(self.dialer.campaign_stats(&campaign, now));
             }
+            Request::Definition { campaign, reply } => {
+                let _ = reply.send(self.dialer.campaign_definition(&campaign));
+            }
+            Request::Define {
+                definition,
+                id,
+                replace,
+                reply,
+            } => {
+                let _ = reply.send(self.define(*definition, id, replace));
+            }
+            Request::CheckDefinition { definition, reply } => {
+                let _ = reply.send(self.dialer.check_definition(&definition, true));
+            }
+            Request::Remove { campaign, reply } => {
+                let result = self.dialer.remove_campaign(&campaign);
+                if result.is_ok() {
+                    self.shell.remove_campaign(&campaign);
+                    tracing::info!(%campaign, "campaign removed");
+                }
+                let _ = reply.send(result);
+            }
         }
+    }
+
+    /// A campaign defined or changed through the API: checked by the
+    /// dialer, its prompts loaded by the shell, then applied to both.
+    fn define(
+        &mut self,
+        definition: CampaignDefinition,
+        id: CampaignId,
+        replace: bool,
+    ) -> Result<(), CommandError> {
+        self.dialer.check_definition(&definition, replace)?;
+        self.shell
+            .add_campaign(&definition.campaign, id)
+            .map_err(|e| CommandError::Invalid(format!("{e:#}")))?;
+        let name = definition.campaign.name.clone();
+        let mode = definition.campaign.mode;
+        self.dialer.apply_definition(definition, replace)?;
+        tracing::info!(campaign = %name, %mode, replace, "campaign defined through the API");
+        Ok(())
     }
 
     /// Stop dialing, let calls finish (bounded), hang up the rest, hang up

@@ -57,9 +57,10 @@ struct AgentPhone {
     up: bool,
 }
 
-/// Prompts of one campaign, loaded at start.
-#[derive(Default)]
-struct Prompts {
+/// What the shell keeps of one campaign: its settings and its prompts,
+/// loaded when the campaign is defined (at start, or through the API).
+struct ShellCampaign {
+    config: crate::config::CampaignConfig,
     abandon: Option<PromptAudio>,
     voicemail: Option<PromptAudio>,
 }
@@ -71,7 +72,9 @@ pub struct Shell {
     store: Arc<dyn Store>,
     node: String,
     campaign_ids: HashMap<String, CampaignId>,
-    prompts: HashMap<String, Prompts>,
+    /// Each campaign's settings and prompts, for the choices made per call
+    /// (CPA settings, caller ID, what to play).
+    campaigns: HashMap<String, ShellCampaign>,
     inputs: mpsc::UnboundedSender<Input>,
     rows: mpsc::UnboundedSender<(CallId, Result<store::AttemptId, String>)>,
     parties: HashMap<CallHandle, Party>,
@@ -113,55 +116,69 @@ impl Shell {
             })?;
         }
         let pool = PortPool::new(config.rtp.bind, config.rtp.port_min, config.rtp.port_max);
-        let mut prompts = HashMap::new();
-        for campaign in &config.campaigns {
-            let load = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<PromptAudio>> {
-                path.as_ref()
-                    .map(|p| {
-                        PromptAudio::load(p).map_err(|e| {
-                            anyhow::anyhow!(
-                                "campaign `{}`: prompt {}: {e}",
-                                campaign.name,
-                                p.display()
-                            )
-                        })
-                    })
-                    .transpose()
-            };
-            prompts.insert(
-                campaign.name.clone(),
-                Prompts {
-                    abandon: load(&campaign.abandon_prompt)?,
-                    voicemail: load(&campaign.voicemail_prompt)?,
-                },
-            );
-        }
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let (rows_tx, rows) = mpsc::unbounded_channel();
-        Ok((
-            Shell {
-                config,
-                sip,
-                pool,
-                store,
-                node,
-                campaign_ids,
-                prompts,
-                inputs: inputs_tx,
-                rows: rows_tx,
-                parties: HashMap::new(),
-                attempt_rows: HashMap::new(),
-                ended_at: HashMap::new(),
-                customers: HashMap::new(),
-                agents: HashMap::new(),
-                registered: HashMap::new(),
-                trunk_route: None,
-                next_lease_extension: None,
-                sink: None,
-                store_tasks: tokio::task::JoinSet::new(),
-            },
-            ShellChannels { inputs, rows },
-        ))
+        let mut shell = Shell {
+            config,
+            sip,
+            pool,
+            store,
+            node,
+            campaign_ids: HashMap::new(),
+            campaigns: HashMap::new(),
+            inputs: inputs_tx,
+            rows: rows_tx,
+            parties: HashMap::new(),
+            attempt_rows: HashMap::new(),
+            ended_at: HashMap::new(),
+            customers: HashMap::new(),
+            agents: HashMap::new(),
+            registered: HashMap::new(),
+            trunk_route: None,
+            next_lease_extension: None,
+            sink: None,
+            store_tasks: tokio::task::JoinSet::new(),
+        };
+        for campaign in &shell.config.campaigns.clone() {
+            let id = campaign_ids.get(&campaign.name).copied().ok_or_else(|| {
+                anyhow::anyhow!("campaign `{}` has no id in the store", campaign.name)
+            })?;
+            shell.add_campaign(campaign, id)?;
+        }
+        Ok((shell, ShellChannels { inputs, rows }))
+    }
+
+    /// Takes a campaign's settings (new, or changed through the API) and
+    /// loads its prompts; an unreadable prompt is an error and changes
+    /// nothing.
+    pub fn add_campaign(
+        &mut self,
+        campaign: &crate::config::CampaignConfig,
+        id: CampaignId,
+    ) -> anyhow::Result<()> {
+        let load = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<PromptAudio>> {
+            path.as_ref()
+                .map(|p| {
+                    PromptAudio::load(p).map_err(|e| {
+                        anyhow::anyhow!("campaign `{}`: prompt {}: {e}", campaign.name, p.display())
+                    })
+                })
+                .transpose()
+        };
+        let entry = ShellCampaign {
+            config: campaign.clone(),
+            abandon: load(&campaign.abandon_prompt)?,
+            voicemail: load(&campaign.voicemail_prompt)?,
+        };
+        self.campaign_ids.insert(campaign.name.clone(), id);
+        self.campaigns.insert(campaign.name.clone(), entry);
+        Ok(())
+    }
+
+    /// Forgets a campaign removed through the API.
+    pub fn remove_campaign(&mut self, name: &str) {
+        self.campaign_ids.remove(name);
+        self.campaigns.remove(name);
     }
 
     /// Carries out one effect. Returns inputs to feed back at once.
@@ -452,7 +469,7 @@ impl Shell {
         };
         let offer = self.offer_for(&leg);
         let sdp = offer.to_string().into_bytes();
-        let campaign_config = self.config.campaigns.iter().find(|c| c.name == campaign);
+        let campaign_config = self.campaigns.get(&campaign).map(|c| &c.config);
         let cpa = campaign_config.map(|c| c.cpa.clone()).unwrap_or_default();
         let caller_id = picked_caller_id
             .or_else(|| campaign_config.and_then(|c| c.caller_id.clone()))
@@ -573,7 +590,7 @@ impl Shell {
 
     fn prompt_for(&self, call: CallId, prompt: Prompt) -> Option<PromptAudio> {
         let campaign = &self.customers.get(&call)?.campaign;
-        let prompts = self.prompts.get(campaign)?;
+        let prompts = self.campaigns.get(campaign)?;
         match prompt {
             Prompt::Abandon => prompts.abandon.clone(),
             Prompt::Voicemail => prompts.voicemail.clone(),

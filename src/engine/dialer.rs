@@ -241,6 +241,9 @@ pub struct CampaignView {
     /// while the last pacing decision of a running campaign was bound by
     /// the trunk's lines or calls per second, or by the abandonment cap.
     pub held_back: Option<&'static str>,
+    /// Where it was defined: `file` (`[[campaign]]`, changed there) or
+    /// `api` (created by a supervisor; changed and removed through the API).
+    pub source: &'static str,
 }
 
 pub(super) struct AgentEntry {
@@ -822,6 +825,7 @@ impl Dialer {
                     } else {
                         None
                     },
+                    source: campaign.config.source.name(),
                 }
             })
             .collect()

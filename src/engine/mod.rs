@@ -2,13 +2,15 @@
 //! agent session and campaign run state, one [`attempt::Attempt`] per
 //! customer call (where the 2-second abandon clock lives) and the
 //! [`dispatch::Dispatcher`] that hands live answers to free agents;
-//! [`preview`] the two preview modes (records shown before dialing); `calls`
+//! [`preview`] the two preview modes (records shown before dialing);
+//! [`definitions`] campaigns defined, changed and removed at run time; `calls`
 //! wires pacing, attempts and agents together, and [`io`] names what
 //! crosses to the tokio shell (`driver`).
 
 pub mod attempt;
 pub mod calls;
 pub mod campaign_run;
+pub mod definitions;
 pub mod dialer;
 pub mod dispatch;
 pub mod io;

@@ -1,0 +1,181 @@
+//! Supervisors define campaigns while the dialer runs (SPEC §1: they
+//! "create campaigns, load lists, choose the dialing mode"):
+//!
+//! - `POST /api/campaigns` — the keys of a `[[campaign]]` table as JSON, plus
+//!   `agents` (ids of configured agents); 201 with the campaign, 400 with
+//!   every problem (`{"error", "problems": [{"key", "message"}]}`), 409 when
+//!   the name is taken.
+//! - `GET /api/campaigns/{name}/definition` — its settings (every key, the
+//!   defaults written out), `agents` and `source` (`file` or `api`).
+//! - `PATCH /api/campaigns/{name}` — a JSON merge patch (RFC 7396) of those
+//!   keys: mode, set-point, lines per agent, hours, agents …; only for
+//!   campaigns created through the API, and only while nothing of them is in
+//!   motion (not running, no call in progress or in wrap-up: 409 otherwise).
+//! - `DELETE /api/campaigns/{name}` — the same conditions; the dialer forgets
+//!   it, its records and attempts stay in the store (CLI export).
+//!
+//! The store keeps each definition, so the campaign is back after a
+//! restart; the campaigns of the file stay the file's (changed there).
+//! Admin requests run one at a time: the store and the engine are updated
+//! in turn, and a failure of the second undoes the first.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::auth::require_supervisor;
+use super::body::ApiJson;
+use super::error::ApiError;
+use super::{ApiState, Lists};
+use crate::campaign::rules::CampaignRules;
+use crate::config::definition::CampaignDefinition;
+use crate::engine::dialer::CampaignView;
+
+fn admin(state: &ApiState, headers: &HeaderMap) -> Result<Lists, ApiError> {
+    require_supervisor(&state.tokens().authenticate(headers)?)?;
+    state
+        .lists()
+        .cloned()
+        .ok_or_else(|| ApiError::Unavailable("defining campaigns needs the store".into()))
+}
+
+async fn view(state: &ApiState, name: &str) -> Result<CampaignView, ApiError> {
+    state
+        .engine()
+        .campaigns()
+        .await?
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))
+}
+
+/// Writes the definition to the store; returns the campaign's id there.
+async fn store_definition(
+    lists: &Lists,
+    definition: &CampaignDefinition,
+) -> Result<crate::store::CampaignId, ApiError> {
+    let rules = CampaignRules::from_config(&definition.campaign)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let json = definition.to_json().to_string();
+    let store = lists.store.clone();
+    super::blocking(move || store.define_campaign(&rules, &json)).await
+}
+
+/// `POST /api/campaigns`
+pub async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
+    let lists = admin(&state, &headers)?;
+    let definition =
+        CampaignDefinition::from_json(&body, &lists.agents).map_err(ApiError::Problems)?;
+    let name = definition.campaign.name.clone();
+    let _one_at_a_time = lists.admin.lock().await;
+    if state.engine().definition(name.clone()).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "a campaign named `{name}` exists already"
+        )));
+    }
+    let region = definition.campaign.default_region.clone();
+    let id = store_definition(&lists, &definition).await?;
+    if let Err(error) = state.engine().define(definition, id, false).await? {
+        // Not in the dialer, so not in the store either.
+        let store = lists.store.clone();
+        let forget = name.clone();
+        let _ = super::blocking(move || store.forget_campaign_definition(&forget)).await;
+        return Err(error.into());
+    }
+    lists.campaigns.insert(name.clone(), id, region);
+    Ok((StatusCode::CREATED, Json(view(&state, &name).await?)))
+}
+
+/// `GET /api/campaigns/{name}/definition`
+pub async fn definition(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    let definition = state
+        .engine()
+        .definition(name.clone())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let mut body = definition.to_json();
+    if let Some(object) = body.as_object_mut() {
+        object.insert(
+            "source".into(),
+            Value::from(definition.campaign.source.name()),
+        );
+    }
+    Ok(Json(body))
+}
+
+/// `PATCH /api/campaigns/{name}`
+pub async fn change(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(patch): ApiJson<Value>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let lists = admin(&state, &headers)?;
+    let _one_at_a_time = lists.admin.lock().await;
+    let current = state
+        .engine()
+        .definition(name.clone())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let changed = current
+        .patched(&patch, &lists.agents)
+        .map_err(ApiError::Problems)?;
+    let region = changed.campaign.default_region.clone();
+    // The dialer says first whether it can take the change now (a campaign
+    // of the file, or one in motion, is refused before anything is written).
+    let (id, _) = lists
+        .campaigns
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}` in the store")))?;
+    check(&state, &changed).await?;
+    store_definition(&lists, &changed).await?;
+    if let Err(error) = state.engine().define(changed, id, true).await? {
+        // Started in between: the store goes back to what the dialer runs.
+        let _ = store_definition(&lists, &current).await;
+        return Err(error.into());
+    }
+    lists.campaigns.insert(name.clone(), id, region);
+    Ok(Json(view(&state, &name).await?))
+}
+
+/// `DELETE /api/campaigns/{name}`
+pub async fn remove(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let lists = admin(&state, &headers)?;
+    let _one_at_a_time = lists.admin.lock().await;
+    state.engine().remove(name.clone()).await??;
+    lists.campaigns.remove(&name);
+    let store = lists.store.clone();
+    let forget = name.clone();
+    super::blocking(move || store.forget_campaign_definition(&forget))
+        .await
+        .map_err(|error| {
+            ApiError::Unavailable(format!(
+                "campaign `{name}` is removed from the dialer, but the store could not \
+                 forget it ({error}): it will be back at the next start"
+            ))
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether the dialer can take `definition` in place of its campaign now.
+async fn check(state: &ApiState, definition: &CampaignDefinition) -> Result<(), ApiError> {
+    state
+        .engine()
+        .check_definition(definition.clone())
+        .await?
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,297 @@
+//! Supervisors define, change and remove campaigns through the API while
+//! the dialer runs (SPEC §1: they "create campaigns, load lists, choose the
+//! dialing mode"); the definitions survive a restart, the file's campaigns
+//! stay the file's.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Running, ephemeral_config, export_csv, http, write_config};
+
+const SUPERVISOR: &str = "demo-supervisor-token";
+const AGENT_1001: &str = "demo-agent-1001-token";
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+fn campaign(addr: std::net::SocketAddr, name: &str) -> Option<Value> {
+    let (status, body) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+}
+
+fn stop(mut running: Running) {
+    running.signal("TERM");
+    let status = running.child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+
+    // Every problem at once, each with its key; agents may not define.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns",
+        Some(SUPERVISOR),
+        Some(
+            &json!({
+                "name": "spring sale",
+                "mode": "progressive",
+                "lines_per_agent": 0.5,
+                "ring_timeout_s": 8,
+                "agents": ["1001", "9999"]
+            })
+            .to_string(),
+        ),
+    );
+    assert_eq!(status, 400, "{body}");
+    let problems = json(&body)["problems"].clone();
+    let keys: Vec<&str> = problems
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["key"].as_str().unwrap_or_default())
+        .collect();
+    for key in ["name", "lines_per_agent", "ring_timeout_s", "agents"] {
+        assert!(keys.contains(&key), "{key} not in {problems}");
+    }
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns",
+        Some(SUPERVISOR),
+        Some(r#"{"name": "x", "mode": "predictive", "speed": 3}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("speed"),
+        "{body}"
+    );
+    let spring = json!({
+        "name": "spring",
+        "mode": "progressive",
+        "lines_per_agent": 1.5,
+        "caller_id": "+15551230077",
+        "agents": ["1001"]
+    })
+    .to_string();
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns",
+        Some(AGENT_1001),
+        Some(&spring),
+    );
+    assert_eq!(status, 403);
+
+    // Created: listed, loaded, its definition readable, its agent assigned.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns",
+        Some(SUPERVISOR),
+        Some(&spring),
+    );
+    assert_eq!(status, 201, "{body}");
+    let created = json(&body);
+    assert_eq!(created["state"], "loaded", "{created}");
+    assert_eq!(created["source"], "api", "{created}");
+    assert_eq!(created["mode"], "progressive", "{created}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns",
+        Some(SUPERVISOR),
+        Some(&spring),
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/api/campaigns/spring/definition",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let definition = json(&body);
+    assert_eq!(definition["lines_per_agent"], 1.5, "{definition}");
+    assert_eq!(
+        definition["call_hours"], "08:00-21:00",
+        "defaults written out"
+    );
+    assert_eq!(definition["agents"], json!(["1001"]), "{definition}");
+    let (_, body) = http(addr, "GET", "/api/agents/1001", Some(AGENT_1001), None);
+    assert!(
+        json(&body)["campaigns"]
+            .as_array()
+            .expect("campaigns")
+            .contains(&json!("spring")),
+        "{body}"
+    );
+    assert_eq!(campaign(addr, "demo").expect("demo")["source"], "file");
+
+    // A list goes to it at once.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/spring/list",
+        Some(SUPERVISOR),
+        Some("id,name,phone\ns1,Sam One,+12025550111\ns2,Sue Two,+12025550112\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["imported"], 2, "{body}");
+
+    // Changed while loaded; the file's campaign is not changed here.
+    let (status, body) = http(
+        addr,
+        "PATCH",
+        "/api/campaigns/demo",
+        Some(SUPERVISOR),
+        Some(r#"{"mode": "preview"}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("configuration file"), "{body}");
+    let (status, body) = http(
+        addr,
+        "PATCH",
+        "/api/campaigns/spring",
+        Some(SUPERVISOR),
+        Some(r#"{"mode": "predictive", "abandon_target": 0.02, "agents": ["1001", "1002"]}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["mode"], "predictive", "{body}");
+    assert_eq!(json(&body)["abandon_target"], 0.02, "{body}");
+    let (status, body) = http(
+        addr,
+        "PATCH",
+        "/api/campaigns/spring",
+        Some(SUPERVISOR),
+        Some(r#"{"name": "summer"}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+
+    // Running: neither changed nor removed; paused: changed again.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/spring/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        addr,
+        "PATCH",
+        "/api/campaigns/spring",
+        Some(SUPERVISOR),
+        Some(r#"{"mode": "progressive"}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("running"), "{body}");
+    let (status, _) = http(
+        addr,
+        "DELETE",
+        "/api/campaigns/spring",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 409);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/spring/pause",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        addr,
+        "PATCH",
+        "/api/campaigns/spring",
+        Some(SUPERVISOR),
+        Some(r#"{"cpa": {"connect_first": true}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    stop(running);
+
+    // After a restart: the same campaign, settings and agents; its records
+    // are the CLI's to export too.
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    let spring = campaign(addr, "spring").expect("spring is back after the restart");
+    assert_eq!(spring["mode"], "predictive", "{spring}");
+    assert_eq!(spring["source"], "api", "{spring}");
+    assert_eq!(
+        spring["state"], "loaded",
+        "a restart never starts dialing: {spring}"
+    );
+    let (_, body) = http(
+        addr,
+        "GET",
+        "/api/campaigns/spring/definition",
+        Some(SUPERVISOR),
+        None,
+    );
+    let definition = json(&body);
+    assert_eq!(
+        definition["agents"],
+        json!(["1001", "1002"]),
+        "{definition}"
+    );
+    assert_eq!(definition["cpa"]["connect_first"], true, "{definition}");
+    assert_eq!(definition["caller_id"], "+15551230077", "{definition}");
+    let (_, rows) = export_csv(&config, "spring", false, &dir.path().join("spring.csv"));
+    assert_eq!(rows.len(), 2);
+
+    // Removed: gone from the dialer, and from the next start; the records
+    // stay in the store.
+    let (status, body) = http(
+        addr,
+        "DELETE",
+        "/api/campaigns/spring",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    assert!(campaign(addr, "spring").is_none());
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/campaigns/spring/list",
+        Some(SUPERVISOR),
+        Some("id,name,phone\ns3,Sid,+12025550113\n"),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = http(
+        addr,
+        "DELETE",
+        "/api/campaigns/demo",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 409);
+    stop(running);
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    assert!(campaign(addr, "spring").is_none());
+    assert!(campaign(addr, "demo").is_some());
+    stop(running);
+    // Its records are still the CLI's to export.
+    let (_, rows) = export_csv(&config, "spring", false, &dir.path().join("after.csv"));
+    assert_eq!(rows.len(), 2);
+}
