@@ -732,3 +732,99 @@ fn a_per_call_agent_phone_is_rung_for_each_customer() {
         assert_zip_then_customer(recording);
     }
 }
+
+#[test]
+fn a_campaign_defined_through_the_api_dials_like_one_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A live person and a busy number; one reservation call to the phone.
+    let (mut carrier, mut agent_phone) = carrier_and_echo_phone(dir.path(), 2, 1, "90s");
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(
+        &config_path,
+        config(dir.path(), carrier.port, agent_phone.port),
+    )
+    .unwrap();
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    // Defined, given its list and started while the dialer runs; the agent
+    // of the file's campaign is assigned to it too.
+    let definition = r#"{
+        "name": "made-live",
+        "mode": "progressive",
+        "ring_timeout_s": 15,
+        "call_hours": "00:00-23:59",
+        "call_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "machine_action": "hangup",
+        "agents": ["a1"]
+    }"#;
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns",
+        Some(SUPERVISOR),
+        Some(definition),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/made-live/list",
+        Some(SUPERVISOR),
+        Some("id,phone\nlive,+12025550111\nbusy,+12025550124\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["imported"], 2, "{body}");
+    wait_for(Duration::from_secs(10), "agent a1 ready", || {
+        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+        let agent = json(&body);
+        (agent["state"] == "ready" && agent["phone_connected"] == true).then_some(body)
+    });
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/made-live/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let stats = wait_for(Duration::from_secs(60), "both records dialed", || {
+        let (_, body) = http(
+            addr,
+            "GET",
+            "/api/campaigns/made-live/stats",
+            Some(SUPERVISOR),
+            None,
+        );
+        let stats = json(&body);
+        let finished: u64 = stats["outcomes"]
+            .as_object()
+            .map(|o| o.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        (finished == 2 && stats["lines_in_use"] == 0).then_some(body)
+    });
+    let stats = json(&stats);
+    assert_eq!(stats["live_answers"], 1, "{stats}");
+    assert_eq!(stats["abandoned"], 0, "{stats}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+    let (headers, rows) =
+        support::export_csv(&config_path, "made-live", true, &dir.path().join("cdr.csv"));
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let outcome = |id: &str| {
+        rows.iter()
+            .find(|r| &r[column("external_id")] == id)
+            .map(|r| {
+                (
+                    r[column("outcome")].to_string(),
+                    r[column("agent")].to_string(),
+                )
+            })
+    };
+    assert_eq!(outcome("live"), Some(("human".into(), "a1".into())));
+    assert_eq!(outcome("busy").map(|(o, _)| o), Some("busy".into()));
+    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert_zip_then_customer(&recordings[0]);
+}

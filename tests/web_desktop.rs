@@ -26,6 +26,13 @@ const AGENT: &str = "web-agent-a1-token";
 /// The W3C WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The tests of this file drive one headless Chromium each; two at once on
+/// a 2-core runner slow both past their waits.
+fn one_browser_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    BROWSER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// One WebDriver request; the JSON answer's `value`.
 fn webdriver(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
     let body = body.map(Value::to_string).unwrap_or_default();
@@ -316,6 +323,7 @@ campaigns = ["web"]
 
 #[test]
 fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campaign() {
+    let _one_browser = one_browser_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     // The carrier answers by the number's last digit: 4 is busy.
     let mut carrier = Sipp::uas(
@@ -603,4 +611,105 @@ fn get_record(browser: &Browser, name: &str) {
             browser.text("#message")
         );
     }
+}
+
+#[test]
+fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = support::write_config(dir.path(), &support::ephemeral_config(dir.path()));
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let supervisor = "demo-supervisor-token";
+    let browser = Browser::start(dir.path());
+    browser.open(&format!("http://{addr}/supervisor"));
+    browser.type_into("#token", supervisor);
+    browser.click("#signin-button");
+    browser.wait_until("the agents to pick from", |b| {
+        b.element("input[data-agent-choice='1001']").is_some()
+    });
+    // A bad caller ID: nothing is created, the problem is shown by its key.
+    browser.type_into("#define-name", "autumn");
+    browser.click("#define-mode option[value=progressive]");
+    browser.type_into("#define-target", "2.5");
+    browser.type_into("#define-lines", "2");
+    browser.type_into("#define-caller-id", "555-CALL");
+    browser.click("input[data-agent-choice='1001']");
+    browser.click("#define-save");
+    browser.wait_text("#define-problems", "the problem listed", |t| {
+        t.starts_with("caller_id:")
+    });
+    assert!(browser.element("tr[data-campaign=autumn]").is_none());
+    browser.type_into("#define-caller-id", "+15551230077");
+    browser.click("#define-save");
+    browser.wait_text(
+        "tr[data-campaign=autumn] .campaign-state",
+        "the new campaign listed",
+        |t| t == "loaded",
+    );
+    assert_eq!(browser.text("#define-save"), "Create", "the form is reset");
+    let definition = |addr| {
+        let (status, body) = http(
+            addr,
+            "GET",
+            "/api/campaigns/autumn/definition",
+            Some(supervisor),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let created = definition(addr);
+    assert_eq!(created["mode"], "progressive", "{created}");
+    assert_eq!(created["lines_per_agent"], 2.0, "{created}");
+    assert_eq!(created["abandon_target"], 0.025, "{created}");
+    assert_eq!(created["caller_id"], "+15551230077", "{created}");
+    assert_eq!(created["agents"], json!(["1001"]), "{created}");
+    // The file's campaign has no Edit button; this one does.
+    assert!(
+        browser
+            .element("tr[data-campaign=demo] button.edit")
+            .is_none()
+    );
+    browser.screenshot("define-campaign");
+
+    // Edit: the form shows its settings; predictive, another agent.
+    browser.click_until(
+        "tr[data-campaign=autumn] button.edit",
+        "the form opened for the campaign",
+        |b| b.text("#define-save") == "Save changes",
+    );
+    assert_eq!(
+        browser.text("#define-title").to_lowercase(),
+        "change campaign autumn"
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('define-lines').value"),
+        json!("2")
+    );
+    browser.click("#define-mode option[value=predictive]");
+    browser.click("input[data-agent-choice='1002']");
+    browser.click("#define-save");
+    browser.wait_until("the change saved", |b| {
+        b.text("tr[data-campaign=autumn]").contains("predictive")
+    });
+    let changed = definition(addr);
+    assert_eq!(changed["agents"], json!(["1001", "1002"]), "{changed}");
+    assert_eq!(changed["caller_id"], "+15551230077", "{changed}");
+
+    // Remove (the confirmation accepted): gone from the table and the API.
+    browser.script("window.confirm = () => true; return null");
+    browser.click_until(
+        "tr[data-campaign=autumn] button.remove",
+        "the campaign removed",
+        |b| b.element("tr[data-campaign=autumn]").is_none(),
+    );
+    let (status, _) = http(
+        addr,
+        "GET",
+        "/api/campaigns/autumn/definition",
+        Some(supervisor),
+        None,
+    );
+    assert_eq!(status, 404);
 }

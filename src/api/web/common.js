@@ -32,6 +32,8 @@ const outdial = {
       const why = data && data.error ? data.error : text || response.statusText;
       const error = new Error(why);
       error.status = response.status;
+      // A definition's problems, each with its key (400 from /api/campaigns).
+      error.problems = data && Array.isArray(data.problems) ? data.problems : [];
       throw error;
     }
     return data;

@@ -68,6 +68,12 @@ async function refresh() {
               button("Stop", base + "/stop", c.state === "stopped"),
               outdial.el("button", { class: "export", onclick: () => download(base + "/export", c.name + "-records.csv") }, "Records CSV"),
               outdial.el("button", { class: "export", onclick: () => download(base + "/export?attempts=true", c.name + "-attempts.csv") }, "CDR CSV"),
+              ...(c.source === "api"
+                ? [
+                    outdial.el("button", { class: "edit", onclick: () => editCampaign(c.name) }, "Edit"),
+                    outdial.el("button", { class: "danger remove", onclick: () => removeCampaign(c.name) }, "Remove"),
+                  ]
+                : []),
             ),
           ),
         ),
@@ -93,6 +99,7 @@ async function refresh() {
     }
 
     const agents = await outdial.api("GET", "/api/agents");
+    renderAgentChoices(agents);
     outdial.patchRows(
       $("agents"),
       agents.map((a) =>
@@ -120,6 +127,112 @@ async function refresh() {
     say(error.message);
   } finally {
     refreshing = false;
+  }
+}
+
+// The form that defines a campaign, or (after Edit) changes one: the
+// name of the campaign being changed, else null.
+let editing = null;
+
+// One checkbox per configured agent; rebuilt only when the agents change,
+// so what is ticked stays ticked.
+function renderAgentChoices(agents) {
+  const box = $("define-agents");
+  const ids = agents.map((a) => a.id);
+  if (box.dataset.ids === ids.join(",")) return;
+  const ticked = new Set(chosenAgents());
+  box.dataset.ids = ids.join(",");
+  box.replaceChildren(
+    ...agents.map((a) => {
+      const tick = outdial.el("input", { type: "checkbox", value: a.id, "data-agent-choice": a.id });
+      tick.checked = ticked.has(a.id);
+      return outdial.el("label", {}, tick, " " + a.id);
+    }),
+  );
+}
+
+function chosenAgents() {
+  return Array.from($("define-agents").querySelectorAll("input:checked")).map((i) => i.value);
+}
+
+function definitionFromForm() {
+  const definition = {
+    mode: $("define-mode").value,
+    abandon_target: Number($("define-target").value) / 100,
+    lines_per_agent: Number($("define-lines").value),
+    call_hours: $("define-hours").value.trim(),
+    agents: chosenAgents(),
+  };
+  const callerId = $("define-caller-id").value.trim();
+  definition.caller_id = callerId || null;
+  return definition;
+}
+
+function resetForm() {
+  editing = null;
+  $("define-form").reset();
+  $("define-name").readOnly = false;
+  $("define-title").textContent = "Define a campaign";
+  $("define-save").textContent = "Create";
+  $("define-cancel").classList.add("hidden");
+  for (const tick of $("define-agents").querySelectorAll("input")) tick.checked = false;
+}
+
+async function saveCampaign(event) {
+  event.preventDefault();
+  $("define-problems").replaceChildren();
+  const definition = definitionFromForm();
+  try {
+    if (editing) {
+      await outdial.api("PATCH", "/api/campaigns/" + encodeURIComponent(editing), definition);
+      say("campaign " + editing + " changed");
+    } else {
+      definition.name = $("define-name").value.trim();
+      if (!definition.caller_id) delete definition.caller_id;
+      await outdial.api("POST", "/api/campaigns", definition);
+      say("campaign " + definition.name + " created: load a list, then start it");
+    }
+    resetForm();
+    refresh();
+  } catch (error) {
+    say(error.message);
+    for (const p of error.problems || []) {
+      $("define-problems").append(outdial.el("li", {}, (p.key ? p.key + ": " : "") + p.message));
+    }
+  }
+}
+
+async function editCampaign(name) {
+  try {
+    const d = await outdial.api("GET", "/api/campaigns/" + encodeURIComponent(name) + "/definition");
+    editing = name;
+    $("define-name").value = name;
+    $("define-name").readOnly = true;
+    $("define-mode").value = d.mode;
+    $("define-target").value = (100 * d.abandon_target).toFixed(1);
+    $("define-lines").value = d.lines_per_agent;
+    $("define-caller-id").value = d.caller_id || "";
+    $("define-hours").value = d.call_hours;
+    for (const tick of $("define-agents").querySelectorAll("input")) tick.checked = d.agents.includes(tick.value);
+    $("define-title").textContent = "Change campaign " + name;
+    $("define-save").textContent = "Save changes";
+    $("define-cancel").classList.remove("hidden");
+    $("define-problems").replaceChildren();
+    say("");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function removeCampaign(name) {
+  if (!window.confirm("Remove campaign " + name + "? Its records stay in the store.")) return;
+  try {
+    await outdial.api("DELETE", "/api/campaigns/" + encodeURIComponent(name));
+    if (editing === name) resetForm();
+    say("campaign " + name + " removed");
+    refresh();
+  } catch (error) {
+    say(error.message);
   }
 }
 
@@ -247,6 +360,8 @@ document.addEventListener("DOMContentLoaded", () => {
     open();
   });
   $("list-upload").addEventListener("click", uploadList);
+  $("define-form").addEventListener("submit", saveCampaign);
+  $("define-cancel").addEventListener("click", resetForm);
   $("dnc-add").addEventListener("click", () => changeDnc(false));
   $("dnc-remove").addEventListener("click", () => changeDnc(true));
   if (outdial.token()) open();
