@@ -416,6 +416,81 @@ mod tests {
         }
     }
 
+    /// JSON values built from the definition's own keys (and some others)
+    /// with values of every type, nested: what a fuzzer would try first.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let keys = prop::sample::select(vec![
+            "name",
+            "mode",
+            "abandon_target",
+            "lines_per_agent",
+            "caller_id",
+            "ring_timeout_s",
+            "call_hours",
+            "call_days",
+            "agents",
+            "cpa",
+            "retry",
+            "guide",
+            "max_attempts",
+            "max_attempts_per_day",
+            "preview_timeout_s",
+            "caller_ids",
+            "machine_action",
+            "max_analysis_ms",
+            "connect_first",
+            "busy_s",
+            "other",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop::sample::select(vec![
+                "predictive",
+                "progressive",
+                "preview",
+                "1001",
+                "08:00-21:00",
+                "mon",
+                "+15551230000",
+                "x",
+                "",
+                "hangup",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_definition_and_patch_are_checked_without_panicking(
+            mut body in any_json(),
+            patch in any_json(),
+        ) {
+            if let Value::Object(object) = &mut body {
+                // Often a valid start, so the patch path is reached too.
+                object.entry("name").or_insert(json!("c"));
+                object.entry("mode").or_insert(json!("preview"));
+            }
+            if let Ok(definition) = CampaignDefinition::from_json(&body, &agents()) {
+                let again = CampaignDefinition::from_json(&definition.to_json(), &agents());
+                proptest::prop_assert!(again.is_ok(), "the stored form reads back");
+                let _ = definition.patched(&patch, &agents());
+            }
+        }
+    }
+
     #[test]
     fn the_stored_form_reads_back_the_same() {
         let definition = CampaignDefinition::from_json(
