@@ -123,7 +123,7 @@ fn agent_states_through_the_api() {
         "POST",
         "/api/agents/1001/disposition",
         Some(AGENT_1001),
-        Some(r#"{"code":"Sale"}"#),
+        Some(r#"{"code":"SALE"}"#),
     );
     assert_eq!(status, 409, "no call to dispose: {body}");
 

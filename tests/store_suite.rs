@@ -770,6 +770,61 @@ fn campaigns_defined_through_the_api_are_kept_and_forgotten(store: TestStore) {
     assert_eq!(counts, 3);
 }
 
+fn a_campaigns_own_dispositions_are_written_with_its_rules(store: TestStore) {
+    let mut with_codes = rules("own");
+    with_codes.dispositions = vec![
+        Disposition {
+            code: "PTP".into(),
+            label: "Promise to pay".into(),
+            effect: DispositionEffect::Final,
+        },
+        // A system code with another effect for this campaign only.
+        Disposition {
+            code: "VM".into(),
+            label: "Voicemail (done)".into(),
+            effect: DispositionEffect::Final,
+        },
+    ];
+    let campaign = campaign_with(&*store, &with_codes, &rows(2));
+    let other = campaign_with(&*store, &rules("other"), &rows(1));
+    let listed = store.dispositions(campaign).unwrap();
+    let vm = listed.iter().find(|d| d.code == "VM").expect("VM");
+    assert_eq!(vm.effect, DispositionEffect::Final);
+    assert!(listed.iter().any(|d| d.code == "PTP"));
+    assert!(
+        !store
+            .dispositions(other)
+            .unwrap()
+            .iter()
+            .any(|d| d.code == "PTP")
+    );
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let mut result = AttemptResult::new(Outcome::Human);
+    result.agent = Some("1001".into());
+    for (lease, code) in leases.iter().zip(["PTP", "VM"]) {
+        let attempt = store.begin_attempt(lease, noon_ny()).unwrap();
+        result.disposition = Some(code.into());
+        assert_eq!(
+            store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
+            RecordState::Done,
+            "{code}"
+        );
+    }
+    // The other campaign keeps the system's VM (retry) and has no PTP.
+    let lease = &lease_all(&*store, other, noon_ny())[0];
+    let attempt = store.begin_attempt(lease, noon_ny()).unwrap();
+    result.disposition = Some("PTP".into());
+    assert!(matches!(
+        store.complete_attempt(attempt, &result, noon_ny()),
+        Err(StoreError::UnknownDisposition(_))
+    ));
+    result.disposition = Some("VM".into());
+    assert_eq!(
+        store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
+        RecordState::Retry
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -800,4 +855,5 @@ on_both_backends!(
     answer_history_counts_live_answers_and_abandons_per_minute,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,
     campaigns_defined_through_the_api_are_kept_and_forgotten,
+    a_campaigns_own_dispositions_are_written_with_its_rules,
 );

@@ -310,6 +310,10 @@ answers = [{{ text = "Yes", next = "plan" }}, {{ text = "No" }}]
 id = "plan"
 question = "Which plan?"
 answers = [{{ text = "Gold" }}, {{ text = "Silver" }}]
+[[campaign.disposition]]
+code = "VM_BY_HAND"
+label = "Voicemail left by hand"
+effect = "retry"
 [[agent]]
 id = "a1"
 name = "Ann Agent"
@@ -504,7 +508,8 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     );
     browser.screenshot("agent-on-call");
     browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
-    browser.click("#disposition option[value=VM]");
+    // The campaign's own code is offered with the system's.
+    browser.click("#disposition option[value=VM_BY_HAND]");
     browser.type_into("#notes", "left a voicemail by hand");
     // A personal callback on another number (national, read as US).
     browser.script("document.getElementById('callback-at').value = '2030-01-15T10:00'");
@@ -514,7 +519,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.click("#save-disposition");
     browser.wait_text("#state", "ready after the disposition", |t| t == "ready");
     browser.wait_text("#log", "the disposition is logged", |t| {
-        t.contains("disposition VM")
+        t.contains("disposition VM_BY_HAND")
     });
     // It is listed under My callbacks; the agent moves it a year later.
     let row = browser.wait_text("#callbacks", "the callback listed", |t| {
@@ -582,7 +587,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(&rows[1][column("external_id")], "r4");
     assert_eq!(&rows[1][column("outcome")], "human");
     assert_eq!(&rows[1][column("agent")], "a1");
-    assert_eq!(&rows[1][column("disposition")], "VM");
+    assert_eq!(&rows[1][column("disposition")], "VM_BY_HAND");
     assert_eq!(&rows[1][column("notes")], "left a voicemail by hand");
     assert_eq!(
         &rows[1][column("guide_answers")],

@@ -171,6 +171,7 @@ pub enum DispositionEffect {
     /// The record is retried under the outcome's retry rule.
     Retry,
     /// The number goes on the campaign's DNC list; the record is removed.
+    #[serde(rename = "dnc")]
     DoNotCall,
 }
 
@@ -199,6 +200,83 @@ pub struct Disposition {
     pub code: String,
     pub label: String,
     pub effect: DispositionEffect,
+}
+
+/// A campaign's own wrap-up code (`[[campaign.disposition]]`), besides the
+/// system ones; a code of the system list here changes its label or
+/// effect for this campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionConfig {
+    pub code: String,
+    pub label: String,
+    /// `final` (the record is done), `retry` (dialed again under the
+    /// outcome's retry rule) or `dnc` (the number goes on the campaign's
+    /// do-not-call list).
+    pub effect: DispositionEffect,
+}
+
+/// Longest disposition code (it is stored with every attempt and exported).
+pub const MAX_DISPOSITION_CODE: usize = 32;
+
+/// Codes the engine sets itself; a campaign may not redefine them.
+pub const ENGINE_DISPOSITIONS: [&str; 1] = ["DROP"];
+
+/// What is wrong with a campaign's dispositions, one message per problem.
+pub fn disposition_problems(dispositions: &[DispositionConfig]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for d in dispositions {
+        let valid = !d.code.is_empty()
+            && d.code.len() <= MAX_DISPOSITION_CODE
+            && d.code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            problems.push(format!(
+                "code `{}`: use 1 to {MAX_DISPOSITION_CODE} capital letters, digits or `_`",
+                d.code
+            ));
+        } else if ENGINE_DISPOSITIONS.contains(&d.code.as_str()) {
+            problems.push(format!(
+                "code `{}` is the dialer's own (abandoned calls); pick another",
+                d.code
+            ));
+        } else if !seen.insert(d.code.as_str()) {
+            problems.push(format!("code `{}` is listed twice", d.code));
+        }
+        if d.label.trim().is_empty() {
+            problems.push(format!("code `{}` needs a label", d.code));
+        }
+    }
+    problems
+}
+
+/// The codes an agent may set on a call of a campaign with `own`
+/// dispositions: the system's (minus the dialer's own), the campaign's
+/// overriding a system code of the same name, the campaign's own after.
+pub fn agent_dispositions(own: &[DispositionConfig]) -> Vec<Disposition> {
+    let mut list: Vec<Disposition> = SYSTEM_DISPOSITIONS
+        .iter()
+        .filter(|(code, _, _)| !ENGINE_DISPOSITIONS.contains(code))
+        .map(|(code, label, effect)| Disposition {
+            code: code.to_string(),
+            label: label.to_string(),
+            effect: *effect,
+        })
+        .collect();
+    for d in own {
+        let disposition = Disposition {
+            code: d.code.clone(),
+            label: d.label.clone(),
+            effect: d.effect,
+        };
+        match list.iter_mut().find(|x| x.code == d.code) {
+            Some(existing) => *existing = disposition,
+            None => list.push(disposition),
+        }
+    }
+    list
 }
 
 /// The system dispositions every campaign has.

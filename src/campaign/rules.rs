@@ -46,6 +46,10 @@ pub struct CampaignRules {
     #[serde(default)]
     pub max_attempts_per_day: Option<u32>,
     pub retry: RetryDelays,
+    /// The campaign's own dispositions (the system ones are the store's),
+    /// written with the rules. Absent in rules stored before they existed.
+    #[serde(default)]
+    pub dispositions: Vec<super::model::Disposition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +72,7 @@ impl CampaignRules {
             max_attempts_per_number: 3,
             max_attempts_per_day: None,
             retry: RetryDelays::default(),
+            dispositions: Vec::new(),
         }
     }
 
@@ -93,6 +98,15 @@ impl CampaignRules {
                 congestion_s: config.retry.congestion_s,
                 network_failure_s: config.retry.network_failure_s,
             },
+            dispositions: config
+                .dispositions
+                .iter()
+                .map(|d| super::model::Disposition {
+                    code: d.code.clone(),
+                    label: d.label.clone(),
+                    effect: d.effect,
+                })
+                .collect(),
         })
     }
 

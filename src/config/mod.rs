@@ -331,6 +331,10 @@ pub struct CampaignConfig {
     /// answers, shown to the agent during the call.
     #[serde(default)]
     pub guide: Vec<crate::campaign::guide::GuideQuestion>,
+    /// The campaign's own wrap-up codes (`[[campaign.disposition]]`),
+    /// offered to its agents after the system ones (SPEC §7).
+    #[serde(default, rename = "disposition")]
+    pub dispositions: Vec<crate::campaign::model::DispositionConfig>,
     /// Where the campaign was defined (not a key: the file's campaigns are
     /// `file`, those a supervisor created through the API `api`).
     #[serde(skip)]
@@ -486,7 +490,7 @@ fn default_simulated_wrap_up() -> u64 {
     5
 }
 fn default_simulated_disposition() -> String {
-    "Sale".into()
+    "SALE".into()
 }
 
 /// Secrets read from the environment at load time, overriding the file.

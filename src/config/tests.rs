@@ -219,3 +219,39 @@ fn a_per_call_agent_needs_a_phone_and_connection_names_its_choices() {
     let error = parse(&per_call.replace("\"per_call\"", "\"ringing\"")).expect_err("unknown");
     assert!(error.to_string().contains("per_call"), "{error}");
 }
+
+#[test]
+fn a_campaigns_dispositions_and_simulated_codes_are_checked() {
+    let config = parse(DEFAULT).expect("the shipped dispositions");
+    let codes: Vec<&str> = config.campaigns[0]
+        .dispositions
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, vec!["NI", "WRONG_PERSON"]);
+    let text = DEFAULT
+        .replace("code = \"NI\"", "code = \"not interested\"")
+        .replace("code = \"WRONG_PERSON\"", "code = \"DROP\"")
+        .replace(
+            "sip_uri = \"sip:1002@127.0.0.1:5082\"",
+            "sip_uri = \"sip:1002@127.0.0.1:5082\"\nsimulated = { disposition = \"PTP\" }",
+        );
+    let error = parse(&text).expect_err("must fail");
+    let messages: Vec<String> = error
+        .problems
+        .iter()
+        .map(|p| format!("{}: {}", p.key, p.message))
+        .collect();
+    for expected in [
+        "campaign[0].disposition: code `not interested`",
+        "campaign[0].disposition: code `DROP` is the dialer's own",
+        "agent[1].simulated.disposition: `PTP` is not a disposition of campaign `demo`",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.starts_with(expected)),
+            "missing {expected} in {messages:?}"
+        );
+    }
+    let effect = DEFAULT.replace("effect = \"final\"", "effect = \"maybe\"");
+    assert!(parse(&effect).is_err(), "an unknown effect");
+}

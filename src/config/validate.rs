@@ -352,6 +352,9 @@ pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
     for problem in crate::campaign::guide::problems(&campaign.guide) {
         report("guide", problem);
     }
+    for problem in crate::campaign::model::disposition_problems(&campaign.dispositions) {
+        report("disposition", problem);
+    }
     if campaign.wrap_up_timeout_s == Some(0) {
         report(
             "wrap_up_timeout_s",
@@ -396,13 +399,39 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
                 format!("`{uri}` is not a SIP URI; expected e.g. sip:1001@192.0.2.10:5060"),
             );
         }
-        if let Some(simulated) = &agent.simulated
-            && simulated.disposition.trim().is_empty()
-        {
-            check.report(
-                format!("{key}.simulated.disposition"),
-                "a simulated agent needs a disposition code",
-            );
+        if let Some(simulated) = &agent.simulated {
+            if simulated.disposition.trim().is_empty() {
+                check.report(
+                    format!("{key}.simulated.disposition"),
+                    "a simulated agent needs a disposition code",
+                );
+            }
+            // Its code must be one every campaign of the agent accepts, or
+            // its calls could not be written.
+            for campaign in config
+                .campaigns
+                .iter()
+                .filter(|c| agent.campaigns.contains(&c.name))
+            {
+                let codes = crate::campaign::model::agent_dispositions(&campaign.dispositions);
+                if !simulated.disposition.trim().is_empty()
+                    && !codes.iter().any(|d| d.code == simulated.disposition)
+                {
+                    check.report(
+                        format!("{key}.simulated.disposition"),
+                        format!(
+                            "`{}` is not a disposition of campaign `{}` ({})",
+                            simulated.disposition,
+                            campaign.name,
+                            codes
+                                .iter()
+                                .map(|d| d.code.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
         }
         if agent.connection == super::AgentConnection::PerCall && !agent.has_phone() {
             check.report(

@@ -32,6 +32,10 @@ name = "demo"
 mode = "progressive"
 ring_timeout_s = 20
 ABANDON_PROMPT
+[[campaign.disposition]]
+code = "CALLBACK"
+label = "Call back"
+effect = "retry"
 [[agent]]
 id = "sim"
 name = "Simulated"
@@ -419,6 +423,27 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
     assert!(records(&effects(&mut dialer)).is_empty());
     let at = jiff::Timestamp::from_second(2_000_000_000).unwrap();
+    // A code the campaign does not have would leave the attempt unwritten
+    // in the store: refused, the wrap-up goes on.
+    let unknown = dialer.handle_command(
+        Command::Disposition {
+            agent: "sim".into(),
+            code: "NOPE".into(),
+            notes: String::new(),
+            callback: None,
+            guide: Vec::new(),
+        },
+        t0 + ms(30_200),
+    );
+    assert!(
+        matches!(&unknown, Err(super::dialer::CommandError::Invalid(m))
+            if m.contains("NOPE") && m.contains("CALLBACK") && m.contains("SALE")),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(30_200)).unwrap().state,
+        "wrap_up"
+    );
     // A callback number that is no number: refused, the wrap-up goes on.
     let refused = dialer.handle_command(
         Command::Disposition {

@@ -241,6 +241,9 @@ pub struct CampaignView {
     /// while the last pacing decision of a running campaign was bound by
     /// the trunk's lines or calls per second, or by the abandonment cap.
     pub held_back: Option<&'static str>,
+    /// The wrap-up codes its agents may set: the system's, then the
+    /// campaign's own (`[[campaign.disposition]]`).
+    pub dispositions: Vec<crate::campaign::model::Disposition>,
     /// Where it was defined: `file` (`[[campaign]]`, changed there) or
     /// `api` (created by a supervisor; changed and removed through the API).
     pub source: &'static str,
@@ -449,6 +452,33 @@ impl Dialer {
             } => {
                 if code.trim().is_empty() {
                     return Err(CommandError::Invalid("a disposition needs a code".into()));
+                }
+                // A code the store does not know would leave the call's
+                // attempt unwritten: refused here, and the wrap-up goes on.
+                let call_campaign = self
+                    .awaiting_disposition
+                    .get(&agent)
+                    .map(|record| record.campaign.clone());
+                let allowed = crate::campaign::model::agent_dispositions(
+                    call_campaign
+                        .as_ref()
+                        .and_then(|name| self.campaigns.get(name))
+                        .map(|c| c.config.dispositions.as_slice())
+                        .unwrap_or_default(),
+                );
+                if !allowed.iter().any(|d| d.code == code) {
+                    return Err(CommandError::Invalid(format!(
+                        "`{code}` is not a disposition of {}; use one of {}",
+                        call_campaign.map_or_else(
+                            || "the system list".to_string(),
+                            |name| format!("campaign `{name}`")
+                        ),
+                        allowed
+                            .iter()
+                            .map(|d| d.code.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
                 }
                 // The guide's answers must follow its branches; checked before
                 // the wrap-up ends so a bad request changes nothing.
@@ -826,6 +856,9 @@ impl Dialer {
                         None
                     },
                     source: campaign.config.source.name(),
+                    dispositions: crate::campaign::model::agent_dispositions(
+                        &campaign.config.dispositions,
+                    ),
                 }
             })
             .collect()
@@ -911,7 +944,7 @@ mod tests {
     fn simulated_agents_drive_themselves() {
         let text = include_str!("../../config/outdial.toml").replace(
             "sip_uri = \"sip:1002@127.0.0.1:5082\"",
-            "simulated = { wrap_up_s = 3, disposition = \"Sale\" }",
+            "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
         );
         let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
         let t0 = Instant::now();
@@ -933,7 +966,7 @@ mod tests {
         let seen = events(&mut dialer);
         assert!(seen.contains(&Event::Disposition {
             agent: "1002".into(),
-            code: "Sale".into(),
+            code: "SALE".into(),
             notes: "automatic wrap-up (simulated agent)".into()
         }));
         assert_eq!(dialer.agent_view("1002", t0).unwrap().state, "ready");

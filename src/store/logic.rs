@@ -302,6 +302,29 @@ fn restore(conn: &mut dyn Conn, record: RecordId) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Writes a campaign's own dispositions (codes it no longer lists stay:
+/// earlier attempts name them; the engine offers agents only the listed).
+fn upsert_dispositions(
+    conn: &mut dyn Conn,
+    campaign: CampaignId,
+    dispositions: &[Disposition],
+) -> Result<(), StoreError> {
+    for disposition in dispositions {
+        conn.exec(
+            "INSERT INTO dispositions (campaign_id, code, label, effect) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (campaign_id, code) DO UPDATE SET label = excluded.label, \
+             effect = excluded.effect",
+            &[
+                campaign.into(),
+                disposition.code.as_str().into(),
+                disposition.label.as_str().into(),
+                disposition.effect.as_str().into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 fn disposition_effect(
     conn: &mut dyn Conn,
     campaign: CampaignId,
@@ -364,7 +387,10 @@ impl Store for SqlStore {
                  ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json RETURNING id",
                 &[rules.name.as_str().into(), json.into()],
             )?;
-            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))
+            let id =
+                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))?;
+            upsert_dispositions(conn, id, &rules.dispositions)?;
+            Ok(id)
         })?;
         self.rules
             .lock()
@@ -393,7 +419,10 @@ impl Store for SqlStore {
                  definition = excluded.definition RETURNING id",
                 &[rules.name.as_str().into(), json.into(), definition.into()],
             )?;
-            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))
+            let id =
+                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))?;
+            upsert_dispositions(conn, id, &rules.dispositions)?;
+            Ok(id)
         })?;
         self.rules
             .lock()
@@ -1172,20 +1201,7 @@ impl Store for SqlStore {
         campaign: CampaignId,
         disposition: &Disposition,
     ) -> Result<(), StoreError> {
-        self.tx(|conn| {
-            conn.exec(
-                "INSERT INTO dispositions (campaign_id, code, label, effect) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (campaign_id, code) DO UPDATE SET label = excluded.label, \
-                 effect = excluded.effect",
-                &[
-                    campaign.into(),
-                    disposition.code.as_str().into(),
-                    disposition.label.as_str().into(),
-                    disposition.effect.as_str().into(),
-                ],
-            )?;
-            Ok(())
-        })
+        self.tx(|conn| upsert_dispositions(conn, campaign, std::slice::from_ref(disposition)))
     }
 
     fn record(

@@ -135,6 +135,7 @@ function render() {
     fields($("call-custom"), pop.custom);
   }
   renderGuide(pop);
+  renderDispositions(pop);
   $("hangup").disabled = state !== "on_call";
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
 }
@@ -157,6 +158,21 @@ function guideQuestion(guide) {
 function answerGuide(question, answer) {
   desk.guideAnswers.push({ question: question.id, answer });
   render();
+}
+
+// The wrap-up codes of the call's campaign (the system's and its own);
+// rebuilt only when they change, so the agent's choice stays.
+function renderDispositions(pop) {
+  const campaign = pop && desk.campaigns.find((c) => c.name === pop.campaign);
+  if (!campaign || !campaign.dispositions) return;
+  const select = $("disposition");
+  const codes = campaign.dispositions.map((d) => d.code);
+  if (Array.from(select.options).map((o) => o.value).join(",") === codes.join(",")) return;
+  const chosen = select.value;
+  select.replaceChildren(
+    ...campaign.dispositions.map((d) => outdial.el("option", { value: d.code }, d.label)),
+  );
+  select.value = codes.includes(chosen) ? chosen : codes.includes("SALE") ? "SALE" : codes[0];
 }
 
 function renderGuide(pop) {
