@@ -659,3 +659,86 @@ fn a_baresip_softphone_rung_per_call_takes_a_customer() {
         "the customer was not heard ({speech} windows)"
     );
 }
+
+/// SIT segment 1 of the carrier's intercept (IC): 913.8 Hz.
+const SIT_1_HZ: f64 = 913.8;
+
+#[test]
+fn a_preview_agent_on_baresip_hears_the_carriers_early_media() {
+    let dir = tempfile::tempdir().unwrap();
+    // A number ending in 6: 183 with early media (SIT and an announcement).
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), TALK_MS)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "90s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), carrier.port).replace(
+        "mode = \"progressive\"\nlines_per_agent = 1.0\n",
+        "mode = \"preview\"\n",
+    );
+    assert!(text.contains("mode = \"preview\""));
+    std::fs::write(&config_path, text).unwrap();
+    let list_path = dir.path().join("list.csv");
+    std::fs::write(&list_path, "id,phone\nvacant,+12025551006\n").unwrap();
+    import(&config_path, &list_path);
+    let voice = agent_voice(dir.path());
+    let mut running = Running::start(&config_path);
+    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
+    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    let phone = Baresip::start(dir.path(), registrar, "udp", &voice);
+    running.wait_for_message("agent phone registered", Duration::from_secs(15));
+    let (status, body) = agent_post(addr, "login", None);
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(10), "the reservation call up", || {
+        (agent(addr)["phone_connected"] == true).then_some(())
+    });
+    let (status, body) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/soft/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(10), "the record on screen", || {
+        let (status, _) = agent_post(addr, "preview", None);
+        (status == 200).then_some(())
+    });
+    let (status, body) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{body}");
+    // CPA hears the intercept in the early media and cancels; the agent is
+    // free again, without a wrap-up.
+    wait_for(Duration::from_secs(20), "the intercepted call over", || {
+        let (_, body) = http(
+            addr,
+            "GET",
+            "/api/campaigns/soft/stats",
+            Some(SUPERVISOR),
+            None,
+        );
+        let stats = json(&body);
+        (stats["outcomes"]["sit"] == 1 && agent(addr)["state"] == "ready").then_some(())
+    });
+    // Let baresip's dump catch up, then stop everything.
+    std::thread::sleep(Duration::from_millis(500));
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    carrier.assert_passed(Duration::from_secs(10));
+    // The agent heard the carrier's tones, not only our ringback.
+    let heard = windows(&phone.heard(), 0);
+    let sit: Vec<(usize, usize)> = tone_runs(&heard, SIT_1_HZ)
+        .into_iter()
+        .filter(|&(_, length)| length >= 8)
+        .collect();
+    assert!(
+        !sit.is_empty(),
+        "the agent never heard the carrier's 913.8 Hz SIT segment"
+    );
+    drop(phone);
+}

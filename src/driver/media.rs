@@ -19,7 +19,7 @@ use crate::engine::attempt::Verdict;
 use crate::engine::io::{CallId, Input};
 use crate::media::leg::LegEvent;
 use crate::media::prompt::Prompt;
-use crate::media::tones::ZipTone;
+use crate::media::tones::{FRAME_SAMPLES, ZipTone};
 use crate::net::rtp::{self, BridgedCustomer, RtpLeg};
 use crate::sdp::{Negotiated, SessionDescription, process_answer};
 
@@ -37,6 +37,10 @@ pub enum CustomerCommand {
     /// Splice into this agent's leg (recording the bridge to the path, if
     /// any); `Input::Spliced` or `ConnectFailed` follows.
     Connect(mpsc::UnboundedSender<AgentCommand>, Option<PathBuf>),
+    /// Hand the early media (before the answer) to this agent's phone
+    /// task as well (the agent who placed the call hears the progress), or
+    /// stop (`None`).
+    ShareEarlyMedia(Option<mpsc::UnboundedSender<AgentCommand>>),
     /// The call is over: free the leg (unsplice first if spliced).
     Close,
 }
@@ -56,7 +60,31 @@ pub enum AgentCommand {
     Unsplice,
     /// Ringback while a call the agent placed rings (true), or silence.
     Ringback(bool),
+    /// A 20 ms frame of that call's early media: relayed in place of the
+    /// generated ringback once it carries sound.
+    EarlyMedia(Box<[i16; FRAME_SAMPLES]>),
     Close,
+}
+
+/// Early media quieter than this (RMS of a 20 ms frame, ≈ −50 dBFS) is
+/// silence or comfort noise: it does not replace the generated ringback
+/// (a carrier that opens early media long before it plays anything would
+/// otherwise leave the agent in silence).
+const EARLY_MEDIA_AUDIBLE_RMS: f64 = 100.0;
+
+/// What the agent hears while a call they placed rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    None,
+    /// Our ringback (no audible early media yet).
+    Generated,
+    /// The carrier's early media, relayed.
+    Relayed,
+}
+
+fn audible(samples: &[i16]) -> bool {
+    let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (energy / samples.len().max(1) as f64).sqrt() >= EARLY_MEDIA_AUDIBLE_RMS
 }
 
 /// Maps the analyser's event to the dialer's verdict; `None` for events
@@ -107,6 +135,7 @@ impl CustomerMedia {
         let mut analyser = Analyser::new_early_media(cpa);
         let mut answered_at_ms: Option<u32> = None;
         let mut spliced: Option<(BridgedCustomer, mpsc::UnboundedSender<AgentCommand>)> = None;
+        let mut early_listener: Option<mpsc::UnboundedSender<AgentCommand>> = None;
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -131,6 +160,10 @@ impl CustomerMedia {
                     Some(CustomerCommand::Answered) => {
                         analyser.answered();
                         answered_at_ms = Some(analyser.now_ms());
+                        early_listener = None;
+                    }
+                    Some(CustomerCommand::ShareEarlyMedia(agent)) => {
+                        early_listener = agent.filter(|_| answered_at_ms.is_none());
                     }
                     Some(CustomerCommand::Play(prompt)) => {
                         if let Some(leg) = leg.as_ref() {
@@ -140,6 +173,7 @@ impl CustomerMedia {
                         }
                     }
                     Some(CustomerCommand::Connect(agent, record)) => {
+                        early_listener = None;
                         let Some(customer) = leg.take() else { continue };
                         // "Connect first": the analyser keeps listening to
                         // the bridged customer and its verdict is recorded.
@@ -162,13 +196,20 @@ impl CustomerMedia {
                 },
                 frame = recv_frame(&mut frames) => match frame {
                     Some(frame) => {
+                        if let Some(agent) = early_listener.as_ref()
+                            && agent.send(AgentCommand::EarlyMedia(Box::new(frame.samples))).is_err()
+                        {
+                            early_listener = None;
+                        }
                         analyser.push_frame(&frame.samples);
                         while let Some(event) = analyser.poll_event() {
                             let Some(verdict) = verdict_of(event.kind, Instant::now()) else { continue };
                             let at_ms = event.at_ms.saturating_sub(answered_at_ms.unwrap_or(0));
                             let _ = inputs.send(Input::Cpa { call, verdict, label: event.kind.name(), at_ms });
                         }
-                        if analyser.is_done() {
+                        // The agent hearing the early media keeps the
+                        // frames coming after the analyser has decided.
+                        if analyser.is_done() && early_listener.is_none() {
                             frames = None;
                         }
                     }
@@ -235,6 +276,7 @@ pub async fn agent_phone(
     mut commands: mpsc::UnboundedReceiver<AgentCommand>,
 ) {
     let mut leg = leg;
+    let mut progress = Progress::None;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -254,6 +296,7 @@ pub async fn agent_phone(
                     let _ = rtp::renegotiate_bridged_customer(&leg, media);
                 }
                 Some(AgentCommand::Splice { customer, record, keep_cpa, reply }) => {
+                    progress = Progress::None;
                     // A customer still spliced (its Close not yet seen) is
                     // replaced; its statistics are lost, not its audio.
                     let result = rtp::bridge_with(&leg, customer, zip.clone(), record, keep_cpa).await;
@@ -263,14 +306,28 @@ pub async fn agent_phone(
                     let _ = rtp::unbridge(&leg).await;
                 }
                 Some(AgentCommand::Ringback(true)) => {
-                    // Longer than any ring timeout; the zip tone or a stop
-                    // replaces it.
-                    let tone = crate::media::tones::ringback(RINGBACK_SECONDS);
-                    let _ = leg.play(crate::media::prompt::Prompt::from_samples(tone));
+                    if progress != Progress::Relayed {
+                        // Longer than any ring timeout; the zip tone, the
+                        // carrier's early media or a stop replaces it.
+                        let tone = crate::media::tones::ringback(RINGBACK_SECONDS);
+                        let _ = leg.play(crate::media::prompt::Prompt::from_samples(tone));
+                        progress = Progress::Generated;
+                    }
                 }
                 Some(AgentCommand::Ringback(false)) => {
                     let _ = leg.stop_playing();
+                    progress = Progress::None;
                 }
+                Some(AgentCommand::EarlyMedia(samples)) => match progress {
+                    Progress::Generated if audible(&samples[..]) => {
+                        tracing::debug!(%agent, "relaying the carrier's early media to the agent");
+                        let _ = leg.play_live();
+                        let _ = leg.push_live(samples);
+                        progress = Progress::Relayed;
+                    }
+                    Progress::Relayed => { let _ = leg.push_live(samples); }
+                    Progress::Generated | Progress::None => {}
+                },
             },
             // Agent softphones with silence suppression stop sending RTP
             // between words; the SIP dialog, not RTP, says when the phone

@@ -257,9 +257,16 @@ impl Shell {
             Effect::LiveAnswer { call } => self.mark_attempt(call, None),
             Effect::Bridged { call, agent } => self.mark_attempt(call, Some(agent)),
             Effect::Record(record) => self.record(*record),
-            Effect::AgentRingback { agent, on } => {
+            Effect::AgentRingback { agent, call, on } => {
                 if let Some(phone) = self.agent_media(&agent) {
                     let _ = phone.send(AgentCommand::Ringback(on));
+                    // The carrier's early media, if it sends any, replaces
+                    // the generated ringback (announcements, its own tones).
+                    if let Some(customer) = self.customers.get(&call) {
+                        let _ = customer
+                            .media
+                            .send(CustomerCommand::ShareEarlyMedia(on.then_some(phone)));
+                    }
                 }
             }
             Effect::CallAgent { agent } => return self.call_agent(agent).await,

@@ -420,8 +420,11 @@ impl Dialer {
             .is_some_and(|a| a.session.state() == &AgentState::Reserved { call });
         if reserved && !entry.agent_hears_ringback && entry.answered_at.is_none() {
             entry.agent_hears_ringback = true;
-            self.effects
-                .push_back(Effect::AgentRingback { agent, on: true });
+            self.effects.push_back(Effect::AgentRingback {
+                agent,
+                call,
+                on: true,
+            });
         }
     }
 
@@ -473,6 +476,7 @@ impl Dialer {
         {
             self.effects.push_back(Effect::AgentRingback {
                 agent: agent.to_string(),
+                call,
                 on: true,
             });
         }
@@ -703,8 +707,11 @@ impl Dialer {
                 && let Some(agent) = entry.preview_agent.clone()
             {
                 // Never connected: the ringback stops with the call.
-                self.effects
-                    .push_back(Effect::AgentRingback { agent, on: false });
+                self.effects.push_back(Effect::AgentRingback {
+                    agent,
+                    call: record.call,
+                    on: false,
+                });
             }
         }
         // The agent who had this call moves on: wrap-up after a talk, back

@@ -62,10 +62,15 @@ pub enum Effect {
     /// Write a finished attempt's result to the store (for a connected
     /// call, once the agent's wrap-up gave the disposition).
     Record(Box<AttemptRecord>),
-    /// Ringback on the agent's leg while the call they placed from a
-    /// preview rings (`on`), or stop it (the call failed before any
+    /// The call progress on the agent's leg while `call`, placed from a
+    /// preview, rings (`on`): the carrier's early media when it sends any,
+    /// else generated ringback; or stop it (the call failed before any
     /// answer; at an answer the zip tone replaces it).
-    AgentRingback { agent: String, on: bool },
+    AgentRingback {
+        agent: String,
+        call: CallId,
+        on: bool,
+    },
     /// Place (or re-place) the agent's reservation (nailed-up) call.
     CallAgent { agent: String },
     /// End the agent's reservation call (logout).

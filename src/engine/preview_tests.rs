@@ -324,6 +324,7 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
         ringing,
         vec![Effect::AgentRingback {
             agent: "ann".into(),
+            call,
             on: true
         }]
     );
@@ -340,6 +341,7 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
     assert!(
         over.contains(&Effect::AgentRingback {
             agent: "ann".into(),
+            call,
             on: false
         }),
         "{over:?}"
@@ -865,6 +867,7 @@ fn a_per_call_phone_is_rung_with_the_previewed_call_and_connected_at_the_answer(
         effects(&mut dialer),
         vec![Effect::AgentRingback {
             agent: "ann".into(),
+            call,
             on: true
         }]
     );

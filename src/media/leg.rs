@@ -76,6 +76,34 @@ enum Generator {
     Nothing,
     ComfortNoise,
     Prompt(PromptPlayer),
+    /// Audio handed over as it arrives from elsewhere (a carrier's early
+    /// media relayed to the agent who placed the call).
+    Live(LiveAudio),
+}
+
+/// Most live audio buffered: beyond it the oldest is dropped, so a source
+/// running ahead of this leg's clock never builds up delay.
+pub const LIVE_BUFFER_SAMPLES: usize = 8 * 120;
+
+/// Live audio waiting to be sent; silence when it runs dry (the source is
+/// late or paused), never an end.
+#[derive(Default)]
+struct LiveAudio {
+    queue: VecDeque<i16>,
+}
+
+impl LiveAudio {
+    fn push(&mut self, samples: &[i16]) {
+        self.queue.extend(samples.iter().copied());
+        let excess = self.queue.len().saturating_sub(LIVE_BUFFER_SAMPLES);
+        self.queue.drain(..excess);
+    }
+
+    fn fill(&mut self, frame: &mut [i16]) {
+        for sample in frame.iter_mut() {
+            *sample = self.queue.pop_front().unwrap_or(0);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -335,6 +363,20 @@ impl LegCore {
         self.start_generator(Generator::Prompt(PromptPlayer::new(prompt)), now);
     }
 
+    /// Plays live audio from now on: what [`LegCore::push_live`] hands
+    /// over, in order, silence while none is waiting (replacing whatever
+    /// played; it never finishes by itself).
+    pub fn play_live(&mut self, now: Instant) {
+        self.start_generator(Generator::Live(LiveAudio::default()), now);
+    }
+
+    /// More live audio, after what is waiting (ignored unless playing live).
+    pub fn push_live(&mut self, samples: &[i16]) {
+        if let Generator::Live(live) = &mut self.generator {
+            live.push(samples);
+        }
+    }
+
     /// Plays the zip tone (to this leg only).
     pub fn play_zip(&mut self, tone: &ZipTone, now: Instant) {
         self.play(Prompt::from_samples(tone.samples()), now);
@@ -391,6 +433,7 @@ impl LegCore {
                     return None;
                 }
                 Generator::ComfortNoise => self.noise.fill(&mut frame[..n]),
+                Generator::Live(live) => live.fill(&mut frame[..n]),
                 Generator::Prompt(player) => {
                     if !player.next_frame(&mut frame) {
                         self.events.push_back(LegEvent::PlaybackFinished);

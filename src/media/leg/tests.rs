@@ -152,6 +152,67 @@ fn plays_a_prompt_at_ptime_then_reports() {
 }
 
 #[test]
+fn plays_live_audio_in_order_silence_when_starved_and_bounded() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let law = Law::Ulaw;
+    let mut out = [0u8; 1500];
+    // Decoded payload of every packet sent at `now`.
+    let mut sent_at = |leg: &mut LegCore, now: Instant| -> Vec<Vec<i16>> {
+        let mut frames = Vec::new();
+        while let Some((len, _)) = leg.poll_transmit(now, &mut out) {
+            let p = RtpPacket::parse(&out[..len]).unwrap();
+            let mut samples = vec![0i16; p.payload.len()];
+            law.decode_into(p.payload, &mut samples);
+            frames.push(samples);
+        }
+        frames
+    };
+    // Ignored unless playing live.
+    leg.push_live(&[5000; 160]);
+    assert!(sent_at(&mut leg, t0).is_empty());
+    leg.play_live(t0);
+    leg.push_live(&[4000; 160]);
+    leg.push_live(&[-4000; 160]);
+    let first = sent_at(&mut leg, t0);
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0].iter().all(|&s| (3800..4200).contains(&s)),
+        "{:?}",
+        &first[0][..4]
+    );
+    let second = sent_at(&mut leg, t0 + Duration::from_millis(20));
+    assert!(second[0].iter().all(|&s| (-4200..-3800).contains(&s)));
+    // Starved: silence, and the stream goes on (no end, no event).
+    let third = sent_at(&mut leg, t0 + Duration::from_millis(40));
+    assert_eq!(third.len(), 1);
+    assert!(third[0].iter().all(|&s| s.abs() < 10));
+    assert_eq!(leg.poll_event(t0 + Duration::from_millis(40)), None);
+    // A source far ahead: only the newest 120 ms are kept.
+    for i in 0..20i16 {
+        leg.push_live(&[i * 100; 160]);
+    }
+    let next = sent_at(&mut leg, t0 + Duration::from_millis(60));
+    let oldest_kept = 20 - (LIVE_BUFFER_SAMPLES / 160) as i16;
+    let expected = f64::from(oldest_kept * 100);
+    assert!(
+        next[0]
+            .iter()
+            .all(|&s| (f64::from(s) - expected).abs() < expected * 0.05 + 10.0),
+        "{:?}",
+        &next[0][..4]
+    );
+    // A prompt replaces it.
+    leg.play(
+        Prompt::from_samples(vec![1000; 160]),
+        t0 + Duration::from_millis(80),
+    );
+    leg.push_live(&[-9000; 160]);
+    let prompt = sent_at(&mut leg, t0 + Duration::from_millis(80));
+    assert!(prompt[0].iter().all(|&s| (900..1100).contains(&s)));
+}
+
+#[test]
 fn rtcp_bye_and_receiver_reports() {
     let t0 = Instant::now();
     let mut leg = leg(t0);

@@ -45,6 +45,10 @@ pub(crate) enum Command {
     /// A re-offer for the customer spliced into this (agent) leg.
     CustomerNegotiated(Negotiated),
     Play(Prompt),
+    /// Play live audio from now on (see `LegCore::play_live`).
+    PlayLive,
+    /// More live audio.
+    Live(Box<[i16; crate::media::tones::FRAME_SAMPLES]>),
     StopPlaying,
     Record(PathBuf),
     CpaFrames(mpsc::Sender<AudioFrame>),
@@ -124,6 +128,21 @@ impl RtpLeg {
     /// Plays a prompt to the remote party; `LegEvent::PlaybackFinished` at the end.
     pub fn play(&self, prompt: Prompt) -> Result<(), RtpLegError> {
         self.send(Command::Play(prompt))
+    }
+
+    /// Plays live audio handed over with [`RtpLeg::push_live`] (a
+    /// carrier's early media relayed to an agent), silence while none
+    /// waits, until another prompt or `stop_playing`.
+    pub fn play_live(&self) -> Result<(), RtpLegError> {
+        self.send(Command::PlayLive)
+    }
+
+    /// One more 20 ms frame of live audio.
+    pub fn push_live(
+        &self,
+        samples: Box<[i16; crate::media::tones::FRAME_SAMPLES]>,
+    ) -> Result<(), RtpLegError> {
+        self.send(Command::Live(samples))
     }
 
     pub fn stop_playing(&self) -> Result<(), RtpLegError> {

@@ -243,6 +243,8 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         }
                     }
                     Command::Play(prompt) => leg.core.play(prompt, now),
+                    Command::PlayLive => leg.core.play_live(now),
+                    Command::Live(samples) => leg.core.push_live(&samples[..]),
                     Command::StopPlaying => leg.core.idle(now),
                     Command::Record(path) => {
                         leg.recorder = Some(Recorder::mono(&path, now));
