@@ -301,6 +301,20 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
     assert_eq!(stats["abandoned"], 0, "{stats}");
     assert_eq!(stats["live_answers"], 2, "{stats}");
     assert!(stats["connect_latency_ms"].is_array(), "{stats}");
+    // The agent's shift: the two live persons, and the time they took.
+    let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
+    let shift = json(&body)["shift"].clone();
+    assert_eq!(shift["calls"], 2, "{shift}");
+    let talk_s = shift["talk_s"].as_u64().unwrap_or_default();
+    // Each talks TALK_MS from the answer; the agent has them from the
+    // splice, after the greeting and the verdict.
+    assert!((4..=2 * TALK_MS / 1000).contains(&talk_s), "{shift}");
+    assert!(
+        shift["average_handle_s"].as_f64().unwrap_or_default() > 0.0,
+        "{shift}"
+    );
+    let occupancy = shift["occupancy"].as_f64().unwrap_or_default();
+    assert!(occupancy > 0.0 && occupancy <= 1.0, "{shift}");
     // Prometheus sees the campaign's figures (refreshed at least every second).
     let metrics = wait_for(Duration::from_secs(5), "campaign gauges", || {
         let (_, body) = http(addr, "GET", "/metrics", None, None);

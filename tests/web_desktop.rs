@@ -518,6 +518,10 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.screenshot("agent-wrap-up");
     browser.click("#save-disposition");
     browser.wait_text("#state", "ready after the disposition", |t| t == "ready");
+    // One customer this shift (the busy number never reached the agent).
+    browser.wait_text("#shift", "the shift's figures", |t| {
+        t.starts_with("this shift: 1 call,")
+    });
     browser.wait_text("#log", "the disposition is logged", |t| {
         t.contains("disposition VM_BY_HAND")
     });
@@ -566,6 +570,10 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t.contains("Dee Live")
     });
     assert!(row.contains("a1") && row.contains("2031"), "{row}");
+    // The agent's shift in the agents' table.
+    browser.wait_text("tr[data-agent=a1] .shift-calls", "the agent's calls", |t| {
+        t == "1"
+    });
     browser.click_until("#callbacks button.danger", "the callback cancelled", |b| {
         b.text("#callbacks").contains("no callbacks scheduled")
     });

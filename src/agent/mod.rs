@@ -147,6 +147,43 @@ impl TimeInStates {
     pub fn logged_in(&self) -> Duration {
         self.ready + self.reserved + self.talking + self.wrap_up + self.not_ready
     }
+
+    /// What was spent since `earlier` (a snapshot of the same counters).
+    fn since(&self, earlier: &TimeInStates) -> TimeInStates {
+        TimeInStates {
+            ready: self.ready.saturating_sub(earlier.ready),
+            reserved: self.reserved.saturating_sub(earlier.reserved),
+            talking: self.talking.saturating_sub(earlier.talking),
+            wrap_up: self.wrap_up.saturating_sub(earlier.wrap_up),
+            not_ready: self.not_ready.saturating_sub(earlier.not_ready),
+        }
+    }
+}
+
+/// An agent's figures since their latest login (the shift a supervisor
+/// watches): time per kind of state and customers handled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shift {
+    pub times: TimeInStates,
+    /// Customers bridged to the agent.
+    pub calls: u32,
+}
+
+impl Shift {
+    /// Average handle time: talk and wrap-up per call.
+    pub fn average_handle(&self) -> Option<Duration> {
+        (self.calls > 0).then(|| (self.times.talking + self.times.wrap_up) / self.calls)
+    }
+
+    /// Handle occupancy: talk and wrap-up ÷ logged-in time.
+    pub fn occupancy(&self) -> f64 {
+        let logged_in = self.times.logged_in().as_secs_f64();
+        if logged_in > 0.0 {
+            (self.times.talking + self.times.wrap_up).as_secs_f64() / logged_in
+        } else {
+            0.0
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -161,6 +198,10 @@ pub struct AgentSession {
     logout_deadline: Option<Instant>,
     wrap_up_deadline: Option<Instant>,
     times: TimeInStates,
+    /// Customers bridged to the agent since the session began.
+    calls: u32,
+    /// `times` and `calls` at the latest login (the shift's start).
+    at_login: Shift,
     events: VecDeque<AgentEvent>,
 }
 
@@ -176,6 +217,8 @@ impl AgentSession {
             logout_deadline: None,
             wrap_up_deadline: None,
             times: TimeInStates::default(),
+            calls: 0,
+            at_login: Shift::default(),
             events: VecDeque::new(),
         }
     }
@@ -211,6 +254,15 @@ impl AgentSession {
             now.saturating_duration_since(self.since),
         );
         times
+    }
+
+    /// The figures since the latest login (of the last shift while logged
+    /// out: they stop growing then).
+    pub fn shift(&self, now: Instant) -> Shift {
+        Shift {
+            times: self.times(now).since(&self.at_login.times),
+            calls: self.calls - self.at_login.calls,
+        }
     }
 
     fn account(times: &mut TimeInStates, state: &AgentState, spent: Duration) {
@@ -254,6 +306,10 @@ impl AgentSession {
         if self.state != AgentState::LoggedOut {
             return Err(self.wrong("login", "logged_out"));
         }
+        self.at_login = Shift {
+            times: self.times(now),
+            calls: self.calls,
+        };
         self.enter(
             AgentState::NotReady {
                 reason: REASON_LOGIN.into(),
@@ -437,6 +493,7 @@ impl AgentSession {
         match self.state {
             AgentState::Reserved { call } | AgentState::Connecting { call } => {
                 self.logout_deadline = None;
+                self.calls += 1;
                 self.enter(AgentState::OnCall { call }, now);
                 Ok(())
             }

@@ -236,3 +236,35 @@ fn a_preview_ends_with_not_ready_logout_or_a_dropped_phone() {
     agent.logout(t0).unwrap();
     assert_eq!(agent.state(), &AgentState::LoggedOut);
 }
+
+#[test]
+fn a_shift_counts_from_the_latest_login() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let mut agent = ready_agent(t0);
+    // One call: 60 s talk, 10 s wrap-up.
+    agent.reserve(1, t0 + s(10)).unwrap();
+    agent.bridged(t0 + s(10)).unwrap();
+    agent.call_ended(t0 + s(70)).unwrap();
+    agent.wrap_up_done(t0 + s(80)).unwrap();
+    let shift = agent.shift(t0 + s(100));
+    assert_eq!(shift.calls, 1);
+    assert_eq!(shift.times.talking, s(60));
+    assert_eq!(shift.average_handle(), Some(s(70)));
+    assert!(
+        (shift.occupancy() - 0.7).abs() < 1e-9,
+        "{}",
+        shift.occupancy()
+    );
+    // Logged out: the figures stay those of that shift.
+    agent.logout(t0 + s(100)).unwrap();
+    assert_eq!(agent.shift(t0 + s(500)), shift);
+    // A new login starts a new shift; the session's own totals go on.
+    agent.login(t0 + s(500)).unwrap();
+    let fresh = agent.shift(t0 + s(510));
+    assert_eq!(fresh.calls, 0);
+    assert_eq!(fresh.average_handle(), None);
+    assert_eq!(fresh.times.not_ready, s(10));
+    assert_eq!(fresh.times.logged_in(), s(10));
+    assert_eq!(agent.times(t0 + s(510)).talking, s(60));
+}

@@ -225,6 +225,43 @@ pub struct AgentView {
     pub to_join: Vec<String>,
     /// The record on screen in the preview modes.
     pub preview: Option<PreviewView>,
+    /// The figures since the agent's latest login (the shift).
+    pub shift: ShiftView,
+}
+
+/// An agent's shift so far, for the supervisor's table and the desktop.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShiftView {
+    /// Customers bridged to the agent.
+    pub calls: u32,
+    pub logged_in_s: u64,
+    pub ready_s: u64,
+    /// Reserved, previewing, ringing a call they placed.
+    pub reserved_s: u64,
+    pub talk_s: u64,
+    pub wrap_up_s: u64,
+    pub not_ready_s: u64,
+    /// Talk and wrap-up per call (null before the first).
+    pub average_handle_s: Option<f64>,
+    /// Talk and wrap-up ÷ logged-in time.
+    pub occupancy: f64,
+}
+
+impl ShiftView {
+    fn of(shift: &crate::agent::Shift) -> ShiftView {
+        let t = &shift.times;
+        ShiftView {
+            calls: shift.calls,
+            logged_in_s: t.logged_in().as_secs(),
+            ready_s: t.ready.as_secs(),
+            reserved_s: t.reserved.as_secs(),
+            talk_s: t.talking.as_secs(),
+            wrap_up_s: t.wrap_up.as_secs(),
+            not_ready_s: t.not_ready.as_secs(),
+            average_handle_s: shift.average_handle().map(|d| d.as_secs_f64()),
+            occupancy: shift.occupancy(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -823,6 +860,7 @@ impl Dialer {
                 .cloned()
                 .collect(),
             preview: self.preview_view(id, now),
+            shift: ShiftView::of(&session.shift(now)),
         })
     }
 

@@ -77,6 +77,11 @@ function render() {
   } else {
     $("phone").textContent = view.phone_connected ? "connected" : "not connected";
   }
+  const shift = view.shift;
+  $("shift").textContent =
+    "this shift: " + shift.calls + (shift.calls === 1 ? " call" : " calls") +
+    (shift.average_handle_s == null ? "" : ", " + outdial.duration(shift.average_handle_s) + " per call") +
+    ", occupancy " + outdial.percent(shift.occupancy);
   $("logout-pending").textContent =
     view.logout_pending_ms !== null ? "logging out in " + Math.ceil(view.logout_pending_ms / 1000) + " s" : "";
   $("login").disabled = state !== "logged_out";

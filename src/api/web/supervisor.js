@@ -113,6 +113,9 @@ async function refresh() {
           outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
           outdial.el("td", {}, a.phone_connected ? "connected" : "–"),
           outdial.el("td", {}, a.campaigns.join(", ")),
+          outdial.el("td", { class: "shift-calls" }, a.shift.calls),
+          outdial.el("td", {}, a.shift.average_handle_s == null ? "–" : outdial.duration(a.shift.average_handle_s)),
+          outdial.el("td", {}, outdial.percent(a.shift.occupancy)),
           outdial.el(
             "td",
             {},
