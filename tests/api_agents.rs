@@ -99,15 +99,29 @@ fn agent_states_through_the_api() {
     assert_eq!(status, 409, "{body}");
     assert!(json(&body)["error"].as_str().unwrap().contains("phone"));
 
+    // The configured reasons only (`[agent_states]`): a reason not on the
+    // list is refused, naming the valid ones.
     let (status, body) = http(
         addr,
         "POST",
         "/api/agents/1001/not-ready",
         Some(AGENT_1001),
-        Some(r#"{"reason":"coaching"}"#),
+        Some(r#"{"reason":"gone fishing"}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("Coaching"),
+        "the valid reasons are named: {body}"
+    );
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/not-ready",
+        Some(AGENT_1001),
+        Some(r#"{"reason":"Coaching"}"#),
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(json(&body)["reason"], "coaching");
+    assert_eq!(json(&body)["reason"], "Coaching");
 
     let (status, body) = http(
         addr,

@@ -147,10 +147,19 @@ fn start_when_the_agent_is_ready(addr: std::net::SocketAddr) {
 /// Campaign e2e's stats: `Ok` once `records` attempts have ended and no
 /// line is in use, else `Err`, both with the stats' JSON text.
 fn all_attempted(addr: std::net::SocketAddr, records: u64) -> Result<String, String> {
+    campaign_attempted(addr, "e2e", records)
+}
+
+/// `all_attempted` for any campaign.
+fn campaign_attempted(
+    addr: std::net::SocketAddr,
+    campaign: &str,
+    records: u64,
+) -> Result<String, String> {
     let (_, body) = http(
         addr,
         "GET",
-        "/api/campaigns/e2e/stats",
+        &format!("/api/campaigns/{campaign}/stats"),
         Some(SUPERVISOR),
         None,
     );
@@ -802,19 +811,7 @@ fn a_campaign_defined_through_the_api_dials_like_one_of_the_file() {
     );
     assert_eq!(status, 200, "{body}");
     let stats = wait_for(Duration::from_secs(60), "both records dialed", || {
-        let (_, body) = http(
-            addr,
-            "GET",
-            "/api/campaigns/made-live/stats",
-            Some(SUPERVISOR),
-            None,
-        );
-        let stats = json(&body);
-        let finished: u64 = stats["outcomes"]
-            .as_object()
-            .map(|o| o.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0);
-        (finished == 2 && stats["lines_in_use"] == 0).then_some(body)
+        campaign_attempted(addr, "made-live", 2).ok()
     });
     let stats = json(&stats);
     assert_eq!(stats["live_answers"], 1, "{stats}");

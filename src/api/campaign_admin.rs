@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use super::auth::require_supervisor;
 use super::body::ApiJson;
+use super::campaigns::view;
 use super::error::ApiError;
 use super::{ApiState, Lists};
 use crate::campaign::rules::CampaignRules;
@@ -38,16 +39,6 @@ fn admin(state: &ApiState, headers: &HeaderMap) -> Result<Lists, ApiError> {
         .lists()
         .cloned()
         .ok_or_else(|| ApiError::Unavailable("defining campaigns needs the store".into()))
-}
-
-async fn view(state: &ApiState, name: &str) -> Result<CampaignView, ApiError> {
-    state
-        .engine()
-        .campaigns()
-        .await?
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))
 }
 
 /// Writes the definition to the store; returns the campaign's id there.

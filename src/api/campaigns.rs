@@ -24,6 +24,17 @@ pub async fn list(
     Ok(Json(state.engine().campaigns().await?))
 }
 
+/// One campaign's view, or 404.
+pub(super) async fn view(state: &ApiState, name: &str) -> Result<CampaignView, ApiError> {
+    state
+        .engine()
+        .campaigns()
+        .await?
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))
+}
+
 async fn run(
     state: ApiState,
     headers: HeaderMap,
@@ -38,14 +49,7 @@ async fn run(
             command,
         })
         .await??;
-    state
-        .engine()
-        .campaigns()
-        .await?
-        .into_iter()
-        .find(|c| c.name == name)
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))
+    Ok(Json(view(&state, &name).await?))
 }
 
 pub async fn start(
@@ -81,13 +85,7 @@ pub async fn stats(
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.tokens().authenticate(&headers)?;
-    let view = state
-        .engine()
-        .campaigns()
-        .await?
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let view = view(&state, &name).await?;
     let stats = state.engine().stats(name).await?.unwrap_or_default();
     let mut body = serde_json::to_value(&stats).unwrap_or_default();
     if let Some(object) = body.as_object_mut() {

@@ -36,6 +36,18 @@ pub struct Config {
     pub campaigns: Vec<CampaignConfig>,
     #[serde(default, rename = "agent")]
     pub agents: Vec<AgentConfig>,
+    #[serde(default)]
+    pub agent_states: AgentStatesConfig,
+}
+
+/// `[agent_states]`: what agents may say when they go Not ready.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStatesConfig {
+    /// The reason codes agents pick from (SPEC §8 "Not ready (with reason
+    /// code)"); any other is refused. Empty: free text.
+    #[serde(default)]
+    pub not_ready_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

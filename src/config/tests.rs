@@ -255,3 +255,23 @@ fn a_campaigns_dispositions_and_simulated_codes_are_checked() {
     let effect = DEFAULT.replace("effect = \"final\"", "effect = \"maybe\"");
     assert!(parse(&effect).is_err(), "an unknown effect");
 }
+
+#[test]
+fn not_ready_reasons_are_a_list_of_distinct_short_names() {
+    let config = parse(DEFAULT).expect("the shipped reasons");
+    assert!(
+        config
+            .agent_states
+            .not_ready_reasons
+            .contains(&"Break".to_string())
+    );
+    let text = DEFAULT.replace("\"Coaching\", \"Other\"", "\"Break\", \"\"");
+    let error = parse(&text).expect_err("a duplicate and an empty reason");
+    let problems: Vec<&str> = error
+        .problems
+        .iter()
+        .filter(|p| p.key == "agent_states.not_ready_reasons")
+        .map(|p| p.message.as_str())
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+}

@@ -44,6 +44,7 @@ pub(super) fn validate(config: &Config, index: &SpanIndex) -> Vec<Problem> {
     check_log(config, &mut check);
     check_campaigns(config, &mut check);
     check_agents(config, &mut check);
+    check_agent_states(config, &mut check);
     check.problems
 }
 
@@ -457,6 +458,26 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
                     format!("no [[campaign]] is named `{campaign}`"),
                 );
             }
+        }
+    }
+}
+
+/// Longest Not-ready reason (shown on desktops and dashboards).
+const MAX_REASON_LEN: usize = 40;
+
+fn check_agent_states(config: &Config, check: &mut Checker<'_>) {
+    let mut seen = HashSet::new();
+    for reason in &config.agent_states.not_ready_reasons {
+        if reason.trim().is_empty() || reason.chars().count() > MAX_REASON_LEN {
+            check.report(
+                "agent_states.not_ready_reasons",
+                format!("`{reason}`: give 1 to {MAX_REASON_LEN} characters"),
+            );
+        } else if !seen.insert(reason.as_str()) {
+            check.report(
+                "agent_states.not_ready_reasons",
+                format!("`{reason}` is listed twice"),
+            );
         }
     }
 }

@@ -227,6 +227,8 @@ pub struct AgentView {
     pub preview: Option<PreviewView>,
     /// The figures since the agent's latest login (the shift).
     pub shift: ShiftView,
+    /// The reasons the agent may give for Not ready (empty: any text).
+    pub not_ready_reasons: Vec<String>,
 }
 
 /// An agent's shift so far, for the supervisor's table and the desktop.
@@ -332,6 +334,8 @@ pub struct Dialer {
     /// Connected calls whose agent is in wrap-up: written with the disposition.
     pub(super) awaiting_disposition: BTreeMap<String, AttemptRecord>,
     trunk: TrunkConfig,
+    /// `[agent_states] not_ready_reasons` (empty: free text).
+    not_ready_reasons: Vec<String>,
 }
 
 impl Dialer {
@@ -405,6 +409,7 @@ impl Dialer {
             agent_ids,
             awaiting_disposition: BTreeMap::new(),
             trunk: config.trunk.clone(),
+            not_ready_reasons: config.agent_states.not_ready_reasons.clone(),
         }
     }
 
@@ -464,6 +469,12 @@ impl Dialer {
                 self.agent_mut(&agent)?.session.ready(now)?
             }
             Command::AgentNotReady { agent, reason } => {
+                if !self.not_ready_reasons.is_empty() && !self.not_ready_reasons.contains(&reason) {
+                    return Err(CommandError::Invalid(format!(
+                        "`{reason}` is not a Not-ready reason here; use one of: {}",
+                        self.not_ready_reasons.join(", ")
+                    )));
+                }
                 self.agent_mut(&agent)?.session.not_ready(&reason, now)?
             }
             Command::AgentLogout { agent } => self.agent_mut(&agent)?.session.logout(now)?,
@@ -861,6 +872,7 @@ impl Dialer {
                 .collect(),
             preview: self.preview_view(id, now),
             shift: ShiftView::of(&session.shift(now)),
+            not_ready_reasons: self.not_ready_reasons.clone(),
         })
     }
 

@@ -48,6 +48,46 @@ impl SqlStore {
     }
 
     /// Runs `body` in one transaction on the connection.
+    /// Creates the campaign or updates its rules and own dispositions (and,
+    /// for a campaign defined through the API, its definition; a `None`
+    /// leaves a stored definition as it is); returns its id.
+    fn upsert_campaign(
+        &self,
+        rules: &CampaignRules,
+        definition: Option<&str>,
+    ) -> Result<CampaignId, StoreError> {
+        let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id = self.tx(|conn| {
+            let rows = match definition {
+                None => conn.query(
+                    "INSERT INTO campaigns (name, rules_json) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json \
+                     RETURNING id",
+                    &[rules.name.as_str().into(), json.clone().into()],
+                )?,
+                Some(definition) => conn.query(
+                    "INSERT INTO campaigns (name, rules_json, definition) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json, \
+                     definition = excluded.definition RETURNING id",
+                    &[
+                        rules.name.as_str().into(),
+                        json.clone().into(),
+                        definition.into(),
+                    ],
+                )?,
+            };
+            let id =
+                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))?;
+            upsert_dispositions(conn, id, &rules.dispositions)?;
+            Ok(id)
+        })?;
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, rules.clone());
+        Ok(id)
+    }
+
     fn tx<T>(
         &self,
         body: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
@@ -380,23 +420,7 @@ fn record_view(row: &[Val]) -> RecordView {
 
 impl Store for SqlStore {
     fn sync_campaign(&self, rules: &CampaignRules) -> Result<CampaignId, StoreError> {
-        let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let id = self.tx(|conn| {
-            let rows = conn.query(
-                "INSERT INTO campaigns (name, rules_json) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json RETURNING id",
-                &[rules.name.as_str().into(), json.into()],
-            )?;
-            let id =
-                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))?;
-            upsert_dispositions(conn, id, &rules.dispositions)?;
-            Ok(id)
-        })?;
-        self.rules
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, rules.clone());
-        Ok(id)
+        self.upsert_campaign(rules, None)
     }
 
     fn campaign_id(&self, name: &str) -> Result<Option<CampaignId>, StoreError> {
@@ -411,24 +435,7 @@ impl Store for SqlStore {
         rules: &CampaignRules,
         definition: &str,
     ) -> Result<CampaignId, StoreError> {
-        let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let id = self.tx(|conn| {
-            let rows = conn.query(
-                "INSERT INTO campaigns (name, rules_json, definition) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET rules_json = excluded.rules_json, \
-                 definition = excluded.definition RETURNING id",
-                &[rules.name.as_str().into(), json.into(), definition.into()],
-            )?;
-            let id =
-                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no campaign id".into()))?;
-            upsert_dispositions(conn, id, &rules.dispositions)?;
-            Ok(id)
-        })?;
-        self.rules
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, rules.clone());
-        Ok(id)
+        self.upsert_campaign(rules, Some(definition))
     }
 
     fn campaign_definitions(&self) -> Result<Vec<super::StoredDefinition>, StoreError> {

@@ -77,6 +77,14 @@ function render() {
   } else {
     $("phone").textContent = view.phone_connected ? "connected" : "not connected";
   }
+  // The configured reasons, when there are (else the built-in choices).
+  if (view.not_ready_reasons.length > 0) {
+    const select = $("reason-select");
+    const shown = Array.from(select.options).map((o) => o.value).join("\n");
+    if (shown !== view.not_ready_reasons.join("\n")) {
+      select.replaceChildren(...view.not_ready_reasons.map((r) => outdial.el("option", { value: r }, r)));
+    }
+  }
   const shift = view.shift;
   $("shift").textContent =
     "this shift: " + shift.calls + (shift.calls === 1 ? " call" : " calls") +
