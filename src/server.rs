@@ -64,6 +64,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dialer = Dialer::new(&config, Instant::now());
     let (engine, engine_task) =
         driver::spawn(dialer, shell, channels, sip_events, shutdown_rx.clone());
+    // Campaigns defined through another node sharing the store reach this
+    // one within a poll.
+    let follow_task = tokio::spawn(api::follow_the_store(
+        lists.clone(),
+        engine.clone(),
+        shutdown_rx.clone(),
+    ));
     let api_state = api::ApiState::new(
         started,
         api::Tokens::from_config(&config.api),
@@ -89,6 +96,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = sip_shutdown_tx.send(true);
         let _ = sip_task.await;
         let _ = http_task.await;
+        let _ = follow_task.await;
     })
     .await;
     if drained.is_err() {

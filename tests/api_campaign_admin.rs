@@ -3,6 +3,7 @@
 //! dialing mode"); the definitions survive a restart, the file's campaigns
 //! stay the file's.
 
+mod store_common;
 mod support;
 
 use serde_json::{Value, json};
@@ -294,4 +295,80 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     // Its records are still the CLI's to export.
     let (_, rows) = export_csv(&config, "spring", false, &dir.path().join("after.csv"));
     assert_eq!(rows.len(), 2);
+}
+
+/// Two dialer nodes on one PostgreSQL database (a deployment that outgrew
+/// one machine): a campaign defined, changed and removed through one node
+/// reaches the other within a poll of the store.
+#[test]
+fn a_campaign_defined_on_one_node_reaches_the_other_through_postgres() {
+    let database = store_common::PgDatabase::create();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let text = ephemeral_config(dir.path()).replace(
+            &format!("url = \"sqlite://{}/outdial.db\"", dir.path().display()),
+            &format!("url = \"{}\"\nnode = \"node-{i}\"", database.url),
+        );
+        assert!(text.contains(&database.url), "the store URL was replaced");
+        let config = write_config(dir.path(), &text);
+        let mut running = Running::start(&config);
+        let addr = running.wait_until_listening();
+        nodes.push((running, addr));
+    }
+    let (a, b) = (nodes[0].1, nodes[1].1);
+    let (status, body) = http(
+        a,
+        "POST",
+        "/api/campaigns",
+        Some(SUPERVISOR),
+        Some(r#"{"name": "shared", "mode": "progressive", "agents": ["1001"]}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let poll = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "{what} within 40 s");
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    };
+    poll("node B lists the campaign", &|| {
+        campaign(b, "shared").is_some_and(|c| c["mode"] == "progressive" && c["source"] == "api")
+    });
+    // Node B takes a list for it at once (its upload index follows).
+    let (status, body) = http(
+        b,
+        "POST",
+        "/api/campaigns/shared/list",
+        Some(SUPERVISOR),
+        Some("id,phone\nx1,+12025550191\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        a,
+        "PATCH",
+        "/api/campaigns/shared",
+        Some(SUPERVISOR),
+        Some(r#"{"mode": "predictive", "agents": ["1001", "1002"]}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    poll("node B sees the change", &|| {
+        campaign(b, "shared").is_some_and(|c| c["mode"] == "predictive")
+    });
+    let (_, body) = http(
+        b,
+        "GET",
+        "/api/campaigns/shared/definition",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(json(&body)["agents"], json!(["1001", "1002"]), "{body}");
+    let (status, _) = http(a, "DELETE", "/api/campaigns/shared", Some(SUPERVISOR), None);
+    assert_eq!(status, 204);
+    poll("node B forgets it", &|| campaign(b, "shared").is_none());
+    // Node A, which made every change, never undid one at its own polls.
+    assert!(campaign(a, "shared").is_none());
+    for (running, _) in nodes {
+        stop(running);
+    }
 }

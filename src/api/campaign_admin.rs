@@ -170,3 +170,56 @@ async fn check(state: &ApiState, definition: &CampaignDefinition) -> Result<(), 
         .await?
         .map_err(ApiError::from)
 }
+
+/// How often a node reads the campaigns defined through the API back from
+/// the store (another node sharing the database may have defined, changed
+/// or removed one).
+pub const DEFINITIONS_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keeps this node's campaigns defined through the API in step with the
+/// store until `shutdown`: every [`DEFINITIONS_POLL`], under the admin lock
+/// (so it never sees a request of this node half done), the stored
+/// definitions go to the engine, which takes what it can now, and the list
+/// uploads' index follows.
+pub async fn follow_the_store(
+    lists: Lists,
+    engine: crate::driver::EngineHandle,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(DEFINITIONS_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick() => {}
+        }
+        let _one_at_a_time = lists.admin.lock().await;
+        let store = lists.store.clone();
+        let stored = match super::blocking(move || store.campaign_definitions()).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the campaigns defined through the API");
+                continue;
+            }
+        };
+        let Ok(changes) = engine.sync_definitions(stored).await else {
+            return;
+        };
+        for change in changes {
+            match change {
+                crate::driver::DefinitionChange::Defined {
+                    name,
+                    id,
+                    default_region,
+                } => {
+                    tracing::info!(campaign = %name, "campaign definition taken from the store");
+                    lists.campaigns.insert(name, id, default_region);
+                }
+                crate::driver::DefinitionChange::Removed { name } => {
+                    lists.campaigns.remove(&name);
+                }
+            }
+        }
+    }
+}

@@ -26,6 +26,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 pub use auth::{Principal, Tokens};
+pub use campaign_admin::follow_the_store;
 pub use error::ApiError;
 
 use crate::driver::EngineHandle;

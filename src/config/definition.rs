@@ -112,6 +112,18 @@ impl CampaignDefinition {
         value
     }
 
+    /// Whether both define the same campaign (settings and agents; the
+    /// agents' order does not matter).
+    pub fn same_as(&self, other: &CampaignDefinition) -> bool {
+        let mut mine = self.agents.clone();
+        let mut theirs = other.agents.clone();
+        mine.sort();
+        theirs.sort();
+        mine == theirs
+            && serde_json::to_value(&self.campaign).ok()
+                == serde_json::to_value(&other.campaign).ok()
+    }
+
     /// The definition with `patch` merged in (RFC 7396). The name cannot
     /// change: it keys the campaign's records and history.
     pub fn patched(
@@ -163,6 +175,44 @@ impl CampaignDefinition {
     }
 }
 
+/// Reads one stored definition (`name`, its JSON) against the configured
+/// agents: an agent no longer configured is dropped from it (a warning
+/// says so); a definition that no longer reads is an error.
+pub fn read_stored(
+    name: &str,
+    json: &str,
+    known_agents: &BTreeSet<String>,
+    warnings: &mut Vec<String>,
+) -> Result<CampaignDefinition, String> {
+    let mut value: Value = serde_json::from_str(json)
+        .map_err(|error| format!("its stored definition is not JSON ({error})"))?;
+    if let Some(Value::Array(agents)) = value.get_mut("agents") {
+        agents.retain(|agent| {
+            let known = agent.as_str().is_some_and(|id| known_agents.contains(id));
+            if !known {
+                warnings.push(format!(
+                    "campaign `{name}`: agent {agent} is no longer configured; left out"
+                ));
+            }
+            known
+        });
+    }
+    let definition = CampaignDefinition::from_json(&value, known_agents).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    if definition.campaign.name != name {
+        return Err(format!(
+            "its stored definition names `{}`",
+            definition.campaign.name
+        ));
+    }
+    Ok(definition)
+}
+
 /// Adds the campaigns defined through the API (as the store keeps them:
 /// name and JSON) to a configuration read from the file, and assigns
 /// their agents. Nothing here stops the dialer from starting: a definition
@@ -184,29 +234,8 @@ pub fn add_stored_definitions(
             ));
             continue;
         }
-        let mut value: Value = match serde_json::from_str(json) {
-            Ok(value) => value,
-            Err(error) => {
-                warnings.push(format!(
-                    "campaign `{name}` defined through the API is left out: its stored \
-                     definition is not JSON ({error})"
-                ));
-                continue;
-            }
-        };
-        if let Some(Value::Array(agents)) = value.get_mut("agents") {
-            agents.retain(|agent| {
-                let known = agent.as_str().is_some_and(|id| known_agents.contains(id));
-                if !known {
-                    warnings.push(format!(
-                        "campaign `{name}`: agent {agent} is no longer configured; left out"
-                    ));
-                }
-                known
-            });
-        }
-        match CampaignDefinition::from_json(&value, &known_agents) {
-            Ok(definition) if definition.campaign.name == *name => {
+        match read_stored(name, json, &known_agents, &mut warnings) {
+            Ok(definition) => {
                 for agent in config
                     .agents
                     .iter_mut()
@@ -218,18 +247,8 @@ pub fn add_stored_definitions(
                 }
                 config.campaigns.push(definition.campaign);
             }
-            Ok(definition) => warnings.push(format!(
-                "campaign `{name}` defined through the API is left out: its stored \
-                 definition names `{}`",
-                definition.campaign.name
-            )),
-            Err(problems) => warnings.push(format!(
-                "campaign `{name}` defined through the API is left out: {}",
-                problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.key, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+            Err(why) => warnings.push(format!(
+                "campaign `{name}` defined through the API is left out: {why}"
             )),
         }
     }

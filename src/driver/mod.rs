@@ -59,6 +59,26 @@ pub enum Request {
         campaign: String,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    /// The campaigns defined through the API as the store holds them now
+    /// (another node sharing the database may have changed them).
+    SyncDefinitions {
+        stored: Vec<crate::store::StoredDefinition>,
+        reply: oneshot::Sender<Vec<DefinitionChange>>,
+    },
+}
+
+/// What a [`Request::SyncDefinitions`] changed in this node's campaigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefinitionChange {
+    /// Defined or changed; stored under `id`.
+    Defined {
+        name: String,
+        id: CampaignId,
+        default_region: String,
+    },
+    Removed {
+        name: String,
+    },
 }
 
 /// The API's handle on the engine task.
@@ -161,6 +181,21 @@ impl EngineHandle {
         answer.await.map_err(|_| EngineGone)
     }
 
+    /// Brings this node's campaigns defined through the API to what the
+    /// store holds (what can change now: a campaign in motion is changed or
+    /// removed at a later sync); returns what changed.
+    pub async fn sync_definitions(
+        &self,
+        stored: Vec<crate::store::StoredDefinition>,
+    ) -> Result<Vec<DefinitionChange>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::SyncDefinitions { stored, reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
     /// Removes a campaign defined through the API.
     pub async fn remove(&self, campaign: String) -> Result<Result<(), CommandError>, EngineGone> {
         let (reply, answer) = oneshot::channel();
@@ -194,6 +229,8 @@ struct Engine {
     /// least every [`GAUGE_PERIOD`] (lines in use and rates move without
     /// events).
     gauges_at: Instant,
+    /// Warnings about stored definitions already logged.
+    warned: std::collections::HashSet<String>,
 }
 
 /// The longest the Prometheus gauges go without a refresh while the engine
@@ -301,6 +338,9 @@ impl Engine {
             } => {
                 let _ = reply.send(self.define(*definition, id, replace));
             }
+            Request::SyncDefinitions { stored, reply } => {
+                let _ = reply.send(self.sync_definitions(stored));
+            }
             Request::CheckDefinition { definition, reply } => {
                 let _ = reply.send(self.dialer.check_definition(&definition, true));
             }
@@ -332,6 +372,75 @@ impl Engine {
         self.dialer.apply_definition(definition, replace)?;
         tracing::info!(campaign = %name, %mode, replace, "campaign defined through the API");
         Ok(())
+    }
+
+    /// See [`EngineHandle::sync_definitions`].
+    fn sync_definitions(
+        &mut self,
+        stored: Vec<crate::store::StoredDefinition>,
+    ) -> Vec<DefinitionChange> {
+        use crate::config::CampaignSource;
+        let known_agents = self.dialer.agent_id_set();
+        let mut changes = Vec::new();
+        let mut warnings = Vec::new();
+        for entry in &stored {
+            let definition = match crate::config::definition::read_stored(
+                &entry.name,
+                &entry.definition,
+                &known_agents,
+                &mut warnings,
+            ) {
+                Ok(definition) => definition,
+                Err(why) => {
+                    warnings.push(format!(
+                        "campaign `{}` defined through the API is left out: {why}",
+                        entry.name
+                    ));
+                    continue;
+                }
+            };
+            let replace = match self.dialer.campaign_definition(&entry.name) {
+                None => false,
+                // The file's campaign of that name wins (as at start).
+                Some(current) if current.campaign.source == CampaignSource::File => continue,
+                Some(current) if current.same_as(&definition) => continue,
+                Some(_) => true,
+            };
+            let default_region = definition.campaign.default_region.clone();
+            match self.define(definition, entry.id, replace) {
+                Ok(()) => changes.push(DefinitionChange::Defined {
+                    name: entry.name.clone(),
+                    id: entry.id,
+                    default_region,
+                }),
+                // In motion here: the next sync tries again.
+                Err(error) => {
+                    tracing::debug!(campaign = %entry.name, %error, "definition not taken yet")
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .dialer
+            .campaign_views()
+            .into_iter()
+            .filter(|c| c.source == CampaignSource::Api.name())
+            .filter(|c| !stored.iter().any(|s| s.name == c.name))
+            .map(|c| c.name)
+            .collect();
+        for name in gone {
+            if self.dialer.remove_campaign(&name).is_ok() {
+                self.shell.remove_campaign(&name);
+                tracing::info!(campaign = %name, "campaign removed (no longer in the store)");
+                changes.push(DefinitionChange::Removed { name });
+            }
+        }
+        for warning in warnings {
+            // Said once per process, not at every sync.
+            if self.warned.insert(warning.clone()) {
+                tracing::warn!("{warning}");
+            }
+        }
+        changes
     }
 
     /// Stop dialing, let calls finish (bounded), hang up the rest, hang up
@@ -388,6 +497,7 @@ pub fn spawn(
         sip_events,
         events,
         gauges_at: Instant::now(),
+        warned: std::collections::HashSet::new(),
     };
     let task = tokio::spawn(async move {
         engine.settle(Vec::new()).await;

@@ -11,7 +11,7 @@
 use super::campaign_run::RunState;
 use super::dialer::{CampaignEntry, CommandError, Dialer, Event};
 use crate::config::definition::CampaignDefinition;
-use crate::config::{CampaignConfig, CampaignSource};
+use crate::config::CampaignSource;
 
 impl Dialer {
     /// The campaign's settings and assigned agents, as a definition (also
@@ -170,10 +170,9 @@ impl Dialer {
         }
     }
 
-    /// The settings of a campaign by name (for the shell's per-call
-    /// choices: CPA settings, caller ID).
-    pub fn campaign_config(&self, name: &str) -> Option<&CampaignConfig> {
-        self.campaigns.get(name).map(|entry| &entry.config)
+    /// The configured agents' ids.
+    pub fn agent_id_set(&self) -> std::collections::BTreeSet<String> {
+        self.agents.keys().cloned().collect()
     }
 }
 

@@ -441,14 +441,16 @@ impl Store for SqlStore {
     fn campaign_definitions(&self) -> Result<Vec<super::StoredDefinition>, StoreError> {
         self.tx(|conn| {
             let rows = conn.query(
-                "SELECT name, definition FROM campaigns WHERE definition IS NOT NULL ORDER BY name",
+                "SELECT id, name, definition FROM campaigns WHERE definition IS NOT NULL \
+                 ORDER BY name",
                 &[],
             )?;
             Ok(rows
                 .iter()
                 .map(|row| super::StoredDefinition {
-                    name: row.first().map(Val::text).unwrap_or_default(),
-                    definition: row.get(1).map(Val::text).unwrap_or_default(),
+                    id: row.first().map(Val::int).unwrap_or_default(),
+                    name: row.get(1).map(Val::text).unwrap_or_default(),
+                    definition: row.get(2).map(Val::text).unwrap_or_default(),
                 })
                 .collect())
         })

@@ -281,6 +281,7 @@ pub struct AnswerMinute {
 /// A campaign defined through the API, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDefinition {
+    pub id: CampaignId,
     pub name: String,
     /// The definition's JSON (`config::definition::CampaignDefinition`).
     pub definition: String,
