@@ -343,6 +343,10 @@ pub struct CampaignConfig {
     /// answers, shown to the agent during the call.
     #[serde(default)]
     pub guide: Vec<crate::campaign::guide::GuideQuestion>,
+    /// Record its bridged calls (when `[media] record_dir` is set); false
+    /// keeps them unrecorded (two-party consent, sensitive lists).
+    #[serde(default = "yes")]
+    pub record_calls: bool,
     /// The campaign's own wrap-up codes (`[[campaign.disposition]]`),
     /// offered to its agents after the system ones (SPEC §7).
     #[serde(default, rename = "disposition")]

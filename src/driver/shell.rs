@@ -207,7 +207,15 @@ impl Shell {
                 };
                 match self.customers.get(&call) {
                     Some(customer) => {
-                        let record = self.config.media.record_dir.as_ref().map(|dir| {
+                        // The campaign may keep its calls unrecorded
+                        // (`record_calls = false`: consent rules, sensitive
+                        // lists).
+                        let recorded = self
+                            .campaigns
+                            .get(&customer.campaign)
+                            .is_none_or(|c| c.config.record_calls);
+                        let record_dir = self.config.media.record_dir.as_ref().filter(|_| recorded);
+                        let record = record_dir.map(|dir| {
                             // External ids come from imported lists: keep
                             // them from naming a path outside the directory.
                             let id: String = customer

@@ -10,8 +10,8 @@
 
 use super::campaign_run::RunState;
 use super::dialer::{CampaignEntry, CommandError, Dialer, Event};
-use crate::config::definition::CampaignDefinition;
 use crate::config::CampaignSource;
+use crate::config::definition::CampaignDefinition;
 
 impl Dialer {
     /// The campaign's settings and assigned agents, as a definition (also
