@@ -156,6 +156,16 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["imported"], 2, "{body}");
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/api/campaigns/spring/records",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["by_state"]["new"], 2, "{body}");
+    assert_eq!(json(&body)["total"], 2, "{body}");
 
     // Changed while loaded; the file's campaign is not changed here.
     let (status, body) = http(

@@ -380,6 +380,11 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#list-result", "the list loaded", |t| {
         t == "web: 4 imported, 0 updated, 1 rejected"
     });
+    browser.wait_text(
+        "tr[data-campaign=web] .list-progress",
+        "the list's progress",
+        |t| t == "4 new · 0 to retry · 0 done",
+    );
     assert!(
         browser.text("#list-rejected").starts_with("line 6:"),
         "{}",
@@ -648,6 +653,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.type_into("#define-lines", "2");
     browser.type_into("#define-caller-id", "555-CALL");
     browser.click("input[data-agent-choice='1001']");
+    browser.click("#define-record");
     browser.click("#define-save");
     browser.wait_text("#define-problems", "the problem listed", |t| {
         t.starts_with("caller_id:")
@@ -678,6 +684,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(created["abandon_target"], 0.025, "{created}");
     assert_eq!(created["caller_id"], "+15551230077", "{created}");
     assert_eq!(created["agents"], json!(["1001"]), "{created}");
+    assert_eq!(created["record_calls"], false, "{created}");
     // The file's campaign has no Edit button; this one does.
     assert!(
         browser
@@ -709,6 +716,10 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     let changed = definition(addr);
     assert_eq!(changed["agents"], json!(["1001", "1002"]), "{changed}");
     assert_eq!(changed["caller_id"], "+15551230077", "{changed}");
+    assert_eq!(
+        changed["record_calls"], false,
+        "kept by the edit: {changed}"
+    );
 
     // Remove (the confirmation accepted): gone from the table and the API.
     browser.script("window.confirm = () => true; return null");

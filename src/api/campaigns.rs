@@ -100,6 +100,37 @@ pub async fn stats(
     Ok(Json(body))
 }
 
+/// `GET /api/campaigns/{name}/records`: the campaign's records by state
+/// (`new`, `retry`, `callback`, `leased`, `done`, `exhausted`, `removed`) and
+/// their total — how far the list has been worked.
+pub async fn records(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    let lists = state
+        .lists()
+        .ok_or_else(|| ApiError::Unavailable("record counts need the store".into()))?
+        .clone();
+    let (campaign, _) = lists
+        .campaigns
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let store = lists.store.clone();
+    let counts = super::blocking(move || store.counts(campaign)).await?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let by_state: serde_json::Map<String, serde_json::Value> = counts
+        .into_iter()
+        .map(|(state, n)| (state, serde_json::json!(n)))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "campaign": name,
+        "by_state": by_state,
+        "total": total,
+    })))
+}
+
 /// Largest list accepted by upload (bigger lists: `outdial import`).
 pub const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 

@@ -193,6 +193,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}/stop", post(campaigns::stop))
         .route("/api/campaigns/{name}/stats", get(campaigns::stats))
         .route("/api/campaigns/{name}/export", get(campaigns::export))
+        .route("/api/campaigns/{name}/records", get(campaigns::records))
         .route(
             "/api/campaigns/{name}/list",
             post(campaigns::upload_list).layer(axum::extract::DefaultBodyLimit::max(

@@ -57,6 +57,7 @@ async function refresh() {
           outdial.el("td", {}, stats ? s.answers_waiting_for_agent : "–"),
           outdial.el("td", {}, stats ? outdial.percent(s.occupancy) : "–"),
           outdial.el("td", { class: "muted" }, (stats && s.limit_reason) || ""),
+          outdial.el("td", { class: "list-progress" }, await listProgress(c.name)),
           outdial.el(
             "td",
             {},
@@ -133,6 +134,23 @@ async function refresh() {
   }
 }
 
+// Each campaign's list progress ("new · to retry · done"), read every 10 s.
+const listCache = new Map();
+async function listProgress(name) {
+  const cached = listCache.get(name);
+  if (cached && Date.now() - cached.at < 10000) return cached.text;
+  let text = "–";
+  try {
+    const r = await outdial.api("GET", "/api/campaigns/" + encodeURIComponent(name) + "/records");
+    const n = (state) => r.by_state[state] || 0;
+    text = n("new") + " new · " + (n("retry") + n("callback")) + " to retry · " + (n("done") + n("exhausted") + n("removed")) + " done";
+  } catch (_) {
+    text = "–";
+  }
+  listCache.set(name, { at: Date.now(), text });
+  return text;
+}
+
 // The form that defines a campaign, or (after Edit) changes one: the
 // name of the campaign being changed, else null.
 let editing = null;
@@ -164,6 +182,7 @@ function definitionFromForm() {
     abandon_target: Number($("define-target").value) / 100,
     lines_per_agent: Number($("define-lines").value),
     call_hours: $("define-hours").value.trim(),
+    record_calls: $("define-record").checked,
     agents: chosenAgents(),
   };
   const callerId = $("define-caller-id").value.trim();
@@ -216,6 +235,7 @@ async function editCampaign(name) {
     $("define-lines").value = d.lines_per_agent;
     $("define-caller-id").value = d.caller_id || "";
     $("define-hours").value = d.call_hours;
+    $("define-record").checked = d.record_calls;
     for (const tick of $("define-agents").querySelectorAll("input")) tick.checked = d.agents.includes(tick.value);
     $("define-title").textContent = "Change campaign " + name;
     $("define-save").textContent = "Save changes";
@@ -335,6 +355,8 @@ async function uploadList() {
     const data = await response.json();
     if (!response.ok) throw new Error(data.error || response.statusText);
     say("");
+    listCache.delete(campaign);
+    refresh();
     $("list-result").textContent =
       campaign + ": " + data.imported + " imported, " + data.updated + " updated, " + data.rejected.length + " rejected";
     $("list-rejected").replaceChildren(
