@@ -578,35 +578,66 @@ fn a_baresip_softphone_over_tcp_registers_and_takes_the_reservation_call() {
     );
 }
 
+/// One customer test: the SIPp carrier for one call, outdial on `config`
+/// (edited from [`config`] by the caller) with `list` imported, and baresip
+/// registered as agent a1.
+struct OneCustomer {
+    carrier: Sipp,
+    config_path: PathBuf,
+    running: Running,
+    addr: SocketAddr,
+    phone: Baresip,
+}
+
+fn one_customer(dir: &Path, edit: impl Fn(String) -> String, list: &str) -> OneCustomer {
+    let carrier = Sipp::uas(
+        sip_support::carrier_router(dir, TALK_MS).to_str().unwrap(),
+        1,
+        &["-timeout", "90s"],
+    );
+    let config_path = dir.join("outdial.toml");
+    std::fs::write(&config_path, edit(config(dir, carrier.port))).unwrap();
+    let list_path = dir.join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    import(&config_path, &list_path);
+    let voice = agent_voice(dir);
+    let mut running = Running::start(&config_path);
+    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
+    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    let phone = Baresip::start(dir, registrar, "udp", &voice);
+    running.wait_for_message("agent phone registered", Duration::from_secs(15));
+    OneCustomer {
+        carrier,
+        config_path,
+        running,
+        addr,
+        phone,
+    }
+}
+
 /// baresip as a per-call phone (`connection = "per_call"`, auto-answer):
 /// no call to it until a live person is connected; then it is rung,
 /// answers, hears the zip tone and the customer, and is hung up after.
 #[test]
 fn a_baresip_softphone_rung_per_call_takes_a_customer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        1,
-        &["-timeout", "90s"],
+    let OneCustomer {
+        mut carrier,
+        config_path,
+        mut running,
+        addr,
+        phone,
+    } = one_customer(
+        dir.path(),
+        |text| {
+            text.replace(
+                "campaigns = [\"soft\"]\n",
+                "campaigns = [\"soft\"]\nconnection = \"per_call\"\n",
+            )
+        },
+        "id,phone\ncustomer-1,+12025551001\n",
     );
-    let config_path = dir.path().join("outdial.toml");
-    let text = config(dir.path(), carrier.port).replace(
-        "campaigns = [\"soft\"]\n",
-        "campaigns = [\"soft\"]\nconnection = \"per_call\"\n",
-    );
-    std::fs::write(&config_path, text).unwrap();
-    let list_path = dir.path().join("list.csv");
-    std::fs::write(&list_path, "id,phone\ncustomer-1,+12025551001\n").unwrap();
-    import(&config_path, &list_path);
-    let voice = agent_voice(dir.path());
-    let mut running = Running::start(&config_path);
-    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
-    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
-    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
-    let phone = Baresip::start(dir.path(), registrar, "udp", &voice);
-    running.wait_for_message("agent phone registered", Duration::from_secs(15));
     for action in ["login", "ready"] {
         let (status, body) = agent_post(addr, action, None);
         assert_eq!(status, 200, "{action}: {body}");
@@ -667,30 +698,24 @@ const SIT_1_HZ: f64 = 913.8;
 fn a_preview_agent_on_baresip_hears_the_carriers_early_media() {
     let dir = tempfile::tempdir().unwrap();
     // A number ending in 6: 183 with early media (SIT and an announcement).
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        1,
-        &["-timeout", "90s"],
+    let OneCustomer {
+        mut carrier,
+        config_path: _,
+        mut running,
+        addr,
+        phone,
+    } = one_customer(
+        dir.path(),
+        |text| {
+            let text = text.replace(
+                "mode = \"progressive\"\nlines_per_agent = 1.0\n",
+                "mode = \"preview\"\n",
+            );
+            assert!(text.contains("mode = \"preview\""));
+            text
+        },
+        "id,phone\nvacant,+12025551006\n",
     );
-    let config_path = dir.path().join("outdial.toml");
-    let text = config(dir.path(), carrier.port).replace(
-        "mode = \"progressive\"\nlines_per_agent = 1.0\n",
-        "mode = \"preview\"\n",
-    );
-    assert!(text.contains("mode = \"preview\""));
-    std::fs::write(&config_path, text).unwrap();
-    let list_path = dir.path().join("list.csv");
-    std::fs::write(&list_path, "id,phone\nvacant,+12025551006\n").unwrap();
-    import(&config_path, &list_path);
-    let voice = agent_voice(dir.path());
-    let mut running = Running::start(&config_path);
-    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
-    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
-    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
-    let phone = Baresip::start(dir.path(), registrar, "udp", &voice);
-    running.wait_for_message("agent phone registered", Duration::from_secs(15));
     let (status, body) = agent_post(addr, "login", None);
     assert_eq!(status, 200, "{body}");
     wait_for(Duration::from_secs(10), "the reservation call up", || {

@@ -129,6 +129,11 @@ fn import_list(config_path: &Path, dir: &Path, list: &str) {
 /// The simulated agent logs in at start; its phone is called and, once it
 /// answers, the agent is ready: then campaign e2e is started.
 fn start_when_the_agent_is_ready(addr: std::net::SocketAddr) {
+    start_campaign_when_the_agent_is_ready(addr, "e2e");
+}
+
+/// `start_when_the_agent_is_ready` for any campaign.
+fn start_campaign_when_the_agent_is_ready(addr: std::net::SocketAddr, campaign: &str) {
     wait_for(Duration::from_secs(10), "agent a1 ready", || {
         let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
         let agent = json(&body);
@@ -137,7 +142,7 @@ fn start_when_the_agent_is_ready(addr: std::net::SocketAddr) {
     let (status, body) = http(
         addr,
         "POST",
-        "/api/campaigns/e2e/start",
+        &format!("/api/campaigns/{campaign}/start"),
         Some(SUPERVISOR),
         None,
     );
@@ -798,19 +803,7 @@ fn a_campaign_defined_through_the_api_dials_like_one_of_the_file() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["imported"], 2, "{body}");
-    wait_for(Duration::from_secs(10), "agent a1 ready", || {
-        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
-        let agent = json(&body);
-        (agent["state"] == "ready" && agent["phone_connected"] == true).then_some(body)
-    });
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/made-live/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign_when_the_agent_is_ready(addr, "made-live");
     let stats = wait_for(Duration::from_secs(60), "both records dialed", || {
         campaign_attempted(addr, "made-live", 2).ok()
     });
