@@ -113,3 +113,30 @@ fn two_processes_never_lease_the_same_record() {
         vec![("leased".to_string(), RECORDS as u64)]
     );
 }
+
+/// Dialer nodes starting together on a fresh database: every one opens
+/// the store (the migrations run one node at a time).
+#[test]
+fn nodes_opening_a_fresh_database_together_all_start() {
+    for _ in 0..5 {
+        let database = PgDatabase::create();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = database.url.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store::open(&url).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().expect("the opener thread");
+            assert!(
+                opened.is_ok(),
+                "a node could not open the store: {opened:?}"
+            );
+        }
+    }
+}

@@ -201,14 +201,17 @@ impl CustomerMedia {
                         {
                             early_listener = None;
                         }
-                        analyser.push_frame(&frame.samples);
-                        while let Some(event) = analyser.poll_event() {
-                            let Some(verdict) = verdict_of(event.kind, Instant::now()) else { continue };
-                            let at_ms = event.at_ms.saturating_sub(answered_at_ms.unwrap_or(0));
-                            let _ = inputs.send(Input::Cpa { call, verdict, label: event.kind.name(), at_ms });
+                        // A decided analyser hears no more (its verdicts
+                        // were sent once); the agent hearing the early media
+                        // keeps the frames coming.
+                        if !analyser.is_done() {
+                            analyser.push_frame(&frame.samples);
+                            while let Some(event) = analyser.poll_event() {
+                                let Some(verdict) = verdict_of(event.kind, Instant::now()) else { continue };
+                                let at_ms = event.at_ms.saturating_sub(answered_at_ms.unwrap_or(0));
+                                let _ = inputs.send(Input::Cpa { call, verdict, label: event.kind.name(), at_ms });
+                            }
                         }
-                        // The agent hearing the early media keeps the
-                        // frames coming after the analyser has decided.
                         if analyser.is_done() && early_listener.is_none() {
                             frames = None;
                         }

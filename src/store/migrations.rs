@@ -140,8 +140,25 @@ fn migrations(flavor: Flavor) -> Vec<String> {
     ]
 }
 
+/// Key of the PostgreSQL advisory lock the migrations run under.
+const MIGRATION_LOCK: i64 = 7_302_001;
+
 /// Applies the missing migrations and seeds the system dispositions.
 pub fn migrate(conn: &mut dyn Conn, flavor: Flavor) -> Result<(), StoreError> {
+    if flavor == Flavor::Postgres {
+        // Nodes starting together on a fresh database: concurrent CREATE
+        // TABLE IF NOT EXISTS can fail one of them on PostgreSQL's catalog
+        // (a duplicate pg_type key), so the whole migration runs one node
+        // at a time, under a session lock released below.
+        conn.batch(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+        let migrated = migrate_locked(conn, flavor);
+        let unlocked = conn.batch(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+        return migrated.and(unlocked);
+    }
+    migrate_locked(conn, flavor)
+}
+
+fn migrate_locked(conn: &mut dyn Conn, flavor: Flavor) -> Result<(), StoreError> {
     conn.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
     super::sql::in_tx(conn, |conn| {
         if flavor == Flavor::Postgres {

@@ -36,7 +36,7 @@ pub enum StoreError {
     Url(String),
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_detail(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error(
         "campaign `{0}` is not in the store; it is created from the configuration's [[campaign]] on first use"
@@ -276,6 +276,15 @@ pub struct AnswerMinute {
     pub minute: Timestamp,
     pub live_answers: u64,
     pub abandoned: u64,
+}
+
+/// The server's own words for a database error ("db error" alone says
+/// nothing), else the driver's.
+fn postgres_detail(error: &::postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({}: {})", error, db.code().code(), db.message()),
+        None => error.to_string(),
+    }
 }
 
 /// A campaign defined through the API, as the store keeps it.
