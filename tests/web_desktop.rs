@@ -654,6 +654,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.type_into("#define-caller-id", "555-CALL");
     browser.click("input[data-agent-choice='1001']");
     browser.click("#define-record");
+    browser.click("#define-days input[value=sun]");
     browser.click("#define-save");
     browser.wait_text("#define-problems", "the problem listed", |t| {
         t.starts_with("caller_id:")
@@ -685,6 +686,11 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(created["caller_id"], "+15551230077", "{created}");
     assert_eq!(created["agents"], json!(["1001"]), "{created}");
     assert_eq!(created["record_calls"], false, "{created}");
+    assert_eq!(
+        created["call_days"],
+        json!(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+        "{created}"
+    );
     // The file's campaign has no Edit button; this one does.
     assert!(
         browser

@@ -182,6 +182,7 @@ function definitionFromForm() {
     abandon_target: Number($("define-target").value) / 100,
     lines_per_agent: Number($("define-lines").value),
     call_hours: $("define-hours").value.trim(),
+    call_days: Array.from($("define-days").querySelectorAll("input:checked")).map((i) => i.value),
     record_calls: $("define-record").checked,
     agents: chosenAgents(),
   };
@@ -236,6 +237,7 @@ async function editCampaign(name) {
     $("define-caller-id").value = d.caller_id || "";
     $("define-hours").value = d.call_hours;
     $("define-record").checked = d.record_calls;
+    for (const day of $("define-days").querySelectorAll("input")) day.checked = d.call_days.includes(day.value);
     for (const tick of $("define-agents").querySelectorAll("input")) tick.checked = d.agents.includes(tick.value);
     $("define-title").textContent = "Change campaign " + name;
     $("define-save").textContent = "Save changes";
