@@ -382,3 +382,63 @@ fn a_campaign_defined_on_one_node_reaches_the_other_through_postgres() {
         stop(running);
     }
 }
+
+/// `outdial campaigns` writes the store; the running dialer follows
+/// within a poll.
+#[test]
+fn the_cli_defines_and_removes_a_campaign_a_running_dialer_follows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"name": "cli", "mode": "progressive", "ring_timeout_s": 5}"#,
+    )
+    .unwrap();
+    let (code, out) = support::outdial_output(
+        &config,
+        &["campaigns", "define", "--file", bad.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("ring_timeout_s"), "{out}");
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"name": "cli", "mode": "progressive", "agents": ["1002"]}"#,
+    )
+    .unwrap();
+    let (code, out) = support::outdial_output(
+        &config,
+        &["campaigns", "define", "--file", good.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = support::outdial_output(&config, &["campaigns", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("cli\tapi\tprogressive") && out.contains("demo\tfile\t"),
+        "{out}"
+    );
+    let (code, out) = support::outdial_output(&config, &["campaigns", "show", "cli"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(json(&out)["agents"], json!(["1002"]), "{out}");
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "{what} within 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    };
+    wait("the dialer takes the campaign", &|| {
+        campaign(addr, "cli").is_some()
+    });
+    let (code, out) = support::outdial_output(&config, &["campaigns", "remove", "demo"]);
+    assert_eq!(code, 2, "the file's campaign: {out}");
+    let (code, out) = support::outdial_output(&config, &["campaigns", "remove", "cli"]);
+    assert_eq!(code, 0, "{out}");
+    wait("the dialer drops the campaign", &|| {
+        campaign(addr, "cli").is_none()
+    });
+    stop(running);
+}

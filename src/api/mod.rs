@@ -6,7 +6,7 @@ mod agents;
 mod auth;
 mod body;
 mod callbacks;
-mod campaign_admin;
+pub mod campaign_admin;
 mod campaigns;
 mod dnc;
 mod error;

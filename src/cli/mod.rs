@@ -7,6 +7,7 @@
 mod call;
 mod call_media;
 mod callbacks;
+mod campaigns;
 mod check_config;
 pub mod cpa;
 mod dnc;
@@ -59,6 +60,8 @@ pub enum Command {
     Dnc(dnc::DncArgs),
     /// Scheduled callbacks: list, change or cancel them.
     Callbacks(callbacks::CallbacksArgs),
+    /// Campaigns defined through the API: list, show, define or remove them.
+    Campaigns(campaigns::CampaignsArgs),
     /// Place a call (or --count calls at --rate) through the trunk and
     /// report progress, outcome and timings.
     Call(call::CallArgs),
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::export(&cli, args),
         Command::Dnc(args) => dnc::dnc(&cli, args),
         Command::Callbacks(args) => callbacks::callbacks(&cli, args),
+        Command::Campaigns(args) => campaigns::campaigns(&cli, args),
         Command::Call(args) => call::call(&cli, args),
         Command::Cpa(args) => cpa::run(args),
         Command::Simulate(args) => simulate::simulate(args),
