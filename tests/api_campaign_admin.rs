@@ -16,8 +16,30 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
 
+/// One request with the supervisor's token: (status, body).
+fn supervisor(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    http(addr, method, path, Some(SUPERVISOR), body)
+}
+
+/// Waits (up to `within`) until `check` holds; panics naming `what`.
+fn wait_until(within: std::time::Duration, what: &str, check: &dyn Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 fn campaign(addr: std::net::SocketAddr, name: &str) -> Option<Value> {
-    let (status, body) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
+    let (status, body) = supervisor(addr, "GET", "/api/campaigns", None);
     assert_eq!(status, 200, "{body}");
     json(&body)
         .as_array()
@@ -41,11 +63,10 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     let addr = running.wait_until_listening();
 
     // Every problem at once, each with its key; agents may not define.
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "POST",
         "/api/campaigns",
-        Some(SUPERVISOR),
         Some(
             &json!({
                 "name": "spring sale",
@@ -68,11 +89,10 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     for key in ["name", "lines_per_agent", "ring_timeout_s", "agents"] {
         assert!(keys.contains(&key), "{key} not in {problems}");
     }
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "POST",
         "/api/campaigns",
-        Some(SUPERVISOR),
         Some(r#"{"name": "x", "mode": "predictive", "speed": 3}"#),
     );
     assert_eq!(status, 400, "{body}");
@@ -101,33 +121,15 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     assert_eq!(status, 403);
 
     // Created: listed, loaded, its definition readable, its agent assigned.
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns",
-        Some(SUPERVISOR),
-        Some(&spring),
-    );
+    let (status, body) = supervisor(addr, "POST", "/api/campaigns", Some(&spring));
     assert_eq!(status, 201, "{body}");
     let created = json(&body);
     assert_eq!(created["state"], "loaded", "{created}");
     assert_eq!(created["source"], "api", "{created}");
     assert_eq!(created["mode"], "progressive", "{created}");
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns",
-        Some(SUPERVISOR),
-        Some(&spring),
-    );
+    let (status, body) = supervisor(addr, "POST", "/api/campaigns", Some(&spring));
     assert_eq!(status, 409, "{body}");
-    let (status, body) = http(
-        addr,
-        "GET",
-        "/api/campaigns/spring/definition",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, body) = supervisor(addr, "GET", "/api/campaigns/spring/definition", None);
     assert_eq!(status, 200, "{body}");
     let definition = json(&body);
     assert_eq!(definition["lines_per_agent"], 1.5, "{definition}");
@@ -147,94 +149,64 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     assert_eq!(campaign(addr, "demo").expect("demo")["source"], "file");
 
     // A list goes to it at once.
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "POST",
         "/api/campaigns/spring/list",
-        Some(SUPERVISOR),
         Some("id,name,phone\ns1,Sam One,+12025550111\ns2,Sue Two,+12025550112\n"),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["imported"], 2, "{body}");
-    let (status, body) = http(
-        addr,
-        "GET",
-        "/api/campaigns/spring/records",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, body) = supervisor(addr, "GET", "/api/campaigns/spring/records", None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["by_state"]["new"], 2, "{body}");
     assert_eq!(json(&body)["total"], 2, "{body}");
 
     // Changed while loaded; the file's campaign is not changed here.
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "PATCH",
         "/api/campaigns/demo",
-        Some(SUPERVISOR),
         Some(r#"{"mode": "preview"}"#),
     );
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("configuration file"), "{body}");
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "PATCH",
         "/api/campaigns/spring",
-        Some(SUPERVISOR),
         Some(r#"{"mode": "predictive", "abandon_target": 0.02, "agents": ["1001", "1002"]}"#),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["mode"], "predictive", "{body}");
     assert_eq!(json(&body)["abandon_target"], 0.02, "{body}");
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "PATCH",
         "/api/campaigns/spring",
-        Some(SUPERVISOR),
         Some(r#"{"name": "summer"}"#),
     );
     assert_eq!(status, 400, "{body}");
 
     // Running: neither changed nor removed; paused: changed again.
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/spring/start",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, body) = supervisor(addr, "POST", "/api/campaigns/spring/start", None);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "PATCH",
         "/api/campaigns/spring",
-        Some(SUPERVISOR),
         Some(r#"{"mode": "progressive"}"#),
     );
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("running"), "{body}");
-    let (status, _) = http(
-        addr,
-        "DELETE",
-        "/api/campaigns/spring",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, _) = supervisor(addr, "DELETE", "/api/campaigns/spring", None);
     assert_eq!(status, 409);
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/spring/pause",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, body) = supervisor(addr, "POST", "/api/campaigns/spring/pause", None);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http(
+    let (status, body) = supervisor(
         addr,
         "PATCH",
         "/api/campaigns/spring",
-        Some(SUPERVISOR),
         Some(r#"{"cpa": {"connect_first": true}}"#),
     );
     assert_eq!(status, 200, "{body}");
@@ -251,13 +223,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
         spring["state"], "loaded",
         "a restart never starts dialing: {spring}"
     );
-    let (_, body) = http(
-        addr,
-        "GET",
-        "/api/campaigns/spring/definition",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (_, body) = supervisor(addr, "GET", "/api/campaigns/spring/definition", None);
     let definition = json(&body);
     assert_eq!(
         definition["agents"],
@@ -271,30 +237,17 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
 
     // Removed: gone from the dialer, and from the next start; the records
     // stay in the store.
-    let (status, body) = http(
-        addr,
-        "DELETE",
-        "/api/campaigns/spring",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, body) = supervisor(addr, "DELETE", "/api/campaigns/spring", None);
     assert_eq!(status, 204, "{body}");
     assert!(campaign(addr, "spring").is_none());
-    let (status, _) = http(
+    let (status, _) = supervisor(
         addr,
         "POST",
         "/api/campaigns/spring/list",
-        Some(SUPERVISOR),
         Some("id,name,phone\ns3,Sid,+12025550113\n"),
     );
     assert_eq!(status, 404);
-    let (status, _) = http(
-        addr,
-        "DELETE",
-        "/api/campaigns/demo",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (status, _) = supervisor(addr, "DELETE", "/api/campaigns/demo", None);
     assert_eq!(status, 409);
     stop(running);
     let mut running = Running::start(&config);
@@ -327,53 +280,40 @@ fn a_campaign_defined_on_one_node_reaches_the_other_through_postgres() {
         nodes.push((running, addr));
     }
     let (a, b) = (nodes[0].1, nodes[1].1);
-    let (status, body) = http(
+    let (status, body) = supervisor(
         a,
         "POST",
         "/api/campaigns",
-        Some(SUPERVISOR),
         Some(r#"{"name": "shared", "mode": "progressive", "agents": ["1001"]}"#),
     );
     assert_eq!(status, 201, "{body}");
     let poll = |what: &str, check: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
-        while !check() {
-            assert!(std::time::Instant::now() < deadline, "{what} within 40 s");
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
+        wait_until(std::time::Duration::from_secs(40), what, check)
     };
     poll("node B lists the campaign", &|| {
         campaign(b, "shared").is_some_and(|c| c["mode"] == "progressive" && c["source"] == "api")
     });
     // Node B takes a list for it at once (its upload index follows).
-    let (status, body) = http(
+    let (status, body) = supervisor(
         b,
         "POST",
         "/api/campaigns/shared/list",
-        Some(SUPERVISOR),
         Some("id,phone\nx1,+12025550191\n"),
     );
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http(
+    let (status, body) = supervisor(
         a,
         "PATCH",
         "/api/campaigns/shared",
-        Some(SUPERVISOR),
         Some(r#"{"mode": "predictive", "agents": ["1001", "1002"]}"#),
     );
     assert_eq!(status, 200, "{body}");
     poll("node B sees the change", &|| {
         campaign(b, "shared").is_some_and(|c| c["mode"] == "predictive")
     });
-    let (_, body) = http(
-        b,
-        "GET",
-        "/api/campaigns/shared/definition",
-        Some(SUPERVISOR),
-        None,
-    );
+    let (_, body) = supervisor(b, "GET", "/api/campaigns/shared/definition", None);
     assert_eq!(json(&body)["agents"], json!(["1001", "1002"]), "{body}");
-    let (status, _) = http(a, "DELETE", "/api/campaigns/shared", Some(SUPERVISOR), None);
+    let (status, _) = supervisor(a, "DELETE", "/api/campaigns/shared", None);
     assert_eq!(status, 204);
     poll("node B forgets it", &|| campaign(b, "shared").is_none());
     // Node A, which made every change, never undid one at its own polls.
@@ -424,11 +364,7 @@ fn the_cli_defines_and_removes_a_campaign_a_running_dialer_follows() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(json(&out)["agents"], json!(["1002"]), "{out}");
     let wait = |what: &str, check: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !check() {
-            assert!(std::time::Instant::now() < deadline, "{what} within 30 s");
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
+        wait_until(std::time::Duration::from_secs(30), what, check)
     };
     wait("the dialer takes the campaign", &|| {
         campaign(addr, "cli").is_some()

@@ -285,6 +285,18 @@ fn import(config_path: &Path, list: &Path) {
     );
 }
 
+/// Starts campaign soft (the supervisor's command).
+fn start_campaign(addr: SocketAddr) {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/soft/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -393,14 +405,7 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     });
     let (status, body) = agent_post(addr, "ready", None);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/soft/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr);
 
     // Each customer: on call, then wrap-up when they hang up, then the
     // agent's disposition.
@@ -643,14 +648,7 @@ fn a_baresip_softphone_rung_per_call_takes_a_customer() {
         assert_eq!(status, 200, "{action}: {body}");
     }
     assert_eq!(agent(addr)["phone_connected"], false, "not called yet");
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/soft/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr);
     wait_for(Duration::from_secs(40), "the customer on the line", || {
         (agent(addr)["state"] == "on_call").then_some(())
     });
@@ -723,14 +721,7 @@ fn a_preview_agent_on_baresip_hears_the_carriers_early_media() {
     });
     let (status, body) = agent_post(addr, "ready", None);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/soft/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr);
     wait_for(Duration::from_secs(10), "the record on screen", || {
         let (status, _) = agent_post(addr, "preview", None);
         (status == 200).then_some(())

@@ -207,6 +207,14 @@ fn export_attempts(
     (headers, attempts)
 }
 
+/// The bridge recordings written under `dir/recordings` (none: the
+/// directory may not exist).
+fn recordings(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join("recordings"))
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
@@ -367,10 +375,7 @@ fn a_campaign_reaches_every_outcome_against_sipp_carrier_and_agent() {
         }
     }
     // Each live person's bridge was recorded: zip tone, then the customer.
-    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let recordings = recordings(dir.path());
     assert_eq!(recordings.len(), 2, "{recordings:?}");
     for recording in &recordings {
         assert_zip_then_customer(recording);
@@ -616,10 +621,7 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     assert_eq!(states["dnc"], "removed", "{states:?}");
     assert_eq!(states["live"], "done", "{states:?}");
     // The live person's bridge was recorded: zip tone, then the customer.
-    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let recordings = recordings(dir.path());
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     assert_zip_then_customer(&recordings[0]);
 }
@@ -751,10 +753,7 @@ fn a_per_call_agent_phone_is_rung_for_each_customer() {
         assert_eq!(&row[column("agent")], "a1", "{id}: {row:?}");
         assert_eq!(&row[column("abandoned")], "0", "{id}: {row:?}");
     }
-    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let recordings = recordings(dir.path());
     assert_eq!(recordings.len(), 2, "{recordings:?}");
     for recording in &recordings {
         assert_zip_then_customer(recording);
@@ -828,8 +827,6 @@ fn a_campaign_defined_through_the_api_dials_like_one_of_the_file() {
     assert_eq!(outcome("busy").map(|(o, _)| o), Some("busy".into()));
     // `record_calls = false`: the bridged call left no recording (the
     // dialer records into `[media] record_dir` otherwise).
-    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
-        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let recordings = recordings(dir.path());
     assert!(recordings.is_empty(), "{recordings:?}");
 }
