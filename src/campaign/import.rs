@@ -6,13 +6,14 @@
 //! unbalanced quote is reported as broken quoting on its own line instead of
 //! swallowing the lines after it.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, Read};
 
 use phonenumber::country;
 use serde::Deserialize;
 
 use super::model::PhoneKind;
-use super::timezone::zones_for_region;
+use super::timezone::zones_for_number;
 use super::window::parse_zones;
 
 /// Longest line accepted; longer lines are rejected (and skipped to their end).
@@ -219,7 +220,9 @@ impl Layout {
             return Err("empty external id".into());
         }
         let mut phones: Vec<(PhoneKind, String)> = Vec::with_capacity(self.phones.len());
-        let mut first_region: Option<country::Id> = None;
+        // Where the contact may be, from its numbers, for a row giving no zone.
+        let mut guessed_zones: BTreeSet<&'static str> = BTreeSet::new();
+        let mut unplaced: Option<String> = None;
         for (index, kind, column) in &self.phones {
             let text = get(*index);
             if text.is_empty() {
@@ -231,10 +234,19 @@ impl Layout {
                 .ok_or_else(|| {
                     format!("column `{column}`: `{text}` is not a valid phone number")
                 })?;
-            if first_region.is_none() {
-                first_region = number.country().id();
-            }
             let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+            let region = number.country().id().unwrap_or(self.region);
+            match zones_for_number(&e164, region.as_ref()) {
+                Some(zones) => guessed_zones.extend(zones),
+                None => {
+                    unplaced.get_or_insert_with(|| {
+                        format!(
+                            "no time zone known for {e164} (region {}); add a time_zone column",
+                            region.as_ref()
+                        )
+                    });
+                }
+            }
             if !phones.iter().any(|(_, existing)| *existing == e164) {
                 phones.push((*kind, e164));
             }
@@ -247,17 +259,10 @@ impl Layout {
                 parse_zones(zone)?;
                 zone.split_whitespace().collect::<Vec<_>>().join(" ")
             }
-            None => {
-                let region = first_region.unwrap_or(self.region);
-                zones_for_region(region.as_ref())
-                    .ok_or_else(|| {
-                        format!(
-                            "no time zone known for region {}; add a time_zone column",
-                            region.as_ref()
-                        )
-                    })?
-                    .to_string()
-            }
+            None => match unplaced {
+                Some(reason) => return Err(reason),
+                None => guessed_zones.into_iter().collect::<Vec<_>>().join(" "),
+            },
         };
         let priority = match self.priority.map(get).filter(|p| !p.is_empty()) {
             Some(text) => text
@@ -508,7 +513,8 @@ mod tests {
             rows[1].phones[1],
             (PhoneKind::Mobile, "+12025550108".to_string())
         );
-        assert!(rows[1].time_zones.contains("America/Chicago"));
+        // Two Washington numbers: Eastern time alone (their area code's).
+        assert_eq!(rows[1].time_zones, "America/New_York");
         assert_eq!(rows[1].custom_json, r#"{"note":"said \"hi\""}"#);
         let lines: Vec<u64> = rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 4, 5, 6, 7]);
@@ -517,6 +523,29 @@ mod tests {
         assert!(rejected[2].reason.contains("unknown time zone"));
         assert!(rejected[3].reason.contains("broken quoting"));
         assert!(rejected[4].reason.contains("expected 6 fields"));
+    }
+
+    #[test]
+    fn a_contact_without_a_zone_gets_the_zones_of_all_its_numbers() {
+        let list = "id,name,phone,mobile\n\
+            1,Ann,212 555 0101,\n\
+            2,Bob,212 555 0102,415 555 0102\n\
+            3,Cid,+7 423 222 0000,\n\
+            4,Dee,208 555 0104,\n";
+        let zones: Vec<String> = parse_all(list.as_bytes(), &ImportMapping::default(), "US")
+            .unwrap()
+            .into_iter()
+            .map(|parsed| match parsed {
+                Parsed::Row(row) => row.time_zones,
+                Parsed::Rejected(rejected) => panic!("{rejected:?}"),
+            })
+            .collect();
+        assert_eq!(zones[0], "America/New_York");
+        // New York and San Francisco: called only while open in both.
+        assert_eq!(zones[1], "America/Los_Angeles America/New_York");
+        // Vladivostok's number: every Russian zone, not Moscow's alone.
+        assert!(zones[2].contains("Asia/Vladivostok") && zones[2].contains("Europe/Moscow"));
+        assert_eq!(zones[3], "America/Boise America/Denver America/Los_Angeles");
     }
 
     #[test]
