@@ -655,6 +655,15 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.click("input[data-agent-choice='1001']");
     browser.click("#define-record");
     browser.click("#define-days input[value=sun]");
+    // Retries, attempts, the machine action, the wrap-up timer and codes.
+    browser.click("#define-machine option[value=connect_agent]");
+    browser.type_into("#define-attempts", "7");
+    browser.type_into("#define-retry-busy", "10");
+    browser.type_into("#define-wrap-up", "45");
+    browser.type_into(
+        "#define-dispositions",
+        "PROMISE, Promise to pay, final\nLATER, Call me later, please, retry",
+    );
     browser.click("#define-save");
     browser.wait_text("#define-problems", "the problem listed", |t| {
         t.starts_with("caller_id:")
@@ -686,6 +695,20 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(created["caller_id"], "+15551230077", "{created}");
     assert_eq!(created["agents"], json!(["1001"]), "{created}");
     assert_eq!(created["record_calls"], false, "{created}");
+    assert_eq!(created["machine_action"], "connect_agent", "{created}");
+    assert_eq!(created["max_attempts"], 7, "{created}");
+    assert_eq!(created["max_attempts_per_day"], Value::Null, "{created}");
+    assert_eq!(created["retry"]["busy_s"], 600, "{created}");
+    assert_eq!(created["retry"]["no_answer_s"], 1800, "{created}");
+    assert_eq!(created["wrap_up_timeout_s"], 45, "{created}");
+    assert_eq!(
+        created["disposition"],
+        json!([
+            {"code": "PROMISE", "label": "Promise to pay", "effect": "final"},
+            {"code": "LATER", "label": "Call me later, please", "effect": "retry"},
+        ]),
+        "{created}"
+    );
     assert_eq!(
         created["call_days"],
         json!(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
@@ -713,8 +736,18 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         browser.script("return document.getElementById('define-lines').value"),
         json!("2")
     );
+    assert_eq!(
+        browser.script("return document.getElementById('define-dispositions').value"),
+        json!("PROMISE, Promise to pay, final\nLATER, Call me later, please, retry")
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('define-retry-busy').value"),
+        json!("10")
+    );
     browser.click("#define-mode option[value=predictive]");
     browser.click("input[data-agent-choice='1002']");
+    browser.type_into("#define-retry-machine", "60");
+    browser.script("document.getElementById('define-wrap-up').value = ''; return null");
     browser.click("#define-save");
     browser.wait_until("the change saved", |b| {
         b.text("tr[data-campaign=autumn]").contains("predictive")
@@ -725,6 +758,17 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(
         changed["record_calls"], false,
         "kept by the edit: {changed}"
+    );
+    assert_eq!(changed["retry"]["machine_s"], 3600, "{changed}");
+    assert_eq!(changed["retry"]["busy_s"], 600, "kept: {changed}");
+    assert_eq!(
+        changed["wrap_up_timeout_s"],
+        Value::Null,
+        "cleared: {changed}"
+    );
+    assert_eq!(
+        changed["disposition"][1]["code"], "LATER",
+        "kept: {changed}"
     );
 
     // Remove (the confirmation accepted): gone from the table and the API.

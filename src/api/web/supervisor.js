@@ -188,7 +188,44 @@ function definitionFromForm() {
   };
   const callerId = $("define-caller-id").value.trim();
   definition.caller_id = callerId || null;
+  definition.machine_action = $("define-machine").value;
+  definition.voicemail_prompt = $("define-voicemail").value.trim() || null;
+  definition.max_attempts = Number($("define-attempts").value);
+  definition.max_attempts_per_day = optionalNumber("define-attempts-day");
+  definition.retry = {
+    busy_s: Math.round(60 * Number($("define-retry-busy").value)),
+    no_answer_s: Math.round(60 * Number($("define-retry-no-answer").value)),
+    machine_s: Math.round(60 * Number($("define-retry-machine").value)),
+  };
+  definition.wrap_up_timeout_s = optionalNumber("define-wrap-up");
+  definition.disposition = dispositionsFromText($("define-dispositions").value);
   return definition;
+}
+
+function optionalNumber(id) {
+  const text = $(id).value.trim();
+  return text === "" ? null : Number(text);
+}
+
+// "CODE, label, effect" per line; the label may hold commas, the effect
+// (final, retry or dnc) may be left out for final. The server checks the
+// codes and says which line's code is wrong.
+function dispositionsFromText(text) {
+  const effects = ["final", "retry", "dnc"];
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .map((line) => {
+      const parts = line.split(",").map((part) => part.trim());
+      const code = parts.shift();
+      const effect = parts.length > 1 && effects.includes(parts[parts.length - 1]) ? parts.pop() : "final";
+      return { code, label: parts.join(", ") || code, effect };
+    });
+}
+
+function dispositionsToText(dispositions) {
+  return (dispositions || []).map((d) => d.code + ", " + d.label + ", " + d.effect).join("\n");
 }
 
 function resetForm() {
@@ -211,7 +248,9 @@ async function saveCampaign(event) {
       say("campaign " + editing + " changed");
     } else {
       definition.name = $("define-name").value.trim();
-      if (!definition.caller_id) delete definition.caller_id;
+      for (const key of Object.keys(definition)) {
+        if (definition[key] === null) delete definition[key];
+      }
       await outdial.api("POST", "/api/campaigns", definition);
       say("campaign " + definition.name + " created: load a list, then start it");
     }
@@ -237,6 +276,15 @@ async function editCampaign(name) {
     $("define-caller-id").value = d.caller_id || "";
     $("define-hours").value = d.call_hours;
     $("define-record").checked = d.record_calls;
+    $("define-machine").value = d.machine_action;
+    $("define-voicemail").value = d.voicemail_prompt || "";
+    $("define-attempts").value = d.max_attempts;
+    $("define-attempts-day").value = d.max_attempts_per_day ?? "";
+    $("define-retry-busy").value = d.retry.busy_s / 60;
+    $("define-retry-no-answer").value = d.retry.no_answer_s / 60;
+    $("define-retry-machine").value = d.retry.machine_s / 60;
+    $("define-wrap-up").value = d.wrap_up_timeout_s ?? "";
+    $("define-dispositions").value = dispositionsToText(d.disposition);
     for (const day of $("define-days").querySelectorAll("input")) day.checked = d.call_days.includes(day.value);
     for (const tick of $("define-agents").querySelectorAll("input")) tick.checked = d.agents.includes(tick.value);
     $("define-title").textContent = "Change campaign " + name;
