@@ -48,6 +48,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
     let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
     let (config, store, campaign_ids, node) = open_store(config).await?;
+    // The run commands other nodes gave before this one started are
+    // history: only later ones are followed (a restart never starts dialing).
+    let run_commands_seen = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.last_run_command())
+            .await
+            .context("reading the run commands")?
+            .context("cannot read the run commands other nodes gave")?
+    };
     let lists = api::Lists {
         store: store.clone(),
         campaigns: api::CampaignIndex::new(config.campaigns.iter().filter_map(|c| {
@@ -56,6 +65,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })),
         agents: config.agents.iter().map(|a| a.id.clone()).collect(),
         admin: Default::default(),
+        node: node.clone(),
     };
     let config = Arc::new(config);
     let (mut shell, channels) =
@@ -64,11 +74,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dialer = Dialer::new(&config, Instant::now());
     let (engine, engine_task) =
         driver::spawn(dialer, shell, channels, sip_events, shutdown_rx.clone());
-    // Campaigns defined through another node sharing the store reach this
-    // one within a poll.
+    // Campaigns defined, started, paused and stopped through another node
+    // sharing the store reach this one within a poll.
     let follow_task = tokio::spawn(api::follow_the_store(
         lists.clone(),
         engine.clone(),
+        run_commands_seen,
         shutdown_rx.clone(),
     ));
     let api_state = api::ApiState::new(

@@ -323,6 +323,87 @@ fn a_campaign_defined_on_one_node_reaches_the_other_through_postgres() {
     }
 }
 
+/// Starts, pauses and stops given on one node are carried out by every node
+/// sharing the PostgreSQL store (each with its own agents and lines); a node
+/// that starts later does not replay them.
+#[test]
+fn start_pause_and_stop_on_one_node_reach_the_others_through_postgres() {
+    let database = store_common::PgDatabase::create();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs: Vec<_> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let text = ephemeral_config(dir.path()).replace(
+                &format!("url = \"sqlite://{}/outdial.db\"", dir.path().display()),
+                &format!("url = \"{}\"\nnode = \"node-{i}\"", database.url),
+            );
+            assert!(text.contains(&database.url), "the store URL was replaced");
+            write_config(dir.path(), &text)
+        })
+        .collect();
+    let mut nodes: Vec<_> = configs
+        .iter()
+        .map(|config| {
+            let mut running = Running::start(config);
+            let addr = running.wait_until_listening();
+            (running, addr)
+        })
+        .collect();
+    let (a, b) = (nodes[0].1, nodes[1].1);
+    let state = |addr, name: &str| campaign(addr, name).map(|c| c["state"].clone());
+    let poll = |what: &str, check: &dyn Fn() -> bool| {
+        wait_until(std::time::Duration::from_secs(30), what, check)
+    };
+    let (status, body) = supervisor(a, "POST", "/api/campaigns/demo/start", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["state"], "running", "{body}");
+    poll("node B starts the campaign too", &|| {
+        state(b, "demo") == Some(json!("running"))
+    });
+    let (status, body) = supervisor(b, "POST", "/api/campaigns/demo/pause", None);
+    assert_eq!(status, 200, "{body}");
+    poll("node A pauses it too", &|| {
+        state(a, "demo") == Some(json!("paused"))
+    });
+    // A campaign defined on A and started there at once: B, which has not
+    // read the definition yet, reads it to follow the start.
+    let (status, body) = supervisor(
+        a,
+        "POST",
+        "/api/campaigns",
+        Some(r#"{"name": "fresh", "mode": "progressive", "agents": ["1001"]}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = supervisor(a, "POST", "/api/campaigns/fresh/start", None);
+    assert_eq!(status, 200, "{body}");
+    poll("node B runs the new campaign", &|| {
+        state(b, "fresh") == Some(json!("running"))
+    });
+
+    // Node B restarts: loaded, never running by itself (no replay).
+    let (running_b, _) = nodes.remove(1);
+    stop(running_b);
+    let mut running_b = Running::start(&configs[1]);
+    let b = running_b.wait_until_listening();
+    poll("node B lists the campaign defined on A again", &|| {
+        state(b, "fresh").is_some()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(state(b, "fresh"), Some(json!("loaded")), "not replayed");
+    assert_eq!(state(b, "demo"), Some(json!("loaded")), "not replayed");
+    // What is given after the restart is followed.
+    let (status, body) = supervisor(a, "POST", "/api/campaigns/fresh/stop", None);
+    assert_eq!(status, 200, "{body}");
+    poll("the restarted node B stops it", &|| {
+        state(b, "fresh") == Some(json!("stopped"))
+    });
+    stop(running_b);
+    for (running, _) in nodes {
+        stop(running);
+    }
+}
+
 /// `outdial campaigns` writes the store; the running dialer follows
 /// within a poll.
 #[test]

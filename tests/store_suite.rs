@@ -825,6 +825,41 @@ fn a_campaigns_own_dispositions_are_written_with_its_rules(store: TestStore) {
     );
 }
 
+fn run_commands_are_kept_in_order_for_the_other_nodes(store: TestStore) {
+    assert_eq!(store.last_run_command().unwrap(), 0, "none yet");
+    let start = store
+        .record_run_command("spring", "start", "node-a", noon_ny())
+        .unwrap();
+    let pause = store
+        .record_run_command("spring", "pause", "node-b", noon_ny())
+        .unwrap();
+    assert!(pause > start);
+    assert_eq!(store.last_run_command().unwrap(), pause);
+    let all = store.run_commands_after(0).unwrap();
+    let got: Vec<(i64, &str, &str, &str)> = all
+        .iter()
+        .map(|c| {
+            (
+                c.id,
+                c.campaign.as_str(),
+                c.command.as_str(),
+                c.node.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (start, "spring", "start", "node-a"),
+            (pause, "spring", "pause", "node-b")
+        ]
+    );
+    let after_start = store.run_commands_after(start).unwrap();
+    assert_eq!(after_start.len(), 1);
+    assert_eq!(after_start[0].id, pause);
+    assert!(store.run_commands_after(pause).unwrap().is_empty());
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -856,4 +891,5 @@ on_both_backends!(
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,
     campaigns_defined_through_the_api_are_kept_and_forgotten,
     a_campaigns_own_dispositions_are_written_with_its_rules,
+    run_commands_are_kept_in_order_for_the_other_nodes,
 );

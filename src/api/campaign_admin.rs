@@ -176,50 +176,110 @@ async fn check(state: &ApiState, definition: &CampaignDefinition) -> Result<(), 
 /// or removed one).
 pub const DEFINITIONS_POLL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Keeps this node's campaigns defined through the API in step with the
-/// store until `shutdown`: every [`DEFINITIONS_POLL`], under the admin lock
-/// (so it never sees a request of this node half done), the stored
+/// Keeps this node in step with the others sharing the store until
+/// `shutdown`; `run_commands_seen`: the highest run command id when the node
+/// started (older ones are history, not followed). Every [`RUN_COMMANDS_POLL`](super::run_commands::RUN_COMMANDS_POLL)
+/// it carries out the starts, pauses and stops given on other nodes (see
+/// `run_commands`); every [`DEFINITIONS_POLL`], and at once when such a
+/// command names a campaign this node does not know yet, the stored
 /// definitions go to the engine, which takes what it can now, and the list
-/// uploads' index follows.
+/// uploads' index follows. All under the admin lock, so it never sees a
+/// request of this node half done.
 pub async fn follow_the_store(
     lists: Lists,
     engine: crate::driver::EngineHandle,
+    run_commands_seen: i64,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(DEFINITIONS_POLL);
+    use super::run_commands::{RUN_COMMANDS_POLL, RunFollower};
+    let mut ticks = tokio::time::interval(RUN_COMMANDS_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
-    loop {
+    let definitions_every = (DEFINITIONS_POLL.as_millis() / RUN_COMMANDS_POLL.as_millis()).max(1);
+    let mut follower = RunFollower::new(run_commands_seen);
+    for tick in 1u128.. {
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
             _ = ticks.tick() => {}
         }
         let _one_at_a_time = lists.admin.lock().await;
-        let store = lists.store.clone();
-        let stored = match super::blocking(move || store.campaign_definitions()).await {
-            Ok(stored) => stored,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the campaigns defined through the API");
-                continue;
-            }
-        };
-        let Ok(changes) = engine.sync_definitions(stored).await else {
+        let followed = read_run_commands(&lists, &mut follower).await;
+        let unknown = followed
+            .iter()
+            .any(|f| lists.campaigns.get(&f.campaign).is_none());
+        if (tick % definitions_every == 0 || unknown)
+            && sync_definitions(&lists, &engine).await.is_err()
+        {
             return;
-        };
-        for change in changes {
-            match change {
-                crate::driver::DefinitionChange::Defined {
-                    name,
-                    id,
-                    default_region,
-                } => {
-                    tracing::info!(campaign = %name, "campaign definition taken from the store");
-                    lists.campaigns.insert(name, id, default_region);
-                }
-                crate::driver::DefinitionChange::Removed { name } => {
-                    lists.campaigns.remove(&name);
-                }
+        }
+        for f in followed {
+            let command = crate::engine::dialer::Command::Campaign {
+                name: f.campaign.clone(),
+                command: f.command,
+            };
+            match engine.command(command).await {
+                Ok(Ok(())) => tracing::info!(
+                    campaign = %f.campaign,
+                    command = f.command.name(),
+                    from = %f.node,
+                    "campaign run command followed from another node"
+                ),
+                Ok(Err(error)) => tracing::info!(
+                    campaign = %f.campaign,
+                    command = f.command.name(),
+                    from = %f.node,
+                    %error,
+                    "another node's run command does not apply here"
+                ),
+                Err(_) => return,
             }
         }
     }
+}
+
+/// The other nodes' run commands this node has yet to carry out.
+async fn read_run_commands(
+    lists: &Lists,
+    follower: &mut super::run_commands::RunFollower,
+) -> Vec<super::run_commands::Followed> {
+    let store = lists.store.clone();
+    let after = follower.read_after();
+    match super::blocking(move || store.run_commands_after(after)).await {
+        Ok(commands) => follower.take(&commands, &lists.node),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the run commands");
+            Vec::new()
+        }
+    }
+}
+
+/// The stored definitions to the engine; Err: the engine is gone.
+async fn sync_definitions(
+    lists: &Lists,
+    engine: &crate::driver::EngineHandle,
+) -> Result<(), crate::driver::EngineGone> {
+    let store = lists.store.clone();
+    let stored = match super::blocking(move || store.campaign_definitions()).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the campaigns defined through the API");
+            return Ok(());
+        }
+    };
+    for change in engine.sync_definitions(stored).await? {
+        match change {
+            crate::driver::DefinitionChange::Defined {
+                name,
+                id,
+                default_region,
+            } => {
+                tracing::info!(campaign = %name, "campaign definition taken from the store");
+                lists.campaigns.insert(name, id, default_region);
+            }
+            crate::driver::DefinitionChange::Removed { name } => {
+                lists.campaigns.remove(&name);
+            }
+        }
+    }
+    Ok(())
 }

@@ -42,6 +42,13 @@ async fn run(
     command: RunCommand,
 ) -> Result<Json<CampaignView>, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    // Under the admin lock, so this node never follows an older command of
+    // another node read after this one (see `run_commands`).
+    let lists = state.lists().cloned();
+    let _one_at_a_time = match &lists {
+        Some(lists) => Some(lists.admin.clone().lock_owned().await),
+        None => None,
+    };
     state
         .engine()
         .command(Command::Campaign {
@@ -49,6 +56,21 @@ async fn run(
             command,
         })
         .await??;
+    if let Some(lists) = lists {
+        // For the other nodes sharing the store to follow. Done here
+        // whatever they make of it; a store that cannot keep it leaves them
+        // as they were, which the log says.
+        let (campaign, node) = (name.clone(), lists.node.clone());
+        let store = lists.store.clone();
+        let kept = super::blocking(move || {
+            store.record_run_command(&campaign, command.name(), &node, jiff::Timestamp::now())
+        })
+        .await;
+        if let Err(error) = kept {
+            tracing::warn!(campaign = %name, command = command.name(), ?error,
+                "run command not kept in the store: other nodes will not follow it");
+        }
+    }
     Ok(Json(view(&state, &name).await?))
 }
 

@@ -12,6 +12,7 @@ mod dnc;
 mod error;
 mod events;
 mod health;
+mod run_commands;
 mod web;
 mod ws;
 
@@ -61,6 +62,9 @@ pub struct Lists {
     /// Campaigns defined, changed or removed through the API, one at a
     /// time (the store and the engine are updated in turn).
     pub admin: Arc<tokio::sync::Mutex<()>>,
+    /// This node's name in the store (`[store] node`): the run commands it
+    /// gives are kept under it, and those of the other nodes followed.
+    pub node: String,
 }
 
 /// Each campaign's id in the store and its default region (numbers

@@ -466,6 +466,53 @@ impl Store for SqlStore {
         })
     }
 
+    fn record_run_command(
+        &self,
+        campaign: &str,
+        command: &str,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "INSERT INTO run_commands (campaign, command, node, at) VALUES ($1, $2, $3, $4) \
+                 RETURNING id",
+                &[campaign.into(), command.into(), node.into(), ms(at).into()],
+            )?;
+            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no run command id".into()))
+        })
+    }
+
+    fn run_commands_after(&self, after: i64) -> Result<Vec<super::StoredRunCommand>, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT id, campaign, command, node FROM run_commands WHERE id > $1 \
+                 ORDER BY id LIMIT 1000",
+                &[after.into()],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| super::StoredRunCommand {
+                    id: row.first().map(Val::int).unwrap_or_default(),
+                    campaign: row.get(1).map(Val::text).unwrap_or_default(),
+                    command: row.get(2).map(Val::text).unwrap_or_default(),
+                    node: row.get(3).map(Val::text).unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn last_run_command(&self) -> Result<i64, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query("SELECT MAX(id) FROM run_commands", &[])?;
+            Ok(rows
+                .first()
+                .and_then(|r| r.first())
+                .and_then(Val::opt_int)
+                .unwrap_or(0))
+        })
+    }
+
     fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError> {
         self.tx(|conn| {
             let rows = conn.query(

@@ -137,6 +137,12 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "ALTER TABLE attempts ADD COLUMN guide_answers TEXT".to_string(),
         // v3: campaigns defined through the API keep their definition here.
         "ALTER TABLE campaigns ADD COLUMN definition TEXT".to_string(),
+        // v4: start, pause and stop given on one node, for the nodes sharing
+        // the store to follow.
+        format!(
+            "CREATE TABLE run_commands (id {id}, campaign TEXT NOT NULL, command TEXT NOT NULL, \
+             node TEXT NOT NULL, at BIGINT NOT NULL)"
+        ),
     ]
 }
 

@@ -296,6 +296,18 @@ pub struct StoredDefinition {
     pub definition: String,
 }
 
+/// A start, pause or stop given on one node (`Store::record_run_command`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRunCommand {
+    /// Increases with every command (a later commit may carry a lower id).
+    pub id: i64,
+    pub campaign: String,
+    /// `start`, `pause` or `stop`.
+    pub command: String,
+    /// The node it was given on (`[store] node`).
+    pub node: String,
+}
+
 /// The campaign store. Every method is one transaction.
 pub trait Store: Send + Sync {
     /// Creates the campaign or updates its rules; returns its id.
@@ -314,6 +326,19 @@ pub trait Store: Send + Sync {
     /// Forgets a campaign's API definition (it is no longer started with the
     /// dialer); its records, attempts and history stay. False: it had none.
     fn forget_campaign_definition(&self, name: &str) -> Result<bool, StoreError>;
+    /// Keeps a start, pause or stop a supervisor gave on `node`, for the
+    /// other nodes sharing the store to follow; returns its id.
+    fn record_run_command(
+        &self,
+        campaign: &str,
+        command: &str,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError>;
+    /// The run commands with an id above `after`, oldest first (at most 1,000).
+    fn run_commands_after(&self, after: i64) -> Result<Vec<StoredRunCommand>, StoreError>;
+    /// The highest run command id (0: none yet).
+    fn last_run_command(&self) -> Result<i64, StoreError>;
 
     /// Starts an import run: rows seen twice in one run are duplicates.
     fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError>;
