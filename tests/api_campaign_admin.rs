@@ -347,6 +347,9 @@ fn start_pause_and_stop_on_one_node_reach_the_others_through_postgres() {
         .map(|config| {
             let mut running = Running::start(config);
             let addr = running.wait_until_listening();
+            // Serving: the store is open and the node's follower knows
+            // which commands came before it ("listening" comes earlier).
+            assert!(campaign(addr, "demo").is_some());
             (running, addr)
         })
         .collect();
@@ -386,6 +389,7 @@ fn start_pause_and_stop_on_one_node_reach_the_others_through_postgres() {
     stop(running_b);
     let mut running_b = Running::start(&configs[1]);
     let b = running_b.wait_until_listening();
+    assert!(campaign(b, "demo").is_some());
     poll("node B lists the campaign defined on A again", &|| {
         state(b, "fresh").is_some()
     });

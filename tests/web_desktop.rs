@@ -660,6 +660,8 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.type_into("#define-attempts", "7");
     browser.type_into("#define-retry-busy", "10");
     browser.type_into("#define-wrap-up", "45");
+    browser.click("#define-cpa-sensitivity option[value=conservative]");
+    browser.click("#define-cpa-connect-first");
     browser.type_into(
         "#define-dispositions",
         "PROMISE, Promise to pay, final\nLATER, Call me later, please, retry",
@@ -701,6 +703,10 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(created["retry"]["busy_s"], 600, "{created}");
     assert_eq!(created["retry"]["no_answer_s"], 1800, "{created}");
     assert_eq!(created["wrap_up_timeout_s"], 45, "{created}");
+    assert_eq!(created["cpa"]["sensitivity"], "conservative", "{created}");
+    assert_eq!(created["cpa"]["connect_first"], true, "{created}");
+    assert_eq!(created["cpa"]["max_analysis_ms"], 6000, "{created}");
+    assert_eq!(created["cpa"]["machine_mode"], "wait_for_beep", "{created}");
     assert_eq!(
         created["disposition"],
         json!([
@@ -747,6 +753,8 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.click("#define-mode option[value=predictive]");
     browser.click("input[data-agent-choice='1002']");
     browser.type_into("#define-retry-machine", "60");
+    browser.click("#define-cpa-machine-mode option[value=verdict_only]");
+    browser.type_into("#define-cpa-max", "4.5");
     browser.script("document.getElementById('define-wrap-up').value = ''; return null");
     browser.click("#define-save");
     browser.wait_until("the change saved", |b| {
@@ -760,6 +768,13 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         "kept by the edit: {changed}"
     );
     assert_eq!(changed["retry"]["machine_s"], 3600, "{changed}");
+    assert_eq!(changed["cpa"]["machine_mode"], "verdict_only", "{changed}");
+    assert_eq!(changed["cpa"]["max_analysis_ms"], 4500, "{changed}");
+    assert_eq!(
+        changed["cpa"]["sensitivity"], "conservative",
+        "kept: {changed}"
+    );
+    assert_eq!(changed["cpa"]["connect_first"], true, "kept: {changed}");
     assert_eq!(changed["retry"]["busy_s"], 600, "kept: {changed}");
     assert_eq!(
         changed["wrap_up_timeout_s"],

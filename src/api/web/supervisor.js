@@ -197,6 +197,12 @@ function definitionFromForm() {
     no_answer_s: Math.round(60 * Number($("define-retry-no-answer").value)),
     machine_s: Math.round(60 * Number($("define-retry-machine").value)),
   };
+  definition.cpa = {
+    sensitivity: $("define-cpa-sensitivity").value,
+    machine_mode: $("define-cpa-machine-mode").value,
+    max_analysis_ms: Math.round(1000 * Number($("define-cpa-max").value)),
+    connect_first: $("define-cpa-connect-first").checked,
+  };
   definition.wrap_up_timeout_s = optionalNumber("define-wrap-up");
   definition.disposition = dispositionsFromText($("define-dispositions").value);
   return definition;
@@ -284,6 +290,10 @@ async function editCampaign(name) {
     $("define-retry-no-answer").value = d.retry.no_answer_s / 60;
     $("define-retry-machine").value = d.retry.machine_s / 60;
     $("define-wrap-up").value = d.wrap_up_timeout_s ?? "";
+    $("define-cpa-sensitivity").value = d.cpa.sensitivity;
+    $("define-cpa-machine-mode").value = d.cpa.machine_mode;
+    $("define-cpa-max").value = d.cpa.max_analysis_ms / 1000;
+    $("define-cpa-connect-first").checked = d.cpa.connect_first;
     $("define-dispositions").value = dispositionsToText(d.disposition);
     for (const day of $("define-days").querySelectorAll("input")) day.checked = d.call_days.includes(day.value);
     for (const tick of $("define-agents").querySelectorAll("input")) tick.checked = d.agents.includes(tick.value);
