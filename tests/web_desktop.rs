@@ -464,6 +464,8 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_until("Get record enabled", |b| b.enabled("#get-record"));
     get_record(&browser, "Lee Skipped");
     assert_eq!(browser.text("#preview-phone"), "+12025550111");
+    // The list gave no zone: Washington's area code gives New York's clock.
+    assert_shows_new_york_time(&browser.text("#preview-local-time"));
     assert!(
         browser.text("#preview-custom").contains("gold"),
         "{}",
@@ -495,6 +497,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#state", "on the call", |t| t == "on call");
     assert_eq!(browser.text("#call-name"), "Dee Live");
     assert_eq!(browser.text("#call-phone"), "+12025550141");
+    assert_shows_new_york_time(&browser.text("#call-local-time"));
     assert!(browser.text("#call-custom").contains("gold"));
     // The call guide: Yes leads to the plan question.
     browser.wait_text("#guide-question", "the guide's first question", |t| {
@@ -801,4 +804,19 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         None,
     );
     assert_eq!(status, 404);
+}
+
+/// `shown` is "HH:MM (America/New_York)", within a minute of New York's clock.
+fn assert_shows_new_york_time(shown: &str) {
+    let clock = shown
+        .strip_suffix(" (America/New_York)")
+        .unwrap_or_else(|| panic!("not New York's local time: {shown:?}"));
+    let (hour, minute) = clock
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<i64>().ok()?, m.parse::<i64>().ok()?)))
+        .unwrap_or_else(|| panic!("not HH:MM: {shown:?}"));
+    let now = jiff::Timestamp::now().in_tz("America/New_York").unwrap();
+    let expected = i64::from(now.hour()) * 60 + i64::from(now.minute());
+    let apart = (hour * 60 + minute - expected).rem_euclid(24 * 60);
+    assert!(apart <= 1 || apart >= 24 * 60 - 1, "{shown:?} at {now}");
 }

@@ -567,6 +567,11 @@ impl Dialer {
                             .unwrap_or(serde_json::Value::Null),
                         callback: lease.callback.is_some(),
                         personal_callback: lease.callback_agent.is_some(),
+                        time_zones: lease
+                            .time_zones
+                            .split_whitespace()
+                            .map(String::from)
+                            .collect(),
                     });
                     let ring_first = self
                         .agents

@@ -159,6 +159,8 @@ pub enum Event {
         callback: bool,
         /// A personal callback: scheduled by or for this agent.
         personal_callback: bool,
+        /// The contact's IANA time zones (the desktop shows the local time).
+        time_zones: Vec<String>,
     },
     /// A record on the agent's screen (preview, push preview).
     Preview {

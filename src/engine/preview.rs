@@ -108,6 +108,8 @@ pub struct PreviewView {
     pub callback: bool,
     /// A personal callback (this agent's own).
     pub personal_callback: bool,
+    /// The contact's IANA time zones (the desktop shows the local time).
+    pub time_zones: Vec<String>,
     pub pushed: bool,
     /// Time left before the campaign's timeout action, if it has one.
     pub remaining_ms: Option<u64>,
@@ -611,6 +613,11 @@ fn view(
         phone: lease.phone.clone(),
         custom: serde_json::from_str(&lease.custom_json).unwrap_or(serde_json::Value::Null),
         attempts: lease.attempts,
+        time_zones: lease
+            .time_zones
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
         callback: lease.callback.is_some(),
         personal_callback: lease.callback_agent.is_some(),
         pushed: preview.pushed,

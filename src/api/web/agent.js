@@ -123,6 +123,7 @@ function render() {
     $("preview-record").textContent = preview.record + callbackNote(preview);
     $("preview-campaign").textContent = preview.campaign;
     $("preview-attempts").textContent = preview.attempts;
+    $("preview-local-time").textContent = localTime(preview.time_zones);
     fields($("preview-custom"), preview.custom);
     $("preview-skip").disabled = !preview.can_skip;
     $("preview-remove").disabled = !preview.can_remove;
@@ -145,12 +146,40 @@ function render() {
     $("call-phone").textContent = pop.phone;
     $("call-record").textContent = pop.record + callbackNote(pop);
     $("call-campaign").textContent = pop.campaign;
+    $("call-local-time").textContent = localTime(pop.time_zones);
     fields($("call-custom"), pop.custom);
   }
   renderGuide(pop);
   renderDispositions(pop);
   $("hangup").disabled = state !== "on_call";
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
+}
+
+// The contact's local time now, from its time zones: one clock, or the
+// earliest and latest when its numbers span zones (the dialer only calls
+// while every one is inside the calling window).
+function localTime(zones) {
+  const now = new Date();
+  const clocks = [];
+  for (const zone of zones || []) {
+    try {
+      const parts = new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "longOffset",
+      }).formatToParts(now);
+      const part = (type) => (parts.find((p) => p.type === type) || {}).value || "";
+      const offset = /GMT([+-])(\d\d):(\d\d)/.exec(part("timeZoneName"));
+      const minutes = offset ? (offset[1] === "-" ? -1 : 1) * (60 * Number(offset[2]) + Number(offset[3])) : 0;
+      clocks.push({ minutes, clock: part("hour") + ":" + part("minute") });
+    } catch {
+      // A zone this browser does not know: left out.
+    }
+  }
+  if (clocks.length === 0) return "";
+  // West to east: the earliest clock first.
+  clocks.sort((a, b) => a.minutes - b.minutes);
+  const first = clocks[0].clock;
+  const last = clocks[clocks.length - 1].clock;
+  return (first === last ? first : first + "–" + last) + " (" + zones.join(", ") + ")";
 }
 
 // The question the guide asks now (null: it has ended), from its answers.
