@@ -220,9 +220,9 @@ impl Layout {
             return Err("empty external id".into());
         }
         let mut phones: Vec<(PhoneKind, String)> = Vec::with_capacity(self.phones.len());
-        // Where the contact may be, from its numbers, for a row giving no zone.
-        let mut guessed_zones: BTreeSet<&'static str> = BTreeSet::new();
-        let mut unplaced: Option<String> = None;
+        // Beside `phones`, to place the contact by its numbers when the row
+        // gives no zone (its region is looked up only then: it is not cheap).
+        let mut numbers: Vec<phonenumber::PhoneNumber> = Vec::with_capacity(self.phones.len());
         for (index, kind, column) in &self.phones {
             let text = get(*index);
             if text.is_empty() {
@@ -235,20 +235,9 @@ impl Layout {
                     format!("column `{column}`: `{text}` is not a valid phone number")
                 })?;
             let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-            let region = number.country().id().unwrap_or(self.region);
-            match zones_for_number(&e164, region.as_ref()) {
-                Some(zones) => guessed_zones.extend(zones),
-                None => {
-                    unplaced.get_or_insert_with(|| {
-                        format!(
-                            "no time zone known for {e164} (region {}); add a time_zone column",
-                            region.as_ref()
-                        )
-                    });
-                }
-            }
             if !phones.iter().any(|(_, existing)| *existing == e164) {
                 phones.push((*kind, e164));
+                numbers.push(number);
             }
         }
         if phones.is_empty() {
@@ -259,10 +248,21 @@ impl Layout {
                 parse_zones(zone)?;
                 zone.split_whitespace().collect::<Vec<_>>().join(" ")
             }
-            None => match unplaced {
-                Some(reason) => return Err(reason),
-                None => guessed_zones.into_iter().collect::<Vec<_>>().join(" "),
-            },
+            None => {
+                let mut zones: BTreeSet<&'static str> = BTreeSet::new();
+                for (number, (_, e164)) in numbers.iter().zip(&phones) {
+                    let region = || number.country().id().unwrap_or(self.region);
+                    let found = zones_for_number(e164, || region().as_ref().to_string())
+                        .ok_or_else(|| {
+                            format!(
+                                "no time zone known for {e164} (region {}); add a time_zone column",
+                                region().as_ref()
+                            )
+                        })?;
+                    zones.extend(found);
+                }
+                zones.into_iter().collect::<Vec<_>>().join(" ")
+            }
         };
         let priority = match self.priority.map(get).filter(|p| !p.is_empty()) {
             Some(text) => text

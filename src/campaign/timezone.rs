@@ -50,16 +50,21 @@ fn table() -> &'static ZoneTable {
     })
 }
 
-/// The IANA zones where the owner of `e164` (as `+CC…`) may be, given the
-/// number's region (ISO 3166 alpha-2); None when nothing is known.
-pub fn zones_for_number(e164: &str, region: &str) -> Option<BTreeSet<&'static str>> {
+/// The IANA zones where the owner of `e164` (as `+CC…`) may be; `region`
+/// gives the number's region (ISO 3166 alpha-2), asked only when the number
+/// is not North American with a known area code (finding it is not cheap).
+/// None when nothing is known.
+pub fn zones_for_number(
+    e164: &str,
+    region: impl FnOnce() -> String,
+) -> Option<BTreeSet<&'static str>> {
     let digits = e164.strip_prefix('+').unwrap_or(e164);
     if digits.starts_with('1')
         && let Some(zones) = digits.get(..4).and_then(|npa| table().area_codes.get(npa))
     {
         return Some(zones.iter().copied().collect());
     }
-    zones_for_region(region)
+    zones_for_region(&region())
 }
 
 /// Every IANA zone of a region (ISO 3166 alpha-2): the metadata's and this
@@ -149,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_north_american_number_takes_its_area_codes_zones() {
-        let zones = |e164, region| joined(&zones_for_number(e164, region).unwrap());
+        let zones = |e164, region: &str| joined(&zones_for_number(e164, || region.into()).unwrap());
         assert_eq!(zones("+12125550100", "US"), "America/New_York");
         assert_eq!(zones("+13125550100", "US"), "America/Chicago");
         assert_eq!(zones("+14155550100", "US"), "America/Los_Angeles");
@@ -179,7 +184,7 @@ mod tests {
         assert!(zones_for_region("AU").unwrap().contains("Australia/Perth"));
         assert!(zones_for_region("ID").unwrap().contains("Asia/Jayapura"));
         // An Australian mobile: the metadata says Sydney; the country says more.
-        let mobile = zones_for_number("+61412345678", "AU").unwrap();
+        let mobile = zones_for_number("+61412345678", || "AU".into()).unwrap();
         assert!(mobile.contains("Australia/Perth"), "{mobile:?}");
         assert_eq!(joined(&zones_for_region("FR").unwrap()), "Europe/Paris");
     }
@@ -193,8 +198,10 @@ mod tests {
             .unwrap()
             .timestamp();
         let window = CallingWindow::default();
-        let new_york =
-            parse_zones(&joined(&zones_for_number("+12125550100", "US").unwrap())).unwrap();
+        let new_york = parse_zones(&joined(
+            &zones_for_number("+12125550100", || "US".into()).unwrap(),
+        ))
+        .unwrap();
         assert!(window.is_open(&new_york, at));
         let anywhere_in_the_us = parse_zones(&joined(&zones_for_region("US").unwrap())).unwrap();
         assert!(!window.is_open(&anywhere_in_the_us, at));
