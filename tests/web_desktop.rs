@@ -661,6 +661,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     // Retries, attempts, the machine action, the wrap-up timer and codes.
     browser.click("#define-machine option[value=connect_agent]");
     browser.type_into("#define-attempts", "7");
+    browser.type_into("#define-attempts-number", "2");
     browser.type_into("#define-retry-busy", "10");
     browser.type_into("#define-wrap-up", "45");
     browser.click("#define-cpa-sensitivity option[value=conservative]");
@@ -702,6 +703,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(created["record_calls"], false, "{created}");
     assert_eq!(created["machine_action"], "connect_agent", "{created}");
     assert_eq!(created["max_attempts"], 7, "{created}");
+    assert_eq!(created["max_attempts_per_number"], 2, "{created}");
     assert_eq!(created["max_attempts_per_day"], Value::Null, "{created}");
     assert_eq!(created["retry"]["busy_s"], 600, "{created}");
     assert_eq!(created["retry"]["no_answer_s"], 1800, "{created}");

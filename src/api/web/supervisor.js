@@ -191,6 +191,7 @@ function definitionFromForm() {
   definition.machine_action = $("define-machine").value;
   definition.voicemail_prompt = $("define-voicemail").value.trim() || null;
   definition.max_attempts = Number($("define-attempts").value);
+  definition.max_attempts_per_number = Number($("define-attempts-number").value);
   definition.max_attempts_per_day = optionalNumber("define-attempts-day");
   definition.retry = {
     busy_s: Math.round(60 * Number($("define-retry-busy").value)),
@@ -285,6 +286,7 @@ async function editCampaign(name) {
     $("define-machine").value = d.machine_action;
     $("define-voicemail").value = d.voicemail_prompt || "";
     $("define-attempts").value = d.max_attempts;
+    $("define-attempts-number").value = d.max_attempts_per_number;
     $("define-attempts-day").value = d.max_attempts_per_day ?? "";
     $("define-retry-busy").value = d.retry.busy_s / 60;
     $("define-retry-no-answer").value = d.retry.no_answer_s / 60;
