@@ -88,18 +88,13 @@ impl RunFollower {
             // This node's own commands were carried out when they were given.
             .filter(|command| command.node != this_node)
             .filter_map(|command| {
-                let parsed = match command.command.as_str() {
-                    "start" => RunCommand::Start,
-                    "pause" => RunCommand::Pause,
-                    "stop" => RunCommand::Stop,
-                    other => {
-                        tracing::warn!(
-                            id = command.id,
-                            command = other,
-                            "unknown run command in the store"
-                        );
-                        return None;
-                    }
+                let Some(parsed) = RunCommand::from_name(&command.command) else {
+                    tracing::warn!(
+                        id = command.id,
+                        command = %command.command,
+                        "unknown run command in the store"
+                    );
+                    return None;
                 };
                 Some(Followed {
                     campaign: command.campaign.clone(),

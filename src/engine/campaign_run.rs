@@ -37,6 +37,13 @@ impl RunCommand {
             RunCommand::Stop => "stop",
         }
     }
+
+    /// The command `name()` gives; None for any other word.
+    pub fn from_name(name: &str) -> Option<RunCommand> {
+        [RunCommand::Start, RunCommand::Pause, RunCommand::Stop]
+            .into_iter()
+            .find(|command| command.name() == name)
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
