@@ -1143,9 +1143,44 @@ fn babble_between_rings_is_ringing_not_a_caller() {
         );
         assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
     }
-    // The next ring comes after the analysis time: not sure, but never a
-    // person or a machine.
+    // Its next ring ends after the analysis time (it was not sure until
+    // the next ring was taken at its onset): never a person or a machine.
     let run = analyse(&fixture("ringback_babble_12db_gain.wav"), false);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}
+
+#[test]
+fn the_next_ring_is_taken_at_its_onset_within_the_analysis_time() {
+    // Babble 10 and 12 dB under 1 s rings (4 s apart, a stress draw of
+    // 2026-12-03, see tests/fixtures/cpa): the gap's babble put the
+    // verdict on hold for the next ring, which starts 5.5–5.6 s in; waiting
+    // for its end put it past the 6 s analysis (not sure). A ring like the
+    // held one, steady for 300 ms, is the next ring.
+    for name in [
+        "ringback_babble_10db_late_ring.wav",
+        "ringback_babble_12db_late_ring.wav",
+    ] {
+        let run = analyse(&fixture(name), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Ringback,
+            "{name}: {:?}",
+            run.events
+        );
+        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+    }
+}
+
+#[test]
+fn a_ring_ramping_up_out_of_babble_is_no_speech_of_the_callee() {
+    // A 425 Hz ring opening the stream under babble 14 dB down: its level
+    // ramped up from the babble's, so it was steady only 460 ms in, and its
+    // run was never confirmed (only a run steady at exactly 100 ms was):
+    // its first 140 ms stayed "speech" as loud as the ring, no hold for the
+    // next ring was set, and the gap's babble made a machine at 3.58 s.
+    // A pure run confirmed late rolls the speech back to its start.
+    let run = analyse(&fixture("ringback_babble_14db_ramp.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
     assert!(no_speech_verdict(&run), "{:?}", run.events);
 }
 

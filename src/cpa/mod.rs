@@ -58,6 +58,9 @@ const RING_HOLD_MS: u32 = 5800;
 const NEXT_RING_LENGTH_TOL: f32 = 0.2;
 const NEXT_RING_LEVEL_DB: f32 = 6.0;
 const NEXT_RING_HZ: f32 = 20.0;
+/// A ring like the held one, steady this long, is taken as the next ring
+/// before it ends.
+const NEXT_RING_ONSET_MS: u32 = 300;
 /// A beep-like run within this long (ms) of the end of a like
 /// call-progress element at least `CADENCE_REPEAT_MIN_MS` long repeats it
 /// (see `Analyser::repeats_last_progress_element`). The gaps inside every
@@ -1263,10 +1266,14 @@ impl Analyser {
         }
 
         if let Some(hold) = self.ring_hold {
-            if let Some(next) = self.tones.last_progress()
-                && next.start_ms > hold.ring.end_ms
-                && is_next_ring(&hold.ring, &next)
-            {
+            let rung_again = self.tones.last_progress().is_some_and(|next| {
+                next.start_ms > hold.ring.end_ms && is_next_ring(&hold.ring, &next)
+            }) || (self.tones.tonal
+                && self
+                    .tones
+                    .open_segment(0)
+                    .is_some_and(|open| is_next_ring_starting(&hold.ring, &open)));
+            if rung_again {
                 // Rung again: nobody had answered.
                 self.ring_hold = None;
                 self.speech.forget_speech();
@@ -1374,6 +1381,20 @@ fn is_next_ring(ring: &tones::Segment, next: &tones::Segment) -> bool {
     (next.lo - ring.lo).abs() <= NEXT_RING_HZ
         && (d1 - d0).abs() <= NEXT_RING_LENGTH_TOL * d0
         && (next.level_db - ring.level_db).abs() <= NEXT_RING_LEVEL_DB
+}
+
+/// `open`, still going on, is the start of another ring like `ring`: the
+/// same frequency and about its level, steady for `NEXT_RING_ONSET_MS` (or
+/// most of the ring's length, for short bursts). A beep at the ring's
+/// frequency is not taken during the hold, so nothing else on the line
+/// looks like this; waiting for the ring's end would put a European ring's
+/// verdict (1 s on, 4 s off) past the analysis limit.
+fn is_next_ring_starting(ring: &tones::Segment, open: &tones::Segment) -> bool {
+    let enough_ms = NEXT_RING_ONSET_MS.min(ring.duration_ms() * 3 / 5);
+    open.start_ms > ring.end_ms
+        && open.duration_ms() >= enough_ms
+        && (open.lo - ring.lo).abs() <= NEXT_RING_HZ
+        && (open.level_db - ring.level_db).abs() <= NEXT_RING_LEVEL_DB
 }
 
 /// Two resolved peaks that are neighbouring harmonics of a voice (see

@@ -128,6 +128,15 @@ struct Run {
     /// re-read from its second frame (see `update`).
     onset_db: f32,
     reread: bool,
+    /// The run has been reported confirmed (`run_confirmed`): once, at its
+    /// first steady frame. A generator's pure tone ramping up out of noise
+    /// (a ring over babble) reaches it only once its level settles, later
+    /// than `STEADY_FRAMES`; a vowel that steadies late stays speech.
+    confirmed: bool,
+    /// The run opened at its own first frame (`run_started` was reported),
+    /// not backdated over odd frames: only then may its confirmation come
+    /// late, since the caller's state was kept at its start.
+    opened_fresh: bool,
 }
 
 impl Run {
@@ -639,6 +648,8 @@ impl ToneTracker {
                         stat_n: 1,
                         onset_db: f.band_db,
                         reread: false,
+                        confirmed: false,
+                        opened_fresh: n == 1,
                     });
                 }
             }
@@ -658,8 +669,17 @@ impl ToneTracker {
         // A run is a tone (not a vowel) once it has been steady for 100 ms.
         self.tonal = tonal && self.run.is_some_and(|r| r.steady());
         self.run_started = tonal && !odd_frame && self.run.is_some_and(|r| r.n == 1);
-        self.run_confirmed =
-            self.tonal && !odd_frame && self.run.is_some_and(|r| r.n == STEADY_FRAMES);
+        self.run_confirmed = false;
+        if self.tonal
+            && !odd_frame
+            && let Some(run) = &mut self.run
+            && !run.confirmed
+            && (run.n == STEADY_FRAMES
+                || (run.opened_fresh && run.segment().purity1 >= BEEP_PURITY))
+        {
+            run.confirmed = true;
+            self.run_confirmed = true;
+        }
         if let Some(run) = self.run
             && run.n >= 5
         {
