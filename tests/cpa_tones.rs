@@ -1230,3 +1230,15 @@ fn the_second_burst_of_a_double_ring_under_babble_is_no_beep() {
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
     assert!(no_speech_verdict(&run), "{:?}", run.events);
 }
+
+#[test]
+fn a_clipped_ring_under_babble_is_ringback_not_a_caller_at_its_level() {
+    // A US ring (440+480 Hz) clipped under babble 18 dB down (a stress
+    // draw's clip, see tests/fixtures/cpa): the ring's purity flickered
+    // about the tonal bar and its odd frames read as 320 ms of "speech" at
+    // the ring's own level, all of it inside the ring; the quiet line after
+    // the ring made it a human at 2.9 s. Nobody speaks over a ring.
+    let run = analyse(&fixture("ringback_babble_18db_clip.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+    assert!(no_speech_verdict(&run), "{:?}", run.events);
+}

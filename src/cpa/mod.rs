@@ -40,6 +40,9 @@ const TONE_OVER_SPEECH_DB: f32 = 20.0;
 /// or reorder burst is 750 ms.
 const RING_OVER_SPEECH_MS: u32 = 900;
 const RING_OVER_SPEECH_DB: f32 = 10.0;
+/// Speech heard only while a ring was on, at most this much (dB) louder
+/// than the ring, was the ring itself.
+const SPEECH_INSIDE_RING_DB: f32 = 3.0;
 /// Speech heard before a busy or reorder cadence lies this much (dB) under
 /// its bursts at least when it was the line's background between them (a
 /// talker's loud frames are as loud as their vowels, which would be the
@@ -1100,6 +1103,25 @@ impl Analyser {
                     .tones
                     .open_progress_level_db(RING_OVER_SPEECH_MS)
                     .is_some_and(|db| db > self.speech.caller_peak_db() + RING_OVER_SPEECH_DB))
+        {
+            self.speech.forget_speech();
+        }
+        // "Speech" heard only inside a ring that has just ended, no louder
+        // than it, was the ring's own frames: a clipped dual ring's purity
+        // flickers about the tonal bar, and its odd frames read as speech
+        // at the ring's level (a human at the silence after the ring).
+        // Nobody speaks over a ring: ringing stops when the call is answered.
+        if undecided
+            && self.speech.heard_speech()
+            && !self.speech.in_speech()
+            && let Some(ring) = self.tones.last_progress()
+            && ring.duration_ms() >= RING_OVER_SPEECH_MS
+            && self
+                .speech
+                .first_onset_ms()
+                .is_some_and(|onset| onset >= ring.start_ms)
+            && self.speech.last_speech_end_ms() <= ring.end_ms
+            && self.speech.caller_peak_db() <= ring.level_db + SPEECH_INSIDE_RING_DB
         {
             self.speech.forget_speech();
         }
