@@ -29,6 +29,10 @@ pub const HELD_BACK: &str = "outdial_held_back";
 /// Gauge: 1 while the trunk answers OPTIONS, 0 while it does not (absent
 /// until the first answer, and with `options_interval_s = 0`).
 pub const TRUNK_UP: &str = "outdial_trunk_up";
+/// Gauge: customer calls this node may hold on a trunk shared with other
+/// nodes (`[trunk] shared_by_nodes`), and the nodes sharing it now.
+pub const TRUNK_SHARE_LINES: &str = "outdial_trunk_share_lines";
+pub const TRUNK_SHARE_NODES: &str = "outdial_trunk_share_nodes";
 
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
@@ -60,6 +64,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(ANSWERS_WAITING, "Live answers waiting for an agent");
     metrics::describe_gauge!(HELD_BACK, "1 while pacing is held back, by reason");
     metrics::describe_gauge!(TRUNK_UP, "1 while the trunk answers OPTIONS");
+    metrics::describe_gauge!(
+        TRUNK_SHARE_LINES,
+        "Calls this node may hold on a trunk shared by nodes"
+    );
+    metrics::describe_gauge!(TRUNK_SHARE_NODES, "Nodes sharing the trunk now");
     metrics::describe_counter!(ENGINE_COMMANDS, "Engine commands by result");
     metrics::describe_counter!(ENGINE_EVENTS, "Engine events by type");
     metrics::describe_counter!(ATTEMPTS, "Finished call attempts by result");

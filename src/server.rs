@@ -82,6 +82,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         run_commands_seen,
         shutdown_rx.clone(),
     ));
+    // A trunk shared by the nodes of the store: this node's part of it.
+    let trunk_task = config.trunk.shared_by_nodes.then(|| {
+        tokio::spawn(driver::trunk_share::share_the_trunk(
+            lists.store.clone(),
+            engine.clone(),
+            lists.node.clone(),
+            config.trunk.max_concurrent_calls,
+            shutdown_rx.clone(),
+        ))
+    });
     let api_state = api::ApiState::new(
         started,
         api::Tokens::from_config(&config.api),
@@ -108,6 +118,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = sip_task.await;
         let _ = http_task.await;
         let _ = follow_task.await;
+        if let Some(trunk_task) = trunk_task {
+            let _ = trunk_task.await;
+        }
     })
     .await;
     if drained.is_err() {

@@ -410,6 +410,74 @@ fn start_pause_and_stop_on_one_node_reach_the_others_through_postgres() {
 
 /// `outdial campaigns` writes the store; the running dialer follows
 /// within a poll.
+/// This node's part of the shared trunk as its metrics show it:
+/// (lines, nodes), once it has claimed one.
+fn trunk_share(addr: std::net::SocketAddr) -> Option<(u32, u32)> {
+    let (status, body) = http(addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{body}");
+    let gauge = |name: &str| {
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .map(|v| v as u32)
+    };
+    Some((
+        gauge("outdial_trunk_share_lines ")?,
+        gauge("outdial_trunk_share_nodes ")?,
+    ))
+}
+
+/// `[trunk] shared_by_nodes`: two nodes on one PostgreSQL store split the
+/// trunk's 60 lines; when one stops, the other has them all; a node
+/// started again gets its part back.
+#[test]
+fn nodes_sharing_a_trunk_divide_its_lines_through_postgres() {
+    let database = store_common::PgDatabase::create();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs: Vec<_> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let text = ephemeral_config(dir.path())
+                .replace(
+                    &format!("url = \"sqlite://{}/outdial.db\"", dir.path().display()),
+                    &format!("url = \"{}\"\nnode = \"node-{i}\"", database.url),
+                )
+                .replace("# shared_by_nodes = true ", "shared_by_nodes = true   ");
+            assert!(text.contains(&database.url), "the store URL was replaced");
+            assert!(text.contains("\nshared_by_nodes = true"), "{text}");
+            assert!(text.contains("max_concurrent_calls = 60"), "{text}");
+            write_config(dir.path(), &text)
+        })
+        .collect();
+    let poll = |what: &str, check: &dyn Fn() -> bool| {
+        wait_until(std::time::Duration::from_secs(30), what, check)
+    };
+    let mut a = Running::start(&configs[0]);
+    let a_addr = a.wait_until_listening();
+    poll("node A alone has the whole trunk", &|| {
+        trunk_share(a_addr) == Some((60, 1))
+    });
+    let mut b = Running::start(&configs[1]);
+    let b_addr = b.wait_until_listening();
+    // Idle nodes split the lines evenly; B's first claim finds A holding
+    // all 60 and gets its 30 once A's next claim has seen B.
+    poll("both nodes hold half the trunk", &|| {
+        trunk_share(a_addr) == Some((30, 2)) && trunk_share(b_addr) == Some((30, 2))
+    });
+    // A clean stop gives B's part back at once.
+    stop(b);
+    poll("node A has the whole trunk again", &|| {
+        trunk_share(a_addr) == Some((60, 1))
+    });
+    let mut b = Running::start(&configs[1]);
+    let b_addr = b.wait_until_listening();
+    poll("node B has its part back", &|| {
+        trunk_share(a_addr) == Some((30, 2)) && trunk_share(b_addr) == Some((30, 2))
+    });
+    stop(b);
+    stop(a);
+}
+
 #[test]
 fn the_cli_defines_and_removes_a_campaign_a_running_dialer_follows() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -860,6 +860,78 @@ fn run_commands_are_kept_in_order_for_the_other_nodes(store: TestStore) {
     assert!(store.run_commands_after(pause).unwrap().is_empty());
 }
 
+fn nodes_sharing_a_trunk_divide_its_lines(store: TestStore) {
+    use outdial::pacing::trunk_share::{TrunkDemand, TrunkShare};
+    let demand = |in_use, wanted| TrunkDemand { in_use, wanted };
+    let t0 = noon_ny();
+    let at = |s: i64| t0 + SignedDuration::from_secs(s);
+    let live_since = |now: Timestamp| now - SignedDuration::from_secs(5);
+    // Alone: the whole trunk of 30.
+    let a = store
+        .claim_trunk_share("node-a", demand(0, 0), 30, at(0), live_since(at(0)))
+        .unwrap();
+    assert_eq!(
+        a,
+        TrunkShare {
+            lines: 30,
+            nodes: 1
+        }
+    );
+    // A second node: node A holds its grant of 30 until its next claim.
+    let b = store
+        .claim_trunk_share("node-b", demand(0, 12), 30, at(1), live_since(at(1)))
+        .unwrap();
+    assert_eq!(b, TrunkShare { lines: 0, nodes: 2 });
+    // A's next claim sees B's demand and keeps its fair part.
+    let a = store
+        .claim_trunk_share("node-a", demand(10, 40), 30, at(1), live_since(at(1)))
+        .unwrap();
+    assert_eq!(
+        a,
+        TrunkShare {
+            lines: 18,
+            nodes: 2
+        }
+    );
+    let b = store
+        .claim_trunk_share("node-b", demand(0, 12), 30, at(2), live_since(at(2)))
+        .unwrap();
+    assert_eq!(
+        b,
+        TrunkShare {
+            lines: 12,
+            nodes: 2
+        }
+    );
+    // B stops claiming (a crash): 5 s later A has the trunk again.
+    let a = store
+        .claim_trunk_share("node-a", demand(18, 40), 30, at(8), live_since(at(8)))
+        .unwrap();
+    assert_eq!(
+        a,
+        TrunkShare {
+            lines: 30,
+            nodes: 1
+        }
+    );
+    // A node that leaves cleanly gives its part back at once.
+    let b = store
+        .claim_trunk_share("node-b", demand(0, 0), 30, at(9), live_since(at(9)))
+        .unwrap();
+    assert_eq!(b, TrunkShare { lines: 0, nodes: 2 }, "A holds 30");
+    store.release_trunk_share("node-a").unwrap();
+    let b = store
+        .claim_trunk_share("node-b", demand(0, 0), 30, at(9), live_since(at(9)))
+        .unwrap();
+    assert_eq!(
+        b,
+        TrunkShare {
+            lines: 30,
+            nodes: 1
+        }
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -892,4 +964,5 @@ on_both_backends!(
     campaigns_defined_through_the_api_are_kept_and_forgotten,
     a_campaigns_own_dispositions_are_written_with_its_rules,
     run_commands_are_kept_in_order_for_the_other_nodes,
+    nodes_sharing_a_trunk_divide_its_lines,
 );

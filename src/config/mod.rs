@@ -132,6 +132,11 @@ pub struct TrunkConfig {
     pub caller_name: Option<String>,
     pub max_concurrent_calls: u32,
     pub max_calls_per_second: f64,
+    /// Several nodes sharing the store dial through this one trunk: the
+    /// limits above are the trunk's, divided among the live nodes through
+    /// the store (`pacing::trunk_share`). Off: they are this node's own.
+    #[serde(default)]
+    pub shared_by_nodes: bool,
     /// OPTIONS keepalive interval; 0 disables it.
     #[serde(default = "default_options_interval")]
     pub options_interval_s: u64,

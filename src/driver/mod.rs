@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 mod media;
 pub mod shell;
+pub mod trunk_share;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -22,6 +23,14 @@ use crate::metrics as m;
 
 /// Requests the API can make of the engine task.
 pub enum Request {
+    /// What this node asks of a trunk shared with other nodes.
+    TrunkDemand {
+        reply: oneshot::Sender<crate::pacing::trunk_share::TrunkDemand>,
+    },
+    /// This node's part of a shared trunk, as claimed through the store.
+    SetTrunkShare {
+        share: Option<crate::pacing::trunk_share::TrunkShare>,
+    },
     Command {
         command: Command,
         reply: oneshot::Sender<Result<(), CommandError>>,
@@ -209,6 +218,27 @@ impl EngineHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
+
+    pub async fn trunk_demand(
+        &self,
+    ) -> Result<crate::pacing::trunk_share::TrunkDemand, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::TrunkDemand { reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    pub async fn set_trunk_share(
+        &self,
+        share: Option<crate::pacing::trunk_share::TrunkShare>,
+    ) -> Result<(), EngineGone> {
+        self.requests
+            .send(Request::SetTrunkShare { share })
+            .await
+            .map_err(|_| EngineGone)
+    }
 }
 
 /// How long connected calls may go on after a shutdown request before
@@ -320,6 +350,12 @@ impl Engine {
             }
             Request::Agents { reply } => {
                 let _ = reply.send(self.dialer.agent_views(now));
+            }
+            Request::TrunkDemand { reply } => {
+                let _ = reply.send(self.dialer.trunk_demand());
+            }
+            Request::SetTrunkShare { share } => {
+                self.dialer.set_trunk_share(share, now);
             }
             Request::Campaigns { reply } => {
                 let _ = reply.send(self.dialer.campaign_views());

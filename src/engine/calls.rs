@@ -65,6 +65,10 @@ pub(super) struct LiveCampaign {
     pub personal_poll_at: Instant,
     /// Agents whose personal-callback lease is in flight.
     pub personal_pending: std::collections::BTreeSet<String>,
+    /// Calls the pacer wanted at its last decision and the trunk's lines or
+    /// calls per second did not let it start: this node's unmet demand on a
+    /// trunk shared with other nodes.
+    pub unmet_demand: u32,
 }
 
 impl LiveCampaign {
@@ -101,6 +105,7 @@ impl LiveCampaign {
             personal: VecDeque::new(),
             personal_poll_at: now,
             personal_pending: std::collections::BTreeSet::new(),
+            unmet_demand: 0,
         }
     }
 }
@@ -930,6 +935,11 @@ impl Dialer {
         {
             last.reasoning.limit = crate::pacing::Limit::TrunkLines;
         }
+        // Records the hopper lacks are not the trunk's to give.
+        live.unmet_demand = decision
+            .reasoning
+            .wanted
+            .saturating_sub(u32::try_from(wanted).unwrap_or(u32::MAX));
         let dial = wanted.min(live.hopper.len());
         let mut leases: Vec<Lease> = live.hopper.drain(..dial).collect();
         // Keep the hopper ahead of the pacer.

@@ -745,6 +745,75 @@ fn agents_see_why_calls_are_held_back_when_the_trunk_is_full() {
     );
 }
 
+#[test]
+fn a_trunk_shared_by_nodes_dials_only_this_nodes_part_and_reports_the_rest() {
+    use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
+    let text = CONFIG
+        .replace("ABANDON_PROMPT", "lines_per_agent = 3.0")
+        .replace(
+            "max_calls_per_second = 100",
+            "max_calls_per_second = 100\nshared_by_nodes = true",
+        );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config, t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0,
+    );
+    start_demo(&mut dialer, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: (1..=5).map(lease).collect(),
+            for_agent: None,
+        },
+        t0,
+    );
+    // Before its first claim the node holds no line of the shared trunk.
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 0,
+            wanted: 3
+        }
+    );
+    // One line granted: one call, and the other two still wanted.
+    dialer.set_trunk_share(Some(TrunkShare { lines: 1, nodes: 2 }), t0 + ms(10));
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 1,
+            wanted: 3
+        }
+    );
+    assert_eq!(
+        dialer.campaign_views()[0].held_back,
+        Some("max concurrent calls reached: waiting for a free line")
+    );
+    // The other node left: the whole trunk, the two calls start at once.
+    dialer.set_trunk_share(
+        Some(TrunkShare {
+            lines: 10,
+            nodes: 1,
+        }),
+        t0 + ms(20),
+    );
+    assert_eq!(dials(&effects(&mut dialer)).len(), 2);
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 3,
+            wanted: 3
+        }
+    );
+}
+
 /// A campaign whose one agent's phone is rung per customer
 /// (`connection = "per_call"`), logged in and Ready, the campaign started
 /// with one record dialed and answered by a live person whose greeting

@@ -19,6 +19,7 @@ use super::preview::{PreviewAction, PreviewView};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
 use crate::config::{CampaignConfig, Config, DialMode, SimulatedAgent, TrunkConfig};
 use crate::pacing::AgentId;
+use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -336,6 +337,9 @@ pub struct Dialer {
     /// Connected calls whose agent is in wrap-up: written with the disposition.
     pub(super) awaiting_disposition: BTreeMap<String, AttemptRecord>,
     trunk: TrunkConfig,
+    /// This node's part of a trunk shared with other nodes
+    /// (`[trunk] shared_by_nodes`); `None`: the whole trunk is this node's.
+    trunk_share: Option<TrunkShare>,
     /// `[agent_states] not_ready_reasons` (empty: free text).
     not_ready_reasons: Vec<String>,
 }
@@ -411,6 +415,11 @@ impl Dialer {
             agent_ids,
             awaiting_disposition: BTreeMap::new(),
             trunk: config.trunk.clone(),
+            // Shared with other nodes: no line until the first claim.
+            trunk_share: config
+                .trunk
+                .shared_by_nodes
+                .then_some(TrunkShare { lines: 0, nodes: 1 }),
             not_ready_reasons: config.agent_states.not_ready_reasons.clone(),
         }
     }
@@ -421,9 +430,61 @@ impl Dialer {
             .ok_or_else(|| CommandError::UnknownAgent(id.to_string()))
     }
 
-    /// Customer calls the trunk may carry at once (all campaigns).
+    /// Customer calls this node may hold on the trunk at once (all
+    /// campaigns): the trunk's limit, or this node's part of it.
     pub(super) fn trunk_max_calls(&self) -> usize {
-        usize::try_from(self.trunk.max_concurrent_calls).unwrap_or(usize::MAX)
+        let lines = self
+            .trunk_share
+            .map_or(self.trunk.max_concurrent_calls, |share| {
+                share.lines.min(self.trunk.max_concurrent_calls)
+            });
+        usize::try_from(lines).unwrap_or(usize::MAX)
+    }
+
+    /// Calls per second this node may start on the trunk.
+    fn trunk_calls_per_second(&self) -> f64 {
+        let cps = self.trunk.max_calls_per_second;
+        self.trunk_share
+            .map_or(cps, |share| share.calls_per_second(cps))
+    }
+
+    /// What this node asks of a trunk shared with other nodes: the calls
+    /// it holds, and those its running campaigns' pacers wanted and could
+    /// not start at their last decision.
+    pub fn trunk_demand(&self) -> TrunkDemand {
+        let in_use = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
+        let unmet: u32 = self
+            .live
+            .iter()
+            .filter(|(name, _)| {
+                self.campaigns
+                    .get(*name)
+                    .is_some_and(|c| c.state == RunState::Running)
+            })
+            .map(|(_, live)| live.unmet_demand)
+            .fold(0, u32::saturating_add);
+        TrunkDemand {
+            in_use,
+            wanted: in_use.saturating_add(unmet),
+        }
+    }
+
+    /// This node's part of a shared trunk, claimed through the store
+    /// (`None`: the whole trunk). More lines than before pace at once.
+    pub fn set_trunk_share(&mut self, share: Option<TrunkShare>, now: Instant) {
+        let before = self.trunk_max_calls();
+        self.trunk_share = share;
+        let grew = self.trunk_max_calls() > before;
+        let cps = self.trunk_calls_per_second();
+        for live in self.live.values_mut() {
+            live.pacer.set_max_calls_per_second(Some(cps));
+            live.decide_now |= grew;
+        }
+        self.after_change(now);
+    }
+
+    pub fn trunk_share(&self) -> Option<TrunkShare> {
+        self.trunk_share
     }
 
     pub fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
@@ -612,7 +673,10 @@ impl Dialer {
                 let state = campaign.state.name();
                 if campaign.state == RunState::Running {
                     let config = campaign.config.clone();
-                    let trunk = self.trunk.clone();
+                    let trunk = TrunkConfig {
+                        max_calls_per_second: self.trunk_calls_per_second(),
+                        ..self.trunk.clone()
+                    };
                     let agents: Vec<String> = self
                         .agents
                         .iter()

@@ -31,6 +31,7 @@
 
 pub mod estimate;
 pub mod ledger;
+pub mod trunk_share;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -210,6 +211,10 @@ pub enum Limit {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Reasoning {
     pub limit: Limit,
+    /// Calls the mode asked for before the trunk's limits (lines, calls
+    /// per second) cut them to `Decision::dial`: the node's demand when
+    /// the nodes sharing a trunk divide its lines.
+    pub wanted: u32,
     pub ready_agents: u32,
     pub busy_agents: u32,
     pub calls_ringing: u32,
@@ -394,6 +399,12 @@ impl Pacer {
         &self.config
     }
 
+    /// The calls per second this campaign may start: the trunk's, or this
+    /// node's part of it when several nodes share the trunk.
+    pub fn set_max_calls_per_second(&mut self, cps: Option<f64>) {
+        self.config.max_calls_per_second = cps;
+    }
+
     /// Feeds one event that happened at `now`.
     pub fn on_event(&mut self, event: PacerEvent, now: Instant) {
         match event {
@@ -545,6 +556,7 @@ impl Pacer {
         let fp = self.false_positives(uk.live_answers as f64);
         let mut reasoning = Reasoning {
             limit: Limit::NoPacing,
+            wanted: 0,
             ready_agents: ready,
             busy_agents: busy,
             calls_ringing: self.ringing.len() as u32,
@@ -588,6 +600,7 @@ impl Pacer {
         };
         let (dial, limit) = self.apply_trunk_limits(now, wanted, limit);
         reasoning.limit = limit;
+        reasoning.wanted = wanted;
         Decision {
             dial,
             next_decision_within: Duration::from_secs(1),

@@ -502,6 +502,62 @@ impl Store for SqlStore {
         })
     }
 
+    fn claim_trunk_share(
+        &self,
+        node: &str,
+        demand: crate::pacing::trunk_share::TrunkDemand,
+        max_lines: u32,
+        now: Timestamp,
+        live_since: Timestamp,
+    ) -> Result<crate::pacing::trunk_share::TrunkShare, StoreError> {
+        use crate::pacing::trunk_share::{NodeClaim, TrunkDemand, divide};
+        let postgres = self.is_postgres();
+        self.tx(|conn| {
+            if postgres {
+                // One claim at a time across the nodes: each is made against
+                // the others' latest (SQLite transactions are serial already).
+                conn.batch("LOCK TABLE trunk_shares IN SHARE ROW EXCLUSIVE MODE")?;
+            }
+            let rows = conn.query(
+                "SELECT in_use, wanted, granted FROM trunk_shares WHERE node <> $1 AND at >= $2",
+                &[node.into(), ms(live_since).into()],
+            )?;
+            let count = |v: Option<&Val>| u32::try_from(v.map(Val::int).unwrap_or(0)).unwrap_or(0);
+            let others: Vec<NodeClaim> = rows
+                .iter()
+                .map(|row| NodeClaim {
+                    demand: TrunkDemand {
+                        in_use: count(row.first()),
+                        wanted: count(row.get(1)),
+                    },
+                    granted: count(row.get(2)),
+                })
+                .collect();
+            let share = divide(max_lines, demand, &others);
+            conn.exec(
+                "INSERT INTO trunk_shares (node, in_use, wanted, granted, at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node) DO UPDATE SET \
+                 in_use = excluded.in_use, wanted = excluded.wanted, \
+                 granted = excluded.granted, at = excluded.at",
+                &[
+                    node.into(),
+                    i64::from(demand.in_use).into(),
+                    i64::from(demand.wanted).into(),
+                    i64::from(share.lines).into(),
+                    ms(now).into(),
+                ],
+            )?;
+            Ok(share)
+        })
+    }
+
+    fn release_trunk_share(&self, node: &str) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            conn.exec("DELETE FROM trunk_shares WHERE node = $1", &[node.into()])?;
+            Ok(())
+        })
+    }
+
     fn last_run_command(&self) -> Result<i64, StoreError> {
         self.tx(|conn| {
             let rows = conn.query("SELECT MAX(id) FROM run_commands", &[])?;

@@ -143,6 +143,10 @@ fn migrations(flavor: Flavor) -> Vec<String> {
             "CREATE TABLE run_commands (id {id}, campaign TEXT NOT NULL, command TEXT NOT NULL, \
              node TEXT NOT NULL, at BIGINT NOT NULL)"
         ),
+        // v5: each node's last claim on a trunk the nodes share.
+        "CREATE TABLE trunk_shares (node TEXT PRIMARY KEY, in_use BIGINT NOT NULL, \
+         wanted BIGINT NOT NULL, granted BIGINT NOT NULL, at BIGINT NOT NULL)"
+            .to_string(),
     ]
 }
 

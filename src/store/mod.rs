@@ -339,6 +339,21 @@ pub trait Store: Send + Sync {
     fn run_commands_after(&self, after: i64) -> Result<Vec<StoredRunCommand>, StoreError>;
     /// The highest run command id (0: none yet).
     fn last_run_command(&self) -> Result<i64, StoreError>;
+    /// Claims `node`'s part of a trunk of `max_lines` shared by the nodes
+    /// of this store (`pacing::trunk_share::divide`), against the claims
+    /// other nodes made since `live_since` (older ones are nodes gone);
+    /// claims are serialised, so the parts never add up to more than the
+    /// trunk.
+    fn claim_trunk_share(
+        &self,
+        node: &str,
+        demand: crate::pacing::trunk_share::TrunkDemand,
+        max_lines: u32,
+        now: Timestamp,
+        live_since: Timestamp,
+    ) -> Result<crate::pacing::trunk_share::TrunkShare, StoreError>;
+    /// Gives `node`'s part of the shared trunk back (a clean shutdown).
+    fn release_trunk_share(&self, node: &str) -> Result<(), StoreError>;
 
     /// Starts an import run: rows seen twice in one run are duplicates.
     fn begin_import(&self, campaign: CampaignId, now: Timestamp) -> Result<i64, StoreError>;
