@@ -83,6 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
     // A trunk shared by the nodes of the store: this node's part of it.
+    let (trunk_store, trunk_node) = (lists.store.clone(), lists.node.clone());
     let trunk_task = config.trunk.shared_by_nodes.then(|| {
         tokio::spawn(driver::trunk_share::share_the_trunk(
             lists.store.clone(),
@@ -114,13 +115,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         let _ = engine_task.await;
+        // The calls are hung up: this node's part of a shared trunk is free.
+        if let Some(trunk_task) = trunk_task {
+            let _ = trunk_task.await;
+            driver::trunk_share::release(trunk_store, trunk_node).await;
+        }
         let _ = sip_shutdown_tx.send(true);
         let _ = sip_task.await;
         let _ = http_task.await;
         let _ = follow_task.await;
-        if let Some(trunk_task) = trunk_task {
-            let _ = trunk_task.await;
-        }
     })
     .await;
     if drained.is_err() {

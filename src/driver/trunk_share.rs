@@ -1,10 +1,13 @@
 //! `[trunk] shared_by_nodes`: about once a second this node tells the store
 //! what it asks of the trunk and takes the part the store grants it
-//! (`pacing::trunk_share` decides; the store serialises the claims), and
-//! gives it back at shutdown. A node that stops claiming (a crash, a lost
-//! database) is left out of the others' division after `NODE_GONE_AFTER`;
-//! so that its calls cannot then add to theirs, it stops starting calls
-//! itself once it has gone that long without a claim.
+//! (`pacing::trunk_share` decides; the store serialises the claims). A node
+//! that stops claiming (a crash, a lost database) is left out of the
+//! others' division after `NODE_GONE_AFTER`; so that its calls cannot then
+//! add to theirs, it stops starting calls itself once it has gone that long
+//! without a claim. A node shutting down stops claiming at once but keeps
+//! its part until its calls are hung up (well within `NODE_GONE_AFTER`);
+//! then the server gives it back ([`release`]), so the others never count
+//! its lines as free while it still holds them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +25,8 @@ pub const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// A node whose last claim is older than this is gone: its part is free.
 pub const NODE_GONE_AFTER: Duration = Duration::from_secs(5);
 
-/// Claims this node's part of the shared trunk until shutdown.
+/// Claims this node's part of the shared trunk until shutdown (or until the
+/// engine is gone).
 pub async fn share_the_trunk(
     store: Arc<dyn Store>,
     engine: EngineHandle,
@@ -97,7 +101,11 @@ pub async fn share_the_trunk(
             }
         }
     }
-    // A clean stop frees this node's part at once for the others.
+}
+
+/// Gives this node's part of the shared trunk back: after a clean stop, once
+/// its calls are hung up and `share_the_trunk` has returned.
+pub async fn release(store: Arc<dyn Store>, node: String) {
     let released = tokio::task::spawn_blocking(move || store.release_trunk_share(&node)).await;
     if let Ok(Err(error)) = released {
         tracing::warn!(%error, "cannot give back this node's part of the shared trunk");

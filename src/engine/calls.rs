@@ -862,17 +862,23 @@ impl Dialer {
         }
     }
 
-    pub(super) fn calls_poll_timeout(&self) -> Option<Instant> {
-        let attempts = self.calls.values().filter_map(|e| e.attempt.poll_timeout());
-        let pacing = self
-            .live
+    /// The live state of the campaigns running now.
+    pub(super) fn running_campaigns(&self) -> impl Iterator<Item = &LiveCampaign> {
+        self.live
             .iter()
             .filter(|(name, _)| {
                 self.campaigns
                     .get(*name)
                     .is_some_and(|c| c.state == RunState::Running)
             })
-            .flat_map(|(_, live)| {
+            .map(|(_, live)| live)
+    }
+
+    pub(super) fn calls_poll_timeout(&self) -> Option<Instant> {
+        let attempts = self.calls.values().filter_map(|e| e.attempt.poll_timeout());
+        let pacing = self
+            .running_campaigns()
+            .flat_map(|live| {
                 [
                     live.next_decision,
                     live.lease_not_before.filter(|_| live.hopper.is_empty()),

@@ -454,14 +454,8 @@ impl Dialer {
     pub fn trunk_demand(&self) -> TrunkDemand {
         let in_use = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
         let unmet: u32 = self
-            .live
-            .iter()
-            .filter(|(name, _)| {
-                self.campaigns
-                    .get(*name)
-                    .is_some_and(|c| c.state == RunState::Running)
-            })
-            .map(|(_, live)| live.unmet_demand)
+            .running_campaigns()
+            .map(|live| live.unmet_demand)
             .fold(0, u32::saturating_add);
         TrunkDemand {
             in_use,

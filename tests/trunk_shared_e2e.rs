@@ -1,0 +1,218 @@
+//! `[trunk] shared_by_nodes` end to end: two `outdial run` nodes on one
+//! PostgreSQL store dial one campaign through one SIPp carrier that rings
+//! every call until the dialer gives up (15 s). Each node's agents want
+//! far more lines than the trunk's four; the attempts the two nodes wrote
+//! must never overlap more than four at once, and both nodes must dial.
+//! The nodes are stopped one after the other: a stopping node keeps its
+//! part until its calls are hung up (it once gave it back at the signal,
+//! and the other node's next two calls made six at once). `TRUNK_DBG=1`
+//! prints the attempts and the nodes' logs.
+
+mod sip_support;
+mod store_common;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use sip_support::{Sipp, free_port};
+use support::{Running, http, outdial};
+
+const SUPERVISOR: &str = "trunk-supervisor-token";
+const TRUNK_LINES: i64 = 4;
+
+fn config(node: &str, store_url: &str, carrier_port: u16) -> String {
+    let rtp_base = 26000 + (free_port() % 1000) * 16;
+    let agents: String = (1..=3)
+        .map(|i| {
+            format!(
+                "[[agent]]\nid = \"{node}-{i}\"\nname = \"Agent {i}\"\ncampaigns = [\"shared\"]\n\
+                 simulated = {{ wrap_up_s = 1, disposition = \"SALE\" }}\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[trunk]
+uri = "sip:127.0.0.1:{carrier_port}"
+caller_id = "+15551230000"
+max_concurrent_calls = {TRUNK_LINES}
+max_calls_per_second = 20
+shared_by_nodes = true
+options_interval_s = 0
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "{SUPERVISOR}"
+role = "supervisor"
+[store]
+url = "{store_url}"
+node = "{node}"
+[[campaign]]
+name = "shared"
+mode = "progressive"
+lines_per_agent = 2.0
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+{agents}"#,
+        rtp_max = rtp_base + 15,
+    )
+}
+
+/// This node's part of the shared trunk from its metrics: (lines, nodes).
+fn trunk_share(addr: std::net::SocketAddr) -> Option<(u32, u32)> {
+    let (_, body) = http(addr, "GET", "/metrics", None, None);
+    let gauge = |name: &str| {
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .map(|v| v as u32)
+    };
+    Some((
+        gauge("outdial_trunk_share_lines ")?,
+        gauge("outdial_trunk_share_nodes ")?,
+    ))
+}
+
+fn wait_until(within: Duration, what: &str, check: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The most attempts in progress at once, over both nodes, from the
+/// attempt rows (an attempt not ended counts as going on for ever), and
+/// the attempts per node.
+fn most_at_once(store_url: &str) -> (i64, Vec<(String, i64)>) {
+    let mut db = postgres::Client::connect(store_url, postgres::NoTls).expect("connect");
+    let rows = db
+        .query(
+            "SELECT node, started_at, ended_at, outcome FROM attempts ORDER BY started_at",
+            &[],
+        )
+        .expect("attempts");
+    if std::env::var_os("TRUNK_DBG").is_some() {
+        for row in &rows {
+            let (n, s, e, o): (String, i64, Option<i64>, Option<String>) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            eprintln!("{n} {s} {e:?} {o:?}");
+        }
+    }
+    let mut edges: Vec<(i64, i64)> = Vec::new();
+    let mut per_node = std::collections::BTreeMap::<String, i64>::new();
+    for row in &rows {
+        let node: String = row.get(0);
+        let started: i64 = row.get(1);
+        let ended: Option<i64> = row.get(2);
+        *per_node.entry(node).or_default() += 1;
+        edges.push((started, 1));
+        edges.push((ended.unwrap_or(i64::MAX), -1));
+    }
+    // An end and a start at the same millisecond: the line was freed first.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    (most, per_node.into_iter().collect())
+}
+
+#[test]
+fn two_nodes_never_hold_more_calls_than_the_shared_trunk_carries() {
+    let database = store_common::PgDatabase::create();
+    let carrier = Sipp::uas("uas_ring_forever.xml", 200, &["-timeout", "90s"]);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs: Vec<_> = ["node-a", "node-b"]
+        .iter()
+        .zip(&dirs)
+        .map(|(node, dir)| {
+            let path = dir.path().join("outdial.toml");
+            std::fs::write(&path, config(node, &database.url, carrier.port)).unwrap();
+            path
+        })
+        .collect();
+    // Forty contacts, imported once into the shared store.
+    let list: String = std::iter::once("external_id,phone\n".to_string())
+        .chain((0..40).map(|i| format!("c{i},+1202555{i:04}\n")))
+        .collect();
+    let list_path = dirs[0].path().join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&configs[0])
+        .args(["import", "--campaign", "shared", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let mut nodes: Vec<(Running, std::net::SocketAddr)> = configs
+        .iter()
+        .map(|config| {
+            let mut running = Running::start(config);
+            let addr = running.wait_until_listening();
+            (running, addr)
+        })
+        .collect();
+    let (a, b) = (nodes[0].1, nodes[1].1);
+    wait_until(
+        Duration::from_secs(30),
+        "each node holds half the trunk",
+        &|| trunk_share(a) == Some((2, 2)) && trunk_share(b) == Some((2, 2)),
+    );
+    let (status, body) = http(
+        a,
+        "POST",
+        "/api/campaigns/shared/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    // Three ready agents at two lines each want six calls per node: both
+    // nodes dial their part, and the calls ring until the 15 s timeout.
+    wait_until(Duration::from_secs(30), "both nodes dial", &|| {
+        let (_, per_node) = most_at_once(&database.url);
+        per_node.len() == 2
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for (mut running, _) in nodes.drain(..) {
+        running.signal("TERM");
+        let status = running.child.wait().expect("wait");
+        assert!(status.success(), "{status:?}");
+        if std::env::var_os("TRUNK_DBG").is_some() {
+            while let Ok(line) = running.lines.try_recv() {
+                if !line.contains("\"DEBUG\"") {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+    let (most, per_node) = most_at_once(&database.url);
+    assert!(
+        most <= TRUNK_LINES,
+        "{most} calls at once on a trunk of {TRUNK_LINES}: {per_node:?}"
+    );
+    assert_eq!(
+        most, TRUNK_LINES,
+        "the nodes together used the whole trunk: {per_node:?}"
+    );
+    assert!(
+        per_node.iter().all(|(_, n)| *n >= 2),
+        "each node dialed its part: {per_node:?}"
+    );
+    drop(carrier);
+}
