@@ -625,8 +625,18 @@ impl Pacer {
             dial = free_lines;
             limit = Limit::TrunkLines;
         }
+        // Calls started in the last second, or, under one call per second
+        // (a node's part of a trunk shared by more nodes than its calls per
+        // second), in the last 1/cps seconds: 0.5 is one call every 2 s.
+        let window = self
+            .config
+            .max_calls_per_second
+            .filter(|cps| *cps > 0.0 && *cps < 1.0)
+            .map_or(Duration::from_secs(1), |cps| {
+                Duration::from_secs_f64((1.0 / cps).min(3600.0))
+            });
         while let Some(&front) = self.recent_dials.front() {
-            if now.saturating_duration_since(front) >= Duration::from_secs(1) {
+            if now.saturating_duration_since(front) >= window {
                 self.recent_dials.pop_front();
             } else {
                 break;

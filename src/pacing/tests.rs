@@ -43,6 +43,32 @@ fn trunk_lines_cap_every_mode() {
 }
 
 #[test]
+fn under_one_call_per_second_the_calls_are_spaced() {
+    // A node's part of a trunk of 1 call per second shared by two nodes.
+    let t0 = Instant::now();
+    let mut config = PacerConfig::predictive(30);
+    config.mode = PacingMode::Progressive {
+        lines_per_agent: 1.0,
+    };
+    config.max_calls_per_second = Some(0.5);
+    let mut pacer = Pacer::new(config, t0);
+    ready_agents(&mut pacer, 5, t0);
+    assert_eq!(pacer.decide(t0).dial, 1);
+    pacer.on_event(PacerEvent::CallDialed { call: CallId(1) }, t0);
+    let after_1s = pacer.decide(t0 + Duration::from_millis(1500));
+    assert_eq!(after_1s.dial, 0);
+    assert_eq!(after_1s.reasoning.limit, Limit::CallsPerSecond);
+    assert_eq!(pacer.decide(t0 + Duration::from_secs(2)).dial, 1);
+    // At 1 per second and more, the window stays one second.
+    pacer.set_max_calls_per_second(Some(3.0));
+    pacer.on_event(
+        PacerEvent::CallDialed { call: CallId(2) },
+        t0 + Duration::from_secs(2),
+    );
+    assert_eq!(pacer.decide(t0 + Duration::from_millis(2500)).dial, 2);
+}
+
+#[test]
 fn predictive_starts_progressive_until_it_has_learned() {
     let now = Instant::now();
     let mut pacer = Pacer::new(PacerConfig::predictive(300), now);
