@@ -83,15 +83,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
     // A trunk shared by the nodes of the store: this node's part of it.
-    let (trunk_store, trunk_node) = (lists.store.clone(), lists.node.clone());
+    // (The store's last handle must not be dropped on the runtime: the
+    // PostgreSQL client blocks. `release` drops this one on the blocking pool.)
     let trunk_task = config.trunk.shared_by_nodes.then(|| {
-        tokio::spawn(driver::trunk_share::share_the_trunk(
+        let task = tokio::spawn(driver::trunk_share::share_the_trunk(
             lists.store.clone(),
             engine.clone(),
             lists.node.clone(),
             config.trunk.max_concurrent_calls,
             shutdown_rx.clone(),
-        ))
+        ));
+        (task, lists.store.clone(), lists.node.clone())
     });
     let api_state = api::ApiState::new(
         started,
@@ -116,9 +118,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         let _ = engine_task.await;
         // The calls are hung up: this node's part of a shared trunk is free.
-        if let Some(trunk_task) = trunk_task {
+        if let Some((trunk_task, store, node)) = trunk_task {
             let _ = trunk_task.await;
-            driver::trunk_share::release(trunk_store, trunk_node).await;
+            driver::trunk_share::release(store, node).await;
         }
         let _ = sip_shutdown_tx.send(true);
         let _ = sip_task.await;

@@ -52,7 +52,9 @@ fn campaign(addr: std::net::SocketAddr, name: &str) -> Option<Value> {
 fn stop(mut running: Running) {
     running.signal("TERM");
     let status = running.child.wait().expect("wait");
-    assert!(status.success(), "{status:?}");
+    let tail: Vec<String> = std::iter::from_fn(|| running.lines.try_recv().ok()).collect();
+    let tail = tail[tail.len().saturating_sub(60)..].join("\n");
+    assert!(status.success(), "{status:?}\n{tail}");
 }
 
 #[test]
