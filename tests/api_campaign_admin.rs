@@ -7,7 +7,7 @@ mod store_common;
 mod support;
 
 use serde_json::{Value, json};
-use support::{Running, ephemeral_config, export_csv, http, write_config};
+use support::{Running, ephemeral_config, export_csv, http, trunk_share, wait_until, write_config};
 
 const SUPERVISOR: &str = "demo-supervisor-token";
 const AGENT_1001: &str = "demo-agent-1001-token";
@@ -24,18 +24,6 @@ fn supervisor(
     body: Option<&str>,
 ) -> (u16, String) {
     http(addr, method, path, Some(SUPERVISOR), body)
-}
-
-/// Waits (up to `within`) until `check` holds; panics naming `what`.
-fn wait_until(within: std::time::Duration, what: &str, check: &dyn Fn() -> bool) {
-    let deadline = std::time::Instant::now() + within;
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} within {within:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
 }
 
 fn campaign(addr: std::net::SocketAddr, name: &str) -> Option<Value> {
@@ -412,22 +400,6 @@ fn start_pause_and_stop_on_one_node_reach_the_others_through_postgres() {
 
 /// `outdial campaigns` writes the store; the running dialer follows
 /// within a poll.
-/// This node's part of the shared trunk as its metrics show it:
-/// (lines, nodes), once it has claimed one.
-fn trunk_share(addr: std::net::SocketAddr) -> Option<(u32, u32)> {
-    let (status, body) = http(addr, "GET", "/metrics", None, None);
-    assert_eq!(status, 200, "{body}");
-    let gauge = |name: &str| {
-        body.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .map(|v| v as u32)
-    };
-    Some((
-        gauge("outdial_trunk_share_lines ")?,
-        gauge("outdial_trunk_share_nodes ")?,
-    ))
-}
-
 /// `[trunk] shared_by_nodes`: two nodes on one PostgreSQL store split the
 /// trunk's 60 lines; when one stops, the other has them all; a node
 /// started again gets its part back.

@@ -12,10 +12,10 @@ mod sip_support;
 mod store_common;
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial};
+use support::{Running, http, outdial, trunk_share, wait_until};
 
 const SUPERVISOR: &str = "trunk-supervisor-token";
 const TRUNK_LINES: i64 = 4;
@@ -65,28 +65,6 @@ default_region = "US"
 {agents}"#,
         rtp_max = rtp_base + 15,
     )
-}
-
-/// This node's part of the shared trunk from its metrics: (lines, nodes).
-fn trunk_share(addr: std::net::SocketAddr) -> Option<(u32, u32)> {
-    let (_, body) = http(addr, "GET", "/metrics", None, None);
-    let gauge = |name: &str| {
-        body.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .map(|v| v as u32)
-    };
-    Some((
-        gauge("outdial_trunk_share_lines ")?,
-        gauge("outdial_trunk_share_nodes ")?,
-    ))
-}
-
-fn wait_until(within: Duration, what: &str, check: &dyn Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The most attempts in progress at once, over both nodes, from the

@@ -334,3 +334,31 @@ pub fn schedule_callback(
         )
         .expect("schedule the callback")
 }
+
+/// Waits (up to `within`) until `check` holds; panics naming `what`.
+pub fn wait_until(within: Duration, what: &str, check: &dyn Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A node's part of a shared trunk as its metrics show it: (lines, nodes),
+/// once it has claimed one (`[trunk] shared_by_nodes`).
+pub fn trunk_share(addr: SocketAddr) -> Option<(u32, u32)> {
+    let (status, body) = http(addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{body}");
+    let gauge = |name: &str| {
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .map(|v| v as u32)
+    };
+    Some((
+        gauge("outdial_trunk_share_lines ")?,
+        gauge("outdial_trunk_share_nodes ")?,
+    ))
+}
