@@ -30,8 +30,8 @@ const EMPTY_HOPPER_RETRY: Duration = Duration::from_secs(5);
 /// Why a per-call agent is made Not ready when its phone did not answer.
 pub const REASON_PHONE_UNANSWERED: &str = "phone did not answer";
 /// Records kept leased beyond what the pacer asks for right now.
-const HOPPER_SPARE: usize = 10;
-const MAX_LEASE_BATCH: usize = 100;
+pub(super) const HOPPER_SPARE: usize = 10;
+pub(super) const MAX_LEASE_BATCH: usize = 100;
 /// The analyser decides "human" only once it predicts the end of the first
 /// utterance, a little after the caller stopped. The abandon clock is armed
 /// from the end of the greeting, so the verdict time is moved back by this
@@ -891,6 +891,7 @@ impl Dialer {
 
     /// After anything changed: pace every running campaign.
     pub(super) fn after_change(&mut self, now: Instant) {
+        self.pace_running_campaigns(now);
         let names: Vec<String> = self.live.keys().cloned().collect();
         for name in names {
             let running = self
@@ -898,7 +899,6 @@ impl Dialer {
                 .get(&name)
                 .is_some_and(|c| c.state == RunState::Running);
             if running {
-                self.pace(&name, now);
                 self.poll_personal_callbacks(&name, now);
                 self.deliver_personal_callbacks(&name, now);
                 let push = self
@@ -909,61 +909,6 @@ impl Dialer {
                     self.push_previews(&name, now);
                 }
             }
-        }
-    }
-
-    fn pace(&mut self, campaign: &str, now: Instant) {
-        // The trunk's limit holds across campaigns: each pacer sees only
-        // its own lines.
-        let trunk_free = (self.trunk_max_calls()).saturating_sub(self.calls.len());
-        let Some(live) = self.live.get_mut(campaign) else {
-            return;
-        };
-        let due = live.decide_now || live.next_decision.is_some_and(|t| t <= now);
-        if !due {
-            return;
-        }
-        live.decide_now = false;
-        let decision = live.pacer.decide(now);
-        if decision.dial > 0 {
-            tracing::debug!(
-                campaign,
-                dial = decision.dial,
-                reasoning = ?decision.reasoning,
-                "pacing decision"
-            );
-        }
-        live.next_decision = Some(now + decision.next_decision_within);
-        live.last_decision = Some(decision);
-        let wanted = (decision.dial as usize).min(trunk_free);
-        if wanted < decision.dial as usize
-            && let Some(last) = live.last_decision.as_mut()
-        {
-            last.reasoning.limit = crate::pacing::Limit::TrunkLines;
-        }
-        // Records the hopper lacks are not the trunk's to give.
-        live.unmet_demand = decision
-            .reasoning
-            .wanted
-            .saturating_sub(u32::try_from(wanted).unwrap_or(u32::MAX));
-        let dial = wanted.min(live.hopper.len());
-        let mut leases: Vec<Lease> = live.hopper.drain(..dial).collect();
-        // Keep the hopper ahead of the pacer.
-        let short = (wanted - dial) + HOPPER_SPARE.max(wanted);
-        if !live.lease_pending
-            && live.hopper.len() < short
-            && live.lease_not_before.is_none_or(|t| t <= now)
-        {
-            live.lease_pending = true;
-            live.lease_not_before = None;
-            self.effects.push_back(Effect::Lease {
-                campaign: campaign.to_string(),
-                max: (short - live.hopper.len()).clamp(1, MAX_LEASE_BATCH),
-                for_agent: None,
-            });
-        }
-        for lease in leases.drain(..) {
-            self.dial(campaign, lease, None, None, now);
         }
     }
 
@@ -986,6 +931,7 @@ impl Dialer {
             now,
         );
         live.stats.dials += 1;
+        self.dial_rate.record(now);
         let mut settings = live.settings.clone();
         // The agent of a previewed call takes it at the answer.
         settings.connect_first |= preview_agent.is_some();

@@ -19,6 +19,7 @@ use super::preview::{PreviewAction, PreviewView};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
 use crate::config::{CampaignConfig, Config, DialMode, SimulatedAgent, TrunkConfig};
 use crate::pacing::AgentId;
+use crate::pacing::dial_rate::DialRate;
 use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,6 +341,11 @@ pub struct Dialer {
     /// This node's part of a trunk shared with other nodes
     /// (`[trunk] shared_by_nodes`); `None`: the whole trunk is this node's.
     trunk_share: Option<TrunkShare>,
+    /// Every call this node started lately (all campaigns, preview dials
+    /// too): the trunk's calls per second are held on it.
+    pub(super) dial_rate: DialRate,
+    /// Who gets the lines an even split cannot divide: moves on each pass.
+    pub(super) fair_turn: usize,
     /// `[agent_states] not_ready_reasons` (empty: free text).
     not_ready_reasons: Vec<String>,
 }
@@ -420,6 +426,8 @@ impl Dialer {
                 .trunk
                 .shared_by_nodes
                 .then_some(TrunkShare { lines: 0, nodes: 1 }),
+            dial_rate: DialRate::new(),
+            fair_turn: 0,
             not_ready_reasons: config.agent_states.not_ready_reasons.clone(),
         }
     }
@@ -442,7 +450,7 @@ impl Dialer {
     }
 
     /// Calls per second this node may start on the trunk.
-    fn trunk_calls_per_second(&self) -> f64 {
+    pub(super) fn trunk_calls_per_second(&self) -> f64 {
         let cps = self.trunk.max_calls_per_second;
         self.trunk_share
             .map_or(cps, |share| share.calls_per_second(cps))

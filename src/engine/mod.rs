@@ -4,8 +4,9 @@
 //! [`dispatch::Dispatcher`] that hands live answers to free agents;
 //! [`preview`] the two preview modes (records shown before dialing);
 //! [`definitions`] campaigns defined, changed and removed at run time; `calls`
-//! wires pacing, attempts and agents together, and [`io`] names what
-//! crosses to the tokio shell (`driver`).
+//! wires pacing, attempts and agents together, `trunk_lines` divides the
+//! node's trunk lines and calls per second among the running campaigns,
+//! and [`io`] names what crosses to the tokio shell (`driver`).
 
 pub mod attempt;
 pub mod calls;
@@ -15,6 +16,7 @@ pub mod dialer;
 pub mod dispatch;
 pub mod io;
 pub mod preview;
+mod trunk_lines;
 
 #[cfg(test)]
 mod calls_tests;
@@ -22,3 +24,5 @@ mod calls_tests;
 mod preview_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trunk_lines_tests;

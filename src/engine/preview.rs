@@ -400,6 +400,12 @@ impl Dialer {
                 "max concurrent calls reached; press Call again in a moment".into(),
             ));
         }
+        let cps = Some(self.trunk_calls_per_second());
+        if self.dial_rate.allowed(cps, now) == 0 {
+            return Err(CommandError::Unavailable(
+                "the trunk's calls per second are in use; press Call again in a moment".into(),
+            ));
+        }
         let Some(lease) = self.take_preview(campaign, agent, Release::Unused, "called") else {
             return Ok(());
         };
@@ -441,6 +447,7 @@ impl Dialer {
     /// Push preview: every Ready agent of `campaign` gets a record (the
     /// longest idle first); simulated agents accept at once.
     pub(super) fn push_previews(&mut self, campaign: &str, now: Instant) {
+        self.retry_simulated_accepts(campaign, now);
         let mut ready: Vec<(Duration, String)> = self
             .agents
             .iter()
@@ -469,6 +476,30 @@ impl Dialer {
                 .is_some_and(|a| a.simulated.is_some());
             if simulated && let Err(error) = self.preview_call(campaign, &agent, None, now) {
                 tracing::debug!(%agent, %error, "simulated agent cannot accept its preview yet");
+            }
+        }
+    }
+
+    /// Simulated agents whose record is still on screen (the trunk had no
+    /// line or call start for it) accept it again.
+    fn retry_simulated_accepts(&mut self, campaign: &str, now: Instant) {
+        let Some(live) = self.live.get(campaign) else {
+            return;
+        };
+        let waiting: Vec<String> = live
+            .previews
+            .keys()
+            .filter(|agent| {
+                self.agents
+                    .get(*agent)
+                    .is_some_and(|a| a.simulated.is_some())
+            })
+            .cloned()
+            .collect();
+        for agent in waiting {
+            if self.preview_call(campaign, &agent, None, now).is_err() {
+                // The trunk is still full: the others would fail alike.
+                break;
             }
         }
     }

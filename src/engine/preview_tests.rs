@@ -153,7 +153,19 @@ fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant
 /// simulated unless `with_sim`. The campaign started and leased `n`
 /// records.
 fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dialer {
-    let mut text = CONFIG.replace("MODE", mode).replace("EXTRA", extra);
+    started_with(CONFIG, mode, extra, n, with_sim, t0)
+}
+
+/// [`started`] on another configuration than [`CONFIG`].
+fn started_with(
+    config: &str,
+    mode: &str,
+    extra: &str,
+    n: i64,
+    with_sim: bool,
+    t0: Instant,
+) -> Dialer {
+    let mut text = config.replace("MODE", mode).replace("EXTRA", extra);
     if !with_sim {
         text = text.replace(
             "campaigns = [\"demo\"]\nsimulated",
@@ -893,4 +905,89 @@ fn a_per_call_phone_is_rung_with_the_previewed_call_and_connected_at_the_answer(
         "{connected:?}"
     );
     assert!(!connected.contains(&ring_ann), "{connected:?}");
+}
+
+#[test]
+fn a_preview_call_waits_for_the_trunks_calls_per_second() {
+    // One call a second on the trunk: the simulated agent's accepted
+    // record took this second's start; Ann's Call is refused with the
+    // reason until the next second.
+    let t0 = Instant::now();
+    let mut dialer = started_with(
+        &CONFIG.replace("max_calls_per_second = 100", "max_calls_per_second = 1"),
+        "push_preview",
+        "preview_timeout_s = 20",
+        3,
+        true,
+        t0,
+    );
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "previewing");
+    let refused = dialer.handle_command(
+        Command::Preview {
+            agent: "ann".into(),
+            action: PreviewAction::Call,
+            caller_id: None,
+        },
+        t0 + ms(500),
+    );
+    match refused {
+        Err(CommandError::Unavailable(reason)) => {
+            assert!(reason.contains("calls per second"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "previewing");
+    preview(&mut dialer, "ann", PreviewAction::Call, t0 + ms(1000));
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+}
+
+#[test]
+fn a_simulated_agent_accepts_again_when_the_trunk_frees() {
+    // Load tests run push preview with simulated agents: one whose accept
+    // found the second's call start taken calls its record a second later
+    // instead of keeping it on screen until the timeout.
+    let t0 = Instant::now();
+    let text = CONFIG
+        .replace("max_calls_per_second = 100", "max_calls_per_second = 1")
+        .replace("MODE", "push_preview")
+        .replace("EXTRA", "preview_timeout_s = 60")
+        .replace(
+            "sip_uri = \"sip:ann@127.0.0.1:5090\"",
+            "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
+        );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Start,
+            },
+            t0,
+        )
+        .unwrap();
+    effects(&mut dialer);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: (1..=3).map(lease).collect(),
+            for_agent: None,
+        },
+        t0,
+    );
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1, "one start a second");
+    let mut now = t0;
+    let mut second = None;
+    while let Some(at) = dialer.poll_timeout().filter(|at| *at <= t0 + ms(1500)) {
+        now = at.max(now);
+        dialer.handle_timeout(now);
+        if !dials(&effects(&mut dialer)).is_empty() {
+            second = Some(now);
+            break;
+        }
+    }
+    let second = second.expect("the second agent's call within 1.5 s");
+    assert!(second >= t0 + ms(1000), "not before the next second");
 }

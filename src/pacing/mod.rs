@@ -29,11 +29,12 @@
 //! would spend the room is not unlikely enough (`cluster_tail_too_likely`).
 //! Until enough answers have been seen it paces progressively.
 
+pub mod dial_rate;
 pub mod estimate;
 pub mod ledger;
 pub mod trunk_share;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -334,7 +335,7 @@ pub struct Pacer {
     ringing: HashMap<CallId, Instant>,
     waiting: HashMap<CallId, Instant>,
     lines_in_use: HashMap<CallId, ()>,
-    recent_dials: VecDeque<Instant>,
+    recent_dials: dial_rate::DialRate,
     live_answers_seen: u64,
     /// Live answers restored from the store (earlier runs): they count
     /// toward the loop's set-point (how noisy the running rate still is),
@@ -378,7 +379,7 @@ impl Pacer {
             ringing: HashMap::new(),
             waiting: HashMap::new(),
             lines_in_use: HashMap::new(),
-            recent_dials: VecDeque::new(),
+            recent_dials: dial_rate::DialRate::new(),
             live_answers_seen: 0,
             restored_answers: 0,
             log_threshold: BASE_RISK.ln(),
@@ -416,7 +417,7 @@ impl Pacer {
             PacerEvent::CallDialed { call } => {
                 self.ringing.insert(call, now);
                 self.lines_in_use.insert(call, ());
-                self.recent_dials.push_back(now);
+                self.recent_dials.record(now);
             }
             PacerEvent::LiveAnswer { call } => {
                 if let Some(dialed) = self.ringing.remove(&call) {
@@ -625,31 +626,12 @@ impl Pacer {
             dial = free_lines;
             limit = Limit::TrunkLines;
         }
-        // Calls started in the last second, or, under one call per second
-        // (a node's part of a trunk shared by more nodes than its calls per
-        // second), in the last 1/cps seconds: 0.5 is one call every 2 s.
-        let window = self
-            .config
-            .max_calls_per_second
-            .filter(|cps| *cps > 0.0 && *cps < 1.0)
-            .map_or(Duration::from_secs(1), |cps| {
-                Duration::from_secs_f64((1.0 / cps).min(3600.0))
-            });
-        while let Some(&front) = self.recent_dials.front() {
-            if now.saturating_duration_since(front) >= window {
-                self.recent_dials.pop_front();
-            } else {
-                break;
-            }
-        }
-        if let Some(cps) = self.config.max_calls_per_second {
-            let allowed = (cps.max(0.0).floor() as u32)
-                .max(1)
-                .saturating_sub(self.recent_dials.len() as u32);
-            if dial > allowed {
-                dial = allowed;
-                limit = Limit::CallsPerSecond;
-            }
+        let allowed = self
+            .recent_dials
+            .allowed(self.config.max_calls_per_second, now);
+        if dial > allowed {
+            dial = allowed;
+            limit = Limit::CallsPerSecond;
         }
         (dial, limit)
     }

@@ -1,0 +1,265 @@
+//! Two campaigns on one node share its trunk: lines divided fairly, one
+//! calls-per-second window for all their calls and the preview agents'.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::attempt::Failure;
+use super::campaign_run::RunCommand;
+use super::dialer::{Command, Dialer};
+use super::io::{CallId, Effect, Input};
+use crate::config::Config;
+use crate::store::Lease;
+
+/// Campaigns "alpha" and "zulu", progressive at 3 lines per agent, with
+/// three simulated agents each; the trunk's limits are filled in.
+fn config(max_lines: u32, cps: f64) -> Config {
+    let mut text = format!(
+        r#"
+[sip]
+listen = "127.0.0.1:5060"
+[rtp]
+bind = "127.0.0.1"
+port_min = 20000
+port_max = 20999
+[trunk]
+uri = "sip:127.0.0.1:5070"
+caller_id = "+15551230000"
+max_concurrent_calls = {max_lines}
+max_calls_per_second = {cps}
+[api]
+listen = "127.0.0.1:8080"
+[store]
+url = "sqlite://x.db"
+"#
+    );
+    for campaign in ["alpha", "zulu"] {
+        text.push_str(&format!(
+            "[[campaign]]\nname = \"{campaign}\"\nmode = \"progressive\"\nlines_per_agent = 3.0\n"
+        ));
+    }
+    for campaign in ["alpha", "zulu"] {
+        for n in 1..=3 {
+            text.push_str(&format!(
+                "[[agent]]\nid = \"{campaign}{n}\"\nname = \"{campaign} {n}\"\ncampaigns = [\"{campaign}\"]\n\
+                 simulated = {{ wrap_up_s = 3, disposition = \"SALE\" }}\n"
+            ));
+        }
+    }
+    Config::parse(&text, Path::new("outdial.toml")).unwrap()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn lease(campaign: i64, id: i64) -> Lease {
+    Lease {
+        record_id: campaign * 1000 + id,
+        campaign,
+        external_id: id.to_string(),
+        name: String::new(),
+        custom_json: "{}".into(),
+        time_zones: "America/New_York".into(),
+        priority: 0,
+        phone: format!("+1202555{id:04}"),
+        attempts: 0,
+        callback: None,
+        callback_agent: None,
+        node: "test".into(),
+        lease_until: jiff::Timestamp::UNIX_EPOCH,
+    }
+}
+
+/// The calls each campaign started among `effects`, in order.
+fn dials(effects: &[Effect]) -> Vec<(String, CallId)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial { call, campaign, .. } => Some((campaign.clone(), *call)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn count(dials: &[(String, CallId)], campaign: &str) -> usize {
+    dials.iter().filter(|(c, _)| c == campaign).count()
+}
+
+struct Node {
+    dialer: Dialer,
+    /// Every call started so far, by campaign.
+    started: Vec<(String, CallId)>,
+}
+
+impl Node {
+    /// All six agents' phones up (Ready), no campaign running.
+    fn new(max_lines: u32, cps: f64, t0: Instant) -> Self {
+        let mut dialer = Dialer::new(&config(max_lines, cps), t0);
+        for campaign in ["alpha", "zulu"] {
+            for n in 1..=3 {
+                dialer.handle_input(
+                    Input::AgentLeg {
+                        agent: format!("{campaign}{n}"),
+                        up: true,
+                    },
+                    t0,
+                );
+            }
+        }
+        let mut node = Node {
+            dialer,
+            started: Vec::new(),
+        };
+        node.drain();
+        node
+    }
+
+    /// The effects since the last drain; the calls among them noted.
+    fn drain(&mut self) -> Vec<Effect> {
+        let effects: Vec<Effect> = std::iter::from_fn(|| self.dialer.poll_effect()).collect();
+        self.started.extend(dials(&effects));
+        effects
+    }
+
+    fn start(&mut self, campaign: &str, now: Instant) {
+        self.dialer
+            .handle_command(
+                Command::Campaign {
+                    name: campaign.into(),
+                    command: RunCommand::Start,
+                },
+                now,
+            )
+            .unwrap();
+    }
+
+    fn lease(&mut self, campaign: &str, records: i64, now: Instant) {
+        let id = if campaign == "alpha" { 1 } else { 2 };
+        self.dialer.handle_input(
+            Input::Leased {
+                campaign: campaign.into(),
+                leases: (1..=records).map(|n| lease(id, n)).collect(),
+                for_agent: None,
+            },
+            now,
+        );
+    }
+
+    /// The oldest call still in flight of `campaign` ends busy.
+    fn end_oldest(&mut self, campaign: &str, now: Instant) {
+        let (index, call) = self
+            .started
+            .iter()
+            .enumerate()
+            .find(|(_, (c, _))| c == campaign)
+            .map(|(i, (_, call))| (i, *call))
+            .unwrap();
+        self.started.remove(index);
+        self.dialer.handle_input(
+            Input::Failed {
+                call,
+                failure: Failure::Busy,
+                sip_code: Some(486),
+            },
+            now,
+        );
+    }
+}
+
+#[test]
+fn two_campaigns_starting_together_get_half_the_lines_each() {
+    // Each wants 9 lines (3 agents × 3); the trunk has 6. Before, the
+    // campaign first by name took all six.
+    let t0 = Instant::now();
+    let mut node = Node::new(6, 100.0, t0);
+    node.start("alpha", t0);
+    node.start("zulu", t0);
+    node.drain();
+    node.lease("alpha", 20, t0 + ms(5));
+    node.drain();
+    node.lease("zulu", 20, t0 + ms(8));
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 3, "{:?}", node.started);
+    assert_eq!(count(&node.started, "zulu"), 3, "{:?}", node.started);
+}
+
+#[test]
+fn a_campaign_started_first_gives_lines_back_as_its_calls_end() {
+    let t0 = Instant::now();
+    let mut node = Node::new(6, 100.0, t0);
+    node.start("alpha", t0);
+    node.drain();
+    node.lease("alpha", 20, t0 + ms(5));
+    node.drain();
+    // Alone, alpha uses every line.
+    assert_eq!(count(&node.started, "alpha"), 6);
+    node.start("zulu", t0 + ms(100));
+    node.drain();
+    node.lease("zulu", 20, t0 + ms(105));
+    node.drain();
+    assert_eq!(count(&node.started, "zulu"), 0, "no line free");
+    // Each of alpha's calls that ends frees a line for zulu until they
+    // hold three each; from then on each line goes back to whose call
+    // ended.
+    let mut now = t0 + ms(200);
+    for expected_zulu in 1..=3 {
+        node.end_oldest("alpha", now);
+        node.drain();
+        assert_eq!(count(&node.started, "zulu"), expected_zulu);
+        assert_eq!(count(&node.started, "alpha"), 6 - expected_zulu);
+        now += ms(100);
+    }
+    node.end_oldest("alpha", now);
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 3);
+    assert_eq!(count(&node.started, "zulu"), 3);
+    node.end_oldest("zulu", now + ms(100));
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 3);
+    assert_eq!(count(&node.started, "zulu"), 3);
+}
+
+#[test]
+fn the_calls_per_second_hold_across_campaigns() {
+    // Each campaign's pacer allows itself the trunk's 2 calls a second; the
+    // node starts 2 a second in all, one each.
+    let t0 = Instant::now();
+    let mut node = Node::new(30, 2.0, t0);
+    node.start("alpha", t0);
+    node.start("zulu", t0);
+    node.drain();
+    let mut starts: Vec<(Instant, String)> = Vec::new();
+    for (campaign, at) in [("alpha", t0 + ms(5)), ("zulu", t0 + ms(8))] {
+        node.lease(campaign, 20, at);
+        starts.extend(dials(&node.drain()).into_iter().map(|(c, _)| (at, c)));
+    }
+    assert!(starts.len() <= 2, "{starts:?}");
+    // Driven by its timers for 5 s: never more than 2 starts in a second,
+    // 10 in all, both campaigns served.
+    let end = t0 + ms(5_000);
+    let mut now = t0 + ms(8);
+    while let Some(at) = node.dialer.poll_timeout() {
+        if at > end {
+            break;
+        }
+        now = now.max(at);
+        let before = node.started.len();
+        node.dialer.handle_timeout(now);
+        node.drain();
+        for (campaign, _) in &node.started[before..] {
+            starts.push((now, campaign.clone()));
+        }
+    }
+    for (i, (at, _)) in starts.iter().enumerate() {
+        let in_window = starts[i..]
+            .iter()
+            .filter(|(t, _)| t.saturating_duration_since(*at) < ms(1000))
+            .count();
+        assert!(in_window <= 2, "{starts:?}");
+    }
+    let alpha = starts.iter().filter(|(_, c)| c == "alpha").count();
+    let zulu = starts.iter().filter(|(_, c)| c == "zulu").count();
+    assert!((9..=10).contains(&(alpha + zulu)), "{starts:?}");
+    assert!(alpha.abs_diff(zulu) <= 1, "alpha {alpha}, zulu {zulu}");
+}
