@@ -33,6 +33,10 @@ pub const TRUNK_UP: &str = "outdial_trunk_up";
 /// nodes (`[trunk] shared_by_nodes`), and the nodes sharing it now.
 pub const TRUNK_SHARE_LINES: &str = "outdial_trunk_share_lines";
 pub const TRUNK_SHARE_NODES: &str = "outdial_trunk_share_nodes";
+/// Gauge: 1 while new calls are held for the trunk's sake (`reason` =
+/// `retry_after`: a 503 asked for a pause | `unreachable`: OPTIONS
+/// unanswered | `failing`: calls failing in a row, backing off), else 0.
+pub const TRUNK_HELD: &str = "outdial_trunk_held";
 
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
@@ -69,6 +73,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "Calls this node may hold on a trunk shared by nodes"
     );
     metrics::describe_gauge!(TRUNK_SHARE_NODES, "Nodes sharing the trunk now");
+    metrics::describe_gauge!(
+        TRUNK_HELD,
+        "1 while new calls are held for the trunk, by reason"
+    );
     metrics::describe_counter!(ENGINE_COMMANDS, "Engine commands by result");
     metrics::describe_counter!(ENGINE_EVENTS, "Engine events by type");
     metrics::describe_counter!(ATTEMPTS, "Finished call attempts by result");

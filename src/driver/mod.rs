@@ -557,6 +557,14 @@ fn publish_gauges(dialer: &Dialer) {
         let count = agents.iter().filter(|a| a.state == state).count();
         metrics::gauge!(m::AGENTS, "state" => state).set(count as f64);
     }
+    let held = dialer.trunk_hold();
+    for hold in crate::engine::trunk_health::TrunkHold::ALL {
+        metrics::gauge!(m::TRUNK_HELD, "reason" => hold.label()).set(if held == Some(hold) {
+            1.0
+        } else {
+            0.0
+        });
+    }
     for campaign in dialer.campaign_views() {
         let running = if campaign.state == "running" {
             1.0

@@ -472,6 +472,7 @@ impl Shell {
                 call,
                 failure: Failure::NetworkFailure,
                 sip_code: None,
+                retry_after: None,
             }]
         };
         let route = match self.trunk_route(&phone).await {
@@ -873,7 +874,11 @@ impl Shell {
                 }
                 return Vec::new();
             }
-            SipEvent::PingResult { .. } => return Vec::new(),
+            SipEvent::PingResult { code, .. } => {
+                return vec![Input::TrunkPing {
+                    answered: code.is_some(),
+                }];
+            }
         };
         let Some(party) = self.parties.get(&call_handle).cloned() else {
             return Vec::new();
@@ -934,6 +939,7 @@ impl Shell {
                     call,
                     failure,
                     sip_code: end.sip_code,
+                    retry_after: end.retry_after,
                 }]
             }
             SipEvent::PingResult { .. } | SipEvent::Registration(_) => Vec::new(),

@@ -17,6 +17,7 @@ use super::campaign_run::RunState;
 use super::dialer::Dialer;
 use super::dispatch::Dispatcher;
 use super::io::{AttemptRecord, CallId, CampaignStats, Effect, Input};
+use super::trunk_health::CallSignal;
 use crate::agent::AgentState;
 use crate::config::CampaignConfig;
 use crate::pacing::{AgentActivity, AgentId, Decision, NotLive, Pacer, PacerConfig, PacerEvent};
@@ -172,6 +173,20 @@ fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64;
     })
 }
 
+/// What a failed call shows of the trunk: a congestion code (with the
+/// carrier's Retry-After), no response at all, or a response.
+fn trunk_signal(
+    failure: super::attempt::Failure,
+    sip_code: Option<u16>,
+    retry_after: Option<Duration>,
+) -> CallSignal {
+    match (failure, sip_code) {
+        (super::attempt::Failure::Congestion, _) => CallSignal::Congestion { retry_after },
+        (_, None) => CallSignal::NoResponse,
+        (_, Some(_)) => CallSignal::Responded,
+    }
+}
+
 /// Why the campaign's calls are held back, for agents: only the limits
 /// that are not the pacing working as meant.
 fn held_back_reason(limit: crate::pacing::Limit) -> Option<&'static str> {
@@ -315,10 +330,12 @@ impl Dialer {
                 }
             }
             Input::Ringing { call } => {
+                self.trunk_health.on_call(CallSignal::Responded, now);
                 self.ringback_to_preview_agent(call);
                 self.with_attempt(call, now, |a, now| a.on_provisional(now))
             }
             Input::Answered { call } => {
+                self.trunk_health.on_call(CallSignal::Responded, now);
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.answered_at = Some(now);
                 }
@@ -328,7 +345,13 @@ impl Dialer {
                 call,
                 failure,
                 sip_code,
-            } => self.with_attempt(call, now, |a, now| a.on_failed(failure, sip_code, now)),
+                retry_after,
+            } => {
+                self.trunk_health
+                    .on_call(trunk_signal(failure, sip_code, retry_after), now);
+                self.with_attempt(call, now, |a, now| a.on_failed(failure, sip_code, now))
+            }
+            Input::TrunkPing { answered } => self.trunk_health.on_ping(answered),
             Input::RemoteHangUp { call } => {
                 self.with_attempt(call, now, |a, now| a.on_remote_hangup(now))
             }
@@ -932,6 +955,7 @@ impl Dialer {
         );
         live.stats.dials += 1;
         self.dial_rate.record(now);
+        self.trunk_health.on_dial(now);
         let mut settings = live.settings.clone();
         // The agent of a previewed call takes it at the answer.
         settings.connect_first |= preview_agent.is_some();

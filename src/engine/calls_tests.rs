@@ -351,6 +351,7 @@ fn machines_busy_and_failures_are_recorded_and_free_the_line() {
             call: next[0],
             failure: Failure::Busy,
             sip_code: Some(486),
+            retry_after: None,
         },
         t0 + ms(7000),
     );

@@ -16,6 +16,7 @@ use super::calls::{CallEntry, LiveCampaign};
 use super::campaign_run::{self, RunCommand, RunState};
 use super::io::{AttemptRecord, CallId, Effect};
 use super::preview::{PreviewAction, PreviewView};
+use super::trunk_health::{TrunkHealth, TrunkHold};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
 use crate::config::{CampaignConfig, Config, DialMode, SimulatedAgent, TrunkConfig};
 use crate::pacing::AgentId;
@@ -346,6 +347,11 @@ pub struct Dialer {
     pub(super) dial_rate: DialRate,
     /// Who gets the lines an even split cannot divide: moves on each pass.
     pub(super) fair_turn: usize,
+    /// Whether the trunk takes new calls now (Retry-After, OPTIONS, a
+    /// breaker on calls failing in a row).
+    pub(super) trunk_health: TrunkHealth,
+    /// Why the trunk held new calls at the last pacing pass.
+    pub(super) trunk_hold: Option<TrunkHold>,
     /// `[agent_states] not_ready_reasons` (empty: free text).
     not_ready_reasons: Vec<String>,
 }
@@ -428,6 +434,8 @@ impl Dialer {
                 .then_some(TrunkShare { lines: 0, nodes: 1 }),
             dial_rate: DialRate::new(),
             fair_turn: 0,
+            trunk_health: TrunkHealth::new(),
+            trunk_hold: None,
             not_ready_reasons: config.agent_states.not_ready_reasons.clone(),
         }
     }
@@ -483,6 +491,12 @@ impl Dialer {
             live.decide_now |= grew;
         }
         self.after_change(now);
+    }
+
+    /// Why new calls were held for the trunk's sake at the last pacing
+    /// pass (a 503's Retry-After, OPTIONS unanswered, calls failing).
+    pub fn trunk_hold(&self) -> Option<TrunkHold> {
+        self.trunk_hold
     }
 
     pub fn trunk_share(&self) -> Option<TrunkShare> {
@@ -969,7 +983,9 @@ impl Dialer {
                     agents_by_state,
                     guide: campaign.config.guide.clone(),
                     held_back: if campaign.state == RunState::Running {
-                        self.live.get(name).and_then(|live| live.held_back())
+                        self.trunk_hold
+                            .map(TrunkHold::reason)
+                            .or_else(|| self.live.get(name).and_then(|live| live.held_back()))
                     } else {
                         None
                     },

@@ -7,6 +7,8 @@
 //! counter); the shell maps it to its SIP call handle, media leg and store
 //! attempt row.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::attempt::{Failure, Outcome, Prompt, Verdict};
@@ -155,6 +157,12 @@ pub enum Input {
         call: CallId,
         failure: Failure,
         sip_code: Option<u16>,
+        /// The response's Retry-After (a 503 asking for a pause).
+        retry_after: Option<Duration>,
+    },
+    /// The trunk's OPTIONS keepalive was answered (any response) or not.
+    TrunkPing {
+        answered: bool,
     },
     /// The customer hung up (BYE received).
     RemoteHangUp {

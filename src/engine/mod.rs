@@ -16,6 +16,7 @@ pub mod dialer;
 pub mod dispatch;
 pub mod io;
 pub mod preview;
+pub mod trunk_health;
 mod trunk_lines;
 
 #[cfg(test)]

@@ -400,6 +400,12 @@ impl Dialer {
                 "max concurrent calls reached; press Call again in a moment".into(),
             ));
         }
+        if let Some(hold) = self.trunk_health.hold(now) {
+            return Err(CommandError::Unavailable(format!(
+                "{}; press Call again in a moment",
+                hold.reason()
+            )));
+        }
         let cps = Some(self.trunk_calls_per_second());
         if self.dial_rate.allowed(cps, now) == 0 {
             return Err(CommandError::Unavailable(

@@ -345,6 +345,7 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
             call,
             failure: Failure::Busy,
             sip_code: Some(486),
+            retry_after: None,
         },
         t0 + ms(3000),
     );
@@ -798,6 +799,7 @@ fn an_agent_who_leaves_a_progressive_campaign_gets_no_calls_from_it() {
             call: first[0],
             failure: Failure::Busy,
             sip_code: Some(486),
+            retry_after: None,
         },
         t0 + ms(2000),
     );

@@ -49,8 +49,19 @@ impl Dialer {
         let in_flight = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
         let free_lines = node_lines.saturating_sub(in_flight);
         let cps = Some(self.trunk_calls_per_second());
-        let free_starts = self.dial_rate.allowed(cps, now);
+        let free_starts = self
+            .dial_rate
+            .allowed(cps, now)
+            .min(self.trunk_health.allowed_starts(now));
         let can_start = free_lines.min(free_starts);
+        let hold = self.trunk_health.hold(now);
+        if hold != self.trunk_hold {
+            match hold {
+                Some(hold) => tracing::warn!(reason = hold.reason(), "new calls held"),
+                None => tracing::info!("the trunk takes new calls again"),
+            }
+            self.trunk_hold = hold;
+        }
 
         let names: Vec<String> = self.running_campaigns_by_name().collect();
         let mut claims = Vec::with_capacity(names.len());
@@ -106,9 +117,16 @@ impl Dialer {
                 self.settle_claim(claim, grant, free_lines, cps_bound, now);
             }
         }
-        // Refused a call start: decide again when the window opens (a line
-        // that frees is an event of its own).
-        if let Some(at) = self.dial_rate.next_allowed_at(cps, now) {
+        // Refused a call start: decide again when the window opens or the
+        // trunk's hold lifts (a line that frees is an event of its own).
+        let resume = [
+            self.dial_rate.next_allowed_at(cps, now),
+            self.trunk_health.next_change(now),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(at) = resume {
             for claim in &claims {
                 if let Some(live) = self.live.get_mut(&claim.name)
                     && live.unmet_demand > 0

@@ -146,8 +146,33 @@ impl Node {
         );
     }
 
+    /// Drives the node by its own timers until `end`: the calls started,
+    /// with when.
+    fn run_until(&mut self, from: Instant, end: Instant) -> Vec<(Instant, String)> {
+        let mut starts = Vec::new();
+        let mut now = from;
+        while let Some(at) = self.dialer.poll_timeout().filter(|at| *at <= end) {
+            now = now.max(at);
+            self.dialer.handle_timeout(now);
+            starts.extend(dials(&self.drain()).into_iter().map(|(c, _)| (now, c)));
+        }
+        starts
+    }
+
     /// The oldest call still in flight of `campaign` ends busy.
     fn end_oldest(&mut self, campaign: &str, now: Instant) {
+        self.end_oldest_with(campaign, Failure::Busy, Some(486), None, now);
+    }
+
+    /// The oldest call still in flight of `campaign` fails so.
+    fn end_oldest_with(
+        &mut self,
+        campaign: &str,
+        failure: Failure,
+        sip_code: Option<u16>,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
         let (index, call) = self
             .started
             .iter()
@@ -159,8 +184,9 @@ impl Node {
         self.dialer.handle_input(
             Input::Failed {
                 call,
-                failure: Failure::Busy,
-                sip_code: Some(486),
+                failure,
+                sip_code,
+                retry_after,
             },
             now,
         );
@@ -237,20 +263,7 @@ fn the_calls_per_second_hold_across_campaigns() {
     assert!(starts.len() <= 2, "{starts:?}");
     // Driven by its timers for 5 s: never more than 2 starts in a second,
     // 10 in all, both campaigns served.
-    let end = t0 + ms(5_000);
-    let mut now = t0 + ms(8);
-    while let Some(at) = node.dialer.poll_timeout() {
-        if at > end {
-            break;
-        }
-        now = now.max(at);
-        let before = node.started.len();
-        node.dialer.handle_timeout(now);
-        node.drain();
-        for (campaign, _) in &node.started[before..] {
-            starts.push((now, campaign.clone()));
-        }
-    }
+    starts.extend(node.run_until(t0 + ms(8), t0 + ms(5_000)));
     for (i, (at, _)) in starts.iter().enumerate() {
         let in_window = starts[i..]
             .iter()
@@ -262,4 +275,119 @@ fn the_calls_per_second_hold_across_campaigns() {
     let zulu = starts.iter().filter(|(_, c)| c == "zulu").count();
     assert!((9..=10).contains(&(alpha + zulu)), "{starts:?}");
     assert!(alpha.abs_diff(zulu) <= 1, "alpha {alpha}, zulu {zulu}");
+}
+
+/// The reason agents see for `campaign`'s calls held back.
+fn held_back(node: &Node, campaign: &str) -> Option<&'static str> {
+    node.dialer
+        .campaign_views()
+        .into_iter()
+        .find(|c| c.name == campaign)
+        .and_then(|c| c.held_back)
+}
+
+/// Alpha running alone with its six lines in use.
+fn alpha_on_every_line(t0: Instant) -> Node {
+    let mut node = Node::new(6, 100.0, t0);
+    node.start("alpha", t0);
+    node.drain();
+    node.lease("alpha", 40, t0 + ms(5));
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 6);
+    node
+}
+
+#[test]
+fn a_503_with_retry_after_holds_new_calls_until_then() {
+    let t0 = Instant::now();
+    let mut node = alpha_on_every_line(t0);
+    node.end_oldest_with(
+        "alpha",
+        Failure::Congestion,
+        Some(503),
+        Some(Duration::from_secs(10)),
+        t0 + ms(1000),
+    );
+    // The line it freed stays free: the carrier asked for 10 s.
+    assert!(dials(&node.drain()).is_empty());
+    assert_eq!(
+        held_back(&node, "alpha"),
+        Some("trunk congested: the carrier asked for a pause (503 Retry-After)")
+    );
+    let starts = node.run_until(t0 + ms(1000), t0 + ms(11_500));
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert_eq!(starts[0].0, t0 + ms(11_000), "at the end of the pause");
+    assert_eq!(
+        held_back(&node, "alpha"),
+        Some("max concurrent calls reached: waiting for a free line"),
+        "its agents want more lines than the trunk has"
+    );
+}
+
+#[test]
+fn calls_failing_in_a_row_back_off_and_one_call_probes_the_trunk() {
+    let t0 = Instant::now();
+    let mut node = alpha_on_every_line(t0);
+    // Five calls time out with no response (Timer B): the trunk is gone.
+    // The first four lines are taken again at once; the fifth is not.
+    for i in 0..5 {
+        node.end_oldest_with(
+            "alpha",
+            Failure::NetworkFailure,
+            None,
+            None,
+            t0 + ms(32_000 + i),
+        );
+    }
+    node.drain();
+    let redialed = count(&node.started, "alpha");
+    assert_eq!(redialed, 5, "four redialed, one line left free");
+    assert_eq!(
+        held_back(&node, "alpha"),
+        Some("trunk failing: calls get no answer or 503, dialing backs off")
+    );
+    // After the 2 s wait a single call probes the trunk.
+    let opened = t0 + ms(32_004);
+    let starts = node.run_until(opened, opened + ms(10_000));
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert_eq!(starts[0].0, opened + ms(2000));
+    // It rings: the trunk is back, the free line is taken at once.
+    let probe = node.started.last().unwrap().1;
+    node.dialer
+        .handle_input(Input::Ringing { call: probe }, opened + ms(10_500));
+    node.drain();
+    assert_eq!(node.dialer.calls_in_flight(), 6);
+    assert_eq!(
+        held_back(&node, "alpha"),
+        Some("max concurrent calls reached: waiting for a free line")
+    );
+}
+
+#[test]
+fn a_trunk_that_stops_answering_options_gets_no_new_calls() {
+    let t0 = Instant::now();
+    let mut node = alpha_on_every_line(t0);
+    node.dialer
+        .handle_input(Input::TrunkPing { answered: true }, t0 + ms(100));
+    node.dialer
+        .handle_input(Input::TrunkPing { answered: false }, t0 + ms(200));
+    // A line frees without a word from the trunk (the call could not be
+    // placed here): it stays free.
+    let call = node.started.remove(0).1;
+    node.dialer.handle_input(
+        Input::NotPlaced {
+            call,
+            reason: "no RTP port".into(),
+        },
+        t0 + ms(300),
+    );
+    assert!(dials(&node.drain()).is_empty());
+    assert_eq!(
+        held_back(&node, "alpha"),
+        Some("trunk down: no answer to OPTIONS")
+    );
+    assert!(node.run_until(t0 + ms(300), t0 + ms(10_000)).is_empty());
+    node.dialer
+        .handle_input(Input::TrunkPing { answered: true }, t0 + ms(10_000));
+    assert_eq!(dials(&node.drain()).len(), 1);
 }

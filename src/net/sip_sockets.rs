@@ -133,7 +133,7 @@ impl SipSockets {
                     }
                     let up = if trunk == TrunkState::Up { 1.0 } else { 0.0 };
                     metrics::gauge!(crate::metrics::TRUNK_UP).set(up);
-                    continue;
+                    // The engine holds new calls while the trunk is down.
                 }
                 if forward.send(event).is_err() {
                     break;

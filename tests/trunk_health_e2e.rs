@@ -1,0 +1,158 @@
+//! A carrier in overload, end to end: one `outdial run` node dials a
+//! progressive campaign (three simulated agents at two lines each) through
+//! a SIPp carrier that answers every INVITE with 503 and `Retry-After: 4`.
+//! The node must send no new INVITE for 4 s after each 503 (RFC 3261
+//! §21.5.4) — before, it redialed at once and burnt through the list in
+//! a second — and agents must see why calls are held back.
+
+mod sip_support;
+mod support;
+
+use std::time::Duration;
+
+use sip_support::{Sipp, free_port};
+use support::{Running, export_csv, http, outdial, wait_until};
+
+const SUPERVISOR: &str = "trunk-supervisor-token";
+const RETRY_AFTER_MS: i64 = 4000;
+
+fn config(dir: &std::path::Path, carrier_port: u16) -> String {
+    let rtp_base = 27000 + (free_port() % 1000) * 32;
+    let agents: String = (1..=3)
+        .map(|i| {
+            format!(
+                "[[agent]]\nid = \"agent-{i}\"\nname = \"Agent {i}\"\ncampaigns = [\"overload\"]\n\
+                 simulated = {{ wrap_up_s = 1, disposition = \"SALE\" }}\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[trunk]
+uri = "sip:127.0.0.1:{carrier_port}"
+caller_id = "+15551230000"
+max_concurrent_calls = 6
+max_calls_per_second = 50
+options_interval_s = 0
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "{SUPERVISOR}"
+role = "supervisor"
+[store]
+url = "sqlite://{db}/outdial.db"
+[[campaign]]
+name = "overload"
+mode = "progressive"
+lines_per_agent = 2.0
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+{agents}"#,
+        rtp_max = rtp_base + 31,
+        db = dir.display(),
+    )
+}
+
+/// Milliseconds since the epoch of an exported RFC 3339 time.
+fn ms(time: &str) -> Option<i64> {
+    time.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+#[test]
+fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
+    let carrier = Sipp::uas("carrier_congested.xml", 500, &["-timeout", "90s"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config(dir.path(), carrier.port)).unwrap();
+    let list: String = std::iter::once("external_id,phone\n".to_string())
+        .chain((0..80).map(|i| format!("c{i},+1202555{i:04}\n")))
+        .collect();
+    let list_path = dir.path().join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "overload", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/overload/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    // Agents are told why nothing is dialed.
+    wait_until(
+        Duration::from_secs(10),
+        "held back for the carrier",
+        &|| {
+            let (_, body) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
+            body.contains("503 Retry-After")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    running.signal("TERM");
+    let status = running.child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+
+    let (headers, rows) = export_csv(
+        &config_path,
+        "overload",
+        true,
+        &dir.path().join("attempts.csv"),
+    );
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (started, ended, outcome) = (column("started_at"), column("ended_at"), column("outcome"));
+    let mut starts: Vec<i64> = rows.iter().filter_map(|r| ms(&r[started])).collect();
+    starts.sort();
+    let mut ends: Vec<i64> = rows.iter().filter_map(|r| ms(&r[ended])).collect();
+    ends.sort();
+    let summary = format!("starts {starts:?}, ends {ends:?}");
+    assert!(
+        rows.iter().all(|r| &r[outcome] == "congestion"),
+        "every attempt met the 503: {summary}"
+    );
+    // After each 503, no INVITE before its Retry-After (a call started in
+    // the same millisecond as a 503 was sent before it was read).
+    for end in &ends {
+        let too_soon = starts
+            .iter()
+            .filter(|s| **s > *end && **s < *end + RETRY_AFTER_MS - 50)
+            .count();
+        assert_eq!(
+            too_soon, 0,
+            "a call within 4 s of a 503 at {end}: {summary}"
+        );
+    }
+    // Dialing resumed after the pause, and about 10 s held at most three
+    // rounds of six calls (without the pause: the whole list at once).
+    let first_end = ends.first().copied().expect("a 503");
+    assert!(
+        starts.iter().any(|s| *s >= first_end + RETRY_AFTER_MS),
+        "dialing resumed: {summary}"
+    );
+    assert!(starts.len() <= 18, "{} attempts: {summary}", starts.len());
+    drop(carrier);
+}
