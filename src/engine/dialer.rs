@@ -465,13 +465,17 @@ impl Dialer {
     }
 
     /// What this node asks of a trunk shared with other nodes: the calls
-    /// it holds, and those its running campaigns' pacers wanted and could
-    /// not start at their last decision.
+    /// it holds, those its running campaigns' pacers wanted and could not
+    /// start at their last decision, and one for each record on a preview
+    /// agent's screen (the agent may press Call at any moment).
     pub fn trunk_demand(&self) -> TrunkDemand {
         let in_use = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
         let unmet: u32 = self
             .running_campaigns()
-            .map(|live| live.unmet_demand)
+            .map(|live| {
+                let previews = u32::try_from(live.previews.len()).unwrap_or(u32::MAX);
+                live.unmet_demand.saturating_add(previews)
+            })
             .fold(0, u32::saturating_add);
         TrunkDemand {
             in_use,

@@ -993,3 +993,37 @@ fn a_simulated_agent_accepts_again_when_the_trunk_frees() {
     let second = second.expect("the second agent's call within 1.5 s");
     assert!(second >= t0 + ms(1000), "not before the next second");
 }
+
+#[test]
+fn a_record_on_a_preview_agents_screen_counts_in_a_shared_trunks_demand() {
+    use crate::pacing::trunk_share::TrunkDemand;
+    // A node of preview agents asks for the lines its agents may call,
+    // or the nodes with pacers would leave it only headroom.
+    let t0 = Instant::now();
+    let mut dialer = started_with(
+        &CONFIG.replace(
+            "max_calls_per_second = 100",
+            "max_calls_per_second = 100\nshared_by_nodes = true",
+        ),
+        "preview",
+        "",
+        3,
+        false,
+        t0,
+    );
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 0,
+            wanted: 0
+        }
+    );
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 0,
+            wanted: 1
+        }
+    );
+}
