@@ -1242,3 +1242,63 @@ fn a_clipped_ring_under_babble_is_ringback_not_a_caller_at_its_level() {
     assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
     assert!(no_speech_verdict(&run), "{:?}", run.events);
 }
+
+#[test]
+fn music_between_rings_is_no_caller() {
+    // Rings under background music 10–11 dB down (cut from a ringback
+    // stress draw with the held-out noises, see tests/fixtures/cpa):
+    // - a European ring (425 Hz, 1 s on, 4 s off): a melody note at
+    //   369 Hz, 10 dB under the ring, replaced it in the cadence history,
+    //   so no ringback was ever read, and a chord 160 ms after the ring
+    //   was a "Hello?" at 1.94 s;
+    // - the same with the music 8–18 dB down and warped: a chord after the
+    //   ring was a human at 2.18 s, before the 1.3 s of silence that makes
+    //   a ring ringback had passed;
+    // - a 1.5 s ring at 440 Hz with music before it: that music was taken
+    //   for the room's noise, and the music after the ring then did not
+    //   hold the speech verdicts for the next ring (a machine at 5.02 s).
+    for name in [
+        "ringback_music_10db_single_ring.wav",
+        "ringback_music_11db_warp.wav",
+        "ringback_music_11db_after_beep_candidate.wav",
+    ] {
+        let run = analyse(&fixture(name), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Ringback,
+            "{name}: {:?}",
+            run.events
+        );
+        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+    }
+}
+
+#[test]
+fn a_one_second_ring_after_a_little_music_is_no_beep() {
+    // A European ring (425 Hz, 1 s on, 4 s off) after 200–380 ms of
+    // music (cut from the held-out-noise stress draws, see
+    // tests/fixtures/cpa): the music read as a greeting's first words and
+    // the ring, as long as a 1 s beep, was taken for the beep (a machine at
+    // 1.4–1.5 s). After less "speech" than any greeting, a ring-long run
+    // at a ring's frequency is a beep only if no next ring follows.
+    for name in [
+        "ringback_music_12db_ring_after_music.wav",
+        "ringback_music_20db_ring_after_music.wav",
+    ] {
+        let run = analyse(&fixture(name), false);
+        assert_eq!(
+            run.verdict.outcome,
+            Outcome::Ringback,
+            "{name}: {:?}",
+            run.events
+        );
+        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+        assert!(
+            !run.events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Beep { .. })),
+            "{name}: {:?}",
+            run.events
+        );
+    }
+}

@@ -51,6 +51,14 @@ const SPEECH_UNDER_CADENCE_DB: f32 = 2.0;
 /// A ring at least this much (dB) louder than the speech heard after it
 /// holds speech verdicts until the next ring could begin (`RingHold`).
 const RING_OVER_BACKGROUND_DB: f32 = 6.0;
+/// Speech beginning this soon (ms) after a ring far louder than it waits
+/// for the ring's silence rule (`speech_just_after_a_ring`).
+const AFTER_RING_ONSET_MS: u32 = 500;
+/// A single element this long (ms) may be a ring (the tone plans' shortest
+/// single ring, 1000 ms, less its tolerance), and the silence after it that
+/// makes it ringback (`tones::Tones::cadence`).
+const RING_MIN_MS: u32 = 750;
+const RING_SILENCE_RULE_MS: u32 = 1300;
 /// A ringback verdict waits this long (ms) after the last speech frame: a
 /// word's syllables have dips the VAD leaves speech in.
 const RING_SILENCE_AFTER_SPEECH_MS: u32 = 200;
@@ -202,6 +210,14 @@ const CADENCE_GAP_OVER_BURST_MS: u32 = 400;
 /// are not (a 1 s beep measures the same), and the 400 ms double rings
 /// show their cadence with their second ring.
 const LONG_TONE_MS: u32 = 1100;
+/// A beep-like run after less speech than this (ms) may be a single ring
+/// that noise preceded (`BeepCandidate::may_be_a_single_ring`): the
+/// shortest greetings hold ≥ 700 ms of speech, the music and babble before
+/// the 1 s rings taken for beeps 200–380 ms.
+const RING_AFTER_NOISE_PREAMBLE_MS: u32 = 500;
+/// The frequencies of the single-ring plans (400–460 Hz) ± 24 Hz.
+const SINGLE_RING_LO_HZ: f32 = 376.0;
+const SINGLE_RING_HI_HZ: f32 = 484.0;
 /// The longest busy or reorder burst (India's busy, 750 ms), with margin (ms).
 const CADENCE_BURST_MAX_MS: u32 = 800;
 /// A run at a SIT's first or second frequency still sounding after this
@@ -395,16 +411,29 @@ struct BeepCandidate {
     /// Its tail passed; it is a beep at this stream time unless a
     /// call-progress element comes first.
     accept_at_ms: Option<u32>,
+    /// The speech heard before it began (ms).
+    preamble_ms: u32,
 }
 
 impl BeepCandidate {
-    fn new(segment: tones::Segment, follow_up: FollowUp) -> Self {
+    fn new(segment: tones::Segment, follow_up: FollowUp, preamble_ms: u32) -> Self {
         BeepCandidate {
             segment,
             quiet_from_ms: None,
             follow_up,
             accept_at_ms: None,
+            preamble_ms,
         }
+    }
+
+    /// As long as a single ring (1 s, 750–1100 ms) at a ring's frequency
+    /// after less "speech" than any greeting: a ring that music or babble
+    /// preceded, unless no next ring comes.
+    fn may_be_a_single_ring(&self) -> bool {
+        self.follow_up == FollowUp::Cadence
+            && self.preamble_ms < RING_AFTER_NOISE_PREAMBLE_MS
+            && (RING_MIN_MS..LONG_TONE_MS).contains(&self.segment.duration_ms())
+            && (SINGLE_RING_LO_HZ..=SINGLE_RING_HI_HZ).contains(&self.segment.lo)
     }
 }
 
@@ -866,6 +895,13 @@ impl Analyser {
                     self.beep_candidate = Some(candidate);
                     return false;
                 }
+                // A 1 s ring after a little music: a beep only if no next
+                // ring comes in the longest silence between rings.
+                if candidate.may_be_a_single_ring() {
+                    candidate.accept_at_ms = Some(seg.end_ms + RING_HOLD_MS);
+                    self.beep_candidate = Some(candidate);
+                    return false;
+                }
                 self.beep_candidate = None;
                 self.accept_beep(seg, at);
                 return true;
@@ -916,12 +952,13 @@ impl Analyser {
     /// Starts the watch of a beep-like run: after a short preamble it may
     /// be a call-progress tone that room noise preceded.
     fn new_beep_candidate(&self, segment: tones::Segment) -> BeepCandidate {
-        let follow_up = if self.speech.speech_ms() < SHORT_PREAMBLE_MS {
+        let preamble_ms = self.speech.speech_ms();
+        let follow_up = if preamble_ms < SHORT_PREAMBLE_MS {
             progress_follow_up(segment.lo)
         } else {
             FollowUp::None
         };
-        BeepCandidate::new(segment, follow_up)
+        BeepCandidate::new(segment, follow_up, preamble_ms)
     }
 
     /// A tone at this level may be a beep: not far under the caller's
@@ -1064,7 +1101,7 @@ impl Analyser {
         );
         if frame_debug() {
             eprintln!(
-                "{} t={} band={:.1} f1={:.0} open={:?} v={:?} sp={} insp={} pause={} peak={:.1} span={} cp={:?}",
+                "{} t={} band={:.1} f1={:.0} open={:?} v={:?} sp={} insp={} pause={} peak={:.1} span={} cp={:?} hold={:?}",
                 (self.frame + 1) * FRAME_MS,
                 self.tones.tonal,
                 f.band_db,
@@ -1089,7 +1126,8 @@ impl Analyser {
                     s.end_ms,
                     s.lo as i32,
                     s.level_db as i32
-                ))
+                )),
+                self.ring_hold.map(|h| h.until_ms)
             );
         }
         let min_db = self.tones.loudest_db() - 15.0;
@@ -1240,7 +1278,10 @@ impl Analyser {
                         .tones
                         .last_progress_level_db()
                         .is_some_and(|db| self.speech.caller_peak_db() > db + SPEECH_OVER_RING_DB);
-                    if speech_heard
+                    // Any speech after the ring, even after speech before it
+                    // was found to be the room's noise (music under a ring
+                    // whose first burst was a beep candidate).
+                    if self.speech.speech_ms() >= 300
                         && self.ring_hold.is_none()
                         && let Some(ring) = self.tones.last_progress()
                         && ring.level_db > self.speech.caller_peak_db() + RING_OVER_BACKGROUND_DB
@@ -1340,6 +1381,10 @@ impl Analyser {
                         seg.level_db > self.speech.caller_peak_db() + TONE_OVER_CALLER_DB
                             && at.saturating_sub(seg.end_ms) < WISP_WAIT_MS
                     }) => {}
+            // Speech that began just after a ring, far under it: the ring's
+            // silence rule is read 1.3 s after it ended, and if it was a
+            // ring the speech waits for the next (`RingHold`).
+            Some(SpeechVerdict::Human) if self.speech_just_after_a_ring(at) => {}
             Some(SpeechVerdict::Human) => {
                 self.reading_on = true;
                 return self.decide(Outcome::Human, at, EventKind::Human);
@@ -1380,6 +1425,23 @@ fn frame_debug() -> bool {
 }
 
 impl Analyser {
+    /// The speech heard began within [`AFTER_RING_ONSET_MS`] of the end of
+    /// a ring-long call-progress element, stays [`RING_OVER_BACKGROUND_DB`]
+    /// under it, and the ring's silence rule (1.3 s) is not read yet:
+    /// background music between rings, or a quiet callee. Music 10 dB under
+    /// a 1 s European ring made "Hello?"s of its chords before the ring
+    /// could be told from a busy tone's burst.
+    fn speech_just_after_a_ring(&self, at: u32) -> bool {
+        self.tones.last_progress().is_some_and(|ring| {
+            ring.duration_ms() >= RING_MIN_MS
+                && at < ring.end_ms + RING_SILENCE_RULE_MS + FRAME_MS
+                && ring.level_db > self.speech.caller_peak_db() + RING_OVER_BACKGROUND_DB
+                && self.speech.first_onset_ms().is_some_and(|onset| {
+                    onset >= ring.end_ms && onset <= ring.end_ms + AFTER_RING_ONSET_MS
+                })
+        })
+    }
+
     /// `seg` repeats the call-progress element that just ended: the same
     /// frequency and level, at least `CADENCE_REPEAT_MIN_MS` long, ending
     /// at most `CADENCE_REPEAT_GAP_MS` before it. That is a cadence (the second

@@ -359,6 +359,12 @@ const CP_MIN_MS: u32 = 120;
 /// A run this far (dB) under the last call-progress element is not the
 /// next one (see `may_be_progress_element`).
 const CP_ELEMENT_BELOW_LAST_DB: f32 = 10.0;
+/// The same, for a single tone at another frequency than the last element
+/// (a melody's note between rings).
+const CP_OTHER_TONE_BELOW_LAST_DB: f32 = 6.0;
+/// Runs whose frequencies differ less than this (Hz) may be elements of
+/// one plan.
+const SAME_ELEMENT_HZ: f32 = 40.0;
 
 fn cadence_tolerance(v: u32) -> u32 {
     (v * 25 / 100).max(75)
@@ -747,7 +753,7 @@ impl ToneTracker {
         if self.may_be_progress_element(&seg, seg.duration_ms()) {
             if self.cp_len > 0 {
                 let prev = self.cp[self.cp_len - 1];
-                let same = (prev.lo - seg.lo).abs() < 40.0
+                let same = (prev.lo - seg.lo).abs() < SAME_ELEMENT_HZ
                     && seg.start_ms.saturating_sub(prev.end_ms) < 6000;
                 if !same {
                     self.cp_len = 0;
@@ -804,11 +810,27 @@ impl ToneTracker {
     /// already heard: a tone plan holds its level (gain steps on a line
     /// move it a few dB), while a melody's notes in the gaps of a ring lie
     /// 20–40 dB under it and used to break the cadence.
+    ///
+    /// A single tone at another frequency than the last element must come
+    /// closer to its level: music 10 dB under a ring (its notes between the
+    /// rings) replaced the ring in the history and no ringback was ever
+    /// read. The progress tones that follow another at a new frequency
+    /// are the North American busy and reorder (dual, 480 + 620 Hz); where
+    /// they are single (425 Hz in Europe, 400 Hz in the UK) they share the
+    /// ring's frequency.
     fn may_be_progress_element(&self, seg: &Segment, d: u32) -> bool {
         (CP_LO_HZ..=CP_HI_HZ).contains(&seg.lo)
             && d >= CP_MIN_MS
             && self.cp_len.checked_sub(1).is_none_or(|last| {
-                seg.level_db >= self.cp[last].level_db - CP_ELEMENT_BELOW_LAST_DB
+                let last = &self.cp[last];
+                let another_single_tone =
+                    seg.hi == 0.0 && (last.lo - seg.lo).abs() >= SAME_ELEMENT_HZ;
+                let below = if another_single_tone {
+                    CP_OTHER_TONE_BELOW_LAST_DB
+                } else {
+                    CP_ELEMENT_BELOW_LAST_DB
+                };
+                seg.level_db >= last.level_db - below
             })
     }
 
