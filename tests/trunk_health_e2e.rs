@@ -11,21 +11,14 @@ mod support;
 use std::time::Duration;
 
 use sip_support::{Sipp, free_port};
-use support::{Running, export_csv, http, outdial, wait_until};
+use support::{Running, export_csv, http, outdial, simulated_agents, wait_until};
 
 const SUPERVISOR: &str = "trunk-supervisor-token";
 const RETRY_AFTER_MS: i64 = 4000;
 
 fn config(dir: &std::path::Path, carrier_port: u16) -> String {
     let rtp_base = 27000 + (free_port() % 1000) * 32;
-    let agents: String = (1..=3)
-        .map(|i| {
-            format!(
-                "[[agent]]\nid = \"agent-{i}\"\nname = \"Agent {i}\"\ncampaigns = [\"overload\"]\n\
-                 simulated = {{ wrap_up_s = 1, disposition = \"SALE\" }}\n"
-            )
-        })
-        .collect();
+    let agents = simulated_agents("agent", "overload", 3);
     format!(
         r#"
 [sip]

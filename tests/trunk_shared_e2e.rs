@@ -15,21 +15,14 @@ mod support;
 use std::time::Duration;
 
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial, trunk_share, wait_until};
+use support::{Running, http, outdial, simulated_agents, trunk_share, wait_until};
 
 const SUPERVISOR: &str = "trunk-supervisor-token";
 const TRUNK_LINES: i64 = 4;
 
 fn config(node: &str, store_url: &str, carrier_port: u16) -> String {
     let rtp_base = 26000 + (free_port() % 1000) * 16;
-    let agents: String = (1..=3)
-        .map(|i| {
-            format!(
-                "[[agent]]\nid = \"{node}-{i}\"\nname = \"Agent {i}\"\ncampaigns = [\"shared\"]\n\
-                 simulated = {{ wrap_up_s = 1, disposition = \"SALE\" }}\n"
-            )
-        })
-        .collect();
+    let agents = simulated_agents(node, "shared", 3);
     format!(
         r#"
 [sip]

@@ -362,3 +362,16 @@ pub fn trunk_share(addr: SocketAddr) -> Option<(u32, u32)> {
         gauge("outdial_trunk_share_nodes ")?,
     ))
 }
+
+/// `[[agent]]` tables of `count` simulated agents (`{prefix}-1`, …) in
+/// `campaign`: no phone, a 1 s wrap-up ending in SALE.
+pub fn simulated_agents(prefix: &str, campaign: &str, count: u32) -> String {
+    (1..=count)
+        .map(|i| {
+            format!(
+                "[[agent]]\nid = \"{prefix}-{i}\"\nname = \"Agent {i}\"\ncampaigns = [\"{campaign}\"]\n\
+                 simulated = {{ wrap_up_s = 1, disposition = \"SALE\" }}\n"
+            )
+        })
+        .collect()
+}
