@@ -179,6 +179,8 @@ const BEEP_TAIL_ABOVE_FLOOR_DB: f32 = 6.0;
 /// beep tests is the beep still sounding: its offset window, or music or a
 /// second voice under it (seen on the held-out noise set).
 const BEEP_GOES_ON_HZ: f32 = 10.0;
+/// How far (Hz) the merged peak of a close dual ring swings as it beats.
+const RING_BEAT_HZ: f32 = 30.0;
 const BEEP_GOES_ON_DB: f32 = 3.0;
 /// A beep ends a greeting; a call-progress tone may follow mere room noise
 /// (babble or music taken for a few hundred ms of "speech"). A beep-like
@@ -853,8 +855,15 @@ impl Analyser {
         // Frames of the beep itself that fail the tests: its offset
         // window, or music or a second voice under it. Same frequency,
         // same level.
-        let beep_goes_on = (f.f1 - seg.lo).abs() <= BEEP_GOES_ON_HZ
-            && (f.band_db - seg.level_db).abs() <= BEEP_GOES_ON_DB;
+        // A run in the call-progress band may be a close dual ring beating
+        // (440 + 480 Hz read as one peak swinging ±20 Hz and 6 dB): that
+        // is the ring going on, not a voice ending a beep.
+        let ring_beating = candidate.follow_up == FollowUp::Cadence
+            && (f.f1 - seg.lo).abs() <= RING_BEAT_HZ
+            && (f.band_db - seg.level_db).abs() <= BEEP_TAIL_VOICE_DB;
+        let beep_goes_on = ring_beating
+            || ((f.f1 - seg.lo).abs() <= BEEP_GOES_ON_HZ
+                && (f.band_db - seg.level_db).abs() <= BEEP_GOES_ON_DB);
         let voice = !beep_goes_on
             && f.band_db >= seg.level_db - BEEP_TAIL_VOICE_DB
             && f.band_db >= self.speech.floor_db() + BEEP_TAIL_ABOVE_FLOOR_DB;
