@@ -1305,3 +1305,14 @@ fn a_one_second_ring_after_a_little_music_is_no_beep() {
         );
     }
 }
+
+#[test]
+fn a_note_like_cng_after_a_ring_is_no_fax() {
+    // A ring under music with AGC (cut from a held-out-noise stress draw,
+    // see tests/fixtures/cpa): a melody note near 1100 Hz, as long as a
+    // CNG burst, was a fax at 1.96 s. CNG is the calling fax's tone; the
+    // fax the dialer calls answers with CED, and nothing answers after a
+    // ring with CNG.
+    let run = analyse(&fixture("ringback_music_32db_agc_note_like_cng.wav"), false);
+    assert_eq!(run.verdict.outcome, Outcome::Ringback, "{:?}", run.events);
+}

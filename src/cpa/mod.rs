@@ -1330,6 +1330,14 @@ impl Analyser {
                 // After speech, a 1100 or 2100 Hz tone is a beep, not a fax.
                 ToneVerdict::Fax(FaxSignal::Cng | FaxSignal::Ced | FaxSignal::Ansam)
                     if speech_heard => {}
+                // CNG is the calling fax's tone: the fax we call answers with
+                // CED. A 1100 Hz burst after a ring is a note of the music
+                // on the line (its length is CNG's often enough).
+                ToneVerdict::Fax(FaxSignal::Cng)
+                    if self
+                        .tones
+                        .last_progress()
+                        .is_some_and(|ring| ring.duration_ms() >= RING_MIN_MS) => {}
                 ToneVerdict::Fax(signal) => self.decide(Outcome::Fax, at, EventKind::Fax(signal)),
             }
             if self.verdict.is_some() {
