@@ -58,25 +58,17 @@ impl TrunkShare {
 pub fn divide(max_lines: u32, mine: TrunkDemand, others: &[NodeClaim]) -> TrunkShare {
     let nodes = others.len() as u32 + 1;
     // Max-min fairness by demand: the smallest demands are met first, the
-    // rest share what remains evenly.
-    let mut wants: Vec<(u32, bool)> = others
+    // rest share what remains evenly (an indivisible remainder goes to the
+    // others first: every node claims with itself last).
+    let wants: Vec<u32> = others
         .iter()
-        .map(|o| (o.demand.wanted, false))
-        .chain(std::iter::once((mine.wanted, true)))
+        .map(|o| o.demand.wanted)
+        .chain(std::iter::once(mine.wanted))
         .collect();
-    wants.sort_by_key(|&(want, is_me)| (want, is_me));
-    let mut left = max_lines;
-    let mut remaining = nodes;
-    let mut entitled = 0;
-    for (want, is_me) in wants {
-        let part = want.min(left / remaining);
-        if is_me {
-            entitled = part;
-        }
-        left -= part;
-        remaining -= 1;
-    }
+    let shares = super::dial_rate::max_min_fair(max_lines, &wants, 0);
+    let mut entitled = shares.last().copied().unwrap_or(0);
     // What nobody asked for is headroom, evenly.
+    let left = max_lines.saturating_sub(shares.iter().sum());
     entitled += left / nodes;
     let held_elsewhere: u32 = others.iter().map(NodeClaim::held).sum();
     TrunkShare {
