@@ -142,6 +142,13 @@ pub const PEAK_RATE_MIN_ANSWERS: u64 = 100;
 
 const TICK_US: u64 = 1_000_000;
 
+/// No dial resolves sooner than this after it is placed (a SIP round trip
+/// takes longer). A scenario may draw zero ring times (`kind = "fixed"`,
+/// `value = 0`, or a uniform from 0): without a floor a dial that resolves
+/// at once frees its line or its agent at the same instant, the pacer dials
+/// again at that instant, and the virtual clock never moves on.
+const MIN_RING_S: f64 = 0.02;
+
 fn us(seconds: f64) -> u64 {
     (seconds.max(0.0) * 1e6).round() as u64
 }
@@ -378,7 +385,7 @@ impl<'a> Sim<'a> {
             self.m.max_lines_in_use = self.m.max_lines_in_use.max(self.lines);
             self.m.dials += 1;
             self.tell(PacerEvent::CallDialed { call: CallId(id) });
-            self.schedule(self.now + us(spec.ring_s), Ev::Resolve(id));
+            self.schedule(self.now + us(spec.ring_s.max(MIN_RING_S)), Ev::Resolve(id));
         }
         Ok(())
     }
@@ -637,3 +644,6 @@ impl<'a> Sim<'a> {
         Report::from_counters(policy.name(), self.setup, &mut self.m)
     }
 }
+
+#[cfg(test)]
+mod tests;
