@@ -3,7 +3,8 @@
 //! a SIPp carrier that answers every INVITE with 503 and `Retry-After: 4`.
 //! The node must send no new INVITE for 4 s after each 503 (RFC 3261
 //! §21.5.4) — before, it redialed at once and burnt through the list in
-//! a second — and agents must see why calls are held back.
+//! a second — and agents must see why calls are held back. And a trunk
+//! refusing every call with 403 backs dialing off the same way.
 
 mod sip_support;
 mod support;
@@ -62,9 +63,26 @@ fn ms(time: &str) -> Option<i64> {
         .map(|t| t.as_millisecond())
 }
 
-#[test]
-fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
-    let carrier = Sipp::uas("carrier_congested.xml", 500, &["-timeout", "90s"]);
+/// What one node did against a carrier: attempt start and end times (ms,
+/// sorted) and outcomes, from the export.
+struct Attempts {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    outcomes: Vec<String>,
+}
+
+impl Attempts {
+    fn summary(&self) -> String {
+        format!("starts {:?}, ends {:?}", self.starts, self.ends)
+    }
+}
+
+/// Runs a progressive campaign of 80 records against a SIPp carrier
+/// playing `scenario`, waits until the campaign's `held_back` says
+/// `held_because`, lets it run `then` more, stops the node and reads its
+/// attempts.
+fn run_against(scenario: &str, held_because: &str, then: Duration) -> Attempts {
+    let carrier = Sipp::uas(scenario, 500, &["-timeout", "90s"]);
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("outdial.toml");
     std::fs::write(&config_path, config(dir.path(), carrier.port)).unwrap();
@@ -97,15 +115,11 @@ fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
     );
     assert_eq!(status, 200, "{body}");
     // Agents are told why nothing is dialed.
-    wait_until(
-        Duration::from_secs(10),
-        "held back for the carrier",
-        &|| {
-            let (_, body) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
-            body.contains("503 Retry-After")
-        },
-    );
-    std::thread::sleep(Duration::from_secs(8));
+    wait_until(Duration::from_secs(10), held_because, &|| {
+        let (_, body) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
+        body.contains(held_because)
+    });
+    std::thread::sleep(then);
     running.signal("TERM");
     let status = running.child.wait().expect("wait");
     assert!(status.success(), "{status:?}");
@@ -122,9 +136,25 @@ fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
     starts.sort();
     let mut ends: Vec<i64> = rows.iter().filter_map(|r| ms(&r[ended])).collect();
     ends.sort();
-    let summary = format!("starts {starts:?}, ends {ends:?}");
+    drop(carrier);
+    Attempts {
+        starts,
+        ends,
+        outcomes: rows.iter().map(|r| r[outcome].to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
+    let attempts = run_against(
+        "carrier_congested.xml",
+        "503 Retry-After",
+        Duration::from_secs(8),
+    );
+    let Attempts { starts, ends, .. } = &attempts;
+    let summary = attempts.summary();
     assert!(
-        rows.iter().all(|r| &r[outcome] == "congestion"),
+        attempts.outcomes.iter().all(|o| o == "congestion"),
         "every attempt met the 503: {summary}"
     );
     // After each 503, no INVITE before its Retry-After. The calls of one
@@ -132,7 +162,7 @@ fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
     // apart, so the last of a round may read a little after the first 503
     // of it: a start counts as after a 503 from 200 ms on (without the
     // hold the dialer redials within milliseconds, for the whole second).
-    for end in &ends {
+    for end in ends {
         let too_soon = starts
             .iter()
             .filter(|s| **s > *end + 200 && **s < *end + RETRY_AFTER_MS - 50)
@@ -150,5 +180,44 @@ fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
         "dialing resumed: {summary}"
     );
     assert!(starts.len() <= 18, "{} attempts: {summary}", starts.len());
-    drop(carrier);
+}
+
+/// A trunk that refuses every call (403: wrong credentials, a suspended
+/// account) used to count as a trunk that answers: the node redialed at
+/// once and spent an attempt of every record of the list in a second or
+/// two. Now five refusals in a row open the breaker and one call probes
+/// the trunk after 2 s, then 4 s, 8 s…
+#[test]
+fn a_trunk_refusing_every_call_is_probed_not_run_through() {
+    let attempts = run_against(
+        "carrier_forbidden.xml",
+        "trunk refuses our calls",
+        Duration::from_secs(7),
+    );
+    let summary = attempts.summary();
+    assert!(
+        attempts.outcomes.iter().all(|o| o == "declined"),
+        "every attempt met the 403: {summary}"
+    );
+    // Until five refusals in a row open the breaker each freed line is
+    // taken again (six calls, then up to four more: a 403 comes back in a
+    // few ms); then one probe 2 s later and one 4 s after that — about 12
+    // in the 7 s. Without the breaker: the whole list of 80 in two seconds.
+    let count = attempts.starts.len();
+    assert!((6..=13).contains(&count), "{count} attempts: {summary}");
+    let first_end = attempts.ends.first().copied().expect("a 403");
+    let probes: Vec<i64> = attempts
+        .starts
+        .iter()
+        .copied()
+        .filter(|s| *s >= first_end + 1500)
+        .collect();
+    assert!(
+        (1..=2).contains(&probes.len()),
+        "one probe after 2 s, the next 4 s later: {summary}"
+    );
+    assert!(
+        probes.windows(2).all(|w| w[1] - w[0] >= 3500),
+        "the wait between probes grows: {summary}"
+    );
 }

@@ -174,7 +174,8 @@ fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64;
 }
 
 /// What a failed call shows of the trunk: a congestion code (with the
-/// carrier's Retry-After), no response at all, or a response.
+/// carrier's Retry-After), no response at all, a refusal of our calls
+/// (401/407 our credentials could not answer, 403), or a response.
 fn trunk_signal(
     failure: super::attempt::Failure,
     sip_code: Option<u16>,
@@ -183,6 +184,8 @@ fn trunk_signal(
     match (failure, sip_code) {
         (super::attempt::Failure::Congestion, _) => CallSignal::Congestion { retry_after },
         (_, None) => CallSignal::NoResponse,
+        // 603 Decline is the callee's; these are the trunk's.
+        (super::attempt::Failure::Rejected, Some(401 | 403 | 407)) => CallSignal::Refused,
         (_, Some(_)) => CallSignal::Responded,
     }
 }

@@ -14,9 +14,17 @@
 //!   502/503/504; new calls wait [`FIRST_BACKOFF`], then one call probes
 //!   the trunk: an answer of any kind (ringing, busy, 404, …) closes the
 //!   breaker, another failure doubles the wait up to [`MAX_BACKOFF`].
+//! - **Refusing**: the same breaker, when the last of those calls was
+//!   refused by the trunk itself — 401/407 that our credentials could not
+//!   answer, or 403. Wrong credentials, a suspended account or an address
+//!   the carrier does not know refuse every call at once: without the
+//!   breaker the dialer ran through the whole list at the trunk's calls
+//!   per second, spending an attempt of every record on it. A 403 for one
+//!   barred destination costs a campaign one probe's wait at most: the
+//!   next call that rings closes the breaker.
 //!
-//! Any response from the trunk other than a congestion code shows it
-//! reachable and clears the breaker.
+//! Any response from the trunk other than those shows it reachable and
+//! clears the breaker.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +48,9 @@ pub enum CallSignal {
     Congestion { retry_after: Option<Duration> },
     /// No response at all (Timer B, a transport failure).
     NoResponse,
+    /// The trunk refused the call: 401/407 our credentials could not
+    /// answer, or 403.
+    Refused,
 }
 
 /// Why new calls are held, for agents and metrics.
@@ -48,6 +59,7 @@ pub enum TrunkHold {
     RetryAfter,
     Unreachable,
     Failing,
+    Refusing,
 }
 
 impl TrunkHold {
@@ -59,6 +71,9 @@ impl TrunkHold {
             }
             TrunkHold::Unreachable => "trunk down: no answer to OPTIONS",
             TrunkHold::Failing => "trunk failing: calls get no answer or 503, dialing backs off",
+            TrunkHold::Refusing => {
+                "trunk refuses our calls (401/403/407): check its credentials and account, dialing backs off"
+            }
         }
     }
 
@@ -68,13 +83,15 @@ impl TrunkHold {
             TrunkHold::RetryAfter => "retry_after",
             TrunkHold::Unreachable => "unreachable",
             TrunkHold::Failing => "failing",
+            TrunkHold::Refusing => "refusing",
         }
     }
 
-    pub const ALL: [TrunkHold; 3] = [
+    pub const ALL: [TrunkHold; 4] = [
         TrunkHold::RetryAfter,
         TrunkHold::Unreachable,
         TrunkHold::Failing,
+        TrunkHold::Refusing,
     ];
 }
 
@@ -101,6 +118,9 @@ pub struct TrunkHealth {
     unreachable: bool,
     retry_after_until: Option<Instant>,
     breaker: Breaker,
+    /// The last failure the breaker counted was a refusal (the reason
+    /// agents see while it is open).
+    refused_last: bool,
 }
 
 impl Default for TrunkHealth {
@@ -118,6 +138,7 @@ impl TrunkHealth {
             breaker: Breaker::Closed {
                 failures_in_a_row: 0,
             },
+            refused_last: false,
         }
     }
 
@@ -143,6 +164,7 @@ impl TrunkHealth {
             CallSignal::Congestion { retry_after } => {
                 // The trunk is there, only busy.
                 self.unreachable = false;
+                self.refused_last = false;
                 if let Some(wait) = retry_after {
                     let until = now + wait.min(MAX_RETRY_AFTER);
                     self.retry_after_until =
@@ -150,7 +172,16 @@ impl TrunkHealth {
                 }
                 self.failed(now);
             }
-            CallSignal::NoResponse => self.failed(now),
+            CallSignal::NoResponse => {
+                self.refused_last = false;
+                self.failed(now);
+            }
+            CallSignal::Refused => {
+                // The trunk is there, and says no.
+                self.unreachable = false;
+                self.refused_last = true;
+                self.failed(now);
+            }
         }
     }
 
@@ -210,6 +241,10 @@ impl TrunkHealth {
                 | Breaker::Probing {
                     probe_sent: false, ..
                 } => None,
+                Breaker::Open { .. }
+                | Breaker::Probing {
+                    probe_sent: true, ..
+                } if self.refused_last => Some(TrunkHold::Refusing),
                 Breaker::Open { .. }
                 | Breaker::Probing {
                     probe_sent: true, ..
@@ -367,5 +402,30 @@ mod tests {
         health.on_ping(false);
         health.on_call(CallSignal::Responded, t0);
         assert_eq!(health.hold(t0), None);
+    }
+
+    #[test]
+    fn refusals_open_the_breaker_with_their_own_reason() {
+        let t0 = Instant::now();
+        let mut health = TrunkHealth::new();
+        for _ in 0..4 {
+            health.on_call(CallSignal::Refused, t0);
+        }
+        assert_eq!(health.hold(t0), None, "four refusals may be barred numbers");
+        health.on_call(CallSignal::Refused, t0);
+        assert_eq!(health.hold(t0), Some(TrunkHold::Refusing));
+        // A timeout last: the trunk is failing, not refusing.
+        let mut mixed = TrunkHealth::new();
+        for signal in [CallSignal::Refused; 4] {
+            mixed.on_call(signal, t0);
+        }
+        mixed.on_call(CallSignal::NoResponse, t0);
+        assert_eq!(mixed.hold(t0), Some(TrunkHold::Failing));
+        // The probe rings: the breaker closes.
+        assert_eq!(health.allowed_starts(t0 + FIRST_BACKOFF), 1);
+        health.on_dial(t0 + FIRST_BACKOFF);
+        health.on_call(CallSignal::Responded, t0 + s(3));
+        assert_eq!(health.hold(t0 + s(3)), None);
+        assert_eq!(health.allowed_starts(t0 + s(3)), u32::MAX);
     }
 }

@@ -5,9 +5,10 @@
 //! The carrier counts every call of the node, whichever campaign (or
 //! preview agent) starts it, so the limits are held here, once: lines by
 //! the calls in flight, calls per second by one window of call starts
-//! ([`DialRate`], preview dials included). When the campaigns together want
-//! more than is free, each is entitled to a max-min fair part of the
-//! node's lines by what it holds plus what it wants; a campaign holding
+//! ([`DialRate`](crate::pacing::dial_rate::DialRate), preview dials
+//! included). When the campaigns together want more than is free, each
+//! is entitled to a max-min fair part of the node's lines by what it holds
+//! plus what it wants; a campaign holding
 //! more than its part (it started first) gets no new line until the others
 //! have theirs, and lines nobody else wants now go to whoever wants them.
 //! A campaign left wanting is paced again as soon as a line or a call

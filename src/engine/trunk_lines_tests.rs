@@ -364,6 +364,70 @@ fn calls_failing_in_a_row_back_off_and_one_call_probes_the_trunk() {
 }
 
 #[test]
+fn a_trunk_refusing_every_call_backs_off_instead_of_spending_the_list() {
+    let t0 = Instant::now();
+    let mut node = alpha_on_every_line(t0);
+    // Wrong credentials: every call gets a 403 (or a challenge our
+    // credentials cannot answer). Before, each refusal counted as a
+    // response, the line was taken again at once, and the dialer ran
+    // through the list at the trunk's calls per second.
+    for (i, code) in [403u16, 407, 403, 401, 403].into_iter().enumerate() {
+        node.end_oldest_with(
+            "alpha",
+            Failure::Rejected,
+            Some(code),
+            None,
+            t0 + ms(1000 + i as u64),
+        );
+    }
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 5, "the fifth line left free");
+    assert_eq!(
+        held_back(&node, "alpha"),
+        Some(
+            "trunk refuses our calls (401/403/407): check its credentials and account, dialing backs off"
+        )
+    );
+    let opened = t0 + ms(1004);
+    let starts = node.run_until(opened, opened + ms(10_000));
+    assert_eq!(starts.len(), 1, "one probe: {starts:?}");
+    // The probe is refused too: the wait doubles.
+    let (_, probe) = node.started.pop().unwrap();
+    node.dialer.handle_input(
+        Input::Failed {
+            call: probe,
+            failure: Failure::Rejected,
+            sip_code: Some(403),
+            retry_after: None,
+        },
+        opened + ms(2100),
+    );
+    let starts = node.run_until(opened + ms(2100), opened + ms(6000));
+    assert!(starts.is_empty(), "{starts:?}");
+    let starts = node.run_until(opened + ms(6000), opened + ms(6200));
+    assert_eq!(starts.len(), 1, "the next probe 4 s later: {starts:?}");
+}
+
+#[test]
+fn a_callee_declining_is_not_the_trunk_refusing() {
+    let t0 = Instant::now();
+    let mut node = alpha_on_every_line(t0);
+    // 603 Decline is the person's: their lines are taken again at once.
+    for i in 0..5 {
+        node.end_oldest_with(
+            "alpha",
+            Failure::Rejected,
+            Some(603),
+            None,
+            t0 + ms(1000 + i),
+        );
+    }
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 6);
+    assert_eq!(node.dialer.calls_in_flight(), 6);
+}
+
+#[test]
 fn a_trunk_that_stops_answering_options_gets_no_new_calls() {
     let t0 = Instant::now();
     let mut node = alpha_on_every_line(t0);
