@@ -175,7 +175,8 @@ fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64;
 
 /// What a failed call shows of the trunk: a congestion code (with the
 /// carrier's Retry-After), no response at all, a refusal of our calls
-/// (401/407 our credentials could not answer, 403), or a response.
+/// (401/407 our credentials could not answer, 403; 488 our media offer,
+/// 400/415/420 our request), or a response.
 fn trunk_signal(
     failure: super::attempt::Failure,
     sip_code: Option<u16>,
@@ -184,8 +185,12 @@ fn trunk_signal(
     match (failure, sip_code) {
         (super::attempt::Failure::Congestion, _) => CallSignal::Congestion { retry_after },
         (_, None) => CallSignal::NoResponse,
-        // 603 Decline is the callee's; these are the trunk's.
-        (super::attempt::Failure::Rejected, Some(401 | 403 | 407)) => CallSignal::Refused,
+        // 603 Decline is the callee's; these are the trunk's (a trunk that
+        // takes only G.729 answers our PCMU/PCMA offer 488, every time).
+        (super::attempt::Failure::Rejected, Some(401 | 403 | 407))
+        | (super::attempt::Failure::NetworkFailure, Some(400 | 415 | 420 | 488)) => {
+            CallSignal::Refused
+        }
         (_, Some(_)) => CallSignal::Responded,
     }
 }

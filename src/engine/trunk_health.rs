@@ -16,8 +16,10 @@
 //!   breaker, another failure doubles the wait up to [`MAX_BACKOFF`].
 //! - **Refusing**: the same breaker, when the last of those calls was
 //!   refused by the trunk itself — 401/407 that our credentials could not
-//!   answer, or 403. Wrong credentials, a suspended account or an address
-//!   the carrier does not know refuse every call at once: without the
+//!   answer, 403, or our request refused (488 for our media offer,
+//!   400/415/420). Wrong credentials, a suspended account, an address the
+//!   carrier does not know or a codec it does not take refuse every call
+//!   at once: without the
 //!   breaker the dialer ran through the whole list at the trunk's calls
 //!   per second, spending an attempt of every record on it. A 403 for one
 //!   barred destination costs a campaign one probe's wait at most: the
@@ -49,7 +51,7 @@ pub enum CallSignal {
     /// No response at all (Timer B, a transport failure).
     NoResponse,
     /// The trunk refused the call: 401/407 our credentials could not
-    /// answer, or 403.
+    /// answer, 403, or our request (488, 400, 415, 420).
     Refused,
 }
 
@@ -72,7 +74,7 @@ impl TrunkHold {
             TrunkHold::Unreachable => "trunk down: no answer to OPTIONS",
             TrunkHold::Failing => "trunk failing: calls get no answer or 503, dialing backs off",
             TrunkHold::Refusing => {
-                "trunk refuses our calls (401/403/407): check its credentials and account, dialing backs off"
+                "trunk refuses our calls (403, 401/407, 488): check its credentials, account and codecs; dialing backs off"
             }
         }
     }

@@ -385,7 +385,7 @@ fn a_trunk_refusing_every_call_backs_off_instead_of_spending_the_list() {
     assert_eq!(
         held_back(&node, "alpha"),
         Some(
-            "trunk refuses our calls (401/403/407): check its credentials and account, dialing backs off"
+            "trunk refuses our calls (403, 401/407, 488): check its credentials, account and codecs; dialing backs off"
         )
     );
     let opened = t0 + ms(1004);
@@ -406,6 +406,25 @@ fn a_trunk_refusing_every_call_backs_off_instead_of_spending_the_list() {
     assert!(starts.is_empty(), "{starts:?}");
     let starts = node.run_until(opened + ms(6000), opened + ms(6200));
     assert_eq!(starts.len(), 1, "the next probe 4 s later: {starts:?}");
+}
+
+#[test]
+fn a_trunk_refusing_our_media_offer_backs_off_too() {
+    let t0 = Instant::now();
+    let mut node = alpha_on_every_line(t0);
+    // A trunk that takes only G.729 answers every PCMU/PCMA offer 488.
+    for i in 0..5 {
+        node.end_oldest_with(
+            "alpha",
+            Failure::NetworkFailure,
+            Some(488),
+            None,
+            t0 + ms(1000 + i),
+        );
+    }
+    node.drain();
+    assert_eq!(count(&node.started, "alpha"), 5, "the fifth line left free");
+    assert!(held_back(&node, "alpha").is_some_and(|r| r.contains("488")));
 }
 
 #[test]
