@@ -408,40 +408,29 @@ fn a_trunk_refusing_every_call_backs_off_instead_of_spending_the_list() {
     assert_eq!(starts.len(), 1, "the next probe 4 s later: {starts:?}");
 }
 
-#[test]
-fn a_trunk_refusing_our_media_offer_backs_off_too() {
+/// Alpha on every line, then five of its calls fail so in a row.
+fn five_in_a_row(failure: Failure, sip_code: u16) -> Node {
     let t0 = Instant::now();
     let mut node = alpha_on_every_line(t0);
-    // A trunk that takes only G.729 answers every PCMU/PCMA offer 488.
     for i in 0..5 {
-        node.end_oldest_with(
-            "alpha",
-            Failure::NetworkFailure,
-            Some(488),
-            None,
-            t0 + ms(1000 + i),
-        );
+        node.end_oldest_with("alpha", failure, Some(sip_code), None, t0 + ms(1000 + i));
     }
     node.drain();
+    node
+}
+
+#[test]
+fn a_trunk_refusing_our_media_offer_backs_off_too() {
+    // A trunk that takes only G.729 answers every PCMU/PCMA offer 488.
+    let node = five_in_a_row(Failure::NetworkFailure, 488);
     assert_eq!(count(&node.started, "alpha"), 5, "the fifth line left free");
     assert!(held_back(&node, "alpha").is_some_and(|r| r.contains("488")));
 }
 
 #[test]
 fn a_callee_declining_is_not_the_trunk_refusing() {
-    let t0 = Instant::now();
-    let mut node = alpha_on_every_line(t0);
     // 603 Decline is the person's: their lines are taken again at once.
-    for i in 0..5 {
-        node.end_oldest_with(
-            "alpha",
-            Failure::Rejected,
-            Some(603),
-            None,
-            t0 + ms(1000 + i),
-        );
-    }
-    node.drain();
+    let node = five_in_a_row(Failure::Rejected, 603);
     assert_eq!(count(&node.started, "alpha"), 6);
     assert_eq!(node.dialer.calls_in_flight(), 6);
 }
