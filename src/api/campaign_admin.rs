@@ -178,8 +178,8 @@ pub const DEFINITIONS_POLL: std::time::Duration = std::time::Duration::from_secs
 
 /// Keeps this node in step with the others sharing the store until
 /// `shutdown`; `run_commands_seen`: the highest run command id when the node
-/// started (older ones are history, not followed). Every [`RUN_COMMANDS_POLL`](super::run_commands::RUN_COMMANDS_POLL)
-/// it carries out the starts, pauses and stops given on other nodes (see
+/// started (older ones are history, not followed). Every 2 s
+/// (`run_commands::RUN_COMMANDS_POLL`) it carries out the starts, pauses and stops given on other nodes (see
 /// `run_commands`); every [`DEFINITIONS_POLL`], and at once when such a
 /// command names a campaign this node does not know yet, the stored
 /// definitions go to the engine, which takes what it can now, and the list

@@ -1,6 +1,6 @@
 //! SDP (RFC 4566) for audio calls: a lenient parser and a serialiser
 //! ([`SessionDescription`]), and RFC 3264 offer/answer for G.711 plus
-//! RFC 4733 telephone-event ([`negotiate`]).
+//! RFC 4733 telephone-event ([`answer_offer`], [`build_offer`], [`process_answer`]).
 //!
 //! Lenient on purpose: trunks send `\n` line ends, unknown lines, static
 //! payload types without `rtpmap`, stray spaces. What cannot be understood
