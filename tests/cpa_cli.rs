@@ -178,8 +178,16 @@ fn a_missing_or_broken_file_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("x.wav") && err.contains("missing.wav"),
-        "{err}"
-    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per file: {err}");
+    // Each names its file and says what is wrong, once (the file name and
+    // the reason used to come twice: "x.wav: x.wav: not a WAV file: …: not a
+    // WAV file: …").
+    for (line, file, reason) in [
+        (lines[0], "x.wav", "not a WAV file"),
+        (lines[1], "missing.wav", "cannot read"),
+    ] {
+        assert_eq!(line.matches(file).count(), 1, "{line}");
+        assert_eq!(line.matches(reason).count(), 1, "{line}");
+    }
 }

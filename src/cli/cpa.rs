@@ -147,7 +147,8 @@ pub fn run(args: &CpaArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("error: {}: {e:#}", file.display());
+                // The error names the file.
+                eprintln!("error: {e:#}");
                 failed = true;
             }
         }
@@ -261,8 +262,7 @@ pub fn dump_features(labels_path: &Path) -> anyhow::Result<String> {
         "clip\tclass\tverdict\tverdict_ms\tspeech_end_ms\tat_ms\tband_db\tfloor_db\tflatness\tf1\tseries\thigh\tin_speech\tspan_ms\tspeech_ms\tpause_ms\tonset_ms\tutterances\ttonal\tcaller_peak_db\tbackground\n",
     );
     for (i, label) in labels.iter().enumerate() {
-        let wav = Wav::read(&label.file)
-            .map_err(|e| anyhow::anyhow!("{}: {e:#}", label.file.display()))?;
+        let wav = Wav::read(&label.file)?;
         let samples = wav.to_mono_8k();
         let normal = analyse_samples(&samples, false).verdict;
         let mut a = Analyser::new(CpaSettings::default());
@@ -307,8 +307,7 @@ pub fn eval(labels_path: &Path, early_media: bool) -> anyhow::Result<String> {
     let labels = parse_labels(&text, base)?;
     let mut results = Vec::with_capacity(labels.len());
     for label in &labels {
-        let r = analyse_file(&label.file, early_media)
-            .map_err(|e| anyhow::anyhow!("{}: {e:#}", label.file.display()))?;
+        let r = analyse_file(&label.file, early_media)?;
         results.push(r);
     }
     Ok(score(&labels, &results))

@@ -108,13 +108,13 @@ impl Wav {
 
     /// Reads and parses a WAV file.
     pub fn read(path: &std::path::Path) -> Result<Wav, WavReadError> {
-        let bytes = std::fs::read(path).map_err(|source| WavReadError::Io {
+        let bytes = std::fs::read(path).map_err(|error| WavReadError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
-        Wav::parse(&bytes).map_err(|source| WavReadError::Format {
+        Wav::parse(&bytes).map_err(|error| WavReadError::Format {
             path: path.display().to_string(),
-            source,
+            error,
         })
     }
 
@@ -152,13 +152,12 @@ impl Wav {
 /// Reading a WAV file from disk: the path, and what went wrong.
 #[derive(Debug, Error)]
 pub enum WavReadError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Format { path: String, source: WavError },
+    // The inner errors are part of the message, not a `source`: printed
+    // with its chain (`{:#}`) the reason came twice.
+    #[error("cannot read {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("{path}: {error}")]
+    Format { path: String, error: WavError },
 }
 
 fn parse_format(body: &[u8]) -> Result<(Encoding, u16, u32, usize), WavError> {
