@@ -242,6 +242,20 @@ fn no_speech_verdict(run: &Run) -> bool {
         .any(|e| matches!(e.kind, EventKind::Human | EventKind::Machine))
 }
 
+/// Runs a fixture that is only ringing under some noise: it must be read as
+/// ringback, with no human or machine verdict on the way.
+fn ringing_only(name: &str) -> Run {
+    let run = analyse(&fixture(name), false);
+    assert_eq!(
+        run.verdict.outcome,
+        Outcome::Ringback,
+        "{name}: {:?}",
+        run.events
+    );
+    assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+    run
+}
+
 #[test]
 fn uk_double_ring_beating_under_mains_hum_is_ringback_and_never_speech() {
     // 400+450 Hz beat at 50 Hz: the merged peak swings between them. The
@@ -1134,14 +1148,7 @@ fn babble_between_rings_is_ringing_not_a_caller() {
         "ringback_babble_14db_tandem.wav",
         "ringback_babble_15db.wav",
     ] {
-        let run = analyse(&fixture(name), false);
-        assert_eq!(
-            run.verdict.outcome,
-            Outcome::Ringback,
-            "{name}: {:?}",
-            run.events
-        );
-        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+        ringing_only(name);
     }
     // Its next ring ends after the analysis time (it was not sure until
     // the next ring was taken at its onset): never a person or a machine.
@@ -1160,14 +1167,7 @@ fn the_next_ring_is_taken_at_its_onset_within_the_analysis_time() {
         "ringback_babble_10db_late_ring.wav",
         "ringback_babble_12db_late_ring.wav",
     ] {
-        let run = analyse(&fixture(name), false);
-        assert_eq!(
-            run.verdict.outcome,
-            Outcome::Ringback,
-            "{name}: {:?}",
-            run.events
-        );
-        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+        ringing_only(name);
     }
 }
 
@@ -1262,14 +1262,7 @@ fn music_between_rings_is_no_caller() {
         "ringback_music_11db_warp.wav",
         "ringback_music_11db_after_beep_candidate.wav",
     ] {
-        let run = analyse(&fixture(name), false);
-        assert_eq!(
-            run.verdict.outcome,
-            Outcome::Ringback,
-            "{name}: {:?}",
-            run.events
-        );
-        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+        ringing_only(name);
     }
 }
 
@@ -1288,14 +1281,7 @@ fn a_one_second_ring_after_a_little_music_is_no_beep() {
         "ringback_music_20db_ring_after_music.wav",
         "ringback_music_16db_beating_ring.wav",
     ] {
-        let run = analyse(&fixture(name), false);
-        assert_eq!(
-            run.verdict.outcome,
-            Outcome::Ringback,
-            "{name}: {:?}",
-            run.events
-        );
-        assert!(no_speech_verdict(&run), "{name}: {:?}", run.events);
+        let run = ringing_only(name);
         assert!(
             !run.events
                 .iter()
