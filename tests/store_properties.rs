@@ -231,6 +231,9 @@ fn run_session(
     // record id → personal agent of its pending callback
     let mut personal: HashMap<i64, Option<String>> = HashMap::new();
     let mut attempts: HashMap<i64, u32> = HashMap::new();
+    // Attempts that never reached the callee, per record: the first
+    // `max_attempts` of them are given back.
+    let mut not_reached: HashMap<i64, u32> = HashMap::new();
     let mut started: HashMap<i64, Vec<Timestamp>> = HashMap::new();
     for op in ops {
         match op {
@@ -305,6 +308,13 @@ fn run_session(
                 let lease = held.remove(nth % held.len());
                 let attempt = store.begin_attempt(&lease, now).unwrap();
                 *attempts.entry(lease.record_id).or_default() += 1;
+                if outcome.callee_not_reached() {
+                    let so_far = not_reached.entry(lease.record_id).or_default();
+                    *so_far += 1;
+                    if *so_far <= rules.max_attempts {
+                        *attempts.entry(lease.record_id).or_default() -= 1;
+                    }
+                }
                 started.entry(lease.record_id).or_default().push(now);
                 store
                     .complete_attempt(attempt, &AttemptResult::new(*outcome), now)

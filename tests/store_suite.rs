@@ -180,6 +180,47 @@ fn busy_is_retried_after_its_delay_and_limits_exhaust(store: TestStore) {
     assert!(lease_all(&*store, campaign, much_later).is_empty());
 }
 
+/// A 403 of a wrong trunk password, a 503 or no response at all never rang
+/// the callee: such an attempt does not spend the record's (or the
+/// number's) attempts — up to `max_attempts` of them, so a number that never
+/// gets through still ends. An answered call that then failed counts.
+fn attempts_the_callee_never_saw_are_given_back(store: TestStore) {
+    let mut rules = rules("c");
+    rules.max_attempts = 2;
+    rules.max_attempts_per_number = 2;
+    let campaign = campaign_with(&*store, &rules, &[row(2, "a", &["+12025550101"])]);
+    let mut now = noon_ny();
+    let next = |now: &mut Timestamp| {
+        *now += SignedDuration::from_secs(301);
+        lease_all(&*store, campaign, *now).remove(0)
+    };
+    let lease = lease_all(&*store, campaign, now).remove(0);
+    assert_eq!(
+        dial(&*store, &lease, Outcome::TrunkRefused, now),
+        RecordState::Retry
+    );
+    let lease = next(&mut now);
+    assert_eq!(lease.attempts, 0, "a refused call is given back");
+    assert_eq!(
+        dial(&*store, &lease, Outcome::Congestion, now),
+        RecordState::Retry
+    );
+    let lease = next(&mut now);
+    assert_eq!(lease.attempts, 0, "so is a 503");
+    // The third call that never got through counts (max_attempts = 2).
+    dial(&*store, &lease, Outcome::NetworkFailure, now);
+    let lease = next(&mut now);
+    assert_eq!(lease.attempts, 1);
+    // Answered, then the media died: the callee picked up, it counts.
+    let attempt = store.begin_attempt(&lease, now).unwrap();
+    let mut answered = AttemptResult::new(Outcome::NetworkFailure);
+    answered.ring_ms = Some(4_000);
+    assert_eq!(
+        store.complete_attempt(attempt, &answered, now).unwrap(),
+        RecordState::Exhausted
+    );
+}
+
 fn sit_numbers_are_never_redialed_and_the_chain_moves_on(store: TestStore) {
     let campaign = campaign_with(
         &*store,
@@ -949,6 +990,7 @@ on_both_backends!(
     the_calling_window_is_honoured_and_closed_records_wait,
     dnc_is_checked_at_dial_time,
     busy_is_retried_after_its_delay_and_limits_exhaust,
+    attempts_the_callee_never_saw_are_given_back,
     sit_numbers_are_never_redialed_and_the_chain_moves_on,
     one_number_is_never_dialed_twice_at_once,
     callbacks_personal_and_campaign,

@@ -64,11 +64,13 @@ fn ms(time: &str) -> Option<i64> {
 }
 
 /// What one node did against a carrier: attempt start and end times (ms,
-/// sorted) and outcomes, from the export.
+/// sorted) and outcomes, from the export, and the attempts each record has
+/// spent.
 struct Attempts {
     starts: Vec<i64>,
     ends: Vec<i64>,
     outcomes: Vec<String>,
+    spent_by_records: Vec<String>,
 }
 
 impl Attempts {
@@ -136,11 +138,22 @@ fn run_against(scenario: &str, held_because: &str, then: Duration) -> Attempts {
     starts.sort();
     let mut ends: Vec<i64> = rows.iter().filter_map(|r| ms(&r[ended])).collect();
     ends.sort();
+    let (headers, records) = export_csv(
+        &config_path,
+        "overload",
+        false,
+        &dir.path().join("records.csv"),
+    );
+    let spent = headers
+        .iter()
+        .position(|h| h == "attempts")
+        .expect("attempts");
     drop(carrier);
     Attempts {
         starts,
         ends,
         outcomes: rows.iter().map(|r| r[outcome].to_string()).collect(),
+        spent_by_records: records.iter().map(|r| r[spent].to_string()).collect(),
     }
 }
 
@@ -156,6 +169,11 @@ fn a_503_with_retry_after_pauses_new_calls_for_the_time_given() {
     assert!(
         attempts.outcomes.iter().all(|o| o == "congestion"),
         "every attempt met the 503: {summary}"
+    );
+    assert!(
+        attempts.spent_by_records.iter().all(|n| n == "0"),
+        "a 503 spends no record's attempt: {:?}",
+        attempts.spent_by_records
     );
     // After each 503, no INVITE before its Retry-After. The calls of one
     // pacing decision are stamped as the shell places them, a few ms
@@ -196,8 +214,14 @@ fn a_trunk_refusing_every_call_is_probed_not_run_through() {
     );
     let summary = attempts.summary();
     assert!(
-        attempts.outcomes.iter().all(|o| o == "declined"),
+        attempts.outcomes.iter().all(|o| o == "trunk_refused"),
         "every attempt met the 403: {summary}"
+    );
+    // The refused calls never rang anyone: the list is as it was.
+    assert!(
+        attempts.spent_by_records.iter().all(|n| n == "0"),
+        "a refused call spends no record's attempt: {:?}",
+        attempts.spent_by_records
     );
     // Until five refusals in a row open the breaker each freed line is
     // taken again (six calls, then up to four more: a 403 comes back in a

@@ -107,6 +107,10 @@ pub enum Outcome {
     Congestion,
     /// The trunk was unreachable or the call failed before ringing.
     NetworkFailure,
+    /// The trunk refused the call itself (403, a 401/407 challenge our
+    /// credentials could not answer, 488 for our media offer): our account
+    /// or configuration, not the callee.
+    TrunkRefused,
     /// A special information tone (disconnected, changed): never redial the number.
     Sit,
     /// 404/410/484/604: the number does not exist.
@@ -120,7 +124,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Human,
         Outcome::Machine,
         Outcome::Fax,
@@ -128,6 +132,7 @@ impl Outcome {
         Outcome::NoAnswer,
         Outcome::Congestion,
         Outcome::NetworkFailure,
+        Outcome::TrunkRefused,
         Outcome::Sit,
         Outcome::InvalidNumber,
         Outcome::Declined,
@@ -144,6 +149,7 @@ impl Outcome {
             Outcome::NoAnswer => "no_answer",
             Outcome::Congestion => "congestion",
             Outcome::NetworkFailure => "network_failure",
+            Outcome::TrunkRefused => "trunk_refused",
             Outcome::Sit => "sit",
             Outcome::InvalidNumber => "invalid_number",
             Outcome::Declined => "declined",
@@ -154,6 +160,17 @@ impl Outcome {
 
     pub fn parse(text: &str) -> Option<Outcome> {
         Outcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
+    /// The call went no further than the trunk or the network: the callee's
+    /// phone never rang for it. Such an attempt of a call that was never
+    /// answered is given back to its record (see the store's
+    /// `complete_attempt`): a trunk incident does not use up the list.
+    pub fn callee_not_reached(self) -> bool {
+        matches!(
+            self,
+            Outcome::Congestion | Outcome::NetworkFailure | Outcome::TrunkRefused
+        )
     }
 
     /// Outcomes after which this number must never be dialed again.

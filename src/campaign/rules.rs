@@ -119,7 +119,9 @@ impl CampaignRules {
             }
             Outcome::Machine => self.retry.machine_s,
             Outcome::Congestion => self.retry.congestion_s,
-            Outcome::NetworkFailure | Outcome::Interrupted => self.retry.network_failure_s,
+            Outcome::NetworkFailure | Outcome::TrunkRefused | Outcome::Interrupted => {
+                self.retry.network_failure_s
+            }
             // The number is dead; the next number of the chain may go now.
             Outcome::Sit | Outcome::InvalidNumber | Outcome::Fax => 0,
         };

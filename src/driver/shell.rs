@@ -1067,6 +1067,7 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
         AttemptResult::NoAnswer => (Stored::NoAnswer, None),
         AttemptResult::InvalidNumber => (Stored::InvalidNumber, None),
         AttemptResult::Rejected => (Stored::Declined, None),
+        AttemptResult::TrunkRefused => (Stored::TrunkRefused, None),
         AttemptResult::Congestion => (Stored::Congestion, None),
         AttemptResult::NetworkFailure => (Stored::NetworkFailure, None),
         AttemptResult::DeadAir => (Stored::NoAnswer, Some("dead air")),

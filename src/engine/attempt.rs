@@ -31,6 +31,20 @@ pub enum Failure {
     NetworkFailure,
 }
 
+impl Failure {
+    /// The trunk refused the call itself, not the callee: 401/407 (a
+    /// challenge our credentials could not answer) and 403 (a barred or
+    /// suspended account), or our request refused — 488 for our PCMU/PCMA
+    /// offer on a G.729-only trunk, 400/415/420. 603 Decline is the callee's.
+    pub fn is_trunk_refusal(self, sip_code: Option<u16>) -> bool {
+        matches!(
+            (self, sip_code),
+            (Failure::Rejected, Some(401 | 403 | 407))
+                | (Failure::NetworkFailure, Some(400 | 415 | 420 | 488))
+        )
+    }
+}
+
 /// What call-progress analysis concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -77,7 +91,10 @@ pub enum AttemptResult {
     Busy,
     NoAnswer,
     InvalidNumber,
+    /// 603 Decline (the callee's refusal).
     Rejected,
+    /// The trunk refused the call (see [`Failure::is_trunk_refusal`]).
+    TrunkRefused,
     Congestion,
     NetworkFailure,
     DeadAir,
@@ -315,6 +332,7 @@ impl Attempt {
         }
         self.outcome.sip_code = sip_code;
         self.finish(match failure {
+            _ if failure.is_trunk_refusal(sip_code) => AttemptResult::TrunkRefused,
             Failure::Busy => AttemptResult::Busy,
             Failure::NoAnswer => AttemptResult::NoAnswer,
             Failure::InvalidNumber => AttemptResult::InvalidNumber,

@@ -139,6 +139,7 @@ pub fn result_name(result: AttemptResult) -> &'static str {
         AttemptResult::NoAnswer => "no_answer",
         AttemptResult::InvalidNumber => "invalid_number",
         AttemptResult::Rejected => "rejected",
+        AttemptResult::TrunkRefused => "trunk_refused",
         AttemptResult::Congestion => "congestion",
         AttemptResult::NetworkFailure => "network_failure",
         AttemptResult::DeadAir => "dead_air",
@@ -185,12 +186,7 @@ fn trunk_signal(
     match (failure, sip_code) {
         (super::attempt::Failure::Congestion, _) => CallSignal::Congestion { retry_after },
         (_, None) => CallSignal::NoResponse,
-        // 603 Decline is the callee's; these are the trunk's (a trunk that
-        // takes only G.729 answers our PCMU/PCMA offer 488, every time).
-        (super::attempt::Failure::Rejected, Some(401 | 403 | 407))
-        | (super::attempt::Failure::NetworkFailure, Some(400 | 415 | 420 | 488)) => {
-            CallSignal::Refused
-        }
+        _ if failure.is_trunk_refusal(sip_code) => CallSignal::Refused,
         (_, Some(_)) => CallSignal::Responded,
     }
 }

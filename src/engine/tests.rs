@@ -286,6 +286,13 @@ fn carrier_failures_map_to_results() {
         (Failure::Busy, 486, AttemptResult::Busy),
         (Failure::InvalidNumber, 404, AttemptResult::InvalidNumber),
         (Failure::Congestion, 503, AttemptResult::Congestion),
+        // The callee's refusal, then the trunk's: they are stored apart
+        // (the trunk's does not spend the record's attempt).
+        (Failure::Rejected, 603, AttemptResult::Rejected),
+        (Failure::Rejected, 403, AttemptResult::TrunkRefused),
+        (Failure::Rejected, 407, AttemptResult::TrunkRefused),
+        (Failure::NetworkFailure, 488, AttemptResult::TrunkRefused),
+        (Failure::NetworkFailure, 500, AttemptResult::NetworkFailure),
     ] {
         let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
         attempt.on_failed(failure, Some(code), t0 + ms(800));

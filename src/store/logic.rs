@@ -23,6 +23,42 @@ use crate::campaign::rules::{CampaignRules, after_attempt};
 /// Rows per multi-row statement in an import batch.
 const IMPORT_CHUNK: usize = 500;
 
+/// The stored outcomes of [`Outcome::callee_not_reached`], for SQL.
+const NOT_REACHED_SQL: &str = "('congestion', 'network_failure', 'trunk_refused')";
+
+/// An attempt that went no further than the trunk or the network (a 403 of
+/// a wrong password, a 503, no response at all) and was never answered does
+/// not count against the record's or the number's attempt limits: a trunk
+/// incident must not use up the list. Only the first `max_attempts` such
+/// attempts of a record are given back, so a number that never gets
+/// through still ends. The daily limit keeps counting every dial (the
+/// conservative reading of "calls per day" rules).
+fn give_back_attempt(
+    conn: &mut dyn Conn,
+    rules: &CampaignRules,
+    record: i64,
+    phone: &str,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM attempts WHERE record_id = $1 AND ring_ms IS NULL \
+         AND outcome IN {NOT_REACHED_SQL}"
+    );
+    let not_reached = first_int(&conn.query(&sql, &[record.into()])?).unwrap_or(i64::MAX);
+    if not_reached > i64::from(rules.max_attempts) {
+        return Ok(());
+    }
+    conn.exec(
+        "UPDATE records SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0",
+        &[record.into()],
+    )?;
+    conn.exec(
+        "UPDATE phones SET attempts = attempts - 1 \
+         WHERE record_id = $1 AND e164 = $2 AND attempts > 0",
+        &[record.into(), phone.into()],
+    )?;
+    Ok(())
+}
+
 /// The state a record returns to when a lease ends without an attempt.
 const RESTORE_STATE: &str = "CASE WHEN callback_id IS NOT NULL THEN 'callback' \
      WHEN attempts = 0 THEN 'new' ELSE 'retry' END";
@@ -178,6 +214,9 @@ impl SqlStore {
                 "UPDATE phones SET dead = 1 WHERE record_id = $1 AND e164 = $2",
                 &[record.into(), phone.clone().into()],
             )?;
+        }
+        if result.outcome.callee_not_reached() && result.ring_ms.is_none() {
+            give_back_attempt(conn, &rules, record, &phone)?;
         }
         let rows = conn.query(
             "SELECT state, lease_owner, attempts, callback_id FROM records WHERE id = $1",
