@@ -221,6 +221,52 @@ fn attempts_the_callee_never_saw_are_given_back(store: TestStore) {
     );
 }
 
+/// A busy callee's "call me again after" (486 with Retry-After) holds the
+/// record at least that long — a day at most — when it is longer than the
+/// campaign's busy delay.
+fn a_callees_retry_after_holds_the_record(store: TestStore) {
+    let campaign = campaign_with(
+        &*store,
+        &rules("c"),
+        &[
+            row(2, "a", &["+12025550101"]),
+            row(3, "b", &["+12025550102"]),
+        ],
+    );
+    let leases = lease_all(&*store, campaign, noon_ny());
+    for (lease, wait) in leases.iter().zip([
+        SignedDuration::from_hours(2),
+        SignedDuration::from_hours(24 * 30),
+    ]) {
+        let attempt = store.begin_attempt(lease, noon_ny()).unwrap();
+        let mut busy = AttemptResult::new(Outcome::Busy);
+        busy.callee_retry_after = Some(wait);
+        assert_eq!(
+            store.complete_attempt(attempt, &busy, noon_ny()).unwrap(),
+            RecordState::Retry
+        );
+    }
+    let after_busy_delay = noon_ny() + SignedDuration::from_mins(30);
+    assert!(lease_all(&*store, campaign, after_busy_delay).is_empty());
+    let in_two_hours = noon_ny() + SignedDuration::from_hours(2);
+    let due: Vec<String> = lease_all(&*store, campaign, in_two_hours)
+        .into_iter()
+        .map(|l| l.external_id)
+        .collect();
+    assert_eq!(due, ["a"]);
+    // A month's Retry-After is cut to a day ("a", whose lease lapses
+    // unused, is leased again on the way).
+    let due_at = |at: Timestamp| -> Vec<String> {
+        lease_all(&*store, campaign, at)
+            .into_iter()
+            .map(|l| l.external_id)
+            .collect()
+    };
+    let next_day = noon_ny() + SignedDuration::from_hours(24);
+    assert_eq!(due_at(next_day - SignedDuration::from_mins(1)), ["a"]);
+    assert_eq!(due_at(next_day), ["b"]);
+}
+
 fn sit_numbers_are_never_redialed_and_the_chain_moves_on(store: TestStore) {
     let campaign = campaign_with(
         &*store,
@@ -991,6 +1037,7 @@ on_both_backends!(
     dnc_is_checked_at_dial_time,
     busy_is_retried_after_its_delay_and_limits_exhaust,
     attempts_the_callee_never_saw_are_given_back,
+    a_callees_retry_after_holds_the_record,
     sit_numbers_are_never_redialed_and_the_chain_moves_on,
     one_number_is_never_dialed_twice_at_once,
     callbacks_personal_and_campaign,

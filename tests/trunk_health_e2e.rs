@@ -4,7 +4,8 @@
 //! The node must send no new INVITE for 4 s after each 503 (RFC 3261
 //! §21.5.4) — before, it redialed at once and burnt through the list in
 //! a second — and agents must see why calls are held back. And a trunk
-//! refusing every call with 403 backs dialing off the same way.
+//! refusing every call with 403 backs dialing off the same way; a busy
+//! callee's Retry-After holds its record.
 
 mod sip_support;
 mod support;
@@ -71,6 +72,8 @@ struct Attempts {
     ends: Vec<i64>,
     outcomes: Vec<String>,
     spent_by_records: Vec<String>,
+    /// For each record dialed: next eligible time − its last attempt (ms).
+    held_after_last_attempt: Vec<i64>,
 }
 
 impl Attempts {
@@ -80,10 +83,10 @@ impl Attempts {
 }
 
 /// Runs a progressive campaign of 80 records against a SIPp carrier
-/// playing `scenario`, waits until the campaign's `held_back` says
-/// `held_because`, lets it run `then` more, stops the node and reads its
-/// attempts.
-fn run_against(scenario: &str, held_because: &str, then: Duration) -> Attempts {
+/// playing `scenario`, waits until the campaign list (its `held_back`) or
+/// the campaign's figures (`/stats`) show `wait_for`, lets it
+/// run `then` more, stops the node and reads its attempts.
+fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
     let carrier = Sipp::uas(scenario, 500, &["-timeout", "90s"]);
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("outdial.toml");
@@ -116,10 +119,11 @@ fn run_against(scenario: &str, held_because: &str, then: Duration) -> Attempts {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    // Agents are told why nothing is dialed.
-    wait_until(Duration::from_secs(10), held_because, &|| {
-        let (_, body) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
-        body.contains(held_because)
+    wait_until(Duration::from_secs(10), wait_for, &|| {
+        let (_, list) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
+        let stats_path = "/api/campaigns/overload/stats";
+        let (_, stats) = http(addr, "GET", stats_path, Some(SUPERVISOR), None);
+        list.contains(wait_for) || stats.contains(wait_for)
     });
     std::thread::sleep(then);
     running.signal("TERM");
@@ -148,12 +152,25 @@ fn run_against(scenario: &str, held_because: &str, then: Duration) -> Attempts {
         .iter()
         .position(|h| h == "attempts")
         .expect("attempts");
+    let next_at = headers
+        .iter()
+        .position(|h| h == "next_at")
+        .expect("next_at");
+    let last = headers
+        .iter()
+        .position(|h| h == "last_attempt_at")
+        .expect("last_attempt_at");
+    let held_after_last_attempt = records
+        .iter()
+        .filter_map(|r| Some(ms(&r[next_at])? - ms(&r[last])?))
+        .collect();
     drop(carrier);
     Attempts {
         starts,
         ends,
         outcomes: rows.iter().map(|r| r[outcome].to_string()).collect(),
         spent_by_records: records.iter().map(|r| r[spent].to_string()).collect(),
+        held_after_last_attempt,
     }
 }
 
@@ -243,5 +260,28 @@ fn a_trunk_refusing_every_call_is_probed_not_run_through() {
     assert!(
         probes.windows(2).all(|w| w[1] - w[0] >= 3500),
         "the wait between probes grows: {summary}"
+    );
+}
+
+/// A busy callee's "call me again in an hour" (486 with `Retry-After:
+/// 3600`) holds the record an hour, not the campaign's 5-minute busy delay.
+#[test]
+fn a_busy_callees_retry_after_holds_the_record() {
+    let attempts = run_against(
+        "carrier_busy_later.xml",
+        "\"busy\":",
+        // The whole list: 80 calls at 50 a second.
+        Duration::from_secs(3),
+    );
+    assert!(
+        attempts.outcomes.iter().all(|o| o == "busy"),
+        "every call met the 486: {:?}",
+        attempts.outcomes
+    );
+    let held = &attempts.held_after_last_attempt;
+    assert!(!held.is_empty(), "no record was dialed");
+    assert!(
+        held.iter().all(|ms| (3_599_000..=3_601_000).contains(ms)),
+        "each busy record waits the callee's hour: {held:?}"
     );
 }

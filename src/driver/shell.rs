@@ -1097,6 +1097,9 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
             .checked_sub(SignedDuration::from_millis(i64::from(ms)))
             .ok()
     });
+    result.callee_retry_after = outcome
+        .callee_retry_after
+        .and_then(|wait| SignedDuration::try_from(wait).ok());
     result.ring_ms = outcome
         .answered_after
         .map(|d| d.as_millis().min(u32::MAX as u128) as u32);

@@ -132,6 +132,9 @@ pub struct Outcome {
     pub agent_wait: Option<Duration>,
     /// End of greeting → bridged: what the 2-second rule measures.
     pub greeting_to_agent: Option<Duration>,
+    /// A busy or unavailable callee's Retry-After (486, 600, 480: "call me
+    /// again after", RFC 3261 §21.4): the record waits at least this long.
+    pub callee_retry_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +273,7 @@ impl Attempt {
                 connect_latency: None,
                 agent_wait: None,
                 greeting_to_agent: None,
+                callee_retry_after: None,
             },
             result_after_prompt: AttemptResult::Machine,
             actions: VecDeque::new(),
@@ -325,12 +329,24 @@ impl Attempt {
         }
     }
 
-    /// A final non-2xx response, or a transport failure.
-    pub fn on_failed(&mut self, failure: Failure, sip_code: Option<u16>, _now: Instant) {
+    /// A final non-2xx response (with its Retry-After, if any), or a
+    /// transport failure.
+    pub fn on_failed(
+        &mut self,
+        failure: Failure,
+        sip_code: Option<u16>,
+        retry_after: Option<Duration>,
+        _now: Instant,
+    ) {
         if !matches!(self.phase, Phase::Dialing | Phase::Ringing) {
             return;
         }
         self.outcome.sip_code = sip_code;
+        // A 503's Retry-After is the trunk's (the trunk health holds every
+        // call for it); a busy or absent callee's is theirs.
+        if matches!(failure, Failure::Busy | Failure::NoAnswer) {
+            self.outcome.callee_retry_after = retry_after;
+        }
         self.finish(match failure {
             _ if failure.is_trunk_refusal(sip_code) => AttemptResult::TrunkRefused,
             Failure::Busy => AttemptResult::Busy,

@@ -353,7 +353,9 @@ impl Dialer {
             } => {
                 self.trunk_health
                     .on_call(trunk_signal(failure, sip_code, retry_after), now);
-                self.with_attempt(call, now, |a, now| a.on_failed(failure, sip_code, now))
+                self.with_attempt(call, now, |a, now| {
+                    a.on_failed(failure, sip_code, retry_after, now)
+                })
             }
             Input::TrunkPing { answered } => self.trunk_health.on_ping(answered),
             Input::RemoteHangUp { call } => {
@@ -1043,7 +1045,7 @@ impl Dialer {
                 Phase::Dialing | Phase::Ringing => {
                     entry
                         .attempt
-                        .on_failed(super::attempt::Failure::NoAnswer, None, now);
+                        .on_failed(super::attempt::Failure::NoAnswer, None, None, now);
                     self.effects.push_back(Effect::HangUp { call });
                 }
                 Phase::Bridged { .. } => entry.attempt.on_agent_hangup(now),

@@ -295,10 +295,27 @@ fn carrier_failures_map_to_results() {
         (Failure::NetworkFailure, 500, AttemptResult::NetworkFailure),
     ] {
         let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
-        attempt.on_failed(failure, Some(code), t0 + ms(800));
+        attempt.on_failed(failure, Some(code), None, t0 + ms(800));
         let outcome = finished(&drain(&mut attempt)).expect("finished");
         assert_eq!(outcome.result, result);
         assert_eq!(outcome.sip_code, Some(code));
+    }
+}
+
+#[test]
+fn a_busy_callees_retry_after_is_kept_a_trunks_is_not() {
+    let t0 = Instant::now();
+    let wait = Some(Duration::from_secs(600));
+    for (failure, code, kept) in [
+        (Failure::Busy, 486, wait),
+        (Failure::NoAnswer, 480, wait),
+        // The trunk's pause: trunk health holds every call for it.
+        (Failure::Congestion, 503, None),
+    ] {
+        let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
+        attempt.on_failed(failure, Some(code), wait, t0 + ms(800));
+        let outcome = finished(&drain(&mut attempt)).expect("finished");
+        assert_eq!(outcome.callee_retry_after, kept, "{code}");
     }
 }
 
@@ -387,7 +404,7 @@ proptest! {
             match input {
                 Input::Provisional => attempt.on_provisional(now),
                 Input::Answered => attempt.on_answered(now),
-                Input::Failed => attempt.on_failed(Failure::Busy, Some(486), now),
+                Input::Failed => attempt.on_failed(Failure::Busy, Some(486), None, now),
                 Input::Verdict(code) => attempt.on_verdict(verdict(code, now, step), now),
                 Input::AgentAssigned => { attempt.on_agent_assigned("a", now); }
                 Input::ZipDone => attempt.on_zip_tone_done(now),

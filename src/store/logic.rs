@@ -272,6 +272,10 @@ impl SqlStore {
         }
         let mut next_state = step.state;
         let mut next_at = step.next_at;
+        if let Some(wait) = result.callee_retry_after {
+            let wait = wait.clamp(jiff::SignedDuration::ZERO, super::CALLEE_RETRY_AFTER_MAX);
+            next_at = next_at.max(now.checked_add(wait).unwrap_or(next_at));
+        }
         let mut rank = 1;
         let mut callback_keep = None;
         if let Some(cb) = callback {

@@ -130,7 +130,15 @@ pub struct AttemptResult {
     pub talk_ms: Option<u32>,
     /// The call guide's answers, as JSON.
     pub guide_answers: Option<String>,
+    /// The callee asked to be called again no sooner than this (a 486 or
+    /// 480 with Retry-After): a retry waits at least this long, up to
+    /// [`CALLEE_RETRY_AFTER_MAX`].
+    pub callee_retry_after: Option<SignedDuration>,
 }
+
+/// The longest a callee's Retry-After holds a record back: a value of
+/// months (a misconfigured phone) must not park a record for good.
+pub const CALLEE_RETRY_AFTER_MAX: SignedDuration = SignedDuration::from_hours(24);
 
 impl AttemptResult {
     /// A result with only its outcome set.
@@ -149,6 +157,7 @@ impl AttemptResult {
             ring_ms: None,
             talk_ms: None,
             guide_answers: None,
+            callee_retry_after: None,
         }
     }
 }
