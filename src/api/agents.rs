@@ -5,13 +5,13 @@
 //! `GET /api/agents` (supervisor) and `GET /api/agents/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
-use super::body::{ApiJson, OptionalJson};
+use super::body::{ApiJson, ApiPath, OptionalJson};
 use super::error::ApiError;
 use crate::engine::dialer::{AgentView, CallbackAt, Command};
 use crate::engine::preview::PreviewAction;
@@ -56,7 +56,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     require_agent(&state.tokens().authenticate(&headers)?, &id)?;
     view_of(&state, &id).await
@@ -87,7 +87,7 @@ async fn act(
 pub async fn login(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::AgentLogin { agent: id.clone() };
     act(&state, &headers, &id, command).await
@@ -96,7 +96,7 @@ pub async fn login(
 pub async fn ready(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::AgentReady { agent: id.clone() };
     act(&state, &headers, &id, command).await
@@ -105,7 +105,7 @@ pub async fn ready(
 pub async fn not_ready(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<NotReadyBody>,
 ) -> Result<Json<AgentView>, ApiError> {
     let reason = body.map(|b| b.reason).unwrap_or_default();
@@ -119,7 +119,7 @@ pub async fn not_ready(
 pub async fn logout(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::AgentLogout { agent: id.clone() };
     act(&state, &headers, &id, command).await
@@ -129,7 +129,7 @@ pub async fn logout(
 pub async fn hangup(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::AgentHangup { agent: id.clone() };
     act(&state, &headers, &id, command).await
@@ -138,7 +138,7 @@ pub async fn hangup(
 pub async fn disposition(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DispositionBody>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = disposition_command(&id, body)?;
@@ -180,7 +180,7 @@ pub fn disposition_command(agent: &str, body: DispositionBody) -> Result<Command
 pub async fn preview_next(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::Preview {
         agent: id.clone(),
@@ -203,7 +203,7 @@ pub struct PreviewBody {
 pub async fn preview_action(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path((id, action)): Path<(String, String)>,
+    ApiPath((id, action)): ApiPath<(String, String)>,
     OptionalJson(body): OptionalJson<PreviewBody>,
 ) -> Result<Json<AgentView>, ApiError> {
     let caller_id = body.and_then(|b| b.caller_id);
@@ -238,7 +238,7 @@ pub fn preview_command(
 pub async fn join_campaign(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path((id, campaign)): Path<(String, String)>,
+    ApiPath((id, campaign)): ApiPath<(String, String)>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::JoinCampaign {
         agent: id.clone(),
@@ -252,7 +252,7 @@ pub async fn join_campaign(
 pub async fn leave_campaign(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path((id, campaign)): Path<(String, String)>,
+    ApiPath((id, campaign)): ApiPath<(String, String)>,
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::LeaveCampaign {
         agent: id.clone(),

@@ -8,12 +8,12 @@
 //! dialer) is no longer pending and cannot be changed.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Principal;
-use super::body::ApiJson;
+use super::body::{ApiJson, ApiPath, ApiQuery};
 use super::error::ApiError;
 use super::{ApiState, Lists};
 use crate::campaign::import::e164;
@@ -113,7 +113,7 @@ async fn store_call<T: Send + 'static>(
 pub async fn list(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<CallbackJson>>, ApiError> {
     let (principal, lists) = lists(&state, &headers)?;
     let agent = match &principal {
@@ -183,7 +183,7 @@ async fn callback_for(
 pub async fn change(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> Result<Json<CallbackJson>, ApiError> {
     let id = callback_id(&id)?;
@@ -337,7 +337,7 @@ pub struct Cancelled {
 pub async fn cancel(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Cancelled>, ApiError> {
     let id = callback_id(&id)?;
     let (principal, lists) = lists(&state, &headers)?;

@@ -20,12 +20,12 @@
 //! in turn, and a failure of the second undoes the first.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::auth::require_supervisor;
-use super::body::ApiJson;
+use super::body::{ApiJson, ApiPath};
 use super::campaigns::view;
 use super::error::ApiError;
 use super::{ApiState, Lists};
@@ -86,7 +86,7 @@ pub async fn create(
 pub async fn definition(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
     let definition = state
@@ -108,7 +108,7 @@ pub async fn definition(
 pub async fn change(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<CampaignView>, ApiError> {
     let lists = admin(&state, &headers)?;
@@ -143,7 +143,7 @@ pub async fn change(
 pub async fn remove(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let lists = admin(&state, &headers)?;
     let _one_at_a_time = lists.admin.lock().await;

@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 
 use super::ApiState;
 use super::auth::require_supervisor;
+use super::body::{ApiPath, ApiQuery};
 use super::error::ApiError;
 use crate::engine::campaign_run::RunCommand;
 use crate::engine::dialer::{CampaignView, Command};
@@ -77,7 +78,7 @@ async fn run(
 pub async fn start(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     run(state, headers, name, RunCommand::Start).await
 }
@@ -85,7 +86,7 @@ pub async fn start(
 pub async fn pause(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     run(state, headers, name, RunCommand::Pause).await
 }
@@ -93,7 +94,7 @@ pub async fn pause(
 pub async fn stop(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     run(state, headers, name, RunCommand::Stop).await
 }
@@ -104,7 +105,7 @@ pub async fn stop(
 pub async fn stats(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.tokens().authenticate(&headers)?;
     let view = view(&state, &name).await?;
@@ -128,7 +129,7 @@ pub async fn stats(
 pub async fn records(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
     let lists = state
@@ -227,8 +228,8 @@ pub fn upload_mapping(
 pub async fn upload_list(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Json<crate::store::import_list::ImportSummary>, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
@@ -322,8 +323,8 @@ impl std::io::Write for ChunkWriter {
 pub async fn export(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
-    Query(query): Query<ExportQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     require_supervisor(&state.tokens().authenticate(&headers)?)?;

@@ -5,12 +5,12 @@
 //! US); each bad number is reported, the good ones applied.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::auth::require_supervisor;
-use super::body::ApiJson;
+use super::body::{ApiJson, ApiPath, ApiQuery};
 use super::error::ApiError;
 use super::{ApiState, Lists, blocking};
 use crate::campaign::import::{e164, region_id};
@@ -157,8 +157,8 @@ pub struct Listed {
 pub async fn check(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(number): Path<String>,
-    Query(query): Query<CheckQuery>,
+    ApiPath(number): ApiPath<String>,
+    ApiQuery(query): ApiQuery<CheckQuery>,
 ) -> Result<Json<Listed>, ApiError> {
     let lists = lists(&state, &headers)?;
     let (campaign, region) = target(&lists, query.campaign.as_deref(), query.region)?;

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
@@ -13,6 +13,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
+use super::body::ApiPath;
 use super::error::ApiError;
 use crate::engine::dialer::Event;
 
@@ -49,7 +50,7 @@ pub async fn all(
 pub async fn agent(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     require_agent(&state.tokens().authenticate(&headers)?, &id)?;
     Ok(Sse::new(stream(&state, Some(id)))

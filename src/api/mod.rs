@@ -216,6 +216,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/dnc/remove", post(dnc::remove))
         .route("/api/dnc/{number}", get(dnc::check))
         .route("/api/events", get(events::all))
+        .fallback(body::no_such_path)
+        .method_not_allowed_fallback(body::method_not_allowed)
         .with_state(state)
 }
 

@@ -20,8 +20,9 @@
 
 use std::time::Duration;
 
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -30,6 +31,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::ApiState;
 use super::agents::{DispositionBody, disposition_command, preview_command};
 use super::auth::{Principal, require_agent, require_supervisor};
+use super::body::ApiPath;
 use super::error::ApiError;
 use crate::engine::campaign_run::RunCommand;
 use crate::engine::dialer::Command;
@@ -44,24 +46,34 @@ enum Scope {
     All,
 }
 
+/// A WebSocket handshake, or the API's JSON error for a request that is
+/// not one (a plain GET, a wrong version).
+type Handshake = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
+
 pub async fn agent(
-    ws: WebSocketUpgrade,
+    ws: Handshake,
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Response {
     upgrade(ws, state, &headers, Scope::Agent(id))
 }
 
-pub async fn all(
-    ws: WebSocketUpgrade,
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn all(ws: Handshake, State(state): State<ApiState>, headers: HeaderMap) -> Response {
     upgrade(ws, state, &headers, Scope::All)
 }
 
-fn upgrade(ws: WebSocketUpgrade, state: ApiState, headers: &HeaderMap, scope: Scope) -> Response {
+fn upgrade(ws: Handshake, state: ApiState, headers: &HeaderMap, scope: Scope) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::BadRequest(format!(
+                "a WebSocket handshake is expected here: {}",
+                rejection.body_text()
+            ))
+            .into_response();
+        }
+    };
     // A header that is present must be right; absent, the first message
     // authenticates.
     let principal = if headers.contains_key(axum::http::header::AUTHORIZATION) {
