@@ -299,3 +299,109 @@ fn a_supervisor_manages_the_do_not_call_lists() {
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
 }
+
+/// Several nodes sharing a store each show their own live figures; the
+/// campaign's abandonment on every node comes from the store. A second node
+/// (this test, through the library, on the same database) answers three
+/// calls and abandons one; the node serving the API answered none.
+#[test]
+fn a_supervisor_sees_the_campaigns_abandonment_on_every_node() {
+    use jiff::{SignedDuration, Timestamp};
+    use outdial::campaign::model::Outcome;
+    use outdial::store::{AttemptResult, LeaseRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = ephemeral_config(dir.path())
+        .replace(
+            "call_hours = \"08:00-21:00\"",
+            "call_hours = \"00:00-23:59\"",
+        )
+        .replace(
+            "call_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
+            "call_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]",
+        )
+        .replace("amd_fp_estimate = 0.0 ", "amd_fp_estimate = 0.02 ");
+    assert!(
+        text.contains("amd_fp_estimate = 0.02"),
+        "the demo campaign's line changed"
+    );
+    let config = write_config(dir.path(), &text);
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    let list = "id,phone\na,+12025550101\nb,+12025550102\nc,+12025550103\n";
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/list",
+        Some(SUPERVISOR),
+        Some(list),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let store = outdial::store::open(&format!("sqlite://{}/outdial.db", dir.path().display()))
+        .expect("the node's store");
+    let campaign = store.campaign_id("demo").unwrap().expect("demo");
+    let now = Timestamp::now();
+    let leases = store
+        .lease(&LeaseRequest {
+            campaign,
+            node: "node-b",
+            agent: None,
+            max: 3,
+            now,
+            lease_for: SignedDuration::from_mins(10),
+            personal_only: false,
+        })
+        .unwrap();
+    assert_eq!(leases.len(), 3);
+    for (lease, abandoned) in leases.iter().zip([false, true, false]) {
+        let attempt = store.begin_attempt(lease, now).unwrap();
+        let mut result = AttemptResult::new(if abandoned {
+            Outcome::Abandoned
+        } else {
+            Outcome::Human
+        });
+        result.cpa_verdict = Some("human".into());
+        result.abandoned = abandoned;
+        store.complete_attempt(attempt, &result, now).unwrap();
+    }
+
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/abandonment",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let view = json(&body);
+    assert_eq!(view["us"]["live_answers"], 3, "{view}");
+    assert_eq!(view["us"]["abandoned"], 1, "{view}");
+    let rate = view["us"]["rate"].as_f64().unwrap();
+    assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{view}");
+    // UK: (1 + fp) ÷ (3 + fp), fp = 3 · 0.02 / 0.98.
+    let fp = 3.0 * 0.02 / 0.98;
+    let uk = view["uk"]["rate"].as_f64().unwrap();
+    assert!((uk - (1.0 + fp) / (3.0 + fp)).abs() < 1e-9, "{view}");
+    assert_eq!(view["nodes"][0]["node"], "node-b", "{view}");
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 1, "{view}");
+    // This node's own figures know nothing of node-b's calls.
+    let (_, stats) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/stats",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(json(&stats)["live_answers"], 0, "{stats}");
+    // Compliance figures are the supervisor's.
+    let (status, _) = http(
+        addr,
+        "GET",
+        "/api/campaigns/demo/abandonment",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 403);
+    drop(store);
+}

@@ -5,9 +5,10 @@ mod store_common;
 
 use jiff::{SignedDuration, Timestamp};
 use outdial::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
+use outdial::pacing::ledger::WindowCounts;
 use outdial::store::{
-    AttemptResult, CallbackFilter, CallbackRequest, ImportOutcome, Lease, LeaseRequest, Release,
-    Store, StoreError,
+    AttemptResult, CallbackFilter, CallbackRequest, ImportOutcome, Lease, LeaseRequest,
+    NodeAbandonment, Release, Store, StoreError,
 };
 use store_common::*;
 
@@ -757,6 +758,82 @@ fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) 
     );
 }
 
+/// The campaign's abandonment on every node, for supervisors: each node's
+/// live answers and abandons in the US (30 days) and UK (24 hours)
+/// windows.
+fn abandonment_is_counted_per_node_across_the_campaign(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(5));
+    let day = SignedDuration::from_hours(24);
+    let now = noon_ny() + SignedDuration::from_hours(24 * 3);
+    // (node, started, CPA verdict, abandoned)
+    let calls = [
+        (
+            "node-a",
+            now - SignedDuration::from_mins(5),
+            Some("human"),
+            false,
+        ),
+        (
+            "node-a",
+            now - SignedDuration::from_mins(4),
+            Some("human"),
+            true,
+        ),
+        // Two days ago: in the US window only.
+        ("node-b", now - day * 2, Some("human"), true),
+        (
+            "node-b",
+            now - SignedDuration::from_mins(3),
+            Some("human"),
+            false,
+        ),
+        // A machine is no live answer.
+        (
+            "node-b",
+            now - SignedDuration::from_mins(2),
+            Some("machine"),
+            false,
+        ),
+    ];
+    for (node, started, verdict, abandoned) in calls {
+        let lease = store
+            .lease(&request(campaign, node, 1, started))
+            .unwrap()
+            .remove(0);
+        let attempt = store.begin_attempt(&lease, started).unwrap();
+        let mut result = AttemptResult::new(if abandoned {
+            Outcome::Abandoned
+        } else {
+            Outcome::Human
+        });
+        result.cpa_verdict = verdict.map(str::to_string);
+        result.abandoned = abandoned;
+        store.complete_attempt(attempt, &result, started).unwrap();
+    }
+    let counts = |live_answers, abandoned| WindowCounts {
+        live_answers,
+        abandoned,
+    };
+    let got = store
+        .abandonment_by_node(campaign, now - day * 30, now - day)
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            NodeAbandonment {
+                node: "node-a".into(),
+                us: counts(2, 1),
+                uk: counts(2, 1),
+            },
+            NodeAbandonment {
+                node: "node-b".into(),
+                us: counts(2, 1),
+                uk: counts(1, 0),
+            },
+        ]
+    );
+}
+
 fn a_crash_while_a_live_answer_waits_leaves_it_abandoned(store: TestStore) {
     let campaign = campaign_with(&*store, &always_open("c"), &rows(4));
     let leases = lease_all(&*store, campaign, noon_ny());
@@ -1049,6 +1126,7 @@ on_both_backends!(
     another_nodes_lapsed_lease_is_resolved,
     dispositions_and_dnc_disposition,
     answer_history_counts_live_answers_and_abandons_per_minute,
+    abandonment_is_counted_per_node_across_the_campaign,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,
     campaigns_defined_through_the_api_are_kept_and_forgotten,
     a_campaigns_own_dispositions_are_written_with_its_rules,

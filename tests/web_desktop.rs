@@ -385,6 +385,12 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         "the list's progress",
         |t| t == "4 new · 0 to retry · 0 done",
     );
+    // The campaign's abandonment on every node (none has dialed yet).
+    browser.wait_text(
+        "tr[data-campaign=web] .all-nodes",
+        "the abandonment of every node",
+        |t| t == "US 0.00 % (0/0) · UK 0.00 % · 0 nodes",
+    );
     assert!(
         browser.text("#list-rejected").starts_with("line 6:"),
         "{}",

@@ -154,6 +154,78 @@ pub async fn records(
     })))
 }
 
+/// `GET /api/campaigns/{name}/abandonment`: the campaign's abandonment on
+/// every node that dialed it, from the store (several nodes sharing a
+/// PostgreSQL store each pace their own answers and show their own
+/// figures; this is the campaign's, and each node's part of it): live
+/// answers, abandons and the rates in the US window (30 days: abandoned ÷
+/// live answers) and the UK window (24 hours: with the campaign's expected
+/// CPA false positives counted as abandoned).
+pub async fn abandonment(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::pacing::ledger::{UK_WINDOW, US_WINDOW, WindowCounts, expected_false_positives};
+    require_supervisor(&state.tokens().authenticate(&headers)?)?;
+    let view = view(&state, &name).await?;
+    let lists = state
+        .lists()
+        .ok_or_else(|| ApiError::Unavailable("abandonment needs the store".into()))?
+        .clone();
+    let (campaign, _) = lists
+        .campaigns
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let now = jiff::Timestamp::now();
+    let since = |window: std::time::Duration| {
+        jiff::SignedDuration::try_from(window)
+            .ok()
+            .and_then(|span| now.checked_sub(span).ok())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    };
+    let (us_since, uk_since) = (since(US_WINDOW), since(UK_WINDOW));
+    let store = lists.store.clone();
+    let nodes =
+        super::blocking(move || store.abandonment_by_node(campaign, us_since, uk_since)).await?;
+    let estimate = view.amd_fp_estimate;
+    let windows = |us: WindowCounts, uk: WindowCounts| {
+        let fp = expected_false_positives(uk.live_answers as f64, estimate);
+        serde_json::json!({
+            "us": { "live_answers": us.live_answers, "abandoned": us.abandoned, "rate": us.us_rate() },
+            "uk": {
+                "live_answers": uk.live_answers,
+                "abandoned": uk.abandoned,
+                "amd_false_positives": fp,
+                "rate": uk.uk_rate(fp),
+            },
+        })
+    };
+    let sum = |pick: fn(&crate::store::NodeAbandonment) -> WindowCounts| {
+        nodes
+            .iter()
+            .map(pick)
+            .fold(WindowCounts::default(), |a, b| WindowCounts {
+                live_answers: a.live_answers + b.live_answers,
+                abandoned: a.abandoned + b.abandoned,
+            })
+    };
+    let mut all = windows(sum(|n| n.us), sum(|n| n.uk));
+    let by_node: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| {
+            let mut one = windows(n.us, n.uk);
+            one["node"] = serde_json::json!(n.node);
+            one
+        })
+        .collect();
+    all["nodes"] = serde_json::json!(by_node);
+    all["campaign"] = serde_json::json!(name);
+    all["abandon_target"] = serde_json::json!(view.abandon_target);
+    all["amd_fp_estimate"] = serde_json::json!(estimate);
+    Ok(Json(all))
+}
+
 /// Largest list accepted by upload (bigger lists: `outdial import`).
 pub const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 

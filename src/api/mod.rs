@@ -199,6 +199,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}/export", get(campaigns::export))
         .route("/api/campaigns/{name}/records", get(campaigns::records))
         .route(
+            "/api/campaigns/{name}/abandonment",
+            get(campaigns::abandonment),
+        )
+        .route(
             "/api/campaigns/{name}/list",
             post(campaigns::upload_list).layer(axum::extract::DefaultBodyLimit::max(
                 campaigns::MAX_LIST_BYTES,

@@ -277,6 +277,9 @@ pub struct CampaignView {
     pub mode: String,
     pub state: &'static str,
     pub abandon_target: f64,
+    /// The share of live people CPA is expected to take for machines
+    /// (counted as abandoned in the UK rate).
+    pub amd_fp_estimate: f64,
     pub agents_by_state: BTreeMap<&'static str, usize>,
     /// The call guide the desktop shows during the campaign's calls.
     pub guide: Vec<crate::campaign::guide::GuideQuestion>,
@@ -984,6 +987,7 @@ impl Dialer {
                     mode: campaign.mode.to_string(),
                     state: campaign.state.name(),
                     abandon_target: campaign.abandon_target,
+                    amd_fp_estimate: campaign.config.amd_fp_estimate,
                     agents_by_state,
                     guide: campaign.config.guide.clone(),
                     held_back: if campaign.state == RunState::Running {

@@ -14,7 +14,7 @@ pub const US_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const UK_WINDOW: Duration = Duration::from_secs(24 * 3600);
 const BUCKET: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WindowCounts {
     pub live_answers: u64,
     pub abandoned: u64,
@@ -29,6 +29,14 @@ impl WindowCounts {
     pub fn uk_rate(&self, fp: f64) -> f64 {
         ratio(self.abandoned as f64 + fp, self.live_answers as f64 + fp)
     }
+}
+
+/// The CPA false positives expected among `live` live answers when a share
+/// `estimate` of the live people is wrongly taken for machines: they were
+/// live answers too, unseen (`live · f / (1 − f)`).
+pub fn expected_false_positives(live: f64, estimate: f64) -> f64 {
+    let f = estimate.clamp(0.0, 0.999);
+    live * f / (1.0 - f)
 }
 
 fn ratio(numerator: f64, denominator: f64) -> f64 {

@@ -611,8 +611,7 @@ impl Pacer {
 
     /// Expected CPA false positives behind `live` detected live answers.
     fn false_positives(&self, live: f64) -> f64 {
-        let f = self.config.amd_fp_estimate.clamp(0.0, 0.999);
-        live * f / (1.0 - f)
+        ledger::expected_false_positives(live, self.config.amd_fp_estimate)
     }
 
     fn apply_trunk_limits(&mut self, now: Instant, wanted: u32, limit: Limit) -> (u32, Limit) {

@@ -1438,6 +1438,42 @@ impl Store for SqlStore {
         })
     }
 
+    fn abandonment_by_node(
+        &self,
+        campaign: CampaignId,
+        us_since: Timestamp,
+        uk_since: Timestamp,
+    ) -> Result<Vec<super::NodeAbandonment>, StoreError> {
+        use crate::pacing::ledger::WindowCounts;
+        let count = |value: &Val| u64::try_from(value.int()).unwrap_or(0);
+        self.tx(|conn| {
+            Ok(conn
+                .query(
+                    "SELECT node, COUNT(*), CAST(SUM(abandoned) AS BIGINT), \
+                     CAST(SUM(CASE WHEN COALESCE(answered_at, started_at) >= $3 THEN 1 ELSE 0 END) \
+                     AS BIGINT), \
+                     CAST(SUM(CASE WHEN COALESCE(answered_at, started_at) >= $3 THEN abandoned \
+                     ELSE 0 END) AS BIGINT) FROM attempts \
+                     WHERE campaign_id = $1 AND COALESCE(answered_at, started_at) >= $2 \
+                     AND (cpa_verdict = 'human' OR abandoned <> 0) GROUP BY node ORDER BY node",
+                    &[campaign.into(), ms(us_since).into(), ms(uk_since).into()],
+                )?
+                .iter()
+                .map(|r| super::NodeAbandonment {
+                    node: r[0].text(),
+                    us: WindowCounts {
+                        live_answers: count(&r[1]),
+                        abandoned: count(&r[2]),
+                    },
+                    uk: WindowCounts {
+                        live_answers: count(&r[3]),
+                        abandoned: count(&r[4]),
+                    },
+                })
+                .collect())
+        })
+    }
+
     fn export_records(
         &self,
         campaign: CampaignId,

@@ -287,6 +287,16 @@ pub struct AnswerMinute {
     pub abandoned: u64,
 }
 
+/// One node's live answers and abandons of a campaign in the US window
+/// (30 days) and the UK window (24 hours), for the campaign-wide
+/// abandonment view of supervisors (`GET /api/campaigns/{name}/abandonment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAbandonment {
+    pub node: String,
+    pub us: crate::pacing::ledger::WindowCounts,
+    pub uk: crate::pacing::ledger::WindowCounts,
+}
+
 /// The server's own words for a database error ("db error" alone says
 /// nothing), else the driver's.
 fn postgres_detail(error: &::postgres::Error) -> String {
@@ -482,6 +492,15 @@ pub trait Store: Send + Sync {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<AnswerMinute>, StoreError>;
+    /// Live answers and abandons of the campaign per node (every node that
+    /// dialed it, by name): answered from `us_since` on, and from `uk_since`
+    /// on. Counted as [`Store::answer_history`] counts them.
+    fn abandonment_by_node(
+        &self,
+        campaign: CampaignId,
+        us_since: Timestamp,
+        uk_since: Timestamp,
+    ) -> Result<Vec<NodeAbandonment>, StoreError>;
     /// Streams every attempt, oldest first.
     fn export_attempts(
         &self,

@@ -53,6 +53,7 @@ async function refresh() {
           outdial.el("td", {}, stats ? s.abandoned : "–"),
           outdial.el("td", {}, stats ? outdial.percent(s.abandon_rate_us) : "–"),
           outdial.el("td", {}, stats ? outdial.percent(s.abandon_rate_uk) : "–"),
+          outdial.el("td", { class: "all-nodes" }, await allNodes(c.name)),
           outdial.el("td", {}, stats ? s.lines_in_use : "–"),
           outdial.el("td", {}, stats ? s.answers_waiting_for_agent : "–"),
           outdial.el("td", {}, stats ? outdial.percent(s.occupancy) : "–"),
@@ -148,6 +149,25 @@ async function listProgress(name) {
     text = "–";
   }
   listCache.set(name, { at: Date.now(), text });
+  return text;
+}
+
+// The campaign's abandonment on every node that dialed it (from the store;
+// the columns before are this node's own), refreshed every 10 s.
+const abandonmentCache = new Map();
+async function allNodes(name) {
+  const cached = abandonmentCache.get(name);
+  if (cached && Date.now() - cached.at < 10000) return cached.text;
+  let text = "–";
+  try {
+    const a = await outdial.api("GET", "/api/campaigns/" + encodeURIComponent(name) + "/abandonment");
+    text =
+      "US " + outdial.percent(a.us.rate) + " (" + a.us.abandoned + "/" + a.us.live_answers + ") · UK " +
+      outdial.percent(a.uk.rate) + " · " + a.nodes.length + (a.nodes.length === 1 ? " node" : " nodes");
+  } catch (_) {
+    text = "–";
+  }
+  abandonmentCache.set(name, { at: Date.now(), text });
   return text;
 }
 
