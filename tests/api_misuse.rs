@@ -111,6 +111,7 @@ const PATHS: &[&str] = &[
     "/api/campaigns/{name}/stats",
     "/api/campaigns/{name}/export",
     "/api/campaigns/{name}/records",
+    "/api/campaigns/{name}/abandonment",
     "/api/campaigns/{name}/list",
     "/api/callbacks",
     "/api/callbacks/{callback}",
