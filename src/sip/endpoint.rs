@@ -25,7 +25,8 @@ use super::codec::{CodecError, Message, MessageBuilder, NameAddr, SipUri, param}
 use super::outcome::{CallEnd, Outcome};
 use super::registrar::{AgentCredentials, BindingChange, RegisterReply, Registrar};
 use super::transaction::{
-    ClientInvite, ClientNonInvite, ServerInvite, ServerNonInvite, TimerOutcome, Timers,
+    ClientInvite, ClientNonInvite, ServerInvite, ServerInviteState, ServerNonInvite, TimerOutcome,
+    Timers,
 };
 use crate::sdp::{DialogSdp, Negotiated, ReofferError};
 
@@ -894,12 +895,17 @@ impl Endpoint {
         } else if call.hangup_at.is_some_and(|at| now >= at) {
             call.hangup_at = None;
             self.send_bye(handle, None, now);
-        } else if call.refresh_at.is_some_and(|at| now >= at)
-            && call.state == CallState::Confirmed
-            && let Some(interval) = call.session_expires
-        {
-            call.refresh_at = Some(now + interval / 2);
-            self.send_refresh(handle, interval, now);
+        } else if call.refresh_at.is_some_and(|at| now >= at) {
+            match (call.state, call.session_expires) {
+                (CallState::Confirmed, Some(interval)) => {
+                    call.refresh_at = Some(now + interval / 2);
+                    self.send_refresh(handle, interval, now);
+                }
+                // Hung up (our BYE unanswered yet): no refresh is due any
+                // more. Left armed, the past deadline fired again at the
+                // same instant forever and the endpoint never returned.
+                _ => call.refresh_at = None,
+            }
         }
         self.schedule(TimerKey::Call(handle));
     }
@@ -1404,6 +1410,18 @@ impl Endpoint {
             ("BYE", Some(handle)) => {
                 let bytes = response_to(request, from, 200, "OK", None).finish();
                 self.respond(&key, 200, bytes, now);
+                let confirmed = self
+                    .calls
+                    .get(&handle)
+                    .is_some_and(|c| matches!(c.state, CallState::Confirmed | CallState::Ending));
+                if !confirmed {
+                    // A BYE before the answer (a callee must not send one on
+                    // an early dialog, RFC 3261 §15; some gateways do): the
+                    // call is over, but our INVITE is still pending — CANCEL
+                    // it, or it rings on and its transaction never ends.
+                    let _ = self.hangup_as(handle, Outcome::Failed, now);
+                    return;
+                }
                 let end = self.calls.get(&handle).map(|c| {
                     let mut end = c.end.clone().unwrap_or(CallEnd {
                         outcome: Outcome::Answered,
@@ -1564,7 +1582,14 @@ impl Endpoint {
             && let Some(ServerTx::Invite(tx, ..)) = self.servers.get_mut(&key)
         {
             tx.on_ack(now);
-            self.schedule(TimerKey::Server(key.0, key.1));
+            if tx.state == ServerInviteState::Terminated {
+                // The ACK of our 2xx ends the transaction at once: no timer
+                // is left to remove it (each re-INVITE the far end sent
+                // — hold, unhold, a session refresh — used to stay here).
+                self.servers.remove(&key);
+            } else {
+                self.schedule(TimerKey::Server(key.0, key.1));
+            }
         }
         // The answer to the offer we put in the 2xx of an offerless re-INVITE.
         if request.body.is_empty() {
@@ -1710,6 +1735,9 @@ fn static_method(method: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod peer_tests;
 
 impl EndpointConfig {
     /// The endpoint settings from the configuration: Via/Contact address
