@@ -754,7 +754,8 @@ fn a_preview_agent_on_baresip_hears_the_carriers_early_media() {
         .collect();
     assert!(
         !sit.is_empty(),
-        "the agent never heard the carrier's 913.8 Hz SIT segment"
+        "the agent never heard the carrier's 913.8 Hz SIT segment: runs {:?}",
+        tone_runs(&heard, SIT_1_HZ)
     );
     drop(phone);
 }
