@@ -6,19 +6,11 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{EventStream, Running, ephemeral_config, http, write_config};
+use support::{EventStream, http, start_default};
 
 const SUPERVISOR: &str = "demo-supervisor-token";
 const AGENT_1001: &str = "demo-agent-1001-token";
 const AGENT_1002: &str = "demo-agent-1002-token";
-
-fn start() -> (Running, std::net::SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
-    let mut running = Running::start(&config);
-    let addr = running.wait_until_listening();
-    (running, addr, dir)
-}
 
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
@@ -26,7 +18,7 @@ fn json(body: &str) -> Value {
 
 #[test]
 fn tokens_are_required_and_scoped() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     let (status, body) = http(addr, "POST", "/api/agents/1001/login", None, None);
     assert_eq!(status, 401, "{body}");
     assert!(json(&body)["error"].as_str().unwrap().contains("Bearer"));
@@ -64,7 +56,7 @@ fn tokens_are_required_and_scoped() {
 
 #[test]
 fn agent_states_through_the_api() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     let (status, body) = http(
         addr,
         "POST",
@@ -160,7 +152,7 @@ fn agent_states_through_the_api() {
 
 #[test]
 fn supervisors_run_campaigns() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     let (status, body) = http(addr, "GET", "/api/campaigns", Some(AGENT_1001), None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)[0]["state"], "loaded");
@@ -209,7 +201,7 @@ fn supervisors_run_campaigns() {
 
 #[test]
 fn event_streams_carry_only_what_concerns_the_agent_and_end_on_shutdown() {
-    let (mut running, addr, _dir) = start();
+    let (mut running, addr, _dir) = start_default();
     let agent_stream = EventStream::open(addr, "/api/agents/1001/events", AGENT_1001);
     let supervisor_stream = EventStream::open(addr, "/api/events", SUPERVISOR);
     // Give both subscriptions a moment to be registered.
@@ -280,7 +272,7 @@ fn event_streams_carry_only_what_concerns_the_agent_and_end_on_shutdown() {
 
 #[test]
 fn metrics_follow_agent_and_campaign_states() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     let (status, body) = http(addr, "GET", "/metrics", None, None);
     assert_eq!(status, 200, "{body}");
     assert!(

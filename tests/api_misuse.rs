@@ -15,18 +15,10 @@
 mod support;
 
 use serde_json::Value;
-use support::{Running, ephemeral_config, http, write_config};
+use support::{http, start_default};
 
 const SUPERVISOR: &str = "demo-supervisor-token";
 const AGENT_1001: &str = "demo-agent-1001-token";
-
-fn start() -> (Running, std::net::SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
-    let mut running = Running::start(&config);
-    let addr = running.wait_until_listening();
-    (running, addr, dir)
-}
 
 /// The API's error text, if `body` is its JSON error.
 fn error_text(body: &str) -> Option<String> {
@@ -36,7 +28,7 @@ fn error_text(body: &str) -> Option<String> {
 
 #[test]
 fn wrong_paths_methods_queries_and_handshakes_get_json_errors() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     let cases: [(&str, &str, u16, &str); 6] = [
         ("GET", "/api/nope", 404, "no such endpoint: GET /api/nope"),
         (
@@ -229,7 +221,7 @@ fn body(draw: &mut Draw) -> Option<String> {
 
 #[test]
 fn two_thousand_random_requests_get_answers_never_a_crash() {
-    let (mut running, addr, _dir) = start();
+    let (mut running, addr, _dir) = start_default();
     let mut draw = Draw(0x0005_eed0_fa91);
     let tokens = [
         Some(SUPERVISOR),

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Running, ephemeral_config, write_config};
+use support::start_default;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -17,14 +17,6 @@ const SUPERVISOR: &str = "demo-supervisor-token";
 const AGENT_1001: &str = "demo-agent-1001-token";
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
-
-fn start() -> (Running, std::net::SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
-    let mut running = Running::start(&config);
-    let addr = running.wait_until_listening();
-    (running, addr, dir)
-}
 
 fn connect(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> Socket {
     let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
@@ -72,7 +64,7 @@ fn reply(socket: &mut Socket, id: u64) -> (Value, Vec<Value>) {
 
 #[test]
 fn an_agent_works_over_one_websocket() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     // No header: the first message authenticates.
     let mut socket = connect(addr, "/api/agents/1001/ws", None);
     send(&mut socket, json!({ "token": AGENT_1001 }));
@@ -128,7 +120,7 @@ fn an_agent_works_over_one_websocket() {
 
 #[test]
 fn websockets_are_scoped_like_the_rest_of_the_api() {
-    let (_running, addr, _dir) = start();
+    let (_running, addr, _dir) = start_default();
     // Another agent's connection: refused and closed.
     let mut socket = connect(addr, "/api/agents/1002/ws", None);
     send(&mut socket, json!({ "token": AGENT_1001 }));

@@ -123,6 +123,29 @@ pub async fn stats(
     Ok(Json(body))
 }
 
+/// The store and the campaign's id in it, for a view that reads the store
+/// (`unavailable`: the error when the API runs without one).
+fn store_campaign(
+    state: &ApiState,
+    name: &str,
+    unavailable: &str,
+) -> Result<
+    (
+        std::sync::Arc<dyn crate::store::Store>,
+        crate::store::CampaignId,
+    ),
+    ApiError,
+> {
+    let lists = state
+        .lists()
+        .ok_or_else(|| ApiError::Unavailable(unavailable.to_string()))?;
+    let (campaign, _) = lists
+        .campaigns
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    Ok((lists.store.clone(), campaign))
+}
+
 /// `GET /api/campaigns/{name}/records`: the campaign's records by state
 /// (`new`, `retry`, `callback`, `leased`, `done`, `exhausted`, `removed`) and
 /// their total — how far the list has been worked.
@@ -132,15 +155,7 @@ pub async fn records(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
-    let lists = state
-        .lists()
-        .ok_or_else(|| ApiError::Unavailable("record counts need the store".into()))?
-        .clone();
-    let (campaign, _) = lists
-        .campaigns
-        .get(&name)
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
-    let store = lists.store.clone();
+    let (store, campaign) = store_campaign(&state, &name, "record counts need the store")?;
     let counts = super::blocking(move || store.counts(campaign)).await?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let by_state: serde_json::Map<String, serde_json::Value> = counts
@@ -169,14 +184,7 @@ pub async fn abandonment(
     use crate::pacing::ledger::{UK_WINDOW, US_WINDOW, WindowCounts, expected_false_positives};
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
     let view = view(&state, &name).await?;
-    let lists = state
-        .lists()
-        .ok_or_else(|| ApiError::Unavailable("abandonment needs the store".into()))?
-        .clone();
-    let (campaign, _) = lists
-        .campaigns
-        .get(&name)
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
+    let (store, campaign) = store_campaign(&state, &name, "abandonment needs the store")?;
     let now = jiff::Timestamp::now();
     let since = |window: std::time::Duration| {
         jiff::SignedDuration::try_from(window)
@@ -185,7 +193,6 @@ pub async fn abandonment(
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     };
     let (us_since, uk_since) = (since(US_WINDOW), since(UK_WINDOW));
-    let store = lists.store.clone();
     let nodes =
         super::blocking(move || store.abandonment_by_node(campaign, us_since, uk_since)).await?;
     let estimate = view.amd_fp_estimate;

@@ -89,6 +89,17 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// `outdial run` on the shipped configuration (ephemeral ports, the store
+/// in a temporary directory), listening: the process, its API address and
+/// the directory (kept alive with it).
+pub fn start_default() -> (Running, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    (running, addr, dir)
+}
+
 /// A running `outdial run` whose log lines are collected from stderr.
 pub struct Running {
     pub child: Child,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use super::tests::{endpoint, trunk as peer};
 use super::*;
 use crate::sip::codec::Message;
 
@@ -95,26 +96,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::HangUp),
         1 => Just(Op::Call),
     ]
-}
-
-fn peer() -> SocketAddr {
-    "127.0.0.1:5070".parse().expect("address")
-}
-
-fn endpoint() -> Endpoint {
-    Endpoint::new(EndpointConfig {
-        local_addr: "127.0.0.1:5060".parse().expect("address"),
-        timers: Timers::default(),
-        user_agent: "outdial-test".into(),
-        realm: "outdial".into(),
-        agents: vec![AgentCredentials {
-            id: "1001".into(),
-            password: "pw".into(),
-            static_uri: "sip:1001@127.0.0.1:5081".into(),
-        }],
-        seed: 11,
-        nonce_key: [3; 32],
-    })
 }
 
 fn invite_request() -> InviteRequest {

@@ -8,11 +8,11 @@ use crate::sip::codec::Message;
 
 const MS: Duration = Duration::from_millis(1);
 
-fn trunk() -> SocketAddr {
+pub(super) fn trunk() -> SocketAddr {
     "127.0.0.1:5070".parse().unwrap()
 }
 
-fn endpoint() -> Endpoint {
+pub(super) fn endpoint() -> Endpoint {
     Endpoint::new(EndpointConfig {
         local_addr: "127.0.0.1:5060".parse().unwrap(),
         timers: Timers::default(),
