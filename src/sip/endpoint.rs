@@ -1437,6 +1437,18 @@ impl Endpoint {
                     self.end_call(handle, end);
                 }
             }
+            ("INVITE", Some(handle))
+                if self
+                    .calls
+                    .get(&handle)
+                    .is_some_and(|c| matches!(c.state, CallState::Calling | CallState::Early)) =>
+            {
+                // Our INVITE is still pending on this dialog: a second one
+                // from the far end gets 491 (RFC 3261 §14.2); accepting it
+                // would negotiate media on a call not yet answered.
+                let bytes = response_to(request, from, 491, "Request Pending", None).finish();
+                self.respond(&key, 491, bytes, now);
+            }
             ("INVITE" | "UPDATE", Some(handle)) => {
                 // A re-offer: hold/unhold, a new address, a session refresh.
                 // An UPDATE without SDP is a session refresh (RFC 4028) and

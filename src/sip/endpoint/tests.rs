@@ -434,6 +434,39 @@ fn remote_bye_and_reinvite_are_answered() {
 }
 
 #[test]
+fn a_reinvite_before_the_answer_gets_491_and_the_call_goes_on() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 180, "d", "", ""), t0 + MS);
+    sent(&mut ep);
+    events(&mut ep);
+    let m = Message::parse(invite.as_bytes()).unwrap();
+    let call_id = m.call_id().unwrap().to_string();
+    let local_tag = m.from().unwrap().tag().unwrap().to_string();
+    let reinvite = format!(
+        "INVITE sip:outdial@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKearly\r\nFrom: <sip:x@127.0.0.1>;tag=d\r\nTo: <sip:+15551230000@127.0.0.1>;tag={local_tag}\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:uas-d@127.0.0.1:5070>\r\nContent-Length: {}\r\n\r\n{HOLD_SDP}",
+        HOLD_SDP.len()
+    );
+    deliver(&mut ep, reinvite.as_bytes(), t0 + 2 * MS);
+    let out = sent(&mut ep);
+    assert!(out.iter().any(|r| r.starts_with("SIP/2.0 491")), "{out:?}");
+    assert!(!out.iter().any(|r| r.starts_with("SIP/2.0 200")), "{out:?}");
+    assert!(media_changes(&mut ep).is_empty(), "no media negotiated");
+    // The call is answered as usual afterwards.
+    deliver(&mut ep, &reply(&invite, 200, "d", "", ""), t0 + 3 * MS);
+    let out = sent(&mut ep);
+    assert!(out.iter().any(|r| method(r) == "ACK"), "{out:?}");
+    assert!(
+        events(&mut ep)
+            .iter()
+            .any(|e| matches!(e, Event::Answered { .. })),
+        "answered"
+    );
+}
+
+#[test]
 fn a_hold_reinvite_is_answered_recvonly_and_the_leg_is_told() {
     let t0 = Instant::now();
     let mut ep = endpoint();
