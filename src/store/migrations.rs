@@ -147,6 +147,13 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "CREATE TABLE trunk_shares (node TEXT PRIMARY KEY, in_use BIGINT NOT NULL, \
          wanted BIGINT NOT NULL, granted BIGINT NOT NULL, at BIGINT NOT NULL)"
             .to_string(),
+        // v6: the live answers of a campaign by time, for the abandonment
+        // windows (a node's restored windows, the campaign-wide view): the
+        // queries read only live rows of the window, not every dial of the
+        // campaign. Expression and predicate as the queries spell them.
+        "CREATE INDEX attempts_live ON attempts (campaign_id, (COALESCE(answered_at, started_at))) \
+         WHERE cpa_verdict = 'human' OR abandoned <> 0"
+            .to_string(),
     ]
 }
 
