@@ -318,19 +318,8 @@ impl Dialer {
             }
             Input::NotPlaced { call, reason } => {
                 tracing::warn!(call, %reason, "call not placed");
-                if let Some(entry) = self.calls.remove(&call)
-                    && let Some(live) = self.live.get_mut(&entry.campaign)
-                {
-                    let id = crate::pacing::CallId(call);
-                    live.pacer.on_event(
-                        PacerEvent::NotLive {
-                            call: id,
-                            why: NotLive::Failed,
-                        },
-                        now,
-                    );
-                    live.pacer.on_event(PacerEvent::CallEnded { call: id }, now);
-                    live.decide_now = true;
+                if let Some(entry) = self.calls.remove(&call) {
+                    self.not_placed(call, entry, now);
                 }
             }
             Input::Ringing { call } => {
@@ -436,6 +425,32 @@ impl Dialer {
         }
         self.collect_agent_events(now);
         self.after_change(now);
+    }
+
+    /// A dial that never reached the trunk (its attempt row could not be
+    /// written): no store row, the pacer's line is free again, and the
+    /// agent who pressed Call on a previewed record — reserved for this
+    /// call from the dial on — is free again too, or it would stay
+    /// reserved for a call that never existed.
+    fn not_placed(&mut self, call: CallId, entry: CallEntry, now: Instant) {
+        if let Some(agent) = entry.preview_agent.as_deref()
+            && let Some(a) = self.agents.get_mut(agent)
+            && a.session.current_call() == Some(call)
+        {
+            let _ = a.session.release(now);
+        }
+        if let Some(live) = self.live.get_mut(&entry.campaign) {
+            let id = crate::pacing::CallId(call);
+            live.pacer.on_event(
+                PacerEvent::NotLive {
+                    call: id,
+                    why: NotLive::Failed,
+                },
+                now,
+            );
+            live.pacer.on_event(PacerEvent::CallEnded { call: id }, now);
+            live.decide_now = true;
+        }
     }
 
     /// The agent who called a previewed record hears it ring (SPEC: "hears

@@ -980,3 +980,47 @@ fn a_per_call_phone_that_fails_makes_the_agent_not_ready() {
         prompt: Prompt::Abandon
     }));
 }
+
+#[test]
+fn an_empty_list_retried_between_pacing_decisions_does_not_spin_the_timers() {
+    let t0 = Instant::now();
+    let mut dialer = dialer(t0, false);
+    start_demo(&mut dialer, t0);
+    // The list is empty, and says so between two pacing decisions.
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: Vec::new(),
+            for_agent: None,
+        },
+        t0 + ms(500),
+    );
+    // The agent takes a break: a pacing decision off the retry's beat.
+    dialer
+        .handle_command(
+            Command::AgentNotReady {
+                agent: "sim".into(),
+                reason: "break".into(),
+            },
+            t0 + ms(800),
+        )
+        .unwrap();
+    effects(&mut dialer);
+    // The driver's loop: sleep until the next deadline, handle it. Found by
+    // the random-world property test: the store retry's deadline stayed due
+    // after it was handled until the next decision, so the loop spun.
+    let mut fired = 0;
+    let mut asked_again = false;
+    while let Some(deadline) = dialer.poll_timeout() {
+        if deadline > t0 + ms(8000) {
+            break;
+        }
+        fired += 1;
+        assert!(fired < 100, "timers spin at {:?}", deadline - t0);
+        dialer.handle_timeout(deadline);
+        asked_again |= effects(&mut dialer)
+            .iter()
+            .any(|e| matches!(e, Effect::Lease { .. }));
+    }
+    assert!(asked_again, "the store is asked again after the pause");
+}

@@ -27,3 +27,5 @@ mod preview_tests;
 mod tests;
 #[cfg(test)]
 mod trunk_lines_tests;
+#[cfg(test)]
+mod world_tests;

@@ -368,6 +368,33 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
 }
 
 #[test]
+fn a_preview_call_that_could_not_be_placed_frees_its_agent() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 2, false, t0);
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Call, t0);
+    let call = dials(&effects(&mut dialer))[0];
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
+    // The attempt row could not be written: nothing went to the trunk.
+    dialer.handle_input(
+        Input::NotPlaced {
+            call,
+            reason: "store unavailable".into(),
+        },
+        t0 + ms(10),
+    );
+    assert!(records(effects(&mut dialer)).is_empty());
+    // Found by the random-world property test: the agent stayed reserved
+    // for a call that never existed.
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+    preview(&mut dialer, "ann", PreviewAction::Next, t0 + ms(20));
+    assert!(
+        !shown(&events(&mut dialer), "ann").is_empty(),
+        "the agent takes the next record"
+    );
+}
+
+#[test]
 fn decline_remove_and_do_not_call_give_the_record_back_as_chosen() {
     let t0 = Instant::now();
     let mut dialer = started("preview", "preview_allow_skip = false", 4, false, t0);

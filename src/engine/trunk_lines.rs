@@ -72,8 +72,15 @@ impl Dialer {
             };
             // A campaign left wanting, or waiting for records, is due
             // whenever something is free: it may be entitled to it.
+            // So is one whose store retry came due with nothing to dial:
+            // that deadline is one of the dialer's timers, and a timer
+            // handled without effect would fire again at once (the shell's
+            // loop spun until the next pacing decision).
+            let lease_retry_due =
+                live.hopper.is_empty() && live.lease_not_before.is_some_and(|t| t <= now);
             let due = live.decide_now
                 || live.next_decision.is_some_and(|t| t <= now)
+                || lease_retry_due
                 || ((live.unmet_demand > 0 || live.lease_pending) && can_start > 0);
             let mut claim = Claim {
                 name,

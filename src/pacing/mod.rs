@@ -400,6 +400,23 @@ impl Pacer {
         &self.config
     }
 
+    /// The calls this pacer counts on a line, ringing and waiting for an
+    /// agent (the engine's tests hold them to the dialer's own calls: a
+    /// call it never hears end holds a line in its plans for ever).
+    #[cfg(test)]
+    pub(crate) fn calls_tracked(&self) -> [Vec<u64>; 3] {
+        let sorted = |ids: Vec<u64>| {
+            let mut ids = ids;
+            ids.sort_unstable();
+            ids
+        };
+        [
+            sorted(self.lines_in_use.keys().map(|c| c.0).collect()),
+            sorted(self.ringing.keys().map(|c| c.0).collect()),
+            sorted(self.waiting.keys().map(|c| c.0).collect()),
+        ]
+    }
+
     /// The calls per second this campaign may start: the trunk's, or this
     /// node's part of it when several nodes share the trunk.
     pub fn set_max_calls_per_second(&mut self, cps: Option<f64>) {

@@ -1,0 +1,821 @@
+//! The dialer against a random world: a shell that carries out every effect
+//! the way the driver does — late, out of order, or failing where a network
+//! or a phone can fail — beside agents and supervisors pressing buttons at
+//! random, in every dialing mode. Whatever happens:
+//!
+//! - every leased record is dialed or given back exactly once, and every
+//!   placed call is written to the store exactly once (nothing is lost);
+//! - no agent is connected to two customers at once;
+//! - no effect names a call after it was over (but its store row);
+//! - timers never spin (a deadline handled is never due again at once);
+//! - once the campaign stops, the calls end and the agents log out, nothing
+//!   is left: no call in flight, no disposition waiting, no lease held.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::attempt::{Failure, Verdict};
+use super::campaign_run::RunCommand;
+use super::dialer::{CallbackAt, Command, Dialer};
+use super::io::{CallId, Effect, HistoryMinute, Input};
+use super::preview::PreviewAction;
+use crate::config::Config;
+use crate::store::Lease;
+
+const AGENTS: [&str; 4] = ["a1", "a2", "a3", "sim"];
+const CAMPAIGN: &str = "demo";
+
+fn config(mode: u32, options: u32) -> Config {
+    let mode = ["progressive", "predictive", "preview", "push_preview"][mode as usize % 4];
+    let wrap_up_timeout = if options & 1 != 0 {
+        "wrap_up_timeout_s = 20"
+    } else {
+        ""
+    };
+    let confirm_join = if options & 2 != 0 {
+        "agents_confirm_join = true"
+    } else {
+        ""
+    };
+    let abandon_prompt = if options & 4 != 0 {
+        "abandon_prompt = \"abandon.wav\""
+    } else {
+        ""
+    };
+    let machine_action = ["hangup", "leave_message", "connect_agent"][(options as usize >> 3) % 3];
+    let voicemail_prompt = if machine_action == "leave_message" {
+        "voicemail_prompt = \"vm.wav\""
+    } else {
+        ""
+    };
+    let text = format!(
+        r#"
+[sip]
+listen = "127.0.0.1:5060"
+[rtp]
+bind = "127.0.0.1"
+port_min = 20000
+port_max = 20999
+[trunk]
+uri = "sip:127.0.0.1:5070"
+caller_id = "+15551230000"
+max_concurrent_calls = 6
+max_calls_per_second = 5
+[api]
+listen = "127.0.0.1:8080"
+[store]
+url = "sqlite://x.db"
+[[campaign]]
+name = "{CAMPAIGN}"
+mode = "{mode}"
+ring_timeout_s = 20
+machine_action = "{machine_action}"
+{voicemail_prompt}
+{wrap_up_timeout}
+{confirm_join}
+{abandon_prompt}
+[[campaign.disposition]]
+code = "CALLBACK"
+label = "Call back"
+effect = "retry"
+[[agent]]
+id = "a1"
+name = "One"
+sip_uri = "sip:a1@127.0.0.1:5080"
+campaigns = ["{CAMPAIGN}"]
+[[agent]]
+id = "a2"
+name = "Two"
+sip_uri = "sip:a2@127.0.0.1:5081"
+campaigns = ["{CAMPAIGN}"]
+[[agent]]
+id = "a3"
+name = "Three, rung per call"
+sip_uri = "sip:a3@127.0.0.1:5082"
+connection = "per_call"
+campaigns = ["{CAMPAIGN}"]
+[[agent]]
+id = "sim"
+name = "Simulated"
+sip_uri = "sip:sim@127.0.0.1:5083"
+campaigns = ["{CAMPAIGN}"]
+simulated = {{ wrap_up_s = 3, disposition = "SALE" }}
+"#
+    );
+    match Config::parse(&text, Path::new("outdial.toml")) {
+        Ok(config) => config,
+        Err(error) => panic!("{error}\n{text}"),
+    }
+}
+
+/// What became of a leased record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseFate {
+    Held,
+    Dialed(CallId),
+    Released,
+}
+
+/// What the shell knows of one customer call.
+#[derive(Debug, Default)]
+struct CallModel {
+    record: i64,
+    over: bool,
+    written: usize,
+    answered: bool,
+    /// The network said how the call went before any answer (the shell
+    /// reports a call's final response once).
+    failed: bool,
+    not_placed: bool,
+    /// Spliced into this agent's leg (or being so).
+    agent: Option<String>,
+}
+
+/// A report the shell owes the dialer.
+#[derive(Debug, Clone)]
+enum Owed {
+    Lease {
+        max: usize,
+        for_agent: Option<String>,
+    },
+    History,
+    AgentCall {
+        agent: String,
+    },
+    AgentHangUp {
+        agent: String,
+    },
+    Connect {
+        call: CallId,
+        agent: String,
+    },
+    Prompt {
+        call: CallId,
+    },
+}
+
+struct World {
+    dialer: Dialer,
+    now: Instant,
+    next_record: i64,
+    leases: BTreeMap<i64, LeaseFate>,
+    calls: BTreeMap<CallId, CallModel>,
+    owed: Vec<Owed>,
+    legs_up: BTreeSet<String>,
+    /// Preview modes: agents mostly ask for records and call them.
+    preview_mode: bool,
+    log: Vec<String>,
+}
+
+impl World {
+    fn new(config: &Config, t0: Instant) -> Self {
+        let preview_mode = config.campaigns.iter().any(|c| {
+            matches!(
+                c.mode,
+                crate::config::DialMode::Preview | crate::config::DialMode::PushPreview
+            )
+        });
+        World {
+            preview_mode,
+            dialer: Dialer::new(config, t0),
+            now: t0,
+            next_record: 1,
+            leases: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            owed: Vec::new(),
+            legs_up: BTreeSet::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn lease(&mut self, personal: Option<&str>) -> Lease {
+        let id = self.next_record;
+        self.next_record += 1;
+        self.leases.insert(id, LeaseFate::Held);
+        Lease {
+            record_id: id,
+            campaign: 1,
+            external_id: id.to_string(),
+            name: String::new(),
+            custom_json: "{}".into(),
+            time_zones: "America/New_York".into(),
+            priority: 0,
+            phone: format!("+1202555{:04}", id % 10_000),
+            attempts: 0,
+            callback: personal.map(|_| id),
+            callback_agent: personal.map(String::from),
+            node: "test".into(),
+            lease_until: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn fail(&self, what: String) -> TestCaseError {
+        let tail: Vec<&String> = self.log.iter().rev().take(40).rev().collect();
+        TestCaseError::fail(format!("{what}\nlast steps:\n{tail:#?}"))
+    }
+
+    /// Reads every effect, checks it against what the world knows and
+    /// notes what the shell now owes.
+    fn take_effects(&mut self) -> Result<(), TestCaseError> {
+        while let Some(effect) = self.dialer.poll_effect() {
+            self.log.push(format!("  -> {effect:?}"));
+            match effect {
+                Effect::Lease { max, for_agent, .. } => {
+                    self.owed.push(Owed::Lease { max, for_agent });
+                }
+                Effect::LoadAnswerHistory { .. } => self.owed.push(Owed::History),
+                Effect::ReleaseLeases { leases, .. } => {
+                    for lease in leases {
+                        let fate = self.leases.get(&lease.record_id).copied();
+                        if fate != Some(LeaseFate::Held) {
+                            return Err(self.fail(format!(
+                                "record {} given back while {fate:?}",
+                                lease.record_id
+                            )));
+                        }
+                        self.leases.insert(lease.record_id, LeaseFate::Released);
+                    }
+                }
+                Effect::Dial { call, lease, .. } => {
+                    let fate = self.leases.get(&lease.record_id).copied();
+                    if fate != Some(LeaseFate::Held) {
+                        return Err(
+                            self.fail(format!("record {} dialed while {fate:?}", lease.record_id))
+                        );
+                    }
+                    if self.calls.contains_key(&call) {
+                        return Err(self.fail(format!("call id {call} used twice")));
+                    }
+                    self.leases.insert(lease.record_id, LeaseFate::Dialed(call));
+                    self.calls.insert(
+                        call,
+                        CallModel {
+                            record: lease.record_id,
+                            ..CallModel::default()
+                        },
+                    );
+                }
+                Effect::HangUp { call } => self.call_alive(call, "hang up")?,
+                Effect::Connect { call, agent } => {
+                    self.call_alive(call, "connect")?;
+                    if let Some((other, _)) = self
+                        .calls
+                        .iter()
+                        .find(|(id, c)| **id != call && !c.over && c.agent.as_ref() == Some(&agent))
+                    {
+                        return Err(self.fail(format!(
+                            "agent {agent} connected to call {call} while still on call {other}"
+                        )));
+                    }
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        model.agent = Some(agent.clone());
+                    }
+                    self.owed.push(Owed::Connect { call, agent });
+                }
+                Effect::Play { call, .. } => {
+                    self.call_alive(call, "play")?;
+                    self.owed.push(Owed::Prompt { call });
+                }
+                Effect::CallOver { call } => {
+                    self.call_alive(call, "end")?;
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        model.over = true;
+                    }
+                }
+                Effect::LiveAnswer { call } => self.call_alive(call, "report live")?,
+                Effect::Bridged { call, .. } => self.call_alive(call, "bridge")?,
+                Effect::Record(record) => {
+                    let call = record.call;
+                    let Some(model) = self.calls.get_mut(&call) else {
+                        return Err(self.fail(format!("store row for unknown call {call}")));
+                    };
+                    model.written += 1;
+                    let (over, written, record_id) = (model.over, model.written, model.record);
+                    if !over {
+                        return Err(self.fail(format!("call {call} written before it was over")));
+                    }
+                    if written > 1 {
+                        return Err(self.fail(format!("call {call} written {written} times")));
+                    }
+                    if record.lease.record_id != record_id {
+                        return Err(self.fail(format!(
+                            "call {call} written for record {} (dialed {record_id})",
+                            record.lease.record_id
+                        )));
+                    }
+                }
+                Effect::AgentRingback { .. } => {}
+                Effect::CallAgent { agent } => self.owed.push(Owed::AgentCall { agent }),
+                Effect::HangUpAgent { agent } => self.owed.push(Owed::AgentHangUp { agent }),
+            }
+        }
+        Ok(())
+    }
+
+    /// What the dialer's parts hold of each other agrees after every step.
+    fn check_consistent(&self) -> Result<(), TestCaseError> {
+        for (name, live) in &self.dialer.live {
+            let calls: Vec<u64> = self
+                .dialer
+                .calls
+                .iter()
+                .filter(|(_, entry)| &entry.campaign == name)
+                .map(|(id, _)| *id)
+                .collect();
+            let [lines, ringing, waiting] = live.pacer.calls_tracked();
+            if lines != calls {
+                return Err(self.fail(format!(
+                    "the pacer counts calls {lines:?} on lines, the dialer has {calls:?}"
+                )));
+            }
+            if let Some(stale) = ringing.iter().chain(&waiting).find(|c| !calls.contains(c)) {
+                return Err(self.fail(format!("the pacer still tracks ended call {stale}")));
+            }
+        }
+        for (id, agent) in &self.dialer.agents {
+            if let Some(call) = agent.session.current_call()
+                && !self.dialer.calls.contains_key(&call)
+                && !self.dialer.awaiting_disposition.contains_key(id)
+            {
+                return Err(self.fail(format!(
+                    "agent {id} is {} with call {call}, which is over",
+                    agent.session.state().name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn call_alive(&self, call: CallId, what: &str) -> Result<(), TestCaseError> {
+        match self.calls.get(&call) {
+            None => Err(self.fail(format!("asked to {what} unknown call {call}"))),
+            Some(model) if model.over => {
+                Err(self.fail(format!("asked to {what} call {call} after it was over")))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn input(&mut self, input: Input) -> Result<(), TestCaseError> {
+        self.log.push(format!("input {input:?}"));
+        self.dialer.handle_input(input, self.now);
+        self.take_effects()
+    }
+
+    fn command(&mut self, command: Command) -> Result<(), TestCaseError> {
+        self.log.push(format!("command {command:?}"));
+        let result = self.dialer.handle_command(command, self.now);
+        if let Err(error) = &result {
+            self.log.push(format!("  refused: {error}"));
+        }
+        self.take_effects()
+    }
+
+    /// Moves the clock on, firing every timer at its own deadline as the
+    /// driver does. Handling a timer may arm another at the same instant
+    /// (a pacing pass right away), but not for ever.
+    fn advance(&mut self, by: Duration) -> Result<(), TestCaseError> {
+        let until = self.now + by;
+        let mut at_this_instant = 0;
+        let mut fired = 0;
+        while let Some(deadline) = self.dialer.poll_timeout() {
+            if deadline > until {
+                break;
+            }
+            let at = self.now.max(deadline);
+            at_this_instant = if at == self.now {
+                at_this_instant + 1
+            } else {
+                0
+            };
+            fired += 1;
+            if at_this_instant > 100 || fired > 20_000 {
+                return Err(self.fail(format!(
+                    "timers spin: {fired} fired, {at_this_instant} at one instant"
+                )));
+            }
+            self.now = at;
+            self.dialer.handle_timeout(self.now);
+            self.take_effects()?;
+        }
+        self.now = until;
+        Ok(())
+    }
+
+    /// The shell pays one of its debts.
+    fn pay(&mut self, index: usize, choice: u32) -> Result<(), TestCaseError> {
+        if self.owed.is_empty() {
+            return Ok(());
+        }
+        let owed = self.owed.remove(index % self.owed.len());
+        match owed {
+            Owed::Lease { max, for_agent } => {
+                if choice.is_multiple_of(7) {
+                    return self.input(Input::LeaseFailed {
+                        campaign: CAMPAIGN.into(),
+                        for_agent,
+                    });
+                }
+                // Mostly records; now and then an exhausted list.
+                let count = if choice % 7 == 1 {
+                    0
+                } else {
+                    1 + (choice as usize / 7) % max.clamp(1, 5)
+                };
+                let personal = for_agent.clone();
+                let leases = (0..count)
+                    .map(|_| self.lease(personal.as_deref()))
+                    .collect();
+                self.input(Input::Leased {
+                    campaign: CAMPAIGN.into(),
+                    leases,
+                    for_agent,
+                })
+            }
+            Owed::History => self.input(Input::AnswerHistory {
+                campaign: CAMPAIGN.into(),
+                minutes: vec![HistoryMinute {
+                    ago: Duration::from_secs(u64::from(choice % 3600)),
+                    live_answers: u64::from(choice % 5),
+                    abandoned: u64::from(choice % 2),
+                }],
+            }),
+            Owed::AgentCall { agent } => {
+                let up = !choice.is_multiple_of(4);
+                if up {
+                    self.legs_up.insert(agent.clone());
+                }
+                self.input(Input::AgentLeg { agent, up })
+            }
+            Owed::AgentHangUp { agent } => {
+                if self.legs_up.remove(&agent) {
+                    self.input(Input::AgentLeg { agent, up: false })
+                } else {
+                    Ok(())
+                }
+            }
+            Owed::Connect { call, agent } => {
+                if self.legs_up.contains(&agent) && !choice.is_multiple_of(5) {
+                    self.input(Input::Spliced { call })
+                } else {
+                    self.input(Input::ConnectFailed { call })
+                }
+            }
+            Owed::Prompt { call } => self.input(Input::PromptDone { call }),
+        }
+    }
+
+    /// The network does something to a call (alive or, as a late report,
+    /// over).
+    fn network(&mut self, pick: usize, choice: u32) -> Result<(), TestCaseError> {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Mostly the calls still alive; now and then a late report.
+        let alive: Vec<CallId> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.calls[id].over)
+            .collect();
+        let call = if alive.is_empty() || choice.is_multiple_of(13) {
+            ids[pick % ids.len()]
+        } else {
+            alive[pick % alive.len()]
+        };
+        let (answered, failed, placed) = {
+            let model = &self.calls[&call];
+            (
+                model.answered,
+                model.failed,
+                model.answered || model.failed || model.agent.is_some(),
+            )
+        };
+        let input = match (choice / 13) % 10 {
+            0 => Input::Ringing { call },
+            1 | 2 if !failed => {
+                if let Some(model) = self.calls.get_mut(&call) {
+                    model.answered = true;
+                }
+                Input::Answered { call }
+            }
+            3 if !answered && !failed => {
+                if let Some(model) = self.calls.get_mut(&call) {
+                    model.failed = true;
+                }
+                let failures = [
+                    (Failure::Busy, Some(486)),
+                    (Failure::NoAnswer, Some(480)),
+                    (Failure::InvalidNumber, Some(404)),
+                    (Failure::Rejected, Some(603)),
+                    (Failure::Rejected, Some(403)),
+                    (Failure::Congestion, Some(503)),
+                    (Failure::NetworkFailure, None),
+                ];
+                let (failure, sip_code) = failures[(choice as usize / 130) % failures.len()];
+                Input::Failed {
+                    call,
+                    failure,
+                    sip_code,
+                    retry_after: choice.is_multiple_of(3).then_some(Duration::from_secs(60)),
+                }
+            }
+            4..=6 => {
+                let verdict = match (choice / 130) % 9 {
+                    0..=2 => Verdict::Human {
+                        greeting_ended: self
+                            .now
+                            .checked_sub(Duration::from_millis(u64::from(choice % 900)))
+                            .unwrap_or(self.now),
+                    },
+                    3 => Verdict::Machine,
+                    4 => Verdict::Beep,
+                    5 => Verdict::Fax,
+                    6 => Verdict::Busy,
+                    7 => Verdict::Sit {
+                        permanent: choice.is_multiple_of(2),
+                    },
+                    _ => Verdict::Silence,
+                };
+                Input::Cpa {
+                    call,
+                    verdict,
+                    label: "random",
+                    at_ms: choice % 5000,
+                }
+            }
+            7 if answered => Input::RemoteHangUp { call },
+            8 => Input::MediaTimeout { call },
+            9 if !placed => {
+                // Nothing went out: the shell gave the lease back itself.
+                if let Some(model) = self.calls.get_mut(&call)
+                    && !model.over
+                {
+                    model.not_placed = true;
+                    model.over = true;
+                }
+                Input::NotPlaced {
+                    call,
+                    reason: "no RTP port".into(),
+                }
+            }
+            _ => Input::Ringing { call },
+        };
+        self.input(input)
+    }
+
+    fn agent_command(&mut self, agent: &str, choice: u32) -> Result<(), TestCaseError> {
+        let agent = agent.to_string();
+        if self.preview_mode && choice.is_multiple_of(2) {
+            let action = [PreviewAction::Next, PreviewAction::Call][(choice as usize / 2) % 2];
+            return self.command(Command::Preview {
+                agent,
+                action,
+                caller_id: None,
+            });
+        }
+        let command = match choice % 16 {
+            0 | 1 => Command::AgentLogin { agent },
+            2..=4 => Command::AgentReady { agent },
+            5 => Command::AgentNotReady {
+                agent,
+                reason: "break".into(),
+            },
+            6 => Command::AgentLogout { agent },
+            7 => Command::AgentHangup { agent },
+            8 | 9 => Command::Disposition {
+                agent,
+                code: ["SALE", "CALLBACK", "NOPE", "DNC"][(choice as usize / 16) % 4].into(),
+                notes: String::new(),
+                callback: choice.is_multiple_of(3).then(|| CallbackAt {
+                    at: jiff::Timestamp::UNIX_EPOCH,
+                    personal: choice.is_multiple_of(2),
+                    phone: None,
+                }),
+                guide: Vec::new(),
+            },
+            10 => Command::JoinCampaign {
+                agent,
+                campaign: CAMPAIGN.into(),
+            },
+            11 if choice.is_multiple_of(5) => Command::LeaveCampaign {
+                agent,
+                campaign: CAMPAIGN.into(),
+            },
+            _ => {
+                let actions = [
+                    PreviewAction::Next,
+                    PreviewAction::Call,
+                    PreviewAction::Call,
+                    PreviewAction::Skip,
+                    PreviewAction::Decline,
+                    PreviewAction::DoNotCall,
+                    PreviewAction::Remove,
+                    PreviewAction::Stop,
+                    PreviewAction::Leave,
+                ];
+                Command::Preview {
+                    agent,
+                    action: actions[(choice as usize / 16) % actions.len()],
+                    caller_id: None,
+                }
+            }
+        };
+        self.command(command)
+    }
+
+    /// One random step.
+    fn step(&mut self, op: u32, a: u32, b: u32) -> Result<(), TestCaseError> {
+        match op % 20 {
+            0..=4 => self.pay(a as usize, b),
+            5..=11 => self.network(a as usize, b),
+            12..=14 => self.agent_command(AGENTS[a as usize % AGENTS.len()], b),
+            15 if b.is_multiple_of(4) => {
+                let command = match b % 8 {
+                    0 => RunCommand::Pause,
+                    1 => RunCommand::Stop,
+                    _ => RunCommand::Start,
+                };
+                self.command(Command::Campaign {
+                    name: CAMPAIGN.into(),
+                    command,
+                })
+            }
+            16 => {
+                // A phone registers again (softphone restarted).
+                let agent = AGENTS[a as usize % AGENTS.len()].to_string();
+                self.input(Input::AgentPhoneRegistered { agent })
+            }
+            17 if b.is_multiple_of(3) => {
+                // A phone's reservation call drops.
+                let agent = AGENTS[a as usize % AGENTS.len()].to_string();
+                if self.legs_up.remove(&agent) {
+                    self.input(Input::AgentLeg { agent, up: false })
+                } else {
+                    Ok(())
+                }
+            }
+            18 => self.input(Input::TrunkPing {
+                answered: !b.is_multiple_of(3),
+            }),
+            // Mostly the seconds a call's events are apart; now and then
+            // long enough for rings, wrap-ups and previews to time out.
+            _ if b.is_multiple_of(6) => self.advance(Duration::from_millis(u64::from(b % 40_000))),
+            _ => self.advance(Duration::from_millis(u64::from(b % 4_000))),
+        }
+    }
+
+    /// Stops the campaign, ends every call, wraps every agent up and logs
+    /// them out; the world pays what it owes as the driver would.
+    fn wind_down(&mut self) -> Result<(), TestCaseError> {
+        self.log.push("wind down".into());
+        let _ = self.dialer.handle_command(
+            Command::Campaign {
+                name: CAMPAIGN.into(),
+                command: RunCommand::Stop,
+            },
+            self.now,
+        );
+        self.take_effects()?;
+        for _ in 0..50 {
+            while !self.owed.is_empty() {
+                self.pay(0, 30)?;
+            }
+            let alive: Vec<(CallId, bool)> = self
+                .calls
+                .iter()
+                .filter(|(_, c)| !c.over)
+                .map(|(id, c)| (*id, c.answered))
+                .collect();
+            for (call, answered) in alive {
+                let input = if answered {
+                    Input::RemoteHangUp { call }
+                } else {
+                    Input::Failed {
+                        call,
+                        failure: Failure::NoAnswer,
+                        sip_code: Some(487),
+                        retry_after: None,
+                    }
+                };
+                self.input(input)?;
+            }
+            for agent in AGENTS {
+                for command in [
+                    Command::AgentHangup {
+                        agent: agent.into(),
+                    },
+                    Command::Disposition {
+                        agent: agent.into(),
+                        code: "SALE".into(),
+                        notes: String::new(),
+                        callback: None,
+                        guide: Vec::new(),
+                    },
+                    Command::Preview {
+                        agent: agent.into(),
+                        action: PreviewAction::Stop,
+                        caller_id: None,
+                    },
+                    Command::AgentLogout {
+                        agent: agent.into(),
+                    },
+                ] {
+                    self.command(command)?;
+                }
+            }
+            self.advance(Duration::from_secs(60))?;
+            let settled = self.owed.is_empty()
+                && self.calls.values().all(|c| c.over)
+                && self.dialer.calls_in_flight() == 0;
+            if settled {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Nothing lost, nothing left.
+    fn check_settled(&self) -> Result<(), TestCaseError> {
+        if let Some((id, _)) = self.leases.iter().find(|(_, f)| **f == LeaseFate::Held) {
+            return Err(self.fail(format!("record {id} still leased at the end")));
+        }
+        for (call, model) in &self.calls {
+            if !model.over {
+                return Err(self.fail(format!("call {call} never ended")));
+            }
+            let expected = usize::from(!model.not_placed);
+            if model.written != expected {
+                return Err(self.fail(format!(
+                    "call {call} written {} times (expected {expected})",
+                    model.written
+                )));
+            }
+        }
+        if self.dialer.calls_in_flight() != 0 {
+            return Err(self.fail("calls left in flight".into()));
+        }
+        for agent in ["a1", "a2", "a3"] {
+            let state = self
+                .dialer
+                .agent_view(agent, self.now)
+                .map(|view| view.state);
+            if state != Some("logged_out") {
+                return Err(self.fail(format!("agent {agent} is {state:?} after logging out")));
+            }
+        }
+        if !self.dialer.awaiting_disposition.is_empty() {
+            return Err(self.fail(format!(
+                "dispositions still awaited: {:?}",
+                self.dialer.awaiting_disposition.keys().collect::<Vec<_>>()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn steps() -> impl Strategy<Value = Vec<(u32, u32, u32)>> {
+    proptest::collection::vec((any::<u32>(), any::<u32>(), any::<u32>()), 1..300)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn nothing_is_lost_whatever_the_world_does(
+        mode in 0u32..4,
+        options in 0u32..24,
+        steps in steps(),
+    ) {
+        let t0 = Instant::now();
+        let mut world = World::new(&config(mode, options), t0);
+        world.take_effects()?;
+        world.command(Command::Campaign {
+            name: CAMPAIGN.into(),
+            command: RunCommand::Start,
+        })?;
+        // The shift starts: every agent logs in, its phone answers, Ready.
+        for agent in ["a1", "a2", "a3"] {
+            world.command(Command::AgentLogin { agent: agent.into() })?;
+        }
+        while !world.owed.is_empty() {
+            world.pay(0, 30)?;
+        }
+        for agent in ["a1", "a2", "a3"] {
+            world.command(Command::JoinCampaign {
+                agent: agent.into(),
+                campaign: CAMPAIGN.into(),
+            })?;
+            world.command(Command::AgentReady { agent: agent.into() })?;
+        }
+        for (op, a, b) in steps {
+            world.step(op, a, b)?;
+            world.check_consistent()?;
+        }
+        world.wind_down()?;
+        world.check_settled()?;
+    }
+}
