@@ -689,6 +689,10 @@ impl Attempt {
         match self.phase {
             Phase::Dialing | Phase::Ringing => {
                 self.actions.push_back(Action::Cancel);
+                // The CANCEL ends the INVITE with 487 Request Terminated; the
+                // row is written before it arrives, so it is named here (as
+                // carriers' and other dialers' CDRs show a ring timeout).
+                self.outcome.sip_code = Some(487);
                 self.finish(AttemptResult::NoAnswer);
             }
             Phase::Analysing => {

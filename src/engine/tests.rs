@@ -237,6 +237,8 @@ fn ring_timeout_cancels_as_no_answer() {
         finished(&actions).map(|o| o.result),
         Some(AttemptResult::NoAnswer)
     );
+    // The CDR shows what the CANCEL ends the INVITE with.
+    assert_eq!(finished(&actions).and_then(|o| o.sip_code), Some(487));
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //! - timers never spin (a deadline handled is never due again at once);
 //! - once the campaign stops, the calls end and the agents log out, nothing
 //!   is left: no call in flight, no disposition waiting, no lease held.
+//!
+//! In half the cases a second campaign in another mode shares the trunk
+//! and two of the agents.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -27,9 +30,31 @@ use crate::store::Lease;
 
 const AGENTS: [&str; 4] = ["a1", "a2", "a3", "sim"];
 const CAMPAIGN: &str = "demo";
+/// A second campaign (in half the cases) sharing the trunk and two agents.
+const OTHER: &str = "other";
+const CAMPAIGNS: [&str; 2] = [CAMPAIGN, OTHER];
 
 fn config(mode: u32, options: u32) -> Config {
-    let mode = ["progressive", "predictive", "preview", "push_preview"][mode as usize % 4];
+    let modes = ["progressive", "predictive", "preview", "push_preview"];
+    let other_mode = modes[(mode as usize + 1 + (options as usize >> 5)) % 4];
+    let mode = modes[mode as usize % 4];
+    let two = options & 32 != 0;
+    let shared = if two {
+        format!(r#"["{CAMPAIGN}", "{OTHER}"]"#)
+    } else {
+        format!(r#"["{CAMPAIGN}"]"#)
+    };
+    let other = if two {
+        format!(
+            r#"[[campaign]]
+name = "{OTHER}"
+mode = "{other_mode}"
+ring_timeout_s = 15
+"#
+        )
+    } else {
+        String::new()
+    };
     let wrap_up_timeout = if options & 1 != 0 {
         "wrap_up_timeout_s = 20"
     } else {
@@ -81,16 +106,17 @@ machine_action = "{machine_action}"
 code = "CALLBACK"
 label = "Call back"
 effect = "retry"
+{other}
 [[agent]]
 id = "a1"
 name = "One"
 sip_uri = "sip:a1@127.0.0.1:5080"
-campaigns = ["{CAMPAIGN}"]
+campaigns = {shared}
 [[agent]]
 id = "a2"
 name = "Two"
 sip_uri = "sip:a2@127.0.0.1:5081"
-campaigns = ["{CAMPAIGN}"]
+campaigns = {shared}
 [[agent]]
 id = "a3"
 name = "Three, rung per call"
@@ -101,7 +127,7 @@ campaigns = ["{CAMPAIGN}"]
 id = "sim"
 name = "Simulated"
 sip_uri = "sip:sim@127.0.0.1:5083"
-campaigns = ["{CAMPAIGN}"]
+campaigns = {shared}
 simulated = {{ wrap_up_s = 3, disposition = "SALE" }}
 "#
     );
@@ -138,10 +164,13 @@ struct CallModel {
 #[derive(Debug, Clone)]
 enum Owed {
     Lease {
+        campaign: String,
         max: usize,
         for_agent: Option<String>,
     },
-    History,
+    History {
+        campaign: String,
+    },
     AgentCall {
         agent: String,
     },
@@ -223,10 +252,20 @@ impl World {
         while let Some(effect) = self.dialer.poll_effect() {
             self.log.push(format!("  -> {effect:?}"));
             match effect {
-                Effect::Lease { max, for_agent, .. } => {
-                    self.owed.push(Owed::Lease { max, for_agent });
+                Effect::Lease {
+                    campaign,
+                    max,
+                    for_agent,
+                } => {
+                    self.owed.push(Owed::Lease {
+                        campaign,
+                        max,
+                        for_agent,
+                    });
                 }
-                Effect::LoadAnswerHistory { .. } => self.owed.push(Owed::History),
+                Effect::LoadAnswerHistory { campaign } => {
+                    self.owed.push(Owed::History { campaign })
+                }
                 Effect::ReleaseLeases { leases, .. } => {
                     for lease in leases {
                         let fate = self.leases.get(&lease.record_id).copied();
@@ -412,10 +451,14 @@ impl World {
         }
         let owed = self.owed.remove(index % self.owed.len());
         match owed {
-            Owed::Lease { max, for_agent } => {
+            Owed::Lease {
+                campaign,
+                max,
+                for_agent,
+            } => {
                 if choice.is_multiple_of(7) {
                     return self.input(Input::LeaseFailed {
-                        campaign: CAMPAIGN.into(),
+                        campaign,
                         for_agent,
                     });
                 }
@@ -430,13 +473,13 @@ impl World {
                     .map(|_| self.lease(personal.as_deref()))
                     .collect();
                 self.input(Input::Leased {
-                    campaign: CAMPAIGN.into(),
+                    campaign,
                     leases,
                     for_agent,
                 })
             }
-            Owed::History => self.input(Input::AnswerHistory {
-                campaign: CAMPAIGN.into(),
+            Owed::History { campaign } => self.input(Input::AnswerHistory {
+                campaign,
                 minutes: vec![HistoryMinute {
                     ago: Duration::from_secs(u64::from(choice % 3600)),
                     live_answers: u64::from(choice % 5),
@@ -599,11 +642,11 @@ impl World {
             },
             10 => Command::JoinCampaign {
                 agent,
-                campaign: CAMPAIGN.into(),
+                campaign: CAMPAIGNS[(choice as usize / 16) % 2].into(),
             },
             11 if choice.is_multiple_of(5) => Command::LeaveCampaign {
                 agent,
-                campaign: CAMPAIGN.into(),
+                campaign: CAMPAIGNS[(choice as usize / 16) % 2].into(),
             },
             _ => {
                 let actions = [
@@ -640,7 +683,7 @@ impl World {
                     _ => RunCommand::Start,
                 };
                 self.command(Command::Campaign {
-                    name: CAMPAIGN.into(),
+                    name: CAMPAIGNS[a as usize % 2].into(),
                     command,
                 })
             }
@@ -672,14 +715,16 @@ impl World {
     /// them out; the world pays what it owes as the driver would.
     fn wind_down(&mut self) -> Result<(), TestCaseError> {
         self.log.push("wind down".into());
-        let _ = self.dialer.handle_command(
-            Command::Campaign {
-                name: CAMPAIGN.into(),
-                command: RunCommand::Stop,
-            },
-            self.now,
-        );
-        self.take_effects()?;
+        for name in CAMPAIGNS {
+            let _ = self.dialer.handle_command(
+                Command::Campaign {
+                    name: name.into(),
+                    command: RunCommand::Stop,
+                },
+                self.now,
+            );
+            self.take_effects()?;
+        }
         for _ in 0..50 {
             while !self.owed.is_empty() {
                 self.pay(0, 30)?;
@@ -787,16 +832,19 @@ proptest! {
     #[test]
     fn nothing_is_lost_whatever_the_world_does(
         mode in 0u32..4,
-        options in 0u32..24,
+        options in 0u32..128,
         steps in steps(),
     ) {
         let t0 = Instant::now();
         let mut world = World::new(&config(mode, options), t0);
         world.take_effects()?;
-        world.command(Command::Campaign {
-            name: CAMPAIGN.into(),
-            command: RunCommand::Start,
-        })?;
+        for name in CAMPAIGNS {
+            // The second campaign exists in half the cases.
+            world.command(Command::Campaign {
+                name: name.into(),
+                command: RunCommand::Start,
+            })?;
+        }
         // The shift starts: every agent logs in, its phone answers, Ready.
         for agent in ["a1", "a2", "a3"] {
             world.command(Command::AgentLogin { agent: agent.into() })?;
@@ -805,10 +853,12 @@ proptest! {
             world.pay(0, 30)?;
         }
         for agent in ["a1", "a2", "a3"] {
-            world.command(Command::JoinCampaign {
-                agent: agent.into(),
-                campaign: CAMPAIGN.into(),
-            })?;
+            for name in CAMPAIGNS {
+                world.command(Command::JoinCampaign {
+                    agent: agent.into(),
+                    campaign: name.into(),
+                })?;
+            }
             world.command(Command::AgentReady { agent: agent.into() })?;
         }
         for (op, a, b) in steps {
