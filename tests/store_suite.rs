@@ -1096,6 +1096,53 @@ fn nodes_sharing_a_trunk_divide_its_lines(store: TestStore) {
     );
 }
 
+fn a_carriers_retry_after_holds_every_node_of_the_trunk(store: TestStore) {
+    let t0 = noon_ny();
+    let at = |s: i64| t0 + SignedDuration::from_secs(s);
+    assert_eq!(store.share_trunk_hold("node-a", None, at(0)).unwrap(), None);
+    // Node A got 503 with Retry-After: 120.
+    assert_eq!(
+        store
+            .share_trunk_hold("node-a", Some(at(120)), at(0))
+            .unwrap(),
+        Some(at(120))
+    );
+    // Node B never saw a 503 and learns of A's hold.
+    assert_eq!(
+        store.share_trunk_hold("node-b", None, at(1)).unwrap(),
+        Some(at(120))
+    );
+    // A shorter hold of A later does not shorten its own; B's longer one wins.
+    assert_eq!(
+        store
+            .share_trunk_hold("node-a", Some(at(60)), at(2))
+            .unwrap(),
+        Some(at(120))
+    );
+    assert_eq!(
+        store
+            .share_trunk_hold("node-b", Some(at(300)), at(3))
+            .unwrap(),
+        Some(at(300))
+    );
+    // A node that left cleanly (its trunk share given back) or crashed:
+    // the carrier's request still stands for the others.
+    store.release_trunk_share("node-b").unwrap();
+    assert_eq!(
+        store.share_trunk_hold("node-a", None, at(200)).unwrap(),
+        Some(at(300))
+    );
+    // Over: no hold, and the rows are gone.
+    assert_eq!(
+        store.share_trunk_hold("node-a", None, at(300)).unwrap(),
+        None
+    );
+    assert_eq!(
+        store.share_trunk_hold("node-c", None, at(301)).unwrap(),
+        None
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1132,4 +1179,5 @@ on_both_backends!(
     a_campaigns_own_dispositions_are_written_with_its_rules,
     run_commands_are_kept_in_order_for_the_other_nodes,
     nodes_sharing_a_trunk_divide_its_lines,
+    a_carriers_retry_after_holds_every_node_of_the_trunk,
 );

@@ -6,7 +6,8 @@
 //! The nodes are stopped one after the other: a stopping node keeps its
 //! part until its calls are hung up (it once gave it back at the signal,
 //! and the other node's next two calls made six at once). `TRUNK_DBG=1`
-//! prints the attempts and the nodes' logs.
+//! prints the attempts and the nodes' logs. A carrier's 503 Retry-After
+//! given to one node pauses the other too.
 
 mod sip_support;
 mod store_common;
@@ -98,21 +99,36 @@ fn most_at_once(store_url: &str) -> (i64, Vec<(String, i64)>) {
     (most, per_node.into_iter().collect())
 }
 
-#[test]
-fn two_nodes_never_hold_more_calls_than_the_shared_trunk_carries() {
-    let database = store_common::PgDatabase::create();
-    let carrier = Sipp::uas("uas_ring_forever.xml", 200, &["-timeout", "90s"]);
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+/// The attempts of the store: node, started, ended, outcome.
+fn attempts(store_url: &str) -> Vec<(String, i64, Option<i64>, Option<String>)> {
+    let mut db = postgres::Client::connect(store_url, postgres::NoTls).expect("connect");
+    db.query(
+        "SELECT node, started_at, ended_at, outcome FROM attempts ORDER BY started_at",
+        &[],
+    )
+    .expect("attempts")
+    .iter()
+    .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+    .collect()
+}
+
+/// Writes both nodes' configurations (node A's trunk at `carriers[0]`,
+/// B's at `carriers[1]`) and imports forty contacts into the shared store.
+fn two_nodes(
+    database: &store_common::PgDatabase,
+    dirs: &[tempfile::TempDir; 2],
+    carriers: [u16; 2],
+) -> Vec<std::path::PathBuf> {
     let configs: Vec<_> = ["node-a", "node-b"]
         .iter()
-        .zip(&dirs)
-        .map(|(node, dir)| {
+        .zip(dirs)
+        .zip(carriers)
+        .map(|((node, dir), carrier)| {
             let path = dir.path().join("outdial.toml");
-            std::fs::write(&path, config(node, &database.url, carrier.port)).unwrap();
+            std::fs::write(&path, config(node, &database.url, carrier)).unwrap();
             path
         })
         .collect();
-    // Forty contacts, imported once into the shared store.
     let list: String = std::iter::once("external_id,phone\n".to_string())
         .chain((0..40).map(|i| format!("c{i},+1202555{i:04}\n")))
         .collect();
@@ -130,8 +146,16 @@ fn two_nodes_never_hold_more_calls_than_the_shared_trunk_carries() {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
+    configs
+}
 
-    let mut nodes: Vec<(Running, std::net::SocketAddr)> = configs
+/// Starts both nodes, waits until they share the trunk, starts the campaign
+/// on node `start_on` (the other follows within `RUN_COMMANDS_POLL`).
+fn start_both(
+    configs: &[std::path::PathBuf],
+    start_on: usize,
+) -> Vec<(Running, std::net::SocketAddr)> {
+    let nodes: Vec<(Running, std::net::SocketAddr)> = configs
         .iter()
         .map(|config| {
             let mut running = Running::start(config);
@@ -146,13 +170,96 @@ fn two_nodes_never_hold_more_calls_than_the_shared_trunk_carries() {
         &|| trunk_share(a) == Some((2, 2)) && trunk_share(b) == Some((2, 2)),
     );
     let (status, body) = http(
-        a,
+        nodes[start_on].1,
         "POST",
         "/api/campaigns/shared/start",
         Some(SUPERVISOR),
         None,
     );
     assert_eq!(status, 200, "{body}");
+    nodes
+}
+
+/// A carrier that answers node A 503 with `Retry-After: 20` is overloaded
+/// for node B too: B, which never got a 503 (its calls ring until its 15 s
+/// timeout), starts no new call until A's pause is over. Without the shared
+/// hold B dialed again as its first calls timed out, 15 s in.
+#[test]
+fn a_retry_after_given_to_one_node_holds_every_node_of_the_trunk() {
+    let database = store_common::PgDatabase::create();
+    let congested = Sipp::uas("carrier_congested_20s.xml", 200, &["-timeout", "90s"]);
+    let ringing = Sipp::uas("uas_ring_forever.xml", 200, &["-timeout", "90s"]);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs = two_nodes(&database, &dirs, [congested.port, ringing.port]);
+    // Started on B: B dials at once, A follows within 2 s.
+    let mut nodes = start_both(&configs, 1);
+    // A's first call gets the 503.
+    let mut first_503 = None;
+    wait_until(Duration::from_secs(30), "node A's call gets 503", &|| {
+        attempts(&database.url)
+            .iter()
+            .any(|(node, _, ended, _)| node == "node-a" && ended.is_some())
+    });
+    for (node, _, ended, outcome) in attempts(&database.url) {
+        if node == "node-a"
+            && let Some(ended) = ended
+        {
+            assert_eq!(outcome.as_deref(), Some("congestion"));
+            first_503 = Some(first_503.map_or(ended, |t: i64| t.min(ended)));
+        }
+    }
+    let first_503 = first_503.expect("node A's 503");
+    // Past B's ring timeout (15 s) and almost to the end of A's pause.
+    std::thread::sleep(Duration::from_secs(18));
+    let rows = attempts(&database.url);
+    for (mut running, _) in nodes.drain(..) {
+        running.signal("TERM");
+        let _ = running.child.wait();
+    }
+    let summary = rows
+        .iter()
+        .map(|(node, started, ended, outcome)| {
+            format!(
+                "{node} {:+} {:?} {outcome:?}",
+                started - first_503,
+                ended.map(|e| e - first_503)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        rows.iter()
+            .any(|(node, started, _, _)| node == "node-b" && *started < first_503 + 3_000),
+        "node B dialed its part before the pause:\n{summary}"
+    );
+    // Node B learns of the pause within a claim or two (1 s apart).
+    let during: Vec<_> = rows
+        .iter()
+        .filter(|(node, started, _, _)| {
+            node == "node-b" && *started >= first_503 + 3_000 && *started < first_503 + 19_000
+        })
+        .collect();
+    assert!(
+        during.is_empty(),
+        "node B started calls during node A's Retry-After (ms after the 503):\n{summary}"
+    );
+    let a_during = rows
+        .iter()
+        .filter(|(node, started, _, _)| {
+            node == "node-a" && *started > first_503 && *started < first_503 + 19_000
+        })
+        .count();
+    assert_eq!(a_during, 0, "node A honours its own 503:\n{summary}");
+    drop((congested, ringing));
+}
+
+#[test]
+fn two_nodes_never_hold_more_calls_than_the_shared_trunk_carries() {
+    let database = store_common::PgDatabase::create();
+    let carrier = Sipp::uas("uas_ring_forever.xml", 200, &["-timeout", "90s"]);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs = two_nodes(&database, &dirs, [carrier.port, carrier.port]);
+    let mut nodes = start_both(&configs, 0);
     // Three ready agents at two lines each want six calls per node: both
     // nodes dial their part, and the calls ring until the 15 s timeout.
     wait_until(Duration::from_secs(30), "both nodes dial", &|| {

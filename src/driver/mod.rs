@@ -25,12 +25,14 @@ use crate::metrics as m;
 pub enum Request {
     /// What this node asks of a trunk shared with other nodes.
     TrunkDemand {
-        reply: oneshot::Sender<crate::pacing::trunk_share::TrunkDemand>,
+        reply: oneshot::Sender<(crate::pacing::trunk_share::TrunkDemand, Option<Duration>)>,
     },
     /// This node's part of a shared trunk, as claimed through the store.
     SetTrunkShare {
         share: Option<crate::pacing::trunk_share::TrunkShare>,
     },
+    /// The carrier's Retry-After given to another node of the shared trunk.
+    HoldTrunk { remaining: Duration },
     Command {
         command: Command,
         reply: oneshot::Sender<Result<(), CommandError>>,
@@ -219,15 +221,25 @@ impl EngineHandle {
         self.events.subscribe()
     }
 
+    /// What this node asks of a shared trunk, and how long the carrier's
+    /// Retry-After still holds its new calls.
     pub async fn trunk_demand(
         &self,
-    ) -> Result<crate::pacing::trunk_share::TrunkDemand, EngineGone> {
+    ) -> Result<(crate::pacing::trunk_share::TrunkDemand, Option<Duration>), EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::TrunkDemand { reply })
             .await
             .map_err(|_| EngineGone)?;
         answer.await.map_err(|_| EngineGone)
+    }
+
+    /// The carrier asked another node of the shared trunk to pause.
+    pub async fn hold_trunk_for(&self, remaining: Duration) -> Result<(), EngineGone> {
+        self.requests
+            .send(Request::HoldTrunk { remaining })
+            .await
+            .map_err(|_| EngineGone)
     }
 
     pub async fn set_trunk_share(
@@ -352,8 +364,12 @@ impl Engine {
                 let _ = reply.send(self.dialer.agent_views(now));
             }
             Request::TrunkDemand { reply } => {
-                let _ = reply.send(self.dialer.trunk_demand());
+                let _ = reply.send((
+                    self.dialer.trunk_demand(),
+                    self.dialer.trunk_retry_after(now),
+                ));
             }
+            Request::HoldTrunk { remaining } => self.dialer.hold_trunk_for(remaining, now),
             Request::SetTrunkShare { share } => {
                 self.dialer.set_trunk_share(share, now);
             }

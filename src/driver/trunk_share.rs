@@ -43,9 +43,10 @@ pub async fn share_the_trunk(
             _ = shutdown.wait_for(|stop| *stop) => break,
             _ = ticks.tick() => {}
         }
-        let Ok(demand) = engine.trunk_demand().await else {
+        let Ok((demand, retry_after)) = engine.trunk_demand().await else {
             break;
         };
+        share_retry_after(&store, &engine, &node, retry_after).await;
         let claim = {
             let store = store.clone();
             let node = node.clone();
@@ -100,6 +101,54 @@ pub async fn share_the_trunk(
                 break;
             }
         }
+    }
+}
+
+/// A carrier that answers one node 503 with a Retry-After is overloaded
+/// for every node on the trunk: each node records its own hold in the store
+/// and holds its new calls until the latest any node recorded (a node
+/// restarted during the hold finds it there too). A store that cannot be
+/// reached changes nothing here: each node still honours its own 503s.
+async fn share_retry_after(
+    store: &Arc<dyn Store>,
+    engine: &EngineHandle,
+    node: &str,
+    retry_after: Option<Duration>,
+) {
+    let shared = {
+        let store = store.clone();
+        let node = node.to_string();
+        tokio::task::spawn_blocking(move || {
+            let now = Timestamp::now();
+            let until = retry_after
+                .and_then(|wait| jiff::SignedDuration::try_from(wait).ok())
+                .and_then(|wait| now.checked_add(wait).ok());
+            store
+                .share_trunk_hold(&node, until, now)
+                .map(|latest| latest.map(|until| now.duration_until(until)))
+        })
+        .await
+    };
+    let remaining = match shared {
+        Ok(Ok(remaining)) => remaining.and_then(|d| Duration::try_from(d).ok()),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot share the carrier's Retry-After");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the Retry-After task failed");
+            None
+        }
+    };
+    // Longer than this node's own hold: another node's (or an earlier run's).
+    if let Some(remaining) = remaining
+        && retry_after.is_none_or(|own| remaining > own + Duration::from_millis(500))
+    {
+        tracing::warn!(
+            seconds = remaining.as_secs_f64(),
+            "new calls held: the carrier asked another node of the trunk to pause"
+        );
+        let _ = engine.hold_trunk_for(remaining).await;
     }
 }
 

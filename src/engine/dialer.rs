@@ -510,6 +510,19 @@ impl Dialer {
         self.trunk_share
     }
 
+    /// How long the carrier's Retry-After (a 503) still holds new calls:
+    /// shared with the other nodes of the trunk through the store.
+    pub fn trunk_retry_after(&self, now: Instant) -> Option<Duration> {
+        self.trunk_health.retry_after_remaining(now)
+    }
+
+    /// A Retry-After another node of the shared trunk was given (or this
+    /// node before a restart): no new call for `remaining` from `now`.
+    pub fn hold_trunk_for(&mut self, remaining: Duration, now: Instant) {
+        self.trunk_health.hold_for(remaining, now);
+        self.after_change(now);
+    }
+
     pub fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
         let result = self.apply_command(command, now);
         self.collect_agent_events(now);

@@ -231,6 +231,20 @@ impl TrunkHealth {
         }
     }
 
+    /// How long the carrier's Retry-After still holds new calls at `now`.
+    pub fn retry_after_remaining(&self, now: Instant) -> Option<Duration> {
+        self.retry_after_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    /// Another node sharing the trunk (or this one before a restart) was
+    /// asked to pause: hold new calls `remaining` from `now` too.
+    pub fn hold_for(&mut self, remaining: Duration, now: Instant) {
+        let until = now + remaining.min(MAX_RETRY_AFTER);
+        self.retry_after_until = Some(self.retry_after_until.map_or(until, |u| u.max(until)));
+    }
+
     /// Why new calls are held at `now`, if they are.
     pub fn hold(&self, now: Instant) -> Option<TrunkHold> {
         if self.retry_after_until.is_some_and(|until| until > now) {
@@ -310,6 +324,31 @@ mod tests {
         assert_eq!(health.hold(t0 + s(20)), Some(TrunkHold::RetryAfter));
         assert_eq!(health.hold(t0 + s(30)), None);
         assert_eq!(health.allowed_starts(t0 + s(30)), u32::MAX);
+    }
+
+    #[test]
+    fn another_nodes_retry_after_holds_this_node_too() {
+        let t0 = Instant::now();
+        let mut health = TrunkHealth::new();
+        health.on_call(congestion(Some(30)), t0);
+        assert_eq!(health.retry_after_remaining(t0 + s(10)), Some(s(20)));
+        // Another node of the trunk was told 120 s: the longer hold wins.
+        health.hold_for(s(120), t0 + s(10));
+        assert_eq!(health.hold(t0 + s(129)), Some(TrunkHold::RetryAfter));
+        assert_eq!(health.next_change(t0 + s(40)), Some(t0 + s(130)));
+        // A shorter one changes nothing, and none is over an hour.
+        health.hold_for(s(5), t0 + s(20));
+        assert_eq!(health.retry_after_remaining(t0 + s(30)), Some(s(100)));
+        health.hold_for(s(86_400), t0 + s(30));
+        assert_eq!(
+            health.retry_after_remaining(t0 + s(30)),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            health.retry_after_remaining(t0 + s(30) + MAX_RETRY_AFTER),
+            None
+        );
+        assert_eq!(health.hold(t0 + s(30) + MAX_RETRY_AFTER), None);
     }
 
     #[test]

@@ -594,6 +594,36 @@ impl Store for SqlStore {
         })
     }
 
+    fn share_trunk_hold(
+        &self,
+        node: &str,
+        until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        self.tx(|conn| {
+            conn.exec(
+                "DELETE FROM trunk_holds WHERE until <= $1",
+                &[ms(now).into()],
+            )?;
+            if let Some(until) = until {
+                conn.exec(
+                    "INSERT INTO trunk_holds (node, until) VALUES ($1, $2) \
+                     ON CONFLICT (node) DO UPDATE SET until = \
+                     CASE WHEN excluded.until > trunk_holds.until THEN excluded.until \
+                     ELSE trunk_holds.until END",
+                    &[node.into(), ms(until).into()],
+                )?;
+            }
+            let rows = conn.query("SELECT MAX(until) FROM trunk_holds", &[])?;
+            Ok(rows
+                .first()
+                .and_then(|r| r.first())
+                .and_then(Val::opt_int)
+                .map(from_ms)
+                .filter(|until| *until > now))
+        })
+    }
+
     fn release_trunk_share(&self, node: &str) -> Result<(), StoreError> {
         self.tx(|conn| {
             conn.exec("DELETE FROM trunk_shares WHERE node = $1", &[node.into()])?;

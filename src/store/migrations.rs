@@ -154,6 +154,10 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "CREATE INDEX attempts_live ON attempts (campaign_id, (COALESCE(answered_at, started_at))) \
          WHERE cpa_verdict = 'human' OR abandoned <> 0"
             .to_string(),
+        // v7: a carrier's Retry-After (503) as each node last saw it: the
+        // nodes sharing the trunk all hold their new calls until then, and
+        // a node restarted meanwhile holds them too.
+        "CREATE TABLE trunk_holds (node TEXT PRIMARY KEY, until BIGINT NOT NULL)".to_string(),
     ]
 }
 
