@@ -48,15 +48,19 @@ fn phone() -> impl Strategy<Value = CandidatePhone> {
         any::<bool>(),
         any::<bool>(),
         0u32..4,
+        prop::option::of(instant()),
     )
-        .prop_map(|(n, dead, dnc, in_use, attempts)| CandidatePhone {
-            e164: format!("+1202555010{n}"),
-            position: n,
-            attempts,
-            dead: dead && n % 3 == 0,
-            dnc: dnc && n % 2 == 0,
-            in_use: in_use && n % 4 == 1,
-        })
+        .prop_map(
+            |(n, dead, dnc, in_use, attempts, held_until)| CandidatePhone {
+                e164: format!("+1202555010{n}"),
+                position: n,
+                attempts,
+                dead: dead && n % 3 == 0,
+                dnc: dnc && n % 2 == 0,
+                in_use: in_use && n % 4 == 1,
+                held_until,
+            },
+        )
 }
 
 fn candidate() -> impl Strategy<Value = Candidate> {
@@ -126,6 +130,10 @@ proptest! {
             prop_assert!(c.state.is_dialable() && !c.leased, "not dialable or leased");
             let chosen = c.phones.iter().find(|p| p.e164 == phone).unwrap();
             prop_assert!(!chosen.dnc && !chosen.dead && !chosen.in_use);
+            prop_assert!(
+                chosen.held_until.is_none_or(|until| until <= now),
+                "a number whose callee asked for a pause"
+            );
             let is_callback = c.state == RecordState::Callback && c.callback.is_some();
             if is_callback {
                 let cb = c.callback.as_ref().unwrap();

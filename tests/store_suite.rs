@@ -268,6 +268,44 @@ fn a_callees_retry_after_holds_the_record(store: TestStore) {
     assert_eq!(due_at(next_day), ["b"]);
 }
 
+fn a_callees_retry_after_holds_that_number_not_the_others(store: TestStore) {
+    let campaign = campaign_with(
+        &*store,
+        &rules("c"),
+        &[row(2, "a", &["+12025550101", "+12025550102"])],
+    );
+    let lease = lease_all(&*store, campaign, noon_ny()).remove(0);
+    assert_eq!(lease.phone, "+12025550101");
+    let attempt = store.begin_attempt(&lease, noon_ny()).unwrap();
+    let mut busy = AttemptResult::new(Outcome::Busy);
+    busy.callee_retry_after = Some(SignedDuration::from_hours(2));
+    store.complete_attempt(attempt, &busy, noon_ny()).unwrap();
+    // After the busy retry delay the other number is dialed, not held
+    // for the first one's two hours.
+    let after_busy_delay = noon_ny() + SignedDuration::from_mins(30);
+    let lease = lease_all(&*store, campaign, after_busy_delay).remove(0);
+    assert_eq!(lease.phone, "+12025550102");
+    // It is busy too, asking one hour: the record waits for the first
+    // number that is free again (the first's two hours end sooner).
+    let attempt = store.begin_attempt(&lease, after_busy_delay).unwrap();
+    let mut busy = AttemptResult::new(Outcome::Busy);
+    busy.callee_retry_after = Some(SignedDuration::from_hours(3));
+    store
+        .complete_attempt(attempt, &busy, after_busy_delay)
+        .unwrap();
+    let in_two_hours = noon_ny() + SignedDuration::from_hours(2);
+    assert!(
+        lease_all(
+            &*store,
+            campaign,
+            in_two_hours - SignedDuration::from_mins(1)
+        )
+        .is_empty()
+    );
+    let lease = lease_all(&*store, campaign, in_two_hours).remove(0);
+    assert_eq!(lease.phone, "+12025550101");
+}
+
 fn sit_numbers_are_never_redialed_and_the_chain_moves_on(store: TestStore) {
     let campaign = campaign_with(
         &*store,
@@ -1179,5 +1217,6 @@ on_both_backends!(
     a_campaigns_own_dispositions_are_written_with_its_rules,
     run_commands_are_kept_in_order_for_the_other_nodes,
     nodes_sharing_a_trunk_divide_its_lines,
+    a_callees_retry_after_holds_that_number_not_the_others,
     a_carriers_retry_after_holds_every_node_of_the_trunk,
 );

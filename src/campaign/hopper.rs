@@ -25,6 +25,9 @@ pub struct CandidatePhone {
     pub dnc: bool,
     /// Being dialed for another record right now.
     pub in_use: bool,
+    /// The callee asked not to be called before then (a busy or
+    /// unavailable callee's Retry-After): the record's other numbers may be.
+    pub held_until: Option<Timestamp>,
 }
 
 /// The due callback of a candidate in state `Callback`.
@@ -169,15 +172,22 @@ pub fn decide(
         return Decision::Defer { until };
     }
     // Chained numbers: the least-dialed free number, in chain order.
+    let held = |p: &&&CandidatePhone| p.held_until.is_some_and(|until| until > now);
     match usable
         .iter()
-        .filter(|p| !p.in_use)
+        .filter(|p| !p.in_use && !held(p))
         .min_by_key(|p| (p.attempts, p.position))
     {
         Some(phone) => Decision::Dial {
             phone: phone.e164.clone(),
         },
-        None => Decision::Skip(SkipReason::NumberInUse),
+        // A number in use for another record frees soon: try again then.
+        None if usable.iter().any(|p| p.in_use) => Decision::Skip(SkipReason::NumberInUse),
+        // Every number's callee asked for a pause: back at the first's end.
+        None => match usable.iter().filter_map(|p| p.held_until).min() {
+            Some(until) => Decision::Defer { until },
+            None => Decision::Skip(SkipReason::NumberInUse),
+        },
     }
 }
 
@@ -227,6 +237,7 @@ mod tests {
             dead: false,
             dnc: false,
             in_use: false,
+            held_until: None,
         }
     }
 
@@ -256,6 +267,47 @@ mod tests {
             decide(&rules, &c, None, noon_ny()),
             Decision::Dial {
                 phone: "+12025550102".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_number_whose_callee_asked_for_a_pause_waits_the_others_do_not() {
+        let rules = CampaignRules::with_defaults("c");
+        let now = noon_ny();
+        let later = |s: i64| now + jiff::SignedDuration::from_secs(s);
+        let mut c = candidate();
+        // The first number was busy with Retry-After: 3600; the second is
+        // dialed meanwhile, though dialed more often.
+        c.phones[0].held_until = Some(later(3600));
+        c.phones[1].attempts = 2;
+        assert_eq!(
+            decide(&rules, &c, None, now),
+            Decision::Dial {
+                phone: "+12025550102".into()
+            }
+        );
+        // Both held: the record waits for the first to be free.
+        c.phones[1].held_until = Some(later(600));
+        assert_eq!(
+            decide(&rules, &c, None, now),
+            Decision::Defer { until: later(600) }
+        );
+        // One held, the other in use for another record: soon again.
+        c.phones[1].held_until = None;
+        c.phones[1].in_use = true;
+        assert_eq!(
+            decide(&rules, &c, None, now),
+            Decision::Skip(SkipReason::NumberInUse)
+        );
+        // A pause that is over is no pause.
+        c.phones[1].in_use = false;
+        c.phones[1].attempts = 0;
+        c.phones[0].held_until = Some(now);
+        assert_eq!(
+            decide(&rules, &c, None, now),
+            Decision::Dial {
+                phone: "+12025550101".into()
             }
         );
     }

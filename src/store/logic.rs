@@ -273,8 +273,34 @@ impl SqlStore {
         let mut next_state = step.state;
         let mut next_at = step.next_at;
         if let Some(wait) = result.callee_retry_after {
+            // The callee of this number asked for a pause: the number waits
+            // (the hopper passes it over until then); so does the record,
+            // unless another of its numbers may be dialed before.
             let wait = wait.clamp(jiff::SignedDuration::ZERO, super::CALLEE_RETRY_AFTER_MAX);
-            next_at = next_at.max(now.checked_add(wait).unwrap_or(next_at));
+            let held_until = now.checked_add(wait).unwrap_or(next_at);
+            conn.exec(
+                "UPDATE phones SET hold_until = $3 WHERE record_id = $1 AND e164 = $2",
+                &[record.into(), phone.clone().into(), ms(held_until).into()],
+            )?;
+            // When the record's first usable number is free again: this
+            // one's hold, or another's (its own hold, if any, over).
+            let others = conn.query(
+                "SELECT COUNT(*), MIN(COALESCE(hold_until, 0)) FROM phones \
+                 WHERE record_id = $1 AND e164 <> $2 AND dead = 0 AND attempts < $3",
+                &[
+                    record.into(),
+                    phone.clone().into(),
+                    rules.max_attempts_per_number.into(),
+                ],
+            )?;
+            let other_free_at = others
+                .first()
+                .filter(|r| r.first().map(Val::int).unwrap_or(0) > 0)
+                .and_then(|r| r.get(1))
+                .and_then(Val::opt_int)
+                .map(from_ms);
+            let first_free = other_free_at.map_or(held_until, |at| at.min(held_until));
+            next_at = next_at.max(first_free);
         }
         let mut rank = 1;
         let mut callback_keep = None;
@@ -721,7 +747,7 @@ impl Store for SqlStore {
             let mut numbers: Vec<String> = Vec::new();
             for row in conn.query(
                 &format!(
-                    "SELECT record_id, position, e164, attempts, dead FROM phones \
+                    "SELECT record_id, position, e164, attempts, dead, hold_until FROM phones \
                      WHERE record_id IN {} ORDER BY record_id, position",
                     placeholders(1, ids.len())
                 ),
@@ -735,6 +761,7 @@ impl Store for SqlStore {
                     dead: row[4].int() != 0,
                     dnc: false,
                     in_use: false,
+                    held_until: row[5].opt_int().map(from_ms),
                 });
             }
             let mut dnc = HashSet::new();
@@ -1709,6 +1736,8 @@ fn import_chunk(
                  ON CONFLICT (record_id, position) DO UPDATE SET kind = excluded.kind, \
                  attempts = CASE WHEN phones.e164 = excluded.e164 THEN phones.attempts ELSE 0 END, \
                  dead = CASE WHEN phones.e164 = excluded.e164 THEN phones.dead ELSE 0 END, \
+                 hold_until = CASE WHEN phones.e164 = excluded.e164 THEN phones.hold_until \
+                 ELSE NULL END, \
                  e164 = excluded.e164",
                 values.join(",")
             ),

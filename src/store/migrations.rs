@@ -158,6 +158,9 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         // nodes sharing the trunk all hold their new calls until then, and
         // a node restarted meanwhile holds them too.
         "CREATE TABLE trunk_holds (node TEXT PRIMARY KEY, until BIGINT NOT NULL)".to_string(),
+        // v8: a callee's Retry-After holds that number, not the record's
+        // other numbers.
+        "ALTER TABLE phones ADD COLUMN hold_until BIGINT".to_string(),
     ]
 }
 
