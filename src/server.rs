@@ -85,6 +85,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A trunk shared by the nodes of the store: this node's part of it.
     // (The store's last handle must not be dropped on the runtime: the
     // PostgreSQL client blocks. `release` drops this one on the blocking pool.)
+    // Alone on its trunk: the carrier's Retry-After outlives a restart.
+    let hold_task = (!config.trunk.shared_by_nodes).then(|| {
+        tokio::spawn(driver::trunk_share::keep_the_trunk_hold(
+            lists.store.clone(),
+            engine.clone(),
+            lists.node.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     let trunk_task = config.trunk.shared_by_nodes.then(|| {
         let task = tokio::spawn(driver::trunk_share::share_the_trunk(
             lists.store.clone(),
@@ -126,6 +135,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = sip_task.await;
         let _ = http_task.await;
         let _ = follow_task.await;
+        if let Some(hold_task) = hold_task {
+            let _ = hold_task.await;
+        }
     })
     .await;
     if drained.is_err() {

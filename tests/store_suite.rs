@@ -1137,29 +1137,32 @@ fn nodes_sharing_a_trunk_divide_its_lines(store: TestStore) {
 fn a_carriers_retry_after_holds_every_node_of_the_trunk(store: TestStore) {
     let t0 = noon_ny();
     let at = |s: i64| t0 + SignedDuration::from_secs(s);
-    assert_eq!(store.share_trunk_hold("node-a", None, at(0)).unwrap(), None);
+    assert_eq!(
+        store.share_trunk_hold("node-a", None, at(0), true).unwrap(),
+        None
+    );
     // Node A got 503 with Retry-After: 120.
     assert_eq!(
         store
-            .share_trunk_hold("node-a", Some(at(120)), at(0))
+            .share_trunk_hold("node-a", Some(at(120)), at(0), true)
             .unwrap(),
         Some(at(120))
     );
     // Node B never saw a 503 and learns of A's hold.
     assert_eq!(
-        store.share_trunk_hold("node-b", None, at(1)).unwrap(),
+        store.share_trunk_hold("node-b", None, at(1), true).unwrap(),
         Some(at(120))
     );
     // A shorter hold of A later does not shorten its own; B's longer one wins.
     assert_eq!(
         store
-            .share_trunk_hold("node-a", Some(at(60)), at(2))
+            .share_trunk_hold("node-a", Some(at(60)), at(2), true)
             .unwrap(),
         Some(at(120))
     );
     assert_eq!(
         store
-            .share_trunk_hold("node-b", Some(at(300)), at(3))
+            .share_trunk_hold("node-b", Some(at(300)), at(3), true)
             .unwrap(),
         Some(at(300))
     );
@@ -1167,17 +1170,43 @@ fn a_carriers_retry_after_holds_every_node_of_the_trunk(store: TestStore) {
     // the carrier's request still stands for the others.
     store.release_trunk_share("node-b").unwrap();
     assert_eq!(
-        store.share_trunk_hold("node-a", None, at(200)).unwrap(),
+        store
+            .share_trunk_hold("node-a", None, at(200), true)
+            .unwrap(),
         Some(at(300))
     );
-    // Over: no hold, and the rows are gone.
+    // Over: no hold.
     assert_eq!(
-        store.share_trunk_hold("node-a", None, at(300)).unwrap(),
+        store
+            .share_trunk_hold("node-a", None, at(300), true)
+            .unwrap(),
         None
     );
     assert_eq!(
-        store.share_trunk_hold("node-c", None, at(301)).unwrap(),
+        store
+            .share_trunk_hold("node-c", None, at(301), true)
+            .unwrap(),
         None
+    );
+    // Nodes on trunks of their own (sharing only the database): each sees
+    // its own hold — after a restart too — and not the other's.
+    assert_eq!(
+        store
+            .share_trunk_hold("node-a", Some(at(400)), at(310), false)
+            .unwrap(),
+        Some(at(400))
+    );
+    assert_eq!(
+        store
+            .share_trunk_hold("node-b", None, at(311), false)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .share_trunk_hold("node-a", None, at(320), false)
+            .unwrap(),
+        Some(at(400))
     );
 }
 

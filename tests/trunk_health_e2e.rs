@@ -5,7 +5,8 @@
 //! §21.5.4) — before, it redialed at once and burnt through the list in
 //! a second — and agents must see why calls are held back. And a trunk
 //! refusing every call with 403 backs dialing off the same way; a busy
-//! callee's Retry-After holds its record.
+//! callee's Retry-After holds its record; the carrier's pause outlives a
+//! restart of the node.
 
 mod sip_support;
 mod support;
@@ -88,9 +89,25 @@ impl Attempts {
 /// run `then` more, stops the node and reads its attempts.
 fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
     let carrier = Sipp::uas(scenario, 500, &["-timeout", "90s"]);
+    let (dir, config_path) = node_with_a_list(carrier.port);
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    start_and_wait_for(addr, wait_for);
+    std::thread::sleep(then);
+    running.signal("TERM");
+    let status = running.child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    let attempts = read_attempts(dir.path(), &config_path);
+    drop(carrier);
+    attempts
+}
+
+/// A node's configuration (its trunk at `carrier_port`) and its store with
+/// an 80-contact list imported.
+fn node_with_a_list(carrier_port: u16) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("outdial.toml");
-    std::fs::write(&config_path, config(dir.path(), carrier.port)).unwrap();
+    std::fs::write(&config_path, config(dir.path(), carrier_port)).unwrap();
     let list: String = std::iter::once("external_id,phone\n".to_string())
         .chain((0..80).map(|i| format!("c{i},+1202555{i:04}\n")))
         .collect();
@@ -108,9 +125,12 @@ fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
+    (dir, config_path)
+}
 
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
+/// Starts the campaign and waits until the campaign list (its
+/// `held_back`) or the campaign's figures (`/stats`) show `wait_for`.
+fn start_and_wait_for(addr: std::net::SocketAddr, wait_for: &str) {
     let (status, body) = http(
         addr,
         "POST",
@@ -125,29 +145,18 @@ fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
         let (_, stats) = http(addr, "GET", stats_path, Some(SUPERVISOR), None);
         list.contains(wait_for) || stats.contains(wait_for)
     });
-    std::thread::sleep(then);
-    running.signal("TERM");
-    let status = running.child.wait().expect("wait");
-    assert!(status.success(), "{status:?}");
+}
 
-    let (headers, rows) = export_csv(
-        &config_path,
-        "overload",
-        true,
-        &dir.path().join("attempts.csv"),
-    );
+/// The node's attempts and records, from its CSV exports.
+fn read_attempts(dir: &std::path::Path, config_path: &std::path::Path) -> Attempts {
+    let (headers, rows) = export_csv(config_path, "overload", true, &dir.join("attempts.csv"));
     let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
     let (started, ended, outcome) = (column("started_at"), column("ended_at"), column("outcome"));
     let mut starts: Vec<i64> = rows.iter().filter_map(|r| ms(&r[started])).collect();
     starts.sort();
     let mut ends: Vec<i64> = rows.iter().filter_map(|r| ms(&r[ended])).collect();
     ends.sort();
-    let (headers, records) = export_csv(
-        &config_path,
-        "overload",
-        false,
-        &dir.path().join("records.csv"),
-    );
+    let (headers, records) = export_csv(config_path, "overload", false, &dir.join("records.csv"));
     let spent = headers
         .iter()
         .position(|h| h == "attempts")
@@ -164,7 +173,6 @@ fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
         .iter()
         .filter_map(|r| Some(ms(&r[next_at])? - ms(&r[last])?))
         .collect();
-    drop(carrier);
     Attempts {
         starts,
         ends,
@@ -172,6 +180,53 @@ fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
         spent_by_records: records.iter().map(|r| r[spent].to_string()).collect(),
         held_after_last_attempt,
     }
+}
+
+/// The carrier's pause outlives a restart: the node is stopped and started
+/// again 3 s into a 20 s Retry-After and dials nothing until it is over
+/// (it used to forget the pause and dial at once).
+#[test]
+fn a_restart_during_the_carriers_pause_does_not_dial_into_it() {
+    let carrier = Sipp::uas("carrier_congested_20s.xml", 500, &["-timeout", "90s"]);
+    let (dir, config_path) = node_with_a_list(carrier.port);
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    start_and_wait_for(addr, "503 Retry-After");
+    // The hold reaches the store within a second.
+    std::thread::sleep(Duration::from_secs(2));
+    running.signal("TERM");
+    assert!(running.child.wait().expect("wait").success());
+    let restarted_at = jiff::Timestamp::now().as_millisecond();
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    // Running again (a start the node already followed is refused; fine).
+    let _ = http(
+        addr,
+        "POST",
+        "/api/campaigns/overload/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    running.signal("TERM");
+    assert!(running.child.wait().expect("wait").success());
+    let attempts = read_attempts(dir.path(), &config_path);
+    let summary = attempts.summary();
+    let first_503 = attempts.ends.first().copied().expect("a 503");
+    assert!(
+        restarted_at < first_503 + 20_000 - 6_000,
+        "the restart came within the pause: {summary}"
+    );
+    let after_restart = attempts
+        .starts
+        .iter()
+        .filter(|s| **s >= restarted_at && **s < first_503 + 20_000 - 50)
+        .count();
+    assert_eq!(
+        after_restart, 0,
+        "calls after the restart, inside the 20 s pause from {first_503}: {summary}"
+    );
+    drop(carrier);
 }
 
 #[test]

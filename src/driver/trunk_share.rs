@@ -46,7 +46,7 @@ pub async fn share_the_trunk(
         let Ok((demand, retry_after)) = engine.trunk_demand().await else {
             break;
         };
-        share_retry_after(&store, &engine, &node, retry_after).await;
+        share_retry_after(&store, &engine, &node, retry_after, true).await;
         let claim = {
             let store = store.clone();
             let node = node.clone();
@@ -104,16 +104,41 @@ pub async fn share_the_trunk(
     }
 }
 
+/// A node on a trunk of its own keeps the carrier's Retry-After in the
+/// store too (once a second, while it runs), so that a restart during the
+/// carrier's pause does not dial into it.
+pub async fn keep_the_trunk_hold(
+    store: Arc<dyn Store>,
+    engine: EngineHandle,
+    node: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(CLAIM_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = ticks.tick() => {}
+        }
+        let Ok((_, retry_after)) = engine.trunk_demand().await else {
+            break;
+        };
+        share_retry_after(&store, &engine, &node, retry_after, false).await;
+    }
+}
+
 /// A carrier that answers one node 503 with a Retry-After is overloaded
-/// for every node on the trunk: each node records its own hold in the store
-/// and holds its new calls until the latest any node recorded (a node
-/// restarted during the hold finds it there too). A store that cannot be
-/// reached changes nothing here: each node still honours its own 503s.
+/// for every node on the trunk (`all_nodes`): each node records its own
+/// hold in the store and holds its new calls until the latest any node
+/// recorded; a node restarted during the hold finds it there too (alone on
+/// its trunk, its own). A store that cannot be reached changes nothing
+/// here: each node still honours its own 503s.
 async fn share_retry_after(
     store: &Arc<dyn Store>,
     engine: &EngineHandle,
     node: &str,
     retry_after: Option<Duration>,
+    all_nodes: bool,
 ) {
     let shared = {
         let store = store.clone();
@@ -124,7 +149,7 @@ async fn share_retry_after(
                 .and_then(|wait| jiff::SignedDuration::try_from(wait).ok())
                 .and_then(|wait| now.checked_add(wait).ok());
             store
-                .share_trunk_hold(&node, until, now)
+                .share_trunk_hold(&node, until, now, all_nodes)
                 .map(|latest| latest.map(|until| now.duration_until(until)))
         })
         .await
@@ -146,7 +171,8 @@ async fn share_retry_after(
     {
         tracing::warn!(
             seconds = remaining.as_secs_f64(),
-            "new calls held: the carrier asked another node of the trunk to pause"
+            "new calls held: the carrier asked another node of the trunk (or this \
+             node before a restart) to pause"
         );
         let _ = engine.hold_trunk_for(remaining).await;
     }

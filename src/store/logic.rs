@@ -625,13 +625,15 @@ impl Store for SqlStore {
         node: &str,
         until: Option<Timestamp>,
         now: Timestamp,
+        all_nodes: bool,
     ) -> Result<Option<Timestamp>, StoreError> {
         self.tx(|conn| {
-            conn.exec(
-                "DELETE FROM trunk_holds WHERE until <= $1",
-                &[ms(now).into()],
-            )?;
+            // Asked every second: a node with no hold only reads.
             if let Some(until) = until {
+                conn.exec(
+                    "DELETE FROM trunk_holds WHERE until <= $1",
+                    &[ms(now).into()],
+                )?;
                 conn.exec(
                     "INSERT INTO trunk_holds (node, until) VALUES ($1, $2) \
                      ON CONFLICT (node) DO UPDATE SET until = \
@@ -640,7 +642,14 @@ impl Store for SqlStore {
                     &[node.into(), ms(until).into()],
                 )?;
             }
-            let rows = conn.query("SELECT MAX(until) FROM trunk_holds", &[])?;
+            let rows = if all_nodes {
+                conn.query("SELECT MAX(until) FROM trunk_holds", &[])?
+            } else {
+                conn.query(
+                    "SELECT MAX(until) FROM trunk_holds WHERE node = $1",
+                    &[node.into()],
+                )?
+            };
             Ok(rows
                 .first()
                 .and_then(|r| r.first())

@@ -373,16 +373,19 @@ pub trait Store: Send + Sync {
     ) -> Result<crate::pacing::trunk_share::TrunkShare, StoreError>;
     /// Gives `node`'s part of the shared trunk back (a clean shutdown).
     fn release_trunk_share(&self, node: &str) -> Result<(), StoreError>;
-    /// A shared trunk's Retry-After: records that `node` holds its new calls
+    /// A carrier's Retry-After: records that `node` holds its new calls
     /// `until` then (if it does; a later hold of the node is never
-    /// shortened) and returns the latest hold any node recorded that is
-    /// still running at `now` — a crashed or restarted node's included,
-    /// since it is the carrier's request, not the node's.
+    /// shortened) and returns the latest hold still running at `now` that
+    /// any node recorded (`all_nodes`: a trunk shared by the nodes — a
+    /// crashed or restarted node's hold included, since it is the
+    /// carrier's request, not the node's) or that `node` recorded (its own
+    /// trunk: an earlier run's hold, after a restart).
     fn share_trunk_hold(
         &self,
         node: &str,
         until: Option<Timestamp>,
         now: Timestamp,
+        all_nodes: bool,
     ) -> Result<Option<Timestamp>, StoreError>;
 
     /// Starts an import run: rows seen twice in one run are duplicates.
