@@ -11,22 +11,12 @@ use super::io::{AttemptRecord, CallId, Effect, Input};
 use crate::config::Config;
 use crate::store::Lease;
 
-const CONFIG: &str = r#"
-[sip]
-listen = "127.0.0.1:5060"
-[rtp]
-bind = "127.0.0.1"
-port_min = 20000
-port_max = 20999
-[trunk]
-uri = "sip:127.0.0.1:5070"
-caller_id = "+15551230000"
-max_concurrent_calls = 10
-max_calls_per_second = 100
-[api]
-listen = "127.0.0.1:8080"
-[store]
-url = "sqlite://x.db"
+/// The node (`super::test_node_toml`) and this file's campaign and agents.
+fn config_text() -> String {
+    format!("{}{CAMPAIGN_AND_AGENTS}", super::test_node_toml(10, 100.0))
+}
+
+const CAMPAIGN_AND_AGENTS: &str = r#"
 [[campaign]]
 name = "demo"
 mode = "progressive"
@@ -48,7 +38,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn dialer(t0: Instant, abandon_prompt: bool) -> Dialer {
-    let text = CONFIG.replace(
+    let text = config_text().replace(
         "ABANDON_PROMPT",
         if abandon_prompt {
             "abandon_prompt = \"abandon.wav\""
@@ -501,7 +491,7 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
 
 #[test]
 fn a_simulated_agents_dropped_phone_is_called_again_once() {
-    let text = CONFIG.replace("ABANDON_PROMPT", "").replace(
+    let text = config_text().replace("ABANDON_PROMPT", "").replace(
         "simulated = {",
         "sip_uri = \"sip:sim@127.0.0.1:5090\"\nsimulated = {",
     );
@@ -605,7 +595,7 @@ fn a_restarted_campaign_paces_with_its_earlier_abandons() {
 
 #[test]
 fn a_phone_registering_after_login_is_called_then() {
-    let text = CONFIG.replace("ABANDON_PROMPT", "").replace(
+    let text = config_text().replace("ABANDON_PROMPT", "").replace(
         "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
         "password = \"s3cret-pass\"",
     );
@@ -715,7 +705,7 @@ fn the_screen_pop_says_a_record_is_a_scheduled_callback() {
 
 #[test]
 fn agents_see_why_calls_are_held_back_when_the_trunk_is_full() {
-    let text = CONFIG
+    let text = config_text()
         .replace("ABANDON_PROMPT", "lines_per_agent = 3.0")
         .replace("max_concurrent_calls = 10", "max_concurrent_calls = 1");
     let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
@@ -749,7 +739,7 @@ fn agents_see_why_calls_are_held_back_when_the_trunk_is_full() {
 #[test]
 fn a_trunk_shared_by_nodes_dials_only_this_nodes_part_and_reports_the_rest() {
     use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
-    let text = CONFIG
+    let text = config_text()
         .replace("ABANDON_PROMPT", "lines_per_agent = 3.0")
         .replace(
             "max_calls_per_second = 100",
@@ -820,7 +810,7 @@ fn a_trunk_shared_by_nodes_dials_only_this_nodes_part_and_reports_the_rest() {
 /// with one record dialed and answered by a live person whose greeting
 /// ended at t0 + 1 s.
 fn per_call_answered(t0: Instant) -> (Dialer, CallId, Vec<Effect>) {
-    let text = CONFIG
+    let text = config_text()
         .replace("ABANDON_PROMPT", "abandon_prompt = \"abandon.wav\"")
         .replace(
             "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",

@@ -187,22 +187,7 @@ mod tests {
     use crate::engine::dialer::{Command, CommandError, Dialer, Event};
     use crate::engine::io::Effect;
 
-    const CONFIG: &str = r#"
-[sip]
-listen = "127.0.0.1:5060"
-[rtp]
-bind = "127.0.0.1"
-port_min = 20000
-port_max = 20999
-[trunk]
-uri = "sip:127.0.0.1:5070"
-caller_id = "+15551230000"
-max_concurrent_calls = 10
-max_calls_per_second = 100
-[api]
-listen = "127.0.0.1:8080"
-[store]
-url = "sqlite://x.db"
+    const CAMPAIGNS: &str = r#"
 [[campaign]]
 name = "demo"
 mode = "progressive"
@@ -218,8 +203,11 @@ simulated = { wrap_up_s = 3, disposition = "SALE" }
 "#;
 
     fn dialer(now: Instant) -> Dialer {
-        let config = crate::config::Config::parse(CONFIG, std::path::Path::new("outdial.toml"))
-            .expect("test configuration");
+        let config = crate::config::Config::parse(
+            &format!("{}{CAMPAIGNS}", crate::engine::test_node_toml(10, 100.0)),
+            std::path::Path::new("outdial.toml"),
+        )
+        .expect("test configuration");
         Dialer::new(&config, now)
     }
 

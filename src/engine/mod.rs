@@ -19,6 +19,32 @@ pub mod preview;
 pub mod trunk_health;
 mod trunk_lines;
 
+/// The node sections of the engine tests' configurations: `[sip]`, `[rtp]`,
+/// `[trunk]` with these limits, `[api]` and `[store]` (nothing is bound or
+/// opened); the tests add their campaigns and agents.
+#[cfg(test)]
+pub(crate) fn test_node_toml(max_lines: u32, calls_per_second: f64) -> String {
+    format!(
+        r#"
+[sip]
+listen = "127.0.0.1:5060"
+[rtp]
+bind = "127.0.0.1"
+port_min = 20000
+port_max = 20999
+[trunk]
+uri = "sip:127.0.0.1:5070"
+caller_id = "+15551230000"
+max_concurrent_calls = {max_lines}
+max_calls_per_second = {calls_per_second}
+[api]
+listen = "127.0.0.1:8080"
+[store]
+url = "sqlite://x.db"
+"#
+    )
+}
+
 #[cfg(test)]
 mod calls_tests;
 #[cfg(test)]

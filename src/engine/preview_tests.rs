@@ -14,22 +14,12 @@ use crate::campaign::guide::GivenAnswer;
 use crate::config::Config;
 use crate::store::{Lease, Release};
 
-const CONFIG: &str = r#"
-[sip]
-listen = "127.0.0.1:5060"
-[rtp]
-bind = "127.0.0.1"
-port_min = 20000
-port_max = 20999
-[trunk]
-uri = "sip:127.0.0.1:5070"
-caller_id = "+15551230000"
-max_concurrent_calls = 10
-max_calls_per_second = 100
-[api]
-listen = "127.0.0.1:8080"
-[store]
-url = "sqlite://x.db"
+/// The node (`super::test_node_toml`) and this file's campaign and agents.
+fn config_text() -> String {
+    format!("{}{CAMPAIGN_AND_AGENTS}", super::test_node_toml(10, 100.0))
+}
+
+const CAMPAIGN_AND_AGENTS: &str = r#"
 [[campaign]]
 name = "demo"
 mode = "MODE"
@@ -153,10 +143,10 @@ fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant
 /// simulated unless `with_sim`. The campaign started and leased `n`
 /// records.
 fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dialer {
-    started_with(CONFIG, mode, extra, n, with_sim, t0)
+    started_with(&config_text(), mode, extra, n, with_sim, t0)
 }
 
-/// [`started`] on another configuration than [`CONFIG`].
+/// [`started`] on another configuration than [`config_text`].
 fn started_with(
     config: &str,
     mode: &str,
@@ -848,7 +838,7 @@ fn an_agent_who_leaves_a_progressive_campaign_gets_no_calls_from_it() {
 
 #[test]
 fn a_per_call_phone_is_rung_with_the_previewed_call_and_connected_at_the_answer() {
-    let text = CONFIG
+    let text = config_text()
         .replace("MODE", "preview")
         .replace("EXTRA", "")
         .replace(
@@ -943,7 +933,7 @@ fn a_preview_call_waits_for_the_trunks_calls_per_second() {
     // reason until the next second.
     let t0 = Instant::now();
     let mut dialer = started_with(
-        &CONFIG.replace("max_calls_per_second = 100", "max_calls_per_second = 1"),
+        &config_text().replace("max_calls_per_second = 100", "max_calls_per_second = 1"),
         "push_preview",
         "preview_timeout_s = 20",
         3,
@@ -978,7 +968,7 @@ fn a_simulated_agent_accepts_again_when_the_trunk_frees() {
     // found the second's call start taken calls its record a second later
     // instead of keeping it on screen until the timeout.
     let t0 = Instant::now();
-    let text = CONFIG
+    let text = config_text()
         .replace("max_calls_per_second = 100", "max_calls_per_second = 1")
         .replace("MODE", "push_preview")
         .replace("EXTRA", "preview_timeout_s = 60")
@@ -1028,7 +1018,7 @@ fn a_record_on_a_preview_agents_screen_counts_in_a_shared_trunks_demand() {
     // or the nodes with pacers would leave it only headroom.
     let t0 = Instant::now();
     let mut dialer = started_with(
-        &CONFIG.replace(
+        &config_text().replace(
             "max_calls_per_second = 100",
             "max_calls_per_second = 100\nshared_by_nodes = true",
         ),

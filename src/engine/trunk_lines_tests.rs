@@ -14,25 +14,7 @@ use crate::store::Lease;
 /// Campaigns "alpha" and "zulu", progressive at 3 lines per agent, with
 /// three simulated agents each; the trunk's limits are filled in.
 fn config(max_lines: u32, cps: f64) -> Config {
-    let mut text = format!(
-        r#"
-[sip]
-listen = "127.0.0.1:5060"
-[rtp]
-bind = "127.0.0.1"
-port_min = 20000
-port_max = 20999
-[trunk]
-uri = "sip:127.0.0.1:5070"
-caller_id = "+15551230000"
-max_concurrent_calls = {max_lines}
-max_calls_per_second = {cps}
-[api]
-listen = "127.0.0.1:8080"
-[store]
-url = "sqlite://x.db"
-"#
-    );
+    let mut text = super::test_node_toml(max_lines, cps);
     for campaign in ["alpha", "zulu"] {
         text.push_str(&format!(
             "[[campaign]]\nname = \"{campaign}\"\nmode = \"progressive\"\nlines_per_agent = 3.0\n"

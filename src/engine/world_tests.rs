@@ -77,22 +77,7 @@ ring_timeout_s = 15
         ""
     };
     let text = format!(
-        r#"
-[sip]
-listen = "127.0.0.1:5060"
-[rtp]
-bind = "127.0.0.1"
-port_min = 20000
-port_max = 20999
-[trunk]
-uri = "sip:127.0.0.1:5070"
-caller_id = "+15551230000"
-max_concurrent_calls = 6
-max_calls_per_second = 5
-[api]
-listen = "127.0.0.1:8080"
-[store]
-url = "sqlite://x.db"
+        r#"{node}
 [[campaign]]
 name = "{CAMPAIGN}"
 mode = "{mode}"
@@ -129,7 +114,8 @@ name = "Simulated"
 sip_uri = "sip:sim@127.0.0.1:5083"
 campaigns = {shared}
 simulated = {{ wrap_up_s = 3, disposition = "SALE" }}
-"#
+"#,
+        node = super::test_node_toml(6, 5.0),
     );
     match Config::parse(&text, Path::new("outdial.toml")) {
         Ok(config) => config,
