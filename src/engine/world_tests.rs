@@ -142,8 +142,9 @@ struct CallModel {
     /// reports a call's final response once).
     failed: bool,
     not_placed: bool,
-    /// Spliced into this agent's leg (or being so).
-    agent: Option<String>,
+    /// Spliced into this agent's leg (or being so), by the leg's
+    /// generation: a splice dies with its leg.
+    agent: Option<(String, u64)>,
 }
 
 /// A report the shell owes the dialer.
@@ -166,6 +167,7 @@ enum Owed {
     Connect {
         call: CallId,
         agent: String,
+        generation: u64,
     },
     Prompt {
         call: CallId,
@@ -180,6 +182,8 @@ struct World {
     calls: BTreeMap<CallId, CallModel>,
     owed: Vec<Owed>,
     legs_up: BTreeSet<String>,
+    /// Bumped each time an agent's phone call comes up or goes down.
+    leg_generation: BTreeMap<String, u64>,
     /// Preview modes: agents mostly ask for records and call them.
     preview_mode: bool,
     log: Vec<String>,
@@ -202,6 +206,7 @@ impl World {
             calls: BTreeMap::new(),
             owed: Vec::new(),
             legs_up: BTreeSet::new(),
+            leg_generation: BTreeMap::new(),
             log: Vec::new(),
         }
     }
@@ -286,19 +291,25 @@ impl World {
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
                 Effect::Connect { call, agent } => {
                     self.call_alive(call, "connect")?;
+                    let generation = self.leg_generation.get(&agent).copied().unwrap_or(0);
+                    let leg = Some((agent.clone(), generation));
                     if let Some((other, _)) = self
                         .calls
                         .iter()
-                        .find(|(id, c)| **id != call && !c.over && c.agent.as_ref() == Some(&agent))
+                        .find(|(id, c)| **id != call && !c.over && c.agent == leg)
                     {
                         return Err(self.fail(format!(
                             "agent {agent} connected to call {call} while still on call {other}"
                         )));
                     }
                     if let Some(model) = self.calls.get_mut(&call) {
-                        model.agent = Some(agent.clone());
+                        model.agent = leg;
                     }
-                    self.owed.push(Owed::Connect { call, agent });
+                    self.owed.push(Owed::Connect {
+                        call,
+                        agent,
+                        generation,
+                    });
                 }
                 Effect::Play { call, .. } => {
                     self.call_alive(call, "play")?;
@@ -386,6 +397,9 @@ impl World {
 
     fn input(&mut self, input: Input) -> Result<(), TestCaseError> {
         self.log.push(format!("input {input:?}"));
+        if let Input::AgentLeg { agent, .. } = &input {
+            *self.leg_generation.entry(agent.clone()).or_default() += 1;
+        }
         self.dialer.handle_input(input, self.now);
         self.take_effects()
     }
@@ -486,8 +500,15 @@ impl World {
                     Ok(())
                 }
             }
-            Owed::Connect { call, agent } => {
-                if self.legs_up.contains(&agent) && !choice.is_multiple_of(5) {
+            Owed::Connect {
+                call,
+                agent,
+                generation,
+            } => {
+                // The splice is made on the leg the agent had at the
+                // Connect; a leg that went down meanwhile took it along.
+                let same_leg = self.leg_generation.get(&agent).copied().unwrap_or(0) == generation;
+                if same_leg && self.legs_up.contains(&agent) && !choice.is_multiple_of(5) {
                     self.input(Input::Spliced { call })
                 } else {
                     self.input(Input::ConnectFailed { call })
@@ -599,7 +620,17 @@ impl World {
     fn agent_command(&mut self, agent: &str, choice: u32) -> Result<(), TestCaseError> {
         let agent = agent.to_string();
         if self.preview_mode && choice.is_multiple_of(2) {
-            let action = [PreviewAction::Next, PreviewAction::Call][(choice as usize / 2) % 2];
+            // Mostly what an agent does next: call the record on screen, or
+            // ask for one.
+            let previewing = self
+                .dialer
+                .agent_view(&agent, self.now)
+                .is_some_and(|view| view.state == "previewing");
+            let action = match (previewing, choice % 6) {
+                (_, 0) => PreviewAction::Next,
+                (true, _) => PreviewAction::Call,
+                (false, _) => PreviewAction::Next,
+            };
             return self.command(Command::Preview {
                 agent,
                 action,
