@@ -50,7 +50,8 @@ fn dialer(t0: Instant, abandon_prompt: bool) -> Dialer {
     Dialer::new(&config, t0)
 }
 
-fn lease(id: i64) -> Lease {
+/// A leased record of the "demo" campaign (also the world test's).
+pub(super) fn lease(id: i64) -> Lease {
     Lease {
         record_id: id,
         campaign: 1,

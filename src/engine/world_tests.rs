@@ -216,19 +216,9 @@ impl World {
         self.next_record += 1;
         self.leases.insert(id, LeaseFate::Held);
         Lease {
-            record_id: id,
-            campaign: 1,
-            external_id: id.to_string(),
-            name: String::new(),
-            custom_json: "{}".into(),
-            time_zones: "America/New_York".into(),
-            priority: 0,
-            phone: format!("+1202555{:04}", id % 10_000),
-            attempts: 0,
             callback: personal.map(|_| id),
             callback_agent: personal.map(String::from),
-            node: "test".into(),
-            lease_until: jiff::Timestamp::UNIX_EPOCH,
+            ..super::calls_tests::lease(id)
         }
     }
 
