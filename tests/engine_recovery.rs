@@ -104,6 +104,30 @@ fn wait_for_lines(addr: std::net::SocketAddr, lines: u64) {
     }
 }
 
+/// Waits until the store holds `rows` attempts not yet ended.
+fn wait_for_attempt_rows(db: &Path, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let open =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|conn| {
+                    conn.query_row(
+                        "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL",
+                        [],
+                        |row| row.get::<_, i64>(0),
+                    )
+                });
+        if open.as_ref().is_ok_and(|n| *n == rows) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {rows} attempt rows in flight: {open:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn import_list(config_path: &Path, list: &Path) {
     let import = outdial()
         .arg("--config")
@@ -151,6 +175,9 @@ fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
     let addr = first.wait_until_listening();
     start_campaign(addr);
     wait_for_lines(addr, LINES as u64);
+    // A dial counts in the stats at once; its attempt row is written just
+    // after, before the INVITE: kill once the rows are there.
+    wait_for_attempt_rows(&dir.path().join("outdial.db"), LINES as i64);
     first.signal("KILL");
     let _ = first.child.wait();
 
