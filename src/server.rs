@@ -71,7 +71,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (mut shell, channels) =
         Shell::new(config.clone(), sip_handle, store, node, campaign_ids).await?;
     shell.open_sink().await?;
-    let dialer = Dialer::new(&config, Instant::now());
+    let mut dialer = Dialer::new(&config, Instant::now());
+    // A carrier's Retry-After recorded before this start (by this node
+    // before a restart, or by another node of a shared trunk) holds new
+    // calls from the first instant: applied before the engine runs, so no
+    // start can race it (the once-a-second loops below keep it current).
+    if let Some(remaining) = driver::trunk_share::recorded_trunk_hold(
+        lists.store.clone(),
+        lists.node.clone(),
+        config.trunk.shared_by_nodes,
+    )
+    .await
+    {
+        tracing::warn!(
+            seconds = remaining.as_secs_f64(),
+            "new calls held: the carrier asked for a pause that is not over"
+        );
+        dialer.hold_trunk_for(remaining, Instant::now());
+    }
     let (engine, engine_task) =
         driver::spawn(dialer, shell, channels, sip_events, shutdown_rx.clone());
     // Campaigns defined, started, paused and stopped through another node

@@ -178,6 +178,36 @@ async fn share_retry_after(
     }
 }
 
+/// The carrier's pause recorded in the store and not yet over: this node's
+/// own (alone on its trunk) or the latest of any node's (`all_nodes`).
+/// Read once at startup; a store that cannot be read holds nothing.
+pub async fn recorded_trunk_hold(
+    store: Arc<dyn Store>,
+    node: String,
+    all_nodes: bool,
+) -> Option<Duration> {
+    let read = tokio::task::spawn_blocking(move || {
+        let now = Timestamp::now();
+        store
+            .share_trunk_hold(&node, None, now, all_nodes)
+            .map(|latest| latest.map(|until| now.duration_until(until)))
+    })
+    .await;
+    match read {
+        Ok(Ok(remaining)) => remaining
+            .and_then(|d| Duration::try_from(d).ok())
+            .filter(|d| !d.is_zero()),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot read the carrier's recorded Retry-After");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the Retry-After task failed");
+            None
+        }
+    }
+}
+
 /// Gives this node's part of the shared trunk back: after a clean stop, once
 /// its calls are hung up and `share_the_trunk` has returned.
 pub async fn release(store: Arc<dyn Store>, node: String) {
