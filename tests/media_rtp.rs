@@ -14,7 +14,7 @@ use outdial::media::prompt::Prompt;
 use outdial::media::rtp::{RtpPacket, write_header};
 use outdial::media::tones::{ZipTone, goertzel_power};
 use outdial::media::wav::Wav;
-use outdial::net::rtp::{PortPool, RtpLeg, bridge, unbridge};
+use outdial::net::rtp::{PortPool, RtpLeg, bridge, take_back, unbridge};
 use outdial::sdp::{Direction, Negotiated};
 use tokio::net::UdpSocket;
 
@@ -418,4 +418,76 @@ async fn ports_return_to_the_pool_and_silence_is_a_dead_call() {
     second.close().await.unwrap();
     let again = RtpLeg::open(&pool, quick).unwrap();
     assert_eq!(again.local_addr().port(), port);
+}
+
+/// An agent's phone goes away right after a customer was spliced into it
+/// (before anyone heard anybody): the customer's leg is taken back out of
+/// the bridge, served on its own again and spliced into the next agent —
+/// who hears the zip tone, then the customer; the customer hears the next
+/// agent. (Closing the first agent's leg used to take the customer along.)
+#[tokio::test]
+async fn a_customer_taken_back_from_one_agents_bridge_reaches_the_next() {
+    let pool = pool(41500);
+    let zip = ZipTone::default();
+    let mut customer_phone = Phone::new().await;
+    let customer = RtpLeg::open(&pool, settings(0xC0, false)).unwrap();
+    customer
+        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
+        .unwrap();
+    customer_phone.talk(customer.local_addr(), 1000.0, Law::Ulaw, 0xC0C0);
+    let mut phones = Vec::new();
+    let mut agents = Vec::new();
+    for (ssrc, hz) in [(0xA1u32, 1700.0), (0xA2, 600.0)] {
+        let mut phone = Phone::new().await;
+        let agent = RtpLeg::open(&pool, settings(ssrc, true)).unwrap();
+        agent
+            .set_negotiated(negotiated(phone.addr(), Law::Ulaw))
+            .unwrap();
+        phone.talk(agent.local_addr(), hz, Law::Ulaw, ssrc << 8);
+        phones.push(phone);
+        agents.push(agent);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let bridged = bridge(&agents[0], customer, zip.clone(), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let detached = take_back(&agents[0])
+        .await
+        .unwrap()
+        .expect("the customer was bridged");
+    assert!(
+        take_back(&agents[0]).await.unwrap().is_none(),
+        "taken back once"
+    );
+    let first = agents.remove(0);
+    first.close().await.unwrap();
+    let customer = RtpLeg::reattach(detached, bridged);
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let heard_before = customer_phone.heard().len();
+    let _bridged = bridge(&agents[0], customer, zip, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    unbridge(&agents[0]).await.unwrap();
+
+    let next: Vec<_> = phones[1]
+        .heard()
+        .iter()
+        .map(|p| label(p, Law::Ulaw))
+        .collect();
+    let order: Vec<_> = runs(&next).into_iter().filter(|&l| l != "quiet").collect();
+    assert_eq!(order, vec!["zip", "A"], "{next:?}");
+    let customer_heard: Vec<_> = customer_phone.heard()[heard_before..]
+        .iter()
+        .map(|p| label(p, Law::Ulaw))
+        .collect();
+    assert!(
+        customer_heard.iter().filter(|&&l| l == "agent").count() > 20,
+        "the customer hears the next agent: {customer_heard:?}"
+    );
+    assert!(
+        !customer_heard.contains(&"B"),
+        "nothing of the first agent after it went: {customer_heard:?}"
+    );
+    agents.remove(0).close().await.unwrap();
 }

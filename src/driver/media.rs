@@ -16,11 +16,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cpa::{Analyser, CpaSettings, EventKind};
 use crate::engine::attempt::Verdict;
-use crate::engine::io::{CallId, Input};
+use crate::engine::io::{CallId, ConnectFailure, Input};
 use crate::media::leg::LegEvent;
 use crate::media::prompt::Prompt;
 use crate::media::tones::{FRAME_SAMPLES, ZipTone};
-use crate::net::rtp::{self, BridgedCustomer, RtpLeg};
+use crate::net::rtp::{self, BridgeFailed, BridgedCustomer, DetachedCustomer, RtpLeg};
 use crate::sdp::{Negotiated, SessionDescription, process_answer};
 
 /// CPA frames buffered before the oldest are dropped (1 s of audio).
@@ -35,8 +35,12 @@ pub enum CustomerCommand {
     Renegotiated(Negotiated),
     Play(Prompt),
     /// Splice into this agent's leg (recording the bridge to the path, if
-    /// any); `Input::Spliced` or `ConnectFailed` follows.
-    Connect(mpsc::UnboundedSender<AgentCommand>, Option<PathBuf>),
+    /// any); `Input::Spliced` or `ConnectFailed`, naming the agent, follows.
+    Connect {
+        agent: String,
+        phone: mpsc::UnboundedSender<AgentCommand>,
+        record: Option<PathBuf>,
+    },
     /// Hand the early media (before the answer) to this agent's phone
     /// task as well (the agent who placed the call hears the progress), or
     /// stop (`None`).
@@ -52,12 +56,22 @@ pub enum AgentCommand {
     /// The spliced customer re-offered.
     CustomerRenegotiated(Negotiated),
     Splice {
+        call: CallId,
         customer: RtpLeg,
         record: Option<PathBuf>,
         keep_cpa: bool,
-        reply: oneshot::Sender<Result<BridgedCustomer, rtp::RtpLegError>>,
+        /// Where the customer's leg goes if this phone goes away (or is
+        /// asked with `GiveBack`) while the customer is spliced in.
+        give_back: oneshot::Sender<DetachedCustomer>,
+        reply: oneshot::Sender<Result<BridgedCustomer, BridgeFailed>>,
     },
     Unsplice,
+    /// The dialer gave `call`'s customer to another agent (this phone went
+    /// away before the dialer heard of the splice): hand the customer's
+    /// leg back.
+    GiveBack {
+        call: CallId,
+    },
     /// Ringback while a call the agent placed rings (true), or silence.
     Ringback(bool),
     /// A 20 ms frame of that call's early media: relayed in place of the
@@ -134,7 +148,7 @@ impl CustomerMedia {
         let connect_first = cpa.connect_first;
         let mut analyser = Analyser::new_early_media(cpa);
         let mut answered_at_ms: Option<u32> = None;
-        let mut spliced: Option<(BridgedCustomer, mpsc::UnboundedSender<AgentCommand>)> = None;
+        let mut spliced: Option<SplicedCustomer> = None;
         let mut early_listener: Option<mpsc::UnboundedSender<AgentCommand>> = None;
         loop {
             tokio::select! {
@@ -153,8 +167,8 @@ impl CustomerMedia {
                     Some(CustomerCommand::Renegotiated(media)) => {
                         if let Some(leg) = leg.as_ref() {
                             let _ = leg.set_negotiated(media);
-                        } else if let Some((_, agent)) = spliced.as_ref() {
-                            let _ = agent.send(AgentCommand::CustomerRenegotiated(media));
+                        } else if let Some(spliced) = spliced.as_ref() {
+                            let _ = spliced.phone.send(AgentCommand::CustomerRenegotiated(media));
                         }
                     }
                     Some(CustomerCommand::Answered) => {
@@ -172,9 +186,19 @@ impl CustomerMedia {
                             let _ = inputs.send(Input::PromptDone { call });
                         }
                     }
-                    Some(CustomerCommand::Connect(agent, record)) => {
+                    Some(CustomerCommand::Connect { agent, phone, record }) => {
                         early_listener = None;
-                        let Some(customer) = leg.take() else { continue };
+                        // Still spliced into the phone of an agent who went
+                        // away before the dialer heard of that splice: the
+                        // customer comes back from there first.
+                        if leg.is_none() && let Some(previous) = spliced.take() {
+                            leg = previous.take_back(call).await;
+                        }
+                        let Some(customer) = leg.take() else {
+                            let cause = ConnectFailure::CustomerGone;
+                            let _ = inputs.send(Input::ConnectFailed { call, agent, cause });
+                            continue;
+                        };
                         // "Connect first": the analyser keeps listening to
                         // the bridged customer and its verdict is recorded.
                         let keep_cpa = connect_first && frames.is_some();
@@ -182,16 +206,36 @@ impl CustomerMedia {
                             frames = None;
                         }
                         let (reply, answer) = oneshot::channel();
-                        let sent = agent
-                            .send(AgentCommand::Splice { customer, record, keep_cpa, reply })
-                            .is_ok();
-                        match answer.await {
-                            Ok(Ok(bridged)) if sent => {
-                                spliced = Some((bridged, agent));
-                                let _ = inputs.send(Input::Spliced { call });
+                        let (give_back, given_back) = oneshot::channel();
+                        let splice = AgentCommand::Splice { call, customer, record, keep_cpa, give_back, reply };
+                        let failure = match phone.send(splice) {
+                            // The phone's task has ended: the customer's leg
+                            // comes back with the command.
+                            Err(mpsc::error::SendError(AgentCommand::Splice { customer, .. })) => {
+                                leg = Some(customer);
+                                Some(ConnectFailure::AgentPhoneGone)
                             }
-                            _ => { let _ = inputs.send(Input::ConnectFailed { call }); }
-                        }
+                            Err(_) => Some(ConnectFailure::CustomerGone),
+                            Ok(()) => match answer.await {
+                                Ok(Ok(bridged)) => {
+                                    spliced = Some(SplicedCustomer { bridged, phone, given_back });
+                                    None
+                                }
+                                Ok(Err(failed)) => {
+                                    leg = failed.customer;
+                                    Some(if leg.is_some() {
+                                        ConnectFailure::AgentPhoneGone
+                                    } else {
+                                        ConnectFailure::CustomerGone
+                                    })
+                                }
+                                Err(_) => Some(ConnectFailure::CustomerGone),
+                            },
+                        };
+                        let _ = inputs.send(match failure {
+                            None => Input::Spliced { call, agent },
+                            Some(cause) => Input::ConnectFailed { call, agent, cause },
+                        });
                     }
                 },
                 frame = recv_frame(&mut frames) => match frame {
@@ -231,8 +275,8 @@ impl CustomerMedia {
                 },
             }
         }
-        if let Some((_, agent)) = spliced {
-            let _ = agent.send(AgentCommand::Unsplice);
+        if let Some(spliced) = spliced {
+            let _ = spliced.phone.send(AgentCommand::Unsplice);
         }
         if let Some(leg) = leg {
             let _ = leg.close().await;
@@ -256,12 +300,34 @@ async fn next_leg_event(leg: &mut Option<RtpLeg>) -> Option<LegEvent> {
     }
 }
 
-async fn next_spliced_event(
-    spliced: &mut Option<(BridgedCustomer, mpsc::UnboundedSender<AgentCommand>)>,
-) -> Option<LegEvent> {
+async fn next_spliced_event(spliced: &mut Option<SplicedCustomer>) -> Option<LegEvent> {
     match spliced {
-        Some((bridged, _)) => bridged.events.recv().await,
+        Some(spliced) => spliced.bridged.events.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// How long a customer waits for its leg back from an agent's phone task
+/// (which answers at once, or handed it over as it ended).
+const GIVE_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A customer spliced into an agent's phone leg, as its customer task
+/// sees it.
+struct SplicedCustomer {
+    bridged: BridgedCustomer,
+    phone: mpsc::UnboundedSender<AgentCommand>,
+    given_back: oneshot::Receiver<DetachedCustomer>,
+}
+
+impl SplicedCustomer {
+    /// The customer's leg back out of the agent's phone leg, served again;
+    /// `None` if it died with that leg.
+    async fn take_back(self, call: CallId) -> Option<RtpLeg> {
+        let _ = self.phone.send(AgentCommand::GiveBack { call });
+        match tokio::time::timeout(GIVE_BACK_WAIT, self.given_back).await {
+            Ok(Ok(customer)) => Some(RtpLeg::reattach(customer, self.bridged)),
+            _ => None,
+        }
     }
 }
 
@@ -280,6 +346,8 @@ pub async fn agent_phone(
 ) {
     let mut leg = leg;
     let mut progress = Progress::None;
+    // The customer spliced in now, and where its leg goes back to.
+    let mut spliced: Option<(CallId, oneshot::Sender<DetachedCustomer>)> = None;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -298,15 +366,22 @@ pub async fn agent_phone(
                 Some(AgentCommand::CustomerRenegotiated(media)) => {
                     let _ = rtp::renegotiate_bridged_customer(&leg, media);
                 }
-                Some(AgentCommand::Splice { customer, record, keep_cpa, reply }) => {
+                Some(AgentCommand::Splice { call, customer, record, keep_cpa, give_back, reply }) => {
                     progress = Progress::None;
                     // A customer still spliced (its Close not yet seen) is
                     // replaced; its statistics are lost, not its audio.
                     let result = rtp::bridge_with(&leg, customer, zip.clone(), record, keep_cpa).await;
+                    spliced = result.is_ok().then_some((call, give_back));
                     let _ = reply.send(result);
                 }
                 Some(AgentCommand::Unsplice) => {
+                    spliced = None;
                     let _ = rtp::unbridge(&leg).await;
+                }
+                Some(AgentCommand::GiveBack { call }) => {
+                    if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
+                        give_back_customer(&leg, spliced.take()).await;
+                    }
                 }
                 Some(AgentCommand::Ringback(true)) => {
                     if progress != Progress::Relayed {
@@ -338,5 +413,39 @@ pub async fn agent_phone(
             event = leg.next_event() => if event.is_none() { break },
         }
     }
+    // The phone is going away. A customer spliced in goes back to its own
+    // task (which takes it only if the dialer gives it to another agent;
+    // else it is closed with the call), and a splice still queued fails
+    // with the customer's leg whole.
+    commands.close();
+    give_back_customer(&leg, spliced.take()).await;
+    while let Ok(command) = commands.try_recv() {
+        if let AgentCommand::Splice {
+            customer, reply, ..
+        } = command
+        {
+            let _ = reply.send(Err(BridgeFailed {
+                customer: Some(customer),
+                error: rtp::RtpLegError::Stopped,
+            }));
+        }
+    }
     let _ = leg.close().await;
 }
+
+/// Hands the spliced customer's leg back to its own task.
+async fn give_back_customer(
+    leg: &RtpLeg,
+    spliced: Option<(CallId, oneshot::Sender<DetachedCustomer>)>,
+) {
+    let Some((_, give_back)) = spliced else {
+        return;
+    };
+    if let Ok(Some(customer)) = rtp::take_back(leg).await {
+        let _ = give_back.send(customer);
+    }
+}
+
+#[cfg(test)]
+#[path = "media_tests.rs"]
+mod tests;

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendError;
 
 use super::media::{AgentCommand, CustomerCommand, CustomerMedia, agent_phone};
 use crate::config::Config;
 use crate::engine::attempt::{AttemptResult, Failure, Prompt};
 use crate::engine::calls::LEASE_FOR;
-use crate::engine::io::{AttemptRecord, CallId, Effect, HistoryMinute, Input};
+use crate::engine::io::{AttemptRecord, CallId, ConnectFailure, Effect, HistoryMinute, Input};
 use crate::media::prompt::Prompt as PromptAudio;
 use crate::net::SipHandle;
 use crate::net::route::{Route, route_for};
@@ -203,7 +204,8 @@ impl Shell {
             }
             Effect::Connect { call, agent } => {
                 let Some(phone) = self.agent_media(&agent) else {
-                    return vec![Input::ConnectFailed { call }];
+                    let cause = ConnectFailure::AgentPhoneGone;
+                    return vec![Input::ConnectFailed { call, agent, cause }];
                 };
                 match self.customers.get(&call) {
                     Some(customer) => {
@@ -233,9 +235,24 @@ impl Shell {
                                 .collect();
                             dir.join(format!("{}-{id}-{call}.wav", customer.campaign))
                         });
-                        let _ = customer.media.send(CustomerCommand::Connect(phone, record));
+                        let connect = CustomerCommand::Connect {
+                            agent,
+                            phone,
+                            record,
+                        };
+                        // The customer's media task has ended: nothing
+                        // else would report on this splice.
+                        if let Err(SendError(CustomerCommand::Connect { agent, .. })) =
+                            customer.media.send(connect)
+                        {
+                            let cause = ConnectFailure::CustomerGone;
+                            return vec![Input::ConnectFailed { call, agent, cause }];
+                        }
                     }
-                    None => return vec![Input::ConnectFailed { call }],
+                    None => {
+                        let cause = ConnectFailure::CustomerGone;
+                        return vec![Input::ConnectFailed { call, agent, cause }];
+                    }
                 }
             }
             Effect::Play { call, prompt } => {

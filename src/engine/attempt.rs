@@ -569,6 +569,22 @@ impl Attempt {
         was_ringing
     }
 
+    /// The agent this call is being connected to (zip tone, splice).
+    pub fn connecting_agent(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Connecting { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+
+    /// The agent this call is bridged with.
+    pub fn bridged_agent(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Bridged { agent } => Some(agent),
+            _ => None,
+        }
+    }
+
     /// Whether the agent being connected is a per-call phone still ringing.
     pub fn agent_phone_ringing(&self) -> bool {
         self.agent_phone_ringing && matches!(self.phase, Phase::Connecting { .. })

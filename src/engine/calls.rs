@@ -16,7 +16,7 @@ use super::attempt::{Action, Attempt, AttemptResult, AttemptSettings, Phase, Pro
 use super::campaign_run::RunState;
 use super::dialer::Dialer;
 use super::dispatch::Dispatcher;
-use super::io::{AttemptRecord, CallId, CampaignStats, Effect, Input};
+use super::io::{AttemptRecord, CallId, CampaignStats, ConnectFailure, Effect, Input};
 use super::trunk_health::CallSignal;
 use crate::agent::AgentState;
 use crate::config::CampaignConfig;
@@ -30,6 +30,9 @@ pub const LEASE_FOR: Duration = Duration::from_secs(30 * 60);
 const EMPTY_HOPPER_RETRY: Duration = Duration::from_secs(5);
 /// Why a per-call agent is made Not ready when its phone did not answer.
 pub const REASON_PHONE_UNANSWERED: &str = "phone did not answer";
+/// Not ready: a customer could not be spliced into the agent's phone
+/// (its media was gone).
+pub const REASON_PHONE_LOST: &str = "phone media lost";
 /// Records kept leased beyond what the pacer asks for right now.
 pub(super) const HOPPER_SPARE: usize = 10;
 pub(super) const MAX_LEASE_BATCH: usize = 100;
@@ -372,13 +375,45 @@ impl Dialer {
                 };
                 self.with_attempt(call, now, |a, now| a.on_verdict(verdict, now));
             }
-            Input::Spliced { call } => {
+            // A report about an agent the call no longer waits for is stale:
+            // that agent went away meanwhile and the customer was given to
+            // another (whose own report follows).
+            Input::Spliced { call, agent } if self.connecting_to(call, &agent) => {
                 self.with_attempt(call, now, |a, now| a.on_zip_tone_done(now))
             }
-            Input::ConnectFailed { call } => {
-                // The agent's leg vanished under us: the attempt hangs up as
-                // if the media died, and the agent is released.
+            Input::ConnectFailed { call, agent, cause } if self.connecting_to(call, &agent) => {
+                match cause {
+                    ConnectFailure::CustomerGone => {
+                        // The attempt hangs up as if the media died; the
+                        // agent is released.
+                        self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
+                    }
+                    ConnectFailure::AgentPhoneGone => {
+                        // The customer is whole: another agent takes it
+                        // inside the same window; this one takes no call
+                        // until its phone is back.
+                        if let Some(a) = self.agents.get_mut(&agent)
+                            && a.session.current_call() == Some(call)
+                        {
+                            let _ = a.session.release(now);
+                            let _ = a.session.not_ready(REASON_PHONE_LOST, now);
+                        }
+                        self.agent_lost(call, now);
+                    }
+                }
+            }
+            Input::ConnectFailed { call, agent, .. }
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|e| e.attempt.bridged_agent() == Some(agent.as_str())) =>
+            {
+                // The window closed before the splice was done and the call
+                // was bridged without waiting for it: nobody hears anybody.
                 self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
+            }
+            Input::Spliced { call, agent } | Input::ConnectFailed { call, agent, .. } => {
+                tracing::debug!(call, %agent, "stale splice report ignored");
             }
             Input::PromptDone { call } => {
                 self.with_attempt(call, now, |a, now| a.on_prompt_done(now))
@@ -408,8 +443,28 @@ impl Dialer {
                             .get(call)
                             .is_some_and(|e| e.attempt.agent_phone_ringing())
                     });
+                // A per-call phone that answered and hung up again before
+                // the customer was spliced in.
+                let gone_while_connecting = self
+                    .agents
+                    .get(&agent)
+                    .filter(|a| !up && a.per_call)
+                    .and_then(|a| match a.session.state() {
+                        AgentState::Connecting { call } => Some(*call),
+                        _ => None,
+                    })
+                    .filter(|call| rung_for != Some(*call));
                 if let Err(error) = self.reservation_leg(&agent, up, now) {
                     tracing::warn!(%agent, %error, "reservation leg change for an unknown agent");
+                }
+                if let Some(call) = gone_while_connecting {
+                    // The customer waits for another agent inside the same
+                    // window (the splice under way fails or is given back).
+                    if let Some(a) = self.agents.get_mut(&agent) {
+                        let _ = a.session.release(now);
+                        let _ = a.session.not_ready(REASON_PHONE_LOST, now);
+                    }
+                    self.agent_lost(call, now);
                 }
                 if !up && let Some(call) = bridged_call {
                     self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
@@ -475,6 +530,13 @@ impl Dialer {
                 on: true,
             });
         }
+    }
+
+    /// Whether `call` is being connected to `agent` now.
+    fn connecting_to(&self, call: CallId, agent: &str) -> bool {
+        self.calls
+            .get(&call)
+            .is_some_and(|e| e.attempt.connecting_agent() == Some(agent))
     }
 
     /// The agent reserved for `call` is gone before the splice.

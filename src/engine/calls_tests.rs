@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::attempt::{AttemptResult, Failure, Prompt, Verdict};
+use super::calls::REASON_PHONE_LOST;
 use super::campaign_run::RunCommand;
 use super::dialer::{Command, Dialer};
-use super::io::{AttemptRecord, CallId, Effect, Input};
+use super::io::{AttemptRecord, CallId, ConnectFailure, Effect, Input};
 use crate::config::Config;
 use crate::store::Lease;
 
@@ -169,7 +170,13 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
         "connecting",
         "reserved for this customer"
     );
-    dialer.handle_input(Input::Spliced { call }, t0 + ms(4201));
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(4201),
+    );
     assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
     // ... and that an agent took it.
     let spliced = effects(&mut dialer);
@@ -254,7 +261,13 @@ fn no_free_agent_within_two_seconds_of_the_greeting_is_an_abandon() {
         },
         t0 + ms(1900),
     );
-    dialer.handle_input(Input::Spliced { call: a }, t0 + ms(1901));
+    dialer.handle_input(
+        Input::Spliced {
+            call: a,
+            agent: "sim".into(),
+        },
+        t0 + ms(1901),
+    );
     effects(&mut dialer);
     // A second line, as a predictive pacer would dial it.
     let b = 99;
@@ -411,7 +424,13 @@ fn the_agents_disposition_and_callback_go_with_the_record() {
         },
         t0 + ms(1800),
     );
-    dialer.handle_input(Input::Spliced { call }, t0 + ms(1801));
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(1801),
+    );
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
     assert!(records(&effects(&mut dialer)).is_empty());
     let at = jiff::Timestamp::from_second(2_000_000_000).unwrap();
@@ -888,7 +907,13 @@ fn a_per_call_phone_is_rung_for_the_customer_and_hung_up_after() {
             agent: "sim".into()
         }]
     );
-    dialer.handle_input(Input::Spliced { call }, t0 + ms(1600));
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(1600),
+    );
     assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
     // The customer hangs up: the agent's call goes too; wrap-up.
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(20_000));
@@ -943,6 +968,60 @@ fn a_per_call_phone_that_rings_past_the_window_abandons_the_customer() {
         !effects(&mut dialer)
             .iter()
             .any(|e| matches!(e, Effect::Connect { .. }))
+    );
+}
+
+#[test]
+fn a_per_call_phone_hung_up_before_the_splice_sends_the_customer_back_to_the_queue() {
+    let t0 = Instant::now();
+    let (mut dialer, call, _) = per_call_answered(t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0 + ms(1400),
+    );
+    assert!(effects(&mut dialer).contains(&Effect::Connect {
+        call,
+        agent: "sim".into()
+    }));
+    // The phone hangs up again before the splice is done.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(1410),
+    );
+    let view = dialer.agent_view("sim", t0).unwrap();
+    assert_eq!(
+        (view.state, view.reason.as_deref()),
+        ("not_ready", Some(REASON_PHONE_LOST))
+    );
+    // The splice's late report changes nothing; the customer, with no
+    // other agent, is abandoned at the window's end (not bridged to a
+    // phone that is gone).
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(1420),
+    );
+    let late = effects(&mut dialer);
+    assert!(
+        !late.iter().any(|e| matches!(e, Effect::Bridged { .. })),
+        "{late:?}"
+    );
+    dialer.handle_timeout(t0 + ms(3000));
+    let over = effects(&mut dialer);
+    assert!(
+        over.contains(&Effect::Play {
+            call,
+            prompt: Prompt::Abandon
+        }),
+        "{over:?}"
     );
 }
 
@@ -1014,4 +1093,134 @@ fn an_empty_list_retried_between_pacing_decisions_does_not_spin_the_timers() {
             .any(|e| matches!(e, Effect::Lease { .. }));
     }
     assert!(asked_again, "the store is asked again after the pause");
+}
+
+/// The "demo" campaign with two simulated agents, `sim` and `sim2`.
+fn two_agents(t0: Instant) -> Dialer {
+    let second = "\n[[agent]]\nid = \"sim2\"\nname = \"Second\"\ncampaigns = [\"demo\"]\n\
+                  simulated = { wrap_up_s = 3, disposition = \"SALE\" }\n";
+    let text = format!("{}{second}", config_text().replace("ABANDON_PROMPT", ""));
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    Dialer::new(&config, t0)
+}
+
+/// A live answer on one of the campaign's calls; returns the call and the
+/// agent it is being connected to.
+fn live_answer_being_connected(dialer: &mut Dialer, t0: Instant) -> (CallId, String) {
+    start_demo(dialer, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: (1..=4).map(lease).collect(),
+            for_agent: None,
+        },
+        t0,
+    );
+    let call = dials(&effects(dialer))[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(3800),
+            },
+            label: "human",
+            at_ms: 800,
+        },
+        t0 + ms(3800),
+    );
+    let agent = effects(dialer)
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Connect { call: c, agent } if c == call => Some(agent),
+            _ => None,
+        })
+        .expect("a Connect for the live answer");
+    (call, agent)
+}
+
+#[test]
+fn a_splice_the_agents_phone_could_not_take_goes_to_another_agent_in_the_same_window() {
+    let t0 = Instant::now();
+    let mut dialer = two_agents(t0);
+    let (call, first) = live_answer_being_connected(&mut dialer, t0);
+    let second = if first == "sim" { "sim2" } else { "sim" };
+    // The first agent's phone is gone; the customer's leg came back whole.
+    dialer.handle_input(
+        Input::ConnectFailed {
+            call,
+            agent: first.clone(),
+            cause: ConnectFailure::AgentPhoneGone,
+        },
+        t0 + ms(3810),
+    );
+    let after = effects(&mut dialer);
+    assert!(
+        after.contains(&Effect::Connect {
+            call,
+            agent: second.into()
+        }),
+        "the customer goes to the other agent: {after:?}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|e| matches!(e, Effect::HangUp { .. } | Effect::Record(_))),
+        "the customer is not hung up: {after:?}"
+    );
+    let view = dialer.agent_view(&first, t0).unwrap();
+    assert_eq!(
+        (view.state, view.reason.as_deref()),
+        ("not_ready", Some(REASON_PHONE_LOST)),
+        "no call for the first agent until its phone is back"
+    );
+    // Late reports about the first agent's splice change nothing.
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: first.clone(),
+        },
+        t0 + ms(3820),
+    );
+    dialer.handle_input(
+        Input::ConnectFailed {
+            call,
+            agent: first.clone(),
+            cause: ConnectFailure::CustomerGone,
+        },
+        t0 + ms(3830),
+    );
+    assert!(effects(&mut dialer).is_empty());
+    assert_eq!(dialer.agent_view(second, t0).unwrap().state, "connecting");
+    // The second agent's splice holds: connected, not abandoned.
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: second.into(),
+        },
+        t0 + ms(3840),
+    );
+    assert!(effects(&mut dialer).contains(&Effect::Bridged {
+        call,
+        agent: second.into()
+    }));
+    assert_eq!(dialer.agent_view(second, t0).unwrap().state, "on_call");
+}
+
+#[test]
+fn a_splice_that_lost_the_customers_media_ends_the_call_and_frees_the_agent() {
+    let t0 = Instant::now();
+    let mut dialer = two_agents(t0);
+    let (call, agent) = live_answer_being_connected(&mut dialer, t0);
+    dialer.handle_input(
+        Input::ConnectFailed {
+            call,
+            agent: agent.clone(),
+            cause: ConnectFailure::CustomerGone,
+        },
+        t0 + ms(3810),
+    );
+    let after = effects(&mut dialer);
+    assert!(after.contains(&Effect::HangUp { call }), "{after:?}");
+    assert_eq!(dialer.agent_view(&agent, t0).unwrap().state, "ready");
 }

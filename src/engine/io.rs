@@ -119,6 +119,16 @@ pub struct HistoryMinute {
     pub abandoned: u64,
 }
 
+/// Why a splice failed: who is still there decides what happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The agent's phone (its media) is gone; the customer's leg is whole:
+    /// the customer waits for another agent inside the same window.
+    AgentPhoneGone,
+    /// The customer's media is gone (the call is ending).
+    CustomerGone,
+}
+
 /// What the shell observed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -176,13 +186,17 @@ pub enum Input {
         label: &'static str,
         at_ms: u32,
     },
-    /// The customer is spliced into the agent's leg: they hear each other.
+    /// The customer is spliced into `agent`'s leg: they hear each other.
+    /// (A report for an agent the call no longer waits for is stale.)
     Spliced {
         call: CallId,
+        agent: String,
     },
-    /// The splice failed (the agent's leg is gone).
+    /// The splice into `agent`'s leg failed.
     ConnectFailed {
         call: CallId,
+        agent: String,
+        cause: ConnectFailure,
     },
     PromptDone {
         call: CallId,

@@ -260,7 +260,13 @@ fn preview_shows_a_record_before_dialing_and_calls_it_for_its_agent() {
         }),
         "{answered:?}"
     );
-    dialer.handle_input(Input::Spliced { call }, t0 + ms(6200));
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "ann".into(),
+        },
+        t0 + ms(6200),
+    );
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "on_call");
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(60_000));
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "wrap_up");
@@ -680,7 +686,13 @@ fn the_campaigns_wrap_up_timer_ends_a_forgotten_wrap_up() {
     preview(&mut dialer, "ann", PreviewAction::Call, t0);
     let call = dials(&effects(&mut dialer))[0];
     dialer.handle_input(Input::Answered { call }, t0 + ms(4000));
-    dialer.handle_input(Input::Spliced { call }, t0 + ms(4100));
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "ann".into(),
+        },
+        t0 + ms(4100),
+    );
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
     effects(&mut dialer);
     let view = dialer.agent_view("ann", t0 + ms(31_000)).unwrap();

@@ -23,8 +23,9 @@ use proptest::prelude::*;
 use super::attempt::{Failure, Verdict};
 use super::campaign_run::RunCommand;
 use super::dialer::{CallbackAt, Command, Dialer};
-use super::io::{CallId, Effect, HistoryMinute, Input};
+use super::io::{CallId, ConnectFailure, Effect, HistoryMinute, Input};
 use super::preview::PreviewAction;
+use crate::agent::AgentState;
 use crate::config::Config;
 use crate::store::Lease;
 
@@ -142,9 +143,11 @@ struct CallModel {
     /// reports a call's final response once).
     failed: bool,
     not_placed: bool,
-    /// Spliced into this agent's leg (or being so), by the leg's
-    /// generation: a splice dies with its leg.
+    /// Given to this agent's leg (or being so), by the leg's generation:
+    /// a leg that goes away gives the customer back.
     agent: Option<(String, u64)>,
+    /// The splice the shell reported done, on that leg.
+    spliced: Option<(String, u64)>,
 }
 
 /// A report the shell owes the dialer.
@@ -334,7 +337,17 @@ impl World {
                     }
                 }
                 Effect::AgentRingback { .. } => {}
-                Effect::CallAgent { agent } => self.owed.push(Owed::AgentCall { agent }),
+                Effect::CallAgent { agent } => {
+                    // As the shell: a phone already rung or up is not
+                    // called again.
+                    let ringing = self
+                        .owed
+                        .iter()
+                        .any(|o| matches!(o, Owed::AgentCall { agent: a } if *a == agent));
+                    if !ringing && !self.legs_up.contains(&agent) {
+                        self.owed.push(Owed::AgentCall { agent });
+                    }
+                }
                 Effect::HangUpAgent { agent } => self.owed.push(Owed::AgentHangUp { agent }),
             }
         }
@@ -362,6 +375,25 @@ impl World {
             }
         }
         for (id, agent) in &self.dialer.agents {
+            // On a call only once spliced into it on the leg it has now
+            // (or with that splice still under way: the window closed
+            // first and the dialer bridged without waiting).
+            if let AgentState::OnCall { call } = agent.session.state() {
+                let leg = Some((
+                    id.clone(),
+                    self.leg_generation.get(id).copied().unwrap_or(0),
+                ));
+                let spliced = self.calls.get(call).is_some_and(|c| c.spliced == leg);
+                let under_way = self.owed.iter().any(|owed| {
+                    matches!(owed, Owed::Connect { call: c, agent: a, generation: g }
+                        if c == call && Some((a.clone(), *g)) == leg)
+                });
+                if !spliced && !under_way {
+                    return Err(self.fail(format!(
+                        "agent {id} is on call {call} without a splice into its leg"
+                    )));
+                }
+            }
             if let Some(call) = agent.session.current_call()
                 && !self.dialer.calls.contains_key(&call)
                 && !self.dialer.awaiting_disposition.contains_key(id)
@@ -496,13 +528,33 @@ impl World {
                 generation,
             } => {
                 // The splice is made on the leg the agent had at the
-                // Connect; a leg that went down meanwhile took it along.
+                // Connect; a leg that went down meanwhile fails it and the
+                // customer's leg comes back whole. Now and then the
+                // customer's media dies first.
                 let same_leg = self.leg_generation.get(&agent).copied().unwrap_or(0) == generation;
-                if same_leg && self.legs_up.contains(&agent) && !choice.is_multiple_of(5) {
-                    self.input(Input::Spliced { call })
-                } else {
-                    self.input(Input::ConnectFailed { call })
+                let over = self.calls.get(&call).is_none_or(|c| c.over);
+                if over && choice.is_multiple_of(2) {
+                    // The customer's task ended with the call: no report.
+                    return Ok(());
                 }
+                if !over && same_leg && self.legs_up.contains(&agent) && !choice.is_multiple_of(5) {
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        model.spliced = Some((agent.clone(), generation));
+                    }
+                    return self.input(Input::Spliced { call, agent });
+                }
+                // A failed splice leaves the customer on its own leg.
+                if let Some(model) = self.calls.get_mut(&call)
+                    && model.agent == Some((agent.clone(), generation))
+                {
+                    model.agent = None;
+                }
+                let cause = if over || (choice / 5).is_multiple_of(3) {
+                    ConnectFailure::CustomerGone
+                } else {
+                    ConnectFailure::AgentPhoneGone
+                };
+                self.input(Input::ConnectFailed { call, agent, cause })
             }
             Owed::Prompt { call } => self.input(Input::PromptDone { call }),
         }

@@ -62,6 +62,10 @@ pub(crate) enum Command {
         keep_cpa: bool,
     },
     Unbridge(oneshot::Sender<Option<LegReport>>),
+    /// Hand the bridged customer's leg back (the agent's phone is going
+    /// away): its sockets, numbering and events stay the customer's; the
+    /// bridge's recording is written.
+    TakeBack(oneshot::Sender<Option<task::LegParts>>),
     Close(oneshot::Sender<LegReport>),
 }
 
@@ -174,6 +178,19 @@ impl RtpLeg {
         self.events.try_recv().ok()
     }
 
+    /// Serves a customer leg taken back out of an agent's bridge
+    /// ([`take_back`]) on a task of its own again, with the events it had.
+    pub fn reattach(customer: DetachedCustomer, bridged: BridgedCustomer) -> RtpLeg {
+        let _entered = realtime::media_runtime().map(Handle::enter);
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        tokio::spawn(task::run(*customer.0, command_rx));
+        RtpLeg {
+            local: bridged.local,
+            commands,
+            events: bridged.events,
+        }
+    }
+
     /// Stops the leg, frees its ports, writes any recording, and returns
     /// the statistics for the call record.
     pub async fn close(self) -> Result<LegReport, RtpLegError> {
@@ -201,7 +218,27 @@ pub async fn bridge(
     zip: ZipTone,
     record: Option<PathBuf>,
 ) -> Result<BridgedCustomer, RtpLegError> {
-    bridge_with(agent, customer, zip, record, false).await
+    bridge_with(agent, customer, zip, record, false)
+        .await
+        .map_err(|failed| failed.error)
+}
+
+/// A splice that did not happen, with the customer's leg when it is still
+/// whole (the agent's side had stopped): serve it again and connect the
+/// customer elsewhere.
+pub struct BridgeFailed {
+    pub customer: Option<RtpLeg>,
+    pub error: RtpLegError,
+}
+
+/// A customer leg out of a bridge, not served by any task until
+/// [`RtpLeg::reattach`]; dropping it frees its ports.
+pub struct DetachedCustomer(Box<task::LegParts>);
+
+impl std::fmt::Debug for DetachedCustomer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DetachedCustomer")
+    }
 }
 
 /// [`bridge`], optionally keeping the customer's CPA frames flowing (the
@@ -212,20 +249,42 @@ pub async fn bridge_with(
     zip: ZipTone,
     record: Option<PathBuf>,
     keep_cpa: bool,
-) -> Result<BridgedCustomer, RtpLegError> {
+) -> Result<BridgedCustomer, BridgeFailed> {
     let (tx, rx) = oneshot::channel();
-    customer.send(Command::Detach(tx))?;
-    let parts = rx.await.map_err(|_| RtpLegError::Stopped)?;
-    agent.send(Command::Bridge {
+    // The customer's own task has stopped: there is no leg to give back.
+    let lost = |error| BridgeFailed {
+        customer: None,
+        error,
+    };
+    customer.send(Command::Detach(tx)).map_err(lost)?;
+    let parts = rx.await.map_err(|_| lost(RtpLegError::Stopped))?;
+    let bridged = BridgedCustomer {
+        local: customer.local,
+        events: customer.events,
+    };
+    let bridge = Command::Bridge {
         customer: Box::new(parts),
         zip,
         record,
         keep_cpa,
-    })?;
-    Ok(BridgedCustomer {
-        local: customer.local,
-        events: customer.events,
-    })
+    };
+    match agent.commands.send(bridge) {
+        Ok(()) => Ok(bridged),
+        Err(mpsc::error::SendError(Command::Bridge { customer, .. })) => Err(BridgeFailed {
+            customer: Some(RtpLeg::reattach(DetachedCustomer(customer), bridged)),
+            error: RtpLegError::Stopped,
+        }),
+        Err(_) => Err(lost(RtpLegError::Stopped)),
+    }
+}
+
+/// Takes the customer bridged into `agent` back out (`None`: nobody is
+/// bridged); the agent leg goes back to its idle keepalive.
+pub async fn take_back(agent: &RtpLeg) -> Result<Option<DetachedCustomer>, RtpLegError> {
+    let (tx, rx) = oneshot::channel();
+    agent.send(Command::TakeBack(tx))?;
+    let parts = rx.await.map_err(|_| RtpLegError::Stopped)?;
+    Ok(parts.map(|parts| DetachedCustomer(Box::new(parts))))
 }
 
 /// Ends the bridge on `agent` (the customer hung up): the customer's ports

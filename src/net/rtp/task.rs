@@ -284,6 +284,28 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             }
                         }
                     }
+                    Command::TakeBack(reply) => {
+                        leg.update_decode(false);
+                        leg.core.idle(now);
+                        let customer = bridged.take().map(|b| {
+                            // The bridge's recording is written as on
+                            // Unbridge (a next agent's takes its path later).
+                            if let Some(recorder) = b.recorder {
+                                tokio::task::spawn_blocking(move || {
+                                    super::realtime::leave_realtime_priority();
+                                    let path = recorder.path().display().to_string();
+                                    if let Err(error) = recorder.finish() {
+                                        tracing::warn!(%path, %error, "cannot write the recording");
+                                    }
+                                });
+                            }
+                            let mut customer = b.customer;
+                            customer.update_decode(false);
+                            customer.core.idle(now);
+                            customer
+                        });
+                        let _ = reply.send(customer);
+                    }
                     Command::Close(reply) => {
                         let deliver = move |report| {
                             let _ = reply.send(report);

@@ -1,0 +1,207 @@
+//! The customer and agent phone tasks against real loopback RTP: a
+//! customer is never lost to an agent's phone that goes away around the
+//! splice.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::{AgentCommand, CustomerCommand, CustomerMedia, agent_phone};
+use crate::cpa::CpaSettings;
+use crate::engine::io::{ConnectFailure, Input};
+use crate::media::leg::LegSettings;
+use crate::media::rtp::{RtpPacket, write_header};
+use crate::media::tones::ZipTone;
+use crate::net::rtp::{PortPool, RtpLeg};
+use crate::sdp::{Direction, Negotiated, SessionDescription};
+
+const CALL: u64 = 7;
+/// What the customer says: one µ-law byte repeated (relayed untouched
+/// between two PCMU legs, so the agent's phone can recognise it).
+const CUSTOMER_BYTE: u8 = 0x23;
+
+fn leg(pool: &Arc<PortPool>, ssrc: u32, remote: SocketAddr) -> RtpLeg {
+    let settings = LegSettings {
+        ssrc,
+        inactivity_timeout: Duration::from_secs(30),
+        keepalive: false,
+        cname: "test".into(),
+    };
+    let leg = RtpLeg::open(pool, settings).unwrap();
+    leg.set_negotiated(Negotiated {
+        remote: Some(remote),
+        law: crate::media::g711::Law::Ulaw,
+        payload_type: 0,
+        telephone_event: Some(101),
+        ptime_ms: 20,
+        direction: Direction::SendRecv,
+    })
+    .unwrap();
+    leg
+}
+
+/// An agent's phone: its leg's far end, and the task serving the leg.
+struct AgentPhone {
+    socket: UdpSocket,
+    commands: mpsc::UnboundedSender<AgentCommand>,
+}
+
+async fn agent(pool: &Arc<PortPool>, name: &str, ssrc: u32) -> AgentPhone {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let leg = leg(pool, ssrc, socket.local_addr().unwrap());
+    let (commands, rx) = mpsc::unbounded_channel();
+    tokio::spawn(agent_phone(
+        name.into(),
+        leg,
+        None,
+        ZipTone {
+            duration_ms: 60,
+            ..ZipTone::default()
+        },
+        rx,
+    ));
+    AgentPhone { socket, commands }
+}
+
+impl AgentPhone {
+    fn connect(&self, name: &str) -> CustomerCommand {
+        CustomerCommand::Connect {
+            agent: name.into(),
+            phone: self.commands.clone(),
+            record: None,
+        }
+    }
+
+    /// Whether the customer's voice reaches this phone within a second.
+    async fn hears_the_customer(&self) -> bool {
+        let mut buf = [0u8; 1500];
+        let until = tokio::time::Instant::now() + Duration::from_secs(1);
+        while let Ok(Ok(len)) = tokio::time::timeout_at(until, self.socket.recv(&mut buf)).await {
+            if let Ok(packet) = RtpPacket::parse(&buf[..len])
+                && packet.payload.iter().all(|&b| b == CUSTOMER_BYTE)
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The customer's call: its media task and its phone talking into it.
+async fn customer(
+    pool: &Arc<PortPool>,
+) -> (
+    mpsc::UnboundedSender<CustomerCommand>,
+    mpsc::UnboundedReceiver<Input>,
+    tokio::task::JoinHandle<()>,
+) {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let leg = leg(pool, 0xC0, phone.local_addr().unwrap());
+    let to = leg.local_addr();
+    let talking = tokio::spawn(async move {
+        let mut packet = [CUSTOMER_BYTE; 172];
+        for n in 0u32.. {
+            write_header(&mut packet, n == 0, 0, n as u16, n * 160, 0xC0C0);
+            let _ = phone.send_to(&packet, to).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let offer = SessionDescription::parse(
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+          m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+    )
+    .unwrap();
+    let (inputs, reports) = mpsc::unbounded_channel();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = CustomerMedia {
+        call: CALL,
+        leg,
+        offer,
+        cpa: CpaSettings::default(),
+        inputs,
+    };
+    tokio::spawn(task.run(rx));
+    (commands, reports, talking)
+}
+
+/// The next splice report (verdicts and the like skipped).
+async fn splice_report(reports: &mut mpsc::UnboundedReceiver<Input>) -> Input {
+    loop {
+        let input = tokio::time::timeout(Duration::from_secs(2), reports.recv())
+            .await
+            .expect("a splice report within 2 s")
+            .expect("the customer task is running");
+        if matches!(input, Input::Spliced { .. } | Input::ConnectFailed { .. }) {
+            return input;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_customer_spliced_into_a_phone_that_goes_away_reaches_the_next_agent() {
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47600, 47640);
+    let (ann, bob) = (
+        agent(&pool, "ann", 0xA1).await,
+        agent(&pool, "bob", 0xB1).await,
+    );
+    let (customer, mut reports, talking) = customer(&pool).await;
+    customer.send(ann.connect("ann")).unwrap();
+    assert_eq!(
+        splice_report(&mut reports).await,
+        Input::Spliced {
+            call: CALL,
+            agent: "ann".into()
+        }
+    );
+    assert!(ann.hears_the_customer().await);
+    // Ann's phone goes away (her reservation call dropped) before the
+    // dialer heard of the splice; it gives the customer to Bob.
+    ann.commands.send(AgentCommand::Close).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    customer.send(bob.connect("bob")).unwrap();
+    assert_eq!(
+        splice_report(&mut reports).await,
+        Input::Spliced {
+            call: CALL,
+            agent: "bob".into()
+        }
+    );
+    assert!(bob.hears_the_customer().await, "the customer reaches Bob");
+    customer.send(CustomerCommand::Close).unwrap();
+    talking.abort();
+}
+
+#[tokio::test]
+async fn a_splice_into_a_phone_already_gone_keeps_the_customer_for_the_next_agent() {
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47650, 47690);
+    let (ann, bob) = (
+        agent(&pool, "ann", 0xA2).await,
+        agent(&pool, "bob", 0xB2).await,
+    );
+    let (customer, mut reports, talking) = customer(&pool).await;
+    ann.commands.send(AgentCommand::Close).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    customer.send(ann.connect("ann")).unwrap();
+    assert_eq!(
+        splice_report(&mut reports).await,
+        Input::ConnectFailed {
+            call: CALL,
+            agent: "ann".into(),
+            cause: ConnectFailure::AgentPhoneGone
+        }
+    );
+    customer.send(bob.connect("bob")).unwrap();
+    assert_eq!(
+        splice_report(&mut reports).await,
+        Input::Spliced {
+            call: CALL,
+            agent: "bob".into()
+        }
+    );
+    assert!(bob.hears_the_customer().await, "the customer reaches Bob");
+    customer.send(CustomerCommand::Close).unwrap();
+    talking.abort();
+}
