@@ -105,11 +105,16 @@ fn run_against(scenario: &str, wait_for: &str, then: Duration) -> Attempts {
 /// A node's configuration (its trunk at `carrier_port`) and its store with
 /// an 80-contact list imported.
 fn node_with_a_list(carrier_port: u16) -> (tempfile::TempDir, std::path::PathBuf) {
+    node_with_contacts(carrier_port, 80)
+}
+
+/// [`node_with_a_list`] with a list of `contacts`.
+fn node_with_contacts(carrier_port: u16, contacts: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("outdial.toml");
     std::fs::write(&config_path, config(dir.path(), carrier_port)).unwrap();
     let list: String = std::iter::once("external_id,phone\n".to_string())
-        .chain((0..80).map(|i| format!("c{i},+1202555{i:04}\n")))
+        .chain((0..contacts).map(|i| format!("c{i},+1202555{i:04}\n")))
         .collect();
     let list_path = dir.path().join("list.csv");
     std::fs::write(&list_path, list).unwrap();
@@ -225,6 +230,60 @@ fn a_restart_during_the_carriers_pause_does_not_dial_into_it() {
     assert_eq!(
         after_restart, 0,
         "calls after the restart, inside the 20 s pause from {first_503}: {summary}"
+    );
+    drop(carrier);
+}
+
+/// A person picks up just as the ring timeout gives up: the carrier's 200
+/// crosses outdial's CANCEL. The call is kept, classified and given to an
+/// agent (it used to be ACKed and BYEd at once and written as no answer:
+/// a silent call to a live person, not counted as abandoned).
+#[test]
+fn an_answer_crossing_the_ring_timeouts_cancel_reaches_an_agent() {
+    let scenario_dir = tempfile::tempdir().unwrap();
+    let audio = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    let scenario = sip_support::scenario_with_audio(
+        "carrier_answers_the_cancel.xml",
+        &audio,
+        scenario_dir.path(),
+    );
+    let carrier = Sipp::uas(
+        scenario.to_str().unwrap(),
+        3,
+        &["-timeout", "60s", "-set", "talk_ms", "1000"],
+    );
+    // The campaign rings 15 s (the shortest the regulators allow).
+    let (dir, config_path) = node_with_contacts(carrier.port, 3);
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/overload/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_until(Duration::from_secs(45), "three connected calls", &|| {
+        let (_, stats) = http(
+            addr,
+            "GET",
+            "/api/campaigns/overload/stats",
+            Some(SUPERVISOR),
+            None,
+        );
+        stats.contains("\"connected\":3")
+    });
+    running.signal("TERM");
+    assert!(running.child.wait().expect("wait").success());
+    let attempts = read_attempts(dir.path(), &config_path);
+    // The rows: answered by a person (the store's word for a connected
+    // call), not no_answer.
+    assert_eq!(
+        attempts.outcomes,
+        vec!["human"; 3],
+        "{}",
+        attempts.summary()
     );
     drop(carrier);
 }

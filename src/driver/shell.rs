@@ -202,6 +202,14 @@ impl Shell {
                 let handle = self.customers.get(&call).and_then(|c| c.handle);
                 self.hang_up(handle).await;
             }
+            Effect::CancelRinging { call } => {
+                if let Some(handle) = self.customers.get(&call).and_then(|c| c.handle) {
+                    let _ = self
+                        .sip
+                        .call(move |endpoint, now| endpoint.cancel_ringing(handle, now))
+                        .await;
+                }
+            }
             Effect::Connect { call, agent } => {
                 let Some(phone) = self.agent_media(&agent) else {
                     let cause = ConnectFailure::AgentPhoneGone;

@@ -141,6 +141,9 @@ pub struct Outcome {
 pub enum Action {
     /// Give up ringing (CANCEL).
     Cancel,
+    /// The ring timeout: CANCEL, but keep a 200 that crosses it (a person
+    /// picked up as we gave up) and report it as the answer.
+    CancelRinging,
     /// End the answered call (BYE).
     Hangup,
     /// Put this attempt in the queue for the next free agent.
@@ -204,6 +207,13 @@ impl Default for AttemptSettings {
 pub enum Phase {
     Dialing,
     Ringing,
+    /// The ring timeout sent a CANCEL: its 487 ends the attempt as no
+    /// answer, a 200 that crossed it is answered as any other (hanging up
+    /// on the person who just picked up would be a silent call); `until`
+    /// bounds the wait should neither come.
+    Cancelling {
+        until: Instant,
+    },
     /// Answered; the analyser is listening.
     Analysing,
     /// Waiting for a free agent until `deadline`; `live` when a person is
@@ -316,6 +326,10 @@ impl Attempt {
             .push_back(Action::Finished(self.outcome.clone()));
     }
 
+    /// Longest a ring timeout's CANCEL waits for the INVITE's final
+    /// response: past the SIP layer's own 64·T1 (32 s), which reports one.
+    pub const CANCEL_WAIT: Duration = Duration::from_secs(40);
+
     fn hang_up(&mut self, result: AttemptResult) {
         self.actions.push_back(Action::Hangup);
         self.finish(result);
@@ -338,6 +352,13 @@ impl Attempt {
         retry_after: Option<Duration>,
         _now: Instant,
     ) {
+        if let Phase::Cancelling { .. } = self.phase {
+            // The ring timeout's CANCEL answered (487), or anything else
+            // that ended the INVITE meanwhile: it rang out.
+            self.outcome.sip_code = sip_code.or(Some(487));
+            self.finish(AttemptResult::NoAnswer);
+            return;
+        }
         if !matches!(self.phase, Phase::Dialing | Phase::Ringing) {
             return;
         }
@@ -360,7 +381,10 @@ impl Attempt {
 
     /// 200 OK to the INVITE.
     pub fn on_answered(&mut self, now: Instant) {
-        if !matches!(self.phase, Phase::Dialing | Phase::Ringing) {
+        if !matches!(
+            self.phase,
+            Phase::Dialing | Phase::Ringing | Phase::Cancelling { .. }
+        ) {
             return;
         }
         self.outcome.sip_code = Some(200);
@@ -620,7 +644,7 @@ impl Attempt {
         match self.phase.clone() {
             // A BYE cannot end a call that was never answered; the final
             // response will.
-            Phase::Dialing | Phase::Ringing | Phase::Done => {}
+            Phase::Dialing | Phase::Ringing | Phase::Cancelling { .. } | Phase::Done => {}
             Phase::Analysing => self.finish(AttemptResult::HungUpBeforeConnect),
             Phase::AwaitingAgent { live, .. } => {
                 self.actions.push_back(Action::WithdrawAgentRequest);
@@ -664,7 +688,7 @@ impl Attempt {
     pub fn on_media_timeout(&mut self, _now: Instant) {
         match self.phase.clone() {
             // Before the answer there is no media to time out.
-            Phase::Dialing | Phase::Ringing | Phase::Done => {}
+            Phase::Dialing | Phase::Ringing | Phase::Cancelling { .. } | Phase::Done => {}
             Phase::Bridged { .. } => {
                 let result = self.bridged_result();
                 self.hang_up(result);
@@ -691,6 +715,7 @@ impl Attempt {
                 Some(*deadline)
             }
             Phase::Connecting { deadline, .. } => *deadline,
+            Phase::Cancelling { until } => Some(*until),
             _ => None,
         }
     }
@@ -704,12 +729,16 @@ impl Attempt {
         }
         match self.phase {
             Phase::Dialing | Phase::Ringing => {
-                self.actions.push_back(Action::Cancel);
-                // The CANCEL ends the INVITE with 487 Request Terminated; the
-                // row is written before it arrives, so it is named here (as
-                // carriers' and other dialers' CDRs show a ring timeout).
+                self.actions.push_back(Action::CancelRinging);
+                self.phase = Phase::Cancelling {
+                    until: now + Self::CANCEL_WAIT,
+                };
+            }
+            Phase::Cancelling { .. } => {
+                // Neither the 487 nor an answer came: the call is given up
+                // for good (a late answer is hung up).
                 self.outcome.sip_code = Some(487);
-                self.finish(AttemptResult::NoAnswer);
+                self.hang_up(AttemptResult::NoAnswer);
             }
             Phase::Analysing => {
                 if let Some(answered) = self.answered_at {

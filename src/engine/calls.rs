@@ -619,6 +619,7 @@ impl Dialer {
             let pacer_call = crate::pacing::CallId(call);
             match action {
                 Action::Cancel | Action::Hangup => self.effects.push_back(Effect::HangUp { call }),
+                Action::CancelRinging => self.effects.push_back(Effect::CancelRinging { call }),
                 Action::RequestAgent => {
                     let own_agent = entry.preview_agent.clone().filter(|agent| {
                         self.agents
@@ -1119,7 +1120,7 @@ impl Dialer {
                 continue;
             };
             match entry.attempt.phase() {
-                Phase::Dialing | Phase::Ringing => {
+                Phase::Dialing | Phase::Ringing | Phase::Cancelling { .. } => {
                     entry
                         .attempt
                         .on_failed(super::attempt::Failure::NoAnswer, None, None, now);

@@ -48,6 +48,10 @@ pub enum Effect {
     },
     /// Stop ringing (CANCEL) or end the call (BYE): the shell knows which.
     HangUp { call: CallId },
+    /// The ring timeout: CANCEL, but a 200 that crosses the CANCEL is kept
+    /// and reported as [`Input::Answered`] (a person picked up as we gave
+    /// up); else the INVITE's final response comes as [`Input::Failed`].
+    CancelRinging { call: CallId },
     /// Zip tone to `agent`, then splice the customer into the agent's
     /// reservation leg; report [`Input::Spliced`].
     Connect { call: CallId, agent: String },

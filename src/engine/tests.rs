@@ -231,14 +231,50 @@ fn ring_timeout_cancels_as_no_answer() {
     attempt.on_provisional(t0 + ms(200));
     assert_eq!(attempt.poll_timeout(), Some(t0 + ms(25_000)));
     attempt.handle_timeout(t0 + ms(25_000));
+    assert_eq!(drain(&mut attempt), vec![Action::CancelRinging]);
+    // The CANCEL's 487 ends it; the CDR shows that code.
+    attempt.on_failed(Failure::NoAnswer, Some(487), None, t0 + ms(25_080));
     let actions = drain(&mut attempt);
-    assert_eq!(actions[0], Action::Cancel);
     assert_eq!(
         finished(&actions).map(|o| o.result),
         Some(AttemptResult::NoAnswer)
     );
-    // The CDR shows what the CANCEL ends the INVITE with.
     assert_eq!(finished(&actions).and_then(|o| o.sip_code), Some(487));
+}
+
+/// A person picks up just as the ring timeout gives up: their 200 crosses
+/// the CANCEL and the call goes on as any answer (it used to be BYEd at
+/// once and written as no answer: a silent call to a live person).
+#[test]
+fn an_answer_crossing_the_ring_timeouts_cancel_is_kept() {
+    let t0 = Instant::now();
+    let mut attempt = Attempt::new(1, AttemptSettings::default(), t0);
+    attempt.on_provisional(t0 + ms(200));
+    attempt.handle_timeout(t0 + ms(25_000));
+    assert_eq!(drain(&mut attempt), vec![Action::CancelRinging]);
+    attempt.on_answered(t0 + ms(25_040));
+    assert_eq!(attempt.phase(), &Phase::Analysing);
+    attempt.on_verdict(
+        Verdict::Human {
+            greeting_ended: t0 + ms(26_000),
+        },
+        t0 + ms(26_000),
+    );
+    assert_eq!(drain(&mut attempt), vec![Action::RequestAgent]);
+    // Neither a 487 nor an answer: given up for good after the wait.
+    let mut silent = Attempt::new(2, AttemptSettings::default(), t0);
+    silent.on_provisional(t0 + ms(200));
+    silent.handle_timeout(t0 + ms(25_000));
+    drain(&mut silent);
+    let until = t0 + ms(25_000) + Attempt::CANCEL_WAIT;
+    assert_eq!(silent.poll_timeout(), Some(until));
+    silent.handle_timeout(until);
+    let actions = drain(&mut silent);
+    assert_eq!(actions[0], Action::Hangup, "a late answer is hung up");
+    assert_eq!(
+        finished(&actions).map(|o| (o.result, o.sip_code)),
+        Some((AttemptResult::NoAnswer, Some(487)))
+    );
 }
 
 #[test]

@@ -282,6 +282,7 @@ impl World {
                     );
                 }
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
+                Effect::CancelRinging { call } => self.call_alive(call, "cancel ringing")?,
                 Effect::Connect { call, agent } => {
                     self.call_alive(call, "connect")?;
                     let generation = self.leg_generation.get(&agent).copied().unwrap_or(0);

@@ -243,6 +243,9 @@ struct Call {
     cancel_pending: Option<Outcome>,
     /// CANCEL sent: the outcome to report when the 487 comes.
     cancelled_as: Option<Outcome>,
+    /// The CANCEL (or the one pending) is the ring timeout's: a 200 that
+    /// crosses it is kept as the answer ([`Endpoint::cancel_ringing`]).
+    keep_crossing_answer: bool,
     ring_deadline: Option<Instant>,
     hangup_at: Option<Instant>,
     /// 64·T1 after the CANCEL: give up waiting for the INVITE's final
@@ -454,6 +457,7 @@ impl Endpoint {
             dialog: None,
             cancel_pending: None,
             cancelled_as: None,
+            keep_crossing_answer: false,
             ring_deadline,
             hangup_at: None,
             cancel_deadline: None,
@@ -475,6 +479,25 @@ impl Endpoint {
         self.hangup_as(handle, Outcome::Cancelled, now)
     }
 
+    /// The caller's ring timeout: CANCEL as [`Endpoint::hangup`] does,
+    /// except that a 200 crossing the CANCEL is kept, not BYEd — a person
+    /// picked up just as we gave up, and hanging up on them would be a
+    /// silent call. The answer is reported as usual ([`Event::Answered`]);
+    /// a later `hangup` takes this back.
+    pub fn cancel_ringing(
+        &mut self,
+        handle: CallHandle,
+        now: Instant,
+    ) -> Result<(), EndpointError> {
+        self.hangup_as(handle, Outcome::Cancelled, now)?;
+        if let Some(call) = self.calls.get_mut(&handle)
+            && matches!(call.state, CallState::Calling | CallState::Early)
+        {
+            call.keep_crossing_answer = true;
+        }
+        Ok(())
+    }
+
     fn hangup_as(
         &mut self,
         handle: CallHandle,
@@ -486,6 +509,7 @@ impl Endpoint {
             .get_mut(&handle)
             .ok_or(EndpointError::UnknownCall)?;
         call.ring_deadline = None;
+        call.keep_crossing_answer = false;
         match call.state {
             CallState::Calling => {
                 call.cancel_pending = Some(reason);
@@ -1190,7 +1214,8 @@ impl Endpoint {
             return;
         }
         let already_answered = call.dialog.is_some();
-        let hang_up_now = call.cancelled_as.is_some() || call.cancel_pending.is_some();
+        let cancelled = call.cancelled_as.is_some() || call.cancel_pending.is_some();
+        let hang_up_now = cancelled && !call.keep_crossing_answer;
         let ack = self.dialog_request(handle, "ACK", Some(&dialog), &[]);
         let Some((ack_bytes, _, destination, transport)) = ack else {
             return;
@@ -1237,6 +1262,16 @@ impl Endpoint {
             // The CANCEL crossed this 200: ACK (done) and BYE.
             call.cancel_pending = None;
             self.send_bye(handle, None, now);
+        } else if cancelled {
+            // The ring timeout's CANCEL crossed this 200: the person who
+            // picked up is kept; the CANCEL is moot (its 200 may still come).
+            call.cancel_pending = None;
+            call.cancelled_as = None;
+            call.cancel_deadline = None;
+            call.keep_crossing_answer = false;
+            if let Some(hold) = call.request.hold {
+                call.hangup_at = Some(now + hold);
+            }
         } else if let Some(hold) = call.request.hold {
             call.hangup_at = Some(now + hold);
         }

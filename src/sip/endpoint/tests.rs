@@ -241,6 +241,66 @@ fn cancel_crossing_a_200_ends_in_ack_and_bye() {
     assert_eq!(end.outcome, Outcome::Answered);
 }
 
+/// The ring timeout's CANCEL (`cancel_ringing`) crossed by a 200: the
+/// person who picked up is kept (ACK, no BYE) and the call goes on until
+/// the dialer hangs up; it used to be BYEd at once, a silent call.
+#[test]
+fn a_200_crossing_the_ring_timeouts_cancel_is_kept() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 180, "x", "", ""), t0 + MS);
+    ep.cancel_ringing(call, t0 + 2 * MS).unwrap();
+    let cancel = sent(&mut ep).remove(0);
+    assert_eq!(method(&cancel), "CANCEL");
+    deliver(&mut ep, &reply(&invite, 200, "x", "", ""), t0 + 3 * MS);
+    deliver(&mut ep, &reply(&cancel, 200, "x", "", ""), t0 + 4 * MS);
+    let out = sent(&mut ep);
+    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["ACK"]);
+    let evs = events(&mut ep);
+    assert!(
+        evs.iter().any(|e| matches!(e, Event::Answered { .. })),
+        "{evs:?}"
+    );
+    assert!(ended(&evs).is_none(), "the call goes on: {evs:?}");
+    // No timer of the CANCEL ends it later.
+    let later = t0 + Duration::from_secs(120);
+    while let Some(at) = ep.poll_timeout().filter(|at| *at <= later) {
+        ep.handle_timeout(at);
+    }
+    assert!(ended(&events(&mut ep)).is_none());
+    assert!(
+        !sent(&mut ep).iter().any(|m| method(m) == "BYE"),
+        "nothing hung up on its own"
+    );
+    // The dialer ends it when it is done with it.
+    ep.hangup(call, later).unwrap();
+    let out = sent(&mut ep);
+    assert_eq!(out.iter().map(|m| method(m)).collect::<Vec<_>>(), ["BYE"]);
+}
+
+/// A ring-timeout CANCEL taken back by a plain hang-up (the campaign
+/// stopped meanwhile): a crossing 200 is ACKed and BYEd as before.
+#[test]
+fn a_hangup_after_the_ring_timeouts_cancel_byes_a_crossing_200() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&invite, 180, "x", "", ""), t0 + MS);
+    ep.cancel_ringing(call, t0 + 2 * MS).unwrap();
+    sent(&mut ep);
+    ep.hangup(call, t0 + 3 * MS).unwrap();
+    assert!(sent(&mut ep).is_empty(), "one CANCEL");
+    deliver(&mut ep, &reply(&invite, 200, "x", "", ""), t0 + 4 * MS);
+    let out = sent(&mut ep);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "BYE"]
+    );
+}
+
 #[test]
 fn forked_answers_first_2xx_wins_the_other_is_acked_and_byed() {
     let t0 = Instant::now();
