@@ -136,6 +136,17 @@ fn node_with_contacts(carrier_port: u16, contacts: u32) -> (tempfile::TempDir, s
 /// Starts the campaign and waits until the campaign list (its
 /// `held_back`) or the campaign's figures (`/stats`) show `wait_for`.
 fn start_and_wait_for(addr: std::net::SocketAddr, wait_for: &str) {
+    start(addr);
+    wait_until(Duration::from_secs(10), wait_for, &|| {
+        let (_, list) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
+        let stats_path = "/api/campaigns/overload/stats";
+        let (_, stats) = http(addr, "GET", stats_path, Some(SUPERVISOR), None);
+        list.contains(wait_for) || stats.contains(wait_for)
+    });
+}
+
+/// Starts the campaign.
+fn start(addr: std::net::SocketAddr) {
     let (status, body) = http(
         addr,
         "POST",
@@ -144,12 +155,6 @@ fn start_and_wait_for(addr: std::net::SocketAddr, wait_for: &str) {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    wait_until(Duration::from_secs(10), wait_for, &|| {
-        let (_, list) = http(addr, "GET", "/api/campaigns", Some(SUPERVISOR), None);
-        let stats_path = "/api/campaigns/overload/stats";
-        let (_, stats) = http(addr, "GET", stats_path, Some(SUPERVISOR), None);
-        list.contains(wait_for) || stats.contains(wait_for)
-    });
 }
 
 /// The node's attempts and records, from its CSV exports.
@@ -256,14 +261,7 @@ fn an_answer_crossing_the_ring_timeouts_cancel_reaches_an_agent() {
     let (dir, config_path) = node_with_contacts(carrier.port, 3);
     let mut running = Running::start(&config_path);
     let addr = running.wait_until_listening();
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/overload/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start(addr);
     wait_until(Duration::from_secs(45), "three connected calls", &|| {
         let (_, stats) = http(
             addr,

@@ -127,6 +127,14 @@ async fn customer(
     (commands, reports, talking)
 }
 
+/// The report of a splice into `agent`'s phone that held.
+fn spliced(agent: &str) -> Input {
+    Input::Spliced {
+        call: CALL,
+        agent: agent.into(),
+    }
+}
+
 /// The next splice report (verdicts and the like skipped).
 async fn splice_report(reports: &mut mpsc::UnboundedReceiver<Input>) -> Input {
     loop {
@@ -149,26 +157,14 @@ async fn a_customer_spliced_into_a_phone_that_goes_away_reaches_the_next_agent()
     );
     let (customer, mut reports, talking) = customer(&pool).await;
     customer.send(ann.connect("ann")).unwrap();
-    assert_eq!(
-        splice_report(&mut reports).await,
-        Input::Spliced {
-            call: CALL,
-            agent: "ann".into()
-        }
-    );
+    assert_eq!(splice_report(&mut reports).await, spliced("ann"));
     assert!(ann.hears_the_customer().await);
     // Ann's phone goes away (her reservation call dropped) before the
     // dialer heard of the splice; it gives the customer to Bob.
     ann.commands.send(AgentCommand::Close).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     customer.send(bob.connect("bob")).unwrap();
-    assert_eq!(
-        splice_report(&mut reports).await,
-        Input::Spliced {
-            call: CALL,
-            agent: "bob".into()
-        }
-    );
+    assert_eq!(splice_report(&mut reports).await, spliced("bob"));
     assert!(bob.hears_the_customer().await, "the customer reaches Bob");
     customer.send(CustomerCommand::Close).unwrap();
     talking.abort();
@@ -194,13 +190,7 @@ async fn a_splice_into_a_phone_already_gone_keeps_the_customer_for_the_next_agen
         }
     );
     customer.send(bob.connect("bob")).unwrap();
-    assert_eq!(
-        splice_report(&mut reports).await,
-        Input::Spliced {
-            call: CALL,
-            agent: "bob".into()
-        }
-    );
+    assert_eq!(splice_report(&mut reports).await, spliced("bob"));
     assert!(bob.hears_the_customer().await, "the customer reaches Bob");
     customer.send(CustomerCommand::Close).unwrap();
     talking.abort();
