@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use super::attempt::{Failure, Verdict};
+use super::attempt::{AttemptResult, Failure, Verdict};
 use super::campaign_run::RunCommand;
 use super::dialer::{CallbackAt, Command, Dialer};
 use super::io::{CallId, ConnectFailure, Effect, HistoryMinute, Input};
@@ -139,6 +139,8 @@ struct CallModel {
     over: bool,
     written: usize,
     answered: bool,
+    /// Answered while the dialer still had the call (not a late report).
+    answered_live: bool,
     /// The network said how the call went before any answer (the shell
     /// reports a call's final response once).
     failed: bool,
@@ -329,6 +331,41 @@ impl World {
                     }
                     if written > 1 {
                         return Err(self.fail(format!("call {call} written {written} times")));
+                    }
+                    // What the row says happened agrees with what the
+                    // network did: an answer, or none.
+                    let needs_an_answer = matches!(
+                        record.outcome.result,
+                        AttemptResult::Connected
+                            | AttemptResult::Abandoned
+                            | AttemptResult::Machine
+                            | AttemptResult::VoicemailLeft
+                            | AttemptResult::DeadAir
+                            | AttemptResult::HungUpBeforeConnect
+                            | AttemptResult::MediaTimeout
+                    );
+                    // (A tone heard after the answer — busy, reorder, SIT,
+                    // fax — ends an answered call too.)
+                    let never_answered = matches!(
+                        record.outcome.result,
+                        AttemptResult::NoAnswer
+                            | AttemptResult::InvalidNumber
+                            | AttemptResult::Rejected
+                            | AttemptResult::TrunkRefused
+                            | AttemptResult::NetworkFailure
+                    );
+                    let answered_live = model.answered_live;
+                    if (needs_an_answer && !answered_live) || (never_answered && answered_live) {
+                        return Err(self.fail(format!(
+                            "call {call} written {:?} ({:?}), answered: {answered_live}",
+                            record.outcome.result, record.outcome.sip_code
+                        )));
+                    }
+                    if answered_live && record.outcome.sip_code != Some(200) {
+                        return Err(self.fail(format!(
+                            "answered call {call} written with SIP code {:?}",
+                            record.outcome.sip_code
+                        )));
                     }
                     if record.lease.record_id != record_id {
                         return Err(self.fail(format!(
@@ -592,6 +629,7 @@ impl World {
             1 | 2 if !failed => {
                 if let Some(model) = self.calls.get_mut(&call) {
                     model.answered = true;
+                    model.answered_live |= !model.over;
                 }
                 Input::Answered { call }
             }
