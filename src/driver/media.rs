@@ -65,7 +65,11 @@ pub enum AgentCommand {
         give_back: oneshot::Sender<DetachedCustomer>,
         reply: oneshot::Sender<Result<BridgedCustomer, BridgeFailed>>,
     },
-    Unsplice,
+    /// `call` is over: its customer leaves the agent's leg (a customer
+    /// spliced in since, for a later call, stays).
+    Unsplice {
+        call: CallId,
+    },
     /// The dialer gave `call`'s customer to another agent (this phone went
     /// away before the dialer heard of the splice): hand the customer's
     /// leg back.
@@ -276,7 +280,7 @@ impl CustomerMedia {
             }
         }
         if let Some(spliced) = spliced {
-            let _ = spliced.phone.send(AgentCommand::Unsplice);
+            let _ = spliced.phone.send(AgentCommand::Unsplice { call });
         }
         if let Some(leg) = leg {
             let _ = leg.close().await;
@@ -371,12 +375,16 @@ pub async fn agent_phone(
                     // A customer still spliced (its Close not yet seen) is
                     // replaced; its statistics are lost, not its audio.
                     let result = rtp::bridge_with(&leg, customer, zip.clone(), record, keep_cpa).await;
-                    spliced = result.is_ok().then_some((call, give_back));
+                    if result.is_ok() {
+                        spliced = Some((call, give_back));
+                    }
                     let _ = reply.send(result);
                 }
-                Some(AgentCommand::Unsplice) => {
-                    spliced = None;
-                    let _ = rtp::unbridge(&leg).await;
+                Some(AgentCommand::Unsplice { call }) => {
+                    if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
+                        spliced = None;
+                        let _ = rtp::unbridge(&leg).await;
+                    }
                 }
                 Some(AgentCommand::GiveBack { call }) => {
                     if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
