@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 mod media;
 pub mod shell;
+pub mod store_retry;
 pub mod trunk_share;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};

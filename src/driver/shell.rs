@@ -840,23 +840,28 @@ impl Shell {
             agent: c.agent.clone(),
         });
         let store = self.store.clone();
-        self.store_tasks.spawn(async move {
-            let written = tokio::task::spawn_blocking(move || {
-                // Scheduled while the record is still leased: completing
-                // the attempt then turns the record into a callback.
-                if let Some(callback) = &callback
-                    && let Err(error) = store.schedule_callback(callback, Timestamp::now())
-                {
-                    tracing::warn!(record = callback.record, %error, "cannot schedule the callback");
+        let mut callback = callback;
+        let write = move |retry: bool| {
+            // Scheduled while the record is still leased: completing the
+            // attempt then turns the record into a callback.
+            if let Some(request) = &callback {
+                match store.schedule_callback(request, Timestamp::now()) {
+                    Err(error) if error.is_transient() => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(record = request.record, %error, "cannot schedule the callback");
+                    }
+                    Ok(_) => {}
                 }
-                store.complete_attempt(row, &result, Timestamp::now())
-            })
-            .await;
-            match written {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::error!(row, %error, "cannot record the attempt"),
-                Err(error) => tracing::error!(row, %error, "record task failed"),
+                callback = None;
             }
+            match store.complete_attempt(row, &result, Timestamp::now()) {
+                // An earlier try's commit landed after all.
+                Err(store::StoreError::AttemptAlreadyComplete(_)) if retry => Ok(()),
+                written => written.map(|_| ()),
+            }
+        };
+        self.store_tasks.spawn(async move {
+            super::store_retry::write_with_retries(row, write).await;
         });
     }
 

@@ -68,6 +68,38 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A failure that may pass: the database busy or locked, its connection
+    /// lost (a server restart, a failover), the disk full. Worth trying
+    /// the same write again a little later; any other error is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(error) => matches!(
+                error.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+            ),
+            StoreError::Postgres(error) => match error.code() {
+                // No SQLSTATE: the connection or the socket failed.
+                None => true,
+                Some(code) => {
+                    let class = &code.code()[..2.min(code.code().len())];
+                    // Connection exceptions, the server shutting down or
+                    // short of resources, serialization failures and
+                    // deadlocks.
+                    matches!(class, "08" | "57" | "53" | "40")
+                }
+            },
+            _ => false,
+        }
+    }
+}
+
 /// What the hopper is asked for.
 #[derive(Debug, Clone)]
 pub struct LeaseRequest<'a> {

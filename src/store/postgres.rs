@@ -69,9 +69,21 @@ fn row_values(row: &postgres::Row, out: &mut Vec<Val>) -> Result<(), StoreError>
 pub struct PostgresConn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// To connect again when the server closed the connection.
+    url: String,
 }
 
 impl PostgresConn {
+    /// A new connection in place of one the server closed (a restart, a
+    /// failover, a pooler's idle timeout): without it the node could not
+    /// reach its store again until restarted.
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.client = Client::connect(&self.url, NoTls)?;
+        self.statements.clear();
+        tracing::warn!("connected to PostgreSQL again after the connection was closed");
+        Ok(())
+    }
+
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
@@ -83,6 +95,14 @@ impl PostgresConn {
         self.statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
+}
+
+/// The server ended this session (`pg_terminate_backend`, a shutdown): the
+/// connection is gone even if the client has not noticed yet.
+fn lost(error: &postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| code.code().starts_with("57P") || code.code().starts_with("08"))
 }
 
 fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
@@ -128,7 +148,21 @@ impl Conn for PostgresConn {
         Ok(self.client.batch_execute(sql)?)
     }
 
+    /// Every store call is one transaction, so a lost connection is
+    /// replaced here, where nothing of the transaction has run yet — never
+    /// in the middle of one (its earlier statements died with the old
+    /// connection; the error reaches the caller, who may try again).
     fn begin(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            match self.client.batch_execute("BEGIN") {
+                Ok(()) => return Ok(()),
+                Err(error) if !(error.is_closed() || self.client.is_closed() || lost(&error)) => {
+                    return Err(error.into());
+                }
+                Err(_) => {}
+            }
+        }
+        self.reconnect()?;
         self.batch("BEGIN")
     }
 
@@ -143,6 +177,7 @@ pub fn open(url: &str) -> Result<SqlStore, StoreError> {
     let mut conn = PostgresConn {
         client,
         statements: HashMap::new(),
+        url: url.to_string(),
     };
     migrate(&mut conn, Flavor::Postgres)?;
     Ok(SqlStore::new(Box::new(conn), Flavor::Postgres))
