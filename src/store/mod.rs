@@ -85,8 +85,13 @@ impl StoreError {
                 )
             ),
             StoreError::Postgres(error) => match error.code() {
-                // No SQLSTATE: the connection or the socket failed.
-                None => true,
+                // No SQLSTATE: the connection or its socket failed (a value
+                // that does not convert is no such failure).
+                None => {
+                    error.is_closed()
+                        || std::error::Error::source(error)
+                            .is_some_and(|source| source.is::<std::io::Error>())
+                }
                 Some(code) => {
                     let class = &code.code()[..2.min(code.code().len())];
                     // Connection exceptions, the server shutting down or

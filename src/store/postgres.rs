@@ -70,7 +70,7 @@ pub struct PostgresConn {
     client: Client,
     statements: HashMap<String, Statement>,
     /// To connect again when the server closed the connection.
-    url: String,
+    config: postgres::Config,
 }
 
 impl PostgresConn {
@@ -78,7 +78,7 @@ impl PostgresConn {
     /// failover, a pooler's idle timeout): without it the node could not
     /// reach its store again until restarted.
     fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.client = Client::connect(&self.url, NoTls)?;
+        self.client = self.config.connect(NoTls)?;
         self.statements.clear();
         tracing::warn!("connected to PostgreSQL again after the connection was closed");
         Ok(())
@@ -171,13 +171,23 @@ impl Conn for PostgresConn {
     }
 }
 
+/// How long a connection attempt may take unless the URL says otherwise.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connects to and migrates a PostgreSQL store.
 pub fn open(url: &str) -> Result<SqlStore, StoreError> {
-    let client = Client::connect(url, NoTls)?;
+    let mut config: postgres::Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        // A server that does not answer (a host down, packets dropped)
+        // must not hold the store for the TCP timeout of minutes while
+        // every store call waits behind it; `?connect_timeout=` overrides.
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let client = config.connect(NoTls)?;
     let mut conn = PostgresConn {
         client,
         statements: HashMap::new(),
-        url: url.to_string(),
+        config,
     };
     migrate(&mut conn, Flavor::Postgres)?;
     Ok(SqlStore::new(Box::new(conn), Flavor::Postgres))
