@@ -40,6 +40,9 @@ pub const TRUNK_HELD: &str = "outdial_trunk_held";
 
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
+/// Counter: answers that crossed the ring timeout's CANCEL and were kept
+/// (`campaign` label): how often a ring timeout is a hair too short.
+pub const RING_TIMEOUT_ANSWERS: &str = "outdial_ring_timeout_answers_total";
 /// Histogram (s): agent assigned → customer spliced into the agent's leg.
 pub const CONNECT_LATENCY: &str = "outdial_connect_latency_seconds";
 /// Histogram (s): answer → agent talking (analysis + waiting + splice).
@@ -80,6 +83,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(ENGINE_COMMANDS, "Engine commands by result");
     metrics::describe_counter!(ENGINE_EVENTS, "Engine events by type");
     metrics::describe_counter!(ATTEMPTS, "Finished call attempts by result");
+    metrics::describe_counter!(
+        RING_TIMEOUT_ANSWERS,
+        "Answers that crossed the ring timeout's CANCEL, kept as answers"
+    );
     metrics::describe_histogram!(
         CONNECT_LATENCY,
         metrics::Unit::Seconds,

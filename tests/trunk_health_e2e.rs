@@ -272,6 +272,11 @@ fn an_answer_crossing_the_ring_timeouts_cancel_reaches_an_agent() {
         );
         stats.contains("\"connected\":3")
     });
+    let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("outdial_ring_timeout_answers_total{campaign=\"overload\"} 3"),
+        "{metrics}"
+    );
     running.signal("TERM");
     assert!(running.child.wait().expect("wait").success());
     let attempts = read_attempts(dir.path(), &config_path);

@@ -46,6 +46,8 @@ struct CustomerCall {
     handle: Option<CallHandle>,
     media: mpsc::UnboundedSender<CustomerCommand>,
     answered: bool,
+    /// The ring timeout's CANCEL went out: an answer now crossed it.
+    ring_timed_out: bool,
     campaign: String,
     lease: Lease,
     /// Picked by the agent (preview); else the campaign's or the trunk's.
@@ -203,7 +205,11 @@ impl Shell {
                 self.hang_up(handle).await;
             }
             Effect::CancelRinging { call } => {
-                if let Some(handle) = self.customers.get(&call).and_then(|c| c.handle) {
+                let handle = self.customers.get_mut(&call).and_then(|customer| {
+                    customer.ring_timed_out = true;
+                    customer.handle
+                });
+                if let Some(handle) = handle {
                     let _ = self
                         .sip
                         .call(move |endpoint, now| endpoint.cancel_ringing(handle, now))
@@ -450,6 +456,7 @@ impl Shell {
                 handle: None,
                 media,
                 answered: false,
+                ring_timed_out: false,
                 campaign,
                 lease: lease.clone(),
                 caller_id,
@@ -941,6 +948,14 @@ impl Shell {
             }
             SipEvent::Answered { sdp, .. } => {
                 customer.answered = true;
+                if customer.ring_timed_out {
+                    tracing::info!(call, "answered as the ring timeout gave up: kept");
+                    metrics::counter!(
+                        crate::metrics::RING_TIMEOUT_ANSWERS,
+                        "campaign" => customer.campaign.clone()
+                    )
+                    .increment(1);
+                }
                 let _ = customer.media.send(CustomerCommand::Answer(sdp));
                 let _ = customer.media.send(CustomerCommand::Answered);
                 vec![Input::Answered { call }]
