@@ -80,6 +80,8 @@ enum Op {
     Garbage(Vec<u8>),
     Advance(u64),
     HangUp(usize),
+    /// The ring timeout's CANCEL (a crossing 200 is kept).
+    CancelRinging(usize),
     Call,
 }
 
@@ -94,6 +96,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(Op::Garbage),
         3 => prop_oneof![0u64..600, 0u64..40_000].prop_map(Op::Advance),
         1 => any::<usize>().prop_map(Op::HangUp),
+        1 => any::<usize>().prop_map(Op::CancelRinging),
         1 => Just(Op::Call),
     ]
 }
@@ -247,6 +250,9 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::HangUp(nth) => {
                 let _ = ep.hangup(calls[nth % calls.len()], now);
+            }
+            Op::CancelRinging(nth) => {
+                let _ = ep.cancel_ringing(calls[nth % calls.len()], now);
             }
             Op::Call => calls.push(ep.invite(invite_request(), now).expect("a call")),
         }
