@@ -846,6 +846,21 @@ impl Shell {
             phone: c.phone.clone(),
             agent: c.agent.clone(),
         });
+        let what = format!(
+            "record {} ({}) {}{}{}",
+            record.lease.record_id,
+            record.lease.external_id,
+            result.outcome.as_str(),
+            result
+                .disposition
+                .as_deref()
+                .map(|code| format!(", disposition {code}"))
+                .unwrap_or_default(),
+            callback
+                .as_ref()
+                .map(|c| format!(", callback at {}", c.at))
+                .unwrap_or_default(),
+        );
         let store = self.store.clone();
         let mut callback = callback;
         let write = move |retry: bool| {
@@ -868,7 +883,7 @@ impl Shell {
             }
         };
         self.store_tasks.spawn(async move {
-            super::store_retry::write_with_retries(row, write).await;
+            super::store_retry::write_with_retries(row, &what, write).await;
         });
     }
 

@@ -21,8 +21,14 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Runs `write` on the blocking pool until it succeeds, fails for good, or
 /// [`GIVE_UP_AFTER`] has passed; `write` is told whether this is a retry
 /// (an earlier try's commit may have landed after all). Returns how many
-/// tries it took, and the last error if it never succeeded.
-pub async fn write_with_retries<W>(row: AttemptId, mut write: W) -> (u32, Option<StoreError>)
+/// tries it took, and the last error if it never succeeded. `what` (the
+/// row's outcome, disposition, callback) goes into every log line about a
+/// failure, so that a row the store never got can be told from the log.
+pub async fn write_with_retries<W>(
+    row: AttemptId,
+    what: &str,
+    mut write: W,
+) -> (u32, Option<StoreError>)
 where
     W: FnMut(bool) -> Result<(), StoreError> + Send + 'static,
 {
@@ -49,11 +55,12 @@ where
             }
         };
         if !error.is_transient() || started.elapsed() + wait > GIVE_UP_AFTER {
-            tracing::error!(row, %error, tries, "cannot record the attempt");
+            tracing::error!(row, what, %error, tries, "cannot record the attempt");
             return (tries, Some(error));
         }
         tracing::warn!(
             row,
+            what,
             %error,
             retry_in_s = wait.as_secs_f64(),
             "cannot record the attempt yet; trying again"
@@ -81,7 +88,7 @@ mod tests {
     async fn a_busy_store_is_tried_again_until_the_row_is_written() {
         let calls = Arc::new(AtomicU32::new(0));
         let seen = calls.clone();
-        let (tries, error) = write_with_retries(1, move |retry| {
+        let (tries, error) = write_with_retries(1, "test", move |retry| {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             assert_eq!(retry, n > 0);
             if n < 3 { Err(busy()) } else { Ok(()) }
@@ -93,7 +100,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_error_that_will_not_pass_is_not_tried_again() {
-        let (tries, error) = write_with_retries(1, |_| Err(StoreError::UnknownAttempt(1))).await;
+        let (tries, error) =
+            write_with_retries(1, "test", |_| Err(StoreError::UnknownAttempt(1))).await;
         assert_eq!(tries, 1);
         assert!(matches!(error, Some(StoreError::UnknownAttempt(1))));
     }
@@ -101,7 +109,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_store_down_for_good_is_given_up_after_a_while() {
         let started = tokio::time::Instant::now();
-        let (tries, error) = write_with_retries(1, |_| Err(busy())).await;
+        let (tries, error) = write_with_retries(1, "test", |_| Err(busy())).await;
         assert!(error.is_some_and(|e| e.is_transient()));
         let waited = started.elapsed();
         assert!(
