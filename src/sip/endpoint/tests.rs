@@ -219,13 +219,19 @@ fn hangup_before_any_provisional_waits_for_one_to_cancel() {
     );
 }
 
-#[test]
-fn cancel_crossing_a_200_ends_in_ack_and_bye() {
-    let t0 = Instant::now();
+/// A call ringing since `t0 + MS` (180 with tag `x`), and its INVITE.
+fn ringing(t0: Instant) -> (Endpoint, CallHandle, String) {
     let mut ep = endpoint();
     let call = ep.invite(request(None, None), t0).unwrap();
     let invite = sent(&mut ep).remove(0);
     deliver(&mut ep, &reply(&invite, 180, "x", "", ""), t0 + MS);
+    (ep, call, invite)
+}
+
+#[test]
+fn cancel_crossing_a_200_ends_in_ack_and_bye() {
+    let t0 = Instant::now();
+    let (mut ep, call, invite) = ringing(t0);
     ep.hangup(call, t0 + 2 * MS).unwrap();
     let cancel = sent(&mut ep).remove(0);
     // The 200 for the INVITE was already on its way.
@@ -247,10 +253,7 @@ fn cancel_crossing_a_200_ends_in_ack_and_bye() {
 #[test]
 fn a_200_crossing_the_ring_timeouts_cancel_is_kept() {
     let t0 = Instant::now();
-    let mut ep = endpoint();
-    let call = ep.invite(request(None, None), t0).unwrap();
-    let invite = sent(&mut ep).remove(0);
-    deliver(&mut ep, &reply(&invite, 180, "x", "", ""), t0 + MS);
+    let (mut ep, call, invite) = ringing(t0);
     ep.cancel_ringing(call, t0 + 2 * MS).unwrap();
     let cancel = sent(&mut ep).remove(0);
     assert_eq!(method(&cancel), "CANCEL");
@@ -285,10 +288,7 @@ fn a_200_crossing_the_ring_timeouts_cancel_is_kept() {
 #[test]
 fn a_hangup_after_the_ring_timeouts_cancel_byes_a_crossing_200() {
     let t0 = Instant::now();
-    let mut ep = endpoint();
-    let call = ep.invite(request(None, None), t0).unwrap();
-    let invite = sent(&mut ep).remove(0);
-    deliver(&mut ep, &reply(&invite, 180, "x", "", ""), t0 + MS);
+    let (mut ep, call, invite) = ringing(t0);
     ep.cancel_ringing(call, t0 + 2 * MS).unwrap();
     sent(&mut ep);
     ep.hangup(call, t0 + 3 * MS).unwrap();
