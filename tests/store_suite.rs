@@ -1095,6 +1095,16 @@ fn nodes_sharing_a_trunk_divide_its_lines(store: TestStore) {
             nodes: 2
         }
     );
+    // Until A's engine has its smaller grant it may still dial under the
+    // grant of 30: B gets nothing until A's next claim says what A holds.
+    let b = store
+        .claim_trunk_share("node-b", demand(0, 12), 30, at(1), live_since(at(1)))
+        .unwrap();
+    assert_eq!(b, TrunkShare { lines: 0, nodes: 2 });
+    let a = store
+        .claim_trunk_share("node-a", demand(10, 40), 30, at(2), live_since(at(2)))
+        .unwrap();
+    assert_eq!(a.lines, 18);
     let b = store
         .claim_trunk_share("node-b", demand(0, 12), 30, at(2), live_since(at(2)))
         .unwrap();

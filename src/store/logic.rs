@@ -603,6 +603,21 @@ impl Store for SqlStore {
                 })
                 .collect();
             let share = divide(max_lines, demand, &others);
+            // Until this node's engine has the new grant it may still dial
+            // under its last one (the answer to this claim is on its way):
+            // the others count that grant as held until the next claim
+            // reports what is really in use. (A shrinking grant stored as is
+            // let another node take the same lines for a second: six calls
+            // on a trunk of four.)
+            let granted_before = conn
+                .query(
+                    "SELECT granted FROM trunk_shares WHERE node = $1",
+                    &[node.into()],
+                )?
+                .first()
+                .map(|row| count(row.first()))
+                .unwrap_or(0);
+            let may_be_in_use = demand.in_use.max(granted_before);
             conn.exec(
                 "INSERT INTO trunk_shares (node, in_use, wanted, granted, at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node) DO UPDATE SET \
@@ -610,7 +625,7 @@ impl Store for SqlStore {
                  granted = excluded.granted, at = excluded.at",
                 &[
                     node.into(),
-                    i64::from(demand.in_use).into(),
+                    i64::from(may_be_in_use).into(),
                     i64::from(demand.wanted).into(),
                     i64::from(share.lines).into(),
                     ms(now).into(),
