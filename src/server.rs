@@ -3,7 +3,7 @@
 //! protocol logic lives in the sans-IO cores it drives.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::driver::shell::Shell;
 use crate::engine::dialer::Dialer;
 use crate::net::SipSockets;
+use crate::store::spool::{RowSpool, replay as replay_spool};
 use crate::store::{CampaignId, Store};
 use crate::{api, driver};
 
@@ -47,7 +48,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // SIP stops last: the engine hangs up its calls through it.
     let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
     let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
-    let (config, store, campaign_ids, node) = open_store(config).await?;
+    let (config, store, campaign_ids, node, spool) = open_store(config).await?;
     // The run commands other nodes gave before this one started are
     // history: only later ones are followed (a restart never starts dialing).
     let run_commands_seen = {
@@ -69,7 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let config = Arc::new(config);
     let (mut shell, channels) =
-        Shell::new(config.clone(), sip_handle, store, node, campaign_ids).await?;
+        Shell::new(config.clone(), sip_handle, store, spool, node, campaign_ids).await?;
     shell.open_sink().await?;
     let mut dialer = Dialer::new(&config, Instant::now());
     // A carrier's Retry-After recorded before this start (by this node
@@ -169,11 +170,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Opens the store, adds the campaigns supervisors defined through the API
 /// to the file's, writes every campaign's rules, and resolves what this
-/// node left in flight when it last stopped (a crash: its attempts are
-/// closed as interrupted, its leases given back).
-async fn open_store(
-    mut config: Config,
-) -> anyhow::Result<(Config, Arc<dyn Store>, HashMap<String, CampaignId>, String)> {
+/// node left in flight when it last stopped: first the finished calls'
+/// rows its spool still holds are written, then its attempts still open
+/// (a crash) are closed as interrupted and its leases given back.
+async fn open_store(mut config: Config) -> anyhow::Result<OpenedStore> {
     tokio::task::spawn_blocking(move || {
         let url = crate::config::redact_url(&config.store.url);
         let store: Arc<dyn Store> = Arc::from(
@@ -205,6 +205,17 @@ async fn open_store(
             ids.insert(campaign.name.clone(), id);
         }
         let node = config.store.node_name();
+        let spool_path = config.store.spool_path();
+        let (mut spool, left) =
+            RowSpool::open(&spool_path).context("cannot open the row spool (`[store] spool`)")?;
+        let replayed = replay_spool(store.as_ref(), &mut spool, &left, jiff::Timestamp::now())
+            .with_context(|| {
+                format!(
+                    "cannot write the {} finished calls' rows left in {}",
+                    left.len(),
+                    spool_path.display()
+                )
+            })?;
         let recovery = store
             .recover_node(&node, jiff::Timestamp::now())
             .context("cannot recover this node's calls in flight")?;
@@ -213,17 +224,31 @@ async fn open_store(
             .context("cannot resolve lapsed leases")?;
         tracing::info!(
             %node,
+            spooled_written = replayed.written,
+            spooled_already_written = replayed.already_written,
+            spooled_refused = replayed.refused,
             interrupted = recovery.interrupted_attempts,
             released = recovery.released_leases,
             expired_interrupted = expired.interrupted_attempts,
             expired_released = expired.released_leases,
             "store open"
         );
-        Ok((config, store, ids, node))
+        Ok((config, store, ids, node, Arc::new(Mutex::new(spool))))
     })
     .await
     .context("the store task failed")?
 }
+
+/// What [`open_store`] gives the node: its configuration with the
+/// campaigns defined through the API, the store, the campaigns' ids, the
+/// node's name and its row spool.
+type OpenedStore = (
+    Config,
+    Arc<dyn Store>,
+    HashMap<String, CampaignId>,
+    String,
+    Arc<Mutex<RowSpool>>,
+);
 
 fn display_opt(addr: Option<std::net::SocketAddr>) -> String {
     addr.map_or_else(|| "off".to_string(), |a| a.to_string())

@@ -261,7 +261,11 @@ fn a_campaign_defined_on_one_node_reaches_the_other_through_postgres() {
     for (i, dir) in dirs.iter().enumerate() {
         let text = ephemeral_config(dir.path()).replace(
             &format!("url = \"sqlite://{}/outdial.db\"", dir.path().display()),
-            &format!("url = \"{}\"\nnode = \"node-{i}\"", database.url),
+            &format!(
+                "url = \"{}\"\nnode = \"node-{i}\"\nspool = \"{}/node.spool\"",
+                database.url,
+                dir.path().display()
+            ),
         );
         assert!(text.contains(&database.url), "the store URL was replaced");
         let config = write_config(dir.path(), &text);
@@ -326,7 +330,11 @@ fn start_pause_and_stop_on_one_node_reach_the_others_through_postgres() {
         .map(|(i, dir)| {
             let text = ephemeral_config(dir.path()).replace(
                 &format!("url = \"sqlite://{}/outdial.db\"", dir.path().display()),
-                &format!("url = \"{}\"\nnode = \"node-{i}\"", database.url),
+                &format!(
+                    "url = \"{}\"\nnode = \"node-{i}\"\nspool = \"{}/node.spool\"",
+                    database.url,
+                    dir.path().display()
+                ),
             );
             assert!(text.contains(&database.url), "the store URL was replaced");
             write_config(dir.path(), &text)
@@ -414,7 +422,11 @@ fn nodes_sharing_a_trunk_divide_its_lines_through_postgres() {
             let text = ephemeral_config(dir.path())
                 .replace(
                     &format!("url = \"sqlite://{}/outdial.db\"", dir.path().display()),
-                    &format!("url = \"{}\"\nnode = \"node-{i}\"", database.url),
+                    &format!(
+                        "url = \"{}\"\nnode = \"node-{i}\"\nspool = \"{}/node.spool\"",
+                        database.url,
+                        dir.path().display()
+                    ),
                 )
                 .replace("# shared_by_nodes = true ", "shared_by_nodes = true   ");
             assert!(text.contains(&database.url), "the store URL was replaced");

@@ -380,3 +380,100 @@ fn kill_9_while_live_answers_wait_counts_them_as_abandoned_after_the_restart() {
     second.signal("TERM");
     assert!(second.child.wait().unwrap().success());
 }
+
+/// The store cannot take a finished call's row (another process holds the
+/// SQLite file's write lock past the busy timeout) and the dialer is
+/// stopped: the row, with the agent's disposition, waits in the node's
+/// spool and is written at the next start — not closed as interrupted.
+#[test]
+fn a_row_the_store_could_not_take_before_the_stop_is_written_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outdial.db");
+    // A live person who talks for 8 s (last digit 1).
+    let _carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), 8_000)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "120s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config(dir.path(), _carrier.port)).unwrap();
+    std::fs::write(dir.path().join("list.csv"), "id,phone\nr0,+12025553001\n").unwrap();
+    import_list(&config_path, &dir.path().join("list.csv"));
+
+    let mut first = Running::start(&config_path);
+    let addr = first.wait_until_listening();
+    start_campaign(addr);
+    // Connected to the simulated agent (the mark is on the attempt row):
+    // take the store's write lock while the customer talks.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let bridged =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|conn| {
+                    conn.query_row(
+                "SELECT COUNT(*) FROM attempts WHERE agent IS NOT NULL AND ended_at IS NULL",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+                });
+        if bridged.as_ref().is_ok_and(|n| *n == 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never connected: {bridged:?} {}",
+            stats(addr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // The call ends, the agent wraps up with SALE; the row goes to the
+    // spool, then waits for the store (each of the engine's store calls
+    // now waits out the 10 s busy timeout). Stop the dialer meanwhile.
+    let spool = dir.path().join("outdial.db.spool");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !std::fs::read_to_string(&spool).is_ok_and(|s| s.contains("\"SALE\"")) {
+        assert!(Instant::now() < deadline, "the row never reached the spool");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.signal("TERM");
+    let _ = first.child.wait();
+    let spooled = std::fs::read_to_string(&spool).unwrap();
+    assert!(spooled.contains("\"SALE\""), "{spooled}");
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    let mut second = Running::start(&config_path);
+    second.wait_until_listening();
+    let opened = second.wait_for_message("store open", Duration::from_secs(10));
+    let fields = log_fields(&opened);
+    assert_eq!(fields["spooled_written"], 1, "{opened}");
+    assert_eq!(fields["interrupted"], 0, "{opened}");
+    second.signal("TERM");
+    assert!(second.child.wait().unwrap().success());
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
+
+    let cdr = dir.path().join("attempts.csv");
+    let export = outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["export", "--campaign", "recovery", "--attempts", "--out"])
+        .arg(&cdr)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    let mut reader = csv::Reader::from_path(&cdr).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    let field = |name: &str| {
+        let column = headers.iter().position(|h| h == name).unwrap();
+        rows[0][column].to_string()
+    };
+    assert_eq!(field("outcome"), "human");
+    assert_eq!(field("disposition"), "SALE");
+    assert_eq!(field("agent"), "sim");
+}

@@ -6,6 +6,7 @@ mod store_common;
 use jiff::{SignedDuration, Timestamp};
 use outdial::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
 use outdial::pacing::ledger::WindowCounts;
+use outdial::store::spool::{Replayed, RowSpool, SpooledRow, replay as replay_spool};
 use outdial::store::{
     AttemptResult, CallbackFilter, CallbackRequest, ImportOutcome, Lease, LeaseRequest,
     NodeAbandonment, Release, Store, StoreError,
@@ -1220,6 +1221,98 @@ fn a_carriers_retry_after_holds_every_node_of_the_trunk(store: TestStore) {
     );
 }
 
+/// A node stops while the store cannot take its finished calls' rows: the
+/// rows wait in its spool, and its next start writes them (the agent's
+/// disposition and callback included) before it resolves what was in
+/// flight, which would close them as interrupted.
+fn spooled_rows_are_written_before_the_crash_is_resolved(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(4));
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.spool");
+    let (mut spool, left) = RowSpool::open(&path).unwrap();
+    assert!(left.is_empty());
+    let spooled = |attempt, outcome, callback| {
+        let mut result = AttemptResult::new(outcome);
+        result.agent = Some("alice".into());
+        result.disposition = Some("SALE".into());
+        result.notes = Some("wants the blue one".into());
+        SpooledRow {
+            attempt,
+            result,
+            callback,
+            what: format!("attempt {attempt}"),
+        }
+    };
+    // r0: sold, with a callback the agent set for 5 minutes after the call;
+    // the store was down and the node stopped.
+    let sold = store.begin_attempt(&leases[0], at(0)).unwrap();
+    let callback = CallbackRequest {
+        record: leases[0].record_id,
+        at: at(300),
+        phone: None,
+        agent: Some("alice".into()),
+    };
+    spool
+        .keep(&spooled(sold, Outcome::Human, Some(callback)))
+        .unwrap();
+    // r1: its commit landed as the node went down, before the spool knew.
+    let landed = store.begin_attempt(&leases[1], at(1)).unwrap();
+    spool.keep(&spooled(landed, Outcome::Human, None)).unwrap();
+    store
+        .complete_attempt(
+            landed,
+            &spooled(landed, Outcome::Human, None).result,
+            at(30),
+        )
+        .unwrap();
+    // r2: written and marked; r3: still ringing at the stop.
+    let written = store.begin_attempt(&leases[2], at(2)).unwrap();
+    spool.keep(&spooled(written, Outcome::Busy, None)).unwrap();
+    store
+        .complete_attempt(written, &AttemptResult::new(Outcome::Busy), at(31))
+        .unwrap();
+    spool.written(written).unwrap();
+    store.begin_attempt(&leases[3], at(3)).unwrap();
+    // A row of another database (the spool copied with a wrong config).
+    spool.keep(&spooled(987_654, Outcome::Human, None)).unwrap();
+    drop(spool);
+
+    // The next start, after the callback's time.
+    let restart = at(600);
+    let (mut spool, left) = RowSpool::open(&path).unwrap();
+    let ids: Vec<_> = left.iter().map(|r| r.attempt).collect();
+    assert_eq!(ids, vec![sold, landed, 987_654]);
+    let replayed = replay_spool(&*store, &mut spool, &left, restart).unwrap();
+    assert_eq!(
+        replayed,
+        Replayed {
+            written: 1,
+            already_written: 1,
+            refused: 1,
+            late_callbacks: 1
+        }
+    );
+    assert_eq!(spool.pending(), 0);
+    let rejected = std::fs::read_to_string(dir.path().join("node.spool.rejected")).unwrap();
+    assert!(rejected.contains("987654"), "{rejected}");
+    let recovery = store.recover_node("node-a", restart).unwrap();
+    assert_eq!(recovery.interrupted_attempts, 1, "only r3 was in flight");
+    let r0 = store.record(campaign, "r0").unwrap().unwrap();
+    assert_eq!(r0.state, "callback");
+    assert_eq!(r0.last_outcome.as_deref(), Some("human"));
+    let callbacks = store.callbacks(&CallbackFilter::default()).unwrap();
+    assert_eq!(callbacks.len(), 1, "{callbacks:?}");
+    assert!(callbacks[0].at > restart, "a late callback is due now");
+    assert_eq!(callbacks[0].agent.as_deref(), Some("alice"));
+    // Nothing is written twice: the spool is empty at the start after.
+    drop(spool);
+    let (_, left) = RowSpool::open(&path).unwrap();
+    assert!(left.is_empty());
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1258,4 +1351,5 @@ on_both_backends!(
     nodes_sharing_a_trunk_divide_its_lines,
     a_callees_retry_after_holds_that_number_not_the_others,
     a_carriers_retry_after_holds_every_node_of_the_trunk,
+    spooled_rows_are_written_before_the_crash_is_resolved,
 );

@@ -125,7 +125,17 @@ fn two_nodes(
         .zip(carriers)
         .map(|((node, dir), carrier)| {
             let path = dir.path().join("outdial.toml");
-            std::fs::write(&path, config(node, &database.url, carrier)).unwrap();
+            // The node's row spool in its own directory, not the
+            // working directory every test shares.
+            let text = config(node, &database.url, carrier).replace(
+                &format!("node = \"{node}\"\n"),
+                &format!(
+                    "node = \"{node}\"\nspool = \"{}/node.spool\"\n",
+                    dir.path().display()
+                ),
+            );
+            assert!(text.contains("node.spool"));
+            std::fs::write(&path, text).unwrap();
             path
         })
         .collect();

@@ -7,6 +7,9 @@ use crate::config::Config;
 use crate::net::rtp::{MediaScheduling, build_media_runtime, use_media_runtime};
 use crate::{logging, server};
 
+/// How long the exit waits for store calls still blocked (see `run`).
+const BLOCKED_STORE_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub fn run(cli: &Cli) -> ExitCode {
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -62,6 +65,10 @@ pub fn run(cli: &Cli) -> ExitCode {
     if let Some(media) = media_runtime {
         media.shutdown_background();
     }
+    // A store call still blocked (SQLite locked by another process, a
+    // PostgreSQL server gone) would hold the exit for as long as it waits:
+    // the finished calls' rows are in the spool, written at the next start.
+    runtime.shutdown_timeout(BLOCKED_STORE_EXIT_WAIT);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

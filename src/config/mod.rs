@@ -187,9 +187,21 @@ pub struct StoreConfig {
     /// Default: `outdial@` + the host name.
     #[serde(default)]
     pub node: Option<String>,
+    /// Where a finished call's row waits until the store has it (see
+    /// `store::spool`). Default: beside the SQLite file (`FILE.spool`), or
+    /// `outdial-NODE-HASH.spool` in the working directory for PostgreSQL.
+    #[serde(default)]
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl StoreConfig {
+    /// The row spool's path, configured or the default.
+    pub fn spool_path(&self) -> std::path::PathBuf {
+        self.spool
+            .clone()
+            .unwrap_or_else(|| crate::store::spool::default_path(&self.url, &self.node_name()))
+    }
+
     /// The configured node name, or `outdial@HOSTNAME`.
     pub fn node_name(&self) -> String {
         self.node.clone().unwrap_or_else(|| {

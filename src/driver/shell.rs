@@ -26,6 +26,7 @@ use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription}
 use crate::sip::endpoint::{CallHandle, Credentials, Event as SipEvent, InviteRequest};
 use crate::sip::outcome::Outcome as SipOutcome;
 use crate::sip::registrar::{BindingChange, Received};
+use crate::store::spool::{RowSpool, SpooledRow, callback_not_before};
 use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
 
 /// How often the leases of calls in progress are pushed out (well inside
@@ -97,6 +98,8 @@ pub struct Shell {
     /// Where simulated agents' legs send their audio (drained, discarded).
     sink: Option<SocketAddr>,
     store_tasks: tokio::task::JoinSet<()>,
+    /// Finished calls' rows until the store has them.
+    spool: Arc<std::sync::Mutex<RowSpool>>,
 }
 
 /// Messages the shell's own tasks send back to the engine task.
@@ -110,6 +113,7 @@ impl Shell {
         config: Arc<Config>,
         sip: SipHandle,
         store: Arc<dyn Store>,
+        spool: Arc<std::sync::Mutex<RowSpool>>,
         node: String,
         campaign_ids: HashMap<String, CampaignId>,
     ) -> anyhow::Result<(Shell, ShellChannels)> {
@@ -126,6 +130,7 @@ impl Shell {
             sip,
             pool,
             store,
+            spool,
             node,
             campaign_ids: HashMap::new(),
             campaigns: HashMap::new(),
@@ -862,25 +867,57 @@ impl Shell {
                 .unwrap_or_default(),
         );
         let store = self.store.clone();
-        let mut callback = callback;
+        let spool = self.spool.clone();
+        let spooled = SpooledRow {
+            attempt: row,
+            result,
+            callback,
+            what: what.clone(),
+        };
+        let mut callback_owed = spooled.callback.is_some();
         let write = move |retry: bool| {
+            if !retry {
+                // On this node's disk first: whatever becomes of the store
+                // (down past the retries, a shutdown, a crash), the next
+                // start writes the row (`store::spool`).
+                let kept = lock(&spool).keep(&spooled);
+                if let Err(error) = kept {
+                    tracing::error!(row, what = spooled.what, %error, "cannot keep the row in the spool");
+                }
+            }
             // Scheduled while the record is still leased: completing the
             // attempt then turns the record into a callback.
-            if let Some(request) = &callback {
-                match store.schedule_callback(request, Timestamp::now()) {
+            if let Some(request) = spooled.callback.as_ref().filter(|_| callback_owed) {
+                // A retry may come after the time the agent chose: the
+                // customer is still owed the call, now.
+                let (request, _) = callback_not_before(request, Timestamp::now());
+                match store.schedule_callback(&request, Timestamp::now()) {
                     Err(error) if error.is_transient() => return Err(error),
                     Err(error) => {
                         tracing::warn!(record = request.record, %error, "cannot schedule the callback");
                     }
                     Ok(_) => {}
                 }
-                callback = None;
+                callback_owed = false;
             }
-            match store.complete_attempt(row, &result, Timestamp::now()) {
+            let written = match store.complete_attempt(row, &spooled.result, Timestamp::now()) {
                 // An earlier try's commit landed after all.
                 Err(store::StoreError::AttemptAlreadyComplete(_)) if retry => Ok(()),
                 written => written.map(|_| ()),
+            };
+            let marked = match &written {
+                Ok(()) => lock(&spool).written(row),
+                // Refused for good (the attempt is unknown to this
+                // database): kept in the spool's `.rejected` file.
+                Err(error) if !error.is_transient() => {
+                    lock(&spool).refused(&spooled, &error.to_string())
+                }
+                Err(_) => Ok(()),
+            };
+            if let Err(error) = marked {
+                tracing::warn!(row, %error, "cannot update the row spool");
             }
+            written
         };
         self.store_tasks.spawn(async move {
             super::store_retry::write_with_retries(row, &what, write).await;
@@ -1066,9 +1103,12 @@ impl Shell {
                 .await
                 .is_err()
             {
+                let spool = lock(&self.spool);
                 tracing::warn!(
                     pending = self.store_tasks.len(),
-                    "store writes still pending at exit"
+                    spooled = spool.pending(),
+                    spool = %spool.path().display(),
+                    "store writes still pending at exit; the spooled rows are written at the next start"
                 );
                 return;
             }
@@ -1164,4 +1204,12 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
         .answered_after
         .map(|d| d.as_millis().min(u32::MAX as u128) as u32);
     result
+}
+
+/// The spool's lock; a panic while it was held leaves the file as it was
+/// (every change is one append), so its state is still good to use.
+fn lock(spool: &std::sync::Mutex<RowSpool>) -> std::sync::MutexGuard<'_, RowSpool> {
+    spool
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

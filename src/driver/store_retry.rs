@@ -14,8 +14,8 @@ use crate::store::{AttemptId, StoreError};
 /// [`LONGEST_WAIT`].
 pub const FIRST_WAIT: Duration = Duration::from_millis(500);
 pub const LONGEST_WAIT: Duration = Duration::from_secs(30);
-/// Past this the row is left as it is: the node's next start finds the
-/// attempt unfinished and ends it as interrupted (`recover_node`).
+/// Past this the row is left in the row spool (`store::spool`): the node's
+/// next start writes it before it resolves its attempts in flight.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Runs `write` on the blocking pool until it succeeds, fails for good, or
@@ -55,7 +55,13 @@ where
             }
         };
         if !error.is_transient() || started.elapsed() + wait > GIVE_UP_AFTER {
-            tracing::error!(row, what, %error, tries, "cannot record the attempt");
+            tracing::error!(
+                row,
+                what,
+                %error,
+                tries,
+                "cannot record the attempt; if the store may come back, the row waits in the spool for the next start"
+            );
             return (tries, Some(error));
         }
         tracing::warn!(

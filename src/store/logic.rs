@@ -1127,6 +1127,17 @@ impl Store for SqlStore {
         })
     }
 
+    fn attempt_ended(&self, attempt: AttemptId) -> Result<bool, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT ended_at FROM attempts WHERE id = $1",
+                &[attempt.into()],
+            )?;
+            let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
+            Ok(row[0].opt_int().is_some())
+        })
+    }
+
     fn recover_node(&self, node: &str, now: Timestamp) -> Result<Recovery, StoreError> {
         self.tx(|conn| {
             let mut recovery = Recovery::default();

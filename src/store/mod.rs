@@ -13,11 +13,12 @@ pub mod import_list;
 mod logic;
 pub mod migrations;
 pub mod postgres;
+pub mod spool;
 pub mod sql;
 pub mod sqlite;
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::campaign::import::ImportRow;
 use crate::campaign::model::{Disposition, Outcome, RecordState};
@@ -148,7 +149,7 @@ pub struct Lease {
 }
 
 /// How a dial ended, written by the engine when the call is over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptResult {
     pub outcome: Outcome,
     /// The final SIP response code, if any.
@@ -214,7 +215,7 @@ pub enum Release {
 }
 
 /// A callback to schedule or change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackRequest {
     pub record: RecordId,
     pub at: Timestamp,
@@ -466,6 +467,9 @@ pub trait Store: Send + Sync {
     /// An agent took the live answer of an attempt still in flight: not
     /// abandoned. Does nothing once the attempt is complete.
     fn attempt_bridged(&self, attempt: AttemptId, agent: &str) -> Result<(), StoreError>;
+    /// Whether the attempt is complete (its row has an end);
+    /// [`StoreError::UnknownAttempt`] if there is no such attempt.
+    fn attempt_ended(&self, attempt: AttemptId) -> Result<bool, StoreError>;
 
     /// At startup: closes this node's attempts in flight as `interrupted`
     /// (retried after the network-failure delay, never redialed at once)
