@@ -106,13 +106,18 @@ fn wait_for_lines(addr: std::net::SocketAddr, lines: u64) {
 
 /// Waits until the store holds `rows` attempts not yet ended.
 fn wait_for_attempt_rows(db: &Path, rows: i64) {
+    wait_for_attempts_where(db, "ended_at IS NULL", rows);
+}
+
+/// Waits until `rows` attempts match `condition` (SQL).
+fn wait_for_attempts_where(db: &Path, condition: &str, rows: i64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let open =
             rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .and_then(|conn| {
                     conn.query_row(
-                        "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL",
+                        &format!("SELECT COUNT(*) FROM attempts WHERE {condition}"),
                         [],
                         |row| row.get::<_, i64>(0),
                     )
@@ -122,7 +127,7 @@ fn wait_for_attempt_rows(db: &Path, rows: i64) {
         }
         assert!(
             Instant::now() < deadline,
-            "never {rows} attempt rows in flight: {open:?}"
+            "never {rows} attempt rows where {condition}: {open:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -407,27 +412,7 @@ fn a_row_the_store_could_not_take_before_the_stop_is_written_at_the_next_start()
     start_campaign(addr);
     // Connected to the simulated agent (the mark is on the attempt row):
     // take the store's write lock while the customer talks.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let bridged =
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .and_then(|conn| {
-                    conn.query_row(
-                "SELECT COUNT(*) FROM attempts WHERE agent IS NOT NULL AND ended_at IS NULL",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-                });
-        if bridged.as_ref().is_ok_and(|n| *n == 1) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never connected: {bridged:?} {}",
-            stats(addr)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_attempts_where(&db, "agent IS NOT NULL AND ended_at IS NULL", 1);
     let lock = rusqlite::Connection::open(&db).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     // The call ends, the agent wraps up with SALE; the row goes to the
