@@ -146,7 +146,10 @@ impl Baresip {
         );
     }
 
-    /// The one decoded-audio dump (what the softphone heard).
+    /// The one decoded-audio dump (what the softphone heard), once
+    /// baresip has closed it: its `sndfile` module writes the WAV sizes
+    /// only then, after it has processed the BYE of the call, which can
+    /// come a while after outdial has exited.
     fn heard(&self) -> PathBuf {
         let decoded: Vec<PathBuf> = std::fs::read_dir(&self.dumps)
             .unwrap()
@@ -158,7 +161,14 @@ impl Baresip {
             1,
             "one reservation call, one decoded stream: {decoded:?}"
         );
-        decoded[0].clone()
+        let dump = decoded[0].clone();
+        wait_for(Duration::from_secs(10), "baresip to close its dump", || {
+            let bytes = std::fs::read(&dump).ok()?;
+            let at = bytes.windows(4).position(|w| w == b"data")?;
+            let declared = u32::from_le_bytes(bytes.get(at + 4..at + 8)?.try_into().ok()?);
+            (declared > 0).then_some(())
+        });
+        dump
     }
 }
 

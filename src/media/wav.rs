@@ -75,8 +75,14 @@ impl Wav {
             let id = &bytes[at..at + 4];
             let declared = u32_at(bytes, at + 4).unwrap_or(0) as usize;
             let body_start = at + 8;
-            // Writers that stream often leave the data size as 0 or
-            // 0xFFFFFFFF; take what the file actually holds.
+            // Writers that stream leave the data size as 0 (libsndfile
+            // until the file is closed, e.g. a softphone's call dump still
+            // being written) or 0xFFFFFFFF; take what the file holds.
+            let declared = if id == b"data" && declared == 0 {
+                bytes.len() - body_start
+            } else {
+                declared
+            };
             let body_end = body_start.saturating_add(declared).min(bytes.len());
             let body = &bytes[body_start..body_end];
             match id {
@@ -354,6 +360,17 @@ mod tests {
             let wav = Wav::parse(&bytes).unwrap();
             let expected: Vec<i16> = codes.iter().map(|&c| law.decode(c)).collect();
             assert_eq!(wav.samples, expected);
+        }
+    }
+
+    #[test]
+    fn a_data_chunk_still_being_written_is_read_to_the_end_of_the_file() {
+        let samples = tone(8000, 440.0, 40, 10000.0);
+        for unknown_size in [0u32, u32::MAX] {
+            let mut bytes = encode(&samples, 8000, 1);
+            bytes[40..44].copy_from_slice(&unknown_size.to_le_bytes());
+            let wav = Wav::parse(&bytes).unwrap();
+            assert_eq!(wav.samples, samples, "data size {unknown_size:#x}");
         }
     }
 
