@@ -98,3 +98,48 @@ fn http_port_in_use_is_a_clear_error() {
     assert!(stderr.contains(&addr.to_string()), "{stderr}");
     assert!(stderr.contains("HTTP"), "{stderr}");
 }
+
+/// A second process started on the same node (here: the same SQLite file,
+/// whose row spool sits beside it) is refused before it touches the
+/// store: it would have closed the first one's calls as interrupted and
+/// emptied its spool.
+#[test]
+fn a_second_process_on_the_same_node_is_refused_and_the_first_runs_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    let http = running.wait_until_listening();
+    let mut second = outdial()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second process on the same node is still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(
+        stderr.contains("outdial.db.spool")
+            && stderr.contains(&format!("pid {}", running.child.id()))
+            && stderr.contains("already running"),
+        "{stderr}"
+    );
+    let (status, body) = http_get(http, "/health");
+    assert_eq!(status, 200, "{body}");
+    running.signal("TERM");
+    assert_eq!(running.child.wait().expect("wait").code(), Some(0));
+}

@@ -641,8 +641,10 @@ fn a_crash_resolves_in_flight_attempts_without_redialing(store: TestStore) {
         (recovery.interrupted_attempts, recovery.released_leases),
         (1, 1)
     );
+    assert!(!store.attempt_written(attempt).unwrap());
+    // The recovery's guess does not end the attempt a second time.
     assert!(matches!(
-        store.complete_attempt(attempt, &AttemptResult::new(Outcome::Human), restart),
+        store.complete_attempt(attempt, &AttemptResult::new(Outcome::Interrupted), restart),
         Err(StoreError::AttemptAlreadyComplete(_))
     ));
     let again = lease_all(&*store, campaign, restart);
@@ -1313,6 +1315,106 @@ fn spooled_rows_are_written_before_the_crash_is_resolved(store: TestStore) {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
 }
 
+/// A node whose lease lapsed while it still had calls (its store away
+/// for longer than the lease; another node resolved the lease and closed
+/// the attempts as interrupted) writes the real results when it can: from
+/// its spool at its next start, or from its retries. Each amends its
+/// interrupted attempt — the agent's do-not-call is applied — and moves
+/// the record on only if nobody has leased it since.
+fn a_real_result_amends_the_attempt_another_node_closed_as_interrupted(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(3));
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let dnc = store.begin_attempt(&leases[0], at(0)).unwrap();
+    let sold = store.begin_attempt(&leases[1], at(1)).unwrap();
+    let busy = store.begin_attempt(&leases[2], at(2)).unwrap();
+    store
+        .complete_attempt(busy, &AttemptResult::new(Outcome::Busy), at(20))
+        .unwrap();
+    // Node b resolves node a's lapsed leases, and dials r1 again once
+    // the interruption's retry delay (5 minutes) is over.
+    let other = store.reopen();
+    let lapsed = at(11 * 60);
+    assert_eq!(other.expire_leases(lapsed).unwrap().interrupted_attempts, 2);
+    let again = other
+        .lease(&request(campaign, "node-b", 10, at(17 * 60)))
+        .unwrap();
+    let redial = again
+        .iter()
+        .find(|l| l.record_id == leases[1].record_id)
+        .expect("r1 is dialable again after the interruption");
+    other.begin_attempt(redial, at(17 * 60)).unwrap();
+    // r0 was leased with it, and given back unused.
+    for lease in again.iter().filter(|l| l.record_id != leases[1].record_id) {
+        other.release(lease, Release::Unused, at(17 * 60)).unwrap();
+    }
+    assert!(!store.attempt_written(dnc).unwrap());
+    assert!(store.attempt_written(busy).unwrap());
+
+    // Node a's next start: its spool holds the two calls' real results.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.spool");
+    let (mut spool, _) = RowSpool::open(&path).unwrap();
+    let talked = |attempt, disposition: &str| {
+        let mut result = AttemptResult::new(Outcome::Human);
+        result.agent = Some("alice".into());
+        result.disposition = Some(disposition.into());
+        result.answered_at = Some(at(5));
+        SpooledRow {
+            attempt,
+            result,
+            callback: None,
+            what: format!("attempt {attempt}"),
+        }
+    };
+    spool.keep(&talked(dnc, "DNC")).unwrap();
+    spool.keep(&talked(sold, "SALE")).unwrap();
+    spool.keep(&talked(busy, "SALE")).unwrap();
+    drop(spool);
+    let (mut spool, left) = RowSpool::open(&path).unwrap();
+    let replayed = replay_spool(&*store, &mut spool, &left, at(18 * 60)).unwrap();
+    assert_eq!(
+        (replayed.written, replayed.already_written, replayed.refused),
+        (2, 1, 0),
+        "two interrupted attempts amended; the busy one was written already"
+    );
+    let mut cdr = Vec::new();
+    store
+        .export_attempts(campaign, &mut |a| {
+            cdr.push(a);
+            Ok(())
+        })
+        .unwrap();
+    let row = |id| cdr.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(
+        (row(dnc).outcome.as_deref(), row(dnc).disposition.as_deref()),
+        (Some("human"), Some("DNC"))
+    );
+    assert_eq!(row(dnc).agent.as_deref(), Some("alice"));
+    assert_eq!(
+        (
+            row(sold).outcome.as_deref(),
+            row(sold).disposition.as_deref()
+        ),
+        (Some("human"), Some("SALE"))
+    );
+    assert_eq!(row(busy).outcome.as_deref(), Some("busy"));
+    // r0: nobody dialed it since; the do-not-call takes it off the list.
+    assert!(store.is_dnc(campaign, &leases[0].phone).unwrap());
+    let r0 = store.record(campaign, "r0").unwrap().unwrap();
+    assert_eq!(r0.state, "removed");
+    assert_eq!(r0.last_disposition.as_deref(), Some("DNC"));
+    // r1: node b is dialing it again; that call decides the record.
+    let r1 = store.record(campaign, "r1").unwrap().unwrap();
+    assert_eq!(r1.state, "leased");
+    assert_eq!(r1.last_outcome.as_deref(), Some("interrupted"));
+    // A second replay of the same result changes nothing.
+    assert!(matches!(
+        store.complete_attempt(dnc, &talked(dnc, "SALE").result, at(19 * 60)),
+        Err(StoreError::AttemptAlreadyComplete(_))
+    ));
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1352,4 +1454,5 @@ on_both_backends!(
     a_callees_retry_after_holds_that_number_not_the_others,
     a_carriers_retry_after_holds_every_node_of_the_trunk,
     spooled_rows_are_written_before_the_crash_is_resolved,
+    a_real_result_amends_the_attempt_another_node_closed_as_interrupted,
 );

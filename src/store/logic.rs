@@ -173,13 +173,23 @@ impl SqlStore {
         now: Timestamp,
     ) -> Result<RecordState, StoreError> {
         let rows = conn.query(
-            "SELECT record_id, campaign_id, phone, node, ended_at FROM attempts WHERE id = $1",
+            "SELECT record_id, campaign_id, phone, node, ended_at, outcome FROM attempts \
+             WHERE id = $1",
             &[attempt.into()],
         )?;
         let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
         let (record, campaign, phone, node) =
             (row[0].int(), row[1].int(), row[2].text(), row[3].text());
-        if row[4].opt_int().is_some() {
+        // An attempt a recovery closed as `interrupted` (its node was
+        // thought gone: restarted, or its lease lapsed and another node
+        // resolved it) is amended by the node's real result when that
+        // comes after all, from its retries or its row spool: the agent's
+        // disposition, a do-not-call, a sale must not be lost to a guess.
+        let amending = row[4].opt_int().is_some();
+        if amending
+            && (row[5].opt_text().as_deref() != Some(Outcome::Interrupted.as_str())
+                || result.outcome == Outcome::Interrupted)
+        {
             return Err(StoreError::AttemptAlreadyComplete(attempt));
         }
         let rules = self.rules(conn, campaign)?;
@@ -253,20 +263,38 @@ impl SqlStore {
                 &[campaign.into(), phone.clone().into(), ms(now).into()],
             )?;
         }
-        conn.exec(
-            "UPDATE records SET last_outcome = $2, last_sip_code = $3, last_disposition = $4, \
-             last_agent = $5 WHERE id = $1",
-            &[
-                record.into(),
-                result.outcome.as_str().into(),
-                result.sip_code.map(i64::from).into(),
-                result.disposition.clone().into(),
-                result.agent.clone().into(),
-            ],
-        )?;
-        if state != "leased" || owner.as_deref() != Some(node.as_str()) {
-            // The lease lapsed and was resolved elsewhere: the attempt is on
-            // record, the record's state is not ours to change.
+        // An amended attempt speaks for its record only while it is the
+        // record's latest one and nobody has leased the record since.
+        let superseded = amending
+            && (state == "leased"
+                || first_int(&conn.query(
+                    "SELECT COUNT(*) FROM attempts WHERE record_id = $1 AND id > $2",
+                    &[record.into(), attempt.into()],
+                )?)
+                .unwrap_or(0)
+                    > 0);
+        if !superseded {
+            conn.exec(
+                "UPDATE records SET last_outcome = $2, last_sip_code = $3, last_disposition = $4, \
+                 last_agent = $5 WHERE id = $1",
+                &[
+                    record.into(),
+                    result.outcome.as_str().into(),
+                    result.sip_code.map(i64::from).into(),
+                    result.disposition.clone().into(),
+                    result.agent.clone().into(),
+                ],
+            )?;
+        }
+        let ours = if amending {
+            !superseded
+        } else {
+            state == "leased" && owner.as_deref() == Some(node.as_str())
+        };
+        if !ours {
+            // The lease lapsed and was resolved elsewhere (or the record
+            // has been dialed again since): the attempt is on record, the
+            // record's state is not ours to change.
             return RecordState::parse(&state)
                 .ok_or_else(|| StoreError::Corrupt(format!("record state `{state}`")));
         }
@@ -1127,14 +1155,15 @@ impl Store for SqlStore {
         })
     }
 
-    fn attempt_ended(&self, attempt: AttemptId) -> Result<bool, StoreError> {
+    fn attempt_written(&self, attempt: AttemptId) -> Result<bool, StoreError> {
         self.tx(|conn| {
             let rows = conn.query(
-                "SELECT ended_at FROM attempts WHERE id = $1",
+                "SELECT ended_at, outcome FROM attempts WHERE id = $1",
                 &[attempt.into()],
             )?;
             let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
-            Ok(row[0].opt_int().is_some())
+            Ok(row[0].opt_int().is_some()
+                && row[1].opt_text().as_deref() != Some(Outcome::Interrupted.as_str()))
         })
     }
 

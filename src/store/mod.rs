@@ -447,6 +447,10 @@ pub trait Store: Send + Sync {
     /// `LeaseLost` if the lease lapsed (then do not dial).
     fn begin_attempt(&self, lease: &Lease, now: Timestamp) -> Result<AttemptId, StoreError>;
     /// Completes an attempt and moves its record on (retry, done, …).
+    /// An attempt a recovery closed as `interrupted` is amended: the row
+    /// takes this result (and a do-not-call, a dead number with it), and
+    /// the record moves on from it unless it was leased or dialed again
+    /// since. Any other completed attempt is `AttemptAlreadyComplete`.
     fn complete_attempt(
         &self,
         attempt: AttemptId,
@@ -467,9 +471,13 @@ pub trait Store: Send + Sync {
     /// An agent took the live answer of an attempt still in flight: not
     /// abandoned. Does nothing once the attempt is complete.
     fn attempt_bridged(&self, attempt: AttemptId, agent: &str) -> Result<(), StoreError>;
-    /// Whether the attempt is complete (its row has an end);
-    /// [`StoreError::UnknownAttempt`] if there is no such attempt.
-    fn attempt_ended(&self, attempt: AttemptId) -> Result<bool, StoreError>;
+    /// Whether the attempt's own result is on record: it has ended with
+    /// an outcome other than `interrupted`. (`interrupted` is only written
+    /// by [`Store::recover_node`] and [`Store::expire_leases`], for a call
+    /// whose node was thought gone; [`Store::complete_attempt`] with the
+    /// call's real result amends it.) [`StoreError::UnknownAttempt`] if
+    /// there is no such attempt.
+    fn attempt_written(&self, attempt: AttemptId) -> Result<bool, StoreError>;
 
     /// At startup: closes this node's attempts in flight as `interrupted`
     /// (retried after the network-failure delay, never redialed at once)

@@ -55,6 +55,11 @@ pub enum SpoolError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "row spool {path} is in use by another outdial process{holder}: is this node already \
+         running? Each node needs its own `[store] node` and `[store] spool`"
+    )]
+    InUse { path: PathBuf, holder: String },
 }
 
 /// The spool file of one node, open for appending.
@@ -64,6 +69,13 @@ pub struct RowSpool {
     file: File,
     /// Rows appended and not yet marked written.
     pending: BTreeSet<AttemptId>,
+    /// `FILE.lock`, locked for as long as this spool is open (the OS drops
+    /// the lock with the process, however it ends). A second process on
+    /// the same spool would replay rows the first is still writing and
+    /// empty the file under it; on the same node it would also close the
+    /// first one's calls as interrupted. The spool itself cannot carry the
+    /// lock: it is replaced by a rename at every open.
+    _lock: File,
 }
 
 impl RowSpool {
@@ -78,6 +90,7 @@ impl RowSpool {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
+        let lock = lock_spool(path)?;
         let text = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -111,6 +124,7 @@ impl RowSpool {
             path: path.to_path_buf(),
             file,
             pending: read.rows.iter().map(|r| r.attempt).collect(),
+            _lock: lock,
         };
         for (_, _, line) in &read.unreadable {
             spool.reject(line).map_err(io)?;
@@ -173,6 +187,44 @@ impl RowSpool {
         file.write_all(format!("{line}\n").as_bytes())?;
         file.sync_data()
     }
+}
+
+/// Takes `FILE.lock` (created if missing) and writes this process's id
+/// into it, for the error a second process gets.
+fn lock_spool(path: &Path) -> Result<File, SpoolError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let io = |source| SpoolError::Io {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&lock_path)
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok())
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            return Err(SpoolError::InUse {
+                path: path.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(error)) => return Err(io(error)),
+    }
+    lock.set_len(0).map_err(io)?;
+    lock.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .map_err(io)?;
+    Ok(lock)
 }
 
 /// What a spool file holds.
@@ -280,8 +332,9 @@ pub fn replay(
     for row in rows {
         // A commit that landed as the node went down: written already,
         // and its callback with it (scheduling that again could call the
-        // customer twice).
-        match store.attempt_ended(row.attempt) {
+        // customer twice). An attempt another node closed as interrupted
+        // meanwhile (this node's lease lapsed) is amended below.
+        match store.attempt_written(row.attempt) {
             Ok(true) => {
                 replayed.already_written += 1;
                 spool.written(row.attempt).map_err(io)?;
@@ -376,6 +429,28 @@ mod tests {
         let (spool, left) = RowSpool::open(&path).unwrap();
         assert_eq!(attempts(&left), vec![3, 2]);
         assert_eq!(spool.pending(), 2);
+    }
+
+    #[test]
+    fn a_spool_open_in_one_process_is_refused_to_another_until_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool");
+        let (mut first, _) = RowSpool::open(&path).unwrap();
+        first.keep(&row(1)).unwrap();
+        // A second open (its own file description, as another process
+        // would have) finds the lock taken, and leaves the file alone.
+        let error = RowSpool::open(&path).unwrap_err();
+        assert!(matches!(error, SpoolError::InUse { .. }), "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("pid {}", std::process::id()))
+                && message.contains("already running"),
+            "{message}"
+        );
+        first.keep(&row(2)).unwrap();
+        drop(first);
+        let (_, left) = RowSpool::open(&path).unwrap();
+        assert_eq!(attempts(&left), vec![1, 2]);
     }
 
     #[test]
