@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::campaign::rules::CampaignRules;
 use crate::config::Config;
+use crate::driver::node_presence;
 use crate::driver::shell::Shell;
 use crate::engine::dialer::Dialer;
 use crate::net::SipSockets;
@@ -48,7 +49,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // SIP stops last: the engine hangs up its calls through it.
     let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
     let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
-    let (config, store, campaign_ids, node, spool) = open_store(config).await?;
+    let (config, store, campaign_ids, node, instance, spool) = open_store(config).await?;
+    let (taken_over_tx, taken_over) = tokio::sync::oneshot::channel();
+    let presence_task = tokio::spawn(node_presence::keep_the_node(
+        store.clone(),
+        node.clone(),
+        instance.clone(),
+        shutdown_rx.clone(),
+        taken_over_tx,
+    ));
+    let presence = (store.clone(), node.clone(), instance);
     // The run commands other nodes gave before this one started are
     // history: only later ones are followed (a restart never starts dialing).
     let run_commands_seen = {
@@ -139,8 +149,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
     });
 
-    let signal = signal.await;
-    tracing::info!(signal, "shutting down");
+    // Stopped by a signal, or by another process that took this node's
+    // name while the store was out of reach (it has closed this node's
+    // calls as interrupted already: dialing on would go on blind).
+    let taken_over = tokio::select! {
+        signal = signal => {
+            tracing::info!(signal, "shutting down");
+            None
+        }
+        Ok(node) = taken_over => {
+            tracing::error!(
+                %node,
+                "another process runs as this node now (this one's heartbeat was out of reach \
+                 of the store for too long): shutting down"
+            );
+            Some(node)
+        }
+    };
     let _ = shutdown_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         let _ = engine_task.await;
@@ -158,12 +183,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     })
     .await;
+    // A heartbeat may be waiting on a store out of reach: not awaited.
+    presence_task.abort();
     if drained.is_err() {
         tracing::warn!(
             grace_s = SHUTDOWN_GRACE.as_secs(),
             "tasks still busy at the end of the grace period"
         );
     }
+    if let Some(node) = taken_over {
+        // The store's last handles must not be dropped on the runtime.
+        let _ = tokio::task::spawn_blocking(move || drop(presence)).await;
+        tracing::info!(uptime_s = started.elapsed().as_secs(), "outdial stopped");
+        anyhow::bail!("node `{node}` was taken over by another process");
+    }
+    // The node's name is free for its next start at once.
+    let (store, node, instance) = presence;
+    node_presence::release(store, node, instance).await;
     tracing::info!(uptime_s = started.elapsed().as_secs(), "outdial stopped");
     Ok(())
 }
@@ -208,6 +244,9 @@ async fn open_store(mut config: Config) -> anyhow::Result<OpenedStore> {
         let spool_path = config.store.spool_path();
         let (mut spool, left) =
             RowSpool::open(&spool_path).context("cannot open the row spool (`[store] spool`)")?;
+        // Before anything of this node's is touched: another process
+        // running as this node would lose its calls to the recovery below.
+        let instance = node_presence::claim(store.as_ref(), &node)?;
         let replayed = replay_spool(store.as_ref(), &mut spool, &left, jiff::Timestamp::now())
             .with_context(|| {
                 format!(
@@ -233,7 +272,14 @@ async fn open_store(mut config: Config) -> anyhow::Result<OpenedStore> {
             expired_released = expired.released_leases,
             "store open"
         );
-        Ok((config, store, ids, node, Arc::new(Mutex::new(spool))))
+        Ok((
+            config,
+            store,
+            ids,
+            node,
+            instance,
+            Arc::new(Mutex::new(spool)),
+        ))
     })
     .await
     .context("the store task failed")?
@@ -241,11 +287,13 @@ async fn open_store(mut config: Config) -> anyhow::Result<OpenedStore> {
 
 /// What [`open_store`] gives the node: its configuration with the
 /// campaigns defined through the API, the store, the campaigns' ids, the
-/// node's name and its row spool.
+/// node's name, the text this process is known by in the store's
+/// `node_presence`, and its row spool.
 type OpenedStore = (
     Config,
     Arc<dyn Store>,
     HashMap<String, CampaignId>,
+    String,
     String,
     Arc<Mutex<RowSpool>>,
 );

@@ -9,7 +9,7 @@ use outdial::pacing::ledger::WindowCounts;
 use outdial::store::spool::{Replayed, RowSpool, SpooledRow, replay as replay_spool};
 use outdial::store::{
     AttemptResult, CallbackFilter, CallbackRequest, ImportOutcome, Lease, LeaseRequest,
-    NodeAbandonment, Release, Store, StoreError,
+    NodeAbandonment, NodeClaim, Release, Store, StoreError,
 };
 use store_common::*;
 
@@ -1415,6 +1415,63 @@ fn a_real_result_amends_the_attempt_another_node_closed_as_interrupted(store: Te
     ));
 }
 
+/// One process per node name: the store says who holds a node, and lets
+/// a process take it only when free, already its own, or held by the
+/// process the caller found gone.
+fn a_node_is_held_by_one_process_at_a_time(store: TestStore) {
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    assert_eq!(
+        store.claim_node("node-a", "first", at(0), None).unwrap(),
+        NodeClaim::Claimed
+    );
+    // Claimed again by the same process (a retried start): still its own.
+    assert_eq!(
+        store.claim_node("node-a", "first", at(1), None).unwrap(),
+        NodeClaim::Claimed
+    );
+    assert!(store.node_heartbeat("node-a", "first", at(5)).unwrap());
+    let other = store.reopen();
+    assert_eq!(
+        other.claim_node("node-a", "second", at(6), None).unwrap(),
+        NodeClaim::HeldBy {
+            instance: "first".into(),
+            seen_at: at(5)
+        }
+    );
+    // Another node's name is free.
+    assert_eq!(
+        other.claim_node("node-b", "second", at(6), None).unwrap(),
+        NodeClaim::Claimed
+    );
+    // Replacing a process other than the holder changes nothing.
+    assert!(matches!(
+        other
+            .claim_node("node-a", "second", at(7), Some("third"))
+            .unwrap(),
+        NodeClaim::HeldBy { .. }
+    ));
+    // The caller found `first` gone: the node is the second's, and the
+    // first learns it at its next heartbeat; its release frees nothing.
+    assert_eq!(
+        other
+            .claim_node("node-a", "second", at(30), Some("first"))
+            .unwrap(),
+        NodeClaim::Claimed
+    );
+    assert!(!store.node_heartbeat("node-a", "first", at(31)).unwrap());
+    store.release_node("node-a", "first").unwrap();
+    assert!(matches!(
+        store.claim_node("node-a", "first", at(32), None).unwrap(),
+        NodeClaim::HeldBy { instance, .. } if instance == "second"
+    ));
+    // A clean stop frees it.
+    other.release_node("node-a", "second").unwrap();
+    assert_eq!(
+        store.claim_node("node-a", "first", at(40), None).unwrap(),
+        NodeClaim::Claimed
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1455,4 +1512,5 @@ on_both_backends!(
     a_carriers_retry_after_holds_every_node_of_the_trunk,
     spooled_rows_are_written_before_the_crash_is_resolved,
     a_real_result_amends_the_attempt_another_node_closed_as_interrupted,
+    a_node_is_held_by_one_process_at_a_time,
 );

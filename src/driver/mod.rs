@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 mod media;
+pub mod node_presence;
 pub mod shell;
 pub mod store_retry;
 pub mod trunk_share;

@@ -10,8 +10,8 @@ use super::migrations::Flavor;
 use super::sql::{Conn, Val, in_tx, placeholders};
 use super::{
     AnswerMinute, AttemptId, AttemptResult, AttemptView, CallbackFilter, CallbackId,
-    CallbackRequest, CallbackView, CampaignId, ImportOutcome, Lease, LeaseRequest, RecordId,
-    RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
+    CallbackRequest, CallbackView, CampaignId, ImportOutcome, Lease, LeaseRequest, NodeClaim,
+    RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
 };
 use crate::campaign::hopper::{
     Candidate, CandidatePhone, Decision, PendingCallback, RECENT_ATTEMPTS_SPAN, decide,
@@ -699,6 +699,69 @@ impl Store for SqlStore {
                 .and_then(Val::opt_int)
                 .map(from_ms)
                 .filter(|until| *until > now))
+        })
+    }
+
+    fn claim_node(
+        &self,
+        node: &str,
+        instance: &str,
+        now: Timestamp,
+        replace: Option<&str>,
+    ) -> Result<NodeClaim, StoreError> {
+        self.tx(|conn| {
+            // Two processes claiming at once: one inserts, the other finds
+            // its row (locked on PostgreSQL until the first commits).
+            conn.exec(
+                "INSERT INTO node_presence (node, instance, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (node) DO NOTHING",
+                &[node.into(), instance.into(), ms(now).into()],
+            )?;
+            let sql = format!(
+                "SELECT instance, seen_at FROM node_presence WHERE node = $1{}",
+                conn.lock_clause()
+            );
+            let rows = conn.query(&sql, &[node.into()])?;
+            let row = rows
+                .first()
+                .ok_or_else(|| StoreError::Corrupt(format!("node `{node}` has no presence row")))?;
+            let holder = row[0].text();
+            if holder != instance && replace != Some(holder.as_str()) {
+                return Ok(NodeClaim::HeldBy {
+                    instance: holder,
+                    seen_at: from_ms(row[1].int()),
+                });
+            }
+            conn.exec(
+                "UPDATE node_presence SET instance = $2, seen_at = $3 WHERE node = $1",
+                &[node.into(), instance.into(), ms(now).into()],
+            )?;
+            Ok(NodeClaim::Claimed)
+        })
+    }
+
+    fn node_heartbeat(
+        &self,
+        node: &str,
+        instance: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.tx(|conn| {
+            let updated = conn.exec(
+                "UPDATE node_presence SET seen_at = $3 WHERE node = $1 AND instance = $2",
+                &[node.into(), instance.into(), ms(now).into()],
+            )?;
+            Ok(updated > 0)
+        })
+    }
+
+    fn release_node(&self, node: &str, instance: &str) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            conn.exec(
+                "DELETE FROM node_presence WHERE node = $1 AND instance = $2",
+                &[node.into(), instance.into()],
+            )?;
+            Ok(())
         })
     }
 

@@ -161,6 +161,11 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         // v8: a callee's Retry-After holds that number, not the record's
         // other numbers.
         "ALTER TABLE phones ADD COLUMN hold_until BIGINT".to_string(),
+        // v9: the process running each node, and when it last said so: a
+        // second process started with the same node name is refused.
+        "CREATE TABLE node_presence (node TEXT PRIMARY KEY, instance TEXT NOT NULL, \
+         seen_at BIGINT NOT NULL)"
+            .to_string(),
     ]
 }
 

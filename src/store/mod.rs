@@ -290,6 +290,18 @@ pub struct RecordView {
     pub last_attempt_at: Option<i64>,
 }
 
+/// What [`Store::claim_node`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeClaim {
+    /// The node is this process's now.
+    Claimed,
+    /// Another process holds it; it said it was alive at `seen_at`.
+    HeldBy {
+        instance: String,
+        seen_at: Timestamp,
+    },
+}
+
 /// One dial, for the CDR export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttemptView {
@@ -411,6 +423,27 @@ pub trait Store: Send + Sync {
     ) -> Result<crate::pacing::trunk_share::TrunkShare, StoreError>;
     /// Gives `node`'s part of the shared trunk back (a clean shutdown).
     fn release_trunk_share(&self, node: &str) -> Result<(), StoreError>;
+    /// Marks `node` as run by the process `instance` (an opaque text,
+    /// see [`crate::driver::node_presence`]) if no process holds it, or it already
+    /// does, or the holder is `replace` (a process the caller found gone);
+    /// else returns the holder, for the caller to decide.
+    fn claim_node(
+        &self,
+        node: &str,
+        instance: &str,
+        now: Timestamp,
+        replace: Option<&str>,
+    ) -> Result<NodeClaim, StoreError>;
+    /// The running node says it is alive; `false` if another process
+    /// holds the node now (it found this one gone and took over).
+    fn node_heartbeat(
+        &self,
+        node: &str,
+        instance: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// A clean stop: the node is free (if `instance` still holds it).
+    fn release_node(&self, node: &str, instance: &str) -> Result<(), StoreError>;
     /// A carrier's Retry-After: records that `node` holds its new calls
     /// `until` then (if it does; a later hold of the node is never
     /// shortened) and returns the latest hold still running at `now` that
