@@ -1472,6 +1472,116 @@ fn a_node_is_held_by_one_process_at_a_time(store: TestStore) {
     );
 }
 
+fn a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(3));
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let delay = always_open("c").retry_delay(Outcome::Interrupted);
+    for lease in lease_all(&*store, campaign, at(0)) {
+        dial(&*store, &lease, Outcome::Human, at(0));
+    }
+    let record = |id: &str| store.record(campaign, id).unwrap().unwrap();
+    let schedule = |id: &str, agent: Option<&str>| {
+        store
+            .schedule_callback(
+                &CallbackRequest {
+                    record: record(id).id,
+                    at: at(3600),
+                    phone: None,
+                    agent: agent.map(str::to_string),
+                },
+                at(10),
+            )
+            .unwrap()
+    };
+    let personal = schedule("r0", Some("1001"));
+    let answered = schedule("r1", None);
+    let amended = schedule("r2", None);
+    let pending = || -> Vec<i64> {
+        let filter = CallbackFilter {
+            campaign: Some(campaign),
+            ..CallbackFilter::default()
+        };
+        store
+            .callbacks(&filter)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let due = at(3600 + 60);
+    let mut mine = request(campaign, "node-a", 10, due);
+    mine.agent = Some("1001");
+    let calls = store.lease(&mine).unwrap();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let call = |cb: i64| calls.iter().find(|l| l.callback == Some(cb)).unwrap();
+    let personal_attempt = store.begin_attempt(call(personal), due).unwrap();
+    let answered_attempt = store.begin_attempt(call(answered), due).unwrap();
+    store.attempt_live(answered_attempt, due).unwrap();
+    let amended_attempt = store.begin_attempt(call(amended), due).unwrap();
+    assert_eq!(
+        pending(),
+        Vec::<i64>::new(),
+        "all three are being delivered"
+    );
+
+    // The node dies with the three calls up; its restart closes them.
+    let restart = due + SignedDuration::from_secs(30);
+    assert_eq!(
+        store
+            .recover_node("node-a", restart)
+            .unwrap()
+            .interrupted_attempts,
+        3
+    );
+    // Nobody had answered two of them: those promises still stand (the
+    // personal one still its agent's); the answered one was kept.
+    let mut left = pending();
+    left.sort_unstable();
+    assert_eq!(left, vec![personal, amended]);
+    assert_eq!(record("r0").state, "callback");
+    assert_eq!(record("r1").state, "retry");
+    // Due again after the interruption's retry delay, not at once.
+    assert!(store.lease(&mine).unwrap().is_empty());
+    let mut later = request(campaign, "node-a", 10, restart + delay);
+    later.agent = Some("1001");
+    let again = store.lease(&later).unwrap();
+    // (r1 too, for its retry.)
+    let ids: Vec<(i64, Option<&str>)> = again
+        .iter()
+        .filter_map(|l| Some((l.callback?, l.callback_agent.as_deref())))
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&(personal, Some("1001"))), "{ids:?}");
+    assert!(ids.contains(&(amended, None)), "{ids:?}");
+    for lease in &again {
+        store
+            .release(lease, Release::Unused, restart + delay)
+            .unwrap();
+    }
+
+    // r2's call was in fact placed and answered (its node had only lost
+    // the store): its real result delivers the callback after all.
+    let mut result = AttemptResult::new(Outcome::Human);
+    result.answered_at = Some(due);
+    result.agent = Some("1002".into());
+    result.disposition = Some("SALE".into());
+    store
+        .complete_attempt(amended_attempt, &result, restart + delay)
+        .unwrap();
+    assert_eq!(pending(), vec![personal]);
+    assert_eq!(record("r2").state, "done");
+    // The personal callback is delivered: done.
+    let lease = store
+        .lease(&later)
+        .unwrap()
+        .into_iter()
+        .find(|l| l.callback == Some(personal))
+        .expect("the personal callback");
+    dial(&*store, &lease, Outcome::Human, restart + delay);
+    assert_eq!(pending(), Vec::<i64>::new());
+    let _ = personal_attempt;
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1513,4 +1623,5 @@ on_both_backends!(
     spooled_rows_are_written_before_the_crash_is_resolved,
     a_real_result_amends_the_attempt_another_node_closed_as_interrupted,
     a_node_is_held_by_one_process_at_a_time,
+    a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due,
 );

@@ -173,13 +173,14 @@ impl SqlStore {
         now: Timestamp,
     ) -> Result<RecordState, StoreError> {
         let rows = conn.query(
-            "SELECT record_id, campaign_id, phone, node, ended_at, outcome FROM attempts \
-             WHERE id = $1",
+            "SELECT record_id, campaign_id, phone, node, ended_at, outcome, started_at \
+             FROM attempts WHERE id = $1",
             &[attempt.into()],
         )?;
         let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
         let (record, campaign, phone, node) =
             (row[0].int(), row[1].int(), row[2].text(), row[3].text());
+        let started_at = row[6].int();
         // An attempt a recovery closed as `interrupted` (its node was
         // thought gone: restarted, or its lease lapsed and another node
         // resolved it) is amended by the node's real result when that
@@ -334,19 +335,47 @@ impl SqlStore {
         let mut callback_keep = None;
         if let Some(cb) = callback {
             let rows = conn.query(
-                "SELECT state, at FROM callbacks WHERE id = $1",
+                "SELECT state, at, created_at FROM callbacks WHERE id = $1",
                 &[cb.into()],
             )?;
-            let (cb_state, at) = rows
+            let (cb_state, at, created_at) = rows
                 .first()
-                .map(|r| (r[0].text(), r[1].int()))
+                .map(|r| (r[0].text(), r[1].int(), r[2].int()))
                 .unwrap_or_default();
-            if cb_state == "pending" && next_state != RecordState::Removed {
+            // The callback this very call was placed for, set pending
+            // again when the call was closed as interrupted before anyone
+            // answered (below), and now amended by the call's real result:
+            // it was delivered after all.
+            let delivered_after_all = amending && cb_state == "pending" && created_at < started_at;
+            if cb_state == "pending" && next_state != RecordState::Removed && !delivered_after_all {
                 // Scheduled during this call: it wins over the retry rule.
                 next_state = RecordState::Callback;
                 next_at = from_ms(at);
                 rank = 0;
                 callback_keep = Some(cb);
+            } else if cb_state == "delivering"
+                && result.outcome == Outcome::Interrupted
+                && result.answered_at.is_none()
+                && next_state != RecordState::Removed
+            {
+                // The dialer stopped before anyone answered the callback's
+                // call: the promise to the customer was not kept, so it
+                // stays (with its agent and number), due again after the
+                // interrupted call's retry delay, never redialed at once.
+                conn.exec(
+                    "UPDATE callbacks SET state = 'pending' WHERE id = $1",
+                    &[cb.into()],
+                )?;
+                next_state = RecordState::Callback;
+                let delay = now.checked_add(rules.retry_delay(result.outcome));
+                next_at = next_at.max(delay.unwrap_or(now));
+                rank = 0;
+                callback_keep = Some(cb);
+            } else if delivered_after_all {
+                conn.exec(
+                    "UPDATE callbacks SET state = 'done' WHERE id = $1",
+                    &[cb.into()],
+                )?;
             } else {
                 conn.exec(
                     "UPDATE callbacks SET state = CASE WHEN state = 'pending' THEN 'cancelled' \
