@@ -8,8 +8,8 @@ use outdial::campaign::model::{Disposition, DispositionEffect, Outcome, RecordSt
 use outdial::pacing::ledger::WindowCounts;
 use outdial::store::spool::{Replayed, RowSpool, SpooledRow, replay as replay_spool};
 use outdial::store::{
-    AttemptResult, CallbackFilter, CallbackRequest, ImportOutcome, Lease, LeaseRequest,
-    NodeAbandonment, NodeClaim, Release, Store, StoreError,
+    AttemptResult, AttemptView, CallbackFilter, CallbackRequest, ImportOutcome, Lease,
+    LeaseRequest, NodeAbandonment, NodeClaim, Release, Store, StoreError,
 };
 use store_common::*;
 
@@ -40,6 +40,18 @@ fn dial(store: &dyn Store, lease: &Lease, outcome: Outcome, now: Timestamp) -> R
     store
         .complete_attempt(attempt, &AttemptResult::new(outcome), now)
         .unwrap()
+}
+
+/// The campaign's attempt rows, as the CDR export gives them.
+fn attempt_rows(store: &dyn Store, campaign: i64) -> Vec<AttemptView> {
+    let mut rows = Vec::new();
+    store
+        .export_attempts(campaign, &mut |a| {
+            rows.push(a);
+            Ok(())
+        })
+        .unwrap();
+    rows
 }
 
 fn import_is_idempotent_and_reports_duplicates(store: TestStore) {
@@ -720,13 +732,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
         store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
         RecordState::Done
     );
-    let mut cdr = Vec::new();
-    store
-        .export_attempts(campaign, &mut |a| {
-            cdr.push(a);
-            Ok(())
-        })
-        .unwrap();
+    let cdr = attempt_rows(&*store, campaign);
     assert_eq!(cdr.len(), 2);
     assert_eq!(cdr[0].disposition.as_deref(), Some("DNC"));
     assert_eq!(cdr[0].agent.as_deref(), Some("1001"));
@@ -898,13 +904,7 @@ fn a_crash_while_a_live_answer_waits_leaves_it_abandoned(store: TestStore) {
     let restart = at(60);
     let recovery = store.recover_node("node-a", restart).unwrap();
     assert_eq!(recovery.interrupted_attempts, 3);
-    let mut attempts = Vec::new();
-    store
-        .export_attempts(campaign, &mut |a| {
-            attempts.push(a);
-            Ok(())
-        })
-        .unwrap();
+    let attempts = attempt_rows(&*store, campaign);
     let by_record = |id: &str| {
         attempts
             .iter()
@@ -1378,13 +1378,7 @@ fn a_real_result_amends_the_attempt_another_node_closed_as_interrupted(store: Te
         (2, 1, 0),
         "two interrupted attempts amended; the busy one was written already"
     );
-    let mut cdr = Vec::new();
-    store
-        .export_attempts(campaign, &mut |a| {
-            cdr.push(a);
-            Ok(())
-        })
-        .unwrap();
+    let cdr = attempt_rows(&*store, campaign);
     let row = |id| cdr.iter().find(|a| a.id == id).unwrap();
     assert_eq!(
         (row(dnc).outcome.as_deref(), row(dnc).disposition.as_deref()),
