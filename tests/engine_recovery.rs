@@ -301,6 +301,14 @@ fn a_restart_restores_the_abandonment_windows_from_the_store() {
     let fields = log_fields(&restored);
     assert_eq!(fields["answers"], 2, "{restored}");
     assert_eq!(fields["abandoned"], 1, "{restored}");
+    // The same calls teach the pacer's outcome and talk models.
+    let learned = running.wait_for_message(
+        "the pacer learned from the campaign's recent calls",
+        Duration::from_secs(10),
+    );
+    let fields = log_fields(&learned);
+    assert_eq!(fields["calls"], 3, "{learned}");
+    assert_eq!(fields["live"], 2, "{learned}");
     // The pacer's US rate now holds them: 1 abandon in 2 live answers.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

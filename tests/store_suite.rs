@@ -1576,6 +1576,81 @@ fn a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due(store: Test
     let _ = personal_attempt;
 }
 
+fn a_campaigns_recent_calls_are_read_back_for_the_pacer(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(6));
+    let other = campaign_with(&*store, &always_open("other"), &rows(1));
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let leases = lease_all(&*store, campaign, at(0));
+    let finish = |lease: &Lease, start: i64, result: AttemptResult| {
+        let attempt = store.begin_attempt(lease, at(start)).unwrap();
+        store
+            .complete_attempt(attempt, &result, at(start + 120))
+            .unwrap();
+    };
+    // Before the window: left out.
+    finish(&leases[0], 0, AttemptResult::new(Outcome::Busy));
+    // A person, 8 s to the answer and 0.6 s of analysis; 90 s of talk.
+    let mut person = AttemptResult::new(Outcome::Human);
+    person.answered_at = Some(at(108));
+    person.cpa_verdict = Some("human".into());
+    person.cpa_ms = Some(600);
+    person.talk_ms = Some(90_000);
+    person.ended_at = Some(at(190));
+    finish(&leases[1], 100, person);
+    // A machine, 10 s to the answer and 3 s of analysis.
+    let mut machine = AttemptResult::new(Outcome::Machine);
+    machine.answered_at = Some(at(210));
+    machine.cpa_verdict = Some("machine".into());
+    machine.cpa_ms = Some(3000);
+    machine.ended_at = Some(at(214));
+    finish(&leases[2], 200, machine);
+    // Abandoned: a person no agent took (no talk).
+    let mut dropped = AttemptResult::new(Outcome::Abandoned);
+    dropped.answered_at = Some(at(305));
+    dropped.cpa_verdict = Some("human".into());
+    dropped.abandoned = true;
+    dropped.ended_at = Some(at(312));
+    finish(&leases[3], 300, dropped);
+    // Busy after 4 s.
+    let mut busy = AttemptResult::new(Outcome::Busy);
+    busy.ended_at = Some(at(404));
+    finish(&leases[4], 400, busy);
+    // In flight: left out; then closed as interrupted: still left out.
+    store.begin_attempt(&leases[5], at(500)).unwrap();
+    let since = at(60);
+    let until = at(1000);
+    let calls = |limit| store.recent_calls(campaign, since, until, limit).unwrap();
+    let expected = vec![
+        (8600, true, Some(90_000)),
+        (13_000, false, None),
+        (5000, true, None),
+        (4000, false, None),
+    ];
+    let got = |limit| -> Vec<(i64, bool, Option<i64>)> {
+        calls(limit)
+            .iter()
+            .map(|c| (c.ring_ms, c.live, c.talk_ms))
+            .collect()
+    };
+    assert_eq!(got(100), expected);
+    store.recover_node("node-a", at(600)).unwrap();
+    assert_eq!(got(100), expected);
+    // The latest ones when there are more, still oldest first.
+    assert_eq!(got(2), expected[2..].to_vec());
+    // Another campaign's calls are its own; calls from `until` on are
+    // the asking process's.
+    let lease = lease_all(&*store, other, at(0)).remove(0);
+    finish(&lease, 100, AttemptResult::new(Outcome::Busy));
+    assert_eq!(got(100), expected);
+    assert!(
+        store
+            .recent_calls(campaign, since, at(200), 100)
+            .unwrap()
+            .len()
+            == 1
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1618,4 +1693,5 @@ on_both_backends!(
     a_real_result_amends_the_attempt_another_node_closed_as_interrupted,
     a_node_is_held_by_one_process_at_a_time,
     a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due,
+    a_campaigns_recent_calls_are_read_back_for_the_pacer,
 );

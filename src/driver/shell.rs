@@ -387,6 +387,7 @@ impl Shell {
         let store = self.store.clone();
         let inputs = self.inputs.clone();
         let node = self.node.clone();
+        let store_for_calls = self.store.clone();
         // Dials this process starts from now on are the pacer's own.
         let until = Timestamp::now();
         self.store_tasks.spawn(async move {
@@ -426,7 +427,12 @@ impl Shell {
             let answers: u64 = minutes.iter().map(|m| m.live_answers).sum();
             let abandoned: u64 = minutes.iter().map(|m| m.abandoned).sum();
             tracing::info!(%campaign, answers, abandoned, "abandonment history of the last 30 days restored");
-            let _ = inputs.send(Input::AnswerHistory { campaign, minutes });
+            let calls = recent_calls(store_for_calls, id, &campaign, until).await;
+            let _ = inputs.send(Input::AnswerHistory {
+                campaign,
+                minutes,
+                calls,
+            });
         });
     }
 
@@ -1208,6 +1214,56 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
 
 /// The spool's lock; a panic while it was held leaves the file as it was
 /// (every change is one append), so its state is still good to use.
+/// How far back a campaign's calls teach a starting pacer's models: a
+/// restart within the shift learns from the same hours of the same list;
+/// yesterday's calls may answer at another rate.
+const RECENT_CALLS_SPAN: SignedDuration = SignedDuration::from_hours(4);
+/// At most this many (the outcome model's memory).
+const RECENT_CALLS_MAX: u32 = 2000;
+
+/// The campaign's calls of the last [`RECENT_CALLS_SPAN`] started before
+/// `until`, for the pacer; none (a cold start) when the store cannot say.
+async fn recent_calls(
+    store: Arc<dyn Store>,
+    id: CampaignId,
+    campaign: &str,
+    until: Timestamp,
+) -> Vec<crate::pacing::RestoredCall> {
+    let since = until
+        .checked_sub(RECENT_CALLS_SPAN)
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let loaded =
+        tokio::task::spawn_blocking(move || store.recent_calls(id, since, until, RECENT_CALLS_MAX))
+            .await;
+    let calls = match loaded {
+        Ok(Ok(calls)) => calls,
+        Ok(Err(error)) => {
+            tracing::warn!(%campaign, %error, "cannot read the campaign's recent calls: pacing starts cold");
+            return Vec::new();
+        }
+        Err(error) => {
+            tracing::warn!(%campaign, %error, "recent calls task failed: pacing starts cold");
+            return Vec::new();
+        }
+    };
+    let live = calls.iter().filter(|c| c.live).count();
+    tracing::info!(
+        %campaign,
+        calls = calls.len(),
+        live,
+        hours = RECENT_CALLS_SPAN.as_hours(),
+        "the pacer learned from the campaign's recent calls"
+    );
+    calls
+        .into_iter()
+        .map(|call| crate::pacing::RestoredCall {
+            ring_s: call.ring_ms as f64 / 1000.0,
+            live: call.live,
+            talk_s: call.talk_ms.map(|t| t as f64 / 1000.0),
+        })
+        .collect()
+}
+
 fn lock(spool: &std::sync::Mutex<RowSpool>) -> std::sync::MutexGuard<'_, RowSpool> {
     spool
         .lock()

@@ -291,8 +291,13 @@ impl Dialer {
                     });
                 }
             }
-            Input::AnswerHistory { campaign, minutes } => {
+            Input::AnswerHistory {
+                campaign,
+                minutes,
+                calls,
+            } => {
                 if let Some(live) = self.live.get_mut(&campaign) {
+                    live.pacer.restore_calls(&calls);
                     for minute in minutes {
                         // Before what the clock can express: counted as
                         // now, so kept in the windows longer, never lost.

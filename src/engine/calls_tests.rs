@@ -583,11 +583,24 @@ fn a_restarted_campaign_paces_with_its_earlier_abandons() {
         Input::AnswerHistory {
             campaign: "demo".into(),
             minutes: vec![minute(hours(48), 1000, 25), minute(hours(2), 100, 5)],
+            // And its calls of the last hours: one in four a person.
+            calls: (0..200)
+                .map(|i| crate::pacing::RestoredCall {
+                    ring_s: 10.0,
+                    live: i % 4 == 0,
+                    talk_s: (i % 4 == 0).then_some(60.0),
+                })
+                .collect(),
         },
         at,
     );
     let _ = effects(&mut dialer);
     let stats = dialer.campaign_stats("demo", at).unwrap();
+    // The pacer's models learned them: past the cold start at once (held
+    // to one line by the UK rate over the cap, here).
+    let reasoning = stats.reasoning.expect("a decision");
+    assert_ne!(reasoning.limit, crate::pacing::Limit::ColdStart);
+    assert!((reasoning.live_rate - 0.25).abs() < 0.01, "{reasoning:?}");
     // US: 30 days hold both; UK: 24 hours hold the later minute only.
     assert!(
         (stats.abandon_rate_us - 30.0 / 1100.0).abs() < 1e-9,

@@ -149,9 +149,12 @@ pub enum Input {
     },
     /// The campaign's earlier live answers and abandons, per minute: how
     /// long before now the minute was, live answers, abandons.
+    /// With them the campaign's recent finished calls, oldest first, for
+    /// the pacer's outcome and talk models.
     AnswerHistory {
         campaign: String,
         minutes: Vec<HistoryMinute>,
+        calls: Vec<crate::pacing::RestoredCall>,
     },
     /// The call could not be placed at all (lease lost, no RTP port, SIP
     /// refused the request): nothing was sent to the trunk.

@@ -545,6 +545,14 @@ impl World {
                     live_answers: u64::from(choice % 5),
                     abandoned: u64::from(choice % 2),
                 }],
+                // Sometimes enough earlier calls to end the cold start.
+                calls: (0..choice % 300)
+                    .map(|i| crate::pacing::RestoredCall {
+                        ring_s: f64::from(i % 30),
+                        live: i % 5 == 0,
+                        talk_s: (i % 5 == 0).then_some(f64::from(i % 200)),
+                    })
+                    .collect(),
             }),
             Owed::AgentCall { agent } => {
                 let up = !choice.is_multiple_of(4);

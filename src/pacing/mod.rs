@@ -237,6 +237,19 @@ pub struct Reasoning {
     pub abandon_rate_uk: f64,
 }
 
+/// One call of an earlier run, for [`Pacer::restore_calls`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestoredCall {
+    /// From the dial until the call resolved: a person's answer (the
+    /// analyser's human verdict), or anything else (machine, busy, no
+    /// answer, failure).
+    pub ring_s: f64,
+    /// A person answered (a human verdict, or an abandoned call).
+    pub live: bool,
+    /// How long the agent talked, when the call reached one.
+    pub talk_s: Option<f64>,
+}
+
 /// The pacer's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Decision {
@@ -341,6 +354,10 @@ pub struct Pacer {
     /// toward the loop's set-point (how noisy the running rate still is),
     /// not toward the cold start (the outcome model has not seen them).
     restored_answers: u64,
+    /// Live answers among the calls restored into the outcome model
+    /// ([`Pacer::restore_calls`]): the model has seen them, so they count
+    /// toward the cold start.
+    restored_model_answers: u64,
     /// Integral state of the closed loop: ln of the marginal-risk threshold.
     log_threshold: f64,
     /// Pacing is held progressive for want of room: the threshold is not
@@ -382,6 +399,7 @@ impl Pacer {
             recent_dials: dial_rate::DialRate::new(),
             live_answers_seen: 0,
             restored_answers: 0,
+            restored_model_answers: 0,
             log_threshold: BASE_RISK.ln(),
             held: false,
             answers_mean: vec![0.0; HORIZON_BINS + 1],
@@ -477,6 +495,28 @@ impl Pacer {
     pub fn restore_history(&mut self, at: Instant, live_answers: u64, abandoned: u64) {
         self.ledger.restore(at, live_answers, abandoned);
         self.restored_answers += live_answers;
+    }
+
+    /// The campaign's recent calls (earlier runs, from the store), oldest
+    /// first: the outcome model learns how they resolved and the talk model
+    /// how long they lasted, as if this pacer had dialed them. A restart
+    /// then paces predictively from its first decision instead of starting
+    /// progressive until it has seen its own answers again (in a small
+    /// team at a low hit rate, tens of minutes). The cold start still
+    /// holds when the store had too few of them.
+    pub fn restore_calls(&mut self, calls: &[RestoredCall]) {
+        for call in calls {
+            if !call.ring_s.is_finite() || call.ring_s < 0.0 {
+                continue;
+            }
+            self.outcomes.observe(call.ring_s, call.live);
+            if call.live {
+                self.restored_model_answers += 1;
+            }
+            if let Some(talk_s) = call.talk_s {
+                self.talk.observe(talk_s);
+            }
+        }
     }
 
     /// The closed loop's integral action, once per live answer and once per
@@ -600,7 +640,7 @@ impl Pacer {
                 (progressive(lines_per_agent), Limit::Progressive)
             }
             PacingMode::Predictive { set_point, cap } => {
-                if self.live_answers_seen < COLD_START_ANSWERS
+                if self.live_answers_seen + self.restored_model_answers < COLD_START_ANSWERS
                     || self.outcomes.observations() < COLD_START_RESOLUTIONS
                     || self.talk.samples() < COLD_START_TALKS
                 {

@@ -221,3 +221,57 @@ fn restored_answers_steer_the_loop_but_do_not_end_the_cold_start() {
     pacer.integrate(true);
     assert!((pacer.log_threshold - start).abs() < 1e-9);
 }
+
+#[test]
+fn restored_calls_teach_the_model_and_end_the_cold_start() {
+    let now = Instant::now();
+    // A list where every fifth dial is a person 9 s after the dial and the
+    // rest resolve at 20 s; talks of 90 s.
+    let calls: Vec<RestoredCall> = (0..300)
+        .map(|i| {
+            let live = i % 5 == 0;
+            RestoredCall {
+                ring_s: if live { 9.0 } else { 20.0 },
+                live,
+                talk_s: live.then_some(90.0),
+            }
+        })
+        .collect();
+    let fresh = || {
+        let mut pacer = Pacer::new(PacerConfig::predictive(300), now);
+        ready_agents(&mut pacer, 10, now);
+        pacer
+    };
+    let mut cold = fresh();
+    cold.restore_history(now - Duration::from_secs(3600), 500, 5);
+    assert_eq!(cold.decide(now).reasoning.limit, Limit::ColdStart);
+
+    // A restart restores both: the abandonment windows (room under the
+    // cap) and the calls.
+    let mut warm = fresh();
+    warm.restore_history(now - Duration::from_secs(3600), 500, 5);
+    warm.restore_calls(&calls);
+    let rate = warm.outcomes.live_rate();
+    assert!((rate - 0.2).abs() < 0.02, "{rate}");
+    // Drawn from the 120 s prior toward the 90 s talks.
+    let talk = warm.talk.mean_s();
+    assert!(talk < 105.0, "{talk}");
+    let decision = warm.decide(now);
+    assert_ne!(decision.reasoning.limit, Limit::ColdStart, "{decision:?}");
+    assert!(
+        decision.dial > 10,
+        "more lines than ready agents at a 20 % hit rate: {decision:?}"
+    );
+
+    // Too few of them (19 people): still the cold start. Impossible
+    // figures (a negative or unknown ring time) are not learned.
+    let mut few = fresh();
+    few.restore_history(now - Duration::from_secs(3600), 500, 5);
+    few.restore_calls(&calls[..95]);
+    few.restore_calls(&[RestoredCall {
+        ring_s: f64::NAN,
+        live: true,
+        talk_s: None,
+    }]);
+    assert_eq!(few.decide(now).reasoning.limit, Limit::ColdStart);
+}

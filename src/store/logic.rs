@@ -1651,6 +1651,42 @@ impl Store for SqlStore {
         })
     }
 
+    fn recent_calls(
+        &self,
+        campaign: CampaignId,
+        since: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<super::RecentCall>, StoreError> {
+        self.tx(|conn| {
+            let mut calls: Vec<super::RecentCall> = conn
+                .query(
+                    "SELECT CASE WHEN answered_at IS NULL THEN ended_at - started_at \
+                     ELSE answered_at - started_at + COALESCE(cpa_ms, 0) END, \
+                     CASE WHEN cpa_verdict = 'human' OR abandoned <> 0 THEN 1 ELSE 0 END, \
+                     talk_ms FROM attempts \
+                     WHERE campaign_id = $1 AND started_at >= $2 AND started_at < $3 \
+                     AND ended_at IS NOT NULL AND outcome <> 'interrupted' \
+                     ORDER BY started_at DESC, id DESC LIMIT $4",
+                    &[
+                        campaign.into(),
+                        ms(since).into(),
+                        ms(until).into(),
+                        i64::from(limit).into(),
+                    ],
+                )?
+                .iter()
+                .map(|r| super::RecentCall {
+                    ring_ms: r[0].int().max(0),
+                    live: r[1].int() != 0,
+                    talk_ms: r[2].opt_int().filter(|&t| t > 0),
+                })
+                .collect();
+            calls.reverse();
+            Ok(calls)
+        })
+    }
+
     fn abandonment_by_node(
         &self,
         campaign: CampaignId,

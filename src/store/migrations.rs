@@ -166,6 +166,8 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "CREATE TABLE node_presence (node TEXT PRIMARY KEY, instance TEXT NOT NULL, \
          seen_at BIGINT NOT NULL)"
             .to_string(),
+        // v10: a campaign's latest calls, for the pacer's models at start.
+        "CREATE INDEX attempts_started ON attempts (campaign_id, started_at)".to_string(),
     ]
 }
 

@@ -337,6 +337,19 @@ pub struct AnswerMinute {
     pub abandoned: u64,
 }
 
+/// One finished call of a campaign, for the pacer's outcome and talk
+/// models (restored when a campaign starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentCall {
+    /// From the dial until it resolved: the answer plus the analyser's time
+    /// when it was answered, else its end (busy, no answer, failure).
+    pub ring_ms: i64,
+    /// A person answered (a human verdict, or an abandoned call).
+    pub live: bool,
+    /// How long the agent talked, when it reached one.
+    pub talk_ms: Option<i64>,
+}
+
 /// One node's live answers and abandons of a campaign in the US window
 /// (30 days) and the UK window (24 hours), for the campaign-wide
 /// abandonment view of supervisors (`GET /api/campaigns/{name}/abandonment`).
@@ -588,6 +601,17 @@ pub trait Store: Send + Sync {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<AnswerMinute>, StoreError>;
+    /// The campaign's last `limit` finished calls (every node's: they tell
+    /// how the list answers, not whose budget is spent) started from
+    /// `since` until `until`, oldest first; calls closed as interrupted are
+    /// left out (how they ended is unknown).
+    fn recent_calls(
+        &self,
+        campaign: CampaignId,
+        since: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RecentCall>, StoreError>;
     /// Live answers and abandons of the campaign per node (every node that
     /// dialed it, by name): answered from `us_since` on, and from `uk_since`
     /// on. Counted as [`Store::answer_history`] counts them.
