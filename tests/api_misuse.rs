@@ -110,6 +110,7 @@ const PATHS: &[&str] = &[
     "/api/dnc",
     "/api/dnc/remove",
     "/api/dnc/{number}",
+    "/api/nodes",
     "/api/nope",
 ];
 const IDS: &[&str] = &[

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use support::{Running, ephemeral_config, http_get, write_config};
+use support::{Running, ephemeral_config, http, http_get, write_config};
+
+const SUPERVISOR: &str = "demo-supervisor-token";
 
 /// A node named `twin` on `database`, its spool in `dir`.
 fn twin_config(dir: &Path, database: &store_common::PgDatabase) -> std::path::PathBuf {
@@ -88,6 +90,18 @@ fn a_second_process_with_a_running_nodes_name_is_refused_and_a_crashed_one_is_ta
     );
     let (status, body) = http_get(first_http, "/health");
     assert_eq!(status, 200, "{body}");
+    // The supervisor sees the node, its process, alive.
+    let (status, body) = http_get(first_http, "/api/nodes");
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = http(first_http, "GET", "/api/nodes", Some(SUPERVISOR), None);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["this"], "twin", "{listed}");
+    let nodes = listed["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{listed}");
+    assert_eq!(nodes[0]["node"], "twin", "{listed}");
+    assert_eq!(nodes[0]["pid"], first_pid, "{listed}");
+    assert_eq!(nodes[0]["alive"], true, "{listed}");
 
     // The first crashes: its restart (here from the other directory) takes
     // the name over without waiting.

@@ -1458,8 +1458,25 @@ fn a_node_is_held_by_one_process_at_a_time(store: TestStore) {
         store.claim_node("node-a", "first", at(32), None).unwrap(),
         NodeClaim::HeldBy { instance, .. } if instance == "second"
     ));
+    // The nodes on the store, with their last heartbeats.
+    let listed = |store: &dyn Store| -> Vec<(String, String, Timestamp)> {
+        store
+            .nodes()
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.node, n.instance, n.seen_at))
+            .collect()
+    };
+    assert_eq!(
+        listed(&*store),
+        vec![
+            ("node-a".into(), "second".into(), at(30)),
+            ("node-b".into(), "second".into(), at(6)),
+        ]
+    );
     // A clean stop frees it.
     other.release_node("node-a", "second").unwrap();
+    assert_eq!(listed(&*store).len(), 1);
     assert_eq!(
         store.claim_node("node-a", "first", at(40), None).unwrap(),
         NodeClaim::Claimed

@@ -12,6 +12,7 @@ mod dnc;
 mod error;
 mod events;
 mod health;
+mod nodes;
 mod run_commands;
 mod web;
 mod ws;
@@ -180,6 +181,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/events", get(events::agent))
         .route("/api/agents/{id}/ws", get(ws::agent))
         .route("/api/ws", get(ws::all))
+        .route("/api/nodes", get(nodes::list))
         .route(
             "/api/campaigns",
             get(campaigns::list).post(campaign_admin::create),

@@ -794,6 +794,23 @@ impl Store for SqlStore {
         })
     }
 
+    fn nodes(&self) -> Result<Vec<super::NodePresence>, StoreError> {
+        self.tx(|conn| {
+            Ok(conn
+                .query(
+                    "SELECT node, instance, seen_at FROM node_presence ORDER BY node",
+                    &[],
+                )?
+                .iter()
+                .map(|r| super::NodePresence {
+                    node: r[0].text(),
+                    instance: r[1].text(),
+                    seen_at: from_ms(r[2].int()),
+                })
+                .collect())
+        })
+    }
+
     fn release_trunk_share(&self, node: &str) -> Result<(), StoreError> {
         self.tx(|conn| {
             conn.exec("DELETE FROM trunk_shares WHERE node = $1", &[node.into()])?;

@@ -290,6 +290,16 @@ pub struct RecordView {
     pub last_attempt_at: Option<i64>,
 }
 
+/// A node running on the store, as [`Store::nodes`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePresence {
+    pub node: String,
+    /// The process running it (see [`crate::driver::node_presence`]).
+    pub instance: String,
+    /// When it last said it was alive.
+    pub seen_at: Timestamp,
+}
+
 /// What [`Store::claim_node`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeClaim {
@@ -457,6 +467,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// A clean stop: the node is free (if `instance` still holds it).
     fn release_node(&self, node: &str, instance: &str) -> Result<(), StoreError>;
+    /// The nodes running on this store (or that stopped without a clean
+    /// stop: their last heartbeat tells), by name.
+    fn nodes(&self) -> Result<Vec<NodePresence>, StoreError>;
     /// A carrier's Retry-After: records that `node` holds its new calls
     /// `until` then (if it does; a later hold of the node is never
     /// shortened) and returns the latest hold still running at `now` that
