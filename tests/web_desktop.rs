@@ -655,6 +655,11 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.wait_until("the agents to pick from", |b| {
         b.element("input[data-agent-choice='1001']").is_some()
     });
+    // The dialer nodes on the store: this one, with its process, alive.
+    let pid = running.child.id().to_string();
+    browser.wait_text("#nodes", "this node listed", |t| {
+        t.contains("(this one)") && t.contains(&pid) && t.contains("alive")
+    });
     // A bad caller ID: nothing is created, the problem is shown by its key.
     browser.type_into("#define-name", "autumn");
     browser.click("#define-mode option[value=progressive]");

@@ -128,6 +128,7 @@ async function refresh() {
       "data-agent",
     );
     renderCallbacks(await outdial.api("GET", "/api/callbacks?limit=200"));
+    await refreshNodes();
   } catch (error) {
     say(error.message);
   } finally {
@@ -339,6 +340,29 @@ async function removeCampaign(name) {
   } catch (error) {
     say(error.message);
   }
+}
+
+// The dialer nodes sharing the store and their heartbeats, read every 10 s.
+let nodesReadAt = 0;
+async function refreshNodes() {
+  if (Date.now() - nodesReadAt < 10000) return;
+  nodesReadAt = Date.now();
+  const listed = await outdial.api("GET", "/api/nodes");
+  const rows = listed.nodes.map((n) =>
+    outdial.el(
+      "tr",
+      { "data-node": n.node },
+      outdial.el("td", {}, n.node === listed.this ? n.node + " (this one)" : n.node),
+      outdial.el("td", {}, n.host || "–"),
+      outdial.el("td", {}, n.pid ? String(n.pid) : "–"),
+      outdial.el("td", {}, n.seen_s_ago + " s ago"),
+      outdial.el("td", n.alive ? {} : { class: "down" }, n.alive ? "alive" : "down"),
+    ),
+  );
+  if (rows.length === 0) {
+    rows.push(outdial.el("tr", {}, outdial.el("td", { colspan: "5", class: "muted" }, "no node on the store")));
+  }
+  outdial.replaceIfChanged($("nodes"), rows);
 }
 
 // Pending callbacks, soonest first; a supervisor may cancel any (the
