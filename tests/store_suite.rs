@@ -1481,6 +1481,15 @@ fn a_node_is_held_by_one_process_at_a_time(store: TestStore) {
         store.claim_node("node-a", "first", at(40), None).unwrap(),
         NodeClaim::Claimed
     );
+    // A row that went away under a running node (the table emptied by
+    // hand): its next heartbeat takes the free name back.
+    store.release_node("node-a", "first").unwrap();
+    assert!(store.node_heartbeat("node-a", "first", at(45)).unwrap());
+    assert!(
+        listed(&*store).contains(&("node-a".into(), "first".into(), at(45))),
+        "{:?}",
+        listed(&*store)
+    );
 }
 
 fn a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due(store: TestStore) {

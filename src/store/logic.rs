@@ -780,7 +780,18 @@ impl Store for SqlStore {
                 "UPDATE node_presence SET seen_at = $3 WHERE node = $1 AND instance = $2",
                 &[node.into(), instance.into(), ms(now).into()],
             )?;
-            Ok(updated > 0)
+            if updated > 0 {
+                return Ok(true);
+            }
+            // Not ours: held by another process, or the row is gone (an
+            // operator emptied the table, a database restored from before
+            // this start): a free name is taken back, a held one is not.
+            let inserted = conn.exec(
+                "INSERT INTO node_presence (node, instance, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (node) DO NOTHING",
+                &[node.into(), instance.into(), ms(now).into()],
+            )?;
+            Ok(inserted > 0)
         })
     }
 

@@ -457,8 +457,9 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         replace: Option<&str>,
     ) -> Result<NodeClaim, StoreError>;
-    /// The running node says it is alive; `false` if another process
-    /// holds the node now (it found this one gone and took over).
+    /// The running node says it is alive (taking its name back if nobody
+    /// holds it); `false` if another process holds the node now (it found
+    /// this one gone and took over).
     fn node_heartbeat(
         &self,
         node: &str,
