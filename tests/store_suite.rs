@@ -1490,6 +1490,15 @@ fn a_node_is_held_by_one_process_at_a_time(store: TestStore) {
         "{:?}",
         listed(&*store)
     );
+    // A node silent for more than a week is forgotten at the next start
+    // of any node; one silent for less is kept.
+    let days = |d: i64| at(45) - SignedDuration::from_hours(24 * d);
+    store.claim_node("gone", "old", days(8), None).unwrap();
+    store.claim_node("resting", "old", days(6), None).unwrap();
+    assert_eq!(listed(&*store).len(), 4);
+    other.claim_node("node-b", "second", at(50), None).unwrap();
+    let names: Vec<String> = listed(&*store).into_iter().map(|n| n.0).collect();
+    assert_eq!(names, vec!["node-a", "node-b", "resting"]);
 }
 
 fn a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due(store: TestStore) {

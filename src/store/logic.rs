@@ -739,6 +739,16 @@ impl Store for SqlStore {
         replace: Option<&str>,
     ) -> Result<NodeClaim, StoreError> {
         self.tx(|conn| {
+            // Nodes silent for a week are forgotten (a container's name
+            // changes with each new container: its rows would pile up in
+            // the list of nodes, all down).
+            let forgotten = now
+                .checked_sub(super::NODE_FORGOTTEN_AFTER)
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            conn.exec(
+                "DELETE FROM node_presence WHERE seen_at < $1 AND node <> $2",
+                &[ms(forgotten).into(), node.into()],
+            )?;
             // Two processes claiming at once: one inserts, the other finds
             // its row (locked on PostgreSQL until the first commits).
             conn.exec(

@@ -300,6 +300,10 @@ pub struct NodePresence {
     pub seen_at: Timestamp,
 }
 
+/// A node silent this long is dropped from `node_presence` by the next
+/// node that starts ([`Store::claim_node`]).
+pub const NODE_FORGOTTEN_AFTER: SignedDuration = SignedDuration::from_hours(7 * 24);
+
 /// What [`Store::claim_node`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeClaim {
