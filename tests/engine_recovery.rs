@@ -470,3 +470,99 @@ fn a_row_the_store_could_not_take_before_the_stop_is_written_at_the_next_start()
     assert_eq!(field("disposition"), "SALE");
     assert_eq!(field("agent"), "sim");
 }
+
+/// A callback whose call was ringing when the dialer was killed was not
+/// delivered: after the restart it is still scheduled (the same one, with
+/// its time), and its record is not redialed at once.
+#[test]
+fn kill_9_during_a_callbacks_call_keeps_the_callback() {
+    use outdial::campaign::model::Outcome;
+    use outdial::store::{AttemptResult, CallbackRequest, LeaseRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    // The number rings until cancelled (last digit 5).
+    let _carrier = Sipp::uas(
+        sip_support::carrier_router(dir.path(), 1000)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "120s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config(dir.path(), _carrier.port)).unwrap();
+    std::fs::write(dir.path().join("list.csv"), "id,phone\nr0,+12025551005\n").unwrap();
+    import_list(&config_path, &dir.path().join("list.csv"));
+    // An hour ago the customer asked to be called back half an hour ago.
+    let callback = {
+        let url = format!("sqlite://{}", dir.path().join("outdial.db").display());
+        let store = outdial::store::open(&url).unwrap();
+        let campaign = store.campaign_id("recovery").unwrap().unwrap();
+        let earlier = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        let lease = store
+            .lease(&LeaseRequest {
+                campaign,
+                node: "recovery-node",
+                agent: None,
+                max: 1,
+                now: earlier,
+                lease_for: jiff::SignedDuration::from_mins(10),
+                personal_only: false,
+            })
+            .unwrap()
+            .remove(0);
+        let attempt = store.begin_attempt(&lease, earlier).unwrap();
+        store
+            .complete_attempt(attempt, &AttemptResult::new(Outcome::Human), earlier)
+            .unwrap();
+        store
+            .schedule_callback(
+                &CallbackRequest {
+                    record: lease.record_id,
+                    at: earlier + jiff::SignedDuration::from_mins(30),
+                    phone: None,
+                    agent: None,
+                },
+                earlier,
+            )
+            .unwrap()
+    };
+    let pending = |addr| -> Vec<i64> {
+        let (status, body) = http(
+            addr,
+            "GET",
+            "/api/callbacks?campaign=recovery",
+            Some(SUPERVISOR),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        json(&body)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+
+    // First life: the callback's call rings, then SIGKILL.
+    let mut first = Running::start(&config_path);
+    let addr = first.wait_until_listening();
+    assert_eq!(pending(addr), vec![callback]);
+    start_campaign(addr);
+    wait_for_lines(addr, 1);
+    wait_for_attempt_rows(&dir.path().join("outdial.db"), 1);
+    assert_eq!(pending(addr), Vec::<i64>::new(), "being delivered");
+    first.signal("KILL");
+    let _ = first.child.wait();
+
+    // Second life: the call is closed as interrupted, the callback stays.
+    let mut second = Running::start(&config_path);
+    let addr = second.wait_until_listening();
+    let opened = second.wait_for_message("store open", Duration::from_secs(10));
+    assert_eq!(log_fields(&opened)["interrupted"], 1, "{opened}");
+    assert_eq!(pending(addr), vec![callback]);
+    start_campaign(addr);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stats(addr)["dials"], 0, "the callback was redialed at once");
+    second.signal("TERM");
+    assert!(second.child.wait().unwrap().success());
+}
