@@ -144,6 +144,33 @@ fn import_list(config_path: &Path, list: &Path) {
     assert!(import.status.success(), "{import:?}");
 }
 
+/// The store in `dir`, and the campaign's records leased to this node an
+/// hour ago (for a test to write an earlier run's calls), and that hour.
+fn leased_an_hour_ago(
+    dir: &Path,
+) -> (
+    Box<dyn outdial::store::Store>,
+    Vec<outdial::store::Lease>,
+    jiff::Timestamp,
+) {
+    let url = format!("sqlite://{}", dir.join("outdial.db").display());
+    let store = outdial::store::open(&url).unwrap();
+    let campaign = store.campaign_id("recovery").unwrap().unwrap();
+    let earlier = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let leases = store
+        .lease(&outdial::store::LeaseRequest {
+            campaign,
+            node: "recovery-node",
+            agent: None,
+            max: 10,
+            now: earlier,
+            lease_for: jiff::SignedDuration::from_mins(10),
+            personal_only: false,
+        })
+        .unwrap();
+    (store, leases, earlier)
+}
+
 fn start_campaign(addr: std::net::SocketAddr) {
     let (status, body) = http(
         addr,
@@ -246,7 +273,7 @@ fn kill_9_then_restart_resolves_calls_in_flight_and_dials_nothing_twice() {
 #[test]
 fn a_restart_restores_the_abandonment_windows_from_the_store() {
     use outdial::campaign::model::Outcome;
-    use outdial::store::{AttemptResult, LeaseRequest};
+    use outdial::store::AttemptResult;
 
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("outdial.toml");
@@ -262,21 +289,7 @@ fn a_restart_restores_the_abandonment_windows_from_the_store() {
     // An earlier run, an hour ago: two live answers, one of them abandoned,
     // and a machine.
     {
-        let url = format!("sqlite://{}", dir.path().join("outdial.db").display());
-        let store = outdial::store::open(&url).unwrap();
-        let campaign = store.campaign_id("recovery").unwrap().unwrap();
-        let earlier = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
-        let leases = store
-            .lease(&LeaseRequest {
-                campaign,
-                node: "recovery-node",
-                agent: None,
-                max: 10,
-                now: earlier,
-                lease_for: jiff::SignedDuration::from_mins(10),
-                personal_only: false,
-            })
-            .unwrap();
+        let (store, leases, earlier) = leased_an_hour_ago(dir.path());
         assert_eq!(leases.len(), 3);
         for (lease, (outcome, verdict, abandoned)) in leases.iter().zip([
             (Outcome::Human, "human", false),
@@ -477,7 +490,7 @@ fn a_row_the_store_could_not_take_before_the_stop_is_written_at_the_next_start()
 #[test]
 fn kill_9_during_a_callbacks_call_keeps_the_callback() {
     use outdial::campaign::model::Outcome;
-    use outdial::store::{AttemptResult, CallbackRequest, LeaseRequest};
+    use outdial::store::{AttemptResult, CallbackRequest};
 
     let dir = tempfile::tempdir().unwrap();
     // The number rings until cancelled (last digit 5).
@@ -494,22 +507,8 @@ fn kill_9_during_a_callbacks_call_keeps_the_callback() {
     import_list(&config_path, &dir.path().join("list.csv"));
     // An hour ago the customer asked to be called back half an hour ago.
     let callback = {
-        let url = format!("sqlite://{}", dir.path().join("outdial.db").display());
-        let store = outdial::store::open(&url).unwrap();
-        let campaign = store.campaign_id("recovery").unwrap().unwrap();
-        let earlier = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
-        let lease = store
-            .lease(&LeaseRequest {
-                campaign,
-                node: "recovery-node",
-                agent: None,
-                max: 1,
-                now: earlier,
-                lease_for: jiff::SignedDuration::from_mins(10),
-                personal_only: false,
-            })
-            .unwrap()
-            .remove(0);
+        let (store, mut leases, earlier) = leased_an_hour_ago(dir.path());
+        let lease = leases.remove(0);
         let attempt = store.begin_attempt(&lease, earlier).unwrap();
         store
             .complete_attempt(attempt, &AttemptResult::new(Outcome::Human), earlier)
