@@ -16,7 +16,10 @@
 //!
 //! A running node whose heartbeat finds another process holding its name
 //! (its store was out of reach for longer than [`STALE`] and a new process
-//! took over) stops: the new one has already closed its calls.
+//! took over) stops: the new one has already closed its calls. One whose
+//! row is simply gone (the table emptied by hand, a database restored from
+//! a backup) takes the free name back. Nodes silent for a week are dropped
+//! at the next start of any node; `GET /api/nodes` lists the rest.
 
 use std::time::{Duration, Instant};
 
