@@ -738,45 +738,7 @@ impl Store for SqlStore {
         now: Timestamp,
         replace: Option<&str>,
     ) -> Result<NodeClaim, StoreError> {
-        self.tx(|conn| {
-            // Nodes silent for a week are forgotten (a container's name
-            // changes with each new container: its rows would pile up in
-            // the list of nodes, all down).
-            let forgotten = now
-                .checked_sub(super::NODE_FORGOTTEN_AFTER)
-                .unwrap_or(Timestamp::UNIX_EPOCH);
-            conn.exec(
-                "DELETE FROM node_presence WHERE seen_at < $1 AND node <> $2",
-                &[ms(forgotten).into(), node.into()],
-            )?;
-            // Two processes claiming at once: one inserts, the other finds
-            // its row (locked on PostgreSQL until the first commits).
-            conn.exec(
-                "INSERT INTO node_presence (node, instance, seen_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (node) DO NOTHING",
-                &[node.into(), instance.into(), ms(now).into()],
-            )?;
-            let sql = format!(
-                "SELECT instance, seen_at FROM node_presence WHERE node = $1{}",
-                conn.lock_clause()
-            );
-            let rows = conn.query(&sql, &[node.into()])?;
-            let row = rows
-                .first()
-                .ok_or_else(|| StoreError::Corrupt(format!("node `{node}` has no presence row")))?;
-            let holder = row[0].text();
-            if holder != instance && replace != Some(holder.as_str()) {
-                return Ok(NodeClaim::HeldBy {
-                    instance: holder,
-                    seen_at: from_ms(row[1].int()),
-                });
-            }
-            conn.exec(
-                "UPDATE node_presence SET instance = $2, seen_at = $3 WHERE node = $1",
-                &[node.into(), instance.into(), ms(now).into()],
-            )?;
-            Ok(NodeClaim::Claimed)
-        })
+        self.tx(|conn| super::presence::claim(conn, node, instance, now, replace))
     }
 
     fn node_heartbeat(
@@ -785,51 +747,15 @@ impl Store for SqlStore {
         instance: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.tx(|conn| {
-            let updated = conn.exec(
-                "UPDATE node_presence SET seen_at = $3 WHERE node = $1 AND instance = $2",
-                &[node.into(), instance.into(), ms(now).into()],
-            )?;
-            if updated > 0 {
-                return Ok(true);
-            }
-            // Not ours: held by another process, or the row is gone (an
-            // operator emptied the table, a database restored from before
-            // this start): a free name is taken back, a held one is not.
-            let inserted = conn.exec(
-                "INSERT INTO node_presence (node, instance, seen_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (node) DO NOTHING",
-                &[node.into(), instance.into(), ms(now).into()],
-            )?;
-            Ok(inserted > 0)
-        })
+        self.tx(|conn| super::presence::heartbeat(conn, node, instance, now))
     }
 
     fn release_node(&self, node: &str, instance: &str) -> Result<(), StoreError> {
-        self.tx(|conn| {
-            conn.exec(
-                "DELETE FROM node_presence WHERE node = $1 AND instance = $2",
-                &[node.into(), instance.into()],
-            )?;
-            Ok(())
-        })
+        self.tx(|conn| super::presence::release(conn, node, instance))
     }
 
     fn nodes(&self) -> Result<Vec<super::NodePresence>, StoreError> {
-        self.tx(|conn| {
-            Ok(conn
-                .query(
-                    "SELECT node, instance, seen_at FROM node_presence ORDER BY node",
-                    &[],
-                )?
-                .iter()
-                .map(|r| super::NodePresence {
-                    node: r[0].text(),
-                    instance: r[1].text(),
-                    seen_at: from_ms(r[2].int()),
-                })
-                .collect())
-        })
+        self.tx(super::presence::list)
     }
 
     fn release_trunk_share(&self, node: &str) -> Result<(), StoreError> {

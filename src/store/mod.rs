@@ -13,6 +13,7 @@ pub mod import_list;
 mod logic;
 pub mod migrations;
 pub mod postgres;
+mod presence;
 pub mod spool;
 pub mod sql;
 pub mod sqlite;
