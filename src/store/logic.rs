@@ -1586,33 +1586,7 @@ impl Store for SqlStore {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<AnswerMinute>, StoreError> {
-        // An abandoned call was a live answer too (its verdict is human,
-        // but say so: the count must not hang on the verdict's spelling).
-        // The dial's start stands in for the answer when none was written
-        // (abandoned calls have no talk time): at most a ring time earlier.
-        self.tx(|conn| {
-            Ok(conn
-                .query(
-                    "SELECT COALESCE(answered_at, started_at) / 60000 AS minute, COUNT(*), \
-                     CAST(SUM(abandoned) AS BIGINT) FROM attempts \
-                     WHERE campaign_id = $1 AND COALESCE(answered_at, started_at) >= $2 \
-                     AND started_at < $3 AND node = $4 AND (cpa_verdict = 'human' OR abandoned <> 0) \
-                     GROUP BY minute ORDER BY minute",
-                    &[
-                        campaign.into(),
-                        ms(since).into(),
-                        ms(until).into(),
-                        node.into(),
-                    ],
-                )?
-                .iter()
-                .map(|r| AnswerMinute {
-                    minute: from_ms(r[0].int().saturating_mul(60_000)),
-                    live_answers: u64::try_from(r[1].int()).unwrap_or(0),
-                    abandoned: u64::try_from(r[2].int()).unwrap_or(0),
-                })
-                .collect())
-        })
+        self.tx(|conn| super::pacer_history::answer_minutes(conn, campaign, node, since, until))
     }
 
     fn recent_calls(
@@ -1622,33 +1596,7 @@ impl Store for SqlStore {
         until: Timestamp,
         limit: u32,
     ) -> Result<Vec<super::RecentCall>, StoreError> {
-        self.tx(|conn| {
-            let mut calls: Vec<super::RecentCall> = conn
-                .query(
-                    "SELECT CASE WHEN answered_at IS NULL THEN ended_at - started_at \
-                     ELSE answered_at - started_at + COALESCE(cpa_ms, 0) END, \
-                     CASE WHEN cpa_verdict = 'human' OR abandoned <> 0 THEN 1 ELSE 0 END, \
-                     talk_ms FROM attempts \
-                     WHERE campaign_id = $1 AND started_at >= $2 AND started_at < $3 \
-                     AND ended_at IS NOT NULL AND outcome <> 'interrupted' \
-                     ORDER BY started_at DESC, id DESC LIMIT $4",
-                    &[
-                        campaign.into(),
-                        ms(since).into(),
-                        ms(until).into(),
-                        i64::from(limit).into(),
-                    ],
-                )?
-                .iter()
-                .map(|r| super::RecentCall {
-                    ring_ms: r[0].int().max(0),
-                    live: r[1].int() != 0,
-                    talk_ms: r[2].opt_int().filter(|&t| t > 0),
-                })
-                .collect();
-            calls.reverse();
-            Ok(calls)
-        })
+        self.tx(|conn| super::pacer_history::recent_calls(conn, campaign, since, until, limit))
     }
 
     fn abandonment_by_node(
@@ -1657,33 +1605,8 @@ impl Store for SqlStore {
         us_since: Timestamp,
         uk_since: Timestamp,
     ) -> Result<Vec<super::NodeAbandonment>, StoreError> {
-        use crate::pacing::ledger::WindowCounts;
-        let count = |value: &Val| u64::try_from(value.int()).unwrap_or(0);
         self.tx(|conn| {
-            Ok(conn
-                .query(
-                    "SELECT node, COUNT(*), CAST(SUM(abandoned) AS BIGINT), \
-                     CAST(SUM(CASE WHEN COALESCE(answered_at, started_at) >= $3 THEN 1 ELSE 0 END) \
-                     AS BIGINT), \
-                     CAST(SUM(CASE WHEN COALESCE(answered_at, started_at) >= $3 THEN abandoned \
-                     ELSE 0 END) AS BIGINT) FROM attempts \
-                     WHERE campaign_id = $1 AND COALESCE(answered_at, started_at) >= $2 \
-                     AND (cpa_verdict = 'human' OR abandoned <> 0) GROUP BY node ORDER BY node",
-                    &[campaign.into(), ms(us_since).into(), ms(uk_since).into()],
-                )?
-                .iter()
-                .map(|r| super::NodeAbandonment {
-                    node: r[0].text(),
-                    us: WindowCounts {
-                        live_answers: count(&r[1]),
-                        abandoned: count(&r[2]),
-                    },
-                    uk: WindowCounts {
-                        live_answers: count(&r[3]),
-                        abandoned: count(&r[4]),
-                    },
-                })
-                .collect())
+            super::pacer_history::abandonment_by_node(conn, campaign, us_since, uk_since)
         })
     }
 

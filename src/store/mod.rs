@@ -12,6 +12,7 @@ pub mod export_csv;
 pub mod import_list;
 mod logic;
 pub mod migrations;
+mod pacer_history;
 pub mod postgres;
 mod presence;
 pub mod spool;
