@@ -143,3 +143,32 @@ fn a_second_process_on_the_same_node_is_refused_and_the_first_runs_on() {
     running.signal("TERM");
     assert_eq!(running.child.wait().expect("wait").code(), Some(0));
 }
+
+/// `outdial nodes` lists the running node from the store, alive, with its
+/// process; after a clean stop the store holds no node.
+#[test]
+fn the_nodes_command_lists_the_running_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &ephemeral_config(dir.path()));
+    let mut running = Running::start(&config);
+    running.wait_until_listening();
+    running.wait_for_message("store open", Duration::from_secs(20));
+    let nodes = || {
+        let listed = outdial()
+            .arg("--config")
+            .arg(&config)
+            .arg("nodes")
+            .output()
+            .expect("run outdial nodes");
+        assert!(listed.status.success(), "{listed:?}");
+        String::from_utf8(listed.stdout).expect("UTF-8")
+    };
+    let table = nodes();
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert_eq!(rows[0][2], running.child.id().to_string(), "{table}");
+    assert_eq!(rows[0][5], "alive", "{table}");
+    running.signal("TERM");
+    assert_eq!(running.child.wait().expect("wait").code(), Some(0));
+    assert_eq!(nodes(), "", "a clean stop frees the node");
+}

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::ApiState;
 use super::auth::require_supervisor;
 use super::error::ApiError;
-use crate::driver::node_presence::{Instance, STALE};
+use crate::driver::node_presence::{Instance, is_alive};
 
 #[derive(Debug, Serialize)]
 pub struct NodeView {
@@ -57,7 +57,7 @@ pub async fn list(
                 pid: instance.pid,
                 seen_at: presence.seen_at.to_string(),
                 seen_s_ago,
-                alive: ago.unsigned_abs() < STALE,
+                alive: is_alive(presence.seen_at, now),
             }
         })
         .collect();

@@ -13,6 +13,7 @@ pub mod cpa;
 mod dnc;
 mod export;
 mod import;
+mod nodes;
 mod run;
 mod simulate;
 
@@ -62,6 +63,8 @@ pub enum Command {
     Callbacks(callbacks::CallbacksArgs),
     /// Campaigns defined through the API: list, show, define or remove them.
     Campaigns(campaigns::CampaignsArgs),
+    /// The dialer nodes sharing the store: host, PID, last heartbeat, alive or down.
+    Nodes,
     /// Place a call (or --count calls at --rate) through the trunk and
     /// report progress, outcome and timings.
     Call(call::CallArgs),
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Dnc(args) => dnc::dnc(&cli, args),
         Command::Callbacks(args) => callbacks::callbacks(&cli, args),
         Command::Campaigns(args) => campaigns::campaigns(&cli, args),
+        Command::Nodes => nodes::nodes(&cli),
         Command::Call(args) => call::call(&cli, args),
         Command::Cpa(args) => cpa::run(args),
         Command::Simulate(args) => simulate::simulate(args),

@@ -129,6 +129,12 @@ fn running(instance: &Instance) -> bool {
     instance.pid != 0 && process_start(instance.pid) == Some(instance.start)
 }
 
+/// Whether a node last seen at `seen_at` is running, at `now`: it said so
+/// within [`STALE`] (either way: another machine's clock may be ahead).
+pub fn is_alive(seen_at: Timestamp, now: Timestamp) -> bool {
+    now.duration_since(seen_at).unsigned_abs() < STALE
+}
+
 /// What to do about a node held by another process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -318,6 +324,17 @@ mod tests {
             boot: boot.into(),
             pid_namespace: "pid:[4026531836]".into(),
         }
+    }
+
+    #[test]
+    fn alive_is_a_heartbeat_within_the_stale_span_either_way() {
+        let now = Timestamp::now();
+        let secs = |s: i64| SignedDuration::from_secs(s);
+        assert!(is_alive(now - secs(19), now));
+        assert!(!is_alive(now - secs(20), now));
+        // Another machine's clock a little ahead.
+        assert!(is_alive(now + secs(3), now));
+        assert!(!is_alive(now - secs(7 * 24 * 3600), now));
     }
 
     #[test]
