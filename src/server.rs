@@ -15,7 +15,7 @@ use crate::driver::node_presence;
 use crate::driver::shell::Shell;
 use crate::engine::dialer::Dialer;
 use crate::net::SipSockets;
-use crate::store::spool::{RowSpool, replay as replay_spool};
+use crate::store::spool::{RowSpool, SpooledRow, replay as replay_spool};
 use crate::store::{CampaignId, Store};
 use crate::{api, driver};
 
@@ -29,6 +29,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Watch signals before anything is announced: a SIGTERM that arrives
     // right after "listening" must still stop the process cleanly.
     let signal = wait_for_signal()?;
+    // The row spool's lock is this node's first claim, taken before any
+    // socket or the store is touched: a second process on the same node
+    // is refused here, and one that started a moment earlier cannot lose
+    // the race to it while it opens the store.
+    let spool_path = config.store.spool_path();
+    let opened_spool =
+        RowSpool::open(&spool_path).context("cannot open the row spool (`[store] spool`)")?;
     let metrics = crate::metrics::install()?;
     let sip = SipSockets::bind(&config.sip).await?;
     let http = tokio::net::TcpListener::bind(config.api.listen)
@@ -49,7 +56,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // SIP stops last: the engine hangs up its calls through it.
     let (sip_shutdown_tx, sip_shutdown_rx) = watch::channel(false);
     let (sip_handle, sip_events, sip_task) = sip.start(&config, sip_shutdown_rx);
-    let (config, store, campaign_ids, node, instance, spool) = open_store(config).await?;
+    let (config, store, campaign_ids, node, instance, spool) =
+        open_store(config, opened_spool).await?;
     let (taken_over_tx, taken_over) = tokio::sync::oneshot::channel();
     let presence_task = tokio::spawn(node_presence::keep_the_node(
         store.clone(),
@@ -209,7 +217,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// node left in flight when it last stopped: first the finished calls'
 /// rows its spool still holds are written, then its attempts still open
 /// (a crash) are closed as interrupted and its leases given back.
-async fn open_store(mut config: Config) -> anyhow::Result<OpenedStore> {
+async fn open_store(
+    mut config: Config,
+    (mut spool, left): (RowSpool, Vec<SpooledRow>),
+) -> anyhow::Result<OpenedStore> {
     tokio::task::spawn_blocking(move || {
         let url = crate::config::redact_url(&config.store.url);
         let store: Arc<dyn Store> = Arc::from(
@@ -241,9 +252,7 @@ async fn open_store(mut config: Config) -> anyhow::Result<OpenedStore> {
             ids.insert(campaign.name.clone(), id);
         }
         let node = config.store.node_name();
-        let spool_path = config.store.spool_path();
-        let (mut spool, left) =
-            RowSpool::open(&spool_path).context("cannot open the row spool (`[store] spool`)")?;
+        let spool_path = spool.path().to_path_buf();
         // Before anything of this node's is touched: another process
         // running as this node would lose its calls to the recovery below.
         let instance = node_presence::claim(store.as_ref(), &node)?;
