@@ -13,6 +13,7 @@
 //! the dialer must see the phone gone.
 
 mod sip_support;
+mod softphone_support;
 mod support;
 
 use std::io::{Read, Write};
@@ -21,19 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use outdial::media::wav::{Wav, write_mono_8k};
 use serde_json::Value;
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial, rms, tone_share};
-
-const SUPERVISOR: &str = "baresip-supervisor-token";
-const AGENT_TOKEN: &str = "baresip-agent-token";
-const AGENT_PASSWORD: &str = "agent-secret-1";
-/// How long each live person talks after the greeting before hanging up.
-const TALK_MS: u64 = 5000;
-/// The agent's "voice": a steady tone nothing else on the call has.
-const AGENT_TONE_HZ: f64 = 700.0;
-const ZIP_HZ: f64 = 440.0;
+use softphone_support::*;
+use support::{Running, http};
 
 /// baresip with its own configuration directory; killed when dropped.
 struct Baresip {
@@ -214,168 +206,6 @@ fn netstrings(mut bytes: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-fn config(dir: &Path, carrier_port: u16) -> String {
-    let rtp_base = 26000 + (free_port() % 1000) * 8;
-    format!(
-        r#"
-[sip]
-listen = "127.0.0.1:0"
-transports = ["udp", "tcp"]
-[rtp]
-bind = "127.0.0.1"
-port_min = {rtp_base}
-port_max = {rtp_max}
-[media]
-record_dir = "{records}"
-[trunk]
-uri = "sip:127.0.0.1:{carrier_port}"
-caller_id = "+15551230000"
-max_concurrent_calls = 2
-max_calls_per_second = 5
-options_interval_s = 0
-[api]
-listen = "127.0.0.1:0"
-[[api.token]]
-token = "{SUPERVISOR}"
-role = "supervisor"
-[[api.token]]
-token = "{AGENT_TOKEN}"
-role = "agent"
-agent = "a1"
-[store]
-url = "sqlite://{db}"
-[[campaign]]
-name = "soft"
-mode = "progressive"
-lines_per_agent = 1.0
-ring_timeout_s = 15
-call_hours = "00:00-23:59"
-call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-default_region = "US"
-machine_action = "hangup"
-[[agent]]
-id = "a1"
-name = "Softphone Agent"
-password = "{AGENT_PASSWORD}"
-campaigns = ["soft"]
-"#,
-        rtp_max = rtp_base + 7,
-        records = dir.join("recordings").display(),
-        db = dir.join("outdial.db").display(),
-    )
-}
-
-/// Two minutes of the agent's "voice" (a steady tone), 16-bit PCM as
-/// baresip's aufile wants it.
-fn agent_voice(dir: &Path) -> PathBuf {
-    let voice = dir.join("agent-voice.wav");
-    let samples: Vec<i16> = (0..8000 * 120)
-        .map(|i| {
-            let phase = 2.0 * std::f64::consts::PI * AGENT_TONE_HZ * f64::from(i) / 8000.0;
-            (6000.0 * phase.sin()) as i16
-        })
-        .collect();
-    write_mono_8k(&voice, &samples).unwrap();
-    voice
-}
-
-/// `outdial import` of `list` into campaign soft.
-fn import(config_path: &Path, list: &Path) {
-    let import = outdial()
-        .arg("--config")
-        .arg(config_path)
-        .args(["import", "--campaign", "soft", "--file"])
-        .arg(list)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
-}
-
-/// Starts campaign soft (the supervisor's command).
-fn start_campaign(addr: SocketAddr) {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/soft/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
-}
-
-fn json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-fn agent(addr: SocketAddr) -> Value {
-    let (status, body) = http(addr, "GET", "/api/agents/a1", Some(AGENT_TOKEN), None);
-    assert_eq!(status, 200, "{body}");
-    json(&body)
-}
-
-fn agent_post(addr: SocketAddr, action: &str, body: Option<&str>) -> (u16, Value) {
-    let (status, text) = http(
-        addr,
-        "POST",
-        &format!("/api/agents/a1/{action}"),
-        Some(AGENT_TOKEN),
-        body,
-    );
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn wait_for<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// One channel of a WAV file, in 20 ms windows.
-fn windows(path: &Path, channel: usize) -> Vec<Vec<f64>> {
-    let wav = Wav::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(wav.sample_rate, 8000, "{}", path.display());
-    let channels = usize::from(wav.channels);
-    let samples: Vec<f64> = wav
-        .samples
-        .chunks(channels)
-        .map(|frame| f64::from(frame[channel]))
-        .collect();
-    samples.chunks(160).map(<[f64]>::to_vec).collect()
-}
-
-/// Runs of consecutive 20 ms windows that are loud and mostly `frequency`.
-fn tone_runs(windows: &[Vec<f64>], frequency: f64) -> Vec<(usize, usize)> {
-    let mut runs = Vec::new();
-    let mut start = None;
-    for (i, w) in windows.iter().enumerate() {
-        let tonal = rms(w) > 300.0 && tone_share(w, frequency) > 0.8;
-        match (tonal, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i - s));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        runs.push((s, windows.len() - s));
-    }
-    runs
-}
-
 #[test]
 fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -501,46 +331,10 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     }
 
     // What the softphone heard, on its one call: the zip tone before each
-    // customer, and each customer's speech after it.
-    let heard = windows(&phone.heard(), 0);
-    let zips: Vec<(usize, usize)> = tone_runs(&heard, ZIP_HZ)
-        .into_iter()
-        .filter(|&(_, length)| (6..=12).contains(&length))
-        .collect();
-    assert_eq!(zips.len(), 2, "two zip tones of ~200 ms: {zips:?}");
-    for (i, &(start, length)) in zips.iter().enumerate() {
-        let until = zips.get(i + 1).map_or(heard.len(), |&(next, _)| next);
-        let speech = heard[start + length..until]
-            .iter()
-            .filter(|w| rms(w) > 300.0 && tone_share(w, ZIP_HZ) < 0.5)
-            .count();
-        // The router's live person talks for seconds after the greeting.
-        assert!(
-            speech >= 25,
-            "customer {} was not heard after the zip tone ({speech} loud windows)",
-            i + 1
-        );
-    }
-    // What the customers heard: each bridge recording's agent channel
-    // carries the softphone's 700 Hz.
-    let recordings: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(recordings.len(), 2, "{recordings:?}");
-    for recording in &recordings {
-        let agent_channel = windows(recording, 1);
-        let voiced = agent_channel
-            .iter()
-            .filter(|w| rms(w) > 1000.0 && tone_share(w, AGENT_TONE_HZ) > 0.8)
-            .count();
-        assert!(
-            voiced * 2 >= agent_channel.len(),
-            "{}: the agent's voice is missing from the agent channel ({voiced} of {} windows)",
-            recording.display(),
-            agent_channel.len()
-        );
-    }
+    // customer, and each customer's speech after it; what the customers
+    // heard: the softphone's 700 Hz.
+    assert_each_customer_heard_after_a_zip(&windows(&phone.heard(), 0), 2);
+    assert_the_agent_was_heard_in_the_recordings(dir.path(), 2);
 }
 
 /// The same softphone over SIP/TCP: it registers on outdial's TCP listener,
@@ -682,21 +476,7 @@ fn a_baresip_softphone_rung_per_call_takes_a_customer() {
     assert_eq!(&rows[0][column("abandoned")], "0", "{rows:?}");
     assert_eq!(&rows[0][column("agent")], "a1", "{rows:?}");
     // What the softphone heard on that one call: the zip tone, then speech.
-    let heard = windows(&phone.heard(), 0);
-    let zips: Vec<(usize, usize)> = tone_runs(&heard, ZIP_HZ)
-        .into_iter()
-        .filter(|&(_, length)| (6..=12).contains(&length))
-        .collect();
-    assert_eq!(zips.len(), 1, "one zip tone: {zips:?}");
-    let (start, length) = zips[0];
-    let speech = heard[start + length..]
-        .iter()
-        .filter(|w| rms(w) > 300.0 && tone_share(w, ZIP_HZ) < 0.5)
-        .count();
-    assert!(
-        speech >= 25,
-        "the customer was not heard ({speech} windows)"
-    );
+    assert_each_customer_heard_after_a_zip(&windows(&phone.heard(), 0), 1);
 }
 
 /// SIT segment 1 of the carrier's intercept (IC): 913.8 Hz.

@@ -7,6 +7,7 @@ SYSTEM_DEPS=(
   "chromium chromium"
   "chromedriver chromium-driver"
   "baresip baresip-core"
+  "linphonec linphone-cli"
 )
 
 apt_updated=0
