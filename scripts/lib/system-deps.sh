@@ -8,6 +8,7 @@ SYSTEM_DEPS=(
   "chromedriver chromium-driver"
   "baresip baresip-core"
   "linphonec linphone-cli"
+  "kamailio kamailio"
 )
 
 apt_updated=0

@@ -1,0 +1,225 @@
+//! outdial behind a real SIP proxy: Kamailio (Debian package `kamailio`)
+//! as the trunk's `outbound_proxy`, record-routing every call, in front of
+//! a SIPp callee (`tests/sipp/uas_behind_proxy.xml`). Contact centers put
+//! an SBC or a proxy between the dialer and their carriers; a dialer that
+//! ignored the route set would send its ACK and BYE straight to the
+//! callee's Contact, past the proxy — which a real SBC would never let
+//! through, and SIPp alone would not notice. Kamailio logs every request it
+//! relays, so the test reads there which requests went through it.
+
+mod sip_support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sip_support::{Sipp, free_port, json_lines, outdial_call};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Kamailio on a free loopback port, in its own process group (it forks
+/// its workers); the whole group is stopped when dropped.
+struct Kamailio {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Kamailio {
+    fn start(dir: &Path) -> Kamailio {
+        let port = free_port();
+        let runtime = dir.join("kamailio-run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        let config = dir.join("kamailio.cfg");
+        // A stateful proxy: record-routes the dialog-creating requests and
+        // relays them to their Request-URI; loose-routes the in-dialog
+        // ones; logs each request as it comes in.
+        std::fs::write(
+            &config,
+            format!(
+                r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+mpath="{modules}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "xlog.so"
+request_route {{
+    xlog("L_NOTICE", "relaying $rm $ru from $si:$sp\n");
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    record_route();
+    t_relay();
+}}
+"#,
+                modules = modules_dir().display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.join("kamailio.log");
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&config)
+            .args(["-DD", "-E", "-n", "1", "-Y"])
+            .arg(&runtime)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .process_group(0)
+            .spawn()
+            .expect("run kamailio (Debian package kamailio)");
+        let mut kamailio = Kamailio { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !kamailio.log().contains("SO_RCVBUF is finally") {
+            if let Some(status) = kamailio.child.try_wait().unwrap() {
+                panic!("kamailio exited ({status}):\n{}", kamailio.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kamailio did not open its socket:\n{}",
+                kamailio.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        kamailio
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The requests Kamailio relayed: (method, Request-URI, source).
+    fn relayed(&self) -> Vec<(String, String, String)> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                let rest = line.split("relaying ").nth(1)?;
+                let mut words = rest.split_whitespace();
+                let method = words.next()?.to_string();
+                let uri = words.next()?.to_string();
+                let source = words.nth(1)?.to_string();
+                Some((method, uri, source))
+            })
+            .collect()
+    }
+}
+
+/// Debian puts Kamailio's modules under the architecture's library folder.
+fn modules_dir() -> PathBuf {
+    let candidates = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("kamailio/modules"))
+        .chain([PathBuf::from("/usr/lib/kamailio/modules")]);
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("tm.so").exists())
+        .expect("Kamailio's modules (Debian package kamailio)")
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // The main process stops its workers on SIGTERM; the group kill is
+        // for a worker left behind.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One `outdial call` to the SIPp callee behind Kamailio (the callee ends
+/// the call as `ending` says); returns the call's JSON and what Kamailio
+/// relayed.
+fn call_through_the_proxy(
+    ending: &str,
+    hold_s: &str,
+) -> (serde_json::Value, Vec<(String, String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let kamailio = Kamailio::start(dir.path());
+    let mut callee = Sipp::uas("uas_behind_proxy.xml", 1, &["-set", "ending", ending]);
+    let config = dir.path().join("outdial.toml");
+    let text = sip_support::config_text(dir.path(), callee.port).replace(
+        "# outbound_proxy = \"sip:sbc.example.net:5060\"",
+        &format!("outbound_proxy = \"sip:127.0.0.1:{}\"", kamailio.port),
+    );
+    assert!(text.contains("outbound_proxy = \"sip:127.0.0.1:"));
+    std::fs::write(&config, text).unwrap();
+    let output = outdial_call(
+        &config,
+        &["+15551234567", "--json", "--hold", hold_s],
+        LIMIT,
+    );
+    let mut lines = json_lines(&output);
+    assert_eq!(lines.len(), 1, "one JSON object per call");
+    callee.assert_passed(LIMIT);
+    (lines.remove(0), kamailio.relayed())
+}
+
+#[test]
+fn a_call_through_a_record_routing_proxy_is_acked_and_hung_up_through_it() {
+    let (call, relayed) = call_through_the_proxy("caller", "0.5");
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(call["sip_code"], 200, "{call}");
+    // The INVITE went to the proxy (the outbound proxy); the ACK and the
+    // BYE too, by the route set Kamailio recorded, towards the callee's
+    // Contact.
+    let seen: Vec<(&str, &str)> = relayed
+        .iter()
+        .map(|(method, uri, _)| (method.as_str(), uri.split(';').next().unwrap_or(uri)))
+        .map(|(method, uri)| (method, uri.split('@').next().unwrap_or(uri)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("INVITE", "sip:+15551234567"),
+            ("ACK", "sip:callee"),
+            ("BYE", "sip:callee"),
+        ],
+        "{relayed:?}"
+    );
+}
+
+#[test]
+fn the_callees_bye_through_the_proxy_ends_the_call() {
+    let (call, relayed) = call_through_the_proxy("callee", "10");
+    assert_eq!(call["outcome"], "answered", "{call}");
+    // The callee hung up after a second, well inside the 10 s hold.
+    let duration = call["duration_ms"].as_f64().unwrap();
+    assert!(duration < 5000.0, "{call}");
+    let methods: Vec<&str> = relayed.iter().map(|(m, _, _)| m.as_str()).collect();
+    assert_eq!(methods, ["INVITE", "ACK", "BYE"], "{relayed:?}");
+    let (_, bye_uri, _) = &relayed[2];
+    assert!(
+        bye_uri.starts_with("sip:outdial@"),
+        "the callee's BYE reached outdial's Contact through the proxy: {relayed:?}"
+    );
+}
