@@ -161,7 +161,7 @@ impl Drop for Kamailio {
 /// relayed.
 fn call_through_the_proxy(
     ending: &str,
-    hold_s: &str,
+    options: &[&str],
 ) -> (serde_json::Value, Vec<(String, String, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let kamailio = Kamailio::start(dir.path());
@@ -173,11 +173,11 @@ fn call_through_the_proxy(
     );
     assert!(text.contains("outbound_proxy = \"sip:127.0.0.1:"));
     std::fs::write(&config, text).unwrap();
-    let output = outdial_call(
-        &config,
-        &["+15551234567", "--json", "--hold", hold_s],
-        LIMIT,
-    );
+    let args: Vec<&str> = ["+15551234567", "--json"]
+        .into_iter()
+        .chain(options.iter().copied())
+        .collect();
+    let output = outdial_call(&config, &args, LIMIT);
     let mut lines = json_lines(&output);
     assert_eq!(lines.len(), 1, "one JSON object per call");
     callee.assert_passed(LIMIT);
@@ -186,7 +186,7 @@ fn call_through_the_proxy(
 
 #[test]
 fn a_call_through_a_record_routing_proxy_is_acked_and_hung_up_through_it() {
-    let (call, relayed) = call_through_the_proxy("caller", "0.5");
+    let (call, relayed) = call_through_the_proxy("caller", &["--hold", "0.5"]);
     assert_eq!(call["outcome"], "answered", "{call}");
     assert_eq!(call["sip_code"], 200, "{call}");
     // The INVITE went to the proxy (the outbound proxy); the ACK and the
@@ -210,7 +210,7 @@ fn a_call_through_a_record_routing_proxy_is_acked_and_hung_up_through_it() {
 
 #[test]
 fn the_callees_bye_through_the_proxy_ends_the_call() {
-    let (call, relayed) = call_through_the_proxy("callee", "10");
+    let (call, relayed) = call_through_the_proxy("callee", &["--hold", "10"]);
     assert_eq!(call["outcome"], "answered", "{call}");
     // The callee hung up after a second, well inside the 10 s hold.
     let duration = call["duration_ms"].as_f64().unwrap();
@@ -222,4 +222,17 @@ fn the_callees_bye_through_the_proxy_ends_the_call() {
         bye_uri.starts_with("sip:outdial@"),
         "the callee's BYE reached outdial's Contact through the proxy: {relayed:?}"
     );
+}
+
+/// A callee that never answers: the ring timeout's CANCEL goes to the
+/// proxy (hop by hop, the branch of outdial's INVITE), Kamailio cancels
+/// its own branch, and the 487 comes back and is ACKed — the callee's
+/// SIPp gets its CANCEL and its ACK.
+#[test]
+fn a_ring_timeouts_cancel_through_the_proxy_ends_the_ringing() {
+    let (call, relayed) = call_through_the_proxy("never", &["--ring-timeout", "1"]);
+    assert_eq!(call["outcome"], "no_answer", "{call}");
+    assert_eq!(call["sip_code"], 487, "{call}");
+    let methods: Vec<&str> = relayed.iter().map(|(m, _, _)| m.as_str()).collect();
+    assert_eq!(&methods[..2], ["INVITE", "CANCEL"], "{relayed:?}");
 }
