@@ -18,17 +18,38 @@ use sip_support::{Sipp, free_port, json_lines, outdial_call};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Kamailio on a free loopback port, in its own process group (it forks
+/// Kamailio on free loopback ports, in its own process group (it forks
 /// its workers); the whole group is stopped when dropped.
 struct Kamailio {
     child: Child,
+    /// Where outdial reaches it.
     port: u16,
     log: PathBuf,
 }
 
+/// One request as Kamailio received it (before relaying it).
+#[derive(Debug)]
+struct Relayed {
+    method: String,
+    request_uri: String,
+    /// `udp` or `tcp`.
+    protocol: String,
+}
+
 impl Kamailio {
-    fn start(dir: &Path) -> Kamailio {
+    /// `towards_outdial`: `udp` (one UDP port for both sides) or `tcp`
+    /// (outdial's side on TCP, the callee's on a UDP port of its own:
+    /// Kamailio then record-routes twice, one entry per side).
+    fn start(dir: &Path, towards_outdial: &str) -> Kamailio {
         let port = free_port();
+        let listen = match towards_outdial {
+            "udp" => format!("listen=udp:127.0.0.1:{port}\ndisable_tcp=yes"),
+            "tcp" => format!(
+                "listen=tcp:127.0.0.1:{port}\nlisten=udp:127.0.0.1:{}\ntcp_children=1",
+                free_port()
+            ),
+            other => panic!("no transport {other}"),
+        };
         let runtime = dir.join("kamailio-run");
         std::fs::create_dir_all(&runtime).unwrap();
         let config = dir.join("kamailio.cfg");
@@ -43,9 +64,8 @@ debug=2
 log_stderror=yes
 fork=yes
 children=1
-disable_tcp=yes
 auto_aliases=no
-listen=udp:127.0.0.1:{port}
+{listen}
 mpath="{modules}"
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -56,7 +76,7 @@ loadmodule "siputils.so"
 loadmodule "textops.so"
 loadmodule "xlog.so"
 request_route {{
-    xlog("L_NOTICE", "relaying $rm $ru from $si:$sp\n");
+    xlog("L_NOTICE", "relaying $rm $ru over $pr\n");
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (has_totag()) {{
         if (loose_route()) {{ t_relay(); exit; }}
@@ -105,17 +125,21 @@ request_route {{
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The requests Kamailio relayed: (method, Request-URI, source).
-    fn relayed(&self) -> Vec<(String, String, String)> {
+    /// The requests Kamailio relayed, in order.
+    fn relayed(&self) -> Vec<Relayed> {
         self.log()
             .lines()
             .filter_map(|line| {
                 let rest = line.split("relaying ").nth(1)?;
                 let mut words = rest.split_whitespace();
                 let method = words.next()?.to_string();
-                let uri = words.next()?.to_string();
-                let source = words.nth(1)?.to_string();
-                Some((method, uri, source))
+                let request_uri = words.next()?.to_string();
+                let protocol = words.nth(1)?.to_string();
+                Some(Relayed {
+                    method,
+                    request_uri,
+                    protocol,
+                })
             })
             .collect()
     }
@@ -156,22 +180,35 @@ impl Drop for Kamailio {
     }
 }
 
-/// One `outdial call` to the SIPp callee behind Kamailio (the callee ends
-/// the call as `ending` says); returns the call's JSON and what Kamailio
-/// relayed.
+/// One `outdial call` over `transport` to the SIPp callee behind Kamailio
+/// (the callee ends the call as `ending` says); returns the call's JSON and
+/// what Kamailio relayed.
 fn call_through_the_proxy(
+    transport: &str,
     ending: &str,
     options: &[&str],
-) -> (serde_json::Value, Vec<(String, String, String)>) {
+) -> (serde_json::Value, Vec<Relayed>) {
     let dir = tempfile::tempdir().unwrap();
-    let kamailio = Kamailio::start(dir.path());
+    let kamailio = Kamailio::start(dir.path(), transport);
     let mut callee = Sipp::uas("uas_behind_proxy.xml", 1, &["-set", "ending", ending]);
     let config = dir.path().join("outdial.toml");
-    let text = sip_support::config_text(dir.path(), callee.port).replace(
-        "# outbound_proxy = \"sip:sbc.example.net:5060\"",
-        &format!("outbound_proxy = \"sip:127.0.0.1:{}\"", kamailio.port),
+    let text = sip_support::config_text(dir.path(), callee.port)
+        .replace(
+            "# outbound_proxy = \"sip:sbc.example.net:5060\"",
+            &format!(
+                "outbound_proxy = \"sip:127.0.0.1:{};transport={transport}\"",
+                kamailio.port
+            ),
+        )
+        .replace(
+            "transport = \"udp\"                # udp | tcp",
+            &format!("transport = \"{transport}\""),
+        );
+    assert!(
+        text.contains("outbound_proxy = \"sip:127.0.0.1:")
+            && text.contains(&format!("transport = \"{transport}\"\n")),
+        "config edit failed"
     );
-    assert!(text.contains("outbound_proxy = \"sip:127.0.0.1:"));
     std::fs::write(&config, text).unwrap();
     let args: Vec<&str> = ["+15551234567", "--json"]
         .into_iter()
@@ -184,43 +221,67 @@ fn call_through_the_proxy(
     (lines.remove(0), kamailio.relayed())
 }
 
+/// What Kamailio relayed, in short: each request's method, the user part of
+/// its Request-URI (`callee`, `outdial`, or the number dialed) and the
+/// protocol it came over.
+fn summary(relayed: &[Relayed]) -> Vec<(String, String, String)> {
+    relayed
+        .iter()
+        .map(|r| {
+            let user = r
+                .request_uri
+                .trim_start_matches("sip:")
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            (r.method.clone(), user, r.protocol.clone())
+        })
+        .collect()
+}
+
+fn expected(requests: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    requests
+        .iter()
+        .map(|&(method, user, protocol)| (method.into(), user.into(), protocol.into()))
+        .collect()
+}
+
 #[test]
 fn a_call_through_a_record_routing_proxy_is_acked_and_hung_up_through_it() {
-    let (call, relayed) = call_through_the_proxy("caller", &["--hold", "0.5"]);
+    let (call, relayed) = call_through_the_proxy("udp", "caller", &["--hold", "0.5"]);
     assert_eq!(call["outcome"], "answered", "{call}");
     assert_eq!(call["sip_code"], 200, "{call}");
     // The INVITE went to the proxy (the outbound proxy); the ACK and the
     // BYE too, by the route set Kamailio recorded, towards the callee's
     // Contact.
-    let seen: Vec<(&str, &str)> = relayed
-        .iter()
-        .map(|(method, uri, _)| (method.as_str(), uri.split(';').next().unwrap_or(uri)))
-        .map(|(method, uri)| (method, uri.split('@').next().unwrap_or(uri)))
-        .collect();
     assert_eq!(
-        seen,
-        [
-            ("INVITE", "sip:+15551234567"),
-            ("ACK", "sip:callee"),
-            ("BYE", "sip:callee"),
-        ],
-        "{relayed:?}"
+        summary(&relayed),
+        expected(&[
+            ("INVITE", "+15551234567", "udp"),
+            ("ACK", "callee", "udp"),
+            ("BYE", "callee", "udp"),
+        ]),
+        "{relayed:#?}"
     );
 }
 
 #[test]
 fn the_callees_bye_through_the_proxy_ends_the_call() {
-    let (call, relayed) = call_through_the_proxy("callee", &["--hold", "10"]);
+    let (call, relayed) = call_through_the_proxy("udp", "callee", &["--hold", "10"]);
     assert_eq!(call["outcome"], "answered", "{call}");
     // The callee hung up after a second, well inside the 10 s hold.
     let duration = call["duration_ms"].as_f64().unwrap();
     assert!(duration < 5000.0, "{call}");
-    let methods: Vec<&str> = relayed.iter().map(|(m, _, _)| m.as_str()).collect();
-    assert_eq!(methods, ["INVITE", "ACK", "BYE"], "{relayed:?}");
-    let (_, bye_uri, _) = &relayed[2];
-    assert!(
-        bye_uri.starts_with("sip:outdial@"),
-        "the callee's BYE reached outdial's Contact through the proxy: {relayed:?}"
+    // The callee's BYE reached outdial's Contact through the proxy.
+    assert_eq!(
+        summary(&relayed),
+        expected(&[
+            ("INVITE", "+15551234567", "udp"),
+            ("ACK", "callee", "udp"),
+            ("BYE", "outdial", "udp"),
+        ]),
+        "{relayed:#?}"
     );
 }
 
@@ -230,9 +291,42 @@ fn the_callees_bye_through_the_proxy_ends_the_call() {
 /// SIPp gets its CANCEL and its ACK.
 #[test]
 fn a_ring_timeouts_cancel_through_the_proxy_ends_the_ringing() {
-    let (call, relayed) = call_through_the_proxy("never", &["--ring-timeout", "1"]);
+    let (call, relayed) = call_through_the_proxy("udp", "never", &["--ring-timeout", "1"]);
     assert_eq!(call["outcome"], "no_answer", "{call}");
     assert_eq!(call["sip_code"], 487, "{call}");
-    let methods: Vec<&str> = relayed.iter().map(|(m, _, _)| m.as_str()).collect();
-    assert_eq!(&methods[..2], ["INVITE", "CANCEL"], "{relayed:?}");
+    assert_eq!(
+        summary(&relayed)[..2],
+        expected(&[
+            ("INVITE", "+15551234567", "udp"),
+            ("CANCEL", "+15551234567", "udp")
+        ]),
+        "{relayed:#?}"
+    );
+}
+
+/// The trunk over TCP to a proxy that reaches the callee over UDP: Kamailio
+/// record-routes twice (`r2=on`, its TCP address for outdial's side, its
+/// UDP one for the callee's), so outdial's route set has two entries and
+/// its ACK and BYE must go to the first over TCP — Kamailio has no UDP
+/// socket on that port (with the route set in Record-Route order, not
+/// reversed, it fails: checked). The callee's BYE, sent to Kamailio's UDP
+/// side, comes back through it and ends the call.
+#[test]
+fn a_call_over_tcp_follows_the_proxys_double_record_route() {
+    for (ending, last) in [
+        ("caller", ("BYE", "callee", "tcp")),
+        ("callee", ("BYE", "outdial", "udp")),
+    ] {
+        let (call, relayed) = call_through_the_proxy("tcp", ending, &["--hold", "3"]);
+        assert_eq!(call["outcome"], "answered", "{ending}: {call}");
+        assert_eq!(
+            summary(&relayed),
+            expected(&[
+                ("INVITE", "+15551234567", "tcp"),
+                ("ACK", "callee", "tcp"),
+                last,
+            ]),
+            "{ending}: {relayed:#?}"
+        );
+    }
 }
