@@ -755,7 +755,6 @@ impl Dialer {
         Ok(())
     }
 
-    /// The agent's reservation (nailed-up) call came up or dropped.
     /// A phone registered from a new address: a logged-in agent whose
     /// phone has no reservation call (it was not registered at login, or
     /// the softphone restarted) is called there.
@@ -774,6 +773,7 @@ impl Dialer {
         }
     }
 
+    /// The agent's reservation (nailed-up) call came up or dropped.
     pub fn reservation_leg(
         &mut self,
         agent: &str,
