@@ -351,3 +351,41 @@ fn an_offerless_reinvite_gets_our_last_sdp_and_its_answer_comes_in_the_ack() {
     assert_eq!(media.remote, Some("203.0.113.7:36412".parse().unwrap()));
     assert!(!dialog.offer_pending());
 }
+
+/// Linphone 5.1's hold offer, as it sent it to outdial in
+/// `tests/linphone_agent.rs`: opus first, G.729 and the static types
+/// without rtpmap, telephone-event at 48, 16 and 8 kHz, RTCP feedback
+/// and XR attributes.
+const LINPHONE_HOLD_OFFER: &str = "v=0\r\n\
+o=a1 1833 765 IN IP4 127.0.0.1\r\n\
+s=Talk\r\n\
+c=IN IP4 127.0.0.1\r\n\
+t=0 0\r\n\
+a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics\r\n\
+m=audio 52990 RTP/AVP 96 97 98 0 8 18 99 100 101\r\n\
+a=rtpmap:96 opus/48000/2\r\n\
+a=fmtp:96 useinbandfec=1\r\n\
+a=rtpmap:97 speex/16000\r\n\
+a=fmtp:97 vbr=on\r\n\
+a=rtpmap:98 speex/8000\r\n\
+a=fmtp:98 vbr=on\r\n\
+a=fmtp:18 annexb=yes\r\n\
+a=rtpmap:99 telephone-event/48000\r\n\
+a=rtpmap:100 telephone-event/16000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=sendonly\r\n\
+a=rtcp-fb:* trr-int 1000\r\n\
+a=rtcp-fb:* ccm tmmbr\r\n";
+
+#[test]
+fn linphones_hold_offer_is_answered_with_pcmu_and_the_8_khz_telephone_event() {
+    let mut dialog = DialogSdp::from_offer(our_offer().as_bytes()).unwrap();
+    let (answer, media) = dialog.answer(LINPHONE_HOLD_OFFER.as_bytes()).unwrap();
+    let parsed = sdp(&answer);
+    assert_eq!(parsed.media[0].formats, ["0", "101"], "{answer}");
+    assert!(answer.contains("a=rtpmap:101 telephone-event/8000"), "{answer}");
+    assert_eq!(media.payload_type, 0);
+    assert_eq!(media.telephone_event, Some(101));
+    assert_eq!(media.direction, Direction::RecvOnly);
+    assert_eq!(media.remote, Some("127.0.0.1:52990".parse().unwrap()));
+}
