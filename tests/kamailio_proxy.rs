@@ -330,3 +330,40 @@ fn a_call_over_tcp_follows_the_proxys_double_record_route() {
         );
     }
 }
+
+/// A ring group behind the proxy: two phones answer the same INVITE, and
+/// Kamailio passes both 200s on (a 2xx to an INVITE is always forwarded,
+/// RFC 3261 §16.7), each with its own To tag and Contact and the proxy's
+/// Record-Route (`tests/sipp/uas_forked_answers.xml` answers twice, the
+/// second after the first is ACKed; two SIPp phones answering "at once"
+/// would race Kamailio's CANCEL of the slower branch). outdial keeps the
+/// first as the call, and must ACK the second and hang it up at once (RFC
+/// 3261 §13.2.2.4) — each through the proxy, to its own Contact (without
+/// the BYE of the second it fails: checked).
+#[test]
+fn both_answers_of_a_forked_call_are_acked_and_the_second_is_hung_up_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let kamailio = Kamailio::start(dir.path(), "udp");
+    let mut phones = Sipp::uas("uas_forked_answers.xml", 1, &[]);
+    let config = dir.path().join("outdial.toml");
+    let text = sip_support::config_text(dir.path(), phones.port).replace(
+        "# outbound_proxy = \"sip:sbc.example.net:5060\"",
+        &format!("outbound_proxy = \"sip:127.0.0.1:{}\"", kamailio.port),
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = outdial_call(&config, &["+15551234567", "--json", "--hold", "1"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert!(call["duration_ms"].as_f64().unwrap() >= 1000.0, "{call}");
+    phones.assert_passed(LIMIT);
+    assert_eq!(
+        summary(&kamailio.relayed()),
+        expected(&[
+            ("INVITE", "+15551234567", "udp"),
+            ("ACK", "first", "udp"),
+            ("ACK", "second", "udp"),
+            ("BYE", "second", "udp"),
+            ("BYE", "first", "udp"),
+        ]),
+    );
+}

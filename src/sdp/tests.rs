@@ -383,7 +383,10 @@ fn linphones_hold_offer_is_answered_with_pcmu_and_the_8_khz_telephone_event() {
     let (answer, media) = dialog.answer(LINPHONE_HOLD_OFFER.as_bytes()).unwrap();
     let parsed = sdp(&answer);
     assert_eq!(parsed.media[0].formats, ["0", "101"], "{answer}");
-    assert!(answer.contains("a=rtpmap:101 telephone-event/8000"), "{answer}");
+    assert!(
+        answer.contains("a=rtpmap:101 telephone-event/8000"),
+        "{answer}"
+    );
     assert_eq!(media.payload_type, 0);
     assert_eq!(media.telephone_event, Some(101));
     assert_eq!(media.direction, Direction::RecvOnly);
