@@ -209,29 +209,20 @@ fn netstrings(mut bytes: &[u8]) -> Vec<&[u8]> {
 #[test]
 fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        2,
-        &["-timeout", "120s"],
-    );
-    let config_path = dir.path().join("outdial.toml");
-    std::fs::write(&config_path, config(dir.path(), carrier.port)).unwrap();
-    let list_path = dir.path().join("list.csv");
     // Numbers ending in 1: the carrier answers with a live person.
-    std::fs::write(
-        &list_path,
+    let Dialer {
+        mut carrier,
+        config_path,
+        mut running,
+        addr,
+        registrar,
+        voice,
+    } = start_dialer(
+        dir.path(),
+        2,
+        |text| text,
         "id,phone\ncustomer-1,+12025551001\ncustomer-2,+12025551011\n",
-    )
-    .unwrap();
-    import(&config_path, &list_path);
-    let voice = agent_voice(dir.path());
-
-    let mut running = Running::start(&config_path);
-    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
-    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
-    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    );
 
     // Logged in before the softphone runs: nothing to call yet.
     let (status, body) = agent_post(addr, "login", None);
@@ -399,21 +390,14 @@ struct OneCustomer {
 }
 
 fn one_customer(dir: &Path, edit: impl Fn(String) -> String, list: &str) -> OneCustomer {
-    let carrier = Sipp::uas(
-        sip_support::carrier_router(dir, TALK_MS).to_str().unwrap(),
-        1,
-        &["-timeout", "90s"],
-    );
-    let config_path = dir.join("outdial.toml");
-    std::fs::write(&config_path, edit(config(dir, carrier.port))).unwrap();
-    let list_path = dir.join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    import(&config_path, &list_path);
-    let voice = agent_voice(dir);
-    let mut running = Running::start(&config_path);
-    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
-    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
-    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    let Dialer {
+        carrier,
+        config_path,
+        mut running,
+        addr,
+        registrar,
+        voice,
+    } = start_dialer(dir, 1, edit, list);
     let phone = Baresip::start(dir, registrar, "udp", &voice);
     running.wait_for_message("agent phone registered", Duration::from_secs(15));
     OneCustomer {

@@ -21,9 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sip_support::{Sipp, free_port};
+use sip_support::free_port;
 use softphone_support::*;
-use support::Running;
 
 /// `linphonec` with its own home, configuration and logs; killed when
 /// dropped.
@@ -160,25 +159,20 @@ impl Drop for Linphone {
 #[test]
 fn a_linphone_softphone_registers_takes_a_customer_holds_and_hangs_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), TALK_MS)
-            .to_str()
-            .unwrap(),
-        1,
-        &["-timeout", "120s"],
-    );
-    let config_path = dir.path().join("outdial.toml");
-    std::fs::write(&config_path, config(dir.path(), carrier.port)).unwrap();
-    let list_path = dir.path().join("list.csv");
     // A number ending in 1: the carrier answers with a live person.
-    std::fs::write(&list_path, "id,phone\ncustomer-1,+12025551001\n").unwrap();
-    import(&config_path, &list_path);
-    let voice = agent_voice(dir.path());
-
-    let mut running = Running::start(&config_path);
-    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
-    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
-    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    let Dialer {
+        mut carrier,
+        config_path,
+        mut running,
+        addr,
+        registrar,
+        voice,
+    } = start_dialer(
+        dir.path(),
+        1,
+        |text| text,
+        "id,phone\ncustomer-1,+12025551001\n",
+    );
     let (status, body) = agent_post(addr, "login", None);
     assert_eq!(status, 200, "{body}");
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use outdial::media::wav::{Wav, write_mono_8k};
 use serde_json::Value;
 
-use crate::sip_support::free_port;
-use crate::support::{http, outdial, rms, tone_share};
+use crate::sip_support::{Sipp, carrier_router, free_port};
+use crate::support::{Running, http, outdial, rms, tone_share};
 
 pub const SUPERVISOR: &str = "softphone-supervisor-token";
 pub const AGENT_TOKEN: &str = "softphone-agent-token";
@@ -239,5 +239,46 @@ pub fn assert_the_agent_was_heard_in_the_recordings(dir: &Path, calls: usize) {
             recording.display(),
             agent_channel.len()
         );
+    }
+}
+
+/// What every softphone test starts from: the SIPp carrier (its router
+/// scenario: numbers ending in 1 are live persons) for `calls` calls,
+/// outdial running on [`config`] as `edit` changes it, with `list`
+/// imported into campaign `soft`, and the agent's voice file.
+pub struct Dialer {
+    pub carrier: Sipp,
+    pub config_path: PathBuf,
+    pub running: Running,
+    /// The HTTP API.
+    pub addr: SocketAddr,
+    /// outdial's SIP UDP address, where the phone registers.
+    pub registrar: SocketAddr,
+    pub voice: PathBuf,
+}
+
+pub fn start_dialer(dir: &Path, calls: u32, edit: impl Fn(String) -> String, list: &str) -> Dialer {
+    let carrier = Sipp::uas(
+        carrier_router(dir, TALK_MS).to_str().unwrap(),
+        calls,
+        &["-timeout", "120s"],
+    );
+    let config_path = dir.join("outdial.toml");
+    std::fs::write(&config_path, edit(config(dir, carrier.port))).unwrap();
+    let list_path = dir.join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    import(&config_path, &list_path);
+    let voice = agent_voice(dir);
+    let mut running = Running::start(&config_path);
+    let listening = running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let addr: SocketAddr = listening["http"].as_str().unwrap().parse().unwrap();
+    let registrar: SocketAddr = listening["sip_udp"].as_str().unwrap().parse().unwrap();
+    Dialer {
+        carrier,
+        config_path,
+        running,
+        addr,
+        registrar,
+        voice,
     }
 }
