@@ -1546,6 +1546,11 @@ fn a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due(store: Test
     let personal_attempt = store.begin_attempt(call(personal), due).unwrap();
     let answered_attempt = store.begin_attempt(call(answered), due).unwrap();
     store.attempt_live(answered_attempt, due).unwrap();
+    // Connected to an agent: the callback was delivered. (A live answer
+    // still waiting for an agent when the dialer died was abandoned, and
+    // keeps its callback: see
+    // `an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times`.)
+    store.attempt_bridged(answered_attempt, "1002").unwrap();
     let amended_attempt = store.begin_attempt(call(amended), due).unwrap();
     assert_eq!(
         pending(),
@@ -1686,6 +1691,80 @@ fn a_campaigns_recent_calls_are_read_back_for_the_pacer(store: TestStore) {
     );
 }
 
+/// A live person who answers a callback's call and finds no agent hears
+/// the abandon message: the call they asked for has not happened, so the
+/// callback stands (its own number, its place before the list), due again
+/// after the abandoned call's retry delay — twice; the third abandoned
+/// delivery ends it as a delivered callback would, and the record follows
+/// its retry rules.
+fn an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(1));
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let delay = always_open("c").retry_delay(Outcome::Abandoned);
+    for lease in lease_all(&*store, campaign, at(0)) {
+        dial(&*store, &lease, Outcome::Human, at(0));
+    }
+    let record = store.record(campaign, "r0").unwrap().unwrap();
+    let callback = store
+        .schedule_callback(
+            &CallbackRequest {
+                record: record.id,
+                at: at(3600),
+                phone: Some("+12025550199".into()),
+                agent: None,
+            },
+            at(10),
+        )
+        .unwrap();
+    let pending = || -> Vec<i64> {
+        let filter = CallbackFilter {
+            campaign: Some(campaign),
+            ..CallbackFilter::default()
+        };
+        store
+            .callbacks(&filter)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let mut due = at(3600);
+    for delivery in 1..=2 {
+        let calls = store.lease(&request(campaign, "node-a", 10, due)).unwrap();
+        assert_eq!(calls.len(), 1, "delivery {delivery}: {calls:?}");
+        assert_eq!(calls[0].callback, Some(callback), "delivery {delivery}");
+        assert_eq!(calls[0].phone, "+12025550199", "delivery {delivery}");
+        let attempt = store.begin_attempt(&calls[0], due).unwrap();
+        store.attempt_live(attempt, due).unwrap();
+        let mut abandoned = AttemptResult::new(Outcome::Abandoned);
+        abandoned.answered_at = Some(due);
+        abandoned.abandoned = true;
+        let state = store.complete_attempt(attempt, &abandoned, due).unwrap();
+        assert_eq!(state, RecordState::Callback, "delivery {delivery}");
+        assert_eq!(pending(), vec![callback], "delivery {delivery}");
+        // Not redialed at once: due after the abandoned call's retry delay.
+        assert!(
+            store
+                .lease(&request(campaign, "node-a", 10, due))
+                .unwrap()
+                .is_empty(),
+            "delivery {delivery}"
+        );
+        due = due + delay;
+    }
+    // The third delivery is abandoned too: the bound is reached, the
+    // callback ends, and the record retries on its own number.
+    let calls = store.lease(&request(campaign, "node-a", 10, due)).unwrap();
+    assert_eq!(calls[0].callback, Some(callback));
+    let attempt = store.begin_attempt(&calls[0], due).unwrap();
+    let mut abandoned = AttemptResult::new(Outcome::Abandoned);
+    abandoned.answered_at = Some(due);
+    abandoned.abandoned = true;
+    let state = store.complete_attempt(attempt, &abandoned, due).unwrap();
+    assert_ne!(state, RecordState::Callback);
+    assert!(pending().is_empty());
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1729,4 +1808,5 @@ on_both_backends!(
     a_node_is_held_by_one_process_at_a_time,
     a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due,
     a_campaigns_recent_calls_are_read_back_for_the_pacer,
+    an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times,
 );

@@ -26,6 +26,20 @@ const IMPORT_CHUNK: usize = 500;
 /// The stored outcomes of [`Outcome::callee_not_reached`], for SQL.
 const NOT_REACHED_SQL: &str = "('congestion', 'network_failure', 'trunk_refused')";
 
+/// How many times a callback is dialed again because its call was
+/// abandoned: with 2, the third abandoned delivery ends it.
+pub const CALLBACK_REDIALS_AFTER_ABANDON: i64 = 2;
+
+/// The record's abandoned attempts since `since_ms` (this one included:
+/// its row is written first).
+fn abandoned_since(conn: &mut dyn Conn, record: i64, since_ms: i64) -> Result<i64, StoreError> {
+    Ok(first_int(&conn.query(
+        "SELECT COUNT(*) FROM attempts WHERE record_id = $1 AND abandoned = 1 AND started_at >= $2",
+        &[record.into(), since_ms.into()],
+    )?)
+    .unwrap_or(0))
+}
+
 /// An attempt that went no further than the trunk or the network (a 403 of
 /// a wrong password, a 503, no response at all) and was never answered does
 /// not count against the record's or the number's attempt limits: a trunk
@@ -362,6 +376,27 @@ impl SqlStore {
                 // call: the promise to the customer was not kept, so it
                 // stays (with its agent and number), due again after the
                 // interrupted call's retry delay, never redialed at once.
+                conn.exec(
+                    "UPDATE callbacks SET state = 'pending' WHERE id = $1",
+                    &[cb.into()],
+                )?;
+                next_state = RecordState::Callback;
+                let delay = now.checked_add(rules.retry_delay(result.outcome));
+                next_at = next_at.max(delay.unwrap_or(now));
+                rank = 0;
+                callback_keep = Some(cb);
+            } else if cb_state == "delivering"
+                && result.abandoned
+                && next_state != RecordState::Removed
+                && abandoned_since(conn, record, created_at)? <= CALLBACK_REDIALS_AFTER_ABANDON
+            {
+                // A live person answered the callback's call and found no
+                // agent: they heard the abandon message, and the call they
+                // asked for has not happened. The callback stays (its
+                // number, its place before the list), due again after the
+                // abandoned call's retry delay — a bounded number of times,
+                // so a campaign that abandons calls cannot keep one record
+                // ringing for ever.
                 conn.exec(
                     "UPDATE callbacks SET state = 'pending' WHERE id = $1",
                     &[cb.into()],
