@@ -1750,7 +1750,7 @@ fn an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times(store
                 .is_empty(),
             "delivery {delivery}"
         );
-        due = due + delay;
+        due += delay;
     }
     // The third delivery is abandoned too: the bound is reached, the
     // callback ends, and the record retries on its own number.
