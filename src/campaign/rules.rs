@@ -16,6 +16,15 @@ pub struct RetryDelays {
     pub machine_s: u64,
     pub congestion_s: u64,
     pub network_failure_s: u64,
+    /// After an abandoned live answer (`no_answer_s` until session 24;
+    /// rules stored before read the default, and are written again from
+    /// the configuration at every start).
+    #[serde(default = "abandoned_s_before_it_was_set")]
+    pub abandoned_s: u64,
+}
+
+fn abandoned_s_before_it_was_set() -> u64 {
+    RetryDelays::default().no_answer_s
 }
 
 impl Default for RetryDelays {
@@ -26,6 +35,7 @@ impl Default for RetryDelays {
             machine_s: 7200,
             congestion_s: 300,
             network_failure_s: 300,
+            abandoned_s: 1800,
         }
     }
 }
@@ -97,6 +107,7 @@ impl CampaignRules {
                 machine_s: config.retry.machine_s,
                 congestion_s: config.retry.congestion_s,
                 network_failure_s: config.retry.network_failure_s,
+                abandoned_s: config.retry.abandoned_s.unwrap_or(config.retry.no_answer_s),
             },
             dispositions: config
                 .dispositions
@@ -114,9 +125,8 @@ impl CampaignRules {
     pub fn retry_delay(&self, outcome: Outcome) -> SignedDuration {
         let seconds = match outcome {
             Outcome::Busy => self.retry.busy_s,
-            Outcome::NoAnswer | Outcome::Declined | Outcome::Abandoned | Outcome::Human => {
-                self.retry.no_answer_s
-            }
+            Outcome::NoAnswer | Outcome::Declined | Outcome::Human => self.retry.no_answer_s,
+            Outcome::Abandoned => self.retry.abandoned_s,
             Outcome::Machine => self.retry.machine_s,
             Outcome::Congestion => self.retry.congestion_s,
             Outcome::NetworkFailure | Outcome::TrunkRefused | Outcome::Interrupted => {

@@ -442,6 +442,12 @@ pub struct RetryConfig {
     pub congestion_s: u64,
     #[serde(default = "default_retry_congestion")]
     pub network_failure_s: u64,
+    /// After a live answer no agent took in time; `no_answer_s` when
+    /// unset. UK campaigns (Ofcom: a repeat call within 72 h of an
+    /// abandoned one needs a guaranteed agent, which outdial does not
+    /// arrange) set 259200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned_s: Option<u64>,
 }
 
 impl Default for RetryConfig {
@@ -452,6 +458,7 @@ impl Default for RetryConfig {
             machine_s: default_retry_machine(),
             congestion_s: default_retry_congestion(),
             network_failure_s: default_retry_congestion(),
+            abandoned_s: None,
         }
     }
 }

@@ -96,6 +96,26 @@ fn rtp_range_must_hold_the_call_limit() {
     assert!(problem.message.contains("62"), "{problem:?}");
 }
 
+/// The delay after an abandoned call follows `no_answer_s` unless set (a
+/// UK campaign's 72 h): the rules dial an abandoned record again after it.
+#[test]
+fn the_delay_after_an_abandoned_call_defaults_to_the_no_answer_delay() {
+    use crate::campaign::model::Outcome;
+    use crate::campaign::rules::CampaignRules;
+    let delay = |text: &str| {
+        let config = parse(text).expect("valid");
+        CampaignRules::from_config(&config.campaigns[0])
+            .expect("rules")
+            .retry_delay(Outcome::Abandoned)
+            .as_secs()
+    };
+    assert_eq!(delay(DEFAULT), 1800);
+    let slower = DEFAULT.replace("no_answer_s = 1800", "no_answer_s = 3600");
+    assert_eq!(delay(&slower), 3600);
+    let uk = DEFAULT.replace("# abandoned_s = 259200 ", "abandoned_s = 259200 ");
+    assert_eq!(delay(&uk), 259_200);
+}
+
 #[test]
 fn a_daily_attempt_limit_is_optional_but_never_zero() {
     let limit = |line: &str| DEFAULT.replace("# max_attempts_per_day = 2 ", line);
