@@ -769,6 +769,8 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.click("#define-mode option[value=predictive]");
     browser.click("input[data-agent-choice='1002']");
     browser.type_into("#define-retry-machine", "60");
+    // A UK campaign's 72 hours before an abandoned call is tried again.
+    browser.type_into("#define-retry-abandoned", "4320");
     browser.click("#define-cpa-machine-mode option[value=verdict_only]");
     browser.type_into("#define-cpa-max", "4.5");
     browser.script("document.getElementById('define-wrap-up').value = ''; return null");
@@ -784,6 +786,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         "kept by the edit: {changed}"
     );
     assert_eq!(changed["retry"]["machine_s"], 3600, "{changed}");
+    assert_eq!(changed["retry"]["abandoned_s"], 259_200, "{changed}");
     assert_eq!(changed["cpa"]["machine_mode"], "verdict_only", "{changed}");
     assert_eq!(changed["cpa"]["max_analysis_ms"], 4500, "{changed}");
     assert_eq!(

@@ -219,6 +219,9 @@ function definitionFromForm() {
     no_answer_s: Math.round(60 * Number($("define-retry-no-answer").value)),
     machine_s: Math.round(60 * Number($("define-retry-machine").value)),
   };
+  // Blank: as after no answer (null also clears it in an edit's merge patch).
+  const abandoned = optionalNumber("define-retry-abandoned");
+  definition.retry.abandoned_s = abandoned === null ? null : Math.round(60 * abandoned);
   definition.cpa = {
     sensitivity: $("define-cpa-sensitivity").value,
     machine_mode: $("define-cpa-machine-mode").value,
@@ -312,6 +315,7 @@ async function editCampaign(name) {
     $("define-retry-busy").value = d.retry.busy_s / 60;
     $("define-retry-no-answer").value = d.retry.no_answer_s / 60;
     $("define-retry-machine").value = d.retry.machine_s / 60;
+    $("define-retry-abandoned").value = d.retry.abandoned_s == null ? "" : d.retry.abandoned_s / 60;
     $("define-wrap-up").value = d.wrap_up_timeout_s ?? "";
     $("define-cpa-sensitivity").value = d.cpa.sensitivity;
     $("define-cpa-machine-mode").value = d.cpa.machine_mode;
