@@ -118,6 +118,17 @@ request_route {{
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The TCP listener too, before outdial's first INVITE needs it.
+        while towards_outdial == "tcp"
+            && std::net::TcpStream::connect(("127.0.0.1", kamailio.port)).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "kamailio does not accept TCP:\n{}",
+                kamailio.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         kamailio
     }
 
