@@ -1765,6 +1765,62 @@ fn an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times(store
     assert!(pending().is_empty());
 }
 
+/// A node dies while a callback's live answer waits for an agent: its
+/// restart closes the call as interrupted and abandoned, and the callback
+/// stands. When the call's real result comes after all (the node had only
+/// lost the store) and says abandoned too, the callback still stands —
+/// it must not be taken for delivered.
+fn an_abandoned_result_amending_a_lost_callback_call_keeps_the_callback(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(1));
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    for lease in lease_all(&*store, campaign, at(0)) {
+        dial(&*store, &lease, Outcome::Human, at(0));
+    }
+    let record = store.record(campaign, "r0").unwrap().unwrap();
+    let callback = store
+        .schedule_callback(
+            &CallbackRequest {
+                record: record.id,
+                at: at(3600),
+                phone: None,
+                agent: None,
+            },
+            at(10),
+        )
+        .unwrap();
+    let pending = || -> Vec<i64> {
+        let filter = CallbackFilter {
+            campaign: Some(campaign),
+            ..CallbackFilter::default()
+        };
+        store
+            .callbacks(&filter)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let due = at(3600);
+    let calls = store.lease(&request(campaign, "node-a", 10, due)).unwrap();
+    assert_eq!(calls[0].callback, Some(callback));
+    let attempt = store.begin_attempt(&calls[0], due).unwrap();
+    store.attempt_live(attempt, due).unwrap();
+    let restart = due + SignedDuration::from_secs(30);
+    store.recover_node("node-a", restart).unwrap();
+    assert_eq!(pending(), vec![callback], "kept by the recovery");
+    let mut abandoned = AttemptResult::new(Outcome::Abandoned);
+    abandoned.answered_at = Some(due);
+    abandoned.abandoned = true;
+    store
+        .complete_attempt(attempt, &abandoned, restart + SignedDuration::from_secs(60))
+        .unwrap();
+    assert_eq!(pending(), vec![callback], "kept by the real result too");
+    assert_eq!(
+        store.record(campaign, "r0").unwrap().unwrap().state,
+        "callback"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1809,4 +1865,5 @@ on_both_backends!(
     a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due,
     a_campaigns_recent_calls_are_read_back_for_the_pacer,
     an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times,
+    an_abandoned_result_amending_a_lost_callback_call_keeps_the_callback,
 );

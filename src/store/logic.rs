@@ -357,25 +357,31 @@ impl SqlStore {
                 .map(|r| (r[0].text(), r[1].int(), r[2].int()))
                 .unwrap_or_default();
             // The callback this very call was placed for, set pending
-            // again when the call was closed as interrupted before anyone
-            // answered (below), and now amended by the call's real result:
-            // it was delivered after all.
-            let delivered_after_all = amending && cb_state == "pending" && created_at < started_at;
-            if cb_state == "pending" && next_state != RecordState::Removed && !delivered_after_all {
+            // again by a recovery that closed the call as interrupted
+            // (below), and now amended by the call's real result.
+            let rearmed_by_recovery = amending && cb_state == "pending" && created_at < started_at;
+            let delivering = cb_state == "delivering" || rearmed_by_recovery;
+            // The promise to the customer was not kept: the dialer stopped
+            // before anyone answered, or a live person answered and found
+            // no agent (they heard the abandon message, and the call they
+            // asked for has not happened) — the latter a bounded number of
+            // times, so a campaign that keeps abandoning cannot ring one
+            // record for ever.
+            let not_kept = delivering
+                && next_state != RecordState::Removed
+                && ((result.outcome == Outcome::Interrupted && result.answered_at.is_none())
+                    || (result.abandoned
+                        && abandoned_since(conn, record, created_at)?
+                            <= CALLBACK_REDIALS_AFTER_ABANDON));
+            if cb_state == "pending" && !rearmed_by_recovery && next_state != RecordState::Removed {
                 // Scheduled during this call: it wins over the retry rule.
                 next_state = RecordState::Callback;
                 next_at = from_ms(at);
                 rank = 0;
                 callback_keep = Some(cb);
-            } else if cb_state == "delivering"
-                && result.outcome == Outcome::Interrupted
-                && result.answered_at.is_none()
-                && next_state != RecordState::Removed
-            {
-                // The dialer stopped before anyone answered the callback's
-                // call: the promise to the customer was not kept, so it
-                // stays (with its agent and number), due again after the
-                // interrupted call's retry delay, never redialed at once.
+            } else if not_kept {
+                // It stays (with its agent and number, before the list),
+                // due again after the call's retry delay, never at once.
                 conn.exec(
                     "UPDATE callbacks SET state = 'pending' WHERE id = $1",
                     &[cb.into()],
@@ -385,28 +391,7 @@ impl SqlStore {
                 next_at = next_at.max(delay.unwrap_or(now));
                 rank = 0;
                 callback_keep = Some(cb);
-            } else if cb_state == "delivering"
-                && result.abandoned
-                && next_state != RecordState::Removed
-                && abandoned_since(conn, record, created_at)? <= CALLBACK_REDIALS_AFTER_ABANDON
-            {
-                // A live person answered the callback's call and found no
-                // agent: they heard the abandon message, and the call they
-                // asked for has not happened. The callback stays (its
-                // number, its place before the list), due again after the
-                // abandoned call's retry delay — a bounded number of times,
-                // so a campaign that abandons calls cannot keep one record
-                // ringing for ever.
-                conn.exec(
-                    "UPDATE callbacks SET state = 'pending' WHERE id = $1",
-                    &[cb.into()],
-                )?;
-                next_state = RecordState::Callback;
-                let delay = now.checked_add(rules.retry_delay(result.outcome));
-                next_at = next_at.max(delay.unwrap_or(now));
-                rank = 0;
-                callback_keep = Some(cb);
-            } else if delivered_after_all {
+            } else if delivering {
                 conn.exec(
                     "UPDATE callbacks SET state = 'done' WHERE id = $1",
                     &[cb.into()],
