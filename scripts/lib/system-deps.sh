@@ -60,6 +60,11 @@ ensure_system_deps() {
     if ! command -v "$probe" >/dev/null 2>&1; then
       apt_install "$package"
       command -v "$probe" >/dev/null 2>&1 || { echo "error: $package did not provide $probe" >&2; exit 1; }
+      if [ "$package" = kamailio ]; then
+        # The tests start their own Kamailio on free ports; Debian's service
+        # (where systemd starts it) would hold 5060, the dialer's own port.
+        systemctl disable --now kamailio >/dev/null 2>&1 || true
+      fi
     fi
   done
 }
