@@ -42,6 +42,47 @@ fn dial(store: &dyn Store, lease: &Lease, outcome: Outcome, now: Timestamp) -> R
         .unwrap()
 }
 
+/// The campaign's pending callbacks, by id.
+fn pending_callbacks(store: &dyn Store, campaign: i64) -> Vec<i64> {
+    let filter = CallbackFilter {
+        campaign: Some(campaign),
+        ..CallbackFilter::default()
+    };
+    store
+        .callbacks(&filter)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Campaign `c` with one record `r0`, called once (a person) and given a
+/// campaign callback (on `phone`, else its own number) due an hour after;
+/// returns the campaign, the callback and when it is due.
+fn a_called_record_with_a_callback(
+    store: &dyn Store,
+    phone: Option<&str>,
+) -> (i64, i64, Timestamp) {
+    let campaign = campaign_with(store, &always_open("c"), &rows(1));
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    for lease in lease_all(store, campaign, at(0)) {
+        dial(store, &lease, Outcome::Human, at(0));
+    }
+    let record = store.record(campaign, "r0").unwrap().unwrap();
+    let callback = store
+        .schedule_callback(
+            &CallbackRequest {
+                record: record.id,
+                at: at(3600),
+                phone: phone.map(str::to_string),
+                agent: None,
+            },
+            at(10),
+        )
+        .unwrap();
+    (campaign, callback, at(3600))
+}
+
 /// The campaign's attempt rows, as the CDR export gives them.
 fn attempt_rows(store: &dyn Store, campaign: i64) -> Vec<AttemptView> {
     let mut rows = Vec::new();
@@ -1525,18 +1566,7 @@ fn a_callback_whose_call_the_dialer_lost_before_the_answer_stays_due(store: Test
     let personal = schedule("r0", Some("1001"));
     let answered = schedule("r1", None);
     let amended = schedule("r2", None);
-    let pending = || -> Vec<i64> {
-        let filter = CallbackFilter {
-            campaign: Some(campaign),
-            ..CallbackFilter::default()
-        };
-        store
-            .callbacks(&filter)
-            .unwrap()
-            .iter()
-            .map(|c| c.id)
-            .collect()
-    };
+    let pending = || pending_callbacks(&*store, campaign);
     let due = at(3600 + 60);
     let mut mine = request(campaign, "node-a", 10, due);
     mine.agent = Some("1001");
@@ -1698,37 +1728,10 @@ fn a_campaigns_recent_calls_are_read_back_for_the_pacer(store: TestStore) {
 /// delivery ends it as a delivered callback would, and the record follows
 /// its retry rules.
 fn an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times(store: TestStore) {
-    let campaign = campaign_with(&*store, &always_open("c"), &rows(1));
-    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let (campaign, callback, due) = a_called_record_with_a_callback(&*store, Some("+12025550199"));
     let delay = always_open("c").retry_delay(Outcome::Abandoned);
-    for lease in lease_all(&*store, campaign, at(0)) {
-        dial(&*store, &lease, Outcome::Human, at(0));
-    }
-    let record = store.record(campaign, "r0").unwrap().unwrap();
-    let callback = store
-        .schedule_callback(
-            &CallbackRequest {
-                record: record.id,
-                at: at(3600),
-                phone: Some("+12025550199".into()),
-                agent: None,
-            },
-            at(10),
-        )
-        .unwrap();
-    let pending = || -> Vec<i64> {
-        let filter = CallbackFilter {
-            campaign: Some(campaign),
-            ..CallbackFilter::default()
-        };
-        store
-            .callbacks(&filter)
-            .unwrap()
-            .iter()
-            .map(|c| c.id)
-            .collect()
-    };
-    let mut due = at(3600);
+    let pending = || pending_callbacks(&*store, campaign);
+    let mut due = due;
     for delivery in 1..=2 {
         let calls = store.lease(&request(campaign, "node-a", 10, due)).unwrap();
         assert_eq!(calls.len(), 1, "delivery {delivery}: {calls:?}");
@@ -1771,36 +1774,8 @@ fn an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times(store
 /// lost the store) and says abandoned too, the callback still stands —
 /// it must not be taken for delivered.
 fn an_abandoned_result_amending_a_lost_callback_call_keeps_the_callback(store: TestStore) {
-    let campaign = campaign_with(&*store, &always_open("c"), &rows(1));
-    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
-    for lease in lease_all(&*store, campaign, at(0)) {
-        dial(&*store, &lease, Outcome::Human, at(0));
-    }
-    let record = store.record(campaign, "r0").unwrap().unwrap();
-    let callback = store
-        .schedule_callback(
-            &CallbackRequest {
-                record: record.id,
-                at: at(3600),
-                phone: None,
-                agent: None,
-            },
-            at(10),
-        )
-        .unwrap();
-    let pending = || -> Vec<i64> {
-        let filter = CallbackFilter {
-            campaign: Some(campaign),
-            ..CallbackFilter::default()
-        };
-        store
-            .callbacks(&filter)
-            .unwrap()
-            .iter()
-            .map(|c| c.id)
-            .collect()
-    };
-    let due = at(3600);
+    let (campaign, callback, due) = a_called_record_with_a_callback(&*store, None);
+    let pending = || pending_callbacks(&*store, campaign);
     let calls = store.lease(&request(campaign, "node-a", 10, due)).unwrap();
     assert_eq!(calls[0].callback, Some(callback));
     let attempt = store.begin_attempt(&calls[0], due).unwrap();
