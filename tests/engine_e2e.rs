@@ -695,6 +695,64 @@ fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
     assert_eq!(&rows[1][column("disposition")], "SALE");
 }
 
+/// Ofcom's repeat-call rule (`[campaign.repeat_calls]`): the first call
+/// to a number is taken for a machine and hung up by the dialer, as the
+/// campaign says; its redial a second later is dialed with the agent
+/// reserved from the dial, and the agent takes the answer at once — no
+/// machine detection decides for them on the repeat call.
+#[test]
+fn a_repeat_call_after_a_machine_verdict_goes_to_an_agent_reserved_from_the_dial() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut carrier, mut agent_phone) = carrier_and_echo_phone(dir.path(), 2, 1, "150s");
+    let config_path = dir.path().join("outdial.toml");
+    let text = preview_config(dir.path(), carrier.port, agent_phone.port)
+        .replace("mode = \"preview\"", "mode = \"progressive\"")
+        .replace(
+            "[[agent]]",
+            "[campaign.retry]\nmachine_s = 1\n\
+             [campaign.repeat_calls]\nagent_after_machine_s = 3600\n[[agent]]",
+        );
+    std::fs::write(&config_path, text).unwrap();
+    // Numbers ending in 2: the carrier answers with a machine greeting.
+    import_list(&config_path, dir.path(), "id,phone\nrepeat,+12025550162\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    log_in_and_ready(addr);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/e2e/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        Duration::from_secs(60),
+        "the repeat call on the agent's line",
+        || (agent_state(addr)["state"] == "on_call").then_some(String::new()),
+    );
+    let (status, view) = agent_post(addr, "hangup", None);
+    assert_eq!(status, 200, "{view}");
+    wait_for(Duration::from_secs(15), "wrap-up", || {
+        (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
+    });
+    let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
+    assert_eq!(status, 200, "{view}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows = &attempts["repeat"];
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    // The first: the dialer's machine verdict, no agent.
+    assert_eq!(&rows[0][column("outcome")], "machine", "{:?}", rows[0]);
+    assert_eq!(&rows[0][column("agent")], "", "{:?}", rows[0]);
+    // The repeat: the agent had it from the answer and judged it.
+    assert_eq!(&rows[1][column("agent")], "a1", "{:?}", rows[1]);
+    assert_eq!(&rows[1][column("outcome")], "human", "{:?}", rows[1]);
+    assert_eq!(&rows[1][column("disposition")], "A", "{:?}", rows[1]);
+}
+
 /// `connection = "per_call"` (SPEC §3): no reservation call; the agent's
 /// phone (a SIPp UAS echoing RTP, answering at once like an auto-answer
 /// softphone) is rung for each live person and hung up after, and each

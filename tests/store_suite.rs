@@ -1796,6 +1796,113 @@ fn an_abandoned_result_amending_a_lost_callback_call_keeps_the_callback(store: T
     );
 }
 
+/// Ofcom's repeat-call rule (`[campaign.repeat_calls]`): a number whose
+/// call was abandoned is leased as needing a reserved agent for 72 hours,
+/// one taken for a machine for 24; by number, whichever campaign dials it
+/// next; a later, shorter mark never shortens an earlier one; other
+/// outcomes and campaigns without the rule mark nothing.
+fn a_repeat_call_after_an_abandon_or_a_machine_needs_an_agent(store: TestStore) {
+    let mut uk = always_open("uk");
+    uk.repeat_calls.agent_after_abandoned_s = 72 * 3600;
+    uk.repeat_calls.agent_after_machine_s = 24 * 3600;
+    for delay in [
+        &mut uk.retry.abandoned_s,
+        &mut uk.retry.machine_s,
+        &mut uk.retry.no_answer_s,
+    ] {
+        *delay = 60;
+    }
+    let campaign = campaign_with(&*store, &uk, &rows(3));
+    let numbers = |leases: &[Lease]| -> Vec<(String, bool)> {
+        let mut n: Vec<(String, bool)> = leases
+            .iter()
+            .map(|l| (l.external_id.clone(), l.agent_required))
+            .collect();
+        n.sort();
+        n
+    };
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let first = lease_all(&*store, campaign, at(0));
+    assert_eq!(
+        numbers(&first),
+        [
+            ("r0".into(), false),
+            ("r1".into(), false),
+            ("r2".into(), false)
+        ]
+    );
+    for lease in &first {
+        let attempt = store.begin_attempt(lease, at(0)).unwrap();
+        let mut result = AttemptResult::new(match lease.external_id.as_str() {
+            "r0" => Outcome::Abandoned,
+            "r1" => Outcome::Machine,
+            _ => Outcome::NoAnswer,
+        });
+        result.abandoned = result.outcome == Outcome::Abandoned;
+        result.ended_at = Some(at(30));
+        store.complete_attempt(attempt, &result, at(30)).unwrap();
+    }
+    // Redialed after the retry delays: the abandoned and the machine
+    // numbers need an agent, the unanswered one does not.
+    let again = lease_all(&*store, campaign, at(120));
+    assert_eq!(
+        numbers(&again),
+        [
+            ("r0".into(), true),
+            ("r1".into(), true),
+            ("r2".into(), false)
+        ]
+    );
+    // r0 is taken for a machine this time: 24 h from now, shorter than
+    // the 72 h the abandon left, which stands.
+    for lease in &again {
+        let outcome = if lease.external_id == "r0" {
+            Outcome::Machine
+        } else {
+            Outcome::NoAnswer
+        };
+        dial(&*store, lease, outcome, at(150));
+    }
+    // Another campaign, without the rule, calling r0's number: the person
+    // on that line was hung up on all the same.
+    let r0_number = first
+        .iter()
+        .find(|l| l.external_id == "r0")
+        .map(|l| l.phone.clone())
+        .unwrap();
+    let other = campaign_with(&*store, &always_open("us"), &[row(2, "x", &[&r0_number])]);
+    let leased = lease_all(&*store, other, at(200));
+    assert_eq!(numbers(&leased), [("x".into(), true)]);
+    dial(&*store, &leased[0], Outcome::Abandoned, at(210));
+    // A day and an hour later: the machine's 24 h are over, the abandon's
+    // 72 h are not.
+    let day_after = lease_all(&*store, campaign, at(25 * 3600));
+    assert_eq!(
+        numbers(&day_after),
+        [
+            ("r0".into(), true),
+            ("r1".into(), false),
+            ("r2".into(), false)
+        ]
+    );
+    for lease in &day_after {
+        store
+            .release(lease, Release::Unused, at(25 * 3600))
+            .unwrap();
+    }
+    // 73 hours after the abandon: nothing is marked any more (the other
+    // campaign's abandon marked nothing: its rules have no window).
+    let later = lease_all(&*store, campaign, at(73 * 3600));
+    assert_eq!(
+        numbers(&later),
+        [
+            ("r0".into(), false),
+            ("r1".into(), false),
+            ("r2".into(), false)
+        ]
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1841,4 +1948,5 @@ on_both_backends!(
     a_campaigns_recent_calls_are_read_back_for_the_pacer,
     an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times,
     an_abandoned_result_amending_a_lost_callback_call_keeps_the_callback,
+    a_repeat_call_after_an_abandon_or_a_machine_needs_an_agent,
 );

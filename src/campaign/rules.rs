@@ -40,6 +40,41 @@ impl Default for RetryDelays {
     }
 }
 
+/// Ofcom's repeat-call rule (UK, `[campaign.repeat_calls]`): a number
+/// called again within 72 hours of an abandoned call, or within 24 hours of
+/// a call the answering-machine detection took for a machine (which may have
+/// been a person hung up on), may be called only with a live agent
+/// guaranteed. The store marks the number for this long after such a call;
+/// the engine then dials it only with an agent reserved from the dial and
+/// connects that agent at the answer. 0 (the default) marks nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatCalls {
+    /// After a live answer no agent took in time (Ofcom: 259200, 72 h).
+    #[serde(default)]
+    pub agent_after_abandoned_s: u64,
+    /// After a machine verdict (Ofcom: 86400, 24 h).
+    #[serde(default)]
+    pub agent_after_machine_s: u64,
+}
+
+impl RepeatCalls {
+    /// How long after a call that ended so the number needs a guaranteed
+    /// agent, if at all: `abandoned` also covers a live answer still
+    /// waiting when the dialer stopped (outcome `interrupted`).
+    pub fn agent_required_for(&self, outcome: Outcome, abandoned: bool) -> Option<SignedDuration> {
+        let seconds = if abandoned || outcome == Outcome::Abandoned {
+            self.agent_after_abandoned_s
+        } else if outcome == Outcome::Machine {
+            self.agent_after_machine_s
+        } else {
+            0
+        };
+        (seconds > 0)
+            .then(|| SignedDuration::from_secs(i64::try_from(seconds).unwrap_or(i64::MAX / 2)))
+    }
+}
+
 /// Everything the hopper and the retry logic need to know about a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignRules {
@@ -60,6 +95,9 @@ pub struct CampaignRules {
     /// written with the rules. Absent in rules stored before they existed.
     #[serde(default)]
     pub dispositions: Vec<super::model::Disposition>,
+    /// Absent in rules stored before the repeat-call rule existed: off.
+    #[serde(default)]
+    pub repeat_calls: RepeatCalls,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +121,7 @@ impl CampaignRules {
             max_attempts_per_day: None,
             retry: RetryDelays::default(),
             dispositions: Vec::new(),
+            repeat_calls: RepeatCalls::default(),
         }
     }
 
@@ -118,6 +157,7 @@ impl CampaignRules {
                     effect: d.effect,
                 })
                 .collect(),
+            repeat_calls: config.repeat_calls,
         })
     }
 
@@ -226,6 +266,47 @@ mod tests {
         let step = after_attempt(&rules, Outcome::Sit, None, 1, 1, now());
         assert_eq!(step.state, RecordState::Retry);
         assert_eq!(step.next_at, now());
+    }
+
+    #[test]
+    fn the_repeat_call_rule_marks_abandoned_and_machine_calls_only() {
+        let off = RepeatCalls::default();
+        assert_eq!(off.agent_required_for(Outcome::Abandoned, true), None);
+        let uk = RepeatCalls {
+            agent_after_abandoned_s: 259_200,
+            agent_after_machine_s: 86_400,
+        };
+        let hours = |d: Option<SignedDuration>| d.map(|d| d.as_secs() / 3600);
+        assert_eq!(
+            hours(uk.agent_required_for(Outcome::Abandoned, true)),
+            Some(72)
+        );
+        // A live answer waiting for an agent when the dialer stopped.
+        assert_eq!(
+            hours(uk.agent_required_for(Outcome::Interrupted, true)),
+            Some(72)
+        );
+        assert_eq!(
+            hours(uk.agent_required_for(Outcome::Machine, false)),
+            Some(24)
+        );
+        for outcome in [
+            Outcome::Human,
+            Outcome::NoAnswer,
+            Outcome::Busy,
+            Outcome::Interrupted,
+            Outcome::Fax,
+        ] {
+            assert_eq!(uk.agent_required_for(outcome, false), None, "{outcome:?}");
+        }
+        let machines_only = RepeatCalls {
+            agent_after_abandoned_s: 0,
+            agent_after_machine_s: 86_400,
+        };
+        assert_eq!(
+            machines_only.agent_required_for(Outcome::Abandoned, true),
+            None
+        );
     }
 
     #[test]

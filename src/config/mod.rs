@@ -255,6 +255,13 @@ pub enum DialMode {
     Predictive,
 }
 
+impl DialMode {
+    /// The preview modes: an agent sees each record and places its call.
+    pub fn is_preview(self) -> bool {
+        matches!(self, DialMode::Preview | DialMode::PushPreview)
+    }
+}
+
 impl std::fmt::Display for DialMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -368,6 +375,11 @@ pub struct CampaignConfig {
     /// offered to its agents after the system ones (SPEC §7).
     #[serde(default, rename = "disposition")]
     pub dispositions: Vec<crate::campaign::model::DispositionConfig>,
+    /// Ofcom's repeat-call rule (`[campaign.repeat_calls]`): how long after
+    /// an abandoned call, or a machine verdict, the number is dialed only
+    /// with an agent reserved for it. Off unless set.
+    #[serde(default)]
+    pub repeat_calls: crate::campaign::rules::RepeatCalls,
     /// Where the campaign was defined (not a key: the file's campaigns are
     /// `file`, those a supervisor created through the API `api`).
     #[serde(skip)]
@@ -443,9 +455,9 @@ pub struct RetryConfig {
     #[serde(default = "default_retry_congestion")]
     pub network_failure_s: u64,
     /// After a live answer no agent took in time; `no_answer_s` when
-    /// unset. UK campaigns (Ofcom: a repeat call within 72 h of an
-    /// abandoned one needs a guaranteed agent, which outdial does not
-    /// arrange) set 259200.
+    /// unset. (Ofcom: a repeat call within 72 h of an abandoned one needs
+    /// a guaranteed agent — `[campaign.repeat_calls]` — or is not made:
+    /// 259200.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abandoned_s: Option<u64>,
 }

@@ -295,3 +295,36 @@ fn not_ready_reasons_are_a_list_of_distinct_short_names() {
         .collect();
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
+
+#[test]
+fn the_repeat_call_rule_is_off_by_default_and_its_windows_are_checked() {
+    let config = parse(DEFAULT).expect("the shipped file");
+    assert_eq!(
+        config.campaigns[0].repeat_calls,
+        crate::campaign::rules::RepeatCalls::default()
+    );
+    let uk = DEFAULT.replace(
+        "[campaign.cpa]",
+        "[campaign.repeat_calls]\nagent_after_abandoned_s = 259200\nagent_after_machine_s = 86400\n\n[campaign.cpa]",
+    );
+    let config = parse(&uk).expect("Ofcom's windows");
+    assert_eq!(
+        config.campaigns[0].repeat_calls.agent_after_abandoned_s,
+        259_200
+    );
+    assert_eq!(
+        config.campaigns[0].repeat_calls.agent_after_machine_s,
+        86_400
+    );
+    // Milliseconds by mistake: 72 h would be 8.2 years.
+    let problem = only_problem(&uk.replace("259200", "259200000"));
+    assert_eq!(problem.key, "campaign[0].repeat_calls");
+    assert!(
+        problem.message.contains("agent_after_abandoned_s"),
+        "{}",
+        problem.message
+    );
+    let error =
+        parse(&uk.replace("agent_after_machine_s", "after_machine_s")).expect_err("unknown key");
+    assert!(error.to_string().contains("after_machine_s"), "{error}");
+}

@@ -257,6 +257,10 @@ fn check_campaigns(config: &Config, check: &mut Checker<'_>) {
     }
 }
 
+/// The repeat-call rule's windows are hours to days; beyond a month it is
+/// a unit mistake (milliseconds), which would tie agents to the list.
+const MAX_REPEAT_CALL_WINDOW_S: u64 = 30 * 24 * 3600;
+
 /// What is wrong with one campaign's settings, as (key within the
 /// campaign, message) pairs: the checks of `[[campaign]]` in the file, and
 /// of a campaign a supervisor defines through the API.
@@ -367,6 +371,21 @@ pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
             "preview_timeout_s",
             "must be at least 1 (leave it out for the default)".into(),
         );
+    }
+    let repeat = campaign.repeat_calls;
+    for (field, seconds) in [
+        ("agent_after_abandoned_s", repeat.agent_after_abandoned_s),
+        ("agent_after_machine_s", repeat.agent_after_machine_s),
+    ] {
+        if seconds > MAX_REPEAT_CALL_WINDOW_S {
+            report(
+                "repeat_calls",
+                format!(
+                    "{field} = {seconds} is over 30 days; it is in seconds \
+                     (Ofcom: 259200 after an abandoned call, 86400 after a machine)"
+                ),
+            );
+        }
     }
     if campaign.machine_action == super::MachineAction::LeaveMessage
         && campaign.voicemail_prompt.is_none()

@@ -19,7 +19,7 @@ use super::dispatch::Dispatcher;
 use super::io::{AttemptRecord, CallId, CampaignStats, ConnectFailure, Effect, Input};
 use super::trunk_health::CallSignal;
 use crate::agent::AgentState;
-use crate::config::CampaignConfig;
+use crate::config::{CampaignConfig, DialMode};
 use crate::pacing::{AgentActivity, AgentId, Decision, NotLive, Pacer, PacerConfig, PacerEvent};
 use crate::store::{Lease, Release};
 
@@ -62,6 +62,10 @@ pub(super) struct LiveCampaign {
     pub agent_wait: Option<hdrhistogram::Histogram<u64>>,
     /// Preview modes: the record on each agent's screen.
     pub previews: std::collections::BTreeMap<String, super::preview::Preview>,
+    /// Repeat calls that need a guaranteed agent (Ofcom), leased and
+    /// waiting for a Ready agent to reserve, with when they arrived
+    /// (`repeat_calls.rs`).
+    pub agent_required: VecDeque<(Lease, Instant)>,
     /// Due personal callbacks leased for their agent, waiting for that
     /// agent to be Ready, with when they arrived.
     pub personal: VecDeque<(Lease, Instant)>,
@@ -106,6 +110,7 @@ impl LiveCampaign {
             connect_latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
             agent_wait: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
             previews: std::collections::BTreeMap::new(),
+            agent_required: VecDeque::new(),
             personal: VecDeque::new(),
             personal_poll_at: now,
             personal_pending: std::collections::BTreeSet::new(),
@@ -123,9 +128,10 @@ pub(super) struct CallEntry {
     pub answered_at: Option<Instant>,
     /// A live answer the pacer was told about (it expects Bridged/Abandoned).
     pub live_reported: bool,
-    /// Preview modes: the agent who pressed Call, reserved for this call
-    /// from the dial on.
-    pub preview_agent: Option<String>,
+    /// The agent reserved for this call from the dial on, who takes it at
+    /// the answer: in the preview modes the agent who pressed Call; a
+    /// repeat call that needs a guaranteed agent (`repeat_calls`).
+    pub reserved_agent: Option<String>,
     /// That agent hears ringback now.
     pub agent_hears_ringback: bool,
 }
@@ -256,6 +262,7 @@ impl Dialer {
                     .campaigns
                     .get(&campaign)
                     .is_some_and(|c| c.state == RunState::Running);
+                let mode = self.campaigns.get(&campaign).map(|c| c.mode);
                 let Some(live) = self.live.get_mut(&campaign) else {
                     self.effects.push_back(Effect::ReleaseLeases {
                         leases,
@@ -282,6 +289,15 @@ impl Dialer {
                         .partition(|lease| lease.callback_agent.is_some());
                     live.personal
                         .extend(personal.into_iter().map(|lease| (lease, now)));
+                    // A repeat call that needs a guaranteed agent waits for
+                    // one; the pacer never dials it on its own. (In the
+                    // preview modes every call has its agent already.)
+                    let (repeat, regular): (Vec<Lease>, Vec<Lease>) =
+                        regular.into_iter().partition(|lease| {
+                            lease.agent_required && !mode.is_some_and(DialMode::is_preview)
+                        });
+                    live.agent_required
+                        .extend(repeat.into_iter().map(|lease| (lease, now)));
                     live.hopper.extend(regular);
                     live.decide_now = true;
                 } else if !leases.is_empty() {
@@ -332,7 +348,7 @@ impl Dialer {
             }
             Input::Ringing { call } => {
                 self.trunk_health.on_call(CallSignal::Responded, now);
-                self.ringback_to_preview_agent(call);
+                self.ringback_to_reserved_agent(call);
                 self.with_attempt(call, now, |a, now| a.on_provisional(now))
             }
             Input::Answered { call } => {
@@ -493,7 +509,7 @@ impl Dialer {
     /// call from the dial on — is free again too, or it would stay
     /// reserved for a call that never existed.
     fn not_placed(&mut self, call: CallId, entry: CallEntry, now: Instant) {
-        if let Some(agent) = entry.preview_agent.as_deref()
+        if let Some(agent) = entry.reserved_agent.as_deref()
             && let Some(a) = self.agents.get_mut(agent)
             && a.session.current_call() == Some(call)
         {
@@ -513,14 +529,15 @@ impl Dialer {
         }
     }
 
-    /// The agent who called a previewed record hears it ring (SPEC: "hears
-    /// the call progress"): ringback generated on the agent's leg from the
-    /// first provisional response until the answer's zip tone.
-    fn ringback_to_preview_agent(&mut self, call: CallId) {
+    /// The agent reserved for a call (who called a previewed record, or was
+    /// reserved for a repeat call) hears it ring (SPEC: "hears the call
+    /// progress"): ringback generated on the agent's leg from the first
+    /// provisional response until the answer's zip tone.
+    fn ringback_to_reserved_agent(&mut self, call: CallId) {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(agent) = entry.preview_agent.clone() else {
+        let Some(agent) = entry.reserved_agent.clone() else {
             return;
         };
         let reserved = self
@@ -626,7 +643,7 @@ impl Dialer {
                 Action::Cancel | Action::Hangup => self.effects.push_back(Effect::HangUp { call }),
                 Action::CancelRinging => self.effects.push_back(Effect::CancelRinging { call }),
                 Action::RequestAgent => {
-                    let own_agent = entry.preview_agent.clone().filter(|agent| {
+                    let own_agent = entry.reserved_agent.clone().filter(|agent| {
                         self.agents
                             .get(agent)
                             .is_some_and(|a| a.session.current_call() == Some(call))
@@ -824,9 +841,9 @@ impl Dialer {
         };
         if record.outcome.agent.is_none() {
             // A previewed call is its agent's even when it failed.
-            record.outcome.agent = entry.preview_agent.clone();
+            record.outcome.agent = entry.reserved_agent.clone();
             if entry.agent_hears_ringback
-                && let Some(agent) = entry.preview_agent.clone()
+                && let Some(agent) = entry.reserved_agent.clone()
             {
                 // Never connected: the ringback stops with the call.
                 self.effects.push_back(Effect::AgentRingback {
@@ -909,7 +926,7 @@ impl Dialer {
                 .is_some_and(|c| !c.config.agents_confirm_join || agent.joined.contains(campaign))
     }
 
-    fn longest_idle_ready_agent(&self, campaign: &str, now: Instant) -> Option<String> {
+    pub(super) fn longest_idle_ready_agent(&self, campaign: &str, now: Instant) -> Option<String> {
         self.agents
             .iter()
             .filter(|(_, a)| a.session.is_ready() && self.takes_part(a, campaign))
@@ -1001,8 +1018,10 @@ impl Dialer {
         attempts.chain(pacing).min()
     }
 
-    /// After anything changed: pace every running campaign.
+    /// After anything changed: repeat calls take the agents they need
+    /// first, then every running campaign is paced.
     pub(super) fn after_change(&mut self, now: Instant) {
+        self.dial_repeat_calls(now);
         self.pace_running_campaigns(now);
         let names: Vec<String> = self.live.keys().cloned().collect();
         for name in names {
@@ -1024,12 +1043,13 @@ impl Dialer {
         }
     }
 
-    /// Dials `lease`; a previewed record with the agent who called it.
+    /// Dials `lease`; with `reserved_agent` (a previewed record's, or a
+    /// repeat call's) connected at the answer.
     pub(super) fn dial(
         &mut self,
         campaign: &str,
         lease: Lease,
-        preview_agent: Option<String>,
+        reserved_agent: Option<String>,
         caller_id: Option<String>,
         now: Instant,
     ) -> Option<CallId> {
@@ -1047,7 +1067,7 @@ impl Dialer {
         self.trunk_health.on_dial(now);
         let mut settings = live.settings.clone();
         // The agent of a previewed call takes it at the answer.
-        settings.connect_first |= preview_agent.is_some();
+        settings.connect_first |= reserved_agent.is_some();
         let attempt = Attempt::new(call, settings, now);
         self.calls.insert(
             call,
@@ -1058,7 +1078,7 @@ impl Dialer {
                 cpa: None,
                 answered_at: None,
                 live_reported: false,
-                preview_agent,
+                reserved_agent,
                 agent_hears_ringback: false,
             },
         );
@@ -1083,6 +1103,7 @@ impl Dialer {
         if let Some(live) = self.live.get_mut(campaign) {
             let mut leases: Vec<Lease> = live.hopper.drain(..).collect();
             leases.extend(live.personal.drain(..).map(|(lease, _)| lease));
+            leases.extend(live.agent_required.drain(..).map(|(lease, _)| lease));
             if !leases.is_empty() {
                 self.effects.push_back(Effect::ReleaseLeases {
                     leases,

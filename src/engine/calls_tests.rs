@@ -67,6 +67,7 @@ pub(super) fn lease(id: i64) -> Lease {
         callback_agent: None,
         node: "test".into(),
         lease_until: jiff::Timestamp::UNIX_EPOCH,
+        agent_required: false,
     }
 }
 
@@ -1236,4 +1237,107 @@ fn a_splice_that_lost_the_customers_media_ends_the_call_and_frees_the_agent() {
     let after = effects(&mut dialer);
     assert!(after.contains(&Effect::HangUp { call }), "{after:?}");
     assert_eq!(dialer.agent_view(&agent, t0).unwrap().state, "ready");
+}
+
+/// Ofcom's repeat-call rule: a lease that needs a guaranteed agent is
+/// dialed only with a Ready agent reserved from the dial on, who hears it
+/// ring and takes it at the answer, before any verdict (no machine
+/// detection hangs up on the person again, no 2-second race). While no
+/// agent is Ready such a lease waits — the pacer never dials it on its own
+/// — and after `REPEAT_CALL_HOLD` it goes back to the list.
+#[test]
+fn a_repeat_call_that_needs_an_agent_is_dialed_with_one_reserved() {
+    use super::repeat_calls::REPEAT_CALL_HOLD;
+    let t0 = Instant::now();
+    let mut dialer = dialer(t0, true);
+    start_demo(&mut dialer, t0);
+    let needs_agent = |id: i64| Lease {
+        agent_required: true,
+        ..lease(id)
+    };
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![lease(1), needs_agent(2), lease(3)],
+            for_agent: None,
+        },
+        t0,
+    );
+    let first = effects(&mut dialer);
+    let dialed: Vec<(CallId, i64)> = first
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial { call, lease, .. } => Some((*call, lease.record_id)),
+            _ => None,
+        })
+        .collect();
+    // The only Ready agent goes to the repeat call, ahead of the list's
+    // first record; progressive 1:1 then has no agent left to pace for.
+    assert_eq!(dialed.len(), 1, "{first:?}");
+    let (call, record) = dialed[0];
+    assert_eq!(record, 2);
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "reserved");
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(200));
+    assert!(
+        effects(&mut dialer).contains(&Effect::AgentRingback {
+            agent: "sim".into(),
+            call,
+            on: true
+        }),
+        "the agent hears the call progress"
+    );
+    dialer.handle_input(Input::Answered { call }, t0 + ms(6000));
+    let answered = effects(&mut dialer);
+    assert!(
+        answered.contains(&Effect::Connect {
+            call,
+            agent: "sim".into()
+        }),
+        "connected at the answer: {answered:?}"
+    );
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(6100),
+    );
+    // A machine verdict after the splice hangs nobody up: the agent is
+    // there and deals with it.
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Machine,
+            label: "machine",
+            at_ms: 2500,
+        },
+        t0 + ms(8500),
+    );
+    let verdict = effects(&mut dialer);
+    assert!(!verdict.contains(&Effect::HangUp { call }), "{verdict:?}");
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "on_call");
+    // Another repeat call arrives while the agent talks: it waits, and the
+    // pacer dials nothing for it.
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![needs_agent(4)],
+            for_agent: None,
+        },
+        t0 + ms(10_000),
+    );
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    // Nobody free for the whole hold: it goes back to the list.
+    dialer.handle_timeout(t0 + ms(10_000) + REPEAT_CALL_HOLD);
+    let given_back: Vec<(i64, crate::store::Release)> = effects(&mut dialer)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::ReleaseLeases { leases, how } => {
+                Some(leases.into_iter().map(move |l| (l.record_id, how)))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(given_back, vec![(4, crate::store::Release::Unused)]);
 }

@@ -901,6 +901,7 @@ impl Dialer {
             .filter_map(|a| a.session.poll_timeout())
             .chain(self.calls_poll_timeout())
             .chain(self.previews_poll_timeout())
+            .chain(self.repeat_calls_poll_timeout())
             .min()
     }
 
@@ -931,6 +932,7 @@ impl Dialer {
         }
         self.calls_timeout(now);
         self.previews_timeout(now);
+        self.repeat_calls_timeout(now);
         self.collect_agent_events(now);
         self.after_change(now);
     }

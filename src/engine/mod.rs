@@ -3,6 +3,8 @@
 //! customer call (where the 2-second abandon clock lives) and the
 //! [`dispatch::Dispatcher`] that hands live answers to free agents;
 //! [`preview`] the two preview modes (records shown before dialing);
+//! [`repeat_calls`] Ofcom's repeat-call rule (a call that needs a
+//! guaranteed agent is dialed with one reserved);
 //! [`definitions`] campaigns defined, changed and removed at run time; `calls`
 //! wires pacing, attempts and agents together, `trunk_lines` divides the
 //! node's trunk lines and calls per second among the running campaigns,
@@ -16,6 +18,7 @@ pub mod dialer;
 pub mod dispatch;
 pub mod io;
 pub mod preview;
+pub mod repeat_calls;
 pub mod trunk_health;
 mod trunk_lines;
 

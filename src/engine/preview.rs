@@ -395,38 +395,16 @@ impl Dialer {
                 )));
             }
         }
-        if self.calls.len() >= self.trunk_max_calls() {
-            return Err(CommandError::Unavailable(
-                "max concurrent calls reached; press Call again in a moment".into(),
-            ));
-        }
-        if let Some(hold) = self.trunk_health.hold(now) {
+        if let Some(reason) = self.new_call_refused(now) {
             return Err(CommandError::Unavailable(format!(
-                "{}; press Call again in a moment",
-                hold.reason()
+                "{reason}; press Call again in a moment"
             )));
-        }
-        let cps = Some(self.trunk_calls_per_second());
-        if self.dial_rate.allowed(cps, now) == 0 {
-            return Err(CommandError::Unavailable(
-                "the trunk's calls per second are in use; press Call again in a moment".into(),
-            ));
         }
         let Some(lease) = self.take_preview(campaign, agent, Release::Unused, "called") else {
             return Ok(());
         };
-        let call = self.dial(campaign, lease, Some(agent.to_string()), caller_id, now);
-        if let (Some(call), Some(entry)) = (call, self.agents.get_mut(agent)) {
-            entry.session.reserve(call, now)?;
-            if entry.per_call && !entry.session.has_leg() {
-                // "Direct preview" on a per-call phone: ring it with the
-                // customer, so the agent hears the progress and is
-                // connected the moment the customer answers.
-                self.effects.push_back(super::io::Effect::CallAgent {
-                    agent: agent.to_string(),
-                });
-            }
-        }
+        // "Direct preview" on a per-call phone rings it with the customer.
+        self.dial_with_agent(campaign, lease, agent, caller_id, now)?;
         Ok(())
     }
 

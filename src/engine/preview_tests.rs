@@ -71,6 +71,7 @@ fn lease(id: i64) -> Lease {
         callback_agent: None,
         node: "test".into(),
         lease_until: jiff::Timestamp::UNIX_EPOCH,
+        agent_required: false,
     }
 }
 

@@ -50,6 +50,7 @@ fn lease(campaign: i64, id: i64) -> Lease {
         callback_agent: None,
         node: "test".into(),
         lease_until: jiff::Timestamp::UNIX_EPOCH,
+        agent_required: false,
     }
 }
 

@@ -243,6 +243,20 @@ impl SqlStore {
         if result.outcome.callee_not_reached() && result.ring_ms.is_none() {
             give_back_attempt(conn, &rules, record, &phone)?;
         }
+        if let Some(window) = rules
+            .repeat_calls
+            .agent_required_for(result.outcome, result.abandoned)
+        {
+            // Whoever dials this number next, before then, reserves an
+            // agent for it first (a later mark never shortens an earlier).
+            let until = ended.checked_add(window).unwrap_or(ended);
+            conn.exec(
+                "INSERT INTO agent_required (e164, until) VALUES ($1, $2) \
+                 ON CONFLICT (e164) DO UPDATE SET until = excluded.until \
+                 WHERE agent_required.until < excluded.until",
+                &[phone.clone().into(), ms(until).into()],
+            )?;
+        }
         let rows = conn.query(
             "SELECT state, lease_owner, attempts, callback_id FROM records WHERE id = $1",
             &[record.into()],
@@ -1064,6 +1078,19 @@ impl Store for SqlStore {
                 ),
                 &params,
             )?;
+            let mut params: Vec<Val> = vec![now_ms.into()];
+            params.extend(dials.iter().map(|(_, phone, _, _)| Val::from(phone.as_str())));
+            let agent_required: HashSet<String> = conn
+                .query(
+                    &format!(
+                        "SELECT e164 FROM agent_required WHERE until > $1 AND e164 IN {}",
+                        placeholders(2, dials.len())
+                    ),
+                    &params,
+                )?
+                .iter()
+                .map(|r| r[0].text())
+                .collect();
             let mut leases = Vec::with_capacity(dials.len());
             for (index, phone, callback, attempts) in dials {
                 let row = &rows[index];
@@ -1081,12 +1108,13 @@ impl Store for SqlStore {
                     custom_json: row[7].text(),
                     time_zones: row[3].text(),
                     priority: row[8].int(),
-                    phone,
                     attempts,
                     callback: callback.as_ref().map(|c| c.id),
                     callback_agent: callback.and_then(|c| c.agent),
                     node: request.node.to_string(),
                     lease_until: until,
+                    agent_required: agent_required.contains(&phone),
+                    phone,
                 });
             }
             Ok(leases)

@@ -168,6 +168,12 @@ fn migrations(flavor: Flavor) -> Vec<String> {
             .to_string(),
         // v10: a campaign's latest calls, for the pacer's models at start.
         "CREATE INDEX attempts_started ON attempts (campaign_id, started_at)".to_string(),
+        // v11: Ofcom's repeat-call rule: a number called again before
+        // `until` (72 h after an abandoned call, 24 h after a machine
+        // verdict) is dialed only with an agent reserved for it. By number,
+        // whichever record or campaign calls it: it is the person on that
+        // line who was hung up on.
+        "CREATE TABLE agent_required (e164 TEXT PRIMARY KEY, until BIGINT NOT NULL)".to_string(),
     ]
 }
 

@@ -148,6 +148,10 @@ pub struct Lease {
     pub callback_agent: Option<String>,
     pub node: String,
     pub lease_until: Timestamp,
+    /// The number must be dialed with an agent reserved for the call
+    /// (Ofcom's repeat-call rule: it was abandoned, or taken for a machine,
+    /// recently; `[campaign.repeat_calls]`).
+    pub agent_required: bool,
 }
 
 /// How a dial ended, written by the engine when the call is over.
