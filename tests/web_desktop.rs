@@ -493,6 +493,10 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#log", "the call is logged", |t| {
         t.contains("record r3 called")
     });
+    // Popped at the dial: the agent sees whom the call is for while it rings.
+    browser.wait_text("#log", "the record popped at the dial", |t| {
+        t.contains("customer Cy Busy")
+    });
     browser.wait_text("#state", "ready after the busy call", |t| t == "ready");
     // A live person: the screen pop while on the call, then the wrap-up
     // form when the callee hangs up (after 2 s).
@@ -771,6 +775,9 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.type_into("#define-retry-machine", "60");
     // A UK campaign's 72 hours before an abandoned call is tried again.
     browser.type_into("#define-retry-abandoned", "4320");
+    // ... or called again sooner, with an agent reserved for the call.
+    browser.type_into("#define-repeat-abandoned", "72");
+    browser.type_into("#define-repeat-machine", "24");
     browser.click("#define-cpa-machine-mode option[value=verdict_only]");
     browser.type_into("#define-cpa-max", "4.5");
     browser.script("document.getElementById('define-wrap-up').value = ''; return null");
@@ -787,6 +794,11 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     );
     assert_eq!(changed["retry"]["machine_s"], 3600, "{changed}");
     assert_eq!(changed["retry"]["abandoned_s"], 259_200, "{changed}");
+    assert_eq!(
+        changed["repeat_calls"],
+        json!({"agent_after_abandoned_s": 259_200, "agent_after_machine_s": 86_400}),
+        "{changed}"
+    );
     assert_eq!(changed["cpa"]["machine_mode"], "verdict_only", "{changed}");
     assert_eq!(changed["cpa"]["max_analysis_ms"], 4500, "{changed}");
     assert_eq!(

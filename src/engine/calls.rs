@@ -173,6 +173,34 @@ fn not_live(result: AttemptResult) -> Option<NotLive> {
 }
 
 /// p50, p99 and max of a µs histogram, in ms.
+/// The contact data of `lease` for its agent's screen: at the zip tone,
+/// and for a call the agent is reserved for from the dial (a previewed
+/// record, a repeat call) already at the dial.
+pub(super) fn screen_pop(
+    agent: &str,
+    campaign: &str,
+    call: CallId,
+    lease: &Lease,
+) -> super::dialer::Event {
+    super::dialer::Event::ScreenPop {
+        agent: agent.to_string(),
+        campaign: campaign.to_string(),
+        call,
+        record: lease.external_id.clone(),
+        name: lease.name.clone(),
+        phone: lease.phone.clone(),
+        custom: serde_json::from_str(&lease.custom_json).unwrap_or(serde_json::Value::Null),
+        callback: lease.callback.is_some(),
+        personal_callback: lease.callback_agent.is_some(),
+        repeat_call: lease.agent_required,
+        time_zones: lease
+            .time_zones
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
+    }
+}
+
 fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64; 3]> {
     histogram.filter(|h| !h.is_empty()).map(|h| {
         [
@@ -689,24 +717,8 @@ impl Dialer {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         let _ = a.session.connecting(now);
                     }
-                    let lease = &entry.lease;
-                    self.events.push_back(super::dialer::Event::ScreenPop {
-                        agent: agent.clone(),
-                        campaign: campaign.clone(),
-                        call,
-                        record: lease.external_id.clone(),
-                        name: lease.name.clone(),
-                        phone: lease.phone.clone(),
-                        custom: serde_json::from_str(&lease.custom_json)
-                            .unwrap_or(serde_json::Value::Null),
-                        callback: lease.callback.is_some(),
-                        personal_callback: lease.callback_agent.is_some(),
-                        time_zones: lease
-                            .time_zones
-                            .split_whitespace()
-                            .map(String::from)
-                            .collect(),
-                    });
+                    self.events
+                        .push_back(screen_pop(&agent, &campaign, call, &entry.lease));
                     let ring_first = self
                         .agents
                         .get(&agent)

@@ -1277,6 +1277,19 @@ fn a_repeat_call_that_needs_an_agent_is_dialed_with_one_reserved() {
     let (call, record) = dialed[0];
     assert_eq!(record, 2);
     assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "reserved");
+    // The agent sees whom the call is for while it rings.
+    let pops: Vec<(String, u64, bool)> = std::iter::from_fn(|| dialer.poll_event())
+        .filter_map(|event| match event {
+            super::dialer::Event::ScreenPop {
+                record,
+                call,
+                repeat_call,
+                ..
+            } => Some((record, call, repeat_call)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pops, vec![("2".to_string(), call, true)]);
     dialer.handle_input(Input::Ringing { call }, t0 + ms(200));
     assert!(
         effects(&mut dialer).contains(&Effect::AgentRingback {

@@ -148,7 +148,8 @@ pub enum Event {
         code: String,
         notes: String,
     },
-    /// A customer is being connected to the agent: their contact data.
+    /// A customer is being connected to the agent: their contact data
+    /// (sent at the dial too when the agent is reserved from the dial on).
     ScreenPop {
         agent: String,
         campaign: String,
@@ -162,6 +163,9 @@ pub enum Event {
         callback: bool,
         /// A personal callback: scheduled by or for this agent.
         personal_callback: bool,
+        /// A repeat call that needs a guaranteed agent (Ofcom): the number
+        /// was abandoned, or taken for a machine, lately.
+        repeat_call: bool,
         /// The contact's IANA time zones (the desktop shows the local time).
         time_zones: Vec<String>,
     },

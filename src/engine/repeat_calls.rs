@@ -83,9 +83,10 @@ impl Dialer {
         }
     }
 
-    /// Dials `lease` with `agent` reserved for the call from the dial on;
-    /// a per-call phone is rung with it, so that the agent hears the
-    /// progress and is connected the moment the callee answers.
+    /// Dials `lease` with `agent` reserved for the call from the dial on,
+    /// and shows the agent the record; a per-call phone is rung with it, so
+    /// that the agent hears the progress and is connected the moment the
+    /// callee answers.
     pub(super) fn dial_with_agent(
         &mut self,
         campaign: &str,
@@ -94,9 +95,13 @@ impl Dialer {
         caller_id: Option<String>,
         now: Instant,
     ) -> Result<Option<CallId>, AgentError> {
+        let pop = lease.clone();
         let call = self.dial(campaign, lease, Some(agent.to_string()), caller_id, now);
         if let (Some(call), Some(entry)) = (call, self.agents.get_mut(agent)) {
             entry.session.reserve(call, now)?;
+            // The agent sees whom the call is for while it rings.
+            self.events
+                .push_back(super::calls::screen_pop(agent, campaign, call, &pop));
             if entry.per_call && !entry.session.has_leg() {
                 self.effects.push_back(Effect::CallAgent {
                     agent: agent.to_string(),

@@ -54,8 +54,11 @@ async function refresh() {
 
 // How a record delivered as a scheduled callback says so.
 function callbackNote(record) {
-  if (record.personal_callback) return " (your personal callback)";
-  return record.callback ? " (callback)" : "";
+  // Ofcom: this number was abandoned or taken for a machine lately, and
+  // the agent was reserved for the call from the dial.
+  const repeat = record.repeat_call ? " (repeat call: you were reserved for it)" : "";
+  if (record.personal_callback) return " (your personal callback)" + repeat;
+  return (record.callback ? " (callback)" : "") + repeat;
 }
 
 function fields(list, object) {
@@ -138,7 +141,9 @@ function render() {
     $("preview-decline").textContent = preview.pushed ? "Reject" : "Decline";
   }
 
-  const onCall = ["connecting", "on_call", "wrap_up"].includes(state);
+  // A call the agent is reserved for from the dial (a previewed record, a
+  // repeat call) is popped at the dial: shown while it rings.
+  const onCall = ["connecting", "on_call", "wrap_up"].includes(state) || (state === "reserved" && desk.screenPop);
   const pop = onCall ? desk.screenPop : null;
   $("call").classList.toggle("hidden", !pop);
   if (pop) {
@@ -286,6 +291,9 @@ function onEvent(event) {
       log("record " + event.record + " " + event.how.replace("_", " "));
       break;
     case "agent_state":
+      // Out of the call: its pop is over (a reservation made for a live
+      // answer must not show the previous customer).
+      if (["ready", "not_ready", "previewing", "logged_out"].includes(event.state)) desk.screenPop = null;
       log("state " + event.state + (event.reason ? " (" + event.reason + ")" : ""));
       break;
     case "campaign_state":

@@ -222,6 +222,11 @@ function definitionFromForm() {
   // Blank: as after no answer (null also clears it in an edit's merge patch).
   const abandoned = optionalNumber("define-retry-abandoned");
   definition.retry.abandoned_s = abandoned === null ? null : Math.round(60 * abandoned);
+  // Ofcom's repeat-call rule; blank: off.
+  definition.repeat_calls = {
+    agent_after_abandoned_s: Math.round(3600 * (optionalNumber("define-repeat-abandoned") || 0)),
+    agent_after_machine_s: Math.round(3600 * (optionalNumber("define-repeat-machine") || 0)),
+  };
   definition.cpa = {
     sensitivity: $("define-cpa-sensitivity").value,
     machine_mode: $("define-cpa-machine-mode").value,
@@ -316,6 +321,9 @@ async function editCampaign(name) {
     $("define-retry-no-answer").value = d.retry.no_answer_s / 60;
     $("define-retry-machine").value = d.retry.machine_s / 60;
     $("define-retry-abandoned").value = d.retry.abandoned_s == null ? "" : d.retry.abandoned_s / 60;
+    const repeat = d.repeat_calls || {};
+    $("define-repeat-abandoned").value = repeat.agent_after_abandoned_s ? repeat.agent_after_abandoned_s / 3600 : "";
+    $("define-repeat-machine").value = repeat.agent_after_machine_s ? repeat.agent_after_machine_s / 3600 : "";
     $("define-wrap-up").value = d.wrap_up_timeout_s ?? "";
     $("define-cpa-sensitivity").value = d.cpa.sensitivity;
     $("define-cpa-machine-mode").value = d.cpa.machine_mode;
