@@ -22,6 +22,9 @@ pub const ABANDON_RATE: &str = "outdial_abandon_rate";
 pub const LINES_IN_USE: &str = "outdial_lines_in_use";
 /// Gauge: a running campaign's live answers waiting for an agent.
 pub const ANSWERS_WAITING: &str = "outdial_answers_waiting";
+/// Gauge: a running campaign's repeat calls waiting for an agent to
+/// reserve (Ofcom's repeat-call rule, `[campaign.repeat_calls]`).
+pub const REPEAT_CALLS_WAITING: &str = "outdial_repeat_calls_waiting";
 /// Gauge: 1 while a running campaign's pacing is held back by the trunk's
 /// limits or the abandonment cap (`campaign`, `reason` = `trunk_lines` |
 /// `calls_per_second` | `compliance`), else 0 for each reason.

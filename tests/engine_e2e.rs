@@ -738,6 +738,16 @@ fn a_repeat_call_after_a_machine_verdict_goes_to_an_agent_reserved_from_the_dial
     });
     let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
     assert_eq!(status, 200, "{view}");
+    let (_, stats) = http(
+        addr,
+        "GET",
+        "/api/campaigns/e2e/stats",
+        Some(SUPERVISOR),
+        None,
+    );
+    let stats = json(&stats);
+    assert_eq!(stats["repeat_calls_dialed"], 1, "{stats}");
+    assert_eq!(stats["repeat_calls_waiting"], 0, "{stats}");
     shut_down(&mut running, &mut carrier, &mut agent_phone);
 
     let (headers, attempts) = export_attempts(&config_path, dir.path());

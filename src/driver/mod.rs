@@ -601,6 +601,8 @@ fn publish_gauges(dialer: &Dialer) {
         metrics::gauge!(m::LINES_IN_USE, "campaign" => name.clone()).set(stats.lines_in_use as f64);
         metrics::gauge!(m::ANSWERS_WAITING, "campaign" => name.clone())
             .set(stats.answers_waiting_for_agent as f64);
+        metrics::gauge!(m::REPEAT_CALLS_WAITING, "campaign" => name.clone())
+            .set(stats.repeat_calls_waiting as f64);
         for reason in ["trunk_lines", "calls_per_second", "compliance"] {
             let held = running > 0.0 && stats.limit.as_deref() == Some(reason);
             metrics::gauge!(m::HELD_BACK, "campaign" => name.clone(), "reason" => reason)

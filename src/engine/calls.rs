@@ -1209,6 +1209,7 @@ impl Dialer {
             .count();
         stats.answers_waiting_for_agent = live.dispatcher.waiting();
         stats.records_buffered = live.hopper.len();
+        stats.repeat_calls_waiting = live.agent_required.len();
         if let Some(decision) = live.last_decision {
             stats.abandon_rate_us = decision.reasoning.abandon_rate_us;
             stats.abandon_rate_uk = decision.reasoning.abandon_rate_uk;

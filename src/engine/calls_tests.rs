@@ -1340,6 +1340,11 @@ fn a_repeat_call_that_needs_an_agent_is_dialed_with_one_reserved() {
         t0 + ms(10_000),
     );
     assert!(dials(&effects(&mut dialer)).is_empty());
+    let stats = dialer.campaign_stats("demo", t0 + ms(10_000)).unwrap();
+    assert_eq!(
+        (stats.repeat_calls_waiting, stats.repeat_calls_dialed),
+        (1, 1)
+    );
     // Nobody free for the whole hold: it goes back to the list.
     dialer.handle_timeout(t0 + ms(10_000) + REPEAT_CALL_HOLD);
     let given_back: Vec<(i64, crate::store::Release)> = effects(&mut dialer)

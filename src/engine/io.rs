@@ -241,6 +241,10 @@ pub struct CampaignStats {
     pub lines_in_use: usize,
     pub answers_waiting_for_agent: usize,
     pub records_buffered: usize,
+    /// Repeat calls that need a guaranteed agent (Ofcom), leased and
+    /// waiting for a Ready agent, and those dialed with one reserved.
+    pub repeat_calls_waiting: usize,
+    pub repeat_calls_dialed: u64,
     /// Talk time ÷ logged-in time of the campaign's agents since start.
     pub occupancy: f64,
     /// Why the last decision dialed no more (e.g. `trunk_lines`: max

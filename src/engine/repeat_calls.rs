@@ -61,11 +61,10 @@ impl Dialer {
                 let Some(agent) = self.longest_idle_ready_agent(&campaign, now) else {
                     break;
                 };
-                let Some((lease, _)) = self
-                    .live
-                    .get_mut(&campaign)
-                    .and_then(|live| live.agent_required.pop_front())
-                else {
+                let Some((lease, _)) = self.live.get_mut(&campaign).and_then(|live| {
+                    live.stats.repeat_calls_dialed += 1;
+                    live.agent_required.pop_front()
+                }) else {
                     break;
                 };
                 tracing::info!(
