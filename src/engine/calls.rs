@@ -1068,9 +1068,12 @@ impl Dialer {
         let live = self.live.get_mut(campaign)?;
         self.next_call += 1;
         let call = self.next_call;
+        let pacer_call = crate::pacing::CallId(call);
         live.pacer.on_event(
-            PacerEvent::CallDialed {
-                call: crate::pacing::CallId(call),
+            if reserved_agent.is_some() {
+                PacerEvent::CallDialedWithAgent { call: pacer_call }
+            } else {
+                PacerEvent::CallDialed { call: pacer_call }
             },
             now,
         );

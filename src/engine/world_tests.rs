@@ -405,13 +405,18 @@ impl World {
                 .filter(|(_, entry)| &entry.campaign == name)
                 .map(|(id, _)| *id)
                 .collect();
-            let [lines, ringing, waiting] = live.pacer.calls_tracked();
+            let [lines, ringing, waiting, with_agent] = live.pacer.calls_tracked();
             if lines != calls {
                 return Err(self.fail(format!(
                     "the pacer counts calls {lines:?} on lines, the dialer has {calls:?}"
                 )));
             }
-            if let Some(stale) = ringing.iter().chain(&waiting).find(|c| !calls.contains(c)) {
+            if let Some(stale) = ringing
+                .iter()
+                .chain(&waiting)
+                .chain(&with_agent)
+                .find(|c| !calls.contains(c))
+            {
                 return Err(self.fail(format!("the pacer still tracks ended call {stale}")));
             }
         }

@@ -87,6 +87,11 @@ pub enum PacerEvent {
     },
     /// A call was started (it holds a trunk line until [`PacerEvent::CallEnded`]).
     CallDialed { call: CallId },
+    /// A call was started with its own agent reserved from the dial (a
+    /// previewed record, a repeat call that needs a guaranteed agent): it
+    /// holds a line, and its live answer goes to that agent, not to one
+    /// the pacer plans for.
+    CallDialedWithAgent { call: CallId },
     /// A live person finished the greeting; the 2-second clock runs.
     LiveAnswer { call: CallId },
     /// The live answer reached an agent.
@@ -347,6 +352,9 @@ pub struct Pacer {
     agent_index: HashMap<AgentId, usize>,
     ringing: HashMap<CallId, Instant>,
     waiting: HashMap<CallId, Instant>,
+    /// Calls with their own agent reserved, by dial time: on a line, never
+    /// among the answers competing for the agents the pacer counts.
+    with_agent: HashMap<CallId, Instant>,
     lines_in_use: HashMap<CallId, ()>,
     recent_dials: dial_rate::DialRate,
     live_answers_seen: u64,
@@ -395,6 +403,7 @@ impl Pacer {
             agent_index: HashMap::new(),
             ringing: HashMap::new(),
             waiting: HashMap::new(),
+            with_agent: HashMap::new(),
             lines_in_use: HashMap::new(),
             recent_dials: dial_rate::DialRate::new(),
             live_answers_seen: 0,
@@ -422,7 +431,7 @@ impl Pacer {
     /// agent (the engine's tests hold them to the dialer's own calls: a
     /// call it never hears end holds a line in its plans for ever).
     #[cfg(test)]
-    pub(crate) fn calls_tracked(&self) -> [Vec<u64>; 3] {
+    pub(crate) fn calls_tracked(&self) -> [Vec<u64>; 4] {
         let sorted = |ids: Vec<u64>| {
             let mut ids = ids;
             ids.sort_unstable();
@@ -432,6 +441,7 @@ impl Pacer {
             sorted(self.lines_in_use.keys().map(|c| c.0).collect()),
             sorted(self.ringing.keys().map(|c| c.0).collect()),
             sorted(self.waiting.keys().map(|c| c.0).collect()),
+            sorted(self.with_agent.keys().map(|c| c.0).collect()),
         ]
     }
 
@@ -454,12 +464,25 @@ impl Pacer {
                 self.lines_in_use.insert(call, ());
                 self.recent_dials.record(now);
             }
+            PacerEvent::CallDialedWithAgent { call } => {
+                self.with_agent.insert(call, now);
+                self.lines_in_use.insert(call, ());
+                self.recent_dials.record(now);
+            }
             PacerEvent::LiveAnswer { call } => {
                 if let Some(dialed) = self.ringing.remove(&call) {
                     self.outcomes
                         .observe(now.saturating_duration_since(dialed).as_secs_f64(), true);
+                    self.waiting.insert(call, now);
+                } else if let Some(dialed) = self.with_agent.remove(&call) {
+                    // Its agent takes it: it counts as a live answer (the
+                    // rates' denominator, what the list yields), never as
+                    // one waiting for the agents planned for.
+                    self.outcomes
+                        .observe(now.saturating_duration_since(dialed).as_secs_f64(), true);
+                } else {
+                    self.waiting.insert(call, now);
                 }
-                self.waiting.insert(call, now);
                 self.ledger.live_answer(now);
                 self.live_answers_seen += 1;
                 self.integrate(false);
@@ -473,7 +496,11 @@ impl Pacer {
                 self.integrate(true);
             }
             PacerEvent::NotLive { call, .. } => {
-                if let Some(dialed) = self.ringing.remove(&call) {
+                if let Some(dialed) = self
+                    .ringing
+                    .remove(&call)
+                    .or_else(|| self.with_agent.remove(&call))
+                {
                     self.outcomes
                         .observe(now.saturating_duration_since(dialed).as_secs_f64(), false);
                 }
@@ -482,6 +509,7 @@ impl Pacer {
                 self.lines_in_use.remove(&call);
                 self.ringing.remove(&call);
                 self.waiting.remove(&call);
+                self.with_agent.remove(&call);
             }
             PacerEvent::Tick => {}
         }

@@ -275,3 +275,62 @@ fn restored_calls_teach_the_model_and_end_the_cold_start() {
     }]);
     assert_eq!(few.decide(now).reasoning.limit, Limit::ColdStart);
 }
+
+#[test]
+fn a_call_with_its_own_agent_holds_a_line_but_is_no_rival() {
+    // A previewed record or a repeat call dialed with its agent reserved:
+    // its answer goes to that agent, so it must not make the agents the
+    // pacer counts look spoken for — only its trunk line is taken.
+    let now = Instant::now();
+    let mut config = PacerConfig::predictive(5);
+    config.mode = PacingMode::Progressive {
+        lines_per_agent: 1.0,
+    };
+    let mut pacer = Pacer::new(config, now);
+    ready_agents(&mut pacer, 3, now);
+    pacer.on_event(PacerEvent::CallDialedWithAgent { call: CallId(1) }, now);
+    assert_eq!(pacer.decide(now).dial, 3, "one line per ready agent");
+    pacer.on_event(PacerEvent::CallDialedWithAgent { call: CallId(2) }, now);
+    let decision = pacer.decide(now);
+    assert_eq!(
+        (decision.dial, decision.reasoning.limit),
+        (3, Limit::Progressive)
+    );
+    pacer.on_event(PacerEvent::CallDialedWithAgent { call: CallId(3) }, now);
+    let decision = pacer.decide(now);
+    assert_eq!(
+        (decision.dial, decision.reasoning.limit),
+        (2, Limit::TrunkLines),
+        "but its line is taken"
+    );
+    // Its live answer counts as one (the rates' denominator) and is not
+    // left waiting for an agent.
+    pacer.on_event(PacerEvent::LiveAnswer { call: CallId(1) }, now);
+    assert_eq!(pacer.live_answers_seen, 1);
+    assert_eq!(pacer.calls_tracked()[2], Vec::<u64>::new());
+    pacer.on_event(PacerEvent::CallEnded { call: CallId(1) }, now);
+    assert_eq!(pacer.calls_tracked()[0], vec![2, 3]);
+
+    // Predictive: with one ready agent, a ringing call of its own agent
+    // adds no risk to a new call; an ordinary ringing call does.
+    let mut pacer = Pacer::new(PacerConfig::predictive(100), now);
+    for i in 0..400 {
+        pacer.outcomes.observe(8.0, i % 4 == 0);
+    }
+    ready_agents(&mut pacer, 1, now);
+    pacer.on_event(PacerEvent::CallDialedWithAgent { call: CallId(1) }, now);
+    let later = now + Duration::from_secs(3);
+    pacer.predict_base(later);
+    let (with_agent, _) = pacer.expected_abandons(1.0);
+    assert!(
+        with_agent < 1e-3,
+        "beside a call with its own agent: {with_agent}"
+    );
+    pacer.on_event(PacerEvent::CallDialed { call: CallId(2) }, now);
+    pacer.predict_base(later);
+    let (beside_ringing, _) = pacer.expected_abandons(1.0);
+    assert!(
+        beside_ringing > 0.01,
+        "beside an ordinary ringing call: {beside_ringing}"
+    );
+}
