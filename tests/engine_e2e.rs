@@ -139,6 +139,11 @@ fn start_campaign_when_the_agent_is_ready(addr: std::net::SocketAddr, campaign: 
         let agent = json(&body);
         (agent["state"] == "ready" && agent["phone_connected"] == true).then_some(body)
     });
+    start_campaign(addr, campaign);
+}
+
+/// Starts `campaign` as the supervisor.
+fn start_campaign(addr: std::net::SocketAddr, campaign: &str) {
     let (status, body) = http(
         addr,
         "POST",
@@ -484,11 +489,22 @@ fn hand_driven(
     calls: u32,
     list: &str,
 ) -> (Sipp, Sipp, PathBuf, Running, std::net::SocketAddr) {
+    hand_driven_with(dir, mode, calls, list, |text| text)
+}
+
+/// `hand_driven` with the configuration's text edited by `edit` first.
+fn hand_driven_with(
+    dir: &Path,
+    mode: &str,
+    calls: u32,
+    list: &str,
+    edit: impl FnOnce(String) -> String,
+) -> (Sipp, Sipp, PathBuf, Running, std::net::SocketAddr) {
     let (carrier, agent_phone) = carrier_and_echo_phone(dir, calls, 1, "150s");
     let config_path = dir.join("outdial.toml");
     let text = preview_config(dir, carrier.port, agent_phone.port)
         .replace("mode = \"preview\"", &format!("mode = \"{mode}\""));
-    std::fs::write(&config_path, text).unwrap();
+    std::fs::write(&config_path, edit(text)).unwrap();
     import_list(&config_path, dir, list);
     let mut running = Running::start(&config_path);
     let addr = running.wait_until_listening();
@@ -524,14 +540,7 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     // Not started: nothing to preview, and a clear refusal.
     let (status, refused) = agent_post(addr, "preview", None);
     assert_eq!(status, 409, "{refused}");
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/e2e/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr, "e2e");
 
     assert_eq!(next_preview(addr), "skipped");
     let (status, view) = agent_post(addr, "preview/skip", None);
@@ -636,14 +645,7 @@ fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
     let (mut carrier, mut agent_phone, config_path, mut running, addr) =
         hand_driven(dir.path(), "progressive", 2, "id,phone\ncb,+12025550151\n");
     log_in_and_ready(addr);
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/e2e/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr, "e2e");
     wait_for(Duration::from_secs(30), "the first call's wrap-up", || {
         (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
     });
@@ -703,29 +705,22 @@ fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
 #[test]
 fn a_repeat_call_after_a_machine_verdict_goes_to_an_agent_reserved_from_the_dial() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut carrier, mut agent_phone) = carrier_and_echo_phone(dir.path(), 2, 1, "150s");
-    let config_path = dir.path().join("outdial.toml");
-    let text = preview_config(dir.path(), carrier.port, agent_phone.port)
-        .replace("mode = \"preview\"", "mode = \"progressive\"")
-        .replace(
-            "[[agent]]",
-            "[campaign.retry]\nmachine_s = 1\n\
-             [campaign.repeat_calls]\nagent_after_machine_s = 3600\n[[agent]]",
-        );
-    std::fs::write(&config_path, text).unwrap();
     // Numbers ending in 2: the carrier answers with a machine greeting.
-    import_list(&config_path, dir.path(), "id,phone\nrepeat,+12025550162\n");
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
-    log_in_and_ready(addr);
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/e2e/start",
-        Some(SUPERVISOR),
-        None,
+    let (mut carrier, mut agent_phone, config_path, mut running, addr) = hand_driven_with(
+        dir.path(),
+        "progressive",
+        2,
+        "id,phone\nrepeat,+12025550162\n",
+        |text| {
+            text.replace(
+                "[[agent]]",
+                "[campaign.retry]\nmachine_s = 1\n\
+                 [campaign.repeat_calls]\nagent_after_machine_s = 3600\n[[agent]]",
+            )
+        },
     );
-    assert_eq!(status, 200, "{body}");
+    log_in_and_ready(addr);
+    start_campaign(addr, "e2e");
     wait_for(
         Duration::from_secs(60),
         "the repeat call on the agent's line",
@@ -793,14 +788,7 @@ fn a_per_call_agent_phone_is_rung_for_each_customer() {
     let (_, body) = http(addr, "GET", "/api/agents/a1", Some(SUPERVISOR), None);
     assert_eq!(json(&body)["phone_connected"], false, "{body}");
     assert_eq!(json(&body)["connection"], "per_call", "{body}");
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/e2e/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr, "e2e");
     let stats = wait_for(Duration::from_secs(60), "both customers handled", || {
         all_attempted(addr, 2).ok()
     });
