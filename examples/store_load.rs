@@ -79,6 +79,7 @@ fn hopper(url: &str, records: usize, batch: usize) -> Result<(), Box<dyn std::er
         now,
         lease_for: SignedDuration::from_mins(10),
         personal_only: false,
+        skip_agent_required: false,
     };
     // Leases alone (the hopper's own cost).
     let start = Instant::now();

@@ -351,6 +351,7 @@ fn a_supervisor_sees_the_campaigns_abandonment_on_every_node() {
             now,
             lease_for: SignedDuration::from_mins(10),
             personal_only: false,
+            skip_agent_required: false,
         })
         .unwrap();
     assert_eq!(leases.len(), 3);

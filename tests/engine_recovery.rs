@@ -166,6 +166,7 @@ fn leased_an_hour_ago(
             now: earlier,
             lease_for: jiff::SignedDuration::from_mins(10),
             personal_only: false,
+            skip_agent_required: false,
         })
         .unwrap();
     (store, leases, earlier)

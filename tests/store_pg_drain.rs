@@ -54,6 +54,7 @@ fn drain_worker() {
                 now: noon_ny(),
                 lease_for: SignedDuration::from_mins(10),
                 personal_only: false,
+                skip_agent_required: false,
             })
             .unwrap();
         if leases.is_empty() {

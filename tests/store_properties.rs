@@ -256,6 +256,7 @@ fn run_session(
                         // Longer than any session: the model does not expire leases.
                         lease_for: SignedDuration::from_hours(24 * 400),
                         personal_only: false,
+                        skip_agent_required: false,
                     })
                     .unwrap();
                 for lease in leases {

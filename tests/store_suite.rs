@@ -22,6 +22,7 @@ fn request<'a>(campaign: i64, node: &'a str, max: usize, now: Timestamp) -> Leas
         now,
         lease_for: SignedDuration::from_mins(10),
         personal_only: false,
+        skip_agent_required: false,
     }
 }
 
@@ -1890,6 +1891,30 @@ fn a_repeat_call_after_an_abandon_or_a_machine_needs_an_agent(store: TestStore) 
             .release(lease, Release::Unused, at(25 * 3600))
             .unwrap();
     }
+    // A node whose engine holds enough repeat calls leases past them: the
+    // record waits a minute and the scan goes on to the others.
+    let mut skipping = request(campaign, "node-a", 10, at(26 * 3600));
+    skipping.skip_agent_required = true;
+    let leased = store.lease(&skipping).unwrap();
+    assert_eq!(
+        numbers(&leased),
+        [("r1".into(), false), ("r2".into(), false)]
+    );
+    for lease in &leased {
+        store
+            .release(lease, Release::Unused, at(26 * 3600))
+            .unwrap();
+    }
+    assert_eq!(
+        numbers(&lease_all(&*store, campaign, at(26 * 3600 + 30))),
+        [("r1".into(), false), ("r2".into(), false)],
+        "r0 waits its minute"
+    );
+    let r0 = lease_all(&*store, campaign, at(26 * 3600 + 61));
+    assert_eq!(numbers(&r0), [("r0".into(), true)]);
+    store
+        .release(&r0[0], Release::Unused, at(26 * 3600 + 61))
+        .unwrap();
     // 73 hours after the abandon: nothing is marked any more (the other
     // campaign's abandon marked nothing: its rules have no window).
     let later = lease_all(&*store, campaign, at(73 * 3600));

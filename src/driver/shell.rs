@@ -196,7 +196,8 @@ impl Shell {
                 campaign,
                 max,
                 for_agent,
-            } => self.lease(campaign, max, for_agent),
+                skip_agent_required,
+            } => self.lease(campaign, max, for_agent, skip_agent_required),
             Effect::ReleaseLeases { leases, how } => self.release(leases, how),
             Effect::LoadAnswerHistory { campaign } => self.load_answer_history(campaign),
             Effect::Dial {
@@ -326,7 +327,13 @@ impl Shell {
         self.campaign_ids.get(campaign).copied()
     }
 
-    fn lease(&mut self, campaign: String, max: usize, for_agent: Option<String>) {
+    fn lease(
+        &mut self,
+        campaign: String,
+        max: usize,
+        for_agent: Option<String>,
+        skip_agent_required: bool,
+    ) {
         let Some(id) = self.campaign_id(&campaign) else {
             let _ = self.inputs.send(Input::LeaseFailed {
                 campaign,
@@ -351,6 +358,7 @@ impl Shell {
                     // A lease for an agent is the poll for their personal
                     // callbacks only.
                     personal_only: agent.is_some(),
+                    skip_agent_required,
                 })
             })
             .await;

@@ -27,6 +27,10 @@ pub enum Effect {
         campaign: String,
         max: usize,
         for_agent: Option<String>,
+        /// Leave the numbers that need a guaranteed agent (Ofcom's
+        /// repeat-call rule) in the list: the campaign holds enough of them
+        /// waiting for its agents.
+        skip_agent_required: bool,
     },
     /// Give leases back without dialing: `Unused` when the campaign paused
     /// or stopped; what the agent chose for a previewed record.

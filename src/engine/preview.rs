@@ -515,6 +515,7 @@ impl Dialer {
                     campaign: campaign.to_string(),
                     max: 3,
                     for_agent: Some(agent),
+                    skip_agent_required: false,
                 });
             }
         }

@@ -153,6 +153,22 @@ impl Dialer {
         }
     }
 
+    /// How many repeat calls a campaign holds waiting at most: one per
+    /// agent taking part (logged in). With that many, its lease requests
+    /// leave the others in the list (`skip_agent_required`): a list full
+    /// of them must not be leased into the engine faster than its agents
+    /// can take them, nor kept from other nodes meanwhile.
+    pub(super) fn repeat_calls_cap(&self, campaign: &str) -> usize {
+        self.agents
+            .values()
+            .filter(|a| {
+                !matches!(a.session.state(), crate::agent::AgentState::LoggedOut)
+                    && self.takes_part(a, campaign)
+            })
+            .count()
+            .max(1)
+    }
+
     pub(super) fn repeat_calls_poll_timeout(&self) -> Option<Instant> {
         self.live
             .values()

@@ -213,6 +213,7 @@ impl Dialer {
         cps_bound: bool,
         now: Instant,
     ) {
+        let repeat_calls_cap = self.repeat_calls_cap(&claim.name);
         let Some(live) = self.live.get_mut(&claim.name) else {
             return;
         };
@@ -247,6 +248,7 @@ impl Dialer {
                 campaign: claim.name.clone(),
                 max: (short - live.hopper.len()).clamp(1, MAX_LEASE_BATCH),
                 for_agent: None,
+                skip_agent_required: live.agent_required.len() >= repeat_calls_cap,
             });
         }
         for lease in leases.drain(..) {

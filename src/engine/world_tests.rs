@@ -245,6 +245,7 @@ impl World {
                     campaign,
                     max,
                     for_agent,
+                    ..
                 } => {
                     self.owed.push(Owed::Lease {
                         campaign,

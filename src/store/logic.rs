@@ -30,6 +30,10 @@ const NOT_REACHED_SQL: &str = "('congestion', 'network_failure', 'trunk_refused'
 /// abandoned: with 2, the third abandoned delivery ends it.
 pub const CALLBACK_REDIALS_AFTER_ABANDON: i64 = 2;
 
+/// How long a record whose number needs a guaranteed agent waits when a
+/// lease request skips it (`LeaseRequest::skip_agent_required`).
+const SKIPPED_AGENT_REQUIRED_DELAY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
 /// The record's abandoned attempts since `since_ms` (this one included:
 /// its row is written first).
 fn abandoned_since(conn: &mut dyn Conn, record: i64, since_ms: i64) -> Result<i64, StoreError> {
@@ -908,6 +912,8 @@ impl Store for SqlStore {
             }
             let mut dnc = HashSet::new();
             let mut in_use = HashSet::new();
+            // Numbers whose next call needs a guaranteed agent (Ofcom).
+            let mut agent_required: HashSet<String> = HashSet::new();
             if !numbers.is_empty() {
                 let mut params: Vec<Val> = vec![request.campaign.into()];
                 params.extend(numbers.iter().map(Val::from));
@@ -929,6 +935,15 @@ impl Store for SqlStore {
                     &params,
                 )? {
                     in_use.insert(row[0].text());
+                }
+                for row in conn.query(
+                    &format!(
+                        "SELECT e164 FROM agent_required WHERE until > $1 AND e164 IN {}",
+                        placeholders(2, numbers.len())
+                    ),
+                    &params,
+                )? {
+                    agent_required.insert(row[0].text());
                 }
             }
             // The daily attempt limit needs each candidate's recent dials.
@@ -999,6 +1014,19 @@ impl Store for SqlStore {
                     recent_attempts: recent.remove(&id).unwrap_or_default(),
                 };
                 match decide(&rules, &candidate, request.agent, now) {
+                    Decision::Dial { phone }
+                        if request.skip_agent_required && agent_required.contains(&phone) =>
+                    {
+                        // The engine holds enough of these: the record
+                        // waits a minute, and the scan goes on past it.
+                        let until = now
+                            .checked_add(SKIPPED_AGENT_REQUIRED_DELAY)
+                            .unwrap_or(now);
+                        conn.exec(
+                            "UPDATE records SET next_at = $2 WHERE id = $1",
+                            &[id.into(), ms(until).into()],
+                        )?;
+                    }
                     Decision::Dial { phone } => {
                         in_use.insert(phone.clone());
                         dials.push((index, phone, callback, candidate.attempts));
@@ -1078,19 +1106,6 @@ impl Store for SqlStore {
                 ),
                 &params,
             )?;
-            let mut params: Vec<Val> = vec![now_ms.into()];
-            params.extend(dials.iter().map(|(_, phone, _, _)| Val::from(phone.as_str())));
-            let agent_required: HashSet<String> = conn
-                .query(
-                    &format!(
-                        "SELECT e164 FROM agent_required WHERE until > $1 AND e164 IN {}",
-                        placeholders(2, dials.len())
-                    ),
-                    &params,
-                )?
-                .iter()
-                .map(|r| r[0].text())
-                .collect();
             let mut leases = Vec::with_capacity(dials.len());
             for (index, phone, callback, attempts) in dials {
                 let row = &rows[index];

@@ -126,6 +126,10 @@ pub struct LeaseRequest<'a> {
     /// Only `agent`'s due personal callbacks (the engine's poll for them:
     /// it must not pull ordinary records into its buffer every time).
     pub personal_only: bool,
+    /// Leave the records whose number needs a guaranteed agent (Ofcom's
+    /// repeat-call rule) in the list, due again a minute later: the engine
+    /// holds as many of them as its agents can take.
+    pub skip_agent_required: bool,
 }
 
 /// A record handed to one node to dial one number.
