@@ -108,6 +108,9 @@ pub struct PreviewView {
     pub callback: bool,
     /// A personal callback (this agent's own).
     pub personal_callback: bool,
+    /// The number was abandoned, or taken for a machine, lately (Ofcom's
+    /// repeat-call rule): the person may have been hung up on before.
+    pub repeat_call: bool,
     /// The contact's IANA time zones (the desktop shows the local time).
     pub time_zones: Vec<String>,
     pub pushed: bool,
@@ -636,6 +639,7 @@ fn view(
             .collect(),
         callback: lease.callback.is_some(),
         personal_callback: lease.callback_agent.is_some(),
+        repeat_call: lease.agent_required,
         pushed: preview.pushed,
         remaining_ms: preview
             .deadline

@@ -1057,3 +1057,30 @@ fn a_record_on_a_preview_agents_screen_counts_in_a_shared_trunks_demand() {
         }
     );
 }
+
+/// In the preview modes a repeat call that needs a guaranteed agent goes
+/// through the hopper like any record (its agent is there before the dial)
+/// and the agent is told it is one.
+#[test]
+fn a_previewed_repeat_call_says_so() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 0, false, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![Lease {
+                agent_required: true,
+                ..lease(1)
+            }],
+            for_agent: None,
+        },
+        t0,
+    );
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    let on_screen = dialer.agent_view("ann", t0).unwrap().preview.unwrap();
+    assert_eq!(on_screen.record, "r1");
+    assert!(on_screen.repeat_call);
+    preview(&mut dialer, "ann", PreviewAction::Call, t0 + ms(1000));
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
+}

@@ -56,7 +56,7 @@ async function refresh() {
 function callbackNote(record) {
   // Ofcom: this number was abandoned or taken for a machine lately, and
   // the agent was reserved for the call from the dial.
-  const repeat = record.repeat_call ? " (repeat call: you were reserved for it)" : "";
+  const repeat = record.repeat_call ? " (repeat call after an abandoned or machine call)" : "";
   if (record.personal_callback) return " (your personal callback)" + repeat;
   return (record.callback ? " (callback)" : "") + repeat;
 }
