@@ -561,7 +561,7 @@ impl Dialer {
     /// reserved for a repeat call) hears it ring (SPEC: "hears the call
     /// progress"): ringback generated on the agent's leg from the first
     /// provisional response until the answer's zip tone.
-    fn ringback_to_reserved_agent(&mut self, call: CallId) {
+    pub(super) fn ringback_to_reserved_agent(&mut self, call: CallId) {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
@@ -591,6 +591,9 @@ impl Dialer {
 
     /// The agent reserved for `call` is gone before the splice.
     pub(super) fn agent_lost(&mut self, call: CallId, now: Instant) {
+        if self.repeat_call_lost_its_agent(call, now) {
+            return;
+        }
         self.with_attempt(call, now, |a, now| a.on_agent_lost(now));
     }
 
@@ -657,7 +660,7 @@ impl Dialer {
         self.drain_attempt(call, now);
     }
 
-    fn drain_attempt(&mut self, call: CallId, now: Instant) {
+    pub(super) fn drain_attempt(&mut self, call: CallId, now: Instant) {
         loop {
             let Some(entry) = self.calls.get_mut(&call) else {
                 return;

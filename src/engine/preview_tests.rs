@@ -1084,3 +1084,87 @@ fn a_previewed_repeat_call_says_so() {
     assert_eq!(dials(&effects(&mut dialer)).len(), 1);
     assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "reserved");
 }
+
+/// A repeat call's reserved agent whose phone drops before the answer
+/// hands the call to another Ready agent (who sees it and hears it ring);
+/// with nobody left it is hung up before anyone answers — a live answer
+/// must not find no agent a second time.
+#[test]
+fn a_repeat_calls_guarantee_passes_to_another_agent_or_the_call_is_hung_up() {
+    let repeat_call = |dialer: &mut Dialer, now: Instant| -> CallId {
+        dialer.handle_input(
+            Input::Leased {
+                campaign: "demo".into(),
+                leases: vec![Lease {
+                    agent_required: true,
+                    ..lease(1)
+                }],
+                for_agent: None,
+            },
+            now,
+        );
+        let calls = dials(&effects(dialer));
+        assert_eq!(calls.len(), 1);
+        dialer.handle_input(Input::Ringing { call: calls[0] }, now + ms(200));
+        effects(dialer);
+        events(dialer);
+        calls[0]
+    };
+    let t0 = Instant::now();
+    let state = |dialer: &Dialer, agent: &str| dialer.agent_view(agent, t0).unwrap().state;
+    // Ann (idle longest) is reserved; the simulated agent is Ready too.
+    let mut dialer = started("progressive", "", 0, true, t0);
+    dialer.reservation_leg("sim", true, t0).unwrap();
+    for (command, at) in [
+        (
+            Command::AgentNotReady {
+                agent: "sim".into(),
+                reason: "break".into(),
+            },
+            t0,
+        ),
+        (
+            Command::AgentReady {
+                agent: "sim".into(),
+            },
+            t0 + ms(50),
+        ),
+    ] {
+        dialer.handle_command(command, at).unwrap();
+    }
+    effects(&mut dialer);
+    events(&mut dialer);
+    let call = repeat_call(&mut dialer, t0 + ms(100));
+    assert_eq!(
+        (state(&dialer, "ann"), state(&dialer, "sim")),
+        ("reserved", "ready")
+    );
+    // Ann's phone drops while it rings.
+    dialer.reservation_leg("ann", false, t0 + ms(2000)).unwrap();
+    assert_eq!(state(&dialer, "sim"), "reserved", "the guarantee passed on");
+    let handed = effects(&mut dialer);
+    assert!(
+        handed.contains(&Effect::AgentRingback {
+            agent: "sim".into(),
+            call,
+            on: true
+        }),
+        "{handed:?}"
+    );
+    assert!(!handed.contains(&Effect::HangUp { call }), "{handed:?}");
+    let popped = events(&mut dialer)
+        .into_iter()
+        .any(|e| matches!(e, Event::ScreenPop { agent, repeat_call: true, .. } if agent == "sim"));
+    assert!(popped, "the new agent sees whom the call is for");
+    // Ann alone: her phone drops, nobody is left, the call is hung up
+    // unanswered.
+    let mut dialer = started("progressive", "", 0, false, t0);
+    let call = repeat_call(&mut dialer, t0 + ms(100));
+    assert_eq!(state(&dialer, "ann"), "reserved");
+    dialer.reservation_leg("ann", false, t0 + ms(3000)).unwrap();
+    let gone = effects(&mut dialer);
+    assert!(gone.contains(&Effect::HangUp { call }), "{gone:?}");
+    let written = records(gone);
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].outcome.result, AttemptResult::NoAnswer);
+}
