@@ -1928,6 +1928,30 @@ fn a_repeat_call_after_an_abandon_or_a_machine_needs_an_agent(store: TestStore) 
     );
 }
 
+/// A machine an agent took (`machine_action = "connect_agent"`) marks no
+/// number: had it been a person, the agent was there.
+fn a_machine_an_agent_took_leaves_no_repeat_call_mark(store: TestStore) {
+    let mut uk = always_open("uk");
+    uk.repeat_calls.agent_after_machine_s = 24 * 3600;
+    uk.retry.machine_s = 60;
+    let campaign = campaign_with(&*store, &uk, &rows(2));
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    for lease in lease_all(&*store, campaign, at(0)) {
+        let attempt = store.begin_attempt(&lease, at(0)).unwrap();
+        let mut machine = AttemptResult::new(Outcome::Machine);
+        if lease.external_id == "r0" {
+            machine.agent = Some("a1".into());
+        }
+        store.complete_attempt(attempt, &machine, at(30)).unwrap();
+    }
+    let mut again: Vec<(String, bool)> = lease_all(&*store, campaign, at(120))
+        .iter()
+        .map(|l| (l.external_id.clone(), l.agent_required))
+        .collect();
+    again.sort();
+    assert_eq!(again, [("r0".into(), false), ("r1".into(), true)]);
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1974,4 +1998,5 @@ on_both_backends!(
     an_abandoned_callback_call_keeps_the_callback_a_bounded_number_of_times,
     an_abandoned_result_amending_a_lost_callback_call_keeps_the_callback,
     a_repeat_call_after_an_abandon_or_a_machine_needs_an_agent,
+    a_machine_an_agent_took_leaves_no_repeat_call_mark,
 );

@@ -61,11 +61,18 @@ pub struct RepeatCalls {
 impl RepeatCalls {
     /// How long after a call that ended so the number needs a guaranteed
     /// agent, if at all: `abandoned` also covers a live answer still
-    /// waiting when the dialer stopped (outcome `interrupted`).
-    pub fn agent_required_for(&self, outcome: Outcome, abandoned: bool) -> Option<SignedDuration> {
+    /// waiting when the dialer stopped (outcome `interrupted`); a machine
+    /// an agent took (`machine_action = "connect_agent"`) marks nothing —
+    /// had it been a person, they were not hung up on.
+    pub fn agent_required_for(
+        &self,
+        outcome: Outcome,
+        abandoned: bool,
+        agent_took_it: bool,
+    ) -> Option<SignedDuration> {
         let seconds = if abandoned || outcome == Outcome::Abandoned {
             self.agent_after_abandoned_s
-        } else if outcome == Outcome::Machine {
+        } else if outcome == Outcome::Machine && !agent_took_it {
             self.agent_after_machine_s
         } else {
             0
@@ -271,25 +278,30 @@ mod tests {
     #[test]
     fn the_repeat_call_rule_marks_abandoned_and_machine_calls_only() {
         let off = RepeatCalls::default();
-        assert_eq!(off.agent_required_for(Outcome::Abandoned, true), None);
+        assert_eq!(
+            off.agent_required_for(Outcome::Abandoned, true, false),
+            None
+        );
         let uk = RepeatCalls {
             agent_after_abandoned_s: 259_200,
             agent_after_machine_s: 86_400,
         };
         let hours = |d: Option<SignedDuration>| d.map(|d| d.as_secs() / 3600);
         assert_eq!(
-            hours(uk.agent_required_for(Outcome::Abandoned, true)),
+            hours(uk.agent_required_for(Outcome::Abandoned, true, false)),
             Some(72)
         );
         // A live answer waiting for an agent when the dialer stopped.
         assert_eq!(
-            hours(uk.agent_required_for(Outcome::Interrupted, true)),
+            hours(uk.agent_required_for(Outcome::Interrupted, true, false)),
             Some(72)
         );
         assert_eq!(
-            hours(uk.agent_required_for(Outcome::Machine, false)),
+            hours(uk.agent_required_for(Outcome::Machine, false, false)),
             Some(24)
         );
+        // A machine an agent took and judged: nobody was hung up on.
+        assert_eq!(uk.agent_required_for(Outcome::Machine, false, true), None);
         for outcome in [
             Outcome::Human,
             Outcome::NoAnswer,
@@ -297,14 +309,18 @@ mod tests {
             Outcome::Interrupted,
             Outcome::Fax,
         ] {
-            assert_eq!(uk.agent_required_for(outcome, false), None, "{outcome:?}");
+            assert_eq!(
+                uk.agent_required_for(outcome, false, false),
+                None,
+                "{outcome:?}"
+            );
         }
         let machines_only = RepeatCalls {
             agent_after_abandoned_s: 0,
             agent_after_machine_s: 86_400,
         };
         assert_eq!(
-            machines_only.agent_required_for(Outcome::Abandoned, true),
+            machines_only.agent_required_for(Outcome::Abandoned, true, false),
             None
         );
     }

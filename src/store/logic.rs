@@ -247,10 +247,11 @@ impl SqlStore {
         if result.outcome.callee_not_reached() && result.ring_ms.is_none() {
             give_back_attempt(conn, &rules, record, &phone)?;
         }
-        if let Some(window) = rules
-            .repeat_calls
-            .agent_required_for(result.outcome, result.abandoned)
-        {
+        if let Some(window) = rules.repeat_calls.agent_required_for(
+            result.outcome,
+            result.abandoned,
+            result.agent.is_some(),
+        ) {
             // Whoever dials this number next, before then, reserves an
             // agent for it first (a later mark never shortens an earlier).
             let until = ended.checked_add(window).unwrap_or(ended);
