@@ -1372,3 +1372,56 @@ fn a_repeat_call_that_needs_an_agent_is_dialed_with_one_reserved() {
         .collect();
     assert_eq!(given_back, vec![(4, crate::store::Release::Unused)]);
 }
+
+/// On a trunk shared by nodes, a repeat call a Ready agent could take now
+/// is demand like a call the pacer wants: only the trunk keeps it.
+#[test]
+fn a_repeat_call_waiting_for_a_shared_trunks_line_is_demand() {
+    use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
+    let text = config_text().replace("ABANDON_PROMPT", "").replace(
+        "max_calls_per_second = 100",
+        "max_calls_per_second = 100\nshared_by_nodes = true",
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config, t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0,
+    );
+    start_demo(&mut dialer, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![Lease {
+                agent_required: true,
+                ..lease(1)
+            }],
+            for_agent: None,
+        },
+        t0,
+    );
+    // No line of the shared trunk yet: it waits, and it is wanted.
+    assert!(dials(&effects(&mut dialer)).is_empty());
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 0,
+            wanted: 1
+        }
+    );
+    // A line: dialed with the agent reserved; nothing more is wanted.
+    dialer.set_trunk_share(Some(TrunkShare { lines: 1, nodes: 2 }), t0 + ms(10));
+    assert_eq!(dials(&effects(&mut dialer)).len(), 1);
+    assert_eq!(dialer.agent_view("sim", t0).unwrap().state, "reserved");
+    assert_eq!(
+        dialer.trunk_demand(),
+        TrunkDemand {
+            in_use: 1,
+            wanted: 1
+        }
+    );
+}

@@ -473,15 +473,35 @@ impl Dialer {
 
     /// What this node asks of a trunk shared with other nodes: the calls
     /// it holds, those its running campaigns' pacers wanted and could not
-    /// start at their last decision, and one for each record on a preview
-    /// agent's screen (the agent may press Call at any moment).
+    /// start at their last decision, one for each record on a preview
+    /// agent's screen (the agent may press Call at any moment), and the
+    /// repeat calls waiting that a Ready agent could take now (only the
+    /// trunk keeps them).
     pub fn trunk_demand(&self) -> TrunkDemand {
         let in_use = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
         let unmet: u32 = self
-            .running_campaigns()
-            .map(|live| {
+            .live
+            .iter()
+            .filter(|(name, _)| {
+                self.campaigns
+                    .get(*name)
+                    .is_some_and(|c| c.state == RunState::Running)
+            })
+            .map(|(name, live)| {
                 let previews = u32::try_from(live.previews.len()).unwrap_or(u32::MAX);
-                live.unmet_demand.saturating_add(previews)
+                let repeat_calls = if live.agent_required.is_empty() {
+                    0
+                } else {
+                    let ready = self
+                        .agents
+                        .values()
+                        .filter(|a| a.session.is_ready() && self.takes_part(a, name))
+                        .count();
+                    u32::try_from(live.agent_required.len().min(ready)).unwrap_or(u32::MAX)
+                };
+                live.unmet_demand
+                    .saturating_add(previews)
+                    .saturating_add(repeat_calls)
             })
             .fold(0, u32::saturating_add);
         TrunkDemand {
