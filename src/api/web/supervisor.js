@@ -55,7 +55,14 @@ async function refresh() {
           outdial.el("td", {}, stats ? outdial.percent(s.abandon_rate_uk) : "–"),
           outdial.el("td", { class: "all-nodes" }, await allNodes(c.name)),
           outdial.el("td", {}, stats ? s.lines_in_use : "–"),
-          outdial.el("td", {}, stats ? s.answers_waiting_for_agent : "–"),
+          outdial.el(
+            "td",
+            {},
+            stats
+              ? String(s.answers_waiting_for_agent) +
+                  (s.repeat_calls_waiting ? " · " + s.repeat_calls_waiting + " repeat" : "")
+              : "–",
+          ),
           outdial.el("td", {}, stats ? outdial.percent(s.occupancy) : "–"),
           outdial.el("td", { class: "muted" }, (stats && s.limit_reason) || ""),
           outdial.el("td", { class: "list-progress" }, await listProgress(c.name)),
