@@ -770,17 +770,14 @@ fn agents_see_why_calls_are_held_back_when_the_trunk_is_full() {
     );
 }
 
-#[test]
-fn a_trunk_shared_by_nodes_dials_only_this_nodes_part_and_reports_the_rest() {
-    use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
-    let text = config_text()
-        .replace("ABANDON_PROMPT", "lines_per_agent = 3.0")
-        .replace(
-            "max_calls_per_second = 100",
-            "max_calls_per_second = 100\nshared_by_nodes = true",
-        );
+/// The "demo" campaign (with `extra` keys) started on a trunk shared by
+/// nodes, before this node's first claim; its agent Ready.
+fn on_a_shared_trunk(extra: &str, t0: Instant) -> Dialer {
+    let text = config_text().replace("ABANDON_PROMPT", extra).replace(
+        "max_calls_per_second = 100",
+        "max_calls_per_second = 100\nshared_by_nodes = true",
+    );
     let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
-    let t0 = Instant::now();
     let mut dialer = Dialer::new(&config, t0);
     dialer.handle_input(
         Input::AgentLeg {
@@ -790,6 +787,14 @@ fn a_trunk_shared_by_nodes_dials_only_this_nodes_part_and_reports_the_rest() {
         t0,
     );
     start_demo(&mut dialer, t0);
+    dialer
+}
+
+#[test]
+fn a_trunk_shared_by_nodes_dials_only_this_nodes_part_and_reports_the_rest() {
+    use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
+    let t0 = Instant::now();
+    let mut dialer = on_a_shared_trunk("lines_per_agent = 3.0", t0);
     dialer.handle_input(
         Input::Leased {
             campaign: "demo".into(),
@@ -1378,21 +1383,8 @@ fn a_repeat_call_that_needs_an_agent_is_dialed_with_one_reserved() {
 #[test]
 fn a_repeat_call_waiting_for_a_shared_trunks_line_is_demand() {
     use crate::pacing::trunk_share::{TrunkDemand, TrunkShare};
-    let text = config_text().replace("ABANDON_PROMPT", "").replace(
-        "max_calls_per_second = 100",
-        "max_calls_per_second = 100\nshared_by_nodes = true",
-    );
-    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
     let t0 = Instant::now();
-    let mut dialer = Dialer::new(&config, t0);
-    dialer.handle_input(
-        Input::AgentLeg {
-            agent: "sim".into(),
-            up: true,
-        },
-        t0,
-    );
-    start_demo(&mut dialer, t0);
+    let mut dialer = on_a_shared_trunk("", t0);
     dialer.handle_input(
         Input::Leased {
             campaign: "demo".into(),
