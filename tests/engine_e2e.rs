@@ -511,6 +511,41 @@ fn hand_driven_with(
     (carrier, agent_phone, config_path, running, addr)
 }
 
+/// Waits for a1 on a call (`what`), hangs it up from the agent's side and
+/// gives the wrap-up code `A`.
+/// The agent's view names the call's customer throughout.
+fn talk_then_code_a(addr: std::net::SocketAddr, what: &str) {
+    let on_call = json(&wait_for(Duration::from_secs(60), what, || {
+        let view = agent_state(addr);
+        (view["state"] == "on_call").then(|| view.to_string())
+    }));
+    assert_eq!(on_call["call"]["campaign"], "e2e", "{on_call}");
+    // The supervisor's agent table reads the same.
+    let (_, all) = http(addr, "GET", "/api/agents", Some(SUPERVISOR), None);
+    let all = json(&all);
+    let listed = all
+        .as_array()
+        .and_then(|agents| agents.iter().find(|a| a["id"] == "a1"))
+        .unwrap_or_else(|| panic!("a1 in {all}"));
+    assert_eq!(listed["call"]["record"], on_call["call"]["record"], "{all}");
+    let (status, view) = agent_post(addr, "hangup", None);
+    assert_eq!(status, 200, "{view}");
+    let wrap_up = json(&wait_for(Duration::from_secs(15), "wrap-up", || {
+        let view = agent_state(addr);
+        (view["state"] == "wrap_up").then(|| view.to_string())
+    }));
+    assert_eq!(
+        wrap_up["call"]["record"], on_call["call"]["record"],
+        "{wrap_up}"
+    );
+    assert_eq!(
+        wrap_up["call"]["phone"], on_call["call"]["phone"],
+        "{wrap_up}"
+    );
+    let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
+    assert_eq!(status, 200, "{view}");
+}
+
 /// Logs a1 in, waits for its phone, makes it Ready.
 fn log_in_and_ready(addr: std::net::SocketAddr) {
     let (status, view) = agent_post(addr, "login", None);
@@ -721,18 +756,7 @@ fn a_repeat_call_after_a_machine_verdict_goes_to_an_agent_reserved_from_the_dial
     );
     log_in_and_ready(addr);
     start_campaign(addr, "e2e");
-    wait_for(
-        Duration::from_secs(60),
-        "the repeat call on the agent's line",
-        || (agent_state(addr)["state"] == "on_call").then_some(String::new()),
-    );
-    let (status, view) = agent_post(addr, "hangup", None);
-    assert_eq!(status, 200, "{view}");
-    wait_for(Duration::from_secs(15), "wrap-up", || {
-        (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
-    });
-    let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
-    assert_eq!(status, 200, "{view}");
+    talk_then_code_a(addr, "the repeat call on the agent's line");
     let (_, stats) = http(
         addr,
         "GET",
@@ -756,6 +780,103 @@ fn a_repeat_call_after_a_machine_verdict_goes_to_an_agent_reserved_from_the_dial
     assert_eq!(&rows[1][column("agent")], "a1", "{:?}", rows[1]);
     assert_eq!(&rows[1][column("outcome")], "human", "{:?}", rows[1]);
     assert_eq!(&rows[1][column("disposition")], "A", "{:?}", rows[1]);
+}
+
+/// `agent_reserved_at_dial` (SPEC §2's non-ASM progressive): every call
+/// is dialed for the Ready agent, who has it from the dial — the live
+/// person is connected at the human verdict (never abandoned), and the
+/// machine and the busy number are the agent's attempts too, each freeing
+/// the agent for the next dial.
+#[test]
+fn a_progressive_campaign_with_the_agent_reserved_at_the_dial() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut carrier, mut agent_phone, config_path, mut running, addr) = hand_driven_with(
+        dir.path(),
+        "progressive",
+        3,
+        "id,phone\nlive,+12025550131\nmachine,+12025550162\nbusy,+12025550144\n",
+        |text| text.replace("[[agent]]", "agent_reserved_at_dial = true\n[[agent]]"),
+    );
+    log_in_and_ready(addr);
+    start_campaign(addr, "e2e");
+    talk_then_code_a(addr, "the live person on the agent's line");
+    let stats = wait_for(Duration::from_secs(60), "all three attempted", || {
+        all_attempted(addr, 3).ok()
+    });
+    let stats = json(&stats);
+    assert_eq!(stats["live_answers"], 1, "{stats}");
+    assert_eq!(stats["abandoned"], 0, "{stats}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    for (id, outcome) in [("live", "human"), ("machine", "machine"), ("busy", "busy")] {
+        let row = &attempts[id][0];
+        assert_eq!(&row[column("outcome")], outcome, "{id}: {row:?}");
+        // Reserved from the dial: the attempt is the agent's whatever came.
+        assert_eq!(&row[column("agent")], "a1", "{id}: {row:?}");
+        assert_eq!(&row[column("abandoned")], "0", "{id}: {row:?}");
+    }
+    assert_eq!(&attempts["live"][0][column("disposition")], "A");
+}
+
+/// Webex's "standard preview" (`preview_variant = "standard"`): the
+/// machine the agent called is taken for one by the analyser and hung up,
+/// the agent back to Ready without ever being put through to it; the live
+/// person is connected at the human verdict. (Direct preview would have
+/// put the agent through to the machine at its answer.)
+#[test]
+fn a_standard_preview_call_is_decided_by_the_analyser_at_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut carrier, mut agent_phone, config_path, mut running, addr) = hand_driven_with(
+        dir.path(),
+        "preview",
+        2,
+        "id,phone\nmachine,+12025550162\nlive,+12025550131\n",
+        |text| text.replace("[[agent]]", "preview_variant = \"standard\"\n[[agent]]"),
+    );
+    log_in_and_ready(addr);
+    start_campaign(addr, "e2e");
+    assert_eq!(next_preview(addr), "machine");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{view}");
+    let mut states = Vec::new();
+    wait_for(Duration::from_secs(30), "the machine hung up", || {
+        let (_, body) = http(
+            addr,
+            "GET",
+            "/api/campaigns/e2e/stats",
+            Some(SUPERVISOR),
+            None,
+        );
+        let state = agent_state(addr)["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if states.last() != Some(&state) {
+            states.push(state.clone());
+        }
+        let stats = json(&body);
+        (stats["outcomes"]["machine"] == 1 && state == "ready").then_some(body)
+    });
+    assert!(
+        !states.iter().any(|s| s == "on_call" || s == "wrap_up"),
+        "never put through to the machine: {states:?}"
+    );
+    assert_eq!(next_preview(addr), "live");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{view}");
+    talk_then_code_a(addr, "the live person on the agent's line");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let machine = &attempts["machine"][0];
+    assert_eq!(&machine[column("outcome")], "machine", "{machine:?}");
+    let live = &attempts["live"][0];
+    assert_eq!(&live[column("outcome")], "human", "{live:?}");
+    assert_eq!(&live[column("agent")], "a1", "{live:?}");
+    assert_eq!(&live[column("disposition")], "A", "{live:?}");
 }
 
 /// `connection = "per_call"` (SPEC §3): no reservation call; the agent's

@@ -519,6 +519,17 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         "the branch",
         |b| b.text("#guide-question") == "Which plan?",
     );
+    // The desktop opened again mid-call (a reload, a crashed browser) has
+    // seen no screen pop: the agent's view names the customer, and the
+    // guide's answers so far come back from the tab's storage.
+    browser.open(&format!("http://{addr}/agent"));
+    browser.wait_text("#call-name", "the customer after opening again", |t| {
+        t == "Dee Live"
+    });
+    assert!(browser.text("#call-custom").contains("gold"));
+    browser.wait_text("#guide-question", "the guide where it was", |t| {
+        t == "Which plan?"
+    });
     browser.click_until(
         "#guide-choices button[data-answer=Gold]",
         "the guide's end",
@@ -679,6 +690,10 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.type_into("#define-attempts-number", "2");
     browser.type_into("#define-retry-busy", "10");
     browser.type_into("#define-wrap-up", "45");
+    // Preview settings (kept for a later switch to a preview mode).
+    browser.type_into("#define-preview-timeout", "40");
+    browser.click("#define-preview-action option[value=remove]");
+    browser.click("#define-preview-skip");
     browser.click("#define-cpa-sensitivity option[value=conservative]");
     browser.click("#define-cpa-connect-first");
     browser.type_into(
@@ -770,6 +785,16 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         browser.script("return document.getElementById('define-retry-busy').value"),
         json!("10")
     );
+    // An agent reserved at the dial needs one line per agent: refused,
+    // the problem shown by its key.
+    browser.click("#define-reserved-at-dial");
+    browser.click("#define-save");
+    browser.wait_text(
+        "#define-problems",
+        "the reserved-at-dial problem listed",
+        |t| t.starts_with("agent_reserved_at_dial:") && t.contains("lines_per_agent must be 1"),
+    );
+    browser.click("#define-reserved-at-dial");
     browser.click("#define-mode option[value=predictive]");
     browser.click("input[data-agent-choice='1002']");
     browser.type_into("#define-retry-machine", "60");
@@ -792,6 +817,13 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         changed["record_calls"], false,
         "kept by the edit: {changed}"
     );
+    assert_eq!(changed["agent_reserved_at_dial"], false, "{changed}");
+    // Loaded into the form by the edit and saved again as they were.
+    assert_eq!(changed["preview_timeout_s"], 40, "{changed}");
+    assert_eq!(changed["preview_timeout_action"], "remove", "{changed}");
+    assert_eq!(changed["preview_allow_skip"], false, "{changed}");
+    assert_eq!(changed["preview_allow_remove"], true, "{changed}");
+    assert_eq!(changed["preview_variant"], "direct", "{changed}");
     assert_eq!(changed["retry"]["machine_s"], 3600, "{changed}");
     assert_eq!(changed["retry"]["abandoned_s"], 259_200, "{changed}");
     assert_eq!(

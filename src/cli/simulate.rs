@@ -48,7 +48,7 @@ pub struct SimulateArgs {
     /// Length of the abandon message, holding the line (with --stream).
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub abandon_message_s: f64,
-    /// Policies, comma-separated or repeated: predictive, predictive:SETPOINT, progressive, ratio:K.
+    /// Policies, comma-separated or repeated: predictive, predictive:SETPOINT, progressive, reserved (progressive with the agent reserved at the dial), ratio:K.
     #[arg(
         long,
         value_name = "POLICY",

@@ -295,6 +295,13 @@ pub struct CampaignConfig {
     /// Progressive: lines dialed per ready agent.
     #[serde(default = "default_lines_per_agent")]
     pub lines_per_agent: f64,
+    /// Progressive: each call is dialed for one Ready agent, reserved from
+    /// the dial on (SPEC §2's non-ASM variant: the record pops first, the
+    /// desktop shows "connecting…" until the answer). No live answer can
+    /// be abandoned; the agent waits through the rings. Unset: agents are
+    /// taken at the live answer (the ASM variant, the default).
+    #[serde(default)]
+    pub agent_reserved_at_dial: bool,
     /// Overrides the trunk's caller ID.
     #[serde(default)]
     pub caller_id: Option<String>,
@@ -343,6 +350,10 @@ pub struct CampaignConfig {
     pub preview_timeout_s: Option<u64>,
     #[serde(default)]
     pub preview_timeout_action: PreviewTimeoutAction,
+    /// Preview modes: `direct` (connected at the answer) or `standard`
+    /// (call-progress analysis decides at the answer).
+    #[serde(default)]
+    pub preview_variant: PreviewVariant,
     /// Whether agents may skip a previewed record.
     #[serde(default = "yes")]
     pub preview_allow_skip: bool,
@@ -425,6 +436,21 @@ impl CampaignConfig {
             _ => None,
         }
     }
+}
+
+/// How a previewed record's call reaches its agent (SPEC §2, Webex's
+/// reservation variants).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewVariant {
+    /// The agent hears the progress and is connected the moment the
+    /// customer answers; a machine is the agent's to judge.
+    #[default]
+    Direct,
+    /// The agent hears the progress; at the answer call-progress analysis
+    /// decides: a person goes to the agent, a machine as `machine_action`
+    /// says (the agent is free again at the verdict).
+    Standard,
 }
 
 /// What happens to a record nobody acted on within the preview timeout.

@@ -328,3 +328,48 @@ fn the_repeat_call_rule_is_off_by_default_and_its_windows_are_checked() {
         parse(&uk.replace("agent_after_machine_s", "after_machine_s")).expect_err("unknown key");
     assert!(error.to_string().contains("after_machine_s"), "{error}");
 }
+
+#[test]
+fn an_agent_reserved_at_dial_needs_one_progressive_line_per_agent() {
+    let reserved = DEFAULT.replace(
+        "lines_per_agent = 1.0",
+        "lines_per_agent = 1.0\nagent_reserved_at_dial = true",
+    );
+    let progressive = reserved.replace("mode = \"predictive\"", "mode = \"progressive\"");
+    let config = parse(&progressive).expect("progressive, one line per agent");
+    assert!(config.campaigns[0].agent_reserved_at_dial);
+    assert!(!parse(DEFAULT).expect("shipped").campaigns[0].agent_reserved_at_dial);
+    let problem = only_problem(&reserved);
+    assert_eq!(problem.key, "campaign[0].agent_reserved_at_dial");
+    assert!(
+        problem.message.contains("progressive") && problem.message.contains("before agents"),
+        "{}",
+        problem.message
+    );
+    let problem =
+        only_problem(&progressive.replace("lines_per_agent = 1.0", "lines_per_agent = 2.0"));
+    assert_eq!(problem.key, "campaign[0].agent_reserved_at_dial");
+    assert!(
+        problem.message.contains("lines_per_agent must be 1"),
+        "{}",
+        problem.message
+    );
+}
+
+#[test]
+fn the_preview_variant_is_for_the_preview_modes() {
+    let standard = DEFAULT.replace(
+        "lines_per_agent = 1.0",
+        "lines_per_agent = 1.0\npreview_variant = \"standard\"",
+    );
+    let problem = only_problem(&standard);
+    assert_eq!(problem.key, "campaign[0].preview_variant");
+    let preview = standard.replace("mode = \"predictive\"", "mode = \"preview\"");
+    let config = parse(&preview).expect("a standard preview campaign");
+    assert_eq!(
+        config.campaigns[0].preview_variant,
+        crate::config::PreviewVariant::Standard
+    );
+    let error = parse(&preview.replace("\"standard\"", "\"indirect\"")).expect_err("unknown");
+    assert!(error.to_string().contains("indirect"), "{error}");
+}

@@ -291,6 +291,36 @@ pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
             "progressive dialing needs between 1 and 10 lines per agent".into(),
         );
     }
+    if campaign.preview_variant != super::PreviewVariant::Direct && !campaign.mode.is_preview() {
+        report(
+            "preview_variant",
+            format!(
+                "applies to the preview modes only (this campaign is {})",
+                campaign.mode
+            ),
+        );
+    }
+    if campaign.agent_reserved_at_dial {
+        if campaign.mode != DialMode::Progressive {
+            report(
+                "agent_reserved_at_dial",
+                format!(
+                    "needs mode = \"progressive\" (a {} campaign {})",
+                    campaign.mode,
+                    if campaign.mode.is_preview() {
+                        "already dials with its agent"
+                    } else {
+                        "dials before agents are free"
+                    }
+                ),
+            );
+        } else if campaign.lines_per_agent != 1.0 {
+            report(
+                "agent_reserved_at_dial",
+                "each call has its agent reserved from the dial: lines_per_agent must be 1".into(),
+            );
+        }
+    }
     if campaign.ring_timeout_s < MIN_RING_TIMEOUT_S {
         report(
             "ring_timeout_s",

@@ -172,10 +172,10 @@ fn not_live(result: AttemptResult) -> Option<NotLive> {
     }
 }
 
-/// p50, p99 and max of a µs histogram, in ms.
 /// The contact data of `lease` for its agent's screen: at the zip tone,
 /// and for a call the agent is reserved for from the dial (a previewed
-/// record, a repeat call) already at the dial.
+/// record, a repeat call, a progressive call reserved at the dial) already
+/// at the dial.
 pub(super) fn screen_pop(
     agent: &str,
     campaign: &str,
@@ -184,6 +184,13 @@ pub(super) fn screen_pop(
 ) -> super::dialer::Event {
     super::dialer::Event::ScreenPop {
         agent: agent.to_string(),
+        pop: call_pop(campaign, call, lease),
+    }
+}
+
+/// What the agent's screen shows of `lease`'s customer on `call`.
+pub(super) fn call_pop(campaign: &str, call: CallId, lease: &Lease) -> super::dialer::CallPop {
+    super::dialer::CallPop {
         campaign: campaign.to_string(),
         call,
         record: lease.external_id.clone(),
@@ -201,6 +208,7 @@ pub(super) fn screen_pop(
     }
 }
 
+/// p50, p99 and max of a µs histogram, in ms.
 fn percentiles(histogram: Option<&hdrhistogram::Histogram<u64>>) -> Option<[f64; 3]> {
     histogram.filter(|h| !h.is_empty()).map(|h| {
         [
@@ -385,6 +393,7 @@ impl Dialer {
                     entry.answered_at = Some(now);
                 }
                 self.with_attempt(call, now, |a, now| a.on_answered(now));
+                self.reserved_call_answered(call);
             }
             Input::Failed {
                 call,
@@ -423,6 +432,7 @@ impl Dialer {
                     other => other,
                 };
                 self.with_attempt(call, now, |a, now| a.on_verdict(verdict, now));
+                self.machine_frees_reserved_agent(call, now);
             }
             // A report about an agent the call no longer waits for is stale:
             // that agent went away meanwhile and the customer was given to
@@ -591,7 +601,7 @@ impl Dialer {
 
     /// The agent reserved for `call` is gone before the splice.
     pub(super) fn agent_lost(&mut self, call: CallId, now: Instant) {
-        if self.repeat_call_lost_its_agent(call, now) {
+        if self.reserved_call_lost_its_agent(call, now) {
             return;
         }
         self.with_attempt(call, now, |a, now| a.on_agent_lost(now));
@@ -1058,13 +1068,16 @@ impl Dialer {
         }
     }
 
-    /// Dials `lease`; with `reserved_agent` (a previewed record's, or a
-    /// repeat call's) connected at the answer.
+    /// Dials `lease`; with `reserved_agent` (a previewed record's, a
+    /// repeat call's, a progressive call's reserved at the dial) taken by
+    /// that agent — at the answer with `connect_at_answer`, else at the
+    /// analyser's human verdict.
     pub(super) fn dial(
         &mut self,
         campaign: &str,
         lease: Lease,
         reserved_agent: Option<String>,
+        connect_at_answer: bool,
         caller_id: Option<String>,
         now: Instant,
     ) -> Option<CallId> {
@@ -1085,7 +1098,7 @@ impl Dialer {
         self.trunk_health.on_dial(now);
         let mut settings = live.settings.clone();
         // The agent of a previewed call takes it at the answer.
-        settings.connect_first |= reserved_agent.is_some();
+        settings.connect_first |= reserved_agent.is_some() && connect_at_answer;
         let attempt = Attempt::new(call, settings, now);
         self.calls.insert(
             call,
@@ -1113,7 +1126,7 @@ impl Dialer {
     #[cfg(test)]
     pub(super) fn test_dial(&mut self, campaign: &str, lease: Lease, call: CallId, now: Instant) {
         self.next_call = call - 1;
-        self.dial(campaign, lease, None, None, now);
+        self.dial(campaign, lease, None, false, None, now);
     }
 
     /// The campaign stopped or paused: leased records go back.

@@ -722,11 +722,9 @@ fn the_screen_pop_says_a_record_is_a_scheduled_callback() {
     );
     let pops: Vec<(bool, bool)> = std::iter::from_fn(|| dialer.poll_event())
         .filter_map(|event| match event {
-            super::dialer::Event::ScreenPop {
-                callback,
-                personal_callback,
-                ..
-            } => Some((callback, personal_callback)),
+            super::dialer::Event::ScreenPop { pop, .. } => {
+                Some((pop.callback, pop.personal_callback))
+            }
             _ => None,
         })
         .collect();
@@ -1285,12 +1283,9 @@ fn a_repeat_call_that_needs_an_agent_is_dialed_with_one_reserved() {
     // The agent sees whom the call is for while it rings.
     let pops: Vec<(String, u64, bool)> = std::iter::from_fn(|| dialer.poll_event())
         .filter_map(|event| match event {
-            super::dialer::Event::ScreenPop {
-                record,
-                call,
-                repeat_call,
-                ..
-            } => Some((record, call, repeat_call)),
+            super::dialer::Event::ScreenPop { pop, .. } => {
+                Some((pop.record, pop.call, pop.repeat_call))
+            }
             _ => None,
         })
         .collect();

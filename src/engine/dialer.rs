@@ -124,6 +124,30 @@ pub enum CommandError {
     Unavailable(String),
 }
 
+/// The customer of an agent's call as the agent's screen shows it: in the
+/// screen pop, and in the agent's view for as long as the call is theirs
+/// (reserved for it, on it, wrapping it up) — a desktop opened or
+/// reloaded mid-call shows it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallPop {
+    pub campaign: String,
+    pub call: u64,
+    pub record: String,
+    pub name: String,
+    pub phone: String,
+    /// The list's extra columns, as imported (a JSON object).
+    pub custom: serde_json::Value,
+    /// A scheduled callback's delivery (SPEC §6: the record shows it).
+    pub callback: bool,
+    /// A personal callback: scheduled by or for this agent.
+    pub personal_callback: bool,
+    /// A repeat call that needs a guaranteed agent (Ofcom): the number
+    /// was abandoned, or taken for a machine, lately.
+    pub repeat_call: bool,
+    /// The contact's IANA time zones (the desktop shows the local time).
+    pub time_zones: Vec<String>,
+}
+
 /// Something that happened, for the event streams and logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -152,22 +176,8 @@ pub enum Event {
     /// (sent at the dial too when the agent is reserved from the dial on).
     ScreenPop {
         agent: String,
-        campaign: String,
-        call: u64,
-        record: String,
-        name: String,
-        phone: String,
-        /// The list's extra columns, as imported (a JSON object).
-        custom: serde_json::Value,
-        /// A scheduled callback's delivery (SPEC §6: the record shows it).
-        callback: bool,
-        /// A personal callback: scheduled by or for this agent.
-        personal_callback: bool,
-        /// A repeat call that needs a guaranteed agent (Ofcom): the number
-        /// was abandoned, or taken for a machine, lately.
-        repeat_call: bool,
-        /// The contact's IANA time zones (the desktop shows the local time).
-        time_zones: Vec<String>,
+        #[serde(flatten)]
+        pop: CallPop,
     },
     /// A record on the agent's screen (preview, push preview).
     Preview {
@@ -234,6 +244,9 @@ pub struct AgentView {
     pub to_join: Vec<String>,
     /// The record on screen in the preview modes.
     pub preview: Option<PreviewView>,
+    /// The customer of the agent's call, from the reservation to the end
+    /// of the wrap-up.
+    pub call: Option<CallPop>,
     /// The figures since the agent's latest login (the shift).
     pub shift: ShiftView,
     /// The reasons the agent may give for Not ready (empty: any text).
@@ -999,9 +1012,30 @@ impl Dialer {
                 .cloned()
                 .collect(),
             preview: self.preview_view(id, now),
+            call: self.call_pop_of(id),
             shift: ShiftView::of(&session.shift(now)),
             not_ready_reasons: self.not_ready_reasons.clone(),
         })
+    }
+
+    /// The customer of `agent`'s call: the call it is reserved for or on,
+    /// else the one it is wrapping up.
+    fn call_pop_of(&self, agent: &str) -> Option<CallPop> {
+        let entry = self.agents.get(agent)?;
+        if let Some(call) = entry.session.current_call()
+            && let Some(c) = self.calls.get(&call)
+        {
+            return Some(super::calls::call_pop(&c.campaign, call, &c.lease));
+        }
+        if matches!(entry.session.state(), AgentState::WrapUp { .. }) {
+            let record = self.awaiting_disposition.get(agent)?;
+            return Some(super::calls::call_pop(
+                &record.campaign,
+                record.call,
+                &record.lease,
+            ));
+        }
+        None
     }
 
     pub fn agent_views(&self, now: Instant) -> Vec<AgentView> {

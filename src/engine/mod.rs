@@ -4,7 +4,9 @@
 //! [`dispatch::Dispatcher`] that hands live answers to free agents;
 //! [`preview`] the two preview modes (records shown before dialing);
 //! [`repeat_calls`] Ofcom's repeat-call rule (a call that needs a
-//! guaranteed agent is dialed with one reserved);
+//! guaranteed agent is dialed with one reserved); [`reserved_at_dial`]
+//! calls dialed with their agent reserved (those, previewed records and
+//! progressive `agent_reserved_at_dial` campaigns);
 //! [`definitions`] campaigns defined, changed and removed at run time; `calls`
 //! wires pacing, attempts and agents together, `trunk_lines` divides the
 //! node's trunk lines and calls per second among the running campaigns,
@@ -19,6 +21,7 @@ pub mod dispatch;
 pub mod io;
 pub mod preview;
 pub mod repeat_calls;
+pub mod reserved_at_dial;
 pub mod trunk_health;
 mod trunk_lines;
 
@@ -52,6 +55,8 @@ url = "sqlite://x.db"
 mod calls_tests;
 #[cfg(test)]
 mod preview_tests;
+#[cfg(test)]
+mod reserved_at_dial_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -406,8 +406,16 @@ impl Dialer {
         let Some(lease) = self.take_preview(campaign, agent, Release::Unused, "called") else {
             return Ok(());
         };
-        // "Direct preview" on a per-call phone rings it with the customer.
-        self.dial_with_agent(campaign, lease, agent, caller_id, now)?;
+        // "Direct preview" connects the agent at the answer (a per-call
+        // phone is rung with the customer); "standard" lets the analyser
+        // decide first — but never for a repeat call, whose person must
+        // not be taken for a machine and hung up on again.
+        let direct = lease.agent_required
+            || self
+                .campaigns
+                .get(campaign)
+                .is_none_or(|c| c.config.preview_variant == crate::config::PreviewVariant::Direct);
+        self.dial_with_agent(campaign, lease, agent, direct, caller_id, now)?;
         Ok(())
     }
 

@@ -52,11 +52,11 @@ id = "why"
 question = "Why not?"
 "#;
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn lease(id: i64) -> Lease {
+pub(super) fn lease(id: i64) -> Lease {
     Lease {
         record_id: id,
         campaign: 1,
@@ -75,12 +75,12 @@ fn lease(id: i64) -> Lease {
     }
 }
 
-fn effects(dialer: &mut Dialer) -> Vec<Effect> {
+pub(super) fn effects(dialer: &mut Dialer) -> Vec<Effect> {
     std::iter::from_fn(|| dialer.poll_effect()).collect()
 }
 
 /// The attempts written to the store among `effects`.
-fn records(effects: Vec<Effect>) -> Vec<super::io::AttemptRecord> {
+pub(super) fn records(effects: Vec<Effect>) -> Vec<super::io::AttemptRecord> {
     effects
         .into_iter()
         .filter_map(|e| match e {
@@ -90,11 +90,11 @@ fn records(effects: Vec<Effect>) -> Vec<super::io::AttemptRecord> {
         .collect()
 }
 
-fn events(dialer: &mut Dialer) -> Vec<Event> {
+pub(super) fn events(dialer: &mut Dialer) -> Vec<Event> {
     std::iter::from_fn(|| dialer.poll_event()).collect()
 }
 
-fn dials(effects: &[Effect]) -> Vec<CallId> {
+pub(super) fn dials(effects: &[Effect]) -> Vec<CallId> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -127,7 +127,7 @@ fn shown(events: &[Event], agent: &str) -> Vec<String> {
         .collect()
 }
 
-fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant) {
+pub(super) fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant) {
     dialer
         .handle_command(
             Command::Preview {
@@ -143,7 +143,48 @@ fn preview(dialer: &mut Dialer, agent: &str, action: PreviewAction, now: Instant
 /// Agent `ann` logged in with her phone up and Ready; agent `sim` is
 /// simulated unless `with_sim`. The campaign started and leased `n`
 /// records.
-fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dialer {
+/// Gives the simulated agent a phone and makes it Ready 50 ms after Ann,
+/// so that Ann is the longest idle; the effects and events are drained.
+pub(super) fn sim_ready_after_ann(dialer: &mut Dialer, t0: Instant) {
+    dialer.reservation_leg("sim", true, t0).unwrap();
+    for (command, at) in [
+        (
+            Command::AgentNotReady {
+                agent: "sim".into(),
+                reason: "break".into(),
+            },
+            t0,
+        ),
+        (
+            Command::AgentReady {
+                agent: "sim".into(),
+            },
+            t0 + ms(50),
+        ),
+    ] {
+        dialer.handle_command(command, at).unwrap();
+    }
+    effects(dialer);
+    events(dialer);
+}
+
+/// Leases record 1 to the campaign as a repeat call that needs a
+/// guaranteed agent (Ofcom).
+pub(super) fn lease_a_repeat_call(dialer: &mut Dialer, now: Instant) {
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![Lease {
+                agent_required: true,
+                ..lease(1)
+            }],
+            for_agent: None,
+        },
+        now,
+    );
+}
+
+pub(super) fn started(mode: &str, extra: &str, n: i64, with_sim: bool, t0: Instant) -> Dialer {
     started_with(&config_text(), mode, extra, n, with_sim, t0)
 }
 
@@ -1065,17 +1106,7 @@ fn a_record_on_a_preview_agents_screen_counts_in_a_shared_trunks_demand() {
 fn a_previewed_repeat_call_says_so() {
     let t0 = Instant::now();
     let mut dialer = started("preview", "", 0, false, t0);
-    dialer.handle_input(
-        Input::Leased {
-            campaign: "demo".into(),
-            leases: vec![Lease {
-                agent_required: true,
-                ..lease(1)
-            }],
-            for_agent: None,
-        },
-        t0,
-    );
+    lease_a_repeat_call(&mut dialer, t0);
     preview(&mut dialer, "ann", PreviewAction::Next, t0);
     let on_screen = dialer.agent_view("ann", t0).unwrap().preview.unwrap();
     assert_eq!(on_screen.record, "r1");
@@ -1092,17 +1123,7 @@ fn a_previewed_repeat_call_says_so() {
 #[test]
 fn a_repeat_calls_guarantee_passes_to_another_agent_or_the_call_is_hung_up() {
     let repeat_call = |dialer: &mut Dialer, now: Instant| -> CallId {
-        dialer.handle_input(
-            Input::Leased {
-                campaign: "demo".into(),
-                leases: vec![Lease {
-                    agent_required: true,
-                    ..lease(1)
-                }],
-                for_agent: None,
-            },
-            now,
-        );
+        lease_a_repeat_call(dialer, now);
         let calls = dials(&effects(dialer));
         assert_eq!(calls.len(), 1);
         dialer.handle_input(Input::Ringing { call: calls[0] }, now + ms(200));
@@ -1114,26 +1135,7 @@ fn a_repeat_calls_guarantee_passes_to_another_agent_or_the_call_is_hung_up() {
     let state = |dialer: &Dialer, agent: &str| dialer.agent_view(agent, t0).unwrap().state;
     // Ann (idle longest) is reserved; the simulated agent is Ready too.
     let mut dialer = started("progressive", "", 0, true, t0);
-    dialer.reservation_leg("sim", true, t0).unwrap();
-    for (command, at) in [
-        (
-            Command::AgentNotReady {
-                agent: "sim".into(),
-                reason: "break".into(),
-            },
-            t0,
-        ),
-        (
-            Command::AgentReady {
-                agent: "sim".into(),
-            },
-            t0 + ms(50),
-        ),
-    ] {
-        dialer.handle_command(command, at).unwrap();
-    }
-    effects(&mut dialer);
-    events(&mut dialer);
+    sim_ready_after_ann(&mut dialer, t0);
     let call = repeat_call(&mut dialer, t0 + ms(100));
     assert_eq!(
         (state(&dialer, "ann"), state(&dialer, "sim")),
@@ -1154,7 +1156,7 @@ fn a_repeat_calls_guarantee_passes_to_another_agent_or_the_call_is_hung_up() {
     assert!(!handed.contains(&Effect::HangUp { call }), "{handed:?}");
     let popped = events(&mut dialer)
         .into_iter()
-        .any(|e| matches!(e, Event::ScreenPop { agent, repeat_call: true, .. } if agent == "sim"));
+        .any(|e| matches!(e, Event::ScreenPop { agent, pop } if agent == "sim" && pop.repeat_call));
     assert!(popped, "the new agent sees whom the call is for");
     // Ann alone: her phone drops, nobody is left, the call is hung up
     // unanswered.

@@ -20,7 +20,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::attempt::{Failure, Phase};
 use super::campaign_run::RunState;
 use super::dialer::Dialer;
 use super::io::{CallId, Effect};
@@ -74,7 +73,8 @@ impl Dialer {
                     record = lease.external_id,
                     "repeat call dialed with its agent reserved (Ofcom repeat-call rule)"
                 );
-                if let Err(error) = self.dial_with_agent(&campaign, lease, &agent, None, now) {
+                if let Err(error) = self.dial_with_agent(&campaign, lease, &agent, true, None, now)
+                {
                     tracing::warn!(campaign, %agent, %error, "could not reserve the agent");
                 }
                 // The pacers hear of the reserved agent before they decide.
@@ -83,78 +83,28 @@ impl Dialer {
         }
     }
 
-    /// The agent reserved for a repeat call went away (its phone dropped)
-    /// before the answer: the guarantee passes to another Ready agent of
-    /// the campaign, or — nobody free — the call is hung up before anyone
-    /// answers (as a ring-out: `no_answer`; the number stays marked). A
-    /// live answer must not find no agent a second time. Whether `call`
-    /// was such a call.
-    pub(super) fn repeat_call_lost_its_agent(&mut self, call: CallId, now: Instant) -> bool {
-        let Some(entry) = self.calls.get(&call) else {
-            return false;
-        };
-        let ringing = matches!(entry.attempt.phase(), Phase::Ringing);
-        if !entry.lease.agent_required
-            || entry.reserved_agent.is_none()
-            || !matches!(entry.attempt.phase(), Phase::Dialing | Phase::Ringing)
-        {
-            return false;
-        }
-        let campaign = entry.campaign.clone();
-        let lease = entry.lease.clone();
-        if let Some(agent) = self.longest_idle_ready_agent(&campaign, now)
-            && let Some(a) = self.agents.get_mut(&agent)
-            && a.session.reserve(call, now).is_ok()
-        {
-            tracing::info!(
-                campaign,
-                %agent,
-                record = lease.external_id,
-                "repeat call handed to another agent: its reserved agent went away"
-            );
-            if a.per_call && !a.session.has_leg() {
-                self.effects.push_back(Effect::CallAgent {
-                    agent: agent.clone(),
-                });
-            }
-            self.events
-                .push_back(super::calls::screen_pop(&agent, &campaign, call, &lease));
-            if let Some(entry) = self.calls.get_mut(&call) {
-                entry.reserved_agent = Some(agent);
-                entry.agent_hears_ringback = false;
-            }
-            if ringing {
-                self.ringback_to_reserved_agent(call);
-            }
-            return true;
-        }
-        tracing::warn!(
-            campaign,
-            record = lease.external_id,
-            "repeat call hung up before the answer: its agent went away and no other is free"
-        );
-        if let Some(entry) = self.calls.get_mut(&call) {
-            entry.attempt.on_failed(Failure::NoAnswer, None, None, now);
-            self.effects.push_back(Effect::HangUp { call });
-        }
-        self.drain_attempt(call, now);
-        true
-    }
-
     /// Dials `lease` with `agent` reserved for the call from the dial on,
     /// and shows the agent the record; a per-call phone is rung with it, so
     /// that the agent hears the progress and is connected the moment the
-    /// callee answers.
+    /// callee answers (`connect_at_answer`; else at the human verdict).
     pub(super) fn dial_with_agent(
         &mut self,
         campaign: &str,
         lease: Lease,
         agent: &str,
+        connect_at_answer: bool,
         caller_id: Option<String>,
         now: Instant,
     ) -> Result<Option<CallId>, AgentError> {
         let pop = lease.clone();
-        let call = self.dial(campaign, lease, Some(agent.to_string()), caller_id, now);
+        let call = self.dial(
+            campaign,
+            lease,
+            Some(agent.to_string()),
+            connect_at_answer,
+            caller_id,
+            now,
+        );
         if let (Some(call), Some(entry)) = (call, self.agents.get_mut(agent)) {
             entry.session.reserve(call, now)?;
             // The agent sees whom the call is for while it rings.

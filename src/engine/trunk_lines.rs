@@ -251,8 +251,13 @@ impl Dialer {
                 skip_agent_required: live.agent_required.len() >= repeat_calls_cap,
             });
         }
+        let agent_at_dial = self.reserves_agent_at_dial(&claim.name);
         for lease in leases.drain(..) {
-            self.dial(&claim.name, lease, None, None, now);
+            if agent_at_dial {
+                self.dial_for_a_ready_agent(&claim.name, lease, now);
+            } else {
+                self.dial(&claim.name, lease, None, false, None, now);
+            }
         }
     }
 

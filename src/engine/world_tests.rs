@@ -71,6 +71,14 @@ ring_timeout_s = 15
     } else {
         ""
     };
+    // Progressive campaigns with every call dialed for its agent; preview
+    // campaigns whose calls the analyser decides at the answer.
+    let reserved_at_dial = match mode {
+        _ if options & 128 == 0 => "",
+        "progressive" => "agent_reserved_at_dial = true",
+        "preview" | "push_preview" => "preview_variant = \"standard\"",
+        _ => "",
+    };
     let machine_action = ["hangup", "leave_message", "connect_agent"][(options as usize >> 3) % 3];
     let voicemail_prompt = if machine_action == "leave_message" {
         "voicemail_prompt = \"vm.wav\""
@@ -88,6 +96,7 @@ machine_action = "{machine_action}"
 {wrap_up_timeout}
 {confirm_join}
 {abandon_prompt}
+{reserved_at_dial}
 [[campaign.disposition]]
 code = "CALLBACK"
 label = "Call back"
@@ -947,7 +956,7 @@ proptest! {
     #[test]
     fn nothing_is_lost_whatever_the_world_does(
         mode in 0u32..4,
-        options in 0u32..128,
+        options in 0u32..256,
         steps in steps(),
     ) {
         let t0 = Instant::now();

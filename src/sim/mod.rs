@@ -35,7 +35,7 @@ pub enum SimError {
     #[error("agent events line {line}: {message}")]
     AgentEvents { line: usize, message: String },
     #[error(
-        "policy {0:?}: give predictive, predictive:SETPOINT (e.g. predictive:0.02), progressive or ratio:K (e.g. ratio:2.5)"
+        "policy {0:?}: give predictive, predictive:SETPOINT (e.g. predictive:0.02), progressive, reserved (progressive with the agent reserved at the dial) or ratio:K (e.g. ratio:2.5)"
     )]
     Policy(String),
     #[error("{path}: {source}")]
@@ -56,6 +56,10 @@ pub enum Policy {
     Ratio {
         lines: f64,
     },
+    /// Progressive with each call dialed for a Ready agent, reserved from
+    /// the dial on (`agent_reserved_at_dial`): the agent waits through the
+    /// ring and takes the live answer at once.
+    ReservedAtDial,
 }
 
 impl Policy {
@@ -80,6 +84,7 @@ impl Policy {
                 _ => Err(bad()),
             },
             ("progressive", None) => Ok(Policy::Ratio { lines: 1.0 }),
+            ("reserved", None) => Ok(Policy::ReservedAtDial),
             ("ratio", Some(a)) => match number(a) {
                 Some(k) if (1.0..=20.0).contains(&k) => Ok(Policy::Ratio { lines: k }),
                 _ => Err(bad()),
@@ -96,6 +101,7 @@ impl Policy {
             Policy::Predictive { set_point, .. } => format!("predictive:{set_point}"),
             Policy::Ratio { lines: 1.0 } => "progressive".into(),
             Policy::Ratio { lines } => format!("ratio:{lines}"),
+            Policy::ReservedAtDial => "reserved".into(),
         }
     }
 
@@ -104,6 +110,9 @@ impl Policy {
             Policy::Predictive { set_point, cap } => PacingMode::Predictive { set_point, cap },
             Policy::Ratio { lines } => PacingMode::Progressive {
                 lines_per_agent: lines,
+            },
+            Policy::ReservedAtDial => PacingMode::Progressive {
+                lines_per_agent: 1.0,
             },
         }
     }
@@ -168,6 +177,8 @@ enum Ev {
 enum AState {
     Out,
     Ready,
+    /// Reserved from the dial for the call it waits on (`ReservedAtDial`).
+    Reserved,
     Talk,
     Wrap,
     Paused,
@@ -203,6 +214,8 @@ struct Call {
     spec: CallSpec,
     state: CState,
     answered: u64,
+    /// The agent reserved for it from the dial (`ReservedAtDial`).
+    agent: Option<u32>,
 }
 
 /// Runs one policy over one call source.
@@ -225,6 +238,8 @@ struct Sim<'a> {
     calls: Vec<Call>,
     waiting: VecDeque<u64>,
     lines: u32,
+    /// Every dial takes a Ready agent with it (`Policy::ReservedAtDial`).
+    reserve_at_dial: bool,
     // Measurements.
     m: report::Counters,
 }
@@ -262,6 +277,7 @@ impl<'a> Sim<'a> {
             calls: Vec::new(),
             waiting: VecDeque::new(),
             lines: 0,
+            reserve_at_dial: policy == Policy::ReservedAtDial,
             m: report::Counters::default(),
         }
     }
@@ -374,17 +390,41 @@ impl<'a> Sim<'a> {
             if self.lines >= self.setup.max_lines {
                 break;
             }
+            let agent = if self.reserve_at_dial {
+                // The longest idle; it keeps its `since` (the wait it is
+                // in goes on through the ring).
+                let Some(&(since, agent)) = self.ready.iter().next() else {
+                    break;
+                };
+                self.ready.remove(&(since, agent));
+                if let Some(a) = self.agents.get_mut(agent as usize) {
+                    a.state = AState::Reserved;
+                }
+                self.tell_agent(agent, AgentActivity::Reserved);
+                Some(agent)
+            } else {
+                None
+            };
             let spec = source.next_call(self.now as f64 / 1e6)?;
             let id = self.calls.len() as u64;
             self.calls.push(Call {
                 spec,
                 state: CState::Ringing,
                 answered: 0,
+                agent,
             });
+            if let Some(a) = agent.and_then(|a| self.agents.get_mut(a as usize)) {
+                a.call = Some(id);
+            }
             self.lines += 1;
             self.m.max_lines_in_use = self.m.max_lines_in_use.max(self.lines);
             self.m.dials += 1;
-            self.tell(PacerEvent::CallDialed { call: CallId(id) });
+            let call = CallId(id);
+            self.tell(if agent.is_some() {
+                PacerEvent::CallDialedWithAgent { call }
+            } else {
+                PacerEvent::CallDialed { call }
+            });
             self.schedule(self.now + us(spec.ring_s.max(MIN_RING_S)), Ev::Resolve(id));
         }
         Ok(())
@@ -395,6 +435,7 @@ impl<'a> Sim<'a> {
             return;
         };
         let class = call.spec.class;
+        let reserved = call.agent;
         match class {
             CallClass::Human => {
                 self.m.live_answers += 1;
@@ -403,7 +444,9 @@ impl<'a> Sim<'a> {
                     c.answered = self.now;
                 }
                 self.tell(PacerEvent::LiveAnswer { call: CallId(id) });
-                if let Some(&(since, agent)) = self.ready.iter().next() {
+                if let Some(agent) = reserved {
+                    self.bridge(id, agent);
+                } else if let Some(&(since, agent)) = self.ready.iter().next() {
                     self.ready.remove(&(since, agent));
                     self.bridge(id, agent);
                 } else {
@@ -427,7 +470,30 @@ impl<'a> Sim<'a> {
                     why,
                 });
                 self.line_free(id);
+                if let Some(agent) = reserved {
+                    self.reserved_call_failed(agent);
+                }
             }
+        }
+    }
+
+    /// The call an agent was reserved for did not reach a person: the
+    /// agent is Ready again (or leaves, as asked meanwhile), still in the
+    /// same wait — it has been waiting since before the dial.
+    fn reserved_call_failed(&mut self, agent: u32) {
+        let Some(waiting_since) = self.agents.get_mut(agent as usize).map(|a| {
+            a.call = None;
+            a.since
+        }) else {
+            return;
+        };
+        self.wrap_end(agent);
+        if let Some(a) = self.agents.get_mut(agent as usize)
+            && a.state == AState::Ready
+            && self.ready.remove(&(a.since, agent))
+        {
+            a.since = waiting_since;
+            self.ready.insert((waiting_since, agent));
         }
     }
 
@@ -451,7 +517,7 @@ impl<'a> Sim<'a> {
         let talk_end = now + us(talk_s);
         let in_shift = self.in_shift(now, talk_end);
         if let Some(a) = self.agents.get_mut(agent as usize) {
-            if a.state == AState::Ready && a.since < self.shift_end {
+            if matches!(a.state, AState::Ready | AState::Reserved) && a.since < self.shift_end {
                 self.m.agent_waits_us.push(now - a.since);
             }
             a.state = AState::Talk;
@@ -595,7 +661,10 @@ impl<'a> Sim<'a> {
                 self.leave_ready(agent);
                 self.logout(agent);
             }
-            (AgentEventKind::Pause | AgentEventKind::Logout, AState::Talk | AState::Wrap) => {
+            (
+                AgentEventKind::Pause | AgentEventKind::Logout,
+                AState::Talk | AState::Wrap | AState::Reserved,
+            ) => {
                 let leave = if kind == AgentEventKind::Pause {
                     Leave::Pause
                 } else {
@@ -607,26 +676,16 @@ impl<'a> Sim<'a> {
                         a.leave = Some(leave);
                     }
                 }
-                let activity = if state == AState::Talk {
-                    AgentActivity::OnCall
-                } else {
-                    AgentActivity::WrapUp
-                };
-                self.tell_agent(agent, activity);
+                self.tell_agent(agent, activity_of(state));
             }
             (AgentEventKind::Resume, AState::Paused) => self.become_ready(agent),
-            (AgentEventKind::Resume, AState::Talk | AState::Wrap) => {
+            (AgentEventKind::Resume, AState::Talk | AState::Wrap | AState::Reserved) => {
                 if let Some(a) = self.agents.get_mut(agent as usize)
                     && a.leave == Some(Leave::Pause)
                 {
                     a.leave = None;
                 }
-                let activity = if state == AState::Talk {
-                    AgentActivity::OnCall
-                } else {
-                    AgentActivity::WrapUp
-                };
-                self.tell_agent(agent, activity);
+                self.tell_agent(agent, activity_of(state));
             }
             _ => {}
         }
@@ -642,6 +701,16 @@ impl<'a> Sim<'a> {
 
     fn report(&mut self, policy: Policy) -> Report {
         Report::from_counters(policy.name(), self.setup, &mut self.m)
+    }
+}
+
+/// What the pacer hears of an agent busy in `state` (on a call, in
+/// wrap-up, reserved for a call that rings).
+fn activity_of(state: AState) -> AgentActivity {
+    match state {
+        AState::Talk => AgentActivity::OnCall,
+        AState::Reserved => AgentActivity::Reserved,
+        _ => AgentActivity::WrapUp,
     }
 }
 

@@ -52,3 +52,57 @@ fn zero_durations_end_the_shift() {
         }
     }
 }
+
+/// Progressive 1:1 with pooled agents abandons a live answer when the Ready
+/// agent its call was dialed for goes on a break while it rings; with the
+/// agent reserved at the dial the break waits for the call, and nothing is
+/// abandoned. With nobody leaving, the two are the same campaign.
+#[test]
+fn an_agent_reserved_at_the_dial_never_leaves_its_call_to_be_abandoned() {
+    use super::input::{AgentEvent, AgentEventKind};
+    let text = include_str!("../../scenarios/grid/n005-ph30.toml")
+        .replace("shift_hours = 8.0", "shift_hours = 2.0");
+    let s = Scenario::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let run_with = |setup: &Setup, policy: &str| {
+        let policy = Policy::parse(policy).unwrap_or_else(|e| panic!("{e}"));
+        run(setup, &mut ScenarioSource::new(&s, 1), policy).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let quiet = Setup::from_scenario(&s);
+    let (pooled, reserved) = (
+        run_with(&quiet, "progressive"),
+        run_with(&quiet, "reserved"),
+    );
+    assert_eq!(pooled.abandoned, 0);
+    assert_eq!(reserved.abandoned, 0);
+    assert!(
+        (pooled.talk_occupancy - reserved.talk_occupancy).abs() < 1e-9,
+        "{} against {}",
+        pooled.talk_occupancy,
+        reserved.talk_occupancy
+    );
+    // Every agent takes a 20-second break every 47 s or so.
+    let mut breaks = Vec::new();
+    for k in 0..150u32 {
+        let agent = 1 + k % 5;
+        let t_s = 30.0 + 47.0 * f64::from(k);
+        breaks.push(AgentEvent {
+            agent,
+            t_s,
+            event: AgentEventKind::Pause,
+        });
+        breaks.push(AgentEvent {
+            agent,
+            t_s: t_s + 20.0,
+            event: AgentEventKind::Resume,
+        });
+    }
+    breaks.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    let busy = Setup {
+        agent_events: breaks,
+        ..quiet
+    };
+    let (pooled, reserved) = (run_with(&busy, "progressive"), run_with(&busy, "reserved"));
+    assert!(pooled.abandoned > 0, "{pooled:?}");
+    assert_eq!(reserved.abandoned, 0, "{reserved:?}");
+    assert!(reserved.live_answers > 0);
+}

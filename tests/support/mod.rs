@@ -134,22 +134,31 @@ impl Running {
 
     /// Waits for a JSON log line whose message is `message`; returns it parsed.
     pub fn wait_for_message(&mut self, message: &str, within: Duration) -> serde_json::Value {
+        self.try_wait_for_message(message, within)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no log line {message:?} within {within:?}; saw:\n{}",
+                    self.seen.join("\n")
+                )
+            })
+    }
+
+    /// [`Running::wait_for_message`], or `None` when the time is up.
+    #[allow(dead_code)] // not every test binary that includes this module uses it
+    pub fn try_wait_for_message(
+        &mut self,
+        message: &str,
+        within: Duration,
+    ) -> Option<serde_json::Value> {
         let deadline = std::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
-                        && value["message"] == message
-                    {
-                        return value;
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line {message:?} within {within:?}; saw:\n{}",
-                    self.seen.join("\n")
-                ),
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.seen.push(line.clone());
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+                && value["message"] == message
+            {
+                return Some(value);
             }
         }
     }

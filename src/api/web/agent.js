@@ -8,8 +8,10 @@ const desk = {
   viewAt: 0,
   screenPop: null,
   campaigns: [],
-  // The call guide's answers for the current call, in order.
+  // The call guide's answers for the current call, in order, and the call
+  // they belong to ("call/record").
   guideAnswers: [],
+  guideCall: null,
   // The agent's pending personal callbacks; the one being edited.
   callbacks: [],
   editing: null,
@@ -66,6 +68,12 @@ function fields(list, object) {
   for (const [key, value] of Object.entries(object || {})) {
     list.append(outdial.el("dt", {}, key), outdial.el("dd", {}, value === null ? "" : value));
   }
+}
+
+// The customer of the agent's call: from the screen pop event, else from
+// the agent's view (a desktop opened or reloaded mid-call saw no event).
+function currentPop() {
+  return desk.screenPop || (desk.view && desk.view.call) || null;
 }
 
 function render() {
@@ -143,9 +151,13 @@ function render() {
 
   // A call the agent is reserved for from the dial (a previewed record, a
   // repeat call) is popped at the dial: shown while it rings.
-  const onCall = ["connecting", "on_call", "wrap_up"].includes(state) || (state === "reserved" && desk.screenPop);
-  const pop = onCall ? desk.screenPop : null;
+  const known = currentPop();
+  const onCall = ["connecting", "on_call", "wrap_up"].includes(state) || (state === "reserved" && known);
+  const pop = onCall ? known : null;
   $("call").classList.toggle("hidden", !pop);
+  // Popped at the dial and not answered yet (SPEC §2: the record pops
+  // first, "connecting…" until the customer answers).
+  $("call-connecting").classList.toggle("hidden", !(pop && state === "reserved"));
   if (pop) {
     $("call-name").textContent = pop.name;
     $("call-phone").textContent = pop.phone;
@@ -154,6 +166,7 @@ function render() {
     $("call-local-time").textContent = localTime(pop.time_zones);
     fields($("call-custom"), pop.custom);
   }
+  guideFor(pop);
   renderGuide(pop);
   renderDispositions(pop);
   $("hangup").disabled = state !== "on_call";
@@ -204,7 +217,28 @@ function guideQuestion(guide) {
 
 function answerGuide(question, answer) {
   desk.guideAnswers.push({ question: question.id, answer });
+  saveGuide();
   render();
+}
+
+// The guide's answers outlive a reload of the desktop mid-call: kept in the
+// tab's sessionStorage with the call they belong to.
+function saveGuide() {
+  sessionStorage.setItem("outdial.guide", JSON.stringify({ call: desk.guideCall, answers: desk.guideAnswers }));
+}
+
+// Switches the guide to `pop`'s call: its kept answers, or none.
+function guideFor(pop) {
+  const call = pop ? pop.call + "/" + pop.record : null;
+  if (!call || call === desk.guideCall) return;
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem("outdial.guide") || "null");
+  } catch (_) {
+    kept = null;
+  }
+  desk.guideAnswers = kept && kept.call === call && Array.isArray(kept.answers) ? kept.answers : [];
+  desk.guideCall = call;
 }
 
 // The wrap-up codes of the call's campaign (the system's and its own);
@@ -280,7 +314,6 @@ function tick() {
 function onEvent(event) {
   switch (event.type) {
     case "screen_pop":
-      if (!desk.screenPop || desk.screenPop.call !== event.call) desk.guideAnswers = [];
       desk.screenPop = event;
       log("customer " + event.name + " " + event.phone);
       break;
@@ -427,12 +460,14 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("guide-back").addEventListener("click", () => {
     desk.guideAnswers.pop();
+    saveGuide();
     render();
   });
   $("guide-next").addEventListener("click", () => {
     const text = $("guide-text").value.trim();
     if (!text) return say("type the customer's answer first");
-    const campaign = desk.screenPop && desk.campaigns.find((c) => c.name === desk.screenPop.campaign);
+    const pop = currentPop();
+    const campaign = pop && desk.campaigns.find((c) => c.name === pop.campaign);
     const question = campaign && guideQuestion(campaign.guide || []);
     if (question) {
       $("guide-text").value = "";
@@ -451,6 +486,7 @@ document.addEventListener("DOMContentLoaded", () => {
     act("/disposition", body).then(() => {
       if (!$("message").textContent) {
         desk.guideAnswers = [];
+        saveGuide();
         $("notes").value = "";
         $("callback-at").value = "";
         $("callback-phone").value = "";

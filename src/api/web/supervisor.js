@@ -120,6 +120,7 @@ async function refresh() {
           outdial.el("td", { class: "agent-state state " + a.state }, a.state),
           outdial.el("td", {}, a.reason || ""),
           outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
+          outdial.el("td", { class: "agent-customer" }, a.call ? (a.call.name || a.call.record) + " " + a.call.phone : ""),
           outdial.el("td", {}, a.phone_connected ? "connected" : "–"),
           outdial.el("td", {}, a.campaigns.join(", ")),
           outdial.el("td", { class: "shift-calls" }, a.shift.calls),
@@ -209,6 +210,7 @@ function definitionFromForm() {
     mode: $("define-mode").value,
     abandon_target: Number($("define-target").value) / 100,
     lines_per_agent: Number($("define-lines").value),
+    agent_reserved_at_dial: $("define-reserved-at-dial").checked,
     call_hours: $("define-hours").value.trim(),
     call_days: Array.from($("define-days").querySelectorAll("input:checked")).map((i) => i.value),
     record_calls: $("define-record").checked,
@@ -240,6 +242,11 @@ function definitionFromForm() {
     max_analysis_ms: Math.round(1000 * Number($("define-cpa-max").value)),
     connect_first: $("define-cpa-connect-first").checked,
   };
+  definition.preview_timeout_s = optionalNumber("define-preview-timeout");
+  definition.preview_timeout_action = $("define-preview-action").value;
+  definition.preview_allow_skip = $("define-preview-skip").checked;
+  definition.preview_allow_remove = $("define-preview-remove").checked;
+  definition.preview_variant = $("define-preview-variant").value;
   definition.wrap_up_timeout_s = optionalNumber("define-wrap-up");
   definition.disposition = dispositionsFromText($("define-dispositions").value);
   return definition;
@@ -316,6 +323,7 @@ async function editCampaign(name) {
     $("define-mode").value = d.mode;
     $("define-target").value = (100 * d.abandon_target).toFixed(1);
     $("define-lines").value = d.lines_per_agent;
+    $("define-reserved-at-dial").checked = d.agent_reserved_at_dial;
     $("define-caller-id").value = d.caller_id || "";
     $("define-hours").value = d.call_hours;
     $("define-record").checked = d.record_calls;
@@ -332,6 +340,11 @@ async function editCampaign(name) {
     $("define-repeat-abandoned").value = repeat.agent_after_abandoned_s ? repeat.agent_after_abandoned_s / 3600 : "";
     $("define-repeat-machine").value = repeat.agent_after_machine_s ? repeat.agent_after_machine_s / 3600 : "";
     $("define-wrap-up").value = d.wrap_up_timeout_s ?? "";
+    $("define-preview-timeout").value = d.preview_timeout_s ?? "";
+    $("define-preview-action").value = d.preview_timeout_action;
+    $("define-preview-skip").checked = d.preview_allow_skip;
+    $("define-preview-remove").checked = d.preview_allow_remove;
+    $("define-preview-variant").value = d.preview_variant;
     $("define-cpa-sensitivity").value = d.cpa.sensitivity;
     $("define-cpa-machine-mode").value = d.cpa.machine_mode;
     $("define-cpa-max").value = d.cpa.max_analysis_ms / 1000;
