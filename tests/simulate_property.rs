@@ -87,9 +87,9 @@ proptest! {
 /// answers from many calls in flight (9 answers in 6 s from ~45 ringing
 /// calls, 5–6 agents ready) landed when the room under the cap was 2.6
 /// abandons, and the running rate reached 3.04 % (9/296) and 3.03 %. The
-/// last two went over with the bound at 1e-4 and 1e-5 (README, "An answer
-/// is not its own rival"): 3.18 % (18/566; the pacer of before failed it
-/// too) when 9 of 17 consecutive dials at a 7.6 % hit rate were live, 6
+/// last two went over with the bound at 1e-4 and 1e-5
+/// (`docs/pacing-history.md`, "An answer is not its own rival"): 3.18 %
+/// (18/566; the pacer of before failed it too) when 9 of 17 consecutive dials at a 7.6 % hit rate were live, 6
 /// abandoned within 2 s, and 5.0 % (5/100) when 10 live answers landed in
 /// 4.6 s on 4 ready agents, the model expecting 1.5 in 30 s.
 #[test]

@@ -854,9 +854,9 @@ impl Pacer {
             // call faces the other ringing calls and all k new ones, one from
             // a new call every ringing call and the k − 1 other new ones.
             // Counting it among its own rivals over-stated a small team's
-            // abandons 2–3× (README, "Calibration"); the tail of a streak of
-            // answers, which that over-statement used to cover, is bounded
-            // on its own by `cluster_tail_too_likely`.
+            // abandons 2–3× (`docs/pacing-history.md`, "Calibration"); the
+            // tail of a streak of answers, which that over-statement used to
+            // cover, is bounded on its own by `cluster_tail_too_likely`.
             let from_ringing = self.answers_mean[j] - self.answers_mean[j - 1];
             let from_new = arrivals - from_ringing;
             let p_ringing = if from_ringing > 1e-12 {
