@@ -329,9 +329,10 @@ campaigns = ["web"]
 fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campaign() {
     let _one_browser = one_browser_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    // The carrier answers by the number's last digit: 4 is busy.
+    // The carrier answers by the number's last digit: 4 is busy; a live
+    // person's phone rings 2.5 s, long enough to see the desktop meanwhile.
     let mut carrier = Sipp::uas(
-        sip_support::carrier_router(dir.path(), 2000)
+        sip_support::carrier_router_ringing(dir.path(), 2000, 2500)
             .to_str()
             .unwrap(),
         2,
@@ -504,7 +505,17 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     // The agent picks the caller ID the customer will see.
     browser.click("#preview-caller-id option[value='+15551230008']");
     browser.click("#preview-call");
+    // While it rings the record is up with "connecting…" (SPEC §2).
+    browser.wait_text("#call-connecting", "connecting… while it rings", |t| {
+        t == "Outbound campaign call — connecting…"
+    });
+    assert_eq!(browser.text("#call-name"), "Dee Live");
     browser.wait_text("#state", "on the call", |t| t == "on call");
+    assert_eq!(
+        browser.text("#call-connecting"),
+        "",
+        "connecting… is gone once the customer is on the line"
+    );
     assert_eq!(browser.text("#call-name"), "Dee Live");
     assert_eq!(browser.text("#call-phone"), "+12025550141");
     assert_shows_new_york_time(&browser.text("#call-local-time"));
@@ -537,6 +548,23 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     );
     browser.screenshot("agent-on-call");
     browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
+    // The supervisor's dashboard names the customer the agent is wrapping
+    // up; the desktop opened again has the wrap-up back.
+    browser.open(&format!("http://{addr}/supervisor"));
+    browser.script(&format!(
+        "sessionStorage.setItem('outdial.token', '{SUPERVISOR}'); location.reload()"
+    ));
+    browser.wait_text(
+        "tr[data-agent=a1] .agent-customer",
+        "the agent's customer on the dashboard",
+        |t| t == "Dee Live +12025550141",
+    );
+    browser.open(&format!("http://{addr}/agent"));
+    browser.script(&format!(
+        "sessionStorage.setItem('outdial.token', '{AGENT}'); location.reload()"
+    ));
+    browser.wait_text("#state", "wrap-up after opening again", |t| t == "wrap up");
+    assert_eq!(browser.text("#call-name"), "Dee Live");
     // The campaign's own code is offered with the system's.
     browser.click("#disposition option[value=VM_BY_HAND]");
     browser.type_into("#notes", "left a voicemail by hand");

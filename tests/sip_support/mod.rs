@@ -242,13 +242,19 @@ pub fn rfc_t1(config: &Path) {
 /// `tests/e2e/audio`, live persons talking `talk_ms` (numbers ending 1),
 /// half that (8) or twice that (9).
 pub fn carrier_router(dir: &Path, talk_ms: u64) -> PathBuf {
+    carrier_router_ringing(dir, talk_ms, 300)
+}
+
+/// [`carrier_router`] whose live persons answer after `ring_ms` of ringing.
+pub fn carrier_router_ringing(dir: &Path, talk_ms: u64, ring_ms: u64) -> PathBuf {
     let audio = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/audio");
     let text = std::fs::read_to_string(scenario("carrier_router.xml"))
         .expect("read carrier_router.xml")
         .replace("AUDIO_DIR", audio.to_str().expect("UTF-8 path"))
         .replace("TALK_SHORT_MS", &(talk_ms / 2).to_string())
         .replace("TALK_LONG_MS", &(talk_ms * 2).to_string())
-        .replace("TALK_MS", &talk_ms.to_string());
+        .replace("TALK_MS", &talk_ms.to_string())
+        .replace("HUMAN_RING_MS", &ring_ms.to_string());
     let path = dir.join("carrier.xml");
     std::fs::write(&path, text).expect("write carrier.xml");
     path
