@@ -951,10 +951,30 @@ impl Dialer {
                 .is_some_and(|c| !c.config.agents_confirm_join || agent.joined.contains(campaign))
     }
 
+    /// The Ready agent of `campaign` idle the longest, among those its
+    /// pacing counts first (an agent shared with another campaign that
+    /// counts it comes only when none is free; `agent_share.rs`).
     pub(super) fn longest_idle_ready_agent(&self, campaign: &str, now: Instant) -> Option<String> {
         self.agents
             .iter()
             .filter(|(_, a)| a.session.is_ready() && self.takes_part(a, campaign))
+            .max_by_key(|(_, a)| (Self::counts(a, campaign), a.session.time_in_state(now)))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The Ready agent idle the longest among those `campaign`'s pacing
+    /// counts: whom a call it dials for an agent, or a record it pushes,
+    /// may take.
+    pub(super) fn longest_idle_counted_agent(
+        &self,
+        campaign: &str,
+        now: Instant,
+    ) -> Option<String> {
+        self.agents
+            .iter()
+            .filter(|(_, a)| {
+                a.session.is_ready() && self.takes_part(a, campaign) && Self::counts(a, campaign)
+            })
             .max_by_key(|(_, a)| a.session.time_in_state(now))
             .map(|(id, _)| id.clone())
     }
@@ -962,6 +982,7 @@ impl Dialer {
     /// An agent changed state: the pacers of its campaigns hear it, and a
     /// newly ready agent takes the oldest waiting answer.
     pub(super) fn agent_changed(&mut self, agent: &str, now: Instant) {
+        self.share_agent(agent);
         let Some(entry) = self.agents.get(agent) else {
             return;
         };
@@ -974,10 +995,12 @@ impl Dialer {
             .iter()
             .map(|c| (c.clone(), self.takes_part(entry, c)))
             .collect();
-        let event = |takes_part: bool| PacerEvent::Agent {
+        let counted_by = |campaign: &str| Self::counts(entry, campaign);
+        let event = |counted: bool| PacerEvent::Agent {
             agent: id,
-            // An agent yet to confirm joining is no agent of the campaign.
-            activity: if takes_part {
+            // An agent yet to confirm joining is no agent of the campaign,
+            // nor is one shared with the campaign that counts it.
+            activity: if counted {
                 activity(entry.session.state())
             } else {
                 AgentActivity::LoggedOut
@@ -986,7 +1009,10 @@ impl Dialer {
         };
         let events: Vec<(String, bool, PacerEvent)> = campaigns
             .into_iter()
-            .map(|(c, takes_part)| (c, takes_part, event(takes_part)))
+            .map(|(c, takes_part)| {
+                let counted = takes_part && counted_by(&c);
+                (c, takes_part, event(counted))
+            })
             .collect();
         for (campaign, _, event) in &events {
             if let Some(live) = self.live.get_mut(campaign) {

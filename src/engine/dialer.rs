@@ -242,6 +242,9 @@ pub struct AgentView {
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
+    /// The campaign whose pacing counts the agent when several running
+    /// campaigns that dial by themselves share them (null: not shared).
+    pub dialing_for: Option<String>,
     /// The record on screen in the preview modes.
     pub preview: Option<PreviewView>,
     /// The customer of the agent's call, from the reservation to the end
@@ -329,6 +332,10 @@ pub(super) struct AgentEntry {
     pub joined: std::collections::BTreeSet<String>,
     /// Campaigns the agent left since logging in (until joining again).
     pub left: std::collections::BTreeSet<String>,
+    /// The one campaign whose pacing counts the agent while two or more
+    /// that dial by themselves could (`agent_share.rs`); `None`: not
+    /// shared, counted by each of its campaigns.
+    pub dialing_for: Option<String>,
 }
 
 impl AgentEntry {
@@ -407,6 +414,7 @@ impl Dialer {
                     per_call: agent.per_call(),
                     joined: std::collections::BTreeSet::new(),
                     left: std::collections::BTreeSet::new(),
+                    dialing_for: None,
                 };
                 (agent.id.clone(), entry)
             })
@@ -731,8 +739,10 @@ impl Dialer {
                 }
                 entry.left.remove(&campaign);
                 entry.joined.insert(campaign);
-                // The campaign's pacer and dispatcher count the agent now.
+                // The campaign's pacer and dispatcher count the agent now
+                // (or, shared, another campaign's may count one less).
                 self.agent_changed(&agent, now);
+                self.share_agents(now);
             }
             Command::LeaveCampaign { agent, campaign } => {
                 self.leave_campaign(&agent, &campaign, now)?;
@@ -776,6 +786,8 @@ impl Dialer {
                     self.release_hopper(&name);
                     self.end_previews(&name, now);
                 }
+                // Agents shared with other campaigns are shared anew.
+                self.share_agents(now);
                 let agents = self
                     .agents
                     .iter()
@@ -902,6 +914,9 @@ impl Dialer {
             self.agent_lost(call, now);
         }
         let any = !changed.is_empty();
+        // A login or a logout changes how many agents the campaigns count:
+        // shared agents are balanced again once the pacers have heard.
+        let mut share_again = false;
         for (agent, from, logged_out_with_phone) in changed {
             if let Some(entry) = self.agents.get_mut(&agent)
                 && matches!(entry.session.state(), AgentState::LoggedOut)
@@ -909,7 +924,9 @@ impl Dialer {
                 // Joining and leaving are per login.
                 entry.joined.clear();
                 entry.left.clear();
+                share_again = true;
             }
+            share_again |= from == "logged_out";
             let previewing = self
                 .agents
                 .get(&agent)
@@ -928,6 +945,9 @@ impl Dialer {
                 });
             }
             self.agent_changed(&agent, now);
+        }
+        if share_again {
+            self.share_agents(now);
         }
         any
     }
@@ -1011,6 +1031,7 @@ impl Dialer {
                 .filter(|c| !self.takes_part(entry, c))
                 .cloned()
                 .collect(),
+            dialing_for: entry.dialing_for.clone(),
             preview: self.preview_view(id, now),
             call: self.call_pop_of(id),
             shift: ShiftView::of(&session.shift(now)),

@@ -6,12 +6,15 @@
 //! [`repeat_calls`] Ofcom's repeat-call rule (a call that needs a
 //! guaranteed agent is dialed with one reserved); [`reserved_at_dial`]
 //! calls dialed with their agent reserved (those, previewed records and
-//! progressive `agent_reserved_at_dial` campaigns);
+//! progressive `agent_reserved_at_dial` campaigns); `agent_share` which one
+//! campaign's pacing counts an agent shared by several that dial by
+//! themselves;
 //! [`definitions`] campaigns defined, changed and removed at run time; `calls`
 //! wires pacing, attempts and agents together, `trunk_lines` divides the
 //! node's trunk lines and calls per second among the running campaigns,
 //! and [`io`] names what crosses to the tokio shell (`driver`).
 
+mod agent_share;
 pub mod attempt;
 pub mod calls;
 pub mod campaign_run;
@@ -52,6 +55,8 @@ url = "sqlite://x.db"
 }
 
 #[cfg(test)]
+mod agent_share_tests;
+#[cfg(test)]
 mod calls_tests;
 #[cfg(test)]
 mod preview_tests;
@@ -61,5 +66,7 @@ mod reserved_at_dial_tests;
 mod tests;
 #[cfg(test)]
 mod trunk_lines_tests;
+#[cfg(test)]
+mod virtual_shift;
 #[cfg(test)]
 mod world_tests;

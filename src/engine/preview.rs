@@ -227,6 +227,7 @@ impl Dialer {
             entry.left.insert(campaign.to_string());
         }
         self.agent_changed(agent, now);
+        self.share_agents(now);
         Ok(())
     }
 
@@ -446,7 +447,11 @@ impl Dialer {
         let mut ready: Vec<(Duration, String)> = self
             .agents
             .iter()
-            .filter(|(_, a)| a.session.is_ready() && self.takes_part(a, campaign))
+            .filter(|(_, a)| {
+                // A shared agent takes pushes only from the campaign that
+                // counts it.
+                a.session.is_ready() && self.takes_part(a, campaign) && Self::counts(a, campaign)
+            })
             .map(|(id, a)| (a.session.time_in_state(now), id.clone()))
             .collect();
         ready.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));

@@ -37,11 +37,11 @@ impl Dialer {
             .is_some_and(|c| c.mode == DialMode::Progressive && c.config.agent_reserved_at_dial)
     }
 
-    /// Dials `lease` for the campaign's longest-idle Ready agent, reserved
-    /// from the dial on; with none Ready (the pacer counted an agent who
+    /// Dials `lease` for the campaign's longest-idle Ready agent (among
+    /// those its pacer counts), reserved from the dial on; with none Ready (the pacer counted an agent who
     /// has just gone) the record goes back to the front of the hopper.
     pub(super) fn dial_for_a_ready_agent(&mut self, campaign: &str, lease: Lease, now: Instant) {
-        let Some(agent) = self.longest_idle_ready_agent(campaign, now) else {
+        let Some(agent) = self.longest_idle_counted_agent(campaign, now) else {
             // Not `decide_now`: the pacer would count the same agent again
             // at once; its next decision (an agent event, or within the
             // second) tries again.

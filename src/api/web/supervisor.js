@@ -122,7 +122,11 @@ async function refresh() {
           outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
           outdial.el("td", { class: "agent-customer" }, a.call ? (a.call.name || a.call.record) + " " + a.call.phone : ""),
           outdial.el("td", {}, a.phone_connected ? "connected" : "–"),
-          outdial.el("td", {}, a.campaigns.join(", ")),
+          outdial.el(
+            "td",
+            { class: "agent-campaigns", title: a.dialing_for ? "shared: counted by " + a.dialing_for + "'s pacing" : "" },
+            a.campaigns.map((c) => (c === a.dialing_for ? c + " (dialing)" : c)).join(", "),
+          ),
           outdial.el("td", { class: "shift-calls" }, a.shift.calls),
           outdial.el("td", {}, a.shift.average_handle_s == null ? "–" : outdial.duration(a.shift.average_handle_s)),
           outdial.el("td", {}, outdial.percent(a.shift.occupancy)),
