@@ -267,14 +267,14 @@ fn push_preview_pushes_only_to_the_agents_it_counts() {
     assert_eq!(pushed, vec![b_agent.to_string()]);
 }
 
-/// Two predictive campaigns sharing a team of twelve simulated agents, four
+/// Two predictive campaigns sharing a team of twelve simulated agents, eight
 /// virtual hours through the whole engine (its pacers, dispatcher and
 /// 2-second clocks; `virtual_shift.rs`): each campaign's abandonment stays
 /// under the 3 % cap at the end and in its running rate once 100 live
 /// answers were seen. Counted by both pacers, the team was promised twice.
 #[test]
 fn two_predictive_campaigns_sharing_a_team_stay_under_the_cap() {
-    let (tally, _) = shared_team_shift(1, 4.0);
+    let (tally, _) = shared_team_shift(2, 8.0);
     for (campaign, t) in &tally {
         let rate = t.abandoned as f64 / t.live as f64;
         assert!(t.live >= 300, "{campaign}: {t:?}");
@@ -375,4 +375,60 @@ fn shared_team_figures() {
             100.0 * talk
         );
     }
+}
+
+/// An agent of two campaigns, free while both have a customer waiting,
+/// takes the one closest to being abandoned, not the first campaign in
+/// its list.
+#[test]
+fn a_shared_agent_takes_the_customer_closest_to_being_abandoned() {
+    let t0 = Instant::now();
+    let mut dialer = Dialer::new(&config("progressive", "progressive", 0), t0);
+    ready(&mut dialer, "x", t0);
+    ready(&mut dialer, "y", t0);
+    campaign(&mut dialer, "a", RunCommand::Start, t0);
+    campaign(&mut dialer, "b", RunCommand::Start, t0);
+    effects(&mut dialer);
+    let t = t0 + ms(10);
+    let a_call = dials(&leased(&mut dialer, "a", &[1, 2], t))[0];
+    let b_call = dials(&leased(&mut dialer, "b", &[3, 4], t))[0];
+    for agent in ["x", "y"] {
+        dialer
+            .handle_command(
+                Command::AgentNotReady {
+                    agent: agent.into(),
+                    reason: "break".into(),
+                },
+                t0 + ms(500),
+            )
+            .unwrap();
+    }
+    // b's customer greets first, a's 800 ms later: both wait.
+    for (call, greeted) in [(b_call, 3000), (a_call, 3800)] {
+        dialer.handle_input(Input::Answered { call }, t0 + ms(greeted - 500));
+        dialer.handle_input(
+            Input::Cpa {
+                call,
+                verdict: Verdict::Human {
+                    greeting_ended: t0 + ms(greeted),
+                },
+                label: "human",
+                at_ms: 500,
+            },
+            t0 + ms(greeted + 100),
+        );
+    }
+    effects(&mut dialer);
+    // x (a first in its list) comes back: b's customer is the older.
+    dialer
+        .handle_command(Command::AgentReady { agent: "x".into() }, t0 + ms(4200))
+        .unwrap();
+    let connected = effects(&mut dialer);
+    assert!(
+        connected.contains(&Effect::Connect {
+            call: b_call,
+            agent: "x".into()
+        }),
+        "{connected:?}"
+    );
 }

@@ -1021,10 +1021,22 @@ impl Dialer {
             }
         }
         if ready {
-            for (campaign, takes_part, _) in &events {
-                if *takes_part {
-                    self.dispatch(campaign, now);
-                }
+            // An agent of several campaigns goes first to the customer
+            // closest to being abandoned, whichever campaign called them.
+            let mut urgent: Vec<(Option<Instant>, String)> = events
+                .iter()
+                .filter(|(_, takes_part, _)| *takes_part)
+                .map(|(campaign, _, _)| {
+                    let deadline = self
+                        .live
+                        .get(campaign)
+                        .and_then(|live| live.dispatcher.next_deadline(now));
+                    (deadline, campaign.clone())
+                })
+                .collect();
+            urgent.sort_by_key(|(deadline, _)| (deadline.is_none(), *deadline));
+            for (_, campaign) in urgent {
+                self.dispatch(&campaign, now);
             }
         }
     }

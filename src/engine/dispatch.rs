@@ -52,6 +52,15 @@ impl Dispatcher {
         None
     }
 
+    /// The deadline of the answer a free agent would take now: how urgent
+    /// this queue is beside another campaign's.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        self.queue
+            .iter()
+            .map(|w| w.deadline)
+            .find(|deadline| *deadline > now)
+    }
+
     pub fn waiting(&self) -> usize {
         self.queue.len()
     }

@@ -20,7 +20,8 @@ pub(super) struct Callees {
     pub human: f64,
     /// Share of dials a machine answers.
     pub machine: f64,
-    /// Mean talk time (exponential, at least 5 s).
+    /// Mean talk time (lognormal with a CV of 1 as in the reference grid,
+    /// at least 5 s).
     pub talk_mean_s: f64,
 }
 
@@ -164,7 +165,10 @@ impl VirtualShift {
                         .get(&call)
                         .and_then(|c| self.callees.get(c))
                         .map_or(60.0, |c| c.talk_mean_s);
-                    let talk = (-talk_mean_s * (1.0 - self.rng.uniform()).ln()).max(5.0);
+                    // Lognormal, CV 1: σ² = ln 2, μ = ln(mean) − σ²/2.
+                    let sigma2 = 2f64.ln();
+                    let mu = talk_mean_s.ln() - sigma2 / 2.0;
+                    let talk = (mu + sigma2.sqrt() * self.rng.normal()).exp().max(5.0);
                     if let Some(campaign) = self.campaign_of.get(&call) {
                         self.tally.entry(campaign.clone()).or_default().talk_s += talk;
                     }
