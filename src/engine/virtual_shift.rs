@@ -294,3 +294,91 @@ fn lease(id: i64) -> Lease {
         agent_required: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::campaign_run::RunCommand;
+    use crate::engine::dialer::Command;
+
+    /// One predictive campaign of `agents` simulated agents through the
+    /// engine: its tally and the agents' talk share of the shift.
+    pub(crate) fn one_campaign_shift(
+        agents: usize,
+        human: f64,
+        seed: u64,
+        hours: f64,
+    ) -> (Tally, f64) {
+        let roster: String = (0..agents)
+            .map(|i| {
+                format!(
+                    r#"
+[[agent]]
+id = "s{i}"
+name = "Simulated {i}"
+campaigns = ["demo"]
+simulated = {{ wrap_up_s = 10, disposition = "SALE" }}
+"#
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{node}
+[[campaign]]
+name = "demo"
+mode = "predictive"
+ring_timeout_s = 20
+{roster}"#,
+            node = crate::engine::test_node_toml(3 * agents as u32, 10.0),
+        );
+        let config = Config::parse(&text, Path::new("outdial.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let t0 = Instant::now();
+        let mut dialer = Dialer::new(&config, t0);
+        dialer
+            .handle_command(
+                Command::Campaign {
+                    name: "demo".into(),
+                    command: RunCommand::Start,
+                },
+                t0,
+            )
+            .unwrap();
+        let callees = [(
+            "demo".to_string(),
+            Callees {
+                human,
+                machine: 0.2,
+                talk_mean_s: 120.0,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let mut shift = VirtualShift::new(dialer, callees, seed, t0);
+        shift.run_until(t0 + Duration::from_secs_f64(hours * 3600.0));
+        let tally = shift.tally.get("demo").copied().unwrap_or_default();
+        let talk = tally.talk_s / (agents as f64 * hours * 3600.0);
+        (tally, talk)
+    }
+
+    #[test]
+    #[ignore]
+    fn engine_against_the_simulator_figures() {
+        for (agents, human) in [(5, 0.3), (20, 0.1), (20, 0.3), (20, 0.6)] {
+            for seed in 1..=3 {
+                let (t, talk) = one_campaign_shift(agents, human, seed, 8.0);
+                eprintln!(
+                    "N {agents} p_h {human} seed {seed}: talk {:.1} %, {} dials, {} live, abandoned {:.2} %, peak {:.2} %",
+                    100.0 * talk,
+                    t.dials,
+                    t.live,
+                    100.0 * t.abandoned as f64 / t.live.max(1) as f64,
+                    100.0 * t.peak_rate
+                );
+            }
+        }
+    }
+}
