@@ -113,6 +113,8 @@ impl VirtualShift {
     }
 
     fn answer_effects(&mut self) {
+        // Events are for the API's subscribers: none here.
+        while self.dialer.poll_event().is_some() {}
         while let Some(effect) = self.dialer.poll_effect() {
             match effect {
                 Effect::Lease {
