@@ -12,6 +12,11 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// One call to a number through the trunk (SIPp); returns its JSON.
 fn call(scenario: &str, hold: &str) -> (serde_json::Value, Sipp) {
+    call_within(scenario, hold, LIMIT)
+}
+
+/// [`call`] for a call that lasts longer than [`LIMIT`] allows.
+fn call_within(scenario: &str, hold: &str, limit: Duration) -> (serde_json::Value, Sipp) {
     let mut sipp = Sipp::uas(scenario, 1, &[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sipp.port);
@@ -23,11 +28,21 @@ fn call(scenario: &str, hold: &str) -> (serde_json::Value, Sipp) {
         "--ring-timeout",
         "1",
     ];
-    let output = outdial_call(&config, &args, LIMIT);
+    let output = outdial_call(&config, &args, limit);
     let mut lines = json_lines(&output);
     assert_eq!(lines.len(), 1, "one JSON object per call");
-    sipp.assert_passed(LIMIT);
+    sipp.assert_passed(limit);
     (lines.remove(0), sipp)
+}
+
+/// RFC 4028 against a trunk that refuses UPDATE (405): the session is
+/// refreshed by re-INVITE 45 s in (half of Session-Expires 90), and the call
+/// lasts its 47 s — without the refresh the trunk would end it at 90 s.
+#[test]
+fn a_trunk_that_refuses_update_has_the_session_refreshed_by_reinvite() {
+    let (call, _) = call_within("uas_session_refresh.xml", "47", Duration::from_secs(80));
+    assert_eq!(call["outcome"], "answered");
+    assert!(call["duration_ms"].as_f64().unwrap() >= 47_000.0, "{call}");
 }
 
 #[test]

@@ -521,6 +521,13 @@ impl DialogSdp {
         Ok(process_answer(&self.last, &answer)?)
     }
 
+    /// The last description we sent, unchanged (its `o=` version too): the
+    /// offer of a session refresh by re-INVITE (RFC 4028 §7.4), whose
+    /// answer goes to [`DialogSdp::on_answer`].
+    pub fn last_sent(&self) -> String {
+        self.last.to_string()
+    }
+
     pub fn offer_pending(&self) -> bool {
         self.offer_pending
     }

@@ -25,8 +25,8 @@ use super::codec::{CodecError, Message, MessageBuilder, NameAddr, SipUri, param}
 use super::outcome::{CallEnd, Outcome};
 use super::registrar::{AgentCredentials, BindingChange, RegisterReply, Registrar};
 use super::transaction::{
-    ClientInvite, ClientNonInvite, ServerInvite, ServerInviteState, ServerNonInvite, TimerOutcome,
-    Timers,
+    ClientInvite, ClientInviteState, ClientNonInvite, ServerInvite, ServerInviteState,
+    ServerNonInvite, TimerOutcome, Timers,
 };
 use crate::sdp::{DialogSdp, Negotiated, ReofferError};
 
@@ -185,6 +185,9 @@ enum TimerKey {
 #[derive(Debug)]
 enum ClientTx {
     Invite(ClientInvite, CallHandle),
+    /// A session refresh by re-INVITE (RFC 4028 §7.4) on a confirmed call,
+    /// with where it was sent.
+    Reinvite(ClientInvite, CallHandle, TransportKind, SocketAddr),
     NonInvite(ClientNonInvite, Purpose, TransportKind, SocketAddr),
 }
 
@@ -254,6 +257,12 @@ struct Call {
     /// RFC 4028 with `refresher=uac`: the interval, and when to refresh next.
     session_expires: Option<Duration>,
     refresh_at: Option<Instant>,
+    /// Refresh with re-INVITE: the far end's `Allow` leaves UPDATE out, or
+    /// it refused our UPDATE (405, 501).
+    refresh_by_invite: bool,
+    /// The CSeq of the refresh re-INVITE whose 2xx answer was taken (its
+    /// retransmissions are only ACKed).
+    refresh_answered: Option<u32>,
     /// Our SDP across the dialog, for answering the far end's re-offers;
     /// `None` when our offer does not parse (then re-offers get it back
     /// verbatim, as before offer/answer was tracked).
@@ -404,7 +413,7 @@ impl Endpoint {
         match key {
             TimerKey::Client(branch, method) => {
                 match self.clients.get(&(branch.clone(), *method))? {
-                    ClientTx::Invite(tx, _) => tx.deadline(),
+                    ClientTx::Invite(tx, _) | ClientTx::Reinvite(tx, ..) => tx.deadline(),
                     ClientTx::NonInvite(tx, ..) => tx.deadline(),
                 }
             }
@@ -462,6 +471,8 @@ impl Endpoint {
             hangup_at: None,
             cancel_deadline: None,
             session_expires: None,
+            refresh_by_invite: false,
+            refresh_answered: None,
             refresh_at: None,
             sdp,
             end: None,
@@ -699,6 +710,18 @@ impl Endpoint {
         dialog: Option<&Dialog>,
         extra: &[(&str, String)],
     ) -> Option<(Vec<u8>, String, SocketAddr, TransportKind)> {
+        self.dialog_request_with_body(handle, method, dialog, extra, None)
+    }
+
+    /// [`Endpoint::dialog_request`] carrying an SDP body.
+    fn dialog_request_with_body(
+        &mut self,
+        handle: CallHandle,
+        method: &str,
+        dialog: Option<&Dialog>,
+        extra: &[(&str, String)],
+        sdp: Option<&[u8]>,
+    ) -> Option<(Vec<u8>, String, SocketAddr, TransportKind)> {
         let branch = self.branch();
         let call = self.calls.get_mut(&handle)?;
         let cseq = if method == "ACK" {
@@ -724,9 +747,11 @@ impl Endpoint {
         for (name, value) in extra {
             builder = builder.header(name, value);
         }
-        let bytes = builder
-            .header("User-Agent", &self.config.user_agent)
-            .finish();
+        let builder = builder.header("User-Agent", &self.config.user_agent);
+        let bytes = match sdp {
+            Some(sdp) => builder.body(Some("application/sdp"), sdp),
+            None => builder.finish(),
+        };
         let destination = Self::in_dialog_destination(call, dialog);
         Some((bytes, branch, destination, r.transport))
     }
@@ -751,8 +776,13 @@ impl Endpoint {
         self.send(transport, destination, bytes);
     }
 
-    /// A session refresh: UPDATE without SDP (RFC 4028 §7.4).
+    /// A session refresh: UPDATE without SDP (RFC 4028 §7.4), or a
+    /// re-INVITE for a far end that does not take UPDATE.
     fn send_refresh(&mut self, handle: CallHandle, interval: Duration, now: Instant) {
+        if self.calls.get(&handle).is_some_and(|c| c.refresh_by_invite) {
+            self.send_refresh_invite(handle, interval, now);
+            return;
+        }
         let extra = [
             (
                 "Session-Expires",
@@ -771,6 +801,49 @@ impl Endpoint {
             ClientTx::NonInvite(tx, Purpose::Refresh(handle), transport, destination),
         );
         self.schedule(TimerKey::Client(branch, "UPDATE"));
+        self.send(transport, destination, bytes);
+    }
+
+    /// A session refresh by re-INVITE (RFC 4028 §7.4): our last
+    /// description again, unchanged down to its `o=` version, so the media
+    /// stays as it is. One at a time; the call's ACK CSeq becomes this
+    /// INVITE's, so a retransmitted 2xx is ACKed as its own.
+    fn send_refresh_invite(&mut self, handle: CallHandle, interval: Duration, now: Instant) {
+        let pending = self.refresh_invite_pending(handle);
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let Some(body) = call.sdp.as_ref().map(DialogSdp::last_sent) else {
+            tracing::debug!(call = handle.0, "no description of ours to refresh with");
+            return;
+        };
+        if pending {
+            return;
+        }
+        let contact = self.contact(call.request.transport);
+        let extra = [
+            (
+                "Session-Expires",
+                format!("{};refresher=uac", interval.as_secs()),
+            ),
+            ("Supported", "timer".to_string()),
+            ("Contact", contact),
+            ("Allow", ALLOW.to_string()),
+        ];
+        let Some((bytes, branch, destination, transport)) =
+            self.dialog_request_with_body(handle, "INVITE", None, &extra, Some(body.as_bytes()))
+        else {
+            return;
+        };
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.invite_cseq = call.cseq;
+        }
+        let tx = ClientInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
+        self.clients.insert(
+            (branch.clone(), "INVITE"),
+            ClientTx::Reinvite(tx, handle, transport, destination),
+        );
+        self.schedule(TimerKey::Client(branch, "INVITE"));
         self.send(transport, destination, bytes);
     }
 
@@ -836,6 +909,14 @@ impl Endpoint {
                 };
                 let (outcome, owner_call, purpose, route) = match tx {
                     ClientTx::Invite(tx, handle) => (tx.on_timer(now), Some(*handle), None, None),
+                    // Unanswered, it ends the session as an unanswered
+                    // UPDATE refresh does.
+                    ClientTx::Reinvite(tx, handle, t, d) => (
+                        tx.on_timer(now),
+                        None,
+                        Some(Purpose::Refresh(*handle)),
+                        Some((*t, *d)),
+                    ),
                     ClientTx::NonInvite(tx, purpose, t, d) => {
                         (tx.on_timer(now), None, Some(*purpose), Some((*t, *d)))
                     }
@@ -1025,6 +1106,28 @@ impl Endpoint {
                     }
                 }
             }
+            ClientTx::Reinvite(tx, handle, transport, destination) => {
+                let (handle, transport, destination) = (*handle, *transport, *destination);
+                if code < 200 {
+                    tx.on_provisional();
+                } else if code < 300 {
+                    if tx.on_success(now) {
+                        self.on_refresh_accepted(handle, response);
+                    }
+                } else {
+                    let ack = self.refresh_failure_ack(handle, &key.0, response);
+                    let Some(ClientTx::Reinvite(tx, ..)) = self.clients.get_mut(&key) else {
+                        return;
+                    };
+                    let (pass, ack) = tx.on_failure(now, || ack);
+                    if let Some(ack) = ack {
+                        self.send(transport, destination, ack);
+                    }
+                    if pass {
+                        self.on_refresh_refused(handle, code, now);
+                    }
+                }
+            }
             ClientTx::NonInvite(tx, purpose, ..) => {
                 let purpose = *purpose;
                 if !tx.on_response(code, now) || code < 200 {
@@ -1048,6 +1151,22 @@ impl Endpoint {
                     Purpose::Refresh(handle) if code == 408 || code == 481 => {
                         let _ = self.hangup(handle, now);
                     }
+                    // The far end does not take UPDATE: refresh with
+                    // re-INVITE, now and from then on.
+                    Purpose::Refresh(handle) if code == 405 || code == 501 => {
+                        let interval = self.calls.get_mut(&handle).and_then(|call| {
+                            call.refresh_by_invite = true;
+                            call.session_expires
+                        });
+                        if let Some(interval) = interval {
+                            tracing::info!(
+                                call = handle.0,
+                                code,
+                                "UPDATE refused: session refreshed by re-INVITE"
+                            );
+                            self.send_refresh_invite(handle, interval, now);
+                        }
+                    }
                     Purpose::Cancel(_) | Purpose::Prack(_) | Purpose::Refresh(_) => {}
                 }
             }
@@ -1057,6 +1176,101 @@ impl Endpoint {
 
     /// The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch and
     /// Request-URI as the INVITE, the response's To.
+    /// Whether a refresh re-INVITE of ours on `handle` waits for its final
+    /// response.
+    fn refresh_invite_pending(&self, handle: CallHandle) -> bool {
+        self.clients.values().any(|tx| {
+            matches!(tx, ClientTx::Reinvite(invite, h, ..) if *h == handle
+                && matches!(invite.state, ClientInviteState::Calling | ClientInviteState::Proceeding))
+        })
+    }
+
+    /// The far end took our refresh re-INVITE: ACK it (in the dialog, with
+    /// its CSeq), follow a new Contact (a target refresh, RFC 3261
+    /// §12.2.1.2) and take its SDP as the answer to our description.
+    fn on_refresh_accepted(&mut self, handle: CallHandle, response: &Message<'_>) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        if let (Some(dialog), Some(target)) = (
+            call.dialog.as_mut(),
+            response
+                .header_values("Contact")
+                .next()
+                .and_then(NameAddr::parse),
+        ) {
+            dialog.remote_target = target.uri.to_string();
+        }
+        let cseq = response.cseq().map(|c| c.number);
+        let first = cseq.is_some() && call.refresh_answered != cseq;
+        call.refresh_answered = cseq;
+        let media = match (call.sdp.as_mut(), response.body.is_empty()) {
+            (Some(sdp), false) if first => Some(sdp.on_answer(response.body)),
+            _ => None,
+        };
+        self.ack_again(handle);
+        match media {
+            Some(Ok(media)) => self.events.push_back(Event::MediaChanged {
+                call: handle,
+                media,
+            }),
+            Some(Err(error)) => {
+                tracing::info!(call = handle.0, %error, "refresh answer not taken; media unchanged")
+            }
+            None => {}
+        }
+    }
+
+    /// The far end refused our refresh re-INVITE. 491 (its own re-INVITE
+    /// crossed ours): again after 2.1–4 s, as the owner of the Call-ID
+    /// (RFC 3261 §14.1). 408 or 481: the session is gone (RFC 4028 §10).
+    /// Anything else leaves the session as it is.
+    fn on_refresh_refused(&mut self, handle: CallHandle, code: u16, now: Instant) {
+        match code {
+            408 | 481 => {
+                let _ = self.hangup(handle, now);
+            }
+            491 => {
+                let wait = Duration::from_millis(2100 + self.rng.u64(0..=1900));
+                if let Some(call) = self.calls.get_mut(&handle)
+                    && call.state == CallState::Confirmed
+                {
+                    call.refresh_at = Some(now + wait);
+                    self.schedule(TimerKey::Call(handle));
+                }
+            }
+            _ => tracing::info!(call = handle.0, code, "session refresh refused"),
+        }
+    }
+
+    /// The ACK for a non-2xx to our refresh re-INVITE: its branch, the
+    /// dialog's target and route, the response's To.
+    fn refresh_failure_ack(
+        &self,
+        handle: CallHandle,
+        branch: &str,
+        response: &Message<'_>,
+    ) -> Vec<u8> {
+        let Some(call) = self.calls.get(&handle) else {
+            return Vec::new();
+        };
+        let Some(dialog) = call.dialog.as_ref() else {
+            return Vec::new();
+        };
+        let mut builder = MessageBuilder::request("ACK", &dialog.remote_target)
+            .header("Via", self.via(call.request.transport, branch))
+            .header("Max-Forwards", 70);
+        for route in &dialog.route_set {
+            builder = builder.header("Route", route);
+        }
+        builder
+            .header("From", Self::from_header(call))
+            .header("To", response.header("To").unwrap_or_default())
+            .header("Call-ID", &call.call_id)
+            .header("CSeq", format_args!("{} ACK", call.invite_cseq))
+            .finish()
+    }
+
     fn failure_ack(&self, handle: CallHandle, response: &Message<'_>) -> Vec<u8> {
         let Some(call) = self.calls.get(&handle) else {
             return Vec::new();
@@ -1246,6 +1460,13 @@ impl Endpoint {
             let interval = Duration::from_secs(seconds);
             call.session_expires = Some(interval);
             call.refresh_at = Some(now + interval / 2);
+            // A far end whose Allow leaves UPDATE out is refreshed by
+            // re-INVITE (RFC 4028 §7.4).
+            let mut allow = response.header_values("Allow").peekable();
+            call.refresh_by_invite = allow.peek().is_some()
+                && !allow
+                    .flat_map(|v| v.split(','))
+                    .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
         }
         call.end = Some(CallEnd {
             outcome: Outcome::Answered,
@@ -1476,11 +1697,13 @@ impl Endpoint {
                 if self
                     .calls
                     .get(&handle)
-                    .is_some_and(|c| matches!(c.state, CallState::Calling | CallState::Early)) =>
+                    .is_some_and(|c| matches!(c.state, CallState::Calling | CallState::Early))
+                    || self.refresh_invite_pending(handle) =>
             {
-                // Our INVITE is still pending on this dialog: a second one
-                // from the far end gets 491 (RFC 3261 §14.2); accepting it
-                // would negotiate media on a call not yet answered.
+                // Our INVITE is still pending on this dialog (the first, or
+                // a refresh): one from the far end gets 491 (RFC 3261
+                // §14.2); accepting the first's would negotiate media on a
+                // call not yet answered.
                 let bytes = response_to(request, from, 491, "Request Pending", None).finish();
                 self.respond(&key, 491, bytes, now);
             }

@@ -15,8 +15,8 @@ use super::*;
 use crate::sip::codec::Message;
 
 const RESPONSE_CODES: &[u16] = &[
-    100, 180, 181, 183, 199, 200, 202, 299, 301, 302, 400, 401, 403, 404, 407, 408, 415, 420, 422,
-    480, 481, 486, 487, 488, 491, 500, 503, 504, 580, 600, 603, 604, 699,
+    100, 180, 181, 183, 199, 200, 202, 299, 301, 302, 400, 401, 403, 404, 405, 407, 408, 415, 420,
+    422, 480, 481, 486, 487, 488, 491, 500, 501, 503, 504, 580, 600, 603, 604, 699,
 ];
 
 const METHODS: &[&str] = &[
@@ -39,6 +39,8 @@ const EXTRA: &[&str] = &[
     "Require: 100rel\r\nRSeq: 1\r\n",
     "Require: 100rel\r\nRSeq: x\r\n",
     "Session-Expires: 90;refresher=uac\r\n",
+    // A far end refreshed by re-INVITE (no UPDATE in its Allow).
+    "Session-Expires: 90;refresher=uac\r\nAllow: INVITE, ACK, BYE, CANCEL\r\n",
     "Session-Expires: 0\r\n",
     "Min-SE: 4294967296\r\n",
     "Contact: *\r\n",

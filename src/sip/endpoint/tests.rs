@@ -730,6 +730,148 @@ fn session_timer_refresher_uac_sends_update_at_half_the_interval() {
     assert_eq!(method(&sent(&mut ep)[0]), "BYE");
 }
 
+/// The carrier's answer to a refresh re-INVITE: its media, unchanged.
+const REFRESH_ANSWER: &str = "v=0\r\no=carrier 9 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+/// The first request the endpoint sends as its timers run from `after`,
+/// with when (responses it retransmits meanwhile are skipped).
+fn next_sent(ep: &mut Endpoint, after: Instant) -> (Instant, String) {
+    loop {
+        let at = ep.poll_timeout().unwrap().max(after);
+        ep.handle_timeout(at);
+        if let Some(message) = sent(ep).into_iter().find(|m| !m.starts_with("SIP/2.0")) {
+            return (at, message);
+        }
+    }
+}
+
+fn cseq_of(message: &str) -> String {
+    Message::parse(message.as_bytes())
+        .unwrap()
+        .header("CSeq")
+        .unwrap()
+        .to_string()
+}
+
+/// RFC 4028 §7.4: a far end that refuses UPDATE (405) is refreshed by
+/// re-INVITE at once and from then on — our description unchanged, down to
+/// its `o=` version — and the re-INVITE's 2xx is ACKed with its CSeq.
+#[test]
+fn a_far_end_that_refuses_update_is_refreshed_by_reinvite() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    let timer = "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n";
+    deliver(&mut ep, &reply(&invite, 200, "s", timer, ""), t0 + MS);
+    sent(&mut ep);
+    events(&mut ep);
+    let (at, update) = next_sent(&mut ep, t0);
+    assert_eq!(method(&update), "UPDATE");
+    deliver(&mut ep, &reply(&update, 405, "s", "", ""), at + MS);
+    let out = sent(&mut ep);
+    let reinvite = out
+        .iter()
+        .find(|m| method(m) == "INVITE")
+        .unwrap_or_else(|| panic!("no re-INVITE after the 405: {out:?}"))
+        .clone();
+    assert!(
+        reinvite.starts_with("INVITE sip:uas-s@127.0.0.1:5070"),
+        "{reinvite}"
+    );
+    assert!(reinvite.contains("Session-Expires: 120;refresher=uac"));
+    assert!(reinvite.contains(";tag=s"), "in the dialog: {reinvite}");
+    assert_eq!(
+        sdp_body(&reinvite),
+        crate::sdp::SessionDescription::parse(&request(None, None).sdp).unwrap(),
+        "the same description, the same o= version"
+    );
+    let cseq = cseq_of(&reinvite);
+    let ok = reply(
+        &reinvite,
+        200,
+        "s",
+        "Content-Type: application/sdp\r\n",
+        REFRESH_ANSWER,
+    );
+    deliver(&mut ep, &ok, at + 2 * MS);
+    let ack = sent(&mut ep)
+        .into_iter()
+        .find(|m| method(m) == "ACK")
+        .expect("the 2xx ACKed");
+    assert_eq!(cseq_of(&ack), cseq.replace("INVITE", "ACK"));
+    assert_eq!(media_changes(&mut ep).len(), 1, "the answer taken");
+    // A retransmitted 2xx is ACKed again, the media not changed twice.
+    deliver(&mut ep, &ok, at + 3 * MS);
+    assert!(sent(&mut ep).iter().any(|m| method(m) == "ACK"));
+    assert!(media_changes(&mut ep).is_empty());
+    // The next refresh is a re-INVITE too.
+    let (_, next) = next_sent(&mut ep, at + 4 * MS);
+    assert_eq!(method(&next), "INVITE", "{next}");
+    assert_eq!(ep.active_calls(), 1);
+}
+
+/// A far end whose `Allow` leaves UPDATE out is refreshed by re-INVITE
+/// from the first refresh; a 491 (its own re-INVITE crossed ours) is
+/// tried again 2.1–4 s later, its re-INVITE meanwhile gets 491, and 481
+/// ends the session with a BYE.
+#[test]
+fn a_far_end_without_update_is_refreshed_by_reinvite_and_glare_is_retried() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    let m = Message::parse(invite.as_bytes()).unwrap();
+    let (call_id, local_tag) = (
+        m.call_id().unwrap().to_string(),
+        m.from().unwrap().tag().unwrap().to_string(),
+    );
+    let headers = "Session-Expires: 120;refresher=uac\r\nAllow: INVITE, ACK, CANCEL, BYE\r\n";
+    deliver(&mut ep, &reply(&invite, 200, "s", headers, ""), t0 + MS);
+    sent(&mut ep);
+    let (at, reinvite) = next_sent(&mut ep, t0);
+    assert_eq!(method(&reinvite), "INVITE", "{reinvite}");
+    assert_eq!(at, t0 + MS + Duration::from_secs(60));
+    // The far end's own re-INVITE while ours is pending: 491.
+    let theirs = format!(
+        "INVITE sip:outdial@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKglare\r\nFrom: <sip:x@127.0.0.1>;tag=s\r\nTo: <sip:+15551230000@127.0.0.1>;tag={local_tag}\r\nCall-ID: {call_id}\r\nCSeq: 7 INVITE\r\nContact: <sip:uas-s@127.0.0.1:5070>\r\nContent-Length: {}\r\n\r\n{HOLD_SDP}",
+        HOLD_SDP.len()
+    );
+    deliver(&mut ep, theirs.as_bytes(), at + MS);
+    assert!(
+        sent(&mut ep).iter().any(|r| r.starts_with("SIP/2.0 491")),
+        "glare answered 491"
+    );
+    // Ours refused 491 as well: ACKed on its branch, tried again later.
+    deliver(&mut ep, &reply(&reinvite, 491, "s", "", ""), at + 2 * MS);
+    let ack = sent(&mut ep)
+        .into_iter()
+        .find(|m| method(m) == "ACK")
+        .expect("the 491 ACKed");
+    let branch = |m: &str| {
+        Message::parse(m.as_bytes())
+            .unwrap()
+            .top_via()
+            .unwrap()
+            .branch()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(branch(&ack), branch(&reinvite));
+    assert_eq!(cseq_of(&ack), cseq_of(&reinvite).replace("INVITE", "ACK"));
+    let (again_at, again) = next_sent(&mut ep, at + 3 * MS);
+    assert_eq!(method(&again), "INVITE", "{again}");
+    let waited = again_at - (at + 2 * MS);
+    assert!(
+        waited >= Duration::from_millis(2100) && waited <= Duration::from_millis(4000),
+        "{waited:?}"
+    );
+    assert_ne!(cseq_of(&again), cseq_of(&reinvite), "a new CSeq");
+    // The far end forgot the dialog: BYE.
+    deliver(&mut ep, &reply(&again, 481, "s", "", ""), again_at + MS);
+    assert!(sent(&mut ep).iter().any(|m| method(m) == "BYE"));
+}
+
 #[test]
 fn registrar_nonces_come_from_the_secret_key_not_the_seed() {
     let mut a = endpoint();
