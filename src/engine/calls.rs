@@ -980,7 +980,7 @@ impl Dialer {
     }
 
     /// An agent changed state: the pacers of its campaigns hear it, and a
-    /// newly ready agent takes the oldest waiting answer.
+    /// newly ready agent takes the waiting answer closest to its deadline.
     pub(super) fn agent_changed(&mut self, agent: &str, now: Instant) {
         self.share_agent(agent);
         let Some(entry) = self.agents.get(agent) else {

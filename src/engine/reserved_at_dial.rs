@@ -38,8 +38,9 @@ impl Dialer {
     }
 
     /// Dials `lease` for the campaign's longest-idle Ready agent (among
-    /// those its pacer counts), reserved from the dial on; with none Ready (the pacer counted an agent who
-    /// has just gone) the record goes back to the front of the hopper.
+    /// those its pacer counts), reserved from the dial on; with none Ready
+    /// (the pacer counted an agent who has just gone) the record goes back
+    /// to the front of the hopper.
     pub(super) fn dial_for_a_ready_agent(&mut self, campaign: &str, lease: Lease, now: Instant) {
         let Some(agent) = self.longest_idle_counted_agent(campaign, now) else {
             // Not `decide_now`: the pacer would count the same agent again

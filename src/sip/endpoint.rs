@@ -1174,8 +1174,6 @@ impl Endpoint {
         self.schedule(TimerKey::Client(key.0, key.1));
     }
 
-    /// The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch and
-    /// Request-URI as the INVITE, the response's To.
     /// Whether a refresh re-INVITE of ours on `handle` waits for its final
     /// response.
     fn refresh_invite_pending(&self, handle: CallHandle) -> bool {
@@ -1271,6 +1269,8 @@ impl Endpoint {
             .finish()
     }
 
+    /// The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch and
+    /// Request-URI as the INVITE, the response's To.
     fn failure_ack(&self, handle: CallHandle, response: &Message<'_>) -> Vec<u8> {
         let Some(call) = self.calls.get(&handle) else {
             return Vec::new();
