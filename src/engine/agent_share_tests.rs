@@ -74,6 +74,26 @@ fn ready(dialer: &mut Dialer, agent: &str, now: Instant) {
         .unwrap();
 }
 
+/// `x` and `y` Ready, campaigns `a` and `b` started; effects drained.
+fn both_started(mode_a: &str, mode_b: &str, t0: Instant) -> Dialer {
+    let mut dialer = Dialer::new(&config(mode_a, mode_b, 0), t0);
+    ready(&mut dialer, "x", t0);
+    ready(&mut dialer, "y", t0);
+    campaign(&mut dialer, "a", RunCommand::Start, t0);
+    campaign(&mut dialer, "b", RunCommand::Start, t0);
+    effects(&mut dialer);
+    dialer
+}
+
+/// The shared agent `campaign` counts (of `x` and `y`).
+fn counted_by(dialer: &Dialer, campaign: &str, now: Instant) -> &'static str {
+    if dialing_for(dialer, "x", now).as_deref() == Some(campaign) {
+        "x"
+    } else {
+        "y"
+    }
+}
+
 fn campaign(dialer: &mut Dialer, name: &str, command: RunCommand, now: Instant) {
     dialer
         .handle_command(
@@ -187,18 +207,9 @@ fn shares_are_balanced_on_every_agent_a_campaign_counts() {
 #[test]
 fn a_live_answer_takes_a_shared_agent_counted_by_the_other_campaign_rather_than_wait() {
     let t0 = Instant::now();
-    let mut dialer = Dialer::new(&config("progressive", "progressive", 0), t0);
-    ready(&mut dialer, "x", t0);
-    ready(&mut dialer, "y", t0);
-    campaign(&mut dialer, "a", RunCommand::Start, t0);
-    campaign(&mut dialer, "b", RunCommand::Start, t0);
-    effects(&mut dialer);
+    let mut dialer = both_started("progressive", "progressive", t0);
     let t = t0 + ms(10);
-    let b_agent = if dialing_for(&dialer, "x", t).as_deref() == Some("b") {
-        "x"
-    } else {
-        "y"
-    };
+    let b_agent = counted_by(&dialer, "b", t);
     let a_agent = if b_agent == "x" { "y" } else { "x" };
     // b dials one call for its one agent.
     let calls: Vec<CallId> = dials(&leased(&mut dialer, "b", &[1, 2, 3], t));
@@ -243,19 +254,10 @@ fn a_live_answer_takes_a_shared_agent_counted_by_the_other_campaign_rather_than_
 #[test]
 fn push_preview_pushes_only_to_the_agents_it_counts() {
     let t0 = Instant::now();
-    let mut dialer = Dialer::new(&config("predictive", "push_preview", 0), t0);
-    ready(&mut dialer, "x", t0);
-    ready(&mut dialer, "y", t0);
-    campaign(&mut dialer, "a", RunCommand::Start, t0);
-    campaign(&mut dialer, "b", RunCommand::Start, t0);
-    effects(&mut dialer);
+    let mut dialer = both_started("predictive", "push_preview", t0);
     events(&mut dialer);
     let t = t0 + ms(10);
-    let b_agent = if dialing_for(&dialer, "x", t).as_deref() == Some("b") {
-        "x"
-    } else {
-        "y"
-    };
+    let b_agent = counted_by(&dialer, "b", t);
     leased(&mut dialer, "b", &[1, 2, 3], t);
     let pushed: Vec<String> = events(&mut dialer)
         .into_iter()
@@ -295,19 +297,7 @@ fn shared_team_shift(
 ) {
     use super::virtual_shift::{Callees, VirtualShift};
     const AGENTS: usize = 12;
-    let agents: String = (0..AGENTS)
-        .map(|i| {
-            format!(
-                r#"
-[[agent]]
-id = "s{i}"
-name = "Simulated {i}"
-campaigns = ["a", "b"]
-simulated = {{ wrap_up_s = 5, disposition = "SALE" }}
-"#
-            )
-        })
-        .collect();
+    let agents = super::virtual_shift::simulated_agents(AGENTS, &["a", "b"], 5);
     let text = format!(
         r#"{node}
 [[campaign]]
@@ -383,12 +373,7 @@ fn shared_team_figures() {
 #[test]
 fn a_shared_agent_takes_the_customer_closest_to_being_abandoned() {
     let t0 = Instant::now();
-    let mut dialer = Dialer::new(&config("progressive", "progressive", 0), t0);
-    ready(&mut dialer, "x", t0);
-    ready(&mut dialer, "y", t0);
-    campaign(&mut dialer, "a", RunCommand::Start, t0);
-    campaign(&mut dialer, "b", RunCommand::Start, t0);
-    effects(&mut dialer);
+    let mut dialer = both_started("progressive", "progressive", t0);
     let t = t0 + ms(10);
     let a_call = dials(&leased(&mut dialer, "a", &[1, 2], t))[0];
     let b_call = dials(&leased(&mut dialer, "b", &[3, 4], t))[0];

@@ -265,6 +265,30 @@ impl VirtualShift {
     }
 }
 
+/// `count` simulated agents (no phone: Ready from the start) named `s0`,
+/// `s1`, … in `campaigns`, each wrap-up lasting `wrap_up_s`, as
+/// configuration.
+pub(super) fn simulated_agents(count: usize, campaigns: &[&str], wrap_up_s: u32) -> String {
+    let campaigns = campaigns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (0..count)
+        .map(|i| {
+            format!(
+                r#"
+[[agent]]
+id = "s{i}"
+name = "Simulated {i}"
+campaigns = [{campaigns}]
+simulated = {{ wrap_up_s = {wrap_up_s}, disposition = "SALE" }}
+"#
+            )
+        })
+        .collect()
+}
+
 fn call_of(input: &Input) -> Option<CallId> {
     match input {
         Input::Ringing { call }
@@ -314,19 +338,7 @@ mod tests {
         seed: u64,
         hours: f64,
     ) -> (Tally, f64) {
-        let roster: String = (0..agents)
-            .map(|i| {
-                format!(
-                    r#"
-[[agent]]
-id = "s{i}"
-name = "Simulated {i}"
-campaigns = ["demo"]
-simulated = {{ wrap_up_s = 10, disposition = "SALE" }}
-"#
-                )
-            })
-            .collect();
+        let roster = simulated_agents(agents, &["demo"], 10);
         let text = format!(
             r#"{node}
 [[campaign]]
