@@ -1743,6 +1743,20 @@ impl Endpoint {
                         branch.clone(),
                     );
                 }
+                // A target refresh (RFC 3261 §12.2.2): the far end moved
+                // (an SBC's failover, a phone on a new address) and our
+                // next requests — the BYE above all — go to its Contact.
+                if let Some(target) = request
+                    .header_values("Contact")
+                    .next()
+                    .and_then(NameAddr::parse)
+                    && let Some(dialog) = self
+                        .calls
+                        .get_mut(&handle)
+                        .and_then(|call| call.dialog.as_mut())
+                {
+                    dialog.remote_target = target.uri.to_string();
+                }
                 self.respond(&key, 200, bytes, now);
             }
             ("INFO" | "OPTIONS", Some(_)) => {

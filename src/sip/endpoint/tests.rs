@@ -493,6 +493,33 @@ fn remote_bye_and_reinvite_are_answered() {
     assert!(end.hung_up_by_remote);
 }
 
+/// RFC 3261 §12.2.2: a re-INVITE from a far end that moved (a new
+/// Contact) is a target refresh — our BYE goes to the new address.
+#[test]
+fn a_reinvite_with_a_new_contact_moves_where_our_bye_goes() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call(&mut ep, t0);
+    let moved = in_dialog("INVITE", 10, HOLD_SDP).replace(
+        "Contact: <sip:uas-d@127.0.0.1:5070>",
+        "Contact: <sip:moved@127.0.0.2:5072>",
+    );
+    deliver(&mut ep, moved.as_bytes(), t0 + 2 * MS);
+    assert!(sent(&mut ep).iter().any(|r| r.starts_with("SIP/2.0 200")));
+    let handle = *ep.calls.keys().next().unwrap();
+    ep.hangup(handle, t0 + 3 * MS).unwrap();
+    let bye = std::iter::from_fn(|| ep.poll_transmit())
+        .find(|t| t.payload.starts_with(b"BYE"))
+        .expect("a BYE");
+    assert!(
+        bye.payload
+            .starts_with(b"BYE sip:moved@127.0.0.2:5072 SIP/2.0"),
+        "{}",
+        String::from_utf8_lossy(&bye.payload)
+    );
+    assert_eq!(bye.destination, "127.0.0.2:5072".parse().unwrap());
+}
+
 #[test]
 fn a_reinvite_before_the_answer_gets_491_and_the_call_goes_on() {
     let t0 = Instant::now();
