@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::attempt::{AttemptResult, Failure, Verdict};
-use super::campaign_run::RunCommand;
+use super::campaign_run::{RunCommand, RunState};
 use super::dialer::{CallbackAt, Command, Dialer};
 use super::io::{CallId, ConnectFailure, Effect, HistoryMinute, Input};
 use super::preview::PreviewAction;
 use crate::agent::AgentState;
-use crate::config::Config;
+use crate::config::{Config, DialMode};
 use crate::store::Lease;
 
 const AGENTS: [&str; 4] = ["a1", "a2", "a3", "sim"];
@@ -428,6 +428,34 @@ impl World {
                 .find(|c| !calls.contains(c))
             {
                 return Err(self.fail(format!("the pacer still tracks ended call {stale}")));
+            }
+        }
+        // An agent is counted by at most one running campaign that dials
+        // by itself (agent_share.rs): two would each plan on it.
+        let dialing: Vec<&String> = self
+            .dialer
+            .campaigns
+            .iter()
+            .filter(|(_, c)| {
+                c.state == RunState::Running
+                    && matches!(
+                        c.mode,
+                        DialMode::Progressive | DialMode::Predictive | DialMode::PushPreview
+                    )
+            })
+            .map(|(name, _)| name)
+            .collect();
+        let mut counted_by: BTreeMap<u32, &String> = BTreeMap::new();
+        for name in dialing {
+            let Some(live) = self.dialer.live.get(name) else {
+                continue;
+            };
+            for agent in live.pacer.agents_present() {
+                if let Some(other) = counted_by.insert(agent, name) {
+                    return Err(self.fail(format!(
+                        "agent #{agent} counted by the pacers of {other} and {name}"
+                    )));
+                }
             }
         }
         for (id, agent) in &self.dialer.agents {

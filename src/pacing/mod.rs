@@ -427,6 +427,20 @@ impl Pacer {
         &self.config
     }
 
+    /// The agents this pacer counts (any activity but logged out): the
+    /// engine's tests hold a shared agent to one running campaign's pacer.
+    #[cfg(test)]
+    pub(crate) fn agents_present(&self) -> Vec<u32> {
+        let mut present: Vec<u32> = self
+            .agent_index
+            .iter()
+            .filter(|(_, i)| self.agents[**i].activity != AgentActivity::LoggedOut)
+            .map(|(id, _)| id.0)
+            .collect();
+        present.sort_unstable();
+        present
+    }
+
     /// The calls this pacer counts on a line, ringing and waiting for an
     /// agent (the engine's tests hold them to the dialer's own calls: a
     /// call it never hears end holds a line in its plans for ever).
