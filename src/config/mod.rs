@@ -302,6 +302,11 @@ pub struct CampaignConfig {
     /// taken at the live answer (the ASM variant, the default).
     #[serde(default)]
     pub agent_reserved_at_dial: bool,
+    /// This campaign's weight when running campaigns that dial by
+    /// themselves share agents: shared agents are divided in proportion to
+    /// the weights (counting each campaign's own agents too). Default 1.
+    #[serde(default = "default_agent_share_weight")]
+    pub agent_share_weight: f64,
     /// Overrides the trunk's caller ID.
     #[serde(default)]
     pub caller_id: Option<String>,
@@ -562,6 +567,10 @@ pub struct SimulatedAgent {
     pub wrap_up_s: u64,
     #[serde(default = "default_simulated_disposition")]
     pub disposition: String,
+}
+
+fn default_agent_share_weight() -> f64 {
+    1.0
 }
 
 fn default_simulated_wrap_up() -> u64 {

@@ -330,6 +330,33 @@ fn the_repeat_call_rule_is_off_by_default_and_its_windows_are_checked() {
 }
 
 #[test]
+fn an_agent_share_weight_is_above_0_and_at_most_100() {
+    let weighted = |w: &str| {
+        DEFAULT.replace(
+            "lines_per_agent = 1.0",
+            &format!("lines_per_agent = 1.0\nagent_share_weight = {w}"),
+        )
+    };
+    assert_eq!(
+        parse(DEFAULT).expect("shipped").campaigns[0].agent_share_weight,
+        1.0
+    );
+    assert_eq!(
+        parse(&weighted("2.5")).expect("a weight").campaigns[0].agent_share_weight,
+        2.5
+    );
+    for bad in ["0.0", "-1.0", "101.0", "nan"] {
+        let problem = only_problem(&weighted(bad));
+        assert_eq!(problem.key, "campaign[0].agent_share_weight", "{bad}");
+        assert!(
+            problem.message.contains("not a weight"),
+            "{}",
+            problem.message
+        );
+    }
+}
+
+#[test]
 fn an_agent_reserved_at_dial_needs_one_progressive_line_per_agent() {
     let reserved = DEFAULT.replace(
         "lines_per_agent = 1.0",

@@ -300,6 +300,16 @@ pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
             ),
         );
     }
+    if !(campaign.agent_share_weight > 0.0 && campaign.agent_share_weight <= 100.0) {
+        report(
+            "agent_share_weight",
+            format!(
+                "{} is not a weight: shared agents are divided in proportion to weights \
+                 above 0 and at most 100",
+                campaign.agent_share_weight
+            ),
+        );
+    }
     if campaign.agent_reserved_at_dial {
         if campaign.mode != DialMode::Progressive {
             report(

@@ -14,13 +14,16 @@
 //! abandoned.
 //!
 //! The shares are balanced on the agents each campaign counts (its own
-//! agents included): an agent who logs in or joins goes to the campaign
-//! counting the fewest; when a campaign starts, pauses or stops, or an
-//! agent logs in or out, joins or leaves, agents move from the campaign
-//! counting the most to the one counting the fewest until no move narrows
-//! the gap — agents who are not Ready first, since a Ready agent is the
-//! one the calls in flight are counting on. Manual preview campaigns are
-//! not part of it: their agents ask for records themselves.
+//! agents included), in proportion to the campaigns' `agent_share_weight`
+//! (default 1: equal): an agent who logs in or joins goes to the campaign
+//! furthest under its share; when a campaign starts, pauses or stops, or
+//! an agent logs in or out, joins or leaves, agents move from campaigns
+//! over their share to campaigns under it while a move brings the two
+//! closer — agents who are not Ready first, since a Ready agent is the one
+//! the calls in flight are counting on. "Closer" is the fall of
+//! Σ count² ⁄ weight, which every move lowers, so the moves end. Manual
+//! preview campaigns are not part of it: their agents ask for records
+//! themselves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -62,6 +65,19 @@ impl Dialer {
         entry.dialing_for.as_deref().is_none_or(|c| c == campaign)
     }
 
+    /// `campaign`'s `agent_share_weight`.
+    fn share_weight(&self, campaign: &str) -> f64 {
+        self.campaigns
+            .get(campaign)
+            .map_or(1.0, |c| c.config.agent_share_weight)
+    }
+
+    /// What one more agent costs `campaign`'s balance, counting `count`:
+    /// the rise of count² ⁄ weight.
+    fn cost_of_one_more(&self, campaign: &str, count: usize) -> f64 {
+        (2 * count + 1) as f64 / self.share_weight(campaign)
+    }
+
     /// Logged-in agents each running campaign that dials by itself counts.
     fn agents_counted(&self) -> BTreeMap<String, usize> {
         let mut counted: BTreeMap<String, usize> = self
@@ -84,8 +100,8 @@ impl Dialer {
 
     /// Brings `agent`'s share up to date: not shared unless two campaigns
     /// could count it; kept where it is while that campaign still can;
-    /// else given to the campaign counting the fewest agents (the first
-    /// in the agent's list on a tie). Whether it changed.
+    /// else given to the campaign furthest under its share (the first in
+    /// the agent's list on a tie). Whether it changed.
     pub(super) fn share_agent(&mut self, agent: &str) -> bool {
         let Some(entry) = self.agents.get(agent) else {
             return false;
@@ -97,9 +113,10 @@ impl Dialer {
             Some(kept.clone())
         } else {
             let counted = self.agents_counted();
+            let cost = |c: &String| self.cost_of_one_more(c, counted.get(c).copied().unwrap_or(0));
             could
                 .iter()
-                .min_by_key(|c| counted.get(*c).copied().unwrap_or(0))
+                .min_by(|a, b| cost(a).total_cmp(&cost(b)))
                 .cloned()
         };
         let Some(entry) = self.agents.get_mut(agent) else {
@@ -114,9 +131,8 @@ impl Dialer {
     }
 
     /// Every agent's share brought up to date, then shared agents moved
-    /// from the campaign counting the most agents to the one counting the
-    /// fewest while a move narrows the gap; the pacers hear of each agent
-    /// that moved.
+    /// from campaigns over their share to campaigns under it while a move
+    /// brings them closer; the pacers hear of each agent that moved.
     pub(super) fn share_agents(&mut self, now: Instant) {
         let ids: Vec<String> = self.agents.keys().cloned().collect();
         let mut moved: BTreeSet<String> = BTreeSet::new();
@@ -142,29 +158,36 @@ impl Dialer {
         }
     }
 
-    /// The shared agent to move, and where, to narrow the widest gap
-    /// between the campaigns counting the most and the fewest agents (by
-    /// two or more): an agent who is not Ready if there is one.
+    /// The shared agent to move, and where, that brings the shares
+    /// closest (the largest fall of Σ count² ⁄ weight; with equal weights,
+    /// from a campaign counting two or more agents more than the other):
+    /// an agent who is not Ready on a tie.
     fn narrowing_move(&self) -> Option<(String, String)> {
         let counted = self.agents_counted();
-        let mut best: Option<(usize, bool, String, String)> = None;
+        let mut best: Option<(f64, bool, String, String)> = None;
         for (id, entry) in &self.agents {
             let Some(from) = entry.dialing_for.as_deref() else {
                 continue;
             };
             let from_count = counted.get(from).copied().unwrap_or(0);
+            if from_count == 0 {
+                continue;
+            }
+            // What taking the agent away saves `from`.
+            let saved = (2 * from_count - 1) as f64 / self.share_weight(from);
             for to in self.campaigns_that_could_count(entry) {
                 let to_count = counted.get(&to).copied().unwrap_or(0);
-                if to == from || from_count < to_count + 2 {
+                let fall = saved - self.cost_of_one_more(&to, to_count);
+                // Not for rounding noise: a move must gain a real share.
+                if to == from || fall <= 1e-9 {
                     continue;
                 }
-                let gap = from_count - to_count;
                 let not_ready = !entry.session.is_ready();
-                let better = best
-                    .as_ref()
-                    .is_none_or(|(g, n, _, _)| (gap, not_ready) > (*g, *n));
+                let better = best.as_ref().is_none_or(|(f, n, _, _)| {
+                    fall > *f + 1e-9 || ((fall - *f).abs() <= 1e-9 && not_ready && !*n)
+                });
                 if better {
-                    best = Some((gap, not_ready, id.clone(), to));
+                    best = Some((fall, not_ready, id.clone(), to));
                 }
             }
         }

@@ -14,6 +14,12 @@ use crate::config::Config;
 /// Campaigns `a` and `b`; agents `x` and `y` in both, and `own_a` more
 /// (`z0`, `z1`, …) in `a` only.
 fn config(mode_a: &str, mode_b: &str, own_a: usize) -> Config {
+    let text = config_text(mode_a, mode_b, own_a);
+    Config::parse(&text, Path::new("outdial.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// The TOML behind [`config`].
+fn config_text(mode_a: &str, mode_b: &str, own_a: usize) -> String {
     let z: String = (0..own_a)
         .map(|i| {
             format!(
@@ -28,7 +34,7 @@ campaigns = ["a"]
             )
         })
         .collect();
-    let text = format!(
+    format!(
         r#"{node}
 [[campaign]]
 name = "a"
@@ -50,8 +56,7 @@ sip_uri = "sip:y@127.0.0.1:5091"
 campaigns = ["a", "b"]
 {z}"#,
         node = super::test_node_toml(12, 50.0),
-    );
-    Config::parse(&text, Path::new("outdial.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    )
 }
 
 fn ready(dialer: &mut Dialer, agent: &str, now: Instant) {
@@ -199,6 +204,29 @@ fn shares_are_balanced_on_every_agent_a_campaign_counts() {
     assert_eq!(dialing_for(&dialer, "y", t).as_deref(), Some("b"));
     assert_eq!(counted_ready(&mut dialer, "a", t), 2);
     assert_eq!(counted_ready(&mut dialer, "b", t), 2);
+}
+
+/// `agent_share_weight` divides shared agents in proportion: at 4 to 1,
+/// both shared agents dial for `a` (at 1 to 1, one each).
+#[test]
+fn shares_follow_the_campaigns_weights() {
+    let t0 = Instant::now();
+    let text = config_text("predictive", "predictive", 0).replacen(
+        "name = \"a\"\nmode = \"predictive\"",
+        "name = \"a\"\nmode = \"predictive\"\nagent_share_weight = 4.0",
+        1,
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    ready(&mut dialer, "x", t0);
+    ready(&mut dialer, "y", t0);
+    campaign(&mut dialer, "a", RunCommand::Start, t0);
+    campaign(&mut dialer, "b", RunCommand::Start, t0);
+    let t = t0 + ms(10);
+    assert_eq!(dialing_for(&dialer, "x", t).as_deref(), Some("a"));
+    assert_eq!(dialing_for(&dialer, "y", t).as_deref(), Some("a"));
+    assert_eq!(counted_ready(&mut dialer, "a", t), 2);
+    assert_eq!(counted_ready(&mut dialer, "b", t), 0);
 }
 
 /// A live answer whose campaign has no agent of its own free takes a
