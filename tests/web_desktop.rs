@@ -708,6 +708,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.click("#define-mode option[value=progressive]");
     browser.type_into("#define-target", "2.5");
     browser.type_into("#define-lines", "2");
+    browser.type_into("#define-share-weight", "2.5");
     browser.type_into("#define-caller-id", "555-CALL");
     browser.click("input[data-agent-choice='1001']");
     browser.click("#define-record");
@@ -755,6 +756,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     let created = definition(addr);
     assert_eq!(created["mode"], "progressive", "{created}");
     assert_eq!(created["lines_per_agent"], 2.0, "{created}");
+    assert_eq!(created["agent_share_weight"], 2.5, "{created}");
     assert_eq!(created["abandon_target"], 0.025, "{created}");
     assert_eq!(created["caller_id"], "+15551230077", "{created}");
     assert_eq!(created["agents"], json!(["1001"]), "{created}");
@@ -804,6 +806,10 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(
         browser.script("return document.getElementById('define-lines').value"),
         json!("2")
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('define-share-weight').value"),
+        json!("2.5")
     );
     assert_eq!(
         browser.script("return document.getElementById('define-dispositions').value"),

@@ -215,6 +215,7 @@ function definitionFromForm() {
     abandon_target: Number($("define-target").value) / 100,
     lines_per_agent: Number($("define-lines").value),
     agent_reserved_at_dial: $("define-reserved-at-dial").checked,
+    agent_share_weight: Number($("define-share-weight").value),
     call_hours: $("define-hours").value.trim(),
     call_days: Array.from($("define-days").querySelectorAll("input:checked")).map((i) => i.value),
     record_calls: $("define-record").checked,
@@ -328,6 +329,7 @@ async function editCampaign(name) {
     $("define-target").value = (100 * d.abandon_target).toFixed(1);
     $("define-lines").value = d.lines_per_agent;
     $("define-reserved-at-dial").checked = d.agent_reserved_at_dial;
+    $("define-share-weight").value = d.agent_share_weight;
     $("define-caller-id").value = d.caller_id || "";
     $("define-hours").value = d.call_hours;
     $("define-record").checked = d.record_calls;
