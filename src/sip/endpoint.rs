@@ -1109,7 +1109,9 @@ impl Endpoint {
             ClientTx::Reinvite(tx, handle, transport, destination) => {
                 let (handle, transport, destination) = (*handle, *transport, *destination);
                 if code < 200 {
-                    tx.on_provisional();
+                    // A 1xx and then nothing: Timer B still ends it (and
+                    // the session, RFC 4028 §10), as it would a silence.
+                    tx.on_provisional_keeping_deadline();
                 } else if code < 300 {
                     if tx.on_success(now) {
                         self.on_refresh_accepted(handle, response);

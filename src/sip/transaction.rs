@@ -128,6 +128,22 @@ impl ClientInvite {
         }
     }
 
+    /// A 1xx to an INVITE whose transaction user allows it only Timer B's
+    /// time in all (a session refresh, which no one CANCELs):
+    /// retransmissions stop as after any 1xx, the deadline stays, so a far
+    /// end that answers 100 and nothing more cannot hold the transaction
+    /// for ever. True when it should reach the dialog layer.
+    pub fn on_provisional_keeping_deadline(&mut self) -> bool {
+        match self.state {
+            ClientInviteState::Calling | ClientInviteState::Proceeding => {
+                self.state = ClientInviteState::Proceeding;
+                self.timer_a = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A 2xx: passed up in every live state (forks and retransmits too;
     /// the dialog layer ACKs each).
     pub fn on_success(&mut self, now: Instant) -> bool {

@@ -333,6 +333,31 @@ fn the_peers_that_found_leaks_and_a_spin() {
         body: 0,
     };
     let cases = [
+        // A far end refreshed by re-INVITE (no UPDATE in its Allow) that
+        // answered the refresh 100 and nothing more: the re-INVITE's
+        // transaction, with no timer left after the 1xx, stayed for good.
+        vec![
+            respond(0, 0),
+            Op::Call,
+            Op::Advance(7500),
+            Op::Respond {
+                nth: 779338925340152472,
+                code: 5,
+                tag: 0,
+                extra: 13,
+                body: 0,
+            },
+            Op::Advance(9860),
+            Op::Advance(31855),
+            Op::Advance(3285),
+            Op::Respond {
+                nth: 3185310136095584801,
+                code: 0,
+                tag: 0,
+                extra: 0,
+                body: 0,
+            },
+        ],
         // 100 Trying, then a BYE before any answer: the call ended with our
         // INVITE still pending (never cancelled, its transaction kept).
         vec![
