@@ -45,6 +45,23 @@ fn a_trunk_that_refuses_update_has_the_session_refreshed_by_reinvite() {
     assert!(call["duration_ms"].as_f64().unwrap() >= 47_000.0, "{call}");
 }
 
+/// RFC 4028 §10 against a trunk that refreshes the session itself
+/// (refresher=uas, 90 s) once, 20 s in, and then stops: we BYE the session
+/// 60 s after that refresh (a third of the interval before it expires),
+/// not at the call's 150 s hold — a far end that stopped refreshing is
+/// gone, and an agent would be left on dead air until it times out.
+#[test]
+fn a_session_the_trunk_stops_refreshing_is_ended_before_it_expires() {
+    let (call, _) = call_within("uas_session_expiry.xml", "150", Duration::from_secs(130));
+    assert_eq!(call["outcome"], "answered");
+    let duration = call["duration_ms"].as_f64().unwrap();
+    assert!((75_000.0..100_000.0).contains(&duration), "{call}");
+    assert!(
+        call["reason"].as_str().unwrap().contains("session expired"),
+        "{call}"
+    );
+}
+
 #[test]
 fn answered_call_reports_times_and_hangs_up_after_hold() {
     let (call, _) = call("uas_answer.xml", "0.3");

@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::auth::Challenge;
-use super::codec::{CodecError, Message, MessageBuilder, NameAddr, SipUri, param};
+use super::codec::{CodecError, Message, MessageBuilder, NameAddr, SipUri};
 use super::outcome::{CallEnd, Outcome};
 use super::registrar::{AgentCredentials, BindingChange, RegisterReply, Registrar};
 use super::transaction::{
@@ -29,6 +29,9 @@ use super::transaction::{
     ServerNonInvite, TimerOutcome, Timers,
 };
 use crate::sdp::{DialogSdp, Negotiated, ReofferError};
+use session_timer::{
+    MIN_SESSION_INTERVAL, SessionExpires, answer_to_refresh, names_timer, refreshee_gives_up_after,
+};
 
 const MAGIC_COOKIE: &str = "z9hG4bK";
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
@@ -254,9 +257,16 @@ struct Call {
     /// 64·T1 after the CANCEL: give up waiting for the INVITE's final
     /// response (RFC 3261 §9.1).
     cancel_deadline: Option<Instant>,
-    /// RFC 4028 with `refresher=uac`: the interval, and when to refresh next.
+    /// RFC 4028 with us as the refresher: the interval, and when to
+    /// refresh next.
     session_expires: Option<Duration>,
     refresh_at: Option<Instant>,
+    /// RFC 4028 with the far end as the refresher: when we BYE the session
+    /// if no refresh has come by then (§10).
+    session_ends_at: Option<Instant>,
+    /// The `Min-SE` a 422 to our refresh asked for, sent with our refreshes
+    /// from then on (RFC 4028 §7.4).
+    min_se: Option<u64>,
     /// Refresh with re-INVITE: the far end's `Allow` leaves UPDATE out, or
     /// it refused our UPDATE (405, 501).
     refresh_by_invite: bool,
@@ -271,12 +281,45 @@ struct Call {
 }
 
 impl Call {
+    /// Takes the session timer (RFC 4028) from the `Session-Expires` of an
+    /// accepted INVITE, re-INVITE or UPDATE: `we_sent` when the request was
+    /// ours and `value` came in its 2xx, otherwise `value` is what our 200
+    /// to the far end's request said.
+    fn take_session_timer(&mut self, value: Option<&str>, we_sent: bool, now: Instant) {
+        let Some(value) = value.and_then(SessionExpires::parse) else {
+            // A far end's refresh without one turns its timer off (§9):
+            // hanging up later would end a session it no longer means to
+            // refresh. A 2xx to ours without one changes nothing —
+            // refreshing on costs nothing.
+            if !we_sent {
+                self.session_ends_at = None;
+            }
+            return;
+        };
+        match value.we_refresh(we_sent) {
+            Some(true) => {
+                self.session_ends_at = None;
+                if value.interval >= MIN_SESSION_INTERVAL {
+                    self.session_expires = Some(value.interval);
+                    self.refresh_at = Some(now + value.interval / 2);
+                }
+            }
+            Some(false) => {
+                self.session_expires = None;
+                self.refresh_at = None;
+                self.session_ends_at = Some(now + refreshee_gives_up_after(value.interval));
+            }
+            None => {}
+        }
+    }
+
     fn deadline(&self) -> Option<Instant> {
         [
             self.ring_deadline,
             self.hangup_at,
             self.cancel_deadline,
             self.refresh_at,
+            self.session_ends_at,
         ]
         .into_iter()
         .flatten()
@@ -474,6 +517,8 @@ impl Endpoint {
             refresh_by_invite: false,
             refresh_answered: None,
             refresh_at: None,
+            session_ends_at: None,
+            min_se: None,
             sdp,
             end: None,
         };
@@ -783,13 +828,16 @@ impl Endpoint {
             self.send_refresh_invite(handle, interval, now);
             return;
         }
-        let extra = [
+        let mut extra = vec![
             (
                 "Session-Expires",
                 format!("{};refresher=uac", interval.as_secs()),
             ),
             ("Supported", "timer".to_string()),
         ];
+        if let Some(min_se) = self.calls.get(&handle).and_then(|c| c.min_se) {
+            extra.push(("Min-SE", min_se.to_string()));
+        }
         let Some((bytes, branch, destination, transport)) =
             self.dialog_request(handle, "UPDATE", None, &extra)
         else {
@@ -821,7 +869,7 @@ impl Endpoint {
             return;
         }
         let contact = self.contact(call.request.transport);
-        let extra = [
+        let mut extra = vec![
             (
                 "Session-Expires",
                 format!("{};refresher=uac", interval.as_secs()),
@@ -830,6 +878,9 @@ impl Endpoint {
             ("Contact", contact),
             ("Allow", ALLOW.to_string()),
         ];
+        if let Some(min_se) = call.min_se {
+            extra.push(("Min-SE", min_se.to_string()));
+        }
         let Some((bytes, branch, destination, transport)) =
             self.dialog_request_with_body(handle, "INVITE", None, &extra, Some(body.as_bytes()))
         else {
@@ -1011,6 +1062,17 @@ impl Endpoint {
                 // same instant forever and the endpoint never returned.
                 _ => call.refresh_at = None,
             }
+        } else if call.session_ends_at.is_some_and(|at| now >= at) {
+            // The far end was to refresh the session and has not: it is
+            // gone (RFC 4028 §10), and so is whoever was on it.
+            call.session_ends_at = None;
+            if call.state == CallState::Confirmed {
+                tracing::info!(call = handle.0, "session not refreshed by the far end: BYE");
+                if let Some(end) = call.end.as_mut() {
+                    end.reason = "session expired (no refresh, RFC 4028)".into();
+                }
+                self.send_bye(handle, None, now);
+            }
         }
         self.schedule(TimerKey::Call(handle));
     }
@@ -1114,7 +1176,7 @@ impl Endpoint {
                     tx.on_provisional_keeping_deadline();
                 } else if code < 300 {
                     if tx.on_success(now) {
-                        self.on_refresh_accepted(handle, response);
+                        self.on_refresh_accepted(handle, response, now);
                     }
                 } else {
                     let ack = self.refresh_failure_ack(handle, &key.0, response);
@@ -1126,7 +1188,8 @@ impl Endpoint {
                         self.send(transport, destination, ack);
                     }
                     if pass {
-                        self.on_refresh_refused(handle, code, now);
+                        let min_se = min_se_of(response);
+                        self.on_refresh_refused(handle, code, min_se, now);
                     }
                 }
             }
@@ -1169,6 +1232,15 @@ impl Endpoint {
                             self.send_refresh_invite(handle, interval, now);
                         }
                     }
+                    Purpose::Refresh(handle) if code == 422 => {
+                        self.on_interval_too_small(handle, min_se_of(response), now);
+                    }
+                    Purpose::Refresh(handle) if code < 300 => {
+                        if let Some(call) = self.calls.get_mut(&handle) {
+                            call.take_session_timer(response.header("Session-Expires"), true, now);
+                            self.schedule(TimerKey::Call(handle));
+                        }
+                    }
                     Purpose::Cancel(_) | Purpose::Prack(_) | Purpose::Refresh(_) => {}
                 }
             }
@@ -1188,7 +1260,7 @@ impl Endpoint {
     /// The far end took our refresh re-INVITE: ACK it (in the dialog, with
     /// its CSeq), follow a new Contact (a target refresh, RFC 3261
     /// §12.2.1.2) and take its SDP as the answer to our description.
-    fn on_refresh_accepted(&mut self, handle: CallHandle, response: &Message<'_>) {
+    fn on_refresh_accepted(&mut self, handle: CallHandle, response: &Message<'_>, now: Instant) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
@@ -1204,11 +1276,15 @@ impl Endpoint {
         let cseq = response.cseq().map(|c| c.number);
         let first = cseq.is_some() && call.refresh_answered != cseq;
         call.refresh_answered = cseq;
+        if first {
+            call.take_session_timer(response.header("Session-Expires"), true, now);
+        }
         let media = match (call.sdp.as_mut(), response.body.is_empty()) {
             (Some(sdp), false) if first => Some(sdp.on_answer(response.body)),
             _ => None,
         };
         self.ack_again(handle);
+        self.schedule(TimerKey::Call(handle));
         match media {
             Some(Ok(media)) => self.events.push_back(Event::MediaChanged {
                 call: handle,
@@ -1224,12 +1300,20 @@ impl Endpoint {
     /// The far end refused our refresh re-INVITE. 491 (its own re-INVITE
     /// crossed ours): again after 2.1–4 s, as the owner of the Call-ID
     /// (RFC 3261 §14.1). 408 or 481: the session is gone (RFC 4028 §10).
-    /// Anything else leaves the session as it is.
-    fn on_refresh_refused(&mut self, handle: CallHandle, code: u16, now: Instant) {
+    /// 422: again at once with the far end's `Min-SE`. Anything else leaves
+    /// the session as it is.
+    fn on_refresh_refused(
+        &mut self,
+        handle: CallHandle,
+        code: u16,
+        min_se: Option<u64>,
+        now: Instant,
+    ) {
         match code {
             408 | 481 => {
                 let _ = self.hangup(handle, now);
             }
+            422 => self.on_interval_too_small(handle, min_se, now),
             491 => {
                 let wait = Duration::from_millis(2100 + self.rng.u64(0..=1900));
                 if let Some(call) = self.calls.get_mut(&handle)
@@ -1240,6 +1324,39 @@ impl Endpoint {
                 }
             }
             _ => tracing::info!(call = handle.0, code, "session refresh refused"),
+        }
+    }
+
+    /// 422 (Session Interval Too Small) to our refresh: the far end wants at
+    /// least `min_se` seconds; refresh again at once with that interval
+    /// and `Min-SE` (RFC 4028 §7.4). A 422 that asks for no more than we
+    /// sent, or for over a day, is not followed: retrying it would loop.
+    fn on_interval_too_small(&mut self, handle: CallHandle, min_se: Option<u64>, now: Instant) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let current = call.session_expires.map_or(0, |i| i.as_secs());
+        match min_se {
+            Some(min_se)
+                if min_se > current && min_se <= 86_400 && call.state == CallState::Confirmed =>
+            {
+                let interval = Duration::from_secs(min_se);
+                call.session_expires = Some(interval);
+                call.min_se = Some(min_se);
+                call.refresh_at = Some(now + interval / 2);
+                tracing::info!(
+                    call = handle.0,
+                    min_se,
+                    "422: session refreshed with the far end's Min-SE"
+                );
+                self.send_refresh(handle, interval, now);
+                self.schedule(TimerKey::Call(handle));
+            }
+            _ => tracing::info!(
+                call = handle.0,
+                ?min_se,
+                "422 to a session refresh not followed"
+            ),
         }
     }
 
@@ -1450,26 +1567,16 @@ impl Endpoint {
         call.state = CallState::Confirmed;
         call.ring_deadline = None;
         // Session timer (RFC 4028): when the far end makes us the refresher,
-        // refresh with UPDATE at half the interval.
-        if let Some(value) = response.header("Session-Expires")
-            && param(value, "refresher").is_some_and(|r| r.eq_ignore_ascii_case("uac"))
-            && let Some(seconds) = value
-                .split(';')
-                .next()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-            && seconds >= 90
-        {
-            let interval = Duration::from_secs(seconds);
-            call.session_expires = Some(interval);
-            call.refresh_at = Some(now + interval / 2);
-            // A far end whose Allow leaves UPDATE out is refreshed by
-            // re-INVITE (RFC 4028 §7.4).
-            let mut allow = response.header_values("Allow").peekable();
-            call.refresh_by_invite = allow.peek().is_some()
-                && !allow
-                    .flat_map(|v| v.split(','))
-                    .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
-        }
+        // refresh with UPDATE at half the interval; when it refreshes, BYE
+        // a session it stops refreshing.
+        call.take_session_timer(response.header("Session-Expires"), true, now);
+        // A far end whose Allow leaves UPDATE out is refreshed by re-INVITE
+        // (RFC 4028 §7.4), if we ever refresh it.
+        let mut allow = response.header_values("Allow").peekable();
+        call.refresh_by_invite = allow.peek().is_some()
+            && !allow
+                .flat_map(|v| v.split(','))
+                .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
         call.end = Some(CallEnd {
             outcome: Outcome::Answered,
             sip_code: Some(200),
@@ -1726,13 +1833,30 @@ impl Endpoint {
                         return;
                     }
                 };
-                let Some(call) = self.calls.get(&handle) else {
+                // Every accepted re-INVITE or UPDATE refreshes the session
+                // (RFC 4028 §9); its Session-Expires says who refreshes next.
+                let session_expires = request.header("Session-Expires").map(|requested| {
+                    answer_to_refresh(requested, names_timer(request.header_values("Supported")))
+                });
+                let Some(call) = self.calls.get_mut(&handle) else {
                     return;
                 };
-                let contact = self.contact(call.request.transport);
+                call.take_session_timer(
+                    session_expires.as_ref().map(|(value, _)| value.as_str()),
+                    false,
+                    now,
+                );
+                let transport = call.request.transport;
+                self.schedule(TimerKey::Call(handle));
+                let contact = self.contact(transport);
+                let require_timer = session_expires.as_ref().is_some_and(|(_, r)| *r);
                 let bytes = response_to(request, from, 200, "OK", None)
                     .header("Contact", contact)
-                    .header_opt("Session-Expires", request.header("Session-Expires"))
+                    .header_opt(
+                        "Session-Expires",
+                        session_expires.as_ref().map(|(value, _)| value.as_str()),
+                    )
+                    .header_opt("Require", require_timer.then_some("timer"))
                     .header("Allow", ALLOW)
                     .body(Some("application/sdp"), sdp.as_bytes());
                 if method == "INVITE" {
@@ -2018,6 +2142,16 @@ fn static_method(method: &str) -> &'static str {
         _ => "OTHER",
     }
 }
+
+/// The `Min-SE` of a 422 (RFC 4028 §5), in seconds.
+fn min_se_of(response: &Message<'_>) -> Option<u64> {
+    response
+        .header("Min-SE")
+        .and_then(|v| v.split(';').next())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+mod session_timer;
 
 #[cfg(test)]
 mod tests;

@@ -42,7 +42,13 @@ const EXTRA: &[&str] = &[
     // A far end refreshed by re-INVITE (no UPDATE in its Allow).
     "Session-Expires: 90;refresher=uac\r\nAllow: INVITE, ACK, BYE, CANCEL\r\n",
     "Session-Expires: 0\r\n",
+    // The far end refreshes (we BYE a session it stops refreshing), or
+    // leaves the refresher to us to name.
+    "Session-Expires: 90;refresher=uas\r\nRequire: timer\r\n",
+    "Session-Expires: 1800\r\nSupported: timer\r\n",
+    "Session-Expires: 18446744073709551616;refresher=uas\r\n",
     "Min-SE: 4294967296\r\n",
+    "Min-SE: 1800\r\n",
     "Contact: *\r\n",
     "Contact: <sip:[::1]:0>\r\n",
     "Expires: 0\r\n",

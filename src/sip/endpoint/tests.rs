@@ -431,9 +431,18 @@ fn congestion_keeps_retry_after() {
 /// An answered call and a closure building in-dialog requests from the
 /// far end (method, CSeq, body).
 fn answered_call(ep: &mut Endpoint, t0: Instant) -> impl Fn(&str, u32, &str) -> String + use<> {
+    answered_call_with(ep, t0, "")
+}
+
+/// [`answered_call`] with `headers` in the far end's 200.
+fn answered_call_with(
+    ep: &mut Endpoint,
+    t0: Instant,
+    headers: &str,
+) -> impl Fn(&str, u32, &str) -> String + use<> {
     ep.invite(request(None, None), t0).unwrap();
     let invite = sent(ep).remove(0);
-    deliver(ep, &reply(&invite, 200, "d", "", ""), t0 + MS);
+    deliver(ep, &reply(&invite, 200, "d", headers, ""), t0 + MS);
     sent(ep);
     events(ep);
     let m = Message::parse(invite.as_bytes()).unwrap();
@@ -910,4 +919,190 @@ fn registrar_nonces_come_from_the_secret_key_not_the_seed() {
     assert_ne!(first, second);
     // Same seed, another key: nothing in common.
     assert_ne!(b.fresh_nonce(), first);
+}
+
+/// `request` (from an `answered_call` closure) with `headers` added.
+fn with_headers(request: String, headers: &str) -> String {
+    request.replacen("Contact: ", &format!("{headers}Contact: "), 1)
+}
+
+/// RFC 4028 §10: when the far end is the refresher (`refresher=uas` in its
+/// 200) and stops refreshing, we BYE the session a third of the interval
+/// or 32 s before it expires; each refresh it sends (answered with the
+/// refresher named and `Require: timer`) puts that off by an interval.
+#[test]
+fn a_session_the_far_end_stops_refreshing_is_ended_with_a_bye() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call_with(
+        &mut ep,
+        t0,
+        "Session-Expires: 120;refresher=uas\r\nRequire: timer\r\n",
+    );
+    // The far end refreshes at 50 s (no refresher named, timers supported).
+    let update = with_headers(
+        in_dialog("UPDATE", 10, ""),
+        "Session-Expires: 120\r\nSupported: timer\r\n",
+    );
+    deliver(&mut ep, update.as_bytes(), t0 + Duration::from_secs(50));
+    let ok = sent(&mut ep).remove(0);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(
+        ok.contains("Session-Expires: 120;refresher=uac\r\n"),
+        "{ok}"
+    );
+    assert!(ok.contains("Require: timer\r\n"), "{ok}");
+    // Then nothing: the BYE 88 s (120 − 32) after that refresh, and no
+    // refresh of ours before it.
+    let (at, bye) = next_sent(&mut ep, t0 + Duration::from_secs(50));
+    assert_eq!(method(&bye), "BYE", "{bye}");
+    assert_eq!(at, t0 + Duration::from_secs(50 + 88));
+    deliver(&mut ep, &reply(&bye, 200, "d", "", ""), at + MS);
+    let end = ended(&events(&mut ep)).cloned().expect("the call ended");
+    assert!(!end.hung_up_by_remote);
+    assert!(end.reason.contains("session expired"), "{end:?}");
+    assert_eq!(ep.active_calls(), 0);
+}
+
+/// A far end's refresh can hand the refreshing to us (`refresher=uas` in
+/// its request): we refresh at half the interval and never BYE on our own;
+/// a far end's refresh without `Session-Expires` turns its timer off.
+#[test]
+fn the_refresher_follows_each_refresh() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call_with(
+        &mut ep,
+        t0,
+        "Session-Expires: 90;refresher=uas\r\nRequire: timer\r\n",
+    );
+    let update = with_headers(
+        in_dialog("UPDATE", 10, ""),
+        "Session-Expires: 300;refresher=uas\r\n",
+    );
+    deliver(&mut ep, update.as_bytes(), t0 + Duration::from_secs(10));
+    let ok = sent(&mut ep).remove(0);
+    assert!(
+        ok.contains("Session-Expires: 300;refresher=uas\r\n"),
+        "{ok}"
+    );
+    assert!(!ok.contains("Require: timer"), "{ok}");
+    let (at, ours) = next_sent(&mut ep, t0 + Duration::from_secs(10));
+    assert_eq!(method(&ours), "UPDATE", "{ours}");
+    assert_eq!(at, t0 + Duration::from_secs(10 + 150));
+    assert!(
+        ours.contains("Session-Expires: 300;refresher=uac"),
+        "{ours}"
+    );
+    let timer = "Session-Expires: 300;refresher=uac\r\n";
+    deliver(&mut ep, &reply(&ours, 200, "d", timer, ""), at + MS);
+    // The far end takes it back, then refreshes once more without a timer.
+    let update = with_headers(
+        in_dialog("UPDATE", 11, ""),
+        "Session-Expires: 90;refresher=uac\r\n",
+    );
+    let back = at + 2 * MS;
+    deliver(&mut ep, update.as_bytes(), back);
+    assert!(sent(&mut ep).iter().any(|m| m.starts_with("SIP/2.0 200")));
+    // (Its BYE would be due 60 s later; `a_session_the_far_end_stops_…`
+    // tests that.) Then a refresh without a timer.
+    deliver(&mut ep, in_dialog("UPDATE", 12, "").as_bytes(), back + MS);
+    let ok = sent(&mut ep)
+        .into_iter()
+        .find(|m| m.starts_with("SIP/2.0 200"))
+        .expect("answered");
+    assert!(!ok.contains("Session-Expires"), "{ok}");
+    ep.handle_timeout(back + Duration::from_secs(3600));
+    assert!(
+        sent(&mut ep)
+            .iter()
+            .all(|m| method(m) != "BYE" && method(m) != "UPDATE"),
+        "no timer: neither a BYE nor a refresh of ours"
+    );
+    assert_eq!(ep.active_calls(), 1);
+}
+
+/// RFC 4028 §7.4: a 422 to our refresh is followed once — at once, with the
+/// far end's `Min-SE` as the interval and in a `Min-SE` header — and the
+/// next refresh comes at half that interval. A 422 asking for no more than
+/// we sent is not followed (it would loop).
+#[test]
+fn a_422_to_our_refresh_is_retried_with_its_min_se() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    let timer = "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n";
+    deliver(&mut ep, &reply(&invite, 200, "s", timer, ""), t0 + MS);
+    sent(&mut ep);
+    let (at, update) = next_sent(&mut ep, t0);
+    assert_eq!(method(&update), "UPDATE");
+    deliver(
+        &mut ep,
+        &reply(&update, 422, "s", "Min-SE: 1800\r\n", ""),
+        at + MS,
+    );
+    let again = sent(&mut ep)
+        .into_iter()
+        .find(|m| method(m) == "UPDATE")
+        .expect("refreshed again at once");
+    assert!(
+        again.contains("Session-Expires: 1800;refresher=uac\r\n"),
+        "{again}"
+    );
+    assert!(again.contains("Min-SE: 1800\r\n"), "{again}");
+    deliver(
+        &mut ep,
+        &reply(
+            &again,
+            200,
+            "s",
+            "Session-Expires: 1800;refresher=uac\r\n",
+            "",
+        ),
+        at + 2 * MS,
+    );
+    let (next_at, next) = next_sent(&mut ep, at + 2 * MS);
+    assert_eq!(method(&next), "UPDATE");
+    assert_eq!(next_at, at + 2 * MS + Duration::from_secs(900));
+    // A 422 asking for less than we sent: not followed.
+    deliver(
+        &mut ep,
+        &reply(&next, 422, "s", "Min-SE: 600\r\n", ""),
+        next_at + MS,
+    );
+    assert!(sent(&mut ep).iter().all(|m| method(m) != "UPDATE"));
+    assert_eq!(ep.active_calls(), 1);
+}
+
+/// The same for a refresh by re-INVITE: the 422 is ACKed and the re-INVITE
+/// sent again at once with the far end's `Min-SE`.
+#[test]
+fn a_422_to_our_refresh_reinvite_is_retried_with_its_min_se() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(None, None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    let headers = "Session-Expires: 120;refresher=uac\r\nAllow: INVITE, ACK, CANCEL, BYE\r\n";
+    deliver(&mut ep, &reply(&invite, 200, "s", headers, ""), t0 + MS);
+    sent(&mut ep);
+    let (at, reinvite) = next_sent(&mut ep, t0);
+    assert_eq!(method(&reinvite), "INVITE", "{reinvite}");
+    deliver(
+        &mut ep,
+        &reply(&reinvite, 422, "s", "Min-SE: 600\r\n", ""),
+        at + MS,
+    );
+    let out = sent(&mut ep);
+    assert!(out.iter().any(|m| method(m) == "ACK"), "{out:?}");
+    let again = out
+        .iter()
+        .find(|m| method(m) == "INVITE")
+        .unwrap_or_else(|| panic!("re-INVITE again at once: {out:?}"));
+    assert!(
+        again.contains("Session-Expires: 600;refresher=uac\r\n"),
+        "{again}"
+    );
+    assert!(again.contains("Min-SE: 600\r\n"), "{again}");
+    assert_ne!(cseq_of(again), cseq_of(&reinvite));
 }
