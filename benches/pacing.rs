@@ -44,6 +44,7 @@ fn busy_pacer() -> (Pacer, Instant) {
                     agent,
                     activity,
                     leaving: false,
+                    since: now + Duration::from_secs(secs),
                 },
                 now + Duration::from_secs(secs),
             );
@@ -61,6 +62,7 @@ fn busy_pacer() -> (Pacer, Instant) {
                 agent: AgentId(a),
                 activity,
                 leaving: false,
+                since: now - Duration::from_secs(u64::from(a) % 200),
             },
             now - Duration::from_secs(u64::from(a) % 200),
         );
@@ -98,6 +100,7 @@ fn decision(c: &mut Criterion) {
                     agent: AgentId(95),
                     activity,
                     leaving: false,
+                    since: now,
                 },
                 now,
             );

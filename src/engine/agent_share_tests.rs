@@ -445,3 +445,66 @@ fn a_shared_agent_takes_the_customer_closest_to_being_abandoned() {
         "{connected:?}"
     );
 }
+
+/// A shared agent moved to another campaign while on a call is, for that
+/// campaign's pacer, as far into the call as it is — not starting it at
+/// the move (which would have it planned free a whole call too late).
+#[test]
+fn a_shared_agent_moved_mid_call_keeps_its_time_on_the_call() {
+    use crate::pacing::{AgentActivity, AgentId};
+    let t0 = Instant::now();
+    let mut dialer = both_started("progressive", "progressive", t0);
+    let t = t0 + ms(10);
+    let a_agent = counted_by(&dialer, "a", t);
+    let calls: Vec<CallId> = dials(&leased(&mut dialer, "a", &[1, 2, 3], t));
+    assert_eq!(calls.len(), 1, "progressive 1:1 on a's one agent");
+    let call = calls[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(3600),
+            },
+            label: "human",
+            at_ms: 900,
+        },
+        t0 + ms(3900),
+    );
+    let connected = effects(&mut dialer);
+    assert!(
+        connected.contains(&Effect::Connect {
+            call,
+            agent: a_agent.into()
+        }),
+        "{connected:?}"
+    );
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: a_agent.into(),
+        },
+        t0 + ms(3950),
+    );
+    effects(&mut dialer);
+    let on_call_since = |dialer: &Dialer, campaign: &str| {
+        let id = *dialer.agent_ids.get(a_agent).unwrap();
+        dialer.live[campaign].pacer.agent_slot(AgentId(id.0))
+    };
+    let (activity, began) = on_call_since(&dialer, "a").unwrap();
+    assert_eq!(activity, AgentActivity::OnCall);
+    // b never counted it; campaign a stops 60 s into the call: the agent
+    // is b's alone from then on, mid-call.
+    assert_eq!(
+        on_call_since(&dialer, "b").map(|s| s.0),
+        Some(AgentActivity::LoggedOut)
+    );
+    let moved = t0 + ms(63_950);
+    campaign(&mut dialer, "a", RunCommand::Stop, moved);
+    effects(&mut dialer);
+    assert_eq!(
+        on_call_since(&dialer, "b"),
+        Some((AgentActivity::OnCall, began)),
+        "b's pacer sees the call from its start"
+    );
+}

@@ -1006,6 +1006,11 @@ impl Dialer {
                 AgentActivity::LoggedOut
             },
             leaving: entry.session.logout_pending(),
+            // The state's start, not now: a shared agent moved to a
+            // campaign mid-call is that far into its call.
+            since: now
+                .checked_sub(entry.session.time_in_state(now))
+                .unwrap_or(now),
         };
         let events: Vec<(String, bool, PacerEvent)> = campaigns
             .into_iter()

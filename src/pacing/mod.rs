@@ -79,11 +79,15 @@ pub enum NotLive {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PacerEvent {
     /// An agent changed activity. `leaving`: it will pause or log out when
-    /// this call's wrap-up ends, so it is not about to be free.
+    /// this call's wrap-up ends, so it is not about to be free. `since`:
+    /// when it entered `activity` — the event's own instant, except for an
+    /// agent the campaign starts counting mid-call (an agent shared by
+    /// campaigns, moved to this one), whose call began before.
     Agent {
         agent: AgentId,
         activity: AgentActivity,
         leaving: bool,
+        since: Instant,
     },
     /// A call was started (it holds a trunk line until [`PacerEvent::CallEnded`]).
     CallDialed { call: CallId },
@@ -441,6 +445,13 @@ impl Pacer {
         present
     }
 
+    /// What this pacer knows of `agent`: its activity and since when.
+    #[cfg(test)]
+    pub(crate) fn agent_slot(&self, agent: AgentId) -> Option<(AgentActivity, Instant)> {
+        let slot = self.agents.get(*self.agent_index.get(&agent)?)?;
+        Some((slot.activity, slot.since))
+    }
+
     /// The calls this pacer counts on a line, ringing and waiting for an
     /// agent (the engine's tests hold them to the dialer's own calls: a
     /// call it never hears end holds a line in its plans for ever).
@@ -472,7 +483,8 @@ impl Pacer {
                 agent,
                 activity,
                 leaving,
-            } => self.agent_changed(agent, activity, leaving, now),
+                since,
+            } => self.agent_changed(agent, activity, leaving, since.min(now), now),
             PacerEvent::CallDialed { call } => {
                 self.ringing.insert(call, now);
                 self.lines_in_use.insert(call, ());
@@ -591,6 +603,7 @@ impl Pacer {
         agent: AgentId,
         activity: AgentActivity,
         leaving: bool,
+        entered: Instant,
         now: Instant,
     ) {
         let index = match self.agent_index.get(&agent) {
@@ -615,7 +628,7 @@ impl Pacer {
         };
         self.agents_version += 1;
         if before != activity {
-            let spent = now.saturating_duration_since(since).as_secs_f64();
+            let spent = entered.saturating_duration_since(since).as_secs_f64();
             // The others still in the state this agent leaves are censored samples.
             let others = self
                 .agents
@@ -634,7 +647,7 @@ impl Pacer {
         if let Some(slot) = self.agents.get_mut(index) {
             if slot.activity != activity {
                 slot.activity = activity;
-                slot.since = now;
+                slot.since = entered;
             }
             slot.leaving = leaving;
         }

@@ -7,6 +7,7 @@ fn ready_agents(pacer: &mut Pacer, n: u32, now: Instant) {
                 agent: AgentId(a),
                 activity: AgentActivity::Ready,
                 leaving: false,
+                since: now,
             },
             now,
         );
@@ -333,4 +334,43 @@ fn a_call_with_its_own_agent_holds_a_line_but_is_no_rival() {
         beside_ringing > 0.01,
         "beside an ordinary ringing call: {beside_ringing}"
     );
+}
+
+/// An agent reported on a call that began before the event (a shared agent
+/// moved to this campaign mid-call) is that far into its call: more likely
+/// to be free within the horizon than one whose call just began.
+#[test]
+fn an_agent_counted_mid_call_is_as_far_into_it_as_it_is() {
+    let now = Instant::now() + Duration::from_secs(1000);
+    // Past calls: a fifth live, talks of 20–200 s.
+    let calls: Vec<RestoredCall> = (0..300)
+        .map(|i| RestoredCall {
+            ring_s: if i % 5 == 0 { 9.0 } else { 20.0 },
+            live: i % 5 == 0,
+            talk_s: (i % 5 == 0).then_some(20.0 + f64::from(i * 37 % 180)),
+        })
+        .collect();
+    let free_soon = |call_began: Instant| {
+        let mut pacer = Pacer::new(
+            PacerConfig::predictive(100),
+            now - Duration::from_secs(1000),
+        );
+        pacer.restore_history(now - Duration::from_secs(3600), 500, 5);
+        pacer.restore_calls(&calls);
+        pacer.on_event(
+            PacerEvent::Agent {
+                agent: AgentId(0),
+                activity: AgentActivity::OnCall,
+                leaving: false,
+                since: call_began,
+            },
+            now,
+        );
+        pacer.decide(now).reasoning.agents_free_soon
+    };
+    let fresh = free_soon(now);
+    let far_in = free_soon(now - Duration::from_secs(110));
+    assert!(far_in > fresh + 0.05, "{far_in} vs {fresh}");
+    // A `since` after the event is taken as the event's instant.
+    assert_eq!(free_soon(now + Duration::from_secs(50)), fresh);
 }

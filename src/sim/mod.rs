@@ -301,10 +301,12 @@ impl<'a> Sim<'a> {
             .agents
             .get(agent as usize)
             .is_some_and(|a| a.leave.is_some());
+        let since = self.instant();
         self.tell(PacerEvent::Agent {
             agent: AgentId(agent),
             activity,
             leaving,
+            since,
         });
     }
 
