@@ -883,6 +883,54 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         "kept: {changed}"
     );
 
+    // An agent of two running campaigns that dial by themselves dials for
+    // one at a time, and the agents table marks which ("(dialing)"): Alice
+    // (1001), logged in, is in both demo and autumn; Bob (1002), logged
+    // out, is counted by neither. Stopping autumn leaves her demo's alone.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/login",
+        Some("demo-agent-1001-token"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    for name in ["demo", "autumn"] {
+        browser.click(&format!("tr[data-campaign={name}] button.command-start"));
+        browser.wait_text(
+            &format!("tr[data-campaign={name}] .campaign-state"),
+            "the campaign started",
+            |t| t == "running",
+        );
+    }
+    let shared = browser.wait_text(
+        "tr[data-agent='1001'] .agent-campaigns",
+        "Alice dialing for one of her campaigns",
+        |t| t.matches("(dialing)").count() == 1,
+    );
+    assert!(
+        shared.contains("demo") && shared.contains("autumn"),
+        "{shared}"
+    );
+    let (_, body) = http(addr, "GET", "/api/agents/1001", Some(supervisor), None);
+    let dialing_for = serde_json::from_str::<Value>(&body).unwrap()["dialing_for"].clone();
+    assert!(
+        shared.contains(&format!("{} (dialing)", dialing_for.as_str().unwrap())),
+        "{shared} vs {dialing_for}"
+    );
+    assert!(
+        !browser
+            .text("tr[data-agent='1002'] .agent-campaigns")
+            .contains("(dialing)")
+    );
+    browser.screenshot("shared-agent");
+    browser.click("tr[data-campaign=autumn] button.command-stop");
+    browser.wait_text(
+        "tr[data-agent='1001'] .agent-campaigns",
+        "Alice no longer shared",
+        |t| t.contains("autumn") && !t.contains("(dialing)"),
+    );
+
     // Remove (the confirmation accepted): gone from the table and the API.
     browser.script("window.confirm = () => true; return null");
     browser.click_until(

@@ -21,7 +21,9 @@ async function command(path) {
 }
 
 function button(label, path, disabled) {
-  const node = outdial.el("button", { onclick: () => command(path) }, label);
+  // "command-start", "command-log-out": what the button does, for tests and styles.
+  const action = "command-" + label.toLowerCase().replace(/ /g, "-");
+  const node = outdial.el("button", { class: action, onclick: () => command(path) }, label);
   node.disabled = disabled;
   return node;
 }
