@@ -32,6 +32,9 @@ pub const HELD_BACK: &str = "outdial_held_back";
 /// Gauge: 1 while the trunk answers OPTIONS, 0 while it does not (absent
 /// until the first answer, and with `options_interval_s = 0`).
 pub const TRUNK_UP: &str = "outdial_trunk_up";
+/// Gauge: 1 while this node is registered with the trunk (`[trunk]
+/// register`), 0 while its registration fails (absent without it).
+pub const TRUNK_REGISTERED: &str = "outdial_trunk_registered";
 /// Gauge: customer calls this node may hold on a trunk shared with other
 /// nodes (`[trunk] shared_by_nodes`), and the nodes sharing it now.
 pub const TRUNK_SHARE_LINES: &str = "outdial_trunk_share_lines";
@@ -74,6 +77,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(ANSWERS_WAITING, "Live answers waiting for an agent");
     metrics::describe_gauge!(HELD_BACK, "1 while pacing is held back, by reason");
     metrics::describe_gauge!(TRUNK_UP, "1 while the trunk answers OPTIONS");
+    metrics::describe_gauge!(
+        TRUNK_REGISTERED,
+        "1 while this node is registered with the trunk"
+    );
     metrics::describe_gauge!(
         TRUNK_SHARE_LINES,
         "Calls this node may hold on a trunk shared by nodes"

@@ -192,3 +192,28 @@ fn options_keepalive_marks_the_trunk_up() {
     assert_eq!(line["state"], "Up", "{line}");
     trunk.assert_passed(Duration::from_secs(10));
 }
+
+/// `[trunk] register`: against a SIPp registrar that challenges every
+/// REGISTER and checks the digest, the dialer registers at start, renews
+/// the 20-s binding it was granted before it lapses (challenged again),
+/// and removes it with `Expires: 0` when stopped.
+#[test]
+fn registers_with_the_trunk_renews_and_unregisters_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registrar = Sipp::uas("registrar.xml", 1, &["-timeout", "60s"]);
+    let config = sip_support::config_text(dir.path(), registrar.port).replace(
+        "options_interval_s = 30",
+        "options_interval_s = 0\nregister = true\nregister_expires_s = 60",
+    );
+    let path = dir.path().join("outdial.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut running = Running::start(&path);
+    running.wait_for_message("outdial listening", Duration::from_secs(20));
+    let first = running.wait_for_message("registered with the trunk", Duration::from_secs(10));
+    assert_eq!(first["expires_s"], 20, "{first}");
+    running.wait_for_message("registered with the trunk", Duration::from_secs(25));
+    running.signal("TERM");
+    running.wait_for_message("unregistered from the trunk", Duration::from_secs(10));
+    running.wait_for_message("outdial stopped", Duration::from_secs(10));
+    registrar.assert_passed(Duration::from_secs(10));
+}

@@ -348,7 +348,9 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                             eprintln!("error: {error:#}");
                         }
                     }
-                    Event::PingResult { .. } | Event::Registration(_) => {}
+                    Event::PingResult { .. }
+                    | Event::Registration(_)
+                    | Event::TrunkRegistration { .. } => {}
                 }
             }
             media_event = next_media_event(media.as_mut()) => {

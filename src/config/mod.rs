@@ -140,6 +140,14 @@ pub struct TrunkConfig {
     /// OPTIONS keepalive interval; 0 disables it.
     #[serde(default = "default_options_interval")]
     pub options_interval_s: u64,
+    /// Register with the trunk (as `username`, digest with `password`):
+    /// for carriers that take calls only from a registered user agent.
+    #[serde(default)]
+    pub register: bool,
+    /// The registration's lifetime asked for (the carrier may grant less;
+    /// renewed before it lapses).
+    #[serde(default = "default_register_expires")]
+    pub register_expires_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -808,6 +816,10 @@ fn default_user_agent() -> String {
 fn default_trunk_transport() -> Transport {
     Transport::Udp
 }
+fn default_register_expires() -> u64 {
+    3600
+}
+
 fn default_options_interval() -> u64 {
     30
 }

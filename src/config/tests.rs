@@ -400,3 +400,29 @@ fn the_preview_variant_is_for_the_preview_modes() {
     let error = parse(&preview.replace("\"standard\"", "\"indirect\"")).expect_err("unknown");
     assert!(error.to_string().contains("indirect"), "{error}");
 }
+
+#[test]
+fn registering_with_the_trunk_needs_a_username_and_a_sane_lifetime() {
+    let config = parse(DEFAULT).unwrap();
+    assert!(!config.trunk.register, "off by default");
+    assert_eq!(config.trunk.register_expires_s, 3600);
+    let text = DEFAULT.replace(
+        "options_interval_s = 30",
+        "options_interval_s = 30\nregister = true",
+    );
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "trunk.register");
+    assert!(problem.message.contains("username"), "{}", problem.message);
+    let text = DEFAULT.replace(
+        "options_interval_s = 30",
+        "options_interval_s = 30\nregister = true\nusername = \"u\"\nregister_expires_s = 5",
+    );
+    assert_eq!(only_problem(&text).key, "trunk.register_expires_s");
+    let text = DEFAULT.replace(
+        "options_interval_s = 30",
+        "options_interval_s = 30\nregister = true\nusername = \"u\"\nregister_expires_s = 600",
+    );
+    let config = parse(&text).unwrap();
+    assert!(config.trunk.register);
+    assert_eq!(config.trunk.register_expires_s, 600);
+}

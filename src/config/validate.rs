@@ -167,6 +167,18 @@ fn check_trunk(config: &Config, check: &mut Checker<'_>) {
     if trunk.password.is_some() && trunk.username.is_none() {
         check.report("trunk.password", "a password needs a `username`");
     }
+    if trunk.register && trunk.username.is_none() {
+        check.report(
+            "trunk.register",
+            "registering needs a `username` (the address of record's user)",
+        );
+    }
+    if !(60..=86_400).contains(&trunk.register_expires_s) {
+        check.report(
+            "trunk.register_expires_s",
+            "must be from 60 to 86400 seconds",
+        );
+    }
 }
 
 fn check_api(config: &Config, check: &mut Checker<'_>) {

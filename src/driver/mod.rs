@@ -523,6 +523,7 @@ impl Engine {
             }
         }
         self.shell.hang_up_agents().await;
+        self.shell.unregister_from_trunk().await;
         self.shell.flush_store(HANGUP_FLUSH).await;
     }
 }

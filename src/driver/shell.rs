@@ -982,6 +982,8 @@ impl Shell {
                     answered: code.is_some(),
                 }];
             }
+            // Logged where the SIP events are read (`net::sip_sockets`).
+            SipEvent::TrunkRegistration { .. } => return Vec::new(),
         };
         let Some(party) = self.parties.get(&call_handle).cloned() else {
             return Vec::new();
@@ -1053,7 +1055,9 @@ impl Shell {
                     retry_after: end.retry_after,
                 }]
             }
-            SipEvent::PingResult { .. } | SipEvent::Registration(_) => Vec::new(),
+            SipEvent::PingResult { .. }
+            | SipEvent::Registration(_)
+            | SipEvent::TrunkRegistration { .. } => Vec::new(),
         }
     }
 
@@ -1082,7 +1086,9 @@ impl Shell {
                 tracing::info!(%agent, reason = %end.reason, "reservation call ended");
                 vec![Input::AgentLeg { agent, up: false }]
             }
-            SipEvent::PingResult { .. } | SipEvent::Registration(_) => Vec::new(),
+            SipEvent::PingResult { .. }
+            | SipEvent::Registration(_)
+            | SipEvent::TrunkRegistration { .. } => Vec::new(),
         }
     }
 
@@ -1094,6 +1100,30 @@ impl Shell {
                 .sip
                 .call(move |endpoint, now| endpoint.hangup(handle, now))
                 .await;
+        }
+    }
+
+    /// Removes our registrations with the trunk (shutdown) and waits, at
+    /// most 2 s, for the registrar's answer: it stops sending calls to an
+    /// address nobody will answer.
+    pub async fn unregister_from_trunk(&self) {
+        let held = self
+            .sip
+            .call(|endpoint, now| {
+                endpoint.unregister_all(now);
+                endpoint.registrations()
+            })
+            .await;
+        if held.unwrap_or(0) == 0 {
+            return;
+        }
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let held = self.sip.call(|endpoint, _| endpoint.registrations()).await;
+            if held.unwrap_or(0) == 0 {
+                return;
+            }
         }
     }
 

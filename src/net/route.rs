@@ -19,7 +19,7 @@ pub struct Route {
 
 /// Resolves a host name (or takes an IP); prefers IPv4 addresses, since the
 /// SIP socket binds `sip.listen` (IPv4 in every shipped configuration).
-async fn resolve(host_port: &str) -> anyhow::Result<SocketAddr> {
+pub(super) async fn resolve(host_port: &str) -> anyhow::Result<SocketAddr> {
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
         .await
         .with_context(|| format!("cannot resolve {host_port}"))?

@@ -15,7 +15,10 @@ use super::sip_driver::{SipDriver, SipHandle};
 use crate::config::TrunkConfig;
 use crate::config::{Config, SipConfig, Transport};
 use crate::sip::codec::SipUri;
-use crate::sip::endpoint::{Endpoint, EndpointConfig, Event, TransportKind};
+use crate::sip::endpoint::{
+    Credentials, Endpoint, EndpointConfig, Event, RegistrationRequest, RegistrationState,
+    TransportKind,
+};
 use crate::sip::trunk::{TrunkState, state_after_ping};
 
 pub struct SipSockets {
@@ -125,6 +128,10 @@ impl SipSockets {
         tokio::spawn(async move {
             let mut trunk = TrunkState::Unknown;
             while let Some(event) = events.recv().await {
+                if let Event::TrunkRegistration { state, .. } = &event {
+                    log_trunk_registration(state);
+                    continue;
+                }
                 if let Event::PingResult { code, .. } = event {
                     let now = state_after_ping(code);
                     if now != trunk {
@@ -142,6 +149,9 @@ impl SipSockets {
         });
         if config.trunk.options_interval_s > 0 {
             tokio::spawn(keepalive(config.trunk.clone(), handle.clone()));
+        }
+        if config.trunk.register {
+            tokio::spawn(register_with_trunk(config.trunk.clone(), handle.clone()));
         }
         let mut counter_shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -205,6 +215,74 @@ async fn keepalive(trunk: TrunkConfig, handle: SipHandle) {
             return;
         }
     }
+}
+
+/// Registers with the trunk (`[trunk] register`) once its address
+/// resolves; the endpoint renews the binding and retries failures itself.
+async fn register_with_trunk(trunk: TrunkConfig, handle: SipHandle) {
+    let Some(uri) = SipUri::parse(&trunk.uri) else {
+        return;
+    };
+    // Sent where the calls go: the outbound proxy when there is one.
+    let via = trunk
+        .outbound_proxy
+        .as_deref()
+        .and_then(SipUri::parse)
+        .map_or_else(|| uri.host_port(), |proxy| proxy.host_port());
+    let destination = loop {
+        match super::route::resolve(&via).await {
+            Ok(destination) => break destination,
+            Err(error) => {
+                tracing::warn!(%error, "cannot resolve the trunk to register; trying again in 30 s");
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+        }
+    };
+    let username = trunk.username.clone().unwrap_or_default();
+    let request = RegistrationRequest {
+        registrar: format!("sip:{}", uri.host_port()),
+        aor: format!("sip:{username}@{}", uri.host),
+        contact_user: username.clone(),
+        destination,
+        transport: TransportKind::from(trunk.transport),
+        credentials: trunk.password.clone().map(|password| Credentials {
+            username: username.clone(),
+            password,
+        }),
+        expires: std::time::Duration::from_secs(trunk.register_expires_s),
+    };
+    let _ = handle
+        .call(move |endpoint, now| endpoint.register(request, now))
+        .await;
+}
+
+/// Our registration with the trunk, in the log and the
+/// `outdial_trunk_registered` gauge.
+fn log_trunk_registration(state: &RegistrationState) {
+    let registered = match state {
+        RegistrationState::Registered { expires } => {
+            tracing::info!(expires_s = expires.as_secs(), "registered with the trunk");
+            1.0
+        }
+        RegistrationState::Failed {
+            code,
+            reason,
+            retry_in,
+        } => {
+            tracing::warn!(
+                code,
+                %reason,
+                retry_in_s = retry_in.as_secs(),
+                "registration with the trunk failed"
+            );
+            0.0
+        }
+        RegistrationState::Unregistered => {
+            tracing::info!("unregistered from the trunk");
+            0.0
+        }
+    };
+    metrics::gauge!(crate::metrics::TRUNK_REGISTERED).set(registered);
 }
 
 #[cfg(test)]

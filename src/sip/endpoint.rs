@@ -128,7 +128,7 @@ pub struct InviteRequest {
     pub symmetric: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A provisional response (100, 180, 183 …); `sdp` is early media.
     Progress {
@@ -160,6 +160,12 @@ pub enum Event {
         code: Option<u16>,
     },
     Registration(BindingChange),
+    /// What became of our registration `id` with a trunk
+    /// ([`Endpoint::register`]).
+    TrunkRegistration {
+        id: u64,
+        state: RegistrationState,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,6 +189,7 @@ enum TimerKey {
     Client(String, &'static str),
     Server(String, &'static str),
     Call(CallHandle),
+    Registration(u64),
 }
 
 #[derive(Debug)]
@@ -201,6 +208,7 @@ enum Purpose {
     Prack(CallHandle),
     Refresh(CallHandle),
     Ping(u64),
+    Register(u64),
 }
 
 #[derive(Debug)]
@@ -339,6 +347,9 @@ pub struct Endpoint {
     /// Server INVITE transactions that sent a 2xx, by Call-ID and CSeq, so
     /// the ACK (a new branch) finds them.
     accepted: HashMap<(String, u32), String>,
+    /// Our registrations with trunks, by id (`trunk_registration.rs`).
+    registrations: HashMap<u64, Registration>,
+    next_registration: u64,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     timer_keys: HashMap<u64, TimerKey>,
     next_timer: u64,
@@ -364,6 +375,8 @@ impl Endpoint {
             clients: HashMap::new(),
             servers: HashMap::new(),
             accepted: HashMap::new(),
+            registrations: HashMap::new(),
+            next_registration: 0,
             timers: BinaryHeap::new(),
             timer_keys: HashMap::new(),
             next_timer: 0,
@@ -467,6 +480,7 @@ impl Endpoint {
                 }
             }
             TimerKey::Call(handle) => self.calls.get(handle)?.deadline(),
+            TimerKey::Registration(id) => self.registration_deadline(*id),
         }
     }
 
@@ -953,6 +967,7 @@ impl Endpoint {
     fn fire(&mut self, key: TimerKey, now: Instant) {
         match &key {
             TimerKey::Call(handle) => self.fire_call_timer(*handle, now),
+            TimerKey::Registration(id) => self.fire_registration_timer(*id, now),
             TimerKey::Client(branch, method) => {
                 let map_key = (branch.clone(), *method);
                 let Some(tx) = self.clients.get_mut(&map_key) else {
@@ -1105,6 +1120,7 @@ impl Endpoint {
             Purpose::Refresh(handle) => {
                 let _ = self.hangup(handle, now);
             }
+            Purpose::Register(id) => self.on_register_timeout(id, now),
         }
     }
 
@@ -1241,6 +1257,7 @@ impl Endpoint {
                             self.schedule(TimerKey::Call(handle));
                         }
                     }
+                    Purpose::Register(id) => self.on_register_response(id, response, code, now),
                     Purpose::Cancel(_) | Purpose::Prack(_) | Purpose::Refresh(_) => {}
                 }
             }
@@ -2152,6 +2169,9 @@ fn min_se_of(response: &Message<'_>) -> Option<u64> {
 }
 
 mod session_timer;
+mod trunk_registration;
+use trunk_registration::Registration;
+pub use trunk_registration::{RegistrationRequest, RegistrationState};
 
 #[cfg(test)]
 mod tests;

@@ -193,7 +193,7 @@ fn event_call(event: &Event) -> Option<CallHandle> {
         | Event::Answered { call, .. }
         | Event::MediaChanged { call, .. }
         | Event::Ended { call, .. } => Some(*call),
-        Event::PingResult { .. } | Event::Registration(_) => None,
+        Event::PingResult { .. } | Event::Registration(_) | Event::TrunkRegistration { .. } => None,
     }
 }
 
@@ -202,6 +202,9 @@ fn call_event(event: Event) -> Option<CallEvent> {
         Event::Progress { code, sdp, .. } => Some(CallEvent::Progress { code, sdp }),
         Event::Answered { sdp, .. } => Some(CallEvent::Answered { sdp }),
         Event::Ended { end, .. } => Some(CallEvent::Ended(end)),
-        Event::MediaChanged { .. } | Event::PingResult { .. } | Event::Registration(_) => None,
+        Event::MediaChanged { .. }
+        | Event::PingResult { .. }
+        | Event::Registration(_)
+        | Event::TrunkRegistration { .. } => None,
     }
 }

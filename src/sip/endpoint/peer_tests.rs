@@ -17,6 +17,8 @@ use crate::sip::codec::Message;
 const RESPONSE_CODES: &[u16] = &[
     100, 180, 181, 183, 199, 200, 202, 299, 301, 302, 400, 401, 403, 404, 405, 407, 408, 415, 420,
     422, 480, 481, 486, 487, 488, 491, 500, 501, 503, 504, 580, 600, 603, 604, 699,
+    // Appended, not inserted: the kept regressions name codes by index.
+    423,
 ];
 
 const METHODS: &[&str] = &[
@@ -53,6 +55,10 @@ const EXTRA: &[&str] = &[
     "Contact: <sip:[::1]:0>\r\n",
     "Expires: 0\r\n",
     "Content-Type: multipart/mixed;boundary=x\r\n",
+    // A registrar's (appended: the kept regressions name extras by index).
+    "Min-Expires: 120\r\n",
+    "Min-Expires: 99999999\r\n",
+    "Contact: <sip:user@127.0.0.1:5060>;expires=5\r\n",
 ];
 
 /// Bodies: a usable answer, hold, a port of 0, garbage.
@@ -91,6 +97,8 @@ enum Op {
     /// The ring timeout's CANCEL (a crossing 200 is kept).
     CancelRinging(usize),
     Call,
+    /// A registration with the peer as the trunk's registrar.
+    Register,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -106,6 +114,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::HangUp),
         1 => any::<usize>().prop_map(Op::CancelRinging),
         1 => Just(Op::Call),
+        1 => Just(Op::Register),
     ]
 }
 
@@ -263,6 +272,9 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 let _ = ep.cancel_ringing(calls[nth % calls.len()], now);
             }
             Op::Call => calls.push(ep.invite(invite_request(), now).expect("a call")),
+            Op::Register => {
+                ep.register(super::tests::registration_request(60), now);
+            }
         }
         peer_state.drain(&mut ep);
     }
@@ -270,6 +282,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     for call in &calls {
         let _ = ep.hangup(*call, now);
     }
+    ep.unregister_all(now);
     let end = now + Duration::from_secs(600);
     let mut wakes = 0;
     while let Some(at) = ep.poll_timeout() {
@@ -294,6 +307,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     prop_assert_eq!(ep.clients.len(), 0, "client transactions left");
     prop_assert_eq!(ep.servers.len(), 0, "server transactions left");
     prop_assert_eq!(ep.accepted.len(), 0, "accepted INVITEs left");
+    prop_assert_eq!(ep.registrations.len(), 0, "registrations left");
     prop_assert!(ep.poll_timeout().is_none(), "a timer still armed");
     Ok(())
 }

@@ -1106,3 +1106,167 @@ fn a_422_to_our_refresh_reinvite_is_retried_with_its_min_se() {
     assert!(again.contains("Min-SE: 600\r\n"), "{again}");
     assert_ne!(cseq_of(again), cseq_of(&reinvite));
 }
+
+pub(super) fn registration_request(expires: u64) -> RegistrationRequest {
+    RegistrationRequest {
+        registrar: "sip:carrier.example.net".into(),
+        aor: "sip:user@carrier.example.net".into(),
+        contact_user: "user".into(),
+        destination: trunk(),
+        transport: TransportKind::Udp,
+        credentials: Some(Credentials {
+            username: "user".into(),
+            password: "secret".into(),
+        }),
+        expires: Duration::from_secs(expires),
+    }
+}
+
+fn registration_states(ep: &mut Endpoint) -> Vec<RegistrationState> {
+    events(ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TrunkRegistration { state, .. } => Some(state),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 3261 §10.2: a trunk that wants us registered challenges the
+/// REGISTER; the answer (digest over REGISTER and the registrar's URI) goes
+/// in the same Call-ID with the next CSeq; the binding granted by the
+/// 200's Contact is renewed a quarter of it before it lapses.
+#[test]
+fn a_trunk_registration_is_challenged_bound_and_renewed() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.register(registration_request(3600), t0);
+    let first = sent(&mut ep).remove(0);
+    assert!(
+        first.starts_with("REGISTER sip:carrier.example.net SIP/2.0\r\n"),
+        "{first}"
+    );
+    assert!(first.contains("\r\nExpires: 3600\r\n"), "{first}");
+    assert!(
+        first.contains("\r\nContact: <sip:user@127.0.0.1:5060>\r\n"),
+        "{first}"
+    );
+    assert!(
+        first.contains("\r\nTo: <sip:user@carrier.example.net>\r\n"),
+        "{first}"
+    );
+    let challenge = "WWW-Authenticate: Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\"\r\n";
+    deliver(&mut ep, &reply(&first, 401, "r", challenge, ""), t0 + MS);
+    let second = sent(&mut ep).remove(0);
+    let m = Message::parse(second.as_bytes()).unwrap();
+    assert_eq!(
+        m.call_id(),
+        Message::parse(first.as_bytes()).unwrap().call_id()
+    );
+    assert_eq!(m.header("CSeq"), Some("2 REGISTER"));
+    let credentials =
+        crate::sip::auth::DigestParams::parse(m.header("Authorization").unwrap()).unwrap();
+    assert_eq!(credentials.get("uri"), Some("sip:carrier.example.net"));
+    assert!(crate::sip::auth::verify(
+        &credentials,
+        "REGISTER",
+        "carrier",
+        "n1",
+        "secret"
+    ));
+    assert!(registration_states(&mut ep).is_empty(), "no outcome yet");
+    let bound = "Contact: <sip:user@127.0.0.1:5060>;expires=120\r\n";
+    deliver(&mut ep, &reply(&second, 200, "r", bound, ""), t0 + 2 * MS);
+    assert_eq!(
+        registration_states(&mut ep),
+        [RegistrationState::Registered {
+            expires: Duration::from_secs(120)
+        }]
+    );
+    let (at, renewal) = next_sent(&mut ep, t0 + 2 * MS);
+    assert_eq!(at, t0 + 2 * MS + Duration::from_secs(90));
+    assert!(renewal.starts_with("REGISTER "), "{renewal}");
+    assert!(renewal.contains("\r\nCSeq: 3 REGISTER\r\n"), "{renewal}");
+    assert!(
+        !renewal.contains("Authorization"),
+        "a fresh challenge: {renewal}"
+    );
+    assert_eq!(ep.registrations(), 1);
+}
+
+/// A registrar that refuses, asks for a longer binding (423) or does not
+/// answer is tried again — at once with its Min-Expires, after its
+/// Retry-After, else after 30 s doubling — and at shutdown the binding is
+/// removed with `Expires: 0`, leaving nothing behind.
+#[test]
+fn a_failing_registrar_is_tried_again_and_the_binding_removed_at_shutdown() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.register(registration_request(60), t0);
+    let first = sent(&mut ep).remove(0);
+    deliver(&mut ep, &reply(&first, 403, "r", "", ""), t0 + MS);
+    assert!(matches!(
+        registration_states(&mut ep)[..],
+        [RegistrationState::Failed { code: Some(403), retry_in, .. }] if retry_in == Duration::from_secs(30)
+    ));
+    let (at, again) = next_sent(&mut ep, t0 + MS);
+    assert_eq!(at, t0 + MS + Duration::from_secs(30));
+    deliver(
+        &mut ep,
+        &reply(&again, 423, "r", "Min-Expires: 300\r\n", ""),
+        at + MS,
+    );
+    let longer = sent(&mut ep).remove(0);
+    assert!(longer.contains("\r\nExpires: 300\r\n"), "{longer}");
+    deliver(
+        &mut ep,
+        &reply(&longer, 503, "r", "Retry-After: 5\r\n", ""),
+        at + 2 * MS,
+    );
+    assert!(matches!(
+        registration_states(&mut ep)[..],
+        [RegistrationState::Failed { code: Some(503), retry_in, .. }] if retry_in == Duration::from_secs(5)
+    ));
+    let (at, unanswered) = next_sent(&mut ep, at + 2 * MS);
+    assert!(unanswered.starts_with("REGISTER "), "{unanswered}");
+    // Nothing answers: retransmissions, then Timer F; the third failure
+    // waits 120 s.
+    let mut failed = Vec::new();
+    let mut now = at;
+    while failed.is_empty() {
+        now = ep.poll_timeout().unwrap();
+        ep.handle_timeout(now);
+        sent(&mut ep);
+        failed = registration_states(&mut ep);
+    }
+    assert!(matches!(
+        failed[..],
+        [RegistrationState::Failed { code: None, retry_in, .. }] if retry_in == Duration::from_secs(120)
+    ));
+    let (at, last) = next_sent(&mut ep, now);
+    assert_eq!(at, now + Duration::from_secs(120));
+    deliver(
+        &mut ep,
+        &reply(&last, 200, "r", "Expires: 300\r\n", ""),
+        at + MS,
+    );
+    assert_eq!(
+        registration_states(&mut ep),
+        [RegistrationState::Registered {
+            expires: Duration::from_secs(300)
+        }]
+    );
+    ep.unregister_all(at + 2 * MS);
+    let removal = sent(&mut ep).remove(0);
+    assert!(removal.contains("\r\nExpires: 0\r\n"), "{removal}");
+    deliver(&mut ep, &reply(&removal, 200, "r", "", ""), at + 3 * MS);
+    assert_eq!(
+        registration_states(&mut ep),
+        [RegistrationState::Unregistered]
+    );
+    assert_eq!(ep.registrations(), 0);
+    // Only the transactions' own timers are left, then nothing.
+    ep.handle_timeout(at + Duration::from_secs(3600));
+    assert!(sent(&mut ep).is_empty());
+    assert_eq!(ep.poll_timeout(), None);
+}
