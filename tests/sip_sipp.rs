@@ -62,6 +62,28 @@ fn a_session_the_trunk_stops_refreshing_is_ended_before_it_expires() {
     );
 }
 
+/// `outdial call` through a trunk that wants us registered (`[trunk]
+/// register`): it registers first (the call goes out only after the
+/// registrar's 200), places the call, and removes the binding at the end.
+#[test]
+fn a_test_call_through_a_registration_trunk_registers_first() {
+    let mut sipp = Sipp::uas("uas_registered_trunk.xml", 2, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = sip_support::config_text(dir.path(), sipp.port).replace(
+        "options_interval_s = 30",
+        "options_interval_s = 0\nregister = true\nregister_expires_s = 60",
+    );
+    let path = dir.path().join("outdial.toml");
+    std::fs::write(&path, config).unwrap();
+    let output = outdial_call(&path, &["+15551234567", "--hold", "0.3"], LIMIT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stderr.contains("registered with the trunk"), "{stderr}");
+    assert!(stdout.contains("outcome: answered"), "{stdout}\n{stderr}");
+    assert!(output.status.success(), "{stderr}");
+    sipp.assert_passed(LIMIT);
+}
+
 #[test]
 fn answered_call_reports_times_and_hangs_up_after_hold() {
     let (call, _) = call("uas_answer.xml", "0.3");

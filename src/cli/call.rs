@@ -15,10 +15,11 @@ use serde::Serialize;
 use super::call_media::{CallMedia, MediaNext, RECORD_TAIL};
 use super::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::config::{Config, Transport};
-use crate::net::SipSockets;
-use crate::net::route::route_for;
+use crate::net::route::{registration_request, route_for};
+use crate::net::{SipHandle, SipSockets};
 use crate::sip::endpoint::{
-    CallHandle, Credentials, Endpoint, EndpointConfig, Event, InviteRequest, TransportKind,
+    CallHandle, Credentials, Endpoint, EndpointConfig, Event, InviteRequest, RegistrationState,
+    TransportKind,
 };
 use crate::sip::offer::fixed_offer;
 use crate::sip::outcome::Outcome;
@@ -140,6 +141,63 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
 }
 
+/// How long `outdial call` waits for the registrar, before the calls and
+/// after them.
+const REGISTRAR_WAIT: Duration = Duration::from_secs(10);
+
+/// Registers with the trunk and waits for the outcome: the calls go out
+/// only once registered; a refusal is the command's error.
+async fn register_first(
+    handle: &SipHandle,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    request: crate::sip::endpoint::RegistrationRequest,
+) -> anyhow::Result<()> {
+    handle
+        .call(move |endpoint, now| endpoint.register(request, now))
+        .await
+        .ok_or_else(|| anyhow!("the SIP task stopped"))?;
+    let deadline = tokio::time::Instant::now() + REGISTRAR_WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .map_err(|_| anyhow!("the trunk's registrar did not answer within {REGISTRAR_WAIT:?}"))?
+            .ok_or_else(|| anyhow!("the SIP task stopped"))?;
+        if let Event::TrunkRegistration { state, .. } = event {
+            match state {
+                RegistrationState::Registered { .. } => return Ok(()),
+                RegistrationState::Failed { code, reason, .. } => {
+                    let code = code.map_or_else(|| "no answer".to_string(), |c| c.to_string());
+                    return Err(anyhow!(
+                        "registration with the trunk failed: {code} {reason}"
+                    ));
+                }
+                RegistrationState::Unregistered => {}
+            }
+        }
+    }
+}
+
+/// Removes the binding and waits (at most [`REGISTRAR_WAIT`]) for the
+/// registrar's answer.
+async fn unregister_last(
+    handle: &SipHandle,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+) {
+    let _ = handle
+        .call(|endpoint, now| endpoint.unregister_all(now))
+        .await;
+    let deadline = tokio::time::Instant::now() + REGISTRAR_WAIT;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let Event::TrunkRegistration {
+            state: RegistrationState::Unregistered,
+            ..
+        } = event
+        {
+            return;
+        }
+    }
+}
+
 async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     let route = route_for(config, &args.target).await?;
     // An ephemeral port on the configured SIP address, so `outdial run` may
@@ -162,6 +220,17 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     let (driver, handle, mut events) = sockets.into_driver(endpoint);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let driver_task = tokio::spawn(driver.run(shutdown_rx));
+    // A trunk that takes calls only from a registered user agent: register
+    // before the first INVITE, and remove the binding at the end.
+    let registered = config.trunk.register;
+    if registered {
+        let request = registration_request(&config.trunk, route.destination)
+            .ok_or_else(|| anyhow!("trunk.uri {:?} is not a sip: URI", config.trunk.uri))?;
+        register_first(&handle, &mut events, request).await?;
+        if !args.json {
+            eprintln!("registered with the trunk");
+        }
+    }
 
     let credentials = config.trunk.username.clone().map(|username| Credentials {
         username,
@@ -379,6 +448,9 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed();
+    if registered {
+        unregister_last(&handle, &mut events).await;
+    }
     let _ = shutdown_tx.send(true);
     let _ = driver_task.await;
     if !single {

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, anyhow};
 
-use crate::config::Config;
+use crate::config::{Config, TrunkConfig};
 use crate::sip::codec::SipUri;
-use crate::sip::endpoint::TransportKind;
+use crate::sip::endpoint::{Credentials, RegistrationRequest, TransportKind};
 
 /// Where a call goes: Request-URI, next hop, transport, and loose route.
 pub struct Route {
@@ -81,5 +81,28 @@ pub async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
         destination,
         transport,
         route,
+    })
+}
+
+/// What registering with `trunk` asks (`[trunk] register`): the address of
+/// record `sip:username@<trunk host>`, the Request-URI `sip:<trunk
+/// host:port>`, sent to `destination` (the trunk, or its outbound proxy).
+pub fn registration_request(
+    trunk: &TrunkConfig,
+    destination: SocketAddr,
+) -> Option<RegistrationRequest> {
+    let uri = SipUri::parse(&trunk.uri)?;
+    let username = trunk.username.clone().unwrap_or_default();
+    Some(RegistrationRequest {
+        registrar: format!("sip:{}", uri.host_port()),
+        aor: format!("sip:{username}@{}", uri.host),
+        contact_user: username.clone(),
+        destination,
+        transport: TransportKind::from(trunk.transport),
+        credentials: trunk.password.clone().map(|password| Credentials {
+            username: username.clone(),
+            password,
+        }),
+        expires: std::time::Duration::from_secs(trunk.register_expires_s),
     })
 }

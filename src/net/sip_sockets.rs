@@ -15,10 +15,7 @@ use super::sip_driver::{SipDriver, SipHandle};
 use crate::config::TrunkConfig;
 use crate::config::{Config, SipConfig, Transport};
 use crate::sip::codec::SipUri;
-use crate::sip::endpoint::{
-    Credentials, Endpoint, EndpointConfig, Event, RegistrationRequest, RegistrationState,
-    TransportKind,
-};
+use crate::sip::endpoint::{Endpoint, EndpointConfig, Event, RegistrationState, TransportKind};
 use crate::sip::trunk::{TrunkState, state_after_ping};
 
 pub struct SipSockets {
@@ -238,18 +235,8 @@ async fn register_with_trunk(trunk: TrunkConfig, handle: SipHandle) {
             }
         }
     };
-    let username = trunk.username.clone().unwrap_or_default();
-    let request = RegistrationRequest {
-        registrar: format!("sip:{}", uri.host_port()),
-        aor: format!("sip:{username}@{}", uri.host),
-        contact_user: username.clone(),
-        destination,
-        transport: TransportKind::from(trunk.transport),
-        credentials: trunk.password.clone().map(|password| Credentials {
-            username: username.clone(),
-            password,
-        }),
-        expires: std::time::Duration::from_secs(trunk.register_expires_s),
+    let Some(request) = super::route::registration_request(&trunk, destination) else {
+        return;
     };
     let _ = handle
         .call(move |endpoint, now| endpoint.register(request, now))
