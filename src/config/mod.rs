@@ -707,7 +707,7 @@ impl Config {
             self.rtp.leg_capacity()
         ));
         out.push_str(&format!(
-            "trunk    {} via {}, caller id {}, max {} calls, {} calls/s, auth {}\n",
+            "trunk    {} via {}, caller id {}, max {} calls, {} calls/s, auth {}{}\n",
             self.trunk.uri,
             self.trunk.transport,
             self.trunk.caller_id,
@@ -717,6 +717,11 @@ impl Config {
                 "digest"
             } else {
                 "none"
+            },
+            if self.trunk.register {
+                format!(", registers for {} s", self.trunk.register_expires_s)
+            } else {
+                String::new()
             }
         ));
         out.push_str(&format!(

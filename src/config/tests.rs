@@ -425,4 +425,11 @@ fn registering_with_the_trunk_needs_a_username_and_a_sane_lifetime() {
     let config = parse(&text).unwrap();
     assert!(config.trunk.register);
     assert_eq!(config.trunk.register_expires_s, 600);
+    assert!(
+        config
+            .summary()
+            .contains("auth digest, registers for 600 s"),
+        "{}",
+        config.summary()
+    );
 }
