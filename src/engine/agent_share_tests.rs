@@ -121,6 +121,23 @@ fn dialing_for(dialer: &Dialer, agent: &str, now: Instant) -> Option<String> {
     dialer.agent_view(agent, now).unwrap().dialing_for
 }
 
+/// `call` answered 3 s after `t0` by a person whose greeting ends at 3.6 s
+/// (the human verdict at 3.9 s).
+fn human_answers(dialer: &mut Dialer, call: CallId, t0: Instant) {
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(3600),
+            },
+            label: "human",
+            at_ms: 900,
+        },
+        t0 + ms(3900),
+    );
+}
+
 fn leased(dialer: &mut Dialer, campaign: &str, ids: &[i64], now: Instant) -> Vec<Effect> {
     dialer.handle_input(
         Input::Leased {
@@ -254,18 +271,7 @@ fn a_live_answer_takes_a_shared_agent_counted_by_the_other_campaign_rather_than_
         )
         .unwrap();
     effects(&mut dialer);
-    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
-    dialer.handle_input(
-        Input::Cpa {
-            call,
-            verdict: Verdict::Human {
-                greeting_ended: t0 + ms(3600),
-            },
-            label: "human",
-            at_ms: 900,
-        },
-        t0 + ms(3900),
-    );
+    human_answers(&mut dialer, call, t0);
     let connected = effects(&mut dialer);
     assert!(
         connected.contains(&Effect::Connect {
@@ -459,18 +465,7 @@ fn a_shared_agent_moved_mid_call_keeps_its_time_on_the_call() {
     let calls: Vec<CallId> = dials(&leased(&mut dialer, "a", &[1, 2, 3], t));
     assert_eq!(calls.len(), 1, "progressive 1:1 on a's one agent");
     let call = calls[0];
-    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
-    dialer.handle_input(
-        Input::Cpa {
-            call,
-            verdict: Verdict::Human {
-                greeting_ended: t0 + ms(3600),
-            },
-            label: "human",
-            at_ms: 900,
-        },
-        t0 + ms(3900),
-    );
+    human_answers(&mut dialer, call, t0);
     let connected = effects(&mut dialer);
     assert!(
         connected.contains(&Effect::Connect {
