@@ -25,6 +25,10 @@ pub struct CallSpec {
     pub ring_s: f64,
     pub talk_s: f64,
     pub wrap_s: f64,
+    /// The number needs an agent reserved from the dial (Ofcom's repeat
+    /// call after an abandoned call or a machine verdict): never paced,
+    /// dialed only with a Ready agent.
+    pub needs_agent: bool,
 }
 
 /// Where dials get their fates from.
@@ -104,6 +108,11 @@ pub struct Scenario {
     /// What the pacer is told about CPA false positives.
     #[serde(default)]
     pub amd_fp_estimate: f64,
+    /// Share of the list's records whose number needs an agent reserved
+    /// from the dial (`[campaign.repeat_calls]`): what the UK repeat-call
+    /// rule costs a list.
+    #[serde(default)]
+    pub repeat_call_share: f64,
     pub outcomes: Outcomes,
     pub talk: Dist,
     pub wrap: Dist,
@@ -160,6 +169,9 @@ impl Scenario {
         }
         if !(0.0..0.5).contains(&self.amd_fp_estimate) {
             return bad("`amd_fp_estimate`: give a fraction in [0, 0.5)".into());
+        }
+        if !(0.0..=1.0).contains(&self.repeat_call_share) {
+            return bad("`repeat_call_share`: give a fraction in [0, 1]".into());
         }
         let o = &self.outcomes;
         let shares = [o.human, o.machine, o.busy, o.noanswer];
@@ -253,11 +265,14 @@ impl CallSource for ScenarioSource<'_> {
         };
         let talk_s = s.talk.sample(&mut rng);
         let wrap_s = s.wrap.sample(&mut rng);
+        // Drawn last: a share of 0 leaves every other draw as it was.
+        let needs_agent = rng.uniform() < s.repeat_call_share;
         Ok(CallSpec {
             class,
             ring_s,
             talk_s,
             wrap_s,
+            needs_agent,
         })
     }
 }
@@ -349,6 +364,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<CallSpec>, SimError> {
             ring_s: parse_seconds(ring, "ring_s").map_err(err)?,
             talk_s: parse_seconds(talk, "talk_s").map_err(err)?,
             wrap_s: parse_seconds(wrap, "wrap_s").map_err(err)?,
+            needs_agent: false,
         });
     }
     Ok(rows)

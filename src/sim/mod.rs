@@ -240,6 +240,9 @@ struct Sim<'a> {
     lines: u32,
     /// Every dial takes a Ready agent with it (`Policy::ReservedAtDial`).
     reserve_at_dial: bool,
+    /// Records whose number needs an agent reserved from the dial, drawn
+    /// and waiting for a Ready agent (in list order).
+    repeats: VecDeque<CallSpec>,
     // Measurements.
     m: report::Counters,
 }
@@ -278,6 +281,7 @@ impl<'a> Sim<'a> {
             waiting: VecDeque::new(),
             lines: 0,
             reserve_at_dial: policy == Policy::ReservedAtDial,
+            repeats: VecDeque::new(),
             m: report::Counters::default(),
         }
     }
@@ -386,50 +390,84 @@ impl<'a> Sim<'a> {
     }
 
     fn dial(&mut self, source: &mut dyn CallSource) -> Result<(), SimError> {
+        // Repeat calls first, each with the longest idle Ready agent, as
+        // the engine dials them before the pacer's next decision (which
+        // then sees those agents reserved).
+        while !self.repeats.is_empty()
+            && !self.ready.is_empty()
+            && self.lines < self.setup.max_lines
+        {
+            let Some(agent) = self.reserve_longest_idle() else {
+                break;
+            };
+            if let Some(spec) = self.repeats.pop_front() {
+                self.m.repeat_calls += 1;
+                self.start_call(spec, Some(agent));
+            }
+        }
         let now = self.instant();
         let decision = self.pacer.decide(now);
         for _ in 0..decision.dial {
             if self.lines >= self.setup.max_lines {
                 break;
             }
+            if self.reserve_at_dial && self.ready.is_empty() {
+                break;
+            }
+            let spec = source.next_call(self.now as f64 / 1e6)?;
+            if spec.needs_agent && !self.reserve_at_dial {
+                // Never paced: it waits for a Ready agent (the next
+                // decision's first dials); the pacer's dial goes unused.
+                self.repeats.push_back(spec);
+                continue;
+            }
             let agent = if self.reserve_at_dial {
-                // The longest idle; it keeps its `since` (the wait it is
-                // in goes on through the ring).
-                let Some(&(since, agent)) = self.ready.iter().next() else {
-                    break;
-                };
-                self.ready.remove(&(since, agent));
-                if let Some(a) = self.agents.get_mut(agent as usize) {
-                    a.state = AState::Reserved;
-                }
-                self.tell_agent(agent, AgentActivity::Reserved);
-                Some(agent)
+                self.reserve_longest_idle()
             } else {
                 None
             };
-            let spec = source.next_call(self.now as f64 / 1e6)?;
-            let id = self.calls.len() as u64;
-            self.calls.push(Call {
-                spec,
-                state: CState::Ringing,
-                answered: 0,
-                agent,
-            });
-            if let Some(a) = agent.and_then(|a| self.agents.get_mut(a as usize)) {
-                a.call = Some(id);
+            if spec.needs_agent {
+                self.m.repeat_calls += 1;
             }
-            self.lines += 1;
-            self.m.max_lines_in_use = self.m.max_lines_in_use.max(self.lines);
-            self.m.dials += 1;
-            let call = CallId(id);
-            self.tell(if agent.is_some() {
-                PacerEvent::CallDialedWithAgent { call }
-            } else {
-                PacerEvent::CallDialed { call }
-            });
-            self.schedule(self.now + us(spec.ring_s.max(MIN_RING_S)), Ev::Resolve(id));
+            self.start_call(spec, agent);
         }
         Ok(())
+    }
+
+    /// Reserves the longest idle Ready agent from the dial on; it keeps
+    /// its `since` (the wait it is in goes on through the ring).
+    fn reserve_longest_idle(&mut self) -> Option<u32> {
+        let &(since, agent) = self.ready.iter().next()?;
+        self.ready.remove(&(since, agent));
+        if let Some(a) = self.agents.get_mut(agent as usize) {
+            a.state = AState::Reserved;
+        }
+        self.tell_agent(agent, AgentActivity::Reserved);
+        Some(agent)
+    }
+
+    /// A dial: the line held, the pacer told, the outcome scheduled.
+    fn start_call(&mut self, spec: CallSpec, agent: Option<u32>) {
+        let id = self.calls.len() as u64;
+        self.calls.push(Call {
+            spec,
+            state: CState::Ringing,
+            answered: 0,
+            agent,
+        });
+        if let Some(a) = agent.and_then(|a| self.agents.get_mut(a as usize)) {
+            a.call = Some(id);
+        }
+        self.lines += 1;
+        self.m.max_lines_in_use = self.m.max_lines_in_use.max(self.lines);
+        self.m.dials += 1;
+        let call = CallId(id);
+        self.tell(if agent.is_some() {
+            PacerEvent::CallDialedWithAgent { call }
+        } else {
+            PacerEvent::CallDialed { call }
+        });
+        self.schedule(self.now + us(spec.ring_s.max(MIN_RING_S)), Ev::Resolve(id));
     }
 
     fn resolve(&mut self, id: u64) {

@@ -12,6 +12,7 @@ pub struct Counters {
     pub connected: u64,
     pub abandoned: u64,
     pub amd_false_positives: u64,
+    pub repeat_calls: u64,
     pub talk_us: u64,
     pub wrap_us: u64,
     pub logged_in_us: u64,
@@ -41,6 +42,9 @@ pub struct Report {
     /// Highest running UK rate once at least 100 live answers were seen.
     pub peak_abandon_rate_uk: f64,
     pub amd_false_positives: u64,
+    /// Dials made with an agent reserved from the dial because the number
+    /// needed one (`repeat_call_share`).
+    pub repeat_calls: u64,
     pub dials: u64,
     pub live_answers: u64,
     pub connected: u64,
@@ -92,6 +96,7 @@ impl Report {
             peak_abandon_rate: m.peak_rate_us,
             peak_abandon_rate_uk: m.peak_rate_uk,
             amd_false_positives: m.amd_false_positives,
+            repeat_calls: m.repeat_calls,
             dials: m.dials,
             live_answers: m.live_answers,
             connected: m.connected,

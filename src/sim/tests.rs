@@ -106,3 +106,43 @@ fn an_agent_reserved_at_the_dial_never_leaves_its_call_to_be_abandoned() {
     assert_eq!(reserved.abandoned, 0, "{reserved:?}");
     assert!(reserved.live_answers > 0);
 }
+
+/// `repeat_call_share`: records whose number needs an agent reserved from
+/// the dial (Ofcom's repeat calls) are never paced. With every record such
+/// a call, a predictive campaign abandons nobody and dials each with its
+/// agent; with a share of 0 the campaign is the one without the key (the
+/// extra draw comes last for each dial, so no other draw moves); between,
+/// about that share of the dials goes out with an agent.
+#[test]
+fn repeat_calls_are_dialed_only_with_an_agent() {
+    let text = std::fs::read_to_string("scenarios/grid/n005-ph30.toml").expect("grid scenario");
+    let with_share = |share: f64| {
+        let mut s = Scenario::parse(&text).expect("parses");
+        s.shift_hours = 2.0;
+        s.repeat_call_share = share;
+        let setup = Setup::from_scenario(&s);
+        let policy = Policy::parse("predictive").expect("policy");
+        run(&setup, &mut ScenarioSource::new(&s, 1), policy).expect("runs")
+    };
+    let all = with_share(1.0);
+    assert_eq!(all.abandoned, 0, "{all:?}");
+    assert_eq!(all.repeat_calls, all.dials, "{all:?}");
+    assert!(all.connected > 0, "{all:?}");
+    let none = with_share(0.0);
+    assert_eq!(none.repeat_calls, 0);
+    let mut without_key = Scenario::parse(&text).expect("parses");
+    without_key.shift_hours = 2.0;
+    let setup = Setup::from_scenario(&without_key);
+    let policy = Policy::parse("predictive").expect("policy");
+    let plain = run(&setup, &mut ScenarioSource::new(&without_key, 1), policy).expect("runs");
+    assert_eq!(none, plain);
+    let some = with_share(0.3);
+    let share = some.repeat_calls as f64 / some.dials as f64;
+    assert!((0.2..0.4).contains(&share), "{share}: {some:?}");
+    assert!(
+        some.talk_occupancy < none.talk_occupancy,
+        "agents wait through the rings: {} vs {}",
+        some.talk_occupancy,
+        none.talk_occupancy
+    );
+}

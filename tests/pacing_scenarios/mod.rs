@@ -56,6 +56,7 @@ pub fn scenario(
         abandon_after_s: 2.0,
         abandon_message_s: 5.0,
         amd_fp_estimate: 0.0,
+        repeat_call_share: 0.0,
         outcomes: Outcomes {
             human,
             machine: 0.2,
