@@ -67,6 +67,31 @@ proptest! {
         }
     }
 
+    /// Repeat calls (Ofcom: a number that needs an agent reserved from the
+    /// dial) take Ready agents ahead of the pacer's next decision — agents
+    /// the calls already ringing may have been counting on: still under
+    /// the cap.
+    #[test]
+    fn predictive_with_repeat_calls_respects_the_abandon_cap(
+        agents in 2u32..16,
+        human in 0.05f64..0.7,
+        talk_mean in 40.0f64..240.0,
+        lines in 1.5f64..6.0,
+        repeat_share in 0.0f64..0.4,
+        seed in 1u64..1_000_000,
+    ) {
+        let mut s = scenario(agents, human, talk_mean, lines, Vec::new());
+        s.seeds = vec![seed];
+        s.repeat_call_share = repeat_share;
+        let setup = Setup::from_scenario(&s);
+        let report = run(&setup, &mut ScenarioSource::new(&s, seed), Policy::parse("predictive").unwrap()).unwrap();
+        prop_assert!(report.max_lines_in_use <= setup.max_lines, "{report:?}");
+        if report.live_answers >= 100 {
+            prop_assert!(report.abandon_rate <= 0.03, "{report:?}");
+            prop_assert!(report.peak_abandon_rate <= 0.03, "{report:?}");
+        }
+    }
+
     #[test]
     fn ratio_dialing_respects_trunk_limits(
         agents in 1u32..20,
