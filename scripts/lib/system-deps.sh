@@ -9,6 +9,7 @@ SYSTEM_DEPS=(
   "baresip baresip-core"
   "linphonec linphone-cli"
   "kamailio kamailio"
+  "dnsmasq dnsmasq-base"
 )
 
 apt_updated=0

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::call_media::{CallMedia, MediaNext, RECORD_TAIL};
 use super::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::config::{Config, Transport};
+use crate::net::locate::Locator;
 use crate::net::route::{registration_request, route_for};
 use crate::net::{SipHandle, SipSockets};
 use crate::sip::endpoint::{
@@ -199,7 +200,8 @@ async fn unregister_last(
 }
 
 async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
-    let route = route_for(config, &args.target).await?;
+    let locator = Locator::new(&config.sip.dns_servers);
+    let route = route_for(&locator, config, &args.target).await?;
     // An ephemeral port on the configured SIP address, so `outdial run` may
     // keep its port while calls are placed.
     let mut sip_config = config.sip.clone();
@@ -224,7 +226,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     // before the first INVITE, and remove the binding at the end.
     let registered = config.trunk.register;
     if registered {
-        let request = registration_request(&config.trunk, route.destination)
+        let request = registration_request(&config.trunk, route.next_hop.first())
             .ok_or_else(|| anyhow!("trunk.uri {:?} is not a sip: URI", config.trunk.uri))?;
         register_first(&handle, &mut events, request).await?;
         if !args.json {
@@ -283,9 +285,11 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                         Err(at) => { next_try = at; break; }
                     }
                     let port = config.rtp.port_min.saturating_add(u16::try_from((placed % pairs) * 2).unwrap_or(0));
+                    let (destination, alternates) = route.next_hop.ordered(fastrand::u32);
                     let request = InviteRequest {
                         uri: route.uri.clone(),
-                        destination: route.destination,
+                        destination,
+                        alternates,
                         transport: route.transport,
                         route: route.route.clone(),
                         caller_id: config.trunk.caller_id.clone(),
@@ -308,7 +312,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                     placed += 1;
                     last_placed = placed_at.1;
                     if single && !args.json {
-                        println!("INVITE {} via {} ({:?})", route.uri, route.destination, route.transport);
+                        println!("INVITE {} via {} ({:?})", route.uri, destination, route.transport);
                     }
                 }
             }

@@ -87,6 +87,10 @@ pub struct SipConfig {
     pub t4_ms: u64,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// DNS servers (`IP` or `IP:PORT`) for SRV and address lookups of SIP
+    /// hosts (RFC 3263); empty: the system's (`/etc/resolv.conf`).
+    #[serde(default, deserialize_with = "dns_servers")]
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -792,6 +796,22 @@ fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
 fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_socket_addr(&text).map_err(serde::de::Error::custom)
+}
+
+/// `IP:PORT`, or a bare `IP` for port 53.
+fn dns_servers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SocketAddr>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|text| match text.parse::<IpAddr>() {
+            Ok(ip) => Ok(SocketAddr::new(ip, 53)),
+            Err(_) => parse_socket_addr(text).map_err(|_| {
+                format!(
+                    "`{text}` is not a DNS server; expected an IP or IP:PORT like 192.0.2.53:53"
+                )
+            }),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
 }
 
 fn optional_socket_addr<'de, D: Deserializer<'de>>(

@@ -433,3 +433,33 @@ fn registering_with_the_trunk_needs_a_username_and_a_sane_lifetime() {
         config.summary()
     );
 }
+
+#[test]
+fn dns_servers_take_an_ip_or_an_ip_and_port() {
+    let config = parse(DEFAULT).expect("the shipped config must load");
+    assert!(config.sip.dns_servers.is_empty(), "the system's by default");
+    let text = DEFAULT.replace(
+        "# dns_servers = [\"192.0.2.53\"]",
+        "dns_servers = [\"192.0.2.53\", \"127.0.0.1:5353\"]",
+    );
+    let config = parse(&text).expect("loads");
+    assert_eq!(
+        config.sip.dns_servers,
+        [
+            "192.0.2.53:53".parse::<SocketAddr>().unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        ]
+    );
+    let text = DEFAULT.replace(
+        "# dns_servers = [\"192.0.2.53\"]",
+        "dns_servers = [\"ns1.example.net\"]",
+    );
+    let problem = only_problem(&text);
+    assert_eq!(problem.key, "sip.dns_servers");
+    assert!(
+        problem
+            .message
+            .contains("`ns1.example.net` is not a DNS server"),
+        "{problem:?}"
+    );
+}

@@ -19,6 +19,7 @@ use crate::engine::calls::LEASE_FOR;
 use crate::engine::io::{AttemptRecord, CallId, ConnectFailure, Effect, HistoryMinute, Input};
 use crate::media::prompt::Prompt as PromptAudio;
 use crate::net::SipHandle;
+use crate::net::locate::{Destinations, Locator};
 use crate::net::route::{Route, route_for};
 use crate::net::rtp::{self, PortPool, RtpLeg};
 use crate::pacing::ledger::US_WINDOW;
@@ -93,6 +94,8 @@ pub struct Shell {
     registered: HashMap<String, (String, Received)>,
     /// The trunk's resolved route and when it was resolved.
     trunk_route: Option<(Route, Instant)>,
+    /// DNS for SIP hosts (SRV, RFC 3263), with its cache.
+    locator: Locator,
     /// When the leases of the calls in progress are extended next.
     next_lease_extension: Option<Instant>,
     /// Where simulated agents' legs send their audio (drained, discarded).
@@ -125,6 +128,7 @@ impl Shell {
         let pool = PortPool::new(config.rtp.bind, config.rtp.port_min, config.rtp.port_max);
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let (rows_tx, rows) = mpsc::unbounded_channel();
+        let locator = Locator::new(&config.sip.dns_servers);
         let mut shell = Shell {
             config,
             sip,
@@ -143,6 +147,7 @@ impl Shell {
             agents: HashMap::new(),
             registered: HashMap::new(),
             trunk_route: None,
+            locator,
             next_lease_extension: None,
             sink: None,
             store_tasks: tokio::task::JoinSet::new(),
@@ -584,7 +589,7 @@ impl Shell {
             .as_ref()
             .is_some_and(|(_, at)| at.elapsed() < TRUNK_ROUTE_TTL);
         if !fresh {
-            let route = route_for(&self.config, phone).await?;
+            let route = route_for(&self.locator, &self.config, phone).await?;
             self.trunk_route = Some((route, Instant::now()));
         }
         let (cached, _) = self
@@ -602,16 +607,20 @@ impl Shell {
             .collect();
         Ok(Route {
             uri: format!("sip:{number}@{host}"),
-            destination: cached.destination,
+            next_hop: cached.next_hop.clone(),
             transport: cached.transport,
             route: cached.route.clone(),
         })
     }
 
     fn invite(&self, route: Route, caller_id: String, sdp: Vec<u8>) -> InviteRequest {
+        // Ordered afresh per call: calls spread over the SRV targets of one
+        // priority as their weights ask, though the route is cached.
+        let (destination, alternates) = route.next_hop.ordered(fastrand::u32);
         InviteRequest {
             uri: route.uri,
-            destination: route.destination,
+            destination,
+            alternates,
             transport: route.transport,
             route: route.route,
             caller_id,
@@ -733,7 +742,7 @@ impl Shell {
         let route = if let Some((contact, received)) = registered {
             Route {
                 uri: contact,
-                destination: received.addr,
+                next_hop: Destinations::single(received.addr),
                 transport: received.transport,
                 route: None,
             }
@@ -748,7 +757,7 @@ impl Shell {
                 tracing::warn!(%agent, "the agent's phone is not registered and has no sip_uri");
                 return vec![Input::AgentLeg { agent, up: false }];
             };
-            match route_for(&self.config, &uri).await {
+            match route_for(&self.locator, &self.config, &uri).await {
                 Ok(route) => route,
                 Err(error) => {
                     tracing::warn!(%agent, error = %format!("{error:#}"), "cannot reach the agent's phone");

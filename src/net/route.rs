@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 
+use super::locate::{Destinations, Locator};
 use crate::config::{Config, TrunkConfig};
 use crate::sip::codec::SipUri;
 use crate::sip::endpoint::{Credentials, RegistrationRequest, TransportKind};
@@ -12,27 +13,14 @@ use crate::sip::endpoint::{Credentials, RegistrationRequest, TransportKind};
 /// Where a call goes: Request-URI, next hop, transport, and loose route.
 pub struct Route {
     pub uri: String,
-    pub destination: SocketAddr,
+    /// The trunk's, the outbound proxy's or the URI's host addresses; each
+    /// call orders them afresh (RFC 2782 weights) and fails over along them.
+    pub next_hop: Destinations,
     pub transport: TransportKind,
     pub route: Option<String>,
 }
 
-/// Resolves a host name (or takes an IP); prefers IPv4 addresses, since the
-/// SIP socket binds `sip.listen` (IPv4 in every shipped configuration).
-pub(super) async fn resolve(host_port: &str) -> anyhow::Result<SocketAddr> {
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
-        .await
-        .with_context(|| format!("cannot resolve {host_port}"))?
-        .collect();
-    addresses
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addresses.first())
-        .copied()
-        .ok_or_else(|| anyhow!("{host_port} resolves to no address"))
-}
-
-pub async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
+pub async fn route_for(locator: &Locator, config: &Config, target: &str) -> anyhow::Result<Route> {
     let trunk = SipUri::parse(&config.trunk.uri)
         .ok_or_else(|| anyhow!("trunk.uri {:?} is not a sip: URI", config.trunk.uri))?;
     if target.starts_with("sip:") || target.starts_with("sips:") {
@@ -44,7 +32,7 @@ pub async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
         };
         return Ok(Route {
             uri: target.to_string(),
-            destination: resolve(&uri.host_port()).await?,
+            next_hop: locator.locate(&uri, transport).await?,
             transport,
             route: None,
         });
@@ -63,22 +51,22 @@ pub async fn route_for(config: &Config, target: &str) -> anyhow::Result<Route> {
             "{target:?} is neither a SIP URI nor a phone number"
         ));
     }
-    let uri = format!("sip:{number}@{}", trunk.host_port());
+    let uri = format!("sip:{number}@{}", trunk.authority());
     let transport = TransportKind::from(config.trunk.transport);
-    let (destination, route) = match &config.trunk.outbound_proxy {
+    let (next_hop, route) = match &config.trunk.outbound_proxy {
         Some(proxy) => {
             let proxy_uri = SipUri::parse(proxy)
                 .ok_or_else(|| anyhow!("trunk.outbound_proxy {proxy:?} is not a sip: URI"))?;
             (
-                resolve(&proxy_uri.host_port()).await?,
+                locator.locate(&proxy_uri, transport).await?,
                 Some(format!("<{proxy};lr>")),
             )
         }
-        None => (resolve(&trunk.host_port()).await?, None),
+        None => (locator.locate(&trunk, transport).await?, None),
     };
     Ok(Route {
         uri,
-        destination,
+        next_hop,
         transport,
         route,
     })
@@ -94,7 +82,7 @@ pub fn registration_request(
     let uri = SipUri::parse(&trunk.uri)?;
     let username = trunk.username.clone().unwrap_or_default();
     Some(RegistrationRequest {
-        registrar: format!("sip:{}", uri.host_port()),
+        registrar: format!("sip:{}", uri.authority()),
         aor: format!("sip:{username}@{}", uri.host),
         contact_user: username.clone(),
         destination,

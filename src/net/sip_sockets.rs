@@ -11,6 +11,7 @@ use anyhow::Context;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+use super::locate::Locator;
 use super::sip_driver::{SipDriver, SipHandle};
 use crate::config::TrunkConfig;
 use crate::config::{Config, SipConfig, Transport};
@@ -144,11 +145,20 @@ impl SipSockets {
                 }
             }
         });
+        let locator = Locator::new(&config.sip.dns_servers);
         if config.trunk.options_interval_s > 0 {
-            tokio::spawn(keepalive(config.trunk.clone(), handle.clone()));
+            tokio::spawn(keepalive(
+                config.trunk.clone(),
+                locator.clone(),
+                handle.clone(),
+            ));
         }
         if config.trunk.register {
-            tokio::spawn(register_with_trunk(config.trunk.clone(), handle.clone()));
+            tokio::spawn(register_with_trunk(
+                config.trunk.clone(),
+                locator,
+                handle.clone(),
+            ));
         }
         let mut counter_shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -182,24 +192,21 @@ impl SipSockets {
     }
 }
 
-/// OPTIONS to the trunk every `options_interval_s`; the answers (or their
-/// absence) move the trunk between up and down in the event task above.
-async fn keepalive(trunk: TrunkConfig, handle: SipHandle) {
+/// OPTIONS to the trunk every `options_interval_s` (its best address, when
+/// its SRV records name several); the answers (or their absence) move the
+/// trunk between up and down in the event task above.
+async fn keepalive(trunk: TrunkConfig, locator: Locator, handle: SipHandle) {
     let Some(uri) = SipUri::parse(&trunk.uri) else {
         return;
     };
-    let host_port = uri.host_port();
     let transport = TransportKind::from(trunk.transport);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(trunk.options_interval_s));
     loop {
         tick.tick().await;
-        let destination = match tokio::net::lookup_host(&host_port)
-            .await
-            .map(|mut a| a.next())
-        {
-            Ok(Some(destination)) => destination,
-            _ => {
-                tracing::warn!(trunk = %host_port, "cannot resolve the trunk for OPTIONS");
+        let destination = match locator.locate(&uri, transport).await {
+            Ok(destinations) => destinations.first(),
+            Err(_) => {
+                tracing::warn!(trunk = %uri.authority(), "cannot resolve the trunk for OPTIONS");
                 continue;
             }
         };
@@ -216,24 +223,22 @@ async fn keepalive(trunk: TrunkConfig, handle: SipHandle) {
 
 /// Registers with the trunk (`[trunk] register`) once its address
 /// resolves; the endpoint renews the binding and retries failures itself.
-async fn register_with_trunk(trunk: TrunkConfig, handle: SipHandle) {
+async fn register_with_trunk(trunk: TrunkConfig, locator: Locator, handle: SipHandle) {
     let Some(uri) = SipUri::parse(&trunk.uri) else {
         return;
     };
     // Sent where the calls go: the outbound proxy when there is one.
-    let via = trunk
-        .outbound_proxy
-        .as_deref()
-        .and_then(SipUri::parse)
-        .map_or_else(|| uri.host_port(), |proxy| proxy.host_port());
+    let proxy = trunk.outbound_proxy.as_deref().and_then(SipUri::parse);
+    let via = proxy.as_ref().unwrap_or(&uri);
+    let transport = TransportKind::from(trunk.transport);
     let destination = loop {
-        match super::route::resolve(&via).await {
-            Ok(destination) => break destination,
+        match locator.locate(via, transport).await {
+            Ok(destinations) => break destinations.first(),
             Err(error) => {
-                tracing::warn!(%error, "cannot resolve the trunk to register; trying again in 30 s");
-                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                tracing::warn!(error = %format!("{error:#}"), "cannot resolve the trunk to register; trying again in 30 s");
             }
         }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     };
     let Some(request) = super::route::registration_request(&trunk, destination) else {
         return;

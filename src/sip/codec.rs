@@ -566,6 +566,21 @@ impl<'a> SipUri<'a> {
         param(self.params, "transport")
     }
 
+    /// `host` or `host:port` as the URI has it, IPv6 bracketed: what a
+    /// Request-URI to this host carries (no port added, which would turn
+    /// off the SRV lookup RFC 3263 asks for a bare host name).
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.to_string()
+        };
+        match self.port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        }
+    }
+
     /// `host:port` with IPv6 bracketed, the port defaulting to 5060.
     pub fn host_port(&self) -> String {
         let port = self.port.unwrap_or(5060);

@@ -108,6 +108,10 @@ pub struct InviteRequest {
     pub uri: String,
     /// Next hop (the trunk or the outbound proxy), already resolved.
     pub destination: SocketAddr,
+    /// The next hop's further addresses (its other SRV targets, RFC 3263),
+    /// tried in turn when the INVITE times out or gets a 503; those that
+    /// timed out lately go last (`failover.rs`).
+    pub alternates: Vec<SocketAddr>,
     pub transport: TransportKind,
     /// Outbound proxy as a loose route (`<sip:proxy;lr>`), if any.
     pub route: Option<String>,
@@ -182,6 +186,8 @@ pub struct Stats {
     pub malformed: u64,
     pub strays: u64,
     pub retransmissions: u64,
+    /// INVITEs sent to a next address after one did not serve (RFC 3263).
+    pub failovers: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -194,7 +200,9 @@ enum TimerKey {
 
 #[derive(Debug)]
 enum ClientTx {
-    Invite(ClientInvite, CallHandle),
+    /// A call's INVITE, with where it was sent (a failover sends the next
+    /// one elsewhere while this one may still absorb retransmitted answers).
+    Invite(ClientInvite, CallHandle, SocketAddr),
     /// A session refresh by re-INVITE (RFC 4028 §7.4) on a confirmed call,
     /// with where it was sent.
     Reinvite(ClientInvite, CallHandle, TransportKind, SocketAddr),
@@ -358,6 +366,10 @@ pub struct Endpoint {
     registrar: Registrar,
     /// Nonces issued so far (the counter under the nonce key).
     nonces_issued: u64,
+    /// Next-hop addresses that let an INVITE time out, or answered 503
+    /// with Retry-After, and until when new calls try them last
+    /// (`failover.rs`).
+    unresponsive: HashMap<SocketAddr, Instant>,
     stats: Stats,
 }
 
@@ -367,6 +379,7 @@ impl Endpoint {
         Endpoint {
             rng: fastrand::Rng::with_seed(config.seed),
             nonces_issued: 0,
+            unresponsive: HashMap::new(),
             config,
             next_call: 1,
             next_ping: 1,
@@ -469,7 +482,7 @@ impl Endpoint {
         match key {
             TimerKey::Client(branch, method) => {
                 match self.clients.get(&(branch.clone(), *method))? {
-                    ClientTx::Invite(tx, _) | ClientTx::Reinvite(tx, ..) => tx.deadline(),
+                    ClientTx::Invite(tx, ..) | ClientTx::Reinvite(tx, ..) => tx.deadline(),
                     ClientTx::NonInvite(tx, ..) => tx.deadline(),
                 }
             }
@@ -497,12 +510,17 @@ impl Endpoint {
     /// Places a call: sends the INVITE and returns its handle.
     pub fn invite(
         &mut self,
-        request: InviteRequest,
+        mut request: InviteRequest,
         now: Instant,
     ) -> Result<CallHandle, EndpointError> {
         if SipUri::parse(&request.uri).is_none() {
             return Err(EndpointError::BadUri(request.uri.clone()));
         }
+        (request.destination, request.alternates) = self.order_by_health(
+            request.destination,
+            std::mem::take(&mut request.alternates),
+            now,
+        );
         let handle = CallHandle(self.next_call);
         self.next_call += 1;
         let call_id = format!("{}@outdial", self.token(20));
@@ -704,8 +722,10 @@ impl Endpoint {
         let bytes = builder.body(Some("application/sdp"), &r.sdp);
         let (transport, destination) = (r.transport, r.destination);
         let tx = ClientInvite::new(bytes.clone(), transport.reliable(), self.config.timers, now);
-        self.clients
-            .insert((branch.clone(), "INVITE"), ClientTx::Invite(tx, handle));
+        self.clients.insert(
+            (branch.clone(), "INVITE"),
+            ClientTx::Invite(tx, handle, destination),
+        );
         self.schedule(TimerKey::Client(branch, "INVITE"));
         self.send(transport, destination, bytes);
     }
@@ -937,7 +957,10 @@ impl Endpoint {
             Ok(message) if message.is_request() => {
                 self.handle_request(&message, from, transport, now)
             }
-            Ok(message) => self.handle_response(&message, now),
+            Ok(message) => {
+                self.heard_from(from);
+                self.handle_response(&message, now)
+            }
             Err(error) => self.malformed(from, &error),
         }
     }
@@ -974,7 +997,14 @@ impl Endpoint {
                     return;
                 };
                 let (outcome, owner_call, purpose, route) = match tx {
-                    ClientTx::Invite(tx, handle) => (tx.on_timer(now), Some(*handle), None, None),
+                    ClientTx::Invite(tx, handle, destination) => (
+                        tx.on_timer(now),
+                        Some(*handle),
+                        None,
+                        self.calls
+                            .get(handle)
+                            .map(|call| (call.request.transport, *destination)),
+                    ),
                     // Unanswered, it ends the session as an unanswered
                     // UPDATE refresh does.
                     ClientTx::Reinvite(tx, handle, t, d) => (
@@ -1001,7 +1031,9 @@ impl Endpoint {
                     TimerOutcome::TimedOut => {
                         self.clients.remove(&map_key);
                         if let Some(handle) = owner_call {
-                            self.on_invite_timeout(handle);
+                            if !self.fail_over_on_timeout(handle, now) {
+                                self.on_invite_timeout(handle);
+                            }
                         } else if let Some(purpose) = purpose {
                             self.on_non_invite_timeout(purpose, now);
                         }
@@ -1159,8 +1191,8 @@ impl Endpoint {
             return;
         };
         match tx {
-            ClientTx::Invite(tx, handle) => {
-                let handle = *handle;
+            ClientTx::Invite(tx, handle, sent_to) => {
+                let (handle, sent_to) = (*handle, *sent_to);
                 if code < 200 {
                     if tx.on_provisional() {
                         self.on_provisional(handle, response, code, now);
@@ -1171,13 +1203,13 @@ impl Endpoint {
                     }
                 } else {
                     let ack = self.failure_ack(handle, response);
-                    let Some(ClientTx::Invite(tx, _)) = self.clients.get_mut(&key) else {
+                    let Some(ClientTx::Invite(tx, ..)) = self.clients.get_mut(&key) else {
                         return;
                     };
                     let (pass, ack) = tx.on_failure(now, || ack);
                     if let (Some(ack), Some(call)) = (ack, self.calls.get(&handle)) {
-                        let (t, d) = (call.request.transport, call.request.destination);
-                        self.send(t, d, ack);
+                        let t = call.request.transport;
+                        self.send(t, sent_to, ack);
                     }
                     if pass {
                         self.on_failure(handle, response, code, now);
@@ -1699,6 +1731,9 @@ impl Endpoint {
             .and_then(|v| v.split([';', ' ', '(']).next())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        if code == 503 && self.fail_over_on_503(handle, retry_after, now) {
+            return;
+        }
         let outcome = if code == 503 {
             Outcome::Congestion
         } else {
@@ -2168,6 +2203,7 @@ fn min_se_of(response: &Message<'_>) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+mod failover;
 mod session_timer;
 mod trunk_registration;
 use trunk_registration::Registration;

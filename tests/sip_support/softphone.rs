@@ -91,6 +91,7 @@ impl Softphone {
         let request = InviteRequest {
             uri: uri.to_string(),
             destination,
+            alternates: Vec::new(),
             transport: TransportKind::Udp,
             route: None,
             caller_id: self.config.trunk.caller_id.clone(),

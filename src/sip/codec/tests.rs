@@ -58,6 +58,11 @@ fn parses_uris_with_ipv6_and_params() {
     assert_eq!(uri.port, Some(5070));
     assert_eq!(uri.transport(), Some("tcp"));
     assert_eq!(uri.host_port(), "[2001:db8::5]:5070");
+    assert_eq!(uri.authority(), "[2001:db8::5]:5070");
+    // A bare domain keeps no port: an added :5060 would rule out SRV.
+    let uri = SipUri::parse("sip:+1555@carrier.example.net;user=phone").unwrap();
+    assert_eq!(uri.authority(), "carrier.example.net");
+    assert_eq!(uri.host_port(), "carrier.example.net:5060");
     assert!(SipUri::parse("tel:+1555").is_none());
     assert!(SipUri::parse("sip:[::1").is_none());
 }

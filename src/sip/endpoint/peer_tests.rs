@@ -122,6 +122,7 @@ fn invite_request() -> InviteRequest {
     InviteRequest {
         uri: "sip:+15551234567@127.0.0.1:5070".into(),
         destination: peer(),
+        alternates: Vec::new(),
         transport: TransportKind::Udp,
         route: None,
         caller_id: "+15551230000".into(),

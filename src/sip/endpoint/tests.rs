@@ -32,6 +32,7 @@ fn request(ring: Option<u64>, hold: Option<u64>) -> InviteRequest {
     InviteRequest {
         uri: "sip:+15551234567@127.0.0.1:5070".into(),
         destination: trunk(),
+        alternates: Vec::new(),
         transport: TransportKind::Udp,
         route: None,
         caller_id: "+15551230000".into(),
@@ -1269,4 +1270,237 @@ fn a_failing_registrar_is_tried_again_and_the_binding_removed_at_shutdown() {
     ep.handle_timeout(at + Duration::from_secs(3600));
     assert!(sent(&mut ep).is_empty());
     assert_eq!(ep.poll_timeout(), None);
+}
+
+// ---- failing over to the next hop's next address (RFC 3263 §4.3) -------
+
+fn sbc(n: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, n], 5070))
+}
+
+/// What the endpoint sent, with where to.
+fn sent_to(ep: &mut Endpoint) -> Vec<(SocketAddr, String)> {
+    std::iter::from_fn(|| ep.poll_transmit())
+        .map(|t| (t.destination, String::from_utf8(t.payload).unwrap()))
+        .collect()
+}
+
+fn header<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .unwrap()
+}
+
+fn branch_of(text: &str) -> String {
+    Message::parse(text.as_bytes())
+        .unwrap()
+        .top_via()
+        .unwrap()
+        .branch()
+        .unwrap()
+        .to_string()
+}
+
+fn request_with_alternates(alternates: &[SocketAddr]) -> InviteRequest {
+    InviteRequest {
+        destination: sbc(1),
+        alternates: alternates.to_vec(),
+        ..request(Some(60), None)
+    }
+}
+
+#[test]
+fn a_503_sends_the_invite_to_the_next_address_in_the_same_call() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request_with_alternates(&[sbc(2)]), t0).unwrap();
+    let (to, first) = sent_to(&mut ep).remove(0);
+    assert_eq!(to, sbc(1));
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&first, 503, "x", "", ""),
+        t0 + 5 * MS,
+    );
+    let out = sent_to(&mut ep);
+    let methods: Vec<(SocketAddr, &str)> = out.iter().map(|(to, m)| (*to, method(m))).collect();
+    assert_eq!(
+        methods,
+        [(sbc(1), "ACK"), (sbc(2), "INVITE")],
+        "the 503 is ACKed where it came from, the INVITE goes on"
+    );
+    let second = &out[1].1;
+    assert_eq!(header(second, "Call-ID"), header(&first, "Call-ID"));
+    assert_eq!(header(second, "From"), header(&first, "From"));
+    assert_ne!(branch_of(second), branch_of(&first), "a new transaction");
+    assert_eq!(header(second, "CSeq"), "2 INVITE");
+    assert!(
+        events(&mut ep)
+            .iter()
+            .all(|e| !matches!(e, Event::Ended { .. })),
+        "the call goes on"
+    );
+    assert_eq!(ep.stats().failovers, 1);
+    // The 503 again (our ACK was lost): ACKed again, where it came from.
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&first, 503, "x", "", ""),
+        t0 + 505 * MS,
+    );
+    let again = sent_to(&mut ep);
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].0, method(&again[0].1)), (sbc(1), "ACK"));
+    // The second address answers as usual; a 503 from it ends the call.
+    ep.handle_datagram(
+        sbc(2),
+        TransportKind::Udp,
+        &reply(second, 503, "y", "", ""),
+        t0 + 600 * MS,
+    );
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!(
+        (end.outcome, end.sip_code),
+        (Outcome::Congestion, Some(503))
+    );
+}
+
+#[test]
+fn an_address_that_times_out_is_left_for_the_next_one_and_tried_last_for_a_while() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep
+        .invite(request_with_alternates(&[sbc(2), sbc(3)]), t0)
+        .unwrap();
+    let (to, first) = sent_to(&mut ep).remove(0);
+    assert_eq!(to, sbc(1));
+    // sbc 1 never answers: retransmissions to it, then Timer B (64·T1).
+    let mut now = t0;
+    let mut second = None;
+    while let Some(at) = ep.poll_timeout() {
+        now = at;
+        ep.handle_timeout(at);
+        let out = sent_to(&mut ep);
+        if let Some((to, invite)) = out.into_iter().find(|(to, _)| *to != sbc(1)) {
+            second = Some((to, invite));
+            break;
+        }
+    }
+    let (to, second) = second.expect("the INVITE went on");
+    assert_eq!(to, sbc(2));
+    assert_eq!(now, t0 + 64 * Timers::default().t1, "after Timer B");
+    assert_eq!(header(&second, "Call-ID"), header(&first, "Call-ID"));
+    ep.handle_datagram(
+        sbc(2),
+        TransportKind::Udp,
+        &reply(&second, 180, "z", "", ""),
+        now + 10 * MS,
+    );
+    assert!(
+        events(&mut ep)
+            .iter()
+            .any(|e| matches!(e, Event::Progress { call: c, code: 180, .. } if *c == call))
+    );
+    // The next call starts with an address that answers.
+    ep.invite(request_with_alternates(&[sbc(2), sbc(3)]), now + MS)
+        .unwrap();
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(2));
+    // A minute later sbc 1 is first again.
+    let later = now + super::failover::UNRESPONSIVE_FOR + MS;
+    ep.invite(request_with_alternates(&[sbc(2), sbc(3)]), later)
+        .unwrap();
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(1));
+}
+
+#[test]
+fn a_response_from_a_resting_address_puts_it_first_again() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request_with_alternates(&[sbc(2)]), t0).unwrap();
+    let (_, first) = sent_to(&mut ep).remove(0);
+    // A 503 asking for 10 minutes' rest.
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&first, 503, "x", "Retry-After: 600\r\n", ""),
+        t0 + 5 * MS,
+    );
+    let _ = sent_to(&mut ep);
+    ep.invite(request_with_alternates(&[sbc(2)]), t0 + MS * 10)
+        .unwrap();
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(2), "resting");
+    // An OPTIONS answer (any response) from it: alive.
+    ep.ping("sip:127.0.0.1", sbc(1), TransportKind::Udp, t0 + MS * 20);
+    let (_, options) = sent_to(&mut ep).remove(0);
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&options, 200, "o", "", ""),
+        t0 + MS * 30,
+    );
+    ep.invite(request_with_alternates(&[sbc(2)]), t0 + MS * 40)
+        .unwrap();
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(1));
+}
+
+#[test]
+fn a_call_given_up_or_without_alternates_is_not_retried() {
+    let t0 = Instant::now();
+    // No alternates: a 503 ends the call, as before.
+    let mut ep = endpoint();
+    ep.invite(request_with_alternates(&[]), t0).unwrap();
+    let (_, invite) = sent_to(&mut ep).remove(0);
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&invite, 503, "x", "", ""),
+        t0 + 5 * MS,
+    );
+    let out = sent_to(&mut ep);
+    assert_eq!(out.len(), 1, "only the ACK: {out:?}");
+    assert_eq!(
+        ended(&events(&mut ep)).map(|e| e.outcome),
+        Some(Outcome::Congestion)
+    );
+    // Hung up while waiting: the CANCEL's 487 … or here a 503 crossing it.
+    let mut ep = endpoint();
+    let call = ep.invite(request_with_alternates(&[sbc(2)]), t0).unwrap();
+    let (_, invite) = sent_to(&mut ep).remove(0);
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&invite, 180, "x", "", ""),
+        t0 + 5 * MS,
+    );
+    ep.hangup(call, t0 + 10 * MS).unwrap();
+    let _ = sent_to(&mut ep);
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&invite, 503, "x", "", ""),
+        t0 + 15 * MS,
+    );
+    let out = sent_to(&mut ep);
+    assert!(
+        out.iter().all(|(_, m)| method(m) != "INVITE"),
+        "no INVITE after a hang-up: {out:?}"
+    );
+    assert!(ended(&events(&mut ep)).is_some());
+    // Hung up before any provisional (the CANCEL waits for one), then a 503.
+    let mut ep = endpoint();
+    let call = ep.invite(request_with_alternates(&[sbc(2)]), t0).unwrap();
+    let (_, invite) = sent_to(&mut ep).remove(0);
+    ep.hangup(call, t0 + 10 * MS).unwrap();
+    ep.handle_datagram(
+        sbc(1),
+        TransportKind::Udp,
+        &reply(&invite, 503, "x", "", ""),
+        t0 + 15 * MS,
+    );
+    let out = sent_to(&mut ep);
+    assert!(
+        out.iter().all(|(_, m)| method(m) != "INVITE"),
+        "no INVITE after a hang-up before any provisional: {out:?}"
+    );
+    assert!(ended(&events(&mut ep)).is_some());
 }
