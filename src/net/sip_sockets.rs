@@ -192,8 +192,9 @@ impl SipSockets {
     }
 }
 
-/// OPTIONS to the trunk every `options_interval_s` (its best address, when
-/// its SRV records name several); the answers (or their absence) move the
+/// OPTIONS to the trunk every `options_interval_s` (when its SRV records
+/// name several addresses, the trunk is up if any answers: a silent one
+/// passes the ping to the next); the answers (or their absence) move the
 /// trunk between up and down in the event task above.
 async fn keepalive(trunk: TrunkConfig, locator: Locator, handle: SipHandle) {
     let Some(uri) = SipUri::parse(&trunk.uri) else {
@@ -203,8 +204,8 @@ async fn keepalive(trunk: TrunkConfig, locator: Locator, handle: SipHandle) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(trunk.options_interval_s));
     loop {
         tick.tick().await;
-        let destination = match locator.locate(&uri, transport).await {
-            Ok(destinations) => destinations.first(),
+        let (destination, alternates) = match locator.locate(&uri, transport).await {
+            Ok(destinations) => destinations.ordered(fastrand::u32),
             Err(_) => {
                 tracing::warn!(trunk = %uri.authority(), "cannot resolve the trunk for OPTIONS");
                 continue;
@@ -212,7 +213,9 @@ async fn keepalive(trunk: TrunkConfig, locator: Locator, handle: SipHandle) {
         };
         let target = trunk.uri.clone();
         if handle
-            .call(move |endpoint, now| endpoint.ping(&target, destination, transport, now))
+            .call(move |endpoint, now| {
+                endpoint.ping_next_hop(&target, destination, alternates, transport, now)
+            })
             .await
             .is_none()
         {

@@ -370,6 +370,9 @@ pub struct Endpoint {
     /// with Retry-After, and until when new calls try them last
     /// (`failover.rs`).
     unresponsive: HashMap<SocketAddr, Instant>,
+    /// OPTIONS pings with further addresses to try when the one asked
+    /// stays silent (`failover.rs`), by ping id.
+    pings: HashMap<u64, failover::PendingPing>,
     stats: Stats,
 }
 
@@ -380,6 +383,7 @@ impl Endpoint {
             rng: fastrand::Rng::with_seed(config.seed),
             nonces_issued: 0,
             unresponsive: HashMap::new(),
+            pings: HashMap::new(),
             config,
             next_call: 1,
             next_ping: 1,
@@ -628,6 +632,18 @@ impl Endpoint {
     ) -> u64 {
         let id = self.next_ping;
         self.next_ping += 1;
+        self.send_ping(id, uri, destination, transport, now);
+        id
+    }
+
+    fn send_ping(
+        &mut self,
+        id: u64,
+        uri: &str,
+        destination: SocketAddr,
+        transport: TransportKind,
+        now: Instant,
+    ) {
         let branch = self.branch();
         let tag = self.token(10);
         let call_id = format!("{}@outdial", self.token(20));
@@ -650,7 +666,6 @@ impl Endpoint {
         );
         self.schedule(TimerKey::Client(branch, "OPTIONS"));
         self.send(transport, destination, bytes);
-        id
     }
 
     // ---- building requests ---------------------------------------------
@@ -1035,6 +1050,11 @@ impl Endpoint {
                                 self.on_invite_timeout(handle);
                             }
                         } else if let Some(purpose) = purpose {
+                            if let (Purpose::Ping(id), Some((_, silent))) = (purpose, route)
+                                && self.ping_next_address(id, silent, now)
+                            {
+                                return;
+                            }
                             self.on_non_invite_timeout(purpose, now);
                         }
                         return;
@@ -1144,7 +1164,10 @@ impl Endpoint {
     fn on_non_invite_timeout(&mut self, purpose: Purpose, now: Instant) {
         match purpose {
             Purpose::Bye(handle) => self.finish_after_bye(handle),
-            Purpose::Ping(id) => self.events.push_back(Event::PingResult { id, code: None }),
+            Purpose::Ping(id) => {
+                self.pings.remove(&id);
+                self.events.push_back(Event::PingResult { id, code: None });
+            }
             Purpose::Cancel(call) | Purpose::Prack(call) => {
                 tracing::debug!(call = call.0, "CANCEL or PRACK got no response");
             }
@@ -1257,10 +1280,13 @@ impl Endpoint {
                             self.finish_after_bye(handle);
                         }
                     }
-                    Purpose::Ping(id) => self.events.push_back(Event::PingResult {
-                        id,
-                        code: Some(code),
-                    }),
+                    Purpose::Ping(id) => {
+                        self.pings.remove(&id);
+                        self.events.push_back(Event::PingResult {
+                            id,
+                            code: Some(code),
+                        });
+                    }
                     Purpose::Refresh(handle) if code == 408 || code == 481 => {
                         let _ = self.hangup(handle, now);
                     }

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{CallState, Endpoint};
+use super::{CallState, Endpoint, TransportKind};
 
 /// How long an address that let an INVITE time out goes to the back of
 /// every new call's list (the OPTIONS keepalive runs every 30 s by
@@ -21,7 +21,61 @@ pub const UNRESPONSIVE_FOR: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` of a 503 that is honoured this way.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
+/// An OPTIONS ping to a next hop with several addresses: the trunk is up
+/// when any of them answers, so a silent one passes the ping on.
+#[derive(Debug)]
+pub(super) struct PendingPing {
+    uri: String,
+    transport: TransportKind,
+    alternates: Vec<SocketAddr>,
+}
+
 impl Endpoint {
+    /// OPTIONS to the next hop (the trunk keepalive): to `destination`, or,
+    /// when it (or a later one) does not answer, to each of `alternates` in
+    /// turn; one [`Event::PingResult`](super::Event::PingResult) for the
+    /// lot — a code when any answered, `None` when none did. Addresses
+    /// lately silent are asked last.
+    pub fn ping_next_hop(
+        &mut self,
+        uri: &str,
+        destination: SocketAddr,
+        alternates: Vec<SocketAddr>,
+        transport: TransportKind,
+        now: Instant,
+    ) -> u64 {
+        let (destination, alternates) = self.order_by_health(destination, alternates, now);
+        let id = self.ping(uri, destination, transport, now);
+        if !alternates.is_empty() {
+            self.pings.insert(
+                id,
+                PendingPing {
+                    uri: uri.to_string(),
+                    transport,
+                    alternates,
+                },
+            );
+        }
+        id
+    }
+
+    /// The ping `id` to `silent` timed out: remember the address, and ask
+    /// the next one. `false`: none left, the ping's result is "no answer".
+    pub(super) fn ping_next_address(&mut self, id: u64, silent: SocketAddr, now: Instant) -> bool {
+        self.unresponsive.insert(silent, now + UNRESPONSIVE_FOR);
+        let Some(pending) = self.pings.get_mut(&id) else {
+            return false;
+        };
+        if pending.alternates.is_empty() {
+            self.pings.remove(&id);
+            return false;
+        }
+        let next = pending.alternates.remove(0);
+        let (uri, transport) = (pending.uri.clone(), pending.transport);
+        self.send_ping(id, &uri, next, transport, now);
+        true
+    }
+
     /// A new call's addresses with the ones known to be unresponsive moved
     /// last (in their order): the first becomes the destination.
     pub(super) fn order_by_health(

@@ -99,6 +99,9 @@ enum Op {
     Call,
     /// A registration with the peer as the trunk's registrar.
     Register,
+    /// A call whose next hop has two more addresses (SRV targets): a 503
+    /// or a silence sends its INVITE on (`failover.rs`).
+    CallWithAlternates,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -115,6 +118,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::CancelRinging),
         1 => Just(Op::Call),
         1 => Just(Op::Register),
+        1 => Just(Op::CallWithAlternates),
     ]
 }
 
@@ -275,6 +279,16 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Call => calls.push(ep.invite(invite_request(), now).expect("a call")),
             Op::Register => {
                 ep.register(super::tests::registration_request(60), now);
+            }
+            Op::CallWithAlternates => {
+                let request = InviteRequest {
+                    alternates: vec![
+                        SocketAddr::from(([127, 0, 0, 2], 5070)),
+                        SocketAddr::from(([127, 0, 0, 3], 5070)),
+                    ],
+                    ..invite_request()
+                };
+                calls.push(ep.invite(request, now).expect("a call"));
             }
         }
         peer_state.drain(&mut ep);

@@ -1504,3 +1504,61 @@ fn a_call_given_up_or_without_alternates_is_not_retried() {
     );
     assert!(ended(&events(&mut ep)).is_some());
 }
+
+#[test]
+fn a_keepalive_ping_goes_on_to_the_next_address_when_one_is_silent() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let id = ep.ping_next_hop(
+        "sip:carrier.test",
+        sbc(1),
+        vec![sbc(2), sbc(3)],
+        TransportKind::Udp,
+        t0,
+    );
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(1));
+    // sbc 1 stays silent: after Timer F the OPTIONS goes to sbc 2.
+    let mut now;
+    let options = loop {
+        let at = ep.poll_timeout().expect("a timer");
+        now = at;
+        ep.handle_timeout(at);
+        if let Some((_, text)) = sent_to(&mut ep).into_iter().find(|(to, _)| *to == sbc(2)) {
+            break text;
+        }
+    };
+    assert_eq!(now, t0 + 64 * Timers::default().t1, "after Timer F");
+    assert!(
+        events(&mut ep).is_empty(),
+        "no result while an address is left"
+    );
+    ep.handle_datagram(
+        sbc(2),
+        TransportKind::Udp,
+        &reply(&options, 200, "o", "", ""),
+        now + MS,
+    );
+    assert_eq!(
+        events(&mut ep),
+        [Event::PingResult {
+            id,
+            code: Some(200)
+        }]
+    );
+    // The next ping starts with the address that answers; when all stay
+    // silent, one "no answer".
+    let id = ep.ping_next_hop(
+        "sip:carrier.test",
+        sbc(1),
+        vec![sbc(2)],
+        TransportKind::Udp,
+        now + 2 * MS,
+    );
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(2));
+    while let Some(at) = ep.poll_timeout() {
+        ep.handle_timeout(at);
+        let _ = sent_to(&mut ep);
+    }
+    assert_eq!(events(&mut ep), [Event::PingResult { id, code: None }]);
+    assert!(ep.pings.is_empty());
+}
