@@ -10,8 +10,10 @@
 //! call can fail over to the next when one does not answer or answers 503
 //! (RFC 3263 §4.3; see `InviteRequest::alternates`).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use hickory_resolver::TokioResolver;
@@ -29,6 +31,11 @@ const MAX_DESTINATIONS: usize = 8;
 /// A DNS server that does not answer must not hold the engine task (which
 /// resolves the trunk once a minute) for long.
 const DNS_TIMEOUT: Duration = Duration::from_secs(2);
+/// After an SRV lookup that failed (no answer, a server error), the name is
+/// resolved by its address alone for this long rather than waiting on the
+/// DNS again at every lookup: a lab or a PBX named in `/etc/hosts` with an
+/// unreachable DNS server keeps working as before SRV was looked up.
+const SRV_FAILURE_MEMORY: Duration = Duration::from_secs(300);
 
 /// One SRV record (RFC 2782).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +108,8 @@ pub struct Locator {
     /// `[sip] dns_servers` set: addresses come from those servers too,
     /// not from the system's resolver.
     own_servers: bool,
+    /// SRV names whose lookup failed lately, and when.
+    srv_failures: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Locator {
@@ -125,6 +134,7 @@ impl Locator {
             return Locator {
                 dns,
                 own_servers: false,
+                srv_failures: Arc::default(),
             };
         }
         let mut group = NameServerConfigGroup::new();
@@ -142,6 +152,7 @@ impl Locator {
         Locator {
             dns: Some(dns),
             own_servers: true,
+            srv_failures: Arc::default(),
         }
     }
 
@@ -191,8 +202,9 @@ impl Locator {
         Ok(Destinations { targets })
     }
 
-    /// The SRV records for `host` over `transport`; `None` when it has none
-    /// (or no resolver), an error when the DNS fails otherwise.
+    /// The SRV records for `host` over `transport`; `None` when it has none,
+    /// there is no resolver, or the lookup failed (then the name's address
+    /// is used); an error only when the records say "no SIP here".
     async fn srv_targets(
         &self,
         host: &str,
@@ -211,6 +223,12 @@ impl Locator {
             TransportKind::Tcp => "_sip._tcp",
         };
         let name = format!("{service}.{}.", host.trim_end_matches('.'));
+        if let Ok(mut failures) = self.srv_failures.lock() {
+            failures.retain(|_, at| at.elapsed() < SRV_FAILURE_MEMORY);
+            if failures.contains_key(&name) {
+                return Ok(None);
+            }
+        }
         match dns.srv_lookup(name.as_str()).await {
             Ok(lookup) => {
                 let targets: Vec<SrvTarget> = lookup
@@ -231,7 +249,14 @@ impl Locator {
                 Ok(Some(targets))
             }
             Err(error) if error.is_no_records_found() || error.is_nx_domain() => Ok(None),
-            Err(error) => Err(anyhow!("cannot look up {name}: {error}")),
+            // RFC 3263 §4.2: no usable SRV answer, the name's own address.
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up {name}; using the address of {host} for 5 minutes");
+                if let Ok(mut failures) = self.srv_failures.lock() {
+                    failures.insert(name, Instant::now());
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -388,6 +413,35 @@ mod tests {
         assert_eq!(rest[0], address(2), "the target's own addresses first");
         assert_eq!(rest[1], address(10));
         assert_eq!(destinations.first(), address(1));
+    }
+
+    /// A DNS server that never answers: the SRV step gives up (the name's
+    /// address is used) and is not asked again for a while.
+    #[tokio::test]
+    async fn a_silent_dns_server_is_not_asked_for_srv_again_for_a_while() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        silent.set_nonblocking(true).unwrap();
+        let locator = Locator::new(&[silent.local_addr().unwrap()]);
+        let queries = |socket: &std::net::UdpSocket| {
+            let mut buffer = [0u8; 512];
+            std::iter::from_fn(|| socket.recv_from(&mut buffer).ok()).count()
+        };
+        let first = locator
+            .srv_targets("carrier.test", TransportKind::Udp)
+            .await
+            .expect("a failed lookup is no error");
+        assert_eq!(first, None);
+        assert!(queries(&silent) >= 1, "the server was asked");
+        let again = locator
+            .srv_targets("carrier.test", TransportKind::Udp)
+            .await
+            .expect("no error");
+        assert_eq!(again, None);
+        assert_eq!(queries(&silent), 0, "not asked again");
+        // Another name is asked.
+        let other = locator.srv_targets("other.test", TransportKind::Tcp).await;
+        assert!(matches!(other, Ok(None)));
+        assert!(queries(&silent) >= 1);
     }
 
     #[tokio::test]
