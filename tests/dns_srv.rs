@@ -4,9 +4,12 @@
 //! with two targets, each a SIPp on its own port, and `outdial call` is
 //! pointed at that server (`[sip] dns_servers`). The first target refuses
 //! (503) or stays silent; the call must go on to the second, in the same
-//! call, with the domain (no port) in the Request-URI.
+//! call, with the domain (no port) in the Request-URI. And `outdial run`
+//! with a dead first SBC: the keepalive finds the trunk up through the
+//! second, and the campaign's calls go there.
 
 mod sip_support;
+mod support;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -166,4 +169,132 @@ fn a_silent_sbc_is_passed_over_after_timer_b() {
     let answer_ms = call["answer_ms"].as_f64().unwrap();
     assert!(answer_ms >= 6400.0, "{call}");
     answering.assert_passed(LIMIT);
+}
+
+/// A node whose first SBC is dead: its OPTIONS keepalive passes on to the
+/// second SBC, which answers, so the trunk is up (not held down, as it was
+/// when the keepalive asked only the first address) and a progressive
+/// campaign's calls reach the second SBC.
+#[test]
+fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let second = Sipp::uas("sbc_busy_or_options.xml", 10_000, &["-timeout", "90s"]);
+    let dns = Dnsmasq::start(
+        dir.path(),
+        &[
+            (10, 100, "sbc-a.carrier.test", silent_port),
+            (20, 100, "sbc-b.carrier.test", second.port),
+        ],
+    );
+    let rtp_base = 28000 + (free_port() % 1000) * 16;
+    let config = format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+t1_ms = 100
+dns_servers = ["127.0.0.1:{dns_port}"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[trunk]
+uri = "sip:carrier.test"
+caller_id = "+15551230000"
+max_concurrent_calls = 4
+max_calls_per_second = 20
+options_interval_s = 1
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "srv-supervisor"
+role = "supervisor"
+[store]
+url = "sqlite://{db}/outdial.db"
+[[campaign]]
+name = "srv"
+mode = "progressive"
+lines_per_agent = 1.0
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+{agents}"#,
+        dns_port = dns.port,
+        rtp_max = rtp_base + 15,
+        db = dir.path().display(),
+        agents = support::simulated_agents("agent", "srv", 2),
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let list: String = std::iter::once("external_id,phone\n".to_string())
+        .chain((0..30).map(|i| format!("c{i},+1202555{i:04}\n")))
+        .collect();
+    let list_path = dir.path().join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = support::outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "srv", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let mut running = support::Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    // The first keepalive to sbc a times out after 64·T1 = 6.4 s and goes
+    // on to sbc b: the trunk's first state is up.
+    let line = running.wait_for_message("trunk state changed", Duration::from_secs(20));
+    assert_eq!(line["state"], "Up", "{line}");
+    let (status, body) = support::http(
+        addr,
+        "POST",
+        "/api/campaigns/srv/start",
+        Some("srv-supervisor"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    support::wait_until(Duration::from_secs(30), "ten calls dialed", &|| {
+        let (_, stats) = support::http(
+            addr,
+            "GET",
+            "/api/campaigns/srv/stats",
+            Some("srv-supervisor"),
+            None,
+        );
+        serde_json::from_str::<serde_json::Value>(&stats)
+            .ok()
+            .and_then(|s| s["dials"].as_u64())
+            .is_some_and(|dials| dials >= 10)
+    });
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    let (headers, rows) =
+        support::export_csv(&config_path, "srv", true, &dir.path().join("attempts.csv"));
+    let outcome = headers.iter().position(|h| h == "outcome").unwrap();
+    let finished: Vec<&str> = rows
+        .iter()
+        .map(|r| &r[outcome])
+        .filter(|o| !o.is_empty())
+        .collect();
+    assert!(finished.len() >= 10, "{finished:?}");
+    assert!(
+        finished.iter().all(|o| *o == "busy"),
+        "every call reached the second SBC: {finished:?}"
+    );
+    // No state change after the first: the trunk never went down.
+    assert!(
+        running
+            .try_wait_for_message("trunk state changed", Duration::from_millis(100))
+            .is_none(),
+        "{}",
+        running.seen.join("\n")
+    );
 }
