@@ -226,7 +226,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
     // before the first INVITE, and remove the binding at the end.
     let registered = config.trunk.register;
     if registered {
-        let request = registration_request(&config.trunk, route.next_hop.first())
+        let request = registration_request(&config.trunk, &route.next_hop)
             .ok_or_else(|| anyhow!("trunk.uri {:?} is not a sip: URI", config.trunk.uri))?;
         register_first(&handle, &mut events, request).await?;
         if !args.json {

@@ -1,8 +1,6 @@
 //! Where a call goes: a SIP URI dialed as given, or a number sent to the
 //! configured trunk (through the outbound proxy when there is one).
 
-use std::net::SocketAddr;
-
 use anyhow::anyhow;
 
 use super::locate::{Destinations, Locator};
@@ -74,11 +72,13 @@ pub async fn route_for(locator: &Locator, config: &Config, target: &str) -> anyh
 
 /// What registering with `trunk` asks (`[trunk] register`): the address of
 /// record `sip:username@<trunk host>`, the Request-URI `sip:<trunk
-/// host:port>`, sent to `destination` (the trunk, or its outbound proxy).
+/// host:port>`, sent to the trunk's (or its outbound proxy's) best address,
+/// its other addresses kept to fall back on.
 pub fn registration_request(
     trunk: &TrunkConfig,
-    destination: SocketAddr,
+    next_hop: &Destinations,
 ) -> Option<RegistrationRequest> {
+    let (destination, alternates) = next_hop.ordered(|range| range.start);
     let uri = SipUri::parse(&trunk.uri)?;
     let username = trunk.username.clone().unwrap_or_default();
     Some(RegistrationRequest {
@@ -86,6 +86,7 @@ pub fn registration_request(
         aor: format!("sip:{username}@{}", uri.host),
         contact_user: username.clone(),
         destination,
+        alternates,
         transport: TransportKind::from(trunk.transport),
         credentials: trunk.password.clone().map(|password| Credentials {
             username: username.clone(),

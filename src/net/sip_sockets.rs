@@ -234,16 +234,16 @@ async fn register_with_trunk(trunk: TrunkConfig, locator: Locator, handle: SipHa
     let proxy = trunk.outbound_proxy.as_deref().and_then(SipUri::parse);
     let via = proxy.as_ref().unwrap_or(&uri);
     let transport = TransportKind::from(trunk.transport);
-    let destination = loop {
+    let next_hop = loop {
         match locator.locate(via, transport).await {
-            Ok(destinations) => break destinations.first(),
+            Ok(destinations) => break destinations,
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "cannot resolve the trunk to register; trying again in 30 s");
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     };
-    let Some(request) = super::route::registration_request(&trunk, destination) else {
+    let Some(request) = super::route::registration_request(&trunk, &next_hop) else {
         return;
     };
     let _ = handle

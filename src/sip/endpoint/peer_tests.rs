@@ -278,7 +278,13 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Call => calls.push(ep.invite(invite_request(), now).expect("a call")),
             Op::Register => {
-                ep.register(super::tests::registration_request(60), now);
+                // A registrar with a second address (an SRV target) to go
+                // on to when the first is silent.
+                let request = RegistrationRequest {
+                    alternates: vec![SocketAddr::from(([127, 0, 0, 2], 5070))],
+                    ..super::tests::registration_request(60)
+                };
+                ep.register(request, now);
             }
             Op::CallWithAlternates => {
                 let request = InviteRequest {

@@ -1114,6 +1114,7 @@ pub(super) fn registration_request(expires: u64) -> RegistrationRequest {
         aor: "sip:user@carrier.example.net".into(),
         contact_user: "user".into(),
         destination: trunk(),
+        alternates: Vec::new(),
         transport: TransportKind::Udp,
         credentials: Some(Credentials {
             username: "user".into(),
@@ -1519,7 +1520,10 @@ fn a_keepalive_ping_goes_on_to_the_next_address_when_one_is_silent() {
     assert_eq!(sent_to(&mut ep)[0].0, sbc(1));
     // sbc 1 stays silent: after Timer F the OPTIONS goes to sbc 2.
     let mut now;
+    let mut wakes = 0;
     let options = loop {
+        wakes += 1;
+        assert!(wakes < 100, "no OPTIONS to the second address");
         let at = ep.poll_timeout().expect("a timer");
         now = at;
         ep.handle_timeout(at);
@@ -1561,4 +1565,75 @@ fn a_keepalive_ping_goes_on_to_the_next_address_when_one_is_silent() {
     }
     assert_eq!(events(&mut ep), [Event::PingResult { id, code: None }]);
     assert!(ep.pings.is_empty());
+}
+
+/// A registrar published as two SRV targets: a REGISTER the first leaves
+/// unanswered goes to the second at once; when both stay silent, the
+/// retries back off as for one address.
+#[test]
+fn a_silent_registrar_address_is_left_for_the_next_one() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.register(
+        RegistrationRequest {
+            destination: sbc(1),
+            alternates: vec![sbc(2)],
+            ..registration_request(600)
+        },
+        t0,
+    );
+    assert_eq!(sent_to(&mut ep)[0].0, sbc(1));
+    let mut now;
+    let mut wakes = 0;
+    let register = loop {
+        wakes += 1;
+        assert!(wakes < 100, "no REGISTER to the second address");
+        now = ep.poll_timeout().expect("a timer");
+        ep.handle_timeout(now);
+        if let Some((_, text)) = sent_to(&mut ep).into_iter().find(|(to, _)| *to == sbc(2)) {
+            break text;
+        }
+    };
+    assert_eq!(
+        now,
+        t0 + 64 * Timers::default().t1,
+        "at Timer F, not after a back-off"
+    );
+    assert!(
+        registration_states(&mut ep).is_empty(),
+        "no failure reported yet"
+    );
+    ep.handle_datagram(
+        sbc(2),
+        TransportKind::Udp,
+        &reply(&register, 200, "r", "Expires: 600\r\n", ""),
+        now + MS,
+    );
+    assert_eq!(
+        registration_states(&mut ep),
+        [RegistrationState::Registered {
+            expires: Duration::from_secs(600)
+        }]
+    );
+    // Both silent now (the renewal goes to sbc 2, then sbc 1): a failure,
+    // and a back-off.
+    let mut failed = Vec::new();
+    let mut addresses = Vec::new();
+    while failed.is_empty() {
+        wakes += 1;
+        assert!(wakes < 200, "no failure reported: {addresses:?}");
+        now = ep.poll_timeout().expect("a timer");
+        ep.handle_timeout(now);
+        for (to, text) in sent_to(&mut ep) {
+            if text.starts_with("REGISTER ") && addresses.last() != Some(&to) {
+                addresses.push(to);
+            }
+        }
+        failed = registration_states(&mut ep);
+    }
+    assert_eq!(addresses, [sbc(2), sbc(1)]);
+    assert!(matches!(
+        failed[..],
+        [RegistrationState::Failed { code: None, retry_in, .. }] if retry_in == Duration::from_secs(30)
+    ));
 }

@@ -31,6 +31,9 @@ pub struct RegistrationRequest {
     /// The user part of our Contact.
     pub contact_user: String,
     pub destination: SocketAddr,
+    /// The registrar's further addresses (its other SRV targets): a
+    /// REGISTER that gets no answer goes on to the next at once.
+    pub alternates: Vec<SocketAddr>,
     pub transport: TransportKind,
     pub credentials: Option<Credentials>,
     /// The binding's lifetime asked for (the registrar may grant less).
@@ -67,6 +70,9 @@ pub(super) struct Registration {
     /// When to send the next REGISTER; `None` while one is in flight.
     pub(super) next_at: Option<Instant>,
     failures: u32,
+    /// Addresses that let a REGISTER time out since the last answer: once
+    /// every one has, the retries back off as for a single address.
+    silent_in_a_row: usize,
     /// `Expires: 0` sent: the registration ends at its answer.
     removing: bool,
 }
@@ -126,6 +132,7 @@ impl Endpoint {
             auth_attempts: 0,
             next_at: None,
             failures: 0,
+            silent_in_a_row: 0,
             removing: false,
             request,
         };
@@ -257,6 +264,7 @@ impl Endpoint {
                 );
                 registration.auth_attempts = 0;
                 registration.failures = 0;
+                registration.silent_in_a_row = 0;
                 // A fresh challenge at the next renewal, rather than a
                 // nonce the registrar may have let go stale.
                 registration.authorization = None;
@@ -300,7 +308,37 @@ impl Endpoint {
             });
             return;
         }
+        if self.register_at_next_address(id, now) {
+            return;
+        }
         self.schedule_retry(id, None, "no response".into(), None, now);
+    }
+
+    /// The registrar's address did not answer: move to its next one (the
+    /// silent one goes last) and send there at once, unless every address
+    /// has been silent since the last answer (`false`: back off).
+    fn register_at_next_address(&mut self, id: u64, now: Instant) -> bool {
+        let Some(registration) = self.registrations.get_mut(&id) else {
+            return false;
+        };
+        if registration.request.alternates.is_empty() {
+            return false;
+        }
+        let silent = registration.request.destination;
+        registration.request.destination = registration.request.alternates.remove(0);
+        registration.request.alternates.push(silent);
+        registration.silent_in_a_row += 1;
+        self.unresponsive
+            .insert(silent, now + super::failover::UNRESPONSIVE_FOR);
+        if registration.silent_in_a_row > registration.request.alternates.len() {
+            registration.silent_in_a_row = 0;
+            return false;
+        }
+        // A new registrar host: no stale challenge answer.
+        registration.authorization = None;
+        registration.auth_attempts = 0;
+        self.send_register(id, now);
+        true
     }
 
     fn registration_failed(
