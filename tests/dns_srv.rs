@@ -188,65 +188,7 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
             (20, 100, "sbc-b.carrier.test", second.port),
         ],
     );
-    let rtp_base = 28000 + (free_port() % 1000) * 16;
-    let config = format!(
-        r#"
-[sip]
-listen = "127.0.0.1:0"
-transports = ["udp"]
-t1_ms = 100
-dns_servers = ["127.0.0.1:{dns_port}"]
-[rtp]
-bind = "127.0.0.1"
-port_min = {rtp_base}
-port_max = {rtp_max}
-[trunk]
-uri = "sip:carrier.test"
-caller_id = "+15551230000"
-max_concurrent_calls = 4
-max_calls_per_second = 20
-options_interval_s = 1
-[api]
-listen = "127.0.0.1:0"
-[[api.token]]
-token = "srv-supervisor"
-role = "supervisor"
-[store]
-url = "sqlite://{db}/outdial.db"
-[[campaign]]
-name = "srv"
-mode = "progressive"
-lines_per_agent = 1.0
-ring_timeout_s = 15
-call_hours = "00:00-23:59"
-call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-default_region = "US"
-{agents}"#,
-        dns_port = dns.port,
-        rtp_max = rtp_base + 15,
-        db = dir.path().display(),
-        agents = support::simulated_agents("agent", "srv", 2),
-    );
-    let config_path = dir.path().join("outdial.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let list: String = std::iter::once("external_id,phone\n".to_string())
-        .chain((0..30).map(|i| format!("c{i},+1202555{i:04}\n")))
-        .collect();
-    let list_path = dir.path().join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = support::outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "srv", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
-
+    let config_path = srv_node(dir.path(), dns.port, 30, 20);
     let mut running = support::Running::start(&config_path);
     let addr = running.wait_until_listening();
     // The first keepalive to sbc a times out after 64·T1 = 6.4 s and goes
@@ -296,5 +238,137 @@ default_region = "US"
             .is_none(),
         "{}",
         running.seen.join("\n")
+    );
+}
+
+/// A node (progressive campaign `srv`, two simulated agents, `contacts`
+/// records, at most `calls_per_second`) whose trunk is `sip:carrier.test`
+/// looked up at `dns_port`, T1 = 100 ms, OPTIONS every second; returns its
+/// configuration file.
+fn srv_node(dir: &Path, dns_port: u16, contacts: u32, calls_per_second: u32) -> std::path::PathBuf {
+    let rtp_base = 28000 + (free_port() % 1000) * 16;
+    let config = format!(
+        r#"
+[sip]
+listen = "127.0.0.1:0"
+transports = ["udp"]
+t1_ms = 100
+dns_servers = ["127.0.0.1:{dns_port}"]
+[rtp]
+bind = "127.0.0.1"
+port_min = {rtp_base}
+port_max = {rtp_max}
+[trunk]
+uri = "sip:carrier.test"
+caller_id = "+15551230000"
+max_concurrent_calls = 4
+max_calls_per_second = {calls_per_second}
+options_interval_s = 1
+[api]
+listen = "127.0.0.1:0"
+[[api.token]]
+token = "srv-supervisor"
+role = "supervisor"
+[store]
+url = "sqlite://{db}/outdial.db"
+[[campaign]]
+name = "srv"
+mode = "progressive"
+lines_per_agent = 1.0
+ring_timeout_s = 15
+call_hours = "00:00-23:59"
+call_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+default_region = "US"
+{agents}"#,
+        dns_port = dns_port,
+        rtp_max = rtp_base + 15,
+        db = dir.display(),
+        agents = support::simulated_agents("agent", "srv", 2),
+    );
+    let config_path = dir.join("outdial.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let list: String = std::iter::once("external_id,phone\n".to_string())
+        .chain((0..contacts).map(|i| format!("c{i},+1202555{i:04}\n")))
+        .collect();
+    let list_path = dir.join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = support::outdial()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["import", "--campaign", "srv", "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    config_path
+}
+
+/// The DNS server goes away mid-shift: the node keeps dialing the address it
+/// last looked up (a lookup that fails keeps the route in hand, and runs
+/// in the background, never in the engine's way). It used to fail every
+/// dial as a network failure once the route was a minute old.
+#[test]
+fn a_dns_outage_mid_shift_keeps_the_last_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let sbc = Sipp::uas("sbc_busy_or_options.xml", 100_000, &["-timeout", "170s"]);
+    let dns = Dnsmasq::start(dir.path(), &[(10, 100, "sbc.carrier.test", sbc.port)]);
+    let config_path = srv_node(dir.path(), dns.port, 600, 2);
+    let mut running = support::Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let (status, body) = support::http(
+        addr,
+        "POST",
+        "/api/campaigns/srv/start",
+        Some("srv-supervisor"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let dials = || {
+        let (_, stats) = support::http(
+            addr,
+            "GET",
+            "/api/campaigns/srv/stats",
+            Some("srv-supervisor"),
+            None,
+        );
+        serde_json::from_str::<serde_json::Value>(&stats)
+            .ok()
+            .and_then(|s| s["dials"].as_u64())
+            .unwrap_or(0)
+    };
+    support::wait_until(Duration::from_secs(20), "a first call", &|| dials() >= 1);
+    drop(dns);
+    let outage = jiff::Timestamp::now();
+    // The route is due again 60 s after the first lookup, and that lookup
+    // fails some 10 s later (SRV, then the name's address, each timing
+    // out): run well past both.
+    std::thread::sleep(Duration::from_secs(95));
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    let (headers, rows) =
+        support::export_csv(&config_path, "srv", true, &dir.path().join("attempts.csv"));
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (outcome, started) = (column("outcome"), column("started_at"));
+    let after_due: Vec<&str> = rows
+        .iter()
+        .filter(|r| {
+            r[started]
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t > outage + jiff::SignedDuration::from_secs(62))
+        })
+        .map(|r| &r[outcome][..])
+        .collect();
+    assert!(
+        after_due.len() >= 5,
+        "calls went on after the route was due: {after_due:?}"
+    );
+    assert!(
+        after_due.iter().all(|o| *o == "busy" || o.is_empty()),
+        "every call after the outage reached the SBC: {after_due:?}"
     );
 }

@@ -20,7 +20,7 @@ use crate::engine::io::{AttemptRecord, CallId, ConnectFailure, Effect, HistoryMi
 use crate::media::prompt::Prompt as PromptAudio;
 use crate::net::SipHandle;
 use crate::net::locate::{Destinations, Locator};
-use crate::net::route::{Route, route_for};
+use crate::net::route::{Lookup, Route, RouteCache, route_for};
 use crate::net::rtp::{self, PortPool, RtpLeg};
 use crate::pacing::ledger::US_WINDOW;
 use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription};
@@ -33,9 +33,6 @@ use crate::store::{self, CampaignId, Lease, LeaseRequest, Release, Store};
 /// How often the leases of calls in progress are pushed out (well inside
 /// the lease's own length).
 const LEASE_EXTENSION_EVERY: Duration = Duration::from_secs(5 * 60);
-
-/// How long a resolved trunk address is reused.
-const TRUNK_ROUTE_TTL: Duration = Duration::from_secs(60);
 
 /// Whose call a SIP dialog is.
 #[derive(Debug, Clone)]
@@ -93,7 +90,9 @@ pub struct Shell {
     /// and the address the REGISTER came from.
     registered: HashMap<String, (String, Received)>,
     /// The trunk's resolved route and when it was resolved.
-    trunk_route: Option<(Route, Instant)>,
+    trunk_routes: RouteCache<Route>,
+    /// The background lookup `trunk_routes` asked for, while it runs.
+    route_refresh: Option<tokio::task::JoinHandle<anyhow::Result<Route>>>,
     /// DNS for SIP hosts (SRV, RFC 3263), with its cache.
     locator: Locator,
     /// When the leases of the calls in progress are extended next.
@@ -146,7 +145,8 @@ impl Shell {
             customers: HashMap::new(),
             agents: HashMap::new(),
             registered: HashMap::new(),
-            trunk_route: None,
+            trunk_routes: RouteCache::default(),
+            route_refresh: None,
             locator,
             next_lease_extension: None,
             sink: None,
@@ -581,21 +581,47 @@ impl Shell {
     }
 
     /// The route to the trunk for a number. The trunk's (or outbound
-    /// proxy's) address is resolved once a minute, not per call: the engine
-    /// task must not wait on DNS for every dial.
+    /// proxy's) address is looked up once a minute, not per call, and in
+    /// the background once there is one: the engine task must not wait on
+    /// DNS (`RouteCache`).
     async fn trunk_route(&mut self, phone: &str) -> anyhow::Result<Route> {
-        let fresh = self
-            .trunk_route
-            .as_ref()
-            .is_some_and(|(_, at)| at.elapsed() < TRUNK_ROUTE_TTL);
-        if !fresh {
-            let route = route_for(&self.locator, &self.config, phone).await?;
-            self.trunk_route = Some((route, Instant::now()));
+        let finished = self.route_refresh.as_ref().is_some_and(|h| h.is_finished());
+        if let Some(handle) = self.route_refresh.take_if(|_| finished) {
+            let route = match handle.await {
+                Ok(Ok(route)) => Some(route),
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot look the trunk up again; keeping its last route");
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the trunk lookup task failed");
+                    None
+                }
+            };
+            self.trunk_routes.looked_up(route, Instant::now());
         }
-        let (cached, _) = self
-            .trunk_route
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no route to the trunk"))?;
+        let cached = match self.trunk_routes.get(Instant::now()) {
+            (Some(cached), Lookup::No) => cached,
+            (Some(cached), Lookup::InBackground) => {
+                let (locator, config, phone) =
+                    (self.locator.clone(), self.config.clone(), phone.to_string());
+                self.route_refresh = Some(tokio::spawn(async move {
+                    route_for(&locator, &config, &phone).await
+                }));
+                cached
+            }
+            (_, _) => match route_for(&self.locator, &self.config, phone).await {
+                Ok(route) => {
+                    self.trunk_routes
+                        .looked_up(Some(route.clone()), Instant::now());
+                    route
+                }
+                Err(error) => {
+                    self.trunk_routes.looked_up(None, Instant::now());
+                    return Err(error);
+                }
+            },
+        };
         let host = cached
             .uri
             .split_once('@')

@@ -1,6 +1,8 @@
 //! Where a call goes: a SIP URI dialed as given, or a number sent to the
 //! configured trunk (through the outbound proxy when there is one).
 
+use std::time::{Duration, Instant};
+
 use anyhow::anyhow;
 
 use super::locate::{Destinations, Locator};
@@ -9,6 +11,7 @@ use crate::sip::codec::SipUri;
 use crate::sip::endpoint::{Credentials, RegistrationRequest, TransportKind};
 
 /// Where a call goes: Request-URI, next hop, transport, and loose route.
+#[derive(Debug, Clone)]
 pub struct Route {
     pub uri: String,
     /// The trunk's, the outbound proxy's or the URI's host addresses; each
@@ -94,4 +97,118 @@ pub fn registration_request(
         }),
         expires: std::time::Duration::from_secs(trunk.register_expires_s),
     })
+}
+
+/// How long a looked-up trunk route is used before it is looked up again.
+pub const ROUTE_TTL: Duration = Duration::from_secs(60);
+/// After a failed lookup, how long the route in hand is kept before the
+/// next try.
+pub const ROUTE_RETRY: Duration = Duration::from_secs(10);
+
+/// The trunk's route for the engine task, which must never wait on DNS once
+/// it has a route: a due route is still used while the next lookup runs in
+/// the background ("stale while revalidate"), and kept when that lookup
+/// fails (a DNS outage then costs nothing but a log line — it used to
+/// stall the engine task, live answers and all, for the resolver's timeout
+/// once a minute). Only the very first dial waits for its lookup.
+#[derive(Debug)]
+pub struct RouteCache<R> {
+    current: Option<R>,
+    refresh_at: Option<Instant>,
+    refreshing: bool,
+}
+
+/// What the caller of [`RouteCache::get`] must do about a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Nothing in hand: look up now and wait for it.
+    Now,
+    /// Use the route in hand; start a lookup in the background and report
+    /// it with [`RouteCache::looked_up`].
+    InBackground,
+    /// Use the route in hand.
+    No,
+}
+
+impl<R: Clone> Default for RouteCache<R> {
+    fn default() -> Self {
+        RouteCache {
+            current: None,
+            refresh_at: None,
+            refreshing: false,
+        }
+    }
+}
+
+impl<R: Clone> RouteCache<R> {
+    /// The route to use at `now` (if any) and what to do about a lookup.
+    pub fn get(&mut self, now: Instant) -> (Option<R>, Lookup) {
+        let Some(current) = &self.current else {
+            return (None, Lookup::Now);
+        };
+        let due = self.refresh_at.is_none_or(|at| now >= at);
+        if due && !self.refreshing {
+            self.refreshing = true;
+            return (Some(current.clone()), Lookup::InBackground);
+        }
+        (Some(current.clone()), Lookup::No)
+    }
+
+    /// A lookup's result (`None`: it failed): a new route is used until
+    /// `ROUTE_TTL` from now; after a failure the route in hand (if any) is
+    /// kept and the lookup tried again after `ROUTE_RETRY`.
+    pub fn looked_up(&mut self, result: Option<R>, now: Instant) {
+        self.refreshing = false;
+        match result {
+            Some(route) => {
+                self.current = Some(route);
+                self.refresh_at = Some(now + ROUTE_TTL);
+            }
+            None => self.refresh_at = Some(now + ROUTE_RETRY),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_due_route_is_used_while_the_next_lookup_runs_and_kept_when_it_fails() {
+        let t0 = Instant::now();
+        let mut cache: RouteCache<&str> = RouteCache::default();
+        assert_eq!(cache.get(t0), (None, Lookup::Now), "the first dial waits");
+        cache.looked_up(Some("a"), t0);
+        assert_eq!(cache.get(t0 + ROUTE_TTL / 2), (Some("a"), Lookup::No));
+        // Due: used as it is, one lookup started in the background.
+        assert_eq!(cache.get(t0 + ROUTE_TTL), (Some("a"), Lookup::InBackground));
+        assert_eq!(
+            cache.get(t0 + ROUTE_TTL),
+            (Some("a"), Lookup::No),
+            "one lookup at a time"
+        );
+        // It fails (DNS down): "a" stays, tried again 10 s later.
+        let failed_at = t0 + ROUTE_TTL + Duration::from_secs(4);
+        cache.looked_up(None, failed_at);
+        assert_eq!(
+            cache.get(failed_at + ROUTE_RETRY / 2),
+            (Some("a"), Lookup::No)
+        );
+        assert_eq!(
+            cache.get(failed_at + ROUTE_RETRY),
+            (Some("a"), Lookup::InBackground)
+        );
+        let changed_at = failed_at + ROUTE_RETRY;
+        cache.looked_up(Some("b"), changed_at);
+        assert_eq!(cache.get(changed_at), (Some("b"), Lookup::No));
+    }
+
+    #[test]
+    fn a_failed_first_lookup_leaves_the_next_dial_to_look_up_again() {
+        let t0 = Instant::now();
+        let mut cache: RouteCache<&str> = RouteCache::default();
+        assert_eq!(cache.get(t0).1, Lookup::Now);
+        cache.looked_up(None, t0);
+        assert_eq!(cache.get(t0 + Duration::from_secs(1)), (None, Lookup::Now));
+    }
 }
