@@ -1895,6 +1895,21 @@ impl Endpoint {
                 self.respond(&key, 491, bytes, now);
             }
             ("INVITE" | "UPDATE", Some(handle)) => {
+                // A session interval under our Min-SE (RFC 4028's floor of
+                // 90 s): refused with 422 before its offer is looked at, so
+                // the media stays as it was (§8.1; the far end may retry
+                // with our Min-SE).
+                if let Some(requested) = request
+                    .header("Session-Expires")
+                    .and_then(SessionExpires::parse)
+                    && requested.interval < MIN_SESSION_INTERVAL
+                {
+                    let bytes = response_to(request, from, 422, "Session Interval Too Small", None)
+                        .header("Min-SE", MIN_SESSION_INTERVAL.as_secs())
+                        .finish();
+                    self.respond(&key, 422, bytes, now);
+                    return;
+                }
                 // A re-offer: hold/unhold, a new address, a session refresh.
                 // An UPDATE without SDP is a session refresh (RFC 4028) and
                 // its 200 has none; a re-INVITE without SDP gets our offer,

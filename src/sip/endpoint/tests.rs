@@ -1023,6 +1023,45 @@ fn the_refresher_follows_each_refresh() {
     assert_eq!(ep.active_calls(), 1);
 }
 
+/// RFC 4028 §8.1: a far end's refresh asking for less than 90 s gets 422
+/// with our Min-SE, and changes nothing (its session timer nor its media);
+/// the same refresh at 90 s is taken.
+#[test]
+fn a_refresh_under_90_s_is_refused_with_422_and_our_min_se() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let in_dialog = answered_call_with(
+        &mut ep,
+        t0,
+        "Session-Expires: 1800;refresher=uas\r\nRequire: timer\r\n",
+    );
+    let update = with_headers(
+        in_dialog("UPDATE", 10, ""),
+        "Session-Expires: 60;refresher=uac\r\n",
+    );
+    deliver(&mut ep, update.as_bytes(), t0 + Duration::from_secs(10));
+    let refused = sent(&mut ep).remove(0);
+    assert!(
+        refused.starts_with("SIP/2.0 422 Session Interval Too Small"),
+        "{refused}"
+    );
+    assert!(refused.contains("\r\nMin-SE: 90\r\n"), "{refused}");
+    // The 1800-s session stands: no BYE at 60 s or at 90 s.
+    ep.handle_timeout(t0 + Duration::from_secs(200));
+    assert!(
+        sent(&mut ep).iter().all(|m| method(m) != "BYE"),
+        "the refused interval was not taken"
+    );
+    let update = with_headers(
+        in_dialog("UPDATE", 11, ""),
+        "Session-Expires: 90;refresher=uac\r\n",
+    );
+    deliver(&mut ep, update.as_bytes(), t0 + Duration::from_secs(201));
+    let ok = sent(&mut ep).remove(0);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(ok.contains("Session-Expires: 90;refresher=uac"), "{ok}");
+}
+
 /// RFC 4028 §7.4: a 422 to our refresh is followed once — at once, with the
 /// far end's `Min-SE` as the interval and in a `Min-SE` header — and the
 /// next refresh comes at half that interval. A 422 asking for no more than
