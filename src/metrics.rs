@@ -44,6 +44,10 @@ pub const TRUNK_SHARE_NODES: &str = "outdial_trunk_share_nodes";
 /// unanswered | `failing`: calls failing in a row, backing off), else 0.
 pub const TRUNK_HELD: &str = "outdial_trunk_held";
 
+/// Counter: SIP requests (INVITE, OPTIONS, REGISTER) sent on to the next
+/// hop's next address (its next SRV target) after one did not answer or
+/// answered 503: a rising count is an SBC of the carrier down.
+pub const SIP_FAILOVERS: &str = "outdial_sip_failovers_total";
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
 /// Counter: answers that crossed the ring timeout's CANCEL and were kept
@@ -93,6 +97,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(ENGINE_COMMANDS, "Engine commands by result");
     metrics::describe_counter!(ENGINE_EVENTS, "Engine events by type");
     metrics::describe_counter!(ATTEMPTS, "Finished call attempts by result");
+    metrics::describe_counter!(
+        SIP_FAILOVERS,
+        "SIP requests sent on to the next address of the next hop"
+    );
     metrics::describe_counter!(
         RING_TIMEOUT_ANSWERS,
         "Answers that crossed the ring timeout's CANCEL, kept as answers"

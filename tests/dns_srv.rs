@@ -203,6 +203,13 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
         None,
     );
     assert_eq!(status, 200, "{body}");
+    // The keepalive's passes from sbc a to sbc b are counted.
+    let (_, metrics) = support::http(addr, "GET", "/metrics", None, None);
+    let failovers = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("outdial_sip_failovers_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(failovers.is_some_and(|n| n >= 1.0), "{metrics}");
     support::wait_until(Duration::from_secs(30), "ten calls dialed", &|| {
         let (_, stats) = support::http(
             addr,

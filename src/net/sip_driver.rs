@@ -72,6 +72,8 @@ pub struct SipDriver {
     closed_tx: mpsc::UnboundedSender<SocketAddr>,
     closed_rx: mpsc::UnboundedReceiver<SocketAddr>,
     pub stats: Arc<DriverStats>,
+    /// The endpoint's failovers already added to `SIP_FAILOVERS`.
+    failovers_counted: u64,
 }
 
 const MAX_DATAGRAM: usize = 65_535;
@@ -100,6 +102,7 @@ impl SipDriver {
             closed_tx,
             closed_rx,
             stats: Arc::new(DriverStats::default()),
+            failovers_counted: 0,
         };
         (
             driver,
@@ -198,6 +201,12 @@ impl SipDriver {
         }
         while let Some(event) = self.endpoint.poll_event() {
             let _ = self.events.send(event);
+        }
+        let failovers = self.endpoint.stats().failovers;
+        if failovers > self.failovers_counted {
+            metrics::counter!(crate::metrics::SIP_FAILOVERS)
+                .increment(failovers - self.failovers_counted);
+            self.failovers_counted = failovers;
         }
     }
 

@@ -186,7 +186,8 @@ pub struct Stats {
     pub malformed: u64,
     pub strays: u64,
     pub retransmissions: u64,
-    /// INVITEs sent to a next address after one did not serve (RFC 3263).
+    /// Requests (INVITE, OPTIONS, REGISTER) sent on to a next address
+    /// after one did not serve (RFC 3263).
     pub failovers: u64,
 }
 

@@ -72,6 +72,7 @@ impl Endpoint {
         }
         let next = pending.alternates.remove(0);
         let (uri, transport) = (pending.uri.clone(), pending.transport);
+        self.stats.failovers += 1;
         self.send_ping(id, &uri, next, transport, now);
         true
     }

@@ -1575,6 +1575,7 @@ fn a_keepalive_ping_goes_on_to_the_next_address_when_one_is_silent() {
         events(&mut ep).is_empty(),
         "no result while an address is left"
     );
+    assert_eq!(ep.stats().failovers, 1);
     ep.handle_datagram(
         sbc(2),
         TransportKind::Udp,
@@ -1642,6 +1643,7 @@ fn a_silent_registrar_address_is_left_for_the_next_one() {
         registration_states(&mut ep).is_empty(),
         "no failure reported yet"
     );
+    assert_eq!(ep.stats().failovers, 1);
     ep.handle_datagram(
         sbc(2),
         TransportKind::Udp,

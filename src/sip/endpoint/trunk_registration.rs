@@ -337,6 +337,7 @@ impl Endpoint {
         // A new registrar host: no stale challenge answer.
         registration.authorization = None;
         registration.auth_attempts = 0;
+        self.stats.failovers += 1;
         self.send_register(id, now);
         true
     }
