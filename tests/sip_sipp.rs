@@ -84,6 +84,20 @@ fn a_test_call_through_a_registration_trunk_registers_first() {
     sipp.assert_passed(LIMIT);
 }
 
+/// A trunk whose Min-SE is above the session timer we ask for (RFC 4028):
+/// its 422 is followed once with its Min-SE, and the call is answered —
+/// without this, every call to such a trunk would fail.
+#[test]
+fn a_trunk_with_a_larger_min_se_gets_the_invite_again_with_it() {
+    let mut sipp = Sipp::uas("uas_session_422.xml", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), sipp.port);
+    let output = outdial_call(&path, &["+15551234567", "--json", "--hold", "0.3"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "answered", "{call}");
+    sipp.assert_passed(LIMIT);
+}
+
 #[test]
 fn answered_call_reports_times_and_hangs_up_after_hold() {
     let (call, _) = call("uas_answer.xml", "0.3");

@@ -301,6 +301,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                         },
                         ring_timeout: Some(Duration::from_secs_f64(args.ring_timeout)),
                         hold,
+                        session_expires: config.trunk.session_timer_asked(),
                         symmetric: false,
                     };
                     let placed_at = handle

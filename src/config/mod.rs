@@ -152,6 +152,12 @@ pub struct TrunkConfig {
     /// renewed before it lapses).
     #[serde(default = "default_register_expires")]
     pub register_expires_s: u64,
+    /// The session timer asked for in every customer call's INVITE (RFC
+    /// 4028): a far end that supports timers then refreshes, or is
+    /// refreshed, at half of it, and a call lost on the way (an SBC that
+    /// dropped it while relaying comfort noise) ends. 0: not asked.
+    #[serde(default = "default_session_expires")]
+    pub session_expires_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -843,6 +849,16 @@ fn default_trunk_transport() -> Transport {
 }
 fn default_register_expires() -> u64 {
     3600
+}
+fn default_session_expires() -> u64 {
+    1800
+}
+
+impl TrunkConfig {
+    /// The session timer to ask for (`session_expires_s`), if any.
+    pub fn session_timer_asked(&self) -> Option<std::time::Duration> {
+        (self.session_expires_s > 0).then(|| std::time::Duration::from_secs(self.session_expires_s))
+    }
 }
 
 fn default_options_interval() -> u64 {

@@ -463,3 +463,22 @@ fn dns_servers_take_an_ip_or_an_ip_and_port() {
         "{problem:?}"
     );
 }
+
+#[test]
+fn the_session_timer_asked_for_is_off_or_at_least_90_s() {
+    let config = parse(DEFAULT).expect("loads");
+    assert_eq!(
+        config.trunk.session_timer_asked(),
+        Some(std::time::Duration::from_secs(1800)),
+        "asked for by default"
+    );
+    let off = DEFAULT.replace("# session_expires_s = 1800", "session_expires_s = 0");
+    assert_eq!(
+        parse(&off).expect("loads").trunk.session_timer_asked(),
+        None
+    );
+    let short = DEFAULT.replace("# session_expires_s = 1800", "session_expires_s = 60");
+    let problem = only_problem(&short);
+    assert_eq!(problem.key, "trunk.session_expires_s");
+    assert!(problem.message.contains("90"), "{problem:?}");
+}

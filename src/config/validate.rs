@@ -179,6 +179,12 @@ fn check_trunk(config: &Config, check: &mut Checker<'_>) {
             "must be from 60 to 86400 seconds",
         );
     }
+    if trunk.session_expires_s != 0 && !(90..=86_400).contains(&trunk.session_expires_s) {
+        check.report(
+            "trunk.session_expires_s",
+            "must be 0 (not asked) or from 90 (RFC 4028's floor) to 86400 seconds",
+        );
+    }
 }
 
 fn check_api(config: &Config, check: &mut Checker<'_>) {

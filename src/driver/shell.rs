@@ -665,6 +665,7 @@ impl Shell {
             // endpoint limit only guards against a lost engine.
             ring_timeout: Some(Duration::from_secs(300)),
             hold: None,
+            session_expires: self.config.trunk.session_timer_asked(),
             symmetric: false,
         }
     }
@@ -810,6 +811,8 @@ impl Shell {
         ));
         let mut request = self.invite(route, self.config.trunk.caller_id.clone(), sdp);
         request.credentials = None;
+        // An agent's phone is ours to watch (registration, dead media).
+        request.session_expires = None;
         request.symmetric = symmetric;
         request.ring_timeout = Some(Duration::from_secs(60));
         let handle = self

@@ -125,6 +125,10 @@ pub struct InviteRequest {
     pub ring_timeout: Option<Duration>,
     /// BYE this long after the answer.
     pub hold: Option<Duration>,
+    /// Ask for a session timer of this interval (RFC 4028 §7.1: our
+    /// INVITE's `Session-Expires`, at least 90 s); the far end's 2xx says
+    /// whether there is one and who refreshes. `None`: not asked.
+    pub session_expires: Option<Duration>,
     /// In-dialog requests (ACK, BYE, re-INVITE, UPDATE) go to
     /// `destination` too, whatever address the far end's Contact names:
     /// set for an agent's registered phone, reached where its REGISTER came
@@ -281,6 +285,11 @@ struct Call {
     /// RFC 4028 with the far end as the refresher: when we BYE the session
     /// if no refresh has come by then (§10).
     session_ends_at: Option<Instant>,
+    /// The interval our INVITE asks for (`InviteRequest::session_expires`,
+    /// raised by a 422's `Min-SE`), in seconds.
+    asked_interval: Option<u64>,
+    /// A 422 to our INVITE was followed (once only).
+    interval_raised: bool,
     /// The `Min-SE` a 422 to our refresh asked for, sent with our refreshes
     /// from then on (RFC 4028 §7.4).
     min_se: Option<u64>,
@@ -531,6 +540,9 @@ impl Endpoint {
         let call_id = format!("{}@outdial", self.token(20));
         let local_tag = self.token(10);
         let ring_deadline = request.ring_timeout.map(|d| now + d);
+        let asked_interval = request
+            .session_expires
+            .map(|d| d.max(MIN_SESSION_INTERVAL).as_secs());
         let sdp = DialogSdp::from_offer(&request.sdp).ok();
         let call = Call {
             call_id: call_id.clone(),
@@ -556,6 +568,8 @@ impl Endpoint {
             refresh_at: None,
             session_ends_at: None,
             min_se: None,
+            asked_interval,
+            interval_raised: false,
             sdp,
             end: None,
         };
@@ -731,6 +745,8 @@ impl Endpoint {
             )
             .header("Allow", ALLOW)
             .header("Supported", "100rel, timer")
+            .header_opt("Session-Expires", call.asked_interval)
+            .header_opt("Min-SE", call.min_se)
             .header("User-Agent", &self.config.user_agent);
         if let Some((name, value)) = &call.authorization {
             builder = builder.header(name, value);
@@ -1715,6 +1731,26 @@ impl Endpoint {
             return;
         };
         let reason = response.status().map_or("", |(_, r)| r).to_string();
+        // 422 to the session timer we asked for: once more at once with
+        // the far end's Min-SE as the interval and in a Min-SE header
+        // (RFC 4028 §7.4); a 422 asking for no more, or for over a day,
+        // ends the call as any refusal does.
+        if code == 422
+            && !call.interval_raised
+            && call.cancelled_as.is_none()
+            && call.cancel_pending.is_none()
+            && let (Some(asked), Some(min_se)) = (call.asked_interval, min_se_of(response))
+            && min_se > asked
+            && min_se <= 86_400
+        {
+            call.interval_raised = true;
+            call.asked_interval = Some(min_se);
+            call.min_se = Some(min_se);
+            call.early.clear();
+            call.state = CallState::Calling;
+            self.send_invite(handle, now);
+            return;
+        }
         if (code == 401 || code == 407) && call.auth_attempts < 2 && call.cancelled_as.is_none() {
             let header = if code == 401 {
                 "WWW-Authenticate"

@@ -100,6 +100,7 @@ impl Softphone {
             sdp: offer.to_string().into_bytes(),
             ring_timeout: Some(Duration::from_secs(20)),
             hold: None,
+            session_expires: None,
             symmetric: false,
         };
         let handle = self

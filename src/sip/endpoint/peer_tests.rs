@@ -138,6 +138,8 @@ fn invite_request() -> InviteRequest {
         sdp: crate::sip::offer::fixed_offer("127.0.0.1".parse().expect("address"), 20000, 1),
         ring_timeout: Some(Duration::from_secs(30)),
         hold: None,
+        // Asked for, so a 422 with a larger Min-SE is followed.
+        session_expires: Some(Duration::from_secs(90)),
         symmetric: false,
     }
 }

@@ -44,6 +44,7 @@ fn request(ring: Option<u64>, hold: Option<u64>) -> InviteRequest {
         sdp: crate::sip::offer::fixed_offer("127.0.0.1".parse().unwrap(), 20000, 1),
         ring_timeout: ring.map(Duration::from_secs),
         hold: hold.map(Duration::from_secs),
+        session_expires: None,
         symmetric: false,
     }
 }
@@ -1677,4 +1678,76 @@ fn a_silent_registrar_address_is_left_for_the_next_one() {
         failed[..],
         [RegistrationState::Failed { code: None, retry_in, .. }] if retry_in == Duration::from_secs(30)
     ));
+}
+
+/// RFC 4028 §7.1, §7.4: the session timer we ask for in the INVITE; a 422
+/// is followed once with the far end's Min-SE; its 200 then sets who
+/// refreshes (here us, at half the interval). A second 422 ends the call.
+#[test]
+fn our_invite_asks_for_a_session_timer_and_follows_one_422() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let asking = InviteRequest {
+        session_expires: Some(Duration::from_secs(1800)),
+        ..request(Some(60), None)
+    };
+    ep.invite(asking.clone(), t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    assert!(first.contains("\r\nSession-Expires: 1800\r\n"), "{first}");
+    assert!(!first.contains("Min-SE"), "{first}");
+    deliver(
+        &mut ep,
+        &reply(&first, 422, "x", "Min-SE: 3600\r\n", ""),
+        t0 + 5 * MS,
+    );
+    let out = sent(&mut ep);
+    assert_eq!(
+        out.iter().map(|m| method(m)).collect::<Vec<_>>(),
+        ["ACK", "INVITE"]
+    );
+    let second = &out[1];
+    assert!(second.contains("\r\nSession-Expires: 3600\r\n"), "{second}");
+    assert!(second.contains("\r\nMin-SE: 3600\r\n"), "{second}");
+    assert_eq!(header(second, "CSeq"), "2 INVITE");
+    assert_eq!(header(second, "Call-ID"), header(&first, "Call-ID"));
+    assert!(ended(&events(&mut ep)).is_none(), "the call goes on");
+    let answered = t0 + 10 * MS;
+    deliver(
+        &mut ep,
+        &reply(
+            second,
+            200,
+            "a",
+            "Session-Expires: 3600;refresher=uac\r\nRequire: timer\r\n",
+            "v=0\r\n",
+        ),
+        answered,
+    );
+    let _ = sent(&mut ep);
+    let (at, refresh) = next_sent(&mut ep, answered);
+    assert_eq!(method(&refresh), "UPDATE", "{refresh}");
+    assert_eq!(at, answered + Duration::from_secs(1800));
+    assert!(refresh.contains("Min-SE: 3600"), "{refresh}");
+
+    // A far end that answers 422 twice: the second ends the call.
+    let mut ep = endpoint();
+    ep.invite(asking, t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    deliver(
+        &mut ep,
+        &reply(&first, 422, "x", "Min-SE: 3600\r\n", ""),
+        t0 + 5 * MS,
+    );
+    let second = sent(&mut ep).remove(1);
+    deliver(
+        &mut ep,
+        &reply(&second, 422, "x", "Min-SE: 7200\r\n", ""),
+        t0 + 10 * MS,
+    );
+    let end = ended(&events(&mut ep)).cloned().expect("ended");
+    assert_eq!(end.sip_code, Some(422));
+    assert!(
+        sent(&mut ep).iter().all(|m| method(m) != "INVITE"),
+        "no third INVITE"
+    );
 }
