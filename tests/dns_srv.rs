@@ -195,14 +195,7 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
     // on to sbc b: the trunk's first state is up.
     let line = running.wait_for_message("trunk state changed", Duration::from_secs(20));
     assert_eq!(line["state"], "Up", "{line}");
-    let (status, body) = support::http(
-        addr,
-        "POST",
-        "/api/campaigns/srv/start",
-        Some("srv-supervisor"),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    start_campaign(addr);
     // The keepalive's passes from sbc a to sbc b are counted.
     let (_, metrics) = support::http(addr, "GET", "/metrics", None, None);
     let failovers = metrics
@@ -211,17 +204,7 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(failovers.is_some_and(|n| n >= 1.0), "{metrics}");
     support::wait_until(Duration::from_secs(30), "ten calls dialed", &|| {
-        let (_, stats) = support::http(
-            addr,
-            "GET",
-            "/api/campaigns/srv/stats",
-            Some("srv-supervisor"),
-            None,
-        );
-        serde_json::from_str::<serde_json::Value>(&stats)
-            .ok()
-            .and_then(|s| s["dials"].as_u64())
-            .is_some_and(|dials| dials >= 10)
+        dials(addr) >= 10
     });
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
@@ -327,28 +310,13 @@ fn a_dns_outage_mid_shift_keeps_the_last_route() {
     let config_path = srv_node(dir.path(), dns.port, 600, 2);
     let mut running = support::Running::start(&config_path);
     let addr = running.wait_until_listening();
-    let (status, body) = support::http(
-        addr,
-        "POST",
-        "/api/campaigns/srv/start",
-        Some("srv-supervisor"),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
-    let dials = || {
-        let (_, stats) = support::http(
-            addr,
-            "GET",
-            "/api/campaigns/srv/stats",
-            Some("srv-supervisor"),
-            None,
-        );
-        serde_json::from_str::<serde_json::Value>(&stats)
-            .ok()
-            .and_then(|s| s["dials"].as_u64())
-            .unwrap_or(0)
-    };
-    support::wait_until(Duration::from_secs(20), "a first call", &|| dials() >= 1);
+    start_campaign(addr);
+    // A call that reached the SBC (busy): the route is in hand. (Not just
+    // a dial: the first dial's lookup may still be under way, and a route
+    // never looked up is looked up, and waited for, at every dial.)
+    support::wait_until(Duration::from_secs(20), "a first busy call", &|| {
+        outcomes(addr)["busy"].as_u64().is_some_and(|n| n >= 1)
+    });
     drop(dns);
     let outage = jiff::Timestamp::now();
     // The route is due again 60 s after the first lookup, and that lookup
@@ -378,4 +346,38 @@ fn a_dns_outage_mid_shift_keeps_the_last_route() {
         after_due.iter().all(|o| *o == "busy" || o.is_empty()),
         "every call after the outage reached the SBC: {after_due:?}"
     );
+}
+
+/// Starts the `srv` node's campaign.
+fn start_campaign(addr: std::net::SocketAddr) {
+    let (status, body) = support::http(
+        addr,
+        "POST",
+        "/api/campaigns/srv/start",
+        Some("srv-supervisor"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The `srv` campaign's figures (`/stats`).
+fn stats(addr: std::net::SocketAddr) -> serde_json::Value {
+    let (_, stats) = support::http(
+        addr,
+        "GET",
+        "/api/campaigns/srv/stats",
+        Some("srv-supervisor"),
+        None,
+    );
+    serde_json::from_str(&stats).unwrap_or_default()
+}
+
+/// The `srv` campaign's dials so far.
+fn dials(addr: std::net::SocketAddr) -> u64 {
+    stats(addr)["dials"].as_u64().unwrap_or(0)
+}
+
+/// The `srv` campaign's finished attempts by outcome.
+fn outcomes(addr: std::net::SocketAddr) -> serde_json::Value {
+    stats(addr)["outcomes"].clone()
 }
