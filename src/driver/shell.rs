@@ -89,7 +89,7 @@ pub struct Shell {
     /// Agents' phones registered with our registrar: agent → contact URI
     /// and the address the REGISTER came from.
     registered: HashMap<String, (String, Received)>,
-    /// The trunk's resolved route and when it was resolved.
+    /// The trunk's route, looked up again in the background once a minute.
     trunk_routes: RouteCache<Route>,
     /// The background lookup `trunk_routes` asked for, while it runs.
     route_refresh: Option<tokio::task::JoinHandle<anyhow::Result<Route>>>,

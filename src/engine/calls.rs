@@ -471,6 +471,33 @@ impl Dialer {
                 // was bridged without waiting for it: nobody hears anybody.
                 self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
             }
+            // An older splice carried out after a newer one (the agent's
+            // phone went and came back while the first Connect was under
+            // way; its failure was taken for the second's, and the call went
+            // to another agent): the customer's audio now goes to `agent`'s
+            // leg, not to the agent the call is with. Splice it back — the
+            // agent would otherwise talk to silence, and `agent` hear a
+            // customer who is not theirs.
+            Input::Spliced { call, agent }
+                if self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.attempt.bridged_agent())
+                    .is_some_and(|bridged| bridged != agent) =>
+            {
+                if let Some(bridged) = self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.attempt.bridged_agent())
+                    .map(str::to_string)
+                {
+                    tracing::info!(call, stale = %agent, agent = %bridged, "a late splice moved the customer; splicing it back");
+                    self.effects.push_back(Effect::Connect {
+                        call,
+                        agent: bridged,
+                    });
+                }
+            }
             Input::Spliced { call, agent } | Input::ConnectFailed { call, agent, .. } => {
                 tracing::debug!(call, %agent, "stale splice report ignored");
             }

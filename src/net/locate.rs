@@ -90,11 +90,6 @@ impl Destinations {
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], SIP_PORT)));
         (first, all.collect())
     }
-
-    /// The best address (the OPTIONS keepalive's, the registration's).
-    pub fn first(&self) -> SocketAddr {
-        self.ordered(|range| range.start).0
-    }
 }
 
 /// Resolves SIP URIs to the addresses to send to, in order. Clones share
@@ -412,7 +407,6 @@ mod tests {
         assert_eq!(rest.len(), MAX_DESTINATIONS - 1);
         assert_eq!(rest[0], address(2), "the target's own addresses first");
         assert_eq!(rest[1], address(10));
-        assert_eq!(destinations.first(), address(1));
     }
 
     /// A DNS server that never answers: the SRV step gives up (the name's

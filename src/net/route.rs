@@ -75,13 +75,15 @@ pub async fn route_for(locator: &Locator, config: &Config, target: &str) -> anyh
 
 /// What registering with `trunk` asks (`[trunk] register`): the address of
 /// record `sip:username@<trunk host>`, the Request-URI `sip:<trunk
-/// host:port>`, sent to the trunk's (or its outbound proxy's) best address,
-/// its other addresses kept to fall back on.
+/// host:port>`, sent to the trunk's (or its outbound proxy's) first address
+/// in SRV order, its other addresses kept to fall back on.
 pub fn registration_request(
     trunk: &TrunkConfig,
     next_hop: &Destinations,
 ) -> Option<RegistrationRequest> {
-    let (destination, alternates) = next_hop.ordered(|range| range.start);
+    // In RFC 2782's order, as a call's: lowest priority first, weights
+    // drawn among equals.
+    let (destination, alternates) = next_hop.ordered(fastrand::u32);
     let uri = SipUri::parse(&trunk.uri)?;
     let username = trunk.username.clone().unwrap_or_default();
     Some(RegistrationRequest {
