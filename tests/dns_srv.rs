@@ -277,24 +277,7 @@ default_region = "US"
     );
     let config_path = dir.join("outdial.toml");
     std::fs::write(&config_path, config).unwrap();
-    let list: String = std::iter::once("external_id,phone\n".to_string())
-        .chain((0..contacts).map(|i| format!("c{i},+1202555{i:04}\n")))
-        .collect();
-    let list_path = dir.join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = support::outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "srv", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
-
+    support::import_numbered_contacts(&config_path, "srv", contacts, dir);
     config_path
 }
 

@@ -14,7 +14,7 @@ mod support;
 use std::time::Duration;
 
 use sip_support::{Sipp, free_port};
-use support::{Running, export_csv, http, outdial, simulated_agents, wait_until};
+use support::{Running, export_csv, http, import_numbered_contacts, simulated_agents, wait_until};
 
 const SUPERVISOR: &str = "trunk-supervisor-token";
 const RETRY_AFTER_MS: i64 = 4000;
@@ -113,23 +113,7 @@ fn node_with_contacts(carrier_port: u16, contacts: u32) -> (tempfile::TempDir, s
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("outdial.toml");
     std::fs::write(&config_path, config(dir.path(), carrier_port)).unwrap();
-    let list: String = std::iter::once("external_id,phone\n".to_string())
-        .chain((0..contacts).map(|i| format!("c{i},+1202555{i:04}\n")))
-        .collect();
-    let list_path = dir.path().join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "overload", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    import_numbered_contacts(&config_path, "overload", contacts, dir.path());
     (dir, config_path)
 }
 

@@ -16,7 +16,7 @@ mod support;
 use std::time::Duration;
 
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial, simulated_agents, trunk_share, wait_until};
+use support::{Running, http, import_numbered_contacts, simulated_agents, trunk_share, wait_until};
 
 const SUPERVISOR: &str = "trunk-supervisor-token";
 const TRUNK_LINES: i64 = 4;
@@ -139,23 +139,7 @@ fn two_nodes(
             path
         })
         .collect();
-    let list: String = std::iter::once("external_id,phone\n".to_string())
-        .chain((0..40).map(|i| format!("c{i},+1202555{i:04}\n")))
-        .collect();
-    let list_path = dirs[0].path().join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(&configs[0])
-        .args(["import", "--campaign", "shared", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    import_numbered_contacts(&configs[0], "shared", 40, dirs[0].path());
     configs
 }
 

@@ -111,9 +111,6 @@ impl Locator {
     /// Queries `servers` (`[sip] dns_servers`), or the system's resolvers
     /// (`/etc/resolv.conf`) when the list is empty.
     pub fn new(servers: &[SocketAddr]) -> Locator {
-        let mut options = ResolverOpts::default();
-        options.timeout = DNS_TIMEOUT;
-        options.attempts = 2;
         if servers.is_empty() {
             let dns = match TokioResolver::builder_tokio() {
                 Ok(mut builder) => {
@@ -141,6 +138,9 @@ impl Locator {
             ));
         }
         let config = ResolverConfig::from_parts(None, Vec::new(), group);
+        let mut options = ResolverOpts::default();
+        options.timeout = DNS_TIMEOUT;
+        options.attempts = 2;
         let dns = TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
             .with_options(options)
             .build();

@@ -383,6 +383,30 @@ pub fn trunk_share(addr: SocketAddr) -> Option<(u32, u32)> {
     ))
 }
 
+/// Imports `count` contacts (`c0`…, phones +12025550000…) into `campaign`
+/// of the node configured at `config`, through `outdial import` (the list
+/// file is written into `dir`).
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn import_numbered_contacts(config: &Path, campaign: &str, count: u32, dir: &Path) {
+    let list: String = std::iter::once("external_id,phone\n".to_string())
+        .chain((0..count).map(|i| format!("c{i},+1202555{i:04}\n")))
+        .collect();
+    let list_path = dir.join("list.csv");
+    std::fs::write(&list_path, list).unwrap();
+    let import = outdial()
+        .arg("--config")
+        .arg(config)
+        .args(["import", "--campaign", campaign, "--file"])
+        .arg(&list_path)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+}
+
 /// `[[agent]]` tables of `count` simulated agents (`{prefix}-1`, …) in
 /// `campaign`: no phone, a 1 s wrap-up ending in SALE.
 pub fn simulated_agents(prefix: &str, campaign: &str, count: u32) -> String {
