@@ -48,6 +48,9 @@ pub const TRUNK_HELD: &str = "outdial_trunk_held";
 /// hop's next address (its next SRV target) after one did not answer or
 /// answered 503: a rising count is an SBC of the carrier down.
 pub const SIP_FAILOVERS: &str = "outdial_sip_failovers_total";
+/// Counter: INVITEs sent to a target a trunk's 3xx named (`[trunk]
+/// follow_redirects`).
+pub const SIP_REDIRECTS: &str = "outdial_sip_redirects_total";
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
 /// Counter: answers that crossed the ring timeout's CANCEL and were kept
@@ -100,6 +103,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(
         SIP_FAILOVERS,
         "SIP requests sent on to the next address of the next hop"
+    );
+    metrics::describe_counter!(
+        SIP_REDIRECTS,
+        "INVITEs sent where a trunk's 3xx redirected the call"
     );
     metrics::describe_counter!(
         RING_TIMEOUT_ANSWERS,

@@ -98,6 +98,30 @@ fn a_trunk_with_a_larger_min_se_gets_the_invite_again_with_it() {
     sipp.assert_passed(LIMIT);
 }
 
+/// A trunk that answers with a redirect (RFC 3261 §8.1.3.4), as
+/// least-cost-routing and number-portability servers do: the call goes to
+/// the Contact it can reach (the host name is skipped: it would need DNS),
+/// with that Contact as Request-URI and the To unchanged, and is answered
+/// there. Without redirects followed it would end as a failed 302.
+#[test]
+fn a_trunks_redirect_is_followed_to_the_gateway_it_names() {
+    let mut gateway = Sipp::uas("uas_redirect_target.xml", 1, &[]);
+    let gateway_port = gateway.port.to_string();
+    let mut redirect = Sipp::uas(
+        "uas_redirect.xml",
+        1,
+        &["-key", "gateway_port", &gateway_port],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), redirect.port);
+    let output = outdial_call(&path, &["+15551234567", "--json", "--hold", "0.3"], LIMIT);
+    let call = json_lines(&output).remove(0);
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(call["sip_code"], 200, "{call}");
+    redirect.assert_passed(LIMIT);
+    gateway.assert_passed(LIMIT);
+}
+
 #[test]
 fn answered_call_reports_times_and_hangs_up_after_hold() {
     let (call, _) = call("uas_answer.xml", "0.3");

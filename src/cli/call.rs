@@ -302,6 +302,7 @@ async fn place_calls(config: &Config, args: &CallArgs) -> anyhow::Result<()> {
                         ring_timeout: Some(Duration::from_secs_f64(args.ring_timeout)),
                         hold,
                         session_expires: config.trunk.session_timer_asked(),
+                        follow_redirects: config.trunk.follow_redirects,
                         symmetric: false,
                     };
                     let placed_at = handle

@@ -158,6 +158,11 @@ pub struct TrunkConfig {
     /// dropped it while relaying comfort noise) ends. 0: not asked.
     #[serde(default = "default_session_expires")]
     pub session_expires_s: u64,
+    /// Follow a 300–302 to a call's INVITE to the `Contact`s it names
+    /// (least-cost-routing and number-portability servers answer so); off:
+    /// a redirect ends the call as a failure.
+    #[serde(default = "yes")]
+    pub follow_redirects: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

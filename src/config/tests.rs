@@ -482,3 +482,12 @@ fn the_session_timer_asked_for_is_off_or_at_least_90_s() {
     assert_eq!(problem.key, "trunk.session_expires_s");
     assert!(problem.message.contains("90"), "{problem:?}");
 }
+
+#[test]
+fn redirects_are_followed_unless_turned_off() {
+    assert!(parse(DEFAULT).expect("loads").trunk.follow_redirects);
+    let off = DEFAULT.replace("# follow_redirects = true", "follow_redirects = false");
+    assert!(!parse(&off).expect("loads").trunk.follow_redirects);
+    let wrong = DEFAULT.replace("# follow_redirects = true", "follow_redirects = \"yes\"");
+    assert!(parse(&wrong).is_err(), "a string is refused");
+}

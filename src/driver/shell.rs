@@ -666,6 +666,7 @@ impl Shell {
             ring_timeout: Some(Duration::from_secs(300)),
             hold: None,
             session_expires: self.config.trunk.session_timer_asked(),
+            follow_redirects: self.config.trunk.follow_redirects,
             symmetric: false,
         }
     }
@@ -813,6 +814,9 @@ impl Shell {
         request.credentials = None;
         // An agent's phone is ours to watch (registration, dead media).
         request.session_expires = None;
+        // An agent's phone that redirects (call forwarding) must not take
+        // the agent's calls elsewhere.
+        request.follow_redirects = false;
         request.symmetric = symmetric;
         request.ring_timeout = Some(Duration::from_secs(60));
         let handle = self

@@ -72,8 +72,10 @@ pub struct SipDriver {
     closed_tx: mpsc::UnboundedSender<SocketAddr>,
     closed_rx: mpsc::UnboundedReceiver<SocketAddr>,
     pub stats: Arc<DriverStats>,
-    /// The endpoint's failovers already added to `SIP_FAILOVERS`.
+    /// The endpoint's failovers and redirects already added to
+    /// `SIP_FAILOVERS` and `SIP_REDIRECTS`.
     failovers_counted: u64,
+    redirects_counted: u64,
 }
 
 const MAX_DATAGRAM: usize = 65_535;
@@ -103,6 +105,7 @@ impl SipDriver {
             closed_rx,
             stats: Arc::new(DriverStats::default()),
             failovers_counted: 0,
+            redirects_counted: 0,
         };
         (
             driver,
@@ -207,6 +210,12 @@ impl SipDriver {
             metrics::counter!(crate::metrics::SIP_FAILOVERS)
                 .increment(failovers - self.failovers_counted);
             self.failovers_counted = failovers;
+        }
+        let redirects = self.endpoint.stats().redirects;
+        if redirects > self.redirects_counted {
+            metrics::counter!(crate::metrics::SIP_REDIRECTS)
+                .increment(redirects - self.redirects_counted);
+            self.redirects_counted = redirects;
         }
     }
 

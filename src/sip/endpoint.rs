@@ -129,6 +129,9 @@ pub struct InviteRequest {
     /// INVITE's `Session-Expires`, at least 90 s); the far end's 2xx says
     /// whether there is one and who refreshes. `None`: not asked.
     pub session_expires: Option<Duration>,
+    /// Follow a 3xx's `Contact`s (RFC 3261 §8.1.3.4; `redirect.rs`): set
+    /// for trunk calls (`[trunk] follow_redirects`), not for agents' phones.
+    pub follow_redirects: bool,
     /// In-dialog requests (ACK, BYE, re-INVITE, UPDATE) go to
     /// `destination` too, whatever address the far end's Contact names:
     /// set for an agent's registered phone, reached where its REGISTER came
@@ -193,6 +196,8 @@ pub struct Stats {
     /// Requests (INVITE, OPTIONS, REGISTER) sent on to a next address
     /// after one did not serve (RFC 3263).
     pub failovers: u64,
+    /// INVITEs sent to a target a 3xx named (RFC 3261 §8.1.3.4).
+    pub redirects: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -256,7 +261,17 @@ struct Dialog {
 struct Call {
     call_id: String,
     local_tag: String,
+    /// What the call was placed with; `request.uri` stays the To (and the
+    /// From's host) through redirects.
     request: InviteRequest,
+    /// The INVITE's Request-URI: `request.uri`, or the `Contact` a 3xx
+    /// redirected the call to (`redirect.rs`).
+    request_uri: String,
+    /// Redirect targets not tried yet, best first, and how many 3xx were
+    /// followed.
+    redirect_targets: Vec<redirect::Target>,
+    tried_uris: Vec<String>,
+    redirects: u8,
     cseq: u32,
     invite_cseq: u32,
     invite_branch: String,
@@ -547,6 +562,10 @@ impl Endpoint {
         let call = Call {
             call_id: call_id.clone(),
             local_tag,
+            request_uri: request.uri.clone(),
+            redirect_targets: Vec::new(),
+            tried_uris: Vec::new(),
+            redirects: 0,
             request,
             cseq: 0,
             invite_cseq: 0,
@@ -730,7 +749,7 @@ impl Endpoint {
         let host = SipUri::parse(&r.uri)
             .map_or("invalid", |u| u.host)
             .to_string();
-        let mut builder = MessageBuilder::request("INVITE", &r.uri)
+        let mut builder = MessageBuilder::request("INVITE", &call.request_uri)
             .header("Via", self.via(r.transport, &branch))
             .header("Max-Forwards", 70)
             .header_opt("Route", r.route.as_deref())
@@ -767,7 +786,7 @@ impl Endpoint {
             return;
         };
         let r = &call.request;
-        let bytes = MessageBuilder::request("CANCEL", &r.uri)
+        let bytes = MessageBuilder::request("CANCEL", &call.request_uri)
             .header("Via", self.via(r.transport, &call.invite_branch))
             .header("Max-Forwards", 70)
             .header_opt("Route", r.route.as_deref())
@@ -1063,7 +1082,9 @@ impl Endpoint {
                     TimerOutcome::TimedOut => {
                         self.clients.remove(&map_key);
                         if let Some(handle) = owner_call {
-                            if !self.fail_over_on_timeout(handle, now) {
+                            if !self.fail_over_on_timeout(handle, now)
+                                && !self.next_target(handle, 408, now)
+                            {
                                 self.on_invite_timeout(handle);
                             }
                         } else if let Some(purpose) = purpose {
@@ -1488,7 +1509,7 @@ impl Endpoint {
         };
         let r = &call.request;
         let to = response.header("To").unwrap_or_default();
-        MessageBuilder::request("ACK", &r.uri)
+        MessageBuilder::request("ACK", &call.request_uri)
             .header("Via", self.via(r.transport, &call.invite_branch))
             .header("Max-Forwards", 70)
             .header_opt("Route", r.route.as_deref())
@@ -1621,7 +1642,7 @@ impl Endpoint {
                     .and_then(|t| t.tag())
                     .unwrap_or_default()
                     .to_string(),
-                remote_target: call.request.uri.clone(),
+                remote_target: call.request_uri.clone(),
                 route_set: Vec::new(),
                 last_rseq: None,
             })
@@ -1770,7 +1791,7 @@ impl Endpoint {
                     &credentials.username,
                     &credentials.password,
                     "INVITE",
-                    &call.request.uri,
+                    &call.request_uri,
                     1,
                     &cnonce,
                 );
@@ -1795,6 +1816,10 @@ impl Endpoint {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         if code == 503 && self.fail_over_on_503(handle, retry_after, now) {
+            return;
+        }
+        if self.follow_redirect(handle, response, code, now) || self.next_target(handle, code, now)
+        {
             return;
         }
         let outcome = if code == 503 {
@@ -2282,6 +2307,7 @@ fn min_se_of(response: &Message<'_>) -> Option<u64> {
 }
 
 mod failover;
+mod redirect;
 mod session_timer;
 mod trunk_registration;
 use trunk_registration::Registration;

@@ -101,6 +101,7 @@ impl Softphone {
             ring_timeout: Some(Duration::from_secs(20)),
             hold: None,
             session_expires: None,
+            follow_redirects: false,
             symmetric: false,
         };
         let handle = self

@@ -142,11 +142,7 @@ impl Endpoint {
             return false;
         };
         // A call given up (CANCEL sent or pending) is not retried.
-        if call.request.alternates.is_empty()
-            || call.cancelled_as.is_some()
-            || call.cancel_pending.is_some()
-            || matches!(call.state, CallState::Confirmed | CallState::Ending)
-        {
+        if call.request.alternates.is_empty() || call.given_up() {
             return false;
         }
         let next = call.request.alternates.remove(0);

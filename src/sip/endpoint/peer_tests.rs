@@ -59,6 +59,11 @@ const EXTRA: &[&str] = &[
     "Min-Expires: 120\r\n",
     "Min-Expires: 99999999\r\n",
     "Contact: <sip:user@127.0.0.1:5060>;expires=5\r\n",
+    // Redirect targets (with a 3xx): one per address, a host name, a tel:
+    // URI, and the call's own URI (a loop).
+    "Contact: <sip:r1@127.0.0.2:5070>;q=0.5, <sip:r2@127.0.0.3:5070>;q=0.7\r\n",
+    "Contact: <sip:r3@carrier.example>, <tel:+15551234567>\r\n",
+    "Contact: <sip:+15551234567@127.0.0.1:5070>\r\n",
 ];
 
 /// Bodies: a usable answer, hold, a port of 0, garbage.
@@ -140,6 +145,7 @@ fn invite_request() -> InviteRequest {
         hold: None,
         // Asked for, so a 422 with a larger Min-SE is followed.
         session_expires: Some(Duration::from_secs(90)),
+        follow_redirects: true,
         symmetric: false,
     }
 }

@@ -45,6 +45,7 @@ fn request(ring: Option<u64>, hold: Option<u64>) -> InviteRequest {
         ring_timeout: ring.map(Duration::from_secs),
         hold: hold.map(Duration::from_secs),
         session_expires: None,
+        follow_redirects: true,
         symmetric: false,
     }
 }
@@ -1750,4 +1751,255 @@ fn our_invite_asks_for_a_session_timer_and_follows_one_422() {
         sent(&mut ep).iter().all(|m| method(m) != "INVITE"),
         "no third INVITE"
     );
+}
+
+/// A 302 from `from` to `invite` naming `contacts`.
+fn redirect(ep: &mut Endpoint, from: SocketAddr, invite: &str, contacts: &str, now: Instant) {
+    let extra = format!("Contact: {contacts}\r\n");
+    let response = String::from_utf8(reply(invite, 302, "r", "", "")).unwrap();
+    // `reply` names the UAS as Contact; a 3xx's Contacts are its targets.
+    let response = response.replace("Contact: <sip:uas-r@127.0.0.1:5070>\r\n", &extra);
+    ep.handle_datagram(from, TransportKind::Udp, response.as_bytes(), now);
+}
+
+fn request_line(text: &str) -> &str {
+    text.lines().next().unwrap()
+}
+
+#[test]
+fn a_302_sends_the_invite_to_its_contact_in_the_same_call() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let call = ep.invite(request(Some(60), None), t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    redirect(
+        &mut ep,
+        trunk(),
+        &first,
+        "<sip:+15551234567@127.0.0.9:5080;user=phone?X-Header=dropped>",
+        t0 + 5 * MS,
+    );
+    let out = sent_to(&mut ep);
+    let methods: Vec<(SocketAddr, &str)> = out.iter().map(|(to, m)| (*to, method(m))).collect();
+    let gateway = SocketAddr::from(([127, 0, 0, 9], 5080));
+    assert_eq!(methods, [(trunk(), "ACK"), (gateway, "INVITE")]);
+    assert_eq!(
+        request_line(&out[0].1),
+        "ACK sip:+15551234567@127.0.0.1:5070 SIP/2.0",
+        "the 302 is ACKed as the INVITE it answers"
+    );
+    let second = &out[1].1;
+    assert_eq!(
+        request_line(second),
+        "INVITE sip:+15551234567@127.0.0.9:5080;user=phone SIP/2.0"
+    );
+    assert!(!second.contains("X-Header"), "{second}");
+    assert_eq!(header(second, "To"), header(&first, "To"), "the To stays");
+    assert_eq!(header(second, "From"), header(&first, "From"));
+    assert_eq!(header(second, "Call-ID"), header(&first, "Call-ID"));
+    assert_ne!(branch_of(second), branch_of(&first), "a new transaction");
+    assert_eq!(header(second, "CSeq"), "2 INVITE");
+    assert!(events(&mut ep).is_empty(), "the call goes on unseen");
+    assert_eq!(ep.stats().redirects, 1);
+    // The gateway challenges: the answer names the new Request-URI.
+    ep.handle_datagram(
+        gateway,
+        TransportKind::Udp,
+        &reply(
+            second,
+            401,
+            "g",
+            "WWW-Authenticate: Digest realm=\"gw\", nonce=\"n1\"\r\n",
+            "",
+        ),
+        t0 + 10 * MS,
+    );
+    let out = sent_to(&mut ep);
+    let third = &out.iter().find(|(_, m)| method(m) == "INVITE").unwrap().1;
+    assert!(
+        header(third, "Authorization")
+            .contains("uri=\"sip:+15551234567@127.0.0.9:5080;user=phone\""),
+        "{third}"
+    );
+    // It rings, then the ring timeout's CANCEL goes to it, for its URI.
+    ep.handle_datagram(
+        gateway,
+        TransportKind::Udp,
+        &reply(third, 180, "g", "", ""),
+        t0 + 20 * MS,
+    );
+    ep.hangup(call, t0 + 30 * MS).unwrap();
+    let cancel = sent_to(&mut ep)
+        .into_iter()
+        .find(|(_, m)| method(m) == "CANCEL")
+        .unwrap();
+    assert_eq!(cancel.0, gateway);
+    assert_eq!(
+        request_line(&cancel.1),
+        "CANCEL sip:+15551234567@127.0.0.9:5080;user=phone SIP/2.0"
+    );
+}
+
+#[test]
+fn redirect_targets_are_called_by_q_until_one_serves_and_a_6xx_ends_the_call() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(Some(60), None), t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    redirect(
+        &mut ep,
+        trunk(),
+        &first,
+        "<sip:a@127.0.0.11>;q=0.5, <sip:b@gateway.example>;q=1, <tel:+15551234567>, \
+         <sip:c@127.0.0.12:5070;transport=tcp>;q=0.9, <sip:d@127.0.0.13>;q=0.9, \
+         <sip:e@127.0.0.14>;q=0.1",
+        t0 + 5 * MS,
+    );
+    let invite_to = |out: Vec<(SocketAddr, String)>| {
+        out.into_iter()
+            .find(|(_, m)| method(m) == "INVITE")
+            .expect("an INVITE")
+    };
+    // b needs DNS, tel: is no SIP URI, c another transport: d (0.9) first.
+    let (to, second) = invite_to(sent_to(&mut ep));
+    assert_eq!(to, SocketAddr::from(([127, 0, 0, 13], 5060)));
+    assert!(second.starts_with("INVITE sip:d@127.0.0.13 SIP/2.0"));
+    // d is busy: a (0.5) next.
+    ep.handle_datagram(
+        to,
+        TransportKind::Udp,
+        &reply(&second, 486, "d", "", ""),
+        t0 + 10 * MS,
+    );
+    let (to, third) = invite_to(sent_to(&mut ep));
+    assert_eq!(to, SocketAddr::from(([127, 0, 0, 11], 5060)));
+    assert!(third.starts_with("INVITE sip:a@127.0.0.11 SIP/2.0"));
+    assert_eq!(header(&third, "CSeq"), "3 INVITE");
+    assert!(events(&mut ep).is_empty());
+    // a declines everywhere (603): e is not called.
+    ep.handle_datagram(
+        to,
+        TransportKind::Udp,
+        &reply(&third, 603, "a", "", ""),
+        t0 + 20 * MS,
+    );
+    let out = sent_to(&mut ep);
+    assert!(out.iter().all(|(_, m)| method(m) == "ACK"), "{out:?}");
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::Rejected, Some(603)));
+    assert_eq!(ep.stats().redirects, 2);
+}
+
+#[test]
+fn a_silent_redirect_target_passes_the_call_to_the_next() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    ep.invite(request(Some(60), None), t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    redirect(
+        &mut ep,
+        trunk(),
+        &first,
+        "<sip:a@127.0.0.11>, <sip:b@127.0.0.12>",
+        t0 + 5 * MS,
+    );
+    let mut wakes = 0;
+    let mut reached_b = None;
+    while let Some(at) = ep.poll_timeout() {
+        wakes += 1;
+        assert!(wakes < 100, "bounded");
+        ep.handle_timeout(at);
+        if let Some((_, invite)) = sent_to(&mut ep)
+            .into_iter()
+            .find(|(to, _)| *to == SocketAddr::from(([127, 0, 0, 12], 5060)))
+        {
+            reached_b = Some((at, invite));
+            break;
+        }
+    }
+    let (at, invite) = reached_b.expect("b was called");
+    assert_eq!(at, t0 + 5 * MS + 64 * Timers::default().t1, "after Timer B");
+    assert!(invite.starts_with("INVITE sip:b@127.0.0.12 SIP/2.0"));
+    assert!(events(&mut ep).is_empty());
+}
+
+#[test]
+fn redirect_loops_chains_and_calls_that_do_not_follow_end_on_the_3xx() {
+    let t0 = Instant::now();
+    // A call that does not follow redirects (an agent's phone).
+    let mut ep = endpoint();
+    let not_following = InviteRequest {
+        follow_redirects: false,
+        ..request(Some(60), None)
+    };
+    ep.invite(not_following, t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    redirect(&mut ep, trunk(), &first, "<sip:a@127.0.0.11>", t0 + 5 * MS);
+    assert!(sent(&mut ep).iter().all(|m| method(m) == "ACK"));
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::Failed, Some(302)));
+
+    // A 302 back to the URI already called: a loop, not followed.
+    let mut ep = endpoint();
+    ep.invite(request(Some(60), None), t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    redirect(
+        &mut ep,
+        trunk(),
+        &first,
+        "<sip:+15551234567@127.0.0.1:5070>",
+        t0 + 5 * MS,
+    );
+    assert!(sent(&mut ep).iter().all(|m| method(m) == "ACK"));
+    let end = ended(&events(&mut ep)).cloned().unwrap();
+    assert_eq!((end.outcome, end.sip_code), (Outcome::Failed, Some(302)));
+
+    // A chain of redirects, each to a new address: three are followed.
+    let mut ep = endpoint();
+    ep.invite(request(Some(60), None), t0).unwrap();
+    let (mut at, mut invite) = sent_to(&mut ep).remove(0);
+    for hop in 1..=4u8 {
+        let contact = format!("<sip:hop{hop}@127.0.1.{hop}>");
+        redirect(&mut ep, at, &invite, &contact, t0 + u32::from(hop) * MS);
+        let next = sent_to(&mut ep)
+            .into_iter()
+            .find(|(_, m)| method(m) == "INVITE");
+        match next {
+            Some(next) => (at, invite) = next,
+            None => {
+                assert_eq!(hop, 4, "the fourth 302 ends the call");
+                let end = ended(&events(&mut ep)).cloned().unwrap();
+                assert_eq!(end.sip_code, Some(302));
+                assert_eq!(ep.stats().redirects, 3);
+                return;
+            }
+        }
+    }
+    panic!("a fourth redirect was followed");
+}
+
+#[test]
+fn through_an_outbound_proxy_a_redirect_to_a_host_name_goes_to_the_proxy() {
+    let t0 = Instant::now();
+    let mut ep = endpoint();
+    let proxied = InviteRequest {
+        route: Some("<sip:127.0.0.1:5070;lr>".into()),
+        ..request(Some(60), None)
+    };
+    ep.invite(proxied, t0).unwrap();
+    let first = sent(&mut ep).remove(0);
+    redirect(
+        &mut ep,
+        trunk(),
+        &first,
+        "<sip:+15551234567@gw.carrier.example>",
+        t0 + 5 * MS,
+    );
+    let (to, second) = sent_to(&mut ep)
+        .into_iter()
+        .find(|(_, m)| method(m) == "INVITE")
+        .expect("followed");
+    assert_eq!(to, trunk());
+    assert!(second.starts_with("INVITE sip:+15551234567@gw.carrier.example SIP/2.0"));
+    assert_eq!(header(&second, "Route"), "<sip:127.0.0.1:5070;lr>");
 }
