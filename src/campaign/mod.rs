@@ -10,6 +10,7 @@
 pub mod guide;
 pub mod hopper;
 pub mod import;
+pub mod local_presence;
 pub mod model;
 pub mod rules;
 pub mod timezone;

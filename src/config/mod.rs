@@ -399,9 +399,15 @@ pub struct CampaignConfig {
     #[serde(default)]
     pub wrap_up_timeout_s: Option<u64>,
     /// Caller IDs (E.164) an agent may pick for a previewed call, besides
-    /// the campaign's own `caller_id`.
+    /// the campaign's own `caller_id`; with `local_presence`, the numbers
+    /// the dialer picks from too.
     #[serde(default)]
     pub caller_ids: Vec<String>,
+    /// Each call presents the campaign's number nearest the number dialed
+    /// (same area code, else same country, else the campaign's own):
+    /// `campaign::local_presence`. An agent's pick still wins.
+    #[serde(default)]
+    pub local_presence: bool,
     /// The call guide (`[[campaign.guide]]`): questions with branching
     /// answers, shown to the agent during the call.
     #[serde(default)]

@@ -491,3 +491,18 @@ fn redirects_are_followed_unless_turned_off() {
     let wrong = DEFAULT.replace("# follow_redirects = true", "follow_redirects = \"yes\"");
     assert!(parse(&wrong).is_err(), "a string is refused");
 }
+
+#[test]
+fn local_presence_needs_numbers_to_choose_from() {
+    let without = DEFAULT.replace("# local_presence = true", "local_presence = true");
+    let problem = only_problem(&without);
+    assert_eq!(problem.key, "campaign[0].local_presence");
+    assert!(problem.message.contains("caller_ids"), "{problem:?}");
+    let with = without.replace(
+        "# caller_ids = [\"+14155550100\"]",
+        "caller_ids = [\"+14155550100\"]",
+    );
+    let config = parse(&with).expect("loads");
+    assert!(config.campaigns[0].local_presence);
+    assert!(!parse(DEFAULT).expect("loads").campaigns[0].local_presence);
+}

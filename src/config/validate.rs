@@ -400,6 +400,12 @@ pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
             format!("`{caller_id}` is not an E.164 number"),
         );
     }
+    if campaign.local_presence && campaign.caller_ids.is_empty() {
+        report(
+            "local_presence",
+            "needs `caller_ids`: the numbers to pick the nearest from".into(),
+        );
+    }
     if campaign.max_attempts == 0 {
         report("max_attempts", "must be at least 1".into());
     }

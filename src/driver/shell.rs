@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendError;
 
 use super::media::{AgentCommand, CustomerCommand, CustomerMedia, agent_phone};
+use crate::campaign::local_presence::LocalPresence;
 use crate::config::Config;
 use crate::engine::attempt::{AttemptResult, Failure, Prompt};
 use crate::engine::calls::LEASE_FOR;
@@ -63,6 +64,8 @@ struct AgentPhone {
 /// loaded when the campaign is defined (at start, or through the API).
 struct ShellCampaign {
     config: crate::config::CampaignConfig,
+    /// With `local_presence`: its numbers, parsed once.
+    local_presence: Option<LocalPresence>,
     abandon: Option<PromptAudio>,
     voicemail: Option<PromptAudio>,
 }
@@ -178,8 +181,17 @@ impl Shell {
                 })
                 .transpose()
         };
+        let own = campaign
+            .caller_id
+            .as_deref()
+            .unwrap_or(&self.config.trunk.caller_id);
         let entry = ShellCampaign {
             config: campaign.clone(),
+            local_presence: campaign.local_presence.then(|| {
+                LocalPresence::new(
+                    std::iter::once(own).chain(campaign.caller_ids.iter().map(String::as_str)),
+                )
+            }),
             abandon: load(&campaign.abandon_prompt)?,
             voicemail: load(&campaign.voicemail_prompt)?,
         };
@@ -541,9 +553,16 @@ impl Shell {
         };
         let offer = self.offer_for(&leg);
         let sdp = offer.to_string().into_bytes();
-        let campaign_config = self.campaigns.get(&campaign).map(|c| &c.config);
+        let shell_campaign = self.campaigns.get(&campaign);
+        let campaign_config = shell_campaign.map(|c| &c.config);
         let cpa = campaign_config.map(|c| c.cpa.clone()).unwrap_or_default();
+        // The agent's pick, else the campaign's number nearest the callee
+        // (local presence), else the campaign's, else the trunk's.
         let caller_id = picked_caller_id
+            .or_else(|| {
+                let presence = shell_campaign?.local_presence.as_ref()?;
+                presence.caller_id_for(&phone).map(str::to_string)
+            })
             .or_else(|| campaign_config.and_then(|c| c.caller_id.clone()))
             .unwrap_or_else(|| self.config.trunk.caller_id.clone());
         let (media_tx, media_rx) = mpsc::unbounded_channel();

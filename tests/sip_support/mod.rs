@@ -123,6 +123,20 @@ impl Sipp {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// The messages SIPp received and sent so far, as its `-trace_msg`
+    /// log holds them (started with `-trace_msg` among `extra`).
+    #[allow(dead_code)] // not every test binary that includes this module uses it
+    pub fn messages(&self) -> String {
+        let Ok(entries) = std::fs::read_dir(self._dir.path()) else {
+            return String::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
+    }
 }
 
 impl Drop for Sipp {
