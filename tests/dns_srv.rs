@@ -31,7 +31,11 @@ impl Dnsmasq {
     /// `srv`: (priority, weight, target host, port) for
     /// `_sip._udp.carrier.test`; every target host resolves to 127.0.0.1.
     fn start(dir: &Path, srv: &[(u16, u16, &str, u16)]) -> Dnsmasq {
-        let port = free_port();
+        Self::start_at(dir, free_port(), srv)
+    }
+
+    /// As [`Dnsmasq::start`], on `port`.
+    fn start_at(dir: &Path, port: u16, srv: &[(u16, u16, &str, u16)]) -> Dnsmasq {
         let mut command = Command::new("dnsmasq");
         command
             .args([
@@ -231,6 +235,49 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
     );
 }
 
+/// A node started while its DNS server does not answer: its first dial
+/// waits for the lookup and fails; the lookups after it run in the
+/// background every 10 s (the dials meanwhile fail at once — each used to
+/// wait for a lookup of its own in the engine task), and once DNS answers
+/// the calls reach the SBC.
+#[test]
+fn a_node_started_during_a_dns_outage_dials_once_dns_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent_dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns_port = silent_dns.local_addr().unwrap().port();
+    let sbc = Sipp::uas("sbc_busy_or_options.xml", 100_000, &["-timeout", "400s"]);
+    let config_path = srv_node(dir.path(), dns_port, 100, 2);
+    let mut running = support::Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    start_campaign(addr);
+    // While the first lookup runs (some 18 s against a silent server: SRV,
+    // then A and AAAA, each timing out) and after it failed, dials fail at
+    // once, without a lookup of their own.
+    let mut reasons: Vec<String> = Vec::new();
+    while !reasons
+        .last()
+        .is_some_and(|r| r.contains("its lookup failed"))
+    {
+        assert!(reasons.len() < 50, "{reasons:?}");
+        let line = running.wait_for_message("call could not be placed", Duration::from_secs(90));
+        reasons.push(line["reason"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(reasons[0].contains("being looked up"), "{reasons:?}");
+    drop(silent_dns);
+    let _dns = Dnsmasq::start_at(
+        dir.path(),
+        dns_port,
+        &[(10, 100, "sbc.carrier.test", sbc.port)],
+    );
+    // The lookups go on every 10 s, each taken up at the next dial, which
+    // the trunk's breaker spaces out (up to a minute): within minutes.
+    support::wait_until(Duration::from_secs(240), "a call reaching the SBC", &|| {
+        outcomes(addr)["busy"].as_u64().is_some_and(|n| n >= 1)
+    });
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
+
 /// A node (progressive campaign `srv`, two simulated agents, `contacts`
 /// records, at most `calls_per_second`) whose trunk is `sip:carrier.test`
 /// looked up at `dns_port`, T1 = 100 ms, OPTIONS every second; returns its
@@ -295,8 +342,8 @@ fn a_dns_outage_mid_shift_keeps_the_last_route() {
     let addr = running.wait_until_listening();
     start_campaign(addr);
     // A call that reached the SBC (busy): the route is in hand. (Not just
-    // a dial: the first dial's lookup may still be under way, and a route
-    // never looked up is looked up, and waited for, at every dial.)
+    // a dial: the first dial's lookup may still be under way, and without a
+    // route in hand the outage would fail every dial.)
     support::wait_until(Duration::from_secs(20), "a first busy call", &|| {
         outcomes(addr)["busy"].as_u64().is_some_and(|n| n >= 1)
     });

@@ -113,6 +113,10 @@ pub struct ShellChannels {
     pub rows: mpsc::UnboundedReceiver<(CallId, Result<store::AttemptId, String>)>,
 }
 
+/// How long the start waits for the trunk's first lookup before leaving it
+/// to the background.
+const FIRST_LOOKUP_WAIT: Duration = Duration::from_secs(1);
+
 impl Shell {
     pub async fn new(
         config: Arc<Config>,
@@ -161,7 +165,49 @@ impl Shell {
             })?;
             shell.add_campaign(campaign, id)?;
         }
+        shell.look_up_trunk_first().await;
         Ok((shell, ShellChannels { inputs, rows }))
+    }
+
+    /// The trunk's first lookup, started before the engine runs and waited
+    /// for a moment (an IP, or DNS that answers, is done by then): a dial
+    /// never waits for DNS in the engine task. A lookup still running goes
+    /// on in the background, and the dials meanwhile fail at once, as they
+    /// do after a failed lookup until one succeeds (every `ROUTE_RETRY`).
+    async fn look_up_trunk_first(&mut self) {
+        let (locator, config) = (self.locator.clone(), self.config.clone());
+        let any_number = config.trunk.caller_id.clone();
+        let mut lookup =
+            tokio::spawn(async move { route_for(&locator, &config, &any_number).await });
+        self.trunk_routes.lookup_started();
+        match tokio::time::timeout(FIRST_LOOKUP_WAIT, &mut lookup).await {
+            Ok(result) => self.take_trunk_lookup(result),
+            Err(_) => {
+                tracing::warn!(
+                    "the trunk's lookup is slow (DNS down?): calls fail until it succeeds"
+                );
+                self.route_refresh = Some(lookup);
+            }
+        }
+    }
+
+    fn take_trunk_lookup(&mut self, result: Result<anyhow::Result<Route>, tokio::task::JoinError>) {
+        let route = match result {
+            Ok(Ok(route)) => Some(route),
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    error = %format!("{error:#}"),
+                    "cannot look the trunk up; keeping its last route, if any, and trying again in {} s",
+                    crate::net::route::ROUTE_RETRY.as_secs()
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the trunk lookup task failed");
+                None
+            }
+        };
+        self.trunk_routes.looked_up(route, Instant::now());
     }
 
     /// Takes a campaign's settings (new, or changed through the API) and
@@ -606,30 +652,31 @@ impl Shell {
     async fn trunk_route(&mut self, phone: &str) -> anyhow::Result<Route> {
         let finished = self.route_refresh.as_ref().is_some_and(|h| h.is_finished());
         if let Some(handle) = self.route_refresh.take_if(|_| finished) {
-            let route = match handle.await {
-                Ok(Ok(route)) => Some(route),
-                Ok(Err(error)) => {
-                    tracing::warn!(error = %format!("{error:#}"), "cannot look the trunk up again; keeping its last route");
-                    None
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "the trunk lookup task failed");
-                    None
-                }
-            };
-            self.trunk_routes.looked_up(route, Instant::now());
+            let result = handle.await;
+            self.take_trunk_lookup(result);
         }
         let cached = match self.trunk_routes.get(Instant::now()) {
             (Some(cached), Lookup::No) => cached,
-            (Some(cached), Lookup::InBackground) => {
+            (cached, Lookup::InBackground) => {
                 let (locator, config, phone) =
                     (self.locator.clone(), self.config.clone(), phone.to_string());
                 self.route_refresh = Some(tokio::spawn(async move {
                     route_for(&locator, &config, &phone).await
                 }));
-                cached
+                cached.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the trunk's address is not known yet: its lookup failed; looking it up again"
+                    )
+                })?
             }
-            (_, _) => match route_for(&self.locator, &self.config, phone).await {
+            (None, Lookup::No) if self.route_refresh.is_some() => {
+                anyhow::bail!("the trunk's address is not known yet: it is being looked up")
+            }
+            (None, Lookup::No) => anyhow::bail!(
+                "the trunk's address is not known yet: its lookup failed; trying again every {} s",
+                crate::net::route::ROUTE_RETRY.as_secs()
+            ),
+            (_, Lookup::Now) => match route_for(&self.locator, &self.config, phone).await {
                 Ok(route) => {
                     self.trunk_routes
                         .looked_up(Some(route.clone()), Instant::now());

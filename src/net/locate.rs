@@ -37,6 +37,15 @@ const DNS_TIMEOUT: Duration = Duration::from_secs(2);
 /// unreachable DNS server keeps working as before SRV was looked up.
 const SRV_FAILURE_MEMORY: Duration = Duration::from_secs(300);
 
+/// The SRV name of `host`'s SIP service over `transport`.
+fn srv_name(host: &str, transport: TransportKind) -> String {
+    let service = match transport {
+        TransportKind::Udp => "_sip._udp",
+        TransportKind::Tcp => "_sip._tcp",
+    };
+    format!("{service}.{}.", host.trim_end_matches('.'))
+}
+
 /// One SRV record (RFC 2782).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SrvTarget {
@@ -176,7 +185,18 @@ impl Locator {
             return Ok(one(self.addresses(host, port).await?));
         }
         let Some(records) = self.srv_targets(host, transport).await? else {
-            return Ok(one(self.addresses(host, SIP_PORT).await?));
+            return match self.addresses(host, SIP_PORT).await {
+                Ok(addresses) => Ok(one(addresses)),
+                Err(error) => {
+                    // No address either: the SRV lookup's failure was the
+                    // DNS being down, not a name only the hosts file knows;
+                    // the next lookup asks for SRV again (else a trunk
+                    // known only by SRV stays unreachable for 5 minutes
+                    // after DNS is back).
+                    self.forget_srv_failure(host, transport);
+                    Err(error)
+                }
+            };
         };
         let mut targets = Vec::new();
         for record in records.into_iter().take(MAX_DESTINATIONS) {
@@ -213,11 +233,7 @@ impl Locator {
         if host.eq_ignore_ascii_case("localhost") || !host.contains('.') {
             return Ok(None);
         }
-        let service = match transport {
-            TransportKind::Udp => "_sip._udp",
-            TransportKind::Tcp => "_sip._tcp",
-        };
-        let name = format!("{service}.{}.", host.trim_end_matches('.'));
+        let name = srv_name(host, transport);
         if let Ok(mut failures) = self.srv_failures.lock() {
             failures.retain(|_, at| at.elapsed() < SRV_FAILURE_MEMORY);
             if failures.contains_key(&name) {
@@ -252,6 +268,12 @@ impl Locator {
                 }
                 Ok(None)
             }
+        }
+    }
+
+    fn forget_srv_failure(&self, host: &str, transport: TransportKind) {
+        if let Ok(mut failures) = self.srv_failures.lock() {
+            failures.remove(&srv_name(host, transport));
         }
     }
 
@@ -407,6 +429,25 @@ mod tests {
         assert_eq!(rest.len(), MAX_DESTINATIONS - 1);
         assert_eq!(rest[0], address(2), "the target's own addresses first");
         assert_eq!(rest[1], address(10));
+    }
+
+    /// A DNS server that never answers a name with no other address: the
+    /// lookup fails, and the next one asks for SRV again (the DNS was down;
+    /// it may be back).
+    #[tokio::test]
+    async fn a_name_without_an_address_either_is_asked_for_srv_again() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        silent.set_nonblocking(true).unwrap();
+        let locator = Locator::new(&[silent.local_addr().unwrap()]);
+        let uri = SipUri::parse("sip:carrier.test").unwrap();
+        assert!(locator.locate(&uri, TransportKind::Udp).await.is_err());
+        let mut buffer = [0u8; 512];
+        while silent.recv_from(&mut buffer).is_ok() {}
+        let again = locator
+            .srv_targets("carrier.test", TransportKind::Udp)
+            .await;
+        assert!(matches!(again, Ok(None)));
+        assert!(silent.recv_from(&mut buffer).is_ok(), "asked for SRV again");
     }
 
     /// A DNS server that never answers: the SRV step gives up (the name's

@@ -112,7 +112,12 @@ pub const ROUTE_RETRY: Duration = Duration::from_secs(10);
 /// the background ("stale while revalidate"), and kept when that lookup
 /// fails (a DNS outage then costs nothing but a log line — it used to
 /// stall the engine task, live answers and all, for the resolver's timeout
-/// once a minute). Only the very first dial waits for its lookup.
+/// once a minute). The shell starts the trunk's first lookup before the
+/// engine runs (`Shell::look_up_trunk_first`); only a cache never looked up
+/// makes its first dial wait. When a first lookup fails (a node started during a DNS
+/// outage), the next ones run in the background every `ROUTE_RETRY` too,
+/// and the dials meanwhile fail at once (they used to wait for a lookup
+/// each, holding the engine task).
 #[derive(Debug)]
 pub struct RouteCache<R> {
     current: Option<R>,
@@ -125,8 +130,9 @@ pub struct RouteCache<R> {
 pub enum Lookup {
     /// Nothing in hand: look up now and wait for it.
     Now,
-    /// Use the route in hand; start a lookup in the background and report
-    /// it with [`RouteCache::looked_up`].
+    /// Use the route in hand (if any: without one the dial fails); start a
+    /// lookup in the background and report it with
+    /// [`RouteCache::looked_up`].
     InBackground,
     /// Use the route in hand.
     No,
@@ -145,15 +151,22 @@ impl<R: Clone> Default for RouteCache<R> {
 impl<R: Clone> RouteCache<R> {
     /// The route to use at `now` (if any) and what to do about a lookup.
     pub fn get(&mut self, now: Instant) -> (Option<R>, Lookup) {
-        let Some(current) = &self.current else {
+        if self.current.is_none() && self.refresh_at.is_none() && !self.refreshing {
+            // Never looked up: the first dial waits for it.
             return (None, Lookup::Now);
-        };
+        }
         let due = self.refresh_at.is_none_or(|at| now >= at);
         if due && !self.refreshing {
             self.refreshing = true;
-            return (Some(current.clone()), Lookup::InBackground);
+            return (self.current.clone(), Lookup::InBackground);
         }
-        (Some(current.clone()), Lookup::No)
+        (self.current.clone(), Lookup::No)
+    }
+
+    /// A lookup was started outside [`RouteCache::get`] (the first, at
+    /// start): none more until [`RouteCache::looked_up`] reports it.
+    pub fn lookup_started(&mut self) {
+        self.refreshing = true;
     }
 
     /// A lookup's result (`None`: it failed): a new route is used until
@@ -206,11 +219,32 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_first_lookup_leaves_the_next_dial_to_look_up_again() {
+    fn while_the_first_lookup_runs_there_is_no_route_and_no_other_lookup() {
+        let t0 = Instant::now();
+        let mut cache: RouteCache<&str> = RouteCache::default();
+        cache.lookup_started();
+        assert_eq!(cache.get(t0), (None, Lookup::No));
+        assert_eq!(cache.get(t0 + ROUTE_TTL), (None, Lookup::No));
+        cache.looked_up(Some("a"), t0 + Duration::from_secs(5));
+        assert_eq!(
+            cache.get(t0 + Duration::from_secs(5)),
+            (Some("a"), Lookup::No)
+        );
+    }
+
+    #[test]
+    fn after_a_failed_first_lookup_the_next_ones_run_in_the_background() {
         let t0 = Instant::now();
         let mut cache: RouteCache<&str> = RouteCache::default();
         assert_eq!(cache.get(t0).1, Lookup::Now);
         cache.looked_up(None, t0);
-        assert_eq!(cache.get(t0 + Duration::from_secs(1)), (None, Lookup::Now));
+        // No route, none looked up before the retry: the dial fails at once.
+        assert_eq!(cache.get(t0 + Duration::from_secs(1)), (None, Lookup::No));
+        // Then one lookup in the background, none waited for.
+        assert_eq!(cache.get(t0 + ROUTE_RETRY), (None, Lookup::InBackground));
+        assert_eq!(cache.get(t0 + ROUTE_RETRY), (None, Lookup::No));
+        let found_at = t0 + ROUTE_RETRY + Duration::from_secs(2);
+        cache.looked_up(Some("a"), found_at);
+        assert_eq!(cache.get(found_at), (Some("a"), Lookup::No));
     }
 }
