@@ -51,6 +51,10 @@ pub const SIP_FAILOVERS: &str = "outdial_sip_failovers_total";
 /// Counter: INVITEs sent to a target a trunk's 3xx named (`[trunk]
 /// follow_redirects`).
 pub const SIP_REDIRECTS: &str = "outdial_sip_redirects_total";
+/// Counter: calls refused with 607 (the callee marked it unwanted) or 608
+/// (the network's call analytics blocked it) (`campaign`, `caller_id`,
+/// `sip_code` labels): a caller ID flagged as spam.
+pub const CALLS_REFUSED_AS_UNWANTED: &str = "outdial_calls_refused_as_unwanted_total";
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
 /// Counter: answers that crossed the ring timeout's CANCEL and were kept
@@ -103,6 +107,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(
         SIP_FAILOVERS,
         "SIP requests sent on to the next address of the next hop"
+    );
+    metrics::describe_counter!(
+        CALLS_REFUSED_AS_UNWANTED,
+        "Calls refused with 607 or 608, by the caller ID they presented"
     );
     metrics::describe_counter!(
         SIP_REDIRECTS,

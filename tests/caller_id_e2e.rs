@@ -2,7 +2,10 @@
 //! with a local-presence campaign dials three contacts through a SIPp
 //! carrier, and each INVITE's From and P-Asserted-Identity carry the
 //! campaign number of the callee's area code — or the campaign's own
-//! number for an area it has none in.
+//! number for an area it has none in. The carrier's call analytics refuse
+//! every call as unwanted (608, RFC 8688), and the refusals are counted by
+//! the caller ID they presented, for the supervisor to see which number is
+//! flagged.
 
 mod sip_support;
 mod support;
@@ -23,7 +26,7 @@ const EXPECTED: [(&str, &str); 3] = [
 #[test]
 fn each_call_presents_the_campaigns_number_nearest_the_callee() {
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas("carrier_busy.xml", 3, &["-trace_msg"]);
+    let mut carrier = Sipp::uas("carrier_unwanted.xml", 3, &["-trace_msg"]);
     let config_path = node(dir.path(), carrier.port);
     let mut running = support::Running::start(&config_path);
     let addr = running.wait_until_listening();
@@ -36,6 +39,10 @@ fn each_call_presents_the_campaigns_number_nearest_the_callee() {
     );
     assert_eq!(status, 200, "{body}");
     carrier.assert_passed(Duration::from_secs(60));
+    support::wait_until(Duration::from_secs(10), "three refusals counted", &|| {
+        refusals(addr).values().sum::<u64>() == 3
+    });
+    let by_caller_id = refusals(addr);
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
 
@@ -45,6 +52,27 @@ fn each_call_presents_the_campaigns_number_nearest_the_callee() {
         .map(|(callee, caller)| (callee.to_string(), caller.to_string()))
         .collect();
     assert_eq!(presented, expected);
+    let one_each: BTreeMap<String, u64> = EXPECTED
+        .iter()
+        .map(|(_, caller)| (caller.to_string(), 1))
+        .collect();
+    assert_eq!(by_caller_id, one_each);
+}
+
+/// `outdial_calls_refused_as_unwanted_total` of campaign `local` with
+/// code 608, by caller ID.
+fn refusals(addr: std::net::SocketAddr) -> BTreeMap<String, u64> {
+    let (_, metrics) = support::http(addr, "GET", "/metrics", None, None);
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("outdial_calls_refused_as_unwanted_total{"))
+        .filter(|line| line.contains("campaign=\"local\"") && line.contains("sip_code=\"608\""))
+        .filter_map(|line| {
+            let caller_id = line.split("caller_id=\"").nth(1)?.split('"').next()?;
+            let count = line.rsplit(' ').next()?.parse::<f64>().ok()?;
+            Some((caller_id.to_string(), count as u64))
+        })
+        .collect()
 }
 
 /// Each INVITE's callee (Request-URI user) → its From user, checked equal

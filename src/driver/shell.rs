@@ -50,7 +50,8 @@ struct CustomerCall {
     ring_timed_out: bool,
     campaign: String,
     lease: Lease,
-    /// Picked by the agent (preview); else the campaign's or the trunk's.
+    /// Picked by the agent (preview); once the call is placed, the caller
+    /// ID it presents.
     caller_id: Option<String>,
 }
 
@@ -611,6 +612,9 @@ impl Shell {
             })
             .or_else(|| campaign_config.and_then(|c| c.caller_id.clone()))
             .unwrap_or_else(|| self.config.trunk.caller_id.clone());
+        if let Some(customer) = self.customers.get_mut(&call) {
+            customer.caller_id = Some(caller_id.clone());
+        }
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let task = CustomerMedia {
             call,
@@ -1145,6 +1149,25 @@ impl Shell {
                 self.parties.remove(&handle);
                 if customer.answered {
                     return vec![Input::RemoteHangUp { call }];
+                }
+                if let Some(code @ (607 | 608)) = end.sip_code {
+                    let caller_id = customer.caller_id.clone().unwrap_or_default();
+                    // A number the call analytics of carriers flag as spam
+                    // gets its calls blocked: the supervisor must know which.
+                    tracing::warn!(
+                        call,
+                        campaign = %customer.campaign,
+                        %caller_id,
+                        code,
+                        "the call was refused as unwanted: the caller ID may be flagged as spam"
+                    );
+                    metrics::counter!(
+                        crate::metrics::CALLS_REFUSED_AS_UNWANTED,
+                        "campaign" => customer.campaign.clone(),
+                        "caller_id" => caller_id,
+                        "sip_code" => code.to_string()
+                    )
+                    .increment(1);
                 }
                 let failure = match end.outcome {
                     SipOutcome::Busy => Failure::Busy,

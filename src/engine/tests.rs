@@ -327,6 +327,10 @@ fn carrier_failures_map_to_results() {
         // The callee's refusal, then the trunk's: they are stored apart
         // (the trunk's does not spend the record's attempt).
         (Failure::Rejected, 603, AttemptResult::Rejected),
+        // Unwanted (RFC 8197) and blocked by call analytics (RFC 8688):
+        // about this call, not the trunk.
+        (Failure::Rejected, 607, AttemptResult::Rejected),
+        (Failure::Rejected, 608, AttemptResult::Rejected),
         (Failure::Rejected, 403, AttemptResult::TrunkRefused),
         (Failure::Rejected, 407, AttemptResult::TrunkRefused),
         (Failure::NetworkFailure, 488, AttemptResult::TrunkRefused),

@@ -11,9 +11,11 @@ pub enum Outcome {
     Busy,
     /// Ring timeout (we sent CANCEL), 480, 408.
     NoAnswer,
-    /// 404, 484, 604.
+    /// 404, 410 (a number disconnected), 484, 604.
     InvalidNumber,
-    /// 403, 603, or a digest challenge our credentials could not answer.
+    /// 403, 603, 607 (the callee marked the call unwanted, RFC 8197), 608
+    /// (the network's call analytics blocked it, RFC 8688), or a digest
+    /// challenge our credentials could not answer.
     Rejected,
     /// 503 (Retry-After honoured by the caller), 502, 504.
     Congestion,
@@ -32,8 +34,8 @@ impl Outcome {
             200..=299 => Outcome::Answered,
             486 | 600 => Outcome::Busy,
             480 | 408 => Outcome::NoAnswer,
-            404 | 484 | 604 => Outcome::InvalidNumber,
-            403 | 603 | 401 | 407 => Outcome::Rejected,
+            404 | 410 | 484 | 604 => Outcome::InvalidNumber,
+            403 | 603 | 607 | 608 | 401 | 407 => Outcome::Rejected,
             502..=504 => Outcome::Congestion,
             _ => Outcome::Failed,
         }
@@ -83,6 +85,9 @@ mod tests {
         assert_eq!(Outcome::from_final_code(480), Outcome::NoAnswer);
         assert_eq!(Outcome::from_final_code(484), Outcome::InvalidNumber);
         assert_eq!(Outcome::from_final_code(603), Outcome::Rejected);
+        assert_eq!(Outcome::from_final_code(607), Outcome::Rejected);
+        assert_eq!(Outcome::from_final_code(608), Outcome::Rejected);
+        assert_eq!(Outcome::from_final_code(410), Outcome::InvalidNumber);
         assert_eq!(Outcome::from_final_code(503), Outcome::Congestion);
         assert_eq!(Outcome::from_final_code(500), Outcome::Failed);
     }
