@@ -48,6 +48,10 @@ pub const TRUNK_HELD: &str = "outdial_trunk_held";
 /// hop's next address (its next SRV target) after one did not answer or
 /// answered 503: a rising count is an SBC of the carrier down.
 pub const SIP_FAILOVERS: &str = "outdial_sip_failovers_total";
+/// Gauge (`address` label): 1 while an address of the trunk's next hop
+/// (an SBC found by SRV) is tried last, after it let a request time out or
+/// answered 503 with Retry-After; 0 once it is back.
+pub const SIP_NEXT_HOP_RESTING: &str = "outdial_sip_next_hop_resting";
 /// Counter: INVITEs sent to a target a trunk's 3xx named (`[trunk]
 /// follow_redirects`).
 pub const SIP_REDIRECTS: &str = "outdial_sip_redirects_total";
@@ -107,6 +111,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(
         SIP_FAILOVERS,
         "SIP requests sent on to the next address of the next hop"
+    );
+    metrics::describe_gauge!(
+        SIP_NEXT_HOP_RESTING,
+        "1 while an address of the trunk's next hop is tried last (silent, or a 503 Retry-After)"
     );
     metrics::describe_counter!(
         CALLS_REFUSED_AS_UNWANTED,

@@ -154,19 +154,6 @@ local_presence = true
                 .map(|(i, (callee, _))| format!("c{i},{callee}\n")),
         )
         .collect();
-    let list_path = dir.join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = support::outdial()
-        .arg("--config")
-        .arg(&config_path)
-        .args(["import", "--campaign", "local", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    support::import_list(&config_path, "local", &list, dir);
     config_path
 }

@@ -207,6 +207,9 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
         .find_map(|l| l.strip_prefix("outdial_sip_failovers_total "))
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(failovers.is_some_and(|n| n >= 1.0), "{metrics}");
+    // The silent SBC is shown resting.
+    let resting = format!("outdial_sip_next_hop_resting{{address=\"127.0.0.1:{silent_port}\"}} 1");
+    assert!(metrics.lines().any(|l| l == resting), "{metrics}");
     support::wait_until(Duration::from_secs(30), "ten calls dialed", &|| {
         dials(addr) >= 10
     });

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use outdial::media::wav::Wav;
 use serde_json::Value;
 use sip_support::{Sipp, free_port};
-use support::{Running, http, outdial, rms, tone_share};
+use support::{Running, http, rms, tone_share};
 
 const SUPERVISOR: &str = "e2e-supervisor-token";
 /// How long the live persons stay on the line before hanging up.
@@ -110,20 +110,7 @@ fn carrier_and_echo_phone(
 
 /// Imports `list` (CSV text) into campaign e2e.
 fn import_list(config_path: &Path, dir: &Path, list: &str) {
-    let list_path = dir.join("list.csv");
-    std::fs::write(&list_path, list).unwrap();
-    let import = outdial()
-        .arg("--config")
-        .arg(config_path)
-        .args(["import", "--campaign", "e2e", "--file"])
-        .arg(&list_path)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    support::import_list(config_path, "e2e", list, dir);
 }
 
 /// The simulated agent logs in at start; its phone is called and, once it

@@ -76,6 +76,8 @@ pub struct SipDriver {
     /// `SIP_FAILOVERS` and `SIP_REDIRECTS`.
     failovers_counted: u64,
     redirects_counted: u64,
+    /// The addresses last reported resting in `SIP_NEXT_HOP_RESTING`.
+    resting_reported: Vec<SocketAddr>,
 }
 
 const MAX_DATAGRAM: usize = 65_535;
@@ -106,6 +108,7 @@ impl SipDriver {
             stats: Arc::new(DriverStats::default()),
             failovers_counted: 0,
             redirects_counted: 0,
+            resting_reported: Vec::new(),
         };
         (
             driver,
@@ -216,6 +219,22 @@ impl SipDriver {
             metrics::counter!(crate::metrics::SIP_REDIRECTS)
                 .increment(redirects - self.redirects_counted);
             self.redirects_counted = redirects;
+        }
+        let resting = self.endpoint.resting_addresses(Instant::now());
+        if resting != self.resting_reported {
+            for back in self
+                .resting_reported
+                .iter()
+                .filter(|a| !resting.contains(a))
+            {
+                metrics::gauge!(crate::metrics::SIP_NEXT_HOP_RESTING, "address" => back.to_string())
+                    .set(0.0);
+            }
+            for address in &resting {
+                metrics::gauge!(crate::metrics::SIP_NEXT_HOP_RESTING, "address" => address.to_string())
+                    .set(1.0);
+            }
+            self.resting_reported = resting;
         }
     }
 

@@ -391,6 +391,13 @@ pub fn import_numbered_contacts(config: &Path, campaign: &str, count: u32, dir: 
     let list: String = std::iter::once("external_id,phone\n".to_string())
         .chain((0..count).map(|i| format!("c{i},+1202555{i:04}\n")))
         .collect();
+    import_list(config, campaign, &list, dir);
+}
+
+/// Imports `list` (CSV text) into `campaign` of the node configured at
+/// `config`, through `outdial import` (the file is written into `dir`).
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn import_list(config: &Path, campaign: &str, list: &str, dir: &Path) {
     let list_path = dir.join("list.csv");
     std::fs::write(&list_path, list).unwrap();
     let import = outdial()

@@ -97,6 +97,20 @@ impl Endpoint {
         (first, all.collect())
     }
 
+    /// The addresses new calls try last at `now` (they let an INVITE or a
+    /// ping time out, or asked for a rest with a 503), in order: for the
+    /// operator, which SBC of the carrier is down.
+    pub fn resting_addresses(&self, now: Instant) -> Vec<SocketAddr> {
+        let mut resting: Vec<SocketAddr> = self
+            .unresponsive
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(address, _)| *address)
+            .collect();
+        resting.sort();
+        resting
+    }
+
     /// Any response from an address shows it alive.
     pub(super) fn heard_from(&mut self, from: SocketAddr) {
         if !self.unresponsive.is_empty() {

@@ -1447,8 +1447,10 @@ fn an_address_that_times_out_is_left_for_the_next_one_and_tried_last_for_a_while
     ep.invite(request_with_alternates(&[sbc(2), sbc(3)]), now + MS)
         .unwrap();
     assert_eq!(sent_to(&mut ep)[0].0, sbc(2));
+    assert_eq!(ep.resting_addresses(now + MS), [sbc(1)], "for the gauge");
     // A minute later sbc 1 is first again.
     let later = now + super::failover::UNRESPONSIVE_FOR + MS;
+    assert!(ep.resting_addresses(later).is_empty());
     ep.invite(request_with_alternates(&[sbc(2), sbc(3)]), later)
         .unwrap();
     assert_eq!(sent_to(&mut ep)[0].0, sbc(1));
