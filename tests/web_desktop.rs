@@ -735,6 +735,8 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     });
     assert!(browser.element("tr[data-campaign=autumn]").is_none());
     browser.type_into("#define-caller-id", "+15551230077");
+    browser.type_into("#define-caller-ids", "+14155550100, +12125550100");
+    browser.click("#define-local-presence");
     browser.click("#define-save");
     browser.wait_text(
         "tr[data-campaign=autumn] .campaign-state",
@@ -759,6 +761,12 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(created["agent_share_weight"], 2.5, "{created}");
     assert_eq!(created["abandon_target"], 0.025, "{created}");
     assert_eq!(created["caller_id"], "+15551230077", "{created}");
+    assert_eq!(
+        created["caller_ids"],
+        json!(["+14155550100", "+12125550100"]),
+        "{created}"
+    );
+    assert_eq!(created["local_presence"], true, "{created}");
     assert_eq!(created["agents"], json!(["1001"]), "{created}");
     assert_eq!(created["record_calls"], false, "{created}");
     assert_eq!(created["machine_action"], "connect_agent", "{created}");
@@ -810,6 +818,14 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(
         browser.script("return document.getElementById('define-share-weight').value"),
         json!("2.5")
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('define-caller-ids').value"),
+        json!("+14155550100 +12125550100")
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('define-local-presence').checked"),
+        json!(true)
     );
     assert_eq!(
         browser.script("return document.getElementById('define-dispositions').value"),

@@ -225,6 +225,8 @@ function definitionFromForm() {
   };
   const callerId = $("define-caller-id").value.trim();
   definition.caller_id = callerId || null;
+  definition.caller_ids = $("define-caller-ids").value.split(/[\s,;]+/).filter(Boolean);
+  definition.local_presence = $("define-local-presence").checked;
   definition.machine_action = $("define-machine").value;
   definition.voicemail_prompt = $("define-voicemail").value.trim() || null;
   definition.max_attempts = Number($("define-attempts").value);
@@ -333,6 +335,8 @@ async function editCampaign(name) {
     $("define-reserved-at-dial").checked = d.agent_reserved_at_dial;
     $("define-share-weight").value = d.agent_share_weight;
     $("define-caller-id").value = d.caller_id || "";
+    $("define-caller-ids").value = (d.caller_ids || []).join(" ");
+    $("define-local-presence").checked = Boolean(d.local_presence);
     $("define-hours").value = d.call_hours;
     $("define-record").checked = d.record_calls;
     $("define-machine").value = d.machine_action;
