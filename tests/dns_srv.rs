@@ -238,11 +238,10 @@ fn a_running_node_keeps_dialing_through_the_second_sbc_when_the_first_is_dead() 
     );
 }
 
-/// A node started while its DNS server does not answer: its first dial
-/// waits for the lookup and fails; the lookups after it run in the
-/// background every 10 s (the dials meanwhile fail at once — each used to
-/// wait for a lookup of its own in the engine task), and once DNS answers
-/// the calls reach the SBC.
+/// A node started while its DNS server does not answer: its first lookup
+/// runs in the background from the start, and the next ones every 10 s;
+/// the dials meanwhile fail at once (each used to wait for a lookup of its
+/// own in the engine task), and once DNS answers the calls reach the SBC.
 #[test]
 fn a_node_started_during_a_dns_outage_dials_once_dns_answers() {
     let dir = tempfile::tempdir().unwrap();

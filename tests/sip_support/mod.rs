@@ -29,7 +29,8 @@ pub struct Sipp {
     child: Child,
     pub port: u16,
     errors: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Its working directory: the error and message logs.
+    dir: tempfile::TempDir,
 }
 
 impl Sipp {
@@ -101,7 +102,7 @@ impl Sipp {
             child,
             port,
             errors,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -128,7 +129,7 @@ impl Sipp {
     /// log holds them (started with `-trace_msg` among `extra`).
     #[allow(dead_code)] // not every test binary that includes this module uses it
     pub fn messages(&self) -> String {
-        let Ok(entries) = std::fs::read_dir(self._dir.path()) else {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
             return String::new();
         };
         entries

@@ -1764,6 +1764,14 @@ fn redirect(ep: &mut Endpoint, from: SocketAddr, invite: &str, contacts: &str, n
     ep.handle_datagram(from, TransportKind::Udp, response.as_bytes(), now);
 }
 
+/// An endpoint with a call placed at `t0`, and the call's INVITE.
+fn one_call(t0: Instant) -> (Endpoint, String) {
+    let mut ep = endpoint();
+    ep.invite(request(Some(60), None), t0).unwrap();
+    let invite = sent(&mut ep).remove(0);
+    (ep, invite)
+}
+
 fn request_line(text: &str) -> &str {
     text.lines().next().unwrap()
 }
@@ -1845,9 +1853,7 @@ fn a_302_sends_the_invite_to_its_contact_in_the_same_call() {
 #[test]
 fn redirect_targets_are_called_by_q_until_one_serves_and_a_6xx_ends_the_call() {
     let t0 = Instant::now();
-    let mut ep = endpoint();
-    ep.invite(request(Some(60), None), t0).unwrap();
-    let first = sent(&mut ep).remove(0);
+    let (mut ep, first) = one_call(t0);
     redirect(
         &mut ep,
         trunk(),
@@ -1895,9 +1901,7 @@ fn redirect_targets_are_called_by_q_until_one_serves_and_a_6xx_ends_the_call() {
 #[test]
 fn a_silent_redirect_target_passes_the_call_to_the_next() {
     let t0 = Instant::now();
-    let mut ep = endpoint();
-    ep.invite(request(Some(60), None), t0).unwrap();
-    let first = sent(&mut ep).remove(0);
+    let (mut ep, first) = one_call(t0);
     redirect(
         &mut ep,
         trunk(),
@@ -1942,9 +1946,7 @@ fn redirect_loops_chains_and_calls_that_do_not_follow_end_on_the_3xx() {
     assert_eq!((end.outcome, end.sip_code), (Outcome::Failed, Some(302)));
 
     // A 302 back to the URI already called: a loop, not followed.
-    let mut ep = endpoint();
-    ep.invite(request(Some(60), None), t0).unwrap();
-    let first = sent(&mut ep).remove(0);
+    let (mut ep, first) = one_call(t0);
     redirect(
         &mut ep,
         trunk(),
