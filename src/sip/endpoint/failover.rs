@@ -30,6 +30,18 @@ pub(super) struct PendingPing {
     alternates: Vec<SocketAddr>,
 }
 
+impl super::Call {
+    /// The call's INVITE goes to another server (the next address, a
+    /// redirect target): that one knows nothing of the last one's challenge
+    /// or early dialogs.
+    pub(super) fn forget_the_last_server(&mut self) {
+        self.authorization = None;
+        self.auth_attempts = 0;
+        self.early.clear();
+        self.state = CallState::Calling;
+    }
+}
+
 impl Endpoint {
     /// OPTIONS to the next hop (the trunk keepalive): to `destination`, or,
     /// when it (or a later one) does not answer, to each of `alternates` in
@@ -167,12 +179,7 @@ impl Endpoint {
             "the next hop did not serve the INVITE; trying its next address"
         );
         call.request.destination = next;
-        // The new server knows nothing of the old one's challenge or early
-        // dialogs.
-        call.authorization = None;
-        call.auth_attempts = 0;
-        call.early.clear();
-        call.state = CallState::Calling;
+        call.forget_the_last_server();
         self.stats.failovers += 1;
         self.send_invite(handle, now);
         true

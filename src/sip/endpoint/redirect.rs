@@ -176,11 +176,7 @@ impl Endpoint {
         call.request_uri = target.uri;
         call.request.destination = destination;
         call.request.alternates = alternates;
-        // A new server: no challenge of the old one's, no early dialogs.
-        call.authorization = None;
-        call.auth_attempts = 0;
-        call.early.clear();
-        call.state = CallState::Calling;
+        call.forget_the_last_server();
         self.stats.redirects += 1;
         self.send_invite(handle, now);
         true
