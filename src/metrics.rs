@@ -59,6 +59,11 @@ pub const SIP_REDIRECTS: &str = "outdial_sip_redirects_total";
 /// (the network's call analytics blocked it) (`campaign`, `caller_id`,
 /// `sip_code` labels): a caller ID flagged as spam.
 pub const CALLS_REFUSED_AS_UNWANTED: &str = "outdial_calls_refused_as_unwanted_total";
+/// Counter: dials stopped when the call was placed because the number went
+/// on a do-not-call list or the contact's calling window closed since the
+/// record was leased (`campaign`, `reason` = `do_not_call`,
+/// `window_closed`).
+pub const DIALS_STOPPED: &str = "outdial_dials_stopped_total";
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
 /// Counter: answers that crossed the ring timeout's CANCEL and were kept
@@ -119,6 +124,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(
         CALLS_REFUSED_AS_UNWANTED,
         "Calls refused with 607 or 608, by the caller ID they presented"
+    );
+    metrics::describe_counter!(
+        DIALS_STOPPED,
+        "Dials stopped at the call: its number went on a DNC list or its calling window closed after the lease"
     );
     metrics::describe_counter!(
         SIP_REDIRECTS,

@@ -117,6 +117,16 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
     assert_eq!(created["state"], "loaded", "{created}");
     assert_eq!(created["source"], "api", "{created}");
     assert_eq!(created["mode"], "progressive", "{created}");
+    // Valid, but likely against the rules: said with the campaign.
+    let warned = |body: &Value| {
+        body["warnings"].as_array().is_some_and(|w| {
+            w.len() == 1
+                && w[0]
+                    .as_str()
+                    .is_some_and(|w| w.contains("no `abandon_prompt`"))
+        })
+    };
+    assert!(warned(&created), "{created}");
     let (status, body) = supervisor(addr, "POST", "/api/campaigns", Some(&spring));
     assert_eq!(status, 409, "{body}");
     let (status, body) = supervisor(addr, "GET", "/api/campaigns/spring/definition", None);
@@ -128,6 +138,7 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_that_survives_restarts() 
         "defaults written out"
     );
     assert_eq!(definition["agents"], json!(["1001"]), "{definition}");
+    assert!(warned(&definition), "{definition}");
     let (_, body) = http(addr, "GET", "/api/agents/1001", Some(AGENT_1001), None);
     assert!(
         json(&body)["campaigns"]

@@ -41,6 +41,31 @@ fn shipped_config_passes_with_a_summary() {
         "{stdout}"
     );
     assert!(stdout.contains("demo"), "{stdout}");
+    // Valid, but the demo has no abandon message: warned, not refused.
+    assert!(
+        stdout.contains("warning: campaign `demo`: no `abandon_prompt`"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn settings_against_the_rules_are_warned_not_refused() {
+    let text = DEFAULT_CONFIG
+        .replace("abandon_target = 0.03", "abandon_target = 0.05")
+        .replace(
+            "call_hours = \"08:00-21:00\"",
+            "call_hours = \"07:00-22:00\"",
+        );
+    assert_ne!(text, DEFAULT_CONFIG);
+    let (code, stdout, _, _) = check(&text);
+    assert_eq!(code, 0, "{stdout}");
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{stdout}");
+    assert!(warnings[1].contains("5.0 % is above the 3 %"), "{stdout}");
+    assert!(warnings[2].contains("07:00-22:00"), "{stdout}");
 }
 
 #[test]

@@ -550,14 +550,18 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     // the agent skips one record, marks one do-not-call, calls a live
     // person (connected at the answer, zip tone first), calls a busy number
     // (back to ready, no wrap-up) and removes the skipped record when it
-    // comes round again. Only the two called records are dialed.
+    // comes round again. A record whose number a supervisor puts on the
+    // DNC list while it is on screen is not dialed when the agent calls it.
+    // Only the two called records are dialed.
     let dir = tempfile::tempdir().unwrap();
     let (mut carrier, mut agent_phone, config_path, mut running, addr) = hand_driven(
         dir.path(),
         "preview",
         2,
-        "id,phone\nskipped,+12025550111\ndnc,+12025550121\nlive,+12025550131\nbusy,+12025550144\n",
+        "id,phone\nskipped,+12025550111\ndnc,+12025550121\nlive,+12025550131\nbusy,+12025550144\n\
+         listed_meanwhile,+12025550151\n",
     );
+    let agent_events = support::EventStream::open(addr, "/api/agents/a1/events", SUPERVISOR);
     log_in_and_ready(addr);
     // Not started: nothing to preview, and a clear refusal.
     let (status, refused) = agent_post(addr, "preview", None);
@@ -617,6 +621,42 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
         || all_attempted(addr, 2).ok(),
     );
     assert_eq!(agent_state(addr)["state"], "ready");
+    // On screen, its number goes on the DNC list: the agent's call stops
+    // before the trunk, the agent hears why and is free again.
+    assert_eq!(next_preview(addr), "listed_meanwhile");
+    let (status, added) = http(
+        addr,
+        "POST",
+        "/api/dnc",
+        Some(SUPERVISOR),
+        Some(r#"{"numbers": ["+12025550151"]}"#),
+    );
+    assert_eq!(status, 200, "{added}");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{view}");
+    let not_placed = std::iter::from_fn(|| agent_events.next(Duration::from_secs(10)))
+        .find(|event| event["type"] == "call_not_placed")
+        .expect("the agent is told the call was not placed");
+    assert_eq!(not_placed["record"], "listed_meanwhile", "{not_placed}");
+    assert_eq!(not_placed["agent"], "a1", "{not_placed}");
+    assert!(
+        not_placed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("do-not-call")),
+        "{not_placed}"
+    );
+    wait_for(Duration::from_secs(5), "the agent free again", || {
+        (agent_state(addr)["state"] == "ready").then_some(String::new())
+    });
+    let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("outdial_dials_stopped_total")
+                && line.contains("reason=\"do_not_call\"")
+                && line.ends_with(" 1")),
+        "{metrics}"
+    );
     // The skipped record comes round again; this time it is removed.
     assert_eq!(next_preview(addr), "skipped");
     let (status, view) = agent_post(addr, "preview/remove", None);
@@ -650,6 +690,9 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     let states = support::record_states(&config_path, "e2e", &dir.path().join("records.csv"));
     assert_eq!(states["skipped"], "removed", "{states:?}");
     assert_eq!(states["dnc"], "removed", "{states:?}");
+    // Back in the list, never dialed; the hopper's next look at it removes
+    // it (`tests/store_suite.rs`).
+    assert_eq!(states["listed_meanwhile"], "new", "{states:?}");
     assert_eq!(states["live"], "done", "{states:?}");
     // The live person's bridge was recorded: zip tone, then the customer.
     let recordings = recordings(dir.path());

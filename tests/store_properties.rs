@@ -15,7 +15,7 @@ use outdial::campaign::hopper::{Candidate, CandidatePhone, Decision, PendingCall
 use outdial::campaign::model::{Outcome, PhoneKind, RecordState};
 use outdial::campaign::rules::CampaignRules;
 use outdial::campaign::window::{CallingWindow, parse_zones};
-use outdial::store::{AttemptResult, CallbackRequest, Lease, LeaseRequest, Store};
+use outdial::store::{AttemptResult, CallbackRequest, Lease, LeaseRequest, Store, StoreError};
 use proptest::prelude::*;
 use store_common::*;
 
@@ -315,7 +315,24 @@ fn run_session(
                     continue;
                 }
                 let lease = held.remove(nth % held.len());
-                let attempt = store.begin_attempt(&lease, now).unwrap();
+                // Checked again at the dial: a number put on DNC, or a window
+                // closed, since the lease stops the call; the record is back
+                // in the list.
+                let z = parse_zones(&zones[&lease.external_id]).unwrap();
+                let dialable = !dnc.contains(&lease.phone) && rules.window.is_open(&z, now);
+                let attempt = match store.begin_attempt(&lease, now) {
+                    Ok(attempt) => attempt,
+                    Err(StoreError::NotDialable { .. }) if !dialable => continue,
+                    Err(error) => {
+                        return Err(TestCaseError::fail(format!(
+                            "{lease:?} at {now} (dialable: {dialable}): {error}"
+                        )));
+                    }
+                };
+                prop_assert!(
+                    dialable,
+                    "dialed a number on DNC or outside its window: {lease:?} at {now}"
+                );
                 *attempts.entry(lease.record_id).or_default() += 1;
                 if outcome.callee_not_reached() {
                     let so_far = not_reached.entry(lease.record_id).or_default();

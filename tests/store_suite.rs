@@ -9,7 +9,7 @@ use outdial::pacing::ledger::WindowCounts;
 use outdial::store::spool::{Replayed, RowSpool, SpooledRow, replay as replay_spool};
 use outdial::store::{
     AttemptResult, AttemptView, CallbackFilter, CallbackRequest, ImportOutcome, Lease,
-    LeaseRequest, NodeAbandonment, NodeClaim, Release, Store, StoreError,
+    LeaseRequest, NodeAbandonment, NodeClaim, NotDialable, Release, Store, StoreError,
 };
 use store_common::*;
 
@@ -212,6 +212,88 @@ fn dnc_is_checked_at_dial_time(store: TestStore) {
         Err(StoreError::BadNumber(_))
     ));
     assert!(!store.is_dnc(campaign, "+12025550109").unwrap());
+}
+
+/// A leased record waits in the engine's buffer or on a preview screen
+/// (its lease extended) before its call is placed: a number put on a DNC
+/// list, or a calling window that closed, meanwhile stops the dial, and
+/// the record goes back to the list for the hopper to decide.
+fn a_number_put_on_dnc_or_a_window_closing_after_the_lease_stops_the_dial(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(3));
+    // 20:55 in New York, five minutes before the window closes.
+    let late: Timestamp = "2026-07-16T00:55:00Z".parse().unwrap();
+    let at = |minutes: i64| late + SignedDuration::from_mins(minutes);
+    let leases = lease_all(&*store, campaign, late);
+    assert_eq!(leases.len(), 3);
+    store
+        .add_dnc(Some(campaign), &leases[0].phone, at(1))
+        .unwrap();
+    assert!(matches!(
+        store.begin_attempt(&leases[0], at(2)),
+        Err(StoreError::NotDialable {
+            reason: NotDialable::DoNotCall,
+            ..
+        })
+    ));
+    // Inside the window, off every list: dialed.
+    store.begin_attempt(&leases[1], at(2)).unwrap();
+    // 21:01: too late for the last one.
+    assert!(matches!(
+        store.begin_attempt(&leases[2], at(6)),
+        Err(StoreError::NotDialable {
+            reason: NotDialable::WindowClosed,
+            ..
+        })
+    ));
+    // Neither was counted as an attempt, and both are back in the list.
+    for id in ["r0", "r2"] {
+        let record = store.record(campaign, id).unwrap().unwrap();
+        assert_eq!((record.state.as_str(), record.attempts), ("new", 0), "{id}");
+    }
+    assert_eq!(attempt_rows(&*store, campaign).len(), 1);
+    // The other waits for 08:00; the next lease removes the DNC record.
+    let opening: Timestamp = "2026-07-16T12:00:00Z".parse().unwrap();
+    let r2 = store.record(campaign, "r2").unwrap().unwrap();
+    assert_eq!(r2.next_at, opening.as_millisecond());
+    assert!(lease_all(&*store, campaign, at(7)).is_empty());
+    assert_eq!(state(&*store, campaign, "r0"), "removed");
+    let next_morning = lease_all(&*store, campaign, opening);
+    let ids: Vec<&str> = next_morning
+        .iter()
+        .map(|l| l.external_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["r2"]);
+}
+
+/// A callback scheduled while its record is leased (on a preview screen)
+/// and the lease then ends without a call (skipped, stopped at the dial):
+/// the callback is due at its time, not at once.
+fn a_callback_scheduled_on_a_leased_record_waits_for_its_time(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(2));
+    let at = |mins: i64| noon_ny() + SignedDuration::from_mins(mins);
+    let leases = lease_all(&*store, campaign, at(0));
+    for (lease, how) in leases.iter().zip([Release::Unused, Release::Declined]) {
+        store
+            .schedule_callback(
+                &CallbackRequest {
+                    record: lease.record_id,
+                    at: at(60),
+                    phone: None,
+                    agent: None,
+                },
+                at(1),
+            )
+            .unwrap();
+        store.release(lease, how, at(2)).unwrap();
+        assert_eq!(state(&*store, campaign, &lease.external_id), "callback");
+    }
+    assert!(
+        lease_all(&*store, campaign, at(3)).is_empty(),
+        "not due yet"
+    );
+    let due = lease_all(&*store, campaign, at(60));
+    assert_eq!(due.len(), 2, "{due:?}");
+    assert!(due.iter().all(|l| l.callback.is_some()), "{due:?}");
 }
 
 fn busy_is_retried_after_its_delay_and_limits_exhaust(store: TestStore) {
@@ -1968,6 +2050,8 @@ on_both_backends!(
     leases_in_priority_order_and_never_twice,
     the_calling_window_is_honoured_and_closed_records_wait,
     dnc_is_checked_at_dial_time,
+    a_number_put_on_dnc_or_a_window_closing_after_the_lease_stops_the_dial,
+    a_callback_scheduled_on_a_leased_record_waits_for_its_time,
     busy_is_retried_after_its_delay_and_limits_exhaust,
     attempts_the_callee_never_saw_are_given_back,
     a_callees_retry_after_holds_the_record,

@@ -744,6 +744,13 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
         |t| t == "loaded",
     );
     assert_eq!(browser.text("#define-save"), "Create", "the form is reset");
+    // Saved, with the compliance warning of a progressive campaign with no
+    // abandon message under the form.
+    let warnings = browser.text("#define-problems");
+    assert!(
+        warnings.starts_with("warning: campaign `autumn`: no `abandon_prompt`"),
+        "{warnings}"
+    );
     let definition = |addr| {
         let (status, body) = http(
             addr,
@@ -856,11 +863,21 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     browser.click("#define-cpa-machine-mode option[value=verdict_only]");
     browser.type_into("#define-cpa-max", "4.5");
     browser.script("document.getElementById('define-wrap-up').value = ''; return null");
+    let abandon_message = dir.path().join("autumn-abandon.wav");
+    outdial::media::wav::write_mono_8k(&abandon_message, &vec![0i16; 8000]).unwrap();
+    browser.type_into("#define-abandon", abandon_message.to_str().unwrap());
     browser.click("#define-save");
     browser.wait_until("the change saved", |b| {
         b.text("tr[data-campaign=autumn]").contains("predictive")
     });
+    assert_eq!(browser.text("#define-problems"), "", "no warning left");
     let changed = definition(addr);
+    assert_eq!(
+        changed["abandon_prompt"],
+        abandon_message.to_str().unwrap(),
+        "{changed}"
+    );
+    assert_eq!(changed["warnings"], json!([]), "{changed}");
     assert_eq!(changed["agents"], json!(["1001", "1002"]), "{changed}");
     assert_eq!(changed["caller_id"], "+15551230077", "{changed}");
     assert_eq!(

@@ -30,6 +30,7 @@ use super::campaigns::view;
 use super::error::ApiError;
 use super::{ApiState, Lists};
 use crate::campaign::rules::CampaignRules;
+use crate::config::campaign_warnings;
 use crate::config::definition::CampaignDefinition;
 use crate::engine::dialer::CampaignView;
 
@@ -58,7 +59,7 @@ pub async fn create(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let lists = admin(&state, &headers)?;
     let definition =
         CampaignDefinition::from_json(&body, &lists.agents).map_err(ApiError::Problems)?;
@@ -70,6 +71,7 @@ pub async fn create(
         )));
     }
     let region = definition.campaign.default_region.clone();
+    let definition_campaign = definition.campaign.clone();
     let id = store_definition(&lists, &definition).await?;
     if let Err(error) = state.engine().define(definition, id, false).await? {
         // Not in the dialer, so not in the store either.
@@ -78,8 +80,24 @@ pub async fn create(
         let _ = super::blocking(move || store.forget_campaign_definition(&forget)).await;
         return Err(error.into());
     }
+    let warnings = campaign_warnings(&definition_campaign);
     lists.campaigns.insert(name.clone(), id, region);
-    Ok((StatusCode::CREATED, Json(view(&state, &name).await?)))
+    let view = view(&state, &name).await?;
+    Ok((StatusCode::CREATED, Json(with_warnings(&view, warnings))))
+}
+
+/// The campaign's view with its compliance warnings (valid settings that
+/// likely break the rules: no abandon message, hours outside 08:00–21:00,
+/// a target over 3 %), logged too.
+fn with_warnings(view: &CampaignView, warnings: Vec<String>) -> Value {
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let mut body = serde_json::to_value(view).unwrap_or(Value::Null);
+    if let Some(object) = body.as_object_mut() {
+        object.insert("warnings".into(), Value::from(warnings));
+    }
+    body
 }
 
 /// `GET /api/campaigns/{name}/definition`
@@ -100,6 +118,10 @@ pub async fn definition(
             "source".into(),
             Value::from(definition.campaign.source.name()),
         );
+        object.insert(
+            "warnings".into(),
+            Value::from(campaign_warnings(&definition.campaign)),
+        );
     }
     Ok(Json(body))
 }
@@ -110,7 +132,7 @@ pub async fn change(
     headers: HeaderMap,
     ApiPath(name): ApiPath<String>,
     ApiJson(patch): ApiJson<Value>,
-) -> Result<Json<CampaignView>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let lists = admin(&state, &headers)?;
     let _one_at_a_time = lists.admin.lock().await;
     let current = state
@@ -122,6 +144,7 @@ pub async fn change(
         .patched(&patch, &lists.agents)
         .map_err(ApiError::Problems)?;
     let region = changed.campaign.default_region.clone();
+    let warnings = campaign_warnings(&changed.campaign);
     // The dialer says first whether it can take the change now (a campaign
     // of the file, or one in motion, is refused before anything is written).
     let (id, _) = lists
@@ -136,7 +159,8 @@ pub async fn change(
         return Err(error.into());
     }
     lists.campaigns.insert(name.clone(), id, region);
-    Ok(Json(view(&state, &name).await?))
+    let view = view(&state, &name).await?;
+    Ok(Json(with_warnings(&view, warnings)))
 }
 
 /// `DELETE /api/campaigns/{name}`

@@ -10,6 +10,10 @@ pub fn check_config(cli: &Cli) -> ExitCode {
         Ok(config) => {
             println!("{}: ok", cli.config.display());
             print!("{}", config.summary());
+            // Valid, but likely against the rules: said, not refused.
+            for warning in config.compliance_warnings() {
+                println!("warning: {warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

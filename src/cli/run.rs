@@ -23,6 +23,9 @@ pub fn run(cli: &Cli) -> ExitCode {
         eprintln!("error: cannot start logging: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    for warning in config.compliance_warnings() {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

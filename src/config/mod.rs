@@ -5,6 +5,7 @@
 //! file, line, column and key. Secrets may come from the environment so they
 //! stay out of the file (see [`Secrets`]).
 
+mod compliance;
 pub mod definition;
 mod diagnostics;
 mod validate;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use compliance::campaign_warnings;
 pub use diagnostics::{ConfigError, Problem, SpanIndex};
 pub use validate::campaign_problems;
 

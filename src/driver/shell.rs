@@ -540,7 +540,7 @@ impl Shell {
                 media,
                 answered: false,
                 ring_timed_out: false,
-                campaign,
+                campaign: campaign.clone(),
                 lease: lease.clone(),
                 caller_id,
             },
@@ -551,7 +551,17 @@ impl Shell {
             let row = tokio::task::spawn_blocking(move || {
                 store
                     .begin_attempt(&lease, Timestamp::now())
-                    .map_err(|e| e.to_string())
+                    .map_err(|error| {
+                        if let store::StoreError::NotDialable { reason, .. } = &error {
+                            metrics::counter!(
+                                crate::metrics::DIALS_STOPPED,
+                                "campaign" => campaign.clone(),
+                                "reason" => reason.label(),
+                            )
+                            .increment(1);
+                        }
+                        error.to_string()
+                    })
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));

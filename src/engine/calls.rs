@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::{Action, Attempt, AttemptResult, AttemptSettings, Phase, Prompt, Verdict};
 use super::campaign_run::RunState;
-use super::dialer::Dialer;
+use super::dialer::{Dialer, Event};
 use super::dispatch::Dispatcher;
 use super::io::{AttemptRecord, CallId, CampaignStats, ConnectFailure, Effect, Input};
 use super::trunk_health::CallSignal;
@@ -379,6 +379,12 @@ impl Dialer {
             Input::NotPlaced { call, reason } => {
                 tracing::warn!(call, %reason, "call not placed");
                 if let Some(entry) = self.calls.remove(&call) {
+                    self.events.push_back(Event::CallNotPlaced {
+                        agent: entry.reserved_agent.clone(),
+                        campaign: entry.campaign.clone(),
+                        record: entry.lease.external_id.clone(),
+                        reason,
+                    });
                     self.not_placed(call, entry, now);
                 }
             }

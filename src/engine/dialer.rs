@@ -194,6 +194,17 @@ pub enum Event {
         record: String,
         how: &'static str,
     },
+    /// A dial that never reached the trunk: its number went on a
+    /// do-not-call list or the contact's calling window closed since the
+    /// record was leased, the lease lapsed, or the call could not be set up
+    /// here. `agent`: the agent it was placed for (preview, a repeat call,
+    /// progressive reserved at the dial), who is free again.
+    CallNotPlaced {
+        agent: Option<String>,
+        campaign: String,
+        record: String,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -207,6 +218,7 @@ impl Event {
             Event::ScreenPop { .. } => "screen_pop",
             Event::Preview { .. } => "preview",
             Event::PreviewEnded { .. } => "preview_ended",
+            Event::CallNotPlaced { .. } => "call_not_placed",
         }
     }
 
@@ -219,6 +231,7 @@ impl Event {
             | Event::ScreenPop { agent, .. }
             | Event::Preview { agent, .. }
             | Event::PreviewEnded { agent, .. } => agent == agent_id,
+            Event::CallNotPlaced { agent, .. } => agent.as_deref() == Some(agent_id),
             Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
         }
     }

@@ -11,7 +11,7 @@ use super::sql::{Conn, Val, in_tx, placeholders};
 use super::{
     AnswerMinute, AttemptId, AttemptResult, AttemptView, CallbackFilter, CallbackId,
     CallbackRequest, CallbackView, CampaignId, ImportOutcome, Lease, LeaseRequest, NodeClaim,
-    RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
+    NotDialable, RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
 };
 use crate::campaign::hopper::{
     Candidate, CandidatePhone, Decision, PendingCallback, RECENT_ATTEMPTS_SPAN, decide,
@@ -19,6 +19,7 @@ use crate::campaign::hopper::{
 use crate::campaign::import::ImportRow;
 use crate::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
 use crate::campaign::rules::{CampaignRules, after_attempt};
+use crate::campaign::window::parse_zones;
 
 /// Rows per multi-row statement in an import batch.
 const IMPORT_CHUNK: usize = 500;
@@ -179,6 +180,36 @@ impl SqlStore {
             .unwrap_or_else(|p| p.into_inner())
             .insert(campaign, rules.clone());
         Ok(rules)
+    }
+
+    /// Whether a leased record's number may still be dialed at `now`: not
+    /// on the global or the campaign's do-not-call list, and inside the
+    /// campaign's calling window in the contact's zones (a callback too).
+    /// If not, why, and when the window opens again (if it closed).
+    fn not_dialable_now(
+        &self,
+        conn: &mut dyn Conn,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<Option<(NotDialable, Option<Timestamp>)>, StoreError> {
+        let on_dnc = conn.query(
+            "SELECT e164 FROM dnc WHERE campaign_id IN (0, $1) AND e164 = $2",
+            &[lease.campaign.into(), lease.phone.as_str().into()],
+        )?;
+        if !on_dnc.is_empty() {
+            return Ok(Some((NotDialable::DoNotCall, None)));
+        }
+        let rules = self.rules(conn, lease.campaign)?;
+        // The lease's zones were read from the store and parsed by the
+        // hopper; an unreadable one is never dialed.
+        let Ok(zones) = parse_zones(&lease.time_zones) else {
+            return Ok(Some((NotDialable::WindowClosed, None)));
+        };
+        if rules.window.is_open(&zones, now) {
+            return Ok(None);
+        }
+        let opens = rules.window.next_open(&zones, now);
+        Ok(Some((NotDialable::WindowClosed, opens)))
     }
 
     /// Closes an attempt and moves its record on; shared by the engine's
@@ -488,6 +519,17 @@ impl SqlStore {
 }
 
 fn restore(conn: &mut dyn Conn, record: RecordId) -> Result<(), StoreError> {
+    // A callback scheduled while the record was leased (on a preview
+    // screen, in the engine's buffer) is due at its time, first in the
+    // hopper: a lease ending without a call must not make it due at once
+    // (it used to keep the record's old, past `next_at`).
+    conn.exec(
+        "UPDATE records SET rank = 0, next_at = (SELECT at FROM callbacks \
+         WHERE callbacks.id = records.callback_id) \
+         WHERE id = $1 AND state = 'leased' AND EXISTS (SELECT 1 FROM callbacks \
+         WHERE callbacks.id = records.callback_id AND callbacks.state IN ('pending', 'delivering'))",
+        &[record.into()],
+    )?;
     conn.exec(
         &format!(
             "UPDATE records SET state = {RESTORE_STATE}, lease_owner = NULL, lease_until = NULL, \
@@ -1209,7 +1251,36 @@ impl Store for SqlStore {
     }
 
     fn begin_attempt(&self, lease: &Lease, now: Timestamp) -> Result<AttemptId, StoreError> {
-        self.tx(|conn| {
+        let begun = self.tx(|conn| {
+            let held = conn.query(
+                "SELECT id FROM records \
+                 WHERE id = $1 AND state = 'leased' AND lease_owner = $2 AND lease_until > $3",
+                &[
+                    lease.record_id.into(),
+                    lease.node.as_str().into(),
+                    ms(now).into(),
+                ],
+            )?;
+            if held.is_empty() {
+                return Err(StoreError::LeaseLost {
+                    record: lease.record_id,
+                    node: lease.node.clone(),
+                });
+            }
+            if let Some((reason, due)) = self.not_dialable_now(conn, lease, now)? {
+                // Back to the list, where the next lease decides it as the
+                // hopper does (another number of its chain, or removed when
+                // every one is on a DNC list); outside its window it is due
+                // at the window's next opening.
+                restore(conn, lease.record_id)?;
+                if let Some(due) = due {
+                    conn.exec(
+                        "UPDATE records SET next_at = $2 WHERE id = $1",
+                        &[lease.record_id.into(), ms(due).into()],
+                    )?;
+                }
+                return Ok(Err(reason));
+            }
             let updated = conn.exec(
                 "UPDATE records SET attempts = attempts + 1, last_attempt_at = $3 \
                  WHERE id = $1 AND state = 'leased' AND lease_owner = $2 AND lease_until > $3",
@@ -1240,7 +1311,13 @@ impl Store for SqlStore {
                     ms(now).into(),
                 ],
             )?;
-            first_int(&rows).ok_or_else(|| StoreError::Corrupt("no attempt id".into()))
+            first_int(&rows)
+                .map(Ok)
+                .ok_or_else(|| StoreError::Corrupt("no attempt id".into()))
+        })?;
+        begun.map_err(|reason| StoreError::NotDialable {
+            record: lease.record_id,
+            reason,
         })
     }
 

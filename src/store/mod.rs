@@ -69,6 +69,41 @@ pub enum StoreError {
     UnknownDisposition(String),
     #[error("unexpected data in the store: {0}")]
     Corrupt(String),
+    #[error("record {record} was not dialed: {reason}; it is back in the list")]
+    NotDialable {
+        record: RecordId,
+        reason: NotDialable,
+    },
+}
+
+/// Why a leased record may no longer be dialed when its call is placed
+/// (checked again at the dial, not only at the lease: a record waits in
+/// the engine's buffer or on a preview screen, its lease extended, while a
+/// supervisor adds its number to a do-not-call list or its calling window
+/// closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotDialable {
+    DoNotCall,
+    WindowClosed,
+}
+
+impl NotDialable {
+    /// The `reason` label of `outdial_dials_stopped_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            NotDialable::DoNotCall => "do_not_call",
+            NotDialable::WindowClosed => "window_closed",
+        }
+    }
+}
+
+impl std::fmt::Display for NotDialable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotDialable::DoNotCall => "its number is on a do-not-call list",
+            NotDialable::WindowClosed => "the contact's calling window is closed",
+        })
+    }
 }
 
 impl StoreError {
@@ -518,7 +553,10 @@ pub trait Store: Send + Sync {
     fn release(&self, lease: &Lease, how: Release, now: Timestamp) -> Result<(), StoreError>;
 
     /// Writes the attempt row; call it BEFORE the INVITE leaves. Fails with
-    /// `LeaseLost` if the lease lapsed (then do not dial).
+    /// `LeaseLost` if the lease lapsed, and with `NotDialable` (the record
+    /// given back to the list, where the hopper removes or defers it) if
+    /// the number went on a do-not-call list or the contact's calling
+    /// window closed since the lease: then do not dial.
     fn begin_attempt(&self, lease: &Lease, now: Timestamp) -> Result<AttemptId, StoreError>;
     /// Completes an attempt and moves its record on (retry, done, …).
     /// An attempt a recovery closed as `interrupted` is amended: the row

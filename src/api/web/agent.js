@@ -323,6 +323,12 @@ function onEvent(event) {
     case "preview_ended":
       log("record " + event.record + " " + event.how.replace("_", " "));
       break;
+    case "call_not_placed":
+      // The agent pressed Dial (or was reserved for the call): say why
+      // nothing rings.
+      say("The call to " + event.record + " was not placed: " + event.reason);
+      log("call to " + event.record + " not placed");
+      break;
     case "agent_state":
       // Out of the call: its pop is over (a reservation made for a live
       // answer must not show the previous customer).

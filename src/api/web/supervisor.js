@@ -229,6 +229,7 @@ function definitionFromForm() {
   definition.local_presence = $("define-local-presence").checked;
   definition.machine_action = $("define-machine").value;
   definition.voicemail_prompt = $("define-voicemail").value.trim() || null;
+  definition.abandon_prompt = $("define-abandon").value.trim() || null;
   definition.max_attempts = Number($("define-attempts").value);
   definition.max_attempts_per_number = Number($("define-attempts-number").value);
   definition.max_attempts_per_day = optionalNumber("define-attempts-day");
@@ -302,18 +303,24 @@ async function saveCampaign(event) {
   $("define-problems").replaceChildren();
   const definition = definitionFromForm();
   try {
+    let saved;
     if (editing) {
-      await outdial.api("PATCH", "/api/campaigns/" + encodeURIComponent(editing), definition);
+      saved = await outdial.api("PATCH", "/api/campaigns/" + encodeURIComponent(editing), definition);
       say("campaign " + editing + " changed");
     } else {
       definition.name = $("define-name").value.trim();
       for (const key of Object.keys(definition)) {
         if (definition[key] === null) delete definition[key];
       }
-      await outdial.api("POST", "/api/campaigns", definition);
+      saved = await outdial.api("POST", "/api/campaigns", definition);
       say("campaign " + definition.name + " created: load a list, then start it");
     }
     resetForm();
+    // Saved, but likely against the rules (no abandon message, hours
+    // outside 08:00-21:00, a target over 3 %): shown under the form.
+    for (const warning of saved.warnings || []) {
+      $("define-problems").append(outdial.el("li", { class: "warning" }, "warning: " + warning));
+    }
     refresh();
   } catch (error) {
     say(error.message);
@@ -341,6 +348,7 @@ async function editCampaign(name) {
     $("define-record").checked = d.record_calls;
     $("define-machine").value = d.machine_action;
     $("define-voicemail").value = d.voicemail_prompt || "";
+    $("define-abandon").value = d.abandon_prompt || "";
     $("define-attempts").value = d.max_attempts;
     $("define-attempts-number").value = d.max_attempts_per_number;
     $("define-attempts-day").value = d.max_attempts_per_day ?? "";
