@@ -701,6 +701,59 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
 }
 
 #[test]
+fn a_preview_agent_cancels_the_call_while_it_rings() {
+    // Webex: "the ringing status is replaced by the Cancel button". A SIPp
+    // carrier that rings until it is cancelled (`carrier_noanswer.xml`:
+    // 180, then CANCEL → 200, 487, ACK): the agent's hang-up while the call
+    // rings sends the CANCEL, and the agent is free long before the 60 s
+    // ring timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas("carrier_noanswer.xml", 1, &["-timeout", "60s"]);
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "60s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = preview_config(dir.path(), carrier.port, agent_phone.port)
+        .replace("ring_timeout_s = 15", "ring_timeout_s = 60");
+    assert!(text.contains("ring_timeout_s = 60"));
+    std::fs::write(&config_path, text).unwrap();
+    import_list(&config_path, dir.path(), "id,phone\nringing,+12025550161\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    log_in_and_ready(addr);
+    start_campaign(addr, "e2e");
+    assert_eq!(next_preview(addr), "ringing");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("reserved")),
+        "{view}"
+    );
+    // The agent hears it ring (the carrier's 180), then cancels.
+    std::thread::sleep(Duration::from_millis(1000));
+    let (status, view) = agent_post(addr, "hangup", None);
+    assert_eq!(status, 200, "{view}");
+    wait_for(
+        Duration::from_secs(10),
+        "the agent free after the cancel",
+        || (agent_state(addr)["state"] == "ready").then_some(String::new()),
+    );
+    // Nothing to cancel any more: the agent is not on a call.
+    let (status, refused) = agent_post(addr, "hangup", None);
+    assert_eq!(status, 409, "{refused}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let cancelled = &attempts["ringing"][0];
+    assert_eq!(&cancelled[column("outcome")], "no_answer", "{cancelled:?}");
+    assert_eq!(&cancelled[column("sip_code")], "487", "{cancelled:?}");
+    assert_eq!(&cancelled[column("agent")], "a1", "{cancelled:?}");
+}
+
+#[test]
 fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
     // The agent talks to a live person, asks for a personal callback in a
     // few seconds, and later gets that record pushed as a preview (before

@@ -510,7 +510,11 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t == "Outbound campaign call — connecting…"
     });
     assert_eq!(browser.text("#call-name"), "Dee Live");
+    // ... and Hang up reads Cancel call (drawn with "connecting…").
+    assert_eq!(browser.text("#hangup"), "Cancel call");
+    assert!(browser.enabled("#hangup"));
     browser.wait_text("#state", "on the call", |t| t == "on call");
+    assert_eq!(browser.text("#hangup"), "Hang up");
     assert_eq!(
         browser.text("#call-connecting"),
         "",

@@ -379,6 +379,28 @@ impl Attempt {
         });
     }
 
+    /// Gives up on the call before anyone answers: at the ring timeout, or
+    /// when the agent it was placed for cancels it while it rings (a
+    /// previewed record: the wrong one, a second thought). A CANCEL as at
+    /// the ring timeout, so the result is a no answer; an answer that
+    /// crosses the CANCEL is a person on the line, taken as any other.
+    pub fn cancel_ringing(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Dialing | Phase::Ringing) {
+            self.actions.push_back(Action::CancelRinging);
+            self.phase = Phase::Cancelling {
+                until: now + Self::CANCEL_WAIT,
+            };
+        }
+    }
+
+    /// Not answered yet: dialing, ringing, or being cancelled.
+    pub fn is_unanswered(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Dialing | Phase::Ringing | Phase::Cancelling { .. }
+        )
+    }
+
     /// 200 OK to the INVITE.
     pub fn on_answered(&mut self, now: Instant) {
         if !matches!(
@@ -728,12 +750,7 @@ impl Attempt {
             return;
         }
         match self.phase {
-            Phase::Dialing | Phase::Ringing => {
-                self.actions.push_back(Action::CancelRinging);
-                self.phase = Phase::Cancelling {
-                    until: now + Self::CANCEL_WAIT,
-                };
-            }
+            Phase::Dialing | Phase::Ringing => self.cancel_ringing(now),
             Phase::Cancelling { .. } => {
                 // Neither the 487 nor an answer came: the call is given up
                 // for good (a late answer is hung up).

@@ -695,7 +695,19 @@ impl Dialer {
     }
 
     /// Runs `f` on the attempt, then carries out what it asked for.
-    fn with_attempt(&mut self, call: CallId, now: Instant, f: impl FnOnce(&mut Attempt, Instant)) {
+    /// Whether `call` is still unanswered (dialing, ringing, cancelling).
+    pub(super) fn call_unanswered(&self, call: CallId) -> bool {
+        self.calls
+            .get(&call)
+            .is_some_and(|entry| entry.attempt.is_unanswered())
+    }
+
+    pub(super) fn with_attempt(
+        &mut self,
+        call: CallId,
+        now: Instant,
+        f: impl FnOnce(&mut Attempt, Instant),
+    ) {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };

@@ -636,17 +636,22 @@ impl Dialer {
             }
             Command::AgentLogout { agent } => self.agent_mut(&agent)?.session.logout(now)?,
             Command::AgentHangup { agent } => {
-                let call = match self.agent_mut(&agent)?.session.state() {
-                    AgentState::OnCall { call } => *call,
+                let state = self.agent_mut(&agent)?.session.state().clone();
+                match state {
+                    AgentState::OnCall { call } => self.agent_hung_up(call, now),
+                    // The call placed for the agent (preview, reserved at
+                    // the dial, a repeat call) still rings: cancelled.
+                    AgentState::Reserved { call } if self.call_unanswered(call) => {
+                        self.with_attempt(call, now, |a, now| a.cancel_ringing(now));
+                    }
                     other => {
                         return Err(CommandError::Agent(AgentError::WrongState {
                             action: "hang up",
                             state: other.name(),
-                            needs: "on_call",
+                            needs: "on_call, or reserved for a call that still rings",
                         }));
                     }
-                };
-                self.agent_hung_up(call, now);
+                }
             }
             Command::Disposition {
                 agent,

@@ -406,6 +406,68 @@ fn a_failed_preview_call_frees_its_agent_without_wrap_up() {
 }
 
 #[test]
+fn the_agent_cancels_a_previewed_call_while_it_rings() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 2, false, t0);
+    let hang_up = |dialer: &mut Dialer, at: Instant| {
+        dialer.handle_command(
+            Command::AgentHangup {
+                agent: "ann".into(),
+            },
+            at,
+        )
+    };
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    preview(&mut dialer, "ann", PreviewAction::Call, t0);
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(Input::Ringing { call }, t0 + ms(1000));
+    effects(&mut dialer);
+    // Webex's Cancel button: the ringing call is cancelled as at the ring
+    // timeout, long before it.
+    hang_up(&mut dialer, t0 + ms(2000)).unwrap();
+    let cancelled = effects(&mut dialer);
+    assert!(
+        cancelled.contains(&Effect::CancelRinging { call }),
+        "{cancelled:?}"
+    );
+    // Pressed again while the CANCEL is on its way: nothing more.
+    hang_up(&mut dialer, t0 + ms(2100)).unwrap();
+    assert!(effects(&mut dialer).is_empty());
+    dialer.handle_input(
+        Input::Failed {
+            call,
+            failure: Failure::NoAnswer,
+            sip_code: Some(487),
+            retry_after: None,
+        },
+        t0 + ms(2200),
+    );
+    let written = records(effects(&mut dialer));
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].outcome.result, AttemptResult::NoAnswer);
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+
+    // Once the callee answered, the customer is being connected: hanging
+    // up waits for the call.
+    preview(&mut dialer, "ann", PreviewAction::Next, t0 + ms(3000));
+    preview(&mut dialer, "ann", PreviewAction::Call, t0 + ms(3000));
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(4000));
+    effects(&mut dialer);
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "connecting");
+    let refused = hang_up(&mut dialer, t0 + ms(4100)).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "agent is connecting; hang up needs on_call, or reserved for a call that still rings"
+    );
+    assert!(
+        !effects(&mut dialer)
+            .iter()
+            .any(|e| matches!(e, Effect::CancelRinging { .. } | Effect::HangUp { .. }))
+    );
+}
+
+#[test]
 fn a_preview_call_that_could_not_be_placed_frees_its_agent() {
     let t0 = Instant::now();
     let mut dialer = started("preview", "", 2, false, t0);

@@ -169,7 +169,11 @@ function render() {
   guideFor(pop);
   renderGuide(pop);
   renderDispositions(pop);
-  $("hangup").disabled = state !== "on_call";
+  // A call placed for the agent may be cancelled while it rings (Webex:
+  // "the ringing status is replaced by the Cancel button").
+  const ringing = Boolean(pop) && state === "reserved";
+  $("hangup").disabled = !(state === "on_call" || ringing);
+  $("hangup").textContent = ringing ? "Cancel call" : "Hang up";
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
 }
 
