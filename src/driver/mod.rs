@@ -343,6 +343,7 @@ impl Engine {
             Some(event) = self.sip_events.recv() => inputs = self.shell.on_sip_event(event),
             Some(input) = self.channels.inputs.recv() => inputs.push(input),
             Some((call, row)) = self.channels.rows.recv() => inputs = self.shell.place(call, row).await,
+            Some(lookup) = self.channels.trunk_lookups.recv() => inputs = self.shell.on_trunk_lookup(lookup),
         }
         self.settle(inputs).await;
         true

@@ -21,7 +21,7 @@ use crate::engine::io::{AttemptRecord, CallId, ConnectFailure, Effect, HistoryMi
 use crate::media::prompt::Prompt as PromptAudio;
 use crate::net::SipHandle;
 use crate::net::locate::{Destinations, Locator};
-use crate::net::route::{Lookup, Route, RouteCache, route_for};
+use crate::net::route::{Route, RouteCache, route_for};
 use crate::net::rtp::{self, PortPool, RtpLeg};
 use crate::pacing::ledger::US_WINDOW;
 use crate::sdp::{Codec, Direction, MediaSession, Negotiated, SessionDescription};
@@ -93,10 +93,10 @@ pub struct Shell {
     /// Agents' phones registered with our registrar: agent → contact URI
     /// and the address the REGISTER came from.
     registered: HashMap<String, (String, Received)>,
-    /// The trunk's route, looked up again in the background once a minute.
+    /// The trunk's route, looked up in the background (`RouteCache`).
     trunk_routes: RouteCache<Route>,
-    /// The background lookup `trunk_routes` asked for, while it runs.
-    route_refresh: Option<tokio::task::JoinHandle<anyhow::Result<Route>>>,
+    /// Where the background lookups of the trunk report.
+    trunk_lookups: mpsc::UnboundedSender<anyhow::Result<Route>>,
     /// DNS for SIP hosts (SRV, RFC 3263), with its cache.
     locator: Locator,
     /// When the leases of the calls in progress are extended next.
@@ -112,6 +112,8 @@ pub struct Shell {
 pub struct ShellChannels {
     pub inputs: mpsc::UnboundedReceiver<Input>,
     pub rows: mpsc::UnboundedReceiver<(CallId, Result<store::AttemptId, String>)>,
+    /// The trunk's lookups: hand each to [`Shell::on_trunk_lookup`].
+    pub trunk_lookups: mpsc::UnboundedReceiver<anyhow::Result<Route>>,
 }
 
 /// How long the start waits for the trunk's first lookup before leaving it
@@ -135,6 +137,7 @@ impl Shell {
         let pool = PortPool::new(config.rtp.bind, config.rtp.port_min, config.rtp.port_max);
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let (rows_tx, rows) = mpsc::unbounded_channel();
+        let (lookups_tx, mut trunk_lookups) = mpsc::unbounded_channel();
         let locator = Locator::new(&config.sip.dns_servers);
         let mut shell = Shell {
             config,
@@ -154,7 +157,7 @@ impl Shell {
             agents: HashMap::new(),
             registered: HashMap::new(),
             trunk_routes: RouteCache::default(),
-            route_refresh: None,
+            trunk_lookups: lookups_tx,
             locator,
             next_lease_extension: None,
             sink: None,
@@ -166,36 +169,53 @@ impl Shell {
             })?;
             shell.add_campaign(campaign, id)?;
         }
-        shell.look_up_trunk_first().await;
-        Ok((shell, ShellChannels { inputs, rows }))
-    }
-
-    /// The trunk's first lookup, started before the engine runs and waited
-    /// for a moment (an IP, or DNS that answers, is done by then): a dial
-    /// never waits for DNS in the engine task. A lookup still running goes
-    /// on in the background, and the dials meanwhile fail at once, as they
-    /// do after a failed lookup until one succeeds (every `ROUTE_RETRY`).
-    async fn look_up_trunk_first(&mut self) {
-        let (locator, config) = (self.locator.clone(), self.config.clone());
-        let any_number = config.trunk.caller_id.clone();
-        let mut lookup =
-            tokio::spawn(async move { route_for(&locator, &config, &any_number).await });
-        self.trunk_routes.lookup_started();
-        match tokio::time::timeout(FIRST_LOOKUP_WAIT, &mut lookup).await {
-            Ok(result) => self.take_trunk_lookup(result),
-            Err(_) => {
+        // The trunk's first lookup, started before the engine runs and
+        // waited for a moment (an IP, or DNS that answers, is done by
+        // then); one still running goes on in the background, and the
+        // engine holds dialing until a lookup succeeds.
+        shell.look_up_trunk_after(Duration::ZERO);
+        match tokio::time::timeout(FIRST_LOOKUP_WAIT, trunk_lookups.recv()).await {
+            Ok(Some(result)) => {
+                for input in shell.on_trunk_lookup(result) {
+                    let _ = shell.inputs.send(input);
+                }
+            }
+            _ => {
                 tracing::warn!(
-                    "the trunk's lookup is slow (DNS down?): calls fail until it succeeds"
+                    "the trunk's lookup is slow (DNS down?): no call is dialed until it succeeds"
                 );
-                self.route_refresh = Some(lookup);
+                let _ = shell.inputs.send(Input::TrunkRoute { known: false });
             }
         }
+        let channels = ShellChannels {
+            inputs,
+            rows,
+            trunk_lookups,
+        };
+        Ok((shell, channels))
     }
 
-    fn take_trunk_lookup(&mut self, result: Result<anyhow::Result<Route>, tokio::task::JoinError>) {
+    /// Looks the trunk (or its outbound proxy) up after `delay`, in the
+    /// background; the result comes back through `trunk_lookups`.
+    fn look_up_trunk_after(&self, delay: Duration) {
+        let (locator, config) = (self.locator.clone(), self.config.clone());
+        let report = self.trunk_lookups.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // The route does not depend on the number dialed, only its
+            // Request-URI does (`trunk_route`).
+            let any_number = config.trunk.caller_id.clone();
+            let _ = report.send(route_for(&locator, &config, &any_number).await);
+        });
+    }
+
+    /// A lookup of the trunk ended: the route is kept (or the one in hand
+    /// stays), the next lookup is started, and the engine hears whether the
+    /// trunk has an address.
+    pub fn on_trunk_lookup(&mut self, result: anyhow::Result<Route>) -> Vec<Input> {
         let route = match result {
-            Ok(Ok(route)) => Some(route),
-            Ok(Err(error)) => {
+            Ok(route) => Some(route),
+            Err(error) => {
                 tracing::warn!(
                     error = %format!("{error:#}"),
                     "cannot look the trunk up; keeping its last route, if any, and trying again in {} s",
@@ -203,12 +223,12 @@ impl Shell {
                 );
                 None
             }
-            Err(error) => {
-                tracing::warn!(%error, "the trunk lookup task failed");
-                None
-            }
         };
-        self.trunk_routes.looked_up(route, Instant::now());
+        let next = self.trunk_routes.looked_up(route);
+        self.look_up_trunk_after(next);
+        vec![Input::TrunkRoute {
+            known: self.trunk_routes.current().is_some(),
+        }]
     }
 
     /// Takes a campaign's settings (new, or changed through the API) and
@@ -600,7 +620,7 @@ impl Shell {
                 retry_after: None,
             }]
         };
-        let route = match self.trunk_route(&phone).await {
+        let route = match self.trunk_route(&phone) {
             Ok(route) => route,
             Err(error) => return failed(format!("{error:#}")),
         };
@@ -659,49 +679,16 @@ impl Shell {
         }
     }
 
-    /// The route to the trunk for a number. The trunk's (or outbound
-    /// proxy's) address is looked up once a minute, not per call, and in
-    /// the background once there is one: the engine task must not wait on
-    /// DNS (`RouteCache`).
-    async fn trunk_route(&mut self, phone: &str) -> anyhow::Result<Route> {
-        let finished = self.route_refresh.as_ref().is_some_and(|h| h.is_finished());
-        if let Some(handle) = self.route_refresh.take_if(|_| finished) {
-            let result = handle.await;
-            self.take_trunk_lookup(result);
-        }
-        let cached = match self.trunk_routes.get(Instant::now()) {
-            (Some(cached), Lookup::No) => cached,
-            (cached, Lookup::InBackground) => {
-                let (locator, config, phone) =
-                    (self.locator.clone(), self.config.clone(), phone.to_string());
-                self.route_refresh = Some(tokio::spawn(async move {
-                    route_for(&locator, &config, &phone).await
-                }));
-                cached.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the trunk's address is not known yet: its lookup failed; looking it up again"
-                    )
-                })?
-            }
-            (None, Lookup::No) if self.route_refresh.is_some() => {
-                anyhow::bail!("the trunk's address is not known yet: it is being looked up")
-            }
-            (None, Lookup::No) => anyhow::bail!(
-                "the trunk's address is not known yet: its lookup failed; trying again every {} s",
+    /// The route to the trunk for a number, from the route in hand: the
+    /// trunk's (or outbound proxy's) address is looked up in the
+    /// background (`RouteCache`), never while the engine task waits.
+    fn trunk_route(&self, phone: &str) -> anyhow::Result<Route> {
+        let cached = self.trunk_routes.current().ok_or_else(|| {
+            anyhow::anyhow!(
+                "the trunk's address is not known yet: its lookup has not succeeded (tried every {} s)",
                 crate::net::route::ROUTE_RETRY.as_secs()
-            ),
-            (_, Lookup::Now) => match route_for(&self.locator, &self.config, phone).await {
-                Ok(route) => {
-                    self.trunk_routes
-                        .looked_up(Some(route.clone()), Instant::now());
-                    route
-                }
-                Err(error) => {
-                    self.trunk_routes.looked_up(None, Instant::now());
-                    return Err(error);
-                }
-            },
-        };
+            )
+        })?;
         let host = cached
             .uri
             .split_once('@')

@@ -414,6 +414,7 @@ impl Dialer {
                 })
             }
             Input::TrunkPing { answered } => self.trunk_health.on_ping(answered),
+            Input::TrunkRoute { known } => self.trunk_health.on_route(known),
             Input::RemoteHangUp { call } => {
                 self.with_attempt(call, now, |a, now| a.on_remote_hangup(now))
             }

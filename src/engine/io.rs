@@ -185,6 +185,11 @@ pub enum Input {
     TrunkPing {
         answered: bool,
     },
+    /// The shell's lookup of the trunk (DNS): whether it has an address
+    /// for it now. Without one no call is started.
+    TrunkRoute {
+        known: bool,
+    },
     /// The customer hung up (BYE received).
     RemoteHangUp {
         call: CallId,

@@ -1,7 +1,12 @@
 //! Whether the trunk may take new calls now: the carrier's own word and
 //! what its answers show, sans-IO.
 //!
-//! Three holds, any of which stops new INVITEs (calls in progress go on):
+//! Holds, any of which stops new INVITEs (calls in progress go on):
+//! - **Unresolved**: the trunk's address is not known (its DNS lookup has
+//!   not succeeded since the start: a node started during a DNS outage).
+//!   Dialing then would only fail each call at once — and give its attempt
+//!   back, trip the breaker and end in the CDRs as network failures; the
+//!   shell looks the trunk up again every `ROUTE_RETRY` on its own.
 //! - **Retry-After**: a 503 with `Retry-After` asks us not to send a new
 //!   request before the time given (RFC 3261 §21.5.4). Dialing on regardless
 //!   turns every record it reaches into a "congestion" attempt and is how a
@@ -58,6 +63,7 @@ pub enum CallSignal {
 /// Why new calls are held, for agents and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrunkHold {
+    Unresolved,
     RetryAfter,
     Unreachable,
     Failing,
@@ -68,6 +74,9 @@ impl TrunkHold {
     /// What agents and supervisors are told.
     pub fn reason(self) -> &'static str {
         match self {
+            TrunkHold::Unresolved => {
+                "trunk address unknown: its DNS lookup has not succeeded yet; dialing waits for it"
+            }
             TrunkHold::RetryAfter => {
                 "trunk congested: the carrier asked for a pause (503 Retry-After)"
             }
@@ -82,6 +91,7 @@ impl TrunkHold {
     /// The `reason` label of the `outdial_trunk_held` gauge.
     pub fn label(self) -> &'static str {
         match self {
+            TrunkHold::Unresolved => "unresolved",
             TrunkHold::RetryAfter => "retry_after",
             TrunkHold::Unreachable => "unreachable",
             TrunkHold::Failing => "failing",
@@ -89,7 +99,8 @@ impl TrunkHold {
         }
     }
 
-    pub const ALL: [TrunkHold; 4] = [
+    pub const ALL: [TrunkHold; 5] = [
+        TrunkHold::Unresolved,
         TrunkHold::RetryAfter,
         TrunkHold::Unreachable,
         TrunkHold::Failing,
@@ -116,6 +127,8 @@ enum Breaker {
 /// The trunk's health, fed with what its calls and pings show.
 #[derive(Debug, Clone)]
 pub struct TrunkHealth {
+    /// The shell has no address for the trunk (see [`TrunkHold::Unresolved`]).
+    unresolved: bool,
     answered_a_ping: bool,
     unreachable: bool,
     retry_after_until: Option<Instant>,
@@ -134,6 +147,7 @@ impl Default for TrunkHealth {
 impl TrunkHealth {
     pub fn new() -> Self {
         TrunkHealth {
+            unresolved: false,
             answered_a_ping: false,
             unreachable: false,
             retry_after_until: None,
@@ -142,6 +156,12 @@ impl TrunkHealth {
             },
             refused_last: false,
         }
+    }
+
+    /// The shell's lookup of the trunk: whether it has an address for it
+    /// (a route once found is kept through failed lookups).
+    pub fn on_route(&mut self, known: bool) {
+        self.unresolved = !known;
     }
 
     /// An OPTIONS keepalive was answered (any response) or timed out.
@@ -247,7 +267,9 @@ impl TrunkHealth {
 
     /// Why new calls are held at `now`, if they are.
     pub fn hold(&self, now: Instant) -> Option<TrunkHold> {
-        if self.retry_after_until.is_some_and(|until| until > now) {
+        if self.unresolved {
+            Some(TrunkHold::Unresolved)
+        } else if self.retry_after_until.is_some_and(|until| until > now) {
             Some(TrunkHold::RetryAfter)
         } else if self.unreachable {
             Some(TrunkHold::Unreachable)
@@ -308,6 +330,19 @@ mod tests {
         CallSignal::Congestion {
             retry_after: retry_after.map(s),
         }
+    }
+
+    #[test]
+    fn no_call_goes_while_the_trunk_has_no_address() {
+        let t0 = Instant::now();
+        let mut health = TrunkHealth::new();
+        health.on_route(false);
+        assert_eq!(health.hold(t0), Some(TrunkHold::Unresolved));
+        assert_eq!(health.allowed_starts(t0), 0);
+        assert_eq!(health.next_change(t0), None, "lifted by a lookup, not time");
+        health.on_route(true);
+        assert_eq!(health.hold(t0), None);
+        assert_eq!(health.allowed_starts(t0), u32::MAX);
     }
 
     #[test]

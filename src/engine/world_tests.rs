@@ -853,6 +853,9 @@ impl World {
                     Ok(())
                 }
             }
+            18 if b.is_multiple_of(5) => self.input(Input::TrunkRoute {
+                known: !b.is_multiple_of(2),
+            }),
             18 => self.input(Input::TrunkPing {
                 answered: !b.is_multiple_of(3),
             }),

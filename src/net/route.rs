@@ -1,7 +1,7 @@
 //! Where a call goes: a SIP URI dialed as given, or a number sent to the
 //! configured trunk (through the outbound proxy when there is one).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::anyhow;
 
@@ -103,83 +103,46 @@ pub fn registration_request(
 
 /// How long a looked-up trunk route is used before it is looked up again.
 pub const ROUTE_TTL: Duration = Duration::from_secs(60);
-/// After a failed lookup, how long the route in hand is kept before the
-/// next try.
+/// After a failed lookup, how long until the next.
 pub const ROUTE_RETRY: Duration = Duration::from_secs(10);
 
-/// The trunk's route for the engine task, which must never wait on DNS once
-/// it has a route: a due route is still used while the next lookup runs in
-/// the background ("stale while revalidate"), and kept when that lookup
-/// fails (a DNS outage then costs nothing but a log line — it used to
-/// stall the engine task, live answers and all, for the resolver's timeout
-/// once a minute). The shell starts the trunk's first lookup before the
-/// engine runs (`Shell::look_up_trunk_first`); only a cache never looked up
-/// makes its first dial wait. When a first lookup fails (a node started during a DNS
-/// outage), the next ones run in the background every `ROUTE_RETRY` too,
-/// and the dials meanwhile fail at once (they used to wait for a lookup
-/// each, holding the engine task).
+/// The trunk's route for the engine task, which never waits on DNS: the
+/// shell looks the trunk up in the background — at start, then every
+/// `ROUTE_TTL` after a lookup that succeeded and every `ROUTE_RETRY` after
+/// one that failed, whether or not anything is dialed — and a dial takes
+/// the route in hand. A failed lookup keeps that route ("stale while
+/// revalidate": a DNS outage mid-shift costs nothing but a log line; it
+/// used to stall the engine task, live answers and all, for the resolver's
+/// timeout once a minute). With no route at all (a node started during a
+/// DNS outage) the engine holds dialing (`TrunkHold::Unresolved`) until a
+/// lookup succeeds; the dials used to fail one by one, each giving its
+/// attempt back and counting towards the trunk's breaker.
 #[derive(Debug)]
 pub struct RouteCache<R> {
     current: Option<R>,
-    refresh_at: Option<Instant>,
-    refreshing: bool,
 }
 
-/// What the caller of [`RouteCache::get`] must do about a lookup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// Nothing in hand: look up now and wait for it.
-    Now,
-    /// Use the route in hand (if any: without one the dial fails); start a
-    /// lookup in the background and report it with
-    /// [`RouteCache::looked_up`].
-    InBackground,
-    /// Use the route in hand.
-    No,
-}
-
-impl<R: Clone> Default for RouteCache<R> {
+impl<R> Default for RouteCache<R> {
     fn default() -> Self {
-        RouteCache {
-            current: None,
-            refresh_at: None,
-            refreshing: false,
-        }
+        RouteCache { current: None }
     }
 }
 
-impl<R: Clone> RouteCache<R> {
-    /// The route to use at `now` (if any) and what to do about a lookup.
-    pub fn get(&mut self, now: Instant) -> (Option<R>, Lookup) {
-        if self.current.is_none() && self.refresh_at.is_none() && !self.refreshing {
-            // Never looked up: the first dial waits for it.
-            return (None, Lookup::Now);
-        }
-        let due = self.refresh_at.is_none_or(|at| now >= at);
-        if due && !self.refreshing {
-            self.refreshing = true;
-            return (self.current.clone(), Lookup::InBackground);
-        }
-        (self.current.clone(), Lookup::No)
+impl<R> RouteCache<R> {
+    /// The route to dial with, if one was ever found.
+    pub fn current(&self) -> Option<&R> {
+        self.current.as_ref()
     }
 
-    /// A lookup was started outside [`RouteCache::get`] (the first, at
-    /// start): none more until [`RouteCache::looked_up`] reports it.
-    pub fn lookup_started(&mut self) {
-        self.refreshing = true;
-    }
-
-    /// A lookup's result (`None`: it failed): a new route is used until
-    /// `ROUTE_TTL` from now; after a failure the route in hand (if any) is
-    /// kept and the lookup tried again after `ROUTE_RETRY`.
-    pub fn looked_up(&mut self, result: Option<R>, now: Instant) {
-        self.refreshing = false;
+    /// A lookup's result (`None`: it failed; the route in hand stays):
+    /// how long until the next lookup.
+    pub fn looked_up(&mut self, result: Option<R>) -> Duration {
         match result {
             Some(route) => {
                 self.current = Some(route);
-                self.refresh_at = Some(now + ROUTE_TTL);
+                ROUTE_TTL
             }
-            None => self.refresh_at = Some(now + ROUTE_RETRY),
+            None => ROUTE_RETRY,
         }
     }
 }
@@ -189,62 +152,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_due_route_is_used_while_the_next_lookup_runs_and_kept_when_it_fails() {
-        let t0 = Instant::now();
+    fn a_failed_lookup_keeps_the_route_in_hand_and_is_tried_again_sooner() {
         let mut cache: RouteCache<&str> = RouteCache::default();
-        assert_eq!(cache.get(t0), (None, Lookup::Now), "the first dial waits");
-        cache.looked_up(Some("a"), t0);
-        assert_eq!(cache.get(t0 + ROUTE_TTL / 2), (Some("a"), Lookup::No));
-        // Due: used as it is, one lookup started in the background.
-        assert_eq!(cache.get(t0 + ROUTE_TTL), (Some("a"), Lookup::InBackground));
-        assert_eq!(
-            cache.get(t0 + ROUTE_TTL),
-            (Some("a"), Lookup::No),
-            "one lookup at a time"
-        );
-        // It fails (DNS down): "a" stays, tried again 10 s later.
-        let failed_at = t0 + ROUTE_TTL + Duration::from_secs(4);
-        cache.looked_up(None, failed_at);
-        assert_eq!(
-            cache.get(failed_at + ROUTE_RETRY / 2),
-            (Some("a"), Lookup::No)
-        );
-        assert_eq!(
-            cache.get(failed_at + ROUTE_RETRY),
-            (Some("a"), Lookup::InBackground)
-        );
-        let changed_at = failed_at + ROUTE_RETRY;
-        cache.looked_up(Some("b"), changed_at);
-        assert_eq!(cache.get(changed_at), (Some("b"), Lookup::No));
-    }
-
-    #[test]
-    fn while_the_first_lookup_runs_there_is_no_route_and_no_other_lookup() {
-        let t0 = Instant::now();
-        let mut cache: RouteCache<&str> = RouteCache::default();
-        cache.lookup_started();
-        assert_eq!(cache.get(t0), (None, Lookup::No));
-        assert_eq!(cache.get(t0 + ROUTE_TTL), (None, Lookup::No));
-        cache.looked_up(Some("a"), t0 + Duration::from_secs(5));
-        assert_eq!(
-            cache.get(t0 + Duration::from_secs(5)),
-            (Some("a"), Lookup::No)
-        );
-    }
-
-    #[test]
-    fn after_a_failed_first_lookup_the_next_ones_run_in_the_background() {
-        let t0 = Instant::now();
-        let mut cache: RouteCache<&str> = RouteCache::default();
-        assert_eq!(cache.get(t0).1, Lookup::Now);
-        cache.looked_up(None, t0);
-        // No route, none looked up before the retry: the dial fails at once.
-        assert_eq!(cache.get(t0 + Duration::from_secs(1)), (None, Lookup::No));
-        // Then one lookup in the background, none waited for.
-        assert_eq!(cache.get(t0 + ROUTE_RETRY), (None, Lookup::InBackground));
-        assert_eq!(cache.get(t0 + ROUTE_RETRY), (None, Lookup::No));
-        let found_at = t0 + ROUTE_RETRY + Duration::from_secs(2);
-        cache.looked_up(Some("a"), found_at);
-        assert_eq!(cache.get(found_at), (Some("a"), Lookup::No));
+        assert_eq!(cache.current(), None, "nothing before the first lookup");
+        assert_eq!(cache.looked_up(None), ROUTE_RETRY);
+        assert_eq!(cache.current(), None);
+        assert_eq!(cache.looked_up(Some("a")), ROUTE_TTL);
+        assert_eq!(cache.current(), Some(&"a"));
+        // DNS down: "a" stays, looked up again in 10 s.
+        assert_eq!(cache.looked_up(None), ROUTE_RETRY);
+        assert_eq!(cache.current(), Some(&"a"));
+        assert_eq!(cache.looked_up(Some("b")), ROUTE_TTL);
+        assert_eq!(cache.current(), Some(&"b"));
     }
 }
