@@ -126,7 +126,7 @@ const IDS: &[&str] = &[
 ];
 const NAMES: &[&str] = &["demo", "demo", "nope", "%20", "a%2Fb", "DROP%27--"];
 const ACTIONS: &[&str] = &[
-    "call", "skip", "remove", "decline", "accept", "done", "cancel", "x",
+    "call", "skip", "remove", "decline", "accept", "done", "cancel", "callback", "x",
 ];
 const CALLBACKS: &[&str] = &["1", "0", "-1", "x", "99999999999999999999"];
 const NUMBERS: &[&str] = &["+12025550101", "abc", "%2B1", "+1"];

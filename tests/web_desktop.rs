@@ -521,6 +521,12 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         "connecting… is gone once the customer is on the line"
     );
     assert_eq!(browser.text("#call-name"), "Dee Live");
+    // The callback can be filled in during the call (scheduled with the
+    // disposition).
+    assert_eq!(
+        browser.script("return document.getElementById('callback-at').offsetParent !== null"),
+        json!(true)
+    );
     assert_eq!(browser.text("#call-phone"), "+12025550141");
     assert_shows_new_york_time(&browser.text("#call-local-time"));
     assert!(browser.text("#call-custom").contains("gold"));
@@ -617,6 +623,21 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         "Get record enabled again",
         |b| b.enabled("#get-record"),
     );
+    // Call back later: the customer wants a call on another day; the
+    // record leaves the screen and comes back as her callback then.
+    get_record(&browser, "Lee Skipped");
+    browser.click("#preview-postpone");
+    browser.wait_text("#message", "a time is asked for", |t| {
+        t == "choose when to call back"
+    });
+    browser.script("document.getElementById('preview-callback-at').value = '2030-03-01T10:00'");
+    browser.click("#preview-callback-personal");
+    browser.click("#preview-postpone");
+    browser.wait_text("#state", "ready after postponing", |t| t == "ready");
+    browser.wait_text("#callbacks", "the postponed record's callback", |t| {
+        t.contains("Lee Skipped") && t.contains("2030")
+    });
+    assert_eq!(browser.text("#preview-name"), "", "the preview is hidden");
     // Not ready with a reason.
     browser.click("#not-ready");
     browser.wait_text("#state", "not ready", |t| t == "not ready");
@@ -631,6 +652,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
         t.contains("Dee Live")
     });
     assert!(row.contains("a1") && row.contains("2031"), "{row}");
+    assert!(row.contains("Lee Skipped"), "{row}");
     // The agent's shift in the agents' table.
     browser.wait_text("tr[data-agent=a1] .shift-calls", "the agent's calls", |t| {
         t == "1"
@@ -664,7 +686,10 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     );
     let states = support::record_states(&config_path, "web", &dir.path().join("records.csv"));
     assert_eq!(states["r2"], "removed", "{states:?}");
-    assert_eq!(states["r1"], "new", "{states:?}");
+    assert_eq!(
+        states["r1"], "new",
+        "postponed, its callback cancelled by the supervisor: {states:?}"
+    );
     assert_eq!(states["r4"], "retry", "its callback cancelled: {states:?}");
 }
 

@@ -145,28 +145,40 @@ pub async fn disposition(
     act(&state, &headers, &id, command).await
 }
 
+/// A callback asked for with `callback_at` (RFC 3339, in the future),
+/// `callback_personal` and `callback_phone`; none without a time.
+fn callback_at(
+    at: Option<&str>,
+    personal: bool,
+    phone: Option<String>,
+) -> Result<Option<CallbackAt>, ApiError> {
+    let Some(text) = at else {
+        return Ok(None);
+    };
+    let at: jiff::Timestamp = text.parse().map_err(|e| {
+        ApiError::BadRequest(format!(
+            "callback_at {text:?} is not an RFC 3339 time like 2026-12-02T15:00:00-05:00: {e}"
+        ))
+    })?;
+    if at <= jiff::Timestamp::now() {
+        return Err(ApiError::BadRequest(format!(
+            "callback_at {text} is in the past; choose a later time"
+        )));
+    }
+    Ok(Some(CallbackAt {
+        at,
+        personal,
+        phone,
+    }))
+}
+
 /// The disposition command for `agent`, its callback time checked.
 pub fn disposition_command(agent: &str, body: DispositionBody) -> Result<Command, ApiError> {
-    let callback = match &body.callback_at {
-        None => None,
-        Some(text) => {
-            let at: jiff::Timestamp = text.parse().map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "callback_at {text:?} is not an RFC 3339 time like 2026-12-02T15:00:00-05:00: {e}"
-                ))
-            })?;
-            if at <= jiff::Timestamp::now() {
-                return Err(ApiError::BadRequest(format!(
-                    "callback_at {text} is in the past; choose a later time"
-                )));
-            }
-            Some(CallbackAt {
-                at,
-                personal: body.callback_personal,
-                phone: body.callback_phone,
-            })
-        }
-    };
+    let callback = callback_at(
+        body.callback_at.as_deref(),
+        body.callback_personal,
+        body.callback_phone,
+    )?;
     Ok(Command::Disposition {
         agent: agent.to_string(),
         code: body.code,
@@ -191,13 +203,23 @@ pub async fn preview_next(
 }
 
 /// Acts on the record on screen: `call` (or `accept`), `skip`, `decline`
-/// (or `reject`), `dnc`, `remove`, `stop`.
+/// (or `reject`), `dnc`, `remove`, `stop`, `leave`, `callback` (call it
+/// later: a callback at `callback_at`, and the record leaves the screen).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     /// With `call`: a caller ID from the campaign's `caller_ids`.
     #[serde(default)]
     pub caller_id: Option<String>,
+    /// With `callback`: when (RFC 3339, in the future).
+    #[serde(default)]
+    pub callback_at: Option<String>,
+    /// With `callback`: only this agent takes it.
+    #[serde(default)]
+    pub callback_personal: bool,
+    /// With `callback`: on this number instead of the record's.
+    #[serde(default)]
+    pub callback_phone: Option<String>,
 }
 
 pub async fn preview_action(
@@ -206,22 +228,43 @@ pub async fn preview_action(
     ApiPath((id, action)): ApiPath<(String, String)>,
     OptionalJson(body): OptionalJson<PreviewBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let caller_id = body.and_then(|b| b.caller_id);
-    let command = preview_command(&id, &action, caller_id)?;
+    let command = preview_command(&id, &action, body.unwrap_or_default())?;
     act(&state, &headers, &id, command).await
 }
 
 /// The preview command named `action` for `agent`.
-pub fn preview_command(
-    agent: &str,
-    action: &str,
-    caller_id: Option<String>,
-) -> Result<Command, ApiError> {
+pub fn preview_command(agent: &str, action: &str, body: PreviewBody) -> Result<Command, ApiError> {
+    let wants_callback =
+        body.callback_at.is_some() || body.callback_personal || body.callback_phone.is_some();
+    if action == "callback" {
+        let callback = callback_at(
+            body.callback_at.as_deref(),
+            body.callback_personal,
+            body.callback_phone,
+        )?
+        .ok_or_else(|| ApiError::BadRequest("`callback` needs a `callback_at` time".into()))?;
+        if body.caller_id.is_some() {
+            return Err(ApiError::BadRequest(
+                "caller_id goes only with the call (accept) action".into(),
+            ));
+        }
+        return Ok(Command::PostponePreview {
+            agent: agent.to_string(),
+            callback,
+        });
+    }
     let Some(action) = PreviewAction::parse(action) else {
         return Err(ApiError::BadRequest(format!(
-            "unknown preview action `{action}`: use next, call, accept, skip, decline, reject, dnc, remove or stop"
+            "unknown preview action `{action}`: use next, call, accept, skip, decline, reject, dnc, remove, stop, leave or callback"
         )));
     };
+    if wants_callback {
+        return Err(ApiError::BadRequest(
+            "callback_at, callback_personal and callback_phone go only with the callback action"
+                .into(),
+        ));
+    }
+    let caller_id = body.caller_id;
     if caller_id.is_some() && action != PreviewAction::Call {
         return Err(ApiError::BadRequest(
             "caller_id goes only with the call (accept) action".into(),

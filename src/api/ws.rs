@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiState;
-use super::agents::{DispositionBody, disposition_command, preview_command};
+use super::agents::{DispositionBody, PreviewBody, disposition_command, preview_command};
 use super::auth::{Principal, require_agent, require_supervisor};
 use super::body::ApiPath;
 use super::error::ApiError;
@@ -275,7 +275,16 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         },
         "preview" => {
             let what = field(&message, "do").unwrap_or_else(|| "next".into());
-            preview_command(&agent, &what, field(&message, "caller_id"))?
+            let body = PreviewBody {
+                caller_id: field(&message, "caller_id"),
+                callback_at: field(&message, "callback_at"),
+                callback_personal: message
+                    .get("callback_personal")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                callback_phone: field(&message, "callback_phone"),
+            };
+            preview_command(&agent, &what, body)?
         }
         "disposition" => {
             let mut body = message.clone();

@@ -283,6 +283,7 @@ impl Shell {
                 skip_agent_required,
             } => self.lease(campaign, max, for_agent, skip_agent_required),
             Effect::ReleaseLeases { leases, how } => self.release(leases, how),
+            Effect::Postpone { lease, callback } => self.postpone(*lease, callback),
             Effect::LoadAnswerHistory { campaign } => self.load_answer_history(campaign),
             Effect::Dial {
                 call,
@@ -536,6 +537,44 @@ impl Shell {
                     if let Err(error) = store.release(lease, how, Timestamp::now()) {
                         tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
                     }
+                }
+            })
+            .await;
+        });
+    }
+
+    /// A previewed record postponed by its agent: its callback is
+    /// scheduled while the record is still leased (no other node or agent
+    /// takes it in between), then the lease is given back — the record is
+    /// due at the callback's time, first in the hopper. A callback the
+    /// store refuses (a time passed meanwhile) leaves the record back in
+    /// the list as a skip would.
+    fn postpone(&mut self, lease: Lease, callback: crate::engine::io::Callback) {
+        let store = self.store.clone();
+        self.store_tasks.spawn(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                let now = Timestamp::now();
+                let request = store::CallbackRequest {
+                    record: lease.record_id,
+                    at: callback.at,
+                    phone: callback.phone,
+                    agent: callback.agent,
+                };
+                match store.schedule_callback(&request, now) {
+                    Ok(id) => tracing::info!(
+                        record = lease.record_id,
+                        callback = id,
+                        at = %request.at,
+                        "previewed record postponed"
+                    ),
+                    Err(error) => tracing::warn!(
+                        record = lease.record_id,
+                        %error,
+                        "cannot postpone the previewed record; it is back in the list"
+                    ),
+                }
+                if let Err(error) = store.release(&lease, Release::Unused, now) {
+                    tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
                 }
             })
             .await;

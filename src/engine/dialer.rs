@@ -77,6 +77,14 @@ pub enum Command {
         /// allowed list.
         caller_id: Option<String>,
     },
+    /// Preview modes: the record on screen is not called now but at a time
+    /// the customer asked for (Genesys: a preview call postponed with
+    /// Schedule callback): a callback is scheduled and the record goes
+    /// back to the list until then.
+    PostponePreview {
+        agent: String,
+        callback: CallbackAt,
+    },
 }
 
 impl Command {
@@ -91,7 +99,8 @@ impl Command {
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
             | Command::LeaveCampaign { agent, .. }
-            | Command::Preview { agent, .. } => Some(agent),
+            | Command::Preview { agent, .. }
+            | Command::PostponePreview { agent, .. } => Some(agent),
             Command::Campaign { .. } => None,
         }
     }
@@ -186,8 +195,9 @@ pub enum Event {
         preview: PreviewView,
     },
     /// The record left the agent's screen: `called`, `skipped`, `declined`,
-    /// `do_not_call`, `removed`, `stopped`, `left`, `timed_out` or `withdrawn`
-    /// (not ready, logout, campaign paused).
+    /// `do_not_call`, `removed`, `stopped`, `left`, `postponed` (a callback
+    /// scheduled for it), `timed_out` or `withdrawn` (not ready, logout,
+    /// campaign paused).
     PreviewEnded {
         agent: String,
         campaign: String,
@@ -481,6 +491,24 @@ impl Dialer {
         }
     }
 
+    /// A callback's other number as the agent typed it, in E.164: a
+    /// national number is read in `campaign`'s region (US without one).
+    pub(super) fn callback_phone(
+        &self,
+        campaign: Option<&str>,
+        typed: Option<&str>,
+    ) -> Result<Option<String>, CommandError> {
+        let Some(text) = typed.filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let region = campaign
+            .and_then(|name| self.campaigns.get(name))
+            .map_or("US", |c| c.config.default_region.as_str());
+        crate::campaign::import::e164(text, region)
+            .map(Some)
+            .map_err(|reason| CommandError::Invalid(format!("callback phone {text:?}: {reason}")))
+    }
+
     fn agent_mut(&mut self, id: &str) -> Result<&mut AgentEntry, CommandError> {
         self.agents
             .get_mut(id)
@@ -706,22 +734,14 @@ impl Dialer {
                     _ => None,
                 };
                 // So is the callback's number, in the call's campaign's region.
-                let callback_phone = match callback.as_ref().and_then(|c| c.phone.as_deref()) {
-                    None => None,
-                    Some(text) if text.trim().is_empty() => None,
-                    Some(text) => {
-                        let region = self
-                            .awaiting_disposition
-                            .get(&agent)
-                            .and_then(|record| self.campaigns.get(&record.campaign))
-                            .map_or("US", |c| c.config.default_region.as_str());
-                        Some(
-                            crate::campaign::import::e164(text, region).map_err(|reason| {
-                                CommandError::Invalid(format!("callback phone {text:?}: {reason}"))
-                            })?,
-                        )
-                    }
-                };
+                let call_campaign = self
+                    .awaiting_disposition
+                    .get(&agent)
+                    .map(|record| record.campaign.clone());
+                let callback_phone = self.callback_phone(
+                    call_campaign.as_deref(),
+                    callback.as_ref().and_then(|c| c.phone.as_deref()),
+                )?;
                 self.agent_mut(&agent)?.session.wrap_up_done(now)?;
                 if let Some(record) = self.awaiting_disposition.get_mut(&agent) {
                     record.guide_answers = guide_answers;
@@ -740,6 +760,9 @@ impl Dialer {
                 action,
                 caller_id,
             } => self.preview_command(&agent, action, caller_id, now)?,
+            Command::PostponePreview { agent, callback } => {
+                self.postpone_preview(&agent, callback, now)?
+            }
             Command::JoinCampaign { agent, campaign } => {
                 if !self.campaigns.contains_key(&campaign) {
                     return Err(CommandError::UnknownCampaign(campaign));

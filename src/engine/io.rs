@@ -35,6 +35,13 @@ pub enum Effect {
     /// Give leases back without dialing: `Unused` when the campaign paused
     /// or stopped; what the agent chose for a previewed record.
     ReleaseLeases { leases: Vec<Lease>, how: Release },
+    /// A previewed record postponed by its agent: schedule `callback` for
+    /// it, then give its lease back (it is due again at the callback's
+    /// time, first in the hopper).
+    Postpone {
+        lease: Box<Lease>,
+        callback: Callback,
+    },
     /// Read the campaign's live answers and abandons of the last 30 days
     /// (earlier runs) from the store and report them with
     /// [`Input::AnswerHistory`]: the pacer's abandonment windows must not

@@ -353,13 +353,48 @@ impl Dialer {
             record: preview.lease.external_id.clone(),
             how: ended,
         });
-        if ended != "called" {
+        if ended != "called" && ended != "postponed" {
             self.effects.push_back(super::io::Effect::ReleaseLeases {
                 leases: vec![preview.lease.clone()],
                 how,
             });
         }
         Some(preview.lease)
+    }
+
+    /// Postpone: a callback for the record on `agent`'s screen at the
+    /// time the customer asked for; the record leaves the screen and is
+    /// due again then (the shell schedules, then gives the lease back).
+    pub(super) fn postpone_preview(
+        &mut self,
+        agent: &str,
+        callback: super::dialer::CallbackAt,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        if !self.agents.contains_key(agent) {
+            return Err(CommandError::UnknownAgent(agent.to_string()));
+        }
+        let Some(campaign) = self.preview_campaign_of(agent) else {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{agent}` has no record on screen to call back later"
+            )));
+        };
+        let phone = self.callback_phone(Some(&campaign), callback.phone.as_deref())?;
+        let Some(lease) = self.take_preview(&campaign, agent, Release::Unused, "postponed") else {
+            return Ok(());
+        };
+        if let Some(entry) = self.agents.get_mut(agent) {
+            let _ = entry.session.preview_over(now);
+        }
+        self.effects.push_back(super::io::Effect::Postpone {
+            lease: Box::new(lease),
+            callback: super::io::Callback {
+                at: callback.at,
+                agent: callback.personal.then(|| agent.to_string()),
+                phone,
+            },
+        });
+        Ok(())
     }
 
     /// Gives the record back as `how` says; the agent is Ready again.

@@ -468,6 +468,70 @@ fn the_agent_cancels_a_previewed_call_while_it_rings() {
 }
 
 #[test]
+fn a_record_on_screen_is_postponed_with_a_callback() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 2, false, t0);
+    let at: jiff::Timestamp = "2030-01-15T15:00:00Z".parse().unwrap();
+    let postpone = |dialer: &mut Dialer, phone: Option<&str>| {
+        dialer.handle_command(
+            Command::PostponePreview {
+                agent: "ann".into(),
+                callback: super::dialer::CallbackAt {
+                    at,
+                    personal: true,
+                    phone: phone.map(str::to_string),
+                },
+            },
+            t0,
+        )
+    };
+    assert!(matches!(
+        postpone(&mut dialer, None),
+        Err(CommandError::Unavailable(_))
+    ));
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    events(&mut dialer);
+    // A number that is not one: refused, the record stays on screen.
+    assert!(matches!(
+        postpone(&mut dialer, Some("12345")),
+        Err(CommandError::Invalid(_))
+    ));
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "previewing");
+    postpone(&mut dialer, Some("(202) 555-0177")).unwrap();
+    let done = effects(&mut dialer);
+    let postponed: Vec<_> = done
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Postpone { lease, callback } => Some((lease, callback)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(postponed.len(), 1, "{done:?}");
+    assert!(
+        !done
+            .iter()
+            .any(|e| matches!(e, Effect::ReleaseLeases { .. })),
+        "given back by the shell after the callback is scheduled: {done:?}"
+    );
+    let (lease, callback) = postponed[0];
+    assert_eq!(lease.record_id, 1);
+    assert_eq!(callback.at, at);
+    assert_eq!(callback.agent.as_deref(), Some("ann"));
+    assert_eq!(callback.phone.as_deref(), Some("+12025550177"));
+    assert!(
+        events(&mut dialer).iter().any(|e| matches!(
+            e,
+            Event::PreviewEnded {
+                how: "postponed",
+                ..
+            }
+        )),
+        "the record left the screen"
+    );
+    assert_eq!(dialer.agent_view("ann", t0).unwrap().state, "ready");
+}
+
+#[test]
 fn a_preview_call_that_could_not_be_placed_frees_its_agent() {
     let t0 = Instant::now();
     let mut dialer = started("preview", "", 2, false, t0);

@@ -265,6 +265,16 @@ impl World {
                 Effect::LoadAnswerHistory { campaign } => {
                     self.owed.push(Owed::History { campaign })
                 }
+                Effect::Postpone { lease, .. } => {
+                    let fate = self.leases.get(&lease.record_id).copied();
+                    if fate != Some(LeaseFate::Held) {
+                        return Err(self.fail(format!(
+                            "record {} postponed while {fate:?}",
+                            lease.record_id
+                        )));
+                    }
+                    self.leases.insert(lease.record_id, LeaseFate::Released);
+                }
                 Effect::ReleaseLeases { leases, .. } => {
                     for lease in leases {
                         let fate = self.leases.get(&lease.record_id).copied();
@@ -799,6 +809,14 @@ impl World {
             11 if choice.is_multiple_of(5) => Command::LeaveCampaign {
                 agent,
                 campaign: CAMPAIGNS[(choice as usize / 16) % 2].into(),
+            },
+            11 if choice.is_multiple_of(3) => Command::PostponePreview {
+                agent,
+                callback: CallbackAt {
+                    at: jiff::Timestamp::UNIX_EPOCH,
+                    personal: choice.is_multiple_of(2),
+                    phone: None,
+                },
             },
             _ => {
                 let actions = [

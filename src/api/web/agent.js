@@ -462,6 +462,29 @@ document.addEventListener("DOMContentLoaded", () => {
     const picking = !$("preview-caller-id-label").classList.contains("hidden");
     act("/preview/call", picking ? { caller_id: $("preview-caller-id").value } : undefined);
   });
+  // Postpone the record on screen: a callback at the time the customer
+  // wants (Genesys: "postpone a preview call before it is dialed").
+  $("preview-postpone").addEventListener("click", () => {
+    const at = $("preview-callback-at").value;
+    if (!at) {
+      say("choose when to call back");
+      return;
+    }
+    const body = {
+      callback_at: new Date(at).toISOString(),
+      callback_personal: $("preview-callback-personal").checked,
+    };
+    const phone = $("preview-callback-phone").value.trim();
+    if (phone) body.callback_phone = phone;
+    act("/preview/callback", body).then(() => {
+      if (!$("message").textContent) {
+        $("preview-callback-at").value = "";
+        $("preview-callback-personal").checked = false;
+        $("preview-callback-phone").value = "";
+        refresh();
+      }
+    });
+  });
   $("hangup").addEventListener("click", () => act("/hangup"));
   $("callback-edit-save").addEventListener("click", saveCallback);
   $("callback-edit-close").addEventListener("click", () => {
