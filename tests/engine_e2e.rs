@@ -601,15 +601,36 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     wait_for(Duration::from_secs(20), "the callee to hang up", || {
         (agent_state(addr)["state"] == "wrap_up").then_some(String::new())
     });
+    // A sale, and the "do not call" box ticked; not with a callback too.
+    let (status, refused) = agent_post(
+        addr,
+        "disposition",
+        Some(r#"{"code":"SALE","do_not_call":true,"callback_at":"2099-01-01T10:00:00Z"}"#),
+    );
+    assert_eq!(status, 400, "{refused}");
     let (status, view) = agent_post(
         addr,
         "disposition",
-        Some(r#"{"code":"SALE","notes":"previewed"}"#),
+        Some(r#"{"code":"SALE","notes":"previewed","do_not_call":true}"#),
     );
     assert_eq!(
         (status, view["state"].as_str()),
         (200, Some("ready")),
         "{view}"
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the number on the DNC list",
+        || {
+            let (_, body) = http(
+                addr,
+                "GET",
+                "/api/dnc/+12025550131?campaign=e2e",
+                Some(SUPERVISOR),
+                None,
+            );
+            body.contains("\"listed\":true").then_some(body)
+        },
     );
 
     assert_eq!(next_preview(addr), "busy");
@@ -693,7 +714,7 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     // Back in the list, never dialed; the hopper's next look at it removes
     // it (`tests/store_suite.rs`).
     assert_eq!(states["listed_meanwhile"], "new", "{states:?}");
-    assert_eq!(states["live"], "done", "{states:?}");
+    assert_eq!(states["live"], "removed", "the do-not-call box: {states:?}");
     // The live person's bridge was recorded: zip tone, then the customer.
     let recordings = recordings(dir.path());
     assert_eq!(recordings.len(), 1, "{recordings:?}");

@@ -876,6 +876,36 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     assert_eq!(records[1].last_disposition.as_deref(), Some("NI"));
 }
 
+/// SPEC §7's "do not call" box beside the result: a sale to a person who
+/// wants no more calls keeps its code, and the number goes on the DNC list.
+fn the_do_not_call_box_removes_the_record_whatever_the_code(store: TestStore) {
+    let campaign = campaign_with(&*store, &rules("c"), &rows(2));
+    let leases = lease_all(&*store, campaign, noon_ny());
+    let attempt = store.begin_attempt(&leases[0], noon_ny()).unwrap();
+    let mut result = AttemptResult::new(Outcome::Human);
+    result.disposition = Some("SALE".into());
+    result.do_not_call = true;
+    assert_eq!(
+        store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
+        RecordState::Removed
+    );
+    assert!(store.is_dnc(campaign, &leases[0].phone).unwrap());
+    // Unticked: the code decides (a sale is final), the number stays off.
+    let attempt = store.begin_attempt(&leases[1], noon_ny()).unwrap();
+    result.do_not_call = false;
+    assert_eq!(
+        store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
+        RecordState::Done
+    );
+    assert!(!store.is_dnc(campaign, &leases[1].phone).unwrap());
+    let cdr = attempt_rows(&*store, campaign);
+    assert_eq!(
+        cdr[0].disposition.as_deref(),
+        Some("SALE"),
+        "the code is kept"
+    );
+}
+
 fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) {
     let campaign = campaign_with(&*store, &always_open("c"), &rows(6));
     let leases = lease_all(&*store, campaign, noon_ny());
@@ -2065,6 +2095,7 @@ on_both_backends!(
     a_crash_resolves_in_flight_attempts_without_redialing,
     another_nodes_lapsed_lease_is_resolved,
     dispositions_and_dnc_disposition,
+    the_do_not_call_box_removes_the_record_whatever_the_code,
     answer_history_counts_live_answers_and_abandons_per_minute,
     abandonment_is_counted_per_node_across_the_campaign,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,

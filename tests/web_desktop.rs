@@ -583,6 +583,15 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.click("#callback-personal");
     browser.type_into("#callback-phone", "(202) 555-0177");
     browser.screenshot("agent-wrap-up");
+    // The "do not call" box and a callback do not go together: said, and
+    // the wrap-up goes on.
+    browser.click("#disposition-dnc");
+    browser.click("#save-disposition");
+    browser.wait_text("#message", "the conflict explained", |t| {
+        t.contains("gets no callback")
+    });
+    assert_eq!(browser.text("#state"), "wrap up");
+    browser.click("#disposition-dnc");
     browser.click("#save-disposition");
     browser.wait_text("#state", "ready after the disposition", |t| t == "ready");
     // One customer this shift (the busy number never reached the agent).

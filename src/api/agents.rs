@@ -43,6 +43,10 @@ pub struct DispositionBody {
     /// The call guide's answers, in the order given.
     #[serde(default)]
     pub guide: Vec<crate::campaign::guide::GivenAnswer>,
+    /// The "do not call" box: the number goes on the campaign's DNC list
+    /// and the record is removed, whatever `code` says.
+    #[serde(default)]
+    pub do_not_call: bool,
 }
 
 pub async fn list(
@@ -184,6 +188,7 @@ pub fn disposition_command(agent: &str, body: DispositionBody) -> Result<Command
         code: body.code,
         notes: body.notes,
         callback,
+        do_not_call: body.do_not_call,
         guide: body.guide,
     })
 }

@@ -1394,6 +1394,7 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.cpa_ms = record.cpa_ms;
     result.agent = outcome.agent.clone();
     result.disposition = record.disposition.clone();
+    result.do_not_call = record.do_not_call;
     result.notes = match (&record.notes, note) {
         (Some(notes), _) if !notes.is_empty() => Some(notes.clone()),
         (_, Some(note)) => Some(note.to_string()),

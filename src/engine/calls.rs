@@ -906,6 +906,7 @@ impl Dialer {
             disposition: None,
             notes: None,
             callback: None,
+            do_not_call: false,
             guide_answers: None,
             talk_ms,
             outcome,
@@ -1282,7 +1283,7 @@ impl Dialer {
         // Connected calls still in wrap-up are written now, without a code.
         let pending: Vec<String> = self.awaiting_disposition.keys().cloned().collect();
         for agent in pending {
-            self.flush_disposition(&agent, None, None, None);
+            self.flush_disposition(&agent, None, None, None, false);
         }
     }
 
@@ -1293,11 +1294,13 @@ impl Dialer {
         code: Option<String>,
         notes: Option<String>,
         callback: Option<super::io::Callback>,
+        do_not_call: bool,
     ) {
         if let Some(mut record) = self.awaiting_disposition.remove(agent) {
             record.disposition = code;
             record.notes = notes;
             record.callback = callback;
+            record.do_not_call = do_not_call;
             self.effects.push_back(Effect::Record(Box::new(record)));
         }
     }

@@ -49,6 +49,9 @@ pub enum Command {
         /// Call the record back then (a callback for anyone, or only for
         /// this agent when `personal`).
         callback: Option<CallbackAt>,
+        /// SPEC §7's "do not call" box: the number goes on the campaign's
+        /// DNC list and the record is removed, whatever the code says.
+        do_not_call: bool,
         /// The call guide's answers, in the order given.
         guide: Vec<crate::campaign::guide::GivenAnswer>,
     },
@@ -686,10 +689,16 @@ impl Dialer {
                 code,
                 notes,
                 callback,
+                do_not_call,
                 guide,
             } => {
                 if code.trim().is_empty() {
                     return Err(CommandError::Invalid("a disposition needs a code".into()));
+                }
+                if do_not_call && callback.is_some() {
+                    return Err(CommandError::Invalid(
+                        "a contact who is not to be called gets no callback: untick do not call or clear the callback".into(),
+                    ));
                 }
                 // A code the store does not know would leave the call's
                 // attempt unwritten: refused here, and the wrap-up goes on.
@@ -751,7 +760,13 @@ impl Dialer {
                     agent: c.personal.then(|| agent.clone()),
                     phone: callback_phone,
                 });
-                self.flush_disposition(&agent, Some(code.clone()), Some(notes.clone()), callback);
+                self.flush_disposition(
+                    &agent,
+                    Some(code.clone()),
+                    Some(notes.clone()),
+                    callback,
+                    do_not_call,
+                );
                 self.events
                     .push_back(Event::Disposition { agent, code, notes });
             }
@@ -978,7 +993,7 @@ impl Dialer {
             }
             if from == "wrap_up" {
                 // Wrap-up ended without a disposition (timeout, logout).
-                self.flush_disposition(&agent, None, None, None);
+                self.flush_disposition(&agent, None, None, None, false);
             }
             if logged_out_with_phone {
                 self.effects.push_back(Effect::HangUpAgent {

@@ -111,6 +111,8 @@ pub struct AttemptRecord {
     pub talk_ms: Option<u32>,
     /// A callback the agent asked for with the disposition.
     pub callback: Option<Callback>,
+    /// The agent ticked "do not call" with the disposition.
+    pub do_not_call: bool,
     /// The call guide's answers (JSON: `[{"question","answer"}]`).
     pub guide_answers: Option<String>,
 }

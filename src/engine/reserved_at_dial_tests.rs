@@ -149,6 +149,7 @@ fn a_progressive_call_reserved_at_dial_pops_first_and_is_its_agents_at_the_human
                 code: "SALE".into(),
                 notes: String::new(),
                 callback: None,
+                do_not_call: false,
                 guide: Vec::new(),
             },
             t0 + ms(61_000),

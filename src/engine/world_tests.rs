@@ -800,6 +800,7 @@ impl World {
                     personal: choice.is_multiple_of(2),
                     phone: None,
                 }),
+                do_not_call: choice.is_multiple_of(7),
                 guide: Vec::new(),
             },
             10 => Command::JoinCampaign {
@@ -931,6 +932,7 @@ impl World {
                         code: "SALE".into(),
                         notes: String::new(),
                         callback: None,
+                        do_not_call: false,
                         guide: Vec::new(),
                     },
                     Command::Preview {

@@ -244,6 +244,9 @@ impl SqlStore {
         }
         let rules = self.rules(conn, campaign)?;
         let effect = match &result.disposition {
+            // The "do not call" box wins over the code's own effect (a
+            // sale to a person who wants no more calls).
+            _ if result.do_not_call => Some(DispositionEffect::DoNotCall),
             Some(code) => Some(disposition_effect(conn, campaign, code)?),
             None => None,
         };

@@ -217,6 +217,11 @@ pub struct AttemptResult {
     /// 480 with Retry-After): a retry waits at least this long, up to
     /// [`CALLEE_RETRY_AFTER_MAX`].
     pub callee_retry_after: Option<SignedDuration>,
+    /// The agent ticked "do not call" with the disposition (SPEC §7's box,
+    /// beside the result code): the number goes on the campaign's DNC list
+    /// and the record is removed, whatever the code's own effect.
+    #[serde(default)]
+    pub do_not_call: bool,
 }
 
 /// The longest a callee's Retry-After holds a record back: a value of
@@ -241,6 +246,7 @@ impl AttemptResult {
             talk_ms: None,
             guide_answers: None,
             callee_retry_after: None,
+            do_not_call: false,
         }
     }
 }

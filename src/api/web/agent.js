@@ -508,7 +508,12 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("save-disposition").addEventListener("click", () => {
-    const body = { code: $("disposition").value, notes: $("notes").value, guide: desk.guideAnswers };
+    const body = {
+      code: $("disposition").value,
+      notes: $("notes").value,
+      guide: desk.guideAnswers,
+      do_not_call: $("disposition-dnc").checked,
+    };
     const at = $("callback-at").value;
     if (at) {
       body.callback_at = new Date(at).toISOString();
@@ -521,6 +526,7 @@ document.addEventListener("DOMContentLoaded", () => {
         desk.guideAnswers = [];
         saveGuide();
         $("notes").value = "";
+        $("disposition-dnc").checked = false;
         $("callback-at").value = "";
         $("callback-phone").value = "";
         refresh();
