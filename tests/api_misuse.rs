@@ -92,6 +92,7 @@ const PATHS: &[&str] = &[
     "/api/agents/{id}/disposition",
     "/api/agents/{id}/preview",
     "/api/agents/{id}/preview/{action}",
+    "/api/agents/{id}/contact",
     "/api/agents/{id}/campaigns/{name}/join",
     "/api/agents/{id}/campaigns/{name}/leave",
     "/api/campaigns",

@@ -575,6 +575,23 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     ));
     browser.wait_text("#state", "wrap-up after opening again", |t| t == "wrap up");
     assert_eq!(browser.text("#call-name"), "Dee Live");
+    // The agent corrects the contact: her name, a new field, a changed one.
+    browser.click("#call button.edit-contact");
+    browser.wait_until("the contact editor", |b| {
+        b.script("return document.getElementById('contact-fields').value") == json!("plan = gold")
+    });
+    browser.script(
+        "document.getElementById('contact-name').value = 'Dee Lively'; \
+         document.getElementById('contact-fields').value = 'plan = platinum\\nemail = dee@example.test'; \
+         return null",
+    );
+    browser.click("#contact-save");
+    browser.wait_text("#call-name", "the corrected name", |t| t == "Dee Lively");
+    assert!(
+        browser.text("#call-custom").contains("dee@example.test"),
+        "{}",
+        browser.text("#call-custom")
+    );
     // The campaign's own code is offered with the system's.
     browser.click("#disposition option[value=VM_BY_HAND]");
     browser.type_into("#notes", "left a voicemail by hand");
@@ -692,6 +709,20 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(
         &rows[1][column("guide_answers")],
         r#"[{"question":"interested","answer":"Yes"},{"question":"plan","answer":"Gold"}]"#
+    );
+    let (headers, records) =
+        support::export_csv(&config_path, "web", false, &dir.path().join("contacts.csv"));
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let dee = records
+        .iter()
+        .find(|r| &r[column("external_id")] == "r4")
+        .expect("r4 exported");
+    assert_eq!(&dee[column("name")], "Dee Lively", "{dee:?}");
+    let fields: Value = serde_json::from_str(&dee[column("custom_fields")]).unwrap();
+    assert_eq!(
+        fields,
+        json!({"plan": "platinum", "email": "dee@example.test"}),
+        "{dee:?}"
     );
     let states = support::record_states(&config_path, "web", &dir.path().join("records.csv"));
     assert_eq!(states["r2"], "removed", "{states:?}");

@@ -193,6 +193,36 @@ pub fn disposition_command(agent: &str, body: DispositionBody) -> Result<Command
     })
 }
 
+/// `PATCH /api/agents/{id}/contact`: the agent corrects the contact it
+/// handles (preview screen, call, wrap-up).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactBody {
+    /// The contact's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The list's extra columns to set (string, number, boolean) or remove
+    /// (null): a merge patch of the record's custom fields.
+    #[serde(default)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
+}
+
+pub async fn change_contact(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ContactBody>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::ChangeContact {
+        agent: id.clone(),
+        change: crate::engine::contact_edit::ContactChange {
+            name: body.name,
+            fields: body.custom,
+        },
+    };
+    act(&state, &headers, &id, command).await
+}
+
 /// Preview mode's "get record": the agent's view, with the record on screen.
 pub async fn preview_next(
     State(state): State<ApiState>,

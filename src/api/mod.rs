@@ -167,6 +167,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/disposition", post(agents::disposition))
         .route("/api/agents/{id}/preview", post(agents::preview_next))
         .route(
+            "/api/agents/{id}/contact",
+            axum::routing::patch(agents::change_contact),
+        )
+        .route(
             "/api/agents/{id}/campaigns/{campaign}/join",
             post(agents::join_campaign),
         )

@@ -284,6 +284,11 @@ impl Shell {
             } => self.lease(campaign, max, for_agent, skip_agent_required),
             Effect::ReleaseLeases { leases, how } => self.release(leases, how),
             Effect::Postpone { lease, callback } => self.postpone(*lease, callback),
+            Effect::UpdateContact {
+                record,
+                name,
+                custom_json,
+            } => self.update_contact(record, name, custom_json),
             Effect::LoadAnswerHistory { campaign } => self.load_answer_history(campaign),
             Effect::Dial {
                 call,
@@ -537,6 +542,25 @@ impl Shell {
                     if let Err(error) = store.release(lease, how, Timestamp::now()) {
                         tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
                     }
+                }
+            })
+            .await;
+        });
+    }
+
+    /// An agent's correction of a contact, written in the background (the
+    /// engine's copy already shows it); a failure is logged.
+    fn update_contact(
+        &mut self,
+        record: store::RecordId,
+        name: Option<String>,
+        custom_json: String,
+    ) {
+        let store = self.store.clone();
+        self.store_tasks.spawn(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(error) = store.update_contact(record, name.as_deref(), &custom_json) {
+                    tracing::warn!(record, %error, "cannot write the agent's change to the contact");
                 }
             })
             .await;

@@ -88,6 +88,12 @@ pub enum Command {
         agent: String,
         callback: CallbackAt,
     },
+    /// The agent corrects the contact it handles (preview screen, call,
+    /// wrap-up): its name and custom fields.
+    ChangeContact {
+        agent: String,
+        change: super::contact_edit::ContactChange,
+    },
 }
 
 impl Command {
@@ -103,7 +109,8 @@ impl Command {
             | Command::JoinCampaign { agent, .. }
             | Command::LeaveCampaign { agent, .. }
             | Command::Preview { agent, .. }
-            | Command::PostponePreview { agent, .. } => Some(agent),
+            | Command::PostponePreview { agent, .. }
+            | Command::ChangeContact { agent, .. } => Some(agent),
             Command::Campaign { .. } => None,
         }
     }
@@ -778,6 +785,7 @@ impl Dialer {
             Command::PostponePreview { agent, callback } => {
                 self.postpone_preview(&agent, callback, now)?
             }
+            Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
             Command::JoinCampaign { agent, campaign } => {
                 if !self.campaigns.contains_key(&campaign) {
                     return Err(CommandError::UnknownCampaign(campaign));

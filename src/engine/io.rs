@@ -35,6 +35,13 @@ pub enum Effect {
     /// Give leases back without dialing: `Unused` when the campaign paused
     /// or stopped; what the agent chose for a previewed record.
     ReleaseLeases { leases: Vec<Lease>, how: Release },
+    /// An agent changed the contact it handles: write the record's name
+    /// (when given) and its custom fields (the whole object).
+    UpdateContact {
+        record: crate::store::RecordId,
+        name: Option<String>,
+        custom_json: String,
+    },
     /// A previewed record postponed by its agent: schedule `callback` for
     /// it, then give its lease back (it is due again at the callback's
     /// time, first in the hopper).

@@ -18,6 +18,7 @@ mod agent_share;
 pub mod attempt;
 pub mod calls;
 pub mod campaign_run;
+pub mod contact_edit;
 pub mod definitions;
 pub mod dialer;
 pub mod dispatch;

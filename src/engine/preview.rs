@@ -232,7 +232,7 @@ impl Dialer {
     }
 
     /// The running preview-mode campaign holding `agent`'s record.
-    fn preview_campaign_of(&self, agent: &str) -> Option<String> {
+    pub(super) fn preview_campaign_of(&self, agent: &str) -> Option<String> {
         self.live
             .iter()
             .find(|(_, live)| live.previews.contains_key(agent))

@@ -534,6 +534,66 @@ fn a_record_on_screen_is_postponed_with_a_callback() {
 }
 
 #[test]
+fn the_agent_corrects_the_contact_on_screen_and_on_the_call() {
+    let t0 = Instant::now();
+    let mut dialer = started("preview", "", 2, false, t0);
+    let change = |name: Option<&str>, fields: serde_json::Value| Command::ChangeContact {
+        agent: "ann".into(),
+        change: super::contact_edit::ContactChange {
+            name: name.map(str::to_string),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        },
+    };
+    let refused = dialer
+        .handle_command(change(Some("Ann"), serde_json::json!({})), t0)
+        .unwrap_err();
+    assert!(matches!(refused, CommandError::Unavailable(_)), "{refused}");
+    preview(&mut dialer, "ann", PreviewAction::Next, t0);
+    effects(&mut dialer);
+    dialer
+        .handle_command(
+            change(
+                Some(" Lee Corrected "),
+                serde_json::json!({"plan": null, "email": "l@x.test"}),
+            ),
+            t0,
+        )
+        .unwrap();
+    let written = effects(&mut dialer);
+    assert_eq!(
+        written,
+        vec![Effect::UpdateContact {
+            record: 1,
+            name: Some("Lee Corrected".into()),
+            custom_json: r#"{"email":"l@x.test"}"#.into(),
+        }]
+    );
+    let shown = dialer.agent_view("ann", t0).unwrap().preview.unwrap();
+    assert_eq!(shown.name, "Lee Corrected");
+    // On the call the screen pop follows, and the call's record is the one
+    // written with the attempt.
+    preview(&mut dialer, "ann", PreviewAction::Call, t0);
+    let call = dials(&effects(&mut dialer))[0];
+    dialer
+        .handle_command(change(None, serde_json::json!({"vip": true})), t0)
+        .unwrap();
+    effects(&mut dialer);
+    let pop = dialer.agent_view("ann", t0).unwrap().call.unwrap();
+    assert_eq!(pop.call, call);
+    assert_eq!(pop.name, "Lee Corrected");
+    assert_eq!(
+        pop.custom,
+        serde_json::json!({"email": "l@x.test", "vip": true})
+    );
+    // A change a list column cannot hold changes nothing.
+    let bad = dialer
+        .handle_command(change(None, serde_json::json!({"nested": {"a": 1}})), t0)
+        .unwrap_err();
+    assert!(matches!(bad, CommandError::Invalid(_)), "{bad}");
+    assert!(effects(&mut dialer).is_empty());
+}
+
+#[test]
 fn a_preview_call_that_could_not_be_placed_frees_its_agent() {
     let t0 = Instant::now();
     let mut dialer = started("preview", "", 2, false, t0);

@@ -265,6 +265,8 @@ impl World {
                 Effect::LoadAnswerHistory { campaign } => {
                     self.owed.push(Owed::History { campaign })
                 }
+                // A correction of the contact: nothing the world owes.
+                Effect::UpdateContact { .. } => {}
                 Effect::Postpone { lease, .. } => {
                     let fate = self.leases.get(&lease.record_id).copied();
                     if fate != Some(LeaseFate::Held) {
@@ -810,6 +812,13 @@ impl World {
             11 if choice.is_multiple_of(5) => Command::LeaveCampaign {
                 agent,
                 campaign: CAMPAIGNS[(choice as usize / 16) % 2].into(),
+            },
+            11 if choice.is_multiple_of(7) => Command::ChangeContact {
+                agent,
+                change: super::contact_edit::ContactChange {
+                    name: Some(format!("Contact {choice}")),
+                    fields: serde_json::Map::new(),
+                },
             },
             11 if choice.is_multiple_of(3) => Command::PostponePreview {
                 agent,

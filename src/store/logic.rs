@@ -1680,6 +1680,24 @@ impl Store for SqlStore {
         self.tx(|conn| upsert_dispositions(conn, campaign, std::slice::from_ref(disposition)))
     }
 
+    fn update_contact(
+        &self,
+        record: RecordId,
+        name: Option<&str>,
+        custom_json: &str,
+    ) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            let updated = conn.exec(
+                "UPDATE records SET name = COALESCE($2, name), custom_json = $3 WHERE id = $1",
+                &[record.into(), name.into(), custom_json.into()],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::UnknownRecord(record));
+            }
+            Ok(())
+        })
+    }
+
     fn record(
         &self,
         campaign: CampaignId,

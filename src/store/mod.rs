@@ -651,6 +651,15 @@ pub trait Store: Send + Sync {
         campaign: CampaignId,
         external_id: &str,
     ) -> Result<Option<RecordView>, StoreError>;
+    /// An agent corrected the contact during a call or a preview: its
+    /// name (when given) and its custom fields (the whole JSON object).
+    /// A later import of the same external id writes over them.
+    fn update_contact(
+        &self,
+        record: RecordId,
+        name: Option<&str>,
+        custom_json: &str,
+    ) -> Result<(), StoreError>;
     /// Records per state.
     fn counts(&self, campaign: CampaignId) -> Result<Vec<(String, u64)>, StoreError>;
     /// Streams every record (with its last result), in import order.

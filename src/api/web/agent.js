@@ -70,6 +70,58 @@ function fields(list, object) {
   }
 }
 
+// The contact the agent handles: the record on the preview screen, else
+// the customer of the call (or wrap-up).
+function handledContact() {
+  if (!desk.view) return null;
+  return desk.view.preview || currentPop();
+}
+
+// The contact editor, filled from the contact handled now.
+function openContactEditor() {
+  const contact = handledContact();
+  if (!contact) return;
+  desk.editingContact = contact.custom || {};
+  $("contact-name").value = contact.name || "";
+  $("contact-fields").value = Object.entries(desk.editingContact)
+    .map(([key, value]) => key + " = " + (value === null ? "" : value))
+    .join("\n");
+  $("contact-edit").classList.remove("hidden");
+}
+
+// Sends the name and the fields that changed (removed ones as null).
+async function saveContact() {
+  const custom = {};
+  const kept = new Set();
+  for (const line of $("contact-fields").value.split("\n")) {
+    const at = line.indexOf("=");
+    if (at < 0) continue;
+    const key = line.slice(0, at).trim();
+    if (!key) continue;
+    kept.add(key);
+    const value = line.slice(at + 1).trim();
+    if (String(desk.editingContact[key] ?? "") !== value) custom[key] = value;
+  }
+  for (const key of Object.keys(desk.editingContact)) {
+    if (!kept.has(key)) custom[key] = null;
+  }
+  try {
+    desk.view = await outdial.api("PATCH", "/api/agents/" + encodeURIComponent(desk.id) + "/contact", {
+      name: $("contact-name").value.trim(),
+      custom,
+    });
+    desk.viewAt = Date.now();
+    // The screen pop event is older than the change: the view has it.
+    desk.screenPop = null;
+    $("contact-edit").classList.add("hidden");
+    say("");
+    log("contact updated");
+    render();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 // The customer of the agent's call: from the screen pop event, else from
 // the agent's view (a desktop opened or reloaded mid-call saw no event).
 function currentPop() {
@@ -175,6 +227,7 @@ function render() {
   $("hangup").disabled = !(state === "on_call" || ringing);
   $("hangup").textContent = ringing ? "Cancel call" : "Hang up";
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
+  if (!handledContact()) $("contact-edit").classList.add("hidden");
 }
 
 // The contact's local time now, from its time zones: one clock, or the
@@ -486,6 +539,11 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
   $("hangup").addEventListener("click", () => act("/hangup"));
+  for (const button of document.querySelectorAll("button.edit-contact")) {
+    button.addEventListener("click", openContactEditor);
+  }
+  $("contact-save").addEventListener("click", saveContact);
+  $("contact-close").addEventListener("click", () => $("contact-edit").classList.add("hidden"));
   $("callback-edit-save").addEventListener("click", saveCallback);
   $("callback-edit-close").addEventListener("click", () => {
     desk.editing = null;
