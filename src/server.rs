@@ -255,7 +255,23 @@ async fn open_store(
         let spool_path = spool.path().to_path_buf();
         // Before anything of this node's is touched: another process
         // running as this node would lose its calls to the recovery below.
+        // When this node was last seen alive (its heartbeat), before the
+        // claim below writes over it: the end of its agents' states if it
+        // crashed (a clean stop ended them itself).
+        let last_seen = store
+            .nodes()
+            .context("cannot read the dialer nodes")?
+            .into_iter()
+            .find(|presence| presence.node == node)
+            .map(|presence| presence.seen_at);
         let instance = node_presence::claim(store.as_ref(), &node)?;
+        let agents_closed = store
+            .close_agent_states(
+                &node,
+                last_seen.unwrap_or_else(jiff::Timestamp::now),
+                crate::agent::activity::REASON_DIALER_STOPPED,
+            )
+            .context("cannot close this node's agent states")?;
         let replayed = replay_spool(store.as_ref(), &mut spool, &left, jiff::Timestamp::now())
             .with_context(|| {
                 format!(
@@ -279,6 +295,7 @@ async fn open_store(
             released = recovery.released_leases,
             expired_interrupted = expired.interrupted_attempts,
             expired_released = expired.released_leases,
+            agents_closed,
             "store open"
         );
         Ok((

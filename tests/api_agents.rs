@@ -318,3 +318,122 @@ fn metrics_follow_agent_and_campaign_states() {
         "{body}"
     );
 }
+
+/// `GET /api/agent-activity` as `token` (`query` after `?`): the report.
+fn activity(addr: std::net::SocketAddr, token: &str, query: &str) -> (u16, String) {
+    http(
+        addr,
+        "GET",
+        &format!("/api/agent-activity?{query}"),
+        Some(token),
+        None,
+    )
+}
+
+/// Agent 1001's intervals, once `count` are reported (the log is written
+/// in the background).
+fn intervals_of_1001(addr: std::net::SocketAddr, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = activity(addr, SUPERVISOR, "agent=1001");
+        assert_eq!(status, 200, "{body}");
+        let intervals = json(&body)["intervals"].as_array().cloned().unwrap();
+        if intervals.len() >= count {
+            return intervals;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} intervals wanted: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn agent_activity_is_reported_across_a_clean_stop_and_a_crash() {
+    let (mut running, addr, dir) = start_default();
+    let post = |addr, path: &str, body: Option<&str>| {
+        let (status, text) = http(addr, "POST", path, Some(AGENT_1001), body);
+        assert_eq!(status, 200, "{path}: {text}");
+    };
+    post(addr, "/api/agents/1001/login", None);
+    std::thread::sleep(Duration::from_millis(1100));
+    post(
+        addr,
+        "/api/agents/1001/not-ready",
+        Some(r#"{"reason":"Break"}"#),
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    post(addr, "/api/agents/1001/logout", None);
+    post(addr, "/api/agents/1001/login", None);
+    let intervals = intervals_of_1001(addr, 3);
+    let seen: Vec<(&str, &str)> = intervals
+        .iter()
+        .map(|i| (i["state"].as_str().unwrap(), i["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("not_ready", "logged in"),
+            ("not_ready", "Break"),
+            ("not_ready", "logged in")
+        ]
+    );
+    let seconds = intervals[1]["seconds"].as_f64().unwrap();
+    assert!((1.0..5.0).contains(&seconds), "the break: {seconds} s");
+    // An agent reads only its own activity; the CSV has one row per interval.
+    let (status, body) = activity(addr, AGENT_1002, "agent=1001");
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = activity(addr, SUPERVISOR, "agent=1001&format=csv");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with(
+            "agent,state,reason,started_at,ended_at,seconds,node\n1001,not_ready,logged in,"
+        ),
+        "{body}"
+    );
+    assert_eq!(body.lines().count(), 4, "{body}");
+    let (status, body) = activity(addr, SUPERVISOR, "from=2026-13-01");
+    assert_eq!(status, 400, "{body}");
+
+    // A clean stop ends the agent's state then: after a restart the last
+    // interval is closed, not running on.
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    let config = dir.path().join("outdial.toml");
+    let stopped = jiff::Timestamp::now();
+    let mut running = support::Running::start(&config);
+    let addr = running.wait_until_listening();
+    running.wait_for_message("store open", Duration::from_secs(10));
+    let intervals = intervals_of_1001(addr, 3);
+    assert_eq!(intervals.len(), 3, "{intervals:?}");
+    let ended: jiff::Timestamp = intervals[2]["ended_at"].as_str().unwrap().parse().unwrap();
+    assert!(ended <= stopped, "ended {ended}, stopped {stopped}");
+
+    // A crash (kill -9): the next start ends it at the node's last
+    // heartbeat.
+    post(addr, "/api/agents/1001/login", None);
+    intervals_of_1001(addr, 4);
+    // A heartbeat after the login (every 5 s): the node was seen alive
+    // with the agent logged in.
+    std::thread::sleep(Duration::from_millis(5500));
+    running.signal("KILL");
+    let _ = running.child.wait();
+    let killed = jiff::Timestamp::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut running = support::Running::start(&config);
+    let addr = running.wait_until_listening();
+    // The node's recovery (after the crash) runs as the store opens.
+    let opened = running.wait_for_message("store open", Duration::from_secs(10));
+    assert_eq!(opened["agents_closed"], 1, "{opened}");
+    let intervals = intervals_of_1001(addr, 4);
+    assert_eq!(intervals.len(), 4, "{intervals:?}");
+    let ended: jiff::Timestamp = intervals[3]["ended_at"].as_str().unwrap().parse().unwrap();
+    assert!(ended <= killed, "ended {ended}, killed {killed}: {opened}");
+    let started: jiff::Timestamp = intervals[3]["started_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ended > started, "until the last heartbeat after the login");
+}

@@ -4,6 +4,7 @@
 mod store_common;
 
 use jiff::{SignedDuration, Timestamp};
+use outdial::agent::activity::StateChange;
 use outdial::campaign::model::{Disposition, DispositionEffect, Outcome, RecordState};
 use outdial::pacing::ledger::WindowCounts;
 use outdial::store::spool::{Replayed, RowSpool, SpooledRow, replay as replay_spool};
@@ -903,6 +904,67 @@ fn the_do_not_call_box_removes_the_record_whatever_the_code(store: TestStore) {
         cdr[0].disposition.as_deref(),
         Some("SALE"),
         "the code is kept"
+    );
+}
+
+/// Agents' state changes are kept for the time-in-state reports; a node
+/// closes its agents' states when it stops (or, after a crash, when it
+/// starts again).
+fn agent_state_changes_are_kept_and_closed_by_their_node(store: TestStore) {
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let change = |agent: &str, state: &str, reason: Option<&str>, s: i64, node: &str| StateChange {
+        agent: agent.into(),
+        state: state.into(),
+        reason: reason.map(str::to_string),
+        at: at(s),
+        node: node.into(),
+    };
+    store
+        .record_agent_states(&[
+            change("a1", "not_ready", Some("logged in"), 0, "n1"),
+            change("a1", "ready", None, 10, "n1"),
+            change("b2", "ready", None, 20, "n2"),
+            change("a1", "on_call", None, 30, "n1"),
+        ])
+        .unwrap();
+    // n1 stops: a1 is closed, b2 (n2's) is not.
+    assert_eq!(
+        store
+            .close_agent_states("n1", at(100), "dialer stopped")
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .close_agent_states("n1", at(200), "dialer stopped")
+            .unwrap(),
+        0,
+        "already closed"
+    );
+    let a1 = store
+        .agent_state_changes(Some("a1"), at(15), at(1000))
+        .unwrap();
+    let states: Vec<(&str, Option<&str>)> = a1
+        .iter()
+        .map(|c| (c.state.as_str(), c.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("ready", None),
+            ("on_call", None),
+            ("logged_out", Some("dialer stopped"))
+        ],
+        "the latest change before the span, then those in it"
+    );
+    let everyone = store.agent_state_changes(None, at(0), at(25)).unwrap();
+    let seen: Vec<(&str, &str)> = everyone
+        .iter()
+        .map(|c| (c.agent.as_str(), c.state.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("a1", "not_ready"), ("a1", "ready"), ("b2", "ready")]
     );
 }
 
@@ -2096,6 +2158,7 @@ on_both_backends!(
     another_nodes_lapsed_lease_is_resolved,
     dispositions_and_dnc_disposition,
     the_do_not_call_box_removes_the_record_whatever_the_code,
+    agent_state_changes_are_kept_and_closed_by_their_node,
     answer_history_counts_live_answers_and_abandons_per_minute,
     abandonment_is_counted_per_node_across_the_campaign,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,

@@ -686,6 +686,20 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.click_until("#callbacks button.danger", "the callback cancelled", |b| {
         b.text("#callbacks").contains("no callbacks scheduled")
     });
+    // The agents' activity over the last day, downloaded: a1's time ready,
+    // on the call, in wrap-up and on her break.
+    let activity = downloads.join("agent-activity.csv");
+    browser.click_until("#activity-export", "the activity CSV downloaded", |_| {
+        std::fs::read_to_string(&activity).is_ok_and(|t| t.contains("not_ready,Break"))
+    });
+    let text = std::fs::read_to_string(&activity).unwrap();
+    assert!(
+        text.starts_with("agent,state,reason,started_at,ended_at,seconds,node\n"),
+        "{text}"
+    );
+    for state in ["a1,ready,", "a1,on_call,", "a1,wrap_up,", "a1,previewing,"] {
+        assert!(text.contains(state), "{state} in {text}");
+    }
     drop(browser);
 
     running.signal("TERM");

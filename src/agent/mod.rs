@@ -11,6 +11,8 @@
 //! The pacer counts only Ready agents as free and reads time-in-state of the
 //! busy ones (on call, wrap-up) to predict when they will be free.
 
+pub mod activity;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

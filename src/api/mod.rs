@@ -2,6 +2,7 @@
 //! lives in its own submodule. Every `/api` route needs a bearer token
 //! (`auth`); `/health` does not.
 
+mod agent_activity;
 mod agents;
 mod auth;
 mod body;
@@ -158,6 +159,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(prometheus))
         .route("/api/agents", get(agents::list))
+        .route("/api/agent-activity", get(agent_activity::report))
         .route("/api/agents/{id}", get(agents::show))
         .route("/api/agents/{id}/login", post(agents::login))
         .route("/api/agents/{id}/ready", post(agents::ready))

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+mod agent_log;
 mod media;
 pub mod node_presence;
 pub mod shell;
@@ -299,6 +300,14 @@ impl Engine {
         let mut changed = false;
         while let Some(event) = self.dialer.poll_event() {
             tracing::debug!(?event, "engine event");
+            if let Event::AgentState {
+                agent,
+                state,
+                reason,
+            } = &event
+            {
+                self.shell.agent_changed(agent, state, reason.as_deref());
+            }
             metrics::counter!(m::ENGINE_EVENTS, "type" => event.kind()).increment(1);
             changed = true;
             // No subscriber is fine: nobody is watching.
@@ -524,6 +533,7 @@ impl Engine {
             }
         }
         self.shell.hang_up_agents().await;
+        self.shell.close_agent_log(HANGUP_FLUSH).await;
         self.shell.unregister_from_trunk().await;
         self.shell.flush_store(HANGUP_FLUSH).await;
     }

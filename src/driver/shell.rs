@@ -106,6 +106,8 @@ pub struct Shell {
     store_tasks: tokio::task::JoinSet<()>,
     /// Finished calls' rows until the store has them.
     spool: Arc<std::sync::Mutex<RowSpool>>,
+    /// The agents' state changes, kept for the activity reports.
+    agent_log: super::agent_log::AgentLog,
 }
 
 /// Messages the shell's own tasks send back to the engine task.
@@ -139,6 +141,7 @@ impl Shell {
         let (rows_tx, rows) = mpsc::unbounded_channel();
         let (lookups_tx, mut trunk_lookups) = mpsc::unbounded_channel();
         let locator = Locator::new(&config.sip.dns_servers);
+        let agent_log = super::agent_log::AgentLog::start(store.clone(), node.clone());
         let mut shell = Shell {
             config,
             sip,
@@ -162,6 +165,7 @@ impl Shell {
             next_lease_extension: None,
             sink: None,
             store_tasks: tokio::task::JoinSet::new(),
+            agent_log,
         };
         for campaign in &shell.config.campaigns.clone() {
             let id = campaign_ids.get(&campaign.name).copied().ok_or_else(|| {
@@ -1330,6 +1334,16 @@ impl Shell {
     }
 
     /// Waits (bounded) for the store writes in flight.
+    /// An agent's state changed (the engine's `agent_state` event).
+    pub fn agent_changed(&self, agent: &str, state: &str, reason: Option<&str>) {
+        self.agent_log.changed(agent, state, reason);
+    }
+
+    /// The node stops: its agents' states end now, written out.
+    pub async fn close_agent_log(&mut self, within: Duration) {
+        self.agent_log.close(within).await;
+    }
+
     pub async fn flush_store(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         while !self.store_tasks.is_empty() {

@@ -13,6 +13,7 @@ use super::{
     CallbackRequest, CallbackView, CampaignId, ImportOutcome, Lease, LeaseRequest, NodeClaim,
     NotDialable, RecordId, RecordView, Recovery, Release, Store, StoreError, from_ms, ms,
 };
+use crate::agent::activity::{LOGGED_OUT, StateChange};
 use crate::campaign::hopper::{
     Candidate, CandidatePhone, Decision, PendingCallback, RECENT_ATTEMPTS_SPAN, decide,
 };
@@ -1678,6 +1679,86 @@ impl Store for SqlStore {
         disposition: &Disposition,
     ) -> Result<(), StoreError> {
         self.tx(|conn| upsert_dispositions(conn, campaign, std::slice::from_ref(disposition)))
+    }
+
+    fn record_agent_states(&self, changes: &[StateChange]) -> Result<(), StoreError> {
+        self.tx(|conn| {
+            for change in changes {
+                conn.exec(
+                    "INSERT INTO agent_states (agent, state, reason, at, node) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        change.agent.as_str().into(),
+                        change.state.as_str().into(),
+                        change.reason.as_deref().into(),
+                        ms(change.at).into(),
+                        change.node.as_str().into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn close_agent_states(
+        &self,
+        node: &str,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        self.tx(|conn| {
+            // Each agent's latest change, where it was this node's and not
+            // a logout.
+            let open = conn.query(
+                "SELECT a.agent, a.at FROM agent_states a WHERE a.node = $1 AND a.state <> $2 \
+                 AND a.id = (SELECT MAX(b.id) FROM agent_states b WHERE b.agent = a.agent)",
+                &[node.into(), LOGGED_OUT.into()],
+            )?;
+            for row in &open {
+                // Never before the state it ends (a change written after
+                // the node's last heartbeat, just before a crash).
+                let end = ms(at).max(row[1].int());
+                conn.exec(
+                    "INSERT INTO agent_states (agent, state, reason, at, node) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        row[0].clone(),
+                        LOGGED_OUT.into(),
+                        reason.into(),
+                        end.into(),
+                        node.into(),
+                    ],
+                )?;
+            }
+            Ok(open.len() as u64)
+        })
+    }
+
+    fn agent_state_changes(
+        &self,
+        agent: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StateChange>, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT agent, state, reason, at, node FROM agent_states a \
+                 WHERE (CAST($1 AS TEXT) IS NULL OR agent = CAST($1 AS TEXT)) AND at < $3 AND (at >= $2 OR id = \
+                 (SELECT MAX(b.id) FROM agent_states b WHERE b.agent = a.agent AND b.at < $2)) \
+                 ORDER BY agent, at, id",
+                &[agent.into(), ms(from).into(), ms(to).into()],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| StateChange {
+                    agent: row[0].text(),
+                    state: row[1].text(),
+                    reason: row[2].opt_text(),
+                    at: from_ms(row[3].int()),
+                    node: row[4].text(),
+                })
+                .collect())
+        })
     }
 
     fn update_contact(

@@ -174,6 +174,13 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         // whichever record or campaign calls it: it is the person on that
         // line who was hung up on.
         "CREATE TABLE agent_required (e164 TEXT PRIMARY KEY, until BIGINT NOT NULL)".to_string(),
+        // v12: every agent state change, for the time-in-state reports
+        // (`agent::activity`), kept across shifts and restarts.
+        format!(
+            "CREATE TABLE agent_states (id {id}, agent TEXT NOT NULL, state TEXT NOT NULL, \
+             reason TEXT, at BIGINT NOT NULL, node TEXT NOT NULL); \
+             CREATE INDEX agent_states_by_agent ON agent_states (agent, at)"
+        ),
     ]
 }
 

@@ -22,6 +22,7 @@ pub mod sqlite;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::agent::activity::StateChange;
 use crate::campaign::import::ImportRow;
 use crate::campaign::model::{Disposition, Outcome, RecordState};
 use crate::campaign::rules::CampaignRules;
@@ -651,6 +652,25 @@ pub trait Store: Send + Sync {
         campaign: CampaignId,
         external_id: &str,
     ) -> Result<Option<RecordView>, StoreError>;
+    /// Keeps agents' state changes (in order) for the activity reports.
+    fn record_agent_states(&self, changes: &[StateChange]) -> Result<(), StoreError>;
+    /// Ends the states `node`'s agents were left in (not logged out) at
+    /// `at`, as logged out with `reason`: at a clean stop, or at the next
+    /// start after a crash. Returns how many agents it closed.
+    fn close_agent_states(
+        &self,
+        node: &str,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
+    /// The state changes inside `[from, to)`, with each agent's latest one
+    /// before `from`, sorted by agent and time; one agent's, or everyone's.
+    fn agent_state_changes(
+        &self,
+        agent: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StateChange>, StoreError>;
     /// An agent corrected the contact during a call or a preview: its
     /// name (when given) and its custom fields (the whole JSON object).
     /// A later import of the same external id writes over them.

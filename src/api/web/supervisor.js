@@ -543,6 +543,9 @@ document.addEventListener("DOMContentLoaded", () => {
     open();
   });
   $("list-upload").addEventListener("click", uploadList);
+  $("activity-export").addEventListener("click", () =>
+    download("/api/agent-activity?format=csv", "agent-activity.csv"),
+  );
   $("define-form").addEventListener("submit", saveCampaign);
   $("define-cancel").addEventListener("click", resetForm);
   $("dnc-add").addEventListener("click", () => changeDnc(false));
