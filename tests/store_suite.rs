@@ -968,6 +968,29 @@ fn agent_state_changes_are_kept_and_closed_by_their_node(store: TestStore) {
     );
 }
 
+/// An agent's "Invalid number" (a wrong or dead number reached) kills that
+/// number only: the record goes on with its next number, as after an
+/// automatic SIT verdict, and is exhausted when none is left.
+fn an_agents_invalid_number_moves_the_chain_on(store: TestStore) {
+    let list = vec![row(2, "two", &["+12025550101", "+12025550102"])];
+    let campaign = campaign_with(&*store, &always_open("c"), &list);
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let invalid = |lease: &Lease, s: i64| {
+        let attempt = store.begin_attempt(lease, at(s)).unwrap();
+        let mut result = AttemptResult::new(Outcome::Human);
+        result.disposition = Some("INVALID".into());
+        store.complete_attempt(attempt, &result, at(s)).unwrap()
+    };
+    let first = lease_all(&*store, campaign, at(0)).remove(0);
+    assert_eq!(first.phone, "+12025550101");
+    assert_eq!(invalid(&first, 0), RecordState::Retry);
+    // Due after the retry delay, on the other number.
+    let later = 24 * 3600;
+    let second = lease_all(&*store, campaign, at(later)).remove(0);
+    assert_eq!(second.phone, "+12025550102");
+    assert_eq!(invalid(&second, later), RecordState::Exhausted);
+}
+
 fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) {
     let campaign = campaign_with(&*store, &always_open("c"), &rows(6));
     let leases = lease_all(&*store, campaign, noon_ny());
@@ -2126,6 +2149,50 @@ fn a_machine_an_agent_took_leaves_no_repeat_call_mark(store: TestStore) {
     assert_eq!(again, [("r0".into(), false), ("r1".into(), true)]);
 }
 
+/// A store made before v13 (an agent's "Invalid number" and "Fax" ended the
+/// record) is brought up to date: they kill the number only.
+#[test]
+fn an_older_store_gets_the_dead_number_dispositions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("store.db");
+    let url = format!("sqlite://{}", file.display());
+    let campaign = {
+        let store = outdial::store::open(&url).unwrap();
+        campaign_with(&*store, &rules("c"), &rows(1))
+    };
+    {
+        // As a store before v13 had it (a campaign's own INVALID too).
+        let db = rusqlite::Connection::open(&file).unwrap();
+        db.execute_batch(
+            "UPDATE dispositions SET effect = 'final' WHERE code IN ('INVALID', 'FAX'); \
+             DELETE FROM schema_version WHERE version = 13;",
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO dispositions (campaign_id, code, label, effect) \
+             VALUES (?1, 'WRONG', 'Wrong person', 'final')",
+            [campaign],
+        )
+        .unwrap();
+    }
+    let store = outdial::store::open(&url).unwrap();
+    let effect = |code: &str| {
+        store
+            .dispositions(campaign)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.code == code)
+            .map(|d| d.effect)
+    };
+    assert_eq!(effect("INVALID"), Some(DispositionEffect::DeadNumber));
+    assert_eq!(effect("FAX"), Some(DispositionEffect::DeadNumber));
+    assert_eq!(
+        effect("WRONG"),
+        Some(DispositionEffect::Final),
+        "a campaign's own code is its own"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -2159,6 +2226,7 @@ on_both_backends!(
     dispositions_and_dnc_disposition,
     the_do_not_call_box_removes_the_record_whatever_the_code,
     agent_state_changes_are_kept_and_closed_by_their_node,
+    an_agents_invalid_number_moves_the_chain_on,
     answer_history_counts_live_answers_and_abandons_per_minute,
     abandonment_is_counted_per_node_across_the_campaign,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,

@@ -190,6 +190,12 @@ pub enum DispositionEffect {
     /// The number goes on the campaign's DNC list; the record is removed.
     #[serde(rename = "dnc")]
     DoNotCall,
+    /// The number reached is not the contact's (wrong, disconnected, a
+    /// fax): it is never dialed again, and the record goes on with its
+    /// other numbers (exhausted when none is left) — as the automatic SIT
+    /// and fax verdicts do. `Final` would end a record whose next number
+    /// may be the right one.
+    DeadNumber,
 }
 
 impl DispositionEffect {
@@ -198,6 +204,7 @@ impl DispositionEffect {
             DispositionEffect::Final => "final",
             DispositionEffect::Retry => "retry",
             DispositionEffect::DoNotCall => "dnc",
+            DispositionEffect::DeadNumber => "dead_number",
         }
     }
 
@@ -206,6 +213,7 @@ impl DispositionEffect {
             "final" => Some(DispositionEffect::Final),
             "retry" => Some(DispositionEffect::Retry),
             "dnc" => Some(DispositionEffect::DoNotCall),
+            "dead_number" => Some(DispositionEffect::DeadNumber),
             _ => None,
         }
     }
@@ -300,11 +308,11 @@ pub fn agent_dispositions(own: &[DispositionConfig]) -> Vec<Disposition> {
 pub const SYSTEM_DISPOSITIONS: [(&str, &str, DispositionEffect); 9] = [
     ("A", "Answering machine", DispositionEffect::Retry),
     ("B", "Busy", DispositionEffect::Retry),
-    ("FAX", "Fax", DispositionEffect::Final),
+    ("FAX", "Fax", DispositionEffect::DeadNumber),
     ("NA", "No answer", DispositionEffect::Retry),
     ("SALE", "Sale", DispositionEffect::Final),
     ("VM", "Voicemail", DispositionEffect::Retry),
     ("DROP", "Abandoned", DispositionEffect::Retry),
-    ("INVALID", "Invalid number", DispositionEffect::Final),
+    ("INVALID", "Invalid number", DispositionEffect::DeadNumber),
     ("DNC", "Do not call", DispositionEffect::DoNotCall),
 ];

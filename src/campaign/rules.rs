@@ -227,6 +227,9 @@ pub fn after_attempt(
             return step;
         }
         Some(DispositionEffect::Retry) => {}
+        // The number is dead (the store marked it before counting the
+        // usable ones): the record goes on with its other numbers.
+        Some(DispositionEffect::DeadNumber) => step.number_dead = true,
         // A live person with no disposition: the conversation happened.
         None if outcome == Outcome::Human => {
             step.state = RecordState::Done;
@@ -348,5 +351,22 @@ mod tests {
         assert_eq!(sale.state, RecordState::Done);
         let plain = after_attempt(&rules, Outcome::Human, None, 1, 1, now());
         assert_eq!(plain.state, RecordState::Done);
+        // "Invalid number" by an agent: that number is dead, the record
+        // goes on with another, or is exhausted without one.
+        let wrong = |usable| {
+            after_attempt(
+                &rules,
+                Outcome::Human,
+                Some(DispositionEffect::DeadNumber),
+                1,
+                usable,
+                now(),
+            )
+        };
+        assert_eq!(
+            (wrong(1).state, wrong(1).number_dead),
+            (RecordState::Retry, true)
+        );
+        assert_eq!(wrong(0).state, RecordState::Exhausted);
     }
 }

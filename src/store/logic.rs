@@ -273,7 +273,7 @@ impl SqlStore {
                 result.guide_answers.clone().into(),
             ],
         )?;
-        if result.outcome.kills_number() {
+        if result.outcome.kills_number() || effect == Some(DispositionEffect::DeadNumber) {
             conn.exec(
                 "UPDATE phones SET dead = 1 WHERE record_id = $1 AND e164 = $2",
                 &[record.into(), phone.clone().into()],

@@ -181,6 +181,12 @@ fn migrations(flavor: Flavor) -> Vec<String> {
              reason TEXT, at BIGINT NOT NULL, node TEXT NOT NULL); \
              CREATE INDEX agent_states_by_agent ON agent_states (agent, at)"
         ),
+        // v13: an agent's "Invalid number" or "Fax" kills that number only
+        // (the record goes on with its other numbers), as the automatic
+        // verdicts do; they used to end the whole record.
+        "UPDATE dispositions SET effect = 'dead_number' \
+         WHERE campaign_id = 0 AND code IN ('INVALID', 'FAX') AND effect = 'final'"
+            .to_string(),
     ]
 }
 

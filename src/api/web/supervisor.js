@@ -268,10 +268,10 @@ function optionalNumber(id) {
 }
 
 // "CODE, label, effect" per line; the label may hold commas, the effect
-// (final, retry or dnc) may be left out for final. The server checks the
+// (final, retry, dnc or dead_number) may be left out for final. The server checks the
 // codes and says which line's code is wrong.
 function dispositionsFromText(text) {
-  const effects = ["final", "retry", "dnc"];
+  const effects = ["final", "retry", "dnc", "dead_number"];
   return text
     .split("\n")
     .map((line) => line.trim())
