@@ -991,6 +991,28 @@ fn an_agents_invalid_number_moves_the_chain_on(store: TestStore) {
     assert_eq!(invalid(&second, later), RecordState::Exhausted);
 }
 
+/// A 607 Unwanted (RFC 8197: the callee marked the call unwanted) puts
+/// that number on the campaign's DNC list; a 603 Decline does not.
+fn a_callee_who_marks_the_call_unwanted_is_not_called_again(store: TestStore) {
+    let list = vec![row(2, "two", &["+12025550101", "+12025550102"])];
+    let campaign = campaign_with(&*store, &always_open("c"), &list);
+    let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
+    let refused = |lease: &Lease, code: u16, s: i64| {
+        let attempt = store.begin_attempt(lease, at(s)).unwrap();
+        let mut result = AttemptResult::new(Outcome::Declined);
+        result.sip_code = Some(code);
+        store.complete_attempt(attempt, &result, at(s)).unwrap()
+    };
+    let first = lease_all(&*store, campaign, at(0)).remove(0);
+    assert_eq!(refused(&first, 607, 0), RecordState::Retry);
+    assert!(store.is_dnc(campaign, "+12025550101").unwrap());
+    let later = 24 * 3600;
+    let second = lease_all(&*store, campaign, at(later)).remove(0);
+    assert_eq!(second.phone, "+12025550102", "the chain goes on");
+    refused(&second, 603, later);
+    assert!(!store.is_dnc(campaign, "+12025550102").unwrap());
+}
+
 fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) {
     let campaign = campaign_with(&*store, &always_open("c"), &rows(6));
     let leases = lease_all(&*store, campaign, noon_ny());
@@ -2227,6 +2249,7 @@ on_both_backends!(
     the_do_not_call_box_removes_the_record_whatever_the_code,
     agent_state_changes_are_kept_and_closed_by_their_node,
     an_agents_invalid_number_moves_the_chain_on,
+    a_callee_who_marks_the_call_unwanted_is_not_called_again,
     answer_history_counts_live_answers_and_abandons_per_minute,
     abandonment_is_counted_per_node_across_the_campaign,
     a_crash_while_a_live_answer_waits_leaves_it_abandoned,

@@ -22,6 +22,9 @@ use crate::campaign::model::{Disposition, DispositionEffect, Outcome, RecordStat
 use crate::campaign::rules::{CampaignRules, after_attempt};
 use crate::campaign::window::parse_zones;
 
+/// SIP 607 Unwanted (RFC 8197).
+const UNWANTED: u16 = 607;
+
 /// Rows per multi-row statement in an import batch.
 const IMPORT_CHUNK: usize = 500;
 
@@ -277,6 +280,18 @@ impl SqlStore {
             conn.exec(
                 "UPDATE phones SET dead = 1 WHERE record_id = $1 AND e164 = $2",
                 &[record.into(), phone.clone().into()],
+            )?;
+        }
+        if result.outcome == Outcome::Declined && result.sip_code == Some(UNWANTED) {
+            // RFC 8197: the called party marked the call unwanted, and
+            // "future attempts from the calling party are likely to be
+            // similarly rejected" — their request not to be called, kept
+            // as a do-not-call for the campaign; the record goes on with
+            // its other numbers (removed when none is left).
+            conn.exec(
+                "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (campaign_id, e164) DO NOTHING",
+                &[campaign.into(), phone.clone().into(), ms(now).into()],
             )?;
         }
         if result.outcome.callee_not_reached() && result.ring_ms.is_none() {
