@@ -85,6 +85,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         agents: config.agents.iter().map(|a| a.id.clone()).collect(),
         admin: Default::default(),
         node: node.clone(),
+        record_dir: config.media.record_dir.clone(),
     };
     let config = Arc::new(config);
     let (mut shell, channels) =

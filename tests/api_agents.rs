@@ -416,7 +416,20 @@ fn agent_activity_is_reported_across_a_clean_stop_and_a_crash() {
     intervals_of_1001(addr, 4);
     // A heartbeat after the login (every 5 s): the node was seen alive
     // with the agent logged in.
-    std::thread::sleep(Duration::from_millis(5500));
+    let logged_in = jiff::Timestamp::now();
+    let store =
+        outdial::store::open(&format!("sqlite://{}/outdial.db", dir.path().display())).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !store
+        .nodes()
+        .unwrap()
+        .iter()
+        .any(|node| node.seen_at > logged_in)
+    {
+        assert!(std::time::Instant::now() < deadline, "no heartbeat");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(store);
     running.signal("KILL");
     let _ = running.child.wait();
     let killed = jiff::Timestamp::now();

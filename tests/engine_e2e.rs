@@ -642,6 +642,49 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
         || all_attempted(addr, 2).ok(),
     );
     assert_eq!(agent_state(addr)["state"], "ready");
+    // The live call's recording, named in the CDR, downloaded by a
+    // supervisor for review; the busy call has none.
+    let (status, cdr) = http(
+        addr,
+        "GET",
+        "/api/campaigns/e2e/export?attempts=true",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{cdr}");
+    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let field = |row: &csv::StringRecord, name: &str| {
+        row[headers.iter().position(|h| h == name).unwrap()].to_string()
+    };
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let live = rows
+        .iter()
+        .find(|r| field(r, "external_id") == "live")
+        .unwrap();
+    let busy = rows
+        .iter()
+        .find(|r| field(r, "external_id") == "busy")
+        .unwrap();
+    assert!(
+        field(live, "recording").starts_with("e2e-live-"),
+        "{live:?}"
+    );
+    let (status, wav) = support::http_get_bytes(
+        addr,
+        &format!("/api/attempts/{}/recording", field(live, "attempt_id")),
+        SUPERVISOR,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(&wav[..4], b"RIFF");
+    let (status, _) = http(
+        addr,
+        "GET",
+        &format!("/api/attempts/{}/recording", field(busy, "attempt_id")),
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 404);
     // On screen, its number goes on the DNC list: the agent's call stops
     // before the trunk, the agent hears why and is free again.
     assert_eq!(next_preview(addr), "listed_meanwhile");
@@ -711,14 +754,19 @@ fn a_preview_campaign_shows_records_first_and_dials_only_what_the_agent_calls() 
     let states = support::record_states(&config_path, "e2e", &dir.path().join("records.csv"));
     assert_eq!(states["skipped"], "removed", "{states:?}");
     assert_eq!(states["dnc"], "removed", "{states:?}");
-    // Back in the list, never dialed; the hopper's next look at it removes
-    // it (`tests/store_suite.rs`).
-    assert_eq!(states["listed_meanwhile"], "new", "{states:?}");
+    // Back in the list, never dialed (the attempts above); the hopper's
+    // next look at it removes it, if it came before the stop.
+    assert!(
+        ["new", "removed"].contains(&states["listed_meanwhile"].as_str()),
+        "{states:?}"
+    );
     assert_eq!(states["live"], "removed", "the do-not-call box: {states:?}");
     // The live person's bridge was recorded: zip tone, then the customer.
     let recordings = recordings(dir.path());
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     assert_zip_then_customer(&recordings[0]);
+    let named = recordings[0].file_name().unwrap().to_str().unwrap();
+    assert_eq!(&live[column("recording")], named, "{live:?}");
 }
 
 #[test]

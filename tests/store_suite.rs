@@ -297,6 +297,42 @@ fn a_callback_scheduled_on_a_leased_record_waits_for_its_time(store: TestStore) 
     assert!(due.iter().all(|l| l.callback.is_some()), "{due:?}");
 }
 
+/// Preview's "call back later": the callback and the lease given back in
+/// one transaction, only while the lease is this node's.
+fn a_postponed_record_waits_for_its_callback_and_needs_its_lease(store: TestStore) {
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(1));
+    let at = |mins: i64| noon_ny() + SignedDuration::from_mins(mins);
+    let lease = lease_all(&*store, campaign, at(0)).remove(0);
+    let request = CallbackRequest {
+        record: lease.record_id,
+        at: at(60),
+        phone: None,
+        agent: Some("1001".into()),
+    };
+    let mut stranger = lease.clone();
+    stranger.node = "another-node".into();
+    assert!(matches!(
+        store.postpone(&stranger, &request, at(1)),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(pending_callbacks(&*store, campaign).is_empty(), "nothing written");
+    store.postpone(&lease, &request, at(1)).unwrap();
+    assert_eq!(state(&*store, campaign, "r0"), "callback");
+    assert!(lease_all(&*store, campaign, at(2)).is_empty(), "not due yet");
+    let mut personal = request_for_agent(campaign, "1001", at(60));
+    personal.personal_only = true;
+    let due = store.lease(&personal).unwrap();
+    assert_eq!(due.len(), 1, "due to its agent at its time");
+    assert_eq!(due[0].callback_agent.as_deref(), Some("1001"));
+}
+
+fn request_for_agent<'a>(campaign: i64, agent: &'a str, now: Timestamp) -> LeaseRequest<'a> {
+    LeaseRequest {
+        agent: Some(agent),
+        ..request(campaign, "node-a", 10, now)
+    }
+}
+
 fn busy_is_retried_after_its_delay_and_limits_exhaust(store: TestStore) {
     let mut rules = rules("c");
     rules.max_attempts = 2;
@@ -2183,16 +2219,19 @@ fn an_older_store_gets_the_dead_number_dispositions() {
         campaign_with(&*store, &rules("c"), &rows(1))
     };
     {
-        // As a store before v13 had it (a campaign's own INVALID too).
+        // As a store before v13 had it; a campaign's own INVALID, made
+        // final on purpose, is the campaign's.
         let db = rusqlite::Connection::open(&file).unwrap();
         db.execute_batch(
             "UPDATE dispositions SET effect = 'final' WHERE code IN ('INVALID', 'FAX'); \
-             DELETE FROM schema_version WHERE version = 13;",
+             DELETE FROM schema_version WHERE version >= 13; \
+             ALTER TABLE attempts DROP COLUMN recording; \
+             DROP INDEX agent_states_at;",
         )
         .unwrap();
         db.execute(
             "INSERT INTO dispositions (campaign_id, code, label, effect) \
-             VALUES (?1, 'WRONG', 'Wrong person', 'final')",
+             VALUES (?1, 'INVALID', 'Wrong person', 'final')",
             [campaign],
         )
         .unwrap();
@@ -2206,10 +2245,19 @@ fn an_older_store_gets_the_dead_number_dispositions() {
             .find(|d| d.code == code)
             .map(|d| d.effect)
     };
-    assert_eq!(effect("INVALID"), Some(DispositionEffect::DeadNumber));
+    let system = |code: &str| {
+        store
+            .dispositions(0)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.code == code)
+            .map(|d| d.effect)
+    };
+    assert_eq!(system("INVALID"), Some(DispositionEffect::DeadNumber));
+    assert_eq!(system("FAX"), Some(DispositionEffect::DeadNumber));
     assert_eq!(effect("FAX"), Some(DispositionEffect::DeadNumber));
     assert_eq!(
-        effect("WRONG"),
+        effect("INVALID"),
         Some(DispositionEffect::Final),
         "a campaign's own code is its own"
     );
@@ -2233,6 +2281,7 @@ on_both_backends!(
     dnc_is_checked_at_dial_time,
     a_number_put_on_dnc_or_a_window_closing_after_the_lease_stops_the_dial,
     a_callback_scheduled_on_a_leased_record_waits_for_its_time,
+    a_postponed_record_waits_for_its_callback_and_needs_its_lease,
     busy_is_retried_after_its_delay_and_limits_exhaust,
     attempts_the_callee_never_saw_are_given_back,
     a_callees_retry_after_holds_the_record,

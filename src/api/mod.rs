@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod health;
 mod nodes;
+mod recordings;
 mod run_commands;
 mod web;
 mod ws;
@@ -67,6 +68,8 @@ pub struct Lists {
     /// This node's name in the store (`[store] node`): the run commands it
     /// gives are kept under it, and those of the other nodes followed.
     pub node: String,
+    /// Where this node writes its bridge recordings (`[media] record_dir`).
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 /// Each campaign's id in the store and its default region (numbers
@@ -160,6 +163,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(prometheus))
         .route("/api/agents", get(agents::list))
         .route("/api/agent-activity", get(agent_activity::report))
+        .route("/api/attempts/{id}/recording", get(recordings::recording))
         .route("/api/agents/{id}", get(agents::show))
         .route("/api/agents/{id}/login", post(agents::login))
         .route("/api/agents/{id}/ready", post(agents::ready))

@@ -86,6 +86,11 @@ pub struct Shell {
     parties: HashMap<CallHandle, Party>,
     /// The store's attempt row of each call (written before the INVITE).
     attempt_rows: HashMap<CallId, store::AttemptId>,
+    /// The bridge recording's file name of each recorded call, for its row.
+    recordings: HashMap<CallId, String>,
+    /// Ends when the latest contact correction is written; the next one
+    /// waits for it.
+    contact_writes: Option<tokio::sync::oneshot::Receiver<()>>,
     /// When each finished call ended (until its record is written).
     ended_at: HashMap<CallId, Timestamp>,
     customers: HashMap<CallId, CustomerCall>,
@@ -95,8 +100,9 @@ pub struct Shell {
     registered: HashMap<String, (String, Received)>,
     /// The trunk's route, looked up in the background (`RouteCache`).
     trunk_routes: RouteCache<Route>,
-    /// Where the background lookups of the trunk report.
-    trunk_lookups: mpsc::UnboundedSender<anyhow::Result<Route>>,
+    /// Where the background lookups of the trunk report (`None`: the
+    /// first lookup is still running at start).
+    trunk_lookups: mpsc::UnboundedSender<Option<anyhow::Result<Route>>>,
     /// DNS for SIP hosts (SRV, RFC 3263), with its cache.
     locator: Locator,
     /// When the leases of the calls in progress are extended next.
@@ -115,7 +121,7 @@ pub struct ShellChannels {
     pub inputs: mpsc::UnboundedReceiver<Input>,
     pub rows: mpsc::UnboundedReceiver<(CallId, Result<store::AttemptId, String>)>,
     /// The trunk's lookups: hand each to [`Shell::on_trunk_lookup`].
-    pub trunk_lookups: mpsc::UnboundedReceiver<anyhow::Result<Route>>,
+    pub trunk_lookups: mpsc::UnboundedReceiver<Option<anyhow::Result<Route>>>,
 }
 
 /// How long the start waits for the trunk's first lookup before leaving it
@@ -155,6 +161,8 @@ impl Shell {
             rows: rows_tx,
             parties: HashMap::new(),
             attempt_rows: HashMap::new(),
+            recordings: HashMap::new(),
+            contact_writes: None,
             ended_at: HashMap::new(),
             customers: HashMap::new(),
             agents: HashMap::new(),
@@ -188,7 +196,10 @@ impl Shell {
                 tracing::warn!(
                     "the trunk's lookup is slow (DNS down?): no call is dialed until it succeeds"
                 );
-                let _ = shell.inputs.send(Input::TrunkRoute { known: false });
+                // Through the lookups' own channel, so that the engine
+                // hears it before or after the lookup's result, never
+                // stale: the route in hand is read when it is handled.
+                let _ = shell.trunk_lookups.send(None);
             }
         }
         let channels = ShellChannels {
@@ -209,14 +220,20 @@ impl Shell {
             // The route does not depend on the number dialed, only its
             // Request-URI does (`trunk_route`).
             let any_number = config.trunk.caller_id.clone();
-            let _ = report.send(route_for(&locator, &config, &any_number).await);
+            let _ = report.send(Some(route_for(&locator, &config, &any_number).await));
         });
     }
 
-    /// A lookup of the trunk ended: the route is kept (or the one in hand
-    /// stays), the next lookup is started, and the engine hears whether the
-    /// trunk has an address.
-    pub fn on_trunk_lookup(&mut self, result: anyhow::Result<Route>) -> Vec<Input> {
+    /// A lookup of the trunk ended (`None`: the first one is still
+    /// running): the route is kept (or the one in hand stays), the next
+    /// lookup is started, and the engine hears whether the trunk has an
+    /// address now.
+    pub fn on_trunk_lookup(&mut self, result: Option<anyhow::Result<Route>>) -> Vec<Input> {
+        let Some(result) = result else {
+            return vec![Input::TrunkRoute {
+                known: self.trunk_routes.current().is_some(),
+            }];
+        };
         let route = match result {
             Ok(route) => Some(route),
             Err(error) => {
@@ -321,6 +338,11 @@ impl Shell {
                     let cause = ConnectFailure::AgentPhoneGone;
                     return vec![Input::ConnectFailed { call, agent, cause }];
                 };
+                // Named by the store's attempt row, unique for good (the
+                // engine's call ids start again at every start: a record
+                // dialed again after a restart overwrote its earlier
+                // recording).
+                let attempt = self.attempt_rows.get(&call).copied();
                 match self.customers.get(&call) {
                     Some(customer) => {
                         // The campaign may keep its calls unrecorded
@@ -347,8 +369,14 @@ impl Shell {
                                 })
                                 .take(64)
                                 .collect();
-                            dir.join(format!("{}-{id}-{call}.wav", customer.campaign))
+                            let attempt =
+                                attempt.map_or_else(|| format!("c{call}"), |a| a.to_string());
+                            dir.join(format!("{}-{id}-{attempt}.wav", customer.campaign))
                         });
+                        let recorded_as = record
+                            .as_ref()
+                            .and_then(|path| path.file_name())
+                            .map(|name| name.to_string_lossy().into_owned());
                         let connect = CustomerCommand::Connect {
                             agent,
                             phone,
@@ -361,6 +389,9 @@ impl Shell {
                         {
                             let cause = ConnectFailure::CustomerGone;
                             return vec![Input::ConnectFailed { call, agent, cause }];
+                        }
+                        if let Some(name) = recorded_as {
+                            self.recordings.insert(call, name);
                         }
                     }
                     None => {
@@ -553,7 +584,9 @@ impl Shell {
     }
 
     /// An agent's correction of a contact, written in the background (the
-    /// engine's copy already shows it); a failure is logged.
+    /// engine's copy already shows it), in the order made: each carries
+    /// the whole custom fields, so a later edit must not be overtaken by
+    /// an earlier one. A failure is logged.
     fn update_contact(
         &mut self,
         record: store::RecordId,
@@ -561,22 +594,29 @@ impl Shell {
         custom_json: String,
     ) {
         let store = self.store.clone();
+        let previous = self.contact_writes.take();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        self.contact_writes = Some(finished);
         self.store_tasks.spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
             let _ = tokio::task::spawn_blocking(move || {
                 if let Err(error) = store.update_contact(record, name.as_deref(), &custom_json) {
                     tracing::warn!(record, %error, "cannot write the agent's change to the contact");
                 }
             })
             .await;
+            let _ = done.send(());
         });
     }
 
     /// A previewed record postponed by its agent: its callback is
-    /// scheduled while the record is still leased (no other node or agent
-    /// takes it in between), then the lease is given back — the record is
-    /// due at the callback's time, first in the hopper. A callback the
-    /// store refuses (a time passed meanwhile) leaves the record back in
-    /// the list as a skip would.
+    /// scheduled while the record is still leased by this node and the
+    /// lease is given back, in one transaction — the record is due at the
+    /// callback's time, first in the hopper. A callback the store refuses
+    /// (a time passed meanwhile) leaves the record back in the list as a
+    /// skip would.
     fn postpone(&mut self, lease: Lease, callback: crate::engine::io::Callback) {
         let store = self.store.clone();
         self.store_tasks.spawn(async move {
@@ -588,21 +628,23 @@ impl Shell {
                     phone: callback.phone,
                     agent: callback.agent,
                 };
-                match store.schedule_callback(&request, now) {
+                match store.postpone(&lease, &request, now) {
                     Ok(id) => tracing::info!(
                         record = lease.record_id,
                         callback = id,
                         at = %request.at,
                         "previewed record postponed"
                     ),
-                    Err(error) => tracing::warn!(
-                        record = lease.record_id,
-                        %error,
-                        "cannot postpone the previewed record; it is back in the list"
-                    ),
-                }
-                if let Err(error) = store.release(&lease, Release::Unused, now) {
-                    tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
+                    Err(error) => {
+                        tracing::warn!(
+                            record = lease.record_id,
+                            %error,
+                            "cannot postpone the previewed record; giving it back to the list"
+                        );
+                        if let Err(error) = store.release(&lease, Release::Unused, now) {
+                            tracing::warn!(record = lease.record_id, %error, "cannot give a lease back");
+                        }
+                    }
                 }
             })
             .await;
@@ -675,6 +717,18 @@ impl Shell {
             // Cancelled (shutdown) before the row was written.
             return Vec::new();
         };
+        if customer.ring_timed_out {
+            // Cancelled (the agent it was placed for, or the ring timeout)
+            // while its row was being written: nothing goes to the trunk,
+            // and the attempt ends as the CANCEL's 487 would have ended it.
+            self.customers.remove(&call);
+            return vec![Input::Failed {
+                call,
+                failure: Failure::NoAnswer,
+                sip_code: Some(487),
+                retry_after: None,
+            }];
+        }
         let campaign = customer.campaign.clone();
         let phone = customer.lease.phone.clone();
         let picked_caller_id = customer.caller_id.clone();
@@ -1023,6 +1077,7 @@ impl Shell {
         if let Some(pdd) = outcome.pdd {
             metrics::histogram!(crate::metrics::POST_DIAL_DELAY).record(pdd.as_secs_f64());
         }
+        let recording = self.recordings.remove(&record.call);
         let Some(row) = self.attempt_rows.remove(&record.call) else {
             tracing::warn!(
                 call = record.call,
@@ -1034,7 +1089,8 @@ impl Shell {
             .ended_at
             .remove(&record.call)
             .unwrap_or_else(Timestamp::now);
-        let result = store_result(&record, ended);
+        let mut result = store_result(&record, ended);
+        result.recording = recording;
         let callback = record.callback.as_ref().map(|c| store::CallbackRequest {
             record: record.lease.record_id,
             at: c.at,
@@ -1333,7 +1389,6 @@ impl Shell {
         }
     }
 
-    /// Waits (bounded) for the store writes in flight.
     /// An agent's state changed (the engine's `agent_state` event).
     pub fn agent_changed(&self, agent: &str, state: &str, reason: Option<&str>) {
         self.agent_log.changed(agent, state, reason);
@@ -1344,6 +1399,7 @@ impl Shell {
         self.agent_log.close(within).await;
     }
 
+    /// Waits (bounded) for the store writes in flight.
     pub async fn flush_store(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         while !self.store_tasks.is_empty() {

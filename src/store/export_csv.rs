@@ -61,6 +61,7 @@ pub fn write_attempts(
             "ring_ms",
             "talk_ms",
             "guide_answers",
+            "recording",
         ],
         |writer| {
             store.export_attempts(campaign, &mut |a| {
@@ -84,6 +85,7 @@ pub fn write_attempts(
                         opt(&a.ring_ms),
                         opt(&a.talk_ms),
                         opt(&a.guide_answers),
+                        opt(&a.recording),
                     ])
                     .map_err(csv_error)
             })

@@ -258,7 +258,8 @@ impl SqlStore {
         conn.exec(
             "UPDATE attempts SET answered_at = $2, ended_at = $3, outcome = $4, sip_code = $5, \
              cpa_verdict = $6, cpa_ms = $7, agent = $8, disposition = $9, notes = $10, \
-             abandoned = $11, ring_ms = $12, talk_ms = $13, guide_answers = $14 WHERE id = $1",
+             abandoned = $11, ring_ms = $12, talk_ms = $13, guide_answers = $14, \
+             recording = COALESCE($15, recording) WHERE id = $1",
             &[
                 attempt.into(),
                 result.answered_at.map(ms).into(),
@@ -274,6 +275,7 @@ impl SqlStore {
                 result.ring_ms.into(),
                 result.talk_ms.into(),
                 result.guide_answers.clone().into(),
+                result.recording.clone().into(),
             ],
         )?;
         if result.outcome.kills_number() || effect == Some(DispositionEffect::DeadNumber) {
@@ -566,6 +568,119 @@ fn restore(conn: &mut dyn Conn, record: RecordId) -> Result<(), StoreError> {
         &[record.into()],
     )?;
     Ok(())
+}
+
+/// Gives a lease back as `how` says, inside the caller's transaction.
+fn release_in_tx(
+    conn: &mut dyn Conn,
+    lease: &Lease,
+    how: Release,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let owned = conn.query(
+        "SELECT id FROM records WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
+        &[lease.record_id.into(), lease.node.as_str().into()],
+    )?;
+    if owned.is_empty() {
+        return Err(StoreError::LeaseLost {
+            record: lease.record_id,
+            node: lease.node.clone(),
+        });
+    }
+    if how == Release::Declined {
+        // Back to the top of its priority: before everything queued.
+        conn.exec(
+            "UPDATE records SET queue_pos = $2, next_at = 0 WHERE id = $1",
+            &[lease.record_id.into(), Val::Int(-ms(now))],
+        )?;
+    }
+    restore(conn, lease.record_id)?;
+    if matches!(how, Release::Removed | Release::DoNotCall) {
+        conn.exec(
+            "UPDATE records SET state = 'removed' WHERE id = $1",
+            &[lease.record_id.into()],
+        )?;
+        conn.exec(
+            "UPDATE callbacks SET state = 'cancelled' \
+                     WHERE record_id = $1 AND state IN ('pending', 'delivering')",
+            &[lease.record_id.into()],
+        )?;
+    }
+    if how == Release::DoNotCall {
+        conn.exec(
+            "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (campaign_id, e164) DO NOTHING",
+            &[
+                lease.campaign.into(),
+                lease.phone.as_str().into(),
+                ms(now).into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Schedules a callback for a record (its earlier pending one replaced),
+/// inside the caller's transaction.
+fn schedule_in_tx(
+    conn: &mut dyn Conn,
+    request: &CallbackRequest,
+    now: Timestamp,
+) -> Result<CallbackId, StoreError> {
+    let rows = conn.query(
+        "SELECT state FROM records WHERE id = $1",
+        &[request.record.into()],
+    )?;
+    let state = rows
+        .first()
+        .map(|r| r[0].text())
+        .ok_or(StoreError::UnknownRecord(request.record))?;
+    if state == "removed" {
+        return Err(StoreError::RecordRemoved(request.record));
+    }
+    if let Some(phone) = &request.phone {
+        ensure_phone(conn, request.record, phone)?;
+    }
+    conn.exec(
+        "UPDATE callbacks SET state = CASE WHEN state = 'pending' THEN 'cancelled' \
+             ELSE 'done' END WHERE record_id = $1 AND state IN ('pending', 'delivering')",
+        &[request.record.into()],
+    )?;
+    let rows = conn.query(
+        "INSERT INTO callbacks (record_id, at, phone, agent, state, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5) RETURNING id",
+        &[
+            request.record.into(),
+            ms(request.at).into(),
+            request.phone.clone().into(),
+            request.agent.clone().into(),
+            ms(now).into(),
+        ],
+    )?;
+    let id = first_int(&rows).ok_or_else(|| StoreError::Corrupt("no callback id".into()))?;
+    if state == "leased" {
+        // The call is still up: completion turns the record into a callback.
+        conn.exec(
+            "UPDATE records SET callback_id = $2, callback_agent = $3 WHERE id = $1",
+            &[
+                request.record.into(),
+                id.into(),
+                request.agent.clone().into(),
+            ],
+        )?;
+    } else {
+        conn.exec(
+            "UPDATE records SET state = 'callback', next_at = $2, rank = 0, \
+                 callback_id = $3, callback_agent = $4, closed_reason = NULL WHERE id = $1",
+            &[
+                request.record.into(),
+                ms(request.at).into(),
+                id.into(),
+                request.agent.clone().into(),
+            ],
+        )?;
+    }
+    Ok(id)
 }
 
 /// Writes a campaign's own dispositions (codes it no longer lists stay:
@@ -1224,6 +1339,19 @@ impl Store for SqlStore {
     }
 
     fn release(&self, lease: &Lease, how: Release, now: Timestamp) -> Result<(), StoreError> {
+        self.tx(|conn| release_in_tx(conn, lease, how, now))
+    }
+
+    fn postpone(
+        &self,
+        lease: &Lease,
+        request: &CallbackRequest,
+        now: Timestamp,
+    ) -> Result<CallbackId, StoreError> {
+        check_callback(request, now)?;
+        // One transaction: the lease is checked to be ours before the
+        // callback goes on the record (another node may hold it once ours
+        // lapsed), and given back with it.
         self.tx(|conn| {
             let owned = conn.query(
                 "SELECT id FROM records WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
@@ -1235,37 +1363,9 @@ impl Store for SqlStore {
                     node: lease.node.clone(),
                 });
             }
-            if how == Release::Declined {
-                // Back to the top of its priority: before everything queued.
-                conn.exec(
-                    "UPDATE records SET queue_pos = $2, next_at = 0 WHERE id = $1",
-                    &[lease.record_id.into(), Val::Int(-ms(now))],
-                )?;
-            }
-            restore(conn, lease.record_id)?;
-            if matches!(how, Release::Removed | Release::DoNotCall) {
-                conn.exec(
-                    "UPDATE records SET state = 'removed' WHERE id = $1",
-                    &[lease.record_id.into()],
-                )?;
-                conn.exec(
-                    "UPDATE callbacks SET state = 'cancelled' \
-                     WHERE record_id = $1 AND state IN ('pending', 'delivering')",
-                    &[lease.record_id.into()],
-                )?;
-            }
-            if how == Release::DoNotCall {
-                conn.exec(
-                    "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (campaign_id, e164) DO NOTHING",
-                    &[
-                        lease.campaign.into(),
-                        lease.phone.as_str().into(),
-                        ms(now).into(),
-                    ],
-                )?;
-            }
-            Ok(())
+            let id = schedule_in_tx(conn, request, now)?;
+            release_in_tx(conn, lease, Release::Unused, now)?;
+            Ok(id)
         })
     }
 
@@ -1439,63 +1539,7 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> Result<CallbackId, StoreError> {
         check_callback(request, now)?;
-        self.tx(|conn| {
-            let rows = conn.query(
-                "SELECT state FROM records WHERE id = $1",
-                &[request.record.into()],
-            )?;
-            let state = rows
-                .first()
-                .map(|r| r[0].text())
-                .ok_or(StoreError::UnknownRecord(request.record))?;
-            if state == "removed" {
-                return Err(StoreError::RecordRemoved(request.record));
-            }
-            if let Some(phone) = &request.phone {
-                ensure_phone(conn, request.record, phone)?;
-            }
-            conn.exec(
-                "UPDATE callbacks SET state = CASE WHEN state = 'pending' THEN 'cancelled' \
-                 ELSE 'done' END WHERE record_id = $1 AND state IN ('pending', 'delivering')",
-                &[request.record.into()],
-            )?;
-            let rows = conn.query(
-                "INSERT INTO callbacks (record_id, at, phone, agent, state, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', $5) RETURNING id",
-                &[
-                    request.record.into(),
-                    ms(request.at).into(),
-                    request.phone.clone().into(),
-                    request.agent.clone().into(),
-                    ms(now).into(),
-                ],
-            )?;
-            let id =
-                first_int(&rows).ok_or_else(|| StoreError::Corrupt("no callback id".into()))?;
-            if state == "leased" {
-                // The call is still up: completion turns the record into a callback.
-                conn.exec(
-                    "UPDATE records SET callback_id = $2, callback_agent = $3 WHERE id = $1",
-                    &[
-                        request.record.into(),
-                        id.into(),
-                        request.agent.clone().into(),
-                    ],
-                )?;
-            } else {
-                conn.exec(
-                    "UPDATE records SET state = 'callback', next_at = $2, rank = 0, \
-                     callback_id = $3, callback_agent = $4, closed_reason = NULL WHERE id = $1",
-                    &[
-                        request.record.into(),
-                        ms(request.at).into(),
-                        id.into(),
-                        request.agent.clone().into(),
-                    ],
-                )?;
-            }
-            Ok(id)
-        })
+        self.tx(|conn| schedule_in_tx(conn, request, now))
     }
 
     fn change_callback(
@@ -1757,9 +1801,10 @@ impl Store for SqlStore {
     ) -> Result<Vec<StateChange>, StoreError> {
         self.tx(|conn| {
             let rows = conn.query(
-                "SELECT agent, state, reason, at, node FROM agent_states a \
-                 WHERE (CAST($1 AS TEXT) IS NULL OR agent = CAST($1 AS TEXT)) AND at < $3 AND (at >= $2 OR id = \
-                 (SELECT MAX(b.id) FROM agent_states b WHERE b.agent = a.agent AND b.at < $2)) \
+                "SELECT agent, state, reason, at, node FROM agent_states \
+                 WHERE (CAST($1 AS TEXT) IS NULL OR agent = CAST($1 AS TEXT)) AND at < $3 \
+                 AND (at >= $2 OR id IN (SELECT MAX(id) FROM agent_states WHERE at < $2 \
+                 GROUP BY agent)) \
                  ORDER BY agent, at, id",
                 &[agent.into(), ms(from).into(), ms(to).into()],
             )?;
@@ -1773,6 +1818,17 @@ impl Store for SqlStore {
                     node: row[4].text(),
                 })
                 .collect())
+        })
+    }
+
+    fn attempt_recording(&self, attempt: AttemptId) -> Result<Option<String>, StoreError> {
+        self.tx(|conn| {
+            let rows = conn.query(
+                "SELECT recording FROM attempts WHERE id = $1",
+                &[attempt.into()],
+            )?;
+            let row = rows.first().ok_or(StoreError::UnknownAttempt(attempt))?;
+            Ok(row[0].opt_text())
         })
     }
 
@@ -1916,7 +1972,8 @@ impl Store for SqlStore {
             conn.query_each(
                 "SELECT a.id, r.external_id, a.phone, a.node, a.started_at, a.answered_at, \
                  a.ended_at, a.outcome, a.sip_code, a.cpa_verdict, a.cpa_ms, a.agent, \
-                 a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms, a.guide_answers \
+                 a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms, a.guide_answers, \
+                 a.recording \
                  FROM attempts a JOIN records r ON r.id = a.record_id \
                  WHERE a.campaign_id = $1 ORDER BY a.id",
                 &[campaign.into()],
@@ -1941,6 +1998,7 @@ impl Store for SqlStore {
                         ring_ms: row[15].opt_int(),
                         talk_ms: row[16].opt_int(),
                         guide_answers: row[17].opt_text(),
+                        recording: row[18].opt_text(),
                     })
                 },
             )?;

@@ -187,6 +187,12 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "UPDATE dispositions SET effect = 'dead_number' \
          WHERE campaign_id = 0 AND code IN ('INVALID', 'FAX') AND effect = 'final'"
             .to_string(),
+        // v14: the bridge recording of each attempt (its file name in
+        // `[media] record_dir`), for the CDR and the API; the agent state
+        // changes by time, for the activity report's span.
+        "ALTER TABLE attempts ADD COLUMN recording TEXT; \
+         CREATE INDEX agent_states_at ON agent_states (at)"
+            .to_string(),
     ]
 }
 

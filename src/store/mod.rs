@@ -218,6 +218,10 @@ pub struct AttemptResult {
     /// 480 with Retry-After): a retry waits at least this long, up to
     /// [`CALLEE_RETRY_AFTER_MAX`].
     pub callee_retry_after: Option<SignedDuration>,
+    /// The bridge recording's file name in `[media] record_dir` (the
+    /// customer spliced to an agent with recording on).
+    #[serde(default)]
+    pub recording: Option<String>,
     /// The agent ticked "do not call" with the disposition (SPEC §7's box,
     /// beside the result code): the number goes on the campaign's DNC list
     /// and the record is removed, whatever the code's own effect.
@@ -247,6 +251,7 @@ impl AttemptResult {
             talk_ms: None,
             guide_answers: None,
             callee_retry_after: None,
+            recording: None,
             do_not_call: false,
         }
     }
@@ -390,6 +395,9 @@ pub struct AttemptView {
     pub talk_ms: Option<i64>,
     /// The call guide's answers (JSON), if the agent gave any.
     pub guide_answers: Option<String>,
+    /// The bridge recording's file name in `[media] record_dir`, if the
+    /// call was recorded.
+    pub recording: Option<String>,
 }
 
 /// Live answers and abandons of one minute, for the pacer's abandonment
@@ -558,6 +566,15 @@ pub trait Store: Send + Sync {
     fn extend_lease(&self, lease: &Lease, until: Timestamp) -> Result<(), StoreError>;
     /// Gives a lease back without dialing.
     fn release(&self, lease: &Lease, how: Release, now: Timestamp) -> Result<(), StoreError>;
+    /// A leased record is postponed (preview: "call back later"): the
+    /// callback is scheduled and the lease given back in one transaction,
+    /// `LeaseLost` if the lease is no longer this node's.
+    fn postpone(
+        &self,
+        lease: &Lease,
+        request: &CallbackRequest,
+        now: Timestamp,
+    ) -> Result<CallbackId, StoreError>;
 
     /// Writes the attempt row; call it BEFORE the INVITE leaves. Fails with
     /// `LeaseLost` if the lease lapsed, and with `NotDialable` (the record
@@ -671,6 +688,8 @@ pub trait Store: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<StateChange>, StoreError>;
+    /// The file name of an attempt's bridge recording, if it has one.
+    fn attempt_recording(&self, attempt: AttemptId) -> Result<Option<String>, StoreError>;
     /// An agent corrected the contact during a call or a preview: its
     /// name (when given) and its custom fields (the whole JSON object).
     /// A later import of the same external id writes over them.

@@ -105,11 +105,17 @@ async function saveContact() {
   for (const key of Object.keys(desk.editingContact)) {
     if (!kept.has(key)) custom[key] = null;
   }
+  // The name only when changed (a record imported without one keeps it
+  // blank: a blank name is refused).
+  const body = { custom };
+  const name = $("contact-name").value.trim();
+  if (name && name !== (handledContact() || {}).name) body.name = name;
+  if (body.name === undefined && Object.keys(custom).length === 0) {
+    $("contact-edit").classList.add("hidden");
+    return;
+  }
   try {
-    desk.view = await outdial.api("PATCH", "/api/agents/" + encodeURIComponent(desk.id) + "/contact", {
-      name: $("contact-name").value.trim(),
-      custom,
-    });
+    desk.view = await outdial.api("PATCH", "/api/agents/" + encodeURIComponent(desk.id) + "/contact", body);
     desk.viewAt = Date.now();
     // The screen pop event is older than the change: the view has it.
     desk.screenPop = null;
