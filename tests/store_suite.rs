@@ -315,10 +315,16 @@ fn a_postponed_record_waits_for_its_callback_and_needs_its_lease(store: TestStor
         store.postpone(&stranger, &request, at(1)),
         Err(StoreError::LeaseLost { .. })
     ));
-    assert!(pending_callbacks(&*store, campaign).is_empty(), "nothing written");
+    assert!(
+        pending_callbacks(&*store, campaign).is_empty(),
+        "nothing written"
+    );
     store.postpone(&lease, &request, at(1)).unwrap();
     assert_eq!(state(&*store, campaign, "r0"), "callback");
-    assert!(lease_all(&*store, campaign, at(2)).is_empty(), "not due yet");
+    assert!(
+        lease_all(&*store, campaign, at(2)).is_empty(),
+        "not due yet"
+    );
     let mut personal = request_for_agent(campaign, "1001", at(60));
     personal.personal_only = true;
     let due = store.lease(&personal).unwrap();
