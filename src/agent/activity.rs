@@ -57,8 +57,15 @@ pub struct Total {
 /// The intervals inside `[from, to)` made from `changes` (sorted by agent,
 /// then time; each agent's latest change before `from` included, so a
 /// state entered earlier is counted from `from`). An agent's last state
-/// runs until `to`; logged-out time is not an interval.
-pub fn intervals(changes: &[StateChange], from: Timestamp, to: Timestamp) -> Vec<Interval> {
+/// runs until `to` — or, when its node is in `silent_nodes` (a node that
+/// crashed and has not started again: its states were never ended), until
+/// that node was last seen alive. Logged-out time is not an interval.
+pub fn intervals(
+    changes: &[StateChange],
+    from: Timestamp,
+    to: Timestamp,
+    silent_nodes: &BTreeMap<String, Timestamp>,
+) -> Vec<Interval> {
     let mut out = Vec::new();
     for (index, change) in changes.iter().enumerate() {
         if change.state == LOGGED_OUT {
@@ -68,7 +75,9 @@ pub fn intervals(changes: &[StateChange], from: Timestamp, to: Timestamp) -> Vec
             .get(index + 1)
             .filter(|next| next.agent == change.agent);
         let start = change.at.max(from);
-        let end = next.map_or(to, |next| next.at).min(to);
+        let last_seen = silent_nodes.get(&change.node).copied();
+        let open_end = last_seen.map_or(to, |seen| seen.max(change.at));
+        let end = next.map_or(open_end, |next| next.at).min(to);
         if end <= start {
             continue;
         }
@@ -138,7 +147,7 @@ mod tests {
             change("a1", "logged_out", None, 400),
             change("b2", "ready", None, 50),
         ];
-        let got = intervals(&changes, at(0), at(300));
+        let got = intervals(&changes, at(0), at(300), &BTreeMap::new());
         let summary: Vec<(&str, &str, Option<&str>, f64)> = got
             .iter()
             .map(|i| {
@@ -174,7 +183,7 @@ mod tests {
             change("a1", "not_ready", Some("Break"), 630),
             change("a1", "ready", None, 690),
         ];
-        let got = intervals(&changes, at(0), at(700));
+        let got = intervals(&changes, at(0), at(700), &BTreeMap::new());
         assert_eq!(got.len(), 4);
         let sums = totals(&got);
         let summary: Vec<(&str, Option<&str>, f64, u32)> = sums
@@ -188,5 +197,20 @@ mod tests {
                 ("ready", None, 100.0, 3)
             ]
         );
+    }
+
+    #[test]
+    fn a_state_left_open_by_a_silent_node_ends_when_it_was_last_seen() {
+        let changes = vec![
+            change("a1", "ready", None, 0),
+            StateChange {
+                node: "n2".into(),
+                ..change("b2", "ready", None, 0)
+            },
+        ];
+        let silent = BTreeMap::from([("n1".to_string(), at(40))]);
+        let got = intervals(&changes, at(0), at(100), &silent);
+        let seconds: Vec<(&str, f64)> = got.iter().map(|i| (i.agent.as_str(), i.seconds)).collect();
+        assert_eq!(seconds, vec![("a1", 40.0), ("b2", 100.0)]);
     }
 }

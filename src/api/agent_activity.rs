@@ -92,9 +92,25 @@ pub async fn report(
         .lists()
         .map(|lists| lists.store.clone())
         .ok_or_else(|| ApiError::Unavailable("agent activity needs the store".into()))?;
-    let changes =
-        super::blocking(move || store.agent_state_changes(agent.as_deref(), from, to)).await?;
-    let spans = intervals(&changes, from, to);
+    let (changes, nodes) = super::blocking(move || {
+        Ok((
+            store.agent_state_changes(agent.as_deref(), from, to)?,
+            store.nodes()?,
+        ))
+    })
+    .await?;
+    // A node silent for a while crashed and has not started again (a
+    // running one says it is alive every few seconds; a stopped one ended
+    // its agents' states itself): its agents' last states end when it was
+    // last seen.
+    let silent_after = SignedDuration::try_from(3 * crate::driver::node_presence::HEARTBEAT)
+        .unwrap_or(SignedDuration::from_secs(15));
+    let silent_nodes: std::collections::BTreeMap<String, Timestamp> = nodes
+        .into_iter()
+        .filter(|node| now.duration_since(node.seen_at) > silent_after)
+        .map(|node| (node.node, node.seen_at))
+        .collect();
+    let spans = intervals(&changes, from, to, &silent_nodes);
     if csv {
         return csv_response(&spans);
     }
