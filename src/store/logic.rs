@@ -570,13 +570,8 @@ fn restore(conn: &mut dyn Conn, record: RecordId) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Gives a lease back as `how` says, inside the caller's transaction.
-fn release_in_tx(
-    conn: &mut dyn Conn,
-    lease: &Lease,
-    how: Release,
-    now: Timestamp,
-) -> Result<(), StoreError> {
+/// `LeaseLost` unless `lease`'s record is still leased by its node.
+fn ensure_leased_by(conn: &mut dyn Conn, lease: &Lease) -> Result<(), StoreError> {
     let owned = conn.query(
         "SELECT id FROM records WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
         &[lease.record_id.into(), lease.node.as_str().into()],
@@ -587,6 +582,17 @@ fn release_in_tx(
             node: lease.node.clone(),
         });
     }
+    Ok(())
+}
+
+/// Gives a lease back as `how` says, inside the caller's transaction.
+fn release_in_tx(
+    conn: &mut dyn Conn,
+    lease: &Lease,
+    how: Release,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    ensure_leased_by(conn, lease)?;
     if how == Release::Declined {
         // Back to the top of its priority: before everything queued.
         conn.exec(
@@ -1353,16 +1359,7 @@ impl Store for SqlStore {
         // callback goes on the record (another node may hold it once ours
         // lapsed), and given back with it.
         self.tx(|conn| {
-            let owned = conn.query(
-                "SELECT id FROM records WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
-                &[lease.record_id.into(), lease.node.as_str().into()],
-            )?;
-            if owned.is_empty() {
-                return Err(StoreError::LeaseLost {
-                    record: lease.record_id,
-                    node: lease.node.clone(),
-                });
-            }
+            ensure_leased_by(conn, lease)?;
             let id = schedule_in_tx(conn, request, now)?;
             release_in_tx(conn, lease, Release::Unused, now)?;
             Ok(id)
