@@ -695,7 +695,6 @@ impl Dialer {
         self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
     }
 
-    /// Runs `f` on the attempt, then carries out what it asked for.
     /// Whether `call` is still unanswered (dialing, ringing, cancelling).
     pub(super) fn call_unanswered(&self, call: CallId) -> bool {
         self.calls
@@ -703,6 +702,7 @@ impl Dialer {
             .is_some_and(|entry| entry.attempt.is_unanswered())
     }
 
+    /// Runs `f` on the attempt, then carries out what it asked for.
     pub(super) fn with_attempt(
         &mut self,
         call: CallId,
