@@ -284,18 +284,12 @@ impl SqlStore {
                 &[record.into(), phone.clone().into()],
             )?;
         }
-        if result.outcome == Outcome::Declined && result.sip_code == Some(UNWANTED) {
-            // RFC 8197: the called party marked the call unwanted, and
-            // "future attempts from the calling party are likely to be
-            // similarly rejected" — their request not to be called, kept
-            // as a do-not-call for the campaign; the record goes on with
-            // its other numbers (removed when none is left).
-            conn.exec(
-                "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (campaign_id, e164) DO NOTHING",
-                &[campaign.into(), phone.clone().into(), ms(now).into()],
-            )?;
-        }
+        // RFC 8197: the called party marked the call unwanted, and "future
+        // attempts from the calling party are likely to be similarly
+        // rejected" — their request not to be called, kept as a
+        // do-not-call for the campaign (below); the record goes on with its
+        // other numbers (removed when none is left).
+        let unwanted = result.outcome == Outcome::Declined && result.sip_code == Some(UNWANTED);
         if result.outcome.callee_not_reached() && result.ring_ms.is_none() {
             give_back_attempt(conn, &rules, record, &phone)?;
         }
@@ -342,7 +336,7 @@ impl SqlStore {
             u32::try_from(usable).unwrap_or(0),
             now,
         );
-        if step.add_dnc {
+        if step.add_dnc || unwanted {
             conn.exec(
                 "INSERT INTO dnc (campaign_id, e164, added_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (campaign_id, e164) DO NOTHING",

@@ -202,6 +202,24 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
+    let (status, bytes) = http_bytes(addr, method, path, token, body);
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `GET path` with a bearer token; the body as bytes (a WAV download).
+#[allow(dead_code)]
+pub fn http_get_bytes(addr: SocketAddr, path: &str, token: &str) -> (u16, Vec<u8>) {
+    http_bytes(addr, "GET", path, Some(token), None)
+}
+
+/// [`http`] with the body as bytes.
+fn http_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
@@ -217,55 +235,33 @@ pub fn http(
     }
     request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(request.as_bytes()).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-/// `GET path` with a bearer token; the body as bytes (a WAV download).
-#[allow(dead_code)]
-pub fn http_get_bytes(addr: SocketAddr, path: &str, token: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).expect("write");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match split {
+        Some(at) => (&response[..at], &response[at + 4..]),
+        None => (&response[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let mut body = &response[split + 4..];
-    if !head.contains("transfer-encoding: chunked") {
-        return (status, body.to_vec());
-    }
+    let chunked = head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding: chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    (status, body)
+}
+
+/// A chunked HTTP/1.1 body put back together (panics on a cut one: a
+/// streamed response that was aborted must fail the test).
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = body
@@ -274,28 +270,12 @@ pub fn http_get_bytes(addr: SocketAddr, path: &str, token: &str) -> (u16, Vec<u8
             .expect("a chunk size line");
         let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16)
             .expect("a hex chunk size");
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return (status, out);
-        }
-        assert!(body.len() >= size + 2, "the chunked body was cut short");
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-}
-
-/// A chunked HTTP/1.1 body put back together (panics on a cut one: a
-/// streamed response that was aborted must fail the test).
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+        let rest = &body[line_end + 2..];
         if size == 0 {
             return out;
         }
         assert!(rest.len() >= size + 2, "the chunked body was cut short");
-        out.push_str(&rest[..size]);
+        out.extend_from_slice(&rest[..size]);
         body = &rest[size + 2..];
     }
 }
