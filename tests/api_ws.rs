@@ -97,6 +97,14 @@ fn an_agent_works_over_one_websocket() {
         answer["error"].as_str().unwrap().contains("phone"),
         "{answer}"
     );
+    // Hold with no customer on the line: the engine's refusal too.
+    send(&mut socket, json!({ "id": 21, "action": "hold" }));
+    let (answer, _) = reply(&mut socket, 21);
+    assert_eq!(answer["status"], 409, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("hold"),
+        "{answer}"
+    );
     // Bad messages get errors and the connection stays.
     socket.send(Message::text("not json")).unwrap();
     let answer = next(&mut socket);

@@ -823,6 +823,116 @@ fn a_preview_agent_cancels_the_call_while_it_rings() {
 }
 
 #[test]
+fn the_agent_holds_the_customer_and_the_cdr_keeps_the_hold_time() {
+    // A preview call (connected at the answer) to a SIPp customer who
+    // "talks" a 1000 Hz tone for 14 s; the agent is a SIPp phone that
+    // echoes what it hears. The agent holds the customer for about 3 s
+    // through the API: in the bridge recording the agent's channel (the
+    // echo of what the agent hears) carries the customer's tone before and
+    // after, and not while on hold. The CDR has the hold time.
+    let dir = tempfile::tempdir().unwrap();
+    let audio = dir.path().join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 14_000);
+    sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
+    let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir.path());
+    // Its "Hello?" lasts the whole 14 s file, not the usual 2540 ms.
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let greeting = r#"<pause milliseconds="2540"/>"#;
+    assert!(text.contains(greeting));
+    std::fs::write(
+        &scenario,
+        text.replace(greeting, r#"<pause milliseconds="14000"/>"#),
+    )
+    .unwrap();
+    let mut carrier = Sipp::uas(
+        scenario.to_str().unwrap(),
+        1,
+        &["-set", "talk_ms", "20000", "-timeout", "60s"],
+    );
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "60s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(
+        &config_path,
+        preview_config(dir.path(), carrier.port, agent_phone.port),
+    )
+    .unwrap();
+    import_list(&config_path, dir.path(), "id,phone\nheld,+12025550171\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    log_in_and_ready(addr);
+    start_campaign(addr, "e2e");
+    assert_eq!(next_preview(addr), "held");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{view}");
+    // Nothing to hold while it rings.
+    let (status, refused) = agent_post(addr, "hold", None);
+    assert_eq!(status, 409, "{refused}");
+    wait_for(Duration::from_secs(20), "a1 on the call", || {
+        (agent_state(addr)["state"] == "on_call").then_some(String::new())
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, view) = agent_post(addr, "hold", None);
+    assert_eq!(
+        (status, view["on_hold_s"].as_u64()),
+        (200, Some(0)),
+        "{view}"
+    );
+    let (status, refused) = agent_post(addr, "hold", None);
+    assert_eq!(status, 409, "on hold already: {refused}");
+    std::thread::sleep(Duration::from_millis(3000));
+    let (status, view) = agent_post(addr, "resume", None);
+    assert_eq!(status, 200, "{view}");
+    assert!(view["on_hold_s"].is_null(), "{view}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, view) = agent_post(addr, "hangup", None);
+    assert_eq!(status, 200, "{view}");
+    let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
+    assert_eq!(status, 200, "{view}");
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+
+    let (headers, attempts) = export_attempts(&config_path, dir.path());
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let held = &attempts["held"][0];
+    let hold_ms: u64 = held[column("hold_ms")].parse().unwrap();
+    let talk_ms: u64 = held[column("talk_ms")].parse().unwrap();
+    assert!((2800..=4500).contains(&hold_ms), "{held:?}");
+    assert!(talk_ms > hold_ms + 4000, "{held:?}");
+
+    // The agent's channel, in 20 ms windows: the customer's tone, a quiet
+    // stretch as long as the hold, the tone again.
+    let recorded = recordings(dir.path());
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let wav = Wav::read(&recorded[0]).unwrap();
+    let agent: Vec<f64> = wav.samples.chunks(2).map(|f| f64::from(f[1])).collect();
+    let heard: Vec<bool> = agent
+        .chunks(160)
+        .map(|w| rms(w) > 300.0 && tone_share(w, 1000.0) > 0.8)
+        .collect();
+    let first = heard.iter().position(|&h| h).expect("the customer heard");
+    let last = heard.iter().rposition(|&h| h).unwrap();
+    let mut longest_gap = 0;
+    let mut gap = 0;
+    for &h in &heard[first..=last] {
+        gap = if h { 0 } else { gap + 1 };
+        longest_gap = longest_gap.max(gap);
+    }
+    let heard_ms = heard.iter().filter(|&&h| h).count() * 20;
+
+    assert!(
+        (2500..=4500).contains(&(longest_gap * 20)),
+        "on hold the agent hears nobody: longest gap {} ms",
+        longest_gap * 20
+    );
+    assert!(heard_ms >= 3500, "before and after the hold: {heard_ms} ms");
+}
+
+#[test]
 fn a_personal_callback_comes_back_to_its_agent_in_a_progressive_campaign() {
     // The agent talks to a live person, asks for a personal callback in a
     // few seconds, and later gets that record pushed as a preview (before

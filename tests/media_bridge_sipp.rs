@@ -22,7 +22,9 @@ use outdial::media::g711;
 use outdial::media::tones::{ZipTone, goertzel_power};
 use outdial::media::wav::Wav;
 use outdial::net::rtp::{bridge, unbridge};
-use sip_support::{Sipp, free_port, rfc_t1, scenario_with_audio, write_config};
+use sip_support::{
+    Sipp, free_port, rfc_t1, scenario_with_audio, write_config, write_ulaw, write_ulaw_tone,
+};
 use softphone::Softphone;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -104,38 +106,6 @@ fn parse_rtp(packet: &[u8]) -> Option<Sent> {
         payload_type: packet[1] & 0x7f,
         payload: packet.get(start..)?.to_vec(),
     })
-}
-
-/// A μ-law WAV (format tag 7, 44-byte header, as SIPp's rtp_stream wants).
-fn write_ulaw_tone(path: &Path, frequency_hz: f64, ms: usize) {
-    let n = ms * 8;
-    let codes: Vec<u8> = (0..n)
-        .map(|i| {
-            let t = i as f64 / 8000.0;
-            g711::ulaw_encode(
-                (8000.0 * (2.0 * std::f64::consts::PI * frequency_hz * t).sin()) as i16,
-            )
-        })
-        .collect();
-    write_ulaw(path, &codes);
-}
-
-fn write_ulaw(path: &Path, codes: &[u8]) {
-    let mut out = Vec::with_capacity(44 + codes.len());
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&7u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(codes.len() as u32).to_le_bytes());
-    out.extend_from_slice(codes);
-    std::fs::write(path, out).unwrap();
 }
 
 /// A customer: carrier_human.xml whose "Hello?" is a tone, hanging up

@@ -14,7 +14,9 @@ use outdial::media::prompt::Prompt;
 use outdial::media::rtp::{RtpPacket, write_header};
 use outdial::media::tones::{ZipTone, goertzel_power};
 use outdial::media::wav::Wav;
-use outdial::net::rtp::{PortPool, RtpLeg, bridge, take_back, unbridge};
+use outdial::net::rtp::{
+    PortPool, RtpLeg, bridge, hold_bridged, resume_bridged, take_back, unbridge,
+};
 use outdial::sdp::{Direction, Negotiated};
 use tokio::net::UdpSocket;
 
@@ -146,6 +148,7 @@ fn label(packet: &Received, law: Law) -> &'static str {
         ("A", 1000.0),
         ("B", 1700.0),
         ("agent", 600.0),
+        ("hold", 800.0),
     ];
     candidates
         .iter()
@@ -490,4 +493,91 @@ async fn a_customer_taken_back_from_one_agents_bridge_reaches_the_next() {
         "nothing of the first agent after it went: {customer_heard:?}"
     );
     agents.remove(0).close().await.unwrap();
+}
+
+/// Samples of a `hz` tone lasting `ms` (hold audio for the test).
+fn tone_samples(hz: f64, ms: usize) -> Vec<i16> {
+    (0..ms * 8)
+        .map(|n| (8000.0 * (2.0 * std::f64::consts::PI * hz * n as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+#[tokio::test]
+async fn on_hold_neither_hears_the_other_and_the_customer_hears_the_hold_audio_looped() {
+    let pool = pool(41600);
+    let mut agent_phone = Phone::new().await;
+    let agent = RtpLeg::open(&pool, settings(0xB0, true)).unwrap();
+    agent
+        .set_negotiated(negotiated(agent_phone.addr(), Law::Ulaw))
+        .unwrap();
+    agent_phone.talk(agent.local_addr(), 600.0, Law::Ulaw, 0xB0B0);
+    let mut customer_phone = Phone::new().await;
+    let customer = RtpLeg::open(&pool, settings(0xC1, false)).unwrap();
+    customer
+        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
+        .unwrap();
+    customer_phone.talk(customer.local_addr(), 1000.0, Law::Ulaw, 0xC1C1);
+    let zip = ZipTone {
+        duration_ms: 60,
+        ..ZipTone::default()
+    };
+    let _bridged = bridge(&agent, customer, zip, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (agent_mark, customer_mark) = (agent_phone.heard().len(), customer_phone.heard().len());
+
+    // 200 ms of hold audio, so 900 ms on hold plays it four times or more.
+    hold_bridged(&agent, Prompt::from_samples(tone_samples(800.0, 200))).unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (agent_held, customer_held) = (agent_phone.heard().len(), customer_phone.heard().len());
+    resume_bridged(&agent).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    unbridge(&agent).await.unwrap();
+
+    let labels = |heard: &[Received]| -> Vec<&'static str> {
+        heard.iter().map(|p| label(p, Law::Ulaw)).collect()
+    };
+    let customer_heard = customer_phone.heard();
+    let agent_heard = agent_phone.heard();
+    let before = labels(&customer_heard[..customer_mark]);
+    assert!(
+        before.iter().filter(|&&l| l == "agent").count() > 15,
+        "{before:?}"
+    );
+    // On hold: the customer hears the hold audio (more than one 200 ms
+    // play: it loops), never the agent; the agent hears nobody.
+    let held = labels(&customer_heard[customer_mark..customer_held]);
+    let held_customer_side = &held[3.min(held.len())..];
+    assert!(
+        held_customer_side.iter().filter(|&&l| l == "hold").count() > 30,
+        "{held:?}"
+    );
+    assert!(
+        held_customer_side.iter().filter(|&&l| l == "agent").count() <= 1,
+        "{held:?}"
+    );
+    let agent_side = labels(&agent_heard[agent_mark..agent_held]);
+    assert!(
+        agent_side[3.min(agent_side.len())..]
+            .iter()
+            .all(|&l| l == "quiet"),
+        "the agent hears nobody on hold: {agent_side:?}"
+    );
+    // Resumed: they hear each other again, and the hold audio stops.
+    let after = labels(&customer_heard[customer_held..]);
+    let after_customer_side = &after[3.min(after.len())..];
+    assert!(
+        after_customer_side
+            .iter()
+            .filter(|&&l| l == "agent")
+            .count()
+            > 15,
+        "{after:?}"
+    );
+    assert!(!after_customer_side.contains(&"hold"), "{after:?}");
+    let agent_after = labels(&agent_heard[agent_held..]);
+    assert!(
+        agent_after.iter().filter(|&&l| l == "A").count() > 15,
+        "{agent_after:?}"
+    );
+    agent.close().await.unwrap();
 }

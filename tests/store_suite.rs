@@ -883,6 +883,8 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     result.agent = Some("1001".into());
     result.sip_code = Some(200);
     result.guide_answers = Some(r#"[{"question":"q1","answer":"Yes"}]"#.into());
+    result.talk_ms = Some(95_000);
+    result.hold_ms = Some(12_500);
     assert_eq!(
         store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
         RecordState::Removed
@@ -908,6 +910,10 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
         Some(r#"[{"question":"q1","answer":"Yes"}]"#)
     );
     assert_eq!(cdr[0].sip_code, Some(200));
+    assert_eq!(
+        (cdr[0].talk_ms, cdr[0].hold_ms),
+        (Some(95_000), Some(12_500))
+    );
     let mut records = Vec::new();
     store
         .export_records(campaign, &mut |r| {
@@ -2232,6 +2238,7 @@ fn an_older_store_gets_the_dead_number_dispositions() {
             "UPDATE dispositions SET effect = 'final' WHERE code IN ('INVALID', 'FAX'); \
              DELETE FROM schema_version WHERE version >= 13; \
              ALTER TABLE attempts DROP COLUMN recording; \
+             ALTER TABLE attempts DROP COLUMN hold_ms; \
              DROP INDEX agent_states_at;",
         )
         .unwrap();

@@ -515,6 +515,13 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert!(browser.enabled("#hangup"));
     browser.wait_text("#state", "on the call", |t| t == "on call");
     assert_eq!(browser.text("#hangup"), "Hang up");
+    // Hold and Resume (the customer hears the hold chime meanwhile).
+    assert!(browser.enabled("#hold"));
+    browser.click("#hold");
+    browser.wait_text("#hold", "Resume while on hold", |t| t == "Resume");
+    browser.wait_text("#on-hold", "the time on hold", |t| t.starts_with("On hold"));
+    browser.click("#hold");
+    browser.wait_text("#hold", "Hold after Resume", |t| t == "Hold");
     assert_eq!(
         browser.text("#call-connecting"),
         "",

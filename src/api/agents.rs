@@ -139,6 +139,33 @@ pub async fn hangup(
     act(&state, &headers, &id, command).await
 }
 
+/// The agent puts the customer on hold: neither hears the other, the
+/// customer hears the campaign's hold audio.
+pub async fn hold(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::Hold {
+        agent: id.clone(),
+        on: true,
+    };
+    act(&state, &headers, &id, command).await
+}
+
+/// The agent takes the customer off hold.
+pub async fn resume(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::Hold {
+        agent: id.clone(),
+        on: false,
+    };
+    act(&state, &headers, &id, command).await
+}
+
 pub async fn disposition(
     State(state): State<ApiState>,
     headers: HeaderMap,

@@ -170,6 +170,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/not-ready", post(agents::not_ready))
         .route("/api/agents/{id}/logout", post(agents::logout))
         .route("/api/agents/{id}/hangup", post(agents::hangup))
+        .route("/api/agents/{id}/hold", post(agents::hold))
+        .route("/api/agents/{id}/resume", post(agents::resume))
         .route("/api/agents/{id}/disposition", post(agents::disposition))
         .route("/api/agents/{id}/preview", post(agents::preview_next))
         .route(

@@ -263,6 +263,14 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         "hangup" => Command::AgentHangup {
             agent: agent.clone(),
         },
+        "hold" => Command::Hold {
+            agent: agent.clone(),
+            on: true,
+        },
+        "resume" => Command::Hold {
+            agent: agent.clone(),
+            on: false,
+        },
         "join" => Command::JoinCampaign {
             agent: agent.clone(),
             campaign: field(&message, "campaign")
@@ -299,7 +307,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, join, preview, disposition, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, join, leave, preview, disposition, campaign"
             )));
         }
     };

@@ -354,6 +354,10 @@ pub struct CampaignConfig {
     /// WAV left on answering machines when `machine_action = "leave_message"`.
     #[serde(default)]
     pub voicemail_prompt: Option<PathBuf>,
+    /// WAV a customer on hold hears, over and over; unset: a soft chime
+    /// every 4 s (silence on hold sounds like a dropped call).
+    #[serde(default)]
+    pub hold_music: Option<PathBuf>,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// Dials per phone number of a record (chained numbers) before that

@@ -76,6 +76,12 @@ pub enum AgentCommand {
     GiveBack {
         call: CallId,
     },
+    /// Put `call`'s spliced customer on hold with this audio, or take them
+    /// off hold (`None`); nothing when another customer is spliced.
+    Hold {
+        call: CallId,
+        audio: Option<Prompt>,
+    },
     /// Ringback while a call the agent placed rings (true), or silence.
     Ringback(bool),
     /// A 20 ms frame of that call's early media: relayed in place of the
@@ -389,6 +395,14 @@ pub async fn agent_phone(
                 Some(AgentCommand::GiveBack { call }) => {
                     if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
                         give_back_customer(&leg, spliced.take()).await;
+                    }
+                }
+                Some(AgentCommand::Hold { call, audio }) => {
+                    if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
+                        let _ = match audio {
+                            Some(audio) => rtp::hold_bridged(&leg, audio),
+                            None => rtp::resume_bridged(&leg),
+                        };
                     }
                 }
                 Some(AgentCommand::Ringback(true)) => {

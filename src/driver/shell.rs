@@ -69,6 +69,8 @@ struct ShellCampaign {
     local_presence: Option<LocalPresence>,
     abandon: Option<PromptAudio>,
     voicemail: Option<PromptAudio>,
+    /// What its customers hear on hold (`hold_music`, else the chime).
+    hold: PromptAudio,
 }
 
 pub struct Shell {
@@ -282,6 +284,8 @@ impl Shell {
             }),
             abandon: load(&campaign.abandon_prompt)?,
             voicemail: load(&campaign.voicemail_prompt)?,
+            hold: load(&campaign.hold_music)?
+                .unwrap_or_else(|| PromptAudio::from_samples(crate::media::tones::hold_chime())),
         };
         self.campaign_ids.insert(campaign.name.clone(), id);
         self.campaigns.insert(campaign.name.clone(), entry);
@@ -437,6 +441,20 @@ impl Shell {
                             .media
                             .send(CustomerCommand::ShareEarlyMedia(on.then_some(phone)));
                     }
+                }
+            }
+            Effect::Hold { call, agent, on } => {
+                let audio = on.then(|| {
+                    self.customers
+                        .get(&call)
+                        .and_then(|customer| self.campaigns.get(&customer.campaign))
+                        .map_or_else(
+                            || PromptAudio::from_samples(crate::media::tones::hold_chime()),
+                            |campaign| campaign.hold.clone(),
+                        )
+                });
+                if let Some(phone) = self.agents.get(&agent).filter(|phone| phone.up) {
+                    let _ = phone.media.send(AgentCommand::Hold { call, audio });
                 }
             }
             Effect::CallAgent { agent } => return self.call_agent(agent).await,
@@ -1497,6 +1515,7 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.abandoned = outcome.result == AttemptResult::Abandoned;
     result.ended_at = Some(ended);
     result.talk_ms = record.talk_ms;
+    result.hold_ms = record.hold_ms;
     result.guide_answers = record.guide_answers.clone();
     result.answered_at = record.talk_ms.and_then(|ms| {
         ended

@@ -134,6 +134,12 @@ pub(super) struct CallEntry {
     pub reserved_agent: Option<String>,
     /// That agent hears ringback now.
     pub agent_hears_ringback: bool,
+    /// The customer's time on hold (`hold.rs`).
+    pub hold: super::hold::HoldClock,
+    /// The agent whose leg the shell last reported the customer spliced
+    /// into (a call bridged when the abandon window closed may be
+    /// `Bridged` before its splice is done).
+    pub spliced_to: Option<String>,
 }
 
 pub fn result_name(result: AttemptResult) -> &'static str {
@@ -288,6 +294,13 @@ pub(super) fn activity(state: &AgentState) -> AgentActivity {
 impl Dialer {
     /// Applies what the shell observed.
     pub fn handle_input(&mut self, input: Input, now: Instant) {
+        if let Input::Spliced { call, agent } = &input
+            && let Some(entry) = self.calls.get_mut(call)
+        {
+            // Whoever the dialer gave the call to, the customer's audio is
+            // in this agent's leg now (what a hold acts on).
+            entry.spliced_to = Some(agent.clone());
+        }
         match input {
             Input::Leased {
                 campaign,
@@ -909,6 +922,9 @@ impl Dialer {
             do_not_call: false,
             guide_answers: None,
             talk_ms,
+            // Hold time is the agent's: only for a call that reached one.
+            hold_ms: (outcome.result == AttemptResult::Connected)
+                .then(|| entry.hold.total(now).as_millis().min(u32::MAX as u128) as u32),
             outcome,
         };
         if record.outcome.agent.is_none() {
@@ -1201,6 +1217,8 @@ impl Dialer {
                 live_reported: false,
                 reserved_agent,
                 agent_hears_ringback: false,
+                hold: Default::default(),
+                spliced_to: None,
             },
         );
         self.effects.push_back(Effect::Dial {

@@ -245,6 +245,102 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
 }
 
 #[test]
+fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
+    let t0 = Instant::now();
+    let (mut dialer, first) = started(t0, 3, false);
+    let call = dials(&first)[0];
+    let hold = |on| Command::Hold {
+        agent: "sim".into(),
+        on,
+    };
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(3600),
+            },
+            label: "human",
+            at_ms: 600,
+        },
+        t0 + ms(3600),
+    );
+    effects(&mut dialer);
+    // Hearing the zip tone, the customer is not through yet: no hold.
+    let refused = dialer
+        .handle_command(hold(true), t0 + ms(3650))
+        .unwrap_err();
+    assert!(refused.to_string().contains("on_call"), "{refused}");
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(3800),
+    );
+    effects(&mut dialer);
+    let refused = dialer
+        .handle_command(hold(false), t0 + ms(5000))
+        .unwrap_err();
+    assert!(refused.to_string().contains("not on hold"), "{refused}");
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(5000)).unwrap().on_hold_s,
+        None
+    );
+
+    // Two holds: 10 s, then 5 s still running when the customer hangs up.
+    dialer.handle_command(hold(true), t0 + ms(10_000)).unwrap();
+    let held = effects(&mut dialer);
+    let expected = Effect::Hold {
+        call,
+        agent: "sim".into(),
+        on: true,
+    };
+    assert!(held.contains(&expected), "{held:?}");
+    let refused = dialer
+        .handle_command(hold(true), t0 + ms(11_000))
+        .unwrap_err();
+    assert!(refused.to_string().contains("on hold already"), "{refused}");
+    let view = dialer.agent_view("sim", t0 + ms(14_500)).unwrap();
+    assert_eq!((view.state, view.on_hold_s), ("on_call", Some(4)));
+    let events: Vec<_> = std::iter::from_fn(|| dialer.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind() == "hold" && e.concerns("sim")),
+        "{events:?}"
+    );
+    dialer.handle_command(hold(false), t0 + ms(20_000)).unwrap();
+    let resumed = effects(&mut dialer);
+    let expected = Effect::Hold {
+        call,
+        agent: "sim".into(),
+        on: false,
+    };
+    assert!(resumed.contains(&expected), "{resumed:?}");
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(21_000)).unwrap().on_hold_s,
+        None
+    );
+    dialer.handle_command(hold(true), t0 + ms(30_000)).unwrap();
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(35_000));
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(35_000)).unwrap().on_hold_s,
+        None,
+        "the call is over: nobody on hold"
+    );
+    let refused = dialer
+        .handle_command(hold(false), t0 + ms(35_500))
+        .unwrap_err();
+    assert!(refused.to_string().contains("on_call"), "{refused}");
+    dialer.handle_timeout(t0 + ms(38_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].hold_ms, Some(15_000));
+    assert_eq!(written[0].talk_ms, Some(32_000), "hold is part of the talk");
+}
+
+#[test]
 fn no_free_agent_within_two_seconds_of_the_greeting_is_an_abandon() {
     let t0 = Instant::now();
     let (mut dialer, first) = started(t0, 3, true);

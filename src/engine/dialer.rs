@@ -42,6 +42,11 @@ pub enum Command {
     AgentHangup {
         agent: String,
     },
+    /// The agent puts the customer on hold (`on`) or takes them off it.
+    Hold {
+        agent: String,
+        on: bool,
+    },
     Disposition {
         agent: String,
         code: String,
@@ -105,6 +110,7 @@ impl Command {
             | Command::AgentNotReady { agent, .. }
             | Command::AgentLogout { agent }
             | Command::AgentHangup { agent }
+            | Command::Hold { agent, .. }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
             | Command::LeaveCampaign { agent, .. }
@@ -225,6 +231,14 @@ pub enum Event {
         record: String,
         reason: String,
     },
+    /// The agent put the customer of `call` on hold (`on`) or took them
+    /// off it.
+    Hold {
+        agent: String,
+        campaign: String,
+        call: u64,
+        on: bool,
+    },
 }
 
 impl Event {
@@ -239,6 +253,7 @@ impl Event {
             Event::Preview { .. } => "preview",
             Event::PreviewEnded { .. } => "preview_ended",
             Event::CallNotPlaced { .. } => "call_not_placed",
+            Event::Hold { .. } => "hold",
         }
     }
 
@@ -250,7 +265,8 @@ impl Event {
             | Event::Disposition { agent, .. }
             | Event::ScreenPop { agent, .. }
             | Event::Preview { agent, .. }
-            | Event::PreviewEnded { agent, .. } => agent == agent_id,
+            | Event::PreviewEnded { agent, .. }
+            | Event::Hold { agent, .. } => agent == agent_id,
             Event::CallNotPlaced { agent, .. } => agent.as_deref() == Some(agent_id),
             Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
         }
@@ -272,6 +288,8 @@ pub struct AgentView {
     pub logout_pending_ms: Option<u64>,
     /// Time left before the campaign's wrap-up timer ends the wrap-up.
     pub wrap_up_remaining_ms: Option<u64>,
+    /// How long the customer has been on hold (null: not on hold).
+    pub on_hold_s: Option<u64>,
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
@@ -786,6 +804,7 @@ impl Dialer {
                 self.postpone_preview(&agent, callback, now)?
             }
             Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
+            Command::Hold { agent, on } => self.hold_call(&agent, on, now)?,
             Command::JoinCampaign { agent, campaign } => {
                 if !self.campaigns.contains_key(&campaign) {
                     return Err(CommandError::UnknownCampaign(campaign));
@@ -1088,6 +1107,7 @@ impl Dialer {
             wrap_up_remaining_ms: session
                 .wrap_up_deadline()
                 .map(|t| t.saturating_duration_since(now).as_millis() as u64),
+            on_hold_s: self.on_hold_for(id, now).map(|held| held.as_secs()),
             campaigns: entry.campaigns.clone(),
             to_join: entry
                 .campaigns

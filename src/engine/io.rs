@@ -95,6 +95,14 @@ pub enum Effect {
         call: CallId,
         on: bool,
     },
+    /// Put `call`'s customer, bridged into `agent`'s leg, on hold (`on`:
+    /// neither hears the other, the customer hears the campaign's hold
+    /// audio) or take them off hold.
+    Hold {
+        call: CallId,
+        agent: String,
+        on: bool,
+    },
     /// Place (or re-place) the agent's reservation (nailed-up) call.
     CallAgent { agent: String },
     /// End the agent's reservation call (logout).
@@ -116,6 +124,9 @@ pub struct AttemptRecord {
     pub notes: Option<String>,
     /// Answer → end of the call, for the talk time column.
     pub talk_ms: Option<u32>,
+    /// Of the talk time, how long the customer was on hold (calls that
+    /// reached an agent).
+    pub hold_ms: Option<u32>,
     /// A callback the agent asked for with the disposition.
     pub callback: Option<Callback>,
     /// The agent ticked "do not call" with the disposition.

@@ -22,6 +22,7 @@ pub mod contact_edit;
 pub mod definitions;
 pub mod dialer;
 pub mod dispatch;
+pub mod hold;
 pub mod io;
 pub mod preview;
 pub mod repeat_calls;

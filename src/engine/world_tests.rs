@@ -309,6 +309,15 @@ impl World {
                     );
                 }
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
+                Effect::Hold { call, agent, .. } => {
+                    self.call_alive(call, "hold")?;
+                    let spliced_to = self.calls.get(&call).and_then(|c| c.spliced.clone());
+                    if spliced_to.as_ref().map(|(a, _)| a) != Some(&agent) {
+                        return Err(self.fail(format!(
+                            "call {call} held for {agent} while spliced to {spliced_to:?}"
+                        )));
+                    }
+                }
                 Effect::CancelRinging { call } => self.call_alive(call, "cancel ringing")?,
                 Effect::Connect { call, agent } => {
                     self.call_alive(call, "connect")?;
@@ -792,6 +801,10 @@ impl World {
                 reason: "break".into(),
             },
             6 => Command::AgentLogout { agent },
+            7 if (choice / 16).is_multiple_of(3) => Command::Hold {
+                agent,
+                on: (choice / 48).is_multiple_of(2),
+            },
             7 => Command::AgentHangup { agent },
             8 | 9 => Command::Disposition {
                 agent,

@@ -55,6 +55,31 @@ pub fn ringback(seconds: u32) -> Vec<i16> {
         .collect()
 }
 
+/// What a customer on hold hears when the campaign gives no `hold_music`:
+/// a soft two-note chime (523 then 659 Hz, 200 ms each at −20 dBm0) every
+/// 4 s — silence on hold sounds like a dropped call and makes people hang
+/// up, while a chime says the line is alive without being music anyone
+/// must license. One 4 s cycle; the leg plays it again and again.
+pub fn hold_chime() -> Vec<i16> {
+    let rate = TELEPHONY_RATE as usize;
+    let amplitude = dbm0_amplitude(-20.0);
+    let note = rate / 5;
+    let ramp = rate * 5 / 1000;
+    let tau = 2.0 * std::f64::consts::PI;
+    (0..4 * rate)
+        .map(|n| {
+            let (frequency, in_note) = match n / note {
+                0 => (523.25, n),
+                1 => (659.25, n - note),
+                _ => return 0,
+            };
+            let envelope = (in_note.min(note - 1 - in_note) as f64 / ramp as f64).min(1.0);
+            let t = n as f64 / rate as f64;
+            (amplitude * envelope * (tau * frequency * t).sin()).round() as i16
+        })
+        .collect()
+}
+
 /// Peak amplitude of a sine at `dbm0` (G.711: 0 dBm0 ≈ 3.17 dB below the
 /// full-scale sine of 32767).
 pub fn dbm0_amplitude(dbm0: f64) -> f64 {
@@ -142,6 +167,28 @@ pub fn goertzel_power(samples: &[i16], frequency_hz: f64, sample_rate: u32) -> f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hold_chime_is_two_soft_notes_then_quiet_every_four_seconds() {
+        let chime = hold_chime();
+        assert_eq!(chime.len(), 4 * 8000);
+        let power = |from: usize, hz: f64| {
+            let part = &chime[from..from + 1600];
+            let energy: f64 = part.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 1600.0;
+            (goertzel_power(part, hz, 8000), energy)
+        };
+        let (c5, energy) = power(0, 523.25);
+        assert!(c5 > 0.4 * energy && energy > 0.0, "{c5} of {energy}");
+        let (e5, energy) = power(1600, 659.25);
+        assert!(e5 > 0.4 * energy && energy > 0.0, "{e5} of {energy}");
+        assert!(
+            chime[3200..].iter().all(|&s| s == 0),
+            "quiet after the notes"
+        );
+        // −20 dBm0: well under the zip tone's −12.
+        let peak = chime.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!(f64::from(peak) <= dbm0_amplitude(-20.0) + 1.0, "{peak}");
+    }
 
     #[test]
     fn zip_tone_spectrum_and_duration() {

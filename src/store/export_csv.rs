@@ -60,6 +60,7 @@ pub fn write_attempts(
             "abandoned",
             "ring_ms",
             "talk_ms",
+            "hold_ms",
             "guide_answers",
             "recording",
         ],
@@ -84,6 +85,7 @@ pub fn write_attempts(
                         u8::from(a.abandoned).to_string(),
                         opt(&a.ring_ms),
                         opt(&a.talk_ms),
+                        opt(&a.hold_ms),
                         opt(&a.guide_answers),
                         opt(&a.recording),
                     ])

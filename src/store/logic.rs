@@ -259,7 +259,7 @@ impl SqlStore {
             "UPDATE attempts SET answered_at = $2, ended_at = $3, outcome = $4, sip_code = $5, \
              cpa_verdict = $6, cpa_ms = $7, agent = $8, disposition = $9, notes = $10, \
              abandoned = $11, ring_ms = $12, talk_ms = $13, guide_answers = $14, \
-             recording = COALESCE($15, recording) WHERE id = $1",
+             recording = COALESCE($15, recording), hold_ms = $16 WHERE id = $1",
             &[
                 attempt.into(),
                 result.answered_at.map(ms).into(),
@@ -276,6 +276,7 @@ impl SqlStore {
                 result.talk_ms.into(),
                 result.guide_answers.clone().into(),
                 result.recording.clone().into(),
+                result.hold_ms.into(),
             ],
         )?;
         if result.outcome.kills_number() || effect == Some(DispositionEffect::DeadNumber) {
@@ -1964,7 +1965,7 @@ impl Store for SqlStore {
                 "SELECT a.id, r.external_id, a.phone, a.node, a.started_at, a.answered_at, \
                  a.ended_at, a.outcome, a.sip_code, a.cpa_verdict, a.cpa_ms, a.agent, \
                  a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms, a.guide_answers, \
-                 a.recording \
+                 a.recording, a.hold_ms \
                  FROM attempts a JOIN records r ON r.id = a.record_id \
                  WHERE a.campaign_id = $1 ORDER BY a.id",
                 &[campaign.into()],
@@ -1990,6 +1991,7 @@ impl Store for SqlStore {
                         talk_ms: row[16].opt_int(),
                         guide_answers: row[17].opt_text(),
                         recording: row[18].opt_text(),
+                        hold_ms: row[19].opt_int(),
                     })
                 },
             )?;

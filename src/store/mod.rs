@@ -212,6 +212,9 @@ pub struct AttemptResult {
     pub ended_at: Option<Timestamp>,
     pub ring_ms: Option<u32>,
     pub talk_ms: Option<u32>,
+    /// Of the talk time, how long the agent held the customer.
+    #[serde(default)]
+    pub hold_ms: Option<u32>,
     /// The call guide's answers, as JSON.
     pub guide_answers: Option<String>,
     /// The callee asked to be called again no sooner than this (a 486 or
@@ -249,6 +252,7 @@ impl AttemptResult {
             ended_at: None,
             ring_ms: None,
             talk_ms: None,
+            hold_ms: None,
             guide_answers: None,
             callee_retry_after: None,
             recording: None,
@@ -393,6 +397,7 @@ pub struct AttemptView {
     pub abandoned: bool,
     pub ring_ms: Option<i64>,
     pub talk_ms: Option<i64>,
+    pub hold_ms: Option<i64>,
     /// The call guide's answers (JSON), if the agent gave any.
     pub guide_answers: Option<String>,
     /// The bridge recording's file name in `[media] record_dir`, if the

@@ -240,6 +240,40 @@ pub fn scenario_with_audio(name: &str, audio_dir: &Path, dir: &Path) -> PathBuf 
     path
 }
 
+/// A μ-law WAV of a `frequency_hz` tone lasting `ms` (format tag 7,
+/// 44-byte header, as SIPp's rtp_stream wants).
+pub fn write_ulaw_tone(path: &Path, frequency_hz: f64, ms: usize) {
+    let n = ms * 8;
+    let codes: Vec<u8> = (0..n)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            outdial::media::g711::ulaw_encode(
+                (8000.0 * (2.0 * std::f64::consts::PI * frequency_hz * t).sin()) as i16,
+            )
+        })
+        .collect();
+    write_ulaw(path, &codes);
+}
+
+/// A μ-law WAV of these codes.
+pub fn write_ulaw(path: &Path, codes: &[u8]) {
+    let mut out = Vec::with_capacity(44 + codes.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&7u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(codes.len() as u32).to_le_bytes());
+    out.extend_from_slice(codes);
+    std::fs::write(path, out).unwrap();
+}
+
 /// Puts T1 back to the RFC's 500 ms in a config from [`write_config`]. With
 /// 100 ms a CPU-starved SIPp may get an INVITE retransmission after it sent
 /// both 100 and 180, which SIPp cannot match any more (it resends only the

@@ -232,6 +232,11 @@ function render() {
   const ringing = Boolean(pop) && state === "reserved";
   $("hangup").disabled = !(state === "on_call" || ringing);
   $("hangup").textContent = ringing ? "Cancel call" : "Hang up";
+  // Hold: the customer hears the hold audio and the agent nobody.
+  const held = desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
+  $("hold").disabled = state !== "on_call";
+  $("hold").textContent = held ? "Resume" : "Hold";
+  $("on-hold").classList.toggle("hidden", !held);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
   if (!handledContact()) $("contact-edit").classList.add("hidden");
 }
@@ -365,6 +370,10 @@ function tick() {
   } else {
     $("preview-remaining").textContent = "";
   }
+  const held = desk.view.on_hold_s;
+  if (held !== null && held !== undefined && desk.view.state === "on_call") {
+    $("on-hold").textContent = "On hold " + outdial.duration(held + (Date.now() - desk.viewAt) / 1000);
+  }
   const wrap = desk.view.wrap_up_remaining_ms;
   if (wrap !== null && wrap !== undefined && desk.view.state === "wrap_up") {
     const left = wrap / 1000 - (Date.now() - desk.viewAt) / 1000;
@@ -403,6 +412,9 @@ function onEvent(event) {
       break;
     case "disposition":
       log("disposition " + event.code);
+      break;
+    case "hold":
+      log(event.on ? "customer on hold" : "customer off hold");
       break;
     default:
       log(event.type);
@@ -545,6 +557,10 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
   $("hangup").addEventListener("click", () => act("/hangup"));
+  $("hold").addEventListener("click", () => {
+    const held = desk.view && desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
+    act(held ? "/resume" : "/hold");
+  });
   for (const button of document.querySelectorAll("button.edit-contact")) {
     button.addEventListener("click", openContactEditor);
   }

@@ -120,7 +120,7 @@ async function refresh() {
           outdial.el("td", {}, a.id),
           outdial.el("td", {}, a.name),
           outdial.el("td", { class: "agent-state state " + a.state }, a.state),
-          outdial.el("td", {}, a.reason || ""),
+          outdial.el("td", {}, a.reason || (a.on_hold_s !== null && a.on_hold_s !== undefined ? "customer on hold " + outdial.duration(a.on_hold_s) : "")),
           outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
           outdial.el("td", { class: "agent-customer" }, a.call ? (a.call.name || a.call.record) + " " + a.call.phone : ""),
           outdial.el("td", {}, a.phone_connected ? "connected" : "–"),

@@ -62,6 +62,12 @@ pub(crate) enum Command {
         keep_cpa: bool,
     },
     Unbridge(oneshot::Sender<Option<LegReport>>),
+    /// The agent put the bridged customer on hold: neither hears the
+    /// other, the customer hears `audio` over and over (see
+    /// [`hold_bridged`]).
+    Hold(Prompt),
+    /// Off hold: the two hear each other again.
+    Resume,
     /// Hand the bridged customer's leg back (the agent's phone is going
     /// away): its sockets, numbering and events stay the customer's; the
     /// bridge's recording is written.
@@ -294,6 +300,19 @@ pub async fn unbridge(agent: &RtpLeg) -> Result<Option<LegReport>, RtpLegError> 
     let (tx, rx) = oneshot::channel();
     agent.send(Command::Unbridge(tx))?;
     rx.await.map_err(|_| RtpLegError::Stopped)
+}
+
+/// Puts the customer bridged into `agent` on hold: the relay stops both
+/// ways, the customer hears `audio` played again and again and the agent
+/// the leg's idle keepalive. The bridge's recording goes on (both parties'
+/// own audio). Nothing happens when no customer is bridged.
+pub fn hold_bridged(agent: &RtpLeg, audio: Prompt) -> Result<(), RtpLegError> {
+    agent.send(Command::Hold(audio))
+}
+
+/// Takes the bridged customer off hold: the relay resumes both ways.
+pub fn resume_bridged(agent: &RtpLeg) -> Result<(), RtpLegError> {
+    agent.send(Command::Resume)
 }
 
 /// A re-offer from the customer spliced into `agent`'s leg (hold, unhold,

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::{Command, PortLease};
 use crate::media::bridge::{Translation, relay_in_place};
 use crate::media::leg::{AudioFrame, LegCore, LegCounters, LegEvent};
+use crate::media::prompt::Prompt;
 use crate::media::recorder::{Channel, Recorder};
 use crate::media::rtp::MAX_PACKET_LEN;
 use crate::media::stats::StreamSummary;
@@ -154,6 +155,16 @@ struct Bridged {
     customer: LegParts,
     zip_playing: bool,
     recorder: Option<Recorder>,
+    /// On hold: what the customer hears, replayed each time it ends.
+    hold: Option<Prompt>,
+}
+
+impl Bridged {
+    /// Whether the customer's audio reaches the agent now: not during the
+    /// zip tone (the agent hears it first), not on hold.
+    fn relays_customer(&self) -> bool {
+        !self.zip_playing && self.hold.is_none()
+    }
 }
 
 fn translation(from: &Negotiated, to: &Negotiated) -> Translation {
@@ -217,7 +228,12 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 b.zip_playing = false;
                 leg.core.stop_generating();
             }
-            b.customer.drain_events(now);
+            if b.customer.drain_events(now)
+                && let Some(audio) = &b.hold
+            {
+                // The hold audio loops for as long as the hold lasts.
+                b.customer.core.play(audio.clone(), now);
+            }
         } else {
             leg.service(now, &mut out, None);
             leg.drain_events(now);
@@ -270,7 +286,25 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         let recorder = record.map(|path| Recorder::stereo(&path, now));
                         customer.update_decode(recorder.is_some());
                         leg.update_decode(recorder.is_some());
-                        bridged = Some(Bridged { customer, zip_playing: true, recorder });
+                        bridged = Some(Bridged { customer, zip_playing: true, recorder, hold: None });
+                    }
+                    Command::Hold(audio) => {
+                        if let Some(b) = bridged.as_mut() {
+                            // A zip tone still playing is cut: the agent
+                            // asked for quiet.
+                            b.zip_playing = false;
+                            leg.core.idle(now);
+                            b.customer.core.play(audio.clone(), now);
+                            b.hold = Some(audio);
+                        }
+                    }
+                    Command::Resume => {
+                        if let Some(b) = bridged.as_mut()
+                            && b.hold.take().is_some()
+                        {
+                            b.customer.core.stop_generating();
+                            leg.core.stop_generating();
+                        }
                     }
                     Command::Unbridge(reply) => {
                         leg.update_decode(false);
@@ -334,7 +368,11 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                     if leg.core.on_rtp(&rx[..len], from, now).is_ok() {
                         match bridged.as_mut() {
                             Some(b) => {
-                                relay(&mut rx[..len], &mut leg, &mut b.customer, now);
+                                // On hold the customer hears the hold audio,
+                                // not the agent.
+                                if b.hold.is_none() {
+                                    relay(&mut rx[..len], &mut leg, &mut b.customer, now);
+                                }
                                 leg.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Agent)));
                             }
                             None => leg.forward_frames(now, None),
@@ -354,11 +392,11 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 while let Ok((len, from)) = b.customer.lease.rtp.try_recv_from(&mut rx) {
                     let now = Instant::now();
                     if b.customer.core.on_rtp(&rx[..len], from, now).is_ok() {
-                        if b.zip_playing {
+                        if b.relays_customer() {
+                            relay(&mut rx[..len], &mut b.customer, &mut leg, now);
+                        } else if b.zip_playing {
                             // The agent hears the zip tone, not the customer, first.
                             b.customer.relay_dropped += 1;
-                        } else {
-                            relay(&mut rx[..len], &mut b.customer, &mut leg, now);
                         }
                         b.customer.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Customer)));
                     }

@@ -1,0 +1,137 @@
+//! An agent puts the customer on hold and takes them off it again (Genesys
+//! "Hold"/"Resume", Webex "Hold"). The call stays the agent's and the
+//! agent stays on call: on hold neither hears the other and the customer
+//! hears the campaign's hold audio (the shell's media does that, on
+//! [`Effect::Hold`]). The time on hold is added up per call for the CDR's
+//! `hold_ms` (average handle time = talk, including hold, + wrap-up).
+
+use std::time::{Duration, Instant};
+
+use super::attempt::Phase;
+use super::dialer::{CommandError, Dialer, Event};
+use super::io::Effect;
+use crate::agent::{AgentError, AgentState};
+
+/// One call's time on hold so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldClock {
+    /// On hold since then (`None`: not on hold now).
+    since: Option<Instant>,
+    /// Earlier holds of the call, added up.
+    earlier: Duration,
+}
+
+impl HoldClock {
+    pub fn is_held(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// How long the current hold has lasted (`None`: not on hold).
+    pub fn current(&self, now: Instant) -> Option<Duration> {
+        self.since.map(|at| now.saturating_duration_since(at))
+    }
+
+    /// Puts the call on hold (`on`) or takes it off; false when it already
+    /// was so (nothing changes).
+    pub fn set(&mut self, on: bool, now: Instant) -> bool {
+        match (on, self.since) {
+            (true, None) => self.since = Some(now),
+            (false, Some(at)) => {
+                self.earlier += now.saturating_duration_since(at);
+                self.since = None;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// All the call's time on hold, a hold still running counted to `now`.
+    pub fn total(&self, now: Instant) -> Duration {
+        self.earlier + self.current(now).unwrap_or_default()
+    }
+}
+
+impl Dialer {
+    /// `Command::Hold`: the agent's bridged call goes on hold (`on`) or off.
+    pub(super) fn hold_call(
+        &mut self,
+        agent: &str,
+        on: bool,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let action = if on { "hold" } else { "resume" };
+        let state = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| CommandError::UnknownAgent(agent.to_string()))?
+            .session
+            .state()
+            .clone();
+        let AgentState::OnCall { call } = state else {
+            return Err(CommandError::Agent(AgentError::WrongState {
+                action,
+                state: state.name(),
+                needs: "on_call",
+            }));
+        };
+        let entry = self
+            .calls
+            .get_mut(&call)
+            .filter(|entry| {
+                matches!(entry.attempt.phase(), Phase::Bridged { .. })
+                    && entry.spliced_to.as_deref() == Some(agent)
+            })
+            // Still hearing the zip tone, the splice not done yet (the
+            // customer is not through) or already ending: nothing to hold.
+            .ok_or_else(|| {
+                CommandError::Unavailable(format!("no customer on the line to {action}"))
+            })?;
+        if !entry.hold.set(on, now) {
+            return Err(CommandError::Unavailable(if on {
+                "the customer is on hold already".into()
+            } else {
+                "the customer is not on hold".into()
+            }));
+        }
+        let campaign = entry.campaign.clone();
+        self.effects.push_back(Effect::Hold {
+            call,
+            agent: agent.to_string(),
+            on,
+        });
+        self.events.push_back(Event::Hold {
+            agent: agent.to_string(),
+            campaign,
+            call,
+            on,
+        });
+        Ok(())
+    }
+
+    /// How long the agent's customer has been on hold (`None`: not on hold).
+    pub(super) fn on_hold_for(&self, agent: &str, now: Instant) -> Option<Duration> {
+        let call = self.agents.get(agent)?.session.current_call()?;
+        self.calls.get(&call)?.hold.current(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_add_up_and_a_running_hold_counts_to_now() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut clock = HoldClock::default();
+        assert!(!clock.set(false, t0), "not on hold yet");
+        assert!(clock.set(true, t0 + s(10)));
+        assert!(!clock.set(true, t0 + s(11)), "on hold already");
+        assert_eq!(clock.current(t0 + s(15)), Some(s(5)));
+        assert!(clock.set(false, t0 + s(40)));
+        assert_eq!(clock.current(t0 + s(41)), None);
+        assert_eq!(clock.total(t0 + s(50)), s(30));
+        assert!(clock.set(true, t0 + s(60)));
+        assert_eq!(clock.total(t0 + s(65)), s(35));
+    }
+}
