@@ -823,13 +823,14 @@ fn a_preview_agent_cancels_the_call_while_it_rings() {
 }
 
 #[test]
-fn the_agent_holds_the_customer_and_the_cdr_keeps_the_hold_time() {
+fn the_agent_holds_the_customer_and_pauses_the_recording() {
     // A preview call (connected at the answer) to a SIPp customer who
     // "talks" a 1000 Hz tone for 14 s; the agent is a SIPp phone that
-    // echoes what it hears. The agent holds the customer for about 3 s
-    // through the API: in the bridge recording the agent's channel (the
-    // echo of what the agent hears) carries the customer's tone before and
-    // after, and not while on hold. The CDR has the hold time.
+    // echoes what it hears. Through the API the agent holds the customer
+    // for about 3 s, then pauses the recording for about 2 s. In the
+    // bridge recording the agent's channel (the echo of what the agent
+    // hears) has no customer while on hold; the customer's channel has the
+    // tone throughout but for the pause. The CDR has both times.
     let dir = tempfile::tempdir().unwrap();
     let audio = dir.path().join("audio");
     std::fs::create_dir_all(&audio).unwrap();
@@ -889,7 +890,21 @@ fn the_agent_holds_the_customer_and_the_cdr_keeps_the_hold_time() {
     let (status, view) = agent_post(addr, "resume", None);
     assert_eq!(status, 200, "{view}");
     assert!(view["on_hold_s"].is_null(), "{view}");
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(2000));
+    let (status, view) = agent_post(addr, "recording/pause", None);
+    assert_eq!(
+        (status, &view["recording_paused"]),
+        (200, &Value::Bool(true)),
+        "{view}"
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let (status, view) = agent_post(addr, "recording/resume", None);
+    assert_eq!(
+        (status, &view["recording_paused"]),
+        (200, &Value::Bool(false)),
+        "{view}"
+    );
+    std::thread::sleep(Duration::from_millis(2000));
     let (status, view) = agent_post(addr, "hangup", None);
     assert_eq!(status, 200, "{view}");
     let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
@@ -901,35 +916,54 @@ fn the_agent_holds_the_customer_and_the_cdr_keeps_the_hold_time() {
     let held = &attempts["held"][0];
     let hold_ms: u64 = held[column("hold_ms")].parse().unwrap();
     let talk_ms: u64 = held[column("talk_ms")].parse().unwrap();
+    let paused_ms: u64 = held[column("recording_paused_ms")].parse().unwrap();
     assert!((2800..=4500).contains(&hold_ms), "{held:?}");
-    assert!(talk_ms > hold_ms + 4000, "{held:?}");
+    assert!((1800..=3500).contains(&paused_ms), "{held:?}");
+    assert!(talk_ms > hold_ms + paused_ms + 5000, "{held:?}");
 
-    // The agent's channel, in 20 ms windows: the customer's tone, a quiet
-    // stretch as long as the hold, the tone again.
+    // Each channel in 20 ms windows: where the customer's tone is, and the
+    // quiet stretches between its first and last window.
     let recorded = recordings(dir.path());
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     let wav = Wav::read(&recorded[0]).unwrap();
-    let agent: Vec<f64> = wav.samples.chunks(2).map(|f| f64::from(f[1])).collect();
-    let heard: Vec<bool> = agent
-        .chunks(160)
-        .map(|w| rms(w) > 300.0 && tone_share(w, 1000.0) > 0.8)
-        .collect();
-    let first = heard.iter().position(|&h| h).expect("the customer heard");
-    let last = heard.iter().rposition(|&h| h).unwrap();
-    let mut longest_gap = 0;
-    let mut gap = 0;
-    for &h in &heard[first..=last] {
-        gap = if h { 0 } else { gap + 1 };
-        longest_gap = longest_gap.max(gap);
-    }
-    let heard_ms = heard.iter().filter(|&&h| h).count() * 20;
-
+    let gaps_ms = |channel: usize| -> (Vec<usize>, usize) {
+        let samples: Vec<f64> = wav
+            .samples
+            .chunks(2)
+            .map(|f| f64::from(f[channel]))
+            .collect();
+        let tone: Vec<bool> = samples
+            .chunks(160)
+            .map(|w| rms(w) > 300.0 && tone_share(w, 1000.0) > 0.8)
+            .collect();
+        let first = tone.iter().position(|&t| t).expect("the tone recorded");
+        let last = tone.iter().rposition(|&t| t).unwrap();
+        let mut gaps = Vec::new();
+        let mut gap = 0;
+        for &t in &tone[first..=last] {
+            if t && gap > 0 {
+                gaps.push(gap * 20);
+                gap = 0;
+            } else if !t {
+                gap += 1;
+            }
+        }
+        gaps.retain(|&g| g >= 500);
+        (gaps, tone.iter().filter(|&&t| t).count() * 20)
+    };
+    // The agent's echo: nobody on hold, nothing recorded while paused.
+    let (agent_gaps, agent_tone_ms) = gaps_ms(1);
+    assert_eq!(agent_gaps.len(), 2, "hold and pause: {agent_gaps:?}");
+    assert!((2500..=4500).contains(&agent_gaps[0]), "{agent_gaps:?}");
+    assert!((1500..=3000).contains(&agent_gaps[1]), "{agent_gaps:?}");
+    assert!(agent_tone_ms >= 4000, "{agent_tone_ms} ms");
+    // The customer talks on through the hold: only the pause is missing.
+    let (customer_gaps, _) = gaps_ms(0);
+    assert_eq!(customer_gaps.len(), 1, "the pause: {customer_gaps:?}");
     assert!(
-        (2500..=4500).contains(&(longest_gap * 20)),
-        "on hold the agent hears nobody: longest gap {} ms",
-        longest_gap * 20
+        (1500..=3000).contains(&customer_gaps[0]),
+        "{customer_gaps:?}"
     );
-    assert!(heard_ms >= 3500, "before and after the hold: {heard_ms} ms");
 }
 
 #[test]

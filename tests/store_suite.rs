@@ -885,6 +885,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     result.guide_answers = Some(r#"[{"question":"q1","answer":"Yes"}]"#.into());
     result.talk_ms = Some(95_000);
     result.hold_ms = Some(12_500);
+    result.recording_paused_ms = Some(4_000);
     assert_eq!(
         store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
         RecordState::Removed
@@ -914,6 +915,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
         (cdr[0].talk_ms, cdr[0].hold_ms),
         (Some(95_000), Some(12_500))
     );
+    assert_eq!(cdr[0].recording_paused_ms, Some(4_000));
     let mut records = Vec::new();
     store
         .export_records(campaign, &mut |r| {
@@ -2239,6 +2241,7 @@ fn an_older_store_gets_the_dead_number_dispositions() {
              DELETE FROM schema_version WHERE version >= 13; \
              ALTER TABLE attempts DROP COLUMN recording; \
              ALTER TABLE attempts DROP COLUMN hold_ms; \
+             ALTER TABLE attempts DROP COLUMN recording_paused_ms; \
              DROP INDEX agent_states_at;",
         )
         .unwrap();

@@ -522,6 +522,16 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.wait_text("#on-hold", "the time on hold", |t| t.starts_with("On hold"));
     browser.click("#hold");
     browser.wait_text("#hold", "Hold after Resume", |t| t == "Hold");
+    // Pause the recording (a card number is read out) and go on.
+    browser.click("#pause-recording");
+    browser.wait_text("#pause-recording", "Resume recording while paused", |t| {
+        t == "Resume recording"
+    });
+    assert_eq!(browser.text("#recording-paused"), "Recording paused");
+    browser.click("#pause-recording");
+    browser.wait_text("#pause-recording", "Pause recording again", |t| {
+        t == "Pause recording"
+    });
     assert_eq!(
         browser.text("#call-connecting"),
         "",

@@ -166,6 +166,32 @@ pub async fn resume(
     act(&state, &headers, &id, command).await
 }
 
+/// The agent pauses the call's recording (a card number is read out).
+pub async fn pause_recording(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::PauseRecording {
+        agent: id.clone(),
+        paused: true,
+    };
+    act(&state, &headers, &id, command).await
+}
+
+/// The agent lets the call's recording go on.
+pub async fn resume_recording(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::PauseRecording {
+        agent: id.clone(),
+        paused: false,
+    };
+    act(&state, &headers, &id, command).await
+}
+
 pub async fn disposition(
     State(state): State<ApiState>,
     headers: HeaderMap,

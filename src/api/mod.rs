@@ -172,6 +172,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/hangup", post(agents::hangup))
         .route("/api/agents/{id}/hold", post(agents::hold))
         .route("/api/agents/{id}/resume", post(agents::resume))
+        .route(
+            "/api/agents/{id}/recording/pause",
+            post(agents::pause_recording),
+        )
+        .route(
+            "/api/agents/{id}/recording/resume",
+            post(agents::resume_recording),
+        )
         .route("/api/agents/{id}/disposition", post(agents::disposition))
         .route("/api/agents/{id}/preview", post(agents::preview_next))
         .route(

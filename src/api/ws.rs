@@ -271,6 +271,14 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
             agent: agent.clone(),
             on: false,
         },
+        "pause_recording" => Command::PauseRecording {
+            agent: agent.clone(),
+            paused: true,
+        },
+        "resume_recording" => Command::PauseRecording {
+            agent: agent.clone(),
+            paused: false,
+        },
         "join" => Command::JoinCampaign {
             agent: agent.clone(),
             campaign: field(&message, "campaign")
@@ -307,7 +315,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, join, leave, preview, disposition, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, pause_recording, resume_recording, join, leave, preview, disposition, campaign"
             )));
         }
     };

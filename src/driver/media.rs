@@ -82,6 +82,12 @@ pub enum AgentCommand {
         call: CallId,
         audio: Option<Prompt>,
     },
+    /// Pause (or go on with) the recording of `call`'s spliced customer;
+    /// nothing when another customer is spliced.
+    PauseRecording {
+        call: CallId,
+        paused: bool,
+    },
     /// Ringback while a call the agent placed rings (true), or silence.
     Ringback(bool),
     /// A 20 ms frame of that call's early media: relayed in place of the
@@ -403,6 +409,11 @@ pub async fn agent_phone(
                             Some(audio) => rtp::hold_bridged(&leg, audio),
                             None => rtp::resume_bridged(&leg),
                         };
+                    }
+                }
+                Some(AgentCommand::PauseRecording { call, paused }) => {
+                    if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
+                        let _ = rtp::pause_bridge_recording(&leg, paused);
                     }
                 }
                 Some(AgentCommand::Ringback(true)) => {

@@ -457,6 +457,17 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Hold { call, audio });
                 }
             }
+            Effect::PauseRecording {
+                call,
+                agent,
+                paused,
+            } => {
+                if let Some(phone) = self.agents.get(&agent).filter(|phone| phone.up) {
+                    let _ = phone
+                        .media
+                        .send(AgentCommand::PauseRecording { call, paused });
+                }
+            }
             Effect::CallAgent { agent } => return self.call_agent(agent).await,
             Effect::HangUpAgent { agent } => {
                 let handle = self.agents.get(&agent).and_then(|a| a.handle);
@@ -1516,6 +1527,7 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.ended_at = Some(ended);
     result.talk_ms = record.talk_ms;
     result.hold_ms = record.hold_ms;
+    result.recording_paused_ms = record.recording_paused_ms;
     result.guide_answers = record.guide_answers.clone();
     result.answered_at = record.talk_ms.and_then(|ms| {
         ended

@@ -134,12 +134,19 @@ pub(super) struct CallEntry {
     pub reserved_agent: Option<String>,
     /// That agent hears ringback now.
     pub agent_hears_ringback: bool,
-    /// The customer's time on hold (`hold.rs`).
-    pub hold: super::hold::HoldClock,
+    /// The customer's time on hold (`mid_call.rs`).
+    pub hold: super::mid_call::OnOffClock,
+    /// The call recording's time paused by the agent (`mid_call.rs`).
+    pub recording_paused: super::mid_call::OnOffClock,
     /// The agent whose leg the shell last reported the customer spliced
     /// into (a call bridged when the abandon window closed may be
     /// `Bridged` before its splice is done).
     pub spliced_to: Option<String>,
+}
+
+/// A duration in whole milliseconds, for the store's columns.
+fn millis(duration: Duration) -> u32 {
+    duration.as_millis().min(u128::from(u32::MAX)) as u32
 }
 
 pub fn result_name(result: AttemptResult) -> &'static str {
@@ -922,9 +929,12 @@ impl Dialer {
             do_not_call: false,
             guide_answers: None,
             talk_ms,
-            // Hold time is the agent's: only for a call that reached one.
+            // Hold and paused recording are the agent's: only for a call
+            // that reached one.
             hold_ms: (outcome.result == AttemptResult::Connected)
-                .then(|| entry.hold.total(now).as_millis().min(u32::MAX as u128) as u32),
+                .then(|| millis(entry.hold.total(now))),
+            recording_paused_ms: (outcome.result == AttemptResult::Connected)
+                .then(|| millis(entry.recording_paused.total(now))),
             outcome,
         };
         if record.outcome.agent.is_none() {
@@ -1218,6 +1228,7 @@ impl Dialer {
                 reserved_agent,
                 agent_hears_ringback: false,
                 hold: Default::default(),
+                recording_paused: Default::default(),
                 spliced_to: None,
             },
         );

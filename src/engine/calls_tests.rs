@@ -244,15 +244,12 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
     assert!(stats.connect_latency_ms.is_some());
 }
 
-#[test]
-fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
-    let t0 = Instant::now();
+/// A progressive call answered at 3 s by a human and given to agent
+/// "sim"; `before_splice` runs while the agent hears the zip tone, before
+/// the shell reports the splice done at 3.8 s.
+fn customer_on_the_line(t0: Instant, before_splice: impl FnOnce(&mut Dialer)) -> (Dialer, CallId) {
     let (mut dialer, first) = started(t0, 3, false);
     let call = dials(&first)[0];
-    let hold = |on| Command::Hold {
-        agent: "sim".into(),
-        on,
-    };
     dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
     dialer.handle_input(
         Input::Cpa {
@@ -266,11 +263,7 @@ fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
         t0 + ms(3600),
     );
     effects(&mut dialer);
-    // Hearing the zip tone, the customer is not through yet: no hold.
-    let refused = dialer
-        .handle_command(hold(true), t0 + ms(3650))
-        .unwrap_err();
-    assert!(refused.to_string().contains("on_call"), "{refused}");
+    before_splice(&mut dialer);
     dialer.handle_input(
         Input::Spliced {
             call,
@@ -279,6 +272,23 @@ fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
         t0 + ms(3800),
     );
     effects(&mut dialer);
+    (dialer, call)
+}
+
+#[test]
+fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
+    let t0 = Instant::now();
+    let hold = |on| Command::Hold {
+        agent: "sim".into(),
+        on,
+    };
+    let (mut dialer, call) = customer_on_the_line(t0, |dialer| {
+        // Hearing the zip tone, the customer is not through yet: no hold.
+        let refused = dialer
+            .handle_command(hold(true), t0 + ms(3650))
+            .unwrap_err();
+        assert!(refused.to_string().contains("on_call"), "{refused}");
+    });
     let refused = dialer
         .handle_command(hold(false), t0 + ms(5000))
         .unwrap_err();
@@ -338,6 +348,74 @@ fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
     assert_eq!(written.len(), 1, "{written:?}");
     assert_eq!(written[0].hold_ms, Some(15_000));
     assert_eq!(written[0].talk_ms, Some(32_000), "hold is part of the talk");
+}
+
+#[test]
+fn the_agent_pauses_the_recording_and_the_paused_time_is_recorded() {
+    let t0 = Instant::now();
+    let pause = |paused| Command::PauseRecording {
+        agent: "sim".into(),
+        paused,
+    };
+    let (mut dialer, call) = customer_on_the_line(t0, |dialer| {
+        let refused = dialer
+            .handle_command(pause(true), t0 + ms(3650))
+            .unwrap_err();
+        assert!(refused.to_string().contains("on_call"), "{refused}");
+    });
+    let refused = dialer
+        .handle_command(pause(false), t0 + ms(4000))
+        .unwrap_err();
+    assert!(refused.to_string().contains("not paused"), "{refused}");
+    dialer.handle_command(pause(true), t0 + ms(10_000)).unwrap();
+    let paused = effects(&mut dialer);
+    let expected = Effect::PauseRecording {
+        call,
+        agent: "sim".into(),
+        paused: true,
+    };
+    assert!(paused.contains(&expected), "{paused:?}");
+    assert!(
+        dialer
+            .agent_view("sim", t0 + ms(11_000))
+            .unwrap()
+            .recording_paused
+    );
+    let refused = dialer
+        .handle_command(pause(true), t0 + ms(11_000))
+        .unwrap_err();
+    assert!(refused.to_string().contains("paused already"), "{refused}");
+    let events: Vec<_> = std::iter::from_fn(|| dialer.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind() == "recording_paused" && e.concerns("sim")),
+        "{events:?}"
+    );
+    dialer
+        .handle_command(pause(false), t0 + ms(18_000))
+        .unwrap();
+    assert!(
+        !dialer
+            .agent_view("sim", t0 + ms(18_000))
+            .unwrap()
+            .recording_paused
+    );
+    // Paused again, until the agent hangs up.
+    dialer.handle_command(pause(true), t0 + ms(20_000)).unwrap();
+    dialer
+        .handle_command(
+            Command::AgentHangup {
+                agent: "sim".into(),
+            },
+            t0 + ms(23_000),
+        )
+        .unwrap();
+    dialer.handle_timeout(t0 + ms(26_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].recording_paused_ms, Some(11_000));
+    assert_eq!(written[0].hold_ms, Some(0), "never held");
 }
 
 #[test]

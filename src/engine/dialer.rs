@@ -47,6 +47,12 @@ pub enum Command {
         agent: String,
         on: bool,
     },
+    /// The agent pauses the call's recording (a card number is read out)
+    /// or lets it go on.
+    PauseRecording {
+        agent: String,
+        paused: bool,
+    },
     Disposition {
         agent: String,
         code: String,
@@ -111,6 +117,7 @@ impl Command {
             | Command::AgentLogout { agent }
             | Command::AgentHangup { agent }
             | Command::Hold { agent, .. }
+            | Command::PauseRecording { agent, .. }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
             | Command::LeaveCampaign { agent, .. }
@@ -239,6 +246,13 @@ pub enum Event {
         call: u64,
         on: bool,
     },
+    /// The agent paused the recording of `call` or let it go on.
+    RecordingPaused {
+        agent: String,
+        campaign: String,
+        call: u64,
+        paused: bool,
+    },
 }
 
 impl Event {
@@ -254,6 +268,7 @@ impl Event {
             Event::PreviewEnded { .. } => "preview_ended",
             Event::CallNotPlaced { .. } => "call_not_placed",
             Event::Hold { .. } => "hold",
+            Event::RecordingPaused { .. } => "recording_paused",
         }
     }
 
@@ -266,7 +281,8 @@ impl Event {
             | Event::ScreenPop { agent, .. }
             | Event::Preview { agent, .. }
             | Event::PreviewEnded { agent, .. }
-            | Event::Hold { agent, .. } => agent == agent_id,
+            | Event::Hold { agent, .. }
+            | Event::RecordingPaused { agent, .. } => agent == agent_id,
             Event::CallNotPlaced { agent, .. } => agent.as_deref() == Some(agent_id),
             Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
         }
@@ -290,6 +306,8 @@ pub struct AgentView {
     pub wrap_up_remaining_ms: Option<u64>,
     /// How long the customer has been on hold (null: not on hold).
     pub on_hold_s: Option<u64>,
+    /// The agent paused the call's recording.
+    pub recording_paused: bool,
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
@@ -805,6 +823,9 @@ impl Dialer {
             }
             Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
             Command::Hold { agent, on } => self.hold_call(&agent, on, now)?,
+            Command::PauseRecording { agent, paused } => {
+                self.pause_recording(&agent, paused, now)?
+            }
             Command::JoinCampaign { agent, campaign } => {
                 if !self.campaigns.contains_key(&campaign) {
                     return Err(CommandError::UnknownCampaign(campaign));
@@ -1108,6 +1129,7 @@ impl Dialer {
                 .wrap_up_deadline()
                 .map(|t| t.saturating_duration_since(now).as_millis() as u64),
             on_hold_s: self.on_hold_for(id, now).map(|held| held.as_secs()),
+            recording_paused: self.recording_paused(id),
             campaigns: entry.campaigns.clone(),
             to_join: entry
                 .campaigns

@@ -103,6 +103,13 @@ pub enum Effect {
         agent: String,
         on: bool,
     },
+    /// Pause the recording of `call`, bridged into `agent`'s leg (silence
+    /// is recorded meanwhile), or let it go on.
+    PauseRecording {
+        call: CallId,
+        agent: String,
+        paused: bool,
+    },
     /// Place (or re-place) the agent's reservation (nailed-up) call.
     CallAgent { agent: String },
     /// End the agent's reservation call (logout).
@@ -127,6 +134,9 @@ pub struct AttemptRecord {
     /// Of the talk time, how long the customer was on hold (calls that
     /// reached an agent).
     pub hold_ms: Option<u32>,
+    /// How long the agent kept the call recording paused (calls that
+    /// reached an agent).
+    pub recording_paused_ms: Option<u32>,
     /// A callback the agent asked for with the disposition.
     pub callback: Option<Callback>,
     /// The agent ticked "do not call" with the disposition.

@@ -309,12 +309,12 @@ impl World {
                     );
                 }
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
-                Effect::Hold { call, agent, .. } => {
-                    self.call_alive(call, "hold")?;
+                Effect::Hold { call, agent, .. } | Effect::PauseRecording { call, agent, .. } => {
+                    self.call_alive(call, "hold or pause the recording of")?;
                     let spliced_to = self.calls.get(&call).and_then(|c| c.spliced.clone());
                     if spliced_to.as_ref().map(|(a, _)| a) != Some(&agent) {
                         return Err(self.fail(format!(
-                            "call {call} held for {agent} while spliced to {spliced_to:?}"
+                            "mid-call control of call {call} for {agent} while spliced to {spliced_to:?}"
                         )));
                     }
                 }
@@ -804,6 +804,10 @@ impl World {
             7 if (choice / 16).is_multiple_of(3) => Command::Hold {
                 agent,
                 on: (choice / 48).is_multiple_of(2),
+            },
+            7 if (choice / 16) % 3 == 1 => Command::PauseRecording {
+                agent,
+                paused: (choice / 48).is_multiple_of(2),
             },
             7 => Command::AgentHangup { agent },
             8 | 9 => Command::Disposition {

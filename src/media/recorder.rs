@@ -33,6 +33,9 @@ pub struct Recorder {
     channels: usize,
     tracks: [Vec<i16>; 2],
     anchors: [Option<Anchor>; 2],
+    /// Paused by the agent (a card number is read out): what arrives is
+    /// dropped, and the gap it leaves is silence in the file.
+    paused: bool,
 }
 
 impl Recorder {
@@ -51,11 +54,19 @@ impl Recorder {
             channels,
             tracks: [Vec::new(), Vec::new()],
             anchors: [None, None],
+            paused: false,
         }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Stops recording what arrives (`true`) or starts again. Each channel
+    /// stays placed by its RTP timestamps, so the paused stretch is silence
+    /// of its true length and what follows stays aligned.
+    pub fn pause(&mut self, paused: bool) {
+        self.paused = paused;
     }
 
     /// Adds decoded samples that arrived at `now` in a packet of `ssrc` with
@@ -69,7 +80,7 @@ impl Recorder {
         now: Instant,
     ) {
         let index = channel as usize;
-        if index >= self.channels {
+        if index >= self.channels || self.paused {
             return;
         }
         let anchor = match self.anchors[index] {
@@ -175,5 +186,26 @@ mod tests {
         assert_eq!(left[200], 2);
         assert_eq!(right[799], 0);
         assert_eq!(right[800], 3);
+    }
+
+    #[test]
+    fn a_paused_stretch_is_silence_and_what_follows_stays_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("call.wav");
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut recorder = Recorder::mono(&path, t0);
+        recorder.push(Channel::Customer, 7, 0, &[1; 160], t0);
+        recorder.pause(true);
+        // A card number, read out while paused, never reaches the file.
+        recorder.push(Channel::Customer, 7, 160, &[9; 160], t0 + ms(20));
+        recorder.push(Channel::Customer, 7, 320, &[9; 160], t0 + ms(40));
+        recorder.pause(false);
+        recorder.push(Channel::Customer, 7, 480, &[2; 160], t0 + ms(60));
+        assert_eq!(recorder.finish().unwrap(), 640);
+        let wav = Wav::parse(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(wav.samples[..160].iter().all(|&s| s == 1));
+        assert!(wav.samples[160..480].iter().all(|&s| s == 0), "silence");
+        assert!(wav.samples[480..].iter().all(|&s| s == 2), "in its place");
     }
 }

@@ -63,6 +63,7 @@ pub fn write_attempts(
             "hold_ms",
             "guide_answers",
             "recording",
+            "recording_paused_ms",
         ],
         |writer| {
             store.export_attempts(campaign, &mut |a| {
@@ -88,6 +89,7 @@ pub fn write_attempts(
                         opt(&a.hold_ms),
                         opt(&a.guide_answers),
                         opt(&a.recording),
+                        opt(&a.recording_paused_ms),
                     ])
                     .map_err(csv_error)
             })

@@ -259,7 +259,8 @@ impl SqlStore {
             "UPDATE attempts SET answered_at = $2, ended_at = $3, outcome = $4, sip_code = $5, \
              cpa_verdict = $6, cpa_ms = $7, agent = $8, disposition = $9, notes = $10, \
              abandoned = $11, ring_ms = $12, talk_ms = $13, guide_answers = $14, \
-             recording = COALESCE($15, recording), hold_ms = $16 WHERE id = $1",
+             recording = COALESCE($15, recording), hold_ms = $16, recording_paused_ms = $17 \
+             WHERE id = $1",
             &[
                 attempt.into(),
                 result.answered_at.map(ms).into(),
@@ -277,6 +278,7 @@ impl SqlStore {
                 result.guide_answers.clone().into(),
                 result.recording.clone().into(),
                 result.hold_ms.into(),
+                result.recording_paused_ms.into(),
             ],
         )?;
         if result.outcome.kills_number() || effect == Some(DispositionEffect::DeadNumber) {
@@ -1965,7 +1967,7 @@ impl Store for SqlStore {
                 "SELECT a.id, r.external_id, a.phone, a.node, a.started_at, a.answered_at, \
                  a.ended_at, a.outcome, a.sip_code, a.cpa_verdict, a.cpa_ms, a.agent, \
                  a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms, a.guide_answers, \
-                 a.recording, a.hold_ms \
+                 a.recording, a.hold_ms, a.recording_paused_ms \
                  FROM attempts a JOIN records r ON r.id = a.record_id \
                  WHERE a.campaign_id = $1 ORDER BY a.id",
                 &[campaign.into()],
@@ -1992,6 +1994,7 @@ impl Store for SqlStore {
                         guide_answers: row[17].opt_text(),
                         recording: row[18].opt_text(),
                         hold_ms: row[19].opt_int(),
+                        recording_paused_ms: row[20].opt_int(),
                     })
                 },
             )?;

@@ -193,8 +193,11 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "ALTER TABLE attempts ADD COLUMN recording TEXT; \
          CREATE INDEX agent_states_at ON agent_states (at)"
             .to_string(),
-        // v15: how long the agent held the customer (part of the talk time).
-        "ALTER TABLE attempts ADD COLUMN hold_ms BIGINT".to_string(),
+        // v15: how long the agent held the customer (part of the talk
+        // time) and kept the recording paused.
+        "ALTER TABLE attempts ADD COLUMN hold_ms BIGINT; \
+         ALTER TABLE attempts ADD COLUMN recording_paused_ms BIGINT"
+            .to_string(),
     ]
 }
 

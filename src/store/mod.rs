@@ -215,6 +215,9 @@ pub struct AttemptResult {
     /// Of the talk time, how long the agent held the customer.
     #[serde(default)]
     pub hold_ms: Option<u32>,
+    /// How long the agent kept the call recording paused.
+    #[serde(default)]
+    pub recording_paused_ms: Option<u32>,
     /// The call guide's answers, as JSON.
     pub guide_answers: Option<String>,
     /// The callee asked to be called again no sooner than this (a 486 or
@@ -253,6 +256,7 @@ impl AttemptResult {
             ring_ms: None,
             talk_ms: None,
             hold_ms: None,
+            recording_paused_ms: None,
             guide_answers: None,
             callee_retry_after: None,
             recording: None,
@@ -398,6 +402,7 @@ pub struct AttemptView {
     pub ring_ms: Option<i64>,
     pub talk_ms: Option<i64>,
     pub hold_ms: Option<i64>,
+    pub recording_paused_ms: Option<i64>,
     /// The call guide's answers (JSON), if the agent gave any.
     pub guide_answers: Option<String>,
     /// The bridge recording's file name in `[media] record_dir`, if the

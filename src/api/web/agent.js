@@ -237,6 +237,11 @@ function render() {
   $("hold").disabled = state !== "on_call";
   $("hold").textContent = held ? "Resume" : "Hold";
   $("on-hold").classList.toggle("hidden", !held);
+  // Recording pause (a card number read out): silence is recorded meanwhile.
+  const paused = Boolean(desk.view.recording_paused);
+  $("pause-recording").disabled = state !== "on_call";
+  $("pause-recording").textContent = paused ? "Resume recording" : "Pause recording";
+  $("recording-paused").classList.toggle("hidden", !paused);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
   if (!handledContact()) $("contact-edit").classList.add("hidden");
 }
@@ -416,6 +421,9 @@ function onEvent(event) {
     case "hold":
       log(event.on ? "customer on hold" : "customer off hold");
       break;
+    case "recording_paused":
+      log(event.paused ? "recording paused" : "recording resumed");
+      break;
     default:
       log(event.type);
   }
@@ -560,6 +568,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("hold").addEventListener("click", () => {
     const held = desk.view && desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
     act(held ? "/resume" : "/hold");
+  });
+  $("pause-recording").addEventListener("click", () => {
+    act(desk.view && desk.view.recording_paused ? "/recording/resume" : "/recording/pause");
   });
   for (const button of document.querySelectorAll("button.edit-contact")) {
     button.addEventListener("click", openContactEditor);

@@ -68,6 +68,8 @@ pub(crate) enum Command {
     Hold(Prompt),
     /// Off hold: the two hear each other again.
     Resume,
+    /// Pause the bridge's recording (silence is written meanwhile), or go on.
+    PauseRecording(bool),
     /// Hand the bridged customer's leg back (the agent's phone is going
     /// away): its sockets, numbering and events stay the customer's; the
     /// bridge's recording is written.
@@ -313,6 +315,14 @@ pub fn hold_bridged(agent: &RtpLeg, audio: Prompt) -> Result<(), RtpLegError> {
 /// Takes the bridged customer off hold: the relay resumes both ways.
 pub fn resume_bridged(agent: &RtpLeg) -> Result<(), RtpLegError> {
     agent.send(Command::Resume)
+}
+
+/// Pauses the recording of the bridge on `agent` (`paused`: it records
+/// silence from now on, keeping both channels' timeline) or lets it go on.
+/// Nothing happens when no customer is bridged or the bridge is not
+/// recorded.
+pub fn pause_bridge_recording(agent: &RtpLeg, paused: bool) -> Result<(), RtpLegError> {
+    agent.send(Command::PauseRecording(paused))
 }
 
 /// A re-offer from the customer spliced into `agent`'s leg (hold, unhold,

@@ -306,6 +306,11 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             leg.core.stop_generating();
                         }
                     }
+                    Command::PauseRecording(paused) => {
+                        if let Some(recorder) = bridged.as_mut().and_then(|b| b.recorder.as_mut()) {
+                            recorder.pause(paused);
+                        }
+                    }
                     Command::Unbridge(reply) => {
                         leg.update_decode(false);
                         leg.core.idle(now);

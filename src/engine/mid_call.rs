@@ -1,28 +1,38 @@
-//! An agent puts the customer on hold and takes them off it again (Genesys
-//! "Hold"/"Resume", Webex "Hold"). The call stays the agent's and the
-//! agent stays on call: on hold neither hears the other and the customer
-//! hears the campaign's hold audio (the shell's media does that, on
-//! [`Effect::Hold`]). The time on hold is added up per call for the CDR's
-//! `hold_ms` (average handle time = talk, including hold, + wrap-up).
+//! The agent's controls during a call, once the customer is on the line:
+//!
+//! - **hold** and resume (Genesys "Hold"/"Resume", Webex "Hold"): the call
+//!   stays the agent's and the agent stays on call; on hold neither hears
+//!   the other and the customer hears the campaign's hold audio (the
+//!   shell's media does that, on [`Effect::Hold`]). The time on hold is
+//!   added up per call for the CDR's `hold_ms` (average handle time = talk,
+//!   including hold, + wrap-up);
+//! - **recording pause** and resume (PCI DSS: no card number in a call
+//!   recording): while paused the bridge recording gets silence, on
+//!   [`Effect::PauseRecording`]; the CDR keeps how long it was paused.
+//!
+//! Both act only on a customer whose splice the shell reported: the engine
+//! never claims a state of media it has not touched.
 
 use std::time::{Duration, Instant};
 
 use super::attempt::Phase;
+use super::calls::CallEntry;
 use super::dialer::{CommandError, Dialer, Event};
-use super::io::Effect;
+use super::io::{CallId, Effect};
 use crate::agent::{AgentError, AgentState};
 
-/// One call's time on hold so far.
+/// One call's time in a state the agent turns on and off (on hold, the
+/// recording paused): since when, and earlier spells added up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HoldClock {
+pub struct OnOffClock {
     /// On hold since then (`None`: not on hold now).
     since: Option<Instant>,
     /// Earlier holds of the call, added up.
     earlier: Duration,
 }
 
-impl HoldClock {
-    pub fn is_held(&self) -> bool {
+impl OnOffClock {
+    pub fn is_on(&self) -> bool {
         self.since.is_some()
     }
 
@@ -52,14 +62,14 @@ impl HoldClock {
 }
 
 impl Dialer {
-    /// `Command::Hold`: the agent's bridged call goes on hold (`on`) or off.
-    pub(super) fn hold_call(
+    /// The agent's call, when its customer is on the line: bridged, and
+    /// spliced into this agent's leg (a call bridged as its abandon window
+    /// closed may not be yet). `action` names the control in the refusal.
+    fn call_on_the_line(
         &mut self,
         agent: &str,
-        on: bool,
-        now: Instant,
-    ) -> Result<(), CommandError> {
-        let action = if on { "hold" } else { "resume" };
+        action: &'static str,
+    ) -> Result<(CallId, &mut CallEntry), CommandError> {
         let state = self
             .agents
             .get(agent)
@@ -74,18 +84,28 @@ impl Dialer {
                 needs: "on_call",
             }));
         };
-        let entry = self
-            .calls
+        self.calls
             .get_mut(&call)
             .filter(|entry| {
                 matches!(entry.attempt.phase(), Phase::Bridged { .. })
                     && entry.spliced_to.as_deref() == Some(agent)
             })
+            .map(|entry| (call, entry))
             // Still hearing the zip tone, the splice not done yet (the
-            // customer is not through) or already ending: nothing to hold.
+            // customer is not through) or already ending.
             .ok_or_else(|| {
                 CommandError::Unavailable(format!("no customer on the line to {action}"))
-            })?;
+            })
+    }
+
+    /// `Command::Hold`: the agent's bridged call goes on hold (`on`) or off.
+    pub(super) fn hold_call(
+        &mut self,
+        agent: &str,
+        on: bool,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let (call, entry) = self.call_on_the_line(agent, if on { "hold" } else { "resume" })?;
         if !entry.hold.set(on, now) {
             return Err(CommandError::Unavailable(if on {
                 "the customer is on hold already".into()
@@ -108,10 +128,55 @@ impl Dialer {
         Ok(())
     }
 
+    /// `Command::PauseRecording`: the call's recording pauses (`paused`)
+    /// or goes on.
+    pub(super) fn pause_recording(
+        &mut self,
+        agent: &str,
+        paused: bool,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let action = if paused {
+            "pause the recording"
+        } else {
+            "resume the recording"
+        };
+        let (call, entry) = self.call_on_the_line(agent, action)?;
+        if !entry.recording_paused.set(paused, now) {
+            return Err(CommandError::Unavailable(if paused {
+                "the recording is paused already".into()
+            } else {
+                "the recording is not paused".into()
+            }));
+        }
+        let campaign = entry.campaign.clone();
+        self.effects.push_back(Effect::PauseRecording {
+            call,
+            agent: agent.to_string(),
+            paused,
+        });
+        self.events.push_back(Event::RecordingPaused {
+            agent: agent.to_string(),
+            campaign,
+            call,
+            paused,
+        });
+        Ok(())
+    }
+
     /// How long the agent's customer has been on hold (`None`: not on hold).
     pub(super) fn on_hold_for(&self, agent: &str, now: Instant) -> Option<Duration> {
         let call = self.agents.get(agent)?.session.current_call()?;
         self.calls.get(&call)?.hold.current(now)
+    }
+
+    /// Whether the recording of the agent's call is paused now.
+    pub(super) fn recording_paused(&self, agent: &str) -> bool {
+        self.agents
+            .get(agent)
+            .and_then(|a| a.session.current_call())
+            .and_then(|call| self.calls.get(&call))
+            .is_some_and(|entry| entry.recording_paused.is_on())
     }
 }
 
@@ -123,7 +188,7 @@ mod tests {
     fn holds_add_up_and_a_running_hold_counts_to_now() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut clock = HoldClock::default();
+        let mut clock = OnOffClock::default();
         assert!(!clock.set(false, t0), "not on hold yet");
         assert!(clock.set(true, t0 + s(10)));
         assert!(!clock.set(true, t0 + s(11)), "on hold already");
