@@ -105,6 +105,25 @@ fn an_agent_works_over_one_websocket() {
         answer["error"].as_str().unwrap().contains("hold"),
         "{answer}"
     );
+    // A contact correction takes the REST body's fields: an unknown one is
+    // refused as there, and with no contact on screen there is nothing to
+    // correct.
+    send(
+        &mut socket,
+        json!({ "id": 22, "action": "contact", "nmae": "Ann" }),
+    );
+    let (answer, _) = reply(&mut socket, 22);
+    assert_eq!(answer["status"], 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("nmae"),
+        "{answer}"
+    );
+    send(
+        &mut socket,
+        json!({ "id": 23, "action": "contact", "name": "Ann" }),
+    );
+    let (answer, _) = reply(&mut socket, 23);
+    assert_eq!(answer["status"], 409, "{answer}");
     // Bad messages get errors and the connection stays.
     socket.send(Message::text("not json")).unwrap();
     let answer = next(&mut socket);

@@ -266,14 +266,19 @@ pub async fn change_contact(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ContactBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let command = Command::ChangeContact {
-        agent: id.clone(),
+    let command = contact_command(&id, body);
+    act(&state, &headers, &id, command).await
+}
+
+/// The agent's contact correction as an engine command (REST and WebSocket).
+pub fn contact_command(agent: &str, body: ContactBody) -> Command {
+    Command::ChangeContact {
+        agent: agent.to_string(),
         change: crate::engine::contact_edit::ContactChange {
             name: body.name,
             fields: body.custom,
         },
-    };
-    act(&state, &headers, &id, command).await
+    }
 }
 
 /// Preview mode's "get record": the agent's view, with the record on screen.

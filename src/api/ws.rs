@@ -29,7 +29,10 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiState;
-use super::agents::{DispositionBody, PreviewBody, disposition_command, preview_command};
+use super::agents::{
+    ContactBody, DispositionBody, PreviewBody, contact_command, disposition_command,
+    preview_command,
+};
 use super::auth::{Principal, require_agent, require_supervisor};
 use super::body::ApiPath;
 use super::error::ApiError;
@@ -303,19 +306,18 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
             preview_command(&agent, &what, body)?
         }
         "disposition" => {
-            let mut body = message.clone();
-            if let Value::Object(map) = &mut body {
-                for key in ["id", "action", "agent"] {
-                    map.remove(key);
-                }
-            }
-            let body: DispositionBody = serde_json::from_value(body)
+            let body: DispositionBody = serde_json::from_value(action_body(&message))
                 .map_err(|e| ApiError::BadRequest(format!("disposition: {e}")))?;
             disposition_command(&agent, body)?
         }
+        "contact" => {
+            let body: ContactBody = serde_json::from_value(action_body(&message))
+                .map_err(|e| ApiError::BadRequest(format!("contact: {e}")))?;
+            contact_command(&agent, body)
+        }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, pause_recording, resume_recording, join, leave, preview, disposition, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
             )));
         }
     };
@@ -328,4 +330,15 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         .find(|a| a.id == agent)
         .ok_or_else(|| ApiError::NotFound(format!("no agent `{agent}`")))?;
     serde_json::to_value(view).map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// A command message's own fields: the REST body of the same action.
+fn action_body(message: &Value) -> Value {
+    let mut body = message.clone();
+    if let Value::Object(map) = &mut body {
+        for key in ["id", "action", "agent"] {
+            map.remove(key);
+        }
+    }
+    body
 }
