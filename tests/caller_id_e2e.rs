@@ -27,7 +27,15 @@ const EXPECTED: [(&str, &str); 3] = [
 fn each_call_presents_the_campaigns_number_nearest_the_callee() {
     let dir = tempfile::tempdir().unwrap();
     let mut carrier = Sipp::uas("carrier_unwanted.xml", 3, &["-trace_msg"]);
-    let config_path = node(dir.path(), carrier.port);
+    let list: String = std::iter::once("external_id,phone\n".to_string())
+        .chain(
+            EXPECTED
+                .iter()
+                .enumerate()
+                .map(|(i, (callee, _))| format!("c{i},{callee}\n")),
+        )
+        .collect();
+    let config_path = node(dir.path(), carrier.port, &list);
     let mut running = support::Running::start(&config_path);
     let addr = running.wait_until_listening();
     let (status, body) = support::http(
@@ -57,6 +65,74 @@ fn each_call_presents_the_campaigns_number_nearest_the_callee() {
         .map(|(_, caller)| (caller.to_string(), 1))
         .collect();
     assert_eq!(by_caller_id, one_each);
+}
+
+#[test]
+fn a_number_refused_as_unwanted_goes_on_the_campaigns_do_not_call_list() {
+    // RFC 8197's 607 Unwanted is the called party's own "do not call me":
+    // each number that answers with it is put on the campaign's DNC list
+    // (not the internal one), and the refusals are counted.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("carrier_607.xml");
+    let text = std::fs::read_to_string(sip_support::scenario("carrier_unwanted.xml")).unwrap();
+    assert!(text.contains("SIP/2.0 608 Rejected"));
+    std::fs::write(
+        &scenario,
+        text.replace("SIP/2.0 608 Rejected", "SIP/2.0 607 Unwanted"),
+    )
+    .unwrap();
+    let mut carrier = Sipp::uas(scenario.to_str().unwrap(), 2, &["-trace_msg"]);
+    let list = "external_id,phone\nc0,+14155551001\nc1,+12125551002\n";
+    let config_path = node(dir.path(), carrier.port, list);
+    let mut running = support::Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let (status, body) = support::http(
+        addr,
+        "POST",
+        "/api/campaigns/local/start",
+        Some("local-supervisor"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    carrier.assert_passed(Duration::from_secs(60));
+    support::wait_until(Duration::from_secs(10), "two refusals counted", &|| {
+        unwanted(addr, "607") == 2
+    });
+    let listed = |number: &str, campaign: Option<&str>| {
+        let path = match campaign {
+            Some(name) => format!("/api/dnc/{number}?campaign={name}"),
+            None => format!("/api/dnc/{number}"),
+        };
+        let (status, body) = support::http(addr, "GET", &path, Some("local-supervisor"), None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["listed"] == true
+    };
+    for number in ["%2B14155551001", "%2B12125551002"] {
+        assert!(
+            listed(number, Some("local")),
+            "{number} on the campaign's list"
+        );
+        assert!(!listed(number, None), "{number} not on the internal list");
+    }
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    let invites = carrier.messages().matches("INVITE sip:").count();
+    assert_eq!(invites, 2, "one dial per number");
+}
+
+/// `outdial_calls_refused_as_unwanted_total` of campaign `local` with
+/// `code`, over every caller ID.
+fn unwanted(addr: std::net::SocketAddr, code: &str) -> u64 {
+    let (_, metrics) = support::http(addr, "GET", "/metrics", None, None);
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("outdial_calls_refused_as_unwanted_total{"))
+        .filter(|line| {
+            line.contains("campaign=\"local\"") && line.contains(&format!("sip_code=\"{code}\""))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|count| count as u64)
+        .sum()
 }
 
 /// `outdial_calls_refused_as_unwanted_total` of campaign `local` with
@@ -100,9 +176,9 @@ fn presented_caller_ids(log: &str) -> BTreeMap<String, String> {
 }
 
 /// A node with a progressive campaign `local` (local presence, its own
-/// number in 202 and numbers in 415 and 212), one simulated agent, the
-/// three contacts imported; returns its configuration file.
-fn node(dir: &Path, carrier_port: u16) -> std::path::PathBuf {
+/// number in 202 and numbers in 415 and 212), one simulated agent, `list`
+/// (CSV) imported; returns its configuration file.
+fn node(dir: &Path, carrier_port: u16, list: &str) -> std::path::PathBuf {
     let rtp_base = 28000 + (free_port() % 1000) * 16;
     let config = format!(
         r#"
@@ -146,14 +222,6 @@ local_presence = true
     );
     let config_path = dir.join("outdial.toml");
     std::fs::write(&config_path, config).unwrap();
-    let list: String = std::iter::once("external_id,phone\n".to_string())
-        .chain(
-            EXPECTED
-                .iter()
-                .enumerate()
-                .map(|(i, (callee, _))| format!("c{i},{callee}\n")),
-        )
-        .collect();
-    support::import_list(&config_path, "local", &list, dir);
+    support::import_list(&config_path, "local", list, dir);
     config_path
 }

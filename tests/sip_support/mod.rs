@@ -28,6 +28,8 @@ pub fn scenario(name: &str) -> PathBuf {
 pub struct Sipp {
     child: Child,
     pub port: u16,
+    /// The calls it was started for (`-m`).
+    calls: u32,
     errors: PathBuf,
     /// Its working directory: the error and message logs.
     dir: tempfile::TempDir,
@@ -79,6 +81,8 @@ impl Sipp {
                 "-timeout",
                 "25s",
                 "-trace_err",
+                // The final statistics screen, for the calls that passed.
+                "-trace_screen",
                 "-error_file",
             ])
             .arg(&errors)
@@ -101,19 +105,29 @@ impl Sipp {
         Sipp {
             child,
             port,
+            calls,
             errors,
             dir,
         }
     }
 
     /// Waits for SIPp to finish; panics with its error log unless it
-    /// exits 0 (every call passed its scenario) within `within`.
+    /// exits 0 within `within` having passed every call it was started for.
+    /// (SIPp exits 0 at its `-timeout` when the calls it had passed: a
+    /// scenario that saw fewer calls than expected is no pass.)
     pub fn assert_passed(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let log = std::fs::read_to_string(&self.errors).unwrap_or_default();
                 assert!(status.success(), "SIPp failed ({status}):\n{log}");
+                let passed = self.successful_calls();
+                assert_eq!(
+                    passed,
+                    Some(u64::from(self.calls)),
+                    "SIPp passed {passed:?} of the {} calls it expected:\n{log}",
+                    self.calls
+                );
                 return;
             }
             if Instant::now() > deadline {
@@ -123,6 +137,25 @@ impl Sipp {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The calls SIPp counted as successful, from its final screen
+    /// (`-trace_screen`, written as it exits).
+    fn successful_calls(&self) -> Option<u64> {
+        let entries = std::fs::read_dir(self.dir.path()).ok()?;
+        let screen = entries
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with("_screen.log"))?;
+        let text = std::fs::read_to_string(screen.path()).ok()?;
+        // "  Successful call | <periodic> | <cumulative>"
+        text.lines()
+            .rev()
+            .find(|line| line.trim_start().starts_with("Successful call"))?
+            .rsplit('|')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// The messages SIPp received and sent so far, as its `-trace_msg`
