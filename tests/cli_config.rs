@@ -69,6 +69,37 @@ fn settings_against_the_rules_are_warned_not_refused() {
 }
 
 #[test]
+fn a_prompt_run_could_not_load_is_an_error() {
+    // `run` loads every campaign's audio at start and stops on one it
+    // cannot read: check-config says so first. A readable WAV passes.
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("hold.wav");
+    let mut file = std::fs::File::create(&wav).unwrap();
+    outdial::media::wav::write_pcm16(&mut file, 8000, 1, &[0i16; 800]).unwrap();
+    let campaign = "[[campaign]]\nname = \"demo\"";
+    assert!(DEFAULT_CONFIG.contains(campaign));
+    let with = |lines: &str| DEFAULT_CONFIG.replacen(campaign, &format!("{campaign}\n{lines}"), 1);
+    let (code, stdout, stderr, _) = check(&with(&format!("hold_music = \"{}\"", wav.display())));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let missing = dir.path().join("nowhere.wav");
+    let (code, _, stderr, _) = check(&with(&format!(
+        "hold_music = \"{}\"\nabandon_prompt = \"{}\"",
+        wav.display(),
+        missing.display()
+    )));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("campaign `demo`: `abandon_prompt`: cannot read")
+            && stderr.contains("nowhere.wav"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hold_music"),
+        "the good one passes: {stderr}"
+    );
+}
+
+#[test]
 fn unknown_key_names_file_line_and_key() {
     let text = DEFAULT_CONFIG.replace("max_calls_per_second = 10", "max_calls_per_sec = 10");
     let (code, _, stderr, path) = check(&text);

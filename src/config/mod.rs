@@ -460,6 +460,16 @@ impl CampaignSource {
 pub const DEFAULT_PUSH_PREVIEW_TIMEOUT_S: u64 = 30;
 
 impl CampaignConfig {
+    /// The audio files the campaign plays, by key (`run` loads them at
+    /// start: one it cannot read stops it).
+    pub fn prompt_files(&self) -> [(&'static str, Option<&Path>); 3] {
+        [
+            ("abandon_prompt", self.abandon_prompt.as_deref()),
+            ("voicemail_prompt", self.voicemail_prompt.as_deref()),
+            ("hold_music", self.hold_music.as_deref()),
+        ]
+    }
+
     /// Whether an agent may present `caller_id` on this campaign's calls.
     pub fn allows_caller_id(&self, caller_id: &str) -> bool {
         self.caller_ids.iter().any(|c| c == caller_id)
