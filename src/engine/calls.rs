@@ -307,6 +307,23 @@ impl Dialer {
             // Whoever the dialer gave the call to, the customer's audio is
             // in this agent's leg now (what a hold acts on).
             entry.spliced_to = Some(agent.clone());
+            // A splice starts a fresh bridge (a late splice moved the
+            // customer and it is spliced back): a hold or a paused
+            // recording the engine still has goes on in the new one.
+            if entry.hold.is_on() {
+                self.effects.push_back(Effect::Hold {
+                    call: *call,
+                    agent: agent.clone(),
+                    on: true,
+                });
+            }
+            if entry.recording_paused.is_on() {
+                self.effects.push_back(Effect::PauseRecording {
+                    call: *call,
+                    agent: agent.clone(),
+                    paused: true,
+                });
+            }
         }
         match input {
             Input::Leased {

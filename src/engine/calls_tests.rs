@@ -311,6 +311,24 @@ fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
         .handle_command(hold(true), t0 + ms(11_000))
         .unwrap_err();
     assert!(refused.to_string().contains("on hold already"), "{refused}");
+    // The customer spliced again (a fresh bridge, no hold in it): the hold
+    // goes on there.
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(12_000),
+    );
+    let again = effects(&mut dialer);
+    assert!(
+        again.contains(&Effect::Hold {
+            call,
+            agent: "sim".into(),
+            on: true,
+        }),
+        "{again:?}"
+    );
     let view = dialer.agent_view("sim", t0 + ms(14_500)).unwrap();
     assert_eq!((view.state, view.on_hold_s), ("on_call", Some(4)));
     let events: Vec<_> = std::iter::from_fn(|| dialer.poll_event()).collect();
