@@ -463,6 +463,62 @@ fn a_baresip_softphone_rung_per_call_takes_a_customer() {
     assert_each_customer_heard_after_a_zip(&windows(&phone.heard(), 0), 1);
 }
 
+/// The agent presses Hold on the softphone during a call (baresip's
+/// `hold`: a re-INVITE with a=sendonly) and Resume: the customer is held
+/// as from the desktop (the agent view shows it, the CDR has the time).
+#[test]
+fn the_softphones_hold_button_holds_the_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let OneCustomer {
+        mut carrier,
+        config_path,
+        mut running,
+        addr,
+        phone,
+    } = one_customer(
+        dir.path(),
+        |text| text,
+        "id,phone\ncustomer-1,+12025551001\n",
+    );
+    let (status, body) = agent_post(addr, "login", None);
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(15), "the reservation call up", || {
+        (agent(addr)["phone_connected"] == true).then_some(())
+    });
+    let (status, body) = agent_post(addr, "ready", None);
+    assert_eq!(status, 200, "{body}");
+    start_campaign(addr);
+    wait_for(Duration::from_secs(40), "the customer on the line", || {
+        (agent(addr)["state"] == "on_call").then_some(())
+    });
+    let response = phone.command("hold");
+    assert_eq!(response["ok"], true, "{response}");
+    wait_for(Duration::from_secs(5), "the customer on hold", || {
+        agent(addr)["on_hold_s"].is_u64().then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let response = phone.command("resume");
+    assert_eq!(response["ok"], true, "{response}");
+    wait_for(Duration::from_secs(5), "the customer off hold", || {
+        agent(addr)["on_hold_s"].is_null().then_some(())
+    });
+    wait_for(Duration::from_secs(30), "the customer hung up", || {
+        (agent(addr)["state"] == "wrap_up").then_some(())
+    });
+    let (status, body) = agent_post(addr, "disposition", Some(r#"{"code":"SALE"}"#));
+    assert_eq!(status, 200, "{body}");
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    carrier.assert_passed(Duration::from_secs(10));
+    let out = dir.path().join("attempts.csv");
+    let (headers, rows) = support::export_csv(&config_path, "soft", true, &out);
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let hold_ms: u64 = rows[0][column("hold_ms")].parse().unwrap();
+    assert!((1000..=6000).contains(&hold_ms), "{rows:?}");
+    assert!(phone.log().contains("call: hold"), "{}", phone.log());
+}
+
 /// SIT segment 1 of the carrier's intercept (IC): 913.8 Hz.
 const SIT_1_HZ: f64 = 913.8;
 

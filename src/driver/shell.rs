@@ -59,6 +59,9 @@ struct AgentPhone {
     handle: Option<CallHandle>,
     media: mpsc::UnboundedSender<AgentCommand>,
     up: bool,
+    /// The phone holds the call (its last re-offer was sendonly or
+    /// inactive: the agent pressed Hold on the phone).
+    held: bool,
 }
 
 /// What the shell keeps of one campaign: its settings and its prompts,
@@ -956,6 +959,7 @@ impl Shell {
                 handle: None,
                 media: tx.clone(),
                 up: true,
+                held: false,
             },
         );
         Some(tx)
@@ -1049,6 +1053,7 @@ impl Shell {
                         handle: Some(handle),
                         media: tx,
                         up: false,
+                        held: false,
                     },
                 );
                 Vec::new()
@@ -1355,8 +1360,14 @@ impl Shell {
             }
             SipEvent::MediaChanged { media, .. } => {
                 tracing::info!(%agent, direction = media.direction.attribute(), remote = ?media.remote, "agent re-offer");
+                // The phone's Hold button: it no longer wants what we send.
+                let held = !media.direction.we_send();
                 let _ = phone.media.send(AgentCommand::Renegotiated(media));
-                Vec::new()
+                if held == phone.held {
+                    return Vec::new();
+                }
+                phone.held = held;
+                vec![Input::AgentPhoneHold { agent, held }]
             }
             SipEvent::Ended { end, .. } => {
                 self.parties.remove(&handle);

@@ -607,6 +607,7 @@ impl Dialer {
                 }
             }
             Input::AgentPhoneRegistered { agent } => self.phone_registered(&agent),
+            Input::AgentPhoneHold { agent, held } => self.phone_hold(&agent, held, now),
         }
         self.collect_agent_events(now);
         self.after_change(now);

@@ -369,6 +369,47 @@ fn the_agent_holds_and_resumes_the_customer_and_the_hold_time_is_recorded() {
 }
 
 #[test]
+fn the_phones_hold_button_holds_the_customer_on_the_line() {
+    let t0 = Instant::now();
+    let phone = |held| Input::AgentPhoneHold {
+        agent: "sim".into(),
+        held,
+    };
+    let (mut dialer, call) = customer_on_the_line(t0, |dialer| {
+        // Still hearing the zip tone: the phone's hold is the phone's own.
+        dialer.handle_input(phone(true), t0 + ms(3650));
+        dialer.handle_input(phone(false), t0 + ms(3700));
+        assert!(
+            !effects(dialer)
+                .iter()
+                .any(|e| matches!(e, Effect::Hold { .. })),
+            "nobody on the line to hold"
+        );
+    });
+    dialer.handle_input(phone(true), t0 + ms(5000));
+    let held = effects(&mut dialer);
+    let expected = Effect::Hold {
+        call,
+        agent: "sim".into(),
+        on: true,
+    };
+    assert!(held.contains(&expected), "{held:?}");
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(6000)).unwrap().on_hold_s,
+        Some(1)
+    );
+    dialer.handle_input(phone(false), t0 + ms(9000));
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(9000)).unwrap().on_hold_s,
+        None
+    );
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(12_000));
+    dialer.handle_timeout(t0 + ms(15_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written[0].hold_ms, Some(4000), "{written:?}");
+}
+
+#[test]
 fn the_agent_pauses_the_recording_and_the_paused_time_is_recorded() {
     let t0 = Instant::now();
     let pause = |paused| Command::PauseRecording {

@@ -270,6 +270,12 @@ pub enum Input {
     AgentPhoneRegistered {
         agent: String,
     },
+    /// The agent's phone put its call on hold (a re-offer sendonly or
+    /// inactive: the phone's own Hold button) or took it off hold.
+    AgentPhoneHold {
+        agent: String,
+        held: bool,
+    },
 }
 
 /// A campaign's live figures (API `GET /campaigns/{name}/stats`).

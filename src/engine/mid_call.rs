@@ -164,6 +164,19 @@ impl Dialer {
         Ok(())
     }
 
+    /// The agent pressed Hold (or Resume) on the phone: the customer on
+    /// the line goes on hold (or comes off it) as from the desktop. Between
+    /// customers, or already so, nothing changes (the reservation call
+    /// itself may be held and resumed freely).
+    pub(super) fn phone_hold(&mut self, agent: &str, held: bool, now: Instant) {
+        let on_the_line = self
+            .call_on_the_line(agent, "hold")
+            .is_ok_and(|(_, entry)| entry.hold.is_on() != held);
+        if on_the_line && let Err(error) = self.hold_call(agent, held, now) {
+            tracing::debug!(%agent, %error, "the phone's hold changed nothing");
+        }
+    }
+
     /// How long the agent's customer has been on hold (`None`: not on hold).
     pub(super) fn on_hold_for(&self, agent: &str, now: Instant) -> Option<Duration> {
         let call = self.agents.get(agent)?.session.current_call()?;
