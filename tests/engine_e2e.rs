@@ -825,7 +825,7 @@ fn a_preview_agent_cancels_the_call_while_it_rings() {
 #[test]
 fn the_agent_holds_the_customer_and_pauses_the_recording() {
     // A preview call (connected at the answer) to a SIPp customer who
-    // "talks" a 1000 Hz tone for 14 s; the agent is a SIPp phone that
+    // "talks" a 1000 Hz tone for 25 s; the agent is a SIPp phone that
     // echoes what it hears. Through the API the agent holds the customer
     // for about 3 s, then pauses the recording for about 2 s. In the
     // bridge recording the agent's channel (the echo of what the agent
@@ -834,16 +834,16 @@ fn the_agent_holds_the_customer_and_pauses_the_recording() {
     let dir = tempfile::tempdir().unwrap();
     let audio = dir.path().join("audio");
     std::fs::create_dir_all(&audio).unwrap();
-    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 14_000);
+    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
     sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
     let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir.path());
-    // Its "Hello?" lasts the whole 14 s file, not the usual 2540 ms.
+    // Its "Hello?" lasts the whole 25 s file, not the usual 2540 ms.
     let text = std::fs::read_to_string(&scenario).unwrap();
     let greeting = r#"<pause milliseconds="2540"/>"#;
     assert!(text.contains(greeting));
     std::fs::write(
         &scenario,
-        text.replace(greeting, r#"<pause milliseconds="14000"/>"#),
+        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
     )
     .unwrap();
     let mut carrier = Sipp::uas(

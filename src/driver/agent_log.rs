@@ -4,14 +4,14 @@
 //! A store that is away for a while (a restart, a failover, a lock) loses
 //! nothing: the changes wait in a backlog, in order, and are written
 //! together once it answers again — tried again every second, then less
-//! often up to every 30 s. The backlog is bounded
-//! ([`MAX_BACKLOG`] changes, hours of a large floor's changes): beyond it
-//! the oldest are dropped, counted and logged, so an outage of days cannot
-//! eat the node's memory. What is still waiting when the node stops (after
-//! [`AgentLog::close`]'s wait) or crashes is lost; the reports then lack
-//! those changes, the dialing loses nothing. A change the store refuses for
-//! good (not a passing failure) is dropped with a warning, as retrying it
-//! cannot help.
+//! often up to every 30 s (at once when the node stops). The backlog is
+//! bounded ([`MAX_BACKLOG`] changes, hours of a large floor's changes):
+//! beyond it the oldest are dropped, counted and logged, so an outage of
+//! days cannot eat the node's memory. What is still waiting when the node
+//! stops (after [`AgentLog::close`]'s wait) or crashes is lost; the reports
+//! then lack those changes, the dialing loses nothing. A batch the store
+//! refuses for good (not a passing failure) is dropped with a warning, as
+//! retrying it cannot help; the node's end is written on its own after it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -54,7 +54,9 @@ impl AgentLog {
     pub fn start(store: Arc<dyn Store>, node: String) -> AgentLog {
         let closing_node = node.clone();
         let write: WriteBatch = Arc::new(move |changes, closed_at| {
-            store.record_agent_states(&changes)?;
+            if !changes.is_empty() {
+                store.record_agent_states(&changes)?;
+            }
             if let Some(at) = closed_at {
                 store.close_agent_states(&closing_node, at, REASON_DIALER_STOPPED)?;
             }
@@ -165,14 +167,22 @@ async fn run(
             );
             backlog.dropped = 0;
         }
-        let changes: Vec<StateChange> = backlog.changes.iter().cloned().collect();
-        let closed_at = backlog.closed_at;
+        // The changes first, then the node's end: each is forgotten once
+        // written, so a retry never writes a change twice.
+        let step = if backlog.changes.is_empty() {
+            Step::Close
+        } else {
+            Step::Changes
+        };
+        let (changes, closed_at) = match step {
+            Step::Changes => (backlog.changes.iter().cloned().collect(), None),
+            Step::Close => (Vec::new(), backlog.closed_at),
+        };
         let writing = write.clone();
         let written = tokio::task::spawn_blocking(move || writing(changes, closed_at)).await;
         match written {
             Ok(Ok(())) => {
-                backlog.changes.clear();
-                backlog.closed_at = None;
+                backlog.forget(step);
                 retry_after = retry_first;
                 continue;
             }
@@ -180,9 +190,10 @@ async fn run(
                 tracing::debug!(%error, waiting = backlog.changes.len(), "agent state log: the store is away, trying again");
             }
             Ok(Err(error)) => {
+                // Retrying cannot help: this batch is lost, the node's end
+                // (if it is next) is still tried.
                 tracing::warn!(%error, "cannot keep the agents' state changes for the reports");
-                backlog.changes.clear();
-                backlog.closed_at = None;
+                backlog.forget(step);
                 continue;
             }
             Err(error) => {
@@ -190,7 +201,8 @@ async fn run(
                 return;
             }
         }
-        // The store is away: wait, taking in what arrives meanwhile.
+        // The store is away: wait, taking in what arrives meanwhile; the
+        // node stopping cuts the wait short (its exit waits only briefly).
         let wait = tokio::time::sleep(retry_after);
         tokio::pin!(wait);
         loop {
@@ -198,11 +210,33 @@ async fn run(
                 () = &mut wait => break,
                 entry = received.recv(), if open => match entry {
                     Some(entry) => backlog.add(entry),
-                    None => open = false,
+                    // `close` sent the node's end and let go of the
+                    // channel: try again now.
+                    None => {
+                        open = false;
+                        break;
+                    }
                 },
             }
         }
         retry_after = (retry_after * 2).min(RETRY_LONGEST);
+    }
+}
+
+/// What one write of the backlog carries.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Changes,
+    Close,
+}
+
+impl Backlog {
+    /// A step written (or refused for good): not written again.
+    fn forget(&mut self, step: Step) {
+        match step {
+            Step::Changes => self.changes.clear(),
+            Step::Close => self.closed_at = None,
+        }
     }
 }
 
@@ -260,6 +294,44 @@ mod tests {
             ["a1:ready", "a1:on_call", "a2:not_ready", "closed"],
             "four failed writes lost nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn a_close_that_fails_once_does_not_write_the_changes_twice() {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let close_failures = Arc::new(Mutex::new(1));
+        let keeping = kept.clone();
+        // As the store does: the changes in one transaction, then the
+        // node's end in another, which fails the first time.
+        let write: WriteBatch = Arc::new(move |changes, closed_at| {
+            let mut kept = keeping.lock().unwrap();
+            kept.extend(changes.into_iter().map(|c| c.agent));
+            if closed_at.is_some() {
+                let mut left = close_failures.lock().unwrap();
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(busy());
+                }
+                kept.push("closed".into());
+            }
+            Ok(())
+        });
+        let mut log = AgentLog::with_writer("n1".into(), write, Duration::from_millis(5));
+        log.changed("a1", "ready", None);
+        log.close(Duration::from_secs(5)).await;
+        assert_eq!(*kept.lock().unwrap(), ["a1", "closed"]);
+    }
+
+    #[tokio::test]
+    async fn a_stop_cuts_the_wait_for_the_store_short() {
+        // The store fails once; the writer waits 10 s before the next try,
+        // but the node's stop (Closed) tries again at once.
+        let (write, kept) = flaky(1);
+        let mut log = AgentLog::with_writer("n1".into(), write, Duration::from_secs(10));
+        log.changed("a1", "ready", None);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        log.close(Duration::from_secs(2)).await;
+        assert_eq!(*kept.lock().unwrap(), ["a1:ready", "closed"]);
     }
 
     #[tokio::test]

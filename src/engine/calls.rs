@@ -947,11 +947,16 @@ impl Dialer {
             do_not_call: false,
             guide_answers: None,
             talk_ms,
-            // Hold and paused recording are the agent's: only for a call
-            // that reached one.
-            hold_ms: (outcome.result == AttemptResult::Connected)
+            // Hold and paused recording are the agent's: for every call
+            // spliced to one (a live person, a machine given to an agent,
+            // a call a background verdict ended), none for the others.
+            hold_ms: entry
+                .spliced_to
+                .is_some()
                 .then(|| millis(entry.hold.total(now))),
-            recording_paused_ms: (outcome.result == AttemptResult::Connected)
+            recording_paused_ms: entry
+                .spliced_to
+                .is_some()
                 .then(|| millis(entry.recording_paused.total(now))),
             outcome,
         };

@@ -111,7 +111,11 @@ fn start_demo(dialer: &mut Dialer, now: Instant) -> Vec<Effect> {
 
 /// Starts the campaign and answers its first lease with `n` records.
 fn started(t0: Instant, n: i64, abandon_prompt: bool) -> (Dialer, Vec<Effect>) {
-    let mut dialer = dialer(t0, abandon_prompt);
+    started_dialer(dialer(t0, abandon_prompt), t0, n)
+}
+
+/// Starts `dialer`'s campaign and answers its first lease with `n` records.
+fn started_dialer(mut dialer: Dialer, t0: Instant, n: i64) -> (Dialer, Vec<Effect>) {
     let first = start_demo(&mut dialer, t0);
     assert!(
         first
@@ -246,9 +250,14 @@ fn a_human_reaches_the_agent_and_is_recorded_with_the_disposition() {
 
 /// A progressive call answered at 3 s by a human and given to agent
 /// "sim"; `before_splice` runs while the agent hears the zip tone, before
-/// the shell reports the splice done at 3.8 s.
+/// the shell reports the splice done at 3.8 s. The node records its calls.
 fn customer_on_the_line(t0: Instant, before_splice: impl FnOnce(&mut Dialer)) -> (Dialer, CallId) {
-    let (mut dialer, first) = started(t0, 3, false);
+    let text = format!(
+        "{}\n[media]\nrecord_dir = \"recordings\"\n",
+        config_text().replace("ABANDON_PROMPT", "")
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let (mut dialer, first) = started_dialer(Dialer::new(&config, t0), t0, 3);
     let call = dials(&first)[0];
     dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
     dialer.handle_input(
@@ -407,6 +416,78 @@ fn the_phones_hold_button_holds_the_customer_on_the_line() {
     dialer.handle_timeout(t0 + ms(15_000));
     let written = records(&effects(&mut dialer));
     assert_eq!(written[0].hold_ms, Some(4000), "{written:?}");
+}
+
+#[test]
+fn a_machine_given_to_an_agent_keeps_its_hold_time() {
+    // `machine_action = "connect_agent"`: the agent may leave a voicemail
+    // by hand, and hold meanwhile; the attempt ends as a machine, with the
+    // agent's hold time all the same.
+    let t0 = Instant::now();
+    let text = config_text().replace("ABANDON_PROMPT", "machine_action = \"connect_agent\"");
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    start_demo(&mut dialer, t0);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![lease(1)],
+            for_agent: None,
+        },
+        t0,
+    );
+    let call = dials(&effects(&mut dialer))[0];
+    dialer.handle_input(Input::Answered { call }, t0 + ms(2000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Machine,
+            label: "machine",
+            at_ms: 2500,
+        },
+        t0 + ms(4500),
+    );
+    let connect = effects(&mut dialer);
+    assert!(
+        connect.contains(&Effect::Connect {
+            call,
+            agent: "sim".into()
+        }),
+        "{connect:?}"
+    );
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(4700),
+    );
+    dialer
+        .handle_command(
+            Command::Hold {
+                agent: "sim".into(),
+                on: true,
+            },
+            t0 + ms(5000),
+        )
+        .unwrap();
+    // This node records nothing (no `[media] record_dir`): no pause.
+    let refused = dialer
+        .handle_command(
+            Command::PauseRecording {
+                agent: "sim".into(),
+                paused: true,
+            },
+            t0 + ms(5500),
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("not recorded"), "{refused}");
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(8000));
+    dialer.handle_timeout(t0 + ms(11_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].outcome.result, AttemptResult::Machine);
+    assert_eq!(written[0].hold_ms, Some(3000));
 }
 
 #[test]

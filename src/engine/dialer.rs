@@ -450,6 +450,9 @@ pub struct Dialer {
     pub(super) trunk_hold: Option<TrunkHold>,
     /// `[agent_states] not_ready_reasons` (empty: free text).
     not_ready_reasons: Vec<String>,
+    /// The node records bridged calls (`[media] record_dir` is set); each
+    /// campaign may still keep its own unrecorded (`record_calls`).
+    pub(super) records_calls: bool,
 }
 
 impl Dialer {
@@ -534,6 +537,7 @@ impl Dialer {
             trunk_health: TrunkHealth::new(),
             trunk_hold: None,
             not_ready_reasons: config.agent_states.not_ready_reasons.clone(),
+            records_calls: config.media.record_dir.is_some(),
         }
     }
 

@@ -141,6 +141,17 @@ impl Dialer {
         } else {
             "resume the recording"
         };
+        let campaign = self.call_on_the_line(agent, action)?.1.campaign.clone();
+        let recorded = self.records_calls
+            && self
+                .campaigns
+                .get(&campaign)
+                .is_none_or(|c| c.config.record_calls);
+        if !recorded {
+            return Err(CommandError::Unavailable(
+                "this call is not recorded: nothing to pause".into(),
+            ));
+        }
         let (call, entry) = self.call_on_the_line(agent, action)?;
         if !entry.recording_paused.set(paused, now) {
             return Err(CommandError::Unavailable(if paused {

@@ -124,6 +124,8 @@ name = "Simulated"
 sip_uri = "sip:sim@127.0.0.1:5083"
 campaigns = {shared}
 simulated = {{ wrap_up_s = 3, disposition = "SALE" }}
+[media]
+record_dir = "recordings"
 "#,
         node = super::test_node_toml(6, 5.0),
     );
@@ -793,7 +795,7 @@ impl World {
                 caller_id: None,
             });
         }
-        let command = match choice % 16 {
+        let command = match choice % 18 {
             0 | 1 => Command::AgentLogin { agent },
             2..=4 => Command::AgentReady { agent },
             5 => Command::AgentNotReady {
@@ -801,15 +803,15 @@ impl World {
                 reason: "break".into(),
             },
             6 => Command::AgentLogout { agent },
-            7 if (choice / 16).is_multiple_of(3) => Command::Hold {
-                agent,
-                on: (choice / 48).is_multiple_of(2),
-            },
-            7 if (choice / 16) % 3 == 1 => Command::PauseRecording {
-                agent,
-                paused: (choice / 48).is_multiple_of(2),
-            },
             7 => Command::AgentHangup { agent },
+            16 => Command::Hold {
+                agent,
+                on: (choice / 18).is_multiple_of(2),
+            },
+            17 => Command::PauseRecording {
+                agent,
+                paused: (choice / 18).is_multiple_of(2),
+            },
             8 | 9 => Command::Disposition {
                 agent,
                 code: ["SALE", "CALLBACK", "NOPE", "DNC"][(choice as usize / 16) % 4].into(),

@@ -60,9 +60,9 @@ pub fn write_attempts(
             "abandoned",
             "ring_ms",
             "talk_ms",
-            "hold_ms",
             "guide_answers",
             "recording",
+            "hold_ms",
             "recording_paused_ms",
         ],
         |writer| {
@@ -86,9 +86,11 @@ pub fn write_attempts(
                         u8::from(a.abandoned).to_string(),
                         opt(&a.ring_ms),
                         opt(&a.talk_ms),
-                        opt(&a.hold_ms),
                         opt(&a.guide_answers),
                         opt(&a.recording),
+                        // Columns added later go last: readers by position
+                        // keep working.
+                        opt(&a.hold_ms),
                         opt(&a.recording_paused_ms),
                     ])
                     .map_err(csv_error)

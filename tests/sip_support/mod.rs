@@ -125,8 +125,10 @@ impl Sipp {
                 assert_eq!(
                     passed,
                     Some(u64::from(self.calls)),
-                    "SIPp passed {passed:?} of the {} calls it expected:\n{log}",
-                    self.calls
+                    "SIPp passed {passed:?} of the {} calls it expected (None: no final \
+                     screen in {}):\n{log}",
+                    self.calls,
+                    self.dir.path().display()
                 );
                 return;
             }
