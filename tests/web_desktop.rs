@@ -276,6 +276,8 @@ transports = ["udp"]
 bind = "127.0.0.1"
 port_min = {rtp_base}
 port_max = {rtp_max}
+[media]
+record_dir = "{recordings}"
 [trunk]
 uri = "sip:127.0.0.1:{carrier_port}"
 caller_id = "+15551230000"
@@ -322,6 +324,7 @@ campaigns = ["web"]
 "#,
         rtp_max = rtp_base + 7,
         db = dir.join("outdial.db").display(),
+        recordings = dir.join("recordings").display(),
     )
 }
 
