@@ -263,23 +263,45 @@ fn a_baresip_softphone_registers_takes_two_customers_and_hangs_up() {
     // The agent puts the reservation call on hold from the softphone and
     // takes it back: re-INVITEs with a=sendonly, then sendrecv, answered by
     // outdial (recvonly, sendrecv), which stops sending meanwhile and then
-    // sends again; the agent stays connected and Ready throughout. (After
+    // sends again; the agent stays connected, Not ready ("phone on hold":
+    // no customer for a phone nobody listens on) while the phone holds and
+    // Ready again once it resumes. (After
     // the customers: baresip 1.0 stops writing its `sndfile` dump of what
     // it decodes once a hold restarts its player, though it goes on
     // receiving — tcpdump showed outdial's 50 packets/s before and after.)
     let response = phone.command("hold");
     assert_eq!(response["ok"], true, "{response}");
-    std::thread::sleep(Duration::from_millis(1000));
+    wait_for(
+        Duration::from_secs(5),
+        "not ready while the phone holds",
+        || {
+            let view = agent(addr);
+            (view["state"] == "not_ready" && view["reason"] == "phone on hold").then_some(())
+        },
+    );
     let view = agent(addr);
     assert_eq!(
-        (&view["state"], &view["phone_connected"]),
-        (&Value::from("ready"), &Value::from(true)),
+        (&view["phone_connected"], &view["phone_on_hold"]),
+        (&Value::from(true), &Value::from(true)),
         "{view}"
     );
     let response = phone.command("resume");
     assert_eq!(response["ok"], true, "{response}");
     std::thread::sleep(Duration::from_millis(3000));
-    assert_eq!(agent(addr)["phone_connected"], true);
+    let view = agent(addr);
+    assert_eq!(
+        (
+            &view["state"],
+            &view["phone_connected"],
+            &view["phone_on_hold"]
+        ),
+        (
+            &Value::from("ready"),
+            &Value::from(true),
+            &Value::from(false)
+        ),
+        "{view}"
+    );
 
     // The agent hangs up the softphone: the dialer sees the phone gone and
     // offers the agent no more calls.

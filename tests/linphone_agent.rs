@@ -233,10 +233,11 @@ fn a_linphone_softphone_registers_takes_a_customer_holds_and_hangs_up() {
             .contains("to LinphoneCallPaused")
             .then_some(())
     });
+    // A phone on hold takes no customer: Not ready until it resumes.
     let view = agent(addr);
     assert_eq!(
-        (&view["state"], &view["phone_connected"]),
-        (&"ready".into(), &true.into()),
+        (&view["state"], &view["reason"], &view["phone_connected"]),
+        (&"not_ready".into(), &"phone on hold".into(), &true.into()),
         "{view}"
     );
     phone.command("resume");
@@ -250,6 +251,11 @@ fn a_linphone_softphone_registers_takes_a_customer_holds_and_hangs_up() {
                 .contains("to LinphoneCallStreamsRunning")
                 .then_some(())
         },
+    );
+    wait_for(
+        Duration::from_secs(5),
+        "Ready again after the resume",
+        || (agent(addr)["state"] == "ready").then_some(()),
     );
     assert_eq!(agent(addr)["phone_connected"], true);
 

@@ -301,9 +301,25 @@ pub(super) fn activity(state: &AgentState) -> AgentActivity {
 impl Dialer {
     /// Applies what the shell observed.
     pub fn handle_input(&mut self, input: Input, now: Instant) {
+        let phone_held = match &input {
+            Input::Spliced { agent, .. } => self.agents.get(agent).is_some_and(|a| a.phone_held),
+            _ => false,
+        };
         if let Input::Spliced { call, agent } = &input
             && let Some(entry) = self.calls.get_mut(call)
         {
+            // Spliced into a phone that holds its call (the agent pressed
+            // Hold as the customer came): the customer waits on hold, not
+            // in silence, until the phone resumes.
+            if phone_held && !entry.hold.is_on() {
+                entry.hold.set(true, now);
+                self.events.push_back(Event::Hold {
+                    agent: agent.clone(),
+                    campaign: entry.campaign.clone(),
+                    call: *call,
+                    on: true,
+                });
+            }
             // Whoever the dialer gave the call to, the customer's audio is
             // in this agent's leg now (what a hold acts on).
             entry.spliced_to = Some(agent.clone());

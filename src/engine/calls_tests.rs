@@ -419,6 +419,83 @@ fn the_phones_hold_button_holds_the_customer_on_the_line() {
 }
 
 #[test]
+fn a_phone_on_hold_takes_no_customer_and_one_spliced_meanwhile_waits_on_hold() {
+    let t0 = Instant::now();
+    let phone = |held| Input::AgentPhoneHold {
+        agent: "sim".into(),
+        held,
+    };
+    let mut dialer = dialer(t0, false);
+    start_demo(&mut dialer, t0);
+    // Ready, the phone holds its reservation call: not ready until it
+    // resumes, so no customer is dialed for a phone nobody listens on.
+    dialer.handle_input(phone(true), t0 + ms(100));
+    let view = dialer.agent_view("sim", t0 + ms(100)).unwrap();
+    assert_eq!(
+        (view.state, view.reason.as_deref(), view.phone_on_hold),
+        ("not_ready", Some("phone on hold"), true)
+    );
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![lease(1), lease(2)],
+            for_agent: None,
+        },
+        t0 + ms(200),
+    );
+    assert!(dials(&effects(&mut dialer)).is_empty(), "nobody to take it");
+    dialer.handle_input(phone(false), t0 + ms(1000));
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(1000)).unwrap().state,
+        "ready"
+    );
+    let call = dials(&effects(&mut dialer))[0];
+    // The phone holds again while the customer is being connected: the
+    // customer, spliced, waits on hold.
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(3600),
+            },
+            label: "human",
+            at_ms: 600,
+        },
+        t0 + ms(3600),
+    );
+    effects(&mut dialer);
+    dialer.handle_input(phone(true), t0 + ms(3650));
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(3650)).unwrap().state,
+        "connecting"
+    );
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "sim".into(),
+        },
+        t0 + ms(3800),
+    );
+    let spliced = effects(&mut dialer);
+    let held = Effect::Hold {
+        call,
+        agent: "sim".into(),
+        on: true,
+    };
+    assert!(spliced.contains(&held), "{spliced:?}");
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(4800)).unwrap().on_hold_s,
+        Some(1)
+    );
+    dialer.handle_input(phone(false), t0 + ms(5800));
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(5800)).unwrap().on_hold_s,
+        None
+    );
+}
+
+#[test]
 fn a_machine_given_to_an_agent_keeps_its_hold_time() {
     // `machine_action = "connect_agent"`: the agent may leave a voicemail
     // by hand, and hold meanwhile; the attempt ends as a machine, with the

@@ -308,6 +308,8 @@ pub struct AgentView {
     pub on_hold_s: Option<u64>,
     /// The agent paused the call's recording.
     pub recording_paused: bool,
+    /// The agent's phone holds its call (its own Hold button).
+    pub phone_on_hold: bool,
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
@@ -405,6 +407,9 @@ pub(super) struct AgentEntry {
     /// that dial by themselves could (`agent_share.rs`); `None`: not
     /// shared, counted by each of its campaigns.
     pub dialing_for: Option<String>,
+    /// The agent's phone holds its reservation call (its own Hold button;
+    /// `mid_call.rs`): no customer should reach a phone nobody listens on.
+    pub phone_held: bool,
 }
 
 impl AgentEntry {
@@ -487,6 +492,7 @@ impl Dialer {
                     joined: std::collections::BTreeSet::new(),
                     left: std::collections::BTreeSet::new(),
                     dialing_for: None,
+                    phone_held: false,
                 };
                 (agent.id.clone(), entry)
             })
@@ -938,6 +944,8 @@ impl Dialer {
         now: Instant,
     ) -> Result<(), CommandError> {
         let entry = self.agent_mut(agent)?;
+        // A new reservation call, or none: not held by the phone.
+        entry.phone_held = false;
         if up {
             entry.session.leg_up(now);
             if entry.simulated.is_some()
@@ -1134,6 +1142,7 @@ impl Dialer {
                 .map(|t| t.saturating_duration_since(now).as_millis() as u64),
             on_hold_s: self.on_hold_for(id, now).map(|held| held.as_secs()),
             recording_paused: self.recording_paused(id),
+            phone_on_hold: entry.phone_held,
             campaigns: entry.campaigns.clone(),
             to_join: entry
                 .campaigns

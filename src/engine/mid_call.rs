@@ -21,6 +21,10 @@ use super::dialer::{CommandError, Dialer, Event};
 use super::io::{CallId, Effect};
 use crate::agent::{AgentError, AgentState};
 
+/// Not ready: the agent's phone holds its reservation call (its own Hold
+/// button); Ready again when the phone resumes.
+pub const REASON_PHONE_ON_HOLD: &str = "phone on hold";
+
 /// One call's time in a state the agent turns on and off (on hold, the
 /// recording paused): since when, and earlier spells added up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,16 +179,35 @@ impl Dialer {
         Ok(())
     }
 
-    /// The agent pressed Hold (or Resume) on the phone: the customer on
-    /// the line goes on hold (or comes off it) as from the desktop. Between
-    /// customers, or already so, nothing changes (the reservation call
-    /// itself may be held and resumed freely).
+    /// The agent pressed Hold (or Resume) on the phone. With a customer on
+    /// the line, the customer goes on hold (or comes off it) as from the
+    /// desktop. A Ready agent whose phone holds its reservation call takes
+    /// no customer — one spliced into a phone nobody listens on would hear
+    /// a silent call — so the agent is made Not ready ("phone on hold")
+    /// until the phone resumes. A customer spliced while the phone holds
+    /// goes on hold at once (`calls.rs`, the splice).
     pub(super) fn phone_hold(&mut self, agent: &str, held: bool, now: Instant) {
-        let on_the_line = self
-            .call_on_the_line(agent, "hold")
-            .is_ok_and(|(_, entry)| entry.hold.is_on() != held);
-        if on_the_line && let Err(error) = self.hold_call(agent, held, now) {
-            tracing::debug!(%agent, %error, "the phone's hold changed nothing");
+        let Some(entry) = self.agents.get_mut(agent) else {
+            return;
+        };
+        entry.phone_held = held;
+        let state = entry.session.state().clone();
+        match state {
+            AgentState::OnCall { .. } => {
+                let differs = self
+                    .call_on_the_line(agent, "hold")
+                    .is_ok_and(|(_, entry)| entry.hold.is_on() != held);
+                if differs && let Err(error) = self.hold_call(agent, held, now) {
+                    tracing::debug!(%agent, %error, "the phone's hold changed nothing");
+                }
+            }
+            AgentState::Ready if held => {
+                let _ = entry.session.not_ready(REASON_PHONE_ON_HOLD, now);
+            }
+            AgentState::NotReady { reason } if !held && reason == REASON_PHONE_ON_HOLD => {
+                let _ = entry.session.ready(now);
+            }
+            _ => {}
         }
     }
 
