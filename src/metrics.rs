@@ -8,6 +8,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Gauge: agents per state (`state` label: logged_out, not_ready, ready, …).
 pub const AGENTS: &str = "outdial_agents";
+/// Gauge: customers an agent holds now (hold/resume).
+pub const CUSTOMERS_ON_HOLD: &str = "outdial_customers_on_hold";
 /// Gauge: 1 while a campaign runs (`campaign` label).
 pub const CAMPAIGN_RUNNING: &str = "outdial_campaign_running";
 /// Counter: commands the engine applied or rejected (`result` label).
@@ -91,6 +93,10 @@ pub const AGENT_STATES: [&str; 7] = [
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new().install_recorder()?;
     metrics::describe_gauge!(AGENTS, "Agents per state");
+    metrics::describe_gauge!(
+        CUSTOMERS_ON_HOLD,
+        "Customers an agent holds now (the desktop's Hold or the phone's)"
+    );
     metrics::describe_gauge!(CAMPAIGN_RUNNING, "1 while the campaign runs");
     metrics::describe_gauge!(ABANDON_RATE, "Abandoned / live answers per window");
     metrics::describe_gauge!(LINES_IN_USE, "Calls in progress per campaign");

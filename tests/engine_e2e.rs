@@ -886,6 +886,13 @@ fn the_agent_holds_the_customer_and_pauses_the_recording() {
     );
     let (status, refused) = agent_post(addr, "hold", None);
     assert_eq!(status, 409, "on hold already: {refused}");
+    wait_for(Duration::from_secs(3), "the on-hold gauge", || {
+        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+        metrics
+            .lines()
+            .any(|line| line == "outdial_customers_on_hold 1")
+            .then_some(String::new())
+    });
     std::thread::sleep(Duration::from_millis(3000));
     let (status, view) = agent_post(addr, "resume", None);
     assert_eq!(status, 200, "{view}");

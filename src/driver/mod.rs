@@ -587,6 +587,8 @@ fn publish_gauges(dialer: &Dialer) {
         let count = agents.iter().filter(|a| a.state == state).count();
         metrics::gauge!(m::AGENTS, "state" => state).set(count as f64);
     }
+    let on_hold = agents.iter().filter(|a| a.on_hold_s.is_some()).count();
+    metrics::gauge!(m::CUSTOMERS_ON_HOLD).set(on_hold as f64);
     let held = dialer.trunk_hold();
     for hold in crate::engine::trunk_health::TrunkHold::ALL {
         metrics::gauge!(m::TRUNK_HELD, "reason" => hold.label()).set(if held == Some(hold) {

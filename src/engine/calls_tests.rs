@@ -559,6 +559,12 @@ fn a_machine_given_to_an_agent_keeps_its_hold_time() {
         )
         .unwrap_err();
     assert!(refused.to_string().contains("not recorded"), "{refused}");
+    assert!(
+        !dialer
+            .agent_view("sim", t0 + ms(5500))
+            .unwrap()
+            .call_recorded
+    );
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(8000));
     dialer.handle_timeout(t0 + ms(11_000));
     let written = records(&effects(&mut dialer));
@@ -592,12 +598,8 @@ fn the_agent_pauses_the_recording_and_the_paused_time_is_recorded() {
         paused: true,
     };
     assert!(paused.contains(&expected), "{paused:?}");
-    assert!(
-        dialer
-            .agent_view("sim", t0 + ms(11_000))
-            .unwrap()
-            .recording_paused
-    );
+    let view = dialer.agent_view("sim", t0 + ms(11_000)).unwrap();
+    assert!(view.recording_paused && view.call_recorded, "{view:?}");
     let refused = dialer
         .handle_command(pause(true), t0 + ms(11_000))
         .unwrap_err();

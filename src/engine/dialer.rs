@@ -310,6 +310,9 @@ pub struct AgentView {
     pub recording_paused: bool,
     /// The agent's phone holds its call (its own Hold button).
     pub phone_on_hold: bool,
+    /// The agent's current call is recorded (so its recording may be
+    /// paused).
+    pub call_recorded: bool,
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
@@ -1143,6 +1146,7 @@ impl Dialer {
             on_hold_s: self.on_hold_for(id, now).map(|held| held.as_secs()),
             recording_paused: self.recording_paused(id),
             phone_on_hold: entry.phone_held,
+            call_recorded: self.call_recorded(id),
             campaigns: entry.campaigns.clone(),
             to_join: entry
                 .campaigns

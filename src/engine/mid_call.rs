@@ -146,12 +146,7 @@ impl Dialer {
             "resume the recording"
         };
         let campaign = self.call_on_the_line(agent, action)?.1.campaign.clone();
-        let recorded = self.records_calls
-            && self
-                .campaigns
-                .get(&campaign)
-                .is_none_or(|c| c.config.record_calls);
-        if !recorded {
+        if !self.campaign_records(&campaign) {
             return Err(CommandError::Unavailable(
                 "this call is not recorded: nothing to pause".into(),
             ));
@@ -215,6 +210,24 @@ impl Dialer {
     pub(super) fn on_hold_for(&self, agent: &str, now: Instant) -> Option<Duration> {
         let call = self.agents.get(agent)?.session.current_call()?;
         self.calls.get(&call)?.hold.current(now)
+    }
+
+    /// Whether this node records `campaign`'s bridged calls.
+    fn campaign_records(&self, campaign: &str) -> bool {
+        self.records_calls
+            && self
+                .campaigns
+                .get(campaign)
+                .is_none_or(|c| c.config.record_calls)
+    }
+
+    /// Whether the agent's current call is recorded.
+    pub(super) fn call_recorded(&self, agent: &str) -> bool {
+        self.agents
+            .get(agent)
+            .and_then(|a| a.session.current_call())
+            .and_then(|call| self.calls.get(&call))
+            .is_some_and(|entry| self.campaign_records(&entry.campaign))
     }
 
     /// Whether the recording of the agent's call is paused now.

@@ -239,7 +239,10 @@ function render() {
   $("on-hold").classList.toggle("hidden", !held);
   // Recording pause (a card number read out): silence is recorded meanwhile.
   const paused = Boolean(desk.view.recording_paused);
-  $("pause-recording").disabled = state !== "on_call";
+  $("pause-recording").disabled = state !== "on_call" || !desk.view.call_recorded;
+  $("pause-recording").title = desk.view.call_recorded
+    ? "PCI DSS: pause while a card number is read out"
+    : "this call is not recorded";
   $("pause-recording").textContent = paused ? "Resume recording" : "Pause recording";
   $("recording-paused").classList.toggle("hidden", !paused);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
