@@ -301,8 +301,15 @@ pub(super) fn activity(state: &AgentState) -> AgentActivity {
 impl Dialer {
     /// Applies what the shell observed.
     pub fn handle_input(&mut self, input: Input, now: Instant) {
+        // Spliced into the phone of the agent the call is for (not a stale
+        // splice into another's), which holds its call.
         let phone_held = match &input {
-            Input::Spliced { agent, .. } => self.agents.get(agent).is_some_and(|a| a.phone_held),
+            Input::Spliced { call, agent } => {
+                let theirs = self.connecting_to(*call, agent)
+                    || self.calls.get(call).and_then(|e| e.attempt.bridged_agent())
+                        == Some(agent.as_str());
+                theirs && self.agents.get(agent).is_some_and(|a| a.phone_held)
+            }
             _ => false,
         };
         if let Input::Spliced { call, agent } = &input

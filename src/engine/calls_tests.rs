@@ -496,6 +496,57 @@ fn a_phone_on_hold_takes_no_customer_and_one_spliced_meanwhile_waits_on_hold() {
 }
 
 #[test]
+fn an_agent_whose_phone_still_holds_after_the_call_is_not_made_ready() {
+    let t0 = Instant::now();
+    let phone = |held| Input::AgentPhoneHold {
+        agent: "sim".into(),
+        held,
+    };
+    let (mut dialer, call) = customer_on_the_line(t0, |_| {});
+    dialer.handle_input(phone(true), t0 + ms(5000));
+    // Resumed from the desktop, the customer would reach a phone that
+    // neither sends nor listens.
+    let refused = dialer
+        .handle_command(
+            Command::Hold {
+                agent: "sim".into(),
+                on: false,
+            },
+            t0 + ms(6000),
+        )
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("resume it on the phone"),
+        "{refused}"
+    );
+    // The customer hangs up while held; the simulated agent's wrap-up ends
+    // 3 s later: the phone still holds, so not Ready.
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(8000));
+    dialer.handle_timeout(t0 + ms(11_500));
+    let view = dialer.agent_view("sim", t0 + ms(11_500)).unwrap();
+    assert_eq!(
+        (view.state, view.reason.as_deref()),
+        ("not_ready", Some("phone on hold")),
+        "{view:?}"
+    );
+    // The held reservation call drops: an ordinary dropped call now (Ready
+    // by hand once the phone is back), not a hold that never resumes.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: false,
+        },
+        t0 + ms(12_000),
+    );
+    let view = dialer.agent_view("sim", t0 + ms(12_000)).unwrap();
+    assert_eq!(
+        (view.reason.as_deref(), view.phone_on_hold),
+        (Some("reservation call dropped"), false),
+        "{view:?}"
+    );
+}
+
+#[test]
 fn a_machine_given_to_an_agent_keeps_its_hold_time() {
     // `machine_action = "connect_agent"`: the agent may leave a voicemail
     // by hand, and hold meanwhile; the attempt ends as a machine, with the

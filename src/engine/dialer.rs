@@ -15,6 +15,7 @@ use thiserror::Error;
 use super::calls::{CallEntry, LiveCampaign};
 use super::campaign_run::{self, RunCommand, RunState};
 use super::io::{AttemptRecord, CallId, Effect};
+use super::mid_call::REASON_PHONE_ON_HOLD;
 use super::preview::{PreviewAction, PreviewView};
 use super::trunk_health::{TrunkHealth, TrunkHold};
 use crate::agent::{AgentError, AgentEvent, AgentPolicy, AgentSession, AgentState};
@@ -947,8 +948,16 @@ impl Dialer {
         now: Instant,
     ) -> Result<(), CommandError> {
         let entry = self.agent_mut(agent)?;
-        // A new reservation call, or none: not held by the phone.
+        // A new reservation call, or none: not held by the phone. An agent
+        // Not ready because the phone held the old one is now as any agent
+        // whose reservation call dropped (Ready again by hand).
         entry.phone_held = false;
+        if matches!(entry.session.state(), AgentState::NotReady { reason } if reason == REASON_PHONE_ON_HOLD)
+        {
+            let _ = entry
+                .session
+                .not_ready(crate::agent::REASON_LEG_DROPPED, now);
+        }
         if up {
             entry.session.leg_up(now);
             if entry.simulated.is_some()
@@ -1010,6 +1019,12 @@ impl Dialer {
                             state: to.name().to_string(),
                             reason,
                         });
+                        // Whatever made the agent Ready (the end of a
+                        // wrap-up, the agent's or a supervisor's Ready), a
+                        // phone that holds its call takes no customer.
+                        if to == AgentState::Ready && entry.phone_held {
+                            let _ = entry.session.not_ready(REASON_PHONE_ON_HOLD, now);
+                        }
                     }
                     AgentEvent::LogoutPending { remaining } => {
                         self.events.push_back(Event::LogoutPending {

@@ -109,7 +109,15 @@ impl Dialer {
         on: bool,
         now: Instant,
     ) -> Result<(), CommandError> {
+        let phone_held = self.agents.get(agent).is_some_and(|a| a.phone_held);
         let (call, entry) = self.call_on_the_line(agent, if on { "hold" } else { "resume" })?;
+        if !on && phone_held && entry.hold.is_on() {
+            // Off hold here, the customer would reach a phone that neither
+            // sends nor listens: a silent call.
+            return Err(CommandError::Unavailable(
+                "the phone holds the call: resume it on the phone".into(),
+            ));
+        }
         if !entry.hold.set(on, now) {
             return Err(CommandError::Unavailable(if on {
                 "the customer is on hold already".into()

@@ -430,6 +430,16 @@ impl World {
 
     /// What the dialer's parts hold of each other agrees after every step.
     fn check_consistent(&self) -> Result<(), TestCaseError> {
+        // A phone that holds its call takes no customer: its agent is never
+        // Ready (mid_call.rs).
+        if let Some((id, _)) = self
+            .dialer
+            .agents
+            .iter()
+            .find(|(_, a)| a.phone_held && a.session.state() == &AgentState::Ready)
+        {
+            return Err(self.fail(format!("agent {id} Ready while the phone holds")));
+        }
         for (name, live) in &self.dialer.live {
             let calls: Vec<u64> = self
                 .dialer
@@ -890,6 +900,18 @@ impl World {
                 // A phone registers again (softphone restarted).
                 let agent = AGENTS[a as usize % AGENTS.len()].to_string();
                 self.input(Input::AgentPhoneRegistered { agent })
+            }
+            17 if b % 3 == 1 => {
+                // The agent presses Hold or Resume on the phone.
+                let agent = AGENTS[a as usize % AGENTS.len()].to_string();
+                if self.legs_up.contains(&agent) {
+                    self.input(Input::AgentPhoneHold {
+                        agent,
+                        held: b.is_multiple_of(2),
+                    })
+                } else {
+                    Ok(())
+                }
             }
             17 if b.is_multiple_of(3) => {
                 // A phone's reservation call drops.
