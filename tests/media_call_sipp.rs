@@ -109,7 +109,7 @@ fn what_sipp_streams_is_recorded() {
     let sent = test_signal(2.0);
     let codes: Vec<u8> = sent.iter().map(|&s| g711::ulaw_encode(s)).collect();
     let audio = dir.path().join("stream.wav");
-    std::fs::write(&audio, ulaw_wav(&codes)).unwrap();
+    std::fs::write(&audio, sip_support::ulaw_wav(&codes)).unwrap();
     let template = std::fs::read_to_string(sip_support::scenario("uas_rtp_stream.xml")).unwrap();
     let scenario = dir.path().join("uas_rtp_stream.xml");
     std::fs::write(
@@ -144,23 +144,4 @@ fn what_sipp_streams_is_recorded() {
         correlation >= 0.9,
         "stream correlation {correlation:.3} at lag {lag} samples"
     );
-}
-
-/// A WAV file holding 8 kHz mono μ-law (format tag 7).
-fn ulaw_wav(codes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(44 + codes.len());
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&7u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(codes.len() as u32).to_le_bytes());
-    out.extend_from_slice(codes);
-    out
 }

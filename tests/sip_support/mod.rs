@@ -290,8 +290,13 @@ pub fn write_ulaw_tone(path: &Path, frequency_hz: f64, ms: usize) {
     write_ulaw(path, &codes);
 }
 
-/// A μ-law WAV of these codes.
+/// A μ-law WAV file of these codes.
 pub fn write_ulaw(path: &Path, codes: &[u8]) {
+    std::fs::write(path, ulaw_wav(codes)).unwrap();
+}
+
+/// A WAV holding 8 kHz mono μ-law (format tag 7, 44-byte header).
+pub fn ulaw_wav(codes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(44 + codes.len());
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
@@ -306,7 +311,7 @@ pub fn write_ulaw(path: &Path, codes: &[u8]) {
     out.extend_from_slice(b"data");
     out.extend_from_slice(&(codes.len() as u32).to_le_bytes());
     out.extend_from_slice(codes);
-    std::fs::write(path, out).unwrap();
+    out
 }
 
 /// Puts T1 back to the RFC's 500 ms in a config from [`write_config`]. With
