@@ -969,6 +969,9 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     let abandon_message = dir.path().join("autumn-abandon.wav");
     outdial::media::wav::write_mono_8k(&abandon_message, &vec![0i16; 8000]).unwrap();
     browser.type_into("#define-abandon", abandon_message.to_str().unwrap());
+    let hold_music = dir.path().join("autumn-hold.wav");
+    outdial::media::wav::write_mono_8k(&hold_music, &vec![0i16; 8000]).unwrap();
+    browser.type_into("#define-hold", hold_music.to_str().unwrap());
     browser.click("#define-save");
     browser.wait_until("the change saved", |b| {
         b.text("tr[data-campaign=autumn]").contains("predictive")
@@ -978,6 +981,11 @@ fn a_supervisor_defines_changes_and_removes_a_campaign_from_the_dashboard() {
     assert_eq!(
         changed["abandon_prompt"],
         abandon_message.to_str().unwrap(),
+        "{changed}"
+    );
+    assert_eq!(
+        changed["hold_music"],
+        hold_music.to_str().unwrap(),
         "{changed}"
     );
     assert_eq!(changed["warnings"], json!([]), "{changed}");

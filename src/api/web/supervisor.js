@@ -230,6 +230,7 @@ function definitionFromForm() {
   definition.machine_action = $("define-machine").value;
   definition.voicemail_prompt = $("define-voicemail").value.trim() || null;
   definition.abandon_prompt = $("define-abandon").value.trim() || null;
+  definition.hold_music = $("define-hold").value.trim() || null;
   definition.max_attempts = Number($("define-attempts").value);
   definition.max_attempts_per_number = Number($("define-attempts-number").value);
   definition.max_attempts_per_day = optionalNumber("define-attempts-day");
@@ -349,6 +350,7 @@ async function editCampaign(name) {
     $("define-machine").value = d.machine_action;
     $("define-voicemail").value = d.voicemail_prompt || "";
     $("define-abandon").value = d.abandon_prompt || "";
+    $("define-hold").value = d.hold_music || "";
     $("define-attempts").value = d.max_attempts;
     $("define-attempts-number").value = d.max_attempts_per_number;
     $("define-attempts-day").value = d.max_attempts_per_day ?? "";
