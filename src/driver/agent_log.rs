@@ -246,13 +246,6 @@ mod tests {
 
     use super::*;
 
-    fn busy() -> StoreError {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            None,
-        ))
-    }
-
     /// A store that fails its first `failures` writes as busy, then keeps
     /// what it is given.
     fn flaky(failures: usize) -> (WriteBatch, Arc<Mutex<Vec<String>>>) {
@@ -263,7 +256,7 @@ mod tests {
             let mut n = calls.lock().unwrap();
             *n += 1;
             if *n <= failures {
-                return Err(busy());
+                return Err(StoreError::busy_for_tests());
             }
             let mut kept = keeping.lock().unwrap();
             kept.extend(
@@ -281,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn changes_wait_for_a_store_that_is_away_and_are_written_in_order() {
-        assert!(busy().is_transient());
+        assert!(StoreError::busy_for_tests().is_transient());
         let (write, kept) = flaky(4);
         let mut log = AgentLog::with_writer("n1".into(), write, Duration::from_millis(5));
         log.changed("a1", "ready", None);
@@ -310,7 +303,7 @@ mod tests {
                 let mut left = close_failures.lock().unwrap();
                 if *left > 0 {
                     *left -= 1;
-                    return Err(busy());
+                    return Err(StoreError::busy_for_tests());
                 }
                 kept.push("closed".into());
             }

@@ -83,13 +83,6 @@ mod tests {
 
     use super::*;
 
-    fn busy() -> StoreError {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            None,
-        ))
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_busy_store_is_tried_again_until_the_row_is_written() {
         let calls = Arc::new(AtomicU32::new(0));
@@ -97,7 +90,11 @@ mod tests {
         let (tries, error) = write_with_retries(1, "test", move |retry| {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             assert_eq!(retry, n > 0);
-            if n < 3 { Err(busy()) } else { Ok(()) }
+            if n < 3 {
+                Err(StoreError::busy_for_tests())
+            } else {
+                Ok(())
+            }
         })
         .await;
         assert_eq!((tries, error.is_none()), (4, true));
@@ -115,7 +112,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_store_down_for_good_is_given_up_after_a_while() {
         let started = tokio::time::Instant::now();
-        let (tries, error) = write_with_retries(1, "test", |_| Err(busy())).await;
+        let (tries, error) =
+            write_with_retries(1, "test", |_| Err(StoreError::busy_for_tests())).await;
         assert!(error.is_some_and(|e| e.is_transient()));
         let waited = started.elapsed();
         assert!(

@@ -108,6 +108,16 @@ impl std::fmt::Display for NotDialable {
 }
 
 impl StoreError {
+    /// A passing failure, as a locked SQLite database gives (tests of the
+    /// code that retries).
+    #[cfg(test)]
+    pub(crate) fn busy_for_tests() -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        ))
+    }
+
     /// A failure that may pass: the database busy or locked, its connection
     /// lost (a server restart, a failover), the disk full. Worth trying
     /// the same write again a little later; any other error is not.
