@@ -886,6 +886,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     result.talk_ms = Some(95_000);
     result.hold_ms = Some(12_500);
     result.recording_paused_ms = Some(4_000);
+    result.transferred_from = Some(r#"["1000"]"#.into());
     assert_eq!(
         store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
         RecordState::Removed
@@ -916,6 +917,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
         (Some(95_000), Some(12_500))
     );
     assert_eq!(cdr[0].recording_paused_ms, Some(4_000));
+    assert_eq!(cdr[0].transferred_from.as_deref(), Some(r#"["1000"]"#));
     let mut records = Vec::new();
     store
         .export_records(campaign, &mut |r| {
@@ -2242,6 +2244,7 @@ fn an_older_store_gets_the_dead_number_dispositions() {
              ALTER TABLE attempts DROP COLUMN recording; \
              ALTER TABLE attempts DROP COLUMN hold_ms; \
              ALTER TABLE attempts DROP COLUMN recording_paused_ms; \
+             ALTER TABLE attempts DROP COLUMN transferred_from; \
              DROP INDEX agent_states_at;",
         )
         .unwrap();

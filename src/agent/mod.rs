@@ -518,6 +518,20 @@ impl AgentSession {
         }
     }
 
+    /// The agent handed the customer to another agent (a transfer): off
+    /// the call with no wrap-up — the call, its disposition included, is
+    /// the next agent's — and on to Ready, or what the agent asked for
+    /// meanwhile.
+    pub fn transferred(&mut self, now: Instant) -> Result<(), AgentError> {
+        match self.state {
+            AgentState::OnCall { .. } => {
+                self.apply_after_call(now);
+                Ok(())
+            }
+            _ => Err(self.wrong("hand the call on", "on_call")),
+        }
+    }
+
     /// The campaign's wrap-up timer: the current wrap-up ends by itself
     /// after `limit` (or sooner, if the agent's own policy says so).
     pub fn limit_wrap_up(&mut self, limit: Duration, now: Instant) {

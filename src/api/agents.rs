@@ -166,6 +166,31 @@ pub async fn resume(
     act(&state, &headers, &id, command).await
 }
 
+/// `POST /api/agents/{id}/transfer`: who takes the customer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// The agent (Ready, on a reservation call); none: the Ready agent of
+    /// the call's campaign idle the longest.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// The agent hands the customer to another agent (a blind transfer); the
+/// body may be left out.
+pub async fn transfer(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<TransferBody>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::Transfer {
+        agent: id.clone(),
+        to: body.unwrap_or_default().to,
+    };
+    act(&state, &headers, &id, command).await
+}
+
 /// The agent pauses the call's recording (a card number is read out).
 pub async fn pause_recording(
     State(state): State<ApiState>,

@@ -172,6 +172,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/hangup", post(agents::hangup))
         .route("/api/agents/{id}/hold", post(agents::hold))
         .route("/api/agents/{id}/resume", post(agents::resume))
+        .route("/api/agents/{id}/transfer", post(agents::transfer))
         .route(
             "/api/agents/{id}/recording/pause",
             post(agents::pause_recording),

@@ -2,7 +2,9 @@
 //! stereo WAV of the customer and the agent; the CDR's `recording` column
 //! names it), for quality review. Supervisors only. Served from this
 //! node's `[media] record_dir`: a recording another node made is on that
-//! node's disk (404 here, saying so).
+//! node's disk (404 here, saying so). A transferred call has one file per
+//! agent (the column lists them, separated by `;`): `?part=2` is the
+//! second; the first by default.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -10,14 +12,22 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
 use super::auth::require_supervisor;
-use super::body::ApiPath;
+use super::body::{ApiPath, ApiQuery};
 use super::error::ApiError;
 use crate::store::StoreError;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingQuery {
+    /// Which of a transferred call's files (1 = the first agent's).
+    part: Option<usize>,
+}
 
 pub async fn recording(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(attempt): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<RecordingQuery>,
 ) -> Result<Response, ApiError> {
     require_supervisor(&state.tokens().authenticate(&headers)?)?;
     let lists = state
@@ -36,6 +46,18 @@ pub async fn recording(
             other => ApiError::Unavailable(other.to_string()),
         })?
         .ok_or_else(|| ApiError::NotFound(format!("attempt {attempt} has no recording")))?;
+    let parts: Vec<&str> = name.split(';').collect();
+    let part = query.part.unwrap_or(1);
+    let name = part
+        .checked_sub(1)
+        .and_then(|at| parts.get(at))
+        .map(|name| name.to_string())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "attempt {attempt}'s recording has {} part(s); part {part} is not one",
+                parts.len()
+            ))
+        })?;
     // The store names a file in the directory; never a path out of it.
     if name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(ApiError::NotFound(format!(

@@ -278,6 +278,10 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
             agent: agent.clone(),
             paused: true,
         },
+        "transfer" => Command::Transfer {
+            agent: agent.clone(),
+            to: field(&message, "to"),
+        },
         "resume_recording" => Command::PauseRecording {
             agent: agent.clone(),
             paused: false,
@@ -317,7 +321,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
             )));
         }
     };

@@ -289,6 +289,7 @@ impl Engine {
         loop {
             let now = Instant::now();
             for input in inputs.drain(..) {
+                self.shell.observe(&input);
                 self.dialer.handle_input(input, now);
             }
             let Some(effect) = self.dialer.poll_effect() else {

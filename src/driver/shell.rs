@@ -91,8 +91,8 @@ pub struct Shell {
     parties: HashMap<CallHandle, Party>,
     /// The store's attempt row of each call (written before the INVITE).
     attempt_rows: HashMap<CallId, store::AttemptId>,
-    /// The bridge recording's file name of each recorded call, for its row.
-    recordings: HashMap<CallId, String>,
+    /// The bridge recordings of each recorded call, for its row.
+    recordings: HashMap<CallId, CallRecordings>,
     /// Ends when the latest contact correction is written; the next one
     /// waits for it.
     contact_writes: Option<tokio::sync::oneshot::Receiver<()>>,
@@ -302,6 +302,16 @@ impl Shell {
     }
 
     /// Carries out one effect. Returns inputs to feed back at once.
+    /// What the shell keeps of an input on its way to the engine: a
+    /// splice that was done makes its recording the call's.
+    pub fn observe(&mut self, input: &Input) {
+        if let Input::Spliced { call, agent } = input
+            && let Some(recordings) = self.recordings.get_mut(call)
+        {
+            recordings.spliced(agent);
+        }
+    }
+
     pub async fn apply(&mut self, effect: Effect) -> Vec<Input> {
         match effect {
             Effect::Lease {
@@ -360,6 +370,7 @@ impl Shell {
                             .get(&customer.campaign)
                             .is_none_or(|c| c.config.record_calls);
                         let record_dir = self.config.media.record_dir.as_ref().filter(|_| recorded);
+                        let earlier = self.recordings.get(&call);
                         let record = record_dir.map(|dir| {
                             // External ids come from imported lists: keep
                             // them from naming a path outside the directory.
@@ -378,12 +389,19 @@ impl Shell {
                                 .collect();
                             let attempt =
                                 attempt.map_or_else(|| format!("c{call}"), |a| a.to_string());
-                            dir.join(format!("{}-{id}-{attempt}.wav", customer.campaign))
+                            let part = CallRecordings::next_part(earlier);
+                            let part = if part > 1 {
+                                format!("-{part}")
+                            } else {
+                                String::new()
+                            };
+                            dir.join(format!("{}-{id}-{attempt}{part}.wav", customer.campaign))
                         });
                         let recorded_as = record
                             .as_ref()
                             .and_then(|path| path.file_name())
                             .map(|name| name.to_string_lossy().into_owned());
+                        let agent_name = agent.clone();
                         let connect = CustomerCommand::Connect {
                             agent,
                             phone,
@@ -398,7 +416,10 @@ impl Shell {
                             return vec![Input::ConnectFailed { call, agent, cause }];
                         }
                         if let Some(name) = recorded_as {
-                            self.recordings.insert(call, name);
+                            self.recordings
+                                .entry(call)
+                                .or_default()
+                                .connecting(name, agent_name);
                         }
                     }
                     None => {
@@ -1111,7 +1132,10 @@ impl Shell {
         if let Some(pdd) = outcome.pdd {
             metrics::histogram!(crate::metrics::POST_DIAL_DELAY).record(pdd.as_secs_f64());
         }
-        let recording = self.recordings.remove(&record.call);
+        let recording = self
+            .recordings
+            .remove(&record.call)
+            .map(|recordings| recordings.names.join(";"));
         let Some(row) = self.attempt_rows.remove(&record.call) else {
             tracing::warn!(
                 call = record.call,
@@ -1539,6 +1563,9 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.talk_ms = record.talk_ms;
     result.hold_ms = record.hold_ms;
     result.recording_paused_ms = record.recording_paused_ms;
+    result.transferred_from = (!outcome.transferred_from.is_empty())
+        .then(|| serde_json::to_string(&outcome.transferred_from).ok())
+        .flatten();
     result.guide_answers = record.guide_answers.clone();
     result.answered_at = record.talk_ms.and_then(|ms| {
         ended
@@ -1610,4 +1637,62 @@ fn lock(spool: &std::sync::Mutex<RowSpool>) -> std::sync::MutexGuard<'_, RowSpoo
     spool
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A call's bridge recordings: one file per splice of the customer into an
+/// agent's leg, in order — a transfer, a transfer that failed back, the
+/// late-splice repair each start the next part (`…-2.wav`, `…-3.wav`), so
+/// no conversation is overwritten. The CDR's `recording` lists the files
+/// whose splice was done, separated by `;`.
+#[derive(Debug, Default)]
+struct CallRecordings {
+    /// Splices asked for so far (the next one records part `connects + 1`).
+    connects: usize,
+    /// Files of splices that were done.
+    names: Vec<String>,
+    /// Splices under way: the agent and the file.
+    pending: Vec<(String, String)>,
+}
+
+impl CallRecordings {
+    /// The part (1, 2, …) the next splice records into.
+    fn next_part(recordings: Option<&CallRecordings>) -> usize {
+        recordings.map_or(1, |r| r.connects + 1)
+    }
+
+    /// A splice into `agent`'s leg, recording into `name`, was asked for.
+    fn connecting(&mut self, name: String, agent: String) {
+        self.connects += 1;
+        self.pending.retain(|(a, _)| *a != agent);
+        self.pending.push((agent, name));
+    }
+
+    /// The splice into `agent`'s leg was done: its file is the call's.
+    fn spliced(&mut self, agent: &str) {
+        if let Some(at) = self.pending.iter().position(|(a, _)| a == agent) {
+            let (_, name) = self.pending.remove(at);
+            self.names.push(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallRecordings;
+
+    #[test]
+    fn each_splice_records_its_own_part_and_only_done_splices_are_listed() {
+        let mut recordings = CallRecordings::default();
+        assert_eq!(CallRecordings::next_part(None), 1);
+        recordings.connecting("c-1-7.wav".into(), "ann".into());
+        recordings.spliced("ann");
+        // Transferred to bob, whose phone fails; back to ann.
+        assert_eq!(CallRecordings::next_part(Some(&recordings)), 2);
+        recordings.connecting("c-1-7-2.wav".into(), "bob".into());
+        assert_eq!(CallRecordings::next_part(Some(&recordings)), 3);
+        recordings.connecting("c-1-7-3.wav".into(), "ann".into());
+        recordings.spliced("ann");
+        recordings.spliced("carl");
+        assert_eq!(recordings.names, ["c-1-7.wav", "c-1-7-3.wav"]);
+    }
 }

@@ -20,6 +20,11 @@ use crate::config::MachineAction;
 /// No agent within this long after the greeting ends = abandoned call.
 pub const ABANDON_WINDOW: Duration = Duration::from_secs(2);
 
+/// Longest a transfer waits for the next agent's splice (a zip tone on a
+/// phone that is already connected) before the customer goes back to the
+/// agent who transferred it.
+pub const TRANSFER_WAIT: Duration = Duration::from_secs(10);
+
 /// How a call failed before it was answered (from the SIP final response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -135,6 +140,9 @@ pub struct Outcome {
     /// A busy or unavailable callee's Retry-After (486, 600, 480: "call me
     /// again after", RFC 3261 §21.4): the record waits at least this long.
     pub callee_retry_after: Option<Duration>,
+    /// The agents who had the call before `agent`, in order: each handed
+    /// it on with a transfer.
+    pub transferred_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +169,18 @@ pub enum Action {
     /// A reserved agent is no longer needed (customer gone).
     ReleaseAgent {
         agent: String,
+    },
+    /// The transfer is done: the customer is in `to`'s leg, and `from` is
+    /// off the call.
+    Transferred {
+        from: String,
+        to: String,
+    },
+    /// The transfer failed (`to`'s phone went away, or its splice took
+    /// too long): splice the customer back into `from`'s leg.
+    TransferFailed {
+        from: String,
+        to: String,
     },
     Play(Prompt),
     Finished(Outcome),
@@ -232,6 +252,16 @@ pub enum Phase {
     Bridged {
         agent: String,
     },
+    /// The agent `from` hands the customer to the agent `to` (a blind
+    /// transfer): `to` hears the zip tone, then the customer is moved into
+    /// its leg. Until that splice is done the call stays `from`'s (its
+    /// wrap-up, should the customer hang up meanwhile); by `until` it goes
+    /// back to `from`.
+    Transferring {
+        from: String,
+        to: String,
+        until: Instant,
+    },
     WaitingForBeep {
         deadline: Instant,
     },
@@ -284,6 +314,7 @@ impl Attempt {
                 agent_wait: None,
                 greeting_to_agent: None,
                 callee_retry_after: None,
+                transferred_from: Vec::new(),
             },
             result_after_prompt: AttemptResult::Machine,
             actions: VecDeque::new(),
@@ -432,7 +463,10 @@ impl Attempt {
             Phase::WaitingForBeep { .. } if verdict == Verdict::Beep => {
                 self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft);
             }
-            Phase::AwaitingAgent { .. } | Phase::Connecting { .. } | Phase::Bridged { .. }
+            Phase::AwaitingAgent { .. }
+            | Phase::Connecting { .. }
+            | Phase::Bridged { .. }
+            | Phase::Transferring { .. }
                 if self.settings.connect_first =>
             {
                 self.on_background_verdict(verdict, now)
@@ -467,7 +501,7 @@ impl Attempt {
         };
         match self.phase.clone() {
             Phase::AwaitingAgent { .. } => self.actions.push_back(Action::WithdrawAgentRequest),
-            Phase::Connecting { agent, .. } => {
+            Phase::Connecting { agent, .. } | Phase::Transferring { to: agent, .. } => {
                 self.actions.push_back(Action::ReleaseAgent { agent })
             }
             _ => {}
@@ -577,9 +611,48 @@ impl Attempt {
         true
     }
 
+    /// The bridged agent hands the customer to `to` (reserved for this
+    /// call by the engine): `to` hears the zip tone, and the customer is
+    /// moved into its leg when it ends ([`Attempt::on_zip_tone_done`]).
+    /// False (nothing changes) unless the call is bridged to another agent.
+    pub fn transfer(&mut self, to: &str, now: Instant) -> bool {
+        let Phase::Bridged { agent: from } = &self.phase else {
+            return false;
+        };
+        if from == to {
+            return false;
+        }
+        self.phase = Phase::Transferring {
+            from: from.clone(),
+            to: to.to_string(),
+            until: now + TRANSFER_WAIT,
+        };
+        self.actions.push_back(Action::PlayZipTone {
+            agent: to.to_string(),
+        });
+        true
+    }
+
+    /// The transfer's next agent is gone or too slow: the customer goes
+    /// back to the agent who transferred it, still bridged to it.
+    fn transfer_failed(&mut self) {
+        let Phase::Transferring { from, to, .. } = self.phase.clone() else {
+            return;
+        };
+        self.phase = Phase::Bridged {
+            agent: from.clone(),
+        };
+        self.actions.push_back(Action::TransferFailed { from, to });
+    }
+
     /// The agent being connected went away (phone dropped, logout ran
-    /// out): wait for another one, inside the same deadline.
+    /// out): wait for another one, inside the same deadline. A transfer's
+    /// next agent: the customer goes back to the agent who transferred it.
     pub fn on_agent_lost(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Transferring { .. }) {
+            self.transfer_failed();
+            return;
+        }
         let Phase::Connecting { deadline, .. } = self.phase else {
             return;
         };
@@ -615,18 +688,20 @@ impl Attempt {
         was_ringing
     }
 
-    /// The agent this call is being connected to (zip tone, splice).
+    /// The agent this call is being connected to (zip tone, splice),
+    /// a transfer's next agent included.
     pub fn connecting_agent(&self) -> Option<&str> {
         match &self.phase {
-            Phase::Connecting { agent, .. } => Some(agent),
+            Phase::Connecting { agent, .. } | Phase::Transferring { to: agent, .. } => Some(agent),
             _ => None,
         }
     }
 
-    /// The agent this call is bridged with.
+    /// The agent this call is bridged with (during a transfer, the agent
+    /// handing it on: the customer is in its leg until the move).
     pub fn bridged_agent(&self) -> Option<&str> {
         match &self.phase {
-            Phase::Bridged { agent } => Some(agent),
+            Phase::Bridged { agent } | Phase::Transferring { from: agent, .. } => Some(agent),
             _ => None,
         }
     }
@@ -638,6 +713,15 @@ impl Attempt {
 
     /// The zip tone ended on the agent's leg: bridge now.
     pub fn on_zip_tone_done(&mut self, now: Instant) {
+        if let Phase::Transferring { from, to, .. } = self.phase.clone() {
+            // The first connection's figures (the 2-second rule, the
+            // connect latency) stay those of the first agent.
+            self.outcome.transferred_from.push(from.clone());
+            self.outcome.agent = Some(to.clone());
+            self.phase = Phase::Bridged { agent: to.clone() };
+            self.actions.push_back(Action::Transferred { from, to });
+            return;
+        }
         let Phase::Connecting { agent, .. } = &self.phase else {
             return;
         };
@@ -681,6 +765,11 @@ impl Attempt {
                 self.finish(AttemptResult::HungUpBeforeConnect);
             }
             Phase::Bridged { .. } => self.finish(self.bridged_result()),
+            // Gone during a transfer: the call was the first agent's.
+            Phase::Transferring { to, .. } => {
+                self.actions.push_back(Action::ReleaseAgent { agent: to });
+                self.finish(self.bridged_result());
+            }
             Phase::WaitingForBeep { .. } => self.finish(AttemptResult::Machine),
             Phase::Playing(_) => {
                 let result = self.result_after_prompt;
@@ -698,7 +787,9 @@ impl Attempt {
         }
     }
 
-    /// The agent ended the bridged call.
+    /// The agent ended the bridged call. (An agent who hangs up during a
+    /// transfer of its own leaves the customer to the next agent: that is
+    /// how a blind transfer ends on a phone.)
     pub fn on_agent_hangup(&mut self, _now: Instant) {
         if let Phase::Bridged { .. } = self.phase {
             let result = self.bridged_result();
@@ -723,6 +814,11 @@ impl Attempt {
                 self.actions.push_back(Action::ReleaseAgent { agent });
                 self.hang_up(AttemptResult::MediaTimeout);
             }
+            Phase::Transferring { to, .. } => {
+                self.actions.push_back(Action::ReleaseAgent { agent: to });
+                let result = self.bridged_result();
+                self.hang_up(result);
+            }
             _ => self.hang_up(AttemptResult::MediaTimeout),
         }
     }
@@ -737,7 +833,7 @@ impl Attempt {
                 Some(*deadline)
             }
             Phase::Connecting { deadline, .. } => *deadline,
-            Phase::Cancelling { until } => Some(*until),
+            Phase::Cancelling { until } | Phase::Transferring { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -787,6 +883,13 @@ impl Attempt {
             }
             // The window closes during the zip tone: bridge now.
             Phase::Connecting { .. } => self.on_zip_tone_done(now),
+            // The next agent's splice never came: its reservation is
+            // given up and the customer goes back.
+            Phase::Transferring { ref to, .. } => {
+                self.actions
+                    .push_back(Action::ReleaseAgent { agent: to.clone() });
+                self.transfer_failed();
+            }
             _ => {}
         }
     }

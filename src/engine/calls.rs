@@ -301,6 +301,21 @@ pub(super) fn activity(state: &AgentState) -> AgentActivity {
 impl Dialer {
     /// Applies what the shell observed.
     pub fn handle_input(&mut self, input: Input, now: Instant) {
+        // A transfer's splice: the customer is the next agent's now, off
+        // the hold the transferring agent may have put them on.
+        if let Input::Spliced { call, agent } = &input
+            && let Some(entry) = self.calls.get_mut(call)
+            && let Phase::Transferring { from, to, .. } = entry.attempt.phase()
+            && to == agent
+            && entry.hold.set(false, now)
+        {
+            self.events.push_back(Event::Hold {
+                agent: from.clone(),
+                campaign: entry.campaign.clone(),
+                call: *call,
+                on: false,
+            });
+        }
         // Spliced into the phone of the agent the call is for (not a stale
         // splice into another's), which holds its call.
         let phone_held = match &input {
@@ -877,6 +892,58 @@ impl Dialer {
                             let _ = histogram.record(wait.as_micros().max(1) as u64);
                         }
                     }
+                }
+                Action::Transferred { from, to } => {
+                    if let Some(a) = self.agents.get_mut(&to) {
+                        let _ = a.session.bridged(now);
+                    }
+                    if let Some(a) = self.agents.get_mut(&from)
+                        && a.session.current_call() == Some(call)
+                    {
+                        let _ = a.session.transferred(now);
+                    }
+                    // The store's row names the agent the call is with.
+                    self.effects.push_back(Effect::Bridged {
+                        call,
+                        agent: to.clone(),
+                    });
+                    tracing::info!(call, %from, %to, "transfer done");
+                    self.events.push_back(Event::Transfer {
+                        agent: from,
+                        to,
+                        campaign,
+                        call,
+                        step: "done",
+                        reason: None,
+                    });
+                }
+                Action::TransferFailed { from, to } => {
+                    // The customer may have left `from`'s leg already: it
+                    // is spliced back, and waits on hold for `from` to
+                    // resume (or try another agent).
+                    entry.spliced_to = None;
+                    let held = entry.hold.set(true, now);
+                    self.effects.push_back(Effect::Connect {
+                        call,
+                        agent: from.clone(),
+                    });
+                    if held {
+                        self.events.push_back(Event::Hold {
+                            agent: from.clone(),
+                            campaign: campaign.clone(),
+                            call,
+                            on: true,
+                        });
+                    }
+                    tracing::info!(call, %from, %to, "transfer failed: the customer goes back");
+                    self.events.push_back(Event::Transfer {
+                        agent: from,
+                        reason: Some(format!("agent `{to}` could not take the call")),
+                        to,
+                        campaign,
+                        call,
+                        step: "failed",
+                    });
                 }
                 Action::ReleaseAgent { agent } => {
                     if let Some(a) = self.agents.get_mut(&agent) {

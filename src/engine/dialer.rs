@@ -54,6 +54,12 @@ pub enum Command {
         agent: String,
         paused: bool,
     },
+    /// The agent hands the customer to another agent (a blind transfer):
+    /// `to`, or the Ready agent of the call's campaign idle the longest.
+    Transfer {
+        agent: String,
+        to: Option<String>,
+    },
     Disposition {
         agent: String,
         code: String,
@@ -119,6 +125,7 @@ impl Command {
             | Command::AgentHangup { agent }
             | Command::Hold { agent, .. }
             | Command::PauseRecording { agent, .. }
+            | Command::Transfer { agent, .. }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
             | Command::LeaveCampaign { agent, .. }
@@ -254,6 +261,18 @@ pub enum Event {
         call: u64,
         paused: bool,
     },
+    /// A transfer of `call` from `agent` to `to`: `started` (`to` hears
+    /// the zip tone), `done` (the customer is `to`'s; `agent` is off the
+    /// call) or `failed` (the customer is back with `agent`, on hold;
+    /// `reason` says why). Both agents' streams carry it.
+    Transfer {
+        agent: String,
+        to: String,
+        campaign: String,
+        call: u64,
+        step: &'static str,
+        reason: Option<String>,
+    },
 }
 
 impl Event {
@@ -270,6 +289,7 @@ impl Event {
             Event::CallNotPlaced { .. } => "call_not_placed",
             Event::Hold { .. } => "hold",
             Event::RecordingPaused { .. } => "recording_paused",
+            Event::Transfer { .. } => "transfer",
         }
     }
 
@@ -285,6 +305,7 @@ impl Event {
             | Event::Hold { agent, .. }
             | Event::RecordingPaused { agent, .. } => agent == agent_id,
             Event::CallNotPlaced { agent, .. } => agent.as_deref() == Some(agent_id),
+            Event::Transfer { agent, to, .. } => agent == agent_id || to == agent_id,
             Event::CampaignState { agents, .. } => agents.iter().any(|a| a == agent_id),
         }
     }
@@ -314,6 +335,12 @@ pub struct AgentView {
     /// The agent's current call is recorded (so its recording may be
     /// paused).
     pub call_recorded: bool,
+    /// With a customer on the line: the Ready agents it may be
+    /// transferred to.
+    pub transfer_to: Vec<String>,
+    /// The agent is handing its customer to this agent (a transfer under
+    /// way).
+    pub transferring_to: Option<String>,
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
@@ -726,6 +753,11 @@ impl Dialer {
             Command::AgentHangup { agent } => {
                 let state = self.agent_mut(&agent)?.session.state().clone();
                 match state {
+                    AgentState::OnCall { call } if self.transfer_under_way(call) => {
+                        return Err(CommandError::Unavailable(
+                            "the call is being transferred: the next agent hangs up".into(),
+                        ));
+                    }
                     AgentState::OnCall { call } => self.agent_hung_up(call, now),
                     // The call placed for the agent (preview, reserved at
                     // the dial, a repeat call) still rings: cancelled.
@@ -837,6 +869,7 @@ impl Dialer {
             }
             Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
             Command::Hold { agent, on } => self.hold_call(&agent, on, now)?,
+            Command::Transfer { agent, to } => self.transfer_call(&agent, to, now)?,
             Command::PauseRecording { agent, paused } => {
                 self.pause_recording(&agent, paused, now)?
             }
@@ -1162,6 +1195,8 @@ impl Dialer {
             recording_paused: self.recording_paused(id),
             phone_on_hold: entry.phone_held,
             call_recorded: self.call_recorded(id),
+            transfer_to: self.transfer_targets(id),
+            transferring_to: self.transferring_to(id),
             campaigns: entry.campaigns.clone(),
             to_join: entry
                 .campaigns

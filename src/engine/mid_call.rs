@@ -88,6 +88,11 @@ impl Dialer {
                 needs: "on_call",
             }));
         };
+        if self.transfer_under_way(call) {
+            return Err(CommandError::Unavailable(format!(
+                "the call is being transferred: no {action} now"
+            )));
+        }
         self.calls
             .get_mut(&call)
             .filter(|entry| {
@@ -100,6 +105,135 @@ impl Dialer {
             .ok_or_else(|| {
                 CommandError::Unavailable(format!("no customer on the line to {action}"))
             })
+    }
+
+    /// Whether `call` is being handed from one agent to another.
+    pub(super) fn transfer_under_way(&self, call: CallId) -> bool {
+        self.calls
+            .get(&call)
+            .is_some_and(|entry| matches!(entry.attempt.phase(), Phase::Transferring { .. }))
+    }
+
+    /// `Command::Transfer`: the agent hands its customer to `to` (or to
+    /// the Ready agent of the call's campaign idle the longest), a blind
+    /// transfer. The next agent is reserved and hears the zip tone; the
+    /// customer is moved into its leg and the call, wrap-up and
+    /// disposition included, is its from then on (`calls.rs`,
+    /// `Action::Transferred`). The transferring agent goes on to Ready
+    /// then, without a wrap-up. Should the next agent's phone fail, the
+    /// customer comes back to the transferring agent, on hold.
+    pub(super) fn transfer_call(
+        &mut self,
+        agent: &str,
+        to: Option<String>,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let (call, entry) = self.call_on_the_line(agent, "transfer")?;
+        let campaign = entry.campaign.clone();
+        let to = match to {
+            Some(to) if to == agent => {
+                return Err(CommandError::Invalid(
+                    "the call is yours already: transfer it to another agent".into(),
+                ));
+            }
+            Some(to) => to,
+            None => self
+                .agents
+                .iter()
+                .filter(|(id, a)| {
+                    id.as_str() != agent
+                        && a.session.is_ready()
+                        && Self::takes_transfers(a)
+                        && self.takes_part(a, &campaign)
+                })
+                .max_by_key(|(_, a)| a.session.time_in_state(now))
+                .map(|(id, _)| id.clone())
+                .ok_or_else(|| {
+                    CommandError::Unavailable(format!(
+                        "no other agent of campaign `{campaign}` is ready to take the call"
+                    ))
+                })?,
+        };
+        let target = self
+            .agents
+            .get_mut(&to)
+            .ok_or_else(|| CommandError::Invalid(format!("no agent `{to}` to transfer to")))?;
+        if !target.session.is_ready() {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{to}` is {}: a call is transferred only to a Ready agent",
+                target.session.state().name()
+            )));
+        }
+        if !Self::takes_transfers(target) {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{to}` has no reservation call to splice the customer into"
+            )));
+        }
+        target.session.reserve(call, now)?;
+        let moved = self
+            .calls
+            .get_mut(&call)
+            .is_some_and(|entry| entry.attempt.transfer(&to, now));
+        if !moved {
+            if let Some(target) = self.agents.get_mut(&to) {
+                let _ = target.session.release(now);
+            }
+            return Err(CommandError::Unavailable(
+                "the call cannot be transferred now".into(),
+            ));
+        }
+        tracing::info!(call, from = %agent, %to, "transfer started");
+        self.events.push_back(Event::Transfer {
+            agent: agent.to_string(),
+            to: to.clone(),
+            campaign,
+            call,
+            step: "started",
+            reason: None,
+        });
+        self.drain_attempt(call, now);
+        Ok(())
+    }
+
+    /// Whether a Ready agent can take a transferred customer: its phone is
+    /// on a reservation call (or it is a simulated agent, without one). An
+    /// agent rung per call would have to answer first, inside the
+    /// transfer's wait; not offered.
+    pub(super) fn takes_transfers(agent: &super::dialer::AgentEntry) -> bool {
+        !agent.per_call && (agent.session.has_leg() || !agent.has_phone)
+    }
+
+    /// The Ready agents `agent` may transfer its customer to (for the
+    /// desktop's list); empty unless it has a customer on the line.
+    pub(super) fn transfer_targets(&self, agent: &str) -> Vec<String> {
+        let on_the_line = self
+            .agents
+            .get(agent)
+            .and_then(|a| match a.session.state() {
+                AgentState::OnCall { call } => Some(*call),
+                _ => None,
+            })
+            .and_then(|call| self.calls.get(&call))
+            .is_some_and(|entry| matches!(entry.attempt.phase(), Phase::Bridged { .. }));
+        if !on_the_line {
+            return Vec::new();
+        }
+        self.agents
+            .iter()
+            .filter(|(id, a)| {
+                id.as_str() != agent && a.session.is_ready() && Self::takes_transfers(a)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The agent `agent` is handing its customer to, during a transfer.
+    pub(super) fn transferring_to(&self, agent: &str) -> Option<String> {
+        let call = self.agents.get(agent)?.session.current_call()?;
+        match self.calls.get(&call)?.attempt.phase() {
+            Phase::Transferring { from, to, .. } if from == agent => Some(to.clone()),
+            _ => None,
+        }
     }
 
     /// `Command::Hold`: the agent's bridged call goes on hold (`on`) or off.

@@ -67,6 +67,8 @@ mod reserved_at_dial_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod transfer_tests;
+#[cfg(test)]
 mod trunk_lines_tests;
 #[cfg(test)]
 mod virtual_shift;

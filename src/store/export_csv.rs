@@ -64,6 +64,7 @@ pub fn write_attempts(
             "recording",
             "hold_ms",
             "recording_paused_ms",
+            "transferred_from",
         ],
         |writer| {
             store.export_attempts(campaign, &mut |a| {
@@ -92,6 +93,7 @@ pub fn write_attempts(
                         // keep working.
                         opt(&a.hold_ms),
                         opt(&a.recording_paused_ms),
+                        opt(&a.transferred_from),
                     ])
                     .map_err(csv_error)
             })

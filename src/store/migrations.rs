@@ -198,6 +198,9 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         "ALTER TABLE attempts ADD COLUMN hold_ms BIGINT; \
          ALTER TABLE attempts ADD COLUMN recording_paused_ms BIGINT"
             .to_string(),
+        // v16: the agents who transferred the call before the agent who
+        // ended it (a JSON array of agent ids, in order).
+        "ALTER TABLE attempts ADD COLUMN transferred_from TEXT".to_string(),
     ]
 }
 

@@ -228,6 +228,10 @@ pub struct AttemptResult {
     /// How long the agent kept the call recording paused.
     #[serde(default)]
     pub recording_paused_ms: Option<u32>,
+    /// The agents who transferred the call, in order, before `agent` (a
+    /// JSON array of agent ids; `None`: never transferred).
+    #[serde(default)]
+    pub transferred_from: Option<String>,
     /// The call guide's answers, as JSON.
     pub guide_answers: Option<String>,
     /// The callee asked to be called again no sooner than this (a 486 or
@@ -267,6 +271,7 @@ impl AttemptResult {
             talk_ms: None,
             hold_ms: None,
             recording_paused_ms: None,
+            transferred_from: None,
             guide_answers: None,
             callee_retry_after: None,
             recording: None,
@@ -413,6 +418,8 @@ pub struct AttemptView {
     pub talk_ms: Option<i64>,
     pub hold_ms: Option<i64>,
     pub recording_paused_ms: Option<i64>,
+    /// The agents who transferred the call before `agent` (JSON array).
+    pub transferred_from: Option<String>,
     /// The call guide's answers (JSON), if the agent gave any.
     pub guide_answers: Option<String>,
     /// The bridge recording's file name in `[media] record_dir`, if the

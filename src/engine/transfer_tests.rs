@@ -1,0 +1,459 @@
+//! Blind transfers between agents (`mid_call.rs`, `Command::Transfer`),
+//! on a virtual clock: the customer moves into the next agent's leg and
+//! the call is that agent's; a next agent whose phone fails, or who is
+//! too slow, gives the customer back to the first, on hold.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::attempt::{AttemptResult, TRANSFER_WAIT, Verdict};
+use super::campaign_run::RunCommand;
+use super::dialer::{Command, Dialer, Event};
+use super::io::{AttemptRecord, CallId, ConnectFailure, Effect, Input};
+use crate::config::Config;
+
+const CONFIG: &str = r#"
+[[campaign]]
+name = "demo"
+mode = "progressive"
+ring_timeout_s = 20
+[[agent]]
+id = "ann"
+name = "Ann"
+campaigns = ["demo"]
+simulated = { wrap_up_s = 3, disposition = "SALE" }
+[[agent]]
+id = "bob"
+name = "Bob"
+campaigns = ["demo"]
+simulated = { wrap_up_s = 3, disposition = "SALE" }
+[media]
+record_dir = "recordings"
+"#;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn effects(dialer: &mut Dialer) -> Vec<Effect> {
+    std::iter::from_fn(|| dialer.poll_effect()).collect()
+}
+
+fn events(dialer: &mut Dialer) -> Vec<Event> {
+    std::iter::from_fn(|| dialer.poll_event()).collect()
+}
+
+fn records(effects: &[Effect]) -> Vec<AttemptRecord> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Record(record) => Some((**record).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn transfer_steps(events: &[Event]) -> Vec<(&str, &str, &'static str)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transfer {
+                agent, to, step, ..
+            } => Some((agent.as_str(), to.as_str(), *step)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn state(dialer: &Dialer, agent: &str, now: Instant) -> &'static str {
+    dialer.agent_view(agent, now).unwrap().state
+}
+
+/// One record dialed, answered by a person and spliced to the agent the
+/// dialer chose: the dialer, the call, that agent and the other one.
+fn customer_with_an_agent(t0: Instant) -> (Dialer, CallId, String, String) {
+    let text = format!("{}{CONFIG}", super::test_node_toml(10, 100.0));
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Start,
+            },
+            t0,
+        )
+        .unwrap();
+    effects(&mut dialer);
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![super::calls_tests::lease(1)],
+            for_agent: None,
+        },
+        t0,
+    );
+    let call = effects(&mut dialer)
+        .iter()
+        .find_map(|e| match e {
+            Effect::Dial { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the record is dialed");
+    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(3600),
+            },
+            label: "human",
+            at_ms: 600,
+        },
+        t0 + ms(3600),
+    );
+    let first = effects(&mut dialer)
+        .iter()
+        .find_map(|e| match e {
+            Effect::Connect { call: c, agent } if *c == call => Some(agent.clone()),
+            _ => None,
+        })
+        .expect("an agent is connected");
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: first.clone(),
+        },
+        t0 + ms(3800),
+    );
+    effects(&mut dialer);
+    events(&mut dialer);
+    let second = if first == "ann" { "bob" } else { "ann" }.to_string();
+    assert_eq!(state(&dialer, &first, t0 + ms(3800)), "on_call");
+    assert_eq!(state(&dialer, &second, t0 + ms(3800)), "ready");
+    (dialer, call, first, second)
+}
+
+fn transfer(agent: &str, to: Option<&str>) -> Command {
+    Command::Transfer {
+        agent: agent.into(),
+        to: to.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_transfer_moves_the_customer_and_the_call_to_the_next_agent() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = customer_with_an_agent(t0);
+    let view = dialer.agent_view(&first, t0 + ms(5000)).unwrap();
+    assert_eq!(view.transfer_to, vec![second.clone()]);
+    // "Please hold while I transfer you."
+    dialer
+        .handle_command(
+            Command::Hold {
+                agent: first.clone(),
+                on: true,
+            },
+            t0 + ms(10_000),
+        )
+        .unwrap();
+    // No other agent named: the campaign's Ready agent idle the longest.
+    dialer
+        .handle_command(transfer(&first, None), t0 + ms(12_000))
+        .unwrap();
+    let started = effects(&mut dialer);
+    assert!(
+        started.contains(&Effect::Connect {
+            call,
+            agent: second.clone(),
+        }),
+        "{started:?}"
+    );
+    let happened = events(&mut dialer);
+    assert_eq!(
+        transfer_steps(&happened),
+        vec![(first.as_str(), second.as_str(), "started")]
+    );
+    assert!(
+        happened
+            .iter()
+            .any(|e| matches!(e, Event::ScreenPop { agent, .. } if *agent == second)),
+        "the next agent sees the customer: {happened:?}"
+    );
+    let at = t0 + ms(12_100);
+    assert_eq!(state(&dialer, &second, at), "connecting");
+    let view = dialer.agent_view(&first, at).unwrap();
+    assert_eq!(
+        (view.state, view.transferring_to.as_deref()),
+        ("on_call", Some(second.as_str()))
+    );
+    // Meanwhile the call is neither held again nor hung up from here.
+    for command in [
+        Command::Hold {
+            agent: first.clone(),
+            on: false,
+        },
+        Command::AgentHangup {
+            agent: first.clone(),
+        },
+        transfer(&first, Some(&second)),
+    ] {
+        let refused = dialer.handle_command(command, at).unwrap_err();
+        assert!(
+            refused.to_string().contains("being transferred"),
+            "{refused}"
+        );
+    }
+
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: second.clone(),
+        },
+        t0 + ms(12_400),
+    );
+    let done = effects(&mut dialer);
+    assert!(
+        done.contains(&Effect::Bridged {
+            call,
+            agent: second.clone(),
+        }),
+        "{done:?}"
+    );
+    assert!(
+        !done
+            .iter()
+            .any(|e| matches!(e, Effect::Hold { on: true, .. })),
+        "the next agent hears the customer, off hold: {done:?}"
+    );
+    let happened = events(&mut dialer);
+    assert_eq!(
+        transfer_steps(&happened),
+        vec![(first.as_str(), second.as_str(), "done")]
+    );
+    let at = t0 + ms(12_500);
+    assert_eq!(
+        state(&dialer, &first, at),
+        "ready",
+        "no wrap-up for the first"
+    );
+    let view = dialer.agent_view(&second, at).unwrap();
+    assert_eq!((view.state, view.on_hold_s), ("on_call", None));
+    assert_eq!(view.call.map(|pop| pop.record), Some("1".to_string()));
+    // The next agent's controls work on the customer.
+    dialer
+        .handle_command(
+            Command::Hold {
+                agent: second.clone(),
+                on: true,
+            },
+            t0 + ms(20_000),
+        )
+        .unwrap();
+    dialer
+        .handle_command(
+            Command::Hold {
+                agent: second.clone(),
+                on: false,
+            },
+            t0 + ms(21_000),
+        )
+        .unwrap();
+
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(30_000));
+    assert_eq!(state(&dialer, &second, t0 + ms(30_000)), "wrap_up");
+    assert_eq!(state(&dialer, &first, t0 + ms(30_000)), "ready");
+    dialer.handle_timeout(t0 + ms(33_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    let outcome = &written[0].outcome;
+    assert_eq!(outcome.result, AttemptResult::Connected);
+    assert_eq!(outcome.agent.as_deref(), Some(second.as_str()));
+    assert_eq!(outcome.transferred_from, vec![first.clone()]);
+    assert_eq!(written[0].disposition.as_deref(), Some("SALE"));
+    // 2.4 s on hold with the first agent, 1 s with the second.
+    assert_eq!(written[0].hold_ms, Some(3400));
+    assert_eq!(
+        outcome.greeting_to_agent,
+        Some(ms(800)),
+        "the 2-second rule measures the first connection"
+    );
+}
+
+#[test]
+fn a_next_agent_whose_phone_fails_gives_the_customer_back_on_hold() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = customer_with_an_agent(t0);
+    dialer
+        .handle_command(transfer(&first, Some(&second)), t0 + ms(10_000))
+        .unwrap();
+    effects(&mut dialer);
+    events(&mut dialer);
+    dialer.handle_input(
+        Input::ConnectFailed {
+            call,
+            agent: second.clone(),
+            cause: ConnectFailure::AgentPhoneGone,
+        },
+        t0 + ms(10_300),
+    );
+    let back = effects(&mut dialer);
+    assert!(
+        back.contains(&Effect::Connect {
+            call,
+            agent: first.clone(),
+        }),
+        "spliced back: {back:?}"
+    );
+    let happened = events(&mut dialer);
+    assert_eq!(
+        transfer_steps(&happened),
+        vec![(first.as_str(), second.as_str(), "failed")]
+    );
+    let at = t0 + ms(10_400);
+    assert_eq!(state(&dialer, &first, at), "on_call");
+    assert_eq!(state(&dialer, &second, at), "not_ready");
+    // Not through yet: nothing to resume until the splice is reported.
+    let refused = dialer
+        .handle_command(
+            Command::Hold {
+                agent: first.clone(),
+                on: false,
+            },
+            at,
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("no customer"), "{refused}");
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: first.clone(),
+        },
+        t0 + ms(10_600),
+    );
+    let spliced = effects(&mut dialer);
+    assert!(
+        spliced.contains(&Effect::Hold {
+            call,
+            agent: first.clone(),
+            on: true,
+        }),
+        "back on hold, in the fresh bridge: {spliced:?}"
+    );
+    dialer
+        .handle_command(
+            Command::Hold {
+                agent: first.clone(),
+                on: false,
+            },
+            t0 + ms(12_600),
+        )
+        .unwrap();
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(20_000));
+    dialer.handle_timeout(t0 + ms(23_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].outcome.agent.as_deref(), Some(first.as_str()));
+    assert!(written[0].outcome.transferred_from.is_empty());
+    assert_eq!(written[0].hold_ms, Some(2300));
+}
+
+#[test]
+fn a_transfer_not_spliced_in_time_comes_back_and_frees_the_next_agent() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = customer_with_an_agent(t0);
+    dialer
+        .handle_command(transfer(&first, Some(&second)), t0 + ms(10_000))
+        .unwrap();
+    effects(&mut dialer);
+    events(&mut dialer);
+    let before = t0 + ms(10_000) + TRANSFER_WAIT - ms(1);
+    dialer.handle_timeout(before);
+    assert_eq!(state(&dialer, &second, before), "connecting");
+    let at = t0 + ms(10_000) + TRANSFER_WAIT;
+    assert_eq!(dialer.poll_timeout(), Some(at));
+    dialer.handle_timeout(at);
+    assert!(effects(&mut dialer).contains(&Effect::Connect {
+        call,
+        agent: first.clone(),
+    }));
+    assert_eq!(
+        transfer_steps(&events(&mut dialer)),
+        vec![(first.as_str(), second.as_str(), "failed")]
+    );
+    assert_eq!(state(&dialer, &second, at), "ready");
+    // The late splice into the second agent's leg is stale: the customer
+    // is spliced back to the first.
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: second.clone(),
+        },
+        at + ms(100),
+    );
+    assert!(effects(&mut dialer).contains(&Effect::Connect {
+        call,
+        agent: first.clone(),
+    }));
+    assert_eq!(state(&dialer, &first, at + ms(100)), "on_call");
+}
+
+#[test]
+fn a_customer_who_hangs_up_during_the_transfer_is_the_first_agents_call() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = customer_with_an_agent(t0);
+    dialer
+        .handle_command(transfer(&first, Some(&second)), t0 + ms(10_000))
+        .unwrap();
+    effects(&mut dialer);
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(10_200));
+    let at = t0 + ms(10_200);
+    assert_eq!(state(&dialer, &first, at), "wrap_up");
+    assert_eq!(state(&dialer, &second, at), "ready");
+    dialer.handle_timeout(t0 + ms(13_200));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].outcome.result, AttemptResult::Connected);
+    assert_eq!(written[0].outcome.agent.as_deref(), Some(first.as_str()));
+}
+
+#[test]
+fn a_transfer_needs_a_customer_on_the_line_and_a_ready_agent() {
+    let t0 = Instant::now();
+    let (mut dialer, _call, first, second) = customer_with_an_agent(t0);
+    let at = t0 + ms(5000);
+    let cases = [
+        (transfer(&first, Some(&first)), "yours already"),
+        (transfer(&first, Some("nobody")), "nobody"),
+        (transfer(&second, None), "on_call"),
+    ];
+    for (command, expected) in cases {
+        let refused = dialer.handle_command(command, at).unwrap_err();
+        assert!(refused.to_string().contains(expected), "{refused}");
+    }
+    dialer
+        .handle_command(
+            Command::AgentNotReady {
+                agent: second.clone(),
+                reason: "break".into(),
+            },
+            at,
+        )
+        .unwrap();
+    let refused = dialer
+        .handle_command(transfer(&first, Some(&second)), at)
+        .unwrap_err();
+    assert!(refused.to_string().contains("not_ready"), "{refused}");
+    let refused = dialer
+        .handle_command(transfer(&first, None), at)
+        .unwrap_err();
+    assert!(refused.to_string().contains("no other agent"), "{refused}");
+    assert!(
+        dialer
+            .agent_view(&first, at)
+            .unwrap()
+            .transfer_to
+            .is_empty()
+    );
+    assert_eq!(state(&dialer, &first, at), "on_call");
+}
