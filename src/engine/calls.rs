@@ -635,6 +635,14 @@ impl Dialer {
                     self.agent_lost(call, now);
                 }
                 if !up && let Some(call) = bridged_call {
+                    if self.transfer_under_way(call) {
+                        // Hanging up during one's own transfer leaves the
+                        // customer to the next agent (a blind transfer
+                        // done on the phone): off the call now.
+                        if let Some(a) = self.agents.get_mut(&agent) {
+                            let _ = a.session.transferred(now);
+                        }
+                    }
                     self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
                 }
                 if let Some(call) = rung_for {
@@ -917,10 +925,36 @@ impl Dialer {
                         reason: None,
                     });
                 }
+                Action::TransferFailed { from, to }
+                    if self
+                        .agents
+                        .get(&from)
+                        .is_none_or(|a| a.session.current_call() != Some(call)) =>
+                {
+                    // The agent who transferred has hung up meanwhile:
+                    // nobody is left to take the customer back.
+                    tracing::info!(call, %from, %to, "transfer failed after its agent left: hanging up");
+                    self.events.push_back(Event::Transfer {
+                        agent: from.clone(),
+                        reason: Some(format!(
+                            "agent `{to}` could not take the call, and `{from}` had left it"
+                        )),
+                        to,
+                        campaign,
+                        call,
+                        step: "failed",
+                    });
+                    if let Some(entry) = self.calls.get_mut(&call) {
+                        entry.attempt.on_agent_hangup(now);
+                    }
+                }
                 Action::TransferFailed { from, to } => {
                     // The customer may have left `from`'s leg already: it
                     // is spliced back, and waits on hold for `from` to
                     // resume (or try another agent).
+                    let Some(entry) = self.calls.get_mut(&call) else {
+                        return;
+                    };
                     entry.spliced_to = None;
                     let held = entry.hold.set(true, now);
                     self.effects.push_back(Effect::Connect {

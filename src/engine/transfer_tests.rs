@@ -457,3 +457,50 @@ fn a_transfer_needs_a_customer_on_the_line_and_a_ready_agent() {
     );
     assert_eq!(state(&dialer, &first, at), "on_call");
 }
+
+#[test]
+fn a_first_agent_who_hangs_up_leaves_the_call_and_a_failed_transfer_then_ends_it() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = customer_with_an_agent(t0);
+    dialer
+        .handle_command(transfer(&first, Some(&second)), t0 + ms(10_000))
+        .unwrap();
+    effects(&mut dialer);
+    // The first agent hangs up its phone: the transfer goes on without it.
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: first.clone(),
+            up: false,
+        },
+        t0 + ms(10_100),
+    );
+    let at = t0 + ms(10_100);
+    assert_ne!(state(&dialer, &first, at), "on_call");
+    assert_eq!(state(&dialer, &second, at), "connecting");
+    events(&mut dialer);
+    // The next agent's phone fails too: nobody to take the customer back.
+    dialer.handle_input(
+        Input::ConnectFailed {
+            call,
+            agent: second.clone(),
+            cause: ConnectFailure::AgentPhoneGone,
+        },
+        t0 + ms(10_300),
+    );
+    let ended = effects(&mut dialer);
+    assert!(ended.contains(&Effect::HangUp { call }), "{ended:?}");
+    assert!(
+        !ended
+            .iter()
+            .any(|e| matches!(e, Effect::Connect { agent, .. } if *agent == first)),
+        "not spliced back into a phone that left: {ended:?}"
+    );
+    let written = records(&ended);
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].outcome.result, AttemptResult::Connected);
+    assert_eq!(written[0].outcome.agent.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        transfer_steps(&events(&mut dialer)),
+        vec![(first.as_str(), second.as_str(), "failed")]
+    );
+}

@@ -813,6 +813,13 @@ impl World {
                 reason: "break".into(),
             },
             6 => Command::AgentLogout { agent },
+            // A transfer to a named agent (maybe not Ready, maybe the
+            // agent itself) or to the campaign's next Ready agent.
+            7 if (choice / 18).is_multiple_of(2) => Command::Transfer {
+                agent,
+                to: (!(choice / 36).is_multiple_of(4))
+                    .then(|| AGENTS[(choice as usize / 36) % AGENTS.len()].to_string()),
+            },
             7 => Command::AgentHangup { agent },
             16 => Command::Hold {
                 agent,
