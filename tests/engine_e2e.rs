@@ -1310,3 +1310,158 @@ fn a_campaign_defined_through_the_api_dials_like_one_of_the_file() {
     let recordings = recordings(dir.path());
     assert!(recordings.is_empty(), "{recordings:?}");
 }
+
+#[test]
+fn a_transfer_moves_the_customer_to_another_agents_phone() {
+    // A preview call to a SIPp customer who "talks" a 1000 Hz tone for
+    // 25 s; two agents, each a SIPp phone echoing what it hears. Agent a1
+    // talks, then transfers the customer to a2 through the API: a2's phone
+    // hears the customer from then on (its echo is in the second part of
+    // the recording), a1 is Ready again without a wrap-up, and the CDR
+    // names a2 as the agent, a1 as the one who transferred, and both
+    // recordings.
+    let dir = tempfile::tempdir().unwrap();
+    let audio = dir.path().join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
+    sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
+    let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir.path());
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let greeting = r#"<pause milliseconds="2540"/>"#;
+    assert!(text.contains(greeting));
+    std::fs::write(
+        &scenario,
+        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
+    )
+    .unwrap();
+    let mut carrier = Sipp::uas(
+        scenario.to_str().unwrap(),
+        1,
+        &["-set", "talk_ms", "20000", "-timeout", "60s"],
+    );
+    let echo = |port: &str| {
+        Sipp::uas(
+            "uas_rtp_echo.xml",
+            1,
+            &["-rtp_echo", "-mp", port, "-timeout", "60s"],
+        )
+    };
+    let mut a1_phone = echo(&free_port().to_string());
+    let mut a2_phone = echo(&free_port().to_string());
+    let config_path = dir.path().join("outdial.toml");
+    let config = format!(
+        "{}\n[[agent]]\nid = \"a2\"\nname = \"Second Agent\"\n\
+         sip_uri = \"sip:agent@127.0.0.1:{}\"\ncampaigns = [\"e2e\"]\n",
+        preview_config(dir.path(), carrier.port, a1_phone.port),
+        a2_phone.port
+    );
+    std::fs::write(&config_path, config).unwrap();
+    import_list(&config_path, dir.path(), "id,phone\nmoved,+12025550171\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let a2_post = |path: &str, body: Option<&str>| {
+        let (status, text) = http(
+            addr,
+            "POST",
+            &format!("/api/agents/a2/{path}"),
+            Some(SUPERVISOR),
+            body,
+        );
+        (status, json(&text))
+    };
+    let a2_state = || {
+        let (_, body) = http(addr, "GET", "/api/agents/a2", Some(SUPERVISOR), None);
+        json(&body)
+    };
+    log_in_and_ready(addr);
+    let (status, view) = a2_post("login", None);
+    assert_eq!(status, 200, "{view}");
+    wait_for(Duration::from_secs(10), "a2's phone up", || {
+        (a2_state()["phone_connected"] == true).then_some(String::new())
+    });
+    let (status, view) = a2_post("ready", None);
+    assert_eq!(status, 200, "{view}");
+    start_campaign(addr, "e2e");
+    assert_eq!(next_preview(addr), "moved");
+    let (status, view) = agent_post(addr, "preview/call", None);
+    assert_eq!(status, 200, "{view}");
+    // Nobody on the line yet: nothing to transfer.
+    let (status, refused) = agent_post(addr, "transfer", Some(r#"{"to":"a2"}"#));
+    assert_eq!(status, 409, "{refused}");
+    let on_call = json(&wait_for(Duration::from_secs(20), "a1 on the call", || {
+        let view = agent_state(addr);
+        (view["state"] == "on_call").then(|| view.to_string())
+    }));
+    assert_eq!(
+        on_call["transfer_to"],
+        serde_json::json!(["a2"]),
+        "{on_call}"
+    );
+    std::thread::sleep(Duration::from_millis(3000));
+    let (status, view) = agent_post(addr, "transfer", Some(r#"{"to":"a2"}"#));
+    assert_eq!(status, 200, "{view}");
+    let taken = json(&wait_for(Duration::from_secs(10), "a2 on the call", || {
+        let view = a2_state();
+        (view["state"] == "on_call").then(|| view.to_string())
+    }));
+    assert_eq!(taken["call"]["record"], "moved", "{taken}");
+    assert_eq!(agent_state(addr)["state"], "ready", "a1 is free at once");
+    std::thread::sleep(Duration::from_millis(4000));
+    let (status, view) = a2_post("hangup", None);
+    assert_eq!(status, 200, "{view}");
+    let (status, view) = a2_post("disposition", Some(r#"{"code":"A"}"#));
+    assert_eq!(status, 200, "{view}");
+    // The row is written once the store has the disposition.
+    let cdr = wait_for(Duration::from_secs(15), "the call written", || {
+        let (status, cdr) = http(
+            addr,
+            "GET",
+            "/api/campaigns/e2e/export?attempts=true",
+            Some(SUPERVISOR),
+            None,
+        );
+        (status == 200 && cdr.contains(",A,")).then_some(cdr)
+    });
+    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let row = rows.records().next().unwrap().unwrap();
+    let field = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!(
+        (
+            field("agent"),
+            field("transferred_from"),
+            field("disposition")
+        ),
+        ("a2".to_string(), r#"["a1"]"#.to_string(), "A".to_string()),
+        "{row:?}"
+    );
+    let parts: Vec<String> = field("recording").split(';').map(str::to_string).collect();
+    assert_eq!(parts.len(), 2, "{row:?}");
+    assert!(parts[1].ends_with("-2.wav"), "{parts:?}");
+    let attempt = field("attempt_id");
+    for (part, status) in [("", 200), ("?part=2", 200), ("?part=3", 404)] {
+        let (got, _) = support::http_get_bytes(
+            addr,
+            &format!("/api/attempts/{attempt}/recording{part}"),
+            SUPERVISOR,
+        );
+        assert_eq!(got, status, "part {part}");
+    }
+    shut_down(&mut running, &mut carrier, &mut a1_phone);
+    a2_phone.assert_passed(Duration::from_secs(10));
+
+    // Each agent's echo of the customer's tone is in its own part: a1's
+    // for the ~3 s before the transfer, a2's for the ~4 s after.
+    let echoed_ms = |name: &str| {
+        let wav = Wav::read(&dir.path().join("recordings").join(name)).unwrap();
+        let agent: Vec<f64> = wav.samples.chunks(2).map(|f| f64::from(f[1])).collect();
+        agent
+            .chunks(160)
+            .filter(|w| rms(w) > 300.0 && tone_share(w, 1000.0) > 0.8)
+            .count()
+            * 20
+    };
+    let (first, second) = (echoed_ms(&parts[0]), echoed_ms(&parts[1]));
+    assert!((2000..=5000).contains(&first), "a1 heard {first} ms");
+    assert!((3000..=6000).contains(&second), "a2 heard {second} ms");
+}
