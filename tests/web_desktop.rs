@@ -767,6 +767,121 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(states["r4"], "retry", "its callback cancelled: {states:?}");
 }
 
+#[test]
+fn an_agent_transfers_the_customer_from_the_desktop() {
+    // Ann (a1, the desktop) talks to a live SIPp customer, picks Bob (a2,
+    // Ready through the API, a second SIPp phone) in "Transfer to" and
+    // clicks Transfer: Bob has the customer, Ann is Ready at once.
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router_ringing(dir.path(), 20_000, 300)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "90s"],
+    );
+    let echo = || {
+        let port = free_port().to_string();
+        Sipp::uas(
+            "uas_rtp_echo.xml",
+            1,
+            &["-rtp_echo", "-mp", &port, "-timeout", "90s"],
+        )
+    };
+    let mut ann_phone = echo();
+    let mut bob_phone = echo();
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), carrier.port, ann_phone.port)
+        .replace("agents_confirm_join = true", "agents_confirm_join = false");
+    std::fs::write(
+        &config_path,
+        format!(
+            "{text}[[agent]]\nid = \"a2\"\nname = \"Bob Agent\"\n\
+             sip_uri = \"sip:agent@127.0.0.1:{}\"\ncampaigns = [\"web\"]\n",
+            bob_phone.port
+        ),
+    )
+    .unwrap();
+    let list = dir.path().join("list.csv");
+    std::fs::write(&list, "id,name,phone\nr4,Dee Live,+12025550141\n").unwrap();
+    support::import_list(
+        &config_path,
+        "web",
+        &std::fs::read_to_string(&list).unwrap(),
+        dir.path(),
+    );
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let supervisor = |method: &str, path: &str| {
+        let (status, body) = http(addr, method, path, Some(SUPERVISOR), None);
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        )
+    };
+    let (status, body) = supervisor("POST", "/api/campaigns/web/start");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = supervisor("POST", "/api/agents/a2/login");
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while supervisor("GET", "/api/agents/a2").1["phone_connected"] != true {
+        assert!(Instant::now() < deadline, "a2's phone never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = supervisor("POST", "/api/agents/a2/ready");
+    assert_eq!(status, 200, "{body}");
+
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start(&downloads);
+    browser.open(&format!("http://{addr}/agent"));
+    browser.type_into("#agent-id", "a1");
+    browser.type_into("#token", AGENT);
+    browser.click("#signin-button");
+    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    browser.click("#login");
+    browser.wait_text("#phone", "the reservation call up", |t| t == "connected");
+    browser.click("#ready");
+    browser.wait_text("#state", "ready", |t| t == "ready");
+    // Nobody on the line: nothing to transfer.
+    assert!(!browser.enabled("#transfer"));
+    get_record(&browser, "Dee Live");
+    browser.click("#preview-call");
+    browser.wait_text("#state", "on the call", |t| t == "on call");
+    browser.wait_until("Bob offered in Transfer to", |b| {
+        b.element("#transfer-to option[value=a2]").is_some()
+    });
+    assert!(browser.enabled("#transfer"));
+    assert_eq!(
+        browser.text("#transfer-to option[value=a2]"),
+        "Bob Agent (a2)"
+    );
+    browser.click("#transfer-to option[value=a2]");
+    browser.screenshot("agent-transfer");
+    browser.click("#transfer");
+    browser.wait_text("#log", "the transfer logged", |t| {
+        t.contains("transfer to a2 done")
+    });
+    browser.wait_text("#state", "Ann ready at once", |t| t == "ready");
+    assert_eq!(browser.text("#call-name"), "", "the customer is Bob's");
+    browser.screenshot("agent-transferred");
+    let bob = supervisor("GET", "/api/agents/a2").1;
+    assert_eq!(
+        (&bob["state"], &bob["call"]["record"]),
+        (&json!("on_call"), &json!("r4")),
+        "{bob}"
+    );
+    let (status, body) = supervisor("POST", "/api/agents/a2/hangup");
+    assert_eq!(status, 200, "{body}");
+    drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    carrier.assert_passed(Duration::from_secs(10));
+    ann_phone.assert_passed(Duration::from_secs(10));
+    bob_phone.assert_passed(Duration::from_secs(10));
+}
+
 /// Clicks Get record until `name` is on screen (the first ask may find
 /// the hopper still loading: the page then says so and nothing shows).
 fn get_record(browser: &Browser, name: &str) {

@@ -337,7 +337,7 @@ pub struct AgentView {
     pub call_recorded: bool,
     /// With a customer on the line: the Ready agents it may be
     /// transferred to.
-    pub transfer_to: Vec<String>,
+    pub transfer_to: Vec<TransferTarget>,
     /// The agent is handing its customer to this agent (a transfer under
     /// way).
     pub transferring_to: Option<String>,
@@ -356,6 +356,13 @@ pub struct AgentView {
     pub shift: ShiftView,
     /// The reasons the agent may give for Not ready (empty: any text).
     pub not_ready_reasons: Vec<String>,
+}
+
+/// An agent a customer may be transferred to, as the desktop lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferTarget {
+    pub id: String,
+    pub name: String,
 }
 
 /// An agent's shift so far, for the supervisor's table and the desktop.

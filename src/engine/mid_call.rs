@@ -205,7 +205,7 @@ impl Dialer {
 
     /// The Ready agents `agent` may transfer its customer to (for the
     /// desktop's list); empty unless it has a customer on the line.
-    pub(super) fn transfer_targets(&self, agent: &str) -> Vec<String> {
+    pub(super) fn transfer_targets(&self, agent: &str) -> Vec<super::dialer::TransferTarget> {
         let on_the_line = self
             .agents
             .get(agent)
@@ -223,7 +223,10 @@ impl Dialer {
             .filter(|(id, a)| {
                 id.as_str() != agent && a.session.is_ready() && Self::takes_transfers(a)
             })
-            .map(|(id, _)| id.clone())
+            .map(|(id, a)| super::dialer::TransferTarget {
+                id: id.clone(),
+                name: a.name.clone(),
+            })
             .collect()
     }
 

@@ -146,7 +146,13 @@ fn a_transfer_moves_the_customer_and_the_call_to_the_next_agent() {
     let t0 = Instant::now();
     let (mut dialer, call, first, second) = customer_with_an_agent(t0);
     let view = dialer.agent_view(&first, t0 + ms(5000)).unwrap();
-    assert_eq!(view.transfer_to, vec![second.clone()]);
+    let offered: Vec<(&str, &str)> = view
+        .transfer_to
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_str()))
+        .collect();
+    let name = if second == "ann" { "Ann" } else { "Bob" };
+    assert_eq!(offered, vec![(second.as_str(), name)]);
     // "Please hold while I transfer you."
     dialer
         .handle_command(

@@ -245,6 +245,23 @@ function render() {
     : "this call is not recorded";
   $("pause-recording").textContent = paused ? "Resume recording" : "Pause recording";
   $("recording-paused").classList.toggle("hidden", !paused);
+  // Transfer: to a Ready agent picked from the list, or to the campaign's
+  // next one; the list is the view's (Ready agents on a reservation call).
+  const targets = desk.view.transfer_to || [];
+  const select = $("transfer-to");
+  const picked = select.value;
+  const options = [{ id: "", name: "next Ready agent of the campaign" }].concat(
+    targets.map((t) => ({ id: t.id, name: t.name + " (" + t.id + ")" })));
+  const shown = Array.from(select.options).map((o) => o.value + "=" + o.textContent);
+  if (shown.join("\n") !== options.map((o) => o.id + "=" + o.name).join("\n")) {
+    select.replaceChildren(...options.map((o) => outdial.el("option", { value: o.id }, o.name)));
+    select.value = targets.some((t) => t.id === picked) ? picked : "";
+  }
+  const transferring = desk.view.transferring_to;
+  $("transfer").disabled = state !== "on_call" || Boolean(transferring) || targets.length === 0;
+  select.disabled = $("transfer").disabled;
+  $("transferring").textContent = transferring ? "Transferring to " + transferring + "…" : "";
+  $("transferring").classList.toggle("hidden", !transferring);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
   if (!handledContact()) $("contact-edit").classList.add("hidden");
 }
@@ -427,6 +444,16 @@ function onEvent(event) {
     case "recording_paused":
       log(event.paused ? "recording paused" : "recording resumed");
       break;
+    case "transfer":
+      if (event.to === desk.id) {
+        if (event.step === "started") log("customer transferred to you by " + event.agent);
+      } else if (event.step === "failed") {
+        say("transfer failed: " + (event.reason || "") + "; the customer is back with you, on hold");
+        log("transfer to " + event.to + " failed");
+      } else {
+        log("transfer to " + event.to + " " + event.step);
+      }
+      break;
     default:
       log(event.type);
   }
@@ -571,6 +598,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("hold").addEventListener("click", () => {
     const held = desk.view && desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
     act(held ? "/resume" : "/hold");
+  });
+  $("transfer").addEventListener("click", () => {
+    const to = $("transfer-to").value;
+    act("/transfer", to ? { to } : {});
   });
   $("pause-recording").addEventListener("click", () => {
     act(desk.view && desk.view.recording_paused ? "/recording/resume" : "/recording/pause");
