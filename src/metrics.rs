@@ -66,6 +66,10 @@ pub const CALLS_REFUSED_AS_UNWANTED: &str = "outdial_calls_refused_as_unwanted_t
 /// record was leased (`campaign`, `reason` = `do_not_call`,
 /// `window_closed`).
 pub const DIALS_STOPPED: &str = "outdial_dials_stopped_total";
+/// Counter: transfers between agents (`campaign`, `step` = `started`,
+/// `done`, `failed`): a high failed share means agents pick phones that
+/// cannot take calls.
+pub const TRANSFERS: &str = "outdial_transfers_total";
 /// Counter: finished call attempts (`campaign`, `result` labels).
 pub const ATTEMPTS: &str = "outdial_attempts_total";
 /// Counter: answers that crossed the ring timeout's CANCEL and were kept

@@ -1406,6 +1406,13 @@ fn a_transfer_moves_the_customer_to_another_agents_phone() {
     }));
     assert_eq!(taken["call"]["record"], "moved", "{taken}");
     assert_eq!(agent_state(addr)["state"], "ready", "a1 is free at once");
+    wait_for(Duration::from_secs(3), "the transfers counter", || {
+        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+        metrics
+            .lines()
+            .any(|line| line == r#"outdial_transfers_total{campaign="e2e",step="done"} 1"#)
+            .then_some(String::new())
+    });
     std::thread::sleep(Duration::from_millis(4000));
     let (status, view) = a2_post("hangup", None);
     assert_eq!(status, 200, "{view}");

@@ -310,6 +310,10 @@ impl Engine {
                 self.shell.agent_changed(agent, state, reason.as_deref());
             }
             metrics::counter!(m::ENGINE_EVENTS, "type" => event.kind()).increment(1);
+            if let Event::Transfer { campaign, step, .. } = &event {
+                metrics::counter!(m::TRANSFERS, "campaign" => campaign.clone(), "step" => *step)
+                    .increment(1);
+            }
             changed = true;
             // No subscriber is fine: nobody is watching.
             let _ = self.events.send(event);
