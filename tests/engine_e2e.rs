@@ -1394,7 +1394,7 @@ fn a_transfer_moves_the_customer_to_another_agents_phone() {
     }));
     assert_eq!(
         on_call["transfer_to"],
-        serde_json::json!([{"id": "a2", "name": "Second Agent"}]),
+        serde_json::json!([{"id": "a2", "name": "Second Agent", "in_campaign": true}]),
         "{on_call}"
     );
     std::thread::sleep(Duration::from_millis(3000));

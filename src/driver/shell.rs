@@ -305,10 +305,13 @@ impl Shell {
     /// What the shell keeps of an input on its way to the engine: a
     /// splice that was done makes its recording the call's.
     pub fn observe(&mut self, input: &Input) {
-        if let Input::Spliced { call, agent } = input
-            && let Some(recordings) = self.recordings.get_mut(call)
-        {
-            recordings.spliced(agent);
+        let (call, agent, done) = match input {
+            Input::Spliced { call, agent } => (call, agent, true),
+            Input::ConnectFailed { call, agent, .. } => (call, agent, false),
+            _ => return,
+        };
+        if let Some(recordings) = self.recordings.get_mut(call) {
+            recordings.reported(agent, done);
         }
     }
 
@@ -1132,10 +1135,11 @@ impl Shell {
         if let Some(pdd) = outcome.pdd {
             metrics::histogram!(crate::metrics::POST_DIAL_DELAY).record(pdd.as_secs_f64());
         }
+        let record_dir = self.config.media.record_dir.clone();
         let recording = self
             .recordings
             .remove(&record.call)
-            .map(|recordings| recordings.names.join(";"));
+            .and_then(|recordings| recordings.listed(record_dir.as_deref()));
         let Some(row) = self.attempt_rows.remove(&record.call) else {
             tracing::warn!(
                 call = record.call,
@@ -1663,15 +1667,32 @@ impl CallRecordings {
     /// A splice into `agent`'s leg, recording into `name`, was asked for.
     fn connecting(&mut self, name: String, agent: String) {
         self.connects += 1;
-        self.pending.retain(|(a, _)| *a != agent);
         self.pending.push((agent, name));
     }
 
-    /// The splice into `agent`'s leg was done: its file is the call's.
-    fn spliced(&mut self, agent: &str) {
+    /// The CDR's `recording`: the files of the splices that were done,
+    /// and of those still under way as the call ended whose file is on
+    /// disk (the report may trail the end); `None` when there is none.
+    fn listed(mut self, dir: Option<&std::path::Path>) -> Option<String> {
+        if let Some(dir) = dir {
+            for (_, name) in std::mem::take(&mut self.pending) {
+                if dir.join(&name).is_file() {
+                    self.names.push(name);
+                }
+            }
+        }
+        (!self.names.is_empty()).then(|| self.names.join(";"))
+    }
+
+    /// The splice into `agent`'s leg was done (`done`) or failed: the
+    /// oldest under way into that leg, as the customer's media task
+    /// carries its splices out in order. A done one's file is the call's.
+    fn reported(&mut self, agent: &str, done: bool) {
         if let Some(at) = self.pending.iter().position(|(a, _)| a == agent) {
             let (_, name) = self.pending.remove(at);
-            self.names.push(name);
+            if done {
+                self.names.push(name);
+            }
         }
     }
 }
@@ -1685,14 +1706,40 @@ mod tests {
         let mut recordings = CallRecordings::default();
         assert_eq!(CallRecordings::next_part(None), 1);
         recordings.connecting("c-1-7.wav".into(), "ann".into());
-        recordings.spliced("ann");
-        // Transferred to bob, whose phone fails; back to ann.
+        recordings.reported("ann", true);
+        // Transferred to bob, whose phone fails; back to ann twice (the
+        // deadline's splice back, then the repair after bob's late report).
         assert_eq!(CallRecordings::next_part(Some(&recordings)), 2);
         recordings.connecting("c-1-7-2.wav".into(), "bob".into());
-        assert_eq!(CallRecordings::next_part(Some(&recordings)), 3);
         recordings.connecting("c-1-7-3.wav".into(), "ann".into());
-        recordings.spliced("ann");
-        recordings.spliced("carl");
+        recordings.connecting("c-1-7-4.wav".into(), "ann".into());
+        assert_eq!(CallRecordings::next_part(Some(&recordings)), 5);
+        recordings.reported("bob", false);
+        recordings.reported("ann", true);
+        recordings.reported("ann", false);
+        recordings.reported("carl", true);
         assert_eq!(recordings.names, ["c-1-7.wav", "c-1-7-3.wav"]);
+        assert!(recordings.pending.is_empty());
+    }
+
+    #[test]
+    fn a_call_with_no_done_splice_lists_only_files_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recordings = CallRecordings::default();
+        recordings.connecting("c-1-8.wav".into(), "ann".into());
+        assert_eq!(
+            recordings.listed(Some(dir.path())),
+            None,
+            "never an empty name"
+        );
+        // The customer hung up as the splice was done: the file is there,
+        // its report not yet.
+        let mut recordings = CallRecordings::default();
+        recordings.connecting("c-1-9.wav".into(), "ann".into());
+        std::fs::write(dir.path().join("c-1-9.wav"), b"RIFF").unwrap();
+        assert_eq!(
+            recordings.listed(Some(dir.path())),
+            Some("c-1-9.wav".to_string())
+        );
     }
 }

@@ -182,6 +182,12 @@ pub enum Action {
         from: String,
         to: String,
     },
+    /// The call ended during its transfer (`why`): `to` is released.
+    TransferCancelled {
+        from: String,
+        to: String,
+        why: &'static str,
+    },
     Play(Prompt),
     Finished(Outcome),
 }
@@ -501,8 +507,15 @@ impl Attempt {
         };
         match self.phase.clone() {
             Phase::AwaitingAgent { .. } => self.actions.push_back(Action::WithdrawAgentRequest),
-            Phase::Connecting { agent, .. } | Phase::Transferring { to: agent, .. } => {
+            Phase::Connecting { agent, .. } => {
                 self.actions.push_back(Action::ReleaseAgent { agent })
+            }
+            Phase::Transferring { from, to, .. } => {
+                self.actions.push_back(Action::TransferCancelled {
+                    from,
+                    to,
+                    why: "the line turned out to be a fax or an intercept",
+                })
             }
             _ => {}
         }
@@ -766,8 +779,12 @@ impl Attempt {
             }
             Phase::Bridged { .. } => self.finish(self.bridged_result()),
             // Gone during a transfer: the call was the first agent's.
-            Phase::Transferring { to, .. } => {
-                self.actions.push_back(Action::ReleaseAgent { agent: to });
+            Phase::Transferring { from, to, .. } => {
+                self.actions.push_back(Action::TransferCancelled {
+                    from,
+                    to,
+                    why: "the customer hung up",
+                });
                 self.finish(self.bridged_result());
             }
             Phase::WaitingForBeep { .. } => self.finish(AttemptResult::Machine),
@@ -814,8 +831,12 @@ impl Attempt {
                 self.actions.push_back(Action::ReleaseAgent { agent });
                 self.hang_up(AttemptResult::MediaTimeout);
             }
-            Phase::Transferring { to, .. } => {
-                self.actions.push_back(Action::ReleaseAgent { agent: to });
+            Phase::Transferring { from, to, .. } => {
+                self.actions.push_back(Action::TransferCancelled {
+                    from,
+                    to,
+                    why: "the call ended",
+                });
                 let result = self.bridged_result();
                 self.hang_up(result);
             }

@@ -142,6 +142,9 @@ pub(super) struct CallEntry {
     /// into (a call bridged when the abandon window closed may be
     /// `Bridged` before its splice is done).
     pub spliced_to: Option<String>,
+    /// A failed transfer splices the customer back into the first agent's
+    /// leg: until the shell reports it, nothing acts on the customer.
+    pub splice_back_pending: bool,
 }
 
 /// A duration in whole milliseconds, for the store's columns.
@@ -345,6 +348,9 @@ impl Dialer {
             // Whoever the dialer gave the call to, the customer's audio is
             // in this agent's leg now (what a hold acts on).
             entry.spliced_to = Some(agent.clone());
+            if entry.attempt.bridged_agent() == Some(agent.as_str()) {
+                entry.splice_back_pending = false;
+            }
             // A splice starts a fresh bridge (a late splice moved the
             // customer and it is spliced back): a hold or a paused
             // recording the engine still has goes on in the new one.
@@ -909,6 +915,13 @@ impl Dialer {
                         && a.session.current_call() == Some(call)
                     {
                         let _ = a.session.transferred(now);
+                        if a.per_call {
+                            // Its call was for this customer, who is gone
+                            // to the next agent.
+                            self.effects.push_back(Effect::HangUpAgent {
+                                agent: from.clone(),
+                            });
+                        }
                     }
                     // The store's row names the agent the call is with.
                     self.effects.push_back(Effect::Bridged {
@@ -937,7 +950,7 @@ impl Dialer {
                     self.events.push_back(Event::Transfer {
                         agent: from.clone(),
                         reason: Some(format!(
-                            "agent `{to}` could not take the call, and `{from}` had left it"
+                            "agent `{to}` could not take the call, and `{from}` had left it: the call ended"
                         )),
                         to,
                         campaign,
@@ -955,7 +968,7 @@ impl Dialer {
                     let Some(entry) = self.calls.get_mut(&call) else {
                         return;
                     };
-                    entry.spliced_to = None;
+                    entry.splice_back_pending = true;
                     let held = entry.hold.set(true, now);
                     self.effects.push_back(Effect::Connect {
                         call,
@@ -972,11 +985,29 @@ impl Dialer {
                     tracing::info!(call, %from, %to, "transfer failed: the customer goes back");
                     self.events.push_back(Event::Transfer {
                         agent: from,
-                        reason: Some(format!("agent `{to}` could not take the call")),
+                        reason: Some(format!(
+                            "agent `{to}` could not take the call; the customer is back with you, on hold"
+                        )),
                         to,
                         campaign,
                         call,
                         step: "failed",
+                    });
+                }
+                Action::TransferCancelled { from, to, why } => {
+                    if let Some(a) = self.agents.get_mut(&to)
+                        && a.session.current_call() == Some(call)
+                    {
+                        let _ = a.session.release(now);
+                    }
+                    tracing::info!(call, %from, %to, why, "transfer cancelled");
+                    self.events.push_back(Event::Transfer {
+                        agent: from,
+                        to,
+                        campaign,
+                        call,
+                        step: "failed",
+                        reason: Some(why.to_string()),
                     });
                 }
                 Action::ReleaseAgent { agent } => {
@@ -1377,6 +1408,7 @@ impl Dialer {
                 hold: Default::default(),
                 recording_paused: Default::default(),
                 spliced_to: None,
+                splice_back_pending: false,
             },
         );
         self.effects.push_back(Effect::Dial {

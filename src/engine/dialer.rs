@@ -363,6 +363,9 @@ pub struct AgentView {
 pub struct TransferTarget {
     pub id: String,
     pub name: String,
+    /// The agent takes part in the call's campaign (a transfer with no
+    /// agent named goes to one of those).
+    pub in_campaign: bool,
 }
 
 /// An agent's shift so far, for the supervisor's table and the desktop.

@@ -98,6 +98,7 @@ impl Dialer {
             .filter(|entry| {
                 matches!(entry.attempt.phase(), Phase::Bridged { .. })
                     && entry.spliced_to.as_deref() == Some(agent)
+                    && !entry.splice_back_pending
             })
             .map(|entry| (call, entry))
             // Still hearing the zip tone, the splice not done yet (the
@@ -206,7 +207,7 @@ impl Dialer {
     /// The Ready agents `agent` may transfer its customer to (for the
     /// desktop's list); empty unless it has a customer on the line.
     pub(super) fn transfer_targets(&self, agent: &str) -> Vec<super::dialer::TransferTarget> {
-        let on_the_line = self
+        let campaign = self
             .agents
             .get(agent)
             .and_then(|a| match a.session.state() {
@@ -214,10 +215,11 @@ impl Dialer {
                 _ => None,
             })
             .and_then(|call| self.calls.get(&call))
-            .is_some_and(|entry| matches!(entry.attempt.phase(), Phase::Bridged { .. }));
-        if !on_the_line {
+            .filter(|entry| matches!(entry.attempt.phase(), Phase::Bridged { .. }))
+            .map(|entry| entry.campaign.as_str());
+        let Some(campaign) = campaign else {
             return Vec::new();
-        }
+        };
         self.agents
             .iter()
             .filter(|(id, a)| {
@@ -226,6 +228,7 @@ impl Dialer {
             .map(|(id, a)| super::dialer::TransferTarget {
                 id: id.clone(),
                 name: a.name.clone(),
+                in_campaign: self.takes_part(a, campaign),
             })
             .collect()
     }

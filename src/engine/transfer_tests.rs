@@ -146,13 +146,13 @@ fn a_transfer_moves_the_customer_and_the_call_to_the_next_agent() {
     let t0 = Instant::now();
     let (mut dialer, call, first, second) = customer_with_an_agent(t0);
     let view = dialer.agent_view(&first, t0 + ms(5000)).unwrap();
-    let offered: Vec<(&str, &str)> = view
+    let offered: Vec<(&str, &str, bool)> = view
         .transfer_to
         .iter()
-        .map(|t| (t.id.as_str(), t.name.as_str()))
+        .map(|t| (t.id.as_str(), t.name.as_str(), t.in_campaign))
         .collect();
     let name = if second == "ann" { "Ann" } else { "Bob" };
-    assert_eq!(offered, vec![(second.as_str(), name)]);
+    assert_eq!(offered, vec![(second.as_str(), name, true)]);
     // "Please hold while I transfer you."
     dialer
         .handle_command(
@@ -412,10 +412,22 @@ fn a_customer_who_hangs_up_during_the_transfer_is_the_first_agents_call() {
         .handle_command(transfer(&first, Some(&second)), t0 + ms(10_000))
         .unwrap();
     effects(&mut dialer);
+    events(&mut dialer);
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(10_200));
     let at = t0 + ms(10_200);
     assert_eq!(state(&dialer, &first, at), "wrap_up");
     assert_eq!(state(&dialer, &second, at), "ready");
+    // Both agents hear how it ended (the next one saw the screen pop).
+    let ended = events(&mut dialer);
+    let reason = ended.iter().find_map(|e| match e {
+        Event::Transfer {
+            step: "failed",
+            reason,
+            ..
+        } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(reason.as_deref(), Some("the customer hung up"), "{ended:?}");
     dialer.handle_timeout(t0 + ms(13_200));
     let written = records(&effects(&mut dialer));
     assert_eq!(written.len(), 1, "{written:?}");
@@ -509,4 +521,146 @@ fn a_first_agent_who_hangs_up_leaves_the_call_and_a_failed_transfer_then_ends_it
         transfer_steps(&events(&mut dialer)),
         vec![(first.as_str(), second.as_str(), "failed")]
     );
+}
+
+#[test]
+fn the_hold_is_kept_when_the_customer_hangs_up_before_the_splice_back() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = customer_with_an_agent(t0);
+    dialer
+        .handle_command(
+            Command::Hold {
+                agent: first.clone(),
+                on: true,
+            },
+            t0 + ms(10_000),
+        )
+        .unwrap();
+    dialer
+        .handle_command(transfer(&first, Some(&second)), t0 + ms(10_000))
+        .unwrap();
+    dialer.handle_input(
+        Input::ConnectFailed {
+            call,
+            agent: second.clone(),
+            cause: ConnectFailure::AgentPhoneGone,
+        },
+        t0 + ms(10_300),
+    );
+    // Gone before the splice back was reported.
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(12_000));
+    dialer.handle_timeout(t0 + ms(15_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].hold_ms, Some(2000), "{:?}", written[0]);
+}
+
+#[test]
+fn a_first_agent_rung_per_call_is_hung_up_when_the_transfer_is_done() {
+    let t0 = Instant::now();
+    let text = format!("{}{CONFIG}", super::test_node_toml(10, 100.0)).replacen(
+        "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
+        "sip_uri = \"sip:ann@127.0.0.1:5090\"\nconnection = \"per_call\"",
+        1,
+    );
+    let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
+    let mut dialer = Dialer::new(&config, t0);
+    let ann = |command: fn(String) -> Command| command("ann".into());
+    dialer
+        .handle_command(ann(|agent| Command::AgentLogin { agent }), t0)
+        .unwrap();
+    dialer
+        .handle_command(ann(|agent| Command::AgentReady { agent }), t0)
+        .unwrap();
+    dialer
+        .handle_command(
+            Command::AgentNotReady {
+                agent: "bob".into(),
+                reason: "break".into(),
+            },
+            t0,
+        )
+        .unwrap();
+    dialer
+        .handle_command(
+            Command::Campaign {
+                name: "demo".into(),
+                command: RunCommand::Start,
+            },
+            t0,
+        )
+        .unwrap();
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![super::calls_tests::lease(1)],
+            for_agent: None,
+        },
+        t0,
+    );
+    let call = effects(&mut dialer)
+        .iter()
+        .find_map(|e| match e {
+            Effect::Dial { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the record is dialed");
+    dialer.handle_input(Input::Answered { call }, t0 + ms(200));
+    dialer.handle_input(
+        Input::Cpa {
+            call,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(1000),
+            },
+            label: "human",
+            at_ms: 800,
+        },
+        t0 + ms(1000),
+    );
+    // Ann's phone is rung for the customer and answers.
+    assert!(effects(&mut dialer).contains(&Effect::CallAgent {
+        agent: "ann".into()
+    }));
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "ann".into(),
+            up: true,
+        },
+        t0 + ms(1300),
+    );
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "ann".into(),
+        },
+        t0 + ms(1600),
+    );
+    assert_eq!(state(&dialer, "ann", t0 + ms(1600)), "on_call");
+    dialer
+        .handle_command(
+            Command::AgentReady {
+                agent: "bob".into(),
+            },
+            t0 + ms(5000),
+        )
+        .unwrap();
+    effects(&mut dialer);
+    dialer
+        .handle_command(transfer("ann", Some("bob")), t0 + ms(6000))
+        .unwrap();
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: "bob".into(),
+        },
+        t0 + ms(6300),
+    );
+    let done = effects(&mut dialer);
+    assert!(
+        done.contains(&Effect::HangUpAgent {
+            agent: "ann".into()
+        }),
+        "ann's call was for this customer: {done:?}"
+    );
+    assert_eq!(state(&dialer, "bob", t0 + ms(6300)), "on_call");
 }

@@ -230,16 +230,19 @@ function render() {
   // A call placed for the agent may be cancelled while it rings (Webex:
   // "the ringing status is replaced by the Cancel button").
   const ringing = Boolean(pop) && state === "reserved";
-  $("hangup").disabled = !(state === "on_call" || ringing);
+  // While the customer is being transferred nothing acts on it here.
+  const transferring = desk.view.transferring_to;
+  $("hangup").disabled = !((state === "on_call" && !transferring) || ringing);
   $("hangup").textContent = ringing ? "Cancel call" : "Hang up";
   // Hold: the customer hears the hold audio and the agent nobody.
   const held = desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
-  $("hold").disabled = state !== "on_call";
+  $("hold").disabled = state !== "on_call" || Boolean(transferring);
   $("hold").textContent = held ? "Resume" : "Hold";
   $("on-hold").classList.toggle("hidden", !held);
   // Recording pause (a card number read out): silence is recorded meanwhile.
   const paused = Boolean(desk.view.recording_paused);
-  $("pause-recording").disabled = state !== "on_call" || !desk.view.call_recorded;
+  $("pause-recording").disabled =
+    state !== "on_call" || Boolean(transferring) || !desk.view.call_recorded;
   $("pause-recording").title = desk.view.call_recorded
     ? "PCI DSS: pause while a card number is read out"
     : "this call is not recorded";
@@ -250,14 +253,15 @@ function render() {
   const targets = desk.view.transfer_to || [];
   const select = $("transfer-to");
   const picked = select.value;
-  const options = [{ id: "", name: "next Ready agent of the campaign" }].concat(
-    targets.map((t) => ({ id: t.id, name: t.name + " (" + t.id + ")" })));
+  // "The campaign's next Ready agent" only while one of its agents is Ready.
+  const options = (targets.some((t) => t.in_campaign)
+    ? [{ id: "", name: "next Ready agent of the campaign" }]
+    : []).concat(targets.map((t) => ({ id: t.id, name: t.name + " (" + t.id + ")" })));
   const shown = Array.from(select.options).map((o) => o.value + "=" + o.textContent);
   if (shown.join("\n") !== options.map((o) => o.id + "=" + o.name).join("\n")) {
     select.replaceChildren(...options.map((o) => outdial.el("option", { value: o.id }, o.name)));
-    select.value = targets.some((t) => t.id === picked) ? picked : "";
+    select.value = targets.some((t) => t.id === picked) ? picked : options.length ? options[0].id : "";
   }
-  const transferring = desk.view.transferring_to;
   $("transfer").disabled = state !== "on_call" || Boolean(transferring) || targets.length === 0;
   select.disabled = $("transfer").disabled;
   $("transferring").textContent = transferring ? "Transferring to " + transferring + "…" : "";
@@ -446,9 +450,9 @@ function onEvent(event) {
       break;
     case "transfer":
       if (event.to === desk.id) {
-        if (event.step === "started") log("customer transferred to you by " + event.agent);
+        log("transfer from " + event.agent + " " + event.step + (event.reason ? " (" + event.reason + ")" : ""));
       } else if (event.step === "failed") {
-        say("transfer failed: " + (event.reason || "") + "; the customer is back with you, on hold");
+        say("transfer failed: " + (event.reason || ""));
         log("transfer to " + event.to + " failed");
       } else {
         log("transfer to " + event.to + " " + event.step);
