@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use outdial::media::wav::Wav;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sip_support::{Sipp, free_port};
 use support::{Running, http, rms, tone_share};
 
@@ -1471,4 +1471,85 @@ fn a_transfer_moves_the_customer_to_another_agents_phone() {
     let (first, second) = (echoed_ms(&parts[0]), echoed_ms(&parts[1]));
     assert!((2000..=5000).contains(&first), "a1 heard {first} ms");
     assert!((3000..=6000).contains(&second), "a2 heard {second} ms");
+}
+
+#[test]
+fn the_agent_drops_a_voicemail_into_the_machine_and_takes_the_next_call() {
+    // A progressive campaign that gives machines to agents: the SIPp
+    // carrier's answering machine (greeting, beep, then silence until our
+    // BYE) reaches a1, who drops the campaign's recorded message. a1 is
+    // Ready at once; the machine hears the message to its end, then our
+    // BYE; the CDR says a voicemail was left by a1.
+    let dir = tempfile::tempdir().unwrap();
+    let message = dir.path().join("vm.wav");
+    // 1.5 s of a 600 Hz tone.
+    let samples: Vec<i16> = (0..12_000)
+        .map(|n| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 600.0 * f64::from(n) / 8000.0).sin()) as i16
+        })
+        .collect();
+    outdial::media::wav::write_mono_8k(&message, &samples).unwrap();
+    let (mut carrier, mut agent_phone, _config_path, mut running, addr) = hand_driven_with(
+        dir.path(),
+        "progressive",
+        1,
+        "id,phone\nmachine,+12025550172\n",
+        |text| {
+            text.replace(
+                "machine_action = \"hangup\"",
+                &format!(
+                    "machine_action = \"connect_agent\"\nvoicemail_prompt = \"{}\"",
+                    message.display()
+                ),
+            )
+        },
+    );
+    log_in_and_ready(addr);
+    // Nothing on the line yet: nothing to drop.
+    let (status, refused) = agent_post(addr, "voicemail-drop", None);
+    assert_eq!(status, 409, "{refused}");
+    start_campaign(addr, "e2e");
+    let on_call = json(&wait_for(
+        Duration::from_secs(30),
+        "the machine given to a1",
+        || {
+            let view = agent_state(addr);
+            (view["state"] == "on_call").then(|| view.to_string())
+        },
+    ));
+    assert_eq!(on_call["voicemail_drop"], true, "{on_call}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let dropped_at = Instant::now();
+    let (status, view) = agent_post(addr, "voicemail-drop", None);
+    assert_eq!((status, &view["state"]), (200, &json!("ready")), "{view}");
+    // The call goes on while the message plays, and ends after it.
+    let cdr = wait_for(Duration::from_secs(15), "the call written", || {
+        let (status, cdr) = http(
+            addr,
+            "GET",
+            "/api/campaigns/e2e/export?attempts=true",
+            Some(SUPERVISOR),
+            None,
+        );
+        (status == 200 && cdr.contains("voicemail left")).then_some(cdr)
+    });
+    assert!(
+        dropped_at.elapsed() >= Duration::from_millis(1400),
+        "written {:?} after the drop: before the message ended",
+        dropped_at.elapsed()
+    );
+    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let row = rows.records().next().unwrap().unwrap();
+    let field = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!(
+        (field("outcome"), field("agent"), field("notes")),
+        (
+            "machine".to_string(),
+            "a1".to_string(),
+            "voicemail left".to_string()
+        ),
+        "{row:?}"
+    );
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
 }

@@ -518,11 +518,12 @@ impl AgentSession {
         }
     }
 
-    /// The agent handed the customer to another agent (a transfer): off
-    /// the call with no wrap-up — the call, its disposition included, is
-    /// the next agent's — and on to Ready, or what the agent asked for
-    /// meanwhile.
-    pub fn transferred(&mut self, now: Instant) -> Result<(), AgentError> {
+    /// The agent is done with the customer before the call ends, and the
+    /// call needs no wrap-up of theirs: handed to another agent (a
+    /// transfer: the call, its disposition included, is the next agent's),
+    /// or left a recorded voicemail (a voicemail drop: the result says it
+    /// all). On to Ready, or what the agent asked for meanwhile.
+    pub fn leave_call_without_wrap_up(&mut self, now: Instant) -> Result<(), AgentError> {
         match self.state {
             AgentState::OnCall { .. } => {
                 self.apply_after_call(now);

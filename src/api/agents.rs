@@ -166,6 +166,17 @@ pub async fn resume(
     act(&state, &headers, &id, command).await
 }
 
+/// The agent drops the campaign's recorded voicemail message into the
+/// answering machine on the line, and moves on.
+pub async fn drop_voicemail(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let command = Command::DropVoicemail { agent: id.clone() };
+    act(&state, &headers, &id, command).await
+}
+
 /// `POST /api/agents/{id}/transfer`: who takes the customer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -174,6 +174,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/resume", post(agents::resume))
         .route("/api/agents/{id}/transfer", post(agents::transfer))
         .route(
+            "/api/agents/{id}/voicemail-drop",
+            post(agents::drop_voicemail),
+        )
+        .route(
             "/api/agents/{id}/recording/pause",
             post(agents::pause_recording),
         )

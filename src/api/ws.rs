@@ -278,6 +278,9 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
             agent: agent.clone(),
             paused: true,
         },
+        "drop_voicemail" => Command::DropVoicemail {
+            agent: agent.clone(),
+        },
         "transfer" => Command::Transfer {
             agent: agent.clone(),
             to: field(&message, "to"),
@@ -321,7 +324,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, drop_voicemail, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
             )));
         }
     };

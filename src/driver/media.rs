@@ -196,6 +196,12 @@ impl CustomerMedia {
                         early_listener = agent.filter(|_| answered_at_ms.is_none());
                     }
                     Some(CustomerCommand::Play(prompt)) => {
+                        // Spliced into an agent's leg (the agent dropped a
+                        // voicemail into the machine): the leg comes back
+                        // from there first, and the agent hears it no more.
+                        if leg.is_none() && let Some(previous) = spliced.take() {
+                            leg = previous.take_back(call).await;
+                        }
                         if let Some(leg) = leg.as_ref() {
                             let _ = leg.play(prompt);
                         } else {

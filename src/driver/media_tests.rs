@@ -196,3 +196,99 @@ async fn a_splice_into_a_phone_already_gone_keeps_the_customer_for_the_next_agen
     customer.send(CustomerCommand::Close).unwrap();
     talking.abort();
 }
+
+#[tokio::test]
+async fn a_prompt_for_a_spliced_customer_takes_it_back_from_the_agent_first() {
+    // The agent drops a voicemail: the customer leaves the agent's leg and
+    // hears the prompt, and the prompt's end is reported when it ends.
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47700, 47740);
+    let ann = agent(&pool, "ann", 0xA3).await;
+    let phone = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let leg = leg(&pool, 0xC1, phone.local_addr().unwrap());
+    let to = leg.local_addr();
+    let talker = phone.clone();
+    let talking = tokio::spawn(async move {
+        let mut packet = [CUSTOMER_BYTE; 172];
+        for n in 0u32.. {
+            write_header(&mut packet, n == 0, 0, n as u16, n * 160, 0xC1C1);
+            let _ = talker.send_to(&packet, to).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let offer = SessionDescription::parse(
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+          m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+    )
+    .unwrap();
+    let (inputs, mut reports) = mpsc::unbounded_channel();
+    let (customer, rx) = mpsc::unbounded_channel();
+    tokio::spawn(
+        CustomerMedia {
+            call: CALL,
+            leg,
+            offer,
+            cpa: CpaSettings::default(),
+            inputs,
+        }
+        .run(rx),
+    );
+    customer.send(ann.connect("ann")).unwrap();
+    assert_eq!(splice_report(&mut reports).await, spliced("ann"));
+    assert!(ann.hears_the_customer().await);
+    // A 600 ms message of a steady 0x55 µ-law byte's worth of samples.
+    let samples = vec![crate::media::g711::ulaw_decode(0x55); 4800];
+    let started = tokio::time::Instant::now();
+    customer
+        .send(CustomerCommand::Play(
+            crate::media::prompt::Prompt::from_samples(samples),
+        ))
+        .unwrap();
+    // The customer's phone hears the message.
+    let mut buf = [0u8; 1500];
+    let mut heard = 0;
+    let until = started + Duration::from_secs(5);
+    while heard < 10 {
+        let Ok(Ok(len)) = tokio::time::timeout_at(until, phone.recv(&mut buf)).await else {
+            break;
+        };
+        if let Ok(packet) = RtpPacket::parse(&buf[..len])
+            && packet.payload.iter().all(|&b| b == 0x55)
+        {
+            heard += 1;
+        }
+    }
+    assert!(
+        heard >= 10,
+        "the message reached the customer ({heard} packets)"
+    );
+    // Its end is reported as it ends, not at once.
+    let done = loop {
+        let input = tokio::time::timeout(Duration::from_secs(5), reports.recv())
+            .await
+            .expect("the prompt's end within 5 s")
+            .expect("the customer task is running");
+        if input == (Input::PromptDone { call: CALL }) {
+            break tokio::time::Instant::now();
+        }
+    };
+    assert!(
+        done - started >= Duration::from_millis(500),
+        "{:?}",
+        done - started
+    );
+    // Ann no longer hears the customer.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut drained = [0u8; 1500];
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(1), ann.socket.recv(&mut drained)).await
+    {}
+    let mut customer_heard = false;
+    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(Ok(len)) = tokio::time::timeout_at(until, ann.socket.recv(&mut drained)).await {
+        customer_heard |= RtpPacket::parse(&drained[..len])
+            .is_ok_and(|p| p.payload.iter().all(|&b| b == CUSTOMER_BYTE));
+    }
+    assert!(!customer_heard, "the agent is out of it");
+    customer.send(CustomerCommand::Close).unwrap();
+    talking.abort();
+}

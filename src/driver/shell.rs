@@ -484,6 +484,15 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Hold { call, audio });
                 }
             }
+            Effect::TakeBack { call, agent } => {
+                // Straight to the agent's phone task, whose commands run in
+                // order: done before a next customer's splice can reach it
+                // (the customer's own task, asked to play the message,
+                // finds its leg handed back).
+                if let Some(phone) = self.agents.get(&agent).filter(|phone| phone.up) {
+                    let _ = phone.media.send(AgentCommand::GiveBack { call });
+                }
+            }
             Effect::PauseRecording {
                 call,
                 agent,

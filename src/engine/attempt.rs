@@ -646,6 +646,19 @@ impl Attempt {
         true
     }
 
+    /// The bridged agent hears a voicemail greeting (the analyser took it
+    /// for a person, or the campaign sends machines to agents) and drops
+    /// the campaign's recorded message into it: the customer leg plays
+    /// the voicemail prompt and hangs up; the result is a voicemail left.
+    /// False (nothing changes) unless the call is bridged.
+    pub fn drop_voicemail(&mut self) -> bool {
+        if !matches!(self.phase, Phase::Bridged { .. }) {
+            return false;
+        }
+        self.play(Prompt::Voicemail, AttemptResult::VoicemailLeft);
+        true
+    }
+
     /// The transfer's next agent is gone or too slow: the customer goes
     /// back to the agent who transferred it, still bridged to it.
     fn transfer_failed(&mut self) {

@@ -646,7 +646,7 @@ impl Dialer {
                         // customer to the next agent (a blind transfer
                         // done on the phone): off the call now.
                         if let Some(a) = self.agents.get_mut(&agent) {
-                            let _ = a.session.transferred(now);
+                            let _ = a.session.leave_call_without_wrap_up(now);
                         }
                     }
                     self.with_attempt(call, now, |a, now| a.on_agent_hangup(now));
@@ -914,7 +914,7 @@ impl Dialer {
                     if let Some(a) = self.agents.get_mut(&from)
                         && a.session.current_call() == Some(call)
                     {
-                        let _ = a.session.transferred(now);
+                        let _ = a.session.leave_call_without_wrap_up(now);
                         if a.per_call {
                             // Its call was for this customer, who is gone
                             // to the next agent.

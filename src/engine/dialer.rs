@@ -54,6 +54,11 @@ pub enum Command {
         agent: String,
         paused: bool,
     },
+    /// The agent drops the campaign's recorded voicemail message into the
+    /// answering machine on the line and moves on.
+    DropVoicemail {
+        agent: String,
+    },
     /// The agent hands the customer to another agent (a blind transfer):
     /// `to`, or the Ready agent of the call's campaign idle the longest.
     Transfer {
@@ -126,6 +131,7 @@ impl Command {
             | Command::Hold { agent, .. }
             | Command::PauseRecording { agent, .. }
             | Command::Transfer { agent, .. }
+            | Command::DropVoicemail { agent }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
             | Command::LeaveCampaign { agent, .. }
@@ -341,6 +347,9 @@ pub struct AgentView {
     /// The agent is handing its customer to this agent (a transfer under
     /// way).
     pub transferring_to: Option<String>,
+    /// The call's campaign has a recorded voicemail message the agent may
+    /// drop into an answering machine.
+    pub voicemail_drop: bool,
     pub campaigns: Vec<String>,
     /// The agent's campaigns that wait for them to confirm joining.
     pub to_join: Vec<String>,
@@ -880,6 +889,7 @@ impl Dialer {
             Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
             Command::Hold { agent, on } => self.hold_call(&agent, on, now)?,
             Command::Transfer { agent, to } => self.transfer_call(&agent, to, now)?,
+            Command::DropVoicemail { agent } => self.drop_voicemail(&agent, now)?,
             Command::PauseRecording { agent, paused } => {
                 self.pause_recording(&agent, paused, now)?
             }
@@ -1207,6 +1217,7 @@ impl Dialer {
             call_recorded: self.call_recorded(id),
             transfer_to: self.transfer_targets(id),
             transferring_to: self.transferring_to(id),
+            voicemail_drop: self.voicemail_drop_offered(id),
             campaigns: entry.campaigns.clone(),
             to_join: entry
                 .campaigns

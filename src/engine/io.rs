@@ -95,6 +95,11 @@ pub enum Effect {
         call: CallId,
         on: bool,
     },
+    /// Take `call`'s customer out of `agent`'s leg now, ahead of anything
+    /// the dialer asks of that leg next (a voicemail dropped: the agent is
+    /// free for the next customer at once, while this one hears the
+    /// message).
+    TakeBack { call: CallId, agent: String },
     /// Put `call`'s customer, bridged into `agent`'s leg, on hold (`on`:
     /// neither hears the other, the customer hears the campaign's hold
     /// audio) or take them off hold.

@@ -108,6 +108,57 @@ impl Dialer {
             })
     }
 
+    /// `Command::DropVoicemail`: the agent hears a voicemail greeting (and
+    /// its beep) and drops the campaign's recorded message into it
+    /// (VICIdial's "VM message drop", Genesys' voicemail drop): the
+    /// customer leg leaves the agent's, hears `voicemail_prompt` and is
+    /// hung up; the agent is free at once, with no wrap-up — the attempt's
+    /// result, a voicemail left, is its disposition.
+    pub(super) fn drop_voicemail(&mut self, agent: &str, now: Instant) -> Result<(), CommandError> {
+        let (call, entry) = self.call_on_the_line(agent, "drop a voicemail")?;
+        let campaign = entry.campaign.clone();
+        if !self.campaign_drops_voicemail(&campaign) {
+            return Err(CommandError::Unavailable(format!(
+                "campaign `{campaign}` has no voicemail_prompt to drop"
+            )));
+        }
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return Err(CommandError::Unavailable("the call is over".into()));
+        };
+        if !entry.attempt.drop_voicemail() {
+            return Err(CommandError::Unavailable("no voicemail to drop now".into()));
+        }
+        // The message is the machine's, not a held customer's.
+        entry.hold.set(false, now);
+        self.effects.push_back(Effect::TakeBack {
+            call,
+            agent: agent.to_string(),
+        });
+        if let Some(a) = self.agents.get_mut(agent) {
+            let _ = a.session.leave_call_without_wrap_up(now);
+        }
+        tracing::info!(call, %agent, %campaign, "voicemail dropped");
+        self.drain_attempt(call, now);
+        Ok(())
+    }
+
+    /// Whether `campaign` has a recorded voicemail message to drop.
+    fn campaign_drops_voicemail(&self, campaign: &str) -> bool {
+        self.campaigns
+            .get(campaign)
+            .is_some_and(|c| c.config.voicemail_prompt.is_some())
+    }
+
+    /// Whether the agent's current call may get a voicemail drop (its
+    /// campaign has a message): for the desktop's button.
+    pub(super) fn voicemail_drop_offered(&self, agent: &str) -> bool {
+        self.agents
+            .get(agent)
+            .and_then(|a| a.session.current_call())
+            .and_then(|call| self.calls.get(&call))
+            .is_some_and(|entry| self.campaign_drops_voicemail(&entry.campaign))
+    }
+
     /// Whether `call` is being handed from one agent to another.
     pub(super) fn transfer_under_way(&self, call: CallId) -> bool {
         self.calls

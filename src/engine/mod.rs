@@ -73,4 +73,6 @@ mod trunk_lines_tests;
 #[cfg(test)]
 mod virtual_shift;
 #[cfg(test)]
+mod voicemail_drop_tests;
+#[cfg(test)]
 mod world_tests;

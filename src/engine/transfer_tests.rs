@@ -12,7 +12,7 @@ use super::dialer::{Command, Dialer, Event};
 use super::io::{AttemptRecord, CallId, ConnectFailure, Effect, Input};
 use crate::config::Config;
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 [[campaign]]
 name = "demo"
 mode = "progressive"
@@ -31,11 +31,11 @@ simulated = { wrap_up_s = 3, disposition = "SALE" }
 record_dir = "recordings"
 "#;
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn effects(dialer: &mut Dialer) -> Vec<Effect> {
+pub(super) fn effects(dialer: &mut Dialer) -> Vec<Effect> {
     std::iter::from_fn(|| dialer.poll_effect()).collect()
 }
 
@@ -43,7 +43,7 @@ fn events(dialer: &mut Dialer) -> Vec<Event> {
     std::iter::from_fn(|| dialer.poll_event()).collect()
 }
 
-fn records(effects: &[Effect]) -> Vec<AttemptRecord> {
+pub(super) fn records(effects: &[Effect]) -> Vec<AttemptRecord> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -65,14 +65,22 @@ fn transfer_steps(events: &[Event]) -> Vec<(&str, &str, &'static str)> {
         .collect()
 }
 
-fn state(dialer: &Dialer, agent: &str, now: Instant) -> &'static str {
+pub(super) fn state(dialer: &Dialer, agent: &str, now: Instant) -> &'static str {
     dialer.agent_view(agent, now).unwrap().state
 }
 
 /// One record dialed, answered by a person and spliced to the agent the
 /// dialer chose: the dialer, the call, that agent and the other one.
 fn customer_with_an_agent(t0: Instant) -> (Dialer, CallId, String, String) {
-    let text = format!("{}{CONFIG}", super::test_node_toml(10, 100.0));
+    customer_with_an_agent_in(CONFIG, t0)
+}
+
+/// `customer_with_an_agent` with this file's `CONFIG` or a variant of it.
+pub(super) fn customer_with_an_agent_in(
+    config: &str,
+    t0: Instant,
+) -> (Dialer, CallId, String, String) {
+    let text = format!("{}{config}", super::test_node_toml(10, 100.0));
     let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
     let mut dialer = Dialer::new(&config, t0);
     dialer

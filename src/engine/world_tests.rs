@@ -80,7 +80,9 @@ ring_timeout_s = 15
         _ => "",
     };
     let machine_action = ["hangup", "leave_message", "connect_agent"][(options as usize >> 3) % 3];
-    let voicemail_prompt = if machine_action == "leave_message" {
+    // Left by the dialer after the beep, or dropped by an agent given the
+    // machine (or a person the agent takes for one).
+    let voicemail_prompt = if machine_action != "hangup" {
         "voicemail_prompt = \"vm.wav\""
     } else {
         ""
@@ -321,6 +323,20 @@ impl World {
                     }
                 }
                 Effect::CancelRinging { call } => self.call_alive(call, "cancel ringing")?,
+                Effect::TakeBack { call, agent } => {
+                    self.call_alive(call, "take back")?;
+                    let spliced_to = self.calls.get(&call).and_then(|c| c.spliced.clone());
+                    if spliced_to.as_ref().map(|(a, _)| a) != Some(&agent) {
+                        return Err(self.fail(format!(
+                            "call {call} taken back from {agent} while spliced to {spliced_to:?}"
+                        )));
+                    }
+                    // Out of the agent's leg: the agent may take another.
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        model.agent = None;
+                        model.spliced = None;
+                    }
+                }
                 Effect::Connect { call, agent } => {
                     self.call_alive(call, "connect")?;
                     let generation = self.leg_generation.get(&agent).copied().unwrap_or(0);
@@ -820,6 +836,7 @@ impl World {
                 to: (!(choice / 36).is_multiple_of(4))
                     .then(|| AGENTS[(choice as usize / 36) % AGENTS.len()].to_string()),
             },
+            7 if (choice / 18) % 4 == 1 => Command::DropVoicemail { agent },
             7 => Command::AgentHangup { agent },
             16 => Command::Hold {
                 agent,

@@ -238,6 +238,9 @@ function render() {
   const held = desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
   $("hold").disabled = state !== "on_call" || Boolean(transferring);
   $("hold").textContent = held ? "Resume" : "Hold";
+  // Voicemail drop: the campaign's recorded message into the machine.
+  $("drop-voicemail").disabled =
+    state !== "on_call" || Boolean(transferring) || !desk.view.voicemail_drop;
   $("on-hold").classList.toggle("hidden", !held);
   // Recording pause (a card number read out): silence is recorded meanwhile.
   const paused = Boolean(desk.view.recording_paused);
@@ -603,6 +606,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const held = desk.view && desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
     act(held ? "/resume" : "/hold");
   });
+  $("drop-voicemail").addEventListener("click", () => act("/voicemail-drop"));
   $("transfer").addEventListener("click", () => {
     const to = $("transfer-to").value;
     act("/transfer", to ? { to } : {});
