@@ -136,6 +136,12 @@ impl Dialer {
         });
         if let Some(a) = self.agents.get_mut(agent) {
             let _ = a.session.leave_call_without_wrap_up(now);
+            if a.per_call {
+                // Its call was for this machine.
+                self.effects.push_back(Effect::HangUpAgent {
+                    agent: agent.to_string(),
+                });
+            }
         }
         tracing::info!(call, %agent, %campaign, "voicemail dropped");
         self.drain_attempt(call, now);

@@ -563,10 +563,10 @@ fn the_hold_is_kept_when_the_customer_hangs_up_before_the_splice_back() {
     assert_eq!(written[0].hold_ms, Some(2000), "{:?}", written[0]);
 }
 
-#[test]
-fn a_first_agent_rung_per_call_is_hung_up_when_the_transfer_is_done() {
-    let t0 = Instant::now();
-    let text = format!("{}{CONFIG}", super::test_node_toml(10, 100.0)).replacen(
+/// `config` with Ann's phone rung per call; Bob on a break, so Ann takes
+/// the one record's live answer and is on the call (spliced at 1.6 s).
+pub(super) fn per_call_ann_on_a_call(config: &str, t0: Instant) -> (Dialer, CallId) {
+    let text = format!("{}{config}", super::test_node_toml(10, 100.0)).replacen(
         "simulated = { wrap_up_s = 3, disposition = \"SALE\" }",
         "sip_uri = \"sip:ann@127.0.0.1:5090\"\nconnection = \"per_call\"",
         1,
@@ -644,6 +644,13 @@ fn a_first_agent_rung_per_call_is_hung_up_when_the_transfer_is_done() {
         t0 + ms(1600),
     );
     assert_eq!(state(&dialer, "ann", t0 + ms(1600)), "on_call");
+    (dialer, call)
+}
+
+#[test]
+fn a_first_agent_rung_per_call_is_hung_up_when_the_transfer_is_done() {
+    let t0 = Instant::now();
+    let (mut dialer, call) = per_call_ann_on_a_call(CONFIG, t0);
     dialer
         .handle_command(
             Command::AgentReady {

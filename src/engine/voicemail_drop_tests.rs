@@ -7,7 +7,9 @@ use std::time::Instant;
 use super::attempt::{AttemptResult, Prompt};
 use super::dialer::Command;
 use super::io::{Effect, Input};
-use super::transfer_tests::{CONFIG, customer_with_an_agent_in, effects, ms, records, state};
+use super::transfer_tests::{
+    CONFIG, customer_with_an_agent_in, effects, ms, per_call_ann_on_a_call, records, state,
+};
 
 fn drop_voicemail(agent: &str) -> Command {
     Command::DropVoicemail {
@@ -83,4 +85,34 @@ fn no_voicemail_is_dropped_without_a_message_or_a_customer_on_the_line() {
         .handle_command(drop_voicemail(&other), t0 + ms(5000))
         .unwrap_err();
     assert!(refused.to_string().contains("on_call"), "{refused}");
+}
+
+#[test]
+fn an_agent_rung_per_call_is_hung_up_after_a_drop() {
+    let t0 = Instant::now();
+    let config = CONFIG.replace(
+        "ring_timeout_s = 20",
+        "ring_timeout_s = 20\nvoicemail_prompt = \"vm.wav\"",
+    );
+    let (mut dialer, call) = per_call_ann_on_a_call(&config, t0);
+    effects(&mut dialer);
+    dialer
+        .handle_command(drop_voicemail("ann"), t0 + ms(10_000))
+        .unwrap();
+    let dropped = effects(&mut dialer);
+    let taken_back = dropped.iter().position(|e| {
+        *e == Effect::TakeBack {
+            call,
+            agent: "ann".into(),
+        }
+    });
+    let hung_up = dropped.iter().position(|e| {
+        *e == Effect::HangUpAgent {
+            agent: "ann".into(),
+        }
+    });
+    assert!(
+        matches!((taken_back, hung_up), (Some(a), Some(b)) if a < b),
+        "the customer out first, then the phone's call ended: {dropped:?}"
+    );
 }
