@@ -768,19 +768,23 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
 }
 
 #[test]
-fn an_agent_transfers_the_customer_from_the_desktop() {
+fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
     // Ann (a1, the desktop) talks to a live SIPp customer, picks Bob (a2,
     // Ready through the API, a second SIPp phone) in "Transfer to" and
-    // clicks Transfer: Bob has the customer, Ann is Ready at once.
+    // clicks Transfer: Bob has the customer, Ann is Ready at once. On her
+    // next call she hears a greeting and clicks Drop voicemail: the
+    // campaign's message goes to it and she is Ready again.
     let _one_browser = one_browser_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut carrier = Sipp::uas(
         sip_support::carrier_router_ringing(dir.path(), 20_000, 300)
             .to_str()
             .unwrap(),
-        1,
+        2,
         &["-timeout", "90s"],
     );
+    let message = dir.path().join("vm.wav");
+    outdial::media::wav::write_mono_8k(&message, &vec![1000i16; 8000]).unwrap();
     let echo = || {
         let port = free_port().to_string();
         Sipp::uas(
@@ -792,8 +796,13 @@ fn an_agent_transfers_the_customer_from_the_desktop() {
     let mut ann_phone = echo();
     let mut bob_phone = echo();
     let config_path = dir.path().join("outdial.toml");
-    let text = config(dir.path(), carrier.port, ann_phone.port)
-        .replace("agents_confirm_join = true", "agents_confirm_join = false");
+    let text = config(dir.path(), carrier.port, ann_phone.port).replace(
+        "agents_confirm_join = true",
+        &format!(
+            "agents_confirm_join = false\nvoicemail_prompt = \"{}\"",
+            message.display()
+        ),
+    );
     std::fs::write(
         &config_path,
         format!(
@@ -804,7 +813,11 @@ fn an_agent_transfers_the_customer_from_the_desktop() {
     )
     .unwrap();
     let list = dir.path().join("list.csv");
-    std::fs::write(&list, "id,name,phone\nr4,Dee Live,+12025550141\n").unwrap();
+    std::fs::write(
+        &list,
+        "id,name,phone\nr4,Dee Live,+12025550141\nr6,Vic Mail,+12025550161\n",
+    )
+    .unwrap();
     support::import_list(
         &config_path,
         "web",
@@ -874,6 +887,33 @@ fn an_agent_transfers_the_customer_from_the_desktop() {
     );
     let (status, body) = supervisor("POST", "/api/agents/a2/hangup");
     assert_eq!(status, 200, "{body}");
+
+    // The next call: a greeting, so Ann drops the campaign's message.
+    get_record(&browser, "Vic Mail");
+    assert!(
+        !browser.enabled("#drop-voicemail"),
+        "nobody on the line yet"
+    );
+    browser.click("#preview-call");
+    browser.wait_text("#state", "on the next call", |t| t == "on call");
+    browser.wait_until("Drop voicemail enabled", |b| b.enabled("#drop-voicemail"));
+    browser.click("#drop-voicemail");
+    browser.wait_text("#state", "Ann ready after the drop", |t| t == "ready");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, cdr) = http(
+            addr,
+            "GET",
+            "/api/campaigns/web/export?attempts=true",
+            Some(SUPERVISOR),
+            None,
+        );
+        if cdr.contains("voicemail left") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no voicemail left in {cdr}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     drop(browser);
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
