@@ -1144,11 +1144,10 @@ impl Shell {
         if let Some(pdd) = outcome.pdd {
             metrics::histogram!(crate::metrics::POST_DIAL_DELAY).record(pdd.as_secs_f64());
         }
-        let record_dir = self.config.media.record_dir.clone();
         let recording = self
             .recordings
             .remove(&record.call)
-            .and_then(|recordings| recordings.listed(record_dir.as_deref()));
+            .and_then(CallRecordings::listed);
         let Some(row) = self.attempt_rows.remove(&record.call) else {
             tracing::warn!(
                 call = record.call,
@@ -1680,16 +1679,12 @@ impl CallRecordings {
     }
 
     /// The CDR's `recording`: the files of the splices that were done,
-    /// and of those still under way as the call ended whose file is on
-    /// disk (the report may trail the end); `None` when there is none.
-    fn listed(mut self, dir: Option<&std::path::Path>) -> Option<String> {
-        if let Some(dir) = dir {
-            for (_, name) in std::mem::take(&mut self.pending) {
-                if dir.join(&name).is_file() {
-                    self.names.push(name);
-                }
-            }
-        }
+    /// then those still under way as the call ended (their report may
+    /// trail the end, and the file is written as the bridge closes, after
+    /// the row); `None` when there is none.
+    fn listed(mut self) -> Option<String> {
+        self.names
+            .extend(self.pending.into_iter().map(|(_, name)| name));
         (!self.names.is_empty()).then(|| self.names.join(";"))
     }
 
@@ -1732,23 +1727,21 @@ mod tests {
     }
 
     #[test]
-    fn a_call_with_no_done_splice_lists_only_files_on_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut recordings = CallRecordings::default();
-        recordings.connecting("c-1-8.wav".into(), "ann".into());
+    fn a_splice_still_reported_at_the_end_is_listed_and_no_name_is_empty() {
         assert_eq!(
-            recordings.listed(Some(dir.path())),
+            CallRecordings::default().listed(),
             None,
             "never an empty name"
         );
-        // The customer hung up as the splice was done: the file is there,
-        // its report not yet.
+        // The customer hung up as the splice was done: its report (and
+        // the file, written as the bridge closes) trails the row.
         let mut recordings = CallRecordings::default();
         recordings.connecting("c-1-9.wav".into(), "ann".into());
-        std::fs::write(dir.path().join("c-1-9.wav"), b"RIFF").unwrap();
+        recordings.reported("ann", true);
+        recordings.connecting("c-1-9-2.wav".into(), "bob".into());
         assert_eq!(
-            recordings.listed(Some(dir.path())),
-            Some("c-1-9.wav".to_string())
+            recordings.listed(),
+            Some("c-1-9.wav;c-1-9-2.wav".to_string())
         );
     }
 }

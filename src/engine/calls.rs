@@ -142,9 +142,11 @@ pub(super) struct CallEntry {
     /// into (a call bridged when the abandon window closed may be
     /// `Bridged` before its splice is done).
     pub spliced_to: Option<String>,
-    /// A failed transfer splices the customer back into the first agent's
-    /// leg: until the shell reports it, nothing acts on the customer.
-    pub splice_back_pending: bool,
+    /// Splices of the customer asked of the shell and not yet reported
+    /// (`Input::Spliced` or `ConnectFailed`): while any is under way (a
+    /// failed transfer's splice back, the late-splice repair) nothing acts
+    /// on the customer — its leg is about to move.
+    pub splices_in_flight: u32,
 }
 
 /// A duration in whole milliseconds, for the store's columns.
@@ -330,6 +332,11 @@ impl Dialer {
             }
             _ => false,
         };
+        if let Input::Spliced { call, .. } | Input::ConnectFailed { call, .. } = &input
+            && let Some(entry) = self.calls.get_mut(call)
+        {
+            entry.splices_in_flight = entry.splices_in_flight.saturating_sub(1);
+        }
         if let Input::Spliced { call, agent } = &input
             && let Some(entry) = self.calls.get_mut(call)
         {
@@ -348,9 +355,7 @@ impl Dialer {
             // Whoever the dialer gave the call to, the customer's audio is
             // in this agent's leg now (what a hold acts on).
             entry.spliced_to = Some(agent.clone());
-            if entry.attempt.bridged_agent() == Some(agent.as_str()) {
-                entry.splice_back_pending = false;
-            }
+
             // A splice starts a fresh bridge (a late splice moved the
             // customer and it is spliced back): a hold or a paused
             // recording the engine still has goes on in the new one.
@@ -580,10 +585,7 @@ impl Dialer {
                     .map(str::to_string)
                 {
                     tracing::info!(call, stale = %agent, agent = %bridged, "a late splice moved the customer; splicing it back");
-                    self.effects.push_back(Effect::Connect {
-                        call,
-                        agent: bridged,
-                    });
+                    self.connect(call, bridged);
                 }
             }
             Input::Spliced { call, agent } | Input::ConnectFailed { call, agent, .. } => {
@@ -716,6 +718,14 @@ impl Dialer {
         }
     }
 
+    /// Asks the shell to splice `call`'s customer into `agent`'s leg.
+    fn connect(&mut self, call: CallId, agent: String) {
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.splices_in_flight += 1;
+        }
+        self.effects.push_back(Effect::Connect { call, agent });
+    }
+
     /// Whether `call` is being connected to `agent` now.
     fn connecting_to(&self, call: CallId, agent: &str) -> bool {
         self.calls
@@ -740,10 +750,7 @@ impl Dialer {
             if let Some(entry) = self.calls.get_mut(&call)
                 && entry.attempt.on_agent_phone_answered()
             {
-                self.effects.push_back(Effect::Connect {
-                    call,
-                    agent: agent.to_string(),
-                });
+                self.connect(call, agent.to_string());
             }
             return;
         }
@@ -878,7 +885,7 @@ impl Dialer {
                         entry.attempt.on_agent_phone_ringing();
                         self.effects.push_back(Effect::CallAgent { agent });
                     } else {
-                        self.effects.push_back(Effect::Connect { call, agent });
+                        self.connect(call, agent);
                     }
                 }
                 Action::Bridge { agent } => {
@@ -914,14 +921,11 @@ impl Dialer {
                     if let Some(a) = self.agents.get_mut(&from)
                         && a.session.current_call() == Some(call)
                     {
+                        // An agent rung per call keeps that phone call: the
+                        // next customer comes into it without ringing (a
+                        // hang-up now would race the next customer's
+                        // splice into it).
                         let _ = a.session.leave_call_without_wrap_up(now);
-                        if a.per_call {
-                            // Its call was for this customer, who is gone
-                            // to the next agent.
-                            self.effects.push_back(Effect::HangUpAgent {
-                                agent: from.clone(),
-                            });
-                        }
                     }
                     // The store's row names the agent the call is with.
                     self.effects.push_back(Effect::Bridged {
@@ -968,12 +972,8 @@ impl Dialer {
                     let Some(entry) = self.calls.get_mut(&call) else {
                         return;
                     };
-                    entry.splice_back_pending = true;
                     let held = entry.hold.set(true, now);
-                    self.effects.push_back(Effect::Connect {
-                        call,
-                        agent: from.clone(),
-                    });
+                    self.connect(call, from.clone());
                     if held {
                         self.events.push_back(Event::Hold {
                             agent: from.clone(),
@@ -1408,7 +1408,7 @@ impl Dialer {
                 hold: Default::default(),
                 recording_paused: Default::default(),
                 spliced_to: None,
-                splice_back_pending: false,
+                splices_in_flight: 0,
             },
         );
         self.effects.push_back(Effect::Dial {

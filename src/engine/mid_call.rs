@@ -98,7 +98,7 @@ impl Dialer {
             .filter(|entry| {
                 matches!(entry.attempt.phase(), Phase::Bridged { .. })
                     && entry.spliced_to.as_deref() == Some(agent)
-                    && !entry.splice_back_pending
+                    && entry.splices_in_flight == 0
             })
             .map(|entry| (call, entry))
             // Still hearing the zip tone, the splice not done yet (the
@@ -128,20 +128,18 @@ impl Dialer {
         if !entry.attempt.drop_voicemail() {
             return Err(CommandError::Unavailable("no voicemail to drop now".into()));
         }
-        // The message is the machine's, not a held customer's.
+        // The message is the machine's, not a held customer's, and the
+        // recording ends with the agent's part.
         entry.hold.set(false, now);
+        entry.recording_paused.set(false, now);
         self.effects.push_back(Effect::TakeBack {
             call,
             agent: agent.to_string(),
         });
         if let Some(a) = self.agents.get_mut(agent) {
+            // An agent rung per call keeps that phone call for the next
+            // customer (see `Action::Transferred`).
             let _ = a.session.leave_call_without_wrap_up(now);
-            if a.per_call {
-                // Its call was for this machine.
-                self.effects.push_back(Effect::HangUpAgent {
-                    agent: agent.to_string(),
-                });
-            }
         }
         tracing::info!(call, %agent, %campaign, "voicemail dropped");
         self.drain_attempt(call, now);

@@ -648,7 +648,7 @@ pub(super) fn per_call_ann_on_a_call(config: &str, t0: Instant) -> (Dialer, Call
 }
 
 #[test]
-fn a_first_agent_rung_per_call_is_hung_up_when_the_transfer_is_done() {
+fn a_first_agent_rung_per_call_keeps_the_phone_call_for_the_next_customer() {
     let t0 = Instant::now();
     let (mut dialer, call) = per_call_ann_on_a_call(CONFIG, t0);
     dialer
@@ -672,10 +672,49 @@ fn a_first_agent_rung_per_call_is_hung_up_when_the_transfer_is_done() {
     );
     let done = effects(&mut dialer);
     assert!(
-        done.contains(&Effect::HangUpAgent {
+        !done.contains(&Effect::HangUpAgent {
             agent: "ann".into()
         }),
-        "ann's call was for this customer: {done:?}"
+        "ann's call is kept for her next customer: {done:?}"
     );
     assert_eq!(state(&dialer, "bob", t0 + ms(6300)), "on_call");
+    assert_eq!(state(&dialer, "ann", t0 + ms(6300)), "ready");
+    // Her next customer comes into that call, without ringing her again.
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![super::calls_tests::lease(2)],
+            for_agent: None,
+        },
+        t0 + ms(7000),
+    );
+    let next = effects(&mut dialer)
+        .iter()
+        .find_map(|e| match e {
+            Effect::Dial { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the next record is dialed");
+    dialer.handle_input(Input::Answered { call: next }, t0 + ms(8000));
+    dialer.handle_input(
+        Input::Cpa {
+            call: next,
+            verdict: Verdict::Human {
+                greeting_ended: t0 + ms(8600),
+            },
+            label: "human",
+            at_ms: 600,
+        },
+        t0 + ms(8600),
+    );
+    let connected = effects(&mut dialer);
+    assert!(
+        connected.contains(&Effect::Connect {
+            call: next,
+            agent: "ann".into()
+        }) && !connected.contains(&Effect::CallAgent {
+            agent: "ann".into()
+        }),
+        "{connected:?}"
+    );
 }
