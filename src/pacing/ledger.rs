@@ -107,6 +107,18 @@ impl Window {
         self.total.abandoned += abandoned;
     }
 
+    /// Takes one live answer back out of `bucket` (still in the window).
+    fn retract_live_answer(&mut self, bucket: u64) {
+        if let Some(b) = self
+            .buckets
+            .iter_mut()
+            .find(|b| b.index == bucket && b.counts.live_answers > 0)
+        {
+            b.counts.live_answers -= 1;
+            self.total.live_answers -= 1;
+        }
+    }
+
     fn add(&mut self, now_bucket: u64, live: u64, abandoned: u64) {
         self.expire(now_bucket);
         self.insert(now_bucket, live, abandoned);
@@ -147,6 +159,20 @@ impl AbandonLedger {
         self.us.add(b, 1, 0);
         self.uk.add(b, 1, 0);
         self.recent_answers.push_back(now);
+    }
+
+    /// The live answer counted at `at` was no person after all: a
+    /// "human" that turned out to be a machine (its beep came, the agent
+    /// dropped a voicemail into it) or a fax. Abandonment is over live
+    /// persons, so it leaves the windows' denominators (the store's row,
+    /// a machine, is not counted as live when a restart restores them).
+    pub fn retract_live_answer(&mut self, at: Instant) {
+        let b = self.bucket(at);
+        self.us.retract_live_answer(b);
+        self.uk.retract_live_answer(b);
+        if let Some(i) = self.recent_answers.iter().position(|&t| t == at) {
+            self.recent_answers.remove(i);
+        }
     }
 
     /// A live answer found no agent within the 2-second window.
@@ -199,6 +225,25 @@ impl AbandonLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retracted_live_answer_leaves_both_windows_and_the_recent_ones() {
+        let t0 = Instant::now();
+        let mut ledger = AbandonLedger::new(t0);
+        ledger.live_answer(t0);
+        let t1 = t0 + Duration::from_secs(90);
+        ledger.live_answer(t1);
+        ledger.retract_live_answer(t0);
+        let one = WindowCounts {
+            live_answers: 1,
+            abandoned: 0,
+        };
+        assert_eq!((ledger.us(t1), ledger.uk(t1)), (one, one));
+        assert_eq!(ledger.recent(t1, Duration::from_secs(600)), (0, 1));
+        // Nothing left to take out of that minute: no underflow.
+        ledger.retract_live_answer(t0);
+        assert_eq!(ledger.us(t1), one);
+    }
 
     #[test]
     fn windows_expire_independently() {

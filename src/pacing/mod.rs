@@ -356,6 +356,9 @@ pub struct Pacer {
     agent_index: HashMap<AgentId, usize>,
     ringing: HashMap<CallId, Instant>,
     waiting: HashMap<CallId, Instant>,
+    /// When each call in flight was counted as a live answer (so a
+    /// "human" that turns out a machine can be taken back out).
+    live_at: HashMap<CallId, Instant>,
     /// Calls with their own agent reserved, by dial time: on a line, never
     /// among the answers competing for the agents the pacer counts.
     with_agent: HashMap<CallId, Instant>,
@@ -407,6 +410,7 @@ impl Pacer {
             agent_index: HashMap::new(),
             ringing: HashMap::new(),
             waiting: HashMap::new(),
+            live_at: HashMap::new(),
             with_agent: HashMap::new(),
             lines_in_use: HashMap::new(),
             recent_dials: dial_rate::DialRate::new(),
@@ -510,6 +514,7 @@ impl Pacer {
                     self.waiting.insert(call, now);
                 }
                 self.ledger.live_answer(now);
+                self.live_at.insert(call, now);
                 self.live_answers_seen += 1;
                 self.integrate(false);
             }
@@ -521,7 +526,13 @@ impl Pacer {
                 self.ledger.abandoned(now);
                 self.integrate(true);
             }
-            PacerEvent::NotLive { call, .. } => {
+            PacerEvent::NotLive { call, why } => {
+                if let Some(at) = self.live_at.remove(&call)
+                    && why == NotLive::Machine
+                {
+                    self.ledger.retract_live_answer(at);
+                    self.live_answers_seen = self.live_answers_seen.saturating_sub(1);
+                }
                 if let Some(dialed) = self
                     .ringing
                     .remove(&call)
@@ -533,6 +544,7 @@ impl Pacer {
             }
             PacerEvent::CallEnded { call } => {
                 self.lines_in_use.remove(&call);
+                self.live_at.remove(&call);
                 self.ringing.remove(&call);
                 self.waiting.remove(&call);
                 self.with_agent.remove(&call);

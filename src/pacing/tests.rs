@@ -374,3 +374,52 @@ fn an_agent_counted_mid_call_is_as_far_into_it_as_it_is() {
     // A `since` after the event is taken as the event's instant.
     assert_eq!(free_soon(now + Duration::from_secs(50)), fresh);
 }
+
+#[test]
+fn a_live_answer_that_turns_out_a_machine_leaves_the_abandonment_windows() {
+    // 100 live answers and 2 abandons restored: 2 %. Three calls are
+    // counted live; one turns out a machine (its beep, a voicemail drop),
+    // one a fax, one is a person who hung up before an agent came.
+    let now = Instant::now();
+    let mut pacer = Pacer::new(PacerConfig::predictive(300), now);
+    ready_agents(&mut pacer, 10, now);
+    pacer.restore_history(now - Duration::from_secs(60), 100, 2);
+    for n in 1..=3 {
+        pacer.on_event(PacerEvent::CallDialed { call: CallId(n) }, now);
+        pacer.on_event(PacerEvent::LiveAnswer { call: CallId(n) }, now);
+    }
+    let rate = |pacer: &mut Pacer| pacer.decide(now).reasoning.abandon_rate_us;
+    assert!((rate(&mut pacer) - 2.0 / 103.0).abs() < 1e-12);
+    let later = now + Duration::from_secs(20);
+    for (call, why) in [
+        (1, Some(NotLive::Machine)),
+        (2, Some(NotLive::Machine)),
+        (3, None),
+    ] {
+        if let Some(why) = why {
+            pacer.on_event(
+                PacerEvent::NotLive {
+                    call: CallId(call),
+                    why,
+                },
+                later,
+            );
+        }
+        pacer.on_event(PacerEvent::CallEnded { call: CallId(call) }, later);
+    }
+    assert!(
+        (rate(&mut pacer) - 2.0 / 101.0).abs() < 1e-12,
+        "{}",
+        rate(&mut pacer)
+    );
+    // A call not counted live takes nothing out.
+    pacer.on_event(PacerEvent::CallDialed { call: CallId(4) }, later);
+    pacer.on_event(
+        PacerEvent::NotLive {
+            call: CallId(4),
+            why: NotLive::Machine,
+        },
+        later,
+    );
+    assert!((rate(&mut pacer) - 2.0 / 101.0).abs() < 1e-12);
+}
