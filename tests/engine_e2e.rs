@@ -822,6 +822,57 @@ fn a_preview_agent_cancels_the_call_while_it_rings() {
     assert_eq!(&cancelled[column("agent")], "a1", "{cancelled:?}");
 }
 
+/// Campaign e2e's CDR over the API, once it `contains` a marker (the
+/// row is written as the store gets it): a reader of its first row's
+/// fields by column name.
+fn first_cdr_row_once(
+    addr: std::net::SocketAddr,
+    contains: &str,
+) -> (csv::StringRecord, impl Fn(&str) -> String) {
+    let cdr = wait_for(Duration::from_secs(15), "the call written", || {
+        let (status, cdr) = http(
+            addr,
+            "GET",
+            "/api/campaigns/e2e/export?attempts=true",
+            Some(SUPERVISOR),
+            None,
+        );
+        (status == 200 && cdr.contains(contains)).then_some(cdr)
+    });
+    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let row = rows.records().next().unwrap().unwrap();
+    let fields = row.clone();
+    (row, move |name: &str| {
+        let at = headers.iter().position(|h| h == name);
+        fields[at.unwrap_or_else(|| panic!("no column {name}"))].to_string()
+    })
+}
+
+/// A SIPp carrier whose one customer answers and "talks" a 1000 Hz tone
+/// for 25 s (its "Hello?" lasts the whole file, not the usual 2540 ms),
+/// hanging up after 20 s unless we do first.
+fn customer_talking_a_tone(dir: &Path) -> Sipp {
+    let audio = dir.join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
+    sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
+    let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir);
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let greeting = r#"<pause milliseconds="2540"/>"#;
+    assert!(text.contains(greeting));
+    std::fs::write(
+        &scenario,
+        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
+    )
+    .unwrap();
+    Sipp::uas(
+        scenario.to_str().unwrap(),
+        1,
+        &["-set", "talk_ms", "20000", "-timeout", "60s"],
+    )
+}
+
 #[test]
 fn the_agent_holds_the_customer_and_pauses_the_recording() {
     // A preview call (connected at the answer) to a SIPp customer who
@@ -832,25 +883,7 @@ fn the_agent_holds_the_customer_and_pauses_the_recording() {
     // hears) has no customer while on hold; the customer's channel has the
     // tone throughout but for the pause. The CDR has both times.
     let dir = tempfile::tempdir().unwrap();
-    let audio = dir.path().join("audio");
-    std::fs::create_dir_all(&audio).unwrap();
-    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
-    sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
-    let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir.path());
-    // Its "Hello?" lasts the whole 25 s file, not the usual 2540 ms.
-    let text = std::fs::read_to_string(&scenario).unwrap();
-    let greeting = r#"<pause milliseconds="2540"/>"#;
-    assert!(text.contains(greeting));
-    std::fs::write(
-        &scenario,
-        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
-    )
-    .unwrap();
-    let mut carrier = Sipp::uas(
-        scenario.to_str().unwrap(),
-        1,
-        &["-set", "talk_ms", "20000", "-timeout", "60s"],
-    );
+    let mut carrier = customer_talking_a_tone(dir.path());
     let echo_port = free_port().to_string();
     let mut agent_phone = Sipp::uas(
         "uas_rtp_echo.xml",
@@ -1321,24 +1354,7 @@ fn a_transfer_moves_the_customer_to_another_agents_phone() {
     // names a2 as the agent, a1 as the one who transferred, and both
     // recordings.
     let dir = tempfile::tempdir().unwrap();
-    let audio = dir.path().join("audio");
-    std::fs::create_dir_all(&audio).unwrap();
-    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
-    sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
-    let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir.path());
-    let text = std::fs::read_to_string(&scenario).unwrap();
-    let greeting = r#"<pause milliseconds="2540"/>"#;
-    assert!(text.contains(greeting));
-    std::fs::write(
-        &scenario,
-        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
-    )
-    .unwrap();
-    let mut carrier = Sipp::uas(
-        scenario.to_str().unwrap(),
-        1,
-        &["-set", "talk_ms", "20000", "-timeout", "60s"],
-    );
+    let mut carrier = customer_talking_a_tone(dir.path());
     let echo = |port: &str| {
         Sipp::uas(
             "uas_rtp_echo.xml",
@@ -1419,20 +1435,7 @@ fn a_transfer_moves_the_customer_to_another_agents_phone() {
     let (status, view) = a2_post("disposition", Some(r#"{"code":"A"}"#));
     assert_eq!(status, 200, "{view}");
     // The row is written once the store has the disposition.
-    let cdr = wait_for(Duration::from_secs(15), "the call written", || {
-        let (status, cdr) = http(
-            addr,
-            "GET",
-            "/api/campaigns/e2e/export?attempts=true",
-            Some(SUPERVISOR),
-            None,
-        );
-        (status == 200 && cdr.contains(",A,")).then_some(cdr)
-    });
-    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
-    let headers = rows.headers().unwrap().clone();
-    let row = rows.records().next().unwrap().unwrap();
-    let field = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_string();
+    let (row, field) = first_cdr_row_once(addr, ",A,");
     assert_eq!(
         (
             field("agent"),
@@ -1523,25 +1526,12 @@ fn the_agent_drops_a_voicemail_into_the_machine_and_takes_the_next_call() {
     let (status, view) = agent_post(addr, "voicemail-drop", None);
     assert_eq!((status, &view["state"]), (200, &json!("ready")), "{view}");
     // The call goes on while the message plays, and ends after it.
-    let cdr = wait_for(Duration::from_secs(15), "the call written", || {
-        let (status, cdr) = http(
-            addr,
-            "GET",
-            "/api/campaigns/e2e/export?attempts=true",
-            Some(SUPERVISOR),
-            None,
-        );
-        (status == 200 && cdr.contains("voicemail left")).then_some(cdr)
-    });
+    let (row, field) = first_cdr_row_once(addr, "voicemail left");
     assert!(
         dropped_at.elapsed() >= Duration::from_millis(1400),
         "written {:?} after the drop: before the message ended",
         dropped_at.elapsed()
     );
-    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
-    let headers = rows.headers().unwrap().clone();
-    let row = rows.records().next().unwrap().unwrap();
-    let field = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_string();
     assert_eq!(
         (field("outcome"), field("agent"), field("notes")),
         (

@@ -448,17 +448,7 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     browser.screenshot("supervisor");
 
     // The agent's desktop: sign in, log in, Ready.
-    browser.open(&format!("http://{addr}/agent"));
-    browser.type_into("#agent-id", "a1");
-    browser.type_into("#token", AGENT);
-    browser.click("#signin-button");
-    browser.wait_text("#state", "desktop open", |t| t == "logged out");
-    browser.click("#login");
-    browser.wait_text("#state", "logged in", |t| t == "not ready");
-    // Logging in rang the agent's phone: Ready once it is up.
-    browser.wait_text("#phone", "the reservation call up", |t| t == "connected");
-    browser.click("#ready");
-    browser.wait_text("#state", "ready", |t| t == "ready");
+    sign_in_and_get_ready(&browser, addr);
     browser.wait_text("#campaigns", "my campaigns", |t| {
         t.contains("web preview running")
     });
@@ -848,15 +838,7 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let browser = Browser::start(&downloads);
-    browser.open(&format!("http://{addr}/agent"));
-    browser.type_into("#agent-id", "a1");
-    browser.type_into("#token", AGENT);
-    browser.click("#signin-button");
-    browser.wait_text("#state", "desktop open", |t| t == "logged out");
-    browser.click("#login");
-    browser.wait_text("#phone", "the reservation call up", |t| t == "connected");
-    browser.click("#ready");
-    browser.wait_text("#state", "ready", |t| t == "ready");
+    sign_in_and_get_ready(&browser, addr);
     // Nobody on the line: nothing to transfer.
     assert!(!browser.enabled("#transfer"));
     get_record(&browser, "Dee Live");
@@ -920,6 +902,22 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
     carrier.assert_passed(Duration::from_secs(10));
     ann_phone.assert_passed(Duration::from_secs(10));
     bob_phone.assert_passed(Duration::from_secs(10));
+}
+
+/// Agent a1 signs in to the desktop, logs in, waits for the phone and
+/// goes Ready.
+fn sign_in_and_get_ready(browser: &Browser, addr: SocketAddr) {
+    browser.open(&format!("http://{addr}/agent"));
+    browser.type_into("#agent-id", "a1");
+    browser.type_into("#token", AGENT);
+    browser.click("#signin-button");
+    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    browser.click("#login");
+    browser.wait_text("#state", "logged in", |t| t == "not ready");
+    // Logging in rang the agent's phone: Ready once it is up.
+    browser.wait_text("#phone", "the reservation call up", |t| t == "connected");
+    browser.click("#ready");
+    browser.wait_text("#state", "ready", |t| t == "ready");
 }
 
 /// Clicks Get record until `name` is on screen (the first ask may find

@@ -91,22 +91,25 @@ impl AgentPhone {
     }
 }
 
-/// The customer's call: its media task and its phone talking into it.
+/// The customer's call: its media task, its phone talking into it, and
+/// that phone's socket (to hear what the customer hears).
 async fn customer(
     pool: &Arc<PortPool>,
 ) -> (
     mpsc::UnboundedSender<CustomerCommand>,
     mpsc::UnboundedReceiver<Input>,
     tokio::task::JoinHandle<()>,
+    Arc<UdpSocket>,
 ) {
-    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let phone = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let leg = leg(pool, 0xC0, phone.local_addr().unwrap());
     let to = leg.local_addr();
+    let talker = phone.clone();
     let talking = tokio::spawn(async move {
         let mut packet = [CUSTOMER_BYTE; 172];
         for n in 0u32.. {
             write_header(&mut packet, n == 0, 0, n as u16, n * 160, 0xC0C0);
-            let _ = phone.send_to(&packet, to).await;
+            let _ = talker.send_to(&packet, to).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
@@ -125,7 +128,7 @@ async fn customer(
         inputs,
     };
     tokio::spawn(task.run(rx));
-    (commands, reports, talking)
+    (commands, reports, talking, phone)
 }
 
 /// The report of a splice into `agent`'s phone that held.
@@ -156,7 +159,7 @@ async fn a_customer_spliced_into_a_phone_that_goes_away_reaches_the_next_agent()
         agent(&pool, "ann", 0xA1).await,
         agent(&pool, "bob", 0xB1).await,
     );
-    let (customer, mut reports, talking) = customer(&pool).await;
+    let (customer, mut reports, talking, _) = customer(&pool).await;
     customer.send(ann.connect("ann")).unwrap();
     assert_eq!(splice_report(&mut reports).await, spliced("ann"));
     assert!(ann.hears_the_customer().await);
@@ -178,7 +181,7 @@ async fn a_splice_into_a_phone_already_gone_keeps_the_customer_for_the_next_agen
         agent(&pool, "ann", 0xA2).await,
         agent(&pool, "bob", 0xB2).await,
     );
-    let (customer, mut reports, talking) = customer(&pool).await;
+    let (customer, mut reports, talking, _) = customer(&pool).await;
     ann.commands.send(AgentCommand::Close).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     customer.send(ann.connect("ann")).unwrap();
@@ -203,35 +206,7 @@ async fn a_prompt_for_a_spliced_customer_takes_it_back_from_the_agent_first() {
     // hears the prompt, and the prompt's end is reported when it ends.
     let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47700, 47740);
     let ann = agent(&pool, "ann", 0xA3).await;
-    let phone = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let leg = leg(&pool, 0xC1, phone.local_addr().unwrap());
-    let to = leg.local_addr();
-    let talker = phone.clone();
-    let talking = tokio::spawn(async move {
-        let mut packet = [CUSTOMER_BYTE; 172];
-        for n in 0u32.. {
-            write_header(&mut packet, n == 0, 0, n as u16, n * 160, 0xC1C1);
-            let _ = talker.send_to(&packet, to).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    let offer = SessionDescription::parse(
-        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-          m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-    )
-    .unwrap();
-    let (inputs, mut reports) = mpsc::unbounded_channel();
-    let (customer, rx) = mpsc::unbounded_channel();
-    tokio::spawn(
-        CustomerMedia {
-            call: CALL,
-            leg,
-            offer,
-            cpa: CpaSettings::default(),
-            inputs,
-        }
-        .run(rx),
-    );
+    let (customer, mut reports, talking, phone) = customer(&pool).await;
     customer.send(ann.connect("ann")).unwrap();
     assert_eq!(splice_report(&mut reports).await, spliced("ann"));
     assert!(ann.hears_the_customer().await);

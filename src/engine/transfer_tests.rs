@@ -83,43 +83,8 @@ pub(super) fn customer_with_an_agent_in(
     let text = format!("{}{config}", super::test_node_toml(10, 100.0));
     let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
     let mut dialer = Dialer::new(&config, t0);
-    dialer
-        .handle_command(
-            Command::Campaign {
-                name: "demo".into(),
-                command: RunCommand::Start,
-            },
-            t0,
-        )
-        .unwrap();
-    effects(&mut dialer);
-    dialer.handle_input(
-        Input::Leased {
-            campaign: "demo".into(),
-            leases: vec![super::calls_tests::lease(1)],
-            for_agent: None,
-        },
-        t0,
-    );
-    let call = effects(&mut dialer)
-        .iter()
-        .find_map(|e| match e {
-            Effect::Dial { call, .. } => Some(*call),
-            _ => None,
-        })
-        .expect("the record is dialed");
-    dialer.handle_input(Input::Answered { call }, t0 + ms(3000));
-    dialer.handle_input(
-        Input::Cpa {
-            call,
-            verdict: Verdict::Human {
-                greeting_ended: t0 + ms(3600),
-            },
-            label: "human",
-            at_ms: 600,
-        },
-        t0 + ms(3600),
-    );
+    start_demo(&mut dialer, t0);
+    let call = a_person_answers(&mut dialer, 1, t0, ms(3000), ms(600));
     let first = effects(&mut dialer)
         .iter()
         .find_map(|e| match e {
@@ -140,6 +105,54 @@ pub(super) fn customer_with_an_agent_in(
     assert_eq!(state(&dialer, &first, t0 + ms(3800)), "on_call");
     assert_eq!(state(&dialer, &second, t0 + ms(3800)), "ready");
     (dialer, call, first, second)
+}
+
+fn start_demo(dialer: &mut Dialer, now: Instant) {
+    let start = Command::Campaign {
+        name: "demo".into(),
+        command: RunCommand::Start,
+    };
+    dialer.handle_command(start, now).unwrap();
+    effects(dialer);
+}
+
+/// Record `record` leased at `leased_at` and dialed at once; a person
+/// answers `answer_after` later and the analyser hears their greeting end
+/// `greeting` after the answer (its verdict then). The call.
+fn a_person_answers(
+    dialer: &mut Dialer,
+    record: i64,
+    leased_at: Instant,
+    answer_after: Duration,
+    greeting: Duration,
+) -> CallId {
+    dialer.handle_input(
+        Input::Leased {
+            campaign: "demo".into(),
+            leases: vec![super::calls_tests::lease(record)],
+            for_agent: None,
+        },
+        leased_at,
+    );
+    let call = effects(dialer)
+        .iter()
+        .find_map(|e| match e {
+            Effect::Dial { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the record is dialed");
+    let answered = leased_at + answer_after;
+    dialer.handle_input(Input::Answered { call }, answered);
+    let verdict = Input::Cpa {
+        call,
+        verdict: Verdict::Human {
+            greeting_ended: answered + greeting,
+        },
+        label: "human",
+        at_ms: greeting.as_millis() as u32,
+    };
+    dialer.handle_input(verdict, answered + greeting);
+    call
 }
 
 fn transfer(agent: &str, to: Option<&str>) -> Command {
@@ -589,42 +602,8 @@ pub(super) fn per_call_ann_on_a_call(config: &str, t0: Instant) -> (Dialer, Call
             t0,
         )
         .unwrap();
-    dialer
-        .handle_command(
-            Command::Campaign {
-                name: "demo".into(),
-                command: RunCommand::Start,
-            },
-            t0,
-        )
-        .unwrap();
-    dialer.handle_input(
-        Input::Leased {
-            campaign: "demo".into(),
-            leases: vec![super::calls_tests::lease(1)],
-            for_agent: None,
-        },
-        t0,
-    );
-    let call = effects(&mut dialer)
-        .iter()
-        .find_map(|e| match e {
-            Effect::Dial { call, .. } => Some(*call),
-            _ => None,
-        })
-        .expect("the record is dialed");
-    dialer.handle_input(Input::Answered { call }, t0 + ms(200));
-    dialer.handle_input(
-        Input::Cpa {
-            call,
-            verdict: Verdict::Human {
-                greeting_ended: t0 + ms(1000),
-            },
-            label: "human",
-            at_ms: 800,
-        },
-        t0 + ms(1000),
-    );
+    start_demo(&mut dialer, t0);
+    let call = a_person_answers(&mut dialer, 1, t0, ms(200), ms(800));
     // Ann's phone is rung for the customer and answers.
     assert!(effects(&mut dialer).contains(&Effect::CallAgent {
         agent: "ann".into()
@@ -680,33 +659,7 @@ fn a_first_agent_rung_per_call_keeps_the_phone_call_for_the_next_customer() {
     assert_eq!(state(&dialer, "bob", t0 + ms(6300)), "on_call");
     assert_eq!(state(&dialer, "ann", t0 + ms(6300)), "ready");
     // Her next customer comes into that call, without ringing her again.
-    dialer.handle_input(
-        Input::Leased {
-            campaign: "demo".into(),
-            leases: vec![super::calls_tests::lease(2)],
-            for_agent: None,
-        },
-        t0 + ms(7000),
-    );
-    let next = effects(&mut dialer)
-        .iter()
-        .find_map(|e| match e {
-            Effect::Dial { call, .. } => Some(*call),
-            _ => None,
-        })
-        .expect("the next record is dialed");
-    dialer.handle_input(Input::Answered { call: next }, t0 + ms(8000));
-    dialer.handle_input(
-        Input::Cpa {
-            call: next,
-            verdict: Verdict::Human {
-                greeting_ended: t0 + ms(8600),
-            },
-            label: "human",
-            at_ms: 600,
-        },
-        t0 + ms(8600),
-    );
+    let next = a_person_answers(&mut dialer, 2, t0 + ms(7000), ms(1000), ms(600));
     let connected = effects(&mut dialer);
     assert!(
         connected.contains(&Effect::Connect {
