@@ -3,6 +3,16 @@
 // two seconds.
 "use strict";
 
+// What the agent's row says beside a state with no reason: a transfer
+// under way, or the customer on hold and for how long.
+function agentNote(a) {
+  if (a.transferring_to) return "transferring to " + a.transferring_to;
+  if (a.on_hold_s !== null && a.on_hold_s !== undefined) {
+    return "customer on hold " + outdial.duration(a.on_hold_s);
+  }
+  return "";
+}
+
 const $ = (id) => document.getElementById(id);
 let refreshing = false;
 
@@ -120,7 +130,7 @@ async function refresh() {
           outdial.el("td", {}, a.id),
           outdial.el("td", {}, a.name),
           outdial.el("td", { class: "agent-state state " + a.state }, a.state),
-          outdial.el("td", {}, a.reason || (a.on_hold_s !== null && a.on_hold_s !== undefined ? "customer on hold " + outdial.duration(a.on_hold_s) : "")),
+          outdial.el("td", {}, a.reason || agentNote(a)),
           outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
           outdial.el("td", { class: "agent-customer" }, a.call ? (a.call.name || a.call.record) + " " + a.call.phone : ""),
           outdial.el("td", {}, a.phone_connected ? "connected" : "–"),
