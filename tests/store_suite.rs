@@ -1066,9 +1066,9 @@ fn a_callee_who_marks_the_call_unwanted_is_not_called_again(store: TestStore) {
 }
 
 fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) {
-    let campaign = campaign_with(&*store, &always_open("c"), &rows(6));
+    let campaign = campaign_with(&*store, &always_open("c"), &rows(8));
     let leases = lease_all(&*store, campaign, noon_ny());
-    assert_eq!(leases.len(), 6);
+    assert_eq!(leases.len(), 8);
     let at = |s: i64| noon_ny() + SignedDuration::from_secs(s);
     // (started, result, CPA verdict, abandoned, answered)
     let calls = [
@@ -1077,6 +1077,10 @@ fn answer_history_counts_live_answers_and_abandons_per_minute(store: TestStore) 
         (at(5), Outcome::Abandoned, Some("human"), true, None),
         // A machine is no live answer.
         (at(20), Outcome::Machine, Some("machine"), false, None),
+        // Nor a "human" that turned out a machine (its beep, an agent's
+        // voicemail drop) or a fax: the pacer took it back too.
+        (at(25), Outcome::Machine, Some("human"), false, Some(at(26))),
+        (at(28), Outcome::Fax, Some("human"), false, Some(at(29))),
         // A live answer two minutes later.
         (at(125), Outcome::Human, Some("human"), false, Some(at(130))),
         // An abandon whose verdict was not written still counts.

@@ -837,14 +837,17 @@ impl Dialer {
                     };
                     let live_since = entry.attempt.waiting_live_since();
                     let deadline = entry.attempt.poll_timeout().unwrap_or(now);
-                    if live_since.is_some() {
-                        if !entry.live_reported {
-                            self.effects.push_back(Effect::LiveAnswer { call });
-                        }
+                    // Once per call: a customer asking again for an agent
+                    // (the one reserved went away) is the same live answer,
+                    // and counting it twice would make the abandonment
+                    // rates read low.
+                    let first_report = live_since.is_some() && !entry.live_reported;
+                    if first_report {
+                        self.effects.push_back(Effect::LiveAnswer { call });
                         entry.live_reported = true;
                     }
                     if let Some(live) = self.live.get_mut(&campaign) {
-                        if live_since.is_some() {
+                        if first_report {
                             live.pacer
                                 .on_event(PacerEvent::LiveAnswer { call: pacer_call }, now);
                             live.stats.live_answers += 1;
@@ -1013,8 +1016,11 @@ impl Dialer {
                 Action::ReleaseAgent { agent } => {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         let _ = a.session.release(now);
-                        if a.per_call {
+                        if a.per_call && !a.session.has_leg() {
                             // Its phone may still be ringing for this call.
+                            // (One that answered is kept for the next
+                            // customer: hanging it up as the agent goes
+                            // Ready would race that customer's splice.)
                             self.effects.push_back(Effect::HangUpAgent { agent });
                         }
                     }
@@ -1065,13 +1071,9 @@ impl Dialer {
                     },
                     now,
                 );
-                if entry.live_reported
-                    && matches!(
-                        outcome.result,
-                        AttemptResult::Machine | AttemptResult::VoicemailLeft
-                    )
-                {
-                    // A "human" the analyser corrected to a machine.
+                if entry.live_reported && why == NotLive::Machine {
+                    // A "human" that turned out a machine (its beep, the
+                    // agent's voicemail drop) or a fax.
                     live.stats.live_answers = live.stats.live_answers.saturating_sub(1);
                 }
             }

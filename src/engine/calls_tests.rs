@@ -1513,6 +1513,15 @@ fn a_per_call_phone_that_fails_makes_the_agent_not_ready() {
         call,
         prompt: Prompt::Abandon
     }));
+    // One person, asked twice for an agent: one live answer, abandoned.
+    // (Counted twice, the rates read 50 % — low by half.)
+    let stats = dialer.campaign_stats("demo", t0 + ms(3000)).unwrap();
+    assert_eq!((stats.live_answers, stats.abandoned), (1, 1));
+    assert!(
+        (stats.abandon_rate_us - 1.0).abs() < 1e-12,
+        "{}",
+        stats.abandon_rate_us
+    );
 }
 
 #[test]
@@ -1857,5 +1866,34 @@ fn a_repeat_call_waiting_for_a_shared_trunks_line_is_demand() {
             in_use: 1,
             wanted: 1
         }
+    );
+}
+
+#[test]
+fn a_per_call_phone_that_answered_is_kept_when_the_customer_leaves_first() {
+    // The phone answered for the customer, who hangs up during the zip
+    // tone: the agent is Ready with that call kept for the next customer
+    // (hung up now, it would race the next customer's splice into it).
+    let t0 = Instant::now();
+    let (mut dialer, call, _) = per_call_answered(t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: "sim".into(),
+            up: true,
+        },
+        t0 + ms(1300),
+    );
+    effects(&mut dialer);
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(1400));
+    let after = effects(&mut dialer);
+    assert!(
+        !after.contains(&Effect::HangUpAgent {
+            agent: "sim".into()
+        }),
+        "{after:?}"
+    );
+    assert_eq!(
+        dialer.agent_view("sim", t0 + ms(1400)).unwrap().state,
+        "ready"
     );
 }

@@ -18,7 +18,10 @@ pub(super) fn answer_minutes(
     until: Timestamp,
 ) -> Result<Vec<AnswerMinute>, StoreError> {
     // An abandoned call was a live answer too (its verdict is human,
-    // but say so: the count must not hang on the verdict's spelling).
+    // but say so: the count must not hang on the verdict's spelling). A
+    // "human" that turned out a machine or a fax (its beep, an agent's
+    // voicemail drop) was not, as the pacer takes it back too; the
+    // partial index's own predicate is kept as written so it serves.
     // The dial's start stands in for the answer when none was written
     // (abandoned calls have no talk time): at most a ring time earlier.
     Ok(conn
@@ -27,6 +30,7 @@ pub(super) fn answer_minutes(
              CAST(SUM(abandoned) AS BIGINT) FROM attempts \
              WHERE campaign_id = $1 AND COALESCE(answered_at, started_at) >= $2 \
              AND started_at < $3 AND node = $4 AND (cpa_verdict = 'human' OR abandoned <> 0) \
+             AND NOT (abandoned = 0 AND COALESCE(outcome, '') IN ('machine', 'fax')) \
              GROUP BY minute ORDER BY minute",
             &[
                 campaign.into(),
@@ -56,7 +60,9 @@ pub(super) fn recent_calls(
         .query(
             "SELECT CASE WHEN answered_at IS NULL THEN ended_at - started_at \
              ELSE answered_at - started_at + COALESCE(cpa_ms, 0) END, \
-             CASE WHEN cpa_verdict = 'human' OR abandoned <> 0 THEN 1 ELSE 0 END, \
+             CASE WHEN (cpa_verdict = 'human' OR abandoned <> 0) \
+             AND NOT (abandoned = 0 AND COALESCE(outcome, '') IN ('machine', 'fax')) \
+             THEN 1 ELSE 0 END, \
              talk_ms FROM attempts \
              WHERE campaign_id = $1 AND started_at >= $2 AND started_at < $3 \
              AND ended_at IS NOT NULL AND outcome <> 'interrupted' \
@@ -95,7 +101,9 @@ pub(super) fn abandonment_by_node(
              CAST(SUM(CASE WHEN COALESCE(answered_at, started_at) >= $3 THEN abandoned \
              ELSE 0 END) AS BIGINT) FROM attempts \
              WHERE campaign_id = $1 AND COALESCE(answered_at, started_at) >= $2 \
-             AND (cpa_verdict = 'human' OR abandoned <> 0) GROUP BY node ORDER BY node",
+             AND (cpa_verdict = 'human' OR abandoned <> 0) \
+             AND NOT (abandoned = 0 AND COALESCE(outcome, '') IN ('machine', 'fax')) \
+             GROUP BY node ORDER BY node",
             &[campaign.into(), ms(us_since).into(), ms(uk_since).into()],
         )?
         .iter()
