@@ -355,7 +355,6 @@ impl Dialer {
             // Whoever the dialer gave the call to, the customer's audio is
             // in this agent's leg now (what a hold acts on).
             entry.spliced_to = Some(agent.clone());
-
             // A splice starts a fresh bridge (a late splice moved the
             // customer and it is spliced back): a hold or a paused
             // recording the engine still has goes on in the new one.
