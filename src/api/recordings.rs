@@ -2,8 +2,9 @@
 //! stereo WAV of the customer and the agent; the CDR's `recording` column
 //! names it), for quality review. Supervisors only. Served from this
 //! node's `[media] record_dir`: a recording another node made is on that
-//! node's disk (404 here, saying so). A transferred call has one file per
-//! agent (the column lists them, separated by `;`): `?part=2` is the
+//! node's disk (404 here, saying so). A call spliced more than once (a
+//! transfer, a transfer failed back, the late-splice repair) has one file
+//! per splice (the column lists them, separated by `;`): `?part=2` is the
 //! second; the first by default.
 
 use axum::extract::State;
@@ -19,7 +20,7 @@ use crate::store::StoreError;
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingQuery {
-    /// Which of a transferred call's files (1 = the first agent's).
+    /// Which of the call's files, in splice order (1 = the first).
     part: Option<usize>,
 }
 
