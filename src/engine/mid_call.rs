@@ -156,10 +156,7 @@ impl Dialer {
     /// Whether the agent's current call may get a voicemail drop (its
     /// campaign has a message): for the desktop's button.
     pub(super) fn voicemail_drop_offered(&self, agent: &str) -> bool {
-        self.agents
-            .get(agent)
-            .and_then(|a| a.session.current_call())
-            .and_then(|call| self.calls.get(&call))
+        self.current_call_entry(agent)
             .is_some_and(|entry| self.campaign_drops_voicemail(&entry.campaign))
     }
 
@@ -290,8 +287,7 @@ impl Dialer {
 
     /// The agent `agent` is handing its customer to, during a transfer.
     pub(super) fn transferring_to(&self, agent: &str) -> Option<String> {
-        let call = self.agents.get(agent)?.session.current_call()?;
-        match self.calls.get(&call)?.attempt.phase() {
+        match self.current_call_entry(agent)?.attempt.phase() {
             Phase::Transferring { from, to, .. } if from == agent => Some(to.clone()),
             _ => None,
         }
@@ -411,8 +407,7 @@ impl Dialer {
 
     /// How long the agent's customer has been on hold (`None`: not on hold).
     pub(super) fn on_hold_for(&self, agent: &str, now: Instant) -> Option<Duration> {
-        let call = self.agents.get(agent)?.session.current_call()?;
-        self.calls.get(&call)?.hold.current(now)
+        self.current_call_entry(agent)?.hold.current(now)
     }
 
     /// Whether this node records `campaign`'s bridged calls.
@@ -424,21 +419,22 @@ impl Dialer {
                 .is_none_or(|c| c.config.record_calls)
     }
 
+    /// The call the agent is reserved for, on or wrapping up, while it is
+    /// in flight.
+    fn current_call_entry(&self, agent: &str) -> Option<&CallEntry> {
+        let call = self.agents.get(agent)?.session.current_call()?;
+        self.calls.get(&call)
+    }
+
     /// Whether the agent's current call is recorded.
     pub(super) fn call_recorded(&self, agent: &str) -> bool {
-        self.agents
-            .get(agent)
-            .and_then(|a| a.session.current_call())
-            .and_then(|call| self.calls.get(&call))
+        self.current_call_entry(agent)
             .is_some_and(|entry| self.campaign_records(&entry.campaign))
     }
 
     /// Whether the recording of the agent's call is paused now.
     pub(super) fn recording_paused(&self, agent: &str) -> bool {
-        self.agents
-            .get(agent)
-            .and_then(|a| a.session.current_call())
-            .and_then(|call| self.calls.get(&call))
+        self.current_call_entry(agent)
             .is_some_and(|entry| entry.recording_paused.is_on())
     }
 }
