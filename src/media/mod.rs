@@ -4,6 +4,7 @@
 //! per-leg core ([`leg::LegCore`]) that the tokio shell in `net/` drives.
 
 pub mod bridge;
+pub mod browser_phone;
 pub mod config;
 pub mod g711;
 pub mod leg;
