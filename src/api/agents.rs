@@ -13,6 +13,7 @@ use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
 use super::body::{ApiJson, ApiPath, OptionalJson};
 use super::error::ApiError;
+use crate::driver::shell::BrowserPhoneRefused;
 use crate::engine::dialer::{AgentView, CallbackAt, Command};
 use crate::engine::preview::PreviewAction;
 
@@ -175,6 +176,38 @@ pub async fn drop_voicemail(
 ) -> Result<Json<AgentView>, ApiError> {
     let command = Command::DropVoicemail { agent: id.clone() };
     act(&state, &headers, &id, command).await
+}
+
+/// `POST /api/agents/{id}/phone`: the web desktop's WebRTC offer, to make
+/// the browser the agent's phone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneOfferBody {
+    pub sdp: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PhoneAnswer {
+    pub sdp: String,
+}
+
+/// The desktop makes the browser the agent's phone: the answer's SDP comes
+/// back; the phone is the agent's once ICE and DTLS are up (the reservation
+/// call then comes up on it, at once).
+pub async fn browser_phone(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<PhoneOfferBody>,
+) -> Result<Json<PhoneAnswer>, ApiError> {
+    require_agent(&state.tokens().authenticate(&headers)?, &id)?;
+    match state.engine().browser_phone(id, body.sdp).await? {
+        Ok(sdp) => Ok(Json(PhoneAnswer { sdp })),
+        Err(refused @ BrowserPhoneRefused::UnknownAgent(_)) => {
+            Err(ApiError::NotFound(refused.to_string()))
+        }
+        Err(refused) => Err(ApiError::BadRequest(refused.to_string())),
+    }
 }
 
 /// `POST /api/agents/{id}/transfer`: who takes the customer.

@@ -571,6 +571,11 @@ pub struct AgentConfig {
     /// How customers reach the agent's phone (SPEC §3).
     #[serde(default)]
     pub connection: AgentConnection,
+    /// The agent's phone is the web desktop (WebRTC) rather than a SIP
+    /// softphone. Any agent may connect the desktop as its phone; this
+    /// says an agent without `sip_uri` or `password` has one.
+    #[serde(default)]
+    pub browser_phone: bool,
 }
 
 /// How customers reach an agent's phone.
@@ -598,7 +603,7 @@ impl AgentConfig {
     /// call); a simulated agent without `sip_uri` or `password` has none,
     /// and bridged customers hear silence.
     pub fn has_phone(&self) -> bool {
-        self.sip_uri.is_some() || self.password.is_some()
+        self.sip_uri.is_some() || self.password.is_some() || self.browser_phone
     }
 }
 

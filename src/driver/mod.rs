@@ -68,6 +68,13 @@ pub enum Request {
         definition: Box<CampaignDefinition>,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    /// An agent's desktop offers its browser as the agent's phone (SDP);
+    /// the reply is the answer.
+    BrowserPhone {
+        agent: String,
+        offer: String,
+        reply: oneshot::Sender<Result<String, shell::BrowserPhoneRefused>>,
+    },
     /// Removes a campaign defined through the API.
     Remove {
         campaign: String,
@@ -111,6 +118,24 @@ impl EngineHandle {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Command { command, reply })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// Answers an agent's browser phone offer (SDP), or says why not.
+    pub async fn browser_phone(
+        &self,
+        agent: String,
+        offer: String,
+    ) -> Result<Result<String, shell::BrowserPhoneRefused>, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::BrowserPhone {
+                agent,
+                offer,
+                reply,
+            })
             .await
             .map_err(|_| EngineGone)?;
         answer.await.map_err(|_| EngineGone)
@@ -358,6 +383,7 @@ impl Engine {
             Some(input) = self.channels.inputs.recv() => inputs.push(input),
             Some((call, row)) = self.channels.rows.recv() => inputs = self.shell.place(call, row).await,
             Some(lookup) = self.channels.trunk_lookups.recv() => inputs = self.shell.on_trunk_lookup(lookup),
+            Some(event) = self.channels.browser_phones.recv() => inputs = self.shell.on_browser_phone(event),
         }
         self.settle(inputs).await;
         true
@@ -412,6 +438,17 @@ impl Engine {
             }
             Request::CheckDefinition { definition, reply } => {
                 let _ = reply.send(self.dialer.check_definition(&definition, true));
+            }
+            Request::BrowserPhone {
+                agent,
+                offer,
+                reply,
+            } => {
+                let answer = self.shell.browser_phone_offer(&agent, &offer);
+                if let Err(why) = &answer {
+                    tracing::info!(%agent, %why, "browser phone refused");
+                }
+                let _ = reply.send(answer);
             }
             Request::Remove { campaign, reply } => {
                 let result = self.dialer.remove_campaign(&campaign);

@@ -20,6 +20,7 @@ use crate::engine::calls::LEASE_FOR;
 use crate::engine::io::{AttemptRecord, CallId, ConnectFailure, Effect, HistoryMinute, Input};
 use crate::media::prompt::Prompt as PromptAudio;
 use crate::net::SipHandle;
+use crate::net::browser_phone::BrowserPhoneEvent;
 use crate::net::locate::{Destinations, Locator};
 use crate::net::route::{Route, RouteCache, route_for};
 use crate::net::rtp::{self, PortPool, RtpLeg};
@@ -55,13 +56,20 @@ struct CustomerCall {
     caller_id: Option<String>,
 }
 
+mod browser_phones;
+pub use browser_phones::BrowserPhoneRefused;
+
 struct AgentPhone {
+    /// The SIP call to the phone (none for a browser phone or a simulated
+    /// agent's sink).
     handle: Option<CallHandle>,
     media: mpsc::UnboundedSender<AgentCommand>,
     up: bool,
     /// The phone holds the call (its last re-offer was sendonly or
     /// inactive: the agent pressed Hold on the phone).
     held: bool,
+    /// The session of the browser phone this leg runs to.
+    browser: Option<u64>,
 }
 
 /// What the shell keeps of one campaign: its settings and its prompts,
@@ -119,6 +127,10 @@ pub struct Shell {
     spool: Arc<std::sync::Mutex<RowSpool>>,
     /// The agents' state changes, kept for the activity reports.
     agent_log: super::agent_log::AgentLog,
+    /// Agents' phones in their web desktops (WebRTC).
+    browser_phones: HashMap<String, browser_phones::BrowserPhoneEntry>,
+    next_browser_session: u64,
+    browser_phone_events: mpsc::UnboundedSender<BrowserPhoneEvent>,
 }
 
 /// Messages the shell's own tasks send back to the engine task.
@@ -127,6 +139,8 @@ pub struct ShellChannels {
     pub rows: mpsc::UnboundedReceiver<(CallId, Result<store::AttemptId, String>)>,
     /// The trunk's lookups: hand each to [`Shell::on_trunk_lookup`].
     pub trunk_lookups: mpsc::UnboundedReceiver<Option<anyhow::Result<Route>>>,
+    /// Agents' browser phones: hand each to [`Shell::on_browser_phone`].
+    pub browser_phones: mpsc::UnboundedReceiver<BrowserPhoneEvent>,
 }
 
 /// How long the start waits for the trunk's first lookup before leaving it
@@ -151,6 +165,7 @@ impl Shell {
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let (rows_tx, rows) = mpsc::unbounded_channel();
         let (lookups_tx, mut trunk_lookups) = mpsc::unbounded_channel();
+        let (browser_phones_tx, browser_phones) = mpsc::unbounded_channel();
         let locator = Locator::new(&config.sip.dns_servers);
         let agent_log = super::agent_log::AgentLog::start(store.clone(), node.clone());
         let mut shell = Shell {
@@ -179,6 +194,9 @@ impl Shell {
             sink: None,
             store_tasks: tokio::task::JoinSet::new(),
             agent_log,
+            browser_phones: HashMap::new(),
+            next_browser_session: 0,
+            browser_phone_events: browser_phones_tx,
         };
         for campaign in &shell.config.campaigns.clone() {
             let id = campaign_ids.get(&campaign.name).copied().ok_or_else(|| {
@@ -211,6 +229,7 @@ impl Shell {
             inputs,
             rows,
             trunk_lookups,
+            browser_phones,
         };
         Ok((shell, channels))
     }
@@ -506,6 +525,9 @@ impl Shell {
             }
             Effect::CallAgent { agent } => return self.call_agent(agent).await,
             Effect::HangUpAgent { agent } => {
+                if let Some(inputs) = self.hang_up_browser_leg(&agent) {
+                    return inputs;
+                }
                 let handle = self.agents.get(&agent).and_then(|a| a.handle);
                 self.hang_up(handle).await;
             }
@@ -993,6 +1015,7 @@ impl Shell {
                 media: tx.clone(),
                 up: true,
                 held: false,
+                browser: None,
             },
         );
         Some(tx)
@@ -1010,9 +1033,17 @@ impl Shell {
     }
 
     async fn call_agent(&mut self, agent: String) -> Vec<Input> {
-        if self.agents.get(&agent).is_some_and(|a| a.handle.is_some()) {
+        if self
+            .agents
+            .get(&agent)
+            .is_some_and(|a| a.handle.is_some() || a.browser.is_some())
+        {
             // Already ringing or up.
             return Vec::new();
+        }
+        // The browser the agent connected last is its phone while it stays.
+        if let Some(inputs) = self.call_browser_phone(&agent) {
+            return inputs;
         }
         // A registered phone is reached where it registered from: the
         // Request-URI is its Contact, but the request goes to the address
@@ -1087,6 +1118,7 @@ impl Shell {
                         media: tx,
                         up: false,
                         held: false,
+                        browser: None,
                     },
                 );
                 Vec::new()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -292,7 +292,7 @@ fn answered_audio(answer: &str) -> Option<Mid> {
 mod tests {
     use super::*;
     use str0m::change::SdpAnswer;
-    use str0m::media::Direction;
+    use str0m::media::{Direction, MediaKind};
 
     const PHONE_ADDR: &str = "10.0.0.1:6000";
     const BROWSER_ADDR: &str = "10.0.0.2:5000";

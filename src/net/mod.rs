@@ -1,6 +1,7 @@
 //! Sockets of the tokio shell. Nothing here parses a protocol: bytes go to
 //! and come from the sans-IO cores.
 
+pub mod browser_phone;
 pub mod locate;
 pub mod route;
 pub mod rtp;

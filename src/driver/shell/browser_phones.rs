@@ -1,0 +1,192 @@
+//! Agents' phones in the web desktop (WebRTC): the shell's side. A browser
+//! offers its phone through the API; once ICE and DTLS are up it is the
+//! agent's phone like a softphone that registered, and the agent's
+//! reservation call (or each per-call ring) is an ordinary RTP leg pointed
+//! at it — answered at once, as the browser has nothing to ring.
+
+use std::net::SocketAddr;
+
+use super::{AgentPhone, Shell};
+use crate::driver::media::{AgentCommand, agent_phone};
+use crate::engine::io::Input;
+use crate::net::browser_phone::{self, BrowserPhoneCommand, BrowserPhoneEvent, BrowserPhoneHandle};
+use crate::sdp::{Direction, Negotiated};
+
+/// One agent's browser phone.
+pub(super) struct BrowserPhoneEntry {
+    handle: BrowserPhoneHandle,
+    connected: bool,
+}
+
+/// Why the dialer refuses a browser's phone.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserPhoneRefused {
+    #[error("unknown agent `{0}`")]
+    UnknownAgent(String),
+    #[error("agent `{0}` is simulated (load tests): it has no phone")]
+    Simulated(String),
+    #[error(transparent)]
+    Start(#[from] browser_phone::StartError),
+}
+
+impl Shell {
+    /// The desktop of `agent` offers its browser as the agent's phone:
+    /// answers the offer (SDP) and replaces any browser phone the agent
+    /// had (a reloaded page).
+    pub fn browser_phone_offer(
+        &mut self,
+        agent: &str,
+        offer: &str,
+    ) -> Result<String, BrowserPhoneRefused> {
+        let Some(config) = self.config.agents.iter().find(|a| a.id == agent) else {
+            return Err(BrowserPhoneRefused::UnknownAgent(agent.to_string()));
+        };
+        if config.simulated.is_some() {
+            return Err(BrowserPhoneRefused::Simulated(agent.to_string()));
+        }
+        self.next_browser_session += 1;
+        let session = self.next_browser_session;
+        let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
+        let (handle, answer) = browser_phone::start(
+            agent.to_string(),
+            session,
+            offer,
+            &self.pool,
+            announce,
+            self.config.rtp.bind,
+            self.browser_phone_events.clone(),
+        )?;
+        if let Some(previous) = self.browser_phones.insert(
+            agent.to_string(),
+            BrowserPhoneEntry {
+                handle,
+                connected: false,
+            },
+        ) {
+            // Its Closed event finds another session in place: the leg it
+            // carried (if any) is ended below, when the new one connects.
+            let _ = previous.handle.commands.send(BrowserPhoneCommand::Close(
+                "the agent connected another browser",
+            ));
+        }
+        Ok(answer)
+    }
+
+    pub fn on_browser_phone(&mut self, event: BrowserPhoneEvent) -> Vec<Input> {
+        match event {
+            BrowserPhoneEvent::Connected { agent, session } => {
+                let Some(entry) = self
+                    .browser_phones
+                    .get_mut(&agent)
+                    .filter(|entry| entry.handle.session == session)
+                else {
+                    return Vec::new();
+                };
+                entry.connected = true;
+                // A leg still pointed at the browser this one replaced is
+                // dead: end it, and the engine calls the agent again.
+                let mut inputs = self.end_browser_leg(&agent, |other| other != session);
+                inputs.push(Input::AgentPhoneRegistered { agent });
+                inputs
+            }
+            BrowserPhoneEvent::Closed {
+                agent,
+                session,
+                why,
+            } => {
+                tracing::info!(%agent, why, "the agent's browser phone is gone");
+                if self
+                    .browser_phones
+                    .get(&agent)
+                    .is_some_and(|entry| entry.handle.session == session)
+                {
+                    self.browser_phones.remove(&agent);
+                }
+                self.end_browser_leg(&agent, |leg| leg == session)
+            }
+        }
+    }
+
+    /// Ends the agent's leg when it runs to a browser phone `matching`.
+    fn end_browser_leg(&mut self, agent: &str, matching: impl Fn(u64) -> bool) -> Vec<Input> {
+        let ends = self
+            .agents
+            .get(agent)
+            .and_then(|phone| phone.browser)
+            .is_some_and(matching);
+        if !ends {
+            return Vec::new();
+        }
+        if let Some(phone) = self.agents.remove(agent) {
+            let _ = phone.media.send(AgentCommand::Close);
+        }
+        vec![Input::AgentLeg {
+            agent: agent.to_string(),
+            up: false,
+        }]
+    }
+
+    /// Calls the agent on its connected browser phone, if it has one: the
+    /// leg is up at once. `None`: no browser phone; call it some other way.
+    pub(super) fn call_browser_phone(&mut self, agent: &str) -> Option<Vec<Input>> {
+        let entry = self
+            .browser_phones
+            .get(agent)
+            .filter(|entry| entry.connected)?;
+        let session = entry.handle.session;
+        let leg_side = entry.handle.leg_side;
+        let commands = entry.handle.commands.clone();
+        let leg = match self.open_leg() {
+            Ok(leg) => leg,
+            Err(error) => {
+                tracing::warn!(%agent, %error, "no RTP port for the agent's browser phone");
+                return Some(vec![Input::AgentLeg {
+                    agent: agent.to_string(),
+                    up: false,
+                }]);
+            }
+        };
+        let _ = leg.set_negotiated(Negotiated {
+            remote: Some(leg_side),
+            law: crate::media::g711::Law::Ulaw,
+            payload_type: 0,
+            telephone_event: None,
+            ptime_ms: self.config.media.ptime_ms,
+            direction: Direction::SendRecv,
+        });
+        // The leg sends from its port on the address it reaches the
+        // browser phone's leg side by (loopback when it binds them all).
+        let leg_address = SocketAddr::new(leg_side.ip(), leg.local_addr().port());
+        let _ = commands.send(BrowserPhoneCommand::Leg(leg_address));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(agent_phone(
+            agent.to_string(),
+            leg,
+            None,
+            self.config.media.zip_tone.clone(),
+            rx,
+        ));
+        self.agents.insert(
+            agent.to_string(),
+            AgentPhone {
+                handle: None,
+                media: tx,
+                up: true,
+                held: false,
+                browser: Some(session),
+            },
+        );
+        tracing::info!(%agent, session, "reservation call up on the browser phone");
+        Some(vec![Input::AgentLeg {
+            agent: agent.to_string(),
+            up: true,
+        }])
+    }
+
+    /// The agent's leg to its browser phone ends (logout, the end of a
+    /// per-call connection); the browser phone stays for the next one.
+    pub(super) fn hang_up_browser_leg(&mut self, agent: &str) -> Option<Vec<Input>> {
+        self.agents.get(agent)?.browser?;
+        Some(self.end_browser_leg(agent, |_| true))
+    }
+}
