@@ -86,6 +86,11 @@ struct Browser {
 impl Browser {
     /// Headless Chromium saving downloads into `downloads`.
     fn start(downloads: &Path) -> Browser {
+        Browser::start_with(downloads, &[])
+    }
+
+    /// The same with more command-line switches.
+    fn start_with(downloads: &Path, switches: &[&str]) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -99,10 +104,15 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not listen");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let mut options = json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1000"]
-        });
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1300,1000",
+        ];
+        args.extend_from_slice(switches);
+        let mut options = json!({ "binary": "/usr/bin/chromium", "args": args });
         options["prefs"] = json!({
             "download.default_directory": downloads.to_str().unwrap(),
             "download.prompt_for_download": false,
@@ -217,6 +227,16 @@ impl Browser {
         self.call(
             "POST",
             "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Runs `script` in the page with a callback (`arguments[0]`) that
+    /// returns its value.
+    fn async_script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/async",
             Some(json!({ "script": script, "args": [] })),
         )
     }
@@ -902,6 +922,157 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
     carrier.assert_passed(Duration::from_secs(10));
     ann_phone.assert_passed(Duration::from_secs(10));
     bob_phone.assert_passed(Duration::from_secs(10));
+}
+
+#[test]
+fn an_agent_uses_the_browser_as_phone() {
+    // Ann (a1) has no softphone: `browser_phone = true`. Her desktop, in a
+    // headless Chromium whose microphone plays a recorded voice, connects
+    // the browser as her phone (WebRTC to the dialer), logs in — the
+    // reservation call comes up on the browser at once — and calls a live
+    // SIPp customer from a preview. The customer's "Hello?" (and the zip
+    // tone) reach the browser's speaker; the microphone's voice reaches
+    // the customer's side of the bridge, in the agent's channel of the
+    // call's stereo recording.
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut carrier = Sipp::uas(
+        sip_support::carrier_router_ringing(dir.path(), 20_000, 300)
+            .to_str()
+            .unwrap(),
+        1,
+        &["-timeout", "90s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), carrier.port, 9)
+        .replace("agents_confirm_join = true", "agents_confirm_join = false")
+        .replace(
+            "sip_uri = \"sip:agent@127.0.0.1:9\"",
+            "browser_phone = true",
+        );
+    assert!(text.contains("browser_phone = true"));
+    std::fs::write(&config_path, text).unwrap();
+    support::import_list(
+        &config_path,
+        "web",
+        "id,name,phone\nr1,Dee Live,+12025550141\n",
+        dir.path(),
+    );
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/web/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // A recorded greeting (not the customer's "Hello?", which the browser's
+    // echo canceller would take for its own echo), as 16-bit PCM: Chromium's
+    // fake microphone reads no μ-law.
+    let greeting = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/audio/machine.wav");
+    let greeting = outdial::media::wav::Wav::read(&greeting)
+        .unwrap()
+        .to_mono_8k();
+    let voice = dir.path().join("microphone.wav");
+    outdial::media::wav::write_mono_8k(&voice, &greeting).unwrap();
+    let microphone = format!("--use-file-for-fake-audio-capture={}", voice.display());
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start_with(
+        &downloads,
+        &[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            &microphone,
+            // The only network here is loopback, which Chromium leaves out
+            // of WebRTC unless told.
+            "--allow-loopback-in-peer-connection",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    );
+    browser.open(&format!("http://{addr}/agent"));
+    browser.type_into("#agent-id", "a1");
+    browser.type_into("#token", AGENT);
+    browser.click("#signin-button");
+    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    browser.click("#browser-phone");
+    browser.wait_text("#browser-phone-state", "the browser phone connects", |t| {
+        t == "browser phone connected"
+    });
+    browser.click("#login");
+    browser.wait_text("#phone", "the reservation call up on the browser", |t| {
+        t == "connected"
+    });
+    browser.click("#ready");
+    browser.wait_text("#state", "ready", |t| t == "ready");
+    get_record(&browser, "Dee Live");
+    browser.click("#preview-call");
+    browser.wait_text("#state", "on the call", |t| t == "on call");
+    browser.screenshot("agent-browser-phone");
+
+    // What the browser's speaker got: the zip tone and the customer.
+    let heard = |b: &Browser| {
+        b.async_script(
+            "const done = arguments[arguments.length - 1];
+             browserPhone.pc.getStats().then((stats) => {
+               let got = { packets: 0, energy: 0 };
+               stats.forEach((s) => {
+                 if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+                   got = { packets: s.packetsReceived || 0, energy: s.totalAudioEnergy || 0 };
+                 }
+               });
+               done(got);
+             });",
+        )
+    };
+    browser.wait_until("the browser hears the call", |b| {
+        let got = heard(b);
+        got["packets"].as_u64().unwrap_or(0) > 100 && got["energy"].as_f64().unwrap_or(0.0) > 0.0
+    });
+    // Let the microphone's voice cross for a while, then hang up.
+    std::thread::sleep(Duration::from_secs(3));
+    browser.click("#hangup");
+    browser.wait_text("#state", "wrap-up", |t| t == "wrap up");
+
+    // The agent's channel (right) of the call's recording is the browser's
+    // microphone: the recorded voice, not silence.
+    let recordings = dir.path().join("recordings");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let recording = loop {
+        let found = std::fs::read_dir(&recordings).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "wav"))
+        });
+        if let Some(path) = found
+            && let Ok(wav) = outdial::media::wav::Wav::read(&path)
+            && wav.frames() > 8000
+        {
+            break wav;
+        }
+        assert!(Instant::now() < deadline, "no recording in {recordings:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(recording.channels, 2);
+    let loud_agent_frames = recording
+        .samples
+        .chunks(2)
+        .filter(|frame| frame.get(1).is_some_and(|s| s.unsigned_abs() > 1000))
+        .count();
+    assert!(
+        loud_agent_frames > 800,
+        "the agent's channel is near silent: {loud_agent_frames} loud samples of {}",
+        recording.frames()
+    );
+
+    drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+    carrier.assert_passed(Duration::from_secs(10));
 }
 
 /// Agent a1 signs in to the desktop, logs in, waits for the phone and

@@ -210,6 +210,23 @@ pub async fn browser_phone(
     }
 }
 
+/// The agent stops using the browser as its phone (the desktop's button);
+/// a leg on it ends as when a softphone hangs up.
+pub async fn close_browser_phone(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    require_agent(&state.tokens().authenticate(&headers)?, &id)?;
+    if state.engine().close_browser_phone(id.clone()).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "agent `{id}` has no browser phone"
+        )))
+    }
+}
+
 /// `POST /api/agents/{id}/transfer`: who takes the customer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

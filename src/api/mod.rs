@@ -173,7 +173,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/hold", post(agents::hold))
         .route("/api/agents/{id}/resume", post(agents::resume))
         .route("/api/agents/{id}/transfer", post(agents::transfer))
-        .route("/api/agents/{id}/phone", post(agents::browser_phone))
+        .route(
+            "/api/agents/{id}/phone",
+            post(agents::browser_phone).delete(agents::close_browser_phone),
+        )
         .route(
             "/api/agents/{id}/voicemail-drop",
             post(agents::drop_voicemail),

@@ -75,6 +75,11 @@ pub enum Request {
         offer: String,
         reply: oneshot::Sender<Result<String, shell::BrowserPhoneRefused>>,
     },
+    /// The agent stops using its browser as its phone.
+    CloseBrowserPhone {
+        agent: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// Removes a campaign defined through the API.
     Remove {
         campaign: String,
@@ -136,6 +141,16 @@ impl EngineHandle {
                 offer,
                 reply,
             })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// Ends an agent's browser phone; false: it had none.
+    pub async fn close_browser_phone(&self, agent: String) -> Result<bool, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::CloseBrowserPhone { agent, reply })
             .await
             .map_err(|_| EngineGone)?;
         answer.await.map_err(|_| EngineGone)
@@ -449,6 +464,9 @@ impl Engine {
                     tracing::info!(%agent, %why, "browser phone refused");
                 }
                 let _ = reply.send(answer);
+            }
+            Request::CloseBrowserPhone { agent, reply } => {
+                let _ = reply.send(self.shell.close_browser_phone(&agent));
             }
             Request::Remove { campaign, reply } => {
                 let result = self.dialer.remove_campaign(&campaign);

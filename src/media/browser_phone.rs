@@ -240,11 +240,9 @@ impl BrowserPhone {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Connected => {
-                if !self.connected {
-                    self.connected = true;
-                    self.outputs.push_back(PhoneOutput::Connected);
-                }
+            Event::Connected if !self.connected => {
+                self.connected = true;
+                self.outputs.push_back(PhoneOutput::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.close("the browser went away");
@@ -411,7 +409,8 @@ mod tests {
                             sent = true;
                             // RFC 7983: DTLS records start with 20..=63.
                             let dtls = matches!(transmit.contents.first(), Some(20..=63));
-                            if !self.browser_gone && !(dtls && self.browser_dtls_lost) {
+                            let lost = self.browser_gone || (dtls && self.browser_dtls_lost);
+                            if !lost {
                                 self.phone.handle_datagram(
                                     transmit.source,
                                     &transmit.contents,

@@ -539,7 +539,86 @@ async function saveCallback() {
   }
 }
 
+// The browser as the agent's phone (WebRTC, G.711 μ-law): the offer goes to
+// POST /api/agents/{id}/phone; once ICE and DTLS are up the dialer calls the
+// agent on it (the reservation call comes up at once) and every customer is
+// bridged into it. Chosen once per agent in this browser (localStorage).
+const browserPhone = { pc: null, stream: null };
+
+function browserPhoneKey() {
+  return "outdial.browserPhone." + desk.id;
+}
+
+function browserPhoneState(text) {
+  $("browser-phone-state").textContent = text;
+  $("browser-phone").textContent = browserPhone.pc ? "Stop using this browser" : "Use this browser as phone";
+}
+
+function stopBrowserPhone() {
+  if (browserPhone.pc) browserPhone.pc.close();
+  if (browserPhone.stream) browserPhone.stream.getTracks().forEach((track) => track.stop());
+  browserPhone.pc = null;
+  browserPhone.stream = null;
+  $("browser-audio").srcObject = null;
+  browserPhoneState("");
+}
+
+// Resolves once the browser has gathered its ICE candidates (they go in the
+// offer: no trickle), or after two seconds with what it has.
+function candidatesGathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 2000);
+  });
+}
+
+async function startBrowserPhone() {
+  stopBrowserPhone();
+  browserPhoneState("connecting…");
+  try {
+    if (!navigator.mediaDevices || !window.RTCPeerConnection) {
+      throw new Error("this page needs HTTPS (or localhost) for the microphone");
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    browserPhone.pc = pc;
+    browserPhone.stream = stream;
+    stream.getAudioTracks().forEach((track) => pc.addTrack(track, stream));
+    pc.addEventListener("track", (event) => {
+      const audio = $("browser-audio");
+      audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+      audio.play().catch(() => {});
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (browserPhone.pc !== pc) return;
+      const state = pc.connectionState;
+      if (state === "connected") browserPhoneState("browser phone connected");
+      else if (state === "failed" || state === "closed") browserPhoneState("browser phone lost — press the button again");
+      else if (state === "disconnected") browserPhoneState("browser phone interrupted…");
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await candidatesGathered(pc);
+    const answer = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + "/phone", {
+      sdp: pc.localDescription.sdp,
+    });
+    if (browserPhone.pc !== pc) return;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    localStorage.setItem(browserPhoneKey(), "1");
+    browserPhoneState("connecting…");
+  } catch (error) {
+    stopBrowserPhone();
+    browserPhoneState("browser phone: " + error.message);
+  }
+}
+
 function signOut() {
+  stopBrowserPhone();
   sessionStorage.removeItem("outdial.token");
   $("desktop").classList.add("hidden");
   $("signin").classList.remove("hidden");
@@ -556,6 +635,7 @@ function open() {
   });
   setInterval(tick, 250);
   setInterval(refresh, 5000);
+  if (localStorage.getItem(browserPhoneKey()) === "1") startBrowserPhone();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -565,6 +645,15 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.setItem("outdial.agent", desk.id);
     sessionStorage.setItem("outdial.token", $("token").value);
     open();
+  });
+  $("browser-phone").addEventListener("click", () => {
+    if (browserPhone.pc) {
+      localStorage.removeItem(browserPhoneKey());
+      stopBrowserPhone();
+      outdial.api("DELETE", "/api/agents/" + encodeURIComponent(desk.id) + "/phone").catch(() => {});
+    } else {
+      startBrowserPhone();
+    }
   });
   $("login").addEventListener("click", () => act("/login"));
   $("ready").addEventListener("click", () => act("/ready"));

@@ -72,6 +72,18 @@ impl Shell {
         Ok(answer)
     }
 
+    /// The agent stops using its browser as its phone: it closes, and its
+    /// `Closed` event ends the leg on it. False: the agent had none.
+    pub fn close_browser_phone(&mut self, agent: &str) -> bool {
+        let Some(entry) = self.browser_phones.get(agent) else {
+            return false;
+        };
+        let _ = entry.handle.commands.send(BrowserPhoneCommand::Close(
+            "the agent stopped using the browser",
+        ));
+        true
+    }
+
     pub fn on_browser_phone(&mut self, event: BrowserPhoneEvent) -> Vec<Input> {
         match event {
             BrowserPhoneEvent::Connected { agent, session } => {
