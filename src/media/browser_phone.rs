@@ -573,6 +573,65 @@ mod tests {
         assert!(call.browser.heard.is_empty());
     }
 
+    /// An offer as headless Chromium 14x made it (Opus, RED, G.722, PCMU,
+    /// PCMA, CN, telephone-event; host candidates over UDP and TCP).
+    const CHROMIUM_OFFER: &str = include_str!("../../tests/fixtures/webrtc/chromium-offer.sdp");
+
+    #[test]
+    fn chromiums_offer_is_answered_with_pcmu_and_our_one_candidate() {
+        let now = Instant::now();
+        let (_phone, answer) =
+            BrowserPhone::accept(CHROMIUM_OFFER, PHONE_ADDR.parse().expect("address"), now)
+                .expect("the offer is answered");
+        let media: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(media, ["m=audio 9 UDP/TLS/RTP/SAVPF 0"], "{answer}");
+        let candidates: Vec<&str> = answer
+            .lines()
+            .filter(|l| l.starts_with("a=candidate:"))
+            .collect();
+        assert_eq!(candidates.len(), 1, "{answer}");
+        assert!(
+            candidates[0].contains(" 10.0.0.1 6000 typ host"),
+            "{answer}"
+        );
+        assert!(answer.contains("a=setup:passive") || answer.contains("a=setup:active"));
+        assert!(answer.contains("a=mid:0"), "{answer}");
+    }
+
+    proptest::proptest! {
+        /// Chromium's offer with lines dropped, repeated or cut short:
+        /// answered or refused, never a panic (str0m's parser is not ours,
+        /// so this runs on stable too; `fuzz/` has the deeper search).
+        #[test]
+        fn a_mangled_offer_never_panics(
+            cuts in proptest::collection::vec((0usize..60, 0usize..3, 0usize..80), 1..6)
+        ) {
+            let mut lines: Vec<String> = CHROMIUM_OFFER.lines().map(str::to_string).collect();
+            for (at, what, keep) in cuts {
+                let at = at % lines.len().max(1);
+                match what {
+                    0 if !lines.is_empty() => {
+                        lines.remove(at);
+                    }
+                    1 if !lines.is_empty() => {
+                        let line = lines[at].clone();
+                        lines.insert(at, line);
+                    }
+                    _ if !lines.is_empty() => {
+                        let line = &mut lines[at];
+                        let keep = keep.min(line.len());
+                        let keep = (0..=keep).rev().find(|&k| line.is_char_boundary(k)).unwrap_or(0);
+                        line.truncate(keep);
+                    }
+                    _ => {}
+                }
+            }
+            let offer = lines.join("\r\n") + "\r\n";
+            let now = Instant::now();
+            let _ = BrowserPhone::accept(&offer, PHONE_ADDR.parse().expect("address"), now);
+        }
+    }
+
     #[test]
     fn an_offer_without_pcmu_is_refused() {
         let now = Instant::now();
