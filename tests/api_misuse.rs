@@ -65,6 +65,108 @@ fn wrong_paths_methods_queries_and_handshakes_get_json_errors() {
     }
 }
 
+#[test]
+fn a_browser_phone_the_dialer_cannot_take_gets_a_reason() {
+    let (_running, addr, _dir) = start_default();
+    let chromium = include_str!("fixtures/webrtc/chromium-offer.sdp").replace("\r\n", "\n");
+    // The same offer with Opus alone: nothing the trunk's G.711 calls carry.
+    let opus_only: String = chromium
+        .replace(
+            "UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+            "UDP/TLS/RTP/SAVPF 111",
+        )
+        .lines()
+        .filter(|line| {
+            !(line.starts_with("a=rtpmap:") || line.starts_with("a=fmtp:"))
+                || line.starts_with("a=rtpmap:111 ")
+                || line.starts_with("a=fmtp:111 ")
+        })
+        .map(|line| format!("{line}\r\n"))
+        .collect();
+    let offer = |sdp: &str| serde_json::json!({ "sdp": sdp }).to_string();
+    /// Method, path, token, body, status, what the error says.
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, u16, &'a str);
+    let cases: [Case; 7] = [
+        (
+            "POST",
+            "/api/agents/1001/phone",
+            AGENT_1001,
+            Some(offer("hello")),
+            400,
+            "not an SDP offer",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/phone",
+            AGENT_1001,
+            Some(offer(&opus_only)),
+            400,
+            "no audio in PCMU",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/phone",
+            AGENT_1001,
+            Some("{\"sdp\": 5}".into()),
+            400,
+            "sdp",
+        ),
+        ("POST", "/api/agents/1001/phone", AGENT_1001, None, 400, ""),
+        (
+            "POST",
+            "/api/agents/1002/phone",
+            AGENT_1001,
+            Some(offer(&chromium)),
+            403,
+            "only as its own agent",
+        ),
+        (
+            "POST",
+            "/api/agents/nobody/phone",
+            SUPERVISOR,
+            Some(offer(&chromium)),
+            404,
+            "unknown agent `nobody`",
+        ),
+        (
+            "DELETE",
+            "/api/agents/1001/phone",
+            AGENT_1001,
+            None,
+            404,
+            "has no browser phone",
+        ),
+    ];
+    for (method, path, token, body, status, error) in cases {
+        let (got, answer) = http(addr, method, path, Some(token), body.as_deref());
+        assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
+        let text = error_text(&answer).unwrap_or_else(|| panic!("{method} {path}: {answer}"));
+        assert!(text.contains(error), "{method} {path}: {text}");
+    }
+    // What it can take is answered (PCMU, one candidate of ours), and the
+    // agent can give it up again.
+    let (status, answer) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/phone",
+        Some(AGENT_1001),
+        Some(&offer(&chromium)),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let sdp = answer["sdp"].as_str().unwrap();
+    assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), "{sdp}");
+    assert_eq!(sdp.matches("a=candidate:").count(), 1, "{sdp}");
+    let (status, body) = http(
+        addr,
+        "DELETE",
+        "/api/agents/1001/phone",
+        Some(AGENT_1001),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+}
+
 /// xorshift64*: a fixed sequence of requests, the same on every run.
 struct Draw(u64);
 
@@ -89,6 +191,7 @@ const PATHS: &[&str] = &[
     "/api/agents/{id}/not-ready",
     "/api/agents/{id}/logout",
     "/api/agents/{id}/hangup",
+    "/api/agents/{id}/phone",
     "/api/agents/{id}/disposition",
     "/api/agents/{id}/preview",
     "/api/agents/{id}/preview/{action}",

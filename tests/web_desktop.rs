@@ -1069,6 +1069,20 @@ fn an_agent_uses_the_browser_as_phone() {
         recording.frames()
     );
 
+    // Ann stops using the browser: her reservation call ends with it. She
+    // takes it up again: the dialer calls her on it at once.
+    browser.click("#browser-phone");
+    browser.wait_text("#phone", "the reservation call ended", |t| {
+        t == "not connected"
+    });
+    browser.click("#browser-phone");
+    browser.wait_text("#browser-phone-state", "the browser phone again", |t| {
+        t == "browser phone connected"
+    });
+    browser.wait_text("#phone", "the reservation call up again", |t| {
+        t == "connected"
+    });
+
     drop(browser);
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());

@@ -25,6 +25,10 @@ pub enum BrowserPhoneRefused {
     UnknownAgent(String),
     #[error("agent `{0}` is simulated (load tests): it has no phone")]
     Simulated(String),
+    #[error(
+        "browsers cannot reach the dialer at {0}: set [rtp] public_ip to the address they reach it at"
+    )]
+    NoAddress(std::net::IpAddr),
     #[error(transparent)]
     Start(#[from] browser_phone::StartError),
 }
@@ -47,6 +51,9 @@ impl Shell {
         self.next_browser_session += 1;
         let session = self.next_browser_session;
         let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
+        if announce.is_unspecified() {
+            return Err(BrowserPhoneRefused::NoAddress(announce));
+        }
         let (handle, answer) = browser_phone::start(
             agent.to_string(),
             session,
