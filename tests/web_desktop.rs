@@ -1032,6 +1032,11 @@ fn an_agent_uses_the_browser_as_phone() {
         let got = heard(b);
         got["packets"].as_u64().unwrap_or(0) > 100 && got["energy"].as_f64().unwrap_or(0.0) > 0.0
     });
+    let playing = browser.script(
+        "const audio = document.getElementById('browser-audio');
+         return audio.srcObject !== null && !audio.paused;",
+    );
+    assert_eq!(playing, Value::Bool(true), "the speaker plays the call");
     // Let the microphone's voice cross for a while, then hang up.
     std::thread::sleep(Duration::from_secs(3));
     browser.click("#hangup");

@@ -599,7 +599,14 @@ async function startBrowserPhone() {
       if (browserPhone.pc !== pc) return;
       const state = pc.connectionState;
       if (state === "connected") browserPhoneState("browser phone connected");
-      else if (state === "failed" || state === "closed") browserPhoneState("browser phone lost — press the button again");
+      else if (state === "failed" || state === "closed") {
+        // The dialer restarted, or the network dropped: offer again while
+        // the agent still wants the browser as phone.
+        browserPhoneState("browser phone lost — connecting again…");
+        setTimeout(() => {
+          if (browserPhone.pc === pc && localStorage.getItem(browserPhoneKey()) === "1") startBrowserPhone();
+        }, 3000);
+      }
       else if (state === "disconnected") browserPhoneState("browser phone interrupted…");
     });
     await pc.setLocalDescription(await pc.createOffer());
@@ -614,6 +621,15 @@ async function startBrowserPhone() {
   } catch (error) {
     stopBrowserPhone();
     browserPhoneState("browser phone: " + error.message);
+    // A dialer that does not answer (restarting) is tried again; a refusal
+    // (4xx: a bad offer, no address for browsers) or a microphone the
+    // browser denies is left on screen.
+    const dialerAway = error.status >= 500 || String(error.message).startsWith("the dialer does not answer");
+    if (dialerAway && localStorage.getItem(browserPhoneKey()) === "1") {
+      setTimeout(() => {
+        if (!browserPhone.pc && localStorage.getItem(browserPhoneKey()) === "1") startBrowserPhone();
+      }, 5000);
+    }
   }
 }
 
