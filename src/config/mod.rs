@@ -793,12 +793,17 @@ impl Config {
         }
         out.push_str(&format!("agents   {}\n", self.agents.len()));
         for agent in &self.agents {
-            out.push_str(&format!(
-                "  {:<8} {:<20} {}\n",
-                agent.id,
-                agent.name,
-                agent.sip_uri.as_deref().unwrap_or("(registers)")
-            ));
+            let phone = match (
+                &agent.sip_uri,
+                agent.password.is_some(),
+                agent.browser_phone,
+            ) {
+                (Some(uri), _, _) => uri.as_str(),
+                (None, true, _) => "(registers)",
+                (None, false, true) => "(the web desktop)",
+                (None, false, false) => "(no phone)",
+            };
+            out.push_str(&format!("  {:<8} {:<20} {phone}\n", agent.id, agent.name));
         }
         out
     }

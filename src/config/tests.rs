@@ -241,6 +241,30 @@ fn a_per_call_agent_needs_a_phone_and_connection_names_its_choices() {
 }
 
 #[test]
+fn an_agent_whose_phone_is_the_web_desktop() {
+    let browser = DEFAULT.replace(
+        "sip_uri = \"sip:1002@127.0.0.1:5082\"",
+        "browser_phone = true\nconnection = \"per_call\"",
+    );
+    let config = parse(&browser).expect("an agent with the web desktop as phone");
+    assert!(config.agents[1].has_phone());
+    assert!(config.agents[1].per_call(), "rung per call on the browser");
+    assert!(!config.agents[0].browser_phone, "off by default");
+    assert!(
+        config
+            .summary()
+            .contains("Bob Agent            (the web desktop)"),
+        "{}",
+        config.summary()
+    );
+    let simulated = DEFAULT.replace(
+        "sip_uri = \"sip:1002@127.0.0.1:5082\"",
+        "browser_phone = true\nsimulated = { wrap_up_s = 1, disposition = \"SALE\" }",
+    );
+    assert_eq!(only_problem(&simulated).key, "agent[1].browser_phone");
+}
+
+#[test]
 fn a_campaigns_dispositions_and_simulated_codes_are_checked() {
     let config = parse(DEFAULT).expect("the shipped dispositions");
     let codes: Vec<&str> = config.campaigns[0]

@@ -520,7 +520,14 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
         if agent.connection == super::AgentConnection::PerCall && !agent.has_phone() {
             check.report(
                 format!("{key}.connection"),
-                "`per_call` needs a phone to ring: `sip_uri` or a registration `password`",
+                "`per_call` needs a phone to ring: `sip_uri`, a registration `password` or \
+                 `browser_phone`",
+            );
+        }
+        if agent.browser_phone && agent.simulated.is_some() {
+            check.report(
+                format!("{key}.browser_phone"),
+                "a simulated agent (load tests) has no phone: drop `browser_phone` or `simulated`",
             );
         }
         if !agent.has_phone() && agent.simulated.is_none() {
@@ -528,7 +535,7 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
                 key.clone(),
                 format!(
                     "agent `{}` can be reached neither by `sip_uri` nor by registration \
-                     (`password` or {})",
+                     (`password` or {}) nor in the web desktop (`browser_phone = true`)",
                     agent.id,
                     super::Secrets::agent_password_var(&agent.id)
                 ),
