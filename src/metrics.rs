@@ -10,6 +10,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub const AGENTS: &str = "outdial_agents";
 /// Gauge: customers an agent holds now (hold/resume).
 pub const CUSTOMERS_ON_HOLD: &str = "outdial_customers_on_hold";
+/// Gauge: agents' browser phones (WebRTC) connected now.
+pub const BROWSER_PHONES: &str = "outdial_browser_phones";
 /// Gauge: 1 while a campaign runs (`campaign` label).
 pub const CAMPAIGN_RUNNING: &str = "outdial_campaign_running";
 /// Counter: commands the engine applied or rejected (`result` label).
@@ -100,6 +102,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(
         CUSTOMERS_ON_HOLD,
         "Customers an agent holds now (the desktop's Hold or the phone's)"
+    );
+    metrics::describe_gauge!(
+        BROWSER_PHONES,
+        "Agents' phones in the web desktop (WebRTC) connected now"
     );
     metrics::describe_gauge!(CAMPAIGN_RUNNING, "1 while the campaign runs");
     metrics::describe_gauge!(ABANDON_RATE, "Abandoned / live answers per window");

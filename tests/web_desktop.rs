@@ -1002,6 +1002,16 @@ fn an_agent_uses_the_browser_as_phone() {
     browser.wait_text("#browser-phone-state", "the browser phone connects", |t| {
         t == "browser phone connected"
     });
+    // The browser may see the connection up a moment before the dialer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+        if metrics.contains("\noutdial_browser_phones 1\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     browser.click("#login");
     browser.wait_text("#phone", "the reservation call up on the browser", |t| {
         t == "connected"

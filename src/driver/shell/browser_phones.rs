@@ -75,6 +75,7 @@ impl Shell {
             let _ = previous.handle.commands.send(BrowserPhoneCommand::Close(
                 "the agent connected another browser",
             ));
+            self.publish_browser_phones();
         }
         Ok(answer)
     }
@@ -102,6 +103,7 @@ impl Shell {
                     return Vec::new();
                 };
                 entry.connected = true;
+                self.publish_browser_phones();
                 // A leg still pointed at the browser this one replaced is
                 // dead: end it, and the engine calls the agent again.
                 let mut inputs = self.end_browser_leg(&agent, |other| other != session);
@@ -120,10 +122,16 @@ impl Shell {
                     .is_some_and(|entry| entry.handle.session == session)
                 {
                     self.browser_phones.remove(&agent);
+                    self.publish_browser_phones();
                 }
                 self.end_browser_leg(&agent, |leg| leg == session)
             }
         }
+    }
+
+    fn publish_browser_phones(&self) {
+        let connected = self.browser_phones.values().filter(|e| e.connected).count();
+        metrics::gauge!(crate::metrics::BROWSER_PHONES).set(connected as f64);
     }
 
     /// Ends the agent's leg when it runs to a browser phone `matching`.
