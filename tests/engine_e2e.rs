@@ -849,30 +849,6 @@ fn first_cdr_row_once(
     })
 }
 
-/// A SIPp carrier whose one customer answers and "talks" a 1000 Hz tone
-/// for 25 s (its "Hello?" lasts the whole file, not the usual 2540 ms),
-/// hanging up after 20 s unless we do first.
-fn customer_talking_a_tone(dir: &Path) -> Sipp {
-    let audio = dir.join("audio");
-    std::fs::create_dir_all(&audio).unwrap();
-    sip_support::write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
-    sip_support::write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
-    let scenario = sip_support::scenario_with_audio("carrier_human.xml", &audio, dir);
-    let text = std::fs::read_to_string(&scenario).unwrap();
-    let greeting = r#"<pause milliseconds="2540"/>"#;
-    assert!(text.contains(greeting));
-    std::fs::write(
-        &scenario,
-        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
-    )
-    .unwrap();
-    Sipp::uas(
-        scenario.to_str().unwrap(),
-        1,
-        &["-set", "talk_ms", "20000", "-timeout", "60s"],
-    )
-}
-
 #[test]
 fn the_agent_holds_the_customer_and_pauses_the_recording() {
     // A preview call (connected at the answer) to a SIPp customer who
@@ -883,7 +859,7 @@ fn the_agent_holds_the_customer_and_pauses_the_recording() {
     // hears) has no customer while on hold; the customer's channel has the
     // tone throughout but for the pause. The CDR has both times.
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = customer_talking_a_tone(dir.path());
+    let mut carrier = sip_support::customer_talking_a_tone(dir.path());
     let echo_port = free_port().to_string();
     let mut agent_phone = Sipp::uas(
         "uas_rtp_echo.xml",
@@ -1354,7 +1330,7 @@ fn a_transfer_moves_the_customer_to_another_agents_phone() {
     // names a2 as the agent, a1 as the one who transferred, and both
     // recordings.
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = customer_talking_a_tone(dir.path());
+    let mut carrier = sip_support::customer_talking_a_tone(dir.path());
     let echo = |port: &str| {
         Sipp::uas(
             "uas_rtp_echo.xml",

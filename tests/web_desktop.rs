@@ -930,19 +930,13 @@ fn an_agent_uses_the_browser_as_phone() {
     // headless Chromium whose microphone plays a recorded voice, connects
     // the browser as her phone (WebRTC to the dialer), logs in — the
     // reservation call comes up on the browser at once — and calls a live
-    // SIPp customer from a preview. The customer's "Hello?" (and the zip
-    // tone) reach the browser's speaker; the microphone's voice reaches
-    // the customer's side of the bridge, in the agent's channel of the
-    // call's stereo recording.
+    // SIPp customer from a preview, who "talks" a 1 kHz tone. The tone
+    // keeps reaching the browser's speaker after the zip tone; the
+    // microphone's voice reaches the customer's side of the bridge, in the
+    // agent's channel of the call's stereo recording.
     let _one_browser = one_browser_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router_ringing(dir.path(), 20_000, 300)
-            .to_str()
-            .unwrap(),
-        1,
-        &["-timeout", "90s"],
-    );
+    let mut carrier = sip_support::customer_talking_a_tone(dir.path());
     let config_path = dir.path().join("outdial.toml");
     let text = config(dir.path(), carrier.port, 9)
         .replace("agents_confirm_join = true", "agents_confirm_join = false")
@@ -1023,7 +1017,7 @@ fn an_agent_uses_the_browser_as_phone() {
     browser.wait_text("#state", "on the call", |t| t == "on call");
     browser.screenshot("agent-browser-phone");
 
-    // What the browser's speaker got: the zip tone and the customer.
+    // What the browser's speaker got: the zip tone, then the customer.
     let heard = |b: &Browser| {
         b.async_script(
             "const done = arguments[arguments.length - 1];
@@ -1042,6 +1036,15 @@ fn an_agent_uses_the_browser_as_phone() {
         let got = heard(b);
         got["packets"].as_u64().unwrap_or(0) > 100 && got["energy"].as_f64().unwrap_or(0.0) > 0.0
     });
+    // The zip tone is long over: the energy that keeps arriving is the
+    // customer's tone (silence adds next to nothing).
+    let before = heard(&browser)["energy"].as_f64().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = heard(&browser)["energy"].as_f64().unwrap();
+    assert!(
+        after - before > 0.005,
+        "the customer is not heard: {before} then {after}"
+    );
     let playing = browser.script(
         "const audio = document.getElementById('browser-audio');
          return audio.srcObject !== null && !audio.paused;",

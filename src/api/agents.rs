@@ -184,6 +184,10 @@ pub async fn drop_voicemail(
 #[serde(deny_unknown_fields)]
 pub struct PhoneOfferBody {
     pub sdp: String,
+    /// The desktop connects again by itself after a lost connection:
+    /// refused (409) while another browser is the agent's phone.
+    #[serde(default)]
+    pub reconnect: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -200,11 +204,27 @@ pub async fn browser_phone(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PhoneOfferBody>,
 ) -> Result<Json<PhoneAnswer>, ApiError> {
-    require_agent(&state.tokens().authenticate(&headers)?, &id)?;
-    match state.engine().browser_phone(id, body.sdp).await? {
+    // The agent's own desktop only: a supervisor's browser is nobody's
+    // phone (it could take an agent's calls without the agent knowing).
+    match state.tokens().authenticate(&headers)? {
+        super::auth::Principal::Agent(own) if own == id => {}
+        _ => {
+            return Err(ApiError::Forbidden(format!(
+                "only agent `{id}`'s own token makes a browser its phone"
+            )));
+        }
+    }
+    match state
+        .engine()
+        .browser_phone(id, body.sdp, body.reconnect)
+        .await?
+    {
         Ok(sdp) => Ok(Json(PhoneAnswer { sdp })),
         Err(refused @ BrowserPhoneRefused::UnknownAgent(_)) => {
             Err(ApiError::NotFound(refused.to_string()))
+        }
+        Err(refused @ BrowserPhoneRefused::TakenOver(_)) => {
+            Err(ApiError::Conflict(refused.to_string()))
         }
         Err(refused) => Err(ApiError::BadRequest(refused.to_string())),
     }

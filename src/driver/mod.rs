@@ -73,6 +73,9 @@ pub enum Request {
     BrowserPhone {
         agent: String,
         offer: String,
+        /// The desktop connects again by itself (see
+        /// `Shell::browser_phone_offer`).
+        reconnect: bool,
         reply: oneshot::Sender<Result<String, shell::BrowserPhoneRefused>>,
     },
     /// The agent stops using its browser as its phone.
@@ -133,12 +136,14 @@ impl EngineHandle {
         &self,
         agent: String,
         offer: String,
+        reconnect: bool,
     ) -> Result<Result<String, shell::BrowserPhoneRefused>, EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::BrowserPhone {
                 agent,
                 offer,
+                reconnect,
                 reply,
             })
             .await
@@ -398,7 +403,7 @@ impl Engine {
             Some(input) = self.channels.inputs.recv() => inputs.push(input),
             Some((call, row)) = self.channels.rows.recv() => inputs = self.shell.place(call, row).await,
             Some(lookup) = self.channels.trunk_lookups.recv() => inputs = self.shell.on_trunk_lookup(lookup),
-            Some(event) = self.channels.browser_phones.recv() => inputs = self.shell.on_browser_phone(event),
+            Some(event) = self.channels.browser_phones.recv() => inputs = self.shell.on_browser_phone(event).await,
         }
         self.settle(inputs).await;
         true
@@ -457,9 +462,10 @@ impl Engine {
             Request::BrowserPhone {
                 agent,
                 offer,
+                reconnect,
                 reply,
             } => {
-                let answer = self.shell.browser_phone_offer(&agent, &offer);
+                let answer = self.shell.browser_phone_offer(&agent, &offer, reconnect);
                 if let Err(why) = &answer {
                     tracing::info!(%agent, %why, "browser phone refused");
                 }

@@ -1443,7 +1443,16 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Close);
                 }
                 tracing::info!(%agent, reason = %end.reason, "reservation call ended");
-                vec![Input::AgentLeg { agent, up: false }]
+                let mut inputs = vec![Input::AgentLeg {
+                    agent: agent.clone(),
+                    up: false,
+                }];
+                // The browser took over from the softphone (or was there
+                // all along): the engine calls the agent on it.
+                if self.has_browser_phone(&agent) {
+                    inputs.push(Input::AgentPhoneRegistered { agent });
+                }
+                inputs
             }
             SipEvent::PingResult { .. }
             | SipEvent::Registration(_)

@@ -28,6 +28,10 @@ use super::rtp::{self, RtpPacket};
 /// up; a phone that never connects is given up.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(20);
 
+/// How long a browser whose ICE consent lapsed (RFC 7675) has to come
+/// back before its phone is given up: a short network outage keeps it.
+pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
+
 /// G.711 μ-law's static payload type on the agent's RTP leg.
 const LEG_PAYLOAD_TYPE: u8 = 0;
 
@@ -72,11 +76,14 @@ pub struct BrowserPhone {
     outputs: VecDeque<PhoneOutput>,
     connected: bool,
     closed: bool,
+    /// str0m panicked: the peer's state is unknown, nothing touches it.
+    failed: bool,
     connect_by: Instant,
+    /// Since when ICE says the browser is unreachable.
+    disconnected_since: Option<Instant>,
     /// The latest instant the peer was given.
     last_input: Instant,
-    /// The RTP stream sent to the leg.
-    leg_sequence: u16,
+    /// The SSRC of the RTP stream sent to the leg.
     leg_ssrc: u32,
 }
 
@@ -85,6 +92,21 @@ impl BrowserPhone {
     /// receives the browser's datagrams on, announced as the only ICE
     /// candidate. Returns the peer and the SDP answer for the browser.
     pub fn accept(
+        offer: &str,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Result<(BrowserPhone, String), OfferError> {
+        // str0m parses the offer: a panic there refuses it (see `guarded`).
+        std::panic::catch_unwind(|| Self::accept_unguarded(offer, local, now)).unwrap_or_else(
+            |_| {
+                Err(OfferError::Refused(
+                    "the offer made the WebRTC stack fail".into(),
+                ))
+            },
+        )
+    }
+
+    fn accept_unguarded(
         offer: &str,
         local: SocketAddr,
         now: Instant,
@@ -121,9 +143,10 @@ impl BrowserPhone {
             outputs: VecDeque::new(),
             connected: false,
             closed: false,
+            failed: false,
             connect_by: now + CONNECT_WAIT,
+            disconnected_since: None,
             last_input: now,
-            leg_sequence: fastrand::u16(..),
             leg_ssrc: fastrand::u32(..),
         };
         Ok((phone, answer))
@@ -148,7 +171,7 @@ impl BrowserPhone {
                 contents,
             },
         );
-        if let Err(error) = self.rtc.handle_input(input) {
+        if let Some(Err(error)) = self.guarded(|rtc| rtc.handle_input(input)) {
             tracing::debug!(%error, "datagram from the browser dropped");
         }
     }
@@ -167,11 +190,13 @@ impl BrowserPhone {
             // has no use for it.
             return;
         }
-        let Some(writer) = self.rtc.writer(self.audio) else {
-            return;
-        };
         let time = MediaTime::new(u64::from(packet.timestamp), Frequency::EIGHT_KHZ);
-        if let Err(error) = writer.write(self.pcmu, now, time, packet.payload.to_vec()) {
+        let (audio, pcmu, payload) = (self.audio, self.pcmu, packet.payload.to_vec());
+        let written = self.guarded(|rtc| {
+            rtc.writer(audio)
+                .map(|writer| writer.write(pcmu, now, time, payload))
+        });
+        if let Some(Some(Err(error))) = written {
             tracing::debug!(%error, "audio for the browser dropped");
         }
     }
@@ -186,7 +211,14 @@ impl BrowserPhone {
             self.close("the browser did not connect");
             return;
         }
-        if let Err(error) = self.rtc.handle_input(Input::Timeout(now)) {
+        if self
+            .disconnected_since
+            .is_some_and(|since| now >= since + RECONNECT_WAIT)
+        {
+            self.close("the browser went away");
+            return;
+        }
+        if let Some(Err(error)) = self.guarded(|rtc| rtc.handle_input(Input::Timeout(now))) {
             tracing::debug!(%error, "browser phone timeout");
         }
     }
@@ -195,8 +227,31 @@ impl BrowserPhone {
     pub fn close(&mut self, why: &'static str) {
         if !self.closed {
             self.closed = true;
-            self.rtc.disconnect();
+            if !self.failed {
+                self.rtc.disconnect();
+            }
             self.outputs.push_back(PhoneOutput::Closed(why));
+        }
+    }
+
+    /// Runs `step` on the peer; a panic inside str0m (a crafted datagram
+    /// did it in 0.19's SRTCP code: a 20-byte packet that claims to be
+    /// RTCP) ends this phone instead of the task, and the peer is never
+    /// touched again.
+    fn guarded<T>(&mut self, step: impl FnOnce(&mut Rtc) -> T) -> Option<T> {
+        if self.failed {
+            return None;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&mut self.rtc))) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(
+                    "the WebRTC stack panicked on the browser phone's input; closing it"
+                );
+                self.failed = true;
+                self.close("the WebRTC stack failed");
+                None
+            }
         }
     }
 
@@ -214,13 +269,18 @@ impl BrowserPhone {
                 // Nothing will happen any more; the shell drops the phone.
                 return PhoneOutput::Wait(self.last_input + Duration::from_secs(24 * 3600));
             }
-            match self.rtc.poll_output() {
+            let Some(output) = self.guarded(Rtc::poll_output) else {
+                continue;
+            };
+            match output {
                 Ok(Output::Timeout(at)) => {
-                    let at = if self.connected {
-                        at
-                    } else {
-                        at.min(self.connect_by)
-                    };
+                    let mut at = at;
+                    if !self.connected {
+                        at = at.min(self.connect_by);
+                    }
+                    if let Some(since) = self.disconnected_since {
+                        at = at.min(since + RECONNECT_WAIT);
+                    }
                     return PhoneOutput::Wait(at);
                 }
                 Ok(Output::Transmit(transmit)) => {
@@ -245,23 +305,29 @@ impl BrowserPhone {
                 self.outputs.push_back(PhoneOutput::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                self.close("the browser went away");
+                self.disconnected_since.get_or_insert(self.last_input);
+            }
+            Event::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) => {
+                self.disconnected_since = None;
             }
             Event::MediaData(data) => {
                 if data.mid != self.audio || data.pt != self.pcmu || data.data.is_empty() {
                     return;
                 }
                 let mut packet = vec![0u8; rtp::HEADER_LEN + data.data.len()];
+                // The browser's own sequence numbers: a packet lost on the
+                // way shows in the leg's RFC 3550 statistics.
                 let header = rtp::write_header(
                     &mut packet,
                     false,
                     LEG_PAYLOAD_TYPE,
-                    self.leg_sequence,
+                    data.seq_range.start().as_u16(),
                     data.time.numer() as u32,
                     self.leg_ssrc,
                 );
                 packet[header..].copy_from_slice(&data.data);
-                self.leg_sequence = self.leg_sequence.wrapping_add(1);
                 self.outputs.push_back(PhoneOutput::ToLeg(packet));
             }
             _ => {}
@@ -540,11 +606,36 @@ mod tests {
         call.run_for(Duration::from_secs(3));
         assert!(call.phone_connected);
         call.browser_gone = true;
-        // ICE consent (RFC 7675) lapses in about 22 s of silence.
-        call.run_for(Duration::from_secs(20));
+        // ICE consent (RFC 7675) lapses in about 22 s of silence, then the
+        // browser has RECONNECT_WAIT to come back.
+        call.run_for(Duration::from_secs(30));
         assert_eq!(call.phone_closed, None);
         call.run_for(Duration::from_secs(10));
         assert_eq!(call.phone_closed, Some("the browser went away"));
+    }
+
+    #[test]
+    fn a_browser_back_before_the_reconnect_wait_keeps_the_phone() {
+        let mut call = a_call();
+        call.run_for(Duration::from_secs(3));
+        assert!(call.phone_connected);
+        call.browser_gone = true;
+        call.run_for(Duration::from_secs(27));
+        assert!(
+            call.phone.disconnected_since.is_some(),
+            "ICE consent lapsed"
+        );
+        call.browser_gone = false;
+        call.run_for(Duration::from_secs(20));
+        assert_eq!(call.phone_closed, None);
+        assert_eq!(call.phone.disconnected_since, None);
+        // And the audio flows again.
+        call.browser.heard.clear();
+        for sequence in 0..10u16 {
+            call.leg_sends(sequence, 0x55);
+            call.run_for(Duration::from_millis(20));
+        }
+        assert!(!call.browser.heard.is_empty());
     }
 
     #[test]
@@ -570,10 +661,25 @@ mod tests {
     #[test]
     fn audio_from_the_leg_before_the_browser_connects_is_dropped() {
         let mut call = a_call();
-        call.browser_gone = true;
-        call.leg_sends(0, 0x55);
-        call.run_for(Duration::from_millis(100));
-        assert!(call.browser.heard.is_empty());
+        // Before ICE and DTLS: sent into the void, never queued (str0m
+        // drops media written before it is connected, as our guard does).
+        for sequence in 0..5u16 {
+            call.leg_sends(sequence, 0x55);
+        }
+        call.run_for(Duration::from_secs(3));
+        assert!(call.phone_connected);
+        for sequence in 5..15u16 {
+            call.leg_sends(sequence, 0x66);
+            call.run_for(Duration::from_millis(20));
+        }
+        assert!(!call.browser.heard.is_empty());
+        assert!(
+            call.browser
+                .heard
+                .iter()
+                .all(|frame| frame.iter().all(|&b| b == 0x66)),
+            "audio from before the connection reached the browser"
+        );
     }
 
     /// An offer as headless Chromium 14x made it (Opus, RED, G.722, PCMU,
@@ -632,6 +738,63 @@ mod tests {
             let offer = lines.join("\r\n") + "\r\n";
             let now = Instant::now();
             let _ = BrowserPhone::accept(&offer, PHONE_ADDR.parse().expect("address"), now);
+        }
+    }
+
+    #[test]
+    fn a_datagram_that_panics_str0m_closes_the_phone_not_the_task() {
+        // Found by the property test below: 20 bytes that look like SRTCP
+        // (a version-2 header, packet type 64) make str0m 0.19's SRTCP
+        // code index out of range.
+        let mut call = a_call();
+        call.run_for(Duration::from_secs(3));
+        assert!(call.phone_connected);
+        let mut datagram = [0u8; 20];
+        datagram[0] = 128;
+        datagram[1] = 64;
+        let now = call.now;
+        call.phone
+            .handle_datagram(BROWSER_ADDR.parse().expect("address"), &datagram, now);
+        call.run_for(Duration::from_millis(20));
+        assert_eq!(call.phone_closed, Some("the WebRTC stack failed"));
+        // Nothing touches the failed peer again.
+        let now = call.now;
+        call.leg_sends(1, 0x55);
+        call.phone.handle_timeout(now + Duration::from_secs(1));
+        assert!(matches!(call.phone.poll(), PhoneOutput::Wait(_)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// On a connected phone, any bytes from the agent's leg and from
+        /// the browser's address (a forged or broken datagram): never a
+        /// panic, and real audio still crosses afterwards.
+        #[test]
+        fn junk_on_a_connected_phone_never_panics(
+            junk in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 1..40)
+        ) {
+            let mut call = a_call();
+            call.run_for(Duration::from_secs(3));
+            proptest::prop_assert!(call.phone_connected);
+            let browser: SocketAddr = BROWSER_ADDR.parse().expect("address");
+            for bytes in &junk {
+                let now = call.now;
+                call.phone.handle_leg_rtp(bytes, now);
+                call.phone.handle_datagram(browser, bytes, now);
+                call.run_for(Duration::from_millis(5));
+            }
+            if call.phone_closed == Some("the WebRTC stack failed") {
+                // str0m panicked on the junk (see the test above): the
+                // phone is closed, the process goes on.
+                return Ok(());
+            }
+            proptest::prop_assert_eq!(call.phone_closed, None);
+            call.browser.heard.clear();
+            for sequence in 0..10u16 {
+                call.leg_sends(sequence, 0x55);
+                call.run_for(Duration::from_millis(20));
+            }
+            proptest::prop_assert!(!call.browser.heard.is_empty());
         }
     }
 

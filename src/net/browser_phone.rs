@@ -3,7 +3,7 @@
 //! one on the dialer's own address faces the agent's ordinary RTP leg,
 //! which sends and receives plain G.711 there as it would with a softphone.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,6 +31,9 @@ pub enum BrowserPhoneEvent {
 pub enum BrowserPhoneCommand {
     /// The agent's RTP leg sends from here: the browser's audio goes there.
     Leg(SocketAddr),
+    /// That leg ended: its port goes back to the pool and may serve a
+    /// customer next, so nothing more is sent there or taken from there.
+    NoLeg,
     /// End it (a new phone replaces it, or the node stops).
     Close(&'static str),
 }
@@ -73,10 +76,12 @@ pub fn start(
         .port();
     let (phone, answer) =
         BrowserPhone::accept(offer, SocketAddr::new(announce, port), Instant::now())?;
-    let leg_ip = if leg_ip.is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        leg_ip
+    // The legs bind `leg_ip`; when that is every address, they reach this
+    // socket over loopback of the same family.
+    let leg_ip = match leg_ip {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
     };
     let leg_socket = std::net::UdpSocket::bind(SocketAddr::new(leg_ip, 0))
         .and_then(|socket| {
@@ -114,6 +119,27 @@ struct Sockets {
     leg: UdpSocket,
 }
 
+/// Says `Closed` if the task ends without saying it (a panic): the shell
+/// must not keep calling the agent on a phone nobody serves.
+struct ClosedOnDrop {
+    agent: String,
+    session: u64,
+    events: mpsc::UnboundedSender<BrowserPhoneEvent>,
+    said: bool,
+}
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        if !self.said {
+            let _ = self.events.send(BrowserPhoneEvent::Closed {
+                agent: std::mem::take(&mut self.agent),
+                session: self.session,
+                why: "the browser phone's task ended",
+            });
+        }
+    }
+}
+
 async fn run(
     sockets: Sockets,
     mut phone: BrowserPhone,
@@ -122,6 +148,12 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<BrowserPhoneCommand>,
     events: mpsc::UnboundedSender<BrowserPhoneEvent>,
 ) {
+    let mut guard = ClosedOnDrop {
+        agent: agent.clone(),
+        session,
+        events: events.clone(),
+        said: false,
+    };
     let browser = &sockets.browser.rtp;
     let mut leg: Option<SocketAddr> = None;
     let mut from_browser = vec![0u8; 2048];
@@ -147,6 +179,7 @@ async fn run(
                     });
                 }
                 PhoneOutput::Closed(why) => {
+                    guard.said = true;
                     tracing::info!(%agent, session, why, "browser phone closed");
                     let _ = events.send(BrowserPhoneEvent::Closed {
                         agent,
@@ -175,6 +208,7 @@ async fn run(
             }
             command = commands.recv() => match command {
                 Some(BrowserPhoneCommand::Leg(address)) => leg = Some(address),
+                Some(BrowserPhoneCommand::NoLeg) => leg = None,
                 Some(BrowserPhoneCommand::Close(why)) => phone.close(why),
                 None => phone.close("the dialer stopped"),
             },

@@ -348,3 +348,27 @@ pub fn carrier_router_ringing(dir: &Path, talk_ms: u64, ring_ms: u64) -> PathBuf
     std::fs::write(&path, text).expect("write carrier.xml");
     path
 }
+
+/// A SIPp carrier whose one customer answers and "talks" a 1000 Hz tone
+/// for 25 s (its "Hello?" lasts the whole file, not the usual 2540 ms),
+/// hanging up after 20 s unless we do first.
+pub fn customer_talking_a_tone(dir: &Path) -> Sipp {
+    let audio = dir.join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
+    write_ulaw(&audio.join("silence.wav"), &[0xff; 8000]);
+    let scenario = scenario_with_audio("carrier_human.xml", &audio, dir);
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let greeting = r#"<pause milliseconds="2540"/>"#;
+    assert!(text.contains(greeting));
+    std::fs::write(
+        &scenario,
+        text.replace(greeting, r#"<pause milliseconds="25000"/>"#),
+    )
+    .unwrap();
+    Sipp::uas(
+        scenario.to_str().unwrap(),
+        1,
+        &["-set", "talk_ms", "20000", "-timeout", "60s"],
+    )
+}

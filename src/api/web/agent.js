@@ -542,23 +542,42 @@ async function saveCallback() {
 // The browser as the agent's phone (WebRTC, G.711 μ-law): the offer goes to
 // POST /api/agents/{id}/phone; once ICE and DTLS are up the dialer calls the
 // agent on it (the reservation call comes up at once) and every customer is
-// bridged into it. Chosen once per agent in this browser (localStorage).
-const browserPhone = { pc: null, stream: null };
+// bridged into it. Chosen once per agent in this browser (localStorage); the
+// desktop connects again by itself after a lost connection, a reload or a
+// dialer that did not answer — as a `reconnect`, which the dialer refuses
+// (409) while another browser or tab is the agent's phone, so two desktops
+// of one agent never take the phone from each other in turn.
+const browserPhone = {
+  // The start under way or done (a fresh object each time): a start that
+  // finds it replaced stops, closing what it opened.
+  attempt: null,
+  pc: null,
+  stream: null,
+  // Whether the dialer answered this tab's offer (only then does "Stop"
+  // or leaving the page close the agent's browser phone on the dialer).
+  posted: false,
+};
 
 function browserPhoneKey() {
   return "outdial.browserPhone." + desk.id;
 }
 
+function browserPhoneWanted() {
+  return localStorage.getItem(browserPhoneKey()) === "1";
+}
+
 function browserPhoneState(text) {
   $("browser-phone-state").textContent = text;
-  $("browser-phone").textContent = browserPhone.pc ? "Stop using this browser" : "Use this browser as phone";
+  $("browser-phone").textContent = browserPhone.attempt ? "Stop using this browser" : "Use this browser as phone";
 }
 
 function stopBrowserPhone() {
+  browserPhone.attempt = null;
   if (browserPhone.pc) browserPhone.pc.close();
   if (browserPhone.stream) browserPhone.stream.getTracks().forEach((track) => track.stop());
   browserPhone.pc = null;
   browserPhone.stream = null;
+  browserPhone.posted = false;
   $("browser-audio").srcObject = null;
   browserPhoneState("");
 }
@@ -568,16 +587,20 @@ function stopBrowserPhone() {
 function candidatesGathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => {
+    pc.addEventListener("icegatheringstatechange", () => {
       if (pc.iceGatheringState === "complete") resolve();
-    };
-    pc.addEventListener("icegatheringstatechange", done);
+    });
     setTimeout(resolve, 2000);
   });
 }
 
-async function startBrowserPhone() {
+// Connects the browser as the agent's phone. `reconnect`: the desktop does
+// it by itself, and gives way to another browser that is the phone now.
+async function startBrowserPhone(reconnect) {
   stopBrowserPhone();
+  const attempt = {};
+  browserPhone.attempt = attempt;
+  const current = () => browserPhone.attempt === attempt;
   browserPhoneState("connecting…");
   try {
     if (!navigator.mediaDevices || !window.RTCPeerConnection) {
@@ -586,6 +609,10 @@ async function startBrowserPhone() {
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
+    if (!current()) {
+      stream.getTracks().forEach((track) => track.stop());
+      return;
+    }
     const pc = new RTCPeerConnection({ iceServers: [] });
     browserPhone.pc = pc;
     browserPhone.stream = stream;
@@ -596,44 +623,62 @@ async function startBrowserPhone() {
       audio.play().catch(() => {});
     });
     pc.addEventListener("connectionstatechange", () => {
-      if (browserPhone.pc !== pc) return;
+      if (!current()) return;
       const state = pc.connectionState;
       if (state === "connected") browserPhoneState("browser phone connected");
-      else if (state === "failed" || state === "closed") {
-        // The dialer restarted, or the network dropped: offer again while
-        // the agent still wants the browser as phone.
+      else if (state === "disconnected") browserPhoneState("browser phone interrupted…");
+      else if (state === "failed") {
+        // The dialer restarted, the network dropped, or another browser
+        // took the phone over: offer again, giving way to the other.
         browserPhoneState("browser phone lost — connecting again…");
         setTimeout(() => {
-          if (browserPhone.pc === pc && localStorage.getItem(browserPhoneKey()) === "1") startBrowserPhone();
+          if (current() && browserPhoneWanted()) startBrowserPhone(true);
         }, 3000);
       }
-      else if (state === "disconnected") browserPhoneState("browser phone interrupted…");
     });
     await pc.setLocalDescription(await pc.createOffer());
     await candidatesGathered(pc);
+    if (!current()) return;
     const answer = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + "/phone", {
       sdp: pc.localDescription.sdp,
+      reconnect: Boolean(reconnect),
     });
-    if (browserPhone.pc !== pc) return;
+    if (!current()) return;
+    browserPhone.posted = true;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     localStorage.setItem(browserPhoneKey(), "1");
-    browserPhoneState("connecting…");
   } catch (error) {
+    if (!current()) return;
     stopBrowserPhone();
+    if (error.status === 409) {
+      browserPhoneState("another browser is your phone — press the button to use this one");
+      return;
+    }
     browserPhoneState("browser phone: " + error.message);
     // A dialer that does not answer (restarting) is tried again; a refusal
     // (4xx: a bad offer, no address for browsers) or a microphone the
     // browser denies is left on screen.
     const dialerAway = error.status >= 500 || String(error.message).startsWith("the dialer does not answer");
-    if (dialerAway && localStorage.getItem(browserPhoneKey()) === "1") {
+    if (dialerAway && browserPhoneWanted()) {
       setTimeout(() => {
-        if (!browserPhone.pc && localStorage.getItem(browserPhoneKey()) === "1") startBrowserPhone();
+        if (!browserPhone.attempt && browserPhoneWanted()) startBrowserPhone(true);
       }, 5000);
     }
   }
 }
 
+// Closes the agent's browser phone on the dialer, if it is this tab's.
+function closeBrowserPhoneOnDialer(keepalive) {
+  if (!browserPhone.posted) return;
+  fetch("/api/agents/" + encodeURIComponent(desk.id) + "/phone", {
+    method: "DELETE",
+    headers: { Authorization: "Bearer " + outdial.token() },
+    keepalive,
+  }).catch(() => {});
+}
+
 function signOut() {
+  closeBrowserPhoneOnDialer(false);
   stopBrowserPhone();
   sessionStorage.removeItem("outdial.token");
   $("desktop").classList.add("hidden");
@@ -651,7 +696,7 @@ function open() {
   });
   setInterval(tick, 250);
   setInterval(refresh, 5000);
-  if (localStorage.getItem(browserPhoneKey()) === "1") startBrowserPhone();
+  if (browserPhoneWanted()) startBrowserPhone(true);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -663,14 +708,17 @@ document.addEventListener("DOMContentLoaded", () => {
     open();
   });
   $("browser-phone").addEventListener("click", () => {
-    if (browserPhone.pc) {
+    if (browserPhone.attempt) {
       localStorage.removeItem(browserPhoneKey());
+      closeBrowserPhoneOnDialer(false);
       stopBrowserPhone();
-      outdial.api("DELETE", "/api/agents/" + encodeURIComponent(desk.id) + "/phone").catch(() => {});
     } else {
-      startBrowserPhone();
+      startBrowserPhone(false);
     }
   });
+  // Leaving the page (closed, reloaded) ends the phone at once rather than
+  // when the dialer misses the browser's ICE consent, half a minute later.
+  window.addEventListener("pagehide", () => closeBrowserPhoneOnDialer(true));
   $("login").addEventListener("click", () => act("/login"));
   $("ready").addEventListener("click", () => act("/ready"));
   $("not-ready").addEventListener("click", () => act("/not-ready", { reason: $("reason-select").value }));

@@ -29,6 +29,8 @@ pub enum BrowserPhoneRefused {
         "browsers cannot reach the dialer at {0}: set [rtp] public_ip to the address they reach it at"
     )]
     NoAddress(std::net::IpAddr),
+    #[error("another browser is agent `{0}`'s phone now")]
+    TakenOver(String),
     #[error(transparent)]
     Start(#[from] browser_phone::StartError),
 }
@@ -37,16 +39,24 @@ impl Shell {
     /// The desktop of `agent` offers its browser as the agent's phone:
     /// answers the offer (SDP) and replaces any browser phone the agent
     /// had (a reloaded page).
+    /// `reconnect`: the desktop connects again by itself (its connection
+    /// was lost) — refused while another browser is the agent's phone, so
+    /// two desktops of one agent do not take the phone from each other in
+    /// turn; the agent's own click takes it over.
     pub fn browser_phone_offer(
         &mut self,
         agent: &str,
         offer: &str,
+        reconnect: bool,
     ) -> Result<String, BrowserPhoneRefused> {
         let Some(config) = self.config.agents.iter().find(|a| a.id == agent) else {
             return Err(BrowserPhoneRefused::UnknownAgent(agent.to_string()));
         };
         if config.simulated.is_some() {
             return Err(BrowserPhoneRefused::Simulated(agent.to_string()));
+        }
+        if reconnect && self.browser_phones.get(agent).is_some_and(|e| e.connected) {
+            return Err(BrowserPhoneRefused::TakenOver(agent.to_string()));
         }
         self.next_browser_session += 1;
         let session = self.next_browser_session;
@@ -83,16 +93,19 @@ impl Shell {
     /// The agent stops using its browser as its phone: it closes, and its
     /// `Closed` event ends the leg on it. False: the agent had none.
     pub fn close_browser_phone(&mut self, agent: &str) -> bool {
-        let Some(entry) = self.browser_phones.get(agent) else {
+        // Gone at once, not when its task says so: a desktop reloaded right
+        // after (its `pagehide` closed the phone) may offer again at once.
+        let Some(entry) = self.browser_phones.remove(agent) else {
             return false;
         };
         let _ = entry.handle.commands.send(BrowserPhoneCommand::Close(
             "the agent stopped using the browser",
         ));
+        self.publish_browser_phones();
         true
     }
 
-    pub fn on_browser_phone(&mut self, event: BrowserPhoneEvent) -> Vec<Input> {
+    pub async fn on_browser_phone(&mut self, event: BrowserPhoneEvent) -> Vec<Input> {
         match event {
             BrowserPhoneEvent::Connected { agent, session } => {
                 let Some(entry) = self
@@ -104,6 +117,14 @@ impl Shell {
                 };
                 entry.connected = true;
                 self.publish_browser_phones();
+                // The browser connected last is the agent's phone. A
+                // softphone's reservation call is hung up: its end (a SIP
+                // event) calls the agent again, here (`on_agent_event`).
+                if let Some(handle) = self.agents.get(&agent).and_then(|phone| phone.handle) {
+                    tracing::info!(%agent, "the browser takes over from the softphone");
+                    self.hang_up(Some(handle)).await;
+                    return Vec::new();
+                }
                 // A leg still pointed at the browser this one replaced is
                 // dead: end it, and the engine calls the agent again.
                 let mut inputs = self.end_browser_leg(&agent, |other| other != session);
@@ -136,21 +157,36 @@ impl Shell {
 
     /// Ends the agent's leg when it runs to a browser phone `matching`.
     fn end_browser_leg(&mut self, agent: &str, matching: impl Fn(u64) -> bool) -> Vec<Input> {
-        let ends = self
+        let Some(session) = self
             .agents
             .get(agent)
             .and_then(|phone| phone.browser)
-            .is_some_and(matching);
-        if !ends {
+            .filter(|&session| matching(session))
+        else {
             return Vec::new();
-        }
+        };
         if let Some(phone) = self.agents.remove(agent) {
             let _ = phone.media.send(AgentCommand::Close);
+        }
+        // The leg's port goes back to the pool (a customer may get it
+        // next): the browser phone must stop sending there.
+        if let Some(entry) = self
+            .browser_phones
+            .get(agent)
+            .filter(|entry| entry.handle.session == session)
+        {
+            let _ = entry.handle.commands.send(BrowserPhoneCommand::NoLeg);
         }
         vec![Input::AgentLeg {
             agent: agent.to_string(),
             up: false,
         }]
+    }
+
+    /// Whether the agent has a connected browser phone (a softphone's
+    /// reservation call that ends is then followed by a call to it).
+    pub(super) fn has_browser_phone(&self, agent: &str) -> bool {
+        self.browser_phones.get(agent).is_some_and(|e| e.connected)
     }
 
     /// Calls the agent on its connected browser phone, if it has one: the
