@@ -1,0 +1,321 @@
+//! The browser phone over real UDP against `outdial run`, with a str0m peer
+//! in this process standing in for the browser (the desktop in a real
+//! Chromium is `web_desktop::an_agent_uses_the_browser_as_phone`). These
+//! are the shell's paths a browser test reaches only slowly: the leg on
+//! the browser phone ending (logout) while the browser keeps talking, a
+//! second browser, a reconnect that must give way, Stop.
+
+mod sip_support;
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sip_support::{Sipp, free_port};
+use str0m::change::SdpAnswer;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use support::{Running, ephemeral_config, http, write_config};
+
+const AGENT_TOKEN: &str = "demo-agent-1001-token";
+
+/// What the stand-in browser saw.
+#[derive(Default)]
+struct Seen {
+    connected: bool,
+    disconnected: bool,
+}
+
+/// A str0m peer on its own thread and UDP socket, talking like a browser:
+/// it offers audio, and once connected sends a 20 ms PCMU frame every 20 ms.
+struct TestBrowser {
+    seen: Arc<Mutex<Seen>>,
+    heard: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestBrowser {
+    /// Offers to be agent 1001's phone; the API's status and body when
+    /// the dialer refuses.
+    fn connect(addr: SocketAddr, reconnect: bool) -> Result<TestBrowser, (u16, String)> {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = socket.local_addr().unwrap();
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .enable_opus(true)
+            .enable_pcmu(true)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        let body = json!({ "sdp": offer.to_sdp_string(), "reconnect": reconnect }).to_string();
+        let (status, answer) = http(
+            addr,
+            "POST",
+            "/api/agents/1001/phone",
+            Some(AGENT_TOKEN),
+            Some(&body),
+        );
+        if status != 200 {
+            return Err((status, answer));
+        }
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        let answer = SdpAnswer::from_sdp_string(answer["sdp"].as_str().unwrap()).unwrap();
+        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let heard = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (seen, heard, stop) = (seen.clone(), heard.clone(), stop.clone());
+            std::thread::spawn(move || {
+                run_browser(rtc, socket, audio, &seen, &heard, &stop);
+            })
+        };
+        Ok(TestBrowser {
+            seen,
+            heard,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn connected(&self) -> bool {
+        self.seen.lock().unwrap().connected
+    }
+
+    fn disconnected(&self) -> bool {
+        self.seen.lock().unwrap().disconnected
+    }
+}
+
+impl Drop for TestBrowser {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_browser(
+    mut rtc: Rtc,
+    socket: UdpSocket,
+    audio: str0m::media::Mid,
+    seen: &Mutex<Seen>,
+    heard: &AtomicU64,
+    stop: &AtomicBool,
+) {
+    let local = socket.local_addr().unwrap();
+    let mut buffer = vec![0u8; 2000];
+    let mut next_frame = Instant::now();
+    let mut frame = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let deadline = loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(at)) => break at,
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => seen.lock().unwrap().connected = true,
+                Ok(Output::Event(Event::IceConnectionStateChange(
+                    IceConnectionState::Disconnected,
+                ))) => seen.lock().unwrap().disconnected = true,
+                Ok(Output::Event(Event::MediaData(_))) => {
+                    heard.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        };
+        let now = Instant::now();
+        if seen.lock().unwrap().connected && now >= next_frame {
+            next_frame = now + Duration::from_millis(20);
+            frame += 1;
+            let pcmu = rtc.writer(audio).and_then(|w| {
+                w.payload_params()
+                    .find(|p| p.spec().codec == Codec::PCMU)
+                    .map(|p| p.pt())
+            });
+            if let (Some(pt), Some(writer)) = (pcmu, rtc.writer(audio)) {
+                let time = MediaTime::new(frame * 160, Frequency::EIGHT_KHZ);
+                let _ = writer.write(pt, now, time, vec![0x2a; 160]);
+            }
+            continue;
+        }
+        let wait = deadline
+            .min(next_frame)
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1))
+            .min(Duration::from_millis(20));
+        socket.set_read_timeout(Some(wait)).unwrap();
+        let input = match socket.recv_from(&mut buffer) {
+            Ok((len, source)) => match buffer[..len].try_into() {
+                Ok(contents) => Input::Receive(
+                    Instant::now(),
+                    Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination: local,
+                        contents,
+                    },
+                ),
+                Err(_) => continue,
+            },
+            Err(_) => Input::Timeout(Instant::now()),
+        };
+        if rtc.handle_input(input).is_err() {
+            return;
+        }
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn phone_connected(addr: SocketAddr) -> bool {
+    let (_, body) = http(addr, "GET", "/api/agents/1001", Some(AGENT_TOKEN), None);
+    serde_json::from_str::<Value>(&body).unwrap()["phone_connected"] == json!(true)
+}
+
+fn act(addr: SocketAddr, what: &str) {
+    let path = format!("/api/agents/1001/{what}");
+    let (status, body) = http(addr, "POST", &path, Some(AGENT_TOKEN), None);
+    assert_eq!(status, 200, "{what}: {body}");
+}
+
+#[test]
+fn a_browser_phone_carries_the_reservation_call_and_no_audio_strays_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small RTP range of this test's own, so every port of it can be
+    // watched once the agent's leg is gone.
+    // (It must hold max_concurrent_calls + agents port pairs: 62.)
+    let port_min = 40_000 + (std::process::id() % 150) as u16 * 160;
+    let port_max = port_min + 159;
+    let text = ephemeral_config(dir.path())
+        .replace("sip_uri = \"sip:1001@127.0.0.1:9\"", "browser_phone = true")
+        .replace("port_min = 20000", &format!("port_min = {port_min}"))
+        .replace("port_max = 21999", &format!("port_max = {port_max}"));
+    assert!(text.contains("browser_phone = true"), "{text}");
+    let config = write_config(dir.path(), &text);
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+
+    let browser = TestBrowser::connect(addr, false).expect("the offer is answered");
+    wait_for("the browser phone connects", || browser.connected());
+    act(addr, "login");
+    wait_for("the reservation call up on the browser", || {
+        phone_connected(addr)
+    });
+
+    // Logging out ends the leg and frees its port. The browser keeps
+    // talking: none of it may reach any port of the range (a customer's
+    // leg may be given that port next).
+    act(addr, "logout");
+    wait_for("the reservation call ended", || !phone_connected(addr));
+    std::thread::sleep(Duration::from_millis(300));
+    let watched: Vec<UdpSocket> = (port_min..=port_max)
+        .filter_map(|port| UdpSocket::bind(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(watched.len() >= 150, "only {} ports free", watched.len());
+    for socket in &watched {
+        socket.set_nonblocking(true).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut buffer = [0u8; 2000];
+    for socket in &watched {
+        if let Ok((len, from)) = socket.recv_from(&mut buffer) {
+            panic!(
+                "{len} bytes from {from} reached {} after the leg ended",
+                socket.local_addr().unwrap()
+            );
+        }
+    }
+    drop(watched);
+    assert!(!browser.disconnected(), "the browser phone itself stays");
+
+    // Logged in again: the dialer calls the agent on the same browser.
+    act(addr, "login");
+    wait_for("the reservation call up again", || phone_connected(addr));
+    let heard_before = browser.heard.load(Ordering::Relaxed);
+
+    // Another desktop reconnecting by itself gives way to the browser that
+    // is the phone; the agent's own click takes the phone over.
+    let refused = TestBrowser::connect(addr, true).err().expect("refused");
+    assert_eq!(refused.0, 409, "{}", refused.1);
+    assert!(refused.1.contains("another browser"), "{}", refused.1);
+    let second = TestBrowser::connect(addr, false).expect("taken over");
+    wait_for("the second browser connects", || second.connected());
+    wait_for("the reservation call on the second browser", || {
+        phone_connected(addr) && second.heard.load(Ordering::Relaxed) > 0
+    });
+    assert!(
+        browser.heard.load(Ordering::Relaxed) >= heard_before,
+        "counts only grow"
+    );
+
+    // Stop: the reservation call ends with it.
+    let (status, body) = http(
+        addr,
+        "DELETE",
+        "/api/agents/1001/phone",
+        Some(AGENT_TOKEN),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    wait_for("the reservation call ended with the phone", || {
+        !phone_connected(addr)
+    });
+    drop(second);
+    drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
+
+#[test]
+fn the_browser_takes_over_from_the_agents_softphone() {
+    // Agent 1001 has a softphone (SIPp, echoing) and is logged in on it;
+    // then the desktop connects the browser as phone: the softphone's
+    // reservation call is hung up (SIPp's scenario ends with our BYE) and
+    // the dialer calls the agent on the browser.
+    let dir = tempfile::tempdir().unwrap();
+    let rtp = free_port().to_string();
+    let mut softphone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &rtp, "-timeout", "60s"],
+    );
+    let text = ephemeral_config(dir.path()).replace(
+        "sip_uri = \"sip:1001@127.0.0.1:9\"",
+        &format!("sip_uri = \"sip:1001@127.0.0.1:{}\"", softphone.port),
+    );
+    let config = write_config(dir.path(), &text);
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+    act(addr, "login");
+    wait_for("the reservation call up on the softphone", || {
+        phone_connected(addr)
+    });
+
+    let browser = TestBrowser::connect(addr, false).expect("the offer is answered");
+    wait_for("the browser phone connects", || browser.connected());
+    softphone.assert_passed(Duration::from_secs(10));
+    wait_for("the reservation call up on the browser", || {
+        phone_connected(addr) && browser.heard.load(Ordering::Relaxed) > 0
+    });
+    drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
