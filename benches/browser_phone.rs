@@ -8,14 +8,14 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use outdial::media::browser_phone::{BrowserPhone, PhoneOutput};
 use outdial::media::rtp::write_header;
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Candidate, Input, Output, Rtc};
 
 const PHONE: &str = "10.0.0.1:6000";
 const BROWSER: &str = "10.0.0.2:5000";
@@ -95,32 +95,84 @@ fn connected() -> Pair {
     panic!("the peers did not connect");
 }
 
+impl Pair {
+    /// The browser's side of 20 ms: its clock moves on, it takes what the
+    /// phone sent (`to_browser`), and what it sends back goes to
+    /// `to_phone` — outside the measured time.
+    fn browser_turn(&mut self, to_browser: &mut Vec<Vec<u8>>, to_phone: &mut Vec<Vec<u8>>) {
+        self.now += Duration::from_millis(20);
+        for bytes in to_browser.drain(..) {
+            deliver_to_browser(&mut self.browser, &bytes, self.now);
+        }
+        let _ = self.browser.handle_input(Input::Timeout(self.now));
+        while let Ok(output) = self.browser.poll_output() {
+            match output {
+                Output::Timeout(_) => break,
+                Output::Transmit(t) => to_phone.push(t.contents.to_vec()),
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    /// The phone's side, measured: the browser's datagrams, one packet of
+    /// the agent's leg (if any), the timer, and everything it has to send.
+    fn phone_turn(
+        &mut self,
+        from_browser: &mut Vec<Vec<u8>>,
+        leg_packet: Option<&[u8]>,
+        to_browser: &mut Vec<Vec<u8>>,
+    ) -> Duration {
+        let browser: SocketAddr = BROWSER.parse().unwrap();
+        let start = Instant::now();
+        for bytes in from_browser.drain(..) {
+            self.phone.handle_datagram(browser, &bytes, self.now);
+        }
+        if let Some(packet) = leg_packet {
+            self.phone.handle_leg_rtp(packet, self.now);
+        }
+        self.phone.handle_timeout(self.now);
+        loop {
+            match self.phone.poll() {
+                PhoneOutput::Wait(_) => break,
+                PhoneOutput::Transmit { bytes, .. } => to_browser.push(bytes),
+                PhoneOutput::Closed(why) => panic!("the phone closed: {why}"),
+                other => {
+                    black_box(other);
+                }
+            }
+        }
+        start.elapsed()
+    }
+}
+
 fn leg_to_browser(c: &mut Criterion) {
     let mut pair = connected();
     let mut sequence = 0u16;
+    let (mut to_browser, mut to_phone) = (Vec::new(), Vec::new());
     c.bench_function("browser_phone_leg_to_browser", |b| {
-        b.iter(|| {
-            sequence = sequence.wrapping_add(1);
-            pair.now += Duration::from_millis(20);
-            let mut packet = [0x55u8; 172];
-            write_header(
-                &mut packet,
-                false,
-                0,
-                sequence,
-                u32::from(sequence) * 160,
-                7,
-            );
-            pair.phone.handle_leg_rtp(&packet, pair.now);
-            pair.phone.handle_timeout(pair.now);
-            loop {
-                match pair.phone.poll() {
-                    PhoneOutput::Wait(_) => break,
-                    other => {
-                        black_box(other);
-                    }
+        b.iter_custom(|iterations| {
+            let mut measured = Duration::ZERO;
+            for _ in 0..iterations {
+                pair.browser_turn(&mut to_browser, &mut to_phone);
+                // The browser's own packets (RTCP, consent) are handled
+                // unmeasured here; `browser_to_leg` measures that side.
+                let browser: SocketAddr = BROWSER.parse().unwrap();
+                for bytes in to_phone.drain(..) {
+                    pair.phone.handle_datagram(browser, &bytes, pair.now);
                 }
+                sequence = sequence.wrapping_add(1);
+                let mut packet = [0x55u8; 172];
+                write_header(
+                    &mut packet,
+                    false,
+                    0,
+                    sequence,
+                    u32::from(sequence) * 160,
+                    7,
+                );
+                measured += pair.phone_turn(&mut Vec::new(), Some(&packet), &mut to_browser);
             }
+            measured
         })
     });
 }
@@ -137,54 +189,24 @@ fn browser_to_leg(c: &mut Criterion) {
         })
         .unwrap();
     let mut frame = 0u64;
-    let browser_addr: SocketAddr = BROWSER.parse().unwrap();
-    // Each iteration needs a fresh SRTP packet (a replayed one is refused),
-    // drawn from the browser outside the measured time.
-    let mut browser = pair.browser;
-    let audio = pair.audio;
-    let mut phone = pair.phone;
-    let mut now = pair.now;
+    let (mut to_browser, mut to_phone) = (Vec::new(), Vec::new());
     c.bench_function("browser_phone_browser_to_leg", |b| {
-        b.iter_batched(
-            || {
+        b.iter_custom(|iterations| {
+            let mut measured = Duration::ZERO;
+            for _ in 0..iterations {
                 frame += 1;
-                now += Duration::from_millis(20);
-                browser
-                    .writer(audio)
+                let time = MediaTime::new(frame * 160, Frequency::EIGHT_KHZ);
+                let now = pair.now;
+                pair.browser
+                    .writer(pair.audio)
                     .unwrap()
-                    .write(
-                        pcmu,
-                        now,
-                        MediaTime::new(frame * 160, Frequency::EIGHT_KHZ),
-                        vec![0x2a; 160],
-                    )
+                    .write(pcmu, now, time, vec![0x2a; 160])
                     .unwrap();
-                let _ = browser.handle_input(Input::Timeout(now));
-                let mut datagrams = Vec::new();
-                while let Ok(output) = browser.poll_output() {
-                    match output {
-                        Output::Timeout(_) => break,
-                        Output::Transmit(t) => datagrams.push(t.contents.to_vec()),
-                        Output::Event(Event::MediaData(_)) | Output::Event(_) => {}
-                    }
-                }
-                (datagrams, now)
-            },
-            |(datagrams, at)| {
-                for datagram in &datagrams {
-                    phone.handle_datagram(browser_addr, datagram, at);
-                }
-                loop {
-                    match phone.poll() {
-                        PhoneOutput::Wait(_) => break,
-                        other => {
-                            black_box(other);
-                        }
-                    }
-                }
-            },
-            BatchSize::SmallInput,
-        )
+                pair.browser_turn(&mut to_browser, &mut to_phone);
+                measured += pair.phone_turn(&mut to_phone, None, &mut to_browser);
+            }
+            measured
+        })
     });
 }
 
