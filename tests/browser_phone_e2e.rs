@@ -35,6 +35,8 @@ struct Seen {
 /// A str0m peer on its own thread and UDP socket, talking like a browser:
 /// it offers audio, and once connected sends a 20 ms PCMU frame every 20 ms.
 struct TestBrowser {
+    /// The dialer's answer: `session`, `softphone_has_the_call`, `sdp`.
+    answer: Value,
     seen: Arc<Mutex<Seen>>,
     heard: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -68,8 +70,8 @@ impl TestBrowser {
             return Err((status, answer));
         }
         let answer: Value = serde_json::from_str(&answer).unwrap();
-        let answer = SdpAnswer::from_sdp_string(answer["sdp"].as_str().unwrap()).unwrap();
-        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        let sdp = SdpAnswer::from_sdp_string(answer["sdp"].as_str().unwrap()).unwrap();
+        rtc.sdp_api().accept_answer(pending, sdp).unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let heard = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -80,6 +82,7 @@ impl TestBrowser {
             })
         };
         Ok(TestBrowser {
+            answer,
             seen,
             heard,
             stop,
@@ -93,6 +96,22 @@ impl TestBrowser {
 
     fn disconnected(&self) -> bool {
         self.seen.lock().unwrap().disconnected
+    }
+
+    fn heard(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
+    }
+
+    /// Where the dialer's side of this browser phone listens (the answer's
+    /// one candidate).
+    fn phone_address(&self) -> SocketAddr {
+        let sdp = self.answer["sdp"].as_str().unwrap();
+        let candidate = sdp
+            .lines()
+            .find(|line| line.starts_with("a=candidate:"))
+            .unwrap();
+        let fields: Vec<&str> = candidate.split(' ').collect();
+        format!("{}:{}", fields[4], fields[5]).parse().unwrap()
     }
 }
 
@@ -249,7 +268,7 @@ fn a_browser_phone_carries_the_reservation_call_and_no_audio_strays_after_it() {
     // Logged in again: the dialer calls the agent on the same browser.
     act(addr, "login");
     wait_for("the reservation call up again", || phone_connected(addr));
-    let heard_before = browser.heard.load(Ordering::Relaxed);
+    wait_for("the browser hears its leg", || browser.heard() > 0);
 
     // Another desktop reconnecting by itself gives way to the browser that
     // is the phone; the agent's own click takes the phone over.
@@ -259,21 +278,40 @@ fn a_browser_phone_carries_the_reservation_call_and_no_audio_strays_after_it() {
     let second = TestBrowser::connect(addr, false).expect("taken over");
     wait_for("the second browser connects", || second.connected());
     wait_for("the reservation call on the second browser", || {
-        phone_connected(addr) && second.heard.load(Ordering::Relaxed) > 0
+        phone_connected(addr) && second.heard() > 0
     });
-    assert!(
-        browser.heard.load(Ordering::Relaxed) >= heard_before,
-        "counts only grow"
+    // The first browser's leg is gone: it hears nothing more.
+    let first_heard = browser.heard();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        browser.heard(),
+        first_heard,
+        "the first browser still hears"
     );
 
-    // Stop: the reservation call ends with it.
-    let (status, body) = http(
-        addr,
-        "DELETE",
-        "/api/agents/1001/phone",
-        Some(AGENT_TOKEN),
-        None,
-    );
+    // A stranger's datagram — the 20 bytes that panic str0m 0.19 — sent
+    // to the browser phone's port changes nothing.
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut crash = [0u8; 20];
+    crash[0] = 128;
+    crash[1] = 64;
+    stranger.send_to(&crash, second.phone_address()).unwrap();
+    let heard = second.heard();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(second.heard() > heard, "the second browser stopped hearing");
+    assert!(phone_connected(addr));
+
+    // Stop from the first desktop names its own session: it is gone, so
+    // nothing is closed; the second's closes it, and the reservation call
+    // ends with it.
+    let stop = |session: &Value| {
+        let path = format!("/api/agents/1001/phone?session={session}");
+        http(addr, "DELETE", &path, Some(AGENT_TOKEN), None)
+    };
+    let (status, body) = stop(&browser.answer["session"]);
+    assert_eq!(status, 404, "{body}");
+    assert!(phone_connected(addr));
+    let (status, body) = stop(&second.answer["session"]);
     assert_eq!(status, 204, "{body}");
     wait_for("the reservation call ended with the phone", || {
         !phone_connected(addr)
@@ -285,11 +323,13 @@ fn a_browser_phone_carries_the_reservation_call_and_no_audio_strays_after_it() {
 }
 
 #[test]
-fn the_browser_takes_over_from_the_agents_softphone() {
+fn a_browser_connected_while_the_softphone_has_the_call_takes_the_next_one() {
     // Agent 1001 has a softphone (SIPp, echoing) and is logged in on it;
-    // then the desktop connects the browser as phone: the softphone's
-    // reservation call is hung up (SIPp's scenario ends with our BYE) and
-    // the dialer calls the agent on the browser.
+    // then the desktop connects the browser as phone. The softphone's
+    // reservation call is never cut (a customer may be on it): the answer
+    // says so, and the browser hears nothing. At logout that call ends
+    // (SIPp's scenario ends with our BYE); at the next login the dialer
+    // calls the agent on the browser.
     let dir = tempfile::tempdir().unwrap();
     let rtp = free_port().to_string();
     let mut softphone = Sipp::uas(
@@ -310,10 +350,16 @@ fn the_browser_takes_over_from_the_agents_softphone() {
     });
 
     let browser = TestBrowser::connect(addr, false).expect("the offer is answered");
+    assert_eq!(browser.answer["softphone_has_the_call"], json!(true));
     wait_for("the browser phone connects", || browser.connected());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(browser.heard(), 0, "the softphone keeps the call");
+    assert!(phone_connected(addr));
+    act(addr, "logout");
     softphone.assert_passed(Duration::from_secs(10));
+    act(addr, "login");
     wait_for("the reservation call up on the browser", || {
-        phone_connected(addr) && browser.heard.load(Ordering::Relaxed) > 0
+        phone_connected(addr) && browser.heard() > 0
     });
     drop(browser);
     running.signal("TERM");

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::{require_agent, require_supervisor};
-use super::body::{ApiJson, ApiPath, OptionalJson};
+use super::body::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::error::ApiError;
 use crate::driver::shell::BrowserPhoneRefused;
 use crate::engine::dialer::{AgentView, CallbackAt, Command};
@@ -188,11 +188,27 @@ pub struct PhoneOfferBody {
     /// refused (409) while another browser is the agent's phone.
     #[serde(default)]
     pub reconnect: bool,
+    /// The session this desktop had before (a reload): a reconnect may
+    /// replace it.
+    #[serde(default)]
+    pub replaces: Option<u64>,
 }
 
 #[derive(Debug, serde::Serialize)]
 pub struct PhoneAnswer {
     pub sdp: String,
+    pub session: u64,
+    /// A softphone holds the reservation call now: the browser takes the
+    /// next one (after a logout and login, or when that call ends).
+    pub softphone_has_the_call: bool,
+}
+
+/// `DELETE /api/agents/{id}/phone?session=N`: only that browser phone.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneCloseQuery {
+    #[serde(default)]
+    pub session: Option<u64>,
 }
 
 /// The desktop makes the browser the agent's phone: the answer's SDP comes
@@ -216,10 +232,14 @@ pub async fn browser_phone(
     }
     match state
         .engine()
-        .browser_phone(id, body.sdp, body.reconnect)
+        .browser_phone(id, body.sdp, body.reconnect, body.replaces)
         .await?
     {
-        Ok(sdp) => Ok(Json(PhoneAnswer { sdp })),
+        Ok(answer) => Ok(Json(PhoneAnswer {
+            sdp: answer.sdp,
+            session: answer.session,
+            softphone_has_the_call: answer.softphone_has_the_call,
+        })),
         Err(refused @ BrowserPhoneRefused::UnknownAgent(_)) => {
             Err(ApiError::NotFound(refused.to_string()))
         }
@@ -236,14 +256,22 @@ pub async fn close_browser_phone(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PhoneCloseQuery>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     require_agent(&state.tokens().authenticate(&headers)?, &id)?;
-    if state.engine().close_browser_phone(id.clone()).await? {
+    if state
+        .engine()
+        .close_browser_phone(id.clone(), query.session)
+        .await?
+    {
         Ok(axum::http::StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(format!(
-            "agent `{id}` has no browser phone"
-        )))
+        Err(ApiError::NotFound(match query.session {
+            Some(session) => {
+                format!("agent `{id}` has no browser phone {session} (another took over)")
+            }
+            None => format!("agent `{id}` has no browser phone"),
+        }))
     }
 }
 

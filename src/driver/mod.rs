@@ -74,13 +74,15 @@ pub enum Request {
         agent: String,
         offer: String,
         /// The desktop connects again by itself (see
-        /// `Shell::browser_phone_offer`).
+        /// `Shell::browser_phone_offer`), replacing its own earlier session.
         reconnect: bool,
-        reply: oneshot::Sender<Result<String, shell::BrowserPhoneRefused>>,
+        replaces: Option<u64>,
+        reply: oneshot::Sender<Result<shell::BrowserPhoneAnswer, shell::BrowserPhoneRefused>>,
     },
     /// The agent stops using its browser as its phone.
     CloseBrowserPhone {
         agent: String,
+        session: Option<u64>,
         reply: oneshot::Sender<bool>,
     },
     /// Removes a campaign defined through the API.
@@ -137,13 +139,15 @@ impl EngineHandle {
         agent: String,
         offer: String,
         reconnect: bool,
-    ) -> Result<Result<String, shell::BrowserPhoneRefused>, EngineGone> {
+        replaces: Option<u64>,
+    ) -> Result<Result<shell::BrowserPhoneAnswer, shell::BrowserPhoneRefused>, EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::BrowserPhone {
                 agent,
                 offer,
                 reconnect,
+                replaces,
                 reply,
             })
             .await
@@ -152,10 +156,18 @@ impl EngineHandle {
     }
 
     /// Ends an agent's browser phone; false: it had none.
-    pub async fn close_browser_phone(&self, agent: String) -> Result<bool, EngineGone> {
+    pub async fn close_browser_phone(
+        &self,
+        agent: String,
+        session: Option<u64>,
+    ) -> Result<bool, EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(Request::CloseBrowserPhone { agent, reply })
+            .send(Request::CloseBrowserPhone {
+                agent,
+                session,
+                reply,
+            })
             .await
             .map_err(|_| EngineGone)?;
         answer.await.map_err(|_| EngineGone)
@@ -403,7 +415,7 @@ impl Engine {
             Some(input) = self.channels.inputs.recv() => inputs.push(input),
             Some((call, row)) = self.channels.rows.recv() => inputs = self.shell.place(call, row).await,
             Some(lookup) = self.channels.trunk_lookups.recv() => inputs = self.shell.on_trunk_lookup(lookup),
-            Some(event) = self.channels.browser_phones.recv() => inputs = self.shell.on_browser_phone(event).await,
+            Some(event) = self.channels.browser_phones.recv() => inputs = self.shell.on_browser_phone(event),
         }
         self.settle(inputs).await;
         true
@@ -463,16 +475,23 @@ impl Engine {
                 agent,
                 offer,
                 reconnect,
+                replaces,
                 reply,
             } => {
-                let answer = self.shell.browser_phone_offer(&agent, &offer, reconnect);
+                let answer = self
+                    .shell
+                    .browser_phone_offer(&agent, &offer, reconnect, replaces);
                 if let Err(why) = &answer {
                     tracing::info!(%agent, %why, "browser phone refused");
                 }
                 let _ = reply.send(answer);
             }
-            Request::CloseBrowserPhone { agent, reply } => {
-                let _ = reply.send(self.shell.close_browser_phone(&agent));
+            Request::CloseBrowserPhone {
+                agent,
+                session,
+                reply,
+            } => {
+                let _ = reply.send(self.shell.close_browser_phone(&agent, session));
             }
             Request::Remove { campaign, reply } => {
                 let result = self.dialer.remove_campaign(&campaign);

@@ -57,7 +57,7 @@ struct CustomerCall {
 }
 
 mod browser_phones;
-pub use browser_phones::BrowserPhoneRefused;
+pub use browser_phones::{BrowserPhoneAnswer, BrowserPhoneRefused};
 
 struct AgentPhone {
     /// The SIP call to the phone (none for a browser phone or a simulated

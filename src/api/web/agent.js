@@ -553,10 +553,27 @@ const browserPhone = {
   attempt: null,
   pc: null,
   stream: null,
-  // Whether the dialer answered this tab's offer (only then does "Stop"
-  // or leaving the page close the agent's browser phone on the dialer).
-  posted: false,
+  // The dialer's name for this tab's browser phone, once it answered the
+  // offer: "Stop" and leaving the page close that one only, never one
+  // another tab has taken over since.
+  session: null,
+  // The one timer that will try again (a dialer away, a lost connection).
+  retry: null,
+  // The softphone holds the reservation call: the browser takes the next.
+  standby: false,
 };
+
+function sessionKey() {
+  return "outdial.browserPhoneSession." + desk.id;
+}
+
+function retryBrowserPhone(afterMs, afterConflict) {
+  clearTimeout(browserPhone.retry);
+  browserPhone.retry = setTimeout(() => {
+    browserPhone.retry = null;
+    if (!browserPhone.attempt && browserPhoneWanted()) startBrowserPhone(true, afterConflict);
+  }, afterMs);
+}
 
 function browserPhoneKey() {
   return "outdial.browserPhone." + desk.id;
@@ -572,12 +589,15 @@ function browserPhoneState(text) {
 }
 
 function stopBrowserPhone() {
+  clearTimeout(browserPhone.retry);
+  browserPhone.retry = null;
   browserPhone.attempt = null;
   if (browserPhone.pc) browserPhone.pc.close();
   if (browserPhone.stream) browserPhone.stream.getTracks().forEach((track) => track.stop());
   browserPhone.pc = null;
   browserPhone.stream = null;
-  browserPhone.posted = false;
+  browserPhone.session = null;
+  browserPhone.standby = false;
   $("browser-audio").srcObject = null;
   browserPhoneState("");
 }
@@ -595,8 +615,9 @@ function candidatesGathered(pc) {
 }
 
 // Connects the browser as the agent's phone. `reconnect`: the desktop does
-// it by itself, and gives way to another browser that is the phone now.
-async function startBrowserPhone(reconnect) {
+// it by itself, and gives way to another browser that is the phone now
+// (`afterConflict`: it already gave way once, and tries no more after this).
+async function startBrowserPhone(reconnect, afterConflict) {
   stopBrowserPhone();
   const attempt = {};
   browserPhone.attempt = attempt;
@@ -625,33 +646,44 @@ async function startBrowserPhone(reconnect) {
     pc.addEventListener("connectionstatechange", () => {
       if (!current()) return;
       const state = pc.connectionState;
-      if (state === "connected") browserPhoneState("browser phone connected");
+      if (state === "connected") {
+        browserPhoneState(
+          browserPhone.standby
+            ? "browser phone connected — your softphone has the call; the browser takes the next one"
+            : "browser phone connected",
+        );
+      }
       else if (state === "disconnected") browserPhoneState("browser phone interrupted…");
       else if (state === "failed") {
         // The dialer restarted, the network dropped, or another browser
         // took the phone over: offer again, giving way to the other.
         browserPhoneState("browser phone lost — connecting again…");
-        setTimeout(() => {
-          if (current() && browserPhoneWanted()) startBrowserPhone(true);
-        }, 3000);
+        browserPhone.attempt = null;
+        retryBrowserPhone(3000, false);
       }
     });
     await pc.setLocalDescription(await pc.createOffer());
     await candidatesGathered(pc);
     if (!current()) return;
-    const answer = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + "/phone", {
-      sdp: pc.localDescription.sdp,
-      reconnect: Boolean(reconnect),
-    });
+    const body = { sdp: pc.localDescription.sdp, reconnect: Boolean(reconnect) };
+    const earlier = Number(sessionStorage.getItem(sessionKey()));
+    if (reconnect && earlier > 0) body.replaces = earlier;
+    const answer = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + "/phone", body);
     if (!current()) return;
-    browserPhone.posted = true;
+    browserPhone.session = answer.session;
+    browserPhone.standby = Boolean(answer.softphone_has_the_call);
+    sessionStorage.setItem(sessionKey(), String(answer.session));
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     localStorage.setItem(browserPhoneKey(), "1");
   } catch (error) {
     if (!current()) return;
+    closeBrowserPhoneOnDialer(false);
     stopBrowserPhone();
     if (error.status === 409) {
       browserPhoneState("another browser is your phone — press the button to use this one");
+      // That browser may be gone without a word (the dialer notices within
+      // about half a minute): one more try after that, then no more.
+      if (!afterConflict) retryBrowserPhone(40000, true);
       return;
     }
     browserPhoneState("browser phone: " + error.message);
@@ -659,18 +691,15 @@ async function startBrowserPhone(reconnect) {
     // (4xx: a bad offer, no address for browsers) or a microphone the
     // browser denies is left on screen.
     const dialerAway = error.status >= 500 || String(error.message).startsWith("the dialer does not answer");
-    if (dialerAway && browserPhoneWanted()) {
-      setTimeout(() => {
-        if (!browserPhone.attempt && browserPhoneWanted()) startBrowserPhone(true);
-      }, 5000);
-    }
+    if (dialerAway && browserPhoneWanted()) retryBrowserPhone(5000, false);
   }
 }
 
 // Closes the agent's browser phone on the dialer, if it is this tab's.
 function closeBrowserPhoneOnDialer(keepalive) {
-  if (!browserPhone.posted) return;
-  fetch("/api/agents/" + encodeURIComponent(desk.id) + "/phone", {
+  if (browserPhone.session === null) return;
+  const session = encodeURIComponent(browserPhone.session);
+  fetch("/api/agents/" + encodeURIComponent(desk.id) + "/phone?session=" + session, {
     method: "DELETE",
     headers: { Authorization: "Bearer " + outdial.token() },
     keepalive,

@@ -18,6 +18,19 @@ pub(super) struct BrowserPhoneEntry {
     connected: bool,
 }
 
+/// The dialer's answer to a browser's offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserPhoneAnswer {
+    pub sdp: String,
+    /// Names this browser phone (to close it, or to replace it from the
+    /// same tab after a reload).
+    pub session: u64,
+    /// A softphone holds the agent's reservation call: the browser phone
+    /// takes the next one (the softphone's call is never cut, a customer
+    /// may be on it).
+    pub softphone_has_the_call: bool,
+}
+
 /// Why the dialer refuses a browser's phone.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserPhoneRefused {
@@ -42,20 +55,27 @@ impl Shell {
     /// `reconnect`: the desktop connects again by itself (its connection
     /// was lost) — refused while another browser is the agent's phone, so
     /// two desktops of one agent do not take the phone from each other in
-    /// turn; the agent's own click takes it over.
+    /// turn; the agent's own click takes it over. `replaces`: the session
+    /// this desktop had (a reload), which a reconnect may replace.
     pub fn browser_phone_offer(
         &mut self,
         agent: &str,
         offer: &str,
         reconnect: bool,
-    ) -> Result<String, BrowserPhoneRefused> {
+        replaces: Option<u64>,
+    ) -> Result<BrowserPhoneAnswer, BrowserPhoneRefused> {
         let Some(config) = self.config.agents.iter().find(|a| a.id == agent) else {
             return Err(BrowserPhoneRefused::UnknownAgent(agent.to_string()));
         };
         if config.simulated.is_some() {
             return Err(BrowserPhoneRefused::Simulated(agent.to_string()));
         }
-        if reconnect && self.browser_phones.get(agent).is_some_and(|e| e.connected) {
+        if reconnect
+            && self
+                .browser_phones
+                .get(agent)
+                .is_some_and(|e| e.connected && Some(e.handle.session) != replaces)
+        {
             return Err(BrowserPhoneRefused::TakenOver(agent.to_string()));
         }
         self.next_browser_session += 1;
@@ -87,12 +107,26 @@ impl Shell {
             ));
             self.publish_browser_phones();
         }
-        Ok(answer)
+        let softphone_has_the_call = self
+            .agents
+            .get(agent)
+            .is_some_and(|phone| phone.handle.is_some());
+        Ok(BrowserPhoneAnswer {
+            sdp: answer,
+            session,
+            softphone_has_the_call,
+        })
     }
 
     /// The agent stops using its browser as its phone: it closes, and its
     /// `Closed` event ends the leg on it. False: the agent had none.
-    pub fn close_browser_phone(&mut self, agent: &str) -> bool {
+    /// `session`: only that browser phone (a desktop closes its own, not
+    /// the one another tab has taken over since).
+    pub fn close_browser_phone(&mut self, agent: &str, session: Option<u64>) -> bool {
+        let current = self.browser_phones.get(agent).map(|e| e.handle.session);
+        if current.is_none() || (session.is_some() && session != current) {
+            return false;
+        }
         // Gone at once, not when its task says so: a desktop reloaded right
         // after (its `pagehide` closed the phone) may offer again at once.
         let Some(entry) = self.browser_phones.remove(agent) else {
@@ -105,7 +139,7 @@ impl Shell {
         true
     }
 
-    pub async fn on_browser_phone(&mut self, event: BrowserPhoneEvent) -> Vec<Input> {
+    pub fn on_browser_phone(&mut self, event: BrowserPhoneEvent) -> Vec<Input> {
         match event {
             BrowserPhoneEvent::Connected { agent, session } => {
                 let Some(entry) = self
@@ -117,14 +151,9 @@ impl Shell {
                 };
                 entry.connected = true;
                 self.publish_browser_phones();
-                // The browser connected last is the agent's phone. A
-                // softphone's reservation call is hung up: its end (a SIP
-                // event) calls the agent again, here (`on_agent_event`).
-                if let Some(handle) = self.agents.get(&agent).and_then(|phone| phone.handle) {
-                    tracing::info!(%agent, "the browser takes over from the softphone");
-                    self.hang_up(Some(handle)).await;
-                    return Vec::new();
-                }
+                // A softphone's reservation call is left alone (a customer
+                // may be on it, or ringing it per call): the engine calls
+                // the browser once that call ends (`on_agent_event`).
                 // A leg still pointed at the browser this one replaced is
                 // dead: end it, and the engine calls the agent again.
                 let mut inputs = self.end_browser_leg(&agent, |other| other != session);
