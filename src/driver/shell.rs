@@ -129,7 +129,6 @@ pub struct Shell {
     agent_log: super::agent_log::AgentLog,
     /// Agents' phones in their web desktops (WebRTC).
     browser_phones: HashMap<String, browser_phones::BrowserPhoneEntry>,
-    next_browser_session: u64,
     browser_phone_events: mpsc::UnboundedSender<BrowserPhoneEvent>,
 }
 
@@ -195,7 +194,6 @@ impl Shell {
             store_tasks: tokio::task::JoinSet::new(),
             agent_log,
             browser_phones: HashMap::new(),
-            next_browser_session: 0,
             browser_phone_events: browser_phones_tx,
         };
         for campaign in &shell.config.campaigns.clone() {

@@ -567,11 +567,11 @@ function sessionKey() {
   return "outdial.browserPhoneSession." + desk.id;
 }
 
-function retryBrowserPhone(afterMs, afterConflict) {
+function retryBrowserPhone(afterMs, afterConflict, replaces) {
   clearTimeout(browserPhone.retry);
   browserPhone.retry = setTimeout(() => {
     browserPhone.retry = null;
-    if (!browserPhone.attempt && browserPhoneWanted()) startBrowserPhone(true, afterConflict);
+    if (!browserPhone.attempt && browserPhoneWanted()) startBrowserPhone(true, afterConflict, replaces);
   }, afterMs);
 }
 
@@ -616,8 +616,9 @@ function candidatesGathered(pc) {
 
 // Connects the browser as the agent's phone. `reconnect`: the desktop does
 // it by itself, and gives way to another browser that is the phone now
-// (`afterConflict`: it already gave way once, and tries no more after this).
-async function startBrowserPhone(reconnect, afterConflict) {
+// (`afterConflict`: it already gave way once, and tries no more after this);
+// `replaces`: this page's own earlier session, which it may replace.
+async function startBrowserPhone(reconnect, afterConflict, replaces) {
   stopBrowserPhone();
   const attempt = {};
   browserPhone.attempt = attempt;
@@ -657,22 +658,25 @@ async function startBrowserPhone(reconnect, afterConflict) {
       else if (state === "failed") {
         // The dialer restarted, the network dropped, or another browser
         // took the phone over: offer again, giving way to the other.
+        const lost = browserPhone.session;
+        stopBrowserPhone();
         browserPhoneState("browser phone lost — connecting again…");
-        browserPhone.attempt = null;
-        retryBrowserPhone(3000, false);
+        retryBrowserPhone(3000, false, lost);
       }
     });
     await pc.setLocalDescription(await pc.createOffer());
     await candidatesGathered(pc);
     if (!current()) return;
     const body = { sdp: pc.localDescription.sdp, reconnect: Boolean(reconnect) };
-    const earlier = Number(sessionStorage.getItem(sessionKey()));
-    if (reconnect && earlier > 0) body.replaces = earlier;
+    if (reconnect && replaces) body.replaces = replaces;
     const answer = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + "/phone", body);
-    if (!current()) return;
+    if (!current()) {
+      // Stopped while the offer was on its way: close what it opened.
+      closeBrowserPhoneOnDialer(false, answer.session);
+      return;
+    }
     browserPhone.session = answer.session;
     browserPhone.standby = Boolean(answer.softphone_has_the_call);
-    sessionStorage.setItem(sessionKey(), String(answer.session));
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     localStorage.setItem(browserPhoneKey(), "1");
   } catch (error) {
@@ -696,10 +700,10 @@ async function startBrowserPhone(reconnect, afterConflict) {
 }
 
 // Closes the agent's browser phone on the dialer, if it is this tab's.
-function closeBrowserPhoneOnDialer(keepalive) {
-  if (browserPhone.session === null) return;
-  const session = encodeURIComponent(browserPhone.session);
-  fetch("/api/agents/" + encodeURIComponent(desk.id) + "/phone?session=" + session, {
+function closeBrowserPhoneOnDialer(keepalive, which) {
+  const session = which === undefined ? browserPhone.session : which;
+  if (session === null) return;
+  fetch("/api/agents/" + encodeURIComponent(desk.id) + "/phone?session=" + encodeURIComponent(session), {
     method: "DELETE",
     headers: { Authorization: "Bearer " + outdial.token() },
     keepalive,
@@ -725,7 +729,11 @@ function open() {
   });
   setInterval(tick, 250);
   setInterval(refresh, 5000);
-  if (browserPhoneWanted()) startBrowserPhone(true);
+  // A reload replaces the session the page had (its id is kept only across
+  // the reload: a duplicated tab must not carry a live phone's id).
+  const earlier = Number(sessionStorage.getItem(sessionKey())) || null;
+  sessionStorage.removeItem(sessionKey());
+  if (browserPhoneWanted()) startBrowserPhone(true, false, earlier);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -747,7 +755,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   // Leaving the page (closed, reloaded) ends the phone at once rather than
   // when the dialer misses the browser's ICE consent, half a minute later.
-  window.addEventListener("pagehide", () => closeBrowserPhoneOnDialer(true));
+  window.addEventListener("pagehide", () => {
+    if (browserPhone.session !== null) sessionStorage.setItem(sessionKey(), String(browserPhone.session));
+    closeBrowserPhoneOnDialer(true);
+  });
   $("login").addEventListener("click", () => act("/login"));
   $("ready").addEventListener("click", () => act("/ready"));
   $("not-ready").addEventListener("click", () => act("/not-ready", { reason: $("reason-select").value }));

@@ -78,8 +78,11 @@ impl Shell {
         {
             return Err(BrowserPhoneRefused::TakenOver(agent.to_string()));
         }
-        self.next_browser_session += 1;
-        let session = self.next_browser_session;
+        // Random, not counted: a desktop may `replace` only the session it
+        // was given, and a count starting again at every restart would let
+        // a stale id name another desktop's phone. Below 2^53 so that
+        // JavaScript numbers hold it exactly.
+        let session = fastrand::u64(1..(1 << 53));
         let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
         if announce.is_unspecified() {
             return Err(BrowserPhoneRefused::NoAddress(announce));
