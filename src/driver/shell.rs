@@ -990,11 +990,25 @@ impl Shell {
         }
         let sink = self.sink?;
         let leg = self.open_leg().ok()?;
+        Some(self.start_local_agent_leg(agent, leg, sink, Some(101), None))
+    }
+
+    /// An agent's leg to a peer of our own — the simulated agents' sink, a
+    /// browser phone's task (`browser`: its session) — PCMU to `remote`,
+    /// up at once: nothing rings, nothing negotiates.
+    fn start_local_agent_leg(
+        &mut self,
+        agent: &str,
+        leg: RtpLeg,
+        remote: SocketAddr,
+        telephone_event: Option<u8>,
+        browser: Option<u64>,
+    ) -> mpsc::UnboundedSender<AgentCommand> {
         let _ = leg.set_negotiated(Negotiated {
-            remote: Some(sink),
+            remote: Some(remote),
             law: crate::media::g711::Law::Ulaw,
             payload_type: 0,
-            telephone_event: Some(101),
+            telephone_event,
             ptime_ms: self.config.media.ptime_ms,
             direction: Direction::SendRecv,
         });
@@ -1013,10 +1027,10 @@ impl Shell {
                 media: tx.clone(),
                 up: true,
                 held: false,
-                browser: None,
+                browser,
             },
         );
-        Some(tx)
+        tx
     }
 
     /// Binds the sink for simulated agents' audio and drains it.

@@ -6,11 +6,10 @@
 
 use std::net::SocketAddr;
 
-use super::{AgentPhone, Shell};
-use crate::driver::media::{AgentCommand, agent_phone};
+use super::Shell;
+use crate::driver::media::AgentCommand;
 use crate::engine::io::Input;
 use crate::net::browser_phone::{self, BrowserPhoneCommand, BrowserPhoneEvent, BrowserPhoneHandle};
-use crate::sdp::{Direction, Negotiated};
 
 /// One agent's browser phone.
 pub(super) struct BrowserPhoneEntry {
@@ -241,36 +240,11 @@ impl Shell {
                 }]);
             }
         };
-        let _ = leg.set_negotiated(Negotiated {
-            remote: Some(leg_side),
-            law: crate::media::g711::Law::Ulaw,
-            payload_type: 0,
-            telephone_event: None,
-            ptime_ms: self.config.media.ptime_ms,
-            direction: Direction::SendRecv,
-        });
         // The leg sends from its port on the address it reaches the
         // browser phone's leg side by (loopback when it binds them all).
         let leg_address = SocketAddr::new(leg_side.ip(), leg.local_addr().port());
         let _ = commands.send(BrowserPhoneCommand::Leg(leg_address));
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(agent_phone(
-            agent.to_string(),
-            leg,
-            None,
-            self.config.media.zip_tone.clone(),
-            rx,
-        ));
-        self.agents.insert(
-            agent.to_string(),
-            AgentPhone {
-                handle: None,
-                media: tx,
-                up: true,
-                held: false,
-                browser: Some(session),
-            },
-        );
+        self.start_local_agent_leg(agent, leg, leg_side, None, Some(session));
         tracing::info!(%agent, session, "reservation call up on the browser phone");
         Some(vec![Input::AgentLeg {
             agent: agent.to_string(),
