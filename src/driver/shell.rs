@@ -1053,7 +1053,8 @@ impl Shell {
             // Already ringing or up.
             return Vec::new();
         }
-        // The browser the agent connected last is its phone while it stays.
+        // A connected browser phone comes before a softphone's
+        // registration: the agent chose it in the desktop.
         if let Some(inputs) = self.call_browser_phone(&agent) {
             return inputs;
         }
@@ -1459,8 +1460,9 @@ impl Shell {
                     agent: agent.clone(),
                     up: false,
                 }];
-                // The browser took over from the softphone (or was there
-                // all along): the engine calls the agent on it.
+                // A browser phone connected while the softphone had the
+                // call (or connected all along): the engine calls the
+                // agent on it now.
                 if self.has_browser_phone(&agent) {
                     inputs.push(Input::AgentPhoneRegistered { agent });
                 }

@@ -51,6 +51,7 @@ impl Shell {
     /// The desktop of `agent` offers its browser as the agent's phone:
     /// answers the offer (SDP) and replaces any browser phone the agent
     /// had (a reloaded page).
+    ///
     /// `reconnect`: the desktop connects again by itself (its connection
     /// was lost) — refused while another browser is the agent's phone, so
     /// two desktops of one agent do not take the phone from each other in
