@@ -1107,6 +1107,100 @@ fn an_agent_uses_the_browser_as_phone() {
     carrier.assert_passed(Duration::from_secs(10));
 }
 
+#[test]
+fn two_desktops_of_one_agent_do_not_fight_over_the_browser_phone() {
+    // Ann's desktop in one tab uses the browser as her phone. A second tab
+    // of hers opens: it remembers the choice and connects by itself, but
+    // as a reconnect, which the dialer refuses while the first tab is the
+    // phone — the second tab says so and the first keeps it. Then the
+    // first tab is reloaded: it replaces its own session and is the phone
+    // again (neither a 409 nor its own `pagehide` closing the new one).
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("outdial.toml");
+    let text = config(dir.path(), 9, 9).replace(
+        "sip_uri = \"sip:agent@127.0.0.1:9\"",
+        "browser_phone = true",
+    );
+    std::fs::write(&config_path, text).unwrap();
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start_with(
+        &downloads,
+        &[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--allow-loopback-in-peer-connection",
+        ],
+    );
+    let desktop = format!("http://{addr}/agent");
+    let sign_in = |browser: &Browser| {
+        browser.open(&desktop);
+        browser.type_into("#agent-id", "a1");
+        browser.type_into("#token", AGENT);
+        browser.click("#signin-button");
+        browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    };
+    let connected = |t: &str| t == "browser phone connected";
+    sign_in(&browser);
+    browser.click("#browser-phone");
+    browser.wait_text("#browser-phone-state", "the first tab's phone", connected);
+    let first = browser.call("GET", "/window", None);
+    let second = browser.call("POST", "/window/new", Some(json!({ "type": "tab" })));
+    browser.call(
+        "POST",
+        "/window",
+        Some(json!({ "handle": second["handle"] })),
+    );
+    sign_in(&browser);
+    browser.wait_text("#browser-phone-state", "the second tab gives way", |t| {
+        t.starts_with("another browser is your phone")
+    });
+    assert_eq!(browser.text("#browser-phone"), "Use this browser as phone");
+    browser.call("POST", "/window", Some(json!({ "handle": first })));
+    // Longer than the desktop's 3 s retry after a lost connection: the
+    // first tab was never disturbed.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        browser.text("#browser-phone-state"),
+        "browser phone connected"
+    );
+    let sessions = |addr: SocketAddr| {
+        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+        metrics.contains("\noutdial_browser_phones 1\n")
+    };
+    assert!(sessions(addr), "one browser phone");
+
+    // A reload of the first tab: its page goes (pagehide closes its
+    // session), the new page replaces it and is the phone again.
+    browser.open(&desktop);
+    browser.wait_text("#state", "desktop open again", |t| t == "logged out");
+    browser.wait_text(
+        "#browser-phone-state",
+        "the reloaded tab's phone",
+        connected,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sessions(addr) {
+        assert!(
+            Instant::now() < deadline,
+            "no browser phone after the reload"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        browser.text("#browser-phone-state"),
+        "browser phone connected",
+        "the reloaded tab kept its phone"
+    );
+    drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
+
 /// Agent a1 signs in to the desktop, logs in, waits for the phone and
 /// goes Ready.
 fn sign_in_and_get_ready(browser: &Browser, addr: SocketAddr) {
