@@ -1201,6 +1201,60 @@ fn two_desktops_of_one_agent_do_not_fight_over_the_browser_phone() {
     assert!(running.child.wait().unwrap().success());
 }
 
+#[test]
+fn a_browser_phone_waits_while_the_softphone_has_the_call() {
+    // Ann is logged in on her softphone (SIPp, echoing) when she presses
+    // "Use this browser as phone": the desktop says the softphone keeps the
+    // call; after a logout and login the call is the browser's, and the
+    // desktop says so once audio arrives.
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let rtp = free_port().to_string();
+    let mut softphone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &rtp, "-timeout", "60s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    std::fs::write(&config_path, config(dir.path(), 9, softphone.port)).unwrap();
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start_with(
+        &downloads,
+        &[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--allow-loopback-in-peer-connection",
+        ],
+    );
+    browser.open(&format!("http://{addr}/agent"));
+    browser.type_into("#agent-id", "a1");
+    browser.type_into("#token", AGENT);
+    browser.click("#signin-button");
+    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    browser.click("#login");
+    browser.wait_text("#phone", "the softphone's reservation call", |t| {
+        t == "connected"
+    });
+    browser.click("#browser-phone");
+    browser.wait_text("#browser-phone-state", "standby", |t| {
+        t.contains("your softphone has the call")
+    });
+    browser.click("#logout");
+    browser.wait_text("#state", "logged out", |t| t == "logged out");
+    softphone.assert_passed(Duration::from_secs(10));
+    browser.click("#login");
+    browser.wait_text("#browser-phone-state", "the call is the browser's", |t| {
+        t == "browser phone connected"
+    });
+    assert_eq!(browser.text("#phone"), "connected");
+    drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
+
 /// Agent a1 signs in to the desktop, logs in, waits for the phone and
 /// goes Ready.
 fn sign_in_and_get_ready(browser: &Browser, addr: SocketAddr) {

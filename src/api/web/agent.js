@@ -653,6 +653,7 @@ async function startBrowserPhone(reconnect, afterConflict, replaces) {
             ? "browser phone connected — your softphone has the call; the browser takes the next one"
             : "browser phone connected",
         );
+        if (browserPhone.standby) watchForTheCall(pc, current);
       }
       else if (state === "disconnected") browserPhoneState("browser phone interrupted…");
       else if (state === "failed") {
@@ -697,6 +698,26 @@ async function startBrowserPhone(reconnect, afterConflict, replaces) {
     const dialerAway = error.status >= 500 || String(error.message).startsWith("the dialer does not answer");
     if (dialerAway && browserPhoneWanted()) retryBrowserPhone(5000, false);
   }
+}
+
+// While the softphone has the reservation call the dialer sends the browser
+// nothing; the first audio it receives means the call is the browser's now.
+function watchForTheCall(pc, current) {
+  const timer = setInterval(async () => {
+    if (!current() || !browserPhone.standby) {
+      clearInterval(timer);
+      return;
+    }
+    let received = 0;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") received = s.packetsReceived || 0;
+    });
+    if (received > 0 && current()) {
+      clearInterval(timer);
+      browserPhone.standby = false;
+      browserPhoneState("browser phone connected");
+    }
+  }, 2000);
 }
 
 // Closes the agent's browser phone on the dialer, if it is this tab's.
