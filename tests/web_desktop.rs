@@ -975,35 +975,19 @@ fn an_agent_uses_the_browser_as_phone() {
     let microphone = format!("--use-file-for-fake-audio-capture={}", voice.display());
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let browser = Browser::start_with(
+    let browser = start_with_browser_phone(
         &downloads,
-        &[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            &microphone,
-            // The only network here is loopback, which Chromium leaves out
-            // of WebRTC unless told.
-            "--allow-loopback-in-peer-connection",
-            "--autoplay-policy=no-user-gesture-required",
-        ],
+        &[&microphone, "--autoplay-policy=no-user-gesture-required"],
     );
-    browser.open(&format!("http://{addr}/agent"));
-    browser.type_into("#agent-id", "a1");
-    browser.type_into("#token", AGENT);
-    browser.click("#signin-button");
-    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    sign_in(&browser, addr);
     browser.click("#browser-phone");
     browser.wait_text("#browser-phone-state", "the browser phone connects", |t| {
         t == "browser phone connected"
     });
     // The browser may see the connection up a moment before the dialer.
     let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
-        if metrics.contains("\noutdial_browser_phones 1\n") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{metrics}");
+    while !browser_phones_are(addr, 1) {
+        assert!(Instant::now() < deadline, "no browser phone in /metrics");
         std::thread::sleep(Duration::from_millis(100));
     }
     browser.click("#login");
@@ -1127,24 +1111,10 @@ fn two_desktops_of_one_agent_do_not_fight_over_the_browser_phone() {
     let addr = running.wait_until_listening();
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let browser = Browser::start_with(
-        &downloads,
-        &[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            "--allow-loopback-in-peer-connection",
-        ],
-    );
+    let browser = start_with_browser_phone(&downloads, &[]);
     let desktop = format!("http://{addr}/agent");
-    let sign_in = |browser: &Browser| {
-        browser.open(&desktop);
-        browser.type_into("#agent-id", "a1");
-        browser.type_into("#token", AGENT);
-        browser.click("#signin-button");
-        browser.wait_text("#state", "desktop open", |t| t == "logged out");
-    };
     let connected = |t: &str| t == "browser phone connected";
-    sign_in(&browser);
+    sign_in(&browser, addr);
     browser.click("#browser-phone");
     browser.wait_text("#browser-phone-state", "the first tab's phone", connected);
     let first = browser.call("GET", "/window", None);
@@ -1154,7 +1124,7 @@ fn two_desktops_of_one_agent_do_not_fight_over_the_browser_phone() {
         "/window",
         Some(json!({ "handle": second["handle"] })),
     );
-    sign_in(&browser);
+    sign_in(&browser, addr);
     browser.wait_text("#browser-phone-state", "the second tab gives way", |t| {
         t.starts_with("another browser is your phone")
     });
@@ -1167,11 +1137,7 @@ fn two_desktops_of_one_agent_do_not_fight_over_the_browser_phone() {
         browser.text("#browser-phone-state"),
         "browser phone connected"
     );
-    let sessions = |addr: SocketAddr| {
-        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
-        metrics.contains("\noutdial_browser_phones 1\n")
-    };
-    assert!(sessions(addr), "one browser phone");
+    assert!(browser_phones_are(addr, 1), "one browser phone");
 
     // A reload of the first tab: its page goes (pagehide closes its
     // session), the new page replaces it and is the phone again.
@@ -1183,7 +1149,7 @@ fn two_desktops_of_one_agent_do_not_fight_over_the_browser_phone() {
         connected,
     );
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !sessions(addr) {
+    while !browser_phones_are(addr, 1) {
         assert!(
             Instant::now() < deadline,
             "no browser phone after the reload"
@@ -1221,19 +1187,8 @@ fn a_browser_phone_waits_while_the_softphone_has_the_call() {
     let addr = running.wait_until_listening();
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let browser = Browser::start_with(
-        &downloads,
-        &[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            "--allow-loopback-in-peer-connection",
-        ],
-    );
-    browser.open(&format!("http://{addr}/agent"));
-    browser.type_into("#agent-id", "a1");
-    browser.type_into("#token", AGENT);
-    browser.click("#signin-button");
-    browser.wait_text("#state", "desktop open", |t| t == "logged out");
+    let browser = start_with_browser_phone(&downloads, &[]);
+    sign_in(&browser, addr);
     browser.click("#login");
     browser.wait_text("#phone", "the softphone's reservation call", |t| {
         t == "connected"
@@ -1255,14 +1210,38 @@ fn a_browser_phone_waits_while_the_softphone_has_the_call() {
     assert!(running.child.wait().unwrap().success());
 }
 
-/// Agent a1 signs in to the desktop, logs in, waits for the phone and
-/// goes Ready.
-fn sign_in_and_get_ready(browser: &Browser, addr: SocketAddr) {
+/// Agent a1 signs in to the desktop (in the browser's current tab).
+fn sign_in(browser: &Browser, addr: SocketAddr) {
     browser.open(&format!("http://{addr}/agent"));
     browser.type_into("#agent-id", "a1");
     browser.type_into("#token", AGENT);
     browser.click("#signin-button");
     browser.wait_text("#state", "desktop open", |t| t == "logged out");
+}
+
+/// Headless Chromium whose WebRTC works here: a fake microphone (a beep,
+/// unless `switches` name a file), the permission granted, and loopback
+/// candidates, the test machine's only network.
+fn start_with_browser_phone(downloads: &Path, switches: &[&str]) -> Browser {
+    let mut all = vec![
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--allow-loopback-in-peer-connection",
+    ];
+    all.extend_from_slice(switches);
+    Browser::start_with(downloads, &all)
+}
+
+/// Whether `/metrics` counts `count` connected browser phones.
+fn browser_phones_are(addr: SocketAddr, count: usize) -> bool {
+    let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+    metrics.contains(&format!("\noutdial_browser_phones {count}\n"))
+}
+
+/// Agent a1 signs in to the desktop, logs in, waits for the phone and
+/// goes Ready.
+fn sign_in_and_get_ready(browser: &Browser, addr: SocketAddr) {
+    sign_in(browser, addr);
     browser.click("#login");
     browser.wait_text("#state", "logged in", |t| t == "not ready");
     // Logging in rang the agent's phone: Ready once it is up.
