@@ -587,3 +587,231 @@ async fn on_hold_neither_hears_the_other_and_the_customer_hears_the_hold_audio_l
     );
     agent.close().await.unwrap();
 }
+
+/// Whether `packet` carries `hz` (a tone of the test phones, amplitude
+/// 8000: its Goertzel power is ~1.6e7 alone or mixed; a tone absent leaks
+/// far below 2e6, the phones' tones being whole cycles per 20 ms).
+fn carries(packet: &Received, hz: f64) -> bool {
+    let samples: Vec<i16> = packet
+        .payload
+        .iter()
+        .map(|&c| Law::Ulaw.decode(c))
+        .collect();
+    goertzel_power(&samples, hz, 8000) > 2e6
+}
+
+/// How many of `heard[from..to]` (after the packets in flight when the
+/// phase began) carry `hz`.
+fn count_carrying(heard: &[Received], (from, to): (usize, usize), hz: f64) -> usize {
+    let from = (from + 10).min(to);
+    heard[from..to].iter().filter(|p| carries(p, hz)).count()
+}
+
+#[tokio::test]
+async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
+    use outdial::media::listen_in::ListenMode;
+    use outdial::net::rtp::{end_listen_in, listen_in, set_listen_mode};
+    const AGENT_HZ: f64 = 600.0;
+    const CUSTOMER_HZ: f64 = 1000.0;
+    const NEXT_CUSTOMER_HZ: f64 = 800.0;
+    const SUPERVISOR_HZ: f64 = 1700.0;
+    let pool = pool(41700);
+    let mut agent_phone = Phone::new().await;
+    let agent = RtpLeg::open(&pool, settings(0xA7, true)).unwrap();
+    agent
+        .set_negotiated(negotiated(agent_phone.addr(), Law::Ulaw))
+        .unwrap();
+    agent_phone.talk(agent.local_addr(), AGENT_HZ, Law::Ulaw, 0xA7A7);
+    let mut customer_phone = Phone::new().await;
+    let customer = RtpLeg::open(&pool, settings(0xC7, false)).unwrap();
+    customer
+        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
+        .unwrap();
+    customer_phone.talk(customer.local_addr(), CUSTOMER_HZ, Law::Ulaw, 0xC7C7);
+    let zip = ZipTone {
+        duration_ms: 60,
+        ..ZipTone::default()
+    };
+    let _bridged = bridge(&agent, customer, zip.clone(), None).await.unwrap();
+
+    let mut supervisor_phone = Phone::new().await;
+    let supervisor = RtpLeg::open(&pool, settings(0x57, false)).unwrap();
+    supervisor
+        .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
+        .unwrap();
+    supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5757);
+    listen_in(&agent, supervisor, ListenMode::Monitor)
+        .await
+        .unwrap();
+    let marks = |phones: [&Phone; 3]| phones.map(|p| p.heard().len());
+    let phones = || [&agent_phone, &customer_phone, &supervisor_phone];
+    let phase = Duration::from_millis(800);
+    let start = marks(phones());
+    tokio::time::sleep(phase).await;
+    let monitored = marks(phones());
+    set_listen_mode(&agent, ListenMode::Whisper).unwrap();
+    tokio::time::sleep(phase).await;
+    let whispered = marks(phones());
+    set_listen_mode(&agent, ListenMode::Barge).unwrap();
+    tokio::time::sleep(phase).await;
+    let barged = marks(phones());
+
+    // The next customer: the supervisor listening in on the agent hears
+    // them too.
+    unbridge(&agent).await.unwrap();
+    let mut next_phone = Phone::new().await;
+    let next = RtpLeg::open(&pool, settings(0xC8, false)).unwrap();
+    next.set_negotiated(negotiated(next_phone.addr(), Law::Ulaw))
+        .unwrap();
+    next_phone.talk(next.local_addr(), NEXT_CUSTOMER_HZ, Law::Ulaw, 0xC8C8);
+    let _next_bridged = bridge(&agent, next, zip, None).await.unwrap();
+    let next_start = next_phone.heard().len();
+    let before_next = marks(phones());
+    tokio::time::sleep(phase).await;
+    let during_next = marks(phones());
+    let next_end = next_phone.heard().len();
+    end_listen_in(&agent).unwrap();
+    tokio::time::sleep(phase).await;
+    let after = marks(phones());
+
+    let [agent_heard, customer_heard, supervisor_heard] = phones().map(|p| p.heard());
+    let span = |from: [usize; 3], to: [usize; 3], who: usize| (from[who], to[who]);
+    let (agent_i, customer_i, supervisor_i) = (0, 1, 2);
+    let report = |what: &str, heard: &[Received], range: (usize, usize)| {
+        let tones: Vec<String> = heard[range.0..range.1]
+            .iter()
+            .map(|p| {
+                [AGENT_HZ, CUSTOMER_HZ, NEXT_CUSTOMER_HZ, SUPERVISOR_HZ]
+                    .iter()
+                    .filter(|&&hz| carries(p, hz))
+                    .map(|hz| hz.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect();
+        format!("{what}: {tones:?}")
+    };
+
+    // Monitor: the supervisor hears both; nobody hears the supervisor.
+    let range = span(start, monitored, supervisor_i);
+    let why = report("supervisor, monitoring", &supervisor_heard, range);
+    assert!(
+        count_carrying(&supervisor_heard, range, AGENT_HZ) > 20,
+        "{why}"
+    );
+    assert!(
+        count_carrying(&supervisor_heard, range, CUSTOMER_HZ) > 20,
+        "{why}"
+    );
+    let range = span(start, monitored, agent_i);
+    let why = report("agent, monitored", &agent_heard, range);
+    assert!(
+        count_carrying(&agent_heard, range, CUSTOMER_HZ) > 20,
+        "{why}"
+    );
+    assert_eq!(
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ),
+        0,
+        "{why}"
+    );
+    let range = span(start, monitored, customer_i);
+    let why = report("customer, monitored", &customer_heard, range);
+    assert!(
+        count_carrying(&customer_heard, range, AGENT_HZ) > 20,
+        "{why}"
+    );
+    assert_eq!(
+        count_carrying(&customer_heard, range, SUPERVISOR_HZ),
+        0,
+        "{why}"
+    );
+
+    // Whisper: the agent hears the supervisor over the customer; the
+    // customer still does not.
+    let range = span(monitored, whispered, agent_i);
+    let why = report("agent, whispered to", &agent_heard, range);
+    assert!(
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ) > 20,
+        "{why}"
+    );
+    assert!(
+        count_carrying(&agent_heard, range, CUSTOMER_HZ) > 20,
+        "{why}"
+    );
+    let range = span(monitored, whispered, customer_i);
+    let why = report("customer, during the whisper", &customer_heard, range);
+    assert_eq!(
+        count_carrying(&customer_heard, range, SUPERVISOR_HZ),
+        0,
+        "{why}"
+    );
+    assert!(
+        count_carrying(&customer_heard, range, AGENT_HZ) > 20,
+        "{why}"
+    );
+
+    // Barge: both hear the supervisor.
+    let range = span(whispered, barged, customer_i);
+    let why = report("customer, barged in on", &customer_heard, range);
+    assert!(
+        count_carrying(&customer_heard, range, SUPERVISOR_HZ) > 20,
+        "{why}"
+    );
+    assert!(
+        count_carrying(&customer_heard, range, AGENT_HZ) > 20,
+        "{why}"
+    );
+    let range = span(whispered, barged, agent_i);
+    let why = report("agent, barged in on", &agent_heard, range);
+    assert!(
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ) > 20,
+        "{why}"
+    );
+    let range = span(whispered, barged, supervisor_i);
+    let why = report("supervisor, barging", &supervisor_heard, range);
+    assert!(
+        count_carrying(&supervisor_heard, range, AGENT_HZ) > 20,
+        "{why}"
+    );
+    assert!(
+        count_carrying(&supervisor_heard, range, CUSTOMER_HZ) > 20,
+        "{why}"
+    );
+
+    // The next customer, still barged in on: heard by the supervisor, and
+    // hearing the supervisor.
+    let range = span(before_next, during_next, supervisor_i);
+    let why = report("supervisor, next customer", &supervisor_heard, range);
+    assert!(
+        count_carrying(&supervisor_heard, range, NEXT_CUSTOMER_HZ) > 15,
+        "{why}"
+    );
+    let next_heard = next_phone.heard();
+    let range = (next_start, next_end);
+    let why = report("next customer", &next_heard, range);
+    assert!(
+        count_carrying(&next_heard, range, SUPERVISOR_HZ) > 15,
+        "{why}"
+    );
+
+    // Gone: the supervisor hears nothing more, and nobody hears it.
+    let range = span(during_next, after, supervisor_i);
+    assert!(
+        range.1 - range.0 <= 10,
+        "{} packets after the supervisor left",
+        range.1 - range.0
+    );
+    let range = span(during_next, after, agent_i);
+    let why = report("agent, after", &agent_heard, range);
+    assert_eq!(
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ),
+        0,
+        "{why}"
+    );
+    assert!(
+        count_carrying(&agent_heard, range, NEXT_CUSTOMER_HZ) > 20,
+        "{why}"
+    );
+    agent.close().await.unwrap();
+    drop(next_phone);
+}

@@ -85,23 +85,36 @@ enum Generator {
 /// running ahead of this leg's clock never builds up delay.
 pub const LIVE_BUFFER_SAMPLES: usize = 8 * 120;
 
-/// Live audio waiting to be sent; silence when it runs dry (the source is
-/// late or paused), never an end.
+/// One of the two live sources a leg mixes (a supervisor listening in
+/// hears the agent as one and the customer as the other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveSource {
+    First,
+    Second,
+}
+
+/// Live audio waiting to be sent, from up to two sources each with its own
+/// queue, summed; a source that runs dry (late, paused, silent) adds
+/// silence, never an end.
 #[derive(Default)]
 struct LiveAudio {
-    queue: VecDeque<i16>,
+    queues: [VecDeque<i16>; 2],
 }
 
 impl LiveAudio {
-    fn push(&mut self, samples: &[i16]) {
-        self.queue.extend(samples.iter().copied());
-        let excess = self.queue.len().saturating_sub(LIVE_BUFFER_SAMPLES);
-        self.queue.drain(..excess);
+    fn push(&mut self, source: LiveSource, samples: &[i16]) {
+        let queue = &mut self.queues[source as usize];
+        queue.extend(samples.iter().copied());
+        let excess = queue.len().saturating_sub(LIVE_BUFFER_SAMPLES);
+        queue.drain(..excess);
     }
 
     fn fill(&mut self, frame: &mut [i16]) {
+        let [first, second] = &mut self.queues;
         for sample in frame.iter_mut() {
-            *sample = self.queue.pop_front().unwrap_or(0);
+            let a = first.pop_front().unwrap_or(0);
+            let b = second.pop_front().unwrap_or(0);
+            *sample = a.saturating_add(b);
         }
     }
 }
@@ -372,8 +385,14 @@ impl LegCore {
 
     /// More live audio, after what is waiting (ignored unless playing live).
     pub fn push_live(&mut self, samples: &[i16]) {
+        self.push_live_from(LiveSource::First, samples);
+    }
+
+    /// More live audio from `source`, mixed with the other's (ignored
+    /// unless playing live).
+    pub fn push_live_from(&mut self, source: LiveSource, samples: &[i16]) {
         if let Generator::Live(live) = &mut self.generator {
-            live.push(samples);
+            live.push(source, samples);
         }
     }
 

@@ -8,6 +8,7 @@ pub mod browser_phone;
 pub mod config;
 pub mod g711;
 pub mod leg;
+pub mod listen_in;
 pub mod prompt;
 pub mod recorder;
 pub mod reorder;

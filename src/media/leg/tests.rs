@@ -213,6 +213,42 @@ fn plays_live_audio_in_order_silence_when_starved_and_bounded() {
 }
 
 #[test]
+fn two_live_sources_are_summed_each_from_its_own_queue() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let mut out = [0u8; 1500];
+    let mut sent_at = |leg: &mut LegCore, now: Instant| -> Vec<i16> {
+        let (len, _) = leg.poll_transmit(now, &mut out).expect("a packet due");
+        let p = RtpPacket::parse(&out[..len]).unwrap();
+        p.payload.iter().map(|&c| Law::Ulaw.decode(c)).collect()
+    };
+    leg.play_live(t0);
+    // The first source is a frame ahead of the second: each keeps its own
+    // order, and a frame of one is never summed with a later one of itself.
+    leg.push_live_from(LiveSource::First, &[3000; 160]);
+    leg.push_live_from(LiveSource::First, &[1000; 160]);
+    leg.push_live_from(LiveSource::Second, &[-1000; 160]);
+    let first = sent_at(&mut leg, t0);
+    assert!(
+        first.iter().all(|&s| (1900..2100).contains(&s)),
+        "{:?}",
+        &first[..4]
+    );
+    // The second runs dry: the first alone.
+    let second = sent_at(&mut leg, t0 + Duration::from_millis(20));
+    assert!(
+        second.iter().all(|&s| (950..1050).contains(&s)),
+        "{:?}",
+        &second[..4]
+    );
+    // Loud sources saturate rather than wrap.
+    leg.push_live_from(LiveSource::First, &[30_000; 160]);
+    leg.push_live_from(LiveSource::Second, &[30_000; 160]);
+    let loud = sent_at(&mut leg, t0 + Duration::from_millis(40));
+    assert!(loud.iter().all(|&s| s > 30_000), "{:?}", &loud[..4]);
+}
+
+#[test]
 fn rtcp_bye_and_receiver_reports() {
     let t0 = Instant::now();
     let mut leg = leg(t0);

@@ -28,6 +28,7 @@ pub use task::LegReport;
 
 use crate::media::g711::Law;
 use crate::media::leg::{AudioFrame, LegCore, LegEvent, LegSettings};
+use crate::media::listen_in::ListenMode;
 use crate::media::prompt::Prompt;
 use crate::media::tones::ZipTone;
 use crate::sdp::{Direction, Negotiated};
@@ -68,6 +69,14 @@ pub(crate) enum Command {
     Hold(Prompt),
     /// Off hold: the two hear each other again.
     Resume,
+    /// A supervisor listens in on this agent leg (see [`listen_in`]).
+    Listen {
+        supervisor: Box<task::LegParts>,
+        mode: ListenMode,
+    },
+    ListenMode(ListenMode),
+    /// The supervisor stops listening: its leg's ports go back to the pool.
+    EndListen,
     /// Pause the bridge's recording (silence is written meanwhile), or go on.
     PauseRecording(bool),
     /// Hand the bridged customer's leg back (the agent's phone is going
@@ -315,6 +324,35 @@ pub fn hold_bridged(agent: &RtpLeg, audio: Prompt) -> Result<(), RtpLegError> {
 /// Takes the bridged customer off hold: the relay resumes both ways.
 pub fn resume_bridged(agent: &RtpLeg) -> Result<(), RtpLegError> {
     agent.send(Command::Resume)
+}
+
+/// A supervisor listens in on `agent`'s leg through `supervisor`'s (its
+/// remote is the supervisor's phone): the supervisor hears the agent and
+/// whichever customer is bridged in, mixed, for as long as the agent's leg
+/// lasts or until [`end_listen_in`]; `mode` says who hears the supervisor.
+/// `supervisor`'s task hands the leg over and ends.
+pub async fn listen_in(
+    agent: &RtpLeg,
+    supervisor: RtpLeg,
+    mode: ListenMode,
+) -> Result<(), RtpLegError> {
+    let (tx, rx) = oneshot::channel();
+    supervisor.send(Command::Detach(tx))?;
+    let parts = rx.await.map_err(|_| RtpLegError::Stopped)?;
+    agent.send(Command::Listen {
+        supervisor: Box::new(parts),
+        mode,
+    })
+}
+
+/// Who hears the supervisor listening in on `agent` from now on.
+pub fn set_listen_mode(agent: &RtpLeg, mode: ListenMode) -> Result<(), RtpLegError> {
+    agent.send(Command::ListenMode(mode))
+}
+
+/// The supervisor stops listening in on `agent`.
+pub fn end_listen_in(agent: &RtpLeg) -> Result<(), RtpLegError> {
+    agent.send(Command::EndListen)
 }
 
 /// Pauses the recording of the bridge on `agent` (`paused`: it records

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 
 use super::{Command, PortLease};
 use crate::media::bridge::{Translation, relay_in_place};
-use crate::media::leg::{AudioFrame, LegCore, LegCounters, LegEvent};
+use crate::media::leg::{AudioFrame, LegCore, LegCounters, LegEvent, LiveSource};
+use crate::media::listen_in::{ListenMode, VoiceQueue};
 use crate::media::prompt::Prompt;
 use crate::media::recorder::{Channel, Recorder};
 use crate::media::rtp::MAX_PACKET_LEN;
@@ -27,6 +28,8 @@ pub struct LegParts {
     recorder: Option<Recorder>,
     cpa_dropped: u64,
     relay_dropped: u64,
+    /// A supervisor listens in: its frames go to the supervisor's mix.
+    tapped: bool,
 }
 
 /// What a leg leaves for the call record.
@@ -58,12 +61,14 @@ impl LegParts {
             recorder: None,
             cpa_dropped: 0,
             relay_dropped: 0,
+            tapped: false,
         }
     }
 
     fn update_decode(&mut self, stereo_recording: bool) {
-        self.core
-            .set_decode(self.cpa.is_some() || self.recorder.is_some() || stereo_recording);
+        self.core.set_decode(
+            self.cpa.is_some() || self.recorder.is_some() || stereo_recording || self.tapped,
+        );
     }
 
     /// Hands the report to `deliver`: at once when there is no recording to
@@ -107,20 +112,40 @@ impl LegParts {
     }
 
     /// Sends whatever the core has due and forwards decoded frames.
-    fn service(&mut self, now: Instant, out: &mut [u8], stereo: Option<(&mut Recorder, Channel)>) {
+    fn service(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        stereo: Option<(&mut Recorder, Channel)>,
+        tap: Option<(&mut LegCore, LiveSource)>,
+    ) {
+        self.transmit(now, out);
+        self.forward_frames(now, stereo, tap);
+    }
+
+    fn transmit(&mut self, now: Instant, out: &mut [u8]) {
         while let Some((len, to)) = self.core.poll_transmit(now, out) {
             let _ = self.lease.rtp.try_send_to(&out[..len], to);
         }
         if let Some((len, to)) = self.core.poll_rtcp(now, out) {
             let _ = self.lease.rtcp.try_send_to(&out[..len], to);
         }
-        self.forward_frames(now, stereo);
     }
 
-    /// Hands decoded frames to CPA and the recorders. Called after every
-    /// received packet too, so a burst never overflows the reorder window.
-    fn forward_frames(&mut self, now: Instant, mut stereo: Option<(&mut Recorder, Channel)>) {
+    /// Hands decoded frames to CPA, the recorders and a supervisor
+    /// listening in (`tap`: the supervisor's leg, and which of its two
+    /// live sources this leg is). Called after every received packet too,
+    /// so a burst never overflows the reorder window.
+    fn forward_frames(
+        &mut self,
+        now: Instant,
+        mut stereo: Option<(&mut Recorder, Channel)>,
+        mut tap: Option<(&mut LegCore, LiveSource)>,
+    ) {
         while let Some(frame) = self.core.poll_frame(now) {
+            if let Some((supervisor, source)) = tap.as_mut() {
+                supervisor.push_live_from(*source, &frame.samples);
+            }
             if let Some(recorder) = &mut self.recorder {
                 recorder.push(
                     Channel::Customer,
@@ -148,6 +173,63 @@ impl LegParts {
             let _ = self.events.send(event);
         }
         playback_finished
+    }
+}
+
+/// A supervisor listening in on this agent leg, across the customers
+/// bridged into it (see [`crate::media::listen_in`]).
+struct ListenIn {
+    supervisor: LegParts,
+    mode: ListenMode,
+    /// The supervisor's voice for the next packets relayed to each party.
+    to_agent: VoiceQueue,
+    to_customer: VoiceQueue,
+}
+
+impl ListenIn {
+    fn new(mut supervisor: LegParts, mode: ListenMode, now: Instant) -> ListenIn {
+        supervisor.core.set_decode(true);
+        // The agent (first source) and the customer (second), mixed.
+        supervisor.core.play_live(now);
+        ListenIn {
+            supervisor,
+            mode,
+            to_agent: VoiceQueue::default(),
+            to_customer: VoiceQueue::default(),
+        }
+    }
+
+    /// Sends the supervisor what is due, and queues what the supervisor
+    /// said for the parties the mode lets hear it.
+    fn service(&mut self, now: Instant, out: &mut [u8]) {
+        self.supervisor.transmit(now, out);
+        self.take_voice(now);
+        self.supervisor.drain_events(now);
+    }
+
+    fn take_voice(&mut self, now: Instant) {
+        while let Some(frame) = self.supervisor.core.poll_frame(now) {
+            if self.mode.agent_hears_supervisor() {
+                self.to_agent.push(&frame.samples);
+            }
+            if self.mode.customer_hears_supervisor() {
+                self.to_customer.push(&frame.samples);
+            }
+        }
+    }
+
+    fn set_mode(&mut self, mode: ListenMode) {
+        self.mode = mode;
+        if !mode.agent_hears_supervisor() {
+            self.to_agent.clear();
+        }
+        if !mode.customer_hears_supervisor() {
+            self.to_customer.clear();
+        }
+    }
+
+    fn tap(&mut self, source: LiveSource) -> Option<(&mut LegCore, LiveSource)> {
+        Some((&mut self.supervisor.core, source))
     }
 }
 
@@ -185,8 +267,15 @@ async fn readable(socket: Option<&UdpSocket>) -> std::io::Result<()> {
     }
 }
 
-/// Relays one received datagram from `from_leg` onto `to_leg`'s stream.
-fn relay(buf: &mut [u8], from_leg: &mut LegParts, to_leg: &mut LegParts, now: Instant) {
+/// Relays one received datagram from `from_leg` onto `to_leg`'s stream,
+/// with a supervisor's `voice` for `to_leg` mixed in.
+fn relay(
+    buf: &mut [u8],
+    from_leg: &mut LegParts,
+    to_leg: &mut LegParts,
+    voice: Option<&mut VoiceQueue>,
+    now: Instant,
+) {
     let Some(remote) = to_leg.core.remote() else {
         from_leg.relay_dropped += 1;
         return;
@@ -194,6 +283,10 @@ fn relay(buf: &mut [u8], from_leg: &mut LegParts, to_leg: &mut LegParts, now: In
     let translation = translation(from_leg.core.negotiated(), to_leg.core.negotiated());
     match relay_in_place(buf, &translation, to_leg.core.out_stream(), now) {
         Ok(len) => {
+            if let Some(voice) = voice {
+                let to = to_leg.core.negotiated();
+                voice.mix_into_packet(&mut buf[..len], to.law, to.payload_type);
+            }
             if to_leg.lease.rtp.try_send_to(&buf[..len], remote).is_ok() {
                 to_leg.core.counters.sent += 1;
             } else {
@@ -206,6 +299,7 @@ fn relay(buf: &mut [u8], from_leg: &mut LegParts, to_leg: &mut LegParts, now: In
 
 pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver<Command>) {
     let mut bridged: Option<Bridged> = None;
+    let mut listening: Option<ListenIn> = None;
     let mut rx = [0u8; MAX_PACKET_LEN];
     let mut out = [0u8; MAX_PACKET_LEN];
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
@@ -217,11 +311,13 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 now,
                 &mut out,
                 b.recorder.as_mut().map(|r| (r, Channel::Agent)),
+                listening.as_mut().and_then(|l| l.tap(LiveSource::First)),
             );
             b.customer.service(
                 now,
                 &mut out,
                 b.recorder.as_mut().map(|r| (r, Channel::Customer)),
+                listening.as_mut().and_then(|l| l.tap(LiveSource::Second)),
             );
             if leg.drain_events(now) && b.zip_playing {
                 // Zip tone over: the customer's audio takes the agent's stream.
@@ -235,18 +331,28 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 b.customer.core.play(audio.clone(), now);
             }
         } else {
-            leg.service(now, &mut out, None);
+            leg.service(
+                now,
+                &mut out,
+                None,
+                listening.as_mut().and_then(|l| l.tap(LiveSource::First)),
+            );
             leg.drain_events(now);
         }
         let mut deadline = leg.core.deadline();
         if let Some(b) = &bridged {
             deadline = deadline.min(b.customer.core.deadline());
         }
+        if let Some(l) = listening.as_mut() {
+            l.service(now, &mut out);
+            deadline = deadline.min(l.supervisor.core.deadline());
+        }
         sleep
             .as_mut()
             .reset(tokio::time::Instant::from_std(deadline));
         let customer_rtp = bridged.as_ref().map(|b| &b.customer.lease.rtp);
         let customer_rtcp = bridged.as_ref().map(|b| &b.customer.lease.rtcp);
+        let supervisor_rtp = listening.as_ref().map(|l| &l.supervisor.lease.rtp);
         tokio::select! {
             command = commands.recv() => {
                 let Some(command) = command else { return };
@@ -282,6 +388,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             customer.cpa = None;
                         }
                         customer.core.stop_generating();
+                        customer.tapped = listening.is_some();
                         leg.core.play_zip(&zip, now);
                         let recorder = record.map(|path| Recorder::stereo(&path, now));
                         customer.update_decode(recorder.is_some());
@@ -305,6 +412,21 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             b.customer.core.stop_generating();
                             leg.core.stop_generating();
                         }
+                    }
+                    Command::Listen { supervisor, mode } => {
+                        // A supervisor already listening is replaced (its
+                        // ports go back to the pool).
+                        listening = Some(ListenIn::new(*supervisor, mode, now));
+                        set_tapped(&mut leg, bridged.as_mut(), true);
+                    }
+                    Command::ListenMode(mode) => {
+                        if let Some(l) = listening.as_mut() {
+                            l.set_mode(mode);
+                        }
+                    }
+                    Command::EndListen => {
+                        listening = None;
+                        set_tapped(&mut leg, bridged.as_mut(), false);
                     }
                     Command::PauseRecording(paused) => {
                         if let Some(recorder) = bridged.as_mut().and_then(|b| b.recorder.as_mut()) {
@@ -339,6 +461,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                                 });
                             }
                             let mut customer = b.customer;
+                            customer.tapped = false;
                             customer.update_decode(false);
                             customer.core.idle(now);
                             customer
@@ -376,11 +499,20 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                                 // On hold the customer hears the hold audio,
                                 // not the agent.
                                 if b.hold.is_none() {
-                                    relay(&mut rx[..len], &mut leg, &mut b.customer, now);
+                                    let voice = listening.as_mut().map(|l| &mut l.to_customer);
+                                    relay(&mut rx[..len], &mut leg, &mut b.customer, voice, now);
                                 }
-                                leg.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Agent)));
+                                leg.forward_frames(
+                                    now,
+                                    b.recorder.as_mut().map(|r| (r, Channel::Agent)),
+                                    listening.as_mut().and_then(|l| l.tap(LiveSource::First)),
+                                );
                             }
-                            None => leg.forward_frames(now, None),
+                            None => leg.forward_frames(
+                                now,
+                                None,
+                                listening.as_mut().and_then(|l| l.tap(LiveSource::First)),
+                            ),
                         }
                     }
                 }
@@ -398,12 +530,17 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                     let now = Instant::now();
                     if b.customer.core.on_rtp(&rx[..len], from, now).is_ok() {
                         if b.relays_customer() {
-                            relay(&mut rx[..len], &mut b.customer, &mut leg, now);
+                            let voice = listening.as_mut().map(|l| &mut l.to_agent);
+                            relay(&mut rx[..len], &mut b.customer, &mut leg, voice, now);
                         } else if b.zip_playing {
                             // The agent hears the zip tone, not the customer, first.
                             b.customer.relay_dropped += 1;
                         }
-                        b.customer.forward_frames(now, b.recorder.as_mut().map(|r| (r, Channel::Customer)));
+                        b.customer.forward_frames(
+                            now,
+                            b.recorder.as_mut().map(|r| (r, Channel::Customer)),
+                            listening.as_mut().and_then(|l| l.tap(LiveSource::Second)),
+                        );
                     }
                 }
             }
@@ -414,7 +551,29 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                     b.customer.core.on_rtcp(&rx[..len], Instant::now());
                 }
             }
+            ready = readable(supervisor_rtp) => {
+                if ready.is_err() { continue }
+                let Some(l) = listening.as_mut() else { continue };
+                while let Ok((len, from)) = l.supervisor.lease.rtp.try_recv_from(&mut rx) {
+                    let now = Instant::now();
+                    if l.supervisor.core.on_rtp(&rx[..len], from, now).is_ok() {
+                        l.take_voice(now);
+                    }
+                }
+            }
             () = &mut sleep => {}
         }
+    }
+}
+
+/// A supervisor starts (or stops) listening in: the agent's and the
+/// customer's audio is decoded for the supervisor's mix.
+fn set_tapped(leg: &mut LegParts, bridged: Option<&mut Bridged>, tapped: bool) {
+    let stereo = bridged.as_ref().is_some_and(|b| b.recorder.is_some());
+    leg.tapped = tapped;
+    leg.update_decode(stereo);
+    if let Some(b) = bridged {
+        b.customer.tapped = tapped;
+        b.customer.update_decode(stereo);
     }
 }
