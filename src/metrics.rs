@@ -12,6 +12,8 @@ pub const AGENTS: &str = "outdial_agents";
 pub const CUSTOMERS_ON_HOLD: &str = "outdial_customers_on_hold";
 /// Gauge: agents' browser phones (WebRTC) connected now.
 pub const BROWSER_PHONES: &str = "outdial_browser_phones";
+/// Gauge: supervisors listening in on agents now (monitor, whisper, barge).
+pub const LISTEN_INS: &str = "outdial_listen_ins";
 /// Gauge: 1 while a campaign runs (`campaign` label).
 pub const CAMPAIGN_RUNNING: &str = "outdial_campaign_running";
 /// Counter: commands the engine applied or rejected (`result` label).
@@ -106,6 +108,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(
         BROWSER_PHONES,
         "Agents' phones in the web desktop (WebRTC) connected now"
+    );
+    metrics::describe_gauge!(
+        LISTEN_INS,
+        "Supervisors listening in on agents now (monitor, whisper or barge)"
     );
     metrics::describe_gauge!(CAMPAIGN_RUNNING, "1 while the campaign runs");
     metrics::describe_gauge!(ABANDON_RATE, "Abandoned / live answers per window");

@@ -3,7 +3,8 @@
 //! Chromium is `web_desktop::an_agent_uses_the_browser_as_phone`). These
 //! are the shell's paths a browser test reaches only slowly: the leg on
 //! the browser phone ending (logout) while the browser keeps talking, a
-//! second browser, a reconnect that must give way, Stop.
+//! second browser, a reconnect that must give way, Stop — and a
+//! supervisor's browser listening in on an agent's (monitor, whisper).
 
 mod sip_support;
 mod support;
@@ -14,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use outdial::media::g711::Law;
+use outdial::media::tones::goertzel_power;
 use serde_json::{Value, json};
 use sip_support::{Sipp, free_port};
 use str0m::change::SdpAnswer;
@@ -33,20 +36,44 @@ struct Seen {
 }
 
 /// A str0m peer on its own thread and UDP socket, talking like a browser:
-/// it offers audio, and once connected sends a 20 ms PCMU frame every 20 ms.
+/// it offers audio, and once connected sends a 20 ms PCMU frame of a tone
+/// every 20 ms.
 struct TestBrowser {
     /// The dialer's answer: `session`, `softphone_has_the_call`, `sdp`.
     answer: Value,
     seen: Arc<Mutex<Seen>>,
     heard: Arc<AtomicU64>,
+    /// The payload of every audio frame heard.
+    frames: Arc<Mutex<Vec<Vec<u8>>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// The tone the stand-in agent's browser talks.
+const AGENT_HZ: f64 = 600.0;
 
 impl TestBrowser {
     /// Offers to be agent 1001's phone; the API's status and body when
     /// the dialer refuses.
     fn connect(addr: SocketAddr, reconnect: bool) -> Result<TestBrowser, (u16, String)> {
+        TestBrowser::offer(
+            addr,
+            "/api/agents/1001/phone",
+            AGENT_TOKEN,
+            json!({ "reconnect": reconnect }),
+            AGENT_HZ,
+        )
+    }
+
+    /// Posts an offer to `path` with `fields` added to its body; talks
+    /// `tone_hz` once connected.
+    fn offer(
+        addr: SocketAddr,
+        path: &str,
+        token: &str,
+        fields: Value,
+        tone_hz: f64,
+    ) -> Result<TestBrowser, (u16, String)> {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let local = socket.local_addr().unwrap();
         let now = Instant::now();
@@ -58,14 +85,10 @@ impl TestBrowser {
         let mut change = rtc.sdp_api();
         let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, pending) = change.apply().unwrap();
-        let body = json!({ "sdp": offer.to_sdp_string(), "reconnect": reconnect }).to_string();
-        let (status, answer) = http(
-            addr,
-            "POST",
-            "/api/agents/1001/phone",
-            Some(AGENT_TOKEN),
-            Some(&body),
-        );
+        let mut body = fields;
+        body["sdp"] = json!(offer.to_sdp_string());
+        let body = body.to_string();
+        let (status, answer) = http(addr, "POST", path, Some(token), Some(&body));
         if status != 200 {
             return Err((status, answer));
         }
@@ -74,20 +97,42 @@ impl TestBrowser {
         rtc.sdp_api().accept_answer(pending, sdp).unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let heard = Arc::new(AtomicU64::new(0));
+        let frames = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (seen, heard, stop) = (seen.clone(), heard.clone(), stop.clone());
+            let (seen, heard, frames, stop) =
+                (seen.clone(), heard.clone(), frames.clone(), stop.clone());
             std::thread::spawn(move || {
-                run_browser(rtc, socket, audio, &seen, &heard, &stop);
+                let ears = Ears {
+                    seen: &seen,
+                    heard: &heard,
+                    frames: &frames,
+                };
+                run_browser(rtc, socket, audio, tone_hz, ears, &stop);
             })
         };
         Ok(TestBrowser {
             answer,
             seen,
             heard,
+            frames,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// How many frames heard so far.
+    fn frame_count(&self) -> usize {
+        self.frames.lock().unwrap().len()
+    }
+
+    /// How many of the frames heard since `mark` carry `hz`.
+    fn frames_carrying(&self, mark: usize, hz: f64) -> usize {
+        let frames = self.frames.lock().unwrap();
+        frames[mark.min(frames.len())..]
+            .iter()
+            .filter(|payload| carries(payload, hz))
+            .count()
     }
 
     fn connected(&self) -> bool {
@@ -124,18 +169,38 @@ impl Drop for TestBrowser {
     }
 }
 
+/// Whether a PCMU payload carries `hz` (the tones here have amplitude
+/// 8000: Goertzel power ~1.6e7 whole; one absent stays far below 1e6).
+fn carries(payload: &[u8], hz: f64) -> bool {
+    let samples: Vec<i16> = payload.iter().map(|&c| Law::Ulaw.decode(c)).collect();
+    goertzel_power(&samples, hz, 8000) > 1e6
+}
+
+/// Where a stand-in browser keeps what it saw and heard.
+struct Ears<'a> {
+    seen: &'a Mutex<Seen>,
+    heard: &'a AtomicU64,
+    frames: &'a Mutex<Vec<Vec<u8>>>,
+}
+
 fn run_browser(
     mut rtc: Rtc,
     socket: UdpSocket,
     audio: str0m::media::Mid,
-    seen: &Mutex<Seen>,
-    heard: &AtomicU64,
+    tone_hz: f64,
+    ears: Ears,
     stop: &AtomicBool,
 ) {
+    let Ears {
+        seen,
+        heard,
+        frames,
+    } = ears;
     let local = socket.local_addr().unwrap();
     let mut buffer = vec![0u8; 2000];
     let mut next_frame = Instant::now();
     let mut frame = 0u64;
+    let mut phase = 0.0f64;
     while !stop.load(Ordering::Relaxed) {
         let deadline = loop {
             match rtc.poll_output() {
@@ -147,8 +212,9 @@ fn run_browser(
                 Ok(Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 ))) => seen.lock().unwrap().disconnected = true,
-                Ok(Output::Event(Event::MediaData(_))) => {
+                Ok(Output::Event(Event::MediaData(data))) => {
                     heard.fetch_add(1, Ordering::Relaxed);
+                    frames.lock().unwrap().push(data.data.clone());
                 }
                 Ok(Output::Event(_)) => {}
                 Err(_) => return,
@@ -165,7 +231,13 @@ fn run_browser(
             });
             if let (Some(pt), Some(writer)) = (pcmu, rtc.writer(audio)) {
                 let time = MediaTime::new(frame * 160, Frequency::EIGHT_KHZ);
-                let _ = writer.write(pt, now, time, vec![0x2a; 160]);
+                let tone: Vec<u8> = (0..160)
+                    .map(|_| {
+                        phase += 2.0 * std::f64::consts::PI * tone_hz / 8000.0;
+                        Law::Ulaw.encode((8000.0 * phase.sin()) as i16)
+                    })
+                    .collect();
+                let _ = writer.write(pt, now, time, tone);
             }
             continue;
         }
@@ -362,6 +434,216 @@ fn a_browser_connected_while_the_softphone_has_the_call_takes_the_next_one() {
         phone_connected(addr) && browser.heard() > 0
     });
     drop(browser);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
+
+const SUPERVISOR_TOKEN: &str = "demo-supervisor-token";
+const CUSTOMER_HZ: f64 = 1000.0;
+const SUPERVISOR_HZ: f64 = 1700.0;
+
+fn supervisor_offer(
+    addr: SocketAddr,
+    agent: &str,
+    mode: &str,
+) -> Result<TestBrowser, (u16, String)> {
+    TestBrowser::offer(
+        addr,
+        &format!("/api/agents/{agent}/listen"),
+        SUPERVISOR_TOKEN,
+        json!({ "mode": mode }),
+        SUPERVISOR_HZ,
+    )
+}
+
+/// How many ports of `range` something has bound (on loopback).
+fn ports_in_use(range: std::ops::RangeInclusive<u16>) -> usize {
+    range
+        .filter(|&port| UdpSocket::bind(("127.0.0.1", port)).is_err())
+        .count()
+}
+
+fn listen_ins(addr: SocketAddr) -> Value {
+    let (status, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR_TOKEN), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
+    // Agent 1001's browser (a str0m peer talking 600 Hz) is her phone; she
+    // calls a SIPp customer from a preview, who "talks" 1 kHz. A
+    // supervisor's browser (talking 1.7 kHz) listens in: it hears both;
+    // the agent hears the supervisor only once the mode is whisper. (What
+    // the customer hears in barge is `media_rtp`'s
+    // `a_supervisor_listens_in_then_whispers_then_barges_then_leaves`:
+    // SIPp cannot tell.) The listening in ends when the supervisor says
+    // so, and by itself when the agent's phone goes away.
+    let dir = tempfile::tempdir().unwrap();
+    let carrier = sip_support::customer_talking_a_tone(dir.path());
+    // Half the span away from the first test's range (same process).
+    let port_min = 40_000 + ((std::process::id() % 150 + 75) % 150) as u16 * 160;
+    let text = ephemeral_config(dir.path())
+        .replace("sip_uri = \"sip:1001@127.0.0.1:9\"", "browser_phone = true")
+        .replace("port_min = 20000", &format!("port_min = {port_min}"))
+        .replace(
+            "port_max = 21999",
+            &format!("port_max = {}", port_min + 159),
+        )
+        .replace(
+            "uri = \"sip:127.0.0.1:5070\"",
+            &format!("uri = \"sip:127.0.0.1:{}\"", carrier.port),
+        )
+        // SIPp's customer scenario takes nothing but the call.
+        .replace("options_interval_s = 30", "options_interval_s = 0")
+        .replace("mode = \"predictive\"", "mode = \"preview\"")
+        .replace(
+            "call_hours = \"08:00-21:00\"",
+            "call_hours = \"00:00-23:59\"",
+        )
+        .replace(
+            "call_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
+            "call_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]",
+        );
+    for changed in [
+        "browser_phone = true",
+        "options_interval_s = 0",
+        "mode = \"preview\"",
+        "00:00-23:59",
+        "\"sun\"",
+    ] {
+        assert!(text.contains(changed), "{changed} not set");
+    }
+    let config = write_config(dir.path(), &text);
+    support::import_list(
+        &config,
+        "demo",
+        "id,name,phone\nr1,Dee Live,+12025550141\n",
+        dir.path(),
+    );
+    let mut running = Running::start(&config);
+    let addr = running.wait_until_listening();
+
+    // Nobody to listen in on yet: logged out.
+    let refused = supervisor_offer(addr, "1001", "monitor")
+        .err()
+        .expect("refused");
+    assert_eq!(refused.0, 409, "{}", refused.1);
+    assert!(refused.1.contains("no phone call"), "{}", refused.1);
+
+    let agent = TestBrowser::connect(addr, false).expect("the offer is answered");
+    wait_for("the agent's browser phone connects", || agent.connected());
+    act(addr, "login");
+    wait_for("the reservation call up on the browser", || {
+        phone_connected(addr)
+    });
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/demo/start",
+        Some(SUPERVISOR_TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    act(addr, "ready");
+    // The list loads in the background: ask until a record shows.
+    wait_for("a record to preview", || {
+        let path = "/api/agents/1001/preview";
+        http(addr, "POST", path, Some(AGENT_TOKEN), None).0 == 200
+    });
+    act(addr, "preview/call");
+    let on_call = agent.frame_count();
+    wait_for("the agent hears the customer", || {
+        agent.frames_carrying(on_call, CUSTOMER_HZ) > 10
+    });
+
+    // Only supervisors listen in; only on agents there are.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/listen",
+        Some(AGENT_TOKEN),
+        Some(r#"{"sdp": "v=0"}"#),
+    );
+    assert_eq!(status, 403, "{body}");
+    let refused = supervisor_offer(addr, "nobody", "monitor")
+        .err()
+        .expect("refused");
+    assert_eq!(refused.0, 404, "{}", refused.1);
+
+    // Monitor: the supervisor hears the agent and the customer; the agent
+    // does not hear the supervisor.
+    let range = port_min..=port_min + 159;
+    let ports_before = ports_in_use(range.clone());
+    let supervisor = supervisor_offer(addr, "1001", "monitor").expect("answered");
+    let session = supervisor.answer["session"].clone();
+    wait_for("the supervisor's browser connects", || {
+        supervisor.connected()
+    });
+    wait_for("the supervisor hears", || {
+        listen_ins(addr)
+            == json!([{ "session": session, "agent": "1001", "mode": "monitor", "hearing": true }])
+    });
+    let refused = supervisor_offer(addr, "1001", "barge")
+        .err()
+        .expect("refused");
+    assert_eq!(refused.0, 409, "{}", refused.1);
+    assert!(refused.1.contains("already listens in"), "{}", refused.1);
+    let (agent_mark, supervisor_mark) = (agent.frame_count(), supervisor.frame_count());
+    wait_for("the supervisor hears both parties", || {
+        supervisor.frames_carrying(supervisor_mark, AGENT_HZ) > 25
+            && supervisor.frames_carrying(supervisor_mark, CUSTOMER_HZ) > 25
+    });
+    assert_eq!(agent.frames_carrying(agent_mark, SUPERVISOR_HZ), 0);
+    assert!(agent.frames_carrying(agent_mark, CUSTOMER_HZ) > 25);
+
+    // Whisper: the agent hears the supervisor, over the customer.
+    let path = format!("/api/listen-ins/{session}");
+    let mode = |mode: &str| {
+        let body = json!({ "mode": mode }).to_string();
+        http(addr, "PATCH", &path, Some(SUPERVISOR_TOKEN), Some(&body))
+    };
+    let (status, body) = mode("whisper");
+    assert_eq!(status, 204, "{body}");
+    let agent_mark = agent.frame_count();
+    wait_for("the agent hears the supervisor's whisper", || {
+        agent.frames_carrying(agent_mark, SUPERVISOR_HZ) > 25
+    });
+    assert!(agent.frames_carrying(agent_mark, CUSTOMER_HZ) > 25);
+    let (status, body) = mode("shout");
+    assert_eq!(status, 400, "{body}");
+
+    // The supervisor stops: heard no more, hearing no more.
+    let (status, body) = http(addr, "DELETE", &path, Some(SUPERVISOR_TOKEN), None);
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(listen_ins(addr), json!([]));
+    std::thread::sleep(Duration::from_millis(300));
+    let (agent_mark, supervisor_mark) = (agent.frame_count(), supervisor.frame_count());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(agent.frames_carrying(agent_mark, CUSTOMER_HZ) > 25);
+    assert_eq!(agent.frames_carrying(agent_mark, SUPERVISOR_HZ), 0);
+    assert_eq!(supervisor.frame_count(), supervisor_mark);
+    // Its browser phone's ports and its leg's are back in the pool.
+    assert_eq!(ports_in_use(range), ports_before);
+    let (status, body) = http(addr, "DELETE", &path, Some(SUPERVISOR_TOKEN), None);
+    assert_eq!(status, 404, "{body}");
+    drop(supervisor);
+
+    // Listening in again, then the agent's phone goes away: so does the
+    // listening in.
+    let supervisor = supervisor_offer(addr, "1001", "monitor").expect("answered");
+    wait_for("the supervisor hears again", || {
+        listen_ins(addr)[0]["hearing"] == json!(true)
+    });
+    let stop = format!("/api/agents/1001/phone?session={}", agent.answer["session"]);
+    let (status, body) = http(addr, "DELETE", &stop, Some(AGENT_TOKEN), None);
+    assert_eq!(status, 204, "{body}");
+    wait_for("the listening in ends with the agent's phone", || {
+        listen_ins(addr) == json!([])
+    });
+    drop(supervisor);
+    drop(agent);
+    drop(carrier);
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
 }

@@ -13,6 +13,7 @@ mod dnc;
 mod error;
 mod events;
 mod health;
+mod listen_ins;
 mod nodes;
 mod recordings;
 mod run_commands;
@@ -176,6 +177,12 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/agents/{id}/phone",
             post(agents::browser_phone).delete(agents::close_browser_phone),
+        )
+        .route("/api/agents/{id}/listen", post(listen_ins::listen))
+        .route("/api/listen-ins", get(listen_ins::list))
+        .route(
+            "/api/listen-ins/{session}",
+            axum::routing::patch(listen_ins::set_mode).delete(listen_ins::end),
         )
         .route(
             "/api/agents/{id}/voicemail-drop",

@@ -18,6 +18,7 @@ use crate::cpa::{Analyser, CpaSettings, EventKind};
 use crate::engine::attempt::Verdict;
 use crate::engine::io::{CallId, ConnectFailure, Input};
 use crate::media::leg::LegEvent;
+use crate::media::listen_in::ListenMode;
 use crate::media::prompt::Prompt;
 use crate::media::tones::{FRAME_SAMPLES, ZipTone};
 use crate::net::rtp::{self, BridgeFailed, BridgedCustomer, DetachedCustomer, RtpLeg};
@@ -93,6 +94,17 @@ pub enum AgentCommand {
     /// A 20 ms frame of that call's early media: relayed in place of the
     /// generated ringback once it carries sound.
     EarlyMedia(Box<[i16; FRAME_SAMPLES]>),
+    /// A supervisor listens in on this agent through `leg` (its remote is
+    /// the supervisor's phone), across the customers spliced in, until
+    /// `EndListenIn` or this phone goes away; `ended` is dropped then.
+    ListenIn {
+        leg: RtpLeg,
+        mode: ListenMode,
+        ended: oneshot::Sender<()>,
+    },
+    /// Who hears the supervisor listening in, from now on.
+    ListenMode(ListenMode),
+    EndListenIn,
     Close,
 }
 
@@ -370,6 +382,8 @@ pub async fn agent_phone(
     let mut progress = Progress::None;
     // The customer spliced in now, and where its leg goes back to.
     let mut spliced: Option<(CallId, oneshot::Sender<DetachedCustomer>)> = None;
+    // Dropped when the supervisor listening in (if any) stops hearing.
+    let mut listened: Option<oneshot::Sender<()>> = None;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -445,6 +459,18 @@ pub async fn agent_phone(
                     Progress::Relayed => { let _ = leg.push_live(samples); }
                     Progress::Generated | Progress::None => {}
                 },
+                Some(AgentCommand::ListenIn { leg: supervisor, mode, ended }) => {
+                    // A supervisor's leg whose task has stopped drops
+                    // `ended`: that supervisor hears nothing and is told.
+                    if rtp::listen_in(&leg, supervisor, mode).await.is_ok() {
+                        listened = Some(ended);
+                    }
+                }
+                Some(AgentCommand::ListenMode(mode)) => { let _ = rtp::set_listen_mode(&leg, mode); }
+                Some(AgentCommand::EndListenIn) => {
+                    listened = None;
+                    let _ = rtp::end_listen_in(&leg);
+                }
             },
             // Agent softphones with silence suppression stop sending RTP
             // between words; the SIP dialog, not RTP, says when the phone
@@ -470,6 +496,8 @@ pub async fn agent_phone(
         }
     }
     let _ = leg.close().await;
+    // The supervisor listening in is told once the leg is gone.
+    drop(listened);
 }
 
 /// Hands the spliced customer's leg back to its own task.

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::definition::CampaignDefinition;
 use crate::engine::io::{CampaignStats, Input};
+use crate::media::listen_in::ListenMode;
 use crate::sip::endpoint::Event as SipEvent;
 use crate::store::CampaignId;
 use shell::{Shell, ShellChannels};
@@ -78,6 +79,27 @@ pub enum Request {
         reconnect: bool,
         replaces: Option<u64>,
         reply: oneshot::Sender<Result<shell::BrowserPhoneAnswer, shell::BrowserPhoneRefused>>,
+    },
+    /// A supervisor's browser offers (SDP) to listen in on an agent.
+    ListenIn {
+        agent: String,
+        offer: String,
+        mode: ListenMode,
+        reply: oneshot::Sender<Result<shell::ListenInAnswer, shell::ListenInRefused>>,
+    },
+    /// Who hears the supervisor listening in as `session`; false: none such.
+    ListenMode {
+        session: u64,
+        mode: ListenMode,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The supervisor listening in as `session` stops; false: none such.
+    EndListenIn {
+        session: u64,
+        reply: oneshot::Sender<bool>,
+    },
+    ListenIns {
+        reply: oneshot::Sender<Vec<shell::ListenInView>>,
     },
     /// The agent stops using its browser as its phone.
     CloseBrowserPhone {
@@ -168,6 +190,59 @@ impl EngineHandle {
                 session,
                 reply,
             })
+            .await
+            .map_err(|_| EngineGone)?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
+    /// Lets a supervisor's browser listen in on `agent` (its offer's
+    /// answer), or says why not.
+    pub async fn listen_in(
+        &self,
+        agent: String,
+        offer: String,
+        mode: ListenMode,
+    ) -> Result<Result<shell::ListenInAnswer, shell::ListenInRefused>, EngineGone> {
+        self.ask(|reply| Request::ListenIn {
+            agent,
+            offer,
+            mode,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn set_listen_mode(
+        &self,
+        session: u64,
+        mode: ListenMode,
+    ) -> Result<bool, EngineGone> {
+        self.ask(|reply| Request::ListenMode {
+            session,
+            mode,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn end_listen_in(&self, session: u64) -> Result<bool, EngineGone> {
+        self.ask(|reply| Request::EndListenIn { session, reply })
+            .await
+    }
+
+    pub async fn listen_ins(&self) -> Result<Vec<shell::ListenInView>, EngineGone> {
+        self.ask(|reply| Request::ListenIns { reply }).await
+    }
+
+    /// Sends the request `make` builds around a reply channel, and waits
+    /// for the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(make(reply))
             .await
             .map_err(|_| EngineGone)?;
         answer.await.map_err(|_| EngineGone)
@@ -416,6 +491,7 @@ impl Engine {
             Some((call, row)) = self.channels.rows.recv() => inputs = self.shell.place(call, row).await,
             Some(lookup) = self.channels.trunk_lookups.recv() => inputs = self.shell.on_trunk_lookup(lookup),
             Some(event) = self.channels.browser_phones.recv() => inputs = self.shell.on_browser_phone(event),
+            Some(event) = self.channels.listen_ins.recv() => self.shell.on_listen_in_phone(event),
         }
         self.settle(inputs).await;
         true
@@ -485,6 +561,31 @@ impl Engine {
                     tracing::info!(%agent, %why, "browser phone refused");
                 }
                 let _ = reply.send(answer);
+            }
+            Request::ListenIn {
+                agent,
+                offer,
+                mode,
+                reply,
+            } => {
+                let answer = self.shell.listen_in_offer(&agent, &offer, mode);
+                if let Err(why) = &answer {
+                    tracing::info!(%agent, %why, "listening in refused");
+                }
+                let _ = reply.send(answer);
+            }
+            Request::ListenMode {
+                session,
+                mode,
+                reply,
+            } => {
+                let _ = reply.send(self.shell.set_listen_mode(session, mode));
+            }
+            Request::EndListenIn { session, reply } => {
+                let _ = reply.send(self.shell.end_listen_in(session));
+            }
+            Request::ListenIns { reply } => {
+                let _ = reply.send(self.shell.listen_in_views());
             }
             Request::CloseBrowserPhone {
                 agent,

@@ -57,7 +57,9 @@ struct CustomerCall {
 }
 
 mod browser_phones;
+mod listen_ins;
 pub use browser_phones::{BrowserPhoneAnswer, BrowserPhoneRefused};
+pub use listen_ins::{ListenInAnswer, ListenInRefused, ListenInView};
 
 struct AgentPhone {
     /// The SIP call to the phone (none for a browser phone or a simulated
@@ -130,6 +132,9 @@ pub struct Shell {
     /// Agents' phones in their web desktops (WebRTC).
     browser_phones: HashMap<String, browser_phones::BrowserPhoneEntry>,
     browser_phone_events: mpsc::UnboundedSender<BrowserPhoneEvent>,
+    /// Supervisors listening in on agents, by session.
+    listen_ins: listen_ins::ListenIns,
+    listen_in_events: mpsc::UnboundedSender<BrowserPhoneEvent>,
 }
 
 /// Messages the shell's own tasks send back to the engine task.
@@ -140,6 +145,9 @@ pub struct ShellChannels {
     pub trunk_lookups: mpsc::UnboundedReceiver<Option<anyhow::Result<Route>>>,
     /// Agents' browser phones: hand each to [`Shell::on_browser_phone`].
     pub browser_phones: mpsc::UnboundedReceiver<BrowserPhoneEvent>,
+    /// Supervisors' browsers listening in: hand each to
+    /// [`Shell::on_listen_in_phone`].
+    pub listen_ins: mpsc::UnboundedReceiver<BrowserPhoneEvent>,
 }
 
 /// How long the start waits for the trunk's first lookup before leaving it
@@ -165,6 +173,7 @@ impl Shell {
         let (rows_tx, rows) = mpsc::unbounded_channel();
         let (lookups_tx, mut trunk_lookups) = mpsc::unbounded_channel();
         let (browser_phones_tx, browser_phones) = mpsc::unbounded_channel();
+        let (listen_ins_tx, listen_ins) = mpsc::unbounded_channel();
         let locator = Locator::new(&config.sip.dns_servers);
         let agent_log = super::agent_log::AgentLog::start(store.clone(), node.clone());
         let mut shell = Shell {
@@ -195,6 +204,8 @@ impl Shell {
             agent_log,
             browser_phones: HashMap::new(),
             browser_phone_events: browser_phones_tx,
+            listen_ins: HashMap::new(),
+            listen_in_events: listen_ins_tx,
         };
         for campaign in &shell.config.campaigns.clone() {
             let id = campaign_ids.get(&campaign.name).copied().ok_or_else(|| {
@@ -228,6 +239,7 @@ impl Shell {
             rows,
             trunk_lookups,
             browser_phones,
+            listen_ins,
         };
         Ok((shell, channels))
     }

@@ -1,0 +1,243 @@
+//! Supervisors listening in on agents (monitor, whisper, barge) from the
+//! supervisor dashboard: the shell's side. The supervisor's browser is a
+//! phone like an agent's ([`crate::net::browser_phone`]); once it is
+//! connected, an RTP leg pointed at it joins the agent's media task, which
+//! mixes the agent and the customer for it and, in whisper and barge, the
+//! supervisor's voice into what the parties hear
+//! ([`crate::media::listen_in`]).
+//!
+//! Listening in is on the agent, not on one call: it goes on across the
+//! customers bridged to the agent's phone, and ends with that phone's leg
+//! (logout, the phone hanging up), when the supervisor stops, or when the
+//! supervisor's browser goes away.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Shell;
+use crate::driver::media::AgentCommand;
+use crate::media::listen_in::ListenMode;
+use crate::net::browser_phone::{self, BrowserPhoneCommand, BrowserPhoneEvent, BrowserPhoneHandle};
+use crate::sdp::{Direction, Negotiated};
+
+/// One supervisor listening in.
+pub(super) struct ListenInEntry {
+    agent: String,
+    phone: BrowserPhoneHandle,
+    mode: ListenMode,
+    /// The agent's media task it is part of, once the supervisor's browser
+    /// is connected.
+    joined: Option<mpsc::UnboundedSender<AgentCommand>>,
+}
+
+/// The supervisors listening in, by session.
+pub(super) type ListenIns = HashMap<u64, ListenInEntry>;
+
+/// The dialer's answer to a supervisor's offer to listen in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenInAnswer {
+    pub sdp: String,
+    /// Names this listening in (to change its mode, or to end it).
+    pub session: u64,
+}
+
+/// One supervisor listening in, as `GET /api/listen-ins` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListenInView {
+    pub session: u64,
+    pub agent: String,
+    pub mode: ListenMode,
+    /// The supervisor's browser is connected and hears the agent.
+    pub hearing: bool,
+}
+
+/// Why the dialer refuses to let a supervisor listen in.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenInRefused {
+    #[error("unknown agent `{0}`")]
+    UnknownAgent(String),
+    #[error(
+        "agent `{0}` has no phone call to listen in on (not logged in, or the phone is not up)"
+    )]
+    NoCall(String),
+    #[error("a supervisor already listens in on agent `{0}` (session {1})")]
+    AlreadyListened(String, u64),
+    #[error(
+        "browsers cannot reach the dialer at {0}: set [rtp] public_ip to the address they reach it at"
+    )]
+    NoAddress(std::net::IpAddr),
+    #[error(transparent)]
+    Start(#[from] browser_phone::StartError),
+}
+
+impl Shell {
+    /// A supervisor's browser offers (SDP) to listen in on `agent` in
+    /// `mode`. The agent must have its phone up (its reservation call, or
+    /// the browser phone's leg); one supervisor per agent at a time.
+    pub fn listen_in_offer(
+        &mut self,
+        agent: &str,
+        offer: &str,
+        mode: ListenMode,
+    ) -> Result<ListenInAnswer, ListenInRefused> {
+        if !self.config.agents.iter().any(|a| a.id == agent) {
+            return Err(ListenInRefused::UnknownAgent(agent.to_string()));
+        }
+        if !self.agents.get(agent).is_some_and(|phone| phone.up) {
+            return Err(ListenInRefused::NoCall(agent.to_string()));
+        }
+        if let Some((&session, _)) = self.listen_ins.iter().find(|(_, e)| e.agent == agent) {
+            return Err(ListenInRefused::AlreadyListened(agent.to_string(), session));
+        }
+        let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
+        if announce.is_unspecified() {
+            return Err(ListenInRefused::NoAddress(announce));
+        }
+        // Random, below 2^53 (see `browser_phone_offer`).
+        let session = fastrand::u64(1..(1 << 53));
+        let (phone, sdp) = browser_phone::start(
+            agent.to_string(),
+            session,
+            offer,
+            &self.pool,
+            announce,
+            self.config.rtp.bind,
+            self.listen_in_events.clone(),
+        )?;
+        tracing::info!(%agent, session, mode = mode.as_str(), "a supervisor listens in");
+        self.listen_ins.insert(
+            session,
+            ListenInEntry {
+                agent: agent.to_string(),
+                phone,
+                mode,
+                joined: None,
+            },
+        );
+        self.publish_listen_ins();
+        Ok(ListenInAnswer { sdp, session })
+    }
+
+    /// Who hears the supervisor from now on. False: no such session.
+    pub fn set_listen_mode(&mut self, session: u64, mode: ListenMode) -> bool {
+        let Some(entry) = self.listen_ins.get_mut(&session) else {
+            return false;
+        };
+        tracing::info!(agent = %entry.agent, session, mode = mode.as_str(), "listen-in mode");
+        entry.mode = mode;
+        if let Some(media) = &entry.joined {
+            let _ = media.send(AgentCommand::ListenMode(mode));
+        }
+        true
+    }
+
+    /// The supervisor stops listening in. False: no such session.
+    pub fn end_listen_in(&mut self, session: u64) -> bool {
+        self.drop_listen_in(session, "the supervisor stopped listening")
+    }
+
+    pub fn listen_in_views(&self) -> Vec<ListenInView> {
+        let mut views: Vec<ListenInView> = self
+            .listen_ins
+            .iter()
+            .map(|(&session, entry)| ListenInView {
+                session,
+                agent: entry.agent.clone(),
+                mode: entry.mode,
+                hearing: entry.joined.is_some(),
+            })
+            .collect();
+        views.sort_by(|a, b| a.agent.cmp(&b.agent));
+        views
+    }
+
+    /// The supervisor's browser connected (the leg joins the agent's
+    /// media), or went away.
+    pub fn on_listen_in_phone(&mut self, event: BrowserPhoneEvent) {
+        match event {
+            BrowserPhoneEvent::Connected { agent, session } => self.join(&agent, session),
+            BrowserPhoneEvent::Closed { session, why, .. } => {
+                self.drop_listen_in(session, why);
+            }
+        }
+    }
+
+    fn join(&mut self, agent: &str, session: u64) {
+        let Some(entry) = self.listen_ins.get(&session) else {
+            return;
+        };
+        let Some(media) = self.agents.get(agent).map(|phone| phone.media.clone()) else {
+            self.drop_listen_in(session, "the agent's phone call ended");
+            return;
+        };
+        let leg = match self.open_leg() {
+            Ok(leg) => leg,
+            Err(error) => {
+                tracing::warn!(%agent, %error, "no RTP port for a supervisor listening in");
+                self.drop_listen_in(session, "no RTP port left");
+                return;
+            }
+        };
+        let leg_side = entry.phone.leg_side;
+        let _ = leg.set_negotiated(Negotiated {
+            remote: Some(leg_side),
+            law: crate::media::g711::Law::Ulaw,
+            payload_type: 0,
+            telephone_event: None,
+            ptime_ms: self.config.media.ptime_ms,
+            direction: Direction::SendRecv,
+        });
+        // The leg sends from its port on the address it reaches the
+        // browser phone's leg side by (as an agent's leg to its browser).
+        let leg_address = SocketAddr::new(leg_side.ip(), leg.local_addr().port());
+        let _ = entry
+            .phone
+            .commands
+            .send(BrowserPhoneCommand::Leg(leg_address));
+        let (ended, agent_gone) = oneshot::channel();
+        let mode = entry.mode;
+        if media
+            .send(AgentCommand::ListenIn { leg, mode, ended })
+            .is_err()
+        {
+            self.drop_listen_in(session, "the agent's phone call ended");
+            return;
+        }
+        // The agent's leg ends (logout, the phone hung up): so does the
+        // listening in, and the supervisor's browser is told by its close.
+        let phone = entry.phone.commands.clone();
+        tokio::spawn(async move {
+            let _ = agent_gone.await;
+            let _ = phone.send(BrowserPhoneCommand::Close("the agent's phone call ended"));
+        });
+        if let Some(entry) = self.listen_ins.get_mut(&session) {
+            entry.joined = Some(media);
+        }
+        self.publish_listen_ins();
+        tracing::info!(%agent, session, "the supervisor hears the agent");
+    }
+
+    fn drop_listen_in(&mut self, session: u64, why: &'static str) -> bool {
+        let Some(entry) = self.listen_ins.remove(&session) else {
+            return false;
+        };
+        tracing::info!(agent = %entry.agent, session, why, "listening in ended");
+        if let Some(media) = entry.joined {
+            let _ = media.send(AgentCommand::EndListenIn);
+        }
+        let _ = entry.phone.commands.send(BrowserPhoneCommand::Close(why));
+        self.publish_listen_ins();
+        true
+    }
+
+    fn publish_listen_ins(&self) {
+        let hearing = self
+            .listen_ins
+            .values()
+            .filter(|e| e.joined.is_some())
+            .count();
+        metrics::gauge!(crate::metrics::LISTEN_INS).set(hearing as f64);
+    }
+}
