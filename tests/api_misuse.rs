@@ -167,6 +167,106 @@ fn a_browser_phone_the_dialer_cannot_take_gets_a_reason() {
     assert_eq!(status, 204, "{body}");
 }
 
+#[test]
+fn listening_in_the_dialer_cannot_allow_gets_a_reason() {
+    let (_running, addr, _dir) = start_default();
+    let chromium = include_str!("fixtures/webrtc/chromium-offer.sdp").replace("\r\n", "\n");
+    let offer = |mode: &str| serde_json::json!({ "sdp": chromium, "mode": mode }).to_string();
+    let mode = |mode: &str| serde_json::json!({ "mode": mode }).to_string();
+    /// Method, path, token, body, status, what the error says.
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, u16, &'a str);
+    let cases: [Case; 10] = [
+        (
+            "POST",
+            "/api/agents/1001/listen",
+            AGENT_1001,
+            Some(offer("monitor")),
+            403,
+            "supervisor token",
+        ),
+        (
+            "POST",
+            "/api/agents/nobody/listen",
+            SUPERVISOR,
+            Some(offer("monitor")),
+            404,
+            "unknown agent `nobody`",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/listen",
+            SUPERVISOR,
+            Some(offer("monitor")),
+            409,
+            "no phone call to listen in on",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/listen",
+            SUPERVISOR,
+            Some(offer("eavesdrop")),
+            400,
+            "unknown variant `eavesdrop`",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/listen",
+            SUPERVISOR,
+            Some("{\"mode\": \"monitor\"}".into()),
+            400,
+            "sdp",
+        ),
+        (
+            "GET",
+            "/api/listen-ins",
+            AGENT_1001,
+            None,
+            403,
+            "supervisor token",
+        ),
+        (
+            "PATCH",
+            "/api/listen-ins/12345",
+            SUPERVISOR,
+            Some(mode("whisper")),
+            404,
+            "no supervisor listens in as session 12345",
+        ),
+        (
+            "PATCH",
+            "/api/listen-ins/x",
+            SUPERVISOR,
+            Some(mode("whisper")),
+            400,
+            "",
+        ),
+        (
+            "DELETE",
+            "/api/listen-ins/12345",
+            SUPERVISOR,
+            None,
+            404,
+            "no supervisor listens in",
+        ),
+        (
+            "DELETE",
+            "/api/listen-ins/12345",
+            AGENT_1001,
+            None,
+            403,
+            "supervisor token",
+        ),
+    ];
+    for (method, path, token, body, status, error) in cases {
+        let (got, answer) = http(addr, method, path, Some(token), body.as_deref());
+        assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
+        let text = error_text(&answer).unwrap_or_else(|| panic!("{method} {path}: {answer}"));
+        assert!(text.contains(error), "{method} {path}: {text}");
+    }
+    let (status, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR), None);
+    assert_eq!((status, body.as_str()), (200, "[]"));
+}
+
 /// xorshift64*: a fixed sequence of requests, the same on every run.
 struct Draw(u64);
 
@@ -192,6 +292,9 @@ const PATHS: &[&str] = &[
     "/api/agents/{id}/logout",
     "/api/agents/{id}/hangup",
     "/api/agents/{id}/phone",
+    "/api/agents/{id}/listen",
+    "/api/listen-ins",
+    "/api/listen-ins/{callback}",
     "/api/agents/{id}/disposition",
     "/api/agents/{id}/preview",
     "/api/agents/{id}/preview/{action}",

@@ -1589,3 +1589,134 @@ fn assert_shows_new_york_time(shown: &str) {
     let apart = (hour * 60 + minute - expected).rem_euclid(24 * 60);
     assert!(apart <= 1 || apart >= 24 * 60 - 1, "{shown:?} at {now}");
 }
+
+#[test]
+fn a_supervisor_listens_in_from_the_dashboard() {
+    // Ann (a1) is on a call with a SIPp customer who "talks" 1 kHz, on her
+    // softphone (SIPp, echoing). The supervisor, in a headless Chromium
+    // whose microphone is a fake beep, presses Listen on her row: the
+    // browser connects and hears the call; whisper makes the microphone
+    // live; Stop ends it. (Who hears what in each mode is checked sample
+    // by sample in `media_rtp` and `browser_phone_e2e`.)
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let carrier = sip_support::customer_talking_a_tone(dir.path());
+    let rtp = free_port().to_string();
+    let softphone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &rtp, "-timeout", "60s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let mut text = config(dir.path(), carrier.port, softphone.port)
+        .replace("agents_confirm_join = true", "agents_confirm_join = false");
+    // Room for the supervisor's two port pairs besides the call's.
+    let port_max = text
+        .lines()
+        .find_map(|line| line.strip_prefix("port_max = "))
+        .and_then(|max| max.parse::<u16>().ok())
+        .unwrap();
+    text = text.replace(
+        &format!("port_max = {port_max}"),
+        &format!("port_max = {}", port_max + 8),
+    );
+    std::fs::write(&config_path, text).unwrap();
+    support::import_list(
+        &config_path,
+        "web",
+        "id,name,phone\nr1,Dee Live,+12025550141\n",
+        dir.path(),
+    );
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    let post = |path: &str, token: &str| {
+        let (status, body) = http(addr, "POST", path, Some(token), None);
+        (status, body)
+    };
+    let (status, body) = post("/api/campaigns/web/start", SUPERVISOR);
+    assert_eq!(status, 200, "{body}");
+    let agent_is = |state: &str| {
+        let (_, body) = http(addr, "GET", "/api/agents/a1", Some(AGENT), None);
+        let view: Value = serde_json::from_str(&body).unwrap();
+        view["state"] == json!(state) && view["phone_connected"] == json!(true)
+    };
+    assert_eq!(post("/api/agents/a1/login", AGENT).0, 200);
+    wait_until("the reservation call up", || agent_is("not_ready"));
+    assert_eq!(post("/api/agents/a1/ready", AGENT).0, 200);
+    wait_until("a record to preview", || {
+        post("/api/agents/a1/preview", AGENT).0 == 200
+    });
+    assert_eq!(post("/api/agents/a1/preview/call", AGENT).0, 200);
+    wait_until("on the call", || agent_is("on_call"));
+
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser =
+        start_with_browser_phone(&downloads, &["--autoplay-policy=no-user-gesture-required"]);
+    browser.open(&format!("http://{addr}/supervisor"));
+    browser.type_into("#token", SUPERVISOR);
+    browser.click("#signin-button");
+    browser.wait_text("tr[data-agent=a1] .agent-state", "on the call", |t| {
+        t == "on_call"
+    });
+    browser.click("tr[data-agent=a1] button.command-listen");
+    browser.wait_text("#listen-state", "hearing", |t| t == "hearing a1");
+    browser.wait_text("tr[data-agent=a1] .agent-phone", "marked", |t| {
+        t == "connected · supervisor: monitor"
+    });
+    let heard = |b: &Browser| {
+        b.async_script(
+            "const done = arguments[arguments.length - 1];
+             listening.pc.getStats().then((stats) => {
+               let energy = 0;
+               stats.forEach((s) => {
+                 if (s.type === 'inbound-rtp' && s.kind === 'audio') energy = s.totalAudioEnergy || 0;
+               });
+               done(energy);
+             });",
+        )
+        .as_f64()
+        .unwrap_or(0.0)
+    };
+    let first = heard(&browser);
+    wait_until("the supervisor hears the call", || {
+        heard(&browser) > first + 0.01
+    });
+    let microphone_live = |b: &Browser| {
+        b.script("return listening.stream.getAudioTracks()[0].enabled;") == json!(true)
+    };
+    assert!(!microphone_live(&browser), "muted while monitoring");
+    browser.screenshot("supervisor-listening");
+
+    browser.click("input[name=listen-mode][value=whisper]");
+    let mode_is = |mode: &str| {
+        let (_, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR), None);
+        let listen_ins: Value = serde_json::from_str(&body).unwrap();
+        listen_ins[0]["mode"] == json!(mode)
+    };
+    wait_until("whispering", || mode_is("whisper"));
+    wait_until("the microphone live", || microphone_live(&browser));
+
+    browser.click("#listen-stop");
+    wait_until("listening ended", || {
+        let (_, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR), None);
+        body == "[]"
+    });
+    browser.wait_text("tr[data-agent=a1] .agent-phone", "unmarked", |t| {
+        t == "connected"
+    });
+    assert_eq!(browser.script("return listening.pc;"), Value::Null);
+    drop(browser);
+    drop(softphone);
+    drop(carrier);
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

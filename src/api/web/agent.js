@@ -602,18 +602,6 @@ function stopBrowserPhone() {
   browserPhoneState("");
 }
 
-// Resolves once the browser has gathered its ICE candidates (they go in the
-// offer: no trickle), or after two seconds with what it has.
-function candidatesGathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") resolve();
-    });
-    setTimeout(resolve, 2000);
-  });
-}
-
 // Connects the browser as the agent's phone. `reconnect`: the desktop does
 // it by itself, and gives way to another browser that is the phone now
 // (`afterConflict`: it already gave way once, and tries no more after this);
@@ -666,7 +654,7 @@ async function startBrowserPhone(reconnect, afterConflict, replaces) {
       }
     });
     await pc.setLocalDescription(await pc.createOffer());
-    await candidatesGathered(pc);
+    await outdial.candidatesGathered(pc);
     if (!current()) return;
     const body = { sdp: pc.localDescription.sdp, reconnect: Boolean(reconnect) };
     if (reconnect && replaces) body.replaces = replaces;

@@ -39,6 +39,18 @@ const outdial = {
     return data;
   },
 
+  // Resolves once the browser has gathered its ICE candidates (they go in
+  // the offer: no trickle), or after two seconds with what it has.
+  candidatesGathered(pc) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      pc.addEventListener("icegatheringstatechange", () => {
+        if (pc.iceGatheringState === "complete") resolve();
+      });
+      setTimeout(resolve, 2000);
+    });
+  },
+
   // Calls onEvent with every event of the stream at `path`, reconnecting
   // after errors; onState(true/false) says whether the stream is up.
   async listen(path, onEvent, onState) {

@@ -121,6 +121,13 @@ async function refresh() {
 
     const agents = await outdial.api("GET", "/api/agents");
     renderAgentChoices(agents);
+    const known = listening.session;
+    const listenIns = await outdial.api("GET", "/api/listen-ins");
+    if (known !== null && known === listening.session && !listenIns.some((l) => l.session === known)) {
+      // The dialer ended it: the agent's phone call ended (logout).
+      stopListeningHere("ended — " + listening.agent + "'s phone call ended");
+    }
+    const listenedIn = new Map(listenIns.map((l) => [l.agent, l.mode]));
     outdial.patchRows(
       $("agents"),
       agents.map((a) =>
@@ -133,7 +140,12 @@ async function refresh() {
           outdial.el("td", {}, a.reason || agentNote(a)),
           outdial.el("td", {}, outdial.duration(a.seconds_in_state)),
           outdial.el("td", { class: "agent-customer" }, a.call ? (a.call.name || a.call.record) + " " + a.call.phone : ""),
-          outdial.el("td", {}, a.phone_connected ? "connected" : "–"),
+          outdial.el(
+            "td",
+            { class: "agent-phone" },
+            (a.phone_connected ? "connected" : "–") +
+              (listenedIn.has(a.id) ? " · supervisor: " + listenedIn.get(a.id) : ""),
+          ),
           outdial.el(
             "td",
             { class: "agent-campaigns", title: a.dialing_for ? "shared: counted by " + a.dialing_for + "'s pacing" : "" },
@@ -146,6 +158,7 @@ async function refresh() {
             "td",
             {},
             button("Log out", "/api/agents/" + encodeURIComponent(a.id) + "/logout", a.state === "logged_out"),
+            listenButton(a, listenedIn.has(a.id)),
           ),
         ),
       ),
@@ -538,6 +551,108 @@ async function uploadList() {
   }
 }
 
+// A supervisor listening in on an agent from this browser (WebRTC): the
+// dialer mixes the agent and the customer for it; in whisper the agent
+// hears the supervisor's microphone, in barge both do. The microphone is
+// muted here too while monitoring.
+const listening = { pc: null, stream: null, session: null, agent: null };
+
+function listenButton(agent, listened) {
+  const node = outdial.el("button", { class: "command-listen", onclick: () => listenIn(agent.id) }, "Listen");
+  node.disabled = !agent.phone_connected || listened;
+  return node;
+}
+
+function listenState(text) {
+  $("listen-state").textContent = text;
+}
+
+// Closes this browser's side; `text` stays on screen (why it ended).
+function stopListeningHere(text) {
+  if (listening.pc) listening.pc.close();
+  if (listening.stream) listening.stream.getTracks().forEach((track) => track.stop());
+  Object.assign(listening, { pc: null, stream: null, session: null });
+  $("listen-in").classList.toggle("hidden", !text);
+  listenState(text || "");
+}
+
+function endListeningOnDialer(keepalive) {
+  if (listening.session === null) return;
+  fetch("/api/listen-ins/" + encodeURIComponent(listening.session), {
+    method: "DELETE",
+    headers: { Authorization: "Bearer " + outdial.token() },
+    keepalive,
+  }).catch(() => {});
+}
+
+async function listenIn(agent) {
+  endListeningOnDialer(false);
+  stopListeningHere("");
+  listening.agent = agent;
+  $("listen-agent").textContent = agent;
+  $("listen-in").classList.remove("hidden");
+  document.querySelector('input[name="listen-mode"][value="monitor"]').checked = true;
+  listenState("connecting…");
+  try {
+    if (!navigator.mediaDevices || !window.RTCPeerConnection) {
+      throw new Error("this page needs HTTPS (or localhost) for the microphone");
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    Object.assign(listening, { pc, stream });
+    stream.getAudioTracks().forEach((track) => {
+      track.enabled = false;
+      pc.addTrack(track, stream);
+    });
+    pc.addEventListener("track", (event) => {
+      const audio = $("listen-audio");
+      audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+      audio.play().catch(() => {});
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (listening.pc !== pc) return;
+      if (pc.connectionState === "connected") listenState("hearing " + agent);
+      else if (pc.connectionState === "failed") {
+        endListeningOnDialer(false);
+        stopListeningHere("the connection was lost");
+      }
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await outdial.candidatesGathered(pc);
+    const path = "/api/agents/" + encodeURIComponent(agent) + "/listen";
+    const answer = await outdial.api("POST", path, { sdp: pc.localDescription.sdp, mode: "monitor" });
+    if (listening.pc !== pc) {
+      // Stopped while the offer was on its way.
+      fetch("/api/listen-ins/" + answer.session, {
+        method: "DELETE",
+        headers: { Authorization: "Bearer " + outdial.token() },
+      }).catch(() => {});
+      return;
+    }
+    listening.session = answer.session;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    refresh();
+  } catch (error) {
+    endListeningOnDialer(false);
+    stopListeningHere("cannot listen in: " + error.message);
+  }
+}
+
+async function setListenMode(mode) {
+  if (listening.session === null) return;
+  try {
+    await outdial.api("PATCH", "/api/listen-ins/" + listening.session, { mode });
+    // The microphone is live only where someone hears it.
+    if (listening.stream) listening.stream.getAudioTracks().forEach((track) => (track.enabled = mode !== "monitor"));
+    say("");
+    refresh();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 function open() {
   $("signin").classList.add("hidden");
   $("dashboard").classList.remove("hidden");
@@ -562,5 +677,15 @@ document.addEventListener("DOMContentLoaded", () => {
   $("define-cancel").addEventListener("click", resetForm);
   $("dnc-add").addEventListener("click", () => changeDnc(false));
   $("dnc-remove").addEventListener("click", () => changeDnc(true));
+  for (const radio of document.querySelectorAll('input[name="listen-mode"]')) {
+    radio.addEventListener("change", () => setListenMode(radio.value));
+  }
+  $("listen-stop").addEventListener("click", () => {
+    endListeningOnDialer(false);
+    stopListeningHere("");
+    refresh();
+  });
+  // Leaving the page ends the listening in (the browser's side is gone).
+  window.addEventListener("pagehide", () => endListeningOnDialer(true));
   if (outdial.token()) open();
 });
