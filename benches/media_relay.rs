@@ -1,6 +1,8 @@
 //! The media plane's per-packet costs: the bridge's in-place rewrite (same
 //! law and PCMU→PCMA), a leg's receive path (validate, latch, RFC 3550
-//! stats), decoding a packet into CPA frames, and SDP offer/answer.
+//! stats), decoding a packet into CPA frames, SDP offer/answer, and what a
+//! supervisor listening in adds: its voice mixed into a relayed packet, and
+//! a 20 ms packet of the agent and the customer mixed for it.
 //! Socket-level figures come from `scripts/load/media`.
 
 use std::hint::black_box;
@@ -10,7 +12,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use outdial::media::bridge::{OutStream, Translation, relay_in_place};
 use outdial::media::g711::Law;
-use outdial::media::leg::{LegCore, LegSettings};
+use outdial::media::leg::{LegCore, LegSettings, LiveSource};
+use outdial::media::listen_in::VoiceQueue;
 use outdial::media::rtp::write_header;
 use outdial::sdp::{Codec, Direction, Negotiated, SessionDescription, answer_offer};
 
@@ -96,5 +99,44 @@ fn sdp(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, relay, leg_receive, sdp);
+fn listen_in(c: &mut Criterion) {
+    let voice = [1200i16; 160];
+    let mut queue = VoiceQueue::default();
+    c.bench_function("listen_in_mix_voice_into_packet", |b| {
+        b.iter(|| {
+            queue.push(&voice);
+            let mut buf = packet(7);
+            black_box(queue.mix_into_packet(black_box(&mut buf), Law::Ulaw, 0));
+        })
+    });
+    let settings = LegSettings {
+        ssrc: 5,
+        inactivity_timeout: Duration::from_secs(30),
+        keepalive: false,
+        cname: "bench".into(),
+    };
+    let negotiated = Negotiated {
+        remote: Some("127.0.0.1:4000".parse::<SocketAddr>().unwrap()),
+        law: Law::Ulaw,
+        payload_type: 0,
+        telephone_event: None,
+        ptime_ms: 20,
+        direction: Direction::SendRecv,
+    };
+    let start = Instant::now();
+    let mut leg = LegCore::new(settings, negotiated, start);
+    leg.play_live(start);
+    let mut at = start;
+    let mut out = [0u8; 1500];
+    c.bench_function("listen_in_supervisor_packet_of_two_sources", |b| {
+        b.iter(|| {
+            leg.push_live_from(LiveSource::First, &voice);
+            leg.push_live_from(LiveSource::Second, &voice);
+            at += Duration::from_millis(20);
+            black_box(leg.poll_transmit(at, &mut out));
+        })
+    });
+}
+
+criterion_group!(benches, relay, leg_receive, sdp, listen_in);
 criterion_main!(benches);

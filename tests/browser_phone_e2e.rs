@@ -74,6 +74,19 @@ impl TestBrowser {
         fields: Value,
         tone_hz: f64,
     ) -> Result<TestBrowser, (u16, String)> {
+        TestBrowser::offer_later(addr, path, token, fields, tone_hz, Duration::ZERO)
+    }
+
+    /// [`TestBrowser::offer`] whose browser starts connecting only after
+    /// `delay` (a slow ICE and DTLS).
+    fn offer_later(
+        addr: SocketAddr,
+        path: &str,
+        token: &str,
+        fields: Value,
+        tone_hz: f64,
+        delay: Duration,
+    ) -> Result<TestBrowser, (u16, String)> {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let local = socket.local_addr().unwrap();
         let now = Instant::now();
@@ -103,6 +116,7 @@ impl TestBrowser {
             let (seen, heard, frames, stop) =
                 (seen.clone(), heard.clone(), frames.clone(), stop.clone());
             std::thread::spawn(move || {
+                std::thread::sleep(delay);
                 let ears = Ears {
                     seen: &seen,
                     heard: &heard,
@@ -480,7 +494,7 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     // SIPp cannot tell.) The listening in ends when the supervisor says
     // so, and by itself when the agent's phone goes away.
     let dir = tempfile::tempdir().unwrap();
-    let carrier = sip_support::customer_talking_a_tone(dir.path());
+    let carrier = sip_support::customers_talking_a_tone(dir.path(), 2);
     // Half the span away from the first test's range (same process).
     let port_min = 40_000 + ((std::process::id() % 150 + 75) % 150) as u16 * 160;
     let text = ephemeral_config(dir.path())
@@ -518,7 +532,7 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     support::import_list(
         &config,
         "demo",
-        "id,name,phone\nr1,Dee Live,+12025550141\n",
+        "id,name,phone\nr1,Dee Live,+12025550141\nr2,Eve Next,+12025550142\n",
         dir.path(),
     );
     let mut running = Running::start(&config);
@@ -545,17 +559,20 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    act(addr, "ready");
-    // The list loads in the background: ask until a record shows.
-    wait_for("a record to preview", || {
-        let path = "/api/agents/1001/preview";
-        http(addr, "POST", path, Some(AGENT_TOKEN), None).0 == 200
-    });
-    act(addr, "preview/call");
-    let on_call = agent.frame_count();
-    wait_for("the agent hears the customer", || {
-        agent.frames_carrying(on_call, CUSTOMER_HZ) > 10
-    });
+    let call_next = || {
+        act(addr, "ready");
+        // The list loads in the background: ask until a record shows.
+        wait_for("a record to preview", || {
+            let path = "/api/agents/1001/preview";
+            http(addr, "POST", path, Some(AGENT_TOKEN), None).0 == 200
+        });
+        act(addr, "preview/call");
+        let on_call = agent.frame_count();
+        wait_for("the agent hears the customer", || {
+            agent.frames_carrying(on_call, CUSTOMER_HZ) > 10
+        });
+    };
+    call_next();
 
     // Only supervisors listen in; only on agents there are.
     let (status, body) = http(
@@ -613,6 +630,27 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     let (status, body) = mode("shout");
     assert_eq!(status, 400, "{body}");
 
+    // Barge is into this call: the next customer connected to the agent
+    // finds the supervisor whispering.
+    let (status, body) = mode("barge");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(listen_ins(addr)[0]["mode"], json!("barge"));
+    act(addr, "hangup");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/agents/1001/disposition",
+        Some(AGENT_TOKEN),
+        Some(r#"{"code": "NI"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    call_next();
+    assert_eq!(listen_ins(addr)[0]["mode"], json!("whisper"));
+    let agent_mark = agent.frame_count();
+    wait_for("the agent hears the supervisor on the next call", || {
+        agent.frames_carrying(agent_mark, SUPERVISOR_HZ) > 25
+    });
+
     // The supervisor stops: heard no more, hearing no more.
     let (status, body) = http(addr, "DELETE", &path, Some(SUPERVISOR_TOKEN), None);
     assert_eq!(status, 204, "{body}");
@@ -628,6 +666,31 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     let (status, body) = http(addr, "DELETE", &path, Some(SUPERVISOR_TOKEN), None);
     assert_eq!(status, 404, "{body}");
     drop(supervisor);
+
+    // A supervisor asks, but its browser connects only once the agent's
+    // phone is another (the agent took it over from a second browser): it
+    // does not hear that one — it was not the phone listened in on.
+    let late = TestBrowser::offer_later(
+        addr,
+        "/api/agents/1001/listen",
+        SUPERVISOR_TOKEN,
+        json!({ "mode": "barge" }),
+        SUPERVISOR_HZ,
+        Duration::from_secs(3),
+    )
+    .expect("answered");
+    let agent = TestBrowser::connect(addr, false).expect("taken over");
+    wait_for("the second browser is the agent's phone", || {
+        phone_connected(addr) && agent.heard() > 0
+    });
+    wait_for("the late supervisor's browser connects", || {
+        late.connected()
+    });
+    wait_for("the late supervisor is turned away", || {
+        listen_ins(addr) == json!([])
+    });
+    assert_eq!(agent.frames_carrying(0, SUPERVISOR_HZ), 0);
+    drop(late);
 
     // Listening in again, then the agent's phone goes away: so does the
     // listening in.

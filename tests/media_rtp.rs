@@ -126,6 +126,13 @@ impl Phone {
     fn heard(&self) -> Vec<Received> {
         self.heard.lock().unwrap().clone()
     }
+
+    /// Stops talking (silence suppression: nothing is sent), still hearing.
+    fn hush(&mut self) {
+        for task in self.tasks.drain(1..) {
+            task.abort();
+        }
+    }
 }
 
 impl Drop for Phone {
@@ -640,7 +647,7 @@ async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
         .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
         .unwrap();
     supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5757);
-    listen_in(&agent, supervisor, ListenMode::Monitor)
+    listen_in(&agent, supervisor, ListenMode::Monitor, || {})
         .await
         .unwrap();
     let marks = |phones: [&Phone; 3]| phones.map(|p| p.heard().len());
@@ -814,4 +821,121 @@ async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
     );
     agent.close().await.unwrap();
     drop(next_phone);
+}
+
+#[tokio::test]
+async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_recording() {
+    use outdial::media::listen_in::ListenMode;
+    use outdial::net::rtp::{end_listen_in, listen_in};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const AGENT_HZ: f64 = 600.0;
+    const CUSTOMER_HZ: f64 = 1000.0;
+    const HOLD_HZ: f64 = 800.0;
+    const SUPERVISOR_HZ: f64 = 1700.0;
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("call.wav");
+    let pool = pool(41800);
+    // No comfort noise on the agent's leg: when nothing is relayed to the
+    // agent, the supervisor's voice must go alone.
+    let mut agent_phone = Phone::new().await;
+    let agent = RtpLeg::open(&pool, settings(0xA8, false)).unwrap();
+    agent
+        .set_negotiated(negotiated(agent_phone.addr(), Law::Ulaw))
+        .unwrap();
+    agent_phone.talk(agent.local_addr(), AGENT_HZ, Law::Ulaw, 0xA8A8);
+    let mut customer_phone = Phone::new().await;
+    let customer = RtpLeg::open(&pool, settings(0xC9, false)).unwrap();
+    customer
+        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
+        .unwrap();
+    customer_phone.talk(customer.local_addr(), CUSTOMER_HZ, Law::Ulaw, 0xC9C9);
+    let zip = ZipTone {
+        duration_ms: 60,
+        ..ZipTone::default()
+    };
+    let _bridged = bridge(&agent, customer, zip, Some(recording.clone()))
+        .await
+        .unwrap();
+    let mut supervisor_phone = Phone::new().await;
+    let supervisor = RtpLeg::open(&pool, settings(0x58, false)).unwrap();
+    supervisor
+        .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
+        .unwrap();
+    supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5858);
+    let ended = Arc::new(AtomicBool::new(false));
+    let on_end = {
+        let ended = ended.clone();
+        move || ended.store(true, Ordering::SeqCst)
+    };
+    listen_in(&agent, supervisor, ListenMode::Barge, on_end)
+        .await
+        .unwrap();
+    let phase = Duration::from_millis(800);
+    let marks = |agent: &Phone, customer: &Phone| (agent.heard().len(), customer.heard().len());
+    tokio::time::sleep(phase).await;
+
+    // The customer goes quiet (sends nothing): nothing is relayed to the
+    // agent, who still hears the supervisor.
+    customer_phone.hush();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let quiet = marks(&agent_phone, &customer_phone);
+    tokio::time::sleep(phase).await;
+    let quiet_end = marks(&agent_phone, &customer_phone);
+    // On hold: the customer hears the hold audio only; the agent, nothing
+    // relayed, still the supervisor.
+    hold_bridged(&agent, Prompt::from_samples(tone_samples(HOLD_HZ, 200))).unwrap();
+    let held = marks(&agent_phone, &customer_phone);
+    tokio::time::sleep(phase).await;
+    let held_end = marks(&agent_phone, &customer_phone);
+    resume_bridged(&agent).unwrap();
+    unbridge(&agent).await.unwrap();
+    end_listen_in(&agent).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !ended.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline, "on_end never called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let agent_heard = agent_phone.heard();
+    let customer_heard = customer_phone.heard();
+    let range = (quiet.0, quiet_end.0);
+    assert!(
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ) > 20,
+        "the agent, the customer quiet: {} of {}",
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ),
+        range.1 - range.0
+    );
+    let range = (held.0, held_end.0);
+    assert!(
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ) > 20,
+        "the agent, the customer on hold: {} of {}",
+        count_carrying(&agent_heard, range, SUPERVISOR_HZ),
+        range.1 - range.0
+    );
+    let range = (held.1, held_end.1);
+    assert!(count_carrying(&customer_heard, range, HOLD_HZ) > 20);
+    assert_eq!(
+        count_carrying(&customer_heard, range, SUPERVISOR_HZ),
+        0,
+        "the customer on hold hears the supervisor"
+    );
+
+    // The recording's agent channel has what the customer heard of the
+    // supervisor (barge), beside the agent.
+    let wav = Wav::read(&recording).unwrap();
+    assert_eq!(wav.channels, 2);
+    let right: Vec<i16> = wav.samples.iter().skip(1).step_by(2).copied().collect();
+    let windows_with = |hz: f64| {
+        right
+            .chunks(160)
+            .filter(|w| w.len() == 160 && goertzel_power(w, hz, 8000) > 2e6)
+            .count()
+    };
+    assert!(
+        windows_with(SUPERVISOR_HZ) > 20,
+        "{}",
+        windows_with(SUPERVISOR_HZ)
+    );
+    assert!(windows_with(AGENT_HZ) > 20);
+    agent.close().await.unwrap();
 }

@@ -97,9 +97,11 @@ pub enum AgentCommand {
     /// A supervisor listens in on this agent through `leg` (its remote is
     /// the supervisor's phone), across the customers spliced in, until
     /// `EndListenIn` or this phone goes away; `ended` is dropped then.
+    /// `on_end`: see [`rtp::listen_in`].
     ListenIn {
         leg: RtpLeg,
         mode: ListenMode,
+        on_end: Box<dyn FnOnce() + Send>,
         ended: oneshot::Sender<()>,
     },
     /// Who hears the supervisor listening in, from now on.
@@ -459,10 +461,10 @@ pub async fn agent_phone(
                     Progress::Relayed => { let _ = leg.push_live(samples); }
                     Progress::Generated | Progress::None => {}
                 },
-                Some(AgentCommand::ListenIn { leg: supervisor, mode, ended }) => {
+                Some(AgentCommand::ListenIn { leg: supervisor, mode, on_end, ended }) => {
                     // A supervisor's leg whose task has stopped drops
                     // `ended`: that supervisor hears nothing and is told.
-                    if rtp::listen_in(&leg, supervisor, mode).await.is_ok() {
+                    if rtp::listen_in(&leg, supervisor, mode, on_end).await.is_ok() {
                         listened = Some(ended);
                     }
                 }

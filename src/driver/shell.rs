@@ -383,6 +383,8 @@ impl Shell {
                 }
             }
             Effect::Connect { call, agent } => {
+                // On the agent's channel before the splice that follows.
+                self.before_connecting(&agent);
                 let Some(phone) = self.agent_media(&agent) else {
                     let cause = ConnectFailure::AgentPhoneGone;
                     return vec![Input::ConnectFailed { call, agent, cause }];

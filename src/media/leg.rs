@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::bridge::{OutStream, Source};
 use super::g711::Law;
+use super::listen_in::VoiceQueue;
 use super::prompt::{Prompt, PromptPlayer};
 use super::reorder::ReorderWindow;
 use super::rtcp::{self, RtcpPacket};
@@ -23,6 +24,11 @@ use crate::sdp::Negotiated;
 /// take over (a NAT rebinding, or media moved without a re-INVITE).
 const RELATCH_AFTER: Duration = Duration::from_secs(1);
 /// RTCP report interval (RFC 3550 §6.2 minimum is 5 s).
+/// A supervisor's voice waiting this long for a packet to ride on is sent
+/// alone: 80 ms. Relayed packets take it 20 ms at a time as it comes, so a
+/// queue this long means none are flowing (a jittery supervisor stays
+/// under it).
+pub const OVERLAY_ALONE_AFTER: usize = 8 * 80;
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest a decoded frame waits for a missing packet before it.
 const REORDER_WAIT: Duration = Duration::from_millis(60);
@@ -161,6 +167,10 @@ pub struct LegCore {
     next_rtcp: Instant,
     last_sr: Option<(u32, Instant)>,
     events: VecDeque<LegEvent>,
+    /// A supervisor's voice for this leg's party (see `push_overlay`).
+    overlay: VoiceQueue,
+    /// RTP only from the negotiated address (see `pin_to_remote`).
+    pinned: bool,
     pub counters: LegCounters,
 }
 
@@ -192,6 +202,8 @@ impl LegCore {
             next_rtcp: now + RTCP_INTERVAL,
             last_sr: None,
             events: VecDeque::new(),
+            overlay: VoiceQueue::default(),
+            pinned: false,
             counters: LegCounters::default(),
         };
         leg.idle(now);
@@ -268,6 +280,9 @@ impl LegCore {
             && packet.payload_type != PT_COMFORT_NOISE
         {
             return Err(DropReason::UnexpectedPayloadType(packet.payload_type));
+        }
+        if self.pinned && self.negotiated.remote != Some(from) {
+            return Err(DropReason::NotLatchedSource);
         }
         match self.latched {
             Some(latched) if latched == from => {}
@@ -396,6 +411,34 @@ impl LegCore {
         }
     }
 
+    /// A supervisor's voice for this leg's party (whisper, barge): mixed
+    /// into what the leg sends next — generated audio and relayed packets
+    /// alike ([`LegCore::mix_overlay_into`]) — and sent alone when neither
+    /// flows for [`OVERLAY_ALONE_AFTER`].
+    pub fn push_overlay(&mut self, samples: &[i16]) {
+        self.overlay.push(samples);
+    }
+
+    /// Drops the supervisor's voice waiting for this leg.
+    pub fn clear_overlay(&mut self) {
+        self.overlay.clear();
+    }
+
+    /// Mixes the waiting supervisor's voice into a packet relayed onto this
+    /// leg (already in this leg's law and payload type).
+    pub fn mix_overlay_into(&mut self, packet: &mut [u8]) -> bool {
+        let law = self.negotiated.law;
+        let audio_pt = self.negotiated.payload_type;
+        self.overlay.mix_into_packet(packet, law, audio_pt)
+    }
+
+    /// Takes RTP only from the negotiated address, never latching onto
+    /// another: for legs whose peer is a socket of our own (a browser
+    /// phone's leg side), which nobody else may stand in for.
+    pub fn pin_to_remote(&mut self) {
+        self.pinned = true;
+    }
+
     /// Plays the zip tone (to this leg only).
     pub fn play_zip(&mut self, tone: &ZipTone, now: Instant) {
         self.play(Prompt::from_samples(tone.samples()), now);
@@ -429,7 +472,20 @@ impl LegCore {
     /// A generated packet when one is due: written into `out`, with the
     /// address to send it to.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
-        let due = self.next_send?;
+        let samples_per_packet = (8 * self.negotiated.ptime_ms) as usize;
+        let mut samples = [0i16; 480];
+        let samples = &mut samples[..samples_per_packet.min(480)];
+        let Some(due) = self.next_send else {
+            // Nothing generated (the leg relays, or is quiet): a
+            // supervisor's voice that no relayed packet has carried for a
+            // while (the other party sends nothing in silence, or nobody
+            // is bridged) goes alone.
+            if self.overlay.len() < OVERLAY_ALONE_AFTER.max(samples.len()) {
+                return None;
+            }
+            self.overlay.add_into(samples);
+            return self.write_generated(samples, now, out);
+        };
         if now < due {
             return None;
         }
@@ -440,9 +496,6 @@ impl LegCore {
         } else {
             due + ptime
         });
-        let samples_per_packet = (8 * self.negotiated.ptime_ms) as usize;
-        let mut samples = [0i16; 480];
-        let samples = &mut samples[..samples_per_packet.min(480)];
         let mut frame = [0i16; FRAME_SAMPLES];
         for chunk in samples.chunks_mut(FRAME_SAMPLES) {
             let n = chunk.len();
@@ -463,6 +516,17 @@ impl LegCore {
             }
             chunk.copy_from_slice(&frame[..n]);
         }
+        self.overlay.add_into(samples);
+        self.write_generated(samples, now, out)
+    }
+
+    /// Writes a packet of our own audio into `out` (our stream's numbering).
+    fn write_generated(
+        &mut self,
+        samples: &[i16],
+        now: Instant,
+        out: &mut [u8],
+    ) -> Option<(usize, SocketAddr)> {
         let remote = self.remote()?;
         self.local_sequence = self.local_sequence.wrapping_add(1);
         self.local_timestamp = self.local_timestamp.wrapping_add(samples.len() as u32);

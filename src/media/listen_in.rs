@@ -74,6 +74,20 @@ impl VoiceQueue {
         self.samples.is_empty()
     }
 
+    /// Adds the waiting voice to `samples` (as much as waits), with
+    /// saturation. False: none waited.
+    pub fn add_into(&mut self, samples: &mut [i16]) -> bool {
+        let mut added = false;
+        for sample in samples.iter_mut() {
+            let Some(voice) = self.samples.pop_front() else {
+                break;
+            };
+            *sample = sample.saturating_add(voice);
+            added = true;
+        }
+        added
+    }
+
     /// Mixes the waiting voice into `packet`, an RTP packet of `law` audio
     /// under payload type `audio_pt` (anything else — an RFC 4733 event, a
     /// malformed packet — is left as it is). Takes as many samples as the

@@ -18,6 +18,10 @@ pub enum Channel {
     /// Mono recordings, and the left channel of a bridged call.
     Customer = 0,
     Agent = 1,
+    /// A supervisor barging in, as the customer heard it: kept apart and
+    /// summed into the agent's channel when the file is written (its own
+    /// timeline, so neither overwrites the other).
+    Supervisor = 2,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +35,8 @@ pub struct Recorder {
     path: PathBuf,
     started: Instant,
     channels: usize,
-    tracks: [Vec<i16>; 2],
-    anchors: [Option<Anchor>; 2],
+    tracks: [Vec<i16>; 3],
+    anchors: [Option<Anchor>; 3],
     /// Paused by the agent (a card number is read out): what arrives is
     /// dropped, and the gap it leaves is silence in the file.
     paused: bool,
@@ -52,8 +56,8 @@ impl Recorder {
             path: path.to_path_buf(),
             started: now,
             channels,
-            tracks: [Vec::new(), Vec::new()],
-            anchors: [None, None],
+            tracks: [Vec::new(), Vec::new(), Vec::new()],
+            anchors: [None, None, None],
             paused: false,
         }
     }
@@ -80,7 +84,13 @@ impl Recorder {
         now: Instant,
     ) {
         let index = channel as usize;
-        if index >= self.channels || self.paused {
+        // The supervisor is mixed into the agent's channel: stereo only.
+        let written_to = if channel == Channel::Supervisor {
+            1
+        } else {
+            index
+        };
+        if written_to >= self.channels || self.paused {
             return;
         }
         let anchor = match self.anchors[index] {
@@ -116,7 +126,17 @@ impl Recorder {
 
     /// Writes the file (16-bit PCM, 8 kHz) and returns its length in samples
     /// per channel.
-    pub fn finish(self) -> std::io::Result<usize> {
+    pub fn finish(mut self) -> std::io::Result<usize> {
+        let supervisor = std::mem::take(&mut self.tracks[Channel::Supervisor as usize]);
+        if !supervisor.is_empty() {
+            let agent = &mut self.tracks[Channel::Agent as usize];
+            if agent.len() < supervisor.len() {
+                agent.resize(supervisor.len(), 0);
+            }
+            for (sample, voice) in agent.iter_mut().zip(supervisor) {
+                *sample = sample.saturating_add(voice);
+            }
+        }
         let frames = self.tracks[..self.channels]
             .iter()
             .map(Vec::len)
@@ -186,6 +206,40 @@ mod tests {
         assert_eq!(left[200], 2);
         assert_eq!(right[799], 0);
         assert_eq!(right[800], 3);
+    }
+
+    #[test]
+    fn a_barging_supervisor_is_summed_into_the_agents_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("call.wav");
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut recorder = Recorder::stereo(&path, t0);
+        recorder.push(Channel::Agent, 2, 0, &[100; 320], t0);
+        // The supervisor's frame arrives before the agent's of the same
+        // moment: neither overwrites the other.
+        recorder.push(Channel::Supervisor, 9, 5000, &[40; 160], t0 + ms(40));
+        recorder.push(Channel::Agent, 2, 320, &[100; 160], t0 + ms(41));
+        recorder.push(Channel::Customer, 1, 0, &[7; 480], t0);
+        assert_eq!(recorder.finish().unwrap(), 480);
+        let wav = Wav::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let left: Vec<i16> = wav.samples.iter().step_by(2).copied().collect();
+        let right: Vec<i16> = wav.samples.iter().skip(1).step_by(2).copied().collect();
+        assert!(left.iter().all(|&s| s == 7), "the customer's channel alone");
+        assert!(right[..320].iter().all(|&s| s == 100));
+        assert!(
+            right[320..].iter().all(|&s| s == 140),
+            "{:?}",
+            &right[318..324]
+        );
+        // A mono recording has no agent channel: the supervisor is left out.
+        let mono = dir.path().join("mono.wav");
+        let mut recorder = Recorder::mono(&mono, t0);
+        recorder.push(Channel::Supervisor, 9, 0, &[40; 160], t0);
+        recorder.push(Channel::Customer, 1, 0, &[7; 160], t0);
+        assert_eq!(recorder.finish().unwrap(), 160);
+        let wav = Wav::parse(&std::fs::read(&mono).unwrap()).unwrap();
+        assert!(wav.samples.iter().all(|&s| s == 7));
     }
 
     #[test]

@@ -353,6 +353,11 @@ pub fn carrier_router_ringing(dir: &Path, talk_ms: u64, ring_ms: u64) -> PathBuf
 /// for 25 s (its "Hello?" lasts the whole file, not the usual 2540 ms),
 /// hanging up after 20 s unless we do first.
 pub fn customer_talking_a_tone(dir: &Path) -> Sipp {
+    customers_talking_a_tone(dir, 1)
+}
+
+/// [`customer_talking_a_tone`] for `calls` calls, one after the other.
+pub fn customers_talking_a_tone(dir: &Path, calls: u32) -> Sipp {
     let audio = dir.join("audio");
     std::fs::create_dir_all(&audio).unwrap();
     write_ulaw_tone(&audio.join("human_hello.wav"), 1000.0, 25_000);
@@ -368,7 +373,7 @@ pub fn customer_talking_a_tone(dir: &Path) -> Sipp {
     .unwrap();
     Sipp::uas(
         scenario.to_str().unwrap(),
-        1,
+        calls,
         &["-set", "talk_ms", "20000", "-timeout", "60s"],
     )
 }

@@ -25,6 +25,10 @@ use crate::sdp::{Direction, Negotiated};
 /// One supervisor listening in.
 pub(super) struct ListenInEntry {
     agent: String,
+    /// The agent's phone (its media task) when the supervisor asked: the
+    /// one listened in on, not one the agent has by the time the
+    /// supervisor's browser connects (a logout and login in between).
+    agent_phone: mpsc::UnboundedSender<AgentCommand>,
     phone: BrowserPhoneHandle,
     mode: ListenMode,
     /// The agent's media task it is part of, once the supervisor's browser
@@ -58,6 +62,8 @@ pub struct ListenInView {
 pub enum ListenInRefused {
     #[error("unknown agent `{0}`")]
     UnknownAgent(String),
+    #[error("agent `{0}` is simulated (load tests): there is no call to hear")]
+    Simulated(String),
     #[error(
         "agent `{0}` has no phone call to listen in on (not logged in, or the phone is not up)"
     )]
@@ -82,12 +88,20 @@ impl Shell {
         offer: &str,
         mode: ListenMode,
     ) -> Result<ListenInAnswer, ListenInRefused> {
-        if !self.config.agents.iter().any(|a| a.id == agent) {
+        let Some(config) = self.config.agents.iter().find(|a| a.id == agent) else {
             return Err(ListenInRefused::UnknownAgent(agent.to_string()));
+        };
+        if config.simulated.is_some() {
+            return Err(ListenInRefused::Simulated(agent.to_string()));
         }
-        if !self.agents.get(agent).is_some_and(|phone| phone.up) {
+        let Some(agent_phone) = self
+            .agents
+            .get(agent)
+            .filter(|phone| phone.up)
+            .map(|phone| phone.media.clone())
+        else {
             return Err(ListenInRefused::NoCall(agent.to_string()));
-        }
+        };
         if let Some((&session, _)) = self.listen_ins.iter().find(|(_, e)| e.agent == agent) {
             return Err(ListenInRefused::AlreadyListened(agent.to_string(), session));
         }
@@ -111,6 +125,7 @@ impl Shell {
             session,
             ListenInEntry {
                 agent: agent.to_string(),
+                agent_phone,
                 phone,
                 mode,
                 joined: None,
@@ -168,10 +183,15 @@ impl Shell {
         let Some(entry) = self.listen_ins.get(&session) else {
             return;
         };
-        let Some(media) = self.agents.get(agent).map(|phone| phone.media.clone()) else {
+        let still_up = self
+            .agents
+            .get(agent)
+            .is_some_and(|phone| phone.up && phone.media.same_channel(&entry.agent_phone));
+        if !still_up {
             self.drop_listen_in(session, "the agent's phone call ended");
             return;
-        };
+        }
+        let media = entry.agent_phone.clone();
         let leg = match self.open_leg() {
             Ok(leg) => leg,
             Err(error) => {
@@ -198,10 +218,21 @@ impl Shell {
             .send(BrowserPhoneCommand::Leg(leg_address));
         let (ended, agent_gone) = oneshot::channel();
         let mode = entry.mode;
-        if media
-            .send(AgentCommand::ListenIn { leg, mode, ended })
-            .is_err()
-        {
+        // Before the leg's ports go back to the pool (they may carry a
+        // customer next), the supervisor's phone stops sending there.
+        let on_end = {
+            let phone = entry.phone.commands.clone();
+            Box::new(move || {
+                let _ = phone.send(BrowserPhoneCommand::NoLeg);
+            })
+        };
+        let listen = AgentCommand::ListenIn {
+            leg,
+            mode,
+            on_end,
+            ended,
+        };
+        if media.send(listen).is_err() {
             self.drop_listen_in(session, "the agent's phone call ended");
             return;
         }
@@ -217,6 +248,21 @@ impl Shell {
         }
         self.publish_listen_ins();
         tracing::info!(%agent, session, "the supervisor hears the agent");
+    }
+
+    /// A customer is about to be connected to `agent`: a supervisor who
+    /// barged in on the call before goes back to whispering — the next
+    /// customer never hears a stranger without the supervisor choosing so.
+    pub(super) fn before_connecting(&mut self, agent: &str) {
+        let barging = self
+            .listen_ins
+            .iter()
+            .find(|(_, entry)| entry.agent == agent && entry.mode == ListenMode::Barge)
+            .map(|(&session, _)| session);
+        if let Some(session) = barging {
+            tracing::info!(%agent, session, "a new customer: the supervisor whispers now");
+            self.set_listen_mode(session, ListenMode::Whisper);
+        }
     }
 
     fn drop_listen_in(&mut self, session: u64, why: &'static str) -> bool {

@@ -277,3 +277,76 @@ fn rtcp_bye_and_receiver_reports() {
     assert_eq!(leg.poll_event(t0).unwrap(), LegEvent::Latched(from));
     assert_eq!(leg.poll_event(t0).unwrap(), LegEvent::RemoteBye);
 }
+
+#[test]
+fn a_pinned_leg_takes_rtp_from_its_negotiated_address_only() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    leg.pin_to_remote();
+    let own: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    let stranger: SocketAddr = "203.0.113.66:5000".parse().unwrap();
+    // Not even first, nor after any silence.
+    assert_eq!(
+        leg.on_rtp(&rtp(0, 1, 0, 0xFF), stranger, t0),
+        Err(DropReason::NotLatchedSource)
+    );
+    assert!(leg.on_rtp(&rtp(0, 2, 160, 0xFF), own, t0).is_ok());
+    let later = t0 + Duration::from_secs(5);
+    assert_eq!(
+        leg.on_rtp(&rtp(0, 3, 320, 0xFF), stranger, later),
+        Err(DropReason::NotLatchedSource)
+    );
+    assert_eq!(leg.remote(), Some(own));
+}
+
+#[test]
+fn a_supervisors_voice_rides_on_what_the_leg_sends_or_goes_alone() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let mut out = [0u8; 1500];
+    let decoded = |out: &[u8], len: usize| -> Vec<i16> {
+        let p = RtpPacket::parse(&out[..len]).unwrap();
+        p.payload.iter().map(|&c| Law::Ulaw.decode(c)).collect()
+    };
+    // Generated audio (live here) carries it, summed.
+    leg.play_live(t0);
+    leg.push_live(&[1000; 160]);
+    leg.push_overlay(&[2000; 160]);
+    let (len, _) = leg.poll_transmit(t0, &mut out).unwrap();
+    let heard = decoded(&out, len);
+    assert!(
+        heard.iter().all(|&s| (2900..3100).contains(&s)),
+        "{:?}",
+        &heard[..4]
+    );
+
+    // A relayed packet carries it: in place, 20 ms at a time.
+    leg.stop_generating();
+    leg.push_overlay(&[-3000; 320]);
+    let mut relayed = rtp(0, 9, 1440, Law::Ulaw.encode(500));
+    assert!(leg.mix_overlay_into(&mut relayed));
+    let heard: Vec<i16> = relayed[12..].iter().map(|&c| Law::Ulaw.decode(c)).collect();
+    assert!(
+        heard.iter().all(|&s| (-2600..-2400).contains(&s)),
+        "{:?}",
+        &heard[..4]
+    );
+    // Not enough waiting to say nothing flows: nothing is sent alone.
+    let t1 = t0 + Duration::from_millis(20);
+    assert!(leg.poll_transmit(t1, &mut out).is_none());
+    // Nothing takes it for long enough: it goes alone, a packet at a time
+    // as it comes, so it never runs further behind.
+    leg.push_overlay(&[-3000; 480]);
+    let (len, _) = leg.poll_transmit(t1, &mut out).unwrap();
+    let heard = decoded(&out, len);
+    assert!(
+        heard.iter().all(|&s| (-3100..-2900).contains(&s)),
+        "{:?}",
+        &heard[..4]
+    );
+    assert!(leg.poll_transmit(t1, &mut out).is_none());
+    // Cleared: nothing rides any more.
+    leg.clear_overlay();
+    let mut relayed = rtp(0, 10, 1600, Law::Ulaw.encode(500));
+    assert!(!leg.mix_overlay_into(&mut relayed));
+}

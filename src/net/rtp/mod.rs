@@ -73,6 +73,7 @@ pub(crate) enum Command {
     Listen {
         supervisor: Box<task::LegParts>,
         mode: ListenMode,
+        on_end: Box<dyn FnOnce() + Send>,
     },
     ListenMode(ListenMode),
     /// The supervisor stops listening: its leg's ports go back to the pool.
@@ -330,11 +331,14 @@ pub fn resume_bridged(agent: &RtpLeg) -> Result<(), RtpLegError> {
 /// remote is the supervisor's phone): the supervisor hears the agent and
 /// whichever customer is bridged in, mixed, for as long as the agent's leg
 /// lasts or until [`end_listen_in`]; `mode` says who hears the supervisor.
-/// `supervisor`'s task hands the leg over and ends.
+/// `supervisor`'s task hands the leg over and ends. `on_end` is called when
+/// the listening in ends, before the supervisor leg's ports go back to the
+/// pool (tell its peer to stop sending there).
 pub async fn listen_in(
     agent: &RtpLeg,
     supervisor: RtpLeg,
     mode: ListenMode,
+    on_end: impl FnOnce() + Send + 'static,
 ) -> Result<(), RtpLegError> {
     let (tx, rx) = oneshot::channel();
     supervisor.send(Command::Detach(tx))?;
@@ -342,6 +346,7 @@ pub async fn listen_in(
     agent.send(Command::Listen {
         supervisor: Box::new(parts),
         mode,
+        on_end: Box::new(on_end),
     })
 }
 

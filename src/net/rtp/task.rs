@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::{Command, PortLease};
 use crate::media::bridge::{Translation, relay_in_place};
 use crate::media::leg::{AudioFrame, LegCore, LegCounters, LegEvent, LiveSource};
-use crate::media::listen_in::{ListenMode, VoiceQueue};
+use crate::media::listen_in::ListenMode;
 use crate::media::prompt::Prompt;
 use crate::media::recorder::{Channel, Recorder};
 use crate::media::rtp::MAX_PACKET_LEN;
@@ -181,50 +181,99 @@ impl LegParts {
 struct ListenIn {
     supervisor: LegParts,
     mode: ListenMode,
-    /// The supervisor's voice for the next packets relayed to each party.
-    to_agent: VoiceQueue,
-    to_customer: VoiceQueue,
+    /// Called when the listening in ends, before the supervisor leg's ports
+    /// go back to the pool (its phone stops sending there).
+    on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for ListenIn {
+    fn drop(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end();
+        }
+    }
+}
+
+/// Who may hear a supervisor now: the agent always; the customer only
+/// while bridged and not on hold (with the recording of the bridge, for
+/// what the customer hears).
+struct Hearers<'a> {
+    agent: &'a mut LegCore,
+    customer: Option<(&'a mut LegCore, Option<&'a mut Recorder>)>,
+}
+
+impl<'a> Hearers<'a> {
+    fn of(agent: &'a mut LegParts, bridged: Option<&'a mut Bridged>) -> Hearers<'a> {
+        let customer = bridged
+            .filter(|b| b.hold.is_none())
+            .map(|b| (&mut b.customer.core, b.recorder.as_mut()));
+        Hearers {
+            agent: &mut agent.core,
+            customer,
+        }
+    }
 }
 
 impl ListenIn {
-    fn new(mut supervisor: LegParts, mode: ListenMode, now: Instant) -> ListenIn {
+    fn new(
+        mut supervisor: LegParts,
+        mode: ListenMode,
+        on_end: Box<dyn FnOnce() + Send>,
+        now: Instant,
+    ) -> ListenIn {
         supervisor.core.set_decode(true);
+        // Its peer is our own socket (the supervisor's browser phone):
+        // nobody else may stand in for it and hear the call.
+        supervisor.core.pin_to_remote();
         // The agent (first source) and the customer (second), mixed.
         supervisor.core.play_live(now);
         ListenIn {
             supervisor,
             mode,
-            to_agent: VoiceQueue::default(),
-            to_customer: VoiceQueue::default(),
+            on_end: Some(on_end),
         }
     }
 
-    /// Sends the supervisor what is due, and queues what the supervisor
-    /// said for the parties the mode lets hear it.
-    fn service(&mut self, now: Instant, out: &mut [u8]) {
+    /// Sends the supervisor what is due, and hands what the supervisor
+    /// said to the parties the mode lets hear it.
+    fn service(&mut self, now: Instant, out: &mut [u8], hearers: Hearers) {
         self.supervisor.transmit(now, out);
-        self.take_voice(now);
+        self.take_voice(now, hearers);
         self.supervisor.drain_events(now);
     }
 
-    fn take_voice(&mut self, now: Instant) {
+    fn take_voice(&mut self, now: Instant, mut hearers: Hearers) {
         while let Some(frame) = self.supervisor.core.poll_frame(now) {
             if self.mode.agent_hears_supervisor() {
-                self.to_agent.push(&frame.samples);
+                hearers.agent.push_overlay(&frame.samples);
             }
-            if self.mode.customer_hears_supervisor() {
-                self.to_customer.push(&frame.samples);
+            if self.mode.customer_hears_supervisor()
+                && let Some((customer, recorder)) = hearers.customer.as_mut()
+            {
+                customer.push_overlay(&frame.samples);
+                // What the customer heard is in the call's recording.
+                if let Some(recorder) = recorder {
+                    recorder.push(
+                        Channel::Supervisor,
+                        frame.ssrc,
+                        frame.timestamp,
+                        &frame.samples,
+                        now,
+                    );
+                }
             }
         }
     }
 
-    fn set_mode(&mut self, mode: ListenMode) {
+    fn set_mode(&mut self, mode: ListenMode, hearers: Hearers) {
         self.mode = mode;
         if !mode.agent_hears_supervisor() {
-            self.to_agent.clear();
+            hearers.agent.clear_overlay();
         }
-        if !mode.customer_hears_supervisor() {
-            self.to_customer.clear();
+        if !mode.customer_hears_supervisor()
+            && let Some((customer, _)) = hearers.customer
+        {
+            customer.clear_overlay();
         }
     }
 
@@ -268,14 +317,8 @@ async fn readable(socket: Option<&UdpSocket>) -> std::io::Result<()> {
 }
 
 /// Relays one received datagram from `from_leg` onto `to_leg`'s stream,
-/// with a supervisor's `voice` for `to_leg` mixed in.
-fn relay(
-    buf: &mut [u8],
-    from_leg: &mut LegParts,
-    to_leg: &mut LegParts,
-    voice: Option<&mut VoiceQueue>,
-    now: Instant,
-) {
+/// with a supervisor's voice for `to_leg` (if any waits) mixed in.
+fn relay(buf: &mut [u8], from_leg: &mut LegParts, to_leg: &mut LegParts, now: Instant) {
     let Some(remote) = to_leg.core.remote() else {
         from_leg.relay_dropped += 1;
         return;
@@ -283,10 +326,7 @@ fn relay(
     let translation = translation(from_leg.core.negotiated(), to_leg.core.negotiated());
     match relay_in_place(buf, &translation, to_leg.core.out_stream(), now) {
         Ok(len) => {
-            if let Some(voice) = voice {
-                let to = to_leg.core.negotiated();
-                voice.mix_into_packet(&mut buf[..len], to.law, to.payload_type);
-            }
+            to_leg.core.mix_overlay_into(&mut buf[..len]);
             if to_leg.lease.rtp.try_send_to(&buf[..len], remote).is_ok() {
                 to_leg.core.counters.sent += 1;
             } else {
@@ -344,7 +384,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
             deadline = deadline.min(b.customer.core.deadline());
         }
         if let Some(l) = listening.as_mut() {
-            l.service(now, &mut out);
+            l.service(now, &mut out, Hearers::of(&mut leg, bridged.as_mut()));
             deadline = deadline.min(l.supervisor.core.deadline());
         }
         sleep
@@ -402,6 +442,9 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             b.zip_playing = false;
                             leg.core.idle(now);
                             b.customer.core.play(audio.clone(), now);
+                            // On hold the customer hears the hold audio
+                            // only, a barging supervisor too.
+                            b.customer.core.clear_overlay();
                             b.hold = Some(audio);
                         }
                     }
@@ -413,19 +456,25 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             leg.core.stop_generating();
                         }
                     }
-                    Command::Listen { supervisor, mode } => {
+                    Command::Listen { supervisor, mode, on_end } => {
                         // A supervisor already listening is replaced (its
                         // ports go back to the pool).
-                        listening = Some(ListenIn::new(*supervisor, mode, now));
+                        if let Some(mut previous) = listening.take() {
+                            previous.set_mode(ListenMode::Monitor, Hearers::of(&mut leg, bridged.as_mut()));
+                        }
+                        listening = Some(ListenIn::new(*supervisor, mode, on_end, now));
                         set_tapped(&mut leg, bridged.as_mut(), true);
                     }
                     Command::ListenMode(mode) => {
                         if let Some(l) = listening.as_mut() {
-                            l.set_mode(mode);
+                            l.set_mode(mode, Hearers::of(&mut leg, bridged.as_mut()));
                         }
                     }
                     Command::EndListen => {
-                        listening = None;
+                        if let Some(mut l) = listening.take() {
+                            // Nothing said before the end is heard after it.
+                            l.set_mode(ListenMode::Monitor, Hearers::of(&mut leg, bridged.as_mut()));
+                        }
                         set_tapped(&mut leg, bridged.as_mut(), false);
                     }
                     Command::PauseRecording(paused) => {
@@ -462,6 +511,8 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             }
                             let mut customer = b.customer;
                             customer.tapped = false;
+                            // A barging supervisor's last words stay here.
+                            customer.core.clear_overlay();
                             customer.update_decode(false);
                             customer.core.idle(now);
                             customer
@@ -499,8 +550,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                                 // On hold the customer hears the hold audio,
                                 // not the agent.
                                 if b.hold.is_none() {
-                                    let voice = listening.as_mut().map(|l| &mut l.to_customer);
-                                    relay(&mut rx[..len], &mut leg, &mut b.customer, voice, now);
+                                    relay(&mut rx[..len], &mut leg, &mut b.customer, now);
                                 }
                                 leg.forward_frames(
                                     now,
@@ -530,8 +580,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                     let now = Instant::now();
                     if b.customer.core.on_rtp(&rx[..len], from, now).is_ok() {
                         if b.relays_customer() {
-                            let voice = listening.as_mut().map(|l| &mut l.to_agent);
-                            relay(&mut rx[..len], &mut b.customer, &mut leg, voice, now);
+                            relay(&mut rx[..len], &mut b.customer, &mut leg, now);
                         } else if b.zip_playing {
                             // The agent hears the zip tone, not the customer, first.
                             b.customer.relay_dropped += 1;
@@ -557,7 +606,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 while let Ok((len, from)) = l.supervisor.lease.rtp.try_recv_from(&mut rx) {
                     let now = Instant::now();
                     if l.supervisor.core.on_rtp(&rx[..len], from, now).is_ok() {
-                        l.take_voice(now);
+                        l.take_voice(now, Hearers::of(&mut leg, bridged.as_mut()));
                     }
                 }
             }
