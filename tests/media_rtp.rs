@@ -832,6 +832,7 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
     const CUSTOMER_HZ: f64 = 1000.0;
     const HOLD_HZ: f64 = 800.0;
     const SUPERVISOR_HZ: f64 = 1700.0;
+    const STRANGER_HZ: f64 = 1300.0;
     let dir = tempfile::tempdir().unwrap();
     let recording = dir.path().join("call.wav");
     let pool = pool(41800);
@@ -862,6 +863,7 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
         .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
         .unwrap();
     supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5858);
+    let supervisor_leg = supervisor.local_addr();
     let ended = Arc::new(AtomicBool::new(false));
     let on_end = {
         let ended = ended.clone();
@@ -887,6 +889,22 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
     let held = marks(&agent_phone, &customer_phone);
     tokio::time::sleep(phase).await;
     let held_end = marks(&agent_phone, &customer_phone);
+    // The supervisor goes quiet for longer than a leg waits before
+    // latching onto another source; a stranger then talks to the
+    // supervisor leg's port: never heard (the leg is pinned to its phone).
+    supervisor_phone.hush();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let stranger_from = agent_phone.heard().len();
+    let mut stranger = Phone::new().await;
+    stranger.talk(supervisor_leg, STRANGER_HZ, Law::Ulaw, 0x0BAD);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    drop(stranger);
+    let stranger_heard = count_carrying(
+        &agent_phone.heard(),
+        (stranger_from, agent_phone.heard().len()),
+        STRANGER_HZ,
+    );
+    assert_eq!(stranger_heard, 0, "a stranger stood in for the supervisor");
     resume_bridged(&agent).unwrap();
     unbridge(&agent).await.unwrap();
     end_listen_in(&agent).unwrap();

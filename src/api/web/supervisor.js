@@ -127,6 +127,8 @@ async function refresh() {
       // The dialer ended it: the agent's phone call ended (logout).
       stopListeningHere("ended — " + listening.agent + "'s phone call ended");
     }
+    const mine = listenIns.find((l) => l.session === listening.session);
+    if (mine) showListenMode(mine.mode);
     const listenedIn = new Map(listenIns.map((l) => [l.agent, l.mode]));
     outdial.patchRows(
       $("agents"),
@@ -640,12 +642,20 @@ async function listenIn(agent) {
   }
 }
 
+// The mode the dialer has (it turns a barge into a whisper when the agent's
+// next customer is connected): the radio button and the microphone follow.
+function showListenMode(mode) {
+  const radio = document.querySelector('input[name="listen-mode"][value="' + mode + '"]');
+  if (radio && !radio.checked) radio.checked = true;
+  // The microphone is live only where someone hears it.
+  if (listening.stream) listening.stream.getAudioTracks().forEach((track) => (track.enabled = mode !== "monitor"));
+}
+
 async function setListenMode(mode) {
   if (listening.session === null) return;
   try {
     await outdial.api("PATCH", "/api/listen-ins/" + listening.session, { mode });
-    // The microphone is live only where someone hears it.
-    if (listening.stream) listening.stream.getAudioTracks().forEach((track) => (track.enabled = mode !== "monitor"));
+    showListenMode(mode);
     say("");
     refresh();
   } catch (error) {

@@ -245,6 +245,9 @@ impl Shell {
         // browser phone's leg side by (loopback when it binds them all).
         let leg_address = SocketAddr::new(leg_side.ip(), leg.local_addr().port());
         let _ = commands.send(BrowserPhoneCommand::Leg(leg_address));
+        // Only the browser phone speaks for the agent on this leg: a
+        // stranger's RTP to its port is never taken for the agent's voice.
+        let _ = leg.pin_to_remote();
         self.start_local_agent_leg(agent, leg, leg_side, None, Some(session));
         tracing::info!(%agent, session, "reservation call up on the browser phone");
         Some(vec![Input::AgentLeg {

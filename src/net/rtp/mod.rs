@@ -43,6 +43,8 @@ pub enum RtpLegError {
 
 pub(crate) enum Command {
     Negotiated(Negotiated),
+    /// RTP only from the negotiated address (see `LegCore::pin_to_remote`).
+    PinRemote,
     /// A re-offer for the customer spliced into this (agent) leg.
     CustomerNegotiated(Negotiated),
     Play(Prompt),
@@ -145,6 +147,13 @@ impl RtpLeg {
     /// The offer/answer result (initial, or a re-INVITE's).
     pub fn set_negotiated(&self, negotiated: Negotiated) -> Result<(), RtpLegError> {
         self.send(Command::Negotiated(negotiated))
+    }
+
+    /// Takes RTP only from the negotiated address, never latching onto
+    /// another: for a leg whose peer is a socket of our own (a browser
+    /// phone's leg side), which no stranger may stand in for.
+    pub fn pin_to_remote(&self) -> Result<(), RtpLegError> {
+        self.send(Command::PinRemote)
     }
 
     /// Plays a prompt to the remote party; `LegEvent::PlaybackFinished` at the end.

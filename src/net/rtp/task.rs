@@ -399,6 +399,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 let now = Instant::now();
                 match command {
                     Command::Negotiated(n) => leg.core.renegotiate(n, now),
+                    Command::PinRemote => leg.core.pin_to_remote(),
                     Command::CustomerNegotiated(n) => {
                         if let Some(b) = bridged.as_mut() {
                             b.customer.core.renegotiate(n, now);
