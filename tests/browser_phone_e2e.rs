@@ -655,7 +655,13 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     let (status, body) = http(addr, "DELETE", &path, Some(SUPERVISOR_TOKEN), None);
     assert_eq!(status, 204, "{body}");
     assert_eq!(listen_ins(addr), json!([]));
-    std::thread::sleep(Duration::from_millis(300));
+    // Frames already on their way may still be decrypted by a slow test
+    // thread: wait until none arrive for a moment, then watch a second.
+    wait_for("the supervisor hears no more", || {
+        let before = supervisor.frame_count();
+        std::thread::sleep(Duration::from_millis(300));
+        supervisor.frame_count() == before
+    });
     let (agent_mark, supervisor_mark) = (agent.frame_count(), supervisor.frame_count());
     std::thread::sleep(Duration::from_secs(1));
     assert!(agent.frames_carrying(agent_mark, CUSTOMER_HZ) > 25);
@@ -683,12 +689,19 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     wait_for("the second browser is the agent's phone", || {
         phone_connected(addr) && agent.heard() > 0
     });
+    let mut ever_heard = false;
+    let mut watch = |done: &dyn Fn(&Value) -> bool| {
+        let now = listen_ins(addr);
+        ever_heard |= now[0]["hearing"] == json!(true);
+        done(&now)
+    };
     wait_for("the late supervisor's browser connects", || {
-        late.connected()
+        watch(&|_| late.connected())
     });
     wait_for("the late supervisor is turned away", || {
-        listen_ins(addr) == json!([])
+        watch(&|now| *now == json!([]))
     });
+    assert!(!ever_heard, "the late supervisor joined a phone");
     assert_eq!(agent.frames_carrying(0, SUPERVISOR_HZ), 0);
     drop(late);
 

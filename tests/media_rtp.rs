@@ -15,7 +15,7 @@ use outdial::media::rtp::{RtpPacket, write_header};
 use outdial::media::tones::{ZipTone, goertzel_power};
 use outdial::media::wav::Wav;
 use outdial::net::rtp::{
-    PortPool, RtpLeg, bridge, hold_bridged, resume_bridged, take_back, unbridge,
+    OnEnd, PortPool, RtpLeg, bridge, hold_bridged, resume_bridged, take_back, unbridge,
 };
 use outdial::sdp::{Direction, Negotiated};
 use tokio::net::UdpSocket;
@@ -647,7 +647,7 @@ async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
         .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
         .unwrap();
     supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5757);
-    listen_in(&agent, supervisor, ListenMode::Monitor, || {})
+    listen_in(&agent, supervisor, ListenMode::Monitor, OnEnd::new(|| {}))
         .await
         .unwrap();
     let marks = |phones: [&Phone; 3]| phones.map(|p| p.heard().len());
@@ -869,7 +869,7 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
         let ended = ended.clone();
         move || ended.store(true, Ordering::SeqCst)
     };
-    listen_in(&agent, supervisor, ListenMode::Barge, on_end)
+    listen_in(&agent, supervisor, ListenMode::Barge, OnEnd::new(on_end))
         .await
         .unwrap();
     let phase = Duration::from_millis(800);

@@ -99,9 +99,10 @@ pub enum AgentCommand {
     /// `EndListenIn` or this phone goes away; `ended` is dropped then.
     /// `on_end`: see [`rtp::listen_in`].
     ListenIn {
+        // First: dropped (and run) before the supervisor's leg.
+        on_end: rtp::OnEnd,
         leg: RtpLeg,
         mode: ListenMode,
-        on_end: Box<dyn FnOnce() + Send>,
         ended: oneshot::Sender<()>,
     },
     /// Who hears the supervisor listening in, from now on.

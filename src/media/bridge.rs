@@ -76,6 +76,11 @@ impl OutStream {
         self.source
     }
 
+    /// When the last packet of this stream (ours or relayed) went.
+    pub fn last_sent(&self) -> Option<Instant> {
+        self.last_sent
+    }
+
     /// Maps a packet of `source` with its own sequence and timestamp onto
     /// this stream. A new source continues our sequence at +1 and our
     /// timestamp by the wall time since our last packet (at least one

@@ -23,12 +23,17 @@ use crate::sdp::Negotiated;
 /// How long the latched source may be silent before another address may
 /// take over (a NAT rebinding, or media moved without a re-INVITE).
 const RELATCH_AFTER: Duration = Duration::from_secs(1);
+/// A supervisor's voice goes alone once nothing has been sent on the leg's
+/// stream for this many packet times (the other party sends nothing in
+/// silence, nobody is bridged): three, so a relayed packet a little late
+/// is never overtaken, and an RFC 4733 event (relayed every 20 ms or so,
+/// carrying no voice) is never split by one.
+pub const OVERLAY_ALONE_AFTER_PTIMES: u32 = 3;
+/// Most of a supervisor's voice kept waiting once some of it has been
+/// sent, in packet times: a supervisor whose clock runs ahead, or a burst
+/// after a network stall, never builds up delay.
+const OVERLAY_KEPT_PTIMES: usize = 3;
 /// RTCP report interval (RFC 3550 §6.2 minimum is 5 s).
-/// A supervisor's voice waiting this long for a packet to ride on is sent
-/// alone: 80 ms. Relayed packets take it 20 ms at a time as it comes, so a
-/// queue this long means none are flowing (a jittery supervisor stays
-/// under it).
-pub const OVERLAY_ALONE_AFTER: usize = 8 * 80;
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest a decoded frame waits for a missing packet before it.
 const REORDER_WAIT: Duration = Duration::from_millis(60);
@@ -169,6 +174,9 @@ pub struct LegCore {
     events: VecDeque<LegEvent>,
     /// A supervisor's voice for this leg's party (see `push_overlay`).
     overlay: VoiceQueue,
+    /// When the last packet of that voice alone went (see
+    /// `overlay_alone_due`).
+    overlay_alone_at: Option<Instant>,
     /// RTP only from the negotiated address (see `pin_to_remote`).
     pinned: bool,
     pub counters: LegCounters,
@@ -203,6 +211,7 @@ impl LegCore {
             last_sr: None,
             events: VecDeque::new(),
             overlay: VoiceQueue::default(),
+            overlay_alone_at: None,
             pinned: false,
             counters: LegCounters::default(),
         };
@@ -414,7 +423,7 @@ impl LegCore {
     /// A supervisor's voice for this leg's party (whisper, barge): mixed
     /// into what the leg sends next — generated audio and relayed packets
     /// alike ([`LegCore::mix_overlay_into`]) — and sent alone when neither
-    /// flows for [`OVERLAY_ALONE_AFTER`].
+    /// flows (see [`OVERLAY_ALONE_AFTER_PTIMES`]).
     pub fn push_overlay(&mut self, samples: &[i16]) {
         self.overlay.push(samples);
     }
@@ -429,7 +438,32 @@ impl LegCore {
     pub fn mix_overlay_into(&mut self, packet: &mut [u8]) -> bool {
         let law = self.negotiated.law;
         let audio_pt = self.negotiated.payload_type;
-        self.overlay.mix_into_packet(packet, law, audio_pt)
+        let mixed = self.overlay.mix_into_packet(packet, law, audio_pt);
+        if mixed {
+            let packet_samples = 8 * self.negotiated.ptime_ms as usize;
+            self.overlay
+                .keep_newest(OVERLAY_KEPT_PTIMES * packet_samples);
+        }
+        mixed
+    }
+
+    /// When a supervisor's voice that waits goes alone (see
+    /// [`OVERLAY_ALONE_AFTER_PTIMES`]): `None` while none waits or the leg
+    /// generates its own audio (which carries it).
+    fn overlay_alone_due(&self) -> Option<Instant> {
+        if self.overlay.is_empty() || self.next_send.is_some() {
+            return None;
+        }
+        let ptime = Duration::from_millis(u64::from(self.negotiated.ptime_ms));
+        let last_sent = self.out.last_sent();
+        Some(match (last_sent, self.overlay_alone_at) {
+            // Going alone already (nothing relayed since): one per ptime.
+            (Some(last), Some(alone)) if last == alone => alone + ptime,
+            (Some(last), _) => last + ptime * OVERLAY_ALONE_AFTER_PTIMES,
+            // Nothing ever sent on this stream: at once (any instant
+            // passed will do; this one always is).
+            (None, _) => self.last_receive,
+        })
     }
 
     /// Takes RTP only from the negotiated address, never latching onto
@@ -477,14 +511,29 @@ impl LegCore {
         let samples = &mut samples[..samples_per_packet.min(480)];
         let Some(due) = self.next_send else {
             // Nothing generated (the leg relays, or is quiet): a
-            // supervisor's voice that no relayed packet has carried for a
-            // while (the other party sends nothing in silence, or nobody
-            // is bridged) goes alone.
-            if self.overlay.len() < OVERLAY_ALONE_AFTER.max(samples.len()) {
+            // supervisor's voice that nothing has carried for a while goes
+            // alone, at our own pace.
+            let due = self.overlay_alone_due()?;
+            if now < due {
                 return None;
             }
+            let ptime = Duration::from_millis(u64::from(self.negotiated.ptime_ms));
+            let going_on = self.overlay_alone_at.is_some_and(|at| {
+                self.out.last_sent() == Some(at) && now.saturating_duration_since(at) <= 2 * ptime
+            });
+            if !going_on {
+                // The first alone packet after relayed ones, or after a
+                // pause: a new source for the stream, so its timestamp is
+                // placed by the wall clock (and marked) — not one packet
+                // after the last alone packet, however long ago that was.
+                self.local_generation = self.local_generation.wrapping_add(1);
+            }
             self.overlay.add_into(samples);
-            return self.write_generated(samples, now, out);
+            self.overlay
+                .keep_newest(OVERLAY_KEPT_PTIMES * samples.len());
+            let sent = self.write_generated(samples, now, out);
+            self.overlay_alone_at = self.out.last_sent();
+            return sent;
         };
         if now < due {
             return None;
@@ -594,6 +643,9 @@ impl LegCore {
             deadline = deadline.min(t);
         }
         if let Some(t) = self.reorder.deadline() {
+            deadline = deadline.min(t);
+        }
+        if let Some(t) = self.overlay_alone_due() {
             deadline = deadline.min(t);
         }
         // On hold (not receiving) the inactivity clock is stopped: a past

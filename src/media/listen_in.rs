@@ -2,7 +2,7 @@
 //! supervisor's voice mixed into a relayed stream.
 //!
 //! The supervisor hears the agent and the customer mixed (the supervisor's
-//! leg plays them live, two voices: [`crate::media::leg::LiveVoice`]). In
+//! leg plays them live, two sources: [`crate::media::leg::LiveSource`]). In
 //! the modes where the supervisor speaks, the voice is mixed *into* the
 //! packets the bridge relays anyway, in place: the customer's voice reaches
 //! the agent as promptly as without a supervisor, and nothing is added to
@@ -59,6 +59,12 @@ impl VoiceQueue {
     pub fn push(&mut self, samples: &[i16]) {
         self.samples.extend(samples.iter().copied());
         let excess = self.samples.len().saturating_sub(VOICE_QUEUE_SAMPLES);
+        self.samples.drain(..excess);
+    }
+
+    /// Drops all but the newest `samples` waiting.
+    pub fn keep_newest(&mut self, samples: usize) {
+        let excess = self.samples.len().saturating_sub(samples);
         self.samples.drain(..excess);
     }
 

@@ -122,13 +122,18 @@ async function refresh() {
     const agents = await outdial.api("GET", "/api/agents");
     renderAgentChoices(agents);
     const known = listening.session;
+    const modeChanges = listening.modeChanges;
     const listenIns = await outdial.api("GET", "/api/listen-ins");
     if (known !== null && known === listening.session && !listenIns.some((l) => l.session === known)) {
-      // The dialer ended it: the agent's phone call ended (logout).
-      stopListeningHere("ended — " + listening.agent + "'s phone call ended");
+      // The dialer ended it: the agent's phone went away (a logout, the
+      // phone hanging up) or the supervisor's browser lost it.
+      listening.session = null;
+      stopListening("ended — " + listening.agent + "'s phone call ended, or the connection was lost");
     }
     const mine = listenIns.find((l) => l.session === listening.session);
-    if (mine) showListenMode(mine.mode);
+    // Read before a mode change landed (or while one is on its way): the
+    // change's own refresh shows the mode.
+    if (mine && listening.changing === 0 && modeChanges === listening.modeChanges) showListenMode(mine.mode);
     const listenedIn = new Map(listenIns.map((l) => [l.agent, l.mode]));
     outdial.patchRows(
       $("agents"),
@@ -556,8 +561,12 @@ async function uploadList() {
 // A supervisor listening in on an agent from this browser (WebRTC): the
 // dialer mixes the agent and the customer for it; in whisper the agent
 // hears the supervisor's microphone, in barge both do. The microphone is
-// muted here too while monitoring.
-const listening = { pc: null, stream: null, session: null, agent: null };
+// muted here too while monitoring. `attempt` names the current try: one
+// that was stopped or replaced while it waited (the microphone prompt, the
+// dialer's answer) cleans up after itself and touches nothing else.
+// `modeChanges` counts mode changes, so a refresh that read the dialer's
+// mode before the latest change landed does not undo it.
+const listening = { attempt: null, pc: null, stream: null, session: null, agent: null, modeChanges: 0, changing: 0 };
 
 function listenButton(agent, listened) {
   const node = outdial.el("button", { class: "command-listen", onclick: () => listenIn(agent.id) }, "Listen");
@@ -569,28 +578,41 @@ function listenState(text) {
   $("listen-state").textContent = text;
 }
 
-// Closes this browser's side; `text` stays on screen (why it ended).
-function stopListeningHere(text) {
-  if (listening.pc) listening.pc.close();
-  if (listening.stream) listening.stream.getTracks().forEach((track) => track.stop());
-  Object.assign(listening, { pc: null, stream: null, session: null });
-  $("listen-in").classList.toggle("hidden", !text);
-  listenState(text || "");
-}
-
-function endListeningOnDialer(keepalive) {
-  if (listening.session === null) return;
-  fetch("/api/listen-ins/" + encodeURIComponent(listening.session), {
+function endListeningOnDialer(session, keepalive) {
+  if (session === null || session === undefined) return;
+  fetch("/api/listen-ins/" + encodeURIComponent(session), {
     method: "DELETE",
     headers: { Authorization: "Bearer " + outdial.token() },
     keepalive,
   }).catch(() => {});
 }
 
+// Ends the current listening in, here and on the dialer; `text` stays on
+// screen (why it ended), none hides the panel.
+function stopListening(text) {
+  endListeningOnDialer(listening.session, false);
+  if (listening.pc) listening.pc.close();
+  if (listening.stream) listening.stream.getTracks().forEach((track) => track.stop());
+  Object.assign(listening, { attempt: null, pc: null, stream: null, session: null });
+  $("listen-in").classList.toggle("hidden", !text);
+  listenState(text || "");
+}
+
 async function listenIn(agent) {
-  endListeningOnDialer(false);
-  stopListeningHere("");
+  stopListening("");
+  const attempt = {};
+  listening.attempt = attempt;
   listening.agent = agent;
+  const current = () => listening.attempt === attempt;
+  // What this try opened, closed by itself if it is no longer current.
+  let pc = null;
+  let stream = null;
+  let session = null;
+  const abandon = () => {
+    if (pc) pc.close();
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    endListeningOnDialer(session, false);
+  };
   $("listen-agent").textContent = agent;
   $("listen-in").classList.remove("hidden");
   document.querySelector('input[name="listen-mode"][value="monitor"]').checked = true;
@@ -599,10 +621,11 @@ async function listenIn(agent) {
     if (!navigator.mediaDevices || !window.RTCPeerConnection) {
       throw new Error("this page needs HTTPS (or localhost) for the microphone");
     }
-    const stream = await navigator.mediaDevices.getUserMedia({
+    stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    if (!current()) return abandon();
+    pc = new RTCPeerConnection({ iceServers: [] });
     Object.assign(listening, { pc, stream });
     stream.getAudioTracks().forEach((track) => {
       track.enabled = false;
@@ -614,31 +637,23 @@ async function listenIn(agent) {
       audio.play().catch(() => {});
     });
     pc.addEventListener("connectionstatechange", () => {
-      if (listening.pc !== pc) return;
+      if (!current()) return;
       if (pc.connectionState === "connected") listenState("hearing " + agent);
-      else if (pc.connectionState === "failed") {
-        endListeningOnDialer(false);
-        stopListeningHere("the connection was lost");
-      }
+      else if (pc.connectionState === "failed") stopListening("the connection was lost");
     });
     await pc.setLocalDescription(await pc.createOffer());
     await outdial.candidatesGathered(pc);
+    if (!current()) return abandon();
     const path = "/api/agents/" + encodeURIComponent(agent) + "/listen";
     const answer = await outdial.api("POST", path, { sdp: pc.localDescription.sdp, mode: "monitor" });
-    if (listening.pc !== pc) {
-      // Stopped while the offer was on its way.
-      fetch("/api/listen-ins/" + answer.session, {
-        method: "DELETE",
-        headers: { Authorization: "Bearer " + outdial.token() },
-      }).catch(() => {});
-      return;
-    }
-    listening.session = answer.session;
+    session = answer.session;
+    if (!current()) return abandon();
+    listening.session = session;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     refresh();
   } catch (error) {
-    endListeningOnDialer(false);
-    stopListeningHere("cannot listen in: " + error.message);
+    if (!current()) return abandon();
+    stopListening("cannot listen in: " + error.message);
   }
 }
 
@@ -653,13 +668,18 @@ function showListenMode(mode) {
 
 async function setListenMode(mode) {
   if (listening.session === null) return;
+  listening.modeChanges += 1;
+  listening.changing += 1;
   try {
     await outdial.api("PATCH", "/api/listen-ins/" + listening.session, { mode });
     showListenMode(mode);
     say("");
-    refresh();
   } catch (error) {
     say(error.message);
+  } finally {
+    listening.changing -= 1;
+    listening.modeChanges += 1;
+    refresh();
   }
 }
 
@@ -691,11 +711,10 @@ document.addEventListener("DOMContentLoaded", () => {
     radio.addEventListener("change", () => setListenMode(radio.value));
   }
   $("listen-stop").addEventListener("click", () => {
-    endListeningOnDialer(false);
-    stopListeningHere("");
+    stopListening("");
     refresh();
   });
   // Leaving the page ends the listening in (the browser's side is gone).
-  window.addEventListener("pagehide", () => endListeningOnDialer(true));
+  window.addEventListener("pagehide", () => endListeningOnDialer(listening.session, true));
   if (outdial.token()) open();
 });

@@ -222,14 +222,14 @@ impl Shell {
         // customer next), the supervisor's phone stops sending there.
         let on_end = {
             let phone = entry.phone.commands.clone();
-            Box::new(move || {
+            crate::net::rtp::OnEnd::new(move || {
                 let _ = phone.send(BrowserPhoneCommand::NoLeg);
             })
         };
         let listen = AgentCommand::ListenIn {
+            on_end,
             leg,
             mode,
-            on_end,
             ended,
         };
         if media.send(listen).is_err() {

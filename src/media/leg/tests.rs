@@ -299,54 +299,142 @@ fn a_pinned_leg_takes_rtp_from_its_negotiated_address_only() {
     assert_eq!(leg.remote(), Some(own));
 }
 
+/// A packet from the other party relayed onto `leg` at `now` (as the
+/// bridge does), with the supervisor's voice mixed in: the payload decoded.
+fn relay_onto(leg: &mut LegCore, packet: &mut [u8], now: Instant) -> Vec<i16> {
+    use crate::media::bridge::{Translation, relay_in_place};
+    let translation = Translation {
+        from_law: Law::Ulaw,
+        from_audio_pt: 0,
+        from_event_pt: Some(101),
+        to_law: Law::Ulaw,
+        to_audio_pt: 0,
+        to_event_pt: Some(101),
+    };
+    let len = relay_in_place(packet, &translation, leg.out_stream(), now).unwrap();
+    leg.mix_overlay_into(&mut packet[..len]);
+    packet[12..len]
+        .iter()
+        .map(|&c| Law::Ulaw.decode(c))
+        .collect()
+}
+
 #[test]
 fn a_supervisors_voice_rides_on_what_the_leg_sends_or_goes_alone() {
     let t0 = Instant::now();
+    let ms = Duration::from_millis;
     let mut leg = leg(t0);
     let mut out = [0u8; 1500];
-    let decoded = |out: &[u8], len: usize| -> Vec<i16> {
+    let decoded = |out: &[u8], len: usize| -> (bool, u32, Vec<i16>) {
         let p = RtpPacket::parse(&out[..len]).unwrap();
-        p.payload.iter().map(|&c| Law::Ulaw.decode(c)).collect()
+        let samples = p.payload.iter().map(|&c| Law::Ulaw.decode(c)).collect();
+        (p.marker, p.timestamp, samples)
     };
     // Generated audio (live here) carries it, summed.
     leg.play_live(t0);
     leg.push_live(&[1000; 160]);
     leg.push_overlay(&[2000; 160]);
     let (len, _) = leg.poll_transmit(t0, &mut out).unwrap();
-    let heard = decoded(&out, len);
+    let (_, _, heard) = decoded(&out, len);
     assert!(
         heard.iter().all(|&s| (2900..3100).contains(&s)),
         "{:?}",
         &heard[..4]
     );
 
-    // A relayed packet carries it: in place, 20 ms at a time.
+    // Relayed packets carry it, in place, 20 ms at a time. A burst (eight
+    // frames at once after a stall) is never sent alone between relayed
+    // packets, and never builds up delay: the packet that takes the first
+    // of it leaves three packet times waiting, no more.
     leg.stop_generating();
-    leg.push_overlay(&[-3000; 320]);
-    let mut relayed = rtp(0, 9, 1440, Law::Ulaw.encode(500));
-    assert!(leg.mix_overlay_into(&mut relayed));
-    let heard: Vec<i16> = relayed[12..].iter().map(|&c| Law::Ulaw.decode(c)).collect();
-    assert!(
-        heard.iter().all(|&s| (-2600..-2400).contains(&s)),
-        "{:?}",
-        &heard[..4]
-    );
-    // Not enough waiting to say nothing flows: nothing is sent alone.
-    let t1 = t0 + Duration::from_millis(20);
-    assert!(leg.poll_transmit(t1, &mut out).is_none());
-    // Nothing takes it for long enough: it goes alone, a packet at a time
-    // as it comes, so it never runs further behind.
+    let mut at = t0;
+    for n in 0..10u16 {
+        at += ms(20);
+        if n == 2 {
+            leg.push_overlay(&[-3000; 1280]);
+        }
+        let mut packet = rtp(
+            0,
+            100 + n,
+            16_000 + u32::from(n) * 160,
+            Law::Ulaw.encode(500),
+        );
+        let heard = relay_onto(&mut leg, &mut packet, at);
+        if (2..6).contains(&n) {
+            assert!(
+                heard.iter().all(|&s| (-2600..-2400).contains(&s)),
+                "{n}: {:?}",
+                &heard[..4]
+            );
+        }
+        if n >= 6 {
+            assert!(
+                heard.iter().all(|&s| (480..520).contains(&s)),
+                "{n}: {:?}",
+                &heard[..4]
+            );
+        }
+        assert!(
+            leg.poll_transmit(at, &mut out).is_none(),
+            "alone between relayed packets"
+        );
+    }
+    // An RFC 4733 event (a key pressed) carries no voice but is relayed
+    // every 20 ms: the voice waits (a digit split by it would be heard twice).
     leg.push_overlay(&[-3000; 480]);
-    let (len, _) = leg.poll_transmit(t1, &mut out).unwrap();
-    let heard = decoded(&out, len);
+    for n in 0..5u16 {
+        at += ms(20);
+        let mut event = vec![0u8; 16];
+        write_header(&mut event, n == 0, 101, 110 + n, 17_600, 77);
+        let duration = (160 * (n + 1)).to_be_bytes();
+        event[12..].copy_from_slice(&[1, 0x0a, duration[0], duration[1]]);
+        let _ = relay_onto(&mut leg, &mut event, at);
+        assert!(
+            leg.poll_transmit(at, &mut out).is_none(),
+            "alone during an event"
+        );
+    }
+
+    // Nothing relayed for three packet times: it goes alone, at our pace,
+    // a new source on the stream (marked, its timestamp placed by the
+    // wall clock).
+    let last_relayed = at;
+    let gap_due = last_relayed + ms(60);
+    assert_eq!(leg.deadline().min(gap_due), gap_due);
+    assert!(leg.poll_transmit(last_relayed + ms(40), &mut out).is_none());
+    leg.push_overlay(&[-3000; 320]);
+    let (len, _) = leg.poll_transmit(gap_due, &mut out).expect("alone");
+    let (marker, first_ts, heard) = decoded(&out, len);
+    assert!(marker);
     assert!(
         heard.iter().all(|&s| (-3100..-2900).contains(&s)),
         "{:?}",
         &heard[..4]
     );
-    assert!(leg.poll_transmit(t1, &mut out).is_none());
+    assert!(
+        leg.poll_transmit(gap_due + ms(10), &mut out).is_none(),
+        "paced"
+    );
+    let (len, _) = leg
+        .poll_transmit(gap_due + ms(20), &mut out)
+        .expect("the next");
+    let (marker, ts, _) = decoded(&out, len);
+    assert!(!marker);
+    assert_eq!(ts, first_ts.wrapping_add(160));
+
+    // A second of quiet (monitor, then whisper again): the timestamp moves
+    // with the wall clock, not one packet on.
+    let later = gap_due + ms(1020);
+    leg.push_overlay(&[-3000; 160]);
+    let (len, _) = leg.poll_transmit(later, &mut out).expect("alone again");
+    let (marker, later_ts, _) = decoded(&out, len);
+    assert!(marker);
+    let advance = later_ts.wrapping_sub(first_ts);
+    assert!((7900..8300).contains(&advance), "{advance}");
+
     // Cleared: nothing rides any more.
     leg.clear_overlay();
-    let mut relayed = rtp(0, 10, 1600, Law::Ulaw.encode(500));
+    assert!(leg.poll_transmit(later + ms(100), &mut out).is_none());
+    let mut relayed = rtp(0, 200, 40_000, Law::Ulaw.encode(500));
     assert!(!leg.mix_overlay_into(&mut relayed));
 }

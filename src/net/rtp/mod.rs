@@ -73,9 +73,10 @@ pub(crate) enum Command {
     Resume,
     /// A supervisor listens in on this agent leg (see [`listen_in`]).
     Listen {
+        // First: dropped (and run) before the supervisor's ports are freed.
+        on_end: OnEnd,
         supervisor: Box<task::LegParts>,
         mode: ListenMode,
-        on_end: Box<dyn FnOnce() + Send>,
     },
     ListenMode(ListenMode),
     /// The supervisor stops listening: its leg's ports go back to the pool.
@@ -336,26 +337,50 @@ pub fn resume_bridged(agent: &RtpLeg) -> Result<(), RtpLegError> {
     agent.send(Command::Resume)
 }
 
+/// Runs once when dropped, wherever that happens: the end of a supervisor
+/// listening in, told to its phone before the supervisor leg's ports go
+/// back to the pool (so nothing more is sent there) — also when the hand
+/// over of that leg fails on the way.
+pub struct OnEnd(Option<Box<dyn FnOnce() + Send>>);
+
+impl OnEnd {
+    pub fn new(on_end: impl FnOnce() + Send + 'static) -> OnEnd {
+        OnEnd(Some(Box::new(on_end)))
+    }
+}
+
+impl Drop for OnEnd {
+    fn drop(&mut self) {
+        if let Some(on_end) = self.0.take() {
+            on_end();
+        }
+    }
+}
+
 /// A supervisor listens in on `agent`'s leg through `supervisor`'s (its
 /// remote is the supervisor's phone): the supervisor hears the agent and
 /// whichever customer is bridged in, mixed, for as long as the agent's leg
 /// lasts or until [`end_listen_in`]; `mode` says who hears the supervisor.
-/// `supervisor`'s task hands the leg over and ends. `on_end` is called when
-/// the listening in ends, before the supervisor leg's ports go back to the
-/// pool (tell its peer to stop sending there).
+/// `supervisor`'s task hands the leg over and ends. `on_end` runs when the
+/// listening in ends (or fails to start), before the supervisor leg's
+/// ports go back to the pool: tell its peer to stop sending there.
 pub async fn listen_in(
     agent: &RtpLeg,
     supervisor: RtpLeg,
     mode: ListenMode,
-    on_end: impl FnOnce() + Send + 'static,
+    on_end: OnEnd,
 ) -> Result<(), RtpLegError> {
     let (tx, rx) = oneshot::channel();
+    // Dropped before `supervisor` on the way out of every early return
+    // (locals drop in reverse order of declaration).
+    let supervisor = supervisor;
+    let on_end = on_end;
     supervisor.send(Command::Detach(tx))?;
     let parts = rx.await.map_err(|_| RtpLegError::Stopped)?;
     agent.send(Command::Listen {
+        on_end,
         supervisor: Box::new(parts),
         mode,
-        on_end: Box::new(on_end),
     })
 }
 
@@ -394,5 +419,44 @@ pub fn leg_settings(config: &crate::media::config::MediaConfig, ssrc: u32) -> Le
         inactivity_timeout: Duration::from_secs(config.inactivity_timeout_s),
         keepalive: config.comfort_noise,
         cname: format!("outdial-{ssrc:08x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_end_of_listening_in_is_told_even_when_the_hand_over_fails() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let on_end = {
+            let runs = runs.clone();
+            OnEnd::new(move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42_600, 42_620);
+        let settings = || LegSettings {
+            ssrc: 1,
+            inactivity_timeout: Duration::from_secs(30),
+            keepalive: false,
+            cname: "test".into(),
+        };
+        // The agent's leg has stopped: the supervisor's cannot join it.
+        let agent = RtpLeg::open(&pool, settings()).unwrap();
+        let (commands, _) = mpsc::unbounded_channel();
+        let stopped = RtpLeg {
+            local: agent.local_addr(),
+            commands,
+            events: mpsc::unbounded_channel().1,
+        };
+        let supervisor = RtpLeg::open(&pool, settings()).unwrap();
+        let result = listen_in(&stopped, supervisor, ListenMode::Barge, on_end).await;
+        assert!(result.is_err());
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "told once");
+        agent.close().await.unwrap();
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::{Command, PortLease};
+use super::{Command, OnEnd, PortLease};
 use crate::media::bridge::{Translation, relay_in_place};
 use crate::media::leg::{AudioFrame, LegCore, LegCounters, LegEvent, LiveSource};
 use crate::media::listen_in::ListenMode;
@@ -179,19 +179,12 @@ impl LegParts {
 /// A supervisor listening in on this agent leg, across the customers
 /// bridged into it (see [`crate::media::listen_in`]).
 struct ListenIn {
+    /// Runs when the listening in ends: first of the fields, so before the
+    /// supervisor leg's ports go back to the pool (its phone stops sending
+    /// there).
+    _on_end: OnEnd,
     supervisor: LegParts,
     mode: ListenMode,
-    /// Called when the listening in ends, before the supervisor leg's ports
-    /// go back to the pool (its phone stops sending there).
-    on_end: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl Drop for ListenIn {
-    fn drop(&mut self) {
-        if let Some(on_end) = self.on_end.take() {
-            on_end();
-        }
-    }
 }
 
 /// Who may hear a supervisor now: the agent always; the customer only
@@ -215,12 +208,7 @@ impl<'a> Hearers<'a> {
 }
 
 impl ListenIn {
-    fn new(
-        mut supervisor: LegParts,
-        mode: ListenMode,
-        on_end: Box<dyn FnOnce() + Send>,
-        now: Instant,
-    ) -> ListenIn {
+    fn new(mut supervisor: LegParts, mode: ListenMode, on_end: OnEnd, now: Instant) -> ListenIn {
         supervisor.core.set_decode(true);
         // Its peer is our own socket (the supervisor's browser phone):
         // nobody else may stand in for it and hear the call.
@@ -228,9 +216,9 @@ impl ListenIn {
         // The agent (first source) and the customer (second), mixed.
         supervisor.core.play_live(now);
         ListenIn {
+            _on_end: on_end,
             supervisor,
             mode,
-            on_end: Some(on_end),
         }
     }
 
