@@ -477,6 +477,13 @@ fn ports_in_use(range: std::ops::RangeInclusive<u16>) -> usize {
         .count()
 }
 
+/// Agent 1001's view, as the agent's desktop reads it.
+fn agent_view(addr: SocketAddr) -> Value {
+    let (status, body) = http(addr, "GET", "/api/agents/1001", Some(AGENT_TOKEN), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 fn listen_ins(addr: SocketAddr) -> Value {
     let (status, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR_TOKEN), None);
     assert_eq!(status, 200, "{body}");
@@ -613,6 +620,8 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
     });
     assert_eq!(agent.frames_carrying(agent_mark, SUPERVISOR_HZ), 0);
     assert!(agent.frames_carrying(agent_mark, CUSTOMER_HZ) > 25);
+    // A silent monitor is not shown to the agent.
+    assert_eq!(agent_view(addr)["supervisor"], Value::Null);
 
     // Whisper: the agent hears the supervisor, over the customer.
     let path = format!("/api/listen-ins/{session}");
@@ -627,6 +636,8 @@ fn a_supervisor_listens_in_on_a_call_then_whispers_to_the_agent() {
         agent.frames_carrying(agent_mark, SUPERVISOR_HZ) > 25
     });
     assert!(agent.frames_carrying(agent_mark, CUSTOMER_HZ) > 25);
+    // The agent's desktop says so.
+    assert_eq!(agent_view(addr)["supervisor"], json!("whisper"));
     let (status, body) = mode("shout");
     assert_eq!(status, 400, "{body}");
 

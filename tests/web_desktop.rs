@@ -1697,6 +1697,23 @@ fn a_supervisor_listens_in_from_the_dashboard() {
     wait_until("whispering", || mode_is("whisper"));
     wait_until("the microphone live", || microphone_live(&browser));
 
+    // Ann's desktop, in a second tab, says her supervisor is coaching her.
+    let dashboard = browser.call("GET", "/window", None);
+    let desktop = browser.call("POST", "/window/new", Some(json!({ "type": "tab" })));
+    let switch_to = |handle: &Value| {
+        browser.call("POST", "/window", Some(json!({ "handle": handle })));
+    };
+    switch_to(&desktop["handle"]);
+    browser.open(&format!("http://{addr}/agent"));
+    browser.type_into("#agent-id", "a1");
+    browser.type_into("#token", AGENT);
+    browser.click("#signin-button");
+    browser.wait_text("#state", "the desktop open", |t| t == "on call");
+    browser.wait_text("#supervisor-note", "the agent told", |t| {
+        t == "your supervisor is coaching you (the customer does not hear)"
+    });
+    switch_to(&dashboard);
+
     browser.click("#listen-stop");
     wait_until("listening ended", || {
         let (_, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR), None);
@@ -1706,6 +1723,8 @@ fn a_supervisor_listens_in_from_the_dashboard() {
         t == "connected"
     });
     assert_eq!(browser.script("return listening.pc;"), Value::Null);
+    switch_to(&desktop["handle"]);
+    browser.wait_text("#supervisor-note", "the note gone", |t| t.is_empty());
     drop(browser);
     drop(softphone);
     drop(carrier);

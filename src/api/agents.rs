@@ -16,6 +16,7 @@ use super::error::ApiError;
 use crate::driver::shell::BrowserPhoneRefused;
 use crate::engine::dialer::{AgentView, CallbackAt, Command};
 use crate::engine::preview::PreviewAction;
+use crate::media::listen_in::ListenMode;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,20 +63,38 @@ pub async fn show(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     require_agent(&state.tokens().authenticate(&headers)?, &id)?;
     view_of(&state, &id).await
 }
 
-async fn view_of(state: &ApiState, id: &str) -> Result<Json<AgentView>, ApiError> {
-    state
+/// An agent's view as the agent's desktop gets it.
+#[derive(Debug, serde::Serialize)]
+pub struct AgentDesk {
+    #[serde(flatten)]
+    pub view: AgentView,
+    /// A supervisor the agent hears now: `whisper` or `barge` (a silent
+    /// monitor is not shown: quality assurance listens unannounced).
+    pub supervisor: Option<ListenMode>,
+}
+
+async fn view_of(state: &ApiState, id: &str) -> Result<Json<AgentDesk>, ApiError> {
+    let view = state
         .engine()
         .agents()
         .await?
         .into_iter()
         .find(|agent| agent.id == id)
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))
+        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    let supervisor = state
+        .engine()
+        .listen_ins()
+        .await?
+        .into_iter()
+        .find(|listen_in| listen_in.agent == id && listen_in.hearing)
+        .map(|listen_in| listen_in.mode)
+        .filter(|mode| mode.agent_hears_supervisor());
+    Ok(Json(AgentDesk { view, supervisor }))
 }
 
 async fn act(
@@ -83,7 +102,7 @@ async fn act(
     headers: &HeaderMap,
     id: &str,
     command: Command,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     require_agent(&state.tokens().authenticate(headers)?, id)?;
     state.engine().command(command).await??;
     view_of(state, id).await
@@ -93,7 +112,7 @@ pub async fn login(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::AgentLogin { agent: id.clone() };
     act(&state, &headers, &id, command).await
 }
@@ -102,7 +121,7 @@ pub async fn ready(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::AgentReady { agent: id.clone() };
     act(&state, &headers, &id, command).await
 }
@@ -112,7 +131,7 @@ pub async fn not_ready(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<NotReadyBody>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let reason = body.map(|b| b.reason).unwrap_or_default();
     let command = Command::AgentNotReady {
         agent: id.clone(),
@@ -125,7 +144,7 @@ pub async fn logout(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::AgentLogout { agent: id.clone() };
     act(&state, &headers, &id, command).await
 }
@@ -135,7 +154,7 @@ pub async fn hangup(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::AgentHangup { agent: id.clone() };
     act(&state, &headers, &id, command).await
 }
@@ -146,7 +165,7 @@ pub async fn hold(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::Hold {
         agent: id.clone(),
         on: true,
@@ -159,7 +178,7 @@ pub async fn resume(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::Hold {
         agent: id.clone(),
         on: false,
@@ -173,7 +192,7 @@ pub async fn drop_voicemail(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::DropVoicemail { agent: id.clone() };
     act(&state, &headers, &id, command).await
 }
@@ -292,7 +311,7 @@ pub async fn transfer(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<TransferBody>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::Transfer {
         agent: id.clone(),
         to: body.unwrap_or_default().to,
@@ -305,7 +324,7 @@ pub async fn pause_recording(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::PauseRecording {
         agent: id.clone(),
         paused: true,
@@ -318,7 +337,7 @@ pub async fn resume_recording(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::PauseRecording {
         agent: id.clone(),
         paused: false,
@@ -331,7 +350,7 @@ pub async fn disposition(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DispositionBody>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = disposition_command(&id, body)?;
     act(&state, &headers, &id, command).await
 }
@@ -399,7 +418,7 @@ pub async fn change_contact(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ContactBody>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = contact_command(&id, body);
     act(&state, &headers, &id, command).await
 }
@@ -420,7 +439,7 @@ pub async fn preview_next(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::Preview {
         agent: id.clone(),
         action: PreviewAction::Next,
@@ -454,7 +473,7 @@ pub async fn preview_action(
     headers: HeaderMap,
     ApiPath((id, action)): ApiPath<(String, String)>,
     OptionalJson(body): OptionalJson<PreviewBody>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = preview_command(&id, &action, body.unwrap_or_default())?;
     act(&state, &headers, &id, command).await
 }
@@ -509,7 +528,7 @@ pub async fn join_campaign(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath((id, campaign)): ApiPath<(String, String)>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::JoinCampaign {
         agent: id.clone(),
         campaign,
@@ -523,7 +542,7 @@ pub async fn leave_campaign(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath((id, campaign)): ApiPath<(String, String)>,
-) -> Result<Json<AgentView>, ApiError> {
+) -> Result<Json<AgentDesk>, ApiError> {
     let command = Command::LeaveCampaign {
         agent: id.clone(),
         campaign,

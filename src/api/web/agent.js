@@ -146,6 +146,10 @@ function render() {
   } else {
     $("phone").textContent = view.phone_connected ? "connected" : "not connected";
   }
+  // A supervisor the agent hears (a silent monitor is never shown).
+  const coached = { whisper: "your supervisor is coaching you (the customer does not hear)", barge: "your supervisor is on the call (the customer hears)" };
+  $("supervisor-note").textContent = coached[view.supervisor] || "";
+  $("supervisor-note").classList.toggle("hidden", !coached[view.supervisor]);
   // The configured reasons, when there are (else the built-in choices).
   if (view.not_ready_reasons.length > 0) {
     const select = $("reason-select");
