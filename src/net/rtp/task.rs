@@ -367,12 +367,16 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
             );
             leg.drain_events(now);
         }
+        // Before the parties' deadlines: the supervisor's voice it hands
+        // them may be due to go alone.
+        if let Some(l) = listening.as_mut() {
+            l.service(now, &mut out, Hearers::of(&mut leg, bridged.as_mut()));
+        }
         let mut deadline = leg.core.deadline();
         if let Some(b) = &bridged {
             deadline = deadline.min(b.customer.core.deadline());
         }
-        if let Some(l) = listening.as_mut() {
-            l.service(now, &mut out, Hearers::of(&mut leg, bridged.as_mut()));
+        if let Some(l) = &listening {
             deadline = deadline.min(l.supervisor.core.deadline());
         }
         sleep
