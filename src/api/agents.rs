@@ -78,7 +78,7 @@ pub struct AgentDesk {
     pub supervisor: Option<ListenMode>,
 }
 
-async fn view_of(state: &ApiState, id: &str) -> Result<Json<AgentDesk>, ApiError> {
+pub(super) async fn view_of(state: &ApiState, id: &str) -> Result<Json<AgentDesk>, ApiError> {
     let view = state
         .engine()
         .agents()

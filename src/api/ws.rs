@@ -329,13 +329,8 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
     };
     state.engine().command(command).await??;
-    let view = state
-        .engine()
-        .agents()
-        .await?
-        .into_iter()
-        .find(|a| a.id == agent)
-        .ok_or_else(|| ApiError::NotFound(format!("no agent `{agent}`")))?;
+    // The same view as the REST answer (with the supervisor the agent hears).
+    let view = super::agents::view_of(state, &agent).await?.0;
     serde_json::to_value(view).map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 

@@ -174,9 +174,11 @@ pub struct LegCore {
     events: VecDeque<LegEvent>,
     /// A supervisor's voice for this leg's party (see `push_overlay`).
     overlay: VoiceQueue,
-    /// When the last packet of that voice alone went (see
-    /// `overlay_alone_due`).
-    overlay_alone_at: Option<Instant>,
+    /// When the last packet of that voice alone went, and when the next is
+    /// due (see `overlay_alone_due`).
+    overlay_alone: Option<(Instant, Instant)>,
+    /// Samples in the packets last relayed onto this leg with that voice.
+    relayed_packet_samples: usize,
     /// RTP only from the negotiated address (see `pin_to_remote`).
     pinned: bool,
     pub counters: LegCounters,
@@ -211,7 +213,8 @@ impl LegCore {
             last_sr: None,
             events: VecDeque::new(),
             overlay: VoiceQueue::default(),
-            overlay_alone_at: None,
+            overlay_alone: None,
+            relayed_packet_samples: 0,
             pinned: false,
             counters: LegCounters::default(),
         };
@@ -438,13 +441,24 @@ impl LegCore {
     pub fn mix_overlay_into(&mut self, packet: &mut [u8]) -> bool {
         let law = self.negotiated.law;
         let audio_pt = self.negotiated.payload_type;
+        let before = self.overlay.len();
         let mixed = self.overlay.mix_into_packet(packet, law, audio_pt);
         if mixed {
-            let packet_samples = 8 * self.negotiated.ptime_ms as usize;
+            // The relayed packets' own length (the other party's packet
+            // time, which may be longer than ours) sets how long a quiet
+            // spell must be before the voice goes alone.
+            self.relayed_packet_samples = before - self.overlay.len();
             self.overlay
-                .keep_newest(OVERLAY_KEPT_PTIMES * packet_samples);
+                .keep_newest(OVERLAY_KEPT_PTIMES * self.relayed_packet_samples.max(1));
         }
         mixed
+    }
+
+    /// Whether the voice is going alone now: its last packet was the last
+    /// one sent on the stream.
+    fn overlay_going_alone(&self) -> bool {
+        self.overlay_alone
+            .is_some_and(|(at, _)| self.out.last_sent() == Some(at))
     }
 
     /// When a supervisor's voice that waits goes alone (see
@@ -454,16 +468,19 @@ impl LegCore {
         if self.overlay.is_empty() || self.next_send.is_some() {
             return None;
         }
-        let ptime = Duration::from_millis(u64::from(self.negotiated.ptime_ms));
-        let last_sent = self.out.last_sent();
-        Some(match (last_sent, self.overlay_alone_at) {
-            // Going alone already (nothing relayed since): one per ptime.
-            (Some(last), Some(alone)) if last == alone => alone + ptime,
-            (Some(last), _) => last + ptime * OVERLAY_ALONE_AFTER_PTIMES,
+        if self.overlay_going_alone() {
+            return self.overlay_alone.map(|(_, next_due)| next_due);
+        }
+        let Some(last_sent) = self.out.last_sent() else {
             // Nothing ever sent on this stream: at once (any instant
             // passed will do; this one always is).
-            (None, _) => self.last_receive,
-        })
+            return Some(self.last_receive);
+        };
+        // The longer of our packet time and the relayed packets'.
+        let packet_samples =
+            (8 * self.negotiated.ptime_ms as usize).max(self.relayed_packet_samples);
+        let packet_time = Duration::from_micros(packet_samples as u64 * 125);
+        Some(last_sent + packet_time * OVERLAY_ALONE_AFTER_PTIMES)
     }
 
     /// Takes RTP only from the negotiated address, never latching onto
@@ -512,27 +529,36 @@ impl LegCore {
         let Some(due) = self.next_send else {
             // Nothing generated (the leg relays, or is quiet): a
             // supervisor's voice that nothing has carried for a while goes
-            // alone, at our own pace.
+            // alone, on a schedule of its own.
             let due = self.overlay_alone_due()?;
             if now < due {
                 return None;
             }
-            let ptime = Duration::from_millis(u64::from(self.negotiated.ptime_ms));
-            let going_on = self.overlay_alone_at.is_some_and(|at| {
-                self.out.last_sent() == Some(at) && now.saturating_duration_since(at) <= 2 * ptime
-            });
-            if !going_on {
-                // The first alone packet after relayed ones, or after a
-                // pause: a new source for the stream, so its timestamp is
-                // placed by the wall clock (and marked) — not one packet
-                // after the last alone packet, however long ago that was.
-                self.local_generation = self.local_generation.wrapping_add(1);
+            if self.remote().is_none() {
+                // Nowhere to send it (the phone holds the call): dropped,
+                // not kept to be heard late.
+                self.overlay.clear();
+                return None;
             }
+            let ptime = Duration::from_millis(u64::from(self.negotiated.ptime_ms));
+            // On schedule: the next packet of voice going alone, woken
+            // about when it was due (a timer's usual lateness). Else — the
+            // first after relayed packets, or after a slot with nothing to
+            // send — a new source for the stream, so its timestamp is
+            // placed by the wall clock (and marked), not one packet after
+            // the last one however long ago that was.
+            let on_schedule = self.overlay_going_alone() && now < due + ptime / 2;
+            let next_due = if on_schedule {
+                due + ptime
+            } else {
+                self.local_generation = self.local_generation.wrapping_add(1);
+                now + ptime
+            };
             self.overlay.add_into(samples);
             self.overlay
                 .keep_newest(OVERLAY_KEPT_PTIMES * samples.len());
             let sent = self.write_generated(samples, now, out);
-            self.overlay_alone_at = self.out.last_sent();
+            self.overlay_alone = self.out.last_sent().map(|at| (at, next_due));
             return sent;
         };
         if now < due {
@@ -566,6 +592,8 @@ impl LegCore {
             chunk.copy_from_slice(&frame[..n]);
         }
         self.overlay.add_into(samples);
+        self.overlay
+            .keep_newest(OVERLAY_KEPT_PTIMES * samples.len());
         self.write_generated(samples, now, out)
     }
 

@@ -438,3 +438,88 @@ fn a_supervisors_voice_rides_on_what_the_leg_sends_or_goes_alone() {
     let mut relayed = rtp(0, 200, 40_000, Law::Ulaw.encode(500));
     assert!(!leg.mix_overlay_into(&mut relayed));
 }
+
+#[test]
+fn a_supervisors_voice_alone_keeps_time_when_the_timer_wakes_late() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut leg = leg(t0);
+    leg.stop_generating();
+    let mut out = [0u8; 1500];
+    // 2 s of voice arriving every 20 ms; the task wakes 1.5 ms after each
+    // packet is due (a timer's usual lateness).
+    let mut sent = Vec::new();
+    let mut at = t0;
+    for _ in 0..100 {
+        leg.push_overlay(&[1500; 160]);
+        let wake = leg.deadline().max(at) + Duration::from_micros(1500);
+        while let Some((len, _)) = leg.poll_transmit(wake, &mut out) {
+            let p = RtpPacket::parse(&out[..len]).unwrap();
+            sent.push((wake, p.marker, p.timestamp));
+        }
+        at += ms(20);
+    }
+    // One packet per 20 ms of voice, on schedule: no drift, no re-anchoring
+    // after the first, timestamps 160 apart.
+    assert!((98..=100).contains(&sent.len()), "{}", sent.len());
+    assert!(sent[0].1, "the first is marked");
+    assert!(sent[1..].iter().all(|s| !s.1), "re-anchored on the way");
+    for pair in sent.windows(2) {
+        assert_eq!(pair[1].2.wrapping_sub(pair[0].2), 160);
+    }
+    let span = sent.last().unwrap().0 - sent[0].0;
+    let expected = ms(20) * (sent.len() as u32 - 1);
+    assert!(span.abs_diff(expected) < ms(5), "{span:?} for {expected:?}");
+}
+
+#[test]
+fn the_other_partys_longer_packets_are_never_overtaken() {
+    // The customer sends 60 ms packets (a little early or late) onto an
+    // agent leg of 20 ms: the voice rides on them, never alone between.
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut leg = leg(t0);
+    leg.stop_generating();
+    let mut out = [0u8; 1500];
+    let mut at = t0;
+    for n in 0..20u16 {
+        at += if n % 2 == 0 { ms(52) } else { ms(68) };
+        leg.push_overlay(&[1500; 480]);
+        let mut packet = vec![0xFFu8; 12 + 480];
+        write_header(&mut packet, false, 0, n, u32::from(n) * 480, 77);
+        relay_onto(&mut leg, &mut packet, at);
+        for probe in [ms(20), ms(40), ms(60)] {
+            leg.push_overlay(&[1500; 160]);
+            assert!(
+                leg.poll_transmit(at + probe, &mut out).is_none(),
+                "alone {probe:?} after relayed packet {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_supervisors_voice_with_nowhere_to_go_is_dropped_not_kept() {
+    let t0 = Instant::now();
+    let mut leg = LegCore::new(
+        LegSettings {
+            ssrc: 9,
+            inactivity_timeout: Duration::from_secs(10),
+            keepalive: false,
+            cname: "test".into(),
+        },
+        Negotiated {
+            remote: None,
+            ..negotiated("192.0.2.1:4000")
+        },
+        t0,
+    );
+    let mut out = [0u8; 1500];
+    leg.push_overlay(&[1500; 480]);
+    assert!(
+        leg.poll_transmit(t0 + Duration::from_millis(100), &mut out)
+            .is_none()
+    );
+    // Nothing waits: no deadline from it (no wake-up loop).
+    assert!(leg.deadline() > t0 + Duration::from_secs(1));
+}
