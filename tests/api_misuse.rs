@@ -65,6 +65,19 @@ fn wrong_paths_methods_queries_and_handshakes_get_json_errors() {
     }
 }
 
+/// Method, path, token, body, status, what the error says.
+type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, u16, &'a str);
+
+/// Each request gets its status and an API error saying so.
+fn assert_refused(addr: std::net::SocketAddr, cases: &[Case]) {
+    for (method, path, token, body, status, error) in cases {
+        let (got, answer) = http(addr, method, path, Some(token), body.as_deref());
+        assert_eq!(got, *status, "{method} {path} {body:?}: {answer}");
+        let text = error_text(&answer).unwrap_or_else(|| panic!("{method} {path}: {answer}"));
+        assert!(text.contains(error), "{method} {path}: {text}");
+    }
+}
+
 #[test]
 fn a_browser_phone_the_dialer_cannot_take_gets_a_reason() {
     let (_running, addr, _dir) = start_default();
@@ -84,8 +97,6 @@ fn a_browser_phone_the_dialer_cannot_take_gets_a_reason() {
         .map(|line| format!("{line}\r\n"))
         .collect();
     let offer = |sdp: &str| serde_json::json!({ "sdp": sdp }).to_string();
-    /// Method, path, token, body, status, what the error says.
-    type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, u16, &'a str);
     let cases: [Case; 7] = [
         (
             "POST",
@@ -137,12 +148,7 @@ fn a_browser_phone_the_dialer_cannot_take_gets_a_reason() {
             "has no browser phone",
         ),
     ];
-    for (method, path, token, body, status, error) in cases {
-        let (got, answer) = http(addr, method, path, Some(token), body.as_deref());
-        assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
-        let text = error_text(&answer).unwrap_or_else(|| panic!("{method} {path}: {answer}"));
-        assert!(text.contains(error), "{method} {path}: {text}");
-    }
+    assert_refused(addr, &cases);
     // What it can take is answered (PCMU, one candidate of ours), and the
     // agent can give it up again.
     let (status, answer) = http(
@@ -173,8 +179,6 @@ fn listening_in_the_dialer_cannot_allow_gets_a_reason() {
     let chromium = include_str!("fixtures/webrtc/chromium-offer.sdp").replace("\r\n", "\n");
     let offer = |mode: &str| serde_json::json!({ "sdp": chromium, "mode": mode }).to_string();
     let mode = |mode: &str| serde_json::json!({ "mode": mode }).to_string();
-    /// Method, path, token, body, status, what the error says.
-    type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, u16, &'a str);
     let cases: [Case; 10] = [
         (
             "POST",
@@ -257,12 +261,7 @@ fn listening_in_the_dialer_cannot_allow_gets_a_reason() {
             "supervisor token",
         ),
     ];
-    for (method, path, token, body, status, error) in cases {
-        let (got, answer) = http(addr, method, path, Some(token), body.as_deref());
-        assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
-        let text = error_text(&answer).unwrap_or_else(|| panic!("{method} {path}: {answer}"));
-        assert!(text.contains(error), "{method} {path}: {text}");
-    }
+    assert_refused(addr, &cases);
     let (status, body) = http(addr, "GET", "/api/listen-ins", Some(SUPERVISOR), None);
     assert_eq!((status, body.as_str()), (200, "[]"));
 }

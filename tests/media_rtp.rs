@@ -614,6 +614,22 @@ fn count_carrying(heard: &[Received], (from, to): (usize, usize), hz: f64) -> us
     heard[from..to].iter().filter(|p| carries(p, hz)).count()
 }
 
+/// A leg of `pool` and the phone at its far end, talking `hz` to it (μ-law).
+async fn talking_leg(
+    pool: &Arc<PortPool>,
+    ssrc: u32,
+    keepalive: bool,
+    hz: f64,
+    phone_ssrc: u32,
+) -> (RtpLeg, Phone) {
+    let mut phone = Phone::new().await;
+    let leg = RtpLeg::open(pool, settings(ssrc, keepalive)).unwrap();
+    leg.set_negotiated(negotiated(phone.addr(), Law::Ulaw))
+        .unwrap();
+    phone.talk(leg.local_addr(), hz, Law::Ulaw, phone_ssrc);
+    (leg, phone)
+}
+
 #[tokio::test]
 async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
     use outdial::media::listen_in::ListenMode;
@@ -623,30 +639,16 @@ async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
     const NEXT_CUSTOMER_HZ: f64 = 800.0;
     const SUPERVISOR_HZ: f64 = 1700.0;
     let pool = pool(41700);
-    let mut agent_phone = Phone::new().await;
-    let agent = RtpLeg::open(&pool, settings(0xA7, true)).unwrap();
-    agent
-        .set_negotiated(negotiated(agent_phone.addr(), Law::Ulaw))
-        .unwrap();
-    agent_phone.talk(agent.local_addr(), AGENT_HZ, Law::Ulaw, 0xA7A7);
-    let mut customer_phone = Phone::new().await;
-    let customer = RtpLeg::open(&pool, settings(0xC7, false)).unwrap();
-    customer
-        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
-        .unwrap();
-    customer_phone.talk(customer.local_addr(), CUSTOMER_HZ, Law::Ulaw, 0xC7C7);
+    let (agent, agent_phone) = talking_leg(&pool, 0xA7, true, AGENT_HZ, 0xA7A7).await;
+    let (customer, customer_phone) = talking_leg(&pool, 0xC7, false, CUSTOMER_HZ, 0xC7C7).await;
     let zip = ZipTone {
         duration_ms: 60,
         ..ZipTone::default()
     };
     let _bridged = bridge(&agent, customer, zip.clone(), None).await.unwrap();
 
-    let mut supervisor_phone = Phone::new().await;
-    let supervisor = RtpLeg::open(&pool, settings(0x57, false)).unwrap();
-    supervisor
-        .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
-        .unwrap();
-    supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5757);
+    let (supervisor, supervisor_phone) =
+        talking_leg(&pool, 0x57, false, SUPERVISOR_HZ, 0x5757).await;
     listen_in(&agent, supervisor, ListenMode::Monitor, OnEnd::new(|| {}))
         .await
         .unwrap();
@@ -666,11 +668,7 @@ async fn a_supervisor_listens_in_then_whispers_then_barges_then_leaves() {
     // The next customer: the supervisor listening in on the agent hears
     // them too.
     unbridge(&agent).await.unwrap();
-    let mut next_phone = Phone::new().await;
-    let next = RtpLeg::open(&pool, settings(0xC8, false)).unwrap();
-    next.set_negotiated(negotiated(next_phone.addr(), Law::Ulaw))
-        .unwrap();
-    next_phone.talk(next.local_addr(), NEXT_CUSTOMER_HZ, Law::Ulaw, 0xC8C8);
+    let (next, next_phone) = talking_leg(&pool, 0xC8, false, NEXT_CUSTOMER_HZ, 0xC8C8).await;
     let _next_bridged = bridge(&agent, next, zip, None).await.unwrap();
     let next_start = next_phone.heard().len();
     let before_next = marks(phones());
@@ -838,18 +836,8 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
     let pool = pool(41800);
     // No comfort noise on the agent's leg: when nothing is relayed to the
     // agent, the supervisor's voice must go alone.
-    let mut agent_phone = Phone::new().await;
-    let agent = RtpLeg::open(&pool, settings(0xA8, false)).unwrap();
-    agent
-        .set_negotiated(negotiated(agent_phone.addr(), Law::Ulaw))
-        .unwrap();
-    agent_phone.talk(agent.local_addr(), AGENT_HZ, Law::Ulaw, 0xA8A8);
-    let mut customer_phone = Phone::new().await;
-    let customer = RtpLeg::open(&pool, settings(0xC9, false)).unwrap();
-    customer
-        .set_negotiated(negotiated(customer_phone.addr(), Law::Ulaw))
-        .unwrap();
-    customer_phone.talk(customer.local_addr(), CUSTOMER_HZ, Law::Ulaw, 0xC9C9);
+    let (agent, agent_phone) = talking_leg(&pool, 0xA8, false, AGENT_HZ, 0xA8A8).await;
+    let (customer, mut customer_phone) = talking_leg(&pool, 0xC9, false, CUSTOMER_HZ, 0xC9C9).await;
     let zip = ZipTone {
         duration_ms: 60,
         ..ZipTone::default()
@@ -857,12 +845,8 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
     let _bridged = bridge(&agent, customer, zip, Some(recording.clone()))
         .await
         .unwrap();
-    let mut supervisor_phone = Phone::new().await;
-    let supervisor = RtpLeg::open(&pool, settings(0x58, false)).unwrap();
-    supervisor
-        .set_negotiated(negotiated(supervisor_phone.addr(), Law::Ulaw))
-        .unwrap();
-    supervisor_phone.talk(supervisor.local_addr(), SUPERVISOR_HZ, Law::Ulaw, 0x5858);
+    let (supervisor, mut supervisor_phone) =
+        talking_leg(&pool, 0x58, false, SUPERVISOR_HZ, 0x5858).await;
     let supervisor_leg = supervisor.local_addr();
     let ended = Arc::new(AtomicBool::new(false));
     let on_end = {

@@ -945,23 +945,7 @@ fn an_agent_uses_the_browser_as_phone() {
             "browser_phone = true",
         );
     assert!(text.contains("browser_phone = true"));
-    std::fs::write(&config_path, text).unwrap();
-    support::import_list(
-        &config_path,
-        "web",
-        "id,name,phone\nr1,Dee Live,+12025550141\n",
-        dir.path(),
-    );
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/campaigns/web/start",
-        Some(SUPERVISOR),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    let (mut running, addr) = run_web_campaign_for_dee(&config_path, &text, dir.path());
 
     // A recorded greeting (not the customer's "Hello?", which the browser's
     // echo canceller would take for its own echo), as 16-bit PCM: Chromium's
@@ -1620,21 +1604,8 @@ fn a_supervisor_listens_in_from_the_dashboard() {
         &format!("port_max = {port_max}"),
         &format!("port_max = {}", port_max + 8),
     );
-    std::fs::write(&config_path, text).unwrap();
-    support::import_list(
-        &config_path,
-        "web",
-        "id,name,phone\nr1,Dee Live,+12025550141\n",
-        dir.path(),
-    );
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
-    let post = |path: &str, token: &str| {
-        let (status, body) = http(addr, "POST", path, Some(token), None);
-        (status, body)
-    };
-    let (status, body) = post("/api/campaigns/web/start", SUPERVISOR);
-    assert_eq!(status, 200, "{body}");
+    let (mut running, addr) = run_web_campaign_for_dee(&config_path, &text, dir.path());
+    let post = |path: &str, token: &str| http(addr, "POST", path, Some(token), None);
     let agent_is = |state: &str| {
         let (_, body) = http(addr, "GET", "/api/agents/a1", Some(AGENT), None);
         let view: Value = serde_json::from_str(&body).unwrap();
@@ -1730,6 +1701,29 @@ fn a_supervisor_listens_in_from_the_dashboard() {
     drop(carrier);
     running.signal("TERM");
     assert!(running.child.wait().unwrap().success());
+}
+
+/// `outdial run` on `text` (written to `config_path`) with one live
+/// customer, Dee, on the `web` campaign's list, and that campaign started.
+fn run_web_campaign_for_dee(config_path: &Path, text: &str, dir: &Path) -> (Running, SocketAddr) {
+    std::fs::write(config_path, text).unwrap();
+    support::import_list(
+        config_path,
+        "web",
+        "id,name,phone\nr1,Dee Live,+12025550141\n",
+        dir,
+    );
+    let mut running = Running::start(config_path);
+    let addr = running.wait_until_listening();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/campaigns/web/start",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    (running, addr)
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

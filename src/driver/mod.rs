@@ -147,12 +147,7 @@ pub struct EngineGone;
 
 impl EngineHandle {
     pub async fn command(&self, command: Command) -> Result<Result<(), CommandError>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Command { command, reply })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::Command { command, reply }).await
     }
 
     /// Answers an agent's browser phone offer (SDP), or says why not.
@@ -163,18 +158,14 @@ impl EngineHandle {
         reconnect: bool,
         replaces: Option<u64>,
     ) -> Result<Result<shell::BrowserPhoneAnswer, shell::BrowserPhoneRefused>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::BrowserPhone {
-                agent,
-                offer,
-                reconnect,
-                replaces,
-                reply,
-            })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::BrowserPhone {
+            agent,
+            offer,
+            reconnect,
+            replaces,
+            reply,
+        })
+        .await
     }
 
     /// Ends an agent's browser phone; false: it had none.
@@ -183,16 +174,12 @@ impl EngineHandle {
         agent: String,
         session: Option<u64>,
     ) -> Result<bool, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::CloseBrowserPhone {
-                agent,
-                session,
-                reply,
-            })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::CloseBrowserPhone {
+            agent,
+            session,
+            reply,
+        })
+        .await
     }
 
     /// Lets a supervisor's browser listen in on `agent` (its offer's
@@ -249,31 +236,16 @@ impl EngineHandle {
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentView>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Agents { reply })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::Agents { reply }).await
     }
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignView>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Campaigns { reply })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::Campaigns { reply }).await
     }
 
     /// A campaign's live figures (`None`: never started or unknown).
     pub async fn stats(&self, campaign: String) -> Result<Option<CampaignStats>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Stats { campaign, reply })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::Stats { campaign, reply }).await
     }
 
     /// A campaign's settings and assigned agents (`None`: no such campaign).
@@ -281,12 +253,8 @@ impl EngineHandle {
         &self,
         campaign: String,
     ) -> Result<Option<CampaignDefinition>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Definition { campaign, reply })
+        self.ask(|reply| Request::Definition { campaign, reply })
             .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
     }
 
     /// Adds (or, with `replace`, changes) a campaign defined through the
@@ -297,17 +265,13 @@ impl EngineHandle {
         id: CampaignId,
         replace: bool,
     ) -> Result<Result<(), CommandError>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Define {
-                definition: Box::new(definition),
-                id,
-                replace,
-                reply,
-            })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::Define {
+            definition: Box::new(definition),
+            id,
+            replace,
+            reply,
+        })
+        .await
     }
 
     /// Whether `definition` could replace its campaign now (created
@@ -316,15 +280,11 @@ impl EngineHandle {
         &self,
         definition: CampaignDefinition,
     ) -> Result<Result<(), CommandError>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::CheckDefinition {
-                definition: Box::new(definition),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::CheckDefinition {
+            definition: Box::new(definition),
+            reply,
+        })
+        .await
     }
 
     /// Brings this node's campaigns defined through the API to what the
@@ -334,22 +294,13 @@ impl EngineHandle {
         &self,
         stored: Vec<crate::store::StoredDefinition>,
     ) -> Result<Vec<DefinitionChange>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::SyncDefinitions { stored, reply })
+        self.ask(|reply| Request::SyncDefinitions { stored, reply })
             .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
     }
 
     /// Removes a campaign defined through the API.
     pub async fn remove(&self, campaign: String) -> Result<Result<(), CommandError>, EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::Remove { campaign, reply })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::Remove { campaign, reply }).await
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -361,12 +312,7 @@ impl EngineHandle {
     pub async fn trunk_demand(
         &self,
     ) -> Result<(crate::pacing::trunk_share::TrunkDemand, Option<Duration>), EngineGone> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::TrunkDemand { reply })
-            .await
-            .map_err(|_| EngineGone)?;
-        answer.await.map_err(|_| EngineGone)
+        self.ask(|reply| Request::TrunkDemand { reply }).await
     }
 
     /// The carrier asked another node of the shared trunk to pause.

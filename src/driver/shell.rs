@@ -58,7 +58,7 @@ struct CustomerCall {
 
 mod browser_phones;
 mod listen_ins;
-pub use browser_phones::{BrowserPhoneAnswer, BrowserPhoneRefused};
+pub use browser_phones::{BrowserPhoneAnswer, BrowserPhoneRefused, PhoneStartRefused};
 pub use listen_ins::{ListenInAnswer, ListenInRefused, ListenInView};
 
 struct AgentPhone {

@@ -37,14 +37,29 @@ pub enum BrowserPhoneRefused {
     UnknownAgent(String),
     #[error("agent `{0}` is simulated (load tests): it has no phone")]
     Simulated(String),
+    #[error("another browser is agent `{0}`'s phone now")]
+    TakenOver(String),
+    #[error(transparent)]
+    Start(#[from] PhoneStartRefused),
+}
+
+/// Why the dialer's side of a browser's phone (an agent's, or a
+/// supervisor's listening in) cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneStartRefused {
     #[error(
         "browsers cannot reach the dialer at {0}: set [rtp] public_ip to the address they reach it at"
     )]
     NoAddress(std::net::IpAddr),
-    #[error("another browser is agent `{0}`'s phone now")]
-    TakenOver(String),
     #[error(transparent)]
     Start(#[from] browser_phone::StartError),
+}
+
+/// A browser's phone started: its session, handle and SDP answer.
+pub(super) struct StartedPhone {
+    pub session: u64,
+    pub handle: BrowserPhoneHandle,
+    pub answer: String,
 }
 
 impl Shell {
@@ -78,24 +93,11 @@ impl Shell {
         {
             return Err(BrowserPhoneRefused::TakenOver(agent.to_string()));
         }
-        // Random, not counted: a desktop may `replace` only the session it
-        // was given, and a count starting again at every restart would let
-        // a stale id name another desktop's phone. Below 2^53 so that
-        // JavaScript numbers hold it exactly.
-        let session = fastrand::u64(1..(1 << 53));
-        let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
-        if announce.is_unspecified() {
-            return Err(BrowserPhoneRefused::NoAddress(announce));
-        }
-        let (handle, answer) = browser_phone::start(
-            agent.to_string(),
+        let StartedPhone {
             session,
-            offer,
-            &self.pool,
-            announce,
-            self.config.rtp.bind,
-            self.browser_phone_events.clone(),
-        )?;
+            handle,
+            answer,
+        } = self.start_browser_side(agent, offer, self.browser_phone_events.clone())?;
         if let Some(previous) = self.browser_phones.insert(
             agent.to_string(),
             BrowserPhoneEntry {
@@ -125,6 +127,39 @@ impl Shell {
     /// `Closed` event ends the leg on it. False: the agent had none.
     /// `session`: only that browser phone (a desktop closes its own, not
     /// the one another tab has taken over since).
+    /// Answers a browser's offer and starts the dialer's side of its
+    /// phone under a new session, its events going to `events`.
+    pub(super) fn start_browser_side(
+        &self,
+        agent: &str,
+        offer: &str,
+        events: tokio::sync::mpsc::UnboundedSender<BrowserPhoneEvent>,
+    ) -> Result<StartedPhone, PhoneStartRefused> {
+        let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
+        if announce.is_unspecified() {
+            return Err(PhoneStartRefused::NoAddress(announce));
+        }
+        // Random, not counted: a desktop may `replace` only the session it
+        // was given, and a count starting again at every restart would let
+        // a stale id name another desktop's phone. Below 2^53 so that
+        // JavaScript numbers hold it exactly.
+        let session = fastrand::u64(1..(1 << 53));
+        let (handle, answer) = browser_phone::start(
+            agent.to_string(),
+            session,
+            offer,
+            &self.pool,
+            announce,
+            self.config.rtp.bind,
+            events,
+        )?;
+        Ok(StartedPhone {
+            session,
+            handle,
+            answer,
+        })
+    }
+
     pub fn close_browser_phone(&mut self, agent: &str, session: Option<u64>) -> bool {
         let current = self.browser_phones.get(agent).map(|e| e.handle.session);
         if current.is_none() || (session.is_some() && session != current) {

@@ -17,9 +17,10 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shell;
+use super::browser_phones::{PhoneStartRefused, StartedPhone};
 use crate::driver::media::AgentCommand;
 use crate::media::listen_in::ListenMode;
-use crate::net::browser_phone::{self, BrowserPhoneCommand, BrowserPhoneEvent, BrowserPhoneHandle};
+use crate::net::browser_phone::{BrowserPhoneCommand, BrowserPhoneEvent, BrowserPhoneHandle};
 use crate::sdp::{Direction, Negotiated};
 
 /// One supervisor listening in.
@@ -70,12 +71,8 @@ pub enum ListenInRefused {
     NoCall(String),
     #[error("a supervisor already listens in on agent `{0}` (session {1})")]
     AlreadyListened(String, u64),
-    #[error(
-        "browsers cannot reach the dialer at {0}: set [rtp] public_ip to the address they reach it at"
-    )]
-    NoAddress(std::net::IpAddr),
     #[error(transparent)]
-    Start(#[from] browser_phone::StartError),
+    Start(#[from] PhoneStartRefused),
 }
 
 impl Shell {
@@ -105,21 +102,11 @@ impl Shell {
         if let Some((&session, _)) = self.listen_ins.iter().find(|(_, e)| e.agent == agent) {
             return Err(ListenInRefused::AlreadyListened(agent.to_string(), session));
         }
-        let announce = self.config.rtp.public_ip.unwrap_or(self.config.rtp.bind);
-        if announce.is_unspecified() {
-            return Err(ListenInRefused::NoAddress(announce));
-        }
-        // Random, below 2^53 (see `browser_phone_offer`).
-        let session = fastrand::u64(1..(1 << 53));
-        let (phone, sdp) = browser_phone::start(
-            agent.to_string(),
+        let StartedPhone {
             session,
-            offer,
-            &self.pool,
-            announce,
-            self.config.rtp.bind,
-            self.listen_in_events.clone(),
-        )?;
+            handle: phone,
+            answer: sdp,
+        } = self.start_browser_side(agent, offer, self.listen_in_events.clone())?;
         tracing::info!(%agent, session, mode = mode.as_str(), "a supervisor listens in");
         self.listen_ins.insert(
             session,
