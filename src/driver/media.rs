@@ -108,6 +108,17 @@ pub enum AgentCommand {
     /// Who hears the supervisor listening in, from now on.
     ListenMode(ListenMode),
     EndListenIn,
+    /// This agent is consulted by another: lend this (idle) leg to the
+    /// consulting agent's phone task, which hears it in its call
+    /// ([`rtp::consult`]) until `EndConsultation` there.
+    LendTo {
+        consulting: mpsc::UnboundedSender<AgentCommand>,
+    },
+    /// Another agent's leg, lent for this agent's consultation: heard here
+    /// (with the customer unless on hold) until `EndConsultation`.
+    Consult(rtp::LentLeg),
+    /// The consultation is over: the lent leg goes back to its agent.
+    EndConsultation,
     Close,
 }
 
@@ -387,6 +398,9 @@ pub async fn agent_phone(
     let mut spliced: Option<(CallId, oneshot::Sender<DetachedCustomer>)> = None;
     // Dropped when the supervisor listening in (if any) stops hearing.
     let mut listened: Option<oneshot::Sender<()>> = None;
+    // Another agent's leg is heard here (a consultation), in place of a
+    // supervisor.
+    let mut consulting = false;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -467,12 +481,30 @@ pub async fn agent_phone(
                     // `ended`: that supervisor hears nothing and is told.
                     if rtp::listen_in(&leg, supervisor, mode, on_end).await.is_ok() {
                         listened = Some(ended);
+                        consulting = false;
                     }
                 }
                 Some(AgentCommand::ListenMode(mode)) => { let _ = rtp::set_listen_mode(&leg, mode); }
                 Some(AgentCommand::EndListenIn) => {
+                    if listened.take().is_some() {
+                        let _ = rtp::end_listen_in(&leg);
+                    }
+                }
+                Some(AgentCommand::LendTo { consulting }) => match rtp::lend(&leg).await {
+                    // Sent back unused (the consulting phone is gone), the
+                    // lent leg comes home when dropped.
+                    Ok(lent) => { let _ = consulting.send(AgentCommand::Consult(lent)); }
+                    Err(error) => tracing::warn!(%agent, %error, "cannot lend the agent's leg for a consultation"),
+                },
+                Some(AgentCommand::Consult(lent)) => {
+                    // A supervisor listening in is replaced, and told.
                     listened = None;
-                    let _ = rtp::end_listen_in(&leg);
+                    consulting = rtp::consult(&leg, lent).is_ok();
+                }
+                Some(AgentCommand::EndConsultation) => {
+                    if std::mem::take(&mut consulting) {
+                        let _ = rtp::end_listen_in(&leg);
+                    }
                 }
             },
             // Agent softphones with silence suppression stop sending RTP

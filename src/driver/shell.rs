@@ -515,6 +515,27 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Hold { call, audio });
                 }
             }
+            Effect::Consult { from, to, on, .. } => {
+                // Both phones' commands run in order: a splice asked for
+                // later (the transfer completed) finds the lent leg home.
+                let consulting = self.agent_media(&from);
+                let consulted = self.agent_media(&to);
+                match (on, consulting, consulted) {
+                    (true, Some(consulting), Some(consulted)) => {
+                        // A supervisor listening in on either agent stops:
+                        // the consultation takes its place.
+                        let _ = consulting.send(AgentCommand::EndListenIn);
+                        let _ = consulted.send(AgentCommand::EndListenIn);
+                        let _ = consulted.send(AgentCommand::LendTo { consulting });
+                    }
+                    (false, Some(consulting), _) => {
+                        let _ = consulting.send(AgentCommand::EndConsultation);
+                    }
+                    // A phone already gone gives the lent leg back as it
+                    // closes.
+                    _ => {}
+                }
+            }
             Effect::TakeBack { call, agent } => {
                 // Straight to the agent's phone task, whose commands run in
                 // order: done before a next customer's splice can reach it

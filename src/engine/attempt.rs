@@ -188,6 +188,16 @@ pub enum Action {
         to: String,
         why: &'static str,
     },
+    /// The consultation of `to` by `from` is over: the two agents stop
+    /// hearing each other. `to` is released (`release`: the consultation
+    /// was ended, `why`, or the call is over), or takes the customer next
+    /// (a transfer completed: [`Action::PlayZipTone`] follows).
+    ConsultationOver {
+        from: String,
+        to: String,
+        release: bool,
+        why: Option<&'static str>,
+    },
     Play(Prompt),
     Finished(Outcome),
 }
@@ -267,6 +277,18 @@ pub enum Phase {
         from: String,
         to: String,
         until: Instant,
+    },
+    /// The agent `from`, bridged with the customer, talks with the agent
+    /// `to` (reserved for this call) before handing the customer on: a
+    /// consultation (warm) transfer. The customer is on hold while the two
+    /// talk privately, and hears both while off hold (a three-way
+    /// conference). It ends in a transfer to `to`
+    /// ([`Attempt::transfer`]), or back to `Bridged` with `from`
+    /// ([`Attempt::end_consultation`]). No clock runs: a consultation
+    /// lasts as long as the agents talk.
+    Consulting {
+        from: String,
+        to: String,
     },
     WaitingForBeep {
         deadline: Instant,
@@ -473,6 +495,7 @@ impl Attempt {
             | Phase::Connecting { .. }
             | Phase::Bridged { .. }
             | Phase::Transferring { .. }
+            | Phase::Consulting { .. }
                 if self.settings.connect_first =>
             {
                 self.on_background_verdict(verdict, now)
@@ -517,6 +540,12 @@ impl Attempt {
                     why: "the line turned out to be a fax or an intercept",
                 })
             }
+            Phase::Consulting { from, to } => self.actions.push_back(Action::ConsultationOver {
+                from,
+                to,
+                release: true,
+                why: Some("the line turned out to be a fax or an intercept"),
+            }),
             _ => {}
         }
         self.hang_up(result);
@@ -628,9 +657,25 @@ impl Attempt {
     /// call by the engine): `to` hears the zip tone, and the customer is
     /// moved into its leg when it ends ([`Attempt::on_zip_tone_done`]).
     /// False (nothing changes) unless the call is bridged to another agent.
+    /// From a consultation, only to the agent consulted: the consultation
+    /// ends and the customer goes to that agent (a warm transfer).
     pub fn transfer(&mut self, to: &str, now: Instant) -> bool {
-        let Phase::Bridged { agent: from } = &self.phase else {
-            return false;
+        let from = match &self.phase {
+            Phase::Bridged { agent } => agent.clone(),
+            Phase::Consulting {
+                from,
+                to: consulted,
+            } if consulted == to => {
+                let from = from.clone();
+                self.actions.push_back(Action::ConsultationOver {
+                    from: from.clone(),
+                    to: to.to_string(),
+                    release: false,
+                    why: None,
+                });
+                from
+            }
+            _ => return false,
         };
         if from == to {
             return false;
@@ -644,6 +689,50 @@ impl Attempt {
             agent: to.to_string(),
         });
         true
+    }
+
+    /// The bridged agent consults `to` (reserved for this call by the
+    /// engine) before handing the customer on. False (nothing changes)
+    /// unless the call is bridged to another agent.
+    pub fn consult(&mut self, to: &str) -> bool {
+        let Phase::Bridged { agent: from } = &self.phase else {
+            return false;
+        };
+        if from == to {
+            return false;
+        }
+        self.phase = Phase::Consulting {
+            from: from.clone(),
+            to: to.to_string(),
+        };
+        true
+    }
+
+    /// The consultation ends without a transfer (`why`: either agent
+    /// ended it, or the consulted one's phone went away): the customer
+    /// stays with the consulting agent. False unless consulting.
+    pub fn end_consultation(&mut self, why: &'static str) -> bool {
+        let Phase::Consulting { from, to } = self.phase.clone() else {
+            return false;
+        };
+        self.phase = Phase::Bridged {
+            agent: from.clone(),
+        };
+        self.actions.push_back(Action::ConsultationOver {
+            from,
+            to,
+            release: true,
+            why: Some(why),
+        });
+        true
+    }
+
+    /// The agents of a consultation: (consulting, consulted).
+    pub fn consultation(&self) -> Option<(&str, &str)> {
+        match &self.phase {
+            Phase::Consulting { from, to } => Some((from, to)),
+            _ => None,
+        }
     }
 
     /// The bridged agent hears a voicemail greeting (the analyser took it
@@ -677,6 +766,9 @@ impl Attempt {
     pub fn on_agent_lost(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Transferring { .. }) {
             self.transfer_failed();
+            return;
+        }
+        if self.end_consultation("the consulted agent's phone went away") {
             return;
         }
         let Phase::Connecting { deadline, .. } = self.phase else {
@@ -727,7 +819,9 @@ impl Attempt {
     /// handing it on: the customer is in its leg until the move).
     pub fn bridged_agent(&self) -> Option<&str> {
         match &self.phase {
-            Phase::Bridged { agent } | Phase::Transferring { from: agent, .. } => Some(agent),
+            Phase::Bridged { agent }
+            | Phase::Transferring { from: agent, .. }
+            | Phase::Consulting { from: agent, .. } => Some(agent),
             _ => None,
         }
     }
@@ -800,6 +894,15 @@ impl Attempt {
                 });
                 self.finish(self.bridged_result());
             }
+            Phase::Consulting { from, to } => {
+                self.actions.push_back(Action::ConsultationOver {
+                    from,
+                    to,
+                    release: true,
+                    why: Some("the customer hung up"),
+                });
+                self.finish(self.bridged_result());
+            }
             Phase::WaitingForBeep { .. } => self.finish(AttemptResult::Machine),
             Phase::Playing(_) => {
                 let result = self.result_after_prompt;
@@ -820,10 +923,20 @@ impl Attempt {
     /// The agent ended the bridged call. (An agent who hangs up during a
     /// transfer of its own leaves the customer to the next agent: that is
     /// how a blind transfer ends on a phone.)
-    pub fn on_agent_hangup(&mut self, _now: Instant) {
-        if let Phase::Bridged { .. } = self.phase {
-            let result = self.bridged_result();
-            self.hang_up(result);
+    ///
+    /// An agent whose phone hangs up during its consultation leaves the
+    /// customer to the agent consulted (a warm transfer done on the
+    /// phone).
+    pub fn on_agent_hangup(&mut self, now: Instant) {
+        match self.phase.clone() {
+            Phase::Bridged { .. } => {
+                let result = self.bridged_result();
+                self.hang_up(result);
+            }
+            Phase::Consulting { to, .. } => {
+                self.transfer(&to, now);
+            }
+            _ => {}
         }
     }
 
@@ -849,6 +962,16 @@ impl Attempt {
                     from,
                     to,
                     why: "the call ended",
+                });
+                let result = self.bridged_result();
+                self.hang_up(result);
+            }
+            Phase::Consulting { from, to } => {
+                self.actions.push_back(Action::ConsultationOver {
+                    from,
+                    to,
+                    release: true,
+                    why: Some("the call ended"),
                 });
                 let result = self.bridged_result();
                 self.hang_up(result);

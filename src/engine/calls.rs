@@ -642,7 +642,8 @@ impl Dialer {
                     self.agent_lost(call, now);
                 }
                 if !up && let Some(call) = bridged_call {
-                    if self.transfer_under_way(call) {
+                    // Its consultation completes as a transfer (below).
+                    if self.transfer_under_way(call) || self.consulting_call(&agent) == Some(call) {
                         // Hanging up during one's own transfer leaves the
                         // customer to the next agent (a blind transfer
                         // done on the phone): off the call now.
@@ -1011,6 +1012,35 @@ impl Dialer {
                         step: "failed",
                         reason: Some(why.to_string()),
                     });
+                }
+                Action::ConsultationOver {
+                    from,
+                    to,
+                    release,
+                    why,
+                } => {
+                    self.effects.push_back(Effect::Consult {
+                        call,
+                        from: from.clone(),
+                        to: to.clone(),
+                        on: false,
+                    });
+                    if release {
+                        if let Some(a) = self.agents.get_mut(&to)
+                            && a.session.current_call() == Some(call)
+                        {
+                            let _ = a.session.release(now);
+                        }
+                        tracing::info!(call, %from, %to, why, "consultation ended");
+                        self.events.push_back(Event::Transfer {
+                            agent: from,
+                            to,
+                            campaign,
+                            call,
+                            step: "consultation_ended",
+                            reason: why.map(str::to_string),
+                        });
+                    }
                 }
                 Action::ReleaseAgent { agent } => {
                     if let Some(a) = self.agents.get_mut(&agent) {

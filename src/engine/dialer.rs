@@ -65,6 +65,18 @@ pub enum Command {
         agent: String,
         to: Option<String>,
     },
+    /// The agent talks with another agent (`to`, or the Ready agent of the
+    /// call's campaign idle the longest) before handing the customer on,
+    /// the customer on hold meanwhile (a consultation: see
+    /// `consultation.rs`). `Transfer` then completes it.
+    Consult {
+        agent: String,
+        to: Option<String>,
+    },
+    /// Either agent of a consultation ends it without a transfer.
+    EndConsultation {
+        agent: String,
+    },
     Disposition {
         agent: String,
         code: String,
@@ -131,6 +143,8 @@ impl Command {
             | Command::Hold { agent, .. }
             | Command::PauseRecording { agent, .. }
             | Command::Transfer { agent, .. }
+            | Command::Consult { agent, .. }
+            | Command::EndConsultation { agent }
             | Command::DropVoicemail { agent }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
@@ -347,6 +361,9 @@ pub struct AgentView {
     /// The agent is handing its customer to this agent (a transfer under
     /// way).
     pub transferring_to: Option<String>,
+    /// The consultation the agent takes part in (consulting another agent
+    /// about its customer, or consulted by one).
+    pub consultation: Option<ConsultationView>,
     /// The call's campaign has a recorded voicemail message the agent may
     /// drop into an answering machine.
     pub voicemail_drop: bool,
@@ -365,6 +382,17 @@ pub struct AgentView {
     pub shift: ShiftView,
     /// The reasons the agent may give for Not ready (empty: any text).
     pub not_ready_reasons: Vec<String>,
+}
+
+/// A consultation as one of its agents' desktops shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsultationView {
+    /// The other agent.
+    pub with: String,
+    /// `consulting` (the customer is this agent's) or `consulted`.
+    pub role: &'static str,
+    /// The customer is off hold: all three hear each other.
+    pub conference: bool,
 }
 
 /// An agent a customer may be transferred to, as the desktop lists it.
@@ -615,7 +643,7 @@ impl Dialer {
             .map_err(|reason| CommandError::Invalid(format!("callback phone {text:?}: {reason}")))
     }
 
-    fn agent_mut(&mut self, id: &str) -> Result<&mut AgentEntry, CommandError> {
+    pub(super) fn agent_mut(&mut self, id: &str) -> Result<&mut AgentEntry, CommandError> {
         self.agents
             .get_mut(id)
             .ok_or_else(|| CommandError::UnknownAgent(id.to_string()))
@@ -777,7 +805,21 @@ impl Dialer {
                             "the call is being transferred: the next agent hangs up".into(),
                         ));
                     }
+                    AgentState::OnCall { call } if self.consultation_under_way(call) => {
+                        return Err(CommandError::Unavailable(
+                            "you are consulting another agent: end the consultation or complete the transfer first".into(),
+                        ));
+                    }
                     AgentState::OnCall { call } => self.agent_hung_up(call, now),
+                    // The consulted agent hangs up: it leaves the
+                    // consultation.
+                    AgentState::Reserved { call }
+                        if self
+                            .consultation_on(call)
+                            .is_some_and(|(_, to)| to == agent) =>
+                    {
+                        self.consulted_agent_hung_up(call, now)
+                    }
                     // The call placed for the agent (preview, reserved at
                     // the dial, a repeat call) still rings: cancelled.
                     AgentState::Reserved { call } if self.call_unanswered(call) => {
@@ -889,6 +931,8 @@ impl Dialer {
             Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
             Command::Hold { agent, on } => self.hold_call(&agent, on, now)?,
             Command::Transfer { agent, to } => self.transfer_call(&agent, to, now)?,
+            Command::Consult { agent, to } => self.consult(&agent, to, now)?,
+            Command::EndConsultation { agent } => self.end_consultation(&agent, now)?,
             Command::DropVoicemail { agent } => self.drop_voicemail(&agent, now)?,
             Command::PauseRecording { agent, paused } => {
                 self.pause_recording(&agent, paused, now)?
@@ -1217,6 +1261,7 @@ impl Dialer {
             call_recorded: self.call_recorded(id),
             transfer_to: self.transfer_targets(id),
             transferring_to: self.transferring_to(id),
+            consultation: self.consultation_view(id),
             voicemail_drop: self.voicemail_drop_offered(id),
             campaigns: entry.campaigns.clone(),
             to_join: entry

@@ -100,6 +100,16 @@ pub enum Effect {
     /// free for the next customer at once, while this one hears the
     /// message).
     TakeBack { call: CallId, agent: String },
+    /// A consultation (`on`): `to`'s leg is heard in `from`'s, where
+    /// `call`'s customer is bridged — the two agents talk, and while the
+    /// customer is off hold all three do. Off: `to`'s leg goes back to
+    /// serving `to` alone.
+    Consult {
+        call: CallId,
+        from: String,
+        to: String,
+        on: bool,
+    },
     /// Put `call`'s customer, bridged into `agent`'s leg, on hold (`on`:
     /// neither hears the other, the customer hears the campaign's hold
     /// audio) or take them off hold.

@@ -69,10 +69,21 @@ impl Dialer {
     /// The agent's call, when its customer is on the line: bridged, and
     /// spliced into this agent's leg (a call bridged as its abandon window
     /// closed may not be yet). `action` names the control in the refusal.
-    fn call_on_the_line(
+    pub(super) fn call_on_the_line(
         &mut self,
         agent: &str,
         action: &'static str,
+    ) -> Result<(CallId, &mut CallEntry), CommandError> {
+        self.call_on_the_line_in(agent, action, false)
+    }
+
+    /// [`Dialer::call_on_the_line`], also during the agent's consultation
+    /// of another (`consulting_too`: hold and recording pause work then).
+    pub(super) fn call_on_the_line_in(
+        &mut self,
+        agent: &str,
+        action: &'static str,
+        consulting_too: bool,
     ) -> Result<(CallId, &mut CallEntry), CommandError> {
         let state = self
             .agents
@@ -93,11 +104,18 @@ impl Dialer {
                 "the call is being transferred: no {action} now"
             )));
         }
+        if !consulting_too && self.consultation_on(call).is_some() {
+            return Err(CommandError::Unavailable(format!(
+                "you are consulting another agent: end the consultation or complete the transfer before you {action}"
+            )));
+        }
         self.calls
             .get_mut(&call)
             .filter(|entry| {
-                matches!(entry.attempt.phase(), Phase::Bridged { .. })
-                    && entry.spliced_to.as_deref() == Some(agent)
+                matches!(
+                    entry.attempt.phase(),
+                    Phase::Bridged { .. } | Phase::Consulting { .. }
+                ) && entry.spliced_to.as_deref() == Some(agent)
                     && entry.splices_in_flight == 0
             })
             .map(|entry| (call, entry))
@@ -181,48 +199,13 @@ impl Dialer {
         to: Option<String>,
         now: Instant,
     ) -> Result<(), CommandError> {
+        if let Some(call) = self.consulting_call(agent) {
+            return self.complete_consultation(agent, call, to, now);
+        }
         let (call, entry) = self.call_on_the_line(agent, "transfer")?;
         let campaign = entry.campaign.clone();
-        let to = match to {
-            Some(to) if to == agent => {
-                return Err(CommandError::Invalid(
-                    "the call is yours already: transfer it to another agent".into(),
-                ));
-            }
-            Some(to) => to,
-            None => self
-                .agents
-                .iter()
-                .filter(|(id, a)| {
-                    id.as_str() != agent
-                        && a.session.is_ready()
-                        && Self::takes_transfers(a)
-                        && self.takes_part(a, &campaign)
-                })
-                .max_by_key(|(_, a)| a.session.time_in_state(now))
-                .map(|(id, _)| id.clone())
-                .ok_or_else(|| {
-                    CommandError::Unavailable(format!(
-                        "no other agent of campaign `{campaign}` is ready to take the call"
-                    ))
-                })?,
-        };
-        let target = self
-            .agents
-            .get_mut(&to)
-            .ok_or_else(|| CommandError::Invalid(format!("no agent `{to}` to transfer to")))?;
-        if !target.session.is_ready() {
-            return Err(CommandError::Unavailable(format!(
-                "agent `{to}` is {}: a call is transferred only to a Ready agent",
-                target.session.state().name()
-            )));
-        }
-        if !Self::takes_transfers(target) {
-            return Err(CommandError::Unavailable(format!(
-                "agent `{to}` has no reservation call to splice the customer into"
-            )));
-        }
-        target.session.reserve(call, now)?;
+        let to = self.pick_next_agent(agent, to, &campaign, "transfer", now)?;
+        self.agent_mut(&to)?.session.reserve(call, now)?;
         let moved = self
             .calls
             .get_mut(&call)
@@ -246,6 +229,59 @@ impl Dialer {
         });
         self.drain_attempt(call, now);
         Ok(())
+    }
+
+    /// The agent a call of `campaign` goes to from `agent` (a transfer, a
+    /// consultation): `to`, checked, or the campaign's Ready agent idle
+    /// the longest.
+    pub(super) fn pick_next_agent(
+        &self,
+        agent: &str,
+        to: Option<String>,
+        campaign: &str,
+        action: &str,
+        now: Instant,
+    ) -> Result<String, CommandError> {
+        let to = match to {
+            Some(to) if to == agent => {
+                return Err(CommandError::Invalid(format!(
+                    "the call is yours already: {action} another agent"
+                )));
+            }
+            Some(to) => to,
+            None => self
+                .agents
+                .iter()
+                .filter(|(id, a)| {
+                    id.as_str() != agent
+                        && a.session.is_ready()
+                        && Self::takes_transfers(a)
+                        && self.takes_part(a, campaign)
+                })
+                .max_by_key(|(_, a)| a.session.time_in_state(now))
+                .map(|(id, _)| id.clone())
+                .ok_or_else(|| {
+                    CommandError::Unavailable(format!(
+                        "no other agent of campaign `{campaign}` is ready to take the call"
+                    ))
+                })?,
+        };
+        let target = self
+            .agents
+            .get(&to)
+            .ok_or_else(|| CommandError::Invalid(format!("no agent `{to}` to {action}")))?;
+        if !target.session.is_ready() {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{to}` is {}: only a Ready agent takes a call ({action})",
+                target.session.state().name()
+            )));
+        }
+        if !Self::takes_transfers(target) {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{to}` has no reservation call to splice the customer into"
+            )));
+        }
+        Ok(to)
     }
 
     /// Whether a Ready agent can take a transferred customer: its phone is
@@ -301,7 +337,9 @@ impl Dialer {
         now: Instant,
     ) -> Result<(), CommandError> {
         let phone_held = self.agents.get(agent).is_some_and(|a| a.phone_held);
-        let (call, entry) = self.call_on_the_line(agent, if on { "hold" } else { "resume" })?;
+        // During a consultation too: off hold, it is a conference.
+        let (call, entry) =
+            self.call_on_the_line_in(agent, if on { "hold" } else { "resume" }, true)?;
         if !on && phone_held && entry.hold.is_on() {
             // Off hold here, the customer would reach a phone that neither
             // sends nor listens: a silent call.
@@ -344,13 +382,17 @@ impl Dialer {
         } else {
             "resume the recording"
         };
-        let campaign = self.call_on_the_line(agent, action)?.1.campaign.clone();
+        let campaign = self
+            .call_on_the_line_in(agent, action, true)?
+            .1
+            .campaign
+            .clone();
         if !self.campaign_records(&campaign) {
             return Err(CommandError::Unavailable(
                 "this call is not recorded: nothing to pause".into(),
             ));
         }
-        let (call, entry) = self.call_on_the_line(agent, action)?;
+        let (call, entry) = self.call_on_the_line_in(agent, action, true)?;
         if !entry.recording_paused.set(paused, now) {
             return Err(CommandError::Unavailable(if paused {
                 "the recording is paused already".into()

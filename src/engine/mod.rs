@@ -18,6 +18,7 @@ mod agent_share;
 pub mod attempt;
 pub mod calls;
 pub mod campaign_run;
+mod consultation;
 pub mod contact_edit;
 pub mod definitions;
 pub mod dialer;
@@ -60,6 +61,8 @@ url = "sqlite://x.db"
 mod agent_share_tests;
 #[cfg(test)]
 mod calls_tests;
+#[cfg(test)]
+mod consultation_tests;
 #[cfg(test)]
 mod preview_tests;
 #[cfg(test)]

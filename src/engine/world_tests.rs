@@ -322,6 +322,23 @@ impl World {
                         )));
                     }
                 }
+                // The consulting agent is the one the customer is spliced
+                // to; the end comes also after the call's.
+                Effect::Consult {
+                    call,
+                    from,
+                    on: true,
+                    ..
+                } => {
+                    self.call_alive(call, "consult on")?;
+                    let spliced_to = self.calls.get(&call).and_then(|c| c.spliced.clone());
+                    if spliced_to.as_ref().map(|(a, _)| a) != Some(&from) {
+                        return Err(self.fail(format!(
+                            "consultation on call {call} by {from} while spliced to {spliced_to:?}"
+                        )));
+                    }
+                }
+                Effect::Consult { on: false, .. } => {}
                 Effect::CancelRinging { call } => self.call_alive(call, "cancel ringing")?,
                 Effect::TakeBack { call, agent } => {
                     self.call_alive(call, "take back")?;
@@ -837,6 +854,14 @@ impl World {
                     .then(|| AGENTS[(choice as usize / 36) % AGENTS.len()].to_string()),
             },
             7 if (choice / 18) % 4 == 1 => Command::DropVoicemail { agent },
+            // A consultation of a named agent or the campaign's next, or
+            // its end by either agent (`Transfer` above completes it).
+            7 if (choice / 72) % 3 == 1 => Command::Consult {
+                agent,
+                to: (!(choice / 216).is_multiple_of(3))
+                    .then(|| AGENTS[(choice as usize / 216) % AGENTS.len()].to_string()),
+            },
+            7 if (choice / 72) % 3 == 2 => Command::EndConsultation { agent },
             7 => Command::AgentHangup { agent },
             16 => Command::Hold {
                 agent,

@@ -56,6 +56,9 @@ pub(crate) enum Command {
     Record(PathBuf),
     CpaFrames(mpsc::Sender<AudioFrame>),
     Detach(oneshot::Sender<task::LegParts>),
+    /// Lend this idle leg to another agent's task for a consultation
+    /// (see [`lend`]); nothing happens while a customer is bridged.
+    Lend(oneshot::Sender<task::LentLeg>),
     Bridge {
         customer: Box<task::LegParts>,
         zip: ZipTone,
@@ -73,10 +76,11 @@ pub(crate) enum Command {
     Resume,
     /// A supervisor listens in on this agent leg (see [`listen_in`]).
     Listen {
-        // First: dropped (and run) before the supervisor's ports are freed.
         on_end: OnEnd,
         supervisor: Box<task::LegParts>,
         mode: ListenMode,
+        /// A consulted agent's leg, lent: where it goes back at the end.
+        give_back: Option<oneshot::Sender<task::LegParts>>,
     },
     ListenMode(ListenMode),
     /// The supervisor stops listening: its leg's ports go back to the pool.
@@ -381,7 +385,71 @@ pub async fn listen_in(
         on_end,
         supervisor: Box::new(parts),
         mode,
+        give_back: None,
     })
+}
+
+/// An agent's idle reservation leg, lent for a consultation ([`lend`]):
+/// hand it to [`consult`]. Dropped unused, it goes back to its own task.
+pub struct LentLeg(Box<task::LentLeg>);
+
+impl std::fmt::Debug for LentLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LentLeg")
+    }
+}
+
+impl Drop for LentLeg {
+    fn drop(&mut self) {
+        // Unused (the consulting agent's task had stopped): back home.
+        // `consult` empties it first when the hand-over works.
+        if let Some((parts, back)) = self.0.take_home() {
+            let _ = back.send(parts);
+        }
+    }
+}
+
+/// Lends `agent`'s reservation leg — idle, no customer bridged — to be
+/// heard in another agent's call ([`consult`]); its own task serves it
+/// again when the consultation ends. Fails when a customer is bridged
+/// into it or its task has stopped.
+pub async fn lend(agent: &RtpLeg) -> Result<LentLeg, RtpLegError> {
+    let (tx, rx) = oneshot::channel();
+    agent.send(Command::Lend(tx))?;
+    rx.await
+        .map(|lent| LentLeg(Box::new(lent)))
+        .map_err(|_| RtpLegError::Stopped)
+}
+
+/// A consultation: the lent leg of another agent joins `agent`'s leg as
+/// a barging supervisor would — it hears `agent` and the customer bridged
+/// there (unless on hold), and is heard by `agent` and by the customer
+/// (unless on hold: on hold it is a private talk between the two agents,
+/// off hold a three-way conference). [`end_listen_in`] ends it and gives
+/// the leg back; so does `agent`'s leg closing. It replaces a supervisor
+/// listening in on `agent`.
+pub fn consult(agent: &RtpLeg, mut lent: LentLeg) -> Result<(), RtpLegError> {
+    let Some((parts, back)) = lent.0.take_home() else {
+        return Err(RtpLegError::Stopped);
+    };
+    let command = Command::Listen {
+        on_end: OnEnd(None),
+        supervisor: Box::new(parts),
+        mode: ListenMode::Barge,
+        give_back: Some(back),
+    };
+    match agent.commands.send(command) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::SendError(Command::Listen {
+            supervisor,
+            give_back: Some(back),
+            ..
+        })) => {
+            let _ = back.send(*supervisor);
+            Err(RtpLegError::Stopped)
+        }
+        Err(_) => Err(RtpLegError::Stopped),
+    }
 }
 
 /// Who hears the supervisor listening in on `agent` from now on.

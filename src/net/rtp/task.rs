@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Command, OnEnd, PortLease};
 use crate::media::bridge::{Translation, relay_in_place};
@@ -30,6 +30,22 @@ pub struct LegParts {
     relay_dropped: u64,
     /// A supervisor listens in: its frames go to the supervisor's mix.
     tapped: bool,
+}
+
+/// An agent's reservation leg lent to another agent's task for a
+/// consultation (it takes the third party's place, as a supervisor's leg
+/// does): the lending task serves nothing until the leg comes back on
+/// `back`, and commands sent to it wait meanwhile.
+pub struct LentLeg {
+    parts: Option<LegParts>,
+    back: Option<oneshot::Sender<LegParts>>,
+}
+
+impl LentLeg {
+    /// The leg and the way home, once.
+    pub(super) fn take_home(&mut self) -> Option<(LegParts, oneshot::Sender<LegParts>)> {
+        self.parts.take().zip(self.back.take())
+    }
 }
 
 /// What a leg leaves for the call record.
@@ -177,14 +193,16 @@ impl LegParts {
 }
 
 /// A supervisor listening in on this agent leg, across the customers
-/// bridged into it (see [`crate::media::listen_in`]).
+/// bridged into it (see [`crate::media::listen_in`]) — or another agent
+/// consulted by this one, whose leg is lent here for the consultation.
 struct ListenIn {
-    /// Runs when the listening in ends: first of the fields, so before the
-    /// supervisor leg's ports go back to the pool (its phone stops sending
-    /// there).
-    _on_end: OnEnd,
+    /// Runs when the listening in ends, before the supervisor leg's ports
+    /// go back to the pool (its phone stops sending there).
+    on_end: OnEnd,
     supervisor: LegParts,
     mode: ListenMode,
+    /// A consulted agent's leg goes back to its own task at the end.
+    give_back: Option<oneshot::Sender<LegParts>>,
 }
 
 /// Who may hear a supervisor now: the agent always; the customer only
@@ -208,17 +226,46 @@ impl<'a> Hearers<'a> {
 }
 
 impl ListenIn {
-    fn new(mut supervisor: LegParts, mode: ListenMode, on_end: OnEnd, now: Instant) -> ListenIn {
+    fn new(
+        mut supervisor: LegParts,
+        mode: ListenMode,
+        on_end: OnEnd,
+        give_back: Option<oneshot::Sender<LegParts>>,
+        now: Instant,
+    ) -> ListenIn {
         supervisor.core.set_decode(true);
-        // Its peer is our own socket (the supervisor's browser phone):
-        // nobody else may stand in for it and hear the call.
-        supervisor.core.pin_to_remote();
+        if give_back.is_none() {
+            // Its peer is our own socket (the supervisor's browser phone):
+            // nobody else may stand in for it and hear the call. (A
+            // consulted agent's phone keeps the address it latched to.)
+            supervisor.core.pin_to_remote();
+        }
         // The agent (first source) and the customer (second), mixed.
         supervisor.core.play_live(now);
         ListenIn {
-            _on_end: on_end,
+            on_end,
             supervisor,
             mode,
+            give_back,
+        }
+    }
+
+    /// The listening in is over: nothing said before the end is heard
+    /// after it; a supervisor's leg is closed (its ports go back to the
+    /// pool), a consulted agent's goes back to its own task, idle.
+    fn end(mut self, now: Instant, hearers: Hearers) {
+        self.set_mode(ListenMode::Monitor, hearers);
+        let ListenIn {
+            on_end,
+            mut supervisor,
+            give_back,
+            ..
+        } = self;
+        drop(on_end);
+        if let Some(back) = give_back {
+            supervisor.core.idle(now);
+            supervisor.update_decode(false);
+            let _ = back.send(supervisor);
         }
     }
 
@@ -325,6 +372,18 @@ fn relay(buf: &mut [u8], from_leg: &mut LegParts, to_leg: &mut LegParts, now: In
     }
 }
 
+/// Ends the listening in (if any) of the task whose leg and bridge these are.
+fn end_listening(
+    listening: &mut Option<ListenIn>,
+    leg: &mut LegParts,
+    bridged: Option<&mut Bridged>,
+    now: Instant,
+) {
+    if let Some(l) = listening.take() {
+        l.end(now, Hearers::of(leg, bridged));
+    }
+}
+
 pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver<Command>) {
     let mut bridged: Option<Bridged> = None;
     let mut listening: Option<ListenIn> = None;
@@ -341,11 +400,17 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                 b.recorder.as_mut().map(|r| (r, Channel::Agent)),
                 listening.as_mut().and_then(|l| l.tap(LiveSource::First)),
             );
+            // A customer on hold is heard by nobody, a consulted agent
+            // included.
+            let held = b.hold.is_some();
             b.customer.service(
                 now,
                 &mut out,
                 b.recorder.as_mut().map(|r| (r, Channel::Customer)),
-                listening.as_mut().and_then(|l| l.tap(LiveSource::Second)),
+                listening
+                    .as_mut()
+                    .filter(|_| !held)
+                    .and_then(|l| l.tap(LiveSource::Second)),
             );
             if leg.drain_events(now) && b.zip_playing {
                 // Zip tone over: the customer's audio takes the agent's stream.
@@ -387,8 +452,11 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
         let supervisor_rtp = listening.as_ref().map(|l| &l.supervisor.lease.rtp);
         tokio::select! {
             command = commands.recv() => {
-                let Some(command) = command else { return };
                 let now = Instant::now();
+                let Some(command) = command else {
+                    end_listening(&mut listening, &mut leg, bridged.as_mut(), now);
+                    return;
+                };
                 match command {
                     Command::Negotiated(n) => leg.core.renegotiate(n, now),
                     Command::PinRemote => leg.core.pin_to_remote(),
@@ -410,8 +478,33 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         leg.update_decode(false);
                     }
                     Command::Detach(reply) => {
+                        end_listening(&mut listening, &mut leg, bridged.as_mut(), now);
                         let _ = reply.send(leg);
                         return;
+                    }
+                    Command::Lend(reply) => {
+                        // Only an idle reservation leg is lent: a bridged
+                        // customer would hear nobody meanwhile.
+                        if bridged.is_some() {
+                            continue;
+                        }
+                        leg.core.idle(now);
+                        let (back, returned) = oneshot::channel();
+                        let lent = LentLeg { parts: Some(leg), back: Some(back) };
+                        if let Err(mut lent) = reply.send(lent)
+                            && let Some((parts, _)) = lent.take_home()
+                        {
+                            leg = parts;
+                        } else {
+                            match returned.await {
+                                Ok(parts) => leg = parts,
+                                // The borrower dropped it: its ports are free.
+                                Err(_) => return,
+                            }
+                        }
+                        let now = Instant::now();
+                        leg.core.idle(now);
+                        leg.update_decode(false);
                     }
                     Command::Bridge { customer, zip, record, keep_cpa } => {
                         let mut customer = *customer;
@@ -449,13 +542,11 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             leg.core.stop_generating();
                         }
                     }
-                    Command::Listen { supervisor, mode, on_end } => {
+                    Command::Listen { supervisor, mode, on_end, give_back } => {
                         // A supervisor already listening is replaced (its
                         // ports go back to the pool).
-                        if let Some(mut previous) = listening.take() {
-                            previous.set_mode(ListenMode::Monitor, Hearers::of(&mut leg, bridged.as_mut()));
-                        }
-                        listening = Some(ListenIn::new(*supervisor, mode, on_end, now));
+                        end_listening(&mut listening, &mut leg, bridged.as_mut(), now);
+                        listening = Some(ListenIn::new(*supervisor, mode, on_end, give_back, now));
                         set_tapped(&mut leg, bridged.as_mut(), true);
                     }
                     Command::ListenMode(mode) => {
@@ -464,10 +555,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         }
                     }
                     Command::EndListen => {
-                        if let Some(mut l) = listening.take() {
-                            // Nothing said before the end is heard after it.
-                            l.set_mode(ListenMode::Monitor, Hearers::of(&mut leg, bridged.as_mut()));
-                        }
+                        end_listening(&mut listening, &mut leg, bridged.as_mut(), now);
                         set_tapped(&mut leg, bridged.as_mut(), false);
                     }
                     Command::PauseRecording(paused) => {
@@ -513,6 +601,7 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         let _ = reply.send(customer);
                     }
                     Command::Close(reply) => {
+                        end_listening(&mut listening, &mut leg, bridged.as_mut(), now);
                         let deliver = move |report| {
                             let _ = reply.send(report);
                         };
@@ -578,10 +667,14 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                             // The agent hears the zip tone, not the customer, first.
                             b.customer.relay_dropped += 1;
                         }
+                        let held = b.hold.is_some();
                         b.customer.forward_frames(
                             now,
                             b.recorder.as_mut().map(|r| (r, Channel::Customer)),
-                            listening.as_mut().and_then(|l| l.tap(LiveSource::Second)),
+                            listening
+                                .as_mut()
+                                .filter(|_| !held)
+                                .and_then(|l| l.tap(LiveSource::Second)),
                         );
                     }
                 }
