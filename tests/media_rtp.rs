@@ -941,3 +941,119 @@ async fn a_barging_supervisor_is_heard_through_silence_and_hold_and_is_in_the_re
     assert!(windows_with(AGENT_HZ) > 20);
     agent.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_agents_consult_privately_then_confer_with_the_customer_then_the_lent_leg_goes_home() {
+    use outdial::net::rtp::{consult, end_listen_in, lend};
+    const AGENT_HZ: f64 = 600.0;
+    const CUSTOMER_HZ: f64 = 1000.0;
+    const CONSULTED_HZ: f64 = 1700.0;
+    const HOLD_HZ: f64 = 400.0;
+    let pool = pool(41900);
+    let (agent, agent_phone) = talking_leg(&pool, 0xA9, true, AGENT_HZ, 0xA9A9).await;
+    let (consulted, consulted_phone) = talking_leg(&pool, 0xB9, true, CONSULTED_HZ, 0xB9B9).await;
+    let (customer, customer_phone) = talking_leg(&pool, 0xC9, false, CUSTOMER_HZ, 0xC9C9).await;
+    let zip = ZipTone {
+        duration_ms: 60,
+        ..ZipTone::default()
+    };
+    let bridged = bridge(&agent, customer, zip.clone(), None).await.unwrap();
+    hold_bridged(&agent, Prompt::from_samples(tone_samples(HOLD_HZ, 200))).unwrap();
+    consult(&agent, lend(&consulted).await.unwrap()).unwrap();
+
+    let marks = |phones: [&Phone; 3]| phones.map(|p| p.heard().len());
+    let phones = || [&agent_phone, &consulted_phone, &customer_phone];
+    let phase = Duration::from_millis(800);
+    let start = marks(phones());
+    tokio::time::sleep(phase).await;
+    let private = marks(phones());
+    resume_bridged(&agent).unwrap();
+    tokio::time::sleep(phase).await;
+    let conference = marks(phones());
+    end_listen_in(&agent).unwrap();
+    tokio::time::sleep(phase).await;
+    let ended = marks(phones());
+    // The customer then goes to the consulted agent, whose leg is its own
+    // task's again.
+    let detached = take_back(&agent).await.unwrap().expect("a customer");
+    let customer = RtpLeg::reattach(detached, bridged);
+    let _bridged = bridge(&consulted, customer, zip, None).await.unwrap();
+    tokio::time::sleep(phase).await;
+    let transferred = marks(phones());
+
+    let [agent_heard, consulted_heard, customer_heard] = phones().map(|p| p.heard());
+    let span = |from: [usize; 3], to: [usize; 3], who: usize| (from[who], to[who]);
+    let (agent_i, consulted_i, customer_i) = (0, 1, 2);
+    let count = |heard: &[Received], range, hz| count_carrying(heard, range, hz);
+    let tones = |heard: &[Received], range: (usize, usize)| -> Vec<String> {
+        heard[range.0..range.1]
+            .iter()
+            .map(|p| {
+                [AGENT_HZ, CUSTOMER_HZ, CONSULTED_HZ, HOLD_HZ]
+                    .iter()
+                    .filter(|&&hz| carries(p, hz))
+                    .map(|hz| hz.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect()
+    };
+
+    // Private: the two agents hear each other; the customer hears the
+    // hold audio only, and is heard by neither.
+    let range = span(start, private, consulted_i);
+    let why = format!("consulted, private: {:?}", tones(&consulted_heard, range));
+    assert!(count(&consulted_heard, range, AGENT_HZ) > 20, "{why}");
+    assert_eq!(count(&consulted_heard, range, CUSTOMER_HZ), 0, "{why}");
+    let range = span(start, private, agent_i);
+    let why = format!("agent, private: {:?}", tones(&agent_heard, range));
+    assert!(count(&agent_heard, range, CONSULTED_HZ) > 20, "{why}");
+    assert_eq!(count(&agent_heard, range, CUSTOMER_HZ), 0, "{why}");
+    let range = span(start, private, customer_i);
+    let why = format!("customer, private: {:?}", tones(&customer_heard, range));
+    assert!(count(&customer_heard, range, HOLD_HZ) > 20, "{why}");
+    assert_eq!(count(&customer_heard, range, CONSULTED_HZ), 0, "{why}");
+    assert_eq!(count(&customer_heard, range, AGENT_HZ), 0, "{why}");
+
+    // Conference: everybody hears both others.
+    let range = span(private, conference, consulted_i);
+    let why = format!(
+        "consulted, conference: {:?}",
+        tones(&consulted_heard, range)
+    );
+    assert!(count(&consulted_heard, range, AGENT_HZ) > 20, "{why}");
+    assert!(count(&consulted_heard, range, CUSTOMER_HZ) > 20, "{why}");
+    let range = span(private, conference, agent_i);
+    let why = format!("agent, conference: {:?}", tones(&agent_heard, range));
+    assert!(count(&agent_heard, range, CONSULTED_HZ) > 20, "{why}");
+    assert!(count(&agent_heard, range, CUSTOMER_HZ) > 20, "{why}");
+    let range = span(private, conference, customer_i);
+    let why = format!("customer, conference: {:?}", tones(&customer_heard, range));
+    assert!(count(&customer_heard, range, CONSULTED_HZ) > 20, "{why}");
+    assert!(count(&customer_heard, range, AGENT_HZ) > 20, "{why}");
+
+    // Ended: the consulted agent's leg is home, idle (its keepalive only).
+    let range = span(conference, ended, consulted_i);
+    let why = format!("consulted, after: {:?}", tones(&consulted_heard, range));
+    assert_eq!(count(&consulted_heard, range, AGENT_HZ), 0, "{why}");
+    assert_eq!(count(&consulted_heard, range, CUSTOMER_HZ), 0, "{why}");
+    let range = span(conference, ended, customer_i);
+    let why = format!("customer, after: {:?}", tones(&customer_heard, range));
+    assert_eq!(count(&customer_heard, range, CONSULTED_HZ), 0, "{why}");
+    assert!(count(&customer_heard, range, AGENT_HZ) > 20, "{why}");
+
+    // Transferred: the customer and the consulted agent, through its own
+    // task.
+    let range = span(ended, transferred, customer_i);
+    let why = format!("customer, transferred: {:?}", tones(&customer_heard, range));
+    assert!(count(&customer_heard, range, CONSULTED_HZ) > 15, "{why}");
+    assert_eq!(count(&customer_heard, range, AGENT_HZ), 0, "{why}");
+    let range = span(ended, transferred, consulted_i);
+    let why = format!(
+        "consulted, transferred: {:?}",
+        tones(&consulted_heard, range)
+    );
+    assert!(count(&consulted_heard, range, CUSTOMER_HZ) > 15, "{why}");
+    agent.close().await.unwrap();
+    consulted.close().await.unwrap();
+}
