@@ -777,6 +777,98 @@ fn an_agent_previews_and_calls_from_the_desktop_the_supervisor_starts_the_campai
     assert_eq!(states["r4"], "retry", "its callback cancelled: {states:?}");
 }
 
+/// Ann (a1, the desktop's agent) and Bob (a2, Ready through the API), each
+/// on a SIPp echo phone, in campaign `web` (started) with the records of
+/// `list` (a CSV with a header) and a voicemail message; a SIPp carrier
+/// for `calls` calls.
+struct TwoAgents {
+    carrier: Sipp,
+    ann_phone: Sipp,
+    bob_phone: Sipp,
+    running: Running,
+    addr: std::net::SocketAddr,
+}
+
+impl TwoAgents {
+    fn start(dir: &Path, list: &str, calls: u32) -> TwoAgents {
+        let carrier = Sipp::uas(
+            sip_support::carrier_router_ringing(dir, 20_000, 300)
+                .to_str()
+                .unwrap(),
+            calls,
+            &["-timeout", "90s"],
+        );
+        let message = dir.join("vm.wav");
+        outdial::media::wav::write_mono_8k(&message, &vec![1000i16; 8000]).unwrap();
+        let echo = || {
+            let port = free_port().to_string();
+            Sipp::uas(
+                "uas_rtp_echo.xml",
+                1,
+                &["-rtp_echo", "-mp", &port, "-timeout", "90s"],
+            )
+        };
+        let ann_phone = echo();
+        let bob_phone = echo();
+        let config_path = dir.join("outdial.toml");
+        let text = config(dir, carrier.port, ann_phone.port).replace(
+            "agents_confirm_join = true",
+            &format!(
+                "agents_confirm_join = false\nvoicemail_prompt = \"{}\"",
+                message.display()
+            ),
+        );
+        std::fs::write(
+            &config_path,
+            format!(
+                "{text}[[agent]]\nid = \"a2\"\nname = \"Bob Agent\"\n\
+                 sip_uri = \"sip:agent@127.0.0.1:{}\"\ncampaigns = [\"web\"]\n",
+                bob_phone.port
+            ),
+        )
+        .unwrap();
+        support::import_list(&config_path, "web", list, dir);
+        let mut running = Running::start(&config_path);
+        let addr = running.wait_until_listening();
+        let two = TwoAgents {
+            carrier,
+            ann_phone,
+            bob_phone,
+            running,
+            addr,
+        };
+        let (status, body) = two.supervisor("POST", "/api/campaigns/web/start");
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = two.supervisor("POST", "/api/agents/a2/login");
+        assert_eq!(status, 200, "{body}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while two.supervisor("GET", "/api/agents/a2").1["phone_connected"] != true {
+            assert!(Instant::now() < deadline, "a2's phone never came up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (status, body) = two.supervisor("POST", "/api/agents/a2/ready");
+        assert_eq!(status, 200, "{body}");
+        two
+    }
+
+    fn supervisor(&self, method: &str, path: &str) -> (u16, Value) {
+        let (status, body) = http(self.addr, method, path, Some(SUPERVISOR), None);
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Stops the dialer; every SIPp passed.
+    fn stop(mut self) {
+        self.running.signal("TERM");
+        assert!(self.running.child.wait().unwrap().success());
+        self.carrier.assert_passed(Duration::from_secs(10));
+        self.ann_phone.assert_passed(Duration::from_secs(10));
+        self.bob_phone.assert_passed(Duration::from_secs(10));
+    }
+}
+
 #[test]
 fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
     // Ann (a1, the desktop) talks to a live SIPp customer, picks Bob (a2,
@@ -786,74 +878,13 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
     // campaign's message goes to it and she is Ready again.
     let _one_browser = one_browser_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let mut carrier = Sipp::uas(
-        sip_support::carrier_router_ringing(dir.path(), 20_000, 300)
-            .to_str()
-            .unwrap(),
-        2,
-        &["-timeout", "90s"],
-    );
-    let message = dir.path().join("vm.wav");
-    outdial::media::wav::write_mono_8k(&message, &vec![1000i16; 8000]).unwrap();
-    let echo = || {
-        let port = free_port().to_string();
-        Sipp::uas(
-            "uas_rtp_echo.xml",
-            1,
-            &["-rtp_echo", "-mp", &port, "-timeout", "90s"],
-        )
-    };
-    let mut ann_phone = echo();
-    let mut bob_phone = echo();
-    let config_path = dir.path().join("outdial.toml");
-    let text = config(dir.path(), carrier.port, ann_phone.port).replace(
-        "agents_confirm_join = true",
-        &format!(
-            "agents_confirm_join = false\nvoicemail_prompt = \"{}\"",
-            message.display()
-        ),
-    );
-    std::fs::write(
-        &config_path,
-        format!(
-            "{text}[[agent]]\nid = \"a2\"\nname = \"Bob Agent\"\n\
-             sip_uri = \"sip:agent@127.0.0.1:{}\"\ncampaigns = [\"web\"]\n",
-            bob_phone.port
-        ),
-    )
-    .unwrap();
-    let list = dir.path().join("list.csv");
-    std::fs::write(
-        &list,
-        "id,name,phone\nr4,Dee Live,+12025550141\nr6,Vic Mail,+12025550161\n",
-    )
-    .unwrap();
-    support::import_list(
-        &config_path,
-        "web",
-        &std::fs::read_to_string(&list).unwrap(),
+    let two = TwoAgents::start(
         dir.path(),
+        "id,name,phone\nr4,Dee Live,+12025550141\nr6,Vic Mail,+12025550161\n",
+        2,
     );
-    let mut running = Running::start(&config_path);
-    let addr = running.wait_until_listening();
-    let supervisor = |method: &str, path: &str| {
-        let (status, body) = http(addr, method, path, Some(SUPERVISOR), None);
-        (
-            status,
-            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
-        )
-    };
-    let (status, body) = supervisor("POST", "/api/campaigns/web/start");
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = supervisor("POST", "/api/agents/a2/login");
-    assert_eq!(status, 200, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while supervisor("GET", "/api/agents/a2").1["phone_connected"] != true {
-        assert!(Instant::now() < deadline, "a2's phone never came up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (status, body) = supervisor("POST", "/api/agents/a2/ready");
-    assert_eq!(status, 200, "{body}");
+    let addr = two.addr;
+    let supervisor = |method: &str, path: &str| two.supervisor(method, path);
 
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
@@ -917,11 +948,77 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(browser);
-    running.signal("TERM");
-    assert!(running.child.wait().unwrap().success());
-    carrier.assert_passed(Duration::from_secs(10));
-    ann_phone.assert_passed(Duration::from_secs(10));
-    bob_phone.assert_passed(Duration::from_secs(10));
+    two.stop();
+}
+
+#[test]
+fn an_agent_consults_another_then_confers_then_completes_the_transfer_from_the_desktop() {
+    // Ann (a1, the desktop) on a call with a live SIPp customer picks Bob
+    // (a2, Ready, a second SIPp phone) and clicks Consult: the customer
+    // waits on hold while Bob's phone is heard in Ann's call; Ann clicks
+    // Conference (all three talk), then Complete transfer: Bob has the
+    // customer and Ann is Ready.
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let two = TwoAgents::start(dir.path(), "id,name,phone\nr4,Dee Live,+12025550141\n", 1);
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start(&downloads);
+    sign_in_and_get_ready(&browser, two.addr);
+    assert!(!browser.enabled("#consult"), "nobody on the line yet");
+    get_record(&browser, "Dee Live");
+    browser.click("#preview-call");
+    browser.wait_text("#state", "on the call", |t| t == "on call");
+    browser.wait_until("Bob offered", |b| {
+        b.element("#transfer-to option[value=a2]").is_some() && b.enabled("#consult")
+    });
+    browser.click("#transfer-to option[value=a2]");
+    browser.click("#consult");
+    browser.wait_text("#consultation-note", "the consultation shown", |t| {
+        t.contains("Consulting a2") && t.contains("on hold")
+    });
+    assert!(!browser.enabled("#hangup"), "no hang-up while consulting");
+    assert!(!browser.enabled("#transfer"), "no blind transfer meanwhile");
+    assert_eq!(browser.text("#hold"), "Conference");
+    browser.screenshot("agent-consulting");
+    let bob = two.supervisor("GET", "/api/agents/a2").1;
+    assert_eq!(
+        (
+            &bob["state"],
+            &bob["consultation"]["role"],
+            &bob["consultation"]["with"]
+        ),
+        (&json!("reserved"), &json!("consulted"), &json!("a1")),
+        "{bob}"
+    );
+    assert_eq!(
+        bob["call"]["record"],
+        json!("r4"),
+        "Bob sees the customer: {bob}"
+    );
+
+    browser.click("#hold");
+    browser.wait_text("#consultation-note", "the conference shown", |t| {
+        t.contains("all three")
+    });
+    let bob = two.supervisor("GET", "/api/agents/a2").1;
+    assert_eq!(bob["consultation"]["conference"], json!(true), "{bob}");
+
+    browser.click("#complete-transfer");
+    browser.wait_text("#log", "the transfer logged", |t| {
+        t.contains("transfer to a2 done")
+    });
+    browser.wait_text("#state", "Ann ready at once", |t| t == "ready");
+    let bob = two.supervisor("GET", "/api/agents/a2").1;
+    assert_eq!(
+        (&bob["state"], &bob["call"]["record"], &bob["consultation"]),
+        (&json!("on_call"), &json!("r4"), &Value::Null),
+        "{bob}"
+    );
+    let (status, body) = two.supervisor("POST", "/api/agents/a2/hangup");
+    assert_eq!(status, 200, "{body}");
+    drop(browser);
+    two.stop();
 }
 
 #[test]

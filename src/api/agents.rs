@@ -319,6 +319,34 @@ pub async fn transfer(
     act(&state, &headers, &id, command).await
 }
 
+/// The agent talks with another agent before handing the customer on (a
+/// consultation; the customer waits on hold; `POST .../resume` makes it a
+/// conference, `POST .../transfer` completes it). Body as for a transfer,
+/// and may be left out.
+pub async fn consult(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<TransferBody>,
+) -> Result<Json<AgentDesk>, ApiError> {
+    let command = Command::Consult {
+        agent: id.clone(),
+        to: body.unwrap_or_default().to,
+    };
+    act(&state, &headers, &id, command).await
+}
+
+/// Either agent of a consultation ends it: the consulted agent is free,
+/// the customer stays with the consulting one.
+pub async fn end_consultation(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentDesk>, ApiError> {
+    let command = Command::EndConsultation { agent: id.clone() };
+    act(&state, &headers, &id, command).await
+}
+
 /// The agent pauses the call's recording (a card number is read out).
 pub async fn pause_recording(
     State(state): State<ApiState>,

@@ -175,6 +175,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/resume", post(agents::resume))
         .route("/api/agents/{id}/transfer", post(agents::transfer))
         .route(
+            "/api/agents/{id}/consult",
+            post(agents::consult).delete(agents::end_consultation),
+        )
+        .route(
             "/api/agents/{id}/phone",
             post(agents::browser_phone).delete(agents::close_browser_phone),
         )

@@ -285,6 +285,13 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
             agent: agent.clone(),
             to: field(&message, "to"),
         },
+        "consult" => Command::Consult {
+            agent: agent.clone(),
+            to: field(&message, "to"),
+        },
+        "end_consultation" => Command::EndConsultation {
+            agent: agent.clone(),
+        },
         "resume_recording" => Command::PauseRecording {
             agent: agent.clone(),
             paused: false,
@@ -324,7 +331,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, drop_voicemail, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, consult, end_consultation, drop_voicemail, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
             )));
         }
     };

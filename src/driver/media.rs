@@ -477,6 +477,14 @@ pub async fn agent_phone(
                     Progress::Generated | Progress::None => {}
                 },
                 Some(AgentCommand::ListenIn { leg: supervisor, mode, on_end, ended }) => {
+                    // Not during a consultation, which holds the third
+                    // party's place: the supervisor is told at once.
+                    if consulting {
+                        tracing::info!(%agent, "a supervisor cannot listen in during a consultation");
+                        drop((on_end, ended));
+                        let _ = supervisor.close().await;
+                        continue;
+                    }
                     // A supervisor's leg whose task has stopped drops
                     // `ended`: that supervisor hears nothing and is told.
                     if rtp::listen_in(&leg, supervisor, mode, on_end).await.is_ok() {

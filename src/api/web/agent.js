@@ -29,9 +29,9 @@ function log(line) {
   while ($("log").children.length > 30) $("log").lastChild.remove();
 }
 
-async function act(path, body) {
+async function act(path, body, method = "POST") {
   try {
-    desk.view = await outdial.api("POST", "/api/agents/" + encodeURIComponent(desk.id) + path, body);
+    desk.view = await outdial.api(method, "/api/agents/" + encodeURIComponent(desk.id) + path, body);
     desk.viewAt = Date.now();
     say("");
     render();
@@ -233,18 +233,24 @@ function render() {
   renderDispositions(pop);
   // A call placed for the agent may be cancelled while it rings (Webex:
   // "the ringing status is replaced by the Cancel button").
-  const ringing = Boolean(pop) && state === "reserved";
+  // A consultation: this agent consults another about its customer, or
+  // is consulted (reserved for the call, the pop shown).
+  const consultation = desk.view.consultation;
+  const consulting = Boolean(consultation) && consultation.role === "consulting";
+  const ringing = Boolean(pop) && state === "reserved" && !consultation;
   // While the customer is being transferred nothing acts on it here.
   const transferring = desk.view.transferring_to;
-  $("hangup").disabled = !((state === "on_call" && !transferring) || ringing);
+  $("hangup").disabled = !((state === "on_call" && !transferring && !consulting) || ringing);
   $("hangup").textContent = ringing ? "Cancel call" : "Hang up";
   // Hold: the customer hears the hold audio and the agent nobody.
   const held = desk.view.on_hold_s !== null && desk.view.on_hold_s !== undefined;
   $("hold").disabled = state !== "on_call" || Boolean(transferring);
-  $("hold").textContent = held ? "Resume" : "Hold";
+  $("hold").textContent = consulting
+    ? (held ? "Conference" : "Hold (private)")
+    : (held ? "Resume" : "Hold");
   // Voicemail drop: the campaign's recorded message into the machine.
   $("drop-voicemail").disabled =
-    state !== "on_call" || Boolean(transferring) || !desk.view.voicemail_drop;
+    state !== "on_call" || Boolean(transferring) || consulting || !desk.view.voicemail_drop;
   $("on-hold").classList.toggle("hidden", !held);
   // Recording pause (a card number read out): silence is recorded meanwhile.
   const paused = Boolean(desk.view.recording_paused);
@@ -269,8 +275,18 @@ function render() {
     select.replaceChildren(...options.map((o) => outdial.el("option", { value: o.id }, o.name)));
     select.value = targets.some((t) => t.id === picked) ? picked : options.length ? options[0].id : "";
   }
-  $("transfer").disabled = state !== "on_call" || Boolean(transferring) || targets.length === 0;
+  $("transfer").disabled =
+    state !== "on_call" || Boolean(transferring) || consulting || targets.length === 0;
+  $("consult").disabled = $("transfer").disabled;
   select.disabled = $("transfer").disabled;
+  $("consultation").classList.toggle("hidden", !consultation);
+  if (consultation) {
+    const customer = consultation.conference ? "all three of you talk" : "the customer is on hold";
+    $("consultation-note").textContent = consulting
+      ? "Consulting " + consultation.with + ": " + customer
+      : consultation.with + " consults you about this customer: " + customer;
+  }
+  $("complete-transfer").classList.toggle("hidden", !consulting);
   $("transferring").textContent = transferring ? "Transferring to " + transferring + "…" : "";
   $("transferring").classList.toggle("hidden", !transferring);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
@@ -456,7 +472,11 @@ function onEvent(event) {
       log(event.paused ? "recording paused" : "recording resumed");
       break;
     case "transfer":
-      if (event.to === desk.id) {
+      if (event.step === "consulting") {
+        log(event.to === desk.id ? event.agent + " consults you" : "consulting " + event.to);
+      } else if (event.step === "consultation_ended") {
+        log("consultation ended" + (event.reason ? " (" + event.reason + ")" : ""));
+      } else if (event.to === desk.id) {
         log("transfer from " + event.agent + " " + event.step + (event.reason ? " (" + event.reason + ")" : ""));
       } else if (event.step === "failed") {
         say("transfer failed: " + (event.reason || ""));
@@ -817,6 +837,12 @@ document.addEventListener("DOMContentLoaded", () => {
     const to = $("transfer-to").value;
     act("/transfer", to ? { to } : {});
   });
+  $("consult").addEventListener("click", () => {
+    const to = $("transfer-to").value;
+    act("/consult", to ? { to } : {});
+  });
+  $("complete-transfer").addEventListener("click", () => act("/transfer", {}));
+  $("end-consultation").addEventListener("click", () => act("/consult", undefined, "DELETE"));
   $("pause-recording").addEventListener("click", () => {
     act(desk.view && desk.view.recording_paused ? "/recording/resume" : "/recording/pause");
   });

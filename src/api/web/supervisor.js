@@ -3,10 +3,15 @@
 // two seconds.
 "use strict";
 
-// What the agent's row says beside a state with no reason: a transfer
-// under way, or the customer on hold and for how long.
+// What the agent's row says beside a state with no reason: a transfer or
+// a consultation under way, or the customer on hold and for how long.
 function agentNote(a) {
   if (a.transferring_to) return "transferring to " + a.transferring_to;
+  const c = a.consultation;
+  if (c) {
+    const who = c.role === "consulting" ? "consulting " + c.with : "consulted by " + c.with;
+    return who + (c.conference ? " (conference)" : "");
+  }
   if (a.on_hold_s !== null && a.on_hold_s !== undefined) {
     return "customer on hold " + outdial.duration(a.on_hold_s);
   }
