@@ -266,6 +266,63 @@ fn listening_in_the_dialer_cannot_allow_gets_a_reason() {
     assert_eq!((status, body.as_str()), (200, "[]"));
 }
 
+#[test]
+fn a_consultation_the_dialer_cannot_start_or_end_gets_a_reason() {
+    let (_running, addr, _dir) = start_default();
+    let to = |to: &str| Some(serde_json::json!({ "to": to }).to_string());
+    let cases: [Case; 6] = [
+        (
+            "POST",
+            "/api/agents/1002/consult",
+            AGENT_1001,
+            None,
+            403,
+            "",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/consult",
+            AGENT_1001,
+            to("1002"),
+            409,
+            "needs on_call",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/consult",
+            AGENT_1001,
+            Some("{\"to\": 5}".into()),
+            400,
+            "",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/consult",
+            AGENT_1001,
+            Some("{\"agent\": \"1002\"}".into()),
+            400,
+            "unknown field `agent`",
+        ),
+        (
+            "DELETE",
+            "/api/agents/1001/consult",
+            AGENT_1001,
+            None,
+            409,
+            "no consultation to end",
+        ),
+        (
+            "DELETE",
+            "/api/agents/nobody/consult",
+            SUPERVISOR,
+            None,
+            404,
+            "",
+        ),
+    ];
+    assert_refused(addr, &cases);
+}
+
 /// xorshift64*: a fixed sequence of requests, the same on every run.
 struct Draw(u64);
 
@@ -292,6 +349,8 @@ const PATHS: &[&str] = &[
     "/api/agents/{id}/hangup",
     "/api/agents/{id}/phone",
     "/api/agents/{id}/listen",
+    "/api/agents/{id}/transfer",
+    "/api/agents/{id}/consult",
     "/api/listen-ins",
     "/api/listen-ins/{callback}",
     "/api/agents/{id}/disposition",

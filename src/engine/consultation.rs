@@ -96,6 +96,9 @@ impl Dialer {
         agent: &str,
         now: Instant,
     ) -> Result<(), CommandError> {
+        if !self.agents.contains_key(agent) {
+            return Err(CommandError::UnknownAgent(agent.to_string()));
+        }
         let Some((call, from, _)) = self.consultation_of(agent) else {
             return Err(CommandError::Unavailable(
                 "no consultation to end: you are not consulting nor consulted".into(),
