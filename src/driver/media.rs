@@ -9,6 +9,7 @@
 //!
 //! Neither decides anything: the sans-IO dialer does.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -108,17 +109,25 @@ pub enum AgentCommand {
     /// Who hears the supervisor listening in, from now on.
     ListenMode(ListenMode),
     EndListenIn,
-    /// This agent is consulted by another: lend this (idle) leg to the
-    /// consulting agent's phone task, which hears it in its call
-    /// ([`rtp::consult`]) until `EndConsultation` there.
+    /// This agent is consulted by another (`consultation`, numbered by
+    /// the shell): lend this (idle) leg to the consulting agent's phone
+    /// task, which hears it in its call ([`rtp::consult`]) until
+    /// `EndConsultation` there.
     LendTo {
+        consultation: u64,
         consulting: mpsc::UnboundedSender<AgentCommand>,
     },
     /// Another agent's leg, lent for this agent's consultation: heard here
     /// (with the customer unless on hold) until `EndConsultation`.
-    Consult(rtp::LentLeg),
-    /// The consultation is over: the lent leg goes back to its agent.
-    EndConsultation,
+    Consult {
+        consultation: u64,
+        lent: rtp::LentLeg,
+    },
+    /// The consultation is over: the lent leg goes back to its agent. It
+    /// may come before the leg (sent straight here, while the leg comes
+    /// through the consulted agent's phone task): the leg is then sent
+    /// home as it arrives.
+    EndConsultation(u64),
     Close,
 }
 
@@ -398,9 +407,11 @@ pub async fn agent_phone(
     let mut spliced: Option<(CallId, oneshot::Sender<DetachedCustomer>)> = None;
     // Dropped when the supervisor listening in (if any) stops hearing.
     let mut listened: Option<oneshot::Sender<()>> = None;
-    // Another agent's leg is heard here (a consultation), in place of a
-    // supervisor.
-    let mut consulting = false;
+    // Another agent's leg is heard here (a consultation, by its number),
+    // in place of a supervisor.
+    let mut consulting: Option<u64> = None;
+    // Consultations that ended before their lent leg came (the last few).
+    let mut ended_early: VecDeque<u64> = VecDeque::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -479,7 +490,7 @@ pub async fn agent_phone(
                 Some(AgentCommand::ListenIn { leg: supervisor, mode, on_end, ended }) => {
                     // Not during a consultation, which holds the third
                     // party's place: the supervisor is told at once.
-                    if consulting {
+                    if consulting.is_some() {
                         tracing::info!(%agent, "a supervisor cannot listen in during a consultation");
                         drop((on_end, ended));
                         let _ = supervisor.close().await;
@@ -489,29 +500,44 @@ pub async fn agent_phone(
                     // `ended`: that supervisor hears nothing and is told.
                     if rtp::listen_in(&leg, supervisor, mode, on_end).await.is_ok() {
                         listened = Some(ended);
-                        consulting = false;
                     }
                 }
-                Some(AgentCommand::ListenMode(mode)) => { let _ = rtp::set_listen_mode(&leg, mode); }
+                // Only a supervisor's: a consultation's stays a barge.
+                Some(AgentCommand::ListenMode(mode)) => if listened.is_some() {
+                    let _ = rtp::set_listen_mode(&leg, mode);
+                },
                 Some(AgentCommand::EndListenIn) => {
                     if listened.take().is_some() {
                         let _ = rtp::end_listen_in(&leg);
                     }
                 }
-                Some(AgentCommand::LendTo { consulting }) => match rtp::lend(&leg).await {
+                Some(AgentCommand::LendTo { consultation, consulting }) => match rtp::lend(&leg).await {
                     // Sent back unused (the consulting phone is gone), the
                     // lent leg comes home when dropped.
-                    Ok(lent) => { let _ = consulting.send(AgentCommand::Consult(lent)); }
+                    Ok(lent) => { let _ = consulting.send(AgentCommand::Consult { consultation, lent }); }
                     Err(error) => tracing::warn!(%agent, %error, "cannot lend the agent's leg for a consultation"),
                 },
-                Some(AgentCommand::Consult(lent)) => {
+                Some(AgentCommand::Consult { consultation, lent }) => {
+                    if let Some(at) = ended_early.iter().position(|&c| c == consultation) {
+                        // Over already: the leg goes home (dropped).
+                        ended_early.remove(at);
+                        drop(lent);
+                        continue;
+                    }
                     // A supervisor listening in is replaced, and told.
                     listened = None;
-                    consulting = rtp::consult(&leg, lent).is_ok();
+                    consulting = rtp::consult(&leg, lent).is_ok().then_some(consultation);
                 }
-                Some(AgentCommand::EndConsultation) => {
-                    if std::mem::take(&mut consulting) {
+                Some(AgentCommand::EndConsultation(consultation)) => {
+                    if consulting == Some(consultation) {
+                        consulting = None;
                         let _ = rtp::end_listen_in(&leg);
+                    } else {
+                        ended_early.push_back(consultation);
+                        // A lend that failed never comes: forget old ones.
+                        if ended_early.len() > 8 {
+                            ended_early.pop_front();
+                        }
                     }
                 }
             },

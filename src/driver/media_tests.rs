@@ -78,8 +78,12 @@ impl AgentPhone {
     /// Whether the customer's voice reaches this phone (within 5 s: a
     /// bound for a loaded machine; it comes in ~20 ms).
     async fn hears_the_customer(&self) -> bool {
+        self.hears_the_customer_within(Duration::from_secs(5)).await
+    }
+
+    async fn hears_the_customer_within(&self, wait: Duration) -> bool {
         let mut buf = [0u8; 1500];
-        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        let until = tokio::time::Instant::now() + wait;
         while let Ok(Ok(len)) = tokio::time::timeout_at(until, self.socket.recv(&mut buf)).await {
             if let Ok(packet) = RtpPacket::parse(&buf[..len])
                 && packet.payload.iter().all(|&b| b == CUSTOMER_BYTE)
@@ -264,6 +268,42 @@ async fn a_prompt_for_a_spliced_customer_takes_it_back_from_the_agent_first() {
             .is_ok_and(|p| p.payload.iter().all(|&b| b == CUSTOMER_BYTE));
     }
     assert!(!customer_heard, "the agent is out of it");
+    customer.send(CustomerCommand::Close).unwrap();
+    talking.abort();
+}
+
+#[tokio::test]
+async fn a_consultation_ended_before_its_lent_leg_came_sends_the_leg_home() {
+    // The end reaches the consulting phone (Ann's) straight from the shell,
+    // while the consulted phone's leg (Bob's) comes through Bob's phone
+    // task: here after the end. The leg goes home, and the customer then
+    // reaches Bob through it (were it held in Ann's task, Bob's leg would
+    // wait for it, and the splice with it).
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47750, 47790);
+    let (ann, bob) = (
+        agent(&pool, "ann", 0xA4).await,
+        agent(&pool, "bob", 0xB4).await,
+    );
+    let (customer, mut reports, talking, _) = customer(&pool).await;
+    customer.send(ann.connect("ann")).unwrap();
+    assert_eq!(splice_report(&mut reports).await, spliced("ann"));
+    ann.commands.send(AgentCommand::EndConsultation(1)).unwrap();
+    bob.commands
+        .send(AgentCommand::LendTo {
+            consultation: 1,
+            consulting: ann.commands.clone(),
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(ann.hears_the_customer().await, "Ann still has the customer");
+    assert!(
+        !bob.hears_the_customer_within(Duration::from_millis(500))
+            .await,
+        "Bob's leg is not in Ann's call"
+    );
+    customer.send(bob.connect("bob")).unwrap();
+    assert_eq!(splice_report(&mut reports).await, spliced("bob"));
+    assert!(bob.hears_the_customer().await, "the customer reaches Bob");
     customer.send(CustomerCommand::Close).unwrap();
     talking.abort();
 }

@@ -135,6 +135,10 @@ pub struct Shell {
     /// Supervisors listening in on agents, by session.
     listen_ins: listen_ins::ListenIns,
     listen_in_events: mpsc::UnboundedSender<BrowserPhoneEvent>,
+    /// Each consultation's number, by call: its end names it to the
+    /// consulting phone, which may hear of the end before the lent leg.
+    consultations: HashMap<CallId, u64>,
+    next_consultation: u64,
 }
 
 /// Messages the shell's own tasks send back to the engine task.
@@ -206,6 +210,8 @@ impl Shell {
             browser_phone_events: browser_phones_tx,
             listen_ins: HashMap::new(),
             listen_in_events: listen_ins_tx,
+            consultations: HashMap::new(),
+            next_consultation: 0,
         };
         for campaign in &shell.config.campaigns.clone() {
             let id = campaign_ids.get(&campaign.name).copied().ok_or_else(|| {
@@ -515,21 +521,31 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Hold { call, audio });
                 }
             }
-            Effect::Consult { from, to, on, .. } => {
+            Effect::Consult { call, from, to, on } => {
                 // Both phones' commands run in order: a splice asked for
                 // later (the transfer completed) finds the lent leg home.
                 let consulting = self.agent_media(&from);
                 let consulted = self.agent_media(&to);
                 match (on, consulting, consulted) {
                     (true, Some(consulting), Some(consulted)) => {
+                        self.next_consultation += 1;
+                        let consultation = self.next_consultation;
+                        self.consultations.insert(call, consultation);
                         // A supervisor listening in on either agent stops:
                         // the consultation takes its place.
                         let _ = consulting.send(AgentCommand::EndListenIn);
                         let _ = consulted.send(AgentCommand::EndListenIn);
-                        let _ = consulted.send(AgentCommand::LendTo { consulting });
+                        let _ = consulted.send(AgentCommand::LendTo {
+                            consultation,
+                            consulting,
+                        });
                     }
-                    (false, Some(consulting), _) => {
-                        let _ = consulting.send(AgentCommand::EndConsultation);
+                    (false, consulting, _) => {
+                        if let (Some(consultation), Some(consulting)) =
+                            (self.consultations.remove(&call), consulting)
+                        {
+                            let _ = consulting.send(AgentCommand::EndConsultation(consultation));
+                        }
                     }
                     // A phone already gone gives the lent leg back as it
                     // closes.

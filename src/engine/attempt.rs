@@ -768,7 +768,7 @@ impl Attempt {
             self.transfer_failed();
             return;
         }
-        if self.end_consultation("the consulted agent's phone went away") {
+        if self.end_consultation("the consulted agent is gone (phone lost, or logged out)") {
             return;
         }
         let Phase::Connecting { deadline, .. } = self.phase else {

@@ -364,7 +364,33 @@ fn the_consulted_agents_phone_going_away_ends_the_consultation() {
         .flatten();
     assert_eq!(
         reason.as_deref(),
-        Some("the consulted agent's phone went away")
+        Some("the consulted agent is gone (phone lost, or logged out)")
     );
     assert_eq!(state(&dialer, &first, t0 + ms(12_100)), "on_call");
+}
+
+#[test]
+fn the_phones_hold_button_makes_a_conference_private_again() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, _) = consulting(t0);
+    let resume = Command::Hold {
+        agent: first.clone(),
+        on: false,
+    };
+    dialer.handle_command(resume, t0 + ms(11_000)).unwrap();
+    effects(&mut dialer);
+    dialer.handle_input(
+        Input::AgentPhoneHold {
+            agent: first.clone(),
+            held: true,
+        },
+        t0 + ms(12_000),
+    );
+    assert!(effects(&mut dialer).contains(&Effect::Hold {
+        call,
+        agent: first.clone(),
+        on: true,
+    }));
+    let view = dialer.agent_view(&first, t0 + ms(12_100)).unwrap();
+    assert!(!view.consultation.unwrap().conference);
 }

@@ -430,8 +430,10 @@ impl Dialer {
         let state = entry.session.state().clone();
         match state {
             AgentState::OnCall { .. } => {
+                // During a consultation too (a conference held on the
+                // phone is private again).
                 let differs = self
-                    .call_on_the_line(agent, "hold")
+                    .call_on_the_line_in(agent, "hold", true)
                     .is_ok_and(|(_, entry)| entry.hold.is_on() != held);
                 if differs && let Err(error) = self.hold_call(agent, held, now) {
                     tracing::debug!(%agent, %error, "the phone's hold changed nothing");

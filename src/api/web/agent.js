@@ -219,7 +219,10 @@ function render() {
   $("call").classList.toggle("hidden", !pop);
   // Popped at the dial and not answered yet (SPEC §2: the record pops
   // first, "connecting…" until the customer answers).
-  $("call-connecting").classList.toggle("hidden", !(pop && state === "reserved"));
+  $("call-connecting").classList.toggle(
+    "hidden",
+    !(pop && state === "reserved" && !desk.view.consultation),
+  );
   if (pop) {
     $("call-name").textContent = pop.name;
     $("call-phone").textContent = pop.phone;
