@@ -267,10 +267,27 @@ fn listening_in_the_dialer_cannot_allow_gets_a_reason() {
 }
 
 #[test]
-fn a_consultation_the_dialer_cannot_start_or_end_gets_a_reason() {
+fn a_consultation_or_digits_the_dialer_cannot_take_get_a_reason() {
     let (_running, addr, _dir) = start_default();
     let to = |to: &str| Some(serde_json::json!({ "to": to }).to_string());
-    let cases: [Case; 6] = [
+    let cases: [Case; 9] = [
+        (
+            "POST",
+            "/api/agents/1001/dtmf",
+            AGENT_1001,
+            Some("{\"digits\": \"12x\"}".into()),
+            400,
+            "`x` is not a DTMF digit",
+        ),
+        (
+            "POST",
+            "/api/agents/1001/dtmf",
+            AGENT_1001,
+            Some("{\"digits\": \"1\"}".into()),
+            409,
+            "needs on_call",
+        ),
+        ("POST", "/api/agents/1001/dtmf", AGENT_1001, None, 400, ""),
         (
             "POST",
             "/api/agents/1002/consult",
@@ -351,6 +368,7 @@ const PATHS: &[&str] = &[
     "/api/agents/{id}/listen",
     "/api/agents/{id}/transfer",
     "/api/agents/{id}/consult",
+    "/api/agents/{id}/dtmf",
     "/api/listen-ins",
     "/api/listen-ins/{callback}",
     "/api/agents/{id}/disposition",

@@ -1057,3 +1057,54 @@ async fn two_agents_consult_privately_then_confer_with_the_customer_then_the_len
     agent.close().await.unwrap();
     consulted.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_agents_digits_reach_the_customer_as_rfc_4733_events_in_place_of_the_agents_voice() {
+    use outdial::net::rtp::send_dtmf;
+    const AGENT_HZ: f64 = 600.0;
+    let pool = pool(42000);
+    let (agent, _agent_phone) = talking_leg(&pool, 0xAA, true, AGENT_HZ, 0xAAAA).await;
+    let (customer, customer_phone) = talking_leg(&pool, 0xCA, false, 1000.0, 0xCACA).await;
+    let zip = ZipTone {
+        duration_ms: 60,
+        ..ZipTone::default()
+    };
+    let _bridged = bridge(&agent, customer, zip, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = customer_phone.heard().len();
+    send_dtmf(&agent, vec![1, 11]).unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let heard = customer_phone.heard();
+    let events: Vec<&Received> = heard[before..]
+        .iter()
+        .filter(|p| p.payload_type == 101)
+        .collect();
+    let codes: Vec<u8> = events.iter().map(|p| p.payload[0]).collect();
+    assert_eq!(
+        codes,
+        [1, 1, 1, 1, 1, 1, 1, 1, 11, 11, 11, 11, 11, 11, 11, 11]
+    );
+    assert!(events.iter().all(|p| p.ssrc == events[0].ssrc));
+    // From the first event to the last, the agent's voice is held back.
+    let first = heard.iter().position(|p| p.payload_type == 101).unwrap();
+    let last = heard.iter().rposition(|p| p.payload_type == 101).unwrap();
+    assert_eq!(
+        heard[first..last]
+            .iter()
+            .filter(|p| p.payload_type == 0 && carries(p, AGENT_HZ))
+            .count(),
+        0
+    );
+    // …and comes back after the digits, on the same stream.
+    let after: Vec<&Received> = heard[last + 1..]
+        .iter()
+        .filter(|p| carries(p, AGENT_HZ))
+        .collect();
+    assert!(
+        after.len() > 5,
+        "{} packets of the agent after",
+        after.len()
+    );
+    assert!(after.iter().all(|p| p.ssrc == events[0].ssrc));
+    agent.close().await.unwrap();
+}

@@ -903,6 +903,9 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
         browser.text("#transfer-to option[value=a2]"),
         "Bob Agent (a2)"
     );
+    // Digits to the customer's line (an IVR menu) from the keypad.
+    browser.click("#keypad button[data-key='1']");
+    browser.wait_text("#log", "the digit logged", |t| t.contains("sent 1"));
     browser.click("#transfer-to option[value=a2]");
     browser.screenshot("agent-transfer");
     browser.click("#transfer");

@@ -319,6 +319,29 @@ pub async fn transfer(
     act(&state, &headers, &id, command).await
 }
 
+/// `POST /api/agents/{id}/dtmf`: the keys pressed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DtmfBody {
+    /// `0-9 * # A-D` (spaces and dashes ignored), at most 32.
+    pub digits: String,
+}
+
+/// The agent sends DTMF digits to the customer on the line (an IVR menu
+/// on a business line, an extension).
+pub async fn dtmf(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<DtmfBody>,
+) -> Result<Json<AgentDesk>, ApiError> {
+    let command = Command::SendDtmf {
+        agent: id.clone(),
+        digits: body.digits,
+    };
+    act(&state, &headers, &id, command).await
+}
+
 /// The agent talks with another agent before handing the customer on (a
 /// consultation; the customer waits on hold; `POST .../resume` makes it a
 /// conference, `POST .../transfer` completes it). Body as for a transfer,

@@ -292,6 +292,11 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         "end_consultation" => Command::EndConsultation {
             agent: agent.clone(),
         },
+        "dtmf" => Command::SendDtmf {
+            agent: agent.clone(),
+            digits: field(&message, "digits")
+                .ok_or_else(|| ApiError::BadRequest("`dtmf` needs `digits`".into()))?,
+        },
         "resume_recording" => Command::PauseRecording {
             agent: agent.clone(),
             paused: false,
@@ -331,7 +336,7 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         }
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, consult, end_consultation, drop_voicemail, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
+                "unknown action `{other}`: login, ready, not_ready, logout, hangup, hold, resume, transfer, consult, end_consultation, dtmf, drop_voicemail, pause_recording, resume_recording, join, leave, preview, disposition, contact, campaign"
             )));
         }
     };

@@ -90,6 +90,12 @@ pub enum AgentCommand {
         call: CallId,
         paused: bool,
     },
+    /// Send DTMF digits (event codes) to `call`'s spliced customer;
+    /// nothing when another customer is spliced.
+    Dtmf {
+        call: CallId,
+        codes: Vec<u8>,
+    },
     /// Ringback while a call the agent placed rings (true), or silence.
     Ringback(bool),
     /// A 20 ms frame of that call's early media: relayed in place of the
@@ -462,6 +468,11 @@ pub async fn agent_phone(
                 Some(AgentCommand::PauseRecording { call, paused }) => {
                     if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
                         let _ = rtp::pause_bridge_recording(&leg, paused);
+                    }
+                }
+                Some(AgentCommand::Dtmf { call, codes }) => {
+                    if spliced.as_ref().is_some_and(|(current, _)| *current == call) {
+                        let _ = rtp::send_dtmf(&leg, codes);
                     }
                 }
                 Some(AgentCommand::Ringback(true)) => {

@@ -521,6 +521,11 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Hold { call, audio });
                 }
             }
+            Effect::SendDtmf { call, agent, codes } => {
+                if let Some(phone) = self.agents.get(&agent).filter(|phone| phone.up) {
+                    let _ = phone.media.send(AgentCommand::Dtmf { call, codes });
+                }
+            }
             Effect::Consult { call, from, to, on } => {
                 // Both phones' commands run in order: a splice asked for
                 // later (the transfer completed) finds the lent leg home.

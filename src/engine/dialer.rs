@@ -73,6 +73,12 @@ pub enum Command {
         agent: String,
         to: Option<String>,
     },
+    /// The agent sends DTMF digits to the customer (an IVR menu, an
+    /// extension): `0-9 * # A-D`, at most 32.
+    SendDtmf {
+        agent: String,
+        digits: String,
+    },
     /// Either agent of a consultation ends it without a transfer.
     EndConsultation {
         agent: String,
@@ -145,6 +151,7 @@ impl Command {
             | Command::Transfer { agent, .. }
             | Command::Consult { agent, .. }
             | Command::EndConsultation { agent }
+            | Command::SendDtmf { agent, .. }
             | Command::DropVoicemail { agent }
             | Command::Disposition { agent, .. }
             | Command::JoinCampaign { agent, .. }
@@ -933,6 +940,7 @@ impl Dialer {
             Command::Transfer { agent, to } => self.transfer_call(&agent, to, now)?,
             Command::Consult { agent, to } => self.consult(&agent, to, now)?,
             Command::EndConsultation { agent } => self.end_consultation(&agent, now)?,
+            Command::SendDtmf { agent, digits } => self.send_dtmf(&agent, &digits)?,
             Command::DropVoicemail { agent } => self.drop_voicemail(&agent, now)?,
             Command::PauseRecording { agent, paused } => {
                 self.pause_recording(&agent, paused, now)?

@@ -118,6 +118,13 @@ pub enum Effect {
         agent: String,
         on: bool,
     },
+    /// Send DTMF digits (RFC 4733 event codes) from `agent` to `call`'s
+    /// customer, bridged into `agent`'s leg.
+    SendDtmf {
+        call: CallId,
+        agent: String,
+        codes: Vec<u8>,
+    },
     /// Pause the recording of `call`, bridged into `agent`'s leg (silence
     /// is recorded meanwhile), or let it go on.
     PauseRecording {

@@ -369,6 +369,25 @@ impl Dialer {
         Ok(())
     }
 
+    /// `Command::SendDtmf`: digits to the customer on the line (not on
+    /// hold: the hold audio plays there).
+    pub(super) fn send_dtmf(&mut self, agent: &str, digits: &str) -> Result<(), CommandError> {
+        let codes = crate::media::dtmf::parse_digits(digits)
+            .map_err(|error| CommandError::Invalid(error.to_string()))?;
+        let (call, entry) = self.call_on_the_line(agent, "send digits")?;
+        if entry.hold.is_on() {
+            return Err(CommandError::Unavailable(
+                "the customer is on hold: resume before sending digits".into(),
+            ));
+        }
+        self.effects.push_back(Effect::SendDtmf {
+            call,
+            agent: agent.to_string(),
+            codes,
+        });
+        Ok(())
+    }
+
     /// `Command::PauseRecording`: the call's recording pauses (`paused`)
     /// or goes on.
     pub(super) fn pause_recording(

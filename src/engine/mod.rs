@@ -64,6 +64,8 @@ mod calls_tests;
 #[cfg(test)]
 mod consultation_tests;
 #[cfg(test)]
+mod dtmf_tests;
+#[cfg(test)]
 mod preview_tests;
 #[cfg(test)]
 mod reserved_at_dial_tests;

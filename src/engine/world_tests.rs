@@ -313,7 +313,9 @@ impl World {
                     );
                 }
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
-                Effect::Hold { call, agent, .. } | Effect::PauseRecording { call, agent, .. } => {
+                Effect::Hold { call, agent, .. }
+                | Effect::PauseRecording { call, agent, .. }
+                | Effect::SendDtmf { call, agent, .. } => {
                     self.call_alive(call, "hold or pause the recording of")?;
                     let spliced_to = self.calls.get(&call).and_then(|c| c.spliced.clone());
                     if spliced_to.as_ref().map(|(a, _)| a) != Some(&agent) {
@@ -862,6 +864,10 @@ impl World {
                     .then(|| AGENTS[(choice as usize / 216) % AGENTS.len()].to_string()),
             },
             7 if (choice / 72) % 3 == 2 => Command::EndConsultation { agent },
+            16 if (choice / 18) % 5 == 4 => Command::SendDtmf {
+                agent,
+                digits: ["1", "#", "9x", ""][(choice as usize / 90) % 4].into(),
+            },
             7 => Command::AgentHangup { agent },
             16 => Command::Hold {
                 agent,

@@ -5,6 +5,7 @@
 //! one outgoing stream, and RTCP receiver reports. The shell in
 //! `net::rtp` owns the sockets and calls in with datagrams and `Instant`s.
 
+use crate::media::dtmf::{DtmfPacket, DtmfSender, event_payload, fill_tone};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -90,6 +91,9 @@ enum Generator {
     /// Audio handed over as it arrives from elsewhere (a carrier's early
     /// media relayed to the agent who placed the call).
     Live(LiveAudio),
+    /// Digits the agent sends the customer (RFC 4733 events or in-band
+    /// tones); nothing is relayed onto the stream meanwhile.
+    Dtmf(DtmfSender),
 }
 
 /// Most live audio buffered: beyond it the oldest is dropped, so a source
@@ -167,6 +171,9 @@ pub struct LegCore {
     local_generation: u32,
     local_sequence: u16,
     local_timestamp: u32,
+    /// The timestamp (ours) of the RFC 4733 event being sent: all its
+    /// packets carry it.
+    event_timestamp: u32,
     next_send: Option<Instant>,
     noise: ComfortNoise,
     next_rtcp: Instant,
@@ -208,6 +215,7 @@ impl LegCore {
             local_generation: 0,
             local_sequence: 0,
             local_timestamp: 0,
+            event_timestamp: 0,
             next_send: None,
             next_rtcp: now + RTCP_INTERVAL,
             last_sr: None,
@@ -514,6 +522,20 @@ impl LegCore {
         matches!(self.generator, Generator::Prompt(_))
     }
 
+    /// Sends these digits ([`crate::media::dtmf::parse_digits`]) to the
+    /// remote party: RFC 4733 events if it negotiated them, else in-band
+    /// tones. Packets relayed onto this leg are to be held back meanwhile
+    /// ([`LegCore::is_sending_dtmf`]); at the end the leg goes quiet (a
+    /// relay takes the stream again).
+    pub fn send_dtmf(&mut self, codes: &[u8], now: Instant) {
+        let events = self.negotiated.telephone_event.is_some();
+        self.start_generator(Generator::Dtmf(DtmfSender::new(codes, events)), now);
+    }
+
+    pub fn is_sending_dtmf(&self) -> bool {
+        matches!(self.generator, Generator::Dtmf(_))
+    }
+
     fn start_generator(&mut self, generator: Generator, now: Instant) {
         self.generator = generator;
         self.local_generation = self.local_generation.wrapping_add(1);
@@ -571,6 +593,27 @@ impl LegCore {
         } else {
             due + ptime
         });
+        if let Generator::Dtmf(sender) = &mut self.generator {
+            match sender.next(samples.len() as u32) {
+                DtmfPacket::Done => {
+                    self.stop_generating();
+                    return None;
+                }
+                DtmfPacket::Event {
+                    code,
+                    end,
+                    duration,
+                    first,
+                } => {
+                    let payload = event_payload(code, end, duration);
+                    return self.write_event(payload, first, samples.len(), now, out);
+                }
+                DtmfPacket::Audio { code, offset } => {
+                    fill_tone(code, offset, samples);
+                    return self.write_generated(samples, now, out);
+                }
+            }
+        }
         let mut frame = [0i16; FRAME_SAMPLES];
         for chunk in samples.chunks_mut(FRAME_SAMPLES) {
             let n = chunk.len();
@@ -581,6 +624,8 @@ impl LegCore {
                 }
                 Generator::ComfortNoise => self.noise.fill(&mut frame[..n]),
                 Generator::Live(live) => live.fill(&mut frame[..n]),
+                // Sent above.
+                Generator::Dtmf(_) => return None,
                 Generator::Prompt(player) => {
                     if !player.next_frame(&mut frame) {
                         self.events.push_back(LegEvent::PlaybackFinished);
@@ -627,6 +672,45 @@ impl LegCore {
         self.out.octets += samples.len() as u64;
         self.counters.sent += 1;
         Some((len, remote))
+    }
+
+    /// Writes an RFC 4733 event packet into `out`, in the slot of `samples`
+    /// samples: our stream's numbering, the event's start as timestamp
+    /// (`first`: this slot starts it, with the marker bit).
+    fn write_event(
+        &mut self,
+        payload: [u8; 4],
+        first: bool,
+        samples: usize,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Option<(usize, SocketAddr)> {
+        let remote = self.remote()?;
+        let payload_type = self.negotiated.telephone_event?;
+        self.local_sequence = self.local_sequence.wrapping_add(1);
+        self.local_timestamp = self.local_timestamp.wrapping_add(samples as u32);
+        if first {
+            self.event_timestamp = self.local_timestamp;
+        }
+        let header = self.out.map(
+            Source::Local(self.local_generation),
+            self.local_sequence,
+            self.event_timestamp,
+            now,
+        );
+        let buf = out.get_mut(..16)?;
+        write_header(
+            buf,
+            header.marker || first,
+            payload_type,
+            header.sequence,
+            header.timestamp,
+            self.out.ssrc(),
+        );
+        buf[12..].copy_from_slice(&payload);
+        self.out.octets += 4;
+        self.counters.sent += 1;
+        Some((16, remote))
     }
 
     /// An RTCP receiver report when one is due, for the RTCP port.

@@ -6,6 +6,7 @@
 pub mod bridge;
 pub mod browser_phone;
 pub mod config;
+pub mod dtmf;
 pub mod g711;
 pub mod leg;
 pub mod listen_in;

@@ -290,6 +290,9 @@ function render() {
       : consultation.with + " consults you about this customer: " + customer;
   }
   $("complete-transfer").classList.toggle("hidden", !consulting);
+  // Digits to the customer: on the line, not on hold.
+  const keys = state !== "on_call" || Boolean(transferring) || consulting || held;
+  for (const key of document.querySelectorAll("#keypad button.key")) key.disabled = keys;
   $("transferring").textContent = transferring ? "Transferring to " + transferring + "…" : "";
   $("transferring").classList.toggle("hidden", !transferring);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
@@ -845,6 +848,12 @@ document.addEventListener("DOMContentLoaded", () => {
     act("/consult", to ? { to } : {});
   });
   $("complete-transfer").addEventListener("click", () => act("/transfer", {}));
+  for (const key of document.querySelectorAll("#keypad button.key")) {
+    key.addEventListener("click", async () => {
+      await act("/dtmf", { digits: key.dataset.key });
+      if (!$("message").textContent) log("sent " + key.dataset.key);
+    });
+  }
   $("end-consultation").addEventListener("click", () => act("/consult", undefined, "DELETE"));
   $("pause-recording").addEventListener("click", () => {
     act(desk.view && desk.view.recording_paused ? "/recording/resume" : "/recording/pause");

@@ -523,3 +523,96 @@ fn a_supervisors_voice_with_nowhere_to_go_is_dropped_not_kept() {
     // Nothing waits: no deadline from it (no wake-up loop).
     assert!(leg.deadline() > t0 + Duration::from_secs(1));
 }
+
+/// Every packet the leg sends from `t0` on, one ptime apart, until it has
+/// nothing more to send (at most `slots`).
+fn sent_packets(leg: &mut LegCore, t0: Instant, slots: u32) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    for n in 0..slots {
+        let now = t0 + Duration::from_millis(20 * u64::from(n));
+        let mut out = [0u8; 1500];
+        while let Some((len, _)) = leg.poll_transmit(now, &mut out) {
+            packets.push(out[..len].to_vec());
+        }
+    }
+    packets
+}
+
+#[test]
+fn digits_go_as_rfc_4733_events_on_one_timestamp_each_then_the_leg_is_quiet() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    leg.stop_generating();
+    leg.send_dtmf(&[1, 11], t0);
+    assert!(leg.is_sending_dtmf());
+    let packets = sent_packets(&mut leg, t0, 40);
+    assert!(!leg.is_sending_dtmf(), "done after the digits");
+    let parsed: Vec<RtpPacket> = packets
+        .iter()
+        .map(|p| RtpPacket::parse(p).unwrap())
+        .collect();
+    // Per digit: 5 tone packets, 3 ends, 3 pause packets (silence).
+    assert_eq!(parsed.len(), 22);
+    for digit in 0..2 {
+        let part = &parsed[digit * 11..digit * 11 + 11];
+        let code = [1u8, 11][digit];
+        let events = &part[..8];
+        assert!(events.iter().all(|p| p.payload_type == 101));
+        assert!(events[0].marker && events[1..].iter().all(|p| !p.marker));
+        assert!(
+            events.iter().all(|p| p.timestamp == events[0].timestamp),
+            "one event, one timestamp"
+        );
+        let durations: Vec<u16> = events
+            .iter()
+            .map(|p| u16::from_be_bytes([p.payload[2], p.payload[3]]))
+            .collect();
+        assert_eq!(durations, [160, 320, 480, 640, 800, 800, 800, 800]);
+        let ends: Vec<bool> = events.iter().map(|p| p.payload[1] & 0x80 != 0).collect();
+        assert_eq!(ends, [false, false, false, false, false, true, true, true]);
+        assert!(events.iter().all(|p| p.payload[0] == code));
+        assert!(
+            part[8..]
+                .iter()
+                .all(|p| p.payload_type == 0 && p.payload.len() == 160)
+        );
+    }
+    // One stream: consecutive sequence numbers, the second event 11
+    // slots (1760 samples) after the first.
+    for pair in parsed.windows(2) {
+        assert_eq!(pair[1].sequence, pair[0].sequence.wrapping_add(1));
+    }
+    assert_eq!(
+        parsed[11].timestamp.wrapping_sub(parsed[0].timestamp),
+        11 * 160
+    );
+}
+
+#[test]
+fn digits_go_in_band_to_a_far_end_without_telephone_events() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    let mut plain = negotiated("192.0.2.1:4000");
+    plain.telephone_event = None;
+    leg.renegotiate(plain, t0);
+    leg.stop_generating();
+    leg.send_dtmf(&[5], t0);
+    let packets = sent_packets(&mut leg, t0, 20);
+    assert_eq!(packets.len(), 8, "5 tone packets and 3 of pause");
+    let samples: Vec<i16> = packets[..5]
+        .iter()
+        .flat_map(|p| {
+            let packet = RtpPacket::parse(p).unwrap();
+            assert_eq!(packet.payload_type, 0);
+            packet
+                .payload
+                .iter()
+                .map(|&c| Law::Ulaw.decode(c))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let power = |hz| crate::media::tones::goertzel_power(&samples, hz, 8000);
+    // "5": 770 + 1336 Hz.
+    assert!(power(770.0) > 100.0 * power(697.0));
+    assert!(power(1336.0) > 100.0 * power(1209.0));
+}

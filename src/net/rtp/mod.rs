@@ -85,6 +85,8 @@ pub(crate) enum Command {
     ListenMode(ListenMode),
     /// The supervisor stops listening: its leg's ports go back to the pool.
     EndListen,
+    /// Send these DTMF digits (event codes) to the bridged customer.
+    Dtmf(Vec<u8>),
     /// Pause the bridge's recording (silence is written meanwhile), or go on.
     PauseRecording(bool),
     /// Hand the bridged customer's leg back (the agent's phone is going
@@ -466,6 +468,15 @@ pub fn end_listen_in(agent: &RtpLeg) -> Result<(), RtpLegError> {
 /// silence from now on, keeping both channels' timeline) or lets it go on.
 /// Nothing happens when no customer is bridged or the bridge is not
 /// recorded.
+/// Sends DTMF digits (event codes, [`crate::media::dtmf::parse_digits`])
+/// to the customer bridged into `agent`: RFC 4733 events if the customer's
+/// side negotiated them, else in-band tones; the agent's audio is held back
+/// meanwhile. Nothing happens when nobody is bridged or the customer is on
+/// hold.
+pub fn send_dtmf(agent: &RtpLeg, codes: Vec<u8>) -> Result<(), RtpLegError> {
+    agent.send(Command::Dtmf(codes))
+}
+
 pub fn pause_bridge_recording(agent: &RtpLeg, paused: bool) -> Result<(), RtpLegError> {
     agent.send(Command::PauseRecording(paused))
 }

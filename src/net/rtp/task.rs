@@ -558,6 +558,13 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         end_listening(&mut listening, &mut leg, bridged.as_mut(), now);
                         set_tapped(&mut leg, bridged.as_mut(), false);
                     }
+                    Command::Dtmf(codes) => {
+                        // To the customer on the line; not on hold (the
+                        // hold audio plays there).
+                        if let Some(b) = bridged.as_mut().filter(|b| b.hold.is_none()) {
+                            b.customer.core.send_dtmf(&codes, now);
+                        }
+                    }
                     Command::PauseRecording(paused) => {
                         if let Some(recorder) = bridged.as_mut().and_then(|b| b.recorder.as_mut()) {
                             recorder.pause(paused);
@@ -630,8 +637,8 @@ pub(super) async fn run(mut leg: LegParts, mut commands: mpsc::UnboundedReceiver
                         match bridged.as_mut() {
                             Some(b) => {
                                 // On hold the customer hears the hold audio,
-                                // not the agent.
-                                if b.hold.is_none() {
+                                // not the agent; during digits, the digits.
+                                if b.hold.is_none() && !b.customer.core.is_sending_dtmf() {
                                     relay(&mut rx[..len], &mut leg, &mut b.customer, now);
                                 }
                                 leg.forward_frames(
