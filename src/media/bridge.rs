@@ -129,6 +129,19 @@ impl OutStream {
     }
 }
 
+impl OutStream {
+    /// The current source's packet slot at `timestamp` (its own clock) went
+    /// by, though the packet sent in it carried an earlier timestamp (an
+    /// RFC 4733 event keeps its start's): the stream's clock is at that
+    /// slot, so a next source is placed after it.
+    pub fn advance_clock_to(&mut self, timestamp: u32) {
+        let slot = timestamp.wrapping_add(self.timestamp_offset);
+        if slot.wrapping_sub(self.last_timestamp) < 0x8000_0000 {
+            self.last_timestamp = slot;
+        }
+    }
+}
+
 /// How packets from one leg must change to be sent on the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Translation {

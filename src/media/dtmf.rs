@@ -130,6 +130,42 @@ impl DtmfSender {
         self.events
     }
 
+    /// More digits, after those still to send (a second request while the
+    /// first sounds), at most [`MAX_DIGITS`] waiting.
+    pub fn extend(&mut self, codes: &[u8]) {
+        let room = MAX_DIGITS.saturating_sub(self.waiting.len());
+        self.waiting.extend(codes.iter().take(room));
+    }
+
+    /// The far end no longer takes RFC 4733 events (a re-offer without
+    /// telephone-event): the rest goes in band, the digit sounding now
+    /// included.
+    pub fn to_in_band(&mut self) {
+        self.events = false;
+        if matches!(self.step, Some(Step::End { .. })) {
+            self.step = Some(Step::Pause { left: 8 * PAUSE_MS });
+        }
+    }
+
+    /// The event under way if stopped now, for its end packets (RFC 4733
+    /// §2.5.1.4: an interrupted event is still ended): code and duration.
+    pub fn interrupted_event(&self) -> Option<(u8, u16)> {
+        if !self.events {
+            return None;
+        }
+        match self.step {
+            Some(Step::Tone { code, sent }) if sent > 0 => {
+                Some((code, sent.min(u32::from(u16::MAX)) as u16))
+            }
+            Some(Step::End {
+                code,
+                duration,
+                left,
+            }) if left > 0 => Some((code, duration)),
+            _ => None,
+        }
+    }
+
     /// The next packet slot of `samples` samples (the leg's ptime).
     pub fn next(&mut self, samples: u32) -> DtmfPacket {
         let tone = 8 * TONE_MS;

@@ -174,6 +174,11 @@ pub struct LegCore {
     /// The timestamp (ours) of the RFC 4733 event being sent: all its
     /// packets carry it.
     event_timestamp: u32,
+    /// An event cut off (hold, a transfer) still to be ended: its end
+    /// packet, the generation it was sent under, and since when it is due.
+    event_end_pending: Option<([u8; 4], u32, Instant)>,
+    /// How many times that end was sent.
+    end_repeats: u8,
     next_send: Option<Instant>,
     noise: ComfortNoise,
     next_rtcp: Instant,
@@ -216,6 +221,8 @@ impl LegCore {
             local_sequence: 0,
             local_timestamp: 0,
             event_timestamp: 0,
+            event_end_pending: None,
+            end_repeats: 0,
             next_send: None,
             next_rtcp: now + RTCP_INTERVAL,
             last_sr: None,
@@ -249,6 +256,11 @@ impl LegCore {
         if negotiated.direction.we_receive() && !self.negotiated.direction.we_receive() {
             self.last_receive = now;
             self.inactive_reported = false;
+        }
+        if negotiated.telephone_event.is_none()
+            && let Generator::Dtmf(sender) = &mut self.generator
+        {
+            sender.to_in_band();
         }
         self.negotiated = negotiated;
     }
@@ -505,8 +517,25 @@ impl LegCore {
 
     /// Stops generating: the bridge relays onto this leg now.
     pub fn stop_generating(&mut self) {
+        self.leave_dtmf();
         self.generator = Generator::Nothing;
         self.next_send = None;
+    }
+
+    /// Digits cut off by another generator: an event under way is ended
+    /// (sent before anything else, `poll_transmit`), never left "held
+    /// down" at the far end.
+    fn leave_dtmf(&mut self) {
+        if let Generator::Dtmf(sender) = &self.generator
+            && let Some((code, duration)) = sender.interrupted_event()
+        {
+            let since = self.out.last_sent().unwrap_or(self.last_receive);
+            self.event_end_pending = Some((
+                event_payload(code, true, duration),
+                self.local_generation,
+                since,
+            ));
+        }
     }
 
     /// Back to the idle keepalive (comfort noise or nothing).
@@ -528,6 +557,11 @@ impl LegCore {
     /// ([`LegCore::is_sending_dtmf`]); at the end the leg goes quiet (a
     /// relay takes the stream again).
     pub fn send_dtmf(&mut self, codes: &[u8], now: Instant) {
+        // Digits asked for while others sound go after them.
+        if let Generator::Dtmf(sender) = &mut self.generator {
+            sender.extend(codes);
+            return;
+        }
         let events = self.negotiated.telephone_event.is_some();
         self.start_generator(Generator::Dtmf(DtmfSender::new(codes, events)), now);
     }
@@ -537,6 +571,7 @@ impl LegCore {
     }
 
     fn start_generator(&mut self, generator: Generator, now: Instant) {
+        self.leave_dtmf();
         self.generator = generator;
         self.local_generation = self.local_generation.wrapping_add(1);
         self.next_send = Some(now);
@@ -545,6 +580,18 @@ impl LegCore {
     /// A generated packet when one is due: written into `out`, with the
     /// address to send it to.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        if let Some((payload, generation, _)) = self.event_end_pending {
+            // The cut-off event's end, three times, on its own timestamp.
+            let sent = self.write_event_as(payload, false, 0, generation, now, out);
+            self.end_repeats += 1;
+            if sent.is_none() || self.end_repeats >= 3 {
+                self.event_end_pending = None;
+                self.end_repeats = 0;
+            }
+            if sent.is_some() {
+                return sent;
+            }
+        }
         let samples_per_packet = (8 * self.negotiated.ptime_ms) as usize;
         let mut samples = [0i16; 480];
         let samples = &mut samples[..samples_per_packet.min(480)];
@@ -597,6 +644,9 @@ impl LegCore {
             match sender.next(samples.len() as u32) {
                 DtmfPacket::Done => {
                     self.stop_generating();
+                    // A supervisor's words queued meanwhile were not heard
+                    // then, and are not heard late.
+                    self.overlay.clear();
                     return None;
                 }
                 DtmfPacket::Event {
@@ -685,6 +735,21 @@ impl LegCore {
         now: Instant,
         out: &mut [u8],
     ) -> Option<(usize, SocketAddr)> {
+        let generation = self.local_generation;
+        self.write_event_as(payload, first, samples, generation, now, out)
+    }
+
+    /// [`LegCore::write_event`] under `generation` (an event cut off by a
+    /// new generator is ended under its own).
+    fn write_event_as(
+        &mut self,
+        payload: [u8; 4],
+        first: bool,
+        samples: usize,
+        generation: u32,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Option<(usize, SocketAddr)> {
         let remote = self.remote()?;
         let payload_type = self.negotiated.telephone_event?;
         self.local_sequence = self.local_sequence.wrapping_add(1);
@@ -693,11 +758,14 @@ impl LegCore {
             self.event_timestamp = self.local_timestamp;
         }
         let header = self.out.map(
-            Source::Local(self.local_generation),
+            Source::Local(generation),
             self.local_sequence,
             self.event_timestamp,
             now,
         );
+        // The stream's clock goes on under the event: what follows it is
+        // placed after this slot, not after the event's start.
+        self.out.advance_clock_to(self.local_timestamp);
         let buf = out.get_mut(..16)?;
         write_header(
             buf,
@@ -759,6 +827,9 @@ impl LegCore {
         }
         if let Some(t) = self.overlay_alone_due() {
             deadline = deadline.min(t);
+        }
+        if let Some((.., since)) = self.event_end_pending {
+            deadline = deadline.min(since);
         }
         // On hold (not receiving) the inactivity clock is stopped: a past
         // deadline here would wake the task in a loop.

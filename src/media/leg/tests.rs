@@ -616,3 +616,113 @@ fn digits_go_in_band_to_a_far_end_without_telephone_events() {
     assert!(power(770.0) > 100.0 * power(697.0));
     assert!(power(1336.0) > 100.0 * power(1209.0));
 }
+
+#[derive(Debug)]
+struct OwnedPacket {
+    payload_type: u8,
+    timestamp: u32,
+    payload: Vec<u8>,
+}
+
+fn owned(bytes: &[u8]) -> OwnedPacket {
+    let packet = RtpPacket::parse(bytes).unwrap();
+    OwnedPacket {
+        payload_type: packet.payload_type,
+        timestamp: packet.timestamp,
+        payload: packet.payload.to_vec(),
+    }
+}
+
+#[test]
+fn digits_asked_for_meanwhile_follow_and_a_cut_off_event_is_still_ended() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    leg.stop_generating();
+    leg.send_dtmf(&[1], t0);
+    // A second request while "1" sounds: "2" follows it.
+    let first = sent_packets(&mut leg, t0, 3);
+    leg.send_dtmf(&[2], t0 + Duration::from_millis(50));
+    let rest = sent_packets(&mut leg, t0 + Duration::from_millis(60), 40);
+    let codes: Vec<u8> = first
+        .iter()
+        .chain(&rest)
+        .map(|p| RtpPacket::parse(p).unwrap())
+        .filter(|p| p.payload_type == 101)
+        .map(|p| p.payload[0])
+        .collect();
+    assert_eq!(codes, [[1u8; 8], [2u8; 8]].concat());
+
+    // Cut off mid-digit (the customer put on hold): the event still gets
+    // its three end packets, on its own timestamp, before the hold audio.
+    let t1 = t0 + Duration::from_secs(2);
+    leg.send_dtmf(&[7], t1);
+    let started: Vec<OwnedPacket> = sent_packets(&mut leg, t1, 2)
+        .iter()
+        .map(|p| owned(p))
+        .collect();
+    assert_eq!(started.len(), 2);
+    let t2 = t1 + Duration::from_millis(40);
+    leg.play(Prompt::from_samples(vec![0; 1600]), t2);
+    assert!(leg.deadline() <= t2, "the end is due at once");
+    let mut out = [0u8; 1500];
+    let mut after = Vec::new();
+    while let Some((len, _)) = leg.poll_transmit(t2, &mut out) {
+        after.push(owned(&out[..len]));
+    }
+    let ends: Vec<&OwnedPacket> = after.iter().filter(|p| p.payload_type == 101).collect();
+    assert_eq!(ends.len(), 3, "{after:?}");
+    for end in &ends {
+        assert_eq!(end.timestamp, started[0].timestamp);
+        assert_eq!(end.payload[0], 7);
+        assert_ne!(end.payload[1] & 0x80, 0, "the E bit");
+        assert_eq!(u16::from_be_bytes([end.payload[2], end.payload[3]]), 320);
+    }
+    assert_eq!(
+        after.last().map(|p| p.payload_type),
+        Some(0),
+        "then the hold audio"
+    );
+    // The stream's clock went on under the event: the hold audio comes
+    // after the slots the event took, not one packet after its start.
+    assert!(
+        after
+            .last()
+            .unwrap()
+            .timestamp
+            .wrapping_sub(started[1].timestamp)
+            >= 320
+    );
+}
+
+#[test]
+fn a_re_offer_without_telephone_events_turns_the_rest_of_the_digits_in_band() {
+    let t0 = Instant::now();
+    let mut leg = leg(t0);
+    leg.stop_generating();
+    leg.send_dtmf(&[3, 4], t0);
+    let before = sent_packets(&mut leg, t0, 2);
+    let mut plain = negotiated("192.0.2.1:4000");
+    plain.telephone_event = None;
+    leg.renegotiate(plain, t0 + Duration::from_millis(30));
+    let after = sent_packets(&mut leg, t0 + Duration::from_millis(40), 40);
+    assert!(before.iter().all(|p| owned(p).payload_type == 101));
+    assert!(!after.is_empty());
+    assert!(
+        after.iter().all(|p| owned(p).payload_type == 0),
+        "no digit lost"
+    );
+    // "4" sounds in band: 770 + 1209 Hz, in the last tone packets.
+    let samples: Vec<i16> = after[after.len() - 8..after.len() - 3]
+        .iter()
+        .flat_map(|p| {
+            owned(p)
+                .payload
+                .iter()
+                .map(|&c| Law::Ulaw.decode(c))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let power = |hz| crate::media::tones::goertzel_power(&samples, hz, 8000);
+    assert!(power(770.0) > 100.0 * power(852.0));
+    assert!(power(1209.0) > 100.0 * power(1336.0));
+}

@@ -282,8 +282,11 @@ impl ListenIn {
             if self.mode.agent_hears_supervisor() {
                 hearers.agent.push_overlay(&frame.samples);
             }
+            // Not over the digits the agent sends (nor in the recording as
+            // heard).
             if self.mode.customer_hears_supervisor()
                 && let Some((customer, recorder)) = hearers.customer.as_mut()
+                && !customer.is_sending_dtmf()
             {
                 customer.push_overlay(&frame.samples);
                 // What the customer heard is in the call's recording.
