@@ -840,6 +840,33 @@ impl World {
                 caller_id: None,
             });
         }
+        // An agent with a customer on the line (or in a consultation) mostly
+        // acts on it: transfers, consultations, hold, digits, hang-up — rare
+        // otherwise, as an agent is on a call at few of the random steps.
+        let in_call = self
+            .dialer
+            .agent_view(&agent, self.now)
+            .is_some_and(|view| view.state == "on_call" || view.consultation.is_some());
+        if in_call && choice % 3 != 0 {
+            let other = (!(choice / 3).is_multiple_of(3))
+                .then(|| AGENTS[(choice as usize / 9) % AGENTS.len()].to_string());
+            let command = match (choice / 27) % 9 {
+                0 => Command::Transfer { agent, to: other },
+                1 | 2 => Command::Consult { agent, to: other },
+                3 => Command::EndConsultation { agent },
+                4 => Command::Hold {
+                    agent,
+                    on: (choice / 243).is_multiple_of(2),
+                },
+                5 => Command::SendDtmf {
+                    agent,
+                    digits: "1#".into(),
+                },
+                6 => Command::AgentHangup { agent },
+                _ => Command::Transfer { agent, to: None },
+            };
+            return self.command(command);
+        }
         let command = match choice % 18 {
             0 | 1 => Command::AgentLogin { agent },
             2..=4 => Command::AgentReady { agent },
