@@ -847,7 +847,7 @@ impl World {
             .dialer
             .agent_view(&agent, self.now)
             .is_some_and(|view| view.state == "on_call" || view.consultation.is_some());
-        if in_call && choice % 3 != 0 {
+        if in_call && !choice.is_multiple_of(3) {
             let other = (!(choice / 3).is_multiple_of(3))
                 .then(|| AGENTS[(choice as usize / 9) % AGENTS.len()].to_string());
             let command = match (choice / 27) % 9 {
