@@ -122,6 +122,9 @@ pub enum AgentCommand {
     LendTo {
         consultation: u64,
         consulting: mpsc::UnboundedSender<AgentCommand>,
+        /// Told when the leg cannot be lent (`Input::ConsultationFailed`).
+        call: CallId,
+        failed: mpsc::UnboundedSender<Input>,
     },
     /// Another agent's leg, lent for this agent's consultation: heard here
     /// (with the customer unless on hold) until `EndConsultation`.
@@ -522,11 +525,14 @@ pub async fn agent_phone(
                         let _ = rtp::end_listen_in(&leg);
                     }
                 }
-                Some(AgentCommand::LendTo { consultation, consulting }) => match rtp::lend(&leg).await {
+                Some(AgentCommand::LendTo { consultation, consulting, call, failed }) => match rtp::lend(&leg).await {
                     // Sent back unused (the consulting phone is gone), the
                     // lent leg comes home when dropped.
                     Ok(lent) => { let _ = consulting.send(AgentCommand::Consult { consultation, lent }); }
-                    Err(error) => tracing::warn!(%agent, %error, "cannot lend the agent's leg for a consultation"),
+                    Err(error) => {
+                        tracing::warn!(%agent, %error, "cannot lend the agent's leg for a consultation");
+                        let _ = failed.send(Input::ConsultationFailed { call, agent: agent.clone() });
+                    }
                 },
                 Some(AgentCommand::Consult { consultation, lent }) => {
                     if let Some(at) = ended_early.iter().position(|&c| c == consultation) {

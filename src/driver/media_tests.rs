@@ -292,6 +292,8 @@ async fn a_consultation_ended_before_its_lent_leg_came_sends_the_leg_home() {
         .send(AgentCommand::LendTo {
             consultation: 1,
             consulting: ann.commands.clone(),
+            call: CALL,
+            failed: mpsc::unbounded_channel().0,
         })
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -304,6 +306,42 @@ async fn a_consultation_ended_before_its_lent_leg_came_sends_the_leg_home() {
     customer.send(bob.connect("bob")).unwrap();
     assert_eq!(splice_report(&mut reports).await, spliced("bob"));
     assert!(bob.hears_the_customer().await, "the customer reaches Bob");
+    customer.send(CustomerCommand::Close).unwrap();
+    talking.abort();
+}
+
+#[tokio::test]
+async fn a_leg_that_cannot_be_lent_is_reported() {
+    // Bob's leg has a customer in it (a report the engine has not seen):
+    // it is not lent, and the engine is told the consultation failed.
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47800, 47840);
+    let (ann, bob) = (
+        agent(&pool, "ann", 0xA5).await,
+        agent(&pool, "bob", 0xB5).await,
+    );
+    let (customer, mut reports, talking, _) = customer(&pool).await;
+    customer.send(bob.connect("bob")).unwrap();
+    assert_eq!(splice_report(&mut reports).await, spliced("bob"));
+    let (failed, mut failures) = mpsc::unbounded_channel();
+    bob.commands
+        .send(AgentCommand::LendTo {
+            consultation: 1,
+            consulting: ann.commands.clone(),
+            call: 99,
+            failed,
+        })
+        .unwrap();
+    let failure = tokio::time::timeout(Duration::from_secs(5), failures.recv())
+        .await
+        .expect("told within 5 s");
+    assert_eq!(
+        failure,
+        Some(Input::ConsultationFailed {
+            call: 99,
+            agent: "bob".into()
+        })
+    );
+    assert!(bob.hears_the_customer().await, "Bob keeps his customer");
     customer.send(CustomerCommand::Close).unwrap();
     talking.abort();
 }

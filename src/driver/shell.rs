@@ -543,8 +543,17 @@ impl Shell {
                         let _ = consulted.send(AgentCommand::LendTo {
                             consultation,
                             consulting,
+                            call,
+                            failed: self.inputs.clone(),
                         });
                     }
+                    // A phone the engine counts on is gone here already: its
+                    // report follows; the consultation cannot be heard.
+                    (true, ..) => {
+                        return vec![Input::ConsultationFailed { call, agent: to }];
+                    }
+                    // (A consulting phone already gone gave the lent leg
+                    // back as it closed.)
                     (false, consulting, _) => {
                         if let (Some(consultation), Some(consulting)) =
                             (self.consultations.remove(&call), consulting)
@@ -552,9 +561,6 @@ impl Shell {
                             let _ = consulting.send(AgentCommand::EndConsultation(consultation));
                         }
                     }
-                    // A phone already gone gives the lent leg back as it
-                    // closes.
-                    _ => {}
                 }
             }
             Effect::TakeBack { call, agent } => {

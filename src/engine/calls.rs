@@ -590,6 +590,16 @@ impl Dialer {
             Input::Spliced { call, agent } | Input::ConnectFailed { call, agent, .. } => {
                 tracing::debug!(call, %agent, "stale splice report ignored");
             }
+            Input::ConsultationFailed { call, agent } => {
+                if self
+                    .consultation_on(call)
+                    .is_some_and(|(_, consulted)| consulted == agent)
+                {
+                    self.with_attempt(call, now, |a, _| {
+                        a.end_consultation("the consulted agent's phone could not join the call");
+                    });
+                }
+            }
             Input::PromptDone { call } => {
                 self.with_attempt(call, now, |a, now| a.on_prompt_done(now))
             }

@@ -394,3 +394,42 @@ fn the_phones_hold_button_makes_a_conference_private_again() {
     let view = dialer.agent_view(&first, t0 + ms(12_100)).unwrap();
     assert!(!view.consultation.unwrap().conference);
 }
+
+#[test]
+fn a_consulted_leg_that_cannot_join_ends_the_consultation() {
+    let t0 = Instant::now();
+    let (mut dialer, call, first, second) = consulting(t0);
+    // A stale report about another agent changes nothing.
+    dialer.handle_input(
+        Input::ConsultationFailed {
+            call,
+            agent: first.clone(),
+        },
+        t0 + ms(10_100),
+    );
+    assert!(
+        dialer
+            .agent_view(&first, t0 + ms(10_100))
+            .unwrap()
+            .consultation
+            .is_some()
+    );
+    dialer.handle_input(
+        Input::ConsultationFailed {
+            call,
+            agent: second.clone(),
+        },
+        t0 + ms(10_200),
+    );
+    assert!(effects(&mut dialer).contains(&consult_effect(call, &first, &second, false)));
+    let reason = steps(&events(&mut dialer))
+        .into_iter()
+        .find_map(|(.., step, reason)| (step == "consultation_ended").then_some(reason))
+        .flatten();
+    assert_eq!(
+        reason.as_deref(),
+        Some("the consulted agent's phone could not join the call")
+    );
+    assert_eq!(state(&dialer, &second, t0 + ms(10_200)), "ready");
+    assert_eq!(state(&dialer, &first, t0 + ms(10_200)), "on_call");
+}

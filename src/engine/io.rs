@@ -276,6 +276,12 @@ pub enum Input {
     PromptDone {
         call: CallId,
     },
+    /// The consulted agent's leg could not be heard in `call` (its phone's
+    /// media could not be lent): the consultation ends.
+    ConsultationFailed {
+        call: CallId,
+        agent: String,
+    },
     /// No RTP from the customer for the inactivity timeout.
     MediaTimeout {
         call: CallId,
