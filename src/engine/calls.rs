@@ -1008,11 +1008,7 @@ impl Dialer {
                     });
                 }
                 Action::TransferCancelled { from, to, why } => {
-                    if let Some(a) = self.agents.get_mut(&to)
-                        && a.session.current_call() == Some(call)
-                    {
-                        let _ = a.session.release(now);
-                    }
+                    self.release_for(&to, call, now);
                     tracing::info!(call, %from, %to, why, "transfer cancelled");
                     self.events.push_back(Event::Transfer {
                         agent: from,
@@ -1036,11 +1032,7 @@ impl Dialer {
                         on: false,
                     });
                     if release {
-                        if let Some(a) = self.agents.get_mut(&to)
-                            && a.session.current_call() == Some(call)
-                        {
-                            let _ = a.session.release(now);
-                        }
+                        self.release_for(&to, call, now);
                         tracing::info!(call, %from, %to, why, "consultation ended");
                         self.events.push_back(Event::Transfer {
                             agent: from,

@@ -39,21 +39,10 @@ impl Dialer {
         to: Option<String>,
         now: Instant,
     ) -> Result<(), CommandError> {
-        let (call, entry) = self.call_on_the_line(agent, "consult another agent")?;
-        let campaign = entry.campaign.clone();
-        let to = self.pick_next_agent(agent, to, &campaign, "consult", now)?;
-        self.agent_mut(&to)?.session.reserve(call, now)?;
-        let consulting = self
-            .calls
-            .get_mut(&call)
-            .is_some_and(|entry| entry.attempt.consult(&to));
-        let Some(entry) = self.calls.get_mut(&call).filter(|_| consulting) else {
-            if let Some(target) = self.agents.get_mut(&to) {
-                let _ = target.session.release(now);
-            }
-            return Err(CommandError::Unavailable(
-                "the call cannot be consulted on now".into(),
-            ));
+        let (call, campaign, to) =
+            self.reserve_next_agent(agent, to, "consult", now, |attempt, to| attempt.consult(to))?;
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return Err(CommandError::Unavailable("the call is over".into()));
         };
         // The two agents talk privately first.
         if entry.hold.set(true, now) {

@@ -30,6 +30,14 @@ fn steps(events: &[Event]) -> Vec<(String, String, &'static str, Option<String>)
         .collect()
 }
 
+/// Why the consultation ended, from the events since the last look.
+fn ended_reason(dialer: &mut Dialer) -> Option<String> {
+    steps(&events(dialer))
+        .into_iter()
+        .find_map(|(.., step, reason)| (step == "consultation_ended").then_some(reason))
+        .flatten()
+}
+
 fn consult(agent: &str, to: Option<&str>) -> Command {
     Command::Consult {
         agent: agent.into(),
@@ -300,10 +308,7 @@ fn a_customer_who_hangs_up_during_a_consultation_is_the_consulting_agents_call()
     let (mut dialer, call, first, second) = consulting(t0);
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(12_000));
     assert!(effects(&mut dialer).contains(&consult_effect(call, &first, &second, false)));
-    let reason = steps(&events(&mut dialer))
-        .into_iter()
-        .find_map(|(.., step, reason)| (step == "consultation_ended").then_some(reason))
-        .flatten();
+    let reason = ended_reason(&mut dialer);
     assert_eq!(reason.as_deref(), Some("the customer hung up"));
     let at = t0 + ms(12_000);
     assert_eq!(state(&dialer, &second, at), "ready");
@@ -358,10 +363,7 @@ fn the_consulted_agents_phone_going_away_ends_the_consultation() {
     // simulated agents have no reservation leg to drop).
     dialer.agent_lost(call, t0 + ms(12_100));
     assert!(effects(&mut dialer).contains(&consult_effect(call, &first, &second, false)));
-    let reason = steps(&events(&mut dialer))
-        .into_iter()
-        .find_map(|(.., step, reason)| (step == "consultation_ended").then_some(reason))
-        .flatten();
+    let reason = ended_reason(&mut dialer);
     assert_eq!(
         reason.as_deref(),
         Some("the consulted agent is gone (phone lost, or logged out)")
@@ -422,10 +424,7 @@ fn a_consulted_leg_that_cannot_join_ends_the_consultation() {
         t0 + ms(10_200),
     );
     assert!(effects(&mut dialer).contains(&consult_effect(call, &first, &second, false)));
-    let reason = steps(&events(&mut dialer))
-        .into_iter()
-        .find_map(|(.., step, reason)| (step == "consultation_ended").then_some(reason))
-        .flatten();
+    let reason = ended_reason(&mut dialer);
     assert_eq!(
         reason.as_deref(),
         Some("the consulted agent's phone could not join the call")

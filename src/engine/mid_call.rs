@@ -202,22 +202,10 @@ impl Dialer {
         if let Some(call) = self.consulting_call(agent) {
             return self.complete_consultation(agent, call, to, now);
         }
-        let (call, entry) = self.call_on_the_line(agent, "transfer")?;
-        let campaign = entry.campaign.clone();
-        let to = self.pick_next_agent(agent, to, &campaign, "transfer", now)?;
-        self.agent_mut(&to)?.session.reserve(call, now)?;
-        let moved = self
-            .calls
-            .get_mut(&call)
-            .is_some_and(|entry| entry.attempt.transfer(&to, now));
-        if !moved {
-            if let Some(target) = self.agents.get_mut(&to) {
-                let _ = target.session.release(now);
-            }
-            return Err(CommandError::Unavailable(
-                "the call cannot be transferred now".into(),
-            ));
-        }
+        let (call, campaign, to) =
+            self.reserve_next_agent(agent, to, "transfer", now, |attempt, to| {
+                attempt.transfer(to, now)
+            })?;
         tracing::info!(call, from = %agent, %to, "transfer started");
         self.events.push_back(Event::Transfer {
             agent: agent.to_string(),
@@ -229,6 +217,46 @@ impl Dialer {
         });
         self.drain_attempt(call, now);
         Ok(())
+    }
+
+    /// The customer on `agent`'s line goes on to another agent (`action`:
+    /// a transfer, a consultation): that agent ([`Dialer::pick_next_agent`])
+    /// is reserved for the call and `moves` the attempt on; should the
+    /// attempt refuse, the reservation is given up. The call, its campaign
+    /// and the next agent.
+    pub(super) fn reserve_next_agent(
+        &mut self,
+        agent: &str,
+        to: Option<String>,
+        action: &'static str,
+        now: Instant,
+        moves: impl FnOnce(&mut super::attempt::Attempt, &str) -> bool,
+    ) -> Result<(CallId, String, String), CommandError> {
+        let (call, entry) = self.call_on_the_line(agent, action)?;
+        let campaign = entry.campaign.clone();
+        let to = self.pick_next_agent(agent, to, &campaign, action, now)?;
+        self.agent_mut(&to)?.session.reserve(call, now)?;
+        let moved = self
+            .calls
+            .get_mut(&call)
+            .is_some_and(|entry| moves(&mut entry.attempt, &to));
+        if !moved {
+            self.release_for(&to, call, now);
+            return Err(CommandError::Unavailable(format!(
+                "the call cannot be handed on now ({action})"
+            )));
+        }
+        Ok((call, campaign, to))
+    }
+
+    /// `agent`, reserved for (or connecting to) `call`, is free again; an
+    /// agent already elsewhere is left as it is.
+    pub(super) fn release_for(&mut self, agent: &str, call: CallId, now: Instant) {
+        if let Some(a) = self.agents.get_mut(agent)
+            && a.session.current_call() == Some(call)
+        {
+            let _ = a.session.release(now);
+        }
     }
 
     /// The agent a call of `campaign` goes to from `agent` (a transfer, a
