@@ -105,6 +105,41 @@ fn an_agent_works_over_one_websocket() {
         answer["error"].as_str().unwrap().contains("hold"),
         "{answer}"
     );
+    // The consultation and digit actions reach the engine: refused with no
+    // customer on the line, a bad digit before that, `dtmf` without digits
+    // as a malformed action.
+    for (id, action, status, says) in [
+        (
+            24,
+            json!({ "id": 24, "action": "consult", "to": "1002" }),
+            409,
+            "on_call",
+        ),
+        (
+            25,
+            json!({ "id": 25, "action": "end_consultation" }),
+            409,
+            "no consultation",
+        ),
+        (
+            26,
+            json!({ "id": 26, "action": "dtmf", "digits": "1" }),
+            409,
+            "on_call",
+        ),
+        (
+            27,
+            json!({ "id": 27, "action": "dtmf", "digits": "9x" }),
+            400,
+            "not a DTMF digit",
+        ),
+        (28, json!({ "id": 28, "action": "dtmf" }), 400, "digits"),
+    ] {
+        send(&mut socket, action);
+        let (answer, _) = reply(&mut socket, id);
+        assert_eq!(answer["status"], status, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
     // A contact correction takes the REST body's fields: an unknown one is
     // refused as there, and with no contact on screen there is nothing to
     // correct.
