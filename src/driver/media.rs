@@ -51,6 +51,10 @@ pub enum CustomerCommand {
     Close,
 }
 
+/// A consultation, as the engine numbers it: its call, and which of the
+/// call's consultations.
+pub type Consultation = (CallId, u32);
+
 pub enum AgentCommand {
     Negotiated(Vec<u8>),
     /// The agent's phone re-offered (hold on the softphone, a new address).
@@ -120,23 +124,22 @@ pub enum AgentCommand {
     /// task, which hears it in its call ([`rtp::consult`]) until
     /// `EndConsultation` there.
     LendTo {
-        consultation: u64,
+        consultation: Consultation,
         consulting: mpsc::UnboundedSender<AgentCommand>,
         /// Told when the leg cannot be lent (`Input::ConsultationFailed`).
-        call: CallId,
         failed: mpsc::UnboundedSender<Input>,
     },
     /// Another agent's leg, lent for this agent's consultation: heard here
     /// (with the customer unless on hold) until `EndConsultation`.
     Consult {
-        consultation: u64,
+        consultation: Consultation,
         lent: rtp::LentLeg,
     },
     /// The consultation is over: the lent leg goes back to its agent. It
     /// may come before the leg (sent straight here, while the leg comes
     /// through the consulted agent's phone task): the leg is then sent
     /// home as it arrives.
-    EndConsultation(u64),
+    EndConsultation(Consultation),
     Close,
 }
 
@@ -418,9 +421,9 @@ pub async fn agent_phone(
     let mut listened: Option<oneshot::Sender<()>> = None;
     // Another agent's leg is heard here (a consultation, by its number),
     // in place of a supervisor.
-    let mut consulting: Option<u64> = None;
+    let mut consulting: Option<Consultation> = None;
     // Consultations that ended before their lent leg came (the last few).
-    let mut ended_early: VecDeque<u64> = VecDeque::new();
+    let mut ended_early: VecDeque<Consultation> = VecDeque::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -525,13 +528,14 @@ pub async fn agent_phone(
                         let _ = rtp::end_listen_in(&leg);
                     }
                 }
-                Some(AgentCommand::LendTo { consultation, consulting, call, failed }) => match rtp::lend(&leg).await {
+                Some(AgentCommand::LendTo { consultation, consulting, failed }) => match rtp::lend(&leg).await {
                     // Sent back unused (the consulting phone is gone), the
                     // lent leg comes home when dropped.
                     Ok(lent) => { let _ = consulting.send(AgentCommand::Consult { consultation, lent }); }
                     Err(error) => {
                         tracing::warn!(%agent, %error, "cannot lend the agent's leg for a consultation");
-                        let _ = failed.send(Input::ConsultationFailed { call, agent: agent.clone() });
+                        let (call, number) = consultation;
+                        let _ = failed.send(Input::ConsultationFailed { call, number });
                     }
                 },
                 Some(AgentCommand::Consult { consultation, lent }) => {

@@ -287,12 +287,13 @@ async fn a_consultation_ended_before_its_lent_leg_came_sends_the_leg_home() {
     let (customer, mut reports, talking, _) = customer(&pool).await;
     customer.send(ann.connect("ann")).unwrap();
     assert_eq!(splice_report(&mut reports).await, spliced("ann"));
-    ann.commands.send(AgentCommand::EndConsultation(1)).unwrap();
+    ann.commands
+        .send(AgentCommand::EndConsultation((CALL, 1)))
+        .unwrap();
     bob.commands
         .send(AgentCommand::LendTo {
-            consultation: 1,
+            consultation: (CALL, 1),
             consulting: ann.commands.clone(),
-            call: CALL,
             failed: mpsc::unbounded_channel().0,
         })
         .unwrap();
@@ -325,9 +326,8 @@ async fn a_leg_that_cannot_be_lent_is_reported() {
     let (failed, mut failures) = mpsc::unbounded_channel();
     bob.commands
         .send(AgentCommand::LendTo {
-            consultation: 1,
+            consultation: (99, 2),
             consulting: ann.commands.clone(),
-            call: 99,
             failed,
         })
         .unwrap();
@@ -338,7 +338,7 @@ async fn a_leg_that_cannot_be_lent_is_reported() {
         failure,
         Some(Input::ConsultationFailed {
             call: 99,
-            agent: "bob".into()
+            number: 2
         })
     );
     assert!(bob.hears_the_customer().await, "Bob keeps his customer");

@@ -135,10 +135,6 @@ pub struct Shell {
     /// Supervisors listening in on agents, by session.
     listen_ins: listen_ins::ListenIns,
     listen_in_events: mpsc::UnboundedSender<BrowserPhoneEvent>,
-    /// Each consultation's number, by call: its end names it to the
-    /// consulting phone, which may hear of the end before the lent leg.
-    consultations: HashMap<CallId, u64>,
-    next_consultation: u64,
 }
 
 /// Messages the shell's own tasks send back to the engine task.
@@ -210,8 +206,6 @@ impl Shell {
             browser_phone_events: browser_phones_tx,
             listen_ins: HashMap::new(),
             listen_in_events: listen_ins_tx,
-            consultations: HashMap::new(),
-            next_consultation: 0,
         };
         for campaign in &shell.config.campaigns.clone() {
             let id = campaign_ids.get(&campaign.name).copied().ok_or_else(|| {
@@ -526,16 +520,22 @@ impl Shell {
                     let _ = phone.media.send(AgentCommand::Dtmf { call, codes });
                 }
             }
-            Effect::Consult { call, from, to, on } => {
+            Effect::Consult {
+                call,
+                number,
+                from,
+                to,
+                on,
+            } => {
+                // Its end names it to the consulting phone, which may hear
+                // of the end before the lent leg.
+                let consultation = (call, number);
                 // Both phones' commands run in order: a splice asked for
                 // later (the transfer completed) finds the lent leg home.
                 let consulting = self.agent_media(&from);
                 let consulted = self.agent_media(&to);
                 match (on, consulting, consulted) {
                     (true, Some(consulting), Some(consulted)) => {
-                        self.next_consultation += 1;
-                        let consultation = self.next_consultation;
-                        self.consultations.insert(call, consultation);
                         // A supervisor listening in on either agent stops:
                         // the consultation takes its place.
                         let _ = consulting.send(AgentCommand::EndListenIn);
@@ -543,21 +543,21 @@ impl Shell {
                         let _ = consulted.send(AgentCommand::LendTo {
                             consultation,
                             consulting,
-                            call,
                             failed: self.inputs.clone(),
                         });
                     }
-                    // A phone the engine counts on is gone here already: its
-                    // report follows; the consultation cannot be heard.
-                    (true, ..) => {
-                        return vec![Input::ConsultationFailed { call, agent: to }];
+                    // The consulted phone is gone here already (its report
+                    // follows): the consultation cannot be heard.
+                    (true, _, None) => {
+                        return vec![Input::ConsultationFailed { call, number }];
                     }
+                    // The consulting phone is gone: its own report follows,
+                    // which completes the transfer.
+                    (true, None, Some(_)) => {}
                     // (A consulting phone already gone gave the lent leg
                     // back as it closed.)
                     (false, consulting, _) => {
-                        if let (Some(consultation), Some(consulting)) =
-                            (self.consultations.remove(&call), consulting)
-                        {
+                        if let Some(consulting) = consulting {
                             let _ = consulting.send(AgentCommand::EndConsultation(consultation));
                         }
                     }

@@ -312,6 +312,9 @@ pub struct Attempt {
     /// nothing is spliced until it answers, and the 2-second window may
     /// close first.
     agent_phone_ringing: bool,
+    /// Consultations started on this call: the latest one's number (the
+    /// shell's media names a consultation by the call and this).
+    consultations: u32,
     outcome: Outcome,
     /// Result to report when the prompt being played ends.
     result_after_prompt: AttemptResult,
@@ -331,6 +334,7 @@ impl Attempt {
             greeting_ended: None,
             assigned_at: None,
             agent_phone_ringing: false,
+            consultations: 0,
             outcome: Outcome {
                 result: AttemptResult::NetworkFailure,
                 sip_code: None,
@@ -705,7 +709,14 @@ impl Attempt {
             from: from.clone(),
             to: to.to_string(),
         };
+        self.consultations += 1;
         true
+    }
+
+    /// The number of the latest consultation on this call (1 for the
+    /// first; 0: none yet).
+    pub fn consultation_number(&self) -> u32 {
+        self.consultations
     }
 
     /// The consultation ends without a transfer (`why`: either agent

@@ -590,10 +590,12 @@ impl Dialer {
             Input::Spliced { call, agent } | Input::ConnectFailed { call, agent, .. } => {
                 tracing::debug!(call, %agent, "stale splice report ignored");
             }
-            Input::ConsultationFailed { call, agent } => {
-                if self
-                    .consultation_on(call)
-                    .is_some_and(|(_, consulted)| consulted == agent)
+            Input::ConsultationFailed { call, number } => {
+                if self.consultation_on(call).is_some()
+                    && self
+                        .calls
+                        .get(&call)
+                        .is_some_and(|e| e.attempt.consultation_number() == number)
                 {
                     self.with_attempt(call, now, |a, _| {
                         a.end_consultation("the consulted agent's phone could not join the call");
@@ -832,6 +834,7 @@ impl Dialer {
                 return;
             };
             let campaign = entry.campaign.clone();
+            let consultation_number = entry.attempt.consultation_number();
             let pacer_call = crate::pacing::CallId(call);
             match action {
                 Action::Cancel | Action::Hangup => self.effects.push_back(Effect::HangUp { call }),
@@ -1027,6 +1030,7 @@ impl Dialer {
                 } => {
                     self.effects.push_back(Effect::Consult {
                         call,
+                        number: consultation_number,
                         from: from.clone(),
                         to: to.clone(),
                         on: false,

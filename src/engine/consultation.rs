@@ -61,6 +61,7 @@ impl Dialer {
         let pop = super::calls::screen_pop(&to, &campaign, call, &entry.lease);
         self.effects.push_back(Effect::Consult {
             call,
+            number: entry.attempt.consultation_number(),
             from: agent.to_string(),
             to: to.clone(),
             on: true,

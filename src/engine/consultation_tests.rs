@@ -45,9 +45,11 @@ fn consult(agent: &str, to: Option<&str>) -> Command {
     }
 }
 
+/// The first consultation of the call, on or off.
 fn consult_effect(call: CallId, from: &str, to: &str, on: bool) -> Effect {
     Effect::Consult {
         call,
+        number: 1,
         from: from.into(),
         to: to.into(),
         on,
@@ -401,29 +403,39 @@ fn the_phones_hold_button_makes_a_conference_private_again() {
 fn a_consulted_leg_that_cannot_join_ends_the_consultation() {
     let t0 = Instant::now();
     let (mut dialer, call, first, second) = consulting(t0);
-    // A stale report about another agent changes nothing.
+    // The first consultation ends and a second starts; a late report on
+    // the first is stale and changes nothing.
+    dialer
+        .handle_command(
+            Command::EndConsultation {
+                agent: first.clone(),
+            },
+            t0 + ms(10_050),
+        )
+        .unwrap();
+    dialer
+        .handle_command(consult(&first, Some(&second)), t0 + ms(10_080))
+        .unwrap();
+    effects(&mut dialer);
+    events(&mut dialer);
     dialer.handle_input(
-        Input::ConsultationFailed {
-            call,
-            agent: first.clone(),
-        },
+        Input::ConsultationFailed { call, number: 1 },
         t0 + ms(10_100),
     );
-    assert!(
-        dialer
-            .agent_view(&first, t0 + ms(10_100))
-            .unwrap()
-            .consultation
-            .is_some()
-    );
+    let view = dialer.agent_view(&first, t0 + ms(10_100)).unwrap();
+    assert!(view.consultation.is_some(), "the second goes on");
     dialer.handle_input(
-        Input::ConsultationFailed {
-            call,
-            agent: second.clone(),
-        },
+        Input::ConsultationFailed { call, number: 2 },
         t0 + ms(10_200),
     );
-    assert!(effects(&mut dialer).contains(&consult_effect(call, &first, &second, false)));
+    let second_off = Effect::Consult {
+        call,
+        number: 2,
+        from: first.clone(),
+        to: second.clone(),
+        on: false,
+    };
+    assert!(effects(&mut dialer).contains(&second_off));
     let reason = ended_reason(&mut dialer);
     assert_eq!(
         reason.as_deref(),

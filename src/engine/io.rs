@@ -106,6 +106,8 @@ pub enum Effect {
     /// serving `to` alone.
     Consult {
         call: CallId,
+        /// Which consultation of the call (the attempt's count).
+        number: u32,
         from: String,
         to: String,
         on: bool,
@@ -280,7 +282,9 @@ pub enum Input {
     /// media could not be lent): the consultation ends.
     ConsultationFailed {
         call: CallId,
-        agent: String,
+        /// The consultation's number ([`Effect::Consult`]): a report on an
+        /// earlier one is stale.
+        number: u32,
     },
     /// No RTP from the customer for the inactivity timeout.
     MediaTimeout {

@@ -801,6 +801,12 @@ impl World {
                 }
             }
             7 if answered => Input::RemoteHangUp { call },
+            // The media of a consultation (maybe an earlier one, maybe
+            // none) could not be set up.
+            8 if (choice / 130).is_multiple_of(5) => Input::ConsultationFailed {
+                call,
+                number: (choice / 650) % 3,
+            },
             8 => Input::MediaTimeout { call },
             9 if !placed => {
                 // Nothing went out: the shell gave the lease back itself.
@@ -847,10 +853,12 @@ impl World {
             .dialer
             .agent_view(&agent, self.now)
             .is_some_and(|view| view.state == "on_call" || view.consultation.is_some());
-        if in_call && !choice.is_multiple_of(3) {
+        // (From the top bits, which the choices below do not use: every
+        // command below still reaches an agent on a call.)
+        if in_call && !(choice >> 24).is_multiple_of(3) {
             let other = (!(choice / 3).is_multiple_of(3))
                 .then(|| AGENTS[(choice as usize / 9) % AGENTS.len()].to_string());
-            let command = match (choice / 27) % 9 {
+            let command = match (choice / 27) % 11 {
                 0 => Command::Transfer { agent, to: other },
                 1 | 2 => Command::Consult { agent, to: other },
                 3 => Command::EndConsultation { agent },
@@ -863,6 +871,11 @@ impl World {
                     digits: "1#".into(),
                 },
                 6 => Command::AgentHangup { agent },
+                7 => Command::DropVoicemail { agent },
+                8 => Command::PauseRecording {
+                    agent,
+                    paused: (choice / 297).is_multiple_of(2),
+                },
                 _ => Command::Transfer { agent, to: None },
             };
             return self.command(command);
