@@ -119,8 +119,8 @@ pub enum AgentCommand {
     /// Who hears the supervisor listening in, from now on.
     ListenMode(ListenMode),
     EndListenIn,
-    /// This agent is consulted by another (`consultation`, numbered by
-    /// the shell): lend this (idle) leg to the consulting agent's phone
+    /// This agent is consulted by another (`consultation`, as the engine
+    /// numbers it): lend this (idle) leg to the consulting agent's phone
     /// task, which hears it in its call ([`rtp::consult`]) until
     /// `EndConsultation` there.
     LendTo {
