@@ -371,6 +371,9 @@ pub struct AgentView {
     /// The consultation the agent takes part in (consulting another agent
     /// about its customer, or consulted by one).
     pub consultation: Option<ConsultationView>,
+    /// The customer is through to the agent (bridged, the splice done):
+    /// what acts on the customer (digits) may be used.
+    pub customer_on_line: bool,
     /// The call's campaign has a recorded voicemail message the agent may
     /// drop into an answering machine.
     pub voicemail_drop: bool,
@@ -1270,6 +1273,7 @@ impl Dialer {
             transfer_to: self.transfer_targets(id),
             transferring_to: self.transferring_to(id),
             consultation: self.consultation_view(id),
+            customer_on_line: self.customer_on_line(id),
             voicemail_drop: self.voicemail_drop_offered(id),
             campaigns: entry.campaigns.clone(),
             to_join: entry

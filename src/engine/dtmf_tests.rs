@@ -17,6 +17,14 @@ fn digits(agent: &str, digits: &str) -> Command {
 fn digits_go_to_the_customer_on_the_line_and_nowhere_else() {
     let t0 = Instant::now();
     let (mut dialer, call, agent, other) = customer_with_an_agent_in(CONFIG, t0);
+    let view = |dialer: &super::dialer::Dialer, who: &str| {
+        dialer
+            .agent_view(who, t0 + ms(5_000))
+            .unwrap()
+            .customer_on_line
+    };
+    assert!(view(&dialer, &agent), "spliced: the keypad may be used");
+    assert!(!view(&dialer, &other));
     dialer
         .handle_command(digits(&agent, "1 2#"), t0 + ms(5_000))
         .unwrap();

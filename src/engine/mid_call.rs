@@ -126,6 +126,23 @@ impl Dialer {
             })
     }
 
+    /// Whether the customer of `agent`'s call is through to it (bridged,
+    /// the splice into its leg reported, none under way), for the
+    /// desktop's controls that act on the customer (the keypad).
+    pub(super) fn customer_on_line(&self, agent: &str) -> bool {
+        let Some(AgentState::OnCall { call }) = self.agents.get(agent).map(|a| a.session.state())
+        else {
+            return false;
+        };
+        self.calls.get(call).is_some_and(|entry| {
+            matches!(
+                entry.attempt.phase(),
+                Phase::Bridged { .. } | Phase::Consulting { .. }
+            ) && entry.spliced_to.as_deref() == Some(agent)
+                && entry.splices_in_flight == 0
+        })
+    }
+
     /// `Command::DropVoicemail`: the agent hears a voicemail greeting (and
     /// its beep) and drops the campaign's recorded message into it
     /// (VICIdial's "VM message drop", Genesys' voicemail drop): the

@@ -291,7 +291,8 @@ function render() {
   }
   $("complete-transfer").classList.toggle("hidden", !consulting);
   // Digits to the customer: on the line, not on hold.
-  const keys = state !== "on_call" || Boolean(transferring) || consulting || held;
+  const keys =
+    !desk.view.customer_on_line || Boolean(transferring) || consulting || held;
   for (const key of document.querySelectorAll("#keypad button.key")) key.disabled = keys;
   $("transferring").textContent = transferring ? "Transferring to " + transferring + "…" : "";
   $("transferring").classList.toggle("hidden", !transferring);
