@@ -138,15 +138,7 @@ impl Dialer {
         }
         let campaign = entry.campaign.clone();
         tracing::info!(call, from = %agent, to = %consulted, "consultation completed: transfer started");
-        self.events.push_back(Event::Transfer {
-            agent: agent.to_string(),
-            to: consulted,
-            campaign,
-            call,
-            step: "started",
-            reason: None,
-        });
-        self.drain_attempt(call, now);
+        self.transfer_started(agent, consulted, campaign, call, now);
         Ok(())
     }
 

@@ -224,16 +224,30 @@ impl Dialer {
                 attempt.transfer(to, now)
             })?;
         tracing::info!(call, from = %agent, %to, "transfer started");
+        self.transfer_started(agent, to, campaign, call, now);
+        Ok(())
+    }
+
+    /// The attempt moved to `Phase::Transferring` (a blind transfer, or a
+    /// consultation completed): both agents hear of it, and the zip tone
+    /// and the splice follow.
+    pub(super) fn transfer_started(
+        &mut self,
+        agent: &str,
+        to: String,
+        campaign: String,
+        call: CallId,
+        now: Instant,
+    ) {
         self.events.push_back(Event::Transfer {
             agent: agent.to_string(),
-            to: to.clone(),
+            to,
             campaign,
             call,
             step: "started",
             reason: None,
         });
         self.drain_attempt(call, now);
-        Ok(())
     }
 
     /// The customer on `agent`'s line goes on to another agent (`action`:

@@ -599,18 +599,8 @@ fn digits_go_in_band_to_a_far_end_without_telephone_events() {
     leg.send_dtmf(&[5], t0);
     let packets = sent_packets(&mut leg, t0, 20);
     assert_eq!(packets.len(), 8, "5 tone packets and 3 of pause");
-    let samples: Vec<i16> = packets[..5]
-        .iter()
-        .flat_map(|p| {
-            let packet = RtpPacket::parse(p).unwrap();
-            assert_eq!(packet.payload_type, 0);
-            packet
-                .payload
-                .iter()
-                .map(|&c| Law::Ulaw.decode(c))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    assert!(packets[..5].iter().all(|p| owned(p).payload_type == 0));
+    let samples = decoded(&packets[..5]);
     let power = |hz| crate::media::tones::goertzel_power(&samples, hz, 8000);
     // "5": 770 + 1336 Hz.
     assert!(power(770.0) > 100.0 * power(697.0));
@@ -622,6 +612,15 @@ struct OwnedPacket {
     payload_type: u8,
     timestamp: u32,
     payload: Vec<u8>,
+}
+
+/// The μ-law audio of these packets, decoded and joined.
+fn decoded(packets: &[Vec<u8>]) -> Vec<i16> {
+    packets
+        .iter()
+        .flat_map(|p| owned(p).payload)
+        .map(|c| Law::Ulaw.decode(c))
+        .collect()
 }
 
 fn owned(bytes: &[u8]) -> OwnedPacket {
@@ -712,16 +711,7 @@ fn a_re_offer_without_telephone_events_turns_the_rest_of_the_digits_in_band() {
         "no digit lost"
     );
     // "4" sounds in band: 770 + 1209 Hz, in the last tone packets.
-    let samples: Vec<i16> = after[after.len() - 8..after.len() - 3]
-        .iter()
-        .flat_map(|p| {
-            owned(p)
-                .payload
-                .iter()
-                .map(|&c| Law::Ulaw.decode(c))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let samples = decoded(&after[after.len() - 8..after.len() - 3]);
     let power = |hz| crate::media::tones::goertzel_power(&samples, hz, 8000);
     assert!(power(770.0) > 100.0 * power(852.0));
     assert!(power(1209.0) > 100.0 * power(1336.0));
