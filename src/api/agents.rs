@@ -302,19 +302,36 @@ pub struct TransferBody {
     /// the call's campaign idle the longest.
     #[serde(default)]
     pub to: Option<String>,
+    /// Instead: the name of one of the call's campaign's outside numbers
+    /// (`[[campaign.outside_transfer]]`), dialed through the trunk.
+    #[serde(default)]
+    pub outside: Option<String>,
 }
 
-/// The agent hands the customer to another agent (a blind transfer); the
-/// body may be left out.
+/// The agent hands the customer to another agent (a blind transfer), or
+/// to one of the campaign's outside numbers; the body may be left out.
 pub async fn transfer(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<TransferBody>,
 ) -> Result<Json<AgentDesk>, ApiError> {
-    let command = Command::Transfer {
-        agent: id.clone(),
-        to: body.unwrap_or_default().to,
+    let body = body.unwrap_or_default();
+    let command = match (body.to, body.outside) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "a transfer goes to an agent (`to`) or to an outside number (`outside`), not both"
+                    .into(),
+            ));
+        }
+        (to, None) => Command::Transfer {
+            agent: id.clone(),
+            to,
+        },
+        (None, Some(destination)) => Command::TransferOutside {
+            agent: id.clone(),
+            destination,
+        },
     };
     act(&state, &headers, &id, command).await
 }

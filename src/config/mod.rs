@@ -431,10 +431,28 @@ pub struct CampaignConfig {
     /// with an agent reserved for it. Off unless set.
     #[serde(default)]
     pub repeat_calls: crate::campaign::rules::RepeatCalls,
+    /// Outside numbers an agent may transfer a customer to
+    /// (`[[campaign.outside_transfer]]`: a name the desktop shows, an E.164
+    /// number dialed through the trunk). Only these: an agent never dials
+    /// a number of its own choosing on the company's trunk.
+    #[serde(default, rename = "outside_transfer")]
+    pub outside_transfers: Vec<OutsideTransfer>,
     /// Where the campaign was defined (not a key: the file's campaigns are
     /// `file`, those a supervisor created through the API `api`).
     #[serde(skip)]
     pub source: CampaignSource,
+}
+
+/// An outside number a campaign's agents may transfer customers to (a
+/// partner's line, the billing department on the PBX, a supervisor's
+/// mobile).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutsideTransfer {
+    /// What the agent picks (unique in the campaign).
+    pub name: String,
+    /// E.164, dialed through the trunk.
+    pub number: String,
 }
 
 /// Where a campaign was defined: its settings can be changed through the
@@ -468,6 +486,12 @@ impl CampaignConfig {
             ("voicemail_prompt", self.voicemail_prompt.as_deref()),
             ("hold_music", self.hold_music.as_deref()),
         ]
+    }
+
+    /// The outside number an agent may transfer this campaign's customers
+    /// to, by its name.
+    pub fn outside_transfer(&self, name: &str) -> Option<&OutsideTransfer> {
+        self.outside_transfers.iter().find(|t| t.name == name)
     }
 
     /// Whether an agent may present `caller_id` on this campaign's calls.

@@ -400,6 +400,32 @@ pub fn campaign_problems(campaign: &CampaignConfig) -> Vec<(String, String)> {
             format!("`{caller_id}` is not an E.164 number"),
         );
     }
+    for (at, transfer) in campaign.outside_transfers.iter().enumerate() {
+        if transfer.name.trim().is_empty() || transfer.name.chars().count() > 64 {
+            report(
+                "outside_transfer",
+                format!("entry {}: a name of 1 to 64 characters is needed", at + 1),
+            );
+        }
+        if !is_e164(&transfer.number) || !transfer.number.starts_with('+') {
+            report(
+                "outside_transfer",
+                format!(
+                    "`{}`: `{}` is not an E.164 number (+ and the country code)",
+                    transfer.name, transfer.number
+                ),
+            );
+        }
+        if campaign.outside_transfers[..at]
+            .iter()
+            .any(|earlier| earlier.name == transfer.name)
+        {
+            report(
+                "outside_transfer",
+                format!("`{}` is named twice", transfer.name),
+            );
+        }
+    }
     if campaign.local_presence && campaign.caller_ids.is_empty() {
         report(
             "local_presence",

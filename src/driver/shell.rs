@@ -41,6 +41,8 @@ const LEASE_EXTENSION_EVERY: Duration = Duration::from_secs(5 * 60);
 enum Party {
     Customer(CallId),
     Agent(String),
+    /// The outside number a call's customer is being transferred to.
+    Outside(CallId),
 }
 
 struct CustomerCall {
@@ -58,6 +60,7 @@ struct CustomerCall {
 
 mod browser_phones;
 mod listen_ins;
+mod outside_lines;
 pub use browser_phones::{BrowserPhoneAnswer, BrowserPhoneRefused, PhoneStartRefused};
 pub use listen_ins::{ListenInAnswer, ListenInRefused, ListenInView};
 
@@ -109,6 +112,8 @@ pub struct Shell {
     /// When each finished call ended (until its record is written).
     ended_at: HashMap<CallId, Timestamp>,
     customers: HashMap<CallId, CustomerCall>,
+    /// Calls' outside lines (transfers to outside numbers).
+    outside_lines: HashMap<CallId, outside_lines::OutsideLine>,
     agents: HashMap<String, AgentPhone>,
     /// Agents' phones registered with our registrar: agent → contact URI
     /// and the address the REGISTER came from.
@@ -193,6 +198,7 @@ impl Shell {
             contact_writes: None,
             ended_at: HashMap::new(),
             customers: HashMap::new(),
+            outside_lines: HashMap::new(),
             agents: HashMap::new(),
             registered: HashMap::new(),
             trunk_routes: RouteCache::default(),
@@ -382,6 +388,27 @@ impl Shell {
                         .await;
                 }
             }
+            Effect::DialOutside { call, number } => return self.dial_outside(call, number).await,
+            Effect::HangUpOutside { call } => self.hang_up_outside(call).await,
+            Effect::Connect { call, agent } if Self::is_outside_party(&agent) => {
+                // Into the outside line: not recorded (see
+                // `engine::outside_transfer`).
+                let connect = match (self.customers.get(&call), self.outside_media(call, &agent)) {
+                    (Some(customer), Some(phone)) => customer
+                        .media
+                        .send(CustomerCommand::Connect {
+                            agent: agent.clone(),
+                            phone,
+                            record: None,
+                        })
+                        .map_err(|_| ConnectFailure::CustomerGone),
+                    (None, _) => Err(ConnectFailure::CustomerGone),
+                    (Some(_), None) => Err(ConnectFailure::AgentPhoneGone),
+                };
+                if let Err(cause) = connect {
+                    return vec![Input::ConnectFailed { call, agent, cause }];
+                }
+            }
             Effect::Connect { call, agent } => {
                 // On the agent's channel before the splice that follows.
                 self.before_connecting(&agent);
@@ -479,6 +506,7 @@ impl Shell {
                 // The call's end time, for a record written later (after
                 // the agent's wrap-up).
                 self.ended_at.insert(call, Timestamp::now());
+                self.hang_up_outside(call).await;
                 if let Some(customer) = self.customers.remove(&call) {
                     let _ = customer.media.send(CustomerCommand::Close);
                     if let Some(handle) = customer.handle {
@@ -1400,6 +1428,7 @@ impl Shell {
         match party {
             Party::Customer(call) => self.on_customer_event(call, call_handle, event),
             Party::Agent(agent) => self.on_agent_event(agent, call_handle, event),
+            Party::Outside(call) => self.on_outside_event(call, call_handle, event),
         }
     }
 

@@ -25,6 +25,17 @@ pub const ABANDON_WINDOW: Duration = Duration::from_secs(2);
 /// agent who transferred it.
 pub const TRANSFER_WAIT: Duration = Duration::from_secs(10);
 
+/// Longest an outside number rings (or its splice takes) for a transfer
+/// before the transfer is given up and the customer stays with the agent.
+pub const OUTSIDE_RING_WAIT: Duration = Duration::from_secs(30);
+
+/// What a splice of the customer into an outside line is named by, where
+/// an agent's id would be ([`Action::ConnectOutside`], the shell's report
+/// of it). The space keeps it apart from every agent id the API accepts.
+pub fn outside_party(number: &str) -> String {
+    format!("outside {number}")
+}
+
 /// How a call failed before it was answered (from the SIP final response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -143,6 +154,9 @@ pub struct Outcome {
     /// The agents who had the call before `agent`, in order: each handed
     /// it on with a transfer.
     pub transferred_from: Vec<String>,
+    /// The outside number the last agent handed the customer to (an
+    /// outside transfer): the call went on there without an agent.
+    pub transferred_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +201,31 @@ pub enum Action {
         from: String,
         to: String,
         why: &'static str,
+    },
+    /// Dial the outside `number` the customer is being transferred to
+    /// (through the trunk, no call-progress analysis).
+    DialOutside {
+        number: String,
+    },
+    /// The outside number answered: splice the customer into its line.
+    ConnectOutside {
+        number: String,
+    },
+    /// End the outside line (CANCEL while it rings, else BYE).
+    HangUpOutside,
+    /// The customer is with the outside `number` now; `from`, who
+    /// transferred it, is off the call and wraps it up.
+    HandedOff {
+        from: String,
+        number: String,
+    },
+    /// The outside transfer failed (`why`): the customer stays with `from`
+    /// (`splice_back`: its leg had left `from`'s and goes back, on hold).
+    OutsideTransferFailed {
+        from: String,
+        number: String,
+        why: String,
+        splice_back: bool,
     },
     /// The consultation of `to` by `from` is over: the two agents stop
     /// hearing each other. `to` is released (`release`: the consultation
@@ -290,6 +329,24 @@ pub enum Phase {
         from: String,
         to: String,
     },
+    /// The agent `from` transfers the customer to an outside `number` (a
+    /// blind transfer through the trunk): the number rings while the
+    /// customer stays with `from`; once it answers (`answered`) the
+    /// customer is spliced into its line. By `until` the transfer is given
+    /// up and the customer stays with `from`.
+    TransferringOut {
+        from: String,
+        number: String,
+        until: Instant,
+        answered: bool,
+    },
+    /// The customer talks with the outside `number`, bridged by the
+    /// dialer; `from`, who transferred it, is off the call (its wrap-up).
+    /// Ends when either side hangs up.
+    HandedOff {
+        from: String,
+        number: String,
+    },
     WaitingForBeep {
         deadline: Instant,
     },
@@ -347,6 +404,7 @@ impl Attempt {
                 greeting_to_agent: None,
                 callee_retry_after: None,
                 transferred_from: Vec::new(),
+                transferred_to: None,
             },
             result_after_prompt: AttemptResult::Machine,
             actions: VecDeque::new(),
@@ -499,6 +557,7 @@ impl Attempt {
             | Phase::Connecting { .. }
             | Phase::Bridged { .. }
             | Phase::Transferring { .. }
+            | Phase::TransferringOut { .. }
             | Phase::Consulting { .. }
                 if self.settings.connect_first =>
             {
@@ -550,6 +609,7 @@ impl Attempt {
                 release: true,
                 why: Some("the line turned out to be a fax or an intercept"),
             }),
+            Phase::TransferringOut { .. } => self.actions.push_back(Action::HangUpOutside),
             _ => {}
         }
         self.hang_up(result);
@@ -759,6 +819,106 @@ impl Attempt {
         true
     }
 
+    /// The bridged agent transfers the customer to the outside `number`:
+    /// it is dialed, and the customer is spliced into its line when it
+    /// answers ([`Attempt::on_outside_answered`]). False (nothing changes)
+    /// unless the call is bridged.
+    pub fn transfer_outside(&mut self, number: &str, now: Instant) -> bool {
+        let Phase::Bridged { agent } = &self.phase else {
+            return false;
+        };
+        self.phase = Phase::TransferringOut {
+            from: agent.clone(),
+            number: number.to_string(),
+            until: now + OUTSIDE_RING_WAIT,
+            answered: false,
+        };
+        self.actions.push_back(Action::DialOutside {
+            number: number.to_string(),
+        });
+        true
+    }
+
+    /// The outside number of a transfer answered: the customer's splice
+    /// into its line follows. False when no transfer waits for it (the
+    /// line is to be hung up).
+    pub fn on_outside_answered(&mut self) -> bool {
+        let Phase::TransferringOut {
+            number,
+            answered: answered @ false,
+            ..
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        *answered = true;
+        let number = number.clone();
+        self.actions.push_back(Action::ConnectOutside { number });
+        true
+    }
+
+    /// The outside line ended (`why`: refused, unanswered, or hung up by
+    /// the other side). Before the customer is handed over, the transfer
+    /// fails; after, the customer is hung up too.
+    pub fn on_outside_ended(&mut self, why: String) {
+        match self.phase.clone() {
+            Phase::TransferringOut { .. } => self.outside_transfer_failed(why, false),
+            Phase::HandedOff { .. } => {
+                let result = self.bridged_result();
+                self.hang_up(result);
+            }
+            _ => {}
+        }
+    }
+
+    /// The outside transfer is given up (`why`); `hang_up_line`: the
+    /// outside line is still up (or ringing) and is ended.
+    fn outside_transfer_failed(&mut self, why: String, hang_up_line: bool) {
+        let Phase::TransferringOut {
+            from,
+            number,
+            answered,
+            ..
+        } = self.phase.clone()
+        else {
+            return;
+        };
+        if hang_up_line {
+            self.actions.push_back(Action::HangUpOutside);
+        }
+        self.phase = Phase::Bridged {
+            agent: from.clone(),
+        };
+        // Once answered, the customer's leg may have left the agent's.
+        self.actions.push_back(Action::OutsideTransferFailed {
+            from,
+            number,
+            why,
+            splice_back: answered,
+        });
+    }
+
+    /// The outside number being spliced in (answered, splice asked for).
+    pub fn connecting_outside(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::TransferringOut {
+                number,
+                answered: true,
+                ..
+            } => Some(number),
+            _ => None,
+        }
+    }
+
+    /// Whether the call holds a second trunk line (an outside transfer
+    /// ringing or handed over).
+    pub fn holds_outside_line(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::TransferringOut { .. } | Phase::HandedOff { .. }
+        )
+    }
+
     /// The transfer's next agent is gone or too slow: the customer goes
     /// back to the agent who transferred it, still bridged to it.
     fn transfer_failed(&mut self) {
@@ -777,6 +937,11 @@ impl Attempt {
     pub fn on_agent_lost(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Transferring { .. }) {
             self.transfer_failed();
+            return;
+        }
+        if self.connecting_outside().is_some() {
+            // The outside line's media is gone: so is the line.
+            self.outside_transfer_failed("the outside line's media failed".into(), true);
             return;
         }
         if self.end_consultation("the consulted agent is gone (phone lost, or logged out)") {
@@ -832,6 +997,7 @@ impl Attempt {
         match &self.phase {
             Phase::Bridged { agent }
             | Phase::Transferring { from: agent, .. }
+            | Phase::TransferringOut { from: agent, .. }
             | Phase::Consulting { from: agent, .. } => Some(agent),
             _ => None,
         }
@@ -844,6 +1010,21 @@ impl Attempt {
 
     /// The zip tone ended on the agent's leg: bridge now.
     pub fn on_zip_tone_done(&mut self, now: Instant) {
+        if let Phase::TransferringOut {
+            from,
+            number,
+            answered: true,
+            ..
+        } = self.phase.clone()
+        {
+            self.outcome.transferred_to = Some(number.clone());
+            self.phase = Phase::HandedOff {
+                from: from.clone(),
+                number: number.clone(),
+            };
+            self.actions.push_back(Action::HandedOff { from, number });
+            return;
+        }
         if let Phase::Transferring { from, to, .. } = self.phase.clone() {
             // The first connection's figures (the 2-second rule, the
             // connect latency) stay those of the first agent.
@@ -912,6 +1093,10 @@ impl Attempt {
                     release: true,
                     why: Some("the customer hung up"),
                 });
+                self.finish(self.bridged_result());
+            }
+            Phase::TransferringOut { .. } | Phase::HandedOff { .. } => {
+                self.actions.push_back(Action::HangUpOutside);
                 self.finish(self.bridged_result());
             }
             Phase::WaitingForBeep { .. } => self.finish(AttemptResult::Machine),
@@ -987,6 +1172,11 @@ impl Attempt {
                 let result = self.bridged_result();
                 self.hang_up(result);
             }
+            Phase::TransferringOut { .. } | Phase::HandedOff { .. } => {
+                self.actions.push_back(Action::HangUpOutside);
+                let result = self.bridged_result();
+                self.hang_up(result);
+            }
             _ => self.hang_up(AttemptResult::MediaTimeout),
         }
     }
@@ -1001,7 +1191,9 @@ impl Attempt {
                 Some(*deadline)
             }
             Phase::Connecting { deadline, .. } => *deadline,
-            Phase::Cancelling { until } | Phase::Transferring { until, .. } => Some(*until),
+            Phase::Cancelling { until }
+            | Phase::Transferring { until, .. }
+            | Phase::TransferringOut { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -1058,6 +1250,17 @@ impl Attempt {
                     .push_back(Action::ReleaseAgent { agent: to.clone() });
                 self.transfer_failed();
             }
+            Phase::TransferringOut { answered, .. } => self.outside_transfer_failed(
+                if answered {
+                    "the customer could not be put through to the outside line in time".into()
+                } else {
+                    format!(
+                        "the outside number did not answer within {} s",
+                        OUTSIDE_RING_WAIT.as_secs()
+                    )
+                },
+                true,
+            ),
             _ => {}
         }
     }

@@ -12,7 +12,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::attempt::{Action, Attempt, AttemptResult, AttemptSettings, Phase, Prompt, Verdict};
+use super::attempt::{
+    Action, Attempt, AttemptResult, AttemptSettings, Phase, Prompt, Verdict, outside_party,
+};
 use super::campaign_run::RunState;
 use super::dialer::{Dialer, Event};
 use super::dispatch::Dispatcher;
@@ -147,6 +149,23 @@ pub(super) struct CallEntry {
     /// failed transfer's splice back, the late-splice repair) nothing acts
     /// on the customer — its leg is about to move.
     pub splices_in_flight: u32,
+    /// The agent who handed the customer to an outside number and wraps
+    /// the call up while it goes on there (`Action::HandedOff`).
+    pub wrap_up_by: Option<String>,
+    /// That agent's disposition, given before the call ended: written
+    /// with the call's record when it does.
+    pub wrap_up: Option<WrapUpGiven>,
+}
+
+/// What an agent gave as its wrap-up ended (no code: it ran out, or the
+/// agent logged out), kept with a call that went on without the agent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct WrapUpGiven {
+    pub code: Option<String>,
+    pub notes: Option<String>,
+    pub callback: Option<super::io::Callback>,
+    pub do_not_call: bool,
+    pub guide_answers: Option<String>,
 }
 
 /// A duration in whole milliseconds, for the store's columns.
@@ -605,6 +624,22 @@ impl Dialer {
             Input::PromptDone { call } => {
                 self.with_attempt(call, now, |a, now| a.on_prompt_done(now))
             }
+            Input::OutsideAnswered { call } => {
+                let wanted = self
+                    .calls
+                    .get_mut(&call)
+                    .is_some_and(|entry| entry.attempt.on_outside_answered());
+                if wanted {
+                    self.drain_attempt(call, now);
+                } else {
+                    // Answered as the transfer was given up, or for a call
+                    // that is over: nobody is to be put through.
+                    self.effects.push_back(Effect::HangUpOutside { call });
+                }
+            }
+            Input::OutsideEnded { call, why } => {
+                self.with_attempt(call, now, |a, _| a.on_outside_ended(why))
+            }
             Input::MediaTimeout { call } => {
                 self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
             }
@@ -731,7 +766,7 @@ impl Dialer {
     }
 
     /// Asks the shell to splice `call`'s customer into `agent`'s leg.
-    fn connect(&mut self, call: CallId, agent: String) {
+    pub(super) fn connect(&mut self, call: CallId, agent: String) {
         if let Some(entry) = self.calls.get_mut(&call) {
             entry.splices_in_flight += 1;
         }
@@ -740,9 +775,23 @@ impl Dialer {
 
     /// Whether `call` is being connected to `agent` now.
     fn connecting_to(&self, call: CallId, agent: &str) -> bool {
-        self.calls
-            .get(&call)
-            .is_some_and(|e| e.attempt.connecting_agent() == Some(agent))
+        self.calls.get(&call).is_some_and(|e| {
+            e.attempt.connecting_agent() == Some(agent)
+                || e.attempt
+                    .connecting_outside()
+                    .is_some_and(|number| outside_party(number) == agent)
+        })
+    }
+
+    /// Trunk lines this node's calls hold: one per customer call, and one
+    /// more per outside transfer.
+    pub(super) fn trunk_lines_in_use(&self) -> usize {
+        self.calls.len()
+            + self
+                .calls
+                .values()
+                .filter(|e| e.attempt.holds_outside_line())
+                .count()
     }
 
     /// The agent reserved for `call` is gone before the splice.
@@ -1048,6 +1097,21 @@ impl Dialer {
                         });
                     }
                 }
+                Action::DialOutside { number } => {
+                    tracing::info!(call, %number, "dialing the outside number of a transfer");
+                    self.effects.push_back(Effect::DialOutside { call, number });
+                }
+                Action::ConnectOutside { number } => self.connect(call, outside_party(&number)),
+                Action::HangUpOutside => self.effects.push_back(Effect::HangUpOutside { call }),
+                Action::HandedOff { from, number } => {
+                    self.handed_off(call, from, number, campaign, now)
+                }
+                Action::OutsideTransferFailed {
+                    from,
+                    number,
+                    why,
+                    splice_back,
+                } => self.outside_transfer_failed(call, from, number, why, splice_back, now),
                 Action::ReleaseAgent { agent } => {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         let _ = a.session.release(now);
@@ -1091,6 +1155,8 @@ impl Dialer {
     ) {
         let pacer_call = crate::pacing::CallId(call);
         self.effects.push_back(Effect::CallOver { call });
+        let handed_off_by = entry.wrap_up_by.clone();
+        let wrap_up_given = entry.wrap_up.clone();
         if let Some(live) = self.live.get_mut(&entry.campaign) {
             if outcome.result == AttemptResult::Abandoned && entry.live_reported {
                 // Abandoned without a prompt (none configured).
@@ -1165,6 +1231,22 @@ impl Dialer {
                     on: false,
                 });
             }
+        }
+        // Handed to an outside number: its agent wrapped it up (or is
+        // wrapping it up) meanwhile.
+        if let Some(agent) = handed_off_by {
+            if let Some(given) = wrap_up_given {
+                record.fill_wrap_up(given);
+            } else if self
+                .agents
+                .get(&agent)
+                .is_some_and(|a| a.session.state() == &(AgentState::WrapUp { call }))
+            {
+                self.awaiting_disposition.insert(agent, record);
+                return;
+            }
+            self.effects.push_back(Effect::Record(Box::new(record)));
+            return;
         }
         // The agent who had this call moves on: wrap-up after a talk, back
         // to ready when the customer went away before the splice (or a
@@ -1446,6 +1528,8 @@ impl Dialer {
                 recording_paused: Default::default(),
                 spliced_to: None,
                 splices_in_flight: 0,
+                wrap_up_by: None,
+                wrap_up: None,
             },
         );
         self.effects.push_back(Effect::Dial {
@@ -1528,25 +1612,19 @@ impl Dialer {
         // Connected calls still in wrap-up are written now, without a code.
         let pending: Vec<String> = self.awaiting_disposition.keys().cloned().collect();
         for agent in pending {
-            self.flush_disposition(&agent, None, None, None, false);
+            self.flush_disposition(&agent, WrapUpGiven::default());
         }
     }
 
     /// Writes the connected call `agent` wrapped up, with its disposition.
-    pub(super) fn flush_disposition(
-        &mut self,
-        agent: &str,
-        code: Option<String>,
-        notes: Option<String>,
-        callback: Option<super::io::Callback>,
-        do_not_call: bool,
-    ) {
+    /// (A call the agent handed to an outside number that is still going
+    /// on keeps it until it ends.)
+    pub(super) fn flush_disposition(&mut self, agent: &str, given: WrapUpGiven) {
         if let Some(mut record) = self.awaiting_disposition.remove(agent) {
-            record.disposition = code;
-            record.notes = notes;
-            record.callback = callback;
-            record.do_not_call = do_not_call;
+            record.fill_wrap_up(given);
             self.effects.push_back(Effect::Record(Box::new(record)));
+        } else {
+            self.keep_wrap_up_with_call(agent, given);
         }
     }
 

@@ -65,6 +65,12 @@ pub enum Command {
         agent: String,
         to: Option<String>,
     },
+    /// The agent hands the customer to one of the campaign's outside
+    /// numbers, by its name (`outside_transfer.rs`).
+    TransferOutside {
+        agent: String,
+        destination: String,
+    },
     /// The agent talks with another agent (`to`, or the Ready agent of the
     /// call's campaign idle the longest) before handing the customer on,
     /// the customer on hold meanwhile (a consultation: see
@@ -149,6 +155,7 @@ impl Command {
             | Command::Hold { agent, .. }
             | Command::PauseRecording { agent, .. }
             | Command::Transfer { agent, .. }
+            | Command::TransferOutside { agent, .. }
             | Command::Consult { agent, .. }
             | Command::EndConsultation { agent }
             | Command::SendDtmf { agent, .. }
@@ -368,6 +375,12 @@ pub struct AgentView {
     /// The agent is handing its customer to this agent (a transfer under
     /// way).
     pub transferring_to: Option<String>,
+    /// With a customer on the line: the names of the campaign's outside
+    /// numbers it may be transferred to.
+    pub outside_transfers: Vec<String>,
+    /// The outside number the agent is transferring its customer to, while
+    /// it rings.
+    pub transferring_outside_to: Option<String>,
     /// The consultation the agent takes part in (consulting another agent
     /// about its customer, or consulted by one).
     pub consultation: Option<ConsultationView>,
@@ -684,7 +697,7 @@ impl Dialer {
     /// repeat calls waiting that a Ready agent could take now (only the
     /// trunk keeps them).
     pub fn trunk_demand(&self) -> TrunkDemand {
-        let in_use = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
+        let in_use = u32::try_from(self.trunk_lines_in_use()).unwrap_or(u32::MAX);
         let unmet: u32 = self
             .live
             .iter()
@@ -810,6 +823,11 @@ impl Dialer {
             Command::AgentHangup { agent } => {
                 let state = self.agent_mut(&agent)?.session.state().clone();
                 match state {
+                    AgentState::OnCall { .. } if self.transferring_outside_to(&agent).is_some() => {
+                        return Err(CommandError::Unavailable(
+                            "the call is being transferred to an outside number: the customer stays with you until it answers (or the transfer fails)".into(),
+                        ));
+                    }
                     AgentState::OnCall { call } if self.transfer_under_way(call) => {
                         return Err(CommandError::Unavailable(
                             "the call is being transferred: the next agent hangs up".into(),
@@ -862,10 +880,7 @@ impl Dialer {
                 }
                 // A code the store does not know would leave the call's
                 // attempt unwritten: refused here, and the wrap-up goes on.
-                let call_campaign = self
-                    .awaiting_disposition
-                    .get(&agent)
-                    .map(|record| record.campaign.clone());
+                let call_campaign = self.wrap_up_campaign(&agent);
                 let allowed = crate::campaign::model::agent_dispositions(
                     call_campaign
                         .as_ref()
@@ -889,11 +904,11 @@ impl Dialer {
                 }
                 // The guide's answers must follow its branches; checked before
                 // the wrap-up ends so a bad request changes nothing.
-                let guide_answers = match self.awaiting_disposition.get(&agent) {
-                    Some(record) if !guide.is_empty() => {
+                let guide_answers = match call_campaign.as_ref() {
+                    Some(campaign) if !guide.is_empty() => {
                         let questions = self
                             .campaigns
-                            .get(&record.campaign)
+                            .get(campaign)
                             .map(|c| c.config.guide.as_slice())
                             .unwrap_or_default();
                         crate::campaign::guide::check_answers(questions, &guide)
@@ -903,18 +918,11 @@ impl Dialer {
                     _ => None,
                 };
                 // So is the callback's number, in the call's campaign's region.
-                let call_campaign = self
-                    .awaiting_disposition
-                    .get(&agent)
-                    .map(|record| record.campaign.clone());
                 let callback_phone = self.callback_phone(
                     call_campaign.as_deref(),
                     callback.as_ref().and_then(|c| c.phone.as_deref()),
                 )?;
                 self.agent_mut(&agent)?.session.wrap_up_done(now)?;
-                if let Some(record) = self.awaiting_disposition.get_mut(&agent) {
-                    record.guide_answers = guide_answers;
-                }
                 let callback = callback.map(|c| super::io::Callback {
                     at: c.at,
                     agent: c.personal.then(|| agent.clone()),
@@ -922,10 +930,13 @@ impl Dialer {
                 });
                 self.flush_disposition(
                     &agent,
-                    Some(code.clone()),
-                    Some(notes.clone()),
-                    callback,
-                    do_not_call,
+                    super::calls::WrapUpGiven {
+                        code: Some(code.clone()),
+                        notes: Some(notes.clone()),
+                        callback,
+                        do_not_call,
+                        guide_answers,
+                    },
                 );
                 self.events
                     .push_back(Event::Disposition { agent, code, notes });
@@ -941,6 +952,9 @@ impl Dialer {
             Command::ChangeContact { agent, change } => self.change_contact(&agent, change)?,
             Command::Hold { agent, on } => self.hold_call(&agent, on, now)?,
             Command::Transfer { agent, to } => self.transfer_call(&agent, to, now)?,
+            Command::TransferOutside { agent, destination } => {
+                self.transfer_outside(&agent, &destination, now)?
+            }
             Command::Consult { agent, to } => self.consult(&agent, to, now)?,
             Command::EndConsultation { agent } => self.end_consultation(&agent, now)?,
             Command::SendDtmf { agent, digits } => self.send_dtmf(&agent, &digits)?,
@@ -1179,7 +1193,7 @@ impl Dialer {
             }
             if from == "wrap_up" {
                 // Wrap-up ended without a disposition (timeout, logout).
-                self.flush_disposition(&agent, None, None, None, false);
+                self.flush_disposition(&agent, super::calls::WrapUpGiven::default());
             }
             if logged_out_with_phone {
                 self.effects.push_back(Effect::HangUpAgent {
@@ -1205,6 +1219,7 @@ impl Dialer {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut simulated_wrap_ups = Vec::new();
         for (id, entry) in &mut self.agents {
             if entry.session.poll_timeout().is_none_or(|t| t > now) {
                 continue;
@@ -1216,18 +1231,20 @@ impl Dialer {
             if let (true, Some(simulated)) = (wrapped_up, &entry.simulated) {
                 let code = simulated.disposition.clone();
                 let notes = "automatic wrap-up (simulated agent)".to_string();
-                if let Some(record) = self.awaiting_disposition.remove(id) {
-                    let mut record = record;
-                    record.disposition = Some(code.clone());
-                    record.notes = Some(notes.clone());
-                    self.effects.push_back(Effect::Record(Box::new(record)));
-                }
-                self.events.push_back(Event::Disposition {
-                    agent: id.clone(),
-                    code,
-                    notes,
-                });
+                simulated_wrap_ups.push((id.clone(), code, notes));
             }
+        }
+        for (agent, code, notes) in simulated_wrap_ups {
+            self.flush_disposition(
+                &agent,
+                super::calls::WrapUpGiven {
+                    code: Some(code.clone()),
+                    notes: Some(notes.clone()),
+                    ..Default::default()
+                },
+            );
+            self.events
+                .push_back(Event::Disposition { agent, code, notes });
         }
         self.calls_timeout(now);
         self.previews_timeout(now);
@@ -1272,6 +1289,8 @@ impl Dialer {
             call_recorded: self.call_recorded(id),
             transfer_to: self.transfer_targets(id),
             transferring_to: self.transferring_to(id),
+            outside_transfers: self.outside_transfer_names(id),
+            transferring_outside_to: self.transferring_outside_to(id),
             consultation: self.consultation_view(id),
             customer_on_line: self.customer_on_line(id),
             voicemail_drop: self.voicemail_drop_offered(id),

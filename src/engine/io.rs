@@ -112,6 +112,15 @@ pub enum Effect {
         to: String,
         on: bool,
     },
+    /// An outside transfer of `call`: INVITE `number` through the trunk
+    /// (the campaign's caller ID, a fresh media leg, no call-progress
+    /// analysis); report [`Input::OutsideAnswered`] or
+    /// [`Input::OutsideEnded`]. The customer is spliced into it with
+    /// [`Effect::Connect`], named by
+    /// [`outside_party`](super::attempt::outside_party).
+    DialOutside { call: CallId, number: String },
+    /// End `call`'s outside line (CANCEL while it rings, else BYE).
+    HangUpOutside { call: CallId },
     /// Put `call`'s customer, bridged into `agent`'s leg, on hold (`on`:
     /// neither hears the other, the customer hears the campaign's hold
     /// audio) or take them off hold.
@@ -167,6 +176,20 @@ pub struct AttemptRecord {
     pub do_not_call: bool,
     /// The call guide's answers (JSON: `[{"question","answer"}]`).
     pub guide_answers: Option<String>,
+}
+
+impl AttemptRecord {
+    /// The agent's wrap-up: its disposition and what came with it (the
+    /// guide's answers only when given).
+    pub(super) fn fill_wrap_up(&mut self, given: super::calls::WrapUpGiven) {
+        self.disposition = given.code;
+        self.notes = given.notes;
+        self.callback = given.callback;
+        self.do_not_call = given.do_not_call;
+        if given.guide_answers.is_some() {
+            self.guide_answers = given.guide_answers;
+        }
+    }
 }
 
 /// A callback to schedule for the attempt's record.
@@ -285,6 +308,16 @@ pub enum Input {
         /// The consultation's number ([`Effect::Consult`]): a report on an
         /// earlier one is stale.
         number: u32,
+    },
+    /// The outside number of `call`'s transfer answered.
+    OutsideAnswered {
+        call: CallId,
+    },
+    /// `call`'s outside line ended: refused or unanswered (`why`, with
+    /// the SIP code), or hung up by the other side.
+    OutsideEnded {
+        call: CallId,
+        why: String,
     },
     /// No RTP from the customer for the inactivity timeout.
     MediaTimeout {

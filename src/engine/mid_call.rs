@@ -197,9 +197,12 @@ impl Dialer {
 
     /// Whether `call` is being handed from one agent to another.
     pub(super) fn transfer_under_way(&self, call: CallId) -> bool {
-        self.calls
-            .get(&call)
-            .is_some_and(|entry| matches!(entry.attempt.phase(), Phase::Transferring { .. }))
+        self.calls.get(&call).is_some_and(|entry| {
+            matches!(
+                entry.attempt.phase(),
+                Phase::Transferring { .. } | Phase::TransferringOut { .. }
+            )
+        })
     }
 
     /// `Command::Transfer`: the agent hands its customer to `to` (or to
@@ -543,7 +546,7 @@ impl Dialer {
 
     /// The call the agent is reserved for, on or wrapping up, while it is
     /// in flight.
-    fn current_call_entry(&self, agent: &str) -> Option<&CallEntry> {
+    pub(super) fn current_call_entry(&self, agent: &str) -> Option<&CallEntry> {
         let call = self.agents.get(agent)?.session.current_call()?;
         self.calls.get(&call)
     }

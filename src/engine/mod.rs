@@ -25,6 +25,7 @@ pub mod dialer;
 pub mod dispatch;
 pub mod io;
 pub mod mid_call;
+mod outside_transfer;
 pub mod preview;
 pub mod repeat_calls;
 pub mod reserved_at_dial;
@@ -65,6 +66,8 @@ mod calls_tests;
 mod consultation_tests;
 #[cfg(test)]
 mod dtmf_tests;
+#[cfg(test)]
+mod outside_transfer_tests;
 #[cfg(test)]
 mod preview_tests;
 #[cfg(test)]

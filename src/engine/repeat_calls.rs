@@ -122,7 +122,7 @@ impl Dialer {
     /// Why the trunk takes no new call now, if it does not: every line in
     /// use, a hold on new calls, or the calls per second spent.
     pub(super) fn new_call_refused(&mut self, now: Instant) -> Option<String> {
-        if self.calls.len() >= self.trunk_max_calls() {
+        if self.trunk_lines_in_use() >= self.trunk_max_calls() {
             return Some("max concurrent calls reached".into());
         }
         if let Some(hold) = self.trunk_health.hold(now) {

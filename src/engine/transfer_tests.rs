@@ -39,7 +39,7 @@ pub(super) fn effects(dialer: &mut Dialer) -> Vec<Effect> {
     std::iter::from_fn(|| dialer.poll_effect()).collect()
 }
 
-fn events(dialer: &mut Dialer) -> Vec<Event> {
+pub(super) fn events(dialer: &mut Dialer) -> Vec<Event> {
     std::iter::from_fn(|| dialer.poll_event()).collect()
 }
 
@@ -53,7 +53,7 @@ pub(super) fn records(effects: &[Effect]) -> Vec<AttemptRecord> {
         .collect()
 }
 
-fn transfer_steps(events: &[Event]) -> Vec<(&str, &str, &'static str)> {
+pub(super) fn transfer_steps(events: &[Event]) -> Vec<(&str, &str, &'static str)> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -80,7 +80,16 @@ pub(super) fn customer_with_an_agent_in(
     config: &str,
     t0: Instant,
 ) -> (Dialer, CallId, String, String) {
-    let text = format!("{}{config}", super::test_node_toml(10, 100.0));
+    customer_with_an_agent_on(10, config, t0)
+}
+
+/// `customer_with_an_agent_in` on a trunk of `lines` lines.
+pub(super) fn customer_with_an_agent_on(
+    lines: u32,
+    config: &str,
+    t0: Instant,
+) -> (Dialer, CallId, String, String) {
+    let text = format!("{}{config}", super::test_node_toml(lines, 100.0));
     let config = Config::parse(&text, Path::new("outdial.toml")).unwrap();
     let mut dialer = Dialer::new(&config, t0);
     start_demo(&mut dialer, t0);

@@ -47,7 +47,7 @@ impl Dialer {
     /// node's lines and calls per second allow, divided fairly.
     pub(super) fn pace_running_campaigns(&mut self, now: Instant) {
         let node_lines = u32::try_from(self.trunk_max_calls()).unwrap_or(u32::MAX);
-        let in_flight = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
+        let in_flight = u32::try_from(self.trunk_lines_in_use()).unwrap_or(u32::MAX);
         let free_lines = node_lines.saturating_sub(in_flight);
         let cps = Some(self.trunk_calls_per_second());
         let free_starts = self

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use super::attempt::{AttemptResult, Failure, Verdict};
+use super::attempt::{AttemptResult, Failure, Verdict, outside_party};
 use super::campaign_run::{RunCommand, RunState};
 use super::dialer::{CallbackAt, Command, Dialer};
 use super::io::{CallId, ConnectFailure, Effect, HistoryMinute, Input};
@@ -99,6 +99,9 @@ machine_action = "{machine_action}"
 {confirm_join}
 {abandon_prompt}
 {reserved_at_dial}
+[[campaign.outside_transfer]]
+name = "Billing"
+number = "+15557770001"
 [[campaign.disposition]]
 code = "CALLBACK"
 label = "Call back"
@@ -163,6 +166,10 @@ struct CallModel {
     agent: Option<(String, u64)>,
     /// The splice the shell reported done, on that leg.
     spliced: Option<(String, u64)>,
+    /// The outside line of a transfer: which one (a count per call), and
+    /// whether it answered. None: no line (never dialed, or hung up).
+    outside: Option<(u32, bool)>,
+    outside_lines: u32,
 }
 
 /// A report the shell owes the dialer.
@@ -189,6 +196,16 @@ enum Owed {
     },
     Prompt {
         call: CallId,
+    },
+    /// The outside number of a transfer answers or fails.
+    Outside {
+        call: CallId,
+        line: u32,
+    },
+    /// An answered outside number may hang up.
+    OutsideBye {
+        call: CallId,
+        line: u32,
     },
 }
 
@@ -313,6 +330,27 @@ impl World {
                     );
                 }
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
+                Effect::DialOutside { call, .. } => {
+                    self.call_alive(call, "dial the outside number of")?;
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        if model.outside.is_some() {
+                            return Err(
+                                self.fail(format!("a second outside line dialed for call {call}"))
+                            );
+                        }
+                        model.outside_lines += 1;
+                        let line = model.outside_lines;
+                        model.outside = Some((line, false));
+                        self.owed.push(Owed::Outside { call, line });
+                    }
+                }
+                // Also for a call over (an outside number answering late):
+                // the shell hangs up whatever line is left.
+                Effect::HangUpOutside { call } => {
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        model.outside = None;
+                    }
+                }
                 Effect::Hold { call, agent, .. }
                 | Effect::PauseRecording { call, agent, .. }
                 | Effect::SendDtmf { call, agent, .. } => {
@@ -360,10 +398,24 @@ impl World {
                     self.call_alive(call, "connect")?;
                     let generation = self.leg_generation.get(&agent).copied().unwrap_or(0);
                     let leg = Some((agent.clone(), generation));
+                    let outside = agent.starts_with(&outside_party(""));
+                    if outside
+                        && !self
+                            .calls
+                            .get(&call)
+                            .and_then(|c| c.outside)
+                            .is_some_and(|(_, answered)| answered)
+                    {
+                        return Err(self.fail(format!(
+                            "call {call} connected to {agent} with no answered outside line"
+                        )));
+                    }
+                    // (Outside lines are per call: two calls may each have
+                    // one to the same number.)
                     if let Some((other, _)) = self
                         .calls
                         .iter()
-                        .find(|(id, c)| **id != call && !c.over && c.agent == leg)
+                        .find(|(id, c)| **id != call && !c.over && c.agent == leg && !outside)
                     {
                         return Err(self.fail(format!(
                             "agent {agent} connected to call {call} while still on call {other}"
@@ -697,7 +749,15 @@ impl World {
                     // The customer's task ended with the call: no report.
                     return Ok(());
                 }
-                if !over && same_leg && self.legs_up.contains(&agent) && !choice.is_multiple_of(5) {
+                let leg_up = if agent.starts_with(&outside_party("")) {
+                    self.calls
+                        .get(&call)
+                        .and_then(|c| c.outside)
+                        .is_some_and(|(_, answered)| answered)
+                } else {
+                    self.legs_up.contains(&agent)
+                };
+                if !over && same_leg && leg_up && !choice.is_multiple_of(5) {
                     if let Some(model) = self.calls.get_mut(&call) {
                         model.spliced = Some((agent.clone(), generation));
                     }
@@ -717,6 +777,44 @@ impl World {
                 self.input(Input::ConnectFailed { call, agent, cause })
             }
             Owed::Prompt { call } => self.input(Input::PromptDone { call }),
+            Owed::Outside { call, line } => {
+                // A line hung up (or replaced) meanwhile reports nothing.
+                let current = self.calls.get(&call).and_then(|c| c.outside);
+                if current != Some((line, false)) {
+                    return Ok(());
+                }
+                if choice.is_multiple_of(3) {
+                    if let Some(model) = self.calls.get_mut(&call) {
+                        model.outside = None;
+                    }
+                    return self.input(Input::OutsideEnded {
+                        call,
+                        why: "the outside number is busy (486)".into(),
+                    });
+                }
+                if let Some(model) = self.calls.get_mut(&call) {
+                    model.outside = Some((line, true));
+                }
+                self.owed.push(Owed::OutsideBye { call, line });
+                self.input(Input::OutsideAnswered { call })
+            }
+            Owed::OutsideBye { call, line } => {
+                let current = self.calls.get(&call).and_then(|c| c.outside);
+                if current != Some((line, true)) || !choice.is_multiple_of(2) {
+                    // Still talking: maybe later.
+                    if current == Some((line, true)) {
+                        self.owed.push(Owed::OutsideBye { call, line });
+                    }
+                    return Ok(());
+                }
+                if let Some(model) = self.calls.get_mut(&call) {
+                    model.outside = None;
+                }
+                self.input(Input::OutsideEnded {
+                    call,
+                    why: "the outside number hung up".into(),
+                })
+            }
         }
     }
 
@@ -876,7 +974,17 @@ impl World {
                     agent,
                     paused: (choice / 297).is_multiple_of(2),
                 },
-                _ => Command::Transfer { agent, to: None },
+                9 => Command::Transfer { agent, to: None },
+                // The campaign's outside number (or one it does not have).
+                _ => Command::TransferOutside {
+                    agent,
+                    destination: if (choice / 297).is_multiple_of(5) {
+                        "Nowhere"
+                    } else {
+                        "Billing"
+                    }
+                    .into(),
+                },
             };
             return self.command(command);
         }
