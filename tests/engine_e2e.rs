@@ -1519,3 +1519,136 @@ fn the_agent_drops_a_voicemail_into_the_machine_and_takes_the_next_call() {
     );
     shut_down(&mut running, &mut carrier, &mut agent_phone);
 }
+
+#[test]
+fn an_outside_transfer_hands_the_customer_to_a_number_through_the_trunk() {
+    // A progressive call to a SIPp customer who talks 20 s; agent a1 is a
+    // SIPp phone. The campaign has two outside numbers on the same SIPp
+    // carrier: "Sales" is busy (486), "Billing" answers and waits for our
+    // BYE. Through the API a1 transfers the customer to Sales — the
+    // customer comes back to a1, on hold — then to Billing: a1 goes to
+    // wrap-up while the customer talks with Billing, and when the customer
+    // hangs up the dialer hangs up Billing's line. The CDR names a1 and
+    // the outside number, with a1's disposition.
+    let dir = tempfile::tempdir().unwrap();
+    let carrier_scenario = sip_support::carrier_router(dir.path(), 10_000);
+    let mut carrier = Sipp::uas(
+        carrier_scenario.to_str().unwrap(),
+        3,
+        &["-timeout", "90s", "-trace_msg"],
+    );
+    let echo_port = free_port().to_string();
+    let mut agent_phone = Sipp::uas(
+        "uas_rtp_echo.xml",
+        1,
+        &["-rtp_echo", "-mp", &echo_port, "-timeout", "90s"],
+    );
+    let config_path = dir.path().join("outdial.toml");
+    let text = preview_config(dir.path(), carrier.port, agent_phone.port)
+        .replace("mode = \"preview\"", "mode = \"progressive\"")
+        .replace(
+            "machine_action = \"hangup\"",
+            "machine_action = \"hangup\"\n\
+             [[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+12025550172\"\n\
+             [[campaign.outside_transfer]]\nname = \"Sales\"\nnumber = \"+12025550174\"",
+        );
+    std::fs::write(&config_path, text).unwrap();
+    // Ends in 9: a person who talks twice the carrier's talk time.
+    import_list(&config_path, dir.path(), "id,phone\nout,+12025550119\n");
+    let mut running = Running::start(&config_path);
+    let addr = running.wait_until_listening();
+    log_in_and_ready(addr);
+    start_campaign(addr, "e2e");
+    let on_call = json(&wait_for(Duration::from_secs(30), "a1 on the call", || {
+        let view = agent_state(addr);
+        (view["state"] == "on_call" && view["customer_on_line"] == true).then(|| view.to_string())
+    }));
+    assert_eq!(
+        on_call["outside_transfers"],
+        json!(["Billing", "Sales"]),
+        "{on_call}"
+    );
+    let (status, refused) = agent_post(addr, "transfer", Some(r#"{"outside":"Nowhere"}"#));
+    assert_eq!(status, 400, "{refused}");
+    let (status, refused) =
+        agent_post(addr, "transfer", Some(r#"{"to":"a2","outside":"Billing"}"#));
+    assert_eq!(status, 400, "{refused}");
+
+    // Sales is busy: the customer is back with a1, on hold.
+    let (status, view) = agent_post(addr, "transfer", Some(r#"{"outside":"Sales"}"#));
+    assert_eq!(status, 200, "{view}");
+    let back = json(&wait_for(
+        Duration::from_secs(10),
+        "the busy number given up",
+        || {
+            let view = agent_state(addr);
+            (view["transferring_outside_to"].is_null() && view["customer_on_line"] == true)
+                .then(|| view.to_string())
+        },
+    ));
+    assert_eq!(back["state"], "on_call", "{back}");
+    assert!(back["on_hold_s"].is_u64(), "on hold: {back}");
+    let (status, view) = agent_post(addr, "resume", None);
+    assert_eq!(status, 200, "{view}");
+
+    // Billing answers: the customer is theirs, a1 wraps up.
+    let (status, view) = agent_post(addr, "transfer", Some(r#"{"outside":"Billing"}"#));
+    assert_eq!(status, 200, "{view}");
+    let wrap_up = json(&wait_for(Duration::from_secs(10), "a1 in wrap-up", || {
+        let view = agent_state(addr);
+        (view["state"] == "wrap_up").then(|| view.to_string())
+    }));
+    assert_eq!(wrap_up["call"]["record"], "out", "{wrap_up}");
+    wait_for(Duration::from_secs(3), "the transfer counters", || {
+        let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+        let has = |line: &str| metrics.lines().any(|l| l == line);
+        (has(r#"outdial_transfers_total{campaign="e2e",step="failed"} 1"#)
+            && has(r#"outdial_transfers_total{campaign="e2e",step="done"} 1"#))
+        .then_some(String::new())
+    });
+    // Two trunk lines while the customer talks with Billing.
+    let (_, stats) = http(
+        addr,
+        "GET",
+        "/api/campaigns/e2e/stats",
+        Some(SUPERVISOR),
+        None,
+    );
+    assert_eq!(json(&stats)["lines_in_use"], 2, "{stats}");
+    let (status, view) = agent_post(addr, "disposition", Some(r#"{"code":"A"}"#));
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "ready", "{view}");
+
+    // The customer hangs up (20 s after the answer); the row is written
+    // then, with a1's code.
+    wait_for(Duration::from_secs(40), "the call over", || {
+        all_attempted(addr, 1).ok()
+    });
+    let (row, field) = first_cdr_row_once(addr, ",A,");
+    assert_eq!(
+        (
+            field("agent"),
+            field("outcome"),
+            field("transferred_to"),
+            field("disposition")
+        ),
+        (
+            "a1".to_string(),
+            "human".to_string(),
+            "+12025550172".to_string(),
+            "A".to_string()
+        ),
+        "{row:?}"
+    );
+    shut_down(&mut running, &mut carrier, &mut agent_phone);
+    // The INVITEs the carrier had: the customer, Sales, Billing — and
+    // Billing's line ended by our BYE (its scenario waits for one).
+    let messages = carrier.messages();
+    for uri in [
+        "INVITE sip:+12025550119@",
+        "INVITE sip:+12025550174@",
+        "INVITE sip:+12025550172@",
+    ] {
+        assert!(messages.contains(uri), "{uri} in\n{messages}");
+    }
+}

@@ -887,6 +887,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     result.hold_ms = Some(12_500);
     result.recording_paused_ms = Some(4_000);
     result.transferred_from = Some(r#"["1000"]"#.into());
+    result.transferred_to = Some("+15557770001".into());
     assert_eq!(
         store.complete_attempt(attempt, &result, noon_ny()).unwrap(),
         RecordState::Removed
@@ -918,6 +919,7 @@ fn dispositions_and_dnc_disposition(store: TestStore) {
     );
     assert_eq!(cdr[0].recording_paused_ms, Some(4_000));
     assert_eq!(cdr[0].transferred_from.as_deref(), Some(r#"["1000"]"#));
+    assert_eq!(cdr[0].transferred_to.as_deref(), Some("+15557770001"));
     let mut records = Vec::new();
     store
         .export_records(campaign, &mut |r| {
@@ -2249,6 +2251,7 @@ fn an_older_store_gets_the_dead_number_dispositions() {
              ALTER TABLE attempts DROP COLUMN hold_ms; \
              ALTER TABLE attempts DROP COLUMN recording_paused_ms; \
              ALTER TABLE attempts DROP COLUMN transferred_from; \
+             ALTER TABLE attempts DROP COLUMN transferred_to; \
              DROP INDEX agent_states_at;",
         )
         .unwrap();

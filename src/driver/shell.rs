@@ -1721,6 +1721,7 @@ pub fn store_result(record: &AttemptRecord, ended: Timestamp) -> store::AttemptR
     result.talk_ms = record.talk_ms;
     result.hold_ms = record.hold_ms;
     result.recording_paused_ms = record.recording_paused_ms;
+    result.transferred_to = outcome.transferred_to.clone();
     result.transferred_from = (!outcome.transferred_from.is_empty())
         .then(|| serde_json::to_string(&outcome.transferred_from).ok())
         .flatten();

@@ -1636,11 +1636,13 @@ impl Dialer {
     pub fn campaign_stats(&self, campaign: &str, now: Instant) -> Option<CampaignStats> {
         let live = self.live.get(campaign)?;
         let mut stats = live.stats.clone();
+        // Trunk lines: an outside transfer's line counts too.
         stats.lines_in_use = self
             .calls
             .values()
             .filter(|e| e.campaign == campaign)
-            .count();
+            .map(|e| 1 + usize::from(e.attempt.holds_outside_line()))
+            .sum();
         stats.answers_waiting_for_agent = live.dispatcher.waiting();
         stats.records_buffered = live.hopper.len();
         stats.repeat_calls_waiting = live.agent_required.len();

@@ -355,6 +355,8 @@ pub struct CampaignStats {
     pub abandon_rate_us: f64,
     /// (Abandoned + expected CPA false positives) ÷ live answers, 24 h (UK).
     pub abandon_rate_uk: f64,
+    /// Trunk lines the campaign's calls hold (a call transferred to an
+    /// outside number holds two).
     pub lines_in_use: usize,
     pub answers_waiting_for_agent: usize,
     pub records_buffered: usize,

@@ -65,6 +65,7 @@ pub fn write_attempts(
             "hold_ms",
             "recording_paused_ms",
             "transferred_from",
+            "transferred_to",
         ],
         |writer| {
             store.export_attempts(campaign, &mut |a| {
@@ -94,6 +95,7 @@ pub fn write_attempts(
                         opt(&a.hold_ms),
                         opt(&a.recording_paused_ms),
                         opt(&a.transferred_from),
+                        opt(&a.transferred_to),
                     ])
                     .map_err(csv_error)
             })

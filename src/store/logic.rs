@@ -260,7 +260,7 @@ impl SqlStore {
              cpa_verdict = $6, cpa_ms = $7, agent = $8, disposition = $9, notes = $10, \
              abandoned = $11, ring_ms = $12, talk_ms = $13, guide_answers = $14, \
              recording = COALESCE($15, recording), hold_ms = $16, recording_paused_ms = $17, \
-             transferred_from = $18 \
+             transferred_from = $18, transferred_to = $19 \
              WHERE id = $1",
             &[
                 attempt.into(),
@@ -281,6 +281,7 @@ impl SqlStore {
                 result.hold_ms.into(),
                 result.recording_paused_ms.into(),
                 result.transferred_from.clone().into(),
+                result.transferred_to.clone().into(),
             ],
         )?;
         if result.outcome.kills_number() || effect == Some(DispositionEffect::DeadNumber) {
@@ -1969,7 +1970,8 @@ impl Store for SqlStore {
                 "SELECT a.id, r.external_id, a.phone, a.node, a.started_at, a.answered_at, \
                  a.ended_at, a.outcome, a.sip_code, a.cpa_verdict, a.cpa_ms, a.agent, \
                  a.disposition, a.notes, a.abandoned, a.ring_ms, a.talk_ms, a.guide_answers, \
-                 a.recording, a.hold_ms, a.recording_paused_ms, a.transferred_from \
+                 a.recording, a.hold_ms, a.recording_paused_ms, a.transferred_from, \
+                 a.transferred_to \
                  FROM attempts a JOIN records r ON r.id = a.record_id \
                  WHERE a.campaign_id = $1 ORDER BY a.id",
                 &[campaign.into()],
@@ -1998,6 +2000,7 @@ impl Store for SqlStore {
                         hold_ms: row[19].opt_int(),
                         recording_paused_ms: row[20].opt_int(),
                         transferred_from: row[21].opt_text(),
+                        transferred_to: row[22].opt_text(),
                     })
                 },
             )?;

@@ -201,6 +201,9 @@ fn migrations(flavor: Flavor) -> Vec<String> {
         // v16: the agents who transferred the call before the agent who
         // ended it (a JSON array of agent ids, in order).
         "ALTER TABLE attempts ADD COLUMN transferred_from TEXT".to_string(),
+        // v17: the outside number the agent transferred the call to (the
+        // call went on there without an agent).
+        "ALTER TABLE attempts ADD COLUMN transferred_to TEXT".to_string(),
     ]
 }
 

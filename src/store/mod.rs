@@ -232,6 +232,9 @@ pub struct AttemptResult {
     /// JSON array of agent ids; `None`: never transferred).
     #[serde(default)]
     pub transferred_from: Option<String>,
+    /// The outside number (E.164) the agent transferred the call to.
+    #[serde(default)]
+    pub transferred_to: Option<String>,
     /// The call guide's answers, as JSON.
     pub guide_answers: Option<String>,
     /// The callee asked to be called again no sooner than this (a 486 or
@@ -272,6 +275,7 @@ impl AttemptResult {
             hold_ms: None,
             recording_paused_ms: None,
             transferred_from: None,
+            transferred_to: None,
             guide_answers: None,
             callee_retry_after: None,
             recording: None,
@@ -420,6 +424,8 @@ pub struct AttemptView {
     pub recording_paused_ms: Option<i64>,
     /// The agents who transferred the call before `agent` (JSON array).
     pub transferred_from: Option<String>,
+    /// The outside number the agent transferred the call to.
+    pub transferred_to: Option<String>,
     /// The call guide's answers (JSON), if the agent gave any.
     pub guide_answers: Option<String>,
     /// The bridge recording's file name in `[media] record_dir`, if the
