@@ -791,6 +791,11 @@ struct TwoAgents {
 
 impl TwoAgents {
     fn start(dir: &Path, list: &str, calls: u32) -> TwoAgents {
+        TwoAgents::start_with(dir, list, calls, "")
+    }
+
+    /// `start` with `campaign_tables` (TOML) added to campaign `web`.
+    fn start_with(dir: &Path, list: &str, calls: u32, campaign_tables: &str) -> TwoAgents {
         let carrier = Sipp::uas(
             sip_support::carrier_router_ringing(dir, 20_000, 300)
                 .to_str()
@@ -814,7 +819,7 @@ impl TwoAgents {
         let text = config(dir, carrier.port, ann_phone.port).replace(
             "agents_confirm_join = true",
             &format!(
-                "agents_confirm_join = false\nvoicemail_prompt = \"{}\"",
+                "agents_confirm_join = false\nvoicemail_prompt = \"{}\"\n{campaign_tables}",
                 message.display()
             ),
         );
@@ -948,6 +953,70 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
             break;
         }
         assert!(Instant::now() < deadline, "no voicemail left in {cdr}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(browser);
+    two.stop();
+}
+
+#[test]
+fn an_agent_transfers_the_customer_to_an_outside_number_from_the_desktop() {
+    // Ann (a1, the desktop) talks to a live SIPp customer, picks the
+    // campaign's outside number "Billing" in "Transfer to" (Consult is off
+    // for it) and clicks Transfer: the SIPp carrier answers the number,
+    // the customer is put through and Ann wraps the call up while the two
+    // talk. The CDR, written when the customer hangs up, names Billing's
+    // number and Ann's code.
+    let _one_browser = one_browser_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let two = TwoAgents::start_with(
+        dir.path(),
+        "id,name,phone\nr4,Dee Live,+12025550141\n",
+        2,
+        "[[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+12025550172\"",
+    );
+    let addr = two.addr;
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start(&downloads);
+    sign_in_and_get_ready(&browser, addr);
+    get_record(&browser, "Dee Live");
+    browser.click("#preview-call");
+    browser.wait_text("#state", "on the call", |t| t == "on call");
+    let billing = "#transfer-to option[value='outside Billing']";
+    browser.wait_until("Billing offered in Transfer to", |b| {
+        b.element(billing).is_some()
+    });
+    assert_eq!(browser.text(billing), "Billing (outside number)");
+    browser.click(billing);
+    browser.wait_until("Consult off for an outside number", |b| {
+        b.enabled("#transfer") && !b.enabled("#consult")
+    });
+    browser.click("#transfer");
+    browser.wait_text("#log", "the transfer logged", |t| {
+        t.contains("transfer to +12025550172 done")
+    });
+    browser.wait_text("#state", "Ann wraps up", |t| t == "wrap up");
+    assert_eq!(browser.text("#call-name"), "Dee Live");
+    browser.screenshot("agent-outside-transfer");
+    browser.click("#disposition option[value=SALE]");
+    browser.click("#save-disposition");
+    browser.wait_text("#state", "ready after the disposition", |t| t == "ready");
+    // The customer talks 20 s, then hangs up: the call is written.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (_, cdr) = http(
+            addr,
+            "GET",
+            "/api/campaigns/web/export?attempts=true",
+            Some(SUPERVISOR),
+            None,
+        );
+        if cdr.contains("+12025550172") {
+            assert!(cdr.contains(",SALE,"), "{cdr}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no outside transfer in {cdr}");
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(browser);

@@ -117,6 +117,60 @@ fn the_delay_after_an_abandoned_call_defaults_to_the_no_answer_delay() {
 }
 
 #[test]
+fn outside_transfer_numbers_are_e164_under_names_of_their_own() {
+    let example =
+        "# [[campaign.outside_transfer]]\n# name = \"Billing\"\n# number = \"+14155550199\"";
+    assert!(DEFAULT.contains(example), "the shipped example");
+    let with = |entries: &str| DEFAULT.replace(example, entries);
+    let config = parse(&with(
+        "[[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+14155550199\"",
+    ))
+    .expect("one outside number");
+    let campaign = &config.campaigns[0];
+    assert_eq!(
+        campaign
+            .outside_transfer("Billing")
+            .map(|t| t.number.as_str()),
+        Some("+14155550199")
+    );
+    assert!(campaign.outside_transfer("billing").is_none());
+    let problem = only_problem(&with(
+        "[[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"4155550199\"",
+    ));
+    assert_eq!(problem.key, "campaign[0].outside_transfer");
+    assert!(
+        problem
+            .message
+            .contains("`4155550199` is not an E.164 number"),
+        "{problem:?}"
+    );
+    let problem = only_problem(&with(
+        "[[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+14155550199\"\n\
+         [[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+14155550198\"",
+    ));
+    assert!(
+        problem.message.contains("`Billing` is named twice"),
+        "{problem:?}"
+    );
+    let problem = only_problem(&with(
+        "[[campaign.outside_transfer]]\nname = \" \"\nnumber = \"+14155550199\"",
+    ));
+    assert!(
+        problem.message.contains("a name of 1 to 64 characters"),
+        "{problem:?}"
+    );
+    // The dialer names outside lines so: no agent may be.
+    let problem = only_problem(&format!(
+        "{DEFAULT}\n[[agent]]\nid = \"outside 1003\"\nname = \"Three\"\nbrowser_phone = true\n"
+    ));
+    assert_eq!(problem.key, "agent[2].id");
+    assert!(
+        problem.message.contains("reserved for outside lines"),
+        "{problem:?}"
+    );
+}
+
+#[test]
 fn a_daily_attempt_limit_is_optional_but_never_zero() {
     let limit = |line: &str| DEFAULT.replace("# max_attempts_per_day = 2 ", line);
     let config = parse(&limit("max_attempts_per_day = 2 ")).expect("a daily limit of 2");

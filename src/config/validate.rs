@@ -495,6 +495,20 @@ fn check_agents(config: &Config, check: &mut Checker<'_>) {
         let key = format!("agent[{i}]");
         if agent.id.trim().is_empty() {
             check.report(format!("{key}.id"), "must not be empty");
+        } else if agent
+            .id
+            .starts_with(&crate::engine::attempt::outside_party(""))
+        {
+            // The dialer names a call's outside line so (see
+            // `engine::outside_transfer`).
+            check.report(
+                format!("{key}.id"),
+                format!(
+                    "agent id `{}`: ids starting with `{}` are reserved for outside lines",
+                    agent.id,
+                    crate::engine::attempt::outside_party("")
+                ),
+            );
         } else if !ids.insert(agent.id.as_str()) {
             check.report(
                 format!("{key}.id"),

@@ -31,7 +31,7 @@ pub const OUTSIDE_RING_WAIT: Duration = Duration::from_secs(30);
 
 /// What a splice of the customer into an outside line is named by, where
 /// an agent's id would be ([`Action::ConnectOutside`], the shell's report
-/// of it). The space keeps it apart from every agent id the API accepts.
+/// of it). No agent id starts so (the configuration's check refuses it).
 pub fn outside_party(number: &str) -> String {
     format!("outside {number}")
 }

@@ -18,6 +18,9 @@ const desk = {
 };
 
 const $ = (id) => document.getElementById(id);
+// "Transfer to" values naming an outside number (no agent id starts so:
+// the configuration's check reserves it).
+const OUTSIDE = "outside ";
 
 function say(text) {
   $("message").textContent = text || "";
@@ -242,7 +245,8 @@ function render() {
   const consulting = Boolean(consultation) && consultation.role === "consulting";
   const ringing = Boolean(pop) && state === "reserved" && !consultation;
   // While the customer is being transferred nothing acts on it here.
-  const transferring = desk.view.transferring_to;
+  // (to an agent, or to an outside number while it rings)
+  const transferring = desk.view.transferring_to || desk.view.transferring_outside_to;
   $("hangup").disabled = !((state === "on_call" && !transferring && !consulting) || ringing);
   $("hangup").textContent = ringing ? "Cancel call" : "Hang up";
   // Hold: the customer hears the hold audio and the agent nobody.
@@ -266,21 +270,27 @@ function render() {
   $("recording-paused").classList.toggle("hidden", !paused);
   // Transfer: to a Ready agent picked from the list, or to the campaign's
   // next one; the list is the view's (Ready agents on a reservation call).
+  // The campaign's outside numbers follow (a blind transfer through the
+  // trunk; no consultation), by name.
   const targets = desk.view.transfer_to || [];
+  const outside = desk.view.outside_transfers || [];
   const select = $("transfer-to");
   const picked = select.value;
   // "The campaign's next Ready agent" only while one of its agents is Ready.
   const options = (targets.some((t) => t.in_campaign)
     ? [{ id: "", name: "next Ready agent of the campaign" }]
-    : []).concat(targets.map((t) => ({ id: t.id, name: t.name + " (" + t.id + ")" })));
+    : [])
+    .concat(targets.map((t) => ({ id: t.id, name: t.name + " (" + t.id + ")" })))
+    .concat(outside.map((name) => ({ id: OUTSIDE + name, name: name + " (outside number)" })));
   const shown = Array.from(select.options).map((o) => o.value + "=" + o.textContent);
   if (shown.join("\n") !== options.map((o) => o.id + "=" + o.name).join("\n")) {
     select.replaceChildren(...options.map((o) => outdial.el("option", { value: o.id }, o.name)));
-    select.value = targets.some((t) => t.id === picked) ? picked : options.length ? options[0].id : "";
+    select.value = options.some((o) => o.id === picked) ? picked : options.length ? options[0].id : "";
   }
-  $("transfer").disabled =
-    state !== "on_call" || Boolean(transferring) || consulting || targets.length === 0;
-  $("consult").disabled = $("transfer").disabled;
+  $("transfer").disabled = state !== "on_call" || Boolean(transferring) || consulting ||
+    targets.length + outside.length === 0;
+  $("consult").disabled = $("transfer").disabled || targets.length === 0 ||
+    select.value.startsWith(OUTSIDE);
   select.disabled = $("transfer").disabled;
   $("consultation").classList.toggle("hidden", !consultation);
   if (consultation) {
@@ -842,8 +852,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("drop-voicemail").addEventListener("click", () => act("/voicemail-drop"));
   $("transfer").addEventListener("click", () => {
     const to = $("transfer-to").value;
-    act("/transfer", to ? { to } : {});
+    if (to.startsWith(OUTSIDE)) act("/transfer", { outside: to.slice(OUTSIDE.length) });
+    else act("/transfer", to ? { to } : {});
   });
+  // An outside number takes no consultation.
+  $("transfer-to").addEventListener("change", render);
   $("consult").addEventListener("click", () => {
     const to = $("transfer-to").value;
     act("/consult", to ? { to } : {});
