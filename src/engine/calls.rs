@@ -377,14 +377,17 @@ impl Dialer {
             // A splice starts a fresh bridge (a late splice moved the
             // customer and it is spliced back): a hold or a paused
             // recording the engine still has goes on in the new one.
-            if entry.hold.is_on() {
+            // (Not into an outside line: the hold and the pause were the
+            // agent's, and end with its bridge — `Action::HandedOff`.)
+            let outside = agent.starts_with(&outside_party(""));
+            if entry.hold.is_on() && !outside {
                 self.effects.push_back(Effect::Hold {
                     call: *call,
                     agent: agent.clone(),
                     on: true,
                 });
             }
-            if entry.recording_paused.is_on() {
+            if entry.recording_paused.is_on() && !outside {
                 self.effects.push_back(Effect::PauseRecording {
                     call: *call,
                     agent: agent.clone(),

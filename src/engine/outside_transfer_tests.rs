@@ -110,7 +110,21 @@ fn billing_answers(dialer: &mut Dialer, call: CallId, t0: Instant) {
         }),
         "the customer is put through once the number answers"
     );
-    dialer.handle_input(Input::Spliced { call, agent: party }, t0 + ms(15_200));
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: party.clone(),
+        },
+        t0 + ms(15_200),
+    );
+    let spliced = effects(dialer);
+    assert!(
+        !spliced.iter().any(|e| matches!(
+            e,
+            Effect::Hold { agent, .. } | Effect::PauseRecording { agent, .. } if *agent == party
+        )),
+        "no agent's control reaches the outside line: {spliced:?}"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 // a consultation under way, or the customer on hold and for how long.
 function agentNote(a) {
   if (a.transferring_to) return "transferring to " + a.transferring_to;
+  if (a.transferring_outside_to) return "transferring to " + a.transferring_outside_to + " (outside)";
   const c = a.consultation;
   if (c) {
     const who = c.role === "consulting" ? "consulting " + c.with : "consulted by " + c.with;
