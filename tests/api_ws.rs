@@ -134,6 +134,19 @@ fn an_agent_works_over_one_websocket() {
             "not a DTMF digit",
         ),
         (28, json!({ "id": 28, "action": "dtmf" }), 400, "digits"),
+        // An outside transfer reaches the engine too; never both kinds.
+        (
+            29,
+            json!({ "id": 29, "action": "transfer", "outside": "Billing" }),
+            409,
+            "on_call",
+        ),
+        (
+            30,
+            json!({ "id": 30, "action": "transfer", "to": "1002", "outside": "Billing" }),
+            400,
+            "not both",
+        ),
     ] {
         send(&mut socket, action);
         let (answer, _) = reply(&mut socket, id);
