@@ -388,8 +388,10 @@ impl Shell {
                         .await;
                 }
             }
-            Effect::DialOutside { call, number } => return self.dial_outside(call, number).await,
-            Effect::HangUpOutside { call } => self.hang_up_outside(call).await,
+            Effect::DialOutside { call, number, line } => {
+                return self.dial_outside(call, number, line).await;
+            }
+            Effect::HangUpOutside { call, line } => self.hang_up_outside(call, Some(line)).await,
             Effect::Connect { call, agent } if Self::is_outside_party(&agent) => {
                 // Into the outside line: not recorded (see
                 // `engine::outside_transfer`).
@@ -506,7 +508,7 @@ impl Shell {
                 // The call's end time, for a record written later (after
                 // the agent's wrap-up).
                 self.ended_at.insert(call, Timestamp::now());
-                self.hang_up_outside(call).await;
+                self.hang_up_outside(call, None).await;
                 if let Some(customer) = self.customers.remove(&call) {
                     let _ = customer.media.send(CustomerCommand::Close);
                     if let Some(handle) = customer.handle {

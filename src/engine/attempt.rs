@@ -25,8 +25,9 @@ pub const ABANDON_WINDOW: Duration = Duration::from_secs(2);
 /// agent who transferred it.
 pub const TRANSFER_WAIT: Duration = Duration::from_secs(10);
 
-/// Longest an outside number rings (or its splice takes) for a transfer
-/// before the transfer is given up and the customer stays with the agent.
+/// Longest an outside number rings for a transfer before the transfer is
+/// given up and the customer stays with the agent (once it answers, the
+/// splice into its line has [`TRANSFER_WAIT`]).
 pub const OUTSIDE_RING_WAIT: Duration = Duration::from_secs(30);
 
 /// What a splice of the customer into an outside line is named by, where
@@ -203,16 +204,20 @@ pub enum Action {
         why: &'static str,
     },
     /// Dial the outside `number` the customer is being transferred to
-    /// (through the trunk, no call-progress analysis).
+    /// (through the trunk, no call-progress analysis) as the call's
+    /// outside `line` (its count of them: reports name it).
     DialOutside {
         number: String,
+        line: u32,
     },
     /// The outside number answered: splice the customer into its line.
     ConnectOutside {
         number: String,
     },
-    /// End the outside line (CANCEL while it rings, else BYE).
-    HangUpOutside,
+    /// End the call's outside `line` (CANCEL while it rings, else BYE).
+    HangUpOutside {
+        line: u32,
+    },
     /// The customer is with the outside `number` now; `from`, who
     /// transferred it, is off the call and wraps it up.
     HandedOff {
@@ -334,18 +339,22 @@ pub enum Phase {
     /// customer stays with `from`; once it answers (`answered`) the
     /// customer is spliced into its line. By `until` the transfer is given
     /// up and the customer stays with `from`.
+    /// `line`: the call's count of outside lines (reports of an earlier
+    /// one are stale). Once answered, `until` bounds the splice.
     TransferringOut {
         from: String,
         number: String,
+        line: u32,
         until: Instant,
         answered: bool,
     },
     /// The customer talks with the outside `number`, bridged by the
-    /// dialer; `from`, who transferred it, is off the call (its wrap-up).
-    /// Ends when either side hangs up.
+    /// dialer on the call's outside `line`; `from`, who transferred it, is
+    /// off the call (its wrap-up). Ends when either side hangs up.
     HandedOff {
         from: String,
         number: String,
+        line: u32,
     },
     WaitingForBeep {
         deadline: Instant,
@@ -372,6 +381,9 @@ pub struct Attempt {
     /// Consultations started on this call: the latest one's number (the
     /// shell's media names a consultation by the call and this).
     consultations: u32,
+    /// Outside lines dialed for this call (transfers to outside numbers):
+    /// the latest one's number.
+    outside_lines: u32,
     outcome: Outcome,
     /// Result to report when the prompt being played ends.
     result_after_prompt: AttemptResult,
@@ -392,6 +404,7 @@ impl Attempt {
             assigned_at: None,
             agent_phone_ringing: false,
             consultations: 0,
+            outside_lines: 0,
             outcome: Outcome {
                 result: AttemptResult::NetworkFailure,
                 sip_code: None,
@@ -609,7 +622,9 @@ impl Attempt {
                 release: true,
                 why: Some("the line turned out to be a fax or an intercept"),
             }),
-            Phase::TransferringOut { .. } => self.actions.push_back(Action::HangUpOutside),
+            Phase::TransferringOut { line, .. } => {
+                self.actions.push_back(Action::HangUpOutside { line })
+            }
             _ => {}
         }
         self.hang_up(result);
@@ -827,40 +842,62 @@ impl Attempt {
         let Phase::Bridged { agent } = &self.phase else {
             return false;
         };
+        self.outside_lines += 1;
+        let line = self.outside_lines;
         self.phase = Phase::TransferringOut {
             from: agent.clone(),
             number: number.to_string(),
+            line,
             until: now + OUTSIDE_RING_WAIT,
             answered: false,
         };
         self.actions.push_back(Action::DialOutside {
             number: number.to_string(),
+            line,
         });
         true
     }
 
-    /// The outside number of a transfer answered: the customer's splice
-    /// into its line follows. False when no transfer waits for it (the
-    /// line is to be hung up).
-    pub fn on_outside_answered(&mut self) -> bool {
-        let Phase::TransferringOut {
+    /// The call's outside line now (ringing, or bridged with the
+    /// customer).
+    fn current_outside_line(&self) -> Option<u32> {
+        match self.phase {
+            Phase::TransferringOut { line, .. } | Phase::HandedOff { line, .. } => Some(line),
+            _ => None,
+        }
+    }
+
+    /// Outside `line` answered: the customer's splice into it follows,
+    /// within [`TRANSFER_WAIT`]. False when the call has no use for that
+    /// line (an earlier one, given up; the call over): it is to be hung
+    /// up. (A second report of an answer changes nothing.)
+    pub fn on_outside_answered(&mut self, line: u32, now: Instant) -> bool {
+        if self.current_outside_line() != Some(line) {
+            return false;
+        }
+        if let Phase::TransferringOut {
             number,
+            until,
             answered: answered @ false,
             ..
         } = &mut self.phase
-        else {
-            return false;
-        };
-        *answered = true;
-        let number = number.clone();
-        self.actions.push_back(Action::ConnectOutside { number });
+        {
+            *answered = true;
+            *until = now + TRANSFER_WAIT;
+            let number = number.clone();
+            self.actions.push_back(Action::ConnectOutside { number });
+        }
         true
     }
 
-    /// The outside line ended (`why`: refused, unanswered, or hung up by
-    /// the other side). Before the customer is handed over, the transfer
-    /// fails; after, the customer is hung up too.
-    pub fn on_outside_ended(&mut self, why: String) {
+    /// Outside `line` ended (`why`: refused, unanswered, or hung up by the
+    /// other side). Before the customer is handed over, the transfer fails;
+    /// after, the customer is hung up too. A report of an earlier line is
+    /// stale.
+    pub fn on_outside_ended(&mut self, line: u32, why: String) {
+        if self.current_outside_line() != Some(line) {
+            return;
+        }
         match self.phase.clone() {
             Phase::TransferringOut { .. } => self.outside_transfer_failed(why, false),
             Phase::HandedOff { .. } => {
@@ -877,6 +914,7 @@ impl Attempt {
         let Phase::TransferringOut {
             from,
             number,
+            line,
             answered,
             ..
         } = self.phase.clone()
@@ -884,7 +922,7 @@ impl Attempt {
             return;
         };
         if hang_up_line {
-            self.actions.push_back(Action::HangUpOutside);
+            self.actions.push_back(Action::HangUpOutside { line });
         }
         self.phase = Phase::Bridged {
             agent: from.clone(),
@@ -1013,6 +1051,7 @@ impl Attempt {
         if let Phase::TransferringOut {
             from,
             number,
+            line,
             answered: true,
             ..
         } = self.phase.clone()
@@ -1021,6 +1060,7 @@ impl Attempt {
             self.phase = Phase::HandedOff {
                 from: from.clone(),
                 number: number.clone(),
+                line,
             };
             self.actions.push_back(Action::HandedOff { from, number });
             return;
@@ -1095,8 +1135,8 @@ impl Attempt {
                 });
                 self.finish(self.bridged_result());
             }
-            Phase::TransferringOut { .. } | Phase::HandedOff { .. } => {
-                self.actions.push_back(Action::HangUpOutside);
+            Phase::TransferringOut { line, .. } | Phase::HandedOff { line, .. } => {
+                self.actions.push_back(Action::HangUpOutside { line });
                 self.finish(self.bridged_result());
             }
             Phase::WaitingForBeep { .. } => self.finish(AttemptResult::Machine),
@@ -1172,8 +1212,8 @@ impl Attempt {
                 let result = self.bridged_result();
                 self.hang_up(result);
             }
-            Phase::TransferringOut { .. } | Phase::HandedOff { .. } => {
-                self.actions.push_back(Action::HangUpOutside);
+            Phase::TransferringOut { line, .. } | Phase::HandedOff { line, .. } => {
+                self.actions.push_back(Action::HangUpOutside { line });
                 let result = self.bridged_result();
                 self.hang_up(result);
             }

@@ -627,21 +627,21 @@ impl Dialer {
             Input::PromptDone { call } => {
                 self.with_attempt(call, now, |a, now| a.on_prompt_done(now))
             }
-            Input::OutsideAnswered { call } => {
+            Input::OutsideAnswered { call, line } => {
                 let wanted = self
                     .calls
                     .get_mut(&call)
-                    .is_some_and(|entry| entry.attempt.on_outside_answered());
+                    .is_some_and(|entry| entry.attempt.on_outside_answered(line, now));
                 if wanted {
                     self.drain_attempt(call, now);
                 } else {
                     // Answered as the transfer was given up, or for a call
                     // that is over: nobody is to be put through.
-                    self.effects.push_back(Effect::HangUpOutside { call });
+                    self.effects.push_back(Effect::HangUpOutside { call, line });
                 }
             }
-            Input::OutsideEnded { call, why } => {
-                self.with_attempt(call, now, |a, _| a.on_outside_ended(why))
+            Input::OutsideEnded { call, line, why } => {
+                self.with_attempt(call, now, |a, _| a.on_outside_ended(line, why))
             }
             Input::MediaTimeout { call } => {
                 self.with_attempt(call, now, |a, now| a.on_media_timeout(now))
@@ -691,7 +691,10 @@ impl Dialer {
                     }
                     self.agent_lost(call, now);
                 }
-                if !up && let Some(call) = bridged_call {
+                if !up
+                    && let Some(call) = bridged_call
+                    && !self.phone_gone_during_outside_transfer(&agent, call, now)
+                {
                     // Its consultation completes as a transfer (below).
                     if self.transfer_under_way(call) || self.consulting_call(&agent) == Some(call) {
                         // Hanging up during one's own transfer leaves the
@@ -1100,12 +1103,15 @@ impl Dialer {
                         });
                     }
                 }
-                Action::DialOutside { number } => {
-                    tracing::info!(call, %number, "dialing the outside number of a transfer");
-                    self.effects.push_back(Effect::DialOutside { call, number });
+                Action::DialOutside { number, line } => {
+                    tracing::info!(call, %number, line, "dialing the outside number of a transfer");
+                    self.effects
+                        .push_back(Effect::DialOutside { call, number, line });
                 }
                 Action::ConnectOutside { number } => self.connect(call, outside_party(&number)),
-                Action::HangUpOutside => self.effects.push_back(Effect::HangUpOutside { call }),
+                Action::HangUpOutside { line } => {
+                    self.effects.push_back(Effect::HangUpOutside { call, line })
+                }
                 Action::HandedOff { from, number } => {
                     self.handed_off(call, from, number, campaign, now)
                 }

@@ -118,9 +118,15 @@ pub enum Effect {
     /// [`Input::OutsideEnded`]. The customer is spliced into it with
     /// [`Effect::Connect`], named by
     /// [`outside_party`](super::attempt::outside_party).
-    DialOutside { call: CallId, number: String },
-    /// End `call`'s outside line (CANCEL while it rings, else BYE).
-    HangUpOutside { call: CallId },
+    /// `line`: which of the call's outside lines (its reports name it).
+    DialOutside {
+        call: CallId,
+        number: String,
+        line: u32,
+    },
+    /// End `call`'s outside `line` (CANCEL while it rings, else BYE);
+    /// nothing if the call's line is another by now.
+    HangUpOutside { call: CallId, line: u32 },
     /// Put `call`'s customer, bridged into `agent`'s leg, on hold (`on`:
     /// neither hears the other, the customer hears the campaign's hold
     /// audio) or take them off hold.
@@ -312,11 +318,13 @@ pub enum Input {
     /// The outside number of `call`'s transfer answered.
     OutsideAnswered {
         call: CallId,
+        line: u32,
     },
     /// `call`'s outside line ended: refused or unanswered (`why`, with
     /// the SIP code), or hung up by the other side.
     OutsideEnded {
         call: CallId,
+        line: u32,
         why: String,
     },
     /// No RTP from the customer for the inactivity timeout.

@@ -70,6 +70,12 @@ impl Dialer {
                 "all {lines} trunk lines are in use: the outside number cannot be called now"
             )));
         }
+        if let Some(hold) = self.trunk_health.hold(now) {
+            return Err(CommandError::Unavailable(format!(
+                "the outside number cannot be called now: {}",
+                hold.reason()
+            )));
+        }
         let Some(entry) = self.calls.get_mut(&call) else {
             return Err(CommandError::Unavailable("the call is over".into()));
         };
@@ -94,6 +100,9 @@ impl Dialer {
             });
         }
         tracing::info!(call, from = %agent, %destination, %number, "outside transfer started");
+        // A start on the trunk like any dial: the pacer's next calls
+        // leave room for it within the calls per second.
+        self.dial_rate.record(now);
         self.events.push_back(Event::Transfer {
             agent: agent.to_string(),
             to: number,
@@ -117,36 +126,15 @@ impl Dialer {
         campaign: String,
         now: Instant,
     ) {
-        let wrap_up_limit = self
-            .campaigns
-            .get(&campaign)
-            .and_then(|c| c.config.wrap_up_timeout_s)
-            .map(Duration::from_secs);
-        let mut wraps_up = false;
-        if let Some(a) = self.agents.get_mut(&from)
-            && a.session.state() == &(AgentState::OnCall { call })
-        {
-            if a.per_call {
-                // The customer left the agent's phone call: so does the call.
-                self.effects.push_back(Effect::HangUpAgent {
-                    agent: from.clone(),
-                });
-            }
-            let _ = a.session.call_ended(now);
-            if let Some(limit) = wrap_up_limit {
-                a.session.limit_wrap_up(limit, now);
-            }
-            wraps_up = matches!(a.session.state(), AgentState::WrapUp { .. });
-        }
+        // (An agent whose phone went while the number rang wraps up
+        // already.)
+        self.wrap_up_going_call(call, &from, true, now);
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
         // The hold and the recording pause were of the agent's bridge.
         let was_held = entry.hold.set(false, now);
         entry.recording_paused.set(false, now);
-        if wraps_up {
-            entry.wrap_up_by = Some(from.clone());
-        }
         if was_held {
             self.events.push_back(Event::Hold {
                 agent: from.clone(),
@@ -166,10 +154,66 @@ impl Dialer {
         });
     }
 
+    /// `agent`, on `call` (which goes on without it: handed to an outside
+    /// number, or about to be), wraps it up now: its record waits for both
+    /// the call's end and the disposition. `hang_up_phone`: a per-call
+    /// phone's call is ended (the customer left it). Nothing unless the
+    /// agent is on that call.
+    fn wrap_up_going_call(&mut self, call: CallId, agent: &str, hang_up_phone: bool, now: Instant) {
+        let Some(campaign) = self.calls.get(&call).map(|entry| entry.campaign.clone()) else {
+            return;
+        };
+        let wrap_up_limit = self
+            .campaigns
+            .get(&campaign)
+            .and_then(|c| c.config.wrap_up_timeout_s)
+            .map(Duration::from_secs);
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        if a.session.state() != &(AgentState::OnCall { call }) {
+            return;
+        }
+        if a.per_call && hang_up_phone {
+            self.effects.push_back(Effect::HangUpAgent {
+                agent: agent.to_string(),
+            });
+        }
+        let _ = a.session.call_ended(now);
+        if let Some(limit) = wrap_up_limit {
+            a.session.limit_wrap_up(limit, now);
+        }
+        if matches!(a.session.state(), AgentState::WrapUp { .. })
+            && let Some(entry) = self.calls.get_mut(&call)
+        {
+            entry.wrap_up_by = Some(agent.to_string());
+        }
+    }
+
+    /// The phone of `agent` went away (`Input::AgentLeg` down) while its
+    /// customer's outside number rings: the transfer goes on, and the
+    /// agent wraps the call up now (no one else will). True when that was
+    /// the case.
+    pub(super) fn phone_gone_during_outside_transfer(
+        &mut self,
+        agent: &str,
+        call: CallId,
+        now: Instant,
+    ) -> bool {
+        let ringing_for_agent = self.calls.get(&call).is_some_and(|entry| {
+            matches!(entry.attempt.phase(), Phase::TransferringOut { from, .. } if from == agent)
+        });
+        if ringing_for_agent {
+            tracing::info!(call, %agent, "the agent's phone went during an outside transfer: wrap-up now");
+            self.wrap_up_going_call(call, agent, false, now);
+        }
+        ringing_for_agent
+    }
+
     /// The outside transfer failed: the customer stays with `from`, on
     /// hold (spliced back into its leg when it had left: `splice_back`).
-    /// An agent who has left the call meanwhile leaves nobody to take the
-    /// customer back: the call ends.
+    /// An agent who has left the call meanwhile (its phone gone: in
+    /// wrap-up) leaves nobody to take the customer back: the call ends.
     pub(super) fn outside_transfer_failed(
         &mut self,
         call: CallId,
@@ -186,7 +230,7 @@ impl Dialer {
         let agent_left = self
             .agents
             .get(&from)
-            .is_none_or(|a| a.session.current_call() != Some(call));
+            .is_none_or(|a| a.session.state() != &(AgentState::OnCall { call }));
         tracing::info!(call, %from, %number, %why, agent_left, "outside transfer failed");
         let reason = if agent_left {
             format!("{why}, and `{from}` had left the call: the call ended")
@@ -266,6 +310,20 @@ impl Dialer {
             }
             None => false,
         }
+    }
+
+    /// Trunk lines the pacers leave free for outside transfers: one while
+    /// a running campaign of the node offers outside numbers (else a busy
+    /// trunk, every line dialed as soon as it frees, would refuse nearly
+    /// every transfer).
+    pub(super) fn lines_kept_for_transfers(&self) -> u32 {
+        let offered = self.live.keys().any(|name| {
+            self.campaigns.get(name).is_some_and(|c| {
+                c.state == super::campaign_run::RunState::Running
+                    && !c.config.outside_transfers.is_empty()
+            })
+        });
+        u32::from(offered)
     }
 
     /// The outside number `agent` is transferring its customer to, while

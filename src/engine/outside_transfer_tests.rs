@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use super::attempt::{AttemptResult, OUTSIDE_RING_WAIT, outside_party};
+use super::attempt::{AttemptResult, OUTSIDE_RING_WAIT, TRANSFER_WAIT, outside_party};
 use super::dialer::{Command, CommandError, Dialer, Event};
 use super::io::{CallId, ConnectFailure, Effect, Input};
 use super::transfer_tests::{
@@ -79,6 +79,7 @@ fn transfer_to_billing(t0: Instant) -> (Dialer, CallId, String) {
         started.contains(&Effect::DialOutside {
             call,
             number: BILLING.into(),
+            line: 1,
         }),
         "{started:?}"
     );
@@ -101,7 +102,7 @@ fn transfer_to_billing(t0: Instant) -> (Dialer, CallId, String) {
 /// The outside number answers at 15 s and the customer is spliced into
 /// its line at 15.2 s.
 fn billing_answers(dialer: &mut Dialer, call: CallId, t0: Instant) {
-    dialer.handle_input(Input::OutsideAnswered { call }, t0 + ms(15_000));
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, t0 + ms(15_000));
     let party = outside_party(BILLING);
     assert!(
         effects(dialer).contains(&Effect::Connect {
@@ -181,7 +182,10 @@ fn the_customer_goes_to_the_outside_number_and_the_agent_wraps_up_while_they_tal
     // is hung up and the call written, with the agent's disposition.
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(95_000));
     let ended = effects(&mut dialer);
-    assert!(ended.contains(&Effect::HangUpOutside { call }), "{ended:?}");
+    assert!(
+        ended.contains(&Effect::HangUpOutside { call, line: 1 }),
+        "{ended:?}"
+    );
     assert!(ended.contains(&Effect::CallOver { call }), "{ended:?}");
     let written = records(&ended);
     assert_eq!(written.len(), 1, "{ended:?}");
@@ -208,6 +212,7 @@ fn a_call_that_ends_before_the_disposition_is_written_with_it() {
     dialer.handle_input(
         Input::OutsideEnded {
             call,
+            line: 1,
             why: "the outside number hung up".into(),
         },
         t0 + ms(40_000),
@@ -257,6 +262,7 @@ fn a_busy_number_leaves_the_customer_with_the_agent_on_hold() {
     dialer.handle_input(
         Input::OutsideEnded {
             call,
+            line: 1,
             why: "the outside number is busy (486)".into(),
         },
         t0 + ms(12_000),
@@ -293,6 +299,7 @@ fn a_busy_number_leaves_the_customer_with_the_agent_on_hold() {
     assert!(effects(&mut dialer).contains(&Effect::DialOutside {
         call,
         number: "+442071234567".into(),
+        line: 2,
     }));
 }
 
@@ -302,9 +309,9 @@ fn a_number_that_does_not_answer_in_time_is_cancelled() {
     let (mut dialer, call, agent) = transfer_to_billing(t0);
     let deadline = t0 + ms(10_000) + OUTSIDE_RING_WAIT;
     dialer.handle_timeout(deadline - ms(1));
-    assert!(!effects(&mut dialer).contains(&Effect::HangUpOutside { call }));
+    assert!(!effects(&mut dialer).contains(&Effect::HangUpOutside { call, line: 1 }));
     dialer.handle_timeout(deadline);
-    assert!(effects(&mut dialer).contains(&Effect::HangUpOutside { call }));
+    assert!(effects(&mut dialer).contains(&Effect::HangUpOutside { call, line: 1 }));
     let happened = events(&mut dialer);
     assert_eq!(
         transfer_steps(&happened),
@@ -312,16 +319,16 @@ fn a_number_that_does_not_answer_in_time_is_cancelled() {
     );
     assert_eq!(state(&dialer, &agent, deadline), "on_call");
     // Answered just as it was given up: nobody is put through; it is hung up.
-    dialer.handle_input(Input::OutsideAnswered { call }, deadline + ms(100));
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, deadline + ms(100));
     let late = effects(&mut dialer);
-    assert_eq!(late, vec![Effect::HangUpOutside { call }]);
+    assert_eq!(late, vec![Effect::HangUpOutside { call, line: 1 }]);
 }
 
 #[test]
 fn an_outside_line_whose_media_fails_gives_the_customer_back_on_hold() {
     let t0 = Instant::now();
     let (mut dialer, call, agent) = transfer_to_billing(t0);
-    dialer.handle_input(Input::OutsideAnswered { call }, t0 + ms(15_000));
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, t0 + ms(15_000));
     effects(&mut dialer);
     dialer.handle_input(
         Input::ConnectFailed {
@@ -332,7 +339,10 @@ fn an_outside_line_whose_media_fails_gives_the_customer_back_on_hold() {
         t0 + ms(15_100),
     );
     let after = effects(&mut dialer);
-    assert!(after.contains(&Effect::HangUpOutside { call }), "{after:?}");
+    assert!(
+        after.contains(&Effect::HangUpOutside { call, line: 1 }),
+        "{after:?}"
+    );
     assert!(
         after.contains(&Effect::Connect {
             call,
@@ -368,7 +378,10 @@ fn a_customer_who_hangs_up_while_the_number_rings_ends_the_outside_line() {
     let (mut dialer, call, agent) = transfer_to_billing(t0);
     dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(12_000));
     let ended = effects(&mut dialer);
-    assert!(ended.contains(&Effect::HangUpOutside { call }), "{ended:?}");
+    assert!(
+        ended.contains(&Effect::HangUpOutside { call, line: 1 }),
+        "{ended:?}"
+    );
     // The call was the agent's: its wrap-up, as for any call.
     assert_eq!(state(&dialer, &agent, t0 + ms(12_000)), "wrap_up");
     dialer
@@ -378,8 +391,11 @@ fn a_customer_who_hangs_up_while_the_number_rings_ends_the_outside_line() {
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].outcome.transferred_to, None);
     // Its late answer finds no call: hung up.
-    dialer.handle_input(Input::OutsideAnswered { call }, t0 + ms(14_500));
-    assert_eq!(effects(&mut dialer), vec![Effect::HangUpOutside { call }]);
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, t0 + ms(14_500));
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::HangUpOutside { call, line: 1 }]
+    );
 }
 
 #[test]
@@ -423,4 +439,190 @@ fn outside_transfers_the_dialer_cannot_make_are_refused_with_a_reason() {
             .any(|e| matches!(e, Effect::DialOutside { call: c, .. } if *c == call))
     );
     assert_eq!(state(&full, &full_agent, t0 + ms(9_000)), "on_call");
+}
+
+#[test]
+fn an_agent_whose_phone_goes_while_the_number_rings_wraps_the_call_up() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: agent.clone(),
+            up: false,
+        },
+        t0 + ms(11_000),
+    );
+    // Nobody else will: the agent wraps the call up, which goes on.
+    assert_eq!(state(&dialer, &agent, t0 + ms(11_000)), "wrap_up");
+    assert!(!effects(&mut dialer).contains(&Effect::HangUp { call }));
+    billing_answers(&mut dialer, call, t0);
+    assert_eq!(
+        transfer_steps(&events(&mut dialer)),
+        vec![(agent.as_str(), BILLING, "done")]
+    );
+    dialer
+        .handle_command(disposition(&agent, "SALE"), t0 + ms(20_000))
+        .unwrap();
+    dialer.handle_input(Input::RemoteHangUp { call }, t0 + ms(60_000));
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].disposition.as_deref(), Some("SALE"));
+    assert_eq!(written[0].outcome.transferred_to.as_deref(), Some(BILLING));
+}
+
+#[test]
+fn a_failed_outside_transfer_of_an_agent_whose_phone_went_ends_the_call_into_its_wrap_up() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: agent.clone(),
+            up: false,
+        },
+        t0 + ms(11_000),
+    );
+    effects(&mut dialer);
+    dialer.handle_input(
+        Input::OutsideEnded {
+            call,
+            line: 1,
+            why: "the outside number is busy (486)".into(),
+        },
+        t0 + ms(12_000),
+    );
+    let ended = effects(&mut dialer);
+    assert!(ended.contains(&Effect::HangUp { call }), "{ended:?}");
+    assert!(
+        !ended.iter().any(|e| matches!(e, Effect::Connect { .. })),
+        "nobody to splice the customer back to: {ended:?}"
+    );
+    assert!(records(&ended).is_empty(), "the record waits for the code");
+    assert_eq!(state(&dialer, &agent, t0 + ms(12_000)), "wrap_up");
+    dialer
+        .handle_command(disposition(&agent, "SALE"), t0 + ms(14_000))
+        .unwrap();
+    let written = records(&effects(&mut dialer));
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].disposition.as_deref(), Some("SALE"));
+    assert_eq!(written[0].outcome.transferred_to, None);
+}
+
+#[test]
+fn reports_of_an_earlier_outside_line_change_nothing() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    // Line 1 is busy; the agent tries Partner on line 2 at once.
+    dialer.handle_input(
+        Input::OutsideEnded {
+            call,
+            line: 1,
+            why: "the outside number is busy (486)".into(),
+        },
+        t0 + ms(12_000),
+    );
+    dialer
+        .handle_command(hold(&agent, false), t0 + ms(12_100))
+        .unwrap();
+    dialer
+        .handle_command(outside(&agent, "Partner"), t0 + ms(12_200))
+        .unwrap();
+    effects(&mut dialer);
+    events(&mut dialer);
+    // Line 1's reports, late: an answer is hung up (line 1 only), a
+    // failure ignored; line 2 still rings for the agent.
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, t0 + ms(12_300));
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::HangUpOutside { call, line: 1 }]
+    );
+    dialer.handle_input(
+        Input::OutsideEnded {
+            call,
+            line: 1,
+            why: "the outside number hung up".into(),
+        },
+        t0 + ms(12_400),
+    );
+    assert!(effects(&mut dialer).is_empty());
+    assert!(transfer_steps(&events(&mut dialer)).is_empty());
+    let view = dialer.agent_view(&agent, t0 + ms(12_500)).unwrap();
+    assert_eq!(
+        view.transferring_outside_to.as_deref(),
+        Some("+442071234567")
+    );
+    // Line 2 answers; a second report of it changes nothing.
+    dialer.handle_input(Input::OutsideAnswered { call, line: 2 }, t0 + ms(13_000));
+    assert_eq!(
+        effects(&mut dialer),
+        vec![Effect::Connect {
+            call,
+            agent: outside_party("+442071234567"),
+        }]
+    );
+    dialer.handle_input(Input::OutsideAnswered { call, line: 2 }, t0 + ms(13_100));
+    assert!(effects(&mut dialer).is_empty());
+}
+
+#[test]
+fn a_number_answering_just_before_the_ring_limit_still_gets_its_splice_time() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    let answered = t0 + ms(10_000) + OUTSIDE_RING_WAIT - ms(100);
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, answered);
+    effects(&mut dialer);
+    dialer.handle_timeout(t0 + ms(10_000) + OUTSIDE_RING_WAIT);
+    assert!(
+        effects(&mut dialer).is_empty(),
+        "the person who just answered is not hung up"
+    );
+    // The splice never reported: given up after its own wait.
+    dialer.handle_timeout(answered + TRANSFER_WAIT);
+    let after = effects(&mut dialer);
+    assert!(
+        after.contains(&Effect::HangUpOutside { call, line: 1 }),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&Effect::Connect {
+            call,
+            agent: agent.clone(),
+        }),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn no_outside_transfer_while_the_trunk_is_held() {
+    let t0 = Instant::now();
+    let (mut dialer, _call, agent, _) = customer_with_an_agent_in(CONFIG, t0);
+    dialer.handle_input(Input::TrunkRoute { known: false }, t0 + ms(8_000));
+    let refused = dialer
+        .handle_command(outside(&agent, "Billing"), t0 + ms(9_000))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("trunk address unknown"), "{refused}");
+}
+
+#[test]
+fn a_line_is_kept_free_for_outside_transfers() {
+    // Two lines, one held by the first call; the other agent is Ready and
+    // a record waits. A campaign with outside numbers keeps that line.
+    for (config, dials) in [(CONFIG, 0), (super::transfer_tests::CONFIG, 1)] {
+        let t0 = Instant::now();
+        let (mut dialer, _, _, _) = customer_with_an_agent_on(2, config, t0);
+        dialer.handle_input(
+            Input::Leased {
+                campaign: "demo".into(),
+                leases: vec![super::calls_tests::lease(2)],
+                for_agent: None,
+            },
+            t0 + ms(4_000),
+        );
+        dialer.handle_timeout(t0 + ms(6_000));
+        let dialed = effects(&mut dialer)
+            .iter()
+            .filter(|e| matches!(e, Effect::Dial { .. }))
+            .count();
+        assert_eq!(dialed, dials, "{config}");
+    }
 }

@@ -48,7 +48,13 @@ impl Dialer {
     pub(super) fn pace_running_campaigns(&mut self, now: Instant) {
         let node_lines = u32::try_from(self.trunk_max_calls()).unwrap_or(u32::MAX);
         let in_flight = u32::try_from(self.trunk_lines_in_use()).unwrap_or(u32::MAX);
-        let free_lines = node_lines.saturating_sub(in_flight);
+        // (A node with a single line keeps none back: it would never dial.)
+        let kept = if node_lines > 1 {
+            self.lines_kept_for_transfers()
+        } else {
+            0
+        };
+        let free_lines = node_lines.saturating_sub(in_flight).saturating_sub(kept);
         let cps = Some(self.trunk_calls_per_second());
         let free_starts = self
             .dial_rate
@@ -271,7 +277,9 @@ impl Dialer {
         let mut counts = vec![0u32; claims.len()];
         for call in self.calls.values() {
             if let Some(&i) = index.get(call.campaign.as_str()) {
-                counts[i] = counts[i].saturating_add(1);
+                // An outside transfer's line is the campaign's too.
+                let lines = 1 + u32::from(call.attempt.holds_outside_line());
+                counts[i] = counts[i].saturating_add(lines);
             }
         }
         for (claim, count) in claims.iter_mut().zip(counts) {

@@ -169,7 +169,6 @@ struct CallModel {
     /// The outside line of a transfer: which one (a count per call), and
     /// whether it answered. None: no line (never dialed, or hung up).
     outside: Option<(u32, bool)>,
-    outside_lines: u32,
 }
 
 /// A report the shell owes the dialer.
@@ -330,7 +329,7 @@ impl World {
                     );
                 }
                 Effect::HangUp { call } => self.call_alive(call, "hang up")?,
-                Effect::DialOutside { call, .. } => {
+                Effect::DialOutside { call, line, .. } => {
                     self.call_alive(call, "dial the outside number of")?;
                     if let Some(model) = self.calls.get_mut(&call) {
                         if model.outside.is_some() {
@@ -338,16 +337,17 @@ impl World {
                                 self.fail(format!("a second outside line dialed for call {call}"))
                             );
                         }
-                        model.outside_lines += 1;
-                        let line = model.outside_lines;
                         model.outside = Some((line, false));
                         self.owed.push(Owed::Outside { call, line });
                     }
                 }
-                // Also for a call over (an outside number answering late):
-                // the shell hangs up whatever line is left.
-                Effect::HangUpOutside { call } => {
-                    if let Some(model) = self.calls.get_mut(&call) {
+                // Also for a call over (an outside number answering late),
+                // or an earlier line: the shell hangs up that line if it is
+                // still the call's.
+                Effect::HangUpOutside { call, line } => {
+                    if let Some(model) = self.calls.get_mut(&call)
+                        && model.outside.is_some_and(|(current, _)| current == line)
+                    {
                         model.outside = None;
                     }
                 }
@@ -778,10 +778,20 @@ impl World {
             }
             Owed::Prompt { call } => self.input(Input::PromptDone { call }),
             Owed::Outside { call, line } => {
-                // A line hung up (or replaced) meanwhile reports nothing.
+                // A line hung up (or replaced) meanwhile reports nothing —
+                // but what it reported just before: now and then a stale
+                // answer or failure, which changes nothing.
                 let current = self.calls.get(&call).and_then(|c| c.outside);
                 if current != Some((line, false)) {
-                    return Ok(());
+                    return match choice % 4 {
+                        0 => self.input(Input::OutsideAnswered { call, line }),
+                        1 => self.input(Input::OutsideEnded {
+                            call,
+                            line,
+                            why: "the outside number is busy (486)".into(),
+                        }),
+                        _ => Ok(()),
+                    };
                 }
                 if choice.is_multiple_of(3) {
                     if let Some(model) = self.calls.get_mut(&call) {
@@ -789,6 +799,7 @@ impl World {
                     }
                     return self.input(Input::OutsideEnded {
                         call,
+                        line,
                         why: "the outside number is busy (486)".into(),
                     });
                 }
@@ -796,7 +807,7 @@ impl World {
                     model.outside = Some((line, true));
                 }
                 self.owed.push(Owed::OutsideBye { call, line });
-                self.input(Input::OutsideAnswered { call })
+                self.input(Input::OutsideAnswered { call, line })
             }
             Owed::OutsideBye { call, line } => {
                 let current = self.calls.get(&call).and_then(|c| c.outside);
@@ -812,6 +823,7 @@ impl World {
                 }
                 self.input(Input::OutsideEnded {
                     call,
+                    line,
                     why: "the outside number hung up".into(),
                 })
             }

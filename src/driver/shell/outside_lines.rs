@@ -18,6 +18,8 @@ use crate::sip::outcome::Outcome as SipOutcome;
 /// One call's outside line.
 pub(super) struct OutsideLine {
     pub number: String,
+    /// Which of the call's outside lines (the engine's count).
+    pub line: u32,
     pub handle: Option<CallHandle>,
     pub media: mpsc::UnboundedSender<AgentCommand>,
     pub answered: bool,
@@ -37,10 +39,15 @@ fn silent_splice() -> ZipTone {
 impl Shell {
     /// `Effect::DialOutside`: INVITE `number` through the trunk for
     /// `call`'s transfer, presenting the caller ID the customer saw.
-    pub(super) async fn dial_outside(&mut self, call: CallId, number: String) -> Vec<Input> {
+    pub(super) async fn dial_outside(
+        &mut self,
+        call: CallId,
+        number: String,
+        line: u32,
+    ) -> Vec<Input> {
         let ended = |why: String| {
             tracing::warn!(call, %why, "the outside number of a transfer could not be called");
-            vec![Input::OutsideEnded { call, why }]
+            vec![Input::OutsideEnded { call, line, why }]
         };
         let Some(customer) = self.customers.get(&call) else {
             return ended("the call is over".into());
@@ -89,6 +96,7 @@ impl Shell {
             call,
             OutsideLine {
                 number,
+                line,
                 handle: Some(handle),
                 media,
                 answered: false,
@@ -99,11 +107,16 @@ impl Shell {
         Vec::new()
     }
 
-    /// `Effect::HangUpOutside` (and the call's end): the outside line of
-    /// `call`, if any, is cancelled or hung up and its media closed.
-    pub(super) async fn hang_up_outside(&mut self, call: CallId) {
-        if let Some(line) = self.outside_lines.remove(&call) {
-            self.end_outside_line(line).await;
+    /// `Effect::HangUpOutside` (`line`), and the call's end (`None`: any):
+    /// the outside line of `call` is cancelled or hung up and its media
+    /// closed.
+    pub(super) async fn hang_up_outside(&mut self, call: CallId, line: Option<u32>) {
+        let current = self.outside_lines.get(&call).map(|l| l.line);
+        if current.is_some()
+            && (line.is_none() || line == current)
+            && let Some(outside) = self.outside_lines.remove(&call)
+        {
+            self.end_outside_line(outside).await;
         }
     }
 
@@ -153,7 +166,10 @@ impl Shell {
                 line.answered = true;
                 let _ = line.media.send(AgentCommand::Negotiated(sdp));
                 tracing::info!(call, number = %line.number, "the outside number answered");
-                vec![Input::OutsideAnswered { call }]
+                vec![Input::OutsideAnswered {
+                    call,
+                    line: line.line,
+                }]
             }
             SipEvent::MediaChanged { media, .. } => {
                 let _ = line.media.send(AgentCommand::Renegotiated(media));
@@ -183,7 +199,11 @@ impl Shell {
                         None => format!("the outside number {what}"),
                     }
                 };
-                vec![Input::OutsideEnded { call, why }]
+                vec![Input::OutsideEnded {
+                    call,
+                    line: line.line,
+                    why,
+                }]
             }
             SipEvent::Progress { .. }
             | SipEvent::PingResult { .. }
