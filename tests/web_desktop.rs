@@ -962,8 +962,9 @@ fn an_agent_transfers_the_customer_and_drops_a_voicemail_from_the_desktop() {
 #[test]
 fn an_agent_transfers_the_customer_to_an_outside_number_from_the_desktop() {
     // Ann (a1, the desktop) talks to a live SIPp customer, picks the
-    // campaign's outside number "Billing" in "Transfer to" (Consult is off
-    // for it) and clicks Transfer: the SIPp carrier answers the number,
+    // campaign's outside number "Slow" in "Transfer to" (Consult is off
+    // for it), clicks Transfer and, as it rings on, Cancel transfer: the
+    // customer is hers again. Then "Billing": the SIPp carrier answers it,
     // the customer is put through and Ann wraps the call up while the two
     // talk. The CDR, written when the customer hangs up, names Billing's
     // number and Ann's code.
@@ -972,8 +973,9 @@ fn an_agent_transfers_the_customer_to_an_outside_number_from_the_desktop() {
     let two = TwoAgents::start_with(
         dir.path(),
         "id,name,phone\nr4,Dee Live,+12025550141\n",
-        2,
-        "[[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+12025550172\"",
+        3,
+        "[[campaign.outside_transfer]]\nname = \"Billing\"\nnumber = \"+12025550172\"\n\
+         [[campaign.outside_transfer]]\nname = \"Slow\"\nnumber = \"+12025550175\"",
     );
     let addr = two.addr;
     let downloads = dir.path().join("downloads");
@@ -988,10 +990,28 @@ fn an_agent_transfers_the_customer_to_an_outside_number_from_the_desktop() {
         b.element(billing).is_some()
     });
     assert_eq!(browser.text(billing), "Billing (outside number)");
-    browser.click(billing);
+    // A number that rings on (the carrier's numbers ending in 5): called
+    // off.
+    browser.click("#transfer-to option[value='outside Slow']");
     browser.wait_until("Consult off for an outside number", |b| {
         b.enabled("#transfer") && !b.enabled("#consult")
     });
+    browser.click("#transfer");
+    let cancel_shown = |b: &Browser| {
+        b.script("return !document.getElementById('cancel-transfer').classList.contains('hidden')")
+            == json!(true)
+    };
+    browser.wait_until("Cancel transfer offered while it rings", cancel_shown);
+    browser.wait_text("#transferring", "the number ringing", |t| {
+        t.contains("+12025550175")
+    });
+    browser.click("#cancel-transfer");
+    browser.wait_text("#log", "the cancel logged", |t| {
+        t.contains("transfer to +12025550175 cancelled")
+    });
+    browser.wait_until("Cancel transfer gone", |b| !cancel_shown(b));
+    assert_eq!(browser.text("#state"), "on call");
+    browser.click(billing);
     browser.click("#transfer");
     browser.wait_text("#log", "the transfer logged", |t| {
         t.contains("transfer to +12025550172 done")

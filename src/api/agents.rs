@@ -376,6 +376,17 @@ pub async fn consult(
     act(&state, &headers, &id, command).await
 }
 
+/// The agent calls off its transfer to an outside number while the
+/// number rings: the line is cancelled, the customer stays, on hold.
+pub async fn cancel_transfer(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentDesk>, ApiError> {
+    let command = Command::CancelTransfer { agent: id.clone() };
+    act(&state, &headers, &id, command).await
+}
+
 /// Either agent of a consultation ends it: the consulted agent is free,
 /// the customer stays with the consulting one.
 pub async fn end_consultation(

@@ -173,7 +173,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/agents/{id}/hangup", post(agents::hangup))
         .route("/api/agents/{id}/hold", post(agents::hold))
         .route("/api/agents/{id}/resume", post(agents::resume))
-        .route("/api/agents/{id}/transfer", post(agents::transfer))
+        .route(
+            "/api/agents/{id}/transfer",
+            post(agents::transfer).delete(agents::cancel_transfer),
+        )
         .route("/api/agents/{id}/dtmf", post(agents::dtmf))
         .route(
             "/api/agents/{id}/consult",

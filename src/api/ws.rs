@@ -304,6 +304,9 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         "end_consultation" => Command::EndConsultation {
             agent: agent.clone(),
         },
+        "cancel_transfer" => Command::CancelTransfer {
+            agent: agent.clone(),
+        },
         "dtmf" => Command::SendDtmf {
             agent: agent.clone(),
             digits: field(&message, "digits")

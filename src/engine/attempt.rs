@@ -37,6 +37,10 @@ pub fn outside_party(number: &str) -> String {
     format!("outside {number}")
 }
 
+/// Why an outside transfer was called off by its agent (its event's step
+/// is `cancelled`, not `failed`).
+pub const OUTSIDE_TRANSFER_CANCELLED: &str = "you cancelled the transfer";
+
 /// How a call failed before it was answered (from the SIP final response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -906,6 +910,23 @@ impl Attempt {
             }
             _ => {}
         }
+    }
+
+    /// The agent calls off the outside transfer while the number rings:
+    /// the line is cancelled, the customer stays with the agent. False
+    /// unless the number is still ringing.
+    pub fn cancel_outside_transfer(&mut self) -> bool {
+        if !matches!(
+            self.phase,
+            Phase::TransferringOut {
+                answered: false,
+                ..
+            }
+        ) {
+            return false;
+        }
+        self.outside_transfer_failed(OUTSIDE_TRANSFER_CANCELLED.into(), true);
+        true
     }
 
     /// The outside transfer is given up (`why`); `hang_up_line`: the

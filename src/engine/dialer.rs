@@ -71,6 +71,11 @@ pub enum Command {
         agent: String,
         destination: String,
     },
+    /// The agent calls off its transfer to an outside number while the
+    /// number rings (`outside_transfer.rs`).
+    CancelTransfer {
+        agent: String,
+    },
     /// The agent talks with another agent (`to`, or the Ready agent of the
     /// call's campaign idle the longest) before handing the customer on,
     /// the customer on hold meanwhile (a consultation: see
@@ -156,6 +161,7 @@ impl Command {
             | Command::PauseRecording { agent, .. }
             | Command::Transfer { agent, .. }
             | Command::TransferOutside { agent, .. }
+            | Command::CancelTransfer { agent }
             | Command::Consult { agent, .. }
             | Command::EndConsultation { agent }
             | Command::SendDtmf { agent, .. }
@@ -955,6 +961,7 @@ impl Dialer {
             Command::TransferOutside { agent, destination } => {
                 self.transfer_outside(&agent, &destination, now)?
             }
+            Command::CancelTransfer { agent } => self.cancel_outside_transfer(&agent, now)?,
             Command::Consult { agent, to } => self.consult(&agent, to, now)?,
             Command::EndConsultation { agent } => self.end_consultation(&agent, now)?,
             Command::SendDtmf { agent, digits } => self.send_dtmf(&agent, &digits)?,

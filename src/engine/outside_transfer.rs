@@ -115,6 +115,52 @@ impl Dialer {
         Ok(())
     }
 
+    /// `Command::CancelTransfer`: `agent` calls off its transfer to an
+    /// outside number while the number rings (the customer changed their
+    /// mind, the wrong number was picked): the line is cancelled and the
+    /// customer stays with the agent, on hold. Too late once it answered.
+    pub(super) fn cancel_outside_transfer(
+        &mut self,
+        agent: &str,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let state = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| CommandError::UnknownAgent(agent.to_string()))?
+            .session
+            .state()
+            .clone();
+        let AgentState::OnCall { call } = state else {
+            return Err(CommandError::Unavailable(format!(
+                "agent `{agent}` has no transfer to cancel"
+            )));
+        };
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return Err(CommandError::Unavailable("the call is over".into()));
+        };
+        match entry.attempt.phase() {
+            Phase::TransferringOut {
+                answered: false,
+                from,
+                ..
+            } if from == agent => {}
+            Phase::TransferringOut { answered: true, .. } => {
+                return Err(CommandError::Unavailable(
+                    "the outside number answered: the customer is being put through".into(),
+                ));
+            }
+            _ => {
+                return Err(CommandError::Unavailable(format!(
+                    "agent `{agent}` has no transfer to an outside number to cancel"
+                )));
+            }
+        }
+        entry.attempt.cancel_outside_transfer();
+        self.drain_attempt(call, now);
+        Ok(())
+    }
+
     /// The customer is through to the outside number: the agent who
     /// transferred it is off the call and wraps it up now, while the call
     /// goes on; the record waits for both (`finished`, `flush_disposition`).
@@ -237,12 +283,17 @@ impl Dialer {
         } else {
             format!("{why}; the customer is back with you, on hold")
         };
+        let step = if why == super::attempt::OUTSIDE_TRANSFER_CANCELLED {
+            "cancelled"
+        } else {
+            "failed"
+        };
         self.events.push_back(Event::Transfer {
             agent: from.clone(),
             to: number,
             campaign: campaign.clone(),
             call,
-            step: "failed",
+            step,
             reason: Some(reason),
         });
         if agent_left {

@@ -626,3 +626,39 @@ fn a_line_is_kept_free_for_outside_transfers() {
         assert_eq!(dialed, dials, "{config}");
     }
 }
+
+#[test]
+fn the_agent_cancels_the_transfer_while_the_number_rings() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    let cancel = || Command::CancelTransfer {
+        agent: agent.clone(),
+    };
+    dialer.handle_command(cancel(), t0 + ms(12_000)).unwrap();
+    assert!(effects(&mut dialer).contains(&Effect::HangUpOutside { call, line: 1 }));
+    let happened = events(&mut dialer);
+    assert_eq!(
+        transfer_steps(&happened),
+        vec![(agent.as_str(), BILLING, "cancelled")]
+    );
+    assert_eq!(state(&dialer, &agent, t0 + ms(12_000)), "on_call");
+    assert_eq!(dialer.trunk_demand().in_use, 1);
+    // Nothing left to cancel; the customer comes off hold.
+    assert!(matches!(
+        dialer.handle_command(cancel(), t0 + ms(12_100)),
+        Err(CommandError::Unavailable(_))
+    ));
+    dialer
+        .handle_command(hold(&agent, false), t0 + ms(12_200))
+        .unwrap();
+    // Once the number answered it is too late.
+    dialer
+        .handle_command(outside(&agent, "Billing"), t0 + ms(13_000))
+        .unwrap();
+    dialer.handle_input(Input::OutsideAnswered { call, line: 2 }, t0 + ms(14_000));
+    let refused = dialer
+        .handle_command(cancel(), t0 + ms(14_100))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("answered"), "{refused}");
+}

@@ -987,7 +987,9 @@ impl World {
                     paused: (choice / 297).is_multiple_of(2),
                 },
                 9 => Command::Transfer { agent, to: None },
-                // The campaign's outside number (or one it does not have).
+                // The campaign's outside number (or one it does not have),
+                // or calling one off while it rings.
+                _ if (choice / 297) % 3 == 2 => Command::CancelTransfer { agent },
                 _ => Command::TransferOutside {
                     agent,
                     destination: if (choice / 297).is_multiple_of(5) {

@@ -306,6 +306,8 @@ function render() {
   for (const key of document.querySelectorAll("#keypad button.key")) key.disabled = keys;
   $("transferring").textContent = transferring ? "Transferring to " + transferring + "…" : "";
   $("transferring").classList.toggle("hidden", !transferring);
+  // An outside number may be called off while it rings.
+  $("cancel-transfer").classList.toggle("hidden", !desk.view.transferring_outside_to);
   $("wrapup").classList.toggle("hidden", state !== "wrap_up");
   if (!handledContact()) $("contact-edit").classList.add("hidden");
 }
@@ -869,6 +871,7 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   $("end-consultation").addEventListener("click", () => act("/consult", undefined, "DELETE"));
+  $("cancel-transfer").addEventListener("click", () => act("/transfer", undefined, "DELETE"));
   $("pause-recording").addEventListener("click", () => {
     act(desk.view && desk.view.recording_paused ? "/recording/resume" : "/recording/pause");
   });
