@@ -147,6 +147,12 @@ fn an_agent_works_over_one_websocket() {
             400,
             "not both",
         ),
+        (
+            31,
+            json!({ "id": 31, "action": "cancel_transfer" }),
+            409,
+            "no transfer to cancel",
+        ),
     ] {
         send(&mut socket, action);
         let (answer, _) = reply(&mut socket, id);
