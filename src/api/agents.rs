@@ -317,23 +317,26 @@ pub async fn transfer(
     OptionalJson(body): OptionalJson<TransferBody>,
 ) -> Result<Json<AgentDesk>, ApiError> {
     let body = body.unwrap_or_default();
-    let command = match (body.to, body.outside) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "a transfer goes to an agent (`to`) or to an outside number (`outside`), not both"
-                    .into(),
-            ));
-        }
-        (to, None) => Command::Transfer {
-            agent: id.clone(),
-            to,
-        },
-        (None, Some(destination)) => Command::TransferOutside {
-            agent: id.clone(),
-            destination,
-        },
-    };
+    let command = transfer_command(&id, body.to, body.outside)?;
     act(&state, &headers, &id, command).await
+}
+
+/// A transfer (REST body or WebSocket action) to an agent (`to`, or none:
+/// the campaign's next) or to an outside number, by name — not both.
+pub fn transfer_command(
+    agent: &str,
+    to: Option<String>,
+    outside: Option<String>,
+) -> Result<Command, ApiError> {
+    let agent = agent.to_string();
+    match (to, outside) {
+        (Some(_), Some(_)) => Err(ApiError::BadRequest(
+            "a transfer goes to an agent (`to`) or to an outside number (`outside`), not both"
+                .into(),
+        )),
+        (to, None) => Ok(Command::Transfer { agent, to }),
+        (None, Some(destination)) => Ok(Command::TransferOutside { agent, destination }),
+    }
 }
 
 /// `POST /api/agents/{id}/dtmf`: the keys pressed.

@@ -281,22 +281,11 @@ async fn run(state: &ApiState, scope: &Scope, message: Value) -> Result<Value, A
         "drop_voicemail" => Command::DropVoicemail {
             agent: agent.clone(),
         },
-        "transfer" => match (field(&message, "to"), field(&message, "outside")) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::BadRequest(
-                    "a transfer goes to an agent (`to`) or to an outside number (`outside`), not both"
-                        .into(),
-                ));
-            }
-            (to, None) => Command::Transfer {
-                agent: agent.clone(),
-                to,
-            },
-            (None, Some(destination)) => Command::TransferOutside {
-                agent: agent.clone(),
-                destination,
-            },
-        },
+        "transfer" => super::agents::transfer_command(
+            &agent,
+            field(&message, "to"),
+            field(&message, "outside"),
+        )?,
         "consult" => Command::Consult {
             agent: agent.clone(),
             to: field(&message, "to"),

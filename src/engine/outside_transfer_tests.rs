@@ -99,6 +99,12 @@ fn transfer_to_billing(t0: Instant) -> (Dialer, CallId, String) {
     (dialer, call, agent)
 }
 
+/// The shell reports that `call`'s outside `line` ended (`why`) at `at`.
+fn outside_line_ends(dialer: &mut Dialer, call: CallId, line: u32, why: &str, at: Instant) {
+    let why = why.to_string();
+    dialer.handle_input(Input::OutsideEnded { call, line, why }, at);
+}
+
 /// The outside number answers at 15 s and the customer is spliced into
 /// its line at 15.2 s.
 fn billing_answers(dialer: &mut Dialer, call: CallId, t0: Instant) {
@@ -209,12 +215,11 @@ fn a_call_that_ends_before_the_disposition_is_written_with_it() {
     billing_answers(&mut dialer, call, t0);
     effects(&mut dialer);
     // Billing hangs up first: the customer is hung up too.
-    dialer.handle_input(
-        Input::OutsideEnded {
-            call,
-            line: 1,
-            why: "the outside number hung up".into(),
-        },
+    outside_line_ends(
+        &mut dialer,
+        call,
+        1,
+        "the outside number hung up",
         t0 + ms(40_000),
     );
     let ended = effects(&mut dialer);
@@ -259,12 +264,11 @@ fn a_wrap_up_that_ends_by_itself_before_the_call_keeps_its_code_for_the_record()
 fn a_busy_number_leaves_the_customer_with_the_agent_on_hold() {
     let t0 = Instant::now();
     let (mut dialer, call, agent) = transfer_to_billing(t0);
-    dialer.handle_input(
-        Input::OutsideEnded {
-            call,
-            line: 1,
-            why: "the outside number is busy (486)".into(),
-        },
+    outside_line_ends(
+        &mut dialer,
+        call,
+        1,
+        "the outside number is busy (486)",
         t0 + ms(12_000),
     );
     let after = effects(&mut dialer);
@@ -482,12 +486,11 @@ fn a_failed_outside_transfer_of_an_agent_whose_phone_went_ends_the_call_into_its
         t0 + ms(11_000),
     );
     effects(&mut dialer);
-    dialer.handle_input(
-        Input::OutsideEnded {
-            call,
-            line: 1,
-            why: "the outside number is busy (486)".into(),
-        },
+    outside_line_ends(
+        &mut dialer,
+        call,
+        1,
+        "the outside number is busy (486)",
         t0 + ms(12_000),
     );
     let ended = effects(&mut dialer);
@@ -512,12 +515,11 @@ fn reports_of_an_earlier_outside_line_change_nothing() {
     let t0 = Instant::now();
     let (mut dialer, call, agent) = transfer_to_billing(t0);
     // Line 1 is busy; the agent tries Partner on line 2 at once.
-    dialer.handle_input(
-        Input::OutsideEnded {
-            call,
-            line: 1,
-            why: "the outside number is busy (486)".into(),
-        },
+    outside_line_ends(
+        &mut dialer,
+        call,
+        1,
+        "the outside number is busy (486)",
         t0 + ms(12_000),
     );
     dialer
@@ -535,12 +537,11 @@ fn reports_of_an_earlier_outside_line_change_nothing() {
         effects(&mut dialer),
         vec![Effect::HangUpOutside { call, line: 1 }]
     );
-    dialer.handle_input(
-        Input::OutsideEnded {
-            call,
-            line: 1,
-            why: "the outside number hung up".into(),
-        },
+    outside_line_ends(
+        &mut dialer,
+        call,
+        1,
+        "the outside number hung up",
         t0 + ms(12_400),
     );
     assert!(effects(&mut dialer).is_empty());
