@@ -1063,6 +1063,7 @@ impl Shell {
         match prompt {
             Prompt::Abandon => prompts.abandon.clone(),
             Prompt::Voicemail => prompts.voicemail.clone(),
+            Prompt::Hold => Some(prompts.hold.clone()),
         }
     }
 

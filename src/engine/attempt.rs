@@ -94,6 +94,10 @@ pub enum Prompt {
     /// "Sorry we missed you — this is … call us back on …" (regulated).
     Abandon,
     Voicemail,
+    /// The campaign's hold audio, to a customer waiting with no agent's
+    /// leg to hear it in (an outside number ringing for a customer whose
+    /// agent's phone went away). Its end changes nothing.
+    Hold,
 }
 
 /// How an attempt ended, for the store and the pacer.

@@ -181,7 +181,13 @@ impl Dialer {
         // The hold and the recording pause were of the agent's bridge.
         let was_held = entry.hold.set(false, now);
         entry.recording_paused.set(false, now);
-        if was_held {
+        // (To an agent still with the call: one whose phone went while the
+        // number rang may be on another by now.)
+        let still_with_call = self
+            .agents
+            .get(&from)
+            .is_some_and(|a| a.session.current_call() == Some(call));
+        if was_held && still_with_call {
             self.events.push_back(Event::Hold {
                 agent: from.clone(),
                 campaign: campaign.clone(),
@@ -252,6 +258,13 @@ impl Dialer {
         if ringing_for_agent {
             tracing::info!(call, %agent, "the agent's phone went during an outside transfer: wrap-up now");
             self.wrap_up_going_call(call, agent, false, now);
+            // The hold audio was played in the agent's leg, gone with the
+            // phone: the customer's own leg plays it (not dead air) until
+            // the number answers.
+            self.effects.push_back(Effect::Play {
+                call,
+                prompt: super::attempt::Prompt::Hold,
+            });
         }
         ringing_for_agent
     }
@@ -380,6 +393,13 @@ impl Dialer {
     /// The outside number `agent` is transferring its customer to, while
     /// it rings.
     pub(super) fn transferring_outside_to(&self, agent: &str) -> Option<String> {
+        // (Not an agent whose phone went meanwhile: it wraps the call up.)
+        if !matches!(
+            self.agents.get(agent)?.session.state(),
+            AgentState::OnCall { .. }
+        ) {
+            return None;
+        }
         match self.current_call_entry(agent)?.attempt.phase() {
             Phase::TransferringOut { from, number, .. } if from == agent => Some(number.clone()),
             _ => None,

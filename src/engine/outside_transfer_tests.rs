@@ -625,6 +625,13 @@ fn a_line_is_kept_free_for_outside_transfers() {
             .filter(|e| matches!(e, Effect::Dial { .. }))
             .count();
         assert_eq!(dialed, dials, "{config}");
+        // Nor do a previewed record's Call or a repeat call take it.
+        if dials == 0 {
+            assert_eq!(
+                dialer.new_call_refused(t0 + ms(6_000)).as_deref(),
+                Some("the last trunk line is kept for outside transfers")
+            );
+        }
     }
 }
 
@@ -662,4 +669,35 @@ fn the_agent_cancels_the_transfer_while_the_number_rings() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("answered"), "{refused}");
+}
+
+#[test]
+fn a_customer_whose_agent_phone_went_hears_the_hold_audio_on_its_own_leg() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: agent.clone(),
+            up: false,
+        },
+        t0 + ms(11_000),
+    );
+    let after = effects(&mut dialer);
+    assert!(
+        after.contains(&Effect::Play {
+            call,
+            prompt: super::attempt::Prompt::Hold,
+        }),
+        "{after:?}"
+    );
+    // Its end changes nothing; the desktop no longer shows the transfer.
+    dialer.handle_input(Input::PromptDone { call }, t0 + ms(15_000));
+    assert!(effects(&mut dialer).is_empty());
+    let view = dialer.agent_view(&agent, t0 + ms(15_000)).unwrap();
+    assert_eq!(view.transferring_outside_to, None);
+    billing_answers(&mut dialer, call, t0);
+    assert_eq!(
+        transfer_steps(&events(&mut dialer)),
+        vec![(agent.as_str(), BILLING, "done")]
+    );
 }

@@ -125,6 +125,9 @@ impl Dialer {
         if self.trunk_lines_in_use() >= self.trunk_max_calls() {
             return Some("max concurrent calls reached".into());
         }
+        if self.trunk_lines_free_for_new_calls() == 0 {
+            return Some("the last trunk line is kept for outside transfers".into());
+        }
         if let Some(hold) = self.trunk_health.hold(now) {
             return Some(hold.reason().to_string());
         }

@@ -47,14 +47,7 @@ impl Dialer {
     /// node's lines and calls per second allow, divided fairly.
     pub(super) fn pace_running_campaigns(&mut self, now: Instant) {
         let node_lines = u32::try_from(self.trunk_max_calls()).unwrap_or(u32::MAX);
-        let in_flight = u32::try_from(self.trunk_lines_in_use()).unwrap_or(u32::MAX);
-        // (A node with a single line keeps none back: it would never dial.)
-        let kept = if node_lines > 1 {
-            self.lines_kept_for_transfers()
-        } else {
-            0
-        };
-        let free_lines = node_lines.saturating_sub(in_flight).saturating_sub(kept);
+        let free_lines = self.trunk_lines_free_for_new_calls();
         let cps = Some(self.trunk_calls_per_second());
         let free_starts = self
             .dial_rate
@@ -265,6 +258,21 @@ impl Dialer {
                 self.dial(&claim.name, lease, None, false, None, now);
             }
         }
+    }
+
+    /// Trunk lines a new customer call may take now (paced, previewed or a
+    /// repeat call): the node's lines less those in use and the one kept
+    /// for outside transfers.
+    pub(super) fn trunk_lines_free_for_new_calls(&self) -> u32 {
+        let node_lines = u32::try_from(self.trunk_max_calls()).unwrap_or(u32::MAX);
+        let in_flight = u32::try_from(self.trunk_lines_in_use()).unwrap_or(u32::MAX);
+        // (A node with a single line keeps none back: it would never dial.)
+        let kept = if node_lines > 1 {
+            self.lines_kept_for_transfers()
+        } else {
+            0
+        };
+        node_lines.saturating_sub(in_flight).saturating_sub(kept)
     }
 
     /// Fills in each claim's calls in flight, in one pass over the calls.

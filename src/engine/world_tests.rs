@@ -169,6 +169,9 @@ struct CallModel {
     /// The outside line of a transfer: which one (a count per call), and
     /// whether it answered. None: no line (never dialed, or hung up).
     outside: Option<(u32, bool)>,
+    /// The latest outside line dialed for the call (lines are never
+    /// reused: a stale report must not land on a newer one).
+    last_outside_line: u32,
 }
 
 /// A report the shell owes the dialer.
@@ -337,6 +340,13 @@ impl World {
                                 self.fail(format!("a second outside line dialed for call {call}"))
                             );
                         }
+                        let last = model.last_outside_line;
+                        if line <= last {
+                            return Err(self.fail(format!(
+                                "outside line {line} of call {call} dialed after line {last}"
+                            )));
+                        }
+                        model.last_outside_line = line;
                         model.outside = Some((line, false));
                         self.owed.push(Owed::Outside { call, line });
                     }
@@ -574,6 +584,38 @@ impl World {
                 if let Some(other) = counted_by.insert(agent, name) {
                     return Err(self.fail(format!(
                         "agent #{agent} counted by the pacers of {other} and {name}"
+                    )));
+                }
+            }
+        }
+        // The outside line the engine's attempt has is the one the shell
+        // has: none once the attempt left it (hung up, failed, the call
+        // over).
+        for (call, model) in &self.calls {
+            let engine_line =
+                self.dialer
+                    .calls
+                    .get(call)
+                    .and_then(|entry| match entry.attempt.phase() {
+                        super::attempt::Phase::TransferringOut { line, .. }
+                        | super::attempt::Phase::HandedOff { line, .. } => Some(*line),
+                        _ => None,
+                    });
+            let shell_line = model.outside.map(|(line, _)| line);
+            if engine_line != shell_line {
+                return Err(self.fail(format!(
+                    "call {call}: the engine's outside line {engine_line:?}, the shell's {shell_line:?}"
+                )));
+            }
+        }
+        // An agent wrapping up a call handed to an outside number, its
+        // disposition not given yet, is in that call's wrap-up.
+        for (call, entry) in &self.dialer.calls {
+            if let (Some(agent), None) = (&entry.wrap_up_by, &entry.wrap_up) {
+                let state = self.dialer.agents.get(agent).map(|a| a.session.state());
+                if state != Some(&AgentState::WrapUp { call: *call }) {
+                    return Err(self.fail(format!(
+                        "agent {agent} wraps up call {call} handed off, but is {state:?}"
                     )));
                 }
             }
@@ -986,7 +1028,7 @@ impl World {
                     agent,
                     paused: (choice / 297).is_multiple_of(2),
                 },
-                9 => Command::Transfer { agent, to: None },
+                9 if (choice / 297).is_multiple_of(2) => Command::Transfer { agent, to: None },
                 // The campaign's outside number (or one it does not have),
                 // or calling one off while it rings.
                 _ if (choice / 297) % 3 == 2 => Command::CancelTransfer { agent },
