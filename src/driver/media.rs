@@ -213,8 +213,6 @@ impl CustomerMedia {
         let mut answered_at_ms: Option<u32> = None;
         let mut spliced: Option<SplicedCustomer> = None;
         let mut early_listener: Option<mpsc::UnboundedSender<AgentCommand>> = None;
-        // A prompt is playing on the customer's own leg.
-        let mut playing = false;
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -252,7 +250,7 @@ impl CustomerMedia {
                             leg = previous.take_back(call).await;
                         }
                         if let Some(leg) = leg.as_ref() {
-                            playing = leg.play(prompt).is_ok();
+                            let _ = leg.play(prompt);
                         } else {
                             let _ = inputs.send(Input::PromptDone { call });
                         }
@@ -270,12 +268,6 @@ impl CustomerMedia {
                             let _ = inputs.send(Input::ConnectFailed { call, agent, cause });
                             continue;
                         };
-                        // The hold audio a customer waiting alone heard
-                        // (an outside transfer whose agent's phone went)
-                        // ends with the splice.
-                        if std::mem::take(&mut playing) {
-                            let _ = customer.stop_playing();
-                        }
                         // "Connect first": the analyser keeps listening to
                         // the bridged customer and its verdict is recorded.
                         let keep_cpa = connect_first && frames.is_some();
@@ -340,10 +332,7 @@ impl CustomerMedia {
                     None => frames = None,
                 },
                 event = next_leg_event(&mut leg) => match event {
-                    Some(LegEvent::PlaybackFinished) => {
-                        playing = false;
-                        let _ = inputs.send(Input::PromptDone { call });
-                    }
+                    Some(LegEvent::PlaybackFinished) => { let _ = inputs.send(Input::PromptDone { call }); }
                     Some(LegEvent::Inactive) => { let _ = inputs.send(Input::MediaTimeout { call }); }
                     Some(LegEvent::Latched(_) | LegEvent::RemoteBye) => {}
                     None => { leg = None; }

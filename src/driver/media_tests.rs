@@ -345,3 +345,54 @@ async fn a_leg_that_cannot_be_lent_is_reported() {
     customer.send(CustomerCommand::Close).unwrap();
     talking.abort();
 }
+
+#[tokio::test]
+async fn a_prompt_the_customer_hears_alone_ends_when_it_is_spliced() {
+    // An outside transfer whose agent's phone went: the customer waits
+    // with the hold audio on its own leg, then is spliced into the
+    // outside line (here a phone that says nothing) — the audio stops
+    // (the bridge takes over what the customer's leg sends).
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47760, 47800);
+    let line = agent(&pool, "outside +15557770001", 0xA4).await;
+    let (customer, mut reports, talking, phone) = customer(&pool).await;
+    // 5 s of a steady 0x55 µ-law byte's worth of samples.
+    let samples = vec![crate::media::g711::ulaw_decode(0x55); 40_000];
+    customer
+        .send(CustomerCommand::Play(
+            crate::media::prompt::Prompt::from_samples(samples),
+        ))
+        .unwrap();
+    let hears_the_prompt = |wait: Duration| {
+        let phone = phone.clone();
+        async move {
+            let mut buf = [0u8; 1500];
+            let until = tokio::time::Instant::now() + wait;
+            while let Ok(Ok(len)) = tokio::time::timeout_at(until, phone.recv(&mut buf)).await {
+                if RtpPacket::parse(&buf[..len]).is_ok_and(|p| p.payload.iter().all(|&b| b == 0x55))
+                {
+                    return true;
+                }
+            }
+            false
+        }
+    };
+    assert!(hears_the_prompt(Duration::from_secs(5)).await);
+    customer.send(line.connect("outside +15557770001")).unwrap();
+    assert_eq!(
+        splice_report(&mut reports).await,
+        spliced("outside +15557770001")
+    );
+    assert!(line.hears_the_customer().await);
+    // What was on its way is drained; then no more of the prompt.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut drained = [0u8; 1500];
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(1), phone.recv(&mut drained)).await
+    {}
+    assert!(
+        !hears_the_prompt(Duration::from_millis(600)).await,
+        "the hold audio goes on after the splice"
+    );
+    customer.send(CustomerCommand::Close).unwrap();
+    talking.abort();
+}
