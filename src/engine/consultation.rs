@@ -41,23 +41,11 @@ impl Dialer {
     ) -> Result<(), CommandError> {
         let (call, campaign, to) =
             self.reserve_next_agent(agent, to, "consult", now, |attempt, to| attempt.consult(to))?;
-        let Some(entry) = self.calls.get_mut(&call) else {
+        // The two agents talk privately first.
+        self.hold_for_hand_over(call, agent, now);
+        let Some(entry) = self.calls.get(&call) else {
             return Err(CommandError::Unavailable("the call is over".into()));
         };
-        // The two agents talk privately first.
-        if entry.hold.set(true, now) {
-            self.effects.push_back(Effect::Hold {
-                call,
-                agent: agent.to_string(),
-                on: true,
-            });
-            self.events.push_back(Event::Hold {
-                agent: agent.to_string(),
-                campaign: campaign.clone(),
-                call,
-                on: true,
-            });
-        }
         let pop = super::calls::screen_pop(&to, &campaign, call, &entry.lease);
         self.effects.push_back(Effect::Consult {
             call,

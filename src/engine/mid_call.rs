@@ -391,6 +391,30 @@ impl Dialer {
         }
     }
 
+    /// Puts `call`'s customer, in `agent`'s leg, on hold as the call is
+    /// handed on (a consultation, an outside number ringing), and tells
+    /// the agent's desktop; nothing if on hold already.
+    pub(super) fn hold_for_hand_over(&mut self, call: CallId, agent: &str, now: Instant) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if !entry.hold.set(true, now) {
+            return;
+        }
+        let campaign = entry.campaign.clone();
+        self.effects.push_back(Effect::Hold {
+            call,
+            agent: agent.to_string(),
+            on: true,
+        });
+        self.events.push_back(Event::Hold {
+            agent: agent.to_string(),
+            campaign,
+            call,
+            on: true,
+        });
+    }
+
     /// `Command::Hold`: the agent's bridged call goes on hold (`on`) or off.
     pub(super) fn hold_call(
         &mut self,

@@ -86,19 +86,7 @@ impl Dialer {
         }
         // "Please hold while I transfer you": the customer hears the hold
         // audio, not the agent's silence, while the number rings.
-        if entry.hold.set(true, now) {
-            self.effects.push_back(Effect::Hold {
-                call,
-                agent: agent.to_string(),
-                on: true,
-            });
-            self.events.push_back(Event::Hold {
-                agent: agent.to_string(),
-                campaign: campaign.clone(),
-                call,
-                on: true,
-            });
-        }
+        self.hold_for_hand_over(call, agent, now);
         tracing::info!(call, from = %agent, %destination, %number, "outside transfer started");
         // A start on the trunk like any dial: the pacer's next calls
         // leave room for it within the calls per second.
