@@ -240,19 +240,26 @@ impl Dialer {
         call: CallId,
         now: Instant,
     ) -> bool {
-        let ringing_for_agent = self.calls.get(&call).is_some_and(|entry| {
-            matches!(entry.attempt.phase(), Phase::TransferringOut { from, .. } if from == agent)
-        });
+        let (ringing_for_agent, answered) = match self.calls.get(&call).map(|e| e.attempt.phase()) {
+            Some(Phase::TransferringOut { from, answered, .. }) if from == agent => {
+                (true, *answered)
+            }
+            _ => (false, false),
+        };
         if ringing_for_agent {
             tracing::info!(call, %agent, "the agent's phone went during an outside transfer: wrap-up now");
             self.wrap_up_going_call(call, agent, false, now);
             // The hold audio was played in the agent's leg, gone with the
             // phone: the customer's own leg plays it (not dead air) until
-            // the number answers.
-            self.effects.push_back(Effect::Play {
-                call,
-                prompt: super::attempt::Prompt::Hold,
-            });
+            // the number answers. (Not once it answered: the customer's
+            // splice into its line is under way, and a prompt would take
+            // the customer back out.)
+            if !answered {
+                self.effects.push_back(Effect::Play {
+                    call,
+                    prompt: super::attempt::Prompt::Hold,
+                });
+            }
         }
         ringing_for_agent
     }

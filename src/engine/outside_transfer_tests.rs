@@ -701,3 +701,35 @@ fn a_customer_whose_agent_phone_went_hears_the_hold_audio_on_its_own_leg() {
         vec![(agent.as_str(), BILLING, "done")]
     );
 }
+
+#[test]
+fn an_agent_phone_gone_after_the_answer_leaves_the_splice_alone() {
+    let t0 = Instant::now();
+    let (mut dialer, call, agent) = transfer_to_billing(t0);
+    dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, t0 + ms(15_000));
+    effects(&mut dialer);
+    dialer.handle_input(
+        Input::AgentLeg {
+            agent: agent.clone(),
+            up: false,
+        },
+        t0 + ms(15_050),
+    );
+    let after = effects(&mut dialer);
+    assert!(
+        !after.iter().any(|e| matches!(e, Effect::Play { .. })),
+        "no prompt to take the customer back out of the splice: {after:?}"
+    );
+    assert_eq!(state(&dialer, &agent, t0 + ms(15_050)), "wrap_up");
+    dialer.handle_input(
+        Input::Spliced {
+            call,
+            agent: outside_party(BILLING),
+        },
+        t0 + ms(15_200),
+    );
+    assert_eq!(
+        transfer_steps(&events(&mut dialer)),
+        vec![(agent.as_str(), BILLING, "done")]
+    );
+}
