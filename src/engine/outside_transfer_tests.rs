@@ -105,6 +105,27 @@ fn outside_line_ends(dialer: &mut Dialer, call: CallId, line: u32, why: &str, at
     dialer.handle_input(Input::OutsideEnded { call, line, why }, at);
 }
 
+/// The effects now end outside line 1 and splice the customer back into
+/// `agent`'s leg (its leg had left the agent's).
+fn line_1_hung_up_and_the_customer_spliced_back(dialer: &mut Dialer, call: CallId, agent: &str) {
+    let after = effects(dialer);
+    assert!(
+        after.contains(&Effect::HangUpOutside { call, line: 1 }),
+        "{after:?}"
+    );
+    let back = Effect::Connect {
+        call,
+        agent: agent.to_string(),
+    };
+    assert!(after.contains(&back), "spliced back: {after:?}");
+}
+
+/// `agent`'s phone call goes down (its hang-up, a lost connection) at `at`.
+fn the_agents_phone_goes(dialer: &mut Dialer, agent: &str, at: Instant) {
+    let agent = agent.to_string();
+    dialer.handle_input(Input::AgentLeg { agent, up: false }, at);
+}
+
 /// The outside number answers at 15 s and the customer is spliced into
 /// its line at 15.2 s.
 fn billing_answers(dialer: &mut Dialer, call: CallId, t0: Instant) {
@@ -342,18 +363,7 @@ fn an_outside_line_whose_media_fails_gives_the_customer_back_on_hold() {
         },
         t0 + ms(15_100),
     );
-    let after = effects(&mut dialer);
-    assert!(
-        after.contains(&Effect::HangUpOutside { call, line: 1 }),
-        "{after:?}"
-    );
-    assert!(
-        after.contains(&Effect::Connect {
-            call,
-            agent: agent.clone(),
-        }),
-        "the customer's leg had left the agent's: spliced back ({after:?})"
-    );
+    line_1_hung_up_and_the_customer_spliced_back(&mut dialer, call, &agent);
     events(&mut dialer);
     dialer.handle_input(
         Input::Spliced {
@@ -449,13 +459,7 @@ fn outside_transfers_the_dialer_cannot_make_are_refused_with_a_reason() {
 fn an_agent_whose_phone_goes_while_the_number_rings_wraps_the_call_up() {
     let t0 = Instant::now();
     let (mut dialer, call, agent) = transfer_to_billing(t0);
-    dialer.handle_input(
-        Input::AgentLeg {
-            agent: agent.clone(),
-            up: false,
-        },
-        t0 + ms(11_000),
-    );
+    the_agents_phone_goes(&mut dialer, &agent, t0 + ms(11_000));
     // Nobody else will: the agent wraps the call up, which goes on.
     assert_eq!(state(&dialer, &agent, t0 + ms(11_000)), "wrap_up");
     assert!(!effects(&mut dialer).contains(&Effect::HangUp { call }));
@@ -478,13 +482,7 @@ fn an_agent_whose_phone_goes_while_the_number_rings_wraps_the_call_up() {
 fn a_failed_outside_transfer_of_an_agent_whose_phone_went_ends_the_call_into_its_wrap_up() {
     let t0 = Instant::now();
     let (mut dialer, call, agent) = transfer_to_billing(t0);
-    dialer.handle_input(
-        Input::AgentLeg {
-            agent: agent.clone(),
-            up: false,
-        },
-        t0 + ms(11_000),
-    );
+    the_agents_phone_goes(&mut dialer, &agent, t0 + ms(11_000));
     effects(&mut dialer);
     outside_line_ends(
         &mut dialer,
@@ -578,18 +576,7 @@ fn a_number_answering_just_before_the_ring_limit_still_gets_its_splice_time() {
     );
     // The splice never reported: given up after its own wait.
     dialer.handle_timeout(answered + TRANSFER_WAIT);
-    let after = effects(&mut dialer);
-    assert!(
-        after.contains(&Effect::HangUpOutside { call, line: 1 }),
-        "{after:?}"
-    );
-    assert!(
-        after.contains(&Effect::Connect {
-            call,
-            agent: agent.clone(),
-        }),
-        "{after:?}"
-    );
+    line_1_hung_up_and_the_customer_spliced_back(&mut dialer, call, &agent);
 }
 
 #[test]
@@ -675,13 +662,7 @@ fn the_agent_cancels_the_transfer_while_the_number_rings() {
 fn a_customer_whose_agent_phone_went_hears_the_hold_audio_on_its_own_leg() {
     let t0 = Instant::now();
     let (mut dialer, call, agent) = transfer_to_billing(t0);
-    dialer.handle_input(
-        Input::AgentLeg {
-            agent: agent.clone(),
-            up: false,
-        },
-        t0 + ms(11_000),
-    );
+    the_agents_phone_goes(&mut dialer, &agent, t0 + ms(11_000));
     let after = effects(&mut dialer);
     assert!(
         after.contains(&Effect::Play {
@@ -708,13 +689,7 @@ fn an_agent_phone_gone_after_the_answer_leaves_the_splice_alone() {
     let (mut dialer, call, agent) = transfer_to_billing(t0);
     dialer.handle_input(Input::OutsideAnswered { call, line: 1 }, t0 + ms(15_000));
     effects(&mut dialer);
-    dialer.handle_input(
-        Input::AgentLeg {
-            agent: agent.clone(),
-            up: false,
-        },
-        t0 + ms(15_050),
-    );
+    the_agents_phone_goes(&mut dialer, &agent, t0 + ms(15_050));
     let after = effects(&mut dialer);
     assert!(
         !after.iter().any(|e| matches!(e, Effect::Play { .. })),
